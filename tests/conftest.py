@@ -1,0 +1,118 @@
+"""Shared fixtures: a migrated database per backend (SQLite always, PostgreSQL when configured),
+an app and client per test, and small factories."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from beacon.core import auth
+from beacon.core.app import create_app
+from beacon.core.config import Settings
+from beacon.core.db import Database, make_engine, upgrade_database
+from beacon.core.models_registry import metadata
+
+POSTGRES_URL = os.environ.get("BEACON_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite", "postgres"]
+
+
+def _reset_postgres(url: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database built by the real migrations, once per backend per test session."""
+    if request.param == "postgres":
+        if not POSTGRES_URL:
+            pytest.skip(
+                "PostgreSQL tests need BEACON_TEST_POSTGRES_URL (e.g. postgresql+psycopg://postgres@127.0.0.1/test)"
+            )
+        _reset_postgres(POSTGRES_URL)
+        upgrade_database(POSTGRES_URL)
+        return POSTGRES_URL
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'beacon.db'}"
+    upgrade_database(url)
+    return url
+
+
+def _wipe(db: Database) -> None:
+    tables = [t.name for t in reversed(metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A Database on the migrated schema; every table is emptied after the test."""
+    database = Database(database_url)
+    try:
+        yield database
+    finally:
+        _wipe(database)
+        database.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Settings for an isolated instance: its own data dir, no in-process worker."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        worker_in_process=False,
+        rate_limit="10000/minute",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, db: Database) -> FastAPI:
+    """The application, sharing the test's database."""
+    application = create_app(settings, run_worker=False)
+    application.state.db.dispose()
+    application.state.db = db
+    return application
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """An HTTP client bound to the app (lifespan included)."""
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def make_api_key(db: Database, account: str = "acme") -> str:
+    """Create an account (if needed) and a fresh key for it; returns the clear key."""
+    with db.transaction() as session:
+        return auth.issue_api_key(session=session, account_name=account).key
+
+
+@pytest.fixture
+def key_for(db: Database) -> Callable[[str], str]:
+    """Factory: a fresh API key for the named account."""
+    return lambda account: make_api_key(db, account)
+
+
+@pytest.fixture
+def api_key(db: Database) -> str:
+    """A key for account 'acme'."""
+    return make_api_key(db, "acme")
+
+
+@pytest.fixture
+def headers(api_key: str) -> dict[str, str]:
+    """Auth headers for account 'acme'."""
+    return {"X-API-Key": api_key}

@@ -1,0 +1,234 @@
+"""Every documented error status, with its exact body, and never a framework default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.errors import error_from_validation
+
+CAMPAIGNS = "/v1/pixel/campaigns"
+
+
+def test_missing_key_is_401(client: TestClient) -> None:
+    response = client.get(CAMPAIGNS)
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": "unauthorized",
+        "message": "Missing API key: send it in the X-API-Key header",
+    }
+
+
+def test_unknown_key_is_401(client: TestClient) -> None:
+    response = client.get(CAMPAIGNS, headers={"X-API-Key": "bk_notarealkeyatall000000000"})
+    assert response.status_code == 401
+    assert response.json() == {"error": "unauthorized", "message": "Invalid or revoked API key"}
+
+
+def test_not_found_body_matches_seed(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.get(f"{CAMPAIGNS}/999", headers=headers)
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "message": "Campaign with ID 999 not found"}
+
+
+def test_unknown_route_is_404_in_envelope(client: TestClient) -> None:
+    response = client.get("/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    assert "detail" not in response.json()
+
+
+def test_method_not_allowed_is_405_in_envelope(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.delete(CAMPAIGNS, headers=headers)
+    assert response.status_code == 405
+    assert response.json() == {
+        "error": "method_not_allowed",
+        "message": "Method DELETE is not allowed on /v1/pixel/campaigns",
+    }
+
+
+def test_non_json_body_is_415(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.post(
+        CAMPAIGNS,
+        content=b"name=x",
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"name": "x", "use_case": ', "Malformed JSON body"),
+        (b'{"use_case": "other"}', "Missing required parameter 'name'"),
+        (b'{"name": 5, "use_case": "other"}', "Invalid type for 'name': expected string"),
+        (b'{"name": "x", "usecase": "other", "use_case": "other"}', "Unknown parameter 'usecase'"),
+        (b"[1, 2]", "Invalid type for 'body': expected object"),
+    ],
+)
+def test_malformed_input_is_400(
+    client: TestClient, headers: dict[str, str], body: bytes, message: str
+) -> None:
+    response = client.post(
+        CAMPAIGNS, content=body, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "bad_request"
+    assert response.json()["message"].startswith(message)
+
+
+def test_non_integer_path_id_is_400(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.get(f"{CAMPAIGNS}/abc", headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "Invalid path parameter 'campaign_id': expected a positive integer",
+    }
+
+
+def test_huge_path_id_is_400_not_500(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.get(f"{CAMPAIGNS}/99999999999999999999999", headers=headers)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "fragment"),
+    [
+        ({"name": "x", "use_case": "brand_lift"}, "use_case", "campaign_optimization"),
+        ({"name": "", "use_case": "other"}, "name", "must not be empty"),
+        ({"name": "   ", "use_case": "other"}, "name", "must not be empty"),
+        ({"name": "x" * 201, "use_case": "other"}, "name", "200"),
+        ({"name": "x", "use_case": "other", "description": "d" * 2001}, "description", "2000"),
+    ],
+)
+def test_invalid_values_are_422_naming_the_field(
+    client: TestClient,
+    headers: dict[str, str],
+    payload: dict[str, object],
+    field: str,
+    fragment: str,
+) -> None:
+    response = client.post(CAMPAIGNS, json=payload, headers=headers)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert f"'{field}'" in body["message"]
+    assert fragment in body["message"]
+
+
+def test_put_null_name_is_rejected_and_data_kept(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    created = client.post(
+        CAMPAIGNS, json={"name": "keep", "use_case": "other"}, headers=headers
+    ).json()
+    response = client.put(f"{CAMPAIGNS}/{created['id']}", json={"name": None}, headers=headers)
+    assert response.status_code in (400, 422)
+    assert client.get(f"{CAMPAIGNS}/{created['id']}", headers=headers).json()["name"] == "keep"
+
+
+def test_rate_limit_429_with_retry_after(
+    settings: Settings, db: Database, key_for: Callable[[str], str]
+) -> None:
+    from beacon.core.app import create_app
+
+    limited = settings.model_copy(update={"rate_limit": "3/minute"})
+    app = create_app(limited, run_worker=False)
+    app.state.db = db
+    key = key_for("ratelimited")
+    with TestClient(app) as client:
+        remaining = [
+            int(client.get(CAMPAIGNS, headers={"X-API-Key": key}).headers["X-RateLimit-Remaining"])
+            for _ in range(3)
+        ]
+        response = client.get(CAMPAIGNS, headers={"X-API-Key": key})
+    assert remaining == [2, 1, 0]
+    assert response.status_code == 429
+    assert response.json()["error"] == "rate_limited"
+    assert int(response.headers["Retry-After"]) >= 1
+    assert response.headers["X-RateLimit-Limit"] == "3"
+
+
+def test_rate_limit_headers_on_every_response(client: TestClient, headers: dict[str, str]) -> None:
+    for response in (
+        client.get(CAMPAIGNS, headers=headers),
+        client.get(f"{CAMPAIGNS}/12345", headers=headers),
+    ):
+        assert {"x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"} <= set(
+            response.headers
+        )
+
+
+def test_body_over_limit_is_413(settings: Settings, db: Database, api_key: str) -> None:
+    from beacon.core.app import create_app
+
+    app = create_app(settings.model_copy(update={"max_body_bytes": 100}), run_worker=False)
+    app.state.db = db
+    with TestClient(app) as client:
+        response = client.post(
+            CAMPAIGNS, json={"name": "x" * 500, "use_case": "other"}, headers={"X-API-Key": api_key}
+        )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+
+def test_unexpected_exception_is_500_with_request_id(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    app = client.app
+
+    @app.get("/v1/boom")  # type: ignore[attr-defined, untyped-decorator]
+    def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    response = client.get("/v1/boom", headers={"X-Request-ID": "req-12345678"})
+    assert response.status_code == 500
+    body = response.json()
+    assert body["error"] == "internal_error"
+    assert body["request_id"] == "req-12345678"
+    assert "secret internals" not in response.text
+    assert response.headers["X-Request-ID"] == "req-12345678"
+
+
+def test_validation_ranks_structural_errors_first() -> None:
+    error = error_from_validation(
+        [
+            {"type": "string_too_long", "loc": ("body", "name"), "msg": "too long"},
+            {"type": "missing", "loc": ("body", "use_case"), "msg": "Field required"},
+        ]
+    )
+    assert error.status == 400
+    assert error.message == "Missing required parameter 'use_case'"
+
+
+def test_health_and_ready(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+
+
+def test_ready_is_503_when_database_unreachable(settings: Settings, tmp_path: object) -> None:
+    from beacon.core.app import create_app
+
+    broken = settings.model_copy(
+        update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+    )
+    with TestClient(create_app(broken, run_worker=False)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["error"] == "unavailable"
+
+
+def test_openapi_documents_error_envelope(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    post = spec["paths"]["/v1/pixel/campaigns"]["post"]
+    assert {"201", "400", "401", "422", "429"} <= set(post["responses"])
+    ref = post["responses"]["404" if "404" in post["responses"] else "400"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    assert ref.endswith("/V1Error")
+    assert client.get("/docs").status_code == 200

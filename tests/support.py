@@ -1,0 +1,96 @@
+"""Test support: a real ``beacon`` server process on a free loopback port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+BEACON = [sys.executable, "-m", "beacon.cli"]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """``beacon serve`` (or any beacon command) as a child process, for end-to-end tests."""
+
+    def __init__(
+        self, *, data_dir: Path, database_url: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "BEACON_DATABASE_URL": database_url,
+            "BEACON_DATA_DIR": str(data_dir),
+            "BEACON_WORKER_POLL_INTERVAL": "0.2",
+            **(env or {}),
+        }
+        self.process: subprocess.Popen[str] | None = None
+        self.first_key: str | None = None
+        self.log_path = data_dir.parent / f"server-{self.port}.log"
+
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        """Start the process and wait until /healthz answers; capture the first-start key."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("a") as log:
+            self.process = subprocess.Popen(
+                [*BEACON, "serve", "--port", str(self.port)],
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+            )
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            if "X-API-Key:" in line:
+                self.first_key = line.split("X-API-Key:", 1)[1].strip()
+                break
+            if "beacon keys create" in line:
+                break
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"server exited with {self.process.returncode}: {self.log_path.read_text()}"
+                )
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise TimeoutError(f"server did not start: {self.log_path.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        """Send ``sig`` and wait for the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        finally:
+            if self.process.stdout:
+                self.process.stdout.close()
+
+    def kill(self) -> int:
+        """``kill -9``."""
+        return self.stop(signal.SIGKILL)
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a ``beacon`` command to completion."""
+    return subprocess.run(
+        [*BEACON, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
+    )
