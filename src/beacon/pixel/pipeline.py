@@ -1,0 +1,85 @@
+"""Wiring of the pixel collector for one process: spool, enrichment, consumer, metrics."""
+
+from __future__ import annotations
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.pixel.collector import PixelCollector
+from beacon.pixel.consumer import FlushResult, SpoolConsumer
+from beacon.pixel.geo import CountryResolver
+from beacon.pixel.hits import HitEnricher
+from beacon.pixel.metrics import PixelMetrics
+from beacon.pixel.spool import Spool
+
+# Segments are sealed by the consumer on its timer (and by size); never by age inside an
+# append, which runs on the event loop.
+_NEVER = 365 * 24 * 3600.0
+
+
+def build_collector(settings: Settings) -> PixelCollector:
+    """The `/px` front app; it accepts hits once a pipeline is started for it."""
+    return PixelCollector(
+        metrics=PixelMetrics(),
+        max_url_bytes=settings.pixel_max_url_bytes,
+        max_beacon_bytes=settings.pixel_max_beacon_bytes,
+    )
+
+
+def open_spool(settings: Settings) -> Spool:
+    """This process's handle on the (possibly shared) pixel spool directory."""
+    return Spool(
+        settings.effective_pixel_spool_dir,
+        max_segment_bytes=settings.pixel_segment_max_bytes,
+        max_segment_age=_NEVER,
+        fsync_on_seal=False,
+    )
+
+
+def make_consumer(
+    *, settings: Settings, db: Database, spool: Spool, collector: PixelCollector | None = None
+) -> SpoolConsumer:
+    """A consumer flushing ``spool`` into the rollups of ``db``."""
+    resolver = CountryResolver(
+        trusted_proxies=settings.trusted_proxy_list, mmdb_path=settings.geoip_mmdb_path
+    )
+    return SpoolConsumer(
+        db=db,
+        spool=spool,
+        enricher=HitEnricher(resolver),
+        metrics=collector.metrics if collector else PixelMetrics(),
+        collector=collector,
+        interval=settings.pixel_flush_interval,
+        fsync=settings.pixel_spool_fsync,
+        max_backlog_bytes=settings.pixel_spool_max_backlog_bytes,
+    )
+
+
+class PixelPipeline:
+    """The running collector of an app: started in the lifespan, stopped (and flushed) at exit."""
+
+    def __init__(self, *, settings: Settings, db: Database, collector: PixelCollector) -> None:
+        self.collector = collector
+        self.spool = open_spool(settings)
+        self.consumer = make_consumer(
+            settings=settings, db=db, spool=self.spool, collector=collector
+        )
+        self._run_consumer = settings.pixel_consumer_in_process
+        collector.metrics.watch_backlog(self.spool.backlog_bytes)
+
+    def start(self) -> None:
+        """Accept hits, and replay then keep flushing the spool in the background."""
+        self.collector.spool = self.spool
+        if self._run_consumer:
+            self.consumer.start()
+
+    def flush(self) -> FlushResult:
+        """Flush everything spooled so far into the rollups."""
+        return self.consumer.flush()
+
+    def stop(self) -> FlushResult:
+        """Stop accepting hits and flush everything (a no-op flush without a consumer)."""
+        self.collector.spool = None
+        result = self.consumer.stop() if self._run_consumer else FlushResult()
+        self.spool.close()
+        self.consumer.enricher.resolver.close()
+        return result

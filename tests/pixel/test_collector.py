@@ -1,0 +1,312 @@
+"""The pixel collector over HTTP: what a hit records, what is never counted, metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from beacon.core.app import create_app
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.pixel.collector import TRANSPARENT_GIF
+from beacon.pixel.models import PixelRollup
+
+UA = {
+    "iphone": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+    "ipad": "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+    "roku": "Roku/DVP-12.5 (12.5.0.4178-C3)",
+    "chrome": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    "googlebot": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    "gptbot": "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; "
+    "+https://openai.com/gptbot)",
+    "chatgpt": "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; "
+    "ChatGPT-User/1.0; +https://openai.com/bot",
+}
+PROXY = ("10.1.2.3", 40000)  # inside BEACON_TRUSTED_PROXIES
+VISITOR = ("8.8.8.8", 40000)  # a direct, untrusted peer (US in the bundled IP data)
+
+
+@pytest.fixture
+def pixel_app(settings: Settings, db: Database) -> FastAPI:
+    configured = settings.model_copy(
+        update={"trusted_proxies": "10.0.0.0/8", "pixel_flush_interval": 3600.0}
+    )
+    application = create_app(configured, run_worker=False)
+    application.state.db.dispose()
+    application.state.db = db
+    return application
+
+
+@pytest.fixture
+def via_proxy(pixel_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(pixel_app, client=PROXY) as client:
+        yield client
+
+
+@pytest.fixture
+def direct(pixel_app: FastAPI, via_proxy: TestClient) -> TestClient:
+    return TestClient(pixel_app, client=VISITOR)  # lifespan already running via via_proxy
+
+
+def _campaign(client: TestClient, headers: dict[str, str]) -> int:
+    response = client.post(
+        "/v1/pixel/campaigns",
+        json={"name": "EV", "use_case": "campaign_reporting"},
+        headers=headers,
+    )
+    assert response.status_code == 201
+    return int(response.json()["id"])
+
+
+def _assert_gif(response: Any) -> None:
+    assert response.status_code == 200
+    assert response.content == TRANSPARENT_GIF and len(response.content) == 43
+    assert response.headers["content-type"] == "image/gif"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def _rows(db: Database) -> list[tuple[Any, ...]]:
+    with db.transaction() as session:
+        rollups = session.scalars(select(PixelRollup)).all()
+        rows = [
+            (
+                r.domain,
+                r.url,
+                r.device,
+                r.geo,
+                r.traffic_type,
+                r.agent,
+                r.macros,
+                r.misrepresented,
+                r.hits,
+            )
+            for r in rollups
+        ]
+        dates = {r.date for r in rollups}
+    assert dates <= {dt.datetime.now(dt.UTC).date()}
+    return sorted(rows)
+
+
+def test_hits_are_enriched_and_counted_exactly(
+    via_proxy: TestClient,
+    direct: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+) -> None:
+    cid = _campaign(via_proxy, headers)
+    gif = f"/px/{cid}.gif"
+    article = "https://www.nytimes.com/2026/01/15/tech/chips.html"
+    # A trusted CDN/proxy says the country.
+    for _ in range(3):
+        _assert_gif(
+            via_proxy.get(
+                gif,
+                params={"site": "nytimes.com", "creative_id": "42"},
+                headers={"User-Agent": UA["iphone"], "Referer": article, "CF-IPCountry": "fr"},
+            )
+        )
+    # `url` wins over the Referer; click ids and the fragment are not part of the page.
+    _assert_gif(
+        via_proxy.get(
+            gif,
+            params={"url": "https://News.BBC.co.uk/sport/1?gclid=abc#top", "cb": "%%CACHEBUSTER%%"},
+            headers={
+                "User-Agent": UA["ipad"],
+                "Referer": "https://ads.example.net/",
+                "CF-IPCountry": "GB",
+            },
+        )
+    )
+    # Through the proxy without a CDN header: the X-Forwarded-For client is looked up.
+    _assert_gif(
+        via_proxy.get(
+            gif,
+            headers={
+                "User-Agent": UA["roku"],
+                "Referer": article,
+                "X-Forwarded-For": "81.2.69.142, 10.9.9.9",
+            },
+        )
+    )
+    # A direct visitor's own CF-IPCountry / X-Forwarded-For are not believed: its IP is.
+    _assert_gif(
+        direct.get(
+            gif,
+            params={"url": article},
+            headers={
+                "User-Agent": UA["chrome"],
+                "CF-IPCountry": "DE",
+                "X-Forwarded-For": "81.2.69.142",
+            },
+        )
+    )
+    # Inventory misrepresentation: the DSP says nytimes.com, the page is spam-site.biz.
+    _assert_gif(
+        direct.get(
+            gif,
+            params={"google-site": "nytimes.com", "url": "https://spam-site.biz/p/1"},
+            headers={"User-Agent": UA["chrome"]},
+        )
+    )
+    _assert_gif(direct.get(gif, params={"url": article}, headers={"User-Agent": UA["googlebot"]}))
+    _assert_gif(direct.get(gif, params={"url": article}, headers={"User-Agent": UA["gptbot"]}))
+    # The script tag's beacon: text/plain JSON; inside an ad iframe `ref` is the page.
+    beacon = via_proxy.post(
+        f"/px/{cid}",
+        content=orjson.dumps(
+            {
+                "url": "https://tpc.googlesyndication.com/safeframe/1-0-40/html/container.html",
+                "ref": article,
+                "site": "nytimes.com",
+                "cb": "123",
+            }
+        ),
+        headers={
+            "User-Agent": UA["chatgpt"],
+            "Content-Type": "text/plain;charset=UTF-8",
+            "CF-IPCountry": "US",
+        },
+    )
+    assert beacon.status_code == 204 and beacon.headers["cache-control"] == "no-store"
+
+    result = pixel_app.state.pixel.flush()
+    assert result.counted == 10 and not result.rejected
+
+    nyt = "https://www.nytimes.com/2026/01/15/tech/chips.html"
+    assert _rows(db) == sorted(
+        [
+            (
+                "nytimes.com",
+                nyt,
+                "mobile",
+                "FR",
+                "human",
+                "",
+                '{"creative_id":"42","site":"nytimes.com"}',
+                False,
+                3,
+            ),
+            (
+                "bbc.co.uk",
+                "https://news.bbc.co.uk/sport/1",
+                "tablet",
+                "GB",
+                "human",
+                "",
+                "",
+                False,
+                1,
+            ),
+            ("nytimes.com", nyt, "ctv", "GB", "human", "", "", False, 1),
+            ("nytimes.com", nyt, "desktop", "US", "human", "", "", False, 1),
+            (
+                "spam-site.biz",
+                "https://spam-site.biz/p/1",
+                "desktop",
+                "US",
+                "human",
+                "",
+                '{"google-site":"nytimes.com"}',
+                True,
+                1,
+            ),
+            ("nytimes.com", nyt, "desktop", "US", "bot", "Googlebot", "", False, 1),
+            ("nytimes.com", nyt, "desktop", "US", "ai_agent", "GPTBot", "", False, 1),
+            (
+                "nytimes.com",
+                nyt,
+                "desktop",
+                "US",
+                "ai_agent",
+                "ChatGPT-User",
+                '{"cb":"123","site":"nytimes.com"}',
+                False,
+                1,
+            ),
+        ]
+    )
+    # Flushing again adds nothing.
+    assert pixel_app.state.pixel.flush().counted == 0
+    assert sum(row[-1] for row in _rows(db)) == 10
+
+
+def test_uncountable_hits_still_get_the_gif(
+    via_proxy: TestClient, pixel_app: FastAPI, db: Database, headers: dict[str, str]
+) -> None:
+    cid = _campaign(via_proxy, headers)
+    _assert_gif(via_proxy.get("/px/987654.gif", headers={"User-Agent": UA["chrome"]}))
+    _assert_gif(
+        via_proxy.get(f"/px/{cid}.gif", params={"url": "https://a.example.com/" + "x" * 9000})
+    )
+    _assert_gif(via_proxy.get(f"/px/{cid}.gif", headers={"Referer": "https://a.com/" + "r" * 9000}))
+    _assert_gif(via_proxy.get("/px/not-a-number.gif"))
+    _assert_gif(via_proxy.get(f"/px/{cid}.gif", params={f"k{i}": "v" for i in range(25)}))
+    _assert_gif(via_proxy.get(f"/px/{cid}.gif", params={"site": "x" * 600}))
+    assert via_proxy.post(f"/px/{cid}", content=b"not json").status_code == 204
+    assert via_proxy.post(f"/px/{cid}", content=b"{" + b"x" * 20000).status_code == 204
+
+    result = pixel_app.state.pixel.flush()
+    assert result.counted == 0
+    assert dict(result.rejected) == {
+        "unknown_campaign": 1,
+        "too_many_macros": 1,
+        "macro_value_too_long": 1,
+        "malformed_beacon": 1,
+    }
+    assert _rows(db) == []
+    metrics = via_proxy.get("/metrics").text
+    for reason, count in [
+        ("url_too_long", 2),
+        ("bad_path", 1),
+        ("beacon_too_large", 1),
+        ("unknown_campaign", 1),
+    ]:
+        assert f'beacon_pixel_hits_rejected_total{{reason="{reason}"}} {count}.0' in metrics
+    assert 'beacon_pixel_hits_accepted_total{source="gif"} 3.0' in metrics
+    assert "beacon_pixel_spool_backlog_bytes 0.0" in metrics
+
+
+def test_head_and_other_methods(via_proxy: TestClient) -> None:
+    head = via_proxy.head("/px/1.gif")
+    assert head.status_code == 200 and head.headers["cache-control"] == "no-store"
+    assert via_proxy.put("/px/1.gif").status_code == 405
+
+
+def test_a_replayed_segment_is_not_counted_twice(
+    via_proxy: TestClient, pixel_app: FastAPI, db: Database, headers: dict[str, str]
+) -> None:
+    cid = _campaign(via_proxy, headers)
+    for _ in range(5):
+        _assert_gif(via_proxy.get(f"/px/{cid}.gif", params={"url": "https://example.com/"}))
+    pipeline = pixel_app.state.pixel
+    sealed = pipeline.spool.seal()
+    copy = sealed.with_name("copy-" + sealed.name)
+    copy.write_bytes(sealed.read_bytes())
+    assert pipeline.consumer.process_segment(sealed).counted == 5
+    # The same bytes under the same name again, as if the file survived a crash after commit.
+    copy.rename(sealed)
+    assert pipeline.flush().counted == 0
+    assert not sealed.exists()
+    assert sum(row[-1] for row in _rows(db)) == 5
+
+
+def test_backlog_over_the_cap_answers_503(
+    via_proxy: TestClient, pixel_app: FastAPI, headers: dict[str, str]
+) -> None:
+    cid = _campaign(via_proxy, headers)
+    pixel_app.state.pixel.collector.overloaded = True
+    assert via_proxy.get(f"/px/{cid}.gif").status_code == 503
+    assert via_proxy.post(f"/px/{cid}", content=b"{}").status_code == 503
+    pixel_app.state.pixel.collector.overloaded = False
+    _assert_gif(via_proxy.get(f"/px/{cid}.gif"))

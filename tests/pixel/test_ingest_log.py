@@ -1,0 +1,81 @@
+"""`beacon ingest-log`: combined-format access logs become counted server-side events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from tests.support import run_cli
+
+from beacon.core.db import Database
+from beacon.pixel.enrich import HitRejected
+from beacon.pixel.ingest_log import parse_line
+from beacon.pixel.models import PixelCampaign, PixelRollup
+
+GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
+CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+LOG = f"""\
+81.2.69.142 - - [15/Jan/2026:10:00:00 +0000] "GET /news/a?utm_source=x HTTP/1.1" 200 5120 "-" "{GPTBOT}"
+81.2.69.142 - - [15/Jan/2026:23:30:00 -0100] "GET /news/a HTTP/1.1" 200 5120 "https://www.google.com/" "{GPTBOT}"
+8.8.8.8 - - [15/Jan/2026:10:00:01 +0000] "GET /news/b HTTP/2.0" 304 0 "-" "{CHROME}"
+8.8.8.8 - - [15/Jan/2026:10:00:01 +0000] "GET /static/app.css HTTP/2.0" 200 10 "-" "{CHROME}"
+8.8.8.8 - - [15/Jan/2026:10:00:02 +0000] "GET /missing HTTP/1.1" 404 10 "-" "{CHROME}"
+8.8.8.8 - - [15/Jan/2026:10:00:03 +0000] "POST /login HTTP/1.1" 200 10 "-" "{CHROME}"
+garbage line
+"""
+
+
+def _campaign(db: Database) -> int:
+    from beacon.core import auth
+
+    with db.transaction() as session:
+        account = auth.issue_api_key(session=session, account_name="pub").account_id
+        campaign = PixelCampaign(
+            account_id=account, name="site", use_case="publisher_bot_detection"
+        )
+        session.add(campaign)
+        session.flush()
+        return campaign.id
+
+
+def test_ingest_page_log(tmp_path: Path, database_url: str, db: Database) -> None:
+    cid = _campaign(db)
+    log = tmp_path / "access.log"
+    log.write_text(LOG)
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
+    result = run_cli(
+        "ingest-log", "--campaign", str(cid), "--site", "https://www.example.com", str(log), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Read 7 lines: 3 events spooled" in result.stdout
+    assert "Flushed 3 hits into the rollups (0 rejected)" in result.stdout
+    with db.transaction() as session:
+        rows = sorted(
+            (str(r.date), r.url, r.geo, r.device, r.traffic_type, r.agent, r.hits)
+            for r in session.scalars(select(PixelRollup))
+        )
+    assert rows == [
+        ("2026-01-15", "https://www.example.com/news/a", "GB", "desktop", "ai_agent", "GPTBot", 1),
+        ("2026-01-15", "https://www.example.com/news/b", "US", "desktop", "human", "", 1),
+        ("2026-01-16", "https://www.example.com/news/a", "GB", "desktop", "ai_agent", "GPTBot", 1),
+    ]
+    unknown = run_cli("ingest-log", "--campaign", "999999", str(log), env=env)
+    assert unknown.returncode == 2 and "does not exist" in unknown.stderr
+
+
+def test_pixel_request_log_lines() -> None:
+    line = (
+        '203.0.113.9 - - [15/Jan/2026:10:00:00 +0000] "GET /px/7.gif?url=https%3A%2F%2Fnews.example.org%2Fx'
+        '&site=example.org&cb=%25%25CACHEBUSTER%25%25 HTTP/1.1" 200 43 "https://ads.example.net/" "Mozilla/5.0"'
+    )
+    event = parse_line(line, site=None)
+    assert event.url == "https://news.example.org/x"
+    assert event.macros == {"site": "example.org"}
+    assert event.ip == "203.0.113.9" and event.user_agent == "Mozilla/5.0"
+    referer_only = parse_line(
+        line.replace("?url=https%3A%2F%2Fnews.example.org%2Fx&", "?"), site=None
+    )
+    assert referer_only.url == "https://ads.example.net/"
+    with pytest.raises(HitRejected, match="malformed_line"):
+        parse_line("nonsense", site=None)
