@@ -1,0 +1,125 @@
+"""CPU time per page of the contextual engine (after fetch).
+
+Usage: .venv/bin/python bench/contextual/bench_engine.py [--repeat N]
+
+Measures process CPU time (time.process_time) so other load on the machine does not count:
+- classify_html on the HTML fixtures in tests/contextual/pages (extraction + classification);
+- classify_html on every evaluation document wrapped in a page with 60 navigation links and
+  a footer, so extraction has boilerplate to remove;
+- classify_text on every evaluation document (classification alone).
+The first call, which loads the lexicon, gazetteers and VADER, is reported separately.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from beacon.contextual.engine import classify_html, classify_text
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGES = ROOT / "tests" / "contextual" / "pages"
+EVAL_DIR = Path(__file__).parent / "eval"
+NAV = "".join(
+    f'<li><a href="/section/{i}">Section {i} headlines and more</a></li>' for i in range(60)
+)
+
+
+def as_page(doc: dict[str, str]) -> str:
+    """Wrap an evaluation document in a realistic page skeleton."""
+    paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in doc["text"].split("\n") if p.strip())
+    title = html.escape(doc.get("title", ""))
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"</head><body><header><nav><ul>{NAV}</ul></nav></header><main><article><h1>{title}</h1>"
+        f"{paragraphs}</article></main><footer><ul>{NAV}</ul><p>Copyright</p></footer></body></html>"
+    )
+
+
+def long_docs(docs: list[dict[str, str]], per_page: int = 8) -> list[dict[str, str]]:
+    """Long articles: consecutive evaluation documents joined eight at a time."""
+    return [
+        {"title": group[0].get("title", ""), "text": "\n".join(d["text"] for d in group)}
+        for group in (docs[i : i + per_page] for i in range(0, len(docs) - per_page + 1, per_page))
+    ]
+
+
+def cpu_ms(call: Callable[[], object], repeat: int) -> float:
+    """Median CPU milliseconds of `repeat` calls."""
+    samples = []
+    for _ in range(repeat):
+        start = time.process_time()
+        call()
+        samples.append((time.process_time() - start) * 1000)
+    return statistics.median(samples)
+
+
+def summary(name: str, samples: list[float]) -> str:
+    """One result line: count, median, p95, max."""
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return (
+        f"{name:<34} n={len(ordered):<4} median {statistics.median(ordered):6.1f} ms  "
+        f"p95 {p95:6.1f} ms  max {ordered[-1]:6.1f} ms"
+    )
+
+
+def main() -> int:
+    """Run the benchmark and print one line per scenario."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=5, help="calls per page (median is kept)")
+    args = parser.parse_args()
+    fixtures = [p.read_text(encoding="utf-8") for p in sorted(PAGES.glob("*.html"))]
+    docs = [
+        json.loads(line)
+        for path in sorted(EVAL_DIR.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    start = time.process_time()
+    classify_html(html=fixtures[0], url="https://example.com/")
+    print(f"first call (loads data)            {(time.process_time() - start) * 1000:.0f} ms")
+    results = {
+        "classify_html, fixture pages": [
+            cpu_ms(
+                lambda page=page: classify_html(html=page, url="https://example.com/"), args.repeat
+            )
+            for page in fixtures
+        ],
+        "classify_html, eval docs as pages": [
+            cpu_ms(
+                lambda page=as_page(d): classify_html(html=page, url="https://example.com/"),
+                args.repeat,
+            )
+            for d in docs
+        ],
+        "classify_html, ~1,500-word pages": [
+            cpu_ms(
+                lambda page=as_page(d): classify_html(html=page, url="https://example.com/"),
+                args.repeat,
+            )
+            for d in long_docs(docs)
+        ],
+        "classify_text, eval docs": [
+            cpu_ms(lambda d=d: classify_text(text=d["text"], title=d.get("title", "")), args.repeat)
+            for d in docs
+        ],
+    }
+    for name, samples in results.items():
+        if samples:
+            print(summary(name, samples))
+    if docs:
+        words = [len(d["text"].split()) for d in docs]
+        print(
+            f"eval documents: {len(docs)}, words median {statistics.median(words):.0f}, max {max(words)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""A real local web server for classification tests: static pages from this folder plus a
+few misbehaving routes, counting the requests each path receives."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+SITE = Path(__file__).resolve().parent
+SLOW_SECONDS = 5.0
+
+
+class LocalSite:
+    """``with LocalSite() as site: site.url("/football.html")``; ``site.hits[path]`` counts."""
+
+    def __init__(self) -> None:
+        self.hits: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        """An absolute URL on this site."""
+        return self.base + path
+
+    def count(self, path: str) -> None:
+        """Record one request for ``path``."""
+        with self._lock:
+            self.hits[path] += 1
+
+    def __enter__(self) -> LocalSite:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+
+def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path != "/robots.txt":
+                site.count(path)
+            # The fetcher hangs up on purpose (timeouts).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self._route(path)
+
+        def _send(self, status: int, content_type: str, body: bytes, **headers: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _route(self, path: str) -> None:
+            page = SITE / path.lstrip("/")
+            if path.endswith(".html") and page.parent == SITE and page.is_file():
+                self._send(200, "text/html; charset=utf-8", page.read_bytes())
+            elif path == "/slow.html":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", "64")
+                self.end_headers()
+                self.wfile.flush()
+                time.sleep(SLOW_SECONDS)
+                self.wfile.write(b"<html><body>" + b" " * 52)
+            elif path == "/report.pdf":
+                self._send(200, "application/pdf", b"%PDF-1.4 not a web page")
+            elif path == "/broken.html":
+                self._send(500, "text/html", b"<html><body>oops</body></html>")
+            elif path.startswith("/moved/"):
+                self._send(301, "text/html", b"moved", Location="/" + path.split("/", 2)[2])
+            else:
+                self._send(404, "text/plain", b"not found")
+
+    return Handler

@@ -1,0 +1,176 @@
+"""POST /v1/clsfy/classify over HTTP, with pages served by a real local web server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from tests.contextual.site.server import SLOW_SECONDS, LocalSite
+
+from beacon.contextual import engine, store
+from beacon.contextual.models import ERROR
+from beacon.core.config import Settings
+from beacon.core.db import Database
+
+CLASSIFY = "/v1/clsfy/classify"
+
+
+@pytest.fixture
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The app may fetch the local site; short timeouts keep the slow page quick."""
+    return settings.model_copy(
+        update={
+            "fetch_allow_private_networks": True,
+            "fetch_connect_timeout": 1.0,
+            "fetch_read_timeout": 0.5,
+            "fetch_total_timeout": 5.0,
+        }
+    )
+
+
+def test_classifies_a_sports_page_and_serves_it_from_the_store(
+    client: TestClient, headers: dict[str, str], site: LocalSite
+) -> None:
+    response = client.post(CLASSIFY, json={"url": site.url("/football.html")}, headers=headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"url", "classification", "classified_date", "engine_version", "cached"}
+    assert body["url"] == site.url("/football.html")
+    assert body["engine_version"] == engine.ENGINE_VERSION
+    assert body["cached"] is False
+    assert body["classified_date"].endswith("Z") and len(body["classified_date"]) == 20
+    classification = body["classification"]
+    top = classification["iab_categories"][0]
+    assert top["id"].startswith("IAB17") and top["name"] == "Sports"
+    assert 0 < top["confidence"] <= 1
+    assert "Premier League" in classification["keywords"]
+    entities = {e["name"]: e["type"] for e in classification["entities"]}
+    assert entities.get("Mohamed Salah") == "person"
+    assert classification["sentiment"]["label"] in {"positive", "neutral"}
+
+    again = client.post(CLASSIFY, json={"url": site.url("/football.html")}, headers=headers)
+    assert again.status_code == 200
+    assert again.json()["cached"] is True
+    assert again.json()["classification"] == classification
+    assert again.json()["classified_date"] == body["classified_date"]
+    assert site.hits["/football.html"] == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "tier1", "sentiment"),
+    [
+        ("/gadgets.html", "IAB19", "positive"),
+        ("/pasta.html", "IAB8", "positive"),
+        ("/earthquake.html", "IAB12", "negative"),
+    ],
+)
+def test_topics_and_sentiment_of_other_pages(
+    client: TestClient,
+    headers: dict[str, str],
+    site: LocalSite,
+    path: str,
+    tier1: str,
+    sentiment: str,
+) -> None:
+    response = client.post(CLASSIFY, json={"url": site.url(path)}, headers=headers)
+    assert response.status_code == 200, response.text
+    classification = response.json()["classification"]
+    assert classification["iab_categories"][0]["id"].split("-")[0] == tier1
+    assert classification["sentiment"]["label"] == sentiment
+
+
+def test_classifies_text_without_fetching(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.post(
+        CLASSIFY,
+        json={
+            "text": "Preheat the oven. Mix flour, butter, sugar and eggs, then bake the cake "
+            "for thirty minutes. This simple baking recipe makes a delicious dessert.",
+            "title": "Easy sponge cake recipe",
+        },
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["url"] is None and body["cached"] is False
+    assert body["classification"]["iab_categories"][0]["id"].split("-")[0] == "IAB8"
+
+
+def test_slow_page_is_a_clear_422_within_the_timeout(
+    client: TestClient, headers: dict[str, str], site: LocalSite
+) -> None:
+    started = time.monotonic()
+    response = client.post(CLASSIFY, json={"url": site.url("/slow.html")}, headers=headers)
+    assert time.monotonic() - started < SLOW_SECONDS
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "validation_error"
+    assert body["message"].startswith(f"Could not classify {site.url('/slow.html')}: timeout")
+
+
+def test_non_html_is_a_422_and_the_failure_is_stored(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    response = client.post(CLASSIFY, json={"url": site.url("/report.pdf")}, headers=headers)
+    assert response.status_code == 422
+    assert "not an HTML page (content type application/pdf)" in response.json()["message"]
+    with db.transaction() as session:
+        row = store.stored_row(session, site.url("/report.pdf"))
+    assert row is not None and row.status == ERROR and row.attempts == 1
+    assert row.next_attempt_at is not None
+
+    # Backing off: the same reason, no second request to the site.
+    again = client.post(CLASSIFY, json={"url": site.url("/report.pdf")}, headers=headers)
+    assert again.status_code == 422
+    assert again.json()["message"] == response.json()["message"]
+    assert site.hits["/report.pdf"] == 1
+
+
+def test_private_address_is_refused_when_the_guard_is_on(
+    app: FastAPI, client: TestClient, headers: dict[str, str], site: LocalSite
+) -> None:
+    app.state.settings = app.state.settings.model_copy(
+        update={"fetch_allow_private_networks": False}
+    )
+    response = client.post(CLASSIFY, json={"url": site.url("/football.html")}, headers=headers)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "validation_error",
+        "message": f"Could not classify {site.url('/football.html')}: "
+        "refused to connect to non-public address 127.0.0.1",
+    }
+    assert site.hits["/football.html"] == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({}, 422, "send exactly one of 'url' or 'text'"),
+        ({"url": "https://a.example/", "text": "hi"}, 422, "exactly one of"),
+        ({"url": "ftp://a.example/file"}, 422, "Invalid value for 'url'"),
+        ({"url": "not a url"}, 422, "must be an absolute http(s) URL"),
+        ({"url": 42}, 400, "Invalid type for 'url'"),
+        ({"text": ""}, 422, "Invalid value for 'text'"),
+        ({"url": "https://a.example/", "colour": "red"}, 400, "Unknown parameter 'colour'"),
+    ],
+)
+def test_invalid_requests(
+    client: TestClient, headers: dict[str, str], payload: object, status: int, message: str
+) -> None:
+    response = client.post(CLASSIFY, json=payload, headers=headers)
+    assert response.status_code == status, response.text
+    assert message in response.json()["message"]
+
+
+def test_needs_an_api_key(client: TestClient) -> None:
+    response = client.post(CLASSIFY, json={"text": "hello"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "unauthorized"

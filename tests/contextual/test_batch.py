@@ -1,0 +1,164 @@
+"""Batch classification: job lifecycle, paging, account isolation, parallel fetching."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.contextual.site.server import SLOW_SECONDS, LocalSite
+
+from beacon.contextual.tasks import batch_job_kind
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.jobs import Worker
+
+BATCH = "/v1/clsfy/classify/batch"
+
+
+@pytest.fixture
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={
+            "fetch_allow_private_networks": True,
+            "fetch_connect_timeout": 1.0,
+            "fetch_read_timeout": 0.5,
+            "fetch_total_timeout": 5.0,
+        }
+    )
+
+
+def run_worker(db: Database, settings: Settings) -> None:
+    Worker(db=db, kinds=[batch_job_kind(settings)]).run_until_idle()
+
+
+def test_batch_lifecycle_with_paged_results(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    urls = [
+        site.url("/football.html"),
+        site.url("/gadgets.html"),
+        site.url("/report.pdf"),
+        site.url("/pasta.html"),
+        site.url("/football.html?utm_campaign=x"),  # the same page: fetched once
+    ]
+    created = client.post(BATCH, json={"urls": urls}, headers=headers)
+    assert created.status_code == 201, created.text
+    batch = created.json()
+    assert batch == {
+        "id": batch["id"],
+        "status": "pending",
+        "created_date": batch["created_date"],
+        "processed_date": None,
+        "url_count": 5,
+        "summary": None,
+        "results": None,
+        "pagination": None,
+    }
+    pending = client.get(f"{BATCH}/{batch['id']}", headers=headers).json()
+    assert pending["status"] == "pending" and pending["results"] is None
+
+    run_worker(db, settings)
+
+    done = client.get(f"{BATCH}/{batch['id']}", headers=headers)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["status"] == "complete" and body["processed_date"] is not None
+    assert body["summary"] == {"classified": 4, "failed": 1}
+    assert body["pagination"] == {"limit": 1000, "offset": 0, "total": 5}
+    results = body["results"]
+    assert [r["url"] for r in results] == urls
+    assert [r["status"] for r in results] == [
+        "classified",
+        "classified",
+        "failed",
+        "classified",
+        "classified",
+    ]
+    tier1 = [
+        r["classification"]["iab_categories"][0]["id"].split("-")[0]
+        for r in results
+        if "classification" in r
+    ]
+    assert tier1 == ["IAB17", "IAB19", "IAB8", "IAB17"]
+    assert set(results[2]) == {"url", "status", "error"}
+    assert "not an HTML page" in results[2]["error"]
+    assert site.hits["/football.html"] == 1
+
+    page = client.get(f"{BATCH}/{batch['id']}?limit=2&offset=1", headers=headers).json()
+    assert [r["url"] for r in page["results"]] == urls[1:3]
+    assert page["pagination"] == {"limit": 2, "offset": 1, "total": 5}
+    assert page["summary"] == {"classified": 4, "failed": 1}
+
+
+def test_batch_reuses_fresh_store_results(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    single = client.post(
+        "/v1/clsfy/classify", json={"url": site.url("/pasta.html")}, headers=headers
+    )
+    assert single.status_code == 200
+    created = client.post(BATCH, json={"urls": [site.url("/pasta.html")]}, headers=headers).json()
+    run_worker(db, settings)
+    body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
+    assert body["results"][0]["classification"] == single.json()["classification"]
+    assert site.hits["/pasta.html"] == 1
+
+
+def test_slow_page_does_not_hold_up_the_others(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    urls = [site.url("/slow.html"), site.url("/football.html"), site.url("/earthquake.html")]
+    created = client.post(BATCH, json={"urls": urls}, headers=headers).json()
+    started = time.monotonic()
+    run_worker(db, settings)
+    assert time.monotonic() - started < SLOW_SECONDS
+    body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
+    assert body["summary"] == {"classified": 2, "failed": 1}
+    assert body["results"][0]["error"].startswith("timeout")
+    assert body["results"][2]["classification"]["sentiment"]["label"] == "negative"
+
+
+def test_another_accounts_batch_is_not_found(
+    client: TestClient, headers: dict[str, str], key_for: Callable[[str], str]
+) -> None:
+    created = client.post(BATCH, json={"urls": ["https://a.example/"]}, headers=headers).json()
+    other = {"X-API-Key": key_for("globex")}
+    response = client.get(f"{BATCH}/{created['id']}", headers=other)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "message": f"Classification batch with ID {created['id']} not found",
+    }
+    assert client.get(f"{BATCH}/999999", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "message"),
+    [
+        ({"urls": []}, 422, "Invalid value for 'urls'"),
+        ({"urls": [f"https://a.example/{i}" for i in range(1001)]}, 422, "at most 1000"),
+        ({"urls": ["https://a.example/", "mailto:x@y.z"]}, 422, "'urls[1]'"),
+        ({"urls": "https://a.example/"}, 400, "Invalid type for 'urls'"),
+        ({}, 400, "Missing required parameter 'urls'"),
+    ],
+)
+def test_invalid_batches(
+    client: TestClient, headers: dict[str, str], payload: object, status: int, message: str
+) -> None:
+    response = client.post(BATCH, json=payload, headers=headers)
+    assert response.status_code == status, response.text
+    assert message in response.json()["message"]
+
+
+def test_paging_parameters_are_validated(client: TestClient, headers: dict[str, str]) -> None:
+    created = client.post(BATCH, json={"urls": ["https://a.example/"]}, headers=headers).json()
+    assert client.get(f"{BATCH}/{created['id']}?limit=0", headers=headers).status_code == 422
+    assert client.get(f"{BATCH}/{created['id']}?offset=-1", headers=headers).status_code == 422

@@ -1,0 +1,47 @@
+"""`beacon classify URL...` as a real process against a real local web server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.contextual.site.server import LocalSite
+from tests.support import run_cli
+
+
+@pytest.fixture
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+def test_prints_a_readable_table(site: LocalSite, tmp_path: Path) -> None:
+    football, pasta = site.url("/football.html"), site.url("/pasta.html")
+    env = {"BEACON_FETCH_ALLOW_PRIVATE_NETWORKS": "true", "BEACON_DATA_DIR": str(tmp_path)}
+    result = run_cli("classify", football, pasta, env=env)
+    assert result.returncode == 0, result.stderr
+    blocks = result.stdout.strip().split("\n\n")
+    assert len(blocks) == 2
+    sports = blocks[0].splitlines()
+    assert sports[0] == football
+    assert sports[1].split()[:3] == ["categories", sports[1].split()[1], "Sports"]
+    assert sports[1].split()[1].startswith("IAB17")
+    assert float(sports[1].split()[-1]) > 0.3
+    keywords = next(line for line in sports if line.strip().startswith("keywords"))
+    assert "Premier League" in keywords
+    entities = next(line for line in sports if line.strip().startswith("entities"))
+    assert "Mohamed Salah (person" in entities
+    assert any(line.split()[:1] == ["sentiment"] for line in sports)
+    assert "Food & Drink" in blocks[1]
+
+
+def test_refuses_private_addresses_by_default_and_exits_1(site: LocalSite) -> None:
+    env = {"BEACON_FETCH_ALLOW_PRIVATE_NETWORKS": "false"}
+    result = run_cli("classify", "--json", site.url("/football.html"), env=env)
+    assert result.returncode == 1
+    line = json.loads(result.stdout)
+    assert line["url"] == site.url("/football.html")
+    assert "non-public address 127.0.0.1" in line["error"]
+    assert site.hits["/football.html"] == 0

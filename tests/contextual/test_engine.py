@@ -1,0 +1,151 @@
+"""Classification engine tests on realistic HTML pages."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from beacon.contextual import taxonomy
+from beacon.contextual.engine import ENGINE_VERSION, Classification, classify_html, classify_text
+
+PAGES = Path(__file__).parent / "pages"
+
+
+@cache
+def classify_page(name: str) -> Classification:
+    return classify_html(html=(PAGES / name).read_text(), url=f"https://example.com/{name}")
+
+
+def top_tier1(result: Classification) -> str:
+    return result.iab_categories[0].id.split("-")[0]
+
+
+def entity_types(result: Classification) -> dict[str, str]:
+    return {e.name: e.type for e in result.entities}
+
+
+@pytest.mark.parametrize(
+    ("page", "tier1"),
+    [
+        ("sports.html", "IAB17"),
+        ("technology.html", "IAB19"),
+        ("finance.html", "IAB13"),
+        ("recipe.html", "IAB8"),
+        ("travel.html", "IAB20"),
+        ("negative-news.html", "IAB12"),
+        ("news.html", "IAB12"),
+        ("boilerplate.html", "IAB10"),
+    ],
+)
+def test_top_category(page: str, tier1: str) -> None:
+    assert top_tier1(classify_page(page)) == tier1
+
+
+def test_wire_format_matches_contract() -> None:
+    data = classify_page("sports.html").to_dict()
+    assert set(data) == {"iab_categories", "keywords", "entities", "sentiment"}
+    assert 1 <= len(data["iab_categories"]) <= 3
+    confidences = [c["confidence"] for c in data["iab_categories"]]
+    assert confidences == sorted(confidences, reverse=True)
+    for category in data["iab_categories"]:
+        assert {"id", "name", "confidence"} <= set(category)
+        assert 0.0 <= category["confidence"] <= 1.0
+        node = taxonomy.get(category["id"])
+        assert category["name"] == taxonomy.get(node.tier1_code).name
+    assert len(data["keywords"]) <= 10
+    for entity in data["entities"]:
+        assert set(entity) == {"name", "type", "confidence"}
+        assert entity["type"] in {"person", "brand", "organization", "place", "product", "thing"}
+    assert set(data["sentiment"]) == {"label", "score"}
+    assert isinstance(ENGINE_VERSION, str) and ENGINE_VERSION
+
+
+def test_sports_page_details() -> None:
+    result = classify_page("sports.html")
+    top = result.iab_categories[0]
+    assert top.id == "IAB17-44"
+    assert top.name == "Sports"
+    assert top.subcategory == "World Soccer"
+    assert top.iab3_id == "533"
+    assert any("Arsenal" in k or "Premier League" in k for k in result.keywords)
+    types = entity_types(result)
+    assert types["Bukayo Saka"] == "person"
+    assert types["Mikel Arteta"] == "person"
+    assert types["Premier League"] == "thing"
+    assert types["Arsenal"] == "organization"
+
+
+def test_technology_page_entities() -> None:
+    result = classify_page("technology.html")
+    types = entity_types(result)
+    assert types["Nvidia"] == "brand"
+    assert any("chips" in k.lower() or "data center" in k.lower() for k in result.keywords)
+
+
+def test_tier1_id_maps_to_iab3() -> None:
+    result = classify_page("recipe.html")
+    assert result.iab_categories[0].id.startswith("IAB8")
+    assert result.iab_categories[0].iab3_id is not None
+
+
+def test_negative_news_sentiment() -> None:
+    sentiment = classify_page("negative-news.html").sentiment
+    assert sentiment.label == "negative"
+    assert sentiment.score < 0.4
+
+
+def test_positive_travel_sentiment() -> None:
+    sentiment = classify_page("travel.html").sentiment
+    assert sentiment.label == "positive"
+    assert sentiment.score > 0.55
+
+
+def test_negative_news_names_the_person() -> None:
+    assert entity_types(classify_page("negative-news.html"))["Maria Lopez"] == "person"
+
+
+def test_boilerplate_links_do_not_drive_the_result() -> None:
+    result = classify_page("boilerplate.html")
+    ids = [c.id.split("-")[0] for c in result.iab_categories]
+    # The navigation is full of celebrity, car, fashion, finance and sports links.
+    assert ids[0] == "IAB10"
+    assert not {"IAB1", "IAB2", "IAB18", "IAB13", "IAB17"} & set(ids)
+    assert all("SUV" not in k and "Premier League" not in k for k in result.keywords)
+
+
+def test_extraction_fills_title_and_language() -> None:
+    result = classify_page("travel.html")
+    assert result.title == "Three perfect days in Lisbon: a travel guide"
+    assert result.language == "en"
+    assert entity_types(result)["Lisbon"] == "place"
+
+
+def test_empty_text_gives_no_categories_and_neutral_sentiment() -> None:
+    result = classify_text(text="")
+    assert result.iab_categories == []
+    assert result.keywords == []
+    assert result.entities == []
+    assert result.sentiment.label == "neutral"
+    assert result.sentiment.score == 0.5
+
+
+def test_classify_text_uses_title_and_description() -> None:
+    result = classify_text(
+        title="Lakers beat Celtics in overtime thriller",
+        description="LeBron James scored 40 points in the NBA game.",
+        text="The Lakers won again on Friday night.",
+    )
+    assert result.iab_categories[0].id.startswith("IAB17")
+
+
+def test_longest_term_wins_over_parts() -> None:
+    """'heart attack' is a health term, not a news 'attack'."""
+    result = classify_text(
+        text=(
+            "Doctors say a heart attack often starts with chest pain. Cardiologists recommend "
+            "regular exercise, a healthy diet and checking blood pressure and cholesterol."
+        )
+    )
+    assert result.iab_categories[0].id.startswith("IAB7")

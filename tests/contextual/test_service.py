@@ -1,0 +1,260 @@
+"""classify_url through the store, against a real local web server: caching, TTL, back-off,
+SSRF refusal, and the periodic classifier that picks up pixel and inventory URLs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+from tests.contextual.site.server import LocalSite
+
+from beacon.contextual import engine, repository, service, store
+from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
+from beacon.contextual.tasks import classify_due
+from beacon.core import auth
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
+from beacon.pixel.models import PixelCampaign, PixelRollup
+
+
+@pytest.fixture
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture
+def open_settings(settings: Settings) -> Settings:
+    """Local pages allowed, short timeouts."""
+    return settings.model_copy(
+        update={
+            "fetch_allow_private_networks": True,
+            "fetch_connect_timeout": 1.0,
+            "fetch_read_timeout": 0.5,
+            "fetch_total_timeout": 5.0,
+        }
+    )
+
+
+def classify(db: Database, settings: Settings, url: str) -> service.UrlOutcome:
+    with db.transaction() as session:
+        return service.classify_url(session=session, settings=settings, url=url)
+
+
+def row_of(db: Database, url: str) -> UrlClassification:
+    with db.transaction() as session:
+        row = store.stored_row(session, url)
+    assert row is not None
+    return row
+
+
+def test_fetches_classifies_stores_then_serves_from_cache(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    url = site.url("/football.html?utm_source=newsletter")
+    first = classify(db, open_settings, url)
+    assert first.error is None and not first.cached
+    assert first.url == site.url("/football.html")  # normalised: tracking parameters dropped
+    assert first.classification is not None
+    categories = first.classification["iab_categories"]
+    assert categories[0]["id"].split("-")[0] == "IAB17"
+    assert categories[0]["name"] == "Sports"
+    assert "Premier League" in first.classification["keywords"]
+    assert {"Liverpool", "Mohamed Salah"} <= {e["name"] for e in first.classification["entities"]}
+    assert first.engine_version == engine.ENGINE_VERSION
+
+    second = classify(db, open_settings, site.url("/football.html"))
+    assert second.cached and second.classification == first.classification
+    assert second.classified_at == first.classified_at
+    assert site.hits["/football.html"] == 1
+
+
+def test_stale_or_other_engine_version_is_fetched_again(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    url = site.url("/gadgets.html")
+    classify(db, open_settings, url)
+    expired = utcnow() - timedelta(hours=open_settings.classification_ttl_hours, minutes=1)
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(classified_at=expired))
+    refreshed = classify(db, open_settings, url)
+    assert not refreshed.cached and site.hits["/gadgets.html"] == 2
+    assert refreshed.classified_at is not None and refreshed.classified_at > expired
+
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(engine_version="older-engine"))
+    assert not classify(db, open_settings, url).cached
+    assert site.hits["/gadgets.html"] == 3
+    assert classify(db, open_settings, url).cached
+
+
+def test_failure_is_recorded_with_exponential_back_off(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    url = site.url("/broken.html")
+    before = utcnow()
+    outcome = classify(db, open_settings, url)
+    assert outcome.classification is None
+    assert outcome.error is not None and "HTTP status 500" in outcome.error
+    row = row_of(db, url)
+    assert (row.status, row.attempts, row.error) == (ERROR, 1, outcome.error)
+    assert row.next_attempt_at is not None
+    base = open_settings.classification_retry_base_seconds
+    assert (
+        before + timedelta(seconds=base)
+        <= row.next_attempt_at
+        <= utcnow() + timedelta(seconds=base)
+    )
+
+    # While backing off, the recorded reason is answered without fetching.
+    again = classify(db, open_settings, url)
+    assert again.error == outcome.error and again.retry_at == row.next_attempt_at
+    assert site.hits["/broken.html"] == 1
+
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(next_attempt_at=utcnow()))
+    classify(db, open_settings, url)
+    row = row_of(db, url)
+    assert site.hits["/broken.html"] == 2 and row.attempts == 2
+    assert row.next_attempt_at is not None
+    assert row.next_attempt_at >= utcnow() + timedelta(seconds=2 * base - 5)
+
+
+def test_failed_refresh_keeps_the_stale_classification(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    url = site.url("/broken.html")
+    old = utcnow() - timedelta(days=30)
+    stale = service.classify_content(text="Football match report", title="Football")
+    with db.transaction() as session:
+        store.save_classification(
+            session,
+            url=url,
+            domain="127.0.0.1",
+            classification=stale,
+            engine_version=engine.ENGINE_VERSION,
+            classified_at=old,
+        )
+    assert classify(db, open_settings, url).error is not None
+    row = row_of(db, url)
+    assert row.status == OK and row.error is not None and row.attempts == 1
+    with db.transaction() as session:
+        assert store.classifications_for_urls(session, [url]) == {url: stale}
+
+
+def test_private_address_is_refused_unless_allowed(
+    db: Database, settings: Settings, site: LocalSite
+) -> None:
+    outcome = classify(db, settings, site.url("/football.html"))
+    assert outcome.error is not None
+    assert "non-public address 127.0.0.1" in outcome.error
+    assert site.hits["/football.html"] == 0
+
+
+def test_redirect_is_followed_and_stored_under_the_requested_url(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    outcome = classify(db, open_settings, site.url("/moved/pasta.html"))
+    assert outcome.classification is not None
+    assert outcome.classification["iab_categories"][0]["id"].split("-")[0] == "IAB8"
+    assert outcome.url == site.url("/moved/pasta.html")
+    assert site.hits["/pasta.html"] == 1
+
+
+def test_retry_schedule_gives_up_only_without_an_older_result(settings: Settings) -> None:
+    now = utcnow()
+    base = settings.classification_retry_base_seconds
+    first = service.retry_at(settings=settings, failures=1, now=now, keep_trying=False)
+    third = service.retry_at(settings=settings, failures=3, now=now, keep_trying=False)
+    assert first == now + timedelta(seconds=base)
+    assert third == now + timedelta(seconds=4 * base)
+    last = settings.classification_max_attempts
+    assert service.retry_at(settings=settings, failures=last, now=now, keep_trying=False) is None
+    capped = service.retry_at(settings=settings, failures=last + 20, now=now, keep_trying=True)
+    assert capped == now + timedelta(seconds=settings.classification_retry_max_seconds)
+
+
+def test_classify_content_reads_text_without_storing(db: Database) -> None:
+    result = service.classify_content(
+        text="Heavy rain flooded the valley; rescue teams found victims and the death toll "
+        "rose as grieving families lost their homes in the disaster.",
+        title="Deadly floods devastate valley",
+    )
+    assert result["sentiment"]["label"] == "negative"
+    with db.transaction() as session:
+        assert session.scalar(select(UrlClassification.id)) is None
+
+
+def add_rollups(db: Database, urls: list[str]) -> int:
+    with db.transaction() as session:
+        account_id = auth.issue_api_key(session=session, account_name="pix").account_id
+        campaign = PixelCampaign(account_id=account_id, name="c", use_case="campaign_reporting")
+        session.add(campaign)
+        session.flush()
+        for i, url in enumerate(urls):
+            session.add(
+                PixelRollup(
+                    campaign_id=campaign.id,
+                    date=dt.date(2026, 1, 15),
+                    dims_hash=f"h{i}",
+                    domain="127.0.0.1",
+                    url=url,
+                    hits=3,
+                )
+            )
+        return campaign.id
+
+
+def test_periodic_classifier_picks_up_new_pixel_urls(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    urls = [site.url("/football.html"), site.url("/pasta.html"), site.url("/report.pdf")]
+    add_rollups(db, [*urls, ""])
+    assert classify_due(db=db, settings=open_settings) == 3
+    with db.transaction() as session:
+        found = store.classifications_for_urls(session, urls)
+        failed = store.stored_row(session, urls[2])
+        by_domain = store.classifications_for_domains(session, ["127.0.0.1"])
+    assert found[urls[0]]["iab_categories"][0]["id"].startswith("IAB17")
+    assert found[urls[1]]["iab_categories"][0]["id"].startswith("IAB8")
+    assert failed is not None and failed.status == ERROR
+    assert failed.error is not None and "not an HTML page" in failed.error
+    assert len(by_domain["127.0.0.1"]["iab_categories"]) == 2
+
+    # Nothing is due now: classified rows are fresh, the failed one is backing off.
+    assert classify_due(db=db, settings=open_settings) == 0
+    assert site.hits["/football.html"] == 1 and site.hits["/report.pdf"] == 1
+
+
+def test_pixel_url_on_a_private_address_is_never_fetched(
+    db: Database, settings: Settings, site: LocalSite
+) -> None:
+    add_rollups(db, [site.url("/football.html")])
+    assert classify_due(db=db, settings=settings) == 1
+    row = row_of(db, site.url("/football.html"))
+    assert row.status == ERROR and row.error is not None and "non-public address" in row.error
+    assert site.hits["/football.html"] == 0
+
+
+def test_queued_inventory_and_campaign_urls_are_classified_in_bounded_ticks(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    campaign_id = add_rollups(db, [site.url("/gadgets.html")])
+    with db.transaction() as session:
+        assert repository.queue_campaign_urls(session, campaign_id) == 1
+        assert repository.queue_campaign_urls(session, campaign_id) == 0
+        store.request_classification(
+            session, [(site.url("/football.html"), "x.test"), (site.url("/pasta.html"), "x.test")]
+        )
+    small = open_settings.model_copy(update={"classification_tick_urls": 2})
+    assert classify_due(db=db, settings=small) == 2
+    assert classify_due(db=db, settings=small) == 1
+    assert classify_due(db=db, settings=small) == 0
+    with db.transaction() as session:
+        statuses = set(session.scalars(select(UrlClassification.status)))
+    assert statuses == {OK}
+    assert PENDING not in statuses

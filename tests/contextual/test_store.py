@@ -1,0 +1,85 @@
+"""The classification store: lookups by URL (normalised) and the per-domain aggregate rule."""
+
+from __future__ import annotations
+
+from beacon.contextual.store import (
+    aggregate,
+    classifications_for_domains,
+    classifications_for_urls,
+    save_classification,
+)
+from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
+
+
+def page(category: str, conf: float, keyword: str, score: float) -> dict[str, object]:
+    return {
+        "iab_categories": [{"id": category, "name": category, "confidence": conf}],
+        "keywords": [keyword],
+        "entities": [{"name": "NVIDIA", "type": "brand", "confidence": 0.9}],
+        "sentiment": {"label": "positive" if score > 0.525 else "neutral", "score": score},
+    }
+
+
+def test_lookup_by_url_is_normalised_and_domain_aggregates(db: Database) -> None:
+    with db.transaction() as session:
+        save_classification(
+            session,
+            url="https://Example.com/a?utm_source=x",
+            domain="example.com",
+            classification=page("IAB19", 0.9, "GPU", 0.8),
+            engine_version="t",
+            classified_at=utcnow(),
+        )
+        save_classification(
+            session,
+            url="https://example.com/b",
+            domain="example.com",
+            classification=page("IAB17", 0.6, "GPU", 0.4),
+            engine_version="t",
+            classified_at=utcnow(),
+        )
+    with db.transaction() as session:
+        by_url = classifications_for_urls(
+            session, ["https://example.com/a", "https://example.com/missing"]
+        )
+        by_domain = classifications_for_domains(session, ["example.com", "other.com"])
+    assert list(by_url) == ["https://example.com/a"]
+    assert by_url["https://example.com/a"]["iab_categories"][0]["id"] == "IAB19"
+    agg = by_domain["example.com"]
+    assert [c["id"] for c in agg["iab_categories"]] == ["IAB19", "IAB17"]
+    assert agg["iab_categories"][0]["confidence"] == 0.45
+    assert agg["keywords"] == ["GPU"]
+    assert agg["sentiment"] == {"label": "positive", "score": 0.6}
+    assert "other.com" not in by_domain
+
+
+def test_aggregate_neutral_sentiment_band() -> None:
+    assert aggregate([page("IAB1", 1.0, "x", 0.5)])["sentiment"]["label"] == "neutral"
+
+
+def test_request_classification_queues_unknown_urls_once(db: Database) -> None:
+    from sqlalchemy import select
+
+    from beacon.contextual.models import UrlClassification
+    from beacon.contextual.store import request_classification
+
+    with db.transaction() as session:
+        assert (
+            request_classification(
+                session, [("https://a.com/x", "a.com"), ("https://A.com/x#frag", "a.com")]
+            )
+            == 1
+        )
+    with db.transaction() as session:
+        assert (
+            request_classification(
+                session, [("https://a.com/x", "a.com"), ("https://b.com/", "b.com")]
+            )
+            == 1
+        )
+        rows = session.scalars(select(UrlClassification).order_by(UrlClassification.id)).all()
+    assert [(r.url, r.status) for r in rows] == [
+        ("https://a.com/x", "pending"),
+        ("https://b.com/", "pending"),
+    ]
