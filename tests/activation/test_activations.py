@@ -1,0 +1,310 @@
+"""Activations (seed 003): the examples, every validation error, deal ids, expiry, isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.activation.helpers import (
+    API,
+    PAGES,
+    built_segment,
+    classify_pages,
+    run_jobs,
+    upload_inventory,
+)
+
+from beacon.activation.deals import BuiltInProvider
+from beacon.activation.models import Activation
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.dsps import SUPPORTED_DSPS, dsp_code
+from beacon.core.timefmt import utcnow
+
+Headers = dict[str, str]
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+# The seed's request body, verbatim (segment id substituted at run time).
+SEED_REQUEST: dict[str, Any] = {
+    "segment_ids": [61],
+    "dsp": "The Trade Desk",
+    "buyer_seat": "seat-abc123",
+    "start_date": "2026-01-15",
+    "end_date": "2026-02-15",
+    "geo": ["US", "CA"],
+    "formats": ["banner", "video"],
+    "devices": ["desktop", "mobile"],
+    "kpis": [
+        {"metric": "ctr", "target": 0.003},
+        {"metric": "viewability", "target": 0.70},
+    ],
+    "budget": {"amount": 50000, "currency": "USD"},
+}
+
+# The seed's "Response" object (pending), verbatim but for id, segment id and created_date.
+SEED_PENDING: dict[str, Any] = {
+    "id": 142,
+    "segment_ids": [61],
+    "dsp": "The Trade Desk",
+    "buyer_seat": "seat-abc123",
+    "status": "pending",
+    "deal_id": None,
+    "ttl_hours": None,
+    "start_date": "2026-01-15",
+    "end_date": "2026-02-15",
+    "geo": ["US", "CA"],
+    "formats": ["banner", "video"],
+    "devices": ["desktop", "mobile"],
+    "kpis": [
+        {"metric": "ctr", "target": 0.003},
+        {"metric": "viewability", "target": 0.70},
+    ],
+    "budget": {"amount": 50000, "currency": "USD"},
+    "created_date": "2026-02-12T22:09:38Z",
+    "processed_date": None,
+}
+
+
+@pytest.fixture
+def segment(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> dict[str, Any]:
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    return built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+
+
+def _seed_request(segment_id: int, **changes: Any) -> dict[str, Any]:
+    body = {**SEED_REQUEST, "segment_ids": [segment_id], **changes}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def test_seed_activation_example_pending_then_complete(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    response = client.post(f"{API}/activations", headers=headers, json=_seed_request(segment["id"]))
+    assert response.status_code == 201
+    created = response.json()
+    assert TIMESTAMP.match(created["created_date"])
+    expected = {
+        **SEED_PENDING,
+        "id": created["id"],
+        "segment_ids": [segment["id"]],
+        "created_date": created["created_date"],
+    }
+    assert created == expected
+    assert list(created) == list(SEED_PENDING)
+
+    run_jobs(db, settings)
+    activation = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
+    assert activation["status"] == "complete"
+    assert re.fullmatch(rf"classify-ttd-{segment['id']}-[0-9a-f]{{5}}", activation["deal_id"])
+    assert activation["ttl_hours"] == 720
+    assert TIMESTAMP.match(activation["processed_date"])
+    unchanged = {
+        k: v
+        for k, v in activation.items()
+        if k not in ("status", "deal_id", "ttl_hours", "processed_date")
+    }
+    assert unchanged == {k: v for k, v in expected.items() if k in unchanged}
+    # The seed's polling condition and the list endpoint.
+    assert activation["status"] == "complete" or activation["processed_date"] is not None
+    assert client.get(f"{API}/activations", headers=headers).json() == [activation]
+
+
+def test_optional_fields_echo_null_when_absent(
+    client: TestClient, headers: Headers, segment: dict[str, Any]
+) -> None:
+    body = {"segment_ids": [segment["id"]], "dsp": "Amazon DSP", "buyer_seat": "seat-1"}
+    created = client.post(f"{API}/activations", headers=headers, json=body).json()
+    for field in ("start_date", "end_date", "geo", "formats", "devices", "kpis", "budget"):
+        assert created[field] is None
+
+
+def test_activation_not_found_message(client: TestClient, headers: Headers) -> None:
+    response = client.get(f"{API}/activations/999", headers=headers)
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "message": "Activation with ID 999 not found"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"dsp": "Trade Desk"},
+            "Invalid value for 'dsp': 'Trade Desk' is not a supported DSP. Did you mean: The Trade Desk?",
+        ),
+        ({"dsp": "the trade desk"}, "Did you mean: The Trade Desk?"),
+        ({"buyer_seat": "  "}, "Invalid value for 'buyer_seat': must not be empty"),
+        (
+            {"start_date": "2026-03-01"},
+            "Invalid value for 'end_date': must not be before start_date (2026-02-15 < 2026-03-01)",
+        ),
+        ({"geo": ["US", "XX"]}, "Invalid value for 'geo[1]': 'XX' is not an ISO 3166-1 alpha-2"),
+        ({"geo": ["us"]}, "Invalid value for 'geo[0]': 'us' is not an ISO 3166-1 alpha-2"),
+        ({"formats": ["banner", "print"]}, "Invalid value for 'formats[1]': 'print'"),
+        ({"devices": ["watch"]}, "Invalid value for 'devices[0]': 'watch'"),
+        (
+            {"kpis": [{"metric": "reach", "target": 1}]},
+            "Invalid value for 'kpis[0].metric': 'reach'",
+        ),
+        (
+            {"kpis": [{"metric": "ctr", "target": 0.003}, {"metric": "vcr", "target": 75}]},
+            "Invalid value for 'kpis[1].target': vcr is a rate and must be greater than 0 and at most 1 (got 75)",
+        ),
+        ({"kpis": [{"metric": "conversion", "target": 0}]}, "'kpis[0].target'"),
+        ({"kpis": [{"metric": "viewability", "target": 1.01}]}, "'kpis[0].target'"),
+        (
+            {"kpis": [{"metric": "cpa", "target": -25}]},
+            "Invalid value for 'kpis[0].target': cpa must be greater than 0 (got -25)",
+        ),
+        (
+            {"kpis": [{"metric": "roas", "target": 0}]},
+            "'kpis[0].target': roas must be greater than 0",
+        ),
+        (
+            {"budget": {"amount": 0, "currency": "USD"}},
+            "Invalid value for 'budget.amount': must be greater than 0",
+        ),
+        (
+            {"budget": {"amount": 10, "currency": "XYZ"}},
+            "Invalid value for 'budget.currency': 'XYZ' is not an ISO 4217",
+        ),
+        ({"segment_ids": []}, "'segment_ids'"),
+    ],
+)
+def test_validation_errors_name_the_field(
+    client: TestClient,
+    headers: Headers,
+    segment: dict[str, Any],
+    changes: dict[str, Any],
+    message: str,
+) -> None:
+    response = client.post(
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"], **changes)
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "validation_error"
+    assert message in response.json()["message"]
+
+
+def test_segments_must_exist_in_the_account_and_be_complete(
+    client: TestClient, headers: Headers, segment: dict[str, Any], key_for: Callable[[str], str]
+) -> None:
+    pending = client.post(
+        f"{API}/segments", headers=headers, json={"name": "p", "rules": {}}
+    ).json()
+    response = client.post(
+        f"{API}/activations",
+        headers=headers,
+        json=_seed_request(segment["id"], segment_ids=[segment["id"], pending["id"]]),
+    )
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        f"Invalid value for 'segment_ids': segment {pending['id']} is not complete (status: pending)"
+    )
+    response = client.post(
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"], segment_ids=[999])
+    )
+    assert response.json()["message"] == "Invalid value for 'segment_ids': segment 999 not found"
+    other = {"X-API-Key": key_for("other")}
+    response = client.post(f"{API}/activations", headers=other, json=_seed_request(segment["id"]))
+    assert response.status_code == 422
+    assert (
+        response.json()["message"]
+        == f"Invalid value for 'segment_ids': segment {segment['id']} not found"
+    )
+
+
+def test_malformed_requests_are_400(client: TestClient, headers: Headers) -> None:
+    response = client.post(f"{API}/activations", headers=headers, json={"dsp": "Adform"})
+    assert response.status_code == 400
+    assert response.json()["message"] == "Missing required parameter 'segment_ids'"
+    response = client.post(
+        f"{API}/activations", headers=headers, json={**SEED_REQUEST, "colour": "red"}
+    )
+    assert response.json()["message"] == "Unknown parameter 'colour'"
+
+
+def test_every_supported_dsp_has_a_deal_id_shape() -> None:
+    provider = BuiltInProvider(prefix="classify")
+    assert len(SUPPORTED_DSPS) == 89
+    ids = {provider.new_deal_id(dsp=name, segment_ids=[61, 62]) for name in SUPPORTED_DSPS}
+    assert len(ids) == 89
+    for name in SUPPORTED_DSPS:
+        deal = provider.new_deal_id(dsp=name, segment_ids=[61])
+        assert re.fullmatch(rf"classify-{re.escape(dsp_code(name))}-61-[0-9a-f]{{5}}", deal)
+
+
+def test_prefix_and_ttl_are_configurable_and_multi_segment_ids_are_joined(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    second = built_segment(client, headers, db, settings, {"keywords": ["pasta"]}, name="Food")
+    body = {"segment_ids": [segment["id"], second["id"]], "dsp": "DV360", "buyer_seat": "s"}
+    created = client.post(f"{API}/activations", headers=headers, json=body).json()
+    custom = settings.model_copy(update={"deal_id_prefix": "acme", "deal_ttl_hours": 48})
+    run_jobs(db, custom)
+    activation = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
+    assert re.fullmatch(
+        rf"acme-dv360-{segment['id']}-{second['id']}-[0-9a-f]{{5}}", activation["deal_id"]
+    )
+    assert activation["ttl_hours"] == 48
+
+
+def test_expired_deal_reads_as_expired(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    created = client.post(
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"])
+    ).json()
+    run_jobs(db, settings)
+    with db.transaction() as session:
+        row = session.get(Activation, created["id"])
+        assert row is not None and row.processed_date is not None
+        row.processed_date = utcnow() - dt.timedelta(hours=719)
+    assert (
+        client.get(f"{API}/activations/{created['id']}", headers=headers).json()["status"]
+        == "complete"
+    )
+    with db.transaction() as session:
+        row = session.get(Activation, created["id"])
+        assert row is not None
+        row.processed_date = utcnow() - dt.timedelta(hours=720, seconds=5)
+    expired = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
+    assert expired["status"] == "expired"
+    assert expired["deal_id"] is not None and expired["ttl_hours"] == 720
+
+
+def test_activation_fails_when_its_segment_is_rebuilding(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    created = client.post(
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"])
+    ).json()
+    client.put(
+        f"{API}/segments/{segment['id']}", headers=headers, json={"rules": {"keywords": ["x"]}}
+    )
+    from beacon.activation.tasks import job_kinds
+    from beacon.core.jobs import Worker
+
+    deal_kind = [k for k in job_kinds(settings) if k.name == "activation-deal"]
+    Worker(db=db, kinds=deal_kind).run_until_idle()
+    failed = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
+    assert failed["status"] == "failed" and failed["deal_id"] is None
+    assert failed["error"] == f"segment {segment['id']} is not complete (status: pending)"
+
+
+def test_activations_are_isolated(
+    client: TestClient, headers: Headers, segment: dict[str, Any], key_for: Callable[[str], str]
+) -> None:
+    created = client.post(
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"])
+    ).json()
+    other = {"X-API-Key": key_for("other")}
+    response = client.get(f"{API}/activations/{created['id']}", headers=other)
+    assert response.status_code == 404
+    assert client.get(f"{API}/activations", headers=other).json() == []

@@ -1,0 +1,188 @@
+"""Delivery ingestion: JSON and CSV, batch replacement, all-or-nothing rejection, the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from tests.activation.helpers import (
+    API,
+    PAGES,
+    built_segment,
+    classify_pages,
+    issued_deal,
+    upload_inventory,
+)
+from tests.support import run_cli
+
+from beacon.activation.models import Delivery
+from beacon.core.config import Settings
+from beacon.core.db import Database
+
+Headers = dict[str, str]
+
+
+@pytest.fixture
+def deal_id(client: TestClient, headers: Headers, db: Database, settings: Settings) -> str:
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+    return str(issued_deal(client, headers, db, settings, [segment["id"]])["deal_id"])
+
+
+def row(deal_id: str, **changes: Any) -> dict[str, Any]:
+    base = {
+        "date": "2026-01-15",
+        "deal_id": deal_id,
+        "device": "desktop",
+        "format": "banner",
+        "domain": "nytimes.com",
+        "geo": "US",
+        "impressions": 12400,
+        "clicks": 37,
+        "spend": 24.80,
+    }
+    return {**base, **changes}
+
+
+def _stored(db: Database) -> tuple[int, int, int]:
+    with db.transaction() as session:
+        count, impressions, micros = session.execute(
+            select(
+                func.count(Delivery.id),
+                func.coalesce(func.sum(Delivery.impressions), 0),
+                func.coalesce(func.sum(Delivery.spend_micros), 0),
+            )
+        ).one()
+    return int(count), int(impressions), int(micros)
+
+
+def test_json_batch_is_stored_and_a_repost_replaces_it(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    body = {
+        "batch_id": "ssp-2026-01-15",
+        "rows": [
+            row(deal_id),
+            row(deal_id, device="mobile", spend="17.50", impressions="8750", clicks=18),
+        ],
+    }
+    response = client.post(f"{API}/deliveries", headers=headers, json=body)
+    assert response.status_code == 201
+    assert response.json() == {
+        "batch_id": "ssp-2026-01-15",
+        "rows": 2,
+        "replaced_rows": 0,
+        "impressions": 21150,
+        "clicks": 55,
+        "spend": 42.3,
+    }
+    again = client.post(f"{API}/deliveries", headers=headers, json=body)
+    assert again.status_code == 200 and again.json()["replaced_rows"] == 2
+    assert _stored(db) == (2, 21150, 42_300_000)
+    unnamed = client.post(f"{API}/deliveries", headers=headers, json={"rows": [row(deal_id)]})
+    assert unnamed.status_code == 201 and len(unnamed.json()["batch_id"]) == 16
+    assert _stored(db) == (3, 33550, 67_100_000)
+
+
+def test_csv_upload_with_batch_id_query_param(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    csv_text = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend,currency\n"
+        f"2026-01-15,{deal_id},desktop,banner,NYTimes.com,US,100,1,0.25,USD\n"
+        "\n"
+        f"2026-01-16,{deal_id},ctv,video,theguardian.com,CA,200,0,1.10,USD\n"
+    )
+    csv_headers = {**headers, "Content-Type": "text/csv"}
+    response = client.post(f"{API}/deliveries?batch_id=b1", headers=csv_headers, content=csv_text)
+    assert response.status_code == 201, response.text
+    assert response.json()["rows"] == 2 and response.json()["spend"] == 1.35
+    response = client.post(f"{API}/deliveries?batch_id=b1", headers=csv_headers, content=csv_text)
+    assert response.status_code == 200
+    assert _stored(db) == (2, 300, 1_350_000)
+    with db.transaction() as session:
+        assert set(session.scalars(select(Delivery.domain))) == {"nytimes.com", "theguardian.com"}
+    bad_header = client.post(f"{API}/deliveries", headers=csv_headers, content="date,deal_id\n")
+    assert bad_header.status_code == 400
+    assert (
+        "missing column(s): device, format, domain, geo, impressions, clicks, spend"
+        in bad_header.json()["message"]
+    )
+
+
+def test_rejected_batches_name_their_lines_and_store_nothing(
+    client: TestClient, headers: Headers, db: Database, deal_id: str, key_for: Callable[[str], str]
+) -> None:
+    body = {
+        "batch_id": "b",
+        "rows": [
+            row(deal_id),
+            row(deal_id, impressions=-5),
+            row(deal_id, spend="twelve"),
+            row(deal_id, clicks=1.5),
+            row(deal_id, geo="ZZ"),
+        ],
+    }
+    response = client.post(f"{API}/deliveries", headers=headers, json=body)
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith("Batch rejected, nothing stored: row 2: 'impressions'")
+    assert (
+        "row 3: 'spend'" in message and "row 4: 'clicks'" in message and "row 5: 'geo'" in message
+    )
+    body = {
+        "batch_id": "b",
+        "rows": [row(deal_id), row("classify-ttd-999-aaaaa"), row("nope"), row("nope")],
+    }
+    response = client.post(f"{API}/deliveries", headers=headers, json=body)
+    assert response.json()["message"] == (
+        "Batch rejected, nothing stored: unknown deal_id 'classify-ttd-999-aaaaa' on row 2; "
+        "unknown deal_id 'nope' on row 3, row 4"
+    )
+    csv_text = f"date,deal_id,device,format,domain,geo,impressions,clicks,spend\n2026-01-15,{deal_id},desktop,banner,a.com,US,1,0,abc\n"
+    response = client.post(
+        f"{API}/deliveries", headers={**headers, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert response.status_code == 422 and "line 2: 'spend'" in response.json()["message"]
+    # Another account's deal is unknown to this one.
+    other = {"X-API-Key": key_for("other")}
+    response = client.post(f"{API}/deliveries", headers=other, json={"rows": [row(deal_id)]})
+    assert (
+        response.status_code == 422
+        and f"unknown deal_id {deal_id!r} on row 1" in response.json()["message"]
+    )
+    assert _stored(db) == (0, 0, 0)
+
+
+def test_cli_ingests_a_csv_with_a_summary(
+    deal_id: str, database_url: str, tmp_path: Path, db: Database
+) -> None:
+    export = tmp_path / "deliveries.csv"
+    export.write_text(
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        + "".join(
+            f"2026-01-{d:02d},{deal_id},mobile,video,nytimes.com,US,1000,3,2.00\n"
+            for d in range(1, 11)
+        )
+    )
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "var")}
+    args = ["ingest-deliveries", str(export), "--account", "acme", "--batch-id", "jan"]
+    result = run_cli(*args, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Stored 10 rows in batch jan." in result.stdout
+    assert "Impressions 10000, clicks 30, spend 20.00." in result.stdout
+    again = run_cli(*args, env=env)
+    assert "replacing 10 earlier rows" in again.stdout
+    assert _stored(db) == (10, 10000, 20_000_000)
+    missing = run_cli("ingest-deliveries", str(export), "--account", "ghost", env=env)
+    assert missing.returncode == 2 and "no account named 'ghost'" in missing.stderr
+    export.write_text(
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n2026-01-01,x,mobile,video,a.com,US,1,0,1\n"
+    )
+    rejected = run_cli("ingest-deliveries", str(export), "--account", "acme", env=env)
+    assert rejected.returncode == 1 and "unknown deal_id 'x' on line 2" in rejected.stderr

@@ -1,0 +1,303 @@
+"""Inventory and segments: uploads, classification status, rule evaluation, builds, members."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from tests.activation.helpers import (
+    API,
+    PAGES,
+    built_segment,
+    classification,
+    classify_pages,
+    issued_deal,
+    run_jobs,
+    upload_inventory,
+)
+
+from beacon.activation.models import Activation, InventoryUrl
+from beacon.activation.rules import SegmentMatcher
+from beacon.contextual.models import UrlClassification
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
+from beacon.pixel.models import PixelCampaign, PixelRollup
+
+Headers = dict[str, str]
+
+
+# --- Rules (unit) ----------------------------------------------------------------------------
+
+
+def _page(
+    cats: list[tuple[str, float]], kws: tuple[str, ...] = (), ents: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return classification(cats, list(kws), list(ents), "neutral")
+
+
+def test_tier1_code_matches_its_children_and_respects_min_confidence() -> None:
+    matcher = SegmentMatcher.from_rules({"iab_categories": ["IAB19"], "min_confidence": 0.5})
+    assert matcher.matches(_page([("IAB19-6", 0.9)]))
+    assert matcher.matches(_page([("IAB19", 0.6)]))
+    assert not matcher.matches(_page([("IAB19-6", 0.4)]))
+    assert not matcher.matches(_page([("IAB1", 0.9), ("IAB190", 0.9)]))
+    tier2 = SegmentMatcher.from_rules({"iab_categories": ["IAB19-6"]})
+    assert not tier2.matches(_page([("IAB19", 0.9)]))
+
+
+def test_keywords_match_whole_phrases_case_insensitively() -> None:
+    matcher = SegmentMatcher.from_rules({"keywords": ["AI  Chips", "gpu"]})
+    assert matcher.matches(_page([], ["new ai chips export"]))
+    assert matcher.matches(_page([], ["NVIDIA GPU"]))
+    assert not matcher.matches(_page([], ["GPUs"]))
+    assert not matcher.matches(_page([], ["aichips"]))
+
+
+def test_keys_combine_with_and_and_exclusions_win() -> None:
+    rules = {
+        "iab_categories": ["IAB19"],
+        "entities": ["nvidia"],
+        "sentiment": ["neutral", "positive"],
+        "exclude": {"iab_categories": ["IAB11"], "keywords": ["conflict"]},
+    }
+    matcher = SegmentMatcher.from_rules(rules)
+    page = classification([("IAB19-6", 0.9)], ["gpu"], ["NVIDIA"], "neutral")
+    assert matcher.matches(page)
+    assert not matcher.matches({**page, "sentiment": {"label": "negative", "score": 0.1}})
+    assert not matcher.matches({**page, "entities": []})
+    assert not matcher.matches({**page, "keywords": ["armed conflict"]})
+    assert not matcher.matches(
+        {**page, "iab_categories": [*page["iab_categories"], {"id": "IAB11-4", "confidence": 0.1}]}
+    )
+    assert SegmentMatcher.from_rules({}).matches(page)
+
+
+# --- Inventory -------------------------------------------------------------------------------
+
+
+def test_inventory_json_text_and_csv_uploads_queue_classification(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    added = upload_inventory(
+        client, headers, ["https://www.nytimes.com/a?utm_source=x", "https://www.nytimes.com/a"]
+    )
+    assert added == {"received": 2, "added": 1, "queued": 1}
+    text = "https://example.org/one\n\nhttps://example.org/two\n"
+    response = client.post(
+        f"{API}/inventory", headers={**headers, "Content-Type": "text/plain"}, content=text
+    )
+    assert response.json() == {"received": 2, "added": 2, "queued": 2}
+    csv_body = "url,notes\nhttps://example.org/two,dup\nhttps://example.net/three,x\n"
+    response = client.post(
+        f"{API}/inventory", headers={**headers, "Content-Type": "text/csv"}, content=csv_body
+    )
+    assert response.json() == {"received": 2, "added": 1, "queued": 1}
+    with db.transaction() as session:
+        pending = session.scalars(select(UrlClassification.url).order_by(UrlClassification.url))
+        assert list(pending) == [
+            "https://example.net/three",
+            "https://example.org/one",
+            "https://example.org/two",
+            "https://www.nytimes.com/a",
+        ]
+    classify_pages(db, {"https://example.org/one": PAGES["https://www.cooking.example.com/pasta"]})
+    page = client.get(f"{API}/inventory?limit=2&offset=1", headers=headers).json()
+    assert page["pagination"] == {"limit": 2, "offset": 1, "total": 4}
+    assert [(i["url"], i["domain"], i["source"], i["status"]) for i in page["data"]] == [
+        ("https://example.org/one", "example.org", "upload", "ok"),
+        ("https://example.org/two", "example.org", "upload", "pending"),
+    ]
+
+
+def test_inventory_rejects_bad_urls_and_oversized_requests(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    response = client.post(
+        f"{API}/inventory",
+        headers=headers,
+        json={"urls": ["https://ok.example.com/", "ftp://x.com/a", "nonsense"]},
+    )
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert "urls[1] ('ftp://x.com/a')" in message and "urls[2] ('nonsense')" in message
+    response = client.post(
+        f"{API}/inventory",
+        headers={**headers, "Content-Type": "text/plain"},
+        content="https://ok.example.com/\nhttp://127.0.0.1/x\n",
+    )
+    assert response.status_code == 422 and "line 2" in response.json()["message"]
+    too_many = [f"https://example.com/{i}" for i in range(10_001)]
+    response = client.post(f"{API}/inventory", headers=headers, json={"urls": too_many})
+    assert response.status_code == 422 and "'urls'" in response.json()["message"]
+    response = client.post(
+        f"{API}/inventory", headers={**headers, "Content-Type": "application/xml"}, content="<a/>"
+    )
+    assert response.status_code == 415
+    with db.transaction() as session:
+        assert session.scalar(select(InventoryUrl.id)) is None
+
+
+def test_pixel_urls_join_the_inventory(
+    client: TestClient, headers: Headers, db: Database, key_for: Callable[[str], str]
+) -> None:
+    key_for("other")
+    with db.transaction() as session:
+        from beacon.core.models import Account
+
+        acme = session.scalar(select(Account.id).where(Account.name == "acme"))
+        other = session.scalar(select(Account.id).where(Account.name == "other"))
+        for account_id, url in (
+            (acme, "https://www.nytimes.com/pixel-page"),
+            (other, "https://foreign.example.com/x"),
+        ):
+            campaign = PixelCampaign(account_id=account_id, name="c", use_case="campaign_reporting")
+            session.add(campaign)
+            session.flush()
+            session.add(
+                PixelRollup(
+                    campaign_id=campaign.id,
+                    date=dt.date(2026, 1, 15),
+                    dims_hash=f"h{account_id}",
+                    domain="nytimes.com",
+                    url=url,
+                    hits=3,
+                )
+            )
+    items = client.get(f"{API}/inventory", headers=headers).json()["data"]
+    assert [(i["url"], i["source"], i["status"]) for i in items] == [
+        ("https://www.nytimes.com/pixel-page", "pixel", "pending")
+    ]
+    assert client.get(f"{API}/inventory", headers=headers).json()["pagination"]["total"] == 1
+
+
+# --- Segments --------------------------------------------------------------------------------
+
+AI_RULES = {
+    "iab_categories": ["IAB19"],
+    "min_confidence": 0.5,
+    "exclude": {"iab_categories": ["IAB11"], "sentiment": ["negative"]},
+}
+
+
+def test_segment_build_lifecycle_counts_and_members(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> None:
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    response = client.post(
+        f"{API}/segments",
+        headers=headers,
+        json={"name": "AI chips", "description": "Tech, brand safe", "rules": AI_RULES},
+    )
+    assert response.status_code == 201
+    created = response.json()
+    assert created["status"] == "pending"
+    assert created["url_count"] is None and created["processed_date"] is None
+    assert "error" not in created
+    assert created["rules"] == AI_RULES
+    run_jobs(db, settings)
+    segment = client.get(f"{API}/segments/{created['id']}", headers=headers).json()
+    assert segment["status"] == "complete"
+    assert segment["processed_date"] is not None
+    # IAB19-6@0.93 (nytimes gpu) and IAB19@0.88 (guardian chips); ev page has IAB19-6@0.40 only;
+    # war report is excluded (IAB11, negative).
+    assert (segment["url_count"], segment["domain_count"]) == (2, 2)
+    assert segment["top_domains"] == [
+        {"domain": "nytimes.com", "url_count": 1},
+        {"domain": "theguardian.com", "url_count": 1},
+    ]
+    urls = client.get(f"{API}/segments/{created['id']}/urls?limit=1", headers=headers).json()
+    assert urls == {
+        "data": [{"url": "https://www.nytimes.com/2026/01/gpu-shortage", "domain": "nytimes.com"}],
+        "pagination": {"limit": 1, "offset": 0, "total": 2},
+    }
+    domains = client.get(f"{API}/segments/{created['id']}/domains?offset=1", headers=headers)
+    assert domains.json()["data"] == [{"domain": "theguardian.com", "url_count": 1}]
+    assert [s["id"] for s in client.get(f"{API}/segments", headers=headers).json()] == [
+        created["id"]
+    ]
+
+
+def test_put_with_new_rules_rebuilds_and_name_only_does_not(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> None:
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, AI_RULES)
+    renamed = client.put(f"{API}/segments/{segment['id']}", headers=headers, json={"name": "New"})
+    assert renamed.json()["status"] == "complete" and renamed.json()["name"] == "New"
+    rules = {"keywords": ["pasta", "battery range"]}
+    updated = client.put(f"{API}/segments/{segment['id']}", headers=headers, json={"rules": rules})
+    assert updated.json()["status"] == "pending" and updated.json()["url_count"] is None
+    run_jobs(db, settings)
+    rebuilt = client.get(f"{API}/segments/{segment['id']}", headers=headers).json()
+    assert rebuilt["status"] == "complete" and rebuilt["url_count"] == 2
+    assert rebuilt["top_domains"] == [
+        {"domain": "example.com", "url_count": 1},
+        {"domain": "nytimes.com", "url_count": 1},
+    ]
+    response = client.put(f"{API}/segments/{segment['id']}", headers=headers, json={"name": None})
+    assert response.status_code == 422
+
+
+def test_segment_validation_errors_name_the_field(client: TestClient, headers: Headers) -> None:
+    cases = [
+        ({"name": "x", "rules": {"iab_categories": ["IAB99"]}}, "rules.iab_categories[0]"),
+        ({"name": "x", "rules": {"sentiment": ["happy"]}}, "rules.sentiment[0]"),
+        ({"name": "x", "rules": {"min_confidence": 1.5}}, "rules.min_confidence"),
+        ({"name": " ", "rules": {}}, "name"),
+        ({"name": "x", "rules": {"exclude": {"keywords": [""]}}}, "rules.exclude.keywords[0]"),
+    ]
+    for body, field in cases:
+        response = client.post(f"{API}/segments", headers=headers, json=body)
+        assert response.status_code == 422, body
+        assert f"'{field}'" in response.json()["message"]
+    response = client.post(f"{API}/segments", headers=headers, json={"name": "x"})
+    assert response.status_code == 400
+    assert response.json()["message"] == "Missing required parameter 'rules'"
+
+
+def test_delete_is_refused_while_an_active_deal_uses_the_segment(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> None:
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, AI_RULES)
+    deal = issued_deal(client, headers, db, settings, [segment["id"]])
+    response = client.delete(f"{API}/segments/{segment['id']}", headers=headers)
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        f"Segment {segment['id']} is used by active deal {deal['deal_id']} "
+        f"(activation {deal['id']}); delete it once the deal has expired"
+    )
+    with db.transaction() as session:
+        row = session.get(Activation, deal["id"])
+        assert row is not None
+        row.processed_date = utcnow() - dt.timedelta(hours=721)
+    assert client.delete(f"{API}/segments/{segment['id']}", headers=headers).status_code == 204
+    assert client.get(f"{API}/segments/{segment['id']}", headers=headers).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["", "/urls", "/domains"])
+def test_segments_are_isolated_between_accounts(
+    client: TestClient,
+    headers: Headers,
+    db: Database,
+    settings: Settings,
+    key_for: Callable[[str], str],
+    path: str,
+) -> None:
+    segment = client.post(f"{API}/segments", headers=headers, json={"name": "a", "rules": {}})
+    other = {"X-API-Key": key_for("other")}
+    response = client.get(f"{API}/segments/{segment.json()['id']}{path}", headers=other)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "message": f"Segment with ID {segment.json()['id']} not found",
+    }
+    assert client.get(f"{API}/segments", headers=other).json() == []
