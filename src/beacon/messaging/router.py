@@ -1,0 +1,17 @@
+"""Every /public/v1 router, and the family's error envelope registered for its paths."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from beacon.messaging import errors
+from beacon.messaging.router_audiences import router as audiences_router
+from beacon.messaging.router_campaigns import router as campaigns_router
+from beacon.messaging.router_oauth import router as oauth_router
+
+errors.register()
+
+router = APIRouter()
+router.include_router(oauth_router)
+router.include_router(campaigns_router)
+router.include_router(audiences_router)

@@ -1,0 +1,311 @@
+"""Contacts (upsert, CSV), segment rules compiled to SQL, reach evaluation, templates, proofs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+from tests.messaging.helpers import API, make_template, post
+
+from beacon.core import domains
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.jobs import Worker
+
+PEOPLE = [
+    {
+        "externalId": "a",
+        "email": "Ann@Example.com",
+        "firstName": "Ann",
+        "attributes": {"plan": "pro", "score": 90, "vip": True, "tags": ["ev", "news"]},
+    },
+    {
+        "externalId": "b",
+        "email": "bob@example.com",
+        "firstName": "Bob",
+        "phone": "+442071838750",
+        "attributes": {"plan": "free", "score": 40, "tags": ["news"]},
+    },
+    {
+        "externalId": "c",
+        "email": "cy@example.org",
+        "attributes": {"plan": "pro", "score": "n/a"},
+        "subscriptions": {"email": "unsubscribed"},
+    },
+    {
+        "email": "dee@example.com",
+        "address": {"line1": "1 Main", "city": "Boston", "postalCode": "02134", "country": "us"},
+    },
+]
+
+
+def _upsert(client: TestClient, auth: dict[str, str], rows: list[dict[str, Any]]) -> Any:
+    return post(client, "/contacts", auth, {"contacts": rows})
+
+
+def test_upsert_creates_then_updates_and_merges(client: TestClient, auth: dict[str, str]) -> None:
+    first = _upsert(client, auth, PEOPLE)
+    assert first.status_code == 200, first.text
+    assert first.json()["data"]["created"] == 4 and first.json()["data"]["updated"] == 0
+    again = _upsert(
+        client,
+        auth,
+        [
+            {"externalId": "a", "lastName": "Lee", "attributes": {"score": 95}},
+            {"email": "DEE@example.com", "subscriptions": {"direct_mail": "bounced"}},
+            {"externalId": "e", "email": "new@example.com"},
+        ],
+    )
+    assert again.json()["data"]["created"] == 1 and again.json()["data"]["updated"] == 2
+    listed = client.get(f"{API}/contacts?limit=10", headers=auth).json()
+    assert listed["pagination"]["total"] == 5
+    ann = next(c for c in listed["data"] if c["externalId"] == "a")
+    assert (
+        ann["email"] == "ann@example.com" and ann["firstName"] == "Ann" and ann["lastName"] == "Lee"
+    )
+    assert ann["attributes"]["score"] == 95 and ann["attributes"]["plan"] == "pro"
+    dee = next(c for c in listed["data"] if c["email"] == "dee@example.com")
+    assert dee["subscriptions"] == {
+        "email": "subscribed",
+        "sms": "subscribed",
+        "direct_mail": "bounced",
+    }
+    assert dee["address"]["country"] == "US"
+
+
+def test_upsert_validation(client: TestClient, auth: dict[str, str]) -> None:
+    bad_phone = _upsert(client, auth, [{"email": "x@example.com", "phone": "555-1234"}])
+    assert (
+        bad_phone.status_code == 422 and "contacts[0].phone" in bad_phone.json()["error"]["message"]
+    )
+    bad_email = _upsert(client, auth, [{"email": "not-an-email"}])
+    assert (
+        bad_email.status_code == 422 and "contacts[0].email" in bad_email.json()["error"]["message"]
+    )
+    no_key = _upsert(client, auth, [{"firstName": "x"}])
+    assert no_key.status_code == 422
+    duplicate = _upsert(client, auth, [{"externalId": "a"}, {"externalId": "a"}])
+    assert duplicate.status_code == 422 and "contacts[1]" in duplicate.json()["error"]["message"]
+    too_many = _upsert(client, auth, [{"externalId": str(i)} for i in range(10_001)])
+    assert too_many.status_code == 422
+    _upsert(client, auth, [{"externalId": "a", "email": "a@example.com"}])
+    taken = _upsert(client, auth, [{"externalId": "b", "email": "a@example.com"}])
+    assert taken.status_code == 409
+
+
+def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str, str]) -> None:
+    rows = [{"externalId": f"x{i}", "attributes": {"n": i}} for i in range(10_000)]
+    assert _upsert(client, auth, rows).json()["data"]["created"] == 10_000
+    assert _upsert(client, auth, rows).json()["data"]["updated"] == 10_000
+
+
+def test_csv_import(client: TestClient, auth: dict[str, str]) -> None:
+    csv_text = (
+        "externalId,email,firstName,address.city,subscriptions.sms,attributes.plan\n"
+        "k1,k1@example.com,Kim,Paris,unsubscribed,pro\n"
+        "k2,k2@example.com,,,,free\n"
+    )
+    raw = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert raw.status_code == 200, raw.text
+    assert raw.json()["data"]["created"] == 2
+    multipart = client.post(
+        f"{API}/contacts/import",
+        headers=auth,
+        files={"file": ("c.csv", csv_text.encode(), "text/csv")},
+    )
+    assert multipart.json()["data"]["updated"] == 2
+    bad = client.post(
+        f"{API}/contacts/import",
+        headers={**auth, "Content-Type": "text/csv"},
+        content="externalId,email\nk3,broken\n",
+    )
+    assert bad.status_code == 422 and "line 2.email" in bad.json()["error"]["message"]
+    unknown = client.post(
+        f"{API}/contacts/import",
+        headers={**auth, "Content-Type": "text/csv"},
+        content="color\nred\n",
+    )
+    assert unknown.status_code == 400
+
+
+def _segment(client: TestClient, auth: dict[str, str], rules: dict[str, Any]) -> Any:
+    return post(client, "/segments", auth, {"name": "s", "rules": rules})
+
+
+def _members(
+    client: TestClient,
+    auth: dict[str, str],
+    db: Database,
+    settings: Settings,
+    rules: dict[str, Any],
+) -> int | None:
+    response = _segment(client, auth, rules)
+    assert response.status_code == 201, response.text
+    Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+    got = client.get(f"{API}/segments/{response.json()['data']['id']}", headers=auth).json()["data"]
+    assert got["reach"]["status"] == "ok" and got["reach"]["isStale"] is False
+    count: int | None = got["reach"]["evaluatedCount"]
+    return count
+
+
+def test_segment_rules_compile_on_this_database(
+    client: TestClient, auth: dict[str, str], db: Database, settings: Settings
+) -> None:
+    _upsert(client, auth, PEOPLE)
+    cases: list[tuple[dict[str, Any], int]] = [
+        ({"field": "attributes.plan", "op": "equals", "value": "pro"}, 2),
+        ({"field": "attributes.score", "op": "gt", "value": 50}, 1),
+        ({"field": "attributes.score", "op": "lte", "value": 90}, 2),
+        ({"field": "attributes.score", "op": "equals", "value": 40}, 1),
+        ({"field": "attributes.vip", "op": "equals", "value": True}, 1),
+        ({"field": "attributes.tags", "op": "contains", "value": "news"}, 2),
+        ({"field": "attributes.plan", "op": "contains", "value": "RO"}, 2),
+        ({"field": "attributes.plan", "op": "in", "value": ["free", "gold"]}, 1),
+        ({"field": "attributes.tags", "op": "exists"}, 2),
+        ({"field": "attributes.tags", "op": "exists", "value": False}, 2),
+        ({"field": "email", "op": "contains", "value": "example.com"}, 3),
+        ({"field": "email", "op": "equals", "value": "ANN@example.com"}, 1),
+        ({"field": "phone", "op": "exists"}, 1),
+        ({"field": "address.city", "op": "equals", "value": "Boston"}, 1),
+        ({"field": "subscriptions.email", "op": "equals", "value": "unsubscribed"}, 1),
+        ({"field": "externalId", "op": "in", "value": ["a", "b", "zz"]}, 2),
+        (
+            {
+                "all": [
+                    {"field": "attributes.plan", "op": "equals", "value": "pro"},
+                    {
+                        "any": [
+                            {"field": "attributes.vip", "op": "exists"},
+                            {"field": "email", "op": "contains", "value": ".org"},
+                        ]
+                    },
+                ]
+            },
+            2,
+        ),
+        (
+            {
+                "any": [
+                    {"field": "attributes.plan", "op": "equals", "value": "free"},
+                    {"field": "address.country", "op": "equals", "value": "US"},
+                ]
+            },
+            2,
+        ),
+    ]
+    for rules, expected in cases:
+        assert _members(client, auth, db, settings, rules) == expected, rules
+
+
+def test_segment_validation_static_lists_and_staleness(
+    client: TestClient, auth: dict[str, str], db: Database, settings: Settings
+) -> None:
+    for rules, field in (
+        ({"field": "shoe", "op": "equals", "value": 1}, "rules.field"),
+        ({"field": "email", "op": "like", "value": "x"}, "rules.op"),
+        ({"all": []}, "rules.all"),
+        ({"all": [{"field": "email", "op": "in", "value": "x"}]}, "rules.all[0].value"),
+    ):
+        response = _segment(client, auth, rules)
+        assert response.status_code == 422 and f"'{field}'" in response.json()["error"]["message"]
+    ids = _upsert(client, auth, PEOPLE).json()["data"]["ids"]
+    static = post(client, "/segments", auth, {"name": "list", "contactIds": ids[:2]})
+    assert static.status_code == 201
+    assert static.json()["data"]["type"] == "static" and static.json()["data"]["memberCount"] == 2
+    assert static.json()["data"]["reach"]["status"] == "pending"
+    unknown = post(
+        client,
+        "/segments",
+        auth,
+        {"name": "x", "contactIds": ["4130bada-9264-465f-bc0c-a26bebcfcc81"]},
+    )
+    assert unknown.status_code == 422
+    Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+    url = f"{API}/segments/{static.json()['data']['id']}"
+    assert client.get(url, headers=auth).json()["data"]["reach"]["isStale"] is False
+    _upsert(client, auth, [{"externalId": "a", "firstName": "Changed"}])
+    assert client.get(url, headers=auth).json()["data"]["reach"]["isStale"] is True
+    assert client.get(f"{API}/segments", headers=auth).json()["pagination"]["total"] == 1
+
+
+def test_templates_validate_render_and_publish(client: TestClient, auth: dict[str, str]) -> None:
+    syntax = post(
+        client,
+        "/templates",
+        auth,
+        {"name": "t", "channel": "email", "content": {"html": "{% if %}"}},
+    )
+    assert syntax.status_code == 422 and syntax.json()["error"]["code"] == "TEMPLATE_SYNTAX_ERROR"
+    unpublishable = post(
+        client,
+        "/templates",
+        auth,
+        {"name": "t", "channel": "email", "status": "published", "content": {"html": "x"}},
+    )
+    assert (
+        unpublishable.status_code == 422
+        and "content.subject" in unpublishable.json()["error"]["message"]
+    )
+    bad_sender = post(
+        client,
+        "/templates",
+        auth,
+        {"name": "t", "channel": "email", "content": {"fromAddress": "nope"}},
+    )
+    assert (
+        bad_sender.status_code == 422
+        and "content.fromAddress" in bad_sender.json()["error"]["message"]
+    )
+    template_id = make_template(client, auth)
+    got = client.get(f"{API}/templates/{template_id}", headers=auth).json()["data"]
+    assert got["variables"] == ["contact", "unsubscribe_url"] and got["status"] == "published"
+    ids = _upsert(
+        client, auth, [{"externalId": "a", "email": "a@example.com", "firstName": "<Ann>"}]
+    ).json()["data"]["ids"]
+    proof = post(client, f"/templates/{template_id}/render", auth, {"contactId": ids[0]})
+    assert proof.status_code == 200, proof.text
+    rendered = proof.json()["data"]["rendered"]
+    assert rendered["subject"] == "Hello <Ann>"
+    assert "Hi &lt;Ann&gt;" in rendered["html"]  # HTML parts are autoescaped
+    assert "/public/v1/unsubscribe/" in rendered["html"]
+    patched = client.patch(
+        f"{API}/templates/{template_id}",
+        headers=auth,
+        json={"content": {"text": "{{ contact.attributes.missing }}"}},
+    )
+    assert patched.status_code == 200
+    failing = post(
+        client, f"/templates/{template_id}/render", auth, {"contact": {"email": "z@example.com"}}
+    )
+    assert (
+        failing.status_code == 422 and failing.json()["error"]["code"] == "TEMPLATE_RENDER_FAILED"
+    )
+    assert failing.json()["error"]["details"]["field"] == "content.text"
+    sandboxed = client.patch(
+        f"{API}/templates/{template_id}",
+        headers=auth,
+        json={"content": {"text": "{{ contact.__class__.__mro__ }}"}},
+    )
+    assert sandboxed.status_code == 200
+    escaped = post(client, f"/templates/{template_id}/render", auth, {"contactId": ids[0]})
+    assert escaped.status_code == 422
+    assert (
+        client.get(f"{API}/templates?channel=email", headers=auth).json()["pagination"]["total"]
+        == 1
+    )
+
+
+def test_unsubscribe_link(client: TestClient, auth: dict[str, str]) -> None:
+    template_id = make_template(client, auth)
+    ids = _upsert(client, auth, [{"email": "u@example.com"}]).json()["data"]["ids"]
+    html = post(client, f"/templates/{template_id}/render", auth, {"contactId": ids[0]}).json()[
+        "data"
+    ]["rendered"]["html"]
+    link = html.split("href='")[1].split("'")[0]
+    path = link[link.index("/public/v1/") :]
+    assert client.get(path).json() == {"success": True, "data": {"unsubscribed": True}}
+    contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    assert contact["subscriptions"]["email"] == "unsubscribed"
+    assert client.get(f"{API}/unsubscribe/nope").status_code == 404

@@ -1,0 +1,303 @@
+"""Campaign authoring, actions, 409s, isolation between accounts and idempotency."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+from tests.messaging.helpers import (
+    API,
+    make_audience,
+    make_campaign,
+    make_template,
+    post,
+    published_campaign,
+)
+
+from beacon.core.db import Database
+from beacon.core.timefmt import iso_millis, utcnow
+from beacon.messaging.models import Campaign, Execution
+
+MISSING = "4130bada-9264-465f-bc0c-a26bebcfcc81"
+
+
+def _set_type(db: Database, campaign_id: str, campaign_type: str) -> None:
+    with db.transaction() as session:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == uuid.UUID(campaign_id))
+            .values(campaign_type=campaign_type)
+        )
+
+
+def test_create_get_patch_archive(client: TestClient, auth: dict[str, str]) -> None:
+    send_at = iso_millis(utcnow() + timedelta(days=3))
+    campaign = make_campaign(
+        client, auth, schedule={"mode": "at", "sendAt": send_at, "timezone": "America/New_York"}
+    )
+    cid = campaign["campaignId"]
+    assert campaign["authoringStatus"] == "draft" and campaign["campaignType"] == "broadcast"
+    assert campaign["schedule"] == {"mode": "at", "sendAt": send_at, "timezone": "America/New_York"}
+    assert campaign["createdAt"].endswith("Z") and len(campaign["createdAt"]) == 24
+    got = client.get(f"{API}/campaigns/{cid}", headers=auth).json()["data"]
+    assert got == campaign
+    patched = client.patch(f"{API}/campaigns/{cid}", headers=auth, json={"name": "Renamed"})
+    assert patched.status_code == 200 and patched.json()["data"]["name"] == "Renamed"
+    archived = client.delete(f"{API}/campaigns/{cid}", headers=auth)
+    assert archived.status_code == 200 and archived.json()["data"]["authoringStatus"] == "archived"
+    refused = client.patch(f"{API}/campaigns/{cid}", headers=auth, json={"name": "x"})
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "CONFLICT"
+    assert client.delete(f"{API}/campaigns/{cid}", headers=auth).status_code == 409
+    listed = client.get(f"{API}/campaigns?status=archived", headers=auth).json()
+    assert [c["campaignId"] for c in listed["data"]] == [cid]
+
+
+def test_list_filters_sorting_and_pagination(client: TestClient, auth: dict[str, str]) -> None:
+    for name, channel in (("b", "email"), ("a", "sms"), ("c", "email")):
+        make_campaign(client, auth, name=name, channel=channel)
+    make_campaign(client, auth, name="t", channel="sms", campaignType="triggered")
+    by_name = client.get(
+        f"{API}/campaigns?sortBy=name&sortDirection=asc&limit=2", headers=auth
+    ).json()
+    assert [c["name"] for c in by_name["data"]] == ["a", "b"]
+    assert by_name["pagination"] == {"total": 4, "limit": 2, "offset": 0}
+    second = client.get(
+        f"{API}/campaigns?sortBy=name&sortDirection=asc&limit=2&offset=2", headers=auth
+    )
+    assert [c["name"] for c in second.json()["data"]] == ["c", "t"]
+    emails = client.get(f"{API}/campaigns?channel=email", headers=auth).json()
+    assert emails["pagination"]["total"] == 2
+    triggered = client.get(f"{API}/campaigns?campaignType=triggered", headers=auth).json()
+    assert [c["name"] for c in triggered["data"]] == ["t"]
+    assert client.get(f"{API}/campaigns?status=published", headers=auth).json()["data"] == []
+
+
+def test_invalid_values_are_422_naming_the_field(client: TestClient, auth: dict[str, str]) -> None:
+    cases = [
+        (
+            {"name": "x", "channel": "email", "schedule": {"mode": "at", "timezone": "UTC"}},
+            "schedule",
+        ),
+        (
+            {"name": "x", "channel": "email", "schedule": {"mode": "now", "timezone": "Mars/Base"}},
+            "schedule.timezone",
+        ),
+        (
+            {"name": "x", "channel": "email", "audience": {"included": [MISSING]}},
+            "audience.included[0]",
+        ),
+        ({"name": "x", "channel": "email", "templateId": MISSING}, "templateId"),
+        ({"name": "x", "channel": "email", "campaignType": "burst"}, "campaignType"),
+        ({"name": " ", "channel": "email"}, "name"),
+    ]
+    for body, field in cases:
+        response = post(client, "/campaigns", auth, body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+        assert f"'{field}'" in response.json()["error"]["message"]
+
+
+def test_template_channel_must_match(client: TestClient, auth: dict[str, str]) -> None:
+    sms_template = make_template(client, auth, channel="sms")
+    response = post(
+        client, "/campaigns", auth, {"name": "x", "channel": "email", "templateId": sms_template}
+    )
+    assert response.status_code == 422 and "'templateId'" in response.json()["error"]["message"]
+
+
+def test_preflight_reports_each_check_and_blocks_publish(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    campaign = make_campaign(client, auth, channel="sms")
+    cid = campaign["campaignId"]
+    summary = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]
+    assert summary["preflight"] == {"status": "not_evaluated", "checks": []}
+    assert summary["content"] == {"template": None, "proofStatus": "unavailable"}
+    assert summary["audience"]["reach"]["status"] == "not_evaluated"
+    result = post(client, f"/campaigns/{cid}/preflight", auth).json()["data"]
+    assert result["status"] == "failed"
+    failed = {c["id"] for c in result["checks"] if c["status"] == "failed"}
+    assert {"audience_reach", "template_published", "opt_out"} <= failed
+    refused = post(client, f"/campaigns/{cid}/publish", auth)
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "PREFLIGHT_FAILED"
+    assert {c["id"] for c in refused.json()["error"]["details"]["checks"]} == failed
+    shown = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]["preflight"]
+    assert shown["status"] == "failed"
+
+
+def test_preflight_passes_for_a_ready_email_campaign(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    segment = make_audience(client, auth)
+    template = make_template(client, auth)
+    campaign = make_campaign(client, auth, segment_id=segment, template_id=template)
+    result = post(client, f"/campaigns/{campaign['campaignId']}/preflight", auth).json()["data"]
+    statuses = {c["id"]: c["status"] for c in result["checks"]}
+    assert statuses == {
+        "audience_reach": "passed",
+        "template_published": "passed",
+        "template_renders": "passed",
+        "sender": "passed",
+        "unsubscribe_link": "passed",
+        "schedule": "passed",
+        "delivery_provider": "warning",  # no BEACON_SMTP_URL: the outbox
+    }
+    assert result["status"] == "warning"
+    summary = client.get(f"{API}/campaigns/{campaign['campaignId']}/summary", headers=auth).json()[
+        "data"
+    ]
+    assert summary["content"]["proofStatus"] == "rendered"
+    assert summary["audience"]["reach"]["evaluatedCount"] == 3
+    assert summary["audience"]["included"][0]["memberCount"] is None
+
+
+def test_actions_and_their_conflicts(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    campaign = published_campaign(client, auth)
+    cid = campaign["campaignId"]
+    assert campaign["authoringStatus"] == "published"
+    assert post(client, f"/campaigns/{cid}/publish", auth).status_code == 409
+    assert (
+        client.patch(f"{API}/campaigns/{cid}", headers=auth, json={"name": "x"}).status_code == 409
+    )
+    assert client.delete(f"{API}/campaigns/{cid}/schedule", headers=auth).status_code == 409
+    assert post(client, f"/campaigns/{cid}/cancel", auth).status_code == 409
+
+    send_at = utcnow() + timedelta(hours=2)
+    scheduled = post(client, f"/campaigns/{cid}/schedule", auth, {"sendAt": iso_millis(send_at)})
+    assert scheduled.status_code == 201, scheduled.text
+    status = client.get(f"{API}/campaigns/{cid}/status", headers=auth).json()["data"]
+    assert status["execution"]["state"] == "scheduled"
+    assert status["schedule"]["active"] is True and status["schedule"]["scheduleId"].startswith(
+        "sch-"
+    )
+    past = post(client, f"/campaigns/{cid}/schedule", auth, {"sendAt": "2020-01-01T00:00:00Z"})
+    assert past.status_code == 422 and "'sendAt'" in past.json()["error"]["message"]
+    unscheduled = client.delete(f"{API}/campaigns/{cid}/schedule", headers=auth)
+    assert unscheduled.status_code == 200
+    assert unscheduled.json()["data"]["execution"]["state"] == "not_scheduled"
+
+    sent = post(client, f"/campaigns/{cid}/send", auth)
+    assert sent.status_code == 202 and sent.json()["data"]["status"] == "scheduled"
+    execution_id = sent.json()["data"]["executionId"]
+    again = post(client, f"/campaigns/{cid}/send", auth)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "CONFLICT"
+    state = client.get(f"{API}/campaigns/{cid}/status", headers=auth).json()["data"]["execution"]
+    assert state["state"] == "pending_or_overdue"
+    with db.transaction() as session:
+        session.execute(
+            update(Execution)
+            .where(Execution.id == uuid.UUID(execution_id.removeprefix("exec-")))
+            .values(status="running", started_at=utcnow())
+        )
+    assert client.delete(f"{API}/campaigns/{cid}", headers=auth).status_code == 409
+    cancelled = post(client, f"/campaigns/{cid}/cancel", auth)
+    assert cancelled.status_code == 200
+    one = client.get(f"{API}/campaigns/{cid}/executions/{execution_id}", headers=auth).json()[
+        "data"
+    ]
+    assert one["cancelRequestedAt"] is not None
+    listed = client.get(f"{API}/campaigns/{cid}/executions?limit=1", headers=auth).json()
+    assert listed["pagination"] == {"total": 2, "limit": 1, "offset": 0}
+    bare = execution_id.removeprefix("exec-")
+    assert client.get(f"{API}/campaigns/{cid}/executions/{bare}", headers=auth).status_code == 200
+    assert client.get(f"{API}/campaigns/{cid}/executions/nope", headers=auth).status_code == 400
+    assert (
+        client.get(f"{API}/campaigns/{cid}/executions/exec-{MISSING}", headers=auth).status_code
+        == 404
+    )
+
+
+def test_unsupported_campaign_types_are_409(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    campaign = make_campaign(client, auth, campaignType="journey")
+    cid = campaign["campaignId"]
+    summary = client.get(f"{API}/campaigns/{cid}/summary", headers=auth)
+    assert summary.status_code == 409
+    assert summary.json()["error"]["code"] == "SUMMARY_TYPE_UNSUPPORTED"
+    assert summary.json()["error"]["details"] == {"campaignType": "journey"}
+    for method, path in (
+        ("GET", "status"),
+        ("GET", "metrics"),
+        ("GET", "executions"),
+        ("POST", "preflight"),
+        ("POST", "publish"),
+        ("POST", "send"),
+        ("POST", "cancel"),
+        ("DELETE", "schedule"),
+    ):
+        response = client.request(method, f"{API}/campaigns/{cid}/{path}", headers=auth)
+        assert response.status_code == 409, path
+        assert response.json()["error"] == {
+            "code": "TYPE_UNSUPPORTED",
+            "message": "The public v1 API does not support this operation for 'journey' campaigns",
+            "details": {"campaignType": "journey"},
+        }
+    assert client.get(f"{API}/campaigns/{cid}", headers=auth).status_code == 200
+
+
+def test_accounts_are_isolated(
+    client: TestClient, token_for: Callable[..., dict[str, str]]
+) -> None:
+    acme, other = token_for("acme"), token_for("other")
+    campaign = make_campaign(client, acme)
+    cid = campaign["campaignId"]
+    for method, path in (
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("GET", "/summary"),
+        ("GET", "/status"),
+        ("GET", "/metrics"),
+        ("POST", "/send"),
+        ("GET", "/executions"),
+    ):
+        foreign = client.request(method, f"{API}/campaigns/{cid}{path}", headers=other, json={})
+        missing = client.request(method, f"{API}/campaigns/{MISSING}{path}", headers=other, json={})
+        assert foreign.status_code == missing.status_code == 404, path
+        assert foreign.json()["error"]["code"] == "NOT_FOUND"
+        assert foreign.json()["error"]["message"] == f"Campaign with ID {cid} not found"
+    assert client.get(f"{API}/campaigns", headers=other).json()["pagination"]["total"] == 0
+    segment = make_audience(client, acme)
+    assert client.get(f"{API}/segments/{segment}", headers=other).status_code == 404
+    stolen = post(
+        client,
+        "/campaigns",
+        other,
+        {"name": "x", "channel": "email", "audience": {"included": [segment]}},
+    )
+    assert stolen.status_code == 422
+    assert client.get(f"{API}/contacts", headers=other).json()["data"] == []
+
+
+def test_idempotent_posts(
+    client: TestClient, auth: dict[str, str], token_for: Callable[..., dict[str, str]]
+) -> None:
+    keyed = {**auth, "Idempotency-Key": "create-1"}
+    body = {"name": "Once", "channel": "email"}
+    first = post(client, "/campaigns", keyed, body)
+    second = post(client, "/campaigns", keyed, body)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert second.headers["idempotent-replayed"] == "true"
+    assert client.get(f"{API}/campaigns", headers=auth).json()["pagination"]["total"] == 1
+    different = post(client, "/campaigns", keyed, {"name": "Twice", "channel": "email"})
+    assert different.status_code == 409
+    assert different.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
+    # keys belong to an account
+    elsewhere = post(
+        client, "/campaigns", {**token_for("other"), "Idempotency-Key": "create-1"}, body
+    )
+    assert elsewhere.status_code == 201
+    assert elsewhere.json()["data"]["campaignId"] != first.json()["data"]["campaignId"]
+    # a failed request stores nothing: the key can be retried
+    failing = {**auth, "Idempotency-Key": "send-1"}
+    cid = first.json()["data"]["campaignId"]
+    assert post(client, f"/campaigns/{cid}/send", failing).status_code == 409
+    assert post(client, f"/campaigns/{cid}/send", failing).status_code == 409
