@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -24,6 +25,7 @@ from beacon.core.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    ServiceUnavailable,
     UnsupportedMediaType,
     error_from_validation,
     renderer_for,
@@ -85,13 +87,7 @@ class RequestContextMiddleware:
         except Exception as exc:
             if status_holder["started"]:
                 raise
-            error = (
-                exc
-                if isinstance(exc, APIError)
-                else InternalError(f"Internal server error (request id {ctx.request_id})")
-            )
-            if not isinstance(exc, APIError):
-                error_log.exception("unhandled error", extra={"request_id": ctx.request_id})
+            error = _as_api_error(exc, ctx.request_id)
             response = error_response(scope["path"], error, ctx.request_id)
             await response(scope, receive, send_wrapper)
         finally:
@@ -122,6 +118,27 @@ class RequestContextMiddleware:
             return message
 
         return wrapped
+
+
+def _as_api_error(exc: Exception, request_id: str) -> APIError:
+    """The error to answer for ``exc``: itself, 503 while the database is unreachable, or 500."""
+    if isinstance(exc, APIError):
+        return exc
+    if _database_unreachable(exc):
+        # An outage is not a bug: clients and load balancers retry a 503, as /readyz says.
+        error_log.warning("database unreachable: %s", str(exc).splitlines()[0])
+        return ServiceUnavailable(
+            "The database is not reachable; retry shortly", headers={"Retry-After": "1"}
+        )
+    error_log.exception("unhandled error", extra={"request_id": request_id})
+    return InternalError(f"Internal server error (request id {request_id})")
+
+
+def _database_unreachable(exc: Exception) -> bool:
+    # A connection that could not be opened (no statement yet) or that was cut mid-request.
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or (isinstance(exc, OperationalError) and exc.statement is None)
+    )
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -121,6 +121,8 @@ def normalize_page_url(value: str | None) -> str:
         return ""
     if not host:
         return ""
+    if ":" in host:  # an IPv6 literal keeps its brackets, or the port would run into it
+        host = f"[{host}]"
     netloc = host if port is None or port in (80, 443) else f"{host}:{port}"
     query = parts.query
     if query and ("utm_" in query or any(key in query for key in _TRACKING_PARAMS)):
