@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/beacon serve $(ARGS)
+	$(BIN)/beacon serve --demo $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from beacon.core import auth
 from beacon.core.app import create_app
@@ -18,8 +18,28 @@ from beacon.core.config import Settings
 from beacon.core.db import Database, make_engine, upgrade_database
 from beacon.core.models_registry import metadata
 
-POSTGRES_URL = os.environ.get("BEACON_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"]
+
+
+def _worker_postgres_url() -> str | None:
+    """BEACON_TEST_POSTGRES_URL, or under pytest-xdist a database of this worker's own
+    (``<name>_gw0``, created on first use) so that parallel workers never share a schema."""
+    url = os.environ.get("BEACON_TEST_POSTGRES_URL")
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not url or not worker:
+        return url
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    engine = make_engine(url).execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+POSTGRES_URL = _worker_postgres_url()
 
 
 def _reset_postgres(url: str) -> None:

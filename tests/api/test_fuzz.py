@@ -13,7 +13,7 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.messaging import oauth
 
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 10
 
 # The document only: the calls go to the test's own app and database (the `client` fixture).
 schema = schemathesis.openapi.from_dict(

@@ -7,9 +7,10 @@ of a database error.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Path
+from pydantic import Field
 
 MAX_ID = 2**31 - 1
 
@@ -17,3 +18,7 @@ MAX_ID = 2**31 - 1
 def id_path(description: str) -> Any:
     """A path parameter holding a resource id."""
     return Path(ge=1, le=MAX_ID, description=description)
+
+
+ResourceId = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A resource id inside a request body."""

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from beacon.core.ids import ResourceId
 from beacon.core.timefmt import UTCSeconds
 from beacon.pixel.domains import registrable_domain
 
@@ -98,7 +99,7 @@ class PublisherFilters(_Filters):
 class _ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int = Field(ge=1, le=2**31 - 1, description="The pixel campaign ID")
+    campaign_id: ResourceId = Field(description="The pixel campaign ID")
     start_date: dt.date = Field(description="Start of the reporting period (inclusive)")
     end_date: dt.date = Field(description="End of the reporting period (inclusive)")
 
