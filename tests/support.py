@@ -26,9 +26,15 @@ class LiveServer:
     """``beacon serve`` (or any beacon command) as a child process, for end-to-end tests."""
 
     def __init__(
-        self, *, data_dir: Path, database_url: str, env: dict[str, str] | None = None
+        self,
+        *,
+        data_dir: Path,
+        database_url: str,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.data_dir = data_dir
+        self.args = args
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -47,7 +53,7 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as log:
             self.process = subprocess.Popen(
-                [*BEACON, "serve", "--port", str(self.port)],
+                [*BEACON, "serve", "--port", str(self.port), *self.args],
                 env=self.env,
                 stdout=subprocess.PIPE,
                 stderr=log,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,9 @@ from beacon.activation.cli import ingest_deliveries
 from beacon.contextual.cli import classify as classify_command
 from beacon.core.config import Settings
 from beacon.messaging.cli import clients_app
+
+if TYPE_CHECKING:
+    from beacon.demo.seed import Credentials
 
 app = typer.Typer(
     help="Beacon: measurement, classification, activation and messaging server.",
@@ -41,20 +44,23 @@ def load_settings(data_dir: Path | None) -> Settings:
     return settings
 
 
+def require_writable(directory: Path, what: str) -> None:
+    """Create ``directory`` and write a file in it; exit with a clear message if that fails."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        typer.echo(f"error: {what} {directory} is not writable: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+
+
 def prepare(settings: Settings) -> None:
     """Make sure the data directory is usable and the schema is current; exit clearly if not."""
     from beacon.core.db import upgrade_database
 
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        probe = settings.data_dir / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        typer.echo(
-            f"error: data directory {settings.data_dir} is not writable: {exc.strerror}", err=True
-        )
-        raise typer.Exit(2) from None
+    require_writable(settings.data_dir, "data directory")
     try:
         upgrade_database(settings.effective_database_url)
     except Exception as exc:
@@ -67,6 +73,14 @@ def serve(
     data_dir: DataDir = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="On an empty database, create a demo account filled with a month of data "
+            "(and, unless BEACON_SMTP_URL is set, a local mail sink for its campaign).",
+        ),
+    ] = False,
 ) -> None:
     """Run the API, the pixel collector and a background worker in one process."""
     import uvicorn
@@ -79,14 +93,24 @@ def serve(
     settings = load_settings(data_dir)
     configure_logging(settings.log_level)
     prepare(settings)
+    require_writable(settings.effective_pixel_spool_dir, "pixel spool directory")
     db = Database(settings.effective_database_url)
     with db.transaction() as session:
         first_start = auth.account_count(session=session) == 0
         issued = (
             auth.issue_api_key(session=session, account_name="default") if first_start else None
         )
+    demo_credentials = None
+    if demo and first_start:
+        from beacon.demo import seed
+
+        demo_credentials = seed.prepare(db)
     db.dispose()
     base = settings.public_url or f"http://{host}:{port}"
+    if demo_credentials is not None:
+        settings = _start_demo(settings, base, demo_credentials)
+    elif demo:
+        typer.echo("Demo: the database is not empty, so no demo account was created.")
     typer.echo(
         f"Beacon {settings.effective_database_url.split(':', 1)[0]} database, data in {settings.data_dir}"
     )
@@ -109,6 +133,44 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _start_demo(settings: Settings, base: str, credentials: Credentials) -> Settings:
+    """Fill the demo account in the background once the server answers; print how to look."""
+    import threading
+    import time
+
+    import httpx
+
+    from beacon.demo import seed
+    from beacon.demo.mailsink import MailSink
+
+    if settings.smtp_url is None:
+        sink = MailSink(settings.data_dir / "demo-mailbox")
+        sink.start()
+        settings = settings.model_copy(update={"smtp_url": sink.url})
+        typer.echo(f"Demo: local mail sink {sink.url}, messages in {sink.directory}")
+
+    def fill() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        try:
+            result = seed.populate(base, credentials)
+        except (seed.DemoFailed, httpx.HTTPError) as exc:
+            typer.echo(f"Demo: could not fill the demo account: {exc}", err=True)
+            return
+        typer.echo(seed.instructions(base, credentials, result))
+        sys.stdout.flush()
+
+    typer.echo("Demo: filling the demo account in the background (about a minute)...")
+    threading.Thread(target=fill, name="beacon-demo", daemon=True).start()
+    return settings
 
 
 @app.command()
