@@ -87,8 +87,11 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
 
 
 def rowcount(session: Session, statement: Executable) -> int:
-    """Execute an UPDATE/DELETE and return how many rows it touched."""
-    return cast(CursorResult[Any], session.execute(statement)).rowcount
+    """Execute an INSERT/UPDATE/DELETE and return how many rows it touched."""
+    # SQLAlchemy 2.1 keeps the driver's rowcount of UPDATE/DELETE only: without this option an
+    # INSERT (.. SELECT, .. ON CONFLICT DO NOTHING) answers -1 on PostgreSQL.
+    result = session.execute(statement, execution_options={"preserve_rowcount": True})
+    return cast(CursorResult[Any], result).rowcount
 
 
 class Database:
