@@ -17,6 +17,30 @@ from beacon.core.timefmt import utcnow
 
 API = "/v1/clsfy"
 
+# The seed's "Data rows" example, verbatim.
+SEED_DATA_ROWS = [
+    {
+        "date": "2026-01-15",
+        "device": "desktop",
+        "domain": "nytimes.com",
+        "impressions": 12400,
+        "clicks": 37,
+        "spend": 24.80,
+        "ctr": 0.003,
+        "ecpm": 2.00,
+    },
+    {
+        "date": "2026-01-15",
+        "device": "mobile",
+        "domain": "theguardian.com",
+        "impressions": 8750,
+        "clicks": 18,
+        "spend": 17.50,
+        "ctr": 0.0021,
+        "ecpm": 2.00,
+    },
+]
+
 # A small classified web: url -> (categories, keywords, entities, sentiment label)
 PAGES: dict[str, tuple[list[tuple[str, float]], list[str], list[str], str]] = {
     "https://www.nytimes.com/2026/01/ev-batteries": (

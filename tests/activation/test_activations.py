@@ -20,6 +20,7 @@ from tests.activation.helpers import (
 
 from beacon.activation.deals import BuiltInProvider
 from beacon.activation.models import Activation
+from beacon.activation.schemas import ActivationCreate
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.dsps import SUPPORTED_DSPS, dsp_code
@@ -69,6 +70,16 @@ SEED_PENDING: dict[str, Any] = {
 }
 
 
+# The seed's "activation object" (complete), verbatim.
+SEED_COMPLETE: dict[str, Any] = {
+    **SEED_PENDING,
+    "status": "complete",
+    "deal_id": "classify-ttd-61-a8f3c",
+    "ttl_hours": 720,
+    "processed_date": "2026-02-12T22:41:22Z",
+}
+
+
 @pytest.fixture
 def segment(
     client: TestClient, headers: Headers, db: Database, settings: Settings
@@ -105,94 +116,154 @@ def test_seed_activation_example_pending_then_complete(
     assert re.fullmatch(rf"classify-ttd-{segment['id']}-[0-9a-f]{{5}}", activation["deal_id"])
     assert activation["ttl_hours"] == 720
     assert TIMESTAMP.match(activation["processed_date"])
-    unchanged = {
-        k: v
-        for k, v in activation.items()
-        if k not in ("status", "deal_id", "ttl_hours", "processed_date")
+    assert list(activation) == list(SEED_COMPLETE)
+    assert activation == {
+        **SEED_COMPLETE,
+        "id": created["id"],
+        "segment_ids": [segment["id"]],
+        "deal_id": activation["deal_id"],
+        "created_date": created["created_date"],
+        "processed_date": activation["processed_date"],
     }
-    assert unchanged == {k: v for k, v in expected.items() if k in unchanged}
     # The seed's polling condition and the list endpoint.
     assert activation["status"] == "complete" or activation["processed_date"] is not None
     assert client.get(f"{API}/activations", headers=headers).json() == [activation]
-
-
-def test_optional_fields_echo_null_when_absent(
-    client: TestClient, headers: Headers, segment: dict[str, Any]
-) -> None:
-    body = {"segment_ids": [segment["id"]], "dsp": "Amazon DSP", "buyer_seat": "seat-1"}
-    created = client.post(f"{API}/activations", headers=headers, json=body).json()
-    for field in ("start_date", "end_date", "geo", "formats", "devices", "kpis", "budget"):
-        assert created[field] is None
 
 
 def test_activation_not_found_message(client: TestClient, headers: Headers) -> None:
     response = client.get(f"{API}/activations/999", headers=headers)
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "message": "Activation with ID 999 not found"}
+    response = client.get(f"{API}/activations/999")
+    assert response.status_code == 401 and response.json()["error"] == "unauthorized"
 
 
-@pytest.mark.parametrize(
-    ("changes", "message"),
-    [
-        (
-            {"dsp": "Trade Desk"},
-            "Invalid value for 'dsp': 'Trade Desk' is not a supported DSP. Did you mean: The Trade Desk?",
-        ),
-        ({"dsp": "the trade desk"}, "Did you mean: The Trade Desk?"),
-        ({"buyer_seat": "  "}, "Invalid value for 'buyer_seat': must not be empty"),
-        (
-            {"start_date": "2026-03-01"},
-            "Invalid value for 'end_date': must not be before start_date (2026-02-15 < 2026-03-01)",
-        ),
-        ({"geo": ["US", "XX"]}, "Invalid value for 'geo[1]': 'XX' is not an ISO 3166-1 alpha-2"),
-        ({"geo": ["us"]}, "Invalid value for 'geo[0]': 'us' is not an ISO 3166-1 alpha-2"),
-        ({"formats": ["banner", "print"]}, "Invalid value for 'formats[1]': 'print'"),
-        ({"devices": ["watch"]}, "Invalid value for 'devices[0]': 'watch'"),
-        (
-            {"kpis": [{"metric": "reach", "target": 1}]},
-            "Invalid value for 'kpis[0].metric': 'reach'",
-        ),
-        (
-            {"kpis": [{"metric": "ctr", "target": 0.003}, {"metric": "vcr", "target": 75}]},
-            "Invalid value for 'kpis[1].target': vcr is a rate and must be greater than 0 and at most 1 (got 75)",
-        ),
-        ({"kpis": [{"metric": "conversion", "target": 0}]}, "'kpis[0].target'"),
-        ({"kpis": [{"metric": "viewability", "target": 1.01}]}, "'kpis[0].target'"),
-        (
-            {"kpis": [{"metric": "cpa", "target": -25}]},
-            "Invalid value for 'kpis[0].target': cpa must be greater than 0 (got -25)",
-        ),
-        (
-            {"kpis": [{"metric": "roas", "target": 0}]},
-            "'kpis[0].target': roas must be greater than 0",
-        ),
-        (
-            {"budget": {"amount": 0, "currency": "USD"}},
-            "Invalid value for 'budget.amount': must be greater than 0",
-        ),
-        (
-            {"budget": {"amount": 10, "currency": "XYZ"}},
-            "Invalid value for 'budget.currency': 'XYZ' is not an ISO 4217",
-        ),
-        ({"segment_ids": []}, "'segment_ids'"),
-    ],
-)
+# (changes to the seed request, status, a part of the message naming the field)
+VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
+    (
+        {"dsp": "Trade Desk"},
+        422,
+        "Invalid value for 'dsp': 'Trade Desk' is not a supported DSP. "
+        "Did you mean: The Trade Desk?",
+    ),
+    ({"dsp": "the trade desk"}, 422, "Did you mean: The Trade Desk?"),
+    ({"dsp": "TTD"}, 422, "Did you mean: The Trade Desk?"),
+    ({"dsp": "Google DV360"}, 422, "'Google DV360' is not a supported DSP. Did you mean: DV360?"),
+    ({"dsp": "AppNexus"}, 422, "Did you mean: Xandr?"),
+    (
+        {"dsp": "xyzzy"},
+        422,
+        "Invalid value for 'dsp': 'xyzzy' is not a supported DSP. The name must match one of "
+        "the supported DSPs exactly, e.g. 'The Trade Desk'.",
+    ),
+    ({"dsp": 5}, 400, "Invalid type for 'dsp': expected string"),
+    ({"buyer_seat": "  "}, 422, "Invalid value for 'buyer_seat': must not be empty"),
+    (
+        {"start_date": "2026-03-01"},
+        422,
+        "Invalid value for 'end_date': must not be before start_date (2026-02-15 < 2026-03-01)",
+    ),
+    ({"start_date": "15/01/2026"}, 400, "Invalid type for 'start_date': expected date"),
+    ({"geo": ["US", "XX"]}, 422, "Invalid value for 'geo[1]': 'XX' is not an ISO 3166-1 alpha-2"),
+    ({"geo": ["us"]}, 422, "Invalid value for 'geo[0]': 'us' is not an ISO 3166-1 alpha-2"),
+    ({"geo": ["us"]}, 422, "(upper case: 'US')"),
+    (
+        {"geo": ["UK"]},
+        422,
+        "'UK' is not an ISO 3166-1 alpha-2 country code (the United Kingdom is 'GB')",
+    ),
+    ({"geo": "US"}, 400, "Invalid type for 'geo': expected array"),
+    ({"formats": ["banner", "print"]}, 422, "Invalid value for 'formats[1]': 'print'"),
+    ({"devices": ["watch"]}, 422, "Invalid value for 'devices[0]': 'watch'"),
+    (
+        {"kpis": [{"metric": "reach", "target": 1}]},
+        422,
+        "Invalid value for 'kpis[0].metric': 'reach'",
+    ),
+    (
+        {"kpis": [{"metric": "ctr", "target": 0.003}, {"metric": "vcr", "target": 75}]},
+        422,
+        "Invalid value for 'kpis[1].target': vcr is a rate and must be greater than 0 and at "
+        "most 1 (got 75)",
+    ),
+    ({"kpis": [{"metric": "conversion", "target": 0}]}, 422, "'kpis[0].target'"),
+    ({"kpis": [{"metric": "viewability", "target": 1.01}]}, 422, "'kpis[0].target'"),
+    (
+        {"kpis": [{"metric": "cpa", "target": -25}]},
+        422,
+        "Invalid value for 'kpis[0].target': cpa must be greater than 0 (got -25)",
+    ),
+    ({"kpis": [{"metric": "roas", "target": 0}]}, 422, "'kpis[0].target': roas must be greater"),
+    (
+        {"kpis": [{"metric": "ctr", "target": "0.003"}]},
+        400,
+        "Invalid type for 'kpis[0].target': expected number",
+    ),
+    (
+        {"budget": {"amount": 0, "currency": "USD"}},
+        422,
+        "Invalid value for 'budget.amount': must be greater than 0",
+    ),
+    (
+        {"budget": {"amount": True, "currency": "USD"}},
+        400,
+        "Invalid type for 'budget.amount': expected number",
+    ),
+    (
+        {"budget": {"amount": 10, "currency": "XYZ"}},
+        422,
+        "Invalid value for 'budget.currency': 'XYZ' is not an ISO 4217",
+    ),
+    ({"budget": {"amount": 10}}, 400, "Missing required parameter 'budget.currency'"),
+    ({"segment_ids": []}, 422, "'segment_ids'"),
+    ({"segment_ids": ["61"]}, 400, "Invalid type for 'segment_ids[0]': expected integer"),
+    ({"segment_ids": [2**31]}, 422, "Invalid value for 'segment_ids[0]'"),
+]
+
+
 def test_validation_errors_name_the_field(
-    client: TestClient,
-    headers: Headers,
-    segment: dict[str, Any],
-    changes: dict[str, Any],
-    message: str,
+    client: TestClient, headers: Headers, segment: dict[str, Any]
 ) -> None:
+    # One segment serves every case: a case per test would rebuild it each time.
+    for changes, status, message in VALIDATION_CASES:
+        response = client.post(
+            f"{API}/activations", headers=headers, json=_seed_request(segment["id"], **changes)
+        )
+        assert response.status_code == status, (changes, response.text)
+        assert response.json()["error"] == (
+            "validation_error" if status == 422 else "bad_request"
+        ), changes
+        assert message in response.json()["message"], (changes, response.json())
+    assert client.get(f"{API}/activations", headers=headers).json() == []
+
+
+def test_seed_kpis_every_dsp_and_absent_optional_fields(
+    client: TestClient, headers: Headers, segment: dict[str, Any]
+) -> None:
+    # The seed's KPI table, with its example targets.
+    kpis = [
+        {"metric": "ctr", "target": 0.003},
+        {"metric": "conversion", "target": 0.01},
+        {"metric": "viewability", "target": 0.70},
+        {"metric": "vcr", "target": 0.75},
+        {"metric": "cpa", "target": 25.00},
+        {"metric": "roas", "target": 4.0},
+    ]
     response = client.post(
-        f"{API}/activations", headers=headers, json=_seed_request(segment["id"], **changes)
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"], kpis=kpis)
     )
-    assert response.status_code == 422, response.text
-    assert response.json()["error"] == "validation_error"
-    assert message in response.json()["message"]
+    assert response.status_code == 201, response.text
+    assert response.json()["kpis"] == kpis
+    # Optional fields that were not sent come back as null.
+    body = {"segment_ids": [segment["id"]], "dsp": "Amazon DSP", "buyer_seat": "seat-1"}
+    created = client.post(f"{API}/activations", headers=headers, json=body).json()
+    for field in ("start_date", "end_date", "geo", "formats", "devices", "kpis", "budget"):
+        assert created[field] is None
+    for name in SUPPORTED_DSPS:
+        ActivationCreate.model_validate({"segment_ids": [1], "dsp": name, "buyer_seat": "s"})
 
 
-def test_segments_must_exist_in_the_account_and_be_complete(
+def test_segments_must_exist_in_the_account_and_be_complete_and_accounts_are_isolated(
     client: TestClient, headers: Headers, segment: dict[str, Any], key_for: Callable[[str], str]
 ) -> None:
     pending = client.post(
@@ -218,6 +289,13 @@ def test_segments_must_exist_in_the_account_and_be_complete(
         response.json()["message"]
         == f"Invalid value for 'segment_ids': segment {segment['id']} not found"
     )
+    # Activations are isolated like segments.
+    created = client.post(
+        f"{API}/activations", headers=headers, json=_seed_request(segment["id"])
+    ).json()
+    response = client.get(f"{API}/activations/{created['id']}", headers=other)
+    assert response.status_code == 404
+    assert client.get(f"{API}/activations", headers=other).json() == []
 
 
 def test_malformed_requests_are_400(client: TestClient, headers: Headers) -> None:
@@ -296,15 +374,3 @@ def test_activation_fails_when_its_segment_is_rebuilding(
     failed = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
     assert failed["status"] == "failed" and failed["deal_id"] is None
     assert failed["error"] == f"segment {segment['id']} is not complete (status: pending)"
-
-
-def test_activations_are_isolated(
-    client: TestClient, headers: Headers, segment: dict[str, Any], key_for: Callable[[str], str]
-) -> None:
-    created = client.post(
-        f"{API}/activations", headers=headers, json=_seed_request(segment["id"])
-    ).json()
-    other = {"X-API-Key": key_for("other")}
-    response = client.get(f"{API}/activations/{created['id']}", headers=other)
-    assert response.status_code == 404
-    assert client.get(f"{API}/activations", headers=other).json() == []

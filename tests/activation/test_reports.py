@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tests.activation.helpers import (
     API,
     PAGES,
+    SEED_DATA_ROWS,
     built_segment,
     classify_pages,
     issued_deal,
@@ -17,6 +18,7 @@ from tests.activation.helpers import (
     upload_inventory,
 )
 
+from beacon.activation.models import SegmentReport
 from beacon.activation.reports import metrics
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -124,7 +126,7 @@ def test_seed_report_example(
         "data": None,
     }
     polled = client.get(f"{API}/reports/{pending['id']}", headers=headers).json()
-    assert polled == {**pending, "pagination": None}
+    assert polled == pending
     run_jobs(db, settings)
     report = client.get(f"{API}/reports/{pending['id']}", headers=headers).json()
     assert report["status"] == "complete" and report["processed_date"] is not None
@@ -144,7 +146,7 @@ def test_seed_report_example(
             "impressions": 12400,
             "clicks": 37,
             "spend": 24.80,
-            "ctr": 0.002984,
+            "ctr": 0.003,
             "ecpm": 2.00,
         },
         {
@@ -154,7 +156,7 @@ def test_seed_report_example(
             "impressions": 8750,
             "clicks": 18,
             "spend": 17.50,
-            "ctr": 0.002057,
+            "ctr": 0.0021,
             "ecpm": 2.00,
         },
         {
@@ -164,13 +166,12 @@ def test_seed_report_example(
             "impressions": 4801950,
             "clicks": 14414,
             "spend": 9603.90,
-            "ctr": 0.003002,
+            "ctr": 0.003,
             "ecpm": 2.00,
         },
     ]
-    # The seed's rows show ctr to 2 significant digits (0.003, 0.0021); Beacon keeps 4.
-    assert report["data"][0]["ctr"] == pytest.approx(0.003, abs=0.00005)
-    assert report["data"][1]["ctr"] == pytest.approx(0.0021, abs=0.00005)
+    # The first two rows are the seed's "Data rows" example, value for value.
+    assert report["data"][:2] == SEED_DATA_ROWS
     assert report["pagination"] == {"limit": 1000, "offset": 0, "total": 3}
     page = client.get(f"{API}/reports/{pending['id']}?limit=2&offset=1", headers=headers).json()
     assert page["data"] == report["data"][1:] and page["pagination"] == {
@@ -181,7 +182,7 @@ def test_seed_report_example(
     assert page["summary"] == report["summary"]
 
 
-def test_all_deals_summary_only(
+def test_all_deals_summary_only_then_by_format(
     client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
 ) -> None:
     report = _report(client, headers, db, settings, start_date="2026-01-01", end_date="2026-02-28")
@@ -193,15 +194,10 @@ def test_all_deals_summary_only(
         "impressions": 4827600,
         "clicks": 14514,
         "spend": 9667.20,
-        "ctr": 0.003006,
+        "ctr": 0.003,
         "ecpm": 2.00,
     }
     assert report["data"] == [] and report["pagination"]["total"] == 0
-
-
-def test_format_dimension_over_all_deals(
-    client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
-) -> None:
     report = _report(
         client,
         headers,
@@ -217,7 +213,7 @@ def test_format_dimension_over_all_deals(
             "impressions": 4817850,
             "clicks": 14486,
             "spend": 9644.70,
-            "ctr": 0.003007,
+            "ctr": 0.003,
             "ecpm": 2.00,
         },
         {
@@ -233,7 +229,7 @@ def test_format_dimension_over_all_deals(
             "impressions": 8750,
             "clicks": 18,
             "spend": 17.50,
-            "ctr": 0.002057,
+            "ctr": 0.0021,
             "ecpm": 2.00,
         },
     ]
@@ -362,63 +358,78 @@ def test_rounding_rules() -> None:
         "ecpm": 0.0,
     }
     assert metrics(impressions=7, clicks=2, spend_micros=10_000_000)["ctr"] == 0.2857
+    # ctr: 4 decimal places, half up (the seed's 0.003 and 0.0021); spend and ecpm: cents.
+    assert metrics(impressions=20_000, clicks=1, spend_micros=0)["ctr"] == 0.0001
+    assert metrics(impressions=30_000, clicks=1, spend_micros=0)["ctr"] == 0.0
+    assert metrics(impressions=8, clicks=0, spend_micros=45_000)["ecpm"] == 5.63
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "message"),
-    [
-        (
-            {"start_date": "2026-02-01", "end_date": "2026-01-01"},
-            422,
-            "Invalid value for 'end_date': must not be before start_date (2026-01-01 < 2026-02-01)",
-        ),
-        (
-            {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": [999]},
-            422,
-            "Invalid value for 'segment_ids': segment 999 not found",
-        ),
-        (
-            {
-                "start_date": "2026-01-01",
-                "end_date": "2026-01-31",
-                "deal_ids": ["classify-ttd-1-zzzzz"],
-            },
-            422,
-            "Invalid value for 'deal_ids': deal 'classify-ttd-1-zzzzz' not found",
-        ),
-        (
-            {"start_date": "2026-01-01", "end_date": "2026-01-31", "dimensions": ["hour"]},
-            422,
-            "Invalid value for 'dimensions[0]': 'hour'",
-        ),
-        (
-            {"start_date": "2026-01-01", "end_date": "2026-01-31", "filters": {"geo": ["XX"]}},
-            422,
-            "Invalid value for 'filters.geo[0]'",
-        ),
-        (
-            {
-                "start_date": "2026-01-01",
-                "end_date": "2026-01-31",
-                "filters": {"domains": ["a.com"]},
-            },
-            400,
-            "Unknown parameter 'filters.domains'",
-        ),
-        ({"end_date": "2026-01-31"}, 400, "Missing required parameter 'start_date'"),
-    ],
-)
-def test_report_validation(
-    client: TestClient, headers: Headers, body: dict[str, Any], status: int, message: str
-) -> None:
-    response = client.post(f"{API}/reports", headers=headers, json=body)
-    assert response.status_code == status
-    assert message in response.json()["message"]
+# (body, status, part of the message naming the field)
+REPORT_VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
+    (
+        {"start_date": "2026-02-01", "end_date": "2026-01-01"},
+        422,
+        "Invalid value for 'end_date': must not be before start_date (2026-01-01 < 2026-02-01)",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": [999]},
+        422,
+        "Invalid value for 'segment_ids': segment 999 not found",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": ["1"]},
+        400,
+        "Invalid type for 'segment_ids[0]': expected integer",
+    ),
+    (
+        {
+            "start_date": "2026-01-01",
+            "end_date": "2026-01-31",
+            "deal_ids": ["classify-ttd-1-zzzzz"],
+        },
+        422,
+        "Invalid value for 'deal_ids': deal 'classify-ttd-1-zzzzz' not found",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "dimensions": ["hour"]},
+        422,
+        "Invalid value for 'dimensions[0]': 'hour'",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "dimensions": ["date", "date"]},
+        422,
+        "Invalid value for 'dimensions': must not repeat a dimension",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "filters": {"geo": ["XX"]}},
+        422,
+        "Invalid value for 'filters.geo[0]'",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "filters": {"devices": ["tv"]}},
+        422,
+        "Invalid value for 'filters.devices[0]': 'tv'",
+    ),
+    (
+        {
+            "start_date": "2026-01-01",
+            "end_date": "2026-01-31",
+            "filters": {"domains": ["a.com"]},
+        },
+        400,
+        "Unknown parameter 'filters.domains'",
+    ),
+    ({"end_date": "2026-01-31"}, 400, "Missing required parameter 'start_date'"),
+]
 
 
-def test_not_found_paging_limits_and_isolation(
+def test_report_validation_not_found_paging_limits_and_isolation(
     client: TestClient, headers: Headers, key_for: Callable[[str], str]
 ) -> None:
+    for body, status, message in REPORT_VALIDATION_CASES:
+        response = client.post(f"{API}/reports", headers=headers, json=body)
+        assert response.status_code == status, (body, response.text)
+        assert message in response.json()["message"], (body, response.json())
     response = client.get(f"{API}/reports/999", headers=headers)
     assert response.status_code == 404
     assert response.json() == {"error": "not_found", "message": "Report with ID 999 not found"}
@@ -427,8 +438,26 @@ def test_not_found_paging_limits_and_isolation(
         headers=headers,
         json={"start_date": "2026-01-01", "end_date": "2026-01-31"},
     ).json()
-    assert (
-        client.get(f"{API}/reports/{created['id']}?limit=10001", headers=headers).status_code == 422
-    )
+    for query in ("limit=10001", "limit=0", "offset=-1", f"offset={2**63}"):
+        response = client.get(f"{API}/reports/{created['id']}?{query}", headers=headers)
+        assert response.status_code == 422, query
     other = client.get(f"{API}/reports/{created['id']}", headers={"X-API-Key": key_for("other")})
     assert other.status_code == 404
+
+
+def test_a_failed_report_says_why(client: TestClient, headers: Headers, db: Database) -> None:
+    created = client.post(
+        f"{API}/reports",
+        headers=headers,
+        json={"start_date": "2026-01-01", "end_date": "2026-01-31"},
+    ).json()
+    with db.transaction() as session:
+        row = session.get(SegmentReport, created["id"])
+        assert row is not None
+        row.status, row.error = "failed", "gave up after 3 attempts: worker lost"
+    failed = client.get(f"{API}/reports/{created['id']}", headers=headers).json()
+    assert failed == {
+        **created,
+        "status": "failed",
+        "error": "gave up after 3 attempts: worker lost",
+    }

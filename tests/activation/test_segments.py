@@ -6,7 +6,6 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.activation.helpers import (
@@ -15,12 +14,11 @@ from tests.activation.helpers import (
     built_segment,
     classification,
     classify_pages,
-    issued_deal,
     run_jobs,
     upload_inventory,
 )
 
-from beacon.activation.models import Activation, InventoryUrl
+from beacon.activation.models import Activation, InventoryUrl, Segment
 from beacon.activation.rules import SegmentMatcher
 from beacon.contextual.models import UrlClassification
 from beacon.core.config import Settings
@@ -247,19 +245,39 @@ def test_put_with_new_rules_rebuilds_and_name_only_does_not(
 
 def test_segment_validation_errors_name_the_field(client: TestClient, headers: Headers) -> None:
     cases = [
-        ({"name": "x", "rules": {"iab_categories": ["IAB99"]}}, "rules.iab_categories[0]"),
-        ({"name": "x", "rules": {"sentiment": ["happy"]}}, "rules.sentiment[0]"),
-        ({"name": "x", "rules": {"min_confidence": 1.5}}, "rules.min_confidence"),
-        ({"name": " ", "rules": {}}, "name"),
-        ({"name": "x", "rules": {"exclude": {"keywords": [""]}}}, "rules.exclude.keywords[0]"),
+        ({"iab_categories": ["IAB99"]}, "rules.iab_categories[0]"),
+        ({"sentiment": ["happy"]}, "rules.sentiment[0]"),
+        ({"iab_categories": ["IAB19"], "min_confidence": 1.5}, "rules.min_confidence"),
+        ({"exclude": {"keywords": [""]}}, "rules.exclude.keywords[0]"),
+        ({"keywords": []}, "rules.keywords"),
+        ({"exclude": {"iab_categories": []}}, "rules.exclude.iab_categories"),
     ]
-    for body, field in cases:
+    for rules, field in cases:
+        response = client.post(
+            f"{API}/segments", headers=headers, json={"name": "x", "rules": rules}
+        )
+        assert response.status_code == 422, rules
+        assert f"Invalid value for '{field}'" in response.json()["message"]
+    response = client.post(
+        f"{API}/segments", headers=headers, json={"name": "x", "rules": {"min_confidence": 0.5}}
+    )
+    assert response.json()["message"] == (
+        "Invalid value for 'rules.min_confidence': applies to iab_categories: "
+        "give iab_categories in the same rules"
+    )
+    response = client.post(f"{API}/segments", headers=headers, json={"name": " ", "rules": {}})
+    assert response.json()["message"] == "Invalid value for 'name': must not be empty"
+    for body, message in [
+        ({"name": "x"}, "Missing required parameter 'rules'"),
+        ({"name": "x", "rules": {"colour": ["red"]}}, "Unknown parameter 'rules.colour'"),
+        (
+            {"name": "x", "rules": {"iab_categories": ["IAB19"], "min_confidence": True}},
+            "Invalid type for 'rules.min_confidence': expected number",
+        ),
+    ]:
         response = client.post(f"{API}/segments", headers=headers, json=body)
-        assert response.status_code == 422, body
-        assert f"'{field}'" in response.json()["message"]
-    response = client.post(f"{API}/segments", headers=headers, json={"name": "x"})
-    assert response.status_code == 400
-    assert response.json()["message"] == "Missing required parameter 'rules'"
+        assert (response.status_code, response.json()["message"]) == (400, message)
+    assert client.get(f"{API}/segments", headers=headers).json() == []
 
 
 def test_delete_is_refused_while_an_active_deal_uses_the_segment(
@@ -268,7 +286,19 @@ def test_delete_is_refused_while_an_active_deal_uses_the_segment(
     classify_pages(db)
     upload_inventory(client, headers, list(PAGES))
     segment = built_segment(client, headers, db, settings, AI_RULES)
-    deal = issued_deal(client, headers, db, settings, [segment["id"]])
+    body = {"segment_ids": [segment["id"]], "dsp": "The Trade Desk", "buyer_seat": "seat-1"}
+    pending = client.post(f"{API}/activations", headers=headers, json=body).json()
+    response = client.delete(f"{API}/segments/{segment['id']}", headers=headers)
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "error": "validation_error",
+            "message": f"Segment {segment['id']} is being activated "
+            f"(activation {pending['id']}, status: pending)",
+        },
+    )
+    run_jobs(db, settings)
+    deal = client.get(f"{API}/activations/{pending['id']}", headers=headers).json()
     response = client.delete(f"{API}/segments/{segment['id']}", headers=headers)
     assert response.status_code == 422
     assert response.json()["message"] == (
@@ -281,23 +311,72 @@ def test_delete_is_refused_while_an_active_deal_uses_the_segment(
         row.processed_date = utcnow() - dt.timedelta(hours=721)
     assert client.delete(f"{API}/segments/{segment['id']}", headers=headers).status_code == 204
     assert client.get(f"{API}/segments/{segment['id']}", headers=headers).status_code == 404
+    # The expired deal keeps its history; only the link to the deleted segment is gone.
+    assert client.get(f"{API}/activations/{deal['id']}", headers=headers).json()["status"] == (
+        "expired"
+    )
 
 
-@pytest.mark.parametrize("path", ["", "/urls", "/domains"])
-def test_segments_are_isolated_between_accounts(
-    client: TestClient,
-    headers: Headers,
-    db: Database,
-    settings: Settings,
-    key_for: Callable[[str], str],
-    path: str,
+def test_build_waits_for_the_inventory_to_be_classified(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> None:
+    gpu, chips = (
+        "https://www.nytimes.com/2026/01/gpu-shortage",
+        "https://www.theguardian.com/tech/chips",
+    )
+    classify_pages(db, {gpu: PAGES[gpu]})
+    upload_inventory(client, headers, [gpu, chips])  # chips: queued, not classified yet
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "AI", "rules": AI_RULES}
+    ).json()
+    run_jobs(db, settings)
+    waiting = client.get(f"{API}/segments/{created['id']}", headers=headers).json()
+    assert waiting["status"] == "pending" and waiting["url_count"] is None
+    with db.transaction() as session:
+        row = session.get(Segment, created["id"])
+        assert row is not None and row.run_after is not None and row.attempts == 0
+    classify_pages(db, {chips: PAGES[chips]})
+    _make_due(db, created["id"])
+    run_jobs(db, settings)
+    built = client.get(f"{API}/segments/{created['id']}", headers=headers).json()
+    assert (built["status"], built["url_count"]) == ("complete", 2)
+    # Past BEACON_SEGMENT_BUILD_WAIT_SECONDS it builds from what is classified.
+    upload_inventory(client, headers, ["https://www.example.org/unclassified"])
+    impatient = settings.model_copy(update={"segment_build_wait_seconds": 0})
+    client.put(
+        f"{API}/segments/{created['id']}",
+        headers=headers,
+        json={"rules": {"keywords": ["semiconductor"]}},
+    )
+    run_jobs(db, impatient)
+    rebuilt = client.get(f"{API}/segments/{created['id']}", headers=headers).json()
+    assert (rebuilt["status"], rebuilt["url_count"]) == ("complete", 1)
+
+
+def _make_due(db: Database, segment_id: int) -> None:
+    with db.transaction() as session:
+        row = session.get(Segment, segment_id)
+        assert row is not None
+        row.run_after = utcnow() - dt.timedelta(seconds=1)
+
+
+def test_segments_are_isolated_between_accounts_and_paging_is_bounded(
+    client: TestClient, headers: Headers, key_for: Callable[[str], str]
 ) -> None:
     segment = client.post(f"{API}/segments", headers=headers, json={"name": "a", "rules": {}})
+    segment_id = segment.json()["id"]
     other = {"X-API-Key": key_for("other")}
-    response = client.get(f"{API}/segments/{segment.json()['id']}{path}", headers=other)
-    assert response.status_code == 404
-    assert response.json() == {
-        "error": "not_found",
-        "message": f"Segment with ID {segment.json()['id']} not found",
-    }
+    for path in ("", "/urls", "/domains"):
+        response = client.get(f"{API}/segments/{segment_id}{path}", headers=other)
+        assert response.status_code == 404
+        assert response.json() == {
+            "error": "not_found",
+            "message": f"Segment with ID {segment_id} not found",
+        }
     assert client.get(f"{API}/segments", headers=other).json() == []
+    assert client.delete(f"{API}/segments/{segment_id}", headers=other).status_code == 404
+    for path in ("/urls", "/domains"):
+        response = client.get(f"{API}/segments/{segment_id}{path}?offset={2**63}", headers=headers)
+        assert response.status_code == 422 and "'offset'" in response.json()["message"]
+        response = client.get(f"{API}/segments/{segment_id}{path}?limit=10001", headers=headers)
+        assert response.status_code == 422 and "'limit'" in response.json()["message"]

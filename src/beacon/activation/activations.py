@@ -17,7 +17,7 @@ from beacon.activation import deal_repository, repository
 from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate, ActivationOut, Budget, Kpi
 from beacon.core.errors import ValidationFailed, not_found
-from beacon.core.jobs import COMPLETE, PENDING
+from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.timefmt import utcnow
 
 EXPIRED = "expired"
@@ -136,7 +136,7 @@ def activation_out(activation: Activation, *, now: datetime | None = None) -> Ac
         budget=Budget(**budget) if budget is not None else None,
         created_date=activation.created_date,
         processed_date=activation.processed_date if issued else None,
-        error=activation.error,
+        error=activation.error if status == FAILED else None,
     )
 
 

@@ -8,22 +8,21 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 
 from beacon.activation import activations, deliveries, reports
 from beacon.activation.report_schemas import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
     DeliveryReceipt,
     DeliveryUpload,
     ReportCreate,
     ReportOut,
-    ReportPage,
 )
 from beacon.activation.router import (
+    Limit,
+    Offset,
     RawBody,
     content_kind,
     parse_json,
     upload_body,
     wake_worker,
 )
-from beacon.activation.schemas import ActivationCreate, ActivationOut
+from beacon.activation.schemas import DEFAULT_PAGE, ActivationCreate, ActivationOut
 from beacon.core.deps import CurrentCaller, DbSession, require_json
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
@@ -156,7 +155,7 @@ def create_report(
 
 @router.get(
     "/reports/{report_id}",
-    response_model=ReportPage,
+    response_model=ReportOut,
     tags=["Segment reports"],
     responses=v1_errors(400, 401, 404, 422, 429),
     summary="Get a segment report (poll until complete)",
@@ -165,9 +164,9 @@ def get_report(
     report_id: ReportId,
     caller: CurrentCaller,
     session: DbSession,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page")] = DEFAULT_PAGE,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
-) -> ReportPage:
+    limit: Limit = DEFAULT_PAGE,
+    offset: Offset = 0,
+) -> ReportOut:
     return reports.report_page(
         session=session,
         account_id=caller.account_id,

@@ -72,32 +72,32 @@ def _listed(problems: list[str]) -> str:
 def validate_rows(
     *, session: Session, account_id: int, rows: list[LabelledRow], progress: Progress | None = None
 ) -> list[DeliveryRow]:
-    """Parse every row and check its deal belongs to the account; 422 listing every bad line."""
-    parsed: list[DeliveryRow] = []
+    """Parse every row and check its deal belongs to the account; one 422 lists every bad line
+    (invalid values first, then unknown deals)."""
+    parsed: list[tuple[str, DeliveryRow]] = []
     problems: list[str] = []
     for label, values in rows:
         try:
-            parsed.append(DeliveryRow.model_validate(values))
+            parsed.append((label, DeliveryRow.model_validate(values)))
         except ValidationError as exc:
             error = exc.errors()[0]
-            problems.append(f"{label}: '{field_name(error['loc'])}' {error['msg']}")
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{label}: '{field_name(error['loc'])}' {reason}")
         if progress is not None:
             progress(1)
-    if problems:
-        raise ValidationFailed(f"Batch rejected, nothing stored: {_listed(problems)}")
     known = deal_repository.issued_deal_ids(
-        session, account_id=account_id, among={r.deal_id for r in parsed}
+        session, account_id=account_id, among={row.deal_id for _, row in parsed}
     )
     unknown: dict[str, list[str]] = {}
-    for (label, _), row in zip(rows, parsed, strict=True):
+    for label, row in parsed:
         if row.deal_id not in known:
             unknown.setdefault(row.deal_id, []).append(label)
-    if unknown:
-        listed = [
-            f"unknown deal_id {deal!r} on {', '.join(labels)}" for deal, labels in unknown.items()
-        ]
-        raise ValidationFailed(f"Batch rejected, nothing stored: {_listed(listed)}")
-    return parsed
+    problems += [
+        f"unknown deal_id {deal!r} on {', '.join(labels)}" for deal, labels in unknown.items()
+    ]
+    if problems:
+        raise ValidationFailed(f"Batch rejected, nothing stored: {_listed(problems)}")
+    return [row for _, row in parsed]
 
 
 def _batch(session: Session, *, account_id: int, batch_id: str) -> tuple[DeliveryBatch, int]:

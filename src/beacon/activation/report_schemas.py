@@ -7,11 +7,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from beacon.activation.schemas import CountryCode, Device, Format, NonBlank, Pagination
+from beacon.activation.schemas import (
+    CountryCode,
+    Device,
+    FailureReason,
+    Format,
+    NonBlank,
+    PagingWhenComplete,
+    StrictId,
+)
 from beacon.core.timefmt import UTCSeconds
 
 Dimension = Literal["date", "device", "format", "domain"]
-DEFAULT_PAGE, MAX_PAGE = 1000, 10_000
 
 
 # --- Deliveries ----------------------------------------------------------------------------
@@ -67,7 +74,7 @@ class ReportCreate(BaseModel):
 
     start_date: dt.date
     end_date: dt.date
-    segment_ids: list[int] | None = Field(default=None, min_length=1, max_length=1000)
+    segment_ids: list[StrictId] | None = Field(default=None, min_length=1, max_length=1000)
     deal_ids: list[NonBlank] | None = Field(default=None, min_length=1, max_length=1000)
     filters: ReportFilters | None = None
     dimensions: list[Dimension] | None = None
@@ -89,6 +96,9 @@ class Summary(BaseModel):
 
 
 class ReportOut(BaseModel):
+    """The report object of seed 001; ``pagination`` appears beside ``data`` once complete and
+    ``error`` only when failed, as in the campaign reports."""
+
     id: int
     status: Literal["pending", "processing", "complete", "failed"]
     segment_ids: list[int] | None
@@ -101,9 +111,9 @@ class ReportOut(BaseModel):
     processed_date: UTCSeconds | None
     summary: Summary | None
     data: list[dict[str, Any]] | None
-
-
-class ReportPage(ReportOut):
-    pagination: Pagination | None = Field(
-        default=None, description="Paging of ``data``; null until complete"
+    pagination: PagingWhenComplete = Field(
+        default=None, description="Paging of ``data`` (once complete)"
+    )
+    error: FailureReason = Field(
+        default=None, description="Why the report failed (only when failed)"
     )

@@ -1,8 +1,11 @@
 """Segment reports (seed 001): delivery totals for the deals a scope resolves to.
 
 Metrics come from SQL sums over delivery rows, never from averaged averages:
-``ctr = clicks / impressions`` rounded to 4 significant digits, ``ecpm = spend / impressions
-* 1000`` and ``spend`` rounded to cents (half up); both rates are 0 without impressions.
+``ctr = clicks / impressions`` rounded to 4 decimal places (a percentage to 2 decimals), and
+``ecpm = spend / impressions * 1000`` and ``spend`` rounded to cents, all half up; both rates
+are 0 without impressions. Four decimals is what seed 001's examples show (37 clicks on 12,400
+impressions is ``0.003``, 18 on 8,750 is ``0.0021``); the exact ratio is always recoverable from
+``clicks`` and ``impressions``.
 """
 
 from __future__ import annotations
@@ -16,25 +19,19 @@ from sqlalchemy.orm import Session
 
 from beacon.activation import deal_repository, repository
 from beacon.activation.models import SegmentReport
-from beacon.activation.report_schemas import ReportCreate, ReportOut, ReportPage, Summary
+from beacon.activation.report_schemas import ReportCreate, ReportOut, Summary
 from beacon.activation.schemas import Pagination
 from beacon.core.errors import ValidationFailed, not_found
-from beacon.core.jobs import COMPLETE, PENDING
+from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.timefmt import utcnow
 
 CENT = Decimal("0.01")
+CTR_STEP = Decimal("0.0001")
 MICROS = Decimal(1_000_000)
 
 
-def _cents(value: Decimal) -> float:
-    return float(value.quantize(CENT, rounding=ROUND_HALF_UP))
-
-
-def _significant(value: Decimal, digits: int) -> float:
-    if value == 0:
-        return 0.0
-    exponent = value.adjusted() - digits + 1
-    return float(value.quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_UP))
+def _rounded(value: Decimal, step: Decimal) -> float:
+    return float(value.quantize(step, rounding=ROUND_HALF_UP))
 
 
 def metrics(*, impressions: int, clicks: int, spend_micros: int) -> dict[str, Any]:
@@ -43,9 +40,9 @@ def metrics(*, impressions: int, clicks: int, spend_micros: int) -> dict[str, An
     return {
         "impressions": impressions,
         "clicks": clicks,
-        "spend": _cents(spend),
-        "ctr": _significant(Decimal(clicks) / Decimal(impressions), 4) if impressions else 0.0,
-        "ecpm": _cents(spend / impressions * 1000) if impressions else 0.0,
+        "spend": _rounded(spend, CENT),
+        "ctr": _rounded(Decimal(clicks) / Decimal(impressions), CTR_STEP) if impressions else 0.0,
+        "ecpm": _rounded(spend / impressions * 1000, CENT) if impressions else 0.0,
     }
 
 
@@ -98,7 +95,7 @@ def get_report(*, session: Session, account_id: int, report_id: int) -> SegmentR
 
 
 def report_out(report: SegmentReport) -> ReportOut:
-    """The report object without rows (the creation response)."""
+    """The report object without rows or paging (the creation response)."""
     complete = report.status == COMPLETE
     return ReportOut(
         id=report.id,
@@ -113,21 +110,22 @@ def report_out(report: SegmentReport) -> ReportOut:
         processed_date=report.processed_date if complete else None,
         summary=Summary(**orjson.loads(report.summary)) if complete and report.summary else None,
         data=[] if complete else None,
+        error=report.error if report.status == FAILED else None,
     )
 
 
 def report_page(
     *, session: Session, account_id: int, report_id: int, limit: int, offset: int
-) -> ReportPage:
-    """The report with one page of ``data`` once complete."""
+) -> ReportOut:
+    """The report with one page of ``data`` (and its ``pagination``) once complete."""
     report = get_report(session=session, account_id=account_id, report_id=report_id)
-    base = report_out(report).model_dump()
+    out = report_out(report)
     if report.status != COMPLETE:
-        return ReportPage(**base)
+        return out
     rows = deal_repository.report_rows(session, report_id=report.id, limit=limit, offset=offset)
-    base["data"] = [orjson.loads(r) for r in rows]
-    pagination = Pagination(limit=limit, offset=offset, total=report.row_count or 0)
-    return ReportPage(**base, pagination=pagination)
+    out.data = [orjson.loads(r) for r in rows]
+    out.pagination = Pagination(limit=limit, offset=offset, total=report.row_count or 0)
+    return out
 
 
 def resolve_deal_ids(*, session: Session, report: SegmentReport) -> list[str]:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import (
@@ -17,6 +19,7 @@ from beacon.activation.models import (
     SegmentUrl,
 )
 from beacon.contextual.models import OK, PENDING, UrlClassification
+from beacon.core.db import is_postgres
 from beacon.pixel.models import PixelCampaign, PixelRollup
 
 CHUNK = 500
@@ -64,12 +67,17 @@ def inventory_page(
 
 
 def sync_watermark(session: Session, *, account_id: int) -> InventorySync:
-    """The account's pixel-sync position, created (at 0) on first use."""
-    row = session.get(InventorySync, account_id, with_for_update=True)
-    if row is None:
-        row = InventorySync(account_id=account_id, last_rollup_id=0)
-        session.add(row)
-        session.flush()
+    """The account's pixel-sync position, created (at 0) on first use, locked until commit."""
+    # Two segment builds of one account (or a build and an inventory read) may sync at once:
+    # a get-then-INSERT made the second fail with a duplicate key, so insert-if-absent.
+    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+    session.execute(
+        dialect_insert(InventorySync)
+        .values(account_id=account_id, last_rollup_id=0)
+        .on_conflict_do_nothing(index_elements=["account_id"])
+    )
+    row = session.get(InventorySync, account_id, with_for_update=True, populate_existing=True)
+    assert row is not None
     return row
 
 
@@ -112,20 +120,18 @@ def classified_inventory(
     return [(int(i), h, u, d, str(c)) for i, h, u, d, c in rows]
 
 
-def unclassified_inventory_count(session: Session, *, account_id: int) -> int:
-    """How many of the account's URLs still wait for (or failed) classification."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(InventoryUrl)
-            .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
-            .where(
-                InventoryUrl.account_id == account_id,
-                (UrlClassification.status.is_(None)) | (UrlClassification.status == PENDING),
-            )
+def has_unclassified_inventory(session: Session, *, account_id: int) -> bool:
+    """Whether any of the account's URLs is still queued for classification."""
+    waiting = (
+        select(InventoryUrl.id)
+        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .where(
+            InventoryUrl.account_id == account_id,
+            (UrlClassification.status.is_(None)) | (UrlClassification.status == PENDING),
         )
-        or 0
+        .limit(1)
     )
+    return session.scalar(waiting) is not None
 
 
 # --- Segments ------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ValidationError
 
 from beacon.activation import inventory, segments
 from beacon.activation.schemas import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
     InventoryAdded,
     InventoryPage,
     InventoryUpload,
@@ -26,8 +28,9 @@ from beacon.core.openapi import v1_errors
 router = APIRouter(prefix="/v1/clsfy")
 
 SegmentId = Annotated[int, id_path("The segment ID")]
-Limit = Annotated[int, Query(ge=1, le=10_000, description="Results per page (max 10000)")]
-Offset = Annotated[int, Query(ge=0, description="Results to skip")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Results per page (max 10000)")]
+# Bounded so a huge offset is a 422, not a database integer overflow.
+Offset = Annotated[int, Query(ge=0, le=2**62, description="Results to skip")]
 
 
 async def raw_body(request: Request) -> bytes:
@@ -109,7 +112,7 @@ def add_inventory(
     summary="List the inventory with classification status",
 )
 def list_inventory(
-    caller: CurrentCaller, session: DbSession, limit: Limit = 1000, offset: Offset = 0
+    caller: CurrentCaller, session: DbSession, limit: Limit = DEFAULT_PAGE, offset: Offset = 0
 ) -> InventoryPage:
     return inventory.list_inventory(
         session=session, account_id=caller.account_id, limit=limit, offset=offset
@@ -213,7 +216,7 @@ def segment_urls(
     segment_id: SegmentId,
     caller: CurrentCaller,
     session: DbSession,
-    limit: Limit = 1000,
+    limit: Limit = DEFAULT_PAGE,
     offset: Offset = 0,
 ) -> MemberUrlPage:
     return segments.member_urls(
@@ -236,7 +239,7 @@ def segment_domains(
     segment_id: SegmentId,
     caller: CurrentCaller,
     session: DbSession,
-    limit: Limit = 1000,
+    limit: Limit = DEFAULT_PAGE,
     offset: Offset = 0,
 ) -> MemberDomainPage:
     return segments.member_domains(

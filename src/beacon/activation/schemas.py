@@ -13,13 +13,14 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
-    SerializerFunctionWrapHandler,
+    Strict,
+    ValidationInfo,
     field_validator,
-    model_serializer,
 )
 
 from beacon.contextual import taxonomy
 from beacon.core.dsps import is_supported_dsp, suggest_dsps
+from beacon.core.ids import ResourceId
 from beacon.core.timefmt import UTCSeconds
 
 Format = Literal["banner", "video", "native", "ctv", "audio"]
@@ -28,13 +29,19 @@ KpiMetric = Literal["ctr", "conversion", "viewability", "vcr", "cpa", "roas"]
 Sentiment = Literal["positive", "neutral", "negative"]
 
 MAX_INVENTORY_URLS = 10_000
+DEFAULT_PAGE, MAX_PAGE = 1000, 10_000
 NAME_MAX = 200
 DESCRIPTION_MAX = 2000
 
 
 def _country(code: str) -> str:
     if len(code) != 2 or not code.isupper() or pycountry.countries.get(alpha_2=code) is None:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code (e.g. 'US')")
+        hint = "e.g. 'US'"
+        if code.upper() == "UK":
+            hint = "the United Kingdom is 'GB'"
+        elif len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None:
+            hint = f"upper case: {code.upper()!r}"
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code ({hint})")
     return code
 
 
@@ -58,7 +65,9 @@ def _compact(value: float) -> int | float:
 CountryCode = Annotated[str, AfterValidator(_country)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 NonBlank = Annotated[str, AfterValidator(_not_blank)]
-Number = Annotated[float, Field(allow_inf_nan=False), PlainSerializer(_compact)]
+# Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
+StrictId = Annotated[ResourceId, Strict()]  # 61, never "61" or true
 
 
 class Pagination(BaseModel):
@@ -114,19 +123,34 @@ class RuleSet(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # An empty list would match nothing (or exclude nothing): omit the key instead.
     iab_categories: list[IabCode] | None = Field(
-        default=None, description="Any of these codes; a tier-1 code also matches its children"
+        default=None,
+        min_length=1,
+        description="Any of these codes; a tier-1 code also matches its children",
     )
     keywords: list[NonBlank] | None = Field(
-        default=None, description="Any of these phrases (case-insensitive, whole words)"
+        default=None,
+        min_length=1,
+        description="Any of these phrases (case-insensitive, whole words)",
     )
     entities: list[NonBlank] | None = Field(
-        default=None, description="Any of these entity names (case-insensitive)"
+        default=None, min_length=1, description="Any of these entity names (case-insensitive)"
     )
-    sentiment: list[Sentiment] | None = Field(default=None, description="Allowed labels")
-    min_confidence: float | None = Field(
+    sentiment: list[Sentiment] | None = Field(
+        default=None, min_length=1, description="Allowed labels"
+    )
+    min_confidence: Annotated[float, Strict()] | None = Field(
         default=None, ge=0, le=1, description="Lowest category confidence that counts"
     )
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _with_categories(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # It qualifies category matches only; alone it would be silently ignored.
+        if value is not None and not info.data.get("iab_categories"):
+            raise ValueError("applies to iab_categories: give iab_categories in the same rules")
+        return value
 
 
 class SegmentRules(RuleSet):
@@ -165,18 +189,17 @@ class TopDomain(BaseModel):
     url_count: int
 
 
-class _FailureReason(BaseModel):
-    """Objects that carry ``error`` only when failed, so the seeds' shapes stay exact."""
-
-    @model_serializer(mode="wrap")
-    def _drop_error(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if data.get("status") != "failed":
-            data.pop("error", None)
-        return data
+def _absent(value: object) -> bool:
+    return value is None
 
 
-class SegmentOut(_FailureReason):
+# Present only when set, so the seeds' shapes stay exact: ``error`` only on failed objects,
+# ``pagination`` only beside a complete report's rows.
+FailureReason = Annotated[str | None, Field(exclude_if=_absent)]
+PagingWhenComplete = Annotated[Pagination | None, Field(exclude_if=_absent)]
+
+
+class SegmentOut(BaseModel):
     id: int
     name: str
     description: str | None
@@ -188,7 +211,9 @@ class SegmentOut(_FailureReason):
     created_date: UTCSeconds
     processed_date: UTCSeconds | None
     last_updated_date: UTCSeconds
-    error: str | None = Field(default=None, description="Why the build failed (only when failed)")
+    error: FailureReason = Field(
+        default=None, description="Why the build failed (only when failed)"
+    )
 
 
 class MemberUrl(BaseModel):
@@ -212,8 +237,12 @@ class MemberDomainPage(BaseModel):
 def _dsp(name: str) -> str:
     if not is_supported_dsp(name):
         close = suggest_dsps(name)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"{name!r} is not a supported DSP.{hint}")
+        hint = (
+            f"Did you mean: {', '.join(close)}?"
+            if close
+            else "The name must match one of the supported DSPs exactly, e.g. 'The Trade Desk'."
+        )
+        raise ValueError(f"{name!r} is not a supported DSP. {hint}")
     return name
 
 
@@ -241,7 +270,7 @@ class Budget(BaseModel):
 class ActivationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    segment_ids: list[Annotated[int, Field(ge=1)]] = Field(min_length=1, max_length=100)
+    segment_ids: list[StrictId] = Field(min_length=1, max_length=100)
     dsp: Annotated[str, AfterValidator(_dsp)] = Field(description="A supported DSP, exactly")
     buyer_seat: NonBlank = Field(max_length=200)
     start_date: dt.date | None = None
@@ -260,7 +289,7 @@ class ActivationCreate(BaseModel):
         return value
 
 
-class ActivationOut(_FailureReason):
+class ActivationOut(BaseModel):
     id: int
     segment_ids: list[int]
     dsp: str
@@ -277,4 +306,4 @@ class ActivationOut(_FailureReason):
     budget: Budget | None
     created_date: UTCSeconds
     processed_date: UTCSeconds | None
-    error: str | None = Field(default=None, description="Why issuing failed (only when failed)")
+    error: FailureReason = Field(default=None, description="Why issuing failed (only when failed)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -28,7 +29,7 @@ from beacon.activation.schemas import (
 )
 from beacon.core.db import rowcount
 from beacon.core.errors import ValidationFailed, not_found
-from beacon.core.jobs import PENDING
+from beacon.core.jobs import FAILED, PENDING
 from beacon.core.timefmt import utcnow
 
 BUILD_CHUNK = 1000
@@ -139,7 +140,7 @@ def segment_out(segment: Segment) -> SegmentOut:
         created_date=segment.created_date,
         processed_date=segment.processed_date,
         last_updated_date=segment.last_updated_date,
-        error=segment.error,
+        error=segment.error if segment.status == FAILED else None,
     )
 
 
@@ -167,6 +168,14 @@ def member_domains(
         data=[TopDomain(domain=d, url_count=n) for d, n in rows],
         pagination=Pagination(limit=limit, offset=offset, total=total),
     )
+
+
+def awaits_classification(*, session: Session, segment: Segment, wait_seconds: float) -> bool:
+    """Whether the build should wait: URLs of the account's inventory are still queued for
+    classification, and the segment was created or last updated under ``wait_seconds`` ago."""
+    if utcnow() >= segment.last_updated_date + timedelta(seconds=wait_seconds):
+        return False
+    return repository.has_unclassified_inventory(session, account_id=segment.account_id)
 
 
 def build_segment(*, session: Session, segment: Segment) -> None:

@@ -2,12 +2,17 @@
 
 Issuing persists the deal id in its own committed transaction *before* pushing the deal, so
 a worker that dies mid-push leaves the id behind and the next one re-sends the same id.
+
+A segment build waits while the account's inventory is still being classified: the handler
+gives its job back to the queue (``pending``, due again after a classifier tick) in its own
+committed transaction, up to ``BEACON_SEGMENT_BUILD_WAIT_SECONDS``.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 from sqlalchemy import update
@@ -26,14 +31,43 @@ from beacon.activation.deals import (
 from beacon.activation.models import Activation, Segment, SegmentReport
 from beacon.core.config import Settings
 from beacon.core.db import rowcount
-from beacon.core.jobs import COMPLETE, Handler, JobFailed, JobKind
+from beacon.core.jobs import COMPLETE, PENDING, Handler, JobFailed, JobKind
+from beacon.core.timefmt import utcnow
 
 MINT_TRIES = 5
 
 
-def build_segment(session: Session, segment: Segment) -> None:
-    """Job handler: build one segment."""
+class Released(JobFailed):
+    """The handler gave its job back to the queue. With its lease gone, the job system leaves
+    the row as the handler set it (a lost lease is never overwritten)."""
+
+
+def build_segment(
+    session: Session, segment: Segment, *, wait_seconds: float, recheck_seconds: float
+) -> None:
+    """Job handler: build one segment once its inventory is classified (or waited enough)."""
+    if segments.awaits_classification(session=session, segment=segment, wait_seconds=wait_seconds):
+        _release(session, segment, after_seconds=recheck_seconds)
     segments.build_segment(session=session, segment=segment)
+
+
+def _release(session: Session, segment: Segment, *, after_seconds: float) -> NoReturn:
+    # Committed on a side connection before the job's own transaction writes anything, so
+    # SQLite's single writer is free; the job's transaction then rolls back with nothing in it.
+    with Session(session.get_bind()) as side, side.begin():
+        side.execute(
+            update(Segment)
+            .where(Segment.id == segment.id, Segment.lease_owner == segment.lease_owner)
+            .values(
+                status=PENDING,
+                attempts=0,
+                lease_owner=None,
+                lease_expires_at=None,
+                run_after=utcnow() + timedelta(seconds=after_seconds),
+                error=None,
+            ),
+        )
+    raise Released(f"segment {segment.id} waits for its inventory's classification")
 
 
 def run_report(session: Session, report: SegmentReport) -> None:
@@ -137,8 +171,13 @@ def job_kinds(settings: Settings, *, provider: DealProvider | None = None) -> li
         provider=provider or provider_for(settings),
         ttl_hours=settings.deal_ttl_hours,
     )
+    build = partial(
+        build_segment,
+        wait_seconds=settings.segment_build_wait_seconds,
+        recheck_seconds=settings.classification_interval_seconds,
+    )
     handlers: list[tuple[str, type[Any], Handler]] = [
-        ("activation-segment-build", Segment, build_segment),
+        ("activation-segment-build", Segment, build),
         ("activation-deal", Activation, issue),
         ("activation-report", SegmentReport, run_report),
     ]

@@ -108,6 +108,15 @@ _DSPS: tuple[tuple[str, str], ...] = (
 SUPPORTED_DSPS: tuple[str, ...] = tuple(name for name, _ in _DSPS)
 DSP_CODES: MappingProxyType[str, str] = MappingProxyType(dict(_DSPS))
 _BY_LOWER: dict[str, str] = {name.lower(): name for name in SUPPORTED_DSPS}
+# Former or marketing names that clients type; used only to suggest the listed name.
+_ALIASES: tuple[tuple[str, str], ...] = (
+    ("displayvideo360", "DV360"),
+    ("google", "DV360"),
+    ("appnexus", "Xandr"),
+    ("microsoftinvest", "Xandr"),
+    ("verizonmedia", "Yahoo DSP"),
+    ("tradedesk", "The Trade Desk"),
+)
 
 
 def is_supported_dsp(name: str) -> bool:
@@ -130,12 +139,30 @@ def suggest_dsps(name: str, n: int = 3) -> list[str]:
     query = " ".join(name.lower().split())
     if not query or n <= 0:
         return []
-    # Substring hits ("amazon" -> "Amazon DSP") rank above fuzzy ones: difflib scores a short
-    # query against a long name poorly even when the intent is obvious.
-    contains = sorted((low for low in _BY_LOWER if query in low), key=len)
+    squeezed = _squeeze(query)
+    # A DSP's own code ("TTD") or a known former name ("AppNexus") is unambiguous. Substring hits ("amazon" -> "Amazon DSP",
+    # "tradedesk" -> "The Trade Desk") and names inside the query ("Google DV360" -> "DV360")
+    # rank above fuzzy ones: difflib scores a short query against a long name poorly even when
+    # the intent is obvious.
+    by_code = [low for low in _BY_LOWER if DSP_CODES[_BY_LOWER[low]] == squeezed]
+    by_code += [target.lower() for alias, target in _ALIASES if alias in squeezed]
+    contains = sorted(
+        (low for low in _BY_LOWER if query in low or (squeezed and squeezed in _squeeze(low))),
+        key=len,
+    )
+    inside = sorted(
+        (low for low in _BY_LOWER if len(_squeeze(low)) >= 3 and _squeeze(low) in squeezed),
+        key=len,
+        reverse=True,
+    )
     fuzzy = difflib.get_close_matches(query, list(_BY_LOWER), n=n, cutoff=0.6)
     picked: list[str] = []
-    for low in (*contains, *fuzzy):
+    for low in (*by_code, *contains, *inside, *fuzzy):
         if _BY_LOWER[low] not in picked:
             picked.append(_BY_LOWER[low])
     return picked[:n]
+
+
+def _squeeze(text: str) -> str:
+    """Letters and digits only: "Simpli.fi" and "simplifi" compare equal."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
