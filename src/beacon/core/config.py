@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,12 +71,76 @@ class Settings(BaseSettings):
     )
     smtp_url: str | None = Field(
         default=None,
-        description="SMTP server for email sends (smtp://user:pass@host:port); "
-        "unset: emails are written to the outbox directory.",
+        description="SMTP server for email sends: smtp://user:pass@host:587?starttls=true "
+        "(smtps:// for implicit TLS); unset: emails are written to the outbox directory.",
     )
-    sms_webhook_url: str | None = Field(
+    sms_api_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Base URL of the Twilio-style SMS API "
+        "(POST <base>/2010-04-01/Accounts/<sid>/Messages.json).",
+    )
+    sms_account_sid: str | None = Field(
         default=None,
-        description="HTTP endpoint of the SMS provider; unset: SMS are written to the outbox.",
+        description="SMS provider account id; unset: SMS are written to the outbox directory.",
+    )
+    sms_auth_token: str | None = Field(
+        default=None, description="SMS provider auth token (HTTP Basic password)."
+    )
+    sms_from_number: str | None = Field(
+        default=None, description="E.164 number (or sender id) SMS are sent from."
+    )
+    messaging_outbox_dir: Path | None = Field(
+        default=None,
+        description="Where direct mail print files (and unconfigured email/SMS) are written; "
+        "default <data_dir>/outbox.",
+    )
+    messaging_outbox_fsync: bool = Field(
+        default=True,
+        description="fsync every outbox document and manifest before the batch is renamed "
+        "into place (durable print files).",
+    )
+    messaging_email_rate_limit: float = Field(
+        default=0.0, description="Emails per second per worker process; 0: unlimited."
+    )
+    messaging_sms_rate_limit: float = Field(
+        default=0.0, description="SMS per second per worker process; 0: unlimited."
+    )
+    messaging_direct_mail_rate_limit: float = Field(
+        default=0.0, description="Direct mail pieces per second per worker process; 0: unlimited."
+    )
+    messaging_provider_concurrency: int = Field(
+        default=4,
+        ge=1,
+        description="Parallel SMTP connections / SMS requests per worker process.",
+    )
+    messaging_send_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Attempts per message on a transient failure (SMTP 4xx, HTTP 429/5xx), "
+        "and per chunk when the provider is unreachable, before giving up.",
+    )
+    messaging_retry_backoff_seconds: float = Field(
+        default=1.0, description="First wait between delivery attempts; doubles after each."
+    )
+    messaging_send_timeout_seconds: float = Field(
+        default=30.0, description="Timeout of one SMTP command or SMS API request, in seconds."
+    )
+    messaging_unknown_outcome_policy: Literal["fail", "resend"] = Field(
+        default="fail",
+        description="Recipients handed to a provider when a worker died (outcome unknown): "
+        "'fail' (reason unknown_outcome_after_crash, never a duplicate) or 'resend'.",
+    )
+    messaging_batch_size: int = Field(
+        default=500, ge=1, description="Recipients per batch a worker claims with a lease."
+    )
+    messaging_inject_chunk_size: int = Field(
+        default=100,
+        ge=1,
+        description="Recipients marked injected and handed to the provider after one commit; "
+        "up to three chunks are in flight per worker (what a crash can leave unknown).",
+    )
+    messaging_scheduler_interval_seconds: float = Field(
+        default=1.0, description="Seconds between ticks of the campaign scheduler."
     )
 
     trusted_proxies: str = Field(
@@ -166,6 +231,10 @@ class Settings(BaseSettings):
     deal_ttl_hours: int = Field(
         default=720, description="Hours an issued deal stays active before it shows as expired."
     )
+    segment_build_wait_seconds: float = Field(
+        default=900.0,
+        description="Longest a segment build waits for the account's inventory to be classified.",
+    )
     activation_webhook_url: str | None = Field(
         default=None,
         description="When set, each deal definition is POSTed (HMAC-signed) here before it is issued.",
@@ -200,6 +269,11 @@ class Settings(BaseSettings):
     def effective_pixel_spool_dir(self) -> Path:
         """Where pixel hits are spooled before they reach the rollups."""
         return self.pixel_spool_dir or self.data_dir / "spool" / "pixel"
+
+    @property
+    def effective_outbox_dir(self) -> Path:
+        """Where direct mail print files and unconfigured email/SMS are written."""
+        return self.messaging_outbox_dir or self.data_dir / "outbox"
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -31,11 +31,13 @@ def job_kinds(settings: Settings) -> list[JobKind]:
     """Every kind of background job a worker runs."""
     from beacon.activation.tasks import job_kinds as activation_job_kinds
     from beacon.contextual.tasks import batch_job_kind
+    from beacon.messaging.pipeline import batch_job_kind as messaging_batch_job_kind
     from beacon.messaging.segments import reach_job_kind
     from beacon.pixel.tasks import report_job
 
     return [
         reach_job_kind(settings.job_lease_seconds, settings.job_max_attempts),
+        messaging_batch_job_kind(settings),
         report_job(settings),
         batch_job_kind(settings),
         *activation_job_kinds(settings),
@@ -45,5 +47,6 @@ def job_kinds(settings: Settings) -> list[JobKind]:
 def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
     """Every periodic task a worker runs."""
     from beacon.contextual.tasks import store_refresh_task
+    from beacon.messaging.scheduler import scheduler_task
 
-    return [store_refresh_task(settings)]
+    return [store_refresh_task(settings), scheduler_task(settings)]

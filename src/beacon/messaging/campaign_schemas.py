@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 
-from beacon.core.timefmt import UTCMillis, as_utc
+from beacon.core.timefmt import UTCMillis
+from beacon.messaging.clock import resolve_local_time
 from beacon.messaging.schemas import Channel, InModel, OutModel, check_timezone
 
 CampaignType = Literal["broadcast", "triggered", "journey"]
@@ -30,12 +30,10 @@ def _name(value: str | None) -> str | None:
 
 
 def local_to_utc(value: datetime | None, timezone: str) -> datetime | None:
-    """A naive ``sendAt`` is wall-clock time in the campaign's timezone."""
+    """A naive ``sendAt`` is wall-clock time in the campaign's timezone (DST-aware)."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(timezone))
-    return as_utc(value)
+    return resolve_local_time(value, timezone)
 
 
 class AudienceIn(InModel):

@@ -181,7 +181,7 @@ class Campaign(Base):
 
 
 class Execution(Base):
-    """One run of a campaign. Part 2's engine claims rows with the lease columns."""
+    """One run of a campaign; the engine works through it in ``Batch`` jobs."""
 
     __tablename__ = "messaging_executions"
     __table_args__ = (Index("ix_messaging_executions_status_due", "status", "scheduled_for"),)
@@ -199,6 +199,8 @@ class Execution(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cancel_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the template content as it was when the run started: every recipient gets one version
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -232,3 +234,30 @@ class Recipient(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Batch(JobMixin, Base):
+    """A slice of an execution's recipient rows (an id range), claimed by a worker with a lease.
+
+    The batch is only the unit of work: what happened to each recipient lives in its row.
+    """
+
+    __tablename__ = "messaging_batches"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_executions.id", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(Integer)
+    first_recipient_id: Mapped[int] = mapped_column(RecipientId)
+    last_recipient_id: Mapped[int] = mapped_column(RecipientId)
+
+
+class SchedulerLease(Base):
+    """Who runs the campaign scheduler: one row per lease name, held until it expires."""
+
+    __tablename__ = "messaging_scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,14 +1,17 @@
 """The read models of seed 004: campaign object, summary, status, metrics, executions.
 
-``execution.state`` comes from the latest execution that was not cancelled:
-none -> not_scheduled; scheduled in the future -> scheduled; scheduled and due ->
-pending_or_overdue; running, completed, failed as they are.
+``execution.state`` comes from the latest execution (runs cancelled before they started do not
+count): none -> not_scheduled; scheduled in the future -> scheduled; scheduled and due ->
+pending_or_overdue; running, completed, failed as they are; a run cancelled while it ran ->
+completed (every row ended sent or failed, the unsent ones with reason ``cancelled``; its own
+``status`` says ``cancelled``).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -44,12 +47,15 @@ def execution_id(execution: Execution) -> str:
     return f"exec-{execution.id}"
 
 
-def execution_state(execution: Execution | None) -> str:
-    """The seed's six-valued ``execution.state``."""
-    if execution is None or execution.status == "cancelled":
+def execution_state(execution: Execution | None, *, now: datetime | None = None) -> str:
+    """The seed's six-valued ``execution.state`` (``now``: the clock deciding what is due)."""
+    if execution is None:
         return "not_scheduled"
+    if execution.status == "cancelled":
+        return "completed" if execution.started_at is not None else "not_scheduled"
     if execution.status == "scheduled":
-        return "scheduled" if execution.scheduled_for > utcnow() else "pending_or_overdue"
+        due = execution.scheduled_for <= (now or utcnow())
+        return "pending_or_overdue" if due else "scheduled"
     return execution.status
 
 

@@ -15,6 +15,7 @@ from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository, segments, templates
 from beacon.messaging.contacts import contact_out
 from beacon.messaging.models import Campaign, Template
+from beacon.messaging.providers import factory as providers
 from beacon.messaging.rendering import RenderError, variables
 
 OPT_OUT = re.compile(r"\b(STOP|opt[\s-]?out|unsubscribe)\b", re.IGNORECASE)
@@ -138,17 +139,18 @@ def _schedule(campaign: Campaign) -> dict[str, str]:
 
 
 def _provider(campaign: Campaign, settings: Settings) -> dict[str, str]:
-    outbox = settings.data_dir / "outbox"
-    if campaign.channel == "email" and settings.smtp_url:
-        return _check("delivery_provider", "passed", "SMTP server configured")
-    if campaign.channel == "sms" and settings.sms_webhook_url:
-        return _check("delivery_provider", "passed", "SMS provider configured")
-    if campaign.channel == "direct_mail":
-        return _check("delivery_provider", "passed", f"Letters are written to {outbox}")
-    setting = "BEACON_SMTP_URL" if campaign.channel == "email" else "BEACON_SMS_WEBHOOK_URL"
-    return _check(
-        "delivery_provider", "warning", f"{setting} is not set: messages are written to {outbox}"
+    try:
+        configured, where = providers.describe(campaign.channel, settings)
+    except ValueError as exc:
+        return _check("delivery_provider", "failed", str(exc))
+    if configured:
+        return _check("delivery_provider", "passed", f"Delivered through {where}")
+    setting = (
+        "BEACON_SMTP_URL"
+        if campaign.channel == "email"
+        else "BEACON_SMS_ACCOUNT_SID, BEACON_SMS_AUTH_TOKEN and BEACON_SMS_FROM_NUMBER"
     )
+    return _check("delivery_provider", "warning", f"{setting} not set: {where}")
 
 
 def run_preflight(

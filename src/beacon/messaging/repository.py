@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from beacon.messaging.models import Campaign, Execution, Recipient
@@ -164,10 +164,13 @@ def get_execution(
 
 
 def latest_execution(session: Session, *, campaign_id: uuid.UUID) -> Execution | None:
-    """The most recent execution that was not cancelled."""
+    """The most recent execution, leaving out runs cancelled before they started."""
     return session.scalar(
         select(Execution)
-        .where(Execution.campaign_id == campaign_id, Execution.status != "cancelled")
+        .where(
+            Execution.campaign_id == campaign_id,
+            or_(Execution.status != "cancelled", Execution.started_at.is_not(None)),
+        )
         .order_by(Execution.created_at.desc(), Execution.id)
         .limit(1)
     )

@@ -1,4 +1,5 @@
-"""Every /public/v1 router, and the family's error envelope registered for its paths."""
+"""Every /public/v1 router, the unsubscribe link (/u/{token}), and the family's error envelope
+registered for its paths."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from beacon.messaging import errors
 from beacon.messaging.router_audiences import router as audiences_router
 from beacon.messaging.router_campaigns import router as campaigns_router
 from beacon.messaging.router_oauth import router as oauth_router
+from beacon.messaging.router_unsubscribe import router as unsubscribe_router
 
 errors.register()
 
@@ -15,3 +17,4 @@ router = APIRouter()
 router.include_router(oauth_router)
 router.include_router(campaigns_router)
 router.include_router(audiences_router)
+router.include_router(unsubscribe_router)

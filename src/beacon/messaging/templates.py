@@ -166,7 +166,7 @@ def template_out(template: Template) -> TemplateOut:
 
 def unsubscribe_url(base_url: str, token: str) -> str:
     """The link an email's ``{{ unsubscribe_url }}`` renders to."""
-    return f"{base_url.rstrip('/')}/public/v1/unsubscribe/{token}"
+    return f"{base_url.rstrip('/')}/u/{token}"
 
 
 def render_for_contact(

@@ -1,0 +1,244 @@
+"""The execution engine over a real SMTP server: stages, counts, retries, cancel, failure."""
+
+from __future__ import annotations
+
+import uuid
+from email.header import decode_header, make_header
+
+import pytest
+from sqlalchemy import select, update
+from tests.messaging.engine_helpers import (
+    EMAIL_CONTENT,
+    Mailbox,
+    body_text,
+    engine_worker,
+    execution,
+    person,
+    rows,
+    run_execution,
+    seed_campaign,
+    send_now,
+    smtp_server,
+)
+from tests.support import free_port
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.messaging import campaigns, observability, repository
+from beacon.messaging.clock import ManualClock
+from beacon.messaging.models import Campaign, Contact, Recipient, Template
+from beacon.messaging.scheduler import Scheduler
+
+FAST = {
+    "messaging_retry_backoff_seconds": 0.01,
+    "messaging_batch_size": 4,
+    "messaging_inject_chunk_size": 2,
+}
+
+
+def engine_settings(settings: Settings, **overrides: object) -> Settings:
+    """The test settings with fast retries and small batches (several per execution)."""
+    return settings.model_copy(update={**FAST, **overrides})
+
+
+def counts(db: Database, execution_id: uuid.UUID) -> dict[str, int]:
+    with db.transaction() as session:
+        return repository.stage_counts(session, [execution_id])[execution_id]
+
+
+def test_every_stage_and_every_outcome(db: Database, settings: Settings) -> None:
+    people = [
+        person(0),
+        person(1, email="tempfail1@example.com"),  # 451 twice, then accepted
+        person(2, email="bounce2@example.com"),  # 550: fails, contact bounced
+        person(3, email=None, externalId="no-email"),  # fails at hydrated
+        person(4, attributes={"list": "t"}),  # no 'code': render error, fails at composed
+        person(5, email="busy5@example.com"),  # 451 every time: gives up
+        person(6, subscriptions={"email": "unsubscribed"}),  # not in the snapshot
+        person(7),
+    ]
+    del people[3]["email"]
+    campaign_id = seed_campaign(db, people=people)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(settings, smtp_url=url, public_url="https://beacon.test")
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, config)
+    done = execution(db, execution_id)
+    assert done.status == "completed" and done.completed_at is not None
+    by_email = {r.contact_id: r for r in rows(db, execution_id)}
+    assert len(by_email) == 7
+    with db.transaction() as session:
+        contacts = {c.id: c for c in session.scalars(select(Contact))}
+    outcome = {
+        (contacts[cid].email or contacts[cid].external_id): (r.stage, r.failed_stage, r.reason)
+        for cid, r in by_email.items()
+    }
+    assert outcome["person0@example.com"][0] == "sent"
+    assert outcome["tempfail1@example.com"][0] == "sent"
+    assert outcome["bounce2@example.com"][:2] == ("failed", "sent")
+    assert "550" in (outcome["bounce2@example.com"][2] or "")
+    assert outcome["no-email"] == ("failed", "hydrated", "contact has no email address")
+    assert outcome["person4@example.com"][:2] == ("failed", "composed")
+    assert "code" in (outcome["person4@example.com"][2] or "")
+    assert outcome["busy5@example.com"][:2] == ("failed", "sent")
+    assert "gave up after 5 attempts" in (outcome["busy5@example.com"][2] or "")
+    assert outcome["person7@example.com"][0] == "sent"
+    bounced = next(c for c in contacts.values() if c.email == "bounce2@example.com")
+    assert bounced.email_status == "bounced"
+    assert mailbox.attempts["tempfail1@example.com"] == 3
+
+    assert counts(db, execution_id) == {
+        "scheduled": 7,
+        "hydrated": 6,
+        "composed": 5,
+        "injected": 5,
+        "sent": 3,
+        "failed": 4,
+    }
+    assert sorted(mailbox.message_ids()) == sorted(
+        r.provider_message_id for r in by_email.values() if r.stage == "sent"
+    )
+    message = mailbox.for_rcpt("person0@example.com")[0].message
+    assert message["Subject"] == "Hello P0"
+    assert message["From"] == "Beacon News <news@example.com>"
+    first = next(c for c in contacts.values() if c.email == "person0@example.com")
+    link = f"https://beacon.test/u/{first.unsubscribe_token}"
+    assert message["List-Unsubscribe"] == f"<{link}>"
+    assert link in body_text(message) and "code C0" in body_text(message, "html")
+
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        status = observability.status(session=session, campaign=campaign)
+        metrics = observability.metrics(session=session, campaign=campaign)
+    assert status.execution.state == "completed"
+    assert status.execution.last_execution is not None
+    assert status.execution.last_execution.counts.model_dump() == counts(db, execution_id)
+    assert metrics.counts.model_dump() == counts(db, execution_id)
+
+
+def test_non_ascii_content_is_encoded(db: Database, settings: Settings) -> None:
+    content = {**EMAIL_CONTENT, "subject": "Grüße {{ contact.firstName }} ✓", "fromName": "Café"}
+    campaign_id = seed_campaign(db, people=[person(0, firstName="Zoë")], content=content)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=url))
+    assert execution(db, execution_id).status == "completed"
+    message = mailbox.received[0].message
+    assert str(make_header(decode_header(message["Subject"]))) == "Grüße Zoë ✓"
+    assert str(make_header(decode_header(message["From"]))) == "Café <news@example.com>"
+    assert "Hi Zoë" in body_text(message)
+
+
+def test_cancel_stops_at_the_next_batch_and_keeps_what_was_sent(
+    db: Database, settings: Settings
+) -> None:
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(10)])
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(settings, smtp_url=url)
+        execution_id = send_now(db, campaign_id)
+        scheduler = Scheduler(settings=config, clock=ManualClock())
+        scheduler.tick(db)
+        worker = engine_worker(db, config)
+        assert worker.run_once()  # the first batch of 4
+        with db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            campaigns.cancel_campaign(
+                session=session, account_id=campaign.account_id, campaign_id=campaign_id
+            )
+        worker.run_until_idle()
+        scheduler.tick(db)
+    done = execution(db, execution_id)
+    assert done.status == "cancelled" and done.cancel_requested_at is not None
+    assert counts(db, execution_id) == {
+        "scheduled": 10,
+        "hydrated": 4,
+        "composed": 4,
+        "injected": 4,
+        "sent": 4,
+        "failed": 6,
+    }
+    assert {r.reason for r in rows(db, execution_id) if r.stage == "failed"} == {"cancelled"}
+    assert len(mailbox.received) == 4
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert observability.status(session=session, campaign=campaign).execution.state == (
+            "completed"
+        )
+
+
+def test_unreachable_provider_fails_the_execution(db: Database, settings: Settings) -> None:
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(6)])
+    config = engine_settings(
+        settings, smtp_url=f"smtp://127.0.0.1:{free_port()}", messaging_send_attempts=2
+    )
+    execution_id = send_now(db, campaign_id)
+    run_execution(db, config)
+    done = execution(db, execution_id)
+    assert done.status == "failed"
+    assert done.error is not None and "cannot connect" in done.error
+    assert {r.stage for r in rows(db, execution_id)} == {"failed"}
+    assert all("unreachable" in (r.reason or "") for r in rows(db, execution_id))
+
+
+@pytest.mark.parametrize("policy", ["fail", "resend"])
+def test_rows_left_injected_by_a_dead_worker_follow_the_policy(
+    db: Database, settings: Settings, policy: str
+) -> None:
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(3)])
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(settings, smtp_url=url, messaging_unknown_outcome_policy=policy)
+        execution_id = send_now(db, campaign_id)
+        scheduler = Scheduler(settings=config, clock=ManualClock())
+        scheduler.tick(db)
+        # a worker died after marking the first two rows injected (hand-off in flight)
+        first = rows(db, execution_id)[:2]
+        with db.transaction() as session:
+            session.execute(
+                update(Recipient)
+                .where(Recipient.id.in_([r.id for r in first]))
+                .values(stage="injected")
+            )
+        engine_worker(db, config).run_until_idle()
+    final = {r.id: r for r in rows(db, execution_id)}
+    if policy == "fail":
+        assert [final[r.id].reason for r in first] == ["unknown_outcome_after_crash"] * 2
+        assert len(mailbox.received) == 1
+    else:
+        assert all(final[r.id].stage == "sent" for r in first)
+        assert len(mailbox.received) == 3
+    assert execution(db, execution_id).status == "completed"
+
+
+def test_template_content_is_fixed_when_the_run_starts(db: Database, settings: Settings) -> None:
+    campaign_id = seed_campaign(db, people=[person(0)])
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(settings, smtp_url=url)
+        execution_id = send_now(db, campaign_id)
+        scheduler = Scheduler(settings=config, clock=ManualClock())
+        scheduler.tick(db)
+        with db.transaction() as session:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            template = session.get(Template, campaign.template_id)
+            assert template is not None
+            template.content = {**template.content, "subject": "Changed"}
+        engine_worker(db, config).run_until_idle()
+    assert execution(db, execution_id).status == "completed"
+    assert mailbox.received[0].message["Subject"] == "Hello P0"
+
+
+def test_an_empty_audience_completes_at_once(db: Database, settings: Settings) -> None:
+    campaign_id = seed_campaign(db, people=[person(0, subscriptions={"email": "unsubscribed"})])
+    execution_id = send_now(db, campaign_id)
+    result = Scheduler(settings=settings, clock=ManualClock()).tick(db)
+    assert result.started == [str(execution_id)]
+    done = execution(db, execution_id)
+    assert done.status == "completed" and counts(db, execution_id)["scheduled"] == 0

@@ -1,0 +1,115 @@
+"""The scheduler: IANA timezones across DST, one active scheduler, due and overdue runs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import update
+from tests.messaging.engine_helpers import person, seed_campaign, send_now
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.messaging import campaigns, observability, repository
+from beacon.messaging.campaign_schemas import ScheduleRequest
+from beacon.messaging.clock import ManualClock, resolve_local_time
+from beacon.messaging.models import Campaign, Execution, SchedulerLease
+from beacon.messaging.scheduler import LEASE_NAME, Scheduler
+
+NEW_YORK = "America/New_York"
+
+
+@pytest.mark.parametrize(
+    ("local", "zone", "utc"),
+    [
+        (datetime(2027, 7, 1, 9, 0), NEW_YORK, datetime(2027, 7, 1, 13, 0)),  # EDT
+        (datetime(2027, 1, 15, 9, 0), NEW_YORK, datetime(2027, 1, 15, 14, 0)),  # EST
+        # 02:30 does not exist on 14 March 2027 (clocks jump 02:00 -> 03:00): 03:30 EDT
+        (datetime(2027, 3, 14, 2, 30), NEW_YORK, datetime(2027, 3, 14, 7, 30)),
+        # 01:30 happens twice on 7 November 2027: the first one (EDT)
+        (datetime(2027, 11, 7, 1, 30), NEW_YORK, datetime(2027, 11, 7, 5, 30)),
+        (datetime(2027, 3, 28, 2, 30), "Europe/Berlin", datetime(2027, 3, 28, 1, 30)),
+        (datetime(2027, 6, 1, 9, 0), "Asia/Kolkata", datetime(2027, 6, 1, 3, 30)),
+    ],
+)
+def test_local_send_times_across_dst(local: datetime, zone: str, utc: datetime) -> None:
+    assert resolve_local_time(local, zone) == utc.replace(tzinfo=UTC)
+
+
+def _state(db: Database, campaign_id: object, clock: ManualClock) -> str:
+    with db.transaction() as session:
+        latest = repository.latest_execution(session, campaign_id=campaign_id)  # type: ignore[arg-type]
+        return observability.execution_state(latest, now=clock.now())
+
+
+def test_starts_at_the_local_send_time_and_only_the_lease_holder_acts(
+    db: Database, settings: Settings
+) -> None:
+    campaign_id = seed_campaign(db, people=[person(0), person(1)])
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        execution = campaigns.schedule_campaign(
+            session=session,
+            account_id=campaign.account_id,
+            campaign_id=campaign_id,
+            data=ScheduleRequest.model_validate(
+                {"sendAt": "2027-03-14T02:30:00", "timezone": NEW_YORK}
+            ),
+        )
+        assert execution.scheduled_for == datetime(2027, 3, 14, 7, 30, tzinfo=UTC)
+    clock = ManualClock(datetime(2027, 3, 14, 7, 29, 59, tzinfo=UTC))
+    leader = Scheduler(settings=settings, clock=clock, owner="worker-a")
+    standby = Scheduler(settings=settings, clock=clock, owner="worker-b")
+
+    assert leader.tick(db).started == []
+    assert _state(db, campaign_id, clock) == "scheduled"
+    clock.advance(1)
+    assert _state(db, campaign_id, clock) == "pending_or_overdue"
+    # the standby never acts while the lease is held, even with work due
+    assert standby.tick(db).leader is False
+    assert _state(db, campaign_id, clock) == "pending_or_overdue"
+    result = leader.tick(db)
+    assert result.leader and result.started == [str(execution.id)]
+    assert _state(db, campaign_id, clock) == "running"
+    with db.transaction() as session:
+        started = session.get(Execution, execution.id)
+        assert started is not None and started.started_at == clock.now()
+        counts = repository.stage_counts(session, [execution.id])[execution.id]
+        assert counts["scheduled"] == 2
+
+    # the leader's worker dies: once its lease expires the standby takes over
+    with db.transaction() as session:
+        session.execute(
+            update(SchedulerLease)
+            .where(SchedulerLease.name == LEASE_NAME)
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert standby.tick(db).leader is True
+    assert leader.tick(db).leader is False
+
+
+def test_a_due_run_waits_while_the_campaign_is_still_running(
+    db: Database, settings: Settings
+) -> None:
+    campaign_id = seed_campaign(db, people=[person(0)])
+    clock = ManualClock()
+    first = send_now(db, campaign_id)
+    scheduler = Scheduler(settings=settings, clock=clock)
+    assert scheduler.tick(db).started == [str(first)]
+    with db.transaction() as session:
+        # a scheduled run comes due while the first one is still running
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        second = Execution(
+            account_id=campaign.account_id,
+            campaign_id=campaign_id,
+            status="scheduled",
+            trigger="schedule",
+            scheduled_for=clock.now(),
+        )
+        session.add(second)
+    clock.advance(5)
+    result = scheduler.tick(db)
+    assert result.started == [] and result.waiting == [str(second.id)]
+    assert _state(db, campaign_id, clock) == "pending_or_overdue"
