@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import re
@@ -12,6 +13,7 @@ from dataclasses import replace
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from beacon.contextual import fetch
@@ -25,6 +27,7 @@ from beacon.contextual.fetch import (
 
 PAGES = Path(__file__).parent / "pages"
 OPEN = FetchSettings(allow_private_networks=True, connect_timeout=2, read_timeout=2)
+PAGE_NAMES = ("sports.html", "news.html", "travel.html")
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -164,6 +167,24 @@ def test_guard_checks_every_redirect_hop(server: str, monkeypatch: pytest.Monkey
     page = fetch_page_sync(f"{server}/to-localhost", settings=guarded)
     assert page.final_url.startswith("http://localhost:")
     assert "127.0.0.1" in checked
+
+
+def test_one_tls_context_and_one_client_for_many_pages(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetch.tls_context.cache_clear()
+    built: list[int] = []
+    create = httpx.create_ssl_context
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda: built.append(1) or create())
+
+    async def several() -> list[fetch.FetchedPage]:
+        async with fetch.PageFetcher(OPEN) as fetcher:
+            return [await fetcher.fetch(f"{server}/{name}") for name in PAGE_NAMES]
+
+    pages = asyncio.run(several())
+    fetch_page_sync(f"{server}/sports.html", settings=OPEN)
+    assert [page.final_url.rsplit("/", 1)[1] for page in pages] == list(PAGE_NAMES)
+    assert built == [1]
 
 
 def test_read_timeout(server: str) -> None:

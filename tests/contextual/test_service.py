@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import engine, repository, service, store
@@ -41,8 +42,7 @@ def open_settings(settings: Settings) -> Settings:
 
 
 def classify(db: Database, settings: Settings, url: str) -> service.UrlOutcome:
-    with db.transaction() as session:
-        return service.classify_url(session=session, settings=settings, url=url)
+    return service.classify_url(db=db, settings=settings, url=url)
 
 
 def row_of(db: Database, url: str) -> UrlClassification:
@@ -163,6 +163,46 @@ def test_redirect_is_followed_and_stored_under_the_requested_url(
     assert outcome.classification["iab_categories"][0]["id"].split("-")[0] == "IAB8"
     assert outcome.url == site.url("/moved/pasta.html")
     assert site.hits["/pasta.html"] == 1
+
+
+def test_no_database_connection_is_held_while_fetching(
+    db: Database, open_settings: Settings, site: LocalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held: list[int] = []
+    fetch_and_classify = service.classify_pages
+
+    def watched(**kwargs: Any) -> list[service.PageResult]:
+        held.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+        return fetch_and_classify(**kwargs)
+
+    monkeypatch.setattr(service, "classify_pages", watched)
+    assert classify(db, open_settings, site.url("/football.html")).classification is not None
+    assert held == [0]
+    assert row_of(db, site.url("/football.html")).status == OK
+
+
+def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
+    url, page = "https://news.example/a", {"iab_categories": [], "keywords": []}
+    with db.transaction() as session:
+        store.request_classification(session, [(url, "news.example")])
+        failed = store.record_failure(
+            session, url=url, domain="news.example", reason="HTTP status 503", retry_at=None
+        )
+        assert (failed.status, failed.attempts) == (ERROR, 1)
+        saved = store.save_classification(
+            session,
+            url=url + "?utm_source=x",
+            domain="news.example",
+            classification=page,
+            engine_version="t",
+            classified_at=utcnow(),
+        )
+        assert (saved.id, saved.status, saved.attempts, saved.error) == (failed.id, OK, 0, None)
+        again = store.record_failure(
+            session, url=url, domain="news.example", reason="timeout", retry_at=None
+        )
+        assert (again.status, again.attempts, again.error) == (OK, 1, "timeout")
+        assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
 
 
 def test_retry_schedule_gives_up_only_without_an_older_result(settings: Settings) -> None:

@@ -44,10 +44,9 @@ def classify(
             cached=False,
         )
     assert body.url is not None
-    # This endpoint owns its transaction (not DbSession): a failed fetch is recorded on the
-    # store row and committed, and only then answered as 422.
-    with db.transaction() as session:
-        outcome = service.classify_url(session=session, settings=settings, url=body.url)
+    # Not DbSession: the service opens its own short transactions so that no connection is
+    # held during the fetch, and a failed fetch is committed before it is answered as 422.
+    outcome = service.classify_url(db=db, settings=settings, url=body.url)
     if outcome.error is not None:
         raise Unclassifiable(url=outcome.url, reason=outcome.error)
     return ClassifyResponse.from_outcome(outcome)

@@ -17,9 +17,10 @@ import orjson
 from sqlalchemy.orm import Session
 
 from beacon.contextual import engine, store
-from beacon.contextual.fetch import FetchError, FetchSettings, fetch_page
+from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher
 from beacon.contextual.models import OK, UrlClassification
 from beacon.core.config import Settings
+from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.pixel.domains import registrable_domain
 
@@ -83,17 +84,19 @@ async def _classify_all(
     urls: Sequence[str], limits: FetchSettings, parallel: int
 ) -> list[PageResult]:
     semaphore = asyncio.Semaphore(parallel)
+    # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
+    async with PageFetcher(limits, max_connections=parallel) as fetcher:
 
-    async def bounded(url: str) -> PageResult:
-        async with semaphore:
-            return await _classify_page(url, limits)
+        async def bounded(url: str) -> PageResult:
+            async with semaphore:
+                return await _classify_page(fetcher, url)
 
-    return list(await asyncio.gather(*(bounded(url) for url in urls)))
+        return list(await asyncio.gather(*(bounded(url) for url in urls)))
 
 
-async def _classify_page(url: str, limits: FetchSettings) -> PageResult:
+async def _classify_page(fetcher: PageFetcher, url: str) -> PageResult:
     try:
-        page = await fetch_page(url, settings=limits)
+        page = await fetcher.fetch(url)
         result = engine.classify_html(html=page.html, url=page.final_url).to_dict()
     except FetchError as exc:
         return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
@@ -172,29 +175,33 @@ def stored_outcome(
     return None
 
 
-def classify_url(*, session: Session, settings: Settings, url: str) -> UrlOutcome:
+def classify_url(*, db: Database, settings: Settings, url: str) -> UrlOutcome:
     """Classify one URL: from the store when fresh, else fetch, classify and store.
 
     Failures are recorded on the store row (reason, attempts, next attempt) and returned in
     ``error``; while a URL is backing off, the recorded reason is returned without fetching.
+    The store is read and written in two short transactions, so no database connection is
+    held while the page is fetched (a slow site would otherwise pin one per request).
     """
-    known = stored_outcome(store.stored_row(session, url), settings=settings, now=utcnow())
+    with db.transaction() as session:
+        known = stored_outcome(store.stored_row(session, url), settings=settings, now=utcnow())
     if known is not None:
         return known
     normalized, _ = store.url_key(url)
     result = classify_pages(urls=[normalized], settings=settings)[0]
-    row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
-    if result.classification is None:
-        return UrlOutcome(
-            url=row.url,
-            classification=None,
-            classified_at=None,
-            engine_version=None,
-            cached=False,
-            error=result.error,
-            retry_at=row.next_attempt_at,
-        )
-    return _outcome_from_row(row, cached=False)
+    with db.transaction() as session:
+        row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
+        if result.classification is None:
+            return UrlOutcome(
+                url=row.url,
+                classification=None,
+                classified_at=None,
+                engine_version=None,
+                cached=False,
+                error=result.error,
+                retry_at=row.next_attempt_at,
+            )
+        return _outcome_from_row(row, cached=False)
 
 
 def _outcome_from_row(row: UrlClassification, *, cached: bool) -> UrlOutcome:

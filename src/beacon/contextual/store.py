@@ -16,13 +16,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from beacon.contextual.fetch import normalize_url
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
-from beacon.core.db import rowcount
+from beacon.core.db import is_postgres, rowcount
+from beacon.core.timefmt import utcnow
 
 Classification = dict[str, Any]
 
@@ -130,53 +133,52 @@ def save_classification(
     engine_version: str,
     classified_at: datetime,
 ) -> UrlClassification:
-    """Insert or replace the stored classification of ``url``."""
+    """Insert or replace the stored classification of ``url`` (one atomic upsert)."""
     normalized, url_hash = url_key(url)
-    row = session.scalar(select(UrlClassification).where(UrlClassification.url_hash == url_hash))
-    if row is None:
-        row = UrlClassification(url_hash=url_hash, url=normalized, domain=domain, attempts=0)
-        session.add(row)
-    row.domain = domain
-    row.status = OK
-    row.classification = orjson.dumps(classification).decode()
-    row.engine_version = engine_version
-    row.classified_at = classified_at
-    row.error = None
-    row.attempts = 0  # counts consecutive failed fetches, so a success resets it
-    row.next_attempt_at = None
-    session.flush()
-    return row
+    values: dict[str, Any] = {
+        "domain": domain[:255],
+        "status": OK,
+        "classification": orjson.dumps(classification).decode(),
+        "engine_version": engine_version,
+        "classified_at": classified_at,
+        "error": None,
+        "attempts": 0,  # counts consecutive failed fetches, so a success resets it
+        "next_attempt_at": None,
+    }
+    statement = _insert(session).values(url_hash=url_hash, url=normalized, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=["url_hash"], set_=values))
+    return _reload(session, url_hash)
 
 
 def request_classification(session: Session, urls: Iterable[tuple[str, str]]) -> int:
     """Queue ``(url, domain)`` pairs for background classification; returns how many are new.
 
-    Only URLs the store does not know yet get a ``pending`` row; the contextual worker picks
-    pending rows up (and re-queues stale ones by their own schedule).
+    Only URLs the store does not know yet get a ``pending`` row (INSERT .. ON CONFLICT DO
+    NOTHING, so concurrent requests for the same URL cannot collide); the contextual worker
+    picks pending rows up (and re-queues stale ones by their own schedule).
     """
-    keyed: dict[str, tuple[str, str]] = {}
+    keyed: dict[str, dict[str, Any]] = {}
     for url, domain in urls:
         if url:
             normalized, url_hash = url_key(url)
-            keyed.setdefault(url_hash, (normalized, domain))
-    hashes = list(keyed)
-    known: set[str] = set()
-    for start in range(0, len(hashes), 500):
-        known.update(
-            session.scalars(
-                select(UrlClassification.url_hash).where(
-                    UrlClassification.url_hash.in_(hashes[start : start + 500])
-                )
+            keyed.setdefault(
+                url_hash,
+                {
+                    "url_hash": url_hash,
+                    "url": normalized,
+                    "domain": domain[:255],
+                    "status": PENDING,
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                },
             )
-        )
-    new = [
-        UrlClassification(url_hash=h, url=u, domain=d[:255], status=PENDING, attempts=0)
-        for h, (u, d) in keyed.items()
-        if h not in known
-    ]
-    session.add_all(new)
-    session.flush()
-    return len(new)
+    # Sorted, so that concurrent batches take the unique index's locks in the same order.
+    rows = [keyed[url_hash] for url_hash in sorted(keyed)]
+    new = 0
+    for start in range(0, len(rows), 500):
+        statement = _insert(session).values(rows[start : start + 500])
+        new += rowcount(session, statement.on_conflict_do_nothing(index_elements=["url_hash"]))
+    return new
 
 
 def stored_row(session: Session, url: str) -> UrlClassification | None:
@@ -203,19 +205,45 @@ def record_failure(
     """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry.
 
     A row that already holds a classification keeps it (reports go on using the stale
-    result); only a row without one turns to ``error``.
+    result); only a row without one turns to ``error``. One atomic upsert, like
+    ``save_classification``.
     """
     normalized, url_hash = url_key(url)
-    row = session.scalar(select(UrlClassification).where(UrlClassification.url_hash == url_hash))
-    if row is None:
-        row = UrlClassification(url_hash=url_hash, url=normalized, domain=domain[:255], attempts=0)
-        session.add(row)
-    if row.status != OK:
-        row.status = ERROR
-    row.error = reason
-    row.attempts = (row.attempts or 0) + 1
-    row.next_attempt_at = retry_at
-    session.flush()
+    statement = _insert(session).values(
+        url_hash=url_hash,
+        url=normalized,
+        domain=domain[:255],
+        status=ERROR,
+        error=reason,
+        attempts=1,
+        next_attempt_at=retry_at,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["url_hash"],
+        set_={
+            "status": case((UrlClassification.status == OK, OK), else_=ERROR),
+            "error": reason,
+            "attempts": func.coalesce(UrlClassification.attempts, 0) + 1,
+            "next_attempt_at": retry_at,
+        },
+    )
+    session.execute(statement)
+    return _reload(session, url_hash)
+
+
+def _insert(session: Session) -> Any:
+    # Both dialects spell the upsert alike; only the construct's module differs.
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    return insert(UrlClassification)
+
+
+def _reload(session: Session, url_hash: str) -> UrlClassification:
+    row = session.scalar(
+        select(UrlClassification)
+        .where(UrlClassification.url_hash == url_hash)
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
     return row
 
 

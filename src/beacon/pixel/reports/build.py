@@ -37,7 +37,11 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     dimensions = [d for d in DIMENSION_ORDER if d in orjson.loads(report.dimensions or "[]")]
     filters: dict[str, list[str]] = orjson.loads(report.filters)
     scope = repository.Scope(report.campaign_id, report.start_date, report.end_date, filters)
-    repository.delete_rows(session, report_id=report.id)
+    if report.attempts > 1:
+        # Rows of an earlier attempt; skipped otherwise because on SQLite any DELETE takes
+        # the database's write lock, which would then be held for the whole aggregation.
+        repository.delete_rows(session, report_id=report.id)
+    repository.tune_for_aggregation(session)
     shape: Callable[[RowMapping, Sequence[str]], Row]
     if report.kind == CAMPAIGN:
         summary = _campaign_summary(repository.campaign_summary(session, scope=scope))
@@ -48,14 +52,22 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
             repository.top_agents(session, scope=scope),
         )
         aggregate, shape = repository.publisher_rows, _publisher_row
+    if report.kind == CAMPAIGN and dimensions and not report.include_classification:
+        # The common case needs no Python per row: the database aggregates, shapes and
+        # stores the rows in one statement. Classification lookups need the loop below.
+        count = repository.store_campaign_rows(
+            session, report_id=report.id, scope=scope, dimensions=dimensions
+        )
+        if count > max_rows:
+            raise JobFailed(_too_many(max_rows))
+        report.summary = orjson.dumps(summary).decode()
+        report.row_count = count
+        return
     chunks = aggregate(session, scope=scope, dimensions=dimensions) if dimensions else iter(())
     count = 0
     for chunk in chunks:
         if count + len(chunk) > max_rows:
-            raise JobFailed(
-                f"The report has more than {max_rows} rows; "
-                "narrow the date range, the filters or the dimensions"
-            )
+            raise JobFailed(_too_many(max_rows))
         rows = [shape(r, dimensions) for r in chunk]
         if report.include_classification:
             _classify(session, rows, dimensions)
@@ -65,6 +77,25 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     # Set last: touching the job row earlier would lock it against the lease heartbeat.
     report.summary = orjson.dumps(summary).decode()
     report.row_count = count
+
+
+def _too_many(max_rows: int) -> str:
+    return (
+        f"The report has more than {max_rows} rows; "
+        "narrow the date range, the filters or the dimensions"
+    )
+
+
+# Keys a stored row may carry as null when they do not apply (rows shaped by the database).
+_OPTIONAL_KEYS = ("macros", "misrepresented", "misrepresented_impressions")
+
+
+def present_row(row: Row) -> Row:
+    """A stored row as the API shows it: optional keys that do not apply are left out."""
+    for key in _OPTIONAL_KEYS:
+        if key in row and row[key] is None:
+            del row[key]
+    return row
 
 
 def _dimension_values(record: RowMapping, dimensions: Sequence[str]) -> Row:

@@ -12,27 +12,38 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     RowMapping,
     Select,
+    String,
+    Table,
+    Text,
     and_,
     case,
+    cast,
     delete,
     distinct,
     func,
     insert,
     literal,
+    null,
     select,
+    text,
+    true,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from beacon.core.db import is_postgres, rowcount
 from beacon.core.jobs import PENDING, PROCESSING
 from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.reports.models import PixelReport, PixelReportRow
 
 STREAM_PARTITION = 5000
+AGGREGATION_WORK_MEM = "256MB"
 TOP_AGENTS = 10
+_REPORT_ROWS: Table = PixelReportRow.__table__  # type: ignore[assignment]
 
 _DIMENSION_COLUMNS: dict[str, Any] = {
     "date": R.date,
@@ -184,11 +195,66 @@ def campaign_rows(
     dimensions: Sequence[str],
 ) -> Iterator[Sequence[RowMapping]]:
     """Human impressions per dimension combination and macro set, in report order, in chunks."""
-    impressions = _hits_where(_human()).label("impressions")
-    misrepresented = _hits_where(and_(_human(), R.misrepresented)).label("misrepresented")
+    statement, order = _campaign_grouped(scope, dimensions)
+    return _stream(session, statement.order_by(*order))
+
+
+def _campaign_grouped(scope: Scope, dimensions: Sequence[str]) -> tuple[Select[Any], list[Any]]:
+    # Campaign rows count human traffic only, so other rollups are not even aggregated.
+    impressions = func.sum(R.hits).label("impressions")
+    misrepresented = _hits_where(R.misrepresented.is_(True)).label("misrepresented")
     statement, order = _grouped(dimensions, [impressions, misrepresented], impressions)
-    statement = statement.where(*_where(scope)).having(impressions > 0).order_by(*order)
-    return _stream(session, statement)
+    statement = statement.where(*_where(scope), _human()).having(impressions > 0)
+    return statement, order
+
+
+def store_campaign_rows(
+    session: Session,
+    *,
+    report_id: int,
+    scope: Scope,
+    dimensions: Sequence[str],
+) -> int:
+    """Aggregate and store the report's rows in one INSERT .. SELECT; returns how many.
+
+    Each payload is built by the database as a JSON object of the dimensions (``''`` as
+    null), ``impressions``, and ``macros`` / ``misrepresented`` /
+    ``misrepresented_impressions`` (null when they do not apply; `build.present_row` drops
+    those on the way out). Numbering the rows with ``row_number()`` in report order keeps
+    every row out of Python, which dominates the cost of large reports otherwise.
+    """
+    g = _campaign_grouped(scope, dimensions)[0].subquery("g")
+    order: list[Any] = [g.c.date] if "date" in dimensions else []
+    order += [g.c.impressions.desc(), *(g.c[d] for d in dimensions if d != "date"), g.c.macros]
+    number = func.row_number().over(order_by=order) - 1
+    postgres = is_postgres(session)
+    fields: list[Any] = []
+    for dimension in dimensions:
+        value = g.c[dimension] if dimension == "date" else func.nullif(g.c[dimension], "")
+        fields += [_key(dimension), value]
+    mis = g.c.misrepresented > 0
+    macros_json = cast(g.c.macros, JSON) if postgres else func.json(g.c.macros)
+    fields += [
+        _key("impressions"),
+        g.c.impressions,
+        _key("macros"),
+        case((g.c.macros != "", macros_json), else_=null()),
+        _key("misrepresented"),
+        case((mis, true() if postgres else func.json("true")), else_=null()),
+        _key("misrepresented_impressions"),
+        case((mis, g.c.misrepresented), else_=null()),
+    ]
+    build = func.json_build_object if postgres else func.json_object
+    payload = cast(build(*fields), Text)
+    rows = select(literal(report_id).label("report_id"), number.label("n"), payload.label("p"))
+    # The Core table, not the ORM entity: the ORM's bulk INSERT reports no rowcount.
+    statement = insert(_REPORT_ROWS).from_select(["report_id", "row_number", "payload"], rows)
+    return rowcount(session, statement)
+
+
+def _key(name: str) -> Any:
+    # A typed literal: PostgreSQL cannot infer a bound parameter's type in json_build_object.
+    return literal(name, String)
 
 
 def publisher_rows(
@@ -217,15 +283,50 @@ def campaign_summary(
 ) -> RowMapping:
     """Totals over the whole filtered range; unique URLs and domains are of human traffic."""
     human = _human()
-    statement = select(
+    totals = [
         _hits_where(human).label("impressions"),
-        func.count(distinct(case((and_(human, R.url != ""), R.url)))).label("unique_urls"),
-        func.count(distinct(case((and_(human, R.domain != ""), R.domain)))).label("unique_domains"),
         _hits_where(R.traffic_type == "bot").label("bot"),
         _hits_where(R.traffic_type == "ai_agent").label("ai_agent"),
         _hits_where(and_(human, R.misrepresented)).label("misrepresented_impressions"),
-    ).where(*_where(scope))
+    ]
+    if not is_postgres(session):
+        statement = select(
+            *totals,
+            func.count(distinct(case((and_(human, R.url != ""), R.url)))).label("unique_urls"),
+            func.count(distinct(case((and_(human, R.domain != ""), R.domain)))).label(
+                "unique_domains"
+            ),
+        ).where(*_where(scope))
+        return session.execute(statement).mappings().one()
+    # PostgreSQL sorts for count(DISTINCT); one hashed GROUP BY per URL and domain first,
+    # then totals over those (far fewer) groups, is several times faster.
+    per_url = (
+        select(R.url, R.domain, *totals)
+        .where(*_where(scope))
+        .group_by(R.url, R.domain)
+        .subquery("per_url")
+    )
+    seen = per_url.c.impressions > 0
+    statement = select(
+        *(func.coalesce(func.sum(per_url.c[t.name]), 0).label(t.name) for t in totals),
+        func.count(distinct(case((and_(seen, per_url.c.url != ""), per_url.c.url)))).label(
+            "unique_urls"
+        ),
+        func.count(distinct(case((and_(seen, per_url.c.domain != ""), per_url.c.domain)))).label(
+            "unique_domains"
+        ),
+    )
     return session.execute(statement).mappings().one()
+
+
+def tune_for_aggregation(session: Session) -> None:
+    """Give this transaction's GROUP BYs room to hash in memory (PostgreSQL only).
+
+    The default ``work_mem`` (4 MB) makes a report over millions of rollups spill its hash
+    tables to disk; the setting is local to the transaction (the report job).
+    """
+    if is_postgres(session):
+        session.execute(text(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'"))
 
 
 def publisher_summary(

@@ -13,6 +13,7 @@ from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE
 from beacon.pixel import service as campaign_service
 from beacon.pixel.reports import repository
+from beacon.pixel.reports.build import present_row
 from beacon.pixel.reports.models import CAMPAIGN, PUBLISHER, PixelReport
 from beacon.pixel.reports.schemas import CampaignReportCreate, PublisherReportCreate
 from beacon.pixel.schemas import CAMPAIGN_USE_CASES, PUBLISHER_USE_CASES
@@ -74,7 +75,8 @@ def get_report(
         return ReportPage(report, None, None, limit, offset)
     payloads = repository.page_rows(session, report_id=report.id, offset=offset, limit=limit)
     summary = orjson.loads(report.summary) if report.summary else {}
-    return ReportPage(report, summary, [orjson.loads(p) for p in payloads], limit, offset)
+    rows = [present_row(orjson.loads(p)) for p in payloads]
+    return ReportPage(report, summary, rows, limit, offset)
 
 
 def _check_campaign(*, session: Session, account_id: int, campaign_id: int, kind: str) -> None:
