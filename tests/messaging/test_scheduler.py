@@ -10,7 +10,7 @@ from tests.messaging.engine_helpers import person, seed_campaign, send_now
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import campaigns, observability, repository
+from beacon.messaging import campaigns, engine, observability, repository
 from beacon.messaging.campaign_schemas import ScheduleRequest
 from beacon.messaging.clock import ManualClock, resolve_local_time
 from beacon.messaging.models import Campaign, Execution, SchedulerLease
@@ -113,3 +113,22 @@ def test_a_due_run_waits_while_the_campaign_is_still_running(
     result = scheduler.tick(db)
     assert result.started == [] and result.waiting == [str(second.id)]
     assert _state(db, campaign_id, clock) == "pending_or_overdue"
+
+
+def test_an_execution_that_keeps_failing_to_start_fails(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id = seed_campaign(db, people=[person(0)])
+    execution_id = send_now(db, campaign_id)
+
+    def broken(**_: object) -> str:
+        raise RuntimeError("segment rules no longer compile")
+
+    monkeypatch.setattr(engine, "start_execution", broken)
+    scheduler = Scheduler(settings=settings, clock=ManualClock())
+    for attempt in range(1, settings.job_max_attempts + 1):
+        assert scheduler.tick(db).started == []
+        with db.transaction() as session:
+            found = session.get(Execution, execution_id)
+            assert found is not None and found.attempts == attempt
+    assert found.status == "failed" and "no longer compile" in (found.error or "")

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from beacon.messaging import audience_repository
 from beacon.messaging import execution_repository as repo
-from beacon.messaging.models import Campaign, Execution, Template
+from beacon.messaging.models import Campaign, Execution, Segment, Template
 
 log = logging.getLogger("beacon.messaging.engine")
 
@@ -36,7 +36,10 @@ def snapshot_condition(session: Session, campaign: Campaign) -> Any:
     known = audience_repository.segments_by_id(
         session, account_id=campaign.account_id, segment_ids=ids
     )
-    pick = lambda raw: [known[uuid.UUID(s)] for s in raw if uuid.UUID(s) in known]  # noqa: E731
+
+    def pick(raw: list[str]) -> list[Segment]:
+        return [known[uuid.UUID(s)] for s in raw if uuid.UUID(s) in known]
+
     condition = audience_repository.audience_condition(
         session,
         account_id=campaign.account_id,
@@ -95,6 +98,22 @@ def start_execution(
     if rows == 0:
         return finish_if_done(session=session, execution_id=execution.id, now=now)
     return "running"
+
+
+def record_start_failure(
+    *, session: Session, execution_id: uuid.UUID, error: str, max_attempts: int, now: datetime
+) -> None:
+    """A start raised: count the attempt; after ``max_attempts`` the execution fails."""
+    execution = session.get(Execution, execution_id)
+    if execution is None or execution.status != "scheduled":
+        return
+    execution.attempts += 1
+    execution.error = error
+    execution.updated_at = now
+    if execution.attempts >= max_attempts:
+        execution.status = "failed"
+        execution.completed_at = now
+        log.warning("execution failed to start", extra={"execution_id": str(execution_id)})
 
 
 def finish_if_done(*, session: Session, execution_id: uuid.UUID, now: datetime) -> str | None:

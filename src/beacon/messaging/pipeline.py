@@ -280,7 +280,9 @@ class _BatchRun:
                 if self.halted:
                     break
                 chunk = rows[start : start + size]
-                messages, failures = await self._render(composer, broken, chunk)
+                messages, failures = await self._render(
+                    composer, broken, chunk, share_loop=bool(in_flight)
+                )
                 await window.acquire()
                 try:
                     handing = await asyncio.to_thread(self._claim, chunk, messages, failures)
@@ -298,9 +300,15 @@ class _BatchRun:
             await asyncio.gather(*in_flight)
 
     async def _render(
-        self, composer: Composer | None, broken: str, rows: Sequence[RecipientRow]
+        self,
+        composer: Composer | None,
+        broken: str,
+        rows: Sequence[RecipientRow],
+        *,
+        share_loop: bool,
     ) -> tuple[list[OutgoingMessage], list[Failure]]:
-        """Each recipient's message; a render error fails that recipient only."""
+        """Each recipient's message; a render error fails that recipient only. With chunks on
+        the wire (``share_loop``) it yields to their connections between two renders."""
         messages: list[OutgoingMessage] = []
         failures: list[Failure] = []
         for row in rows:
@@ -312,7 +320,8 @@ class _BatchRun:
                 messages.append(composer.compose(row))
             except RenderError as exc:
                 failures.append((row.id, to_stage, f"render error: {exc}"))
-            await asyncio.sleep(0)  # serve the connections between two renders
+            if share_loop:
+                await asyncio.sleep(0)
         return messages, failures
 
     def _claim(

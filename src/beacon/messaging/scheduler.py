@@ -16,7 +16,9 @@ still going, or no worker was alive at its time) stays ``scheduled``; ``/status`
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -29,6 +31,7 @@ from beacon.messaging.models import Execution
 
 log = logging.getLogger("beacon.messaging.scheduler")
 LEASE_NAME = "messaging.scheduler"
+WAITING = "waiting"
 LEASE_TICKS = 5
 MIN_LEASE_SECONDS = 2.0
 
@@ -74,25 +77,44 @@ class Scheduler:
         with db.transaction() as session:
             due = [e.id for e in repo.due_executions(session, now=now)]
         for execution_id in due:
-            # one transaction per execution: a failing start does not hold back the others
+            status = self._start(db, execution_id, now)
+            if status is not None:
+                (result.waiting if status == WAITING else result.started).append(str(execution_id))
+        with db.transaction() as session:
+            for execution in repo.running_executions(session):
+                if engine.sweep(session=session, execution=execution, now=utcnow()):
+                    result.closed.append(str(execution.id))
+        return result
+
+    def _start(self, db: Database, execution_id: uuid.UUID, now: datetime) -> str | None:
+        """Start one due execution in its own transaction, so that one that cannot start does
+        not hold back the others; one that keeps failing to start fails."""
+        try:
             with db.transaction() as session:
                 execution = session.get(Execution, execution_id)
                 if execution is None or execution.status != "scheduled":
-                    continue
+                    return None
                 status = engine.start_execution(
                     session=session,
                     execution=execution,
                     now=now,
                     batch_size=self.settings.messaging_batch_size,
                 )
-            (result.waiting if status is None else result.started).append(str(execution_id))
-            if status is None:
-                log.info("due execution waits", extra={"execution_id": str(execution_id)})
-        with db.transaction() as session:
-            for execution in repo.running_executions(session):
-                if engine.sweep(session=session, execution=execution, now=utcnow()):
-                    result.closed.append(str(execution.id))
-        return result
+        except Exception as exc:
+            log.exception("execution did not start", extra={"execution_id": str(execution_id)})
+            with db.transaction() as session:
+                engine.record_start_failure(
+                    session=session,
+                    execution_id=execution_id,
+                    error=f"{type(exc).__name__}: {exc}",
+                    max_attempts=self.settings.job_max_attempts,
+                    now=utcnow(),
+                )
+            return None
+        if status is None:
+            log.info("due execution waits", extra={"execution_id": str(execution_id)})
+            return WAITING
+        return status
 
 
 def scheduler_task(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> PeriodicTask:

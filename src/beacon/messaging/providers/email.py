@@ -112,20 +112,26 @@ class SmtpProvider:
     async def send(
         self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
     ) -> list[Delivery]:
-        """Send every message, each on the next free connection."""
+        """Send every message; each free connection takes the next one until none is left."""
+        results: list[Delivery | None] = [None] * len(messages)
+        cursor = iter(range(len(messages)))
         self._down = None
 
-        async def one(message: OutgoingMessage) -> Delivery:
+        async def lane() -> None:
+            # several chunks may be sending at once: a lane holds one connection while it works
             slot = await self._free.get()
             try:
-                if self._down is not None:
-                    return Delivery(Outcome.UNREACHABLE, reason=self._down)
-                await self.limiter.acquire()
-                return await self._send_one(slot, message)
+                for index in cursor:
+                    if self._down is not None:
+                        results[index] = Delivery(Outcome.UNREACHABLE, reason=self._down)
+                        continue
+                    await self.limiter.acquire()
+                    results[index] = await self._send_one(slot, messages[index])
             finally:
                 self._free.put_nowait(slot)
 
-        return list(await asyncio.gather(*(one(m) for m in messages)))
+        await asyncio.gather(*(lane() for _ in range(min(len(self._slots), len(messages)))))
+        return [r if r is not None else Delivery(Outcome.UNREACHABLE) for r in results]
 
     async def confirmed(
         self, *, execution_id: uuid.UUID, recipient_ids: Sequence[int]

@@ -3,7 +3,9 @@
 Row shape (docs/measure.md): the requested dimensions in a fixed order (unknown values are
 null), the measures, ``macros`` when the hits carried any, ``misrepresented`` when some of
 the row's impressions came from a domain other than the one its site macro declared, and
-``classification`` (null when the store has none) when the request asked for it.
+``classification`` (null when the store has none) when the request asked for it. Campaign
+rows without classification are shaped by the database itself (`store_campaign_rows`);
+`present_row` drops the optional keys it stores as null.
 """
 
 from __future__ import annotations
