@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from beacon.messaging import audience_repository
 from beacon.messaging import execution_repository as repo
+from beacon.messaging import recipient_repository as recipients
 from beacon.messaging.models import Campaign, Execution, Segment, Template
 
 log = logging.getLogger("beacon.messaging.engine")
@@ -118,9 +119,9 @@ def record_start_failure(
 
 def finish_if_done(*, session: Session, execution_id: uuid.UUID, now: datetime) -> str | None:
     """Close a running execution whose rows are all sent or failed; its new status or None."""
-    if repo.has_unfinished(session, execution_id=execution_id):
+    if recipients.has_unfinished(session, execution_id=execution_id):
         return None
-    stopped = repo.has_cancelled_rows(session, execution_id=execution_id)
+    stopped = recipients.has_cancelled_rows(session, execution_id=execution_id)
     status = "cancelled" if stopped else "completed"
     if repo.close_execution(session, execution_id=execution_id, status=status, now=now):
         log.info("execution finished", extra={"execution_id": str(execution_id), "status": status})
@@ -136,7 +137,7 @@ def fail_execution(
     Rows in flight (``injected``) are left to the worker that holds them, which records the
     provider's answer.
     """
-    repo.fail_unfinished(session, execution_id=execution_id, reason=reason, now=now)
+    recipients.fail_unfinished(session, execution_id=execution_id, reason=reason, now=now)
     repo.close_pending_batches(session, execution_id=execution_id, now=now)
     repo.close_execution(session, execution_id=execution_id, status="failed", now=now, error=reason)
     log.warning("execution failed", extra={"execution_id": str(execution_id), "reason": reason})
@@ -145,7 +146,9 @@ def fail_execution(
 def apply_cancel(*, session: Session, execution_id: uuid.UUID, now: datetime) -> None:
     """Honour a cancel request at a batch boundary: rows not yet handed over fail with reason
     ``cancelled`` and unstarted batches are retired; what was sent stays sent."""
-    repo.fail_unfinished(session, execution_id=execution_id, reason=repo.CANCELLED, now=now)
+    recipients.fail_unfinished(
+        session, execution_id=execution_id, reason=recipients.CANCELLED, now=now
+    )
     repo.close_pending_batches(session, execution_id=execution_id, now=now)
     finish_if_done(session=session, execution_id=execution_id, now=now)
 
@@ -160,19 +163,19 @@ def sweep(*, session: Session, execution: Execution, now: datetime) -> str | Non
         apply_cancel(session=session, execution_id=execution.id, now=now)
     if repo.open_batches(session, execution_id=execution.id):
         return None
-    if repo.has_unfinished(session, execution_id=execution.id):
+    if recipients.has_unfinished(session, execution_id=execution.id):
         error = repo.last_batch_error(session, execution_id=execution.id) or "worker lost"
-        repo.fail_unfinished(
+        recipients.fail_unfinished(
             session,
             execution_id=execution.id,
             reason=f"batch abandoned: {error}",
             now=now,
-            stages=repo.NOT_HANDED_OVER,
+            stages=recipients.NOT_HANDED_OVER,
         )
-        repo.fail_unfinished(
+        recipients.fail_unfinished(
             session,
             execution_id=execution.id,
-            reason=repo.UNKNOWN_AFTER_CRASH,
+            reason=recipients.UNKNOWN_AFTER_CRASH,
             now=now,
             stages=("injected",),
         )
