@@ -132,6 +132,42 @@ def test_put_null_name_is_rejected_and_data_kept(
     assert client.get(f"{CAMPAIGNS}/{created['id']}", headers=headers).json()["name"] == "keep"
 
 
+NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
+
+
+def test_nul_character_is_422_on_every_backend_and_nothing_is_stored(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    # PostgreSQL cannot store U+0000 in text; SQLite could. Both refuse it the same way.
+    raw = b'{"name": "bad\\u0000name", "use_case": "campaign_reporting"}'
+    response = client.post(
+        CAMPAIGNS, content=raw, headers={**headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json() == {"error": "validation_error", "message": NUL_MESSAGE}
+    query = client.get(CAMPAIGNS, params={"use_case": "campaign\x00reporting"}, headers=headers)
+    assert query.status_code == 422
+    assert query.json()["message"] == NUL_MESSAGE
+    assert client.get(CAMPAIGNS, headers=headers).json() == []
+
+
+def test_escaped_backslash_before_u0000_is_ordinary_text(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    name = "path\\u0000x"  # a backslash, then the letters u0000: no NUL at all
+    response = client.post(
+        CAMPAIGNS, json={"name": name, "use_case": "campaign_reporting"}, headers=headers
+    )
+    assert response.status_code == 201
+    assert response.json()["name"] == name
+
+
+def test_collector_still_answers_gif_for_nul(client: TestClient) -> None:
+    response = client.get("/px/1.gif", params={"site": "a\x00b"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "image/gif"
+
+
 def test_rate_limit_429_with_retry_after(
     settings: Settings, db: Database, key_for: Callable[[str], str]
 ) -> None:

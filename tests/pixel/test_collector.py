@@ -107,12 +107,13 @@ def test_hits_are_enriched_and_counted_exactly(
     cid = _campaign(via_proxy, headers)
     gif = f"/px/{cid}.gif"
     article = "https://www.nytimes.com/2026/01/15/tech/chips.html"
-    # A trusted CDN/proxy says the country.
-    for _ in range(3):
+    # A trusted CDN/proxy says the country. Each impression has its own cache buster, and
+    # still all three count in one row: `cb` is never a macro.
+    for n in range(3):
         _assert_gif(
             via_proxy.get(
                 gif,
-                params={"site": "nytimes.com", "creative_id": "42"},
+                params={"site": "nytimes.com", "creative_id": "42", "cb": f"86753{n}"},
                 headers={"User-Agent": UA["iphone"], "Referer": article, "CF-IPCountry": "fr"},
             )
         )
@@ -230,7 +231,7 @@ def test_hits_are_enriched_and_counted_exactly(
                 "US",
                 "ai_agent",
                 "ChatGPT-User",
-                '{"cb":"123","site":"nytimes.com"}',
+                '{"site":"nytimes.com"}',
                 False,
                 1,
             ),

@@ -14,7 +14,8 @@ SCOPE_KEY = "beacon"
 class RequestContext:
     request_id: str
     account_id: int | None = None
-    body_too_large: bool = False
+    # what refused the request body while the framework read it (it answers 400 otherwise)
+    body_error: Exception | None = None
     extra_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 

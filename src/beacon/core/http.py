@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -27,6 +27,7 @@ from beacon.core.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     UnsupportedMediaType,
+    ValidationFailed,
     error_from_validation,
     renderer_for,
 )
@@ -83,7 +84,11 @@ class RequestContextMiddleware:
             declared = _header(scope, b"content-length")
             if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
                 raise PayloadTooLarge(f"Request body exceeds {self.max_body_bytes} bytes")
-            await self.app(scope, self._limited(receive, ctx), send_wrapper)
+            receive = self._limited(receive, ctx)
+            if not scope["path"].startswith(_COLLECTOR_PREFIX):
+                _refuse_nul_in_url(scope)
+                receive = _refusing_nul(receive, ctx)
+            await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             if status_holder["started"]:
                 raise
@@ -113,11 +118,44 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    ctx.body_too_large = True
-                    raise PayloadTooLarge(f"Request body exceeds {limit} bytes")
+                    ctx.body_error = PayloadTooLarge(f"Request body exceeds {limit} bytes")
+                    raise ctx.body_error
             return message
 
         return wrapped
+
+
+# The pixel collector answers its GIF whatever it is sent, and keeps its own rejection counts.
+_COLLECTOR_PREFIX = "/px/"
+_NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
+# A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _refuse_nul_in_url(scope: Scope) -> None:
+    """U+0000 fits no stored text (PostgreSQL refuses it): a clear 422 up front, on any backend."""
+    query = scope.get("query_string", b"")
+    if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
+        raise ValidationFailed(_NUL_MESSAGE)
+
+
+def _refusing_nul(receive: Receive, ctx: RequestContext) -> Receive:
+    """``receive`` that refuses a body carrying NUL, raw or as a JSON escape."""
+    tail = b""
+
+    async def wrapped() -> Message:
+        nonlocal tail
+        message = await receive()
+        if message["type"] == "http.request":
+            body = message.get("body", b"")
+            window = tail + body
+            if b"\x00" in body or _JSON_NUL.search(window):
+                ctx.body_error = ValidationFailed(_NUL_MESSAGE)
+                raise ctx.body_error
+            tail = window[-16:]
+        return message
+
+    return wrapped
 
 
 def _as_api_error(exc: Exception, request_id: str) -> APIError:
@@ -130,6 +168,10 @@ def _as_api_error(exc: Exception, request_id: str) -> APIError:
         return ServiceUnavailable(
             "The database is not reachable; retry shortly", headers={"Retry-After": "1"}
         )
+    if _nul_character(exc):
+        # PostgreSQL text cannot hold U+0000 (SQLite can): refuse it the same way everywhere
+        # it reaches the database, whichever field carried it; the transaction rolled back.
+        return ValidationFailed(_NUL_MESSAGE)
     error_log.exception("unhandled error", extra={"request_id": request_id})
     return InternalError(f"Internal server error (request id {request_id})")
 
@@ -139,6 +181,10 @@ def _database_unreachable(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and (
         exc.connection_invalidated or (isinstance(exc, OperationalError) and exc.statement is None)
     )
+
+
+def _nul_character(exc: Exception) -> bool:
+    return isinstance(exc, DataError) and "NUL (0x00)" in str(exc.orig)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -162,8 +208,9 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     error: APIError
-    if request_context(request).body_too_large:
-        error = PayloadTooLarge("Request body is larger than this server accepts")
+    body_error = request_context(request).body_error
+    if isinstance(body_error, APIError):
+        error = body_error
     elif exc.status_code == 404:
         error = NotFound(f"No route matches {request.method} {request.url.path}")
     elif exc.status_code == 405:

@@ -44,7 +44,10 @@ STABLE_PARAMS: tuple[str, ...] = (
 # Sent by the script tag from the browser itself; the collector reserves them.
 PAGE_URL_FIELD = "url"
 REFERRER_FIELD = "ref"
-RESERVED_PARAMS: frozenset[str] = frozenset({PAGE_URL_FIELD, REFERRER_FIELD})
+BROWSER_FIELDS: frozenset[str] = frozenset({PAGE_URL_FIELD, REFERRER_FIELD})
+# Never macros: the page fields above, and the cache buster, which is different on every
+# impression and would give every hit its own report row (and rollup row).
+RESERVED_PARAMS: frozenset[str] = BROWSER_FIELDS | {CACHE_BUSTER_PARAM}
 
 
 @dataclass(frozen=True, slots=True)
