@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.contextual.site.server import SLOW_SECONDS, LocalSite
 
+from beacon.contextual import service
 from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -124,6 +125,31 @@ def test_slow_page_does_not_hold_up_the_others(
     assert body["summary"] == {"classified": 2, "failed": 1}
     assert body["results"][0]["error"].startswith("timeout")
     assert body["results"][2]["classification"]["sentiment"]["label"] == "negative"
+
+
+def test_pages_are_fetched_with_no_database_connection_held(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    held_during_fetch: list[int] = []
+    fetch_and_classify = service.classify_pages
+
+    def spy(*, urls: list[str], settings: Settings) -> list[service.PageResult]:
+        held_during_fetch.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
+        return fetch_and_classify(urls=urls, settings=settings)
+
+    monkeypatch.setattr(service, "classify_pages", spy)
+    urls = [site.url("/football.html"), site.url("/pasta.html")]
+    created = client.post(BATCH, json={"urls": urls}, headers=headers).json()
+    run_worker(db, settings)
+    assert held_during_fetch == [0]
+    body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
+    assert body["status"] == "complete"
+    assert body["summary"] == {"classified": 2, "failed": 0}
 
 
 def test_another_accounts_batch_is_not_found(

@@ -62,23 +62,24 @@ def get_batch(
 
 
 def run_batch(*, session: Session, settings: Settings, batch: ClassificationBatch) -> None:
-    """Classify every pending item of ``batch`` (the job handler; the runner commits)."""
+    """Classify every pending item of ``batch`` (the job handler; the runner commits).
+
+    Three phases, so no database connection or transaction is held while pages download
+    (a batch of slow sites would otherwise pin a pooled connection, and on PostgreSQL an
+    open snapshot, for minutes): read the items and the store, end that read-only
+    transaction, fetch in bounded parallel, then record the results in the transaction the
+    session begins next, which the job runner commits. The job's lease, renewed by the
+    runner, keeps other workers off the batch meanwhile.
+    """
     items = repository.pending_items(session, batch_id=batch.id)
-    now = utcnow()
-    answered: dict[str, service.UrlOutcome] = {}
-    to_fetch: dict[str, None] = {}  # ordered set: each distinct URL is fetched once
-    for item in items:
-        normalized, _ = store.url_key(item.url)
-        if normalized in answered or normalized in to_fetch:
-            continue
-        known = service.stored_outcome(
-            store.stored_row(session, normalized), settings=settings, now=now
-        )
-        if known is not None:
-            answered[normalized] = known
-        else:
-            to_fetch[normalized] = None
-    for result in service.classify_pages(urls=list(to_fetch), settings=settings):
+    answered, to_fetch = _answers_from_store(
+        session, settings=settings, urls=[i.url for i in items]
+    )
+    # Nothing has been written yet: this only ends the read transaction and returns the
+    # connection to the pool (objects stay loaded: sessions do not expire on commit).
+    session.commit()
+    results = service.classify_pages(urls=to_fetch, settings=settings)
+    for result in results:
         service.record_result(
             session, settings=settings, result=result, domain=service.domain_of(result.url)
         )
@@ -93,6 +94,27 @@ def run_batch(*, session: Session, settings: Settings, batch: ClassificationBatc
     for item in items:
         _fill(item, answered[store.url_key(item.url)[0]])
     session.flush()
+
+
+def _answers_from_store(
+    session: Session, *, settings: Settings, urls: Sequence[str]
+) -> tuple[dict[str, service.UrlOutcome], list[str]]:
+    """Outcomes the store can give now, and the distinct normalised URLs left to fetch."""
+    now = utcnow()
+    answered: dict[str, service.UrlOutcome] = {}
+    to_fetch: dict[str, None] = {}  # ordered set: each distinct URL is fetched once
+    for url in urls:
+        normalized, _ = store.url_key(url)
+        if normalized in answered or normalized in to_fetch:
+            continue
+        known = service.stored_outcome(
+            store.stored_row(session, normalized), settings=settings, now=now
+        )
+        if known is not None:
+            answered[normalized] = known
+        else:
+            to_fetch[normalized] = None
+    return answered, list(to_fetch)
 
 
 def _fill(item: ClassificationBatchItem, outcome: service.UrlOutcome) -> None:

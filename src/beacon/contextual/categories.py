@@ -6,6 +6,12 @@ not also "attack") in the title, description and main text, weighting title and 
 hits higher and damping repeated terms logarithmically, so one word repeated forty times
 cannot outvote ten different on-topic words. Tier-2 terms also count for their tier-1
 parent, once per term (the larger weight), never twice.
+
+Two structural rules sit on top of the lexicon: the lede (the first sentences of the main
+text, which state what an article is about) counts more than the rest, and News (IAB12) is
+treated as a format rather than a subject, so a news report is labelled by its subject when
+the subject has comparable evidence. British spellings are folded to the American ones the
+lexicon is written in.
 """
 
 from __future__ import annotations
@@ -21,6 +27,14 @@ from typing import Any
 from beacon.contextual import taxonomy
 
 FIELD_WEIGHTS = {"title": 3.0, "description": 2.0, "text": 1.0}
+# Term hits among the first LEDE_TOKENS tokens of the main text (about two sentences) count
+# LEDE_WEIGHT times: articles state their subject up front, asides come later.
+LEDE_TOKENS = 40
+LEDE_WEIGHT = 1.5
+# News is how a story is told, not what it is about: its score is scaled down so that a
+# report about a flood or a court case is labelled by its subject when the evidence is close.
+NEWS_CODE = "IAB12"
+NEWS_FORMAT_FACTOR = 0.6
 MAX_CATEGORIES = 3
 # A tier-1 is reported only with at least this much evidence (about two strong term hits).
 MIN_TOP_SCORE = 4.0
@@ -42,12 +56,35 @@ _SKIP_NAME_TERMS = frozenset(
 )  # fmt: skip
 
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:['.&+\-][a-z0-9]+)*")
-# Words whose plural-folded form would collide with an unrelated word ("news" -> "new").
-_NO_FOLD = frozenset({"news", "aids", "mars", "lens", "yes", "its", "has", "was", "this", "thus"})
+# Words whose plural-folded form would collide with an unrelated word ("news" -> "new"),
+# including team and product names that are plurals of common words ("Mets" is not "met").
+_NO_FOLD = frozenset(
+    {
+        "news", "aids", "mars", "lens", "yes", "its", "has", "was", "this", "thus", "mets",
+        "bucks", "rangers", "chiefs", "warriors", "patriots", "penguins", "giants", "cardinals",
+        "saints", "leafs", "blacks", "masters", "wells", "falls", "springs", "windows",
+    }
+)  # fmt: skip
+# British spellings → the American spellings the lexicon is written in.
+_US_SPELLING = {
+    "theatre": "theater", "theatres": "theaters", "centre": "center", "centres": "centers",
+    "colour": "color", "colours": "colors", "favourite": "favorite", "neighbour": "neighbor",
+    "neighbours": "neighbors", "organise": "organize", "organisation": "organization",
+    "programme": "program", "programmes": "programs", "defence": "defense",
+    "licence": "license", "tyre": "tire", "tyres": "tires", "jewellery": "jewelry",
+    "paediatric": "pediatric", "paediatrician": "pediatrician", "travelling": "traveling",
+    "traveller": "traveler", "travellers": "travelers", "labour": "labor", "metre": "meter",
+    "metres": "meters", "litre": "liter", "flavour": "flavor", "flavours": "flavors",
+    "behaviour": "behavior", "honour": "honor", "catalogue": "catalog",
+    "aluminium": "aluminum", "grey": "gray", "mum": "mom", "mums": "moms",
+    "cheque": "check", "anaesthetic": "anesthetic", "oestrogen": "estrogen",
+}  # fmt: skip
 
 
 def fold(token: str) -> str:
-    """Lowercase-token normalisation shared by the lexicon and page text (plural folding)."""
+    """Lowercase-token normalisation shared by the lexicon and page text (US spelling, plural
+    folding)."""
+    token = _US_SPELLING.get(token, token)
     if token in _NO_FOLD:
         return token
     if token.endswith("'s"):
@@ -138,16 +175,22 @@ def lexicon() -> Lexicon:
     return Lexicon(entries, max(len(key) for key in entries), starts)
 
 
-def match_terms(tokens: list[str], lex: Lexicon) -> list[tuple[str, ...]]:
-    """Lexicon terms found in `tokens`, longest match first, non-overlapping."""
-    found: list[tuple[str, ...]] = []
+def match_terms(tokens: list[str], lex: Lexicon) -> list[tuple[int, tuple[str, ...]]]:
+    """(position, term) of lexicon terms in `tokens`, longest match first, non-overlapping."""
+    found: list[tuple[int, tuple[str, ...]]] = []
+    entries, starts, max_len = lex.entries, lex.phrase_starts, lex.max_len
     i, n = 0, len(tokens)
     while i < n:
-        longest = min(lex.max_len, n - i) if tokens[i] in lex.phrase_starts else 1
-        for size in range(longest, 0, -1):
+        token = tokens[i]
+        if token not in starts:
+            if (token,) in entries:
+                found.append((i, (token,)))
+            i += 1
+            continue
+        for size in range(min(max_len, n - i), 0, -1):
             key = tuple(tokens[i : i + size])
-            if key in lex.entries:
-                found.append(key)
+            if key in entries:
+                found.append((i, key))
                 i += size
                 break
         else:
@@ -187,8 +230,10 @@ def term_counts(*, title: str, description: str, text: str) -> dict[tuple[str, .
     lex = lexicon()
     counts: dict[tuple[str, ...], float] = defaultdict(float)
     for field, value in (("title", title), ("description", description), ("text", text)):
-        for key in match_terms(tokenize(value), lex):
-            counts[key] += FIELD_WEIGHTS[field]
+        weight = FIELD_WEIGHTS[field]
+        lede = LEDE_TOKENS if field == "text" else 0
+        for position, key in match_terms(tokenize(value), lex):
+            counts[key] += weight * LEDE_WEIGHT if position < lede else weight
     return counts
 
 
@@ -211,6 +256,8 @@ def score(
 def classify(*, title: str, description: str, text: str) -> list[CategoryMatch]:
     """Up to three IAB categories for a page, most confident first."""
     tier1, tier2 = score(term_counts(title=title, description=description, text=text))
+    if NEWS_CODE in tier1:
+        tier1[NEWS_CODE] *= NEWS_FORMAT_FACTOR
     ranked = sorted(tier1.items(), key=lambda item: item[1], reverse=True)
     if not ranked or ranked[0][1] < MIN_TOP_SCORE:
         return []

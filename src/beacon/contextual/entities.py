@@ -21,6 +21,9 @@ from typing import Any
 import pycountry
 
 MAX_ENTITIES = 10
+# Entities are read from the first ~1,000 words: the people and organisations a page is about
+# are named early, and the cost grows with the text.
+MAX_CHARS = 6_000
 TYPES = ("person", "brand", "organization", "place", "product", "thing")
 
 _TOKEN_RE = re.compile(r"(?:[A-Z]\.){2,}|\w+(?:[&'’\-]\w+)*(?:\.\w+)*")
@@ -415,10 +418,12 @@ class _Collector:
 def extract(*, text: str, title: str = "") -> list[Entity]:
     """Up to ten entities, the most salient (mentions, presence in the title) first."""
     gaz = gazetteer()
-    lowercase_words = {t for t in _tokens(text) if t.islower()}
+    # Tokenise once; the set of words seen in lowercase is needed before the first sentence.
+    sentences = [_tokens(sentence) for sentence in _SENTENCE_RE.split(text[:MAX_CHARS])]
+    lowercase_words = {t for tokens in sentences for t in tokens if t.islower()}
     collector = _Collector(gaz, lowercase_words)
-    for sentence in _SENTENCE_RE.split(text):
-        collector.sentence(_tokens(sentence))
+    for tokens in sentences:
+        collector.sentence(tokens)
     _merge_surnames(collector)
     _add_repeated_unknowns(collector)
     title_lower = title.lower()

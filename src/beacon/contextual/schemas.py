@@ -77,7 +77,7 @@ class ClassifyResponse(BaseModel):
                     "url": "https://www.nytimes.com/2026/01/15/technology/ai-chips.html",
                     "classification": CLASSIFICATION_EXAMPLE,
                     "classified_date": "2026-01-15T10:00:00Z",
-                    "engine_version": "lexicon-1.0.0",
+                    "engine_version": "lexicon-1.1.0",
                     "cached": False,
                 }
             ]
