@@ -137,7 +137,8 @@ class Settings(BaseSettings):
         default=100,
         ge=1,
         description="Recipients marked injected and handed to the provider after one commit; "
-        "up to three chunks are in flight per worker (what a crash can leave unknown).",
+        "up to CHUNKS_IN_FLIGHT (3) chunks are handed over at once, so a crash leaves at most "
+        "3 x chunk size rows with an unknown outcome.",
     )
     messaging_scheduler_interval_seconds: float = Field(
         default=1.0, description="Seconds between ticks of the campaign scheduler."

@@ -27,6 +27,10 @@ _V1_DESCRIPTIONS = {
 
 
 def v1_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting the /v1 error envelope for each status."""
-    wanted = statuses or (400, 401, 404, 422, 429)
+    """``responses=`` entries documenting the /v1 error envelope for each status.
+
+    422 is always among them: any operation refuses text it cannot store (U+0000), and this
+    keeps FastAPI's own validation-error schema out of the document.
+    """
+    wanted = sorted({*(statuses or (400, 401, 404, 429)), 422})
     return {s: {"model": V1Error, "description": _V1_DESCRIPTIONS.get(s, "Error")} for s in wanted}

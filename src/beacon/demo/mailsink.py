@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class MailSink:
         return f"smtp://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # aiosmtpd logs every SMTP command at INFO: the demo's console is for the instructions
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._controller.start()
 
     def stop(self) -> None:

@@ -36,7 +36,9 @@ _DESCRIPTIONS = {
 
 
 def public_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` entries documenting the /public/v1 error envelope."""
+    """``responses=`` entries documenting the /public/v1 error envelope (422 always among
+    them, as in ``core.openapi.v1_errors``)."""
     return {
-        s: {"model": PublicError, "description": _DESCRIPTIONS.get(s, "Error")} for s in statuses
+        s: {"model": PublicError, "description": _DESCRIPTIONS.get(s, "Error")}
+        for s in sorted({*statuses, 422})
     }

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from beacon.core.deps import AppSettings, DbSession, client_ip
 from beacon.messaging import oauth
 from beacon.messaging.errors import InvalidClient, OAuthError
+from beacon.messaging.openapi import public_errors
 
 router = APIRouter(prefix="/public/v1/oauth", tags=["Orchestrate: authentication"])
 
@@ -76,6 +77,13 @@ async def token_request(request: Request) -> TokenRequest:
     return TokenRequest(client_id, secret, fields.get("scope"))
 
 
+def anonymous_quota(request: Request, settings: AppSettings) -> None:
+    """Per-IP quota, counted before the form is read: failed attempts count too."""
+    request.app.state.rate_limiter.hit(
+        key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
+    )
+
+
 @router.post(
     "/token",
     response_model=TokenResponse,
@@ -85,19 +93,16 @@ async def token_request(request: Request) -> TokenRequest:
             "description": "invalid_request, invalid_scope, unsupported_grant_type",
         },
         401: {"model": OAuthErrorBody, "description": "invalid_client"},
-        429: {"description": "Rate limit exceeded"},
+        **public_errors(429),
     },
     summary="Issue an access token (client credentials)",
 )
 def issue_token(
-    request: Request,
+    _quota: Annotated[None, Depends(anonymous_quota)],
     body: Annotated[TokenRequest, Depends(token_request)],
     session: DbSession,
     settings: AppSettings,
 ) -> JSONResponse:
-    request.app.state.rate_limiter.hit(
-        key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
-    )
     issued = oauth.issue_token(
         session=session,
         client_id=body.client_id,

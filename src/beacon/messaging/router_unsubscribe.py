@@ -8,6 +8,7 @@ HTML page, since a person reads it in a browser.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
@@ -16,6 +17,14 @@ from beacon.core.deps import DbSession
 from beacon.messaging import contacts
 
 router = APIRouter(tags=["Orchestrate: unsubscribe"])
+# The pages are HTML; a request refused before reaching them gets the JSON error body.
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "Unknown link", "content": {"text/html": {"schema": {"type": "string"}}}},
+    422: {
+        "description": "Validation error (well-formed but invalid values)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/V1Error"}}},
+    },
+}
 
 _PAGE = (
     '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
@@ -37,7 +46,7 @@ def _unsubscribe(token: str, session: DbSession) -> HTMLResponse:
 @router.get(
     "/u/{token}",
     response_class=HTMLResponse,
-    responses={404: {"description": "Unknown link"}},
+    responses=_RESPONSES,
     summary="Unsubscribe from email (the link in every message)",
 )
 def unsubscribe_link(token: str, session: DbSession) -> HTMLResponse:
@@ -47,7 +56,7 @@ def unsubscribe_link(token: str, session: DbSession) -> HTMLResponse:
 @router.post(
     "/u/{token}",
     response_class=HTMLResponse,
-    responses={404: {"description": "Unknown link"}},
+    responses=_RESPONSES,
     summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
 )
 def unsubscribe_one_click(token: str, session: DbSession) -> HTMLResponse:
