@@ -3,6 +3,8 @@ no 5xx, and every response conforms to its documented schema, status codes and e
 
 from __future__ import annotations
 
+import os
+
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
@@ -17,7 +19,8 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.messaging import oauth
 
-MAX_EXAMPLES = 10
+# Bounded for the suite; `python bench/fuzz/run.py` runs the same test with many more.
+MAX_EXAMPLES = int(os.environ.get("BEACON_FUZZ_EXAMPLES", "10"))
 
 # The document only: the calls go to the test's own app and database (the `client` fixture).
 schema = schemathesis.openapi.from_dict(
