@@ -24,13 +24,12 @@ from beacon.core.deps import CurrentCaller, DbSession, require_json
 from beacon.core.errors import UnsupportedMediaType, error_from_validation
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
+from beacon.core.paging import Offset
 
 router = APIRouter(prefix="/v1/clsfy")
 
 SegmentId = Annotated[int, id_path("The segment ID")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Results per page (max 10000)")]
-# Bounded so a huge offset is a 422, not a database integer overflow.
-Offset = Annotated[int, Query(ge=0, le=2**62, description="Results to skip")]
 
 
 async def raw_body(request: Request) -> bytes:

@@ -13,6 +13,7 @@ from beacon.core.db import Database
 from beacon.core.deps import AppSettings, CurrentCaller, DbSession, get_database, require_json
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
+from beacon.core.paging import Offset
 from beacon.core.timefmt import utcnow
 
 router = APIRouter(prefix="/v1/clsfy", tags=["Understand: classification"])
@@ -85,7 +86,7 @@ def get_batch(
     caller: CurrentCaller,
     session: DbSession,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Results per page.")] = 1000,
-    offset: Annotated[int, Query(ge=0, description="Results to skip.")] = 0,
+    offset: Offset = 0,
 ) -> Batch:
     view = batches.get_batch(
         session=session, account_id=caller.account_id, batch_id=batch_id, limit=limit, offset=offset

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.errors import not_found
+from beacon.core.paging import Offset
 from beacon.messaging import campaigns, observability, preflight, repository
 from beacon.messaging.campaign_schemas import (
     AuthoringStatus,
@@ -34,7 +35,6 @@ router = APIRouter(prefix="/public/v1/campaigns", tags=["Orchestrate: campaigns"
 
 CampaignId = Annotated[uuid.UUID, Path(alias="campaignId", description="The campaign's UUID")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
-Offset = Annotated[int, Query(ge=0, description="Items to skip")]
 JSON_BODY = [Depends(require_json)]
 
 

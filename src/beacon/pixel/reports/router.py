@@ -10,6 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from beacon.core.deps import CurrentCaller, DbSession, require_json
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
+from beacon.core.paging import Offset
 from beacon.pixel.reports import service
 from beacon.pixel.reports.models import CAMPAIGN, PUBLISHER, PixelReport
 from beacon.pixel.reports.schemas import (
@@ -29,7 +30,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Results per page.
 _DEDUP: dict[int | str, dict[str, Any]] = {
     200: {"description": "An identical report is already pending or processing: that one"}
 }
-Offset = Annotated[int, Query(ge=0, le=2**62, description="Results to skip.")]
 
 
 def _fields(page: service.ReportPage) -> dict[str, Any]:
