@@ -96,8 +96,8 @@ class Settings(BaseSettings):
     )
     messaging_outbox_fsync: bool = Field(
         default=True,
-        description="fsync every outbox document and manifest before the batch is renamed "
-        "into place (durable print files).",
+        description="Make every outbox document and manifest durable before the batch is "
+        "renamed into place (one syncfs of the filesystem on Linux, else an fsync per file).",
     )
     messaging_email_rate_limit: float = Field(
         default=0.0, description="Emails per second per worker process; 0: unlimited."
