@@ -89,12 +89,15 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings for an isolated instance: its own data dir, no in-process worker."""
+    """Settings for an isolated instance: its own data dir, no in-process worker, and the
+    pixel spool flushed by a thread (tests flush on demand; real servers started by the
+    tests use the default child process)."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         worker_in_process=False,
         rate_limit="10000/minute",
+        pixel_flusher="thread",
     )
 
 

@@ -181,8 +181,11 @@ class Settings(BaseSettings):
     pixel_max_beacon_bytes: int = Field(
         default=16384, description="Largest script-tag beacon body (POST /px/{id})."
     )
-    pixel_consumer_in_process: bool = Field(
-        default=True, description="`beacon serve` flushes the pixel spool in a thread."
+    pixel_flusher: Literal["process", "thread", "off"] = Field(
+        default="process",
+        description="Where `beacon serve` flushes its pixel spool into the rollups: a child "
+        "process at lower CPU priority (`process`: enrichment never stalls the hot path), a "
+        "thread of the server (`thread`), or another process sharing the spool (`off`).",
     )
 
     fetch_allow_private_networks: bool = Field(

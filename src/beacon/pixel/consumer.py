@@ -38,7 +38,7 @@ from beacon.pixel import collector_repository as repository
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.hits import HitEnricher
-from beacon.pixel.metrics import PixelMetrics
+from beacon.pixel.metrics import FlushMetrics
 from beacon.pixel.rollups import RollupKey, increment
 from beacon.pixel.spool import Spool, read_segment
 
@@ -92,7 +92,8 @@ class CampaignIds:
 
 
 class SpoolConsumer:
-    """Flushes a spool into the pixel rollups; runs as a thread of `beacon serve`."""
+    """Flushes a spool into the pixel rollups: a thread of `beacon serve`'s flusher process
+    (``flusher.py``), or of the server itself with ``BEACON_PIXEL_FLUSHER=thread``."""
 
     def __init__(
         self,
@@ -100,7 +101,7 @@ class SpoolConsumer:
         db: Database,
         spool: Spool,
         enricher: HitEnricher,
-        metrics: PixelMetrics,
+        metrics: FlushMetrics,
         collector: PixelCollector | None = None,
         interval: float = 1.0,
         fsync: bool = True,
@@ -139,12 +140,12 @@ class SpoolConsumer:
     def flush(self) -> FlushResult:
         """Seal the open segment and flush every sealed segment now."""
         with self._lock:
-            self._seal()
+            self.seal()
             result = FlushResult()
             for path in self.spool.sealed_segments():
                 result.add(self.process_segment(path))
-                self._publish_backlog()
-            self._publish_backlog()
+                self.publish_backlog()
+            self.publish_backlog()
             return result
 
     def process_segment(self, path: Path) -> FlushResult:
@@ -205,14 +206,16 @@ class SpoolConsumer:
             except Exception:
                 log.exception("pixel spool flush failed")
 
-    def _seal(self) -> None:
+    def seal(self) -> None:
+        """Seal the spool's open segment (fsynced, off the spool's lock)."""
         sealed = self.spool.seal()
         if sealed is not None and self.fsync:
             # Sealing happens under the spool's lock, which appends wait on; syncing here,
             # after it is released, keeps the disk flush off the hot path.
             _fsync_file(sealed)
 
-    def _publish_backlog(self) -> None:
+    def publish_backlog(self) -> None:
+        """Tell the collector whether the backlog is over its cap (it then answers 503)."""
         if self.collector is not None:
             self.collector.overloaded = self.spool.backlog_bytes() > self.max_backlog_bytes
 

@@ -6,11 +6,38 @@ Each application gets its own registry, so several apps in one process (tests) n
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-__all__ = ["CONTENT_TYPE_LATEST", "PixelMetrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "FlushMetrics", "PixelMetrics"]
+
+
+class _Incrementing(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class _Observing(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class FlushMetrics(Protocol):
+    """What the spool consumer records: `PixelMetrics`, or a relay to the server's."""
+
+    @property
+    def flushed(self) -> _Incrementing: ...
+
+    @property
+    def segments(self) -> _Incrementing: ...
+
+    @property
+    def flush_errors(self) -> _Incrementing: ...
+
+    @property
+    def flush_seconds(self) -> _Observing: ...
+
+    def reject(self, reason: str, count: int = 1) -> None: ...
 
 
 class PixelMetrics:

@@ -6,9 +6,10 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.consumer import FlushResult, SpoolConsumer
+from beacon.pixel.flusher import FlusherProcess, SpoolSealer
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.hits import HitEnricher
-from beacon.pixel.metrics import PixelMetrics
+from beacon.pixel.metrics import FlushMetrics, PixelMetrics
 from beacon.pixel.spool import Spool
 
 # Segments are sealed by the consumer on its timer (and by size); never by age inside an
@@ -36,7 +37,12 @@ def open_spool(settings: Settings) -> Spool:
 
 
 def make_consumer(
-    *, settings: Settings, db: Database, spool: Spool, collector: PixelCollector | None = None
+    *,
+    settings: Settings,
+    db: Database,
+    spool: Spool,
+    collector: PixelCollector | None = None,
+    metrics: FlushMetrics | None = None,
 ) -> SpoolConsumer:
     """A consumer flushing ``spool`` into the rollups of ``db``."""
     resolver = CountryResolver(
@@ -46,7 +52,7 @@ def make_consumer(
         db=db,
         spool=spool,
         enricher=HitEnricher(resolver),
-        metrics=collector.metrics if collector else PixelMetrics(),
+        metrics=metrics or (collector.metrics if collector else PixelMetrics()),
         collector=collector,
         interval=settings.pixel_flush_interval,
         fsync=settings.pixel_spool_fsync,
@@ -55,31 +61,52 @@ def make_consumer(
 
 
 class PixelPipeline:
-    """The running collector of an app: started in the lifespan, stopped (and flushed) at exit."""
+    """The running collector of an app: started in the lifespan, stopped (and flushed) at exit.
+
+    Where the spool is flushed is ``settings.pixel_flusher``: a child process (``process``,
+    the default: see ``flusher.py``), a thread of this process (``thread``), or elsewhere
+    (``off``: another process shares the spool directory).
+    """
 
     def __init__(self, *, settings: Settings, db: Database, collector: PixelCollector) -> None:
+        self.settings = settings
         self.collector = collector
         self.spool = open_spool(settings)
         self.consumer = make_consumer(
             settings=settings, db=db, spool=self.spool, collector=collector
         )
-        self._run_consumer = settings.pixel_consumer_in_process
+        self.mode = settings.pixel_flusher
+        self._sealer: SpoolSealer | None = None
+        self._flusher: FlusherProcess | None = None
         collector.metrics.watch_backlog(self.spool.backlog_bytes)
 
     def start(self) -> None:
         """Accept hits, and replay then keep flushing the spool in the background."""
         self.collector.spool = self.spool
-        if self._run_consumer:
+        if self.mode == "thread":
             self.consumer.start()
+        elif self.mode == "process":
+            self._flusher = FlusherProcess(self.settings, self.collector.metrics).start()
+            self._sealer = SpoolSealer(self.consumer, self.settings.pixel_flush_interval)
+            self._sealer.start()
 
     def flush(self) -> FlushResult:
-        """Flush everything spooled so far into the rollups."""
+        """Flush everything spooled so far into the rollups, in this process."""
         return self.consumer.flush()
 
     def stop(self) -> FlushResult:
-        """Stop accepting hits and flush everything (a no-op flush without a consumer)."""
+        """Stop accepting hits and flush everything (a no-op flush with ``off``)."""
         self.collector.spool = None
-        result = self.consumer.stop() if self._run_consumer else FlushResult()
+        result = FlushResult()
+        if self.mode == "thread":
+            result = self.consumer.stop()
+        elif self.mode == "process":
+            if self._sealer is not None:
+                self._sealer.stop()
+            self.consumer.seal()
+            if self._flusher is not None:
+                self._flusher.stop()  # flushes every sealed segment before it exits
+            result = self.consumer.flush()  # whatever it could not (normally nothing)
         self.spool.close()
         self.consumer.enricher.resolver.close()
         return result

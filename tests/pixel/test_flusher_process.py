@@ -1,0 +1,122 @@
+"""The default flusher: a child process of `beacon serve` that flushes the spool, reports to
+the server's /metrics, runs at a lower CPU priority and never outlives its server."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from tests.support import LiveServer
+
+from beacon.core.db import Database
+from beacon.pixel.flusher import NICENESS
+from beacon.pixel.models import PixelRollup
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc"),
+]
+
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+ENV = {"BEACON_PIXEL_FLUSH_INTERVAL": "0.2", "BEACON_WORKER_IN_PROCESS": "false"}
+
+
+def _stat_fields(pid: int) -> list[str]:
+    # after the ")" closing the command name: state, ppid, ... (field 3 onwards)
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _children(pid: int) -> list[int]:
+    """Child processes of ``pid`` started by multiprocessing (not its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int(_stat_fields(int(entry.name))[1])
+                command = (entry / "cmdline").read_bytes()
+            except (OSError, IndexError):
+                continue
+            if parent == pid and b"spawn_main" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _counted(db: Database, campaign_id: int) -> int:
+    with db.transaction() as session:
+        total = session.scalar(
+            select(func.coalesce(func.sum(PixelRollup.hits), 0)).where(
+                PixelRollup.campaign_id == campaign_id
+            )
+        )
+    return int(total or 0)
+
+
+def _metric(server: LiveServer, series: str) -> float:
+    text = httpx.get(f"{server.base_url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_child_flushes_reports_metrics_and_dies_with_its_server(
+    tmp_path: Path, database_url: str, db: Database, key_for: Callable[[str], str]
+) -> None:
+    key = key_for("flusher")
+    server = LiveServer(data_dir=tmp_path / "data", database_url=database_url, env=ENV).start()
+    assert server.process is not None
+    server_pid = server.process.pid
+    try:
+        _wait(lambda: len(_children(server_pid)) == 1, "the flusher process")
+        (flusher,) = _children(server_pid)
+        wanted = min(os.nice(0) + NICENESS, 19)
+        _wait(lambda: int(_stat_fields(flusher)[16]) == wanted, "the flusher to lower its priority")
+
+        created = httpx.post(
+            f"{server.base_url}/v1/pixel/campaigns",
+            json={"name": "flusher", "use_case": "campaign_reporting"},
+            headers={"X-API-Key": key},
+        )
+        campaign_id = int(created.json()["id"])
+        with httpx.Client(base_url=server.base_url, headers={"User-Agent": UA}) as client:
+            for i in range(120):
+                response = client.get(
+                    f"/px/{campaign_id}.gif", params={"url": f"https://www.example.com/{i % 5}"}
+                )
+                assert response.status_code == 200
+            assert client.get("/px/999999.gif").status_code == 200  # unknown: not counted
+
+        # Flushed by the child while the server runs on, and visible on the server.
+        _wait(lambda: _counted(db, campaign_id) == 120, "the child to flush")
+        _wait(lambda: _metric(server, "beacon_pixel_hits_flushed_total") == 120, "metrics")
+        assert _metric(server, 'beacon_pixel_hits_accepted_total{source="gif"}') == 121
+        unknown = 'beacon_pixel_hits_rejected_total{reason="unknown_campaign"}'
+        _wait(lambda: _metric(server, unknown) == 1, "the rejection in the metrics")
+        assert _metric(server, "beacon_pixel_segments_flushed_total") >= 1
+        assert re.search(r"^beacon_pixel_flush_seconds_count [1-9]", _text(server), re.M)
+
+        assert server.kill() == -signal.SIGKILL
+        # An orphaned flusher stops by itself; the next server's flusher replays the spool.
+        _wait(lambda: not Path(f"/proc/{flusher}").exists(), "the orphaned flusher to exit", 10)
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def _text(server: LiveServer) -> str:
+    return httpx.get(f"{server.base_url}/metrics").text
