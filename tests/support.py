@@ -8,11 +8,33 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
+
+from beacon.core.db import Database
+from beacon.pixel.models import PixelRollup
 
 BEACON = [sys.executable, "-m", "beacon.cli"]
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+def counted_hits(db: Database, campaign_id: int) -> int:
+    """Pixel hits of a campaign counted in its rollups."""
+    with db.transaction() as session:
+        total = session.scalar(
+            select(func.sum(PixelRollup.hits)).where(PixelRollup.campaign_id == campaign_id)
+        )
+    return int(total or 0)
 
 
 def free_port() -> int:

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
-from tests.support import LiveServer
+from tests.support import LiveServer, counted_hits
 
 from beacon.core.db import Database
-from beacon.pixel.models import PixelRollup
 
 pytestmark = pytest.mark.e2e
 
@@ -34,16 +32,6 @@ def _fire(server: LiveServer, campaign_id: int, count: int, *, start: int = 0) -
     return acknowledged
 
 
-def _counted(db: Database, campaign_id: int) -> int:
-    with db.transaction() as session:
-        total = session.scalar(
-            select(func.coalesce(func.sum(PixelRollup.hits), 0)).where(
-                PixelRollup.campaign_id == campaign_id
-            )
-        )
-    return int(total or 0)
-
-
 def test_kill_minus_9_loses_nothing_and_sigterm_flushes(
     tmp_path: Path, database_url: str, db: Database, key_for: Callable[[str], str]
 ) -> None:
@@ -62,7 +50,7 @@ def test_kill_minus_9_loses_nothing_and_sigterm_flushes(
     finally:
         server.stop(signal.SIGKILL)
     assert first == 400
-    assert _counted(db, campaign_id) == 0  # nothing was flushed before the kill
+    assert counted_hits(db, campaign_id) == 0  # nothing was flushed before the kill
 
     restarted = LiveServer(data_dir=data_dir, database_url=database_url, env=ENV).start()
     try:
@@ -71,6 +59,6 @@ def test_kill_minus_9_loses_nothing_and_sigterm_flushes(
     finally:
         restarted.stop(signal.SIGKILL)
     # Replayed on start, and everything else flushed on SIGTERM: exactly what was acknowledged.
-    assert _counted(db, campaign_id) == first + second
+    assert counted_hits(db, campaign_id) == first + second
     assert not list((data_dir / "spool" / "pixel").glob("*.seg"))
     assert not list((data_dir / "spool" / "pixel").glob("*.open"))

@@ -6,18 +6,15 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
-from tests.support import LiveServer
+from tests.support import LiveServer, counted_hits, wait_for
 
 from beacon.core.db import Database
 from beacon.pixel.flusher import NICENESS
-from beacon.pixel.models import PixelRollup
 
 pytestmark = [
     pytest.mark.e2e,
@@ -48,25 +45,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _counted(db: Database, campaign_id: int) -> int:
-    with db.transaction() as session:
-        total = session.scalar(
-            select(func.coalesce(func.sum(PixelRollup.hits), 0)).where(
-                PixelRollup.campaign_id == campaign_id
-            )
-        )
-    return int(total or 0)
-
-
 def _metric(server: LiveServer, series: str) -> float:
     text = httpx.get(f"{server.base_url}/metrics").text
     for line in text.splitlines():
@@ -83,10 +61,12 @@ def test_child_flushes_reports_metrics_and_dies_with_its_server(
     assert server.process is not None
     server_pid = server.process.pid
     try:
-        _wait(lambda: len(_children(server_pid)) == 1, "the flusher process")
+        wait_for(lambda: len(_children(server_pid)) == 1, "the flusher process")
         (flusher,) = _children(server_pid)
         wanted = min(os.nice(0) + NICENESS, 19)
-        _wait(lambda: int(_stat_fields(flusher)[16]) == wanted, "the flusher to lower its priority")
+        wait_for(
+            lambda: int(_stat_fields(flusher)[16]) == wanted, "the flusher to lower its priority"
+        )
 
         created = httpx.post(
             f"{server.base_url}/v1/pixel/campaigns",
@@ -103,17 +83,17 @@ def test_child_flushes_reports_metrics_and_dies_with_its_server(
             assert client.get("/px/999999.gif").status_code == 200  # unknown: not counted
 
         # Flushed by the child while the server runs on, and visible on the server.
-        _wait(lambda: _counted(db, campaign_id) == 120, "the child to flush")
-        _wait(lambda: _metric(server, "beacon_pixel_hits_flushed_total") == 120, "metrics")
+        wait_for(lambda: counted_hits(db, campaign_id) == 120, "the child to flush")
+        wait_for(lambda: _metric(server, "beacon_pixel_hits_flushed_total") == 120, "metrics")
         assert _metric(server, 'beacon_pixel_hits_accepted_total{source="gif"}') == 121
         unknown = 'beacon_pixel_hits_rejected_total{reason="unknown_campaign"}'
-        _wait(lambda: _metric(server, unknown) == 1, "the rejection in the metrics")
+        wait_for(lambda: _metric(server, unknown) == 1, "the rejection in the metrics")
         assert _metric(server, "beacon_pixel_segments_flushed_total") >= 1
         assert re.search(r"^beacon_pixel_flush_seconds_count [1-9]", _text(server), re.M)
 
         assert server.kill() == -signal.SIGKILL
         # An orphaned flusher stops by itself; the next server's flusher replays the spool.
-        _wait(lambda: not Path(f"/proc/{flusher}").exists(), "the orphaned flusher to exit", 10)
+        wait_for(lambda: not Path(f"/proc/{flusher}").exists(), "the orphaned flusher to exit", 10)
     finally:
         server.stop(signal.SIGKILL)
 

@@ -8,7 +8,6 @@ import contextlib
 import datetime as dt
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from subprocess import PIPE
@@ -19,14 +18,13 @@ import orjson
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from tests.support import BEACON, LiveServer, free_port
+from tests.support import BEACON, LiveServer, counted_hits, free_port, wait_for
 
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.pixel.models import PixelRollup
 
 LIMIT = 16 * 1024
 CHUNK = 64 * 1024
@@ -213,13 +211,6 @@ def database_outage(url: str) -> Iterator[None]:
         admin.dispose()
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
 def send_hits(http: httpx.Client, campaign: int, count: int) -> int:
     """Pixel hits; returns how many the collector acknowledged (200 with the GIF)."""
     acknowledged = 0
@@ -231,14 +222,6 @@ def send_hits(http: httpx.Client, campaign: int, count: int) -> int:
         )
         acknowledged += response.status_code == 200
     return acknowledged
-
-
-def counted(db: Database, campaign: int) -> int:
-    with db.transaction() as session:
-        total = session.scalar(
-            select(func.sum(PixelRollup.hits)).where(PixelRollup.campaign_id == campaign)
-        )
-    return int(total or 0)
 
 
 @pytest.mark.e2e
@@ -277,8 +260,8 @@ def test_database_outage_is_survived_without_losing_a_hit(
                 assert down.json()["error"] == "unavailable"
             wait_for(lambda: http.get("/readyz").status_code == 200, "/readyz to recover")
             acknowledged += send_hits(http, campaign, 5)
-            wait_for(lambda: counted(db, campaign) >= acknowledged, "every hit to be flushed")
-            assert counted(db, campaign) == acknowledged
+            wait_for(lambda: counted_hits(db, campaign) >= acknowledged, "every hit to be flushed")
+            assert counted_hits(db, campaign) == acknowledged
 
             today = dt.datetime.now(dt.UTC).date().isoformat()
             report = http.post(

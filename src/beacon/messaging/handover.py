@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from beacon.core.config import Settings
+from beacon.core.db import transaction
 from beacon.core.timefmt import utcnow
 from beacon.messaging import engine
 from beacon.messaging import execution_repository as repo
@@ -68,18 +69,9 @@ class BatchContext:
     settings: Settings
     policy: RetryPolicy
 
-    @contextmanager
-    def tx(self) -> Iterator[Session]:
+    def tx(self) -> AbstractContextManager[Session]:
         """A session that commits on success (each step on its own connection)."""
-        session = self.sessions()
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        return transaction(self.sessions)
 
 
 class ChunkStream:
