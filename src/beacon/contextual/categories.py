@@ -24,7 +24,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from beacon.contextual import taxonomy
+from beacon.contextual import semantic, taxonomy
 
 FIELD_WEIGHTS = {"title": 3.0, "description": 2.0, "text": 1.0}
 # Term hits among the first LEDE_TOKENS tokens of the main text (about two sentences) count
@@ -253,14 +253,24 @@ def score(
     return tier1, tier2
 
 
-def classify(*, title: str, description: str, text: str) -> list[CategoryMatch]:
-    """Up to three IAB categories for a page, most confident first."""
+def classify(
+    *, title: str, description: str, text: str, use_semantic: bool = True
+) -> list[CategoryMatch]:
+    """Up to three IAB categories for a page, most confident first.
+
+    The lexicon finds the candidates; with `use_semantic`, and more than one candidate, the
+    page's embedding similarity to each category re-ranks them (see `semantic.py`).
+    """
     tier1, tier2 = score(term_counts(title=title, description=description, text=text))
     if NEWS_CODE in tier1:
         tier1[NEWS_CODE] *= NEWS_FORMAT_FACTOR
-    ranked = sorted(tier1.items(), key=lambda item: item[1], reverse=True)
-    if not ranked or ranked[0][1] < MIN_TOP_SCORE:
+    if not tier1 or max(tier1.values()) < MIN_TOP_SCORE:
         return []
+    lexical = dict(tier1)
+    if use_semantic and len(tier1) > 1:
+        similarity = semantic.similarities(title=title, description=description, text=text)
+        tier1 = semantic.rerank(tier1, similarity) or tier1
+    ranked = sorted(tier1.items(), key=lambda item: item[1], reverse=True)
     total = sum(tier1.values())
     top_score = ranked[0][1]
     matches = []
@@ -268,7 +278,8 @@ def classify(*, title: str, description: str, text: str) -> list[CategoryMatch]:
         if value < SECONDARY_RATIO * top_score:
             break
         confidence = math.sqrt(value / total) * (1.0 - math.exp(-value / STRENGTH_SCALE))
-        matches.append(_with_tier2(code, value, confidence, tier2))
+        # Tier-2 shares are lexical: measured against the parent's lexicon score.
+        matches.append(_with_tier2(code, lexical[code], confidence, tier2))
     return matches
 
 

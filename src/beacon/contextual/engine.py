@@ -1,7 +1,8 @@
 """Contextual classification engine: page → IAB categories, keywords, entities, sentiment.
 
-Database-free and network-free: every lexicon and gazetteer ships with the package, so a
-page classifies the same way on any machine. Callers fetch (see `fetch.py`), then call
+Database-free and network-free: every lexicon and gazetteer ships with the package, and the
+sentence-embedding model with an installed dependency, so a page classifies the same way on
+any machine. Callers fetch (see `fetch.py`), then call
 `classify_html`; `classify_text` serves callers that already have clean text.
 """
 
@@ -12,14 +13,14 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.contextual import categories, entities, keywords, sentiment
+from beacon.contextual import categories, entities, keywords, semantic, sentiment
 from beacon.contextual import extract as extraction
 from beacon.contextual.categories import CategoryMatch
 from beacon.contextual.entities import Entity
 from beacon.contextual.sentiment import Sentiment
 
-# Bump when the lexicon, gazetteers or scoring change, so cached results can be recomputed.
-ENGINE_VERSION = "lexicon-1.1.0"
+# Bump when the lexicon, gazetteers, embedding model or scoring change, so cached results can be recomputed.
+ENGINE_VERSION = "lexicon-embed-1.2.0"
 
 _loaded = threading.Event()
 _load_lock = threading.Lock()
@@ -60,6 +61,7 @@ def warm_up() -> None:
     with _load_lock:
         if _loaded.is_set():
             return
+        semantic.warm_up()
         _classify(text="Warm up.", title="Warm up", description="")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
         gc.collect()
