@@ -63,3 +63,63 @@ class PixelRollup(Base):
     macros: Mapped[str] = mapped_column(Text, default="")
     misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class _CoarseRollup:
+    """Columns shared by the report-grain rollups: sums of `pixel_rollups` over fewer dimensions.
+
+    Each is maintained by the same flush and the same kind of atomic upsert as
+    `PixelRollup` (``dims_hash`` is `rollups.coarse_hash` of the grain's values), so it always
+    equals a GROUP BY of the full grain; reports read whichever table answers them exactly
+    (`reports.planner`).
+    """
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("pixel_campaigns.id", ondelete="CASCADE"))
+    dims_hash: Mapped[str] = mapped_column(String(32))
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    macros: Mapped[str] = mapped_column(Text, default="")
+    misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PixelSiteDay(_CoarseRollup, Base):
+    """Loads per campaign, day, domain and macro set, by traffic type."""
+
+    __tablename__ = "pixel_site_days"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_site_days_campaign_dims"),
+        Index("ix_pixel_site_days_campaign_date", "campaign_id", "date", "domain", "macros"),
+    )
+
+    date: Mapped[dt.date] = mapped_column(Date)
+    human: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot: Mapped[int] = mapped_column(BigInteger, default=0)
+    ai_agent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PixelUrlDay(_CoarseRollup, Base):
+    """Human loads per campaign, day, domain, URL and macro set."""
+
+    __tablename__ = "pixel_url_days"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_url_days_campaign_dims"),
+        Index("ix_pixel_url_days_campaign_date", "campaign_id", "date"),
+    )
+
+    date: Mapped[dt.date] = mapped_column(Date)
+    url: Mapped[str] = mapped_column(Text, default="")
+    human: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PixelUrlMonth(_CoarseRollup, Base):
+    """Human loads per campaign, calendar month (its first day), domain, URL and macro set."""
+
+    __tablename__ = "pixel_url_months"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_url_months_campaign_dims"),
+        Index("ix_pixel_url_months_campaign_month", "campaign_id", "month"),
+    )
+
+    month: Mapped[dt.date] = mapped_column(Date)
+    url: Mapped[str] = mapped_column(Text, default="")
+    human: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache, partial
 from typing import Any
 
 import orjson
@@ -24,7 +24,7 @@ from beacon.contextual import store
 from beacon.core.jobs import JobFailed
 from beacon.pixel.agents import classify_traffic
 from beacon.pixel.domains import registrable_domain
-from beacon.pixel.reports import repository
+from beacon.pixel.reports import aggregations, planner, repository
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
 
 log = logging.getLogger("beacon.pixel.reports")
@@ -38,27 +38,29 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     """Compute ``report`` into its rows and summary; JobFailed when it would exceed ``max_rows``."""
     dimensions = [d for d in DIMENSION_ORDER if d in orjson.loads(report.dimensions or "[]")]
     filters: dict[str, list[str]] = orjson.loads(report.filters)
-    scope = repository.Scope(report.campaign_id, report.start_date, report.end_date, filters)
+    scope = aggregations.Scope(report.campaign_id, report.start_date, report.end_date, filters)
     if report.attempts > 1:
         # Rows of an earlier attempt; skipped otherwise because on SQLite any DELETE takes
         # the database's write lock, which would then be held for the whole aggregation.
         repository.delete_rows(session, report_id=report.id)
-    repository.tune_for_aggregation(session)
+    aggregations.tune_for_aggregation(session)
+    plan = planner.plan_campaign(dimensions, filters)
     shape: Callable[[RowMapping, Sequence[str]], Row]
+    aggregate: Callable[..., Iterator[Sequence[RowMapping]]]
     if report.kind == CAMPAIGN:
-        summary = _campaign_summary(repository.campaign_summary(session, scope=scope))
-        aggregate, shape = repository.campaign_rows, _campaign_row
+        summary = _campaign_summary(aggregations.campaign_summary(session, scope=scope, plan=plan))
+        aggregate, shape = partial(aggregations.campaign_rows, plan=plan), _campaign_row
     else:
         summary = _publisher_summary(
-            repository.publisher_summary(session, scope=scope),
-            repository.top_agents(session, scope=scope),
+            aggregations.publisher_summary(session, scope=scope),
+            aggregations.top_agents(session, scope=scope),
         )
-        aggregate, shape = repository.publisher_rows, _publisher_row
+        aggregate, shape = aggregations.publisher_rows, _publisher_row
     if report.kind == CAMPAIGN and dimensions and not report.include_classification:
         # The common case needs no Python per row: the database aggregates, shapes and
         # stores the rows in one statement. Classification lookups need the loop below.
-        count = repository.store_campaign_rows(
-            session, report_id=report.id, scope=scope, dimensions=dimensions
+        count = aggregations.store_campaign_rows(
+            session, report_id=report.id, scope=scope, dimensions=dimensions, plan=plan
         )
         if count > max_rows:
             raise JobFailed(_too_many(max_rows))
@@ -133,7 +135,7 @@ def _publisher_row(record: RowMapping, dimensions: Sequence[str]) -> Row:
     return row
 
 
-def _campaign_summary(totals: RowMapping) -> Row:
+def _campaign_summary(totals: Mapping[str, Any]) -> Row:
     return {
         "impressions": int(totals["impressions"]),
         "unique_urls": int(totals["unique_urls"]),
