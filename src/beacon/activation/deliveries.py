@@ -7,7 +7,6 @@ naming the offending lines. Posting a ``batch_id`` again replaces that batch's r
 from __future__ import annotations
 
 import csv
-import io
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
@@ -20,6 +19,7 @@ from sqlalchemy.orm import Session
 from beacon.activation import deal_repository
 from beacon.activation.models import DeliveryBatch
 from beacon.activation.report_schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, field_name
 from beacon.core.timefmt import utcnow
 
@@ -36,7 +36,11 @@ def rows_from_json(upload: DeliveryUpload) -> list[LabelledRow]:
 
 def rows_from_csv(text: str) -> list[LabelledRow]:
     """(``line N``, values) for a CSV export with a header row; extra columns are ignored."""
-    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    with csv_errors_as_bad_request():
+        return _csv_rows(csv.reader(csv_source(text.lstrip("\ufeff"))))
+
+
+def _csv_rows(reader: Any) -> list[LabelledRow]:
     header = next(reader, None)
     if header is None:
         raise BadRequest("CSV upload is empty: expected a header row")

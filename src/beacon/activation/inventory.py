@@ -4,7 +4,6 @@ classification by the contextual engine."""
 from __future__ import annotations
 
 import csv
-import io
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from beacon.activation.schemas import (
     Pagination,
 )
 from beacon.contextual.store import request_classification, url_key
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed
 from beacon.core.timefmt import utcnow
 from beacon.pixel.domains import registrable_domain
@@ -59,11 +59,12 @@ def urls_from_text(body: bytes) -> list[tuple[int, str]]:
     except UnicodeDecodeError:
         raise BadRequest("Upload is not UTF-8 text") from None
     found: list[tuple[int, str]] = []
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        cell = row[0].strip() if row else ""
-        if not cell or (number == 1 and "://" not in cell):
-            continue
-        found.append((number, cell))
+    with csv_errors_as_bad_request():
+        for number, row in enumerate(csv.reader(csv_source(text)), start=1):
+            cell = row[0].strip() if row else ""
+            if not cell or (number == 1 and "://" not in cell):
+                continue
+            found.append((number, cell))
     return found
 
 

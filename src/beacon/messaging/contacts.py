@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, error_from_validation
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository as repo
@@ -153,7 +153,11 @@ _CSV_COLUMNS = {"externalId", "email", "phone", "firstName", "lastName"}
 def parse_csv(text: str) -> list[ContactIn]:
     """Contacts from CSV: columns externalId, email, phone, firstName, lastName, address.<part>,
     subscriptions.<channel> and attributes.<name> (attribute values are strings)."""
-    reader = csv.DictReader(io.StringIO(text))
+    with csv_errors_as_bad_request():
+        return _parse_csv(csv.DictReader(csv_source(text)))
+
+
+def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
     if not reader.fieldnames:
         raise BadRequest("The CSV has no header row")
     for name in reader.fieldnames:
