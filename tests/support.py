@@ -10,12 +10,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import func, select
 
 from beacon.core.db import Database
+from beacon.messaging import oauth
 from beacon.pixel.models import PixelRollup
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 BEACON = [sys.executable, "-m", "beacon.cli"]
 
@@ -35,6 +40,27 @@ def counted_hits(db: Database, campaign_id: int) -> int:
             select(func.sum(PixelRollup.hits)).where(PixelRollup.campaign_id == campaign_id)
         )
     return int(total or 0)
+
+
+ALL_SCOPES = " ".join(oauth.SCOPES)
+
+
+def bearer_token(
+    client: TestClient, db: Database, account: str = "acme", scopes: str = ALL_SCOPES
+) -> str:
+    """A new OAuth client of ``account`` exchanged for an access token at the token endpoint."""
+    with db.transaction() as session:
+        issued = oauth.create_client(session=session, account_name=account, scopes=scopes)
+    response = client.post(
+        "/public/v1/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": issued.client_id,
+            "client_secret": issued.client_secret,
+        },
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
 
 
 def free_port() -> int:

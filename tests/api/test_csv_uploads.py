@@ -5,28 +5,12 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from tests.support import bearer_token
 
 from beacon.core.db import Database
-from beacon.messaging import oauth
 
 HUGE_FIELD = "x" * 140_000  # over the csv module's field size limit
 DELIVERY_HEADER = "date,deal_id,device,format,domain,geo,impressions,clicks,spend\r\n"
-
-
-def _bearer(client: TestClient, db: Database) -> dict[str, str]:
-    with db.transaction() as session:
-        issued = oauth.create_client(
-            session=session, account_name="acme", scopes=" ".join(oauth.SCOPES)
-        )
-    token = client.post(
-        "/public/v1/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": issued.client_id,
-            "client_secret": issued.client_secret,
-        },
-    ).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.mark.parametrize(
@@ -51,7 +35,7 @@ def test_unparseable_contacts_csv_is_400_on_public_v1(client: TestClient, db: Da
     response = client.post(
         "/public/v1/contacts/import",
         content=f"email,firstName\na@example.com,{HUGE_FIELD}\n".encode(),
-        headers={**_bearer(client, db), "Content-Type": "text/csv"},
+        headers={"Authorization": f"Bearer {bearer_token(client, db)}", "Content-Type": "text/csv"},
     )
     assert response.status_code == 400, response.text
     body = response.json()

@@ -13,11 +13,11 @@ from schemathesis.specs.openapi.checks import (
     negative_data_rejection,
     positive_data_acceptance,
 )
+from tests.support import bearer_token
 
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import oauth
 
 # Bounded for the suite; `python bench/fuzz/run.py` runs the same test with many more.
 MAX_EXAMPLES = int(os.environ.get("BEACON_FUZZ_EXAMPLES", "10"))
@@ -64,18 +64,5 @@ def _bearer_token(client: TestClient, db: Database) -> str:
     key = id(client)
     if key not in _TOKENS:
         _TOKENS.clear()
-        with db.transaction() as session:
-            issued = oauth.create_client(
-                session=session, account_name="acme", scopes=" ".join(oauth.SCOPES)
-            )
-        response = client.post(
-            "/public/v1/oauth/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": issued.client_id,
-                "client_secret": issued.client_secret,
-            },
-        )
-        assert response.status_code == 200, response.text
-        _TOKENS[key] = response.json()["access_token"]
+        _TOKENS[key] = bearer_token(client, db)
     return _TOKENS[key]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.support import bearer_token
 
 from beacon.core.app import create_app
 from beacon.core.config import Settings
@@ -114,18 +115,7 @@ class Creds:
     def token(self, scope: str | None) -> str:
         if scope not in self._tokens:
             scopes = scope or " ".join(oauth.SCOPES)
-            with self.db.transaction() as session:
-                issued = oauth.create_client(session=session, account_name="acme", scopes=scopes)
-            response = self.client.post(
-                TOKEN_URL,
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": issued.client_id,
-                    "client_secret": issued.client_secret,
-                },
-            )
-            assert response.status_code == 200, response.text
-            self._tokens[scope] = response.json()["access_token"]
+            self._tokens[scope] = bearer_token(self.client, self.db, scopes=scopes)
         return self._tokens[scope]
 
 

@@ -6,28 +6,12 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.messaging.helpers import API
+from tests.support import ALL_SCOPES, bearer_token
 
 from beacon.core.db import Database
-from beacon.messaging import oauth
 
-ALL_SCOPES = " ".join(oauth.SCOPES)
-
-
-def issue_token(client: TestClient, db: Database, account: str, scopes: str = ALL_SCOPES) -> str:
-    """A fresh client for ``account`` with ``scopes``, exchanged for a token at the endpoint."""
-    with db.transaction() as session:
-        issued = oauth.create_client(session=session, account_name=account, scopes=scopes)
-    response = client.post(
-        f"{API}/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": issued.client_id,
-            "client_secret": issued.client_secret,
-        },
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["access_token"])
+# Kept under its old name for the Orchestrate tests that import it.
+issue_token = bearer_token
 
 
 @pytest.fixture
