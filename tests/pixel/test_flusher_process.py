@@ -91,6 +91,16 @@ def test_child_flushes_reports_metrics_and_dies_with_its_server(
         assert _metric(server, "beacon_pixel_segments_flushed_total") >= 1
         assert re.search(r"^beacon_pixel_flush_seconds_count [1-9]", _text(server), re.M)
 
+        # A flusher that dies (OOM killer, crash) is replaced within a flush interval.
+        os.kill(flusher, signal.SIGKILL)
+        wait_for(lambda: _children(server_pid) not in ([], [flusher]), "a new flusher")
+        (flusher,) = _children(server_pid)
+        with httpx.Client(base_url=server.base_url, headers={"User-Agent": UA}) as client:
+            for i in range(30):
+                assert client.get(f"/px/{campaign_id}.gif", params={"u": str(i)}).status_code == 200
+        wait_for(lambda: counted_hits(db, campaign_id) == 150, "the new flusher to flush")
+        assert _metric(server, "beacon_pixel_flusher_restarts_total") == 1
+
         assert server.kill() == -signal.SIGKILL
         # An orphaned flusher stops by itself; the next server's flusher replays the spool.
         wait_for(lambda: not Path(f"/proc/{flusher}").exists(), "the orphaned flusher to exit", 10)

@@ -44,11 +44,15 @@ _STOP_TIMEOUT_SECONDS = 60.0
 
 
 class SpoolSealer:
-    """Thread of the server process: seals the open segment and publishes the backlog."""
+    """Thread of the server process: seals the open segment, publishes the backlog, and
+    starts a new flusher if the last one died (so the backlog never waits for a restart)."""
 
-    def __init__(self, consumer: SpoolConsumer, interval: float) -> None:
+    def __init__(
+        self, consumer: SpoolConsumer, interval: float, flusher: FlusherProcess | None = None
+    ) -> None:
         self.consumer = consumer  # used for its seal and backlog steps only
         self.interval = interval
+        self.flusher = flusher
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -69,6 +73,8 @@ class SpoolSealer:
                 self.consumer.publish_backlog()
             except OSError:
                 log.exception("sealing the pixel spool failed")
+            if self.flusher is not None and not self._stopping.is_set():
+                self.flusher.revive()
 
 
 class FlusherProcess:
@@ -117,6 +123,18 @@ class FlusherProcess:
     @property
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
+
+    def revive(self) -> bool:
+        """Start a new child if the running one died (crash, OOM kill); True when it did."""
+        process = self._process
+        if process is None or process.is_alive():
+            return False
+        log.error("pixel flusher exited with %s; starting a new one", process.exitcode)
+        if self._reader is not None:
+            self._reader.join(5)
+        self.metrics.flusher_restarts.inc()
+        self.start()
+        return True
 
     def _relay(self, receiving: Connection) -> None:
         with receiving:

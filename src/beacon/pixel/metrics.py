@@ -72,6 +72,11 @@ class PixelMetrics:
             "Segment flushes that failed and will be retried.",
             registry=self.registry,
         )
+        self.flusher_restarts = Counter(
+            "beacon_pixel_flusher_restarts",
+            "Times the flusher process died and the server started a new one.",
+            registry=self.registry,
+        )
         self.backlog = Gauge(
             "beacon_pixel_spool_backlog_bytes",
             "Bytes in the spool not yet flushed into the rollups.",

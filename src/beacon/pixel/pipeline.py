@@ -87,7 +87,9 @@ class PixelPipeline:
             self.consumer.start()
         elif self.mode == "process":
             self._flusher = FlusherProcess(self.settings, self.collector.metrics).start()
-            self._sealer = SpoolSealer(self.consumer, self.settings.pixel_flush_interval)
+            self._sealer = SpoolSealer(
+                self.consumer, self.settings.pixel_flush_interval, self._flusher
+            )
             self._sealer.start()
 
     def flush(self) -> FlushResult:
