@@ -246,3 +246,16 @@ def process_output(server: LiveServer, creds: dict[str, str]) -> list[str]:
     log = server.log_path.read_text()
     assert '"logger": "beacon.access"' in log.replace('":"', '": "')
     return _leaks([rest_of_stdout, log], creds)
+
+
+def test_unsubscribe_tokens_never_reach_the_access_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="beacon.access")
+    token = "tok-" + "s3cr3t" * 6
+    for path in (f"/u/{token}", f"/public/v1/unsubscribe/{token}"):
+        assert client.get(path).status_code == 404
+    logged = [json_log_formatter().format(r) for r in caplog.records if r.name == "beacon.access"]
+    assert len(logged) == 2
+    assert not [line for line in logged if token in line]
+    assert any('"/u/[redacted]"' in line for line in logged)

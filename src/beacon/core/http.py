@@ -33,6 +33,24 @@ from beacon.core.errors import (
 )
 
 access_log = logging.getLogger("beacon.access")
+# Paths whose last segment is a credential (an email's unsubscribe token): logged as prefix.
+_SECRET_PATH_PREFIXES: list[str] = []
+
+
+def register_secret_path_prefix(prefix: str) -> None:
+    """Paths under ``prefix`` end in a credential: access logs show ``prefix[redacted]``."""
+    if prefix not in _SECRET_PATH_PREFIXES:
+        _SECRET_PATH_PREFIXES.append(prefix)
+
+
+def loggable_path(path: str) -> str:
+    """``path`` as the access log may show it."""
+    for prefix in _SECRET_PATH_PREFIXES:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix + "[redacted]"
+    return path
+
+
 error_log = logging.getLogger("beacon.error")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -100,7 +118,7 @@ class RequestContextMiddleware:
                 "request",
                 extra={
                     "method": scope["method"],
-                    "path": scope["path"],
+                    "path": loggable_path(scope["path"]),
                     "status": status_holder["status"],
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                     "request_id": ctx.request_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from beacon.core.http import register_secret_path_prefix
 from beacon.messaging import errors
 from beacon.messaging.router_audiences import router as audiences_router
 from beacon.messaging.router_campaigns import router as campaigns_router
@@ -12,6 +13,9 @@ from beacon.messaging.router_oauth import router as oauth_router
 from beacon.messaging.router_unsubscribe import router as unsubscribe_router
 
 errors.register()
+# The unsubscribe token is the credential of its link: never in the access log.
+register_secret_path_prefix("/u/")
+register_secret_path_prefix("/public/v1/unsubscribe/")
 
 router = APIRouter()
 router.include_router(oauth_router)
