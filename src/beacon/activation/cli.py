@@ -25,13 +25,12 @@ def ingest_deliveries(
 ) -> None:
     """Validate and store a delivery CSV as one batch (all rows or none), with a progress bar."""
     from rich.progress import Progress
-    from sqlalchemy import select
 
     from beacon.activation import deliveries
     from beacon.cli import load_settings, prepare
+    from beacon.core import auth
     from beacon.core.db import Database
     from beacon.core.errors import APIError
-    from beacon.core.models import Account
 
     settings = load_settings(data_dir)
     prepare(settings)
@@ -39,14 +38,14 @@ def ingest_deliveries(
     db = Database(settings.effective_database_url)
     try:
         with db.transaction() as session, Progress(transient=True) as progress:
-            account_id = session.scalar(select(Account.id).where(Account.name == account))
-            if account_id is None:
+            found = auth.find_account(session=session, name=account)
+            if found is None:
                 typer.echo(f"error: no account named {account!r}", err=True)
                 raise typer.Exit(2)
             task = progress.add_task(f"Ingesting {csv_file.name}", total=len(rows))
             receipt = deliveries.ingest(
                 session=session,
-                account_id=account_id,
+                account_id=found.id,
                 batch_id=batch_id,
                 rows=rows,
                 progress=lambda n: progress.advance(task, n),

@@ -34,9 +34,14 @@ class KeyInfo:
     revoked_at: datetime | None
 
 
+def find_account(*, session: Session, name: str) -> Account | None:
+    """The account called ``name``, or None."""
+    return session.scalar(select(Account).where(Account.name == name))
+
+
 def get_or_create_account(*, session: Session, name: str) -> Account:
     """The account called ``name``, created if it does not exist yet."""
-    account = session.scalar(select(Account).where(Account.name == name))
+    account = find_account(session=session, name=name)
     if account is None:
         account = Account(name=name)
         session.add(account)

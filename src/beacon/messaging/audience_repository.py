@@ -37,6 +37,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from beacon.core.db import is_postgres
+from beacon.core.paging import fetch_page
 from beacon.messaging.models import Contact, ReachEvaluation, Segment, SegmentMember
 
 CHUNK = 1000
@@ -123,16 +124,13 @@ def list_contacts(
     session: Session, *, account_id: int, limit: int, offset: int
 ) -> tuple[Sequence[Contact], int]:
     """A page of the account's contacts, oldest first, and their total."""
-    where = Contact.account_id == account_id
-    total = session.scalar(select(func.count()).select_from(Contact).where(where)) or 0
-    items = session.scalars(
-        select(Contact)
-        .where(where)
-        .order_by(Contact.created_at, Contact.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return items, int(total)
+    return fetch_page(
+        session,
+        select(Contact).where(Contact.account_id == account_id),
+        order_by=[Contact.created_at, Contact.id],
+        limit=limit,
+        offset=offset,
+    )
 
 
 def get_contact(session: Session, *, account_id: int, contact_id: uuid.UUID) -> Contact | None:
@@ -379,16 +377,13 @@ def list_segments(
     session: Session, *, account_id: int, limit: int, offset: int
 ) -> tuple[Sequence[Segment], int]:
     """A page of the account's segments, newest first."""
-    where = Segment.account_id == account_id
-    total = session.scalar(select(func.count()).select_from(Segment).where(where)) or 0
-    items = session.scalars(
-        select(Segment)
-        .where(where)
-        .order_by(Segment.created_at.desc(), Segment.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return items, int(total)
+    return fetch_page(
+        session,
+        select(Segment).where(Segment.account_id == account_id),
+        order_by=[Segment.created_at.desc(), Segment.id],
+        limit=limit,
+        offset=offset,
+    )
 
 
 def add_members(session: Session, segment_id: uuid.UUID, contact_ids: Sequence[uuid.UUID]) -> None:

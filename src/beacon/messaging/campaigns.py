@@ -9,9 +9,10 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from beacon.core.config import Settings
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository, repository, segments
+from beacon.messaging import audience_repository, preflight, repository, segments
 from beacon.messaging.campaign_schemas import (
     AudienceIn,
     CampaignCreate,
@@ -19,7 +20,7 @@ from beacon.messaging.campaign_schemas import (
     ScheduleRequest,
     local_to_utc,
 )
-from beacon.messaging.errors import conflict, type_unsupported
+from beacon.messaging.errors import bad_uuid, conflict, type_unsupported
 from beacon.messaging.models import Campaign, Execution, Template
 
 SUPPORTED_TYPE = "broadcast"
@@ -201,6 +202,24 @@ def archive_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUI
     return campaign
 
 
+def publish(
+    *, session: Session, account_id: int, campaign_id: uuid.UUID, settings: Settings, base_url: str
+) -> Campaign:
+    """Publish a draft whose preflight passes: 409 unless it is a draft, 422
+    ``PREFLIGHT_FAILED`` listing the failing checks."""
+    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    if campaign.status != "draft":
+        raise conflict(
+            f"Only drafts can be published; this campaign is {campaign.status}",
+            authoringStatus=campaign.status,
+        )
+    result = preflight.run_preflight(
+        session=session, campaign=campaign, settings=settings, base_url=base_url
+    )
+    preflight.require_passing(result)
+    return publish_campaign(session=session, campaign=campaign)
+
+
 def publish_campaign(*, session: Session, campaign: Campaign) -> Campaign:
     """Mark a draft published (preflight already passed); a future ``at`` schedule is armed."""
     campaign.status = "published"
@@ -333,7 +352,29 @@ def cancel_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUID
     return campaign
 
 
-def parse_execution_id(value: str) -> uuid.UUID | None:
+def list_executions(
+    *, session: Session, account_id: int, campaign_id: uuid.UUID, limit: int, offset: int
+) -> tuple[Sequence[Execution], int]:
+    """A page of the campaign's executions, newest first, and their total."""
+    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    return repository.list_executions(session, campaign_id=campaign.id, limit=limit, offset=offset)
+
+
+def get_execution(
+    *, session: Session, account_id: int, campaign_id: uuid.UUID, execution_id: str
+) -> Execution:
+    """One execution of the campaign by ``exec-<uuid>`` (or the bare UUID); 400 or 404."""
+    parsed = _parse_execution_id(execution_id)
+    if parsed is None:
+        raise bad_uuid("executionId")
+    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    execution = repository.get_execution(session, campaign_id=campaign.id, execution_id=parsed)
+    if execution is None:
+        raise not_found("Execution", execution_id)
+    return execution
+
+
+def _parse_execution_id(value: str) -> uuid.UUID | None:
     """``exec-<uuid>`` or a bare UUID; None when malformed."""
     try:
         return uuid.UUID(value.removeprefix("exec-"))

@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from beacon.messaging.models import Campaign, Execution, Recipient
+from beacon.core.paging import fetch_page
+from beacon.messaging.models import Campaign, Execution, Recipient, Template
 
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent")
 COUNT_KEYS = (*STAGES, "failed")
@@ -121,11 +122,32 @@ def list_campaigns(
         query = query.where(Campaign.channel == channel)
     if campaign_type:
         query = query.where(Campaign.campaign_type == campaign_type)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = SORT_COLUMNS[sort_by]
     order = [column.desc(), Campaign.id.desc()] if descending else [column.asc(), Campaign.id]
-    items = session.scalars(query.order_by(*order).limit(limit).offset(offset)).all()
-    return items, int(total)
+    return fetch_page(session, query, order_by=order, limit=limit, offset=offset)
+
+
+def get_template(session: Session, *, account_id: int, template_id: uuid.UUID) -> Template | None:
+    """The account's template, or None (another account's id is None too)."""
+    return session.scalar(
+        select(Template).where(Template.id == template_id, Template.account_id == account_id)
+    )
+
+
+def list_templates(
+    session: Session, *, account_id: int, channel: str | None, limit: int, offset: int
+) -> tuple[Sequence[Template], int]:
+    """A page of the account's templates, newest first, and their total."""
+    query = select(Template).where(Template.account_id == account_id)
+    if channel:
+        query = query.where(Template.channel == channel)
+    return fetch_page(
+        session,
+        query,
+        order_by=[Template.created_at.desc(), Template.id],
+        limit=limit,
+        offset=offset,
+    )
 
 
 def add(session: Session, row: Any) -> Any:
@@ -142,16 +164,13 @@ def list_executions(
     session: Session, *, campaign_id: uuid.UUID, limit: int, offset: int
 ) -> tuple[Sequence[Execution], int]:
     """A page of a campaign's executions, newest first, and their total."""
-    where = Execution.campaign_id == campaign_id
-    total = session.scalar(select(func.count()).select_from(Execution).where(where)) or 0
-    items = session.scalars(
-        select(Execution)
-        .where(where)
-        .order_by(Execution.created_at.desc(), Execution.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return items, int(total)
+    return fetch_page(
+        session,
+        select(Execution).where(Execution.campaign_id == campaign_id),
+        order_by=[Execution.created_at.desc(), Execution.id],
+        limit=limit,
+        offset=offset,
+    )
 
 
 def get_execution(

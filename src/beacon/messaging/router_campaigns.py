@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from beacon.core.deps import AppSettings, DbSession, require_json
-from beacon.core.errors import not_found
 from beacon.core.paging import Offset
 from beacon.messaging import campaigns, observability, preflight, repository
 from beacon.messaging.campaign_schemas import (
@@ -26,7 +25,6 @@ from beacon.messaging.campaign_schemas import (
     ScheduleRequest,
 )
 from beacon.messaging.deps import AnalyticsRead, CampaignsRead, CampaignsWrite
-from beacon.messaging.errors import bad_uuid, conflict
 from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.openapi import public_errors
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
@@ -238,24 +236,14 @@ def publish(
     idem: Idempotency,
 ) -> JSONResponse:
     def produce() -> Any:
-        campaign = campaigns.get_broadcast(
-            session=session, account_id=caller.account_id, campaign_id=campaign_id
-        )
-        if campaign.status != "draft":
-            raise conflict(
-                f"Only drafts can be published; this campaign is {campaign.status}",
-                authoringStatus=campaign.status,
-            )
-        result = preflight.run_preflight(
+        campaign = campaigns.publish(
             session=session,
-            campaign=campaign,
+            account_id=caller.account_id,
+            campaign_id=campaign_id,
             settings=settings,
             base_url=base_url(request, settings),
         )
-        preflight.require_passing(result)
-        return observability.campaign_out(
-            campaigns.publish_campaign(session=session, campaign=campaign)
-        )
+        return observability.campaign_out(campaign)
 
     return respond(
         session=session, account_id=caller.account_id, idem=idem, status_code=200, produce=produce
@@ -355,11 +343,12 @@ def list_executions(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> JSONResponse:
-    campaign = campaigns.get_broadcast(
-        session=session, account_id=caller.account_id, campaign_id=campaign_id
-    )
-    items, total = repository.list_executions(
-        session, campaign_id=campaign.id, limit=limit, offset=offset
+    items, total = campaigns.list_executions(
+        session=session,
+        account_id=caller.account_id,
+        campaign_id=campaign_id,
+        limit=limit,
+        offset=offset,
     )
     return page(
         observability.executions_out(session, items), total=total, limit=limit, offset=offset
@@ -380,13 +369,10 @@ def get_execution(
     caller: CampaignsRead,
     session: DbSession,
 ) -> JSONResponse:
-    parsed = campaigns.parse_execution_id(execution_id)
-    if parsed is None:
-        raise bad_uuid("executionId")
-    campaign = campaigns.get_broadcast(
-        session=session, account_id=caller.account_id, campaign_id=campaign_id
+    execution = campaigns.get_execution(
+        session=session,
+        account_id=caller.account_id,
+        campaign_id=campaign_id,
+        execution_id=execution_id,
     )
-    execution = repository.get_execution(session, campaign_id=campaign.id, execution_id=parsed)
-    if execution is None:
-        raise not_found("Execution", execution_id)
     return ok(observability.executions_out(session, [execution])[0])

@@ -7,12 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, error_from_validation, not_found
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository
+from beacon.messaging import audience_repository, repository
 from beacon.messaging.audience_schemas import (
     CONTENT_MODELS,
     RenderedOut,
@@ -102,9 +101,7 @@ def create_template(*, session: Session, account_id: int, data: TemplateCreate) 
 
 def get_template(*, session: Session, account_id: int, template_id: uuid.UUID) -> Template:
     """The account's template or 404."""
-    template = session.scalar(
-        select(Template).where(Template.id == template_id, Template.account_id == account_id)
-    )
+    template = repository.get_template(session, account_id=account_id, template_id=template_id)
     if template is None:
         raise not_found("Template", template_id)
     return template
@@ -114,14 +111,9 @@ def list_templates(
     *, session: Session, account_id: int, channel: str | None, limit: int, offset: int
 ) -> tuple[Sequence[Template], int]:
     """A page of the account's templates, newest first."""
-    query = select(Template).where(Template.account_id == account_id)
-    if channel:
-        query = query.where(Template.channel == channel)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = session.scalars(
-        query.order_by(Template.created_at.desc(), Template.id).limit(limit).offset(offset)
-    ).all()
-    return items, int(total)
+    return repository.list_templates(
+        session, account_id=account_id, channel=channel, limit=limit, offset=offset
+    )
 
 
 def update_template(
