@@ -41,7 +41,8 @@ leaves a stored hit the client never saw acknowledged (none is lost). The server
 its defaults: the spool is flushed by a child process at nice +10 (`BEACON_PIXEL_FLUSHER=
 process`), so enrichment and the rollup upserts never hold the server's GIL. With the flusher
 as a thread of the server (`BEACON_PIXEL_FLUSHER=thread`, the earlier design) the same load
-gave about 10,000 hits/s with a p99 of 55 ms: each flush starved the event loop. wrk runs on
+gave 9,600-10,000 hits/s with a p99 of 51-66 ms (wrk runs of 8 s by hand the same day, load
+average 3-4.5): each flush starved the event loop. wrk runs on
 the same 2 CPUs, so both servers share them with the load generator; the load average is
 in the heading. The load rotates 200 URLs, so each flush upserts few distinct rows; traffic
 with many more distinct pages per second gives the flusher more rows to write per segment.

@@ -430,9 +430,9 @@ audience), so every run exercises a takeover: the killed report is re-run by ano
 (attempts 2) and its result stored once; the killed batch's rows that were handed over are
 failed as `unknown_outcome_after_crash` (policy `fail`; some of them did reach the mailbox,
 which is the price of never sending twice). A server exits with -15 on SIGTERM because uvicorn
-re-raises the signal after its graceful shutdown (the spool is flushed first). Report rows
-number about one per human hit: every hit carries a unique cache buster (`cb`), which the
-collector keeps as a macro, so the rollups cannot merge hits. Timings are dominated by the
+re-raises the signal after its graceful shutdown (the spool is flushed first). Every hit
+carries a cache buster (`cb`), which the collector does not keep as a macro, so hits of the
+same page, device, country and macros merge into one rollup row. Timings are dominated by the
 machine (2 CPUs shared with other work; see the load average): the run checks correctness, not
 speed.
 

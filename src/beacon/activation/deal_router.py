@@ -13,19 +13,12 @@ from beacon.activation.report_schemas import (
     ReportCreate,
     ReportOut,
 )
-from beacon.activation.router import (
-    Limit,
-    Offset,
-    RawBody,
-    content_kind,
-    parse_json,
-    upload_body,
-    wake_worker,
-)
+from beacon.activation.router import Limit, RawBody, content_kind, parse_json, upload_body
 from beacon.activation.schemas import DEFAULT_PAGE, ActivationCreate, ActivationOut
-from beacon.core.deps import CurrentCaller, DbSession, require_json
+from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
+from beacon.core.paging import Offset
 
 router = APIRouter(prefix="/v1/clsfy")
 

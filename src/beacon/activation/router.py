@@ -20,7 +20,7 @@ from beacon.activation.schemas import (
     SegmentOut,
     SegmentUpdate,
 )
-from beacon.core.deps import CurrentCaller, DbSession, require_json
+from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.errors import UnsupportedMediaType, error_from_validation
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
@@ -73,13 +73,6 @@ def upload_body(model: type[BaseModel], text_type: str, description: str) -> dic
             },
         }
     }
-
-
-def wake_worker(request: Request) -> None:
-    """Let the in-process worker pick new work up now (runs after the transaction commits)."""
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        worker.wake()
 
 
 # --- Inventory -----------------------------------------------------------------------------

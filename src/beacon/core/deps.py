@@ -91,3 +91,11 @@ def require_json(request: Request) -> None:
         raise UnsupportedMediaType(
             f"Unsupported content type '{content_type or 'none'}': send application/json"
         )
+
+
+def wake_worker(request: Request) -> None:
+    """Let the in-process worker pick new work up now; run it as a background task, so after
+    the request's transaction committed."""
+    worker = getattr(request.app.state, "worker", None)
+    if worker is not None:
+        worker.wake()

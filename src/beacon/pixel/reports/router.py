@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 
-from beacon.core.deps import CurrentCaller, DbSession, require_json
+from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
@@ -60,13 +60,6 @@ def _created(report: PixelReport) -> service.ReportPage:
     return service.ReportPage(report, None, None, DEFAULT_LIMIT, 0)
 
 
-def _wake_worker(request: Request, background: BackgroundTasks) -> None:
-    # Background tasks run after the response, so after the request's transaction committed.
-    worker = getattr(request.app.state, "worker", None)
-    if worker is not None:
-        background.add_task(worker.wake)
-
-
 @router.post(
     "/campaign",
     status_code=201,
@@ -87,7 +80,7 @@ def create_campaign_report(
         session=session, account_id=caller.account_id, data=body
     )
     if created:
-        _wake_worker(request, background)
+        background.add_task(wake_worker, request)
     else:
         response.status_code = 200
     return CampaignReport(**_fields(_created(report)))
@@ -137,7 +130,7 @@ def create_publisher_report(
         session=session, account_id=caller.account_id, data=body
     )
     if created:
-        _wake_worker(request, background)
+        background.add_task(wake_worker, request)
     else:
         response.status_code = 200
     return _publisher(_created(report))
