@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.contextual.site.server import SLOW_SECONDS, LocalSite
+from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import engine, store
 from beacon.contextual.models import ERROR
@@ -19,22 +18,9 @@ CLASSIFY = "/v1/clsfy/classify"
 
 
 @pytest.fixture
-def site() -> Iterator[LocalSite]:
-    with LocalSite() as running:
-        yield running
-
-
-@pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """The app may fetch the local site; short timeouts keep the slow page quick."""
-    return settings.model_copy(
-        update={
-            "fetch_allow_private_networks": True,
-            "fetch_connect_timeout": 1.0,
-            "fetch_read_timeout": 0.5,
-            "fetch_total_timeout": 5.0,
-        }
-    )
+    """The app may fetch the local site (see site.server.OPEN_FETCH)."""
+    return settings.model_copy(update=OPEN_FETCH)
 
 
 def test_classifies_a_sports_page_and_serves_it_from_the_store(

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.contextual.site.server import SLOW_SECONDS, LocalSite
+from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import service
 from beacon.contextual.tasks import batch_job_kind
@@ -19,21 +19,9 @@ BATCH = "/v1/clsfy/classify/batch"
 
 
 @pytest.fixture
-def site() -> Iterator[LocalSite]:
-    with LocalSite() as running:
-        yield running
-
-
-@pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={
-            "fetch_allow_private_networks": True,
-            "fetch_connect_timeout": 1.0,
-            "fetch_read_timeout": 0.5,
-            "fetch_total_timeout": 5.0,
-        }
-    )
+    """The app may fetch the local site (see site.server.OPEN_FETCH)."""
+    return settings.model_copy(update=OPEN_FETCH)
 
 
 def run_worker(db: Database, settings: Settings) -> None:

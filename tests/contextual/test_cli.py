@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from tests.contextual.site.server import LocalSite
 from tests.support import run_cli
-
-
-@pytest.fixture
-def site() -> Iterator[LocalSite]:
-    with LocalSite() as running:
-        yield running
 
 
 def test_prints_a_readable_table(site: LocalSite, tmp_path: Path) -> None:

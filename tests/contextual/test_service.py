@@ -4,7 +4,6 @@ SSRF refusal, and the periodic classifier that picks up pixel and inventory URLs
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,25 +19,6 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelCampaign, PixelRollup
-
-
-@pytest.fixture
-def site() -> Iterator[LocalSite]:
-    with LocalSite() as running:
-        yield running
-
-
-@pytest.fixture
-def open_settings(settings: Settings) -> Settings:
-    """Local pages allowed, short timeouts."""
-    return settings.model_copy(
-        update={
-            "fetch_allow_private_networks": True,
-            "fetch_connect_timeout": 1.0,
-            "fetch_read_timeout": 0.5,
-            "fetch_total_timeout": 5.0,
-        }
-    )
 
 
 def classify(db: Database, settings: Settings, url: str) -> service.UrlOutcome:

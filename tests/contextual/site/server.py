@@ -10,6 +10,15 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+# Local pages allowed (they are on loopback); short timeouts keep the slow page quick.
+OPEN_FETCH = {
+    "fetch_allow_private_networks": True,
+    "fetch_connect_timeout": 1.0,
+    "fetch_read_timeout": 0.5,
+    "fetch_total_timeout": 5.0,
+}
+
+
 SITE = Path(__file__).resolve().parent
 SLOW_SECONDS = 5.0
 
