@@ -1,0 +1,119 @@
+"""Wire format of delivery ingestion and segment reports (seed 001)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from beacon.activation.schemas import (
+    CountryCode,
+    Device,
+    FailureReason,
+    Format,
+    NonBlank,
+    PagingWhenComplete,
+    StrictId,
+)
+from beacon.core.timefmt import UTCSeconds
+
+Dimension = Literal["date", "device", "format", "domain"]
+
+
+# --- Deliveries ----------------------------------------------------------------------------
+
+
+class DeliveryRow(BaseModel):
+    """One row of an SSP/DSP delivery export (JSON values or CSV strings, parsed leniently)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: dt.date
+    deal_id: NonBlank = Field(max_length=200)
+    device: Device
+    format: Format
+    domain: NonBlank = Field(max_length=255)
+    geo: CountryCode
+    impressions: int = Field(ge=0)
+    clicks: int = Field(ge=0)
+    spend: float = Field(ge=0, allow_inf_nan=False)
+
+
+class DeliveryUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    batch_id: NonBlank | None = Field(
+        default=None, max_length=100, description="Re-posting the same batch_id replaces it"
+    )
+    rows: list[dict[str, Any]] = Field(min_length=1)
+
+
+class DeliveryReceipt(BaseModel):
+    batch_id: str
+    rows: int = Field(description="Rows stored for this batch")
+    replaced_rows: int = Field(description="Rows of an earlier post of this batch, now replaced")
+    impressions: int
+    clicks: int
+    spend: float
+
+
+# --- Reports (seed 001) --------------------------------------------------------------------
+
+
+class ReportFilters(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    devices: list[Device] | None = Field(default=None, min_length=1)
+    formats: list[Format] | None = Field(default=None, min_length=1)
+    geo: list[CountryCode] | None = Field(default=None, min_length=1)
+
+
+class ReportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: dt.date
+    end_date: dt.date
+    segment_ids: list[StrictId] | None = Field(default=None, min_length=1, max_length=1000)
+    deal_ids: list[NonBlank] | None = Field(default=None, min_length=1, max_length=1000)
+    filters: ReportFilters | None = None
+    dimensions: list[Dimension] | None = None
+
+    @field_validator("dimensions")
+    @classmethod
+    def _distinct(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError("must not repeat a dimension")
+        return value
+
+
+class Summary(BaseModel):
+    impressions: int
+    clicks: int
+    spend: float
+    ctr: float
+    ecpm: float
+
+
+class ReportOut(BaseModel):
+    """The report object of seed 001; ``pagination`` appears beside ``data`` once complete and
+    ``error`` only when failed, as in the campaign reports."""
+
+    id: int
+    status: Literal["pending", "processing", "complete", "failed"]
+    segment_ids: list[int] | None
+    deal_ids: list[str] | None
+    start_date: dt.date
+    end_date: dt.date
+    filters: dict[str, list[str]] | None
+    dimensions: list[str] | None
+    created_date: UTCSeconds
+    processed_date: UTCSeconds | None
+    summary: Summary | None
+    data: list[dict[str, Any]] | None
+    pagination: PagingWhenComplete = Field(
+        default=None, description="Paging of ``data`` (once complete)"
+    )
+    error: FailureReason = Field(
+        default=None, description="Why the report failed (only when failed)"
+    )

@@ -1,0 +1,233 @@
+"""Queries over inventory and segments. Every read is scoped to the caller's account."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from beacon.activation.models import (
+    Activation,
+    ActivationSegment,
+    InventorySync,
+    InventoryUrl,
+    Segment,
+    SegmentUrl,
+)
+from beacon.contextual.models import OK, PENDING, UrlClassification
+from beacon.core.db import is_postgres
+from beacon.pixel.models import PixelCampaign, PixelRollup
+
+CHUNK = 500
+
+# --- Inventory -----------------------------------------------------------------------------
+
+
+def known_inventory_hashes(session: Session, *, account_id: int, hashes: Sequence[str]) -> set[str]:
+    """Which of ``hashes`` the account's inventory already holds."""
+    known: set[str] = set()
+    for start in range(0, len(hashes), CHUNK):
+        known.update(
+            session.scalars(
+                select(InventoryUrl.url_hash).where(
+                    InventoryUrl.account_id == account_id,
+                    InventoryUrl.url_hash.in_(hashes[start : start + CHUNK]),
+                )
+            )
+        )
+    return known
+
+
+def add_inventory(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert inventory rows (callers pass only new ones)."""
+    if rows:
+        session.execute(insert(InventoryUrl), rows)
+
+
+def inventory_page(
+    session: Session, *, account_id: int, limit: int, offset: int
+) -> tuple[list[tuple[InventoryUrl, str | None]], int]:
+    """One page of the account's inventory with each URL's classification status, and the total."""
+    total = session.scalar(
+        select(func.count()).select_from(InventoryUrl).where(InventoryUrl.account_id == account_id)
+    )
+    rows = session.execute(
+        select(InventoryUrl, UrlClassification.status)
+        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .where(InventoryUrl.account_id == account_id)
+        .order_by(InventoryUrl.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return [(inv, status) for inv, status in rows], int(total or 0)
+
+
+def sync_watermark(session: Session, *, account_id: int) -> InventorySync:
+    """The account's pixel-sync position, created (at 0) on first use, locked until commit."""
+    # Two segment builds of one account (or a build and an inventory read) may sync at once:
+    # a get-then-INSERT made the second fail with a duplicate key, so insert-if-absent.
+    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+    session.execute(
+        dialect_insert(InventorySync)
+        .values(account_id=account_id, last_rollup_id=0)
+        .on_conflict_do_nothing(index_elements=["account_id"])
+    )
+    row = session.get(InventorySync, account_id, with_for_update=True, populate_existing=True)
+    assert row is not None
+    return row
+
+
+def pixel_urls_after(
+    session: Session, *, account_id: int, after_id: int, limit: int
+) -> list[tuple[int, str, str]]:
+    """(rollup id, url, domain) of the account's pixel rollups newer than ``after_id``."""
+    rows = session.execute(
+        select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
+        .join(PixelCampaign, PixelCampaign.id == PixelRollup.campaign_id)
+        .where(PixelCampaign.account_id == account_id, PixelRollup.id > after_id)
+        .order_by(PixelRollup.id)
+        .limit(limit)
+    ).all()
+    return [(int(i), url, domain) for i, url, domain in rows]
+
+
+def classified_inventory(
+    session: Session, *, account_id: int, after_id: int, limit: int
+) -> list[tuple[int, str, str, str, str]]:
+    """(inventory id, url hash, url, domain, classification JSON) of classified URLs, by id."""
+    rows = session.execute(
+        select(
+            InventoryUrl.id,
+            InventoryUrl.url_hash,
+            InventoryUrl.url,
+            InventoryUrl.domain,
+            UrlClassification.classification,
+        )
+        .join(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .where(
+            InventoryUrl.account_id == account_id,
+            InventoryUrl.id > after_id,
+            UrlClassification.status == OK,
+            UrlClassification.classification.is_not(None),
+        )
+        .order_by(InventoryUrl.id)
+        .limit(limit)
+    ).all()
+    return [(int(i), h, u, d, str(c)) for i, h, u, d, c in rows]
+
+
+def has_unclassified_inventory(session: Session, *, account_id: int) -> bool:
+    """Whether any of the account's URLs is still queued for classification."""
+    waiting = (
+        select(InventoryUrl.id)
+        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .where(
+            InventoryUrl.account_id == account_id,
+            (UrlClassification.status.is_(None)) | (UrlClassification.status == PENDING),
+        )
+        .limit(1)
+    )
+    return session.scalar(waiting) is not None
+
+
+# --- Segments ------------------------------------------------------------------------------
+
+
+def get_segment(session: Session, *, account_id: int, segment_id: int) -> Segment | None:
+    """The account's segment with this id, or None (another account's id is None too)."""
+    return session.scalar(
+        select(Segment).where(Segment.id == segment_id, Segment.account_id == account_id)
+    )
+
+
+def segments_by_id(
+    session: Session, *, account_id: int, segment_ids: Iterable[int]
+) -> dict[int, Segment]:
+    """The account's segments among ``segment_ids``."""
+    found = session.scalars(
+        select(Segment).where(Segment.account_id == account_id, Segment.id.in_(set(segment_ids)))
+    )
+    return {s.id: s for s in found}
+
+
+def list_segments(session: Session, *, account_id: int) -> Sequence[Segment]:
+    """The account's segments, oldest first."""
+    return session.scalars(
+        select(Segment).where(Segment.account_id == account_id).order_by(Segment.id)
+    ).all()
+
+
+def add(session: Session, row: Any) -> Any:
+    """Insert and flush so the id is assigned."""
+    session.add(row)
+    session.flush()
+    return row
+
+
+def replace_members(session: Session, *, segment_id: int, members: list[dict[str, Any]]) -> None:
+    """Swap the segment's members for ``members`` (atomic with the caller's transaction)."""
+    session.execute(delete(SegmentUrl).where(SegmentUrl.segment_id == segment_id))
+    for start in range(0, len(members), CHUNK):
+        session.execute(insert(SegmentUrl), members[start : start + CHUNK])
+
+
+def member_urls(
+    session: Session, *, segment_id: int, limit: int | None, offset: int
+) -> tuple[list[tuple[str, str]], int]:
+    """One page (``limit`` None: all) of member URLs by domain then URL, and the total."""
+    total = session.scalar(
+        select(func.count()).select_from(SegmentUrl).where(SegmentUrl.segment_id == segment_id)
+    )
+    query = (
+        select(SegmentUrl.url, SegmentUrl.domain)
+        .where(SegmentUrl.segment_id == segment_id)
+        .order_by(SegmentUrl.domain, SegmentUrl.url)
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(u, d) for u, d in session.execute(query).all()], int(total or 0)
+
+
+def member_domains(
+    session: Session, *, segment_id: int, limit: int | None, offset: int = 0
+) -> tuple[list[tuple[str, int]], int]:
+    """Member domains with their URL counts, most URLs first, and how many domains there are."""
+    count = func.count(SegmentUrl.id)
+    total = session.scalar(
+        select(func.count(func.distinct(SegmentUrl.domain))).where(
+            SegmentUrl.segment_id == segment_id
+        )
+    )
+    query = (
+        select(SegmentUrl.domain, count)
+        .where(SegmentUrl.segment_id == segment_id)
+        .group_by(SegmentUrl.domain)
+        .order_by(count.desc(), SegmentUrl.domain)
+        .offset(offset)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [(d, int(n)) for d, n in session.execute(query).all()], int(total or 0)
+
+
+def activations_using(session: Session, *, segment_id: int) -> Sequence[Activation]:
+    """Every activation that includes the segment."""
+    return session.scalars(
+        select(Activation)
+        .join(ActivationSegment, ActivationSegment.activation_id == Activation.id)
+        .where(ActivationSegment.segment_id == segment_id)
+        .order_by(Activation.id)
+    ).all()
+
+
+def delete_segment(session: Session, segment: Segment) -> None:
+    """Delete the segment; its members and deal links go with it (ON DELETE CASCADE)."""
+    session.execute(delete(SegmentUrl).where(SegmentUrl.segment_id == segment.id))
+    session.execute(delete(ActivationSegment).where(ActivationSegment.segment_id == segment.id))
+    session.delete(segment)
+    session.flush()

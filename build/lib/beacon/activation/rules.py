@@ -1,0 +1,90 @@
+"""Segment rules evaluated against one URL's stored classification.
+
+Include keys combine with AND (every key given must match), the values of one key with OR.
+An exclusion removes a URL when any one of its keys matches. A tier-1 IAB code (``IAB19``)
+also matches its tier-2 children (``IAB19-6``); ``min_confidence`` applies to categories.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Criteria:
+    categories: tuple[str, ...] | None
+    keywords: tuple[re.Pattern[str], ...] | None
+    entities: frozenset[str] | None
+    sentiment: frozenset[str] | None
+    min_confidence: float
+
+    @classmethod
+    def from_rules(cls, rules: Mapping[str, Any]) -> Criteria:
+        """Compile one rule set (the include part, or ``exclude``)."""
+        keywords = rules.get("keywords")
+        entities = rules.get("entities")
+        sentiment = rules.get("sentiment")
+        categories = rules.get("iab_categories")
+        return cls(
+            categories=tuple(categories) if categories is not None else None,
+            keywords=tuple(_phrase(k) for k in keywords) if keywords is not None else None,
+            entities=frozenset(_fold(e) for e in entities) if entities is not None else None,
+            sentiment=frozenset(sentiment) if sentiment is not None else None,
+            min_confidence=float(rules.get("min_confidence") or 0.0),
+        )
+
+    def checks(self, classification: Mapping[str, Any]) -> list[bool]:
+        """The outcome of each key this rule set gives, in a fixed order."""
+        results: list[bool] = []
+        if self.categories is not None:
+            results.append(self._category_hit(classification))
+        if self.keywords is not None:
+            words = [_fold(str(k)) for k in classification.get("keywords", [])]
+            results.append(any(p.search(w) for p in self.keywords for w in words))
+        if self.entities is not None:
+            names = {_fold(str(e.get("name", ""))) for e in classification.get("entities", [])}
+            results.append(bool(self.entities & names))
+        if self.sentiment is not None:
+            label = (classification.get("sentiment") or {}).get("label")
+            results.append(label in self.sentiment)
+        return results
+
+    def _category_hit(self, classification: Mapping[str, Any]) -> bool:
+        assert self.categories is not None
+        for category in classification.get("iab_categories", []):
+            if float(category.get("confidence", 0)) < self.min_confidence:
+                continue
+            code = str(category.get("id", ""))
+            if any(code == want or code.startswith(f"{want}-") for want in self.categories):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class SegmentMatcher:
+    include: Criteria
+    exclude: Criteria | None
+
+    @classmethod
+    def from_rules(cls, rules: Mapping[str, Any]) -> SegmentMatcher:
+        """Compile a segment's stored rules."""
+        exclude = rules.get("exclude")
+        return cls(Criteria.from_rules(rules), Criteria.from_rules(exclude) if exclude else None)
+
+    def matches(self, classification: Mapping[str, Any]) -> bool:
+        """Whether a URL with this classification belongs to the segment."""
+        if not all(self.include.checks(classification)):
+            return False
+        return not (self.exclude is not None and any(self.exclude.checks(classification)))
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _phrase(phrase: str) -> re.Pattern[str]:
+    # Whole-word phrase match: "gpu" matches "nvidia gpu" but not "gpus".
+    return re.compile(rf"(?<!\w){re.escape(_fold(phrase))}(?!\w)")

@@ -1,0 +1,309 @@
+"""Wire format of inventory, segments and activations (seed 003); reports live in
+``report_schemas``. Value lists (formats, devices, KPIs) are the seeds'."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+import pycountry
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    Strict,
+    ValidationInfo,
+    field_validator,
+)
+
+from beacon.contextual import taxonomy
+from beacon.core.dsps import is_supported_dsp, suggest_dsps
+from beacon.core.ids import ResourceId
+from beacon.core.timefmt import UTCSeconds
+
+Format = Literal["banner", "video", "native", "ctv", "audio"]
+Device = Literal["desktop", "mobile", "tablet", "ctv"]
+KpiMetric = Literal["ctr", "conversion", "viewability", "vcr", "cpa", "roas"]
+Sentiment = Literal["positive", "neutral", "negative"]
+
+MAX_INVENTORY_URLS = 10_000
+DEFAULT_PAGE, MAX_PAGE = 1000, 10_000
+NAME_MAX = 200
+DESCRIPTION_MAX = 2000
+
+
+def _country(code: str) -> str:
+    if len(code) != 2 or not code.isupper() or pycountry.countries.get(alpha_2=code) is None:
+        hint = "e.g. 'US'"
+        if code.upper() == "UK":
+            hint = "the United Kingdom is 'GB'"
+        elif len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None:
+            hint = f"upper case: {code.upper()!r}"
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code ({hint})")
+    return code
+
+
+def _currency(code: str) -> str:
+    if len(code) != 3 or not code.isupper() or pycountry.currencies.get(alpha_3=code) is None:
+        raise ValueError(f"{code!r} is not an ISO 4217 currency code (e.g. 'USD')")
+    return code
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip()
+
+
+def _compact(value: float) -> int | float:
+    """50000.0 is written as 50000, as clients sent it."""
+    return int(value) if value.is_integer() else value
+
+
+CountryCode = Annotated[str, AfterValidator(_country)]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
+NonBlank = Annotated[str, AfterValidator(_not_blank)]
+# Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
+StrictId = Annotated[ResourceId, Strict()]  # 61, never "61" or true
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+    total: int
+
+
+# --- Inventory -----------------------------------------------------------------------------
+
+
+class InventoryUpload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(
+        min_length=1, max_length=MAX_INVENTORY_URLS, description="Page URLs (http/https)"
+    )
+
+
+class InventoryAdded(BaseModel):
+    received: int = Field(description="URLs in the request")
+    added: int = Field(description="URLs new to the account's inventory")
+    queued: int = Field(description="URLs newly queued for classification")
+
+
+class InventoryItem(BaseModel):
+    url: str
+    domain: str
+    source: Literal["upload", "pixel"]
+    status: Literal["ok", "pending", "error"] = Field(description="Classification status")
+    created_date: UTCSeconds
+
+
+class InventoryPage(BaseModel):
+    data: list[InventoryItem]
+    pagination: Pagination
+
+
+# --- Segments ------------------------------------------------------------------------------
+
+
+def _iab_code(code: str) -> str:
+    if code not in taxonomy.categories():
+        raise ValueError(f"{code!r} is not an IAB Content Taxonomy 1.0 code (e.g. 'IAB19')")
+    return code
+
+
+IabCode = Annotated[str, AfterValidator(_iab_code)]
+
+
+class RuleSet(BaseModel):
+    """Criteria over a URL's classification. Keys combine with AND, values within a key OR."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # An empty list would match nothing (or exclude nothing): omit the key instead.
+    iab_categories: list[IabCode] | None = Field(
+        default=None,
+        min_length=1,
+        description="Any of these codes; a tier-1 code also matches its children",
+    )
+    keywords: list[NonBlank] | None = Field(
+        default=None,
+        min_length=1,
+        description="Any of these phrases (case-insensitive, whole words)",
+    )
+    entities: list[NonBlank] | None = Field(
+        default=None, min_length=1, description="Any of these entity names (case-insensitive)"
+    )
+    sentiment: list[Sentiment] | None = Field(
+        default=None, min_length=1, description="Allowed labels"
+    )
+    min_confidence: Annotated[float, Strict()] | None = Field(
+        default=None, ge=0, le=1, description="Lowest category confidence that counts"
+    )
+
+    @field_validator("min_confidence")
+    @classmethod
+    def _with_categories(cls, value: float | None, info: ValidationInfo) -> float | None:
+        # It qualifies category matches only; alone it would be silently ignored.
+        if value is not None and not info.data.get("iab_categories"):
+            raise ValueError("applies to iab_categories: give iab_categories in the same rules")
+        return value
+
+
+class SegmentRules(RuleSet):
+    exclude: RuleSet | None = Field(
+        default=None, description="A URL matching any of these keys is left out (brand safety)"
+    )
+
+
+class SegmentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: NonBlank = Field(max_length=NAME_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    rules: SegmentRules
+
+
+class SegmentUpdate(BaseModel):
+    """Partial update; a change of ``rules`` rebuilds the segment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: NonBlank | None = Field(default=None, max_length=NAME_MAX)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
+    rules: SegmentRules | None = None
+
+    @field_validator("name", "rules")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class TopDomain(BaseModel):
+    domain: str
+    url_count: int
+
+
+def _absent(value: object) -> bool:
+    return value is None
+
+
+# Present only when set, so the seeds' shapes stay exact: ``error`` only on failed objects,
+# ``pagination`` only beside a complete report's rows.
+FailureReason = Annotated[str | None, Field(exclude_if=_absent)]
+PagingWhenComplete = Annotated[Pagination | None, Field(exclude_if=_absent)]
+
+
+class SegmentOut(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    rules: dict[str, Any]
+    status: Literal["pending", "processing", "complete", "failed"]
+    url_count: int | None
+    domain_count: int | None
+    top_domains: list[TopDomain] | None
+    created_date: UTCSeconds
+    processed_date: UTCSeconds | None
+    last_updated_date: UTCSeconds
+    error: FailureReason = Field(
+        default=None, description="Why the build failed (only when failed)"
+    )
+
+
+class MemberUrl(BaseModel):
+    url: str
+    domain: str
+
+
+class MemberUrlPage(BaseModel):
+    data: list[MemberUrl]
+    pagination: Pagination
+
+
+class MemberDomainPage(BaseModel):
+    data: list[TopDomain]
+    pagination: Pagination
+
+
+# --- Activations (seed 003) ----------------------------------------------------------------
+
+
+def _dsp(name: str) -> str:
+    if not is_supported_dsp(name):
+        close = suggest_dsps(name)
+        hint = (
+            f"Did you mean: {', '.join(close)}?"
+            if close
+            else "The name must match one of the supported DSPs exactly, e.g. 'The Trade Desk'."
+        )
+        raise ValueError(f"{name!r} is not a supported DSP. {hint}")
+    return name
+
+
+class Kpi(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    metric: KpiMetric
+    target: Number
+
+
+class Budget(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Number
+    currency: CurrencyCode
+
+    @field_validator("amount")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0")
+        return value
+
+
+class ActivationCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    segment_ids: list[StrictId] = Field(min_length=1, max_length=100)
+    dsp: Annotated[str, AfterValidator(_dsp)] = Field(description="A supported DSP, exactly")
+    buyer_seat: NonBlank = Field(max_length=200)
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    geo: list[CountryCode] | None = Field(default=None, min_length=1)
+    formats: list[Format] | None = Field(default=None, min_length=1)
+    devices: list[Device] | None = Field(default=None, min_length=1)
+    kpis: list[Kpi] | None = Field(default=None, min_length=1)
+    budget: Budget | None = None
+
+    @field_validator("segment_ids")
+    @classmethod
+    def _distinct(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("must not repeat a segment id")
+        return value
+
+
+class ActivationOut(BaseModel):
+    id: int
+    segment_ids: list[int]
+    dsp: str
+    buyer_seat: str
+    status: Literal["pending", "processing", "complete", "failed", "expired"]
+    deal_id: str | None
+    ttl_hours: int | None
+    start_date: dt.date | None
+    end_date: dt.date | None
+    geo: list[str] | None
+    formats: list[str] | None
+    devices: list[str] | None
+    kpis: list[Kpi] | None
+    budget: Budget | None
+    created_date: UTCSeconds
+    processed_date: UTCSeconds | None
+    error: FailureReason = Field(default=None, description="Why issuing failed (only when failed)")

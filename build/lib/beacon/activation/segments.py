@@ -1,0 +1,223 @@
+"""Segments: rules over the account's classified inventory, built asynchronously as jobs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from beacon.activation import repository
+from beacon.activation.activations import effective_status
+from beacon.activation.inventory import sync_pixel_urls
+from beacon.activation.models import Segment
+from beacon.activation.rules import SegmentMatcher
+from beacon.activation.schemas import (
+    MemberDomainPage,
+    MemberUrl,
+    MemberUrlPage,
+    Pagination,
+    SegmentCreate,
+    SegmentOut,
+    SegmentRules,
+    SegmentUpdate,
+    TopDomain,
+)
+from beacon.core.db import rowcount
+from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.jobs import FAILED, PENDING
+from beacon.core.timefmt import utcnow
+
+BUILD_CHUNK = 1000
+TOP_DOMAINS = 10
+
+
+class SegmentChanged(Exception):
+    """The segment was edited while it was being built; this build's result is discarded."""
+
+
+def _rules_json(rules: SegmentRules) -> str:
+    return orjson.dumps(rules.model_dump(mode="json", exclude_none=True)).decode()
+
+
+def create_segment(*, session: Session, account_id: int, data: SegmentCreate) -> Segment:
+    """Create a segment; it is queued for building (status ``pending``)."""
+    now = utcnow()
+    segment = Segment(
+        account_id=account_id,
+        name=data.name,
+        description=data.description,
+        rules=_rules_json(data.rules),
+        status=PENDING,
+        attempts=0,
+        created_date=now,
+        last_updated_date=now,
+    )
+    result: Segment = repository.add(session, segment)
+    return result
+
+
+def get_segment(*, session: Session, account_id: int, segment_id: int) -> Segment:
+    """The account's segment, or a 404 that looks the same for missing and foreign ids."""
+    segment = repository.get_segment(session, account_id=account_id, segment_id=segment_id)
+    if segment is None:
+        raise not_found("Segment", segment_id)
+    return segment
+
+
+def list_segments(*, session: Session, account_id: int) -> Sequence[Segment]:
+    """The account's segments, oldest first."""
+    return repository.list_segments(session, account_id=account_id)
+
+
+def update_segment(
+    *, session: Session, account_id: int, segment_id: int, data: SegmentUpdate
+) -> Segment:
+    """Apply the fields present; new rules send the segment back to ``pending`` for a rebuild."""
+    segment = get_segment(session=session, account_id=account_id, segment_id=segment_id)
+    changes = data.model_dump(exclude_unset=True)
+    if "name" in changes:
+        segment.name = changes["name"]
+    if "description" in changes:
+        segment.description = changes["description"]
+    if data.rules is not None and _rules_json(data.rules) != segment.rules:
+        segment.rules = _rules_json(data.rules)
+        _requeue(segment)
+    segment.last_updated_date = utcnow()
+    session.flush()
+    return segment
+
+
+def _requeue(segment: Segment) -> None:
+    # Clearing the lease makes a build already running for the old rules lose it: its
+    # result is discarded (see ``build_segment``) and this pending row is built afresh.
+    segment.status = PENDING
+    segment.attempts = 0
+    segment.lease_owner = None
+    segment.lease_expires_at = None
+    segment.run_after = None
+    segment.error = None
+    segment.processed_date = None
+    segment.url_count = segment.domain_count = None
+    segment.top_domains = None
+
+
+def delete_segment(*, session: Session, account_id: int, segment_id: int) -> None:
+    """Delete a segment unless a live deal (or one being issued) uses it."""
+    segment = get_segment(session=session, account_id=account_id, segment_id=segment_id)
+    now = utcnow()
+    for activation in repository.activations_using(session, segment_id=segment.id):
+        status = effective_status(activation, now=now)
+        if status == "complete":
+            raise ValidationFailed(
+                f"Segment {segment_id} is used by active deal {activation.deal_id} "
+                f"(activation {activation.id}); delete it once the deal has expired"
+            )
+        if status in ("pending", "processing"):
+            raise ValidationFailed(
+                f"Segment {segment_id} is being activated (activation {activation.id}, "
+                f"status: {status})"
+            )
+    repository.delete_segment(session, segment)
+
+
+def segment_out(segment: Segment) -> SegmentOut:
+    """The wire form of a segment."""
+    top = orjson.loads(segment.top_domains) if segment.top_domains else None
+    return SegmentOut(
+        id=segment.id,
+        name=segment.name,
+        description=segment.description,
+        rules=orjson.loads(segment.rules),
+        status=segment.status,
+        url_count=segment.url_count,
+        domain_count=segment.domain_count,
+        top_domains=[TopDomain(**t) for t in top] if top is not None else None,
+        created_date=segment.created_date,
+        processed_date=segment.processed_date,
+        last_updated_date=segment.last_updated_date,
+        error=segment.error if segment.status == FAILED else None,
+    )
+
+
+def member_urls(
+    *, session: Session, account_id: int, segment_id: int, limit: int, offset: int
+) -> MemberUrlPage:
+    """One page of the segment's member URLs."""
+    segment = get_segment(session=session, account_id=account_id, segment_id=segment_id)
+    rows, total = repository.member_urls(session, segment_id=segment.id, limit=limit, offset=offset)
+    return MemberUrlPage(
+        data=[MemberUrl(url=u, domain=d) for u, d in rows],
+        pagination=Pagination(limit=limit, offset=offset, total=total),
+    )
+
+
+def member_domains(
+    *, session: Session, account_id: int, segment_id: int, limit: int, offset: int
+) -> MemberDomainPage:
+    """One page of the segment's member domains, most URLs first."""
+    segment = get_segment(session=session, account_id=account_id, segment_id=segment_id)
+    rows, total = repository.member_domains(
+        session, segment_id=segment.id, limit=limit, offset=offset
+    )
+    return MemberDomainPage(
+        data=[TopDomain(domain=d, url_count=n) for d, n in rows],
+        pagination=Pagination(limit=limit, offset=offset, total=total),
+    )
+
+
+def awaits_classification(*, session: Session, segment: Segment, wait_seconds: float) -> bool:
+    """Whether the build should wait: URLs of the account's inventory are still queued for
+    classification, and the segment was created or last updated under ``wait_seconds`` ago."""
+    if utcnow() >= segment.last_updated_date + timedelta(seconds=wait_seconds):
+        return False
+    return repository.has_unclassified_inventory(session, account_id=segment.account_id)
+
+
+def build_segment(*, session: Session, segment: Segment) -> None:
+    """Evaluate the rules over the account's classified inventory and swap in the members.
+
+    Classifications are read in chunks of ``BUILD_CHUNK`` and matched in Python; the member
+    table is replaced inside the job's transaction, so readers see the old or the new set.
+    """
+    sync_pixel_urls(session=session, account_id=segment.account_id)
+    matcher = SegmentMatcher.from_rules(orjson.loads(segment.rules))
+    members: list[dict[str, Any]] = []
+    after = 0
+    while True:
+        chunk = repository.classified_inventory(
+            session, account_id=segment.account_id, after_id=after, limit=BUILD_CHUNK
+        )
+        if not chunk:
+            break
+        for inventory_id, url_hash, url, domain, payload in chunk:
+            after = inventory_id
+            if matcher.matches(orjson.loads(payload)):
+                members.append(
+                    {"segment_id": segment.id, "url_hash": url_hash, "url": url, "domain": domain}
+                )
+    repository.replace_members(session, segment_id=segment.id, members=members)
+    domains = Counter(m["domain"] for m in members)
+    top = sorted(domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]
+    segment.url_count = len(members)
+    segment.domain_count = len(domains)
+    segment.top_domains = orjson.dumps([{"domain": d, "url_count": n} for d, n in top]).decode()
+    _still_ours(session, segment)
+
+
+def _still_ours(session: Session, segment: Segment) -> None:
+    # Row-locks the segment until commit, so an edit either lands before (and this build is
+    # discarded) or after (and requeues the segment).
+    held = rowcount(
+        session,
+        update(Segment)
+        .where(Segment.id == segment.id, Segment.lease_owner == segment.lease_owner)
+        .values(lease_owner=segment.lease_owner)
+        .execution_options(synchronize_session=False),
+    )
+    if not held:
+        raise SegmentChanged(f"segment {segment.id} changed during its build")

@@ -1,0 +1,319 @@
+"""The ``beacon`` command line: serve, worker, keys, db."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from beacon.activation.cli import ingest_deliveries
+from beacon.contextual.cli import classify as classify_command
+from beacon.core.config import Settings
+from beacon.messaging.cli import clients_app
+
+if TYPE_CHECKING:
+    from beacon.demo.seed import Credentials
+
+app = typer.Typer(
+    help="Beacon: measurement, classification, activation and messaging server.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(help="Manage API keys (X-API-Key) for the /v1 APIs.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(db_app, name="db")
+app.command("classify")(classify_command)
+app.command("ingest-deliveries")(ingest_deliveries)
+app.add_typer(clients_app, name="clients")
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir", envvar="BEACON_DATA_DIR", help="Data directory (SQLite file, spool, outbox)."
+    ),
+]
+
+
+def load_settings(data_dir: Path | None) -> Settings:
+    """Settings from the environment, with ``--data-dir`` taking precedence."""
+    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    os.environ["BEACON_DATA_DIR"] = str(settings.data_dir)
+    return settings
+
+
+def require_writable(directory: Path, what: str) -> None:
+    """Create ``directory`` and write a file in it; exit with a clear message if that fails."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        typer.echo(f"error: {what} {directory} is not writable: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+
+
+def prepare(settings: Settings) -> None:
+    """Make sure the data directory is usable and the schema is current; exit clearly if not."""
+    from beacon.core.db import upgrade_database
+
+    require_writable(settings.data_dir, "data directory")
+    try:
+        upgrade_database(settings.effective_database_url)
+    except Exception as exc:
+        typer.echo(f"error: cannot prepare the database: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="On an empty database, create a demo account filled with a month of data "
+            "(and, unless BEACON_SMTP_URL is set, a local mail sink for its campaign).",
+        ),
+    ] = False,
+) -> None:
+    """Run the API, the pixel collector and a background worker in one process."""
+    import uvicorn
+
+    from beacon.core import auth
+    from beacon.core.app import create_app
+    from beacon.core.db import Database
+    from beacon.core.http import configure_logging
+
+    settings = load_settings(data_dir)
+    configure_logging(settings.log_level)
+    prepare(settings)
+    require_writable(settings.effective_pixel_spool_dir, "pixel spool directory")
+    db = Database(settings.effective_database_url)
+    with db.transaction() as session:
+        first_start = auth.account_count(session=session) == 0
+        issued = (
+            auth.issue_api_key(session=session, account_name="default") if first_start else None
+        )
+    demo_credentials = None
+    if demo and first_start:
+        from beacon.demo import seed
+
+        demo_credentials = seed.prepare(db)
+    db.dispose()
+    base = settings.public_url or f"http://{host}:{port}"
+    if demo_credentials is not None:
+        settings = _start_demo(settings, base, demo_credentials)
+    elif demo:
+        typer.echo("Demo: the database is not empty, so no demo account was created.")
+    typer.echo(
+        f"Beacon {settings.effective_database_url.split(':', 1)[0]} database, data in {settings.data_dir}"
+    )
+    typer.echo(f"API:  {base}/v1/pixel/campaigns")
+    typer.echo(f"Docs: {base}/docs")
+    if issued is not None:
+        typer.echo("First start: created account 'default' with this API key (shown once):")
+        typer.echo(f"  X-API-Key: {issued.key}")
+    else:
+        typer.echo("Create an API key with: beacon keys create --account NAME")
+    sys.stdout.flush()
+    # Proxy headers are resolved per domain (the collector trusts BEACON_TRUSTED_PROXIES only);
+    # uvicorn's own rewriting of the client address would trust loopback blindly.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _start_demo(settings: Settings, base: str, credentials: Credentials) -> Settings:
+    """Fill the demo account in the background once the server answers; print how to look."""
+    import threading
+    import time
+
+    import httpx
+
+    from beacon.demo import seed
+    from beacon.demo.mailsink import MailSink
+
+    if settings.smtp_url is None:
+        sink = MailSink(settings.data_dir / "demo-mailbox")
+        sink.start()
+        settings = settings.model_copy(update={"smtp_url": sink.url})
+        typer.echo(f"Demo: local mail sink {sink.url}, messages in {sink.directory}")
+
+    def fill() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        try:
+            result = seed.populate(base, credentials)
+        except (seed.DemoFailed, httpx.HTTPError) as exc:
+            typer.echo(f"Demo: could not fill the demo account: {exc}", err=True)
+            return
+        typer.echo(seed.instructions(base, credentials, result))
+        sys.stdout.flush()
+
+    typer.echo("Demo: filling the demo account in the background (about a minute)...")
+    threading.Thread(target=fill, name="beacon-demo", daemon=True).start()
+    return settings
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run background workers only (any number may share one PostgreSQL)."""
+    import signal
+
+    from beacon.core import domains
+    from beacon.core.db import Database
+    from beacon.core.http import configure_logging
+    from beacon.core.jobs import Worker
+
+    settings = load_settings(data_dir)
+    configure_logging(settings.log_level)
+    prepare(settings)
+    runner = Worker(
+        db=Database(settings.effective_database_url),
+        kinds=domains.job_kinds(settings),
+        periodic=domains.periodic_tasks(settings),
+        poll_interval=settings.worker_poll_interval,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
+    signal.signal(signal.SIGINT, lambda *_: runner.stop(timeout=0))
+    typer.echo(f"worker {runner.worker_id} running")
+    runner.run_forever()
+
+
+@keys_app.command("create")
+def keys_create(
+    account: Annotated[str, typer.Option("--account", help="Account name (created if missing).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key; the key is printed alone on the last line."""
+    from beacon.core import auth
+    from beacon.core.db import Database
+
+    settings = load_settings(data_dir)
+    prepare(settings)
+    db = Database(settings.effective_database_url)
+    with db.transaction() as session:
+        issued = auth.issue_api_key(session=session, account_name=account)
+    typer.echo(
+        f"Created key {issued.prefix}… for account '{issued.account_name}' (id {issued.account_id})."
+    )
+    typer.echo("Store it now: it is not shown again.")
+    typer.echo(issued.key)
+
+
+@keys_app.command("list")
+def keys_list(data_dir: DataDir = None) -> None:
+    """List keys (prefix, account, created, revoked); never the secret."""
+    from beacon.core import auth
+    from beacon.core.db import Database
+
+    settings = load_settings(data_dir)
+    prepare(settings)
+    with Database(settings.effective_database_url).transaction() as session:
+        keys = auth.list_api_keys(session=session)
+    typer.echo(f"{'PREFIX':<14} {'ACCOUNT':<24} {'CREATED':<21} REVOKED")
+    for key in keys:
+        revoked = key.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ") if key.revoked_at else "-"
+        typer.echo(
+            f"{key.prefix:<14} {key.account_name:<24} {key.created_at:%Y-%m-%dT%H:%M:%SZ}  {revoked}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_prefix: Annotated[str, typer.Argument(help="The key's prefix as `keys list` shows it.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key by its prefix."""
+    from beacon.core import auth
+    from beacon.core.db import Database
+
+    settings = load_settings(data_dir)
+    prepare(settings)
+    with Database(settings.effective_database_url).transaction() as session:
+        count = auth.revoke_api_key(session=session, prefix=key_prefix)
+    if count == 0:
+        typer.echo(f"No active key with prefix {key_prefix!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Revoked {count} key(s).")
+
+
+@app.command("ingest-log")
+def ingest_log(
+    log_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Combined-format log (.gz ok).")
+    ],
+    campaign: Annotated[int, typer.Option("--campaign", help="Pixel campaign ID.")],
+    site: Annotated[
+        str | None,
+        typer.Option(help="Site base URL (https://www.example.com) for a page access log."),
+    ] = None,
+    include_assets: Annotated[
+        bool, typer.Option(help="Also count CSS/JS/image requests of a page log.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Count an nginx/Apache combined-format access log as server-side pixel events."""
+    from rich.progress import Progress
+
+    from beacon.core.db import Database
+    from beacon.pixel import collector_repository, ingest_log
+    from beacon.pixel.pipeline import make_consumer, open_spool
+
+    settings = load_settings(data_dir)
+    prepare(settings)
+    db = Database(settings.effective_database_url)
+    with db.transaction() as session:
+        if not collector_repository.existing_campaign_ids(session, {campaign}):
+            typer.echo(f"error: campaign {campaign} does not exist", err=True)
+            raise typer.Exit(2)
+    spool = open_spool(settings)
+    with ingest_log.open_log(log_file) as handle, Progress(transient=True) as progress:
+        task = progress.add_task(f"Reading {log_file.name}", total=log_file.stat().st_size)
+        summary = ingest_log.ingest(
+            handle,
+            spool=spool,
+            campaign_id=campaign,
+            site=site,
+            include_assets=include_assets,
+            progress=lambda size: (
+                progress.advance(task, size) if log_file.suffix != ".gz" else None
+            ),
+        )
+    spool.close()
+    flushed = make_consumer(settings=settings, db=db, spool=spool).flush()
+    db.dispose()
+    skipped = ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()) or "none"
+    typer.echo(f"Read {summary.lines} lines: {summary.spooled} events spooled; skipped: {skipped}.")
+    rejected = sum(flushed.rejected.values())
+    typer.echo(f"Flushed {flushed.counted} hits into the rollups ({rejected} rejected).")
+
+
+@db_app.command("upgrade")
+def db_upgrade(data_dir: DataDir = None) -> None:
+    """Apply all database migrations."""
+    settings = load_settings(data_dir)
+    prepare(settings)
+    typer.echo("Database is up to date.")
+
+
+if __name__ == "__main__":
+    app()

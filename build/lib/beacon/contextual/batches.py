@@ -1,0 +1,127 @@
+"""Batch classification: a job row per request, one item row per URL.
+
+The worker answers each URL from the store when it is fresh (or still backing off after a
+failure), fetches the rest in bounded parallel, stores every result, and fills in the items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy.orm import Session
+
+from beacon.contextual import repository, service, store
+from beacon.contextual.models import (
+    ITEM_CLASSIFIED,
+    ITEM_FAILED,
+    ClassificationBatch,
+    ClassificationBatchItem,
+)
+from beacon.core.config import Settings
+from beacon.core.errors import not_found
+from beacon.core.jobs import COMPLETE
+from beacon.core.timefmt import utcnow
+
+MAX_BATCH_URLS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    """A batch as the API shows it; counts and items only once it is complete."""
+
+    batch: ClassificationBatch
+    summary: dict[str, int] | None
+    items: list[ClassificationBatchItem] | None
+    limit: int
+    offset: int
+
+
+def create_batch(*, session: Session, account_id: int, urls: Sequence[str]) -> ClassificationBatch:
+    """Queue a batch of URLs (already validated) for the worker."""
+    return repository.add_batch(session, account_id=account_id, urls=urls)
+
+
+def get_batch(
+    *, session: Session, account_id: int, batch_id: int, limit: int, offset: int
+) -> BatchView:
+    """The account's batch with one page of results; 404 for a batch it does not own."""
+    batch = repository.account_batch(session, account_id=account_id, batch_id=batch_id)
+    if batch is None:
+        raise not_found("Classification batch", batch_id)
+    if batch.status != COMPLETE:
+        return BatchView(batch=batch, summary=None, items=None, limit=limit, offset=offset)
+    return BatchView(
+        batch=batch,
+        summary=repository.item_counts(session, batch_id=batch.id),
+        items=repository.item_page(session, batch_id=batch.id, limit=limit, offset=offset),
+        limit=limit,
+        offset=offset,
+    )
+
+
+def run_batch(*, session: Session, settings: Settings, batch: ClassificationBatch) -> None:
+    """Classify every pending item of ``batch`` (the job handler; the runner commits).
+
+    Three phases, so no database connection or transaction is held while pages download
+    (a batch of slow sites would otherwise pin a pooled connection, and on PostgreSQL an
+    open snapshot, for minutes): read the items and the store, end that read-only
+    transaction, fetch in bounded parallel, then record the results in the transaction the
+    session begins next, which the job runner commits. The job's lease, renewed by the
+    runner, keeps other workers off the batch meanwhile.
+    """
+    items = repository.pending_items(session, batch_id=batch.id)
+    answered, to_fetch = _answers_from_store(
+        session, settings=settings, urls=[i.url for i in items]
+    )
+    # Nothing has been written yet: this only ends the read transaction and returns the
+    # connection to the pool (objects stay loaded: sessions do not expire on commit).
+    session.commit()
+    results = service.classify_pages(urls=to_fetch, settings=settings)
+    for result in results:
+        service.record_result(
+            session, settings=settings, result=result, domain=service.domain_of(result.url)
+        )
+        answered[result.url] = service.UrlOutcome(
+            url=result.url,
+            classification=result.classification,
+            classified_at=result.classified_at,
+            engine_version=None,
+            cached=False,
+            error=result.error,
+        )
+    for item in items:
+        _fill(item, answered[store.url_key(item.url)[0]])
+    session.flush()
+
+
+def _answers_from_store(
+    session: Session, *, settings: Settings, urls: Sequence[str]
+) -> tuple[dict[str, service.UrlOutcome], list[str]]:
+    """Outcomes the store can give now, and the distinct normalised URLs left to fetch."""
+    now = utcnow()
+    answered: dict[str, service.UrlOutcome] = {}
+    to_fetch: dict[str, None] = {}  # ordered set: each distinct URL is fetched once
+    for url in urls:
+        normalized, _ = store.url_key(url)
+        if normalized in answered or normalized in to_fetch:
+            continue
+        known = service.stored_outcome(
+            store.stored_row(session, normalized), settings=settings, now=now
+        )
+        if known is not None:
+            answered[normalized] = known
+        else:
+            to_fetch[normalized] = None
+    return answered, list(to_fetch)
+
+
+def _fill(item: ClassificationBatchItem, outcome: service.UrlOutcome) -> None:
+    if outcome.classification is None:
+        item.status = ITEM_FAILED
+        item.error = outcome.error or "not classified"
+        return
+    item.status = ITEM_CLASSIFIED
+    item.classification = orjson.dumps(outcome.classification).decode()
+    item.classified_at = outcome.classified_at

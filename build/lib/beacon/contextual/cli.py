@@ -1,0 +1,60 @@
+"""`beacon classify URL...`: fetch and classify pages from the command line (no database)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+
+def classify(
+    urls: Annotated[list[str], typer.Argument(help="Pages to fetch and classify.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
+) -> None:
+    """Fetch and classify pages; prints categories, keywords, entities and sentiment.
+
+    Honours the BEACON_FETCH_* settings (timeouts, robots.txt, and the SSRF guard: set
+    BEACON_FETCH_ALLOW_PRIVATE_NETWORKS=true to classify pages on a private network).
+    """
+    import orjson
+
+    from beacon.contextual import service
+    from beacon.core.config import Settings
+
+    results = service.classify_pages(urls=urls, settings=Settings())
+    for index, result in enumerate(results):
+        if as_json:
+            line = {"url": result.url, "classification": result.classification}
+            if result.error is not None:
+                line = {"url": result.url, "error": result.error}
+            typer.echo(orjson.dumps(line).decode())
+            continue
+        if index:
+            typer.echo("")
+        typer.echo(render(result.url, result.classification, result.error))
+    if any(result.error is not None for result in results):
+        raise typer.Exit(1)
+
+
+def render(url: str, classification: dict[str, Any] | None, error: str | None) -> str:
+    """A readable block for one page: a row per category, then keywords, entities, sentiment."""
+    lines = [url]
+    if classification is None:
+        lines.append(f"  error       {error}")
+        return "\n".join(lines)
+    categories = classification["iab_categories"] or [
+        {"id": "-", "name": "(none)", "confidence": 0}
+    ]
+    for i, category in enumerate(categories):
+        label = "categories" if i == 0 else ""
+        lines.append(
+            f"  {label:<11} {category['id']:<10} {category['name']:<32} {category['confidence']:.2f}"
+        )
+    lines.append(f"  {'keywords':<11} {', '.join(classification['keywords']) or '-'}")
+    entities = [
+        f"{e['name']} ({e['type']} {e['confidence']:.2f})" for e in classification["entities"]
+    ]
+    lines.append(f"  {'entities':<11} {', '.join(entities) or '-'}")
+    sentiment = classification["sentiment"]
+    lines.append(f"  {'sentiment':<11} {sentiment['label']} {sentiment['score']:.2f}")
+    return "\n".join(lines)

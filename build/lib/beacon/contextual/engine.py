@@ -1,0 +1,100 @@
+"""Contextual classification engine: page → IAB categories, keywords, entities, sentiment.
+
+Database-free and network-free: every lexicon and gazetteer ships with the package, and the
+sentence-embedding model with an installed dependency, so a page classifies the same way on
+any machine. Callers fetch (see `fetch.py`), then call
+`classify_html`; `classify_text` serves callers that already have clean text.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from beacon.contextual import categories, entities, keywords, semantic, sentiment
+from beacon.contextual import extract as extraction
+from beacon.contextual.categories import CategoryMatch
+from beacon.contextual.entities import Entity
+from beacon.contextual.sentiment import Sentiment
+
+# Bump when the lexicon, gazetteers, embedding model or scoring change, so cached results can be recomputed.
+ENGINE_VERSION = "lexicon-embed-1.2.0"
+
+_loaded = threading.Event()
+_load_lock = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    """The result for one page; `to_dict()` is the wire format."""
+
+    iab_categories: list[CategoryMatch]
+    keywords: list[str]
+    entities: list[Entity]
+    sentiment: Sentiment
+    title: str = ""
+    language: str | None = None
+    engine_version: str = field(default=ENGINE_VERSION)
+
+    def to_dict(self) -> dict[str, Any]:
+        """{"iab_categories", "keywords", "entities", "sentiment"} as documented."""
+        return {
+            "iab_categories": [c.to_dict() for c in self.iab_categories],
+            "keywords": list(self.keywords),
+            "entities": [e.to_dict() for e in self.entities],
+            "sentiment": self.sentiment.to_dict(),
+        }
+
+
+def warm_up() -> None:
+    """Load the lexicon, gazetteers, taxonomy and models once, then freeze them for the GC.
+
+    The loaded data is some 70,000 long-lived objects. Without ``gc.freeze()`` every full
+    (generation-2) collection walks them all, which costs ~35 ms of CPU and lands on whichever
+    page is being classified at the time: the p99 of single classifications fell from ~50 ms
+    to ~19 ms. Runs on the first classification in each process; safe to call again.
+    """
+    if _loaded.is_set():
+        return
+    with _load_lock:
+        if _loaded.is_set():
+            return
+        semantic.warm_up()
+        _classify(text="Warm up.", title="Warm up", description="")
+        extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
+        gc.collect()
+        gc.freeze()
+        _loaded.set()
+
+
+def classify_text(*, text: str, title: str = "", description: str = "") -> Classification:
+    """Classify already-extracted page text."""
+    warm_up()
+    return _classify(text=text, title=title, description=description)
+
+
+def _classify(*, text: str, title: str, description: str) -> Classification:
+    return Classification(
+        iab_categories=categories.classify(title=title, description=description, text=text),
+        keywords=keywords.extract(text=text, title=title, description=description),
+        entities=entities.extract(text=text, title=title),
+        sentiment=sentiment.analyze(text=text, title=title),
+        title=title,
+    )
+
+
+def classify_html(*, html: str, url: str) -> Classification:
+    """Extract the main content of an HTML page, then classify it."""
+    warm_up()
+    page = extraction.extract(html=html, url=url)
+    result = _classify(text=page.text, title=page.title, description=page.description)
+    return Classification(
+        iab_categories=result.iab_categories,
+        keywords=result.keywords,
+        entities=result.entities,
+        sentiment=result.sentiment,
+        title=page.title,
+        language=page.language,
+    )

@@ -1,0 +1,502 @@
+"""Fetch a web page for classification, safely.
+
+Every TCP connection goes through `_GuardedBackend`: it resolves the host once, refuses the
+connection if any resolved address is non-public (loopback, private, link-local, multicast,
+reserved, unspecified, shared/CGNAT, cloud metadata), and then connects to the address it
+checked. Because the check and the connect use the same resolved IP, a DNS answer that
+changes between the two (DNS rebinding) cannot slip a private address through, and the same
+guard applies to every redirect hop and to robots.txt. TLS still verifies the certificate
+against the original host name. Redirects are followed by hand so each hop's URL is checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.robotparser import RobotFileParser
+
+import anyio
+import httpcore
+import httpx
+
+USER_AGENT = "BeaconClassifier/0.1 (+https://github.com/beacon)"
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+ROBOTS_MAX_BYTES = 512_000
+ROBOTS_CACHE_SIZE = 1024
+# An unreachable robots.txt is retried sooner than a successfully read one.
+ROBOTS_ERROR_TTL = 300.0
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_TRACKING_PARAMS = frozenset(
+    {
+        "gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "yclid", "twclid", "igshid",
+        "mc_cid", "mc_eid", "_ga", "_gl", "li_fat_id", "ref_src", "s_cid", "mkt_tok",
+    }
+)  # fmt: skip
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
+)
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+
+T = TypeVar("T")
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class FetchError(Exception):
+    """A page could not be fetched; `reason` says why in plain words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """Limits for one fetch. `allow_private_networks` is for tests and trusted intranets."""
+
+    allow_private_networks: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    max_bytes: int = 2_000_000
+    max_redirects: int = 5
+    user_agent: str = USER_AGENT
+    respect_robots: bool = True
+    # Bounds a server that trickles bytes just under the read timeout.
+    total_timeout: float = 30.0
+    robots_ttl: float = 3600.0
+
+    @classmethod
+    def from_env(cls) -> FetchSettings:
+        """Settings with `BEACON_FETCH_ALLOW_PRIVATE_NETWORKS` read from the environment."""
+        flag = os.environ.get("BEACON_FETCH_ALLOW_PRIVATE_NETWORKS", "")
+        return cls(allow_private_networks=flag.strip().lower() in {"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    """An HTML page; `truncated` is true when the body hit `max_bytes` and was cut."""
+
+    url: str
+    final_url: str
+    status: int
+    content_type: str
+    html: str
+    truncated: bool = False
+
+
+def is_forbidden_address(address: str | IPAddress) -> bool:
+    """True for any address a server-side fetch must not reach (non-public or metadata)."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and is_forbidden_address(embedded):
+            return True
+    return (
+        not ip.is_global
+        or ip.is_multicast
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_unspecified
+        or ip in _METADATA_ADDRESSES
+    )
+
+
+def normalize_url(url: str) -> str:
+    """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
+    parts = urlsplit(url.strip())
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid port in URL: {url!r}") from exc
+    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
+        host = f"{host}:{port}"
+    query = sorted(
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if not key.lower().startswith("utm_") and key.lower() not in _TRACKING_PARAMS
+    )
+    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+
+
+def _checked_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise FetchError(f"invalid URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https"):
+        raise FetchError(f"unsupported URL scheme {parsed.scheme!r} (only http and https)")
+    if not parsed.host:
+        raise FetchError("URL has no host")
+    if parsed.userinfo:
+        raise FetchError("URLs with credentials are not fetched")
+    try:
+        literal = ipaddress.ip_address(parsed.host)
+    except ValueError:
+        return parsed
+    if not allow_private and is_forbidden_address(literal):
+        raise FetchError(f"refused to connect to non-public address {literal}")
+    return parsed
+
+
+class _GuardedBackend(httpcore.AsyncNetworkBackend):
+    """Resolve once, refuse non-public addresses, connect to the checked address."""
+
+    def __init__(self, *, allow_private: bool) -> None:
+        self._allow_private = allow_private
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await self._resolve(host, port, timeout)
+        if not self._allow_private:
+            forbidden = [a for a in addresses if is_forbidden_address(a)]
+            if forbidden:
+                raise FetchError(
+                    f"refused to connect to non-public address {forbidden[0]} ({host})"
+                )
+        last_error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(
+                    str(address),
+                    port,
+                    timeout=timeout,
+                    local_address=local_address,
+                    socket_options=socket_options,
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+    async def _resolve(self, host: str, port: int, timeout: float | None) -> list[IPAddress]:
+        try:
+            with anyio.fail_after(timeout):
+                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except TimeoutError as exc:
+            raise FetchError(f"timeout resolving {host}") from exc
+        except OSError as exc:
+            raise FetchError(f"cannot resolve {host}: {exc}") from exc
+        addresses: list[IPAddress] = []
+        for info in infos:
+            address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if address not in addresses:
+                addresses.append(address)
+        if not addresses:
+            raise FetchError(f"cannot resolve {host}")
+        return addresses
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise FetchError("unix sockets are not fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _ResponseStream(httpx.AsyncByteStream):
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        if hasattr(self._stream, "aclose"):
+            await self._stream.aclose()
+
+
+class _GuardedTransport(httpx.AsyncBaseTransport):
+    """httpx transport over an httpcore pool that uses the guarded network backend."""
+
+    def __init__(self, *, allow_private: bool, max_connections: int) -> None:
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=tls_context(),
+            network_backend=_GuardedBackend(allow_private=allow_private),
+            max_connections=max_connections,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        response = await self._pool.handle_async_request(core_request)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._pool.aclose()
+
+
+class _RobotsCache:
+    """robots.txt parsers per origin with a TTL, bounded in size."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[float, RobotFileParser]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, origin: str) -> RobotFileParser | None:
+        with self._lock:
+            entry = self._entries.get(origin)
+            if entry is None or entry[0] < time.monotonic():
+                return None
+            self._entries.move_to_end(origin)
+            return entry[1]
+
+    def put(self, origin: str, parser: RobotFileParser, ttl: float) -> None:
+        with self._lock:
+            self._entries[origin] = (time.monotonic() + ttl, parser)
+            self._entries.move_to_end(origin)
+            while len(self._entries) > ROBOTS_CACHE_SIZE:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_robots_cache = _RobotsCache()
+
+
+def clear_robots_cache() -> None:
+    """Forget every cached robots.txt (tests, or after changing the user agent)."""
+    _robots_cache.clear()
+
+
+def _robots_parser(lines: list[str]) -> RobotFileParser:
+    parser = RobotFileParser()
+    parser.parse(lines)
+    return parser
+
+
+def _timeouts(settings: FetchSettings) -> httpx.Timeout:
+    return httpx.Timeout(
+        connect=settings.connect_timeout,
+        read=settings.read_timeout,
+        write=settings.read_timeout,
+        pool=settings.connect_timeout,
+    )
+
+
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context of every fetch, built once: loading the CA bundle costs tens of
+    milliseconds of CPU, and a configured context is safe to share across threads."""
+    return httpx.create_ssl_context()
+
+
+class PageFetcher:
+    """A guarded client for many fetches on one event loop: one connection pool, TLS
+    context, header set and timeout configuration, reused by every page (and robots.txt).
+
+    ``async with PageFetcher(settings) as fetcher: page = await fetcher.fetch(url)``
+    """
+
+    def __init__(self, settings: FetchSettings, *, max_connections: int = 10) -> None:
+        self.settings = settings
+        self._client = httpx.AsyncClient(
+            transport=_GuardedTransport(
+                allow_private=settings.allow_private_networks, max_connections=max_connections
+            ),
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": "text/html,application/xhtml+xml",
+            },
+            timeout=_timeouts(settings),
+            trust_env=False,
+        )
+
+    async def __aenter__(self) -> PageFetcher:
+        await self._client.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self._client.aclose()
+
+    async def fetch(self, url: str) -> FetchedPage:
+        """Fetch an HTML page with the SSRF guard, redirect, size, type and robots.txt checks."""
+        settings = self.settings
+        try:
+            async with asyncio.timeout(settings.total_timeout):
+                return await _follow(
+                    self._client,
+                    url,
+                    settings,
+                    robots=settings.respect_robots,
+                    read=lambda final, r: _read_page(url, final, r, settings),
+                )
+        except TimeoutError as exc:
+            raise FetchError(f"timeout after {settings.total_timeout:g}s total") from exc
+        except (httpx.TimeoutException, httpcore.TimeoutException) as exc:
+            raise FetchError(f"timeout ({type(exc).__name__}) fetching {url}") from exc
+        except (
+            httpx.HTTPError,
+            httpcore.NetworkError,
+            httpcore.ProtocolError,
+            ssl.SSLError,
+        ) as exc:
+            raise FetchError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+        except httpcore.UnsupportedProtocol as exc:
+            raise FetchError(f"unsupported protocol: {exc}") from exc
+
+
+async def fetch_page(url: str, *, settings: FetchSettings) -> FetchedPage:
+    """Fetch one HTML page (see `PageFetcher`; use one fetcher for many pages)."""
+    async with PageFetcher(settings) as fetcher:
+        return await fetcher.fetch(url)
+
+
+def fetch_page_sync(url: str, *, settings: FetchSettings) -> FetchedPage:
+    """Blocking wrapper around `fetch_page` for workers without an event loop."""
+    return asyncio.run(fetch_page(url, settings=settings))
+
+
+async def _follow(
+    client: httpx.AsyncClient,
+    url: str | httpx.URL,
+    settings: FetchSettings,
+    *,
+    robots: bool,
+    read: Callable[[httpx.URL, httpx.Response], Awaitable[T]],
+) -> T:
+    current = _checked_url(url, allow_private=settings.allow_private_networks)
+    for _hop in range(settings.max_redirects + 1):
+        if robots and not await _robots_allow(client, current, settings):
+            raise FetchError(f"disallowed by robots.txt: {current}")
+        async with client.stream("GET", current, follow_redirects=False) as response:
+            location = response.headers.get("location")
+            if response.status_code in _REDIRECT_CODES and location:
+                current = _checked_url(
+                    current.join(location), allow_private=settings.allow_private_networks
+                )
+                continue
+            return await read(current, response)
+    raise FetchError(f"too many redirects (more than {settings.max_redirects})")
+
+
+async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
+    declared = response.headers.get("content-length", "")
+    chunks: list[bytes] = []
+    size = 0
+    truncated = declared.isdigit() and int(declared) > limit
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            truncated = truncated or size > limit
+            break
+    return b"".join(chunks)[:limit], truncated
+
+
+def _decode(body: bytes, header_charset: str | None) -> str:
+    charset = header_charset
+    if not charset:
+        match = _META_CHARSET_RE.search(body[:4096])
+        charset = match.group(1).decode("ascii") if match else "utf-8"
+    try:
+        return body.decode(charset, errors="replace")
+    except LookupError:
+        return body.decode("utf-8", errors="replace")
+
+
+async def _read_page(
+    requested: str, final: httpx.URL, response: httpx.Response, settings: FetchSettings
+) -> FetchedPage:
+    if response.status_code >= 400:
+        raise FetchError(f"HTTP status {response.status_code} from {final}")
+    if not 200 <= response.status_code < 300:
+        raise FetchError(f"unexpected HTTP status {response.status_code} from {final}")
+    content_type = response.headers.get("content-type", "")
+    mime = content_type.split(";", 1)[0].strip().lower()
+    if mime and mime not in HTML_TYPES:
+        raise FetchError(f"not an HTML page (content type {mime})")
+    body, truncated = await _read_body(response, settings.max_bytes)
+    if not mime and b"<html" not in body[:2048].lower():
+        raise FetchError("not an HTML page (no content type and no <html> tag)")
+    return FetchedPage(
+        url=requested,
+        final_url=str(final),
+        status=response.status_code,
+        content_type=content_type,
+        html=_decode(body, response.charset_encoding),
+        truncated=truncated,
+    )
+
+
+async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: FetchSettings) -> bool:
+    origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+    parser = _robots_cache.get(origin)
+    if parser is None:
+        parser, ttl = await _load_robots(client, origin, settings)
+        _robots_cache.put(origin, parser, ttl)
+    return parser.can_fetch(settings.user_agent, str(url))
+
+
+async def _load_robots(
+    client: httpx.AsyncClient, origin: str, settings: FetchSettings
+) -> tuple[RobotFileParser, float]:
+    """RFC 9309: 4xx means no rules; 5xx or unreachable means disallow everything."""
+
+    async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotFileParser, float]:
+        if 400 <= response.status_code < 500:
+            return _robots_parser([]), settings.robots_ttl
+        if response.status_code >= 500 or response.status_code < 200:
+            return _robots_parser(["User-agent: *", "Disallow: /"]), ROBOTS_ERROR_TTL
+        body, _ = await _read_body(response, ROBOTS_MAX_BYTES)
+        lines = body.decode("utf-8", errors="replace").splitlines()
+        return _robots_parser(lines), settings.robots_ttl
+
+    try:
+        return await _follow(client, f"{origin}/robots.txt", settings, robots=False, read=read)
+    except FetchError as exc:
+        if exc.reason.startswith("refused"):
+            raise
+        return _robots_parser(["User-agent: *", "Disallow: /"]), ROBOTS_ERROR_TTL
+    except (httpx.HTTPError, httpcore.NetworkError, httpcore.TimeoutException, ssl.SSLError):
+        return _robots_parser(["User-agent: *", "Disallow: /"]), ROBOTS_ERROR_TTL

@@ -1,0 +1,175 @@
+"""Wire format of the Understand API (`/v1/clsfy/classify`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+
+from beacon.contextual.batches import MAX_BATCH_URLS, BatchView
+from beacon.contextual.models import ClassificationBatchItem
+from beacon.contextual.service import UrlOutcome
+from beacon.core.timefmt import UTCSeconds
+
+MAX_URL_LENGTH = 2048
+CLASSIFICATION_EXAMPLE: dict[str, Any] = {
+    "iab_categories": [{"id": "IAB19-6", "name": "Technology & Computing", "confidence": 0.93}],
+    "keywords": ["AI chips", "semiconductor", "GPU"],
+    "entities": [{"name": "NVIDIA", "type": "brand", "confidence": 0.91}],
+    "sentiment": {"label": "positive", "score": 0.72},
+}
+
+
+def _web_url(value: str) -> str:
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError("must be an absolute http(s) URL") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL")
+    return value
+
+
+WebUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_web_url)]
+
+
+class ClassifyRequest(BaseModel):
+    """Exactly one of `url` (fetched and classified) or `text` (classified as given)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"url": "https://www.bbc.com/sport/football"}]},
+    )
+
+    url: WebUrl | None = Field(default=None, description="Page to fetch and classify.")
+    text: str | None = Field(
+        default=None, min_length=1, max_length=500_000, description="Content to classify."
+    )
+    title: str = Field(default="", max_length=1000, description="Title of `text` (optional).")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ClassifyRequest:
+        if (self.url is None) == (self.text is None):
+            raise ValueError("send exactly one of 'url' or 'text'")
+        if self.url is not None and self.title:
+            raise ValueError("'title' goes with 'text'; a URL's title is read from the page")
+        return self
+
+
+class ClassifyResponse(BaseModel):
+    """A classification; `cached` says whether it came from the store without a fetch."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://www.nytimes.com/2026/01/15/technology/ai-chips.html",
+                    "classification": CLASSIFICATION_EXAMPLE,
+                    "classified_date": "2026-01-15T10:00:00Z",
+                    "engine_version": "lexicon-1.1.0",
+                    "cached": False,
+                }
+            ]
+        }
+    )
+
+    url: str | None = Field(description="The normalised URL; null for text classification.")
+    classification: dict[str, Any]
+    classified_date: UTCSeconds
+    engine_version: str
+    cached: bool
+
+    @classmethod
+    def from_outcome(cls, outcome: UrlOutcome) -> ClassifyResponse:
+        """Shape a successful ``classify_url`` outcome."""
+        assert outcome.classification is not None and outcome.classified_at is not None
+        return cls(
+            url=outcome.url,
+            classification=outcome.classification,
+            classified_date=outcome.classified_at,
+            engine_version=outcome.engine_version or "",
+            cached=outcome.cached,
+        )
+
+
+class BatchCreate(BaseModel):
+    """Up to 1,000 URLs to classify asynchronously."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[WebUrl] = Field(min_length=1, max_length=MAX_BATCH_URLS)
+
+
+class BatchSummary(BaseModel):
+    classified: int
+    failed: int
+
+
+class BatchResult(BaseModel):
+    """One URL's outcome: `classification` when classified, `error` when failed."""
+
+    url: str
+    status: str = Field(examples=["classified"], description="classified or failed")
+    classification: dict[str, Any] | None = None
+    error: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
+
+    @classmethod
+    def from_item(cls, item: ClassificationBatchItem) -> BatchResult:
+        """Shape one batch item."""
+        classification = orjson.loads(item.classification) if item.classification else None
+        return cls(
+            url=item.url, status=item.status, classification=classification, error=item.error
+        )
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+    total: int
+
+
+class Batch(BaseModel):
+    """A batch job in the style of the seed reports: results once `status` is complete."""
+
+    id: int
+    status: str = Field(description="pending → processing → complete or failed")
+    created_date: UTCSeconds
+    processed_date: UTCSeconds | None
+    url_count: int
+    summary: BatchSummary | None
+    results: list[BatchResult] | None
+    pagination: Pagination | None
+
+    @classmethod
+    def from_view(cls, view: BatchView) -> Batch:
+        """Shape a batch and (when complete) one page of its results."""
+        batch = view.batch
+        complete = view.items is not None
+        return cls(
+            id=batch.id,
+            status=batch.status,
+            created_date=batch.created_date,
+            processed_date=batch.processed_date,
+            url_count=batch.url_count,
+            summary=BatchSummary(**view.summary) if view.summary is not None else None,
+            results=[BatchResult.from_item(i) for i in view.items or []] if complete else None,
+            pagination=Pagination(limit=view.limit, offset=view.offset, total=batch.url_count)
+            if complete
+            else None,
+        )

@@ -1,0 +1,214 @@
+"""Classify URLs through the store: serve fresh results, fetch and classify the rest, record
+failures with exponential back-off. Fetching runs with bounded parallelism and per-page
+timeouts, so one slow site never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy.orm import Session
+
+from beacon.contextual import engine, store
+from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher
+from beacon.contextual.models import OK, UrlClassification
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
+from beacon.pixel.domains import registrable_domain
+
+log = logging.getLogger("beacon.contextual")
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """One page fetched and classified (or the reason it could not be); no database involved."""
+
+    url: str
+    classification: dict[str, Any] | None
+    error: str | None
+    classified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UrlOutcome:
+    """What ``classify_url`` answers: a classification, or the recorded reason it failed."""
+
+    url: str
+    classification: dict[str, Any] | None
+    classified_at: datetime | None
+    engine_version: str | None
+    cached: bool
+    error: str | None = None
+    retry_at: datetime | None = None
+
+
+def fetch_settings(settings: Settings) -> FetchSettings:
+    """The fetcher's limits and SSRF policy from the ``BEACON_FETCH_*`` settings."""
+    return FetchSettings(
+        allow_private_networks=settings.fetch_allow_private_networks,
+        connect_timeout=settings.fetch_connect_timeout,
+        read_timeout=settings.fetch_read_timeout,
+        total_timeout=settings.fetch_total_timeout,
+        respect_robots=settings.fetch_respect_robots,
+    )
+
+
+def domain_of(url: str) -> str:
+    """The publisher domain a URL's classification is aggregated under (eTLD+1, else host)."""
+    return registrable_domain(url) or (urlsplit(url).hostname or "")
+
+
+def classify_content(*, text: str, title: str = "") -> dict[str, Any]:
+    """Classify text the caller already has; nothing is fetched or stored."""
+    return engine.classify_text(text=text, title=title).to_dict()
+
+
+def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
+    """Fetch and classify ``urls`` with at most ``classification_parallel_fetches`` at once."""
+    if not urls:
+        return []
+    return asyncio.run(
+        _classify_all(urls, fetch_settings(settings), settings.classification_parallel_fetches)
+    )
+
+
+async def _classify_all(
+    urls: Sequence[str], limits: FetchSettings, parallel: int
+) -> list[PageResult]:
+    semaphore = asyncio.Semaphore(parallel)
+    # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
+    async with PageFetcher(limits, max_connections=parallel) as fetcher:
+
+        async def bounded(url: str) -> PageResult:
+            async with semaphore:
+                return await _classify_page(fetcher, url)
+
+        return list(await asyncio.gather(*(bounded(url) for url in urls)))
+
+
+async def _classify_page(fetcher: PageFetcher, url: str) -> PageResult:
+    try:
+        page = await fetcher.fetch(url)
+        result = engine.classify_html(html=page.html, url=page.final_url).to_dict()
+    except FetchError as exc:
+        return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
+    except Exception as exc:
+        # An engine bug on one odd page must not fail the other pages of a batch.
+        log.exception("classification failed", extra={"url": url})
+        reason = f"classification failed: {type(exc).__name__}"
+        return PageResult(url=url, classification=None, error=reason, classified_at=utcnow())
+    return PageResult(url=url, classification=result, error=None, classified_at=utcnow())
+
+
+def retry_at(
+    *, settings: Settings, failures: int, now: datetime, keep_trying: bool
+) -> datetime | None:
+    """When to fetch again after ``failures`` consecutive failures; None means give up.
+
+    A URL that still has an older classification keeps being retried at the longest delay,
+    so its stale result is eventually refreshed.
+    """
+    if failures >= settings.classification_max_attempts and not keep_trying:
+        return None
+    delay = min(
+        settings.classification_retry_base_seconds * 2 ** max(failures - 1, 0),
+        settings.classification_retry_max_seconds,
+    )
+    return now + timedelta(seconds=delay)
+
+
+def record_result(
+    session: Session, *, settings: Settings, result: PageResult, domain: str
+) -> UrlClassification:
+    """Store a page result: the classification, or the failure with its next retry time."""
+    if result.classification is not None:
+        return store.save_classification(
+            session,
+            url=result.url,
+            domain=domain,
+            classification=result.classification,
+            engine_version=engine.ENGINE_VERSION,
+            classified_at=result.classified_at,
+        )
+    assert result.error is not None
+    row = store.stored_row(session, result.url)
+    failures = (row.attempts if row is not None else 0) + 1
+    has_result = row is not None and row.status == OK
+    return store.record_failure(
+        session,
+        url=result.url,
+        domain=domain,
+        reason=result.error,
+        retry_at=retry_at(
+            settings=settings, failures=failures, now=result.classified_at, keep_trying=has_result
+        ),
+    )
+
+
+def stored_outcome(
+    row: UrlClassification | None, *, settings: Settings, now: datetime
+) -> UrlOutcome | None:
+    """The answer the store can give without fetching: fresh, or a failure still backing off."""
+    if row is None:
+        return None
+    ttl = timedelta(hours=settings.classification_ttl_hours)
+    if store.is_fresh(row, now=now, ttl=ttl, engine_version=engine.ENGINE_VERSION):
+        return _outcome_from_row(row, cached=True)
+    if row.error and row.next_attempt_at is not None and row.next_attempt_at > now:
+        return UrlOutcome(
+            url=row.url,
+            classification=None,
+            classified_at=None,
+            engine_version=None,
+            cached=True,
+            error=row.error,
+            retry_at=row.next_attempt_at,
+        )
+    return None
+
+
+def classify_url(*, db: Database, settings: Settings, url: str) -> UrlOutcome:
+    """Classify one URL: from the store when fresh, else fetch, classify and store.
+
+    Failures are recorded on the store row (reason, attempts, next attempt) and returned in
+    ``error``; while a URL is backing off, the recorded reason is returned without fetching.
+    The store is read and written in two short transactions, so no database connection is
+    held while the page is fetched (a slow site would otherwise pin one per request).
+    """
+    with db.transaction() as session:
+        known = stored_outcome(store.stored_row(session, url), settings=settings, now=utcnow())
+    if known is not None:
+        return known
+    normalized, _ = store.url_key(url)
+    result = classify_pages(urls=[normalized], settings=settings)[0]
+    with db.transaction() as session:
+        row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
+        if result.classification is None:
+            return UrlOutcome(
+                url=row.url,
+                classification=None,
+                classified_at=None,
+                engine_version=None,
+                cached=False,
+                error=result.error,
+                retry_at=row.next_attempt_at,
+            )
+        return _outcome_from_row(row, cached=False)
+
+
+def _outcome_from_row(row: UrlClassification, *, cached: bool) -> UrlOutcome:
+    return UrlOutcome(
+        url=row.url,
+        classification=orjson.loads(row.classification) if row.classification else None,
+        classified_at=row.classified_at,
+        engine_version=row.engine_version,
+        cached=cached,
+    )

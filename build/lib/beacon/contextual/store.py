@@ -1,0 +1,302 @@
+"""Read and write stored classifications, by URL and aggregated by domain.
+
+Domain rule (documented in docs/understand.md): a domain's classification is the aggregate of
+its successfully classified URLs — each IAB category's confidence is its mean over those URLs
+(a URL without the category counts 0), top 3 kept; keywords and entities ranked by how many
+URLs carry them (ties by first seen), top 10; entity confidence is its mean where present;
+sentiment score is the mean score, labelled with the engine's thresholds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from beacon.contextual.fetch import normalize_url
+from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
+from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
+from beacon.core.db import is_postgres, rowcount
+from beacon.core.timefmt import utcnow
+
+Classification = dict[str, Any]
+
+
+def url_key(url: str) -> tuple[str, str]:
+    """(normalised URL, its hash) — the store's identity for a URL; invalid URLs keep their text."""
+    try:
+        normalized = normalize_url(url)
+    except ValueError:
+        normalized = url.strip()
+    return normalized, hashlib.sha1(normalized.encode(), usedforsecurity=False).hexdigest()
+
+
+def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:
+    """Stored classifications keyed by the URLs as given (only those successfully classified)."""
+    by_hash: dict[str, list[str]] = defaultdict(list)
+    for url in set(urls):
+        if url:
+            by_hash[url_key(url)[1]].append(url)
+    found: dict[str, Classification] = {}
+    hashes = list(by_hash)
+    for start in range(0, len(hashes), 500):
+        rows = session.execute(
+            select(UrlClassification.url_hash, UrlClassification.classification).where(
+                UrlClassification.url_hash.in_(hashes[start : start + 500]),
+                UrlClassification.status == OK,
+            )
+        )
+        for url_hash, payload in rows:
+            if payload:
+                for url in by_hash[url_hash]:
+                    found[url] = orjson.loads(payload)
+    return found
+
+
+def classifications_for_domains(
+    session: Session, domains: Iterable[str]
+) -> dict[str, Classification]:
+    """Each domain's aggregate over its classified URLs (see the module docstring)."""
+    wanted = sorted({d for d in domains if d})
+    grouped: dict[str, list[Classification]] = defaultdict(list)
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(
+            select(UrlClassification.domain, UrlClassification.classification)
+            .where(
+                UrlClassification.domain.in_(wanted[start : start + 500]),
+                UrlClassification.status == OK,
+            )
+            .order_by(UrlClassification.id)
+        )
+        for domain, payload in rows:
+            if payload:
+                grouped[domain].append(orjson.loads(payload))
+    return {domain: aggregate(items) for domain, items in grouped.items()}
+
+
+def aggregate(items: list[Classification]) -> Classification:
+    """Combine several pages' classifications into one (the domain rule)."""
+    count = len(items)
+    confidence: dict[str, float] = defaultdict(float)
+    names: dict[str, Mapping[str, Any]] = {}
+    keywords: Counter[str] = Counter()
+    entity_hits: Counter[tuple[str, str]] = Counter()
+    entity_conf: dict[tuple[str, str], float] = defaultdict(float)
+    score = 0.0
+    for item in items:
+        for category in item.get("iab_categories", []):
+            confidence[category["id"]] += float(category["confidence"])
+            names.setdefault(category["id"], category)
+        keywords.update(dict.fromkeys(item.get("keywords", []), 1))
+        for entity in item.get("entities", []):
+            key = (entity["name"], entity["type"])
+            entity_hits[key] += 1
+            entity_conf[key] += float(entity["confidence"])
+        score += float(item.get("sentiment", {}).get("score", 0.5))
+    top = sorted(confidence.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    mean_score = score / count if count else 0.5
+    compound = mean_score * 2 - 1
+    label = (
+        "positive"
+        if compound >= POSITIVE_THRESHOLD
+        else "negative"
+        if compound <= NEGATIVE_THRESHOLD
+        else "neutral"
+    )
+    return {
+        "iab_categories": [
+            {**names[cid], "confidence": round(total / count, 3)} for cid, total in top
+        ],
+        "keywords": [k for k, _ in keywords.most_common(10)],
+        "entities": [
+            {"name": n, "type": t, "confidence": round(entity_conf[(n, t)] / hits, 3)}
+            for (n, t), hits in entity_hits.most_common(10)
+        ],
+        "sentiment": {"label": label, "score": round(mean_score, 3)},
+    }
+
+
+def save_classification(
+    session: Session,
+    *,
+    url: str,
+    domain: str,
+    classification: Classification,
+    engine_version: str,
+    classified_at: datetime,
+) -> UrlClassification:
+    """Insert or replace the stored classification of ``url`` (one atomic upsert)."""
+    normalized, url_hash = url_key(url)
+    values: dict[str, Any] = {
+        "domain": domain[:255],
+        "status": OK,
+        "classification": orjson.dumps(classification).decode(),
+        "engine_version": engine_version,
+        "classified_at": classified_at,
+        "error": None,
+        "attempts": 0,  # counts consecutive failed fetches, so a success resets it
+        "next_attempt_at": None,
+    }
+    statement = _insert(session).values(url_hash=url_hash, url=normalized, **values)
+    session.execute(statement.on_conflict_do_update(index_elements=["url_hash"], set_=values))
+    return _reload(session, url_hash)
+
+
+def request_classification(session: Session, urls: Iterable[tuple[str, str]]) -> int:
+    """Queue ``(url, domain)`` pairs for background classification; returns how many are new.
+
+    Only URLs the store does not know yet get a ``pending`` row (INSERT .. ON CONFLICT DO
+    NOTHING, so concurrent requests for the same URL cannot collide); the contextual worker
+    picks pending rows up (and re-queues stale ones by their own schedule).
+    """
+    keyed: dict[str, dict[str, Any]] = {}
+    for url, domain in urls:
+        if url:
+            normalized, url_hash = url_key(url)
+            keyed.setdefault(
+                url_hash,
+                {
+                    "url_hash": url_hash,
+                    "url": normalized,
+                    "domain": domain[:255],
+                    "status": PENDING,
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                },
+            )
+    # Sorted, so that concurrent batches take the unique index's locks in the same order.
+    rows = [keyed[url_hash] for url_hash in sorted(keyed)]
+    new = 0
+    for start in range(0, len(rows), 500):
+        statement = _insert(session).values(rows[start : start + 500])
+        new += rowcount(session, statement.on_conflict_do_nothing(index_elements=["url_hash"]))
+    return new
+
+
+def stored_row(session: Session, url: str) -> UrlClassification | None:
+    """The store row of ``url`` (normalised), whatever its status."""
+    return session.scalar(
+        select(UrlClassification).where(UrlClassification.url_hash == url_key(url)[1])
+    )
+
+
+def is_fresh(row: UrlClassification, *, now: datetime, ttl: timedelta, engine_version: str) -> bool:
+    """Whether a row holds a classification by this engine version, younger than ``ttl``."""
+    return (
+        row.status == OK
+        and row.classification is not None
+        and row.engine_version == engine_version
+        and row.classified_at is not None
+        and row.classified_at > now - ttl
+    )
+
+
+def record_failure(
+    session: Session, *, url: str, domain: str, reason: str, retry_at: datetime | None
+) -> UrlClassification:
+    """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry.
+
+    A row that already holds a classification keeps it (reports go on using the stale
+    result); only a row without one turns to ``error``. One atomic upsert, like
+    ``save_classification``.
+    """
+    normalized, url_hash = url_key(url)
+    statement = _insert(session).values(
+        url_hash=url_hash,
+        url=normalized,
+        domain=domain[:255],
+        status=ERROR,
+        error=reason,
+        attempts=1,
+        next_attempt_at=retry_at,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["url_hash"],
+        set_={
+            "status": case((UrlClassification.status == OK, OK), else_=ERROR),
+            "error": reason,
+            "attempts": func.coalesce(UrlClassification.attempts, 0) + 1,
+            "next_attempt_at": retry_at,
+        },
+    )
+    session.execute(statement)
+    return _reload(session, url_hash)
+
+
+def _insert(session: Session) -> Any:
+    # Both dialects spell the upsert alike; only the construct's module differs.
+    insert = pg_insert if is_postgres(session) else sqlite_insert
+    return insert(UrlClassification)
+
+
+def _reload(session: Session, url_hash: str) -> UrlClassification:
+    row = session.scalar(
+        select(UrlClassification)
+        .where(UrlClassification.url_hash == url_hash)
+        .execution_options(populate_existing=True)
+    )
+    assert row is not None
+    return row
+
+
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    ttl: timedelta,
+    engine_version: str,
+    limit: int,
+    lease_until: datetime,
+) -> list[UrlClassification]:
+    """Claim up to ``limit`` rows that need (re)classification by pushing their next attempt
+    to ``lease_until``; a worker that dies leaves them due again once the lease passes.
+
+    Due: pending rows, failed rows whose back-off has passed, and classified rows that are
+    older than ``ttl`` or from another engine version (and not backing off).
+    """
+    not_backing_off = or_(
+        UrlClassification.next_attempt_at.is_(None), UrlClassification.next_attempt_at <= now
+    )
+    due = or_(
+        and_(UrlClassification.status == PENDING, not_backing_off),
+        and_(UrlClassification.status == ERROR, UrlClassification.next_attempt_at <= now),
+        and_(
+            UrlClassification.status == OK,
+            not_backing_off,
+            or_(
+                UrlClassification.classified_at < now - ttl,
+                UrlClassification.engine_version != engine_version,
+            ),
+        ),
+    )
+    ids = list(
+        session.scalars(
+            select(UrlClassification.id)
+            .where(due)
+            .order_by(UrlClassification.next_attempt_at.is_not(None), UrlClassification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    claimed: list[UrlClassification] = []
+    for row_id in ids:
+        # Re-checking `due` makes the claim safe on SQLite, where there is no SKIP LOCKED.
+        if rowcount(
+            session,
+            update(UrlClassification)
+            .where(UrlClassification.id == row_id, due)
+            .values(next_attempt_at=lease_until)
+            .execution_options(synchronize_session=False),
+        ):
+            row = session.get(UrlClassification, row_id, populate_existing=True)
+            if row is not None:
+                claimed.append(row)
+    return claimed

@@ -1,0 +1,1 @@
+"""Cross-cutting pieces shared by every domain: settings, database, errors, auth, jobs."""

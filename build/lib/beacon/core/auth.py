@@ -1,0 +1,100 @@
+"""Accounts and API keys: creation, lookup and revocation. Keys are stored only as hashes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from beacon.core.models import Account, ApiKey
+from beacon.core.security import hash_secret, new_secret, secret_matches
+from beacon.core.timefmt import utcnow
+
+KEY_PREFIX = "bk"
+PREFIX_LENGTH = 12  # "bk_" + 9 random characters: enough to find the row, useless to forge a key
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    account_id: int
+    account_name: str
+    prefix: str
+    key: str
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    account_id: int
+    account_name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def find_account(*, session: Session, name: str) -> Account | None:
+    """The account called ``name``, or None."""
+    return session.scalar(select(Account).where(Account.name == name))
+
+
+def get_or_create_account(*, session: Session, name: str) -> Account:
+    """The account called ``name``, created if it does not exist yet."""
+    account = find_account(session=session, name=name)
+    if account is None:
+        account = Account(name=name)
+        session.add(account)
+        session.flush()
+    return account
+
+
+def issue_api_key(*, session: Session, account_name: str) -> IssuedKey:
+    """Create a key for the named account (creating the account); the clear key is returned once."""
+    account = get_or_create_account(session=session, name=account_name)
+    key = new_secret(KEY_PREFIX, 32)
+    prefix = key[:PREFIX_LENGTH]
+    session.add(ApiKey(account_id=account.id, prefix=prefix, key_hash=hash_secret(key)))
+    session.flush()
+    return IssuedKey(account_id=account.id, account_name=account.name, prefix=prefix, key=key)
+
+
+def authenticate_api_key(*, session: Session, presented: str) -> ApiKey | None:
+    """The active key matching ``presented``, compared in constant time, else None."""
+    if len(presented) < PREFIX_LENGTH or len(presented) > 200:
+        return None
+    key = session.scalar(select(ApiKey).where(ApiKey.prefix == presented[:PREFIX_LENGTH]))
+    if key is None or key.revoked_at is not None or not secret_matches(presented, key.key_hash):
+        return None
+    return key
+
+
+def list_api_keys(*, session: Session) -> list[KeyInfo]:
+    """Every key with its account, oldest first (never the secret)."""
+    rows = session.execute(
+        select(ApiKey, Account.name)
+        .join(Account, Account.id == ApiKey.account_id)
+        .order_by(ApiKey.id)
+    )
+    return [
+        KeyInfo(k.id, k.account_id, name, k.prefix, k.created_at, k.revoked_at) for k, name in rows
+    ]
+
+
+def revoke_api_key(*, session: Session, prefix: str) -> int:
+    """Revoke the keys whose prefix starts with ``prefix``; returns how many were revoked."""
+    if len(prefix) < 6:
+        return 0
+    keys = session.scalars(
+        select(ApiKey).where(
+            ApiKey.prefix.startswith(prefix[:PREFIX_LENGTH]), ApiKey.revoked_at.is_(None)
+        )
+    ).all()
+    for key in keys:
+        key.revoked_at = utcnow()
+    return len(keys)
+
+
+def account_count(*, session: Session) -> int:
+    """How many accounts exist (the first start creates a default one)."""
+    return int(session.scalar(select(func.count(Account.id))) or 0)

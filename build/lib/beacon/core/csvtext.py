@@ -1,0 +1,25 @@
+"""Reading CSV uploads: one way to open the text and one answer for malformed input."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from beacon.core.errors import BadRequest
+
+
+def csv_source(text: str) -> io.StringIO:
+    """``text`` as the csv module wants it: newlines left to the parser (quoted fields may
+    hold line breaks; a stray CR or U+0085 in an unquoted field is then a clear error)."""
+    return io.StringIO(text, newline="")
+
+
+@contextmanager
+def csv_errors_as_bad_request() -> Iterator[None]:
+    """Turn the csv module's parse errors into a 400 naming the problem."""
+    try:
+        yield
+    except csv.Error as exc:
+        raise BadRequest(f"Malformed CSV: {exc}") from None

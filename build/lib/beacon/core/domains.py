@@ -1,0 +1,52 @@
+"""The one place that lists what each domain contributes: routers, job kinds, periodic tasks."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from beacon.core.config import Settings
+from beacon.core.jobs import JobKind, PeriodicTask
+
+
+def routers() -> list[APIRouter]:
+    """Every domain's HTTP router."""
+    from beacon.activation.deal_router import router as activation_deal_router
+    from beacon.activation.router import router as activation_router
+    from beacon.contextual.router import router as contextual_router
+    from beacon.messaging.router import router as messaging_router
+    from beacon.pixel.reports.router import router as pixel_reports_router
+    from beacon.pixel.router import router as pixel_router
+
+    return [
+        pixel_router,
+        pixel_reports_router,
+        messaging_router,
+        contextual_router,
+        activation_router,
+        activation_deal_router,
+    ]
+
+
+def job_kinds(settings: Settings) -> list[JobKind]:
+    """Every kind of background job a worker runs."""
+    from beacon.activation.tasks import job_kinds as activation_job_kinds
+    from beacon.contextual.tasks import batch_job_kind
+    from beacon.messaging.pipeline import batch_job_kind as messaging_batch_job_kind
+    from beacon.messaging.segments import reach_job_kind
+    from beacon.pixel.tasks import report_job
+
+    return [
+        reach_job_kind(settings.job_lease_seconds, settings.job_max_attempts),
+        messaging_batch_job_kind(settings),
+        report_job(settings),
+        batch_job_kind(settings),
+        *activation_job_kinds(settings),
+    ]
+
+
+def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
+    """Every periodic task a worker runs."""
+    from beacon.contextual.tasks import store_refresh_task
+    from beacon.messaging.scheduler import scheduler_task
+
+    return [store_refresh_task(settings), scheduler_task(settings)]

@@ -1,0 +1,210 @@
+"""One error hierarchy. Each API family renders it in its own documented envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+class APIError(Exception):
+    """An expected failure that answers with ``status`` and a stable ``code``."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = code or self.code
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+
+
+class BadRequest(APIError):
+    status, code = 400, "bad_request"
+
+
+class Unauthorized(APIError):
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(APIError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(APIError):
+    status, code = 404, "not_found"
+
+
+class MethodNotAllowed(APIError):
+    status, code = 405, "method_not_allowed"
+
+
+class Conflict(APIError):
+    status, code = 409, "conflict"
+
+
+class PayloadTooLarge(APIError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(APIError):
+    status, code = 415, "unsupported_media_type"
+
+
+class ValidationFailed(APIError):
+    status, code = 422, "validation_error"
+
+
+class RateLimited(APIError):
+    status, code = 429, "rate_limited"
+
+
+class InternalError(APIError):
+    status, code = 500, "internal_error"
+
+
+class ServiceUnavailable(APIError):
+    status, code = 503, "unavailable"
+
+
+def not_found(resource: str, resource_id: object) -> NotFound:
+    """The seeds' not-found message: ``Campaign with ID 999 not found``."""
+    return NotFound(f"{resource} with ID {resource_id} not found")
+
+
+# --- Envelopes -------------------------------------------------------------------------------
+
+Renderer = Callable[[APIError, str], dict[str, Any]]
+
+
+def render_v1(error: APIError, request_id: str) -> dict[str, Any]:
+    """``{"error": "<code>", "message": "..."}`` as in the /v1 seeds (plus a request id on 500)."""
+    body: dict[str, Any] = {"error": error.error_code, "message": error.message}
+    if error.status >= 500:
+        body["request_id"] = request_id
+    return body
+
+
+@dataclass(frozen=True)
+class ErrorFamily:
+    path_prefix: str
+    render: Renderer
+
+
+_FAMILIES: list[ErrorFamily] = []
+
+
+def register_error_family(path_prefix: str, render: Renderer) -> None:
+    """Route errors under ``path_prefix`` to ``render`` (longest prefix wins; default is /v1's)."""
+    _FAMILIES[:] = [f for f in _FAMILIES if f.path_prefix != path_prefix]
+    _FAMILIES.append(ErrorFamily(path_prefix, render))
+    _FAMILIES.sort(key=lambda f: len(f.path_prefix), reverse=True)
+
+
+def renderer_for(path: str) -> Renderer:
+    """The envelope renderer of the API family that owns ``path``."""
+    for family in _FAMILIES:
+        if path.startswith(family.path_prefix):
+            return family.render
+    return render_v1
+
+
+# --- Request validation -> 400 / 422 ---------------------------------------------------------
+
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_TYPE_NAMES = {
+    "string_type": "string",
+    "int_type": "integer",
+    "int_parsing": "integer",
+    "int_from_float": "integer",
+    "float_type": "number",
+    "float_parsing": "number",
+    "bool_type": "boolean",
+    "bool_parsing": "boolean",
+    "list_type": "array",
+    "dict_type": "object",
+    "model_type": "object",
+    "model_attributes_type": "object",
+    "date_type": "date (YYYY-MM-DD)",
+    "date_parsing": "date (YYYY-MM-DD)",
+    "date_from_datetime_parsing": "date (YYYY-MM-DD)",
+    "datetime_type": "ISO 8601 timestamp",
+    "datetime_parsing": "ISO 8601 timestamp",
+    "uuid_type": "UUID",
+    "uuid_parsing": "UUID",
+}
+
+
+def field_name(loc: Sequence[str | int]) -> str:
+    """``("body", "kpis", 0, "metric")`` -> ``kpis[0].metric``."""
+    parts = list(loc[1:] if loc and loc[0] in _LOCATIONS else loc)
+    name = ""
+    for part in parts:
+        if isinstance(part, int):
+            name += f"[{part}]"
+        else:
+            name += ("." if name else "") + str(part)
+    return name or "body"
+
+
+def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
+    """Turn pydantic/FastAPI validation errors into one clear 400 or 422, naming the field.
+
+    Malformed input (bad JSON, missing field, wrong type, unknown parameter, bad path id) is 400;
+    well-formed input with an invalid value is 422. Structural problems are reported first.
+    """
+    ranked = sorted(errors, key=lambda e: 0 if _is_structural(e) else 1)
+    first = ranked[0]
+    kind = str(first.get("type", ""))
+    loc = tuple(first.get("loc", ()))
+    name = field_name(loc)
+    if kind == "json_invalid":
+        return BadRequest(
+            f"Malformed JSON body: {first.get('ctx', {}).get('error', 'invalid JSON')}"
+        )
+    if kind == "missing":
+        if loc == ("body",):
+            return BadRequest("Missing JSON request body")
+        return BadRequest(f"Missing required parameter '{name}'")
+    if kind == "extra_forbidden":
+        return BadRequest(f"Unknown parameter '{name}'")
+    if loc and loc[0] == "path":
+        expected = (
+            "a positive integer" if kind.startswith("int") or "than" in kind else "a valid value"
+        )
+        if kind.startswith("uuid"):
+            expected = "a UUID"
+        return BadRequest(f"Invalid path parameter '{name}': expected {expected}")
+    if kind in _TYPE_NAMES:
+        return BadRequest(f"Invalid type for '{name}': expected {_TYPE_NAMES[kind]}")
+    if kind.endswith("_type"):
+        return BadRequest(f"Invalid type for '{name}': {_clean(first.get('msg', ''))}")
+    if kind in ("literal_error", "enum"):
+        expected = first.get("ctx", {}).get("expected", "")
+        return ValidationFailed(
+            f"Invalid value for '{name}': {first.get('input')!r}. Allowed values: {expected}"
+        )
+    return ValidationFailed(f"Invalid value for '{name}': {_clean(first.get('msg', ''))}")
+
+
+def _is_structural(error: Mapping[str, Any]) -> bool:
+    kind = str(error.get("type", ""))
+    return (
+        kind in ("json_invalid", "missing", "extra_forbidden")
+        or kind in _TYPE_NAMES
+        or kind.endswith("_type")
+        or (bool(error.get("loc")) and error["loc"][0] == "path")
+    )
+
+
+def _clean(message: str) -> str:
+    return message.removeprefix("Value error, ")

@@ -1,0 +1,24 @@
+"""Resource ids on the wire: one range for every `/v1` integer id.
+
+Primary keys are 32-bit integers in PostgreSQL, so an id outside ``1..MAX_ID`` cannot exist.
+Path parameters declare the range, which makes an out-of-range id a documented 422 instead
+of a database error.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Path
+from pydantic import Field
+
+MAX_ID = 2**31 - 1
+
+
+def id_path(description: str) -> Any:
+    """A path parameter holding a resource id."""
+    return Path(ge=1, le=MAX_ID, description=description)
+
+
+ResourceId = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A resource id inside a request body."""

@@ -1,0 +1,25 @@
+"""Paging shared by every list endpoint: its parameters and the page query."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import Query
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+# Bounded so a huge offset is a 422 in the family's envelope, not a database integer overflow
+# (PostgreSQL's OFFSET is a BIGINT).
+MAX_OFFSET = 2**62
+
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip")]
+
+
+def fetch_page(
+    session: Session, query: Select[Any], *, order_by: Sequence[Any], limit: int, offset: int
+) -> tuple[Sequence[Any], int]:
+    """One page of ``query``'s entities in ``order_by`` order, and the total it matches."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(*order_by).limit(limit).offset(offset)).all()
+    return items, int(total)

@@ -1,0 +1,58 @@
+"""Per-caller request quotas with the ``limits`` library (memory, or Redis when configured)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import FixedWindowRateLimiter
+
+from beacon.core.errors import RateLimited
+
+
+@dataclass(frozen=True)
+class RateState:
+    limit: int
+    remaining: int
+    reset_at: int
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """``X-RateLimit-*`` headers describing this window."""
+        return [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(self.reset_at).encode()),
+        ]
+
+
+class RateLimiter:
+    """Fixed-window counters keyed by caller; shared across processes through Redis if set."""
+
+    def __init__(self, redis_url: str | None = None) -> None:
+        uri = redis_url if redis_url else "memory://"
+        self._limiter = FixedWindowRateLimiter(storage_from_string(uri))
+        self._items: dict[str, RateLimitItem] = {}
+
+    def _item(self, limit: str) -> RateLimitItem:
+        item = self._items.get(limit)
+        if item is None:
+            item = self._items[limit] = parse(limit)
+        return item
+
+    def hit(self, *, key: str, limit: str) -> RateState:
+        """Count one request for ``key``; raise ``RateLimited`` (with headers) when over quota."""
+        item = self._item(limit)
+        allowed = self._limiter.hit(item, key)
+        stats = self._limiter.get_window_stats(item, key)
+        state = RateState(item.amount, max(0, stats.remaining), math.ceil(stats.reset_time))
+        if not allowed:
+            retry_after = max(1, state.reset_at - int(time.time()))
+            headers = {k.decode(): v.decode() for k, v in state.headers()}
+            headers["retry-after"] = str(retry_after)
+            raise RateLimited(
+                f"Rate limit of {limit} exceeded; retry in {retry_after} seconds", headers=headers
+            )
+        return state

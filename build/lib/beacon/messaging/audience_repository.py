@@ -1,0 +1,428 @@
+"""Queries over contacts and segments: set-based upserts, segment rules compiled to SQL, reach.
+
+Rules are validated by ``segments.validate_rules`` before they get here. Attributes are JSON
+(JSONB on PostgreSQL); each comparison first checks the JSON type of the value so that a
+number rule never meets a string, with the dialect's own functions.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Table,
+    and_,
+    case,
+    cast,
+    column,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from beacon.core.db import is_postgres
+from beacon.core.paging import fetch_page
+from beacon.messaging.models import Contact, ReachEvaluation, Segment, SegmentMember
+
+CHUNK = 1000
+ADDRESS_KEYS = ("line1", "line2", "city", "region", "postalCode", "country")
+REQUIRED_ADDRESS_KEYS = ("line1", "city", "postalCode", "country")
+COLUMN_FIELDS: dict[str, Any] = {
+    "externalId": Contact.external_id,
+    "email": Contact.email,
+    "phone": Contact.phone,
+    "firstName": Contact.first_name,
+    "lastName": Contact.last_name,
+    "subscriptions.email": Contact.email_status,
+    "subscriptions.sms": Contact.sms_status,
+    "subscriptions.direct_mail": Contact.direct_mail_status,
+}
+CHANNEL_STATUS = {
+    "email": (Contact.email, Contact.email_status),
+    "sms": (Contact.phone, Contact.sms_status),
+    "direct_mail": (Contact.address, Contact.direct_mail_status),
+}
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+# --- contacts ----------------------------------------------------------------------------
+
+
+def find_contacts(
+    session: Session, *, account_id: int, external_ids: Sequence[str], emails: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Rows of existing contacts matching any external id or email (a few chunked queries).
+
+    Plain rows, not ORM objects: the caller updates them with a bulk UPDATE by primary key.
+    """
+    table = Contact.__table__
+    found: dict[uuid.UUID, dict[str, Any]] = {}
+    for column_, values in ((table.c.external_id, external_ids), (table.c.email, emails)):
+        for chunk in _chunks(list(values)):
+            rows = session.execute(
+                select(table).where(table.c.account_id == account_id, column_.in_(chunk))
+            ).mappings()
+            for row in rows:
+                found[row["id"]] = dict(row)
+    return list(found.values())
+
+
+UPSERT_COLUMNS = (
+    "external_id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "address",
+    "attributes",
+    "email_status",
+    "sms_status",
+    "direct_mail_status",
+    "updated_at",
+)
+
+
+def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Write complete contact rows: new ids are inserted, known ids updated, in one statement.
+
+    ``INSERT ... ON CONFLICT (id) DO UPDATE`` exists on both dialects under the same API; the
+    rows go out as one executemany (pipelined by psycopg), not one round trip per contact.
+    """
+    if not rows:
+        return
+    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
+    table: Table = Contact.__table__  # type: ignore[assignment]
+    statement = dialect_insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={name: statement.excluded[name] for name in UPSERT_COLUMNS},
+    )
+    session.execute(statement, rows)
+
+
+def list_contacts(
+    session: Session, *, account_id: int, limit: int, offset: int
+) -> tuple[Sequence[Contact], int]:
+    """A page of the account's contacts, oldest first, and their total."""
+    return fetch_page(
+        session,
+        select(Contact).where(Contact.account_id == account_id),
+        order_by=[Contact.created_at, Contact.id],
+        limit=limit,
+        offset=offset,
+    )
+
+
+def get_contact(session: Session, *, account_id: int, contact_id: uuid.UUID) -> Contact | None:
+    """The account's contact."""
+    return session.scalar(
+        select(Contact).where(Contact.id == contact_id, Contact.account_id == account_id)
+    )
+
+
+def existing_contact_ids(
+    session: Session, *, account_id: int, contact_ids: Sequence[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of ``contact_ids`` belong to the account."""
+    found: set[uuid.UUID] = set()
+    for chunk in _chunks(list(contact_ids)):
+        found.update(
+            session.scalars(
+                select(Contact.id).where(Contact.account_id == account_id, Contact.id.in_(chunk))
+            )
+        )
+    return found
+
+
+def contacts_changed_at(session: Session, *, account_id: int) -> datetime | None:
+    """When the account's contacts last changed."""
+    return session.scalar(
+        select(func.max(Contact.updated_at)).where(Contact.account_id == account_id)
+    )
+
+
+def contact_by_unsubscribe_token(session: Session, token: str) -> Contact | None:
+    """The contact an unsubscribe link belongs to."""
+    return session.scalar(select(Contact).where(Contact.unsubscribe_token == token))
+
+
+# --- segment rules -----------------------------------------------------------------------
+
+
+class _JsonValue:
+    """One key of a JSON object column, with typed accessors for the bound dialect."""
+
+    def __init__(self, column_: Any, key: str, postgres: bool) -> None:
+        self.postgres = postgres
+        if postgres:
+            self.element = column_.op("->")(key)
+            self.text = column_.op("->>")(key)
+            self.kind = func.jsonb_typeof(self.element)
+        else:
+            path = f'$."{key}"'
+            self.element = func.json_extract(column_, path)
+            self.text = self.element
+            self.kind = func.json_type(column_, path)
+            self._column, self._path = column_, path
+
+    def is_type(self, kind: str) -> ColumnElement[bool]:
+        if self.postgres:
+            return self.kind == kind
+        names = {
+            "string": ("text",),
+            "number": ("integer", "real"),
+            "boolean": ("true", "false"),
+            "array": ("array",),
+        }[kind]
+        return self.kind.in_(names)
+
+    def number(self) -> Any:
+        if self.postgres:
+            return case((self.is_type("number"), cast(self.text, Float)), else_=None)
+        return case((self.is_type("number"), self.element), else_=None)
+
+    def string(self) -> Any:
+        return case((self.is_type("string"), self.text), else_=None)
+
+    def present(self) -> ColumnElement[bool]:
+        return self.kind.is_not(None)
+
+    def equals(self, value: Any) -> ColumnElement[bool]:
+        if isinstance(value, bool):
+            literal_ = "true" if value else "false"
+            if self.postgres:
+                return and_(self.is_type("boolean"), self.text == literal_)
+            return self.kind == literal_
+        if isinstance(value, int | float):
+            return self.number() == value
+        return self.string() == value
+
+    def contains(self, value: Any) -> ColumnElement[bool]:
+        if self.postgres:
+            in_array = and_(
+                self.is_type("array"),
+                self.element.op("@>")(cast(literal(_json_list(value)), JSONB)),
+            )
+        else:
+            each = func.json_each(self._column, self._path).table_valued("value")
+            in_array = and_(
+                self.is_type("array"),
+                exists(select(literal(1)).select_from(each).where(column("value") == value)),
+            )
+        if not isinstance(value, str):
+            return in_array
+        substring = func.lower(self.string()).contains(value.lower(), autoescape=True)
+        return or_(in_array, substring)
+
+
+def _json_list(value: Any) -> str:
+    return json.dumps([value])
+
+
+def _text_condition(expr: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "exists":
+        return expr.is_not(None) if value is not False else expr.is_(None)
+    if op == "equals":
+        return expr == value
+    if op == "in":
+        return expr.in_(value)
+    if op == "contains":
+        return func.lower(expr).contains(str(value).lower(), autoescape=True)
+    comparisons = {
+        "gt": expr > value,
+        "gte": expr >= value,
+        "lt": expr < value,
+        "lte": expr <= value,
+    }
+    return comparisons[op]
+
+
+def _json_condition(target: _JsonValue, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "exists":
+        return target.present() if value is not False else not_(target.present())
+    if op == "equals":
+        return target.equals(value)
+    if op == "in":
+        return or_(*(target.equals(v) for v in value)) if value else false()
+    if op == "contains":
+        return target.contains(value)
+    side = target.number() if isinstance(value, int | float) else target.string()
+    comparisons = {
+        "gt": side > value,
+        "gte": side >= value,
+        "lt": side < value,
+        "lte": side <= value,
+    }
+    return comparisons[op]
+
+
+def _normalise(field: str, value: Any) -> Any:
+    # emails are stored lowercased
+    if field == "email" and isinstance(value, str):
+        return value.lower()
+    if field == "email" and isinstance(value, list):
+        return [v.lower() if isinstance(v, str) else v for v in value]
+    return value
+
+
+def compile_rules(rules: dict[str, Any], *, postgres: bool) -> ColumnElement[bool]:
+    """A WHERE clause over ``messaging_contacts`` for a validated rule tree."""
+    if "all" in rules:
+        return and_(true(), *(compile_rules(r, postgres=postgres) for r in rules["all"]))
+    if "any" in rules:
+        return or_(false(), *(compile_rules(r, postgres=postgres) for r in rules["any"]))
+    field, op, value = rules["field"], rules["op"], _normalise(rules["field"], rules.get("value"))
+    if field in COLUMN_FIELDS:
+        return _text_condition(COLUMN_FIELDS[field], op, value)
+    if field.startswith("address."):
+        return _text_condition(Contact.address[field.split(".", 1)[1]].as_string(), op, value)
+    key = field.split(".", 1)[1]
+    return _json_condition(_JsonValue(Contact.attributes, key, postgres), op, value)
+
+
+def segment_condition(session: Session, segment: Segment) -> ColumnElement[bool]:
+    """Membership of ``segment`` as a WHERE clause over contacts."""
+    if segment.kind == "static":
+        return Contact.id.in_(
+            select(SegmentMember.contact_id).where(SegmentMember.segment_id == segment.id)
+        )
+    assert segment.rules is not None
+    return compile_rules(segment.rules, postgres=is_postgres(session))
+
+
+def audience_condition(
+    session: Session,
+    *,
+    account_id: int,
+    included: Sequence[Segment],
+    excluded: Sequence[Segment],
+    channel: str | None,
+) -> ColumnElement[bool]:
+    """Contacts in any included segment, in no excluded one, reachable on ``channel``."""
+    clauses: list[ColumnElement[bool]] = [
+        Contact.account_id == account_id,
+        or_(false(), *(segment_condition(session, s) for s in included)),
+    ]
+    if excluded:
+        clauses.append(not_(or_(*(segment_condition(session, s) for s in excluded))))
+    if channel is not None:
+        address, status = CHANNEL_STATUS[channel]
+        clauses += [address.is_not(None), status == "subscribed"]
+    return and_(*clauses)
+
+
+def count_contacts(session: Session, condition: ColumnElement[bool]) -> int:
+    """How many contacts match."""
+    return int(session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0)
+
+
+def first_contact(session: Session, condition: ColumnElement[bool]) -> Contact | None:
+    """A deterministic sample contact among those matching."""
+    return session.scalar(
+        select(Contact).where(condition).order_by(Contact.created_at, Contact.id).limit(1)
+    )
+
+
+def incomplete_address_condition() -> ColumnElement[bool]:
+    """Contacts whose postal address lacks a required line."""
+    missing = [
+        func.coalesce(Contact.address[key].as_string(), "") == "" for key in REQUIRED_ADDRESS_KEYS
+    ]
+    return or_(Contact.address.is_(None), *missing)
+
+
+# --- segments and reach evaluations ------------------------------------------------------
+
+
+def get_segment(session: Session, *, account_id: int, segment_id: uuid.UUID) -> Segment | None:
+    """The account's segment."""
+    return session.scalar(
+        select(Segment).where(Segment.id == segment_id, Segment.account_id == account_id)
+    )
+
+
+def segments_by_id(
+    session: Session, *, account_id: int, segment_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Segment]:
+    """The account's segments among ``segment_ids``."""
+    if not segment_ids:
+        return {}
+    rows = session.scalars(
+        select(Segment).where(Segment.account_id == account_id, Segment.id.in_(list(segment_ids)))
+    )
+    return {s.id: s for s in rows}
+
+
+def list_segments(
+    session: Session, *, account_id: int, limit: int, offset: int
+) -> tuple[Sequence[Segment], int]:
+    """A page of the account's segments, newest first."""
+    return fetch_page(
+        session,
+        select(Segment).where(Segment.account_id == account_id),
+        order_by=[Segment.created_at.desc(), Segment.id],
+        limit=limit,
+        offset=offset,
+    )
+
+
+def add_members(session: Session, segment_id: uuid.UUID, contact_ids: Sequence[uuid.UUID]) -> None:
+    """Insert a static segment's members in one executemany."""
+    if contact_ids:
+        session.execute(
+            insert(SegmentMember),
+            [{"segment_id": segment_id, "contact_id": c} for c in dict.fromkeys(contact_ids)],
+        )
+
+
+def member_count(session: Session, segment_id: uuid.UUID) -> int:
+    """Size of a static segment's list."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(SegmentMember)
+            .where(SegmentMember.segment_id == segment_id)
+        )
+        or 0
+    )
+
+
+def latest_evaluation(
+    session: Session, *, segment_id: uuid.UUID | None = None, campaign_id: uuid.UUID | None = None
+) -> tuple[ReachEvaluation | None, ReachEvaluation | None]:
+    """The newest completed evaluation and the newest one of any status, for a target."""
+    target = (
+        ReachEvaluation.segment_id == segment_id
+        if segment_id is not None
+        else ReachEvaluation.campaign_id == campaign_id
+    )
+    newest = session.scalar(
+        select(ReachEvaluation).where(target).order_by(ReachEvaluation.id.desc()).limit(1)
+    )
+    done = session.scalar(
+        select(ReachEvaluation)
+        .where(target, ReachEvaluation.evaluated_at.is_not(None))
+        .order_by(ReachEvaluation.evaluated_at.desc(), ReachEvaluation.id.desc())
+        .limit(1)
+    )
+    return done, newest

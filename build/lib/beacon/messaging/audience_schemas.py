@@ -1,0 +1,218 @@
+"""Wire format of contacts, segments and templates."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, field_validator, model_validator
+
+from beacon.core.timefmt import UTCMillis
+from beacon.messaging.schemas import Channel, InModel, OutModel, SubscriptionStatus
+
+MAX_CONTACTS = 10_000
+MAX_ATTRIBUTES = 100
+
+
+def normalise_email(value: str) -> str:
+    """A syntactically valid address, lowercased (contacts are matched case-insensitively)."""
+    try:
+        return validate_email(value, check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def normalise_phone(value: str) -> str:
+    """An E.164 number (``+14155550123``)."""
+    if not value.startswith("+"):
+        raise ValueError("must be in E.164 format, e.g. +14155550123")
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number: {exc}") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class AddressIn(InModel):
+    line1: str | None = Field(default=None, max_length=200)
+    line2: str | None = Field(default=None, max_length=200)
+    city: str | None = Field(default=None, max_length=100)
+    region: str | None = Field(default=None, max_length=100)
+    postal_code: str | None = Field(default=None, max_length=20)
+    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+
+    @field_validator("country")
+    @classmethod
+    def _upper(cls, value: str | None) -> str | None:
+        return value.upper() if value else value
+
+
+class SubscriptionsIn(InModel):
+    """Keyed by channel: ``{"email": "subscribed", "sms": ..., "direct_mail": ...}``."""
+
+    email: SubscriptionStatus | None = None
+    sms: SubscriptionStatus | None = None
+    direct_mail: SubscriptionStatus | None = Field(default=None, alias="direct_mail")
+
+
+class ContactIn(InModel):
+    external_id: str | None = Field(default=None, min_length=1, max_length=255)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = None
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    address: AddressIn | None = None
+    attributes: dict[str, Any] | None = Field(default=None, max_length=MAX_ATTRIBUTES)
+    subscriptions: SubscriptionsIn | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_phone(value)
+
+    @model_validator(mode="after")
+    def _has_key(self) -> ContactIn:
+        if self.external_id is None and self.email is None:
+            raise ValueError("each contact needs an externalId or an email")
+        return self
+
+
+class ContactsUpsert(InModel):
+    contacts: list[ContactIn] = Field(min_length=1, max_length=MAX_CONTACTS)
+
+
+class SubscriptionsOut(OutModel):
+    email: str
+    sms: str
+    direct_mail: str = Field(alias="direct_mail")
+
+
+class ContactOut(OutModel):
+    id: uuid.UUID
+    external_id: str | None
+    email: str | None
+    phone: str | None
+    first_name: str | None
+    last_name: str | None
+    address: dict[str, Any] | None
+    attributes: dict[str, Any]
+    subscriptions: SubscriptionsOut
+    created_at: UTCMillis
+    updated_at: UTCMillis
+
+
+class UpsertResult(OutModel):
+    created: int
+    updated: int
+    ids: list[uuid.UUID]
+
+
+class SegmentCreate(InModel):
+    name: str = Field(min_length=1, max_length=200)
+    rules: dict[str, Any] | None = None
+    contact_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_CONTACTS)
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> SegmentCreate:
+        if (self.rules is None) == (self.contact_ids is None):
+            raise ValueError("give either rules or contactIds")
+        return self
+
+
+class ReachOut(OutModel):
+    status: Literal["ok", "pending", "not_evaluated", "failed"]
+    evaluated_count: int | None
+    evaluated_at: UTCMillis | None
+    is_stale: bool | None
+
+
+class SegmentOut(OutModel):
+    id: uuid.UUID
+    name: str
+    type: Literal["rules", "static"]
+    rules: dict[str, Any] | None
+    member_count: int | None
+    reach: ReachOut
+    created_at: UTCMillis
+    updated_at: UTCMillis
+
+
+class TemplateCreate(InModel):
+    name: str = Field(min_length=1, max_length=200)
+    channel: Channel
+    status: Literal["draft", "published"] = "draft"
+    content: dict[str, Any]
+
+
+class TemplateUpdate(InModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["draft", "published"] | None = None
+    content: dict[str, Any] | None = None
+
+
+class EmailContent(InModel):
+    subject: str | None = Field(default=None, max_length=998)
+    html: str | None = None
+    text: str | None = None
+    from_name: str | None = Field(default=None, max_length=200)
+    from_address: str | None = None
+    reply_to: str | None = None
+
+    @field_validator("from_address", "reply_to")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_email(value)
+
+
+class SmsContent(InModel):
+    body: str | None = Field(default=None, max_length=1600)
+
+
+class DirectMailContent(InModel):
+    html: str | None = None
+    address_block: str | None = None
+
+
+CONTENT_MODELS: dict[str, type[InModel]] = {
+    "email": EmailContent,
+    "sms": SmsContent,
+    "direct_mail": DirectMailContent,
+}
+
+
+class TemplateOut(OutModel):
+    id: uuid.UUID
+    name: str
+    channel: str
+    status: str
+    content: dict[str, Any]
+    variables: list[str]
+    created_at: UTCMillis
+    updated_at: UTCMillis
+
+
+class RenderRequest(InModel):
+    contact_id: uuid.UUID | None = None
+    contact: ContactIn | None = None
+
+    @model_validator(mode="after")
+    def _one_contact(self) -> RenderRequest:
+        if (self.contact_id is None) == (self.contact is None):
+            raise ValueError("give either contactId or contact")
+        return self
+
+
+class RenderedOut(OutModel):
+    template_id: uuid.UUID
+    channel: str
+    contact_id: uuid.UUID | None
+    rendered: dict[str, str | None]

@@ -1,0 +1,264 @@
+"""Wire format of messaging campaigns and their observability endpoints (seed 004)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from beacon.core.timefmt import UTCMillis
+from beacon.messaging.clock import resolve_local_time
+from beacon.messaging.schemas import Channel, InModel, OutModel, check_timezone
+
+CampaignType = Literal["broadcast", "triggered", "journey"]
+AuthoringStatus = Literal["draft", "published", "archived"]
+ExecutionState = Literal[
+    "not_scheduled", "scheduled", "pending_or_overdue", "running", "completed", "failed"
+]
+CheckStatus = Literal["passed", "warning", "failed"]
+
+NAME_MAX = 200
+AUDIENCE_MAX = 50
+
+
+def _name(value: str | None) -> str | None:
+    if value is not None and not value.strip():
+        raise ValueError("must not be empty")
+    return value.strip() if value is not None else None
+
+
+def local_to_utc(value: datetime | None, timezone: str) -> datetime | None:
+    """A naive ``sendAt`` is wall-clock time in the campaign's timezone (DST-aware)."""
+    if value is None:
+        return None
+    return resolve_local_time(value, timezone)
+
+
+class AudienceIn(InModel):
+    included: list[uuid.UUID] = Field(default_factory=list, max_length=AUDIENCE_MAX)
+    excluded: list[uuid.UUID] = Field(default_factory=list, max_length=AUDIENCE_MAX)
+
+
+class ScheduleIn(InModel):
+    mode: Literal["now", "at"] = "now"
+    send_at: datetime | None = None
+    timezone: str = "UTC"
+
+    _check_timezone = field_validator("timezone")(check_timezone)
+
+    @model_validator(mode="after")
+    def _send_at_with_at(self) -> ScheduleIn:
+        if self.mode == "at" and self.send_at is None:
+            raise ValueError("sendAt is required when mode is 'at'")
+        self.send_at = local_to_utc(self.send_at, self.timezone)
+        return self
+
+
+class ScheduleRequest(InModel):
+    """Body of POST /campaigns/:id/schedule."""
+
+    send_at: datetime
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class CampaignCreate(InModel):
+    name: str = Field(max_length=NAME_MAX)
+    channel: Channel
+    campaign_type: CampaignType = "broadcast"
+    audience: AudienceIn = Field(default_factory=AudienceIn)
+    template_id: uuid.UUID | None = None
+    schedule: ScheduleIn = Field(default_factory=ScheduleIn)
+
+    _check_name = field_validator("name")(_name)
+
+
+class CampaignUpdate(InModel):
+    """Partial update of a draft: only the fields present change."""
+
+    name: str | None = Field(default=None, max_length=NAME_MAX)
+    channel: Channel | None = None
+    campaign_type: CampaignType | None = None
+    audience: AudienceIn | None = None
+    template_id: uuid.UUID | None = None
+    schedule: ScheduleIn | None = None
+
+    _check_name = field_validator("name")(_name)
+
+    @field_validator("name", "channel", "campaign_type", "audience", "schedule")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be omitted but not null")
+        return value
+
+
+class AudienceOut(OutModel):
+    included: list[uuid.UUID]
+    excluded: list[uuid.UUID]
+
+
+class ScheduleOut(OutModel):
+    mode: str
+    send_at: UTCMillis | None
+    timezone: str
+
+
+class CampaignOut(OutModel):
+    campaign_id: uuid.UUID
+    name: str
+    channel: str
+    campaign_type: str
+    authoring_status: str
+    audience: AudienceOut
+    template_id: uuid.UUID | None
+    schedule: ScheduleOut
+    created_at: UTCMillis
+    updated_at: UTCMillis
+    archived_at: UTCMillis | None
+
+
+# --- observability -----------------------------------------------------------------------
+
+
+class PipelineCounts(OutModel):
+    scheduled: int = 0
+    hydrated: int = 0
+    composed: int = 0
+    injected: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+class SummarySchedule(OutModel):
+    mode: str
+    send_at: UTCMillis | None
+    timezone: str
+    scheduled: bool
+
+
+class AudienceRef(OutModel):
+    id: uuid.UUID
+    name: str | None
+    type: Literal["segment"] = "segment"
+    member_count: None = None
+
+
+class Reach(OutModel):
+    status: Literal["ok", "pending", "not_evaluated", "failed"]
+    evaluated_count: int | None
+    evaluated_at: UTCMillis | None
+    is_stale: bool | None
+
+
+class SummaryAudience(OutModel):
+    included: list[AudienceRef]
+    excluded: list[AudienceRef]
+    reach: Reach
+
+
+class TemplateRef(OutModel):
+    id: uuid.UUID
+    name: str
+    status: str
+    channel: str
+
+
+class SummaryContent(OutModel):
+    template: TemplateRef | None
+    proof_status: Literal["unavailable", "rendered", "failed"]
+
+
+class PreflightCheck(OutModel):
+    id: str
+    status: CheckStatus
+    message: str
+
+
+class PreflightOut(OutModel):
+    status: Literal["passed", "warning", "failed", "not_evaluated"]
+    checks: list[PreflightCheck]
+
+
+class LatestExecution(OutModel):
+    status: ExecutionState
+    last_execution_at: UTCMillis | None
+    counts: PipelineCounts | None
+
+
+class Links(OutModel):
+    self_link: str = Field(alias="self")
+
+
+class CampaignSummary(OutModel):
+    campaign_id: uuid.UUID
+    name: str
+    campaign_type: str
+    channel: str
+    authoring_status: str
+    created_at: UTCMillis
+    updated_at: UTCMillis
+    schedule: SummarySchedule
+    audience: SummaryAudience
+    content: SummaryContent
+    preflight: PreflightOut
+    latest_execution: LatestExecution
+    links: Links
+
+
+class StatusSchedule(OutModel):
+    schedule_id: str | None
+    send_at: UTCMillis | None
+    timezone: str
+    active: bool
+
+
+class LastExecution(OutModel):
+    execution_id: str
+    started_at: UTCMillis | None
+    completed_at: UTCMillis | None
+    status: str
+    counts: PipelineCounts
+
+
+class ExecutionStatus(OutModel):
+    state: ExecutionState
+    last_execution: LastExecution | None
+
+
+class CampaignStatus(OutModel):
+    campaign_id: uuid.UUID
+    name: str
+    authoring_status: str
+    schedule: StatusSchedule
+    execution: ExecutionStatus
+
+
+class CampaignMetrics(OutModel):
+    campaign_id: uuid.UUID
+    name: str
+    channel: str
+    execution_count: int
+    last_execution_id: str | None
+    counts: PipelineCounts
+    computed_at: UTCMillis
+
+
+class ExecutionOut(OutModel):
+    execution_id: str
+    campaign_id: uuid.UUID
+    status: str
+    trigger: str
+    scheduled_for: UTCMillis
+    started_at: UTCMillis | None
+    completed_at: UTCMillis | None
+    cancel_requested_at: UTCMillis | None
+    error: str | None
+    counts: PipelineCounts
+    created_at: UTCMillis

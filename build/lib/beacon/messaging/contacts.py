@@ -1,0 +1,232 @@
+"""Contacts: batch upsert by externalId or email (set-based), CSV import, listing."""
+
+from __future__ import annotations
+
+import csv
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
+from beacon.core.errors import BadRequest, ValidationFailed, error_from_validation
+from beacon.core.timefmt import utcnow
+from beacon.messaging import audience_repository as repo
+from beacon.messaging.audience_schemas import (
+    MAX_CONTACTS,
+    ContactIn,
+    ContactOut,
+    SubscriptionsOut,
+    UpsertResult,
+)
+from beacon.messaging.errors import conflict
+from beacon.messaging.models import Contact
+
+_STATUS_COLUMNS = {
+    "email": "email_status",
+    "sms": "sms_status",
+    "direct_mail": "direct_mail_status",
+}
+
+
+def _key(contact: ContactIn) -> tuple[str, str]:
+    return (
+        ("externalId", contact.external_id)
+        if contact.external_id
+        else ("email", contact.email or "")
+    )
+
+
+def _check_duplicates(contacts: Sequence[ContactIn]) -> None:
+    seen: dict[tuple[str, str], int] = {}
+    for index, contact in enumerate(contacts):
+        key = _key(contact)
+        if key in seen:
+            raise ValidationFailed(
+                f"Invalid value for 'contacts[{index}]': same {key[0]} as contacts[{seen[key]}]",
+                details={"field": f"contacts[{index}]"},
+            )
+        seen[key] = index
+
+
+def _changes(contact: ContactIn) -> dict[str, Any]:
+    """Columns the input sets (absent fields leave an existing contact unchanged)."""
+    values: dict[str, Any] = {}
+    for name in ("external_id", "email", "phone", "first_name", "last_name"):
+        if name in contact.model_fields_set:
+            values[name] = getattr(contact, name)
+    if "address" in contact.model_fields_set:
+        values["address"] = (
+            contact.address.model_dump(by_alias=True, exclude_none=True)
+            if contact.address
+            else None
+        )
+    if contact.subscriptions is not None:
+        for channel, column in _STATUS_COLUMNS.items():
+            status = getattr(contact.subscriptions, channel)
+            if status is not None:
+                values[column] = status
+    return values
+
+
+def _match(
+    contact: ContactIn, by_external: dict[str, dict[str, Any]], by_email: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
+    if contact.external_id and contact.external_id in by_external:
+        return by_external[contact.external_id]
+    if contact.email and contact.email in by_email:
+        owner = by_email[contact.email]
+        if contact.external_id and owner["external_id"] not in (None, contact.external_id):
+            raise conflict(
+                f"Email {contact.email} belongs to the contact with externalId "
+                f"{owner['external_id']}",
+                email=contact.email,
+            )
+        return owner
+    return None
+
+
+def upsert_contacts(
+    *, session: Session, account_id: int, contacts: Sequence[ContactIn]
+) -> UpsertResult:
+    """Create or update contacts matched by externalId, else email, in a few set-based statements."""
+    _check_duplicates(contacts)
+    existing = repo.find_contacts(
+        session,
+        account_id=account_id,
+        external_ids=[c.external_id for c in contacts if c.external_id],
+        emails=[c.email for c in contacts if c.email],
+    )
+    by_external = {row["external_id"]: row for row in existing if row["external_id"]}
+    by_email = {row["email"]: row for row in existing if row["email"]}
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: dict[uuid.UUID, dict[str, Any]] = {}
+    ids: list[uuid.UUID] = []
+    for contact in contacts:
+        current = _match(contact, by_external, by_email)
+        changes = _changes(contact)
+        if current is None:
+            row = {
+                "id": uuid.uuid4(),
+                "account_id": account_id,
+                "external_id": None,
+                "email": None,
+                "phone": None,
+                "first_name": None,
+                "last_name": None,
+                "address": None,
+                "attributes": contact.attributes or {},
+                "email_status": "subscribed",
+                "sms_status": "subscribed",
+                "direct_mail_status": "subscribed",
+                "unsubscribe_token": secrets.token_urlsafe(24),
+                "created_at": now,
+                "updated_at": now,
+                **changes,
+            }
+            inserts.append(row)
+            ids.append(row["id"])
+            continue
+        row = dict(current)
+        row.update(changes)
+        row["attributes"] = {**(current["attributes"] or {}), **(contact.attributes or {})}
+        row["updated_at"] = now
+        updates[current["id"]] = row
+        ids.append(current["id"])
+    try:
+        repo.upsert_contacts(session, [*inserts, *updates.values()])
+    except IntegrityError:
+        raise conflict(
+            "Another request changed these contacts at the same time, or an email is used twice; retry"
+        ) from None
+    return UpsertResult(created=len(inserts), updated=len(updates), ids=ids)
+
+
+_CSV_COLUMNS = {"externalId", "email", "phone", "firstName", "lastName"}
+
+
+def parse_csv(text: str) -> list[ContactIn]:
+    """Contacts from CSV: columns externalId, email, phone, firstName, lastName, address.<part>,
+    subscriptions.<channel> and attributes.<name> (attribute values are strings)."""
+    with csv_errors_as_bad_request():
+        return _parse_csv(csv.DictReader(csv_source(text)))
+
+
+def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
+    if not reader.fieldnames:
+        raise BadRequest("The CSV has no header row")
+    for name in reader.fieldnames:
+        if not (
+            name in _CSV_COLUMNS
+            or (name.split(".", 1)[0] in ("address", "subscriptions", "attributes") and "." in name)
+        ):
+            raise BadRequest(f"Unknown CSV column '{name}'")
+    contacts: list[ContactIn] = []
+    for number, record in enumerate(reader, start=2):
+        if len(contacts) >= MAX_CONTACTS:
+            raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
+        contacts.append(_csv_contact(number, record))
+    if not contacts:
+        raise BadRequest("The CSV has no data rows")
+    return contacts
+
+
+def _csv_contact(line: int, record: dict[str, Any]) -> ContactIn:
+    wire: dict[str, Any] = {}
+    for column, value in record.items():
+        if column is None or value is None or value == "":
+            continue
+        if "." in column:
+            group, key = column.split(".", 1)
+            wire.setdefault(group, {})[key] = value
+        else:
+            wire[column] = value
+    try:
+        return ContactIn.model_validate(wire)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", f"line {line}", *e["loc"])} for e in exc.errors()]
+        raise error_from_validation(errors) from None
+
+
+def list_contacts(
+    *, session: Session, account_id: int, limit: int, offset: int
+) -> tuple[list[ContactOut], int]:
+    """A page of the account's contacts."""
+    items, total = repo.list_contacts(session, account_id=account_id, limit=limit, offset=offset)
+    return [contact_out(c) for c in items], total
+
+
+def contact_out(contact: Contact) -> ContactOut:
+    """The wire form of a contact."""
+    return ContactOut(
+        id=contact.id,
+        external_id=contact.external_id,
+        email=contact.email,
+        phone=contact.phone,
+        first_name=contact.first_name,
+        last_name=contact.last_name,
+        address=contact.address,
+        attributes=contact.attributes or {},
+        subscriptions=SubscriptionsOut(
+            email=contact.email_status,
+            sms=contact.sms_status,
+            direct_mail=contact.direct_mail_status,
+        ),
+        created_at=contact.created_at,
+        updated_at=contact.updated_at,
+    )
+
+
+def unsubscribe(*, session: Session, token: str) -> bool:
+    """Unsubscribe the contact an email's unsubscribe link names; False for unknown links."""
+    contact = repo.contact_by_unsubscribe_token(session, token)
+    if contact is None:
+        return False
+    contact.email_status = "unsubscribed"
+    contact.updated_at = utcnow()
+    return True

@@ -1,0 +1,215 @@
+"""Handing a batch's messages to the provider, chunk by chunk: composed, injected, sent.
+
+For each chunk: render; in one transaction renew the batch lease, check for a cancel, record
+render failures and mark the rendered rows ``injected`` (composed and injected commit
+together); only then hand the chunk to the provider; record each answer (``sent`` only on the
+provider's word) in another transaction.
+
+Chunks overlap: while earlier chunks are on the wire the next one is rendered and claimed, so
+the provider is kept busy while the worker does its own work (rendering lets the event loop
+in every few recipients; database work runs in threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from beacon.core.config import Settings
+from beacon.core.db import transaction
+from beacon.core.timefmt import utcnow
+from beacon.messaging import engine
+from beacon.messaging import execution_repository as repo
+from beacon.messaging import recipient_repository as recipients
+from beacon.messaging.compose import Composer, RecipientRow
+from beacon.messaging.providers import (
+    Delivery,
+    Outcome,
+    OutgoingMessage,
+    Provider,
+    RetryPolicy,
+    deliver,
+)
+from beacon.messaging.rendering import RenderError
+
+# chunks handed over at once: enough to keep the provider busy while the next is prepared
+CHUNKS_IN_FLIGHT = 3
+RENDERS_PER_YIELD = 4
+
+Failure = tuple[int, str, str]  # recipient id, the stage it failed to reach, reason
+
+
+class LeaseLost(Exception):
+    """Another worker took the batch over (this one stalled past its lease)."""
+
+
+class Stop(Exception):
+    """The execution stopped running (cancelled or failed) at a chunk boundary."""
+
+    def __init__(self, status: str, cancelled: bool, error: str | None) -> None:
+        super().__init__(status)
+        self.status, self.cancelled, self.error = status, cancelled, error
+
+
+@dataclass
+class BatchContext:
+    """What every step of a batch needs: its identity, its lease, and transactions."""
+
+    sessions: sessionmaker[Session]
+    batch_id: int
+    execution_id: uuid.UUID
+    owner: str
+    channel: str
+    settings: Settings
+    policy: RetryPolicy
+
+    def tx(self) -> AbstractContextManager[Session]:
+        """A session that commits on success (each step on its own connection)."""
+        return transaction(self.sessions)
+
+
+class ChunkStream:
+    """Renders, claims and hands over a batch's rows, several chunks in flight."""
+
+    def __init__(
+        self, batch: BatchContext, provider: Provider, composer: Composer | None, broken: str
+    ) -> None:
+        self.batch = batch
+        self.provider = provider
+        self.composer, self.broken = composer, broken
+        self.halted = False  # the provider became unreachable: the execution failed
+
+    async def run(self, rows: list[RecipientRow]) -> None:
+        """Hand every row over; raises Stop at a chunk boundary when the execution stopped."""
+        # the chunk bounds what a crash can leave unknown; a recoverable provider has no such
+        # window, and fewer, larger hand-offs are cheaper (one directory, one commit)
+        size = self.batch.settings.messaging_inject_chunk_size
+        if self.provider.recoverable:
+            size = max(1, len(rows))
+        window = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            for start in range(0, len(rows), size):
+                if self.halted:
+                    break
+                chunk = rows[start : start + size]
+                messages, failures = await self._render(chunk, share_loop=bool(in_flight))
+                await window.acquire()
+                try:
+                    handing = await asyncio.to_thread(self._claim, chunk, messages, failures)
+                except BaseException:
+                    window.release()
+                    raise
+                if not handing:
+                    window.release()
+                    continue
+                task = asyncio.create_task(self._hand_over(handing, window))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            # what is on the wire is always recorded, whatever stopped the stream
+            await asyncio.gather(*in_flight)
+
+    async def _render(
+        self, rows: Sequence[RecipientRow], *, share_loop: bool
+    ) -> tuple[list[OutgoingMessage], list[Failure]]:
+        """Each recipient's message; a render error fails that recipient only. With chunks on
+        the wire (``share_loop``) it lets their connections in every few renders (a render
+        takes about as long as an SMTP reply does to arrive)."""
+        messages: list[OutgoingMessage] = []
+        failures: list[Failure] = []
+        for number, row in enumerate(rows, start=1):
+            to_stage = recipients.NEXT_STAGE.get(row.stage, "sent")
+            if self.composer is None:
+                failures.append((row.id, to_stage, self.broken))
+                continue
+            try:
+                messages.append(self.composer.compose(row))
+            except RenderError as exc:
+                failures.append((row.id, to_stage, f"render error: {exc}"))
+            if share_loop and not number % RENDERS_PER_YIELD:
+                await asyncio.sleep(0)
+        return messages, failures
+
+    def _claim(
+        self,
+        rows: Sequence[RecipientRow],
+        messages: Sequence[OutgoingMessage],
+        failures: Sequence[Failure],
+    ) -> list[OutgoingMessage]:
+        """One transaction before a hand-off: the lease still ours, no cancel, render
+        failures recorded, the rendered rows injected. Returns what may be sent."""
+        batch = self.batch
+        now = utcnow()
+        with batch.tx() as session:
+            until = now + timedelta(seconds=batch.settings.job_lease_seconds)
+            if not repo.renew_batch_lease(
+                session, batch_id=batch.batch_id, owner=batch.owner, until=until
+            ):
+                raise LeaseLost()
+            status, cancel, error = repo.execution_status(session, execution_id=batch.execution_id)
+            if status != "running" or cancel is not None:
+                raise Stop(status, cancel is not None, error)
+            recipients.mark_failed(session, failures, now)
+            moved = recipients.mark_injected(
+                session,
+                execution_id=batch.execution_id,
+                ids=[m.recipient_id for m in messages],
+                now=now,
+            )
+        return [m for m in messages if m.recipient_id in moved]
+
+    async def _hand_over(
+        self, messages: Sequence[OutgoingMessage], window: asyncio.Semaphore
+    ) -> None:
+        try:
+            answers = await deliver(
+                self.provider,
+                messages,
+                execution_id=self.batch.execution_id,
+                policy=self.batch.policy,
+            )
+            if not await asyncio.to_thread(self._record, messages, answers):
+                self.halted = True
+        finally:
+            window.release()
+
+    def _record(self, messages: Sequence[OutgoingMessage], answers: Sequence[Delivery]) -> bool:
+        """Store the provider's answers; False when it was unreachable (the execution failed)."""
+        sent: list[tuple[int, str]] = []
+        failures: list[Failure] = []
+        bounced: list[uuid.UUID] = []
+        unreachable: str | None = None
+        for message, answer in zip(messages, answers, strict=True):
+            if answer.outcome is Outcome.SENT:
+                sent.append((message.recipient_id, answer.provider_message_id or ""))
+                continue
+            reason = answer.reason or answer.outcome.value
+            if answer.outcome is Outcome.UNKNOWN:
+                reason = f"unknown outcome: {reason}"
+            if answer.outcome is Outcome.UNREACHABLE:
+                reason = unreachable = f"delivery provider unreachable: {reason}"
+            failures.append((message.recipient_id, "sent", reason))
+            if answer.bounce:
+                bounced.append(message.contact_id)
+        now = utcnow()
+        with self.batch.tx() as session:
+            recipients.mark_sent(session, sent, now)
+            recipients.mark_failed(session, failures, now)
+            recipients.mark_bounced(
+                session, channel=self.batch.channel, contact_ids=bounced, now=now
+            )
+            if unreachable is not None:
+                engine.fail_execution(
+                    session=session,
+                    execution_id=self.batch.execution_id,
+                    reason=unreachable,
+                    now=now,
+                )
+        return unreachable is None

@@ -1,0 +1,99 @@
+"""``Idempotency-Key`` on POST: a repeat within 24 hours gets the first response back.
+
+The record is written in the same transaction as the work it describes, so a response is
+stored exactly when its effects are. Only successful responses are stored: a request that
+failed changed nothing and may be retried with the same key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from beacon.core.errors import BadRequest, Conflict
+from beacon.core.timefmt import utcnow
+from beacon.messaging.models import IdempotencyRecord
+from beacon.messaging.schemas import ok_body
+
+TTL = timedelta(hours=24)
+MAX_KEY_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class IdempotencyKey:
+    key: str | None
+    fingerprint: str
+
+
+async def idempotency_key(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes a POST safe to retry: a repeat within 24 hours returns the first response.",
+        ),
+    ] = None,
+) -> IdempotencyKey:
+    """The request's key and a fingerprint of what it asks for (method, path, body)."""
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
+        raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    body = await request.body()
+    digest = hashlib.sha256()
+    digest.update(f"{request.method} {request.url.path}\n".encode())
+    digest.update(body)
+    return IdempotencyKey(idempotency_key, digest.hexdigest())
+
+
+Idempotency = Annotated[IdempotencyKey, Depends(idempotency_key)]
+
+
+def respond(
+    *,
+    session: Session,
+    account_id: int,
+    idem: IdempotencyKey,
+    status_code: int,
+    produce: Callable[[], Any],
+) -> JSONResponse:
+    """Replay the stored response for a repeated key, or run ``produce`` and store its response."""
+    if idem.key is None:
+        return JSONResponse(ok_body(produce()), status_code=status_code)
+    record = session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == idem.key
+        )
+    )
+    if record is not None and record.created_at > utcnow() - TTL:
+        if record.fingerprint != idem.fingerprint:
+            raise Conflict(
+                "This Idempotency-Key was already used with a different request",
+                code="IDEMPOTENCY_CONFLICT",
+                details={"idempotencyKey": idem.key},
+            )
+        return JSONResponse(
+            record.body, status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
+        )
+    if record is not None:
+        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+    body = ok_body(produce())
+    session.add(
+        IdempotencyRecord(
+            account_id=account_id,
+            key=idem.key,
+            fingerprint=idem.fingerprint,
+            status_code=status_code,
+            body=body,
+            created_at=utcnow(),
+        )
+    )
+    session.flush()
+    return JSONResponse(body, status_code=status_code)

@@ -1,0 +1,228 @@
+"""The read models of seed 004: campaign object, summary, status, metrics, executions.
+
+``execution.state`` comes from the latest execution (runs cancelled before they started do not
+count): none -> not_scheduled; scheduled in the future -> scheduled; scheduled and due ->
+pending_or_overdue; running, completed, failed as they are; a run cancelled while it ran ->
+completed (every row ended sent or failed, the unsent ones with reason ``cancelled``; its own
+``status`` says ``cancelled``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from beacon.core.timefmt import utcnow
+from beacon.messaging import audience_repository, repository, segments
+from beacon.messaging.campaign_schemas import (
+    AudienceOut,
+    AudienceRef,
+    CampaignMetrics,
+    CampaignOut,
+    CampaignStatus,
+    CampaignSummary,
+    ExecutionOut,
+    ExecutionStatus,
+    LastExecution,
+    LatestExecution,
+    Links,
+    PipelineCounts,
+    PreflightOut,
+    Reach,
+    ScheduleOut,
+    StatusSchedule,
+    SummaryAudience,
+    SummaryContent,
+    SummarySchedule,
+    TemplateRef,
+)
+from beacon.messaging.models import Campaign, Execution, Template
+
+
+def execution_id(execution: Execution) -> str:
+    """The public id of an execution (``exec-<uuid>``, as in the seed)."""
+    return f"exec-{execution.id}"
+
+
+def execution_state(execution: Execution | None, *, now: datetime | None = None) -> str:
+    """The seed's six-valued ``execution.state`` (``now``: the clock deciding what is due)."""
+    if execution is None:
+        return "not_scheduled"
+    if execution.status == "cancelled":
+        return "completed" if execution.started_at is not None else "not_scheduled"
+    if execution.status == "scheduled":
+        due = execution.scheduled_for <= (now or utcnow())
+        return "pending_or_overdue" if due else "scheduled"
+    return execution.status
+
+
+def campaign_out(campaign: Campaign) -> CampaignOut:
+    """The campaign object."""
+    return CampaignOut(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        channel=campaign.channel,
+        campaign_type=campaign.campaign_type,
+        authoring_status=campaign.status,
+        audience=AudienceOut(
+            included=[uuid.UUID(i) for i in campaign.audience_included],
+            excluded=[uuid.UUID(i) for i in campaign.audience_excluded],
+        ),
+        template_id=campaign.template_id,
+        schedule=ScheduleOut(
+            mode=campaign.schedule_mode, send_at=campaign.send_at, timezone=campaign.timezone
+        ),
+        created_at=campaign.created_at,
+        updated_at=campaign.updated_at,
+        archived_at=campaign.archived_at,
+    )
+
+
+def execution_out(execution: Execution, counts: dict[str, int]) -> ExecutionOut:
+    """An execution with its pipeline counts."""
+    return ExecutionOut(
+        execution_id=execution_id(execution),
+        campaign_id=execution.campaign_id,
+        status=execution.status,
+        trigger=execution.trigger,
+        scheduled_for=execution.scheduled_for,
+        started_at=execution.started_at,
+        completed_at=execution.completed_at,
+        cancel_requested_at=execution.cancel_requested_at,
+        error=execution.error,
+        counts=PipelineCounts(**counts),
+        created_at=execution.created_at,
+    )
+
+
+def executions_out(session: Session, executions: Sequence[Execution]) -> list[ExecutionOut]:
+    """Executions with their counts, from one GROUP BY."""
+    counts = repository.stage_counts(session, [e.id for e in executions])
+    return [execution_out(e, counts[e.id]) for e in executions]
+
+
+def preflight_out(campaign: Campaign) -> PreflightOut:
+    """The last preflight result, or ``not_evaluated``."""
+    if not campaign.preflight:
+        return PreflightOut(status="not_evaluated", checks=[])
+    return PreflightOut.model_validate(campaign.preflight)
+
+
+def _proof_status(campaign: Campaign) -> str:
+    for check in (campaign.preflight or {}).get("checks", []):
+        if check["id"] == "template_renders":
+            return "rendered" if check["status"] == "passed" else "failed"
+    return "unavailable"
+
+
+def summary(*, session: Session, campaign: Campaign, reach_max_age_seconds: int) -> CampaignSummary:
+    """``GET /campaigns/:id/summary``: the setup snapshot."""
+    ids = [uuid.UUID(i) for i in (*campaign.audience_included, *campaign.audience_excluded)]
+    known = audience_repository.segments_by_id(
+        session, account_id=campaign.account_id, segment_ids=ids
+    )
+
+    def ref(raw: str) -> AudienceRef:
+        segment = known.get(uuid.UUID(raw))
+        return AudienceRef(id=uuid.UUID(raw), name=segment.name if segment else None)
+
+    if campaign.audience_included:
+        reach = Reach.model_validate(
+            segments.reach_out(
+                session=session,
+                account_id=campaign.account_id,
+                max_age_seconds=reach_max_age_seconds,
+                campaign=campaign,
+            ).model_dump()
+        )
+    else:
+        reach = Reach(
+            status="not_evaluated", evaluated_count=None, evaluated_at=None, is_stale=None
+        )
+    template = session.get(Template, campaign.template_id) if campaign.template_id else None
+    latest = repository.latest_execution(session, campaign_id=campaign.id)
+    counts = repository.stage_counts(session, [latest.id])[latest.id] if latest else None
+    return CampaignSummary(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        campaign_type=campaign.campaign_type,
+        channel=campaign.channel,
+        authoring_status=campaign.status,
+        created_at=campaign.created_at,
+        updated_at=campaign.updated_at,
+        schedule=SummarySchedule(
+            mode=campaign.schedule_mode,
+            send_at=campaign.send_at,
+            timezone=campaign.timezone,
+            scheduled=campaign.schedule_mode == "at" and campaign.send_at is not None,
+        ),
+        audience=SummaryAudience(
+            included=[ref(i) for i in campaign.audience_included],
+            excluded=[ref(i) for i in campaign.audience_excluded],
+            reach=reach,
+        ),
+        content=SummaryContent(
+            template=TemplateRef(
+                id=template.id, name=template.name, status=template.status, channel=template.channel
+            )
+            if template
+            else None,
+            proof_status=_proof_status(campaign),
+        ),
+        preflight=preflight_out(campaign),
+        latest_execution=LatestExecution(
+            status=execution_state(latest),
+            last_execution_at=(latest.started_at or latest.scheduled_for) if latest else None,
+            counts=PipelineCounts(**counts) if counts is not None else None,
+        ),
+        links=Links(self_link=f"/public/v1/campaigns/{campaign.id}/summary"),
+    )
+
+
+def status(*, session: Session, campaign: Campaign) -> CampaignStatus:
+    """``GET /campaigns/:id/status``: the execution state machine and the last run's counts."""
+    latest = repository.latest_execution(session, campaign_id=campaign.id)
+    pending_schedule = [
+        e
+        for e in repository.executions_in(session, campaign_id=campaign.id, statuses=["scheduled"])
+        if e.trigger == "schedule"
+    ]
+    last = None
+    if latest is not None:
+        counts = repository.stage_counts(session, [latest.id])[latest.id]
+        last = LastExecution(
+            execution_id=execution_id(latest),
+            started_at=latest.started_at,
+            completed_at=latest.completed_at,
+            status=latest.status,
+            counts=PipelineCounts(**counts),
+        )
+    return CampaignStatus(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        authoring_status=campaign.status,
+        schedule=StatusSchedule(
+            schedule_id=f"sch-{campaign.schedule_id}" if campaign.schedule_id else None,
+            send_at=campaign.send_at,
+            timezone=campaign.timezone,
+            active=bool(pending_schedule),
+        ),
+        execution=ExecutionStatus(state=execution_state(latest), last_execution=last),
+    )
+
+
+def metrics(*, session: Session, campaign: Campaign) -> CampaignMetrics:
+    """``GET /campaigns/:id/metrics``: pipeline counts summed over every execution."""
+    latest = repository.latest_execution(session, campaign_id=campaign.id)
+    return CampaignMetrics(
+        campaign_id=campaign.id,
+        name=campaign.name,
+        channel=campaign.channel,
+        execution_count=repository.execution_count(session, campaign_id=campaign.id),
+        last_execution_id=execution_id(latest) if latest else None,
+        counts=PipelineCounts(**repository.campaign_stage_counts(session, campaign.id)),
+        computed_at=utcnow(),
+    )

@@ -1,0 +1,239 @@
+"""The per-recipient pipeline: one batch of an execution, from its rows to the provider.
+
+A batch is a job row (``messaging_batches``) a worker claims with a lease (``core.jobs``); a
+worker that dies leaves the lease to expire and another worker runs the batch again. Every
+stage move is committed before the next step, so a rerun knows where each row stands:
+
+1. rows a dead worker left ``injected``: asked of the provider when it can tell (print
+   files); otherwise the crash policy decides (default: failed, ``unknown_outcome_after_crash``);
+2. hydrate the ``scheduled`` rows (channel address, subscription) in one commit;
+3. compose, inject and send chunk by chunk (``handover``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from beacon.core.config import Settings
+from beacon.core.jobs import JobKind
+from beacon.core.timefmt import utcnow
+from beacon.messaging import engine
+from beacon.messaging import recipient_repository as recipients
+from beacon.messaging.compose import Composer, RecipientRow, hydrate_problem
+from beacon.messaging.handover import BatchContext, ChunkStream, Failure, Stop
+from beacon.messaging.models import Batch, Campaign, Execution
+from beacon.messaging.providers import Provider
+from beacon.messaging.providers.factory import open_provider, retry_policy
+from beacon.messaging.rendering import RenderError
+
+log = logging.getLogger("beacon.messaging.pipeline")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+def batch_job_kind(settings: Settings) -> JobKind:
+    """The job kind that runs execution batches."""
+
+    def handler(session: Session, batch: Batch) -> None:
+        run_batch(session=session, batch=batch, settings=settings)
+
+    return JobKind(
+        name="messaging.batch",
+        model=Batch,
+        handler=handler,
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+    )
+
+
+def run_batch(*, session: Session, batch: Batch, settings: Settings) -> None:
+    """Job handler: run one batch; every step commits on its own connection.
+
+    ``handover.LeaseLost`` propagates, so the job runner leaves the batch to its new owner.
+    """
+    bind = session.get_bind()
+    assert isinstance(bind, Engine)
+    assert batch.lease_owner is not None
+    context = BatchContext(
+        sessions=sessionmaker(bind, expire_on_commit=False),
+        batch_id=batch.id,
+        execution_id=batch.execution_id,
+        owner=batch.lease_owner,
+        channel="",
+        settings=settings,
+        policy=retry_policy(settings),
+    )
+    _BatchRun(context, low=batch.first_recipient_id, high=batch.last_recipient_id).run()
+
+
+class _BatchRun:
+    def __init__(self, batch: BatchContext, *, low: int, high: int) -> None:
+        self.batch = batch
+        self.low, self.high = low, high
+
+    def run(self) -> None:
+        batch = self.batch
+        with batch.tx() as session:
+            execution = session.get(Execution, batch.execution_id)
+            campaign = session.get(Campaign, execution.campaign_id) if execution else None
+            if execution is None or campaign is None:
+                return
+            batch.channel = campaign.channel
+            content = execution.content
+            cancelled = execution.cancel_requested_at is not None
+            stop = Stop(execution.status, cancelled, execution.error)
+            if execution.status == "running" and content is None:
+                reason = "the execution has no template content"
+                engine.fail_execution(
+                    session=session, execution_id=batch.execution_id, reason=reason, now=utcnow()
+                )
+                stop = Stop("failed", cancelled, reason)
+        with asyncio.Runner() as loop:
+            try:
+                provider = loop.run(self._open())
+            except ValueError as exc:
+                with batch.tx() as session:
+                    engine.fail_execution(
+                        session=session,
+                        execution_id=batch.execution_id,
+                        reason=f"delivery provider misconfigured: {exc}",
+                        now=utcnow(),
+                    )
+                return
+            try:
+                if stop.status != "running" or stop.cancelled or content is None:
+                    self._wind_down(loop, provider, stop)
+                else:
+                    self._process(loop, provider, content)
+            finally:
+                loop.run(provider.aclose())
+        with batch.tx() as session:
+            engine.finish_if_done(session=session, execution_id=batch.execution_id, now=utcnow())
+
+    async def _open(self) -> Provider:
+        return open_provider(self.batch.channel, self.batch.settings)
+
+    def _load(self) -> list[RecipientRow]:
+        with self.batch.tx() as session:
+            return recipients.load_rows(
+                session,
+                execution_id=self.batch.execution_id,
+                low=self.low,
+                high=self.high,
+                channel=self.batch.channel,
+            )
+
+    # --- stopping and crash leftovers -------------------------------------------------------
+
+    def _wind_down(self, loop: asyncio.Runner, provider: Provider, stop: Stop) -> None:
+        """The execution is not running (or was asked to stop): nothing new is handed over."""
+        execution_id, now = self.batch.execution_id, utcnow()
+        reason = recipients.CANCELLED if stop.cancelled else stop.error
+        reason = reason or (
+            recipients.CANCELLED if stop.status == "cancelled" else f"execution {stop.status}"
+        )
+        with self.batch.tx() as session:
+            if stop.status == "running" and stop.cancelled:
+                engine.apply_cancel(session=session, execution_id=execution_id, now=now)
+            else:
+                recipients.fail_unfinished(
+                    session,
+                    execution_id=execution_id,
+                    reason=reason,
+                    now=now,
+                    low=self.low,
+                    high=self.high,
+                )
+        leftovers = [r for r in self._load() if r.stage == "injected"]
+        self._settle_injected(loop, provider, leftovers, may_resend=False, not_sent=reason)
+
+    def _settle_injected(
+        self,
+        loop: asyncio.Runner,
+        provider: Provider,
+        rows: list[RecipientRow],
+        *,
+        may_resend: bool,
+        not_sent: str | None = None,
+    ) -> list[RecipientRow]:
+        """Rows a dead worker left ``injected``: confirmed ones become sent; the rest are
+        returned for resending when that is known safe or the policy allows it, else failed
+        (``not_sent`` is the reason when the provider knows they were never handed over)."""
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        confirmed = loop.run(
+            provider.confirmed(execution_id=self.batch.execution_id, recipient_ids=ids)
+        )
+        leftover = [r for r in rows if r.id not in (confirmed or {})]
+        resend = may_resend and (confirmed is not None or self.batch.policy.resend_unknown)
+        reason = not_sent if confirmed is not None and not_sent else None
+        reason = reason or recipients.UNKNOWN_AFTER_CRASH
+        with self.batch.tx() as session:
+            recipients.mark_sent(session, list((confirmed or {}).items()), utcnow())
+            if not resend:
+                failures = [(r.id, "sent", reason) for r in leftover]
+                recipients.mark_failed(session, failures, utcnow())
+        log.warning(
+            "settled rows left injected by a dead worker",
+            extra={
+                "batch_id": self.batch.batch_id,
+                "confirmed": len(confirmed or {}),
+                "resent": resend,
+            },
+        )
+        return leftover if resend else []
+
+    # --- the stages -------------------------------------------------------------------------
+
+    def _process(self, loop: asyncio.Runner, provider: Provider, content: dict[str, Any]) -> None:
+        rows = self._load()
+        injected = [r for r in rows if r.stage == "injected"]
+        resend = self._settle_injected(loop, provider, injected, may_resend=True)
+        going = self._hydrate([r for r in rows if r.stage != "injected"])
+        stream = ChunkStream(self.batch, provider, *self._composer(content))
+        try:
+            loop.run(stream.run(sorted([*going, *resend], key=lambda r: r.id)))
+        except Stop as stop:
+            self._wind_down(loop, provider, stop)
+
+    def _hydrate(self, rows: list[RecipientRow]) -> list[RecipientRow]:
+        """Check the contacts of the ``scheduled`` rows; returns the rows still going."""
+        failures: list[Failure] = []
+        going: list[RecipientRow] = []
+        for row in rows:
+            problem = hydrate_problem(self.batch.channel, row) if row.stage == "scheduled" else None
+            if problem is not None:
+                failures.append((row.id, "hydrated", problem))
+                continue
+            if row.stage == "scheduled":
+                row.stage = "hydrated"
+            going.append(row)
+        with self.batch.tx() as session:
+            recipients.mark_failed(session, failures, utcnow())
+            recipients.advance(
+                session,
+                execution_id=self.batch.execution_id,
+                low=self.low,
+                high=self.high,
+                from_stage="scheduled",
+                now=utcnow(),
+            )
+        return going
+
+    def _composer(self, content: dict[str, Any]) -> tuple[Composer | None, str]:
+        try:
+            composer = Composer(
+                channel=self.batch.channel,
+                content=content,
+                execution_id=self.batch.execution_id,
+                base_url=self.batch.settings.public_url or DEFAULT_BASE_URL,
+                now=utcnow(),
+            )
+        except RenderError as exc:
+            return None, f"template does not compile: {exc}"
+        return composer, ""

@@ -1,0 +1,234 @@
+"""Email over SMTP with aiosmtplib: a few reused connections, each message as MAIL/RCPT/DATA.
+
+Replies map to outcomes: 2xx accepted; 4xx transient (retried); 5xx permanent, and a 5xx to
+RCPT also marks the address bounced. A connection lost before DATA is retried on a fresh
+connection (nothing was handed over); one lost during DATA leaves the outcome unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import aiosmtplib
+
+from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+_CONNECTION_ERRORS = (
+    aiosmtplib.SMTPServerDisconnected,
+    aiosmtplib.SMTPTimeoutError,
+    ConnectionError,
+    OSError,
+)
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where and how to connect, from ``BEACON_SMTP_URL``."""
+
+    hostname: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    use_tls: bool = False
+    start_tls: bool | None = None  # None: STARTTLS when the server offers it
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpConfig:
+        """Parse ``smtp://user:pass@host:587?starttls=true`` or ``smtps://host``."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("BEACON_SMTP_URL must look like smtp://user:pass@host:port")
+        query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+        start_tls: bool | None = None
+        if "starttls" in query:
+            if query["starttls"] not in _TRUE | _FALSE:
+                raise ValueError("starttls in BEACON_SMTP_URL must be true or false")
+            start_tls = query["starttls"] in _TRUE
+        use_tls = parts.scheme == "smtps"
+        return cls(
+            hostname=parts.hostname,
+            port=parts.port or (465 if use_tls else 25),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            use_tls=use_tls,
+            start_tls=False if use_tls else start_tls,
+        )
+
+
+async def _mail_from(smtp: aiosmtplib.SMTP, sender: str) -> None:
+    # aiosmtplib's mail() re-parses the address with email.utils on every message; addresses
+    # here were validated when stored, so plain ASCII ones go straight to the wire
+    if not sender.isascii():
+        await smtp.mail(sender, encoding="utf-8", options=["SMTPUTF8"])
+        return
+    response = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
+    if response.code != 250:
+        raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
+
+
+async def _rcpt_to(smtp: aiosmtplib.SMTP, recipient: str) -> None:
+    if not recipient.isascii():
+        await smtp.rcpt(recipient, encoding="utf-8")
+        return
+    response = await smtp.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
+    if response.code not in (250, 251):
+        raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
+
+
+def _refusal(exc: aiosmtplib.SMTPResponseException, step: str, *, bounce: bool) -> Delivery:
+    reason = f"SMTP {exc.code} at {step}: {exc.message}".strip()
+    if 400 <= exc.code < 500:
+        return Delivery(Outcome.TRANSIENT, reason=reason)
+    return Delivery(Outcome.PERMANENT, reason=reason, bounce=bounce and exc.code >= 500)
+
+
+class SmtpProvider:
+    """Sends through ``concurrency`` SMTP connections kept open for the provider's lifetime
+    (one batch), each carrying one message at a time."""
+
+    channel = "email"
+    recoverable = False
+
+    def __init__(
+        self, config: SmtpConfig, *, concurrency: int, timeout: float, limiter: RateLimiter
+    ) -> None:
+        self.config = config
+        self.timeout = timeout
+        self.limiter = limiter
+        self._slots: list[aiosmtplib.SMTP | None] = [None] * concurrency
+        # connections free to take the next message; several chunks may be sending at once
+        self._free: asyncio.Queue[int] = asyncio.Queue()
+        for slot in range(concurrency):
+            self._free.put_nowait(slot)
+        # set when a connection cannot be opened: the rest of the chunk is not tried again
+        self._down: str | None = None
+
+    async def send(
+        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
+    ) -> list[Delivery]:
+        """Send every message; each free connection takes the next one until none is left."""
+        results: list[Delivery | None] = [None] * len(messages)
+        cursor = iter(range(len(messages)))
+        self._down = None
+
+        async def lane() -> None:
+            # several chunks may be sending at once: a lane holds one connection while it works
+            slot = await self._free.get()
+            try:
+                for index in cursor:
+                    if self._down is not None:
+                        results[index] = Delivery(Outcome.UNREACHABLE, reason=self._down)
+                        continue
+                    await self.limiter.acquire()
+                    results[index] = await self._send_one(slot, messages[index])
+            finally:
+                self._free.put_nowait(slot)
+
+        await asyncio.gather(*(lane() for _ in range(min(len(self._slots), len(messages)))))
+        return [r if r is not None else Delivery(Outcome.UNREACHABLE) for r in results]
+
+    async def confirmed(
+        self, *, execution_id: uuid.UUID, recipient_ids: Sequence[int]
+    ) -> dict[int, str] | None:
+        """SMTP cannot tell afterwards whether a message was accepted."""
+        return None
+
+    async def aclose(self) -> None:
+        """QUIT every open connection."""
+        for slot, smtp in enumerate(self._slots):
+            self._slots[slot] = None
+            if smtp is not None and smtp.is_connected:
+                try:
+                    await smtp.quit()
+                except aiosmtplib.SMTPException:
+                    smtp.close()
+
+    async def _connection(self, slot: int) -> aiosmtplib.SMTP:
+        smtp = self._slots[slot]
+        if smtp is not None and smtp.is_connected:
+            return smtp
+        config = self.config
+        smtp = aiosmtplib.SMTP(
+            hostname=config.hostname,
+            port=config.port,
+            username=config.username,
+            password=config.password,
+            use_tls=config.use_tls,
+            start_tls=config.start_tls,
+            timeout=self.timeout,
+        )
+        await smtp.connect()
+        self._slots[slot] = smtp
+        return smtp
+
+    def _drop(self, slot: int) -> None:
+        smtp, self._slots[slot] = self._slots[slot], None
+        if smtp is not None:
+            smtp.close()
+
+    async def _reset(self, slot: int) -> None:
+        smtp = self._slots[slot]
+        if smtp is None:
+            return
+        try:
+            await smtp.rset()
+        except aiosmtplib.SMTPException:
+            self._drop(slot)
+
+    async def _begin(self, slot: int, sender: str) -> Delivery | None:
+        """MAIL FROM on a live connection, reconnecting once when a kept connection went stale."""
+        for attempt in (1, 2):
+            try:
+                smtp = await self._connection(slot)
+            except aiosmtplib.SMTPResponseException as exc:
+                self._drop(slot)
+                self._down = f"SMTP server refused the session: {exc.code} {exc.message}"
+                return Delivery(Outcome.UNREACHABLE, reason=self._down)
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                self._drop(slot)
+                self._down = f"cannot connect to the SMTP server: {exc}"
+                return Delivery(Outcome.UNREACHABLE, reason=self._down)
+            try:
+                await _mail_from(smtp, sender)
+                return None
+            except aiosmtplib.SMTPResponseException as exc:
+                if exc.code == 421:
+                    self._drop(slot)
+                else:
+                    await self._reset(slot)
+                return _refusal(exc, "MAIL FROM", bounce=False)
+            except _CONNECTION_ERRORS as exc:
+                self._drop(slot)
+                if attempt == 2:
+                    return Delivery(Outcome.TRANSIENT, reason=f"connection lost: {exc}")
+        return Delivery(Outcome.TRANSIENT, reason="connection lost")
+
+    async def _send_one(self, slot: int, message: OutgoingMessage) -> Delivery:
+        refused = await self._begin(slot, message.sender)
+        if refused is not None:
+            return refused
+        smtp = self._slots[slot]
+        assert smtp is not None
+        try:
+            await _rcpt_to(smtp, message.to)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(slot)
+            return _refusal(exc, "RCPT TO", bounce=True)
+        except _CONNECTION_ERRORS as exc:
+            self._drop(slot)  # nothing was handed over yet: safe to retry
+            return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {exc}")
+        try:
+            await smtp.data(message.body)
+        except aiosmtplib.SMTPResponseException as exc:
+            await self._reset(slot)
+            return _refusal(exc, "DATA", bounce=False)
+        except _CONNECTION_ERRORS as exc:
+            self._drop(slot)
+            return Delivery(Outcome.UNKNOWN, reason=f"connection lost during DATA: {exc}")
+        return Delivery.sent(message.message_id)

@@ -1,0 +1,261 @@
+"""Message rendering with Jinja2's sandbox: strict undefined variables, time and size guards.
+
+Used for proofs, preflight and (part 2) the execution engine's compose stage.
+
+Jinja2's sandbox blocks Python internals (``__class__``, ``__globals__`` ...) but bounds
+neither time nor memory. A template is written by a tenant and rendered by the server, so the
+environment below adds the guards: a render deadline checked as loops iterate and on every
+call (a loop that outputs nothing never reaches the output-size check), a real ``range`` limit,
+and caps on the operators and filters that multiply sizes in one step (``'x' * n``, ``9 ** n``,
+``|center(n)``, ``'x'.ljust(n)``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, Template, TemplateError, meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.sandbox import SandboxedEnvironment
+
+MAX_OUTPUT_CHARS = 1_000_000
+MAX_RENDER_SECONDS = 2.0
+MAX_RANGE = 10_000
+MAX_POWER_BITS = 100_000
+
+# The parts of each channel's content that are templates (the rest are plain values).
+TEMPLATED_PARTS: dict[str, tuple[str, ...]] = {
+    "email": ("subject", "html", "text", "fromName"),
+    "sms": ("body",),
+    "direct_mail": ("html", "addressBlock"),
+}
+HTML_PARTS = frozenset({"html"})
+
+
+class RenderError(Exception):
+    """A template that does not compile or render; ``part`` names the content field."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(f"{part}: {message}")
+        self.part = part
+        self.message = message
+
+
+class _LimitExceeded(Exception):
+    """A template went over a time or size limit (reported as a RenderError)."""
+
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "beacon_render_deadline", default=None
+)
+_LOOP_GUARD = "_beacon_loop_guard"
+# Filters and str methods whose integer arguments size their result.
+_SIZING_FILTERS = frozenset({"center", "indent", "wordwrap", "truncate", "slice", "batch"})
+_SIZING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
+
+
+def _check_deadline() -> None:
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise _LimitExceeded(f"rendering took longer than {MAX_RENDER_SECONDS} s")
+
+
+def _check_sizes(values: Iterable[Any]) -> None:
+    for value in values:
+        if isinstance(value, int) and value > MAX_OUTPUT_CHARS:
+            raise _LimitExceeded(f"size argument {value} exceeds {MAX_OUTPUT_CHARS}")
+
+
+def _bounded_range(*args: int) -> range:
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise _LimitExceeded(f"range() of {len(numbers)} items exceeds {MAX_RANGE}")
+    return numbers
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    if operator == "**" and isinstance(left, int) and isinstance(right, int) and abs(left) > 1:
+        if right * abs(left).bit_length() > MAX_POWER_BITS:
+            raise _LimitExceeded(f"{left} ** {right} is too large")
+    elif operator == "*":
+        sized, times = (left, right) if isinstance(right, int) else (right, left)
+        sequence = isinstance(sized, str | list | tuple) and isinstance(times, int)
+        if sequence and len(sized) * times > MAX_OUTPUT_CHARS:
+            raise _LimitExceeded(f"repetition exceeds {MAX_OUTPUT_CHARS} items")
+
+
+def _loop_guard(iterable: Iterable[Any]) -> Iterator[Any]:
+    for count, item in enumerate(iterable):
+        if not count & 255:
+            _check_deadline()
+        yield item
+
+
+def _sizing_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)  # keeps Jinja's pass_environment/pass_context markers
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        _check_sizes([*args, *kwargs.values()])
+        return func(*args, **kwargs)
+
+    return guarded
+
+
+class _GuardedCodeGenerator(CodeGenerator):
+    """Compiles every ``{% for %}`` to iterate through `_loop_guard` (the deadline check)."""
+
+    def visit_Template(self, node: nodes.Template, frame: Frame | None = None) -> None:
+        for loop in node.find_all(nodes.For):
+            loop.iter = nodes.Filter(loop.iter, _LOOP_GUARD, [], [], None, None)
+            loop.iter.set_lineno(loop.lineno)
+        super().visit_Template(node, frame)
+
+
+class _Environment(SandboxedEnvironment):
+    code_generator_class = _GuardedCodeGenerator
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = _bounded_range
+        for name in _SIZING_FILTERS:
+            self.filters[name] = _sizing_filter(self.filters[name])
+        self.filters[_LOOP_GUARD] = _loop_guard
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_deadline()
+        if isinstance(getattr(__obj, "__self__", None), str) and (
+            getattr(__obj, "__name__", "") in _SIZING_METHODS
+        ):
+            _check_sizes([*args, *kwargs.values()])
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        _check_deadline()
+        _check_binop(operator, left, right)
+        return super().call_binop(context, operator, left, right)
+
+
+_TEXT = _Environment(undefined=StrictUndefined, autoescape=False)
+_HTML = _Environment(undefined=StrictUndefined, autoescape=True)
+
+
+def _env(part: str) -> SandboxedEnvironment:
+    return _HTML if part in HTML_PARTS else _TEXT
+
+
+def check_syntax(*, part: str, source: str) -> None:
+    """Raise RenderError when ``source`` is not a valid template."""
+    try:
+        _env(part).parse(source)
+    except TemplateError as exc:
+        line = getattr(exc, "lineno", None)
+        raise RenderError(part, f"{exc.message or exc} (line {line})") from None
+
+
+def variables(*, part: str, source: str) -> set[str]:
+    """Top-level variables a template uses (``contact``, ``unsubscribe_url`` ...)."""
+    return set(meta.find_undeclared_variables(_env(part).parse(source)))
+
+
+def _compile(part: str, source: str) -> Template:
+    try:
+        return _env(part).from_string(source)
+    except TemplateError as exc:
+        raise RenderError(part, str(exc.message or exc)) from None
+
+
+def render_part(*, part: str, source: str, context: Mapping[str, Any]) -> str:
+    """Render one template, refusing undefined variables, slow renders and huge output."""
+    return _render(part, _compile(part, source), context)
+
+
+def _render(part: str, template: Template, context: Mapping[str, Any]) -> str:
+    size = 0
+    chunks: list[str] = []
+    deadline = _DEADLINE.set(time.monotonic() + MAX_RENDER_SECONDS)
+    try:
+        for chunk in template.generate(dict(context)):
+            size += len(chunk)
+            if size > MAX_OUTPUT_CHARS:
+                raise RenderError(part, f"output exceeds {MAX_OUTPUT_CHARS} characters")
+            _check_deadline()
+            chunks.append(chunk)
+    except RenderError:
+        raise
+    except _LimitExceeded as exc:
+        raise RenderError(part, str(exc)) from None
+    except TemplateError as exc:
+        raise RenderError(part, str(exc.message or exc)) from None
+    except Exception as exc:  # a template can raise anything (1/0, bad filters): report it
+        raise RenderError(part, f"{type(exc).__name__}: {exc}") from None
+    finally:
+        _DEADLINE.reset(deadline)
+    return "".join(chunks)
+
+
+def render_message(
+    *, channel: str, content: Mapping[str, Any], context: Mapping[str, Any]
+) -> dict[str, str | None]:
+    """Render every templated part of a channel's content; other parts are copied."""
+    rendered: dict[str, str | None] = {}
+    for key, value in content.items():
+        if key in TEMPLATED_PARTS[channel] and isinstance(value, str):
+            rendered[key] = render_part(part=key, source=value, context=context)
+        else:
+            rendered[key] = value
+    return rendered
+
+
+class CompiledMessage:
+    """A channel's content compiled once and rendered for many recipients (the compose stage
+    of an execution): compiling costs far more than rendering, and a part that uses no
+    variable (a fixed sender name, say) is rendered once for everyone."""
+
+    def __init__(self, *, channel: str, content: Mapping[str, Any]) -> None:
+        self._templates: dict[str, Template] = {}
+        self._plain: dict[str, str | None] = {}
+        for key, value in content.items():
+            if key in TEMPLATED_PARTS[channel] and isinstance(value, str):
+                template = _compile(key, value)
+                if variables(part=key, source=value):
+                    self._templates[key] = template
+                else:
+                    self._plain[key] = _render(key, template, {})
+            else:
+                self._plain[key] = value
+
+    def render(self, context: Mapping[str, Any]) -> dict[str, str | None]:
+        """Every part rendered for one recipient; raises RenderError."""
+        rendered = dict(self._plain)
+        for key, template in self._templates.items():
+            rendered[key] = _render(key, template, context)
+        return rendered
+
+
+def contact_context(
+    contact: Mapping[str, Any], *, unsubscribe_url: str | None = None
+) -> dict[str, Any]:
+    """Template variables for a contact given in its wire (camelCase) form.
+
+    Templates see ``contact.firstName``, ``contact.attributes.plan``, ``contact.address.city``
+    ... and, for email, ``unsubscribe_url``.
+    """
+    variables_: dict[str, Any] = {
+        "contact": {
+            "id": contact.get("id"),
+            "externalId": contact.get("externalId"),
+            "email": contact.get("email"),
+            "phone": contact.get("phone"),
+            "firstName": contact.get("firstName"),
+            "lastName": contact.get("lastName"),
+            "address": dict(contact.get("address") or {}),
+            "attributes": dict(contact.get("attributes") or {}),
+        }
+    }
+    if unsubscribe_url is not None:
+        variables_["unsubscribe_url"] = unsubscribe_url
+    return variables_

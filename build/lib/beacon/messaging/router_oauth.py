@@ -1,0 +1,118 @@
+"""``POST /public/v1/oauth/token``: the client credentials grant (RFC 6749 §4.4).
+
+Errors follow RFC 6749 §5.2 (``{"error": "invalid_client", "error_description": ...}``), not
+the family's envelope, so that standard OAuth client libraries understand them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from beacon.core.deps import AppSettings, DbSession, client_ip
+from beacon.messaging import oauth
+from beacon.messaging.errors import InvalidClient, OAuthError
+from beacon.messaging.openapi import public_errors
+
+router = APIRouter(prefix="/public/v1/oauth", tags=["Orchestrate: authentication"])
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    scope: str
+
+
+class OAuthErrorBody(BaseModel):
+    error: str
+    error_description: str
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    client_id: str
+    client_secret: str
+    scope: str | None
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient("Malformed HTTP Basic credentials") from None
+    client_id, _, secret = decoded.partition(":")
+    return unquote(client_id), unquote(secret)
+
+
+async def token_request(request: Request) -> TokenRequest:
+    """Parse the form body; client credentials may also come as HTTP Basic."""
+    if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
+        raise OAuthError(
+            "invalid_request", "Send the parameters as application/x-www-form-urlencoded"
+        )
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    grant_type = fields.get("grant_type")
+    if not grant_type:
+        raise OAuthError("invalid_request", "Missing grant_type")
+    if grant_type != "client_credentials":
+        raise OAuthError(
+            "unsupported_grant_type", "Only grant_type=client_credentials is supported"
+        )
+    basic = _basic_credentials(request)
+    client_id, secret = basic or (fields.get("client_id"), fields.get("client_secret"))
+    if not client_id or not secret:
+        raise InvalidClient("Missing client_id or client_secret")
+    return TokenRequest(client_id, secret, fields.get("scope"))
+
+
+def anonymous_quota(request: Request, settings: AppSettings) -> None:
+    """Per-IP quota, counted before the form is read: failed attempts count too."""
+    request.app.state.rate_limiter.hit(
+        key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
+    )
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    responses={
+        400: {
+            "model": OAuthErrorBody,
+            "description": "invalid_request, invalid_scope, unsupported_grant_type",
+        },
+        401: {"model": OAuthErrorBody, "description": "invalid_client"},
+        **public_errors(429),
+    },
+    summary="Issue an access token (client credentials)",
+)
+def issue_token(
+    _quota: Annotated[None, Depends(anonymous_quota)],
+    body: Annotated[TokenRequest, Depends(token_request)],
+    session: DbSession,
+    settings: AppSettings,
+) -> JSONResponse:
+    issued = oauth.issue_token(
+        session=session,
+        client_id=body.client_id,
+        client_secret=body.client_secret,
+        requested_scope=body.scope,
+        ttl_seconds=settings.messaging_token_ttl_seconds,
+    )
+    return JSONResponse(
+        TokenResponse(
+            access_token=issued.access_token, expires_in=issued.expires_in, scope=issued.scope
+        ).model_dump(),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )

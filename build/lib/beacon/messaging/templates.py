@@ -1,0 +1,217 @@
+"""Message templates per channel, validated at write time, and their proofs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from beacon.core.errors import ValidationFailed, error_from_validation, not_found
+from beacon.core.timefmt import utcnow
+from beacon.messaging import audience_repository, repository
+from beacon.messaging.audience_schemas import (
+    CONTENT_MODELS,
+    RenderedOut,
+    RenderRequest,
+    TemplateCreate,
+    TemplateOut,
+    TemplateUpdate,
+)
+from beacon.messaging.contacts import contact_out
+from beacon.messaging.models import Template
+from beacon.messaging.rendering import (
+    TEMPLATED_PARTS,
+    RenderError,
+    check_syntax,
+    contact_context,
+    render_message,
+    variables,
+)
+
+# What a template needs before it can be published, per channel.
+REQUIRED_TO_PUBLISH = {
+    "email": (("subject",), ("fromAddress",), ("html", "text")),
+    "sms": (("body",),),
+    "direct_mail": (("html",),),
+}
+
+
+def validate_content(channel: str, content: dict[str, Any]) -> dict[str, Any]:
+    """The channel's content, checked field by field and compiled; camelCase keys."""
+    try:
+        model = CONTENT_MODELS[channel].model_validate(content)
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", "content", *e["loc"])} for e in exc.errors()]
+        raise error_from_validation(errors) from None
+    clean = model.model_dump(by_alias=True, exclude_none=True)
+    for part in TEMPLATED_PARTS[channel]:
+        if part in clean:
+            try:
+                check_syntax(part=part, source=clean[part])
+            except RenderError as exc:
+                raise ValidationFailed(
+                    f"Invalid value for 'content.{part}': {exc.message}",
+                    code="TEMPLATE_SYNTAX_ERROR",
+                    details={"field": f"content.{part}"},
+                ) from None
+    return clean
+
+
+def missing_for_publish(channel: str, content: dict[str, Any]) -> list[str]:
+    """Required content fields that are empty (alternatives joined with '|')."""
+    return [
+        "|".join(options)
+        for options in REQUIRED_TO_PUBLISH[channel]
+        if not any(content.get(o) for o in options)
+    ]
+
+
+def _check_publishable(channel: str, content: dict[str, Any]) -> None:
+    missing = missing_for_publish(channel, content)
+    if missing:
+        raise ValidationFailed(
+            f"Invalid value for 'status': a published {channel} template needs content."
+            f"{', content.'.join(missing)}",
+            details={"field": "status", "missing": [f"content.{m}" for m in missing]},
+        )
+
+
+def create_template(*, session: Session, account_id: int, data: TemplateCreate) -> Template:
+    """Create a template (draft unless asked otherwise)."""
+    content = validate_content(data.channel, data.content)
+    if data.status == "published":
+        _check_publishable(data.channel, content)
+    now = utcnow()
+    template = Template(
+        account_id=account_id,
+        name=data.name,
+        channel=data.channel,
+        status=data.status,
+        content=content,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(template)
+    session.flush()
+    return template
+
+
+def get_template(*, session: Session, account_id: int, template_id: uuid.UUID) -> Template:
+    """The account's template or 404."""
+    template = repository.get_template(session, account_id=account_id, template_id=template_id)
+    if template is None:
+        raise not_found("Template", template_id)
+    return template
+
+
+def list_templates(
+    *, session: Session, account_id: int, channel: str | None, limit: int, offset: int
+) -> tuple[Sequence[Template], int]:
+    """A page of the account's templates, newest first."""
+    return repository.list_templates(
+        session, account_id=account_id, channel=channel, limit=limit, offset=offset
+    )
+
+
+def update_template(
+    *, session: Session, account_id: int, template_id: uuid.UUID, data: TemplateUpdate
+) -> Template:
+    """Change name, status or content (content keys merge; a null removes a key)."""
+    template = get_template(session=session, account_id=account_id, template_id=template_id)
+    if data.name is not None:
+        template.name = data.name
+    if data.content is not None:
+        merged = {**template.content, **data.content}
+        template.content = validate_content(
+            template.channel, {k: v for k, v in merged.items() if v is not None}
+        )
+    if data.status is not None:
+        template.status = data.status
+    if template.status == "published":
+        _check_publishable(template.channel, template.content)
+    template.updated_at = utcnow()
+    session.flush()
+    return template
+
+
+def template_out(template: Template) -> TemplateOut:
+    """The wire form of a template, with the variables it uses."""
+    used: set[str] = set()
+    for part in TEMPLATED_PARTS[template.channel]:
+        source = template.content.get(part)
+        if isinstance(source, str):
+            used |= variables(part=part, source=source)
+    return TemplateOut(
+        id=template.id,
+        name=template.name,
+        channel=template.channel,
+        status=template.status,
+        content=template.content,
+        variables=sorted(used),
+        created_at=template.created_at,
+        updated_at=template.updated_at,
+    )
+
+
+def unsubscribe_url(base_url: str, token: str) -> str:
+    """The link an email's ``{{ unsubscribe_url }}`` renders to."""
+    return f"{base_url.rstrip('/')}/u/{token}"
+
+
+def render_for_contact(
+    *, template: Template, contact: dict[str, Any], unsubscribe_token: str | None, base_url: str
+) -> dict[str, str | None]:
+    """Render a template for a contact in wire form; raises RenderError."""
+    url = (
+        unsubscribe_url(base_url, unsubscribe_token or "preview")
+        if template.channel == "email"
+        else None
+    )
+    return render_message(
+        channel=template.channel,
+        content=template.content,
+        context=contact_context(contact, unsubscribe_url=url),
+    )
+
+
+def render_proof(
+    *,
+    session: Session,
+    account_id: int,
+    template_id: uuid.UUID,
+    data: RenderRequest,
+    base_url: str,
+) -> RenderedOut:
+    """Render the template for a stored or inline contact (the proof)."""
+    template = get_template(session=session, account_id=account_id, template_id=template_id)
+    token: str | None = None
+    if data.contact_id is not None:
+        stored = audience_repository.get_contact(
+            session, account_id=account_id, contact_id=data.contact_id
+        )
+        if stored is None:
+            raise not_found("Contact", data.contact_id)
+        wire = contact_out(stored).model_dump(mode="json", by_alias=True)
+        token = stored.unsubscribe_token
+    else:
+        assert data.contact is not None
+        wire = data.contact.model_dump(mode="json", by_alias=True)
+    try:
+        rendered = render_for_contact(
+            template=template, contact=wire, unsubscribe_token=token, base_url=base_url
+        )
+    except RenderError as exc:
+        raise ValidationFailed(
+            f"Template does not render: {exc}",
+            code="TEMPLATE_RENDER_FAILED",
+            details={"field": f"content.{exc.part}", "error": exc.message},
+        ) from None
+    return RenderedOut(
+        template_id=template.id,
+        channel=template.channel,
+        contact_id=data.contact_id,
+        rendered=rendered,
+    )

@@ -1,0 +1,244 @@
+"""The spool flusher: sealed segments -> enrichment -> rollup increments, exactly once.
+
+Every `interval` seconds (and on demand, and at shutdown) the consumer seals the open spool
+segment and processes every sealed one, oldest first, one segment per transaction:
+
+1. its id (file name + content hash) is looked up in `pixel_spool_segments`; a segment
+   already there was committed before a crash and is only deleted (replay adds nothing);
+2. its records are enriched (`HitEnricher`) and counted in memory per `RollupKey`, so memory
+   is bounded by one segment (the spool seals at `pixel_segment_max_bytes`);
+3. records of campaigns that do not exist are rejected (`unknown_campaign`);
+4. the segment id and all the increments commit in ONE transaction; a concurrent flusher of
+   the same segment (several processes sharing a spool directory) loses on the primary key
+   and rolls back, so counts are exact, not "at least once";
+5. the file is deleted.
+
+The thread also publishes the backlog to the collector, which turns hits away (503) above
+`max_backlog_bytes`: the spool is on disk, so memory stays flat, and disk is bounded too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
+from beacon.pixel import collector_repository as repository
+from beacon.pixel.collector import PixelCollector
+from beacon.pixel.enrich import HitRejected
+from beacon.pixel.hits import HitEnricher
+from beacon.pixel.metrics import FlushMetrics
+from beacon.pixel.rollups import RollupKey, increment
+from beacon.pixel.spool import Spool, read_segment
+
+log = logging.getLogger("beacon.pixel.consumer")
+
+SEGMENT_MEMORY = timedelta(days=30)
+_PRUNE_EVERY = 3600.0
+_SWITCH_INTERVAL = 0.0005
+
+
+@dataclass
+class FlushResult:
+    """What one flush did: hits counted, hits rejected by reason, segments processed."""
+
+    counted: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    segments: int = 0
+    failed: int = 0
+
+    def add(self, other: FlushResult) -> None:
+        """Accumulate another result into this one."""
+        self.counted += other.counted
+        self.rejected.update(other.rejected)
+        self.segments += other.segments
+        self.failed += other.failed
+
+
+class CampaignIds:
+    """Which campaign ids exist: a positive cache, asked of the database on a miss."""
+
+    def __init__(self, db: Database, *, ttl: float = 60.0) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._known: set[int] = set()
+        self._since = time.monotonic()
+
+    def existing(self, ids: set[int]) -> set[int]:
+        """The subset of ``ids`` that are registered campaigns."""
+        if time.monotonic() - self._since > self._ttl:
+            self.forget()  # campaigns can disappear (account deleted)
+        missing = ids - self._known
+        if missing:
+            with self._db.transaction() as session:
+                self._known |= repository.existing_campaign_ids(session, missing)
+        return ids & self._known
+
+    def forget(self) -> None:
+        """Drop the cache."""
+        self._known = set()
+        self._since = time.monotonic()
+
+
+class SpoolConsumer:
+    """Flushes a spool into the pixel rollups: a thread of `beacon serve`'s flusher process
+    (``flusher.py``), or of the server itself with ``BEACON_PIXEL_FLUSHER=thread``."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        spool: Spool,
+        enricher: HitEnricher,
+        metrics: FlushMetrics,
+        collector: PixelCollector | None = None,
+        interval: float = 1.0,
+        fsync: bool = True,
+        max_backlog_bytes: int = 2 * 1024**3,
+    ) -> None:
+        self.db = db
+        self.spool = spool
+        self.enricher = enricher
+        self.metrics = metrics
+        self.collector = collector
+        self.interval = interval
+        self.fsync = fsync
+        self.max_backlog_bytes = max_backlog_bytes
+        self.campaigns = CampaignIds(db)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pruned_at = 0.0
+
+    def start(self) -> None:
+        """Run the flush loop in a daemon thread; sealed segments left over are replayed first."""
+        # The flusher is CPU-bound Python sharing the GIL with the event loop; a short switch
+        # interval hands the GIL back to the loop sooner, which is what keeps hit latency low.
+        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
+        self._thread = threading.Thread(target=self._run, name="pixel-consumer", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> FlushResult:
+        """Stop the loop, then seal and flush everything still in the spool."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        return self.flush()
+
+    def flush(self) -> FlushResult:
+        """Seal the open segment and flush every sealed segment now."""
+        with self._lock:
+            self.seal()
+            result = FlushResult()
+            for path in self.spool.sealed_segments():
+                result.add(self.process_segment(path))
+                self.publish_backlog()
+            self.publish_backlog()
+            return result
+
+    def process_segment(self, path: Path) -> FlushResult:
+        """Count one sealed segment into the rollups exactly once, then delete it."""
+        started = time.perf_counter()
+        try:
+            segment_id = _segment_id(path)
+        except FileNotFoundError:
+            return FlushResult()  # another process flushed and deleted it meanwhile
+        try:
+            result = self._count(path, segment_id)
+        except (SQLAlchemyError, OSError):
+            log.exception("flushing spool segment %s failed; will retry", path.name)
+            self.metrics.flush_errors.inc()
+            self.campaigns.forget()  # e.g. a campaign deleted since it was cached
+            return FlushResult(failed=1)
+        self.spool.mark_done(path)
+        self.metrics.segments.inc()
+        self.metrics.flushed.inc(result.counted)
+        for reason, count in result.rejected.items():
+            self.metrics.reject(reason, count)
+        self.metrics.flush_seconds.observe(time.perf_counter() - started)
+        return result
+
+    def _count(self, path: Path, segment_id: str) -> FlushResult:
+        with self.db.transaction() as session:
+            if repository.is_segment_processed(session, segment_id):
+                return FlushResult(segments=1)
+        counts: Counter[RollupKey] = Counter()
+        rejected: Counter[str] = Counter()
+        for record in read_segment(path):
+            try:
+                counts[self.enricher.rollup_key(record)] += 1
+            except HitRejected as exc:
+                rejected[exc.reason] += 1
+        known = self.campaigns.existing({key.campaign_id for key in counts})
+        for key in [key for key in counts if key.campaign_id not in known]:
+            rejected["unknown_campaign"] += counts.pop(key)
+        counted = sum(counts.values())
+        try:
+            with self.db.transaction() as session:
+                repository.record_segment(
+                    session, segment_id=segment_id, hits=counted, rejected=rejected.total()
+                )
+                increment(session, counts)
+        except SQLAlchemyError:
+            with self.db.transaction() as session:
+                if repository.is_segment_processed(session, segment_id):
+                    return FlushResult(segments=1)  # a concurrent flusher committed it first
+            raise
+        return FlushResult(counted=counted, rejected=rejected, segments=1)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.flush()
+                self._prune()
+            except Exception:
+                log.exception("pixel spool flush failed")
+
+    def seal(self) -> None:
+        """Seal the spool's open segment (fsynced, off the spool's lock)."""
+        sealed = self.spool.seal()
+        if sealed is not None and self.fsync:
+            # Sealing happens under the spool's lock, which appends wait on; syncing here,
+            # after it is released, keeps the disk flush off the hot path.
+            _fsync_file(sealed)
+
+    def publish_backlog(self) -> None:
+        """Tell the collector whether the backlog is over its cap (it then answers 503)."""
+        if self.collector is not None:
+            self.collector.overloaded = self.spool.backlog_bytes() > self.max_backlog_bytes
+
+    def _prune(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned_at < _PRUNE_EVERY:
+            return
+        self._pruned_at = now
+        with self.db.transaction() as session:
+            repository.prune_segments(session, before=utcnow() - SEGMENT_MEMORY)
+
+
+def _segment_id(path: Path) -> str:
+    # The name alone could repeat across hosts (same pid in two containers); the content
+    # hash makes the id belong to these exact bytes.
+    with path.open("rb") as segment:
+        digest = hashlib.file_digest(segment, "blake2b").hexdigest()[:16]
+    return f"{path.stem}.{digest}"
+
+
+def _fsync_file(path: Path) -> None:
+    try:
+        with path.open("rb") as segment:
+            os.fsync(segment.fileno())
+    except FileNotFoundError:
+        return

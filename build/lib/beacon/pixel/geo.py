@@ -1,0 +1,145 @@
+"""Country (ISO 3166-1 alpha-2) of a hit, from trusted CDN headers or the client IP.
+
+Which address is the client:
+- The direct peer (the socket address) is the client, unless the peer is inside one of the
+  configured `trusted_proxies` CIDRs.
+- Only when the peer is trusted: a country header set by the CDN (`CF-IPCountry`,
+  `CloudFront-Viewer-Country`, `X-Country-Code`, checked in that order) is used as is, and
+  otherwise `X-Forwarded-For` is read from the right, skipping trusted hops; the first
+  untrusted hop is the client. Anything a client can write itself (those headers when the peer
+  is not trusted, or hops left of the first untrusted one) is never believed.
+- A CDN value of `XX` (unknown) or `T1` (Tor) means "no country": the exit relay's country
+  says nothing about the viewer, so it is not replaced by an IP lookup.
+
+IP to country: a MaxMind-format `.mmdb` file when `mmdb_path` is set (GeoLite2/GeoIP2
+Country or City, or any database with `country.iso_code`), falling back to the offline RIR
+delegation data bundled in the `iptocc` wheel (MIT/Apache-2.0, refreshed with each release).
+Private, loopback, link-local, CGNAT and other non-global addresses have no country.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from types import TracebackType
+from typing import Any
+
+import iptocc
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+COUNTRY_HEADERS: tuple[str, ...] = ("cf-ipcountry", "cloudfront-viewer-country", "x-country-code")
+# Not countries: unknown/anonymous markers and RIR region codes ("EU", "AP" blocks).
+_NOT_COUNTRIES = frozenset({"XX", "T1", "ZZ", "EU", "AP", "A1", "A2", "O1"})
+_NO_COUNTRY_MARKERS = frozenset({"XX", "T1"})
+
+
+class CountryResolver:
+    """Resolves the viewer's country for a hit; build once per process and share it."""
+
+    def __init__(
+        self,
+        *,
+        trusted_proxies: Iterable[str] = (),
+        mmdb_path: str | None = None,
+        cache_size: int = 65536,
+    ) -> None:
+        self._proxies: tuple[IPNetwork, ...] = tuple(
+            ipaddress.ip_network(cidr.strip(), strict=False) for cidr in trusted_proxies
+        )
+        self._mmdb: Any = None
+        if mmdb_path:
+            import maxminddb  # only needed when an operator ships their own database
+
+            self._mmdb = maxminddb.open_database(mmdb_path)
+        self._lookup = lru_cache(maxsize=cache_size)(self._lookup_uncached)
+        self._trusted = lru_cache(maxsize=4096)(self._trusted_uncached)
+
+    def country(self, client_ip: str, headers: Mapping[str, str]) -> str | None:
+        """ISO alpha-2 country (uppercase) of the hit's viewer, or None when unknown."""
+        peer = _parse_ip(client_ip)
+        if peer is None:
+            return None
+        if not self._trusted(peer):
+            return self._lookup(peer)
+        lowered = {key.lower(): value for key, value in headers.items()}
+        for name in COUNTRY_HEADERS:
+            value = lowered.get(name, "").strip().upper()
+            if value in _NO_COUNTRY_MARKERS:
+                return None
+            if _is_country(value):
+                return value
+        client = self._forwarded_client(lowered.get("x-forwarded-for", ""))
+        return self._lookup(client) if client is not None else None
+
+    def close(self) -> None:
+        """Release the `.mmdb` file, if one is open."""
+        if self._mmdb is not None:
+            self._mmdb.close()
+            self._mmdb = None
+
+    def __enter__(self) -> CountryResolver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _forwarded_client(self, forwarded_for: str) -> IPAddress | None:
+        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            ip = _parse_ip(hop)
+            if ip is None:
+                return None  # a garbled hop: nothing left of it can be trusted either
+            if not self._trusted(ip):
+                return ip
+        return None  # only proxies in the chain (or no header): the viewer is unknown
+
+    def _trusted_uncached(self, ip: IPAddress) -> bool:
+        return any(ip.version == net.version and ip in net for net in self._proxies)
+
+    def _lookup_uncached(self, ip: IPAddress) -> str | None:
+        if not ip.is_global:
+            return None
+        code: str | None = None
+        if self._mmdb is not None:
+            code = _mmdb_country(self._mmdb.get(str(ip)))
+        if code is None:
+            code = iptocc.country_code(str(ip))
+        code = code.upper() if code else None
+        return code if code and _is_country(code) else None
+
+
+def _mmdb_country(record: object) -> str | None:
+    if not isinstance(record, dict):
+        return None
+    for key in ("country", "registered_country"):
+        section = record.get(key)
+        if isinstance(section, dict) and isinstance(section.get("iso_code"), str):
+            return str(section["iso_code"])
+    return None
+
+
+def _parse_ip(value: str) -> IPAddress | None:
+    value = value.strip()
+    if value.startswith("[") and "]" in value:
+        value = value[1 : value.index("]")]  # "[2001:db8::1]:443"
+    elif value.count(":") == 1:
+        value = value.split(":", 1)[0]  # "203.0.113.9:51234"
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def _is_country(value: str) -> bool:
+    return len(value) == 2 and value.isascii() and value.isalpha() and value not in _NOT_COUNTRIES

@@ -1,0 +1,138 @@
+"""`beacon ingest-log`: nginx/Apache combined-format access logs as server-side events.
+
+Each request line becomes an event on the same path as pixel hits (spool -> consumer ->
+rollups). The page URL is the request's `url` query parameter when present (a pixel request
+logged by another server), else `--site` + the request target (a publisher's page log), else
+the Referer. Other query parameters are macros. Failed requests (status >= 400), non-GET/HEAD
+requests and, for page logs, static assets are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import parse_qsl, urlsplit
+
+from beacon.pixel.enrich import HitRejected, extract_macros
+from beacon.pixel.hits import event_record, normalize_page_url
+from beacon.pixel.macros import PAGE_URL_FIELD, REFERRER_FIELD, RESERVED_PARAMS
+from beacon.pixel.spool import Spool
+
+# %h %l %u [%t] "%r" %>s %b "%{Referer}i" "%{User-Agent}i" (anything after is ignored)
+COMBINED = re.compile(
+    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+    r'(?P<status>\d{3}) \S+ "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)"'
+)
+ASSET_SUFFIXES = (
+    ".css", ".js", ".mjs", ".map", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".avif", ".svg",
+    ".ico", ".woff", ".woff2", ".ttf", ".otf", ".mp4", ".webm", ".mp3", ".json", ".xml", ".txt",
+)  # fmt: skip
+_RESERVED = set(RESERVED_PARAMS)
+
+
+@dataclass
+class IngestSummary:
+    """What happened to each line of a log."""
+
+    lines: int = 0
+    spooled: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    ts: float
+    ip: str
+    url: str
+    user_agent: str
+    macros: dict[str, str]
+
+
+def parse_line(line: str, *, site: str | None, include_assets: bool = False) -> LogEvent:
+    """One combined-format line as an event; HitRejected(reason) when it is not one."""
+    match = COMBINED.match(line)
+    if match is None:
+        raise HitRejected("malformed_line")
+    if int(match["status"]) >= 400:
+        raise HitRejected("failed_request")
+    parts = match["request"].split(" ")
+    if len(parts) < 2 or parts[0] not in ("GET", "HEAD"):
+        raise HitRejected("not_a_page_load")
+    target = parts[1]
+    try:
+        ts = dt.datetime.strptime(match["time"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
+        split = urlsplit(target)
+        pairs = parse_qsl(split.query, max_num_fields=100, errors="replace")
+    except ValueError:
+        raise HitRejected("malformed_line") from None
+    params = dict(reversed(pairs))
+    referer = _unescape(match["referer"])
+    if PAGE_URL_FIELD in params:
+        url = params[PAGE_URL_FIELD] or params.get(REFERRER_FIELD) or referer
+    elif site:
+        if not include_assets and split.path.lower().endswith(ASSET_SUFFIXES):
+            raise HitRejected("static_asset")
+        url = site.rstrip("/") + target
+        pairs = []  # a page's own query is part of its URL, not macros
+    else:
+        url = params.get(REFERRER_FIELD) or referer
+    if not normalize_page_url(url):
+        raise HitRejected("no_page_url")
+    macros = extract_macros(pairs, _RESERVED)
+    return LogEvent(ts, match["ip"], url, _unescape(match["ua"]), macros)
+
+
+def ingest(
+    lines: Iterable[str],
+    *,
+    spool: Spool,
+    campaign_id: int,
+    site: str | None,
+    include_assets: bool = False,
+    progress: Callable[[int], None] = lambda _: None,
+) -> IngestSummary:
+    """Append an event record to ``spool`` for every usable line of ``lines``."""
+    summary = IngestSummary()
+    for line in lines:
+        summary.lines += 1
+        progress(len(line))
+        try:
+            event = parse_line(line.rstrip("\r\n"), site=site, include_assets=include_assets)
+        except HitRejected as exc:
+            summary.skipped[exc.reason] += 1
+            continue
+        spool.append(
+            event_record(
+                ts=event.ts,
+                campaign_id=campaign_id,
+                url=event.url,
+                user_agent=event.user_agent,
+                ip=event.ip,
+                country=None,
+                macros=event.macros,
+            )
+        )
+        summary.spooled += 1
+    return summary
+
+
+def open_log(path: Path) -> IO[str]:
+    """A text handle on a plain or gzipped log; undecodable bytes are replaced."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return path.open("r", encoding="utf-8", errors="replace")
+
+
+def _unescape(value: str) -> str:
+    # nginx writes \" and \xNN for quotes and non-printable bytes inside quoted fields.
+    if "\\" not in value:
+        return value
+    return re.sub(
+        r"\\x([0-9A-Fa-f]{2})|\\(.)", lambda m: chr(int(m[1], 16)) if m[1] else m[2], value
+    )

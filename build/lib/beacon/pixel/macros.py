@@ -1,0 +1,232 @@
+"""Pixel code: which DSP or ad-server macros fill Beacon's stable pixel parameters.
+
+A pixel URL always uses the same parameter names (`site`, `page_url`, ...), whatever bought
+the impression; only the macro after `=` changes with the platform that expands it. Macro
+names are the platforms' documented ones (see docs/pixel-macros.md for the table and sources).
+Platforms without a verified macro set get the generic pixel: no macros at all, and the
+script tag adds its own cache buster.
+
+`dsp` must be one of the 93 supported DSP names (the same list activations use). Google Ad
+Manager and Campaign Manager 360 are ad servers, not DSPs, so their macro sets are chosen with
+`ad_server=` ("gam", "cm360") instead; a tag can carry one platform's macros, not both.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+from urllib.parse import urlsplit
+
+from beacon.core.dsps import dsp_code
+
+SITE_PARAM = "site"
+PAGE_URL_PARAM = "page_url"
+APP_BUNDLE_PARAM = "app_bundle"
+SITE_ID_PARAM = "site_id"
+CREATIVE_ID_PARAM = "creative_id"
+PLACEMENT_ID_PARAM = "placement_id"
+DEAL_ID_PARAM = "deal_id"
+CACHE_BUSTER_PARAM = "cb"
+# In this order in every generated URL.
+STABLE_PARAMS: tuple[str, ...] = (
+    SITE_PARAM,
+    PAGE_URL_PARAM,
+    APP_BUNDLE_PARAM,
+    SITE_ID_PARAM,
+    CREATIVE_ID_PARAM,
+    PLACEMENT_ID_PARAM,
+    DEAL_ID_PARAM,
+    CACHE_BUSTER_PARAM,
+)
+# Sent by the script tag from the browser itself; the collector reserves them.
+PAGE_URL_FIELD = "url"
+REFERRER_FIELD = "ref"
+BROWSER_FIELDS: frozenset[str] = frozenset({PAGE_URL_FIELD, REFERRER_FIELD})
+# Never macros: the page fields above, and the cache buster, which is different on every
+# impression and would give every hit its own report row (and rollup row).
+RESERVED_PARAMS: frozenset[str] = BROWSER_FIELDS | {CACHE_BUSTER_PARAM}
+
+
+@dataclass(frozen=True, slots=True)
+class MacroSet:
+    """The macros one platform expands, keyed by Beacon's stable parameter names."""
+
+    platform: str
+    kind: Literal["dsp", "ad_server"]
+    macros: MappingProxyType[str, str]
+    reference: str
+
+
+def _macro_set(
+    platform: str, kind: Literal["dsp", "ad_server"], reference: str, **macros: str
+) -> MacroSet:
+    unknown = set(macros) - set(STABLE_PARAMS)
+    if unknown:
+        raise ValueError(f"not stable pixel parameters: {sorted(unknown)}")
+    ordered = {key: macros[key] for key in STABLE_PARAMS if key in macros}
+    return MacroSet(platform, kind, MappingProxyType(ordered), reference)
+
+
+DSP_MACRO_SETS: MappingProxyType[str, MacroSet] = MappingProxyType(
+    {
+        "The Trade Desk": _macro_set(
+            "The Trade Desk",
+            "dsp",
+            "The Trade Desk creative macros (%%TTD_...%%)",
+            site="%%TTD_SITE%%",
+            page_url="%%TTD_SITE_WITH_PATH%%",
+            creative_id="%%TTD_CREATIVEID%%",
+            placement_id="%%TTD_ADGROUPID%%",
+            deal_id="%%TTD_DEALID%%",
+            cb="%%TTD_CACHEBUSTER%%",
+        ),
+        "DV360": _macro_set(
+            "DV360",
+            "dsp",
+            "Display & Video 360 help: Macros supported by Display & Video 360",
+            page_url="${SOURCE_URL_ENC}",
+            site_id="${UNIVERSAL_SITE_ID}",
+            creative_id="${CREATIVE_ID}",
+            cb="${CACHEBUSTER}",
+        ),
+        "Xandr": _macro_set(
+            "Xandr",
+            "dsp",
+            "Microsoft Invest (Xandr): Supported creative macros",
+            page_url="${REFERER_URL_ENC}",
+            app_bundle="${EXT_APP_ID}",
+            creative_id="${CREATIVE_ID}",
+            placement_id="${TAG_ID}",
+            deal_id="${DEAL_ID}",
+            cb="${CACHEBUSTER}",
+        ),
+        "Adobe": _macro_set(
+            "Adobe",
+            "dsp",
+            "Adobe Advertising DSP: Macros",
+            site="${TM_SITE_DOMAIN_URLENC}",
+            page_url="${TM_SITE_URL_URLENC}",
+            site_id="${TM_SITE_ID_NUM}",
+            creative_id="${TM_CREATIVE_ID_NUM}",
+            placement_id="${TM_PLACEMENT_ID_NUM}",
+            cb="${TM_RANDOM}",
+        ),
+        "Yahoo DSP": _macro_set(
+            "Yahoo DSP",
+            "dsp",
+            "Yahoo DSP: Campaign Macros",
+            creative_id="${TRAFFICKEDADID}",
+            cb="${REQUESTID}",
+        ),
+    }
+)
+
+AD_SERVER_MACRO_SETS: MappingProxyType[str, MacroSet] = MappingProxyType(
+    {
+        "gam": _macro_set(
+            "Google Ad Manager / Ad Exchange",
+            "ad_server",
+            "Google Ad Manager help: Macros; Ad Exchange third-party ad macros",
+            site="%%SITE%%",
+            page_url="%%REFERRER_URL_ESC%%",
+            creative_id="%ecid!",
+            placement_id="%%ADUNIT%%",
+            cb="%%CACHEBUSTER%%",
+        ),
+        "cm360": _macro_set(
+            "Campaign Manager 360",
+            "ad_server",
+            "Campaign Manager 360 macros",
+            site_id="%esid!",
+            creative_id="%ecid!",
+            placement_id="%epid!",
+            cb="%n",
+        ),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PixelSnippets:
+    """Ready-to-paste pixel code for one campaign and platform."""
+
+    tracking_url: str
+    img: str
+    script: str
+
+
+def macro_set(dsp: str | None, *, ad_server: str | None = None) -> MacroSet | None:
+    """The macro set for a DSP or an ad server; None means the generic pixel."""
+    if dsp is not None and ad_server is not None:
+        raise ValueError("choose either dsp or ad_server: a tag carries one platform's macros")
+    if ad_server is not None:
+        if ad_server not in AD_SERVER_MACRO_SETS:
+            known = ", ".join(AD_SERVER_MACRO_SETS)
+            raise ValueError(f"unknown ad_server {ad_server!r}; known: {known}")
+        return AD_SERVER_MACRO_SETS[ad_server]
+    if dsp is None:
+        return None
+    dsp_code(dsp)  # raises ValueError with suggestions for names outside the 93
+    return DSP_MACRO_SETS.get(dsp)
+
+
+def build_tracking_url(
+    base_url: str, campaign_id: int, dsp: str | None, *, ad_server: str | None = None
+) -> str:
+    """`{base}/px/{id}.gif?site=%%TTD_SITE%%&...`, macros left unencoded for the DSP to expand."""
+    endpoint = _endpoint(base_url, campaign_id)
+    chosen = macro_set(dsp, ad_server=ad_server)
+    if chosen is None:
+        return f"{endpoint}.gif"
+    query = "&".join(f"{key}={macro}" for key, macro in chosen.macros.items())
+    return f"{endpoint}.gif?{query}"
+
+
+def snippets(
+    base_url: str, campaign_id: int, dsp: str | None, *, ad_server: str | None = None
+) -> PixelSnippets:
+    """The `<img>` pixel and the script tag that beacons page URL and referrer to the collector.
+
+    The script POSTs `{base}/px/{id}` with `navigator.sendBeacon` and a text/plain body holding
+    one JSON object of strings: `url` (location.href), `ref` (document.referrer) and the
+    stable parameters with their macros. Without sendBeacon, or when the browser refuses to
+    queue it, it loads `{base}/px/{id}.gif` with the same fields as query parameters.
+    """
+    endpoint = _endpoint(base_url, campaign_id)
+    tracking_url = build_tracking_url(base_url, campaign_id, dsp, ad_server=ad_server)
+    chosen = macro_set(dsp, ad_server=ad_server)
+    fields = dict(chosen.macros) if chosen else {}
+    img = (
+        f'<img src="{html.escape(tracking_url, quote=True)}" width="1" height="1" alt="" '
+        'style="position:absolute;width:1px;height:1px;border:0" />'
+    )
+    script = (
+        "<script>(function(){try{"
+        f"var e={_js(endpoint)},d={_js(fields)};"
+        f"d.{PAGE_URL_FIELD}=location.href;d.{REFERRER_FIELD}=document.referrer;"
+        f"if(!d.{CACHE_BUSTER_PARAM})"
+        f"d.{CACHE_BUSTER_PARAM}=Date.now()+''+Math.floor(Math.random()*1e6);"
+        "var b=JSON.stringify(d);"
+        "if(navigator.sendBeacon&&navigator.sendBeacon(e,b))return;"
+        "var q=[];for(var k in d)q.push(encodeURIComponent(k)+'='+encodeURIComponent(d[k]));"
+        "var i=new Image(1,1);i.src=e+'.gif?'+q.join('&');"
+        "}catch(x){}})();</script>"
+    )
+    return PixelSnippets(tracking_url=tracking_url, img=img, script=script)
+
+
+def _endpoint(base_url: str, campaign_id: int) -> str:
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id <= 0:
+        raise ValueError(f"campaign_id must be a positive integer, got {campaign_id!r}")
+    return f"{base_url.rstrip('/')}/px/{campaign_id}"
+
+
+def _js(value: object) -> str:
+    # JSON is a JS literal; "</" is escaped so no value can close the surrounding <script>.
+    return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")

@@ -1,0 +1,105 @@
+"""Prometheus metrics of the pixel collector and its spool flusher, served at `/metrics`.
+
+Each application gets its own registry, so several apps in one process (tests) never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["CONTENT_TYPE_LATEST", "FlushMetrics", "PixelMetrics"]
+
+
+class _Incrementing(Protocol):
+    def inc(self, amount: float = 1) -> None: ...
+
+
+class _Observing(Protocol):
+    def observe(self, amount: float) -> None: ...
+
+
+class FlushMetrics(Protocol):
+    """What the spool consumer records: `PixelMetrics`, or a relay to the server's."""
+
+    @property
+    def flushed(self) -> _Incrementing: ...
+
+    @property
+    def segments(self) -> _Incrementing: ...
+
+    @property
+    def flush_errors(self) -> _Incrementing: ...
+
+    @property
+    def flush_seconds(self) -> _Observing: ...
+
+    def reject(self, reason: str, count: int = 1) -> None: ...
+
+
+class PixelMetrics:
+    """Counters and gauges of one collector process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.accepted = Counter(
+            "beacon_pixel_hits_accepted",
+            "Hits appended to the spool, by source (gif, beacon, event).",
+            ["source"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "beacon_pixel_hits_rejected",
+            "Hits answered but not counted, by reason.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.flushed = Counter(
+            "beacon_pixel_hits_flushed",
+            "Hits counted into the rollups.",
+            registry=self.registry,
+        )
+        self.segments = Counter(
+            "beacon_pixel_segments_flushed",
+            "Spool segments flushed (including ones found already flushed on replay).",
+            registry=self.registry,
+        )
+        self.flush_errors = Counter(
+            "beacon_pixel_flush_errors",
+            "Segment flushes that failed and will be retried.",
+            registry=self.registry,
+        )
+        self.flusher_restarts = Counter(
+            "beacon_pixel_flusher_restarts",
+            "Times the flusher process died and the server started a new one.",
+            registry=self.registry,
+        )
+        self.backlog = Gauge(
+            "beacon_pixel_spool_backlog_bytes",
+            "Bytes in the spool not yet flushed into the rollups.",
+            registry=self.registry,
+        )
+        self.flush_seconds = Histogram(
+            "beacon_pixel_flush_seconds",
+            "Time to enrich, aggregate and commit one spool segment.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.gif_accepted = self.accepted.labels("gif")
+        self.beacon_accepted = self.accepted.labels("beacon")
+        self.event_accepted = self.accepted.labels("event")
+
+    def reject(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` rejected hits under ``reason``."""
+        self.rejected.labels(reason).inc(count)
+
+    def watch_backlog(self, backlog_bytes: Callable[[], float]) -> None:
+        """Read the spool backlog at scrape time."""
+        self.backlog.set_function(backlog_bytes)
+
+    def exposition(self) -> bytes:
+        """The text exposition format of every metric."""
+        return generate_latest(self.registry)

@@ -1,0 +1,125 @@
+"""Pixel campaigns: the tracking configurations pixel hits and reports hang off."""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from beacon.core.db import Base, UTCDateTime
+from beacon.core.timefmt import utcnow
+
+
+class PixelCampaign(Base):
+    __tablename__ = "pixel_campaigns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    use_case: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_updated_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PixelRollup(Base):
+    """Hit counts per campaign, day and combination of dimensions: what reports aggregate.
+
+    Written only as batched atomic increments (``hits = hits + n`` upserts) keyed by
+    ``dims_hash``, so any number of collector processes can share one database. Unknown
+    dimension values are stored as ``''`` (not NULL) so the key stays unique.
+    """
+
+    __tablename__ = "pixel_rollups"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_rollups_campaign_dims"),
+        Index("ix_pixel_rollups_campaign_date", "campaign_id", "date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("pixel_campaigns.id", ondelete="CASCADE"))
+    date: Mapped[dt.date] = mapped_column(Date)
+    dims_hash: Mapped[str] = mapped_column(String(40))
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    url: Mapped[str] = mapped_column(Text, default="")
+    device: Mapped[str] = mapped_column(String(16), default="")
+    geo: Mapped[str] = mapped_column(String(2), default="")
+    traffic_type: Mapped[str] = mapped_column(String(16), default="human")
+    agent: Mapped[str] = mapped_column(String(100), default="")
+    macros: Mapped[str] = mapped_column(Text, default="")
+    misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class _CoarseRollup:
+    """Columns shared by the report-grain rollups: sums of `pixel_rollups` over fewer dimensions.
+
+    Each is maintained by the same flush and the same kind of atomic upsert as
+    `PixelRollup` (``dims_hash`` is `rollups.coarse_hash` of the grain's values), so it always
+    equals a GROUP BY of the full grain; reports read whichever table answers them exactly
+    (`reports.planner`).
+    """
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("pixel_campaigns.id", ondelete="CASCADE"))
+    dims_hash: Mapped[str] = mapped_column(String(32))
+    domain: Mapped[str] = mapped_column(String(255), default="")
+    macros: Mapped[str] = mapped_column(Text, default="")
+    misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PixelSiteDay(_CoarseRollup, Base):
+    """Loads per campaign, day, domain and macro set, by traffic type."""
+
+    __tablename__ = "pixel_site_days"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_site_days_campaign_dims"),
+        Index("ix_pixel_site_days_campaign_date", "campaign_id", "date", "domain", "macros"),
+    )
+
+    date: Mapped[dt.date] = mapped_column(Date)
+    human: Mapped[int] = mapped_column(BigInteger, default=0)
+    bot: Mapped[int] = mapped_column(BigInteger, default=0)
+    ai_agent: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PixelUrlDay(_CoarseRollup, Base):
+    """Human loads per campaign, day, domain, URL and macro set."""
+
+    __tablename__ = "pixel_url_days"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_url_days_campaign_dims"),
+        Index("ix_pixel_url_days_campaign_date", "campaign_id", "date"),
+    )
+
+    date: Mapped[dt.date] = mapped_column(Date)
+    url: Mapped[str] = mapped_column(Text, default="")
+    human: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PixelUrlMonth(_CoarseRollup, Base):
+    """Human loads per campaign, calendar month (its first day), domain, URL and macro set."""
+
+    __tablename__ = "pixel_url_months"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_url_months_campaign_dims"),
+        Index("ix_pixel_url_months_campaign_month", "campaign_id", "month"),
+    )
+
+    month: Mapped[dt.date] = mapped_column(Date)
+    url: Mapped[str] = mapped_column(Text, default="")
+    human: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,0 +1,114 @@
+"""Wiring of the pixel collector for one process: spool, enrichment, consumer, metrics."""
+
+from __future__ import annotations
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.pixel.collector import PixelCollector
+from beacon.pixel.consumer import FlushResult, SpoolConsumer
+from beacon.pixel.flusher import FlusherProcess, SpoolSealer
+from beacon.pixel.geo import CountryResolver
+from beacon.pixel.hits import HitEnricher
+from beacon.pixel.metrics import FlushMetrics, PixelMetrics
+from beacon.pixel.spool import Spool
+
+# Segments are sealed by the consumer on its timer (and by size); never by age inside an
+# append, which runs on the event loop.
+_NEVER = 365 * 24 * 3600.0
+
+
+def build_collector(settings: Settings) -> PixelCollector:
+    """The `/px` front app; it accepts hits once a pipeline is started for it."""
+    return PixelCollector(
+        metrics=PixelMetrics(),
+        max_url_bytes=settings.pixel_max_url_bytes,
+        max_beacon_bytes=settings.pixel_max_beacon_bytes,
+    )
+
+
+def open_spool(settings: Settings) -> Spool:
+    """This process's handle on the (possibly shared) pixel spool directory."""
+    return Spool(
+        settings.effective_pixel_spool_dir,
+        max_segment_bytes=settings.pixel_segment_max_bytes,
+        max_segment_age=_NEVER,
+        fsync_on_seal=False,
+    )
+
+
+def make_consumer(
+    *,
+    settings: Settings,
+    db: Database,
+    spool: Spool,
+    collector: PixelCollector | None = None,
+    metrics: FlushMetrics | None = None,
+) -> SpoolConsumer:
+    """A consumer flushing ``spool`` into the rollups of ``db``."""
+    resolver = CountryResolver(
+        trusted_proxies=settings.trusted_proxy_list, mmdb_path=settings.geoip_mmdb_path
+    )
+    return SpoolConsumer(
+        db=db,
+        spool=spool,
+        enricher=HitEnricher(resolver),
+        metrics=metrics or (collector.metrics if collector else PixelMetrics()),
+        collector=collector,
+        interval=settings.pixel_flush_interval,
+        fsync=settings.pixel_spool_fsync,
+        max_backlog_bytes=settings.pixel_spool_max_backlog_bytes,
+    )
+
+
+class PixelPipeline:
+    """The running collector of an app: started in the lifespan, stopped (and flushed) at exit.
+
+    Where the spool is flushed is ``settings.pixel_flusher``: a child process (``process``,
+    the default: see ``flusher.py``), a thread of this process (``thread``), or elsewhere
+    (``off``: another process shares the spool directory).
+    """
+
+    def __init__(self, *, settings: Settings, db: Database, collector: PixelCollector) -> None:
+        self.settings = settings
+        self.collector = collector
+        self.spool = open_spool(settings)
+        self.consumer = make_consumer(
+            settings=settings, db=db, spool=self.spool, collector=collector
+        )
+        self.mode = settings.pixel_flusher
+        self._sealer: SpoolSealer | None = None
+        self._flusher: FlusherProcess | None = None
+        collector.metrics.watch_backlog(self.spool.backlog_bytes)
+
+    def start(self) -> None:
+        """Accept hits, and replay then keep flushing the spool in the background."""
+        self.collector.spool = self.spool
+        if self.mode == "thread":
+            self.consumer.start()
+        elif self.mode == "process":
+            self._flusher = FlusherProcess(self.settings, self.collector.metrics).start()
+            self._sealer = SpoolSealer(
+                self.consumer, self.settings.pixel_flush_interval, self._flusher
+            )
+            self._sealer.start()
+
+    def flush(self) -> FlushResult:
+        """Flush everything spooled so far into the rollups, in this process."""
+        return self.consumer.flush()
+
+    def stop(self) -> FlushResult:
+        """Stop accepting hits and flush everything (a no-op flush with ``off``)."""
+        self.collector.spool = None
+        result = FlushResult()
+        if self.mode == "thread":
+            result = self.consumer.stop()
+        elif self.mode == "process":
+            if self._sealer is not None:
+                self._sealer.stop()
+            self.consumer.seal()
+            if self._flusher is not None:
+                self._flusher.stop()  # flushes every sealed segment before it exits
+            result = self.consumer.flush()  # whatever it could not (normally nothing)
+        self.spool.close()
+        self.consumer.enricher.resolver.close()
+        return result

@@ -1,0 +1,1 @@
+"""Campaign and publisher reports: asynchronous aggregations of pixel rollups."""

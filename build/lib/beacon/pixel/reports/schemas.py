@@ -1,0 +1,196 @@
+"""Wire format of campaign reports (seed 000) and publisher reports (docs/measure.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+import pycountry
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from beacon.core.ids import ResourceId
+from beacon.core.timefmt import UTCSeconds
+from beacon.pixel.domains import registrable_domain
+
+CampaignDimension = Literal["date", "domain", "url", "device", "geo"]
+PublisherDimension = Literal["date", "domain", "url", "device", "geo", "traffic_type", "agent"]
+Device = Literal["desktop", "mobile", "tablet", "ctv"]
+TrafficType = Literal["human", "bot", "ai_agent"]
+
+MAX_RANGE_DAYS = 366
+MAX_FILTER_VALUES = 1000
+DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
+
+
+def _country(code: str) -> str:
+    upper = code.strip().upper()
+    if len(upper) != 2 or pycountry.countries.get(alpha_2=upper) is None:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return upper
+
+
+def _domain(value: str) -> str:
+    # Rollups hold registrable domains, so "www.nytimes.com" must filter as "nytimes.com".
+    domain = registrable_domain(value.strip().lower())
+    if domain is None:
+        raise ValueError(f"{value!r} is not a domain name")
+    return domain
+
+
+class _Filters(BaseModel):
+    """Unknown keys are a 422 naming the key, not the generic 400 for unknown parameters."""
+
+    model_config = ConfigDict(extra="allow")
+
+    domains: list[str] | None = Field(default=None, max_length=MAX_FILTER_VALUES)
+    devices: list[Device] | None = Field(default=None, max_length=4)
+    geo: list[str] | None = Field(default=None, max_length=MAX_FILTER_VALUES)
+
+    @model_validator(mode="after")
+    def _known_keys(self) -> _Filters:
+        unknown = sorted(self.model_extra or {})
+        if unknown:
+            allowed = ", ".join(type(self).model_fields)
+            raise ValueError(f"unknown filter key '{unknown[0]}'. Supported keys: {allowed}")
+        return self
+
+    @field_validator("domains")
+    @classmethod
+    def _domains(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else sorted({_domain(v) for v in values})
+
+    @field_validator("geo")
+    @classmethod
+    def _geo(cls, values: list[str] | None) -> list[str] | None:
+        return None if values is None else sorted({_country(v) for v in values})
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, values: list[Device] | None) -> list[Device] | None:
+        return None if values is None else sorted(set(values))
+
+    def normalized(self) -> dict[str, list[str]]:
+        """The filters that narrow anything, as sorted lists (the dedup key depends on it)."""
+        return {k: list(v) for k, v in self.model_dump(exclude_none=True).items()}
+
+
+class CampaignFilters(_Filters):
+    pass
+
+
+class PublisherFilters(_Filters):
+    traffic_types: list[TrafficType] | None = Field(default=None, max_length=3)
+
+    @field_validator("traffic_types")
+    @classmethod
+    def _traffic_types(cls, values: list[TrafficType] | None) -> list[TrafficType] | None:
+        return None if values is None else sorted(set(values))
+
+
+class _ReportCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    campaign_id: ResourceId = Field(description="The pixel campaign ID")
+    start_date: dt.date = Field(description="Start of the reporting period (inclusive)")
+    end_date: dt.date = Field(description="End of the reporting period (inclusive)")
+
+    @field_validator("end_date")
+    @classmethod
+    def _range(cls, end: dt.date, info: ValidationInfo) -> dt.date:
+        start = info.data.get("start_date")
+        if start is None:
+            return end
+        if start > end:
+            raise ValueError(f"end_date {end} is before start_date {start}")
+        days = (end - start).days + 1
+        if days > MAX_RANGE_DAYS:
+            raise ValueError(f"the range covers {days} days; at most {MAX_RANGE_DAYS} are allowed")
+        return end
+
+    @staticmethod
+    def _unique(values: list[str] | None) -> list[str] | None:
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError("each dimension may appear once")
+        return values
+
+
+class CampaignReportCreate(_ReportCreate):
+    dimensions: list[CampaignDimension] | None = Field(
+        default=None, description="Breakdown dimensions. Omit for summary only."
+    )
+    include_classification: bool = Field(
+        default=False, description="Include contextual classification for served URLs"
+    )
+    filters: CampaignFilters = Field(default_factory=CampaignFilters)
+
+    _check_dimensions = field_validator("dimensions")(_ReportCreate._unique)
+
+
+class PublisherReportCreate(_ReportCreate):
+    dimensions: list[PublisherDimension] | None = Field(
+        default=None, description="Breakdown dimensions. Omit for summary only."
+    )
+    filters: PublisherFilters = Field(default_factory=PublisherFilters)
+
+    _check_dimensions = field_validator("dimensions")(_ReportCreate._unique)
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+    total: int
+
+
+class _OptionalTail(BaseModel):
+    """``pagination`` appears beside ``data`` once complete, ``error`` once failed."""
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        body: dict[str, Any] = handler(self)
+        for optional in ("pagination", "error"):
+            if body.get(optional) is None:
+                body.pop(optional, None)
+        return body
+
+
+Status = Literal["pending", "processing", "complete", "failed"]
+
+
+class CampaignReport(_OptionalTail):
+    id: int
+    status: Status
+    campaign_id: int
+    start_date: dt.date
+    end_date: dt.date
+    dimensions: list[str] | None
+    include_classification: bool
+    created_date: UTCSeconds
+    processed_date: UTCSeconds | None
+    summary: dict[str, Any] | None
+    data: list[dict[str, Any]] | None
+    pagination: Pagination | None = None
+    error: str | None = None
+
+
+class PublisherReport(_OptionalTail):
+    id: int
+    status: Status
+    campaign_id: int
+    start_date: dt.date
+    end_date: dt.date
+    dimensions: list[str] | None
+    created_date: UTCSeconds
+    processed_date: UTCSeconds | None
+    summary: dict[str, Any] | None
+    data: list[dict[str, Any]] | None
+    pagination: Pagination | None = None
+    error: str | None = None

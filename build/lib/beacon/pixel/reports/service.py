@@ -1,0 +1,134 @@
+"""Campaign and publisher reports as the API sees them: request (with dedup), then poll."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.jobs import COMPLETE
+from beacon.pixel import service as campaign_service
+from beacon.pixel.reports import repository
+from beacon.pixel.reports.build import present_row
+from beacon.pixel.reports.models import CAMPAIGN, PUBLISHER, PixelReport
+from beacon.pixel.reports.schemas import CampaignReportCreate, PublisherReportCreate
+from beacon.pixel.schemas import CAMPAIGN_USE_CASES, PUBLISHER_USE_CASES
+
+_TITLES = {CAMPAIGN: "Campaign report", PUBLISHER: "Publisher report"}
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    """A report and, once complete, one page of its rows."""
+
+    report: PixelReport
+    summary: dict[str, Any] | None
+    rows: list[dict[str, Any]] | None
+    limit: int
+    offset: int
+
+
+def create_campaign_report(
+    *, session: Session, account_id: int, data: CampaignReportCreate
+) -> tuple[PixelReport, bool]:
+    """Queue a campaign report, or return the identical one in flight (``created`` False)."""
+    _check_campaign(
+        session=session, account_id=account_id, campaign_id=data.campaign_id, kind=CAMPAIGN
+    )
+    return _queue(
+        session=session,
+        account_id=account_id,
+        kind=CAMPAIGN,
+        data=data,
+        include_classification=data.include_classification,
+    )
+
+
+def create_publisher_report(
+    *, session: Session, account_id: int, data: PublisherReportCreate
+) -> tuple[PixelReport, bool]:
+    """Queue a publisher report, or return the identical one in flight (``created`` False)."""
+    _check_campaign(
+        session=session, account_id=account_id, campaign_id=data.campaign_id, kind=PUBLISHER
+    )
+    return _queue(
+        session=session,
+        account_id=account_id,
+        kind=PUBLISHER,
+        data=data,
+        include_classification=False,
+    )
+
+
+def get_report(
+    *, session: Session, account_id: int, kind: str, report_id: int, limit: int, offset: int
+) -> ReportPage:
+    """The account's report of ``kind`` with rows ``offset`` .. ``offset + limit - 1``."""
+    report = repository.get_report(session, account_id=account_id, kind=kind, report_id=report_id)
+    if report is None:
+        raise not_found(_TITLES[kind], report_id)
+    if report.status != COMPLETE:
+        return ReportPage(report, None, None, limit, offset)
+    payloads = repository.page_rows(session, report_id=report.id, offset=offset, limit=limit)
+    summary = orjson.loads(report.summary) if report.summary else {}
+    rows = [present_row(orjson.loads(p)) for p in payloads]
+    return ReportPage(report, summary, rows, limit, offset)
+
+
+def _check_campaign(*, session: Session, account_id: int, campaign_id: int, kind: str) -> None:
+    campaign = campaign_service.get_campaign(
+        session=session, account_id=account_id, campaign_id=campaign_id
+    )
+    use_case = campaign.use_case
+    if kind == CAMPAIGN and use_case in CAMPAIGN_USE_CASES:
+        return
+    if kind == PUBLISHER and use_case in PUBLISHER_USE_CASES:
+        return
+    prefix = f"Invalid value for 'campaign_id': campaign {campaign_id} has use case '{use_case}'"
+    if use_case in PUBLISHER_USE_CASES:
+        hint = "publisher campaigns get publisher reports: POST /v1/pixel/reports/publisher"
+    elif use_case in CAMPAIGN_USE_CASES:
+        hint = "campaign use cases get campaign reports: POST /v1/pixel/reports/campaign"
+    else:
+        hint = (
+            "reports need a campaign use case (campaign_optimization, campaign_reporting) or a "
+            "publisher use case (publisher_bot_detection, publisher_agent_targeting)"
+        )
+    raise ValidationFailed(f"{prefix}; {hint}")
+
+
+def _queue(
+    *,
+    session: Session,
+    account_id: int,
+    kind: str,
+    data: CampaignReportCreate | PublisherReportCreate,
+    include_classification: bool,
+) -> tuple[PixelReport, bool]:
+    filters = data.filters.normalized()
+    identity = {
+        "kind": kind,
+        "campaign_id": data.campaign_id,
+        "start_date": data.start_date.isoformat(),
+        "end_date": data.end_date.isoformat(),
+        "dimensions": sorted(data.dimensions or []),
+        "filters": filters,
+        "include_classification": include_classification,
+    }
+    request_key = hashlib.sha256(orjson.dumps(identity, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    report = PixelReport(
+        kind=kind,
+        account_id=account_id,
+        campaign_id=data.campaign_id,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        dimensions=None if data.dimensions is None else orjson.dumps(data.dimensions).decode(),
+        filters=orjson.dumps(filters, option=orjson.OPT_SORT_KEYS).decode(),
+        include_classification=include_classification,
+        request_key=request_key,
+    )
+    return repository.add_report_unless_active(session, report)

@@ -1,0 +1,212 @@
+"""Durable append-only spool of accepted hits, between the collector and the database.
+
+Layout: one directory of segment files, one record per line. The segment being written is
+`<name>.open`; sealing renames it to `<name>.seg`, and only sealed segments are read and
+flushed. Names start with the creation time in nanoseconds, so sorting them is replay order.
+
+Durability: each append is a single `os.write` on an `O_APPEND` descriptor, so once
+`append` returns the line is in the kernel's page cache and survives the process being
+killed (`kill -9`, OOM). It is not fsynced per hit; a machine crash can lose the unsynced
+tail. Sealing fsyncs the segment and the directory once, which bounds that window to the
+open segment.
+
+Ownership: the open segment holds an exclusive `flock`, which the kernel releases when its
+process dies. A new `Spool` seals every leftover `.open` file it can lock, i.e. those of dead
+processes, and leaves alone those of live ones, so several workers may share a directory.
+
+Reading tolerates a torn last line (a write cut short by a crash or a full disk): a line
+without its newline is not a record and is skipped.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+
+OPEN_SUFFIX = ".open"
+SEALED_SUFFIX = ".seg"
+
+
+def read_segment(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """The records of a segment in order, without newlines; a torn final line is skipped."""
+    with open(path, "rb") as segment:
+        for line in segment:
+            if line.endswith(b"\n") and len(line) > 1:
+                yield line[:-1]
+
+
+class Spool:
+    """An append-only, segment-rotating spool in `directory`; thread-safe."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_segment_bytes: int = 64 * 1024 * 1024,
+        max_segment_age: float = 60.0,
+        fsync_on_seal: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if max_segment_bytes <= 0 or max_segment_age <= 0:
+            raise ValueError("max_segment_bytes and max_segment_age must be positive")
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_segment_bytes = max_segment_bytes
+        self.max_segment_age = max_segment_age
+        self._fsync = fsync_on_seal
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self._opened_at = 0.0
+        self._seq = 0
+        self.recovered: list[Path] = self._seal_orphans()
+
+    def append(self, record: bytes) -> None:
+        """Append one record (a single line without newline); durable against a process kill."""
+        if b"\n" in record or b"\r" in record:
+            raise ValueError("a spool record must not contain line breaks")
+        line = record + b"\n"
+        with self._lock:
+            if self._fd is not None and self._due(len(line)):
+                self._seal_current()
+            if self._fd is None:
+                self._open_segment()
+            assert self._fd is not None
+            self._write(self._fd, line)
+
+    def seal(self) -> Path | None:
+        """Seal the open segment now (if it holds anything) and return its sealed path."""
+        with self._lock:
+            return self._seal_current()
+
+    def rotate_if_due(self) -> Path | None:
+        """Seal the open segment if it is older than `max_segment_age`; for a periodic flusher."""
+        with self._lock:
+            if self._fd is not None and self._clock() - self._opened_at >= self.max_segment_age:
+                return self._seal_current()
+            return None
+
+    read_segment = staticmethod(read_segment)
+
+    def sealed_segments(self) -> list[Path]:
+        """Sealed segments waiting to be flushed, oldest first."""
+        return sorted(self.directory.glob(f"*{SEALED_SUFFIX}"))
+
+    def mark_done(self, path: str | os.PathLike[str]) -> None:
+        """Delete a sealed segment whose records are durably stored elsewhere."""
+        segment = Path(path)
+        if segment.suffix != SEALED_SUFFIX or segment.parent.resolve() != self.directory.resolve():
+            raise ValueError(f"{segment} is not a sealed segment of this spool")
+        segment.unlink(missing_ok=True)
+
+    def backlog_bytes(self) -> int:
+        """Bytes not yet flushed: every sealed segment plus the open one."""
+        with self._lock:
+            open_bytes = self._size if self._fd is not None else 0
+        total = open_bytes
+        for segment in self.sealed_segments():
+            try:
+                total += segment.stat().st_size
+            except FileNotFoundError:
+                continue  # flushed and deleted between listing and stat
+        return total
+
+    def close(self) -> None:
+        """Seal the open segment and release it; the spool can be reopened later."""
+        with self._lock:
+            self._seal_current()
+
+    def __enter__(self) -> Spool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _due(self, incoming: int) -> bool:
+        too_big = self._size > 0 and self._size + incoming > self.max_segment_bytes
+        return too_big or self._clock() - self._opened_at >= self.max_segment_age
+
+    def _open_segment(self) -> None:
+        self._seq += 1
+        name = f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{OPEN_SUFFIX}"
+        path = self.directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | os.O_CLOEXEC, 0o640)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self._fd, self._path, self._size, self._opened_at = fd, path, 0, self._clock()
+
+    def _write(self, fd: int, line: bytes) -> None:
+        written = 0
+        try:
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        except OSError:
+            # Cut the partial line off so the next record does not glue onto it.
+            if written:
+                os.ftruncate(fd, self._size)
+            raise
+        self._size += written
+
+    def _seal_current(self) -> Path | None:
+        fd, path, size = self._fd, self._path, self._size
+        if fd is None or path is None:
+            return None
+        self._fd, self._path, self._size = None, None, 0
+        if self._fsync and size:
+            os.fsync(fd)
+        if not size:
+            path.unlink(missing_ok=True)
+            os.close(fd)
+            return None
+        sealed = path.with_suffix(SEALED_SUFFIX)
+        path.rename(sealed)  # renamed while still locked, so no recovery can race us
+        os.close(fd)
+        if self._fsync:
+            _fsync_dir(self.directory)
+        return sealed
+
+    def _seal_orphans(self) -> list[Path]:
+        recovered: list[Path] = []
+        for path in sorted(self.directory.glob(f"*{OPEN_SUFFIX}")):
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue  # a live process still writes it
+            try:
+                if not path.exists():
+                    continue  # sealed by its owner between glob and lock
+                if os.fstat(fd).st_size == 0:
+                    path.unlink()
+                    continue
+                sealed = path.with_suffix(SEALED_SUFFIX)
+                path.rename(sealed)
+                recovered.append(sealed)
+            finally:
+                os.close(fd)
+        if recovered and self._fsync:
+            _fsync_dir(self.directory)
+        return recovered
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,21 @@
+"""Background work of the pixel domain: the report job."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from beacon.core.config import Settings
+from beacon.core.jobs import JobKind
+from beacon.pixel.reports.build import run_report
+from beacon.pixel.reports.models import PixelReport
+
+
+def report_job(settings: Settings) -> JobKind:
+    """Campaign and publisher reports: one queue, since both are rows of ``pixel_reports``."""
+    return JobKind(
+        name="pixel_report",
+        model=PixelReport,
+        handler=partial(run_report, max_rows=settings.report_max_rows),
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+    )
