@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from beacon import __version__
 from beacon.core import domains
+from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings, get_settings
 from beacon.core.db import Database
 from beacon.core.errors import ServiceUnavailable
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.state.settings = settings
     app.state.db = Database(settings.effective_database_url)
     app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.client_addresses = ClientAddressResolver(settings.trusted_proxy_list)
     app.state.worker = None
     app.state.pixel = None
     app.pixel_collector = collector

@@ -11,6 +11,7 @@ from fastapi.security import APIKeyHeader
 from sqlalchemy.orm import Session
 
 from beacon.core import auth
+from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings
 from beacon.core.context import request_context
 from beacon.core.db import Database
@@ -51,8 +52,14 @@ class Caller:
 
 
 def client_ip(request: Request) -> str:
-    """The direct peer's address (proxies are resolved only where a domain needs it)."""
-    return request.client.host if request.client else "unknown"
+    """The client's address: the direct peer, or behind a trusted proxy
+    (``BEACON_TRUSTED_PROXIES``) the first untrusted ``X-Forwarded-For`` hop, so that quotas
+    keyed by it count each client behind a load balancer on its own."""
+    peer = request.client.host if request.client else "unknown"
+    resolver: ClientAddressResolver | None = getattr(request.app.state, "client_addresses", None)
+    if resolver is None or not resolver.has_proxies:
+        return peer
+    return resolver.client_key(peer, request.headers.get("x-forwarded-for", ""))
 
 
 def require_api_key(

@@ -42,6 +42,18 @@ class RateLimiter:
             item = self._items[limit] = parse(limit)
         return item
 
+    def check(self, *, key: str, limit: str) -> None:
+        """Raise ``RateLimited`` when ``key`` has no request left in this window, without
+        counting one (for quotas that count only some outcomes, such as failures)."""
+        item = self._item(limit)
+        if not self._limiter.test(item, key):
+            stats = self._limiter.get_window_stats(item, key)
+            retry_after = max(1, math.ceil(stats.reset_time) - int(time.time()))
+            raise RateLimited(
+                f"Rate limit of {limit} exceeded; retry in {retry_after} seconds",
+                headers={"retry-after": str(retry_after)},
+            )
+
     def hit(self, *, key: str, limit: str) -> RateState:
         """Count one request for ``key``; raise ``RateLimited`` (with headers) when over quota."""
         item = self._item(limit)

@@ -33,6 +33,16 @@ class InvalidClient(OAuthError):
         super().__init__("invalid_client", description)
 
 
+class SlowDown(OAuthError):
+    """Too many failed token requests from this client address: 429 ``slow_down``."""
+
+    status = 429
+
+    def __init__(self, description: str, *, retry_after: str) -> None:
+        super().__init__("slow_down", description)
+        self.headers["Retry-After"] = retry_after
+
+
 class InsufficientScope(Forbidden):
     """A valid token that lacks the scope an endpoint needs."""
 

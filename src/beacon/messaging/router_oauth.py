@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import unquote
@@ -17,9 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from beacon.core.deps import AppSettings, DbSession, client_ip
+from beacon.core.errors import RateLimited
+from beacon.core.ratelimit import RateLimiter
 from beacon.messaging import oauth
-from beacon.messaging.errors import InvalidClient, OAuthError
-from beacon.messaging.openapi import public_errors
+from beacon.messaging.errors import InvalidClient, OAuthError, SlowDown
 
 router = APIRouter(prefix="/public/v1/oauth", tags=["Orchestrate: authentication"])
 
@@ -55,7 +58,32 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
-async def token_request(request: Request) -> TokenRequest:
+def token_attempt(request: Request, settings: AppSettings) -> Iterator[None]:
+    """The per-client-address quota of FAILED token requests: checked before the form is read,
+    counted when the request fails. Successful requests never count, so a valid client is
+    locked out only by bad attempts from its own address (behind ``BEACON_TRUSTED_PROXIES``
+    the address is the forwarded client's, not the proxy's)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    key = f"token-failures:ip:{client_ip(request)}"
+    try:
+        limiter.check(key=key, limit=settings.anonymous_rate_limit)
+    except RateLimited as exc:
+        raise SlowDown(
+            "Too many failed token requests from this address; retry later",
+            retry_after=exc.headers["retry-after"],
+        ) from None
+    try:
+        yield
+    except OAuthError:
+        with contextlib.suppress(RateLimited):
+            limiter.hit(key=key, limit=settings.anonymous_rate_limit)
+        raise
+
+
+TokenAttempt = Annotated[None, Depends(token_attempt)]
+
+
+async def token_request(_attempt: TokenAttempt, request: Request) -> TokenRequest:
     """Parse the form body; client credentials may also come as HTTP Basic."""
     if "application/x-www-form-urlencoded" not in request.headers.get("content-type", ""):
         raise OAuthError(
@@ -77,13 +105,6 @@ async def token_request(request: Request) -> TokenRequest:
     return TokenRequest(client_id, secret, fields.get("scope"))
 
 
-def anonymous_quota(request: Request, settings: AppSettings) -> None:
-    """Per-IP quota, counted before the form is read: failed attempts count too."""
-    request.app.state.rate_limiter.hit(
-        key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
-    )
-
-
 @router.post(
     "/token",
     response_model=TokenResponse,
@@ -93,12 +114,15 @@ def anonymous_quota(request: Request, settings: AppSettings) -> None:
             "description": "invalid_request, invalid_scope, unsupported_grant_type",
         },
         401: {"model": OAuthErrorBody, "description": "invalid_client"},
-        **public_errors(429),
+        429: {
+            "model": OAuthErrorBody,
+            "description": "slow_down: too many failed requests from this address (Retry-After)",
+        },
     },
     summary="Issue an access token (client credentials)",
 )
 def issue_token(
-    _quota: Annotated[None, Depends(anonymous_quota)],
+    _attempt: TokenAttempt,
     body: Annotated[TokenRequest, Depends(token_request)],
     session: DbSession,
     settings: AppSettings,

@@ -19,7 +19,6 @@ Private, loopback, link-local, CGNAT and other non-global addresses have no coun
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from types import TracebackType
@@ -27,8 +26,7 @@ from typing import Any
 
 import iptocc
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from beacon.core.clientaddr import ClientAddressResolver, IPAddress, parse_ip
 
 COUNTRY_HEADERS: tuple[str, ...] = ("cf-ipcountry", "cloudfront-viewer-country", "x-country-code")
 # Not countries: unknown/anonymous markers and RIR region codes ("EU", "AP" blocks).
@@ -46,23 +44,20 @@ class CountryResolver:
         mmdb_path: str | None = None,
         cache_size: int = 65536,
     ) -> None:
-        self._proxies: tuple[IPNetwork, ...] = tuple(
-            ipaddress.ip_network(cidr.strip(), strict=False) for cidr in trusted_proxies
-        )
+        self._clients = ClientAddressResolver(trusted_proxies)
         self._mmdb: Any = None
         if mmdb_path:
             import maxminddb  # only needed when an operator ships their own database
 
             self._mmdb = maxminddb.open_database(mmdb_path)
         self._lookup = lru_cache(maxsize=cache_size)(self._lookup_uncached)
-        self._trusted = lru_cache(maxsize=4096)(self._trusted_uncached)
 
     def country(self, client_ip: str, headers: Mapping[str, str]) -> str | None:
         """ISO alpha-2 country (uppercase) of the hit's viewer, or None when unknown."""
-        peer = _parse_ip(client_ip)
+        peer = parse_ip(client_ip)
         if peer is None:
             return None
-        if not self._trusted(peer):
+        if not self._clients.is_trusted(peer):
             return self._lookup(peer)
         lowered = {key.lower(): value for key, value in headers.items()}
         for name in COUNTRY_HEADERS:
@@ -71,7 +66,7 @@ class CountryResolver:
                 return None
             if _is_country(value):
                 return value
-        client = self._forwarded_client(lowered.get("x-forwarded-for", ""))
+        client = self._clients.forwarded_client(lowered.get("x-forwarded-for", ""))
         return self._lookup(client) if client is not None else None
 
     def close(self) -> None:
@@ -90,19 +85,6 @@ class CountryResolver:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def _forwarded_client(self, forwarded_for: str) -> IPAddress | None:
-        hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
-        for hop in reversed(hops):
-            ip = _parse_ip(hop)
-            if ip is None:
-                return None  # a garbled hop: nothing left of it can be trusted either
-            if not self._trusted(ip):
-                return ip
-        return None  # only proxies in the chain (or no header): the viewer is unknown
-
-    def _trusted_uncached(self, ip: IPAddress) -> bool:
-        return any(ip.version == net.version and ip in net for net in self._proxies)
 
     def _lookup_uncached(self, ip: IPAddress) -> str | None:
         if not ip.is_global:
@@ -124,21 +106,6 @@ def _mmdb_country(record: object) -> str | None:
         if isinstance(section, dict) and isinstance(section.get("iso_code"), str):
             return str(section["iso_code"])
     return None
-
-
-def _parse_ip(value: str) -> IPAddress | None:
-    value = value.strip()
-    if value.startswith("[") and "]" in value:
-        value = value[1 : value.index("]")]  # "[2001:db8::1]:443"
-    elif value.count(":") == 1:
-        value = value.split(":", 1)[0]  # "203.0.113.9:51234"
-    try:
-        ip = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
 
 
 def _is_country(value: str) -> bool:
