@@ -189,14 +189,14 @@ class TopDomain(BaseModel):
     url_count: int
 
 
-def _absent(value: object) -> bool:
+def absent(value: object) -> bool:
+    """Whether an optional field is left out of the wire form (``exclude_if``)."""
     return value is None
 
 
 # Present only when set, so the seeds' shapes stay exact: ``error`` only on failed objects,
 # ``pagination`` only beside a complete report's rows.
-FailureReason = Annotated[str | None, Field(exclude_if=_absent)]
-PagingWhenComplete = Annotated[Pagination | None, Field(exclude_if=_absent)]
+FailureReason = Annotated[str | None, Field(exclude_if=absent)]
 
 
 class SegmentOut(BaseModel):
