@@ -70,6 +70,9 @@ SEED_PENDING: dict[str, Any] = {
 }
 
 
+# Additive fields after the seed's: when the deal stops being active, and whether it has.
+NOT_ISSUED: dict[str, Any] = {"expires_date": None, "expired": False}
+
 # The seed's "activation object" (complete), verbatim.
 SEED_COMPLETE: dict[str, Any] = {
     **SEED_PENDING,
@@ -106,9 +109,10 @@ def test_seed_activation_example_pending_then_complete(
         "id": created["id"],
         "segment_ids": [segment["id"]],
         "created_date": created["created_date"],
+        **NOT_ISSUED,
     }
     assert created == expected
-    assert list(created) == list(SEED_PENDING)
+    assert list(created) == [*SEED_PENDING, *NOT_ISSUED]
 
     run_jobs(db, settings)
     activation = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
@@ -116,7 +120,9 @@ def test_seed_activation_example_pending_then_complete(
     assert re.fullmatch(rf"classify-ttd-{segment['id']}-[0-9a-f]{{5}}", activation["deal_id"])
     assert activation["ttl_hours"] == 720
     assert TIMESTAMP.match(activation["processed_date"])
-    assert list(activation) == list(SEED_COMPLETE)
+    assert list(activation) == [*SEED_COMPLETE, "expires_date", "expired"]
+    processed = dt.datetime.fromisoformat(activation["processed_date"])
+    expires = (processed + dt.timedelta(hours=720)).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert activation == {
         **SEED_COMPLETE,
         "id": created["id"],
@@ -124,6 +130,8 @@ def test_seed_activation_example_pending_then_complete(
         "deal_id": activation["deal_id"],
         "created_date": created["created_date"],
         "processed_date": activation["processed_date"],
+        "expires_date": expires,
+        "expired": False,
     }
     # The seed's polling condition and the list endpoint.
     assert activation["status"] == "complete" or activation["processed_date"] is not None
@@ -333,28 +341,33 @@ def test_prefix_and_ttl_are_configurable_and_multi_segment_ids_are_joined(
     assert activation["ttl_hours"] == 48
 
 
-def test_expired_deal_reads_as_expired(
+def test_a_deal_past_its_ttl_stays_complete_and_reads_expired(
     client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
 ) -> None:
     created = client.post(
         f"{API}/activations", headers=headers, json=_seed_request(segment["id"])
     ).json()
+    assert (created["expires_date"], created["expired"]) == (None, False)
     run_jobs(db, settings)
+    processed = utcnow().replace(microsecond=0) - dt.timedelta(hours=719)
     with db.transaction() as session:
         row = session.get(Activation, created["id"])
         assert row is not None and row.processed_date is not None
-        row.processed_date = utcnow() - dt.timedelta(hours=719)
-    assert (
-        client.get(f"{API}/activations/{created['id']}", headers=headers).json()["status"]
-        == "complete"
-    )
+        row.processed_date = processed
+    live = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
+    assert (live["status"], live["expired"]) == ("complete", False)
+    expected = (processed + dt.timedelta(hours=720)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert live["expires_date"] == expected
     with db.transaction() as session:
         row = session.get(Activation, created["id"])
         assert row is not None
         row.processed_date = utcnow() - dt.timedelta(hours=720, seconds=5)
-    expired = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
-    assert expired["status"] == "expired"
-    assert expired["deal_id"] is not None and expired["ttl_hours"] == 720
+    # The seed documents four states; a client polling for "complete" must still see it.
+    past = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
+    assert (past["status"], past["expired"]) == ("complete", True)
+    assert past["deal_id"] is not None and past["ttl_hours"] == 720
+    listed = client.get(f"{API}/activations", headers=headers).json()
+    assert [(a["status"], a["expired"]) for a in listed] == [("complete", True)]
 
 
 def test_activation_fails_when_its_segment_is_rebuilding(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +19,9 @@ from tests.activation.helpers import (
     upload_inventory,
 )
 
+from beacon.activation import reports
 from beacon.activation.models import SegmentReport
+from beacon.activation.report_schemas import MAX_UNPAGED_REPORT_ROWS
 from beacon.activation.reports import metrics
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -172,7 +175,7 @@ def test_seed_report_example(
     ]
     # The first two rows are the seed's "Data rows" example, value for value.
     assert report["data"][:2] == SEED_DATA_ROWS
-    assert report["pagination"] == {"limit": 1000, "offset": 0, "total": 3}
+    assert report["pagination"] == {"limit": None, "offset": 0, "total": 3}
     page = client.get(f"{API}/reports/{pending['id']}?limit=2&offset=1", headers=headers).json()
     assert page["data"] == report["data"][1:] and page["pagination"] == {
         "limit": 2,
@@ -180,6 +183,80 @@ def test_seed_report_example(
         "total": 3,
     }
     assert page["summary"] == report["summary"]
+
+
+def _report_of_1200_rows(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
+) -> dict[str, Any]:
+    # 40 days x 30 domains: 1,200 rows, more than a default page of the other lists.
+    days = [f"2026-03-{d:02d}" for d in range(1, 32)] + [f"2026-04-{d:02d}" for d in range(1, 10)]
+    rows = [
+        _row(day, world.deal, "desktop", "banner", f"site{n:02d}.example", "US", 100, 1, 0.20)
+        for day in days
+        for n in range(30)
+    ]
+    posted = client.post(
+        f"{API}/deliveries", headers=headers, json={"batch_id": "many", "rows": rows}
+    )
+    assert posted.status_code == 201, posted.text
+    report = _report(
+        client,
+        headers,
+        db,
+        settings,
+        start_date="2026-03-01",
+        end_date="2026-04-30",
+        dimensions=["date", "domain"],
+    )
+    return report
+
+
+def test_without_a_limit_a_report_returns_every_row(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
+) -> None:
+    report = _report_of_1200_rows(client, headers, db, settings, world)
+    # The seed's example reads len(report["data"]): every row, not a first page of 1,000.
+    assert len(report["data"]) == 1200
+    assert report["pagination"] == {"limit": None, "offset": 0, "total": 1200}
+    assert report["data"][0]["date"] == "2026-03-01" and report["data"][-1]["date"] == "2026-04-09"
+    assert sum(r["impressions"] for r in report["data"]) == report["summary"]["impressions"]
+    url = f"{API}/reports/{report['id']}"
+    tail = client.get(f"{url}?offset=1150", headers=headers).json()
+    assert tail["data"] == report["data"][1150:]
+    assert tail["pagination"] == {"limit": None, "offset": 1150, "total": 1200}
+    page = client.get(f"{url}?limit=500&offset=1000", headers=headers).json()
+    assert page["data"] == report["data"][1000:]
+    assert page["pagination"] == {"limit": 500, "offset": 1000, "total": 1200}
+
+
+def test_a_report_too_large_to_return_unpaged_says_to_page(
+    client: TestClient,
+    headers: Headers,
+    db: Database,
+    settings: Settings,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    report = _report_of_1200_rows(client, headers, db, settings, world)
+    monkeypatch.setattr(reports, "MAX_UNPAGED_REPORT_ROWS", 1000)
+    url = f"{API}/reports/{report['id']}"
+    response = client.get(url, headers=headers)
+    assert (response.status_code, response.json()) == (
+        422,
+        {
+            "error": "validation_error",
+            "message": f"Report {report['id']} has 1,200 rows, more than the 1,000 returned "
+            "without paging: page through them with ?limit= (at most 10,000) and ?offset=",
+        },
+    )
+    # What is left after an offset may fit; paging always works.
+    assert len(client.get(f"{url}?offset=200", headers=headers).json()["data"]) == 1000
+    assert len(client.get(f"{url}?limit=10000", headers=headers).json()["data"]) == 1200
+
+
+def test_the_unpaged_maximum_is_the_documented_one() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "activate.md").read_text()
+    assert f"for reports of up to {MAX_UNPAGED_REPORT_ROWS:,} rows" in doc
 
 
 def test_all_deals_summary_only_then_by_format(

@@ -3,6 +3,7 @@ and a segment report, polled with the seeds' own ``wait_for_deal_id`` / ``wait_f
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ import requests
 from tests.activation.helpers import PAGES, SEED_DATA_ROWS, classify_pages
 from tests.support import LiveServer
 
+from beacon.activation.models import Activation
 from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
 
 SEED_HOST = "https://api.clsfy.me"
 
@@ -195,6 +198,19 @@ def test_seed_flow_against_real_server(
     }
     assert report["data"] == SEED_DATA_ROWS  # the seed's "Data rows" example, exactly
     assert "Rows: 2" in capsys.readouterr().out
+
+    # Past its TTL the deal stays "complete" (the seed's four states), so the seed's own poller
+    # still returns at once instead of looping on an unknown status.
+    with db.transaction() as session:
+        row = session.get(Activation, activation["id"])
+        assert row is not None
+        row.processed_date = utcnow() - dt.timedelta(hours=721)
+    expired = wait_for_deal_id(activation["id"], key, poll_interval=0.1)
+    assert (expired["status"], expired["deal_id"], expired["expired"]) == (
+        "complete",
+        deal_id,
+        True,
+    )
 
     response = requests.get(f"{api}/activations/999999", headers=headers)
     assert response.status_code == 404

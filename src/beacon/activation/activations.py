@@ -1,7 +1,9 @@
 """Activations (seed 003): validate a request, queue it, and show it with its deal id.
 
-A complete activation whose deal is past ``processed_date + ttl_hours`` reads as ``expired``;
-the stored status stays ``complete`` (expiry is computed on read).
+Activations stay in the seed's four states (``pending → processing → complete | failed``); a
+complete deal past ``processed_date + ttl_hours`` keeps ``status: "complete"`` and reads
+``expired: true`` (computed on read, next to ``expires_date``), so the seed's
+``wait_for_deal_id`` still returns it.
 """
 
 from __future__ import annotations
@@ -20,20 +22,24 @@ from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.timefmt import utcnow
 
-EXPIRED = "expired"
 RATE_METRICS = frozenset({"ctr", "conversion", "viewability", "vcr"})
 
 
-def effective_status(activation: Activation, *, now: datetime) -> str:
-    """The status clients see: ``expired`` once a complete deal is past its TTL."""
+def expires_date(activation: Activation) -> datetime | None:
+    """When an issued deal stops being active: ``processed_date + ttl_hours``."""
     if (
-        activation.status == COMPLETE
-        and activation.processed_date is not None
-        and activation.ttl_hours is not None
-        and now > activation.processed_date + timedelta(hours=activation.ttl_hours)
+        activation.status != COMPLETE
+        or activation.processed_date is None
+        or activation.ttl_hours is None
     ):
-        return EXPIRED
-    return activation.status
+        return None
+    return activation.processed_date + timedelta(hours=activation.ttl_hours)
+
+
+def is_expired(activation: Activation, *, now: datetime) -> bool:
+    """Whether a complete deal is past its TTL (its status stays ``complete``)."""
+    expires = expires_date(activation)
+    return expires is not None and now > expires
 
 
 def _check_kpis(kpis: list[Kpi] | None) -> None:
@@ -115,8 +121,8 @@ def list_activations(*, session: Session, account_id: int) -> Sequence[Activatio
 
 def activation_out(activation: Activation, *, now: datetime | None = None) -> ActivationOut:
     """The wire form of an activation (seed 003); ``deal_id`` only once issued."""
-    status = effective_status(activation, now=now or utcnow())
-    issued = status in (COMPLETE, EXPIRED)
+    status = activation.status
+    issued = status == COMPLETE
     kpis = _load(activation.kpis)
     budget = _load(activation.budget)
     return ActivationOut(
@@ -136,6 +142,8 @@ def activation_out(activation: Activation, *, now: datetime | None = None) -> Ac
         budget=Budget(**budget) if budget is not None else None,
         created_date=activation.created_date,
         processed_date=activation.processed_date if issued else None,
+        expires_date=expires_date(activation),
+        expired=is_expired(activation, now=now or utcnow()),
         error=activation.error if status == FAILED else None,
     )
 

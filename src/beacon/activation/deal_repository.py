@@ -180,8 +180,8 @@ def add_report_rows(session: Session, *, report_id: int, rows: list[str]) -> Non
         session.execute(insert(SegmentReportRow), payload[start : start + CHUNK])
 
 
-def report_rows(session: Session, *, report_id: int, limit: int, offset: int) -> list[str]:
-    """One page of a report's rows (JSON), in order."""
+def report_rows(session: Session, *, report_id: int, limit: int | None, offset: int) -> list[str]:
+    """One page of a report's rows (JSON), in order; every row from ``offset`` without a limit."""
     return list(
         session.scalars(
             select(SegmentReportRow.values)

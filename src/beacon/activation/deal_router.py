@@ -8,13 +8,14 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 
 from beacon.activation import activations, deliveries, reports
 from beacon.activation.report_schemas import (
+    MAX_UNPAGED_REPORT_ROWS,
     DeliveryReceipt,
     DeliveryUpload,
     ReportCreate,
     ReportOut,
 )
-from beacon.activation.router import Limit, RawBody, content_kind, parse_json, upload_body
-from beacon.activation.schemas import DEFAULT_PAGE, ActivationCreate, ActivationOut
+from beacon.activation.router import RawBody, content_kind, parse_json, upload_body
+from beacon.activation.schemas import MAX_PAGE, ActivationCreate, ActivationOut
 from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
@@ -157,7 +158,15 @@ def get_report(
     report_id: ReportId,
     caller: CurrentCaller,
     session: DbSession,
-    limit: Limit = DEFAULT_PAGE,
+    limit: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=MAX_PAGE,
+            description=f"Rows per page (max {MAX_PAGE}); without it every row "
+            f"(reports of at most {MAX_UNPAGED_REPORT_ROWS} rows)",
+        ),
+    ] = None,
     offset: Offset = 0,
 ) -> ReportOut:
     return reports.report_page(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -13,12 +13,24 @@ from beacon.activation.schemas import (
     FailureReason,
     Format,
     NonBlank,
-    PagingWhenComplete,
     StrictId,
+    absent,
 )
 from beacon.core.timefmt import UTCSeconds
 
 Dimension = Literal["date", "device", "format", "domain"]
+
+# The most rows ``GET /v1/clsfy/reports/{id}`` returns without ``?limit=``. Seed 001 has no
+# paging and its example reads ``len(report["data"])``, so an unpaged request gets every row;
+# a larger report is refused with a message that says to page, never silently cut short.
+# 100,000 rows are about 13 MB of JSON.
+MAX_UNPAGED_REPORT_ROWS = 100_000
+
+
+class ReportPagination(BaseModel):
+    limit: int | None = Field(description="The ?limit= asked for; null when unpaged (every row)")
+    offset: int
+    total: int
 
 
 # --- Deliveries ----------------------------------------------------------------------------
@@ -111,7 +123,7 @@ class ReportOut(BaseModel):
     processed_date: UTCSeconds | None
     summary: Summary | None
     data: list[dict[str, Any]] | None
-    pagination: PagingWhenComplete = Field(
+    pagination: Annotated[ReportPagination | None, Field(exclude_if=absent)] = Field(
         default=None, description="Paging of ``data`` (once complete)"
     )
     error: FailureReason = Field(

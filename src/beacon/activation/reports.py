@@ -19,8 +19,14 @@ from sqlalchemy.orm import Session
 
 from beacon.activation import deal_repository, repository
 from beacon.activation.models import SegmentReport
-from beacon.activation.report_schemas import ReportCreate, ReportOut, Summary
-from beacon.activation.schemas import Pagination
+from beacon.activation.report_schemas import (
+    MAX_UNPAGED_REPORT_ROWS,
+    ReportCreate,
+    ReportOut,
+    ReportPagination,
+    Summary,
+)
+from beacon.activation.schemas import MAX_PAGE
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.timefmt import utcnow
@@ -115,16 +121,24 @@ def report_out(report: SegmentReport) -> ReportOut:
 
 
 def report_page(
-    *, session: Session, account_id: int, report_id: int, limit: int, offset: int
+    *, session: Session, account_id: int, report_id: int, limit: int | None, offset: int
 ) -> ReportOut:
-    """The report with one page of ``data`` (and its ``pagination``) once complete."""
+    """The report with its ``data`` once complete: every row from ``offset`` on without a
+    ``limit`` (up to ``MAX_UNPAGED_REPORT_ROWS``, else a 422 that says to page), or one page."""
     report = get_report(session=session, account_id=account_id, report_id=report_id)
     out = report_out(report)
     if report.status != COMPLETE:
         return out
+    total = report.row_count or 0
+    if limit is None and total - offset > MAX_UNPAGED_REPORT_ROWS:
+        raise ValidationFailed(
+            f"Report {report.id} has {total:,} rows, more than the {MAX_UNPAGED_REPORT_ROWS:,} "
+            f"returned without paging: page through them with ?limit= (at most {MAX_PAGE:,}) "
+            f"and ?offset="
+        )
     rows = deal_repository.report_rows(session, report_id=report.id, limit=limit, offset=offset)
     out.data = [orjson.loads(r) for r in rows]
-    out.pagination = Pagination(limit=limit, offset=offset, total=report.row_count or 0)
+    out.pagination = ReportPagination(limit=limit, offset=offset, total=total)
     return out
 
 

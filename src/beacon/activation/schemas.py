@@ -189,14 +189,14 @@ class TopDomain(BaseModel):
     url_count: int
 
 
-def _absent(value: object) -> bool:
+def absent(value: object) -> bool:
+    """Whether an optional field is left out of the wire form (``exclude_if``)."""
     return value is None
 
 
 # Present only when set, so the seeds' shapes stay exact: ``error`` only on failed objects,
 # ``pagination`` only beside a complete report's rows.
-FailureReason = Annotated[str | None, Field(exclude_if=_absent)]
-PagingWhenComplete = Annotated[Pagination | None, Field(exclude_if=_absent)]
+FailureReason = Annotated[str | None, Field(exclude_if=absent)]
 
 
 class SegmentOut(BaseModel):
@@ -294,7 +294,7 @@ class ActivationOut(BaseModel):
     segment_ids: list[int]
     dsp: str
     buyer_seat: str
-    status: Literal["pending", "processing", "complete", "failed", "expired"]
+    status: Literal["pending", "processing", "complete", "failed"]
     deal_id: str | None
     ttl_hours: int | None
     start_date: dt.date | None
@@ -306,4 +306,10 @@ class ActivationOut(BaseModel):
     budget: Budget | None
     created_date: UTCSeconds
     processed_date: UTCSeconds | None
+    expires_date: UTCSeconds | None = Field(
+        default=None, description="processed_date + ttl_hours; null until complete"
+    )
+    expired: bool = Field(
+        default=False, description="Whether the deal is past expires_date (status stays complete)"
+    )
     error: FailureReason = Field(default=None, description="Why issuing failed (only when failed)")

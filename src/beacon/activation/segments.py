@@ -12,7 +12,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from beacon.activation import repository
-from beacon.activation.activations import effective_status
+from beacon.activation.activations import is_expired
 from beacon.activation.inventory import sync_pixel_urls
 from beacon.activation.models import Segment
 from beacon.activation.rules import SegmentMatcher
@@ -111,8 +111,8 @@ def delete_segment(*, session: Session, account_id: int, segment_id: int) -> Non
     segment = get_segment(session=session, account_id=account_id, segment_id=segment_id)
     now = utcnow()
     for activation in repository.activations_using(session, segment_id=segment.id):
-        status = effective_status(activation, now=now)
-        if status == "complete":
+        status = activation.status
+        if status == "complete" and not is_expired(activation, now=now):
             raise ValidationFailed(
                 f"Segment {segment_id} is used by active deal {activation.deal_id} "
                 f"(activation {activation.id}); delete it once the deal has expired"

@@ -233,7 +233,7 @@ class Settings(BaseSettings):
         description="First part of every issued deal id (classify-ttd-61-a8f3c).",
     )
     deal_ttl_hours: int = Field(
-        default=720, description="Hours an issued deal stays active before it shows as expired."
+        default=720, description="Hours an issued deal stays active before it reads expired: true."
     )
     segment_build_wait_seconds: float = Field(
         default=900.0,
