@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import update
@@ -211,6 +212,35 @@ def test_actions_and_their_conflicts(
         client.get(f"{API}/campaigns/{cid}/executions/exec-{MISSING}", headers=auth).status_code
         == 404
     )
+
+
+def _schedules(client: TestClient, auth: dict[str, str], cid: str) -> tuple[Any, Any]:
+    summary = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]
+    status = client.get(f"{API}/campaigns/{cid}/status", headers=auth).json()["data"]
+    return summary["schedule"], status["schedule"]
+
+
+def test_summary_and_status_agree_on_the_schedule(client: TestClient, auth: dict[str, str]) -> None:
+    send_at = iso_millis(utcnow() + timedelta(hours=3))
+    campaign = published_campaign(
+        client, auth, schedule={"mode": "at", "sendAt": send_at, "timezone": "UTC"}
+    )
+    cid = campaign["campaignId"]
+    summary, status = _schedules(client, auth, cid)
+    assert summary["scheduled"] is True and status["active"] is True
+    assert summary["sendAt"] == status["sendAt"] == send_at
+
+    assert client.delete(f"{API}/campaigns/{cid}/schedule", headers=auth).status_code == 200
+    summary, status = _schedules(client, auth, cid)
+    assert summary == {"mode": "now", "sendAt": None, "timezone": "UTC", "scheduled": False}
+    assert status == {"scheduleId": None, "sendAt": None, "timezone": "UTC", "active": False}
+
+    # scheduled again, then the run is cancelled: neither view keeps a dead schedule alive
+    later = iso_millis(utcnow() + timedelta(hours=5))
+    assert post(client, f"/campaigns/{cid}/schedule", auth, {"sendAt": later}).status_code == 201
+    assert post(client, f"/campaigns/{cid}/cancel", auth).status_code == 200
+    summary, status = _schedules(client, auth, cid)
+    assert summary["scheduled"] is False and status["active"] is False
 
 
 def test_unsupported_campaign_types_are_409(

@@ -298,11 +298,7 @@ def schedule_campaign(
 def unschedule_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUID) -> Campaign:
     """Remove the pending scheduled send; 409 when there is none."""
     campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
-    pending = [
-        e
-        for e in repository.executions_in(session, campaign_id=campaign.id, statuses=["scheduled"])
-        if e.trigger == "schedule"
-    ]
+    pending = repository.pending_schedule(session, campaign_id=campaign.id)
     if not pending:
         raise conflict("The campaign has no active schedule")
     now = utcnow()
@@ -310,6 +306,10 @@ def unschedule_campaign(*, session: Session, account_id: int, campaign_id: uuid.
         execution.status = "cancelled"
         execution.completed_at = now
         execution.updated_at = now
+    # the schedule is gone, not paused: the campaign now sends when POST /send is called
+    campaign.schedule_mode = "now"
+    campaign.send_at = None
+    campaign.schedule_id = None
     campaign.updated_at = now
     session.flush()
     return campaign

@@ -118,6 +118,22 @@ def _proof_status(campaign: Campaign) -> str:
     return "unavailable"
 
 
+def schedule_armed(*, session: Session, campaign: Campaign, now: datetime | None = None) -> bool:
+    """Whether the campaign will send on its own at ``sendAt``: the one truth behind the
+    summary's ``schedule.scheduled`` and the status' ``schedule.active``.
+
+    A published campaign is scheduled while a run its schedule created has not started; a
+    draft whose schedule is ``at`` a future time is scheduled in intent (publishing arms it).
+    """
+    if campaign.status == "draft":
+        return (
+            campaign.schedule_mode == "at"
+            and campaign.send_at is not None
+            and campaign.send_at > (now or utcnow())
+        )
+    return bool(repository.pending_schedule(session, campaign_id=campaign.id))
+
+
 def summary(*, session: Session, campaign: Campaign, reach_max_age_seconds: int) -> CampaignSummary:
     """``GET /campaigns/:id/summary``: the setup snapshot."""
     ids = [uuid.UUID(i) for i in (*campaign.audience_included, *campaign.audience_excluded)]
@@ -157,7 +173,7 @@ def summary(*, session: Session, campaign: Campaign, reach_max_age_seconds: int)
             mode=campaign.schedule_mode,
             send_at=campaign.send_at,
             timezone=campaign.timezone,
-            scheduled=campaign.schedule_mode == "at" and campaign.send_at is not None,
+            scheduled=schedule_armed(session=session, campaign=campaign),
         ),
         audience=SummaryAudience(
             included=[ref(i) for i in campaign.audience_included],
@@ -185,11 +201,6 @@ def summary(*, session: Session, campaign: Campaign, reach_max_age_seconds: int)
 def status(*, session: Session, campaign: Campaign) -> CampaignStatus:
     """``GET /campaigns/:id/status``: the execution state machine and the last run's counts."""
     latest = repository.latest_execution(session, campaign_id=campaign.id)
-    pending_schedule = [
-        e
-        for e in repository.executions_in(session, campaign_id=campaign.id, statuses=["scheduled"])
-        if e.trigger == "schedule"
-    ]
     last = None
     if latest is not None:
         counts = repository.stage_counts(session, [latest.id])[latest.id]
@@ -208,7 +219,7 @@ def status(*, session: Session, campaign: Campaign) -> CampaignStatus:
             schedule_id=f"sch-{campaign.schedule_id}" if campaign.schedule_id else None,
             send_at=campaign.send_at,
             timezone=campaign.timezone,
-            active=bool(pending_schedule),
+            active=schedule_armed(session=session, campaign=campaign),
         ),
         execution=ExecutionStatus(state=execution_state(latest), last_execution=last),
     )

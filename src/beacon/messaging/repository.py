@@ -206,6 +206,17 @@ def executions_in(
     ).all()
 
 
+def pending_schedule(session: Session, *, campaign_id: uuid.UUID) -> Sequence[Execution]:
+    """The campaign's armed schedule: executions a schedule created that have not started."""
+    return session.scalars(
+        select(Execution).where(
+            Execution.campaign_id == campaign_id,
+            Execution.status == "scheduled",
+            Execution.trigger == "schedule",
+        )
+    ).all()
+
+
 def execution_count(session: Session, *, campaign_id: uuid.UUID) -> int:
     """How many executions the campaign has had (cancelled ones included)."""
     return int(
