@@ -147,19 +147,6 @@ def misrepresented(session: Session, *, table: Table, scope: Scope) -> list[RowM
     return list(session.execute(statement).mappings())
 
 
-def misrepresented_total(session: Session, *, table: Table, scope: Scope) -> int:
-    """Human loads of misrepresented inventory in the scope."""
-    model = _COLUMNS[table]
-    hits = S.human if table is Table.SITE_DAYS else R.hits
-    conditions = _where(table, scope)
-    if table is Table.FULL:
-        conditions.append(R.traffic_type == "human")
-    statement = select(func.coalesce(func.sum(hits), 0)).where(
-        *conditions, model.misrepresented.is_(True)
-    )
-    return int(session.scalar(statement) or 0)
-
-
 def top_urls(session: Session, *, scope: Scope, top: int) -> list[RowMapping]:
     """The URLs with the most human loads: URL periods when the filters allow, else full grain."""
     filters = {

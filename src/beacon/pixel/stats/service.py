@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -32,8 +32,9 @@ from beacon.pixel.stats.schemas import (
 )
 
 _TRAFFIC = repository.TRAFFIC_TYPES
-# Dimensions whose breakdown is grouped by these rollup columns.
-_GROUPED = {"domain": "domain", "device": "device", "country": "geo"}
+# Breakdowns answered by one grouping of the stats cache (or the full grain under a domain
+# filter): device, country and agent, summed in Python from at most ~1,600 groups.
+_TRAFFIC_DIMENSIONS = {"device": "device", "country": "geo"}
 
 
 def campaign_stats(
@@ -50,13 +51,29 @@ def campaign_stats(
         tuple(query.country),
     )
     wanted = set(query.dimension)
+    # Unfiltered, the series (site-days by day) is also what validates the cache: one scan.
+    by_day: list[RowMapping] | None = None
+    if not scope.filtered():
+        by_day = repository.traffic(session, table=Table.SITE_DAYS, scope=scope, by=["date"])
     if _reads_cache(scope, wanted):
-        refresh_cache(session=session, campaign_id=campaign_id, start=scope.start, end=scope.end)
-    by_day = repository.traffic(
-        session, table=repository.table_for(scope, ["date"]), scope=scope, by=["date"]
+        actual = None if by_day is None else {row["date"]: _counts(row)["loads"] for row in by_day}
+        refresh_cache(
+            session=session,
+            campaign_id=campaign_id,
+            start=scope.start,
+            end=scope.end,
+            actual=actual,
+        )
+    if by_day is None:
+        table = repository.table_for(scope, ["date"])
+        by_day = repository.traffic(session, table=table, scope=scope, by=["date"])
+    mis_rows = repository.misrepresented(
+        session, table=_misrepresentation_table(scope), scope=scope
     )
-    totals = _totals(session, scope, by_day)
+    totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
     breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
+    if "misrepresented" in wanted:
+        breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
     return Stats(
         campaign_id=campaign_id,
         start_date=scope.start,
@@ -76,15 +93,26 @@ def campaign_stats(
 
 def _reads_cache(scope: Scope, wanted: set[str]) -> bool:
     needs = [["date"]]
-    needs += [[_GROUPED[d]] for d in ("device", "country") if d in wanted]
-    if wanted & {"agent", "operator"}:
-        needs.append(["agent", "traffic_type"])
+    if wanted & {"device", "country", "agent", "operator"}:
+        needs.append(["device", "geo", "traffic_type", "agent"])
     return any(repository.table_for(scope, dims) is Table.CACHE for dims in needs)
 
 
-def refresh_cache(*, session: Session, campaign_id: int, start: dt.date, end: dt.date) -> int:
-    """Recompute the cached days of the range whose loads changed; returns how many."""
-    actual = repository.site_day_loads(session, campaign_id=campaign_id, start=start, end=end)
+def refresh_cache(
+    *,
+    session: Session,
+    campaign_id: int,
+    start: dt.date,
+    end: dt.date,
+    actual: Mapping[dt.date, int] | None = None,
+) -> int:
+    """Recompute the cached days of the range whose loads changed; returns how many.
+
+    ``actual`` is the campaign's loads per day in site-days when the caller has read them.
+    """
+    if actual is None:
+        actual = repository.site_day_loads(session, campaign_id=campaign_id, start=start, end=end)
+    actual = {day: loads for day, loads in actual.items() if loads}
     cached = repository.cached_days(session, campaign_id=campaign_id, start=start, end=end)
     stale = sorted(
         {day for day, loads in actual.items() if cached.get(day) != loads}
@@ -107,23 +135,21 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
-def _counts(row: RowMapping) -> dict[str, int]:
+def _counts(row: Any) -> dict[str, int]:
     counts = {kind: int(row[kind]) for kind in _TRAFFIC}
     return {"loads": sum(counts.values()), **counts}
 
 
-def _totals(session: Session, scope: Scope, by_day: Sequence[RowMapping]) -> Totals:
+def _totals(by_day: Sequence[RowMapping], misrepresented: int) -> Totals:
     counts = {kind: sum(int(row[kind]) for row in by_day) for kind in _TRAFFIC}
     loads = sum(counts.values())
-    table = _misrepresentation_table(scope)
-    mis = repository.misrepresented_total(session, table=table, scope=scope)
     return Totals(
         loads=loads,
         **counts,
         impressions=counts["human"],
         shares=Shares(**{kind: _share(counts[kind], loads) for kind in _TRAFFIC}),
-        misrepresented_impressions=mis,
-        misrepresented_share=_share(mis, counts["human"]),
+        misrepresented_impressions=misrepresented,
+        misrepresented_share=_share(misrepresented, counts["human"]),
     )
 
 
@@ -145,22 +171,28 @@ def _series(scope: Scope, by_day: Iterable[RowMapping]) -> list[SeriesPoint]:
     return points
 
 
+def _value_rows(
+    groups: Iterable[tuple[str | None, Mapping[str, int]]], total: int, top: int
+) -> list[ValueRow]:
+    rows = [
+        ValueRow(value=value, share=_share(counts["loads"], total), **counts)
+        for value, counts in groups
+        if counts["loads"]
+    ]
+    rows.sort(key=lambda r: (-r.loads, r.value or ""))
+    return rows[:top]
+
+
 def _breakdowns(
     session: Session, scope: Scope, wanted: set[str], totals: Totals, top: int
 ) -> Breakdowns:
     result: dict[str, Any] = {}
-    for dimension, column in _GROUPED.items():
-        if dimension in wanted:
-            table = repository.table_for(scope, [column])
-            rows = repository.traffic(session, table=table, scope=scope, by=[column], top=top)
-            result[dimension] = [
-                ValueRow(
-                    value=row[column] or None,
-                    share=_share(_counts(row)["loads"], totals.loads),
-                    **_counts(row),
-                )
-                for row in rows
-            ]
+    if "domain" in wanted:
+        table = repository.table_for(scope, ["domain"])
+        rows = repository.traffic(session, table=table, scope=scope, by=["domain"], top=top)
+        result["domain"] = _value_rows(
+            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
+        )
     if "url" in wanted:
         result["url"] = [
             UrlRow(
@@ -171,28 +203,37 @@ def _breakdowns(
             )
             for row in repository.top_urls(session, scope=scope, top=top)
         ]
-    if wanted & {"agent", "operator"}:
-        agents = _agents(session, scope, totals.loads)
+    if wanted & {"device", "country", "agent", "operator"}:
+        dims = ["device", "geo", "agent"]
+        table = repository.table_for(scope, [*dims, "traffic_type"])
+        groups = [
+            (row, _counts(row))
+            for row in repository.traffic(session, table=table, scope=scope, by=dims)
+        ]
+        for dimension, column in _TRAFFIC_DIMENSIONS.items():
+            if dimension in wanted:
+                sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
+                for row, counts in groups:
+                    sums[row[column] or None].update(counts)
+                result[dimension] = _value_rows(sums.items(), totals.loads, top)
+        agents = _agents(groups, totals.loads)
         if "agent" in wanted:
             result["agent"] = agents[:top]
         if "operator" in wanted:
             result["operator"] = _operators(agents, totals.loads)[:top]
-    if "misrepresented" in wanted:
-        result["misrepresented"] = _misrepresented(session, scope, totals.impressions)[:top]
     return Breakdowns(**result)
 
 
-def _agents(session: Session, scope: Scope, total: int) -> list[AgentRow]:
+def _agents(groups: Iterable[tuple[RowMapping, Mapping[str, int]]], total: int) -> list[AgentRow]:
     """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
-    table = repository.table_for(scope, ["agent", "traffic_type"])
-    rows = repository.traffic(session, table=table, scope=scope, by=["agent"])
+    by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for row, counts in groups:
+        by_agent[row["agent"]].update(counts)
     agents = []
-    for row in rows:
-        bot, ai_agent = int(row["bot"]), int(row["ai_agent"])
-        if not bot + ai_agent:
-            continue
-        name = row["agent"] or None
-        for kind, loads in (("ai_agent", ai_agent), ("bot", bot)):
+    for agent, counts in by_agent.items():
+        name = agent or None
+        for kind in ("ai_agent", "bot"):
+            loads = counts[kind]
             if loads:
                 operator, function = agent_details(name) if name else (None, None)
                 agents.append(
@@ -231,9 +272,8 @@ def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
     return operators
 
 
-def _misrepresented(session: Session, scope: Scope, impressions: int) -> list[MisrepresentedRow]:
+def _misrepresented(rows: Iterable[RowMapping], impressions: int) -> list[MisrepresentedRow]:
     """Human loads where the declared site macro named another domain, per pair of domains."""
-    rows = repository.misrepresented(session, table=_misrepresentation_table(scope), scope=scope)
     pairs: Counter[tuple[str | None, str | None]] = Counter()
     for row in rows:
         macros = orjson.loads(row["macros"]) if row["macros"] else {}
