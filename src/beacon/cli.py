@@ -13,6 +13,7 @@ from beacon.activation.cli import ingest_deliveries
 from beacon.contextual.cli import classify as classify_command
 from beacon.core.config import Settings
 from beacon.messaging.cli import clients_app
+from beacon.people.cli import users_app
 
 if TYPE_CHECKING:
     from beacon.demo.seed import Credentials
@@ -28,6 +29,7 @@ app.add_typer(db_app, name="db")
 app.command("classify")(classify_command)
 app.command("ingest-deliveries")(ingest_deliveries)
 app.add_typer(clients_app, name="clients")
+app.add_typer(users_app, name="users")
 
 DataDir = Annotated[
     Path | None,

@@ -257,6 +257,24 @@ class Settings(BaseSettings):
         default=10.0, description="Timeout of one activation webhook request, in seconds."
     )
 
+    console_session_idle_minutes: float = Field(
+        default=480.0, gt=0, description="Console sign-in ends after this many idle minutes."
+    )
+    console_session_max_hours: float = Field(
+        default=168.0, gt=0, description="Console sign-in ends this many hours after it began."
+    )
+    console_login_limit_per_email: str = Field(
+        default="5/15 minutes",
+        description="Failed console sign-ins allowed per email before it is locked out.",
+    )
+    console_login_limit_per_ip: str = Field(
+        default="30/15 minutes",
+        description="Failed console sign-ins allowed per client address before it is locked out.",
+    )
+    mail_from: str = Field(
+        default="beacon@localhost", description="Sender address of console emails (invitations)."
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:

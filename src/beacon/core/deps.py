@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -53,6 +54,28 @@ class Caller:
 def client_ip(request: Request) -> str:
     """The direct peer's address (proxies are resolved only where a domain needs it)."""
     return request.client.host if request.client else "unknown"
+
+
+def trusted_client_ip(request: Request, trusted_proxies: list[str]) -> str:
+    """The client's address: the peer, or when the peer is a trusted proxy the nearest
+    untrusted hop of ``X-Forwarded-For`` (the collector's rule for the viewer's address)."""
+    peer = client_ip(request)
+    networks = [ipaddress.ip_network(cidr, strict=False) for cidr in trusted_proxies]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip.version == net.version and ip in net for net in networks)
+
+    if not networks or not trusted(peer):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not trusted(hop):
+            return hop
+    return peer
 
 
 def require_api_key(

@@ -12,6 +12,7 @@ def routers() -> list[APIRouter]:
     """Every domain's HTTP router."""
     from beacon.activation.deal_router import router as activation_deal_router
     from beacon.activation.router import router as activation_router
+    from beacon.console.router import router as console_router
     from beacon.contextual.router import router as contextual_router
     from beacon.messaging.router import router as messaging_router
     from beacon.pixel.reports.router import router as pixel_reports_router
@@ -26,6 +27,7 @@ def routers() -> list[APIRouter]:
         contextual_router,
         activation_router,
         activation_deal_router,
+        console_router,
     ]
 
 

@@ -6,6 +6,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -55,8 +56,24 @@ error_log = logging.getLogger("beacon.error")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
-def error_response(path: str, error: APIError, request_id: str) -> Response:
-    """The family's envelope for ``error`` as a JSON response."""
+ErrorPage = Callable[[Scope, APIError, str], Response]
+_ERROR_PAGES: dict[str, ErrorPage] = {}
+
+
+def register_error_page(path_prefix: str, render: ErrorPage) -> None:
+    """Answer errors under ``path_prefix`` with ``render``'s response (an HTML console page)
+    instead of a JSON envelope."""
+    _ERROR_PAGES[path_prefix] = render
+
+
+def error_response(
+    path: str, error: APIError, request_id: str, scope: Scope | None = None
+) -> Response:
+    """The family's envelope for ``error`` as a JSON response (or the family's error page)."""
+    if scope is not None:
+        for prefix, page in _ERROR_PAGES.items():
+            if path.startswith(prefix):
+                return page(scope, error, request_id)
     body = renderer_for(path)(error, request_id)
     return Response(
         orjson.dumps(body),
@@ -111,7 +128,7 @@ class RequestContextMiddleware:
             if status_holder["started"]:
                 raise
             error = _as_api_error(exc, ctx.request_id)
-            response = error_response(scope["path"], error, ctx.request_id)
+            response = error_response(scope["path"], error, ctx.request_id, scope)
             await response(scope, receive, send_wrapper)
         finally:
             access_log.info(
@@ -214,13 +231,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, APIError)
-    return error_response(request.url.path, exc, request_context(request).request_id)
+    return error_response(request.url.path, exc, request_context(request).request_id, request.scope)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     error = error_from_validation(exc.errors())
-    return error_response(request.url.path, error, request_context(request).request_id)
+    return error_response(
+        request.url.path, error, request_context(request).request_id, request.scope
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -243,7 +262,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = InternalError(
             f"Internal server error (request id {request_context(request).request_id})"
         )
-    response = error_response(request.url.path, error, request_context(request).request_id)
+    response = error_response(
+        request.url.path, error, request_context(request).request_id, request.scope
+    )
     if exc.headers:
         response.headers.update(exc.headers)
     if exc.status_code == 405:

@@ -5,6 +5,7 @@ from beacon.contextual import models as contextual_models  # noqa: F401
 from beacon.core import models as core_models  # noqa: F401
 from beacon.core.db import Base
 from beacon.messaging import models as messaging_models  # noqa: F401
+from beacon.people import models as people_models  # noqa: F401
 from beacon.pixel import collector_models as pixel_collector_models  # noqa: F401
 from beacon.pixel import models as pixel_models  # noqa: F401
 from beacon.pixel.reports import models as pixel_report_models  # noqa: F401

@@ -56,3 +56,11 @@ class RateLimiter:
                 f"Rate limit of {limit} exceeded; retry in {retry_after} seconds", headers=headers
             )
         return state
+
+    def allowed(self, *, key: str, limit: str) -> bool:
+        """Whether one more request for ``key`` fits in the current window (counts nothing)."""
+        return bool(self._limiter.test(self._item(limit), key))
+
+    def count_failure(self, *, key: str, limit: str) -> None:
+        """Count one event for ``key`` without refusing anything (failed sign-ins)."""
+        self._limiter.hit(self._item(limit), key)

@@ -34,6 +34,7 @@ class PixelCampaign(Base):
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_updated_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class PixelRollup(Base):
@@ -63,6 +64,8 @@ class PixelRollup(Base):
     macros: Mapped[str] = mapped_column(Text, default="")
     misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
+    # When the flusher last added hits to this row (the console's live tag test reads it).
+    last_hit_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class _CoarseRollup:

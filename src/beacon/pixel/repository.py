@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from beacon.pixel.models import PixelCampaign
+from beacon.pixel.models import PixelCampaign, PixelRollup, PixelSiteDay
 
 
 def get_campaign(session: Session, *, account_id: int, campaign_id: int) -> PixelCampaign | None:
@@ -33,3 +34,33 @@ def add_campaign(session: Session, campaign: PixelCampaign) -> PixelCampaign:
     session.add(campaign)
     session.flush()
     return campaign
+
+
+def human_impressions_since(
+    session: Session, *, campaign_ids: Sequence[int], since: dt.date
+) -> list[tuple[int, dt.date, int]]:
+    """(campaign id, day, human loads) per day from ``since`` on, from the site-day rollup."""
+    if not campaign_ids:
+        return []
+    rows = session.execute(
+        select(PixelSiteDay.campaign_id, PixelSiteDay.date, func.sum(PixelSiteDay.human))
+        .where(PixelSiteDay.campaign_id.in_(campaign_ids), PixelSiteDay.date >= since)
+        .group_by(PixelSiteDay.campaign_id, PixelSiteDay.date)
+    )
+    return [(int(c), d, int(h or 0)) for c, d, h in rows]
+
+
+def recent_rollups(
+    session: Session, *, campaign_id: int, since: dt.date, limit: int
+) -> Sequence[PixelRollup]:
+    """The campaign's rollup rows that counted hits most recently (newest first)."""
+    return session.scalars(
+        select(PixelRollup)
+        .where(
+            PixelRollup.campaign_id == campaign_id,
+            PixelRollup.date >= since,
+            PixelRollup.last_hit_at.is_not(None),
+        )
+        .order_by(PixelRollup.last_hit_at.desc(), PixelRollup.id.desc())
+        .limit(limit)
+    ).all()

@@ -21,6 +21,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from beacon.core.db import is_postgres
+from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelRollup, PixelSiteDay, PixelUrlDay, PixelUrlMonth
 
 _TRAFFIC_MEASURES = ("human", "bot", "ai_agent")
@@ -70,14 +71,25 @@ def increment(session: Session, counts: Mapping[RollupKey, int]) -> None:
     counts = {key: hits for key, hits in counts.items() if hits}
     if not counts:
         return
-    _upsert(session, PixelRollup, [_row(key, hits) for key, hits in counts.items()], ("hits",))
+    now = utcnow()
+    _upsert(
+        session,
+        PixelRollup,
+        [_row(key, hits, now) for key, hits in counts.items()],
+        ("hits",),
+        touched=("last_hit_at",),
+    )
     _upsert(session, PixelSiteDay, _site_days(counts), _TRAFFIC_MEASURES)
     _upsert(session, PixelUrlDay, _url_grain(counts, monthly=False), ("human",))
     _upsert(session, PixelUrlMonth, _url_grain(counts, monthly=True), ("human",))
 
 
 def _upsert(
-    session: Session, model: type[object], rows: list[dict[str, object]], measures: Iterable[str]
+    session: Session,
+    model: type[object],
+    rows: list[dict[str, object]],
+    measures: Iterable[str],
+    touched: Iterable[str] = (),
 ) -> None:
     insert = pg_insert if is_postgres(session) else sqlite_insert
     table = model.__table__  # type: ignore[attr-defined]
@@ -89,7 +101,10 @@ def _upsert(
         statement = insert(table).values(chunk)
         statement = statement.on_conflict_do_update(
             index_elements=["campaign_id", "dims_hash"],
-            set_={m: table.c[m] + statement.excluded[m] for m in measures},
+            set_={
+                **{m: table.c[m] + statement.excluded[m] for m in measures},
+                **{t: statement.excluded[t] for t in touched},
+            },
         )
         session.execute(statement)
 
@@ -141,7 +156,7 @@ def _url_grain(counts: Mapping[RollupKey, int], *, monthly: bool) -> list[dict[s
     ]
 
 
-def _row(key: RollupKey, hits: int) -> dict[str, object]:
+def _row(key: RollupKey, hits: int, now: dt.datetime) -> dict[str, object]:
     return {
         "campaign_id": key.campaign_id,
         "date": key.date,
@@ -155,6 +170,7 @@ def _row(key: RollupKey, hits: int) -> dict[str, object]:
         "macros": key.macros,
         "misrepresented": key.misrepresented,
         "hits": hits,
+        "last_hit_at": now,
     }
 
 

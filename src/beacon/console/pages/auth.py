@@ -1,0 +1,168 @@
+"""Sign in, sign out, switch account, accept an invitation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from beacon.console import web
+from beacon.core.deps import AppSettings, DbSession, trusted_client_ip
+from beacon.core.errors import Unauthorized, ValidationFailed
+from beacon.people import invitations, sessions
+
+router = APIRouter()
+
+FormText = Annotated[str, Form(max_length=1000)]
+
+
+def _throttle(request: Request, settings: AppSettings) -> sessions.LoginThrottle:
+    return sessions.LoginThrottle(
+        limiter=request.app.state.rate_limiter,
+        per_email=settings.console_login_limit_per_email,
+        per_ip=settings.console_login_limit_per_ip,
+    )
+
+
+def _login_form(
+    request: Request,
+    settings: AppSettings,
+    *,
+    email: str = "",
+    next_path: str = "",
+    error: str = "",
+    status: int = 200,
+) -> Response:
+    token = web.new_login_csrf()
+    response = web.render(
+        request,
+        "login.html",
+        {"email": email, "next": web.safe_next(next_path), "error": error, "login_csrf": token},
+        status=status,
+    )
+    web.set_cookie(response, settings, web.LOGIN_CSRF_COOKIE, token)
+    return response
+
+
+@router.get("/login")
+def login_page(request: Request, settings: AppSettings, next: str = "") -> Response:
+    return _login_form(request, settings, next_path=next)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    email: FormText = "",
+    password: FormText = "",
+    csrf_token: FormText = "",
+    next: FormText = "",
+) -> Response:
+    web.check_csrf(request, request.cookies.get(web.LOGIN_CSRF_COOKIE, ""), csrf_token)
+    if not email.strip() or not password:
+        return _login_form(
+            request,
+            settings,
+            email=email,
+            next_path=next,
+            error="Enter your email address and password",
+            status=400,
+        )
+    try:
+        token, _ = sessions.sign_in(
+            session=session,
+            email=email,
+            password=password,
+            client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
+            throttle=_throttle(request, settings),
+        )
+    except sessions.LockedOut as exc:
+        return _login_form(
+            request, settings, email=email, next_path=next, error=exc.message, status=429
+        )
+    except Unauthorized as exc:
+        return _login_form(
+            request, settings, email=email, next_path=next, error=exc.message, status=401
+        )
+    response = web.redirect(web.safe_next(next))
+    web.set_cookie(response, settings, web.SESSION_COOKIE, token)
+    response.delete_cookie(web.LOGIN_CSRF_COOKIE, path=web.PREFIX)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, signed_in: web.CurrentSession, session: DbSession) -> Response:
+    sessions.sign_out(session=session, token=request.cookies.get(web.SESSION_COOKIE, ""))
+    response = web.redirect(web.PREFIX + "/login")
+    response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
+    return response
+
+
+@router.post("/switch-account")
+def switch_account(
+    request: Request,
+    signed_in: web.CurrentSession,
+    session: DbSession,
+    account_id: Annotated[int, Form()],
+) -> Response:
+    sessions.switch_account(session=session, signed_in=signed_in, account_id=account_id)
+    return web.redirect(web.PREFIX + "/", request=request)
+
+
+def _invite_form(
+    request: Request,
+    settings: AppSettings,
+    token: str,
+    *,
+    session: DbSession,
+    errors: dict[str, str] | None = None,
+    name: str = "",
+    status: int = 200,
+) -> Response:
+    view = invitations.look_up(session=session, token=token)
+    csrf = web.new_login_csrf()
+    response = web.render(
+        request,
+        "accept_invite.html",
+        {"invite": view, "token": token, "errors": errors or {}, "name": name, "login_csrf": csrf},
+        status=status,
+    )
+    web.set_cookie(response, settings, web.LOGIN_CSRF_COOKIE, csrf)
+    return response
+
+
+@router.get("/invite/{token}")
+def invite_page(
+    request: Request, token: str, session: DbSession, settings: AppSettings
+) -> Response:
+    return _invite_form(request, settings, token, session=session)
+
+
+@router.post("/invite/{token}")
+def accept_invite(
+    request: Request,
+    token: str,
+    session: DbSession,
+    settings: AppSettings,
+    name: FormText = "",
+    password: FormText = "",
+    csrf_token: FormText = "",
+) -> Response:
+    web.check_csrf(request, request.cookies.get(web.LOGIN_CSRF_COOKIE, ""), csrf_token)
+    try:
+        with session.begin_nested():
+            invitations.accept(session=session, token=token, name=name, password=password)
+    except ValidationFailed as exc:
+        field = str(exc.details.get("field", "password"))
+        return _invite_form(
+            request,
+            settings,
+            token,
+            session=session,
+            errors={field: exc.message},
+            name=name,
+            status=400,
+        )
+    return web.redirect(web.PREFIX + "/login?accepted=1")

@@ -1,0 +1,291 @@
+"""What every console page uses: the template environment, ``render``, the signed-in member
+dependency, CSRF checks, redirects and the security headers of every /app response."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import jinja2
+from fastapi import Depends, Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from beacon import __version__
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.deps import get_app_settings, get_database
+from beacon.core.errors import APIError, Forbidden, Unauthorized
+from beacon.core.permissions import Action, allows
+from beacon.core.timefmt import as_utc
+from beacon.people import sessions
+from beacon.people.service import Member
+
+PREFIX = "/app"
+SESSION_COOKIE = "beacon_session"
+LOGIN_CSRF_COOKIE = "beacon_login_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CSP,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+    "cache-control": "no-store",
+}
+
+
+class SignInRequired(Unauthorized):
+    """No live console session: GET pages redirect to the sign-in form."""
+
+
+class CsrfRefused(Forbidden):
+    code = "csrf_refused"
+
+
+def _number(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.1f}"
+    return f"{int(value):,}"  # type: ignore[call-overload]
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def _iso(value: datetime) -> str:
+    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _utc_text(value: datetime) -> str:
+    return as_utc(value).strftime("%d %b %Y, %H:%M UTC")
+
+
+templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("beacon.console", "templates"),
+    autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+templates.filters.update(number=_number, percent=_percent, iso=_iso, utc_text=_utc_text)
+templates.globals.update(static_version=__version__, allows=allows, Action=Action)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in person on a console page and the account they act in."""
+
+    signed_in: sessions.SignedIn
+    member: Member
+    settings: Settings = field(repr=False)
+
+    def can(self, action: Action) -> bool:
+        """Whether the member's role allows ``action`` (to show or hide a control)."""
+        return allows(self.member.role, action)
+
+
+def session_timeouts(settings: Settings) -> sessions.Timeouts:
+    """The configured idle and absolute session lifetimes."""
+    return sessions.Timeouts(
+        idle=timedelta(minutes=settings.console_session_idle_minutes),
+        absolute=timedelta(hours=settings.console_session_max_hours),
+    )
+
+
+def current_session(
+    request: Request,
+    db: Annotated[Database, Depends(get_database)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+) -> sessions.SignedIn:
+    """The live session of the request's cookie; otherwise ``SignInRequired``."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    with db.transaction() as session:
+        signed_in = sessions.resume(
+            session=session, token=token, timeouts=session_timeouts(settings)
+        )
+    if signed_in is None:
+        raise SignInRequired("Sign in to continue")
+    if request.method not in ("GET", "HEAD"):
+        check_csrf(request, signed_in.csrf_token, _form_token(request))
+    return signed_in
+
+
+def current_viewer(
+    request: Request,
+    signed_in: Annotated[sessions.SignedIn, Depends(current_session)],
+    settings: Annotated[Settings, Depends(get_app_settings)],
+) -> Viewer:
+    """The member acting on this page; 403 when the person belongs to no account any more."""
+    if signed_in.member is None:
+        raise Forbidden("You are not a member of any account. Ask an admin to invite you.")
+    return Viewer(signed_in, signed_in.member, settings)
+
+
+CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
+CurrentSession = Annotated[sessions.SignedIn, Depends(current_session)]
+
+
+def _form_token(request: Request) -> str:
+    # FastAPI parsed the form before dependencies ran; Starlette keeps it on the request.
+    form = getattr(request, "_form", None)
+    value = form.get(CSRF_FIELD) if form is not None else None
+    return value if isinstance(value, str) else ""
+
+
+def check_csrf(request: Request, expected: str, submitted: str) -> None:
+    """Refuse a state-changing request whose form field or X-CSRF-Token header is not ours."""
+    presented = submitted or request.headers.get(CSRF_HEADER, "")
+    if not expected or not presented or not secrets.compare_digest(presented, expected):
+        raise CsrfRefused(
+            "This form has expired or did not come from Beacon. Go back, reload the page "
+            "and try again."
+        )
+
+
+def new_login_csrf() -> str:
+    """A token for the signed-out forms (sign-in, accept invitation): double-submit cookie."""
+    return secrets.token_urlsafe(24)
+
+
+def secure_cookies(settings: Settings) -> bool:
+    """Cookies are marked Secure when the public URL is https."""
+    return bool(settings.public_url and settings.public_url.lower().startswith("https://"))
+
+
+def set_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
+    """An HttpOnly, SameSite=Lax cookie scoped to /app (a session cookie: no Max-Age)."""
+    response.set_cookie(
+        name,
+        value,
+        path=PREFIX,
+        httponly=True,
+        samesite="lax",
+        secure=secure_cookies(settings),
+    )
+
+
+def with_headers(response: Response) -> Response:
+    """Add the console's security headers (CSP, no sniffing, no framing, no caching)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    viewer: Viewer | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """Render ``template`` with the page context every layout needs."""
+    page = {
+        "request_path": request.url.path,
+        "viewer": viewer,
+        "csrf_token": viewer.signed_in.csrf_token if viewer else "",
+        "nav": _nav(viewer),
+        "is_htmx": request.headers.get("hx-request") == "true",
+        **(context or {}),
+    }
+    html = templates.get_template(template).render(page)
+    return with_headers(HTMLResponse(html, status_code=status))  # type: ignore[return-value]
+
+
+def redirect(url: str, *, request: Request | None = None) -> Response:
+    """303 See Other to ``url`` (htmx requests get an HX-Redirect instead)."""
+    if request is not None and request.headers.get("hx-request") == "true":
+        return with_headers(Response(status_code=204, headers={"HX-Redirect": url}))
+    return with_headers(RedirectResponse(url, status_code=303))
+
+
+def login_url(next_path: str) -> str:
+    """The sign-in form, coming back to ``next_path`` afterwards."""
+    return f"{PREFIX}/login?next={quote(next_path, safe='/')}"
+
+
+def safe_next(value: str | None) -> str:
+    """A post-sign-in destination inside the console (never another site)."""
+    if (
+        value
+        and value.startswith(PREFIX + "/")
+        and not value.startswith("//")
+        and "\\" not in value
+    ):
+        return value
+    return PREFIX + "/"
+
+
+def _nav(viewer: Viewer | None) -> list[Any]:
+    from beacon.console.pages import nav_sections
+
+    return nav_sections(viewer) if viewer is not None else []
+
+
+def error_page(scope: Any, error: APIError, request_id: str) -> Response:
+    """An /app error as an HTML page (sign-in required: a redirect to the sign-in form)."""
+    request = Request(scope)
+    if isinstance(error, SignInRequired):
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return redirect(
+            login_url(path if request.method == "GET" else PREFIX + "/"), request=request
+        )
+    titles = {403: "You cannot do that", 404: "Page not found", 429: "Too many requests"}
+    title = titles.get(error.status, "Something went wrong")
+    html = templates.get_template("error.html").render(
+        request_path=request.url.path,
+        viewer=None,
+        csrf_token="",
+        nav=[],
+        is_htmx=False,
+        title=title,
+        status=error.status,
+        message=error.message,
+        request_id=request_id,
+    )
+    response = HTMLResponse(html, status_code=error.status, headers=dict(error.headers))
+    return with_headers(response)
+
+
+_FRIENDLY = {
+    "missing": "Enter {label}",
+    "string_too_short": "Enter {label}",
+    "string_pattern_mismatch": "Enter {label}",
+    "string_too_long": "{Label} must be {max_length} characters or fewer",
+    "enum": "Choose {label}",
+}
+
+
+def form_errors(
+    exc: Any, labels: dict[str, str], messages: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A pydantic ``ValidationError`` as {field: message} in the words of the form's labels
+    (``messages`` gives a field one message whatever its error)."""
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "form"
+        if messages and name in messages:
+            errors.setdefault(name, messages[name])
+            continue
+        label = labels.get(name, name.replace("_", " "))
+        kind = error["type"]
+        if kind == "value_error" and "empty" in str(error.get("msg", "")):
+            kind = "missing"
+        template = _FRIENDLY.get(kind)
+        ctx = error.get("ctx") or {}
+        if template:
+            message = template.format(label=label, Label=label[:1].upper() + label[1:], **ctx)
+        else:
+            message = f"{label[:1].upper() + label[1:]}: {error['msg']}"
+        errors.setdefault(name, message)
+    return errors

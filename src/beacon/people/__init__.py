@@ -1,0 +1,1 @@
+"""People: console users, their memberships in accounts, sign-in sessions and invitations."""

@@ -1,0 +1,121 @@
+"""Invitations: admins invite people by email with a one-time link valid for 72 hours."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from beacon.core.errors import Conflict, NotFound, ValidationFailed
+from beacon.core.models import Account
+from beacon.core.permissions import Action, Role, outranks_or_equals, require
+from beacon.core.security import hash_secret
+from beacon.core.timefmt import utcnow
+from beacon.people import passwords, repository
+from beacon.people.models import Invitation, Membership, User
+from beacon.people.service import Member, create_user, normalise_email
+
+VALID_FOR = timedelta(hours=72)
+_GONE = "This invitation link is not valid any more: it was used, revoked or it expired"
+
+
+@dataclass(frozen=True)
+class IssuedInvitation:
+    invitation: Invitation
+    token: str
+
+
+@dataclass(frozen=True)
+class InvitationView:
+    email: str
+    role: Role
+    account_name: str
+    existing_user: bool
+
+
+def invite(*, session: Session, member: Member, email: str, role: Role) -> IssuedInvitation:
+    """Invite ``email`` into the member's account; the token (for the link) is returned once."""
+    require(member.role, Action.manage_members)
+    if not outranks_or_equals(member.role, role):
+        raise ValidationFailed(
+            f"You cannot invite someone as {role.value}: it is above your role",
+            details={"field": "role"},
+        )
+    address = normalise_email(email)
+    existing = repository.user_by_email(session, address)
+    if existing and repository.membership(
+        session, user_id=existing.id, account_id=member.account_id
+    ):
+        raise Conflict(f"{address} is already a member of this account")
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    row = Invitation(
+        account_id=member.account_id,
+        email=address,
+        role=role.value,
+        token_hash=hash_secret(token),
+        invited_by=member.user_id,
+        created_at=now,
+        expires_at=now + VALID_FOR,
+    )
+    repository.add(session, row)
+    return IssuedInvitation(row, token)
+
+
+def pending(*, session: Session, member: Member) -> list[Invitation]:
+    """The account's invitations still waiting to be accepted."""
+    require(member.role, Action.read)
+    return list(repository.pending_invitations(session, account_id=member.account_id, now=utcnow()))
+
+
+def revoke(*, session: Session, member: Member, invitation_id: int) -> None:
+    """Withdraw an invitation so its link stops working."""
+    require(member.role, Action.manage_members)
+    row = repository.invitation(session, account_id=member.account_id, invitation_id=invitation_id)
+    if row is None:
+        raise NotFound(f"Invitation with ID {invitation_id} not found")
+    row.revoked_at = row.revoked_at or utcnow()
+
+
+def look_up(*, session: Session, token: str) -> InvitationView:
+    """What an invitation link offers; 404 when it is unknown, used, revoked or expired."""
+    row = _live(session, token)
+    account = session.get(Account, row.account_id)
+    return InvitationView(
+        row.email,
+        Role(row.role),
+        account.name if account else "",
+        repository.user_by_email(session, row.email) is not None,
+    )
+
+
+def accept(*, session: Session, token: str, name: str, password: str) -> User:
+    """Use the link: a new person sets their name and password, an existing user confirms
+    theirs; either way they join the account with the invited role. The link is spent."""
+    row = _live(session, token)
+    user = repository.user_by_email(session, row.email)
+    if user is None:
+        if not name.strip():
+            raise ValidationFailed("Enter your name", details={"field": "name"})
+        user = create_user(session=session, email=row.email, password=password, name=name)
+    elif not passwords.verify_password(password, user.password_hash):
+        raise ValidationFailed(
+            "Enter the password you already use for this email", details={"field": "password"}
+        )
+    if repository.membership(session, user_id=user.id, account_id=row.account_id) is None:
+        repository.add(
+            session, Membership(user_id=user.id, account_id=row.account_id, role=row.role)
+        )
+    row.accepted_at = utcnow()
+    session.flush()
+    return user
+
+
+def _live(session: Session, token: str) -> Invitation:
+    row = repository.invitation_by_token_hash(session, hash_secret(token)) if token else None
+    now = utcnow()
+    if row is None or row.accepted_at or row.revoked_at or row.expires_at <= now:
+        raise NotFound(_GONE)
+    return row

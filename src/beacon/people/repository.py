@@ -1,0 +1,131 @@
+"""Queries over users, memberships, console sessions and invitations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from beacon.core.models import Account
+from beacon.people.models import ConsoleSession, Invitation, Membership, User
+
+
+def add(session: Session, row: object) -> None:
+    """Insert ``row`` and flush so its id is assigned."""
+    session.add(row)
+    session.flush()
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    """The user with this (lower-cased) email, or None."""
+    return session.scalar(select(User).where(User.email == email))
+
+
+def user_by_id(session: Session, user_id: int) -> User | None:
+    """The user with this id, or None."""
+    return session.get(User, user_id)
+
+
+def all_users(session: Session) -> Sequence[User]:
+    """Every user, oldest first."""
+    return session.scalars(select(User).order_by(User.id)).all()
+
+
+def membership(session: Session, *, user_id: int, account_id: int) -> Membership | None:
+    """The user's membership in the account, or None."""
+    return session.scalar(
+        select(Membership).where(Membership.user_id == user_id, Membership.account_id == account_id)
+    )
+
+
+def memberships_of_user(session: Session, user_id: int) -> Sequence[tuple[Membership, Account]]:
+    """The user's memberships with their accounts, by account name."""
+    rows = session.execute(
+        select(Membership, Account)
+        .join(Account, Account.id == Membership.account_id)
+        .where(Membership.user_id == user_id)
+        .order_by(Account.name)
+    )
+    return [(m, a) for m, a in rows]
+
+
+def members_of_account(session: Session, account_id: int) -> Sequence[tuple[Membership, User]]:
+    """The account's memberships with their users, by email."""
+    rows = session.execute(
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.account_id == account_id)
+        .order_by(User.email)
+    )
+    return [(m, u) for m, u in rows]
+
+
+def memberships_with_accounts(session: Session) -> Sequence[tuple[Membership, Account]]:
+    """Every membership with its account."""
+    rows = session.execute(
+        select(Membership, Account).join(Account, Account.id == Membership.account_id)
+    )
+    return [(m, a) for m, a in rows]
+
+
+def delete_membership(session: Session, membership_row: Membership) -> None:
+    """Remove a membership."""
+    session.delete(membership_row)
+    session.flush()
+
+
+def session_by_token_hash(session: Session, token_hash: str) -> ConsoleSession | None:
+    """The console session with this token hash, or None."""
+    return session.scalar(select(ConsoleSession).where(ConsoleSession.token_hash == token_hash))
+
+
+def revoke_user_sessions(
+    session: Session, *, user_id: int, now: datetime, account_id: int | None = None
+) -> None:
+    """Revoke the user's live sessions (only those on ``account_id`` when given)."""
+    query = select(ConsoleSession).where(
+        ConsoleSession.user_id == user_id, ConsoleSession.revoked_at.is_(None)
+    )
+    if account_id is not None:
+        query = query.where(ConsoleSession.account_id == account_id)
+    for row in session.scalars(query):
+        row.revoked_at = now
+    session.flush()
+
+
+def prune_sessions(session: Session, *, before: datetime) -> int:
+    """Delete sessions last seen before ``before``; returns how many."""
+    result = session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:
+    """The invitation with this token hash, or None."""
+    return session.scalar(select(Invitation).where(Invitation.token_hash == token_hash))
+
+
+def pending_invitations(
+    session: Session, *, account_id: int, now: datetime
+) -> Sequence[Invitation]:
+    """The account's invitations not accepted, revoked or expired, newest first."""
+    return session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.account_id == account_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .order_by(Invitation.id.desc())
+    ).all()
+
+
+def invitation(session: Session, *, account_id: int, invitation_id: int) -> Invitation | None:
+    """The account's invitation with this id, or None."""
+    return session.scalar(
+        select(Invitation).where(
+            Invitation.id == invitation_id, Invitation.account_id == account_id
+        )
+    )

@@ -1,0 +1,202 @@
+"""Users and memberships: creating people, listing them, roles, passwords, disabling."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session
+
+from beacon.core import auth
+from beacon.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from beacon.core.permissions import Action, Role, outranks_or_equals, require
+from beacon.core.timefmt import utcnow
+from beacon.people import passwords, repository
+from beacon.people.models import Membership, User
+
+
+@dataclass(frozen=True)
+class Member:
+    """A signed-in person acting in one account with one role: what console services receive."""
+
+    user_id: int
+    email: str
+    name: str
+    account_id: int
+    account_name: str
+    role: Role
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    email: str
+    name: str
+    disabled: bool
+    created_at: datetime
+    accounts: list[tuple[str, Role]]
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    user_id: int
+    email: str
+    name: str
+    role: Role
+    disabled: bool
+    since: datetime
+
+
+@dataclass(frozen=True)
+class EnsuredMember:
+    user: User
+    account_name: str
+    role: Role
+    created_user: bool
+    generated_password: str | None
+
+
+def normalise_email(email: str, *, field: str = "email") -> str:
+    """The email lower-cased and checked for shape (no DNS lookup)."""
+    try:
+        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
+    except EmailNotValidError as exc:
+        raise ValidationFailed(
+            f"Enter a valid email address: {exc}", details={"field": field}
+        ) from None
+
+
+def create_user(*, session: Session, email: str, password: str, name: str = "") -> User:
+    """Create a user with a checked password; 409 if the email is taken."""
+    address = normalise_email(email)
+    if repository.user_by_email(session, address) is not None:
+        raise Conflict(f"A user with email {address} already exists")
+    passwords.check_new_password(password)
+    user = User(
+        email=address, name=name.strip()[:200], password_hash=passwords.hash_password(password)
+    )
+    repository.add(session, user)
+    return user
+
+
+def ensure_member(
+    *, session: Session, account_name: str, email: str, role: Role, password: str | None
+) -> EnsuredMember:
+    """Make ``email`` a ``role`` of ``account_name``, creating account and user when missing.
+
+    A new user gets ``password`` or, when None, a generated one (returned once). An existing
+    user keeps their password unless one is given."""
+    account = auth.get_or_create_account(session=session, name=account_name)
+    address = normalise_email(email)
+    user = repository.user_by_email(session, address)
+    generated = None
+    created = user is None
+    if password is None and user is None:
+        password = generated = passwords.generate_password()
+    if user is None:
+        assert password is not None
+        user = create_user(session=session, email=address, password=password)
+    elif password is not None:
+        passwords.check_new_password(password)
+        user.password_hash = passwords.hash_password(password)
+    found = repository.membership(session, user_id=user.id, account_id=account.id)
+    if found is None:
+        repository.add(session, Membership(user_id=user.id, account_id=account.id, role=role))
+    else:
+        found.role = role.value
+    session.flush()
+    return EnsuredMember(user, account.name, role, created, generated)
+
+
+def list_users(*, session: Session) -> list[UserSummary]:
+    """Every user with their accounts and roles (never a password hash)."""
+    by_user: dict[int, list[tuple[str, Role]]] = {}
+    for member, account in repository.memberships_with_accounts(session):
+        by_user.setdefault(member.user_id, []).append((account.name, Role(member.role)))
+    return [
+        UserSummary(u.email, u.name, u.disabled_at is not None, u.created_at, by_user.get(u.id, []))
+        for u in repository.all_users(session)
+    ]
+
+
+def disable_user(*, session: Session, email: str) -> User:
+    """Disable the user (they can no longer sign in) and end their sessions; 404 if unknown."""
+    user = repository.user_by_email(session, normalise_email(email))
+    if user is None:
+        raise NotFound(f"No user with email {email.strip().lower()}")
+    now = utcnow()
+    user.disabled_at = user.disabled_at or now
+    repository.revoke_user_sessions(session, user_id=user.id, now=now)
+    return user
+
+
+def change_password(*, session: Session, member: Member, current: str, new: str) -> None:
+    """Change the member's own password after checking the current one."""
+    user = repository.user_by_id(session, member.user_id)
+    assert user is not None
+    if not passwords.verify_password(current, user.password_hash):
+        raise ValidationFailed(
+            "Your current password is not correct", details={"field": "current_password"}
+        )
+    passwords.check_new_password(new, field="new_password")
+    user.password_hash = passwords.hash_password(new)
+    session.flush()
+
+
+def list_members(*, session: Session, member: Member) -> list[MemberRow]:
+    """The people in the member's account."""
+    require(member.role, Action.read)
+    return [
+        MemberRow(u.id, u.email, u.name, Role(m.role), u.disabled_at is not None, m.created_at)
+        for m, u in repository.members_of_account(session, member.account_id)
+    ]
+
+
+def change_role(*, session: Session, member: Member, user_id: int, role: Role) -> None:
+    """Give a member of the account another role (admins; only owners make or unmake owners)."""
+    require(member.role, Action.manage_members)
+    target = _target(session, member, user_id)
+    _check_grant(member, Role(target.role))
+    _check_grant(member, role)
+    if target.role == Role.owner and role != Role.owner:
+        _keep_an_owner(session, member.account_id)
+    target.role = role.value
+    session.flush()
+
+
+def remove_member(*, session: Session, member: Member, user_id: int) -> None:
+    """Remove someone from the account and end their sessions on it."""
+    require(member.role, Action.manage_members)
+    target = _target(session, member, user_id)
+    _check_grant(member, Role(target.role))
+    if target.role == Role.owner:
+        _keep_an_owner(session, member.account_id)
+    repository.delete_membership(session, target)
+    repository.revoke_user_sessions(
+        session, user_id=user_id, now=utcnow(), account_id=member.account_id
+    )
+
+
+def accounts_of(*, session: Session, user_id: int) -> list[tuple[int, str, Role]]:
+    """(account id, name, role) of every account the user belongs to, by name."""
+    return [
+        (a.id, a.name, Role(m.role)) for m, a in repository.memberships_of_user(session, user_id)
+    ]
+
+
+def _target(session: Session, member: Member, user_id: int) -> Membership:
+    target = repository.membership(session, user_id=user_id, account_id=member.account_id)
+    if target is None:
+        raise NotFound(f"Member with ID {user_id} not found")
+    return target
+
+
+def _check_grant(member: Member, role: Role) -> None:
+    if not outranks_or_equals(member.role, role):
+        raise Forbidden(f"Only an {role.value} or higher can grant or change the {role.value} role")
+
+
+def _keep_an_owner(session: Session, account_id: int) -> None:
+    owners = [m for m, _ in repository.members_of_account(session, account_id) if m.role == "owner"]
+    if len(owners) <= 1:
+        raise Conflict("An account keeps at least one owner: make someone else owner first")

@@ -1,0 +1,151 @@
+"""Console sign-in: throttled password checks and server-side sessions (revocable, with idle
+and absolute timeouts). The cookie carries a random token; only its hash is stored."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from beacon.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
+from beacon.core.permissions import Role
+from beacon.core.ratelimit import RateLimiter
+from beacon.core.security import hash_secret
+from beacon.core.timefmt import utcnow
+from beacon.people import passwords, repository
+from beacon.people.models import ConsoleSession, User
+from beacon.people.service import Member, accounts_of, normalise_email
+
+# last_seen_at is written at most this often, so browsing does not write on every page.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    idle: timedelta
+    absolute: timedelta
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    limiter: RateLimiter
+    per_email: str
+    per_ip: str
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A live console session: the person, the account they act in (None: they belong to none)."""
+
+    session_id: int
+    user_id: int
+    email: str
+    name: str
+    csrf_token: str
+    member: Member | None
+    accounts: list[tuple[int, str, Role]]
+
+
+class LockedOut(RateLimited):
+    """Too many failed sign-ins for this email or from this address."""
+
+
+def sign_in(
+    *, session: Session, email: str, password: str, client_ip: str, throttle: LoginThrottle
+) -> tuple[str, ConsoleSession]:
+    """Check the password and open a session; returns the cookie token (shown once) and row.
+
+    Failed attempts count per email and per client address; once either is over its limit,
+    even the right password is refused until the window ends."""
+    address = email.strip().lower()[:320]
+    keys = (
+        (f"console-login:email:{address}", throttle.per_email),
+        (f"console-login:ip:{client_ip}", throttle.per_ip),
+    )
+    if not all(throttle.limiter.allowed(key=key, limit=limit) for key, limit in keys):
+        raise LockedOut(
+            "Too many failed sign-in attempts. Wait 15 minutes and try again, "
+            "or ask an admin to reset your password."
+        )
+    user = _user_for(session, address)
+    if not passwords.verify_password(password, user.password_hash if user else None) or (
+        user is None or user.disabled_at is not None
+    ):
+        for key, limit in keys:
+            throttle.limiter.count_failure(key=key, limit=limit)
+        raise Unauthorized("Incorrect email or password")
+    token = secrets.token_urlsafe(32)
+    row = ConsoleSession(
+        token_hash=hash_secret(token),
+        user_id=user.id,
+        account_id=_first_account(session, user.id),
+        csrf_token=secrets.token_urlsafe(24),
+    )
+    repository.add(session, row)
+    return token, row
+
+
+def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | None:
+    """The live session for a cookie token, or None (unknown, revoked, expired, disabled)."""
+    if not token or len(token) > 100:
+        return None
+    row = repository.session_by_token_hash(session, hash_secret(token))
+    now = utcnow()
+    if row is None or row.revoked_at is not None:
+        return None
+    if now - row.last_seen_at > timeouts.idle or now - row.created_at > timeouts.absolute:
+        row.revoked_at = now
+        return None
+    user = repository.user_by_id(session, row.user_id)
+    if user is None or user.disabled_at is not None:
+        return None
+    if now - row.last_seen_at > _TOUCH_EVERY:
+        row.last_seen_at = now
+    accounts = accounts_of(session=session, user_id=user.id)
+    current = next(
+        (a for a in accounts if a[0] == row.account_id), accounts[0] if accounts else None
+    )
+    if current is not None and current[0] != row.account_id:
+        row.account_id = current[0]
+    member = (
+        Member(user.id, user.email, user.name, current[0], current[1], current[2])
+        if current
+        else None
+    )
+    return SignedIn(row.id, user.id, user.email, user.name, row.csrf_token, member, accounts)
+
+
+def switch_account(*, session: Session, signed_in: SignedIn, account_id: int) -> None:
+    """Act in another of the user's accounts from now on; 404 for an account they are not in."""
+    if all(a[0] != account_id for a in signed_in.accounts):
+        raise NotFound(f"Account with ID {account_id} not found")
+    row = session.get(ConsoleSession, signed_in.session_id)
+    assert row is not None
+    row.account_id = account_id
+    session.flush()
+
+
+def sign_out(*, session: Session, token: str) -> None:
+    """Revoke the session of this cookie token (nothing happens for an unknown one)."""
+    row = repository.session_by_token_hash(session, hash_secret(token)) if token else None
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = utcnow()
+
+
+def prune(*, session: Session, older_than: timedelta) -> int:
+    """Delete sessions idle for longer than ``older_than``."""
+    return repository.prune_sessions(session, before=utcnow() - older_than)
+
+
+def _user_for(session: Session, address: str) -> User | None:
+    try:
+        return repository.user_by_email(session, normalise_email(address))
+    except ValidationFailed:  # a malformed address simply matches nobody
+        return None
+
+
+def _first_account(session: Session, user_id: int) -> int | None:
+    accounts = accounts_of(session=session, user_id=user_id)
+    return accounts[0][0] if accounts else None
