@@ -17,10 +17,12 @@ def routers() -> list[APIRouter]:
     from beacon.messaging.router import router as messaging_router
     from beacon.pixel.reports.router import router as pixel_reports_router
     from beacon.pixel.router import router as pixel_router
+    from beacon.pixel.stats.router import router as pixel_stats_router
 
     return [
         pixel_router,
         pixel_reports_router,
+        pixel_stats_router,
         messaging_router,
         contextual_router,
         activation_router,

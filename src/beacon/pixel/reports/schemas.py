@@ -31,14 +31,14 @@ MAX_FILTER_VALUES = 1000
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
 
 
-def _country(code: str) -> str:
+def country(code: str) -> str:
     upper = code.strip().upper()
     if len(upper) != 2 or pycountry.countries.get(alpha_2=upper) is None:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
     return upper
 
 
-def _domain(value: str) -> str:
+def domain(value: str) -> str:
     # Rollups hold registrable domains, so "www.nytimes.com" must filter as "nytimes.com".
     domain = registrable_domain(value.strip().lower())
     if domain is None:
@@ -66,12 +66,12 @@ class _Filters(BaseModel):
     @field_validator("domains")
     @classmethod
     def _domains(cls, values: list[str] | None) -> list[str] | None:
-        return None if values is None else sorted({_domain(v) for v in values})
+        return None if values is None else sorted({domain(v) for v in values})
 
     @field_validator("geo")
     @classmethod
     def _geo(cls, values: list[str] | None) -> list[str] | None:
-        return None if values is None else sorted({_country(v) for v in values})
+        return None if values is None else sorted({country(v) for v in values})
 
     @field_validator("devices")
     @classmethod

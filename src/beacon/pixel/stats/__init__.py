@@ -1,0 +1,1 @@
+"""Synchronous campaign stats: totals, a daily series and top-N breakdowns read from rollups."""

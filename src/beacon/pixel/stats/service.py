@@ -1,0 +1,290 @@
+"""Campaign stats for the API and the console: one function, the same numbers for both."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import RowMapping
+from sqlalchemy.orm import Session
+
+from beacon.pixel import service as campaign_service
+from beacon.pixel.enrich import site_macro_domain
+from beacon.pixel.reports.build import agent_details
+from beacon.pixel.stats import repository
+from beacon.pixel.stats.repository import Scope, Table
+from beacon.pixel.stats.schemas import (
+    AgentRow,
+    AppliedFilters,
+    Breakdowns,
+    MisrepresentedRow,
+    OperatorRow,
+    SeriesPoint,
+    Shares,
+    Stats,
+    StatsQuery,
+    Totals,
+    UrlRow,
+    ValueRow,
+)
+
+_TRAFFIC = repository.TRAFFIC_TYPES
+# Breakdowns answered by one grouping of the stats cache (or the full grain under a domain
+# filter): device, country and agent, summed in Python from at most ~1,600 groups.
+_TRAFFIC_DIMENSIONS = {"device": "device", "country": "geo"}
+
+
+def campaign_stats(
+    *, session: Session, account_id: int, campaign_id: int, query: StatsQuery
+) -> Stats:
+    """Totals, the daily series and the requested top-N breakdowns of the account's campaign."""
+    campaign_service.get_campaign(session=session, account_id=account_id, campaign_id=campaign_id)
+    scope = Scope(
+        campaign_id,
+        query.start,
+        query.end,
+        tuple(query.domain),
+        tuple(query.device),
+        tuple(query.country),
+    )
+    wanted = set(query.dimension)
+    # Unfiltered, the series (site-days by day) is also what validates the cache: one scan.
+    by_day: list[RowMapping] | None = None
+    if not scope.filtered():
+        by_day = repository.traffic(session, table=Table.SITE_DAYS, scope=scope, by=["date"])
+    if _reads_cache(scope, wanted):
+        actual = None if by_day is None else {row["date"]: _counts(row)["loads"] for row in by_day}
+        refresh_cache(
+            session=session,
+            campaign_id=campaign_id,
+            start=scope.start,
+            end=scope.end,
+            actual=actual,
+        )
+    if by_day is None:
+        table = repository.table_for(scope, ["date"])
+        by_day = repository.traffic(session, table=table, scope=scope, by=["date"])
+    mis_rows = repository.misrepresented(
+        session, table=_misrepresentation_table(scope), scope=scope
+    )
+    totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
+    breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
+    if "misrepresented" in wanted:
+        breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
+    return Stats(
+        campaign_id=campaign_id,
+        start_date=scope.start,
+        end_date=scope.end,
+        interval="day",
+        timezone="UTC",
+        filters=AppliedFilters(
+            domains=list(scope.domains),
+            devices=list(scope.devices),
+            countries=list(scope.countries),
+        ),
+        totals=totals,
+        series=_series(scope, by_day),
+        breakdowns=breakdowns,
+    )
+
+
+def _reads_cache(scope: Scope, wanted: set[str]) -> bool:
+    needs = [["date"]]
+    if wanted & {"device", "country", "agent", "operator"}:
+        needs.append(["device", "geo", "traffic_type", "agent"])
+    return any(repository.table_for(scope, dims) is Table.CACHE for dims in needs)
+
+
+def refresh_cache(
+    *,
+    session: Session,
+    campaign_id: int,
+    start: dt.date,
+    end: dt.date,
+    actual: Mapping[dt.date, int] | None = None,
+) -> int:
+    """Recompute the cached days of the range whose loads changed; returns how many.
+
+    ``actual`` is the campaign's loads per day in site-days when the caller has read them.
+    """
+    if actual is None:
+        actual = repository.site_day_loads(session, campaign_id=campaign_id, start=start, end=end)
+    actual = {day: loads for day, loads in actual.items() if loads}
+    cached = repository.cached_days(session, campaign_id=campaign_id, start=start, end=end)
+    stale = sorted(
+        {day for day, loads in actual.items() if cached.get(day) != loads}
+        | {day for day, loads in cached.items() if loads and day not in actual}
+    )
+    if not stale:
+        return 0
+    rows = repository.full_grain_days(session, campaign_id=campaign_id, days=stale)
+    loads: Counter[dt.date] = Counter({day: 0 for day in stale})
+    for row in rows:
+        loads[row["date"]] += int(row["hits"])
+    shrunk = [day for day in stale if loads[day] < cached.get(day, 0)]
+    repository.store_days(
+        session, campaign_id=campaign_id, rows=rows, loads=dict(loads), replace=shrunk
+    )
+    return len(stale)
+
+
+def _share(part: int, whole: int) -> float:
+    return round(part / whole, 6) if whole else 0.0
+
+
+def _counts(row: Any) -> dict[str, int]:
+    counts = {kind: int(row[kind]) for kind in _TRAFFIC}
+    return {"loads": sum(counts.values()), **counts}
+
+
+def _totals(by_day: Sequence[RowMapping], misrepresented: int) -> Totals:
+    counts = {kind: sum(int(row[kind]) for row in by_day) for kind in _TRAFFIC}
+    loads = sum(counts.values())
+    return Totals(
+        loads=loads,
+        **counts,
+        impressions=counts["human"],
+        shares=Shares(**{kind: _share(counts[kind], loads) for kind in _TRAFFIC}),
+        misrepresented_impressions=misrepresented,
+        misrepresented_share=_share(misrepresented, counts["human"]),
+    )
+
+
+def _misrepresentation_table(scope: Scope) -> Table:
+    # Macro sets and the misrepresented flag are in site-days and the full grain only.
+    table = repository.table_for(scope, ["domain"])
+    return Table.FULL if table is Table.CACHE else table
+
+
+def _series(scope: Scope, by_day: Iterable[RowMapping]) -> list[SeriesPoint]:
+    """Every day of the range, zero-filled."""
+    found = {row["date"]: _counts(row) for row in by_day}
+    empty = {"loads": 0, **{kind: 0 for kind in _TRAFFIC}}
+    days = (scope.end - scope.start).days + 1
+    points = []
+    for offset in range(days):
+        day = scope.start + dt.timedelta(days=offset)
+        points.append(SeriesPoint(period=day.isoformat(), **found.get(day, empty)))
+    return points
+
+
+def _value_rows(
+    groups: Iterable[tuple[str | None, Mapping[str, int]]], total: int, top: int
+) -> list[ValueRow]:
+    rows = [
+        ValueRow(value=value, share=_share(counts["loads"], total), **counts)
+        for value, counts in groups
+        if counts["loads"]
+    ]
+    rows.sort(key=lambda r: (-r.loads, r.value or ""))
+    return rows[:top]
+
+
+def _breakdowns(
+    session: Session, scope: Scope, wanted: set[str], totals: Totals, top: int
+) -> Breakdowns:
+    result: dict[str, Any] = {}
+    if "domain" in wanted:
+        table = repository.table_for(scope, ["domain"])
+        rows = repository.traffic(session, table=table, scope=scope, by=["domain"], top=top)
+        result["domain"] = _value_rows(
+            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
+        )
+    if "url" in wanted:
+        result["url"] = [
+            UrlRow(
+                url=row["url"] or None,
+                domain=row["domain"] or None,
+                impressions=int(row["impressions"]),
+                share=_share(int(row["impressions"]), totals.impressions),
+            )
+            for row in repository.top_urls(session, scope=scope, top=top)
+        ]
+    if wanted & {"device", "country", "agent", "operator"}:
+        dims = ["device", "geo", "agent"]
+        table = repository.table_for(scope, [*dims, "traffic_type"])
+        groups = [
+            (row, _counts(row))
+            for row in repository.traffic(session, table=table, scope=scope, by=dims)
+        ]
+        for dimension, column in _TRAFFIC_DIMENSIONS.items():
+            if dimension in wanted:
+                sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
+                for row, counts in groups:
+                    sums[row[column] or None].update(counts)
+                result[dimension] = _value_rows(sums.items(), totals.loads, top)
+        agents = _agents(groups, totals.loads)
+        if "agent" in wanted:
+            result["agent"] = agents[:top]
+        if "operator" in wanted:
+            result["operator"] = _operators(agents, totals.loads)[:top]
+    return Breakdowns(**result)
+
+
+def _agents(groups: Iterable[tuple[RowMapping, Mapping[str, int]]], total: int) -> list[AgentRow]:
+    """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
+    by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for row, counts in groups:
+        by_agent[row["agent"]].update(counts)
+    agents = []
+    for agent, counts in by_agent.items():
+        name = agent or None
+        for kind in ("ai_agent", "bot"):
+            loads = counts[kind]
+            if loads:
+                operator, function = agent_details(name) if name else (None, None)
+                agents.append(
+                    AgentRow(
+                        agent=name,
+                        type=kind,
+                        operator=operator,
+                        function=function,
+                        loads=loads,
+                        share=_share(loads, total),
+                    )
+                )
+    agents.sort(key=lambda a: (-a.loads, a.agent or "\uffff", a.type))
+    return agents
+
+
+def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
+    by_operator: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
+    names: defaultdict[str | None, set[str]] = defaultdict(set)
+    for agent in agents:
+        by_operator[agent.operator][agent.type] += agent.loads
+        if agent.agent:
+            names[agent.operator].add(agent.agent)
+    operators = [
+        OperatorRow(
+            operator=operator,
+            loads=counts["bot"] + counts["ai_agent"],
+            bot=counts["bot"],
+            ai_agent=counts["ai_agent"],
+            agents=sorted(names[operator]),
+            share=_share(counts["bot"] + counts["ai_agent"], total),
+        )
+        for operator, counts in by_operator.items()
+    ]
+    operators.sort(key=lambda o: (-o.loads, o.operator or "\uffff"))
+    return operators
+
+
+def _misrepresented(rows: Iterable[RowMapping], impressions: int) -> list[MisrepresentedRow]:
+    """Human loads where the declared site macro named another domain, per pair of domains."""
+    pairs: Counter[tuple[str | None, str | None]] = Counter()
+    for row in rows:
+        macros = orjson.loads(row["macros"]) if row["macros"] else {}
+        pairs[(site_macro_domain(macros), row["domain"] or None)] += int(row["impressions"])
+    ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0][0] or "", item[0][1] or ""))
+    return [
+        MisrepresentedRow(
+            declared_domain=declared,
+            observed_domain=observed,
+            impressions=count,
+            share=_share(count, impressions),
+        )
+        for (declared, observed), count in ordered
+    ]
