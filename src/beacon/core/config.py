@@ -271,9 +271,6 @@ class Settings(BaseSettings):
         default="30/15 minutes",
         description="Failed console sign-ins allowed per client address before it is locked out.",
     )
-    mail_from: str = Field(
-        default="beacon@localhost", description="Sender address of console emails (invitations)."
-    )
 
     @field_validator("data_dir")
     @classmethod

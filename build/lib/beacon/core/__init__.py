@@ -1,1 +1,0 @@
-"""Cross-cutting pieces shared by every domain: settings, database, errors, auth, jobs."""

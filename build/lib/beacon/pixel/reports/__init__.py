@@ -1,1 +1,0 @@
-"""Campaign and publisher reports: asynchronous aggregations of pixel rollups."""
