@@ -149,7 +149,7 @@ class RefuseUnknownQuery:
         route = request.scope.get("route")
         if not isinstance(route, APIRoute):
             return
-        key = (route.path, frozenset(route.methods))
+        key = (route.path, frozenset(route.methods or ()))
         declared = self._declared.get(key)
         if declared is None:
             declared = self._declared[key] = frozenset(_query_names(route.dependant))
