@@ -432,7 +432,8 @@ async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]
     return b"".join(chunks)[:limit], truncated
 
 
-def _decode(body: bytes, header_charset: str | None) -> str:
+def decode_html(body: bytes, header_charset: str | None = None) -> str:
+    """Page bytes as text: the header's charset, else the page's <meta charset>, else UTF-8."""
     charset = header_charset
     if not charset:
         match = _META_CHARSET_RE.search(body[:4096])
@@ -462,7 +463,7 @@ async def _read_page(
         final_url=str(final),
         status=response.status_code,
         content_type=content_type,
-        html=_decode(body, response.charset_encoding),
+        html=decode_html(body, response.charset_encoding),
         truncated=truncated,
     )
 
