@@ -37,3 +37,41 @@ def test_refuses_private_addresses_by_default_and_exits_1(site: LocalSite) -> No
     assert line["url"] == site.url("/football.html")
     assert "non-public address 127.0.0.1" in line["error"]
     assert site.hits["/football.html"] == 0
+
+
+def test_classifies_local_files_beside_urls(site: LocalSite, tmp_path: Path) -> None:
+    pages = Path(__file__).parent / "site"
+    html_file = tmp_path / "page.html"
+    html_file.write_bytes((pages / "football.html").read_bytes())
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text(
+        "Spaghetti carbonara is a Roman pasta recipe: cook the pasta, whisk eggs with pecorino "
+        "cheese and black pepper, fry the guanciale, and toss everything off the heat. "
+        "Serve the dish with more cheese. A simple Italian dinner recipe for the kitchen."
+    )
+    env = {"BEACON_FETCH_ALLOW_PRIVATE_NETWORKS": "true", "BEACON_DATA_DIR": str(tmp_path)}
+    result = run_cli(
+        "classify", "--json", str(html_file), site.url("/pasta.html"), str(text_file), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["url"] for line in lines] == [
+        str(html_file),
+        site.url("/pasta.html"),
+        str(text_file),
+    ]
+    names = [[c["name"] for c in line["classification"]["iab_categories"]] for line in lines]
+    assert "Sports" in names[0]
+    assert "Food & Drink" in names[1]
+    assert "Food & Drink" in names[2]
+    table = run_cli("classify", str(html_file), env=env)
+    assert table.stdout.splitlines()[0] == str(html_file)
+    assert table.stdout.splitlines()[1].split()[0] == "categories"
+
+
+def test_missing_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    env = {"BEACON_DATA_DIR": str(tmp_path)}
+    result = run_cli("classify", "--json", str(tmp_path / "nope.html"), env=env)
+    assert result.returncode == 1
+    line = json.loads(result.stdout)
+    assert line["error"].startswith(f"cannot read {tmp_path / 'nope.html'}: No such file")

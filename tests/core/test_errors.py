@@ -268,3 +268,87 @@ def test_openapi_documents_error_envelope(client: TestClient) -> None:
     ]["schema"]["$ref"]
     assert ref.endswith("/V1Error")
     assert client.get("/docs").status_code == 200
+
+
+def test_enum_error_names_the_field_and_lists_allowed_values(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    created = client.post(CAMPAIGNS, json={"name": "x", "use_case": "other"}, headers=headers)
+    response = client.put(
+        f"{CAMPAIGNS}/{created.json()['id']}", json={"use_case": "nope"}, headers=headers
+    )
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith("Invalid value for 'use_case': 'nope'. Allowed values: ")
+    assert "str-enum" not in message and "UseCase" not in message
+    assert "'campaign_optimization'" in message and "'other'" in message
+
+
+def test_union_type_error_does_not_show_internal_tags(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    created = client.post(CAMPAIGNS, json={"name": "x", "use_case": "other"}, headers=headers)
+    response = client.put(f"{CAMPAIGNS}/{created.json()['id']}", json={"name": 5}, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["message"] == "Invalid type for 'name': expected string"
+
+
+@pytest.mark.parametrize(
+    ("start_date", "status", "message"),
+    [
+        ("20261102", 400, "Invalid type for 'start_date': expected date, use YYYY-MM-DD"),
+        ("1767225600", 400, "Invalid type for 'start_date': expected date, use YYYY-MM-DD"),
+        (
+            "2026-01-01T00:00:00",
+            400,
+            "Invalid type for 'start_date': expected date, use YYYY-MM-DD",
+        ),
+        (
+            "2026-02-30",
+            400,
+            "Invalid value for 'start_date': '2026-02-30' is not a valid date "
+            "(day is out of range for month)",
+        ),
+    ],
+)
+def test_dates_are_yyyy_mm_dd_and_real_days(
+    client: TestClient, headers: dict[str, str], start_date: str, status: int, message: str
+) -> None:
+    body = {"start_date": start_date, "end_date": "2026-03-31"}
+    in_body = client.post("/v1/clsfy/reports", json=body, headers=headers)
+    assert (in_body.status_code, in_body.json()["message"]) == (status, message)
+    in_query = client.get(
+        f"{CAMPAIGNS}/1/stats", params={"start_date": start_date}, headers=headers
+    )
+    assert (in_query.status_code, in_query.json()["message"]) == (status, message)
+
+
+def test_huge_offset_says_the_maximum(client: TestClient, headers: dict[str, str]) -> None:
+    response = client.get(
+        "/v1/clsfy/inventory", params={"offset": "99999999999999999999"}, headers=headers
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "validation_error",
+        "message": "Invalid value for 'offset': must be at most 1000000000",
+    }
+
+
+def test_public_family_gets_the_same_words_in_its_envelope(
+    client: TestClient, db: Database
+) -> None:
+    from tests.support import bearer_token
+
+    auth = {"Authorization": f"Bearer {bearer_token(client, db)}"}
+    response = client.get(
+        "/public/v1/campaigns", params={"offset": "99999999999999999999"}, headers=auth
+    )
+    assert response.status_code == 422
+    assert response.json() == {
+        "success": False,
+        "error": {
+            "code": "VALIDATION_ERROR",
+            "message": "Invalid value for 'offset': must be at most 1000000000",
+            "details": {},
+        },
+    }

@@ -16,7 +16,7 @@ from beacon.activation.schemas import (
     StrictId,
     absent,
 )
-from beacon.core.timefmt import UTCSeconds
+from beacon.core.timefmt import ISODate, UTCSeconds
 
 Dimension = Literal["date", "device", "format", "domain"]
 
@@ -84,8 +84,8 @@ class ReportFilters(BaseModel):
 class ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_date: dt.date
-    end_date: dt.date
+    start_date: ISODate
+    end_date: ISODate
     segment_ids: list[StrictId] | None = Field(default=None, min_length=1, max_length=1000)
     deal_ids: list[NonBlank] | None = Field(default=None, min_length=1, max_length=1000)
     filters: ReportFilters | None = None

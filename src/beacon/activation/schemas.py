@@ -21,7 +21,7 @@ from pydantic import (
 from beacon.contextual import taxonomy
 from beacon.core.dsps import is_supported_dsp, suggest_dsps
 from beacon.core.ids import ResourceId
-from beacon.core.timefmt import UTCSeconds
+from beacon.core.timefmt import ISODate, UTCSeconds
 
 Format = Literal["banner", "video", "native", "ctv", "audio"]
 Device = Literal["desktop", "mobile", "tablet", "ctv"]
@@ -273,8 +273,8 @@ class ActivationCreate(BaseModel):
     segment_ids: list[StrictId] = Field(min_length=1, max_length=100)
     dsp: Annotated[str, AfterValidator(_dsp)] = Field(description="A supported DSP, exactly")
     buyer_seat: NonBlank = Field(max_length=200)
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: ISODate | None = None
+    end_date: ISODate | None = None
     geo: list[CountryCode] | None = Field(default=None, min_length=1)
     formats: list[Format] | None = Field(default=None, min_length=1)
     devices: list[Device] | None = Field(default=None, min_length=1)

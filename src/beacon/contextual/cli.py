@@ -1,27 +1,39 @@
-"""`beacon classify URL...`: fetch and classify pages from the command line (no database)."""
+"""`beacon classify URL|FILE...`: fetch and classify pages, or classify local HTML or text
+files, from the command line (no database)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+if TYPE_CHECKING:
+    from beacon.contextual.service import PageResult
+    from beacon.core.config import Settings
+
 
 def classify(
-    urls: Annotated[list[str], typer.Argument(help="Pages to fetch and classify.")],
+    urls: Annotated[
+        list[str],
+        typer.Argument(
+            help="Pages to fetch and classify (http:// or https://), or local HTML/text files.",
+            metavar="URL|FILE...",
+        ),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines instead.")] = False,
 ) -> None:
-    """Fetch and classify pages; prints categories, keywords, entities and sentiment.
+    """Fetch and classify pages, or classify local files (`beacon classify page.html`);
+    prints categories, keywords, entities and sentiment.
 
     Honours the BEACON_FETCH_* settings (timeouts, robots.txt, and the SSRF guard: set
     BEACON_FETCH_ALLOW_PRIVATE_NETWORKS=true to classify pages on a private network).
     """
     import orjson
 
-    from beacon.contextual import service
     from beacon.core.config import Settings
 
-    results = service.classify_pages(urls=urls, settings=Settings())
+    results = _classify_inputs(urls, Settings())
     for index, result in enumerate(results):
         if as_json:
             line = {"url": result.url, "classification": result.classification}
@@ -34,6 +46,22 @@ def classify(
         typer.echo(render(result.url, result.classification, result.error))
     if any(result.error is not None for result in results):
         raise typer.Exit(1)
+
+
+def _classify_inputs(inputs: list[str], settings: Settings) -> list[PageResult]:
+    """URLs fetched (in parallel), anything else read as a local file; results in input order."""
+    from beacon.contextual import service
+
+    is_url = [arg.split("://", 1)[0].lower() in ("http", "https") for arg in inputs]
+    fetched = iter(
+        service.classify_pages(
+            urls=[a for a, u in zip(inputs, is_url, strict=True) if u], settings=settings
+        )
+    )
+    return [
+        next(fetched) if url else service.classify_file(path=Path(arg.removeprefix("file://")))
+        for arg, url in zip(inputs, is_url, strict=True)
+    ]
 
 
 def render(url: str, classification: dict[str, Any] | None, error: str | None) -> str:

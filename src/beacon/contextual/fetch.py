@@ -35,8 +35,6 @@ USER_AGENT = "BeaconClassifier/0.1 (+https://github.com/beacon)"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ROBOTS_MAX_BYTES = 512_000
 ROBOTS_CACHE_SIZE = 1024
-# An unreachable robots.txt is retried sooner than a successfully read one.
-ROBOTS_ERROR_TTL = 300.0
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _TRACKING_PARAMS = frozenset(
@@ -434,7 +432,8 @@ async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]
     return b"".join(chunks)[:limit], truncated
 
 
-def _decode(body: bytes, header_charset: str | None) -> str:
+def decode_html(body: bytes, header_charset: str | None = None) -> str:
+    """Page bytes as text: the header's charset, else the page's <meta charset>, else UTF-8."""
     charset = header_charset
     if not charset:
         match = _META_CHARSET_RE.search(body[:4096])
@@ -464,7 +463,7 @@ async def _read_page(
         final_url=str(final),
         status=response.status_code,
         content_type=content_type,
-        html=_decode(body, response.charset_encoding),
+        html=decode_html(body, response.charset_encoding),
         truncated=truncated,
     )
 
@@ -481,22 +480,21 @@ async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: Fet
 async def _load_robots(
     client: httpx.AsyncClient, origin: str, settings: FetchSettings
 ) -> tuple[RobotFileParser, float]:
-    """RFC 9309: 4xx means no rules; 5xx or unreachable means disallow everything."""
+    """RFC 9309: 2xx gives the rules; 4xx (and any other answer) means no rules. A 5xx or an
+    unreachable host fails the fetch with its real reason and is not cached, so the next page
+    asks again instead of reading as "disallowed" for minutes."""
 
     async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotFileParser, float]:
-        if 400 <= response.status_code < 500:
+        if response.status_code >= 500:
+            raise FetchError(
+                f"robots.txt unavailable: HTTP status {response.status_code} from "
+                f"{origin}/robots.txt (retried on the next fetch)"
+            )
+        if not 200 <= response.status_code < 300:
             return _robots_parser([]), settings.robots_ttl
-        if response.status_code >= 500 or response.status_code < 200:
-            return _robots_parser(["User-agent: *", "Disallow: /"]), ROBOTS_ERROR_TTL
         body, _ = await _read_body(response, ROBOTS_MAX_BYTES)
         lines = body.decode("utf-8", errors="replace").splitlines()
         return _robots_parser(lines), settings.robots_ttl
 
-    try:
-        return await _follow(client, f"{origin}/robots.txt", settings, robots=False, read=read)
-    except FetchError as exc:
-        if exc.reason.startswith("refused"):
-            raise
-        return _robots_parser(["User-agent: *", "Disallow: /"]), ROBOTS_ERROR_TTL
-    except (httpx.HTTPError, httpcore.NetworkError, httpcore.TimeoutException, ssl.SSLError):
-        return _robots_parser(["User-agent: *", "Disallow: /"]), ROBOTS_ERROR_TTL
+    # Unreachable (DNS, refused, timeout) propagates: `PageFetcher.fetch` words it.
+    return await _follow(client, f"{origin}/robots.txt", settings, robots=False, read=read)

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +18,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from beacon.contextual import engine, store
-from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher
+from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher, decode_html
 from beacon.contextual.models import OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -77,6 +78,36 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
         return []
     return asyncio.run(
         _classify_all(urls, fetch_settings(settings), settings.classification_parallel_fetches)
+    )
+
+
+# A local file is read up to the fetcher's page cap too; HTML is told from text by its tags.
+FILE_MAX_BYTES = FetchSettings().max_bytes
+_HTML_MARKERS = (b"<html", b"<body", b"<!doctype html", b"<p>", b"<p ", b"<div", b"<article")
+
+
+def classify_file(*, path: Path) -> PageResult:
+    """Classify a local HTML or plain-text file, as ``classify_pages`` does a fetched page."""
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(FILE_MAX_BYTES)
+    except OSError as exc:
+        reason = f"cannot read {path}: {exc.strerror or exc}"
+        if isinstance(exc, FileNotFoundError):
+            reason += " (a URL needs http:// or https://)"
+        return PageResult(url=str(path), classification=None, error=reason, classified_at=utcnow())
+    text = decode_html(body)
+    try:
+        if any(marker in body[:4096].lower() for marker in _HTML_MARKERS):
+            result = engine.classify_html(html=text, url=path.resolve().as_uri())
+        else:
+            result = engine.classify_text(text=text)
+    except Exception as exc:
+        log.exception("classification failed", extra={"path": str(path)})
+        reason = f"classification failed: {type(exc).__name__}"
+        return PageResult(url=str(path), classification=None, error=reason, classified_at=utcnow())
+    return PageResult(
+        url=str(path), classification=result.to_dict(), error=None, classified_at=utcnow()
     )
 
 

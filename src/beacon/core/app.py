@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
@@ -15,6 +15,7 @@ from beacon.core import domains
 from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings, get_settings
 from beacon.core.db import Database
+from beacon.core.deps import RefuseUnknownQuery
 from beacon.core.errors import ServiceUnavailable
 from beacon.core.http import RequestContextMiddleware, install_error_handlers
 from beacon.core.jobs import Worker
@@ -95,8 +96,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.pixel_collector = collector
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    refuse_unknown_query = Depends(RefuseUnknownQuery(domains.OPEN_QUERY_PREFIXES))
     for router in domains.routers():
-        app.include_router(router)
+        app.include_router(router, dependencies=[refuse_unknown_query])
 
     @app.get("/healthz", tags=["Operations"], summary="Process is alive")
     def healthz() -> dict[str, str]:

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from beacon.core import auth
@@ -16,7 +19,7 @@ from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings
 from beacon.core.context import request_context
 from beacon.core.db import Database
-from beacon.core.errors import Unauthorized, UnsupportedMediaType
+from beacon.core.errors import BadRequest, Unauthorized, UnsupportedMediaType
 from beacon.core.ratelimit import RateLimiter
 
 
@@ -129,3 +132,42 @@ def wake_worker(request: Request) -> None:
     worker = getattr(request.app.state, "worker", None)
     if worker is not None:
         worker.wake()
+
+
+class RefuseUnknownQuery:
+    """A router dependency: a query parameter the route does not declare is a 400, like an
+    unknown body field, instead of being silently ignored (``?ofset=10`` is a typo to report).
+    Paths under ``open_prefixes`` take parameters they do not declare and are left alone."""
+
+    def __init__(self, open_prefixes: tuple[str, ...] = ()) -> None:
+        self.open_prefixes = open_prefixes
+        self._declared: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+
+    def __call__(self, request: Request) -> None:
+        if not request.query_params or request.url.path.startswith(self.open_prefixes):
+            return
+        route = request.scope.get("route")
+        if not isinstance(route, APIRoute):
+            return
+        key = (route.path, frozenset(route.methods or ()))
+        declared = self._declared.get(key)
+        if declared is None:
+            declared = self._declared[key] = frozenset(_query_names(route.dependant))
+        unknown = [name for name in request.query_params if name not in declared]
+        if unknown:
+            takes = ", ".join(sorted(declared)) if declared else "no query parameters"
+            raise BadRequest(f"Unknown parameter '{unknown[0]}' (this endpoint takes: {takes})")
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    """Every query parameter name ``dependant`` and its sub-dependencies read."""
+    names: set[str] = set()
+    for param in dependant.query_params:
+        model = param.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names.update(f.alias or n for n, f in model.model_fields.items())
+        else:
+            names.add(param.alias)
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names

@@ -31,6 +31,12 @@ def routers() -> list[APIRouter]:
     ]
 
 
+# Paths that take query parameters they do not declare, exempt from the unknown-parameter 400:
+# an OAuth client may add its own (RFC 6749 §3.1), mail clients decorate unsubscribe links,
+# and the console keeps its own UI state in the URL. (The pixel collector never reaches routing.)
+OPEN_QUERY_PREFIXES = ("/public/v1/oauth/", "/u/", "/app")
+
+
 def job_kinds(settings: Settings) -> list[JobKind]:
     """Every kind of background job a worker runs."""
     from beacon.activation.tasks import job_kinds as activation_job_kinds

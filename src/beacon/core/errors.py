@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -134,23 +135,44 @@ _TYPE_NAMES = {
     "dict_type": "object",
     "model_type": "object",
     "model_attributes_type": "object",
-    "date_type": "date (YYYY-MM-DD)",
-    "date_parsing": "date (YYYY-MM-DD)",
-    "date_from_datetime_parsing": "date (YYYY-MM-DD)",
+    "date_type": "date, use YYYY-MM-DD",
+    "date_parsing": "date, use YYYY-MM-DD",
+    "date_from_datetime_parsing": "date, use YYYY-MM-DD",
+    "date_from_datetime_inexact": "date, use YYYY-MM-DD",
+    "date_format": "date, use YYYY-MM-DD",
     "datetime_type": "ISO 8601 timestamp",
     "datetime_parsing": "ISO 8601 timestamp",
     "uuid_type": "UUID",
     "uuid_parsing": "UUID",
 }
+# Bounds in words: "must be at most 1000000000", not pydantic's "Input should be ...".
+_BOUNDS = {
+    "less_than_equal": ("le", "must be at most {}"),
+    "less_than": ("lt", "must be less than {}"),
+    "greater_than_equal": ("ge", "must be at least {}"),
+    "greater_than": ("gt", "must be greater than {}"),
+    "string_too_long": ("max_length", "must be at most {} characters long"),
+    "string_too_short": ("min_length", "must be at least {} characters long"),
+    "too_long": ("max_length", "must have at most {} items"),
+    "too_short": ("min_length", "must have at least {} items"),
+}
+# The tags pydantic adds to a location inside a union (``use_case.str-enum[UseCase]``,
+# ``name.constrained-str``, ``x.none``): names of its validators, never of a field.
+_UNION_TAG = re.compile(
+    r".*\[.*\]|(?:constrained|function|lax-or-strict|json-or-python|multi-host)-[a-z-]+"
+    r"|none|str|int|float|bool|bytes|date|datetime|time|timedelta|decimal|uuid|url|any"
+)
 
 
 def field_name(loc: Sequence[str | int]) -> str:
-    """``("body", "kpis", 0, "metric")`` -> ``kpis[0].metric``."""
+    """``("body", "kpis", 0, "metric")`` -> ``kpis[0].metric``, without pydantic's union tags."""
     parts = list(loc[1:] if loc and loc[0] in _LOCATIONS else loc)
     name = ""
-    for part in parts:
+    for index, part in enumerate(parts):
         if isinstance(part, int):
             name += f"[{part}]"
+        elif index and _UNION_TAG.fullmatch(part):
+            continue
         else:
             name += ("." if name else "") + str(part)
     return name or "body"
@@ -162,15 +184,14 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
     Malformed input (bad JSON, missing field, wrong type, unknown parameter, bad path id) is 400;
     well-formed input with an invalid value is 422. Structural problems are reported first.
     """
-    ranked = sorted(errors, key=lambda e: 0 if _is_structural(e) else 1)
+    ranked = sorted(_meaningful(errors), key=lambda e: 0 if _is_structural(e) else 1)
     first = ranked[0]
     kind = str(first.get("type", ""))
     loc = tuple(first.get("loc", ()))
+    ctx = first.get("ctx") or {}
     name = field_name(loc)
     if kind == "json_invalid":
-        return BadRequest(
-            f"Malformed JSON body: {first.get('ctx', {}).get('error', 'invalid JSON')}"
-        )
+        return BadRequest(f"Malformed JSON body: {ctx.get('error', 'invalid JSON')}")
     if kind == "missing":
         if loc == ("body",):
             return BadRequest("Missing JSON request body")
@@ -184,22 +205,39 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
         if kind.startswith("uuid"):
             expected = "a UUID"
         return BadRequest(f"Invalid path parameter '{name}': expected {expected}")
+    if kind == "date_invalid":
+        # Not a day at all, like a malformed date: 400, as before, with the reason.
+        return BadRequest(f"Invalid value for '{name}': {first.get('msg', '')}")
     if kind in _TYPE_NAMES:
         return BadRequest(f"Invalid type for '{name}': expected {_TYPE_NAMES[kind]}")
     if kind.endswith("_type"):
         return BadRequest(f"Invalid type for '{name}': {_clean(first.get('msg', ''))}")
     if kind in ("literal_error", "enum"):
-        expected = first.get("ctx", {}).get("expected", "")
         return ValidationFailed(
-            f"Invalid value for '{name}': {first.get('input')!r}. Allowed values: {expected}"
+            f"Invalid value for '{name}': {first.get('input')!r}. "
+            f"Allowed values: {ctx.get('expected', '')}"
         )
+    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        limit_key, words = _BOUNDS[kind]
+        return ValidationFailed(f"Invalid value for '{name}': {words.format(ctx[limit_key])}")
     return ValidationFailed(f"Invalid value for '{name}': {_clean(first.get('msg', ''))}")
+
+
+def _meaningful(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """``errors`` without a union's "should be None" branch when the other branch said why."""
+    named = {field_name(e.get("loc", ())) for e in errors if e.get("type") != "none_required"}
+    kept = [
+        e
+        for e in errors
+        if e.get("type") != "none_required" or field_name(e.get("loc", ())) not in named
+    ]
+    return kept or list(errors)
 
 
 def _is_structural(error: Mapping[str, Any]) -> bool:
     kind = str(error.get("type", ""))
     return (
-        kind in ("json_invalid", "missing", "extra_forbidden")
+        kind in ("json_invalid", "missing", "extra_forbidden", "date_invalid")
         or kind in _TYPE_NAMES
         or kind.endswith("_type")
         or (bool(error.get("loc")) and error["loc"][0] == "path")

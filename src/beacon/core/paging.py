@@ -9,11 +9,13 @@ from fastapi import Query
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-# Bounded so a huge offset is a 422 in the family's envelope, not a database integer overflow
-# (PostgreSQL's OFFSET is a BIGINT).
-MAX_OFFSET = 2**62
+# Bounded so a huge offset is a clear 422 ("must be at most 1000000000") in the family's
+# envelope, never a database integer overflow; no list Beacon keeps comes near it.
+MAX_OFFSET = 1_000_000_000
 
-Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Results to skip")]
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description=f"Results to skip (at most {MAX_OFFSET})")
+]
 
 
 def fetch_page(

@@ -28,6 +28,9 @@ class LocalSite:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        # What /robots.txt answers (tests change it): 404 and no rules by default.
+        self.robots_status = 404
+        self.robots_body = b""
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -82,7 +85,9 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, path: str) -> None:
             page = SITE / path.lstrip("/")
-            if path.endswith(".html") and page.parent == SITE and page.is_file():
+            if path == "/robots.txt":
+                self._send(site.robots_status, "text/plain", site.robots_body)
+            elif path.endswith(".html") and page.parent == SITE and page.is_file():
                 self._send(200, "text/html; charset=utf-8", page.read_bytes())
             elif path == "/slow.html":
                 self.send_response(200)

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from beacon.core.ids import ResourceId
-from beacon.core.timefmt import UTCSeconds
+from beacon.core.timefmt import ISODate, UTCSeconds
 from beacon.pixel.domains import registrable_domain
 
 CampaignDimension = Literal["date", "domain", "url", "device", "geo"]
@@ -100,8 +100,8 @@ class _ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     campaign_id: ResourceId = Field(description="The pixel campaign ID")
-    start_date: dt.date = Field(description="Start of the reporting period (inclusive)")
-    end_date: dt.date = Field(description="End of the reporting period (inclusive)")
+    start_date: ISODate = Field(description="Start of the reporting period (inclusive)")
+    end_date: ISODate = Field(description="End of the reporting period (inclusive)")
 
     @field_validator("end_date")
     @classmethod

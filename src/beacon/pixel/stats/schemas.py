@@ -15,7 +15,7 @@ from pydantic import (
     model_serializer,
 )
 
-from beacon.core.timefmt import utcnow
+from beacon.core.timefmt import ISODate, utcnow
 from beacon.pixel.reports.schemas import MAX_FILTER_VALUES, MAX_RANGE_DAYS, Device
 from beacon.pixel.reports.schemas import country as parse_country
 from beacon.pixel.reports.schemas import domain as parse_domain
@@ -43,11 +43,11 @@ class StatsQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_date: dt.date | None = Field(
+    start_date: ISODate | None = Field(
         default=None,
         description=f"First day (UTC), inclusive. Default: {DEFAULT_RANGE_DAYS} days before end_date.",
     )
-    end_date: dt.date | None = Field(
+    end_date: ISODate | None = Field(
         default=None,
         validate_default=True,
         description="Last day (UTC), inclusive. Default: today.",

@@ -1,0 +1,67 @@
+"""robots.txt per RFC 9309 against a real local server: 4xx allows, 5xx or an unreachable host
+fails the fetch with its real reason, and a failure is not remembered as a disallow."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+from tests.contextual.site.server import LocalSite
+
+from beacon.contextual import fetch
+from beacon.contextual.fetch import FetchError, FetchSettings, fetch_page_sync
+
+OPEN = FetchSettings(allow_private_networks=True, connect_timeout=2, read_timeout=2)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_robots() -> Iterator[None]:
+    fetch.clear_robots_cache()
+    yield
+    fetch.clear_robots_cache()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 410])
+def test_robots_4xx_allows_everything(site: LocalSite, status: int) -> None:
+    site.robots_status = status
+    page = fetch_page_sync(site.url("/football.html"), settings=OPEN)
+    assert page.status == 200
+
+
+def test_robots_rules_still_apply(site: LocalSite) -> None:
+    site.robots_status, site.robots_body = 200, b"User-agent: *\nDisallow: /pasta.html\n"
+    with pytest.raises(FetchError, match=r"disallowed by robots\.txt"):
+        fetch_page_sync(site.url("/pasta.html"), settings=OPEN)
+    assert fetch_page_sync(site.url("/football.html"), settings=OPEN).status == 200
+
+
+def test_robots_5xx_fails_with_the_reason_and_is_not_cached(site: LocalSite) -> None:
+    site.robots_status = 503
+    with pytest.raises(FetchError) as failed:
+        fetch_page_sync(site.url("/football.html"), settings=OPEN)
+    assert "HTTP status 503" in failed.value.reason
+    assert "robots.txt" in failed.value.reason
+    assert "disallowed" not in failed.value.reason
+    assert site.hits["/football.html"] == 0
+    # The site recovers: the very next fetch asks again instead of a cached "disallow".
+    site.robots_status = 404
+    assert fetch_page_sync(site.url("/football.html"), settings=OPEN).status == 200
+
+
+def test_unresolvable_host_says_so() -> None:
+    with pytest.raises(FetchError) as failed:
+        fetch_page_sync("http://no-such-host.invalid/page.html", settings=OPEN)
+    assert "cannot resolve no-such-host.invalid" in failed.value.reason
+    assert "robots" not in failed.value.reason
+
+
+def test_connection_refused_says_so_and_is_not_cached(site: LocalSite) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(FetchError) as failed:
+        fetch_page_sync(f"http://127.0.0.1:{port}/page.html", settings=OPEN)
+    assert "connection failed" in failed.value.reason
+    assert "robots" not in failed.value.reason
+    assert fetch._robots_cache.get(f"http://127.0.0.1:{port}") is None
