@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.messaging.helpers import make_audience, make_campaign, make_template, post
 
 from beacon.core.db import Database
 from beacon.messaging import audience_repository
@@ -46,3 +48,29 @@ def test_a_failed_contact_batch_logs_no_sql_parameters(
         assert secret not in caplog.text
         assert secret not in response.text
     assert "hide_parameters" in caplog.text  # SQLAlchemy's note that the parameters are hidden
+
+
+def test_preflight_names_the_sms_provider_host_only(
+    app: FastAPI, client: TestClient, bearer_for: Callable[..., dict[str, str]]
+) -> None:
+    """The operator's SMS URL may carry credentials: a tenant's preflight shows its host."""
+    app.state.settings = app.state.settings.model_copy(
+        update={
+            "sms_api_base_url": "https://AC42:op-secret@sms.internal.example:8443/v1?key=k-secret",
+            "sms_account_sid": "AC42",
+            "sms_auth_token": "tok-secret",
+            "sms_from_number": "+15005550006",
+        }
+    )
+    auth = bearer_for("acme")
+    segment = make_audience(client, auth)
+    template = make_template(client, auth, channel="sms")
+    campaign = make_campaign(client, auth, segment_id=segment, template_id=template, channel="sms")
+    response = post(client, f"/campaigns/{campaign['campaignId']}/preflight", auth)
+    (check,) = [c for c in response.json()["data"]["checks"] if c["id"] == "delivery_provider"]
+    assert check == {
+        "id": "delivery_provider",
+        "status": "passed",
+        "message": "Delivered through SMS API sms.internal.example:8443",
+    }
+    assert "secret" not in response.text and "AC42" not in response.text
