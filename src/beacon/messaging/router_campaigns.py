@@ -38,7 +38,7 @@ JSON_BODY = [Depends(require_json)]
 
 def base_url(request: Request, settings: AppSettings) -> str:
     """The URL links in rendered messages point at."""
-    return settings.public_url or str(request.base_url)
+    return settings.link_base_url or str(request.base_url)
 
 
 @router.get(
