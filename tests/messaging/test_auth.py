@@ -143,6 +143,7 @@ SCOPED_ENDPOINTS = [
     ("POST", f"/campaigns/{CAMPAIGN}/cancel", "campaigns:write"),
     ("GET", f"/campaigns/{CAMPAIGN}/executions", "campaigns:read"),
     ("GET", f"/campaigns/{CAMPAIGN}/executions/exec-{CAMPAIGN}", "campaigns:read"),
+    ("GET", f"/campaigns/{CAMPAIGN}/executions/exec-{CAMPAIGN}/recipients", "campaigns:read"),
     ("POST", "/contacts", "audiences:write"),
     ("POST", "/contacts/import", "audiences:write"),
     ("GET", "/contacts", "audiences:read"),

@@ -262,3 +262,25 @@ class ExecutionOut(OutModel):
     error: str | None
     counts: PipelineCounts
     created_at: UTCMillis
+
+
+RecipientState = Literal["scheduled", "hydrated", "composed", "injected", "sent", "failed"]
+
+
+class RecipientOut(OutModel):
+    """One contact in one execution: where its message stands, and why it failed."""
+
+    recipient_id: int
+    contact_id: uuid.UUID
+    channel: Channel
+    address: str | None = Field(
+        description="Email, phone or one-line postal address; masked unless the token also "
+        "holds audiences:read"
+    )
+    address_masked: bool
+    status: RecipientState
+    stage: RecipientState = Field(
+        description="The stage the row reached; for a failed row, the stage it failed to reach"
+    )
+    reason: str | None
+    updated_at: UTCMillis
