@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.errors import BadRequest, UnsupportedMediaType, not_found
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.messaging import audience_repository, contacts, segments, templates
 from beacon.messaging.audience_schemas import (
     ContactOut,
@@ -36,7 +37,9 @@ from beacon.messaging.openapi import public_errors
 from beacon.messaging.router_campaigns import Limit, Offset, base_url
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
 
-router = APIRouter(prefix="/public/v1", tags=["Orchestrate: audiences and templates"])
+router = APIRouter(
+    prefix="/public/v1", tags=["Orchestrate: audiences and templates"], route_class=StrictJSONRoute
+)
 
 JSON_BODY = [Depends(require_json)]
 SegmentId = Annotated[uuid.UUID, Path(alias="segmentId")]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from beacon.core.deps import AppSettings, DbSession, require_json
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.paging import Offset
 from beacon.messaging import campaigns, observability, preflight, repository
 from beacon.messaging.campaign_schemas import (
@@ -31,7 +32,9 @@ from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.openapi import public_errors
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
 
-router = APIRouter(prefix="/public/v1/campaigns", tags=["Orchestrate: campaigns"])
+router = APIRouter(
+    prefix="/public/v1/campaigns", tags=["Orchestrate: campaigns"], route_class=StrictJSONRoute
+)
 
 CampaignId = Annotated[uuid.UUID, Path(alias="campaignId", description="The campaign's UUID")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
