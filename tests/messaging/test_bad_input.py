@@ -71,3 +71,31 @@ def test_valid_escapes_and_numbers_still_work(client: TestClient, auth: dict[str
     # PostgreSQL's jsonb keeps 1e300 as an exact numeric: compare as floats
     assert float(attributes["b@example.com"]["x"]) == 1e300
     assert attributes["b@example.com"]["y"] == -0.5
+
+
+BLANKS = ["", "   ", "\u00a0\u00a0", "\u3000", "\u2003\u00a0\n", "\u200b", "\ufeff\u00a0"]
+
+
+@pytest.mark.parametrize("blank", BLANKS)
+def test_blank_names_are_refused(client: TestClient, auth: dict[str, str], blank: str) -> None:
+    """Only (Unicode) whitespace or invisible characters is no name."""
+    bodies = {
+        "/segments": {
+            "name": blank,
+            "rules": {"field": "attributes.plan", "op": "equals", "value": "pro"},
+        },
+        "/templates": {"name": blank, "channel": "sms", "content": {"body": "Hi. Reply STOP"}},
+        "/campaigns": {"name": blank, "channel": "email"},
+    }
+    for path, body in bodies.items():
+        response = client.post(f"{API}{path}", headers=auth, json=body)
+        assert response.status_code == 422, (path, response.text)
+        assert response.json()["error"]["message"].startswith("Invalid value for 'name': ")
+        assert _stored(client, auth, path) == 0
+
+
+def test_names_keep_their_inner_spaces(client: TestClient, auth: dict[str, str]) -> None:
+    body = {"name": "\u00a0Spring\u00a0list ", "rules": {"field": "email", "op": "exists"}}
+    response = client.post(f"{API}/segments", headers=auth, json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["name"] == "Spring\u00a0list"
