@@ -98,6 +98,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         worker_in_process=False,
         rate_limit="10000/minute",
         pixel_flusher="thread",
+        # the TestClient's host; also what workers run by the tests put in unsubscribe links
+        public_url="http://testserver",
     )
 
 

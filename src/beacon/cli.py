@@ -108,7 +108,8 @@ def serve(
 
         demo_credentials = seed.prepare(db)
     db.dispose()
-    base = settings.public_url or f"http://{host}:{port}"
+    settings = settings.serving_at(_listen_url(host, port))
+    base = settings.link_base_url or ""
     if demo_credentials is not None:
         settings = _start_demo(settings, base, demo_credentials)
     elif demo:
@@ -135,6 +136,13 @@ def serve(
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )
+
+
+def _listen_url(host: str, port: int) -> str:
+    """The URL of the address `beacon serve` listens on (a wildcard host as loopback)."""
+    wildcard = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}
+    name = wildcard.get(host, host)
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
 
 
 def _start_demo(settings: Settings, base: str, credentials: Credentials) -> Settings:
@@ -197,6 +205,12 @@ def worker(data_dir: DataDir = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
     signal.signal(signal.SIGINT, lambda *_: runner.stop(timeout=0))
     typer.echo(f"worker {runner.worker_id} running")
+    if settings.link_base_url is None:
+        typer.echo(
+            "BEACON_PUBLIC_URL is not set: this worker refuses to send email "
+            "(its unsubscribe links need the server's public address)",
+            err=True,
+        )
     runner.run_forever()
 
 

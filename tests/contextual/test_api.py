@@ -134,7 +134,7 @@ def test_private_address_is_refused_when_the_guard_is_on(
     assert response.json() == {
         "error": "validation_error",
         "message": f"Could not classify {site.url('/football.html')}: "
-        "refused to connect to non-public address 127.0.0.1",
+        "refused to connect to non-public address (loopback address)",
     }
     assert site.hits["/football.html"] == 0
 

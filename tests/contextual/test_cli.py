@@ -35,7 +35,7 @@ def test_refuses_private_addresses_by_default_and_exits_1(site: LocalSite) -> No
     assert result.returncode == 1
     line = json.loads(result.stdout)
     assert line["url"] == site.url("/football.html")
-    assert "non-public address 127.0.0.1" in line["error"]
+    assert "non-public address (loopback address)" in line["error"]
     assert site.hits["/football.html"] == 0
 
 

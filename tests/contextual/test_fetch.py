@@ -20,6 +20,7 @@ from beacon.contextual import fetch
 from beacon.contextual.fetch import (
     FetchError,
     FetchSettings,
+    address_class,
     fetch_page_sync,
     is_forbidden_address,
     normalize_url,
@@ -137,14 +138,16 @@ def test_too_many_redirects(server: str) -> None:
 
 
 def test_guard_refuses_loopback_ip(server: str) -> None:
-    with pytest.raises(FetchError, match=re.escape("non-public address 127.0.0.1")):
+    with pytest.raises(FetchError, match=re.escape("non-public address (loopback address)")):
         fetch_page_sync(f"{server}/sports.html", settings=FetchSettings())
 
 
 def test_guard_refuses_hostname_resolving_to_loopback(server: str) -> None:
     port = server.rsplit(":", 1)[1]
-    with pytest.raises(FetchError, match="non-public address"):
+    with pytest.raises(FetchError) as refused:
         fetch_page_sync(f"http://localhost:{port}/sports.html", settings=FetchSettings())
+    # the class of the resolved address, never the host name or the address it resolved to
+    assert str(refused.value) == "refused to connect to non-public address (loopback address)"
 
 
 def test_guard_checks_every_redirect_hop(server: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,7 +163,7 @@ def test_guard_checks_every_redirect_hop(server: str, monkeypatch: pytest.Monkey
     monkeypatch.setattr(fetch, "is_forbidden_address", only_test_server_public)
     guarded = FetchSettings(connect_timeout=2, read_timeout=2)
     assert "Bukayo Saka" in fetch_page_sync(f"{server}/sports.html", settings=guarded).html
-    with pytest.raises(FetchError, match=re.escape("non-public address 127.0.0.2")):
+    with pytest.raises(FetchError, match=re.escape("non-public address (loopback address)")):
         fetch_page_sync(f"{server}/to-other-loopback", settings=guarded)
     # A hop to a host name is resolved at connect time and every answer goes through the guard.
     checked.clear()
@@ -252,6 +255,20 @@ def test_rejects_bad_urls(url: str) -> None:
 )  # fmt: skip
 def test_forbidden_addresses(address: str) -> None:
     assert is_forbidden_address(address)
+
+
+@pytest.mark.parametrize(
+    ("address", "kind"),
+    [
+        ("127.0.0.2", "loopback address"), ("10.1.2.3", "private address"),
+        ("192.168.1.1", "private address"), ("fd12::1", "private address"),
+        ("169.254.169.254", "cloud metadata address"), ("fe80::1", "link-local address"),
+        ("100.64.1.1", "shared (CGNAT) address"), ("240.0.0.1", "reserved address"),
+        ("::ffff:10.0.0.5", "private address"), ("2002:7f00:1::1", "loopback address"),
+    ],
+)  # fmt: skip
+def test_refusals_name_the_address_class(address: str, kind: str) -> None:
+    assert address_class(address) == kind
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.messaging.helpers import API, make_campaign
+from tests.messaging.helpers import API, make_audience, make_campaign, make_template
 from tests.support import run_cli
 
 from beacon.core.app import create_app
@@ -143,6 +143,7 @@ SCOPED_ENDPOINTS = [
     ("POST", f"/campaigns/{CAMPAIGN}/cancel", "campaigns:write"),
     ("GET", f"/campaigns/{CAMPAIGN}/executions", "campaigns:read"),
     ("GET", f"/campaigns/{CAMPAIGN}/executions/exec-{CAMPAIGN}", "campaigns:read"),
+    ("GET", f"/campaigns/{CAMPAIGN}/executions/exec-{CAMPAIGN}/recipients", "campaigns:read"),
     ("POST", "/contacts", "audiences:write"),
     ("POST", "/contacts/import", "audiences:write"),
     ("GET", "/contacts", "audiences:read"),
@@ -286,3 +287,29 @@ def test_rate_limits_per_client_and_scope_class(settings: Settings, db: Database
             ).status_code
             == 201
         )
+
+
+def test_rendering_a_stored_contact_needs_audiences_read_too(
+    client: TestClient, auth: dict[str, str], token_for: Callable[..., dict[str, str]]
+) -> None:
+    """A template reader may preview inline data, not read a stored contact through a render."""
+    make_audience(client, auth, contacts=1)
+    template = make_template(client, auth)
+    contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    render = f"{API}/templates/{template}/render"
+    templates_only = token_for(scopes="templates:read")
+    refused = client.post(render, headers=templates_only, json={"contactId": contact["id"]})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "INSUFFICIENT_SCOPE"
+    assert refused.json()["error"]["details"] == {"requiredScope": "audiences:read"}
+    assert "Ada0" not in refused.text and "/u/" not in refused.text
+    inline = client.post(
+        render,
+        headers=templates_only,
+        json={"contact": {"email": "z@example.com", "firstName": "Zed"}},
+    )
+    assert inline.status_code == 200 and "Hi Zed" in inline.json()["data"]["rendered"]["html"]
+    both = token_for(scopes="templates:read audiences:read")
+    allowed = client.post(render, headers=both, json={"contactId": contact["id"]})
+    assert allowed.status_code == 200, allowed.text
+    assert "Hi Ada0" in allowed.json()["data"]["rendered"]["html"]

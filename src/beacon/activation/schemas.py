@@ -21,6 +21,7 @@ from pydantic import (
 from beacon.contextual import taxonomy
 from beacon.core.dsps import is_supported_dsp, suggest_dsps
 from beacon.core.ids import ResourceId
+from beacon.core.text import not_blank
 from beacon.core.timefmt import ISODate, UTCSeconds
 
 Format = Literal["banner", "video", "native", "ctv", "audio"]
@@ -51,12 +52,6 @@ def _currency(code: str) -> str:
     return code
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be empty")
-    return value.strip()
-
-
 def _compact(value: float) -> int | float:
     """50000.0 is written as 50000, as clients sent it."""
     return int(value) if value.is_integer() else value
@@ -64,7 +59,7 @@ def _compact(value: float) -> int | float:
 
 CountryCode = Annotated[str, AfterValidator(_country)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
-NonBlank = Annotated[str, AfterValidator(_not_blank)]
+NonBlank = Annotated[str, AfterValidator(not_blank)]
 # Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
 StrictId = Annotated[ResourceId, Strict()]  # 61, never "61" or true

@@ -117,6 +117,36 @@ def is_forbidden_address(address: str | IPAddress) -> bool:
     )
 
 
+_SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # CGNAT, RFC 6598
+
+
+def address_class(address: str | IPAddress) -> str:
+    """What kind of address ``address`` is, for refusal messages: a class such as "private
+    address", never the address itself (it would map the operator's internal network)."""
+    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and is_forbidden_address(embedded):
+            return address_class(embedded)
+    checks = (
+        (ip in _METADATA_ADDRESSES, "cloud metadata address"),
+        (ip.is_loopback, "loopback address"),
+        (ip.is_unspecified, "unspecified address"),
+        (ip.is_link_local, "link-local address"),
+        (ip.is_multicast, "multicast address"),
+        (ip in _SHARED_ADDRESS_SPACE, "shared (CGNAT) address"),
+        (ip.is_reserved, "reserved address"),
+        (ip.is_private, "private address"),
+    )
+    return next((name for matched, name in checks if matched), "non-global address")
+
+
+def _refusal(address: IPAddress) -> FetchError:
+    return FetchError(f"refused to connect to non-public address ({address_class(address)})")
+
+
 def normalize_url(url: str) -> str:
     """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
     parts = urlsplit(url.strip())
@@ -154,7 +184,7 @@ def _checked_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
     except ValueError:
         return parsed
     if not allow_private and is_forbidden_address(literal):
-        raise FetchError(f"refused to connect to non-public address {literal}")
+        raise _refusal(literal)
     return parsed
 
 
@@ -177,9 +207,7 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         if not self._allow_private:
             forbidden = [a for a in addresses if is_forbidden_address(a)]
             if forbidden:
-                raise FetchError(
-                    f"refused to connect to non-public address {forbidden[0]} ({host})"
-                )
+                raise _refusal(forbidden[0])
         last_error: Exception | None = None
         for address in addresses:
             try:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     )
     public_url: str | None = Field(
         default=None,
-        description="Base URL clients and pixels use to reach this server (default http://host:port).",
+        description="Base URL clients, pixels and links in messages use to reach this server "
+        "(default: the http://host:port `beacon serve` listens on; a separate `beacon worker` "
+        "needs it to send email).",
     )
     log_level: str = Field(default="INFO", description="Logging level.")
     worker_in_process: bool = Field(
@@ -272,6 +274,10 @@ class Settings(BaseSettings):
         description="Failed console sign-ins allowed per client address before it is locked out.",
     )
 
+    # The address `beacon serve` listens on: known to that process (and its in-process worker)
+    # only, so it is no setting; a separate worker has just BEACON_PUBLIC_URL.
+    _served_at: str | None = PrivateAttr(default=None)
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -298,6 +304,18 @@ class Settings(BaseSettings):
     def trusted_proxy_list(self) -> list[str]:
         """``trusted_proxies`` as a list of CIDR strings."""
         return [cidr.strip() for cidr in self.trusted_proxies.split(",") if cidr.strip()]
+
+    def serving_at(self, url: str) -> Settings:
+        """These settings in the `beacon serve` process listening at ``url``."""
+        served = self.model_copy()
+        served._served_at = url.rstrip("/")
+        return served
+
+    @property
+    def link_base_url(self) -> str | None:
+        """Where links in messages point: BEACON_PUBLIC_URL, else the address this process's
+        `beacon serve` listens on; None in a separate worker without BEACON_PUBLIC_URL."""
+        return self.public_url.rstrip("/") if self.public_url else self._served_at
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,15 @@ def csv_source(text: str) -> io.StringIO:
     return io.StringIO(text, newline="")
 
 
+# OWASP CSV injection guidance: a spreadsheet evaluates a cell beginning with one of these
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` as plain text to a spreadsheet: a leading formula character is quoted away."""
+    return "'" + cell if cell.startswith(FORMULA_TRIGGERS) else cell
+
+
 @contextmanager
 def csv_errors_as_bad_request() -> Iterator[None]:
     """Turn the csv module's parse errors into a 400 naming the problem."""

@@ -56,12 +56,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned for the dialect: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL."""
+    """An engine tuned for the dialect: WAL and a busy timeout on SQLite, pre-ping on PostgreSQL.
+
+    SQL parameters are never part of an error's text: they carry personal data (a failed batch
+    of contacts would otherwise put every email and unsubscribe token into the logs)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -73,7 +80,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
+    )
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

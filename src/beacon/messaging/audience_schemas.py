@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator, model_validator
 
 from beacon.core.timefmt import UTCMillis
-from beacon.messaging.schemas import Channel, InModel, OutModel, SubscriptionStatus
+from beacon.messaging.schemas import Channel, InModel, NonBlank, OutModel, SubscriptionStatus
 
 MAX_CONTACTS = 10_000
 MAX_ATTRIBUTES = 100
@@ -117,7 +117,7 @@ class UpsertResult(OutModel):
 
 
 class SegmentCreate(InModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: NonBlank = Field(min_length=1, max_length=200)
     rules: dict[str, Any] | None = None
     contact_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_CONTACTS)
 
@@ -147,14 +147,14 @@ class SegmentOut(OutModel):
 
 
 class TemplateCreate(InModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: NonBlank = Field(min_length=1, max_length=200)
     channel: Channel
     status: Literal["draft", "published"] = "draft"
     content: dict[str, Any]
 
 
 class TemplateUpdate(InModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: NonBlank | None = Field(default=None, min_length=1, max_length=200)
     status: Literal["draft", "published"] | None = None
     content: dict[str, Any] | None = None
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from beacon.core.text import not_blank
 from beacon.core.timefmt import UTCMillis
 from beacon.messaging.clock import resolve_local_time
 from beacon.messaging.schemas import Channel, InModel, OutModel, check_timezone
@@ -24,9 +25,7 @@ AUDIENCE_MAX = 50
 
 
 def _name(value: str | None) -> str | None:
-    if value is not None and not value.strip():
-        raise ValueError("must not be empty")
-    return value.strip() if value is not None else None
+    return None if value is None else not_blank(value)
 
 
 def local_to_utc(value: datetime | None, timezone: str) -> datetime | None:
@@ -262,3 +261,25 @@ class ExecutionOut(OutModel):
     error: str | None
     counts: PipelineCounts
     created_at: UTCMillis
+
+
+RecipientState = Literal["scheduled", "hydrated", "composed", "injected", "sent", "failed"]
+
+
+class RecipientOut(OutModel):
+    """One contact in one execution: where its message stands, and why it failed."""
+
+    recipient_id: int
+    contact_id: uuid.UUID
+    channel: Channel
+    address: str | None = Field(
+        description="Email, phone or one-line postal address; masked unless the token also "
+        "holds audiences:read"
+    )
+    address_masked: bool
+    status: RecipientState
+    stage: RecipientState = Field(
+        description="The stage the row reached; for a failed row, the stage it failed to reach"
+    )
+    reason: str | None
+    updated_at: UTCMillis

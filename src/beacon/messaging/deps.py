@@ -78,6 +78,13 @@ def require_scope(scope: str) -> Callable[..., Principal]:
     return dependency
 
 
+def require_also(principal: Principal, scope: str) -> None:
+    """403 ``INSUFFICIENT_SCOPE`` unless the caller also holds ``scope`` (for an operation whose
+    input, not its route, decides what it reads)."""
+    if scope not in principal.scopes:
+        raise InsufficientScope(scope)
+
+
 CampaignsRead = Annotated[Principal, Depends(require_scope("campaigns:read"))]
 CampaignsWrite = Annotated[Principal, Depends(require_scope("campaigns:write"))]
 AnalyticsRead = Annotated[Principal, Depends(require_scope("analytics:read"))]

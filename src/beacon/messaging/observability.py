@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository, repository, segments
+from beacon.messaging import recipient_repository as recipients
 from beacon.messaging.campaign_schemas import (
     AudienceOut,
     AudienceRef,
@@ -32,6 +33,7 @@ from beacon.messaging.campaign_schemas import (
     PipelineCounts,
     PreflightOut,
     Reach,
+    RecipientOut,
     ScheduleOut,
     StatusSchedule,
     SummaryAudience,
@@ -39,7 +41,7 @@ from beacon.messaging.campaign_schemas import (
     SummarySchedule,
     TemplateRef,
 )
-from beacon.messaging.models import Campaign, Execution, Template
+from beacon.messaging.models import Campaign, Contact, Execution, Recipient, Template
 
 
 def execution_id(execution: Execution) -> str:
@@ -237,3 +239,55 @@ def metrics(*, session: Session, campaign: Campaign) -> CampaignMetrics:
         counts=PipelineCounts(**repository.campaign_stage_counts(session, campaign.id)),
         computed_at=utcnow(),
     )
+
+
+def recipients_page(
+    *,
+    session: Session,
+    campaign: Campaign,
+    execution: Execution,
+    status: str | None,
+    reveal_addresses: bool,
+    limit: int,
+    offset: int,
+) -> tuple[list[RecipientOut], int]:
+    """A page of an execution's recipients (in ``status`` when given), with stage and reason."""
+    rows, total = recipients.page_of_rows(
+        session, execution_id=execution.id, stage=status, limit=limit, offset=offset
+    )
+    contacts = recipients.contacts_by_id(session, [row.contact_id for row in rows])
+    return [
+        _recipient_out(row, contacts.get(row.contact_id), campaign.channel, reveal_addresses)
+        for row in rows
+    ], total
+
+
+def _recipient_out(
+    row: Recipient, contact: Contact | None, channel: str, reveal: bool
+) -> RecipientOut:
+    return RecipientOut(
+        recipient_id=row.id,
+        contact_id=row.contact_id,
+        channel=channel,
+        address=_address(contact, channel, reveal) if contact else None,
+        address_masked=not reveal,
+        status=row.stage,
+        stage=(row.failed_stage or row.stage) if row.stage == "failed" else row.stage,
+        reason=row.reason,
+        updated_at=row.updated_at,
+    )
+
+
+def _address(contact: Contact, channel: str, reveal: bool) -> str | None:
+    """The contact's address on the channel; masked, it still tells two recipients apart."""
+    if channel == "email" and contact.email:
+        local, _, domain = contact.email.partition("@")
+        return contact.email if reveal else f"{local[:1]}***@{domain}"
+    if channel == "sms" and contact.phone:
+        phone = contact.phone
+        return phone if reveal else phone[:3] + "*" * max(len(phone) - 5, 0) + phone[-2:]
+    if channel == "direct_mail" and contact.address:
+        keys = ("line1", "line2", "postalCode", "city", "region", "country")
+        shown = keys if reveal else ("city", "country")
+        return ", ".join(str(contact.address[k]) for k in shown if contact.address.get(k)) or None
+    return None

@@ -32,7 +32,10 @@ from beacon.messaging.providers.factory import open_provider, retry_policy
 from beacon.messaging.rendering import RenderError
 
 log = logging.getLogger("beacon.messaging.pipeline")
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+NO_LINK_BASE = (
+    "BEACON_PUBLIC_URL is not set: a worker outside `beacon serve` cannot build unsubscribe "
+    "links, so it sends no email"
+)
 
 
 def batch_job_kind(settings: Settings) -> JobKind:
@@ -226,12 +229,15 @@ class _BatchRun:
         return going
 
     def _composer(self, content: dict[str, Any]) -> tuple[Composer | None, str]:
+        base_url = self.batch.settings.link_base_url
+        if base_url is None and self.batch.channel == "email":
+            return None, NO_LINK_BASE
         try:
             composer = Composer(
                 channel=self.batch.channel,
                 content=content,
                 execution_id=self.batch.execution_id,
-                base_url=self.batch.settings.public_url or DEFAULT_BASE_URL,
+                base_url=base_url or "",
                 now=utcnow(),
             )
         except RenderError as exc:

@@ -79,8 +79,28 @@ def _template_checks(
     return checks
 
 
+def _sending_link_base(settings: Settings) -> str | None:
+    """The base of unsubscribe links as the workers that send will know it: only
+    BEACON_PUBLIC_URL reaches a separate `beacon worker`."""
+    return settings.link_base_url if settings.worker_in_process else settings.public_url
+
+
+def _unsubscribe_check(used: set[str], settings: Settings) -> dict[str, str]:
+    if "unsubscribe_url" not in used:
+        return _check("unsubscribe_link", "failed", "Body has no {{ unsubscribe_url }} link")
+    base = _sending_link_base(settings)
+    if base is None:
+        return _check(
+            "unsubscribe_link",
+            "failed",
+            "BEACON_PUBLIC_URL is not set: the workers that send email (`beacon worker`) "
+            "cannot build unsubscribe links; set it to this server's public address",
+        )
+    return _check("unsubscribe_link", "passed", f"Body contains {{{{ unsubscribe_url }}}} ({base})")
+
+
 def _channel_checks(
-    session: Session, campaign: Campaign, template: Template | None, reach: int
+    session: Session, campaign: Campaign, template: Template | None, reach: int, settings: Settings
 ) -> list[dict[str, str]]:
     content: dict[str, Any] = template.content if template else {}
     if campaign.channel == "email":
@@ -94,12 +114,7 @@ def _channel_checks(
         for part in ("html", "text"):
             if content.get(part):
                 used |= variables(part=part, source=content[part])
-        unsubscribe = (
-            _check("unsubscribe_link", "passed", "Body contains {{ unsubscribe_url }}")
-            if "unsubscribe_url" in used
-            else _check("unsubscribe_link", "failed", "Body has no {{ unsubscribe_url }} link")
-        )
-        return [sender, unsubscribe]
+        return [sender, _unsubscribe_check(used, settings)]
     if campaign.channel == "sms":
         if OPT_OUT.search(content.get("body") or ""):
             return [_check("opt_out", "passed", "Body contains opt-out instructions")]
@@ -162,7 +177,7 @@ def run_preflight(
     checks = [
         reach_check,
         *_template_checks(session, campaign, template, base_url),
-        *_channel_checks(session, campaign, template, reach),
+        *_channel_checks(session, campaign, template, reach, settings),
         _schedule(campaign),
         _provider(campaign, settings),
     ]

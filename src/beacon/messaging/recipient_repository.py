@@ -16,11 +16,13 @@ from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.core.db import rowcount
+from beacon.core.paging import fetch_page
 from beacon.messaging.audience_repository import CHANNEL_STATUS
 from beacon.messaging.compose import RecipientRow
 from beacon.messaging.models import Contact, Recipient
 
 UNFINISHED = ("scheduled", "hydrated", "composed", "injected")
+STATES = (*UNFINISHED, "sent", "failed")
 NOT_HANDED_OVER = ("scheduled", "hydrated", "composed")
 NEXT_STAGE = {"scheduled": "hydrated", "hydrated": "composed", "composed": "injected"}
 UNKNOWN_AFTER_CRASH = "unknown_outcome_after_crash"
@@ -61,6 +63,22 @@ def load_rows(
         .order_by(Recipient.id)
     )
     return [RecipientRow(*row) for row in result]
+
+
+def page_of_rows(
+    session: Session, *, execution_id: uuid.UUID, stage: str | None, limit: int, offset: int
+) -> tuple[Sequence[Recipient], int]:
+    """A page of an execution's rows (those in ``stage`` when given) in id order, and the total."""
+    query = select(Recipient).where(Recipient.execution_id == execution_id)
+    if stage is not None:
+        query = query.where(Recipient.stage == stage)
+    return fetch_page(session, query, order_by=[Recipient.id], limit=limit, offset=offset)
+
+
+def contacts_by_id(session: Session, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contact]:
+    """The contacts behind a page of rows."""
+    found = session.scalars(select(Contact).where(Contact.id.in_(set(contact_ids))))
+    return {contact.id: contact for contact in found}
 
 
 def advance(

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.errors import BadRequest, UnsupportedMediaType, not_found
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.messaging import audience_repository, contacts, segments, templates
 from beacon.messaging.audience_schemas import (
     ContactOut,
@@ -24,13 +25,21 @@ from beacon.messaging.audience_schemas import (
     TemplateUpdate,
     UpsertResult,
 )
-from beacon.messaging.deps import AudiencesRead, AudiencesWrite, TemplatesRead, TemplatesWrite
+from beacon.messaging.deps import (
+    AudiencesRead,
+    AudiencesWrite,
+    TemplatesRead,
+    TemplatesWrite,
+    require_also,
+)
 from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.openapi import public_errors
 from beacon.messaging.router_campaigns import Limit, Offset, base_url
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
 
-router = APIRouter(prefix="/public/v1", tags=["Orchestrate: audiences and templates"])
+router = APIRouter(
+    prefix="/public/v1", tags=["Orchestrate: audiences and templates"], route_class=StrictJSONRoute
+)
 
 JSON_BODY = [Depends(require_json)]
 SegmentId = Annotated[uuid.UUID, Path(alias="segmentId")]
@@ -297,6 +306,8 @@ def update_template(
     responses=public_errors(400, 401, 403, 404, 415, 422, 429),
     dependencies=JSON_BODY,
     summary="Render a proof for a contact",
+    description="Needs `templates:read`; rendering a stored contact (`contactId`) reads its data "
+    "and unsubscribe link, so it needs `audiences:read` too (403 `INSUFFICIENT_SCOPE` otherwise).",
 )
 def render_template(
     request: Request,
@@ -307,6 +318,8 @@ def render_template(
     settings: AppSettings,
     idem: Idempotency,
 ) -> JSONResponse:
+    if body.contact_id is not None:  # a stored contact's data and live unsubscribe link
+        require_also(caller, "audiences:read")
     return respond(
         session=session,
         account_id=caller.account_id,

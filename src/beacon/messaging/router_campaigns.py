@@ -1,4 +1,4 @@
-"""The 16 campaign endpoints of /public/v1. Thin: parse, call a service, shape the envelope."""
+"""The campaign endpoints of /public/v1 (seed 004's 16, and the recipients of a run). Thin: parse, call a service, shape the envelope."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from beacon.core.deps import AppSettings, DbSession, require_json
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.paging import Offset
 from beacon.messaging import campaigns, observability, preflight, repository
 from beacon.messaging.campaign_schemas import (
@@ -22,6 +23,8 @@ from beacon.messaging.campaign_schemas import (
     CampaignUpdate,
     ExecutionOut,
     PreflightOut,
+    RecipientOut,
+    RecipientState,
     ScheduleRequest,
 )
 from beacon.messaging.deps import AnalyticsRead, CampaignsRead, CampaignsWrite
@@ -29,16 +32,21 @@ from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.openapi import public_errors
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
 
-router = APIRouter(prefix="/public/v1/campaigns", tags=["Orchestrate: campaigns"])
+router = APIRouter(
+    prefix="/public/v1/campaigns", tags=["Orchestrate: campaigns"], route_class=StrictJSONRoute
+)
 
 CampaignId = Annotated[uuid.UUID, Path(alias="campaignId", description="The campaign's UUID")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
+ExecutionId = Annotated[
+    str, Path(alias="executionId", description="exec-<uuid> (or the bare UUID)")
+]
 JSON_BODY = [Depends(require_json)]
 
 
 def base_url(request: Request, settings: AppSettings) -> str:
     """The URL links in rendered messages point at."""
-    return settings.public_url or str(request.base_url)
+    return settings.link_base_url or str(request.base_url)
 
 
 @router.get(
@@ -363,9 +371,7 @@ def list_executions(
 )
 def get_execution(
     campaign_id: CampaignId,
-    execution_id: Annotated[
-        str, Path(alias="executionId", description="exec-<uuid> (or the bare UUID)")
-    ],
+    execution_id: ExecutionId,
     caller: CampaignsRead,
     session: DbSession,
 ) -> JSONResponse:
@@ -376,3 +382,41 @@ def get_execution(
         execution_id=execution_id,
     )
     return ok(observability.executions_out(session, [execution])[0])
+
+
+@router.get(
+    "/{campaignId}/executions/{executionId}/recipients",
+    response_model=PageEnvelope[RecipientOut],
+    responses=public_errors(400, 401, 403, 404, 409, 422, 429),
+    summary="List an execution's recipients, with the stage and reason of failures",
+    description="Addresses are masked unless the token also holds `audiences:read`.",
+)
+def list_recipients(
+    campaign_id: CampaignId,
+    execution_id: ExecutionId,
+    caller: CampaignsRead,
+    session: DbSession,
+    status: Annotated[
+        RecipientState | None, Query(description="Only recipients in this state")
+    ] = None,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> JSONResponse:
+    execution = campaigns.get_execution(
+        session=session,
+        account_id=caller.account_id,
+        campaign_id=campaign_id,
+        execution_id=execution_id,
+    )
+    items, total = observability.recipients_page(
+        session=session,
+        campaign=campaigns.get_broadcast(
+            session=session, account_id=caller.account_id, campaign_id=campaign_id
+        ),
+        execution=execution,
+        status=status,
+        reveal_addresses="audiences:read" in caller.scopes,
+        limit=limit,
+        offset=offset,
+    )
+    return page(items, total=total, limit=limit, offset=offset)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from beacon.core.csvtext import spreadsheet_safe
 from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
 
 SUFFIXES = {"direct_mail": ".html", "email": ".eml", "sms": ".txt"}
@@ -167,7 +168,9 @@ class PrintFileProvider:
         for m in messages:
             document = f"{m.recipient_id}{self.suffix}"
             row = [str(m.recipient_id), str(m.contact_id), document, m.to]
-            writer.writerow([*row, *(m.manifest.get(k, "") for k in extra)])
+            cells = [*row, *(m.manifest.get(k, "") for k in extra)]
+            # tenants write names and addresses: a print shop opens this file in a spreadsheet
+            writer.writerow([spreadsheet_safe(cell) for cell in cells])
         return out.getvalue().encode()
 
     async def _make_durable(self, tmp: Path, files: list[Path]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from beacon.core.config import Settings
 from beacon.messaging.providers import Provider, RetryPolicy, rate_limiter
 from beacon.messaging.providers.direct_mail import PrintFileProvider
@@ -21,10 +23,18 @@ def describe(channel: str, settings: Settings) -> tuple[bool, str]:
         config = SmtpConfig.from_url(settings.smtp_url)
         return True, f"SMTP server {config.hostname}:{config.port}"
     if channel == "sms" and sms_configured(settings):
-        return True, f"SMS API {settings.sms_api_base_url}"
+        return True, f"SMS API {_host_only(settings.sms_api_base_url)}"
     if channel == "direct_mail":
         return True, f"print files in {outbox}"
     return False, f"messages are written to {outbox}"
+
+
+def _host_only(url: str) -> str:
+    """``host[:port]`` of ``url``: tenants see where messages go, never the operator's
+    credentials, path or query (as for SMTP)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "(no host)"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def _rate(channel: str, settings: Settings) -> float:

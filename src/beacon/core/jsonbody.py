@@ -1,0 +1,119 @@
+"""Strict JSON request bodies: what the json module lets through but no database stores.
+
+Python's parser accepts ``NaN``, ``Infinity``, numbers that overflow to ``inf`` (``1e400``) and
+lone UTF-16 surrogates (``"\\udc00"``); PostgreSQL refuses all of them, SQLite stores them
+(``1e400`` as ``null``) and the next read fails. A route of ``StrictJSONRoute`` refuses them
+while parsing, with a 422 naming the field, before any handler runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.routing import APIRoute
+
+from beacon.core.context import request_context
+from beacon.core.errors import ValidationFailed, field_name
+
+# A JSON escape of a UTF-16 surrogate; raw UTF-8 cannot encode one, so only escapes can.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+class _NotFinite:
+    """Stands in for a number that is not finite until its place is known."""
+
+    def __init__(self, literal: str) -> None:
+        self.literal = literal
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _problem(value: Any) -> str | None:
+    if isinstance(value, _NotFinite):
+        return f"{value.literal} is not a finite number"
+    if isinstance(value, str) and _has_surrogate(value):
+        return "text must not contain a lone UTF-16 surrogate (such as \\udc00)"
+    return None
+
+
+def _first_problem(document: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """The path of the first unstorable value (or key) in ``document``, and what is wrong."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                if _has_surrogate(key):
+                    return path, "a key contains a lone UTF-16 surrogate"
+                stack.append(((*path, key), item))
+        elif isinstance(value, list):
+            stack.extend(((*path, i), item) for i, item in reversed(list(enumerate(value))))
+        else:
+            problem = _problem(value)
+            if problem is not None:
+                return path, problem
+    return None
+
+
+def loads_strict(body: bytes) -> Any:
+    """``json.loads`` refusing non-finite numbers and lone surrogates with a 422 naming the field."""
+    suspect = False
+
+    def not_finite(literal: str) -> _NotFinite:
+        nonlocal suspect
+        suspect = True
+        return _NotFinite(literal)
+
+    def number(literal: str) -> float | _NotFinite:
+        value = float(literal)
+        return value if math.isfinite(value) else not_finite(literal)
+
+    document = json.loads(body, parse_constant=not_finite, parse_float=number)
+    if suspect or _SURROGATE_ESCAPE.search(body):
+        found = _first_problem(document)
+        if found is not None:
+            path, problem = found
+            name = field_name(path)
+            raise ValidationFailed(
+                f"Invalid value for '{name}': {problem}", details={"field": name}
+            )
+    return document
+
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body goes through ``loads_strict``."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            body = await self.body()
+            try:
+                self._json = loads_strict(body)
+            except ValidationFailed as exc:
+                # FastAPI answers any parse failure as a generic 400; the error handler renders
+                # the body error recorded here instead (as for an oversized body).
+                request_context(self).body_error = exc
+                raise
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """An API route parsing its JSON body with ``StrictJSONRequest``."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict_handler(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict_handler
