@@ -178,6 +178,7 @@ def _start_demo(settings: Settings, base: str, credentials: Credentials) -> Sett
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run background workers only (any number may share one PostgreSQL)."""
+    import contextlib
     import signal
 
     from beacon.core import domains
@@ -197,7 +198,10 @@ def worker(data_dir: DataDir = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
     signal.signal(signal.SIGINT, lambda *_: runner.stop(timeout=0))
     typer.echo(f"worker {runner.worker_id} running")
-    runner.run_forever()
+    with contextlib.ExitStack() as resources:
+        for resource in domains.resources(settings):
+            resources.enter_context(resource)
+        runner.run_forever()
 
 
 @keys_app.command("create")

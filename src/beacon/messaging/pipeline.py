@@ -29,7 +29,6 @@ from beacon.messaging.handover import BatchContext, ChunkStream, Failure, Stop
 from beacon.messaging.models import Batch, Campaign, Execution
 from beacon.messaging.providers import Provider
 from beacon.messaging.providers.factory import open_provider, retry_policy
-from beacon.messaging.rendering import RenderError
 
 log = logging.getLogger("beacon.messaging.pipeline")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -195,7 +194,7 @@ class _BatchRun:
         injected = [r for r in rows if r.stage == "injected"]
         resend = self._settle_injected(loop, provider, injected, may_resend=True)
         going = self._hydrate([r for r in rows if r.stage != "injected"])
-        stream = ChunkStream(self.batch, provider, *self._composer(content))
+        stream = ChunkStream(self.batch, provider, self._composer(content))
         try:
             loop.run(stream.run(sorted([*going, *resend], key=lambda r: r.id)))
         except Stop as stop:
@@ -225,15 +224,11 @@ class _BatchRun:
             )
         return going
 
-    def _composer(self, content: dict[str, Any]) -> tuple[Composer | None, str]:
-        try:
-            composer = Composer(
-                channel=self.batch.channel,
-                content=content,
-                execution_id=self.batch.execution_id,
-                base_url=self.batch.settings.public_url or DEFAULT_BASE_URL,
-                now=utcnow(),
-            )
-        except RenderError as exc:
-            return None, f"template does not compile: {exc}"
-        return composer, ""
+    def _composer(self, content: dict[str, Any]) -> Composer:
+        return Composer(
+            channel=self.batch.channel,
+            content=content,
+            execution_id=self.batch.execution_id,
+            base_url=self.batch.settings.public_url or DEFAULT_BASE_URL,
+            now=utcnow(),
+        )
