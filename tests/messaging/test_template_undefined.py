@@ -115,10 +115,14 @@ def test_preflight_names_the_contacts_and_the_variable(
         return dict(next(c for c in checks if c["id"] == "template_renders"))
 
     failing = preflight("Hi {{ contact.firstName }}")
-    assert failing["status"] == "failed"
+    assert failing["status"] == "warning"  # that contact is skipped at send
     assert "1 of the 3 contacts" in failing["message"]
     assert nameless in failing["message"]
     assert "'contact.firstName' is undefined" in failing["message"]
+    nobody = preflight("Hi {{ contact.lastName }}")
+    assert nobody["status"] == "failed"
+    assert "3 of the 3 contacts" in nobody["message"]
+    assert "'contact.lastName' is undefined" in nobody["message"]
     passing = preflight('Hi {{ contact.firstName | default("there") }}')
     assert passing["status"] == "passed", passing
     assert passing["message"] == "Rendered for 3 contacts"

@@ -75,7 +75,8 @@ def _template_checks(
 
 def _render_check(template: Template, sample: Sequence[Contact], base_url: str) -> dict[str, str]:
     """Render for every sampled contact (one call to a render process); a failure names the
-    contacts and the error (the undefined variable, the limit)."""
+    contacts and the error (the undefined variable, the limit). Warning when it fails for
+    some of them, failed when for all."""
     contacts = [
         (contact_out(c).model_dump(mode="json", by_alias=True), c.unsubscribe_token) for c in sample
     ]
@@ -96,9 +97,12 @@ def _render_check(template: Template, sample: Sequence[Contact], base_url: str) 
         f"{error} (contacts {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
         for error, ids in sorted(failing.items(), key=lambda item: -len(item[1]))[:3]
     )
+    # like postal addresses: the contacts it fails for are skipped at send (failed at
+    # composed, with this reason); a template that renders for nobody blocks publishing
+    status = "failed" if count == len(sample) else "warning"
     return _check(
         "template_renders",
-        "failed",
+        status,
         f"Rendering failed for {count} of the {len(sample)} contacts checked: {reasons}",
     )
 
