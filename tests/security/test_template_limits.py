@@ -46,6 +46,20 @@ def _limit(pid: int, name: str) -> str:
     raise AssertionError(f"no {name} in /proc/{pid}/limits")
 
 
+def _gone(pid: int, within: float = 2.0) -> bool:
+    """The process ended (reaped, or a zombie waiting for its parent) within ``within`` s."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def _reset_peak_rss() -> bool:
     try:
         Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
@@ -115,7 +129,7 @@ def test_a_killed_render_process_is_replaced(
         assert response.json()["data"]["rendered"]["body"] == "Hi Ada"
     killed = before - set(pool.pids())
     assert len(killed) == 1, (before, pool.pids())
-    assert not Path(f"/proc/{killed.pop()}").exists()
+    assert _gone(killed.pop())
 
 
 @pytest.fixture
@@ -215,4 +229,4 @@ def test_close_kills_a_busy_render_at_once() -> None:
     thread.join(5)
     assert time.monotonic() - started < 1.0
     assert isinstance(outcome[0], render_pool.RendererClosed)
-    assert not Path(f"/proc/{pid}").exists()
+    assert _gone(pid)

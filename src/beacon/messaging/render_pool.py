@@ -34,8 +34,10 @@ import os
 import queue
 import resource
 import signal
+import sys
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -54,6 +56,9 @@ from beacon.messaging.rendering import (
 )
 
 log = logging.getLogger("beacon.messaging.render_pool")
+warnings.filterwarnings(
+    "ignore", message=".* found in sys.modules after import of package", category=RuntimeWarning
+)
 
 DEFAULT_PROCESSES = 4
 CPU_SECONDS = 2
@@ -234,6 +239,7 @@ class RenderPool:
         self._live: set[_Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._warmed = False
 
     @property
     def closed(self) -> bool:
@@ -256,11 +262,17 @@ class RenderPool:
         """Each item's rendered parts or its RenderError, in order. Raises RenderError when
         the template fails for everyone (a syntax error, a fixed part that fails), and
         RendererBusy (unless ``wait``) or RendererClosed."""
+        started = time.monotonic()
         request = (content_key(channel, content), channel, dict(content), list(items))
         worker = self._checkout(wait=wait)
+        if not self._warmed:
+            self._warmed = True
+            threading.Thread(target=self._warm, name="beacon-render-warm", daemon=True).start()
+        # an interactive call's wall limit counts from the call, queueing included
+        first = (started if not wait else time.monotonic()) + self.wall_seconds
         healthy = False
         try:
-            results, failure, healthy = self._exchange(worker, request, len(items))
+            results, failure, healthy = self._exchange(worker, request, len(items), first)
         finally:
             if healthy:
                 self._idle.put(worker)
@@ -342,20 +354,39 @@ class RenderPool:
         return worker
 
     def _replace(self, worker: _Worker) -> None:
-        """A child that hit a limit (or whose call failed) is killed; its slot starts a new
-        one in the background so the next caller does not wait for it."""
-        self._discard(worker)
+        """A child that hit a limit (or whose call failed) is killed at once; a thread reaps
+        it and starts its replacement, so neither delays the caller."""
+        _kill(worker)
+        with self._lock:
+            self._live.discard(worker)
         self.replaced += 1
-        if self._closed:
-            return
-        threading.Thread(target=self._refill, name="beacon-render-refill", daemon=True).start()
+        threading.Thread(
+            target=self._refill, args=(worker,), name="beacon-render-refill", daemon=True
+        ).start()
 
-    def _refill(self) -> None:
-        try:
-            worker: _Worker | None = self._spawn()
-        except Exception:  # the slot stays free; the next caller starts a process for it
-            worker = None
+    def _refill(self, dead: _Worker | None) -> None:
+        if dead is not None:
+            self._discard(dead)
+        worker: _Worker | None = None
+        if not self._closed:
+            try:
+                worker = self._spawn()
+            except Exception:  # the slot stays free; the next caller starts a process for it
+                worker = None
         self._idle.put(worker)
+
+    def _warm(self) -> None:
+        """Start a process for every free slot (after the first render: a server that renders
+        keeps its processes ready, a test that never renders starts none)."""
+        for _ in range(self.processes):
+            try:
+                worker = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            if worker is not None:
+                self._idle.put(worker)
+                continue
+            self._refill(None)
 
     def _discard(self, worker: _Worker) -> None:
         with self._lock:
@@ -367,15 +398,16 @@ class RenderPool:
     # --- one request ---
 
     def _exchange(
-        self, worker: _Worker, request: tuple[Any, ...], count: int
+        self, worker: _Worker, request: tuple[Any, ...], count: int, deadline: float
     ) -> tuple[list[Result], RenderError | None, bool]:
-        """Send a request and collect its answers: (results, whole-call error, healthy)."""
+        """Send a request and collect its answers: (results, whole-call error, healthy). The
+        child is killed when ``deadline`` passes, and then ``wall_seconds`` after each answer."""
         conn = worker.conn
         results: list[Result] = []
         try:
             conn.send(request)
             while True:
-                if not conn.poll(self.wall_seconds):
+                if not conn.poll(max(0.0, deadline - time.monotonic())):
                     _kill(worker)
                     death = _killed("time", f"no answer within {self.wall_seconds} s")
                     return self._fill(results, count, death), None, False
@@ -384,6 +416,7 @@ class RenderPool:
                     error = _error(payload)
                     return [], error, not _out_of_memory(error)
                 results.extend(_error(r) if isinstance(r, tuple) else r for r in payload)
+                deadline = time.monotonic() + self.wall_seconds
                 if kind == "done":
                     return results, None, True
                 if kind == "dying":
@@ -408,7 +441,7 @@ class RenderPool:
         return results
 
     def _death(self, worker: _Worker) -> RenderLimitExceeded:
-        worker.process.join(1)
+        worker.process.join(0.1)  # the exit code says which limit, when it is known at once
         code = worker.process.exitcode
         if code == EXIT_MEMORY:
             return _killed("memory", "over the address-space limit")
@@ -424,10 +457,19 @@ def _kill(worker: _Worker) -> None:
 
 def _context() -> ForkServerContext | SpawnContext:
     """'forkserver' where available: children fork from a clean single-threaded server that has
-    the renderer imported (fast starts, no copy of the threaded server's state)."""
+    the renderer imported (fast starts, no copy of the threaded server's state).
+
+    A child re-runs the parent's ``__main__`` module (``python -m beacon.cli``) before it
+    starts; preloading that module's imports in the fork server makes this cheap (seconds
+    otherwise, per child, on a loaded machine), and the filter below keeps runpy from warning
+    that the module is already imported."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["beacon.messaging.rendering"])
+        preload = ["beacon.messaging.render_pool"]
+        main = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if main is not None and main.name and not main.name.endswith("__main__"):
+            preload.append(main.name)
+        context.set_forkserver_preload(preload)
         return context
     return multiprocessing.get_context("spawn")
 
@@ -465,10 +507,20 @@ def running(*, processes: int) -> Iterator[RenderPool]:
         if _shared is not None and _shared.processes != processes:
             _shared.close()
     pool = shared()
+    threading.Thread(target=_start_fork_server, name="beacon-render-start", daemon=True).start()
     try:
         yield pool
     finally:
         pool.close()
+
+
+def _start_fork_server() -> None:
+    """Start the fork server now (it imports the renderer and the main module, which takes
+    seconds on a loaded machine), not in the first render's time."""
+    if isinstance(_context(), ForkServerContext):
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
 
 
 def render_many(
