@@ -420,10 +420,12 @@ def main() -> None:
             before = messaging(tree, args.recipients)
             print("messaging, after ...", flush=True)
             after = messaging(ROOT, args.recipients)
+            results["messaging"] = {"before": before, "after": after, "base": commit}
+            print(json.dumps(results["messaging"]), flush=True)
+        except subprocess.CalledProcessError as exc:
+            print(f"messaging run failed: {exc}\n{exc.stderr}", flush=True)
         finally:
             shutil.rmtree(tree, ignore_errors=True)
-        results["messaging"] = {"before": before, "after": after, "base": commit}
-        print(json.dumps(results["messaging"]), flush=True)
     report = render_report(results, args)
     print(report)
     if args.write_docs:
