@@ -186,6 +186,7 @@ def _start_demo(settings: Settings, base: str, credentials: Credentials) -> Sett
 @app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run background workers only (any number may share one PostgreSQL)."""
+    import contextlib
     import signal
 
     from beacon.core import domains
@@ -211,7 +212,10 @@ def worker(data_dir: DataDir = None) -> None:
             "(its unsubscribe links need the server's public address)",
             err=True,
         )
-    runner.run_forever()
+    with contextlib.ExitStack() as resources:
+        for resource in domains.resources(settings):
+            resources.enter_context(resource)
+        runner.run_forever()
 
 
 @keys_app.command("create")

@@ -277,7 +277,10 @@ def test_templates_validate_render_and_publish(client: TestClient, auth: dict[st
     )
     assert patched.status_code == 200
     failing = post(
-        client, f"/templates/{template_id}/render", auth, {"contact": {"email": "z@example.com"}}
+        client,
+        f"/templates/{template_id}/render",
+        auth,
+        {"contact": {"email": "z@example.com", "firstName": "Zoe"}},
     )
     assert (
         failing.status_code == 422 and failing.json()["error"]["code"] == "TEMPLATE_RENDER_FAILED"
@@ -299,7 +302,9 @@ def test_templates_validate_render_and_publish(client: TestClient, auth: dict[st
 
 def test_unsubscribe_link(client: TestClient, auth: dict[str, str]) -> None:
     template_id = make_template(client, auth)
-    ids = _upsert(client, auth, [{"email": "u@example.com"}]).json()["data"]["ids"]
+    ids = _upsert(client, auth, [{"email": "u@example.com", "firstName": "Ulla"}]).json()["data"][
+        "ids"
+    ]
     html = post(client, f"/templates/{template_id}/render", auth, {"contactId": ids[0]}).json()[
         "data"
     ]["rendered"]["html"]

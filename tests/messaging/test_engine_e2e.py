@@ -117,7 +117,7 @@ def _token(db: Database, base_url: str) -> str:
 def _contacts(api: Api) -> None:
     codes = {"ann": "A1", "tmp": "T1", "bad": "B1", "cy": "C1", "dee": "D1"}
     good = [{**c, "attributes": {"list": "spring", "code": codes[c["externalId"]]}} for c in GOOD]
-    # the awkward ones come second: preflight proofs the template on the first contact
+    # preflight renders the template for every contact: "no-code" makes it a warning
     awkward = [{**c, "attributes": {"list": "spring"}} for c in AWKWARD]
     awkward[0]["attributes"]["code"] = "N1"
     api.post("/contacts", {"contacts": good})
@@ -170,7 +170,12 @@ def test_campaign_end_to_end_over_http(
     )
     cid = campaign["campaignId"]
     preflight = api.post(f"/campaigns/{cid}/preflight")
-    assert preflight["status"] == "passed", preflight
+    assert preflight["status"] == "warning", preflight
+    checks = {c["id"]: c for c in preflight["checks"]}
+    assert {c["status"] for i, c in checks.items() if i != "template_renders"} == {"passed"}
+    renders = checks["template_renders"]
+    assert renders["status"] == "warning", renders
+    assert "'contact.attributes.code' is undefined" in renders["message"]  # no-code, skipped
     api.post(f"/campaigns/{cid}/publish")
     status = api.get(f"/campaigns/{cid}/status")
     assert status["execution"]["state"] == "scheduled" and status["schedule"]["active"] is True

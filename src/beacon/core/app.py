@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
@@ -59,6 +59,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resources = ExitStack()
+        for resource in domains.resources(settings):
+            resources.enter_context(resource)
         pixel = PixelPipeline(settings=settings, db=app.state.db, collector=collector)
         pixel.start()
         app.state.pixel = pixel
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         try:
             yield
         finally:
+            resources.close()  # first: kills template renders, so a running job ends promptly
             if worker is not None:
                 worker.stop()
             pixel.stop()

@@ -142,6 +142,13 @@ class Settings(BaseSettings):
         "up to CHUNKS_IN_FLIGHT (3) chunks are handed over at once, so a crash leaves at most "
         "3 x chunk size rows with an unknown outcome.",
     )
+    messaging_render_processes: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Template render processes per server or worker process (each limited to "
+        "2 s of CPU and 128 MiB per render); when all stay busy for 1 s a preview answers 503.",
+    )
     messaging_scheduler_interval_seconds: float = Field(
         default=1.0, description="Seconds between ticks of the campaign scheduler."
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
+from typing import Any
+
 from fastapi import APIRouter
 
 from beacon.core.config import Settings
@@ -60,3 +63,11 @@ def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
     from beacon.messaging.scheduler import scheduler_task
 
     return [store_refresh_task(settings), scheduler_task(settings)]
+
+
+def resources(settings: Settings) -> list[AbstractContextManager[Any]]:
+    """What each domain keeps running while a server or worker process is up (entered at
+    start, exited first at shutdown)."""
+    from beacon.messaging.render_pool import running
+
+    return [running(processes=settings.messaging_render_processes)]

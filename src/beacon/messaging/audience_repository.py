@@ -336,11 +336,13 @@ def count_contacts(session: Session, condition: ColumnElement[bool]) -> int:
     return int(session.scalar(select(func.count()).select_from(Contact).where(condition)) or 0)
 
 
-def first_contact(session: Session, condition: ColumnElement[bool]) -> Contact | None:
-    """A deterministic sample contact among those matching."""
-    return session.scalar(
-        select(Contact).where(condition).order_by(Contact.created_at, Contact.id).limit(1)
-    )
+def sample_contacts(
+    session: Session, condition: ColumnElement[bool], *, limit: int
+) -> Sequence[Contact]:
+    """The first ``limit`` contacts among those matching (oldest first: deterministic)."""
+    return session.scalars(
+        select(Contact).where(condition).order_by(Contact.created_at, Contact.id).limit(limit)
+    ).all()
 
 
 def incomplete_address_condition() -> ColumnElement[bool]:

@@ -13,16 +13,17 @@ import binascii
 import html
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from typing import Any
 
+from beacon.messaging import render_pool
 from beacon.messaging.audience_repository import REQUIRED_ADDRESS_KEYS
 from beacon.messaging.providers import OutgoingMessage
-from beacon.messaging.rendering import CompiledMessage, contact_context
+from beacon.messaging.rendering import RenderError, RenderLimitExceeded
 from beacon.messaging.templates import unsubscribe_url
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -116,7 +117,8 @@ def _letter(address_block: str, body: str, recipient_id: int) -> str:
 
 
 class Composer:
-    """Renders one execution's template for its recipients (compiled once per batch)."""
+    """Renders one execution's template for its recipients, a chunk per call to a render
+    process (which compiles the template once and keeps it), and builds each message."""
 
     def __init__(
         self,
@@ -128,7 +130,8 @@ class Composer:
         now: datetime,
     ) -> None:
         self.channel = channel
-        self.compiled = CompiledMessage(channel=channel, content=content)
+        self.content = dict(content)
+        self.pool = render_pool.shared()  # after a shutdown, calls fail instead of respawning
         self.execution_id = execution_id
         self.base_url = base_url
         self.date = format_datetime(now)
@@ -136,14 +139,44 @@ class Composer:
         self.sender = sender
         self.domain = sender.rpartition("@")[2] or "beacon.invalid"
         self.reply_to = _header(content.get("replyTo")) if content.get("replyTo") else None
+        self.broken: str | None = None  # set once the template went past a limit
 
-    def compose(self, row: RecipientRow) -> OutgoingMessage:
-        """The recipient's message; raises RenderError when the template fails for them."""
-        link = unsubscribe_url(self.base_url, row.unsubscribe_token)
-        context = contact_context(
-            _wire(row), unsubscribe_url=link if self.channel == "email" else None
-        )
-        parts = self.compiled.render(context)
+    def compose_chunk(
+        self, rows: Sequence[RecipientRow]
+    ) -> tuple[list[OutgoingMessage], list[tuple[RecipientRow, str]]]:
+        """The messages of the rows the template renders for, and (row, reason) for the rest.
+
+        Blocks while a render process works (run it in a thread). Once the template went past
+        a time or memory limit, the rest of the batch fails with that reason without another
+        render: a template that exhausts a process for one contact is not tried on thousands.
+        """
+        if self.broken is not None:
+            return [], [(row, self.broken) for row in rows]
+        links = [unsubscribe_url(self.base_url, row.unsubscribe_token) for row in rows]
+        email = self.channel == "email"
+        items = [
+            (_wire(row), link if email else None) for row, link in zip(rows, links, strict=True)
+        ]
+        try:
+            results = self.pool.render(
+                channel=self.channel, content=self.content, items=items, wait=True
+            )
+        except RenderError as exc:
+            return [], [(row, f"render error: {exc}") for row in rows]
+        messages: list[OutgoingMessage] = []
+        failures: list[tuple[RecipientRow, str]] = []
+        for row, link, result in zip(rows, links, results, strict=True):
+            if isinstance(result, RenderError):
+                failures.append((row, f"render error: {result}"))
+                if isinstance(result, RenderLimitExceeded) and self.broken is None:
+                    self.broken = f"render error: {result}"
+            else:
+                messages.append(self._message(row, result, link))
+        return messages, failures
+
+    def _message(
+        self, row: RecipientRow, parts: Mapping[str, str | None], link: str
+    ) -> OutgoingMessage:
         if self.channel == "email":
             return self._email(row, parts, link)
         if self.channel == "sms":

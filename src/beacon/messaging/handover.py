@@ -6,8 +6,8 @@ together); only then hand the chunk to the provider; record each answer (``sent`
 provider's word) in another transaction.
 
 Chunks overlap: while earlier chunks are on the wire the next one is rendered and claimed, so
-the provider is kept busy while the worker does its own work (rendering lets the event loop
-in every few recipients; database work runs in threads).
+the provider is kept busy while the worker does its own work (rendering happens in a render
+process, database work in threads).
 """
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ from beacon.messaging.providers import (
     RetryPolicy,
     deliver,
 )
-from beacon.messaging.rendering import RenderError
 
 # chunks handed over at once: enough to keep the provider busy while the next is prepared
 CHUNKS_IN_FLIGHT = 3
-RENDERS_PER_YIELD = 4
 
 Failure = tuple[int, str, str]  # recipient id, the stage it failed to reach, reason
 
@@ -77,12 +75,10 @@ class BatchContext:
 class ChunkStream:
     """Renders, claims and hands over a batch's rows, several chunks in flight."""
 
-    def __init__(
-        self, batch: BatchContext, provider: Provider, composer: Composer | None, broken: str
-    ) -> None:
+    def __init__(self, batch: BatchContext, provider: Provider, composer: Composer) -> None:
         self.batch = batch
         self.provider = provider
-        self.composer, self.broken = composer, broken
+        self.composer = composer
         self.halted = False  # the provider became unreachable: the execution failed
 
     async def run(self, rows: list[RecipientRow]) -> None:
@@ -99,7 +95,7 @@ class ChunkStream:
                 if self.halted:
                     break
                 chunk = rows[start : start + size]
-                messages, failures = await self._render(chunk, share_loop=bool(in_flight))
+                messages, failures = await self._render(chunk)
                 await window.acquire()
                 try:
                     handing = await asyncio.to_thread(self._claim, chunk, messages, failures)
@@ -117,24 +113,15 @@ class ChunkStream:
             await asyncio.gather(*in_flight)
 
     async def _render(
-        self, rows: Sequence[RecipientRow], *, share_loop: bool
+        self, rows: Sequence[RecipientRow]
     ) -> tuple[list[OutgoingMessage], list[Failure]]:
-        """Each recipient's message; a render error fails that recipient only. With chunks on
-        the wire (``share_loop``) it lets their connections in every few renders (a render
-        takes about as long as an SMTP reply does to arrive)."""
-        messages: list[OutgoingMessage] = []
-        failures: list[Failure] = []
-        for number, row in enumerate(rows, start=1):
-            to_stage = recipients.NEXT_STAGE.get(row.stage, "sent")
-            if self.composer is None:
-                failures.append((row.id, to_stage, self.broken))
-                continue
-            try:
-                messages.append(self.composer.compose(row))
-            except RenderError as exc:
-                failures.append((row.id, to_stage, f"render error: {exc}"))
-            if share_loop and not number % RENDERS_PER_YIELD:
-                await asyncio.sleep(0)
+        """Each recipient's message; a render error fails that recipient only. The chunk is
+        rendered by a render process (``render_pool``) while this loop keeps the chunks on
+        the wire moving."""
+        messages, failed = await asyncio.to_thread(self.composer.compose_chunk, rows)
+        failures = [
+            (row.id, recipients.NEXT_STAGE.get(row.stage, "sent"), reason) for row, reason in failed
+        ]
         return messages, failures
 
     def _claim(

@@ -116,7 +116,8 @@ def preflight_out(campaign: Campaign) -> PreflightOut:
 def _proof_status(campaign: Campaign) -> str:
     for check in (campaign.preflight or {}).get("checks", []):
         if check["id"] == "template_renders":
-            return "rendered" if check["status"] == "passed" else "failed"
+            # a warning: it rendered, except for some contacts (who are skipped at send)
+            return "failed" if check["status"] == "failed" else "rendered"
     return "unavailable"
 
 

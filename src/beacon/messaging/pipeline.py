@@ -29,7 +29,6 @@ from beacon.messaging.handover import BatchContext, ChunkStream, Failure, Stop
 from beacon.messaging.models import Batch, Campaign, Execution
 from beacon.messaging.providers import Provider
 from beacon.messaging.providers.factory import open_provider, retry_policy
-from beacon.messaging.rendering import RenderError
 
 log = logging.getLogger("beacon.messaging.pipeline")
 NO_LINK_BASE = (
@@ -198,7 +197,7 @@ class _BatchRun:
         injected = [r for r in rows if r.stage == "injected"]
         resend = self._settle_injected(loop, provider, injected, may_resend=True)
         going = self._hydrate([r for r in rows if r.stage != "injected"])
-        stream = ChunkStream(self.batch, provider, *self._composer(content))
+        stream = ChunkStream(self.batch, provider, self._composer(content))
         try:
             loop.run(stream.run(sorted([*going, *resend], key=lambda r: r.id)))
         except Stop as stop:
@@ -228,18 +227,15 @@ class _BatchRun:
             )
         return going
 
-    def _composer(self, content: dict[str, Any]) -> tuple[Composer | None, str]:
+    def _composer(self, content: dict[str, Any]) -> Composer:
         base_url = self.batch.settings.link_base_url
+        composer = Composer(
+            channel=self.batch.channel,
+            content=content,
+            execution_id=self.batch.execution_id,
+            base_url=base_url or "",
+            now=utcnow(),
+        )
         if base_url is None and self.batch.channel == "email":
-            return None, NO_LINK_BASE
-        try:
-            composer = Composer(
-                channel=self.batch.channel,
-                content=content,
-                execution_id=self.batch.execution_id,
-                base_url=base_url or "",
-                now=utcnow(),
-            )
-        except RenderError as exc:
-            return None, f"template does not compile: {exc}"
-        return composer, ""
+            composer.broken = NO_LINK_BASE  # every recipient fails with it, nothing renders
+        return composer

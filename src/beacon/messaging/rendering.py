@@ -1,13 +1,18 @@
 """Message rendering with Jinja2's sandbox: strict undefined variables, time and size guards.
 
-Used for proofs, preflight and (part 2) the execution engine's compose stage.
+This module is what runs *inside* the render worker processes (``render_pool``): the server
+never renders a tenant's template in its own process. The hard limits (CPU time, address
+space, wall time) are the pool's; the guards here are the cheap first line that turns the
+common runaway cases into a clear message without killing a worker.
 
 Jinja2's sandbox blocks Python internals (``__class__``, ``__globals__`` ...) but bounds
-neither time nor memory. A template is written by a tenant and rendered by the server, so the
-environment below adds the guards: a render deadline checked as loops iterate and on every
-call (a loop that outputs nothing never reaches the output-size check), a real ``range`` limit,
-and caps on the operators and filters that multiply sizes in one step (``'x' * n``, ``9 ** n``,
-``|center(n)``, ``'x'.ljust(n)``).
+neither time nor memory. The environment below adds: a render deadline checked as loops
+iterate and on every call, a real ``range`` limit, and caps on the operators and filters that
+multiply sizes in one step (``'x' * n``, ``9 ** n``, ``|center(n)``, ``'x'.ljust(n)``).
+
+A contact field that is null or missing is *undefined*: printing it fails the render and names
+the field, unless the template gives a default (``{{ contact.firstName | default("there") }}``)
+or tests it (``{% if contact.firstName %}``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateError, meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import missing
 
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_RENDER_SECONDS = 2.0
@@ -34,19 +40,78 @@ TEMPLATED_PARTS: dict[str, tuple[str, ...]] = {
     "direct_mail": ("html", "addressBlock"),
 }
 HTML_PARTS = frozenset({"html"})
+CONTACT_FIELDS = ("id", "externalId", "email", "phone", "firstName", "lastName")
 
 
 class RenderError(Exception):
-    """A template that does not compile or render; ``part`` names the content field."""
+    """A template that does not compile or render; ``part`` names the content field (empty
+    when it is not known: a render process killed by a limit)."""
 
     def __init__(self, part: str, message: str) -> None:
-        super().__init__(f"{part}: {message}")
+        super().__init__(f"{part}: {message}" if part else message)
         self.part = part
         self.message = message
 
 
+LIMIT_MESSAGE = "template exceeded its time/memory limit"
+
+
+class RenderLimitExceeded(RenderError):
+    """A render stopped by a limit; ``limit`` is ``time``, ``memory`` or ``size``."""
+
+    def __init__(self, part: str, detail: str, *, limit: str) -> None:
+        super().__init__(part, f"{LIMIT_MESSAGE} ({detail})")
+        self.detail, self.limit = detail, limit
+
+
 class _LimitExceeded(Exception):
-    """A template went over a time or size limit (reported as a RenderError)."""
+    """A template went over a time or size limit (reported as a RenderLimitExceeded)."""
+
+    def __init__(self, detail: str, limit: str = "size") -> None:
+        super().__init__(detail)
+        self.limit = limit
+
+
+class _Fields(dict[str, Any]):
+    """A record's fields without its nulls, knowing its own path (``contact.address``) so an
+    undefined field is reported by name."""
+
+    __slots__ = ("_beacon_path",)
+
+    def __init__(self, path: str, values: Mapping[str, Any]) -> None:
+        super().__init__(
+            (key, _fields(f"{path}.{key}", value))
+            for key, value in values.items()
+            if value is not None
+        )
+        self._beacon_path = path
+
+
+def _fields(path: str, value: Any) -> Any:
+    return _Fields(path, value) if isinstance(value, Mapping) else value
+
+
+class _Undefined(StrictUndefined):
+    """Strict: printing, iterating or computing with a missing value fails, naming it. Truth
+    testing is allowed (falsy), so ``{% if contact.firstName %}`` works as a guard."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:  # type: ignore[override]
+        return False
+
+    @property
+    def _undefined_message(self) -> str:
+        if self._undefined_hint:
+            return self._undefined_hint
+        path = getattr(self._undefined_obj, "_beacon_path", None)
+        if self._undefined_obj is missing or path is not None:
+            name = f"{path}.{self._undefined_name}" if path else str(self._undefined_name)
+            return (
+                f"'{name}' is undefined (null or missing); "
+                f'give a default: {{{{ {name} | default("...") }}}}'
+            )
+        return super()._undefined_message
 
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -61,7 +126,7 @@ _SIZING_METHODS = frozenset({"center", "ljust", "rjust", "zfill", "expandtabs"})
 def _check_deadline() -> None:
     deadline = _DEADLINE.get()
     if deadline is not None and time.monotonic() > deadline:
-        raise _LimitExceeded(f"rendering took longer than {MAX_RENDER_SECONDS} s")
+        raise _LimitExceeded(f"rendering took longer than {MAX_RENDER_SECONDS} s", "time")
 
 
 def _check_sizes(values: Iterable[Any]) -> None:
@@ -139,8 +204,8 @@ class _Environment(SandboxedEnvironment):
         return super().call_binop(context, operator, left, right)
 
 
-_TEXT = _Environment(undefined=StrictUndefined, autoescape=False)
-_HTML = _Environment(undefined=StrictUndefined, autoescape=True)
+_TEXT = _Environment(undefined=_Undefined, autoescape=False)
+_HTML = _Environment(undefined=_Undefined, autoescape=True)
 
 
 def _env(part: str) -> SandboxedEnvironment:
@@ -154,11 +219,16 @@ def check_syntax(*, part: str, source: str) -> None:
     except TemplateError as exc:
         line = getattr(exc, "lineno", None)
         raise RenderError(part, f"{exc.message or exc} (line {line})") from None
+    except RecursionError:
+        raise RenderError(part, "the template is nested too deeply") from None
 
 
 def variables(*, part: str, source: str) -> set[str]:
     """Top-level variables a template uses (``contact``, ``unsubscribe_url`` ...)."""
-    return set(meta.find_undeclared_variables(_env(part).parse(source)))
+    try:
+        return set(meta.find_undeclared_variables(_env(part).parse(source)))
+    except (TemplateError, RecursionError):
+        return set()  # refused when it was written; nothing to report
 
 
 def _compile(part: str, source: str) -> Template:
@@ -166,6 +236,8 @@ def _compile(part: str, source: str) -> Template:
         return _env(part).from_string(source)
     except TemplateError as exc:
         raise RenderError(part, str(exc.message or exc)) from None
+    except RecursionError:
+        raise RenderError(part, "the template is nested too deeply") from None
 
 
 def render_part(*, part: str, source: str, context: Mapping[str, Any]) -> str:
@@ -181,13 +253,15 @@ def _render(part: str, template: Template, context: Mapping[str, Any]) -> str:
         for chunk in template.generate(dict(context)):
             size += len(chunk)
             if size > MAX_OUTPUT_CHARS:
-                raise RenderError(part, f"output exceeds {MAX_OUTPUT_CHARS} characters")
+                raise _LimitExceeded(f"output exceeds {MAX_OUTPUT_CHARS} characters")
             _check_deadline()
             chunks.append(chunk)
     except RenderError:
         raise
+    except MemoryError:  # the address-space limit: the render process reports it and ends
+        raise RenderLimitExceeded(part, "over the address-space limit", limit="memory") from None
     except _LimitExceeded as exc:
-        raise RenderError(part, str(exc)) from None
+        raise RenderLimitExceeded(part, str(exc), limit=exc.limit) from None
     except TemplateError as exc:
         raise RenderError(part, str(exc.message or exc)) from None
     except Exception as exc:  # a template can raise anything (1/0, bad filters): report it
@@ -242,20 +316,12 @@ def contact_context(
     """Template variables for a contact given in its wire (camelCase) form.
 
     Templates see ``contact.firstName``, ``contact.attributes.plan``, ``contact.address.city``
-    ... and, for email, ``unsubscribe_url``.
+    ... and, for email, ``unsubscribe_url``. Null fields are left out, so they are undefined.
     """
-    variables_: dict[str, Any] = {
-        "contact": {
-            "id": contact.get("id"),
-            "externalId": contact.get("externalId"),
-            "email": contact.get("email"),
-            "phone": contact.get("phone"),
-            "firstName": contact.get("firstName"),
-            "lastName": contact.get("lastName"),
-            "address": dict(contact.get("address") or {}),
-            "attributes": dict(contact.get("attributes") or {}),
-        }
-    }
+    fields = {key: contact.get(key) for key in CONTACT_FIELDS}
+    fields["address"] = contact.get("address") or {}
+    fields["attributes"] = contact.get("attributes") or {}
+    variables_: dict[str, Any] = {"contact": _Fields("contact", fields)}
     if unsubscribe_url is not None:
         variables_["unsubscribe_url"] = unsubscribe_url
     return variables_

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, error_from_validation, not_found
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository, repository
+from beacon.messaging import audience_repository, render_pool, repository
 from beacon.messaging.audience_schemas import (
     CONTENT_MODELS,
     RenderedOut,
@@ -25,9 +25,8 @@ from beacon.messaging.models import Template
 from beacon.messaging.rendering import (
     TEMPLATED_PARTS,
     RenderError,
+    RenderLimitExceeded,
     check_syntax,
-    contact_context,
-    render_message,
     variables,
 )
 
@@ -161,19 +160,34 @@ def unsubscribe_url(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}/u/{token}"
 
 
-def render_for_contact(
-    *, template: Template, contact: dict[str, Any], unsubscribe_token: str | None, base_url: str
-) -> dict[str, str | None]:
-    """Render a template for a contact in wire form; raises RenderError."""
-    url = (
-        unsubscribe_url(base_url, unsubscribe_token or "preview")
-        if template.channel == "email"
-        else None
-    )
-    return render_message(
-        channel=template.channel,
-        content=template.content,
-        context=contact_context(contact, unsubscribe_url=url),
+def render_for_contacts(
+    *,
+    template: Template,
+    contacts: Sequence[tuple[Mapping[str, Any], str | None]],
+    base_url: str,
+) -> list[render_pool.Result]:
+    """Render a template for contacts in wire form (each with its unsubscribe token) in one
+    call to a render process: each contact's parts or its RenderError. Raises RenderError
+    when the template fails for everyone, RendererBusy when every render process is busy."""
+    email = template.channel == "email"
+    items = [
+        (contact, unsubscribe_url(base_url, token or "preview") if email else None)
+        for contact, token in contacts
+    ]
+    return render_pool.render_many(channel=template.channel, content=template.content, items=items)
+
+
+def render_failed(exc: RenderError) -> ValidationFailed:
+    """The 422 ``TEMPLATE_RENDER_FAILED`` for a render error (``limit`` set when a time or
+    memory limit stopped it)."""
+    details: dict[str, Any] = {
+        "field": f"content.{exc.part}" if exc.part else "content",
+        "error": exc.message,
+    }
+    if isinstance(exc, RenderLimitExceeded):
+        details["limit"] = exc.limit
+    return ValidationFailed(
+        f"Template does not render: {exc}", code="TEMPLATE_RENDER_FAILED", details=details
     )
 
 
@@ -200,15 +214,13 @@ def render_proof(
         assert data.contact is not None
         wire = data.contact.model_dump(mode="json", by_alias=True)
     try:
-        rendered = render_for_contact(
-            template=template, contact=wire, unsubscribe_token=token, base_url=base_url
+        [rendered] = render_for_contacts(
+            template=template, contacts=[(wire, token)], base_url=base_url
         )
     except RenderError as exc:
-        raise ValidationFailed(
-            f"Template does not render: {exc}",
-            code="TEMPLATE_RENDER_FAILED",
-            details={"field": f"content.{exc.part}", "error": exc.message},
-        ) from None
+        raise render_failed(exc) from None
+    if isinstance(rendered, RenderError):
+        raise render_failed(rendered)
     return RenderedOut(
         template_id=template.id,
         channel=template.channel,
