@@ -150,6 +150,8 @@ def serve(
     if issued is not None:
         typer.echo("First start: created account 'default' with this API key (shown once):")
         typer.echo(f"  X-API-Key: {issued.key}")
+        typer.echo("  to use it in the docs' examples, paste:")
+        typer.echo(f"  export BEACON={base} BEACON_KEY={issued.key}")
     else:
         typer.echo(f"Create an API key with: {command_name()} keys create --account NAME")
     sys.stdout.flush()

@@ -72,6 +72,13 @@ def test_data_dir_that_is_a_file_fails_clearly(tmp_path: Path) -> None:
 def test_revoked_key_is_refused_by_running_server(tmp_path: Path) -> None:
     server = LiveServer(data_dir=tmp_path / "var", database_url="").start()
     try:
+        assert server.process is not None and server.process.stdout is not None
+        hints = [server.process.stdout.readline() for _ in range(2)]
+        assert hints[1].split() == [
+            "export",
+            f"BEACON={server.base_url}",
+            f"BEACON_KEY={server.first_key}",
+        ]
         env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
         key = (
             run_cli("keys", "create", "--account", "acme", env=env).stdout.strip().splitlines()[-1]
