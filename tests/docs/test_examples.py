@@ -23,6 +23,7 @@ import pytest
 
 from beacon.contextual.engine import ENGINE_VERSION
 from beacon.contextual.store import save_classification
+from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.messaging import oauth
@@ -34,6 +35,7 @@ DOCS_ADDRESS = "http://127.0.0.1:8000"
 FENCE = re.compile(r"^```(\w*)\s*$")
 NOT_RUN = re.compile(r"^<!--\s*not-run:(.*?)-->\s*$")
 BLOCK_TIMEOUT = 90
+ACCOUNT = "acme"
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,10 @@ def _shell_environment(server: LiveServer, db: Database, tmp_path: Path) -> dict
     program = bin_dir / "beacon"
     program.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m beacon.cli "$@"\n')
     program.chmod(0o755)
-    with db.transaction() as session:
+    with db.transaction() as session:  # the README's own account
+        key = auth.issue_api_key(session=session, account_name=ACCOUNT).key
         client = oauth.create_client(
-            session=session, account_name="default", scopes=" ".join(oauth.SCOPES)
+            session=session, account_name=ACCOUNT, scopes=" ".join(oauth.SCOPES)
         )
     token = httpx.post(
         f"{server.base_url}/public/v1/oauth/token",
@@ -171,14 +174,13 @@ def _shell_environment(server: LiveServer, db: Database, tmp_path: Path) -> dict
             "client_secret": client.client_secret,
         },
     ).json()["access_token"]
-    assert server.first_key is not None
     return {
         **server.env,
         "BEACON_DATA_DIR": str(server.data_dir),
         "BEACON_DATABASE_URL": "",
         "PATH": f"{bin_dir}:{server.env['PATH']}",
         "BEACON": server.base_url,
-        "BEACON_KEY": server.first_key,
+        "BEACON_KEY": key,
         "BEACON_CLIENT_ID": client.client_id,
         "BEACON_CLIENT_SECRET": client.client_secret,
         "TOKEN": token,
