@@ -1,7 +1,7 @@
 """Every shell example of README.md and docs/*.md runs, page by page, against a live server.
 
-Each page gets its own ``beacon serve`` (free port, temporary data directory, SQLite) and runs
-its fenced ``sh``/``bash`` blocks in order in one working directory, with the README's shell
+A ``beacon serve`` (free port, temporary data directory, SQLite) runs the pages; each page runs
+its fenced ``sh``/``bash`` blocks in order in a working directory of its own, with the README's shell
 variables set (``BEACON``, ``BEACON_KEY``, ``BEACON_CLIENT_ID``, ``BEACON_CLIENT_SECRET``,
 ``TOKEN``) and ``beacon`` on PATH, pointing at the server's database. Variables a block sets
 are kept for the next blocks of the page. The docs' default address (``http://127.0.0.1:8000``)
@@ -134,10 +134,12 @@ PAGE_SETUP: dict[str, Callable[[Database], None]] = {"docs/activate.md": _classi
 RUNNABLE = [path for path in PAGES if any(not b.not_run for b in shell_blocks(path))]
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the pages a test process runs: examples create what they use, so pages
+    do not depend on each other, and a server start costs more than most pages."""
     live = LiveServer(
-        data_dir=tmp_path / "var",
+        data_dir=tmp_path_factory.mktemp("docs") / "var",
         database_url="",
         env={
             "BEACON_RATE_LIMIT": "100000/minute",
@@ -213,6 +215,7 @@ def _run(block: Block, *, base_url: str, work: Path, state: Path, env: dict[str,
 @pytest.mark.parametrize("page", RUNNABLE, ids=[path.name for path in RUNNABLE])
 def test_examples_run(page: Path, server: LiveServer, tmp_path: Path) -> None:
     relative = page.relative_to(ROOT).as_posix()
+    log_start = len(server.log_path.read_text())
     db = Database(f"sqlite:///{server.data_dir / 'beacon.db'}")
     try:
         PAGE_SETUP.get(relative, lambda _: None)(db)
@@ -230,4 +233,5 @@ def test_examples_run(page: Path, server: LiveServer, tmp_path: Path) -> None:
         _run(block, base_url=server.base_url, work=work, state=state, env=env)
         ran += 1
     assert ran > 0
-    assert "unhandled error" not in server.log_path.read_text(), f"{relative}: a 500 in the log"
+    log = server.log_path.read_text()
+    assert "unhandled error" not in log[log_start:], f"{relative}: a 500 in the server log"
