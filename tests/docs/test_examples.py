@@ -146,7 +146,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             "BEACON_PIXEL_FLUSH_INTERVAL": "0.2",
             "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.2",
             "BEACON_SEGMENT_BUILD_WAIT_SECONDS": "5",
-            "BEACON_CLASSIFICATION_INTERVAL_SECONDS": "0.5",
+            # No background classification: it would fetch the public pages the pixel examples
+            # mention. Pages an example needs classified are stored by PAGE_SETUP.
+            "BEACON_CLASSIFICATION_INTERVAL_SECONDS": "3600",
             "BEACON_FETCH_TOTAL_TIMEOUT": "5",
         },
     ).start()
