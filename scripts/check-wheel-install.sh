@@ -23,6 +23,7 @@ SERVER_PID=$!
 for _ in $(seq 1 120); do
   if curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; then
     curl -fsS "http://127.0.0.1:$PORT/openapi.json" >/dev/null
+    curl -fsS "http://127.0.0.1:$PORT/docs/static/swagger-ui-bundle.js" >/dev/null  # vendored in the wheel
     kill -TERM "$SERVER_PID"
     wait "$SERVER_PID" || true
     echo "wheel install check: beacon serve from the built wheel answered /readyz"

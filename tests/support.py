@@ -112,7 +112,7 @@ class LiveServer:
             if "X-API-Key:" in line:
                 self.first_key = line.split("X-API-Key:", 1)[1].strip()
                 break
-            if "beacon keys create" in line:
+            if "keys create --account" in line:  # the hint of a database with accounts
                 break
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -136,7 +136,7 @@ class Server:
         for line in self.process.stdout:
             if "X-API-Key:" in line:
                 self.key = line.split("X-API-Key:", 1)[1].strip()
-            if "X-API-Key:" in line or "beacon keys create" in line:
+            if "X-API-Key:" in line or "keys create --account" in line:
                 break
         for _ in range(300):
             try:

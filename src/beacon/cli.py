@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 app = typer.Typer(
     help="Beacon: measurement, classification, activation and messaging server.",
     no_args_is_help=True,
+    # Plain click help: typer's rich panels print a type (`<bool>`) after every flag.
+    rich_markup_mode=None,
 )
 keys_app = typer.Typer(help="Manage API keys (X-API-Key) for the /v1 APIs.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
@@ -59,15 +62,41 @@ def require_writable(directory: Path, what: str) -> None:
 
 
 def prepare(settings: Settings) -> None:
-    """Make sure the data directory is usable and the schema is current; exit clearly if not."""
-    from beacon.core.db import upgrade_database
+    """Make sure the data directory is usable and the schema is current; exit clearly if not.
+
+    Creating a new SQLite file is said on stderr, so a command run from the wrong directory
+    does not silently start an empty database there."""
+    from beacon.core.db import sqlite_file, upgrade_database
 
     require_writable(settings.data_dir, "data directory")
+    new_file = sqlite_file(settings.effective_database_url)
+    if new_file is not None and new_file.exists():
+        new_file = None
     try:
         upgrade_database(settings.effective_database_url)
     except Exception as exc:
         typer.echo(f"error: cannot prepare the database: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(2) from None
+    if new_file is not None:
+        typer.echo(f"created a new SQLite database at {new_file}", err=True)
+
+
+def command_name() -> str:
+    """How to run this command line again from the current shell: ``beacon`` when that is on
+    PATH and is this program, else a path that works (``.venv/bin/beacon`` after ``make run``)."""
+    program = Path(sys.argv[0])
+    if program.suffix == ".py":  # python -m beacon.cli
+        return f"{_shell_path(Path(sys.executable))} -m beacon.cli"
+    found = shutil.which(program.name)
+    if found is not None and Path(found).resolve() == program.resolve():
+        return program.name
+    return _shell_path(program)
+
+
+def _shell_path(path: Path) -> str:
+    # As it was typed: relative to the directory the command was started from, which is
+    # where its output is read.
+    return str(path) if len(path.parts) > 1 else f"./{path}"
 
 
 @app.command()
@@ -122,8 +151,10 @@ def serve(
     if issued is not None:
         typer.echo("First start: created account 'default' with this API key (shown once):")
         typer.echo(f"  X-API-Key: {issued.key}")
+        typer.echo("  to use it in the docs' examples, paste:")
+        typer.echo(f"  export BEACON={base} BEACON_KEY={issued.key}")
     else:
-        typer.echo("Create an API key with: beacon keys create --account NAME")
+        typer.echo(f"Create an API key with: {command_name()} keys create --account NAME")
     sys.stdout.flush()
     # Proxy headers are resolved per domain (the collector trusts BEACON_TRUSTED_PROXIES only);
     # uvicorn's own rewriting of the client address would trust loopback blindly.

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from tests.support import LiveServer, run_cli
+import typer
+from tests.support import BEACON, LiveServer, run_cli
+from typer.testing import CliRunner
+
+from beacon import cli
 
 
 def test_keys_create_prints_key_alone_on_last_line(tmp_path: Path) -> None:
@@ -65,6 +72,13 @@ def test_data_dir_that_is_a_file_fails_clearly(tmp_path: Path) -> None:
 def test_revoked_key_is_refused_by_running_server(tmp_path: Path) -> None:
     server = LiveServer(data_dir=tmp_path / "var", database_url="").start()
     try:
+        assert server.process is not None and server.process.stdout is not None
+        hints = [server.process.stdout.readline() for _ in range(2)]
+        assert hints[1].split() == [
+            "export",
+            f"BEACON={server.base_url}",
+            f"BEACON_KEY={server.first_key}",
+        ]
         env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
         key = (
             run_cli("keys", "create", "--account", "acme", env=env).stdout.strip().splitlines()[-1]
@@ -77,3 +91,62 @@ def test_revoked_key_is_refused_by_running_server(tmp_path: Path) -> None:
         assert response.json()["error"] == "unauthorized"
     finally:
         assert server.stop() in (0, -15)
+
+
+def test_a_command_says_when_it_creates_a_new_database(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"BEACON_DATABASE_URL": ""}
+    first = subprocess.run(
+        [*BEACON, "keys", "list"],
+        cwd=elsewhere,
+        env={k: v for k, v in {**os.environ, **env}.items() if k != "BEACON_DATA_DIR"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert first.returncode == 0, first.stderr
+    created = elsewhere / "var" / "beacon.db"
+    assert f"created a new SQLite database at {created}" in first.stderr
+    again = run_cli("keys", "list", "--data-dir", str(elsewhere / "var"), env=env)
+    assert "created a new" not in again.stderr
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group (typer's own click types)
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
+def test_help_shows_no_type_after_plain_flags() -> None:
+    commands = _commands(typer.main.get_command(cli.app))
+    assert ("ingest-log",) in commands and ("keys", "create") in commands
+    runner = CliRunner()
+    for command in commands:
+        result = runner.invoke(cli.app, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+        assert "<bool>" not in result.output, command
+    assert "--demo  " in runner.invoke(cli.app, ["serve", "--help"]).output
+
+
+def test_hint_names_the_program_as_it_can_be_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    program = tmp_path / ".venv" / "bin" / "beacon"
+    program.parent.mkdir(parents=True)
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [".venv/bin/beacon", "serve"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert cli.command_name() == ".venv/bin/beacon"
+    monkeypatch.setenv("PATH", f"{program.parent}:/usr/bin:/bin")
+    assert cli.command_name() == "beacon"
+    monkeypatch.chdir("/")
+    monkeypatch.setattr(sys, "argv", [str(program), "serve"])
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    assert cli.command_name() == str(program)

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from beacon import __version__
-from beacon.core import domains
+from beacon.core import apidocs, domains
 from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings, get_settings
 from beacon.core.db import Database
@@ -90,6 +90,8 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by core.apidocs from vendored assets, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.db = Database(settings.effective_database_url)
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.pixel_collector = collector
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.include_router(apidocs.router)
     refuse_unknown_query = Depends(RefuseUnknownQuery(domains.OPEN_QUERY_PREFIXES))
     for router in domains.routers():
         app.include_router(router, dependencies=[refuse_unknown_query])

@@ -386,29 +386,35 @@ def _messaging(base_url: str, credentials: Credentials) -> str:
 
 
 def instructions(base_url: str, credentials: Credentials, result: DemoResult) -> str:
-    """What the server prints once the demo is ready: the key and three curl commands."""
-    key = credentials.api_key
+    """What the server prints once the demo is ready: the shell variables every doc page uses
+    (paste them) and three curl commands."""
+    today = date.today()
+    report_request = json.dumps(
+        {
+            "segment_ids": [result.segment_id],
+            "start_date": (today - timedelta(days=14)).isoformat(),
+            "end_date": today.isoformat(),
+            "dimensions": ["date"],
+        }
+    )
     return "\n".join(
         [
-            "Demo account ready (account 'demo'):",
-            f"  export BEACON_KEY={key}",
+            "Demo account ready (account 'demo'). Paste these lines into your shell:",
+            f"  export BEACON={base_url}",
+            f"  export BEACON_KEY={credentials.api_key}",
             f"  export BEACON_CLIENT_ID={credentials.client_id}",
             f"  export BEACON_CLIENT_SECRET={credentials.client_secret}",
-            "1) A campaign report (a month of hits by domain and device; bots, AI agents and a"
-            " misrepresented site are in the summary):",
-            f'  curl -s {base_url}/v1/pixel/reports/campaign/{result.campaign_report_id} -H "X-API-Key: $BEACON_KEY"',
-            "2) A segment report (delivery of the deal on the demo segment):",
-            f'  curl -s -X POST {base_url}/v1/clsfy/reports -H "X-API-Key: $BEACON_KEY"'
-            f" -H 'Content-Type: application/json' -d '{{\"segment_ids\": [{result.segment_id}],"
-            f' "start_date": "{(date.today() - timedelta(days=14)).isoformat()}",'
-            f' "end_date": "{date.today().isoformat()}", "dimensions": ["date"]}}\'',
-            '   then GET the returned id: curl -s {base}/v1/clsfy/reports/ID -H "X-API-Key: $BEACON_KEY"'.replace(
-                "{base}", base_url
-            ),
-            "3) A messaging campaign's status (sent to the local mail sink):",
-            f"  TOKEN=$(curl -s {base_url}/public/v1/oauth/token -d grant_type=client_credentials"
+            "  export TOKEN=$(curl -s $BEACON/public/v1/oauth/token -d grant_type=client_credentials"
             " -d client_id=$BEACON_CLIENT_ID -d client_secret=$BEACON_CLIENT_SECRET"
             " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
-            f'  curl -s {base_url}/public/v1/campaigns/{result.messaging_campaign_id}/status -H "Authorization: Bearer $TOKEN"',
+            "1) A campaign report (a month of hits by domain and device; bots, AI agents and a"
+            " misrepresented site are in the summary):",
+            f'  curl -s $BEACON/v1/pixel/reports/campaign/{result.campaign_report_id} -H "X-API-Key: $BEACON_KEY"',
+            "2) A segment report (delivery of the deal on the demo segment):",
+            '  curl -s -X POST $BEACON/v1/clsfy/reports -H "X-API-Key: $BEACON_KEY"'
+            f" -H 'Content-Type: application/json' -d '{report_request}'",
+            '   then GET the returned id: curl -s $BEACON/v1/clsfy/reports/ID -H "X-API-Key: $BEACON_KEY"',
+            "3) A messaging campaign's status (sent to the local mail sink):",
+            f'  curl -s $BEACON/public/v1/campaigns/{result.messaging_campaign_id}/status -H "Authorization: Bearer $TOKEN"',
         ]
     )
