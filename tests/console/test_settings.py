@@ -4,11 +4,24 @@ OAuth clients and deleting the account — and the services refusing what a role
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from mailbox import Maildir
+from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from tests.console.conftest import Console, assert_accessible, csrf_token_of, shoot, sign_in
+from tests.console.conftest import (
+    Console,
+    assert_accessible,
+    csrf_token_of,
+    shoot,
+    sign_in,
+    start_console,
+)
+from tests.support import free_port
+
+from beacon.demo.mailsink import MailSink
 
 pytestmark = pytest.mark.e2e
 
@@ -344,3 +357,62 @@ def test_delete_account_needs_the_owner_and_the_typed_name(page: Page, console: 
     listing = console.cli("users", "list")
     assert "doomed (" not in listing  # no membership of the account is left
     assert "founder@doomed.example" in listing  # the person stays; their account is gone
+
+
+@pytest.fixture(scope="module")
+def mailed_console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Console, Path]]:
+    """A server with BEACON_SMTP_URL pointing at a local SMTP sink writing a Maildir."""
+    root = tmp_path_factory.mktemp("mailed-console")
+    sink = MailSink(root / "mailbox")
+    sink.start()
+    running = start_console(root, env={"BEACON_SMTP_URL": sink.url})
+    try:
+        yield running, sink.directory
+    finally:
+        running.server.stop()
+        sink.stop()
+
+
+def test_invitation_is_emailed_when_smtp_is_configured(
+    mailed_console: tuple[Console, Path],
+) -> None:
+    console, mailbox = mailed_console
+    with console.http() as http:
+        token = console.http_sign_in(http, "admin")
+        sent = http.post(
+            "/app/settings/invitations",
+            data={"email": "mailed@acme.example", "role": "viewer", "csrf_token": token},
+        )
+    assert sent.status_code == 200
+    assert "Invitation emailed to mailed@acme.example" in sent.text
+    assert "/app/invite/" not in sent.text  # the link went by email only
+    messages = list(Maildir(str(mailbox), create=False))
+    assert len(messages) == 1
+    message = messages[0]
+    assert message["To"] == "mailed@acme.example"
+    assert message["Subject"] == f"{console.email('admin')} invited you to acme on Beacon"
+    payload = message.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    body = payload.decode()
+    link = re.search(r"(http://\S+/app/invite/[\w-]+)", body)
+    assert link, body
+    with httpx.Client() as http:
+        page = http.get(link.group(1))
+    assert page.status_code == 200
+    assert "You were invited as <strong>viewer</strong>" in page.text
+
+
+def test_an_unreachable_smtp_server_still_gives_the_link(tmp_path: Path) -> None:
+    console = start_console(tmp_path, env={"BEACON_SMTP_URL": f"smtp://127.0.0.1:{free_port()}"})
+    try:
+        with console.http() as http:
+            token = console.http_sign_in(http, "owner")
+            sent = http.post(
+                "/app/settings/invitations",
+                data={"email": "later@acme.example", "role": "viewer", "csrf_token": token},
+            )
+    finally:
+        console.server.stop()
+    assert sent.status_code == 200
+    assert "could not be emailed" in sent.text
+    assert re.search(r"/app/invite/[\w-]{20,}", sent.text)
