@@ -123,6 +123,10 @@ def serve(
         typer.echo(f"  X-API-Key: {issued.key}")
     else:
         typer.echo("Create an API key with: beacon keys create --account NAME")
+    if demo_credentials is not None:
+        typer.echo("\n".join(demo_credentials.console_lines(base)))
+    else:
+        typer.echo(f"Console: {base}/app/ (add a user with: beacon users create)")
     sys.stdout.flush()
     # Proxy headers are resolved per domain (the collector trusts BEACON_TRUSTED_PROXIES only);
     # uvicorn's own rewriting of the client address would trust loopback blindly.
