@@ -155,6 +155,11 @@ def serve(
         typer.echo(f"  export BEACON={base} BEACON_KEY={issued.key}")
     else:
         typer.echo(f"Create an API key with: {command_name()} keys create --account NAME")
+    if demo_credentials is not None:
+        typer.echo("
+".join(demo_credentials.console_lines(base)))
+    else:
+        typer.echo(f"Console: {base}/app/ (add a user with: {command_name()} users create)")
     sys.stdout.flush()
     # Proxy headers are resolved per domain (the collector trusts BEACON_TRUSTED_PROXIES only);
     # uvicorn's own rewriting of the client address would trust loopback blindly.

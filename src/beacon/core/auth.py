@@ -69,27 +69,28 @@ def authenticate_api_key(*, session: Session, presented: str) -> ApiKey | None:
     return key
 
 
-def list_api_keys(*, session: Session) -> list[KeyInfo]:
-    """Every key with its account, oldest first (never the secret)."""
-    rows = session.execute(
-        select(ApiKey, Account.name)
-        .join(Account, Account.id == ApiKey.account_id)
-        .order_by(ApiKey.id)
-    )
+def list_api_keys(*, session: Session, account_id: int | None = None) -> list[KeyInfo]:
+    """Every key (or one account's) with its account, oldest first (never the secret)."""
+    query = select(ApiKey, Account.name).join(Account, Account.id == ApiKey.account_id)
+    if account_id is not None:
+        query = query.where(ApiKey.account_id == account_id)
+    rows = session.execute(query.order_by(ApiKey.id))
     return [
         KeyInfo(k.id, k.account_id, name, k.prefix, k.created_at, k.revoked_at) for k, name in rows
     ]
 
 
-def revoke_api_key(*, session: Session, prefix: str) -> int:
-    """Revoke the keys whose prefix starts with ``prefix``; returns how many were revoked."""
+def revoke_api_key(*, session: Session, prefix: str, account_id: int | None = None) -> int:
+    """Revoke the keys (of ``account_id`` when given) whose prefix starts with ``prefix``;
+    returns how many were revoked."""
     if len(prefix) < 6:
         return 0
-    keys = session.scalars(
-        select(ApiKey).where(
-            ApiKey.prefix.startswith(prefix[:PREFIX_LENGTH]), ApiKey.revoked_at.is_(None)
-        )
-    ).all()
+    query = select(ApiKey).where(
+        ApiKey.prefix.startswith(prefix[:PREFIX_LENGTH]), ApiKey.revoked_at.is_(None)
+    )
+    if account_id is not None:
+        query = query.where(ApiKey.account_id == account_id)
+    keys = session.scalars(query).all()
     for key in keys:
         key.revoked_at = utcnow()
     return len(keys)

@@ -26,11 +26,14 @@ from beacon.contextual import engine
 from beacon.contextual.store import save_classification
 from beacon.core import auth
 from beacon.core.db import Database
+from beacon.core.permissions import Role
 from beacon.core.timefmt import utcnow
 from beacon.messaging import oauth
+from beacon.people import service as people_service
 from beacon.pixel.domains import registrable_domain
 
 ACCOUNT = "demo"
+CONSOLE_EMAIL = "demo@example.com"
 DAYS = 30
 SEED = 20261123
 
@@ -72,6 +75,16 @@ class Credentials:
     api_key: str
     client_id: str
     client_secret: str
+    console_email: str = ""
+    console_password: str = ""
+
+    def console_lines(self, base_url: str) -> list[str]:
+        """Where to sign in to the console and with what."""
+        return [
+            f"Console: {base_url}/app/ (owner of account '{ACCOUNT}')",
+            f"  email:    {self.console_email}",
+            f"  password: {self.console_password}",
+        ]
 
 
 @dataclass(frozen=True)
@@ -91,9 +104,17 @@ def pages() -> list[Page]:
 
 
 def prepare(db: Database) -> Credentials:
-    """Create the demo account (with an API key and an OAuth client) and classify its pages."""
+    """Create the demo account (with an API key, an OAuth client and a console user who owns
+    it, with a generated password) and classify its pages."""
     with db.transaction() as session:
         issued = auth.issue_api_key(session=session, account_name=ACCOUNT)
+        person = people_service.ensure_member(
+            session=session,
+            account_name=ACCOUNT,
+            email=CONSOLE_EMAIL,
+            role=Role.owner,
+            password=None,
+        )
         client = oauth.create_client(
             session=session, account_name=ACCOUNT, scopes=" ".join(oauth.SCOPES)
         )
@@ -108,7 +129,11 @@ def prepare(db: Database) -> Credentials:
                 classified_at=utcnow(),
             )
     return Credentials(
-        api_key=issued.key, client_id=client.client_id, client_secret=client.client_secret
+        api_key=issued.key,
+        client_id=client.client_id,
+        client_secret=client.client_secret,
+        console_email=person.user.email,
+        console_password=person.generated_password or "",
     )
 
 
@@ -407,6 +432,7 @@ def instructions(base_url: str, credentials: Credentials, result: DemoResult) ->
             "  export TOKEN=$(curl -s $BEACON/public/v1/oauth/token -d grant_type=client_credentials"
             " -d client_id=$BEACON_CLIENT_ID -d client_secret=$BEACON_CLIENT_SECRET"
             " | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')",
+            *credentials.console_lines(base_url),
             "1) A campaign report (a month of hits by domain and device; bots, AI agents and a"
             " misrepresented site are in the summary):",
             f'  curl -s $BEACON/v1/pixel/reports/campaign/{result.campaign_report_id} -H "X-API-Key: $BEACON_KEY"',

@@ -91,20 +91,22 @@ def create_client(*, session: Session, account_name: str, scopes: str) -> Issued
     return IssuedClient(client_id, secret, account.name, granted)
 
 
-def list_clients(*, session: Session) -> list[ClientInfo]:
-    """Every client with its account, oldest first (never the secret)."""
-    rows = session.execute(
-        select(OAuthClient, Account.name)
-        .join(Account, Account.id == OAuthClient.account_id)
-        .order_by(OAuthClient.id)
-    )
+def list_clients(*, session: Session, account_id: int | None = None) -> list[ClientInfo]:
+    """Every client (or one account's) with its account, oldest first (never the secret)."""
+    query = select(OAuthClient, Account.name).join(Account, Account.id == OAuthClient.account_id)
+    if account_id is not None:
+        query = query.where(OAuthClient.account_id == account_id)
+    rows = session.execute(query.order_by(OAuthClient.id))
     return [ClientInfo(c.client_id, name, c.scopes, c.created_at, c.revoked_at) for c, name in rows]
 
 
-def revoke_client(*, session: Session, client_id: str) -> bool:
-    """Revoke a client; its tokens stop working at once. False when no active client matches."""
+def revoke_client(*, session: Session, client_id: str, account_id: int | None = None) -> bool:
+    """Revoke a client (of ``account_id`` when given); its tokens stop working at once.
+    False when no active client matches."""
     client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
     if client is None or client.revoked_at is not None:
+        return False
+    if account_id is not None and client.account_id != account_id:
         return False
     client.revoked_at = utcnow()
     return True

@@ -35,6 +35,11 @@ class InvitationView:
     existing_user: bool
 
 
+def require_manager(member: Member) -> None:
+    """403 unless the member may invite people (the invitations page is theirs)."""
+    require(member.role, Action.manage_members)
+
+
 def invite(*, session: Session, member: Member, email: str, role: Role) -> IssuedInvitation:
     """Invite ``email`` into the member's account; the token (for the link) is returned once."""
     require(member.role, Action.manage_members)
@@ -66,7 +71,7 @@ def invite(*, session: Session, member: Member, email: str, role: Role) -> Issue
 
 def pending(*, session: Session, member: Member) -> list[Invitation]:
     """The account's invitations still waiting to be accepted."""
-    require(member.role, Action.read)
+    require(member.role, Action.manage_members)
     return list(repository.pending_invitations(session, account_id=member.account_id, now=utcnow()))
 
 

@@ -129,3 +129,8 @@ def invitation(session: Session, *, account_id: int, invitation_id: int) -> Invi
             Invitation.id == invitation_id, Invitation.account_id == account_id
         )
     )
+
+
+def delete_account(session: Session, account_id: int) -> None:
+    """Delete the account; every table referencing it cascades in the database."""
+    session.execute(delete(Account).where(Account.id == account_id))

@@ -200,3 +200,15 @@ def _keep_an_owner(session: Session, account_id: int) -> None:
     owners = [m for m, _ in repository.members_of_account(session, account_id) if m.role == "owner"]
     if len(owners) <= 1:
         raise Conflict("An account keeps at least one owner: make someone else owner first")
+
+
+def delete_account(*, session: Session, member: Member, confirmation: str) -> None:
+    """Delete the member's account and everything in it (owners only); ``confirmation`` must
+    be the account's name, typed."""
+    require(member.role, Action.delete_account)
+    if confirmation.strip() != member.account_name:
+        raise ValidationFailed(
+            f"Type the account name, {member.account_name}, to confirm",
+            details={"field": "confirmation"},
+        )
+    repository.delete_account(session, member.account_id)

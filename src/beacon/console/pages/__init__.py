@@ -22,6 +22,9 @@ MODULES = (
     "beacon.console.pages.auth",
     "beacon.console.pages.home",
     "beacon.console.pages.campaigns",
+    "beacon.console.pages.members",
+    "beacon.console.pages.credentials",
+    "beacon.console.pages.account",
 )
 
 

@@ -32,22 +32,33 @@ def _login_form(
     email: str = "",
     next_path: str = "",
     error: str = "",
+    notice: str = "",
     status: int = 200,
 ) -> Response:
     token = web.new_login_csrf()
+    context = {"email": email, "next": web.safe_next(next_path), "error": error, "notice": notice}
     response = web.render(
         request,
         "login.html",
-        {"email": email, "next": web.safe_next(next_path), "error": error, "login_csrf": token},
+        {**context, "login_csrf": token},
         status=status,
     )
     web.set_cookie(response, settings, web.LOGIN_CSRF_COOKIE, token)
     return response
 
 
+LOGIN_NOTICES = {
+    "accepted": "Invitation accepted. Sign in to continue.",
+    "deleted": "The account was deleted.",
+}
+
+
 @router.get("/login")
-def login_page(request: Request, settings: AppSettings, next: str = "") -> Response:
-    return _login_form(request, settings, next_path=next)
+def login_page(
+    request: Request, settings: AppSettings, next: str = "", accepted: str = "", deleted: str = ""
+) -> Response:
+    notice = LOGIN_NOTICES["accepted"] if accepted else LOGIN_NOTICES["deleted"] if deleted else ""
+    return _login_form(request, settings, next_path=next, notice=notice)
 
 
 @router.post("/login")
@@ -151,9 +162,10 @@ def accept_invite(
     csrf_token: FormText = "",
 ) -> Response:
     web.check_csrf(request, request.cookies.get(web.LOGIN_CSRF_COOKIE, ""), csrf_token)
+    # No savepoint: accept() checks everything before it writes, and on SQLite a savepoint opens
+    # a read snapshot that the slow password hash can outlive ("database is locked").
     try:
-        with session.begin_nested():
-            invitations.accept(session=session, token=token, name=name, password=password)
+        invitations.accept(session=session, token=token, name=name, password=password)
     except ValidationFailed as exc:
         field = str(exc.details.get("field", "password"))
         return _invite_form(

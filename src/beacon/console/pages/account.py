@@ -1,0 +1,116 @@
+"""Settings: your own password (everyone) and deleting the account (owners)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.core.deps import DbSession
+from beacon.core.errors import ValidationFailed
+from beacon.core.permissions import Action, require
+from beacon.people import service as people_service
+from beacon.people import sessions
+
+router = APIRouter(prefix="/settings")
+NAV = (
+    NavItem("Settings", "Password", web.PREFIX + "/settings/password", order=50),
+    NavItem(
+        "Settings",
+        "Delete account",
+        web.PREFIX + "/settings/delete-account",
+        Action.delete_account,
+        order=60,
+    ),
+)
+
+Secret = Annotated[str, Form(max_length=1000)]
+
+
+@router.get("/password")
+def password_page(request: Request, viewer: web.CurrentViewer, done: str = "") -> Response:
+    return _password(request, viewer, notice="Password changed." if done else "")
+
+
+def _password(
+    request: Request,
+    viewer: web.Viewer,
+    *,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+) -> Response:
+    return web.render(
+        request,
+        "settings/password.html",
+        {"errors": errors or {}, "notice": notice},
+        viewer=viewer,
+        status=422 if errors else 200,
+    )
+
+
+@router.post("/password")
+def change_password(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    current_password: Secret = "",
+    new_password: Secret = "",
+    confirm_password: Secret = "",
+) -> Response:
+    if not current_password:
+        return _password(
+            request, viewer, errors={"current_password": "Enter your current password"}
+        )
+    if new_password != confirm_password:
+        errors = {"confirm_password": "The two new passwords are not the same"}
+        return _password(request, viewer, errors=errors)
+    try:
+        people_service.change_password(
+            session=session, member=viewer.member, current=current_password, new=new_password
+        )
+    except ValidationFailed as exc:
+        field = str(exc.details.get("field", "new_password"))
+        return _password(request, viewer, errors={field: exc.message})
+    return web.redirect(web.PREFIX + "/settings/password?done=1")
+
+
+@router.get("/delete-account")
+def delete_account_page(request: Request, viewer: web.CurrentViewer) -> Response:
+    require(viewer.member.role, Action.delete_account)
+    return _delete(request, viewer)
+
+
+def _delete(
+    request: Request, viewer: web.Viewer, *, errors: dict[str, str] | None = None
+) -> Response:
+    return web.render(
+        request,
+        "settings/delete_account.html",
+        {"errors": errors or {}},
+        viewer=viewer,
+        status=422 if errors else 200,
+    )
+
+
+@router.post("/delete-account")
+def delete_account(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    confirmation: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    try:
+        people_service.delete_account(
+            session=session, member=viewer.member, confirmation=confirmation
+        )
+    except ValidationFailed as exc:
+        return _delete(request, viewer, errors={"confirmation": exc.message})
+    if any(a[0] != viewer.member.account_id for a in viewer.signed_in.accounts):
+        return web.redirect(web.PREFIX + "/")
+    sessions.sign_out(session=session, token=request.cookies.get(web.SESSION_COOKIE, ""))
+    response = web.redirect(web.PREFIX + "/login?deleted=1")
+    response.delete_cookie(web.SESSION_COOKIE, path=web.PREFIX)
+    return response

@@ -1,0 +1,133 @@
+"""Settings: the account's API keys (/v1) and OAuth clients (/public/v1). A new secret is shown
+once, with a copy button; lists never show one."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.core.deps import DbSession
+from beacon.core.errors import ValidationFailed
+from beacon.core.permissions import Action
+from beacon.messaging import oauth
+from beacon.people import credentials
+
+router = APIRouter(prefix="/settings")
+NAV = (
+    NavItem(
+        "Settings", "API keys", web.PREFIX + "/settings/api-keys", Action.manage_keys, order=30
+    ),
+    NavItem(
+        "Settings",
+        "OAuth clients",
+        web.PREFIX + "/settings/oauth-clients",
+        Action.manage_clients,
+        order=40,
+    ),
+)
+
+Prefix = Annotated[str, Form(max_length=100)]
+
+
+@router.get("/api-keys")
+def keys_page(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, done: str = ""
+) -> Response:
+    notice = "API key revoked: requests with it now answer 401." if done == "revoked" else ""
+    return _keys(request, viewer, session, notice=notice)
+
+
+def _keys(
+    request: Request,
+    viewer: web.Viewer,
+    session: DbSession,
+    *,
+    notice: str = "",
+    secret: str = "",
+) -> Response:
+    keys = credentials.list_keys(session=session, member=viewer.member)
+    return web.render(
+        request,
+        "settings/api_keys.html",
+        {"keys": keys, "notice": notice, "secret": secret},
+        viewer=viewer,
+    )
+
+
+@router.post("/api-keys")
+def create_key(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    issued = credentials.create_key(session=session, member=viewer.member)
+    notice = f"API key {issued.prefix}… created. Copy it now: it is not shown again."
+    return _keys(request, viewer, session, notice=notice, secret=issued.key)
+
+
+@router.post("/api-keys/{prefix}/revoke")
+def revoke_key(
+    request: Request, prefix: str, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
+    credentials.revoke_key(session=session, member=viewer.member, prefix=prefix)
+    return web.redirect(web.PREFIX + "/settings/api-keys?done=revoked")
+
+
+@router.get("/oauth-clients")
+def clients_page(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, done: str = ""
+) -> Response:
+    notice = "Client revoked: its access tokens stopped working." if done == "revoked" else ""
+    return _clients(request, viewer, session, notice=notice)
+
+
+def _clients(
+    request: Request,
+    viewer: web.Viewer,
+    session: DbSession,
+    *,
+    notice: str = "",
+    issued: oauth.IssuedClient | None = None,
+    chosen: list[str] | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    clients = credentials.list_clients(session=session, member=viewer.member)
+    return web.render(
+        request,
+        "settings/oauth_clients.html",
+        {
+            "clients": clients,
+            "notice": notice,
+            "issued": issued,
+            "scopes": oauth.SCOPES,
+            "chosen": oauth.SCOPES if chosen is None else chosen,
+            "errors": errors or {},
+        },
+        viewer=viewer,
+        status=422 if errors else 200,
+    )
+
+
+@router.post("/oauth-clients")
+def create_client(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    scopes: Annotated[list[str] | None, Form(max_length=100)] = None,
+) -> Response:
+    chosen = scopes or []
+    try:
+        issued = credentials.create_client(session=session, member=viewer.member, scopes=chosen)
+    except ValidationFailed as exc:
+        errors = {"scopes": "Choose at least one scope" if not chosen else exc.message}
+        return _clients(request, viewer, session, chosen=chosen, errors=errors)
+    notice = "OAuth client created. Copy the secret now: it is not shown again."
+    return _clients(request, viewer, session, notice=notice, issued=issued)
+
+
+@router.post("/oauth-clients/{client_id}/revoke")
+def revoke_client(
+    request: Request, client_id: str, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
+    credentials.revoke_client(session=session, member=viewer.member, client_id=client_id)
+    return web.redirect(web.PREFIX + "/settings/oauth-clients?done=revoked")

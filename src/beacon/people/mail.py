@@ -1,0 +1,71 @@
+"""Invitation emails, sent through the SMTP server of ``BEACON_SMTP_URL`` (the settings
+messaging uses). Without one, the console shows the link for the admin to pass on."""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+from urllib.parse import urlsplit
+
+from beacon.core.config import Settings
+from beacon.core.errors import APIError
+from beacon.messaging.providers.email import SmtpConfig
+
+TIMEOUT_SECONDS = 15.0
+
+
+class MailFailed(APIError):
+    status = 502
+    code = "mail_failed"
+
+
+def can_send(settings: Settings) -> bool:
+    """Whether invitations go out by email (an SMTP server is configured)."""
+    return bool(settings.smtp_url)
+
+
+def invitation_message(
+    *, settings: Settings, to: str, link: str, account_name: str, inviter: str, role: str
+) -> EmailMessage:
+    """The invitation email: who invites whom into which account, and the one-time link."""
+    host = urlsplit(settings.public_url or "").hostname or "localhost"
+    message = EmailMessage()
+    message["From"] = formataddr(("Beacon", f"no-reply@{host}"))
+    message["To"] = to
+    message["Subject"] = f"{inviter} invited you to {account_name} on Beacon"
+    message["Message-ID"] = make_msgid(domain=host)
+    message.set_content(
+        f"{inviter} invited you to join the account {account_name} on Beacon as {role}.\n\n"
+        f"Accept the invitation (the link works once, for 72 hours):\n{link}\n\n"
+        "If you did not expect this, ignore this email.\n"
+    )
+    return message
+
+
+def send(*, settings: Settings, message: EmailMessage) -> None:
+    """Hand ``message`` to the configured SMTP server; ``MailFailed`` (502) when it refuses."""
+    assert settings.smtp_url is not None
+    config = SmtpConfig.from_url(settings.smtp_url)
+    try:
+        client: smtplib.SMTP = (
+            smtplib.SMTP_SSL(config.hostname, config.port, timeout=TIMEOUT_SECONDS)
+            if config.use_tls
+            else smtplib.SMTP(config.hostname, config.port, timeout=TIMEOUT_SECONDS)
+        )
+        with client:
+            client.ehlo()
+            if not config.use_tls and (
+                config.start_tls or (config.start_tls is None and client.has_extn("starttls"))
+            ):
+                client.starttls(context=ssl.create_default_context())
+                client.ehlo()
+            if config.username:
+                client.login(config.username, config.password or "")
+            client.send_message(message)
+    except (OSError, ValueError, smtplib.SMTPException) as exc:
+        raise MailFailed(
+            f"The invitation could not be emailed ({type(exc).__name__}: {exc}); "
+            "copy the link below and send it yourself"
+        ) from None
