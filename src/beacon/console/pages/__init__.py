@@ -22,6 +22,8 @@ MODULES = (
     "beacon.console.pages.auth",
     "beacon.console.pages.home",
     "beacon.console.pages.campaigns",
+    "beacon.console.pages.dashboard",
+    "beacon.console.pages.reports",
 )
 
 
