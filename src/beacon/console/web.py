@@ -102,10 +102,23 @@ def session_timeouts(settings: Settings) -> sessions.Timeouts:
     )
 
 
+async def submitted_csrf(request: Request) -> str:
+    """The CSRF field of a state-changing form post ("" otherwise). Handlers without form
+    parameters (sign out, archive) get no parsed form from FastAPI, so it is read here."""
+    if request.method in ("GET", "HEAD"):
+        return ""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+        return ""
+    value = (await request.form()).get(CSRF_FIELD)
+    return value if isinstance(value, str) else ""
+
+
 def current_session(
     request: Request,
     db: Annotated[Database, Depends(get_database)],
     settings: Annotated[Settings, Depends(get_app_settings)],
+    submitted: Annotated[str, Depends(submitted_csrf)],
 ) -> sessions.SignedIn:
     """The live session of the request's cookie; otherwise ``SignInRequired``."""
     token = request.cookies.get(SESSION_COOKIE, "")
@@ -116,7 +129,7 @@ def current_session(
     if signed_in is None:
         raise SignInRequired("Sign in to continue")
     if request.method not in ("GET", "HEAD"):
-        check_csrf(request, signed_in.csrf_token, _form_token(request))
+        check_csrf(request, signed_in.csrf_token, submitted)
     return signed_in
 
 
@@ -133,13 +146,6 @@ def current_viewer(
 
 CurrentViewer = Annotated[Viewer, Depends(current_viewer)]
 CurrentSession = Annotated[sessions.SignedIn, Depends(current_session)]
-
-
-def _form_token(request: Request) -> str:
-    # FastAPI parsed the form before dependencies ran; Starlette keeps it on the request.
-    form = getattr(request, "_form", None)
-    value = form.get(CSRF_FIELD) if form is not None else None
-    return value if isinstance(value, str) else ""
 
 
 def check_csrf(request: Request, expected: str, submitted: str) -> None:
