@@ -12,13 +12,17 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
+from beacon.core.models import Account
 from beacon.core.permissions import Role
 from beacon.core.timefmt import utcnow
 from beacon.people import service as people
+from beacon.pixel.reports import repository as report_repository
+from beacon.pixel.reports import service as report_service
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.tasks import report_job
 
@@ -273,3 +277,53 @@ def test_another_accounts_campaign_and_report_are_404(
         response = client.get(path)
         assert response.status_code == 404, path
         assert "Page not found" in response.text
+
+
+def test_csv_export_reads_the_stored_rows_a_page_at_a_time(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    analyst: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    created = client.post(
+        "/v1/pixel/reports/campaign",
+        json={
+            "campaign_id": cid,
+            "start_date": "2026-01-15",
+            "end_date": "2026-01-16",
+            "dimensions": ["date", "domain"],
+        },
+        headers=headers,
+    ).json()
+    not_yet = client.get(f"/app/pixel/reports/campaign/{created['id']}/csv")
+    assert not_yet.status_code == 422 and "once complete" in not_yet.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    api = client.get(f"/v1/pixel/reports/campaign/{created['id']}", headers=headers).json()
+
+    pages: list[tuple[int, int]] = []
+    real_page_rows = report_repository.page_rows
+
+    def page_rows(session: Any, *, report_id: int, offset: int, limit: int) -> list[str]:
+        pages.append((offset, limit))
+        return real_page_rows(session, report_id=report_id, offset=offset, limit=limit)
+
+    monkeypatch.setattr(report_service, "EXPORT_PAGE", 2)
+    monkeypatch.setattr(report_repository, "page_rows", page_rows)
+    with db.transaction() as session:
+        _, rows = report_service.export_rows(
+            session=session, account_id=api_account(db), kind="campaign", report_id=created["id"]
+        )
+        first = next(rows)
+        assert pages == [(0, 2)]  # lazy: one page read for the first row
+        exported = [first, *rows]
+    assert pages == [(0, 2), (2, 2)]
+    assert exported == api["data"]
+
+
+def api_account(db: Database) -> int:
+    with db.transaction() as session:
+        return int(session.scalar(select(Account.id).where(Account.name == "acme")) or 0)
