@@ -117,6 +117,9 @@ def test_dashboard_shows_totals_breakdowns_and_keeps_filters_in_the_url(
     )
     assert filtered.status_code == 200
     assert 'id="total-impressions">300<' in filtered.text
+    today = utcnow().date()
+    week = f"start_date={today - dt.timedelta(days=6)}&amp;end_date={today}&amp;domain=bbc.com"
+    assert f"/app/pixel/campaigns/{cid}?{week}" in filtered.text  # presets keep the filters
     wrong = client.get(f"/app/pixel/campaigns/{cid}?device=phone&country=XX")
     assert wrong.status_code == 422
     assert "There is a problem" in wrong.text and "country" in text(wrong.text)
@@ -145,6 +148,10 @@ def test_pixel_code_for_a_dsp_and_the_live_hits(
     assert "Waiting for the first hit" in page.text
     wrong = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=tradedesk")
     assert wrong.status_code == 422 and "The Trade Desk" in text(wrong.text)
+    gam = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=&ad_server=gam")
+    assert gam.status_code == 200 and "%%ADUNIT%%" in gam.text
+    both = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=DV360&ad_server=cm360")
+    assert both.status_code == 422 and "choose either dsp or ad_server" in both.text
     with db.transaction() as session:
         increment(
             session,

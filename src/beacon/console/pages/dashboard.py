@@ -3,7 +3,9 @@ and the live "test this tag" panel. Numbers come from the stats service the API 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import APIRouter, Request
@@ -15,6 +17,7 @@ from beacon.core.deps import AppSettings, DbSession
 from beacon.core.dsps import SUPPORTED_DSPS
 from beacon.core.errors import ValidationFailed
 from beacon.core.ids import id_path
+from beacon.core.timefmt import utcnow
 from beacon.pixel import code as pixel_code
 from beacon.pixel import macros as pixel_macros
 from beacon.pixel import service as pixel_service
@@ -34,6 +37,8 @@ FILTER_LABELS = {
     "country": "a two-letter country code",
 }
 RECENT_HITS = 10
+PRESET_DAYS = (7, 30, 90)
+AD_SERVERS = (("gam", "Google Ad Manager"), ("cm360", "Campaign Manager 360"))
 TEST_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
 
 
@@ -82,10 +87,29 @@ def dashboard(
             "chart": _chart_data(stats),
             "hourly_note": HOURLY_UNAVAILABLE,
             "filtered": bool(values["domain"] or values["device"] or values["country"]),
+            "presets": _presets(campaign_id, values, stats),
         },
         viewer=viewer,
         status=422 if errors else 200,
     )
+
+
+def _presets(campaign_id: int, values: dict[str, str], stats: Stats) -> list[dict[str, Any]]:
+    """Links to the last 7, 30 and 90 days that keep the filters; the shown one is current."""
+    today = utcnow().date()
+    filters = {k: v for k, v in values.items() if v and k not in ("start_date", "end_date")}
+    presets = []
+    for days in PRESET_DAYS:
+        start = today - dt.timedelta(days=days - 1)
+        query = urlencode({"start_date": start, "end_date": today, **filters})
+        presets.append(
+            {
+                "label": f"Last {days} days",
+                "href": f"{web.PREFIX}/pixel/campaigns/{campaign_id}?{query}",
+                "current": stats.start_date == start and stats.end_date == today,
+            }
+        )
+    return presets
 
 
 def _chart_data(stats: Stats) -> str:
@@ -108,6 +132,7 @@ def code_page(
     session: DbSession,
     settings: AppSettings,
     dsp: str = "",
+    ad_server: str = "",
 ) -> Response:
     account_id = viewer.member.account_id
     campaign = pixel_service.get_campaign(
@@ -115,6 +140,7 @@ def code_page(
     )
     base_url = settings.public_url or str(request.base_url)
     chosen = dsp.strip()[:100] or None
+    server = ad_server.strip()[:20] or None
     errors: dict[str, str] = {}
     try:
         code = pixel_code.pixel_code(
@@ -123,10 +149,11 @@ def code_page(
             campaign_id=campaign_id,
             base_url=base_url,
             dsp=chosen,
-            ad_server=None,
+            ad_server=server,
         )
     except ValidationFailed as exc:
-        errors = {"dsp": exc.message.removeprefix("Invalid value for 'dsp': ")}
+        field = "ad_server" if server and not chosen else "dsp"
+        errors = {field: exc.message.removeprefix(f"Invalid value for '{field}': ")}
         code = pixel_code.pixel_code(
             session=session,
             account_id=account_id,
@@ -146,6 +173,8 @@ def code_page(
             "campaign": campaign,
             "code": code,
             "dsp": dsp.strip(),
+            "ad_server": ad_server.strip(),
+            "ad_servers": AD_SERVERS,
             "dsps": SUPPORTED_DSPS,
             "verified": sorted(pixel_macros.DSP_MACRO_SETS),
             "errors": errors,
