@@ -25,6 +25,8 @@ MODULES = (
     "beacon.console.pages.members",
     "beacon.console.pages.credentials",
     "beacon.console.pages.account",
+    "beacon.console.pages.dashboard",
+    "beacon.console.pages.reports",
 )
 
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import JSON, Float, cast, delete, insert, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from beacon.core.db import is_postgres
 from beacon.core.jobs import PENDING, PROCESSING
 from beacon.pixel.reports.models import PixelReport, PixelReportRow
 
@@ -92,5 +93,43 @@ def page_rows(session: Session, *, report_id: int, offset: int, limit: int) -> l
                 PixelReportRow.row_number < offset + limit,
             )
             .order_by(PixelReportRow.row_number)
+        )
+    )
+
+
+def list_reports(
+    session: Session, *, account_id: int, campaign_id: int | None, limit: int
+) -> Sequence[PixelReport]:
+    """The account's latest reports (of one campaign when given), newest first."""
+    query = select(PixelReport).where(PixelReport.account_id == account_id)
+    if campaign_id is not None:
+        query = query.where(PixelReport.campaign_id == campaign_id)
+    return session.scalars(query.order_by(PixelReport.id.desc()).limit(limit)).all()
+
+
+def sorted_rows(
+    session: Session,
+    *,
+    report_id: int,
+    key: str,
+    numeric: bool,
+    descending: bool,
+    offset: int,
+    limit: int,
+) -> list[str]:
+    """Payloads of one page of the report's rows ordered by the JSON field ``key`` (ties keep
+    the report's order). Payloads are TEXT: PostgreSQL needs a real cast to json, while a
+    CAST to JSON on SQLite would turn the text into a number; there json_extract reads text."""
+    payload = PixelReportRow.payload
+    field = (cast(payload, JSON) if is_postgres(session) else type_coerce(payload, JSON))[key]
+    value = cast(field.as_string(), Float) if numeric else field.as_string()
+    ordered = value.desc() if descending else value.asc()
+    return list(
+        session.scalars(
+            select(PixelReportRow.payload)
+            .where(PixelReportRow.report_id == report_id)
+            .order_by(ordered.nulls_last(), PixelReportRow.row_number)
+            .offset(offset)
+            .limit(limit)
         )
     )

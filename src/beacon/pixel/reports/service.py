@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.pixel import service as campaign_service
 from beacon.pixel.reports import repository
 from beacon.pixel.reports.build import present_row
@@ -19,6 +21,12 @@ from beacon.pixel.reports.schemas import CampaignReportCreate, PublisherReportCr
 from beacon.pixel.schemas import CAMPAIGN_USE_CASES, PUBLISHER_USE_CASES
 
 _TITLES = {CAMPAIGN: "Campaign report", PUBLISHER: "Publisher report"}
+# Keys a page of rows may be sorted by, and whether they compare as numbers.
+SORT_KEYS: dict[str, bool] = {
+    **{d: False for d in ("date", "domain", "url", "device", "geo", "traffic_type", "agent")},
+    **{m: True for m in ("impressions", "loads", "human", "bot", "ai_agent")},
+}
+EXPORT_PAGE = 2000
 
 
 @dataclass(frozen=True)
@@ -33,9 +41,14 @@ class ReportPage:
 
 
 def create_campaign_report(
-    *, session: Session, account_id: int, data: CampaignReportCreate
+    *,
+    session: Session,
+    account_id: int,
+    data: CampaignReportCreate,
+    role: Role = CREDENTIAL_ROLE,
 ) -> tuple[PixelReport, bool]:
     """Queue a campaign report, or return the identical one in flight (``created`` False)."""
+    require(role, Action.run_reports)
     _check_campaign(
         session=session, account_id=account_id, campaign_id=data.campaign_id, kind=CAMPAIGN
     )
@@ -49,9 +62,14 @@ def create_campaign_report(
 
 
 def create_publisher_report(
-    *, session: Session, account_id: int, data: PublisherReportCreate
+    *,
+    session: Session,
+    account_id: int,
+    data: PublisherReportCreate,
+    role: Role = CREDENTIAL_ROLE,
 ) -> tuple[PixelReport, bool]:
     """Queue a publisher report, or return the identical one in flight (``created`` False)."""
+    require(role, Action.run_reports)
     _check_campaign(
         session=session, account_id=account_id, campaign_id=data.campaign_id, kind=PUBLISHER
     )
@@ -65,18 +83,82 @@ def create_publisher_report(
 
 
 def get_report(
-    *, session: Session, account_id: int, kind: str, report_id: int, limit: int, offset: int
+    *,
+    session: Session,
+    account_id: int,
+    kind: str,
+    report_id: int,
+    limit: int,
+    offset: int,
+    sort: str | None = None,
+    descending: bool = False,
 ) -> ReportPage:
-    """The account's report of ``kind`` with rows ``offset`` .. ``offset + limit - 1``."""
-    report = repository.get_report(session, account_id=account_id, kind=kind, report_id=report_id)
-    if report is None:
-        raise not_found(_TITLES[kind], report_id)
+    """The account's report of ``kind`` with rows ``offset`` .. ``offset + limit - 1``, in the
+    report's order or sorted by ``sort`` (a key of ``SORT_KEYS``)."""
+    report = _report(session=session, account_id=account_id, kind=kind, report_id=report_id)
     if report.status != COMPLETE:
         return ReportPage(report, None, None, limit, offset)
-    payloads = repository.page_rows(session, report_id=report.id, offset=offset, limit=limit)
+    if sort is None:
+        payloads = repository.page_rows(session, report_id=report.id, offset=offset, limit=limit)
+    else:
+        if sort not in SORT_KEYS:
+            allowed = ", ".join(SORT_KEYS)
+            raise ValidationFailed(f"Invalid value for 'sort': {sort!r}. Allowed values: {allowed}")
+        payloads = repository.sorted_rows(
+            session,
+            report_id=report.id,
+            key=sort,
+            numeric=SORT_KEYS[sort],
+            descending=descending,
+            offset=offset,
+            limit=limit,
+        )
     summary = orjson.loads(report.summary) if report.summary else {}
     rows = [present_row(orjson.loads(p)) for p in payloads]
     return ReportPage(report, summary, rows, limit, offset)
+
+
+def list_reports(
+    *, session: Session, account_id: int, campaign_id: int | None = None, limit: int = 50
+) -> Sequence[PixelReport]:
+    """The account's latest reports of both kinds (of one campaign when given), newest first."""
+    return repository.list_reports(
+        session, account_id=account_id, campaign_id=campaign_id, limit=limit
+    )
+
+
+def export_rows(
+    *, session: Session, account_id: int, kind: str, report_id: int
+) -> tuple[PixelReport, Iterator[dict[str, Any]]]:
+    """A complete report and its rows as the API presents them, in order, read a page at a
+    time so that a large report never sits in memory (404 for another account's report,
+    422 while it is not complete)."""
+    report = _report(session=session, account_id=account_id, kind=kind, report_id=report_id)
+    if report.status != COMPLETE:
+        raise ValidationFailed(
+            f"{_TITLES[kind]} {report_id} is {report.status}; rows can be exported once complete"
+        )
+
+    def rows() -> Iterator[dict[str, Any]]:
+        offset = 0
+        while offset < (report.row_count or 0):
+            payloads = repository.page_rows(
+                session, report_id=report.id, offset=offset, limit=EXPORT_PAGE
+            )
+            if not payloads:
+                return
+            for payload in payloads:
+                yield present_row(orjson.loads(payload))
+            offset += len(payloads)
+
+    return report, rows()
+
+
+def _report(*, session: Session, account_id: int, kind: str, report_id: int) -> PixelReport:
+    report = repository.get_report(session, account_id=account_id, kind=kind, report_id=report_id)
+    if report is None:
+        raise not_found(_TITLES[kind], report_id)
+    return report
 
 
 def _check_campaign(*, session: Session, account_id: int, campaign_id: int, kind: str) -> None:

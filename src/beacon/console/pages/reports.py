@@ -1,0 +1,388 @@
+"""Measure: campaign and publisher reports — create, watch, page, sort, download as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
+from pydantic import ValidationError
+from starlette.responses import Response, StreamingResponse
+
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.core.db import Database
+from beacon.core.deps import DbSession, get_database, wake_worker
+from beacon.core.errors import NotFound
+from beacon.core.ids import id_path
+from beacon.core.jobs import COMPLETE, FAILED
+from beacon.core.paging import Offset
+from beacon.core.permissions import Action, require
+from beacon.core.timefmt import utcnow
+from beacon.pixel import service as pixel_service
+from beacon.pixel.models import PixelCampaign
+from beacon.pixel.reports import service as report_service
+from beacon.pixel.reports.build import DIMENSION_ORDER
+from beacon.pixel.reports.models import CAMPAIGN, PUBLISHER, PixelReport
+from beacon.pixel.reports.schemas import CampaignReportCreate, PublisherReportCreate
+from beacon.pixel.schemas import CAMPAIGN_USE_CASES, PUBLISHER_USE_CASES
+
+router = APIRouter(prefix="/pixel/reports")
+NAV = (NavItem("Measure", "Reports", web.PREFIX + "/pixel/reports", order=20),)
+
+ReportId = Annotated[int, id_path("The report ID")]
+FormText = Annotated[str, Form(max_length=20_000)]
+FormList = Annotated[list[str], Form(max_length=20)]
+PAGE_SIZES = (25, 100, 500)
+PUBLISHER_ONLY = ("traffic_type", "agent")
+DEVICES = ("desktop", "mobile", "tablet", "ctv")
+TRAFFIC_TYPES = ("human", "bot", "ai_agent")
+LABELS = {
+    "campaign_id": "a campaign",
+    "start_date": "the first day",
+    "end_date": "the last day",
+    "dimensions": "the breakdown",
+    "filters": "the filters",
+}
+DIMENSION_LABELS = {
+    "date": "Day",
+    "domain": "Domain",
+    "url": "URL",
+    "device": "Device",
+    "geo": "Country",
+    "traffic_type": "Traffic type",
+    "agent": "Agent",
+}
+
+
+def _kind(value: str) -> str:
+    if value not in (CAMPAIGN, PUBLISHER):
+        raise NotFound(f"No {value} reports")
+    return value
+
+
+@router.get("")
+def report_list(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    account_id = viewer.member.account_id
+    campaigns = {
+        c.id: c for c in pixel_service.list_campaigns(session=session, account_id=account_id)
+    }
+    reports = report_service.list_reports(
+        session=session, account_id=account_id, campaign_id=campaign_id
+    )
+    return web.render(
+        request,
+        "measure/reports.html",
+        {
+            "reports": reports,
+            "campaigns": campaigns,
+            "campaign": campaigns.get(campaign_id) if campaign_id else None,
+            "has_campaigns": bool(campaigns),
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/new")
+def new_report(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+) -> Response:
+    require(viewer.member.role, Action.run_reports)
+    today = utcnow().date()
+    values: dict[str, Any] = {
+        "campaign_id": str(campaign_id or ""),
+        "start_date": today.replace(day=1).isoformat(),
+        "end_date": today.isoformat(),
+        "dimensions": ["date", "domain"],
+        "domains": "",
+        "geo": "",
+        "devices": [],
+        "traffic_types": [],
+        "include_classification": False,
+    }
+    return _form(request, viewer, session, values=values, errors={})
+
+
+@router.post("")
+def create_report(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    background: BackgroundTasks,
+    campaign_id: FormText = "",
+    start_date: FormText = "",
+    end_date: FormText = "",
+    dimensions: FormList = [],  # noqa: B006 - FastAPI copies defaults
+    domains: FormText = "",
+    geo: FormText = "",
+    devices: FormList = [],  # noqa: B006
+    traffic_types: FormList = [],  # noqa: B006
+    include_classification: FormText = "",
+) -> Response:
+    values: dict[str, Any] = {
+        "campaign_id": campaign_id,
+        "start_date": start_date,
+        "end_date": end_date,
+        "dimensions": dimensions,
+        "domains": domains,
+        "geo": geo,
+        "devices": devices,
+        "traffic_types": traffic_types,
+        "include_classification": bool(include_classification),
+    }
+    account_id = viewer.member.account_id
+    campaign = _campaign(session, account_id, campaign_id)
+    kind = PUBLISHER if campaign and campaign.use_case in PUBLISHER_USE_CASES else CAMPAIGN
+    errors: dict[str, str] = {}
+    if campaign is None:
+        errors["campaign_id"] = "Choose a campaign"
+    elif kind == CAMPAIGN and set(dimensions) & set(PUBLISHER_ONLY):
+        errors["dimensions"] = "Traffic type and agent break down publisher reports only"
+    payload: dict[str, Any] = {
+        "campaign_id": campaign.id if campaign else 1,
+        "start_date": start_date or None,
+        "end_date": end_date or None,
+        "dimensions": [d for d in DIMENSION_ORDER if d in dimensions] or None,
+        "filters": _filters(values, kind),
+    }
+    data: CampaignReportCreate | PublisherReportCreate | None = None
+    try:
+        if kind == CAMPAIGN:
+            payload["include_classification"] = values["include_classification"]
+            payload["dimensions"] = [
+                d for d in payload["dimensions"] or [] if d not in PUBLISHER_ONLY
+            ] or None
+            data = CampaignReportCreate.model_validate(payload)
+        else:
+            data = PublisherReportCreate.model_validate(payload)
+    except ValidationError as exc:
+        errors = {**web.form_errors(exc, LABELS), **errors}
+    if errors or data is None or campaign is None:
+        require(viewer.member.role, Action.run_reports)
+        return _form(request, viewer, session, values=values, errors=errors)
+    role = viewer.member.role
+    if isinstance(data, CampaignReportCreate):
+        report, created = report_service.create_campaign_report(
+            session=session, account_id=account_id, data=data, role=role
+        )
+    else:
+        report, created = report_service.create_publisher_report(
+            session=session, account_id=account_id, data=data, role=role
+        )
+    if created:
+        background.add_task(wake_worker, request)
+    return web.redirect(f"{web.PREFIX}/pixel/reports/{report.kind}/{report.id}")
+
+
+def _campaign(session: DbSession, account_id: int, value: str) -> PixelCampaign | None:
+    if not value.strip().isdigit():
+        return None
+    campaigns = _reportable(session, account_id)
+    return next((c for c in campaigns if c.id == int(value)), None)
+
+
+def _reportable(session: DbSession, account_id: int) -> list[PixelCampaign]:
+    """Campaigns whose use case has reports (``other`` has none), archived ones too."""
+    kinds = {u.value for u in CAMPAIGN_USE_CASES | PUBLISHER_USE_CASES}
+    campaigns = pixel_service.list_campaigns(session=session, account_id=account_id)
+    return [c for c in campaigns if c.use_case in kinds]
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+def _filters(values: dict[str, Any], kind: str) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    if _split(values["domains"]):
+        filters["domains"] = _split(values["domains"])
+    if _split(values["geo"]):
+        filters["geo"] = _split(values["geo"])
+    if values["devices"]:
+        filters["devices"] = list(values["devices"])
+    if kind == PUBLISHER and values["traffic_types"]:
+        filters["traffic_types"] = list(values["traffic_types"])
+    return filters
+
+
+def _form(
+    request: Request,
+    viewer: web.Viewer,
+    session: DbSession,
+    *,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> Response:
+    campaigns = _reportable(session, viewer.member.account_id)
+    return web.render(
+        request,
+        "measure/report_form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "campaigns": [
+                c for c in campaigns if c.archived_at is None or str(c.id) == values["campaign_id"]
+            ],
+            "publisher_use_cases": {u.value for u in PUBLISHER_USE_CASES},
+            "dimension_labels": DIMENSION_LABELS,
+            "publisher_only": PUBLISHER_ONLY,
+            "devices": DEVICES,
+            "traffic_types": TRAFFIC_TYPES,
+        },
+        viewer=viewer,
+        status=422 if errors else 200,
+    )
+
+
+@router.get("/{kind}/{report_id}")
+def report_page(
+    request: Request,
+    kind: str,
+    report_id: ReportId,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=max(PAGE_SIZES))] = PAGE_SIZES[0],
+    sort: Annotated[str | None, Query(max_length=40)] = None,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+) -> Response:
+    page = report_service.get_report(
+        session=session,
+        account_id=viewer.member.account_id,
+        kind=_kind(kind),
+        report_id=report_id,
+        limit=limit,
+        offset=offset,
+        sort=sort or None,
+        descending=order == "desc",
+    )
+    report = page.report
+    campaign = pixel_service.get_campaign(
+        session=session, account_id=viewer.member.account_id, campaign_id=report.campaign_id
+    )
+    template = (
+        "measure/_report_body.html"
+        if request.headers.get("hx-request") == "true"
+        else "measure/report.html"
+    )
+    return web.render(
+        request,
+        template,
+        {
+            "page": page,
+            "report": report,
+            "campaign": campaign,
+            "columns": columns(report),
+            "sortable": set(report_service.SORT_KEYS),
+            "sort": sort or "",
+            "order": order,
+            "page_sizes": PAGE_SIZES,
+            "done": report.status in (COMPLETE, FAILED),
+            "summary_items": _summary_items(report, page.summary),
+        },
+        viewer=viewer,
+    )
+
+
+def _summary_items(report: PixelReport, summary: dict[str, Any] | None) -> list[tuple[str, int]]:
+    if not summary:
+        return []
+    if report.kind == PUBLISHER:
+        keys = (("Loads", "loads"), ("Human", "human"), ("Bot", "bot"), ("AI agent", "ai_agent"),
+                ("Agents", "unique_agents"))  # fmt: skip
+        return [(label, int(summary.get(key, 0))) for label, key in keys]
+    invalid = summary.get("invalid_traffic", {})
+    return [
+        ("Impressions", int(summary.get("impressions", 0))),
+        ("Domains", int(summary.get("unique_domains", 0))),
+        ("URLs", int(summary.get("unique_urls", 0))),
+        ("Bot loads", int(invalid.get("bot", 0))),
+        ("AI agent loads", int(invalid.get("ai_agent", 0))),
+        ("Misrepresented", int(summary.get("misrepresented_impressions", 0))),
+    ]
+
+
+def columns(report: PixelReport) -> list[str]:
+    """The keys a row of ``report`` may carry, in the order of the table and the CSV."""
+    requested = orjson.loads(report.dimensions or "[]")
+    dimensions = [d for d in DIMENSION_ORDER if d in requested]
+    if report.kind == PUBLISHER:
+        agent = ["operator", "function"] if "agent" in dimensions else []
+        return [*dimensions, *agent, "loads", "human", "bot", "ai_agent", "macros"]
+    classification = ["classification"] if report.include_classification else []
+    return [
+        *dimensions,
+        "impressions",
+        "macros",
+        "misrepresented",
+        "misrepresented_impressions",
+        *classification,
+    ]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict | list):
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    return str(value)
+
+
+def csv_lines(header: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[str]:
+    """The header and one CSV line per row (nested values as JSON), a line at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_cell(row.get(key)) for key in header])
+        if buffer.tell() > 64_000:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+@router.get("/{kind}/{report_id}/csv")
+def report_csv(
+    kind: str,
+    report_id: ReportId,
+    viewer: web.CurrentViewer,
+    db: Annotated[Database, Depends(get_database)],
+) -> Response:
+    account_id = viewer.member.account_id
+    with db.transaction() as session:  # fail before streaming: 404, or 422 when not complete
+        report, _ = report_service.export_rows(
+            session=session, account_id=account_id, kind=_kind(kind), report_id=report_id
+        )
+        header = columns(report)
+
+    def body() -> Iterator[str]:
+        # The request's session is closed once the handler returns; streaming reads rows in
+        # a transaction of its own, a page at a time.
+        with db.transaction() as session:
+            _, rows = report_service.export_rows(
+                session=session, account_id=account_id, kind=kind, report_id=report_id
+            )
+            yield from csv_lines(header, rows)
+
+    filename = f"beacon-{kind}-report-{report_id}.csv"
+    return web.with_headers(
+        StreamingResponse(
+            body(),
+            media_type="text/csv; charset=utf-8",
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+    )

@@ -1,0 +1,336 @@
+"""The Measure pages over HTTP (no browser): the dashboard's numbers and filters, the pixel code
+page and its live hits, reports created, watched, paged, sorted and downloaded as CSV, roles
+and account isolation. The browser tests (test_measure.py) drive the same pages in Chromium."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.jobs import Worker
+from beacon.core.models import Account
+from beacon.core.permissions import Role
+from beacon.core.timefmt import utcnow
+from beacon.people import service as people
+from beacon.pixel.reports import repository as report_repository
+from beacon.pixel.reports import service as report_service
+from beacon.pixel.rollups import RollupKey, canonical_macros, increment
+from beacon.pixel.tasks import report_job
+
+PASSWORD = "correct horse battery staple"
+D1, D2 = dt.date(2026, 1, 15), dt.date(2026, 1, 16)
+NYT = canonical_macros({"site": "nytimes.com"})
+
+
+def member(db: Database, email: str, role: Role, account: str = "acme") -> str:
+    with db.transaction() as session:
+        people.ensure_member(
+            session=session, account_name=account, email=email, role=role, password=PASSWORD
+        )
+    return email
+
+
+def sign_in(client: TestClient, email: str) -> str:
+    """Sign ``client`` in; returns the session's CSRF token."""
+    client.cookies.clear()
+    form = client.get("/app/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token is not None
+    response = client.post(
+        "/app/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    page = client.get("/app/pixel/campaigns")
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert csrf is not None
+    return csrf.group(1)
+
+
+def campaign(client: TestClient, headers: dict[str, str], use_case: str, name: str = "c") -> int:
+    response = client.post(
+        "/v1/pixel/campaigns", json={"name": name, "use_case": use_case}, headers=headers
+    )
+    assert response.status_code == 201
+    return int(response.json()["id"])
+
+
+def add_hits(db: Database, cid: int) -> None:
+    def key(day: dt.date, domain: str, device: str, geo: str, **kw: Any) -> RollupKey:
+        return RollupKey(
+            cid, day, domain, f"https://{domain}/a" if domain else "", device, geo, **kw
+        )
+
+    with db.transaction() as session:
+        increment(
+            session,
+            {
+                key(D1, "nytimes.com", "desktop", "US", macros=NYT): 1500,
+                key(D1, "bbc.com", "mobile", "GB"): 300,
+                key(D1, "nytimes.com", "desktop", "US", traffic_type="bot", agent="Googlebot"): 20,
+                key(D1, "nytimes.com", "desktop", "US", traffic_type="ai_agent", agent="GPTBot"): 7,
+                key(D2, "cheap.biz", "mobile", "US", macros=NYT, misrepresented=True): 60,
+            },
+        )
+
+
+def text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+@pytest.fixture
+def analyst(client: TestClient, db: Database) -> str:
+    member(db, "owner@acme.example.com", Role.owner)
+    return sign_in(client, member(db, "analyst@acme.example.com", Role.analyst))
+
+
+def test_dashboard_shows_totals_breakdowns_and_keeps_filters_in_the_url(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    page = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16")
+    assert page.status_code == 200
+    body = text(page.text)
+    assert "1,860" in body  # impressions: 1500 + 300 + 60, with a thousands separator
+    assert "Misrepresented inventory" in body and "cheap.biz" in body
+    assert "Hourly series are not available" in body
+    assert 'data-series="' in page.text and "2026-01-16" in page.text
+    assert "nytimes.com" in body and "bbc.com" in body and "GB" in body
+    # A domain link narrows the dashboard and keeps the dates.
+    assert (
+        f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&amp;end_date=2026-01-16&amp;domain=bbc.com"
+        in page.text
+    )
+    filtered = client.get(
+        f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16&domain=bbc.com&device=&country="
+    )
+    assert filtered.status_code == 200
+    assert 'id="total-impressions">300<' in filtered.text
+    today = utcnow().date()
+    week = f"start_date={today - dt.timedelta(days=6)}&amp;end_date={today}&amp;domain=bbc.com"
+    assert f"/app/pixel/campaigns/{cid}?{week}" in filtered.text  # presets keep the filters
+    wrong = client.get(f"/app/pixel/campaigns/{cid}?device=phone&country=XX")
+    assert wrong.status_code == 422
+    assert "There is a problem" in wrong.text and "country" in text(wrong.text)
+
+
+def test_publisher_view_lists_agents_and_operators(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    cid = campaign(client, headers, "publisher_bot_detection")
+    add_hits(db, cid)
+    page = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16")
+    body = text(page.text)
+    assert page.status_code == 200
+    assert "Bots and AI agents" in body and "GPTBot" in body and "Googlebot" in body
+    assert "OpenAI" in body  # GPTBot's operator
+    assert 'id="total-loads">1,887<' in page.text
+
+
+def test_pixel_code_for_a_dsp_and_the_live_hits(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    page = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=The+Trade+Desk")
+    assert page.status_code == 200
+    assert "%%TTD_SITE%%" in page.text and 'data-copy-target="tag-img"' in page.text
+    assert "Waiting for the first hit" in page.text
+    wrong = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=tradedesk")
+    assert wrong.status_code == 422 and "The Trade Desk" in text(wrong.text)
+    gam = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=&ad_server=gam")
+    assert gam.status_code == 200 and "%%ADUNIT%%" in gam.text
+    both = client.get(f"/app/pixel/campaigns/{cid}/code?dsp=DV360&ad_server=cm360")
+    assert both.status_code == 422 and "choose either dsp or ad_server" in both.text
+    with db.transaction() as session:
+        increment(
+            session,
+            {
+                RollupKey(
+                    cid, utcnow().date(), "example.com", "https://example.com/p", "desktop", "FR"
+                ): 3
+            },
+        )
+    hits = client.get(f"/app/pixel/campaigns/{cid}/hits", headers={"HX-Request": "true"})
+    assert hits.status_code == 200 and "<html" not in hits.text
+    assert "https://example.com/p" in hits.text and "FR" in hits.text
+
+
+def test_report_created_watched_paged_sorted_and_downloaded(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    analyst: str,
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting", "Spring")
+    add_hits(db, cid)
+    form = client.get(f"/app/pixel/reports/new?campaign_id={cid}")
+    assert form.status_code == 200 and "Spring" in form.text
+    created = client.post(
+        "/app/pixel/reports",
+        data={
+            "csrf_token": analyst,
+            "campaign_id": str(cid),
+            "start_date": "2026-01-15",
+            "end_date": "2026-01-16",
+            "dimensions": ["domain", "device"],
+        },
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+    assert re.fullmatch(r"/app/pixel/reports/campaign/\d+", location)
+    report_id = int(location.rsplit("/", 1)[1])
+    pending = client.get(location, headers={"HX-Request": "true"})
+    assert "Pending" in pending.text and 'hx-trigger="every 1s"' in pending.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    done = client.get(location, headers={"HX-Request": "true"})
+    assert "Complete" in done.text and "hx-trigger" not in done.text
+    assert "1,860" in text(done.text)
+
+    api = client.get(f"/v1/pixel/reports/campaign/{report_id}", headers=headers).json()
+    download = client.get(f"{location}/csv")
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(download.text)))
+    assert [(r["domain"], r["device"], int(r["impressions"])) for r in rows] == [
+        (row["domain"], row["device"], row["impressions"]) for row in api["data"]
+    ]
+
+    by_impressions = client.get(f"{location}?sort=impressions&order=asc&limit=25")
+    cells = re.findall(r'data-column="impressions">([\d,]+)<', by_impressions.text)
+    numbers = [int(c.replace(",", "")) for c in cells]
+    assert numbers == sorted(numbers) and len(numbers) == len(api["data"])
+    paged = client.get(f"{location}?limit=1&offset=1&sort=impressions&order=desc")
+    assert "Rows 2–2 of 3" in text(paged.text)
+    assert client.get(f"{location}?sort=payload").status_code == 422
+    listing = client.get("/app/pixel/reports")
+    assert f"/app/pixel/reports/campaign/{report_id}" in listing.text and "Complete" in listing.text
+
+
+def test_report_form_errors_are_summarised(
+    client: TestClient, headers: dict[str, str], analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    response = client.post(
+        "/app/pixel/reports",
+        data={
+            "csrf_token": analyst,
+            "campaign_id": str(cid),
+            "start_date": "2026-02-01",
+            "end_date": "2026-01-01",
+            "dimensions": ["agent"],
+            "geo": "ZZ",
+        },
+    )
+    assert response.status_code == 422
+    body = text(response.text)
+    assert "There is a problem" in body
+    assert "publisher reports only" in body and "before start_date" in body
+
+
+def test_a_viewer_reads_but_cannot_create_reports(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    csrf = sign_in(client, member(db, "viewer@acme.example.com", Role.viewer))
+    assert client.get(f"/app/pixel/campaigns/{cid}").status_code == 200
+    listing = client.get("/app/pixel/reports")
+    assert listing.status_code == 200 and 'id="new-report"' not in listing.text
+    assert client.get("/app/pixel/reports/new").status_code == 403
+    refused = client.post(
+        "/app/pixel/reports",
+        data={
+            "csrf_token": csrf,
+            "campaign_id": str(cid),
+            "start_date": "2026-01-15",
+            "end_date": "2026-01-16",
+        },
+    )
+    assert refused.status_code == 403 and "cannot run reports" in refused.text
+
+
+def test_another_accounts_campaign_and_report_are_404(
+    client: TestClient, headers: dict[str, str], db: Database, key_for: Any, settings: Settings
+) -> None:
+    other = {"X-API-Key": key_for("globex")}
+    theirs = campaign(client, other, "campaign_reporting")
+    report = client.post(
+        "/v1/pixel/reports/campaign",
+        json={"campaign_id": theirs, "start_date": "2026-01-01", "end_date": "2026-01-02"},
+        headers=other,
+    ).json()
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    sign_in(client, member(db, "analyst@acme.example.com", Role.analyst))
+    for path in (
+        f"/app/pixel/campaigns/{theirs}",
+        f"/app/pixel/campaigns/{theirs}/code",
+        f"/app/pixel/campaigns/{theirs}/hits",
+        f"/app/pixel/reports/campaign/{report['id']}",
+        f"/app/pixel/reports/campaign/{report['id']}/csv",
+        "/app/pixel/reports/weekly/1",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "Page not found" in response.text
+
+
+def test_csv_export_reads_the_stored_rows_a_page_at_a_time(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    analyst: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    created = client.post(
+        "/v1/pixel/reports/campaign",
+        json={
+            "campaign_id": cid,
+            "start_date": "2026-01-15",
+            "end_date": "2026-01-16",
+            "dimensions": ["date", "domain"],
+        },
+        headers=headers,
+    ).json()
+    not_yet = client.get(f"/app/pixel/reports/campaign/{created['id']}/csv")
+    assert not_yet.status_code == 422 and "once complete" in not_yet.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    api = client.get(f"/v1/pixel/reports/campaign/{created['id']}", headers=headers).json()
+
+    pages: list[tuple[int, int]] = []
+    real_page_rows = report_repository.page_rows
+
+    def page_rows(session: Any, *, report_id: int, offset: int, limit: int) -> list[str]:
+        pages.append((offset, limit))
+        return real_page_rows(session, report_id=report_id, offset=offset, limit=limit)
+
+    monkeypatch.setattr(report_service, "EXPORT_PAGE", 2)
+    monkeypatch.setattr(report_repository, "page_rows", page_rows)
+    with db.transaction() as session:
+        _, rows = report_service.export_rows(
+            session=session, account_id=api_account(db), kind="campaign", report_id=created["id"]
+        )
+        first = next(rows)
+        assert pages == [(0, 2)]  # lazy: one page read for the first row
+        exported = [first, *rows]
+    assert pages == [(0, 2), (2, 2)]
+    assert exported == api["data"]
+
+
+def api_account(db: Database) -> int:
+    with db.transaction() as session:
+        return int(session.scalar(select(Account.id).where(Account.name == "acme")) or 0)
