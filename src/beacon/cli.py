@@ -156,8 +156,7 @@ def serve(
     else:
         typer.echo(f"Create an API key with: {command_name()} keys create --account NAME")
     if demo_credentials is not None:
-        typer.echo("
-".join(demo_credentials.console_lines(base)))
+        typer.echo("\n".join(demo_credentials.console_lines(base)))
     else:
         typer.echo(f"Console: {base}/app/ (add a user with: {command_name()} users create)")
     sys.stdout.flush()
