@@ -387,3 +387,26 @@ def test_activation_fails_when_its_segment_is_rebuilding(
     failed = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
     assert failed["status"] == "failed" and failed["deal_id"] is None
     assert failed["error"] == f"segment {segment['id']} is not complete (status: pending)"
+
+
+def test_a_segment_matching_no_urls_is_not_activated(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    empty = built_segment(client, headers, db, settings, {"iab_categories": ["IAB20"]}, name="e")
+    assert empty["url_count"] == 0
+    for segment_ids in ([empty["id"]], [segment["id"], empty["id"]]):
+        response = client.post(
+            f"{API}/activations",
+            headers=headers,
+            json=_seed_request(segment["id"], segment_ids=segment_ids),
+        )
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Invalid value for 'segment_ids': segment {empty['id']} matches 0 URLs, "
+            "so a deal for it would reach nothing; add inventory or widen its rules, then "
+            "activate it",
+        }
+    assert client.get(f"{API}/activations", headers=headers).json() == []
+    with db.transaction() as session:
+        assert session.query(Activation).count() == 0

@@ -352,3 +352,13 @@ def test_public_family_gets_the_same_words_in_its_envelope(
             "details": {},
         },
     }
+
+
+def test_field_names_drop_union_tags_but_keep_real_fields() -> None:
+    from beacon.core.errors import field_name
+
+    assert field_name(("body", "use_case", "str-enum[UseCase]")) == "use_case"
+    assert field_name(("body", "name", "constrained-str")) == "name"
+    assert field_name(("body", "name", "none")) == "name"
+    assert field_name(("events", 0, "url")) == "events[0].url"
+    assert field_name(("query", "date")) == "date"

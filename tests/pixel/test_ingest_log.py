@@ -79,3 +79,85 @@ def test_pixel_request_log_lines() -> None:
     assert referer_only.url == "https://ads.example.net/"
     with pytest.raises(HitRejected, match="malformed_line"):
         parse_line("nonsense", site=None)
+
+
+def test_head_requests_are_not_page_loads() -> None:
+    line = (
+        f'81.2.69.142 - - [15/Jan/2026:10:00:00 +0000] "HEAD /news/a HTTP/1.1" 200 0 "-" "{CHROME}"'
+    )
+    with pytest.raises(HitRejected, match="not_a_page_load"):
+        parse_line(line, site="https://www.example.com")
+    assert parse_line(line.replace("HEAD", "GET"), site="https://www.example.com").url == (
+        "https://www.example.com/news/a"
+    )
+
+
+def _hits(db: Database) -> int:
+    with db.transaction() as session:
+        return sum(r.hits for r in session.scalars(select(PixelRollup)))
+
+
+def test_rerun_adds_only_new_lines_and_force_reads_all(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    cid = _campaign(db)
+    log = tmp_path / "access.log"
+    head = (
+        f'8.8.8.8 - - [15/Jan/2026:10:00:09 +0000] "HEAD /news/a HTTP/1.1" 200 0 "-" "{CHROME}"\n'
+    )
+    log.write_text(LOG + head)
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
+    args = ("ingest-log", "--campaign", str(cid), "--site", "https://www.example.com")
+
+    first = run_cli(*args, str(log), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "Read 8 lines: 3 events spooled" in first.stdout
+    assert "2 not_a_page_load" in first.stdout  # the POST and the HEAD
+    assert "Skipped" not in first.stdout
+    assert _hits(db) == 3
+
+    again = run_cli(*args, str(log), env=env)
+    assert again.returncode == 0, again.stderr
+    assert (
+        f"Skipped 8 lines already ingested from {log} (use --force to ingest again)."
+        in again.stdout
+    )
+    assert "Read 0 lines: 0 events spooled" in again.stdout
+    assert _hits(db) == 3
+
+    with log.open("a") as handle:
+        handle.write(
+            f'8.8.8.8 - - [15/Jan/2026:11:00:00 +0000] "GET /news/c HTTP/1.1" 200 9 "-" "{CHROME}"\n'
+        )
+    grown = run_cli(*args, str(log), env=env)
+    assert "Skipped 8 lines already ingested" in grown.stdout
+    assert "Read 1 lines: 1 events spooled" in grown.stdout
+    assert _hits(db) == 4
+
+    forced = run_cli(*args, "--force", str(log), env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert "Skipped" not in forced.stdout
+    assert "Read 9 lines: 4 events spooled" in forced.stdout
+    assert _hits(db) == 8
+
+
+def test_rotated_file_is_read_from_the_start(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    cid = _campaign(db)
+    log = tmp_path / "access.log"
+    log.write_text(LOG)
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
+    args = ("ingest-log", "--campaign", str(cid), "--site", "https://www.example.com")
+    assert run_cli(*args, str(log), env=env).returncode == 0
+    assert _hits(db) == 3
+    # copytruncate: the same inode now holds a new, longer log with other first bytes.
+    new_log = LOG.replace("81.2.69.142", "81.2.69.143") * 2
+    with log.open("r+") as handle:
+        handle.truncate(0)
+        handle.write(new_log)
+    rotated = run_cli(*args, str(log), env=env)
+    assert rotated.returncode == 0, rotated.stderr
+    assert "changed since it was ingested (rotated or replaced)" in rotated.stdout
+    assert "Read 14 lines: 6 events spooled" in rotated.stdout
+    assert _hits(db) == 9

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx2 import Response
-from tests.activation.helpers import run_jobs
+from tests.activation.helpers import classify_pages, run_jobs
 
 from beacon.core.app import create_app
 from beacon.core.config import Settings
@@ -47,6 +47,7 @@ class World:
     b: Side
     run_jobs: Callable[[], None]
     bearer_for: Callable[..., dict[str, str]]
+    classify: Callable[[str], None]  # store a classification of a page whose keyword is MARKER
     narrowed: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def narrow(self, scope: str) -> dict[str, str]:
@@ -98,6 +99,10 @@ def classify_batch(w: World, s: Side) -> Params:
 
 
 def clsfy_segment(w: World, s: Side) -> Params:
+    # One classified page in the inventory: a deal over an empty segment is refused (422).
+    page = f"https://www.nytimes.com/{MARKER}/{uuid.uuid4().hex[:8]}"
+    w.classify(page)
+    w.create(s, "/v1/clsfy/inventory", {"urls": [page]})
     body = {"name": f"{MARKER} segment", "rules": {"keywords": [MARKER]}}
     return {"segment_id": str(w.create(s, "/v1/clsfy/segments", body)["id"])}
 
@@ -254,7 +259,11 @@ def world(
 ) -> World:
     a = Side({"X-API-Key": key_for("alpha")}, bearer_for("alpha"))
     b = Side({"X-API-Key": key_for("bravo")}, bearer_for("bravo"))
-    return World(client, a, b, lambda: run_jobs(db, settings), bearer_for)
+
+    def classify(url: str) -> None:
+        classify_pages(db, {url: ([("IAB19", 0.9)], [MARKER], [], "neutral")})
+
+    return World(client, a, b, lambda: run_jobs(db, settings), bearer_for, classify)
 
 
 def test_other_account_sees_not_found(world: World) -> None:

@@ -70,6 +70,13 @@ def _check_segments(session: Session, *, account_id: int, segment_ids: list[int]
                 f"Invalid value for 'segment_ids': segment {segment_id} is not complete "
                 f"(status: {segment.status})"
             )
+        if not segment.url_count:
+            # A deal over no URLs would target nothing: refuse it instead of issuing it.
+            raise ValidationFailed(
+                f"Invalid value for 'segment_ids': segment {segment_id} matches 0 URLs, so a "
+                "deal for it would reach nothing; add inventory or widen its rules, then "
+                "activate it"
+            )
 
 
 def create_activation(*, session: Session, account_id: int, data: ActivationCreate) -> Activation:

@@ -151,8 +151,9 @@ def list_inventory(*, session: Session, account_id: int, limit: int, offset: int
             source=UPLOAD if inv.source == UPLOAD else PIXEL,
             status="ok" if status == "ok" else "error" if status == "error" else "pending",
             created_date=inv.created_date,
+            reason=(error or "classification failed") if status == "error" else None,
         )
-        for inv, status in rows
+        for inv, status, error in rows
     ]
     return InventoryPage(data=items, pagination=Pagination(limit=limit, offset=offset, total=total))
 

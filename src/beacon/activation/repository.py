@@ -50,20 +50,21 @@ def add_inventory(session: Session, rows: list[dict[str, Any]]) -> None:
 
 def inventory_page(
     session: Session, *, account_id: int, limit: int, offset: int
-) -> tuple[list[tuple[InventoryUrl, str | None]], int]:
-    """One page of the account's inventory with each URL's classification status, and the total."""
+) -> tuple[list[tuple[InventoryUrl, str | None, str | None]], int]:
+    """One page of the account's inventory with each URL's classification status and error,
+    and the total."""
     total = session.scalar(
         select(func.count()).select_from(InventoryUrl).where(InventoryUrl.account_id == account_id)
     )
     rows = session.execute(
-        select(InventoryUrl, UrlClassification.status)
+        select(InventoryUrl, UrlClassification.status, UrlClassification.error)
         .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
         .where(InventoryUrl.account_id == account_id)
         .order_by(InventoryUrl.id)
         .limit(limit)
         .offset(offset)
     ).all()
-    return [(inv, status) for inv, status in rows], int(total or 0)
+    return [(inv, status, error) for inv, status, error in rows], int(total or 0)
 
 
 def sync_watermark(session: Session, *, account_id: int) -> InventorySync:

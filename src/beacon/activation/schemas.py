@@ -94,6 +94,10 @@ class InventoryItem(BaseModel):
     source: Literal["upload", "pixel"]
     status: Literal["ok", "pending", "error"] = Field(description="Classification status")
     created_date: UTCSeconds
+    reason: Annotated[str | None, Field(exclude_if=lambda value: value is None)] = Field(
+        default=None,
+        description="Why the page could not be classified, in words (only when status is error)",
+    )
 
 
 class InventoryPage(BaseModel):

@@ -49,10 +49,11 @@ def classify(
 
 
 def _classify_inputs(inputs: list[str], settings: Settings) -> list[PageResult]:
-    """URLs fetched (in parallel), anything else read as a local file; results in input order."""
+    """URLs fetched (in parallel), paths (and ``file://``) read as local files; results in
+    input order. Other schemes go to the fetcher, which says it does not take them."""
     from beacon.contextual import service
 
-    is_url = [arg.split("://", 1)[0].lower() in ("http", "https") for arg in inputs]
+    is_url = ["://" in arg and not arg.lower().startswith("file://") for arg in inputs]
     fetched = iter(
         service.classify_pages(
             urls=[a for a, u in zip(inputs, is_url, strict=True) if u], settings=settings

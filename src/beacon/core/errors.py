@@ -157,10 +157,10 @@ _BOUNDS = {
     "too_short": ("min_length", "must have at least {} items"),
 }
 # The tags pydantic adds to a location inside a union (``use_case.str-enum[UseCase]``,
-# ``name.constrained-str``, ``x.none``): names of its validators, never of a field.
+# ``name.constrained-str``, ``name.none``): names of its validators, never of a field. Plain
+# type tags (``str``, ``int``, ``url``) are not stripped: fields have those names too.
 _UNION_TAG = re.compile(
-    r".*\[.*\]|(?:constrained|function|lax-or-strict|json-or-python|multi-host)-[a-z-]+"
-    r"|none|str|int|float|bool|bytes|date|datetime|time|timedelta|decimal|uuid|url|any"
+    r".*\[.*\]|(?:constrained|function|lax-or-strict|json-or-python|multi-host)-[a-z-]+|none"
 )
 
 

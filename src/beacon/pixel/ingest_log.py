@@ -3,20 +3,24 @@
 Each request line becomes an event on the same path as pixel hits (spool -> consumer ->
 rollups). The page URL is the request's `url` query parameter when present (a pixel request
 logged by another server), else `--site` + the request target (a publisher's page log), else
-the Referer. Other query parameters are macros. Failed requests (status >= 400), non-GET/HEAD
-requests and, for page logs, static assets are skipped.
+the Referer. Other query parameters are macros. Failed requests (status >= 400), anything but
+GET (a HEAD is no page load) and, for page logs, static assets are skipped.
+
+A file is remembered per campaign (device, inode, hash of its first bytes, byte offset reached),
+so a re-run reads only what was appended since; a rotated or replaced file is read again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import gzip
+import hashlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from beacon.pixel.enrich import HitRejected, extract_macros
@@ -34,6 +38,8 @@ ASSET_SUFFIXES = (
     ".ico", ".woff", ".woff2", ".ttf", ".otf", ".mp4", ".webm", ".mp3", ".json", ".xml", ".txt",
 )  # fmt: skip
 _RESERVED = set(RESERVED_PARAMS)
+# The first bytes of a file identify its content: a rotated or replaced log differs there.
+HEAD_BYTES = 4096
 
 
 @dataclass
@@ -41,6 +47,7 @@ class IngestSummary:
     """What happened to each line of a log."""
 
     lines: int = 0
+    bytes: int = 0
     spooled: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
 
@@ -62,7 +69,7 @@ def parse_line(line: str, *, site: str | None, include_assets: bool = False) -> 
     if int(match["status"]) >= 400:
         raise HitRejected("failed_request")
     parts = match["request"].split(" ")
-    if len(parts) < 2 or parts[0] not in ("GET", "HEAD"):
+    if len(parts) < 2 or parts[0] != "GET":
         raise HitRejected("not_a_page_load")
     target = parts[1]
     try:
@@ -89,7 +96,7 @@ def parse_line(line: str, *, site: str | None, include_assets: bool = False) -> 
 
 
 def ingest(
-    lines: Iterable[str],
+    lines: Iterable[bytes],
     *,
     spool: Spool,
     campaign_id: int,
@@ -99,11 +106,13 @@ def ingest(
 ) -> IngestSummary:
     """Append an event record to ``spool`` for every usable line of ``lines``."""
     summary = IngestSummary()
-    for line in lines:
+    for raw in lines:
         summary.lines += 1
-        progress(len(line))
+        summary.bytes += len(raw)
+        progress(len(raw))
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         try:
-            event = parse_line(line.rstrip("\r\n"), site=site, include_assets=include_assets)
+            event = parse_line(line, site=site, include_assets=include_assets)
         except HitRejected as exc:
             summary.skipped[exc.reason] += 1
             continue
@@ -122,11 +131,59 @@ def ingest(
     return summary
 
 
-def open_log(path: Path) -> IO[str]:
-    """A text handle on a plain or gzipped log; undecodable bytes are replaced."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return path.open("r", encoding="utf-8", errors="replace")
+def open_log(path: Path, offset: int = 0) -> IO[bytes]:
+    """A byte handle on a plain or gzipped log, ``offset`` bytes (uncompressed) in."""
+    handle = cast(
+        IO[bytes],
+        gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb"),  # noqa: SIM115
+    )
+    handle.seek(offset)
+    return handle
+
+
+@dataclass(frozen=True)
+class FileIdentity:
+    """A log file as ``beacon ingest-log`` remembers it."""
+
+    device: str
+    inode: str
+    head_bytes: int
+    head_sha256: str
+
+
+class IngestedFile(Protocol):
+    head_bytes: int
+    head_sha256: str
+    byte_offset: int
+    lines: int
+
+
+def identify(path: Path, *, head_bytes: int) -> FileIdentity:
+    """Device, inode and the hash of the first ``head_bytes`` bytes of ``path`` as stored."""
+    stat = path.stat()
+    with path.open("rb") as handle:
+        head = handle.read(head_bytes)
+    digest = hashlib.sha256(head).hexdigest()
+    return FileIdentity(str(stat.st_dev), str(stat.st_ino), len(head), digest)
+
+
+def resume_point(path: Path, known: IngestedFile | None, *, force: bool) -> tuple[int, int]:
+    """(bytes, lines) of ``path`` already ingested: where a re-run starts, or (0, 0) when the
+    file is new, was rotated or replaced (its first bytes or size changed), or ``force``."""
+    if force or known is None:
+        return 0, 0
+    if identify(path, head_bytes=known.head_bytes).head_sha256 != known.head_sha256:
+        return 0, 0
+    if path.suffix != ".gz" and path.stat().st_size < known.byte_offset:
+        return 0, 0  # truncated in place (copytruncate): a new log in the same file
+    return known.byte_offset, known.lines
+
+
+def head_length(path: Path, byte_offset: int) -> int:
+    """How many first bytes identify ``path`` after reading ``byte_offset`` bytes: those read
+    of a growing plain log (later bytes may still change), all of a compressed one."""
+    size = path.stat().st_size if path.suffix == ".gz" else byte_offset
+    return min(HEAD_BYTES, size)
 
 
 def _unescape(value: str) -> str:

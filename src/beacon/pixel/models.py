@@ -126,3 +126,26 @@ class PixelUrlMonth(_CoarseRollup, Base):
     month: Mapped[dt.date] = mapped_column(Date)
     url: Mapped[str] = mapped_column(Text, default="")
     human: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class PixelIngestFile(Base):
+    """How far ``beacon ingest-log`` read one log file into one campaign, so a re-run adds
+    only the lines appended since. The file is known by device and inode; the hash of its
+    first bytes tells a rotated or replaced file (same inode, new content) from the same one."""
+
+    __tablename__ = "pixel_ingest_files"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "device", "inode", name="uq_pixel_ingest_files_file"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("pixel_campaigns.id", ondelete="CASCADE"))
+    # st_dev and st_ino are unsigned 64-bit: text, so no value overflows a BIGINT.
+    device: Mapped[str] = mapped_column(String(24))
+    inode: Mapped[str] = mapped_column(String(24))
+    head_bytes: Mapped[int] = mapped_column(Integer)
+    head_sha256: Mapped[str] = mapped_column(String(64))
+    byte_offset: Mapped[int] = mapped_column(BigInteger)
+    lines: Mapped[int] = mapped_column(BigInteger)
+    path: Mapped[str] = mapped_column(Text)
+    ingested_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
