@@ -379,3 +379,27 @@ def test_segments_are_isolated_between_accounts_and_paging_is_bounded(
         assert response.status_code == 422 and "'offset'" in response.json()["message"]
         response = client.get(f"{API}/segments/{segment_id}{path}?limit=10001", headers=headers)
         assert response.status_code == 422 and "'limit'" in response.json()["message"]
+
+
+def test_keyword_and_entity_lists_are_bounded(client: TestClient, headers: Headers) -> None:
+    """At most 1,000 keywords (or entities) per rule set; the limit itself is accepted."""
+    terms = [f"phrase {i}" for i in range(1001)]
+    for rules, field in [
+        ({"keywords": terms}, "rules.keywords"),
+        ({"entities": terms}, "rules.entities"),
+        ({"iab_categories": ["IAB19"], "exclude": {"keywords": terms}}, "rules.exclude.keywords"),
+    ]:
+        response = client.post(
+            f"{API}/segments", headers=headers, json={"name": "x", "rules": rules}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["message"].startswith(f"Invalid value for '{field}'")
+        assert "1000" in response.json()["message"]
+    assert client.get(f"{API}/segments", headers=headers).json() == []
+    accepted = client.post(
+        f"{API}/segments",
+        headers=headers,
+        json={"name": "Long list", "rules": {"keywords": terms[:1000]}},
+    )
+    assert accepted.status_code in (201, 202), accepted.text
+    assert accepted.json()["rules"]["keywords"] == terms[:1000]

@@ -163,6 +163,9 @@ def test_segment_rules_compile_on_this_database(
         ({"field": "attributes.tags", "op": "contains", "value": "news"}, 2),
         ({"field": "attributes.plan", "op": "contains", "value": "RO"}, 2),
         ({"field": "attributes.plan", "op": "in", "value": ["free", "gold"]}, 1),
+        ({"field": "attributes.score", "op": "in", "value": [40, 90.0, "n/a"]}, 3),
+        ({"field": "attributes.score", "op": "in", "value": ["40", 41]}, 0),  # typed
+        ({"field": "attributes.vip", "op": "in", "value": [True, "yes"]}, 1),
         ({"field": "attributes.tags", "op": "exists"}, 2),
         ({"field": "attributes.tags", "op": "exists", "value": False}, 2),
         ({"field": "email", "op": "contains", "value": "example.com"}, 3),

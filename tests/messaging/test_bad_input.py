@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.messaging.helpers import API
+from tests.messaging.helpers import API, make_audience, make_campaign, make_template, post
 
 CONTACT = b'{"contacts": [{"email": "a@example.com", "attributes": {"x": %s}}]}'
 SEGMENT = b'{"name": "s", "rules": {"field": "attributes.x", "op": "in", "value": ["a", %s]}}'
@@ -99,3 +99,44 @@ def test_names_keep_their_inner_spaces(client: TestClient, auth: dict[str, str])
     response = client.post(f"{API}/segments", headers=auth, json=body)
     assert response.status_code == 201, response.text
     assert response.json()["data"]["name"] == "Spring\u00a0list"
+
+
+def _in_rule(values: list[Any]) -> dict[str, Any]:
+    return {"field": "attributes.plan", "op": "in", "value": values}
+
+
+def test_in_lists_are_bounded(client: TestClient, auth: dict[str, str]) -> None:
+    too_long = {"name": "s", "rules": _in_rule([f"p{i}" for i in range(1001)])}
+    response = client.post(f"{API}/segments", headers=auth, json=too_long)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"] == (
+        "Invalid value for 'rules.value': at most 1000 values (got 1001)"
+    )
+    six = [_in_rule([f"p{j}-{i}" for i in range(1000)]) for j in range(6)]
+    response = client.post(
+        f"{API}/segments", headers=auth, json={"name": "s", "rules": {"any": six}}
+    )
+    assert response.status_code == 422
+    assert "more than 5000 values in all 'in' lists" in response.json()["error"]["message"]
+    assert _stored(client, auth, "/segments") == 0
+
+
+def test_the_largest_accepted_rules_work_on_both_databases(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Five full `in` lists of attribute values: one statement, within PostgreSQL's 65,535
+    bind parameters."""
+    make_audience(client, auth)  # three contacts with plan "pro"
+    lists = [[f"p{j}-{i}" for i in range(1000)] for j in range(5)]
+    lists[4][-1] = "pro"
+    rules = {"any": [_in_rule(values) for values in lists]}
+    segment = client.post(f"{API}/segments", headers=auth, json={"name": "big", "rules": rules})
+    assert segment.status_code == 201, segment.text
+    template = make_template(client, auth)
+    campaign = make_campaign(
+        client, auth, segment_id=segment.json()["data"]["id"], template_id=template
+    )
+    result = post(client, f"/campaigns/{campaign['campaignId']}/preflight", auth)
+    assert result.status_code == 200, result.text
+    (reach,) = [c for c in result.json()["data"]["checks"] if c["id"] == "audience_reach"]
+    assert reach == {"id": "audience_reach", "status": "passed", "message": "3 contacts reachable"}

@@ -117,6 +117,10 @@ def _iab_code(code: str) -> str:
 IabCode = Annotated[str, AfterValidator(_iab_code)]
 
 
+# keywords or entities of one rule set: every build matches each against every page
+MAX_RULE_TERMS = 1_000
+
+
 class RuleSet(BaseModel):
     """Criteria over a URL's classification. Keys combine with AND, values within a key OR."""
 
@@ -131,10 +135,15 @@ class RuleSet(BaseModel):
     keywords: list[NonBlank] | None = Field(
         default=None,
         min_length=1,
-        description="Any of these phrases (case-insensitive, whole words)",
+        max_length=MAX_RULE_TERMS,
+        description=f"Any of these phrases (case-insensitive, whole words); "
+        f"at most {MAX_RULE_TERMS}",
     )
     entities: list[NonBlank] | None = Field(
-        default=None, min_length=1, description="Any of these entity names (case-insensitive)"
+        default=None,
+        min_length=1,
+        max_length=MAX_RULE_TERMS,
+        description=f"Any of these entity names (case-insensitive); at most {MAX_RULE_TERMS}",
     )
     sentiment: list[Sentiment] | None = Field(
         default=None, min_length=1, description="Allowed labels"

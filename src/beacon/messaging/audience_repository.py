@@ -263,7 +263,7 @@ def _json_condition(target: _JsonValue, op: str, value: Any) -> ColumnElement[bo
     if op == "equals":
         return target.equals(value)
     if op == "in":
-        return or_(*(target.equals(v) for v in value)) if value else false()
+        return _json_in(target, value)
     if op == "contains":
         return target.contains(value)
     side = target.number() if isinstance(value, int | float) else target.string()
@@ -274,6 +274,20 @@ def _json_condition(target: _JsonValue, op: str, value: Any) -> ColumnElement[bo
         "lte": side <= value,
     }
     return comparisons[op]
+
+
+def _json_in(target: _JsonValue, values: list[Any]) -> ColumnElement[bool]:
+    """One ``IN`` per JSON type: an ``OR`` per value nests as deep as the list is long, and
+    SQLite refuses expression trees deeper than 1,000."""
+    strings = [v for v in values if isinstance(v, str)]
+    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
+    flags = sorted({v for v in values if isinstance(v, bool)})
+    clauses = [target.equals(flag) for flag in flags]
+    if strings:
+        clauses.append(target.string().in_(strings))
+    if numbers:
+        clauses.append(target.number().in_(numbers))
+    return or_(false(), *clauses)
 
 
 def _normalise(field: str, value: Any) -> Any:

@@ -20,6 +20,10 @@ from beacon.messaging.models import Campaign, ReachEvaluation, Segment
 OPERATORS = ("equals", "in", "contains", "exists", "gt", "gte", "lt", "lte")
 MAX_DEPTH = 5
 MAX_CONDITIONS = 100
+MAX_IN_VALUES = 1_000  # values of one `in` list
+# values of all `in` lists of a segment: each is a bind parameter or a few, and PostgreSQL
+# takes at most 65,535 per statement (a campaign's audience combines several segments)
+MAX_RULE_VALUES = 5_000
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _ADDRESS_FIELDS = {f"address.{k}" for k in repo.ADDRESS_KEYS}
 
@@ -47,9 +51,20 @@ def validate_rules(rules: Any, *, path: str = "rules", depth: int = 0) -> int:
         )
         if total > MAX_CONDITIONS:
             raise _invalid(path, f"more than {MAX_CONDITIONS} conditions")
+        if depth == 0 and _value_count(rules) > MAX_RULE_VALUES:
+            raise _invalid(path, f"more than {MAX_RULE_VALUES} values in all 'in' lists together")
         return total
     _validate_condition(rules, path)
     return 1
+
+
+def _value_count(rules: dict[str, Any]) -> int:
+    """How many values a validated rule tree's conditions hold (an `in` list counts each)."""
+    children = rules.get("all") or rules.get("any")
+    if children is not None:
+        return sum(_value_count(child) for child in children)
+    value = rules.get("value")
+    return len(value) if isinstance(value, list) else 1
 
 
 def _validate_condition(rule: dict[str, Any], path: str) -> None:
@@ -78,6 +93,8 @@ def _validate_condition(rule: dict[str, Any], path: str) -> None:
             or not all(isinstance(v, scalar) for v in value)
         ):
             raise _invalid(f"{path}.value", "expected a non-empty list of values")
+        if len(value) > MAX_IN_VALUES:
+            raise _invalid(f"{path}.value", f"at most {MAX_IN_VALUES} values (got {len(value)})")
     elif op in ("gt", "gte", "lt", "lte"):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise _invalid(f"{path}.value", "expected a number or a string")
