@@ -245,7 +245,9 @@ class Bench:
         self.server.process.send_signal(signal.SIGTERM)
         code = self.server.process.wait(30)
         seconds = time.perf_counter() - started
-        time.sleep(0.2)
+        reaped_by = time.monotonic() + 2  # an orphan is reaped by init, give it a moment
+        while any(_alive(pid) for pid in children) and time.monotonic() < reaped_by:
+            time.sleep(0.05)
         left = sorted(pid for pid in children if _alive(pid))
         for thread in threads:
             thread.join()

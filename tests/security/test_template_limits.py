@@ -1,5 +1,5 @@
 """Limits that hold by construction: every render runs in a render process with RLIMIT_AS and
-RLIMIT_CPU set, killed by the parent at 2.4 s; a template past a limit gets a 422 within 2.5 s
+RLIMIT_CPU set, killed by the parent at 2.2 s; a template past a limit gets a 422 within 2.5 s
 and the server's memory does not move. Each attack from issue 13 goes through the API."""
 
 from __future__ import annotations
