@@ -388,14 +388,16 @@ class RenderPool:
     def _warm(self) -> None:
         """Start a process for every free slot (after the first render: a server that renders
         keeps its processes ready, a test that never renders starts none)."""
-        for _ in range(self.processes):
+        slots: list[_Worker | None] = []
+        while True:
             try:
-                worker = self._idle.get_nowait()
+                slots.append(self._idle.get_nowait())
             except queue.Empty:
-                return
-            if worker is not None:
-                self._idle.put(worker)
-                continue
+                break
+        live = [worker for worker in slots if worker is not None]
+        for worker in live:
+            self._idle.put(worker)
+        for _ in range(len(slots) - len(live)):
             self._refill(None)
 
     def _discard(self, worker: _Worker) -> None:
