@@ -185,6 +185,20 @@ def test_render_processes_run_with_hard_limits() -> None:
         pool.close()
 
 
+def test_the_first_render_starts_every_render_process() -> None:
+    pool = render_pool.RenderPool(3)
+    try:
+        assert pool.pids() == []  # nothing starts before a render is asked for
+        [result] = pool.render(channel="sms", content={"body": "x"}, items=[({}, None)])
+        assert result == {"body": "x"}
+        deadline = time.monotonic() + 20
+        while len(pool.pids()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(pool.pids()) == 3
+    finally:
+        pool.close()
+
+
 def test_a_fixed_part_past_a_limit_fails_the_whole_call() -> None:
     pool = render_pool.RenderPool(1)
     try:
