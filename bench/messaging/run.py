@@ -379,7 +379,7 @@ def bare_messages(db: Any, campaign_id: uuid.UUID, count: int) -> list[tuple[str
             base_url="http://127.0.0.1:8000",
             now=utcnow(),
         )
-        messages = []
+        rows = []
         for number, contact in enumerate(contacts.limit(count)):
             row = RecipientRow(
                 number + 1,
@@ -395,9 +395,10 @@ def bare_messages(db: Any, campaign_id: uuid.UUID, count: int) -> list[tuple[str
                 contact.email_status,
                 contact.unsubscribe_token,
             )
-            message = composer.compose(row)
-            messages.append((message.to, message.body))
-    return messages
+            rows.append(row)
+        composed, failed = composer.compose_chunk(rows)
+        assert not failed, failed[:3]
+    return [(message.to, message.body) for message in composed]
 
 
 async def bare_loop(port: int, messages: list[tuple[str, bytes]], total: int, lanes: int) -> float:
@@ -577,7 +578,7 @@ connections, with no database, templates or bookkeeping; `sendmail`, MAIL/RCPT/D
 message like the engine, no pipelining on either side) is the ceiling for a Python sender on
 it; it runs just before and just after the 100,000-recipient campaign and the ratio uses its
 rate over both runs, so a load change during the run does not favour either side. The engine
-keeps most of that rate because rendering yields to the event loop between recipients and the
+keeps most of that rate because templates render in render processes (a chunk per call) and the
 database work of one chunk runs while earlier chunks are on the wire. Memory does not grow
 with the audience: the snapshot is an INSERT ... SELECT inside the database, a worker holds one
 batch of rows at a time, and the peak RSS is the same for ten times the recipients. Each

@@ -1,5 +1,5 @@
 """Limits that hold by construction: every render runs in a render process with RLIMIT_AS and
-RLIMIT_CPU set, killed by the parent at 2.4 s; a template past a limit gets a 422 within 2.5 s
+RLIMIT_CPU set, killed by the parent at 2.2 s; a template past a limit gets a 422 within 2.5 s
 and the server's memory does not move. Each attack from issue 13 goes through the API."""
 
 from __future__ import annotations
@@ -181,6 +181,20 @@ def test_render_processes_run_with_hard_limits() -> None:
         cpu = _limit(pid, "Max cpu time")
         assert cpu.isdigit() and int(cpu) <= 2 + os.times().elapsed  # armed for the render
         assert _limit(pid, "Max core file size") == "0"
+    finally:
+        pool.close()
+
+
+def test_the_first_render_starts_every_render_process() -> None:
+    pool = render_pool.RenderPool(3)
+    try:
+        assert pool.pids() == []  # nothing starts before a render is asked for
+        [result] = pool.render(channel="sms", content={"body": "x"}, items=[({}, None)])
+        assert result == {"body": "x"}
+        deadline = time.monotonic() + 20
+        while len(pool.pids()) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(pool.pids()) == 3
     finally:
         pool.close()
 

@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     415: "UNSUPPORTED_MEDIA_TYPE: the body is not JSON",
     422: "VALIDATION_ERROR (or PREFLIGHT_FAILED, TEMPLATE_RENDER_FAILED): invalid values",
     429: "RATE_LIMITED: quota exceeded (see Retry-After)",
+    503: "RENDERER_BUSY: every template render process stayed busy for a second (see Retry-After)",
 }
 
 

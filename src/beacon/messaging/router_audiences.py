@@ -303,7 +303,7 @@ def update_template(
 @router.post(
     "/templates/{templateId}/render",
     response_model=Envelope[RenderedOut],
-    responses=public_errors(400, 401, 403, 404, 415, 422, 429),
+    responses=public_errors(400, 401, 403, 404, 415, 422, 429, 503),
     dependencies=JSON_BODY,
     summary="Render a proof for a contact",
     description="Needs `templates:read`; rendering a stored contact (`contactId`) reads its data "

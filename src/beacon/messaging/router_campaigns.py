@@ -202,7 +202,7 @@ def get_metrics(campaign_id: CampaignId, caller: AnalyticsRead, session: DbSessi
 @router.post(
     "/{campaignId}/preflight",
     response_model=Envelope[PreflightOut],
-    responses=public_errors(400, 401, 403, 404, 409, 429),
+    responses=public_errors(400, 401, 403, 404, 409, 429, 503),
     summary="Check readiness to send",
 )
 def run_preflight(

@@ -177,6 +177,19 @@ def render_for_contacts(
     return render_pool.render_many(channel=template.channel, content=template.content, items=items)
 
 
+def render_for_contact(
+    *, template: Template, contact: Mapping[str, Any], unsubscribe_token: str | None, base_url: str
+) -> dict[str, str | None]:
+    """Render a template for one contact in wire form; raises RenderError (RendererBusy when
+    every render process is busy)."""
+    [result] = render_for_contacts(
+        template=template, contacts=[(contact, unsubscribe_token)], base_url=base_url
+    )
+    if isinstance(result, RenderError):
+        raise result
+    return result
+
+
 def render_failed(exc: RenderError) -> ValidationFailed:
     """The 422 ``TEMPLATE_RENDER_FAILED`` for a render error (``limit`` set when a time or
     memory limit stopped it)."""
@@ -214,13 +227,11 @@ def render_proof(
         assert data.contact is not None
         wire = data.contact.model_dump(mode="json", by_alias=True)
     try:
-        [rendered] = render_for_contacts(
-            template=template, contacts=[(wire, token)], base_url=base_url
+        rendered = render_for_contact(
+            template=template, contact=wire, unsubscribe_token=token, base_url=base_url
         )
     except RenderError as exc:
         raise render_failed(exc) from None
-    if isinstance(rendered, RenderError):
-        raise render_failed(rendered)
     return RenderedOut(
         template_id=template.id,
         channel=template.channel,
