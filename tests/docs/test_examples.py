@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import LiveServer
 
 from beacon.contextual.engine import ENGINE_VERSION
 from beacon.contextual.store import save_classification
@@ -27,7 +28,8 @@ from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.messaging import oauth
-from tests.support import LiveServer
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
