@@ -53,7 +53,11 @@ class Block:
 
 def shell_blocks(path: Path) -> list[Block]:
     """The fenced sh/bash blocks of a page, in order, with their not-run reason if marked."""
-    lines = path.read_text().splitlines()
+    return shell_blocks_of(path.read_text(), page=path.relative_to(ROOT).as_posix())
+
+
+def shell_blocks_of(text: str, *, page: str) -> list[Block]:
+    lines = text.splitlines()
     found: list[Block] = []
     index = 0
     while index < len(lines):
@@ -69,7 +73,7 @@ def shell_blocks(path: Path) -> list[Block]:
             marker = NOT_RUN.match(previous)
             found.append(
                 Block(
-                    page=path.relative_to(ROOT).as_posix(),
+                    page=page,
                     line=index + 1,
                     code="\n".join(lines[index + 1 : end]),
                     not_run=marker.group(1).strip() if marker else None,
@@ -77,6 +81,18 @@ def shell_blocks(path: Path) -> list[Block]:
             )
         index = end + 1
     return found
+
+
+def test_shell_blocks_are_found_in_order_with_their_marker() -> None:
+    text = (
+        "# Page\n\n```json\n{}\n```\n\n<!-- not-run: fetches a public page -->\n"
+        "```sh\ncurl https://example.com/\n```\n\n```bash\nA=1\necho $A\n```\n"
+    )
+    blocks = shell_blocks_of(text, page="docs/_example.md")
+    assert [(b.line, b.code, b.not_run) for b in blocks] == [
+        (8, "curl https://example.com/", "fetches a public page"),
+        (12, "A=1\necho $A", None),
+    ]
 
 
 def test_not_run_markers_give_a_reason_and_precede_a_shell_block() -> None:
