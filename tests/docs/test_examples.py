@@ -57,6 +57,7 @@ def shell_blocks(path: Path) -> list[Block]:
 
 
 def shell_blocks_of(text: str, *, page: str) -> list[Block]:
+    """The blocks of a page's markdown ``text``; ``page`` names them in failures."""
     lines = text.splitlines()
     found: list[Block] = []
     index = 0
@@ -69,7 +70,7 @@ def shell_blocks_of(text: str, *, page: str) -> list[Block]:
         while not lines[end].startswith("```"):
             end += 1
         if opening.group(1) in ("sh", "bash"):
-            previous = next((text for text in reversed(lines[:index]) if text.strip()), "")
+            previous = next((line for line in reversed(lines[:index]) if line.strip()), "")
             marker = NOT_RUN.match(previous)
             found.append(
                 Block(
