@@ -144,7 +144,7 @@ def serve(
     elif demo:
         typer.echo("Demo: the database is not empty, so no demo account was created.")
     typer.echo(
-        f"Beacon {settings.effective_database_url.split(':', 1)[0]} database, data in {settings.data_dir}"
+        f"Beacon {settings.effective_database_url.split(':', 1)[0]} database, data in {settings.data_dir.resolve()}"
     )
     typer.echo(f"API:  {base}/v1/pixel/campaigns")
     typer.echo(f"Docs: {base}/docs")

@@ -10,7 +10,7 @@ from beacon.core import apidocs
 
 
 def _referenced_urls(html: str) -> list[str]:
-    return re.findall(r'(?:src|href)="([^"]+)"', html)
+    return [url for url in re.findall(r'(?:src|href)="([^"]+)"', html) if url != "data:,"]
 
 
 def test_docs_page_references_no_external_host(client: TestClient) -> None:

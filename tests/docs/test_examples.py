@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import LiveServer
 
 from beacon.contextual.engine import ENGINE_VERSION
 from beacon.contextual.store import save_classification
@@ -27,7 +28,8 @@ from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.messaging import oauth
-from tests.support import LiveServer
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -51,7 +53,12 @@ class Block:
 
 def shell_blocks(path: Path) -> list[Block]:
     """The fenced sh/bash blocks of a page, in order, with their not-run reason if marked."""
-    lines = path.read_text().splitlines()
+    return shell_blocks_of(path.read_text(), page=path.relative_to(ROOT).as_posix())
+
+
+def shell_blocks_of(text: str, *, page: str) -> list[Block]:
+    """The blocks of a page's markdown ``text``; ``page`` names them in failures."""
+    lines = text.splitlines()
     found: list[Block] = []
     index = 0
     while index < len(lines):
@@ -63,11 +70,11 @@ def shell_blocks(path: Path) -> list[Block]:
         while not lines[end].startswith("```"):
             end += 1
         if opening.group(1) in ("sh", "bash"):
-            previous = next((text for text in reversed(lines[:index]) if text.strip()), "")
+            previous = next((line for line in reversed(lines[:index]) if line.strip()), "")
             marker = NOT_RUN.match(previous)
             found.append(
                 Block(
-                    page=path.relative_to(ROOT).as_posix(),
+                    page=page,
                     line=index + 1,
                     code="\n".join(lines[index + 1 : end]),
                     not_run=marker.group(1).strip() if marker else None,
@@ -75,6 +82,18 @@ def shell_blocks(path: Path) -> list[Block]:
             )
         index = end + 1
     return found
+
+
+def test_shell_blocks_are_found_in_order_with_their_marker() -> None:
+    text = (
+        "# Page\n\n```json\n{}\n```\n\n<!-- not-run: fetches a public page -->\n"
+        "```sh\ncurl https://example.com/\n```\n\n```bash\nA=1\necho $A\n```\n"
+    )
+    blocks = shell_blocks_of(text, page="docs/_example.md")
+    assert [(b.line, b.code, b.not_run) for b in blocks] == [
+        (8, "curl https://example.com/", "fetches a public page"),
+        (12, "A=1\necho $A", None),
+    ]
 
 
 def test_not_run_markers_give_a_reason_and_precede_a_shell_block() -> None:

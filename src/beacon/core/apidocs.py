@@ -46,6 +46,7 @@ def docs_page(openapi_url: str) -> str:
 <head>
 <meta charset="utf-8">
 <title>Beacon API docs</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="{STATIC_PATH}/swagger-ui.css?v={version}">
 </head>
 <body>
