@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from tests.console.conftest import (
     Console,
+    Person,
     assert_accessible,
     csrf_token_of,
     shoot,
@@ -189,6 +190,11 @@ def test_withdrawn_invitation_link_stops_working(page: Page, console: Console) -
 
 def test_change_own_password(page: Page, console: Console) -> None:
     _add_person(console, "rotating@acme.example", "viewer")
+    console.people["rotating"] = Person(
+        "rotating@acme.example", console.password("owner"), "viewer", "acme"
+    )
+    elsewhere = console.http()  # the same person signed in on another device
+    console.http_sign_in(elsewhere, "rotating")
     sign_in(page, "rotating@acme.example", console.password("owner"))
     page.goto("/app/settings/password")
     shoot(page, "settings-password")
@@ -212,6 +218,11 @@ def test_change_own_password(page: Page, console: Console) -> None:
     page.get_by_label("New password again").fill("brand new passphrase")
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_role("status")).to_have_text("Password changed.")
+    page.goto("/app/pixel/campaigns")  # this session goes on; the other device's has ended
+    expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
+    other_device = elsewhere.get("/app/pixel/campaigns")
+    elsewhere.close()
+    assert other_device.status_code == 303
 
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, "rotating@acme.example", console.password("owner"))
