@@ -15,6 +15,7 @@ from tests.console.conftest import (
     Console,
     Person,
     assert_accessible,
+    assert_fits_phone,
     csrf_token_of,
     shoot,
     sign_in,
@@ -69,6 +70,7 @@ def test_members_change_role_and_remove(page: Page, console: Console) -> None:
     page.goto("/app/settings/members")
     expect(page.get_by_role("heading", name="Members", exact=True)).to_be_visible()
     shoot(page, "settings-members")
+    assert_fits_phone(page)
     assert_accessible(page)
 
     page.get_by_label("Role of promoted@acme.example").select_option("admin")
@@ -154,6 +156,7 @@ def test_invite_without_smtp_shows_a_one_time_link(page: Page, console: Console)
     assert page.evaluate("navigator.clipboard.readText()") == link
     expect(_row(page, "newcomer@acme.example")).to_contain_text("analyst")
     shoot(page, "settings-invitations")
+    assert_fits_phone(page)
     assert_accessible(page)
 
     page.context.clear_cookies()
@@ -244,6 +247,7 @@ def test_api_keys_create_once_list_and_revoke(page: Page, console: Console) -> N
     assert page.evaluate("navigator.clipboard.readText()") == secret
     expect(page.locator("tbody tr")).to_have_count(before + 1)
     shoot(page, "settings-api-keys")
+    assert_fits_phone(page)
     assert_accessible(page)
     with console.api(secret) as api:
         assert api.get("/v1/pixel/campaigns").status_code == 200
@@ -307,6 +311,7 @@ def test_oauth_clients_create_once_list_and_revoke(page: Page, console: Console)
     secret = page.locator("#new-client-secret").inner_text().strip()
     expect(_row(page, client_id)).to_contain_text("campaigns:read analytics:read")
     shoot(page, "settings-oauth-clients")
+    assert_fits_phone(page)
     assert_accessible(page)
     grant = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     with httpx.Client(base_url=console.base_url) as http:
