@@ -28,6 +28,7 @@ AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "console"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+_NEXT_FRAME = "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
 
 ACCOUNT = "acme"
 OTHER_ACCOUNT = "globex"
@@ -243,11 +244,24 @@ def shoot(page: Page, name: str) -> list[Path]:
     paths = []
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)  # type: ignore[arg-type]
+        # let the new width lay out before measuring the full page (else the page is as wide
+        # as the previous viewport's layout)
+        page.evaluate(_NEXT_FRAME)
         path = ARTIFACTS / f"{name}-{label}.png"
         page.screenshot(path=str(path), full_page=True)
         paths.append(path)
     page.set_viewport_size(before)  # type: ignore[arg-type]
     return paths
+
+
+def assert_fits_phone(page: Page) -> None:
+    """At 390 px the page scrolls only vertically (wide tables scroll inside their box)."""
+    before = page.viewport_size or DESKTOP
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    page.evaluate(_NEXT_FRAME)
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    page.set_viewport_size(before)  # type: ignore[arg-type]
+    assert width <= PHONE["width"], f"{page.url} is {width} px wide on a 390 px phone"
 
 
 def assert_accessible(page: Page, *, disable: tuple[str, ...] = ()) -> None:
@@ -280,6 +294,7 @@ __all__ = [
     "Console",
     "Person",
     "assert_accessible",
+    "assert_fits_phone",
     "csrf_token_of",
     "shoot",
     "sign_in",

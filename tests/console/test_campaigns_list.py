@@ -9,7 +9,7 @@ import re
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from tests.console.conftest import Console, assert_accessible, shoot, sign_in
+from tests.console.conftest import Console, assert_accessible, assert_fits_phone, shoot, sign_in
 from tests.support import wait_for
 
 from beacon.core.db import Database
@@ -92,6 +92,7 @@ def test_list_shows_today_and_30_day_impressions(page: Page, console: Console) -
     expect(quiet_row.locator("td.num").nth(0)).to_have_text("0")
     expect(quiet_row.locator("td.num").nth(1)).to_have_text("0")
     shoot(page, "campaigns-list")
+    assert_fits_phone(page)
     assert_accessible(page)
 
 

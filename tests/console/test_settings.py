@@ -13,7 +13,9 @@ import pytest
 from playwright.sync_api import Page, expect
 from tests.console.conftest import (
     Console,
+    Person,
     assert_accessible,
+    assert_fits_phone,
     csrf_token_of,
     shoot,
     sign_in,
@@ -68,6 +70,7 @@ def test_members_change_role_and_remove(page: Page, console: Console) -> None:
     page.goto("/app/settings/members")
     expect(page.get_by_role("heading", name="Members", exact=True)).to_be_visible()
     shoot(page, "settings-members")
+    assert_fits_phone(page)
     assert_accessible(page)
 
     page.get_by_label("Role of promoted@acme.example").select_option("admin")
@@ -153,6 +156,7 @@ def test_invite_without_smtp_shows_a_one_time_link(page: Page, console: Console)
     assert page.evaluate("navigator.clipboard.readText()") == link
     expect(_row(page, "newcomer@acme.example")).to_contain_text("analyst")
     shoot(page, "settings-invitations")
+    assert_fits_phone(page)
     assert_accessible(page)
 
     page.context.clear_cookies()
@@ -189,6 +193,11 @@ def test_withdrawn_invitation_link_stops_working(page: Page, console: Console) -
 
 def test_change_own_password(page: Page, console: Console) -> None:
     _add_person(console, "rotating@acme.example", "viewer")
+    console.people["rotating"] = Person(
+        "rotating@acme.example", console.password("owner"), "viewer", "acme"
+    )
+    elsewhere = console.http()  # the same person signed in on another device
+    console.http_sign_in(elsewhere, "rotating")
     sign_in(page, "rotating@acme.example", console.password("owner"))
     page.goto("/app/settings/password")
     shoot(page, "settings-password")
@@ -212,6 +221,11 @@ def test_change_own_password(page: Page, console: Console) -> None:
     page.get_by_label("New password again").fill("brand new passphrase")
     page.get_by_role("button", name="Change password").click()
     expect(page.get_by_role("status")).to_have_text("Password changed.")
+    page.goto("/app/pixel/campaigns")  # this session goes on; the other device's has ended
+    expect(page.get_by_role("heading", name="Campaigns", exact=True)).to_be_visible()
+    other_device = elsewhere.get("/app/pixel/campaigns")
+    elsewhere.close()
+    assert other_device.status_code == 303
 
     page.get_by_role("button", name="Sign out").click()
     sign_in(page, "rotating@acme.example", console.password("owner"))
@@ -233,6 +247,7 @@ def test_api_keys_create_once_list_and_revoke(page: Page, console: Console) -> N
     assert page.evaluate("navigator.clipboard.readText()") == secret
     expect(page.locator("tbody tr")).to_have_count(before + 1)
     shoot(page, "settings-api-keys")
+    assert_fits_phone(page)
     assert_accessible(page)
     with console.api(secret) as api:
         assert api.get("/v1/pixel/campaigns").status_code == 200
@@ -296,6 +311,7 @@ def test_oauth_clients_create_once_list_and_revoke(page: Page, console: Console)
     secret = page.locator("#new-client-secret").inner_text().strip()
     expect(_row(page, client_id)).to_contain_text("campaigns:read analytics:read")
     shoot(page, "settings-oauth-clients")
+    assert_fits_phone(page)
     assert_accessible(page)
     grant = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     with httpx.Client(base_url=console.base_url) as http:

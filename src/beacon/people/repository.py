@@ -82,14 +82,22 @@ def session_by_token_hash(session: Session, token_hash: str) -> ConsoleSession |
 
 
 def revoke_user_sessions(
-    session: Session, *, user_id: int, now: datetime, account_id: int | None = None
+    session: Session,
+    *,
+    user_id: int,
+    now: datetime,
+    account_id: int | None = None,
+    keep_session_id: int | None = None,
 ) -> None:
-    """Revoke the user's live sessions (only those on ``account_id`` when given)."""
+    """Revoke the user's live sessions (only those on ``account_id`` when given; all but
+    ``keep_session_id`` when given)."""
     query = select(ConsoleSession).where(
         ConsoleSession.user_id == user_id, ConsoleSession.revoked_at.is_(None)
     )
     if account_id is not None:
         query = query.where(ConsoleSession.account_id == account_id)
+    if keep_session_id is not None:
+        query = query.where(ConsoleSession.id != keep_session_id)
     for row in session.scalars(query):
         row.revoked_at = now
     session.flush()

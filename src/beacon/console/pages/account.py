@@ -69,7 +69,11 @@ def change_password(
         return _password(request, viewer, errors=errors)
     try:
         people_service.change_password(
-            session=session, member=viewer.member, current=current_password, new=new_password
+            session=session,
+            member=viewer.member,
+            current=current_password,
+            new=new_password,
+            keep_session_id=viewer.signed_in.session_id,
         )
     except ValidationFailed as exc:
         field = str(exc.details.get("field", "new_password"))

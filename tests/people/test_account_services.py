@@ -1,0 +1,120 @@
+"""People services on both databases: an account's keys and clients scoped to it and to the
+member's role, and deleting an account with everything in it."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from beacon.core import auth
+from beacon.core.db import Database
+from beacon.core.errors import Forbidden, NotFound, ValidationFailed
+from beacon.core.models import Account, ApiKey
+from beacon.core.permissions import Role
+from beacon.messaging.models import OAuthClient
+from beacon.people import credentials, invitations, service
+from beacon.people.models import Invitation, Membership
+from beacon.people.service import Member
+from beacon.pixel import service as pixel_service
+from beacon.pixel.models import PixelCampaign
+from beacon.pixel.schemas import CampaignCreate
+
+PASSWORD = "a long enough password"
+
+
+def _member(db: Database, account: str, email: str, role: Role) -> Member:
+    with db.transaction() as session:
+        ensured = service.ensure_member(
+            session=session, account_name=account, email=email, role=role, password=PASSWORD
+        )
+        found = auth.find_account(session=session, name=account)
+        assert found is not None
+        return Member(ensured.user.id, ensured.user.email, "", found.id, account, role)
+
+
+def test_keys_and_clients_belong_to_the_members_account(db: Database) -> None:
+    admin = _member(db, "acme", "admin@acme.example", Role.admin)
+    stranger = _member(db, "globex", "admin@globex.example", Role.admin)
+    with db.transaction() as session:
+        mine = credentials.create_key(session=session, member=admin)
+        theirs = credentials.create_key(session=session, member=stranger)
+        client = credentials.create_client(session=session, member=admin, scopes=["campaigns:read"])
+    with db.transaction() as session:
+        assert [k.prefix for k in credentials.list_keys(session=session, member=admin)] == [
+            mine.prefix
+        ]
+        assert [c.client_id for c in credentials.list_clients(session=session, member=admin)] == [
+            client.client_id
+        ]
+        with pytest.raises(NotFound):
+            credentials.revoke_key(session=session, member=admin, prefix=theirs.prefix)
+        with pytest.raises(NotFound):
+            credentials.revoke_client(session=session, member=stranger, client_id=client.client_id)
+    with db.transaction() as session:
+        credentials.revoke_key(session=session, member=admin, prefix=mine.prefix)
+        credentials.revoke_client(session=session, member=admin, client_id=client.client_id)
+    with db.transaction() as session:
+        assert auth.authenticate_api_key(session=session, presented=mine.key) is None
+        assert auth.authenticate_api_key(session=session, presented=theirs.key) is not None
+        with pytest.raises(NotFound):  # already revoked
+            credentials.revoke_key(session=session, member=admin, prefix=mine.prefix)
+
+
+def test_credentials_need_an_admin(db: Database) -> None:
+    analyst = _member(db, "acme", "analyst@acme.example", Role.analyst)
+    with db.transaction() as session:
+        for call in (
+            lambda: credentials.create_key(session=session, member=analyst),
+            lambda: credentials.list_keys(session=session, member=analyst),
+            lambda: credentials.create_client(session=session, member=analyst, scopes=["x"]),
+            lambda: credentials.list_clients(session=session, member=analyst),
+        ):
+            with pytest.raises(Forbidden):
+                call()
+    admin = _member(db, "acme", "admin@acme.example", Role.admin)
+    with db.transaction() as session, pytest.raises(ValidationFailed):
+        credentials.create_client(session=session, member=admin, scopes=["nonsense:scope"])
+
+
+def test_deleting_an_account_removes_everything_in_it_and_nothing_else(db: Database) -> None:
+    owner = _member(db, "doomed", "owner@doomed.example", Role.owner)
+    admin = _member(db, "doomed", "admin@doomed.example", Role.admin)
+    survivor = _member(db, "kept", "owner@kept.example", Role.owner)
+    _member(db, "kept", "admin@doomed.example", Role.viewer)  # also in another account
+    with db.transaction() as session:
+        for member in (owner, survivor):
+            credentials.create_key(session=session, member=member)
+            credentials.create_client(session=session, member=member, scopes=["campaigns:read"])
+            pixel_service.create_campaign(
+                session=session,
+                account_id=member.account_id,
+                data=CampaignCreate.model_validate({"name": "c", "use_case": "other"}),
+            )
+        invitations.invite(
+            session=session, member=owner, email="new@doomed.example", role=Role.viewer
+        )
+
+    with db.transaction() as session:
+        with pytest.raises(Forbidden):
+            service.delete_account(session=session, member=admin, confirmation="doomed")
+        with pytest.raises(ValidationFailed):
+            service.delete_account(session=session, member=owner, confirmation="Doomed!")
+    with db.transaction() as session:
+        service.delete_account(session=session, member=owner, confirmation=" doomed ")
+
+    with db.transaction() as session:
+        assert session.get(Account, owner.account_id) is None
+        assert session.get(Account, survivor.account_id) is not None
+        for model in (ApiKey, OAuthClient, PixelCampaign, Membership, Invitation):
+            left = session.scalar(
+                select(func.count()).select_from(model).where(model.account_id == owner.account_id)
+            )
+            kept = session.scalar(
+                select(func.count())
+                .select_from(model)
+                .where(model.account_id == survivor.account_id)
+            )
+            assert left == 0, model.__name__
+            assert kept >= (0 if model is Invitation else 1), model.__name__
+        accounts = service.accounts_of(session=session, user_id=admin.user_id)
+        assert [name for _, name, _ in accounts] == ["kept"]
