@@ -147,6 +147,9 @@ def environment(
             "BEACON_DATABASE_URL": database_url,
             "BEACON_DATA_DIR": str(work_dir / "cli"),
             "BEACON_WORKER_IN_PROCESS": "false",
+            # the load balancer's address in production: separate workers need it for the
+            # unsubscribe links they write (nothing in the run follows them)
+            "BEACON_PUBLIC_URL": "http://beacon.scaleout.example",
             "BEACON_JOB_LEASE_SECONDS": str(sizes.lease_seconds),
             "BEACON_PIXEL_FLUSH_INTERVAL": "0.5",
             "BEACON_RATE_LIMIT": "100000/minute",
