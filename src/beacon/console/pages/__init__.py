@@ -27,6 +27,7 @@ MODULES = (
     "beacon.console.pages.account",
     "beacon.console.pages.dashboard",
     "beacon.console.pages.reports",
+    "beacon.console.pages.classify",
 )
 
 
