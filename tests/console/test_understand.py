@@ -4,13 +4,12 @@ what a viewer may not do."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from tests.console.conftest import Console, assert_accessible, csrf_token_of, shoot, sign_in
+from tests.console.conftest import Console, assert_accessible, shoot, sign_in
 from tests.contextual.site.server import LocalSite
 
 pytestmark = pytest.mark.e2e
@@ -89,3 +88,66 @@ def test_a_viewer_sees_no_classify_form_and_is_refused(console: Console) -> None
         )
         assert refused.status_code == 403
         assert "cannot run classifications" in refused.text
+
+
+def test_upload_inventory_watch_it_classify_filter_and_reclassify(
+    page: Page, console: Console, site: LocalSite, tmp_path: Path
+) -> None:
+    sign_in(page, console.email("analyst"), console.password("analyst"))
+    page.goto("/app/understand/inventory")
+    assert_accessible(page)
+    page.get_by_label("Paste URLs").fill(
+        "\n".join(site.url(p) for p in ("/football.html", "/pasta.html", "/gone.html"))
+    )
+    page.get_by_role("button", name="Add to inventory").click()
+    expect(page.get_by_role("status").first).to_contain_text("3 URLs received")
+    csv_file = tmp_path / "urls.csv"
+    csv_file.write_text(f"url\n{site.url('/gadgets.html')}\n{site.url('/earthquake.html')}\n")
+    page.get_by_label("Or a CSV file").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Add to inventory").click()
+    expect(page.get_by_role("status").first).to_contain_text("2 URLs received: 2 new")
+    # htmx polls the list until nothing is pending; no reload.
+    progress = page.locator("#inventory-progress")
+    expect(progress).to_contain_text("5 of 5 processed", timeout=60_000)
+    expect(progress).to_contain_text("4 classified, 1 errors")
+    table = page.locator("#inventory-table")
+    gone = table.locator("tr", has_text="/gone.html")
+    expect(gone).to_contain_text("error")
+    expect(gone.locator(".error-reason")).to_contain_text("404")
+    expect(table.locator("tr", has_text="/football.html")).to_contain_text("Sports")
+    shoot(page, "understand-inventory")
+    assert_accessible(page)
+
+    page.get_by_label("Status").select_option("error")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#inventory-table tbody tr")).to_have_count(1)
+    page.goto("/app/understand/inventory?category=IAB17")
+    expect(page.locator("#inventory-table tbody tr")).to_have_count(1)
+    expect(page.locator("#inventory-table")).to_contain_text("/football.html")
+
+    page.goto("/app/understand/inventory")
+    page.get_by_role("button", name=f"Re-classify {site.url('/pasta.html')}").click()
+    expect(page.get_by_role("status").first).to_contain_text("Re-classified")
+
+    page.get_by_label("Paste URLs").fill("not a url\nftp://x.example/")
+    page.get_by_role("button", name="Add to inventory").click()
+    expect(page.locator(".error-summary")).to_contain_text("line")
+
+
+def test_a_viewer_sees_the_inventory_but_cannot_change_it(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/understand/inventory")
+        assert listing.status_code == 200
+        assert "Add to inventory" not in listing.text
+        assert "Re-classify" not in listing.text
+        refused = client.post(
+            "/app/understand/inventory",
+            data={"urls": "https://example.com/a", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        refused = client.post(
+            "/app/understand/inventory/reclassify",
+            data={"url": "https://example.com/a", "csrf_token": token},
+        )
+        assert refused.status_code == 403

@@ -28,6 +28,7 @@ MODULES = (
     "beacon.console.pages.dashboard",
     "beacon.console.pages.reports",
     "beacon.console.pages.classify",
+    "beacon.console.pages.inventory",
 )
 
 
