@@ -30,6 +30,7 @@ from beacon.activation.schemas import (
 from beacon.core.db import rowcount
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import FAILED, PENDING
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
 BUILD_CHUNK = 1000
@@ -44,8 +45,15 @@ def _rules_json(rules: SegmentRules) -> str:
     return orjson.dumps(rules.model_dump(mode="json", exclude_none=True)).decode()
 
 
-def create_segment(*, session: Session, account_id: int, data: SegmentCreate) -> Segment:
+def create_segment(
+    *,
+    session: Session,
+    account_id: int,
+    data: SegmentCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Segment:
     """Create a segment; it is queued for building (status ``pending``)."""
+    require(role, Action.classify)
     now = utcnow()
     segment = Segment(
         account_id=account_id,

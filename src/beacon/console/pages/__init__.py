@@ -29,6 +29,7 @@ MODULES = (
     "beacon.console.pages.reports",
     "beacon.console.pages.classify",
     "beacon.console.pages.inventory",
+    "beacon.console.pages.activations",
 )
 
 

