@@ -160,3 +160,53 @@ def test_a_viewer_cannot_activate_and_another_account_gets_404(
         foreign = client.get(f"/app/activate/activations/{made.json()['id']}")
         assert foreign.status_code == 404
         assert "Page not found" in foreign.text
+
+
+def test_build_a_segment_whose_live_count_matches_the_built_one(
+    page: Page, console: Console, inventory: list[str]
+) -> None:
+    sign_in(page, console.email("analyst"), console.password("analyst"))
+    page.goto("/app/activate/segments")
+    assert_accessible(page)
+    page.get_by_role("link", name="New segment").first.click()
+    page.get_by_label("Segment name").fill("Food and sport")
+    page.get_by_placeholder("Search categories").fill("sports")
+    expect(page.get_by_label("Food & Drink", exact=False).first).to_be_hidden()
+    page.get_by_label("Sports IAB17", exact=True).check()
+    preview = page.locator("#segment-preview")
+    expect(page.locator("#preview-count")).to_have_text("1")
+    expect(preview).to_contain_text("/football.html")
+    page.get_by_placeholder("Search categories").fill("food")
+    page.get_by_label("Food & Drink IAB8", exact=True).check()
+    expect(page.locator("#preview-count")).to_have_text("2")
+    expect(preview).to_contain_text("/pasta.html")
+    page.get_by_label("Exclude keywords").fill("pasta, spaghetti")
+    expect(page.locator("#preview-count")).to_have_text("1")
+    page.get_by_label("Exclude keywords").fill("")
+    expect(page.locator("#preview-count")).to_have_text("2")
+    shoot(page, "activate-segment-builder")
+    assert_accessible(page)
+    live = page.locator("#preview-count").inner_text()
+
+    page.get_by_role("button", name="Save and build").click()
+    expect(page.locator("#segment-state")).to_have_text("complete", timeout=30_000)
+    expect(page.locator("#segment-url-count")).to_have_text(live)
+    members = page.locator("#segment-members")
+    expect(members).to_contain_text("/football.html")
+    expect(members).to_contain_text("/pasta.html")
+    shoot(page, "activate-segment")
+    assert_accessible(page)
+
+
+def test_a_viewer_cannot_build_segments(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/activate/segments")
+        assert listing.status_code == 200
+        assert "New segment" not in listing.text
+        assert client.get("/app/activate/segments/new").status_code == 403
+        refused = client.post(
+            "/app/activate/segments",
+            data={"name": "x", "iab_categories": "IAB17", "csrf_token": token},
+        )
+        assert refused.status_code == 403

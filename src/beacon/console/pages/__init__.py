@@ -30,6 +30,7 @@ MODULES = (
     "beacon.console.pages.classify",
     "beacon.console.pages.inventory",
     "beacon.console.pages.activations",
+    "beacon.console.pages.segments",
 )
 
 
