@@ -210,3 +210,72 @@ def test_a_viewer_cannot_build_segments(console: Console) -> None:
             data={"name": "x", "iab_categories": "IAB17", "csrf_token": token},
         )
         assert refused.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def deal(console: Console, segment: int) -> str:
+    """An issued deal id of the sports segment (made through the API)."""
+    with console.api() as api:
+        made = api.post(
+            "/v1/clsfy/activations",
+            json={"segment_ids": [segment], "dsp": "The Trade Desk", "buyer_seat": "seat-7"},
+        )
+    assert made.status_code in (200, 201), made.text
+    done = wait_for(
+        console, f"/v1/clsfy/activations/{made.json()['id']}", lambda a: a["status"] == "complete"
+    )
+    return str(done["deal_id"])
+
+
+def delivery_csv(deal_id: str, *, bad: bool) -> str:
+    header = "date,deal_id,device,format,domain,geo,impressions,clicks,spend"
+    rows = [
+        f"2026-11-0{day},{deal_id},{device},banner,espn.com,US,{1000 * day},{10 * day},{2.5 * day}"
+        for day in (1, 2, 3)
+        for device in ("desktop", "mobile")
+    ]
+    if bad:
+        rows[3] = f"2026-11-02,{deal_id},smartwatch,banner,espn.com,US,100,1,0.5"
+    return "\n".join([header, *rows]) + "\n"
+
+
+def test_upload_deliveries_see_the_bad_row_then_store(
+    page: Page, console: Console, deal: str, tmp_path: Any
+) -> None:
+    sign_in(page, console.email("analyst"), console.password("analyst"))
+    page.goto("/app/activate/deliveries")
+    assert_accessible(page)
+    bad_file = tmp_path / "bad.csv"
+    bad_file.write_text(delivery_csv(deal, bad=True))
+    page.get_by_label("Delivery CSV").set_input_files(str(bad_file))
+    page.get_by_role("button", name="Check the file").click()
+    problems = page.locator("#delivery-problems")
+    expect(problems).to_contain_text("1 row with problems")
+    expect(problems).to_contain_text("Line 5: 'device'")
+    expect(page.locator("#delivery-preview tr.row-error")).to_have_count(1)
+    expect(page.get_by_role("button", name="Store", exact=False)).to_have_count(0)
+    shoot(page, "activate-deliveries-check")
+    assert_accessible(page)
+
+    good_file = tmp_path / "good.csv"
+    good_file.write_text(delivery_csv(deal, bad=False))
+    page.get_by_label("Delivery CSV").set_input_files(str(good_file))
+    page.get_by_label("Batch id (optional)").fill("nov-week-1")
+    page.get_by_role("button", name="Check the file").click()
+    expect(page.get_by_text("Every row is valid.")).to_be_visible()
+    page.get_by_role("button", name="Store 6 rows").click()
+    expect(page.get_by_role("status").first).to_contain_text("Batch nov-week-1 stored: 6 rows")
+    expect(page.get_by_role("status").first).to_contain_text("12,000 impressions")
+
+
+def test_a_viewer_cannot_upload_deliveries(console: Console, deal: str) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        page = client.get("/app/activate/deliveries")
+        assert page.status_code == 200
+        assert "Check the file" not in page.text
+        refused = client.post(
+            "/app/activate/deliveries",
+            data={"csv_text": delivery_csv(deal, bad=False), "csrf_token": token},
+        )
+        assert refused.status_code == 403

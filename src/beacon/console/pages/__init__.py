@@ -31,6 +31,7 @@ MODULES = (
     "beacon.console.pages.inventory",
     "beacon.console.pages.activations",
     "beacon.console.pages.segments",
+    "beacon.console.pages.deliveries",
 )
 
 
