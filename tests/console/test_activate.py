@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -277,5 +278,66 @@ def test_a_viewer_cannot_upload_deliveries(console: Console, deal: str) -> None:
         refused = client.post(
             "/app/activate/deliveries",
             data={"csv_text": delivery_csv(deal, bad=False), "csrf_token": token},
+        )
+        assert refused.status_code == 403
+
+
+@pytest.fixture(scope="module")
+def delivered(console: Console, deal: str) -> str:
+    """The good delivery batch stored through the API (12,000 impressions over 3 days)."""
+    with console.api() as api:
+        stored = api.post(
+            "/v1/clsfy/deliveries?batch_id=nov-week-1",
+            content=delivery_csv(deal, bad=False),
+            headers={"content-type": "text/csv"},
+        )
+    assert stored.status_code in (200, 201), stored.text
+    return deal
+
+
+def test_segment_report_chart_breakdowns_and_csv(
+    page: Page, console: Console, segment: int, delivered: str
+) -> None:
+    sign_in(page, console.email("analyst"), console.password("analyst"))
+    page.goto(f"/app/activate/reports?segment_id={segment}")
+    assert_accessible(page)
+    page.get_by_label("From").fill("2026-11-01")
+    page.get_by_label("To").fill("2026-11-30")
+    page.get_by_role("button", name="Run report").click()
+    expect(page.locator("#report-state")).to_have_text("complete", timeout=30_000)
+    expect(page.locator("#sum-impressions")).to_have_text("12,000")
+    expect(page.locator("#sum-clicks")).to_have_text("120")
+    expect(page.locator("#sum-spend")).to_have_text("30.00")
+    expect(page.locator("#sum-ctr")).to_have_text("1.0%")
+    expect(page.locator("#sum-ecpm")).to_have_text("2.50")
+    expect(page.locator("#report-chart canvas")).to_be_visible()
+    expect(page.locator("#by-date tbody tr")).to_have_count(3)
+    expect(page.locator("#by-device tbody tr")).to_have_count(2)
+    expect(page.locator("#by-device")).to_contain_text("6,000")
+    expect(page.locator("#by-domain")).to_contain_text("espn.com")
+    shoot(page, "activate-segment-report")
+    assert_accessible(page)
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "date,device,format,domain,impressions,clicks,spend,ctr,ecpm"
+    assert len(lines) == 7
+    assert sum(int(line.split(",")[4]) for line in lines[1:]) == 12_000
+
+
+def test_a_viewer_reads_reports_but_cannot_run_one(console: Console, segment: int) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        page = client.get("/app/activate/reports")
+        assert page.status_code == 200
+        assert "Run report" not in page.text
+        refused = client.post(
+            "/app/activate/reports",
+            data={
+                "segment_ids": str(segment),
+                "start_date": "2026-11-01",
+                "end_date": "2026-11-30",
+                "csrf_token": token,
+            },
         )
         assert refused.status_code == 403

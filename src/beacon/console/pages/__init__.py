@@ -32,6 +32,7 @@ MODULES = (
     "beacon.console.pages.activations",
     "beacon.console.pages.segments",
     "beacon.console.pages.deliveries",
+    "beacon.console.pages.segment_reports",
 )
 
 
