@@ -199,7 +199,7 @@ def test_build_a_segment_whose_live_count_matches_the_built_one(
     assert_accessible(page)
 
 
-def test_a_viewer_cannot_build_segments(console: Console) -> None:
+def test_a_viewer_cannot_build_segments(console: Console, segment: int) -> None:
     with console.http() as client:
         token = console.http_sign_in(client, "viewer")
         listing = client.get("/app/activate/segments")
@@ -211,6 +211,11 @@ def test_a_viewer_cannot_build_segments(console: Console) -> None:
             data={"name": "x", "iab_categories": "IAB17", "csrf_token": token},
         )
         assert refused.status_code == 403
+    with console.http() as client:
+        console.http_sign_in(client, "other")
+        foreign = client.get(f"/app/activate/segments/{segment}")
+        assert foreign.status_code == 404
+        assert "Page not found" in foreign.text
 
 
 @pytest.fixture(scope="module")
