@@ -56,6 +56,16 @@ def test_keywords_match_whole_phrases_case_insensitively() -> None:
     assert not matcher.matches(_page([], ["aichips"]))
 
 
+def test_domains_keep_or_exclude_a_publisher() -> None:
+    sports = _page([("IAB17", 0.9)], [])
+    only = SegmentMatcher.from_rules({"domains": ["BBC.co.uk"], "iab_categories": ["IAB17"]})
+    assert only.matches(sports, "bbc.co.uk")
+    assert not only.matches(sports, "espn.com")
+    unsafe = SegmentMatcher.from_rules({"exclude": {"domains": ["cheap-news.biz"]}})
+    assert unsafe.matches(sports, "espn.com")
+    assert not unsafe.matches(sports, "cheap-news.biz")
+
+
 def test_keys_combine_with_and_and_exclusions_win() -> None:
     rules = {
         "iab_categories": ["IAB19"],
