@@ -389,3 +389,44 @@ def test_segments_are_isolated_between_accounts_and_paging_is_bounded(
         assert response.status_code == 422 and "'offset'" in response.json()["message"]
         response = client.get(f"{API}/segments/{segment_id}{path}?limit=10001", headers=headers)
         assert response.status_code == 422 and "'limit'" in response.json()["message"]
+
+
+def test_preview_counts_what_the_build_selects_and_browse_filters_the_inventory(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> None:
+    from beacon.activation import inventory, segments
+    from beacon.activation.schemas import SegmentRules
+
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    with db.transaction() as session:
+        account_id = session.scalars(select(InventoryUrl.account_id)).first()
+        assert account_id is not None
+        preview = segments.preview_rules(
+            session=session, account_id=account_id, rules=SegmentRules.model_validate(AI_RULES)
+        )
+        tech = inventory.browse_inventory(
+            session=session, account_id=account_id, category="IAB19", limit=10, offset=0
+        )
+        classified = inventory.browse_inventory(
+            session=session, account_id=account_id, status="ok", limit=10, offset=0
+        )
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "AI", "rules": AI_RULES}
+    ).json()
+    run_jobs(db, settings)
+    built = client.get(f"{API}/segments/{created['id']}", headers=headers).json()
+    assert (preview.url_count, preview.domain_count) == (built["url_count"], built["domain_count"])
+    assert {m.url for m in preview.sample} == {
+        u["url"]
+        for u in client.get(f"{API}/segments/{created['id']}/urls", headers=headers).json()["data"]
+    }
+
+    # Every page tagged IAB19 or one of its children (whatever the confidence), and no other.
+    def is_tech(item: inventory.BrowsedUrl) -> bool:
+        return any(c["id"] == "IAB19" or c["id"].startswith("IAB19-") for c in item.categories)
+
+    assert 0 < tech.total < len(PAGES)
+    assert {i.url for i in tech.items} == {i.url for i in classified.items if is_tech(i)}
+    assert classified.total == len(PAGES)
+    assert classified.counts.get("ok") == len(PAGES)

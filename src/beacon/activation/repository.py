@@ -105,13 +105,17 @@ def inventory_browse(
 def inventory_status_counts(session: Session, *, account_id: int) -> dict[str, int]:
     """How many of the account's inventory URLs are ok, error or pending (unknown = pending)."""
     rows = session.execute(
-        select(func.coalesce(UrlClassification.status, PENDING), func.count())
+        select(UrlClassification.status, func.count())
         .select_from(InventoryUrl)
         .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
         .where(InventoryUrl.account_id == account_id)
-        .group_by(func.coalesce(UrlClassification.status, PENDING))
+        .group_by(UrlClassification.status)
     ).all()
-    return {str(status): int(count) for status, count in rows}
+    counts: dict[str, int] = {}
+    for status, count in rows:
+        key = str(status or PENDING)
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts
 
 
 def inventory_domains(session: Session, *, account_id: int, limit: int) -> list[str]:
