@@ -9,12 +9,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from beacon.activation import activations, segments
 from beacon.activation.schemas import ActivationCreate
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import DbSession, wake_worker
 from beacon.core.dsps import SUPPORTED_DSPS
 from beacon.core.errors import ValidationFailed
@@ -99,22 +101,19 @@ def _form(
     )
 
 
-async def _form_values(request: Request) -> dict[str, Any]:
-    form = await request.form()
-
+def _form_values(form: FormData) -> dict[str, Any]:
     def text(name: str) -> str:
-        value = form.get(name, "")
-        return value.strip() if isinstance(value, str) else ""
+        return forms.text(form, name)
 
     return {
-        "segment_ids": [v for v in form.getlist("segment_ids") if isinstance(v, str)],
+        "segment_ids": forms.texts(form, "segment_ids"),
         "dsp": text("dsp"),
         "buyer_seat": text("buyer_seat"),
         "start_date": text("start_date"),
         "end_date": text("end_date"),
         "geo": text("geo"),
-        "formats": [v for v in form.getlist("formats") if isinstance(v, str)],
-        "devices": [v for v in form.getlist("devices") if isinstance(v, str)],
+        "formats": forms.texts(form, "formats"),
+        "devices": forms.texts(form, "devices"),
         "kpis": [
             {"metric": text(f"kpi_metric_{i}"), "target": text(f"kpi_target_{i}")}
             for i in range(KPI_ROWS)
@@ -163,10 +162,14 @@ def _request(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("")
-async def create(
-    request: Request, viewer: web.CurrentViewer, session: DbSession, background: BackgroundTasks
+def create(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    background: BackgroundTasks,
+    form: forms.PostedForm,
 ) -> Response:
-    values = await _form_values(request)
+    values = _form_values(form)
     try:
         data = ActivationCreate.model_validate(_request(values))
         activation = activations.create_activation(

@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from beacon.activation import deliveries
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import DbSession
 from beacon.core.errors import APIError
 from beacon.core.permissions import Action, require
@@ -44,16 +45,14 @@ def upload_form(request: Request, viewer: web.CurrentViewer) -> Response:
 
 
 @router.post("/preview")
-async def preview(
-    request: Request,
-    viewer: web.CurrentViewer,
-    session: DbSession,
-    file: Annotated[UploadFile | None, File()] = None,
-    batch_id: Annotated[str, Form()] = "",
+def preview(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, form: forms.PostedForm
 ) -> Response:
     """The upload's first rows and each bad row's reason; nothing is stored."""
     require(viewer.member.role, Action.run_reports)
-    body = await file.read(MAX_UPLOAD_BYTES + 1) if file is not None and file.filename else b""
+    chosen = forms.upload(form, "file", MAX_UPLOAD_BYTES)
+    filename, body = chosen if chosen is not None else ("", b"")
+    batch_id = forms.text(form, "batch_id")
     if not body.strip():
         return _page(request, viewer, {"errors": {"file": "Choose a CSV file"}}, 422)
     if len(body) > MAX_UPLOAD_BYTES:
@@ -73,7 +72,7 @@ async def preview(
                 "total": len(checked),
                 "first": checked[:PREVIEW_ROWS],
                 "bad": bad,
-                "filename": file.filename if file is not None else "",
+                "filename": filename,
             },
             "csv_text": text if not bad else "",
             "batch_id": batch_id.strip()[:100],

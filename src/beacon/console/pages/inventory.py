@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from beacon.activation import inventory
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.contextual import service as contextual_service
 from beacon.contextual import taxonomy
 from beacon.core.db import Database
@@ -89,18 +90,19 @@ def _progress(counts: dict[str, int]) -> dict[str, int]:
 
 
 @router.post("")
-async def upload(
+def upload(
     request: Request,
     viewer: web.CurrentViewer,
     session: DbSession,
     settings: AppSettings,
-    urls: Annotated[str, Form()] = "",
-    file: Annotated[UploadFile | None, File()] = None,
+    form: forms.PostedForm,
 ) -> Response:
     require(viewer.member.role, Action.classify)
+    urls = forms.text(form, "urls")
     body = urls.encode()
-    if file is not None and file.filename:
-        body = await file.read(MAX_UPLOAD_BYTES + 1)
+    chosen = forms.upload(form, "file", MAX_UPLOAD_BYTES)
+    if chosen is not None:
+        body = chosen[1]
         if len(body) > MAX_UPLOAD_BYTES:
             return _upload_error(request, viewer, session, "The file is larger than 5 MB", urls)
     if not body.strip():

@@ -20,6 +20,7 @@ from beacon.activation import reports, segments
 from beacon.activation.report_schemas import ReportCreate
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import DbSession, wake_worker
 from beacon.core.errors import ValidationFailed
 from beacon.core.ids import id_path
@@ -65,14 +66,17 @@ def report_form(request: Request, viewer: web.CurrentViewer, session: DbSession)
 
 
 @router.post("")
-async def create(
-    request: Request, viewer: web.CurrentViewer, session: DbSession, background: BackgroundTasks
+def create(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    background: BackgroundTasks,
+    form: forms.PostedForm,
 ) -> Response:
-    form = await request.form()
     values = {
-        "segment_ids": [v for v in form.getlist("segment_ids") if isinstance(v, str) and v],
-        "start_date": str(form.get("start_date", "")).strip(),
-        "end_date": str(form.get("end_date", "")).strip(),
+        "segment_ids": [v for v in forms.texts(form, "segment_ids") if v],
+        "start_date": forms.text(form, "start_date"),
+        "end_date": forms.text(form, "end_date"),
     }
     body: dict[str, Any] = {
         "start_date": values["start_date"] or None,

@@ -15,6 +15,7 @@ from beacon.activation import segments
 from beacon.activation.schemas import SegmentCreate, SegmentRules
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.contextual import taxonomy
 from beacon.core.deps import DbSession, wake_worker
 from beacon.core.errors import ValidationFailed
@@ -134,9 +135,11 @@ def new_form(request: Request, viewer: web.CurrentViewer) -> Response:
 
 
 @router.post("/preview")
-async def preview(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+def preview(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, form: forms.PostedForm
+) -> Response:
     """How many inventory URLs the rules match now, and a sample (nothing is stored)."""
-    values = _values(await request.form())
+    values = _values(form)
     errors: dict[str, str] = {}
     result = None
     try:
@@ -157,10 +160,14 @@ async def preview(request: Request, viewer: web.CurrentViewer, session: DbSessio
 
 
 @router.post("")
-async def create(
-    request: Request, viewer: web.CurrentViewer, session: DbSession, background: BackgroundTasks
+def create(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    background: BackgroundTasks,
+    form: forms.PostedForm,
 ) -> Response:
-    values = _values(await request.form())
+    values = _values(form)
     body = {"name": values["name"], "description": values["description"] or None}
     try:
         data = SegmentCreate.model_validate({**body, "rules": _rules(values)})
