@@ -346,3 +346,48 @@ def test_a_viewer_reads_reports_but_cannot_run_one(console: Console, segment: in
             },
         )
         assert refused.status_code == 403
+
+
+def test_bad_input_is_a_form_error_never_a_500(console: Console, segment: int) -> None:
+    posts = [
+        (
+            "/app/activate/segments",
+            {"name": " ", "min_confidence": "high", "iab_categories": "IAB999"},
+        ),
+        ("/app/activate/segments/preview", {"min_confidence": "2", "exclude_sentiment": "angry"}),
+        (
+            "/app/activate/activations",
+            {
+                "segment_ids": ["x", str(segment)],
+                "dsp": "",
+                "buyer_seat": "s",
+                "start_date": "2026-13-45",
+                "kpi_metric_0": "ctr",
+                "kpi_target_0": "lots",
+                "budget_amount": "-5",
+                "budget_currency": "usd",
+            },
+        ),
+        (
+            "/app/activate/activations",
+            {"segment_ids": "99999", "dsp": "Amazon DSP", "buyer_seat": "s"},
+        ),
+        ("/app/activate/reports", {"start_date": "yesterday", "end_date": ""}),
+        ("/app/activate/reports", {"start_date": "2026-11-30", "end_date": "2026-11-01"}),
+        ("/app/activate/deliveries", {"csv_text": "not,a,delivery\n1,2,3\n"}),
+        ("/app/understand/inventory", {"urls": "javascript:alert(1)"}),
+        ("/app/understand/classify", {"mode": "url", "url": "http://"}),
+    ]
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        for path, data in posts:
+            response = client.post(path, data={**data, "csrf_token": token})
+            assert response.status_code == 422, (path, response.status_code, response.text[:300])
+            assert "There is a problem" in response.text or "error-message" in response.text
+        missing = client.post(
+            "/app/understand/inventory/reclassify",
+            data={"url": "https://not-ours.example/x", "csrf_token": token},
+        )
+        assert missing.status_code == 404
+        assert client.get("/app/activate/reports/99999").status_code == 404
+        assert client.get("/app/activate/segments/abc").status_code in (400, 404, 422)
