@@ -111,6 +111,9 @@ class LiveServer:
         for line in self.process.stdout:
             if "X-API-Key:" in line:
                 self.first_key = line.split("X-API-Key:", 1)[1].strip()
+                for banner in self.process.stdout:  # the banner ends with the key's export line
+                    if "export BEACON=" in banner:
+                        break
                 break
             if "keys create --account" in line:  # the hint of a database with accounts
                 break

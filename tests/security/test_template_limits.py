@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from tests.support import bearer_token
+from tests.support import bearer_token, wait_for
 
 from beacon.core.app import create_app
 from beacon.core.config import Settings
@@ -120,6 +120,9 @@ def test_a_killed_render_process_is_replaced(
     hostile = _template(client, auth, "{{ contact.firstName }}{{ lipsum(200000)|length }}")
     assert _render(client, auth, normal).status_code == 200
     pool = render_pool.shared()
+    # the first render warms every slot in the background: wait for all of them, so the one
+    # the hostile render kills is among those counted before it
+    wait_for(lambda: len(pool.pids()) == pool.processes, "every render process to start")
     replaced, before = pool.replaced, set(pool.pids())
     assert _render(client, auth, hostile).status_code == 422
     assert pool.replaced == replaced + 1
