@@ -124,8 +124,16 @@ def test_a_viewer_reads_but_cannot_change(console: Console) -> None:
         preview = client.post(
             f"/app/orchestrate/templates/{template_id}/preview",
             data={"subject": "Hey {{ contact.firstName }}", "csrf_token": token},
+            headers={"HX-Request": "true"},
         )
         assert preview.status_code == 200 and "Hey Ada" in preview.text
+        assert "<html" not in preview.text  # htmx gets the fragment
+        full = client.post(
+            f"/app/orchestrate/templates/{template_id}/preview",
+            data={"subject": "Yo {{ contact.firstName", "csrf_token": token},
+        )
+        assert full.status_code == 200  # without JavaScript: the page, with the message
+        assert "<html" in full.text and 'id="preview-error"' in full.text
         refused = client.post(
             f"/app/orchestrate/templates/{template_id}",
             data={"name": "Hijack", "subject": "x", "csrf_token": token},

@@ -120,6 +120,7 @@ def _editor(
     name: str | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
+    preview: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
     template = templates.get_template(
@@ -135,6 +136,9 @@ def _editor(
         "errors": errors or {},
         "notice": notice,
         "missing": templates.missing_for_publish(out.channel, out.content),
+        "preview": preview,
+        "sample": "",
+        **(preview or {}),
     }
     return web.render(request, "orchestrate/template.html", context, viewer=viewer, status=status)
 
@@ -185,11 +189,14 @@ def preview(
         ).rendered
     except (ValidationFailed, ServiceUnavailable) as exc:
         error = exc.message
-    return web.render(
-        request,
-        "orchestrate/_template_preview.html",
-        {"rendered": rendered, "error": error, "channel": template.channel},
-        viewer=viewer,
+    result = {"rendered": rendered, "error": error, "channel": template.channel, "sample": sample}
+    if request.headers.get("hx-request") == "true":
+        return web.render(request, "orchestrate/_template_preview.html", result, viewer=viewer)
+    # Without JavaScript: the editor again, with what was typed and its preview.
+    name = forms.text(form, "name") or None
+    content = _content(template.channel, form)
+    return _editor(
+        request, viewer, session, template_id, content=content, name=name, preview=result
     )
 
 
