@@ -167,3 +167,11 @@ def test_a_viewer_reads_but_cannot_change(console: Console) -> None:
         assert refused.status_code == 403
         after = client.get(f"/app/orchestrate/contacts/{found.group(1)}")
         assert after.text.count(">unsubscribed<") == 0
+        contact_id = found.group(1)
+
+    with console.http() as client:  # another account's owner
+        token = console.http_sign_in(client, "other")
+        assert client.get(f"/app/orchestrate/templates/{template_id}").status_code == 404
+        assert client.get(f"/app/orchestrate/contacts/{contact_id}").status_code == 404
+        own = client.get("/app/orchestrate/contacts")
+        assert contact_id not in own.text

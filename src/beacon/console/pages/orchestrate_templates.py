@@ -16,7 +16,7 @@ from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
-from beacon.core.errors import ServiceUnavailable, ValidationFailed
+from beacon.core.errors import NotFound, ServiceUnavailable, ValidationFailed
 from beacon.core.permissions import Action, require
 from beacon.messaging import contacts, templates
 from beacon.messaging.audience_schemas import (
@@ -187,7 +187,7 @@ def preview(
             base_url=base_url(request, settings),
             draft=_content(template.channel, form),
         ).rendered
-    except (ValidationFailed, ServiceUnavailable) as exc:
+    except (ValidationFailed, ServiceUnavailable, NotFound) as exc:
         error = exc.message
     result = {"rendered": rendered, "error": error, "channel": template.channel, "sample": sample}
     if request.headers.get("hx-request") == "true":
