@@ -33,6 +33,7 @@ MODULES = (
     "beacon.console.pages.segments",
     "beacon.console.pages.deliveries",
     "beacon.console.pages.segment_reports",
+    "beacon.console.pages.orchestrate_campaigns",
     "beacon.console.pages.orchestrate_templates",
     "beacon.console.pages.orchestrate_contacts",
 )

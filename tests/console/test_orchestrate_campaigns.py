@@ -1,0 +1,184 @@
+"""Orchestrate → Campaigns in Chromium: set a draft up (segment → template → schedule), see
+its preflight checklist, publish it and send it to a real SMTP sink (aiosmtpd) and watch the
+funnel reach ``sent`` with the bounced recipient listed; what a viewer may not do."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from tests.console.conftest import Console, assert_accessible, shoot, sign_in, start_console
+from tests.messaging.engine_helpers import Mailbox, smtp_server
+
+from beacon.messaging import oauth
+
+pytestmark = pytest.mark.e2e
+
+CONTACTS = [
+    {"externalId": "ann", "email": "ann@example.com", "firstName": "Ann"},
+    {"externalId": "cy", "email": "cy@example.com", "firstName": "Cy"},
+    {"externalId": "bo", "email": "bounce@example.com", "firstName": "Bo"},  # 550
+]
+TEMPLATE = {
+    "subject": "Spring offer for {{ contact.firstName }}",
+    "fromName": "Acme",
+    "fromAddress": "news@acme.example",
+    "html": "<p>Hi {{ contact.firstName }}</p><a href='{{ unsubscribe_url }}'>Unsubscribe</a>",
+    "text": "Hi {{ contact.firstName }}\nUnsubscribe: {{ unsubscribe_url }}",
+}
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[Console]:
+    """The console with its in-process engine sending to a local SMTP sink."""
+    with smtp_server(mailbox) as url:
+        running = start_console(tmp_path_factory.mktemp("console"), env={"BEACON_SMTP_URL": url})
+        try:
+            yield running
+        finally:
+            running.server.stop()
+
+
+def _api(console: Console) -> httpx.Client:
+    out = console.cli(
+        "clients", "create", "--account", console.account, "--scopes", " ".join(oauth.SCOPES)
+    )
+    issued = json.loads(out.strip().splitlines()[-1])
+    token = httpx.post(
+        console.url("/public/v1/oauth/token"),
+        data={"grant_type": "client_credentials", **issued},
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    return httpx.Client(
+        base_url=console.url("/public/v1"),
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        timeout=30,
+    )
+
+
+def _setup(console: Console) -> dict[str, Any]:
+    with _api(console) as api:
+        assert api.post("/contacts", json={"contacts": CONTACTS}).status_code == 200
+        segment = api.post(
+            "/segments",
+            json={
+                "name": "Everyone at example.com",
+                "rules": {"field": "email", "op": "contains", "value": "example.com"},
+            },
+        )
+        assert segment.status_code == 201, segment.text
+        template = api.post(
+            "/templates",
+            json={"name": "Spring", "channel": "email", "status": "published", "content": TEMPLATE},
+        )
+        assert template.status_code == 201, template.text
+        return {"segment": segment.json()["data"], "template": template.json()["data"]}
+
+
+def test_set_up_preflight_publish_and_send(page: Page, console: Console, mailbox: Mailbox) -> None:
+    made = _setup(console)
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/orchestrate/campaigns")
+    assert_accessible(page)
+    page.get_by_label("Campaign name").fill("Spring sale")
+    page.get_by_label("Channel").select_option("email")
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page).to_have_url(re.compile(r"/app/orchestrate/campaigns/[0-9a-f-]{36}\?done=created$"))
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+
+    # Saving without a template: the checklist says what fails and publishing is refused.
+    page.get_by_label("Everyone at example.com").check()
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.get_by_role("status").first).to_contain_text("preflight run")
+    expect(page.locator("#preflight-status")).to_have_text("failed")
+    expect(page.locator("#preflight-checks")).to_contain_text("fail")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".error-summary")).to_contain_text("Preflight failed")
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+
+    # A time in the campaign's zone is shown in UTC and in that zone.
+    page.get_by_label("Template").select_option(label="Spring (published)")
+    page.get_by_label("Send at a time").check()
+    page.get_by_label("Send at (campaign time zone)").fill("2030-07-01T09:00")
+    page.get_by_label("Time zone", exact=True).fill("Europe/Paris")
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.locator("#schedule-times")).to_contain_text("1 Jul 2030, 07:00 UTC")
+    expect(page.locator("#schedule-times")).to_contain_text("2030-07-01 09:00 Europe/Paris")
+    checks = page.locator("#preflight-checks li")
+    expect(checks.first).to_be_visible()
+    assert checks.count() >= 4
+    expect(page.locator("#preflight-checks")).to_contain_text("pass")
+    expect(page.locator("#preflight-checks")).not_to_contain_text("fail")
+    shoot(page, "orchestrate-campaign-preflight")
+    assert_accessible(page)
+
+    # Back to "send now", publish and send to the SMTP sink.
+    page.get_by_label("Send when I press Send now").check()
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.locator("#schedule-times")).to_have_count(0)
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#campaign-status")).to_have_text("published")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_role("status").first).to_contain_text("Send queued")
+    expect(page.locator("#funnel-sent .funnel-count")).to_have_text("2", timeout=30_000)
+    expect(page.locator("#funnel-failed .funnel-count")).to_have_text("1")
+    expect(page.locator("#execution-state")).to_have_text("completed")
+    failed = page.locator("#failed-recipients tbody tr")
+    expect(failed).to_have_count(1)
+    expect(failed.first).to_contain_text("b***@example.com")
+    shoot(page, "orchestrate-campaign-execution")
+    assert_accessible(page)
+    assert sorted(r.rcpt for r in mailbox.received) == ["ann@example.com", "cy@example.com"]
+
+    page.goto("/app/orchestrate/campaigns")
+    row = page.locator("#campaigns-table tbody tr", has_text="Spring sale")
+    expect(row).to_contain_text("published")
+    expect(row).to_contain_text("completed")
+    assert made["segment"]["id"]
+
+
+def test_a_viewer_cannot_publish(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        created = client.post(
+            "/app/orchestrate/campaigns",
+            data={"name": "Viewer check", "channel": "email", "csrf_token": token},
+        )
+        assert created.status_code == 303
+        campaign_url = created.headers["location"].split("?")[0]
+
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/orchestrate/campaigns")
+        assert listing.status_code == 200 and "Viewer check" in listing.text
+        assert "Create campaign" not in listing.text
+        page = client.get(campaign_url)
+        assert page.status_code == 200
+        assert "Publish" not in page.text and "Save and run preflight" not in page.text
+        for action in ("/publish", "/send", "/cancel", ""):
+            refused = client.post(campaign_url + action, data={"csrf_token": token})
+            assert refused.status_code == 403, action
+            assert "cannot manage campaigns" in refused.text
+        refused = client.post(
+            "/app/orchestrate/campaigns",
+            data={"name": "Nope", "channel": "sms", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        still = client.get(campaign_url)
+        assert 'id="campaign-status">draft<' in still.text
+
+    with console.http() as client:  # another account's owner
+        console.http_sign_in(client, "other")
+        assert client.get(campaign_url).status_code == 404
+        assert client.get(campaign_url + "/execution").status_code == 404
