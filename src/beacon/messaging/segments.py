@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository as repo
 from beacon.messaging.audience_schemas import ReachOut, SegmentCreate, SegmentOut
@@ -112,8 +113,15 @@ def _known_field(field: str) -> bool:
     return field.startswith("attributes.") and bool(_ATTRIBUTE_KEY.match(field[11:]))
 
 
-def create_segment(*, session: Session, account_id: int, data: SegmentCreate) -> Segment:
+def create_segment(
+    *,
+    session: Session,
+    account_id: int,
+    data: SegmentCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Segment:
     """Create a segment and queue its reach evaluation."""
+    require(role, Action.manage_campaigns)
     if data.rules is not None:
         validate_rules(data.rules)
     else:
@@ -234,6 +242,23 @@ def segment_out(*, session: Session, segment: Segment, max_age_seconds: int) -> 
         created_at=segment.created_at,
         updated_at=segment.updated_at,
     )
+
+
+def reachable_by_channel(*, session: Session, segment: Segment) -> dict[str, int]:
+    """The segment's contacts reachable now on each channel (an address and subscribed)."""
+    return {
+        channel: repo.count_contacts(
+            session,
+            repo.audience_condition(
+                session,
+                account_id=segment.account_id,
+                included=[segment],
+                excluded=[],
+                channel=channel,
+            ),
+        )
+        for channel in repo.CHANNEL_STATUS
+    }
 
 
 def count_campaign_audience(*, session: Session, campaign: Campaign) -> int:

@@ -34,6 +34,7 @@ MODULES = (
     "beacon.console.pages.deliveries",
     "beacon.console.pages.segment_reports",
     "beacon.console.pages.orchestrate_campaigns",
+    "beacon.console.pages.orchestrate_audiences",
     "beacon.console.pages.orchestrate_templates",
     "beacon.console.pages.orchestrate_contacts",
 )
