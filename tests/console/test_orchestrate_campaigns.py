@@ -234,3 +234,40 @@ def test_a_viewer_cannot_publish(console: Console) -> None:
         console.http_sign_in(client, "other")
         assert client.get(campaign_url).status_code == 404
         assert client.get(campaign_url + "/execution").status_code == 404
+
+
+def test_cancel_a_scheduled_send(console: Console, made: dict[str, Any]) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        created = client.post(
+            "/app/orchestrate/campaigns",
+            data={"name": "Later", "channel": "email", "csrf_token": token},
+        )
+        url = created.headers["location"].split("?")[0]
+        saved = client.post(
+            url,
+            data={
+                "name": "Later",
+                "segment": made["segment"]["id"],
+                "template": made["template"]["id"],
+                "mode": "at",
+                "send_at": "2031-01-15T08:30",
+                "timezone": "America/New_York",
+                "csrf_token": token,
+            },
+        )
+        assert saved.status_code == 303, saved.text
+        assert client.post(url + "/publish", data={"csrf_token": token}).status_code == 303
+        page = client.get(url)
+        assert "15 Jan 2031, 13:30 UTC" in page.text  # 08:30 in New York (EST)
+        assert 'id="execution-state">scheduled<' in page.text
+        assert 'hx-trigger="every 2s"' in page.text and "Cancel the send" in page.text
+        cancelled = client.post(url + "/cancel", data={"csrf_token": token})
+        assert cancelled.status_code == 303
+        after = client.get(url + "/execution")
+        assert 'id="execution-state">not scheduled<' in after.text
+        assert "every 2s" not in after.text and "Cancel the send" not in after.text
+        again = client.post(url + "/cancel", data={"csrf_token": token})
+        assert again.status_code == 409 and "no scheduled or running execution" in again.text
+        bad = client.post(url, data={"name": "Later", "timezone": "Mars/Base", "csrf_token": token})
+        assert bad.status_code in (409, 422) and "error-summary" in bad.text
