@@ -150,6 +150,13 @@ def create_segment(
     return segment
 
 
+def list_segments(
+    *, session: Session, account_id: int, limit: int, offset: int
+) -> tuple[Sequence[Segment], int]:
+    """A page of the account's segments, newest first, and their total."""
+    return repo.list_segments(session, account_id=account_id, limit=limit, offset=offset)
+
+
 def get_segment(*, session: Session, account_id: int, segment_id: uuid.UUID) -> Segment:
     """The account's segment or 404."""
     segment = repo.get_segment(session, account_id=account_id, segment_id=segment_id)

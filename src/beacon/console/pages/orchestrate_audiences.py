@@ -18,7 +18,7 @@ from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging import audience_repository, segments
+from beacon.messaging import segments
 from beacon.messaging.audience_schemas import SegmentCreate
 
 router = APIRouter(prefix="/orchestrate/audiences")
@@ -39,9 +39,7 @@ LABELS = {"name": "a name"}
 
 
 def _rows(session: DbSession, account_id: int, max_age: int) -> list[dict[str, Any]]:
-    found, _ = audience_repository.list_segments(
-        session, account_id=account_id, limit=200, offset=0
-    )
+    found, _ = segments.list_segments(session=session, account_id=account_id, limit=200, offset=0)
     return [
         {
             "s": segments.segment_out(session=session, segment=s, max_age_seconds=max_age),

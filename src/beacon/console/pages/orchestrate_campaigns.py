@@ -22,11 +22,10 @@ from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import Conflict, ValidationFailed
 from beacon.core.permissions import Action, require
 from beacon.messaging import (
-    audience_repository,
     campaigns,
     observability,
     preflight,
-    repository,
+    segments,
     templates,
 )
 from beacon.messaging.campaign_schemas import CampaignCreate, CampaignUpdate
@@ -129,7 +128,7 @@ def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
             limit=FAILED_SHOWN,
             offset=0,
         )
-    counts = last.counts.model_dump() if last else repository.empty_counts()
+    counts = last.counts.model_dump() if last else dict.fromkeys(STAGES, 0)
     return {
         "state": state,
         "funnel": [(stage, counts.get(stage, 0)) for stage in STAGES],
@@ -152,15 +151,15 @@ def _detail(
     campaign = campaigns.get_campaign(
         session=session, account_id=account_id, campaign_id=campaign_id
     )
-    segments, _ = audience_repository.list_segments(
-        session, account_id=account_id, limit=200, offset=0
+    found_segments, _ = segments.list_segments(
+        session=session, account_id=account_id, limit=200, offset=0
     )
     found, _ = templates.list_templates(
         session=session, account_id=account_id, channel=campaign.channel, limit=200, offset=0
     )
     context = {
         "c": observability.campaign_out(campaign),
-        "segments": segments,
+        "segments": found_segments,
         "included": set(campaign.audience_included),
         "templates": found,
         "send_at_local": _in_zone(campaign.send_at, campaign.timezone),
