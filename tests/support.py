@@ -94,6 +94,7 @@ class LiveServer:
         }
         self.process: subprocess.Popen[str] | None = None
         self.first_key: str | None = None
+        self.banner: list[str] = []  # first-start lines after the key
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
     def start(self, timeout: float = 30.0) -> LiveServer:
@@ -112,6 +113,7 @@ class LiveServer:
             if "X-API-Key:" in line:
                 self.first_key = line.split("X-API-Key:", 1)[1].strip()
                 for banner in self.process.stdout:  # the banner ends with the key's export line
+                    self.banner.append(banner)
                     if "export BEACON=" in banner:
                         break
                 break

@@ -73,8 +73,8 @@ def test_revoked_key_is_refused_by_running_server(tmp_path: Path) -> None:
     server = LiveServer(data_dir=tmp_path / "var", database_url="").start()
     try:
         assert server.process is not None and server.process.stdout is not None
-        hints = [server.process.stdout.readline() for _ in range(2)]
-        assert hints[1].split() == [
+        hints = server.banner
+        assert len(hints) == 2 and hints[1].split() == [
             "export",
             f"BEACON={server.base_url}",
             f"BEACON_KEY={server.first_key}",
