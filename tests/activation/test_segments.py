@@ -56,6 +56,16 @@ def test_keywords_match_whole_phrases_case_insensitively() -> None:
     assert not matcher.matches(_page([], ["aichips"]))
 
 
+def test_domains_keep_or_exclude_a_publisher() -> None:
+    sports = _page([("IAB17", 0.9)], [])
+    only = SegmentMatcher.from_rules({"domains": ["BBC.co.uk"], "iab_categories": ["IAB17"]})
+    assert only.matches(sports, "bbc.co.uk")
+    assert not only.matches(sports, "espn.com")
+    unsafe = SegmentMatcher.from_rules({"exclude": {"domains": ["cheap-news.biz"]}})
+    assert unsafe.matches(sports, "espn.com")
+    assert not unsafe.matches(sports, "cheap-news.biz")
+
+
 def test_keys_combine_with_and_and_exclusions_win() -> None:
     rules = {
         "iab_categories": ["IAB19"],
@@ -403,3 +413,44 @@ def test_keyword_and_entity_lists_are_bounded(client: TestClient, headers: Heade
     )
     assert accepted.status_code in (201, 202), accepted.text
     assert accepted.json()["rules"]["keywords"] == terms[:1000]
+
+
+def test_preview_counts_what_the_build_selects_and_browse_filters_the_inventory(
+    client: TestClient, headers: Headers, db: Database, settings: Settings
+) -> None:
+    from beacon.activation import inventory, segments
+    from beacon.activation.schemas import SegmentRules
+
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    with db.transaction() as session:
+        account_id = session.scalars(select(InventoryUrl.account_id)).first()
+        assert account_id is not None
+        preview = segments.preview_rules(
+            session=session, account_id=account_id, rules=SegmentRules.model_validate(AI_RULES)
+        )
+        tech = inventory.browse_inventory(
+            session=session, account_id=account_id, category="IAB19", limit=10, offset=0
+        )
+        classified = inventory.browse_inventory(
+            session=session, account_id=account_id, status="ok", limit=10, offset=0
+        )
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "AI", "rules": AI_RULES}
+    ).json()
+    run_jobs(db, settings)
+    built = client.get(f"{API}/segments/{created['id']}", headers=headers).json()
+    assert (preview.url_count, preview.domain_count) == (built["url_count"], built["domain_count"])
+    assert {m.url for m in preview.sample} == {
+        u["url"]
+        for u in client.get(f"{API}/segments/{created['id']}/urls", headers=headers).json()["data"]
+    }
+
+    # Every page tagged IAB19 or one of its children (whatever the confidence), and no other.
+    def is_tech(item: inventory.BrowsedUrl) -> bool:
+        return any(c["id"] == "IAB19" or c["id"].startswith("IAB19-") for c in item.categories)
+
+    assert 0 < tech.total < len(PAGES)
+    assert {i.url for i in tech.items} == {i.url for i in classified.items if is_tech(i)}
+    assert classified.total == len(PAGES)
+    assert classified.counts.get("ok") == len(PAGES)

@@ -20,6 +20,7 @@ from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate, ActivationOut, Budget, Kpi
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
 RATE_METRICS = frozenset({"ctr", "conversion", "viewability", "vcr"})
@@ -79,8 +80,15 @@ def _check_segments(session: Session, *, account_id: int, segment_ids: list[int]
             )
 
 
-def create_activation(*, session: Session, account_id: int, data: ActivationCreate) -> Activation:
+def create_activation(
+    *,
+    session: Session,
+    account_id: int,
+    data: ActivationCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Activation:
     """Validate and queue an activation (status ``pending``); its deal id is issued by a job."""
+    require(role, Action.manage_campaigns)
     if data.start_date and data.end_date and data.end_date < data.start_date:
         raise ValidationFailed(
             f"Invalid value for 'end_date': must not be before start_date "

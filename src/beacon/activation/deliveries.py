@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -21,6 +22,7 @@ from beacon.activation.models import DeliveryBatch
 from beacon.activation.report_schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, field_name
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
 COLUMNS = ("date", "deal_id", "device", "format", "domain", "geo", "impressions", "clicks", "spend")
@@ -73,35 +75,59 @@ def _listed(problems: list[str]) -> str:
     return "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
 
 
+@dataclass(frozen=True)
+class RowCheck:
+    """One row of an upload as checked: its values, and what is wrong with it (None: fine)."""
+
+    label: str
+    values: dict[str, Any]
+    row: DeliveryRow | None
+    problem: str | None
+
+
+def check_rows(
+    *, session: Session, account_id: int, rows: list[LabelledRow], progress: Progress | None = None
+) -> list[RowCheck]:
+    """Parse every row and check its deal belongs to the account; nothing is stored. Each row
+    carries its first problem (an invalid value, else an unknown deal)."""
+    checked: list[RowCheck] = []
+    for label, values in rows:
+        try:
+            checked.append(RowCheck(label, values, DeliveryRow.model_validate(values), None))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            checked.append(RowCheck(label, values, None, f"'{field_name(error['loc'])}' {reason}"))
+        if progress is not None:
+            progress(1)
+    known = deal_repository.issued_deal_ids(
+        session, account_id=account_id, among={c.row.deal_id for c in checked if c.row}
+    )
+    return [
+        RowCheck(c.label, c.values, c.row, f"unknown deal_id {c.row.deal_id!r}")
+        if c.row is not None and c.row.deal_id not in known
+        else c
+        for c in checked
+    ]
+
+
 def validate_rows(
     *, session: Session, account_id: int, rows: list[LabelledRow], progress: Progress | None = None
 ) -> list[DeliveryRow]:
     """Parse every row and check its deal belongs to the account; one 422 lists every bad line
     (invalid values first, then unknown deals)."""
-    parsed: list[tuple[str, DeliveryRow]] = []
-    problems: list[str] = []
-    for label, values in rows:
-        try:
-            parsed.append((label, DeliveryRow.model_validate(values)))
-        except ValidationError as exc:
-            error = exc.errors()[0]
-            reason = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{label}: '{field_name(error['loc'])}' {reason}")
-        if progress is not None:
-            progress(1)
-    known = deal_repository.issued_deal_ids(
-        session, account_id=account_id, among={row.deal_id for _, row in parsed}
-    )
+    checked = check_rows(session=session, account_id=account_id, rows=rows, progress=progress)
+    problems = [f"{c.label}: {c.problem}" for c in checked if c.row is None and c.problem]
     unknown: dict[str, list[str]] = {}
-    for label, row in parsed:
-        if row.deal_id not in known:
-            unknown.setdefault(row.deal_id, []).append(label)
+    for c in checked:
+        if c.row is not None and c.problem:
+            unknown.setdefault(c.row.deal_id, []).append(c.label)
     problems += [
         f"unknown deal_id {deal!r} on {', '.join(labels)}" for deal, labels in unknown.items()
     ]
     if problems:
         raise ValidationFailed(f"Batch rejected, nothing stored: {_listed(problems)}")
-    return [row for _, row in parsed]
+    return [c.row for c in checked if c.row is not None]
 
 
 def _batch(session: Session, *, account_id: int, batch_id: str) -> tuple[DeliveryBatch, int]:
@@ -127,8 +153,10 @@ def ingest(
     batch_id: str | None,
     rows: list[LabelledRow],
     progress: Progress | None = None,
+    role: Role | str = CREDENTIAL_ROLE,
 ) -> DeliveryReceipt:
     """Validate and store one batch (replacing an earlier post of the same ``batch_id``)."""
+    require(role, Action.run_reports)
     parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
     key = batch_id or secrets.token_hex(8)
     batch, replaced = _batch(session, account_id=account_id, batch_id=key)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 from sqlalchemy.orm import Session
 
 from beacon.activation import repository
@@ -20,7 +23,8 @@ from beacon.activation.schemas import (
 )
 from beacon.contextual.store import request_classification, url_key
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, ValidationFailed
+from beacon.core.errors import BadRequest, NotFound, ValidationFailed
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.pixel.domains import registrable_domain
 
@@ -35,14 +39,22 @@ class InventoryEntry:
     domain: str
 
 
-def entry_for(url: str) -> InventoryEntry | None:
-    """The normalised inventory entry of an http(s) URL with a public domain, else None."""
+def entry_for(url: str, *, allow_private: bool = False) -> InventoryEntry | None:
+    """The normalised inventory entry of an http(s) URL with a public domain, else None.
+
+    With ``allow_private`` (the fetcher may fetch private networks), a URL whose host has no
+    registrable domain (127.0.0.1, an intranet name) is kept under its host name.
+    """
     text = url.strip()
     try:
-        scheme = urlsplit(text).scheme.lower()
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
     except ValueError:
         return None
     domain = registrable_domain(text) if scheme in ("http", "https") else None
+    if domain is None and allow_private and scheme in ("http", "https") and host:
+        domain = host
     if domain is None:
         return None
     normalized, url_hash = url_key(text)
@@ -82,9 +94,15 @@ def parse_text_upload(body: bytes) -> list[tuple[str, str]]:
 
 
 def add_urls(
-    *, session: Session, account_id: int, labelled_urls: list[tuple[str, str]]
+    *,
+    session: Session,
+    account_id: int,
+    labelled_urls: list[tuple[str, str]],
+    role: Role | str = CREDENTIAL_ROLE,
+    allow_private: bool = False,
 ) -> InventoryAdded:
     """Add uploaded URLs to the account's inventory and queue the new ones for classification."""
+    require(role, Action.classify)
     if len(labelled_urls) > MAX_INVENTORY_URLS:
         raise ValidationFailed(
             f"Invalid value for 'urls': at most {MAX_INVENTORY_URLS} URLs per request "
@@ -93,7 +111,7 @@ def add_urls(
     entries: dict[str, InventoryEntry] = {}
     bad: list[str] = []
     for label, url in labelled_urls:
-        entry = entry_for(url)
+        entry = entry_for(url, allow_private=allow_private)
         if entry is None:
             bad.append(f"{label} ({url[:80]!r})")
         else:
@@ -156,6 +174,83 @@ def list_inventory(*, session: Session, account_id: int, limit: int, offset: int
         for inv, status, error in rows
     ]
     return InventoryPage(data=items, pagination=Pagination(limit=limit, offset=offset, total=total))
+
+
+@dataclass(frozen=True)
+class BrowsedUrl:
+    """One inventory URL as the console lists it: status, failure reason and categories."""
+
+    url: str
+    url_hash: str
+    domain: str
+    source: str
+    status: str
+    error: str | None
+    categories: list[dict[str, Any]]
+    classified_at: datetime | None
+    created_date: datetime
+
+
+@dataclass(frozen=True)
+class BrowsedPage:
+    items: list[BrowsedUrl]
+    total: int
+    counts: dict[str, int]
+
+
+def browse_inventory(
+    *,
+    session: Session,
+    account_id: int,
+    status: str | None = None,
+    domain: str | None = None,
+    category: str | None = None,
+    limit: int,
+    offset: int,
+) -> BrowsedPage:
+    """A filtered page of the inventory with each URL's status, failure reason and categories,
+    and the whole inventory's counts per status (the upload's progress)."""
+    sync_pixel_urls(session=session, account_id=account_id)
+    rows, total = repository.inventory_browse(
+        session,
+        account_id=account_id,
+        status=status,
+        domain=domain,
+        category=category,
+        limit=limit,
+        offset=offset,
+    )
+    items = []
+    for inv, row in rows:
+        stored = orjson.loads(row.classification) if row is not None and row.classification else {}
+        items.append(
+            BrowsedUrl(
+                url=inv.url,
+                url_hash=inv.url_hash,
+                domain=inv.domain,
+                source=inv.source,
+                status=row.status if row is not None else "pending",
+                error=row.error if row is not None else None,
+                categories=stored.get("iab_categories", []),
+                classified_at=row.classified_at if row is not None else None,
+                created_date=inv.created_date,
+            )
+        )
+    counts = repository.inventory_status_counts(session, account_id=account_id)
+    return BrowsedPage(items=items, total=total, counts=counts)
+
+
+def inventory_domains(*, session: Session, account_id: int, limit: int = 500) -> list[str]:
+    """The account's inventory domains (the domain filter's choices)."""
+    return repository.inventory_domains(session, account_id=account_id, limit=limit)
+
+
+def get_inventory_url(*, session: Session, account_id: int, url: str) -> str:
+    """The normalised URL when it is in the account's inventory; otherwise a 404."""
+    normalized, url_hash = url_key(url)
+    if repository.inventory_url(session, account_id=account_id, url_hash=url_hash) is None:
+        raise NotFound(f"{normalized} is not in this account's inventory")
+    return normalized
 
 
 def _store(session: Session, *, account_id: int, entries: list[InventoryEntry], source: str) -> int:

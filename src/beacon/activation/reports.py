@@ -29,6 +29,7 @@ from beacon.activation.report_schemas import (
 from beacon.activation.schemas import MAX_PAGE
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
 CENT = Decimal("0.01")
@@ -52,8 +53,15 @@ def metrics(*, impressions: int, clicks: int, spend_micros: int) -> dict[str, An
     }
 
 
-def create_report(*, session: Session, account_id: int, data: ReportCreate) -> SegmentReport:
+def create_report(
+    *,
+    session: Session,
+    account_id: int,
+    data: ReportCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> SegmentReport:
     """Validate the scope and queue the report (status ``pending``)."""
+    require(role, Action.run_reports)
     if data.end_date < data.start_date:
         raise ValidationFailed(
             f"Invalid value for 'end_date': must not be before start_date "
@@ -140,6 +148,26 @@ def report_page(
     out.data = [orjson.loads(r) for r in rows]
     out.pagination = ReportPagination(limit=limit, offset=offset, total=total)
     return out
+
+
+def breakdowns(
+    rows: list[dict[str, Any]], dimensions: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """A complete report's rows summed per value of each of ``dimensions`` (the console's
+    time series and device, format and domain tables), metrics recomputed from the sums."""
+    result: dict[str, list[dict[str, Any]]] = {}
+    for dimension in dimensions:
+        sums: dict[Any, list[int]] = {}
+        for row in rows:
+            acc = sums.setdefault(row.get(dimension), [0, 0, 0])
+            acc[0] += int(row["impressions"])
+            acc[1] += int(row["clicks"])
+            acc[2] += int((Decimal(repr(row["spend"])) * MICROS).to_integral_value())
+        result[dimension] = [
+            {dimension: key, **metrics(impressions=i, clicks=c, spend_micros=s)}
+            for key, (i, c, s) in sums.items()
+        ]
+    return result
 
 
 def resolve_deal_ids(*, session: Session, report: SegmentReport) -> list[str]:

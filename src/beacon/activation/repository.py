@@ -67,6 +67,80 @@ def inventory_page(
     return [(inv, status, error) for inv, status, error in rows], int(total or 0)
 
 
+def inventory_browse(
+    session: Session,
+    *,
+    account_id: int,
+    status: str | None,
+    domain: str | None,
+    category: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[tuple[InventoryUrl, UrlClassification | None]], int]:
+    """A filtered page of the inventory with each URL's store row (None while unknown), and
+    the filtered total. ``category`` matches a code or, for a tier-1 code, its children."""
+    query = (
+        select(InventoryUrl, UrlClassification)
+        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .where(InventoryUrl.account_id == account_id)
+    )
+    if status == PENDING:
+        query = query.where(
+            UrlClassification.status.is_(None) | (UrlClassification.status == PENDING)
+        )
+    elif status:
+        query = query.where(UrlClassification.status == status)
+    if domain:
+        query = query.where(InventoryUrl.domain == domain)
+    if category:
+        # The stored JSON is orjson's compact form: "id":"IAB19-6".
+        query = query.where(
+            UrlClassification.classification.like(f'%"id":"{category}"%')
+            | UrlClassification.classification.like(f'%"id":"{category}-%')
+        )
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.execute(query.order_by(InventoryUrl.id).limit(limit).offset(offset)).all()
+    return [(inv, row) for inv, row in rows], int(total or 0)
+
+
+def inventory_status_counts(session: Session, *, account_id: int) -> dict[str, int]:
+    """How many of the account's inventory URLs are ok, error or pending (unknown = pending)."""
+    rows = session.execute(
+        select(UrlClassification.status, func.count())
+        .select_from(InventoryUrl)
+        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .where(InventoryUrl.account_id == account_id)
+        .group_by(UrlClassification.status)
+    ).all()
+    counts: dict[str, int] = {}
+    for status, count in rows:
+        key = str(status or PENDING)
+        counts[key] = counts.get(key, 0) + int(count)
+    return counts
+
+
+def inventory_domains(session: Session, *, account_id: int, limit: int) -> list[str]:
+    """The account's inventory domains, alphabetically (for a filter)."""
+    return list(
+        session.scalars(
+            select(InventoryUrl.domain)
+            .where(InventoryUrl.account_id == account_id)
+            .distinct()
+            .order_by(InventoryUrl.domain)
+            .limit(limit)
+        )
+    )
+
+
+def inventory_url(session: Session, *, account_id: int, url_hash: str) -> InventoryUrl | None:
+    """One of the account's inventory URLs by its hash."""
+    return session.scalar(
+        select(InventoryUrl).where(
+            InventoryUrl.account_id == account_id, InventoryUrl.url_hash == url_hash
+        )
+    )
+
+
 def sync_watermark(session: Session, *, account_id: int) -> InventorySync:
     """The account's pixel-sync position, created (at 0) on first use, locked until commit."""
     # Two segment builds of one account (or a build and an inventory read) may sync at once:

@@ -20,7 +20,7 @@ from beacon.activation.schemas import (
     SegmentOut,
     SegmentUpdate,
 )
-from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
+from beacon.core.deps import AppSettings, CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.errors import UnsupportedMediaType, error_from_validation
 from beacon.core.ids import id_path
 from beacon.core.openapi import v1_errors
@@ -87,13 +87,22 @@ def upload_body(model: type[BaseModel], text_type: str, description: str) -> dic
     summary="Add URLs to the inventory",
 )
 def add_inventory(
-    request: Request, body: RawBody, caller: CurrentCaller, session: DbSession
+    request: Request,
+    body: RawBody,
+    caller: CurrentCaller,
+    session: DbSession,
+    settings: AppSettings,
 ) -> InventoryAdded:
     if content_kind(request, text_types=("text/plain", "text/csv")) == "json":
         urls = inventory.parse_json_upload(parse_json(InventoryUpload, body))
     else:
         urls = inventory.parse_text_upload(body)
-    return inventory.add_urls(session=session, account_id=caller.account_id, labelled_urls=urls)
+    return inventory.add_urls(
+        session=session,
+        account_id=caller.account_id,
+        labelled_urls=urls,
+        allow_private=settings.fetch_allow_private_networks,
+    )
 
 
 @router.get(

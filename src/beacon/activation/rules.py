@@ -20,6 +20,7 @@ class Criteria:
     entities: frozenset[str] | None
     sentiment: frozenset[str] | None
     min_confidence: float
+    domains: frozenset[str] | None = None
 
     @classmethod
     def from_rules(cls, rules: Mapping[str, Any]) -> Criteria:
@@ -34,11 +35,14 @@ class Criteria:
             entities=frozenset(_fold(e) for e in entities) if entities is not None else None,
             sentiment=frozenset(sentiment) if sentiment is not None else None,
             min_confidence=float(rules.get("min_confidence") or 0.0),
+            domains=frozenset(_fold(d) for d in rules["domains"]) if rules.get("domains") else None,
         )
 
-    def checks(self, classification: Mapping[str, Any]) -> list[bool]:
+    def checks(self, classification: Mapping[str, Any], domain: str = "") -> list[bool]:
         """The outcome of each key this rule set gives, in a fixed order."""
         results: list[bool] = []
+        if self.domains is not None:
+            results.append(_fold(domain) in self.domains)
         if self.categories is not None:
             results.append(self._category_hit(classification))
         if self.keywords is not None:
@@ -74,11 +78,11 @@ class SegmentMatcher:
         exclude = rules.get("exclude")
         return cls(Criteria.from_rules(rules), Criteria.from_rules(exclude) if exclude else None)
 
-    def matches(self, classification: Mapping[str, Any]) -> bool:
-        """Whether a URL with this classification belongs to the segment."""
-        if not all(self.include.checks(classification)):
+    def matches(self, classification: Mapping[str, Any], domain: str = "") -> bool:
+        """Whether a URL of ``domain`` with this classification belongs to the segment."""
+        if not all(self.include.checks(classification, domain)):
             return False
-        return not (self.exclude is not None and any(self.exclude.checks(classification)))
+        return not (self.exclude is not None and any(self.exclude.checks(classification, domain)))
 
 
 def _fold(text: str) -> str:

@@ -148,6 +148,11 @@ class RuleSet(BaseModel):
     sentiment: list[Sentiment] | None = Field(
         default=None, min_length=1, description="Allowed labels"
     )
+    domains: list[NonBlank] | None = Field(
+        default=None,
+        min_length=1,
+        description="Any of these publisher domains (registrable domain, e.g. 'bbc.co.uk')",
+    )
     min_confidence: Annotated[float, Strict()] | None = Field(
         default=None, ge=0, le=1, description="Lowest category confidence that counts"
     )

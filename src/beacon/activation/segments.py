@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import orjson
 from sqlalchemy import update
@@ -30,6 +30,7 @@ from beacon.activation.schemas import (
 from beacon.core.db import rowcount
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import FAILED, PENDING
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
 BUILD_CHUNK = 1000
@@ -44,8 +45,15 @@ def _rules_json(rules: SegmentRules) -> str:
     return orjson.dumps(rules.model_dump(mode="json", exclude_none=True)).decode()
 
 
-def create_segment(*, session: Session, account_id: int, data: SegmentCreate) -> Segment:
+def create_segment(
+    *,
+    session: Session,
+    account_id: int,
+    data: SegmentCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Segment:
     """Create a segment; it is queued for building (status ``pending``)."""
+    require(role, Action.classify)
     now = utcnow()
     segment = Segment(
         account_id=account_id,
@@ -186,20 +194,10 @@ def build_segment(*, session: Session, segment: Segment) -> None:
     """
     sync_pixel_urls(session=session, account_id=segment.account_id)
     matcher = SegmentMatcher.from_rules(orjson.loads(segment.rules))
-    members: list[dict[str, Any]] = []
-    after = 0
-    while True:
-        chunk = repository.classified_inventory(
-            session, account_id=segment.account_id, after_id=after, limit=BUILD_CHUNK
-        )
-        if not chunk:
-            break
-        for inventory_id, url_hash, url, domain, payload in chunk:
-            after = inventory_id
-            if matcher.matches(orjson.loads(payload)):
-                members.append(
-                    {"segment_id": segment.id, "url_hash": url_hash, "url": url, "domain": domain}
-                )
+    members = [
+        {"segment_id": segment.id, "url_hash": url_hash, "url": url, "domain": domain}
+        for url_hash, url, domain in _matching(session, segment.account_id, matcher)
+    ]
     repository.replace_members(session, segment_id=segment.id, members=members)
     domains = Counter(m["domain"] for m in members)
     top = sorted(domains.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_DOMAINS]
@@ -207,6 +205,49 @@ def build_segment(*, session: Session, segment: Segment) -> None:
     segment.domain_count = len(domains)
     segment.top_domains = orjson.dumps([{"domain": d, "url_count": n} for d, n in top]).decode()
     _still_ours(session, segment)
+
+
+def _matching(
+    session: Session, account_id: int, matcher: SegmentMatcher
+) -> Iterator[tuple[str, str, str]]:
+    """(url_hash, url, domain) of the account's classified inventory URLs the rules match,
+    read in chunks of ``BUILD_CHUNK``: the one matching loop of builds and previews."""
+    after = 0
+    while True:
+        chunk = repository.classified_inventory(
+            session, account_id=account_id, after_id=after, limit=BUILD_CHUNK
+        )
+        if not chunk:
+            return
+        for inventory_id, url_hash, url, domain, payload in chunk:
+            after = inventory_id
+            if matcher.matches(orjson.loads(payload), domain):
+                yield url_hash, url, domain
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What rules would select now, before a segment is saved."""
+
+    url_count: int
+    domain_count: int
+    sample: list[MemberUrl]
+
+
+def preview_rules(
+    *, session: Session, account_id: int, rules: SegmentRules, sample_size: int = 10
+) -> Preview:
+    """Evaluate ``rules`` against the account's classified inventory as a build would,
+    without storing anything: how many URLs match, over how many domains, and a sample."""
+    matcher = SegmentMatcher.from_rules(rules.model_dump(mode="json", exclude_none=True))
+    count, domains = 0, set()
+    sample: list[MemberUrl] = []
+    for _, url, domain in _matching(session, account_id, matcher):
+        count += 1
+        domains.add(domain)
+        if len(sample) < sample_size:
+            sample.append(MemberUrl(url=url, domain=domain))
+    return Preview(url_count=count, domain_count=len(domains), sample=sample)
 
 
 def _still_ours(session: Session, segment: Segment) -> None:

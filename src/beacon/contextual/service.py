@@ -22,6 +22,7 @@ from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher, deco
 from beacon.contextual.models import OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.pixel.domains import registrable_domain
 
@@ -67,8 +68,11 @@ def domain_of(url: str) -> str:
     return registrable_domain(url) or (urlsplit(url).hostname or "")
 
 
-def classify_content(*, text: str, title: str = "") -> dict[str, Any]:
+def classify_content(
+    *, text: str, title: str = "", role: Role | str = CREDENTIAL_ROLE
+) -> dict[str, Any]:
     """Classify text the caller already has; nothing is fetched or stored."""
+    require(role, Action.classify)
     return engine.classify_text(text=text, title=title).to_dict()
 
 
@@ -206,18 +210,28 @@ def stored_outcome(
     return None
 
 
-def classify_url(*, db: Database, settings: Settings, url: str) -> UrlOutcome:
+def classify_url(
+    *,
+    db: Database,
+    settings: Settings,
+    url: str,
+    role: Role | str = CREDENTIAL_ROLE,
+    refresh: bool = False,
+) -> UrlOutcome:
     """Classify one URL: from the store when fresh, else fetch, classify and store.
 
     Failures are recorded on the store row (reason, attempts, next attempt) and returned in
     ``error``; while a URL is backing off, the recorded reason is returned without fetching.
     The store is read and written in two short transactions, so no database connection is
     held while the page is fetched (a slow site would otherwise pin one per request).
+    ``refresh`` fetches again even when the store has a fresh result (re-classify).
     """
-    with db.transaction() as session:
-        known = stored_outcome(store.stored_row(session, url), settings=settings, now=utcnow())
-    if known is not None:
-        return known
+    require(role, Action.classify)
+    if not refresh:
+        with db.transaction() as session:
+            known = stored_outcome(store.stored_row(session, url), settings=settings, now=utcnow())
+        if known is not None:
+            return known
     normalized, _ = store.url_key(url)
     result = classify_pages(urls=[normalized], settings=settings)[0]
     with db.transaction() as session:

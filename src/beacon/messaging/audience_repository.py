@@ -121,12 +121,32 @@ def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
 
 
 def list_contacts(
-    session: Session, *, account_id: int, limit: int, offset: int
+    session: Session, *, account_id: int, limit: int, offset: int, search: str = ""
 ) -> tuple[Sequence[Contact], int]:
-    """A page of the account's contacts, oldest first, and their total."""
+    """A page of the account's contacts, oldest first, and their total (``search``: a part of
+    the email, phone, external id or a name, any case)."""
+    query = select(Contact).where(Contact.account_id == account_id)
+    if search:
+        pattern = (
+            "%" + search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            or_(
+                *(
+                    func.lower(column_).like(pattern, escape="\\")
+                    for column_ in (
+                        Contact.email,
+                        Contact.phone,
+                        Contact.external_id,
+                        Contact.first_name,
+                        Contact.last_name,
+                    )
+                )
+            )
+        )
     return fetch_page(
         session,
-        select(Contact).where(Contact.account_id == account_id),
+        query,
         order_by=[Contact.created_at, Contact.id],
         limit=limit,
         offset=offset,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
 from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository, preflight, repository, segments
 from beacon.messaging.campaign_schemas import (
@@ -92,8 +93,15 @@ def _set_audience(session: Session, campaign: Campaign, audience: AudienceIn) ->
         )
 
 
-def create_campaign(*, session: Session, account_id: int, data: CampaignCreate) -> Campaign:
+def create_campaign(
+    *,
+    session: Session,
+    account_id: int,
+    data: CampaignCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Campaign:
     """Create a draft campaign and queue its audience's reach evaluation."""
+    require(role, Action.manage_campaigns)
     _check_audience(session, account_id, data.audience)
     _check_template(session, account_id, data.template_id, data.channel)
     now = utcnow()
@@ -143,9 +151,15 @@ def list_campaigns(
 
 
 def update_campaign(
-    *, session: Session, account_id: int, campaign_id: uuid.UUID, data: CampaignUpdate
+    *,
+    session: Session,
+    account_id: int,
+    campaign_id: uuid.UUID,
+    data: CampaignUpdate,
+    role: Role | str = CREDENTIAL_ROLE,
 ) -> Campaign:
     """Change a draft; published and archived campaigns are refused with 409."""
+    require(role, Action.manage_campaigns)
     campaign = get_campaign(
         session=session, account_id=account_id, campaign_id=campaign_id, lock=True
     )
@@ -203,10 +217,17 @@ def archive_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUI
 
 
 def publish(
-    *, session: Session, account_id: int, campaign_id: uuid.UUID, settings: Settings, base_url: str
+    *,
+    session: Session,
+    account_id: int,
+    campaign_id: uuid.UUID,
+    settings: Settings,
+    base_url: str,
+    role: Role | str = CREDENTIAL_ROLE,
 ) -> Campaign:
     """Publish a draft whose preflight passes: 409 unless it is a draft, 422
     ``PREFLIGHT_FAILED`` listing the failing checks."""
+    require(role, Action.manage_campaigns)
     campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
     if campaign.status != "draft":
         raise conflict(
@@ -315,8 +336,15 @@ def unschedule_campaign(*, session: Session, account_id: int, campaign_id: uuid.
     return campaign
 
 
-def send_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUID) -> Execution:
+def send_campaign(
+    *,
+    session: Session,
+    account_id: int,
+    campaign_id: uuid.UUID,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Execution:
     """Queue an execution now; 409 while another one is due or running."""
+    require(role, Action.manage_campaigns)
     campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
     _require_published(campaign)
     now = utcnow()
@@ -332,8 +360,15 @@ def send_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUID) 
     return execution
 
 
-def cancel_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUID) -> Campaign:
+def cancel_campaign(
+    *,
+    session: Session,
+    account_id: int,
+    campaign_id: uuid.UUID,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Campaign:
     """Cancel pending executions and ask running ones to stop; 409 when nothing is active."""
+    require(role, Action.manage_campaigns)
     campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
     active = repository.executions_in(session, campaign_id=campaign.id, statuses=ACTIVE)
     if not active:

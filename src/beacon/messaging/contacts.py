@@ -6,6 +6,7 @@ import csv
 import secrets
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, ValidationFailed, error_from_validation
+from beacon.core.errors import (
+    APIError,
+    BadRequest,
+    ValidationFailed,
+    error_from_validation,
+    not_found,
+)
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository as repo
 from beacon.messaging.audience_schemas import (
@@ -91,9 +99,14 @@ def _match(
 
 
 def upsert_contacts(
-    *, session: Session, account_id: int, contacts: Sequence[ContactIn]
+    *,
+    session: Session,
+    account_id: int,
+    contacts: Sequence[ContactIn],
+    role: Role | str = CREDENTIAL_ROLE,
 ) -> UpsertResult:
     """Create or update contacts matched by externalId, else email, in a few set-based statements."""
+    require(role, Action.manage_campaigns)
     _check_duplicates(contacts)
     existing = repo.find_contacts(
         session,
@@ -157,7 +170,51 @@ def parse_csv(text: str) -> list[ContactIn]:
         return _parse_csv(csv.DictReader(csv_source(text)))
 
 
-def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
+@dataclass(frozen=True)
+class Reject:
+    """A CSV row left out of an import: its line number and why."""
+
+    line: int
+    message: str
+
+
+def import_csv_rows(
+    *, session: Session, account_id: int, text: str, role: Role | str = CREDENTIAL_ROLE
+) -> tuple[UpsertResult | None, list[Reject]]:
+    """Import the CSV's valid rows (``parse_csv``'s columns and checks, ``upsert_contacts``)
+    and return the rejected rows with their reasons (the console's import; the API's
+    ``/contacts/import`` refuses the whole file instead). A bad header or an empty file
+    raises as ``parse_csv`` does."""
+    require(role, Action.manage_campaigns)
+    good: list[ContactIn] = []
+    rejects: list[Reject] = []
+    seen: dict[tuple[str, str], int] = {}
+    with csv_errors_as_bad_request():
+        reader = csv.DictReader(csv_source(text))
+        _check_header(reader)
+        for number, record in enumerate(reader, start=2):
+            if len(good) + len(rejects) >= MAX_CONTACTS:
+                raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
+            try:
+                contact = _csv_contact(number, record)
+            except APIError as exc:
+                rejects.append(Reject(number, exc.message))
+                continue
+            key = _key(contact)
+            if key in seen:
+                rejects.append(Reject(number, f"same {key[0]} as line {seen[key]}"))
+                continue
+            seen[key] = number
+            good.append(contact)
+    if not good and not rejects:
+        raise BadRequest("The CSV has no data rows")
+    if not good:
+        return None, rejects
+    result = upsert_contacts(session=session, account_id=account_id, contacts=good, role=role)
+    return result, rejects
+
+
+def _check_header(reader: csv.DictReader[str]) -> None:
     if not reader.fieldnames:
         raise BadRequest("The CSV has no header row")
     for name in reader.fieldnames:
@@ -166,6 +223,10 @@ def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
             or (name.split(".", 1)[0] in ("address", "subscriptions", "attributes") and "." in name)
         ):
             raise BadRequest(f"Unknown CSV column '{name}'")
+
+
+def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
+    _check_header(reader)
     contacts: list[ContactIn] = []
     for number, record in enumerate(reader, start=2):
         if len(contacts) >= MAX_CONTACTS:
@@ -194,11 +255,50 @@ def _csv_contact(line: int, record: dict[str, Any]) -> ContactIn:
 
 
 def list_contacts(
-    *, session: Session, account_id: int, limit: int, offset: int
+    *, session: Session, account_id: int, limit: int, offset: int, search: str = ""
 ) -> tuple[list[ContactOut], int]:
-    """A page of the account's contacts."""
-    items, total = repo.list_contacts(session, account_id=account_id, limit=limit, offset=offset)
+    """A page of the account's contacts (``search``: part of an email, phone, external id or
+    name, any case)."""
+    items, total = repo.list_contacts(
+        session, account_id=account_id, limit=limit, offset=offset, search=search
+    )
     return [contact_out(c) for c in items], total
+
+
+def get_contact(*, session: Session, account_id: int, contact_id: uuid.UUID) -> Contact:
+    """The account's contact or 404."""
+    contact = repo.get_contact(session, account_id=account_id, contact_id=contact_id)
+    if contact is None:
+        raise not_found("Contact", contact_id)
+    return contact
+
+
+def set_subscription(
+    *,
+    session: Session,
+    account_id: int,
+    contact_id: uuid.UUID,
+    channel: str,
+    status: str,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Contact:
+    """Subscribe or unsubscribe a contact on one channel."""
+    require(role, Action.manage_campaigns)
+    if channel not in _STATUS_COLUMNS:
+        raise ValidationFailed(
+            f"Invalid value for 'channel': use one of {', '.join(_STATUS_COLUMNS)}",
+            details={"field": "channel"},
+        )
+    if status not in ("subscribed", "unsubscribed"):
+        raise ValidationFailed(
+            "Invalid value for 'status': use subscribed or unsubscribed",
+            details={"field": "status"},
+        )
+    contact = get_contact(session=session, account_id=account_id, contact_id=contact_id)
+    setattr(contact, _STATUS_COLUMNS[channel], status)
+    contact.updated_at = utcnow()
+    session.flush()
+    return contact
 
 
 def contact_out(contact: Contact) -> ContactOut:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository as repo
 from beacon.messaging.audience_schemas import ReachOut, SegmentCreate, SegmentOut
@@ -112,8 +113,15 @@ def _known_field(field: str) -> bool:
     return field.startswith("attributes.") and bool(_ATTRIBUTE_KEY.match(field[11:]))
 
 
-def create_segment(*, session: Session, account_id: int, data: SegmentCreate) -> Segment:
+def create_segment(
+    *,
+    session: Session,
+    account_id: int,
+    data: SegmentCreate,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> Segment:
     """Create a segment and queue its reach evaluation."""
+    require(role, Action.manage_campaigns)
     if data.rules is not None:
         validate_rules(data.rules)
     else:
@@ -140,6 +148,13 @@ def create_segment(*, session: Session, account_id: int, data: SegmentCreate) ->
         repo.add_members(session, segment.id, data.contact_ids)
     queue_evaluation(session=session, account_id=account_id, segment_id=segment.id)
     return segment
+
+
+def list_segments(
+    *, session: Session, account_id: int, limit: int, offset: int
+) -> tuple[Sequence[Segment], int]:
+    """A page of the account's segments, newest first, and their total."""
+    return repo.list_segments(session, account_id=account_id, limit=limit, offset=offset)
 
 
 def get_segment(*, session: Session, account_id: int, segment_id: uuid.UUID) -> Segment:
@@ -234,6 +249,23 @@ def segment_out(*, session: Session, segment: Segment, max_age_seconds: int) -> 
         created_at=segment.created_at,
         updated_at=segment.updated_at,
     )
+
+
+def reachable_by_channel(*, session: Session, segment: Segment) -> dict[str, int]:
+    """The segment's contacts reachable now on each channel (an address and subscribed)."""
+    return {
+        channel: repo.count_contacts(
+            session,
+            repo.audience_condition(
+                session,
+                account_id=segment.account_id,
+                included=[segment],
+                excluded=[],
+                channel=channel,
+            ),
+        )
+        for channel in repo.CHANNEL_STATUS
+    }
 
 
 def count_campaign_audience(*, session: Session, campaign: Campaign) -> int:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, error_from_validation, not_found
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository, render_pool, repository
 from beacon.messaging.audience_schemas import (
@@ -78,8 +79,11 @@ def _check_publishable(channel: str, content: dict[str, Any]) -> None:
         )
 
 
-def create_template(*, session: Session, account_id: int, data: TemplateCreate) -> Template:
+def create_template(
+    *, session: Session, account_id: int, data: TemplateCreate, role: Role | str = CREDENTIAL_ROLE
+) -> Template:
     """Create a template (draft unless asked otherwise)."""
+    require(role, Action.manage_campaigns)
     content = validate_content(data.channel, data.content)
     if data.status == "published":
         _check_publishable(data.channel, content)
@@ -116,9 +120,15 @@ def list_templates(
 
 
 def update_template(
-    *, session: Session, account_id: int, template_id: uuid.UUID, data: TemplateUpdate
+    *,
+    session: Session,
+    account_id: int,
+    template_id: uuid.UUID,
+    data: TemplateUpdate,
+    role: Role | str = CREDENTIAL_ROLE,
 ) -> Template:
     """Change name, status or content (content keys merge; a null removes a key)."""
+    require(role, Action.manage_campaigns)
     template = get_template(session=session, account_id=account_id, template_id=template_id)
     if data.name is not None:
         template.name = data.name
@@ -165,25 +175,39 @@ def render_for_contacts(
     template: Template,
     contacts: Sequence[tuple[Mapping[str, Any], str | None]],
     base_url: str,
+    content: Mapping[str, Any] | None = None,
 ) -> list[render_pool.Result]:
-    """Render a template for contacts in wire form (each with its unsubscribe token) in one
-    call to a render process: each contact's parts or its RenderError. Raises RenderError
-    when the template fails for everyone, RendererBusy when every render process is busy."""
+    """Render a template (or a draft ``content`` of it) for contacts in wire form (each with
+    its unsubscribe token) in one call to a render process: each contact's parts or its
+    RenderError. Raises RenderError when the template fails for everyone, RendererBusy when
+    every render process is busy."""
     email = template.channel == "email"
     items = [
         (contact, unsubscribe_url(base_url, token or "preview") if email else None)
         for contact, token in contacts
     ]
-    return render_pool.render_many(channel=template.channel, content=template.content, items=items)
+    return render_pool.render_many(
+        channel=template.channel,
+        content=template.content if content is None else content,
+        items=items,
+    )
 
 
 def render_for_contact(
-    *, template: Template, contact: Mapping[str, Any], unsubscribe_token: str | None, base_url: str
+    *,
+    template: Template,
+    contact: Mapping[str, Any],
+    unsubscribe_token: str | None,
+    base_url: str,
+    content: Mapping[str, Any] | None = None,
 ) -> dict[str, str | None]:
     """Render a template for one contact in wire form; raises RenderError (RendererBusy when
     every render process is busy)."""
     [result] = render_for_contacts(
-        template=template, contacts=[(contact, unsubscribe_token)], base_url=base_url
+        template=template,
+        contacts=[(contact, unsubscribe_token)],
+        base_url=base_url,
+        content=content,
     )
     if isinstance(result, RenderError):
         raise result
@@ -211,9 +235,12 @@ def render_proof(
     template_id: uuid.UUID,
     data: RenderRequest,
     base_url: str,
+    draft: dict[str, Any] | None = None,
 ) -> RenderedOut:
-    """Render the template for a stored or inline contact (the proof)."""
+    """Render the template for a stored or inline contact (the proof); with ``draft``, that
+    unsaved content of the template instead (checked like a save, nothing stored)."""
     template = get_template(session=session, account_id=account_id, template_id=template_id)
+    content = None if draft is None else validate_content(template.channel, draft)
     token: str | None = None
     if data.contact_id is not None:
         stored = audience_repository.get_contact(
@@ -228,7 +255,11 @@ def render_proof(
         wire = data.contact.model_dump(mode="json", by_alias=True)
     try:
         rendered = render_for_contact(
-            template=template, contact=wire, unsubscribe_token=token, base_url=base_url
+            template=template,
+            contact=wire,
+            unsubscribe_token=token,
+            base_url=base_url,
+            content=content,
         )
     except RenderError as exc:
         raise render_failed(exc) from None

@@ -27,6 +27,16 @@ MODULES = (
     "beacon.console.pages.account",
     "beacon.console.pages.dashboard",
     "beacon.console.pages.reports",
+    "beacon.console.pages.classify",
+    "beacon.console.pages.inventory",
+    "beacon.console.pages.activations",
+    "beacon.console.pages.segments",
+    "beacon.console.pages.deliveries",
+    "beacon.console.pages.segment_reports",
+    "beacon.console.pages.orchestrate_campaigns",
+    "beacon.console.pages.orchestrate_audiences",
+    "beacon.console.pages.orchestrate_templates",
+    "beacon.console.pages.orchestrate_contacts",
 )
 
 

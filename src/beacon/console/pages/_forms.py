@@ -1,0 +1,37 @@
+"""The posted form as a dependency, so that handlers stay synchronous (FastAPI runs them in
+its thread pool) while reading repeated fields and files: service calls that scan the
+inventory must not run on the event loop."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from starlette.datastructures import FormData, UploadFile
+
+
+async def posted_form(request: Request) -> FormData:
+    """The parsed form of the request (Starlette caches it for the CSRF check too)."""
+    return await request.form()
+
+
+PostedForm = Annotated[FormData, Depends(posted_form)]
+
+
+def text(form: FormData, name: str) -> str:
+    """A text field, stripped ("" when absent or a file)."""
+    value = form.get(name, "")
+    return value.strip() if isinstance(value, str) else ""
+
+
+def texts(form: FormData, name: str) -> list[str]:
+    """Every value of a repeated text field (checkboxes)."""
+    return [v for v in form.getlist(name) if isinstance(v, str)]
+
+
+def upload(form: FormData, name: str, limit: int) -> tuple[str, bytes] | None:
+    """(file name, up to ``limit`` + 1 bytes) of a chosen file, None when no file was chosen."""
+    value = form.get(name)
+    if not isinstance(value, UploadFile) or not value.filename:
+        return None
+    return value.filename, value.file.read(limit + 1)

@@ -1,0 +1,210 @@
+"""Activate → Activations: activate complete segments on a DSP (the seed 003 request with its
+validation shown at the fields), watch the activation go pending → complete (htmx polls) and
+copy the deal id; see when the deal expires. The same services as ``/v1/clsfy/activations``."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from beacon.activation import activations, segments
+from beacon.activation.schemas import ActivationCreate
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
+from beacon.core.deps import DbSession, wake_worker
+from beacon.core.dsps import SUPPORTED_DSPS
+from beacon.core.errors import ValidationFailed
+from beacon.core.ids import id_path
+from beacon.core.jobs import COMPLETE
+from beacon.core.permissions import Action, require
+
+router = APIRouter(prefix="/activate/activations")
+NAV = (NavItem("Activate", "Activations", web.PREFIX + "/activate/activations", order=20),)
+ActivationId = Annotated[int, id_path("The activation ID")]
+FORMATS = ("banner", "video", "native", "ctv", "audio")
+DEVICES = ("desktop", "mobile", "tablet", "ctv")
+KPI_METRICS = ("ctr", "conversion", "viewability", "vcr", "cpa", "roas")
+KPI_ROWS = 3
+LABELS = {
+    "segment_ids": "at least one segment",
+    "dsp": "a DSP",
+    "buyer_seat": "the buyer seat",
+    "start_date": "the start date",
+    "end_date": "the end date",
+    "geo": "countries",
+    "formats": "formats",
+    "devices": "devices",
+    "kpis": "KPIs",
+    "budget": "the budget",
+}
+_FIELD = re.compile(r"^Invalid value for '([a-z_]+)")
+
+
+@router.get("")
+def list_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    found = activations.list_activations(session=session, account_id=viewer.member.account_id)
+    items = [activations.activation_out(a) for a in reversed(found)]
+    return web.render(request, "activate/activations.html", {"items": items}, viewer=viewer)
+
+
+def _segments(session: Any, account_id: int) -> list[Any]:
+    return list(segments.list_segments(session=session, account_id=account_id))
+
+
+@router.get("/new")
+def new_form(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    require(viewer.member.role, Action.manage_campaigns)
+    values: dict[str, Any] = {
+        "segment_ids": [request.query_params.get("segment_id", "")],
+        "dsp": "",
+        "buyer_seat": "",
+        "start_date": "",
+        "end_date": "",
+        "geo": "",
+        "formats": [],
+        "devices": [],
+        "kpis": [{"metric": "", "target": ""} for _ in range(KPI_ROWS)],
+        "budget_amount": "",
+        "budget_currency": "USD",
+    }
+    return _form(request, viewer, session, values, {})
+
+
+def _form(
+    request: Request,
+    viewer: web.Viewer,
+    session: Any,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return web.render(
+        request,
+        "activate/activation_form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "segments": _segments(session, viewer.member.account_id),
+            "dsps": SUPPORTED_DSPS,
+            "formats": FORMATS,
+            "devices": DEVICES,
+            "kpi_metrics": KPI_METRICS,
+        },
+        viewer=viewer,
+        status=status,
+    )
+
+
+def _form_values(form: FormData) -> dict[str, Any]:
+    def text(name: str) -> str:
+        return forms.text(form, name)
+
+    return {
+        "segment_ids": forms.texts(form, "segment_ids"),
+        "dsp": text("dsp"),
+        "buyer_seat": text("buyer_seat"),
+        "start_date": text("start_date"),
+        "end_date": text("end_date"),
+        "geo": text("geo"),
+        "formats": forms.texts(form, "formats"),
+        "devices": forms.texts(form, "devices"),
+        "kpis": [
+            {"metric": text(f"kpi_metric_{i}"), "target": text(f"kpi_target_{i}")}
+            for i in range(KPI_ROWS)
+        ],
+        "budget_amount": text("budget_amount"),
+        "budget_currency": text("budget_currency").upper(),
+    }
+
+
+def _number(value: str) -> float | str:
+    try:
+        return float(value.replace(",", ""))
+    except ValueError:
+        return value
+
+
+def _request(values: dict[str, Any]) -> dict[str, Any]:
+    """The seed's request body from the form (blank fields left out, as the API allows)."""
+    body: dict[str, Any] = {
+        "segment_ids": [int(v) if v.isdigit() else v for v in values["segment_ids"] if v],
+        "dsp": values["dsp"],
+        "buyer_seat": values["buyer_seat"],
+    }
+    for name in ("start_date", "end_date"):
+        if values[name]:
+            body[name] = values[name]
+    geo = [c.strip() for c in values["geo"].split(",") if c.strip()]
+    if geo:
+        body["geo"] = geo
+    for name in ("formats", "devices"):
+        if values[name]:
+            body[name] = values[name]
+    kpis = [
+        {"metric": k["metric"], "target": _number(k["target"])}
+        for k in values["kpis"]
+        if k["metric"] or k["target"]
+    ]
+    if kpis:
+        body["kpis"] = kpis
+    if values["budget_amount"]:
+        body["budget"] = {
+            "amount": _number(values["budget_amount"]),
+            "currency": values["budget_currency"],
+        }
+    return body
+
+
+@router.post("")
+def create(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    background: BackgroundTasks,
+    form: forms.PostedForm,
+) -> Response:
+    values = _form_values(form)
+    try:
+        data = ActivationCreate.model_validate(_request(values))
+        activation = activations.create_activation(
+            session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
+        )
+    except ValidationError as exc:
+        errors = web.form_errors(exc, LABELS)
+        return _form(request, viewer, session, values, errors, status=422)
+    except ValidationFailed as exc:
+        found = _FIELD.match(exc.message)
+        field = found.group(1) if found else "segment_ids"
+        message = re.sub(r"^Invalid value for '[^']+': ", "", exc.message)
+        return _form(request, viewer, session, values, {field: message}, status=422)
+    background.add_task(wake_worker, request)
+    return web.redirect(f"{web.PREFIX}/activate/activations/{activation.id}")
+
+
+def _detail(session: Any, viewer: web.Viewer, activation_id: int) -> dict[str, Any]:
+    account_id = viewer.member.account_id
+    activation = activations.get_activation(
+        session=session, account_id=account_id, activation_id=activation_id
+    )
+    out = activations.activation_out(activation)
+    names = {s.id: s.name for s in _segments(session, account_id)}
+    return {"a": out, "segment_names": names, "done": out.status in (COMPLETE, "failed")}
+
+
+@router.get("/{activation_id}")
+def detail(
+    request: Request, activation_id: ActivationId, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
+    context = _detail(session, viewer, activation_id)
+    template = (
+        "activate/_activation_status.html"
+        if request.headers.get("hx-request") == "true"
+        else "activate/activation.html"
+    )
+    return web.render(request, template, context, viewer=viewer)

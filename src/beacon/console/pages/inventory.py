@@ -1,0 +1,188 @@
+"""Understand → Inventory: upload URLs (pasted or a CSV file), watch them classify (htmx polls
+the list while URLs are pending), filter by status, domain and category, re-classify one URL.
+The same services as ``/v1/clsfy/inventory`` and ``/v1/clsfy/classify``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.responses import Response
+
+from beacon.activation import inventory
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
+from beacon.contextual import service as contextual_service
+from beacon.contextual import taxonomy
+from beacon.core.db import Database
+from beacon.core.deps import AppSettings, DbSession, get_database
+from beacon.core.errors import APIError
+from beacon.core.permissions import Action, require
+
+router = APIRouter(prefix="/understand/inventory")
+NAV = (NavItem("Understand", "Inventory", web.PREFIX + "/understand/inventory", order=20),)
+PAGE_SIZE = 50
+STATUSES = (("ok", "Classified"), ("pending", "Pending"), ("error", "Error"))
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+
+
+def _filters(request: Request) -> dict[str, str]:
+    params = request.query_params
+    values = {name: params.get(name, "").strip()[:255] for name in ("status", "domain", "category")}
+    if values["status"] not in ("", "ok", "pending", "error"):
+        values["status"] = ""
+    if values["category"] and values["category"] not in taxonomy.categories():
+        values["category"] = ""
+    return values
+
+
+def _offset(request: Request) -> int:
+    raw = request.query_params.get("offset", "0")
+    return max(int(raw), 0) if raw.isdigit() else 0
+
+
+@router.get("")
+def inventory_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    account_id = viewer.member.account_id
+    filters = _filters(request)
+    offset = _offset(request)
+    browsed = inventory.browse_inventory(
+        session=session,
+        account_id=account_id,
+        status=filters["status"] or None,
+        domain=filters["domain"] or None,
+        category=filters["category"] or None,
+        limit=PAGE_SIZE,
+        offset=offset,
+    )
+    query = urlencode({k: v for k, v in filters.items() if v})
+    context: dict[str, Any] = {
+        "browsed": browsed,
+        "filters": filters,
+        "query": query,
+        "offset": offset,
+        "page_size": PAGE_SIZE,
+        "statuses": STATUSES,
+        "domains": inventory.inventory_domains(session=session, account_id=account_id),
+        "categories": list(taxonomy.categories().values()),
+        "progress": _progress(browsed.counts),
+        "notice": request.query_params.get("notice", "")[:300],
+        "errors": {},
+        "pasted": "",
+    }
+    if request.headers.get("hx-request") == "true":
+        return web.render(request, "understand/_inventory_live.html", context, viewer=viewer)
+    return web.render(request, "understand/inventory.html", context, viewer=viewer)
+
+
+def _progress(counts: dict[str, int]) -> dict[str, int]:
+    total = sum(counts.values())
+    done = counts.get("ok", 0) + counts.get("error", 0)
+    return {
+        "total": total,
+        "done": done,
+        "ok": counts.get("ok", 0),
+        "error": counts.get("error", 0),
+        "pending": total - done,
+    }
+
+
+@router.post("")
+def upload(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    settings: AppSettings,
+    form: forms.PostedForm,
+) -> Response:
+    require(viewer.member.role, Action.classify)
+    urls = forms.text(form, "urls")
+    body = urls.encode()
+    chosen = forms.upload(form, "file", MAX_UPLOAD_BYTES)
+    if chosen is not None:
+        body = chosen[1]
+        if len(body) > MAX_UPLOAD_BYTES:
+            return _upload_error(request, viewer, session, "The file is larger than 5 MB", urls)
+    if not body.strip():
+        return _upload_error(request, viewer, session, "Paste URLs or choose a CSV file", urls)
+    try:
+        labelled = inventory.parse_text_upload(body)
+        added = inventory.add_urls(
+            session=session,
+            account_id=viewer.member.account_id,
+            labelled_urls=labelled,
+            role=viewer.member.role,
+            allow_private=settings.fetch_allow_private_networks,
+        )
+    except APIError as exc:
+        if exc.status == 403:
+            raise
+        message = exc.message.removeprefix("Invalid value for 'urls': ")
+        return _upload_error(request, viewer, session, message[:1:].upper() + message[1:], urls)
+    notice = (
+        f"{added.received} URLs received: {added.added} new to the inventory, "
+        f"{added.queued} queued for classification."
+    )
+    return web.redirect(f"{web.PREFIX}/understand/inventory?{urlencode({'notice': notice})}")
+
+
+def _upload_error(
+    request: Request, viewer: web.Viewer, session: Any, message: str, pasted: str
+) -> Response:
+    account_id = viewer.member.account_id
+    browsed = inventory.browse_inventory(
+        session=session, account_id=account_id, limit=PAGE_SIZE, offset=0
+    )
+    filters = {"status": "", "domain": "", "category": ""}
+    return web.render(
+        request,
+        "understand/inventory.html",
+        {
+            "browsed": browsed,
+            "filters": filters,
+            "query": "",
+            "offset": 0,
+            "page_size": PAGE_SIZE,
+            "statuses": STATUSES,
+            "domains": inventory.inventory_domains(session=session, account_id=account_id),
+            "categories": list(taxonomy.categories().values()),
+            "progress": _progress(browsed.counts),
+            "notice": "",
+            "errors": {"urls": message},
+            "pasted": pasted,
+        },
+        viewer=viewer,
+        status=422,
+    )
+
+
+@router.post("/reclassify")
+def reclassify(
+    request: Request,
+    viewer: web.CurrentViewer,
+    settings: AppSettings,
+    db: Annotated[Database, Depends(get_database)],
+    url: Annotated[str, Form()],
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    """Fetch and classify one inventory URL now, whatever the store holds."""
+    require(viewer.member.role, Action.classify)
+    with db.transaction() as session:
+        normalized = inventory.get_inventory_url(
+            session=session, account_id=viewer.member.account_id, url=url
+        )
+    outcome = contextual_service.classify_url(
+        db=db, settings=settings, url=normalized, role=viewer.member.role, refresh=True
+    )
+    notice = (
+        f"Re-classified {outcome.url}"
+        if outcome.error is None
+        else f"{outcome.url} could not be classified: {outcome.error}"
+    )
+    query = back if back.startswith(("status=", "domain=", "category=")) else ""
+    separator = "&" if query else ""
+    return web.redirect(
+        f"{web.PREFIX}/understand/inventory?{query}{separator}{urlencode({'notice': notice})}"
+    )

@@ -1,0 +1,316 @@
+"""Orchestrate → Campaigns: the account's messaging campaigns with their execution state (the
+same ``observability.status`` as ``GET /public/v1/campaigns/{id}/status``); a draft's setup
+(audience segments → template → schedule, timezone-aware) saved with its preflight checklist,
+then publish, send now, and the execution funnel (polled while the run is active) with the
+failed recipients' stage and reason; cancel an active run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Path, Request
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
+from beacon.core.deps import AppSettings, DbSession
+from beacon.core.errors import Conflict, ValidationFailed
+from beacon.core.permissions import Action, require
+from beacon.messaging import (
+    campaigns,
+    observability,
+    preflight,
+    segments,
+    templates,
+)
+from beacon.messaging.campaign_schemas import CampaignCreate, CampaignUpdate
+from beacon.messaging.models import Campaign
+from beacon.messaging.router_campaigns import base_url
+
+router = APIRouter(prefix="/orchestrate/campaigns")
+NAV = (NavItem("Orchestrate", "Campaigns", web.PREFIX + "/orchestrate/campaigns", order=5),)
+CampaignId = Annotated[uuid.UUID, Path(description="The campaign ID")]
+CHANNELS = ("email", "sms", "direct_mail")
+STAGES = ("scheduled", "hydrated", "composed", "injected", "sent", "failed")
+ACTIVE_STATES = ("scheduled", "pending_or_overdue", "running")
+LABELS = {"name": "a name", "channel": "a channel", "schedule": "the schedule"}
+FAILED_SHOWN = 50
+NOTICES = {
+    "created": "Campaign created. Choose its audience, template and schedule.",
+    "saved": "Campaign saved and preflight run.",
+    "published": "Campaign published.",
+    "sent": "Send queued.",
+    "cancelled": "Cancel requested.",
+}
+
+
+def _list(
+    request: Request,
+    viewer: web.Viewer,
+    session: DbSession,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    items, total = campaigns.list_campaigns(
+        session=session,
+        account_id=viewer.member.account_id,
+        status=None,
+        channel=None,
+        campaign_type=None,
+        sort_by="createdAt",
+        descending=True,
+        limit=200,
+        offset=0,
+    )
+    rows = [(c, observability.status(session=session, campaign=c)) for c in items]
+    context = {
+        "rows": rows,
+        "total": total,
+        "channels": CHANNELS,
+        "errors": errors or {},
+        "values": values or {},
+    }
+    return web.render(request, "orchestrate/campaigns.html", context, viewer=viewer, status=status)
+
+
+@router.get("")
+def list_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    return _list(request, viewer, session)
+
+
+@router.post("")
+def create(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, form: forms.PostedForm
+) -> Response:
+    values = {"name": forms.text(form, "name"), "channel": forms.text(form, "channel")}
+    try:
+        campaign = campaigns.create_campaign(
+            session=session,
+            account_id=viewer.member.account_id,
+            data=CampaignCreate.model_validate(values),
+            role=viewer.member.role,
+        )
+    except ValidationError as exc:
+        errors = web.form_errors(exc, LABELS)
+        return _list(request, viewer, session, errors=errors, values=values, status=422)
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign.id}?done=created")
+
+
+def _in_zone(value: datetime | None, tz: str) -> datetime | None:
+    return None if value is None else value.astimezone(ZoneInfo(tz))
+
+
+def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
+    """The latest run's funnel and failed recipients, and whether the page should poll."""
+    state = observability.status(session=session, campaign=campaign)
+    last = state.execution.last_execution
+    failed: list[Any] = []
+    if last is not None and last.counts.failed:
+        execution = campaigns.get_execution(
+            session=session,
+            account_id=campaign.account_id,
+            campaign_id=campaign.id,
+            execution_id=last.execution_id,
+        )
+        failed, _ = observability.recipients_page(
+            session=session,
+            campaign=campaign,
+            execution=execution,
+            status="failed",
+            reveal_addresses=False,
+            limit=FAILED_SHOWN,
+            offset=0,
+        )
+    counts = last.counts.model_dump() if last else dict.fromkeys(STAGES, 0)
+    return {
+        "state": state,
+        "funnel": [(stage, counts.get(stage, 0)) for stage in STAGES],
+        "failed": failed,
+        "polling": state.execution.state in ACTIVE_STATES,
+    }
+
+
+def _detail(
+    request: Request,
+    viewer: web.Viewer,
+    session: DbSession,
+    campaign_id: uuid.UUID,
+    *,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    status: int = 200,
+) -> Response:
+    account_id = viewer.member.account_id
+    campaign = campaigns.get_campaign(
+        session=session, account_id=account_id, campaign_id=campaign_id
+    )
+    found_segments, _ = segments.list_segments(
+        session=session, account_id=account_id, limit=200, offset=0
+    )
+    found, _ = templates.list_templates(
+        session=session, account_id=account_id, channel=campaign.channel, limit=200, offset=0
+    )
+    context = {
+        "c": observability.campaign_out(campaign),
+        "segments": found_segments,
+        "included": set(campaign.audience_included),
+        "templates": found,
+        "send_at_local": _in_zone(campaign.send_at, campaign.timezone),
+        "preflight": campaign.preflight,
+        "errors": errors or {},
+        "notice": notice,
+        **_execution(session, campaign),
+    }
+    return web.render(request, "orchestrate/campaign.html", context, viewer=viewer, status=status)
+
+
+@router.get("/{campaign_id}")
+def detail(
+    request: Request, campaign_id: CampaignId, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
+    notice = NOTICES.get(request.query_params.get("done", ""), "")
+    return _detail(request, viewer, session, campaign_id, notice=notice)
+
+
+@router.get("/{campaign_id}/execution")
+def execution(
+    request: Request, campaign_id: CampaignId, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
+    """The execution panel alone (htmx polls it every 2 s while the run is active)."""
+    campaign = campaigns.get_campaign(
+        session=session, account_id=viewer.member.account_id, campaign_id=campaign_id
+    )
+    context = {"c": observability.campaign_out(campaign), **_execution(session, campaign)}
+    return web.render(request, "orchestrate/_campaign_execution.html", context, viewer=viewer)
+
+
+def _update(form: Any) -> CampaignUpdate:
+    mode = forms.text(form, "mode") or "now"
+    schedule: dict[str, Any] = {"mode": mode, "timezone": forms.text(form, "timezone") or "UTC"}
+    if mode == "at":
+        schedule["sendAt"] = forms.text(form, "send_at") or None
+    return CampaignUpdate.model_validate(
+        {
+            "name": forms.text(form, "name"),
+            "audience": {"included": forms.texts(form, "segment")},
+            "templateId": forms.text(form, "template") or None,
+            "schedule": schedule,
+        }
+    )
+
+
+@router.post("/{campaign_id}")
+def save(
+    request: Request,
+    campaign_id: CampaignId,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    settings: AppSettings,
+    form: forms.PostedForm,
+) -> Response:
+    """Save the draft's audience, template and schedule, then run its preflight."""
+    require(viewer.member.role, Action.manage_campaigns)  # before the form's own checks
+    account_id = viewer.member.account_id
+    try:
+        campaign = campaigns.update_campaign(
+            session=session,
+            account_id=account_id,
+            campaign_id=campaign_id,
+            data=_update(form),
+            role=viewer.member.role,
+        )
+    except ValidationError as exc:
+        errors = web.form_errors(exc, LABELS)
+        return _detail(request, viewer, session, campaign_id, errors=errors, status=422)
+    except (ValidationFailed, Conflict) as exc:
+        session.rollback()
+        errors = {"form": exc.message}
+        return _detail(request, viewer, session, campaign_id, errors=errors, status=422)
+    if campaign.campaign_type == campaigns.SUPPORTED_TYPE:
+        preflight.run_preflight(
+            session=session,
+            campaign=campaign,
+            settings=settings,
+            base_url=base_url(request, settings),
+        )
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign_id}?done=saved")
+
+
+@router.post("/{campaign_id}/publish")
+def publish(
+    request: Request,
+    campaign_id: CampaignId,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    settings: AppSettings,
+    form: forms.PostedForm,
+) -> Response:
+    """Publish the draft (its preflight runs again and must pass)."""
+    try:
+        campaigns.publish(
+            session=session,
+            account_id=viewer.member.account_id,
+            campaign_id=campaign_id,
+            settings=settings,
+            base_url=base_url(request, settings),
+            role=viewer.member.role,
+        )
+    except (ValidationFailed, Conflict) as exc:
+        # the handler returns normally: the failed preflight stays stored for the checklist
+        return _detail(
+            request, viewer, session, campaign_id, errors={"form": exc.message}, status=422
+        )
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign_id}?done=published")
+
+
+@router.post("/{campaign_id}/send")
+def send(
+    request: Request,
+    campaign_id: CampaignId,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    form: forms.PostedForm,
+) -> Response:
+    """Queue a send now."""
+    try:
+        campaigns.send_campaign(
+            session=session,
+            account_id=viewer.member.account_id,
+            campaign_id=campaign_id,
+            role=viewer.member.role,
+        )
+    except Conflict as exc:
+        return _detail(
+            request, viewer, session, campaign_id, errors={"form": exc.message}, status=409
+        )
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign_id}?done=sent")
+
+
+@router.post("/{campaign_id}/cancel")
+def cancel(
+    request: Request,
+    campaign_id: CampaignId,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    form: forms.PostedForm,
+) -> Response:
+    """Cancel the scheduled run or ask the running one to stop."""
+    try:
+        campaigns.cancel_campaign(
+            session=session,
+            account_id=viewer.member.account_id,
+            campaign_id=campaign_id,
+            role=viewer.member.role,
+        )
+    except Conflict as exc:
+        return _detail(
+            request, viewer, session, campaign_id, errors={"form": exc.message}, status=409
+        )
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign_id}?done=cancelled")

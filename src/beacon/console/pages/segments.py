@@ -1,0 +1,216 @@
+"""Activate → Segments: a rule builder that shows, before saving, how many inventory URLs the
+rules match and a sample (``segments.preview_rules``, the build's own matching loop), then the
+build's progress (htmx polls) and the member URLs. The same services as ``/v1/clsfy/segments``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from pydantic import ValidationError
+from starlette.datastructures import FormData
+from starlette.responses import Response
+
+from beacon.activation import segments
+from beacon.activation.schemas import SegmentCreate, SegmentRules
+from beacon.console import web
+from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
+from beacon.contextual import taxonomy
+from beacon.core.deps import DbSession, wake_worker
+from beacon.core.errors import ValidationFailed
+from beacon.core.ids import id_path
+from beacon.core.jobs import COMPLETE, FAILED
+from beacon.core.permissions import Action, require
+
+router = APIRouter(prefix="/activate/segments")
+NAV = (NavItem("Activate", "Segments", web.PREFIX + "/activate/segments", order=10),)
+SegmentId = Annotated[int, id_path("The segment ID")]
+SENTIMENTS = ("positive", "neutral", "negative")
+MEMBERS_PAGE = 100
+LABELS = {"name": "a name", "description": "the description", "rules": "the rules"}
+
+
+def _list(text: str) -> list[str] | None:
+    items = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+    return items or None
+
+
+def _values(form: FormData | None) -> dict[str, Any]:
+    def text(name: str) -> str:
+        value = form.get(name, "") if form is not None else ""
+        return value.strip() if isinstance(value, str) else ""
+
+    def many(name: str) -> list[str]:
+        return [v for v in form.getlist(name) if isinstance(v, str)] if form is not None else []
+
+    return {
+        "name": text("name"),
+        "description": text("description"),
+        "iab_categories": many("iab_categories"),
+        "min_confidence": text("min_confidence"),
+        "keywords": text("keywords"),
+        "entities": text("entities"),
+        "sentiment": many("sentiment"),
+        "domains": text("domains"),
+        "exclude_keywords": text("exclude_keywords"),
+        "exclude_domains": text("exclude_domains"),
+        "exclude_sentiment": many("exclude_sentiment"),
+    }
+
+
+def _rules(values: dict[str, Any]) -> dict[str, Any]:
+    """The API's rules object from the builder's fields (empty fields left out)."""
+    rules: dict[str, Any] = {
+        "iab_categories": values["iab_categories"] or None,
+        "keywords": _list(values["keywords"]),
+        "entities": _list(values["entities"]),
+        "sentiment": values["sentiment"] or None,
+        "domains": _list(values["domains"]),
+    }
+    if values["min_confidence"]:
+        try:
+            rules["min_confidence"] = float(values["min_confidence"])
+        except ValueError:
+            rules["min_confidence"] = values["min_confidence"]
+    exclude = {
+        "keywords": _list(values["exclude_keywords"]),
+        "domains": _list(values["exclude_domains"]),
+        "sentiment": values["exclude_sentiment"] or None,
+    }
+    exclude = {k: v for k, v in exclude.items() if v is not None}
+    if exclude:
+        rules["exclude"] = exclude
+    return {k: v for k, v in rules.items() if v is not None}
+
+
+def _rule_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors():
+        loc = [str(part) for part in error["loc"] if not str(part).isdigit()]
+        if loc and loc[0] == "rules":
+            loc = loc[1:]
+        field = "_".join(loc) or "rules"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        errors.setdefault(field, f"{field.replace('_', ' ').capitalize()}: {message}")
+    return errors
+
+
+@router.get("")
+def list_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    found = segments.list_segments(session=session, account_id=viewer.member.account_id)
+    return web.render(
+        request, "activate/segments.html", {"items": list(reversed(found))}, viewer=viewer
+    )
+
+
+def _form(
+    request: Request,
+    viewer: web.Viewer,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    preview: segments.Preview | None = None,
+    status: int = 200,
+) -> Response:
+    return web.render(
+        request,
+        "activate/segment_form.html",
+        {
+            "values": values,
+            "errors": errors,
+            "preview": preview,
+            "preview_errors": {},
+            "categories": list(taxonomy.categories().values()),
+            "sentiments": SENTIMENTS,
+        },
+        viewer=viewer,
+        status=status,
+    )
+
+
+@router.get("/new")
+def new_form(request: Request, viewer: web.CurrentViewer) -> Response:
+    require(viewer.member.role, Action.classify)
+    return _form(request, viewer, _values(None), {})
+
+
+@router.post("/preview")
+def preview(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, form: forms.PostedForm
+) -> Response:
+    """How many inventory URLs the rules match now, and a sample (nothing is stored)."""
+    values = _values(form)
+    errors: dict[str, str] = {}
+    result = None
+    try:
+        rules = SegmentRules.model_validate(_rules(values))
+        result = segments.preview_rules(
+            session=session, account_id=viewer.member.account_id, rules=rules
+        )
+    except ValidationError as exc:
+        errors = _rule_errors(exc)
+    if request.headers.get("hx-request") == "true":
+        return web.render(
+            request,
+            "activate/_segment_preview.html",
+            {"preview": result, "preview_errors": errors},
+            viewer=viewer,
+        )
+    return _form(request, viewer, values, errors, preview=result, status=422 if errors else 200)
+
+
+@router.post("")
+def create(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    background: BackgroundTasks,
+    form: forms.PostedForm,
+) -> Response:
+    values = _values(form)
+    body = {"name": values["name"], "description": values["description"] or None}
+    try:
+        data = SegmentCreate.model_validate({**body, "rules": _rules(values)})
+        segment = segments.create_segment(
+            session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
+        )
+    except ValidationError as exc:
+        errors = {**web.form_errors(exc, LABELS), **_rule_errors(exc)}
+        errors = {k: v for k, v in errors.items() if k != "rules" or len(errors) == 1}
+        return _form(request, viewer, values, errors, status=422)
+    except ValidationFailed as exc:
+        return _form(request, viewer, values, {"rules": exc.message}, status=422)
+    background.add_task(wake_worker, request)
+    return web.redirect(f"{web.PREFIX}/activate/segments/{segment.id}")
+
+
+@router.get("/{segment_id}")
+def detail(
+    request: Request, segment_id: SegmentId, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
+    account_id = viewer.member.account_id
+    raw = request.query_params.get("offset", "0")
+    offset = int(raw) if raw.isdigit() else 0
+    segment = segments.segment_out(
+        segments.get_segment(session=session, account_id=account_id, segment_id=segment_id)
+    )
+    members = segments.member_urls(
+        session=session,
+        account_id=account_id,
+        segment_id=segment_id,
+        limit=MEMBERS_PAGE,
+        offset=offset,
+    )
+    context = {
+        "s": segment,
+        "members": members,
+        "offset": offset,
+        "page_size": MEMBERS_PAGE,
+        "done": segment.status in (COMPLETE, FAILED),
+    }
+    template = (
+        "activate/_segment_status.html"
+        if request.headers.get("hx-request") == "true"
+        else "activate/segment.html"
+    )
+    return web.render(request, template, context, viewer=viewer)

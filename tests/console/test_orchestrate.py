@@ -1,0 +1,177 @@
+"""Orchestrate in Chromium: create an email template, edit it and watch the live preview
+change (and show a render error as a message), save and publish it; import contacts from a
+CSV with one bad row and see the reject, search them, unsubscribe and resubscribe one; what a
+viewer may not do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from tests.console.conftest import Console, assert_accessible, shoot, sign_in
+
+pytestmark = pytest.mark.e2e
+
+CSV = (
+    "externalId,email,firstName,lastName,attributes.plan\n"
+    "c-1,grace@example.com,Grace,Hopper,pro\n"
+    "c-2,not-an-email,Bad,Row,free\n"
+    "c-3,alan@example.com,Alan,Turing,free\n"
+)
+
+
+def test_import_contacts_see_the_reject_and_change_a_subscription(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/orchestrate/contacts")
+    assert_accessible(page)
+    csv_file = tmp_path / "contacts.csv"
+    csv_file.write_text(CSV)
+    page.get_by_label("Import a CSV").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Import contacts").click()
+    expect(page.locator("#import-result")).to_contain_text("Imported 2 new")
+    expect(page.locator("#import-result")).to_contain_text("1 row rejected")
+    rejects = page.locator("#import-rejects tbody tr")
+    expect(rejects).to_have_count(1)
+    expect(rejects.first).to_contain_text("3")
+    expect(rejects.first).to_contain_text("email")
+    expect(page.locator("#contacts-table tbody tr")).to_have_count(2)
+    shoot(page, "orchestrate-contacts")
+    assert_accessible(page)
+
+    page.get_by_label("Search").fill("TURING")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#contacts-table tbody tr")).to_have_count(1)
+    page.get_by_role("link", name="alan@example.com").click()
+    expect(page.locator("#attributes")).to_contain_text("free")
+    expect(page.locator("#subscription-email")).to_contain_text("subscribed")
+    page.get_by_role("button", name="Unsubscribe from Email").click()
+    expect(page.get_by_role("status").first).to_contain_text("Unsubscribed")
+    expect(page.locator("#subscription-email .tag")).to_have_text("unsubscribed")
+    expect(page.locator("#subscription-sms .tag")).to_have_text("subscribed")
+    shoot(page, "orchestrate-contact")
+    assert_accessible(page)
+    page.get_by_role("button", name="Resubscribe to Email").click()
+    expect(page.locator("#subscription-email .tag")).to_have_text("subscribed")
+
+    page.goto("/app/orchestrate/contacts")
+    page.get_by_label("Import a CSV").set_input_files(
+        {"name": "x.csv", "mimeType": "text/csv", "buffer": b"nope\n1\n"}
+    )
+    page.get_by_role("button", name="Import contacts").click()
+    expect(page.locator(".error-summary")).to_contain_text("Unknown CSV column 'nope'")
+
+
+def test_edit_a_template_and_see_the_preview_change(page: Page, console: Console) -> None:
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/orchestrate/templates")
+    assert_accessible(page)
+    page.get_by_label("Template name").fill("Welcome")
+    page.get_by_label("Channel").select_option("email")
+    page.get_by_role("button", name="Create template").click()
+    expect(page).to_have_url(re.compile(r"/app/orchestrate/templates/[0-9a-f-]{36}$"))
+    expect(page.locator("#template-status")).to_have_text("draft")
+
+    page.get_by_label("Subject").fill("Hello {{ contact.firstName }}")
+    expect(page.locator("#preview-subject")).to_have_text("Hello Ada")
+    page.get_by_label("Subject").fill("Hi {{ contact.firstName }} on {{ contact.attributes.plan }}")
+    expect(page.locator("#preview-subject")).to_have_text("Hi Ada on pro")
+    page.get_by_label("Sample contact").select_option(label="grace@example.com")
+    expect(page.locator("#preview-subject")).to_have_text("Hi Grace on pro")
+    page.get_by_label("HTML body").fill("<p>Welcome {{ contact.firstName | upper }}</p>")
+    expect(page.locator("#preview-html")).to_have_text("<p>Welcome GRACE</p>")
+    shoot(page, "orchestrate-template")
+    assert_accessible(page)
+
+    # A template that does not render is a message in the preview, not a failure.
+    page.get_by_label("Subject").fill("Hi {{ contact.firstName")
+    expect(page.locator("#preview-error")).to_contain_text("subject")
+    page.get_by_label("Subject").fill("Hi {{ contact.nickname }}")
+    expect(page.locator("#preview-error")).to_be_visible()
+    page.get_by_label("Subject").fill("Hi {{ contact.firstName }}")
+    expect(page.locator("#preview-subject")).to_have_text("Hi Grace")
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_role("status").first).to_contain_text("Template saved")
+    expect(page.get_by_label("Subject")).to_have_value("Hi {{ contact.firstName }}")
+    # Publishing needs a from address.
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".error-summary")).to_contain_text("fromAddress")
+    expect(page.locator("#template-status")).to_have_text("draft")
+    page.get_by_label("From address").fill("news@acme.example")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.get_by_role("status").first).to_contain_text("Template published")
+    expect(page.locator("#template-status")).to_have_text("published")
+    page.goto("/app/orchestrate/templates")
+    expect(page.locator("#templates-table")).to_contain_text("published")
+
+
+def test_a_viewer_reads_but_cannot_change(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/orchestrate/templates")
+        assert listing.status_code == 200
+        assert "Create template" not in listing.text
+        found = re.search(r'/app/orchestrate/templates/([0-9a-f-]{36})"', listing.text)
+        assert found, "the admin's template is listed"
+        template_id = found.group(1)
+        editor = client.get(f"/app/orchestrate/templates/{template_id}")
+        assert editor.status_code == 200
+        assert "Publish" not in editor.text and 'name="action"' not in editor.text
+        preview = client.post(
+            f"/app/orchestrate/templates/{template_id}/preview",
+            data={"subject": "Hey {{ contact.firstName }}", "csrf_token": token},
+            headers={"HX-Request": "true"},
+        )
+        assert preview.status_code == 200 and "Hey Ada" in preview.text
+        assert "<html" not in preview.text  # htmx gets the fragment
+        full = client.post(
+            f"/app/orchestrate/templates/{template_id}/preview",
+            data={"subject": "Yo {{ contact.firstName", "csrf_token": token},
+        )
+        assert full.status_code == 200  # without JavaScript: the page, with the message
+        assert "<html" in full.text and 'id="preview-error"' in full.text
+        refused = client.post(
+            f"/app/orchestrate/templates/{template_id}",
+            data={"name": "Hijack", "subject": "x", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        assert "cannot manage campaigns" in refused.text
+        refused = client.post(
+            "/app/orchestrate/templates",
+            data={"name": "New", "channel": "sms", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+
+        contacts = client.get("/app/orchestrate/contacts")
+        assert contacts.status_code == 200
+        assert "Import contacts" not in contacts.text
+        found = re.search(r'/app/orchestrate/contacts/([0-9a-f-]{36})"', contacts.text)
+        assert found
+        contact = client.get(f"/app/orchestrate/contacts/{found.group(1)}")
+        assert contact.status_code == 200
+        assert "Unsubscribe from" not in contact.text
+        refused = client.post(
+            f"/app/orchestrate/contacts/{found.group(1)}/subscriptions",
+            data={"channel": "email", "status": "unsubscribed", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        refused = client.post(
+            "/app/orchestrate/contacts/import",
+            data={"csrf_token": token},
+            files={"file": ("c.csv", b"email\nx@example.com\n", "text/csv")},
+        )
+        assert refused.status_code == 403
+        after = client.get(f"/app/orchestrate/contacts/{found.group(1)}")
+        assert after.text.count(">unsubscribed<") == 0
+        contact_id = found.group(1)
+
+    with console.http() as client:  # another account's owner
+        token = console.http_sign_in(client, "other")
+        assert client.get(f"/app/orchestrate/templates/{template_id}").status_code == 404
+        assert client.get(f"/app/orchestrate/contacts/{contact_id}").status_code == 404
+        own = client.get("/app/orchestrate/contacts")
+        assert contact_id not in own.text

@@ -1,0 +1,273 @@
+"""Orchestrate → Campaigns in Chromium: set a draft up (segment → template → schedule), see
+its preflight checklist, publish it and send it to a real SMTP sink (aiosmtpd) and watch the
+funnel reach ``sent`` with the bounced recipient listed; what a viewer may not do."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from tests.console.conftest import Console, assert_accessible, shoot, sign_in, start_console
+from tests.messaging.engine_helpers import Mailbox, smtp_server
+
+from beacon.messaging import oauth
+
+pytestmark = pytest.mark.e2e
+
+CONTACTS = [
+    {
+        "externalId": "ann",
+        "email": "ann@example.com",
+        "firstName": "Ann",
+        "attributes": {"plan": "pro"},
+    },
+    {
+        "externalId": "cy",
+        "email": "cy@example.com",
+        "phone": "+14155550123",
+        "firstName": "Cy",
+        "attributes": {"plan": "pro"},
+    },
+    {"externalId": "bo", "email": "bounce@example.com", "firstName": "Bo"},  # 550
+]
+TEMPLATE = {
+    "subject": "Spring offer for {{ contact.firstName }}",
+    "fromName": "Acme",
+    "fromAddress": "news@acme.example",
+    "html": "<p>Hi {{ contact.firstName }}</p><a href='{{ unsubscribe_url }}'>Unsubscribe</a>",
+    "text": "Hi {{ contact.firstName }}\nUnsubscribe: {{ unsubscribe_url }}",
+}
+
+
+@pytest.fixture(scope="module")
+def mailbox() -> Mailbox:
+    return Mailbox()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Iterator[Console]:
+    """The console with its in-process engine sending to a local SMTP sink."""
+    with smtp_server(mailbox) as url:
+        running = start_console(tmp_path_factory.mktemp("console"), env={"BEACON_SMTP_URL": url})
+        try:
+            yield running
+        finally:
+            running.server.stop()
+
+
+def _api(console: Console) -> httpx.Client:
+    out = console.cli(
+        "clients", "create", "--account", console.account, "--scopes", " ".join(oauth.SCOPES)
+    )
+    issued = json.loads(out.strip().splitlines()[-1])
+    token = httpx.post(
+        console.url("/public/v1/oauth/token"),
+        data={"grant_type": "client_credentials", **issued},
+        timeout=10,
+    )
+    assert token.status_code == 200, token.text
+    return httpx.Client(
+        base_url=console.url("/public/v1"),
+        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+        timeout=30,
+    )
+
+
+@pytest.fixture(scope="module")
+def made(console: Console) -> dict[str, Any]:
+    """Contacts, a segment and a published email template, made through /public/v1."""
+    with _api(console) as api:
+        assert api.post("/contacts", json={"contacts": CONTACTS}).status_code == 200
+        segment = api.post(
+            "/segments",
+            json={
+                "name": "Everyone at example.com",
+                "rules": {"field": "email", "op": "contains", "value": "example.com"},
+            },
+        )
+        assert segment.status_code == 201, segment.text
+        template = api.post(
+            "/templates",
+            json={"name": "Spring", "channel": "email", "status": "published", "content": TEMPLATE},
+        )
+        assert template.status_code == 201, template.text
+        return {"segment": segment.json()["data"], "template": template.json()["data"]}
+
+
+def test_set_up_preflight_publish_and_send(
+    page: Page, console: Console, mailbox: Mailbox, made: dict[str, Any]
+) -> None:
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/orchestrate/campaigns")
+    assert_accessible(page)
+    page.get_by_label("Campaign name").fill("Spring sale")
+    page.get_by_label("Channel").select_option("email")
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page).to_have_url(re.compile(r"/app/orchestrate/campaigns/[0-9a-f-]{36}\?done=created$"))
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+
+    # Saving without a template: the checklist says what fails and publishing is refused.
+    page.get_by_label("Everyone at example.com").check()
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.get_by_role("status").first).to_contain_text("preflight run")
+    expect(page.locator("#preflight-status")).to_have_text("failed")
+    expect(page.locator("#preflight-checks")).to_contain_text("fail")
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator(".error-summary")).to_contain_text("Preflight failed")
+    expect(page.locator("#campaign-status")).to_have_text("draft")
+
+    # A time in the campaign's zone is shown in UTC and in that zone.
+    page.get_by_label("Template").select_option(label="Spring (published)")
+    page.get_by_label("Send at a time").check()
+    page.get_by_label("Send at (campaign time zone)").fill("2030-07-01T09:00")
+    page.get_by_label("Time zone", exact=True).fill("Europe/Paris")
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.locator("#schedule-times")).to_contain_text("1 Jul 2030, 07:00 UTC")
+    expect(page.locator("#schedule-times")).to_contain_text("2030-07-01 09:00 Europe/Paris")
+    checks = page.locator("#preflight-checks li")
+    expect(checks.first).to_be_visible()
+    assert checks.count() >= 4
+    expect(page.locator("#preflight-checks")).to_contain_text("pass")
+    expect(page.locator("#preflight-checks")).not_to_contain_text("fail")
+    shoot(page, "orchestrate-campaign-preflight")
+    assert_accessible(page)
+
+    # Back to "send now", publish and send to the SMTP sink.
+    page.get_by_label("Send when I press Send now").check()
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.locator("#schedule-times")).to_have_count(0)
+    page.get_by_role("button", name="Publish").click()
+    expect(page.locator("#campaign-status")).to_have_text("published")
+    page.get_by_role("button", name="Send now").click()
+    expect(page.get_by_role("status").first).to_contain_text("Send queued")
+    expect(page.locator("#funnel-sent .funnel-count")).to_have_text("2", timeout=30_000)
+    expect(page.locator("#funnel-failed .funnel-count")).to_have_text("1")
+    expect(page.locator("#execution-state")).to_have_text("completed")
+    failed = page.locator("#failed-recipients tbody tr")
+    expect(failed).to_have_count(1)
+    expect(failed.first).to_contain_text("b***@example.com")
+    shoot(page, "orchestrate-campaign-execution")
+    assert_accessible(page)
+    assert sorted(r.rcpt for r in mailbox.received) == ["ann@example.com", "cy@example.com"]
+
+    page.goto("/app/orchestrate/campaigns")
+    row = page.locator("#campaigns-table tbody tr", has_text="Spring sale")
+    expect(row).to_contain_text("published")
+    expect(row).to_contain_text("completed")
+    assert made["segment"]["id"]
+
+
+def test_an_audience_from_one_rule_and_its_reach(
+    page: Page, console: Console, made: dict[str, Any]
+) -> None:
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/orchestrate/audiences")
+    assert_accessible(page)
+    page.get_by_label("Segment name").fill("Pro plan")
+    page.get_by_label("Contact field").select_option("attribute")
+    page.get_by_label("Attribute key").fill("plan")
+    page.get_by_label("Operator").select_option("equals")
+    page.get_by_label("Value", exact=True).fill("pro")
+    page.get_by_role("button", name="Create segment").click()
+    row = page.locator("#audiences-table tbody tr", has_text="Pro plan")
+    expect(row.locator(".reach-count")).to_have_text("2", timeout=20_000)
+    expect(row.locator(".reach-email")).to_have_text("2")
+    expect(row.locator(".reach-sms")).to_have_text("1")
+    expect(row.locator(".reach-direct_mail")).to_have_text("0")
+    expect(row).to_contain_text('attributes.plan equals "pro"')
+    shoot(page, "orchestrate-audiences")
+    assert_accessible(page)
+
+    # A rule the service refuses is a message on the form, not an error page.
+    page.get_by_label("Segment name").fill("Bad")
+    page.get_by_label("Contact field").select_option("attribute")
+    page.get_by_label("Attribute key").fill("bad key!")
+    page.get_by_label("Value", exact=True).fill("x")
+    page.get_by_role("button", name="Create segment").click()
+    expect(page.locator(".error-summary")).to_contain_text("field")
+    expect(page.locator("#audiences-table tbody tr", has_text="Bad")).to_have_count(0)
+
+
+def test_a_viewer_cannot_publish(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        created = client.post(
+            "/app/orchestrate/campaigns",
+            data={"name": "Viewer check", "channel": "email", "csrf_token": token},
+        )
+        assert created.status_code == 303
+        campaign_url = created.headers["location"].split("?")[0]
+
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/orchestrate/campaigns")
+        assert listing.status_code == 200 and "Viewer check" in listing.text
+        assert "Create campaign" not in listing.text
+        audiences = client.get("/app/orchestrate/audiences")
+        assert audiences.status_code == 200 and "Create segment" not in audiences.text
+        refused = client.post(
+            "/app/orchestrate/audiences",
+            data={"name": "X", "field": "email", "op": "exists", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        page = client.get(campaign_url)
+        assert page.status_code == 200
+        assert "Publish" not in page.text and "Save and run preflight" not in page.text
+        for action in ("/publish", "/send", "/cancel", ""):
+            refused = client.post(campaign_url + action, data={"csrf_token": token})
+            assert refused.status_code == 403, action
+            assert "cannot manage campaigns" in refused.text
+        refused = client.post(
+            "/app/orchestrate/campaigns",
+            data={"name": "Nope", "channel": "sms", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        still = client.get(campaign_url)
+        assert 'id="campaign-status">draft<' in still.text
+
+    with console.http() as client:  # another account's owner
+        console.http_sign_in(client, "other")
+        assert client.get(campaign_url).status_code == 404
+        assert client.get(campaign_url + "/execution").status_code == 404
+
+
+def test_cancel_a_scheduled_send(console: Console, made: dict[str, Any]) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        created = client.post(
+            "/app/orchestrate/campaigns",
+            data={"name": "Later", "channel": "email", "csrf_token": token},
+        )
+        url = created.headers["location"].split("?")[0]
+        saved = client.post(
+            url,
+            data={
+                "name": "Later",
+                "segment": made["segment"]["id"],
+                "template": made["template"]["id"],
+                "mode": "at",
+                "send_at": "2031-01-15T08:30",
+                "timezone": "America/New_York",
+                "csrf_token": token,
+            },
+        )
+        assert saved.status_code == 303, saved.text
+        assert client.post(url + "/publish", data={"csrf_token": token}).status_code == 303
+        page = client.get(url)
+        assert "15 Jan 2031, 13:30 UTC" in page.text  # 08:30 in New York (EST)
+        assert 'id="execution-state">scheduled<' in page.text
+        assert 'hx-trigger="every 2s"' in page.text and "Cancel the send" in page.text
+        cancelled = client.post(url + "/cancel", data={"csrf_token": token})
+        assert cancelled.status_code == 303
+        after = client.get(url + "/execution")
+        assert 'id="execution-state">not scheduled<' in after.text
+        assert "every 2s" not in after.text and "Cancel the send" not in after.text
+        again = client.post(url + "/cancel", data={"csrf_token": token})
+        assert again.status_code == 409 and "no scheduled or running execution" in again.text
+        bad = client.post(url, data={"name": "Later", "timezone": "Mars/Base", "csrf_token": token})
+        assert bad.status_code in (409, 422) and "error-summary" in bad.text

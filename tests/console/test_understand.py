@@ -1,0 +1,153 @@
+"""Understand in Chromium: classify a text and a page of a local web site (and one that cannot
+be read), upload inventory from that site, watch it classify, filter it and re-classify a URL;
+what a viewer may not do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+from tests.console.conftest import Console, assert_accessible, shoot, sign_in
+from tests.contextual.site.server import LocalSite
+
+pytestmark = pytest.mark.e2e
+
+FOOTBALL = (
+    "Manchester United beat Liverpool 2-1 at Old Trafford on Sunday. The striker scored in the "
+    "second half and the goalkeeper saved a penalty as the Premier League title race tightened."
+)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """The console allowed to fetch the local site (127.0.0.1)."""
+    from tests.console.conftest import start_console
+
+    running = start_console(
+        tmp_path_factory.mktemp("understand"),
+        env={"BEACON_FETCH_ALLOW_PRIVATE_NETWORKS": "true", "BEACON_FETCH_RESPECT_ROBOTS": "false"},
+    )
+    try:
+        yield running
+    finally:
+        running.server.stop()
+
+
+def test_classify_a_text_and_a_page(page: Page, console: Console, site: LocalSite) -> None:
+    sign_in(page, console.email("analyst"), console.password("analyst"))
+    page.goto("/app/understand/classify")
+    assert_accessible(page)
+    page.get_by_label("Title (optional)").fill("Derby day")
+    page.get_by_label("Text", exact=True).fill(FOOTBALL)
+    page.get_by_role("button", name="Classify text").click()
+    result = page.locator("#result")
+    expect(result).to_contain_text("Sports")
+    expect(page.locator("#result-source")).to_have_text("Classified now")
+    expect(page.locator("#result-title-text")).to_have_text("Derby day")
+    expect(result.locator("meter").first).to_be_visible()
+    expect(page.locator("#keywords li").first).to_be_visible()
+    shoot(page, "understand-classify")
+    assert_accessible(page)
+
+    page.get_by_label("Page URL").fill(site.url("/football.html"))
+    page.get_by_role("button", name="Classify page").click()
+    expect(page.locator("#result-source")).to_have_text("Classified now")
+    expect(page.locator("#result")).to_contain_text("Sports")
+    page.get_by_label("Page URL").fill(site.url("/football.html"))
+    page.get_by_role("button", name="Classify page").click()
+    expect(page.locator("#result-source")).to_have_text("From the store (cached)")
+
+    page.get_by_label("Page URL").fill(site.url("/missing.html"))
+    page.get_by_role("button", name="Classify page").click()
+    expect(page.get_by_role("heading", name="This page could not be read")).to_be_visible()
+    expect(page.locator("#fetch-error-reason")).to_contain_text("404")
+    assert_accessible(page)
+
+    page.get_by_label("Page URL").fill("ftp://example.com/x")
+    page.get_by_role("button", name="Classify page").click()
+    expect(page.locator(".error-summary")).to_contain_text("http")
+
+
+def test_a_viewer_sees_no_classify_form_and_is_refused(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        page = client.get("/app/understand/classify")
+        assert page.status_code == 200
+        assert "Classify text" not in page.text
+        refused = client.post(
+            "/app/understand/classify",
+            data={"mode": "text", "text": FOOTBALL, "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        assert "cannot run classifications" in refused.text
+
+
+def test_upload_inventory_watch_it_classify_filter_and_reclassify(
+    page: Page, console: Console, site: LocalSite, tmp_path: Path
+) -> None:
+    sign_in(page, console.email("analyst"), console.password("analyst"))
+    page.goto("/app/understand/inventory")
+    assert_accessible(page)
+    page.get_by_label("Paste URLs").fill(
+        "\n".join(site.url(p) for p in ("/football.html", "/pasta.html", "/gone.html"))
+    )
+    page.get_by_role("button", name="Add to inventory").click()
+    expect(page.get_by_role("status").first).to_contain_text("3 URLs received")
+    csv_file = tmp_path / "urls.csv"
+    csv_file.write_text(f"url\n{site.url('/gadgets.html')}\n{site.url('/earthquake.html')}\n")
+    page.get_by_label("Or a CSV file").set_input_files(str(csv_file))
+    page.get_by_role("button", name="Add to inventory").click()
+    expect(page.get_by_role("status").first).to_contain_text("2 URLs received: 2 new")
+    # htmx polls the list until nothing is pending; no reload.
+    progress = page.locator("#inventory-progress")
+    expect(progress).to_contain_text("5 of 5 processed", timeout=60_000)
+    expect(progress).to_contain_text("4 classified, 1 errors")
+    table = page.locator("#inventory-table")
+    gone = table.locator("tr", has_text="/gone.html")
+    expect(gone).to_contain_text("error")
+    expect(gone.locator(".error-reason")).to_contain_text("404")
+    expect(table.locator("tr", has_text="/football.html")).to_contain_text("Sports")
+    shoot(page, "understand-inventory")
+    assert_accessible(page)
+
+    page.get_by_label("Status").select_option("error")
+    page.get_by_role("button", name="Apply").click()
+    expect(page.locator("#inventory-table tbody tr")).to_have_count(1)
+    page.goto("/app/understand/inventory?category=IAB17")
+    expect(page.locator("#inventory-table tbody tr")).to_have_count(1)
+    expect(page.locator("#inventory-table")).to_contain_text("/football.html")
+
+    page.goto("/app/understand/inventory")
+    page.get_by_role("button", name=f"Re-classify {site.url('/pasta.html')}").click()
+    expect(page.get_by_role("status").first).to_contain_text("Re-classified")
+
+    page.get_by_label("Paste URLs").fill("not a url\nftp://x.example/")
+    page.get_by_role("button", name="Add to inventory").click()
+    expect(page.locator(".error-summary")).to_contain_text("line")
+
+
+def test_a_viewer_sees_the_inventory_but_cannot_change_it(console: Console) -> None:
+    with console.http() as client:
+        token = console.http_sign_in(client, "viewer")
+        listing = client.get("/app/understand/inventory")
+        assert listing.status_code == 200
+        assert "Add to inventory" not in listing.text
+        assert "Re-classify" not in listing.text
+        refused = client.post(
+            "/app/understand/inventory",
+            data={"urls": "https://example.com/a", "csrf_token": token},
+        )
+        assert refused.status_code == 403
+        refused = client.post(
+            "/app/understand/inventory/reclassify",
+            data={"url": "https://example.com/a", "csrf_token": token},
+        )
+        assert refused.status_code == 403
