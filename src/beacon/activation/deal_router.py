@@ -14,14 +14,15 @@ from beacon.activation.report_schemas import (
     ReportCreate,
     ReportOut,
 )
-from beacon.activation.router import RawBody, content_kind, parse_json, upload_body
+from beacon.activation.router import RawBody, content_kind, upload_body
 from beacon.activation.schemas import MAX_PAGE, ActivationCreate, ActivationOut
 from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
+from beacon.core.jsonbody import StrictJSONRoute, parse_model
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
 
-router = APIRouter(prefix="/v1/clsfy")
+router = APIRouter(prefix="/v1/clsfy", route_class=StrictJSONRoute)
 
 ActivationId = Annotated[int, id_path("The activation ID")]
 ReportId = Annotated[int, id_path("The report ID")]
@@ -110,7 +111,7 @@ def ingest_deliveries(
     ] = None,
 ) -> DeliveryReceipt:
     if content_kind(request, text_types=("text/csv",)) == "json":
-        upload = parse_json(DeliveryUpload, body)
+        upload = parse_model(DeliveryUpload, body)
         rows = deliveries.rows_from_json(upload)
         batch_id = upload.batch_id or batch_id
     else:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from beacon.activation import inventory, segments
 from beacon.activation.schemas import (
@@ -21,12 +21,13 @@ from beacon.activation.schemas import (
     SegmentUpdate,
 )
 from beacon.core.deps import AppSettings, CurrentCaller, DbSession, require_json, wake_worker
-from beacon.core.errors import UnsupportedMediaType, error_from_validation
+from beacon.core.errors import UnsupportedMediaType
 from beacon.core.ids import id_path
+from beacon.core.jsonbody import StrictJSONRoute, parse_model
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
 
-router = APIRouter(prefix="/v1/clsfy")
+router = APIRouter(prefix="/v1/clsfy", route_class=StrictJSONRoute)
 
 SegmentId = Annotated[int, id_path("The segment ID")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Results per page (max 10000)")]
@@ -38,7 +39,6 @@ async def raw_body(request: Request) -> bytes:
 
 
 RawBody = Annotated[bytes, Depends(raw_body)]
-M = TypeVar("M", bound=BaseModel)
 
 
 def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
@@ -52,14 +52,6 @@ def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
     raise UnsupportedMediaType(
         f"Unsupported content type '{content_type or 'none'}': send {allowed}"
     )
-
-
-def parse_json(model: type[M], body: bytes) -> M:
-    """Validate a JSON body read by hand, with the same 400/422 rules as declared bodies."""
-    try:
-        return model.model_validate_json(body or b"")
-    except ValidationError as exc:
-        raise error_from_validation(exc.errors()) from None
 
 
 def upload_body(model: type[BaseModel], text_type: str, description: str) -> dict[str, Any]:
@@ -94,7 +86,7 @@ def add_inventory(
     settings: AppSettings,
 ) -> InventoryAdded:
     if content_kind(request, text_types=("text/plain", "text/csv")) == "json":
-        urls = inventory.parse_json_upload(parse_json(InventoryUpload, body))
+        urls = inventory.parse_json_upload(parse_model(InventoryUpload, body))
     else:
         urls = inventory.parse_text_upload(body)
     return inventory.add_urls(

@@ -12,11 +12,14 @@ from beacon.contextual.schemas import Batch, BatchCreate, ClassifyRequest, Class
 from beacon.core.db import Database
 from beacon.core.deps import AppSettings, CurrentCaller, DbSession, get_database, require_json
 from beacon.core.ids import id_path
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
 from beacon.core.timefmt import utcnow
 
-router = APIRouter(prefix="/v1/clsfy", tags=["Understand: classification"])
+router = APIRouter(
+    prefix="/v1/clsfy", tags=["Understand: classification"], route_class=StrictJSONRoute
+)
 
 BatchId = Annotated[int, id_path("The batch ID")]
 

@@ -12,16 +12,18 @@ import json
 import math
 import re
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
 
 from beacon.core.context import request_context
-from beacon.core.errors import ValidationFailed, field_name
+from beacon.core.errors import ValidationFailed, error_from_validation, field_name
 
 # A JSON escape of a UTF-16 surrogate; raw UTF-8 cannot encode one, so only escapes can.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+M = TypeVar("M", bound=BaseModel)
 
 
 class _NotFinite:
@@ -89,6 +91,21 @@ def loads_strict(body: bytes) -> Any:
                 f"Invalid value for '{name}': {problem}", details={"field": name}
             )
     return document
+
+
+def parse_model(model: type[M], body: bytes) -> M:
+    """Validate a JSON body read by hand (an endpoint that also takes text uploads) with the
+    same rules as a declared body: unstorable values 422 naming the field, then pydantic's."""
+    try:
+        loads_strict(body)
+    except ValueError as exc:
+        if isinstance(exc, ValidationFailed):
+            raise
+        # malformed JSON: pydantic's parser below names what is wrong, as for declared bodies
+    try:
+        return model.model_validate_json(body or b"")
+    except ValidationError as exc:
+        raise error_from_validation(exc.errors()) from None
 
 
 class StrictJSONRequest(Request):

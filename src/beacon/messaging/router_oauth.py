@@ -20,11 +20,14 @@ from pydantic import BaseModel
 
 from beacon.core.deps import AppSettings, DbSession, client_ip
 from beacon.core.errors import RateLimited
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.ratelimit import RateLimiter
 from beacon.messaging import oauth
 from beacon.messaging.errors import InvalidClient, OAuthError, SlowDown
 
-router = APIRouter(prefix="/public/v1/oauth", tags=["Orchestrate: authentication"])
+router = APIRouter(
+    prefix="/public/v1/oauth", tags=["Orchestrate: authentication"], route_class=StrictJSONRoute
+)
 
 
 class TokenResponse(BaseModel):

@@ -14,9 +14,10 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from beacon.core.deps import DbSession
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.messaging import contacts
 
-router = APIRouter(tags=["Orchestrate: unsubscribe"])
+router = APIRouter(tags=["Orchestrate: unsubscribe"], route_class=StrictJSONRoute)
 # The pages are HTML; a request refused before reaching them gets the JSON error body.
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "Unknown link", "content": {"text/html": {"schema": {"type": "string"}}}},

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from beacon.core.deps import AppSettings, CurrentCaller, DbSession, require_json
 from beacon.core.ids import id_path
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.openapi import v1_errors
 from beacon.pixel import code as pixel_code
 from beacon.pixel import events as pixel_events
 from beacon.pixel import service
 from beacon.pixel.schemas import Campaign, CampaignCreate, CampaignUpdate
 
-router = APIRouter(prefix="/v1/pixel", tags=["Pixel campaigns"])
+router = APIRouter(prefix="/v1/pixel", tags=["Pixel campaigns"], route_class=StrictJSONRoute)
 
 CampaignId = Annotated[int, id_path("The campaign ID")]
 

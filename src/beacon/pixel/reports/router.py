@@ -9,6 +9,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 
 from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
 from beacon.pixel.reports import service
@@ -23,7 +24,7 @@ from beacon.pixel.reports.schemas import (
     PublisherReportCreate,
 )
 
-router = APIRouter(prefix="/v1/pixel/reports", tags=["Pixel reports"])
+router = APIRouter(prefix="/v1/pixel/reports", tags=["Pixel reports"], route_class=StrictJSONRoute)
 
 ReportId = Annotated[int, id_path("The report ID")]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Results per page. Max {MAX_LIMIT}.")]

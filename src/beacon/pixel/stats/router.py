@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from beacon.core.deps import CurrentCaller, DbSession
 from beacon.core.ids import id_path
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.openapi import v1_errors
 from beacon.pixel.stats import service
 from beacon.pixel.stats.schemas import Stats, StatsQuery
 
-router = APIRouter(prefix="/v1/pixel", tags=["Pixel campaigns"])
+router = APIRouter(prefix="/v1/pixel", tags=["Pixel campaigns"], route_class=StrictJSONRoute)
 
 
 @router.get(
