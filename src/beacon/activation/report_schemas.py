@@ -12,10 +12,10 @@ from beacon.activation.schemas import (
     Device,
     FailureReason,
     Format,
-    NonBlank,
     StrictId,
     absent,
 )
+from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
 
 Dimension = Literal["date", "device", "format", "domain"]

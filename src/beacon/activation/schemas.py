@@ -21,7 +21,7 @@ from pydantic import (
 from beacon.contextual import taxonomy
 from beacon.core.dsps import is_supported_dsp, suggest_dsps
 from beacon.core.ids import ResourceId
-from beacon.core.text import not_blank
+from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
 
 Format = Literal["banner", "video", "native", "ctv", "audio"]
@@ -59,7 +59,6 @@ def _compact(value: float) -> int | float:
 
 CountryCode = Annotated[str, AfterValidator(_country)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
-NonBlank = Annotated[str, AfterValidator(not_blank)]
 # Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
 StrictId = Annotated[ResourceId, Strict()]  # 61, never "61" or true

@@ -9,8 +9,9 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator, model_validator
 
+from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
-from beacon.messaging.schemas import Channel, InModel, NonBlank, OutModel, SubscriptionStatus
+from beacon.messaging.schemas import Channel, InModel, OutModel, SubscriptionStatus
 
 MAX_CONTACTS = 10_000
 MAX_ATTRIBUTES = 100

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from beacon.core.text import not_blank
+from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
 from beacon.messaging.clock import resolve_local_time
 from beacon.messaging.schemas import Channel, InModel, OutModel, check_timezone
@@ -22,10 +22,6 @@ CheckStatus = Literal["passed", "warning", "failed"]
 
 NAME_MAX = 200
 AUDIENCE_MAX = 50
-
-
-def _name(value: str | None) -> str | None:
-    return None if value is None else not_blank(value)
 
 
 def local_to_utc(value: datetime | None, timezone: str) -> datetime | None:
@@ -68,27 +64,23 @@ class ScheduleRequest(InModel):
 
 
 class CampaignCreate(InModel):
-    name: str = Field(max_length=NAME_MAX)
+    name: NonBlank = Field(max_length=NAME_MAX)
     channel: Channel
     campaign_type: CampaignType = "broadcast"
     audience: AudienceIn = Field(default_factory=AudienceIn)
     template_id: uuid.UUID | None = None
     schedule: ScheduleIn = Field(default_factory=ScheduleIn)
 
-    _check_name = field_validator("name")(_name)
-
 
 class CampaignUpdate(InModel):
     """Partial update of a draft: only the fields present change."""
 
-    name: str | None = Field(default=None, max_length=NAME_MAX)
+    name: NonBlank | None = Field(default=None, max_length=NAME_MAX)
     channel: Channel | None = None
     campaign_type: CampaignType | None = None
     audience: AudienceIn | None = None
     template_id: uuid.UUID | None = None
     schedule: ScheduleIn | None = None
-
-    _check_name = field_validator("name")(_name)
 
     @field_validator("name", "channel", "campaign_type", "audience", "schedule")
     @classmethod

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
-
-from beacon.core.text import not_blank
 
 Channel = Literal["email", "sms", "direct_mail"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "direct_mail")
 SubscriptionStatus = Literal["subscribed", "unsubscribed", "bounced"]
 
 T = TypeVar("T")
-# A name: surrounding whitespace dropped; nothing but (Unicode) whitespace is refused.
-NonBlank = Annotated[str, AfterValidator(not_blank)]
 
 
 class InModel(BaseModel):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCSeconds
 
 
@@ -26,31 +26,15 @@ PUBLISHER_USE_CASES = frozenset(
 )
 
 NAME_MAX = 200
-NON_BLANK = re.compile(r"[^\x00-\x20]")  # same meaning in Python and in the JSON Schema (ECMA)
 DESCRIPTION_MAX = 2000
-
-
-def _name(value: object) -> object:
-    if isinstance(value, str):
-        if not NON_BLANK.search(value):
-            raise ValueError("must not be empty")
-        return value.strip(" \t\n\r\f\v")
-    return value
 
 
 class CampaignCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
-        min_length=1,
-        max_length=NAME_MAX,
-        pattern=NON_BLANK.pattern,
-        description="Display name (1-200 characters)",
-    )
+    name: NonBlank = Field(max_length=NAME_MAX, description="Display name (1-200 characters)")
     use_case: UseCase = Field(description="How this pixel will be used")
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-
-    _check_name = field_validator("name", mode="before")(_name)
 
 
 class CampaignUpdate(BaseModel):
@@ -58,14 +42,9 @@ class CampaignUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: (
-        Annotated[str, Field(min_length=1, max_length=NAME_MAX, pattern=NON_BLANK.pattern)]
-        | SkipJsonSchema[None]
-    ) = None
+    name: Annotated[NonBlank, Field(max_length=NAME_MAX)] | SkipJsonSchema[None] = None
     use_case: UseCase | SkipJsonSchema[None] = None
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-
-    _check_name = field_validator("name", mode="before")(_name)
 
     @field_validator("name", "use_case")
     @classmethod
