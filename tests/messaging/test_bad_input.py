@@ -9,6 +9,12 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.messaging.helpers import API, make_audience, make_campaign, make_template, post
 
+from beacon.core import domains
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.jobs import Worker
+from beacon.messaging.campaign_schemas import AUDIENCE_MAX
+
 CONTACT = b'{"contacts": [{"email": "a@example.com", "attributes": {"x": %s}}]}'
 SEGMENT = b'{"name": "s", "rules": {"field": "attributes.x", "op": "in", "value": ["a", %s]}}'
 
@@ -140,3 +146,49 @@ def test_the_largest_accepted_rules_work_on_both_databases(
     assert result.status_code == 200, result.text
     (reach,) = [c for c in result.json()["data"]["checks"] if c["id"] == "audience_reach"]
     assert reach == {"id": "audience_reach", "status": "passed", "message": "3 contacts reachable"}
+
+
+def test_a_campaign_at_the_documented_maximum_works_on_both_databases(
+    client: TestClient, auth: dict[str, str], db: Database, settings: Settings
+) -> None:
+    """50 included and 50 excluded segments of 5,000 `in` values each (500,000 values): the
+    reach job and preflight answer, each list bound as one parameter (PostgreSQL takes at most
+    65,535 per statement, SQLite 32,766)."""
+    included_id = make_audience(client, auth)  # three contacts: plan "pro", scores 0, 10, 20
+    included, excluded = [], []
+    for n in range(AUDIENCE_MAX * 2):
+        lists: list[list[Any]] = [[f"s{n}-{j}-{i}" for i in range(1000)] for j in range(4)]
+        lists.append([n * 100_000 + i + 0.5 for i in range(1000)])  # numbers
+        if n == AUDIENCE_MAX:
+            lists[4][-1] = 10  # excludes the contact with score 10
+        rules = {
+            "any": [
+                _in_rule(lists[0]),
+                {"field": "email", "op": "in", "value": lists[1]},
+                {"field": "address.city", "op": "in", "value": lists[2]},
+                {"field": "attributes.tag", "op": "in", "value": lists[3]},
+                {"field": "attributes.score", "op": "in", "value": lists[4]},
+            ]
+        }
+        response = client.post(
+            f"{API}/segments", headers=auth, json={"name": f"big {n}", "rules": rules}
+        )
+        assert response.status_code == 201, response.text
+        segment_id = response.json()["data"]["id"]
+        (included if n < AUDIENCE_MAX else excluded).append(segment_id)
+    included[-1] = included_id
+    campaign = make_campaign(
+        client,
+        auth,
+        template_id=make_template(client, auth),
+        audience={"included": included, "excluded": excluded},
+    )
+    campaign_id = campaign["campaignId"]
+    Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+    summary = client.get(f"{API}/campaigns/{campaign_id}/summary", headers=auth).json()["data"]
+    assert summary["audience"]["reach"]["status"] == "ok", summary["audience"]["reach"]
+    assert summary["audience"]["reach"]["evaluatedCount"] == 2
+    result = post(client, f"/campaigns/{campaign_id}/preflight", auth)
+    assert result.status_code == 200, result.text
+    (reach,) = [c for c in result.json()["data"]["checks"] if c["id"] == "audience_reach"]
+    assert reach == {"id": "audience_reach", "status": "passed", "message": "2 contacts reachable"}

@@ -14,10 +14,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
     Float,
     Table,
+    Text,
     and_,
+    any_,
+    bindparam,
     case,
     cast,
     column,
@@ -259,13 +263,32 @@ def _json_list(value: Any) -> str:
     return json.dumps([value])
 
 
-def _text_condition(expr: Any, op: str, value: Any) -> ColumnElement[bool]:
+def _one_of(
+    expr: Any, values: Sequence[Any], *, postgres: bool, number: bool
+) -> ColumnElement[bool]:
+    """``expr IN values`` with the whole list as ONE bound parameter (a PostgreSQL array, a
+    JSON text walked by SQLite's json_each): a plain ``IN`` binds one parameter per value, and
+    a campaign of 100 segments with 5,000 values each would pass PostgreSQL's 65,535 and
+    SQLite's 32,766 bind parameters."""
+    if postgres:
+        array = bindparam(
+            None,
+            [float(v) for v in values] if number else list(values),
+            type_=ARRAY(Float if number else Text),
+        )
+        return expr == any_(array)
+    each = func.json_each(literal(json.dumps(list(values)))).table_valued("value")
+    return expr.in_(select(each.c.value))
+
+
+def _text_condition(expr: Any, op: str, value: Any, *, postgres: bool) -> ColumnElement[bool]:
     if op == "exists":
         return expr.is_not(None) if value is not False else expr.is_(None)
     if op == "equals":
         return expr == value
     if op == "in":
-        return expr.in_(value)
+        strings = [v for v in value if isinstance(v, str)]
+        return _one_of(expr, strings, postgres=postgres, number=False)
     if op == "contains":
         return func.lower(expr).contains(str(value).lower(), autoescape=True)
     comparisons = {
@@ -304,9 +327,9 @@ def _json_in(target: _JsonValue, values: list[Any]) -> ColumnElement[bool]:
     flags = sorted({v for v in values if isinstance(v, bool)})
     clauses = [target.equals(flag) for flag in flags]
     if strings:
-        clauses.append(target.string().in_(strings))
+        clauses.append(_one_of(target.string(), strings, postgres=target.postgres, number=False))
     if numbers:
-        clauses.append(target.number().in_(numbers))
+        clauses.append(_one_of(target.number(), numbers, postgres=target.postgres, number=True))
     return or_(false(), *clauses)
 
 
@@ -327,9 +350,10 @@ def compile_rules(rules: dict[str, Any], *, postgres: bool) -> ColumnElement[boo
         return or_(false(), *(compile_rules(r, postgres=postgres) for r in rules["any"]))
     field, op, value = rules["field"], rules["op"], _normalise(rules["field"], rules.get("value"))
     if field in COLUMN_FIELDS:
-        return _text_condition(COLUMN_FIELDS[field], op, value)
+        return _text_condition(COLUMN_FIELDS[field], op, value, postgres=postgres)
     if field.startswith("address."):
-        return _text_condition(Contact.address[field.split(".", 1)[1]].as_string(), op, value)
+        address = Contact.address[field.split(".", 1)[1]].as_string()
+        return _text_condition(address, op, value, postgres=postgres)
     key = field.split(".", 1)[1]
     return _json_condition(_JsonValue(Contact.attributes, key, postgres), op, value)
 
@@ -358,7 +382,10 @@ def audience_condition(
         or_(false(), *(segment_condition(session, s) for s in included)),
     ]
     if excluded:
-        clauses.append(not_(or_(*(segment_condition(session, s) for s in excluded))))
+        # IS NOT TRUE, not NOT: a rule over a value the contact lacks is NULL, and NOT NULL
+        # would leave out every contact that lacks it
+        in_excluded = or_(*(segment_condition(session, s) for s in excluded))
+        clauses.append(in_excluded.is_not(true()))
     if channel is not None:
         address, status = CHANNEL_STATUS[channel]
         clauses += [address.is_not(None), status == "subscribed"]

@@ -22,8 +22,8 @@ OPERATORS = ("equals", "in", "contains", "exists", "gt", "gte", "lt", "lte")
 MAX_DEPTH = 5
 MAX_CONDITIONS = 100
 MAX_IN_VALUES = 1_000  # values of one `in` list
-# values of all `in` lists of a segment: each is a bind parameter or a few, and PostgreSQL
-# takes at most 65,535 per statement (a campaign's audience combines several segments)
+# values of all `in` lists of a segment (each list is bound as one parameter, so a campaign of
+# 100 such segments stays far below PostgreSQL's 65,535 bind parameters per statement)
 MAX_RULE_VALUES = 5_000
 _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _ADDRESS_FIELDS = {f"address.{k}" for k in repo.ADDRESS_KEYS}
