@@ -113,3 +113,21 @@ def test_api_key_quota_uses_the_forwarded_client(make_client: MakeClient) -> Non
     assert locked.status_code == 429
     other = client.get("/v1/pixel/campaigns", headers={"X-Forwarded-For": "198.51.100.2"})
     assert other.status_code == 401
+
+
+def test_bearer_quota_uses_the_forwarded_client(make_client: MakeClient, db: Database) -> None:
+    """Bad bearer tokens through the load balancer lock out their sender, not the proxy."""
+    client = make_client(peer=PROXY)
+    bad = {"Authorization": "Bearer not-a-token"}
+    for _ in range(3):
+        response = client.get(
+            "/public/v1/campaigns", headers={**bad, "X-Forwarded-For": "198.51.100.1"}
+        )
+        assert response.status_code == 401
+    locked = client.get("/public/v1/campaigns", headers={**bad, "X-Forwarded-For": "198.51.100.1"})
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) >= 1
+    issued = _issue(db)
+    status, body, _ = _token(client, issued.client_id, issued.client_secret, forwarded="192.0.2.7")
+    assert status == 200
+    good = {"Authorization": f"Bearer {body['access_token']}", "X-Forwarded-For": "192.0.2.7"}
+    assert client.get("/public/v1/campaigns", headers=good).status_code == 200
