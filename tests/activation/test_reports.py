@@ -538,3 +538,28 @@ def test_a_failed_report_says_why(client: TestClient, headers: Headers, db: Data
         "status": "failed",
         "error": "gave up after 3 attempts: worker lost",
     }
+
+
+def test_list_reports_is_the_accounts_own_newest_first_and_paged(db: Database) -> None:
+    from beacon.activation.report_schemas import ReportCreate
+    from beacon.core import auth
+
+    with db.transaction() as session:
+        mine = auth.issue_api_key(session=session, account_name="list-mine").account_id
+        theirs = auth.issue_api_key(session=session, account_name="list-theirs").account_id
+        asked = [
+            reports.create_report(
+                session=session,
+                account_id=account,
+                data=ReportCreate.model_validate(
+                    {"start_date": f"2026-11-0{day}", "end_date": "2026-11-09"}
+                ),
+            ).id
+            for account, day in ((mine, 1), (theirs, 2), (mine, 3), (mine, 4))
+        ]
+    with db.transaction() as session:
+        first, total = reports.list_reports(session=session, account_id=mine, limit=2)
+        rest, _ = reports.list_reports(session=session, account_id=mine, limit=2, offset=2)
+    assert total == 3
+    assert [r.id for r in first + rest] == [asked[3], asked[2], asked[0]]
+    assert [str(r.start_date) for r in first] == ["2026-11-04", "2026-11-03"]

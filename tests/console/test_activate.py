@@ -304,7 +304,7 @@ def test_segment_report_chart_breakdowns_and_csv(
     page: Page, console: Console, segment: int, delivered: str
 ) -> None:
     sign_in(page, console.email("analyst"), console.password("analyst"))
-    page.goto(f"/app/activate/reports?segment_id={segment}")
+    page.goto(f"/app/activate/reports/new?segment_id={segment}")
     assert_accessible(page)
     page.get_by_label("From").fill("2026-11-01")
     page.get_by_label("To").fill("2026-11-30")
@@ -328,6 +328,25 @@ def test_segment_report_chart_breakdowns_and_csv(
     assert lines[0] == "date,device,format,domain,impressions,clicks,spend,ctr,ecpm"
     assert len(lines) == 7
     assert sum(int(line.split(",")[4]) for line in lines[1:]) == 12_000
+    report_path = page.url.removeprefix(console.base_url)
+
+    # The list of past reports: what was asked, when, its state, a link to each.
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Segment reports").click()
+    expect(page.get_by_role("heading", name="Segment reports", exact=True)).to_be_visible()
+    row = page.locator("#report-list tbody tr").first
+    expect(row).to_contain_text("2026-11-01 to 2026-11-30")
+    expect(row).to_contain_text("complete")
+    expect(row).to_contain_text("12,000")
+    expect(row.locator("time")).to_be_visible()
+    shoot(page, "activate-segment-reports")
+    assert_accessible(page)
+    row.get_by_role("link").click()
+    expect(page).to_have_url(console.url(report_path))
+    expect(page.locator("#report-state")).to_have_text("complete")
+    # Reachable from the segment's page too.
+    page.goto(f"/app/activate/segments/{segment}")
+    page.get_by_role("link", name="Past reports").click()
+    expect(page.locator("#report-list tbody tr").first).to_contain_text("complete")
 
 
 def test_a_viewer_reads_reports_but_cannot_run_one(console: Console, segment: int) -> None:
@@ -335,7 +354,10 @@ def test_a_viewer_reads_reports_but_cannot_run_one(console: Console, segment: in
         token = console.http_sign_in(client, "viewer")
         page = client.get("/app/activate/reports")
         assert page.status_code == 200
-        assert "Run report" not in page.text
+        assert "New report" not in page.text
+        form = client.get("/app/activate/reports/new")
+        assert form.status_code == 200
+        assert "Run report" not in form.text
         refused = client.post(
             "/app/activate/reports",
             data={

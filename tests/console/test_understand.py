@@ -50,8 +50,10 @@ def test_classify_a_text_and_a_page(page: Page, console: Console, site: LocalSit
     page.get_by_role("button", name="Classify text").click()
     result = page.locator("#result")
     expect(result).to_contain_text("Sports")
-    expect(page.locator("#result-source")).to_have_text("Classified now")
+    expect(page.locator("#result-source")).to_contain_text("Fresh")
+    expect(page.locator("#result-source")).to_contain_text("Classified now")
     expect(page.locator("#result-title-text")).to_have_text("Derby day")
+    expect(page.locator("#result-language")).to_have_text("Not detected for a pasted text")
     expect(result.locator("meter").first).to_be_visible()
     expect(page.locator("#keywords li").first).to_be_visible()
     shoot(page, "understand-classify")
@@ -59,11 +61,20 @@ def test_classify_a_text_and_a_page(page: Page, console: Console, site: LocalSit
 
     page.get_by_label("Page URL").fill(site.url("/football.html"))
     page.get_by_role("button", name="Classify page").click()
-    expect(page.locator("#result-source")).to_have_text("Classified now")
+    expect(page.locator("#result-source")).to_have_text("Fresh Fetched and classified now")
     expect(page.locator("#result")).to_contain_text("Sports")
+    # The title and language extracted from the page (its <title> and <html lang>).
+    title = "Late winner sends Liverpool top of the Premier League"
+    expect(page.locator("#result-title-text")).to_have_text(title)
+    expect(page.locator("#result-language")).to_have_text("en")
     page.get_by_label("Page URL").fill(site.url("/football.html"))
     page.get_by_role("button", name="Classify page").click()
-    expect(page.locator("#result-source")).to_have_text("From the store (cached)")
+    expect(page.locator("#result-source")).to_have_text("Cached From the store, classified earlier")
+    # Served from the store: the same title and language, kept with the classification.
+    expect(page.locator("#result-title-text")).to_have_text(title)
+    expect(page.locator("#result-language")).to_have_text("en")
+    shoot(page, "understand-classify-page")
+    assert_accessible(page)
 
     page.get_by_label("Page URL").fill(site.url("/missing.html"))
     page.get_by_role("button", name="Classify page").click()

@@ -53,6 +53,23 @@ def test_fetches_classifies_stores_then_serves_from_cache(
     assert site.hits["/football.html"] == 1
 
 
+def test_extracted_title_and_language_are_kept_with_the_classification(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    title = "Late winner sends Liverpool top of the Premier League"
+    first = classify(db, open_settings, site.url("/football.html"))
+    assert (first.title, first.language, first.cached) == (title, "en", False)
+    # Not on the wire form of the classification (the /v1 contract is unchanged).
+    assert first.classification is not None
+    assert set(first.classification) == {"iab_categories", "keywords", "entities", "sentiment"}
+    second = classify(db, open_settings, site.url("/football.html"))
+    assert (second.title, second.language, second.cached) == (title, "en", True)
+    assert (
+        row_of(db, site.url("/football.html")).title,
+        row_of(db, site.url("/football.html")).language,
+    ) == (title, "en")
+
+
 def test_stale_or_other_engine_version_is_fetched_again(
     db: Database, open_settings: Settings, site: LocalSite
 ) -> None:

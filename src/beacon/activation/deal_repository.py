@@ -129,6 +129,25 @@ def get_report(session: Session, *, account_id: int, report_id: int) -> SegmentR
     )
 
 
+def list_reports(
+    session: Session, *, account_id: int, limit: int, offset: int
+) -> tuple[list[SegmentReport], int]:
+    """A page of the account's reports, newest first, and how many it has in all."""
+    total = session.scalar(
+        select(func.count())
+        .select_from(SegmentReport)
+        .where(SegmentReport.account_id == account_id)
+    )
+    rows = session.scalars(
+        select(SegmentReport)
+        .where(SegmentReport.account_id == account_id)
+        .order_by(SegmentReport.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
 _DIMENSION_COLUMNS = {
     "date": Delivery.date,
     "device": Delivery.device,

@@ -108,6 +108,13 @@ def get_report(*, session: Session, account_id: int, report_id: int) -> SegmentR
     return report
 
 
+def list_reports(
+    *, session: Session, account_id: int, limit: int, offset: int = 0
+) -> tuple[list[SegmentReport], int]:
+    """A page of the account's reports, newest first, and how many there are."""
+    return deal_repository.list_reports(session, account_id=account_id, limit=limit, offset=offset)
+
+
 def report_out(report: SegmentReport) -> ReportOut:
     """The report object without rows or paging (the creation response)."""
     complete = report.status == COMPLETE

@@ -33,6 +33,9 @@ class UrlClassification(Base):
     domain: Mapped[str] = mapped_column(String(255), default="")
     status: Mapped[str] = mapped_column(String(16), default=PENDING)
     classification: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON wire form
+    # What extraction read from the page with that classification (not on the /v1 wire).
+    title: Mapped[str | None] = mapped_column(Text, nullable=True)
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
     engine_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
     classified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

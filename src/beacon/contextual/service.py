@@ -37,6 +37,8 @@ class PageResult:
     classification: dict[str, Any] | None
     error: str | None
     classified_at: datetime
+    title: str = ""  # extracted from the page (not part of the wire classification)
+    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,9 @@ class UrlOutcome:
     cached: bool
     error: str | None = None
     retry_at: datetime | None = None
+    # What extraction read from the page (console only; the /v1 response does not carry them).
+    title: str = ""
+    language: str | None = None
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -111,7 +116,12 @@ def classify_file(*, path: Path) -> PageResult:
         reason = f"classification failed: {type(exc).__name__}"
         return PageResult(url=str(path), classification=None, error=reason, classified_at=utcnow())
     return PageResult(
-        url=str(path), classification=result.to_dict(), error=None, classified_at=utcnow()
+        url=str(path),
+        classification=result.to_dict(),
+        error=None,
+        classified_at=utcnow(),
+        title=result.title,
+        language=result.language,
     )
 
 
@@ -132,7 +142,7 @@ async def _classify_all(
 async def _classify_page(fetcher: PageFetcher, url: str) -> PageResult:
     try:
         page = await fetcher.fetch(url)
-        result = engine.classify_html(html=page.html, url=page.final_url).to_dict()
+        result = engine.classify_html(html=page.html, url=page.final_url)
     except FetchError as exc:
         return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
     except Exception as exc:
@@ -140,7 +150,14 @@ async def _classify_page(fetcher: PageFetcher, url: str) -> PageResult:
         log.exception("classification failed", extra={"url": url})
         reason = f"classification failed: {type(exc).__name__}"
         return PageResult(url=url, classification=None, error=reason, classified_at=utcnow())
-    return PageResult(url=url, classification=result, error=None, classified_at=utcnow())
+    return PageResult(
+        url=url,
+        classification=result.to_dict(),
+        error=None,
+        classified_at=utcnow(),
+        title=result.title,
+        language=result.language,
+    )
 
 
 def retry_at(
@@ -172,6 +189,8 @@ def record_result(
             classification=result.classification,
             engine_version=engine.ENGINE_VERSION,
             classified_at=result.classified_at,
+            title=result.title,
+            language=result.language,
         )
     assert result.error is not None
     row = store.stored_row(session, result.url)
@@ -256,4 +275,6 @@ def _outcome_from_row(row: UrlClassification, *, cached: bool) -> UrlOutcome:
         classified_at=row.classified_at,
         engine_version=row.engine_version,
         cached=cached,
+        title=row.title or "",
+        language=row.language,
     )

@@ -132,13 +132,18 @@ def save_classification(
     classification: Classification,
     engine_version: str,
     classified_at: datetime,
+    title: str | None = None,
+    language: str | None = None,
 ) -> UrlClassification:
-    """Insert or replace the stored classification of ``url`` (one atomic upsert)."""
+    """Insert or replace the stored classification of ``url`` (one atomic upsert), with the
+    page's extracted ``title`` and ``language`` when known."""
     normalized, url_hash = url_key(url)
     values: dict[str, Any] = {
         "domain": domain[:255],
         "status": OK,
         "classification": orjson.dumps(classification).decode(),
+        "title": title or None,
+        "language": (language or None) and str(language)[:16],
         "engine_version": engine_version,
         "classified_at": classified_at,
         "error": None,

@@ -17,7 +17,7 @@ from beacon.pixel import service as pixel_service
 from beacon.pixel.schemas import CampaignCreate, CampaignUpdate, UseCase
 
 router = APIRouter(prefix="/pixel/campaigns")
-NAV = (NavItem("Measure", "Campaigns", web.PREFIX + "/pixel/campaigns", order=10),)
+NAV = (NavItem("Measure", "Pixel campaigns", web.PREFIX + "/pixel/campaigns", order=10),)
 
 CampaignId = Annotated[int, id_path("The campaign ID")]
 FormText = Annotated[str, Form(max_length=5000)]

@@ -1,6 +1,6 @@
 """Understand → Classify: classify a pasted URL or text with the service behind
 ``POST /v1/clsfy/classify`` and show the result (categories by tier, keywords, entities by
-type, sentiment, whether it came from the store)."""
+type, sentiment, the page's extracted title and language, whether it came from the store)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ def classify(
             "engine_version": engine.ENGINE_VERSION,
             "cached": False,
             "title": parsed.title,
+            "language": None,
         }
         return _page(request, viewer, values=values, result=_shaped(result))
     assert parsed.url is not None
@@ -77,7 +78,8 @@ def classify(
         "classified_at": outcome.classified_at,
         "engine_version": outcome.engine_version,
         "cached": outcome.cached,
-        "title": "",
+        "title": outcome.title,
+        "language": outcome.language,
     }
     return _page(request, viewer, values=values, result=_shaped(result))
 

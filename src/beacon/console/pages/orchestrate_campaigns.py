@@ -33,7 +33,9 @@ from beacon.messaging.models import Campaign
 from beacon.messaging.router_campaigns import base_url
 
 router = APIRouter(prefix="/orchestrate/campaigns")
-NAV = (NavItem("Orchestrate", "Campaigns", web.PREFIX + "/orchestrate/campaigns", order=5),)
+NAV = (
+    NavItem("Orchestrate", "Messaging campaigns", web.PREFIX + "/orchestrate/campaigns", order=5),
+)
 CampaignId = Annotated[uuid.UUID, Path(description="The campaign ID")]
 CHANNELS = ("email", "sms", "direct_mail")
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent", "failed")

@@ -1,6 +1,6 @@
 """Activate → Segment reports: what the deals of segments delivered — impressions, clicks,
 spend, CTR and eCPM per day (a uPlot chart) and by device, format and domain — and the rows as
-CSV. One report job per view (``reports.create_report``, as ``POST /v1/clsfy/reports``), broken
+CSV. The list page shows every report asked for (newest first). One report job per view (``reports.create_report``, as ``POST /v1/clsfy/reports``), broken
 down by date, device, format and domain; the tables are sums of its rows."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
@@ -29,10 +29,12 @@ from beacon.core.timefmt import utcnow
 
 router = APIRouter(prefix="/activate/reports")
 NAV = (NavItem("Activate", "Segment reports", web.PREFIX + "/activate/reports", order=40),)
+
 ReportId = Annotated[int, id_path("The report ID")]
 DIMENSIONS = ["date", "device", "format", "domain"]
 CSV_COLUMNS = (*DIMENSIONS, "impressions", "clicks", "spend", "ctr", "ecpm")
 CSV_PAGE = 2000
+LIST_PAGE = 50
 LABELS = {"segment_ids": "a segment", "start_date": "the first day", "end_date": "the last day"}
 
 
@@ -55,6 +57,34 @@ def _form(
 
 
 @router.get("")
+def report_list(
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    page: Annotated[int, Query(ge=1)] = 1,
+) -> Response:
+    """Every report of the account, newest first: what was asked, when, its state."""
+    account_id = viewer.member.account_id
+    found, total = reports.list_reports(
+        session=session, account_id=account_id, limit=LIST_PAGE, offset=(page - 1) * LIST_PAGE
+    )
+    names = {s.id: s.name for s in segments.list_segments(session=session, account_id=account_id)}
+    items = [{"r": reports.report_out(report), "rows": report.row_count} for report in found]
+    return web.render(
+        request,
+        "activate/reports.html",
+        {
+            "items": items,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // LIST_PAGE)),
+            "segment_names": names,
+        },
+        viewer=viewer,
+    )
+
+
+@router.get("/new")
 def report_form(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
     today = utcnow().date()
     values = {
