@@ -158,6 +158,14 @@ def test_set_up_preflight_publish_and_send(
     failed = page.locator("#failed-recipients tbody tr")
     expect(failed).to_have_count(1)
     expect(failed.first).to_contain_text("b***@example.com")
+    # throughput beside the funnel: the 2 messages sent over the finished run
+    expect(page.locator("#throughput-sent")).to_contain_text(re.compile(r"^2 in \d+ s$"))
+    expect(page.locator("#throughput-average")).to_have_text(re.compile(r"^\d+\.\d messages/s$"))
+    expect(page.locator("#throughput-current")).to_have_count(0)  # not running any more
+    bars = page.locator("#throughput rect.throughput-bar")
+    assert 1 <= bars.count() <= 30
+    assert any(float(bars.nth(i).get_attribute("height") or 0) > 0 for i in range(bars.count()))
+    assert_fits_phone(page)
     shoot(page, "orchestrate-campaign-execution")
     assert_accessible(page)
     assert sorted(r.rcpt for r in mailbox.received) == ["ann@example.com", "cy@example.com"]
@@ -333,6 +341,7 @@ def test_cancel_a_scheduled_send(console: Console, made: dict[str, Any]) -> None
         after = client.get(url + "/execution")
         assert 'id="execution-state">not scheduled<' in after.text
         assert "every 2s" not in after.text and "Cancel the send" not in after.text
+        assert "Shown once the run starts" in after.text  # no throughput before a run
         again = client.post(url + "/cancel", data={"csrf_token": token})
         assert again.status_code == 409 and "no scheduled or running execution" in again.text
         bad = client.post(url, data={"name": "Later", "timezone": "Mars/Base", "csrf_token": token})

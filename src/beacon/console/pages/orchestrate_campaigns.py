@@ -40,6 +40,7 @@ STAGES = ("scheduled", "hydrated", "composed", "injected", "sent", "failed")
 ACTIVE_STATES = ("scheduled", "pending_or_overdue", "running")
 LABELS = {"name": "a name", "channel": "a channel", "schedule": "the schedule"}
 FAILED_SHOWN = 50
+CHART_WIDTH, CHART_HEIGHT = 300, 60
 NOTICES = {
     "created": "Campaign created. Choose its audience, template and schedule.",
     "saved": "Campaign saved and preflight run.",
@@ -112,13 +113,16 @@ def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
     state = observability.status(session=session, campaign=campaign)
     last = state.execution.last_execution
     failed: list[Any] = []
-    if last is not None and last.counts.failed:
+    throughput = None
+    if last is not None:
         execution = campaigns.get_execution(
             session=session,
             account_id=campaign.account_id,
             campaign_id=campaign.id,
             execution_id=last.execution_id,
         )
+        throughput = observability.throughput(session=session, execution=execution)
+    if last is not None and last.counts.failed:
         failed, _ = observability.recipients_page(
             session=session,
             campaign=campaign,
@@ -133,8 +137,30 @@ def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
         "state": state,
         "funnel": [(stage, counts.get(stage, 0)) for stage in STAGES],
         "failed": failed,
+        "throughput": throughput,
+        "chart": _chart(throughput) if throughput else None,
         "polling": state.execution.state in ACTIVE_STATES,
     }
+
+
+def _chart(throughput: observability.Throughput) -> dict[str, Any]:
+    """The bars of the messages/s chart in SVG user units (CHART_WIDTH x CHART_HEIGHT)."""
+    peak = max(throughput.rates, default=0) or 1
+    width = CHART_WIDTH / max(len(throughput.rates), 1)
+    bars = []
+    for index, rate in enumerate(throughput.rates):
+        height = CHART_HEIGHT * rate / peak
+        bars.append(
+            {
+                "x": round(index * width, 2),
+                "y": round(CHART_HEIGHT - height, 2),
+                "width": round(max(width - 1, 0.5), 2),
+                "height": round(height, 2),
+                "rate": rate,
+                "from": round(index * throughput.interval_seconds, 1),
+            }
+        )
+    return {"bars": bars, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT}
 
 
 def _detail(
