@@ -119,7 +119,7 @@ def test_set_up_preflight_publish_and_send(
     expect(page.locator("#campaign-status")).to_have_text("draft")
 
     # Saving without a template: the checklist says what fails and publishing is refused.
-    page.get_by_label("Everyone at example.com").check()
+    page.get_by_label("Everyone at example.com", exact=True).check()
     page.get_by_role("button", name="Save and run preflight").click()
     expect(page.get_by_role("status").first).to_contain_text("preflight run")
     expect(page.locator("#preflight-status")).to_have_text("failed")
@@ -260,6 +260,73 @@ def test_the_audience_builder_without_javascript(console: Console, made: dict[st
         assert empty.status_code == 422 and "Rule 1: enter a value" in empty.text
 
 
+def test_edit_a_drafts_name_channel_type_and_exclusions(
+    page: Page, console: Console, made: dict[str, Any]
+) -> None:
+    with _api(console) as api:
+        pro = api.post(
+            "/segments",
+            json={
+                "name": "Pro only",
+                "rules": {"field": "attributes.plan", "op": "equals", "value": "pro"},
+            },
+        )
+        assert pro.status_code == 201, pro.text
+    sign_in(page, console.email("admin"), console.password("admin"))
+    page.goto("/app/orchestrate/campaigns")
+    page.get_by_label("Campaign name").fill("Autumn")
+    page.get_by_label("Channel").select_option("email")
+    page.get_by_role("button", name="Create campaign").click()
+    expect(page).to_have_url(re.compile(r"\?done=created$"))
+    campaign_id = page.url.split("/")[-1].split("?")[0]
+
+    page.get_by_label("Campaign name").fill("Autumn sale")
+    page.get_by_label("Everyone at example.com", exact=True).check()
+    page.get_by_label("Exclude Pro only").check()
+    page.get_by_label("Template").select_option(label="Spring (published)")
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.get_by_role("status").first).to_contain_text("Campaign saved")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Autumn sale")
+    expect(page.get_by_label("Campaign name")).to_have_value("Autumn sale")
+    expect(page.get_by_label("Exclude Pro only")).to_be_checked()
+    shoot(page, "orchestrate-campaign-details")
+    assert_accessible(page)
+    assert_fits_phone(page)
+    with _api(console) as api:
+        stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
+    assert stored["name"] == "Autumn sale"
+    assert stored["audience"]["included"] == [made["segment"]["id"]]
+    assert stored["audience"]["excluded"] == [pro.json()["data"]["id"]]
+    assert stored["templateId"] == made["template"]["id"]
+
+    # A new channel clears the template (the list showed the old channel's templates).
+    page.get_by_label("Channel").select_option("sms")
+    page.get_by_label("Campaign type").select_option("triggered")
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.get_by_role("status").first).to_contain_text("choose a template of that channel")
+    expect(page.get_by_label("Channel")).to_have_value("sms")
+    expect(page.get_by_label("Campaign type")).to_have_value("triggered")
+    expect(page.get_by_label("Template")).to_have_value("")
+    with _api(console) as api:
+        stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
+    assert (stored["channel"], stored["campaignType"], stored["templateId"]) == (
+        "sms",
+        "triggered",
+        None,
+    )
+
+    page.get_by_label("Campaign name").fill("   ")
+    page.get_by_role("button", name="Save and run preflight").click()
+    expect(page.locator(".error-summary")).to_contain_text("name")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Autumn sale")
+
+    # A published campaign's details cannot change.
+    page.goto("/app/orchestrate/campaigns")
+    page.get_by_role("link", name="Spring sale").click()
+    expect(page.get_by_label("Campaign name")).to_be_disabled()
+    expect(page.locator("#step-details")).to_contain_text("Only a draft can be changed")
+
+
 def test_a_viewer_cannot_publish(console: Console) -> None:
     with console.http() as client:
         token = console.http_sign_in(client, "admin")
@@ -292,6 +359,7 @@ def test_a_viewer_cannot_publish(console: Console) -> None:
         page = client.get(campaign_url)
         assert page.status_code == 200
         assert "Publish" not in page.text and "Save and run preflight" not in page.text
+        assert '<fieldset class="card" id="step-details" disabled>' in page.text
         for action in ("/publish", "/send", "/cancel", ""):
             refused = client.post(campaign_url + action, data={"csrf_token": token})
             assert refused.status_code == 403, action
