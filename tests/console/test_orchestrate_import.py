@@ -140,6 +140,14 @@ def test_without_javascript_and_as_a_viewer(console: Console) -> None:
         )
         assert bad_key.status_code == 422
         assert "an attribute key is 1 to 64 letters" in bad_key.text
+        too_many = "email\n" + "".join(f"p{i}@example.com\n" for i in range(10_001))
+        refused = client.post(
+            "/app/orchestrate/contacts/import/map",
+            data={"csrf_token": token},
+            files={"file": ("big.csv", too_many.encode(), "text/csv")},
+        )
+        assert refused.status_code == 422
+        assert "The CSV has 10,001 rows; import at most 10,000 at once" in refused.text
         no_csrf = client.post("/app/orchestrate/contacts/import", data={**form, "csrf_token": ""})
         assert no_csrf.status_code == 403
 

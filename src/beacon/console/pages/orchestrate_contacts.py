@@ -21,6 +21,7 @@ from beacon.core.deps import DbSession
 from beacon.core.errors import BadRequest, Conflict, ValidationFailed
 from beacon.core.permissions import Action, require
 from beacon.messaging import contacts
+from beacon.messaging.audience_schemas import MAX_CONTACTS
 
 router = APIRouter(prefix="/orchestrate/contacts")
 NAV = (NavItem("Orchestrate", "Contacts", web.PREFIX + "/orchestrate/contacts", order=20),)
@@ -178,7 +179,9 @@ def map_columns(
     filename, raw = chosen
     try:
         text = _decode(raw)
-        header, _, _ = contacts.preview_csv(text, rows=PREVIEW_ROWS)
+        header, _, total = contacts.preview_csv(text, rows=PREVIEW_ROWS)
+        if total > MAX_CONTACTS:
+            raise BadRequest(f"The CSV has {total:,} rows; import at most {MAX_CONTACTS:,} at once")
     except BadRequest as exc:
         return _list(request, viewer, session, errors={"file": exc.message}, status=422)
     values = _default_mapping(header)
