@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import re
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -13,7 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source, spreadsheet_safe
 from beacon.core.errors import (
     APIError,
     BadRequest,
@@ -172,52 +174,199 @@ def parse_csv(text: str) -> list[ContactIn]:
 
 @dataclass(frozen=True)
 class Reject:
-    """A CSV row left out of an import: its line number and why."""
+    """A CSV row left out of an import: its line number, why, and its cells as read."""
 
     line: int
     message: str
+    values: tuple[str, ...] = ()
 
 
-def import_csv_rows(
-    *, session: Session, account_id: int, text: str, role: Role | str = CREDENTIAL_ROLE
-) -> tuple[UpsertResult | None, list[Reject]]:
-    """Import the CSV's valid rows (``parse_csv``'s columns and checks, ``upsert_contacts``)
-    and return the rejected rows with their reasons (the console's import; the API's
-    ``/contacts/import`` refuses the whole file instead). A bad header or an empty file
-    raises as ``parse_csv`` does."""
-    require(role, Action.manage_campaigns)
+# The contact fields a CSV column can fill (``parse_csv``'s column names), for a column mapping
+CSV_FIELDS = (
+    "email",
+    "phone",
+    "firstName",
+    "lastName",
+    "externalId",
+    *(f"address.{key}" for key in ("line1", "line2", "city", "region", "postalCode", "country")),
+    *(f"subscriptions.{channel}" for channel in _STATUS_COLUMNS),
+)
+_ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_HEADER_ALIASES = {
+    "email": "email",
+    "emailaddress": "email",
+    "mail": "email",
+    "phone": "phone",
+    "phonenumber": "phone",
+    "mobile": "phone",
+    "cell": "phone",
+    "tel": "phone",
+    "telephone": "phone",
+    "firstname": "firstName",
+    "first": "firstName",
+    "givenname": "firstName",
+    "forename": "firstName",
+    "lastname": "lastName",
+    "last": "lastName",
+    "surname": "lastName",
+    "familyname": "lastName",
+    "externalid": "externalId",
+    "id": "externalId",
+    "customerid": "externalId",
+    "userid": "externalId",
+    "address": "address.line1",
+    "street": "address.line1",
+    "line1": "address.line1",
+    "address1": "address.line1",
+    "line2": "address.line2",
+    "address2": "address.line2",
+    "city": "address.city",
+    "town": "address.city",
+    "region": "address.region",
+    "state": "address.region",
+    "province": "address.region",
+    "postalcode": "address.postalCode",
+    "postcode": "address.postalCode",
+    "zip": "address.postalCode",
+    "zipcode": "address.postalCode",
+    "country": "address.country",
+}
+
+
+def guess_column(header: str) -> str | None:
+    """The contact field a CSV column header most likely names: a ``parse_csv`` column name
+    as is, a common alias (``E-mail``, ``Surname``, ``Zip``), else ``attributes.<header>``;
+    None for a header that cannot be an attribute key."""
+    name = header.strip()
+    if name in CSV_FIELDS or (name.startswith("attributes.") and _ATTRIBUTE_KEY.match(name[11:])):
+        return name
+    alias = _HEADER_ALIASES.get(re.sub(r"[^a-z0-9]", "", name.lower()))
+    if alias is not None:
+        return alias
+    key = re.sub(r"[^A-Za-z0-9_\-]+", "_", name).strip("_")[:64]
+    return f"attributes.{key}" if key else None
+
+
+def check_columns(columns: Sequence[str | None]) -> None:
+    """Refuse a column mapping that names an unknown field, fills one field twice, or has
+    neither an email nor an externalId column (400 naming the problem)."""
+    named = [c for c in columns if c]
+    for name in named:
+        if name not in CSV_FIELDS and not (
+            name.startswith("attributes.") and _ATTRIBUTE_KEY.match(name[11:])
+        ):
+            raise BadRequest(f"Unknown contact field '{name}'")
+    twice = sorted({n for n in named if named.count(n) > 1})
+    if twice:
+        raise BadRequest(f"More than one column fills {', '.join(twice)}")
+    if "email" not in named and "externalId" not in named:
+        raise BadRequest("Map a column to email or externalId: contacts are matched by them")
+
+
+def preview_csv(text: str, *, rows: int) -> tuple[list[str], list[list[str]], int]:
+    """The CSV's header, its first ``rows`` data rows and how many data rows it has."""
+    with csv_errors_as_bad_request():
+        reader = csv.reader(csv_source(text))
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise BadRequest("The CSV has no header row")
+        first: list[list[str]] = []
+        total = 0
+        for row in reader:
+            if not row:
+                continue
+            total += 1
+            if len(first) < rows:
+                first.append(row)
+    if not total:
+        raise BadRequest("The CSV has no data rows")
+    return header, first, total
+
+
+def check_csv_rows(
+    text: str, *, columns: Sequence[str | None] | None = None
+) -> tuple[list[ContactIn], list[Reject]]:
+    """The CSV's valid contacts and its rejected rows with their reasons; nothing is stored.
+    ``columns`` names the contact field each position fills (None: left out); without it the
+    header row must use ``parse_csv``'s column names. A bad header or mapping, an empty file
+    or more than MAX_CONTACTS rows raise."""
     good: list[ContactIn] = []
     rejects: list[Reject] = []
     seen: dict[tuple[str, str], int] = {}
     with csv_errors_as_bad_request():
-        reader = csv.DictReader(csv_source(text))
-        _check_header(reader)
-        for number, record in enumerate(reader, start=2):
+        reader = csv.reader(csv_source(text))
+        header = next(reader, None)
+        if not header:
+            raise BadRequest("The CSV has no header row")
+        if columns is None:
+            _check_names(header)
+            names: Sequence[str | None] = header
+        else:
+            check_columns(columns)
+            names = columns
+        for row in reader:
+            if not row:
+                continue
+            number = reader.line_num
             if len(good) + len(rejects) >= MAX_CONTACTS:
                 raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
+            record = {name: value for name, value in zip(names, row, strict=False) if name}
             try:
                 contact = _csv_contact(number, record)
             except APIError as exc:
-                rejects.append(Reject(number, exc.message))
+                rejects.append(Reject(number, exc.message, tuple(row)))
                 continue
             key = _key(contact)
             if key in seen:
-                rejects.append(Reject(number, f"same {key[0]} as line {seen[key]}"))
+                rejects.append(Reject(number, f"same {key[0]} as line {seen[key]}", tuple(row)))
                 continue
             seen[key] = number
             good.append(contact)
     if not good and not rejects:
         raise BadRequest("The CSV has no data rows")
+    return good, rejects
+
+
+def import_csv_rows(
+    *,
+    session: Session,
+    account_id: int,
+    text: str,
+    role: Role | str = CREDENTIAL_ROLE,
+    columns: Sequence[str | None] | None = None,
+) -> tuple[UpsertResult | None, list[Reject]]:
+    """Import the CSV's valid rows (``check_csv_rows``, then ``upsert_contacts``) and return
+    the rejected rows with their reasons (the console's import; the API's
+    ``/contacts/import`` refuses the whole file instead)."""
+    require(role, Action.manage_campaigns)
+    good, rejects = check_csv_rows(text, columns=columns)
     if not good:
         return None, rejects
     result = upsert_contacts(session=session, account_id=account_id, contacts=good, role=role)
     return result, rejects
 
 
+def rejects_csv(header: Sequence[str], rejects: Sequence[Reject]) -> str:
+    """The rejected rows as CSV: line, reason, then the row's own columns; every cell made
+    plain text to a spreadsheet (``spreadsheet_safe``)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([spreadsheet_safe(c) for c in ("line", "reason", *header)])
+    for reject in rejects:
+        writer.writerow(
+            [str(reject.line), *(spreadsheet_safe(c) for c in (reject.message, *reject.values))]
+        )
+    return out.getvalue()
+
+
 def _check_header(reader: csv.DictReader[str]) -> None:
     if not reader.fieldnames:
         raise BadRequest("The CSV has no header row")
-    for name in reader.fieldnames:
+    _check_names(reader.fieldnames)
+
+
+def _check_names(names: Sequence[str]) -> None:
+    for name in names:
         if not (
             name in _CSV_COLUMNS
             or (name.split(".", 1)[0] in ("address", "subscriptions", "attributes") and "." in name)

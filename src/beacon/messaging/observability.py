@@ -9,9 +9,11 @@ completed (every row ended sent or failed, the unsent ones with reason ``cancell
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -292,3 +294,51 @@ def _address(contact: Contact, channel: str, reveal: bool) -> str | None:
         shown = keys if reveal else ("city", "country")
         return ", ".join(str(contact.address[k]) for k in shown if contact.address.get(k)) or None
     return None
+
+
+THROUGHPUT_INTERVALS = 30
+CURRENT_RATE_WINDOW = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Messages sent per second in a run: on average since it started, now (over the last
+    ``CURRENT_RATE_WINDOW``, running runs only), and in each of up to
+    ``THROUGHPUT_INTERVALS`` intervals of whole seconds from its start to its end (or now;
+    the last interval takes the rest)."""
+
+    sent: int
+    seconds: float
+    average: float
+    current: float | None
+    interval_seconds: float
+    rates: list[float]
+
+
+def throughput(
+    *, session: Session, execution: Execution, now: datetime | None = None
+) -> Throughput | None:
+    """A run's throughput, derived from its recipient rows' ``sent_at``; None before it starts."""
+    if execution.started_at is None:
+        return None
+    now = now or utcnow()
+    start = execution.started_at
+    span = max(((execution.completed_at or now) - start).total_seconds(), 1.0)
+    width = max(1, math.ceil(span / THROUGHPUT_INTERVALS))  # whole seconds per interval
+    count = min(THROUGHPUT_INTERVALS, math.ceil(span / width))
+    edges = [start + timedelta(seconds=width * (i + 1)) for i in range(count)]
+    sent = repository.sent_per_interval(session, execution_id=execution.id, edges=edges)
+    current = None
+    if execution.status == "running":
+        recent = repository.sent_since(
+            session, execution_id=execution.id, since=now - CURRENT_RATE_WINDOW
+        )
+        current = recent / CURRENT_RATE_WINDOW.total_seconds()
+    return Throughput(
+        sent=sum(sent),
+        seconds=span,
+        average=sum(sent) / span,
+        current=current,
+        interval_seconds=width,
+        rates=[n / width for n in sent],
+    )

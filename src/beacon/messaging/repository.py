@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from beacon.core.paging import fetch_page
@@ -222,6 +223,44 @@ def execution_count(session: Session, *, campaign_id: uuid.UUID) -> int:
     return int(
         session.scalar(
             select(func.count()).select_from(Execution).where(Execution.campaign_id == campaign_id)
+        )
+        or 0
+    )
+
+
+def sent_per_interval(
+    session: Session, *, execution_id: uuid.UUID, edges: Sequence[datetime]
+) -> list[int]:
+    """How many of the execution's messages were sent in each interval ending at ``edges``
+    (ascending; the last interval also takes anything later), in one GROUP BY."""
+    if not edges:
+        return []
+    interval = (
+        case(
+            *((Recipient.sent_at < edge, index) for index, edge in enumerate(edges[:-1])),
+            else_=len(edges) - 1,
+        )
+        if len(edges) > 1
+        else literal(0)  # a CASE needs a WHEN
+    ).label("interval")
+    rows = session.execute(
+        select(interval, func.count())
+        .where(Recipient.execution_id == execution_id, Recipient.sent_at.is_not(None))
+        .group_by(interval)
+    )
+    counts = [0] * len(edges)
+    for index, count in rows:
+        counts[int(index)] = int(count)
+    return counts
+
+
+def sent_since(session: Session, *, execution_id: uuid.UUID, since: datetime) -> int:
+    """How many of the execution's messages were sent at or after ``since``."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Recipient)
+            .where(Recipient.execution_id == execution_id, Recipient.sent_at >= since)
         )
         or 0
     )

@@ -268,6 +268,30 @@ def reachable_by_channel(*, session: Session, segment: Segment) -> dict[str, int
     }
 
 
+def reach_of_rules(
+    *, session: Session, account_id: int, rules: dict[str, Any]
+) -> tuple[int, dict[str, int]]:
+    """How many of the account's contacts an unsaved rule tree matches, and how many of those
+    are reachable now per channel (the console's live reach; checked as ``create_segment``
+    checks rules, nothing is stored)."""
+    validate_rules(rules)
+    draft = Segment(account_id=account_id, kind="rules", rules=rules)  # never added
+    matched = repo.count_contacts(
+        session,
+        repo.segment_condition(session, draft) & (repo.Contact.account_id == account_id),
+    )
+    channels = {
+        channel: repo.count_contacts(
+            session,
+            repo.audience_condition(
+                session, account_id=account_id, included=[draft], excluded=[], channel=channel
+            ),
+        )
+        for channel in repo.CHANNEL_STATUS
+    }
+    return matched, channels
+
+
 def count_campaign_audience(*, session: Session, campaign: Campaign) -> int:
     """Contacts the campaign would reach now (in its audience, reachable on its channel)."""
     condition = _campaign_condition(session, campaign)

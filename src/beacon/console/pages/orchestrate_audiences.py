@@ -1,15 +1,19 @@
 """Orchestrate → Audiences: the account's audience segments with their reach (the latest
 reach evaluation, ``segments.reach_out``, as ``GET /public/v1/segments``) and the contacts
-reachable now per channel, and a one-rule form over a contact field or attribute
-(``segments.create_segment``: the API's rule checks; the new segment's reach is evaluated in
-the background and the list reloads itself until it is known)."""
+reachable now per channel, and a rule builder: several rules over contact fields and
+attributes joined by AND (``all``) or OR (``any``), the rule tree of ``POST
+/public/v1/segments``, with the live reach of the unsaved rules (``segments.reach_of_rules``)
+updating as they change. Adding and removing a rule are form posts, so the builder works
+without JavaScript; htmx swaps the builder in place and refreshes the reach."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from beacon.console import web
@@ -30,12 +34,36 @@ FIELDS = (
     "lastName",
     "externalId",
     "address.country",
+    "address.region",
     "address.city",
+    "address.postalCode",
     "subscriptions.email",
     "subscriptions.sms",
+    "subscriptions.direct_mail",
 )
 OPERATORS = ("equals", "contains", "in", "exists", "gt", "gte", "lt", "lte")
+MATCHES = (("all", "All rules (AND)"), ("any", "Any rule (OR)"))
+MAX_RULES = 20
 LABELS = {"name": "a name"}
+
+
+@dataclass(frozen=True)
+class RuleRow:
+    """One rule of the builder as the form holds it."""
+
+    field: str = "attribute"
+    attribute: str = ""
+    op: str = "equals"
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Builder:
+    """The builder's state: the segment name, AND/OR and its rules."""
+
+    name: str = ""
+    match: str = "all"
+    rules: tuple[RuleRow, ...] = (RuleRow(),)
 
 
 def _rows(session: DbSession, account_id: int, max_age: int) -> list[dict[str, Any]]:
@@ -55,8 +83,9 @@ def _page(
     session: DbSession,
     settings: AppSettings,
     *,
+    builder: Builder | None = None,
     errors: dict[str, str] | None = None,
-    values: dict[str, str] | None = None,
+    live: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
     rows = _rows(session, viewer.member.account_id, settings.messaging_reach_max_age_seconds)
@@ -65,10 +94,13 @@ def _page(
         "pending": any(r["s"].reach.status == "pending" for r in rows),
         "fields": FIELDS,
         "operators": OPERATORS,
+        "matches": MATCHES,
+        "builder": builder or Builder(),
+        "max_rules": MAX_RULES,
         "errors": errors or {},
-        "values": values or {},
+        **(live or {"reach": None, "problem": ""}),
     }
-    if request.headers.get("hx-request") == "true":
+    if request.headers.get("hx-request") == "true" and builder is None:
         return web.render(request, "orchestrate/_audiences_table.html", context, viewer=viewer)
     return web.render(request, "orchestrate/audiences.html", context, viewer=viewer, status=status)
 
@@ -80,20 +112,82 @@ def list_page(
     return _page(request, viewer, session, settings)
 
 
-def _value(op: str, raw: str) -> Any:
-    """The typed rule value: a list for ``in``, a number when it reads as one, else text."""
+def _builder(form: FormData) -> Builder:
+    """The builder as posted (the repeated rule-* fields, in order)."""
+    columns = [forms.texts(form, f"rule-{part}") for part in ("field", "attribute", "op", "value")]
+    rules = tuple(
+        RuleRow(*(column[i].strip() if i < len(column) else "" for column in columns))
+        for i in range(min(len(columns[0]), MAX_RULES))
+    )
+    match = forms.text(form, "match")
+    return Builder(
+        name=forms.text(form, "name"),
+        match=match if match in ("all", "any") else "all",
+        rules=rules or (RuleRow(),),
+    )
+
+
+def _value(op: str, raw: str, *, typed: bool) -> Any:
+    """The rule value: a list for ``in``; for an attribute, a number when it reads as one."""
     if op == "exists":
         return True
     if op == "in":
-        return [v.strip() for v in raw.split(",") if v.strip()]
+        return [_value("equals", v.strip(), typed=typed) for v in raw.split(",") if v.strip()]
+    if typed:
+        for kind in (int, float):
+            try:
+                return kind(raw)
+            except ValueError:
+                pass
+    return raw
+
+
+def _rule(row: RuleRow, number: int) -> dict[str, Any]:
+    """One rule as the API's rule tree holds it; ValidationFailed names the incomplete row."""
+    is_attribute = row.field == "attribute"
+    if is_attribute and not row.attribute:
+        raise ValidationFailed(f"Rule {number}: enter the attribute key")
+    if row.op not in ("exists",) and not row.value:
+        raise ValidationFailed(f"Rule {number}: enter a value")
+    field = f"attributes.{row.attribute}" if is_attribute else row.field
+    return {"field": field, "op": row.op, "value": _value(row.op, row.value, typed=is_attribute)}
+
+
+def rules_of(builder: Builder) -> dict[str, Any]:
+    """The builder's rule tree: ``{"all": [...]}`` or ``{"any": [...]}``."""
+    return {builder.match: [_rule(row, i) for i, row in enumerate(builder.rules, start=1)]}
+
+
+def _with_rule_numbers(message: str) -> str:
+    """``rules.all[1].value`` in a service message as "rule 2" for people."""
+    for match in ("all", "any"):
+        for index in range(MAX_RULES):
+            for part in ("field", "value", "op"):
+                message = message.replace(
+                    f"'rules.{match}[{index}].{part}'", f"rule {index + 1} ({part})"
+                )
+            message = message.replace(f"'rules.{match}[{index}]'", f"rule {index + 1}")
+    return message
+
+
+def _live(session: DbSession, account_id: int, builder: Builder) -> dict[str, Any]:
+    """The reach of the builder's rules, or why it cannot be counted yet."""
     try:
-        return int(raw)
-    except ValueError:
-        pass
-    try:
-        return float(raw)
-    except ValueError:
-        return raw
+        matched, channels = segments.reach_of_rules(
+            session=session, account_id=account_id, rules=rules_of(builder)
+        )
+    except ValidationFailed as exc:
+        return {"reach": None, "problem": _with_rule_numbers(exc.message)}
+    return {"reach": {"matched": matched, "channels": channels}, "problem": ""}
+
+
+@router.post("/reach")
+def reach(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, form: forms.PostedForm
+) -> Response:
+    """The live reach of the unsaved rules (htmx posts the builder here as it changes)."""
+    context = _live(session, viewer.member.account_id, _builder(form))
+    return web.render(request, "orchestrate/_audience_reach.html", context, viewer=viewer)
 
 
 @router.post("")
@@ -104,33 +198,32 @@ def create(
     settings: AppSettings,
     form: forms.PostedForm,
 ) -> Response:
-    """A segment of one rule: field (or ``attributes.<key>``), operator and value."""
+    """Add or remove a builder row (``action`` add / remove-<n>), count the rules' reach
+    (``count``, the live reach without JavaScript), or save the segment."""
     require(viewer.member.role, Action.manage_campaigns)
-    values = {k: forms.text(form, k) for k in ("name", "field", "attribute", "op", "value")}
-    field = (
-        f"attributes.{values['attribute']}" if values["field"] == "attribute" else values["field"]
-    )
-    value = _value(values["op"], values["value"])
-    # contact fields other than attributes compare text
-    if (
-        not field.startswith("attributes.")
-        and not isinstance(value, list)
-        and values["op"] != "exists"
-    ):
-        value = values["value"]
-    rules = {"field": field, "op": values["op"], "value": value}
+    builder = _builder(form)
+    action = forms.text(form, "action")
+    if action == "add" and len(builder.rules) < MAX_RULES:
+        builder = Builder(builder.name, builder.match, (*builder.rules, RuleRow()))
+    elif action.startswith("remove-") and action[7:].isdigit() and len(builder.rules) > 1:
+        drop = int(action[7:])
+        rules = tuple(r for i, r in enumerate(builder.rules) if i != drop)
+        builder = Builder(builder.name, builder.match, rules)
+    if action != "save" and action:
+        live = _live(session, viewer.member.account_id, builder) if action == "count" else None
+        return _page(request, viewer, session, settings, builder=builder, live=live)
     try:
         segments.create_segment(
             session=session,
             account_id=viewer.member.account_id,
-            data=SegmentCreate.model_validate({"name": values["name"], "rules": rules}),
+            data=SegmentCreate.model_validate({"name": builder.name, "rules": rules_of(builder)}),
             role=viewer.member.role,
         )
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
-        return _page(request, viewer, session, settings, errors=errors, values=values, status=422)
+        return _page(request, viewer, session, settings, builder=builder, errors=errors, status=422)
     except ValidationFailed as exc:
         session.rollback()
-        errors = {"value": exc.message}
-        return _page(request, viewer, session, settings, errors=errors, values=values, status=422)
+        errors = {"rules": _with_rule_numbers(exc.message)}
+        return _page(request, viewer, session, settings, builder=builder, errors=errors, status=422)
     return web.redirect(f"{web.PREFIX}/orchestrate/audiences")

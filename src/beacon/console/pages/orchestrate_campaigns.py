@@ -40,11 +40,23 @@ CampaignId = Annotated[uuid.UUID, Path(description="The campaign ID")]
 CHANNELS = ("email", "sms", "direct_mail")
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent", "failed")
 ACTIVE_STATES = ("scheduled", "pending_or_overdue", "running")
-LABELS = {"name": "a name", "channel": "a channel", "schedule": "the schedule"}
+LABELS = {
+    "name": "a name",
+    "channel": "a channel",
+    "campaign_type": "a campaign type",
+    "schedule": "the schedule",
+}
+CAMPAIGN_TYPES = (
+    ("broadcast", "Broadcast"),
+    ("triggered", "Triggered"),
+    ("journey", "Journey"),
+)
 FAILED_SHOWN = 50
+CHART_WIDTH, CHART_HEIGHT = 300, 60
 NOTICES = {
     "created": "Campaign created. Choose its audience, template and schedule.",
     "saved": "Campaign saved and preflight run.",
+    "channel": "Campaign saved with its new channel: choose a template of that channel.",
     "published": "Campaign published.",
     "sent": "Send queued.",
     "cancelled": "Cancel requested.",
@@ -114,13 +126,16 @@ def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
     state = observability.status(session=session, campaign=campaign)
     last = state.execution.last_execution
     failed: list[Any] = []
-    if last is not None and last.counts.failed:
+    throughput = None
+    if last is not None:
         execution = campaigns.get_execution(
             session=session,
             account_id=campaign.account_id,
             campaign_id=campaign.id,
             execution_id=last.execution_id,
         )
+        throughput = observability.throughput(session=session, execution=execution)
+    if last is not None and last.counts.failed:
         failed, _ = observability.recipients_page(
             session=session,
             campaign=campaign,
@@ -135,8 +150,30 @@ def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
         "state": state,
         "funnel": [(stage, counts.get(stage, 0)) for stage in STAGES],
         "failed": failed,
+        "throughput": throughput,
+        "chart": _chart(throughput) if throughput else None,
         "polling": state.execution.state in ACTIVE_STATES,
     }
+
+
+def _chart(throughput: observability.Throughput) -> dict[str, Any]:
+    """The bars of the messages/s chart in SVG user units (CHART_WIDTH x CHART_HEIGHT)."""
+    peak = max(throughput.rates, default=0) or 1
+    width = CHART_WIDTH / max(len(throughput.rates), 1)
+    bars = []
+    for index, rate in enumerate(throughput.rates):
+        height = CHART_HEIGHT * rate / peak
+        bars.append(
+            {
+                "x": round(index * width, 2),
+                "y": round(CHART_HEIGHT - height, 2),
+                "width": round(max(width - 1, 0.5), 2),
+                "height": round(height, 2),
+                "rate": rate,
+                "from": round(index * throughput.interval_seconds, 1),
+            }
+        )
+    return {"bars": bars, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT}
 
 
 def _detail(
@@ -163,6 +200,10 @@ def _detail(
         "c": observability.campaign_out(campaign),
         "segments": found_segments,
         "included": set(campaign.audience_included),
+        "excluded": set(campaign.audience_excluded),
+        "channels": CHANNELS,
+        "campaign_types": CAMPAIGN_TYPES,
+        "supported_type": campaigns.SUPPORTED_TYPE,
         "templates": found,
         "send_at_local": _in_zone(campaign.send_at, campaign.timezone),
         "preflight": campaign.preflight,
@@ -193,16 +234,25 @@ def execution(
     return web.render(request, "orchestrate/_campaign_execution.html", context, viewer=viewer)
 
 
-def _update(form: Any) -> CampaignUpdate:
+def _update(form: Any, campaign: Campaign) -> CampaignUpdate:
+    """Every field of the setup form as a partial update (the API's ``PATCH`` body)."""
     mode = forms.text(form, "mode") or "now"
     schedule: dict[str, Any] = {"mode": mode, "timezone": forms.text(form, "timezone") or "UTC"}
     if mode == "at":
         schedule["sendAt"] = forms.text(form, "send_at") or None
+    channel = forms.text(form, "channel") or campaign.channel
+    # the template list showed the old channel's templates: a new channel starts without one
+    template = forms.text(form, "template") if channel == campaign.channel else ""
     return CampaignUpdate.model_validate(
         {
             "name": forms.text(form, "name"),
-            "audience": {"included": forms.texts(form, "segment")},
-            "templateId": forms.text(form, "template") or None,
+            "channel": channel,
+            "campaignType": forms.text(form, "campaign_type") or campaign.campaign_type,
+            "audience": {
+                "included": forms.texts(form, "segment"),
+                "excluded": forms.texts(form, "exclude"),
+            },
+            "templateId": template or None,
             "schedule": schedule,
         }
     )
@@ -220,12 +270,14 @@ def save(
     """Save the draft's audience, template and schedule, then run its preflight."""
     require(viewer.member.role, Action.manage_campaigns)  # before the form's own checks
     account_id = viewer.member.account_id
+    before = campaigns.get_campaign(session=session, account_id=account_id, campaign_id=campaign_id)
+    old_channel = before.channel
     try:
         campaign = campaigns.update_campaign(
             session=session,
             account_id=account_id,
             campaign_id=campaign_id,
-            data=_update(form),
+            data=_update(form, before),
             role=viewer.member.role,
         )
     except ValidationError as exc:
@@ -242,7 +294,8 @@ def save(
             settings=settings,
             base_url=base_url(request, settings),
         )
-    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign_id}?done=saved")
+    done = "channel" if campaign.channel != old_channel else "saved"
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign_id}?done={done}")
 
 
 @router.post("/{campaign_id}/publish")
