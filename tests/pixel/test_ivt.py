@@ -307,7 +307,7 @@ def test_patterns_match_whole_words_only_for_ai_agents() -> None:
     classifier = AgentClassifier(lists)
     assert classifier.classify("x ZetaBot/1").type == "ai_agent"
     assert classifier.classify("x linkReader/1.0").type == "ai_agent"
-    assert classifier.classify("x NotZetaBotX/1").type == "human"
+    assert classifier.classify(f"{CHROME} NotZetaBotX/1").type == "human"
     assert classifier.classify("x SuperOmegaCrawler/1").agent == "SuperOmegaCrawler"
 
 
@@ -341,3 +341,31 @@ def test_enricher_records_the_reason_in_the_rollup_key() -> None:
     legacy = replace(prefetch, ivt_reason="")
     assert prefetch.dims_hash != legacy.dims_hash
     assert legacy.dims_hash == RollupKey(**{**legacy.__dict__}).dims_hash
+
+
+@pytest.mark.parametrize(
+    ("ua", "expected", "agent"),
+    [
+        ("Mozilla/5.0 (compatible; Crazy Egg; +https://www.crazyegg.com/)", "bot", "Crazy Egg"),
+        (f"{CHROME} (Checkly, https://www.checklyhq.com)", "bot", None),
+        ("Mozilla/5.0 (compatible; SomeTool/2.1)", "bot", "SomeTool"),
+        ("NextCloud-News/1.0", "bot", "NextCloud-News"),
+        ("OneTrust", "bot", "OneTrust"),
+        ("Mozilla/5.0 (compatible; AcmeFetch/1.0; +https://acme.ai/bot)", "ai_agent", None),
+        ("The Knowledge AI", "ai_agent", None),
+        ("Mozilla/5.0 (compatible; Acme-User/1.0; +https://acme.example)", "ai_agent", None),
+        # Programs that name their platform and send no contact address stay people.
+        ("Instagram 300.0.0.0 (iPhone14,2; iOS 17_0; en_US; scale=3.00)", "human", None),
+        ("Dalvik/2.1.0 (Linux; U; Android 13; SM-S911B Build/TP1A.220624.014)", "human", None),
+        ("MyApp/1.2 CFNetwork/1408.0.4 Darwin/22.5.0", "human", None),
+    ],
+)
+def test_bots_the_lists_do_not_name_are_caught_by_their_form(
+    ua: str, expected: str, agent: str | None
+) -> None:
+    info = classify_traffic(ua)
+    assert info.type == expected
+    if expected != "human":
+        assert info.reason == ("ai_agent" if expected == "ai_agent" else "known_crawler")
+    if agent:
+        assert info.agent == agent

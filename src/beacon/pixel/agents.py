@@ -187,8 +187,52 @@ class AgentClassifier:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
         if name:
-            return TrafficInfo("bot", name, reason="known_crawler")
+            return _maybe_ai(ua, TrafficInfo("bot", name, reason="known_crawler"))
+        if _DECLARED_BOT.search(ua) or not _BROWSER_TOKENS.search(ua):
+            return _maybe_ai(ua, TrafficInfo("bot", _declared_name(ua), reason="known_crawler"))
         return HUMAN
+
+
+# What no browser, webview or app SDK sends but crawlers do: a contact URL or e-mail address,
+# or the "(compatible; Name" form that only Internet Explorer used among browsers.
+_DECLARED_BOT = re.compile(
+    r"https?://|\bwww\.[a-z0-9-]+\.[a-z]|[\w.+-]+@[a-z0-9-]+\.[a-z]{2,}"
+    r"|^Mozilla/\d\.\d \(compatible; ?(?!MSIE|Konqueror)",
+    re.IGNORECASE,
+)
+# Every browser, webview, media player and app networking stack names its platform; a
+# User-Agent with none of these tokens ("NextCloud-News/1.0", "OneTrust") is a program.
+_BROWSER_TOKENS = re.compile(
+    r"Mozilla/|Opera|Android|iPhone|iPad|iPod|\biOS\b|Darwin|CFNetwork|Dalvik|Windows|Macintosh"
+    r"|Mac OS|Linux|Roku|Tizen|webOS|Web0S|Smart-?TV|HbbTV|Apple ?TV|tvOS|AppleCoreMedia"
+    r"|PlayStation|Xbox|Nintendo|CrKey|BlackBerry|BB10|KaiOS|Symbian|Series ?40|Nokia|SAMSUNG"
+    r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle",
+    re.IGNORECASE,
+)
+# Signs that a bot works for an AI product: a contact URL on a .ai domain, "AI" as a word,
+# an "X-User" fetcher (ChatGPT-User, Claude-User: an assistant fetching for its user).
+_AI_HINTS = re.compile(
+    r"https?://(?:[a-z0-9-]+\.)+ai\b|(?-i:\bAI\b)|(?-i:\b[A-Z][A-Za-z]+-User\b)"
+    r"|\bGPT|\bLLM",
+    re.IGNORECASE,
+)
+_COMPATIBLE_NAME = re.compile(r"\(compatible; ?([^;)]+)")
+_FIRST_PRODUCT = re.compile(r"^([^/;()]+)")
+
+
+def _maybe_ai(ua: str, info: TrafficInfo) -> TrafficInfo:
+    if _AI_HINTS.search(ua):
+        return TrafficInfo("ai_agent", info.agent, reason="ai_agent")
+    return info
+
+
+def _declared_name(ua: str) -> str | None:
+    match = _COMPATIBLE_NAME.search(ua) or _FIRST_PRODUCT.search(ua)
+    if match is None:
+        return None
+    name = match.group(1).strip(" +-_.,")
+    name = re.sub(r"[/ ]v?\d[\w.]*$", "", name).strip()  # "Klaviyo/1.0" -> "Klaviyo"
+    return name[:100] or None
 
 
 @lru_cache(maxsize=1)
@@ -384,6 +428,8 @@ def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pa
         suffix = "(?=/)" if info.get("has_name_and_version") else ""
         alternatives.append(f"{re.escape(token)}{suffix}")
     alternatives.sort(key=len, reverse=True)
+    if not alternatives:
+        return agents, re.compile(r"(?!)")  # an empty list matches nothing
     pattern = re.compile(
         rf"(?<![\w-])({'|'.join(alternatives)})(?![\w-])", re.IGNORECASE | re.ASCII
     )
