@@ -117,7 +117,8 @@ def _check_reports(conn: Connection, seen: Observed, outcome: Outcome) -> None:
         summary = json.loads(row.summary or "{}")
         human = summary.get("impressions", 0)
         # campaign reports count people as impressions and the rest as invalid traffic
-        total = human + sum((summary.get("invalid_traffic") or {}).values())
+        invalid = summary.get("invalid_traffic") or {}
+        total = human + invalid.get("bot", 0) + invalid.get("ai_agent", 0)
         in_rows = sum(int(r["impressions"]) for r in report.body.get("data") or [])
         listed = (report.body.get("pagination") or {}).get("total")
         attempts = 2 if report.id == seen.killed_report else 1

@@ -33,7 +33,7 @@ UA = {
     "ChatGPT-User/1.0; +https://openai.com/bot",
 }
 PROXY = ("10.1.2.3", 40000)  # inside BEACON_TRUSTED_PROXIES
-VISITOR = ("8.8.8.8", 40000)  # a direct, untrusted peer (US in the bundled IP data)
+VISITOR = ("71.192.0.1", 40000)  # a direct, untrusted peer (US, not a data center)
 
 
 @pytest.fixture

@@ -18,10 +18,10 @@ CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, l
 LOG = f"""\
 81.2.69.142 - - [15/Jan/2026:10:00:00 +0000] "GET /news/a?utm_source=x HTTP/1.1" 200 5120 "-" "{GPTBOT}"
 81.2.69.142 - - [15/Jan/2026:23:30:00 -0100] "GET /news/a HTTP/1.1" 200 5120 "https://www.google.com/" "{GPTBOT}"
-8.8.8.8 - - [15/Jan/2026:10:00:01 +0000] "GET /news/b HTTP/2.0" 304 0 "-" "{CHROME}"
-8.8.8.8 - - [15/Jan/2026:10:00:01 +0000] "GET /static/app.css HTTP/2.0" 200 10 "-" "{CHROME}"
-8.8.8.8 - - [15/Jan/2026:10:00:02 +0000] "GET /missing HTTP/1.1" 404 10 "-" "{CHROME}"
-8.8.8.8 - - [15/Jan/2026:10:00:03 +0000] "POST /login HTTP/1.1" 200 10 "-" "{CHROME}"
+71.192.0.1 - - [15/Jan/2026:10:00:01 +0000] "GET /news/b HTTP/2.0" 304 0 "-" "{CHROME}"
+71.192.0.1 - - [15/Jan/2026:10:00:01 +0000] "GET /static/app.css HTTP/2.0" 200 10 "-" "{CHROME}"
+71.192.0.1 - - [15/Jan/2026:10:00:02 +0000] "GET /missing HTTP/1.1" 404 10 "-" "{CHROME}"
+71.192.0.1 - - [15/Jan/2026:10:00:03 +0000] "POST /login HTTP/1.1" 200 10 "-" "{CHROME}"
 garbage line
 """
 
@@ -102,9 +102,7 @@ def test_rerun_adds_only_new_lines_and_force_reads_all(
 ) -> None:
     cid = _campaign(db)
     log = tmp_path / "access.log"
-    head = (
-        f'8.8.8.8 - - [15/Jan/2026:10:00:09 +0000] "HEAD /news/a HTTP/1.1" 200 0 "-" "{CHROME}"\n'
-    )
+    head = f'71.192.0.1 - - [15/Jan/2026:10:00:09 +0000] "HEAD /news/a HTTP/1.1" 200 0 "-" "{CHROME}"\n'
     log.write_text(LOG + head)
     env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
     args = ("ingest-log", "--campaign", str(cid), "--site", "https://www.example.com")
@@ -127,7 +125,7 @@ def test_rerun_adds_only_new_lines_and_force_reads_all(
 
     with log.open("a") as handle:
         handle.write(
-            f'8.8.8.8 - - [15/Jan/2026:11:00:00 +0000] "GET /news/c HTTP/1.1" 200 9 "-" "{CHROME}"\n'
+            f'71.192.0.1 - - [15/Jan/2026:11:00:00 +0000] "GET /news/c HTTP/1.1" 200 9 "-" "{CHROME}"\n'
         )
     grown = run_cli(*args, str(log), env=env)
     assert "Skipped 8 lines already ingested" in grown.stdout

@@ -13,6 +13,7 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
 from beacon.core.timefmt import utcnow
+from beacon.pixel.agents import IVT_REASONS
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.tasks import report_job
 
@@ -107,6 +108,11 @@ def campaign(client: TestClient, headers: dict[str, str], db: Database) -> int:
     return cid
 
 
+def reasons(**counts: int) -> dict[str, int]:
+    """`summary.invalid_traffic.by_reason`: every IVT reason, zero unless given."""
+    return {reason: counts.get(reason, 0) for reason in IVT_REASONS}
+
+
 def body(campaign: int, **extra: Any) -> dict[str, Any]:
     return {"campaign_id": campaign, "start_date": "2026-01-15", "end_date": "2026-01-16", **extra}
 
@@ -179,7 +185,11 @@ def test_completed_report_has_summary_data_and_classification_like_the_seed(
         "impressions": 21,
         "unique_urls": 4,
         "unique_domains": 3,
-        "invalid_traffic": {"bot": 2, "ai_agent": 1},
+        "invalid_traffic": {
+            "bot": 2,
+            "ai_agent": 1,
+            "by_reason": reasons(known_crawler=2, ai_agent=1),
+        },
         "misrepresented_impressions": 6,
     }
     assert done["pagination"] == {"limit": 1000, "offset": 0, "total": 6}
@@ -358,27 +368,27 @@ def test_no_dimensions_is_summary_only(
         (
             {"domains": ["www.nytimes.com"]},  # normalised to the registrable domain
             {"impressions": 8, "unique_urls": 2, "unique_domains": 1,
-             "invalid_traffic": {"bot": 2, "ai_agent": 1}, "misrepresented_impressions": 0},
+             "invalid_traffic": {"bot": 2, "ai_agent": 1, "by_reason": reasons(known_crawler=2, ai_agent=1)}, "misrepresented_impressions": 0},
             [{"domain": "nytimes.com", "impressions": 5, **MACROS},
              {"domain": "nytimes.com", "impressions": 3}],
         ),
         (
             {"devices": ["mobile"]},
             {"impressions": 9, "unique_urls": 2, "unique_domains": 2,
-             "invalid_traffic": {"bot": 0, "ai_agent": 0}, "misrepresented_impressions": 6},
+             "invalid_traffic": {"bot": 0, "ai_agent": 0, "by_reason": reasons()}, "misrepresented_impressions": 6},
             [{"domain": "cheap.biz", "impressions": 6, **MACROS, **MISREP},
              {"domain": "nytimes.com", "impressions": 3}],
         ),
         (
             {"geo": ["gb", "DE"]},
             {"impressions": 9, "unique_urls": 2, "unique_domains": 2,
-             "invalid_traffic": {"bot": 0, "ai_agent": 0}, "misrepresented_impressions": 0},
+             "invalid_traffic": {"bot": 0, "ai_agent": 0, "by_reason": reasons()}, "misrepresented_impressions": 0},
             [{"domain": "bbc.com", "impressions": 6}, {"domain": "nytimes.com", "impressions": 3}],
         ),
         (
             {"domains": ["bbc.com", "cheap.biz"], "devices": ["tablet", "mobile"], "geo": ["DE"]},
             {"impressions": 2, "unique_urls": 1, "unique_domains": 1,
-             "invalid_traffic": {"bot": 0, "ai_agent": 0}, "misrepresented_impressions": 0},
+             "invalid_traffic": {"bot": 0, "ai_agent": 0, "by_reason": reasons()}, "misrepresented_impressions": 0},
             [{"domain": "bbc.com", "impressions": 2}],
         ),
     ],

@@ -163,6 +163,17 @@ class Settings(BaseSettings):
         description="Optional MaxMind-format .mmdb country database; unset: the bundled "
         "offline IP-to-country data.",
     )
+    extra_bot_patterns: Path | None = Field(
+        default=None,
+        description="File of the operator's own bot patterns (one regular expression per "
+        "line, # comments), counted as known_crawler after the AI-agent lists.",
+    )
+    ivt_activity_max_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Impressions of one campaign one client (IP and User-Agent) may load in a "
+        "UTC minute; the loads past it are invalid traffic (reason activity).",
+    )
     pixel_spool_dir: Path | None = Field(
         default=None,
         description="Directory of the pixel hit spool (default <data_dir>/spool/pixel); "

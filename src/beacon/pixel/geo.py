@@ -69,6 +69,11 @@ class CountryResolver:
         client = self._clients.forwarded_client(lowered.get("x-forwarded-for", ""))
         return self._lookup(client) if client is not None else None
 
+    def client(self, client_ip: str, headers: Mapping[str, str]) -> IPAddress | None:
+        """The viewer's address: the peer, or behind a trusted proxy its X-Forwarded-For."""
+        forwarded = headers.get("x-forwarded-for", "") if headers else ""
+        return self._clients.client(client_ip, forwarded)
+
     def close(self) -> None:
         """Release the `.mmdb` file, if one is open."""
         if self._mmdb is not None:

@@ -9,8 +9,9 @@ A record is one line of JSON (an array, to stay small), written by whoever accep
 - `["e", ts, campaign_id, ip, url, user_agent, country, macros]`: a server-side event (the
   events API, `beacon ingest-log`), already validated.
 
-`headers` holds only what country resolution may need (`cf-ipcountry`, `x-forwarded-for`, ...)
-or null. Strings from the wire are decoded as latin-1, which cannot fail, so the hot path never
+`headers` holds only what country resolution and invalid-traffic detection need
+(`cf-ipcountry`, `x-forwarded-for`, ..., and the prefetch markers `sec-purpose`, `purpose`,
+`x-moz`, `x-purpose`) or null. Strings from the wire are decoded as latin-1, which cannot fail, so the hot path never
 parses; `HitEnricher` re-decodes them as UTF-8 here.
 """
 
@@ -18,29 +19,38 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import orjson
 
+from beacon.core.clientaddr import IPAddress, parse_ip
 from beacon.pixel.enrich import (
     CountryResolver,
     HitRejected,
-    classify_traffic,
     device_type,
     extract_macros,
     is_misrepresented,
+    is_unexpanded_macro,
     registrable_domain,
     site_macro_domain,
 )
 from beacon.pixel.geo import COUNTRY_HEADERS
-from beacon.pixel.macros import PAGE_URL_FIELD, REFERRER_FIELD, RESERVED_PARAMS
+from beacon.pixel.ivt import PREFETCH_HEADERS, HitContext, InvalidTrafficDetector
+from beacon.pixel.macros import (
+    CACHE_BUSTER_PARAM,
+    PAGE_URL_FIELD,
+    REFERRER_FIELD,
+    RESERVED_PARAMS,
+)
 from beacon.pixel.rollups import RollupKey, canonical_macros
 
 GIF, BEACON, EVENT = "g", "b", "e"
-# Request headers the collector keeps for country resolution (lowercase bytes, as in ASGI).
+# Request headers the collector keeps for country resolution and prefetch detection
+# (lowercase bytes, as in ASGI): one set lookup per header, and only present ones are kept.
 KEPT_HEADERS: frozenset[bytes] = frozenset(
-    name.encode() for name in (*COUNTRY_HEADERS, "x-forwarded-for")
+    name.encode() for name in (*COUNTRY_HEADERS, "x-forwarded-for", *PREFETCH_HEADERS)
 )
 MAX_QUERY_FIELDS = 100
 # A page URL served from these registrable domains is an ad iframe, not the publisher page:
@@ -149,64 +159,94 @@ def observed_page(*candidates: str | None) -> str:
     return first
 
 
-class HitEnricher:
-    """Turns spool records into rollup keys; pure apart from the shared caches."""
+@dataclass(frozen=True, slots=True)
+class _Observed:
+    page: str
+    macros: dict[str, str]
+    country: str | None
+    user_agent: str
+    client: IPAddress | None
+    headers: Mapping[str, str]
+    cache_buster: str
 
-    def __init__(self, resolver: CountryResolver) -> None:
+
+class HitEnricher:
+    """Turns spool records into rollup keys; pure apart from the shared caches and the
+    invalid-traffic detector's per-minute activity counts."""
+
+    def __init__(
+        self, resolver: CountryResolver, ivt: InvalidTrafficDetector | None = None
+    ) -> None:
         self.resolver = resolver
+        self.ivt = ivt or InvalidTrafficDetector()
 
     def rollup_key(self, record: bytes) -> RollupKey:
         """The rollup key a record counts under; HitRejected when it must not be counted."""
         try:
             fields = orjson.loads(record)
-            kind, campaign_id = fields[0], int(fields[2])
-            day = dt.datetime.fromtimestamp(float(fields[1]), dt.UTC).date()
+            kind, campaign_id, ts = fields[0], int(fields[2]), float(fields[1])
+            day = dt.datetime.fromtimestamp(ts, dt.UTC).date()
         except (IndexError, TypeError, ValueError, OverflowError, OSError):
             raise HitRejected("corrupt_record") from None
         try:
-            page, macros, country, ua = self._observe(kind, fields)
+            seen = self._observe(kind, fields)
         except (ValueError, TypeError, AttributeError):
             raise HitRejected("corrupt_record") from None
-        ua = _utf8(ua)
-        traffic = classify_traffic(ua)
-        domain = registrable_domain(page) or ""
+        ua = _utf8(seen.user_agent)
+        hit = HitContext(campaign_id, ts, seen.client, seen.headers, seen.cache_buster)
+        traffic = self.ivt.classify(ua, hit)
+        domain = registrable_domain(seen.page) or ""
         return RollupKey(
             campaign_id=campaign_id,
             date=day,
             domain=domain,
-            url=page,
+            url=seen.page,
             device=device_type(ua),
-            geo=country or "",
+            geo=seen.country or "",
             traffic_type=traffic.type,
             agent=traffic.agent or "",
-            macros=canonical_macros(macros),
-            misrepresented=is_misrepresented(site_macro_domain(macros), domain or None),
+            macros=canonical_macros(seen.macros),
+            misrepresented=is_misrepresented(site_macro_domain(seen.macros), domain or None),
+            ivt_reason=traffic.reason or "",
         )
 
-    def _observe(self, kind: str, fields: list[Any]) -> tuple[str, dict[str, str], str | None, str]:
+    def _observe(self, kind: str, fields: list[Any]) -> _Observed:
         if kind == GIF:
             _, _, _, ip, query, referer, ua, headers = fields
+            headers = headers or {}
             pairs = _query_pairs(_utf8(query))
             params = dict(reversed(pairs))  # first value of a repeated key wins
             page = observed_page(
                 params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
             )
             macros = extract_macros(pairs, _RESERVED)
-            return page, macros, self.resolver.country(ip, headers or {}), ua
+            country = self.resolver.country(ip, headers)
+            client = self.resolver.client(ip, headers)
+            return _Observed(page, macros, country, ua, client, headers, _buster(params))
         if kind == BEACON:
             _, _, _, ip, body, referer, ua, headers = fields
+            headers = headers or {}
             beacon = _beacon_fields(_utf8(body))
             page = observed_page(
                 beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), _utf8(referer)
             )
             macros = extract_macros(beacon.items(), _RESERVED)
-            return page, macros, self.resolver.country(ip, headers or {}), ua
+            country = self.resolver.country(ip, headers)
+            client = self.resolver.client(ip, headers)
+            return _Observed(page, macros, country, ua, client, headers, _buster(beacon))
         if kind == EVENT:
             _, _, _, ip, url, ua, country, event_macros = fields
             macros = extract_macros(event_macros.items(), _RESERVED)
             resolved = country or (self.resolver.country(ip, {}) if ip else None)
-            return observed_page(url), macros, resolved, ua
+            client = parse_ip(ip) if ip else None
+            return _Observed(observed_page(url), macros, resolved, ua, client, {}, "")
         raise HitRejected("corrupt_record")
+
+
+def _buster(params: Mapping[str, str]) -> str:
+    # A cache buster the ad server left unexpanded is the same on every load: not a replay.
+    value = (params.get(CACHE_BUSTER_PARAM) or "").strip()[:64]
+    return "" if not value or is_unexpanded_macro(value) else value
 
 
 def _utf8(wire: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,6 +50,13 @@ class PixelRollup(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "dims_hash", name="uq_pixel_rollups_campaign_dims"),
         Index("ix_pixel_rollups_campaign_date", "campaign_id", "date"),
+        Index(
+            "ix_pixel_rollups_invalid",
+            "campaign_id",
+            "date",
+            postgresql_where=text("traffic_type <> 'human'"),
+            sqlite_where=text("traffic_type <> 'human'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -63,6 +71,9 @@ class PixelRollup(Base):
     agent: Mapped[str] = mapped_column(String(100), default="")
     macros: Mapped[str] = mapped_column(Text, default="")
     misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why a non-human hit is invalid (`agents.IVT_REASONS`); '' for human hits and for
+    # invalid hits counted before reasons existed (reports derive theirs, see aggregations).
+    ivt_reason: Mapped[str] = mapped_column(String(16), server_default="")
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
     # When the flusher last added hits to this row (the console's live tag test reads it).
     last_hit_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -9,6 +9,7 @@ from beacon.pixel.consumer import FlushResult, SpoolConsumer
 from beacon.pixel.flusher import FlusherProcess, SpoolSealer
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.hits import HitEnricher
+from beacon.pixel.ivt import detector_from_settings
 from beacon.pixel.metrics import FlushMetrics, PixelMetrics
 from beacon.pixel.spool import Spool
 
@@ -51,7 +52,7 @@ def make_consumer(
     return SpoolConsumer(
         db=db,
         spool=spool,
-        enricher=HitEnricher(resolver),
+        enricher=HitEnricher(resolver, detector_from_settings(settings)),
         metrics=metrics or (collector.metrics if collector else PixelMetrics()),
         collector=collector,
         interval=settings.pixel_flush_interval,

@@ -41,14 +41,17 @@ class RollupKey:
     agent: str = ""
     macros: str = ""  # canonical JSON (sorted keys) or '' when the hit carried none
     misrepresented: bool = False
+    ivt_reason: str = ""  # why a non-human hit is invalid (agents.IVT_REASONS); '' for humans
 
     @property
     def dims_hash(self) -> str:
         """Stable identity of the dimension values within a campaign."""
-        parts = (
+        parts: tuple[str, ...] = (
             self.date.isoformat(), self.domain, self.url, self.device, self.geo,
             self.traffic_type, self.agent, self.macros, "1" if self.misrepresented else "0",
         )  # fmt: skip
+        if self.ivt_reason:  # appended only when set, so rows written before it keep their hash
+            parts = (*parts, self.ivt_reason)
         return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
 
 
@@ -169,6 +172,7 @@ def _row(key: RollupKey, hits: int, now: dt.datetime) -> dict[str, object]:
         "agent": key.agent[:100],
         "macros": key.macros,
         "misrepresented": key.misrepresented,
+        "ivt_reason": key.ivt_reason,
         "hits": hits,
         "last_hit_at": now,
     }

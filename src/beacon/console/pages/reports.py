@@ -37,7 +37,7 @@ ReportId = Annotated[int, id_path("The report ID")]
 FormText = Annotated[str, Form(max_length=20_000)]
 FormList = Annotated[list[str], Form(max_length=20)]
 PAGE_SIZES = (25, 100, 500)
-PUBLISHER_ONLY = ("traffic_type", "agent")
+PUBLISHER_ONLY = ("traffic_type", "agent", "ivt_reason")
 DEVICES = ("desktop", "mobile", "tablet", "ctv")
 TRAFFIC_TYPES = ("human", "bot", "ai_agent")
 LABELS = {
@@ -55,6 +55,7 @@ DIMENSION_LABELS = {
     "geo": "Country",
     "traffic_type": "Traffic type",
     "agent": "Agent",
+    "ivt_reason": "Invalid-traffic reason",
 }
 
 

@@ -57,6 +57,16 @@ AGGREGATION_WORK_MEM = "256MB"
 TOP_AGENTS = 10
 _REPORT_ROWS: Table = PixelReportRow.__table__  # type: ignore[assignment]
 
+# Why a load is invalid ('' for human loads). Rows counted before reasons were recorded hold
+# '' (migration 0010); theirs follows from what was recorded then: an AI agent, a bot with no
+# named agent (only an empty User-Agent had none), or a listed crawler.
+IVT_REASON: ColumnElement[str] = case(
+    (R.traffic_type == "human", literal("")),
+    (R.ivt_reason != "", R.ivt_reason),
+    (R.traffic_type == "ai_agent", literal("ai_agent")),
+    (R.agent == "", literal("empty_ua")),
+    else_=literal("known_crawler"),
+)
 _DIMENSION_COLUMNS: dict[str, Any] = {
     "date": R.date,
     "domain": R.domain,
@@ -65,6 +75,7 @@ _DIMENSION_COLUMNS: dict[str, Any] = {
     "geo": R.geo,
     "traffic_type": R.traffic_type,
     "agent": R.agent,
+    "ivt_reason": IVT_REASON,
 }
 _TRAFFIC_TYPES = ("human", "bot", "ai_agent")
 _FILTER_COLUMNS: dict[str, Any] = {
@@ -365,6 +376,18 @@ def tune_for_aggregation(session: Session) -> None:
     """
     if is_postgres(session):
         session.execute(text(f"SET LOCAL work_mem = '{AGGREGATION_WORK_MEM}'"))
+
+
+def invalid_by_reason(session: Session, *, scope: Scope) -> dict[str, int]:
+    """Invalid loads (bots and AI agents) of the scope per IVT reason."""
+    loads = func.sum(R.hits).label("loads")
+    reason = IVT_REASON.label("reason")
+    statement = (
+        select(reason, loads)
+        .where(*_where(scope), R.traffic_type != literal("human"))
+        .group_by(reason)
+    )
+    return {row.reason: int(row.loads) for row in session.execute(statement)}
 
 
 def publisher_summary(

@@ -22,14 +22,14 @@ from sqlalchemy.orm import Session
 
 from beacon.contextual import store
 from beacon.core.jobs import JobFailed
-from beacon.pixel.agents import classify_traffic
+from beacon.pixel.agents import IVT_REASONS, classify_traffic
 from beacon.pixel.domains import registrable_domain
 from beacon.pixel.reports import aggregations, planner, repository
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
 
 log = logging.getLogger("beacon.pixel.reports")
 
-DIMENSION_ORDER = ("date", "domain", "url", "device", "geo", "traffic_type", "agent")
+DIMENSION_ORDER = ("date", "domain", "url", "device", "geo", "traffic_type", "agent", "ivt_reason")
 
 Row = dict[str, Any]
 
@@ -48,7 +48,10 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     shape: Callable[[RowMapping, Sequence[str]], Row]
     aggregate: Callable[..., Iterator[Sequence[RowMapping]]]
     if report.kind == CAMPAIGN:
-        summary = _campaign_summary(aggregations.campaign_summary(session, scope=scope, plan=plan))
+        summary = _campaign_summary(
+            aggregations.campaign_summary(session, scope=scope, plan=plan),
+            aggregations.invalid_by_reason(session, scope=scope),
+        )
         aggregate, shape = partial(aggregations.campaign_rows, plan=plan), _campaign_row
     else:
         summary = _publisher_summary(
@@ -135,12 +138,16 @@ def _publisher_row(record: RowMapping, dimensions: Sequence[str]) -> Row:
     return row
 
 
-def _campaign_summary(totals: Mapping[str, Any]) -> Row:
+def _campaign_summary(totals: Mapping[str, Any], by_reason: Mapping[str, int]) -> Row:
     return {
         "impressions": int(totals["impressions"]),
         "unique_urls": int(totals["unique_urls"]),
         "unique_domains": int(totals["unique_domains"]),
-        "invalid_traffic": {"bot": int(totals["bot"]), "ai_agent": int(totals["ai_agent"])},
+        "invalid_traffic": {
+            "bot": int(totals["bot"]),
+            "ai_agent": int(totals["ai_agent"]),
+            "by_reason": {reason: int(by_reason.get(reason, 0)) for reason in IVT_REASONS},
+        },
         "misrepresented_impressions": int(totals["misrepresented_impressions"]),
     }
 

@@ -22,7 +22,9 @@ from beacon.core.timefmt import ISODate, UTCSeconds
 from beacon.pixel.domains import registrable_domain
 
 CampaignDimension = Literal["date", "domain", "url", "device", "geo"]
-PublisherDimension = Literal["date", "domain", "url", "device", "geo", "traffic_type", "agent"]
+PublisherDimension = Literal[
+    "date", "domain", "url", "device", "geo", "traffic_type", "agent", "ivt_reason"
+]
 Device = Literal["desktop", "mobile", "tablet", "ctv"]
 TrafficType = Literal["human", "bot", "ai_agent"]
 

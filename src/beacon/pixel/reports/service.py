@@ -23,7 +23,10 @@ from beacon.pixel.schemas import CAMPAIGN_USE_CASES, PUBLISHER_USE_CASES
 _TITLES = {CAMPAIGN: "Campaign report", PUBLISHER: "Publisher report"}
 # Keys a page of rows may be sorted by, and whether they compare as numbers.
 SORT_KEYS: dict[str, bool] = {
-    **{d: False for d in ("date", "domain", "url", "device", "geo", "traffic_type", "agent")},
+    **{
+        d: False
+        for d in ("date", "domain", "url", "device", "geo", "traffic_type", "agent", "ivt_reason")
+    },
     **{m: True for m in ("impressions", "loads", "human", "bot", "ai_agent")},
 }
 EXPORT_PAGE = 2000

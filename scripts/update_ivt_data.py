@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Refresh the vendored invalid-traffic data (run at release, never at run time).
+
+Beacon classifies invalid traffic from lists it ships inside the package
+(`src/beacon/pixel/data/`); nothing is downloaded while the server runs. At release, clone the
+upstream repositories and run this script with their work trees:
+
+    git clone --depth 1 https://github.com/ai-robots-txt/ai.robots.txt /tmp/ai.robots.txt
+    git clone --depth 1 https://github.com/monperrus/crawler-user-agents /tmp/cua
+    git clone --depth 1 https://github.com/JayBizzle/Crawler-Detect /tmp/crawler-detect
+    git clone --depth 1 https://github.com/lord-alfred/ipranges /tmp/ipranges
+    python scripts/update_ivt_data.py --ai-robots /tmp/ai.robots.txt \
+        --crawler-user-agents /tmp/cua --crawler-detect /tmp/crawler-detect \
+        --ipranges /tmp/ipranges
+
+Each source is optional: only the lists given are replaced. Each directory gets the upstream
+LICENSE next to the data and a SOURCE file naming the commit it was taken from; the pattern
+lists are checked to compile before anything is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import ipaddress
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent.parent / "src" / "beacon" / "pixel" / "data"
+
+# lord-alfred/ipranges folders vendored as data-center ranges. Left out on purpose: consumer
+# relays and VPNs people browse through (apple-proxy, cloudflare, protonvpn) and the
+# infrastructure of messaging and social apps (telegram, twitter, facebook), whose previews
+# the User-Agent rules already catch.
+DATACENTER_PROVIDERS = (
+    "amazon",
+    "google",
+    "microsoft",
+    "oracle",
+    "digitalocean",
+    "linode",
+    "vultr",
+    "googlebot",
+    "bing",
+    "openai",
+    "perplexity",
+    "duckduckbot",
+    "duckassistbot",
+    "pingdom",
+    "statuscake",
+)
+
+
+def _commit(repo: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "log", "-1", "--format=%H %cs"],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown commit"
+
+
+def _stamp(target: Path, repo: Path, name: str) -> None:
+    shutil.copyfile(repo / "LICENSE", target / "LICENSE")
+    (target / "SOURCE").write_text(
+        f"{name} at {_commit(repo)}, vendored {dt.date.today().isoformat()}"
+        " by scripts/update_ivt_data.py\n",
+        "utf-8",
+    )
+
+
+def update_ai_robots(repo: Path) -> None:
+    target = DATA / "ai-agents"
+    data = json.loads((repo / "robots.json").read_text("utf-8"))
+    if not isinstance(data, dict) or not data:
+        raise SystemExit("ai.robots.txt: robots.json is not a non-empty object")
+    shutil.copyfile(repo / "robots.json", target / "robots.json")
+    _stamp(target, repo, "ai-robots-txt/ai.robots.txt")
+    print(f"ai-agents: {len(data)} agents")
+
+
+def update_crawler_user_agents(repo: Path) -> None:
+    target = DATA / "crawler-user-agents"
+    target.mkdir(exist_ok=True)
+    entries = json.loads((repo / "crawler-user-agents.json").read_text("utf-8"))
+    for entry in entries:
+        re.compile(entry["pattern"])
+    shutil.copyfile(repo / "crawler-user-agents.json", target / "crawler-user-agents.json")
+    _stamp(target, repo, "monperrus/crawler-user-agents")
+    print(f"crawler-user-agents: {len(entries)} patterns")
+
+
+def update_crawler_detect(repo: Path) -> None:
+    target = DATA / "crawler-detect"
+    target.mkdir(exist_ok=True)
+    for name in ("Crawlers.txt", "Exclusions.txt"):
+        lines = (repo / "raw" / name).read_text("utf-8").splitlines()
+        re.compile("|".join(line for line in lines if line))
+        shutil.copyfile(repo / "raw" / name, target / name)
+    _stamp(target, repo, "JayBizzle/Crawler-Detect")
+    print("crawler-detect: Crawlers.txt, Exclusions.txt")
+
+
+def update_ipranges(repo: Path) -> None:
+    target = DATA / "datacenter"
+    target.mkdir(exist_ok=True)
+    lines = []
+    for provider in DATACENTER_PROVIDERS:
+        for family in ("ipv4", "ipv6"):
+            path = repo / provider / f"{family}_merged.txt"
+            if not path.exists():
+                continue
+            for raw in path.read_text("utf-8").split():
+                network = ipaddress.ip_network(raw, strict=False)
+                lines.append(f"{provider}\t{network}")
+    (target / "ranges.tsv").write_text("\n".join(lines) + "\n", "utf-8")
+    _stamp(target, repo, "lord-alfred/ipranges")
+    print(f"datacenter: {len(lines)} networks of {len(DATACENTER_PROVIDERS)} providers")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ai-robots", type=Path, help="work tree of ai-robots-txt/ai.robots.txt")
+    parser.add_argument("--crawler-user-agents", type=Path, help="monperrus/crawler-user-agents")
+    parser.add_argument("--crawler-detect", type=Path, help="work tree of JayBizzle/Crawler-Detect")
+    parser.add_argument("--ipranges", type=Path, help="work tree of lord-alfred/ipranges")
+    args = parser.parse_args()
+    if args.ai_robots:
+        update_ai_robots(args.ai_robots)
+    if args.crawler_user_agents:
+        update_crawler_user_agents(args.crawler_user_agents)
+    if args.crawler_detect:
+        update_crawler_detect(args.crawler_detect)
+    if args.ipranges:
+        update_ipranges(args.ipranges)
+
+
+if __name__ == "__main__":
+    main()
