@@ -209,6 +209,18 @@ def test_campaign_report_shows_measured_viewability(
     assert done["summary"]["impressions"] == 6
     assert {key: done["summary"][key] for key in measured} == measured
     assert done["data"] == [{"domain": "nytimes.com", "impressions": 6, **measured}]
+    # The stats API (and the console dashboard that shows it) reads the same counters.
+    stats = client.get(
+        f"/v1/pixel/campaigns/{cid}/stats", params={"start_date": today, "end_date": today},
+        headers=headers,
+    ).json()  # fmt: skip
+    assert {key: stats["totals"][key] for key in measured} == measured
+    filtered = client.get(
+        f"/v1/pixel/campaigns/{cid}/stats",
+        params={"start_date": today, "end_date": today, "domain": "bbc.com"}, headers=headers,
+    ).json()  # fmt: skip
+    assert filtered["totals"]["measurable_impressions"] == 0
+    assert filtered["totals"]["viewability_rate"] is None
     # Rows shaped in Python (classification lookups) carry the same measures.
     done = _report(
         client, db, settings, headers, cid, today, dimensions=["date", "url"],
