@@ -21,10 +21,12 @@ from beacon.core.models import Account
 from beacon.core.permissions import Role
 from beacon.core.timefmt import utcnow
 from beacon.people import service as people
+from beacon.pixel import viewability_repository as view_counters
 from beacon.pixel.reports import repository as report_repository
 from beacon.pixel.reports import service as report_service
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.tasks import report_job
+from beacon.pixel.viewability_repository import Dimensions
 
 PASSWORD = "correct horse battery staple"
 D1, D2 = dt.date(2026, 1, 15), dt.date(2026, 1, 16)
@@ -334,3 +336,17 @@ def test_csv_export_reads_the_stored_rows_a_page_at_a_time(
 def api_account(db: Database) -> int:
     with db.transaction() as session:
         return int(session.scalar(select(Account.id).where(Account.name == "acme")) or 0)
+
+
+def test_dashboard_shows_measured_viewability(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    page = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16")
+    assert "Viewability — Nothing measurable" in text(page.text)
+    nyt = Dimensions(D1, "nytimes.com", "https://nytimes.com/a", "desktop", "US", NYT)
+    with db.transaction() as session:
+        view_counters.increment(session, measurable={(cid, nyt): 800}, viewable={(cid, nyt): 600})
+    page = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16")
+    assert "Viewability 75.0% 600 viewable of 800 measurable" in text(page.text)

@@ -1,5 +1,7 @@
+import gzip
 import html
 import json
+import re
 import shutil
 import subprocess
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -174,7 +176,18 @@ def test_script_sends_page_url_referrer_and_macros_by_beacon() -> None:
     assert payload["ref"] == "https://news.google.com/"
     assert payload["site"] == "%%TTD_SITE%%"  # the DSP expands it in the tag text
     assert payload["cb"] == "%%TTD_CACHEBUSTER%%"
+    # The impression id its viewability events will name (none here: without a document to
+    # measure in, the impression is unmeasurable and nothing else is sent).
+    assert re.fullmatch(r"[a-z0-9]{8,64}", payload["iid"])
     assert out["images"] == []
+
+
+def test_the_script_tag_stays_small() -> None:
+    """docs/measure.md states its size: about 780 bytes gzipped for the generic pixel."""
+    generic = snippets(BASE, 609, None).script
+    assert len(gzip.compress(generic.encode(), 9)) <= 800
+    with_macros = snippets(BASE, 609, "The Trade Desk").script
+    assert len(gzip.compress(with_macros.encode(), 9)) <= 900
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")

@@ -119,6 +119,8 @@ def body(campaign: int, **extra: Any) -> dict[str, Any]:
 
 MACROS = {"macros": {"google-site": "nytimes.com"}}
 MISREP = {"misrepresented": True, "misrepresented_impressions": 6}
+# No hit of these campaigns came from the script tag, so nothing was measurable.
+UNMEASURED = {"measurable_impressions": 0, "viewable_impressions": 0, "viewability_rate": None}
 
 
 # --- Seed examples ---------------------------------------------------------------------------
@@ -191,9 +193,10 @@ def test_completed_report_has_summary_data_and_classification_like_the_seed(
             "by_reason": reasons(known_crawler=2, ai_agent=1),
         },
         "misrepresented_impressions": 6,
+        **UNMEASURED,
     }
     assert done["pagination"] == {"limit": 1000, "offset": 0, "total": 6}
-    assert done["data"] == [
+    assert rows(done) == [
         {"date": "2026-01-15", "domain": "nytimes.com", "impressions": 5, **MACROS, "classification": TECH},
         {"date": "2026-01-15", "domain": "bbc.com", "impressions": 4, "classification": SPORTS},
         {"date": "2026-01-15", "domain": "nytimes.com", "impressions": 3, "classification": TECH},
@@ -221,7 +224,7 @@ def test_macro_data_row_has_the_seed_shape(
         headers,
         **body(campaign, end_date="2026-01-15", dimensions=["date", "domain"]),
     )
-    assert done["data"][0] == {
+    assert rows(done)[0] == {
         "date": "2026-01-15",
         "domain": "nytimes.com",
         "impressions": 5,
@@ -266,7 +269,12 @@ def test_url_classification_null_when_the_store_has_none_and_domain_uses_domain_
 
 
 def rows(done: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(done["data"])
+    """The report's rows without their viewability measures, checked to be all unmeasured."""
+    found = []
+    for row in done["data"]:
+        assert {key: row.pop(key) for key in UNMEASURED} == UNMEASURED
+        found.append(row)
+    return found
 
 
 @pytest.mark.parametrize(
@@ -406,7 +414,7 @@ def test_filters_narrow_summary_and_rows_exactly(
     done = report(
         client, db, settings, headers, **body(campaign, dimensions=["domain"], filters=filters)
     )
-    assert done["summary"] == summary
+    assert done["summary"] == {**summary, **UNMEASURED}
     assert rows(done) == data
 
 

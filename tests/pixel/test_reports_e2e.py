@@ -112,10 +112,13 @@ def test_seed_request_and_polling_against_the_real_server(
     elapsed = time.monotonic() - started
     assert elapsed < 1.5, f"the in-process worker took {elapsed:.2f}s to pick the report up"
     assert "Done — 231 impressions" in capsys.readouterr().out
+    # (measured viewability is additive: no hit came from the script tag, nothing measurable)
+    unmeasured = {"measurable_impressions": 0, "viewable_impressions": 0, "viewability_rate": None}
     assert done["data"] == [
         {"date": "2026-01-15", "domain": "nytimes.com", "impressions": 142,
-         "macros": {"google-site": "nytimes.com"}, "classification": None},
-        {"date": "2026-01-15", "domain": "bbc.com", "impressions": 89, "classification": None},
+         "macros": {"google-site": "nytimes.com"}, **unmeasured, "classification": None},
+        {"date": "2026-01-15", "domain": "bbc.com", "impressions": 89, **unmeasured,
+         "classification": None},
     ]  # fmt: skip
 
     # "Get a campaign report", Python tab

@@ -88,6 +88,8 @@ def test_totals_series_and_every_breakdown_are_exact(
     assert totals | {"shares": None} == {
         "loads": 24, "human": 20, "bot": 3, "ai_agent": 1, "impressions": 20,
         "shares": None, "misrepresented_impressions": 6, "misrepresented_share": 0.3,
+        # no hit came from the script tag: nothing was measurable
+        "measurable_impressions": 0, "viewable_impressions": 0, "viewability_rate": None,
     }  # fmt: skip
     assert totals["shares"] == {
         "human": round(20 / 24, 6),

@@ -8,6 +8,7 @@ from beacon.messaging import models as messaging_models  # noqa: F401
 from beacon.people import models as people_models  # noqa: F401
 from beacon.pixel import collector_models as pixel_collector_models  # noqa: F401
 from beacon.pixel import models as pixel_models  # noqa: F401
+from beacon.pixel import viewability_models as pixel_viewability_models  # noqa: F401
 from beacon.pixel.reports import models as pixel_report_models  # noqa: F401
 from beacon.pixel.stats import models as pixel_stats_models  # noqa: F401
 

@@ -16,7 +16,8 @@ class PixelSnippetsOut(BaseModel):
     img: str = Field(description="`<img>` pixel; works where scripts are not allowed.")
     script: str = Field(
         description="Asynchronous `<script>`: sends the page URL and referrer with "
-        "navigator.sendBeacon, falling back to an image."
+        "navigator.sendBeacon, falling back to an image, and measures viewability (MRC) "
+        "of the element it is pasted in (docs/measure.md)."
     )
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.pixel import collector_repository as repository
+from beacon.pixel import viewability
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.hits import HitEnricher
@@ -176,12 +177,21 @@ class SpoolConsumer:
                 return FlushResult(segments=1)
         counts: Counter[RollupKey] = Counter()
         rejected: Counter[str] = Counter()
+        views = viewability.SegmentViews()
         for record in read_segment(path):
             try:
-                counts[self.enricher.rollup_key(record)] += 1
+                tag = viewability.tag_fields(record)
+                if tag is not None and tag.event is not None:
+                    views.add(tag)  # a viewability event, not a hit
+                    continue
+                key = self.enricher.rollup_key(record)
+                counts[key] += 1
+                if tag is not None:
+                    views.add(tag, key)
             except HitRejected as exc:
                 rejected[exc.reason] += 1
-        known = self.campaigns.existing({key.campaign_id for key in counts})
+        known = self.campaigns.existing({key.campaign_id for key in counts} | views.campaign_ids())
+        views.keep_campaigns(known)
         for key in [key for key in counts if key.campaign_id not in known]:
             rejected["unknown_campaign"] += counts.pop(key)
         counted = sum(counts.values())
@@ -191,6 +201,7 @@ class SpoolConsumer:
                     session, segment_id=segment_id, hits=counted, rejected=rejected.total()
                 )
                 increment(session, counts)
+                viewability.record(session, views)
         except SQLAlchemyError:
             with self.db.transaction() as session:
                 if repository.is_segment_processed(session, segment_id):
@@ -226,6 +237,7 @@ class SpoolConsumer:
         self._pruned_at = now
         with self.db.transaction() as session:
             repository.prune_segments(session, before=utcnow() - SEGMENT_MEMORY)
+            viewability.prune(session, now=utcnow())
 
 
 def _segment_id(path: Path) -> str:

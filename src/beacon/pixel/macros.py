@@ -45,9 +45,15 @@ STABLE_PARAMS: tuple[str, ...] = (
 PAGE_URL_FIELD = "url"
 REFERRER_FIELD = "ref"
 BROWSER_FIELDS: frozenset[str] = frozenset({PAGE_URL_FIELD, REFERRER_FIELD})
-# Never macros: the page fields above, and the cache buster, which is different on every
-# impression and would give every hit its own report row (and rollup row).
-RESERVED_PARAMS: frozenset[str] = BROWSER_FIELDS | {CACHE_BUSTER_PARAM}
+# The script tag's viewability fields (beacon.pixel.viewability): the impression id it makes
+# up, sent with the impression and with each event, and the event's name.
+IMPRESSION_ID_FIELD = "iid"
+EVENT_FIELD = "ev"
+VIEWABILITY_FIELDS: frozenset[str] = frozenset({IMPRESSION_ID_FIELD, EVENT_FIELD})
+# Never macros: the page and viewability fields above, and the cache buster, which (like the
+# impression id) is different on every impression and would give every hit its own report
+# row (and rollup row).
+RESERVED_PARAMS: frozenset[str] = BROWSER_FIELDS | VIEWABILITY_FIELDS | {CACHE_BUSTER_PARAM}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +197,10 @@ def snippets(
     """The `<img>` pixel and the script tag that beacons page URL and referrer to the collector.
 
     The script POSTs `{base}/px/{id}` with `navigator.sendBeacon` and a text/plain body holding
-    one JSON object of strings: `url` (location.href), `ref` (document.referrer) and the
-    stable parameters with their macros. Without sendBeacon, or when the browser refuses to
-    queue it, it loads `{base}/px/{id}.gif` with the same fields as query parameters.
+    one JSON object of strings: `url` (location.href), `ref` (document.referrer), `iid` (an
+    impression id it makes up) and the stable parameters with their macros. Without
+    sendBeacon, or when the browser refuses to queue it, it loads `{base}/px/{id}.gif` with
+    the same fields as query parameters. It then measures viewability (`_TAG_BODY`).
     """
     endpoint = _endpoint(base_url, campaign_id)
     tracking_url = build_tracking_url(base_url, campaign_id, dsp, ad_server=ad_server)
@@ -206,16 +213,48 @@ def snippets(
     script = (
         "<script>(function(){try{"
         f"var e={_js(endpoint)},d={_js(fields)};"
-        f"d.{PAGE_URL_FIELD}=location.href;d.{REFERRER_FIELD}=document.referrer;"
-        f"if(!d.{CACHE_BUSTER_PARAM})"
-        f"d.{CACHE_BUSTER_PARAM}=Date.now()+''+Math.floor(Math.random()*1e6);"
-        "var b=JSON.stringify(d);"
-        "if(navigator.sendBeacon&&navigator.sendBeacon(e,b))return;"
-        "var q=[];for(var k in d)q.push(encodeURIComponent(k)+'='+encodeURIComponent(d[k]));"
-        "var i=new Image(1,1);i.src=e+'.gif?'+q.join('&');"
-        "}catch(x){}})();</script>"
+        + _TAG_BODY.replace("{page}", PAGE_URL_FIELD)
+        .replace("{ref}", REFERRER_FIELD)
+        .replace("{cb}", CACHE_BUSTER_PARAM)
+        .replace("{iid}", IMPRESSION_ID_FIELD)
+        .replace("{ev}", EVENT_FIELD)
+        + "}catch(x){}})();</script>"
     )
     return PixelSnippets(tracking_url=tracking_url, img=img, script=script)
+
+
+# The script tag after its endpoint `e` and fields `d` (readable names in docs/measure.md):
+# `p` sends an object by beacon, else as an image's query string. The impression goes first
+# with a made-up id `i`. Where the tag can measure (it sits in the ad's element `t`, which is
+# rendered, and the browser has IntersectionObserver and the Page Visibility API) it sends
+# `measurable`, then watches the element (`g`: the <video> inside it when there is one) and
+# sends `viewable` once the MRC threshold has held for the whole duration `m` without a break:
+# display >= 50% of pixels in view (>= 30% at 242,500 px2 or more) for 1 s; video >= 50% for
+# 2 s while playing; never while the page is hidden (`visibilitychange` stops the clock).
+_TAG_BODY = (
+    "var D=document,s=D.currentScript,"
+    "i=Date.now().toString(36)+Math.random().toString(36).slice(2,12);"
+    "function p(o){if(navigator.sendBeacon&&navigator.sendBeacon(e,JSON.stringify(o)))return;"
+    "var q=[];"
+    "for(var k in o)q.push(encodeURIComponent(k)+'='+encodeURIComponent(o[k]));"
+    "new Image(1,1).src=e+'.gif?'+q.join('&')}"
+    "d.{page}=location.href;d.{ref}=D.referrer;"
+    "if(!d.{cb})d.{cb}=Date.now()+''+Math.floor(Math.random()*1e6);"
+    "d.{iid}=i;p(d);"
+    "var t=s&&s.parentElement;"
+    "if(!t||t==D.head||!t.getClientRects().length||!window.IntersectionObserver"
+    "||D.visibilityState==null)return;"
+    "var v=t.tagName=='VIDEO'?t:t.querySelector('video'),g=v||t,m=v?2e3:1e3,r=0,h=0,z=0,"
+    "o=new IntersectionObserver(function(x){x=x[x.length-1];var c=x.boundingClientRect;"
+    "r=x.intersectionRatio>=(!v&&c.width*c.height>=242500?.3:.5);f()},"
+    "{threshold:[0,.3,.5,1]});"
+    "function f(){if(z)return;"
+    "var k=r&&D.visibilityState=='visible'&&(!v||!v.paused&&!v.ended);"
+    "if(k&&!h)h=setTimeout(function(){z=1;o.disconnect();p({{iid}:i,{ev}:'viewable'})},m);"
+    "else if(!k&&h){clearTimeout(h);h=0}}"
+    "p({{iid}:i,{ev}:'measurable'});o.observe(g);D.addEventListener('visibilitychange',f);"
+    "if(v)['play','playing','pause','ended'].forEach(function(y){v.addEventListener(y,f)});"
+)
 
 
 def _endpoint(base_url: str, campaign_id: int) -> str:

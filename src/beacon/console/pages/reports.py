@@ -311,6 +311,8 @@ def _summary_items(report: PixelReport, summary: dict[str, Any] | None) -> list[
         ("Bot loads", int(invalid.get("bot", 0))),
         ("AI agent loads", int(invalid.get("ai_agent", 0))),
         ("Misrepresented", int(summary.get("misrepresented_impressions", 0))),
+        ("Measurable", int(summary.get("measurable_impressions", 0))),
+        ("Viewable", int(summary.get("viewable_impressions", 0))),
     ]
 
 
@@ -328,6 +330,9 @@ def columns(report: PixelReport) -> list[str]:
         "macros",
         "misrepresented",
         "misrepresented_impressions",
+        "measurable_impressions",
+        "viewable_impressions",
+        "viewability_rate",
         *classification,
     ]
 

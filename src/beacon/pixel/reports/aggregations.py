@@ -43,6 +43,7 @@ from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as S
 from beacon.pixel.models import PixelUrlDay as UD
 from beacon.pixel.models import PixelUrlMonth as UM
+from beacon.pixel.reports import viewability
 from beacon.pixel.reports.models import PixelReportRow
 from beacon.pixel.reports.planner import (
     COARSE_FILTERS,
@@ -201,9 +202,22 @@ def campaign_rows(
     dimensions: Sequence[str],
     plan: CampaignPlan = FULL_GRAIN,
 ) -> Iterator[Sequence[RowMapping]]:
-    """Human impressions per dimension combination and macro set, in report order, in chunks."""
-    statement, order = _campaign_grouped(campaign_source(scope, plan.rows), dimensions)
-    return _stream(session, statement.order_by(*order))
+    """Human impressions (and their measured viewability) per dimension combination and macro
+    set, in report order, in chunks."""
+    g = _campaign_grouped(campaign_source(scope, plan.rows), dimensions)[0].subquery("g")
+    joined, viewable = viewability.join_rows(g, scope, dimensions)
+    statement = select(*g.c, *viewable).select_from(joined).order_by(*_row_order(g, dimensions))
+    return _stream(session, statement)
+
+
+def _row_order(g: Any, dimensions: Sequence[str]) -> list[Any]:
+    order: list[Any] = [g.c.date] if "date" in dimensions else []
+    return [
+        *order,
+        g.c.impressions.desc(),
+        *(g.c[d] for d in dimensions if d != "date"),
+        g.c.macros,
+    ]
 
 
 def _campaign_grouped(source: Source, dimensions: Sequence[str]) -> tuple[Select[Any], list[Any]]:
@@ -227,16 +241,16 @@ def store_campaign_rows(
     """Aggregate and store the report's rows in one INSERT .. SELECT; returns how many.
 
     Each payload is built by the database as a JSON object of the dimensions (``''`` as
-    null), ``impressions``, and ``macros`` / ``misrepresented`` /
+    null), ``impressions``, the measured ``measurable_impressions`` and
+    ``viewable_impressions``, and ``macros`` / ``misrepresented`` /
     ``misrepresented_impressions`` (null when they do not apply; `build.present_row` drops
     those on the way out). Numbering the rows with ``row_number()`` in report order keeps
     every row out of Python, which dominates the cost of large reports otherwise.
     """
     source = campaign_source(scope, plan.rows)
     g = _campaign_grouped(source, dimensions)[0].subquery("g")
-    order: list[Any] = [g.c.date] if "date" in dimensions else []
-    order += [g.c.impressions.desc(), *(g.c[d] for d in dimensions if d != "date"), g.c.macros]
-    number = func.row_number().over(order_by=order) - 1
+    joined, viewable = viewability.join_rows(g, scope, dimensions)
+    number = func.row_number().over(order_by=_row_order(g, dimensions)) - 1
     postgres = is_postgres(session)
     fields: list[Any] = []
     for dimension in dimensions:
@@ -254,9 +268,13 @@ def store_campaign_rows(
         _key("misrepresented_impressions"),
         case((mis, g.c.misrepresented), else_=null()),
     ]
+    for measure in viewable:
+        fields += [_key(measure.name), measure]
     build = func.json_build_object if postgres else func.json_object
     payload = cast(build(*fields), Text)
-    rows = select(literal(report_id).label("report_id"), number.label("n"), payload.label("p"))
+    rows = select(
+        literal(report_id).label("report_id"), number.label("n"), payload.label("p")
+    ).select_from(joined)
     # The Core table, not the ORM entity: the ORM's bulk INSERT reports no rowcount.
     statement = insert(_REPORT_ROWS).from_select(["report_id", "row_number", "payload"], rows)
     return rowcount(session, statement)

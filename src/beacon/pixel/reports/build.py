@@ -22,9 +22,11 @@ from sqlalchemy.orm import Session
 
 from beacon.contextual import store
 from beacon.core.jobs import JobFailed
+from beacon.pixel import viewability
 from beacon.pixel.agents import IVT_REASONS, classify_traffic
 from beacon.pixel.domains import registrable_domain
 from beacon.pixel.reports import aggregations, planner, repository
+from beacon.pixel.reports import viewability as report_viewability
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
 
 log = logging.getLogger("beacon.pixel.reports")
@@ -52,6 +54,7 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
             aggregations.campaign_summary(session, scope=scope, plan=plan),
             aggregations.invalid_by_reason(session, scope=scope),
         )
+        summary.update(_viewability(*report_viewability.totals(session, scope=scope)))
         aggregate, shape = partial(aggregations.campaign_rows, plan=plan), _campaign_row
     else:
         summary = _publisher_summary(
@@ -102,7 +105,17 @@ def present_row(row: Row) -> Row:
     for key in _OPTIONAL_KEYS:
         if key in row and row[key] is None:
             del row[key]
+    if "measurable_impressions" in row:
+        row.update(_viewability(row["measurable_impressions"], row["viewable_impressions"]))
     return row
+
+
+def _viewability(measurable: int, viewable: int) -> Row:
+    return {
+        "measurable_impressions": measurable,
+        "viewable_impressions": viewable,
+        "viewability_rate": viewability.rate(viewable=viewable, measurable=measurable),
+    }
 
 
 def _dimension_values(record: RowMapping, dimensions: Sequence[str]) -> Row:
@@ -123,6 +136,8 @@ def _campaign_row(record: RowMapping, dimensions: Sequence[str]) -> Row:
     if record["misrepresented"]:
         row["misrepresented"] = True
         row["misrepresented_impressions"] = int(record["misrepresented"])
+    for measure in report_viewability.MEASURES:
+        row[measure] = int(record[measure])
     return row
 
 

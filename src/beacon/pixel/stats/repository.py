@@ -25,6 +25,7 @@ from beacon.pixel.models import PixelSiteDay as S
 from beacon.pixel.reports import aggregations, planner
 from beacon.pixel.stats.models import PixelStatsDay as D
 from beacon.pixel.stats.models import PixelStatsTraffic as T
+from beacon.pixel.viewability_models import PixelViewability as PV
 
 TRAFFIC_TYPES = ("human", "bot", "ai_agent")
 _CHUNK = 500
@@ -102,6 +103,21 @@ def _measures(table: Table) -> list[Any]:
     return [
         func.coalesce(total, 0).label(kind) for total, kind in zip(sums, TRAFFIC_TYPES, strict=True)
     ]
+
+
+def viewability(session: Session, *, scope: Scope) -> tuple[int, int]:
+    """(measurable, viewable) human impressions the script tag measured in the scope."""
+    conditions = [PV.campaign_id == scope.campaign_id, PV.date >= scope.start, PV.date <= scope.end]
+    for column, values in ((PV.domain, scope.domains), (PV.device, scope.devices)):
+        if values:
+            conditions.append(column.in_(values))
+    if scope.countries:
+        conditions.append(PV.geo.in_(scope.countries))
+    statement = select(
+        func.coalesce(func.sum(PV.measurable), 0), func.coalesce(func.sum(PV.viewable), 0)
+    ).where(*conditions)
+    measurable, viewable = session.execute(statement).one()
+    return int(measurable), int(viewable)
 
 
 def traffic(

@@ -144,6 +144,16 @@ class Totals(Traffic):
     shares: Shares
     misrepresented_impressions: int
     misrepresented_share: float
+    measurable_impressions: int = Field(
+        default=0, description="Impressions the script tag could measure (docs/measure.md)."
+    )
+    viewable_impressions: int = Field(
+        default=0, description="Measurable impressions that met the MRC viewability threshold."
+    )
+    viewability_rate: float | None = Field(
+        default=None,
+        description="viewable / measurable impressions; null when none was measurable.",
+    )
 
 
 class SeriesPoint(Traffic):

@@ -12,6 +12,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 
 from beacon.pixel import service as campaign_service
+from beacon.pixel import viewability
 from beacon.pixel.enrich import site_macro_domain
 from beacon.pixel.reports.build import agent_details
 from beacon.pixel.stats import repository
@@ -71,6 +72,9 @@ def campaign_stats(
         session, table=_misrepresentation_table(scope), scope=scope
     )
     totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
+    measurable, viewable = repository.viewability(session, scope=scope)
+    totals.measurable_impressions, totals.viewable_impressions = measurable, viewable
+    totals.viewability_rate = viewability.rate(viewable=viewable, measurable=measurable)
     breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
     if "misrepresented" in wanted:
         breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
