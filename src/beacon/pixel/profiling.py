@@ -1,7 +1,7 @@
 """Where the flusher's time goes: an optional cProfile of its flush loop, and its summary.
 
-With ``BEACON_PIXEL_FLUSHER_PROFILE_DIR`` set, each flusher process profiles its flush loop
-and writes ``flusher-<pid>.prof`` there when it stops (the collector benchmark reads them).
+With ``BEACON_PIXEL_FLUSHER_PROFILE_DIR`` set, each flush loop (a flusher process's, or the
+server's flusher thread) profiles itself and writes ``flusher-<pid>.prof`` there when it stops (the collector benchmark reads them).
 cProfile slows the profiled code down, so this is for measuring, never for production.
 """
 
