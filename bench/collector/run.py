@@ -1,11 +1,22 @@
-"""Collector benchmark: one `beacon serve` vs nginx serving a static GIF, then loss checks.
+"""Collector benchmark: one `beacon serve` under load at 200 and 50,000 distinct page URLs.
 
-    python bench/collector/run.py [--duration 10] [--connections 50] [--write-docs]
+    python -m bench.collector.run [--distinct-urls 200 50000] [--duration 10]
+        [--connections 50] [--flushers N] [--profile] [--skip-loss] [--database-url URL]
+        [--write-docs]
+
+(from the repository root, with the project's virtualenv). For each URL count a server on
+a fresh database takes wrk's load, then the run waits until its flushers have counted every
+accepted hit: accepted hits/s and latency are wrk's, *sustained* is hits flushed from the
+start of the load to the end of the backlog per second. ``--profile`` repeats each run with
+the flushers profiling themselves (``BEACON_PIXEL_FLUSHER_PROFILE_DIR``) and reports the
+share of their time spent compiling SQL and where the rest goes. nginx serving a static GIF
+under the same load is the yardstick for the hot path.
 
 Needs `wrk` and `nginx` on PATH (Debian: `apt-get install -y wrk nginx`). Everything runs on
 loopback in a temporary directory: the server on the embedded SQLite database (or
 BEACON_BENCH_DATABASE_URL), nginx with one worker process, wrk with one thread rotating
-realistic pixel URLs (DSP macros expanded) and User-Agents.
+realistic pixel URLs (`load.py`: DSP macros expanded) and User-Agents. The PostgreSQL run
+is DESTRUCTIVE for its database: the public schema is dropped and rebuilt per run.
 
 Loss: under the same load the server gets SIGTERM (then, in a separate run, SIGKILL)
 mid-run; wrk counts every 200 it received; the server is restarted on the same data
@@ -17,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import re
 import shutil
 import signal
@@ -26,10 +36,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
 
 import httpx
+from bench.collector.load import UAS, pixel_paths
 from sqlalchemy import create_engine, text
+
+from beacon.core.config import Settings
+from beacon.pixel.profiling import compile_share, load_profiles, total_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -47,43 +61,23 @@ the same 2 CPUs, so both servers share them with the load generator; the load av
 in the heading. The load rotates 200 URLs, so each flush upserts few distinct rows; traffic
 with many more distinct pages per second gives the flusher more rows to write per segment.
 """
-UAS = [
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.3 Safari/605.1.15",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36",
-    "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
-    "Roku/DVP-12.5 (12.5.0.4178-C3)",
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
-    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/123.0.0.0 Safari/537.36",
-]
-SITES = ["www.nytimes.com", "www.bbc.co.uk", "edition.cnn.com", "www.theguardian.com", "www.espn.com",
-         "www.lemonde.fr", "www.spiegel.de", "techcrunch.com", "www.reuters.com", "spam-site.biz"]  # fmt: skip
 
 
-def lua_script(campaign_id: int, count_acks: bool) -> str:
-    rng = random.Random(7)
-    paths = []
-    for i in range(200):
-        site = rng.choice(SITES)
-        page = (
-            f"https://{site}/2026/01/{rng.randrange(1, 28):02d}/article-{rng.randrange(5000)}.html"
-        )
-        declared = site.removeprefix("www.") if rng.random() > 0.05 else "nytimes.com"
-        query = (
-            f"site={declared}&page_url={quote(page, safe='')}&creative_id={rng.randrange(10**6)}"
-            f"&placement_id={rng.randrange(10**4)}&deal_id=classify-ttd-{i % 13}&cb={rng.randrange(10**12)}"
-        )
-        paths.append(f"/px/{campaign_id}.gif?{query}")
-    lines = ["local paths = {" + ",".join(f'"{p}"' for p in paths) + "}"]
+def lua_script(campaign_id: int, count_acks: bool, workdir: Path, distinct_urls: int = 200) -> str:
+    """wrk's script: cycles through the request targets of `load.pixel_paths` (read from a
+    file: a table constructor of 50,000 strings is past LuaJIT's limits) and the User-Agents,
+    with a fresh cache buster on every request, as a real pixel has."""
+    targets = workdir / f"paths-{distinct_urls}.txt"
+    targets.write_text("\n".join(pixel_paths(campaign_id, distinct_urls)) + "\n")
+    lines = [
+        f'local paths = {{}}\nfor line in io.lines("{targets}") do paths[#paths + 1] = line end'
+    ]
     lines.append("local uas = {" + ",".join('"' + ua.replace('"', '\\"') + '"' for ua in UAS) + "}")
     lines.append("""
 local i = 0
 request = function()
   i = i + 1
-  return wrk.format("GET", paths[(i % #paths) + 1], {["User-Agent"] = uas[(i % #uas) + 1]})
+  return wrk.format("GET", paths[(i % #paths) + 1] .. "&cb=" .. i, {["User-Agent"] = uas[(i % #uas) + 1]})
 end
 """)
     if count_acks:
@@ -119,10 +113,13 @@ def wrk(url: str, script: Path, duration: float, connections: int) -> dict[str, 
 
 
 class Server:
-    def __init__(self, workdir: Path, database_url: str, port: int) -> None:
+    def __init__(
+        self, workdir: Path, database_url: str, port: int, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.port, self.workdir = port, workdir
         self.env = {**os.environ, "BEACON_DATA_DIR": str(workdir / "data"),
-                    "BEACON_DATABASE_URL": database_url, "BEACON_LOG_LEVEL": "WARNING"}  # fmt: skip
+                    "BEACON_DATABASE_URL": database_url, "BEACON_LOG_LEVEL": "WARNING",
+                    **(extra_env or {})}  # fmt: skip
         self.process: subprocess.Popen[str] | None = None
         self.key: str | None = None
 
@@ -216,10 +213,10 @@ def loss_run(base: Path, sig: int, args: argparse.Namespace, port: int) -> dict[
     database_url = args.database_url or f"sqlite:///{workdir / 'beacon.db'}"
     if args.database_url:
         _reset(database_url)
-    server = Server(workdir, database_url, port).start()
+    server = Server(workdir, database_url, port, _server_env(args)).start()
     campaign_id = _campaign(server)
     script = workdir / "acks.lua"
-    script.write_text(lua_script(campaign_id, count_acks=True))
+    script.write_text(lua_script(campaign_id, count_acks=True, workdir=workdir))
     load = subprocess.Popen(
         ["wrk", "-t1", f"-c{args.connections}", f"-d{args.loss_duration:g}s", "--latency", "-s",
          str(script), f"http://127.0.0.1:{port}/"],
@@ -229,7 +226,7 @@ def loss_run(base: Path, sig: int, args: argparse.Namespace, port: int) -> dict[
     stop_seconds = server.signal(sig)
     out = load.communicate()[0]
     acknowledged = int(re.search(r"ACKNOWLEDGED (\d+)", out)[1])  # type: ignore[index]
-    restarted = Server(workdir, database_url, port).start()
+    restarted = Server(workdir, database_url, port, _server_env(args)).start()
     restarted.signal(signal.SIGTERM)  # replays the spool on start, flushes on exit
     return {"acknowledged": acknowledged, "counted": counted(database_url),
             "stop_seconds": stop_seconds}  # fmt: skip
@@ -253,11 +250,95 @@ def _reset(database_url: str) -> None:
     engine.dispose()
 
 
+def _server_env(args: argparse.Namespace, profile_dir: Path | None = None) -> dict[str, str]:
+    env = {"BEACON_PIXEL_FLUSHERS": str(args.flushers)} if args.flushers else {}
+    if profile_dir is not None:
+        env["BEACON_PIXEL_FLUSHER_PROFILE_DIR"] = str(profile_dir)
+    return env
+
+
+def throughput_run(
+    base: Path, args: argparse.Namespace, distinct_urls: int, port: int, *, profile: bool = False
+) -> dict[str, Any]:
+    """One server on a fresh database: wrk for ``args.duration``, then the drain."""
+    workdir = base / f"{'profile' if profile else 'load'}-{distinct_urls}"
+    workdir.mkdir()
+    database_url = args.database_url or f"sqlite:///{workdir / 'beacon.db'}"
+    if args.database_url:
+        _reset(database_url)
+    profile_dir = workdir / "profiles" if profile else None
+    server = Server(workdir, database_url, port, _server_env(args, profile_dir)).start()
+    campaign_id = _campaign(server)
+    script = workdir / "load.lua"
+    script.write_text(lua_script(campaign_id, False, workdir, distinct_urls))
+    load_before = os.getloadavg()[0]
+    wrk(f"http://127.0.0.1:{port}/", script, 2, args.connections)  # warm caches
+    drain(port, since=time.monotonic())  # the warm-up's hits are not measured
+    cpu_before = _cpu_seconds()
+    loaded, before = time.monotonic(), flushed_metric(port)
+    result: dict[str, Any] = wrk(
+        f"http://127.0.0.1:{port}/", script, args.duration, args.connections
+    )
+    result["drain_seconds"] = drain(port, since=time.monotonic())
+    elapsed = time.monotonic() - loaded
+    result["flushed"] = flushed_metric(port) - before
+    result["flushed_per_second"] = result["flushed"] / elapsed
+    result["load"] = (load_before, os.getloadavg()[0])
+    result["busy_cpus"] = (_cpu_seconds() - cpu_before) / elapsed
+    server.signal(signal.SIGTERM)
+    if profile_dir is not None:
+        result["profile"] = profile_summary(profile_dir)
+    return result
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds the whole machine spent busy (every process: ours and other users')."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def profile_summary(directory: Path) -> dict[str, Any]:
+    """The flushers' profiles merged: share compiling SQL, and where the time went."""
+    stats = load_profiles(sorted(directory.glob("flusher-*.prof")))
+    if stats is None:
+        return {"compile_share": float("nan"), "total": 0.0, "top": []}
+    total = total_seconds(stats)
+    groups = {
+        "enrichment (hits.py and below)": ("beacon/pixel/hits.py", "rollup_key"),
+        "rollup increments (rows built, then written)": ("beacon/pixel/rollups.py", "increment"),
+        "of which writes (upserts.add_rows: driver, database)": (
+            "beacon/pixel/upserts.py", "add_rows",
+        ),
+    }  # fmt: skip
+    top = []
+    for label, (filename, function) in groups.items():
+        seconds = sum(
+            entry[3]
+            for (name, _line, func), entry in stats.stats.items()  # type: ignore[attr-defined]
+            if func == function and name.endswith(filename)
+        )
+        top.append((label, seconds / total if total else 0.0))
+    return {"compile_share": compile_share(stats), "total": total, "top": top}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--loss-duration", type=float, default=8)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--distinct-urls", type=int, nargs="+", default=[200, 50_000],
+        help="page URLs in the load, one run each (over 2,000 domains for 50,000)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--flushers", type=int, default=0, help="BEACON_PIXEL_FLUSHERS (default: the server's)"
+    )
+    parser.add_argument(
+        "--profile", action="store_true",
+        help="also profile the flushers (cProfile, a separate run per URL count)",
+    )  # fmt: skip
+    parser.add_argument("--skip-loss", action="store_true", help="no SIGTERM/SIGKILL runs")
     parser.add_argument("--database-url", default=os.environ.get("BEACON_BENCH_DATABASE_URL"))
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
     args = parser.parse_args()
@@ -268,87 +349,118 @@ def main() -> None:
 
     base = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
     server_port, nginx_port = 18765, 18766
-    database_url = args.database_url or f"sqlite:///{base / 'beacon.db'}"
-    if args.database_url:
-        _reset(database_url)
-    load_before = os.getloadavg()[0]
-    server = Server(base, database_url, server_port).start()
-    campaign_id = _campaign(server)
-    script = base / "load.lua"
-    script.write_text(lua_script(campaign_id, count_acks=False))
+    results: dict[str, Any] = {"runs": {}, "profiles": {}}
+    for distinct_urls in args.distinct_urls:
+        results["runs"][distinct_urls] = throughput_run(base, args, distinct_urls, server_port)
+        print(distinct_urls, results["runs"][distinct_urls], flush=True)
+    for distinct_urls in args.distinct_urls if args.profile else ():
+        run = throughput_run(base, args, distinct_urls, server_port, profile=True)
+        results["profiles"][distinct_urls] = run["profile"]
+        print(distinct_urls, run, flush=True)
     web = nginx(base, nginx_port, TRANSPARENT_GIF)
+    script = base / "nginx.lua"
+    script.write_text(lua_script(1, False, base))
     try:
-        wrk(f"http://127.0.0.1:{server_port}/", script, 2, args.connections)  # warm caches
-        drain(server_port, since=time.monotonic())  # the warm-up's hits are not measured
-        loaded, before = time.monotonic(), flushed_metric(server_port)
-        beacon = wrk(f"http://127.0.0.1:{server_port}/", script, args.duration, args.connections)
-        beacon["drain_seconds"] = drain(server_port, since=time.monotonic())
-        flushed = flushed_metric(server_port) - before
-        beacon["flushed_per_second"] = flushed / (time.monotonic() - loaded)
-        static = wrk(f"http://127.0.0.1:{nginx_port}/", script, args.duration, args.connections)
+        results["nginx"] = wrk(
+            f"http://127.0.0.1:{nginx_port}/", script, args.duration, args.connections
+        )
     finally:
         web.send_signal(signal.SIGQUIT)
         web.wait(10)
-    server.signal(signal.SIGTERM)
-    results = {"beacon": beacon, "nginx": static, "counted_after_throughput": counted(database_url)}
-    results["sigterm"] = loss_run(base, signal.SIGTERM, args, server_port)
-    results["sigkill"] = loss_run(base, signal.SIGKILL, args, server_port)
-    results["load"] = (load_before, os.getloadavg()[0])
+    if not args.skip_loss:
+        results["sigterm"] = loss_run(base, signal.SIGTERM, args, server_port)
+        results["sigkill"] = loss_run(base, signal.SIGKILL, args, server_port)
     report = render(results, args)
     print(report)
     if args.write_docs:
-        write_section(report)
+        write_section(report, args)
     shutil.rmtree(base, ignore_errors=True)
 
 
-def render(results: dict, args: argparse.Namespace) -> str:  # type: ignore[type-arg]
-    beacon, static = results["beacon"], results["nginx"]
-    ratio = beacon["rps"] / static["rps"]
+def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     backend = "PostgreSQL" if args.database_url else "SQLite"
-    cpu = os.cpu_count()
+    flushers = args.flushers or Settings().pixel_flushers
+    static = results["nginx"]
     rows = [
-        f"{SECTION}",
+        f"{section(args)}",
         "",
-        f"Measured by `python bench/collector/run.py --write-docs` on {time.strftime('%Y-%m-%d')}: "
-        f"{cpu} CPUs shared by wrk (1 thread, {args.connections} connections, {args.duration:g} s), "
-        f"one `beacon serve` process ({backend}, default settings: its spool flusher child process "
-        "and the in-process worker) and nginx (1 worker, static GIF, no access log), loopback, "
-        "200 rotating pixel URLs with DSP macros and 10 User-Agents. Load average (1 min): "
-        f"{results['load'][0]:.2f} before, {results['load'][1]:.2f} after.",
+        f"Measured by `python -m bench.collector.run {command_args(args)}` on "
+        f"{time.strftime('%Y-%m-%d')}: {os.cpu_count()} CPUs shared by wrk (1 thread, "
+        f"{args.connections} connections, {args.duration:g} s) and one `beacon serve` process "
+        f"({backend}, default settings: {flushers} spool flusher child processes and the "
+        "in-process worker), loopback. The load is the script tag's GIF with a DSP's macros "
+        "expanded, 10 User-Agents and a fresh cache buster per hit, over N distinct page URLs "
+        "(200: 10 news sites; 50,000: 2,000 domains). *sustained* is hits flushed into the "
+        "rollups from the start of the load until the backlog is empty, divided by that time: "
+        "what one server keeps up with indefinitely, its spool flat. *busy CPUs* is how many "
+        "of the machine's CPUs were busy on average during that time, counting every process "
+        "on the machine (other users' too): the benchmark's own need is at most 2.",
         "",
-        "| target | hits/s | p50 | p99 |",
-        "|---|---|---|---|",
-        f"| beacon `/px/{{id}}.gif` | {beacon['rps']:,.0f} | {beacon['p50_ms']:.2f} ms | {beacon['p99_ms']:.2f} ms |",
-        f"| nginx static GIF | {static['rps']:,.0f} | {static['p50_ms']:.2f} ms | {static['p99_ms']:.2f} ms |",
-        "",
-        f"Ratio beacon/nginx: **{ratio:.0%}** (targets: >= 10,000 hits/s, >= 25% of nginx, p99 < 10 ms).",
-        "",
-        f"The flusher process had counted every accepted hit {beacon['drain_seconds']:.1f} s after "
-        f"the load stopped: {beacon['flushed_per_second']:,.0f} hits/s flushed from the start of "
-        "the load to the end of the backlog, i.e. what one server sustains indefinitely with its "
-        "spool flat (above that the backlog grows on disk until the collector answers 503).",
-        "",
-        "Loss under load (wrk counts every 200; the server is restarted on the same data "
-        "directory and stopped with SIGTERM, which flushes the spool):",
-        "",
-        "| signal mid-run | acknowledged by wrk | counted in rollups | time to exit |",
-        "|---|---|---|---|",
+        "| distinct URLs | accepted hits/s | p50 | p99 | drain after the load | sustained hits/s "
+        "| load avg before/after | busy CPUs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name in ("sigterm", "sigkill"):
-        run = results[name]
+    for distinct_urls, run in results["runs"].items():
         rows.append(
-            f"| {name.upper()} | {run['acknowledged']:,} | {run['counted']:,} | {run['stop_seconds']:.2f} s |"
+            f"| {distinct_urls:,} | {run['rps']:,.0f} | {run['p50_ms']:.2f} ms "
+            f"| {run['p99_ms']:.2f} ms | {run['drain_seconds']:.1f} s "
+            f"| **{run['flushed_per_second']:,.0f}** | {run['load'][0]:.1f} / {run['load'][1]:.1f} "
+            f"| {run['busy_cpus']:.2f} |"
         )
+    rows += [
+        "",
+        f"nginx (1 worker, static GIF, no access log) under the same 200-URL load: "
+        f"{static['rps']:,.0f} hits/s, p50 {static['p50_ms']:.2f} ms, p99 {static['p99_ms']:.2f} ms.",
+    ]
+    if results["profiles"]:
+        rows += ["", "Where the flushers' time goes (cProfile of their flush loops, a separate "
+                 "run with `--profile`; shares of the profiled time, nested, so they need not "
+                 "add up to 100%):", "",
+                 "| distinct URLs | compiling SQL | " + " | ".join(
+                     label for label, _ in next(iter(results["profiles"].values()))["top"]) + " |",
+                 "|---|---|" + "---|" * len(next(iter(results["profiles"].values()))["top"])]  # fmt: skip
+        for distinct_urls, profile in results["profiles"].items():
+            shares = " | ".join(f"{share:.0%}" for _, share in profile["top"])
+            rows.append(f"| {distinct_urls:,} | {profile['compile_share']:.1%} | {shares} |")
+    if "sigterm" in results:
+        rows += [
+            "",
+            "Loss under load (200 URLs; wrk counts every 200; the server is restarted on the "
+            "same data directory and stopped with SIGTERM, which flushes the spool):",
+            "",
+            "| signal mid-run | acknowledged by wrk | counted in rollups | time to exit |",
+            "|---|---|---|---|",
+        ]
+        for name in ("sigterm", "sigkill"):
+            run = results[name]
+            rows.append(
+                f"| {name.upper()} | {run['acknowledged']:,} | {run['counted']:,} | {run['stop_seconds']:.2f} s |"
+            )
     return "\n".join(rows) + "\n" + NOTES
 
 
-def write_section(section: str) -> None:
+def section(args: argparse.Namespace) -> str:
+    backend = "PostgreSQL" if args.database_url else "SQLite"
+    return f"{SECTION} ({backend})"
+
+
+def command_args(args: argparse.Namespace) -> str:
+    parts = ["--write-docs"]
+    if args.database_url:
+        parts.insert(0, "--database-url postgresql+psycopg://...")
+    if args.profile:
+        parts.insert(0, "--profile")
+    return " ".join(parts)
+
+
+def write_section(report: str, args: argparse.Namespace) -> None:
     existing = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    heading = section(args)
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(existing):
-        updated = pattern.sub(lambda _: section + "\n", existing)
+        updated = pattern.sub(lambda _: report + "\n", existing)
     else:
-        updated = existing.rstrip("\n") + "\n\n" + section
+        updated = existing.rstrip("\n") + "\n\n" + report
     DOCS.write_text(updated)
 
 

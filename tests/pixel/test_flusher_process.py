@@ -119,3 +119,49 @@ def test_child_flushes_reports_metrics_and_dies_with_its_server(
 
 def _text(server: LiveServer) -> str:
     return httpx.get(f"{server.base_url}/metrics").text
+
+
+def test_two_flusher_children_share_the_spool_and_count_each_hit_once(
+    tmp_path: Path, database_url: str, db: Database, key_for: Callable[[str], str]
+) -> None:
+    key = key_for("flushers")
+    env = {**ENV, "BEACON_PIXEL_FLUSHERS": "2"}
+    server = LiveServer(data_dir=tmp_path / "data", database_url=database_url, env=env).start()
+    assert server.process is not None
+    server_pid = server.process.pid
+    try:
+        wait_for(lambda: len(_children(server_pid)) == 2, "two flusher processes")
+        first, second = _children(server_pid)
+        created = httpx.post(
+            f"{server.base_url}/v1/pixel/campaigns",
+            json={"name": "flushers", "use_case": "campaign_reporting"},
+            headers={"X-API-Key": key},
+        )
+        campaign_id = int(created.json()["id"])
+        with httpx.Client(base_url=server.base_url, headers={"User-Agent": UA}) as client:
+            for i in range(200):
+                response = client.get(
+                    f"/px/{campaign_id}.gif", params={"url": f"https://www.example.com/{i}"}
+                )
+                assert response.status_code == 200
+        wait_for(lambda: counted_hits(db, campaign_id) == 200, "the flushers to flush")
+        flushed = "beacon_pixel_hits_flushed_total"
+        wait_for(lambda: _metric(server, flushed) == 200, "both flushers' metrics")
+
+        # One of them dies: the other goes on, and the server starts a replacement.
+        os.kill(first, signal.SIGKILL)
+        wait_for(
+            lambda: len(_children(server_pid)) == 2 and first not in _children(server_pid),
+            "a replacement flusher",
+        )
+        assert second in _children(server_pid)
+        with httpx.Client(base_url=server.base_url, headers={"User-Agent": UA}) as client:
+            for i in range(50):
+                assert client.get(f"/px/{campaign_id}.gif", params={"u": str(i)}).status_code == 200
+        wait_for(lambda: counted_hits(db, campaign_id) == 250, "the flushers to flush again")
+        wait_for(lambda: _metric(server, flushed) == 250, "the metrics")
+        assert _metric(server, "beacon_pixel_flusher_restarts_total") == 1
+    finally:
+        server.stop(signal.SIGTERM)
+    # SIGTERM: both flushers finish and nothing is counted twice.
+    assert counted_hits(db, campaign_id) == 250

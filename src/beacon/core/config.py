@@ -207,6 +207,19 @@ class Settings(BaseSettings):
         "process at lower CPU priority (`process`: enrichment never stalls the hot path), a "
         "thread of the server (`thread`), or another process sharing the spool (`off`).",
     )
+    pixel_flushers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Flusher child processes per `beacon serve` (with `BEACON_PIXEL_FLUSHER="
+        "process`): each spool segment is claimed by one of them, so a backlog is flushed on "
+        "that many cores at once (give it the cores the server does not need).",
+    )
+    pixel_flusher_profile_dir: Path | None = Field(
+        default=None,
+        description="Benchmarks only: each pixel flush loop profiles itself (cProfile, which "
+        "slows it down) and writes flusher-<pid>.prof here when it stops; unset: off.",
+    )
 
     fetch_allow_private_networks: bool = Field(
         default=False,

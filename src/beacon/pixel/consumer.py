@@ -1,7 +1,10 @@
 """The spool flusher: sealed segments -> enrichment -> rollup increments, exactly once.
 
 Every `interval` seconds (and on demand, and at shutdown) the consumer seals the open spool
-segment and processes every sealed one, oldest first, one segment per transaction:
+segment and processes every sealed one, oldest first, one segment per transaction. Several
+consumers may share a spool (``BEACON_PIXEL_FLUSHERS`` processes per server, or servers
+sharing a directory): each segment is claimed by one of them at a time (`Spool.claim`), so
+they split the backlog between them instead of racing for the same segments.
 
 1. its id (file name + content hash) is looked up in `pixel_spool_segments`; a segment
    already there was committed before a crash and is only deleted (replay adds nothing);
@@ -40,6 +43,7 @@ from beacon.pixel.collector import PixelCollector
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.hits import HitEnricher
 from beacon.pixel.metrics import FlushMetrics
+from beacon.pixel.profiling import profiled
 from beacon.pixel.rollups import RollupKey, increment
 from beacon.pixel.spool import Spool, read_segment
 
@@ -107,6 +111,7 @@ class SpoolConsumer:
         interval: float = 1.0,
         fsync: bool = True,
         max_backlog_bytes: int = 2 * 1024**3,
+        profile_dir: Path | None = None,
     ) -> None:
         self.db = db
         self.spool = spool
@@ -116,6 +121,7 @@ class SpoolConsumer:
         self.interval = interval
         self.fsync = fsync
         self.max_backlog_bytes = max_backlog_bytes
+        self.profile_dir = profile_dir
         self.campaigns = CampaignIds(db)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -144,7 +150,9 @@ class SpoolConsumer:
             self.seal()
             result = FlushResult()
             for path in self.spool.sealed_segments():
-                result.add(self.process_segment(path))
+                with self.spool.claim(path) as claimed:
+                    if claimed:
+                        result.add(self.process_segment(path))
                 self.publish_backlog()
             self.publish_backlog()
             return result
@@ -210,6 +218,9 @@ class SpoolConsumer:
         return FlushResult(counted=counted, rejected=rejected, segments=1)
 
     def _run(self) -> None:
+        profiled(self.profile_dir, self._loop)
+
+    def _loop(self) -> None:
         while not self._stopping.wait(self.interval):
             try:
                 self.flush()

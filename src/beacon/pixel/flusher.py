@@ -12,6 +12,9 @@ it. So the server only appends and seals, and a child process does the rest:
   priority (nice +10), so under overload the machine serves hits first and flushes with
   what is left — the backlog (on disk, bounded by ``pixel_spool_max_backlog_bytes``) absorbs
   the difference;
+- there are ``pixel_flushers`` such children (default 1): segments are independent, each is
+  claimed by one child at a time (``Spool.claim``), so a backlog drains on several cores
+  (enrichment is CPU-bound Python: one process uses one core at most);
 - the child reports what it flushed over a pipe, so the server's ``/metrics`` shows it;
 - on stop the server seals its segment, asks the child to finish (SIGTERM: it flushes
   everything sealed, then exits) and flushes whatever is still left itself; segments are
@@ -28,6 +31,7 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -45,14 +49,17 @@ _STOP_TIMEOUT_SECONDS = 60.0
 
 class SpoolSealer:
     """Thread of the server process: seals the open segment, publishes the backlog, and
-    starts a new flusher if the last one died (so the backlog never waits for a restart)."""
+    starts a new flusher for any that died (so the backlog never waits for a restart)."""
 
     def __init__(
-        self, consumer: SpoolConsumer, interval: float, flusher: FlusherProcess | None = None
+        self,
+        consumer: SpoolConsumer,
+        interval: float,
+        flushers: Sequence[FlusherProcess] = (),
     ) -> None:
         self.consumer = consumer  # used for its seal and backlog steps only
         self.interval = interval
-        self.flusher = flusher
+        self.flushers = flushers
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -73,12 +80,13 @@ class SpoolSealer:
                 self.consumer.publish_backlog()
             except OSError:
                 log.exception("sealing the pixel spool failed")
-            if self.flusher is not None and not self._stopping.is_set():
-                self.flusher.revive()
+            for flusher in self.flushers:
+                if not self._stopping.is_set():
+                    flusher.revive()
 
 
 class FlusherProcess:
-    """The child process flushing the spool, and the server-side end of its metrics pipe."""
+    """A child process flushing the spool, and the server-side end of its metrics pipe."""
 
     def __init__(self, settings: Settings, metrics: PixelMetrics) -> None:
         self.settings = settings
@@ -103,13 +111,19 @@ class FlusherProcess:
         self._reader.start()
         return self
 
+    def ask_to_stop(self) -> None:
+        """Send the child SIGTERM: it flushes what it can claim, then exits (see ``stop``)."""
+        process = self._process
+        if process is not None and process.is_alive() and process.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGTERM)
+
     def stop(self) -> int | None:
         """Ask the child to flush everything and exit; its exit code (None if killed)."""
         process = self._process
         if process is None:
             return None
-        if process.is_alive() and process.pid is not None:
-            os.kill(process.pid, signal.SIGTERM)
+        self.ask_to_stop()
         process.join(_STOP_TIMEOUT_SECONDS)
         if process.is_alive():
             log.error("pixel flusher did not stop in time; killing it")

@@ -58,14 +58,15 @@ def make_consumer(
         interval=settings.pixel_flush_interval,
         fsync=settings.pixel_spool_fsync,
         max_backlog_bytes=settings.pixel_spool_max_backlog_bytes,
+        profile_dir=settings.pixel_flusher_profile_dir,
     )
 
 
 class PixelPipeline:
     """The running collector of an app: started in the lifespan, stopped (and flushed) at exit.
 
-    Where the spool is flushed is ``settings.pixel_flusher``: a child process (``process``,
-    the default: see ``flusher.py``), a thread of this process (``thread``), or elsewhere
+    Where the spool is flushed is ``settings.pixel_flusher``: ``pixel_flushers`` child
+    processes (``process``, the default: see ``flusher.py``), a thread of this process (``thread``), or elsewhere
     (``off``: another process shares the spool directory).
     """
 
@@ -78,7 +79,7 @@ class PixelPipeline:
         )
         self.mode = settings.pixel_flusher
         self._sealer: SpoolSealer | None = None
-        self._flusher: FlusherProcess | None = None
+        self._flushers: list[FlusherProcess] = []
         collector.metrics.watch_backlog(self.spool.backlog_bytes)
 
     def start(self) -> None:
@@ -87,9 +88,12 @@ class PixelPipeline:
         if self.mode == "thread":
             self.consumer.start()
         elif self.mode == "process":
-            self._flusher = FlusherProcess(self.settings, self.collector.metrics).start()
+            self._flushers = [
+                FlusherProcess(self.settings, self.collector.metrics).start()
+                for _ in range(self.settings.pixel_flushers)
+            ]
             self._sealer = SpoolSealer(
-                self.consumer, self.settings.pixel_flush_interval, self._flusher
+                self.consumer, self.settings.pixel_flush_interval, self._flushers
             )
             self._sealer.start()
 
@@ -107,9 +111,11 @@ class PixelPipeline:
             if self._sealer is not None:
                 self._sealer.stop()
             self.consumer.seal()
-            if self._flusher is not None:
-                self._flusher.stop()  # flushes every sealed segment before it exits
-            result = self.consumer.flush()  # whatever it could not (normally nothing)
+            for flusher in self._flushers:
+                flusher.ask_to_stop()
+            for flusher in self._flushers:
+                flusher.stop()  # each flushes what it can claim before it exits
+            result = self.consumer.flush()  # whatever they could not (normally nothing)
         self.spool.close()
         self.consumer.enricher.resolver.close()
         return result

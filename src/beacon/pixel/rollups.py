@@ -11,18 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from operator import itemgetter
 
 import orjson
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres
 from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelRollup, PixelSiteDay, PixelUrlDay, PixelUrlMonth
+from beacon.pixel.upserts import add_rows
 
 _TRAFFIC_MEASURES = ("human", "bot", "ai_agent")
 
@@ -70,46 +68,20 @@ def coarse_hash(*parts: str) -> str:
 
 
 def increment(session: Session, counts: Mapping[RollupKey, int]) -> None:
-    """Add ``counts`` to every rollup table, one statement per chunk (INSERT .. ON CONFLICT DO UPDATE)."""
+    """Add ``counts`` to every rollup table: one batched upsert per table (``upserts``)."""
     counts = {key: hits for key, hits in counts.items() if hits}
     if not counts:
         return
     now = utcnow()
-    _upsert(
-        session,
-        PixelRollup,
-        [_row(key, hits, now) for key, hits in counts.items()],
-        ("hits",),
-        touched=("last_hit_at",),
-    )
-    _upsert(session, PixelSiteDay, _site_days(counts), _TRAFFIC_MEASURES)
-    _upsert(session, PixelUrlDay, _url_grain(counts, monthly=False), ("human",))
-    _upsert(session, PixelUrlMonth, _url_grain(counts, monthly=True), ("human",))
+    rows = [_row(key, hits, now) for key, hits in counts.items()]
+    add_rows(session, _table(PixelRollup), rows, measures=("hits",), touched=("last_hit_at",))
+    add_rows(session, _table(PixelSiteDay), _site_days(counts), measures=_TRAFFIC_MEASURES)
+    add_rows(session, _table(PixelUrlDay), _url_grain(counts, monthly=False), measures=("human",))
+    add_rows(session, _table(PixelUrlMonth), _url_grain(counts, monthly=True), measures=("human",))
 
 
-def _upsert(
-    session: Session,
-    model: type[object],
-    rows: list[dict[str, object]],
-    measures: Iterable[str],
-    touched: Iterable[str] = (),
-) -> None:
-    insert = pg_insert if is_postgres(session) else sqlite_insert
-    table = model.__table__  # type: ignore[attr-defined]
-    # Every flush locks rows in the same order (table by table, by key), so concurrent
-    # flushers of several processes wait for each other instead of deadlocking on hot rows
-    # (today's site-days of a busy domain are touched by every flush).
-    rows = sorted(rows, key=itemgetter("campaign_id", "dims_hash"))
-    for chunk in _chunks(rows, 500):
-        statement = insert(table).values(chunk)
-        statement = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "dims_hash"],
-            set_={
-                **{m: table.c[m] + statement.excluded[m] for m in measures},
-                **{t: statement.excluded[t] for t in touched},
-            },
-        )
-        session.execute(statement)
+def _table(model: type[object]) -> Table:
+    return model.__table__  # type: ignore[attr-defined]
 
 
 def _flag(value: bool) -> str:
@@ -176,8 +148,3 @@ def _row(key: RollupKey, hits: int, now: dt.datetime) -> dict[str, object]:
         "hits": hits,
         "last_hit_at": now,
     }
-
-
-def _chunks(rows: list[dict[str, object]], size: int) -> Iterable[list[dict[str, object]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]

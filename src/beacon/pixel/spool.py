@@ -14,6 +14,11 @@ Ownership: the open segment holds an exclusive `flock`, which the kernel release
 process dies. A new `Spool` seals every leftover `.open` file it can lock, i.e. those of dead
 processes, and leaves alone those of live ones, so several workers may share a directory.
 
+Claims: several flushers (processes of one server, or servers sharing the directory) take
+sealed segments through `claim`, an exclusive `flock` on the sealed file held while the
+segment is counted and deleted, so each segment is processed by one flusher at a time; the
+kernel releases the claim of a flusher that dies, and the next one takes the segment over.
+
 Reading tolerates a torn last line (a write cut short by a crash or a full disk): a line
 without its newline is not a record and is skipped.
 """
@@ -25,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -98,6 +104,25 @@ class Spool:
     def sealed_segments(self) -> list[Path]:
         """Sealed segments waiting to be flushed, oldest first."""
         return sorted(self.directory.glob(f"*{SEALED_SUFFIX}"))
+
+    @contextmanager
+    def claim(self, path: str | os.PathLike[str]) -> Iterator[bool]:
+        """Hold ``path`` exclusively while the block runs; yields False (holding nothing) when
+        another flusher holds it or it is gone (flushed and deleted meanwhile)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False  # another flusher holds it (or its writer is still sealing it)
+                return
+            yield _same_file(fd, path)  # not deleted by a flusher between our open and lock
+        finally:
+            os.close(fd)
 
     def mark_done(self, path: str | os.PathLike[str]) -> None:
         """Delete a sealed segment whose records are durably stored elsewhere."""
@@ -202,6 +227,15 @@ class Spool:
         if recovered and self._fsync:
             _fsync_dir(self.directory)
         return recovered
+
+
+def _same_file(fd: int, path: str | os.PathLike[str]) -> bool:
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(fd)
+    return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
 
 
 def _fsync_dir(directory: Path) -> None:

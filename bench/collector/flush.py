@@ -1,0 +1,117 @@
+"""Flusher benchmark without HTTP: how fast sealed spool segments go into the rollups.
+
+    python -m bench.collector.flush [--distinct-urls 50000] [--hits 200000]
+        [--segment-hits 20000] [--database-url URL] [--profile]
+
+Writes ``--hits`` spool records (the GIF hits `run.py`'s load sends, same URLs and
+User-Agents) into segments of ``--segment-hits`` records (a 1 s segment at 20,000 hits/s),
+then times `SpoolConsumer.flush` over them on a fresh database (SQLite in a temporary
+directory, or ``--database-url``: its public schema is dropped first). ``--profile``
+prints the top of a cProfile of the flush and the share of time spent compiling SQL.
+The live figures, with the server and the load on the same CPUs, are `run.py`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from bench.collector.load import UAS, pixel_paths
+from sqlalchemy import create_engine, text
+
+from beacon.core.config import Settings
+from beacon.core.db import Database, upgrade_database
+from beacon.core.models import Account
+from beacon.pixel.hits import gif_record
+from beacon.pixel.models import PixelCampaign
+from beacon.pixel.pipeline import make_consumer, open_spool
+from beacon.pixel.profiling import compile_share
+
+
+def write_segments(spool_dir: Path, campaign_id: int, args: argparse.Namespace) -> None:
+    spool_dir.mkdir(parents=True)
+    paths = pixel_paths(campaign_id, args.distinct_urls)
+    now = time.time()
+    for segment in range(0, args.hits, args.segment_hits):
+        lines = []
+        for i in range(segment, min(segment + args.segment_hits, args.hits)):
+            query = paths[i % len(paths)].split("?", 1)[1]
+            ua = UAS[i % len(UAS)]
+            lines.append(gif_record(now, campaign_id, "203.0.113.9", query, "", ua, None))
+        name = f"{time.time_ns():020d}-0-{segment:06d}.seg"
+        (spool_dir / name).write_bytes(b"\n".join(lines) + b"\n")
+
+
+def prepare(database_url: str) -> int:
+    if database_url.startswith("postgresql"):
+        engine = create_engine(database_url)
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade_database(database_url)
+    db = Database(database_url)
+    with db.transaction() as session:
+        account = Account(name="bench")
+        session.add(account)
+        session.flush()
+        campaign = PixelCampaign(account_id=account.id, name="bench", use_case="campaign_reporting")
+        session.add(campaign)
+        session.flush()
+        campaign_id = campaign.id
+    db.dispose()
+    return campaign_id
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--distinct-urls", type=int, default=50_000)
+    parser.add_argument("--hits", type=int, default=200_000)
+    parser.add_argument("--segment-hits", type=int, default=20_000)
+    parser.add_argument("--database-url")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="beacon-flush-bench-"))
+    database_url = args.database_url or f"sqlite:///{base / 'beacon.db'}"
+    campaign_id = prepare(database_url)
+    settings = Settings(
+        data_dir=base / "data", database_url=database_url, pixel_spool_dir=base / "spool"
+    )
+    write_segments(base / "spool", campaign_id, args)
+    db = Database(database_url)
+    spool = open_spool(settings)
+    consumer = make_consumer(settings=settings, db=db, spool=spool)
+    profiler = cProfile.Profile() if args.profile else None
+    started, cpu = time.perf_counter(), time.process_time()
+    if profiler is not None:
+        profiler.enable()
+    result = consumer.flush()
+    if profiler is not None:
+        profiler.disable()
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    backend = "PostgreSQL" if database_url.startswith("postgresql") else "SQLite"
+    print(
+        f"{backend}, {args.distinct_urls:,} distinct URLs: {result.counted:,} hits in "
+        f"{result.segments} segments flushed in {seconds:.2f} s = "
+        f"{result.counted / seconds:,.0f} hits/s ({cpu:.2f} s of CPU in this process: "
+        f"{result.counted / cpu:,.0f} hits per CPU-second)"
+    )
+    if profiler is not None:
+        stats = pstats.Stats(profiler)
+        print(f"share of flush time compiling SQL: {compile_share(stats):.1%}")
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
+        print(out.getvalue())
+    spool.close()
+    db.dispose()
+    shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

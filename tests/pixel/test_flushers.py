@@ -1,0 +1,124 @@
+"""Several flushers on one spool: each segment is claimed by one of them, every hit counts once."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+from tests.support import counted_hits
+
+from beacon.core.db import Database
+from beacon.pixel.collector_models import PixelSpoolSegment
+from beacon.pixel.hits import gif_record
+from beacon.pixel.models import PixelCampaign
+from beacon.pixel.spool import Spool
+
+UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+SEGMENTS, HITS_PER_SEGMENT = 24, 250
+
+# A flusher process: the consumer `beacon serve`'s flusher children run, on a shared spool.
+FLUSHER = textwrap.dedent(
+    """
+    import json, sys
+    from beacon.core.config import Settings
+    from beacon.core.db import Database
+    from beacon.pixel.pipeline import make_consumer, open_spool
+    settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2], pixel_spool_dir=sys.argv[3])
+    db = Database(settings.effective_database_url)
+    spool = open_spool(settings)
+    consumer = make_consumer(settings=settings, db=db, spool=spool)
+    print("ready", flush=True)
+    sys.stdin.readline()  # both start together
+    result = consumer.flush()
+    print(json.dumps({"counted": result.counted, "segments": result.segments,
+                      "failed": result.failed}), flush=True)
+    """
+)
+
+
+def test_claims_are_exclusive_and_released(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append(b"hit")
+    sealed = spool.seal()
+    assert sealed is not None
+    other = Spool(tmp_path)  # another process's handle, in effect: its own descriptors
+    with spool.claim(sealed) as mine:
+        assert mine
+        with other.claim(sealed) as theirs:
+            assert not theirs
+    with other.claim(sealed) as theirs:
+        assert theirs  # released when the first flusher let go (or died)
+        other.mark_done(sealed)
+    with spool.claim(sealed) as mine:
+        assert not mine  # flushed and deleted meanwhile
+
+
+def new_campaign(db: Database) -> int:
+    with db.transaction() as session:
+        row = PixelCampaign(account_id=1, name="c", use_case="campaign_reporting")
+        session.add(row)
+        session.flush()
+        return row.id
+
+
+def test_two_flushers_on_one_spool_count_every_hit_exactly_once(
+    tmp_path: Path, database_url: str, db: Database, key_for: Callable[[str], str]
+) -> None:
+    key_for("acme")
+    campaign_id = new_campaign(db)
+    spool_dir = tmp_path / "spool"
+    writer = Spool(spool_dir)
+    for segment in range(SEGMENTS):
+        for i in range(HITS_PER_SEGMENT):
+            query = f"url=https%3A%2F%2Fsite{segment}.example%2F{i % 17}&creative_id={i % 5}"
+            writer.append(gif_record(time.time(), campaign_id, "8.8.8.8", query, "", UA, None))
+        writer.seal()
+    flushers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FLUSHER,
+                str(tmp_path / f"data{n}"),
+                database_url,
+                str(spool_dir),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(2)
+    ]
+    results = []
+    try:
+        for flusher in flushers:
+            assert flusher.stdout is not None and flusher.stdout.readline().strip() == "ready"
+        for flusher in flushers:
+            assert flusher.stdin is not None
+            flusher.stdin.write("go\n")
+            flusher.stdin.flush()
+        for flusher in flushers:
+            assert flusher.stdout is not None
+            results.append(json.loads(flusher.stdout.readline()))
+    finally:
+        for flusher in flushers:
+            flusher.kill()
+            flusher.communicate(timeout=10)  # reaps it and closes its pipes
+
+    total = SEGMENTS * HITS_PER_SEGMENT
+    assert sum(r["counted"] for r in results) == total
+    assert counted_hits(db, campaign_id) == total
+    # Each segment was processed once: none was counted by one flusher and then found
+    # already processed (or lost on the primary key) by the other.
+    assert sum(r["segments"] for r in results) == SEGMENTS
+    assert all(r["failed"] == 0 for r in results)
+    assert all(r["segments"] > 0 for r in results)  # they shared the backlog
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(PixelSpoolSegment)) == SEGMENTS
+    assert list(spool_dir.glob("*.seg")) == []
