@@ -50,7 +50,7 @@ DEFAULT_DATA = Path(__file__).parent.parent.parent / "build" / "contextual"
 EVAL_DIR = Path(__file__).parent / "eval"
 SEED = 16
 BATCH = 256
-L2_GRID = (1e-6, 1e-5, 1e-4)
+L2_GRID = (1e-5, 1e-4, 1e-3)
 MAX_EPOCHS = 12
 LEARNING_RATE = 0.01
 ECE_BINS = 15
@@ -158,9 +158,9 @@ def train(
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The temperature minimising negative log-likelihood (grid 0.25..8, log-spaced)."""
+    """The temperature minimising negative log-likelihood (grid 0.05..10, log-spaced)."""
     best, best_nll = 1.0, math.inf
-    for t in np.exp(np.linspace(math.log(0.25), math.log(8.0), 120)):
+    for t in np.exp(np.linspace(math.log(0.05), math.log(10.0), 160)):
         p = softmax(logits / t)
         nll = float(-np.log(p[np.arange(len(y)), y] + 1e-12).mean())
         if nll < best_nll:
@@ -225,14 +225,18 @@ def load_features(
 
 
 def select_and_train(
-    features: Features, y: np.ndarray, splits: np.ndarray, classes: list[str]
+    features: Features,
+    y: np.ndarray,
+    splits: np.ndarray,
+    classes: list[str],
+    l2_grid: Sequence[float] = L2_GRID,
 ) -> tuple[Model, dict[str, Any]]:
     """Choose L2 and epochs on dev, retrain on train, fit the temperature on dev."""
     train_rows = np.flatnonzero(splits == "train")
     dev_rows = np.flatnonzero(splits == "dev")
     search = {}
     best: tuple[float, float, int] = (-1.0, 0.0, 0)
-    for l2 in L2_GRID:
+    for l2 in l2_grid:
         _, history = train(
             features, y, train_rows, classes, l2=l2, epochs=MAX_EPOCHS,
             dev=(dev_rows, y[dev_rows]),
@@ -314,7 +318,9 @@ def breakdown(
     return {k: (v[0], v[1]) for k, v in sorted(out.items())}
 
 
-def run_topics(data: Path, feature_set: set[str], compare_engine: bool) -> dict[str, Any]:
+def run_topics(
+    data: Path, feature_set: set[str], compare_engine: bool, l2_grid: Sequence[float] = L2_GRID
+) -> dict[str, Any]:
     """Train, calibrate and evaluate the topic head; write weights and report."""
     docs = load_jsonl(data / "topics.jsonl")
     classes = sorted({doc["tier1"] for doc in docs}, key=lambda c: int(c[3:]))
@@ -323,7 +329,7 @@ def run_topics(data: Path, feature_set: set[str], compare_engine: bool) -> dict[
     splits = np.array([doc["split"] for doc in docs])
     print(f"topics: {len(docs)} documents, {len(classes)} tier-1 classes", flush=True)
     features = load_features(docs, data, "topics", feature_set)
-    model, selection = select_and_train(features, y, splits, classes)
+    model, selection = select_and_train(features, y, splits, classes, l2_grid)
     test_rows = np.flatnonzero(splits == "test")
     metrics = evaluate_model(model, features, y, test_rows)
     gold = [classes[i] for i in y[test_rows]]
@@ -363,7 +369,73 @@ def run_topics(data: Path, feature_set: set[str], compare_engine: bool) -> dict[
     suffix = "-".join(sorted(feature_set))
     save_model(model, data / f"topics-head-{suffix}.npz", feature_set)
     (data / f"report-topics-{suffix}.json").write_text(json.dumps(report, indent=1))
+    (data / f"report-topics-{suffix}.md").write_text(markdown(report))
     return report
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The topic report as Markdown tables (pasted into docs/benchmarks.md)."""
+    classes = report["classes"]
+    engine = report.get("engine")
+    lines = [
+        f"Features: {', '.join(report['features'])}; L2 {report['selection']['l2']:g}, "
+        f"{report['selection']['epochs']} epochs, temperature "
+        f"{report['selection']['temperature']:.2f}; {report['train_documents']} train, "
+        f"{report['dev_documents']} dev, {report['n']} test documents.",
+        "",
+        "| test split | n | head top-1 | head top-3 | engine top-1 | engine top-3 |",
+        "|---|---|---|---|---|---|",
+    ]
+    eng = (engine["top1"], engine["top3"]) if engine else (None, None)
+    lines.append(
+        f"| all | {report['n']} | {_pct(report['top1'])} | {_pct(report['top3'])} | "
+        f"{_pct(eng[0])} | {_pct(eng[1])} |"
+    )
+    for group in ("by_source", "by_language"):
+        for key, (hits, n) in report[group].items():
+            engine_cell = "-"
+            if engine:
+                e_hits, e_n = engine[group][key]
+                engine_cell = _pct(e_hits / e_n)
+            lines.append(f"| {key} | {n} | {_pct(hits / n)} | | {engine_cell} | |")
+    lines += [
+        "",
+        f"Calibration: ECE {report['ece_raw']:.3f} before, {report['ece_calibrated']:.3f} "
+        "after temperature scaling (15 bins, top-1 confidence).",
+        "",
+        "| confidence ≥ | coverage | top-1 on covered |",
+        "|---|---|---|",
+    ]
+    for row in report["thresholds"]:
+        lines.append(
+            f"| {row['threshold']:.1f} | {_pct(row['coverage'])} | {_pct(row['accuracy'])} |"
+        )
+    lines += ["", "| tier-1 | n | head precision | head recall | engine precision | engine recall |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for code in classes:
+        row = report["per_category"][code]
+        e = engine["per_category"][code] if engine else None
+        lines.append(
+            f"| {code} | {row['support']} | {_pct(row['precision'])} | {_pct(row['recall'])} | "
+            f"{_pct(e['precision']) if e else '-'} | {_pct(e['recall']) if e else '-'} |"
+        )
+    lines += ["", "Confusion matrix of the head (rows gold, columns predicted):", "",
+              "| gold \\ predicted | " + " | ".join(classes) + " |",
+              "|---" * (len(classes) + 1) + "|"]  # fmt: skip
+    for code, counts in zip(classes, report["confusion_matrix"], strict=True):
+        lines.append(f"| {code} | " + " | ".join(str(c) for c in counts) + " |")
+    own = report["own_eval_set"]
+    lines += [
+        "",
+        f"Project evaluation set (243 documents, 22 tier-1): head top-1 {_pct(own['top1'])}; "
+        f"on the {own['n_known_classes']} documents of the head's {len(classes)} classes "
+        f"{_pct(own['top1_known_classes'])}.",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def own_eval(model: Model, feature_set: set[str], data: Path) -> dict[str, Any]:
@@ -463,10 +535,12 @@ def main() -> int:
     parser.add_argument("--compare-engine", action="store_true")
     parser.add_argument("--sentiment", action="store_true", help="train the sentiment head too")
     parser.add_argument("--no-topics", action="store_true")
+    parser.add_argument("--l2", default=",".join(str(v) for v in L2_GRID), help="L2 grid")
     args = parser.parse_args()
     feature_set = set(args.features.split(","))
     if not args.no_topics:
-        report = run_topics(args.data, feature_set, args.compare_engine)
+        l2_grid = [float(v) for v in args.l2.split(",")]
+        report = run_topics(args.data, feature_set, args.compare_engine, l2_grid)
         print(json.dumps({k: v for k, v in report.items() if k != "confusion_matrix"}, indent=1))
     if args.sentiment:
         print(json.dumps(run_sentiment(args.data, feature_set), indent=1))
