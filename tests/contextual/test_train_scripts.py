@@ -140,3 +140,14 @@ def test_ece_is_zero_when_confidence_matches_accuracy() -> None:
     correct = np.array([True, True, True, False, True, True])
     assert train.ece(confidence, correct) == pytest.approx(0.0)
     assert train.ece(np.array([0.9, 0.9]), np.array([False, False])) == pytest.approx(0.9)
+
+
+def test_hybrid_keeps_the_engine_only_for_categories_the_head_lacks() -> None:
+    engine = ["IAB10", "IAB17", "none", "IAB21"]
+    head = ["IAB8", "IAB19", "IAB3", "IAB3"]
+    assert train.hybrid(engine, head, ["IAB3", "IAB8", "IAB17", "IAB19"]) == [
+        "IAB10",
+        "IAB19",
+        "IAB3",
+        "IAB21",
+    ]
