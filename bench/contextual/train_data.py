@@ -1,0 +1,399 @@
+"""Build the labelled training/evaluation corpus for the supervised contextual classifier.
+
+Usage:
+    .venv/bin/python bench/contextual/train_data.py [--sources DIR] [--out DIR]
+
+Reads public labelled corpora from git snapshots of their repositories, maps their labels to
+IAB Content Taxonomy 1.0 tier-1 (and tier-2 where a label is that specific) through
+`train_labels.tsv`, splits every source deterministically into train/dev/test, and writes
+JSON Lines:
+
+    <out>/topics.jsonl      {"id", "source", "language", "title", "text", "tier1", "tier2",
+                             "label", "split"}
+    <out>/sentiment.jsonl   {"id", "source", "language", "text", "sentiment", "split"}
+    <out>/manifest.json     what was read (repository, pinned commit, licence) and counts
+
+Sources (`--sources`, default `$BEACON_CORPORA` or `/work/.mirror`) is a directory holding one
+git clone per repository, named `<owner>+<name>` with the repository (bare or not) in its
+`repo` subdirectory: `<sources>/<owner>+<name>/repo`. Files are read with `git show
+<commit>:<path>` at the commit pinned in SOURCES below, so the build is the same on any
+machine that has those commits. Nothing here is downloaded; the data stays out of this
+repository (it is written under build/, which git ignores) — only the scripts, the label
+mapping and the trained weights are kept.
+
+Never add the reserved independent-evaluation sets (BBC News of Greene & Cunningham, the
+HuffPost News Category Dataset, UCI Sentiment Labelled Sentences, Financial PhraseBank,
+Kaggle website classification): see issue 16.
+
+Splits: a document's split is a hash of its source and group key (for SIB-200, its Flores
+sentence index, so a sentence and its translations never straddle splits; SIB-200's own
+train/dev/test split is kept), 80/10/10 train/dev/test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).parent
+LABELS_FILE = HERE / "train_labels.tsv"
+DEFAULT_OUT = HERE.parent.parent / "build" / "contextual"
+DEFAULT_SOURCES = Path(os.environ.get("BEACON_CORPORA", "/work/.mirror"))
+
+# Per-source caps keep the build small enough to embed on two shared CPUs (~25k documents).
+NEWSGROUPS_PER_GROUP = 400
+COOKING_MAX = 3000
+SIB_LANGUAGES = {
+    "eng_Latn": "en",
+    "spa_Latn": "es",
+    "fra_Latn": "fr",
+    "deu_Latn": "de",
+    "ita_Latn": "it",
+    "por_Latn": "pt",
+}
+MASAKHANEWS_LANGUAGES = {"eng": "en", "fra": "fr"}
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One repository snapshot the build reads."""
+
+    repo: str  # owner/name on GitHub
+    commit: str
+    licence: str
+    what: str
+
+
+SOURCES: dict[str, Source] = {
+    "ag_news": Source(
+        "madhubandru/Text-Classification-on-News-Articles-using-BERT-Framework",
+        "082f2db7c08a8fa3e19c46df0b4b5b0a5f81d1cd",
+        "AG's corpus: non-commercial research use (Zhang, Zhao & LeCun 2015 release)",
+        "AG News test split (7,600 news title + description, 4 classes)",
+    ),
+    "newsgroups20": Source(
+        "duboya/20Newsgroups",
+        "fe9d3345c79f5916cbe130b0402643467d24cd53",
+        "20 Newsgroups (Lang 1995): no licence stated, distributed freely for research",
+        "20news-19997: 1,000 Usenet posts per group, 20 groups",
+    ),
+    "masakhanews": Source(
+        "masakhane-io/masakhane-news",
+        "819be052e79e0a600e0ed4a7356594681cb5c4f3",
+        "MasakhaNEWS: AFL-3.0 (dataset card); articles mostly from BBC News (2020s)",
+        "MasakhaNEWS English and French dev+test (headline + article, 6 topics)",
+    ),
+    "sib200": Source(
+        "dadelani/sib-200",
+        "593cea88519930f776c1a4a1980b6a35b39dca57",
+        "SIB-200: CC BY-SA 4.0 (Flores-200 sentences)",
+        "SIB-200 topic sentences, en/es/fr/de/it/pt (1,004 sentences each, 7 topics)",
+    ),
+    "cooking_se": Source(
+        "HuStanding/ml",
+        "890d481df3da334b1f3b13ce43eb50df829915b7",
+        "Cooking Stack Exchange question titles: CC BY-SA 3.0 (fastText tutorial file)",
+        "15,404 Cooking Stack Exchange question titles",
+    ),
+    "tweeteval": Source(
+        "cardiffnlp/tweeteval",
+        "4fbd22cd78421f05b1ecdb4fc5725bc7a7bd8f66",
+        "TweetEval sentiment (SemEval-2017 Task 4): research use, Twitter terms",
+        "3-way tweet sentiment, validation + test (14,284 tweets)",
+    ),
+    "sst2": Source(
+        "tonyzhaozh/few-shot-learning",
+        "e04d8643be91c2cce63f33e07760ff75d5aa3ad0",
+        "SST-2 (Socher et al. 2013): research use",
+        "binary movie-review sentence sentiment (stsa.binary train/dev/test)",
+    ),
+}
+
+
+class SourceMissing(RuntimeError):
+    """A source repository or pinned commit is not under --sources."""
+
+
+class Reader:
+    """Reads files of pinned repository snapshots under one sources directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _git_dir(self, source: Source) -> Path:
+        path = self.root / source.repo.replace("/", "+") / "repo"
+        if not path.exists():
+            raise SourceMissing(f"{source.repo}: no clone at {path}")
+        return path
+
+    def show(self, source: Source, path: str) -> str:
+        """The text of `path` at the pinned commit."""
+        result = subprocess.run(
+            ["git", "-C", str(self._git_dir(source)), "show", f"{source.commit}:{path}"],
+            capture_output=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            message = result.stderr.decode(errors="replace").strip()
+            raise SourceMissing(f"{source.repo}@{source.commit[:10]}:{path}: {message}")
+        return result.stdout.decode("utf-8", errors="replace")
+
+    def list_dir(self, source: Source, path: str) -> list[str]:
+        """Names of the entries of directory `path` at the pinned commit."""
+        result = subprocess.run(
+            ["git", "-C", str(self._git_dir(source)), "ls-tree", "--name-only", source.commit,
+             path.rstrip("/") + "/"],
+            capture_output=True,
+            check=True,
+        )  # fmt: skip
+        return [line.rsplit("/", 1)[-1] for line in result.stdout.decode().splitlines()]
+
+
+def load_mapping(path: Path = LABELS_FILE) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(source, label) → (tier1, tier2 or None); labels mapped to "-" are absent."""
+    mapping: dict[tuple[str, str], tuple[str, str | None]] = {}
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = csv.reader((line for line in lines if not line.startswith("#")), delimiter="\t")
+    next(rows)  # header
+    for row in rows:
+        source, label, tier1, tier2 = row[:4]
+        if tier1 != "-":
+            mapping[(source, label)] = (tier1, None if tier2 == "-" else tier2)
+    return mapping
+
+
+def split_of(key: str) -> str:
+    """Deterministic 80/10/10 split from a stable key."""
+    bucket = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % 100
+    return "train" if bucket < 80 else "dev" if bucket < 90 else "test"
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def read_ag_news(reader: Reader) -> list[dict[str, Any]]:
+    """AG News: label,title,description rows (the description is the article's lede)."""
+    text = reader.show(SOURCES["ag_news"], "ag_news_csv/test.csv")
+    rows = csv.reader(io.StringIO(text))
+    next(rows)  # header
+    docs = []
+    for i, (label, title, description) in enumerate(rows):
+        body = _clean(description.replace("\\", " "))
+        docs.append(
+            {"id": f"ag_news-{i}", "label": label, "title": _clean(title),
+             "text": body, "language": "en", "group": f"ag_news-{i}"}
+        )  # fmt: skip
+    return docs
+
+
+_HEADER_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*: ")
+_WROTE_RE = re.compile(r"(writes|wrote|says):?\s*$", re.IGNORECASE)
+
+
+def clean_usenet(raw: str) -> tuple[str, str]:
+    """(subject, body) of a Usenet post with headers, quotes and signature removed.
+
+    The headers name the newsgroup (the label) and the quoted replies repeat other posts, so
+    both would leak; the signature is noise.
+    """
+    head, _, body = raw.partition("\n\n")
+    subject = ""
+    for line in head.splitlines():
+        if line.lower().startswith("subject:"):
+            subject = line.split(":", 1)[1].strip()
+            subject = re.sub(r"^(re:\s*)+", "", subject, flags=re.IGNORECASE)
+    lines = []
+    for line in body.splitlines():
+        stripped = line.strip()
+        if stripped == "--" or stripped.startswith("-- "):
+            break  # signature
+        if stripped.startswith(("> ", ">", "|", ":")) or _WROTE_RE.search(stripped):
+            continue
+        if _HEADER_RE.match(stripped) and len(lines) < 3:
+            continue  # forwarded header block at the top
+        lines.append(line)
+    return subject, _clean("\n".join(lines))
+
+
+def read_newsgroups(reader: Reader) -> list[dict[str, Any]]:
+    """20 Newsgroups: a capped, seeded sample per group, headers and quotes stripped."""
+    source = SOURCES["newsgroups20"]
+    docs = []
+    for group in sorted(reader.list_dir(source, "20_newsgroups")):
+        names = sorted(reader.list_dir(source, f"20_newsgroups/{group}"))
+        random.Random(group).shuffle(names)
+        kept = 0
+        for name in names:
+            if kept >= NEWSGROUPS_PER_GROUP:
+                break
+            subject, body = clean_usenet(reader.show(source, f"20_newsgroups/{group}/{name}"))
+            if len(body.split()) < 20:
+                continue  # one-liners carry no topic
+            kept += 1
+            docs.append(
+                {"id": f"newsgroups20-{group}-{name}", "label": group, "title": subject,
+                 "text": body, "language": "en", "group": f"newsgroups20-{name}"}
+            )  # fmt: skip
+    return docs
+
+
+def read_masakhanews(reader: Reader) -> list[dict[str, Any]]:
+    """MasakhaNEWS English and French: category, headline, text, url (dev and test files)."""
+    docs = []
+    for code, language in MASAKHANEWS_LANGUAGES.items():
+        for part in ("dev", "test"):
+            text = reader.show(SOURCES["masakhanews"], f"data/{code}/{part}.tsv")
+            rows = csv.DictReader(io.StringIO(text), delimiter="\t")
+            for i, row in enumerate(rows):
+                key = row.get("url") or f"{code}-{part}-{i}"
+                docs.append(
+                    {"id": f"masakhanews-{code}-{part}-{i}", "label": row["category"],
+                     "title": _clean(row["headline"]), "text": _clean(row["text"]),
+                     "language": language, "group": f"masakhanews-{key}"}
+                )  # fmt: skip
+    return docs
+
+
+def read_sib200(reader: Reader) -> list[dict[str, Any]]:
+    """SIB-200 in six languages; its own split, grouped by Flores sentence index."""
+    docs = []
+    for code, language in SIB_LANGUAGES.items():
+        for part in ("train", "dev", "test"):
+            text = reader.show(SOURCES["sib200"], f"data/annotated/{code}/{part}.tsv")
+            for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
+                docs.append(
+                    {"id": f"sib200-{code}-{row['index_id']}", "label": row["category"],
+                     "title": "", "text": _clean(row["text"]), "language": language,
+                     "group": f"sib200-{row['index_id']}", "split": part}
+                )  # fmt: skip
+    return docs
+
+
+def read_cooking(reader: Reader) -> list[dict[str, Any]]:
+    """Cooking Stack Exchange question titles (their tags are dropped: all are Food & Drink)."""
+    text = reader.show(SOURCES["cooking_se"], "fasttext/data/cooking.stackexchange.txt")
+    titles = []
+    for line in text.splitlines():
+        words = [w for w in line.split() if not w.startswith("__label__")]
+        if len(words) >= 4:
+            titles.append(" ".join(words))
+    order = list(range(len(titles)))
+    random.Random("cooking_se").shuffle(order)
+    return [
+        {"id": f"cooking_se-{i}", "label": "*", "title": titles[i], "text": "",
+         "language": "en", "group": f"cooking_se-{i}"}
+        for i in sorted(order[:COOKING_MAX])
+    ]  # fmt: skip
+
+
+def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
+    """TweetEval 3-way (val + test files) and SST-2 2-way sentences."""
+    docs: list[dict[str, Any]] = []
+    tweeteval = SOURCES["tweeteval"]
+    names = {"0": "negative", "1": "neutral", "2": "positive"}
+    for part in ("val", "test"):
+        texts = reader.show(tweeteval, f"datasets/sentiment/{part}_text.txt").splitlines()
+        labels = reader.show(tweeteval, f"datasets/sentiment/{part}_labels.txt").splitlines()
+        for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
+            key = f"tweeteval-{part}-{i}"
+            docs.append(
+                {"id": key, "source": "tweeteval", "language": "en", "text": _clean(text),
+                 "sentiment": names[label.strip()], "split": split_of(key)}
+            )  # fmt: skip
+    sst2 = SOURCES["sst2"]
+    for part in ("train", "dev", "test"):
+        lines = reader.show(sst2, f"data/sst2/stsa.binary.{part}").splitlines()
+        for i, line in enumerate(lines):
+            label, _, text = line.partition(" ")
+            if not text.strip():
+                continue
+            key = f"sst2-{part}-{i}"
+            docs.append(
+                {"id": key, "source": "sst2", "language": "en", "text": _clean(text),
+                 "sentiment": "positive" if label == "1" else "negative",
+                 "split": split_of(key)}
+            )  # fmt: skip
+    return docs
+
+
+TOPIC_READERS = {
+    "ag_news": read_ag_news,
+    "newsgroups20": read_newsgroups,
+    "masakhanews": read_masakhanews,
+    "sib200": read_sib200,
+    "cooking_se": read_cooking,
+}
+
+
+def build(reader: Reader, out: Path) -> dict[str, Any]:
+    """Read every source, map and split it, write the JSONL files; returns the manifest."""
+    mapping = load_mapping()
+    out.mkdir(parents=True, exist_ok=True)
+    counts: Counter[str] = Counter()
+    unmapped: Counter[str] = Counter()
+    with (out / "topics.jsonl").open("w", encoding="utf-8") as handle:
+        for name, read in TOPIC_READERS.items():
+            for doc in read(reader):
+                target = mapping.get((name, doc["label"])) or mapping.get((name, "*"))
+                if target is None:
+                    unmapped[f"{name}:{doc['label']}"] += 1
+                    continue
+                if not (doc["title"] or doc["text"]):
+                    continue
+                split = doc.pop("split", None) or split_of(doc.pop("group"))
+                doc.pop("group", None)
+                record = {"source": name, **doc, "tier1": target[0], "tier2": target[1]}
+                record["split"] = split
+                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+                counts[f"{name}/{doc['language']}/{split}"] += 1
+                counts[f"tier1/{target[0]}"] += 1
+    sentiment = read_sentiment(reader)
+    with (out / "sentiment.jsonl").open("w", encoding="utf-8") as handle:
+        for doc in sentiment:
+            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            counts[f"sentiment/{doc['source']}/{doc['split']}/{doc['sentiment']}"] += 1
+    manifest = {
+        "sources": {
+            name: {"repo": s.repo, "commit": s.commit, "licence": s.licence, "what": s.what}
+            for name, s in SOURCES.items()
+        },
+        "counts": dict(sorted(counts.items())),
+        "unmapped": dict(sorted(unmapped.items())),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def main() -> int:
+    """Build the corpus and print its counts."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args()
+    try:
+        manifest = build(Reader(args.sources), args.out)
+    except SourceMissing as exc:
+        print(f"missing source: {exc}", file=sys.stderr)
+        return 1
+    for key, value in manifest["counts"].items():
+        print(f"{key}\t{value}")
+    if manifest["unmapped"]:
+        print("left out (no IAB mapping):", manifest["unmapped"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

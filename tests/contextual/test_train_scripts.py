@@ -1,0 +1,153 @@
+"""The classifier-v2 training scripts (bench/contextual/train_data.py, train.py): the label
+mapping is valid IAB, the corpus build reads pinned git snapshots and splits deterministically,
+and the numpy softmax head learns, calibrates and measures calibration correctly."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from beacon.contextual import taxonomy
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "contextual"
+
+
+def _load(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+train_data = _load("train_data")
+train = _load("train")
+
+
+def test_label_mapping_is_valid_iab() -> None:
+    mapping = train_data.load_mapping()
+    topics = set(taxonomy.topic_tier1_codes())
+    assert len(mapping) >= 35
+    for (source, label), (tier1, tier2) in mapping.items():
+        assert source in train_data.SOURCES, source
+        assert tier1 in topics, (source, label, tier1)
+        if tier2 is not None:
+            assert taxonomy.get(tier2).parent == tier1, (source, label, tier2)
+    assert len({tier1 for tier1, _ in mapping.values()}) >= 13
+
+
+def test_no_reserved_dataset_is_a_source() -> None:
+    reserved = ("bbc", "huffpost", "news_category", "phrasebank", "sentiment labelled", "website")
+    for source in train_data.SOURCES.values():
+        text = f"{source.repo} {source.what}".lower()
+        assert not any(word in text for word in reserved), source
+
+
+def test_split_is_deterministic_and_80_10_10() -> None:
+    keys = [f"doc-{i}" for i in range(20000)]
+    first = [train_data.split_of(key) for key in keys]
+    assert first == [train_data.split_of(key) for key in keys]
+    counts = Counter(first)
+    assert 0.78 < counts["train"] / len(keys) < 0.82
+    assert 0.08 < counts["dev"] / len(keys) < 0.12
+    assert 0.08 < counts["test"] / len(keys) < 0.12
+
+
+def test_usenet_cleaning_drops_headers_quotes_and_signature() -> None:
+    raw = (
+        "Newsgroups: rec.autos\nPath: a!b\nFrom: x@y.edu (X)\nSubject: Re: Re: wife wants convertible\n"
+        "Organization: CMU\nLines: 9\n\n"
+        "In article <1@y.edu> someone writes:\n> Should I buy a convertible?\n"
+        "The new LeBaron convertible is coming next year.\n"
+        "Wait for it.\n-- \nX, rec.autos regular\n"
+    )
+    subject, body = train_data.clean_usenet(raw)
+    assert subject == "wife wants convertible"
+    assert body == "The new LeBaron convertible is coming next year. Wait for it."
+    assert "rec.autos" not in body
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(cwd), "PATH": "/usr/bin:/bin"}  # fmt: skip
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, check=True)
+    return done.stdout.decode().strip()
+
+
+def test_reader_reads_the_pinned_commit_not_the_latest(tmp_path: Path) -> None:
+    repo = tmp_path / "owner+name" / "repo"
+    (repo / "data").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / "data" / "a.txt").write_text("first\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "one")
+    pinned = _git(repo, "rev-parse", "HEAD")
+    (repo / "data" / "a.txt").write_text("second\n")
+    (repo / "data" / "b.txt").write_text("new\n")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "two")
+    source = train_data.Source("owner/name", pinned, "CC0", "test")
+    reader = train_data.Reader(tmp_path)
+    assert reader.show(source, "data/a.txt") == "first\n"
+    assert reader.list_dir(source, "data") == ["a.txt"]
+    with pytest.raises(train_data.SourceMissing):
+        reader.show(source, "data/b.txt")
+    with pytest.raises(train_data.SourceMissing):
+        train_data.Reader(tmp_path / "elsewhere").show(source, "data/a.txt")
+
+
+def test_softmax_head_learns() -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 3, n)
+    centres = np.array([[2.0, 0.0], [0.0, 2.0], [-2.0, -2.0]])
+    x = (centres[y] + rng.normal(0, 1.0, (n, 2))).astype(np.float32)
+    features = train.Features(x, None)
+    rows = np.arange(400)
+    model, history = train.train(
+        features, y, rows, ["a", "b", "c"], l2=1e-5, epochs=8, dev=(np.arange(400, n), y[400:])
+    )
+    assert history[-1] > 0.85
+    logits = model.logits(features, np.arange(400, n))
+    assert (logits.argmax(1) == y[400:]).mean() > 0.85
+
+
+def test_temperature_undoes_overconfidence() -> None:
+    rng = np.random.default_rng(1)
+    true_logits = rng.normal(0, 1.5, (4000, 4))
+    p = train.softmax(true_logits)
+    y = np.array([rng.choice(4, p=row) for row in p])
+    temperature = train.fit_temperature(true_logits * 5, y)
+    assert 4.0 < temperature < 6.0
+    raw = train.softmax(true_logits * 5)
+    calibrated = train.softmax(true_logits * 5 / temperature)
+    correct = raw.argmax(1) == y
+    assert train.ece(calibrated.max(1), correct) < 0.03 < train.ece(raw.max(1), correct)
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy() -> None:
+    confidence = np.array([0.75] * 4 + [1.0] * 2)
+    correct = np.array([True, True, True, False, True, True])
+    assert train.ece(confidence, correct) == pytest.approx(0.0)
+    assert train.ece(np.array([0.9, 0.9]), np.array([False, False])) == pytest.approx(0.9)
+
+
+def test_hybrid_keeps_the_engine_only_for_categories_the_head_lacks() -> None:
+    engine = ["IAB10", "IAB17", "none", "IAB21"]
+    head = ["IAB8", "IAB19", "IAB3", "IAB3"]
+    assert train.hybrid(engine, head, ["IAB3", "IAB8", "IAB17", "IAB19"]) == [
+        "IAB10",
+        "IAB19",
+        "IAB3",
+        "IAB21",
+    ]
