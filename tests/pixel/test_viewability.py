@@ -70,7 +70,7 @@ class Tag:
             assert response.status_code == 204
 
     def impression(self, iid: str, *, gif: bool = False, **macros: str) -> None:
-        self.send({"url": PAGE, "ref": "", "cb": "1", "iid": iid, **macros}, gif=gif)
+        self.send({"url": PAGE, "ref": "", "cb": f"cb-{iid}", "iid": iid, **macros}, gif=gif)
 
     def event(self, iid: str, event: str, *, gif: bool = False) -> None:
         self.send({"iid": iid, "ev": event}, gif=gif)
