@@ -2,9 +2,10 @@
 
     python bench/fuzz/run.py [--examples 300] [--postgres URL] [pytest args...]
 
-Runs tests/api/test_fuzz.py (schemathesis against Beacon's own /openapi.json, both API
-families: no 5xx, every response conforms to its documented schema, status and envelope)
-with BEACON_FUZZ_EXAMPLES examples per operation instead of the suite's 10. With
+Runs tests/api/test_fuzz.py (schemathesis against Beacon's own /openapi.json, every API
+family: no 5xx, every response conforms to its documented schema, status and envelope, and
+schema-valid requests are accepted (`positive_data_acceptance`) except by the operations the
+test lists with the rule JSON Schema cannot state) with BEACON_FUZZ_EXAMPLES examples per operation instead of the suite's 10. With
 --postgres (or BEACON_TEST_POSTGRES_URL set) it fuzzes on PostgreSQL, whose stricter types
 find more. Exit status is pytest's.
 """

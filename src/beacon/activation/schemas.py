@@ -17,9 +17,11 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from beacon.contextual import taxonomy
-from beacon.core.dsps import is_supported_dsp, suggest_dsps
+from beacon.core.codes import country_code_schema
+from beacon.core.dsps import SUPPORTED_DSPS, is_supported_dsp, suggest_dsps
 from beacon.core.ids import ResourceId
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
@@ -57,7 +59,9 @@ def _compact(value: float) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-CountryCode = Annotated[str, AfterValidator(_country)]
+CountryCode = Annotated[
+    str, AfterValidator(_country), Field(json_schema_extra=country_code_schema())
+]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 # Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
@@ -113,7 +117,11 @@ def _iab_code(code: str) -> str:
     return code
 
 
-IabCode = Annotated[str, AfterValidator(_iab_code)]
+IabCode = Annotated[
+    str,
+    AfterValidator(_iab_code),
+    Field(json_schema_extra={"enum": [*sorted(taxonomy.categories())]}),
+]
 
 
 # keywords or entities of one rule set: every build matches each against every page
@@ -184,9 +192,9 @@ class SegmentUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: NonBlank | None = Field(default=None, max_length=NAME_MAX)
+    name: Annotated[NonBlank, Field(max_length=NAME_MAX)] | SkipJsonSchema[None] = None
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
-    rules: SegmentRules | None = None
+    rules: SegmentRules | SkipJsonSchema[None] = None
 
     @field_validator("name", "rules")
     @classmethod
@@ -283,7 +291,9 @@ class ActivationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     segment_ids: list[StrictId] = Field(min_length=1, max_length=100)
-    dsp: Annotated[str, AfterValidator(_dsp)] = Field(description="A supported DSP, exactly")
+    dsp: Annotated[str, AfterValidator(_dsp)] = Field(
+        description="A supported DSP, exactly", json_schema_extra={"enum": [*SUPPORTED_DSPS]}
+    )
     buyer_seat: NonBlank = Field(max_length=200)
     start_date: ISODate | None = None
     end_date: ISODate | None = None

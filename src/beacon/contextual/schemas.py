@@ -41,7 +41,13 @@ def _web_url(value: str) -> str:
     return value
 
 
-WebUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL_LENGTH), AfterValidator(_web_url)]
+# what _web_url accepts, for the document: an http(s) scheme and a host
+WEB_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\[\]\s\\]+([/?#][^\s]*)?$"
+WebUrl = Annotated[
+    str,
+    Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": WEB_URL_PATTERN}),
+    AfterValidator(_web_url),
+]
 
 
 class ClassifyRequest(BaseModel):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
 from beacon.messaging.clock import resolve_local_time
-from beacon.messaging.schemas import Channel, InModel, OutModel, check_timezone
+from beacon.messaging.schemas import TIMEZONES, Channel, InModel, OutModel, check_timezone
 
 CampaignType = Literal["broadcast", "triggered", "journey"]
 AuthoringStatus = Literal["draft", "published", "archived"]
@@ -39,7 +40,7 @@ class AudienceIn(InModel):
 class ScheduleIn(InModel):
     mode: Literal["now", "at"] = "now"
     send_at: datetime | None = None
-    timezone: str = "UTC"
+    timezone: str = Field(default="UTC", json_schema_extra={"enum": TIMEZONES})
 
     _check_timezone = field_validator("timezone")(check_timezone)
 
@@ -55,7 +56,7 @@ class ScheduleRequest(InModel):
     """Body of POST /campaigns/:id/schedule."""
 
     send_at: datetime
-    timezone: str | None = None
+    timezone: str | None = Field(default=None, json_schema_extra={"enum": TIMEZONES})
 
     @field_validator("timezone")
     @classmethod
@@ -75,12 +76,13 @@ class CampaignCreate(InModel):
 class CampaignUpdate(InModel):
     """Partial update of a draft: only the fields present change."""
 
-    name: NonBlank | None = Field(default=None, max_length=NAME_MAX)
-    channel: Channel | None = None
-    campaign_type: CampaignType | None = None
-    audience: AudienceIn | None = None
+    # null is refused for all but templateId (which detaches the template): not in the schema
+    name: Annotated[NonBlank, Field(max_length=NAME_MAX)] | SkipJsonSchema[None] = None
+    channel: Channel | SkipJsonSchema[None] = None
+    campaign_type: CampaignType | SkipJsonSchema[None] = None
+    audience: AudienceIn | SkipJsonSchema[None] = None
     template_id: uuid.UUID | None = None
-    schedule: ScheduleIn | None = None
+    schedule: ScheduleIn | SkipJsonSchema[None] = None
 
     @field_validator("name", "channel", "campaign_type", "audience", "schedule")
     @classmethod

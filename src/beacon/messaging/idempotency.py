@@ -39,7 +39,10 @@ async def idempotency_key(
         str | None,
         Header(
             alias="Idempotency-Key",
-            description="Makes a POST safe to retry: a repeat within 24 hours returns the first response.",
+            description="Makes a POST safe to retry: a repeat within 24 hours returns the first "
+            "response. A repeat with another body is a 409 IDEMPOTENCY_CONFLICT.",
+            # stated, not enforced by FastAPI: a bad key is the documented 400 below, not a 422
+            json_schema_extra={"minLength": 1, "maxLength": MAX_KEY_LENGTH},
         ),
     ] = None,
 ) -> IdempotencyKey:

@@ -92,6 +92,21 @@ def upsert_contacts(
     "/contacts/import",
     response_model=Envelope[UpsertResult],
     responses=public_errors(400, 401, 403, 409, 413, 415, 422, 429),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+        }
+    },
     summary="Import contacts from CSV",
 )
 def import_contacts(
@@ -200,7 +215,7 @@ def get_segment(
     "/segments/{segmentId}/evaluate",
     status_code=202,
     response_model=Envelope[SegmentOut],
-    responses=public_errors(400, 401, 403, 404, 429),
+    responses=public_errors(400, 401, 403, 404, 409, 429),
     summary="Queue a new reach evaluation",
 )
 def evaluate_segment(
@@ -303,7 +318,7 @@ def update_template(
 @router.post(
     "/templates/{templateId}/render",
     response_model=Envelope[RenderedOut],
-    responses=public_errors(400, 401, 403, 404, 415, 422, 429, 503),
+    responses=public_errors(400, 401, 403, 404, 409, 415, 422, 429, 503),
     dependencies=JSON_BODY,
     summary="Render a proof for a contact",
     description="Needs `templates:read`; rendering a stored contact (`contactId`) reads its data "

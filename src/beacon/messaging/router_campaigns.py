@@ -36,10 +36,16 @@ router = APIRouter(
     prefix="/public/v1/campaigns", tags=["Orchestrate: campaigns"], route_class=StrictJSONRoute
 )
 
+EXECUTION_ID_PATTERN = "^(exec-)?[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"
 CampaignId = Annotated[uuid.UUID, Path(alias="campaignId", description="The campaign's UUID")]
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100)")]
 ExecutionId = Annotated[
-    str, Path(alias="executionId", description="exec-<uuid> (or the bare UUID)")
+    str,
+    Path(
+        alias="executionId",
+        description="exec-<uuid> (or the bare UUID)",
+        json_schema_extra={"pattern": EXECUTION_ID_PATTERN},
+    ),
 ]
 JSON_BODY = [Depends(require_json)]
 

@@ -42,6 +42,30 @@ class OAuthErrorBody(BaseModel):
     error_description: str
 
 
+# The form, stated for the document (it is parsed by hand: RFC 6749 errors, not the envelope).
+# client_id and client_secret may come as HTTP Basic credentials instead.
+TOKEN_FORM = {
+    "required": True,
+    "content": {
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "required": ["grant_type", "client_id", "client_secret"],
+                "properties": {
+                    "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                    "client_id": {"type": "string", "minLength": 1},
+                    "client_secret": {"type": "string", "minLength": 1},
+                    "scope": {
+                        "type": "string",
+                        "description": "Space-separated scopes (default: all the client has)",
+                    },
+                },
+            }
+        }
+    },
+}
+
+
 @dataclass(frozen=True)
 class TokenRequest:
     client_id: str
@@ -123,6 +147,7 @@ async def token_request(_attempt: TokenAttempt, request: Request) -> TokenReques
         },
     },
     summary="Issue an access token (client credentials)",
+    openapi_extra={"requestBody": TOKEN_FORM},
 )
 def issue_token(
     _attempt: TokenAttempt,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from typing import Any, Generic, Literal, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, JsonValue
 from pydantic.alias_generators import to_camel
 
 Channel = Literal["email", "sms", "direct_mail"]
@@ -81,6 +81,10 @@ def page(items: list[Any], *, total: int, limit: int, offset: int) -> JSONRespon
             "pagination": {"total": total, "limit": limit, "offset": offset},
         }
     )
+
+
+# IANA names for the document; check_timezone is the rule (it also takes a few aliases)
+TIMEZONES: list[JsonValue] = [*sorted(available_timezones())]
 
 
 def check_timezone(value: str) -> str:

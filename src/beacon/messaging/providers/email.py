@@ -15,7 +15,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
+from beacon.messaging.providers import (
+    Delivery,
+    Handover,
+    Outcome,
+    OutgoingMessage,
+    RateLimiter,
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -110,7 +116,11 @@ class SmtpProvider:
         self._down: str | None = None
 
     async def send(
-        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        execution_id: uuid.UUID,
+        handover: Handover | None = None,
     ) -> list[Delivery]:
         """Send every message; each free connection takes the next one until none is left."""
         results: list[Delivery | None] = [None] * len(messages)
@@ -126,7 +136,7 @@ class SmtpProvider:
                         results[index] = Delivery(Outcome.UNREACHABLE, reason=self._down)
                         continue
                     await self.limiter.acquire()
-                    results[index] = await self._send_one(slot, messages[index])
+                    results[index] = await self._send_one(slot, messages[index], handover)
             finally:
                 self._free.put_nowait(slot)
 
@@ -209,7 +219,25 @@ class SmtpProvider:
                     return Delivery(Outcome.TRANSIENT, reason=f"connection lost: {exc}")
         return Delivery(Outcome.TRANSIENT, reason="connection lost")
 
-    async def _send_one(self, slot: int, message: OutgoingMessage) -> Delivery:
+    async def _send_one(
+        self, slot: int, message: OutgoingMessage, handover: Handover | None
+    ) -> Delivery:
+        if handover is None:
+            return await self._transact(slot, message, None)
+        # the start is committed while MAIL FROM and RCPT TO travel; DATA waits for it
+        start = asyncio.ensure_future(handover.started(message))
+        try:
+            delivery = await self._transact(slot, message, start)
+        finally:
+            ours = await start  # done by now on every path; its error is not swallowed
+        if not ours:
+            return Delivery(Outcome.RELEASED)  # another worker owns the row: record nothing
+        handover.finished(message, delivery)
+        return delivery
+
+    async def _transact(
+        self, slot: int, message: OutgoingMessage, start: asyncio.Future[bool] | None
+    ) -> Delivery:
         refused = await self._begin(slot, message.sender)
         if refused is not None:
             return refused
@@ -223,6 +251,10 @@ class SmtpProvider:
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)  # nothing was handed over yet: safe to retry
             return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {exc}")
+        # DATA is where the outcome can become unknown: its start is durable first
+        if start is not None and not await start:
+            await self._reset(slot)
+            return Delivery(Outcome.RELEASED)
         try:
             await smtp.data(message.body)
         except aiosmtplib.SMTPResponseException as exc:

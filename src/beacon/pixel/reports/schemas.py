@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pycountry
 from pydantic import (
@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from beacon.core.codes import country_code_schema
 from beacon.core.ids import ResourceId
 from beacon.core.timefmt import ISODate, UTCSeconds
 from beacon.pixel.domains import registrable_domain
@@ -55,7 +56,9 @@ class _Filters(BaseModel):
 
     domains: list[str] | None = Field(default=None, max_length=MAX_FILTER_VALUES)
     devices: list[Device] | None = Field(default=None, max_length=4)
-    geo: list[str] | None = Field(default=None, max_length=MAX_FILTER_VALUES)
+    geo: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] | None = Field(
+        default=None, max_length=MAX_FILTER_VALUES
+    )
 
     @model_validator(mode="after")
     def _known_keys(self) -> _Filters:

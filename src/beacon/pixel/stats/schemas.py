@@ -52,7 +52,11 @@ class StatsQuery(BaseModel):
         validate_default=True,
         description="Last day (UTC), inclusive. Default: today.",
     )
-    interval: Interval = Field(default="day", description="Series step. Only `day` is kept.")
+    interval: Interval = Field(
+        default="day",
+        description="Series step. Only `day` is kept (`hour` answers a 422 saying so).",
+        json_schema_extra={"enum": ["day"]},
+    )
     dimension: list[str] = Field(
         default_factory=list,
         validate_default=True,

@@ -1,0 +1,14 @@
+"""Code lists the wire formats share, for validation and for the OpenAPI document."""
+
+from __future__ import annotations
+
+import pycountry
+from pydantic import JsonValue
+
+# ISO 3166-1 alpha-2, upper case: what every country field accepts.
+COUNTRY_CODES: list[str] = sorted(str(c.alpha_2) for c in pycountry.countries)
+
+
+def country_code_schema() -> dict[str, JsonValue]:
+    """``json_schema_extra`` stating that a string is one of ``COUNTRY_CODES``."""
+    return {"enum": list[JsonValue](COUNTRY_CODES)}

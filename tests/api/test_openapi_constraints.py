@@ -1,0 +1,73 @@
+"""The OpenAPI document states the constraints the server enforces and the statuses it can
+answer, so a client (or schemathesis' positive_data_acceptance) generating from it is accepted."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from beacon.core.app import create_app
+from beacon.core.config import Settings
+from beacon.core.text import NON_BLANK_PATTERN
+from beacon.messaging.idempotency import MAX_KEY_LENGTH
+
+DOCUMENT: dict[str, Any] = create_app(
+    Settings(database_url="sqlite://", worker_in_process=False), run_worker=False
+).openapi()
+OPERATIONS = [
+    (method.upper(), path, op)
+    for path, item in DOCUMENT["paths"].items()
+    for method, op in item.items()
+    if method in ("get", "post", "put", "patch", "delete")
+]
+
+
+def _parameter(op: dict[str, Any], name: str) -> dict[str, Any] | None:
+    return next((p for p in op.get("parameters", []) if p["name"] == name), None)
+
+
+def test_idempotent_operations_state_the_key_length_and_the_conflict() -> None:
+    keyed = [(m, p, op) for m, p, op in OPERATIONS if _parameter(op, "Idempotency-Key")]
+    assert len(keyed) >= 10
+    for method, path, op in keyed:
+        schema = _parameter(op, "Idempotency-Key")["schema"]  # type: ignore[index]
+        text = next(s for s in schema.get("anyOf", [schema]) if s.get("type") == "string")
+        stated = {**schema, **text}
+        assert (stated["minLength"], stated["maxLength"]) == (1, MAX_KEY_LENGTH), (method, path)
+        assert "409" in op["responses"], (method, path)
+    paths = {p for _, p, _ in keyed}
+    assert "/public/v1/segments/{segmentId}/evaluate" in paths
+    assert "/public/v1/templates/{templateId}/render" in paths
+
+
+def test_v1_ids_are_integers_in_range() -> None:
+    for method, path, op in OPERATIONS:
+        for param in op.get("parameters", []):
+            if param["in"] == "path" and path.startswith("/v1/") and param["name"].endswith("id"):
+                schema = param["schema"]
+                assert schema["type"] == "integer", (method, path)
+                assert schema["minimum"] == 1 and schema["maximum"] == 2**31 - 1
+
+
+def test_execution_ids_state_their_form() -> None:
+    op = DOCUMENT["paths"]["/public/v1/campaigns/{campaignId}/executions/{executionId}"]["get"]
+    pattern = _parameter(op, "executionId")["schema"]["pattern"]  # type: ignore[index]
+    assert re.match(pattern, "exec-4130bada-9264-465f-bc0c-a26bebcfcc81")
+    assert re.match(pattern, "4130bada-9264-465f-bc0c-a26bebcfcc81")
+    assert not re.match(pattern, "0")
+
+
+def test_the_token_form_is_documented() -> None:
+    op = DOCUMENT["paths"]["/public/v1/oauth/token"]["post"]
+    form = op["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    assert form["properties"]["grant_type"]["enum"] == ["client_credentials"]
+    assert {"400", "401", "429"} <= set(op["responses"])
+
+
+def test_names_and_codes_state_their_rules() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    create = schemas["beacon__pixel__schemas__CampaignCreate"]["properties"]["name"]
+    assert create["pattern"] == NON_BLANK_PATTERN and create["maxLength"] == 200
+    activation = schemas["ActivationCreate"]["properties"]
+    assert "The Trade Desk" in activation["dsp"]["enum"]
+    assert "GB" in activation["geo"]["anyOf"][0]["items"]["enum"]
