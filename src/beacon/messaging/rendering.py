@@ -231,11 +231,64 @@ def variables(*, part: str, source: str) -> set[str]:
         return set()  # refused when it was written; nothing to report
 
 
+def _at_line(message: str, line: int | None) -> str:
+    """``message (line N)``: where in the part's source the error is (1-based)."""
+    return f"{message} (line {line})" if line else message
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised at: Jinja2 rewrites a render's traceback so that
+    its template frames carry the template's own line numbers."""
+    line = getattr(exc, "lineno", None)
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_code.co_filename == "<template>":
+            line = frame.tb_lineno
+        frame = frame.tb_next
+    return line if isinstance(line, int) else None
+
+
+def fields_used(*, part: str, source: str) -> list[str]:
+    """The variables a template prints or tests, as dotted paths (``contact.firstName``,
+    ``contact.attributes.plan``, ``unsubscribe_url``), sorted; [] when it does not parse."""
+    try:
+        tree = _env(part).parse(source)
+    except (TemplateError, RecursionError):
+        return []
+    top = meta.find_undeclared_variables(tree)
+    found: set[str] = set()
+    inner: set[int] = set()  # Getattr nodes that are part of a longer path
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        head = getattr(access, "node", None)
+        if isinstance(head, (nodes.Getattr, nodes.Getitem)):
+            inner.add(id(head))
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        if id(node) in inner:
+            continue
+        path = _path(node)
+        if path and path.split(".")[0] in top:
+            found.add(path)
+    # A bare name that only appears as the head of a longer path is not listed on its own.
+    return sorted(p for p in found if not any(o.startswith(p + ".") for o in found))
+
+
+def _path(node: nodes.Node) -> str | None:
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Getattr):
+        head = _path(node.node)
+        return f"{head}.{node.attr}" if head else None
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+        head = _path(node.node)
+        return f"{head}.{node.arg.value}" if head else None
+    return None
+
+
 def _compile(part: str, source: str) -> Template:
     try:
         return _env(part).from_string(source)
     except TemplateError as exc:
-        raise RenderError(part, str(exc.message or exc)) from None
+        raise RenderError(part, _at_line(str(exc.message or exc), _template_line(exc))) from None
     except RecursionError:
         raise RenderError(part, "the template is nested too deeply") from None
 
@@ -263,9 +316,10 @@ def _render(part: str, template: Template, context: Mapping[str, Any]) -> str:
     except _LimitExceeded as exc:
         raise RenderLimitExceeded(part, str(exc), limit=exc.limit) from None
     except TemplateError as exc:
-        raise RenderError(part, str(exc.message or exc)) from None
+        raise RenderError(part, _at_line(str(exc.message or exc), _template_line(exc))) from None
     except Exception as exc:  # a template can raise anything (1/0, bad filters): report it
-        raise RenderError(part, f"{type(exc).__name__}: {exc}") from None
+        message = f"{type(exc).__name__}: {exc}"
+        raise RenderError(part, _at_line(message, _template_line(exc))) from None
     finally:
         _DEADLINE.reset(deadline)
     return "".join(chunks)

@@ -28,6 +28,7 @@ from beacon.messaging.rendering import (
     RenderError,
     RenderLimitExceeded,
     check_syntax,
+    fields_used,
     variables,
 )
 
@@ -144,6 +145,17 @@ def update_template(
     template.updated_at = utcnow()
     session.flush()
     return template
+
+
+def fields_by_part(channel: str, content: Mapping[str, Any]) -> dict[str, list[str]]:
+    """The variables each templated part of ``content`` uses, as dotted paths
+    (``contact.attributes.plan``); parts that use none are left out."""
+    found = {}
+    for part in TEMPLATED_PARTS[channel]:
+        source = content.get(part)
+        if isinstance(source, str) and (used := fields_used(part=part, source=source)):
+            found[part] = used
+    return found
 
 
 def template_out(template: Template) -> TemplateOut:
