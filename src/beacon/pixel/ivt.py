@@ -11,7 +11,7 @@ the few request headers used here. Each hit gets at most one reason, the first t
    ever see the page;
 3. `datacenter`: the client address is in a cloud or hosting provider's published ranges
    (`datacenter.py`);
-4. `activity`: the same client (address and User-Agent) loads more than
+4. `activity`: the same client (public address and User-Agent) loads more than
    `BEACON_IVT_ACTIVITY_MAX_PER_MINUTE` impressions of one campaign in one UTC minute (the
    loads past the limit are invalid), or a cache buster already seen for the campaign comes
    again (a replayed request).
@@ -148,10 +148,13 @@ class InvalidTrafficDetector:
         provider = self.datacenters.provider(hit.client)
         if provider is not None:
             return TrafficInfo(type="bot", reason="datacenter", operator=provider)
+        # A private or loopback address is a proxy Beacon was not told to trust
+        # (BEACON_TRUSTED_PROXIES), with everyone behind it: not one client to count.
+        client = hit.client if hit.client is not None and hit.client.is_global else None
         irregular = self.activity.is_irregular(
             campaign_id=hit.campaign_id,
             ts=hit.ts,
-            client=str(hit.client) if hit.client is not None else "",
+            client=str(client) if client is not None else "",
             user_agent=user_agent,
             cache_buster=hit.cache_buster,
         )
