@@ -63,7 +63,7 @@ def test_a_browser_from_a_home_address_is_human(detector: InvalidTrafficDetector
     assert (info.type, info.reason) == ("human", None)
 
 
-@pytest.mark.parametrize("ua", ["", "   "])
+@pytest.mark.parametrize("ua", ["", "   ", "-"])
 def test_empty_ua(detector: InvalidTrafficDetector, ua: str) -> None:
     info = detector.classify(ua, hit())
     assert (info.type, info.reason) == ("bot", "empty_ua")
