@@ -63,7 +63,7 @@ def test_a_browser_from_a_home_address_is_human(detector: InvalidTrafficDetector
     assert (info.type, info.reason) == ("human", None)
 
 
-@pytest.mark.parametrize("ua", ["", "   "])
+@pytest.mark.parametrize("ua", ["", "   ", "-"])
 def test_empty_ua(detector: InvalidTrafficDetector, ua: str) -> None:
     info = detector.classify(ua, hit())
     assert (info.type, info.reason) == ("bot", "empty_ua")
@@ -246,8 +246,12 @@ def test_activity_forgets_minutes_older_than_the_previous_one() -> None:
     assert sorted(rule._counts) == kept and sorted(rule._busters) == kept
 
 
-def test_activity_needs_an_address_to_group_by(detector: InvalidTrafficDetector) -> None:
-    assert {detector.classify(CHROME, hit(None)).reason for _ in range(10)} == {None}
+@pytest.mark.parametrize("ip", [None, "10.1.2.3", "127.0.0.1"])
+def test_activity_needs_a_public_address_to_group_by(
+    detector: InvalidTrafficDetector, ip: str | None
+) -> None:
+    # No address, or a proxy that is not trusted with everyone behind it: nobody to count.
+    assert {detector.classify(CHROME, hit(ip)).reason for _ in range(10)} == {None}
 
 
 def test_the_limit_comes_from_the_settings(settings: Settings) -> None:

@@ -164,7 +164,7 @@ class AgentClassifier:
     def classify(self, user_agent: str | None) -> TrafficInfo:
         """Classify a User-Agent header (empty -> bot with reason `empty_ua`)."""
         ua = (user_agent or "").strip()
-        if not ua:
+        if not ua or ua == "-":  # "-": how access logs write a request without one
             return EMPTY_UA
         return self.classify_cached(ua[:_MAX_UA])
 

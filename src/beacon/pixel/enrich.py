@@ -4,7 +4,8 @@ Everything here is pure and cached; the collector calls it per hit:
 
 - `registrable_domain` (domains.py): publisher domain of a URL or host.
 - `device_type` (useragent.py): desktop / mobile / tablet / ctv.
-- `classify_traffic` (agents.py): human / bot / ai_agent.
+- `classify_traffic` (agents.py): human / bot / ai_agent from the User-Agent alone; the
+  consumer's full invalid-traffic decision (reasons, data centers, activity) is ivt.py.
 - `CountryResolver` (geo.py): viewer country from trusted CDN headers or the client IP.
 - `extract_macros`, `site_macro_domain`, `is_misrepresented` (below): the DSP-expanded macro
   values a pixel carries, and whether the site the DSP declared is the site the ad was on.

@@ -54,25 +54,27 @@ class CountryResolver:
 
     def country(self, client_ip: str, headers: Mapping[str, str]) -> str | None:
         """ISO alpha-2 country (uppercase) of the hit's viewer, or None when unknown."""
+        return self.locate(client_ip, headers)[0]
+
+    def locate(
+        self, client_ip: str, headers: Mapping[str, str]
+    ) -> tuple[str | None, IPAddress | None]:
+        """The viewer's country and address (the peer, or behind a trusted proxy its
+        X-Forwarded-For client), parsing the peer once."""
         peer = parse_ip(client_ip)
         if peer is None:
-            return None
+            return None, None
         if not self._clients.is_trusted(peer):
-            return self._lookup(peer)
+            return self._lookup(peer), peer
         lowered = {key.lower(): value for key, value in headers.items()}
+        client = self._clients.forwarded_client(lowered.get("x-forwarded-for", ""))
         for name in COUNTRY_HEADERS:
             value = lowered.get(name, "").strip().upper()
             if value in _NO_COUNTRY_MARKERS:
-                return None
+                return None, client
             if _is_country(value):
-                return value
-        client = self._clients.forwarded_client(lowered.get("x-forwarded-for", ""))
-        return self._lookup(client) if client is not None else None
-
-    def client(self, client_ip: str, headers: Mapping[str, str]) -> IPAddress | None:
-        """The viewer's address: the peer, or behind a trusted proxy its X-Forwarded-For."""
-        forwarded = headers.get("x-forwarded-for", "") if headers else ""
-        return self._clients.client(client_ip, forwarded)
+                return value, client
+        return (self._lookup(client) if client is not None else None), client
 
     def close(self) -> None:
         """Release the `.mmdb` file, if one is open."""

@@ -220,8 +220,7 @@ class HitEnricher:
                 params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
             )
             macros = extract_macros(pairs, _RESERVED)
-            country = self.resolver.country(ip, headers)
-            client = self.resolver.client(ip, headers)
+            country, client = self.resolver.locate(ip, headers)
             return _Observed(page, macros, country, ua, client, headers, _buster(params))
         if kind == BEACON:
             _, _, _, ip, body, referer, ua, headers = fields
@@ -231,8 +230,7 @@ class HitEnricher:
                 beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), _utf8(referer)
             )
             macros = extract_macros(beacon.items(), _RESERVED)
-            country = self.resolver.country(ip, headers)
-            client = self.resolver.client(ip, headers)
+            country, client = self.resolver.locate(ip, headers)
             return _Observed(page, macros, country, ua, client, headers, _buster(beacon))
         if kind == EVENT:
             _, _, _, ip, url, ua, country, event_macros = fields
@@ -246,6 +244,8 @@ class HitEnricher:
 def _buster(params: Mapping[str, str]) -> str:
     # A cache buster the ad server left unexpanded is the same on every load: not a replay.
     value = (params.get(CACHE_BUSTER_PARAM) or "").strip()[:64]
+    if value.isalnum():  # the usual timestamp or random number: no macro syntax to check
+        return value
     return "" if not value or is_unexpanded_macro(value) else value
 
 

@@ -11,7 +11,7 @@ the few request headers used here. Each hit gets at most one reason, the first t
    ever see the page;
 3. `datacenter`: the client address is in a cloud or hosting provider's published ranges
    (`datacenter.py`);
-4. `activity`: the same client (address and User-Agent) loads more than
+4. `activity`: the same client (public address and User-Agent) loads more than
    `BEACON_IVT_ACTIVITY_MAX_PER_MINUTE` impressions of one campaign in one UTC minute (the
    loads past the limit are invalid), or a cache buster already seen for the campaign comes
    again (a replayed request).
@@ -23,7 +23,7 @@ several flusher processes sharing a spool, a client split between them is counte
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from beacon.core.clientaddr import IPAddress
@@ -75,13 +75,20 @@ class ActivityRule:
         self.max_per_minute = max_per_minute
         self.max_tracked = max_tracked
         self._minute = -1
-        self._counts: dict[int, dict[tuple[int, str, str], int]] = {}
+        self._counts: dict[int, dict[tuple[int, Hashable, str], int]] = {}
         self._busters: dict[int, set[tuple[int, str]]] = {}
 
     def is_irregular(
-        self, *, campaign_id: int, ts: float, client: str, user_agent: str, cache_buster: str
+        self,
+        *,
+        campaign_id: int,
+        ts: float,
+        client: Hashable | None,
+        user_agent: str,
+        cache_buster: str,
     ) -> bool:
-        """Count one human-looking load; True when it breaks the rule."""
+        """Count one human-looking load of ``client`` (an address; None: unknown); True when
+        it breaks the rule."""
         minute = int(ts // 60)
         if minute > self._minute:
             self._advance(minute)
@@ -94,7 +101,7 @@ class ActivityRule:
                 return True
             if len(busters) < self.max_tracked:
                 busters.add(key)
-        if not client:
+        if client is None:
             return False  # no address (a server-side event without one): nothing to group by
         counts = self._counts.setdefault(minute, {})
         client_key = (campaign_id, client, user_agent)
@@ -148,10 +155,13 @@ class InvalidTrafficDetector:
         provider = self.datacenters.provider(hit.client)
         if provider is not None:
             return TrafficInfo(type="bot", reason="datacenter", operator=provider)
+        # A private or loopback address is a proxy Beacon was not told to trust
+        # (BEACON_TRUSTED_PROXIES), with everyone behind it: not one client to count.
+        client = hit.client if hit.client is not None and hit.client.is_global else None
         irregular = self.activity.is_irregular(
             campaign_id=hit.campaign_id,
             ts=hit.ts,
-            client=str(hit.client) if hit.client is not None else "",
+            client=client,
             user_agent=user_agent,
             cache_buster=hit.cache_buster,
         )

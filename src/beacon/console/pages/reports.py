@@ -310,6 +310,12 @@ def _summary_items(report: PixelReport, summary: dict[str, Any] | None) -> list[
         ("URLs", int(summary.get("unique_urls", 0))),
         ("Bot loads", int(invalid.get("bot", 0))),
         ("AI agent loads", int(invalid.get("ai_agent", 0))),
+        # The invalid loads by reason (docs/measure.md), the ones that occurred.
+        *(
+            (f"Invalid: {reason.replace('_', ' ')}", int(count))
+            for reason, count in (invalid.get("by_reason") or {}).items()
+            if count
+        ),
         ("Misrepresented", int(summary.get("misrepresented_impressions", 0))),
         ("Measurable", int(summary.get("measurable_impressions", 0))),
         ("Viewable", int(summary.get("viewable_impressions", 0))),
