@@ -67,25 +67,26 @@ def merge_states(session: Session, states: Iterable[ViewState]) -> list[ViewStat
     now = utcnow()
     rows = [_state_row(state, now) for state in states]
     rows.sort(key=lambda row: (row["campaign_id"], row["impression_id"]))  # one lock order
-    merged: list[ViewState] = []
-    for start in range(0, len(rows), _CHUNK):
-        statement = insert(table).values(rows[start : start + _CHUNK])
-        new = statement.excluded
-        old_first = {  # the first impression's dimensions win
-            name: case((table.c.has_impression, table.c[name]), else_=new[name])
-            for name in ("human", *_DIMENSIONS)
-        }
-        upsert = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "impression_id"],
-            set_={
-                **old_first,
-                "has_impression": or_(table.c.has_impression, new.has_impression),
-                "measurable": or_(table.c.measurable, new.measurable),
-                "viewable": or_(table.c.viewable, new.viewable),
-            },
-        ).returning(*table.c)
-        merged += [_state(row) for row in session.execute(upsert).mappings()]
-    return merged
+    if not rows:
+        return []
+    statement = insert(table)
+    new = statement.excluded
+    old_first = {  # the first impression's dimensions win
+        name: case((table.c.has_impression, table.c[name]), else_=new[name])
+        for name in ("human", *_DIMENSIONS)
+    }
+    upsert = statement.on_conflict_do_update(
+        index_elements=["campaign_id", "impression_id"],
+        set_={
+            **old_first,
+            "has_impression": or_(table.c.has_impression, new.has_impression),
+            "measurable": or_(table.c.measurable, new.measurable),
+            "viewable": or_(table.c.viewable, new.viewable),
+        },
+    ).returning(*table.c)
+    # One statement compiled once and sent as batches of many rows ("insertmanyvalues"):
+    # a literal multi-row VALUES would be compiled anew for every chunk.
+    return [_state(row) for row in session.execute(upsert, rows).mappings()]
 
 
 def _state_row(state: ViewState, now: dt.datetime) -> dict[str, object]:
@@ -168,13 +169,12 @@ def increment(
         }
         for campaign_id, dims in grains
     ]
-    for start in range(0, len(rows), _CHUNK):
-        statement = insert(table).values(rows[start : start + _CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "dims_hash"],
-            set_={m: table.c[m] + statement.excluded[m] for m in ("measurable", "viewable")},
-        )
-        session.execute(statement)
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["campaign_id", "dims_hash"],
+        set_={m: table.c[m] + statement.excluded[m] for m in ("measurable", "viewable")},
+    )
+    session.execute(statement, rows)  # executemany: compiled once, whatever the row count
 
 
 def prune_states(session: Session, *, before: dt.datetime) -> int:
