@@ -8,7 +8,7 @@ GIF paths, so the hot path does nothing new; the flusher tells them apart here.
 
 The join, per spool segment and in the segment's transaction (`record`): impressions and
 events are merged into `PixelImpressionView` rows by (campaign, impression id) with one upsert
-that returns the merged state, so whichever segment completes the pair counts it, exactly
+that returns what it completed, so whichever segment completes the pair counts it, exactly
 once, even with several flushers; an event is counted only when its impression is there, under
 the impression's dimensions, into `PixelViewability`. A `viewable` event implies `measurable`.
 """
@@ -145,23 +145,13 @@ def record(session: Session, views: SegmentViews) -> Counted:
     states = views.states()
     if not states:
         return Counted()
-    merged = repository.merge_states(session, states)
     measurable: Counter[tuple[int, Dimensions]] = Counter()
     viewable: Counter[tuple[int, Dimensions]] = Counter()
-    completed: list[tuple[int, str]] = []
-    for state in merged:
-        if not state.has_impression or state.dimensions is None:
-            continue  # never counted without its impression
-        new_measurable = state.measurable and not state.counted_measurable
-        new_viewable = state.viewable and not state.counted_viewable
-        if not (new_measurable or new_viewable):
-            continue
-        completed.append((state.campaign_id, state.impression_id))
-        if state.human:  # campaign reports count human impressions only
-            grain = (state.campaign_id, state.dimensions)
-            measurable[grain] += new_measurable
-            viewable[grain] += new_viewable
-    repository.mark_counted(session, completed)
+    for added in repository.merge_states(session, states):
+        if added.human:  # campaign reports count human impressions only
+            grain = (added.campaign_id, added.dimensions)
+            measurable[grain] += added.measurable
+            viewable[grain] += added.viewable
     repository.increment(session, measurable=measurable, viewable=viewable)
     return Counted(measurable.total(), viewable.total())
 
