@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from beacon.pixel import viewability_repository as repository
 from beacon.pixel.enrich import HitRejected
+from beacon.pixel.hits import BEACON, GIF, MAX_QUERY_FIELDS
 from beacon.pixel.macros import EVENT_FIELD, IMPRESSION_ID_FIELD
 from beacon.pixel.rollups import RollupKey
 from beacon.pixel.viewability_repository import Dimensions, ViewState
@@ -67,20 +68,23 @@ def tag_fields(record: bytes) -> TagFields | None:
     except (IndexError, TypeError, ValueError, OverflowError):
         return None
     impression_id, event = sent.get(IMPRESSION_ID_FIELD), sent.get(EVENT_FIELD)
-    valid_id = isinstance(impression_id, str) and _IMPRESSION_ID.fullmatch(impression_id)
-    if event is None:
-        return TagFields(campaign_id, impression_id, None) if valid_id else None  # type: ignore[arg-type]
-    if not valid_id or event not in EVENTS:
+    if not isinstance(impression_id, str) or not _IMPRESSION_ID.fullmatch(impression_id):
+        if event is None:
+            return None  # an impression all the same, only unmeasurable
         raise HitRejected("bad_view_event")
-    return TagFields(campaign_id, impression_id, event)  # type: ignore[arg-type]
+    if event is None:
+        return TagFields(campaign_id, impression_id, None)
+    if event not in EVENTS:
+        raise HitRejected("bad_view_event")
+    return TagFields(campaign_id, impression_id, str(event))
 
 
 def _sent_fields(kind: str, payload: str) -> dict[str, object]:
-    if kind == "b":
+    if kind == BEACON:
         data = orjson.loads(payload)
         return data if isinstance(data, dict) else {}
-    if kind == "g":
-        return dict(reversed(parse_qsl(payload, max_num_fields=100)))
+    if kind == GIF:
+        return dict(reversed(parse_qsl(payload, max_num_fields=MAX_QUERY_FIELDS)))
     return {}
 
 
