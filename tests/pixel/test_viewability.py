@@ -4,6 +4,8 @@ counted once, never without it, and shown by campaign reports."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +22,7 @@ from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.pixel import viewability
 from beacon.pixel.models import PixelRollup
+from beacon.pixel.rollups import RollupKey
 from beacon.pixel.viewability_models import PixelImpressionView, PixelViewability
 
 CHROME = (
@@ -250,3 +253,34 @@ def _report(
     ).json()
     assert done["status"] == "complete", done
     return done
+
+
+@pytest.mark.parametrize("first", ["impression", "event"])
+def test_two_flushers_holding_the_two_halves_count_the_pair_once(
+    client: TestClient, db: Database, headers: dict[str, str], first: str
+) -> None:
+    """The join's upsert locks the impression id's row: the second flusher waits for the first
+    to commit and then sees both halves, whichever half the first one held."""
+    cid = _campaign(client, headers)
+    key = RollupKey(cid, dt.date(2026, 1, 15), "nytimes.com", "https://nytimes.com/a", "desktop")
+    impression, event = viewability.SegmentViews(), viewability.SegmentViews()
+    impression.add(viewability.TagFields(cid, "impression-pair", None), key)
+    event.add(viewability.TagFields(cid, "impression-pair", "viewable"))
+    halves = [impression, event] if first == "impression" else [event, impression]
+    holding, counted = threading.Event(), []
+
+    def flusher(views: viewability.SegmentViews, hold: bool) -> None:
+        with db.transaction() as session:
+            counted.append(viewability.record(session, views))
+            if hold:
+                holding.set()
+                time.sleep(0.5)  # the other flusher's upsert waits on this row meanwhile
+
+    holder = threading.Thread(target=flusher, args=(halves[0], True))
+    holder.start()
+    assert holding.wait(10)
+    flusher(halves[1], False)
+    holder.join()
+    assert counted[0] == viewability.Counted(0, 0)  # the first half alone counts nothing
+    assert counted[1] == viewability.Counted(1, 1)
+    assert _counters(db, cid) == (1, 1)

@@ -40,6 +40,12 @@ OPEN_FOR = 3.0  # seconds every page stays open after the last one loaded
 
 _TALL = "<div style='height:6000px'></div>"
 _SCROLL_AWAY = "<script>setTimeout(function(){scrollTo(0,5000)},%d)</script>"
+# In view 0.6 s, away 0.3 s, back for 0.6 s, away: 1.2 s in view, never 1 s without a break.
+_IN_OUT_IN = (
+    "<script>setTimeout(function(){scrollTo(0,5000)},600);"
+    "setTimeout(function(){scrollTo(0,0)},900);"
+    "setTimeout(function(){scrollTo(0,5000)},1500)</script>"
+)
 _HIDE_TAB = (
     "<script>setTimeout(function(){"
     "Object.defineProperty(document,'visibilityState',{configurable:true,get:function(){return 'hidden'}});"
@@ -69,6 +75,7 @@ def _pages(script: str, image: str) -> dict[str, str]:
         "/in-view-1500ms.html": _ad(script, width=300, height=250, top=50) + _SCROLL_AWAY % 1500,
         "/below-the-fold.html": _ad(script, width=300, height=250, top=below),
         "/in-view-500ms.html": _ad(script, width=300, height=250, top=50) + _SCROLL_AWAY % 500,
+        "/in-out-in-600ms.html": _ad(script, width=300, height=250, top=50) + _IN_OUT_IN,
         "/hidden-tab.html": _ad(script, width=300, height=250, top=50) + _HIDE_TAB,
         "/video-2500ms.html": _ad(script, width=640, height=360, top=50, inner=_VIDEO)
         + _SCROLL_AWAY % 2500,
@@ -86,6 +93,7 @@ EXPECTED = {
     "/in-view-1500ms.html": (1, 1),
     "/below-the-fold.html": (1, 0),
     "/in-view-500ms.html": (1, 0),
+    "/in-out-in-600ms.html": (1, 0),
     "/hidden-tab.html": (1, 0),
     "/video-2500ms.html": (1, 1),
     "/video-1500ms.html": (1, 0),

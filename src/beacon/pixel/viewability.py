@@ -8,7 +8,7 @@ GIF paths, so the hot path does nothing new; the flusher tells them apart here.
 
 The join, per spool segment and in the segment's transaction (`record`): impressions and
 events are merged into `PixelImpressionView` rows by (campaign, impression id) with one upsert
-that returns the merged state, so whichever segment completes the pair counts it, exactly
+that returns what it completed, so whichever segment completes the pair counts it, exactly
 once, even with several flushers; an event is counted only when its impression is there, under
 the impression's dimensions, into `PixelViewability`. A `viewable` event implies `measurable`.
 """
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from beacon.pixel import viewability_repository as repository
 from beacon.pixel.enrich import HitRejected
+from beacon.pixel.hits import BEACON, GIF, MAX_QUERY_FIELDS
 from beacon.pixel.macros import EVENT_FIELD, IMPRESSION_ID_FIELD
 from beacon.pixel.rollups import RollupKey
 from beacon.pixel.viewability_repository import Dimensions, ViewState
@@ -67,20 +68,23 @@ def tag_fields(record: bytes) -> TagFields | None:
     except (IndexError, TypeError, ValueError, OverflowError):
         return None
     impression_id, event = sent.get(IMPRESSION_ID_FIELD), sent.get(EVENT_FIELD)
-    valid_id = isinstance(impression_id, str) and _IMPRESSION_ID.fullmatch(impression_id)
-    if event is None:
-        return TagFields(campaign_id, impression_id, None) if valid_id else None  # type: ignore[arg-type]
-    if not valid_id or event not in EVENTS:
+    if not isinstance(impression_id, str) or not _IMPRESSION_ID.fullmatch(impression_id):
+        if event is None:
+            return None  # an impression all the same, only unmeasurable
         raise HitRejected("bad_view_event")
-    return TagFields(campaign_id, impression_id, event)  # type: ignore[arg-type]
+    if event is None:
+        return TagFields(campaign_id, impression_id, None)
+    if event not in EVENTS:
+        raise HitRejected("bad_view_event")
+    return TagFields(campaign_id, impression_id, str(event))
 
 
 def _sent_fields(kind: str, payload: str) -> dict[str, object]:
-    if kind == "b":
+    if kind == BEACON:
         data = orjson.loads(payload)
         return data if isinstance(data, dict) else {}
-    if kind == "g":
-        return dict(reversed(parse_qsl(payload, max_num_fields=100)))
+    if kind == GIF:
+        return dict(reversed(parse_qsl(payload, max_num_fields=MAX_QUERY_FIELDS)))
     return {}
 
 
@@ -145,23 +149,13 @@ def record(session: Session, views: SegmentViews) -> Counted:
     states = views.states()
     if not states:
         return Counted()
-    merged = repository.merge_states(session, states)
     measurable: Counter[tuple[int, Dimensions]] = Counter()
     viewable: Counter[tuple[int, Dimensions]] = Counter()
-    completed: list[tuple[int, str]] = []
-    for state in merged:
-        if not state.has_impression or state.dimensions is None:
-            continue  # never counted without its impression
-        new_measurable = state.measurable and not state.counted_measurable
-        new_viewable = state.viewable and not state.counted_viewable
-        if not (new_measurable or new_viewable):
-            continue
-        completed.append((state.campaign_id, state.impression_id))
-        if state.human:  # campaign reports count human impressions only
-            grain = (state.campaign_id, state.dimensions)
-            measurable[grain] += new_measurable
-            viewable[grain] += new_viewable
-    repository.mark_counted(session, completed)
+    for added in repository.merge_states(session, states):
+        if added.human:  # campaign reports count human impressions only
+            grain = (added.campaign_id, added.dimensions)
+            measurable[grain] += added.measurable
+            viewable[grain] += added.viewable
     repository.increment(session, measurable=measurable, viewable=viewable)
     return Counted(measurable.total(), viewable.total())
 

@@ -41,6 +41,10 @@ class PixelImpressionView(Base):
     viewable: Mapped[bool] = mapped_column(Boolean, default=False)
     counted_measurable: Mapped[bool] = mapped_column(Boolean, default=False)
     counted_viewable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether the row's last upsert added its measurable / viewable to the counters: how the
+    # upsert's RETURNING tells the flusher what to count.
+    added_measurable: Mapped[bool] = mapped_column(Boolean, default=False)
+    added_viewable: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class PixelViewability(Base):

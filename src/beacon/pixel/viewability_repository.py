@@ -5,20 +5,32 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from itertools import groupby
+from typing import Any
 
-from sqlalchemy import RowMapping, Table, case, delete, or_, update
+from sqlalchemy import (
+    RowMapping,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres, rowcount
+from beacon.core.db import UTCDateTime, is_postgres, rowcount
 from beacon.core.timefmt import utcnow
 from beacon.pixel.rollups import coarse_hash
 from beacon.pixel.viewability_models import PixelImpressionView as V
 from beacon.pixel.viewability_models import PixelViewability
 
-_CHUNK = 500
 _DIMENSIONS = ("date", "domain", "url", "device", "geo", "macros")
 
 
@@ -43,7 +55,7 @@ class Dimensions:
 
 @dataclass(frozen=True, slots=True)
 class ViewState:
-    """What is known of one impression id: its impression, its events, what was counted."""
+    """What one spool segment knows of an impression id: its impression, its events."""
 
     campaign_id: int
     impression_id: str
@@ -52,48 +64,96 @@ class ViewState:
     dimensions: Dimensions | None
     measurable: bool
     viewable: bool
-    counted_measurable: bool = False
-    counted_viewable: bool = False
 
 
-def merge_states(session: Session, states: Iterable[ViewState]) -> list[ViewState]:
-    """Upsert ``states`` into the join state and return each merged row.
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What a merge added to the counters for one impression (its impression is known)."""
 
-    The upsert locks each row until the transaction ends, so two flushers holding the two
-    halves of a pair serialize on it and the second one sees both halves.
+    campaign_id: int
+    human: bool
+    dimensions: Dimensions
+    measurable: bool
+    viewable: bool
+
+
+_COLUMNS = (
+    "campaign_id", "impression_id", "has_impression", "human", *_DIMENSIONS,
+    "measurable", "viewable", "counted_measurable", "counted_viewable",
+    "added_measurable", "added_viewable",
+)  # fmt: skip
+
+
+def merge_states(session: Session, states: Iterable[ViewState]) -> list[Added]:
+    """Upsert ``states`` into the join state; what each upsert added to the counters.
+
+    One statement merges every row and decides, from the merged row and what was counted
+    before (the ``SET`` expressions read the old row), whether its `measurable` / `viewable`
+    is counted now (``added_*``). The upsert locks each row until the transaction ends, so
+    two flushers holding the two halves of a pair serialize on it and the second one sees
+    both halves: a pair is counted once, by whichever completes it.
     """
-    insert = pg_insert if is_postgres(session) else sqlite_insert
+    rows = sorted(  # one lock order for every flusher
+        (_state_row(state) for state in states),
+        key=lambda row: (row["campaign_id"], row["impression_id"]),
+    )
+    if not rows:
+        return []
     table: Table = V.__table__  # type: ignore[assignment]
     now = utcnow()
-    rows = [_state_row(state, now) for state in states]
-    rows.sort(key=lambda row: (row["campaign_id"], row["impression_id"]))  # one lock order
-    merged: list[ViewState] = []
-    for start in range(0, len(rows), _CHUNK):
-        statement = insert(table).values(rows[start : start + _CHUNK])
-        new = statement.excluded
-        old_first = {  # the first impression's dimensions win
-            name: case((table.c.has_impression, table.c[name]), else_=new[name])
-            for name in ("human", *_DIMENSIONS)
-        }
-        upsert = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "impression_id"],
-            set_={
-                **old_first,
-                "has_impression": or_(table.c.has_impression, new.has_impression),
-                "measurable": or_(table.c.measurable, new.measurable),
-                "viewable": or_(table.c.viewable, new.viewable),
+    if is_postgres(session):
+        # Arrays, one per column: one short statement whatever the row count (a multi-row
+        # VALUES of thousands of parameters costs more to build and parse than to run).
+        arrays = {name: [row[name] for row in rows] for name in _COLUMNS}
+        unnested = [
+            func.unnest(bindparam(f"a_{name}", type_=ARRAY(table.c[name].type))).label(name)
+            for name in _COLUMNS
+        ]
+        source = select(*unnested, literal(now, UTCDateTime()).label("seen_at"))
+        pg_statement = pg_insert(table).from_select([*_COLUMNS, "seen_at"], source)
+        upsert: Any = _on_conflict(pg_statement, table)
+        params: Any = {f"a_{name}": values for name, values in arrays.items()}
+    else:
+        upsert = _on_conflict(sqlite_insert(table), table)
+        params = [{**row, "seen_at": now} for row in rows]  # executemany, compiled once
+    returned = session.execute(upsert, params).mappings()
+    return [_added(row) for row in returned if row["added_measurable"] or row["added_viewable"]]
+
+
+def _on_conflict(statement: Any, table: Table) -> Any:
+    old, new = table.c, statement.excluded
+    has_impression = or_(old.has_impression, new.has_impression)
+    counted_measurable = and_(has_impression, or_(old.measurable, new.measurable))
+    counted_viewable = and_(has_impression, or_(old.viewable, new.viewable))
+    return statement.on_conflict_do_update(
+        index_elements=["campaign_id", "impression_id"],
+        set_={
+            **{  # the first impression's dimensions win
+                name: case((old.has_impression, old[name]), else_=new[name])
+                for name in ("human", *_DIMENSIONS)
             },
-        ).returning(*table.c)
-        merged += [_state(row) for row in session.execute(upsert).mappings()]
-    return merged
+            "has_impression": has_impression,
+            "measurable": or_(old.measurable, new.measurable),
+            "viewable": or_(old.viewable, new.viewable),
+            "counted_measurable": counted_measurable,
+            "counted_viewable": counted_viewable,
+            "added_measurable": and_(counted_measurable, not_(old.counted_measurable)),
+            "added_viewable": and_(counted_viewable, not_(old.counted_viewable)),
+        },
+    ).returning(
+        old.campaign_id, old.human, *(old[name] for name in _DIMENSIONS),
+        old.added_measurable, old.added_viewable,
+    )  # fmt: skip
 
 
-def _state_row(state: ViewState, now: dt.datetime) -> dict[str, object]:
+def _state_row(state: ViewState) -> dict[str, Any]:
     dims = state.dimensions
+    # A new row counts at once what it already has both halves of.
+    measurable = state.has_impression and state.measurable
+    viewable = state.has_impression and state.viewable
     return {
         "campaign_id": state.campaign_id,
         "impression_id": state.impression_id,
-        "seen_at": now,
         "has_impression": state.has_impression,
         "human": state.human,
         "date": dims.date if dims else None,
@@ -104,43 +164,21 @@ def _state_row(state: ViewState, now: dt.datetime) -> dict[str, object]:
         "macros": dims.macros if dims else "",
         "measurable": state.measurable,
         "viewable": state.viewable,
-        "counted_measurable": False,
-        "counted_viewable": False,
+        "counted_measurable": measurable,
+        "counted_viewable": viewable,
+        "added_measurable": measurable,
+        "added_viewable": viewable,
     }
 
 
-def _state(row: RowMapping) -> ViewState:
-    day = row["date"]
-    dims = (
-        Dimensions(day, *(str(row[name]) for name in _DIMENSIONS[1:]))
-        if isinstance(day, dt.date)
-        else None
-    )
-    return ViewState(
+def _added(row: RowMapping) -> Added:
+    return Added(
         campaign_id=int(row["campaign_id"]),
-        impression_id=str(row["impression_id"]),
-        has_impression=bool(row["has_impression"]),
         human=bool(row["human"]),
-        dimensions=dims,
-        measurable=bool(row["measurable"]),
-        viewable=bool(row["viewable"]),
-        counted_measurable=bool(row["counted_measurable"]),
-        counted_viewable=bool(row["counted_viewable"]),
+        dimensions=Dimensions(row["date"], *(str(row[name]) for name in _DIMENSIONS[1:])),
+        measurable=bool(row["added_measurable"]),
+        viewable=bool(row["added_viewable"]),
     )
-
-
-def mark_counted(session: Session, idents: Iterable[tuple[int, str]]) -> None:
-    """Record that these impressions' events are in the counters (as far as they arrived)."""
-    for campaign_id, group in groupby(sorted(idents), key=lambda ident: ident[0]):
-        ids = [impression_id for _, impression_id in group]
-        for start in range(0, len(ids), _CHUNK):
-            session.execute(
-                update(V)
-                .where(
-                    V.campaign_id == campaign_id, V.impression_id.in_(ids[start : start + _CHUNK])
-                )
-                .values(counted_measurable=V.measurable, counted_viewable=V.viewable)
-            )
 
 
 def increment(
@@ -168,13 +206,12 @@ def increment(
         }
         for campaign_id, dims in grains
     ]
-    for start in range(0, len(rows), _CHUNK):
-        statement = insert(table).values(rows[start : start + _CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=["campaign_id", "dims_hash"],
-            set_={m: table.c[m] + statement.excluded[m] for m in ("measurable", "viewable")},
-        )
-        session.execute(statement)
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["campaign_id", "dims_hash"],
+        set_={m: table.c[m] + statement.excluded[m] for m in ("measurable", "viewable")},
+    )
+    session.execute(statement, rows)  # executemany: compiled once, whatever the row count
 
 
 def prune_states(session: Session, *, before: dt.datetime) -> int:

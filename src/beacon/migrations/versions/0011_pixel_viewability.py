@@ -56,6 +56,8 @@ def upgrade() -> None:
         sa.Column("viewable", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("counted_measurable", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("counted_viewable", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("added_measurable", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("added_viewable", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
     op.create_index("ix_pixel_impression_views_seen_at", "pixel_impression_views", ["seen_at"])
     op.create_table(
