@@ -361,6 +361,7 @@ def main() -> None:
     parser.add_argument(
         "--server-src", help="run the servers from this src/ directory (before/after runs)"
     )
+    parser.add_argument("--port", type=int, default=18765, help="the server's; nginx: +1")
     parser.add_argument("--skip-loss", action="store_true", help="no SIGTERM/SIGKILL runs")
     parser.add_argument("--database-url", default=os.environ.get("BEACON_BENCH_DATABASE_URL"))
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
@@ -371,7 +372,7 @@ def main() -> None:
     from beacon.pixel.collector import TRANSPARENT_GIF
 
     base = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
-    server_port, nginx_port = 18765, 18766
+    server_port, nginx_port = args.port, args.port + 1
     results: dict[str, Any] = {"runs": {}, "profiles": {}}
     for distinct_urls in args.distinct_urls:
         results["runs"][distinct_urls] = throughput_run(base, args, distinct_urls, server_port)
