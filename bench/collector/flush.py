@@ -31,7 +31,6 @@ from beacon.core.models import Account
 from beacon.pixel.hits import gif_record
 from beacon.pixel.models import PixelCampaign
 from beacon.pixel.pipeline import make_consumer, open_spool
-from beacon.pixel.profiling import compile_share
 
 
 def write_segments(spool_dir: Path, campaign_id: int, args: argparse.Namespace) -> None:
@@ -103,6 +102,8 @@ def main() -> None:
         f"{result.counted / cpu:,.0f} hits per CPU-second)"
     )
     if profiler is not None:
+        from beacon.pixel.profiling import compile_share
+
         stats = pstats.Stats(profiler)
         print(f"share of flush time compiling SQL: {compile_share(stats):.1%}")
         out = io.StringIO()

@@ -252,6 +252,8 @@ def _reset(database_url: str) -> None:
 
 def _server_env(args: argparse.Namespace, profile_dir: Path | None = None) -> dict[str, str]:
     env = {"BEACON_PIXEL_FLUSHERS": str(args.flushers)} if args.flushers else {}
+    if args.server_src:  # e.g. another checkout's src/, to compare before and after
+        env["PYTHONPATH"] = str(Path(args.server_src).resolve())
     if profile_dir is not None:
         env["BEACON_PIXEL_FLUSHER_PROFILE_DIR"] = str(profile_dir)
     return env
@@ -274,7 +276,8 @@ def throughput_run(
     load_before = os.getloadavg()[0]
     wrk(f"http://127.0.0.1:{port}/", script, 2, args.connections)  # warm caches
     drain(port, since=time.monotonic())  # the warm-up's hits are not measured
-    cpu_before = _cpu_seconds()
+    assert server.process is not None
+    cpu_before, flusher_cpu = _cpu_seconds(), _children_cpu(server.process.pid)
     loaded, before = time.monotonic(), flushed_metric(port)
     result: dict[str, Any] = wrk(
         f"http://127.0.0.1:{port}/", script, args.duration, args.connections
@@ -285,6 +288,8 @@ def throughput_run(
     result["flushed_per_second"] = result["flushed"] / elapsed
     result["load"] = (load_before, os.getloadavg()[0])
     result["busy_cpus"] = (_cpu_seconds() - cpu_before) / elapsed
+    result["flusher_cpu"] = _children_cpu(server.process.pid) - flusher_cpu
+    result["hits_per_flusher_cpu"] = result["flushed"] / result["flusher_cpu"]
     server.signal(signal.SIGTERM)
     if profile_dir is not None:
         result["profile"] = profile_summary(profile_dir)
@@ -296,6 +301,21 @@ def _cpu_seconds() -> float:
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
     user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu(pid: int) -> float:
+    """CPU seconds used so far by the child processes of ``pid`` (the flushers)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def profile_summary(directory: Path) -> dict[str, Any]:
@@ -338,6 +358,10 @@ def main() -> None:
         "--profile", action="store_true",
         help="also profile the flushers (cProfile, a separate run per URL count)",
     )  # fmt: skip
+    parser.add_argument(
+        "--server-src", help="run the servers from this src/ directory (before/after runs)"
+    )
+    parser.add_argument("--port", type=int, default=18765, help="the server's; nginx: +1")
     parser.add_argument("--skip-loss", action="store_true", help="no SIGTERM/SIGKILL runs")
     parser.add_argument("--database-url", default=os.environ.get("BEACON_BENCH_DATABASE_URL"))
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
@@ -348,7 +372,7 @@ def main() -> None:
     from beacon.pixel.collector import TRANSPARENT_GIF
 
     base = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
-    server_port, nginx_port = 18765, 18766
+    server_port, nginx_port = args.port, args.port + 1
     results: dict[str, Any] = {"runs": {}, "profiles": {}}
     for distinct_urls in args.distinct_urls:
         results["runs"][distinct_urls] = throughput_run(base, args, distinct_urls, server_port)
@@ -394,17 +418,21 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         "rollups from the start of the load until the backlog is empty, divided by that time: "
         "what one server keeps up with indefinitely, its spool flat. *busy CPUs* is how many "
         "of the machine's CPUs were busy on average during that time, counting every process "
-        "on the machine (other users' too): the benchmark's own need is at most 2.",
+        "on the machine (other users' too): the benchmark's own need is at most 2. *hits per "
+        "flusher CPU-second* is hits flushed divided by the CPU time the flusher processes "
+        "used, which other load on the machine does not change: the rate one flusher "
+        "sustains on a core of its own.",
         "",
         "| distinct URLs | accepted hits/s | p50 | p99 | drain after the load | sustained hits/s "
-        "| load avg before/after | busy CPUs |",
-        "|---|---|---|---|---|---|---|---|",
+        "| hits per flusher CPU-second | load avg before/after | busy CPUs |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for distinct_urls, run in results["runs"].items():
         rows.append(
             f"| {distinct_urls:,} | {run['rps']:,.0f} | {run['p50_ms']:.2f} ms "
             f"| {run['p99_ms']:.2f} ms | {run['drain_seconds']:.1f} s "
-            f"| **{run['flushed_per_second']:,.0f}** | {run['load'][0]:.1f} / {run['load'][1]:.1f} "
+            f"| **{run['flushed_per_second']:,.0f}** | {run['hits_per_flusher_cpu']:,.0f} "
+            f"| {run['load'][0]:.1f} / {run['load'][1]:.1f} "
             f"| {run['busy_cpus']:.2f} |"
         )
     rows += [

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -146,6 +147,7 @@ def normalize_page_url(value: str | None) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
 
 
+@lru_cache(maxsize=65536)  # pages repeat all day: parse each once, not on every hit
 def observed_page(*candidates: str | None) -> str:
     """The first candidate that is a publisher page (not an ad iframe), else the first URL."""
     first = ""
