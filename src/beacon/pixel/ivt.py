@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from beacon.core.clientaddr import IPAddress
 from beacon.core.config import Settings
@@ -157,7 +158,7 @@ class InvalidTrafficDetector:
             return TrafficInfo(type="bot", reason="datacenter", operator=provider)
         # A private or loopback address is a proxy Beacon was not told to trust
         # (BEACON_TRUSTED_PROXIES), with everyone behind it: not one client to count.
-        client = hit.client if hit.client is not None and hit.client.is_global else None
+        client = hit.client if hit.client is not None and _is_public(hit.client) else None
         irregular = self.activity.is_irregular(
             campaign_id=hit.campaign_id,
             ts=hit.ts,
@@ -166,6 +167,12 @@ class InvalidTrafficDetector:
             cache_buster=hit.cache_buster,
         )
         return ACTIVITY if irregular else HUMAN
+
+
+@lru_cache(maxsize=65536)
+def _is_public(ip: IPAddress) -> bool:
+    # `is_global` walks a dozen special-purpose networks on every call; clients repeat.
+    return ip.is_global
 
 
 def detector_from_settings(settings: Settings) -> InvalidTrafficDetector:
