@@ -437,8 +437,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"Measured by `python -m bench.collector.run {command_args(args)}` on "
         f"{time.strftime('%Y-%m-%d')}: {os.cpu_count()} CPUs shared by wrk (1 thread, "
         f"{args.connections} connections, {args.duration:g} s) and one `beacon serve` process "
-        f"({backend}, default settings: {flushers} spool flusher child processes and the "
-        "in-process worker), loopback. The load is the script tag's GIF with a DSP's macros "
+        f"({backend}, default settings but `BEACON_PIXEL_FLUSHERS={flushers}`: its spool "
+        "flusher child processes, and the in-process worker), loopback. The load is the script tag's GIF with a DSP's macros "
         "expanded, 10 User-Agents and a fresh cache buster per hit, over N distinct page URLs "
         "(200: 10 news sites; 50,000: 2,000 domains). *sustained* is hits flushed into the "
         "rollups from the start of the load until the backlog is empty, divided by that time: "
@@ -508,6 +508,10 @@ def section(args: argparse.Namespace) -> str:
 
 def command_args(args: argparse.Namespace) -> str:
     parts = ["--write-docs"]
+    if args.skip_loss:
+        parts.insert(0, "--skip-loss")
+    if args.flushers:
+        parts.insert(0, f"--flushers {args.flushers}")
     if args.database_url:
         parts.insert(0, "--database-url postgresql+psycopg://...")
     if args.profile:
