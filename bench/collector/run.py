@@ -299,6 +299,14 @@ def throughput_run(
     result["hits_per_flusher_cpu"] = result["flushed"] / result["flusher_cpu"]
     server.signal(signal.SIGTERM)
     if profile_dir is not None:
+        # each flusher writes its profile as it exits, which can be after the server did
+        wanted = args.flushers or Settings().pixel_flushers
+        deadline = time.monotonic() + 60
+        while len(list(profile_dir.glob("flusher-*.prof"))) < wanted:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        time.sleep(1)
         result["profile"] = profile_summary(profile_dir)
     return result
 
