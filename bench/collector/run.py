@@ -43,7 +43,12 @@ from bench.collector.load import UAS, pixel_paths
 from sqlalchemy import create_engine, text
 
 from beacon.core.config import Settings
-from beacon.pixel.profiling import compile_share, load_profiles, total_seconds
+from beacon.pixel.profiling import (
+    compile_share,
+    cumulative_seconds,
+    load_profiles,
+    total_seconds,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -51,15 +56,17 @@ SECTION = "## Collector"
 NOTES = """
 Notes: counted may exceed acknowledged after SIGKILL by at most the number of open
 connections: a hit is appended before its response is written, so a kill between the two
-leaves a stored hit the client never saw acknowledged (none is lost). The server runs with
-its defaults: the spool is flushed by a child process at nice +10 (`BEACON_PIXEL_FLUSHER=
-process`), so enrichment and the rollup upserts never hold the server's GIL. With the flusher
-as a thread of the server (`BEACON_PIXEL_FLUSHER=thread`, the earlier design) the same load
-gave 9,600-10,000 hits/s with a p99 of 51-66 ms (wrk runs of 8 s by hand the same day, load
-average 3-4.5): each flush starved the event loop. wrk runs on
-the same 2 CPUs, so both servers share them with the load generator; the load average is
-in the heading. The load rotates 200 URLs, so each flush upserts few distinct rows; traffic
-with many more distinct pages per second gives the flusher more rows to write per segment.
+leaves a stored hit the client never saw acknowledged (none is lost). The spool is flushed by
+child processes at nice +10 (`BEACON_PIXEL_FLUSHER=process`, `BEACON_PIXEL_FLUSHERS`), so
+enrichment and the rollup upserts never hold the server's GIL, and under overload the server
+answers hits first: the backlog waits on disk. wrk, the server and its flushers share the
+same CPUs, so during the load the flushers get what the server and wrk leave; the drain after
+it is theirs. With 50,000 URLs nearly every hit is a new row in each of the four rollup
+tables (full grain, site-day, URL-day, URL-month), so the flushers write about 3.5 rows
+per hit, against a few per thousand hits at 200 URLs. The load average and busy CPUs columns
+show how much else ran on the machine at the time (other users' jobs included): on a
+machine shared with other work the wall-clock rates are lower bounds, and *hits per flusher
+CPU-second* is the figure that carries over.
 """
 
 
@@ -292,6 +299,14 @@ def throughput_run(
     result["hits_per_flusher_cpu"] = result["flushed"] / result["flusher_cpu"]
     server.signal(signal.SIGTERM)
     if profile_dir is not None:
+        # each flusher writes its profile as it exits, which can be after the server did
+        wanted = args.flushers or Settings().pixel_flushers
+        deadline = time.monotonic() + 60
+        while len(list(profile_dir.glob("flusher-*.prof"))) < wanted:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        time.sleep(1)
         result["profile"] = profile_summary(profile_dir)
     return result
 
@@ -331,6 +346,19 @@ def profile_summary(directory: Path) -> dict[str, Any]:
             "beacon/pixel/upserts.py", "add_rows",
         ),
     }  # fmt: skip
+    top = [
+        (label, cumulative_seconds(stats, *where) / total if total else 0.0)
+        for label, where in groups.items()
+    ]
+    return {"compile_share": float("nan"), "total": 0.0, "top": []}
+    total = total_seconds(stats)
+    groups = {
+        "enrichment (hits.py and below)": ("beacon/pixel/hits.py", "rollup_key"),
+        "rollup increments (rows built, then written)": ("beacon/pixel/rollups.py", "increment"),
+        "of which writes (upserts.add_rows: driver, database)": (
+            "beacon/pixel/upserts.py", "add_rows",
+        ),
+    }  # fmt: skip
     top = []
     for label, (filename, function) in groups.items():
         seconds = sum(
@@ -362,6 +390,9 @@ def main() -> None:
         "--server-src", help="run the servers from this src/ directory (before/after runs)"
     )
     parser.add_argument("--port", type=int, default=18765, help="the server's; nginx: +1")
+    parser.add_argument(
+        "--profile-only", action="store_true", help="only the profiled runs, printed"
+    )
     parser.add_argument("--skip-loss", action="store_true", help="no SIGTERM/SIGKILL runs")
     parser.add_argument("--database-url", default=os.environ.get("BEACON_BENCH_DATABASE_URL"))
     parser.add_argument("--write-docs", action="store_true", help="update docs/benchmarks.md")
@@ -374,13 +405,16 @@ def main() -> None:
     base = Path(tempfile.mkdtemp(prefix="beacon-bench-"))
     server_port, nginx_port = args.port, args.port + 1
     results: dict[str, Any] = {"runs": {}, "profiles": {}}
-    for distinct_urls in args.distinct_urls:
+    for distinct_urls in () if args.profile_only else args.distinct_urls:
         results["runs"][distinct_urls] = throughput_run(base, args, distinct_urls, server_port)
         print(distinct_urls, results["runs"][distinct_urls], flush=True)
-    for distinct_urls in args.distinct_urls if args.profile else ():
+    for distinct_urls in args.distinct_urls if args.profile or args.profile_only else ():
         run = throughput_run(base, args, distinct_urls, server_port, profile=True)
         results["profiles"][distinct_urls] = run["profile"]
         print(distinct_urls, run, flush=True)
+    if args.profile_only:
+        print(profile_table(results["profiles"]))
+        return
     web = nginx(base, nginx_port, TRANSPARENT_GIF)
     script = base / "nginx.lua"
     script.write_text(lua_script(1, False, base))
@@ -411,8 +445,8 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"Measured by `python -m bench.collector.run {command_args(args)}` on "
         f"{time.strftime('%Y-%m-%d')}: {os.cpu_count()} CPUs shared by wrk (1 thread, "
         f"{args.connections} connections, {args.duration:g} s) and one `beacon serve` process "
-        f"({backend}, default settings: {flushers} spool flusher child processes and the "
-        "in-process worker), loopback. The load is the script tag's GIF with a DSP's macros "
+        f"({backend}, default settings but `BEACON_PIXEL_FLUSHERS={flushers}`: its spool "
+        "flusher child processes, and the in-process worker), loopback. The load is the script tag's GIF with a DSP's macros "
         "expanded, 10 User-Agents and a fresh cache buster per hit, over N distinct page URLs "
         "(200: 10 news sites; 50,000: 2,000 domains). *sustained* is hits flushed into the "
         "rollups from the start of the load until the backlog is empty, divided by that time: "
@@ -441,15 +475,7 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"{static['rps']:,.0f} hits/s, p50 {static['p50_ms']:.2f} ms, p99 {static['p99_ms']:.2f} ms.",
     ]
     if results["profiles"]:
-        rows += ["", "Where the flushers' time goes (cProfile of their flush loops, a separate "
-                 "run with `--profile`; shares of the profiled time, nested, so they need not "
-                 "add up to 100%):", "",
-                 "| distinct URLs | compiling SQL | " + " | ".join(
-                     label for label, _ in next(iter(results["profiles"].values()))["top"]) + " |",
-                 "|---|---|" + "---|" * len(next(iter(results["profiles"].values()))["top"])]  # fmt: skip
-        for distinct_urls, profile in results["profiles"].items():
-            shares = " | ".join(f"{share:.0%}" for _, share in profile["top"])
-            rows.append(f"| {distinct_urls:,} | {profile['compile_share']:.1%} | {shares} |")
+        rows += ["", profile_table(results["profiles"])]
     if "sigterm" in results:
         rows += [
             "",
@@ -467,6 +493,22 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
     return "\n".join(rows) + "\n" + NOTES
 
 
+def profile_table(profiles: dict[int, dict[str, Any]]) -> str:
+    labels = [label for label, _ in next(iter(profiles.values()))["top"]]
+    rows = [
+        "Where the flushers' CPU time goes (cProfile of their flush loops with a CPU-time "
+        "clock, in a separate run with `--profile`; shares of the time spent flushing, nested, "
+        "so they need not add up to 100%):",
+        "",
+        "| distinct URLs | compiling SQL | " + " | ".join(labels) + " |",
+        "|---|---|" + "---|" * len(labels),
+    ]
+    for distinct_urls, profile in profiles.items():
+        shares = " | ".join(f"{share:.0%}" for _, share in profile["top"])
+        rows.append(f"| {distinct_urls:,} | {profile['compile_share']:.1%} | {shares} |")
+    return "\n".join(rows)
+
+
 def section(args: argparse.Namespace) -> str:
     backend = "PostgreSQL" if args.database_url else "SQLite"
     return f"{SECTION} ({backend})"
@@ -474,6 +516,10 @@ def section(args: argparse.Namespace) -> str:
 
 def command_args(args: argparse.Namespace) -> str:
     parts = ["--write-docs"]
+    if args.skip_loss:
+        parts.insert(0, "--skip-loss")
+    if args.flushers:
+        parts.insert(0, f"--flushers {args.flushers}")
     if args.database_url:
         parts.insert(0, "--database-url postgresql+psycopg://...")
     if args.profile:

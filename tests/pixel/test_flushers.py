@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,10 +14,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 from tests.support import counted_hits
 
+from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.pixel.collector_models import PixelSpoolSegment
 from beacon.pixel.hits import gif_record
 from beacon.pixel.models import PixelCampaign
+from beacon.pixel.pipeline import make_consumer, open_spool
 from beacon.pixel.spool import Spool
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -122,3 +125,29 @@ def test_two_flushers_on_one_spool_count_every_hit_exactly_once(
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(PixelSpoolSegment)) == SEGMENTS
     assert list(spool_dir.glob("*.seg")) == []
+
+
+def test_a_final_flush_waits_for_a_segment_another_flusher_holds(
+    tmp_path: Path, database_url: str, db: Database, key_for: Callable[[str], str]
+) -> None:
+    key_for("acme")
+    campaign_id = new_campaign(db)
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    spool = open_spool(settings)
+    for i in range(30):
+        spool.append(gif_record(time.time(), campaign_id, "8.8.8.8", f"u={i}", "", UA, None))
+    sealed = spool.seal()
+    assert sealed is not None
+    consumer = make_consumer(settings=settings, db=db, spool=spool)
+    other = open_spool(settings)  # e.g. the flusher of a server killed just before
+    results: list[int] = []
+    with other.claim(sealed) as held:
+        assert held
+        assert consumer.flush().counted == 0  # an ordinary flush skips a claimed segment
+        final = threading.Thread(target=lambda: results.append(consumer.flush(final=True).counted))
+        final.start()
+        final.join(0.5)
+        assert final.is_alive()  # waits for the other flusher ...
+    final.join(30)  # ... which let go without counting it: the final flush takes it over
+    assert results == [30]
+    assert counted_hits(db, campaign_id) == 30

@@ -142,15 +142,20 @@ class SpoolConsumer:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        return self.flush()
+        return self.flush(final=True)
 
-    def flush(self) -> FlushResult:
-        """Seal the open segment and flush every sealed segment now."""
+    def flush(self, *, final: bool = False) -> FlushResult:
+        """Seal the open segment and flush every sealed segment now.
+
+        A segment another flusher is working on is skipped, or with ``final`` (at shutdown)
+        waited for and taken over if that flusher let go of it without counting it: then,
+        once this returns, every segment sealed before the call is counted, unless a flush
+        failed (the segment stays for a retry)."""
         with self._lock:
             self.seal()
             result = FlushResult()
             for path in self.spool.sealed_segments():
-                with self.spool.claim(path) as claimed:
+                with self.spool.claim(path, wait=final) as claimed:
                     if claimed:
                         result.add(self.process_segment(path))
                 self.publish_backlog()

@@ -115,7 +115,9 @@ class PixelPipeline:
                 flusher.ask_to_stop()
             for flusher in self._flushers:
                 flusher.stop()  # each flushes what it can claim before it exits
-            result = self.consumer.flush()  # whatever they could not (normally nothing)
+            # whatever they could not (normally nothing); waits for segments still being
+            # flushed by another process (e.g. the flusher of a server killed before this one)
+            result = self.consumer.flush(final=True)
         self.spool.close()
         self.consumer.enricher.resolver.close()
         return result

@@ -106,9 +106,10 @@ class Spool:
         return sorted(self.directory.glob(f"*{SEALED_SUFFIX}"))
 
     @contextmanager
-    def claim(self, path: str | os.PathLike[str]) -> Iterator[bool]:
+    def claim(self, path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[bool]:
         """Hold ``path`` exclusively while the block runs; yields False (holding nothing) when
-        another flusher holds it or it is gone (flushed and deleted meanwhile)."""
+        another flusher holds it (``wait``: once it let go) or it is gone (flushed and
+        deleted meanwhile)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
@@ -116,7 +117,7 @@ class Spool:
             return
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False  # another flusher holds it (or its writer is still sealing it)
                 return
