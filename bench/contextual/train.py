@@ -518,7 +518,9 @@ def save_model(model: Model, path: Path, feature_set: set[str]) -> None:
     np.savez_compressed(path, **arrays)
 
 
-def run_sentiment(data: Path, feature_set: set[str]) -> dict[str, Any]:
+def run_sentiment(
+    data: Path, feature_set: set[str], l2_grid: Sequence[float] = L2_GRID
+) -> dict[str, Any]:
     """Train and evaluate the 3-way sentiment head; compare the current VADER-based analyzer."""
     from beacon.contextual import sentiment as current
 
@@ -528,7 +530,7 @@ def run_sentiment(data: Path, feature_set: set[str]) -> dict[str, Any]:
     y = np.array([index[doc["sentiment"]] for doc in docs])
     splits = np.array([doc["split"] for doc in docs])
     features = load_features(docs, data, "sentiment", feature_set - {"lex"})
-    model, selection = select_and_train(features, y, splits, classes)
+    model, selection = select_and_train(features, y, splits, classes, l2_grid)
     test_rows = np.flatnonzero(splits == "test")
     metrics = evaluate_model(model, features, y, test_rows)
     report: dict[str, Any] = {"features": sorted(feature_set - {"lex"}), "selection": selection}
@@ -569,12 +571,12 @@ def main() -> int:
     parser.add_argument("--l2", default=",".join(str(v) for v in L2_GRID), help="L2 grid")
     args = parser.parse_args()
     feature_set = set(args.features.split(","))
+    l2_grid = [float(v) for v in args.l2.split(",")]
     if not args.no_topics:
-        l2_grid = [float(v) for v in args.l2.split(",")]
         report = run_topics(args.data, feature_set, args.compare_engine, l2_grid)
         print(json.dumps({k: v for k, v in report.items() if k != "confusion_matrix"}, indent=1))
     if args.sentiment:
-        print(json.dumps(run_sentiment(args.data, feature_set), indent=1))
+        print(json.dumps(run_sentiment(args.data, feature_set, l2_grid), indent=1))
     return 0
 
 

@@ -215,7 +215,7 @@ def clean_usenet(raw: str) -> tuple[str, str]:
         if line.lower().startswith("subject:"):
             subject = line.split(":", 1)[1].strip()
             subject = re.sub(r"^(re:\s*)+", "", subject, flags=re.IGNORECASE)
-    lines = []
+    lines: list[str] = []
     for line in body.splitlines():
         stripped = line.strip()
         if stripped == "--" or stripped.startswith("-- "):
