@@ -14,7 +14,7 @@ the few request headers used here. Each hit gets at most one reason, the first t
 4. `activity`: the same client (public address and User-Agent) loads more than
    `BEACON_IVT_ACTIVITY_MAX_PER_MINUTE` impressions of one campaign in one UTC minute (the
    loads past the limit are invalid), or a cache buster already seen for the campaign comes
-   again (a replayed request).
+   again from the same address (a replayed request).
 
 Reasons 1-3 are pure and cached. The activity rule keeps counts per minute in memory for the
 current and the previous minute only (bounded by `max_tracked`), per flusher process: with
@@ -77,7 +77,7 @@ class ActivityRule:
         self.max_tracked = max_tracked
         self._minute = -1
         self._counts: dict[int, dict[tuple[int, Hashable, str], int]] = {}
-        self._busters: dict[int, set[tuple[int, str]]] = {}
+        self._busters: dict[int, set[tuple[int, Hashable | None, str]]] = {}
 
     def is_irregular(
         self,
@@ -97,7 +97,9 @@ class ActivityRule:
             return False  # too old to compare with anything kept
         if cache_buster:
             busters = self._busters.setdefault(minute, set())
-            key = (campaign_id, cache_buster)
+            # Per client address: cache busters with little entropy (a timestamp in seconds, a
+            # short random number) repeat between different people; a replay comes from one.
+            key = (campaign_id, client, cache_buster)
             if key in busters or (key in self._busters.get(minute - 1, ())):
                 return True
             if len(busters) < self.max_tracked:
