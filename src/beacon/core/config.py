@@ -138,9 +138,9 @@ class Settings(BaseSettings):
     messaging_inject_chunk_size: int = Field(
         default=100,
         ge=1,
-        description="Recipients rendered and handed to the provider together (up to 3 chunks "
-        "at once); each row is marked injected just before its own hand-over, so a crash "
-        "leaves at most one unknown outcome per provider connection.",
+        description="Recipients marked injected and handed to the provider after one commit; "
+        "up to CHUNKS_IN_FLIGHT (3) chunks are handed over at once, so a crash leaves at most "
+        "3 x chunk size rows with an unknown outcome.",
     )
     messaging_render_processes: int = Field(
         default=4,

@@ -222,22 +222,6 @@ class SmtpProvider:
     async def _send_one(
         self, slot: int, message: OutgoingMessage, handover: Handover | None
     ) -> Delivery:
-        if handover is None:
-            return await self._transact(slot, message, None)
-        # the start is committed while MAIL FROM and RCPT TO travel; DATA waits for it
-        start = asyncio.ensure_future(handover.started(message))
-        try:
-            delivery = await self._transact(slot, message, start)
-        finally:
-            ours = await start  # done by now on every path; its error is not swallowed
-        if not ours:
-            return Delivery(Outcome.RELEASED)  # another worker owns the row: record nothing
-        handover.finished(message, delivery)
-        return delivery
-
-    async def _transact(
-        self, slot: int, message: OutgoingMessage, start: asyncio.Future[bool] | None
-    ) -> Delivery:
         refused = await self._begin(slot, message.sender)
         if refused is not None:
             return refused
@@ -252,7 +236,7 @@ class SmtpProvider:
             self._drop(slot)  # nothing was handed over yet: safe to retry
             return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {exc}")
         # DATA is where the outcome can become unknown: its start is durable first
-        if start is not None and not await start:
+        if handover is not None and not await handover.started(message):
             await self._reset(slot)
             return Delivery(Outcome.RELEASED)
         try:
@@ -263,4 +247,7 @@ class SmtpProvider:
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)
             return Delivery(Outcome.UNKNOWN, reason=f"connection lost during DATA: {exc}")
-        return Delivery.sent(message.message_id)
+        sent = Delivery.sent(message.message_id)
+        if handover is not None:
+            handover.finished(message, sent)
+        return sent
