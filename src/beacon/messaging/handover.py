@@ -1,14 +1,9 @@
 """Handing a batch's messages to the provider, chunk by chunk: composed, injected, sent.
 
-For each chunk: render; in one transaction renew the batch lease, check for a cancel and
-record render failures; then hand the chunk to the provider, whose connections each carry one
-message at a time. Just before a message's hand-over begins (SMTP DATA, the SMS request) its
-row is marked ``injected`` and committed (``HandoverStarts``: the connections starting at the
-same moment share one commit), so a crash leaves an unknown outcome only for the messages
-that were on the wire — at most one per connection — and the rest are sent normally by the
-worker that takes over. Each answer is recorded (``sent`` only on the provider's word) in
-another transaction. A recoverable provider (print files) needs no marker: its rows are
-marked ``injected`` with the chunk, and the outbox tells afterwards what was handed over.
+For each chunk: render; in one transaction renew the batch lease, check for a cancel, record
+render failures and mark the rendered rows ``injected`` (composed and injected commit
+together); only then hand the chunk to the provider; record each answer (``sent`` only on the
+provider's word) in another transaction.
 
 Chunks overlap: while earlier chunks are on the wire the next one is rendered and claimed, so
 the provider is kept busy while the worker does its own work (rendering happens in a render
@@ -77,67 +72,6 @@ class BatchContext:
         return transaction(self.sessions)
 
 
-class HandoverStarts:
-    """Makes the start of each hand-over durable before it happens (``providers.Handover``),
-    and records each accepted message with the next start.
-
-    Connections that start a message while a commit is in flight wait for the next one, which
-    carries all of them: one commit per round of connections, not one per message. The same
-    commit marks ``sent`` what the provider accepted since the last one, so at any moment a
-    connection has at most one message whose outcome is not durable.
-    """
-
-    def __init__(self, batch: BatchContext) -> None:
-        self.batch = batch
-        self._waiting: list[tuple[int, asyncio.Future[bool]]] = []
-        self._accepted: list[tuple[int, str]] = []
-        self._flushing: asyncio.Task[None] | None = None
-
-    def finished(self, message: OutgoingMessage, delivery: Delivery) -> None:
-        if delivery.outcome is Outcome.SENT:
-            self._accepted.append((message.recipient_id, delivery.provider_message_id or ""))
-
-    async def started(self, message: OutgoingMessage) -> bool:
-        started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((message.recipient_id, started))
-        if self._flushing is None:
-            self._flushing = asyncio.create_task(self._flush())
-        return await started
-
-    async def _flush(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                accepted, self._accepted = self._accepted, []
-                try:
-                    moved = await asyncio.to_thread(self._mark, [rid for rid, _ in group], accepted)
-                except BaseException as exc:
-                    for _, started in group:
-                        if not started.done():
-                            started.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
-                    continue
-                for rid, started in group:
-                    if not started.done():
-                        started.set_result(rid in moved)
-        finally:
-            self._flushing = None
-
-    def _mark(self, ids: list[int], accepted: list[tuple[int, str]]) -> set[int]:
-        batch, now = self.batch, utcnow()
-        with batch.tx() as session:
-            recipients.mark_sent(session, accepted, now)
-            return recipients.mark_handover_started(
-                session,
-                execution_id=batch.execution_id,
-                ids=ids,
-                batch_id=batch.batch_id,
-                owner=batch.owner,
-                now=now,
-            )
-
-
 class ChunkStream:
     """Renders, claims and hands over a batch's rows, several chunks in flight."""
 
@@ -146,8 +80,6 @@ class ChunkStream:
         self.provider = provider
         self.composer = composer
         self.halted = False  # the provider became unreachable: the execution failed
-        # a recoverable provider's rows are injected with their chunk (see the module doc)
-        self.starts = None if provider.recoverable else HandoverStarts(batch)
 
     async def run(self, rows: list[RecipientRow]) -> None:
         """Hand every row over; raises Stop at a chunk boundary when the execution stopped."""
@@ -212,8 +144,6 @@ class ChunkStream:
             if status != "running" or cancel is not None:
                 raise Stop(status, cancel is not None, error)
             recipients.mark_failed(session, failures, now)
-            if self.starts is not None:
-                return list(messages)  # each row is injected when its hand-over starts
             moved = recipients.mark_injected(
                 session,
                 execution_id=batch.execution_id,
@@ -231,7 +161,6 @@ class ChunkStream:
                 messages,
                 execution_id=self.batch.execution_id,
                 policy=self.batch.policy,
-                handover=self.starts,
             )
             if not await asyncio.to_thread(self._record, messages, answers):
                 self.halted = True
@@ -245,8 +174,6 @@ class ChunkStream:
         bounced: list[uuid.UUID] = []
         unreachable: str | None = None
         for message, answer in zip(messages, answers, strict=True):
-            if answer.outcome is Outcome.RELEASED:
-                continue  # another worker owns the row now
             if answer.outcome is Outcome.SENT:
                 sent.append((message.recipient_id, answer.provider_message_id or ""))
                 continue

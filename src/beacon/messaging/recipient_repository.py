@@ -16,11 +16,10 @@ from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.core.db import rowcount
-from beacon.core.jobs import PROCESSING
 from beacon.core.paging import fetch_page
 from beacon.messaging.audience_repository import CHANNEL_STATUS
 from beacon.messaging.compose import RecipientRow
-from beacon.messaging.models import Batch, Contact, Recipient
+from beacon.messaging.models import Contact, Recipient
 
 UNFINISHED = ("scheduled", "hydrated", "composed", "injected")
 STATES = (*UNFINISHED, "sent", "failed")
@@ -118,38 +117,6 @@ def mark_injected(
             Recipient.execution_id == execution_id,
             Recipient.id.in_(list(ids)),
             Recipient.stage.in_(["hydrated", "composed", "injected"]),
-        )
-        .values(stage="injected", updated_at=now)
-        .returning(Recipient.id)
-        .execution_options(synchronize_session=False)
-    )
-    return {row[0] for row in moved}
-
-
-def mark_handover_started(
-    session: Session,
-    *,
-    execution_id: uuid.UUID,
-    ids: Sequence[int],
-    batch_id: int,
-    owner: str,
-    now: datetime,
-) -> set[int]:
-    """Rows whose hand-over begins now (``injected``: from here a crash leaves the outcome
-    unknown); the ids moved. Only while ``owner`` still holds the batch's lease: a worker that
-    lost its batch to another one moves nothing, so the two never both send a row."""
-    if not ids:
-        return set()
-    ours = exists().where(
-        Batch.id == batch_id, Batch.lease_owner == owner, Batch.status == PROCESSING
-    )
-    moved = session.execute(
-        update(Recipient)
-        .where(
-            Recipient.execution_id == execution_id,
-            Recipient.id.in_(list(ids)),
-            Recipient.stage.in_(["hydrated", "composed", "injected"]),
-            ours,
         )
         .values(stage="injected", updated_at=now)
         .returning(Recipient.id)

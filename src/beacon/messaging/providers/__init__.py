@@ -26,7 +26,6 @@ class Outcome(StrEnum):
     PERMANENT = "permanent"  # refused for good (SMTP 5xx, HTTP 4xx): the recipient fails
     UNKNOWN = "unknown"  # the hand-off broke after the message left: maybe delivered
     UNREACHABLE = "unreachable"  # the provider could not be reached at all
-    RELEASED = "released"  # not sent: the row is no longer this worker's (nothing to record)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,21 +56,6 @@ class OutgoingMessage:
     manifest: dict[str, str] = field(default_factory=dict)  # print-file manifest columns
 
 
-class Handover(Protocol):
-    """What a provider that is not ``recoverable`` reports about each message as it goes, so
-    that a crash leaves an unknown outcome for at most one message per connection."""
-
-    async def started(self, message: OutgoingMessage) -> bool:
-        """Awaited just before the hand-over begins (SMTP DATA, the SMS request): from then on
-        a crash leaves the outcome unknown, so the start is made durable first. False: the row
-        is no longer this worker's to send (its batch was taken over); do not send it."""
-        ...
-
-    def finished(self, message: OutgoingMessage, delivery: Delivery) -> None:
-        """The provider's answer, as soon as it is known (recorded with the next start)."""
-        ...
-
-
 class Provider(Protocol):
     """A channel's delivery provider. Instances live for one batch (one event loop)."""
 
@@ -81,14 +65,9 @@ class Provider(Protocol):
     recoverable: bool
 
     async def send(
-        self,
-        messages: Sequence[OutgoingMessage],
-        *,
-        execution_id: uuid.UUID,
-        handover: Handover | None = None,
+        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
     ) -> list[Delivery]:
-        """Hand every message over; one Delivery per message, in order. A provider that is
-        not ``recoverable`` reports each message to ``handover``."""
+        """Hand every message over; one Delivery per message, in order."""
         ...
 
     async def confirmed(
@@ -154,7 +133,6 @@ async def deliver(
     *,
     execution_id: uuid.UUID,
     policy: RetryPolicy,
-    handover: Handover | None = None,
 ) -> list[Delivery]:
     """Send a chunk, retrying what may succeed later; one final Delivery per message.
 
@@ -166,7 +144,7 @@ async def deliver(
     for attempt in range(policy.attempts):
         if attempt:
             await asyncio.sleep(policy.backoff_seconds * 2 ** (attempt - 1))
-        answers = await provider.send(pending, execution_id=execution_id, handover=handover)
+        answers = await provider.send(pending, execution_id=execution_id)
         retry: list[OutgoingMessage] = []
         for message, delivery in zip(pending, answers, strict=True):
             final[message.recipient_id] = delivery

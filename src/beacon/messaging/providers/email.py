@@ -15,13 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from beacon.messaging.providers import (
-    Delivery,
-    Handover,
-    Outcome,
-    OutgoingMessage,
-    RateLimiter,
-)
+from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -116,11 +110,7 @@ class SmtpProvider:
         self._down: str | None = None
 
     async def send(
-        self,
-        messages: Sequence[OutgoingMessage],
-        *,
-        execution_id: uuid.UUID,
-        handover: Handover | None = None,
+        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
     ) -> list[Delivery]:
         """Send every message; each free connection takes the next one until none is left."""
         results: list[Delivery | None] = [None] * len(messages)
@@ -136,7 +126,7 @@ class SmtpProvider:
                         results[index] = Delivery(Outcome.UNREACHABLE, reason=self._down)
                         continue
                     await self.limiter.acquire()
-                    results[index] = await self._send_one(slot, messages[index], handover)
+                    results[index] = await self._send_one(slot, messages[index])
             finally:
                 self._free.put_nowait(slot)
 
@@ -219,9 +209,7 @@ class SmtpProvider:
                     return Delivery(Outcome.TRANSIENT, reason=f"connection lost: {exc}")
         return Delivery(Outcome.TRANSIENT, reason="connection lost")
 
-    async def _send_one(
-        self, slot: int, message: OutgoingMessage, handover: Handover | None
-    ) -> Delivery:
+    async def _send_one(self, slot: int, message: OutgoingMessage) -> Delivery:
         refused = await self._begin(slot, message.sender)
         if refused is not None:
             return refused
@@ -235,10 +223,6 @@ class SmtpProvider:
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)  # nothing was handed over yet: safe to retry
             return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {exc}")
-        # DATA is where the outcome can become unknown: its start is durable first
-        if handover is not None and not await handover.started(message):
-            await self._reset(slot)
-            return Delivery(Outcome.RELEASED)
         try:
             await smtp.data(message.body)
         except aiosmtplib.SMTPResponseException as exc:
@@ -247,7 +231,4 @@ class SmtpProvider:
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)
             return Delivery(Outcome.UNKNOWN, reason=f"connection lost during DATA: {exc}")
-        sent = Delivery.sent(message.message_id)
-        if handover is not None:
-            handover.finished(message, sent)
-        return sent
+        return Delivery.sent(message.message_id)

@@ -15,13 +15,7 @@ from typing import Any
 
 import httpx
 
-from beacon.messaging.providers import (
-    Delivery,
-    Handover,
-    Outcome,
-    OutgoingMessage,
-    RateLimiter,
-)
+from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -63,14 +57,10 @@ class SmsProvider:
         )
 
     async def send(
-        self,
-        messages: Sequence[OutgoingMessage],
-        *,
-        execution_id: uuid.UUID,
-        handover: Handover | None = None,
+        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
     ) -> list[Delivery]:
         """One request per message, in parallel up to the concurrency."""
-        return list(await asyncio.gather(*(self._send_one(m, handover) for m in messages)))
+        return list(await asyncio.gather(*(self._send_one(m) for m in messages)))
 
     async def confirmed(
         self, *, execution_id: uuid.UUID, recipient_ids: Sequence[int]
@@ -82,12 +72,9 @@ class SmsProvider:
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def _send_one(self, message: OutgoingMessage, handover: Handover | None) -> Delivery:
+    async def _send_one(self, message: OutgoingMessage) -> Delivery:
         async with self._gate:
             await self.limiter.acquire()
-            # the request may be received as soon as it starts: its start is durable first
-            if handover is not None and not await handover.started(message):
-                return Delivery(Outcome.RELEASED)
             form = {"To": message.to, "From": self.from_number, "Body": message.body.decode()}
             try:
                 response = await self._client.post(self.url, data=form)
@@ -96,10 +83,7 @@ class SmsProvider:
             except httpx.HTTPError as exc:
                 # the request may have been received: its outcome is unknown
                 return Delivery(Outcome.UNKNOWN, reason=f"SMS API request broke: {exc!r}")
-        answer = self._classify(response)
-        if handover is not None:
-            handover.finished(message, answer)
-        return answer
+        return self._classify(response)
 
     def _classify(self, response: httpx.Response) -> Delivery:
         status = response.status_code
