@@ -502,6 +502,8 @@ def main() -> None:
         "BEACON_DATABASE_URL": database_url,
         "BEACON_DATA_DIR": str(base / "var"),
         "BEACON_LOG_LEVEL": "WARNING",
+        # a worker outside `beacon serve` builds unsubscribe links from it (email needs them)
+        "BEACON_PUBLIC_URL": "https://beacon.bench",
         "BEACON_WORKER_POLL_INTERVAL": "0.05",
         "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.25",
         "BEACON_MESSAGING_PROVIDER_CONCURRENCY": str(args.concurrency),
