@@ -539,4 +539,20 @@ def render_many(
     *, channel: str, content: Mapping[str, Any], items: Sequence[Item], wait: bool = False
 ) -> list[Result]:
     """Render a template for many contacts in one child call (see ``RenderPool.render``)."""
-    return shared().render(channel=channel, content=content, items=items, wait=wait)
+    results = shared().render(channel=channel, content=content, items=items, wait=wait)
+    return [_attributed(result, content) for result in results]
+
+
+def _attributed(result: Result, content: Mapping[str, Any]) -> Result:
+    """A render process that died (killed past a limit) cannot say which part it was on; when
+    only one part holds template code, that part is the one."""
+    if not isinstance(result, RenderLimitExceeded) or result.part:
+        return result
+    coded = [
+        part
+        for part, source in content.items()
+        if isinstance(source, str) and ("{{" in source or "{%" in source)
+    ]
+    if len(coded) != 1:
+        return result
+    return RenderLimitExceeded(coded[0], result.detail, limit=result.limit)
