@@ -40,6 +40,7 @@ POSITIVE_DATA_EXEMPT: dict[str, str] = {
     "POST /v1/pixel/reports/publisher": "filters.domains must be registrable (public suffix list)",
     "GET /v1/pixel/campaigns/{campaign_id}/stats": "at most 366 days (end_date defaults to today)",
     "POST /v1/clsfy/classify": "a URL is fetched (an unreachable page is a 422); text may not classify",
+    "POST /v1/clsfy/classify/batch": "each URL must parse as an absolute http(s) URL with a host",
     "POST /v1/clsfy/inventory": "a text upload needs URL lines (a CSV/text grammar)",
     "POST /v1/clsfy/activations": "segment_ids must name existing segments (422 naming the id)",
     "POST /v1/clsfy/deliveries": "rows are checked by the delivery CSV's column rules",
