@@ -10,7 +10,11 @@ trap 'kill "${SERVER_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 "$PYTHON" -m venv "$WORK/venv"
 "$WORK/venv/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$WORK/dist" . 2> >(grep -v "is ignored: it is neither" >&2)
-"$WORK/venv/bin/python" -m pip install --quiet --require-hashes -r requirements/lock.txt 2> >(grep -v "is ignored: it is neither" >&2)
+# The lock's pins as constraints too: an older pip resolves a dependency's extra (justext needs
+# `lxml[html_clean]`) to the index's newest release, outside the hashed pins, unless told.
+grep -E '^[A-Za-z0-9_.-]+==' requirements/lock.txt | sed 's/ *\\$//' >"$WORK/constraints.txt"
+"$WORK/venv/bin/python" -m pip install --quiet --require-hashes -r requirements/lock.txt \
+  -c "$WORK/constraints.txt" 2> >(grep -v "is ignored: it is neither" >&2)
 "$WORK/venv/bin/python" -m pip install --quiet --no-deps "$WORK"/dist/beacon-*.whl 2> >(grep -v "is ignored: it is neither" >&2)
 "$WORK/venv/bin/python" -m pip check 2> >(grep -v "is ignored: it is neither" >&2)
 
