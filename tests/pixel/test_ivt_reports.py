@@ -10,7 +10,6 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
@@ -24,15 +23,6 @@ CHROME = (
 HOME = ("71.192.0.1", 40000)  # a US residential address
 CLOUD = ("3.5.140.1", 40000)  # AWS
 PAGE = "https://www.example.com/story"
-
-
-@pytest.fixture
-def pixel_app(settings: Settings, db: Database) -> FastAPI:
-    configured = settings.model_copy(update={"pixel_flush_interval": 3600.0})
-    application = create_app(configured, run_worker=False)
-    application.state.db.dispose()
-    application.state.db = db
-    return application
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from tests.pixel.test_reports import run_worker
 
-from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
@@ -31,15 +30,6 @@ CHROME = (
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 PAGE = "https://www.nytimes.com/2026/tech.html"
-
-
-@pytest.fixture
-def pixel_app(settings: Settings, db: Database) -> FastAPI:
-    configured = settings.model_copy(update={"pixel_flush_interval": 3600.0})
-    application = create_app(configured, run_worker=False)
-    application.state.db.dispose()
-    application.state.db = db
-    return application
 
 
 @pytest.fixture
