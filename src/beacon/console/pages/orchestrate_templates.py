@@ -269,10 +269,7 @@ def preview(
         return web.render(request, "orchestrate/_template_preview.html", result, viewer=viewer)
     # Without JavaScript: the editor again, with what was typed and its preview.
     name = forms.text(form, "name") or None
-    content = _content(template.channel, form)
-    return _editor(
-        request, viewer, session, template_id, content=content, name=name, preview=result
-    )
+    return _editor(request, viewer, session, template_id, content=draft, name=name, preview=result)
 
 
 @router.post("/{template_id}/frame")
