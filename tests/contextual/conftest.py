@@ -8,7 +8,17 @@ from collections.abc import Iterator
 import pytest
 from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
+from beacon.contextual import fetch
 from beacon.core.config import Settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_robots_cache() -> Iterator[None]:
+    """Every test fetches with an empty robots.txt cache: the cache is per process and keyed
+    by origin, and the local sites of two tests can share an origin when a port is reused."""
+    fetch.clear_robots_cache()
+    yield
+    fetch.clear_robots_cache()
 
 
 @pytest.fixture

@@ -108,13 +108,6 @@ def server() -> Iterator[str]:
     httpd.server_close()
 
 
-@pytest.fixture(autouse=True)
-def _fresh_robots() -> Iterator[None]:
-    fetch.clear_robots_cache()
-    yield
-    fetch.clear_robots_cache()
-
-
 def test_fetches_html_page(server: str) -> None:
     page = fetch_page_sync(f"{server}/sports.html", settings=OPEN)
     assert page.status == 200

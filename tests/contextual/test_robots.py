@@ -4,7 +4,6 @@ fails the fetch with its real reason, and a failure is not remembered as a disal
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 from tests.contextual.site.server import LocalSite
@@ -13,13 +12,6 @@ from beacon.contextual import fetch
 from beacon.contextual.fetch import FetchError, FetchSettings, fetch_page_sync
 
 OPEN = FetchSettings(allow_private_networks=True, connect_timeout=2, read_timeout=2)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_robots() -> Iterator[None]:
-    fetch.clear_robots_cache()
-    yield
-    fetch.clear_robots_cache()
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 410])
