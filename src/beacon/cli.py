@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
 from beacon.activation.cli import ingest_deliveries
 from beacon.contextual.cli import classify as classify_command
-from beacon.core.config import Settings
+from beacon.core.config import Settings, SettingsError
+from beacon.core.config import load_settings as settings_from_env
 from beacon.messaging.cli import clients_app
 from beacon.people.cli import users_app
 
@@ -44,7 +46,12 @@ DataDir = Annotated[
 
 def load_settings(data_dir: Path | None) -> Settings:
     """Settings from the environment, with ``--data-dir`` taking precedence."""
-    settings = Settings(data_dir=data_dir) if data_dir is not None else Settings()
+    overrides = {"data_dir": data_dir} if data_dir is not None else {}
+    try:
+        settings = settings_from_env(**overrides)
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     os.environ["BEACON_DATA_DIR"] = str(settings.data_dir)
     return settings
 
@@ -193,7 +200,7 @@ def _start_demo(settings: Settings, base: str, credentials: Credentials) -> Sett
     if settings.smtp_url is None:
         sink = MailSink(settings.data_dir / "demo-mailbox")
         sink.start()
-        settings = settings.model_copy(update={"smtp_url": sink.url})
+        settings = settings.model_copy(update={"smtp_url": SecretStr(sink.url)})
         typer.echo(f"Demo: local mail sink {sink.url}, messages in {sink.directory}")
 
     def fill() -> None:

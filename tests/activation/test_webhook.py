@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import update
 from tests.activation.helpers import (
     API,
@@ -94,7 +95,7 @@ def _webhook_settings(settings: Settings, url: str, attempts: int = 3) -> Settin
     return settings.model_copy(
         update={
             "activation_webhook_url": url,
-            "activation_webhook_secret": SECRET,
+            "activation_webhook_secret": SecretStr(SECRET),
             "activation_webhook_attempts": attempts,
             "activation_webhook_backoff_seconds": 0.01,
         }

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -251,7 +252,7 @@ def test_ready_is_503_when_database_unreachable(settings: Settings, tmp_path: ob
     from beacon.core.app import create_app
 
     broken = settings.model_copy(
-        update={"database_url": "postgresql+psycopg://nobody@127.0.0.1:1/none"}
+        update={"database_url": SecretStr("postgresql+psycopg://nobody@127.0.0.1:1/none")}
     )
     with TestClient(create_app(broken, run_worker=False)) as client:
         response = client.get("/readyz")

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from pydantic import SecretStr
 from tests.messaging.engine_helpers import Mailbox, body_text, engine_worker, smtp_server
 from tests.support import LiveServer
 
@@ -182,7 +183,7 @@ def test_campaign_end_to_end_over_http(
 
     config = settings.model_copy(
         update={
-            "smtp_url": smtp_url,
+            "smtp_url": SecretStr(smtp_url),
             "public_url": server.base_url,
             "messaging_retry_backoff_seconds": 0.01,
             "messaging_batch_size": 4,

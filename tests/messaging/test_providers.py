@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import select, update
 from tests.messaging.engine_helpers import (
     SmsApi,
@@ -56,7 +57,7 @@ def test_sms_api_statuses_retries_and_bounces(db: Database, settings: Settings) 
             update={
                 "sms_api_base_url": url,
                 "sms_account_sid": api.account,
-                "sms_auth_token": api.token,
+                "sms_auth_token": SecretStr(api.token),
                 "sms_from_number": "+15005550006",
                 "messaging_retry_backoff_seconds": 0.01,
             }

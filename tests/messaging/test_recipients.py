@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from tests.messaging.engine_helpers import (
     Mailbox,
     person,
@@ -37,7 +38,7 @@ def sent_run(db: Database, settings: Settings, token_for: Bearer) -> tuple[uuid.
     campaign_id = seed_campaign(db, people=people)
     with smtp_server(Mailbox()) as url:
         execution_id = send_now(db, campaign_id)
-        run_execution(db, settings.model_copy(update={"smtp_url": url}))
+        run_execution(db, settings.model_copy(update={"smtp_url": SecretStr(url)}))
     return campaign_id, execution_id
 
 

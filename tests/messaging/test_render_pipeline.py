@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from pydantic import SecretStr
 from tests.messaging.engine_helpers import (
     EMAIL_CONTENT,
     Mailbox,
@@ -29,7 +30,7 @@ def test_a_missing_first_name_fails_that_recipient_only(db: Database, settings: 
     mailbox = Mailbox()
     with smtp_server(mailbox) as url:
         execution_id = send_now(db, campaign_id)
-        run_execution(db, settings.model_copy(update={"smtp_url": url}))
+        run_execution(db, settings.model_copy(update={"smtp_url": SecretStr(url)}))
     assert execution(db, execution_id).status == "completed"
     outcome = sorted((r.stage, r.reason or "") for r in rows(db, execution_id))
     assert [stage for stage, _ in outcome] == ["failed", "sent", "sent"]
@@ -49,7 +50,7 @@ def test_a_template_past_its_limit_fails_the_batch_after_one_kill(
     with smtp_server(mailbox) as url:
         execution_id = send_now(db, campaign_id)
         started = time.monotonic()
-        run_execution(db, settings.model_copy(update={"smtp_url": url}))
+        run_execution(db, settings.model_copy(update={"smtp_url": SecretStr(url)}))
         elapsed = time.monotonic() - started
     assert execution(db, execution_id).status == "completed"
     reasons = [r.reason or "" for r in rows(db, execution_id)]

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from tests.messaging.engine_helpers import (
     Mailbox,
     WorkerProcess,
@@ -106,7 +107,7 @@ def test_a_worker_without_public_url_sends_no_email(db: Database, settings: Sett
     mailbox = Mailbox()
     with smtp_server(mailbox) as smtp_url:
         execution_id = send_now(db, campaign_id)
-        config = settings.model_copy(update={"public_url": None, "smtp_url": smtp_url})
+        config = settings.model_copy(update={"public_url": None, "smtp_url": SecretStr(smtp_url)})
         run_execution(db, config)
     assert execution(db, execution_id).status == "completed"
     assert {(r.stage, r.reason) for r in rows(db, execution_id)} == {("failed", NO_LINK_BASE)}

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from tests.messaging.helpers import make_audience, make_campaign, make_template, post
 
 from beacon.core.db import Database
@@ -58,7 +59,7 @@ def test_preflight_names_the_sms_provider_host_only(
         update={
             "sms_api_base_url": "https://AC42:op-secret@sms.internal.example:8443/v1?key=k-secret",
             "sms_account_sid": "AC42",
-            "sms_auth_token": "tok-secret",
+            "sms_auth_token": SecretStr("tok-secret"),
             "sms_from_number": "+15005550006",
         }
     )

@@ -179,7 +179,11 @@ def provider_for(settings: Settings) -> DealProvider:
         return WebhookProvider(
             prefix=settings.deal_id_prefix,
             url=settings.activation_webhook_url,
-            secret=settings.activation_webhook_secret,
+            secret=(
+                settings.activation_webhook_secret.get_secret_value()
+                if settings.activation_webhook_secret
+                else None
+            ),
             attempts=settings.activation_webhook_attempts,
             backoff_seconds=settings.activation_webhook_backoff_seconds,
             timeout_seconds=settings.activation_webhook_timeout_seconds,

@@ -6,8 +6,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import (
@@ -19,7 +17,7 @@ from beacon.activation.models import (
     SegmentUrl,
 )
 from beacon.contextual.models import OK, PENDING, UrlClassification
-from beacon.core.db import is_postgres
+from beacon.core.db import upsert_insert
 from beacon.pixel.models import PixelCampaign, PixelRollup
 
 CHUNK = 500
@@ -145,9 +143,8 @@ def sync_watermark(session: Session, *, account_id: int) -> InventorySync:
     """The account's pixel-sync position, created (at 0) on first use, locked until commit."""
     # Two segment builds of one account (or a build and an inventory read) may sync at once:
     # a get-then-INSERT made the second fail with a duplicate key, so insert-if-absent.
-    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
     session.execute(
-        dialect_insert(InventorySync)
+        upsert_insert(session, InventorySync)
         .values(account_id=account_id, last_rollup_id=0)
         .on_conflict_do_nothing(index_elements=["account_id"])
     )

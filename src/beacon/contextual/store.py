@@ -17,14 +17,12 @@ from typing import Any
 
 import orjson
 from sqlalchemy import and_, case, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from beacon.contextual.fetch import normalize_url
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
-from beacon.core.db import is_postgres, rowcount
+from beacon.core.db import rowcount, upsert_insert
 from beacon.core.timefmt import utcnow
 
 Classification = dict[str, Any]
@@ -150,7 +148,9 @@ def save_classification(
         "attempts": 0,  # counts consecutive failed fetches, so a success resets it
         "next_attempt_at": None,
     }
-    statement = _insert(session).values(url_hash=url_hash, url=normalized, **values)
+    statement = upsert_insert(session, UrlClassification).values(
+        url_hash=url_hash, url=normalized, **values
+    )
     session.execute(statement.on_conflict_do_update(index_elements=["url_hash"], set_=values))
     return _reload(session, url_hash)
 
@@ -181,7 +181,7 @@ def request_classification(session: Session, urls: Iterable[tuple[str, str]]) ->
     rows = [keyed[url_hash] for url_hash in sorted(keyed)]
     new = 0
     for start in range(0, len(rows), 500):
-        statement = _insert(session).values(rows[start : start + 500])
+        statement = upsert_insert(session, UrlClassification).values(rows[start : start + 500])
         new += rowcount(session, statement.on_conflict_do_nothing(index_elements=["url_hash"]))
     return new
 
@@ -214,7 +214,7 @@ def record_failure(
     ``save_classification``.
     """
     normalized, url_hash = url_key(url)
-    statement = _insert(session).values(
+    statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
         url=normalized,
         domain=domain[:255],
@@ -234,12 +234,6 @@ def record_failure(
     )
     session.execute(statement)
     return _reload(session, url_hash)
-
-
-def _insert(session: Session) -> Any:
-    # Both dialects spell the upsert alike; only the construct's module differs.
-    insert = pg_insert if is_postgres(session) else sqlite_insert
-    return insert(UrlClassification)
 
 
 def _reload(session: Session, url_hash: str) -> UrlClassification:

@@ -95,7 +95,9 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     )
     app.state.settings = settings
     app.state.db = Database(settings.effective_database_url)
-    app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.rate_limiter = RateLimiter(
+        settings.redis_url.get_secret_value() if settings.redis_url else None
+    )
     app.state.client_addresses = ClientAddressResolver(settings.trusted_proxy_list)
     app.state.worker = None
     app.state.pixel = None

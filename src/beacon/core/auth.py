@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from beacon.core import auth_repository
 from beacon.core.models import Account, ApiKey
 from beacon.core.security import hash_secret, new_secret, secret_matches
 from beacon.core.timefmt import utcnow
@@ -36,7 +36,7 @@ class KeyInfo:
 
 def find_account(*, session: Session, name: str) -> Account | None:
     """The account called ``name``, or None."""
-    return session.scalar(select(Account).where(Account.name == name))
+    return auth_repository.account_named(session, name)
 
 
 def get_or_create_account(*, session: Session, name: str) -> Account:
@@ -63,7 +63,7 @@ def authenticate_api_key(*, session: Session, presented: str) -> ApiKey | None:
     """The active key matching ``presented``, compared in constant time, else None."""
     if len(presented) < PREFIX_LENGTH or len(presented) > 200:
         return None
-    key = session.scalar(select(ApiKey).where(ApiKey.prefix == presented[:PREFIX_LENGTH]))
+    key = auth_repository.key_with_prefix(session, presented[:PREFIX_LENGTH])
     if key is None or key.revoked_at is not None or not secret_matches(presented, key.key_hash):
         return None
     return key
@@ -71,10 +71,7 @@ def authenticate_api_key(*, session: Session, presented: str) -> ApiKey | None:
 
 def list_api_keys(*, session: Session, account_id: int | None = None) -> list[KeyInfo]:
     """Every key (or one account's) with its account, oldest first (never the secret)."""
-    query = select(ApiKey, Account.name).join(Account, Account.id == ApiKey.account_id)
-    if account_id is not None:
-        query = query.where(ApiKey.account_id == account_id)
-    rows = session.execute(query.order_by(ApiKey.id))
+    rows = auth_repository.keys_with_account_names(session, account_id=account_id)
     return [
         KeyInfo(k.id, k.account_id, name, k.prefix, k.created_at, k.revoked_at) for k, name in rows
     ]
@@ -85,12 +82,9 @@ def revoke_api_key(*, session: Session, prefix: str, account_id: int | None = No
     returns how many were revoked."""
     if len(prefix) < 6:
         return 0
-    query = select(ApiKey).where(
-        ApiKey.prefix.startswith(prefix[:PREFIX_LENGTH]), ApiKey.revoked_at.is_(None)
+    keys = auth_repository.active_keys_starting_with(
+        session, prefix[:PREFIX_LENGTH], account_id=account_id
     )
-    if account_id is not None:
-        query = query.where(ApiKey.account_id == account_id)
-    keys = session.scalars(query).all()
     for key in keys:
         key.revoked_at = utcnow()
     return len(keys)
@@ -98,4 +92,4 @@ def revoke_api_key(*, session: Session, prefix: str, account_id: int | None = No
 
 def account_count(*, session: Session) -> int:
     """How many accounts exist (the first start creates a default one)."""
-    return int(session.scalar(select(func.count(Account.id))) or 0)
+    return auth_repository.count_accounts(session)

@@ -4,305 +4,416 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "BEACON_"
+
+
+def env_var(field: str) -> str:
+    """The environment variable that sets ``field`` (``job_lease_seconds`` ->
+    ``BEACON_JOB_LEASE_SECONDS``)."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _shown_default(text: str) -> dict[str, Any]:
+    """The default as the README's table shows it, when the field's own default (None, or a
+    relative path) would say less."""
+    return {"doc_default": text}
+
+
+class SettingsError(ValueError):
+    """Invalid ``BEACON_*`` settings; the message names each offending variable."""
 
 
 class Settings(BaseSettings):
-    """Every ``BEACON_*`` setting. The README's configuration table mirrors this class."""
+    """Every ``BEACON_*`` setting. The README's configuration table is generated from the
+    field descriptions (``scripts/gen_config_table.py``); a test fails when they differ."""
 
-    model_config = SettingsConfigDict(env_prefix="BEACON_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(
-        default=Path("./var"), description="Where the SQLite file, spool and outbox live."
+        default=Path("./var"),
+        description="where the SQLite file, spool and outbox live",
+        json_schema_extra=_shown_default("./var"),
     )
-    database_url: str | None = Field(
+    database_url: SecretStr | None = Field(
         default=None,
-        description="SQLAlchemy URL; default sqlite:///<data_dir>/beacon.db. "
-        "Use postgresql+psycopg://user@host/db in production.",
+        description="SQLAlchemy URL; `postgresql+psycopg://user@host/db` for production "
+        "(a secret: it may carry the database password)",
+        json_schema_extra=_shown_default("sqlite:///<data dir>/beacon.db"),
     )
-    redis_url: str | None = Field(
-        default=None, description="When set, rate-limit counters are shared through Redis."
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="share rate-limit counters between processes through Redis "
+        "(`redis://127.0.0.1:6379/0`; a secret: it may carry a password)",
     )
-    rate_limit: str = Field(
-        default="600/minute", description="Per-API-key request quota (limits syntax)."
-    )
+    rate_limit: str = Field(default="600/minute", description="request quota per API key")
     anonymous_rate_limit: str = Field(
-        default="120/minute", description="Quota per client IP for requests without a valid key."
+        default="120/minute", description="quota per client IP for requests without a valid key"
     )
     max_body_bytes: int = Field(
-        default=10_000_000, description="Largest accepted request body, in bytes."
+        default=10_000_000, ge=1, description="largest accepted request body (413 above)"
     )
     public_url: str | None = Field(
         default=None,
-        description="Base URL clients, pixels and links in messages use to reach this server "
-        "(default: the http://host:port `beacon serve` listens on; a separate `beacon worker` "
-        "needs it to send email).",
+        description="base URL pixels and links use to reach this server (default: the address "
+        "`beacon serve` listens on; a separate `beacon worker` needs it to send email)",
+        json_schema_extra=_shown_default("http://<host>:<port>"),
     )
-    log_level: str = Field(default="INFO", description="Logging level.")
+    log_level: str = Field(default="INFO", description="log level; logs are JSON lines on stderr")
     worker_in_process: bool = Field(
-        default=True, description="`beacon serve` also runs a background worker in-process."
+        default=True, description="`beacon serve` also runs a background worker"
     )
     worker_poll_interval: float = Field(
-        default=0.5, description="Seconds an idle worker waits between polls."
+        default=0.5, gt=0, le=60, description="seconds an idle worker waits between polls"
     )
     job_lease_seconds: float = Field(
-        default=30.0, description="Lease a worker holds on a claimed job."
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="lease a worker holds (and renews) on a claimed job",
     )
-    job_max_attempts: int = Field(default=3, description="Attempts before a job is marked failed.")
+    job_max_attempts: int = Field(
+        default=3, ge=1, le=100, description="attempts before a job is marked failed"
+    )
     report_max_rows: int = Field(
         default=2_000_000,
-        description="Rows a pixel report may have; a larger one fails, asking to narrow it.",
+        ge=1,
+        description="rows a pixel campaign/publisher report may have; a larger one fails with a "
+        "message to narrow it",
     )
     messaging_token_ttl_seconds: int = Field(
-        default=3600, description="Lifetime of /public/v1 OAuth access tokens, in seconds."
+        default=3600, ge=1, description="lifetime of `/public/v1` OAuth access tokens"
     )
     messaging_read_rate_limit: str = Field(
-        default="600/minute", description="/public/v1 quota per client for read scopes."
+        default="600/minute",
+        description="`/public/v1` quota per OAuth client for read scopes (`campaigns:read`, "
+        "`audiences:read`, `templates:read`)",
     )
     messaging_analytics_rate_limit: str = Field(
-        default="120/minute", description="/public/v1 quota per client for analytics:read."
+        default="120/minute",
+        description="`/public/v1` quota per OAuth client for `analytics:read` (`/metrics`)",
     )
     messaging_write_rate_limit: str = Field(
-        default="120/minute", description="/public/v1 quota per client for write scopes."
+        default="120/minute",
+        description="`/public/v1` quota per OAuth client for write scopes and actions",
     )
     messaging_reach_max_age_seconds: int = Field(
-        default=86400, description="Age after which a reach evaluation is reported stale."
+        default=86400,
+        ge=1,
+        description="age after which an audience reach evaluation is reported stale",
     )
-    smtp_url: str | None = Field(
+    smtp_url: SecretStr | None = Field(
         default=None,
-        description="SMTP server for email sends: smtp://user:pass@host:587?starttls=true "
-        "(smtps:// for implicit TLS); unset: emails are written to the outbox directory.",
+        description="SMTP server for email sends: `smtp://user:pass@host:587?starttls=true` "
+        "(`smtps://` for implicit TLS; without `starttls` STARTTLS is used when offered); "
+        "unset: emails go to the outbox directory",
     )
     sms_api_base_url: str = Field(
         default="https://api.twilio.com",
-        description="Base URL of the Twilio-style SMS API "
-        "(POST <base>/2010-04-01/Accounts/<sid>/Messages.json).",
+        description="base URL of the Twilio-style SMS API "
+        "(`POST <base>/2010-04-01/Accounts/<sid>/Messages.json`)",
     )
     sms_account_sid: str | None = Field(
         default=None,
-        description="SMS provider account id; unset: SMS are written to the outbox directory.",
+        description="SMS provider account id (HTTP Basic user); unset: SMS go to the outbox "
+        "directory; set together with the auth token and the from number",
     )
-    sms_auth_token: str | None = Field(
-        default=None, description="SMS provider auth token (HTTP Basic password)."
+    sms_auth_token: SecretStr | None = Field(
+        default=None, description="SMS provider auth token (HTTP Basic password)"
     )
     sms_from_number: str | None = Field(
-        default=None, description="E.164 number (or sender id) SMS are sent from."
+        default=None, description="E.164 number (or sender id) SMS are sent from"
     )
     messaging_outbox_dir: Path | None = Field(
         default=None,
-        description="Where direct mail print files (and unconfigured email/SMS) are written; "
-        "default <data_dir>/outbox.",
+        description="where direct mail print files (CSV manifest + one document per piece, per "
+        "batch) and unconfigured email/SMS are written",
+        json_schema_extra=_shown_default("<data dir>/outbox"),
     )
     messaging_outbox_fsync: bool = Field(
         default=True,
-        description="Make every outbox document and manifest durable before the batch is "
-        "renamed into place (one syncfs of the filesystem on Linux, else an fsync per file).",
+        description="make every outbox document and manifest durable before the batch is "
+        "renamed into place (one syncfs of the filesystem on Linux, else an fsync per file)",
     )
     messaging_email_rate_limit: float = Field(
-        default=0.0, description="Emails per second per worker process; 0: unlimited."
+        default=0.0,
+        ge=0,
+        description="emails per second per worker process (`0`: unlimited)",
     )
     messaging_sms_rate_limit: float = Field(
-        default=0.0, description="SMS per second per worker process; 0: unlimited."
+        default=0.0, ge=0, description="SMS per second per worker process (`0`: unlimited)"
     )
     messaging_direct_mail_rate_limit: float = Field(
-        default=0.0, description="Direct mail pieces per second per worker process; 0: unlimited."
+        default=0.0,
+        ge=0,
+        description="direct mail pieces per second per worker process (`0`: unlimited)",
     )
     messaging_provider_concurrency: int = Field(
         default=4,
         ge=1,
-        description="Parallel SMTP connections / SMS requests per worker process.",
+        le=256,
+        description="parallel SMTP connections / SMS API requests per worker process",
     )
     messaging_send_attempts: int = Field(
         default=5,
         ge=1,
-        description="Attempts per message on a transient failure (SMTP 4xx, HTTP 429/5xx), "
-        "and per chunk when the provider is unreachable, before giving up.",
+        le=100,
+        description="attempts per message on a transient failure (SMTP 4xx, HTTP 429/5xx) and "
+        "per chunk while the provider is unreachable; then the recipient fails, or "
+        "(unreachable) the execution fails",
     )
     messaging_retry_backoff_seconds: float = Field(
-        default=1.0, description="First wait between delivery attempts; doubles after each."
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="first wait between delivery attempts; doubles after each",
     )
     messaging_send_timeout_seconds: float = Field(
-        default=30.0, description="Timeout of one SMTP command or SMS API request, in seconds."
+        default=30.0, gt=0, description="timeout of one SMTP command or SMS API request"
     )
     messaging_unknown_outcome_policy: Literal["fail", "resend"] = Field(
         default="fail",
-        description="Recipients handed to a provider when a worker died (outcome unknown): "
-        "'fail' (reason unknown_outcome_after_crash, never a duplicate) or 'resend'.",
+        description="recipients handed to a provider when their worker died: `fail` (reason "
+        "`unknown_outcome_after_crash`, never sent twice) or `resend`",
     )
     messaging_batch_size: int = Field(
-        default=500, ge=1, description="Recipients per batch a worker claims with a lease."
+        default=500,
+        ge=1,
+        le=100_000,
+        description="recipients per batch a worker claims with a lease",
     )
     messaging_inject_chunk_size: int = Field(
         default=100,
         ge=1,
-        description="Recipients marked injected and handed to the provider after one commit; "
-        "up to CHUNKS_IN_FLIGHT (3) chunks are handed over at once, so a crash leaves at most "
-        "3 x chunk size rows with an unknown outcome.",
+        le=10_000,
+        description="recipients marked `injected` and handed to the provider after one commit; "
+        "up to `CHUNKS_IN_FLIGHT` (3) chunks are handed over at once, so a crash leaves at most "
+        "3 × chunk size rows with an unknown outcome (print files, which the outbox can account "
+        "for after a crash, go a whole batch at a time)",
     )
     messaging_render_processes: int = Field(
         default=4,
         ge=1,
         le=64,
-        description="Template render processes per server or worker process (each limited to "
-        "2 s of CPU and 128 MiB per render); when all stay busy for 1 s a preview answers 503.",
+        description="template render processes per server or worker process; each render runs "
+        "in one of them with hard limits (2 s of CPU, 128 MiB of address space above the "
+        "process's baseline, killed at 2.2 s of wall time) and a killed process is replaced; "
+        "when all stay busy for 1 s, a preview or preflight answers 503 with `Retry-After` "
+        "(sends wait). See SECURITY.md",
     )
     messaging_scheduler_interval_seconds: float = Field(
-        default=1.0, description="Seconds between ticks of the campaign scheduler."
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="seconds between ticks of the campaign scheduler (one active across all "
+        "workers)",
     )
 
     trusted_proxies: str = Field(
         default="",
-        description="Comma-separated CIDRs of proxies/CDNs whose X-Forwarded-For and country "
-        "headers (CF-IPCountry, ...) are believed; empty: none.",
+        description="comma-separated CIDRs (e.g. `10.0.0.0/8,173.245.48.0/20`) whose "
+        "`X-Forwarded-For` and CDN country headers (`CF-IPCountry`, ...) the pixel collector "
+        "believes",
     )
     geoip_mmdb_path: str | None = Field(
         default=None,
-        description="Optional MaxMind-format .mmdb country database; unset: the bundled "
-        "offline IP-to-country data.",
+        description="MaxMind-format `.mmdb` country database; unset: the offline IP-to-country "
+        "data bundled with `iptocc`",
     )
     extra_bot_patterns: Path | None = Field(
         default=None,
-        description="File of the operator's own bot patterns (one regular expression per "
-        "line, # comments), counted as known_crawler after the AI-agent lists.",
+        description="file of your own bot User-Agent patterns, one regular expression per line "
+        "(`#` comments), matched case-insensitively after the AI-agent lists and counted as "
+        '`known_crawler` (docs/measure.md, "Invalid traffic")',
     )
     ivt_activity_max_per_minute: int = Field(
         default=30,
         ge=1,
-        description="Impressions of one campaign one client (IP and User-Agent) may load in a "
-        "UTC minute; the loads past it are invalid traffic (reason activity).",
+        description="impressions of one campaign a client (IP and User-Agent) may load in one "
+        "UTC minute; the loads past it are invalid traffic with reason `activity`",
     )
     pixel_spool_dir: Path | None = Field(
         default=None,
-        description="Directory of the pixel hit spool (default <data_dir>/spool/pixel); "
-        "several processes may share it.",
+        description="pixel hit spool; several `beacon serve` processes may share it",
+        json_schema_extra=_shown_default("<data dir>/spool/pixel"),
     )
     pixel_flush_interval: float = Field(
-        default=1.0, description="Seconds between pixel spool flushes into the rollups."
+        default=1.0,
+        gt=0,
+        le=86_400,
+        description="seconds between spool flushes into the pixel rollups",
     )
     pixel_segment_max_bytes: int = Field(
-        default=16 * 1024 * 1024, description="Size at which a pixel spool segment is sealed."
+        default=16 * 1024 * 1024, ge=1, description="size at which a spool segment is sealed early"
     )
     pixel_spool_fsync: bool = Field(
-        default=True, description="fsync each sealed pixel spool segment (off the hot path)."
+        default=True,
+        description="fsync each sealed spool segment (done by the flusher, not per hit)",
     )
     pixel_spool_max_backlog_bytes: int = Field(
         default=2 * 1024**3,
-        description="Unflushed spool bytes above which the collector answers 503 instead of "
-        "accepting hits (back-pressure).",
+        ge=1,
+        description="unflushed spool bytes above which the collector answers 503 "
+        "(back-pressure) instead of accepting hits",
     )
     pixel_max_url_bytes: int = Field(
         default=8192,
-        description="Longest pixel request target or Referer; longer hits get the GIF but "
-        "are not counted.",
+        ge=1,
+        description="longest pixel request target or `Referer`; longer hits get the GIF but "
+        "are not counted",
     )
     pixel_max_beacon_bytes: int = Field(
-        default=16384, description="Largest script-tag beacon body (POST /px/{id})."
+        default=16384, ge=1, description="largest script-tag beacon body (`POST /px/{id}`)"
     )
     pixel_flusher: Literal["process", "thread", "off"] = Field(
         default="process",
-        description="Where `beacon serve` flushes its pixel spool into the rollups: a child "
+        description="where `beacon serve` flushes its pixel spool into the rollups: a child "
         "process at lower CPU priority (`process`: enrichment never stalls the hot path), a "
-        "thread of the server (`thread`), or another process sharing the spool (`off`).",
+        "thread of the server (`thread`), or another process sharing the spool (`off`)",
     )
     pixel_flushers: int = Field(
         default=1,
         ge=1,
         le=64,
-        description="Flusher child processes per `beacon serve` (with `BEACON_PIXEL_FLUSHER="
+        description="flusher child processes per `beacon serve` (with `BEACON_PIXEL_FLUSHER="
         "process`): each spool segment is claimed by one of them, so a backlog is flushed on "
-        "that many cores at once (give it the cores the server does not need).",
+        "that many cores at once (give it the cores the server does not need)",
     )
     pixel_flusher_profile_dir: Path | None = Field(
         default=None,
-        description="Benchmarks only: each pixel flush loop profiles itself (cProfile, which "
-        "slows it down) and writes flusher-<pid>.prof here when it stops; unset: off.",
+        description="benchmarks only: each pixel flush loop profiles itself (cProfile, which "
+        "slows it down) and writes `flusher-<pid>.prof` there when it stops",
     )
 
     fetch_allow_private_networks: bool = Field(
         default=False,
-        description="Let the classifier fetch loopback/private/link-local addresses "
-        "(tests, trusted intranets). Off: such URLs are refused (SSRF guard).",
+        description="let the classifier fetch loopback, private and link-local addresses "
+        "(tests, intranets); off: refused (SSRF guard)",
     )
     fetch_connect_timeout: float = Field(
-        default=5.0, description="Seconds to connect when fetching a page to classify."
+        default=5.0, gt=0, description="seconds to connect when fetching a page to classify"
     )
     fetch_read_timeout: float = Field(
-        default=10.0, description="Seconds to wait for response bytes when fetching a page."
+        default=10.0, gt=0, description="seconds to wait for response bytes when fetching a page"
     )
     fetch_total_timeout: float = Field(
-        default=30.0, description="Upper bound in seconds on one page fetch, redirects included."
+        default=30.0,
+        gt=0,
+        description="upper bound in seconds on one page fetch, redirects included (at least "
+        "the connect and the read timeout)",
     )
     fetch_respect_robots: bool = Field(
-        default=True, description="Honour robots.txt when fetching pages to classify."
+        default=True, description="honour `robots.txt` when fetching pages to classify"
     )
     classification_ttl_hours: float = Field(
-        default=168.0, description="Hours a stored URL classification is reused before refresh."
+        default=168.0,
+        gt=0,
+        description="hours a stored URL classification is reused before it is refreshed",
     )
     classification_retry_base_seconds: float = Field(
         default=60.0,
-        description="Back-off after a failed fetch: base * 2^(failures-1) seconds, capped.",
+        gt=0,
+        description="back-off after a failed fetch: base × 2^(failures−1) seconds",
     )
     classification_retry_max_seconds: float = Field(
-        default=86_400.0, description="Longest back-off between fetch retries of one URL."
+        default=86_400.0,
+        gt=0,
+        description="longest back-off between fetch retries of one URL (at least the base)",
     )
     classification_max_attempts: int = Field(
-        default=6, description="Failed fetches after which the worker stops retrying a URL."
+        default=6,
+        ge=1,
+        le=100,
+        description="failed fetches after which the worker stops retrying a URL",
     )
     classification_parallel_fetches: int = Field(
-        default=8, ge=1, description="Pages the worker fetches at once (batches, store refresh)."
+        default=8,
+        ge=1,
+        le=256,
+        description="pages the worker fetches at once (batches, store refresh)",
     )
     classification_tick_urls: int = Field(
-        default=32, ge=1, description="Store rows the periodic classifier claims per tick."
+        default=32,
+        ge=1,
+        le=10_000,
+        description="store rows the periodic classifier claims per tick",
     )
     classification_interval_seconds: float = Field(
-        default=5.0, description="Seconds between ticks of the periodic URL classifier."
+        default=5.0,
+        gt=0,
+        le=86_400,
+        description="seconds between ticks of the periodic URL classifier",
     )
 
     deal_id_prefix: str = Field(
         default="classify",
-        description="First part of every issued deal id (classify-ttd-61-a8f3c).",
+        description="first part of issued deal ids (`classify-ttd-61-a8f3c`)",
     )
     deal_ttl_hours: int = Field(
-        default=720, description="Hours an issued deal stays active before it reads expired: true."
+        default=720,
+        ge=1,
+        description="hours an issued deal stays active; afterwards it keeps `status: complete` "
+        "and reads `expired: true` (`expires_date` says when)",
     )
     segment_build_wait_seconds: float = Field(
         default=900.0,
-        description="Longest a segment build waits for the account's inventory to be classified.",
+        ge=0,
+        description="longest a segment build stays `pending` while the account's inventory is "
+        "still queued for classification; afterwards it builds from what is classified",
     )
     activation_webhook_url: str | None = Field(
         default=None,
-        description="When set, each deal definition is POSTed (HMAC-signed) here before it is issued.",
+        description="when set, each deal definition is POSTed here (HMAC-signed) and the deal "
+        "is issued only on a 2xx",
     )
-    activation_webhook_secret: str | None = Field(
-        default=None, description="HMAC-SHA256 key that signs activation webhook requests."
+    activation_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key for `X-Beacon-Signature` (required with the webhook URL)",
     )
     activation_webhook_attempts: int = Field(
         default=5,
-        description="Attempts at delivering an activation webhook before the activation fails.",
+        ge=1,
+        le=100,
+        description="webhook attempts before the activation is marked `failed`",
     )
     activation_webhook_backoff_seconds: float = Field(
-        default=1.0, description="First wait between webhook attempts; doubles after each failure."
+        default=1.0,
+        ge=0,
+        le=3600,
+        description="first wait between webhook attempts; doubles after each failure",
     )
     activation_webhook_timeout_seconds: float = Field(
-        default=10.0, description="Timeout of one activation webhook request, in seconds."
+        default=10.0, gt=0, description="timeout of one webhook request"
     )
 
     console_session_idle_minutes: float = Field(
-        default=480.0, gt=0, description="Console sign-in ends after this many idle minutes."
+        default=480.0, gt=0, description="a console sign-in ends after this many idle minutes"
     )
     console_session_max_hours: float = Field(
-        default=168.0, gt=0, description="Console sign-in ends this many hours after it began."
+        default=168.0,
+        gt=0,
+        description="a console sign-in ends this many hours after it began, active or not",
     )
     console_login_limit_per_email: str = Field(
         default="5/15 minutes",
-        description="Failed console sign-ins allowed per email before it is locked out.",
+        description="failed console sign-ins per email before that email is locked out for "
+        "the window",
     )
     console_login_limit_per_ip: str = Field(
         default="30/15 minutes",
-        description="Failed console sign-ins allowed per client address before it is locked out.",
+        description="failed console sign-ins per client address (behind "
+        "`BEACON_TRUSTED_PROXIES`: the real client) before it is locked out",
     )
 
     # The address `beacon serve` listens on: known to that process (and its in-process worker)
@@ -314,11 +425,52 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @model_validator(mode="after")
+    def _check_pairs(self) -> Settings:
+        problems = [*self._missing_partners(), *self._misordered_bounds()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _missing_partners(self) -> list[str]:
+        """Settings that only work together: one without the other is refused at start
+        rather than failing (or silently falling back to the outbox) at the first send."""
+        problems = []
+        if self.activation_webhook_url and not _revealed(self.activation_webhook_secret):
+            problems.append(
+                f"{env_var('activation_webhook_secret')} must be set when "
+                f"{env_var('activation_webhook_url')} is set (it signs the webhook requests)"
+            )
+        sms = {
+            "sms_account_sid": bool(self.sms_account_sid),
+            "sms_auth_token": bool(_revealed(self.sms_auth_token)),
+            "sms_from_number": bool(self.sms_from_number),
+        }
+        if any(sms.values()) and not all(sms.values()):
+            given = ", ".join(env_var(name) for name, is_set in sms.items() if is_set)
+            missing = ", ".join(env_var(name) for name, is_set in sms.items() if not is_set)
+            problems.append(f"{missing} must be set as well when {given} is set (SMS provider)")
+        return problems
+
+    def _misordered_bounds(self) -> list[str]:
+        """A lower bound above its upper bound."""
+        pairs = [
+            ("classification_retry_base_seconds", "classification_retry_max_seconds"),
+            ("fetch_connect_timeout", "fetch_total_timeout"),
+            ("fetch_read_timeout", "fetch_total_timeout"),
+        ]
+        return [
+            f"{env_var(low)} ({getattr(self, low)}) must not exceed {env_var(high)} "
+            f"({getattr(self, high)})"
+            for low, high in pairs
+            if getattr(self, low) > getattr(self, high)
+        ]
+
     @property
     def effective_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in the data directory."""
-        if self.database_url:
-            return self.database_url
+        if url := _revealed(self.database_url):
+            return url
         return f"sqlite:///{(self.data_dir / 'beacon.db').resolve()}"
 
     @property
@@ -354,7 +506,30 @@ class Settings(BaseSettings):
         return self.effective_database_url.startswith("sqlite")
 
 
+def _revealed(secret: SecretStr | None) -> str | None:
+    return secret.get_secret_value() if secret is not None else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (``overrides`` win); ``SettingsError`` naming each
+    offending ``BEACON_*`` variable when they are invalid."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """One line per problem, each naming the environment variable (secrets never echoed)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        message = error["msg"].removeprefix("Value error, ")
+        field = error["loc"][0] if error["loc"] else None
+        lines.append(f"{env_var(str(field))}: {message}" if field else message)
+    return "invalid configuration: " + "; ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""
-    return Settings()
+    return load_settings()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -93,6 +94,19 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
         else session_or_engine
     )
     return bind.dialect.name == "postgresql"
+
+
+UpsertInsert = postgresql.Insert | sqlite.Insert
+"""An ``INSERT`` that takes ``on_conflict_do_update/nothing`` and offers ``excluded``."""
+
+
+def upsert_insert(session: Session, table: Any) -> UpsertInsert:
+    """``insert(table)`` in the bound database's dialect, ready for an ``ON CONFLICT`` clause.
+
+    PostgreSQL and SQLite spell the upsert alike (``on_conflict_do_update``/``_nothing``,
+    ``excluded``); only the module of the construct differs, so callers stay dialect-free."""
+    insert = postgresql.insert if is_postgres(session) else sqlite.insert
+    return insert(table)
 
 
 def rowcount(session: Session, statement: Executable) -> int:

@@ -36,11 +36,9 @@ from sqlalchemy import (
     true,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres
+from beacon.core.db import is_postgres, upsert_insert
 from beacon.core.paging import fetch_page
 from beacon.messaging.models import Contact, ReachEvaluation, Segment, SegmentMember
 
@@ -114,9 +112,8 @@ def upsert_contacts(session: Session, rows: list[dict[str, Any]]) -> None:
     """
     if not rows:
         return
-    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
     table: Table = Contact.__table__  # type: ignore[assignment]
-    statement = dialect_insert(table)
+    statement = upsert_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["id"],
         set_={name: statement.excluded[name] for name in UPSERT_COLUMNS},

@@ -10,11 +10,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Uuid, exists, func, insert, literal, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from beacon.core.db import UTCDateTime, is_postgres, rowcount
+from beacon.core.db import UTCDateTime, rowcount, upsert_insert
 from beacon.core.jobs import COMPLETE, PENDING, PROCESSING
 from beacon.messaging.models import Batch, Contact, Execution, Recipient, SchedulerLease
 
@@ -228,9 +226,8 @@ def acquire_lease(
     )
     if taken:
         return True
-    dialect_insert = pg_insert if is_postgres(session) else sqlite_insert
     created = session.execute(
-        dialect_insert(SchedulerLease)
+        upsert_insert(session, SchedulerLease)
         .values(name=name, owner=owner, expires_at=until)
         .on_conflict_do_nothing(index_elements=["name"])
         .returning(SchedulerLease.name)

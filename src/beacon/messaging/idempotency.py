@@ -15,11 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import BadRequest, Conflict
 from beacon.core.timefmt import utcnow
+from beacon.messaging import idempotency_repository
 from beacon.messaging.models import IdempotencyRecord
 from beacon.messaging.schemas import ok_body
 
@@ -70,11 +70,7 @@ def respond(
     """Replay the stored response for a repeated key, or run ``produce`` and store its response."""
     if idem.key is None:
         return JSONResponse(ok_body(produce()), status_code=status_code)
-    record = session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.account_id == account_id, IdempotencyRecord.key == idem.key
-        )
-    )
+    record = idempotency_repository.record_for(session, account_id=account_id, key=idem.key)
     if record is not None and record.created_at > utcnow() - TTL:
         if record.fingerprint != idem.fingerprint:
             raise Conflict(
@@ -86,7 +82,7 @@ def respond(
             record.body, status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
         )
     if record is not None:
-        session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+        idempotency_repository.delete_record(session, record.id)
     body = ok_body(produce())
     session.add(
         IdempotencyRecord(

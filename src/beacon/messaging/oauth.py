@@ -8,13 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beacon.core.auth import get_or_create_account
-from beacon.core.models import Account
 from beacon.core.security import hash_secret, new_secret, secret_matches
 from beacon.core.timefmt import utcnow
+from beacon.messaging import oauth_repository
 from beacon.messaging.errors import InvalidClient, OAuthError
 from beacon.messaging.models import AccessToken, OAuthClient
 
@@ -93,17 +92,14 @@ def create_client(*, session: Session, account_name: str, scopes: str) -> Issued
 
 def list_clients(*, session: Session, account_id: int | None = None) -> list[ClientInfo]:
     """Every client (or one account's) with its account, oldest first (never the secret)."""
-    query = select(OAuthClient, Account.name).join(Account, Account.id == OAuthClient.account_id)
-    if account_id is not None:
-        query = query.where(OAuthClient.account_id == account_id)
-    rows = session.execute(query.order_by(OAuthClient.id))
+    rows = oauth_repository.clients_with_account_names(session, account_id=account_id)
     return [ClientInfo(c.client_id, name, c.scopes, c.created_at, c.revoked_at) for c, name in rows]
 
 
 def revoke_client(*, session: Session, client_id: str, account_id: int | None = None) -> bool:
     """Revoke a client (of ``account_id`` when given); its tokens stop working at once.
     False when no active client matches."""
-    client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    client = oauth_repository.client_by_id(session, client_id)
     if client is None or client.revoked_at is not None:
         return False
     if account_id is not None and client.account_id != account_id:
@@ -121,7 +117,7 @@ def issue_token(
     ttl_seconds: int,
 ) -> IssuedToken:
     """Authenticate the client and issue a bearer token for the requested subset of its scopes."""
-    client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    client = oauth_repository.client_by_id(session, client_id)
     if (
         client is None
         or client.revoked_at is not None
@@ -158,11 +154,7 @@ def authenticate_token(*, session: Session, presented: str) -> Principal | None:
     """The principal of an unexpired token whose client is not revoked, else None."""
     if not presented or len(presented) > 200:
         return None
-    row = session.execute(
-        select(AccessToken, OAuthClient)
-        .join(OAuthClient, OAuthClient.id == AccessToken.client_pk)
-        .where(AccessToken.token_hash == hash_secret(presented))
-    ).first()
+    row = oauth_repository.token_with_client(session, hash_secret(presented))
     if row is None:
         return None
     token, client = row

@@ -47,7 +47,7 @@ def invitation_message(
 def send(*, settings: Settings, message: EmailMessage) -> None:
     """Hand ``message`` to the configured SMTP server; ``MailFailed`` (502) when it refuses."""
     assert settings.smtp_url is not None
-    config = SmtpConfig.from_url(settings.smtp_url)
+    config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(config.hostname, config.port, timeout=TIMEOUT_SECONDS)

@@ -21,11 +21,9 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from beacon.core.db import UTCDateTime, is_postgres, rowcount
+from beacon.core.db import UTCDateTime, is_postgres, rowcount, upsert_insert
 from beacon.core.timefmt import utcnow
 from beacon.pixel.rollups import coarse_hash
 from beacon.pixel.viewability_models import PixelImpressionView as V
@@ -110,11 +108,11 @@ def merge_states(session: Session, states: Iterable[ViewState]) -> list[Added]:
             for name in _COLUMNS
         ]
         source = select(*unnested, literal(now, UTCDateTime()).label("seen_at"))
-        pg_statement = pg_insert(table).from_select([*_COLUMNS, "seen_at"], source)
-        upsert: Any = _on_conflict(pg_statement, table)
+        statement = upsert_insert(session, table).from_select([*_COLUMNS, "seen_at"], source)
+        upsert: Any = _on_conflict(statement, table)
         params: Any = {f"a_{name}": values for name, values in arrays.items()}
     else:
-        upsert = _on_conflict(sqlite_insert(table), table)
+        upsert = _on_conflict(upsert_insert(session, table), table)
         params = [{**row, "seen_at": now} for row in rows]  # executemany, compiled once
     returned = session.execute(upsert, params).mappings()
     return [_added(row) for row in returned if row["added_measurable"] or row["added_viewable"]]
@@ -194,7 +192,6 @@ def increment(
     )
     if not grains:
         return
-    insert = pg_insert if is_postgres(session) else sqlite_insert
     table: Table = PixelViewability.__table__  # type: ignore[assignment]
     rows = [
         {
@@ -206,7 +203,7 @@ def increment(
         }
         for campaign_id, dims in grains
     ]
-    statement = insert(table)
+    statement = upsert_insert(session, table)
     statement = statement.on_conflict_do_update(
         index_elements=["campaign_id", "dims_hash"],
         set_={m: table.c[m] + statement.excluded[m] for m in ("measurable", "viewable")},

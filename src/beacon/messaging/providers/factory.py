@@ -20,7 +20,7 @@ def describe(channel: str, settings: Settings) -> tuple[bool, str]:
     """Whether the channel has a real provider, and where its messages go."""
     outbox = settings.effective_outbox_dir / channel
     if channel == "email" and settings.smtp_url:
-        config = SmtpConfig.from_url(settings.smtp_url)
+        config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
         return True, f"SMTP server {config.hostname}:{config.port}"
     if channel == "sms" and sms_configured(settings):
         return True, f"SMS API {_host_only(settings.sms_api_base_url)}"
@@ -55,7 +55,7 @@ def open_provider(channel: str, settings: Settings) -> Provider:
     timeout = settings.messaging_send_timeout_seconds
     if channel == "email" and settings.smtp_url:
         return SmtpProvider(
-            SmtpConfig.from_url(settings.smtp_url),
+            SmtpConfig.from_url(settings.smtp_url.get_secret_value()),
             concurrency=concurrency,
             timeout=timeout,
             limiter=limiter,
@@ -65,7 +65,7 @@ def open_provider(channel: str, settings: Settings) -> Provider:
         return SmsProvider(
             base_url=settings.sms_api_base_url,
             account_sid=settings.sms_account_sid,
-            auth_token=settings.sms_auth_token,
+            auth_token=settings.sms_auth_token.get_secret_value(),
             from_number=settings.sms_from_number,
             concurrency=concurrency,
             timeout=timeout,

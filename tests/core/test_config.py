@@ -1,0 +1,179 @@
+"""Settings: secrets stay hidden, bounds and paired settings are checked at start with a
+message naming the ``BEACON_*`` variables, and the README's table is the generated one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import Field, SecretStr
+from tests.support import run_cli
+
+from beacon.core import config_docs
+from beacon.core.config import Settings, SettingsError, load_settings
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.fixture(autouse=True)
+def _no_beacon_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only what a test sets reaches the settings (not the developer's own BEACON_*)."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("BEACON_"):
+            monkeypatch.delenv(name)
+
+
+def test_secrets_are_hidden_but_usable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEACON_SMTP_URL", "smtp://mailer:pw-smtp@mail.example:587")
+    monkeypatch.setenv("BEACON_DATABASE_URL", "postgresql+psycopg://beacon:pw-db@db/beacon")
+    monkeypatch.setenv("BEACON_ACTIVATION_WEBHOOK_URL", "https://dsp.example/deals")
+    monkeypatch.setenv("BEACON_ACTIVATION_WEBHOOK_SECRET", "pw-webhook")
+    settings = load_settings()
+    shown = f"{settings!r} {settings} {settings.model_dump()}"
+    assert "pw-" not in shown
+    assert isinstance(settings.smtp_url, SecretStr)
+    assert settings.smtp_url.get_secret_value() == "smtp://mailer:pw-smtp@mail.example:587"
+    assert settings.effective_database_url == "postgresql+psycopg://beacon:pw-db@db/beacon"
+    assert settings.activation_webhook_secret is not None
+    assert settings.activation_webhook_secret.get_secret_value() == "pw-webhook"
+
+
+def test_an_empty_database_url_means_the_sqlite_default(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="")
+    assert settings.effective_database_url == f"sqlite:///{(tmp_path / 'beacon.db').resolve()}"
+
+
+def test_webhook_url_without_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BEACON_ACTIVATION_WEBHOOK_URL", "https://dsp.example/deals")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "BEACON_ACTIVATION_WEBHOOK_SECRET must be set" in message
+    assert "BEACON_ACTIVATION_WEBHOOK_URL" in message
+
+
+def test_partial_sms_account_is_refused_naming_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BEACON_SMS_ACCOUNT_SID", "AC42")
+    monkeypatch.setenv("BEACON_SMS_AUTH_TOKEN", "tok-secret")
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    message = str(refused.value)
+    assert "BEACON_SMS_FROM_NUMBER must be set as well" in message
+    assert "BEACON_SMS_ACCOUNT_SID, BEACON_SMS_AUTH_TOKEN is set" in message
+    assert "tok-secret" not in message
+
+
+def test_a_complete_sms_account_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    account = {"ACCOUNT_SID": "AC42", "AUTH_TOKEN": "t", "FROM_NUMBER": "+15005550006"}
+    for name, value in account.items():
+        monkeypatch.setenv(f"BEACON_SMS_{name}", value)
+    assert load_settings().sms_from_number == "+15005550006"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("BEACON_JOB_LEASE_SECONDS", "0", "greater than or equal to 1"),
+        ("BEACON_JOB_LEASE_SECONDS", "7200", "less than or equal to 3600"),
+        ("BEACON_JOB_MAX_ATTEMPTS", "0", "greater than or equal to 1"),
+        ("BEACON_WORKER_POLL_INTERVAL", "0", "greater than 0"),
+        ("BEACON_MESSAGING_BATCH_SIZE", "1000000", "less than or equal to 100000"),
+        ("BEACON_CLASSIFICATION_TICK_URLS", "0", "greater than or equal to 1"),
+        ("BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS", "-1", "greater than 0"),
+    ],
+)
+def test_job_settings_out_of_bounds_are_refused(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert f"{variable}: Input should be {expected}" in str(refused.value)
+
+
+def test_a_lower_bound_above_its_upper_bound_is_refused() -> None:
+    with pytest.raises(SettingsError) as refused:
+        load_settings(classification_retry_base_seconds=600, classification_retry_max_seconds=60)
+    assert "BEACON_CLASSIFICATION_RETRY_BASE_SECONDS (600.0) must not exceed " in str(refused.value)
+
+
+def test_defaults_pass_their_own_checks() -> None:
+    settings = load_settings()
+    assert settings.job_lease_seconds == 30.0 and settings.activation_webhook_url is None
+
+
+def test_the_cli_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> None:
+    env = {
+        "BEACON_DATA_DIR": str(tmp_path / "var"),
+        "BEACON_DATABASE_URL": "",
+        "BEACON_ACTIVATION_WEBHOOK_URL": "https://dsp.example/deals",
+    }
+    result = run_cli("db", "upgrade", env=env)
+    assert result.returncode == 2
+    assert "BEACON_ACTIVATION_WEBHOOK_SECRET must be set" in result.stderr
+    assert "Traceback" not in result.stderr
+    out_of_bounds = run_cli("db", "upgrade", env={**env, "BEACON_JOB_MAX_ATTEMPTS": "0"})
+    assert out_of_bounds.returncode == 2
+    assert "BEACON_JOB_MAX_ATTEMPTS: Input should be greater than" in out_of_bounds.stderr
+    assert not (tmp_path / "var" / "beacon.db").exists()
+
+
+def test_the_readme_configuration_table_is_the_generated_one() -> None:
+    """Run scripts/gen_config_table.py after changing a setting."""
+    readme = README.read_text(encoding="utf-8")
+    assert config_docs.render_readme(readme) == readme
+
+
+def test_the_table_renders_defaults_bounds_and_shown_defaults() -> None:
+    table = config_docs.config_table()
+    assert "| `BEACON_JOB_LEASE_SECONDS` | `30` | " in table
+    assert "on a claimed job; at least 1, at most 3600 |" in table
+    assert "| `BEACON_DATABASE_URL` | `sqlite:///<data dir>/beacon.db` |" in table
+    assert "| `BEACON_SMTP_URL` | unset |" in table
+    assert "| `BEACON_TRUSTED_PROXIES` | empty |" in table
+    assert "| `BEACON_FETCH_RESPECT_ROBOTS` | `true` |" in table
+    assert len(table.splitlines()) == 2 + len(Settings.model_fields)
+
+
+def test_a_new_setting_reaches_the_table_and_a_stale_readme_is_detected() -> None:
+    class Extended(Settings):
+        worker_concurrency: int = Field(default=1, ge=1, le=64, description="handler threads")
+
+    table = config_docs.config_table(Extended)
+    assert table.splitlines()[-1] == (
+        "| `BEACON_WORKER_CONCURRENCY` | `1` | handler threads; at least 1, at most 64 |"
+    )
+    readme = README.read_text(encoding="utf-8")
+    assert config_docs.render_readme(readme, table) != readme
+
+
+def test_a_setting_without_description_cannot_be_documented() -> None:
+    class Undocumented(Settings):
+        mystery: int = 3
+
+    with pytest.raises(config_docs.MissingDescription, match="BEACON_MYSTERY"):
+        config_docs.config_table(Undocumented)
+
+
+def test_a_readme_without_markers_is_refused() -> None:
+    with pytest.raises(ValueError, match="markers"):
+        config_docs.render_readme("# no table here\n")
+
+
+def test_the_script_checks_and_rewrites_a_readme(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "gen_config_table.py"
+    stale = tmp_path / "README.md"
+    stale.write_text(f"intro\n{config_docs.START}\n| old |\n{config_docs.END}\nrest\n")
+    check = [sys.executable, str(script), "--readme", str(stale), "--check"]
+    assert subprocess.run(check, capture_output=True).returncode == 1
+    subprocess.run([sys.executable, str(script), "--readme", str(stale)], check=True)
+    assert subprocess.run(check, capture_output=True).returncode == 0
+    text = stale.read_text()
+    assert text.startswith("intro\n") and text.endswith("\nrest\n") and "| old |" not in text
