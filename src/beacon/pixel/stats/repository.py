@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,24 +221,28 @@ def _combined(parts: list[Any]) -> Any:
     return statement.subquery()
 
 
-def domains(session: Session, *, scope: Scope, top: int) -> list[RowMapping]:
-    """The ``top`` domains with the most loads (with their human / bot / AI-agent loads)."""
+def sites(session: Session, *, scope: Scope) -> list[RowMapping]:
+    """Human / bot / AI-agent loads per domain, macro set and misrepresented flag: what top
+    domains and misrepresented inventory are both summed from (one read of the sites)."""
     source = _site_source(scope)
-    measures = _measures(source, by_type=True)
-    return list(session.execute(_grouped(source, ["domain"], measures, top)).mappings())
-
-
-def misrepresented(session: Session, *, scope: Scope) -> list[RowMapping]:
-    """Human loads of misrepresented inventory per observed domain and macro set."""
-    source = _site_source(scope)
-    impressions = func.sum(source.c.human).label("impressions")
-    statement = (
-        select(source.c.domain.label("domain"), source.c.macros.label("macros"), impressions)
-        .where(source.c.misrepresented.is_(True))
-        .group_by(source.c.domain, source.c.macros)
-        .having(impressions > 0)
-    )
+    keys = [source.c.domain, source.c.macros, source.c.misrepresented]
+    statement = select(*keys, *_measures(source, by_type=True)).group_by(*keys)
     return list(session.execute(statement).mappings())
+
+
+def top_keys(session: Session, loads: Mapping[str, int], top: int) -> list[str]:
+    """The ``top`` keys with the most loads (above 0), largest first, ties in the database's
+    collation (what ``ORDER BY loads DESC, key LIMIT top`` answers)."""
+    by_loads: defaultdict[int, list[str]] = defaultdict(list)
+    for key, n in loads.items():
+        if n > 0:
+            by_loads[n].append(key)
+    keys: list[str] = []
+    for n in sorted(by_loads, reverse=True):
+        if len(keys) >= top:
+            break
+        keys += _collated(session, by_loads[n])
+    return keys[:top]
 
 
 def traffic(session: Session, *, scope: Scope, by: Sequence[str]) -> list[RowMapping]:
@@ -430,17 +434,9 @@ def _all_urls(session: Session, *, scope: Scope) -> UrlTotals:
 def _ranked(session: Session, totals: UrlTotals, top: int | None) -> list[dict[str, Any]]:
     """URL rows with loads, largest first, then by URL in the database's collation (what
     ``ORDER BY impressions DESC, url`` answered), the first ``top``."""
-    by_loads: defaultdict[int, list[str]] = defaultdict(list)
-    for url, (loads, _) in totals.items():
-        if loads > 0:
-            by_loads[loads].append(url)
-    rows: list[dict[str, Any]] = []
-    for loads in sorted(by_loads, reverse=True):
-        if top is not None and len(rows) >= top:
-            break
-        for url in _collated(session, by_loads[loads]):
-            rows.append({"url": url, "domain": totals[url][1], "impressions": loads})
-    return rows if top is None else rows[:top]
+    loads = {url: n for url, (n, _) in totals.items()}
+    urls = top_keys(session, loads, len(loads) if top is None else top)
+    return [{"url": u, "domain": totals[u][1], "impressions": loads[u]} for u in urls]
 
 
 def _collated(session: Session, urls: list[str]) -> list[str]:

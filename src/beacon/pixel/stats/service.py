@@ -53,12 +53,17 @@ def campaign_stats(
     )
     wanted = set(query.dimension)
     by_day = repository.series(session, scope=scope)
-    mis_rows = repository.misrepresented(session, scope=scope)
+    site_rows = repository.sites(session, scope=scope)
+    mis_rows = [
+        {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
+        for row in site_rows
+        if row["misrepresented"] and row["human"]
+    ]
     totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
     measurable, viewable = repository.viewability(session, scope=scope)
     totals.measurable_impressions, totals.viewable_impressions = measurable, viewable
     totals.viewability_rate = viewability.rate(viewable=viewable, measurable=measurable)
-    breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
+    breakdowns = _breakdowns(session, scope, wanted, totals, query.top, site_rows)
     if "misrepresented" in wanted:
         breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
     return Stats(
@@ -125,13 +130,23 @@ def _value_rows(
 
 
 def _breakdowns(
-    session: Session, scope: Scope, wanted: set[str], totals: Totals, top: int
+    session: Session,
+    scope: Scope,
+    wanted: set[str],
+    totals: Totals,
+    top: int,
+    site_rows: Sequence[RowMapping],
 ) -> Breakdowns:
     result: dict[str, Any] = {}
     if "domain" in wanted:
-        rows = repository.domains(session, scope=scope, top=top)
+        by_domain: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        for row in site_rows:
+            by_domain[row["domain"]].update(_counts(row))
+        domains = repository.top_keys(
+            session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
+        )
         result["domain"] = _value_rows(
-            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
+            ((domain or None, by_domain[domain]) for domain in domains), totals.loads, top
         )
     if "url" in wanted:
         result["url"] = [
@@ -208,7 +223,7 @@ def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
     return operators
 
 
-def _misrepresented(rows: Iterable[RowMapping], impressions: int) -> list[MisrepresentedRow]:
+def _misrepresented(rows: Iterable[Mapping[str, Any]], impressions: int) -> list[MisrepresentedRow]:
     """Human loads where the declared site macro named another domain, per pair of domains."""
     pairs: Counter[tuple[str | None, str | None]] = Counter()
     for row in rows:
