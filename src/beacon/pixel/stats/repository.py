@@ -32,7 +32,7 @@ from beacon.pixel.viewability_models import PixelViewability as PV
 # Top URLs: how many URLs each period is asked for at first (times the top asked), how far
 # that may grow before the answer aggregates every URL of the scope instead, and the most
 # periods worth one small query each.
-_URL_DEPTH, _URL_MAX_DEPTH, _URL_MAX_CELLS = 4, 4096, 64
+_URL_DEPTH, _URL_MIN_DEPTH, _URL_MAX_DEPTH, _URL_MAX_CELLS = 4, 40, 4096, 64
 
 
 @dataclass(frozen=True)
@@ -305,7 +305,7 @@ def top_urls(session: Session, *, scope: Scope, top: int) -> list[dict[str, Any]
         return _ranked(session, _all_urls(session, scope=scope), top)
     edges = _edge_urls(session, scope=scope)
     by_edge = sorted(edges.items(), key=lambda item: -item[1][0])
-    depth = max(_URL_DEPTH * top, 40)
+    depth = max(_URL_DEPTH * top, _URL_MIN_DEPTH)
     while depth <= _URL_MAX_DEPTH:
         candidates: set[str] = set()
         bound = 0
