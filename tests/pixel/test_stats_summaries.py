@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, insert, select, text
+from tests.pixel.test_stats import new_campaign
 
 from beacon.core.db import Database, upgrade_database
 from beacon.pixel.models import PixelCampaign, PixelRollup
@@ -23,7 +24,6 @@ from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.stats import repository, service
 from beacon.pixel.stats.models import PixelStatsAgent, PixelStatsSite, PixelStatsUrl
 from beacon.pixel.stats.schemas import StatsQuery
-from tests.pixel.test_stats import new_campaign
 
 MIGRATION = "0012_pixel_stats_summaries_stats"
 SUMMARIES = (PixelStatsAgent, PixelStatsSite, PixelStatsUrl)
