@@ -208,11 +208,11 @@ class AgentClassifier:
         self._agents, self._ai_tokens = _ai_tokens(tokens)
         ai, automation, crawlers = _split_by_tags(lists.crawler_user_agents)
         for bot in lists.well_known_bots:
-            (ai if _WELL_KNOWN_AI in bot.get("categories", ()) else crawlers).extend(
-                bot.get("patterns") or ()
-            )
+            patterns = [p for p in bot.get("patterns") or () if p not in _DROPPED_PATTERNS]
+            (ai if _WELL_KNOWN_AI in bot.get("categories", ()) else crawlers).extend(patterns)
         for entry in lists.device_detector:
-            (ai if entry.get("ai") else crawlers).append(entry["pattern"])
+            if entry["pattern"] not in _DROPPED_PATTERNS:
+                (ai if entry.get("ai") else crawlers).append(entry["pattern"])
         # As the ai.robots.txt tokens, these only count as whole words ("NotGPTBotX" is not
         # GPTBot): an AI agent label names an operator, so it must not be a guess.
         self._ai_patterns = _union(ai, whole_words=True)
@@ -242,13 +242,20 @@ class AgentClassifier:
         name = _matched(self._extra, ua)
         if name:
             return TrafficInfo("bot", name, reason="known_crawler")
-        name = _matched(self._automation, ua)
-        if name:
-            return TrafficInfo("bot", name, reason="automation")
+        match = self._automation.search(ua) if self._automation else None
+        if match:
+            # A bot that names itself before the library it uses ("LinkedInBot/1.0 (...;
+            # Apache-HttpClient") is that bot: the more specific name wins.
+            named = _matched(self._crawlers, ua[: match.start()])
+            if named:
+                return TrafficInfo("bot", named, reason="known_crawler")
+            return TrafficInfo("bot", _matched(self._automation, ua), reason="automation")
         name = _matched(self._crawlers, ua)
         if not name:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
+        if not name:
+            name = _matched_words(ua)
         if name:
             return _maybe_ai(full_ua, TrafficInfo("bot", name, reason="known_crawler"))
         if _is_declared_bot(full_ua):
@@ -268,7 +275,9 @@ _ANDROID_DEVICE = re.compile(
     r"(?: [a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?(?= Build/|[;)])"
 )
 _BROWSER_NOISE = re.compile(
-    r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/", re.IGNORECASE
+    r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
+    r"|\[Pinterest/\w+\]",
+    re.IGNORECASE,
 )
 
 
@@ -307,7 +316,7 @@ _BROWSER_TOKENS = re.compile(
     r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle"
     # feature phones and their WAP browsers, UC Browser's iOS form, TV and old desktop systems
     r"|browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
-    r"|Motif|Dillo|HotJava",
+    r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy",
     re.IGNORECASE,
 )
 # The systems old browsers named in the "(compatible; ..." form.
@@ -316,13 +325,35 @@ _OLD_SYSTEM = re.compile(
     r"|Symbian|Xbox|PlayStation|Nintendo|OS/2|FreeBSD|OpenBSD|NetBSD|Solaris|HP-UX|IRIX",
     re.IGNORECASE,
 )
-# Signs that a bot works for an AI product: a contact URL on a .ai domain, "AI" as a word,
-# an "X-User" fetcher (ChatGPT-User, Claude-User: an assistant fetching for its user).
+# Signs that a bot works for an AI product: a contact URL or address on a .ai domain, "AI"
+# as a word or a name's suffix ("cohere-ai", "crawl4ai"), an "X-User" fetcher (ChatGPT-User,
+# Claude-User: an assistant fetching for its user), an "X-Extended" token (the convention of
+# AI-training crawlers: Google-Extended, Applebot-Extended).
 _AI_HINTS = re.compile(
-    r"https?://(?:[a-z0-9-]+\.)+ai\b|(?-i:\bAI\b)|(?-i:\b[A-Z][A-Za-z]+-User\b)"
-    r"|\bGPT|\bLLM",
+    r"[/@.](?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
+    r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\bGPT|\bLLM",
     re.IGNORECASE,
 )
+# Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
+# patterns lack, matched at the end of a word ("NewRelicSynthetics/1.0", "SQWatcher",
+# "Google Favicon", "Nitro-Optimizer-Agent"); checked against the real-browser corpora.
+_BOT_WORDS = re.compile(
+    r"(?:synthetics?|watcher|optimi[sz]er|healthchecks?|health-check|linkexpand\w*|favicon"
+    r"|screenshot|headless|uptime|pagespeed|gtmetrix|prerender)(?![a-z])",
+    re.IGNORECASE,
+)
+
+
+def _matched_words(ua: str) -> str | None:
+    match = _BOT_WORDS.search(ua)
+    if match is None:
+        return None
+    start = match.start()
+    while start > 0 and _is_word_char(ua[start - 1]):
+        start -= 1
+    return ua[start : match.end()]
+
+
 _COMPATIBLE_NAME = re.compile(r"\(compatible; ?([^;)]+)")
 _FIRST_PRODUCT = re.compile(r"^([^/;()]+)")
 
@@ -624,6 +655,11 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char in "-_"
 
 
+# List patterns that name a device brand as well as a bot ("Sonic": ViewSonic, Prosonic
+# TVs); the bots they were written for also give a contact URL, which the form rule catches.
+_DROPPED_PATTERNS = frozenset({"Sonic"})
+
+
 def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
     ai: list[str] = []
     automation: list[str] = []
@@ -631,7 +667,7 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
     seen: set[str] = set()
     for entry in entries:
         pattern = entry.get("pattern")
-        if not isinstance(pattern, str) or pattern in seen:
+        if not isinstance(pattern, str) or pattern in seen or pattern in _DROPPED_PATTERNS:
             continue  # deduplicated: the same pattern listed twice counts once
         seen.add(pattern)
         tags = set(entry.get("tags") or ())
@@ -644,6 +680,18 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
     return ai, automation, crawlers
 
 
+# AI product tokens that are also plain words or other products' words ("Screaming Frog SEO
+# Spider", "Operator", "Cursor"): they count only as `Name/version`, as a product token.
+_GENERIC_WORD_TOKENS = frozenset(
+    {"operator", "cursor", "devin", "trae", "code", "yak", "lcc", "useai", "opencode"}
+)
+
+
+# "Spider" (the spider.com crawler) is the plain word of every "... Spider" crawler; the
+# crawler-user-agents pattern `Spider[\s\S]*spider\.com` names that one product exactly.
+_DROPPED_AI_TOKENS = frozenset({"spider"})
+
+
 def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pattern[str]]:
     lowered = {token.lower() for token in raw}
     agents: dict[str, _Agent] = {}
@@ -651,11 +699,12 @@ def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pa
     for token, info in raw.items():
         low = token.lower()
         base = _VERSION_SUFFIX.sub("", low)
-        if low in agents or (base != low and base in lowered):
+        if low in agents or (base != low and base in lowered) or low in _DROPPED_AI_TOKENS:
             continue  # same token in another case, or a versioned spelling of a listed token
         agents[low] = _Agent(token, _clean(info.get("operator")), _clean(info.get("function")))
         # A generic word listed as "name/version only" (e.g. "Code") must carry its version.
-        suffix = "(?=/)" if info.get("has_name_and_version") else ""
+        generic = low in _GENERIC_WORD_TOKENS
+        suffix = "(?=/)" if info.get("has_name_and_version") or generic else ""
         alternatives.append(f"{re.escape(token)}{suffix}")
     alternatives.sort(key=len, reverse=True)
     if not alternatives:
