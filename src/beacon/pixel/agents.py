@@ -206,6 +206,9 @@ class AgentClassifier:
         # ai.robots.txt names an agent first; Beacon's own list only adds what it lacks.
         tokens = {**lists.ai_products, **lists.ai_robots}
         self._agents, self._ai_tokens = _ai_tokens(tokens)
+        # The tokens as one trie of plain words: a User-Agent without any of them (nearly
+        # every browser) skips the token regex, whose hundreds of alternatives are slow.
+        self._ai_prefilter = _union([re.escape(agent.name) for agent in self._agents.values()])
         ai, automation, crawlers = _split_by_tags(lists.crawler_user_agents)
         for bot in lists.well_known_bots:
             patterns = [p for p in bot.get("patterns") or () if p not in _DROPPED_PATTERNS]
@@ -232,7 +235,8 @@ class AgentClassifier:
 
     def _classify(self, full_ua: str) -> TrafficInfo:
         ua = _list_view(full_ua)
-        match = self._ai_tokens.search(ua)
+        prefiltered = self._ai_prefilter is not None and self._ai_prefilter.search(ua)
+        match = self._ai_tokens.search(ua) if prefiltered else None
         if match:
             agent = self._agents[match.group(1).lower()]
             return TrafficInfo("ai_agent", agent.name, agent.operator, agent.function, "ai_agent")
