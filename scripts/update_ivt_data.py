@@ -9,9 +9,24 @@ upstream repositories and run this script with their work trees:
     git clone --depth 1 https://github.com/monperrus/crawler-user-agents /tmp/cua
     git clone --depth 1 https://github.com/JayBizzle/Crawler-Detect /tmp/crawler-detect
     git clone --depth 1 https://github.com/lord-alfred/ipranges /tmp/ipranges
+    git clone --depth 1 https://github.com/matomo-org/device-detector /tmp/device-detector
+    git clone --depth 1 https://github.com/arcjet/well-known-bots /tmp/well-known-bots
     python scripts/update_ivt_data.py --ai-robots /tmp/ai.robots.txt \
         --crawler-user-agents /tmp/cua --crawler-detect /tmp/crawler-detect \
-        --ipranges /tmp/ipranges
+        --ipranges /tmp/ipranges --device-detector /tmp/device-detector \
+        --well-known-bots /tmp/well-known-bots
+
+(`--device-detector` reads YAML, so it needs PyYAML in the Python that runs the script; the
+server never does: the script writes JSON.)
+
+Precedence when the lists disagree (agents.py applies it; the first match decides): an AI
+label from any list wins (ai.robots.txt, Beacon's own `ai-products/ai-products.json`, the
+AI categories of device-detector and well-known-bots, crawler-user-agents' `ai-crawler` tag),
+then the operator's `BEACON_EXTRA_BOT_PATTERNS`, then automation markers, then every other
+pattern of crawler-user-agents, well-known-bots, device-detector and Crawler-Detect in that
+order (all `known_crawler`, so their order only picks the name reported). A pattern listed
+by several sources is kept once: the sources are deduplicated on the exact pattern text
+when the classifier is built, and here each list is deduplicated within itself.
 
 Each source is optional: only the lists given are replaced. Each directory gets the upstream
 LICENSE next to the data and a SOURCE file naming the commit it was taken from; the pattern
@@ -125,12 +140,90 @@ def update_ipranges(repo: Path) -> None:
     print(f"datacenter: {len(lines)} networks of {len(DATACENTER_PROVIDERS)} providers")
 
 
+# device-detector categories whose bots work for an AI product (labelled `ai_agent`).
+DEVICE_DETECTOR_AI_CATEGORIES = ("AI Data Scraper", "AI Assistant", "AI Search Crawler", "AI Agent")
+_LOOKBEHIND = re.compile(r"\(\?<([!=])([^()]*\|[^()]*)\)")
+
+
+def python_regex(pattern: str) -> str:
+    """A PCRE pattern as Python's `re` accepts it: `(?<!a|bc)` -> `(?<!a)(?<!bc)`.
+
+    Python needs fixed-width look-behinds; an alternation of different widths is split into
+    one look-behind per alternative (all must hold for `!`, any may hold for `=`).
+    """
+
+    def split(match: re.Match[str]) -> str:
+        kind, body = match.group(1), match.group(2).split("|")
+        if kind == "!":
+            return "".join(f"(?<!{alt})" for alt in body)
+        return "(?:" + "|".join(f"(?<={alt})" for alt in body) + ")"
+
+    return _LOOKBEHIND.sub(split, pattern)
+
+
+def update_device_detector(repo: Path) -> None:
+    import yaml  # release-time only: the server reads the JSON written here
+
+    target = DATA / "device-detector"
+    target.mkdir(exist_ok=True)
+    raw = yaml.safe_load((repo / "regexes" / "bots.yml").read_text("utf-8"))
+    entries: list[dict[str, str]] = []
+    seen: set[str] = set()
+    skipped = 0
+    for item in raw:
+        pattern = python_regex(str(item["regex"]))
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error:
+            skipped += 1  # a PCRE construct Python lacks; reported below
+            continue
+        if pattern in seen:
+            continue
+        seen.add(pattern)
+        category = str(item.get("category") or "")
+        entries.append(
+            {
+                "pattern": pattern,
+                "name": str(item.get("name") or ""),
+                "category": category,
+                "ai": category in DEVICE_DETECTOR_AI_CATEGORIES,
+            }
+        )
+    (target / "bots.json").write_text(json.dumps(entries, indent=1) + "\n", "utf-8")
+    _stamp(target, repo, "matomo-org/device-detector (regexes/bots.yml)")
+    print(f"device-detector: {len(entries)} patterns ({skipped} not expressible in Python re)")
+
+
+def update_well_known_bots(repo: Path) -> None:
+    target = DATA / "well-known-bots"
+    target.mkdir(exist_ok=True)
+    raw = json.loads((repo / "well-known-bots.json").read_text("utf-8"))
+    entries = []
+    for item in raw:
+        patterns = list(dict.fromkeys(item["pattern"]["accepted"]))
+        for pattern in patterns:
+            re.compile(pattern)
+        entries.append(
+            {
+                "id": item["id"],
+                "categories": item.get("categories") or [],
+                "patterns": patterns,
+                "instances": (item.get("instances") or {}).get("accepted") or [],
+            }
+        )
+    (target / "well-known-bots.json").write_text(json.dumps(entries, indent=1) + "\n", "utf-8")
+    _stamp(target, repo, "arcjet/well-known-bots")
+    print(f"well-known-bots: {len(entries)} bots")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ai-robots", type=Path, help="work tree of ai-robots-txt/ai.robots.txt")
     parser.add_argument("--crawler-user-agents", type=Path, help="monperrus/crawler-user-agents")
     parser.add_argument("--crawler-detect", type=Path, help="work tree of JayBizzle/Crawler-Detect")
     parser.add_argument("--ipranges", type=Path, help="work tree of lord-alfred/ipranges")
+    parser.add_argument("--device-detector", type=Path, help="matomo-org/device-detector")
+    parser.add_argument("--well-known-bots", type=Path, help="work tree of arcjet/well-known-bots")
     args = parser.parse_args()
     if args.ai_robots:
         update_ai_robots(args.ai_robots)
@@ -140,6 +233,10 @@ def main() -> None:
         update_crawler_detect(args.crawler_detect)
     if args.ipranges:
         update_ipranges(args.ipranges)
+    if args.device_detector:
+        update_device_detector(args.device_detector)
+    if args.well_known_bots:
+        update_well_known_bots(args.well_known_bots)
 
 
 if __name__ == "__main__":

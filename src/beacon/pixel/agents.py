@@ -5,25 +5,36 @@ The lists are vendored in `data/` with their licenses and refreshed at release b
 User-Agent is checked against them in this order; the first match decides:
 
 1. empty (or blank) -> bot, `empty_ua`: every real browser and ad-rendering webview sends one.
-2. AI agents -> ai_agent, `ai_agent`: the ai.robots.txt product tokens (whole word,
-   case-insensitive, longest first), then the crawler-user-agents patterns tagged
-   `ai-crawler`. An AI agent wins over a generic bot, since most AI crawlers also look like
-   crawlers.
+2. AI agents -> ai_agent, `ai_agent`: the ai.robots.txt product tokens and Beacon's own
+   `ai-products.json` (whole word, case-insensitive, longest first), then the patterns the
+   other lists put in an AI category (crawler-user-agents `ai-crawler`, device-detector's
+   "AI ..." categories, well-known-bots `ai`). An AI agent wins over a generic bot, since
+   most AI crawlers also look like crawlers.
 3. the operator's own patterns (`BEACON_EXTRA_BOT_PATTERNS`) -> bot, `known_crawler`.
 4. automation -> bot, `automation`: headless browsers and automation frameworks
    (HeadlessChrome, Playwright, Selenium, PhantomJS, Puppeteer, ...) and non-browser HTTP
    clients (curl, python-requests, Go-http-client, ...), from our own markers and the
    crawler-user-agents patterns tagged `browser-automation` or `http-library`.
-5. known crawlers -> bot, `known_crawler`: every other crawler-user-agents pattern, then the
-   Crawler-Detect patterns (applied after removing its browser-token exclusions, as upstream).
+5. known crawlers -> bot, `known_crawler`: every other pattern of crawler-user-agents,
+   well-known-bots and device-detector (its last entries are its bounded generic detections:
+   `bot`, `crawler`, `spider`, `monitor`, `scanner`, ... with the exceptions device names
+   need), then the Crawler-Detect patterns (applied after removing its browser-token
+   exclusions, as upstream).
+6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
+   form, or no platform token at all (a library-style `name/version`).
+
+A bot from rules 5-6 that shows an AI sign (a `.ai` contact URL, "AI" as a word, an `X-User`
+fetcher token) is an `ai_agent` too.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import re._parser as _sre_parser
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -49,9 +60,10 @@ _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 # "iaskspider/2.0", "Brightbot 1.0": versioned duplicates of a plain token in the list.
 _VERSION_SUFFIX = re.compile(r"[/ ]\d[\w.]*$")
 _AI_TAGS = frozenset({"ai-crawler"})
+_WELL_KNOWN_AI = "ai"
 _AUTOMATION_TAGS = frozenset({"browser-automation", "http-library"})
 # Headless and automation markers and non-browser HTTP clients the lists miss or name loosely.
-_AUTOMATION_MARKERS = (
+AUTOMATION_MARKERS: tuple[str, ...] = (
     r"Headless(?:Chrome|Chromium|Shell)?",
     r"Playwright",
     r"Puppeteer",
@@ -69,7 +81,33 @@ _AUTOMATION_MARKERS = (
     r"Splash",
     r"Chrome-Lighthouse",
     r"PTST/",
+    r"Google-Lighthouse",
     r"curl/",
+    r"libcurl",
+    r"PycURL",
+    r"okhttp",
+    r"python-httpx",
+    r"httpx/",
+    r"urllib3",
+    r"Scrapy",
+    r"Mechanize",
+    r"colly",
+    r"go-resty",
+    r"fasthttp",
+    r"RestSharp",
+    r"WinHttp",
+    r"WindowsPowerShell",
+    r"Java-http-client",
+    r"Jakarta Commons-HttpClient",
+    r"Apache-HttpAsyncClient",
+    r"AHC/",
+    r"http\.rb",
+    r"Typhoeus",
+    r"Symfony HttpClient",
+    r"cpp-httplib",
+    r"lua-resty-http",
+    r"Zend_Http_Client",
+    r"Node\.js/",
     r"Wget",
     r"python-requests",
     r"python-httpx",
@@ -84,7 +122,7 @@ _AUTOMATION_MARKERS = (
     r"undici",
     r"axios/",
     r"got \(",
-    r"Ruby",
+    r"Ruby/\d",
     r"Faraday",
     r"GuzzleHttp",
     r"PostmanRuntime",
@@ -127,6 +165,12 @@ class AgentLists:
     crawler_user_agents: list[dict[str, Any]]
     crawler_detect: list[str]
     crawler_detect_exclusions: list[str]
+    # Beacon's curated AI products, in the ai.robots.txt shape (token -> operator, function).
+    ai_products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # matomo-org/device-detector bots: {pattern, name, category, ai}.
+    device_detector: list[dict[str, Any]] = field(default_factory=list)
+    # arcjet/well-known-bots: {id, categories, patterns, instances}.
+    well_known_bots: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def vendored(cls) -> AgentLists:
@@ -136,6 +180,11 @@ class AgentLists:
             crawler_user_agents=json.loads(_data("crawler-user-agents/crawler-user-agents.json")),
             crawler_detect=_lines(_data("crawler-detect/Crawlers.txt")),
             crawler_detect_exclusions=_lines(_data("crawler-detect/Exclusions.txt")),
+            ai_products={
+                entry["token"]: entry for entry in json.loads(_data("ai-products/ai-products.json"))
+            },
+            device_detector=json.loads(_data("device-detector/bots.json")),
+            well_known_bots=json.loads(_data("well-known-bots/well-known-bots.json")),
         )
 
 
@@ -147,15 +196,31 @@ class AgentClassifier:
     """
 
     def __init__(
-        self, lists: AgentLists, *, extra_patterns: Sequence[str] = (), cache_size: int = 65536
+        self,
+        lists: AgentLists,
+        *,
+        extra_patterns: Sequence[str] = (),
+        cache_size: int = 65536,
+        automation_markers: Sequence[str] = AUTOMATION_MARKERS,
     ) -> None:
-        self._agents, self._ai_tokens = _ai_tokens(lists.ai_robots)
+        # ai.robots.txt names an agent first; Beacon's own list only adds what it lacks.
+        tokens = {**lists.ai_products, **lists.ai_robots}
+        self._agents, self._ai_tokens = _ai_tokens(tokens)
+        # The tokens as one trie of plain words: a User-Agent without any of them (nearly
+        # every browser) skips the token regex, whose hundreds of alternatives are slow.
+        self._ai_prefilter = _union([re.escape(agent.name) for agent in self._agents.values()])
         ai, automation, crawlers = _split_by_tags(lists.crawler_user_agents)
+        for bot in lists.well_known_bots:
+            patterns = [p for p in bot.get("patterns") or () if p not in _DROPPED_PATTERNS]
+            (ai if _WELL_KNOWN_AI in bot.get("categories", ()) else crawlers).extend(patterns)
+        for entry in lists.device_detector:
+            if entry["pattern"] not in _DROPPED_PATTERNS:
+                (ai if entry.get("ai") else crawlers).append(entry["pattern"])
         # As the ai.robots.txt tokens, these only count as whole words ("NotGPTBotX" is not
         # GPTBot): an AI agent label names an operator, so it must not be a guess.
         self._ai_patterns = _union(ai, whole_words=True)
         self._extra = _union(list(extra_patterns))
-        self._automation = _union([*_AUTOMATION_MARKERS, *automation])
+        self._automation = _union([*automation_markers, *automation])
         self._crawlers = _union(crawlers)
         self._crawler_detect = _union(lists.crawler_detect)
         self._exclusions = _compiled_union(lists.crawler_detect_exclusions)
@@ -168,8 +233,10 @@ class AgentClassifier:
             return EMPTY_UA
         return self.classify_cached(ua[:_MAX_UA])
 
-    def _classify(self, ua: str) -> TrafficInfo:
-        match = self._ai_tokens.search(ua)
+    def _classify(self, full_ua: str) -> TrafficInfo:
+        ua = _list_view(full_ua)
+        prefiltered = self._ai_prefilter is not None and self._ai_prefilter.search(ua)
+        match = self._ai_tokens.search(ua) if prefiltered else None
         if match:
             agent = self._agents[match.group(1).lower()]
             return TrafficInfo("ai_agent", agent.name, agent.operator, agent.function, "ai_agent")
@@ -179,25 +246,69 @@ class AgentClassifier:
         name = _matched(self._extra, ua)
         if name:
             return TrafficInfo("bot", name, reason="known_crawler")
-        name = _matched(self._automation, ua)
-        if name:
-            return TrafficInfo("bot", name, reason="automation")
+        match = self._automation.search(ua) if self._automation else None
+        if match:
+            # A bot that names itself before the library it uses ("LinkedInBot/1.0 (...;
+            # Apache-HttpClient") is that bot: the more specific name wins.
+            named = _matched(self._crawlers, ua[: match.start()])
+            if named:
+                return TrafficInfo("bot", named, reason="known_crawler")
+            return TrafficInfo("bot", _matched(self._automation, ua), reason="automation")
         name = _matched(self._crawlers, ua)
         if not name:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
+        if not name:
+            name = _matched_words(ua)
         if name:
-            return _maybe_ai(ua, TrafficInfo("bot", name, reason="known_crawler"))
-        if _DECLARED_BOT.search(ua) or not _BROWSER_TOKENS.search(ua):
-            return _maybe_ai(ua, TrafficInfo("bot", _declared_name(ua), reason="known_crawler"))
+            return _maybe_ai(full_ua, TrafficInfo("bot", name, reason="known_crawler"))
+        if _is_declared_bot(full_ua):
+            name = _declared_name(full_ua)
+            return _maybe_ai(full_ua, TrafficInfo("bot", name, reason="known_crawler"))
         return HUMAN
+
+
+# The device model of an Android browser ("SM-G991B Build/TP1A", "XBot Junior", "Panasonic
+# ELUGA", "Spider 8") is a free-form name the lists' words collide with; no crawler puts its
+# own name there, so the lists never see it (the build id after it stays: crawler-user-agents
+# names one). Nor do they see the tokens of real browsers some
+# list patterns catch: IE's "SLCC2" Windows build marker, Chromium's Cronet network stack as
+# Android apps and TVs send it, Sogou Mobile's "SogouMSE".
+_ANDROID_DEVICE = re.compile(
+    r"(\((?:Linux|Mobile); (?:U; )?(?:arm(?:_64)?; )?Andr[o0]id[^;)]*;"
+    r"(?: [a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?(?= Build/|[;)])"
+)
+_BROWSER_NOISE = re.compile(
+    r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
+    r"|\[Pinterest/\w+\]",
+    re.IGNORECASE,
+)
+
+
+def _list_view(ua: str) -> str:
+    """The User-Agent as the lists see it: without an Android device model or browser noise."""
+    if "ndr" in ua:
+        ua = _ANDROID_DEVICE.sub(r"\1", ua, count=1)
+    return _BROWSER_NOISE.sub("", ua)
+
+
+def _is_declared_bot(ua: str) -> bool:
+    """Whether a User-Agent no list names says it is a program by its form."""
+    if not _BROWSER_TOKENS.search(ua):
+        return True
+    match = _DECLARED_BOT.search(ua)
+    if match is None:
+        return False
+    # "Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)", "(compatible; IBrowse 3.0;
+    # AmigaOS4.0)": old browsers used the form too, always naming their system.
+    return not match.group(0).lower().startswith("mozilla") or not _OLD_SYSTEM.search(ua)
 
 
 # What no browser, webview or app SDK sends but crawlers do: a contact URL or e-mail address,
 # or the "(compatible; Name" form that only Internet Explorer used among browsers.
 _DECLARED_BOT = re.compile(
     r"https?://|\bwww\.[a-z0-9-]+\.[a-z]|[\w.+-]+@[a-z0-9-]+\.[a-z]{2,}"
-    r"|^Mozilla/\d\.\d \(compatible; ?(?!MSIE|Konqueror)",
+    r"|^Mozilla/\d\.\d \(compatible; ?+(?!MSIE|Konqueror)",
     re.IGNORECASE,
 )
 # Every browser, webview, media player and app networking stack names its platform; a
@@ -206,16 +317,47 @@ _BROWSER_TOKENS = re.compile(
     r"Mozilla/|Opera|Android|iPhone|iPad|iPod|\biOS\b|Darwin|CFNetwork|Dalvik|Windows|Macintosh"
     r"|Mac OS|Linux|Roku|Tizen|webOS|Web0S|Smart-?TV|HbbTV|Apple ?TV|tvOS|AppleCoreMedia"
     r"|PlayStation|Xbox|Nintendo|CrKey|BlackBerry|BB10|KaiOS|Symbian|Series ?40|Nokia|SAMSUNG"
-    r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle",
+    r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle"
+    # feature phones and their WAP browsers, UC Browser's iOS form, TV and old desktop systems
+    r"|browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
+    r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy",
     re.IGNORECASE,
 )
-# Signs that a bot works for an AI product: a contact URL on a .ai domain, "AI" as a word,
-# an "X-User" fetcher (ChatGPT-User, Claude-User: an assistant fetching for its user).
+# The systems old browsers named in the "(compatible; ..." form.
+_OLD_SYSTEM = re.compile(
+    r"Windows|Win ?9|WinNT|Linux|Mac_|Macintosh|X11|AmigaOS|BeOS|Haiku|SunOS|Syllable|Brew"
+    r"|Symbian|Xbox|PlayStation|Nintendo|OS/2|FreeBSD|OpenBSD|NetBSD|Solaris|HP-UX|IRIX",
+    re.IGNORECASE,
+)
+# Signs that a bot works for an AI product: a contact URL or address on a .ai domain, "AI"
+# as a word or a name's suffix ("cohere-ai", "crawl4ai"), an "X-User" fetcher (ChatGPT-User,
+# Claude-User: an assistant fetching for its user), an "X-Extended" token (the convention of
+# AI-training crawlers: Google-Extended, Applebot-Extended).
 _AI_HINTS = re.compile(
-    r"https?://(?:[a-z0-9-]+\.)+ai\b|(?-i:\bAI\b)|(?-i:\b[A-Z][A-Za-z]+-User\b)"
-    r"|\bGPT|\bLLM",
+    r"[/@.](?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
+    r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\bGPT|\bLLM",
     re.IGNORECASE,
 )
+# Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
+# patterns lack, matched at the end of a word ("NewRelicSynthetics/1.0", "SQWatcher",
+# "Google Favicon", "Nitro-Optimizer-Agent"); checked against the real-browser corpora.
+_BOT_WORDS = re.compile(
+    r"(?:synthetics?|watcher|optimi[sz]er|healthchecks?|health-check|linkexpand\w*|favicon"
+    r"|screenshot|headless|uptime|pagespeed|gtmetrix|prerender)(?![a-z])",
+    re.IGNORECASE,
+)
+
+
+def _matched_words(ua: str) -> str | None:
+    match = _BOT_WORDS.search(ua)
+    if match is None:
+        return None
+    start = match.start()
+    while start > 0 and _is_word_char(ua[start - 1]):
+        start -= 1
+    return ua[start : match.end()]
+
+
 _COMPATIBLE_NAME = re.compile(r"\(compatible; ?([^;)]+)")
 _FIRST_PRODUCT = re.compile(r"^([^/;()]+)")
 
@@ -289,9 +431,11 @@ class _Patterns:
         literals: list[str] = []
         anchored: list[str] = []
         regexes: list[str] = []
-        for pattern in dict.fromkeys(patterns):  # deduplicated, order kept
+        for pattern in dict.fromkeys(_split_alternatives(patterns)):  # deduplicated, in order
             if not _METACHARS.search(_SIMPLE_ESCAPE.sub("", pattern)):
                 literals.append(_SIMPLE_ESCAPE.sub(r"\1", pattern).lower())
+            elif (words := _finite_words(pattern)) is not None:
+                literals.extend(words)  # "Pocket(?:ImageCache|Parser)": two plain words
             elif whole_words:
                 regexes.append(rf"(?<![A-Za-z0-9])(?:{pattern})(?![A-Za-z0-9])")
             elif pattern.startswith("^") and "|" not in pattern:
@@ -320,6 +464,127 @@ class _Patterns:
         if match is None and self._regexes is not None:
             match = self._regexes.search(ua)
         return match
+
+
+_MAX_WORDS = 32
+
+
+def _finite_words(pattern: str) -> list[str] | None:
+    """The lowercased words a pattern matches when they are few (at most ``_MAX_WORDS``) and
+    it has no anchor, look-around or unbounded repeat: the trie then tests them at once."""
+    try:
+        parsed = _sre_parser.parse(pattern, re.IGNORECASE)
+        words = _expand(list(parsed))
+    except (re.error, _TooMany):
+        return None
+    if words is None or not words or any(not word for word in words):
+        return None
+    return sorted({word.lower() for word in words})
+
+
+class _TooMany(Exception):
+    pass
+
+
+def _expand(items: list[tuple[Any, Any]]) -> list[str] | None:
+    words = [""]
+    for op, arg in items:
+        name = str(op)
+        if name == "LITERAL":
+            options = [chr(arg)]
+        elif name == "IN":
+            if not all(str(kind) == "LITERAL" for kind, _ in arg):
+                return None
+            options = sorted({chr(value).lower() for _, value in arg})
+        elif name == "SUBPATTERN":
+            group = _expand(list(arg[-1]))
+            if group is None:
+                return None
+            options = group
+        elif name == "BRANCH":
+            options = []
+            for branch in arg[1]:
+                expanded = _expand(list(branch))
+                if expanded is None:
+                    return None
+                options.extend(expanded)
+        elif name == "MAX_REPEAT" and arg[0] == 0 and arg[1] == 1:
+            inner = _expand(list(arg[2]))
+            if inner is None:
+                return None
+            options = ["", *inner]
+        else:
+            return None
+        words = [word + option for word in words for option in options]
+        if len(words) > _MAX_WORDS:
+            raise _TooMany
+    return words
+
+
+def _split_alternatives(patterns: Sequence[str]) -> list[str]:
+    """Each pattern's top-level alternatives, as separate patterns, so that the plain words
+    among them join the trie: `(Foo|Bar-Bot)` is `Foo` and `Bar-Bot`. A leading `.*` or `.+`
+    that `search` makes redundant is dropped (`.+diffbot` is `.diffbot`)."""
+    split: list[str] = []
+    for pattern in patterns:
+        for alternative in _top_level_alternatives(_unwrap_group(pattern)):
+            if alternative.startswith(".*") and len(alternative) > 2:
+                alternative = alternative[2:]
+            elif alternative.startswith(".+") and len(alternative) > 2:
+                alternative = "." + alternative[2:]
+            split.append(alternative)
+    return split
+
+
+def _unwrap_group(pattern: str) -> str:
+    """`(a|b)` or `(?:a|b)` -> `a|b` when one group spans the whole pattern."""
+    for opener in ("(?:", "("):
+        if not (pattern.startswith(opener) and pattern.endswith(")")):
+            continue
+        if opener == "(" and pattern.startswith("(?"):
+            continue  # a look-around or another special group: keep it
+        inner = pattern[len(opener) : -1]
+        if _balanced(inner) and not inner.endswith("\\"):
+            return inner
+    return pattern
+
+
+def _scan(pattern: str) -> list[tuple[int, str, int]]:
+    """(index, char, depth) of each unescaped character outside character classes."""
+    out: list[tuple[int, str, int]] = []
+    depth, i, in_class = 0, 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        out.append((i, char, depth))
+        i += 1
+    return out
+
+
+def _balanced(pattern: str) -> bool:
+    scanned = _scan(pattern)
+    return all(depth >= 0 for _, _, depth in scanned) and (not scanned or scanned[-1][2] == 0)
+
+
+def _top_level_alternatives(pattern: str) -> list[str]:
+    cuts = [i for i, char, depth in _scan(pattern) if char == "|" and depth == 0]
+    if not cuts or not _balanced(pattern):
+        return [pattern]
+    bounds = [-1, *cuts, len(pattern)]
+    parts = [pattern[a + 1 : b] for a, b in itertools.pairwise(bounds)]
+    return [part for part in parts if part] if all(parts) else [pattern]
 
 
 def _compiled_union(patterns: Sequence[str]) -> re.Pattern[str] | None:
@@ -394,6 +659,11 @@ def _is_word_char(char: str) -> bool:
     return char.isalnum() or char in "-_"
 
 
+# List patterns that name a device brand as well as a bot ("Sonic": ViewSonic, Prosonic
+# TVs); the bots they were written for also give a contact URL, which the form rule catches.
+_DROPPED_PATTERNS = frozenset({"Sonic"})
+
+
 def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
     ai: list[str] = []
     automation: list[str] = []
@@ -401,7 +671,7 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
     seen: set[str] = set()
     for entry in entries:
         pattern = entry.get("pattern")
-        if not isinstance(pattern, str) or pattern in seen:
+        if not isinstance(pattern, str) or pattern in seen or pattern in _DROPPED_PATTERNS:
             continue  # deduplicated: the same pattern listed twice counts once
         seen.add(pattern)
         tags = set(entry.get("tags") or ())
@@ -414,6 +684,18 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
     return ai, automation, crawlers
 
 
+# AI product tokens that are also plain words or other products' words ("Screaming Frog SEO
+# Spider", "Operator", "Cursor"): they count only as `Name/version`, as a product token.
+_GENERIC_WORD_TOKENS = frozenset(
+    {"operator", "cursor", "devin", "trae", "code", "yak", "lcc", "useai", "opencode"}
+)
+
+
+# "Spider" (the spider.com crawler) is the plain word of every "... Spider" crawler; the
+# crawler-user-agents pattern `Spider[\s\S]*spider\.com` names that one product exactly.
+_DROPPED_AI_TOKENS = frozenset({"spider"})
+
+
 def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pattern[str]]:
     lowered = {token.lower() for token in raw}
     agents: dict[str, _Agent] = {}
@@ -421,11 +703,12 @@ def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pa
     for token, info in raw.items():
         low = token.lower()
         base = _VERSION_SUFFIX.sub("", low)
-        if low in agents or (base != low and base in lowered):
+        if low in agents or (base != low and base in lowered) or low in _DROPPED_AI_TOKENS:
             continue  # same token in another case, or a versioned spelling of a listed token
         agents[low] = _Agent(token, _clean(info.get("operator")), _clean(info.get("function")))
         # A generic word listed as "name/version only" (e.g. "Code") must carry its version.
-        suffix = "(?=/)" if info.get("has_name_and_version") else ""
+        generic = low in _GENERIC_WORD_TOKENS
+        suffix = "(?=/)" if info.get("has_name_and_version") or generic else ""
         alternatives.append(f"{re.escape(token)}{suffix}")
     alternatives.sort(key=len, reverse=True)
     if not alternatives:
