@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import orjson
 import pytest
 
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.geo import CountryResolver
-from beacon.pixel.hits import HitEnricher, HitKey
+from beacon.pixel.hits import HitEnricher, HitKey, _query_fields
 from beacon.pixel.ivt import ActivityRule, InvalidTrafficDetector
 from beacon.pixel.records import beacon_record, event_record, gif_record
 
@@ -209,3 +209,11 @@ def test_rollup_key_is_the_count_key_as_a_rollup_key() -> None:
         4, "bbc.co.uk", "https://a.bbc.co.uk/", "mobile", "GB",
     )  # fmt: skip
     assert key == enricher(0).count_key(record).rollup_key()
+
+
+def test_the_cached_query_parser_is_parse_qsl() -> None:
+    rng = random.Random(5)
+    alphabet = "ab=&%+2F0C3é€ 9x"
+    for _ in range(20_000):
+        query = "".join(rng.choice(alphabet) for _ in range(rng.randrange(20)))
+        assert _query_fields(query) == parse_qsl(query, errors="replace"), query

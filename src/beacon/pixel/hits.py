@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
@@ -271,7 +271,7 @@ class HitEnricher:
 
     def _page_uncached(self, rest: str, referer: str) -> _Page | HitRejected:
         try:
-            pairs = _query_pairs(rest)
+            pairs = _query_fields(rest)
             params = dict(reversed(pairs))
             page = observed_page(
                 params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
@@ -421,6 +421,23 @@ def _utf8(wire: str) -> str:
     if wire.isascii():
         return wire
     return wire.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def _query_fields(query: str) -> list[tuple[str, str]]:
+    # parse_qsl(query, errors="replace") for a query whose field count was checked, without
+    # its per-field overhead (this runs once per distinct query, on a cache miss).
+    pairs = []
+    for field in query.split("&"):
+        name, _, value = field.partition("=")
+        if value:  # parse_qsl drops empty fields, fields without "=" and empty values
+            pairs.append((_unquoted(name), _unquoted(value)))
+    return pairs
+
+
+def _unquoted(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text, errors="replace") if "%" in text else text
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:
