@@ -8,10 +8,11 @@ computes each part once per distinct value and keeps it in a bounded LRU cache:
 
 - the query string without its cache buster (which is different on every hit), with the
   Referer -> page URL, registrable domain, canonical macros, misrepresentation, or the
-  rejection (`_PageCache`, `PAGE_CACHE_ENTRIES`);
-- the peer address, with the kept headers -> country and client address (`CLIENT_...`);
-- the User-Agent -> its UTF-8 text and device type (`AGENT_...`); the User-Agent's traffic
-  verdict is cached by the invalid-traffic detector's classifier itself;
+  rejection (`PAGE_CACHE_ENTRIES`, or the constructor's `cache_entries`);
+- the peer address, with the kept headers -> country and client address
+  (`CLIENT_CACHE_ENTRIES`);
+- the User-Agent -> its UTF-8 text and device type (`AGENT_CACHE_ENTRIES`); the
+  User-Agent's traffic verdict is cached by the invalid-traffic detector's classifier;
 - the UTC day of the timestamp (the current day's bounds: records come in time order).
 
 The activity rule (loads per client and minute, replayed cache busters) is stateful and is
@@ -20,10 +21,12 @@ and GIF records whose shape is unusual (non-ASCII query, several cache busters, 
 fields), take the uncached reference path, which is also what `cache_entries=0` gives: the
 two paths give identical keys (tests/pixel/test_hit_cache.py).
 
-Memory per flusher process, measured with tracemalloc on the collector benchmark's load: a
-page entry is about 1.3 KB (a 350-character query, the page URL, the macros JSON), so the
-65,536-entry page cache is about 85 MB when full; the client cache (65,536 addresses) about
-15 MB; the User-Agent cache (16,384) about 8 MB.
+Memory per flusher process (tracemalloc, the collector benchmark's load, counting the
+inner caches an entry fills: `observed_page`, the registrable-domain and country lookups):
+about 1.0 KB per page entry (a 300-character query, its page URL and macros JSON), so about
+67 MB for a full page cache of 65,536; about 0.5 KB per client address, 34 MB for 65,536;
+about 0.2 KB per User-Agent, 4 MB for 16,384. About 105 MB in all when every cache is full,
+reached only with that many distinct pages, clients and User-Agents.
 """
 
 from __future__ import annotations
