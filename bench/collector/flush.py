@@ -7,7 +7,8 @@ Writes ``--hits`` spool records (the GIF hits `run.py`'s load sends, same URLs a
 User-Agents) into segments of ``--segment-hits`` records (a 1 s segment at 20,000 hits/s),
 then times `SpoolConsumer.flush` over them on a fresh database (SQLite in a temporary
 directory, or ``--database-url``: its public schema is dropped first). ``--profile``
-prints the top of a cProfile of the flush and the share of time spent compiling SQL.
+prints the top of a cProfile of the flush and the shares of time spent compiling SQL and
+enriching hits.
 The live figures, with the server and the load on the same CPUs, are `run.py`'s.
 """
 
@@ -31,6 +32,17 @@ from beacon.core.models import Account
 from beacon.pixel.hits import gif_record
 from beacon.pixel.models import PixelCampaign
 from beacon.pixel.pipeline import make_consumer, open_spool
+from beacon.pixel.profiling import compile_share, cumulative_seconds, total_seconds
+
+
+def enrichment_share(stats: pstats.Stats) -> float:
+    """Share of the flush in `HitEnricher.count_key` (`rollup_key` on servers before it)."""
+    seconds = max(
+        cumulative_seconds(stats, "beacon/pixel/hits.py", name)
+        for name in ("count_key", "rollup_key")
+    )
+    total = total_seconds(stats)
+    return seconds / total if total else 0.0
 
 
 def write_segments(spool_dir: Path, campaign_id: int, args: argparse.Namespace) -> None:
@@ -102,10 +114,9 @@ def main() -> None:
         f"{result.counted / cpu:,.0f} hits per CPU-second)"
     )
     if profiler is not None:
-        from beacon.pixel.profiling import compile_share
-
         stats = pstats.Stats(profiler)
         print(f"share of flush time compiling SQL: {compile_share(stats):.1%}")
+        print(f"share of flush time enriching hits: {enrichment_share(stats):.1%}")
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(30)
         print(out.getvalue())

@@ -339,33 +339,20 @@ def profile_summary(directory: Path) -> dict[str, Any]:
     if stats is None:
         return {"compile_share": float("nan"), "total": 0.0, "top": []}
     total = total_seconds(stats)
-    groups = {
-        "enrichment (hits.py and below)": ("beacon/pixel/hits.py", "rollup_key"),
-        "rollup increments (rows built, then written)": ("beacon/pixel/rollups.py", "increment"),
-        "of which writes (upserts.add_rows: driver, database)": (
-            "beacon/pixel/upserts.py", "add_rows",
-        ),
-    }  # fmt: skip
-    top = [
-        (label, cumulative_seconds(stats, *where) / total if total else 0.0)
-        for label, where in groups.items()
-    ]
-    return {"compile_share": float("nan"), "total": 0.0, "top": []}
-    total = total_seconds(stats)
-    groups = {
-        "enrichment (hits.py and below)": ("beacon/pixel/hits.py", "rollup_key"),
-        "rollup increments (rows built, then written)": ("beacon/pixel/rollups.py", "increment"),
-        "of which writes (upserts.add_rows: driver, database)": (
-            "beacon/pixel/upserts.py", "add_rows",
-        ),
+    # The enrichment's entry point is `count_key` since it counts tuples; older servers
+    # (--server-src) called `rollup_key`, which now only wraps `count_key`.
+    groups: dict[str, list[tuple[str, str]]] = {
+        "enrichment (hits.py and below)": [
+            ("beacon/pixel/hits.py", "count_key"), ("beacon/pixel/hits.py", "rollup_key"),
+        ],
+        "rollup increments (rows built, then written)": [("beacon/pixel/rollups.py", "increment")],
+        "of which writes (upserts.add_rows: driver, database)": [
+            ("beacon/pixel/upserts.py", "add_rows"),
+        ],
     }  # fmt: skip
     top = []
-    for label, (filename, function) in groups.items():
-        seconds = sum(
-            entry[3]
-            for (name, _line, func), entry in stats.stats.items()  # type: ignore[attr-defined]
-            if func == function and name.endswith(filename)
-        )
+    for label, entries in groups.items():
+        seconds = max(cumulative_seconds(stats, *where) for where in entries)
         top.append((label, seconds / total if total else 0.0))
     return {"compile_share": compile_share(stats), "total": total, "top": top}
 

@@ -24,25 +24,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import anyio
 import httpcore
 import httpx
 
+from beacon.core.urls import normalize_url as normalize_url  # its home moved to core
+
 USER_AGENT = "BeaconClassifier/0.1 (+https://github.com/beacon)"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ROBOTS_MAX_BYTES = 512_000
 ROBOTS_CACHE_SIZE = 1024
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_TRACKING_PARAMS = frozenset(
-    {
-        "gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "yclid", "twclid", "igshid",
-        "mc_cid", "mc_eid", "_ga", "_gl", "li_fat_id", "ref_src", "s_cid", "mkt_tok",
-    }
-)  # fmt: skip
 _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
@@ -145,27 +139,6 @@ def address_class(address: str | IPAddress) -> str:
 
 def _refusal(address: IPAddress) -> FetchError:
     return FetchError(f"refused to connect to non-public address ({address_class(address)})")
-
-
-def normalize_url(url: str) -> str:
-    """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"invalid port in URL: {url!r}") from exc
-    if port is not None and _DEFAULT_PORTS.get(scheme) != port:
-        host = f"{host}:{port}"
-    query = sorted(
-        (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not key.lower().startswith("utm_") and key.lower() not in _TRACKING_PARAMS
-    )
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
 
 
 def _checked_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:

@@ -31,7 +31,14 @@ def registrable_domain(url_or_host: str | None) -> str | None:
 
 @lru_cache(maxsize=65536)
 def _registrable(value: str) -> str | None:
-    host = _host_of(value)
+    host = _hostname(value)
+    return None if host is None else _registrable_host(host)
+
+
+# Many pages share a host: its checks and the suffix-list walk run once per host, not per URL.
+@lru_cache(maxsize=16384)
+def _registrable_host(hostname: str) -> str | None:
+    host = _valid_host(hostname)
     if host is None:
         return None
     try:
@@ -40,7 +47,7 @@ def _registrable(value: str) -> str | None:
         return None
 
 
-def _host_of(value: str) -> str | None:
+def _hostname(value: str) -> str | None:
     # Macros such as ${SOURCE_URL_ENC} arrive percent-encoded once more than the query layer
     # decodes; "https%3A%2F%2F..." has to be unwrapped before it parses as a URL.
     if "%" in value:
@@ -51,9 +58,10 @@ def _host_of(value: str) -> str | None:
         host = urlsplit(value).hostname
     except ValueError:
         return None
-    if not host:
-        return None
-    host = host.rstrip(".")
+    return host.rstrip(".") if host else None
+
+
+def _valid_host(host: str) -> str | None:
     if _is_ip(host):
         return None
     if not host.isascii():

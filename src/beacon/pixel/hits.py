@@ -1,32 +1,48 @@
-"""Spool records of pixel hits, and their enrichment into rollup keys (off the request path).
+"""Enrichment of spool records (`records.py`) into rollup keys, off the request path.
 
-A record is one line of JSON (an array, to stay small), written by whoever accepted the hit:
+`HitEnricher.count_key` turns one record into the values of its `RollupKey` (a plain tuple,
+so the flusher counts hits without building a key object per hit); `rollup_key` is the same
+as a `RollupKey`. Everything but the invalid-traffic activity rule is a pure function of a
+few parts of the record that repeat from hit to hit, so the GIF path (nearly all traffic)
+computes each part once per distinct value and keeps it in a bounded LRU cache:
 
-- `["g", ts, campaign_id, peer_ip, query_string, referer, user_agent, headers]`: the GIF
-  (`GET /px/{id}.gif`), with the raw query string;
-- `["b", ts, campaign_id, peer_ip, body, referer, user_agent, headers]`: the script tag's
-  beacon (`POST /px/{id}`), with the raw text/plain JSON body;
-- `["e", ts, campaign_id, ip, url, user_agent, country, macros]`: a server-side event (the
-  events API, `beacon ingest-log`), already validated.
+- the query string without its cache buster (which is different on every hit), with the
+  Referer -> page URL, registrable domain, canonical macros, misrepresentation, or the
+  rejection (`PAGE_CACHE_ENTRIES`, or the constructor's `cache_entries`);
+- the peer address, with the kept headers -> country and client address
+  (`CLIENT_CACHE_ENTRIES`);
+- the User-Agent -> its UTF-8 text and device type (`AGENT_CACHE_ENTRIES`); the
+  User-Agent's traffic verdict is cached by the invalid-traffic detector's classifier;
+- the UTC day of the timestamp (the current day's bounds: records come in time order).
 
-`headers` holds only what country resolution and invalid-traffic detection need
-(`cf-ipcountry`, `x-forwarded-for`, ..., and the prefetch markers `sec-purpose`, `purpose`,
-`x-moz`, `x-purpose`) or null. Strings from the wire are decoded as latin-1, which cannot fail, so the hot path never
-parses; `HitEnricher` re-decodes them as UTF-8 here.
+The activity rule (loads per client and minute, replayed cache busters) is stateful and is
+asked for every hit, in record order, exactly as without the caches. Records of other kinds,
+and GIF records whose shape is unusual (non-ASCII query, several cache busters, non-string
+fields), take the uncached reference path, which is also what `cache_entries=0` gives: the
+two paths give identical keys (tests/pixel/test_hit_cache.py).
+
+Memory per flusher process (tracemalloc, the collector benchmark's load, counting the
+inner caches an entry fills: `observed_page`, the registrable-domain and country lookups):
+about 1.0 KB per page entry (a 300-character query, its page URL and macros JSON), so about
+67 MB for a full page cache of 65,536; about 0.5 KB per client address, 34 MB for 65,536;
+about 0.2 KB per User-Agent, 4 MB for 16,384. About 105 MB in all when every cache is full,
+reached only with that many distinct pages, clients and User-Agents.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from typing import Any, NamedTuple
+from urllib.parse import parse_qsl, unquote
 
 import orjson
 
 from beacon.core.clientaddr import IPAddress, parse_ip
+from beacon.core.urls import normalize_page_url
 from beacon.pixel.enrich import (
     CountryResolver,
     HitRejected,
@@ -37,23 +53,44 @@ from beacon.pixel.enrich import (
     registrable_domain,
     site_macro_domain,
 )
-from beacon.pixel.geo import COUNTRY_HEADERS
-from beacon.pixel.ivt import PREFETCH_HEADERS, HitContext, InvalidTrafficDetector
+from beacon.pixel.ivt import HitContext, InvalidTrafficDetector
 from beacon.pixel.macros import (
     CACHE_BUSTER_PARAM,
     PAGE_URL_FIELD,
     REFERRER_FIELD,
     RESERVED_PARAMS,
 )
+from beacon.pixel.records import (
+    BEACON,
+    EVENT,
+    GIF,
+    KEPT_HEADERS,
+    MAX_QUERY_FIELDS,
+    beacon_record,
+    event_record,
+    gif_record,
+)
 from beacon.pixel.rollups import RollupKey, canonical_macros
 
-GIF, BEACON, EVENT = "g", "b", "e"
-# Request headers the collector keeps for country resolution and prefetch detection
-# (lowercase bytes, as in ASGI): one set lookup per header, and only present ones are kept.
-KEPT_HEADERS: frozenset[bytes] = frozenset(
-    name.encode() for name in (*COUNTRY_HEADERS, "x-forwarded-for", *PREFETCH_HEADERS)
-)
-MAX_QUERY_FIELDS = 100
+__all__ = [
+    "AD_FRAME_DOMAINS",
+    "BEACON",
+    "EVENT",
+    "GIF",
+    "KEPT_HEADERS",
+    "MAX_QUERY_FIELDS",
+    "HitEnricher",
+    "HitKey",
+    "beacon_record",
+    "event_record",
+    "gif_record",
+    "normalize_page_url",
+    "observed_page",
+]
+
+PAGE_CACHE_ENTRIES = 65_536
+CLIENT_CACHE_ENTRIES = 65_536
+AGENT_CACHE_ENTRIES = 16_384
 # A page URL served from these registrable domains is an ad iframe, not the publisher page:
 # the script tag's `ref` (or the Referer) is then the better witness of where the ad ran.
 AD_FRAME_DOMAINS: frozenset[str] = frozenset(
@@ -68,83 +105,44 @@ AD_FRAME_DOMAINS: frozenset[str] = frozenset(
         "safeframe.googlesyndication.com",
     }
 )
-# Click and campaign identifiers that make every visit's URL unique without naming a new page.
-_TRACKING_PARAMS = frozenset(
-    {"gclid", "fbclid", "msclkid", "dclid", "gbraid", "wbraid", "yclid", "_ga", "mc_cid", "mc_eid"}
-)
 _RESERVED = set(RESERVED_PARAMS)
+_BUSTER_PIECE = CACHE_BUSTER_PARAM + "="
+_SEPARATED_BUSTER = "&" + _BUSTER_PIECE
+_SECONDS_PER_DAY = 86_400.0
+# fromtimestamp rounds to the microsecond: the last one of a day may round into the next.
+_DAY_END_MARGIN = 1e-6
 
 
-def gif_record(
-    ts: float,
-    campaign_id: int,
-    ip: str,
-    query: str,
-    referer: str,
-    user_agent: str,
-    headers: dict[str, str] | None,
-) -> bytes:
-    """The spool line of a GIF hit."""
-    return orjson.dumps([GIF, ts, campaign_id, ip, query, referer, user_agent, headers])
+class HitKey(NamedTuple):
+    """The values of a hit's `RollupKey`, in a tuple the flusher can count cheaply."""
 
+    campaign_id: int
+    date: dt.date
+    domain: str
+    url: str
+    device: str
+    geo: str
+    traffic_type: str
+    agent: str
+    macros: str
+    misrepresented: bool
+    ivt_reason: str
 
-def beacon_record(
-    ts: float,
-    campaign_id: int,
-    ip: str,
-    body: str,
-    referer: str,
-    user_agent: str,
-    headers: dict[str, str] | None,
-) -> bytes:
-    """The spool line of a script-tag beacon."""
-    return orjson.dumps([BEACON, ts, campaign_id, ip, body, referer, user_agent, headers])
-
-
-def event_record(
-    *,
-    ts: float,
-    campaign_id: int,
-    url: str,
-    user_agent: str,
-    ip: str | None,
-    country: str | None,
-    macros: Mapping[str, str],
-) -> bytes:
-    """The spool line of a server-side event."""
-    return orjson.dumps(
-        [EVENT, ts, campaign_id, ip or "", url, user_agent, country or "", dict(macros)]
-    )
-
-
-def normalize_page_url(value: str | None) -> str:
-    """An http(s) page URL without fragment and click ids, host lowercased; '' if not one."""
-    if not value:
-        return ""
-    value = value.strip()
-    if not value[:8].lower().startswith(("http://", "https://")):
-        return ""
-    try:
-        parts = urlsplit(value)
-        host = parts.hostname
-        port = parts.port
-    except ValueError:
-        return ""
-    if not host:
-        return ""
-    if ":" in host:  # an IPv6 literal keeps its brackets, or the port would run into it
-        host = f"[{host}]"
-    netloc = host if port is None or port in (80, 443) else f"{host}:{port}"
-    query = parts.query
-    if query and ("utm_" in query or any(key in query for key in _TRACKING_PARAMS)):
-        kept = [
-            pair
-            for pair in query.split("&")
-            if not pair.lower().startswith("utm_")
-            and pair.split("=", 1)[0].lower() not in _TRACKING_PARAMS
-        ]
-        query = "&".join(kept)
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+    def rollup_key(self) -> RollupKey:
+        """The `RollupKey` these values make."""
+        return RollupKey(
+            campaign_id=self.campaign_id,
+            date=self.date,
+            domain=self.domain,
+            url=self.url,
+            device=self.device,
+            geo=self.geo,
+            traffic_type=self.traffic_type,
+            agent=self.agent,
+            macros=self.macros,
+            misrepresented=self.misrepresented,
+            ivt_reason=self.ivt_reason,
+        )
 
 
 @lru_cache(maxsize=65536)  # pages repeat all day: parse each once, not on every hit
@@ -172,24 +170,146 @@ class _Observed:
     cache_buster: str
 
 
+class _Page(NamedTuple):
+    """What a GIF query (without its cache buster) and Referer say, once per distinct pair."""
+
+    url: str
+    domain: str
+    macros: str
+    misrepresented: bool
+    has_buster: bool  # a cache buster under an encoded name: the reference path decides
+
+
 class HitEnricher:
-    """Turns spool records into rollup keys; pure apart from the shared caches and the
+    """Turns spool records into rollup keys; pure apart from the caches and the
     invalid-traffic detector's per-minute activity counts."""
 
     def __init__(
-        self, resolver: CountryResolver, ivt: InvalidTrafficDetector | None = None
+        self,
+        resolver: CountryResolver,
+        ivt: InvalidTrafficDetector | None = None,
+        *,
+        cache_entries: int = PAGE_CACHE_ENTRIES,
     ) -> None:
         self.resolver = resolver
         self.ivt = ivt or InvalidTrafficDetector()
+        self.cached = cache_entries > 0
+        self._page = lru_cache(maxsize=cache_entries)(self._page_uncached)
+        self._client = lru_cache(maxsize=CLIENT_CACHE_ENTRIES)(self._client_uncached)
+        self._agent = lru_cache(maxsize=AGENT_CACHE_ENTRIES)(_agent_uncached)
+        self._day: tuple[float, float, dt.date] = (math.inf, -math.inf, dt.date.min)
 
     def rollup_key(self, record: bytes) -> RollupKey:
         """The rollup key a record counts under; HitRejected when it must not be counted."""
+        return self.count_key(record).rollup_key()
+
+    def count_key(self, record: bytes) -> HitKey:
+        """The values of the record's rollup key; HitRejected when it must not be counted."""
         try:
             fields = orjson.loads(record)
             kind, campaign_id, ts = fields[0], int(fields[2]), float(fields[1])
-            day = dt.datetime.fromtimestamp(ts, dt.UTC).date()
+            day = self._day_of(ts) if self.cached else _utc_day(ts)
         except (IndexError, TypeError, ValueError, OverflowError, OSError):
             raise HitRejected("corrupt_record") from None
+        if self.cached and kind == GIF and len(fields) == 8:
+            key = self._gif_key(fields, campaign_id, ts, day)
+            if key is not None:
+                return key
+        return self._reference_key(kind, fields, campaign_id, ts, day)
+
+    def cache_info(self) -> dict[str, Any]:
+        """Hits, misses and sizes of the enrichment caches (for benchmarks and tests)."""
+        return {
+            "pages": self._page.cache_info(),
+            "clients": self._client.cache_info(),
+            "agents": self._agent.cache_info(),
+        }
+
+    def _gif_key(
+        self, fields: list[Any], campaign_id: int, ts: float, day: dt.date
+    ) -> HitKey | None:
+        # None: an unusual record, left to the reference path (which decides identically).
+        _, _, _, ip, query, referer, ua, headers = fields
+        if not (
+            type(query) is str
+            and type(ip) is str
+            and type(referer) is str
+            and type(ua) is str
+            and query.isascii()
+        ):
+            return None
+        if headers and (type(headers) is not dict or not _all_text(headers)):
+            return None
+        if query.count("&") >= MAX_QUERY_FIELDS:
+            raise HitRejected("too_many_params")
+        split = _split_buster(query)
+        if split is None:
+            return None
+        rest, raw_buster = split
+        page = self._page(rest, referer)
+        if isinstance(page, HitRejected):
+            raise _again(page)
+        if page.has_buster:
+            return None
+        try:
+            country, client = self._client(ip, tuple(headers.items()) if headers else ())
+        except (ValueError, TypeError, AttributeError):
+            raise HitRejected("corrupt_record") from None
+        text, device = self._agent(ua)
+        hit = HitContext(campaign_id, ts, client, headers or {}, _raw_buster(raw_buster))
+        traffic = self.ivt.classify(text, hit)
+        return HitKey(
+            campaign_id,
+            day,
+            page.domain,
+            page.url,
+            device,
+            country or "",
+            traffic.type,
+            traffic.agent or "",
+            page.macros,
+            page.misrepresented,
+            traffic.reason or "",
+        )
+
+    def _page_uncached(self, rest: str, referer: str) -> _Page | HitRejected:
+        try:
+            pairs = _query_fields(rest)
+            params = dict(reversed(pairs))
+            page = observed_page(
+                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
+            )
+            macros = extract_macros(pairs, _RESERVED)
+        except HitRejected as exc:
+            return exc
+        except (ValueError, TypeError, AttributeError):
+            return HitRejected("corrupt_record")
+        domain = registrable_domain(page) or ""
+        return _Page(
+            url=page,
+            domain=domain,
+            macros=canonical_macros(macros),
+            misrepresented=is_misrepresented(site_macro_domain(macros), domain or None),
+            has_buster=CACHE_BUSTER_PARAM in params,
+        )
+
+    def _client_uncached(
+        self, ip: str, headers: tuple[tuple[str, str], ...]
+    ) -> tuple[str | None, IPAddress | None]:
+        return self.resolver.locate(ip, dict(headers))
+
+    def _day_of(self, ts: float) -> dt.date:
+        start, end, day = self._day
+        if start <= ts < end:
+            return day
+        day = _utc_day(ts)
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+        self._day = (start, start + _SECONDS_PER_DAY - _DAY_END_MARGIN, day)
+        return day
+
+    def _reference_key(
+        self, kind: str, fields: list[Any], campaign_id: int, ts: float, day: dt.date
+    ) -> HitKey:
         try:
             seen = self._observe(kind, fields)
         except (ValueError, TypeError, AttributeError):
@@ -198,7 +318,7 @@ class HitEnricher:
         hit = HitContext(campaign_id, ts, seen.client, seen.headers, seen.cache_buster)
         traffic = self.ivt.classify(ua, hit)
         domain = registrable_domain(seen.page) or ""
-        return RollupKey(
+        return HitKey(
             campaign_id=campaign_id,
             date=day,
             domain=domain,
@@ -243,6 +363,54 @@ class HitEnricher:
         raise HitRejected("corrupt_record")
 
 
+def _agent_uncached(ua: str) -> tuple[str, str]:
+    text = _utf8(ua)
+    return text, device_type(text)
+
+
+def _split_buster(query: str) -> tuple[str, str | None] | None:
+    """The query without its one `cb=` field, and that field's raw value (None: no field);
+    None when there are several."""
+    if query.startswith(_BUSTER_PIECE):
+        start = 0
+    else:
+        start = query.find(_SEPARATED_BUSTER) + 1
+        if start == 0:
+            return query, None
+    end = query.find("&", start)
+    if end < 0:
+        value, rest = query[start + len(_BUSTER_PIECE) :], query[: max(start - 1, 0)]
+    else:
+        value, rest = query[start + len(_BUSTER_PIECE) : end], query[:start] + query[end + 1 :]
+    if rest.startswith(_BUSTER_PIECE) or _SEPARATED_BUSTER in rest:
+        return None
+    return rest, value
+
+
+def _raw_buster(raw: str | None) -> str:
+    # The cache buster `_buster` makes of the one `cb` field, from its undecoded value.
+    if not raw:
+        return ""  # absent, or empty (which parse_qsl drops)
+    if len(raw) <= 64 and raw.isalnum():
+        return raw
+    return _buster(dict(parse_qsl(_BUSTER_PIECE + raw, errors="replace")))
+
+
+def _again(rejected: HitRejected) -> HitRejected:
+    # A fresh exception per hit: re-raising a cached one would grow its traceback.
+    again = HitRejected(rejected.reason)
+    again.args = rejected.args
+    return again
+
+
+def _all_text(headers: dict[Any, Any]) -> bool:
+    return all(type(value) is str for value in headers.values())
+
+
+def _utc_day(ts: float) -> dt.date:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).date()
+
+
 def _buster(params: Mapping[str, str]) -> str:
     # A cache buster the ad server left unexpanded is the same on every load: not a replay.
     value = (params.get(CACHE_BUSTER_PARAM) or "").strip()[:64]
@@ -256,6 +424,23 @@ def _utf8(wire: str) -> str:
     if wire.isascii():
         return wire
     return wire.encode("latin-1", "replace").decode("utf-8", "replace")
+
+
+def _query_fields(query: str) -> list[tuple[str, str]]:
+    # parse_qsl(query, errors="replace") for a query whose field count was checked, without
+    # its per-field overhead (this runs once per distinct query, on a cache miss).
+    pairs = []
+    for field in query.split("&"):
+        name, _, value = field.partition("=")
+        if value:  # parse_qsl drops empty fields, fields without "=" and empty values
+            pairs.append((_unquoted(name), _unquoted(value)))
+    return pairs
+
+
+def _unquoted(text: str) -> str:
+    if "+" in text:
+        text = text.replace("+", " ")
+    return unquote(text, errors="replace") if "%" in text else text
 
 
 def _query_pairs(query: str) -> list[tuple[str, str]]:
