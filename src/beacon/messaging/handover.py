@@ -49,6 +49,10 @@ from beacon.messaging.providers import (
 # chunks handed over at once: enough to keep the provider busy while the next is prepared
 CHUNKS_IN_FLIGHT = 3
 
+# a chunk renders in up to this many slices at once, each of at least MIN_RENDER_SLICE rows
+RENDER_SLICES = 2
+MIN_RENDER_SLICE = 10
+
 Failure = tuple[int, str, str]  # recipient id, the stage it failed to reach, reason
 
 
@@ -221,11 +225,22 @@ class ChunkStream:
         self, rows: Sequence[RecipientRow]
     ) -> tuple[list[OutgoingMessage], list[Failure]]:
         """Each recipient's message; a render error fails that recipient only. The chunk is
-        rendered by a render process (``render_pool``) while this loop keeps the chunks on
-        the wire moving."""
-        messages, failed = await asyncio.to_thread(self.composer.compose_chunk, rows)
+        rendered in slices by render processes working at once (``render_pool``: they run at
+        a lower priority, and one alone renders more slowly than the connections send) while
+        this loop keeps the chunks on the wire moving."""
+        pieces = max(1, min(RENDER_SLICES, len(rows) // MIN_RENDER_SLICE))
+        step = -(-len(rows) // pieces)
+        done = await asyncio.gather(
+            *(
+                asyncio.to_thread(self.composer.compose_chunk, rows[start : start + step])
+                for start in range(0, len(rows), step)
+            )
+        )
+        messages = [message for rendered, _ in done for message in rendered]
         failures = [
-            (row.id, recipients.NEXT_STAGE.get(row.stage, "sent"), reason) for row, reason in failed
+            (row.id, recipients.NEXT_STAGE.get(row.stage, "sent"), reason)
+            for _, failed in done
+            for row, reason in failed
         ]
         return messages, failures
 
