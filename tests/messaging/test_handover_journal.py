@@ -209,3 +209,22 @@ def test_without_a_journal_injected_rows_stay_unknown(db: Database, settings: Se
     final = {r.id: r for r in rows(db, execution_id)}
     assert [final[i].reason for i in ids[:2]] == [UNKNOWN, UNKNOWN]
     assert [r.rcpt for r in mailbox.received] == email_of(db, ids[2:])
+
+
+def test_a_data_dir_without_room_for_journals_still_sends(
+    db: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No journal can be created (``handover`` is taken by a file): the batch is sent anyway,
+    with the wider crash window, and the worker says so."""
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(3)])
+    mailbox = Mailbox()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "handover").write_text("not a directory")
+    with smtp_server(mailbox) as url:
+        config = settings.model_copy(update={"smtp_url": url})
+        execution_id = send_now(db, campaign_id)
+        Scheduler(settings=config, clock=ManualClock()).tick(db)
+        engine_worker(db, config).run_until_idle()
+    assert [r.stage for r in rows(db, execution_id)] == ["sent"] * 3
+    assert len(mailbox.received) == 3
+    assert "no hand-over journal" in caplog.text

@@ -20,6 +20,7 @@ process, database work in threads).
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -45,6 +46,8 @@ from beacon.messaging.providers import (
     RetryPolicy,
     deliver,
 )
+
+log = logging.getLogger("beacon.messaging.handover")
 
 # chunks handed over at once: enough to keep the provider busy while the next is prepared
 CHUNKS_IN_FLIGHT = 3
@@ -175,10 +178,7 @@ class ChunkStream:
     async def run(self, rows: list[RecipientRow]) -> None:
         """Hand every row over; raises Stop at a chunk boundary when the execution stopped."""
         if not self.provider.recoverable:
-            batch = self.batch
-            self.journal = HandoverJournal.create(
-                batch.journal_dir, execution_id=batch.execution_id, batch_id=batch.batch_id
-            )
+            self.journal = self._open_journal()
         finished = False  # every answer committed: the journal has nothing left to tell
         try:
             await self._run(rows)
@@ -189,6 +189,20 @@ class ChunkStream:
         finally:
             if self.journal is not None:
                 self.journal.close(keep=not finished or self._unrecorded > 0)
+
+    def _open_journal(self) -> HandoverJournal | None:
+        batch = self.batch
+        try:
+            return HandoverJournal.create(
+                batch.journal_dir, execution_id=batch.execution_id, batch_id=batch.batch_id
+            )
+        except OSError as exc:
+            # still safe without it: a crash then leaves every injected row unknown
+            log.warning(
+                "no hand-over journal: a crash leaves the chunks in flight unknown",
+                extra={"batch_id": batch.batch_id, "error": str(exc)},
+            )
+            return None
 
     async def _run(self, rows: list[RecipientRow]) -> None:
         # a chunk is claimed in one commit; a recoverable provider can take a whole batch,
