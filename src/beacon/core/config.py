@@ -198,9 +198,11 @@ class Settings(BaseSettings):
         ge=1,
         le=10_000,
         description="recipients marked `injected` and handed to the provider after one commit; "
-        "up to `CHUNKS_IN_FLIGHT` (3) chunks are handed over at once, so a crash leaves at most "
-        "3 × chunk size rows with an unknown outcome (print files, which the outbox can account "
-        "for after a crash, go a whole batch at a time)",
+        "up to `CHUNKS_IN_FLIGHT` (3) chunks are handed over at once (print files, which the "
+        "outbox can account for after a crash, go a whole batch at a time). A crash leaves an "
+        "unknown outcome only for messages whose hand-over had begun, at most one per connection "
+        '(the batch\'s hand-over journal under `<data dir>/handover`, docs/orchestrate.md "Crash '
+        'safety")',
     )
     messaging_render_processes: int = Field(
         default=4,
