@@ -177,3 +177,14 @@ def test_the_script_checks_and_rewrites_a_readme(tmp_path: Path) -> None:
     assert subprocess.run(check, capture_output=True).returncode == 0
     text = stale.read_text()
     assert text.startswith("intro\n") and text.endswith("\nrest\n") and "| old |" not in text
+
+
+def test_classify_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> None:
+    page = tmp_path / "page.html"
+    page.write_text("<html><body><p>Football results.</p></body></html>")
+    result = run_cli("classify", str(page), env={"BEACON_FETCH_CONNECT_TIMEOUT": "60"})
+    assert result.returncode == 2
+    assert "BEACON_FETCH_CONNECT_TIMEOUT (60.0) must not exceed BEACON_FETCH_TOTAL_TIMEOUT" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr

@@ -31,9 +31,14 @@ def classify(
     """
     import orjson
 
-    from beacon.core.config import Settings
+    from beacon.core.config import SettingsError, load_settings
 
-    results = _classify_inputs(urls, Settings())
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    results = _classify_inputs(urls, settings)
     for index, result in enumerate(results):
         if as_json:
             line = {"url": result.url, "classification": result.classification}
