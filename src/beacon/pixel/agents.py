@@ -308,7 +308,12 @@ def _is_declared_bot(ua: str) -> bool:
 # or the "(compatible; Name" form that only Internet Explorer used among browsers.
 _DECLARED_BOT = re.compile(
     r"https?://|\bwww\.[a-z0-9-]+\.[a-z]|[\w.+-]+@[a-z0-9-]+\.[a-z]{2,}"
-    r"|^Mozilla/\d\.\d \(compatible; ?+(?!MSIE|Konqueror)",
+    r"|^Mozilla/\d\.\d \(compatible; ?+(?!MSIE|Konqueror)"
+    # a domain with a path ("adbeat.com/policy", "air.ai/scanning"), a name declared inside
+    # the engine's comment ("(KHTML, like Gecko; compatible; Google-Agent)"), an "Unknown"
+    # platform: forms crawlers use and browsers do not
+    r"|\b[a-z0-9-]{2,}\.(?:com|ai|io|net|org|dev|app)/[a-z]|like Gecko; ?compatible;"
+    r"|^Mozilla/\d\.\d \(Unknown;",
     re.IGNORECASE,
 )
 # Every browser, webview, media player and app networking stack names its platform; a
