@@ -158,6 +158,18 @@ SCANNERS = [
     "Mozilla/5.0 (compatible; Shodan; +https://shodan.io)",
 ]
 
+# Bots no list names, recognised by their form.
+UNLISTED_BOTS = [
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 12_0 like Mac OS X) examplebot.com/policy "
+    "AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/69.0.3497.105 Mobile/15E148 Safari/605.1",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
+    "Example-Agent)",
+    "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) HLB/1.247",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 "
+    "Safari/537.36 ExampleSynthetics/2.0",
+    "ExampleFetcher/1.0",
+]
+
 # People: webviews, in-app browsers, TVs, consoles, old browsers, vendor tokens.
 PEOPLE = [
     "Mozilla/5.0 (Linux; Android 14; SM-S918B Build/UP1A.231005.007; wv) AppleWebKit/537.36 "
@@ -217,6 +229,11 @@ def test_imessage_preview_is_an_ai_agent_as_ai_robots_lists_facebookexternalhit(
         "Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0"
     )
     assert classify_traffic(ua).type == "ai_agent"
+
+
+@pytest.mark.parametrize("ua", UNLISTED_BOTS)
+def test_unlisted_bots_are_known_crawlers_by_their_form(ua: str) -> None:
+    assert classify_traffic(ua).reason == "known_crawler"
 
 
 @pytest.mark.parametrize("ua", PEOPLE)

@@ -308,7 +308,12 @@ def _is_declared_bot(ua: str) -> bool:
 # or the "(compatible; Name" form that only Internet Explorer used among browsers.
 _DECLARED_BOT = re.compile(
     r"https?://|\bwww\.[a-z0-9-]+\.[a-z]|[\w.+-]+@[a-z0-9-]+\.[a-z]{2,}"
-    r"|^Mozilla/\d\.\d \(compatible; ?+(?!MSIE|Konqueror)",
+    r"|^Mozilla/\d\.\d \(compatible; ?+(?!MSIE|Konqueror)"
+    # a domain with a path ("adbeat.com/policy", "air.ai/scanning"), a name declared inside
+    # the engine's comment ("(KHTML, like Gecko; compatible; Google-Agent)"), an "Unknown"
+    # platform: forms crawlers use and browsers do not
+    r"|\b[a-z0-9-]{2,}\.(?:com|ai|io|net|org|dev|app)/[a-z]|like Gecko; ?compatible;"
+    r"|^Mozilla/\d\.\d \(Unknown;",
     re.IGNORECASE,
 )
 # Every browser, webview, media player and app networking stack names its platform; a
@@ -685,15 +690,11 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
 
 
 # AI product tokens that are also plain words or other products' words ("Screaming Frog SEO
-# Spider", "Operator", "Cursor"): they count only as `Name/version`, as a product token.
+# Spider/19.4", "Operator", "Cursor"): they count only as a product token, `Name/version`, and
+# not as the last word of another name ("SEO Spider/" is not spider.com's Spider).
 _GENERIC_WORD_TOKENS = frozenset(
-    {"operator", "cursor", "devin", "trae", "code", "yak", "lcc", "useai", "opencode"}
+    {"spider", "operator", "cursor", "devin", "trae", "code", "yak", "lcc", "useai", "opencode"}
 )
-
-
-# "Spider" (the spider.com crawler) is the plain word of every "... Spider" crawler; the
-# crawler-user-agents pattern `Spider[\s\S]*spider\.com` names that one product exactly.
-_DROPPED_AI_TOKENS = frozenset({"spider"})
 
 
 def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pattern[str]]:
@@ -703,13 +704,14 @@ def _ai_tokens(raw: dict[str, dict[str, Any]]) -> tuple[dict[str, _Agent], re.Pa
     for token, info in raw.items():
         low = token.lower()
         base = _VERSION_SUFFIX.sub("", low)
-        if low in agents or (base != low and base in lowered) or low in _DROPPED_AI_TOKENS:
+        if low in agents or (base != low and base in lowered):
             continue  # same token in another case, or a versioned spelling of a listed token
         agents[low] = _Agent(token, _clean(info.get("operator")), _clean(info.get("function")))
         # A generic word listed as "name/version only" (e.g. "Code") must carry its version.
         generic = low in _GENERIC_WORD_TOKENS
+        prefix = r"(?<![A-Za-z] )" if generic else ""
         suffix = "(?=/)" if info.get("has_name_and_version") or generic else ""
-        alternatives.append(f"{re.escape(token)}{suffix}")
+        alternatives.append(f"{prefix}{re.escape(token)}{suffix}")
     alternatives.sort(key=len, reverse=True)
     if not alternatives:
         return agents, re.compile(r"(?!)")  # an empty list matches nothing
