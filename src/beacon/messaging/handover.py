@@ -242,7 +242,10 @@ class ChunkStream:
         rendered in slices by render processes working at once (``render_pool``: they run at
         a lower priority, and one alone renders more slowly than the connections send) while
         this loop keeps the chunks on the wire moving."""
-        pieces = max(1, min(RENDER_SLICES, len(rows) // MIN_RENDER_SLICE))
+        # slices only go to processes already running: a chunk never waits for several to
+        # start (the pool starts the rest after its first render)
+        slices = min(RENDER_SLICES, len(self.composer.pool.pids()))
+        pieces = max(1, min(slices, len(rows) // MIN_RENDER_SLICE))
         step = -(-len(rows) // pieces)
         done = await asyncio.gather(
             *(
