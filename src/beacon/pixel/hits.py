@@ -3,12 +3,12 @@
 `HitEnricher.count_key` turns one record into the values of its `RollupKey` (a plain tuple,
 so the flusher counts hits without building a key object per hit); `rollup_key` is the same
 as a `RollupKey`. Everything but the invalid-traffic activity rule is a pure function of a
-few parts of the record that repeat from hit to hit, so the GIF path (nearly all traffic)
-computes each part once per distinct value and keeps it in a bounded LRU cache:
+few parts of the record that repeat from hit to hit, so for GIF hits and beacons (all the
+collector writes) each part is computed once per distinct value and kept in a bounded LRU:
 
-- the query string without its cache buster (which is different on every hit), with the
-  Referer -> page URL, registrable domain, canonical macros, misrepresentation, or the
-  rejection (`PAGE_CACHE_ENTRIES`, or the constructor's `cache_entries`);
+- the GIF query without its cache buster (different on every hit), or the beacon's fields
+  without the cache buster and impression id, with the Referer -> page URL, registrable
+  domain, canonical macros, misrepresentation, or the rejection (`PAGE_CACHE_ENTRIES`, or the constructor's `cache_entries`);
 - the peer address, with the kept headers -> country and client address
   (`CLIENT_CACHE_ENTRIES`);
 - the User-Agent -> its UTF-8 text and device type (`AGENT_CACHE_ENTRIES`); the
@@ -16,14 +16,14 @@ computes each part once per distinct value and keeps it in a bounded LRU cache:
 - the UTC day of the timestamp (the current day's bounds: records come in time order).
 
 The activity rule (loads per client and minute, replayed cache busters) is stateful and is
-asked for every hit, in record order, exactly as without the caches. Records of other kinds,
-and GIF records whose shape is unusual (non-ASCII query, several cache busters, non-string
+asked for every hit, in record order, exactly as without the caches. Server-side events, and
+records whose shape is unusual (non-ASCII payload, several cache busters, non-string
 fields), take the uncached reference path, which is also what `cache_entries=0` gives: the
 two paths give identical keys (tests/pixel/test_hit_cache.py).
 
 Memory per flusher process (tracemalloc, the collector benchmark's load, counting the
 inner caches an entry fills: `observed_page`, the registrable-domain and country lookups):
-about 1.0 KB per page entry (a 300-character query, its page URL and macros JSON), so about
+about 1.0 KB per page entry (a 300-character query, its page URL and macros JSON; a beacon's the same), so about
 67 MB for a full page cache of 65,536; about 0.5 KB per client address, 34 MB for 65,536;
 about 0.2 KB per User-Agent, 4 MB for 16,384. About 105 MB in all when every cache is full,
 reached only with that many distinct pages, clients and User-Agents.
@@ -56,6 +56,7 @@ from beacon.pixel.enrich import (
 from beacon.pixel.ivt import HitContext, InvalidTrafficDetector
 from beacon.pixel.macros import (
     CACHE_BUSTER_PARAM,
+    IMPRESSION_ID_FIELD,
     PAGE_URL_FIELD,
     REFERRER_FIELD,
     RESERVED_PARAMS,
@@ -106,6 +107,7 @@ AD_FRAME_DOMAINS: frozenset[str] = frozenset(
     }
 )
 _RESERVED = set(RESERVED_PARAMS)
+_PER_IMPRESSION = frozenset({CACHE_BUSTER_PARAM, IMPRESSION_ID_FIELD})
 _BUSTER_PIECE = CACHE_BUSTER_PARAM + "="
 _SEPARATED_BUSTER = "&" + _BUSTER_PIECE
 _SECONDS_PER_DAY = 86_400.0
@@ -195,6 +197,7 @@ class HitEnricher:
         self.ivt = ivt or InvalidTrafficDetector()
         self.cached = cache_entries > 0
         self._page = lru_cache(maxsize=cache_entries)(self._page_uncached)
+        self._beacon_page = lru_cache(maxsize=cache_entries)(self._beacon_page_uncached)
         self._client = lru_cache(maxsize=CLIENT_CACHE_ENTRIES)(self._client_uncached)
         self._agent = lru_cache(maxsize=AGENT_CACHE_ENTRIES)(_agent_uncached)
         self._day: tuple[float, float, dt.date] = (math.inf, -math.inf, dt.date.min)
@@ -211,8 +214,8 @@ class HitEnricher:
             day = self._day_of(ts) if self.cached else _utc_day(ts)
         except (IndexError, TypeError, ValueError, OverflowError, OSError):
             raise HitRejected("corrupt_record") from None
-        if self.cached and kind == GIF and len(fields) == 8:
-            key = self._gif_key(fields, campaign_id, ts, day)
+        if self.cached and len(fields) == 8 and kind in (GIF, BEACON):
+            key = self._cached_key(fields, campaign_id, ts, day)
             if key is not None:
                 return key
         return self._reference_key(kind, fields, campaign_id, ts, day)
@@ -221,32 +224,39 @@ class HitEnricher:
         """Hits, misses and sizes of the enrichment caches (for benchmarks and tests)."""
         return {
             "pages": self._page.cache_info(),
+            "beacon_pages": self._beacon_page.cache_info(),
             "clients": self._client.cache_info(),
             "agents": self._agent.cache_info(),
         }
 
-    def _gif_key(
+    def _cached_key(
         self, fields: list[Any], campaign_id: int, ts: float, day: dt.date
     ) -> HitKey | None:
         # None: an unusual record, left to the reference path (which decides identically).
-        _, _, _, ip, query, referer, ua, headers = fields
+        kind, _, _, ip, payload, referer, ua, headers = fields
         if not (
-            type(query) is str
+            type(payload) is str
             and type(ip) is str
             and type(referer) is str
             and type(ua) is str
-            and query.isascii()
+            and payload.isascii()
         ):
             return None
         if headers and (type(headers) is not dict or not _all_text(headers)):
             return None
-        if query.count("&") >= MAX_QUERY_FIELDS:
-            raise HitRejected("too_many_params")
-        split = _split_buster(query)
-        if split is None:
-            return None
-        rest, raw_buster = split
-        page = self._page(rest, referer)
+        if kind == GIF:
+            if payload.count("&") >= MAX_QUERY_FIELDS:
+                raise HitRejected("too_many_params")
+            split = _split_buster(payload)
+            if split is None:
+                return None
+            rest, raw_buster = split
+            page = self._page(rest, referer)
+            buster = _raw_buster(raw_buster) if isinstance(page, _Page) else ""
+        else:
+            beacon = _beacon_fields(payload)
+            page = self._beacon_page(_beacon_identity(beacon), referer)
+            buster = _buster(beacon)
         if isinstance(page, HitRejected):
             raise _again(page)
         if page.has_buster:
@@ -256,7 +266,7 @@ class HitEnricher:
         except (ValueError, TypeError, AttributeError):
             raise HitRejected("corrupt_record") from None
         text, device = self._agent(ua)
-        hit = HitContext(campaign_id, ts, client, headers or {}, _raw_buster(raw_buster))
+        hit = HitContext(campaign_id, ts, client, headers or {}, buster)
         traffic = self.ivt.classify(text, hit)
         return HitKey(
             campaign_id,
@@ -284,14 +294,22 @@ class HitEnricher:
             return exc
         except (ValueError, TypeError, AttributeError):
             return HitRejected("corrupt_record")
-        domain = registrable_domain(page) or ""
-        return _Page(
-            url=page,
-            domain=domain,
-            macros=canonical_macros(macros),
-            misrepresented=is_misrepresented(site_macro_domain(macros), domain or None),
-            has_buster=CACHE_BUSTER_PARAM in params,
-        )
+        return _page_of(page, macros, has_buster=CACHE_BUSTER_PARAM in params)
+
+    def _beacon_page_uncached(
+        self, fields: tuple[tuple[str, str], ...], referer: str
+    ) -> _Page | HitRejected:
+        beacon = dict(fields)
+        try:
+            page = observed_page(
+                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), _utf8(referer)
+            )
+            macros = extract_macros(fields, _RESERVED)
+        except HitRejected as exc:
+            return exc
+        except (ValueError, TypeError, AttributeError):
+            return HitRejected("corrupt_record")
+        return _page_of(page, macros, has_buster=False)
 
     def _client_uncached(
         self, ip: str, headers: tuple[tuple[str, str], ...]
@@ -361,6 +379,23 @@ class HitEnricher:
             client = parse_ip(ip) if ip else None
             return _Observed(observed_page(url), macros, resolved, ua, client, {}, "")
         raise HitRejected("corrupt_record")
+
+
+def _page_of(page: str, macros: dict[str, str], *, has_buster: bool) -> _Page:
+    domain = registrable_domain(page) or ""
+    return _Page(
+        url=page,
+        domain=domain,
+        macros=canonical_macros(macros),
+        misrepresented=is_misrepresented(site_macro_domain(macros), domain or None),
+        has_buster=has_buster,
+    )
+
+
+def _beacon_identity(beacon: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    # A beacon's fields but those different on every impression (the cache buster, the
+    # impression id), which are reserved: never macros, never the page.
+    return tuple(item for item in beacon.items() if item[0] not in _PER_IMPRESSION)
 
 
 def _agent_uncached(ua: str) -> tuple[str, str]:
