@@ -11,8 +11,9 @@ import pytest
 
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.geo import CountryResolver
-from beacon.pixel.hits import HitEnricher, HitKey, _query_fields
+from beacon.pixel.hits import HitEnricher, HitKey
 from beacon.pixel.ivt import ActivityRule, InvalidTrafficDetector
+from beacon.pixel.payloads import query_fields
 from beacon.pixel.records import beacon_record, event_record, gif_record
 
 CHROME = (
@@ -232,4 +233,4 @@ def test_the_cached_query_parser_is_parse_qsl() -> None:
     alphabet = "ab=&%+2F0C3é€ 9x"
     for _ in range(20_000):
         query = "".join(rng.choice(alphabet) for _ in range(rng.randrange(20)))
-        assert _query_fields(query) == parse_qsl(query, errors="replace"), query
+        assert query_fields(query) == parse_qsl(query, errors="replace"), query

@@ -37,26 +37,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote
 
 import orjson
 
 from beacon.core.clientaddr import IPAddress, parse_ip
 from beacon.core.urls import normalize_page_url
+from beacon.pixel import payloads
 from beacon.pixel.enrich import (
     CountryResolver,
     HitRejected,
     device_type,
     extract_macros,
     is_misrepresented,
-    is_unexpanded_macro,
     registrable_domain,
     site_macro_domain,
 )
 from beacon.pixel.ivt import HitContext, InvalidTrafficDetector
 from beacon.pixel.macros import (
     CACHE_BUSTER_PARAM,
-    IMPRESSION_ID_FIELD,
     PAGE_URL_FIELD,
     REFERRER_FIELD,
     RESERVED_PARAMS,
@@ -107,9 +105,6 @@ AD_FRAME_DOMAINS: frozenset[str] = frozenset(
     }
 )
 _RESERVED = set(RESERVED_PARAMS)
-_PER_IMPRESSION = frozenset({CACHE_BUSTER_PARAM, IMPRESSION_ID_FIELD})
-_BUSTER_PIECE = CACHE_BUSTER_PARAM + "="
-_SEPARATED_BUSTER = "&" + _BUSTER_PIECE
 _SECONDS_PER_DAY = 86_400.0
 # fromtimestamp rounds to the microsecond: the last one of a day may round into the next.
 _DAY_END_MARGIN = 1e-6
@@ -247,16 +242,16 @@ class HitEnricher:
         if kind == GIF:
             if payload.count("&") >= MAX_QUERY_FIELDS:
                 raise HitRejected("too_many_params")
-            split = _split_buster(payload)
+            split = payloads.split_buster(payload)
             if split is None:
                 return None
             rest, raw_buster = split
             page = self._page(rest, referer)
-            buster = _raw_buster(raw_buster) if isinstance(page, _Page) else ""
+            buster = payloads.raw_buster(raw_buster) if isinstance(page, _Page) else ""
         else:
-            beacon = _beacon_fields(payload)
-            page = self._beacon_page(_beacon_identity(beacon), referer)
-            buster = _buster(beacon)
+            beacon = payloads.beacon_fields(payload)
+            page = self._beacon_page(payloads.beacon_identity(beacon), referer)
+            buster = payloads.cache_buster(beacon)
         if isinstance(page, HitRejected):
             raise _again(page)
         if page.has_buster:
@@ -284,10 +279,10 @@ class HitEnricher:
 
     def _page_uncached(self, rest: str, referer: str) -> _Page | HitRejected:
         try:
-            pairs = _query_fields(rest)
+            pairs = payloads.query_fields(rest)
             params = dict(reversed(pairs))
             page = observed_page(
-                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
+                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(pairs, _RESERVED)
         except HitRejected as exc:
@@ -302,7 +297,7 @@ class HitEnricher:
         beacon = dict(fields)
         try:
             page = observed_page(
-                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), _utf8(referer)
+                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(fields, _RESERVED)
         except HitRejected as exc:
@@ -332,7 +327,7 @@ class HitEnricher:
             seen = self._observe(kind, fields)
         except (ValueError, TypeError, AttributeError):
             raise HitRejected("corrupt_record") from None
-        ua = _utf8(seen.user_agent)
+        ua = payloads.utf8(seen.user_agent)
         hit = HitContext(campaign_id, ts, seen.client, seen.headers, seen.cache_buster)
         traffic = self.ivt.classify(ua, hit)
         domain = registrable_domain(seen.page) or ""
@@ -354,24 +349,28 @@ class HitEnricher:
         if kind == GIF:
             _, _, _, ip, query, referer, ua, headers = fields
             headers = headers or {}
-            pairs = _query_pairs(_utf8(query))
+            pairs = payloads.query_pairs(payloads.utf8(query))
             params = dict(reversed(pairs))  # first value of a repeated key wins
             page = observed_page(
-                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
+                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(pairs, _RESERVED)
             country, client = self.resolver.locate(ip, headers)
-            return _Observed(page, macros, country, ua, client, headers, _buster(params))
+            return _Observed(
+                page, macros, country, ua, client, headers, payloads.cache_buster(params)
+            )
         if kind == BEACON:
             _, _, _, ip, body, referer, ua, headers = fields
             headers = headers or {}
-            beacon = _beacon_fields(_utf8(body))
+            beacon = payloads.beacon_fields(payloads.utf8(body))
             page = observed_page(
-                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), _utf8(referer)
+                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(beacon.items(), _RESERVED)
             country, client = self.resolver.locate(ip, headers)
-            return _Observed(page, macros, country, ua, client, headers, _buster(beacon))
+            return _Observed(
+                page, macros, country, ua, client, headers, payloads.cache_buster(beacon)
+            )
         if kind == EVENT:
             _, _, _, ip, url, ua, country, event_macros = fields
             macros = extract_macros(event_macros.items(), _RESERVED)
@@ -392,43 +391,9 @@ def _page_of(page: str, macros: dict[str, str], *, has_buster: bool) -> _Page:
     )
 
 
-def _beacon_identity(beacon: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    # A beacon's fields but those different on every impression (the cache buster, the
-    # impression id), which are reserved: never macros, never the page.
-    return tuple(item for item in beacon.items() if item[0] not in _PER_IMPRESSION)
-
-
 def _agent_uncached(ua: str) -> tuple[str, str]:
-    text = _utf8(ua)
+    text = payloads.utf8(ua)
     return text, device_type(text)
-
-
-def _split_buster(query: str) -> tuple[str, str | None] | None:
-    """The query without its one `cb=` field, and that field's raw value (None: no field);
-    None when there are several."""
-    if query.startswith(_BUSTER_PIECE):
-        start = 0
-    else:
-        start = query.find(_SEPARATED_BUSTER) + 1
-        if start == 0:
-            return query, None
-    end = query.find("&", start)
-    if end < 0:
-        value, rest = query[start + len(_BUSTER_PIECE) :], query[: max(start - 1, 0)]
-    else:
-        value, rest = query[start + len(_BUSTER_PIECE) : end], query[:start] + query[end + 1 :]
-    if rest.startswith(_BUSTER_PIECE) or _SEPARATED_BUSTER in rest:
-        return None
-    return rest, value
-
-
-def _raw_buster(raw: str | None) -> str:
-    # The cache buster `_buster` makes of the one `cb` field, from its undecoded value.
-    if not raw:
-        return ""  # absent, or empty (which parse_qsl drops)
-    if len(raw) <= 64 and raw.isalnum():
-        return raw
-    return _buster(dict(parse_qsl(_BUSTER_PIECE + raw, errors="replace")))
 
 
 def _again(rejected: HitRejected) -> HitRejected:
@@ -444,60 +409,3 @@ def _all_text(headers: dict[Any, Any]) -> bool:
 
 def _utc_day(ts: float) -> dt.date:
     return dt.datetime.fromtimestamp(ts, dt.UTC).date()
-
-
-def _buster(params: Mapping[str, str]) -> str:
-    # A cache buster the ad server left unexpanded is the same on every load: not a replay.
-    value = (params.get(CACHE_BUSTER_PARAM) or "").strip()[:64]
-    if value.isalnum():  # the usual timestamp or random number: no macro syntax to check
-        return value
-    return "" if not value or is_unexpanded_macro(value) else value
-
-
-def _utf8(wire: str) -> str:
-    # The hot path decoded the bytes as latin-1; ASCII (nearly everything) is unchanged.
-    if wire.isascii():
-        return wire
-    return wire.encode("latin-1", "replace").decode("utf-8", "replace")
-
-
-def _query_fields(query: str) -> list[tuple[str, str]]:
-    # parse_qsl(query, errors="replace") for a query whose field count was checked, without
-    # its per-field overhead (this runs once per distinct query, on a cache miss).
-    pairs = []
-    for field in query.split("&"):
-        name, _, value = field.partition("=")
-        if value:  # parse_qsl drops empty fields, fields without "=" and empty values
-            pairs.append((_unquoted(name), _unquoted(value)))
-    return pairs
-
-
-def _unquoted(text: str) -> str:
-    if "+" in text:
-        text = text.replace("+", " ")
-    return unquote(text, errors="replace") if "%" in text else text
-
-
-def _query_pairs(query: str) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(query, max_num_fields=MAX_QUERY_FIELDS, errors="replace")
-    except ValueError:
-        raise HitRejected("too_many_params") from None
-
-
-def _beacon_fields(body: str) -> dict[str, str]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise HitRejected("malformed_beacon") from None
-    if not isinstance(data, dict) or len(data) > MAX_QUERY_FIELDS:
-        raise HitRejected("malformed_beacon")
-    fields: dict[str, str] = {}
-    for key, value in data.items():
-        if isinstance(value, str):
-            fields[key] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            fields[key] = str(value)
-        elif value is not None:
-            raise HitRejected("malformed_beacon", key)
-    return fields
