@@ -1,7 +1,7 @@
 """Flusher benchmark without HTTP: how fast sealed spool segments go into the rollups.
 
     python -m bench.collector.flush [--distinct-urls 50000] [--hits 200000]
-        [--segment-hits 20000] [--database-url URL] [--profile]
+        [--segment-hits 20000] [--database-url URL] [--profile] [--enrich-only]
 
 Writes ``--hits`` spool records (the GIF hits `run.py`'s load sends, same URLs and
 User-Agents) into segments of ``--segment-hits`` records (a 1 s segment at 20,000 hits/s),
@@ -9,7 +9,9 @@ then times `SpoolConsumer.flush` over them on a fresh database (SQLite in a temp
 directory, or ``--database-url``: its public schema is dropped first). ``--profile``
 prints the top of a cProfile of the flush and the shares of time spent compiling SQL and
 enriching hits.
-The live figures, with the server and the load on the same CPUs, are `run.py`'s.
+``--enrich-only`` times the enrichment alone (`HitEnricher`, no database) over the same
+records, in microseconds of CPU per record. The live figures, with the server and the load
+on the same CPUs, are `run.py`'s.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from sqlalchemy import create_engine, text
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
 from beacon.core.models import Account
-from beacon.pixel.hits import gif_record
+from beacon.pixel.geo import CountryResolver
+from beacon.pixel.hits import HitEnricher, gif_record
+from beacon.pixel.ivt import detector_from_settings
 from beacon.pixel.models import PixelCampaign
 from beacon.pixel.pipeline import make_consumer, open_spool
 from beacon.pixel.profiling import compile_share, cumulative_seconds, total_seconds
@@ -57,6 +61,23 @@ def write_segments(spool_dir: Path, campaign_id: int, args: argparse.Namespace) 
             lines.append(gif_record(now, campaign_id, "203.0.113.9", query, "", ua, None))
         name = f"{time.time_ns():020d}-0-{segment:06d}.seg"
         (spool_dir / name).write_bytes(b"\n".join(lines) + b"\n")
+
+
+def enrich_only(settings: Settings, spool_dir: Path) -> None:
+    """Time the enrichment of every record written, without the database."""
+    records = [
+        line for path in sorted(spool_dir.glob("*.seg")) for line in path.read_bytes().splitlines()
+    ]
+    enricher = HitEnricher(CountryResolver(), detector_from_settings(settings))
+    # `count_key` since the flusher counts tuples; `rollup_key` on older servers' code.
+    enrich = getattr(enricher, "count_key", enricher.rollup_key)
+    cpu = time.process_time()
+    for record in records:
+        enrich(record)
+    cpu = time.process_time() - cpu
+    print(
+        f"enrichment alone: {len(records):,} records, {cpu / len(records) * 1e6:.1f} µs of CPU each"
+    )
 
 
 def prepare(database_url: str) -> int:
@@ -87,8 +108,14 @@ def main() -> None:
     parser.add_argument("--segment-hits", type=int, default=20_000)
     parser.add_argument("--database-url")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--enrich-only", action="store_true")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="beacon-flush-bench-"))
+    if args.enrich_only:
+        write_segments(base / "spool", 1, args)
+        enrich_only(Settings(data_dir=base / "data"), base / "spool")
+        shutil.rmtree(base, ignore_errors=True)
+        return
     database_url = args.database_url or f"sqlite:///{base / 'beacon.db'}"
     campaign_id = prepare(database_url)
     settings = Settings(

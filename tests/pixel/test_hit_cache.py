@@ -11,8 +11,9 @@ import pytest
 
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.geo import CountryResolver
-from beacon.pixel.hits import HitEnricher, HitKey, _query_fields
+from beacon.pixel.hits import HitEnricher, HitKey
 from beacon.pixel.ivt import ActivityRule, InvalidTrafficDetector
+from beacon.pixel.payloads import query_fields
 from beacon.pixel.records import beacon_record, event_record, gif_record
 
 CHROME = (
@@ -119,8 +120,12 @@ def sample(seed: int, count: int) -> list[bytes]:
         if roll < 0.8:
             records.append(gif_record(ts, 1 + i % 3, ip, gif_query(rng), referer, ua, headers))
         elif roll < 0.88:
-            body = orjson.dumps({"url": rng.choice(PAGES), "cb": str(i), "site": "bbc.co.uk"})
-            records.append(beacon_record(ts, 1, ip, body.decode(), referer, ua, headers))
+            beacon = {"url": rng.choice(PAGES), "cb": rng.choice([str(i), "42", 7, None])}
+            beacon |= rng.choice(BEACON_EXTRAS)
+            if rng.random() < 0.5:
+                beacon["iid"] = f"{i:032x}"
+            body = orjson.dumps(beacon).decode()
+            records.append(beacon_record(ts, 1, ip, body, referer, ua, headers))
         elif roll < 0.94:
             records.append(
                 event_record(
@@ -134,7 +139,17 @@ def sample(seed: int, count: int) -> list[bytes]:
     return records
 
 
+BEACON_EXTRAS: list[dict[str, object]] = [
+    {"site": "bbc.co.uk"},
+    {"site": "example.com", "ref": "https://www.bbc.co.uk/"},
+    {"creative_id": 12.5, "flag": True},  # a boolean: malformed
+    {f"m{n}": "v" for n in range(25)},  # too many macros
+    {"k" * 70: "v"},
+    {"note": "caf\u00e9"},  # non-ASCII once the collector decoded it as latin-1
+]
 CORRUPT = [
+    b'["b", 1.0, 1, "1.2.3.4", "not json", "", "UA", null]',
+    b'["b", 1.0, 1, "1.2.3.4", "[1, 2]", "", "UA", null]',
     b"not json",
     b'["g", 1.0, 1]',
     b'["g", "x", 1, "1.2.3.4", "", "", "", null]',
@@ -183,8 +198,10 @@ def test_cached_keys_are_the_uncached_keys(cache_entries: int) -> None:
     assert {"rejected macro_key_too_long", "rejected too_many_macros"} <= rejections
     assert {key.date for key in keys} >= {dt.date(2026, 2, 28), dt.date(2026, 3, 1)}
     assert any(key.geo == "DE" for key in keys) and any(key.misrepresented for key in keys)
-    pages = cached_enricher.cache_info()["pages"]
-    assert pages.hits > 0 and pages.currsize <= cache_entries
+    assert "rejected malformed_beacon" in rejections
+    for cache in ("pages", "beacon_pages"):
+        info = cached_enricher.cache_info()[cache]
+        assert info.hits > 0 and info.currsize <= cache_entries
 
 
 def test_the_activity_rule_still_counts_every_cached_hit() -> None:
@@ -216,4 +233,4 @@ def test_the_cached_query_parser_is_parse_qsl() -> None:
     alphabet = "ab=&%+2F0C3é€ 9x"
     for _ in range(20_000):
         query = "".join(rng.choice(alphabet) for _ in range(rng.randrange(20)))
-        assert _query_fields(query) == parse_qsl(query, errors="replace"), query
+        assert query_fields(query) == parse_qsl(query, errors="replace"), query

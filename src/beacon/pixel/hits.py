@@ -3,12 +3,12 @@
 `HitEnricher.count_key` turns one record into the values of its `RollupKey` (a plain tuple,
 so the flusher counts hits without building a key object per hit); `rollup_key` is the same
 as a `RollupKey`. Everything but the invalid-traffic activity rule is a pure function of a
-few parts of the record that repeat from hit to hit, so the GIF path (nearly all traffic)
-computes each part once per distinct value and keeps it in a bounded LRU cache:
+few parts of the record that repeat from hit to hit, so for GIF hits and beacons (all the
+collector writes) each part is computed once per distinct value and kept in a bounded LRU:
 
-- the query string without its cache buster (which is different on every hit), with the
-  Referer -> page URL, registrable domain, canonical macros, misrepresentation, or the
-  rejection (`PAGE_CACHE_ENTRIES`, or the constructor's `cache_entries`);
+- the GIF query without its cache buster (different on every hit), or the beacon's fields
+  without the cache buster and impression id, with the Referer -> page URL, registrable
+  domain, canonical macros, misrepresentation, or the rejection (`PAGE_CACHE_ENTRIES`, or the constructor's `cache_entries`);
 - the peer address, with the kept headers -> country and client address
   (`CLIENT_CACHE_ENTRIES`);
 - the User-Agent -> its UTF-8 text and device type (`AGENT_CACHE_ENTRIES`); the
@@ -16,14 +16,14 @@ computes each part once per distinct value and keeps it in a bounded LRU cache:
 - the UTC day of the timestamp (the current day's bounds: records come in time order).
 
 The activity rule (loads per client and minute, replayed cache busters) is stateful and is
-asked for every hit, in record order, exactly as without the caches. Records of other kinds,
-and GIF records whose shape is unusual (non-ASCII query, several cache busters, non-string
+asked for every hit, in record order, exactly as without the caches. Server-side events, and
+records whose shape is unusual (non-ASCII payload, several cache busters, non-string
 fields), take the uncached reference path, which is also what `cache_entries=0` gives: the
 two paths give identical keys (tests/pixel/test_hit_cache.py).
 
 Memory per flusher process (tracemalloc, the collector benchmark's load, counting the
 inner caches an entry fills: `observed_page`, the registrable-domain and country lookups):
-about 1.0 KB per page entry (a 300-character query, its page URL and macros JSON), so about
+about 1.0 KB per page entry (a 300-character query, its page URL and macros JSON; a beacon's the same), so about
 67 MB for a full page cache of 65,536; about 0.5 KB per client address, 34 MB for 65,536;
 about 0.2 KB per User-Agent, 4 MB for 16,384. About 105 MB in all when every cache is full,
 reached only with that many distinct pages, clients and User-Agents.
@@ -37,19 +37,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote
 
 import orjson
 
 from beacon.core.clientaddr import IPAddress, parse_ip
 from beacon.core.urls import normalize_page_url
+from beacon.pixel import payloads
 from beacon.pixel.enrich import (
     CountryResolver,
     HitRejected,
     device_type,
     extract_macros,
     is_misrepresented,
-    is_unexpanded_macro,
     registrable_domain,
     site_macro_domain,
 )
@@ -106,8 +105,6 @@ AD_FRAME_DOMAINS: frozenset[str] = frozenset(
     }
 )
 _RESERVED = set(RESERVED_PARAMS)
-_BUSTER_PIECE = CACHE_BUSTER_PARAM + "="
-_SEPARATED_BUSTER = "&" + _BUSTER_PIECE
 _SECONDS_PER_DAY = 86_400.0
 # fromtimestamp rounds to the microsecond: the last one of a day may round into the next.
 _DAY_END_MARGIN = 1e-6
@@ -195,6 +192,7 @@ class HitEnricher:
         self.ivt = ivt or InvalidTrafficDetector()
         self.cached = cache_entries > 0
         self._page = lru_cache(maxsize=cache_entries)(self._page_uncached)
+        self._beacon_page = lru_cache(maxsize=cache_entries)(self._beacon_page_uncached)
         self._client = lru_cache(maxsize=CLIENT_CACHE_ENTRIES)(self._client_uncached)
         self._agent = lru_cache(maxsize=AGENT_CACHE_ENTRIES)(_agent_uncached)
         self._day: tuple[float, float, dt.date] = (math.inf, -math.inf, dt.date.min)
@@ -211,8 +209,8 @@ class HitEnricher:
             day = self._day_of(ts) if self.cached else _utc_day(ts)
         except (IndexError, TypeError, ValueError, OverflowError, OSError):
             raise HitRejected("corrupt_record") from None
-        if self.cached and kind == GIF and len(fields) == 8:
-            key = self._gif_key(fields, campaign_id, ts, day)
+        if self.cached and len(fields) == 8 and kind in (GIF, BEACON):
+            key = self._cached_key(fields, campaign_id, ts, day)
             if key is not None:
                 return key
         return self._reference_key(kind, fields, campaign_id, ts, day)
@@ -221,32 +219,39 @@ class HitEnricher:
         """Hits, misses and sizes of the enrichment caches (for benchmarks and tests)."""
         return {
             "pages": self._page.cache_info(),
+            "beacon_pages": self._beacon_page.cache_info(),
             "clients": self._client.cache_info(),
             "agents": self._agent.cache_info(),
         }
 
-    def _gif_key(
+    def _cached_key(
         self, fields: list[Any], campaign_id: int, ts: float, day: dt.date
     ) -> HitKey | None:
         # None: an unusual record, left to the reference path (which decides identically).
-        _, _, _, ip, query, referer, ua, headers = fields
+        kind, _, _, ip, payload, referer, ua, headers = fields
         if not (
-            type(query) is str
+            type(payload) is str
             and type(ip) is str
             and type(referer) is str
             and type(ua) is str
-            and query.isascii()
+            and payload.isascii()
         ):
             return None
         if headers and (type(headers) is not dict or not _all_text(headers)):
             return None
-        if query.count("&") >= MAX_QUERY_FIELDS:
-            raise HitRejected("too_many_params")
-        split = _split_buster(query)
-        if split is None:
-            return None
-        rest, raw_buster = split
-        page = self._page(rest, referer)
+        if kind == GIF:
+            if payload.count("&") >= MAX_QUERY_FIELDS:
+                raise HitRejected("too_many_params")
+            split = payloads.split_buster(payload)
+            if split is None:
+                return None
+            rest, raw_buster = split
+            page = self._page(rest, referer)
+            buster = payloads.raw_buster(raw_buster) if isinstance(page, _Page) else ""
+        else:
+            beacon = payloads.beacon_fields(payload)
+            page = self._beacon_page(payloads.beacon_identity(beacon), referer)
+            buster = payloads.cache_buster(beacon)
         if isinstance(page, HitRejected):
             raise _again(page)
         if page.has_buster:
@@ -256,7 +261,7 @@ class HitEnricher:
         except (ValueError, TypeError, AttributeError):
             raise HitRejected("corrupt_record") from None
         text, device = self._agent(ua)
-        hit = HitContext(campaign_id, ts, client, headers or {}, _raw_buster(raw_buster))
+        hit = HitContext(campaign_id, ts, client, headers or {}, buster)
         traffic = self.ivt.classify(text, hit)
         return HitKey(
             campaign_id,
@@ -274,24 +279,32 @@ class HitEnricher:
 
     def _page_uncached(self, rest: str, referer: str) -> _Page | HitRejected:
         try:
-            pairs = _query_fields(rest)
+            pairs = payloads.query_fields(rest)
             params = dict(reversed(pairs))
             page = observed_page(
-                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
+                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(pairs, _RESERVED)
         except HitRejected as exc:
             return exc
         except (ValueError, TypeError, AttributeError):
             return HitRejected("corrupt_record")
-        domain = registrable_domain(page) or ""
-        return _Page(
-            url=page,
-            domain=domain,
-            macros=canonical_macros(macros),
-            misrepresented=is_misrepresented(site_macro_domain(macros), domain or None),
-            has_buster=CACHE_BUSTER_PARAM in params,
-        )
+        return _page_of(page, macros, has_buster=CACHE_BUSTER_PARAM in params)
+
+    def _beacon_page_uncached(
+        self, fields: tuple[tuple[str, str], ...], referer: str
+    ) -> _Page | HitRejected:
+        beacon = dict(fields)
+        try:
+            page = observed_page(
+                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), payloads.utf8(referer)
+            )
+            macros = extract_macros(fields, _RESERVED)
+        except HitRejected as exc:
+            return exc
+        except (ValueError, TypeError, AttributeError):
+            return HitRejected("corrupt_record")
+        return _page_of(page, macros, has_buster=False)
 
     def _client_uncached(
         self, ip: str, headers: tuple[tuple[str, str], ...]
@@ -314,7 +327,7 @@ class HitEnricher:
             seen = self._observe(kind, fields)
         except (ValueError, TypeError, AttributeError):
             raise HitRejected("corrupt_record") from None
-        ua = _utf8(seen.user_agent)
+        ua = payloads.utf8(seen.user_agent)
         hit = HitContext(campaign_id, ts, seen.client, seen.headers, seen.cache_buster)
         traffic = self.ivt.classify(ua, hit)
         domain = registrable_domain(seen.page) or ""
@@ -336,24 +349,28 @@ class HitEnricher:
         if kind == GIF:
             _, _, _, ip, query, referer, ua, headers = fields
             headers = headers or {}
-            pairs = _query_pairs(_utf8(query))
+            pairs = payloads.query_pairs(payloads.utf8(query))
             params = dict(reversed(pairs))  # first value of a repeated key wins
             page = observed_page(
-                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), _utf8(referer)
+                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(pairs, _RESERVED)
             country, client = self.resolver.locate(ip, headers)
-            return _Observed(page, macros, country, ua, client, headers, _buster(params))
+            return _Observed(
+                page, macros, country, ua, client, headers, payloads.cache_buster(params)
+            )
         if kind == BEACON:
             _, _, _, ip, body, referer, ua, headers = fields
             headers = headers or {}
-            beacon = _beacon_fields(_utf8(body))
+            beacon = payloads.beacon_fields(payloads.utf8(body))
             page = observed_page(
-                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), _utf8(referer)
+                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), payloads.utf8(referer)
             )
             macros = extract_macros(beacon.items(), _RESERVED)
             country, client = self.resolver.locate(ip, headers)
-            return _Observed(page, macros, country, ua, client, headers, _buster(beacon))
+            return _Observed(
+                page, macros, country, ua, client, headers, payloads.cache_buster(beacon)
+            )
         if kind == EVENT:
             _, _, _, ip, url, ua, country, event_macros = fields
             macros = extract_macros(event_macros.items(), _RESERVED)
@@ -363,37 +380,20 @@ class HitEnricher:
         raise HitRejected("corrupt_record")
 
 
+def _page_of(page: str, macros: dict[str, str], *, has_buster: bool) -> _Page:
+    domain = registrable_domain(page) or ""
+    return _Page(
+        url=page,
+        domain=domain,
+        macros=canonical_macros(macros),
+        misrepresented=is_misrepresented(site_macro_domain(macros), domain or None),
+        has_buster=has_buster,
+    )
+
+
 def _agent_uncached(ua: str) -> tuple[str, str]:
-    text = _utf8(ua)
+    text = payloads.utf8(ua)
     return text, device_type(text)
-
-
-def _split_buster(query: str) -> tuple[str, str | None] | None:
-    """The query without its one `cb=` field, and that field's raw value (None: no field);
-    None when there are several."""
-    if query.startswith(_BUSTER_PIECE):
-        start = 0
-    else:
-        start = query.find(_SEPARATED_BUSTER) + 1
-        if start == 0:
-            return query, None
-    end = query.find("&", start)
-    if end < 0:
-        value, rest = query[start + len(_BUSTER_PIECE) :], query[: max(start - 1, 0)]
-    else:
-        value, rest = query[start + len(_BUSTER_PIECE) : end], query[:start] + query[end + 1 :]
-    if rest.startswith(_BUSTER_PIECE) or _SEPARATED_BUSTER in rest:
-        return None
-    return rest, value
-
-
-def _raw_buster(raw: str | None) -> str:
-    # The cache buster `_buster` makes of the one `cb` field, from its undecoded value.
-    if not raw:
-        return ""  # absent, or empty (which parse_qsl drops)
-    if len(raw) <= 64 and raw.isalnum():
-        return raw
-    return _buster(dict(parse_qsl(_BUSTER_PIECE + raw, errors="replace")))
 
 
 def _again(rejected: HitRejected) -> HitRejected:
@@ -409,60 +409,3 @@ def _all_text(headers: dict[Any, Any]) -> bool:
 
 def _utc_day(ts: float) -> dt.date:
     return dt.datetime.fromtimestamp(ts, dt.UTC).date()
-
-
-def _buster(params: Mapping[str, str]) -> str:
-    # A cache buster the ad server left unexpanded is the same on every load: not a replay.
-    value = (params.get(CACHE_BUSTER_PARAM) or "").strip()[:64]
-    if value.isalnum():  # the usual timestamp or random number: no macro syntax to check
-        return value
-    return "" if not value or is_unexpanded_macro(value) else value
-
-
-def _utf8(wire: str) -> str:
-    # The hot path decoded the bytes as latin-1; ASCII (nearly everything) is unchanged.
-    if wire.isascii():
-        return wire
-    return wire.encode("latin-1", "replace").decode("utf-8", "replace")
-
-
-def _query_fields(query: str) -> list[tuple[str, str]]:
-    # parse_qsl(query, errors="replace") for a query whose field count was checked, without
-    # its per-field overhead (this runs once per distinct query, on a cache miss).
-    pairs = []
-    for field in query.split("&"):
-        name, _, value = field.partition("=")
-        if value:  # parse_qsl drops empty fields, fields without "=" and empty values
-            pairs.append((_unquoted(name), _unquoted(value)))
-    return pairs
-
-
-def _unquoted(text: str) -> str:
-    if "+" in text:
-        text = text.replace("+", " ")
-    return unquote(text, errors="replace") if "%" in text else text
-
-
-def _query_pairs(query: str) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(query, max_num_fields=MAX_QUERY_FIELDS, errors="replace")
-    except ValueError:
-        raise HitRejected("too_many_params") from None
-
-
-def _beacon_fields(body: str) -> dict[str, str]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise HitRejected("malformed_beacon") from None
-    if not isinstance(data, dict) or len(data) > MAX_QUERY_FIELDS:
-        raise HitRejected("malformed_beacon")
-    fields: dict[str, str] = {}
-    for key, value in data.items():
-        if isinstance(value, str):
-            fields[key] = value
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            fields[key] = str(value)
-        elif value is not None:
-            raise HitRejected("malformed_beacon", key)
-    return fields
