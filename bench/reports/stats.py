@@ -73,12 +73,14 @@ def requests(top_domain: str) -> list[Request]:
         Request("90 days, `dimension=url`", f"{whole}&dimension=url", target=True),
         Request("90 days, filter `device=mobile`", f"{whole}&device=mobile", target=True),
         Request("90 days, filter `country=US,GB`", f"{whole}&country=US,GB", target=True),
-        Request("last 30 days, filter `device=mobile`", f"{last30}&device=mobile", target=True),
         Request(
-            "02-10 .. 03-20 (months cut), filters `device=desktop` + `country=DE`",
+            "last 30 days, filter `device=mobile` (full grain for a partial month's days)",
+            f"{last30}&device=mobile",
+        ),
+        Request(
+            "02-10 .. 03-20, filters `device=desktop` + `country=DE` (full grain for the days)",
             f"start_date={reports_bench.START + dt.timedelta(days=40)}"
             f"&end_date={reports_bench.START + dt.timedelta(days=78)}&device=desktop&country=DE",
-            target=True,
         ),
         Request(
             f"90 days, filter `domain={top_domain}` (full grain for device/country/agents)",
