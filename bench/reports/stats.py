@@ -279,8 +279,8 @@ its filters name, so the rows read grow with the filter values and the cut month
 the campaign's loads. The series reads day rows of the agent summary (about ten a day
 unfiltered). Top URLs are a threshold query: each period lists its largest URLs through an
 index, the listed URLs' exact loads are summed, and the answer is returned once its last row
-is above the most any unlisted URL could have (else the lists deepen, and past 4,096 URLs a
-period the query sums every URL of the scope): exact, and bounded in practice. A `domain`
+is above the most any unlisted URL could have (else the lists deepen, and past 640 URLs a
+period, or over more than 12 periods, the query sums every URL of the scope): exact always. A `domain`
 filter together with a device, country or agent breakdown still reads the full grain (no
 summary keeps domain × agent), and so do the partial months' days of domains, misrepresented
 inventory and URLs under a device / country filter: those rows are reported, not covered by
