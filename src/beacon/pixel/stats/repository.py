@@ -32,7 +32,7 @@ from beacon.pixel.viewability_models import PixelViewability as PV
 # Top URLs: how many URLs each period is asked for at first (times the top asked), how far
 # that may grow before the answer aggregates every URL of the scope instead, and the most
 # periods worth one small query each.
-_URL_DEPTH, _URL_MIN_DEPTH, _URL_MAX_DEPTH, _URL_MAX_CELLS = 4, 40, 4096, 64
+_URL_DEPTH, _URL_MIN_DEPTH, _URL_MAX_DEPTH, _URL_MAX_CELLS = 4, 40, 640, 12
 
 
 @dataclass(frozen=True)

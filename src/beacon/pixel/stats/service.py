@@ -139,9 +139,7 @@ def _breakdowns(
 ) -> Breakdowns:
     result: dict[str, Any] = {}
     if "domain" in wanted:
-        by_domain: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        for row in site_rows:
-            by_domain[row["domain"]].update(_counts(row))
+        by_domain = _sum_by(site_rows, "domain")
         domains = repository.top_keys(
             session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
         )
@@ -160,14 +158,14 @@ def _breakdowns(
         ]
     if wanted & {"device", "country", "agent", "operator"}:
         dims = ["device", "geo", "agent"]
-        groups = [(row, _counts(row)) for row in repository.traffic(session, scope=scope, by=dims)]
+        rows = repository.traffic(session, scope=scope, by=dims)
         for dimension, column in _TRAFFIC_DIMENSIONS.items():
             if dimension in wanted:
-                sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
-                for row, counts in groups:
-                    sums[row[column] or None].update(counts)
-                result[dimension] = _value_rows(sums.items(), totals.loads, top)
-        agents = _agents(groups, totals.loads)
+                sums = _sum_by(rows, column)
+                result[dimension] = _value_rows(
+                    ((value or None, counts) for value, counts in sums.items()), totals.loads, top
+                )
+        agents = _agents(_sum_by(rows, "agent"), totals.loads)
         if "agent" in wanted:
             result["agent"] = agents[:top]
         if "operator" in wanted:
@@ -175,11 +173,26 @@ def _breakdowns(
     return Breakdowns(**result)
 
 
-def _agents(groups: Iterable[tuple[RowMapping, Mapping[str, int]]], total: int) -> list[AgentRow]:
+def _sum_by(rows: Iterable[RowMapping], column: str) -> dict[Any, dict[str, int]]:
+    """Loads and loads by traffic type of ``rows`` summed per value of ``column``."""
+    sums: dict[Any, list[int]] = {}
+    for row in rows:
+        human, bot, ai_agent = int(row["human"]), int(row["bot"]), int(row["ai_agent"])
+        found = sums.get(row[column])
+        if found is None:
+            sums[row[column]] = [human, bot, ai_agent]
+        else:
+            found[0] += human
+            found[1] += bot
+            found[2] += ai_agent
+    return {
+        value: {"loads": h + b + a, "human": h, "bot": b, "ai_agent": a}
+        for value, (h, b, a) in sums.items()
+    }
+
+
+def _agents(by_agent: Mapping[str, Mapping[str, int]], total: int) -> list[AgentRow]:
     """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
-    by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for row, counts in groups:
-        by_agent[row["agent"]].update(counts)
     agents = []
     for agent, counts in by_agent.items():
         name = agent or None
