@@ -31,7 +31,8 @@ from beacon.activation.deals import (
 from beacon.activation.models import Activation, Segment, SegmentReport
 from beacon.core.config import Settings
 from beacon.core.db import rowcount
-from beacon.core.jobs import COMPLETE, PENDING, Handler, JobFailed, JobKind
+from beacon.core.jobs import COMPLETE, PENDING, JobFailed, JobKind, RowHandler, single_transaction
+from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
 
 MINT_TRIES = 5
@@ -176,7 +177,7 @@ def job_kinds(settings: Settings, *, provider: DealProvider | None = None) -> li
         wait_seconds=settings.segment_build_wait_seconds,
         recheck_seconds=settings.classification_interval_seconds,
     )
-    handlers: list[tuple[str, type[Any], Handler]] = [
+    handlers: list[tuple[str, type[Any], RowHandler]] = [
         ("activation-segment-build", Segment, build),
         ("activation-deal", Activation, issue),
         ("activation-report", SegmentReport, run_report),
@@ -185,9 +186,9 @@ def job_kinds(settings: Settings, *, provider: DealProvider | None = None) -> li
         JobKind(
             name=name,
             model=model,
-            handler=handler,
+            handler=single_transaction(handler),
             lease_seconds=settings.job_lease_seconds,
-            max_attempts=settings.job_max_attempts,
+            retry=RetryStrategy(max_attempts=settings.job_max_attempts),
         )
         for name, model, handler in handlers
     ]

@@ -20,7 +20,8 @@ from beacon.contextual import batches, engine, repository, service, store
 from beacon.contextual.models import ClassificationBatch
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import JobKind, PeriodicTask
+from beacon.core.jobs import JobKind, PeriodicTask, single_transaction
+from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
 
 log = logging.getLogger("beacon.contextual")
@@ -38,9 +39,9 @@ def batch_job_kind(settings: Settings) -> JobKind:
     return JobKind(
         name="classification_batch",
         model=ClassificationBatch,
-        handler=handle,
+        handler=single_transaction(handle),
         lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
+        retry=RetryStrategy(max_attempts=settings.job_max_attempts),
     )
 
 

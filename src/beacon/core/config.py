@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(
         default=0.5, description="Seconds an idle worker waits between polls."
     )
+    worker_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Handler threads per worker process (jobs and periodic ticks run on them; "
+        "2 keeps a slow classifier tick from holding up jobs).",
+    )
     job_lease_seconds: float = Field(
         default=30.0, description="Lease a worker holds on a claimed job."
     )

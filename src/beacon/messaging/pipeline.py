@@ -20,7 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from beacon.core.config import Settings
-from beacon.core.jobs import JobKind
+from beacon.core.jobs import JobKind, single_transaction
+from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
 from beacon.messaging import engine
 from beacon.messaging import recipient_repository as recipients
@@ -46,9 +47,9 @@ def batch_job_kind(settings: Settings) -> JobKind:
     return JobKind(
         name="messaging.batch",
         model=Batch,
-        handler=handler,
+        handler=single_transaction(handler),
         lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
+        retry=RetryStrategy(max_attempts=settings.job_max_attempts),
     )
 
 
