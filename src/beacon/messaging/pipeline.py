@@ -5,7 +5,9 @@ worker that dies leaves the lease to expire and another worker runs the batch ag
 stage move is committed before the next step, so a rerun knows where each row stands:
 
 1. rows a dead worker left ``injected``: asked of the provider when it can tell (print
-   files); otherwise the crash policy decides (default: failed, ``unknown_outcome_after_crash``);
+   files), else of the dead worker's hand-over journal; rows it had not begun to hand over
+   are sent, and only those on the wire at the crash are left to the crash policy (default:
+   failed, ``unknown_outcome_after_crash``);
 2. hydrate the ``scheduled`` rows (channel address, subscription) in one commit;
 3. compose, inject and send chunk by chunk (``handover``).
 """
@@ -26,7 +28,13 @@ from beacon.core.timefmt import utcnow
 from beacon.messaging import engine
 from beacon.messaging import recipient_repository as recipients
 from beacon.messaging.compose import Composer, RecipientRow, hydrate_problem
-from beacon.messaging.handover import BatchContext, ChunkStream, Failure, Stop
+from beacon.messaging.handover import (
+    BatchContext,
+    ChunkStream,
+    Failure,
+    Stop,
+    settle_leftovers,
+)
 from beacon.messaging.models import Batch, Campaign, Execution
 from beacon.messaging.providers import Provider
 from beacon.messaging.providers.factory import open_provider, retry_policy
@@ -165,31 +173,26 @@ class _BatchRun:
     ) -> list[RecipientRow]:
         """Rows a dead worker left ``injected``: confirmed ones become sent; the rest are
         returned for resending when that is known safe or the policy allows it, else failed
-        (``not_sent`` is the reason when the provider knows they were never handed over)."""
+        (``not_sent`` is the reason for those known never handed over)."""
         if not rows:
             return []
         ids = [r.id for r in rows]
         confirmed = loop.run(
             provider.confirmed(execution_id=self.batch.execution_id, recipient_ids=ids)
         )
-        leftover = [r for r in rows if r.id not in (confirmed or {})]
-        resend = may_resend and (confirmed is not None or self.batch.policy.resend_unknown)
-        reason = not_sent if confirmed is not None and not_sent else None
-        reason = reason or recipients.UNKNOWN_AFTER_CRASH
-        with self.batch.tx() as session:
-            recipients.mark_sent(session, list((confirmed or {}).items()), utcnow())
-            if not resend:
-                failures = [(r.id, "sent", reason) for r in leftover]
-                recipients.mark_failed(session, failures, utcnow())
+        settled = settle_leftovers(
+            self.batch, rows, confirmed, may_resend=may_resend, not_sent=not_sent
+        )
         log.warning(
             "settled rows left injected by a dead worker",
             extra={
                 "batch_id": self.batch.batch_id,
-                "confirmed": len(confirmed or {}),
-                "resent": resend,
+                "confirmed": len(settled.sent),
+                "resent": len(settled.resend),
+                "unknown": sum(r == recipients.UNKNOWN_AFTER_CRASH for _, _, r in settled.failed),
             },
         )
-        return leftover if resend else []
+        return settled.resend
 
     # --- the stages -------------------------------------------------------------------------
 

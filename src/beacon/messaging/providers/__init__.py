@@ -56,6 +56,20 @@ class OutgoingMessage:
     manifest: dict[str, str] = field(default_factory=dict)  # print-file manifest columns
 
 
+class Handover(Protocol):
+    """Told of each hand-over of a provider that is not ``recoverable`` as it happens, so
+    that a crash leaves an unknown outcome for at most one message per connection
+    (``handover_journal``). Both calls are cheap and synchronous (one ``write()``)."""
+
+    def started(self, message: OutgoingMessage) -> None:
+        """Called just before the first byte of ``message`` goes to the provider."""
+        ...
+
+    def finished(self, message: OutgoingMessage, delivery: Delivery) -> None:
+        """The provider's answer to a started hand-over."""
+        ...
+
+
 class Provider(Protocol):
     """A channel's delivery provider. Instances live for one batch (one event loop)."""
 
@@ -65,9 +79,14 @@ class Provider(Protocol):
     recoverable: bool
 
     async def send(
-        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        execution_id: uuid.UUID,
+        handover: Handover | None = None,
     ) -> list[Delivery]:
-        """Hand every message over; one Delivery per message, in order."""
+        """Hand every message over; one Delivery per message, in order. A provider that is
+        not ``recoverable`` reports each hand-over to ``handover``."""
         ...
 
     async def confirmed(
@@ -133,6 +152,7 @@ async def deliver(
     *,
     execution_id: uuid.UUID,
     policy: RetryPolicy,
+    handover: Handover | None = None,
 ) -> list[Delivery]:
     """Send a chunk, retrying what may succeed later; one final Delivery per message.
 
@@ -144,7 +164,7 @@ async def deliver(
     for attempt in range(policy.attempts):
         if attempt:
             await asyncio.sleep(policy.backoff_seconds * 2 ** (attempt - 1))
-        answers = await provider.send(pending, execution_id=execution_id)
+        answers = await provider.send(pending, execution_id=execution_id, handover=handover)
         retry: list[OutgoingMessage] = []
         for message, delivery in zip(pending, answers, strict=True):
             final[message.recipient_id] = delivery

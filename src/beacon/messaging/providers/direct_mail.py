@@ -32,7 +32,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from beacon.core.csvtext import spreadsheet_safe
-from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
+from beacon.messaging.providers import (
+    Delivery,
+    Handover,
+    Outcome,
+    OutgoingMessage,
+    RateLimiter,
+)
 
 SUFFIXES = {"direct_mail": ".html", "email": ".eml", "sms": ".txt"}
 MANIFEST = "manifest.csv"
@@ -100,9 +106,15 @@ class PrintFileProvider:
         self._pool: ThreadPoolExecutor | None = None
 
     async def send(
-        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        execution_id: uuid.UUID,
+        handover: Handover | None = None,
     ) -> list[Delivery]:
-        """Write the chunk as one batch directory; every piece is sent once it is renamed."""
+        """Write the chunk as one batch directory; every piece is sent once it is renamed
+        (recoverable: the outbox tells after a crash what was handed over, so ``handover``
+        is not told)."""
         if not messages:
             return []
         for _ in messages:

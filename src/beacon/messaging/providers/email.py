@@ -15,7 +15,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiosmtplib
 
-from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
+from beacon.messaging.providers import (
+    Delivery,
+    Handover,
+    Outcome,
+    OutgoingMessage,
+    RateLimiter,
+)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -110,7 +116,11 @@ class SmtpProvider:
         self._down: str | None = None
 
     async def send(
-        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        execution_id: uuid.UUID,
+        handover: Handover | None = None,
     ) -> list[Delivery]:
         """Send every message; each free connection takes the next one until none is left."""
         results: list[Delivery | None] = [None] * len(messages)
@@ -126,7 +136,7 @@ class SmtpProvider:
                         results[index] = Delivery(Outcome.UNREACHABLE, reason=self._down)
                         continue
                     await self.limiter.acquire()
-                    results[index] = await self._send_one(slot, messages[index])
+                    results[index] = await self._send_one(slot, messages[index], handover)
             finally:
                 self._free.put_nowait(slot)
 
@@ -209,7 +219,9 @@ class SmtpProvider:
                     return Delivery(Outcome.TRANSIENT, reason=f"connection lost: {exc}")
         return Delivery(Outcome.TRANSIENT, reason="connection lost")
 
-    async def _send_one(self, slot: int, message: OutgoingMessage) -> Delivery:
+    async def _send_one(
+        self, slot: int, message: OutgoingMessage, handover: Handover | None
+    ) -> Delivery:
         refused = await self._begin(slot, message.sender)
         if refused is not None:
             return refused
@@ -223,6 +235,14 @@ class SmtpProvider:
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)  # nothing was handed over yet: safe to retry
             return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {exc}")
+        if handover is None:
+            return await self._data(slot, smtp, message)
+        handover.started(message)  # before the message's first byte: see handover_journal
+        answer = await self._data(slot, smtp, message)
+        handover.finished(message, answer)
+        return answer
+
+    async def _data(self, slot: int, smtp: aiosmtplib.SMTP, message: OutgoingMessage) -> Delivery:
         try:
             await smtp.data(message.body)
         except aiosmtplib.SMTPResponseException as exc:

@@ -15,7 +15,13 @@ from typing import Any
 
 import httpx
 
-from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
+from beacon.messaging.providers import (
+    Delivery,
+    Handover,
+    Outcome,
+    OutgoingMessage,
+    RateLimiter,
+)
 
 
 def _error_text(response: httpx.Response) -> str:
@@ -57,10 +63,14 @@ class SmsProvider:
         )
 
     async def send(
-        self, messages: Sequence[OutgoingMessage], *, execution_id: uuid.UUID
+        self,
+        messages: Sequence[OutgoingMessage],
+        *,
+        execution_id: uuid.UUID,
+        handover: Handover | None = None,
     ) -> list[Delivery]:
         """One request per message, in parallel up to the concurrency."""
-        return list(await asyncio.gather(*(self._send_one(m) for m in messages)))
+        return list(await asyncio.gather(*(self._send_one(m, handover) for m in messages)))
 
     async def confirmed(
         self, *, execution_id: uuid.UUID, recipient_ids: Sequence[int]
@@ -72,17 +82,25 @@ class SmsProvider:
         """Close the connection pool."""
         await self._client.aclose()
 
-    async def _send_one(self, message: OutgoingMessage) -> Delivery:
+    async def _send_one(self, message: OutgoingMessage, handover: Handover | None) -> Delivery:
         async with self._gate:
             await self.limiter.acquire()
             form = {"To": message.to, "From": self.from_number, "Body": message.body.decode()}
-            try:
-                response = await self._client.post(self.url, data=form)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                return Delivery(Outcome.UNREACHABLE, reason=f"cannot reach the SMS API: {exc!r}")
-            except httpx.HTTPError as exc:
-                # the request may have been received: its outcome is unknown
-                return Delivery(Outcome.UNKNOWN, reason=f"SMS API request broke: {exc!r}")
+            if handover is not None:
+                handover.started(message)  # the request may be received as soon as it starts
+            answer = await self._post(form)
+            if handover is not None:
+                handover.finished(message, answer)
+        return answer
+
+    async def _post(self, form: dict[str, str]) -> Delivery:
+        try:
+            response = await self._client.post(self.url, data=form)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return Delivery(Outcome.UNREACHABLE, reason=f"cannot reach the SMS API: {exc!r}")
+        except httpx.HTTPError as exc:
+            # the request may have been received: its outcome is unknown
+            return Delivery(Outcome.UNKNOWN, reason=f"SMS API request broke: {exc!r}")
         return self._classify(response)
 
     def _classify(self, response: httpx.Response) -> Delivery:
