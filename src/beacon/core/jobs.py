@@ -97,6 +97,9 @@ class PeriodicTask:
     last_run: float = field(default=0.0)
 
 
+_FINISHING = "beacon.jobs.finishing"
+
+
 def new_worker_id() -> str:
     """A worker identity unique across hosts and restarts."""
     return f"{socket.gethostname()}:{secrets.token_hex(4)}"
@@ -109,7 +112,6 @@ class JobContext:
     def __init__(self, *, db: Database, kind: JobKind, job_id: Any, worker_id: str) -> None:
         self.db, self.kind, self.job_id, self.worker_id = db, kind, job_id, worker_id
         self.finished = False
-        self._completing = False
         self._lost = threading.Event()
 
     @property
@@ -126,11 +128,13 @@ class JobContext:
         if self.lost:
             raise LeaseLost(f"{self.kind.name} {self.job_id}: lease lost")
         with self.db.transaction() as session:
-            self._completing = False
             yield session
-            if not self._completing:
+            finishing = bool(session.info.get(_FINISHING))
+            if not finishing:
                 self._fence(session, lease_expires_at=self._lease_end())
-        self.finished = self._completing
+        # Per session, not per context: a handler may run transactions on several threads.
+        if finishing:
+            self.finished = True
 
     def load(self, session: Session) -> Any:
         """The job row in ``session``; LeaseLost when it is gone or no longer this worker's."""
@@ -139,6 +143,11 @@ class JobContext:
             self._lost.set()
             raise LeaseLost(f"{self.kind.name} {self.job_id}: lease lost")
         return job
+
+    def hold(self, session: Session) -> None:
+        """Renew the lease now, in ``session``'s transaction (LeaseLost when it is lost): the
+        job row stays locked until commit, so what follows runs while the lease is ours."""
+        self._fence(session, lease_expires_at=self._lease_end())
 
     def complete(self, session: Session) -> None:
         """Mark the job complete in this transaction (fenced), so the handler's last writes
@@ -155,7 +164,7 @@ class JobContext:
             lease_expires_at=None,
             processed_date=processed,
         )
-        self._completing = True
+        session.info[_FINISHING] = True
 
     def _release(
         self, session: Session, *, after: float, error: str | None, count_attempt: bool
@@ -170,7 +179,7 @@ class JobContext:
             run_after=utcnow() + timedelta(seconds=after),
             attempts=model.attempts if count_attempt else model.attempts - 1,
         )
-        self._completing = True
+        session.info[_FINISHING] = True
 
     def _fence(self, session: Session, **values: Any) -> None:
         model = self.kind.model
