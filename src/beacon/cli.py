@@ -244,6 +244,7 @@ def worker(data_dir: DataDir = None) -> None:
         kinds=domains.job_kinds(settings),
         periodic=domains.periodic_tasks(settings),
         poll_interval=settings.worker_poll_interval,
+        concurrency=settings.worker_concurrency,
     )
     signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
     signal.signal(signal.SIGINT, lambda *_: runner.stop(timeout=0))

@@ -28,7 +28,7 @@ from beacon.activation.models import Activation
 from beacon.activation.tasks import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker, claim_next
+from beacon.core.jobs import JobContext, Worker, claim_next
 from beacon.core.timefmt import utcnow
 
 SECRET = "whsec-test"
@@ -203,9 +203,8 @@ def test_a_takeover_resends_the_same_deal_id(
     provider = RecordingProvider()
     (kind,) = [k for k in job_kinds(settings, provider=provider) if k.name == "activation-deal"]
     assert claim_next(db=db, kind=kind, worker_id="doomed") == activation_id
-    with pytest.raises(_Crash), db.transaction() as session:  # the worker dies mid-push
-        job = session.get(Activation, activation_id)
-        kind.handler(session, job)
+    with pytest.raises(_Crash):  # the worker dies mid-push
+        kind.handler(JobContext(db=db, kind=kind, job_id=activation_id, worker_id="doomed"))
     with db.transaction() as session:
         session.execute(
             update(Activation)

@@ -23,7 +23,9 @@ from beacon.core.jobs import (
     Worker,
     claim_next,
     run_job,
+    single_transaction,
 )
+from beacon.core.retry import RetryStrategy
 
 
 class _TestBase(DeclarativeBase):
@@ -71,7 +73,13 @@ def upper(session: Session, job: Any) -> None:
     job.result = job.payload.upper()
 
 
-KIND = JobKind(name="chore", model=Chore, handler=upper, lease_seconds=30, max_attempts=2)
+KIND = JobKind(
+    name="chore",
+    model=Chore,
+    handler=single_transaction(upper),
+    lease_seconds=30,
+    retry=RetryStrategy(max_attempts=2),
+)
 
 
 def test_job_completes_with_result(chores: Database) -> None:
@@ -111,7 +119,13 @@ def test_transient_failure_retries_with_backoff_then_fails(chores: Database) -> 
 
 
 def test_dead_workers_job_is_taken_over_and_late_result_discarded(chores: Database) -> None:
-    short = JobKind(name="chore", model=Chore, handler=upper, lease_seconds=0.3, max_attempts=3)
+    short = JobKind(
+        name="chore",
+        model=Chore,
+        handler=single_transaction(upper),
+        lease_seconds=0.3,
+        retry=RetryStrategy(max_attempts=3),
+    )
     (chore_id,) = add(chores, "orphan")
     assert claim_next(db=chores, kind=short, worker_id="dead-worker") == chore_id
     assert load(chores, chore_id).status == PROCESSING
@@ -128,7 +142,13 @@ def test_dead_workers_job_is_taken_over_and_late_result_discarded(chores: Databa
 
 
 def test_job_whose_workers_keep_dying_is_failed(chores: Database) -> None:
-    short = JobKind(name="chore", model=Chore, handler=upper, lease_seconds=0.05, max_attempts=2)
+    short = JobKind(
+        name="chore",
+        model=Chore,
+        handler=single_transaction(upper),
+        lease_seconds=0.05,
+        retry=RetryStrategy(max_attempts=2),
+    )
     (chore_id,) = add(chores, "cursed")
     for worker in ("a", "b"):
         assert claim_next(db=chores, kind=short, worker_id=worker) == chore_id
@@ -144,7 +164,13 @@ def test_long_job_keeps_its_lease(chores: Database) -> None:
         time.sleep(0.5)
         job.result = "done"
 
-    kind = JobKind(name="slow", model=Chore, handler=slow, lease_seconds=0.2, max_attempts=1)
+    kind = JobKind(
+        name="slow",
+        model=Chore,
+        handler=single_transaction(slow),
+        lease_seconds=0.2,
+        retry=RetryStrategy(max_attempts=1),
+    )
     (chore_id,) = add(chores, "slow")
     claimed = claim_next(db=chores, kind=kind, worker_id="steady")
     thief: list[Any] = []

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker, claim_next
+from beacon.core.retry import RetryStrategy
 from beacon.pixel.reports.models import PixelReport
 from beacon.pixel.rollups import RollupKey, increment
 from beacon.pixel.tasks import report_job
@@ -242,7 +243,9 @@ def test_reports_that_keep_losing_their_worker_fail_after_bounded_attempts(
     client: TestClient, headers: dict[str, str], campaign: int, db: Database, settings: Settings
 ) -> None:
     created = client.post(URL, json=body(campaign), headers=headers).json()
-    short = dataclasses.replace(report_job(settings), lease_seconds=0.05, max_attempts=2)
+    short = dataclasses.replace(
+        report_job(settings), lease_seconds=0.05, retry=RetryStrategy(max_attempts=2)
+    )
     for n in range(2):
         assert claim_next(db=db, kind=short, worker_id=f"dead-{n}") == created["id"]
         time.sleep(0.1)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import orjson
-from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from beacon.activation import repository
@@ -27,7 +26,6 @@ from beacon.activation.schemas import (
     SegmentUpdate,
     TopDomain,
 )
-from beacon.core.db import rowcount
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
@@ -35,10 +33,6 @@ from beacon.core.timefmt import utcnow
 
 BUILD_CHUNK = 1000
 TOP_DOMAINS = 10
-
-
-class SegmentChanged(Exception):
-    """The segment was edited while it was being built; this build's result is discarded."""
 
 
 def _rules_json(rules: SegmentRules) -> str:
@@ -191,6 +185,8 @@ def build_segment(*, session: Session, segment: Segment) -> None:
 
     Classifications are read in chunks of ``BUILD_CHUNK`` and matched in Python; the member
     table is replaced inside the job's transaction, so readers see the old or the new set.
+    That transaction commits only while the build still holds the segment's lease (the job
+    runner fences it): an edit meanwhile (``_requeue``) discards the build.
     """
     sync_pixel_urls(session=session, account_id=segment.account_id)
     matcher = SegmentMatcher.from_rules(orjson.loads(segment.rules))
@@ -204,7 +200,6 @@ def build_segment(*, session: Session, segment: Segment) -> None:
     segment.url_count = len(members)
     segment.domain_count = len(domains)
     segment.top_domains = orjson.dumps([{"domain": d, "url_count": n} for d, n in top]).decode()
-    _still_ours(session, segment)
 
 
 def _matching(
@@ -248,17 +243,3 @@ def preview_rules(
         if len(sample) < sample_size:
             sample.append(MemberUrl(url=url, domain=domain))
     return Preview(url_count=count, domain_count=len(domains), sample=sample)
-
-
-def _still_ours(session: Session, segment: Segment) -> None:
-    # Row-locks the segment until commit, so an edit either lands before (and this build is
-    # discarded) or after (and requeues the segment).
-    held = rowcount(
-        session,
-        update(Segment)
-        .where(Segment.id == segment.id, Segment.lease_owner == segment.lease_owner)
-        .values(lease_owner=segment.lease_owner)
-        .execution_options(synchronize_session=False),
-    )
-    if not held:
-        raise SegmentChanged(f"segment {segment.id} changed during its build")

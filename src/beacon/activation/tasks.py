@@ -1,24 +1,24 @@
 """Background work: segment builds, deal issuing and segment reports, as job rows.
 
-Issuing persists the deal id in its own committed transaction *before* pushing the deal, so
-a worker that dies mid-push leaves the id behind and the next one re-sends the same id.
+Issuing commits the deal id in its own transaction of the job *before* pushing the deal (and
+pushes outside any transaction), so a worker that dies mid-push leaves the id behind and the
+next one re-sends the same id.
 
 A segment build waits while the account's inventory is still being classified: the handler
-gives its job back to the queue (``pending``, due again after a classifier tick) in its own
-committed transaction, up to ``BEACON_SEGMENT_BUILD_WAIT_SECONDS``.
+raises ``RetryLater`` (due again after a classifier tick), up to
+``BEACON_SEGMENT_BUILD_WAIT_SECONDS``. The build and its completion commit together, fenced on
+the lease: an edit that requeued the segment meanwhile cleared the lease, so the build is
+discarded.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
 from functools import partial
-from typing import Any, NoReturn
+from typing import Any
 
 import orjson
-from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from beacon.activation import deal_repository, reports, repository, segments
 from beacon.activation.deals import (
@@ -30,44 +30,32 @@ from beacon.activation.deals import (
 )
 from beacon.activation.models import Activation, Segment, SegmentReport
 from beacon.core.config import Settings
-from beacon.core.db import rowcount
-from beacon.core.jobs import COMPLETE, PENDING, Handler, JobFailed, JobKind
-from beacon.core.timefmt import utcnow
+from beacon.core.jobs import (
+    COMPLETE,
+    Handler,
+    JobContext,
+    JobFailed,
+    JobKind,
+    single_transaction,
+)
+from beacon.core.retry import RetryLater, RetryStrategy
 
 MINT_TRIES = 5
 
 
-class Released(JobFailed):
-    """The handler gave its job back to the queue. With its lease gone, the job system leaves
-    the row as the handler set it (a lost lease is never overwritten)."""
-
-
-def build_segment(
-    session: Session, segment: Segment, *, wait_seconds: float, recheck_seconds: float
-) -> None:
+def build_segment(context: JobContext, *, wait_seconds: float, recheck_seconds: float) -> None:
     """Job handler: build one segment once its inventory is classified (or waited enough)."""
-    if segments.awaits_classification(session=session, segment=segment, wait_seconds=wait_seconds):
-        _release(session, segment, after_seconds=recheck_seconds)
-    segments.build_segment(session=session, segment=segment)
-
-
-def _release(session: Session, segment: Segment, *, after_seconds: float) -> NoReturn:
-    # Committed on a side connection before the job's own transaction writes anything, so
-    # SQLite's single writer is free; the job's transaction then rolls back with nothing in it.
-    with Session(session.get_bind()) as side, side.begin():
-        side.execute(
-            update(Segment)
-            .where(Segment.id == segment.id, Segment.lease_owner == segment.lease_owner)
-            .values(
-                status=PENDING,
-                attempts=0,
-                lease_owner=None,
-                lease_expires_at=None,
-                run_after=utcnow() + timedelta(seconds=after_seconds),
-                error=None,
-            ),
-        )
-    raise Released(f"segment {segment.id} waits for its inventory's classification")
+    with context.transaction() as session:
+        segment: Segment = context.load(session)
+        if segments.awaits_classification(
+            session=session, segment=segment, wait_seconds=wait_seconds
+        ):
+            raise RetryLater(
+                f"segment {segment.id} waits for its inventory's classification",
+                after=recheck_seconds,
+            )
+        segments.build_segment(session=session, segment=segment)
+        context.complete(session)
 
 
 def run_report(session: Session, report: SegmentReport) -> None:
@@ -75,10 +63,24 @@ def run_report(session: Session, report: SegmentReport) -> None:
     reports.run_report(session=session, report=report)
 
 
-def issue_activation(
-    session: Session, activation: Activation, *, provider: DealProvider, ttl_hours: int
-) -> None:
-    """Job handler: give the activation a deal id, push the deal, then it completes."""
+def issue_activation(context: JobContext, *, provider: DealProvider, ttl_hours: int) -> None:
+    """Job handler: give the activation a deal id (committed), push the deal with no
+    transaction open, then complete it."""
+    deal_id = _deal_id(context, provider)
+    with context.transaction() as session:
+        activation: Activation = context.load(session)
+        members = _complete_segments(session, activation)
+        definition = _definition(session, activation, deal_id, members, ttl_hours)
+    try:
+        provider.push(definition)
+    except DealIssueFailed as exc:
+        raise JobFailed(str(exc)) from exc
+    with context.transaction() as session:
+        context.load(session).ttl_hours = ttl_hours
+        context.complete(session)
+
+
+def _complete_segments(session: Session, activation: Activation) -> list[Segment]:
     segment_ids: list[int] = orjson.loads(activation.segment_ids)
     found = repository.segments_by_id(
         session, account_id=activation.account_id, segment_ids=segment_ids
@@ -89,40 +91,26 @@ def issue_activation(
             raise JobFailed(f"segment {segment_id} no longer exists")
         if segment.status != COMPLETE:
             raise JobFailed(f"segment {segment_id} is not complete (status: {segment.status})")
-    deal_id = activation.deal_id or _persist_new_deal_id(session, activation, provider)
-    definition = _definition(
-        session, activation, deal_id, [found[s] for s in segment_ids], ttl_hours
-    )
-    try:
-        provider.push(definition)
-    except DealIssueFailed as exc:
-        raise JobFailed(str(exc)) from exc
-    activation.ttl_hours = ttl_hours
+    return [found[s] for s in segment_ids]
 
 
-def _persist_new_deal_id(session: Session, activation: Activation, provider: DealProvider) -> str:
-    segment_ids: list[int] = orjson.loads(activation.segment_ids)
+def _deal_id(context: JobContext, provider: DealProvider) -> str:
+    """The activation's deal id, minted and committed first when it has none yet."""
+    with context.transaction() as session:
+        activation: Activation = context.load(session)
+        _complete_segments(session, activation)
+        if activation.deal_id is not None:
+            return activation.deal_id
+        dsp, segment_ids = activation.dsp, orjson.loads(activation.segment_ids)
     for _ in range(MINT_TRIES):
-        candidate = provider.new_deal_id(dsp=activation.dsp, segment_ids=segment_ids)
+        candidate = provider.new_deal_id(dsp=dsp, segment_ids=segment_ids)
         try:
-            with Session(session.get_bind()) as side, side.begin():
-                if deal_repository.deal_id_taken(side, candidate):
+            with context.transaction() as session:
+                if deal_repository.deal_id_taken(session, candidate):
                     continue
-                stored = rowcount(
-                    side,
-                    update(Activation)
-                    .where(
-                        Activation.id == activation.id,
-                        Activation.lease_owner == activation.lease_owner,
-                        Activation.deal_id.is_(None),
-                    )
-                    .values(deal_id=candidate),
-                )
+                context.load(session).deal_id = candidate
         except IntegrityError:
             continue
-        if not stored:
-            raise RuntimeError(f"activation {activation.id} lost its lease while minting")
-        set_committed_value(activation, "deal_id", candidate)
         return candidate
     raise JobFailed(f"could not mint a unique deal id in {MINT_TRIES} tries")
 
@@ -179,7 +167,7 @@ def job_kinds(settings: Settings, *, provider: DealProvider | None = None) -> li
     handlers: list[tuple[str, type[Any], Handler]] = [
         ("activation-segment-build", Segment, build),
         ("activation-deal", Activation, issue),
-        ("activation-report", SegmentReport, run_report),
+        ("activation-report", SegmentReport, single_transaction(run_report)),
     ]
     return [
         JobKind(
@@ -187,7 +175,7 @@ def job_kinds(settings: Settings, *, provider: DealProvider | None = None) -> li
             model=model,
             handler=handler,
             lease_seconds=settings.job_lease_seconds,
-            max_attempts=settings.job_max_attempts,
+            retry=RetryStrategy(max_attempts=settings.job_max_attempts),
         )
         for name, model, handler in handlers
     ]

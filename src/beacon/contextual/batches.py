@@ -21,7 +21,7 @@ from beacon.contextual.models import (
 )
 from beacon.core.config import Settings
 from beacon.core.errors import not_found
-from beacon.core.jobs import COMPLETE
+from beacon.core.jobs import COMPLETE, JobContext
 from beacon.core.timefmt import utcnow
 
 MAX_BATCH_URLS = 1000
@@ -61,39 +61,38 @@ def get_batch(
     )
 
 
-def run_batch(*, session: Session, settings: Settings, batch: ClassificationBatch) -> None:
-    """Classify every pending item of ``batch`` (the job handler; the runner commits).
+def run_batch(*, context: JobContext, settings: Settings) -> None:
+    """Classify every pending item of the context's batch (the job handler).
 
     Three phases, so no database connection or transaction is held while pages download
     (a batch of slow sites would otherwise pin a pooled connection, and on PostgreSQL an
-    open snapshot, for minutes): read the items and the store, end that read-only
-    transaction, fetch in bounded parallel, then record the results in the transaction the
-    session begins next, which the job runner commits. The job's lease, renewed by the
-    runner, keeps other workers off the batch meanwhile.
+    open snapshot, for minutes): read the items and the store in one transaction of the job,
+    fetch in bounded parallel with none open, then record the results, fill in the items and
+    complete the batch in a second one. The job's lease, renewed by the runner and checked as
+    each transaction commits, keeps other workers off the batch meanwhile.
     """
-    items = repository.pending_items(session, batch_id=batch.id)
-    answered, to_fetch = _answers_from_store(
-        session, settings=settings, urls=[i.url for i in items]
-    )
-    # Nothing has been written yet: this only ends the read transaction and returns the
-    # connection to the pool (objects stay loaded: sessions do not expire on commit).
-    session.commit()
+    with context.transaction() as session:
+        items = repository.pending_items(session, batch_id=context.job_id)
+        answered, to_fetch = _answers_from_store(
+            session, settings=settings, urls=[i.url for i in items]
+        )
     results = service.classify_pages(urls=to_fetch, settings=settings)
-    for result in results:
-        service.record_result(
-            session, settings=settings, result=result, domain=service.domain_of(result.url)
-        )
-        answered[result.url] = service.UrlOutcome(
-            url=result.url,
-            classification=result.classification,
-            classified_at=result.classified_at,
-            engine_version=None,
-            cached=False,
-            error=result.error,
-        )
-    for item in items:
-        _fill(item, answered[store.url_key(item.url)[0]])
-    session.flush()
+    with context.transaction() as session:
+        for result in results:
+            service.record_result(
+                session, settings=settings, result=result, domain=service.domain_of(result.url)
+            )
+            answered[result.url] = service.UrlOutcome(
+                url=result.url,
+                classification=result.classification,
+                classified_at=result.classified_at,
+                engine_version=None,
+                cached=False,
+                error=result.error,
+            )
+        for item in repository.pending_items(session, batch_id=context.job_id):
+            _fill(item, answered[store.url_key(item.url)[0]])
+        context.complete(session)
 
 
 def _answers_from_store(

@@ -8,22 +8,16 @@ bounded parallel outside any transaction, and stores the results.
 
 from __future__ import annotations
 
-import logging
 import math
-import threading
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy.orm import Session
 
 from beacon.contextual import batches, engine, repository, service, store
 from beacon.contextual.models import ClassificationBatch
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import JobKind, PeriodicTask
+from beacon.core.jobs import JobContext, JobKind, PeriodicTask
+from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
-
-log = logging.getLogger("beacon.contextual")
 
 # Rollup rows read per tick; each yields at most one URL to queue.
 ROLLUP_SCAN_LIMIT = 1000
@@ -32,51 +26,29 @@ ROLLUP_SCAN_LIMIT = 1000
 def batch_job_kind(settings: Settings) -> JobKind:
     """The job kind that runs classification batches."""
 
-    def handle(session: Session, job: Any) -> None:
-        batches.run_batch(session=session, settings=settings, batch=job)
+    def handle(context: JobContext) -> None:
+        batches.run_batch(context=context, settings=settings)
 
     return JobKind(
         name="classification_batch",
         model=ClassificationBatch,
         handler=handle,
         lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
+        retry=RetryStrategy(max_attempts=settings.job_max_attempts),
     )
 
 
 def store_refresh_task(settings: Settings) -> PeriodicTask:
-    """The periodic task that classifies pending, failed-and-due and stale store rows."""
+    """The periodic task that classifies pending, failed-and-due and stale store rows. It runs
+    on one of the worker's handler threads (``BEACON_WORKER_CONCURRENCY``), so a tick of slow
+    fetches holds up no job while another thread is free; a tick still running is skipped."""
+
+    def tick(db: Database) -> None:
+        classify_due(db=db, settings=settings)
+
     return PeriodicTask(
-        name="classify_store",
-        interval=settings.classification_interval_seconds,
-        run=_BackgroundTick(settings),
+        name="classify_store", interval=settings.classification_interval_seconds, run=tick
     )
-
-
-class _BackgroundTick:
-    """Runs ``classify_due`` on its own thread: the worker runs periodic tasks and jobs in one
-    loop, and a tick of slow fetches must not delay report jobs. While a tick is still
-    running, the next one is skipped."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def __call__(self, db: Database) -> None:
-        with self._lock:
-            if self._thread is not None and self._thread.is_alive():
-                return
-            self._thread = threading.Thread(
-                target=self._run, args=(db,), name="beacon-classify", daemon=True
-            )
-            self._thread.start()
-
-    def _run(self, db: Database) -> None:
-        try:
-            classify_due(db=db, settings=self._settings)
-        except Exception:
-            log.exception("periodic classification failed")
 
 
 def classify_due(*, db: Database, settings: Settings) -> int:

@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
                 kinds=domains.job_kinds(settings),
                 periodic=domains.periodic_tasks(settings),
                 poll_interval=settings.worker_poll_interval,
+                concurrency=settings.worker_concurrency,
             )
             worker.start()
         app.state.worker = worker

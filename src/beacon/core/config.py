@@ -77,6 +77,14 @@ class Settings(BaseSettings):
     worker_poll_interval: float = Field(
         default=0.5, gt=0, le=60, description="seconds an idle worker waits between polls"
     )
+    worker_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="handler threads per worker process; jobs and periodic ticks run on them, "
+        "and 2 keeps a slow classifier tick from holding up jobs. On SQLite, writes of the "
+        "threads still take turns",
+    )
     job_lease_seconds: float = Field(
         default=30.0,
         ge=1,
@@ -201,7 +209,7 @@ class Settings(BaseSettings):
         "up to `CHUNKS_IN_FLIGHT` (3) chunks are handed over at once (print files, which the "
         "outbox can account for after a crash, go a whole batch at a time). A crash leaves an "
         "unknown outcome only for messages whose hand-over had begun, at most one per connection "
-        '(the batch\'s hand-over journal under `<data dir>/handover`, docs/orchestrate.md "Crash '
+        "(the batch's hand-over journal under `<data dir>/handover`, docs/orchestrate.md \"Crash "
         'safety")',
     )
     messaging_render_processes: int = Field(

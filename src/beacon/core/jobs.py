@@ -1,5 +1,11 @@
 """Jobs are rows: a worker claims one atomically, holds a lease it renews, and recovers work
-left behind by a dead worker. The state a client polls and the queue are the same thing."""
+left behind by a dead worker. The state a client polls and the queue are the same thing.
+
+The runner owns every job transaction: a handler gets a ``JobContext`` and opens each phase's
+transaction from it; each commit renews the lease fenced on ``lease_owner`` (``LeaseLost``
+when another worker holds it now), and completion, failure and retries are fenced the same
+way. ``single_transaction`` adapts a handler whose work is atomic with its completion.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,18 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import wraps
 from typing import Any, Protocol
 
 from sqlalchemy import Integer, String, Text, and_, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from beacon.core.db import Database, UTCDateTime, rowcount
+from beacon.core.retry import RetryLater, RetryStrategy
 from beacon.core.timefmt import utcnow
 
 log = logging.getLogger("beacon.jobs")
@@ -41,6 +50,11 @@ class JobFailed(Exception):
     """A permanent failure: the job is marked failed with this message, without retrying."""
 
 
+class LeaseLost(Exception):
+    """This worker no longer holds the job's lease (another worker took it over, or it was
+    given back): the transaction that noticed is rolled back and the handler must stop."""
+
+
 class JobRow(Protocol):
     id: Any
     status: str
@@ -52,23 +66,30 @@ class JobRow(Protocol):
     processed_date: datetime | None
 
 
-Handler = Callable[[Session, Any], None]
+Handler = Callable[["JobContext"], None]
+RowHandler = Callable[[Session, Any], None]
 
 
 @dataclass(frozen=True)
 class JobKind:
-    """A table of jobs and the function that does one. The handler fills in the results."""
+    """A table of jobs, the function that does one, and how it retries."""
 
     name: str
     model: Any
     handler: Handler
     lease_seconds: float = 30.0
-    max_attempts: int = 3
+    retry: RetryStrategy = field(default_factory=RetryStrategy)
+
+    @property
+    def max_attempts(self) -> int:
+        """Runs of one job before it is marked failed."""
+        return self.retry.max_attempts
 
 
 @dataclass
 class PeriodicTask:
-    """Work the worker runs every ``interval`` seconds (e.g. a scheduler tick)."""
+    """Work the worker runs every ``interval`` seconds (e.g. a scheduler tick), on one of its
+    handler threads; a tick still running is not started again."""
 
     name: str
     interval: float
@@ -76,9 +97,145 @@ class PeriodicTask:
     last_run: float = field(default=0.0)
 
 
+_FINISHING = "beacon.jobs.finishing"
+
+
 def new_worker_id() -> str:
     """A worker identity unique across hosts and restarts."""
     return f"{socket.gethostname()}:{secrets.token_hex(4)}"
+
+
+class JobContext:
+    """What a handler receives: its job's identity, and ``transaction()``, the only way it
+    gets a session. Every write the handler makes is fenced on the lease this worker holds."""
+
+    def __init__(self, *, db: Database, kind: JobKind, job_id: Any, worker_id: str) -> None:
+        self.db, self.kind, self.job_id, self.worker_id = db, kind, job_id, worker_id
+        self.finished = False
+        self._lost = threading.Event()
+
+    @property
+    def lost(self) -> bool:
+        """Whether this worker is known to have lost the job's lease."""
+        return self._lost.is_set()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A transaction of this job. Before it commits, the lease is renewed with
+        ``UPDATE ... WHERE id = :id AND lease_owner = :me``; when no row matches, the
+        transaction rolls back and ``LeaseLost`` is raised, so a worker that lost its job
+        writes nothing more."""
+        if self.lost:
+            raise LeaseLost(f"{self.kind.name} {self.job_id}: lease lost")
+        with self.db.transaction() as session:
+            yield session
+            finishing = bool(session.info.get(_FINISHING))
+            if not finishing:
+                self._fence(session, lease_expires_at=self._lease_end())
+        # Per session, not per context: a handler may run transactions on several threads.
+        if finishing:
+            self.finished = True
+
+    def load(self, session: Session) -> Any:
+        """The job row in ``session``; LeaseLost when it is gone or no longer this worker's."""
+        job = session.get(self.kind.model, self.job_id, populate_existing=True)
+        if job is None or job.lease_owner != self.worker_id:
+            self._lost.set()
+            raise LeaseLost(f"{self.kind.name} {self.job_id}: lease lost")
+        return job
+
+    def hold(self, session: Session) -> None:
+        """Renew the lease now, in ``session``'s transaction (LeaseLost when it is lost): the
+        job row stays locked until commit, so what follows runs while the lease is ours."""
+        self._fence(session, lease_expires_at=self._lease_end())
+
+    def complete(self, session: Session) -> None:
+        """Mark the job complete in this transaction (fenced), so the handler's last writes
+        and the completion commit together."""
+        self._finish(session, COMPLETE, None)
+
+    def _finish(self, session: Session, status: str, error: str | None) -> None:
+        processed = utcnow() if status == COMPLETE else None
+        self._fence(
+            session,
+            status=status,
+            error=error,
+            lease_owner=None,
+            lease_expires_at=None,
+            processed_date=processed,
+        )
+        session.info[_FINISHING] = True
+
+    def _release(
+        self, session: Session, *, after: float, error: str | None, count_attempt: bool
+    ) -> None:
+        model = self.kind.model
+        self._fence(
+            session,
+            status=PENDING,
+            error=error,
+            lease_owner=None,
+            lease_expires_at=None,
+            run_after=utcnow() + timedelta(seconds=after),
+            attempts=model.attempts if count_attempt else model.attempts - 1,
+        )
+        session.info[_FINISHING] = True
+
+    def _fence(self, session: Session, **values: Any) -> None:
+        model = self.kind.model
+        session.flush()
+        matched = rowcount(
+            session,
+            update(model)
+            .where(model.id == self.job_id, model.lease_owner == self.worker_id)
+            .values(**values)
+            .execution_options(synchronize_session=False),
+        )
+        if not matched:
+            self._lost.set()
+            raise LeaseLost(f"{self.kind.name} {self.job_id}: lease lost")
+
+    def _lease_end(self) -> datetime:
+        return utcnow() + timedelta(seconds=self.kind.lease_seconds)
+
+    def renew(self) -> None:
+        """Renew the lease in a transaction of its own (the heartbeat between transactions)."""
+        with self.db.transaction() as session:
+            self._fence(session, lease_expires_at=self._lease_end())
+
+    def give_back(self) -> None:
+        """Return the job to the queue at once, not counted as an attempt (worker shutdown);
+        the handler, if still running, loses its lease at its next commit."""
+        if self.finished:
+            return
+        self._lost.set()
+        with self.db.transaction() as session:
+            model = self.kind.model
+            rowcount(
+                session,
+                update(model)
+                .where(model.id == self.job_id, model.lease_owner == self.worker_id)
+                .values(
+                    status=PENDING,
+                    attempts=model.attempts - 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+                .execution_options(synchronize_session=False),
+            )
+
+
+def single_transaction(handler: RowHandler) -> Handler:
+    """Adapt ``handler(session, job)`` for work atomic with its completion: it runs in one
+    transaction of the job, which also marks the job complete."""
+
+    @wraps(handler)
+    def run(context: JobContext) -> None:
+        with context.transaction() as session:
+            handler(session, context.load(session))
+            context.complete(session)
+
+    return run
 
 
 def claim_next(*, db: Database, kind: JobKind, worker_id: str) -> Any | None:
@@ -122,32 +279,28 @@ def claim_next(*, db: Database, kind: JobKind, worker_id: str) -> Any | None:
             job = session.get(model, job_id, populate_existing=True)
             assert job is not None
             if job.attempts > kind.max_attempts:
-                _finish(
-                    job,
-                    FAILED,
-                    f"gave up after {kind.max_attempts} attempts: {job.error or 'worker lost'}",
-                )
+                _give_up(job, f"gave up after {kind.max_attempts} attempts: ", job.error)
                 continue
             return job_id
 
 
-def _finish(job: JobRow, status: str, error: str | None) -> None:
-    job.status = status
-    job.error = error
+def _give_up(job: JobRow, prefix: str, error: str | None) -> None:
+    job.status = FAILED
+    job.error = prefix + (error or "worker lost")
     job.lease_owner = None
     job.lease_expires_at = None
-    if status == COMPLETE:
-        job.processed_date = utcnow()
 
 
 class _Heartbeat:
-    """Renews a lease while its job runs; notices when the lease was lost."""
+    """Renews a lease while its job runs (between the handler's own transactions, which renew
+    it as they commit); stops when the lease is lost."""
 
-    def __init__(self, db: Database, kind: JobKind, job_id: Any, worker_id: str) -> None:
-        self.db, self.kind, self.job_id, self.worker_id = db, kind, job_id, worker_id
-        self.lost = False
+    def __init__(self, context: JobContext) -> None:
+        self.context = context
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"lease-{kind.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"lease-{context.kind.name}", daemon=True
+        )
 
     def __enter__(self) -> _Heartbeat:
         self._thread.start()
@@ -158,71 +311,75 @@ class _Heartbeat:
         self._thread.join()
 
     def _run(self) -> None:
-        model = self.kind.model
-        while not self._stop.wait(self.kind.lease_seconds / 3):
+        context = self.context
+        while not self._stop.wait(context.kind.lease_seconds / 3) and not context.lost:
             try:
-                with self.db.transaction() as session:
-                    renewed = rowcount(
-                        session,
-                        update(model)
-                        .where(model.id == self.job_id, model.lease_owner == self.worker_id)
-                        .values(
-                            lease_expires_at=utcnow() + timedelta(seconds=self.kind.lease_seconds)
-                        )
-                        .execution_options(synchronize_session=False),
-                    )
-                if not renewed:
-                    self.lost = True
-                    return
+                context.renew()
+            except LeaseLost:
+                return
             except Exception:
                 log.warning(
-                    "lease renewal failed", extra={"job": self.kind.name, "job_id": self.job_id}
+                    "lease renewal failed",
+                    extra={"job": context.kind.name, "job_id": context.job_id},
                 )
 
 
 def run_job(*, db: Database, kind: JobKind, job_id: Any, worker_id: str) -> None:
     """Run one claimed job to completion, failure, or a scheduled retry."""
+    run_context(JobContext(db=db, kind=kind, job_id=job_id, worker_id=worker_id))
+
+
+def run_context(context: JobContext) -> None:
+    """Run the handler of ``context``'s job, then settle the job, every step fenced."""
+    kind, job_id = context.kind, context.job_id
     try:
-        with _Heartbeat(db, kind, job_id, worker_id) as heartbeat, db.transaction() as session:
-            job = session.get(kind.model, job_id)
-            if job is None or job.lease_owner != worker_id:
-                return
-            kind.handler(session, job)
-            if heartbeat.lost:
-                raise _LeaseLost()
-            _finish(job, COMPLETE, None)
-    except _LeaseLost:
+        with _Heartbeat(context):
+            kind.handler(context)
+        if not context.finished:
+            with context.transaction() as session:
+                context.complete(session)
+    except LeaseLost:
         log.warning("lease lost; result discarded", extra={"job": kind.name, "job_id": job_id})
+    except RetryLater as exc:
+        after = exc.after
+        _settle(
+            context,
+            lambda session, _job: context._release(
+                session, after=after, error=None, count_attempt=False
+            ),
+        )
     except JobFailed as exc:
-        _record_failure(db, kind, job_id, worker_id, str(exc), retry=False)
+        message = str(exc)
+        _settle(context, lambda session, _job: context._finish(session, FAILED, message))
     except Exception as exc:
         log.exception("job raised", extra={"job": kind.name, "job_id": job_id})
-        _record_failure(db, kind, job_id, worker_id, f"{type(exc).__name__}: {exc}", retry=True)
+        error = exc
+        _settle(context, lambda session, job: _fail_or_retry(context, session, job, error))
 
 
-class _LeaseLost(Exception):
-    pass
+def _fail_or_retry(context: JobContext, session: Session, job: JobRow, exc: Exception) -> None:
+    message = f"{type(exc).__name__}: {exc}"
+    wait = context.kind.retry.next_wait(attempts=job.attempts, error=exc)
+    if wait is None:
+        context._finish(session, FAILED, message)
+    else:
+        context._release(session, after=wait, error=message, count_attempt=True)
 
 
-def _record_failure(
-    db: Database, kind: JobKind, job_id: Any, worker_id: str, message: str, *, retry: bool
-) -> None:
-    with db.transaction() as session:
-        job = session.get(kind.model, job_id)
-        if job is None or job.lease_owner != worker_id:
-            return
-        if retry and job.attempts < kind.max_attempts:
-            job.status = PENDING
-            job.error = message
-            job.lease_owner = None
-            job.lease_expires_at = None
-            job.run_after = utcnow() + timedelta(seconds=min(60, 2**job.attempts))
-        else:
-            _finish(job, FAILED, message)
+def _settle(context: JobContext, settle: Callable[[Session, Any], None]) -> None:
+    try:
+        with context.transaction() as session:
+            settle(session, context.load(session))
+    except LeaseLost:
+        log.warning(
+            "lease lost; outcome discarded",
+            extra={"job": context.kind.name, "job_id": context.job_id},
+        )
 
 
 class Worker:
-    """Claims and runs jobs of the registered kinds, plus periodic tasks, until stopped."""
+    """Claims and runs jobs of the registered kinds, plus periodic ticks, on ``concurrency``
+    handler threads until stopped; on stop it gives back the leases of jobs still running."""
 
     def __init__(
         self,
@@ -232,71 +389,139 @@ class Worker:
         periodic: list[PeriodicTask] | None = None,
         poll_interval: float = 0.5,
         worker_id: str | None = None,
+        concurrency: int = 1,
+        shutdown_grace: float = 5.0,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("a worker needs at least one handler thread")
         self.db = db
         self.kinds = kinds
         self.periodic = periodic or []
         self.poll_interval = poll_interval
         self.worker_id = worker_id or new_worker_id()
+        self.concurrency = concurrency
+        self.shutdown_grace = shutdown_grace
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._running: dict[int, JobContext] = {}
+        self._ticking: set[str] = set()
 
     def run_once(self) -> bool:
-        """Run due periodic tasks and at most one job of each kind; True if any job ran."""
+        """Run due periodic ticks and at most one job of each kind; True if any job ran."""
         self._run_periodic()
         ran = False
         for kind in self.kinds:
             if self._stop.is_set():
                 break
-            job_id = claim_next(db=self.db, kind=kind, worker_id=self.worker_id)
-            if job_id is not None:
-                run_job(db=self.db, kind=kind, job_id=job_id, worker_id=self.worker_id)
-                ran = True
+            ran = self._claim_and_run(kind) or ran
         return ran
 
     def run_until_idle(self, max_rounds: int = 1000) -> None:
-        """Process jobs until none is runnable (used by the CLI and by tests)."""
+        """Process jobs in this thread until none is runnable (used by the CLI and by tests)."""
         for _ in range(max_rounds):
             if not self.run_once():
                 return
 
     def run_forever(self) -> None:
-        """The worker loop: poll, run, sleep when idle, exit promptly when stopped."""
-        log.info("worker started", extra={"worker_id": self.worker_id})
-        while not self._stop.is_set():
-            try:
-                ran = self.run_once()
-            except Exception:
-                log.exception("worker loop error (database down?); retrying")
-                ran = False
-            if not ran:
-                self._wake.wait(self.poll_interval)
-                self._wake.clear()
+        """Run the handler threads until stopped; then wait up to ``shutdown_grace`` seconds
+        for their jobs and give back the leases of those still running."""
+        log.info(
+            "worker started", extra={"worker_id": self.worker_id, "concurrency": self.concurrency}
+        )
+        threads = [
+            threading.Thread(target=self._loop, name=f"beacon-worker-{n}", daemon=True)
+            for n in range(self.concurrency)
+        ]
+        for thread in threads:
+            thread.start()
+        while not self._stop.wait(1.0):
+            pass
+        deadline = time.monotonic() + self.shutdown_grace
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self.give_back()
         log.info("worker stopped", extra={"worker_id": self.worker_id})
+
+    def give_back(self) -> None:
+        """Return the jobs this worker is still running to the queue (their handlers lose
+        their leases), so another worker starts them without waiting for the leases to expire."""
+        with self._lock:
+            running = list(self._running.values())
+        for context in running:
+            try:
+                context.give_back()
+                log.info(
+                    "lease given back", extra={"job": context.kind.name, "job_id": context.job_id}
+                )
+            except Exception:
+                log.exception("could not give back a lease", extra={"job_id": context.job_id})
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
         self._wake.set()
 
     def start(self) -> None:
-        """Run the loop in a background thread."""
+        """Run the worker in a background thread."""
         self._thread = threading.Thread(target=self.run_forever, name="beacon-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Ask the loop to exit after the current job and wait for it."""
+        """Ask the handler threads to exit after their current jobs, and wait for the worker."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def _run_periodic(self) -> None:
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ran = self.run_once()
+            except Exception:
+                log.exception("worker loop error (database down?); retrying")
+                ran = False
+            if not ran and not self._stop.is_set():
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+
+    def _claim_and_run(self, kind: JobKind) -> bool:
+        job_id = claim_next(db=self.db, kind=kind, worker_id=self.worker_id)
+        if job_id is None:
+            return False
+        context = JobContext(db=self.db, kind=kind, job_id=job_id, worker_id=self.worker_id)
+        me = threading.get_ident()
+        with self._lock:
+            self._running[me] = context
+        try:
+            if self._stop.is_set():
+                context.give_back()
+            else:
+                run_context(context)
+        finally:
+            with self._lock:
+                self._running.pop(me, None)
+        return True
+
+    def _due_ticks(self) -> list[PeriodicTask]:
         now = time.monotonic()
-        for task in self.periodic:
-            if now - task.last_run >= task.interval:
+        with self._lock:
+            due = [
+                task
+                for task in self.periodic
+                if task.name not in self._ticking and now - task.last_run >= task.interval
+            ]
+            for task in due:
                 task.last_run = now
-                try:
-                    task.run(self.db)
-                except Exception:
-                    log.exception("periodic task failed", extra={"task": task.name})
+                self._ticking.add(task.name)
+        return due
+
+    def _run_periodic(self) -> None:
+        for task in self._due_ticks():
+            try:
+                task.run(self.db)
+            except Exception:
+                log.exception("periodic task failed", extra={"task": task.name})
+            finally:
+                with self._lock:
+                    self._ticking.discard(task.name)

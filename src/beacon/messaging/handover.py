@@ -25,13 +25,12 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
-from beacon.core.db import transaction
+from beacon.core.jobs import JobContext
 from beacon.core.timefmt import utcnow
 from beacon.messaging import engine
 from beacon.messaging import execution_repository as repo
@@ -59,10 +58,6 @@ MIN_RENDER_SLICE = 10
 Failure = tuple[int, str, str]  # recipient id, the stage it failed to reach, reason
 
 
-class LeaseLost(Exception):
-    """Another worker took the batch over (this one stalled past its lease)."""
-
-
 class Stop(Exception):
     """The execution stopped running (cancelled or failed) at a chunk boundary."""
 
@@ -73,19 +68,19 @@ class Stop(Exception):
 
 @dataclass
 class BatchContext:
-    """What every step of a batch needs: its identity, its lease, and transactions."""
+    """What every step of a batch needs: its identity, its job (lease and transactions)."""
 
-    sessions: sessionmaker[Session]
+    job: JobContext
     batch_id: int
     execution_id: uuid.UUID
-    owner: str
     channel: str
     settings: Settings
     policy: RetryPolicy
 
     def tx(self) -> AbstractContextManager[Session]:
-        """A session that commits on success (each step on its own connection)."""
-        return transaction(self.sessions)
+        """A transaction of the batch's job: it commits only while the lease is ours
+        (``LeaseLost`` otherwise), and renews it."""
+        return self.job.transaction()
 
     @property
     def journal_dir(self) -> Path:
@@ -272,11 +267,7 @@ class ChunkStream:
         batch = self.batch
         now = utcnow()
         with batch.tx() as session:
-            until = now + timedelta(seconds=batch.settings.job_lease_seconds)
-            if not repo.renew_batch_lease(
-                session, batch_id=batch.batch_id, owner=batch.owner, until=until
-            ):
-                raise LeaseLost()
+            batch.job.hold(session)
             status, cancel, error = repo.execution_status(session, execution_id=batch.execution_id)
             if status != "running" or cancel is not None:
                 raise Stop(status, cancel is not None, error)

@@ -18,11 +18,9 @@ import asyncio
 import logging
 from typing import Any
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from beacon.core.config import Settings
-from beacon.core.jobs import JobKind
+from beacon.core.jobs import JobContext, JobKind
+from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
 from beacon.messaging import engine
 from beacon.messaging import recipient_repository as recipients
@@ -48,36 +46,38 @@ NO_LINK_BASE = (
 def batch_job_kind(settings: Settings) -> JobKind:
     """The job kind that runs execution batches."""
 
-    def handler(session: Session, batch: Batch) -> None:
-        run_batch(session=session, batch=batch, settings=settings)
+    def handler(context: JobContext) -> None:
+        run_batch(context=context, settings=settings)
 
     return JobKind(
         name="messaging.batch",
         model=Batch,
         handler=handler,
         lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
+        retry=RetryStrategy(max_attempts=settings.job_max_attempts),
     )
 
 
-def run_batch(*, session: Session, batch: Batch, settings: Settings) -> None:
-    """Job handler: run one batch; every step commits on its own connection.
-
-    ``handover.LeaseLost`` propagates, so the job runner leaves the batch to its new owner.
-    """
-    bind = session.get_bind()
-    assert isinstance(bind, Engine)
-    assert batch.lease_owner is not None
-    context = BatchContext(
-        sessions=sessionmaker(bind, expire_on_commit=False),
-        batch_id=batch.id,
-        execution_id=batch.execution_id,
-        owner=batch.lease_owner,
+def run_batch(*, context: JobContext, settings: Settings) -> None:
+    """Job handler: run one batch; every step is a transaction of the job, committed only
+    while its lease is ours (``LeaseLost`` propagates, and the runner leaves the batch to its
+    new owner)."""
+    with context.transaction() as session:
+        batch: Batch = context.load(session)
+        execution_id, low, high = (
+            batch.execution_id,
+            batch.first_recipient_id,
+            batch.last_recipient_id,
+        )
+    batch_context = BatchContext(
+        job=context,
+        batch_id=context.job_id,
+        execution_id=execution_id,
         channel="",
         settings=settings,
         policy=retry_policy(settings),
     )
-    _BatchRun(context, low=batch.first_recipient_id, high=batch.last_recipient_id).run()
+    _BatchRun(batch_context, low=low, high=high).run()
 
 
 class _BatchRun:

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import ValidationFailed, not_found
-from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind
+from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind, single_transaction
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
+from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
 from beacon.messaging import audience_repository as repo
 from beacon.messaging.audience_schemas import ReachOut, SegmentCreate, SegmentOut
@@ -364,7 +365,7 @@ def reach_job_kind(lease_seconds: float, max_attempts: int) -> JobKind:
     return JobKind(
         name="messaging_reach",
         model=ReachEvaluation,
-        handler=run_reach_evaluation,
+        handler=single_transaction(run_reach_evaluation),
         lease_seconds=lease_seconds,
-        max_attempts=max_attempts,
+        retry=RetryStrategy(max_attempts=max_attempts),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from functools import partial
 
 from beacon.core.config import Settings
-from beacon.core.jobs import JobKind
+from beacon.core.jobs import JobKind, single_transaction
+from beacon.core.retry import RetryStrategy
 from beacon.pixel.reports.build import run_report
 from beacon.pixel.reports.models import PixelReport
 
@@ -15,7 +16,7 @@ def report_job(settings: Settings) -> JobKind:
     return JobKind(
         name="pixel_report",
         model=PixelReport,
-        handler=partial(run_report, max_rows=settings.report_max_rows),
+        handler=single_transaction(partial(run_report, max_rows=settings.report_max_rows)),
         lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
+        retry=RetryStrategy(max_attempts=settings.job_max_attempts),
     )

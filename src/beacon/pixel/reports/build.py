@@ -84,7 +84,6 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
         payloads = [orjson.dumps(row).decode() for row in rows]
         repository.insert_rows(session, report_id=report.id, first=count, payloads=payloads)
         count += len(rows)
-    # Set last: touching the job row earlier would lock it against the lease heartbeat.
     report.summary = orjson.dumps(summary).decode()
     report.row_count = count
 
