@@ -141,11 +141,11 @@ def test_the_table_renders_defaults_bounds_and_shown_defaults() -> None:
 
 def test_a_new_setting_reaches_the_table_and_a_stale_readme_is_detected() -> None:
     class Extended(Settings):
-        worker_concurrency: int = Field(default=1, ge=1, le=64, description="handler threads")
+        example_limit: int = Field(default=1, ge=1, le=64, description="example things")
 
     table = config_docs.config_table(Extended)
     assert table.splitlines()[-1] == (
-        "| `BEACON_WORKER_CONCURRENCY` | `1` | handler threads; at least 1, at most 64 |"
+        "| `BEACON_EXAMPLE_LIMIT` | `1` | example things; at least 1, at most 64 |"
     )
     readme = README.read_text(encoding="utf-8")
     assert config_docs.render_readme(readme, table) != readme
