@@ -182,9 +182,20 @@ def test_the_script_checks_and_rewrites_a_readme(tmp_path: Path) -> None:
 def test_classify_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> None:
     page = tmp_path / "page.html"
     page.write_text("<html><body><p>Football results.</p></body></html>")
-    result = run_cli("classify", str(page), env={"BEACON_FETCH_CONNECT_TIMEOUT": "60"})
+    env = {
+        "BEACON_CLASSIFICATION_RETRY_BASE_SECONDS": "600",
+        "BEACON_CLASSIFICATION_RETRY_MAX_SECONDS": "60",
+    }
+    result = run_cli("classify", str(page), env=env)
     assert result.returncode == 2
-    assert "BEACON_FETCH_CONNECT_TIMEOUT (60.0) must not exceed BEACON_FETCH_TOTAL_TIMEOUT" in (
-        result.stderr
-    )
+    assert "BEACON_CLASSIFICATION_RETRY_BASE_SECONDS (600.0) must not exceed " in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_copy_wraps_a_secret_given_as_a_plain_string() -> None:
+    base = Settings(database_url="sqlite://")
+    copy = base.model_copy(update={"smtp_url": "smtp://user:pw@mail.test:25", "log_level": "DEBUG"})
+    assert isinstance(copy.smtp_url, SecretStr)
+    assert copy.smtp_url.get_secret_value() == "smtp://user:pw@mail.test:25"
+    assert "pw" not in repr(copy) and copy.log_level == "DEBUG"
+    assert base.smtp_url is None
