@@ -72,12 +72,12 @@ class Observed:
     campaign_id: int = 0
     acknowledged: int = 0
     reports: list[ReportJob] = field(default_factory=list)
-    killed_report: int | None = None
+    killed_reports: set[int] = field(default_factory=set)  # held by the killed worker
     activation_ids: list[int] = field(default_factory=list)
     bad_signatures: int = 0
     execution_id: str = ""
     status_counts: dict[str, int] = field(default_factory=dict)  # /status of the campaign
-    killed_batch: int | None = None
+    killed_batches: set[int] = field(default_factory=set)  # held by the killed worker
 
 
 def check_database(engine: Engine, seen: Observed, outcome: Outcome) -> None:
@@ -121,7 +121,7 @@ def _check_reports(conn: Connection, seen: Observed, outcome: Outcome) -> None:
         total = human + invalid.get("bot", 0) + invalid.get("ai_agent", 0)
         in_rows = sum(int(r["impressions"]) for r in report.body.get("data") or [])
         listed = (report.body.get("pagination") or {}).get("total")
-        attempts = 2 if report.id == seen.killed_report else 1
+        attempts = 2 if report.id in seen.killed_reports else 1
         outcome.check(
             report.label,
             f"complete, total {report.expected}, rows sum to the summary, "
@@ -192,8 +192,9 @@ def _check_messaging(conn: Connection, seen: Observed, outcome: Outcome) -> None
         dict(reasons),
         ok=set(reasons) <= {UNKNOWN_AFTER_CRASH},
     )
-    # a worker has at most CHUNKS_IN_FLIGHT chunks handed over and not yet recorded
-    in_flight = seen.sizes.chunk_size * CHUNKS_IN_FLIGHT
+    # each batch a worker runs has at most CHUNKS_IN_FLIGHT chunks handed over and not yet
+    # recorded (a takeover on another host cannot read the dead worker's hand-over journal)
+    in_flight = seen.sizes.chunk_size * CHUNKS_IN_FLIGHT * max(1, len(seen.killed_batches))
     unknown = reasons[UNKNOWN_AFTER_CRASH]
     check(
         "rows in flight at the kill (unknown outcome)",
@@ -217,11 +218,11 @@ def _check_messaging(conn: Connection, seen: Observed, outcome: Outcome) -> None
     outcome.facts["delivered although recorded unknown (policy fail)"] = str(
         sum(mailbox.values()) - stages["sent"]
     )
-    if seen.killed_batch is not None:
+    for batch_id in sorted(seen.killed_batches):
         attempts = conn.scalar(
-            text("SELECT attempts FROM messaging_batches WHERE id = :b"), {"b": seen.killed_batch}
+            text("SELECT attempts FROM messaging_batches WHERE id = :b"), {"b": batch_id}
         )
-        check(f"killed batch {seen.killed_batch} taken over", 2, attempts)
+        check(f"killed batch {batch_id} taken over", 2, attempts)
 
 
 def _check_nothing_stuck(conn: Connection, outcome: Outcome) -> None:

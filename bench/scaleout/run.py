@@ -282,7 +282,8 @@ class ScaleOutRun:
             victim = self.fleet.live_worker(owner)
             assert victim is not None
             victim.kill9()
-            self.seen.killed_report = report_id
+            # with BEACON_WORKER_CONCURRENCY > 1 the victim may hold other reports as well
+            self.seen.killed_reports = {report_id, *self._leased("pixel_reports", owner)}
             print(f"   kill -9 {victim.name} ({owner}) holding report {report_id}", flush=True)
         finally:
             gate.open()
@@ -368,7 +369,7 @@ class ScaleOutRun:
             victim = self.fleet.live_worker(owner)
             assert victim is not None
             victim.kill9()
-            self.seen.killed_batch = batch_id
+            self.seen.killed_batches = {batch_id, *self._leased("messaging_batches", owner)}
             print(f"   kill -9 {victim.name} ({owner}) holding batch {batch_id}", flush=True)
         finally:
             self.sink.release()
@@ -382,6 +383,16 @@ class ScaleOutRun:
         last = status["data"]["execution"]["lastExecution"]
         self.seen.execution_id = str(last["executionId"]).removeprefix("exec-")
         self.seen.status_counts = last["counts"]
+
+    def _leased(self, table: str, owner: str) -> set[int]:
+        """Ids of the jobs in ``table`` a (killed) worker still holds: its leases stay until
+        they expire, so after the kill this set no longer changes."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                text(f"SELECT id FROM {table} WHERE status = 'processing' AND lease_owner = :o"),
+                {"o": owner},
+            ).all()
+        return {int(row_id) for (row_id,) in rows}
 
     def _held_batch(self) -> tuple[int, str] | None:
         """A batch with rows handed over (``injected``) by a live worker, while the sink holds."""
