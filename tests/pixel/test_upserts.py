@@ -61,10 +61,9 @@ def test_batch_size_does_not_change_the_statements(
 
     small = [s for s in statements_of(db, flush(3)) if "INSERT" in s]
     large = [s for s in statements_of(db, flush(2_500)) if "INSERT" in s]
-    # One statement per rollup table (the full grain, three report grains, three stats
-    # summaries), the same text for 3 rows and for 2,500 rows, so it is compiled (and on
-    # PostgreSQL prepared) once rather than per batch.
-    assert len(small) == 7
+    # One statement per rollup table, the same text for 3 rows and for 2,500 rows, so it is
+    # compiled (and on PostgreSQL prepared) once rather than per batch.
+    assert len(small) == 4
     assert large == small
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(PixelRollup)) == 2_500

@@ -4,7 +4,6 @@ A flush writes the full grain (`PixelRollup`) and, in the same transaction, the 
 rollups that sum it over fewer dimensions (`PixelSiteDay`, `PixelUrlDay`, `PixelUrlMonth`):
 the counts are summed per coarse key in Python first, so each extra table costs one more
 batch of upserts of far fewer rows. Reports pick the smallest table that answers them exactly.
-The stats API's summaries (`stats.summaries`) are written here too, from the same counts.
 """
 
 from __future__ import annotations
@@ -21,8 +20,6 @@ from sqlalchemy.orm import Session
 
 from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelRollup, PixelSiteDay, PixelUrlDay, PixelUrlMonth
-from beacon.pixel.stats import summaries
-from beacon.pixel.stats.models import PixelStatsAgent, PixelStatsSite, PixelStatsUrl
 from beacon.pixel.upserts import add_rows
 
 _TRAFFIC_MEASURES = ("human", "bot", "ai_agent")
@@ -81,12 +78,6 @@ def increment(session: Session, counts: Mapping[RollupKey, int]) -> None:
     add_rows(session, _table(PixelSiteDay), _site_days(counts), measures=_TRAFFIC_MEASURES)
     add_rows(session, _table(PixelUrlDay), _url_grain(counts, monthly=False), measures=("human",))
     add_rows(session, _table(PixelUrlMonth), _url_grain(counts, monthly=True), measures=("human",))
-    # The stats API's day and month summaries (`stats.models`), from the same counts.
-    add_rows(session, _table(PixelStatsAgent), summaries.agent_rows(counts), measures=("hits",))
-    add_rows(
-        session, _table(PixelStatsSite), summaries.site_rows(counts), measures=_TRAFFIC_MEASURES
-    )
-    add_rows(session, _table(PixelStatsUrl), summaries.url_rows(counts), measures=("human",))
 
 
 def _table(model: type[object]) -> Table:

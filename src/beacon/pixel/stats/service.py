@@ -16,7 +16,7 @@ from beacon.pixel import viewability
 from beacon.pixel.enrich import site_macro_domain
 from beacon.pixel.reports.build import agent_details
 from beacon.pixel.stats import repository
-from beacon.pixel.stats.repository import Scope
+from beacon.pixel.stats.repository import Scope, Table
 from beacon.pixel.stats.schemas import (
     AgentRow,
     AppliedFilters,
@@ -33,8 +33,8 @@ from beacon.pixel.stats.schemas import (
 )
 
 _TRAFFIC = repository.TRAFFIC_TYPES
-# Breakdowns answered by one grouping of the agent summaries (or the full grain under a domain
-# filter): device, country and agent, summed in Python from at most ~1,600 groups a period.
+# Breakdowns answered by one grouping of the stats cache (or the full grain under a domain
+# filter): device, country and agent, summed in Python from at most ~1,600 groups.
 _TRAFFIC_DIMENSIONS = {"device": "device", "country": "geo"}
 
 
@@ -52,18 +52,30 @@ def campaign_stats(
         tuple(query.country),
     )
     wanted = set(query.dimension)
-    by_day = repository.series(session, scope=scope)
-    site_rows = repository.sites(session, scope=scope)
-    mis_rows = [
-        {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
-        for row in site_rows
-        if row["misrepresented"] and row["human"]
-    ]
+    # Unfiltered, the series (site-days by day) is also what validates the cache: one scan.
+    by_day: list[RowMapping] | None = None
+    if not scope.filtered():
+        by_day = repository.traffic(session, table=Table.SITE_DAYS, scope=scope, by=["date"])
+    if _reads_cache(scope, wanted):
+        actual = None if by_day is None else {row["date"]: _counts(row)["loads"] for row in by_day}
+        refresh_cache(
+            session=session,
+            campaign_id=campaign_id,
+            start=scope.start,
+            end=scope.end,
+            actual=actual,
+        )
+    if by_day is None:
+        table = repository.table_for(scope, ["date"])
+        by_day = repository.traffic(session, table=table, scope=scope, by=["date"])
+    mis_rows = repository.misrepresented(
+        session, table=_misrepresentation_table(scope), scope=scope
+    )
     totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
     measurable, viewable = repository.viewability(session, scope=scope)
     totals.measurable_impressions, totals.viewable_impressions = measurable, viewable
     totals.viewability_rate = viewability.rate(viewable=viewable, measurable=measurable)
-    breakdowns = _breakdowns(session, scope, wanted, totals, query.top, site_rows)
+    breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
     if "misrepresented" in wanted:
         breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
     return Stats(
@@ -81,6 +93,46 @@ def campaign_stats(
         series=_series(scope, by_day),
         breakdowns=breakdowns,
     )
+
+
+def _reads_cache(scope: Scope, wanted: set[str]) -> bool:
+    needs = [["date"]]
+    if wanted & {"device", "country", "agent", "operator"}:
+        needs.append(["device", "geo", "traffic_type", "agent"])
+    return any(repository.table_for(scope, dims) is Table.CACHE for dims in needs)
+
+
+def refresh_cache(
+    *,
+    session: Session,
+    campaign_id: int,
+    start: dt.date,
+    end: dt.date,
+    actual: Mapping[dt.date, int] | None = None,
+) -> int:
+    """Recompute the cached days of the range whose loads changed; returns how many.
+
+    ``actual`` is the campaign's loads per day in site-days when the caller has read them.
+    """
+    if actual is None:
+        actual = repository.site_day_loads(session, campaign_id=campaign_id, start=start, end=end)
+    actual = {day: loads for day, loads in actual.items() if loads}
+    cached = repository.cached_days(session, campaign_id=campaign_id, start=start, end=end)
+    stale = sorted(
+        {day for day, loads in actual.items() if cached.get(day) != loads}
+        | {day for day, loads in cached.items() if loads and day not in actual}
+    )
+    if not stale:
+        return 0
+    rows = repository.full_grain_days(session, campaign_id=campaign_id, days=stale)
+    loads: Counter[dt.date] = Counter({day: 0 for day in stale})
+    for row in rows:
+        loads[row["date"]] += int(row["hits"])
+    shrunk = [day for day in stale if loads[day] < cached.get(day, 0)]
+    repository.store_days(
+        session, campaign_id=campaign_id, rows=rows, loads=dict(loads), replace=shrunk
+    )
+    return len(stale)
 
 
 def _share(part: int, whole: int) -> float:
@@ -103,6 +155,12 @@ def _totals(by_day: Sequence[RowMapping], misrepresented: int) -> Totals:
         misrepresented_impressions=misrepresented,
         misrepresented_share=_share(misrepresented, counts["human"]),
     )
+
+
+def _misrepresentation_table(scope: Scope) -> Table:
+    # Macro sets and the misrepresented flag are in site-days and the full grain only.
+    table = repository.table_for(scope, ["domain"])
+    return Table.FULL if table is Table.CACHE else table
 
 
 def _series(scope: Scope, by_day: Iterable[RowMapping]) -> list[SeriesPoint]:
@@ -130,21 +188,14 @@ def _value_rows(
 
 
 def _breakdowns(
-    session: Session,
-    scope: Scope,
-    wanted: set[str],
-    totals: Totals,
-    top: int,
-    site_rows: Sequence[RowMapping],
+    session: Session, scope: Scope, wanted: set[str], totals: Totals, top: int
 ) -> Breakdowns:
     result: dict[str, Any] = {}
     if "domain" in wanted:
-        by_domain = _sum_by(site_rows, "domain")
-        domains = repository.top_keys(
-            session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
-        )
+        table = repository.table_for(scope, ["domain"])
+        rows = repository.traffic(session, table=table, scope=scope, by=["domain"], top=top)
         result["domain"] = _value_rows(
-            ((domain or None, by_domain[domain]) for domain in domains), totals.loads, top
+            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
         )
     if "url" in wanted:
         result["url"] = [
@@ -158,14 +209,18 @@ def _breakdowns(
         ]
     if wanted & {"device", "country", "agent", "operator"}:
         dims = ["device", "geo", "agent"]
-        rows = repository.traffic(session, scope=scope, by=dims)
+        table = repository.table_for(scope, [*dims, "traffic_type"])
+        groups = [
+            (row, _counts(row))
+            for row in repository.traffic(session, table=table, scope=scope, by=dims)
+        ]
         for dimension, column in _TRAFFIC_DIMENSIONS.items():
             if dimension in wanted:
-                sums = _sum_by(rows, column)
-                result[dimension] = _value_rows(
-                    ((value or None, counts) for value, counts in sums.items()), totals.loads, top
-                )
-        agents = _agents(_sum_by(rows, "agent"), totals.loads)
+                sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
+                for row, counts in groups:
+                    sums[row[column] or None].update(counts)
+                result[dimension] = _value_rows(sums.items(), totals.loads, top)
+        agents = _agents(groups, totals.loads)
         if "agent" in wanted:
             result["agent"] = agents[:top]
         if "operator" in wanted:
@@ -173,26 +228,11 @@ def _breakdowns(
     return Breakdowns(**result)
 
 
-def _sum_by(rows: Iterable[RowMapping], column: str) -> dict[Any, dict[str, int]]:
-    """Loads and loads by traffic type of ``rows`` summed per value of ``column``."""
-    sums: dict[Any, list[int]] = {}
-    for row in rows:
-        human, bot, ai_agent = int(row["human"]), int(row["bot"]), int(row["ai_agent"])
-        found = sums.get(row[column])
-        if found is None:
-            sums[row[column]] = [human, bot, ai_agent]
-        else:
-            found[0] += human
-            found[1] += bot
-            found[2] += ai_agent
-    return {
-        value: {"loads": h + b + a, "human": h, "bot": b, "ai_agent": a}
-        for value, (h, b, a) in sums.items()
-    }
-
-
-def _agents(by_agent: Mapping[str, Mapping[str, int]], total: int) -> list[AgentRow]:
+def _agents(groups: Iterable[tuple[RowMapping, Mapping[str, int]]], total: int) -> list[AgentRow]:
     """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
+    by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for row, counts in groups:
+        by_agent[row["agent"]].update(counts)
     agents = []
     for agent, counts in by_agent.items():
         name = agent or None
@@ -236,7 +276,7 @@ def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
     return operators
 
 
-def _misrepresented(rows: Iterable[Mapping[str, Any]], impressions: int) -> list[MisrepresentedRow]:
+def _misrepresented(rows: Iterable[RowMapping], impressions: int) -> list[MisrepresentedRow]:
     """Human loads where the declared site macro named another domain, per pair of domains."""
     pairs: Counter[tuple[str | None, str | None]] = Counter()
     for row in rows:
