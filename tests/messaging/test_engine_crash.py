@@ -36,6 +36,24 @@ def _sent(db: Database) -> int:
         )
 
 
+def _worker_env(
+    database_url: str, smtp_url: str, *, batch_size: int, chunk_size: int, connections: int
+) -> dict[str, str]:
+    """A `beacon worker` that sends to ``smtp_url`` with short leases and fast ticks."""
+    return {
+        "BEACON_DATABASE_URL": database_url,
+        "BEACON_SMTP_URL": smtp_url,
+        "BEACON_PUBLIC_URL": "https://beacon.test",
+        "BEACON_JOB_LEASE_SECONDS": "2",
+        "BEACON_WORKER_POLL_INTERVAL": "0.1",
+        "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.2",
+        "BEACON_MESSAGING_BATCH_SIZE": str(batch_size),
+        "BEACON_MESSAGING_INJECT_CHUNK_SIZE": str(chunk_size),
+        "BEACON_MESSAGING_PROVIDER_CONCURRENCY": str(connections),
+        "BEACON_LOG_LEVEL": "WARNING",
+    }
+
+
 def test_kill_9_mid_run_then_another_worker_finishes(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
@@ -43,18 +61,7 @@ def test_kill_9_mid_run_then_another_worker_finishes(
     # a slow server (20 ms per DATA) keeps the run going long enough to be killed mid-way
     mailbox = Mailbox(data_delay=0.02)
     with smtp_server(mailbox) as url:
-        env = {
-            "BEACON_DATABASE_URL": database_url,
-            "BEACON_SMTP_URL": url,
-            "BEACON_PUBLIC_URL": "https://beacon.test",
-            "BEACON_JOB_LEASE_SECONDS": "2",
-            "BEACON_WORKER_POLL_INTERVAL": "0.1",
-            "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.2",
-            "BEACON_MESSAGING_BATCH_SIZE": "10",
-            "BEACON_MESSAGING_INJECT_CHUNK_SIZE": "5",
-            "BEACON_MESSAGING_PROVIDER_CONCURRENCY": "2",
-            "BEACON_LOG_LEVEL": "WARNING",
-        }
+        env = _worker_env(database_url, url, batch_size=10, chunk_size=5, connections=2)
         execution_id = send_now(db, campaign_id)
         first = WorkerProcess(data_dir=tmp_path / "var", env=env).start()
         try:
@@ -105,18 +112,9 @@ def test_a_kill_leaves_at_most_one_unknown_outcome_per_connection(
     mailbox = Mailbox(data_delay=0.01)
     data_dir = tmp_path / "var"
     with smtp_server(mailbox) as url:
-        env = {
-            "BEACON_DATABASE_URL": database_url,
-            "BEACON_SMTP_URL": url,
-            "BEACON_PUBLIC_URL": "https://beacon.test",
-            "BEACON_JOB_LEASE_SECONDS": "2",
-            "BEACON_WORKER_POLL_INTERVAL": "0.1",
-            "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.2",
-            "BEACON_MESSAGING_BATCH_SIZE": str(audience),
-            "BEACON_MESSAGING_INJECT_CHUNK_SIZE": "50",
-            "BEACON_MESSAGING_PROVIDER_CONCURRENCY": str(connections),
-            "BEACON_LOG_LEVEL": "WARNING",
-        }
+        env = _worker_env(
+            database_url, url, batch_size=audience, chunk_size=50, connections=connections
+        )
         execution_id = send_now(db, campaign_id)
         first = WorkerProcess(data_dir=data_dir, env=env).start()
         try:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -280,31 +280,15 @@ class HitEnricher:
     def _page_uncached(self, rest: str, referer: str) -> _Page | HitRejected:
         try:
             pairs = payloads.query_fields(rest)
-            params = dict(reversed(pairs))
-            page = observed_page(
-                params.get(PAGE_URL_FIELD), params.get(REFERRER_FIELD), payloads.utf8(referer)
-            )
-            macros = extract_macros(pairs, _RESERVED)
-        except HitRejected as exc:
-            return exc
         except (ValueError, TypeError, AttributeError):
             return HitRejected("corrupt_record")
-        return _page_of(page, macros, has_buster=CACHE_BUSTER_PARAM in params)
+        params = dict(reversed(pairs))
+        return _page_from(pairs, params, referer, has_buster=CACHE_BUSTER_PARAM in params)
 
     def _beacon_page_uncached(
         self, fields: tuple[tuple[str, str], ...], referer: str
     ) -> _Page | HitRejected:
-        beacon = dict(fields)
-        try:
-            page = observed_page(
-                beacon.get(PAGE_URL_FIELD), beacon.get(REFERRER_FIELD), payloads.utf8(referer)
-            )
-            macros = extract_macros(fields, _RESERVED)
-        except HitRejected as exc:
-            return exc
-        except (ValueError, TypeError, AttributeError):
-            return HitRejected("corrupt_record")
-        return _page_of(page, macros, has_buster=False)
+        return _page_from(fields, dict(fields), referer, has_buster=False)
 
     def _client_uncached(
         self, ip: str, headers: tuple[tuple[str, str], ...]
@@ -378,6 +362,27 @@ class HitEnricher:
             client = parse_ip(ip) if ip else None
             return _Observed(observed_page(url), macros, resolved, ua, client, {}, "")
         raise HitRejected("corrupt_record")
+
+
+def _page_from(
+    pairs: Iterable[tuple[str, str]],
+    fields: Mapping[str, str],
+    referer: str,
+    *,
+    has_buster: bool,
+) -> _Page | HitRejected:
+    """The page and macros of a hit's fields (a GIF's query or a beacon's body), or why the
+    hit is rejected; what the page caches hold."""
+    try:
+        page = observed_page(
+            fields.get(PAGE_URL_FIELD), fields.get(REFERRER_FIELD), payloads.utf8(referer)
+        )
+        macros = extract_macros(pairs, _RESERVED)
+    except HitRejected as exc:
+        return exc
+    except (ValueError, TypeError, AttributeError):
+        return HitRejected("corrupt_record")
+    return _page_of(page, macros, has_buster=has_buster)
 
 
 def _page_of(page: str, macros: dict[str, str], *, has_buster: bool) -> _Page:
