@@ -130,6 +130,9 @@ class LiveServer:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.1)
+        # A server that is still starting would live on and its worker would take later tests'
+        # jobs: end it before failing.
+        self.kill()
         raise TimeoutError(f"server did not start: {self.log_path.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
@@ -139,6 +142,10 @@ class LiveServer:
             self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()  # never leave a server behind for the next test
+            self.process.wait()
+            raise
         finally:
             if self.process.stdout:
                 self.process.stdout.close()
