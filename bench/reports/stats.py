@@ -2,13 +2,19 @@
 
     python bench/reports/stats.py [--backend sqlite|postgres|both] [--loads 10000000]
                                   [--repeat 20] [--write-docs]
+                                  [--keep DIR [--load-only | --reuse]]
 
 The campaign is the report benchmark's (`bench/reports/run.py`: same simulation, bulk load
 and back-fill of the report-grain rollups). Each request goes through the real application
 over ASGI (API key, validation, the stats service, JSON), so a timing is what a client on
 loopback waits minus the socket. The first request of the range fills the stats cache from
 the full grain (timed apart as `cold`); every later request reads it warm, as a dashboard does.
-PostgreSQL comes from BEACON_BENCH_POSTGRES_URL (its public schema is DROPPED).
+PostgreSQL comes from BEACON_BENCH_POSTGRES_URL (its public schema is DROPPED when loading).
+
+Loading 10M loads takes many minutes, so a loaded database can be kept and measured again:
+``--keep DIR`` keeps the SQLite file at ``DIR/bench.db`` (PostgreSQL is kept anyway),
+``--load-only`` stops after loading, and ``--reuse`` skips the simulation's load and measures
+the databases already there (migrating them first, so a newer schema applies).
 """
 
 from __future__ import annotations
@@ -25,11 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from beacon.core import auth
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
+from beacon.pixel.models import PixelCampaign, PixelRollup
+from beacon.pixel.stats import folds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as reports_bench
@@ -89,10 +98,15 @@ class Timing:
         return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-def bench_backend(
-    backend: str, loads: int, traffic: reports_bench.Traffic, repeat: int, workdir: Path
-) -> tuple[dict[str, float], list[Timing]]:
-    """Load one backend, then time every request ``repeat`` times after a cold first one."""
+def database_url(backend: str, workdir: Path) -> str:
+    """Where ``backend``'s benchmark database is (without touching it)."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    return os.environ.get("BEACON_BENCH_POSTGRES_URL", reports_bench.DEFAULT_POSTGRES)
+
+
+def load(backend: str, loads: int, traffic: reports_bench.Traffic, workdir: Path) -> str:
+    """A fresh database of ``backend`` holding the simulated campaign; its URL."""
     url = reports_bench.fresh_database(backend, workdir)
     upgrade_database(url)
     db = Database(url)
@@ -102,6 +116,34 @@ def bench_backend(
         reports_bench.load_report_grain(db)
         reports_bench.analyze(db)
         print(f"[{backend}] {loads:,} loads in {rows:,} rollup rows", flush=True)
+    finally:
+        db.dispose()
+    return url
+
+
+def fold_all(db: Database, *, campaign_id: int) -> int:
+    """Fold every closed day into the stats summaries, as the folding job does; days folded."""
+    return folds.fold_campaign(
+        transaction=db.transaction, campaign_id=campaign_id, before=folds.closed_before()
+    )
+
+
+def bench_backend(
+    backend: str, url: str, traffic: reports_bench.Traffic, repeat: int, workdir: Path
+) -> tuple[dict[str, float], list[Timing]]:
+    """Fold the loaded campaign's closed days, then time every request ``repeat`` times
+    after a cold first one."""
+    upgrade_database(url)
+    db = Database(url)
+    try:
+        with db.transaction() as session:
+            campaign_id = session.scalar(select(func.max(PixelCampaign.id)))
+            rows = session.scalar(select(func.count()).select_from(PixelRollup))
+        assert campaign_id is not None
+        start = time.perf_counter()
+        folded = fold_all(db, campaign_id=campaign_id)
+        fold_s = time.perf_counter() - start
+        print(f"[{backend}] folded {folded} days in {fold_s:.1f} s", flush=True)
         with db.transaction() as session:
             key = auth.issue_api_key(session=session, account_name="bench").key
         settings = Settings(
@@ -138,7 +180,7 @@ def bench_backend(
                     flush=True,
                 )
                 timings.append(timing)
-        return {"rollup_rows": rows}, timings
+        return {"rollup_rows": float(rows or 0), "fold_s": fold_s, "folded": folded}, timings
     finally:
         db.dispose()
 
@@ -218,14 +260,27 @@ def main() -> int:
     parser.add_argument("--domains", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the SQLite database in this directory")
+    parser.add_argument("--load-only", action="store_true", help="load, then stop")
+    parser.add_argument("--reuse", action="store_true", help="measure the kept databases")
     args = parser.parse_args()
+    if (args.load_only or args.reuse) and args.keep is None:
+        parser.error("--load-only and --reuse need --keep DIR")
     before = os.getloadavg()[0]
     traffic = reports_bench.simulate(loads=args.loads, n_urls=args.urls, n_domains=args.domains)
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     runs = {}
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="beacon-bench-stats-") as workdir:
-            runs[backend] = bench_backend(backend, args.loads, traffic, args.repeat, Path(workdir))
+        with tempfile.TemporaryDirectory(prefix="beacon-bench-stats-") as temporary:
+            workdir = args.keep or Path(temporary)
+            workdir.mkdir(parents=True, exist_ok=True)
+            url = database_url(backend, workdir)
+            if not args.reuse:
+                url = load(backend, args.loads, traffic, workdir)
+            if not args.load_only:
+                runs[backend] = bench_backend(backend, url, traffic, args.repeat, workdir)
+    if args.load_only:
+        return 0
     section = render(args, args.loads, runs, (before, os.getloadavg()[0]))
     print(section)
     if args.write_docs:
