@@ -1,11 +1,11 @@
 """SQL of the folding job: closed days of the full grain summed into the stats summaries.
 
-A day is folded in one transaction: its agent day rows (four levels) are inserted, and its
-agent, site and URL sums are *added* to the month rows (``INSERT .. SELECT .. ON CONFLICT DO
-UPDATE SET n = n + excluded.n``), then the day is marked with the loads it had. Undoing a
-month (when a folded day changed) deletes its month rows, day rows and marks at once; its days
-are then folded again one by one. Each statement is a GROUP BY in the database over one day
-of the full grain (~1/90 of a 90-day campaign), so no transaction holds a write lock long.
+A few days of one month are folded in one transaction: their agent day rows (four levels) are
+inserted, their agent, site and URL sums are *added* to the month rows (``INSERT .. SELECT ..
+ON CONFLICT DO UPDATE SET n = n + excluded.n``), and each day is marked with the loads it had.
+Undoing a month (when a folded day changed) deletes its month rows, day rows and marks at
+once; its days are then folded again. Each statement is a GROUP BY in the database over those
+days of the full grain, so no transaction holds a write lock long.
 """
 
 from __future__ import annotations
@@ -113,40 +113,46 @@ def _grouped(keep: tuple[bool, bool], source: Any) -> list[Any]:
     return [c for c, k in zip((source.device, source.geo), keep, strict=True) if k]
 
 
-def fold_day(session: Session, *, campaign_id: int, day: dt.date) -> int:
-    """Fold ``day`` (not folded yet) into the summaries; the loads it held."""
-    month = month_of(day)
-    _agent_days(session, campaign_id, day)
-    loads = session.scalar(
-        select(func.coalesce(func.sum(A.hits), 0)).where(
+def fold_days(session: Session, *, campaign_id: int, days: list[dt.date]) -> dict[dt.date, int]:
+    """Fold ``days`` (of one month, none folded yet) into the summaries; the loads of each.
+
+    Several days at once write each month key once rather than once a day."""
+    month = month_of(days[0])
+    assert all(month_of(day) == month for day in days)
+    _agent_days(session, campaign_id, days)
+    statement = (
+        select(A.period, func.sum(A.hits))
+        .where(
             A.campaign_id == campaign_id,
             A.span == DAY,
-            A.period == day,
+            A.period.in_(days),
             A.device == ALL,
             A.geo == ALL,
         )
+        .group_by(A.period)
     )
-    _agent_month(session, campaign_id, day, month)
+    loads = {day: 0 for day in days} | {d: int(n) for d, n in session.execute(statement)}
+    _agent_month(session, campaign_id, days, month)
     for keep in _LEVELS:
-        _site_month(session, campaign_id, day, month, keep)
+        _site_month(session, campaign_id, days, month, keep)
     for keep in _URL_LEVELS:
-        _url_month(session, campaign_id, day, month, keep)
-    session.add(F(campaign_id=campaign_id, date=day, loads=int(loads or 0)))
+        _url_month(session, campaign_id, days, month, keep)
+    session.add_all(F(campaign_id=campaign_id, date=day, loads=n) for day, n in loads.items())
     session.flush()
-    return int(loads or 0)
+    return loads
 
 
-def _day_of(campaign_id: int, day: dt.date) -> list[ColumnElement[bool]]:
-    return [R.campaign_id == campaign_id, R.date == day]
+def _days_of(campaign_id: int, days: list[dt.date]) -> list[ColumnElement[bool]]:
+    return [R.campaign_id == campaign_id, R.date.in_(days)]
 
 
-def _agent_days(session: Session, campaign_id: int, day: dt.date) -> None:
+def _agent_days(session: Session, campaign_id: int, days: list[dt.date]) -> None:
     """The day's agent rows at the finest level from the full grain, the others from them."""
     columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
     keys = [R.device, R.geo, R.traffic_type, R.agent]
     finest = (
         select(R.campaign_id, literal(DAY), R.date, *keys, func.sum(R.hits))
-        .where(*_day_of(campaign_id, day), R.traffic_type.in_(TRAFFIC_TYPES))
+        .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
         .group_by(R.campaign_id, R.date, *keys)
     )
     session.execute(insert(A).from_select(columns, finest))
@@ -158,7 +164,7 @@ def _agent_days(session: Session, campaign_id: int, day: dt.date) -> None:
             .where(
                 A.campaign_id == campaign_id,
                 A.span == DAY,
-                A.period == day,
+                A.period.in_(days),
                 A.device != ALL,
                 A.geo != ALL,
             )
@@ -167,12 +173,14 @@ def _agent_days(session: Session, campaign_id: int, day: dt.date) -> None:
         session.execute(insert(A).from_select(columns, coarse))
 
 
-def _agent_month(session: Session, campaign_id: int, day: dt.date, month: dt.date) -> None:
+def _agent_month(session: Session, campaign_id: int, days: list[dt.date], month: dt.date) -> None:
     columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
-    rows = select(
-        A.campaign_id, literal(MONTH), literal(month), A.device, A.geo, A.traffic_type, A.agent
-    ).add_columns(A.hits)
-    rows = rows.where(A.campaign_id == campaign_id, A.span == DAY, A.period == day)
+    keys = [A.campaign_id, A.device, A.geo, A.traffic_type, A.agent]
+    rows = (
+        select(A.campaign_id, literal(MONTH), literal(month), *keys[1:], func.sum(A.hits))
+        .where(A.campaign_id == campaign_id, A.span == DAY, A.period.in_(days))
+        .group_by(*keys)
+    )
     insert = upsert_insert(session, A.__table__).from_select(columns, rows)
     key = ["campaign_id", "span", "device", "geo", "period", "traffic_type", "agent"]
     session.execute(
@@ -187,7 +195,7 @@ def _by_type(kind: str) -> Any:
 
 
 def _site_month(
-    session: Session, campaign_id: int, day: dt.date, month: dt.date, keep: tuple[bool, bool]
+    session: Session, campaign_id: int, days: list[dt.date], month: dt.date, keep: tuple[bool, bool]
 ) -> None:
     flag = case((R.misrepresented.is_(True), "1"), else_="0")
     key_hash = func.md5(R.domain + _SEP + R.macros + _SEP + flag)
@@ -204,7 +212,7 @@ def _site_month(
             R.misrepresented,
             *(_by_type(kind) for kind in TRAFFIC_TYPES),
         )
-        .where(*_day_of(campaign_id, day), R.traffic_type.in_(TRAFFIC_TYPES))
+        .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
         .group_by(R.campaign_id, *_grouped(keep, R), R.domain, R.macros, R.misrepresented)
     )
     columns = ["campaign_id", "span", "period", "device", "geo", "key_hash", "domain", "macros"]
@@ -221,7 +229,7 @@ def _site_month(
 
 
 def _url_month(
-    session: Session, campaign_id: int, day: dt.date, month: dt.date, keep: tuple[bool, bool]
+    session: Session, campaign_id: int, days: list[dt.date], month: dt.date, keep: tuple[bool, bool]
 ) -> None:
     rows = (
         select(
@@ -236,7 +244,7 @@ def _url_month(
             R.domain,
             func.sum(R.hits),
         )
-        .where(*_day_of(campaign_id, day), R.traffic_type == "human")
+        .where(*_days_of(campaign_id, days), R.traffic_type == "human")
         .group_by(R.campaign_id, *_grouped(keep, R), R.url, R.domain)
     )
     columns = ["campaign_id", "span", "period", "device", "geo", "key_hash", "url", "url_hash"]

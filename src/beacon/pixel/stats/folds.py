@@ -25,6 +25,9 @@ from beacon.pixel.stats import fold_repository as repository
 log = logging.getLogger("beacon.pixel.stats")
 
 Transaction = Callable[[], AbstractContextManager[Session]]
+# Days folded per transaction: each month key is written once per step rather than once a day
+# (a first fold of a large campaign), while a step stays short (a week of the full grain).
+DAYS_PER_STEP = 7
 
 
 def closed_before() -> dt.date:
@@ -68,13 +71,34 @@ def fold_campaign(*, transaction: Transaction, campaign_id: int, before: dt.date
             _unfold_if_changed(session, campaign_id, month, before)
         marks = {day: n for day, n in marks.items() if repository.month_of(day) != month}
     done = 0
-    for day in sorted(set(actual) - set(marks)):
+    for days in _batches(sorted(set(actual) - set(marks))):
         with transaction() as session:
             repository.lock_campaign(session, campaign_id)
-            if not repository.folded(session, campaign_id=campaign_id, start=day, end=day):
-                repository.fold_day(session, campaign_id=campaign_id, day=day)
-                done += 1
+            marked = repository.folded(
+                session, campaign_id=campaign_id, start=days[0], end=days[-1]
+            )
+            todo = [day for day in days if day not in marked]
+            if todo:
+                repository.fold_days(session, campaign_id=campaign_id, days=todo)
+                done += len(todo)
     return done
+
+
+def _batches(days: list[dt.date]) -> list[list[dt.date]]:
+    """``days`` in steps of at most ``DAYS_PER_STEP`` days of one month each."""
+    steps: list[list[dt.date]] = []
+    for day in days:
+        last = steps[-1] if steps else None
+        if (
+            last
+            and len(last) < DAYS_PER_STEP
+            and last[0].month == day.month
+            and last[0].year == day.year
+        ):
+            last.append(day)
+        else:
+            steps.append([day])
+    return steps
 
 
 def _unfold_if_changed(session: Session, campaign_id: int, month: dt.date, before: dt.date) -> None:
