@@ -296,9 +296,8 @@ def top_urls(session: Session, *, scope: Scope, plan: Plan, top: int) -> list[di
         for geo in scope.countries or (ALL,)
     ]
     added = _url_days(session, scope, plan.added_days)
-    removed = _url_days(session, scope, plan.minus)
     if len(cells) > _URL_MAX_CELLS:
-        return _ranked(session, _all_urls(session, scope, plan, added, removed), top)
+        return _ranked(session, _all_urls(session, scope, plan, added), top)
     by_added = sorted(added.items(), key=lambda item: -item[1][0])
     depth = max(_URL_DEPTH * top, _URL_MIN_DEPTH)
     while depth <= _URL_MAX_DEPTH:
@@ -315,11 +314,13 @@ def top_urls(session: Session, *, scope: Scope, plan: Plan, top: int) -> list[di
         totals = _months_by_hash(session, scope, plan, sorted(candidates))
         for url, (_, domain) in top_added:
             totals.setdefault(url, (0, domain))
+        # Only the candidates' loads on the subtracted days (not every URL of those days).
+        removed = _url_days(session, scope, plan.minus, urls=sorted(totals))
         rows = _ranked(session, _merged(totals, added, removed, only_known=True), top)
         if bound == 0 or (len(rows) >= top and int(rows[top - 1]["impressions"]) > bound):
             return rows
         depth *= 4
-    return _ranked(session, _all_urls(session, scope, plan, added, removed), top)
+    return _ranked(session, _all_urls(session, scope, plan, added), top)
 
 
 def _cell_top(scope: Scope, cell: tuple[dt.date, str, str], depth: int) -> Select[str, int]:
@@ -361,9 +362,12 @@ def _months_by_hash(session: Session, scope: Scope, plan: Plan, hashes: list[str
     return _summed(session, statement)
 
 
-def _url_days(session: Session, scope: Scope, days: list[dt.date]) -> UrlTotals:
-    """Human loads per URL of ``days``: URL days, or the full grain under a filter."""
-    if not days:
+def _url_days(
+    session: Session, scope: Scope, days: list[dt.date], urls: list[str] | None = None
+) -> UrlTotals:
+    """Human loads per URL (of ``urls``, if given) of ``days``: URL days, or the full grain
+    under a device / country filter."""
+    if not days or urls == []:
         return {}
     if not _device_or_geo(scope):
         statement = (
@@ -371,6 +375,8 @@ def _url_days(session: Session, scope: Scope, days: list[dt.date]) -> UrlTotals:
             .where(UD.campaign_id == scope.campaign_id, UD.date.in_(days))
             .group_by(UD.url)
         )
+        if urls is not None:
+            statement = statement.where(UD.url.in_(urls))
     else:
         statement = (
             select(R.url, func.max(R.domain), func.sum(R.hits))
@@ -382,6 +388,8 @@ def _url_days(session: Session, scope: Scope, days: list[dt.date]) -> UrlTotals:
             )
             .group_by(R.url)
         )
+        if urls is not None:
+            statement = statement.where(R.url.in_(urls))
     return _summed(session, statement)
 
 
@@ -402,9 +410,7 @@ def _merged(
     return merged
 
 
-def _all_urls(
-    session: Session, scope: Scope, plan: Plan, added: UrlTotals, removed: UrlTotals
-) -> UrlTotals:
+def _all_urls(session: Session, scope: Scope, plan: Plan, added: UrlTotals) -> UrlTotals:
     totals: UrlTotals = {}
     if plan.months:
         statement = (
@@ -413,6 +419,7 @@ def _all_urls(
             .group_by(U.url)
         )
         totals = _summed(session, statement)
+    removed = _url_days(session, scope, plan.minus)
     return _merged(totals, added, removed, only_known=False)
 
 
