@@ -2,13 +2,20 @@
 
     python bench/reports/stats.py [--backend sqlite|postgres|both] [--loads 10000000]
                                   [--repeat 20] [--write-docs]
+                                  [--keep DIR [--load-only | --reuse]]
 
 The campaign is the report benchmark's (`bench/reports/run.py`: same simulation, bulk load
 and back-fill of the report-grain rollups). Each request goes through the real application
 over ASGI (API key, validation, the stats service, JSON), so a timing is what a client on
 loopback waits minus the socket. The first request of the range fills the stats cache from
 the full grain (timed apart as `cold`); every later request reads it warm, as a dashboard does.
-PostgreSQL comes from BEACON_BENCH_POSTGRES_URL (its public schema is DROPPED).
+PostgreSQL comes from BEACON_BENCH_POSTGRES_URL (its public schema is DROPPED when loading).
+
+Loading 10M loads takes many minutes, so a loaded database can be kept and measured again:
+``--keep DIR`` keeps the SQLite file at ``DIR/bench.db`` (PostgreSQL is kept anyway),
+``--load-only`` stops after loading, and ``--reuse`` skips the simulation and the load and
+measures the databases already there (migrating them first, so a newer schema applies;
+``--refold`` undoes their folded summaries first, so the fold is timed again).
 """
 
 from __future__ import annotations
@@ -25,17 +32,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from beacon.core import auth
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
+from beacon.pixel.models import PixelCampaign, PixelRollup, PixelSiteDay
+from beacon.pixel.stats import fold_repository, folds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as reports_bench
 
 DOCS = reports_bench.DOCS
-SECTION = "## Campaign stats"
+SECTION = "## Campaign stats from folded month summaries"
 TARGET_MS = 300.0
 END = reports_bench.START + dt.timedelta(days=reports_bench.DAYS - 1)
 
@@ -89,10 +99,15 @@ class Timing:
         return ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-def bench_backend(
-    backend: str, loads: int, traffic: reports_bench.Traffic, repeat: int, workdir: Path
-) -> tuple[dict[str, float], list[Timing]]:
-    """Load one backend, then time every request ``repeat`` times after a cold first one."""
+def database_url(backend: str, workdir: Path) -> str:
+    """Where ``backend``'s benchmark database is (without touching it)."""
+    if backend == "sqlite":
+        return f"sqlite:///{workdir / 'bench.db'}"
+    return os.environ.get("BEACON_BENCH_POSTGRES_URL", reports_bench.DEFAULT_POSTGRES)
+
+
+def load(backend: str, loads: int, traffic: reports_bench.Traffic, workdir: Path) -> str:
+    """A fresh database of ``backend`` holding the simulated campaign; its URL."""
     url = reports_bench.fresh_database(backend, workdir)
     upgrade_database(url)
     db = Database(url)
@@ -102,6 +117,45 @@ def bench_backend(
         reports_bench.load_report_grain(db)
         reports_bench.analyze(db)
         print(f"[{backend}] {loads:,} loads in {rows:,} rollup rows", flush=True)
+    finally:
+        db.dispose()
+    return url
+
+
+def fold_all(db: Database, *, campaign_id: int) -> int:
+    """Fold every closed day into the stats summaries, as the folding job does; days folded."""
+    return folds.fold_campaign(
+        transaction=db.transaction, campaign_id=campaign_id, before=folds.closed_before()
+    )
+
+
+def unfold_all(db: Database, *, campaign_id: int) -> None:
+    """Undo every folded month, so the fold is timed from nothing again."""
+    with db.transaction() as session:
+        marks = fold_repository.folded(session, campaign_id=campaign_id)
+        for month in sorted({fold_repository.month_of(day) for day in marks}):
+            fold_repository.unfold_month(session, campaign_id=campaign_id, month=month)
+
+
+def bench_backend(
+    backend: str, url: str, top_domain: str, repeat: int, workdir: Path, *, refold: bool
+) -> tuple[dict[str, float], list[Timing]]:
+    """Fold the loaded campaign's closed days, then time every request ``repeat`` times
+    after a cold first one."""
+    upgrade_database(url)
+    db = Database(url)
+    try:
+        with db.transaction() as session:
+            campaign_id = session.scalar(select(func.max(PixelCampaign.id)))
+            rows = session.scalar(select(func.count()).select_from(PixelRollup))
+            human_loads = int(session.scalar(select(func.sum(PixelSiteDay.human))) or 0)
+        assert campaign_id is not None
+        if refold:
+            unfold_all(db, campaign_id=campaign_id)
+        start = time.perf_counter()
+        folded = fold_all(db, campaign_id=campaign_id)
+        fold_s = time.perf_counter() - start
+        print(f"[{backend}] folded {folded} days in {fold_s:.1f} s", flush=True)
         with db.transaction() as session:
             key = auth.issue_api_key(session=session, account_name="bench").key
         settings = Settings(
@@ -114,7 +168,7 @@ def bench_backend(
         headers = {"X-API-Key": key}
         timings = []
         with TestClient(app) as client:
-            for request in requests(traffic.domains[0]):
+            for request in requests(top_domain):
                 path = f"/v1/pixel/campaigns/{campaign_id}/stats?{request.query}"
                 start = time.perf_counter()
                 response = client.get(path, headers=headers)
@@ -130,15 +184,15 @@ def bench_backend(
                 body = response.json()
                 unfiltered = not re.search(r"(domain|device|country)=", request.query)
                 whole = request.query.startswith(f"start_date={reports_bench.START}")
-                if unfiltered and whole and body["totals"]["human"] != traffic.human_loads:
-                    raise RuntimeError(f"human {body['totals']['human']} != {traffic.human_loads}")
+                if unfiltered and whole and body["totals"]["human"] != human_loads:
+                    raise RuntimeError(f"human {body['totals']['human']} != {human_loads}")
                 timing = Timing(request, cold, samples)
                 print(
                     f"[{backend}] {request.label}: cold {cold:.0f} ms, p50 {timing.p50:.0f} ms, p95 {timing.p95:.0f} ms",
                     flush=True,
                 )
                 timings.append(timing)
-        return {"rollup_rows": rows}, timings
+        return {"rollup_rows": float(rows or 0), "fold_s": fold_s, "folded": folded}, timings
     finally:
         db.dispose()
 
@@ -152,14 +206,23 @@ def render(
     lines = [
         SECTION,
         "",
-        f"Measured by `python bench/reports/stats.py --write-docs` on {dt.date.today()}: "
+        f"Measured by `python bench/reports/stats.py --keep .bench --reuse --write-docs` on "
+        f"{dt.date.today()} (the databases loaded once by `--keep .bench --load-only`): "
         f"`GET /v1/pixel/campaigns/{{id}}/stats` (top 10) on the report benchmark's campaign of "
         f"{loads:,} pixel loads over {reports_bench.DAYS} days ({args.urls:,} URLs, "
         f"{args.domains:,} domains), through the application over ASGI (key check, "
-        f"validation, service, JSON). `cold` is the first request of a range, which fills the "
-        f"stats cache from the full grain; p50 / p95 over {args.repeat} requests after it. "
+        f"validation, service, JSON). `cold` is the first request of a range; p50 / p95 over "
+        f"{args.repeat} requests after it. "
         f"Load average (1 min) on the 2 shared CPUs: {loadavg[0]:.2f} before, "
         f"{loadavg[1]:.2f} after.",
+        "",
+    ]
+    for backend, (facts, _) in runs.items():
+        lines.append(
+            f"- {backend}: fold of {facts['folded']:,.0f} closed days into the summaries "
+            f"{facts['fold_s']:,.1f} s (once; later runs fold only new or changed days)."
+        )
+    lines += [
         "",
         "| backend | request | cold | p50 | p95 |",
         "|---|---|---|---|---|",
@@ -185,16 +248,17 @@ def render(
 
 
 NOTES = """
-Where the numbers come from (docs/measure.md, "Campaign stats"): totals, the daily series,
-top domains and misrepresented inventory from site-days; top URLs from the URL periods of
-the report planner (URL-months plus edge days); devices, countries, agents and operators
-from the stats cache (`pixel_stats_traffic`: campaign, day, device, country, traffic type,
-agent), which holds a day once computed from the full grain and recomputes it only when its
-loads in site-days changed (rollups only grow, so equal loads mean no new hit). A filter on
-`domain` together with a device, country or agent breakdown needs a dimension no smaller
-table keeps, so those parts scan the full grain (`pixel_rollups`, 6.2M rows at 10M loads):
-those rows are reported, not covered by the target. A dashboard of a live campaign
-recomputes today's day (about 1/90 of the full grain here) whenever new hits arrived.
+Where the numbers come from (docs/measure.md, "Campaign stats"): the flush writes only the
+daily rollups; the folding job (`pixel_stats_fold`, timed above as `fold`, run once over the
+loaded campaign before the requests, as a worker would after an upgrade) folds every closed
+day into month rows of agents (`pixel_stats_agents`, also per day), sites
+(`pixel_stats_sites`) and URLs (`pixel_stats_urls`) at the device / country levels. A request
+reads each month from its month rows (minus folded days outside the range, plus days not
+folded yet) when that is cheaper than its days: "last 30 days" is March minus March 1.
+A `domain` filter (or `device` and `country` together) is still answered from the daily
+tables and the full grain: those rows are reported, not covered by the target. Under a
+`device` / `country` filter, a partial month's subtracted or added days read the full grain
+(about 69,000 rows a day here).
 """
 
 
@@ -218,14 +282,37 @@ def main() -> int:
     parser.add_argument("--domains", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--write-docs", action="store_true")
+    parser.add_argument("--keep", type=Path, help="keep the SQLite database in this directory")
+    parser.add_argument("--load-only", action="store_true", help="load, then stop")
+    parser.add_argument("--reuse", action="store_true", help="measure the kept databases")
+    parser.add_argument(
+        "--refold", action="store_true", help="undo the folded summaries first, to time the fold"
+    )
     args = parser.parse_args()
+    if (args.load_only or args.reuse) and args.keep is None:
+        parser.error("--load-only and --reuse need --keep DIR")
     before = os.getloadavg()[0]
-    traffic = reports_bench.simulate(loads=args.loads, n_urls=args.urls, n_domains=args.domains)
+    # The simulation's most popular domain (its first), without simulating when reusing.
+    top_domain = f"{reports_bench.WORDS[0]}0.{reports_bench.TLDS[0]}"
     backends = ("sqlite", "postgres") if args.backend == "both" else (args.backend,)
     runs = {}
     for backend in backends:
-        with tempfile.TemporaryDirectory(prefix="beacon-bench-stats-") as workdir:
-            runs[backend] = bench_backend(backend, args.loads, traffic, args.repeat, Path(workdir))
+        with tempfile.TemporaryDirectory(prefix="beacon-bench-stats-") as temporary:
+            workdir = args.keep or Path(temporary)
+            workdir.mkdir(parents=True, exist_ok=True)
+            url = database_url(backend, workdir)
+            if not args.reuse:
+                traffic = reports_bench.simulate(
+                    loads=args.loads, n_urls=args.urls, n_domains=args.domains
+                )
+                assert traffic.domains[0] == top_domain
+                url = load(backend, args.loads, traffic, workdir)
+            if not args.load_only:
+                runs[backend] = bench_backend(
+                    backend, url, top_domain, args.repeat, workdir, refold=args.refold
+                )
+    if args.load_only:
+        return 0
     section = render(args, args.loads, runs, (before, os.getloadavg()[0]))
     print(section)
     if args.write_docs:

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         default=3, ge=1, le=100, description="attempts before a job is marked failed"
     )
+    stats_fold_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        le=86400,
+        description="seconds between checks for closed days to fold into the campaign stats' "
+        "month summaries (late hits to a folded day show in the stats after the next fold; "
+        "today is always read live)",
+    )
     report_max_rows: int = Field(
         default=2_000_000,
         ge=1,

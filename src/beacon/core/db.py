@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
@@ -79,11 +80,19 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # PostgreSQL's md5(text), so SQL that hashes keys runs the same on both.
+            dbapi_conn.create_function("md5", 1, _md5, deterministic=True)
 
         return engine
     return create_engine(
         url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True
     )
+
+
+def _md5(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return hashlib.md5(value.encode(), usedforsecurity=False).hexdigest()
 
 
 def is_postgres(session_or_engine: Session | Engine) -> bool:

@@ -46,12 +46,14 @@ def job_kinds(settings: Settings) -> list[JobKind]:
     from beacon.contextual.tasks import batch_job_kind
     from beacon.messaging.pipeline import batch_job_kind as messaging_batch_job_kind
     from beacon.messaging.segments import reach_job_kind
+    from beacon.pixel.stats.tasks import fold_job_kind
     from beacon.pixel.tasks import report_job
 
     return [
         reach_job_kind(settings.job_lease_seconds, settings.job_max_attempts),
         messaging_batch_job_kind(settings),
         report_job(settings),
+        fold_job_kind(settings),
         batch_job_kind(settings),
         *activation_job_kinds(settings),
     ]
@@ -61,8 +63,9 @@ def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
     """Every periodic task a worker runs."""
     from beacon.contextual.tasks import store_refresh_task
     from beacon.messaging.scheduler import scheduler_task
+    from beacon.pixel.stats.tasks import fold_task
 
-    return [store_refresh_task(settings), scheduler_task(settings)]
+    return [store_refresh_task(settings), scheduler_task(settings), fold_task(settings)]
 
 
 def resources(settings: Settings) -> list[AbstractContextManager[Any]]:

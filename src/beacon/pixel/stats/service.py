@@ -15,7 +15,7 @@ from beacon.pixel import service as campaign_service
 from beacon.pixel import viewability
 from beacon.pixel.enrich import site_macro_domain
 from beacon.pixel.reports.build import agent_details
-from beacon.pixel.stats import repository
+from beacon.pixel.stats import repository, summary_repository
 from beacon.pixel.stats.repository import Scope, Table
 from beacon.pixel.stats.schemas import (
     AgentRow,
@@ -52,30 +52,25 @@ def campaign_stats(
         tuple(query.country),
     )
     wanted = set(query.dimension)
-    # Unfiltered, the series (site-days by day) is also what validates the cache: one scan.
-    by_day: list[RowMapping] | None = None
-    if not scope.filtered():
-        by_day = repository.traffic(session, table=Table.SITE_DAYS, scope=scope, by=["date"])
-    if _reads_cache(scope, wanted):
-        actual = None if by_day is None else {row["date"]: _counts(row)["loads"] for row in by_day}
-        refresh_cache(
-            session=session,
-            campaign_id=campaign_id,
-            start=scope.start,
-            end=scope.end,
-            actual=actual,
-        )
-    if by_day is None:
-        table = repository.table_for(scope, ["date"])
-        by_day = repository.traffic(session, table=table, scope=scope, by=["date"])
-    mis_rows = repository.misrepresented(
-        session, table=_misrepresentation_table(scope), scope=scope
-    )
-    totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
-    measurable, viewable = repository.viewability(session, scope=scope)
-    totals.measurable_impressions, totals.viewable_impressions = measurable, viewable
-    totals.viewability_rate = viewability.rate(viewable=viewable, measurable=measurable)
-    breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
+    if summary_repository.supports(scope):
+        plan = summary_repository.plan(session, scope)
+        if plan.open:  # their agents come from the stats cache
+            refresh_cache(
+                session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
+            )
+        by_day = summary_repository.series(session, scope=scope, plan=plan)
+        site_rows = summary_repository.sites(session, scope=scope, plan=plan)
+        mis_rows = [
+            {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
+            for row in site_rows
+            if row["misrepresented"] and row["human"]
+        ]
+        totals = _stats_totals(session, scope, by_day, mis_rows)
+        breakdowns = _summary_breakdowns(session, scope, plan, wanted, totals, query.top, site_rows)
+    else:
+        by_day, mis_rows = _daily_series(session, scope, wanted)
+        totals = _stats_totals(session, scope, by_day, mis_rows)
+        breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
     if "misrepresented" in wanted:
         breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
     return Stats(
@@ -93,6 +88,105 @@ def campaign_stats(
         series=_series(scope, by_day),
         breakdowns=breakdowns,
     )
+
+
+def _daily_series(session: Session, scope: Scope, wanted: set[str]) -> tuple[list[Any], list[Any]]:
+    """The series and misrepresented rows from the daily tables (scopes the summaries do not
+    answer: a domain filter, or device and country filters together)."""
+    # Unfiltered, the series (site-days by day) is also what validates the cache: one scan.
+    by_day: list[RowMapping] | None = None
+    if not scope.filtered():
+        by_day = repository.traffic(session, table=Table.SITE_DAYS, scope=scope, by=["date"])
+    if _reads_cache(scope, wanted):
+        actual = None if by_day is None else {row["date"]: _counts(row)["loads"] for row in by_day}
+        refresh_cache(
+            session=session,
+            campaign_id=scope.campaign_id,
+            start=scope.start,
+            end=scope.end,
+            actual=actual,
+        )
+    if by_day is None:
+        table = repository.table_for(scope, ["date"])
+        by_day = repository.traffic(session, table=table, scope=scope, by=["date"])
+    mis_rows = repository.misrepresented(
+        session, table=_misrepresentation_table(scope), scope=scope
+    )
+    return by_day, mis_rows
+
+
+def _stats_totals(
+    session: Session,
+    scope: Scope,
+    by_day: Sequence[Any],
+    mis_rows: Sequence[Any],
+) -> Totals:
+    totals = _totals(by_day, sum(int(row["impressions"]) for row in mis_rows))
+    measurable, viewable = repository.viewability(session, scope=scope)
+    totals.measurable_impressions, totals.viewable_impressions = measurable, viewable
+    totals.viewability_rate = viewability.rate(viewable=viewable, measurable=measurable)
+    return totals
+
+
+def _summary_breakdowns(
+    session: Session,
+    scope: Scope,
+    plan: summary_repository.Plan,
+    wanted: set[str],
+    totals: Totals,
+    top: int,
+    site_rows: Sequence[RowMapping],
+) -> Breakdowns:
+    result: dict[str, Any] = {}
+    if "domain" in wanted:
+        by_domain: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        for row in site_rows:
+            by_domain[row["domain"]].update(_counts(row))
+        domains = summary_repository.top_keys(
+            session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
+        )
+        result["domain"] = _value_rows(
+            ((domain or None, by_domain[domain]) for domain in domains), totals.loads, top
+        )
+    if "url" in wanted:
+        urls = summary_repository.top_urls(session, scope=scope, plan=plan, top=top)
+        result["url"] = _url_rows(urls, totals.impressions)
+    if wanted & {"device", "country", "agent", "operator"}:
+        traffic = summary_repository.traffic(session, scope=scope, plan=plan)
+        result.update(_traffic_breakdowns(traffic, wanted, totals, top))
+    return Breakdowns(**result)
+
+
+def _url_rows(rows: Iterable[Any], impressions: int) -> list[UrlRow]:
+    return [
+        UrlRow(
+            url=row["url"] or None,
+            domain=row["domain"] or None,
+            impressions=int(row["impressions"]),
+            share=_share(int(row["impressions"]), impressions),
+        )
+        for row in rows
+    ]
+
+
+def _traffic_breakdowns(
+    rows: Iterable[Any], wanted: set[str], totals: Totals, top: int
+) -> dict[str, Any]:
+    """Device, country, agent and operator breakdowns from loads by device, country, agent."""
+    result: dict[str, Any] = {}
+    groups = [(row, _counts(row)) for row in rows]
+    for dimension, column in _TRAFFIC_DIMENSIONS.items():
+        if dimension in wanted:
+            sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
+            for row, counts in groups:
+                sums[row[column] or None].update(counts)
+            result[dimension] = _value_rows(sums.items(), totals.loads, top)
+    agents = _agents(groups, totals.loads)
+    if "agent" in wanted:
+        result["agent"] = agents[:top]
+    if "operator" in wanted:
+        result["operator"] = _operators(agents, totals.loads)[:top]
+    return result
 
 
 def _reads_cache(scope: Scope, wanted: set[str]) -> bool:
@@ -144,7 +238,7 @@ def _counts(row: Any) -> dict[str, int]:
     return {"loads": sum(counts.values()), **counts}
 
 
-def _totals(by_day: Sequence[RowMapping], misrepresented: int) -> Totals:
+def _totals(by_day: Sequence[Any], misrepresented: int) -> Totals:
     counts = {kind: sum(int(row[kind]) for row in by_day) for kind in _TRAFFIC}
     loads = sum(counts.values())
     return Totals(
@@ -198,37 +292,18 @@ def _breakdowns(
             ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
         )
     if "url" in wanted:
-        result["url"] = [
-            UrlRow(
-                url=row["url"] or None,
-                domain=row["domain"] or None,
-                impressions=int(row["impressions"]),
-                share=_share(int(row["impressions"]), totals.impressions),
-            )
-            for row in repository.top_urls(session, scope=scope, top=top)
-        ]
+        result["url"] = _url_rows(
+            repository.top_urls(session, scope=scope, top=top), totals.impressions
+        )
     if wanted & {"device", "country", "agent", "operator"}:
         dims = ["device", "geo", "agent"]
         table = repository.table_for(scope, [*dims, "traffic_type"])
-        groups = [
-            (row, _counts(row))
-            for row in repository.traffic(session, table=table, scope=scope, by=dims)
-        ]
-        for dimension, column in _TRAFFIC_DIMENSIONS.items():
-            if dimension in wanted:
-                sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
-                for row, counts in groups:
-                    sums[row[column] or None].update(counts)
-                result[dimension] = _value_rows(sums.items(), totals.loads, top)
-        agents = _agents(groups, totals.loads)
-        if "agent" in wanted:
-            result["agent"] = agents[:top]
-        if "operator" in wanted:
-            result["operator"] = _operators(agents, totals.loads)[:top]
+        rows = repository.traffic(session, table=table, scope=scope, by=dims)
+        result.update(_traffic_breakdowns(rows, wanted, totals, top))
     return Breakdowns(**result)
 
 
-def _agents(groups: Iterable[tuple[RowMapping, Mapping[str, int]]], total: int) -> list[AgentRow]:
+def _agents(groups: Iterable[tuple[Any, Mapping[str, int]]], total: int) -> list[AgentRow]:
     """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
     by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
     for row, counts in groups:
@@ -276,7 +351,7 @@ def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
     return operators
 
 
-def _misrepresented(rows: Iterable[RowMapping], impressions: int) -> list[MisrepresentedRow]:
+def _misrepresented(rows: Iterable[Any], impressions: int) -> list[MisrepresentedRow]:
     """Human loads where the declared site macro named another domain, per pair of domains."""
     pairs: Counter[tuple[str | None, str | None]] = Counter()
     for row in rows:

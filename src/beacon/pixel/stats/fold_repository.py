@@ -1,0 +1,282 @@
+"""SQL of the folding job: closed days of the full grain summed into the stats summaries.
+
+A few days of one month are folded in one transaction: their agent day rows (four levels) are
+inserted, their agent, site and URL sums are *added* to the month rows (``INSERT .. SELECT ..
+ON CONFLICT DO UPDATE SET n = n + excluded.n``), and each day is marked with the loads it had.
+Undoing a month (when a folded day changed) deletes its month rows, day rows and marks at
+once; its days are then folded again. Each statement is a GROUP BY in the database over those
+days of the full grain, so no transaction holds a write lock long.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select, text, update
+from sqlalchemy.orm import Session
+
+from beacon.core.db import UTCDateTime, is_postgres, upsert_insert
+from beacon.core.jobs import COMPLETE, FAILED, PENDING
+from beacon.core.timefmt import utcnow
+from beacon.pixel.models import PixelCampaign
+from beacon.pixel.models import PixelRollup as R
+from beacon.pixel.models import PixelSiteDay as SD
+from beacon.pixel.stats.models import ALL, DAY, MONTH
+from beacon.pixel.stats.models import PixelStatsAgent as A
+from beacon.pixel.stats.models import PixelStatsFold as J
+from beacon.pixel.stats.models import PixelStatsFolded as F
+from beacon.pixel.stats.models import PixelStatsSite as S
+from beacon.pixel.stats.models import PixelStatsUrl as U
+
+TRAFFIC_TYPES = ("human", "bot", "ai_agent")
+_SEP = "\x1f"
+# (device, geo) of each level: True keeps the real value, False sums it ('*').
+_LEVELS = ((True, True), (True, False), (False, True), (False, False))
+_URL_LEVELS = _LEVELS[1:]
+_WORK_MEM = "128MB"  # URLs: no device × country level (that filter reads the full grain)
+
+
+def month_of(day: dt.date) -> dt.date:
+    """The first day of ``day``'s month (a month row's period)."""
+    return day.replace(day=1)
+
+
+def _month_end(month: dt.date) -> dt.date:
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+def lock_campaign(session: Session, campaign_id: int) -> None:
+    """Serialize folds of one campaign. On PostgreSQL ``FOR NO KEY UPDATE`` of the campaign
+    row, which neither waits for nor blocks the flusher's foreign-key checks; on SQLite a
+    no-op write, so the transaction holds the single writer's lock before it reads."""
+    if is_postgres(session):
+        # A week of a large campaign's URLs grouped in memory, not in sorted runs on disk.
+        session.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
+        statement = select(PixelCampaign.id).where(PixelCampaign.id == campaign_id)
+        session.execute(statement.with_for_update(key_share=True))
+    else:
+        session.execute(
+            update(PixelCampaign)
+            .where(PixelCampaign.id == campaign_id)
+            .values(id=PixelCampaign.id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def site_day_loads(
+    session: Session, *, campaign_id: int, before: dt.date, month: dt.date | None = None
+) -> dict[dt.date, int]:
+    """Loads per day before ``before`` (of ``month`` only, if given), from site-days."""
+    conditions = [SD.campaign_id == campaign_id, SD.date < before]
+    if month is not None:
+        conditions += [SD.date >= month, SD.date <= _month_end(month)]
+    statement = (
+        select(SD.date, func.sum(SD.human + SD.bot + SD.ai_agent))
+        .where(*conditions)
+        .group_by(SD.date)
+    )
+    return {day: int(n) for day, n in session.execute(statement) if n}
+
+
+def folded(
+    session: Session, *, campaign_id: int, start: dt.date | None = None, end: dt.date | None = None
+) -> dict[dt.date, int]:
+    """The folded days (of ``start``..``end``) and the loads each had when folded."""
+    conditions = [F.campaign_id == campaign_id]
+    if start is not None:
+        conditions.append(F.date >= start)
+    if end is not None:
+        conditions.append(F.date <= end)
+    return {day: int(n) for day, n in session.execute(select(F.date, F.loads).where(*conditions))}
+
+
+def unfold_month(session: Session, *, campaign_id: int, month: dt.date) -> None:
+    """Delete ``month``'s summary rows and marks: its days read from the daily rollups again."""
+    last = _month_end(month)
+    for model in (A, S, U):
+        session.execute(
+            delete(model).where(
+                model.campaign_id == campaign_id, model.span == MONTH, model.period == month
+            )
+        )
+    session.execute(
+        delete(A).where(
+            A.campaign_id == campaign_id, A.span == DAY, A.period >= month, A.period <= last
+        )
+    )
+    session.execute(delete(F).where(F.campaign_id == campaign_id, F.date >= month, F.date <= last))
+
+
+def _level(column: Any, keep: bool) -> Any:
+    return column if keep else literal(ALL)
+
+
+def _grouped(keep: tuple[bool, bool], source: Any) -> list[Any]:
+    return [c for c, k in zip((source.device, source.geo), keep, strict=True) if k]
+
+
+def fold_days(session: Session, *, campaign_id: int, days: list[dt.date]) -> dict[dt.date, int]:
+    """Fold ``days`` (of one month, none folded yet) into the summaries; the loads of each.
+
+    Several days at once write each month key once rather than once a day."""
+    month = month_of(days[0])
+    assert all(month_of(day) == month for day in days)
+    _agent_days(session, campaign_id, days)
+    statement = (
+        select(A.period, func.sum(A.hits))
+        .where(
+            A.campaign_id == campaign_id,
+            A.span == DAY,
+            A.period.in_(days),
+            A.device == ALL,
+            A.geo == ALL,
+        )
+        .group_by(A.period)
+    )
+    loads = {day: 0 for day in days} | {d: int(n) for d, n in session.execute(statement)}
+    _agent_month(session, campaign_id, days, month)
+    for keep in _LEVELS:
+        _site_month(session, campaign_id, days, month, keep)
+    for keep in _URL_LEVELS:
+        _url_month(session, campaign_id, days, month, keep)
+    session.add_all(F(campaign_id=campaign_id, date=day, loads=n) for day, n in loads.items())
+    session.flush()
+    return loads
+
+
+def _days_of(campaign_id: int, days: list[dt.date]) -> list[ColumnElement[bool]]:
+    return [R.campaign_id == campaign_id, R.date.in_(days)]
+
+
+def _agent_days(session: Session, campaign_id: int, days: list[dt.date]) -> None:
+    """The day's agent rows at the finest level from the full grain, the others from them."""
+    columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
+    keys = [R.device, R.geo, R.traffic_type, R.agent]
+    finest = (
+        select(R.campaign_id, literal(DAY), R.date, *keys, func.sum(R.hits))
+        .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
+        .group_by(R.campaign_id, R.date, *keys)
+    )
+    session.execute(insert(A).from_select(columns, finest))
+    for keep in _LEVELS[1:]:
+        device, geo = _level(A.device, keep[0]), _level(A.geo, keep[1])
+        coarse = (
+            select(A.campaign_id, A.span, A.period, device, geo, A.traffic_type, A.agent)
+            .add_columns(func.sum(A.hits))
+            .where(
+                A.campaign_id == campaign_id,
+                A.span == DAY,
+                A.period.in_(days),
+                A.device != ALL,
+                A.geo != ALL,
+            )
+            .group_by(A.campaign_id, A.span, A.period, *_grouped(keep, A), A.traffic_type, A.agent)
+        )
+        session.execute(insert(A).from_select(columns, coarse))
+
+
+def _agent_month(session: Session, campaign_id: int, days: list[dt.date], month: dt.date) -> None:
+    columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
+    keys = [A.campaign_id, A.device, A.geo, A.traffic_type, A.agent]
+    rows = (
+        select(A.campaign_id, literal(MONTH), literal(month), *keys[1:], func.sum(A.hits))
+        .where(A.campaign_id == campaign_id, A.span == DAY, A.period.in_(days))
+        .group_by(*keys)
+    )
+    insert = upsert_insert(session, A.__table__).from_select(columns, rows)
+    key = ["campaign_id", "span", "device", "geo", "period", "traffic_type", "agent"]
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=key, set_={"hits": A.__table__.c.hits + insert.excluded.hits}
+        )
+    )
+
+
+def _by_type(kind: str) -> Any:
+    return func.sum(case((R.traffic_type == kind, R.hits), else_=0))
+
+
+def _site_month(
+    session: Session, campaign_id: int, days: list[dt.date], month: dt.date, keep: tuple[bool, bool]
+) -> None:
+    flag = case((R.misrepresented.is_(True), "1"), else_="0")
+    key_hash = func.md5(R.domain + _SEP + R.macros + _SEP + flag)
+    rows = (
+        select(
+            R.campaign_id,
+            literal(MONTH),
+            literal(month),
+            _level(R.device, keep[0]),
+            _level(R.geo, keep[1]),
+            func.min(key_hash),
+            R.domain,
+            R.macros,
+            R.misrepresented,
+            *(_by_type(kind) for kind in TRAFFIC_TYPES),
+        )
+        .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
+        .group_by(R.campaign_id, *_grouped(keep, R), R.domain, R.macros, R.misrepresented)
+    )
+    columns = ["campaign_id", "span", "period", "device", "geo", "key_hash", "domain", "macros"]
+    insert = upsert_insert(session, S.__table__).from_select(
+        [*columns, "misrepresented", *TRAFFIC_TYPES], rows
+    )
+    table = S.__table__.c
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["campaign_id", "span", "device", "geo", "period", "key_hash"],
+            set_={kind: table[kind] + insert.excluded[kind] for kind in TRAFFIC_TYPES},
+        )
+    )
+
+
+def _url_month(
+    session: Session, campaign_id: int, days: list[dt.date], month: dt.date, keep: tuple[bool, bool]
+) -> None:
+    rows = (
+        select(
+            R.campaign_id,
+            literal(MONTH),
+            literal(month),
+            _level(R.device, keep[0]),
+            _level(R.geo, keep[1]),
+            func.min(func.md5(R.url + _SEP + R.domain)),
+            R.url,
+            func.min(func.md5(R.url)),
+            R.domain,
+            func.sum(R.hits),
+        )
+        .where(*_days_of(campaign_id, days), R.traffic_type == "human")
+        .group_by(R.campaign_id, *_grouped(keep, R), R.url, R.domain)
+    )
+    columns = ["campaign_id", "span", "period", "device", "geo", "key_hash", "url", "url_hash"]
+    insert = upsert_insert(session, U.__table__).from_select([*columns, "domain", "human"], rows)
+    session.execute(
+        insert.on_conflict_do_update(
+            index_elements=["campaign_id", "span", "device", "geo", "period", "key_hash"],
+            set_={"human": U.__table__.c.human + insert.excluded.human},
+        )
+    )
+
+
+def queue_folds(session: Session) -> None:
+    """Set the folding job of every active campaign pending (one row per campaign, created on
+    first use; a job queued or running is left alone)."""
+    campaigns = select(PixelCampaign.id).where(PixelCampaign.archived_at.is_(None))
+    session.execute(
+        update(J)
+        .where(J.status.in_((COMPLETE, FAILED)), J.campaign_id.in_(campaigns))
+        .values(status=PENDING, attempts=0, error=None, run_after=None)
+        .execution_options(synchronize_session=False)
+    )
+    new = select(
+        PixelCampaign.id, literal(PENDING), literal(0), literal(utcnow(), UTCDateTime())
+    ).where(
+        PixelCampaign.archived_at.is_(None),
+        ~select(J.id).where(J.campaign_id == PixelCampaign.id).exists(),
+    )
+    insert = upsert_insert(session, J.__table__).from_select(
+        ["campaign_id", "status", "attempts", "created_date"], new
+    )
+    session.execute(insert.on_conflict_do_nothing())
