@@ -73,7 +73,7 @@ BUSY_WAIT_SECONDS = 1.0
 SPAWN_TIMEOUT_SECONDS = 30.0
 NICENESS = 10
 DEMOTE_CPU_SECONDS = 0.1  # CPU one call may use before its process's group drops to NICENESS
-WATCH_SECONDS = 0.02  # how often the parent reads the CPU time of a child still working
+WATCH_SECONDS = 0.05  # how often the parent reads the CPU time of a child still working
 CACHE_SIZE = 32
 FLUSH_SECONDS = 0.02  # a child sends what it rendered at least this often during a long call
 EXIT_MEMORY = 86  # a child's exit code after running out of address space
@@ -115,10 +115,17 @@ def _address_space() -> int:
     return 0
 
 
+_armed = [-1]  # the soft RLIMIT_CPU this process set last
+
+
 def _arm_cpu(seconds: int) -> None:
+    # the limit only moves once per second of CPU used: most messages need no setrlimit
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (int(usage.ru_utime + usage.ru_stime) + seconds, hard))
+    soft = int(usage.ru_utime + usage.ru_stime) + seconds
+    if soft != _armed[0]:
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        _armed[0] = soft
 
 
 def _deprioritise() -> None:
@@ -455,8 +462,9 @@ class RenderPool:
         try:
             conn.send(request)
             while True:
-                watch = time.monotonic() + WATCH_SECONDS
-                if not conn.poll(max(0.0, min(deadline, watch) - time.monotonic())):
+                # a demoted child is not watched any more: only its deadline wakes the parent
+                wake = deadline if worker.demoted else time.monotonic() + WATCH_SECONDS
+                if not conn.poll(max(0.0, min(deadline, wake) - time.monotonic())):
                     if time.monotonic() < deadline:
                         self._watch(worker, started)
                         continue
