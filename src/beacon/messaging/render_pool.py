@@ -11,8 +11,13 @@ process that the kernel limits and the parent may kill:
   SIGXCPU ends the process;
 - the parent kills a child that gives no answer for ``WALL_SECONDS`` (2.2 s, so that an API
   caller has its answer, request handling included, within 2.5 s);
-- children run in sessions of their own at a lower priority (nice 10, and the same for their
-  autogroup), so a hostile render takes CPU from other renders, not from the API.
+- children run in sessions of their own (with the kernel's autogroup scheduling, each its own
+  scheduling group, so the CPU it burns is not charged to the server's group) at nice 10
+  within it; a child whose call has used more than ``DEMOTE_CPU_SECONDS`` of CPU (0.1 s: an
+  ordinary chunk of 100 messages uses about 0.01 s) is demoted by the parent to autogroup
+  nice 10 and replaced after the call, so a hostile render takes CPU from other renders, not
+  from the API, while ordinary sends render at the group weight of any other process (a
+  group at nice 10 gets a tenth of the CPU of one at 0: under load, ordinary renders starved).
 
 A dead child is replaced; the caller gets a ``RenderLimitExceeded`` ("template exceeded its
 time/memory limit"). Children come from the 'forkserver' context (a clean single-threaded
@@ -67,6 +72,8 @@ MEMORY_HEADROOM = 128 * 1024 * 1024
 BUSY_WAIT_SECONDS = 1.0
 SPAWN_TIMEOUT_SECONDS = 30.0
 NICENESS = 10
+DEMOTE_CPU_SECONDS = 0.1  # CPU one call may use before its process's group drops to NICENESS
+WATCH_SECONDS = 0.05  # how often the parent reads the CPU time of a child still working
 CACHE_SIZE = 32
 FLUSH_SECONDS = 0.02  # a child sends what it rendered at least this often during a long call
 EXIT_MEMORY = 86  # a child's exit code after running out of address space
@@ -108,19 +115,27 @@ def _address_space() -> int:
     return 0
 
 
+_armed = [-1]  # the soft RLIMIT_CPU this process set last
+
+
 def _arm_cpu(seconds: int) -> None:
+    # the limit only moves once per second of CPU used: most messages need no setrlimit
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    resource.setrlimit(resource.RLIMIT_CPU, (int(usage.ru_utime + usage.ru_stime) + seconds, hard))
+    soft = int(usage.ru_utime + usage.ru_stime) + seconds
+    if soft != _armed[0]:
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        _armed[0] = soft
 
 
 def _deprioritise() -> None:
     """A session of its own: with the kernel's autogroup scheduling (on by default) the CPU a
     render burns is charged to its own group, not to the server's, so the server's requests
-    do not queue behind it; and a lower priority within that group."""
+    do not queue behind it; and a lower priority within that group (what counts where
+    autogroups do not apply). The group itself keeps the default weight until the parent
+    demotes it (``_demote``): niced from the start, ordinary renders got a tenth of a busy
+    machine's CPU and a send waited on them."""
     os.setsid()
-    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:
-        autogroup.write(str(NICENESS))
     os.nice(NICENESS)
 
 
@@ -222,6 +237,29 @@ def _killed(limit: str, detail: str) -> RenderLimitExceeded:
 class _Worker:
     process: BaseProcess
     conn: Connection
+    demoted: bool = False  # its group was niced during a call: replaced after it
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time a process has used (None when it cannot be read)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _demote(worker: _Worker) -> None:
+    """Drop a child's scheduling group to ``NICENESS`` (raising a nice value needs no
+    privilege); it already runs at that nice within the group."""
+    worker.demoted = True
+    with contextlib.suppress(OSError), open(f"/proc/{worker.process.pid}/autogroup", "w") as group:
+        group.write(str(NICENESS))
+    log.info("render process demoted", extra={"pid": worker.process.pid})
 
 
 class RenderPool:
@@ -235,8 +273,10 @@ class RenderPool:
         cpu_seconds: int = CPU_SECONDS,
         memory_headroom: int = MEMORY_HEADROOM,
         busy_wait_seconds: float = BUSY_WAIT_SECONDS,
+        demote_cpu_seconds: float = DEMOTE_CPU_SECONDS,
     ) -> None:
         self.processes = processes
+        self.demote_cpu_seconds = demote_cpu_seconds
         self.wall_seconds = wall_seconds
         self.cpu_seconds = cpu_seconds
         self.memory_headroom = memory_headroom
@@ -284,7 +324,7 @@ class RenderPool:
         try:
             results, failure, healthy = self._exchange(worker, request, len(items), first)
         finally:
-            if healthy:
+            if healthy and not worker.demoted:
                 self._idle.put(worker)
             else:
                 self._replace(worker)
@@ -413,13 +453,21 @@ class RenderPool:
         self, worker: _Worker, request: tuple[Any, ...], count: int, deadline: float
     ) -> tuple[list[Result], RenderError | None, bool]:
         """Send a request and collect its answers: (results, whole-call error, healthy). The
-        child is killed when ``deadline`` passes, and then ``wall_seconds`` after each answer."""
+        child is killed when ``deadline`` passes, and then ``wall_seconds`` after each answer;
+        while it works, its CPU time is read every ``WATCH_SECONDS`` and past
+        ``DEMOTE_CPU_SECONDS`` for this call its group is demoted."""
         conn = worker.conn
         results: list[Result] = []
+        started = _cpu_seconds(worker.process.pid)
         try:
             conn.send(request)
             while True:
-                if not conn.poll(max(0.0, deadline - time.monotonic())):
+                # a demoted child is not watched any more: only its deadline wakes the parent
+                wake = deadline if worker.demoted else time.monotonic() + WATCH_SECONDS
+                if not conn.poll(max(0.0, min(deadline, wake) - time.monotonic())):
+                    if time.monotonic() < deadline:
+                        self._watch(worker, started)
+                        continue
                     _kill(worker)
                     death = _killed("time", f"no answer within {self.wall_seconds} s")
                     return self._fill(results, count, death), None, False
@@ -438,6 +486,13 @@ class RenderPool:
             if self._closed:
                 raise RendererClosed() from None
             return self._fill(results, count, self._death(worker)), None, False
+
+    def _watch(self, worker: _Worker, started: float | None) -> None:
+        if worker.demoted or started is None:
+            return
+        used = _cpu_seconds(worker.process.pid)
+        if used is not None and used - started > self.demote_cpu_seconds:
+            _demote(worker)
 
     @staticmethod
     def _fill(results: list[Result], count: int, death: RenderLimitExceeded) -> list[Result]:

@@ -1,0 +1,87 @@
+"""Render processes run in scheduling groups of their own: at the default group weight while
+their calls stay cheap (a send's chunk), demoted to nice 10 once a call burns more than its
+CPU budget (a hostile template), and replaced after that call."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+from tests.support import wait_for
+
+from beacon.messaging import render_pool
+from beacon.messaging.rendering import RenderError
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/autogroup").exists(), reason="no autogroup scheduling here"
+)
+BURN = "{% for i in range(10000) %}{% for j in range(50) %}{% endfor %}{% endfor %}done"
+
+
+def _group_nice(pid: int) -> int:
+    # "/autogroup-123 nice 10"
+    return int(Path(f"/proc/{pid}/autogroup").read_text().split()[-1])
+
+
+def _render(pool: render_pool.RenderPool, body: str) -> object:
+    [result] = pool.render(channel="sms", content={"body": body}, items=[({}, None)], wait=True)
+    return result
+
+
+def test_cheap_renders_keep_their_process_at_the_default_group_weight() -> None:
+    pool = render_pool.RenderPool(1)
+    try:
+        assert _render(pool, "{{ 1 + 1 }}") == {"body": "2"}
+        [pid] = pool.pids()
+        for _ in range(5):
+            assert _render(pool, "{{ 2 + 2 }}") == {"body": "4"}
+        assert pool.pids() == [pid]  # kept, not replaced
+        assert pool.replaced == 0
+        assert _group_nice(pid) == 0
+        assert os.getpriority(os.PRIO_PROCESS, pid) >= render_pool.NICENESS  # within its group
+        assert os.getsid(pid) == pid  # a session, hence an autogroup, of its own
+    finally:
+        pool.close()
+
+
+def test_a_call_past_its_cpu_budget_is_demoted_then_its_process_replaced() -> None:
+    pool = render_pool.RenderPool(1, wall_seconds=60, cpu_seconds=30, demote_cpu_seconds=0.05)
+    try:
+        assert _render(pool, "warm") == {"body": "warm"}
+        [pid] = pool.pids()
+        results: list[object] = []
+
+        def burn() -> None:
+            try:
+                results.append(_render(pool, BURN))
+            except RenderError as exc:  # its own 2 s deadline, on a loaded machine
+                results.append(exc)
+
+        worker = threading.Thread(target=burn)
+        worker.start()
+        seen: list[int] = []
+
+        def demoted() -> bool:
+            try:
+                seen.append(_group_nice(pid))
+            except OSError:  # already replaced
+                return True
+            return seen[-1] == render_pool.NICENESS or bool(results)
+
+        wait_for(demoted, "the burning render's group to be demoted", timeout=60)
+        worker.join(60)
+        assert render_pool.NICENESS in seen, seen  # demoted while it was still rendering
+        [result] = results
+        if isinstance(result, RenderError):  # the in-process deadline, not a kill
+            assert "took longer than" in str(result), result
+        else:
+            assert result == {"body": "done"}
+        assert pool.replaced == 1
+        wait_for(lambda: len(pool.pids()) == 1 and pool.pids() != [pid], "a fresh process")
+        assert _render(pool, "{{ 3 + 3 }}") == {"body": "6"}
+        [fresh] = pool.pids()
+        assert _group_nice(fresh) == 0
+    finally:
+        pool.close()
