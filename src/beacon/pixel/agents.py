@@ -171,6 +171,12 @@ class AgentLists:
     device_detector: list[dict[str, Any]] = field(default_factory=list)
     # arcjet/well-known-bots: {id, categories, patterns, instances}.
     well_known_bots: list[dict[str, Any]] = field(default_factory=list)
+    # ua-parser/uap-core's "Spider" device parsers: {pattern, model}.
+    uap_spiders: list[dict[str, Any]] = field(default_factory=list)
+    # mitchellkrogza/nginx-ultimate-bad-bot-blocker's bad user agents (whole words).
+    bad_bots: list[str] = field(default_factory=list)
+    # omrilotan/isbot's patterns (generic forms as well as names).
+    isbot: list[str] = field(default_factory=list)
 
     @classmethod
     def vendored(cls) -> AgentLists:
@@ -185,6 +191,9 @@ class AgentLists:
             },
             device_detector=json.loads(_data("device-detector/bots.json")),
             well_known_bots=json.loads(_data("well-known-bots/well-known-bots.json")),
+            uap_spiders=json.loads(_data("uap-core/spiders.json")),
+            bad_bots=_lines(_data("bad-bot-blocker/bad-user-agents.list")),
+            isbot=json.loads(_data("isbot/patterns.json")),
         )
 
 
@@ -216,6 +225,9 @@ class AgentClassifier:
         for entry in lists.device_detector:
             if entry["pattern"] not in _DROPPED_PATTERNS:
                 (ai if entry.get("ai") else crawlers).append(entry["pattern"])
+        crawlers.extend(
+            e["pattern"] for e in lists.uap_spiders if e["pattern"] not in _DROPPED_PATTERNS
+        )
         # As the ai.robots.txt tokens, these only count as whole words ("NotGPTBotX" is not
         # GPTBot): an AI agent label names an operator, so it must not be a guess.
         self._ai_patterns = _union(ai, whole_words=True)
@@ -224,6 +236,11 @@ class AgentClassifier:
         self._crawlers = _union(crawlers)
         self._crawler_detect = _union(lists.crawler_detect)
         self._exclusions = _compiled_union(lists.crawler_detect_exclusions)
+        # A blocking list: its words ("Titan", "Bolt") only count whole. The browsers it
+        # blocks on purpose (WeChat, QQ Browser) were left out when it was vendored, as were
+        # the patterns of it, uap-core and isbot that match real browsers (update_ivt_data.py).
+        self._bad_bots = _union(lists.bad_bots, whole_words=True)
+        self._isbot = _union([p for p in lists.isbot if p not in _DROPPED_PATTERNS])
         self.classify_cached = lru_cache(maxsize=cache_size)(self._classify)
 
     def classify(self, user_agent: str | None) -> TrafficInfo:
@@ -258,6 +275,11 @@ class AgentClassifier:
         if not name:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
+        if not name:
+            name = _matched(self._bad_bots, ua)
+        if not name and (name := _matched(self._isbot, ua)) and not _PLAIN_NAME.fullmatch(name):
+            # a generic form of isbot ("^mozilla/\d\.\d\s\(...\)$") matched, not a name
+            name = _declared_name(full_ua) or name
         if not name:
             name = _matched_words(ua)
         if name:
@@ -363,6 +385,7 @@ def _matched_words(ua: str) -> str | None:
     return ua[start : match.end()]
 
 
+_PLAIN_NAME = re.compile(r"[\w.:@/ -]{1,60}")
 _COMPATIBLE_NAME = re.compile(r"\(compatible; ?([^;)]+)")
 _FIRST_PRODUCT = re.compile(r"^([^/;()]+)")
 
