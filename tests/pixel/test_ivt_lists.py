@@ -95,3 +95,89 @@ def test_isbot_patterns_add_names_and_generic_forms() -> None:
     assert r"^[^ ]{50,}$" not in patterns
     smart_tv = "smarttv_AFTMM_Build_535062120_Chromium_59.0.2883.91"
     assert classify_traffic(smart_tv).type == "human"
+
+
+ANDROID_AP3A = (
+    "Mozilla/5.0 (Linux; Android 15; CPH2655 Build/AP3A.240617.008) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36"
+)
+IMESSAGE = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_11_1) AppleWebKit/601.2.4 (KHTML, like Gecko) "
+    "Version/9.0.1 Safari/601.2.4 facebookexternalhit/1.1 Facebot Twitterbot/1.0"
+)
+
+
+def test_an_android_build_id_in_a_list_is_not_a_bot() -> None:
+    # crawler-user-agents lists `AP3A\.240617\.008` (one 80legs User-Agent); the build runs
+    # on millions of OPPO and OnePlus phones
+    assert any("AP3A" in e["pattern"] for e in AgentLists.vendored().crawler_user_agents)
+    assert classify_traffic(ANDROID_AP3A).type == "human"
+    webview = ANDROID_AP3A.replace(") AppleWebKit", "; wv) AppleWebKit")
+    assert classify_traffic(webview).type == "human"
+
+
+def test_imessage_and_facebook_link_previews_are_bots_not_ai_agents() -> None:
+    info = classify_traffic(IMESSAGE)
+    assert (info.type, info.reason, info.agent, info.operator) == (
+        "bot",
+        "known_crawler",
+        "iMessage",
+        "Apple",
+    )
+    facebook = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+    assert classify_traffic(facebook).type == "bot"
+    assert classify_traffic("Facebot/1.0").type == "bot"
+    # Meta's AI crawler stays an AI agent
+    meta_ai = (
+        "Mozilla/5.0 (compatible; FacebookBot/1.0; "
+        "+https://developers.facebook.com/docs/sharing/webmasters/facebookbot/)"
+    )
+    assert classify_traffic(meta_ai).type == "ai_agent"
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # AI vocabulary in a name no list knows (made-up products)
+        "Mozilla/5.0 (compatible; ZorblaxGPT-Fetcher/1.0; +https://zorblax.example/bot)",
+        "QuuxLLM-Crawler/0.3 (+https://quux.example/crawler)",
+        "Mozilla/5.0 (compatible; Frobnitz-User/1.0; +https://frobnitz.example/bots)",
+        "Mozilla/5.0 (compatible; Frobnitz-SearchBot/1.0; +https://frobnitz.example/bots)",
+        "Mozilla/5.0 (compatible; WidgetAutoRAG/1.0; +https://widget.example/rag)",
+        "Mozilla/5.0 (compatible; ClaudeScout/1.0; +https://scout.example/)",
+        "Mozilla/5.0 (compatible; KimiReader/2.0; +https://reader.example/)",
+        "acme-training-data-crawler/1.0",
+        "Mozilla/5.0 (compatible; Zeta Research Assistant/1.0; +https://zeta.example/)",
+        # an AI company's site as the contact, a .ai domain as the whole name
+        "Mozilla/5.0 (compatible; Fetchy/1.0; +https://openai.com/fetchy)",
+        "zorblax.ai",
+    ],
+)
+def test_a_bot_with_an_ai_sign_is_an_ai_agent(ua: str) -> None:
+    assert classify_traffic(ua).type == "ai_agent"
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # browsers and apps that carry the same words stay people: the AI signs only name the
+        # operator of something already a bot
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Mobile Safari/537.36 GoogleApp/15.2 Gemini/1.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0 Copilot/1.0",
+        CHROME,
+    ],
+)
+def test_ai_words_in_a_browser_do_not_make_it_a_bot(ua: str) -> None:
+    assert classify_traffic(ua).type == "human"
+
+
+def test_ai_signs_do_not_relabel_plain_bots() -> None:
+    for ua in (
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+        "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+        "Mozilla/5.0 (compatible; Rainbow/1.0; +https://raindrop.example/grain)",
+    ):
+        assert classify_traffic(ua).type == "bot", ua

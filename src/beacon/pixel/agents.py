@@ -61,6 +61,7 @@ _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _VERSION_SUFFIX = re.compile(r"[/ ]\d[\w.]*$")
 _AI_TAGS = frozenset({"ai-crawler"})
 _WELL_KNOWN_AI = "ai"
+_WELL_KNOWN_PREVIEW = "preview"
 _AUTOMATION_TAGS = frozenset({"browser-automation", "http-library"})
 # Headless and automation markers and non-browser HTTP clients the lists miss or name loosely.
 AUTOMATION_MARKERS: tuple[str, ...] = (
@@ -214,14 +215,21 @@ class AgentClassifier:
     ) -> None:
         # ai.robots.txt names an agent first; Beacon's own list only adds what it lacks.
         tokens = {**lists.ai_products, **lists.ai_robots}
+        for token in _LINK_PREVIEW_TOKENS:
+            tokens.pop(token, None)
         self._agents, self._ai_tokens = _ai_tokens(tokens)
         # The tokens as one trie of plain words: a User-Agent without any of them (nearly
         # every browser) skips the token regex, whose hundreds of alternatives are slow.
         self._ai_prefilter = _union([re.escape(agent.name) for agent in self._agents.values()])
         ai, automation, crawlers = _split_by_tags(lists.crawler_user_agents)
+        crawlers += [p for p in ai if p.lower() in _LINK_PREVIEW_TOKENS]
+        ai = [p for p in ai if p.lower() not in _LINK_PREVIEW_TOKENS]
         for bot in lists.well_known_bots:
             patterns = [p for p in bot.get("patterns") or () if p not in _DROPPED_PATTERNS]
-            (ai if _WELL_KNOWN_AI in bot.get("categories", ()) else crawlers).extend(patterns)
+            categories = bot.get("categories", ())
+            # "ai" and "preview" (facebook-share-crawler): a link preview, see above
+            is_ai = _WELL_KNOWN_AI in categories and _WELL_KNOWN_PREVIEW not in categories
+            (ai if is_ai else crawlers).extend(patterns)
         for entry in lists.device_detector:
             if entry["pattern"] not in _DROPPED_PATTERNS:
                 (ai if entry.get("ai") else crawlers).append(entry["pattern"])
@@ -257,8 +265,10 @@ class AgentClassifier:
         if match:
             agent = self._agents[match.group(1).lower()]
             return TrafficInfo("ai_agent", agent.name, agent.operator, agent.function, "ai_agent")
+        if _IMESSAGE_PREVIEW.search(ua):
+            return IMESSAGE_PREVIEW
         name = _matched(self._ai_patterns, ua)
-        if name:
+        if name and name.lower() not in _LINK_PREVIEW_TOKENS:
             return TrafficInfo("ai_agent", name, reason="ai_agent")
         name = _matched(self._extra, ua)
         if name:
@@ -356,13 +366,23 @@ _OLD_SYSTEM = re.compile(
     r"|Symbian|Xbox|PlayStation|Nintendo|OS/2|FreeBSD|OpenBSD|NetBSD|Solaris|HP-UX|IRIX",
     re.IGNORECASE,
 )
-# Signs that a bot works for an AI product: a contact URL or address on a .ai domain, "AI"
-# as a word or a name's suffix ("cohere-ai", "crawl4ai"), an "X-User" fetcher (ChatGPT-User,
+# Signs that a bot works for an AI product: a contact URL or address on a .ai domain, "AI" as
+# a word or a name's suffix ("cohere-ai", "crawl4ai"), an "X-User" fetcher (ChatGPT-User,
 # Claude-User: an assistant fetching for its user), an "X-Extended" token (the convention of
-# AI-training crawlers: Google-Extended, Applebot-Extended).
+# AI-training crawlers: Google-Extended, Applebot-Extended), an "X-SearchBot" (OAI-SearchBot,
+# Claude-SearchBot), and the vocabulary of AI products: GPT, LLM, RAG, "assistant",
+# "training data", and the names of the AI companies and model families at the start of a
+# word ("ClaudeBot", "KimiBot", "HuggingFace-Bot") or their sites in a contact URL. Applied
+# only to what the lists or the rules by form already call a bot, so a browser never gets
+# an AI label from it; the bench counts the non-AI bots it mislabels.
 _AI_HINTS = re.compile(
-    r"[/@.](?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
-    r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\bGPT|\bLLM",
+    r"(?:^|[\s/@.(;+])(?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
+    r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\b[A-Za-z]+-SearchBot\b"
+    r"|\bGPT|\bLLM|(?-i:GPT|LLM|RAG\b)|\bassistant\b|\bAssistBot|training[-_ ]?data"
+    r"|(?<![A-Za-z])(?:openai|chatgpt|anthropic|claude|gemini|deepmind|perplexity|copilot"
+    r"|mistral|cohere|hugging-?face|deepseek|qwen|kimi|moonshot|pangu|doubao|grok|llama"
+    r"|langchain|crawl4ai|firecrawl|phind|jina|tavily)"
+    r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai)\b",
     re.IGNORECASE,
 )
 # Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
@@ -692,6 +712,11 @@ def _is_word_char(char: str) -> bool:
 _DROPPED_PATTERNS = frozenset({"Sonic"})
 
 
+# An Android build id ("AP3A\.240617\.008", which crawler-user-agents lists for one 80legs
+# User-Agent) names a firmware that millions of phones run, not a bot.
+_BUILD_ID = re.compile(r"\^?[A-Z0-9]{4}(?:\\?\.)\d{6}(?:\\?\.)\d{3}\$?")
+
+
 def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
     ai: list[str] = []
     automation: list[str] = []
@@ -700,6 +725,8 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
     for entry in entries:
         pattern = entry.get("pattern")
         if not isinstance(pattern, str) or pattern in seen or pattern in _DROPPED_PATTERNS:
+            continue
+        if _BUILD_ID.fullmatch(pattern):
             continue  # deduplicated: the same pattern listed twice counts once
         seen.add(pattern)
         tags = set(entry.get("tags") or ())
@@ -711,6 +738,15 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
             crawlers.append(pattern)
     return ai, automation, crawlers
 
+
+# ai.robots.txt tokens of link-preview fetchers: facebookexternalhit fetches a page when a
+# link is shared on Facebook, and Apple's iMessage sends it too ("... Safari/601.2.4
+# facebookexternalhit/1.1 Facebot Twitterbot/1.0") for its previews. A preview is invalid
+# traffic, but no AI agent: they stay bots (`known_crawler`, crawler-user-agents'
+# `social-preview`).
+_LINK_PREVIEW_TOKENS = frozenset({"facebookexternalhit", "facebot"})
+_IMESSAGE_PREVIEW = re.compile(r"\bfacebookexternalhit/[\d.]+ Facebot Twitterbot/")
+IMESSAGE_PREVIEW = TrafficInfo("bot", "iMessage", "Apple", "link preview", "known_crawler")
 
 # AI product tokens that are also plain words or other products' words ("Screaming Frog SEO
 # Spider/19.4", "Operator", "Cursor"): they count only as a product token, `Name/version`, and
