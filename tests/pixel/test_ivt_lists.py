@@ -181,3 +181,16 @@ def test_ai_signs_do_not_relabel_plain_bots() -> None:
         "Mozilla/5.0 (compatible; Rainbow/1.0; +https://raindrop.example/grain)",
     ):
         assert classify_traffic(ua).type == "bot", ua
+
+
+@pytest.mark.parametrize(
+    ("ua", "reason"),
+    [
+        ("Mozilla/5.0 Zorblax/0.1", "known_crawler"),
+        ("Mozilla/5.0 Zorblax", "known_crawler"),
+        ("Mozilla/5.0 (watchOS 6.2; Watch; compatible; zorblax; HTTPClient 4.5)", "automation"),
+    ],
+)
+def test_forms_no_browser_sends(ua: str, reason: str) -> None:
+    info = classify_traffic(ua)
+    assert (info.type, info.reason) == ("bot", reason)

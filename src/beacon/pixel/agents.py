@@ -133,6 +133,7 @@ AUTOMATION_MARKERS: tuple[str, ...] = (
     r"reqwest",
     r"Deno/",
     r"Bun/",
+    r"\bHTTP ?Client\b",  # "(compatible; sv-watchagent; HTTPClient 4.5)", Java and .NET clients
 )
 
 
@@ -345,7 +346,10 @@ _DECLARED_BOT = re.compile(
     # the engine's comment ("(KHTML, like Gecko; compatible; Google-Agent)"), an "Unknown"
     # platform: forms crawlers use and browsers do not
     r"|\b[a-z0-9-]{2,}\.(?:com|ai|io|net|org|dev|app)/[a-z]|like Gecko; ?compatible;"
-    r"|^Mozilla/\d\.\d \(Unknown;",
+    r"|^Mozilla/\d\.\d \(Unknown;"
+    # nothing but a name after "Mozilla/5.0" ("Mozilla/5.0 infrawatch/0.1"): every browser
+    # puts its platform comment there
+    r"|^Mozilla/\d\.\d [\w.-]+(?:/[\w.-]+)?$",
     re.IGNORECASE,
 )
 # Every browser, webview, media player and app networking stack names its platform; a
