@@ -18,13 +18,17 @@ User-Agent is checked against them in this order; the first match decides:
 5. known crawlers -> bot, `known_crawler`: every other pattern of crawler-user-agents,
    well-known-bots and device-detector (its last entries are its bounded generic detections:
    `bot`, `crawler`, `spider`, `monitor`, `scanner`, ... with the exceptions device names
-   need), then the Crawler-Detect patterns (applied after removing its browser-token
-   exclusions, as upstream).
+   need), uap-core's "Spider" devices, then the Crawler-Detect patterns (applied after
+   removing its browser-token exclusions, as upstream), then the nginx bad-bot blocker's
+   words (whole words) and isbot's patterns (each pattern of these three that matches a real
+   browser of the bench corpora was left out when they were vendored).
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
-   form, or no platform token at all (a library-style `name/version`).
+   form, a bare name after `Mozilla/5.0`, or no platform token at all (`name/version`).
 
 A bot from rules 5-6 that shows an AI sign (a `.ai` contact URL, "AI" as a word, an `X-User`
-fetcher token) is an `ai_agent` too.
+fetcher token, GPT/LLM/RAG, an AI company's or model family's name or site) is an
+`ai_agent` too. Link-preview fetchers (iMessage, facebookexternalhit, Facebot) are bots,
+never AI agents, whatever a list says; an Android build id in a list is ignored.
 """
 
 from __future__ import annotations
