@@ -252,7 +252,11 @@ class AgentClassifier:
         # A blocking list: its words ("Titan", "Bolt") only count whole. The browsers it
         # blocks on purpose (WeChat, QQ Browser) were left out when it was vendored, as were
         # the patterns of it, uap-core and isbot that match real browsers (update_ivt_data.py).
-        self._bad_bots = _union(lists.bad_bots, whole_words=True)
+        # Its dots are literal ("Mail.RU_Bot", "allenai.org"): as plain words they join the
+        # trie instead of a union of look-behind regexes tried at every position.
+        self._bad_bots = _union(
+            [_UNESCAPED_DOT.sub(r"\\.", p) for p in lists.bad_bots], whole_words=True
+        )
         self._isbot = _union([p for p in lists.isbot if p not in _DROPPED_PATTERNS])
         self.classify_cached = lru_cache(maxsize=cache_size)(self._classify)
 
@@ -413,6 +417,7 @@ def _matched_words(ua: str) -> str | None:
     return ua[start : match.end()]
 
 
+_UNESCAPED_DOT = re.compile(r"(?<!\\)\.")
 _PLAIN_NAME = re.compile(r"[\w.:@/ -]{1,60}")
 _COMPATIBLE_NAME = re.compile(r"\(compatible; ?([^;)]+)")
 _FIRST_PRODUCT = re.compile(r"^([^/;()]+)")
