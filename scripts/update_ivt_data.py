@@ -11,20 +11,25 @@ upstream repositories and run this script with their work trees:
     git clone --depth 1 https://github.com/lord-alfred/ipranges /tmp/ipranges
     git clone --depth 1 https://github.com/matomo-org/device-detector /tmp/device-detector
     git clone --depth 1 https://github.com/arcjet/well-known-bots /tmp/well-known-bots
+    git clone --depth 1 https://github.com/omrilotan/isbot /tmp/isbot
+    git clone --depth 1 https://github.com/ua-parser/uap-core /tmp/uap-core
+    git clone --depth 1 https://github.com/mitchellkrogza/nginx-ultimate-bad-bot-blocker /tmp/nubbb
     python scripts/update_ivt_data.py --ai-robots /tmp/ai.robots.txt \
         --crawler-user-agents /tmp/cua --crawler-detect /tmp/crawler-detect \
         --ipranges /tmp/ipranges --device-detector /tmp/device-detector \
-        --well-known-bots /tmp/well-known-bots
+        --well-known-bots /tmp/well-known-bots --isbot /tmp/isbot --uap-core /tmp/uap-core \
+        --bad-bot-blocker /tmp/nubbb
 
-(`--device-detector` reads YAML, so it needs PyYAML in the Python that runs the script; the
+(`--device-detector` and `--uap-core` read YAML, so it needs PyYAML in the Python that runs the script; the
 server never does: the script writes JSON.)
 
 Precedence when the lists disagree (agents.py applies it; the first match decides): an AI
 label from any list wins (ai.robots.txt, Beacon's own `ai-products/ai-products.json`, the
 AI categories of device-detector and well-known-bots, crawler-user-agents' `ai-crawler` tag),
 then the operator's `BEACON_EXTRA_BOT_PATTERNS`, then automation markers, then every other
-pattern of crawler-user-agents, well-known-bots, device-detector and Crawler-Detect in that
-order (all `known_crawler`, so their order only picks the name reported). A pattern listed
+pattern of crawler-user-agents, well-known-bots, device-detector, Crawler-Detect, uap-core's
+"Spider" devices, the nginx bad-bot blocker's user agents (whole words) and isbot's patterns
+in that order (all `known_crawler`, so their order only picks the name reported). A pattern listed
 by several sources is kept once: the sources are deduplicated on the exact pattern text
 when the classifier is built, and here each list is deduplicated within itself.
 
@@ -158,7 +163,12 @@ def python_regex(pattern: str) -> str:
             return "".join(f"(?<!{alt})" for alt in body)
         return "(?:" + "|".join(f"(?<={alt})" for alt in body) + ")"
 
-    return _LOOKBEHIND.sub(split, pattern)
+    pattern = _LOOKBEHIND.sub(split, pattern)
+    # JavaScript reads `[\w-.]` as a literal `-`; Python as a bad range: move it last.
+    return _CLASS_DASH.sub(lambda m: m.group(1) + m.group(2) + "-]", pattern)
+
+
+_CLASS_DASH = re.compile(r"(\[(?:\\[a-zA-Z])+)-([^\]\\]*)\]")
 
 
 def update_device_detector(repo: Path) -> None:
@@ -216,6 +226,127 @@ def update_well_known_bots(repo: Path) -> None:
     print(f"well-known-bots: {len(entries)} bots")
 
 
+BENCH_DATA = Path(__file__).resolve().parent.parent / "bench" / "ivt" / "data"
+TEST_SAMPLE = (
+    Path(__file__).resolve().parent.parent / "tests" / "pixel" / "data" / "browser_sample.tsv"
+)
+
+
+def _browser_corpus() -> list[str]:
+    """Real-browser User-Agents of bench/ivt (as the classifier's lists see them)."""
+    import gzip
+
+    from beacon.pixel.agents import _list_view  # the classifier's own view of a User-Agent
+
+    rows: list[str] = []
+    for name in ("browsers.tsv", "isbot-browsers.tsv"):
+        rows += (BENCH_DATA / name).read_text("utf-8").splitlines()
+    with gzip.open(BENCH_DATA / "device-detector-browsers.tsv.gz", "rt", encoding="utf-8") as fh:
+        rows += fh.read().splitlines()
+    uas = [row.split("\t", 1)[1] for row in rows if "\t" in row]
+    # the tests' own sample (source, category, User-Agent): in-app browsers and webviews
+    for line in TEST_SAMPLE.read_text("utf-8").splitlines():
+        if line and not line.startswith("#"):
+            uas.append(line.split("\t", 2)[2])
+    return [_list_view(ua) for ua in uas]
+
+
+def browser_safe(name: str, patterns: list[str], *, whole_words: bool = False) -> list[str]:
+    """The patterns that match no real-browser User-Agent of the bench corpora.
+
+    The generic lists added last (isbot, uap-core's spiders, the nginx bad-bot blocker) were
+    written for their own browser sets or to block on purpose (WeChat, QQ Browser): a
+    pattern of theirs that flags a real browser is left out, and printed, at vendoring.
+    """
+    from beacon.pixel.agents import _split_alternatives
+
+    corpus = _browser_corpus()
+    kept: list[str] = []
+    for pattern in patterns:
+        dropped = []
+        for alternative in _split_alternatives([pattern]):
+            regex = (
+                rf"(?<![A-Za-z0-9])(?:{alternative})(?![A-Za-z0-9])" if whole_words else alternative
+            )
+            compiled = re.compile(regex, re.IGNORECASE)
+            if any(compiled.search(ua) for ua in corpus):
+                dropped.append(alternative)
+        if not dropped:
+            kept.append(pattern)
+            continue
+        alternatives = _split_alternatives([pattern])
+        left = [a for a in alternatives if a not in dropped]
+        print(f"{name}: left out {dropped} (matches real browsers)")
+        if left and len(alternatives) > 1:
+            kept.append("|".join(left))
+    return kept
+
+
+def update_isbot(repo: Path) -> None:
+    """omrilotan/isbot's pattern list (Unlicense): generic and specific bot patterns."""
+    target = DATA / "isbot"
+    target.mkdir(exist_ok=True)
+    raw = json.loads((repo / "src" / "patterns.json").read_text("utf-8"))
+    patterns: list[str] = []
+    for item in raw:
+        pattern = python_regex(str(item))
+        try:
+            re.compile(pattern, re.IGNORECASE)
+        except re.error as exc:
+            print(f"isbot: skipped {item!r}: {exc}")
+            continue
+        patterns.append(pattern)
+    patterns = browser_safe("isbot", list(dict.fromkeys(patterns)))
+    (target / "patterns.json").write_text(json.dumps(patterns, indent=1) + "\n", "utf-8")
+    _stamp(target, repo, "omrilotan/isbot (src/patterns.json)")
+    print(f"isbot: {len(patterns)} patterns")
+
+
+_UAP_PREFIX = re.compile(r"^\^\.\{0,\d+\}\??")
+
+
+def update_uap_core(repo: Path) -> None:
+    """ua-parser/uap-core's device parsers of the "Spider" device (Apache-2.0)."""
+    import yaml  # release-time only
+
+    target = DATA / "uap-core"
+    target.mkdir(exist_ok=True)
+    raw = yaml.safe_load((repo / "regexes.yaml").read_text("utf-8"))
+    entries = []
+    for item in raw["device_parsers"]:
+        if item.get("device_replacement") != "Spider":
+            continue
+        # "^.{0,100}(bot|crawl|...)": `search` makes the bounded lead redundant; without it
+        # the alternatives split into plain words for the classifier's trie.
+        pattern = _UAP_PREFIX.sub("", str(item["regex"]))
+        re.compile(pattern, re.IGNORECASE)
+        for safe in browser_safe("uap-core", [pattern]):
+            entries.append({"pattern": safe, "model": item.get("model_replacement") or ""})
+    (target / "spiders.json").write_text(json.dumps(entries, indent=1) + "\n", "utf-8")
+    _stamp(target, repo, "ua-parser/uap-core (regexes.yaml, device Spider)")
+    print(f"uap-core: {len(entries)} spider patterns")
+
+
+def update_bad_bot_blocker(repo: Path) -> None:
+    """mitchellkrogza/nginx-ultimate-bad-bot-blocker's bad user agents (MIT), whole words."""
+    target = DATA / "bad-bot-blocker"
+    target.mkdir(exist_ok=True)
+    source = repo / "_generator_lists" / "bad-user-agents.list"
+    lines = [line.strip() for line in source.read_text("utf-8").splitlines() if line.strip()]
+    for line in lines:
+        re.compile(line)
+    lines = browser_safe("bad-bot-blocker", lines, whole_words=True)
+    (target / "bad-user-agents.list").write_text("\n".join(lines) + "\n", "utf-8")
+    shutil.copyfile(repo / "LICENSE.md", target / "LICENSE.md")
+    (target / "SOURCE").write_text(
+        f"mitchellkrogza/nginx-ultimate-bad-bot-blocker (_generator_lists/bad-user-agents.list) "
+        f"at {_commit(repo)}, vendored {dt.date.today().isoformat()}"
+        " by scripts/update_ivt_data.py\n",
+        "utf-8",
+    )
+    print(f"bad-bot-blocker: {len(lines)} user agents")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ai-robots", type=Path, help="work tree of ai-robots-txt/ai.robots.txt")
@@ -224,6 +355,11 @@ def main() -> None:
     parser.add_argument("--ipranges", type=Path, help="work tree of lord-alfred/ipranges")
     parser.add_argument("--device-detector", type=Path, help="matomo-org/device-detector")
     parser.add_argument("--well-known-bots", type=Path, help="work tree of arcjet/well-known-bots")
+    parser.add_argument("--isbot", type=Path, help="work tree of omrilotan/isbot")
+    parser.add_argument("--uap-core", type=Path, help="work tree of ua-parser/uap-core")
+    parser.add_argument(
+        "--bad-bot-blocker", type=Path, help="mitchellkrogza/nginx-ultimate-bad-bot-blocker"
+    )
     args = parser.parse_args()
     if args.ai_robots:
         update_ai_robots(args.ai_robots)
@@ -237,6 +373,12 @@ def main() -> None:
         update_device_detector(args.device_detector)
     if args.well_known_bots:
         update_well_known_bots(args.well_known_bots)
+    if args.isbot:
+        update_isbot(args.isbot)
+    if args.uap_core:
+        update_uap_core(args.uap_core)
+    if args.bad_bot_blocker:
+        update_bad_bot_blocker(args.bad_bot_blocker)
 
 
 if __name__ == "__main__":

@@ -48,14 +48,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from beacon.pixel.agents import AUTOMATION_MARKERS, AgentClassifier, AgentLists
+from beacon.pixel.agents import (
+    AUTOMATION_MARKERS,
+    AgentClassifier,
+    AgentLists,
+    _split_alternatives,
+)
 from beacon.pixel.datacenter import vendored_ranges
 from beacon.pixel.ivt import ActivityRule, HitContext, InvalidTrafficDetector
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "benchmarks.md"
 DATA = Path(__file__).resolve().parent / "data"
-SECTION = "## Invalid traffic: held-out products, more lists (issue 17)"
+SECTION = "## Invalid traffic: nine lists, AI vocabulary, two false positives (issue 17)"
 HOLD_OUT_ONE_IN = 5
 GENERIC_PRODUCTS = 3
 _DD_AI = ("AI Data Scraper", "AI Assistant", "AI Search Crawler", "AI Agent")
@@ -63,30 +68,20 @@ _CHAR_CLASS = re.compile(r"\[(\w)[^\]]*\]")
 _ESCAPE = re.compile(r"\\[a-zA-Z]")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 NOTES = """
-Reading the table. The first column is the honest generalisation test: products that no list
-describes any more (every entry specific to them removed), caught only by the generic patterns
-and the rules by form. The second is what an operator gets on the same User-Agents with the
-lists as shipped, which is the situation of a checker's held-out User-Agents whose products the
-lists name. The third is in-sample. Held-out AI products are rarely recognisable as AI from
-their User-Agent alone (`ImageMind`, `GoGuidesCrawler/2.0`, `Cohere-Command/1.0` carry no AI
-sign): they stay invalid (`known_crawler`) rather than be given an AI label on a guess, so the
-first column's AI rate measures the AI hints, not the lists. Rules were tuned only on the misses
-of another fold (products with SHA-1 % 5 == 1), never on the reported one; the misses listed
-below were first read after the rules were fixed. The browser rates are in-sample for the
-browser guards (both corpora were read while writing them); 0 misflags in a sample of n bounds
-the rate below 3/n at 95% (rule of three). The AP3A.240617.008 build flags are the
-crawler-user-agents entry of that name (docs/measure.md).
-
-Cost against the code before these lists (main at f0d688c), 2026-12-03, paired runs of the same
-detector loop over one stream (6,000 real-browser User-Agents and the 3,086 labelled bot ones),
-on the shared 2-CPU machine at load average 15-16, so every figure is inflated several times
-over a quiet run (the earlier "Invalid traffic" section measured 31.7 and 152 µs there): every
-User-Agent new, 665 µs before and 1,077 µs after (the cleaner pair; in the other, disturbed by a
-concurrent job, 1,201 and 2,318 µs), so about 1.6x for a User-Agent the flusher has not seen;
-cache warm, 293 µs before and 149 µs after (1st pair 309 and 246): no measurable change, since
-a repeated User-Agent is one LRU lookup. The lists grew from 3,116 to 4,762
-patterns; plain words and finite alternations (`Pocket(?:ImageCache|Parser)`) join one trie,
-and the AI tokens are prefiltered by a trie, which keeps the growth well below the lists'.
+Reading the table. The first column is the generalisation test: products that no list
+describes any more (every pattern, or alternative inside a long alternation, that matches one
+of their User-Agents and fewer than 3 training products is removed), caught only by the
+generic patterns, the forms and the AI signs. The second is what an operator gets on the same
+User-Agents with the lists as shipped; the third is in-sample. "Non-AI bots labelled
+`ai_agent`" counts bots no source calls AI that Beacon gives an AI label (the lists disagree:
+ai.robots.txt calls Amazonbot or Applebot AI where crawler-user-agents does not, hence the
+in-sample figure; the held-out figure is what the AI signs add). The AI signs and forms were
+tuned on the misses of folds 1 and 2 only; fold 0's misses had been published by the previous
+run, so fold 3, never looked at while tuning, is the fresh check. isbot's crawler fixtures
+are labelled by another project; its patterns were written against them, hence the figure
+without them. The browser rates are in-sample for the browser guards and for the vendoring
+filter of the three generic lists (both use these corpora); 0 misflags in a sample of n bounds
+the rate below 3/n at 95% (rule of three).
 """
 
 
@@ -96,14 +91,21 @@ def product_key(name: str) -> str:
     return re.sub(r"\d+$", "", key) or key
 
 
+FOLD = 0  # which fifth is held out (`--fold`)
+
+
 def held_out(key: str) -> bool:
     """Whether a product is in the held-out fifth."""
-    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % HOLD_OUT_ONE_IN == 0
+    return int(hashlib.sha1(key.encode()).hexdigest(), 16) % HOLD_OUT_ONE_IN == FOLD
 
 
 def browsers() -> list[tuple[str, str]]:
     """(category, User-Agent) of the real-browser corpora."""
-    rows = [line.split("\t", 1) for line in (DATA / "browsers.tsv").read_text("utf-8").splitlines()]
+    rows = [
+        line.split("\t", 1)
+        for name in ("browsers.tsv", "isbot-browsers.tsv")
+        for line in (DATA / name).read_text("utf-8").splitlines()
+    ]
     with gzip.open(DATA / "device-detector-browsers.tsv.gz", "rt", encoding="utf-8") as fh:
         rows += [line.rstrip("\n").split("\t", 1) for line in fh if "\t" in line]
     seen: set[str] = set()
@@ -138,50 +140,94 @@ def labelled_bots(lists: AgentLists) -> list[tuple[str, bool, str]]:
 
 
 def _specific_to(
-    patterns: list[str], held: list[str], training: list[tuple[str, str]], *, word: bool = False
-) -> set[str]:
-    """The patterns that match a held-out User-Agent and are not generic."""
-    drop: set[str] = set()
+    patterns: list[str],
+    held: list[str],
+    training: list[tuple[str, str]],
+    *,
+    word: bool = False,
+    whole: bool = False,
+) -> dict[str, str | None]:
+    """What is left of each pattern without its alternatives specific to a held-out product.
+
+    A pattern is cut into its top-level alternatives (as the classifier does), so a held-out
+    product's name inside a long alternation (`Foo|Bar|GPTBot|...`) goes too; an alternative
+    is specific when it matches a held-out User-Agent and fewer than `GENERIC_PRODUCTS`
+    training products. Only the changed patterns are returned (None: nothing left).
+    """
+    changed: dict[str, str | None] = {}
     for pattern in dict.fromkeys(patterns):
-        try:
-            regex = re.compile(
-                rf"(?<![\w-]){re.escape(pattern)}(?![\w-])" if word else pattern, re.IGNORECASE
-            )
-        except re.error:
-            continue
-        if not any(regex.search(ua) for ua in held):
-            continue
-        products = {key for key, ua in training if regex.search(ua)}
-        if len(products) < GENERIC_PRODUCTS:
-            drop.add(pattern)
-    return drop
+        alternatives = [pattern] if word else _split_alternatives([pattern])
+        kept = []
+        for alternative in alternatives:
+            if word:
+                source = rf"(?<![\w-]){re.escape(alternative)}(?![\w-])"
+            elif whole:
+                source = rf"(?<![A-Za-z0-9])(?:{alternative})(?![A-Za-z0-9])"
+            else:
+                source = alternative
+            try:
+                regex = re.compile(source, re.IGNORECASE)
+            except re.error:
+                kept.append(alternative)
+                continue
+            if any(regex.search(ua) for ua in held):
+                products = {key for key, ua in training if regex.search(ua)}
+                if len(products) < GENERIC_PRODUCTS:
+                    continue
+            kept.append(alternative)
+        if len(kept) < len(alternatives):
+            changed[pattern] = "|".join(kept) if kept else None
+    return changed
+
+
+def _pruned(patterns: list[str], changed: dict[str, str | None]) -> list[str]:
+    out = []
+    for pattern in patterns:
+        new = changed.get(pattern, pattern)
+        if new is not None:
+            out.append(new)
+    return out
 
 
 def held_out_classifier(
     lists: AgentLists, held: list[str], training: list[tuple[str, str]]
 ) -> tuple[AgentClassifier, int]:
     """A classifier built without any list entry specific to the held-out User-Agents."""
-    drop: set[str] = set()
-    drop |= _specific_to([*lists.ai_robots, *lists.ai_products], held, training, word=True)
+    tokens = _specific_to([*lists.ai_robots, *lists.ai_products], held, training, word=True)
     entry_patterns = [e["pattern"] for e in lists.crawler_user_agents]
     entry_patterns += [e["pattern"] for e in lists.device_detector]
     entry_patterns += [p for b in lists.well_known_bots for p in b["patterns"]]
-    entry_patterns += [*lists.crawler_detect, *AUTOMATION_MARKERS]
-    drop |= _specific_to(entry_patterns, held, training)
+    entry_patterns += [*lists.crawler_detect, *AUTOMATION_MARKERS, *lists.isbot]
+    entry_patterns += [e["pattern"] for e in lists.uap_spiders]
+    changed = _specific_to(entry_patterns, held, training)
+    words = _specific_to(lists.bad_bots, held, training, whole=True)
+
+    def entries(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        out = []
+        for item in items:
+            new = changed.get(item["pattern"], item["pattern"])
+            if new is not None:
+                out.append({**item, "pattern": new})
+        return out
+
     pruned = replace(
         lists,
-        ai_robots={k: v for k, v in lists.ai_robots.items() if k not in drop},
-        ai_products={k: v for k, v in lists.ai_products.items() if k not in drop},
-        crawler_user_agents=[e for e in lists.crawler_user_agents if e["pattern"] not in drop],
-        device_detector=[e for e in lists.device_detector if e["pattern"] not in drop],
+        ai_robots={k: v for k, v in lists.ai_robots.items() if k not in tokens},
+        ai_products={k: v for k, v in lists.ai_products.items() if k not in tokens},
+        crawler_user_agents=entries(lists.crawler_user_agents),
+        device_detector=entries(lists.device_detector),
         well_known_bots=[
-            {**b, "patterns": [p for p in b["patterns"] if p not in drop]}
-            for b in lists.well_known_bots
+            {**b, "patterns": _pruned(b["patterns"], changed)} for b in lists.well_known_bots
         ],
-        crawler_detect=[p for p in lists.crawler_detect if p not in drop],
+        crawler_detect=_pruned(lists.crawler_detect, changed),
+        uap_spiders=entries(lists.uap_spiders),
+        bad_bots=_pruned(lists.bad_bots, words),
+        isbot=_pruned(lists.isbot, changed),
     )
-    markers = [m for m in AUTOMATION_MARKERS if m not in drop]
-    return AgentClassifier(pruned, automation_markers=markers), len(drop)
+    markers = _pruned(list(AUTOMATION_MARKERS), changed)
+    return AgentClassifier(pruned, automation_markers=markers), len(tokens) + len(changed) + len(
+        words
+    )
 
 
 def _rate(hits: int, total: int) -> str:
@@ -206,16 +252,36 @@ def evaluate(misses: int) -> dict[str, Any]:
             kind = "ai" if is_ai else "other"
             counts[kind][0] += ok
             counts[kind][1] += 1
+            if not is_ai:  # an AI label on a bot no list calls AI: a wrong operator
+                counts["ai_wrong"][0] += label == "ai_agent"
+                counts["ai_wrong"][1] += 1
             if is_ai:
                 products.add(key)
             if not ok and name == "held_out":
                 result["missed"].append((key, label, ua))
-        result[name] = {"ai": tuple(counts["ai"]), "other": tuple(counts["other"])}
+        result[name] = {
+            "ai": tuple(counts["ai"]),
+            "other": tuple(counts["other"]),
+            "ai_wrong": tuple(counts["ai_wrong"]),
+        }
         result[name]["ai_products"] = len(products)
 
     score(held, testing, "held_out")
     score(full, testing, "held_out_full")
     score(full, bots, "in_sample")
+    isbot_uas = [
+        line.split("\t", 1)[1]
+        for line in (DATA / "isbot-crawlers.tsv").read_text("utf-8").splitlines()
+        if "\t" in line
+    ]
+    without_isbot = AgentClassifier(replace(lists, isbot=[]))
+    result["isbot_crawlers"] = {
+        "shipped": (sum(full.classify(ua).type != "human" for ua in isbot_uas), len(isbot_uas)),
+        "without_isbot": (
+            sum(without_isbot.classify(ua).type != "human" for ua in isbot_uas),
+            len(isbot_uas),
+        ),
+    }
     flagged: list[tuple[str, str, str]] = []
     per_category: dict[str, list[int]] = {}
     for category, ua in browsers():
@@ -284,12 +350,13 @@ def render(result: dict[str, Any], timings: dict[str, float]) -> str:
     lines = [
         SECTION,
         "",
-        f"`python bench/ivt/run.py --write-docs`, {time.strftime('%Y-%m-%d')}. Lists: "
-        "ai.robots.txt, Beacon's AI products, crawler-user-agents, well-known-bots, "
-        "device-detector, Crawler-Detect. Held-out split by product: "
-        f"{held_products} of {products} products ({held_uas:,} User-Agents) held out (one in "
-        f"{HOLD_OUT_ONE_IN} by the SHA-1 of the product key); the held-out classifier drops "
-        f"{result['dropped']} list entries specific to them (matching User-Agents of fewer than "
+        f"`python bench/ivt/run.py --fold {FOLD} --write-docs`, {time.strftime('%Y-%m-%d')}. "
+        "Lists: ai.robots.txt, Beacon's AI products, crawler-user-agents, well-known-bots, "
+        "device-detector, Crawler-Detect, uap-core's spiders, the nginx bad-bot blocker, isbot. "
+        f"Held-out split by product: {held_products} of {products} products ({held_uas:,} "
+        f"User-Agents) held out (fold {FOLD}: SHA-1 of the product key modulo "
+        f"{HOLD_OUT_ONE_IN}); the held-out classifier loses {result['dropped']} list entries "
+        "or alternatives specific to them (matching User-Agents of fewer than "
         f"{GENERIC_PRODUCTS} training products).",
         "",
         "| check | held-out products, lists without them | held-out User-Agents, shipped lists "
@@ -299,8 +366,13 @@ def render(result: dict[str, Any], timings: dict[str, float]) -> str:
         f"| {_rate(*held_full['ai'])} | {_rate(*full['ai'])} | ≥ 99% |",
         f"| other bots and tools labelled `bot` or `ai_agent` | {_rate(*held['other'])} "
         f"| {_rate(*held_full['other'])} | {_rate(*full['other'])} | ≥ 97% |",
+        f"| non-AI bots labelled `ai_agent` (wrong operator) | {_rate(*held['ai_wrong'])} "
+        f"| {_rate(*held_full['ai_wrong'])} | {_rate(*full['ai_wrong'])} | |",
         f"| real browsers misflagged ({categories}) | | "
         f"{_rate(flagged_total, browser_total)} | | ≤ 0.3% |",
+        f"| isbot's crawler fixtures labelled `bot` or `ai_agent` (without isbot's patterns: "
+        f"{_rate(*result['isbot_crawlers']['without_isbot'])}) | | "
+        f"{_rate(*result['isbot_crawlers']['shipped'])} | | |",
         "",
         "Classification cost per hit (User-Agent lists, data-center lookup and activity rule, "
         "one CPU, median of 5 runs):",
@@ -342,9 +414,17 @@ def main() -> int:
     parser.add_argument("--write-docs", action="store_true")
     parser.add_argument("--misses", type=int, default=15, help="held-out misses to list")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--fold", type=int, default=0, help="held-out fifth (0-4)")
+    parser.add_argument("--no-cost", action="store_true", help="skip the cost runs")
     args = parser.parse_args()
+    global FOLD
+    FOLD = args.fold
     result = evaluate(args.misses)
-    timings = cost()
+    timings = (
+        {"mixed": 0.0, "all_new": 0.0, "datacenter_us": 0.0, "build_ms": 0.0}
+        if args.no_cost
+        else cost()
+    )
     if args.json:
         print(json.dumps({"evaluation": result, "cost": timings}, indent=2))
     section = render(result, timings)

@@ -18,13 +18,17 @@ User-Agent is checked against them in this order; the first match decides:
 5. known crawlers -> bot, `known_crawler`: every other pattern of crawler-user-agents,
    well-known-bots and device-detector (its last entries are its bounded generic detections:
    `bot`, `crawler`, `spider`, `monitor`, `scanner`, ... with the exceptions device names
-   need), then the Crawler-Detect patterns (applied after removing its browser-token
-   exclusions, as upstream).
+   need), uap-core's "Spider" devices, then the Crawler-Detect patterns (applied after
+   removing its browser-token exclusions, as upstream), then the nginx bad-bot blocker's
+   words (whole words) and isbot's patterns (each pattern of these three that matches a real
+   browser of the bench corpora was left out when they were vendored).
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
-   form, or no platform token at all (a library-style `name/version`).
+   form, a bare name after `Mozilla/5.0`, or no platform token at all (`name/version`).
 
 A bot from rules 5-6 that shows an AI sign (a `.ai` contact URL, "AI" as a word, an `X-User`
-fetcher token) is an `ai_agent` too.
+fetcher token, GPT/LLM/RAG, an AI company's or model family's name or site) is an
+`ai_agent` too. Link-preview fetchers (iMessage, facebookexternalhit, Facebot) are bots,
+never AI agents, whatever a list says; an Android build id in a list is ignored.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ _MARKDOWN_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
 _VERSION_SUFFIX = re.compile(r"[/ ]\d[\w.]*$")
 _AI_TAGS = frozenset({"ai-crawler"})
 _WELL_KNOWN_AI = "ai"
+_WELL_KNOWN_PREVIEW = "preview"
 _AUTOMATION_TAGS = frozenset({"browser-automation", "http-library"})
 # Headless and automation markers and non-browser HTTP clients the lists miss or name loosely.
 AUTOMATION_MARKERS: tuple[str, ...] = (
@@ -132,6 +137,7 @@ AUTOMATION_MARKERS: tuple[str, ...] = (
     r"reqwest",
     r"Deno/",
     r"Bun/",
+    r"\bHTTP ?Client\b",  # "(compatible; sv-watchagent; HTTPClient 4.5)", Java and .NET clients
 )
 
 
@@ -171,6 +177,12 @@ class AgentLists:
     device_detector: list[dict[str, Any]] = field(default_factory=list)
     # arcjet/well-known-bots: {id, categories, patterns, instances}.
     well_known_bots: list[dict[str, Any]] = field(default_factory=list)
+    # ua-parser/uap-core's "Spider" device parsers: {pattern, model}.
+    uap_spiders: list[dict[str, Any]] = field(default_factory=list)
+    # mitchellkrogza/nginx-ultimate-bad-bot-blocker's bad user agents (whole words).
+    bad_bots: list[str] = field(default_factory=list)
+    # omrilotan/isbot's patterns (generic forms as well as names).
+    isbot: list[str] = field(default_factory=list)
 
     @classmethod
     def vendored(cls) -> AgentLists:
@@ -185,6 +197,9 @@ class AgentLists:
             },
             device_detector=json.loads(_data("device-detector/bots.json")),
             well_known_bots=json.loads(_data("well-known-bots/well-known-bots.json")),
+            uap_spiders=json.loads(_data("uap-core/spiders.json")),
+            bad_bots=_lines(_data("bad-bot-blocker/bad-user-agents.list")),
+            isbot=json.loads(_data("isbot/patterns.json")),
         )
 
 
@@ -205,17 +220,27 @@ class AgentClassifier:
     ) -> None:
         # ai.robots.txt names an agent first; Beacon's own list only adds what it lacks.
         tokens = {**lists.ai_products, **lists.ai_robots}
+        for token in _LINK_PREVIEW_TOKENS:
+            tokens.pop(token, None)
         self._agents, self._ai_tokens = _ai_tokens(tokens)
         # The tokens as one trie of plain words: a User-Agent without any of them (nearly
         # every browser) skips the token regex, whose hundreds of alternatives are slow.
         self._ai_prefilter = _union([re.escape(agent.name) for agent in self._agents.values()])
         ai, automation, crawlers = _split_by_tags(lists.crawler_user_agents)
+        crawlers += [p for p in ai if p.lower() in _LINK_PREVIEW_TOKENS]
+        ai = [p for p in ai if p.lower() not in _LINK_PREVIEW_TOKENS]
         for bot in lists.well_known_bots:
             patterns = [p for p in bot.get("patterns") or () if p not in _DROPPED_PATTERNS]
-            (ai if _WELL_KNOWN_AI in bot.get("categories", ()) else crawlers).extend(patterns)
+            categories = bot.get("categories", ())
+            # "ai" and "preview" (facebook-share-crawler): a link preview, see above
+            is_ai = _WELL_KNOWN_AI in categories and _WELL_KNOWN_PREVIEW not in categories
+            (ai if is_ai else crawlers).extend(patterns)
         for entry in lists.device_detector:
             if entry["pattern"] not in _DROPPED_PATTERNS:
                 (ai if entry.get("ai") else crawlers).append(entry["pattern"])
+        crawlers.extend(
+            e["pattern"] for e in lists.uap_spiders if e["pattern"] not in _DROPPED_PATTERNS
+        )
         # As the ai.robots.txt tokens, these only count as whole words ("NotGPTBotX" is not
         # GPTBot): an AI agent label names an operator, so it must not be a guess.
         self._ai_patterns = _union(ai, whole_words=True)
@@ -224,6 +249,15 @@ class AgentClassifier:
         self._crawlers = _union(crawlers)
         self._crawler_detect = _union(lists.crawler_detect)
         self._exclusions = _compiled_union(lists.crawler_detect_exclusions)
+        # A blocking list: its words ("Titan", "Bolt") only count whole. The browsers it
+        # blocks on purpose (WeChat, QQ Browser) were left out when it was vendored, as were
+        # the patterns of it, uap-core and isbot that match real browsers (update_ivt_data.py).
+        # Its dots are literal ("Mail.RU_Bot", "allenai.org"): as plain words they join the
+        # trie instead of a union of look-behind regexes tried at every position.
+        self._bad_bots = _union(
+            [_UNESCAPED_DOT.sub(r"\\.", p) for p in lists.bad_bots], whole_words=True
+        )
+        self._isbot = _union([p for p in lists.isbot if p not in _DROPPED_PATTERNS])
         self.classify_cached = lru_cache(maxsize=cache_size)(self._classify)
 
     def classify(self, user_agent: str | None) -> TrafficInfo:
@@ -240,8 +274,10 @@ class AgentClassifier:
         if match:
             agent = self._agents[match.group(1).lower()]
             return TrafficInfo("ai_agent", agent.name, agent.operator, agent.function, "ai_agent")
+        if _IMESSAGE_PREVIEW.search(ua):
+            return IMESSAGE_PREVIEW
         name = _matched(self._ai_patterns, ua)
-        if name:
+        if name and name.lower() not in _LINK_PREVIEW_TOKENS:
             return TrafficInfo("ai_agent", name, reason="ai_agent")
         name = _matched(self._extra, ua)
         if name:
@@ -258,6 +294,11 @@ class AgentClassifier:
         if not name:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
+        if not name:
+            name = _matched(self._bad_bots, ua)
+        if not name and (name := _matched(self._isbot, ua)) and not _PLAIN_NAME.fullmatch(name):
+            # a generic form of isbot ("^mozilla/\d\.\d\s\(...\)$") matched, not a name
+            name = _declared_name(full_ua) or name
         if not name:
             name = _matched_words(ua)
         if name:
@@ -313,7 +354,10 @@ _DECLARED_BOT = re.compile(
     # the engine's comment ("(KHTML, like Gecko; compatible; Google-Agent)"), an "Unknown"
     # platform: forms crawlers use and browsers do not
     r"|\b[a-z0-9-]{2,}\.(?:com|ai|io|net|org|dev|app)/[a-z]|like Gecko; ?compatible;"
-    r"|^Mozilla/\d\.\d \(Unknown;",
+    r"|^Mozilla/\d\.\d \(Unknown;"
+    # nothing but a name after "Mozilla/5.0" ("Mozilla/5.0 infrawatch/0.1"): every browser
+    # puts its platform comment there
+    r"|^Mozilla/\d\.\d [\w.-]+(?:/[\w.-]+)?$",
     re.IGNORECASE,
 )
 # Every browser, webview, media player and app networking stack names its platform; a
@@ -334,13 +378,23 @@ _OLD_SYSTEM = re.compile(
     r"|Symbian|Xbox|PlayStation|Nintendo|OS/2|FreeBSD|OpenBSD|NetBSD|Solaris|HP-UX|IRIX",
     re.IGNORECASE,
 )
-# Signs that a bot works for an AI product: a contact URL or address on a .ai domain, "AI"
-# as a word or a name's suffix ("cohere-ai", "crawl4ai"), an "X-User" fetcher (ChatGPT-User,
+# Signs that a bot works for an AI product: a contact URL or address on a .ai domain, "AI" as
+# a word or a name's suffix ("cohere-ai", "crawl4ai"), an "X-User" fetcher (ChatGPT-User,
 # Claude-User: an assistant fetching for its user), an "X-Extended" token (the convention of
-# AI-training crawlers: Google-Extended, Applebot-Extended).
+# AI-training crawlers: Google-Extended, Applebot-Extended), an "X-SearchBot" (OAI-SearchBot,
+# Claude-SearchBot), and the vocabulary of AI products: GPT, LLM, RAG, "assistant",
+# "training data", and the names of the AI companies and model families at the start of a
+# word ("ClaudeBot", "KimiBot", "HuggingFace-Bot") or their sites in a contact URL. Applied
+# only to what the lists or the rules by form already call a bot, so a browser never gets
+# an AI label from it; the bench counts the non-AI bots it mislabels.
 _AI_HINTS = re.compile(
-    r"[/@.](?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
-    r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\bGPT|\bLLM",
+    r"(?:^|[\s/@.(;+])(?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
+    r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\b[A-Za-z]+-SearchBot\b"
+    r"|\bGPT|\bLLM|(?-i:GPT|LLM|RAG\b)|\bassistant\b|\bAssistBot|training[-_ ]?data"
+    r"|(?<![A-Za-z])(?:openai|chatgpt|anthropic|claude|gemini|deepmind|perplexity|copilot"
+    r"|mistral|cohere|hugging-?face|deepseek|qwen|kimi|moonshot|pangu|doubao|grok|llama"
+    r"|langchain|crawl4ai|firecrawl|phind|jina|tavily)"
+    r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai)\b",
     re.IGNORECASE,
 )
 # Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
@@ -363,6 +417,8 @@ def _matched_words(ua: str) -> str | None:
     return ua[start : match.end()]
 
 
+_UNESCAPED_DOT = re.compile(r"(?<!\\)\.")
+_PLAIN_NAME = re.compile(r"[\w.:@/ -]{1,60}")
 _COMPATIBLE_NAME = re.compile(r"\(compatible; ?([^;)]+)")
 _FIRST_PRODUCT = re.compile(r"^([^/;()]+)")
 
@@ -669,6 +725,11 @@ def _is_word_char(char: str) -> bool:
 _DROPPED_PATTERNS = frozenset({"Sonic"})
 
 
+# An Android build id ("AP3A\.240617\.008", which crawler-user-agents lists for one 80legs
+# User-Agent) names a firmware that millions of phones run, not a bot.
+_BUILD_ID = re.compile(r"\^?[A-Z0-9]{4}(?:\\?\.)\d{6}(?:\\?\.)\d{3}\$?")
+
+
 def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
     ai: list[str] = []
     automation: list[str] = []
@@ -677,6 +738,8 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
     for entry in entries:
         pattern = entry.get("pattern")
         if not isinstance(pattern, str) or pattern in seen or pattern in _DROPPED_PATTERNS:
+            continue
+        if _BUILD_ID.fullmatch(pattern):
             continue  # deduplicated: the same pattern listed twice counts once
         seen.add(pattern)
         tags = set(entry.get("tags") or ())
@@ -688,6 +751,15 @@ def _split_by_tags(entries: list[dict[str, Any]]) -> tuple[list[str], list[str],
             crawlers.append(pattern)
     return ai, automation, crawlers
 
+
+# ai.robots.txt tokens of link-preview fetchers: facebookexternalhit fetches a page when a
+# link is shared on Facebook, and Apple's iMessage sends it too ("... Safari/601.2.4
+# facebookexternalhit/1.1 Facebot Twitterbot/1.0") for its previews. A preview is invalid
+# traffic, but no AI agent: they stay bots (`known_crawler`, crawler-user-agents'
+# `social-preview`).
+_LINK_PREVIEW_TOKENS = frozenset({"facebookexternalhit", "facebot"})
+_IMESSAGE_PREVIEW = re.compile(r"\bfacebookexternalhit/[\d.]+ Facebot Twitterbot/")
+IMESSAGE_PREVIEW = TrafficInfo("bot", "iMessage", "Apple", "link preview", "known_crawler")
 
 # AI product tokens that are also plain words or other products' words ("Screaming Frog SEO
 # Spider/19.4", "Operator", "Cursor"): they count only as a product token, `Name/version`, and
