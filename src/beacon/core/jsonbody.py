@@ -162,7 +162,7 @@ def require_strict_json(routes: Iterable[BaseRoute]) -> None:
     """Refuse to build an app with a route that would parse JSON bodies laxly: strict bodies
     are the application's rule, for every family (console forms are not JSON)."""
     lax = [
-        f"{sorted(route.methods)} {route.path}"
+        f"{sorted(route.methods or ())} {route.path}"
         for route in api_routes(routes)
         if _takes_json(route) and not isinstance(route, StrictJSONRoute)
     ]
