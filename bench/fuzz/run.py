@@ -4,10 +4,11 @@
 
 Runs tests/api/test_fuzz.py (schemathesis against Beacon's own /openapi.json, every API
 family: no 5xx, every response conforms to its documented schema, status and envelope, and
-schema-valid requests are accepted (`positive_data_acceptance`) except by the operations the
-test lists with the rule JSON Schema cannot state) with BEACON_FUZZ_EXAMPLES examples per operation instead of the suite's 10. With
---postgres (or BEACON_TEST_POSTGRES_URL set) it fuzzes on PostgreSQL, whose stricter types
-find more. Exit status is pytest's.
+schema-valid requests are accepted by every operation (`positive_data_acceptance`; the test
+points generated references at real resources)) with BEACON_FUZZ_EXAMPLES examples per
+operation instead of the suite's 10. With --postgres (or BEACON_TEST_POSTGRES_URL set) it
+fuzzes on PostgreSQL, whose stricter types find more; without, on SQLite. Exit status is
+pytest's.
 """
 
 from __future__ import annotations

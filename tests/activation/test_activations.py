@@ -271,6 +271,20 @@ def test_seed_kpis_every_dsp_and_absent_optional_fields(
         ActivationCreate.model_validate({"segment_ids": [1], "dsp": name, "buyer_seat": "s"})
 
 
+def test_huge_whole_number_targets_and_budgets_are_stored_and_read_back(
+    client: TestClient, headers: Headers, segment: dict[str, Any]
+) -> None:
+    """A whole float past 64 bits (found by the fuzzer: a 500) stays a float on the wire."""
+    kpis = [{"metric": "roas", "target": 9.79e306}, {"metric": "cpa", "target": 2.0**53}]
+    budget = {"amount": 3.3e16, "currency": "USD"}
+    body = {**_seed_request(segment["id"], kpis=kpis), "budget": budget}
+    response = client.post(f"{API}/activations", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    read = client.get(f"{API}/activations/{response.json()['id']}", headers=headers).json()
+    assert read["kpis"] == [{"metric": "roas", "target": 9.79e306}, {"metric": "cpa", "target": 2**53}]
+    assert read["budget"] == budget
+
+
 def test_segments_must_exist_in_the_account_and_be_complete_and_accounts_are_isolated(
     client: TestClient, headers: Headers, segment: dict[str, Any], key_for: Callable[[str], str]
 ) -> None:

@@ -3,16 +3,21 @@ no 5xx, and every response conforms to its documented schema, status codes and e
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Callable
 from typing import Any
 
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import (
-    ignored_auth,
-    negative_data_rejection,
-    positive_data_acceptance,
+from schemathesis.specs.openapi.checks import ignored_auth, negative_data_rejection
+from tests.activation.helpers import (
+    PAGES,
+    built_segment,
+    classify_pages,
+    issued_deal,
+    upload_inventory,
 )
 from tests.support import bearer_token
 
@@ -31,38 +36,16 @@ schema = schemathesis.openapi.from_dict(
 # JSON Schema cannot say "no NUL" once for a whole document, so it is not generated.
 schema.config.generation.update(allow_x00=False)
 
-# Operations whose schema-valid requests may still be refused for a reason JSON Schema cannot
-# state: a reference to a resource that does not exist in the request body (answered 422
-# naming the field), a rule across fields, or a state the request does not see. Each entry
-# says why; every other operation must accept whatever its documented schema allows.
-POSITIVE_DATA_EXEMPT: dict[str, str] = {
-    "POST /v1/pixel/reports/campaign": "filters.domains must be registrable (public suffix list)",
-    "POST /v1/pixel/reports/publisher": "filters.domains must be registrable (public suffix list)",
-    "GET /v1/pixel/campaigns/{campaign_id}/stats": "at most 366 days (end_date defaults to today)",
-    "POST /v1/clsfy/classify": "a URL is fetched (an unreachable page is a 422); text may not classify",
-    "POST /v1/clsfy/classify/batch": "each URL must parse as an absolute http(s) URL with a host",
-    "POST /v1/clsfy/inventory": "a text upload needs URL lines (a CSV/text grammar)",
-    "POST /v1/clsfy/activations": "segment_ids must name existing segments (422 naming the id)",
-    "POST /v1/clsfy/deliveries": "rows are checked by the delivery CSV's column rules",
-    "POST /v1/clsfy/reports": "segment_ids and deal_ids must name existing resources",
-    "POST /v1/clsfy/segments": "a rule set needs at least one rule; keys depend on each other",
-    "PUT /v1/clsfy/segments/{segment_id}": "a rule set needs at least one rule",
-    "POST /public/v1/campaigns": "templateId must name an existing template of the channel",
-    "PATCH /public/v1/campaigns/{campaignId}": "templateId must name an existing template",
-    "POST /public/v1/contacts": "email and phone are checked as real addresses; a key is needed",
-    "POST /public/v1/contacts/import": "a CSV with a header row (its own grammar)",
-    "POST /public/v1/segments": "rules follow the segment rule grammar (docs/orchestrate.md)",
-    "POST /public/v1/templates": "a published template needs its channel's content fields",
-    "PATCH /public/v1/templates/{templateId}": "content is checked against the template's channel",
-    "POST /public/v1/templates/{templateId}/render": "contact email and phone are real addresses",
-}
-
 
 @schema.parametrize()
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_operation_conforms_to_contract(
-    case: schemathesis.Case, client: TestClient, db: Database, api_key: str
+    case: schemathesis.Case, client: TestClient, db: Database, api_key: str, settings: Settings
 ) -> None:
+    # references to real resources and rules across fields: see _HARNESS below
+    operation = f"{case.method.upper()} {case.path}"
+    if operation in _HARNESS:
+        _HARNESS[operation](case, _resources(client, db, api_key, settings))
     headers = {"X-API-Key": api_key}
     if case.path.startswith("/public/v1") and not case.path.endswith("/oauth/token"):
         headers["Authorization"] = f"Bearer {_bearer_token(client, db)}"
@@ -81,13 +64,10 @@ def test_operation_conforms_to_contract(
     response.request.read()
     # Every call carries valid credentials (auth has its own tests), so the "invalid auth" probe
     # is moot. Schema-valid requests must be accepted (`positive_data_acceptance`: 2xx, or
-    # 401/403/404/409/429) except by the operations of POSITIVE_DATA_EXEMPT. Negative cases are
-    # not checked for rejection: the harness replaces the generated credentials with valid ones (so a "missing
+    # 401/403/404/409/429), by every operation. Negative cases are not checked for rejection:
+    # the harness replaces the generated credentials with valid ones (so a "missing
     # Authorization" case is not missing), and unknown query parameters are ignored by design.
-    excluded = [ignored_auth, negative_data_rejection]
-    if f"{case.method.upper()} {case.path}" in POSITIVE_DATA_EXEMPT:
-        excluded.append(positive_data_acceptance)
-    case.validate_response(response, excluded_checks=excluded)
+    case.validate_response(response, excluded_checks=[ignored_auth, negative_data_rejection])
 
 
 def _multipart_parts(files: Any) -> Any:
@@ -120,3 +100,196 @@ def _bearer_token(client: TestClient, db: Database) -> str:
         _TOKENS.clear()
         _TOKENS[key] = bearer_token(client, db)
     return _TOKENS[key]
+
+
+# --- What JSON Schema cannot state: references to real resources, rules across fields -------
+#
+# A schema-valid request may name a segment, template, contact or deal by id; only an id of a
+# resource that exists can be accepted, and JSON Schema cannot say which those are. Before a
+# request is sent, the harness points each such reference at real resources of the caller's
+# account, created once per test over the API (the same way it substitutes credentials). It
+# also keeps dates within the documented rules across fields (end on or after start, a pixel
+# report or stats range of at most 366 days). Everything else is sent as generated.
+
+
+class _Resources:
+    """Real resources of the test's account, created on first use."""
+
+    def __init__(self, client: TestClient, db: Database, api_key: str, settings: Settings) -> None:
+        self.client, self.db, self.settings = client, db, settings
+        self.v1_headers = {"X-API-Key": api_key}
+        self._cache: dict[str, Any] = {}
+
+    def _once(self, name: str, make: Callable[[], Any]) -> Any:
+        if name not in self._cache:
+            self._cache[name] = make()
+        return self._cache[name]
+
+    def v1_segments(self) -> list[int]:
+        """Two built (complete) contextual segments, each matching classified inventory."""
+
+        def build() -> list[int]:
+            upload_inventory(self.client, self.v1_headers, list(PAGES))
+            classify_pages(self.db)
+            return [
+                built_segment(
+                    self.client, self.v1_headers, self.db, self.settings, {"keywords": [k]}, k
+                )["id"]
+                for k in ("AI chips", "semiconductor")
+            ]
+
+        return self._once("v1_segments", build)
+
+    def deals(self) -> list[str]:
+        """The deal id of one issued activation."""
+        return self._once(
+            "deals",
+            lambda: [
+                issued_deal(
+                    self.client, self.v1_headers, self.db, self.settings, self.v1_segments()[:1]
+                )["deal_id"]
+            ],
+        )
+
+    def _public(self, method: str, path: str, body: dict[str, Any]) -> Any:
+        headers = {"Authorization": f"Bearer {_bearer_token(self.client, self.db)}"}
+        response = self.client.request(method, path, headers=headers, json=body)
+        assert response.status_code in (200, 201), response.text
+        return response.json()["data"]
+
+    def template(self, channel: str) -> str:
+        """A published template of ``channel``."""
+        content = {
+            "email": {
+                "subject": "Hi",
+                "html": "<p>Hi {{ firstName }}</p>",
+                "text": "Hi",
+                "fromAddress": "news@beacon.io",
+            },
+            "sms": {"body": "Hi {{ firstName }}"},
+            "direct_mail": {"html": "<p>Hi</p>", "addressBlock": "{{ firstName }}"},
+        }[channel]
+        body = {
+            "name": f"{channel} t",
+            "channel": channel,
+            "status": "published",
+            "content": content,
+        }
+        return self._once(
+            f"template:{channel}", lambda: self._public("POST", "/public/v1/templates", body)["id"]
+        )
+
+    def contact(self) -> str:
+        body = {"contacts": [{"externalId": "fuzz-1", "email": "fuzz@example.com"}]}
+        return self._once(
+            "contact", lambda: self._public("POST", "/public/v1/contacts", body)["ids"][0]
+        )
+
+    def messaging_segments(self) -> list[str]:
+        body = {"name": "fuzz", "contactIds": [self.contact()]}
+        return self._once(
+            "msg_segments", lambda: [self._public("POST", "/public/v1/segments", body)["id"]]
+        )
+
+
+_RESOURCES: dict[int, _Resources] = {}
+
+
+def _resources(client: TestClient, db: Database, api_key: str, settings: Settings) -> _Resources:
+    key = id(client)
+    if key not in _RESOURCES:
+        _RESOURCES.clear()
+        _RESOURCES[key] = _Resources(client, db, api_key, settings)
+    return _RESOURCES[key]
+
+
+def _body(case: schemathesis.Case) -> dict[str, Any]:
+    return case.body if isinstance(case.body, dict) else {}
+
+
+def _replace_ids(container: dict[str, Any], key: str, real: list[Any]) -> None:
+    """A generated list of references becomes (at most as many) real ones."""
+    if isinstance(container.get(key), list) and container[key]:
+        container[key] = real[: len(container[key])]
+
+
+def _date(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _date_range(container: dict[str, Any], max_days: int | None) -> None:
+    """end_date on or after start_date (and within ``max_days`` of it)."""
+    start, end = _date(container.get("start_date")), _date(container.get("end_date"))
+    if start is None or (end is None and "end_date" in container):
+        return
+    if end is None or end < start or (max_days and (end - start).days >= max_days):
+        container["end_date"] = start.isoformat()
+
+
+def _template_ref(case: schemathesis.Case, resources: _Resources) -> None:
+    body = _body(case)
+    channel = body.get("channel", "email")
+    if isinstance(body.get("templateId"), str) and channel in ("email", "sms", "direct_mail"):
+        body["templateId"] = resources.template(channel)
+
+
+def _audience_refs(case: schemathesis.Case, resources: _Resources) -> None:
+    audience = _body(case).get("audience")
+    if isinstance(audience, dict):
+        for key in ("included", "excluded"):
+            _replace_ids(audience, key, resources.messaging_segments())
+
+
+def _campaign_refs(case: schemathesis.Case, resources: _Resources) -> None:
+    # created up front: later the fuzzer's own calls may have used the account's rate limit
+    for channel in ("email", "sms", "direct_mail"):
+        resources.template(channel)
+    resources.messaging_segments()
+    _template_ref(case, resources)
+    _audience_refs(case, resources)
+
+
+def _render_refs(case: schemathesis.Case, resources: _Resources) -> None:
+    body = _body(case)
+    resources.contact()
+    if isinstance(body.get("contactId"), str):
+        body["contactId"] = resources.contact()
+
+
+def _stats_range(case: schemathesis.Case, resources: _Resources) -> None:
+    if isinstance(case.query, dict) and "start_date" in case.query:
+        case.query.setdefault("end_date", case.query["start_date"])
+        _date_range(case.query, 366)
+
+
+def _pixel_report_range(case: schemathesis.Case, resources: _Resources) -> None:
+    _date_range(_body(case), 366)
+
+
+def _segment_report_refs(case: schemathesis.Case, resources: _Resources) -> None:
+    body = _body(case)
+    _date_range(body, None)
+    _replace_ids(body, "segment_ids", resources.v1_segments())
+    _replace_ids(body, "deal_ids", resources.deals())
+
+
+def _activation_refs(case: schemathesis.Case, resources: _Resources) -> None:
+    body = _body(case)
+    if "start_date" in body and "end_date" in body:
+        _date_range(body, None)
+    _replace_ids(body, "segment_ids", resources.v1_segments())
+
+
+_HARNESS: dict[str, Callable[[schemathesis.Case, _Resources], None]] = {
+    "GET /v1/pixel/campaigns/{campaign_id}/stats": _stats_range,
+    "POST /v1/pixel/reports/campaign": _pixel_report_range,
+    "POST /v1/pixel/reports/publisher": _pixel_report_range,
+    "POST /v1/clsfy/activations": _activation_refs,
+    "POST /v1/clsfy/reports": _segment_report_refs,
+    "POST /public/v1/campaigns": _campaign_refs,
+    "PATCH /public/v1/campaigns/{campaignId}": _campaign_refs,
+    "POST /public/v1/templates/{templateId}/render": _render_refs,
+}

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
-from beacon.core.jsonbody import StrictJSONRoute
+from beacon.core.jsonbody import API_PREFIXES, StrictJSONRoute, api_routes, require_strict_json
 
 LITERALS = [
     (b'"\\udc00"', "lone UTF-16 surrogate"),
@@ -116,13 +116,31 @@ def test_orchestrate_refuses_unstorable_values(
     assert _count(client, "/public/v1/campaigns", auth, "data") == 0
 
 
+class _Probe(BaseModel):
+    value: float
+
+
 def test_every_json_body_route_parses_strictly(app: FastAPI) -> None:
-    """A new router that forgets ``route_class=StrictJSONRoute`` fails here."""
-    lax = [
-        f"{sorted(route.methods)} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        and route.path.startswith(("/v1/", "/public/v1/", "/u/"))
-        and not isinstance(route, StrictJSONRoute)
-    ]
-    assert lax == []
+    """Strict bodies are the application's rule: every route of every API family is strict,
+    inside included routers too (``app.routes`` alone lists only the app's own two)."""
+    routes = [route for route in api_routes(app.routes) if route.path.startswith(API_PREFIXES)]
+    assert len(routes) >= 60
+    assert [r.path for r in routes if not isinstance(r, StrictJSONRoute)] == []
+
+
+def test_an_app_with_a_lax_json_route_is_refused() -> None:
+    lax = APIRouter(prefix="/v1/probe")
+
+    @lax.post("")
+    def echo(body: _Probe) -> dict[str, float]:
+        return {"value": body.value}
+
+    app = FastAPI()
+    app.include_router(lax)
+    with pytest.raises(TypeError, match=r"\['POST'\] /v1/probe"):
+        require_strict_json(app.routes)
+    strict = APIRouter(prefix="/v1/probe", route_class=StrictJSONRoute)
+    strict.add_api_route("", echo, methods=["POST"])
+    app = FastAPI()
+    app.include_router(strict)
+    require_strict_json(app.routes)

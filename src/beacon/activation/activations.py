@@ -17,13 +17,11 @@ from sqlalchemy.orm import Session
 
 from beacon.activation import deal_repository, repository
 from beacon.activation.models import Activation
-from beacon.activation.schemas import ActivationCreate, ActivationOut, Budget, Kpi
+from beacon.activation.schemas import RATE_METRICS, ActivationCreate, ActivationOut, Budget, Kpi
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-
-RATE_METRICS = frozenset({"ctr", "conversion", "viewability", "vcr"})
 
 
 def expires_date(activation: Activation) -> datetime | None:

@@ -89,7 +89,9 @@ class ReportCreate(BaseModel):
     segment_ids: list[StrictId] | None = Field(default=None, min_length=1, max_length=1000)
     deal_ids: list[NonBlank] | None = Field(default=None, min_length=1, max_length=1000)
     filters: ReportFilters | None = None
-    dimensions: list[Dimension] | None = None
+    dimensions: list[Dimension] | None = Field(
+        default=None, json_schema_extra={"uniqueItems": True}
+    )
 
     @field_validator("dimensions")
     @classmethod

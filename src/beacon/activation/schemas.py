@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import pycountry
 from pydantic import (
@@ -54,15 +54,23 @@ def _currency(code: str) -> str:
     return code
 
 
+# Integers beyond 2**53 are not exact as floats, and past 64 bits no JSON encoder here takes them.
+_EXACT_INTEGERS = 2**53
+
+
 def _compact(value: float) -> int | float:
-    """50000.0 is written as 50000, as clients sent it."""
-    return int(value) if value.is_integer() else value
+    """50000.0 is written as 50000, as clients sent it (1e300 stays a float)."""
+    return int(value) if value.is_integer() and abs(value) <= _EXACT_INTEGERS else value
 
 
 CountryCode = Annotated[
     str, AfterValidator(_country), Field(json_schema_extra=country_code_schema())
 ]
-CurrencyCode = Annotated[str, AfterValidator(_currency)]
+CurrencyCode = Annotated[
+    str,
+    AfterValidator(_currency),
+    Field(json_schema_extra={"enum": sorted(c.alpha_3 for c in pycountry.currencies)}),
+]
 # Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
 StrictId = Annotated[ResourceId, Strict()]  # 61, never "61" or true
@@ -131,7 +139,20 @@ MAX_RULE_TERMS = 1_000
 class RuleSet(BaseModel):
     """Criteria over a URL's classification. Keys combine with AND, values within a key OR."""
 
-    model_config = ConfigDict(extra="forbid")
+    # min_confidence qualifies category matches: the document states it needs iab_categories
+    model_config = ConfigDict(
+        extra="forbid",
+        # (as "iab_categories given, or no min_confidence": generators handle it)
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "required": ["iab_categories"],
+                    "properties": {"iab_categories": {"type": "array"}},
+                },
+                {"properties": {"min_confidence": False}},
+            ]
+        },
+    )
 
     # An empty list would match nothing (or exclude nothing): omit the key instead.
     iab_categories: list[IabCode] | None = Field(
@@ -266,8 +287,31 @@ def _dsp(name: str) -> str:
     return name
 
 
+# Rates are fractions in (0, 1]; the other metrics are amounts above 0.
+RATE_METRICS = frozenset({"ctr", "conversion", "viewability", "vcr"})
+
+
+# Each metric's range, as the document states it (checked by the activation service).
+_KPI_RANGES: dict[str, Any] = {
+    "anyOf": [
+        {
+            "properties": {
+                "metric": {"enum": sorted(RATE_METRICS)},
+                "target": {"exclusiveMinimum": 0, "maximum": 1},
+            }
+        },
+        {
+            "properties": {
+                "metric": {"enum": sorted(set(get_args(KpiMetric)) - RATE_METRICS)},
+                "target": {"exclusiveMinimum": 0},
+            }
+        },
+    ]
+}
+
+
 class Kpi(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_KPI_RANGES)
 
     metric: KpiMetric
     target: Number
@@ -276,7 +320,7 @@ class Kpi(BaseModel):
 class Budget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    amount: Number
+    amount: Annotated[Number, Field(json_schema_extra={"exclusiveMinimum": 0})]
     currency: CurrencyCode
 
     @field_validator("amount")
@@ -290,7 +334,9 @@ class Budget(BaseModel):
 class ActivationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    segment_ids: list[StrictId] = Field(min_length=1, max_length=100)
+    segment_ids: list[StrictId] = Field(
+        min_length=1, max_length=100, json_schema_extra={"uniqueItems": True}
+    )
     dsp: Annotated[str, AfterValidator(_dsp)] = Field(
         description="A supported DSP, exactly", json_schema_extra={"enum": [*SUPPORTED_DSPS]}
     )

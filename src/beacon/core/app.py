@@ -19,6 +19,7 @@ from beacon.core.deps import RefuseUnknownQuery
 from beacon.core.errors import ServiceUnavailable
 from beacon.core.http import RequestContextMiddleware, install_error_handlers
 from beacon.core.jobs import Worker
+from beacon.core.jsonbody import StrictJSONRoute, require_strict_json
 from beacon.core.ratelimit import RateLimiter
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.pipeline import PixelPipeline, build_collector
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     app.pixel_collector = collector
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.router.route_class = StrictJSONRoute
     app.include_router(apidocs.router)
     refuse_unknown_query = Depends(RefuseUnknownQuery(domains.OPEN_QUERY_PREFIXES))
     for router in domains.routers():
@@ -125,4 +127,5 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             raise ServiceUnavailable("Database is not reachable")
         return JSONResponse({"status": "ready"})
 
+    require_strict_json(app.routes)
     return app

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any, TypeVar
 
-from fastapi import Request, Response
+from fastapi import Request, Response, params
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.routing import BaseRoute
 
 from beacon.core.context import request_context
 from beacon.core.errors import ValidationFailed, error_from_validation, field_name
@@ -134,3 +135,36 @@ class StrictJSONRoute(APIRoute):
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict_handler
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route under ``routes``, inside included routers too (FastAPI keeps an
+    included router as one entry whose routes stay those of the router that declared them)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from api_routes(included.routes)
+
+
+# The API families; their routes may read JSON by hand (``parse_model``, ``request.json()``).
+API_PREFIXES = ("/v1/", "/public/v1/", "/u/")
+
+
+def _takes_json(route: APIRoute) -> bool:
+    return route.path.startswith(API_PREFIXES) or any(
+        not isinstance(param.field_info, params.Form) for param in route.dependant.body_params
+    )
+
+
+def require_strict_json(routes: Iterable[BaseRoute]) -> None:
+    """Refuse to build an app with a route that would parse JSON bodies laxly: strict bodies
+    are the application's rule, for every family (console forms are not JSON)."""
+    lax = [
+        f"{sorted(route.methods or ())} {route.path}"
+        for route in api_routes(routes)
+        if _takes_json(route) and not isinstance(route, StrictJSONRoute)
+    ]
+    if lax:
+        raise TypeError(f"routes without StrictJSONRoute (core.jsonbody): {', '.join(lax)}")

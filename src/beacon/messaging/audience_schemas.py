@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
@@ -15,6 +15,15 @@ from beacon.messaging.schemas import Channel, InModel, OutModel, SubscriptionSta
 
 MAX_CONTACTS = 10_000
 MAX_ATTRIBUTES = 100
+
+# What the document states for addresses: a subset every match of which the validators below
+# accept (email_validator's full grammar and libphonenumber's numbering plans cannot be one
+# regular expression). The server accepts more than these patterns; it never refuses a match.
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9_+-]{1,20}(\.[A-Za-z0-9_+-]{1,20}){0,2}"
+    r"@([A-Za-z0-9]{1,30}\.){1,3}(com|net|org|io|co|uk|de|fr)$"
+)
+PHONE_PATTERN = r"^\+1(202|212|312|415|617|646|650|718)[2-9][0-9]{6}$"
 
 
 def normalise_email(value: str) -> str:
@@ -61,9 +70,17 @@ class SubscriptionsIn(InModel):
 
 
 class ContactIn(InModel):
+    """A contact is keyed by its externalId or its email: at least one of them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["externalId"]}, {"required": ["email"]}]}
+    )
+
     external_id: str | None = Field(default=None, min_length=1, max_length=255)
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = None
+    email: str | None = Field(
+        default=None, max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN}
+    )
+    phone: str | None = Field(default=None, json_schema_extra={"pattern": PHONE_PATTERN})
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     address: AddressIn | None = None
@@ -202,6 +219,12 @@ class TemplateOut(OutModel):
 
 
 class RenderRequest(InModel):
+    """Render for a stored contact (``contactId``) or a contact given inline: one of them."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["contactId"]}, {"required": ["contact"]}]}
+    )
+
     contact_id: uuid.UUID | None = None
     contact: ContactIn | None = None
 

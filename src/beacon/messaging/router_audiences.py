@@ -37,6 +37,19 @@ from beacon.messaging.openapi import public_errors
 from beacon.messaging.router_campaigns import Limit, Offset, base_url
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
 
+# The document's pattern is one import every match of which is accepted: a header row and one
+# contact (a regular expression cannot rule out the duplicate keys that several rows may
+# carry). The full grammar — the columns, their aliases, up to 10,000 rows — is described.
+CSV_IMPORT_SCHEMA = {
+    "type": "string",
+    "contentMediaType": "text/csv",
+    "pattern": r"^externalId,firstName\r?\n[A-Za-z0-9_-]{1,64},[A-Za-z]{0,40}(\r?\n)?$",
+    "description": "UTF-8 CSV with a header row naming the columns (externalId, email, phone, "
+    "firstName, lastName, address.<part>, subscriptions.<channel>, attributes.<name>) and "
+    "one row per contact (at most 10,000); each row needs an externalId or an email, and "
+    "keys must not repeat.",
+}
+
 router = APIRouter(
     prefix="/public/v1", tags=["Orchestrate: audiences and templates"], route_class=StrictJSONRoute
 )
@@ -96,12 +109,12 @@ def upsert_contacts(
         "requestBody": {
             "required": True,
             "content": {
-                "text/csv": {"schema": {"type": "string"}},
+                "text/csv": {"schema": CSV_IMPORT_SCHEMA},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
                         "required": ["file"],
-                        "properties": {"file": {"type": "string", "format": "binary"}},
+                        "properties": {"file": CSV_IMPORT_SCHEMA},
                     }
                 },
             },
