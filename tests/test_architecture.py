@@ -52,8 +52,14 @@ CORE_IMPORTS_DOMAIN = {
 
 # Rule 4: (domain module, other domain's repository or models module it imports) today.
 CROSS_DOMAIN_DATA_IMPORTS = {
-    ("activation/repository.py", "beacon.contextual.models"),  # inventory joins classifications
-    ("activation/repository.py", "beacon.pixel.models"),  # inventory reads the pixel rollups
+    (
+        "activation/segments/repository.py",
+        "beacon.contextual.models",
+    ),  # inventory joins classifications
+    (
+        "activation/segments/repository.py",
+        "beacon.pixel.models",
+    ),  # inventory reads the pixel rollups
     ("contextual/repository.py", "beacon.pixel.models"),  # queues the pixels' page URLs
     ("console/pages/orchestrate_campaigns.py", "beacon.messaging.models"),
     ("console/pages/reports.py", "beacon.pixel.models"),
@@ -271,9 +277,9 @@ def work(session, table, values):
 
 
 def test_relative_and_aliased_imports_resolve_to_modules() -> None:
-    source = "from ..contextual import models as cm\nfrom . import repository\nimport beacon.pixel.models\n"
-    imported = set(imported_modules(_module("activation/service.py", source)))
-    assert {"beacon.contextual.models", "beacon.activation.repository"} <= imported
+    source = "from ...contextual import models as cm\nfrom . import repository\nimport beacon.pixel.models\n"
+    imported = set(imported_modules(_module("activation/segments/service.py", source)))
+    assert {"beacon.contextual.models", "beacon.activation.segments.repository"} <= imported
     assert "beacon.pixel.models" in imported
     assert domain_of("beacon.contextual.models") == "contextual"
     assert domain_of("beacon.core.db") is None

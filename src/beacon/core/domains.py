@@ -13,8 +13,8 @@ from beacon.core.jobs import JobKind, PeriodicTask
 
 def routers() -> list[APIRouter]:
     """Every domain's HTTP router."""
-    from beacon.activation.deal_router import router as activation_deal_router
-    from beacon.activation.router import router as activation_router
+    from beacon.activation.deals.router import router as activation_deal_router
+    from beacon.activation.segments.router import router as activation_router
     from beacon.console.router import router as console_router
     from beacon.contextual.router import router as contextual_router
     from beacon.messaging.router import router as messaging_router

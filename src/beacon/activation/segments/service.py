@@ -10,11 +10,9 @@ from datetime import timedelta
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.activation import repository
-from beacon.activation.activations import is_expired
-from beacon.activation.inventory import sync_pixel_urls
+from beacon.activation.deals.service import is_expired
+from beacon.activation.inventory.service import sync_pixel_urls
 from beacon.activation.models import Segment
-from beacon.activation.rules import SegmentMatcher
 from beacon.activation.schemas import (
     MemberDomainPage,
     MemberUrl,
@@ -26,6 +24,8 @@ from beacon.activation.schemas import (
     SegmentUpdate,
     TopDomain,
 )
+from beacon.activation.segments import repository
+from beacon.activation.segments.rules import SegmentMatcher
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require

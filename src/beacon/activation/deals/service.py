@@ -15,9 +15,10 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.activation import deal_repository, repository
+from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate, ActivationOut, Budget, Kpi
+from beacon.activation.segments import repository
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require

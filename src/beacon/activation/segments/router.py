@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import BaseModel
 
-from beacon.activation import inventory, segments
+from beacon.activation.inventory import service as inventory
 from beacon.activation.schemas import (
     DEFAULT_PAGE,
     MAX_PAGE,
@@ -20,6 +20,7 @@ from beacon.activation.schemas import (
     SegmentOut,
     SegmentUpdate,
 )
+from beacon.activation.segments import service as segments
 from beacon.core.deps import AppSettings, CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.errors import UnsupportedMediaType
 from beacon.core.ids import id_path

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.activation import deal_repository, repository
+from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import SegmentReport
-from beacon.activation.report_schemas import (
+from beacon.activation.reports.schemas import (
     MAX_UNPAGED_REPORT_ROWS,
     ReportCreate,
     ReportOut,
@@ -27,6 +27,7 @@ from beacon.activation.report_schemas import (
     Summary,
 )
 from beacon.activation.schemas import MAX_PAGE
+from beacon.activation.segments import repository
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require

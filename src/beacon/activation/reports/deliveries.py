@@ -17,9 +17,9 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from beacon.activation import deal_repository
+from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import DeliveryBatch
-from beacon.activation.report_schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
+from beacon.activation.reports.schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, field_name
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require

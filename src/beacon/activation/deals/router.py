@@ -6,16 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 
-from beacon.activation import activations, deliveries, reports
-from beacon.activation.report_schemas import (
+from beacon.activation.deals import service as activations
+from beacon.activation.reports import deliveries
+from beacon.activation.reports import service as reports
+from beacon.activation.reports.schemas import (
     MAX_UNPAGED_REPORT_ROWS,
     DeliveryReceipt,
     DeliveryUpload,
     ReportCreate,
     ReportOut,
 )
-from beacon.activation.router import RawBody, content_kind, upload_body
 from beacon.activation.schemas import MAX_PAGE, ActivationCreate, ActivationOut
+from beacon.activation.segments.router import RawBody, content_kind, upload_body
 from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
 from beacon.core.jsonbody import StrictJSONRoute, parse_model
