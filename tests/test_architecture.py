@@ -70,7 +70,7 @@ CROSS_DOMAIN_DATA_IMPORTS = {
 @dataclass(frozen=True)
 class Module:
     path: str  # relative to src/beacon, with forward slashes
-    name: str  # dotted, e.g. beacon.messaging.oauth
+    name: str  # dotted, e.g. beacon.messaging.oauth.service
     tree: ast.Module
 
     @property
@@ -284,5 +284,5 @@ def test_relative_and_aliased_imports_resolve_to_modules() -> None:
     assert domain_of("beacon.contextual.models") == "contextual"
     assert domain_of("beacon.core.db") is None
     assert is_data_module("beacon.pixel.viewability_models")
-    assert is_data_module("beacon.messaging.audience_repository")
+    assert is_data_module("beacon.messaging.audiences.repository")
     assert not is_data_module("beacon.pixel.service")

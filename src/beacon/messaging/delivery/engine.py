@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import and_
 from sqlalchemy.orm import Session
 
-from beacon.messaging import audience_repository
-from beacon.messaging import execution_repository as repo
-from beacon.messaging import recipient_repository as recipients
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.delivery import recipient_repository as recipients
+from beacon.messaging.delivery import repository as repo
 from beacon.messaging.models import Campaign, Execution, Segment, Template
 
 log = logging.getLogger("beacon.messaging.engine")

@@ -48,7 +48,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from beacon.core.errors import ServiceUnavailable
-from beacon.messaging.rendering import (
+from beacon.messaging.templates.rendering import (
     CompiledMessage,
     RenderError,
     RenderLimitExceeded,
@@ -477,7 +477,7 @@ def _context() -> ForkServerContext | SpawnContext:
     that the module is already imported."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        preload = ["beacon.messaging.render_pool"]
+        preload = ["beacon.messaging.templates.render_pool"]
         main = getattr(sys.modules.get("__main__"), "__spec__", None)
         if main is not None and main.name and not main.name.endswith("__main__"):
             preload.append(main.name)

@@ -32,11 +32,11 @@ from sqlalchemy.orm import Session
 from beacon.core.config import Settings
 from beacon.core.jobs import JobContext
 from beacon.core.timefmt import utcnow
-from beacon.messaging import engine
-from beacon.messaging import execution_repository as repo
-from beacon.messaging import recipient_repository as recipients
-from beacon.messaging.compose import Composer, RecipientRow
-from beacon.messaging.handover_journal import DeadJournals, HandoverJournal
+from beacon.messaging.delivery import engine
+from beacon.messaging.delivery import recipient_repository as recipients
+from beacon.messaging.delivery import repository as repo
+from beacon.messaging.delivery.compose import Composer, RecipientRow
+from beacon.messaging.delivery.handover_journal import DeadJournals, HandoverJournal
 from beacon.messaging.providers import (
     Delivery,
     Outcome,

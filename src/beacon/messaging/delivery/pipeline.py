@@ -22,10 +22,10 @@ from beacon.core.config import Settings
 from beacon.core.jobs import JobContext, JobKind
 from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
-from beacon.messaging import engine
-from beacon.messaging import recipient_repository as recipients
-from beacon.messaging.compose import Composer, RecipientRow, hydrate_problem
-from beacon.messaging.handover import (
+from beacon.messaging.delivery import engine
+from beacon.messaging.delivery import recipient_repository as recipients
+from beacon.messaging.delivery.compose import Composer, RecipientRow, hydrate_problem
+from beacon.messaging.delivery.handover import (
     BatchContext,
     ChunkStream,
     Failure,

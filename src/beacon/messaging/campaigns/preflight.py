@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 from beacon.core.config import Settings
 from beacon.core.errors import ValidationFailed
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository, segments, templates
-from beacon.messaging.contacts import contact_out
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences import segments
+from beacon.messaging.audiences.contacts import contact_out
 from beacon.messaging.models import Campaign, Contact, Template
 from beacon.messaging.providers import factory as providers
-from beacon.messaging.rendering import RenderError, variables
+from beacon.messaging.templates import service as templates
+from beacon.messaging.templates.rendering import RenderError, variables
 
 # contacts of the audience the template is rendered for (the oldest first), in one render call
 RENDER_SAMPLE = 200

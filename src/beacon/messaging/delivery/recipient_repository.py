@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from beacon.core.db import rowcount
 from beacon.core.paging import fetch_page
-from beacon.messaging.audience_repository import CHANNEL_STATUS
-from beacon.messaging.compose import RecipientRow
+from beacon.messaging.audiences.repository import CHANNEL_STATUS
+from beacon.messaging.delivery.compose import RecipientRow
 from beacon.messaging.models import Contact, Recipient
 
 UNFINISHED = ("scheduled", "hydrated", "composed", "injected")

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository, repository, segments
-from beacon.messaging import recipient_repository as recipients
-from beacon.messaging.campaign_schemas import (
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences import segments
+from beacon.messaging.campaigns import repository
+from beacon.messaging.campaigns.schemas import (
     AudienceOut,
     AudienceRef,
     CampaignMetrics,
@@ -43,6 +44,7 @@ from beacon.messaging.campaign_schemas import (
     SummarySchedule,
     TemplateRef,
 )
+from beacon.messaging.delivery import recipient_repository as recipients
 from beacon.messaging.models import Campaign, Contact, Execution, Recipient, Template
 
 

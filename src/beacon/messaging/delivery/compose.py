@@ -20,11 +20,11 @@ from email.header import Header
 from email.utils import format_datetime, formataddr
 from typing import Any
 
-from beacon.messaging import render_pool
-from beacon.messaging.audience_repository import REQUIRED_ADDRESS_KEYS
+from beacon.messaging.audiences.repository import REQUIRED_ADDRESS_KEYS
 from beacon.messaging.providers import OutgoingMessage
-from beacon.messaging.rendering import RenderError, RenderLimitExceeded
-from beacon.messaging.templates import unsubscribe_url
+from beacon.messaging.templates import render_pool
+from beacon.messaging.templates.rendering import RenderError, RenderLimitExceeded
+from beacon.messaging.templates.service import unsubscribe_url
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 ADDRESS_KEYS = ("line1", "line2", "city", "region", "postalCode", "country")

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse
 
 from beacon.core.deps import DbSession
 from beacon.core.jsonbody import StrictJSONRoute
-from beacon.messaging import contacts
+from beacon.messaging.audiences import contacts
 
 router = APIRouter(tags=["Orchestrate: unsubscribe"], route_class=StrictJSONRoute)
 # The pages are HTML; a request refused before reaching them gets the JSON error body.

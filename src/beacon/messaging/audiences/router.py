@@ -12,8 +12,9 @@ from starlette.datastructures import UploadFile
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.errors import BadRequest, UnsupportedMediaType, not_found
 from beacon.core.jsonbody import StrictJSONRoute
-from beacon.messaging import audience_repository, contacts, segments, templates
-from beacon.messaging.audience_schemas import (
+from beacon.messaging.audiences import contacts, segments
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences.schemas import (
     ContactOut,
     ContactsUpsert,
     RenderedOut,
@@ -25,17 +26,18 @@ from beacon.messaging.audience_schemas import (
     TemplateUpdate,
     UpsertResult,
 )
-from beacon.messaging.deps import (
+from beacon.messaging.campaigns.router import Limit, Offset, base_url
+from beacon.messaging.idempotency import Idempotency, respond
+from beacon.messaging.oauth.deps import (
     AudiencesRead,
     AudiencesWrite,
     TemplatesRead,
     TemplatesWrite,
     require_also,
 )
-from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.openapi import public_errors
-from beacon.messaging.router_campaigns import Limit, Offset, base_url
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
+from beacon.messaging.templates import service as templates
 
 router = APIRouter(
     prefix="/public/v1", tags=["Orchestrate: audiences and templates"], route_class=StrictJSONRoute

@@ -14,9 +14,9 @@ from beacon.core.db import Database
 from beacon.core.deps import client_ip, get_app_settings, get_database
 from beacon.core.errors import Unauthorized
 from beacon.core.ratelimit import RateLimiter
-from beacon.messaging import oauth
 from beacon.messaging.errors import InsufficientScope
-from beacon.messaging.oauth import Principal
+from beacon.messaging.oauth import service as oauth
+from beacon.messaging.oauth.service import Principal
 
 _bearer = HTTPBearer(
     auto_error=False, description="An access token from POST /public/v1/oauth/token"

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 from beacon.core.errors import ValidationFailed, error_from_validation, not_found
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository, render_pool, repository
-from beacon.messaging.audience_schemas import (
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences.contacts import contact_out
+from beacon.messaging.audiences.schemas import (
     CONTENT_MODELS,
     RenderedOut,
     RenderRequest,
@@ -21,9 +22,10 @@ from beacon.messaging.audience_schemas import (
     TemplateOut,
     TemplateUpdate,
 )
-from beacon.messaging.contacts import contact_out
+from beacon.messaging.campaigns import repository
 from beacon.messaging.models import Template
-from beacon.messaging.rendering import (
+from beacon.messaging.templates import render_pool
+from beacon.messaging.templates.rendering import (
     TEMPLATED_PARTS,
     RenderError,
     RenderLimitExceeded,

@@ -25,8 +25,8 @@ from beacon.core.errors import (
 )
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository as repo
-from beacon.messaging.audience_schemas import (
+from beacon.messaging.audiences import repository as repo
+from beacon.messaging.audiences.schemas import (
     MAX_CONTACTS,
     ContactIn,
     ContactOut,

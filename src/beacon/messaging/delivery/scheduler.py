@@ -24,9 +24,9 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import PeriodicTask, new_worker_id
 from beacon.core.timefmt import utcnow
-from beacon.messaging import engine
-from beacon.messaging import execution_repository as repo
-from beacon.messaging.clock import SYSTEM_CLOCK, Clock
+from beacon.messaging.campaigns.clock import SYSTEM_CLOCK, Clock
+from beacon.messaging.delivery import engine
+from beacon.messaging.delivery import repository as repo
 from beacon.messaging.models import Execution
 
 log = logging.getLogger("beacon.messaging.scheduler")

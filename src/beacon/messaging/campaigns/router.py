@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.paging import Offset
-from beacon.messaging import campaigns, observability, preflight, repository
-from beacon.messaging.campaign_schemas import (
+from beacon.messaging.campaigns import observability, preflight, repository
+from beacon.messaging.campaigns import service as campaigns
+from beacon.messaging.campaigns.schemas import (
     AuthoringStatus,
     CampaignCreate,
     CampaignMetrics,
@@ -27,8 +28,8 @@ from beacon.messaging.campaign_schemas import (
     RecipientState,
     ScheduleRequest,
 )
-from beacon.messaging.deps import AnalyticsRead, CampaignsRead, CampaignsWrite
 from beacon.messaging.idempotency import Idempotency, respond
+from beacon.messaging.oauth.deps import AnalyticsRead, CampaignsRead, CampaignsWrite
 from beacon.messaging.openapi import public_errors
 from beacon.messaging.schemas import Channel, Envelope, PageEnvelope, ok, page
 

@@ -13,8 +13,10 @@ from beacon.core.config import Settings
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-from beacon.messaging import audience_repository, preflight, repository, segments
-from beacon.messaging.campaign_schemas import (
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences import segments
+from beacon.messaging.campaigns import preflight, repository
+from beacon.messaging.campaigns.schemas import (
     AudienceIn,
     CampaignCreate,
     CampaignUpdate,

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from beacon.core.auth import get_or_create_account
 from beacon.core.security import hash_secret, new_secret, secret_matches
 from beacon.core.timefmt import utcnow
-from beacon.messaging import oauth_repository
 from beacon.messaging.errors import InvalidClient, OAuthError
 from beacon.messaging.models import AccessToken, OAuthClient
+from beacon.messaging.oauth import repository as oauth_repository
 
 SCOPES = (
     "campaigns:read",

@@ -22,8 +22,8 @@ from beacon.core.deps import AppSettings, DbSession, client_ip
 from beacon.core.errors import RateLimited
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.ratelimit import RateLimiter
-from beacon.messaging import oauth
 from beacon.messaging.errors import InvalidClient, OAuthError, SlowDown
+from beacon.messaging.oauth import service as oauth
 
 router = APIRouter(
     prefix="/public/v1/oauth", tags=["Orchestrate: authentication"], route_class=StrictJSONRoute
