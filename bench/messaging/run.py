@@ -191,10 +191,10 @@ def seed(db: Any, *, account: str, count: int, channel: str, content: dict[str, 
 
     from beacon.core.auth import get_or_create_account
     from beacon.core.timefmt import utcnow
+    from beacon.messaging.audience_schemas import SegmentCreate, TemplateCreate
     from beacon.messaging.audiences import segments
-    from beacon.messaging.audiences.schemas import SegmentCreate, TemplateCreate
+    from beacon.messaging.campaign_schemas import CampaignCreate
     from beacon.messaging.campaigns import service as campaigns
-    from beacon.messaging.campaigns.schemas import CampaignCreate
     from beacon.messaging.models import Contact
     from beacon.messaging.templates import service as templates
 

@@ -33,11 +33,11 @@ from beacon.core.auth import get_or_create_account
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
+from beacon.messaging.audience_schemas import ContactIn, SegmentCreate, TemplateCreate
 from beacon.messaging.audiences import contacts, segments
-from beacon.messaging.audiences.schemas import ContactIn, SegmentCreate, TemplateCreate
+from beacon.messaging.campaign_schemas import CampaignCreate
 from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.campaigns.clock import Clock, ManualClock
-from beacon.messaging.campaigns.schemas import CampaignCreate
 from beacon.messaging.delivery.pipeline import batch_job_kind
 from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Campaign, Execution, Recipient

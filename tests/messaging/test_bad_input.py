@@ -13,7 +13,7 @@ from beacon.core import domains
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
-from beacon.messaging.campaigns.schemas import AUDIENCE_MAX
+from beacon.messaging.campaign_schemas import AUDIENCE_MAX
 
 CONTACT = b'{"contacts": [{"email": "a@example.com", "attributes": {"x": %s}}]}'
 SEGMENT = b'{"name": "s", "rules": {"field": "attributes.x", "op": "in", "value": ["a", %s]}}'

@@ -22,10 +22,10 @@ from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import Conflict, ValidationFailed
 from beacon.core.permissions import Action, require
 from beacon.messaging.audiences import segments
+from beacon.messaging.campaign_schemas import CampaignCreate, CampaignUpdate
 from beacon.messaging.campaigns import observability, preflight
 from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.campaigns.router import base_url
-from beacon.messaging.campaigns.schemas import CampaignCreate, CampaignUpdate
 from beacon.messaging.models import Campaign
 from beacon.messaging.templates import service as templates
 

@@ -22,13 +22,13 @@ from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import NotFound, ServiceUnavailable, ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging.audiences import contacts
-from beacon.messaging.audiences.schemas import (
+from beacon.messaging.audience_schemas import (
     ContactIn,
     RenderRequest,
     TemplateCreate,
     TemplateUpdate,
 )
+from beacon.messaging.audiences import contacts
 from beacon.messaging.campaigns.router import base_url
 from beacon.messaging.providers.factory import describe
 from beacon.messaging.templates import proofs

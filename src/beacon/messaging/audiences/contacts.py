@@ -25,14 +25,14 @@ from beacon.core.errors import (
 )
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-from beacon.messaging.audiences import repository as repo
-from beacon.messaging.audiences.schemas import (
+from beacon.messaging.audience_schemas import (
     MAX_CONTACTS,
     ContactIn,
     ContactOut,
     SubscriptionsOut,
     UpsertResult,
 )
+from beacon.messaging.audiences import repository as repo
 from beacon.messaging.errors import conflict
 from beacon.messaging.models import Contact
 

@@ -12,9 +12,7 @@ from starlette.datastructures import UploadFile
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.errors import BadRequest, UnsupportedMediaType, not_found
 from beacon.core.jsonbody import StrictJSONRoute
-from beacon.messaging.audiences import contacts, segments
-from beacon.messaging.audiences import repository as audience_repository
-from beacon.messaging.audiences.schemas import (
+from beacon.messaging.audience_schemas import (
     ContactOut,
     ContactsUpsert,
     RenderedOut,
@@ -26,6 +24,8 @@ from beacon.messaging.audiences.schemas import (
     TemplateUpdate,
     UpsertResult,
 )
+from beacon.messaging.audiences import contacts, segments
+from beacon.messaging.audiences import repository as audience_repository
 from beacon.messaging.campaigns.router import Limit, Offset, base_url
 from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.oauth.deps import (

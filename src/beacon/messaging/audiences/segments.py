@@ -15,8 +15,8 @@ from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind, sin
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
+from beacon.messaging.audience_schemas import ReachOut, SegmentCreate, SegmentOut
 from beacon.messaging.audiences import repository as repo
-from beacon.messaging.audiences.schemas import ReachOut, SegmentCreate, SegmentOut
 from beacon.messaging.models import Campaign, ReachEvaluation, Segment
 
 OPERATORS = ("equals", "in", "contains", "exists", "gt", "gte", "lt", "lte")

@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 from beacon.core.timefmt import utcnow
 from beacon.messaging.audiences import repository as audience_repository
 from beacon.messaging.audiences import segments
-from beacon.messaging.campaigns import repository
-from beacon.messaging.campaigns.schemas import (
+from beacon.messaging.campaign_schemas import (
     AudienceOut,
     AudienceRef,
     CampaignMetrics,
@@ -44,6 +43,7 @@ from beacon.messaging.campaigns.schemas import (
     SummarySchedule,
     TemplateRef,
 )
+from beacon.messaging.campaigns import repository
 from beacon.messaging.delivery import recipient_repository as recipients
 from beacon.messaging.models import Campaign, Contact, Execution, Recipient, Template
 

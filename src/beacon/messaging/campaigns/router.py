@@ -11,9 +11,7 @@ from fastapi.responses import JSONResponse
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.paging import Offset
-from beacon.messaging.campaigns import observability, preflight, repository
-from beacon.messaging.campaigns import service as campaigns
-from beacon.messaging.campaigns.schemas import (
+from beacon.messaging.campaign_schemas import (
     AuthoringStatus,
     CampaignCreate,
     CampaignMetrics,
@@ -28,6 +26,8 @@ from beacon.messaging.campaigns.schemas import (
     RecipientState,
     ScheduleRequest,
 )
+from beacon.messaging.campaigns import observability, preflight, repository
+from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.oauth.deps import AnalyticsRead, CampaignsRead, CampaignsWrite
 from beacon.messaging.openapi import public_errors

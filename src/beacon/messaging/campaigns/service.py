@@ -15,14 +15,14 @@ from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging.audiences import repository as audience_repository
 from beacon.messaging.audiences import segments
-from beacon.messaging.campaigns import preflight, repository
-from beacon.messaging.campaigns.schemas import (
+from beacon.messaging.campaign_schemas import (
     AudienceIn,
     CampaignCreate,
     CampaignUpdate,
     ScheduleRequest,
     local_to_utc,
 )
+from beacon.messaging.campaigns import preflight, repository
 from beacon.messaging.errors import bad_uuid, conflict, type_unsupported
 from beacon.messaging.models import Campaign, Execution, Template
 

@@ -15,8 +15,8 @@ from beacon.core.config import Settings
 from beacon.core.errors import ServiceUnavailable, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
+from beacon.messaging.audience_schemas import RenderRequest, normalise_email
 from beacon.messaging.audiences import contacts
-from beacon.messaging.audiences.schemas import RenderRequest, normalise_email
 from beacon.messaging.delivery.compose import Composer, RecipientRow
 from beacon.messaging.providers import Outcome, OutgoingMessage
 from beacon.messaging.providers.factory import describe, open_provider

@@ -12,9 +12,7 @@ from sqlalchemy.orm import Session
 from beacon.core.errors import ValidationFailed, error_from_validation, not_found
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-from beacon.messaging.audiences import repository as audience_repository
-from beacon.messaging.audiences.contacts import contact_out
-from beacon.messaging.audiences.schemas import (
+from beacon.messaging.audience_schemas import (
     CONTENT_MODELS,
     RenderedOut,
     RenderRequest,
@@ -22,6 +20,8 @@ from beacon.messaging.audiences.schemas import (
     TemplateOut,
     TemplateUpdate,
 )
+from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences.contacts import contact_out
 from beacon.messaging.campaigns import repository
 from beacon.messaging.models import Template
 from beacon.messaging.templates import render_pool
