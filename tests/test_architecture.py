@@ -53,11 +53,11 @@ CORE_IMPORTS_DOMAIN = {
 # Rule 4: (domain module, other domain's repository or models module it imports) today.
 CROSS_DOMAIN_DATA_IMPORTS = {
     (
-        "activation/segments/repository.py",
+        "activation/inventory/repository.py",
         "beacon.contextual.models",
     ),  # inventory joins classifications
     (
-        "activation/segments/repository.py",
+        "activation/inventory/repository.py",
         "beacon.pixel.models",
     ),  # inventory reads the pixel rollups
     ("contextual/repository.py", "beacon.pixel.models"),  # queues the pixels' page URLs

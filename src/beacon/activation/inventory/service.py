@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
+from beacon.activation.inventory import repository
 from beacon.activation.schemas import (
     MAX_INVENTORY_URLS,
     InventoryAdded,
@@ -20,7 +21,6 @@ from beacon.activation.schemas import (
     InventoryUpload,
     Pagination,
 )
-from beacon.activation.segments import repository
 from beacon.contextual.store import request_classification, url_key
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, NotFound, ValidationFailed

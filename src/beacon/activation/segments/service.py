@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from beacon.activation.deals.service import is_expired
+from beacon.activation.inventory import repository as inventory_repository
 from beacon.activation.inventory.service import sync_pixel_urls
 from beacon.activation.models import Segment
 from beacon.activation.schemas import (
@@ -177,7 +178,7 @@ def awaits_classification(*, session: Session, segment: Segment, wait_seconds: f
     classification, and the segment was created or last updated under ``wait_seconds`` ago."""
     if utcnow() >= segment.last_updated_date + timedelta(seconds=wait_seconds):
         return False
-    return repository.has_unclassified_inventory(session, account_id=segment.account_id)
+    return inventory_repository.has_unclassified_inventory(session, account_id=segment.account_id)
 
 
 def build_segment(*, session: Session, segment: Segment) -> None:
@@ -209,7 +210,7 @@ def _matching(
     read in chunks of ``BUILD_CHUNK``: the one matching loop of builds and previews."""
     after = 0
     while True:
-        chunk = repository.classified_inventory(
+        chunk = inventory_repository.classified_inventory(
             session, account_id=account_id, after_id=after, limit=BUILD_CHUNK
         )
         if not chunk:
