@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import DeliveryBatch
+from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, field_name
@@ -131,7 +132,7 @@ def validate_rows(
 
 
 def _batch(session: Session, *, account_id: int, batch_id: str) -> tuple[DeliveryBatch, int]:
-    batch = deal_repository.batch_for_update(session, account_id=account_id, batch_id=batch_id)
+    batch = report_repository.batch_for_update(session, account_id=account_id, batch_id=batch_id)
     if batch is not None:
         return batch, batch.row_count
     try:
@@ -140,7 +141,9 @@ def _batch(session: Session, *, account_id: int, batch_id: str) -> tuple[Deliver
             session.add(batch)
     except IntegrityError:
         # Another request created the same batch first; wait for it, then replace its rows.
-        batch = deal_repository.batch_for_update(session, account_id=account_id, batch_id=batch_id)
+        batch = report_repository.batch_for_update(
+            session, account_id=account_id, batch_id=batch_id
+        )
         assert batch is not None
         return batch, batch.row_count
     return batch, 0
@@ -160,7 +163,7 @@ def ingest(
     parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
     key = batch_id or secrets.token_hex(8)
     batch, replaced = _batch(session, account_id=account_id, batch_id=key)
-    deal_repository.clear_batch(session, batch_pk=batch.id)
+    report_repository.clear_batch(session, batch_pk=batch.id)
     spend_micros = 0
     records: list[dict[str, Any]] = []
     for row in parsed:
@@ -181,7 +184,7 @@ def ingest(
                 "spend_micros": micros,
             }
         )
-    deal_repository.add_deliveries(session, records)
+    report_repository.add_deliveries(session, records)
     batch.row_count = len(records)
     batch.received_date = utcnow()
     session.flush()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import SegmentReport
+from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import (
     MAX_UNPAGED_REPORT_ROWS,
     ReportCreate,
@@ -103,7 +104,7 @@ def create_report(
 
 def get_report(*, session: Session, account_id: int, report_id: int) -> SegmentReport:
     """The account's report, or ``Report with ID 999 not found``."""
-    report = deal_repository.get_report(session, account_id=account_id, report_id=report_id)
+    report = report_repository.get_report(session, account_id=account_id, report_id=report_id)
     if report is None:
         raise not_found("Report", report_id)
     return report
@@ -113,7 +114,9 @@ def list_reports(
     *, session: Session, account_id: int, limit: int, offset: int = 0
 ) -> tuple[list[SegmentReport], int]:
     """A page of the account's reports, newest first, and how many there are."""
-    return deal_repository.list_reports(session, account_id=account_id, limit=limit, offset=offset)
+    return report_repository.list_reports(
+        session, account_id=account_id, limit=limit, offset=offset
+    )
 
 
 def report_out(report: SegmentReport) -> ReportOut:
@@ -152,7 +155,7 @@ def report_page(
             f"returned without paging: page through them with ?limit= (at most {MAX_PAGE:,}) "
             f"and ?offset="
         )
-    rows = deal_repository.report_rows(session, report_id=report.id, limit=limit, offset=offset)
+    rows = report_repository.report_rows(session, report_id=report.id, limit=limit, offset=offset)
     out.data = [orjson.loads(r) for r in rows]
     out.pagination = ReportPagination(limit=limit, offset=offset, total=total)
     return out
@@ -203,7 +206,7 @@ def run_report(*, session: Session, report: SegmentReport) -> None:
     dimensions: list[str] = _load(report.dimensions) or []
 
     def totals(by: list[str]) -> list[tuple[Any, ...]]:
-        return deal_repository.delivery_totals(
+        return report_repository.delivery_totals(
             session,
             account_id=report.account_id,
             deal_ids=deal_ids,
@@ -222,7 +225,7 @@ def run_report(*, session: Session, report: SegmentReport) -> None:
             imp, clk, spd = values[len(dimensions) :]
             row = {**keys, **metrics(impressions=int(imp), clicks=int(clk), spend_micros=int(spd))}
             rows.append(orjson.dumps(row).decode())
-    deal_repository.add_report_rows(session, report_id=report.id, rows=rows)
+    report_repository.add_report_rows(session, report_id=report.id, rows=rows)
     report.deal_ids = _dump(deal_ids)
     report.summary = orjson.dumps(summary).decode()
     report.row_count = len(rows)
