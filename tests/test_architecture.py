@@ -9,6 +9,8 @@
    transaction).
 3. ``core`` imports no domain package.
 4. A domain does not import another domain's repository or models (it uses its service).
+5. HTTP handlers (``*router*.py`` modules and the console's pages) import no repository: they
+   parse, call a service and shape the response.
 
 Every rule has offenders today, the debts of issue 18; they are listed below with what they
 do. A new offender fails the test, and so does an entry that no longer offends, so the lists
@@ -65,6 +67,10 @@ CROSS_DOMAIN_DATA_IMPORTS = {
     ("console/pages/reports.py", "beacon.pixel.models"),
     ("console/pages/reports.py", "beacon.pixel.reports.models"),
 }
+
+
+# Rule 5: handler modules that import a repository today (none).
+HANDLERS_IMPORTING_REPOSITORIES: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -208,6 +214,19 @@ def cross_domain_data_imports() -> set[tuple[str, str]]:
     return found
 
 
+def is_handler(path: str) -> bool:
+    return "router" in path.rsplit("/", 1)[-1] or path.startswith("console/pages/")
+
+
+def handler_repository_imports() -> set[str]:
+    return {
+        m.path
+        for m in modules()
+        if is_handler(m.path)
+        and any("repository" in name.rsplit(".", 1)[-1] for name in imported_modules(m))
+    }
+
+
 def _known_module(name: str) -> str:
     """``name`` cut to the beacon module it lies in (``beacon.pixel.router.router`` ->
     ``beacon.pixel.router``), so ``from x import a, b`` is one entry; other names as given."""
@@ -245,6 +264,14 @@ def test_domains_use_each_others_services_not_their_data() -> None:
         cross_domain_data_imports(),
         CROSS_DOMAIN_DATA_IMPORTS,
         "a domain imports another domain's repository or models",
+    )
+
+
+def test_handlers_call_services_not_repositories() -> None:
+    _check(
+        handler_repository_imports(),
+        HANDLERS_IMPORTING_REPOSITORIES,
+        "an HTTP handler imports a repository",
     )
 
 

@@ -25,7 +25,6 @@ from beacon.messaging.audience_schemas import (
     UpsertResult,
 )
 from beacon.messaging.audiences import contacts, segments
-from beacon.messaging.audiences import repository as audience_repository
 from beacon.messaging.campaigns.router import Limit, Offset, base_url
 from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.oauth.deps import (
@@ -184,8 +183,8 @@ def list_segments(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> JSONResponse:
-    items, total = audience_repository.list_segments(
-        session, account_id=caller.account_id, limit=limit, offset=offset
+    items, total = segments.list_segments(
+        session=session, account_id=caller.account_id, limit=limit, offset=offset
     )
     age = settings.messaging_reach_max_age_seconds
     data = [segments.segment_out(session=session, segment=s, max_age_seconds=age) for s in items]

@@ -104,6 +104,11 @@ def execution_out(execution: Execution, counts: dict[str, int]) -> ExecutionOut:
     )
 
 
+def new_execution_out(execution: Execution) -> ExecutionOut:
+    """An execution just created: no recipient row has moved yet."""
+    return execution_out(execution, repository.empty_counts())
+
+
 def executions_out(session: Session, executions: Sequence[Execution]) -> list[ExecutionOut]:
     """Executions with their counts, from one GROUP BY."""
     counts = repository.stage_counts(session, [e.id for e in executions])

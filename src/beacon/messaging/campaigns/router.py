@@ -26,7 +26,7 @@ from beacon.messaging.campaign_schemas import (
     RecipientState,
     ScheduleRequest,
 )
-from beacon.messaging.campaigns import observability, preflight, repository
+from beacon.messaging.campaigns import observability, preflight
 from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.idempotency import Idempotency, respond
 from beacon.messaging.oauth.deps import AnalyticsRead, CampaignsRead, CampaignsWrite
@@ -284,7 +284,7 @@ def schedule(
         execution = campaigns.schedule_campaign(
             session=session, account_id=caller.account_id, campaign_id=campaign_id, data=body
         )
-        return observability.execution_out(execution, repository.empty_counts())
+        return observability.new_execution_out(execution)
 
     return respond(
         session=session, account_id=caller.account_id, idem=idem, status_code=201, produce=produce
@@ -318,7 +318,7 @@ def send(
         execution = campaigns.send_campaign(
             session=session, account_id=caller.account_id, campaign_id=campaign_id
         )
-        return observability.execution_out(execution, repository.empty_counts())
+        return observability.new_execution_out(execution)
 
     return respond(
         session=session, account_id=caller.account_id, idem=idem, status_code=202, produce=produce
