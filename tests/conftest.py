@@ -89,15 +89,12 @@ def db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
-    """Settings for an isolated instance: its own data dir, no in-process worker, and the
-    pixel spool flushed by a thread (tests flush on demand; real servers started by the
-    tests use the default child process)."""
+    """Settings for an isolated instance: its own data dir and no in-process worker."""
     return Settings(
         data_dir=tmp_path / "data",
         database_url=database_url,
         worker_in_process=False,
         rate_limit="10000/minute",
-        pixel_flusher="thread",
         # the TestClient's host; also what workers run by the tests put in unsubscribe links
         public_url="http://testserver",
     )

@@ -16,7 +16,7 @@ import httpx
 from sqlalchemy import func, select
 
 from beacon.core.db import Database
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 from beacon.pixel.models import PixelRollup
 
 if TYPE_CHECKING:

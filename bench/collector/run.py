@@ -57,7 +57,7 @@ NOTES = """
 Notes: counted may exceed acknowledged after SIGKILL by at most the number of open
 connections: a hit is appended before its response is written, so a kill between the two
 leaves a stored hit the client never saw acknowledged (none is lost). The spool is flushed by
-child processes at nice +10 (`BEACON_PIXEL_FLUSHER=process`, `BEACON_PIXEL_FLUSHERS`), so
+child processes at nice +10 (`BEACON_PIXEL_FLUSHERS` of them), so
 enrichment and the rollup upserts never hold the server's GIL, and under overload the server
 answers hits first: the backlog waits on disk. wrk, the server and its flushers share the
 same CPUs, so during the load the flushers get what the server and wrk leave; the drain after

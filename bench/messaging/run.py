@@ -191,10 +191,12 @@ def seed(db: Any, *, account: str, count: int, channel: str, content: dict[str, 
 
     from beacon.core.auth import get_or_create_account
     from beacon.core.timefmt import utcnow
-    from beacon.messaging import campaigns, segments, templates
     from beacon.messaging.audience_schemas import SegmentCreate, TemplateCreate
+    from beacon.messaging.audiences import segments
     from beacon.messaging.campaign_schemas import CampaignCreate
+    from beacon.messaging.campaigns import service as campaigns
     from beacon.messaging.models import Contact
+    from beacon.messaging.templates import service as templates
 
     now = utcnow()
     with db.transaction() as session:
@@ -298,8 +300,8 @@ def tree_cpu(root: int) -> float:
 
 
 def _leader(db: Any) -> tuple[str | None, Any]:
+    from beacon.messaging.delivery.scheduler import LEASE_NAME
     from beacon.messaging.models import SchedulerLease
-    from beacon.messaging.scheduler import LEASE_NAME
 
     with db.transaction() as session:
         lease = session.get(SchedulerLease, LEASE_NAME)
@@ -325,7 +327,7 @@ def run_campaign(
     """Start an idle worker, send the campaign, time it until completed."""
     from sqlalchemy import func, select
 
-    from beacon.messaging import campaigns
+    from beacon.messaging.campaigns import service as campaigns
     from beacon.messaging.models import Campaign, Execution, Recipient
 
     previous, _ = _leader(db)
@@ -397,7 +399,7 @@ def run_campaign(
 def bare_messages(db: Any, campaign_id: uuid.UUID, count: int) -> list[tuple[str, bytes]]:
     """``count`` messages rendered exactly as the engine renders them."""
     from beacon.core.timefmt import utcnow
-    from beacon.messaging.compose import Composer, RecipientRow
+    from beacon.messaging.delivery.compose import Composer, RecipientRow
     from beacon.messaging.models import Campaign, Contact, Template
 
     with db.transaction() as session:

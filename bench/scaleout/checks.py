@@ -11,7 +11,7 @@ from typing import Any
 from bench.scaleout.scenario import Sizes
 from sqlalchemy import Connection, Engine, text
 
-from beacon.messaging.handover import CHUNKS_IN_FLIGHT
+from beacon.messaging.delivery.handover import CHUNKS_IN_FLIGHT
 
 UNKNOWN_AFTER_CRASH = "unknown_outcome_after_crash"
 

@@ -157,7 +157,7 @@ class DealWebhook:
     """The operator's endpoint for deal definitions: checks the HMAC, keeps every push."""
 
     def __init__(self, secret: str) -> None:
-        from beacon.activation.deals import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+        from beacon.activation.deals.providers import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
         self.pushes: list[tuple[int, str]] = []
         self.bad_signatures = 0

@@ -110,7 +110,7 @@ def prepare_account(database_url: str) -> dict[str, str]:
     from beacon.contextual.store import save_classification
     from beacon.core.db import Database
     from beacon.core.timefmt import utcnow
-    from beacon.messaging import oauth
+    from beacon.messaging.oauth import service as oauth
 
     db = Database(database_url)
     with db.transaction() as session:

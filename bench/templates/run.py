@@ -95,7 +95,7 @@ class Bench:
 
         from beacon.core import auth
         from beacon.core.db import Database, upgrade_database
-        from beacon.messaging import oauth
+        from beacon.messaging.oauth import service as oauth
 
         self.base = base
         self.database_url = f"sqlite:///{base / 'beacon.db'}"

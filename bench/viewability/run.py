@@ -115,7 +115,7 @@ def run(backend: str, workdir: Path, impressions: int, urls: int, *, tag: bool) 
     db = fresh_database(backend, workdir, name)
     campaign_id = create_campaign(db)
     spool_dir = workdir / f"spool-{name}"
-    spool = Spool(spool_dir, fsync_on_seal=False)
+    spool = Spool(spool_dir)
     consumer = SpoolConsumer(
         db=db,
         spool=spool,

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from beacon.activation.deals import DealProvider
+from beacon.activation.deals.providers import DealProvider
 from beacon.activation.tasks import job_kinds
 from beacon.contextual.engine import ENGINE_VERSION
 from beacon.contextual.store import save_classification
@@ -90,7 +90,7 @@ def classification(
 
 def classify_pages(db: Database, pages: dict[str, Any] | None = None) -> None:
     """Fill the classification store as the contextual worker would."""
-    from beacon.activation.inventory import entry_for
+    from beacon.activation.inventory.service import entry_for
 
     with db.transaction() as session:
         for url, (cats, kws, ents, label) in (pages or PAGES).items():

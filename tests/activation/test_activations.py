@@ -18,7 +18,7 @@ from tests.activation.helpers import (
     upload_inventory,
 )
 
-from beacon.activation.deals import BuiltInProvider
+from beacon.activation.deals.providers import BuiltInProvider
 from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate
 from beacon.core.config import Settings

@@ -19,10 +19,10 @@ from tests.activation.helpers import (
     upload_inventory,
 )
 
-from beacon.activation import reports
 from beacon.activation.models import SegmentReport
-from beacon.activation.report_schemas import MAX_UNPAGED_REPORT_ROWS
-from beacon.activation.reports import metrics
+from beacon.activation.reports import service as reports
+from beacon.activation.reports.schemas import MAX_UNPAGED_REPORT_ROWS
+from beacon.activation.reports.service import metrics
 from beacon.core.config import Settings
 from beacon.core.db import Database
 
@@ -541,7 +541,7 @@ def test_a_failed_report_says_why(client: TestClient, headers: Headers, db: Data
 
 
 def test_list_reports_is_the_accounts_own_newest_first_and_paged(db: Database) -> None:
-    from beacon.activation.report_schemas import ReportCreate
+    from beacon.activation.reports.schemas import ReportCreate
     from beacon.core import auth
 
     with db.transaction() as session:

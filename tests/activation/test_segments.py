@@ -19,7 +19,7 @@ from tests.activation.helpers import (
 )
 
 from beacon.activation.models import Activation, InventoryUrl, Segment
-from beacon.activation.rules import SegmentMatcher
+from beacon.activation.segments.rules import SegmentMatcher
 from beacon.contextual.models import UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -418,8 +418,9 @@ def test_keyword_and_entity_lists_are_bounded(client: TestClient, headers: Heade
 def test_preview_counts_what_the_build_selects_and_browse_filters_the_inventory(
     client: TestClient, headers: Headers, db: Database, settings: Settings
 ) -> None:
-    from beacon.activation import inventory, segments
+    from beacon.activation.inventory import service as inventory
     from beacon.activation.schemas import SegmentRules
+    from beacon.activation.segments import service as segments
 
     classify_pages(db)
     upload_inventory(client, headers, list(PAGES))

@@ -23,7 +23,7 @@ from tests.activation.helpers import (
     upload_inventory,
 )
 
-from beacon.activation.deals import BuiltInProvider, DealDefinition
+from beacon.activation.deals.providers import BuiltInProvider, DealDefinition
 from beacon.activation.models import Activation
 from beacon.activation.tasks import job_kinds
 from beacon.core.config import Settings

@@ -21,7 +21,7 @@ from tests.support import bearer_token
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 
 MAX_BODY = 4096
 DOCUMENT = create_app(Settings(database_url="sqlite://", worker_in_process=False)).openapi()

@@ -22,7 +22,7 @@ from tests.console.conftest import (
 )
 from tests.messaging.engine_helpers import Mailbox, smtp_server
 
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 
 pytestmark = pytest.mark.e2e
 

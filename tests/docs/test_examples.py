@@ -27,7 +27,7 @@ from beacon.contextual.store import save_classification
 from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 
 pytestmark = pytest.mark.e2e
 

@@ -33,13 +33,15 @@ from beacon.core.auth import get_or_create_account
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
-from beacon.messaging import campaigns, contacts, segments, templates
 from beacon.messaging.audience_schemas import ContactIn, SegmentCreate, TemplateCreate
+from beacon.messaging.audiences import contacts, segments
 from beacon.messaging.campaign_schemas import CampaignCreate
-from beacon.messaging.clock import Clock, ManualClock
+from beacon.messaging.campaigns import service as campaigns
+from beacon.messaging.campaigns.clock import Clock, ManualClock
+from beacon.messaging.delivery.pipeline import batch_job_kind
+from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Campaign, Execution, Recipient
-from beacon.messaging.pipeline import batch_job_kind
-from beacon.messaging.scheduler import Scheduler
+from beacon.messaging.templates import service as templates
 
 EMAIL_CONTENT = {
     "subject": "Hello {{ contact.firstName }}",

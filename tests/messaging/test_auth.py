@@ -15,7 +15,7 @@ from tests.support import run_cli
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 
 TOKEN_URL = f"{API}/oauth/token"
 CAMPAIGN = "4130bada-9264-465f-bc0c-a26bebcfcc81"

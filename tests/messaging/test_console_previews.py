@@ -18,7 +18,7 @@ from beacon.core.db import Database
 from beacon.core.errors import BadRequest, ValidationFailed
 from beacon.core.jobs import Worker
 from beacon.core.models import Account
-from beacon.messaging import contacts, segments
+from beacon.messaging.audiences import contacts, segments
 
 PEOPLE = [
     {"externalId": "a", "email": "ann@example.com", "attributes": {"plan": "pro", "score": 90}},

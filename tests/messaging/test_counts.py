@@ -9,7 +9,7 @@ from datetime import timedelta
 from beacon.core.auth import get_or_create_account
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
-from beacon.messaging import observability, repository
+from beacon.messaging.campaigns import observability, repository
 from beacon.messaging.models import Campaign, Contact, Execution, Recipient
 
 # (stage, failed_stage) of each recipient row of the first execution

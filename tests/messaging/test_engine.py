@@ -24,10 +24,11 @@ from tests.support import free_port
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import campaigns, observability, repository
-from beacon.messaging.clock import ManualClock
+from beacon.messaging.campaigns import observability, repository
+from beacon.messaging.campaigns import service as campaigns
+from beacon.messaging.campaigns.clock import ManualClock
+from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Campaign, Contact, Recipient, Template
-from beacon.messaging.scheduler import Scheduler
 
 FAST = {
     "messaging_retry_backoff_seconds": 0.01,

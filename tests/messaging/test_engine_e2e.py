@@ -26,9 +26,9 @@ from tests.support import LiveServer
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import oauth
-from beacon.messaging.clock import ManualClock
-from beacon.messaging.scheduler import Scheduler
+from beacon.messaging.campaigns.clock import ManualClock
+from beacon.messaging.delivery.scheduler import Scheduler
+from beacon.messaging.oauth import service as oauth
 
 SCOPES = " ".join(oauth.SCOPES)
 GOOD = [

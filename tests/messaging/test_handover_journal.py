@@ -23,8 +23,8 @@ from tests.messaging.engine_helpers import (
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging.clock import ManualClock
-from beacon.messaging.handover_journal import (
+from beacon.messaging.campaigns.clock import ManualClock
+from beacon.messaging.delivery.handover_journal import (
     DeadJournals,
     HandoverJournal,
     JournalFile,
@@ -32,9 +32,9 @@ from beacon.messaging.handover_journal import (
     judge,
     parse,
 )
+from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Batch, Contact, Recipient
 from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage
-from beacon.messaging.scheduler import Scheduler
 
 EXECUTION = uuid.UUID(int=7)
 UNKNOWN = "unknown_outcome_after_crash"

@@ -20,7 +20,7 @@ from tests.messaging.engine_helpers import (
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import render_pool
+from beacon.messaging.templates import render_pool
 
 
 def test_a_missing_first_name_fails_that_recipient_only(db: Database, settings: Settings) -> None:

@@ -10,11 +10,13 @@ from tests.messaging.engine_helpers import person, seed_campaign, send_now
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import campaigns, engine, observability, repository
 from beacon.messaging.campaign_schemas import ScheduleRequest
-from beacon.messaging.clock import ManualClock, resolve_local_time
+from beacon.messaging.campaigns import observability, repository
+from beacon.messaging.campaigns import service as campaigns
+from beacon.messaging.campaigns.clock import ManualClock, resolve_local_time
+from beacon.messaging.delivery import engine
+from beacon.messaging.delivery.scheduler import LEASE_NAME, Scheduler
 from beacon.messaging.models import Campaign, Execution, SchedulerLease
-from beacon.messaging.scheduler import LEASE_NAME, Scheduler
 
 NEW_YORK = "America/New_York"
 

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from beacon.messaging import templates
-from beacon.messaging.rendering import RenderError, contact_context, fields_used, render_part
+from beacon.messaging.templates import service as templates
+from beacon.messaging.templates.rendering import (
+    RenderError,
+    contact_context,
+    fields_used,
+    render_part,
+)
 
 CONTEXT = contact_context({"firstName": "Ada", "attributes": {"plan": "pro"}}, unsubscribe_url="u")
 

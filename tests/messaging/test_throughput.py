@@ -12,7 +12,7 @@ import pytest
 from beacon.core.auth import get_or_create_account
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
-from beacon.messaging import observability
+from beacon.messaging.campaigns import observability
 from beacon.messaging.models import Campaign, Contact, Execution, Recipient
 
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 
 TOKEN = "/public/v1/oauth/token"
 PROXY = ("10.0.0.5", 40000)

@@ -31,8 +31,8 @@ from tests.support import ALL_SCOPES, LiveServer
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import oauth
-from beacon.messaging.pipeline import NO_LINK_BASE
+from beacon.messaging.delivery.pipeline import NO_LINK_BASE
+from beacon.messaging.oauth import service as oauth
 
 LINK = re.compile(r"Unsubscribe: (\S+)")
 

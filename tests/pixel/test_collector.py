@@ -311,3 +311,37 @@ def test_backlog_over_the_cap_answers_503(
     assert via_proxy.post(f"/px/{cid}", content=b"{}").status_code == 503
     pixel_app.state.pixel.collector.overloaded = False
     _assert_gif(via_proxy.get(f"/px/{cid}.gif"))
+
+
+def test_a_poison_segment_is_quarantined_and_the_rest_flushed(
+    via_proxy: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cid = _campaign(via_proxy, headers)
+    pipeline = pixel_app.state.pixel
+    enricher = pipeline.consumer.enricher
+    count_key = enricher.count_key
+
+    def buggy_count_key(record: bytes) -> Any:
+        if b"poison.example" in record:
+            raise KeyError("a bug in the enrichment")  # neither a database nor an OS error
+        return count_key(record)
+
+    monkeypatch.setattr(enricher, "count_key", buggy_count_key)
+    _assert_gif(via_proxy.get(f"/px/{cid}.gif", params={"url": "https://poison.example/"}))
+    poison = pipeline.spool.seal()
+    for _ in range(3):
+        _assert_gif(via_proxy.get(f"/px/{cid}.gif", params={"url": "https://example.com/"}))
+
+    result = pipeline.flush()
+    assert (result.quarantined, result.counted, result.failed) == (1, 3, 0)
+    assert not poison.exists()
+    assert (pipeline.spool.directory / "quarantine" / poison.name).exists()
+    assert pipeline.spool.sealed_segments() == []
+    assert sum(row[-1] for row in _rows(db)) == 3
+    metrics = via_proxy.get("/metrics").text
+    assert "beacon_pixel_segments_quarantined_total 1.0" in metrics
+    assert pipeline.flush().quarantined == 0  # moved aside: never retried

@@ -12,14 +12,6 @@ import pytest
 from beacon.pixel.spool import Spool, read_segment
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _all_records(spool: Spool) -> list[bytes]:
     return [record for path in spool.sealed_segments() for record in read_segment(path)]
 
@@ -64,21 +56,6 @@ def test_a_record_larger_than_a_segment_still_gets_written(tmp_path: Path) -> No
     spool.append(b"y")
     spool.seal()
     assert _all_records(spool) == [b"x" * 50, b"y"]
-
-
-def test_rotation_by_age(tmp_path: Path) -> None:
-    clock = FakeClock()
-    spool = Spool(tmp_path, max_segment_age=60, clock=clock)
-    spool.append(b"old")
-    clock.now += 59
-    assert spool.rotate_if_due() is None
-    clock.now += 1
-    sealed = spool.rotate_if_due()
-    assert sealed is not None and list(read_segment(sealed)) == [b"old"]
-    spool.append(b"new-1")
-    clock.now += 61
-    spool.append(b"new-2")  # an append past the age limit rotates first
-    assert [list(read_segment(p)) for p in spool.sealed_segments()] == [[b"old"], [b"new-1"]]
 
 
 def test_torn_last_line_is_skipped(tmp_path: Path) -> None:

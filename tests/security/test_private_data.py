@@ -13,7 +13,7 @@ from pydantic import SecretStr
 from tests.messaging.helpers import make_audience, make_campaign, make_template, post
 
 from beacon.core.db import Database
-from beacon.messaging import audience_repository
+from beacon.messaging.audiences import repository as audience_repository
 
 API = "/public/v1"
 

@@ -24,8 +24,8 @@ from beacon.core.db import Database
 from beacon.core.deps import CurrentCaller
 from beacon.core.http import json_log_formatter
 from beacon.core.models_registry import metadata
-from beacon.messaging import oauth
 from beacon.messaging.errors import InvalidClient
+from beacon.messaging.oauth import service as oauth
 
 TOKEN_URL = "/public/v1/oauth/token"
 ALL_SCOPES = " ".join(oauth.SCOPES)

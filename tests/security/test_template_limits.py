@@ -19,7 +19,7 @@ from tests.support import bearer_token, wait_for
 from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging import render_pool
+from beacon.messaging.templates import render_pool
 
 API = "/public/v1"
 MIB = 1024 * 1024

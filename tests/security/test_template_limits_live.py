@@ -12,7 +12,7 @@ import httpx
 from tests.support import LiveServer
 
 from beacon.core.db import Database
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 
 HOSTILE = "{{ contact.firstName }}{{ lipsum(200000)|length }}"
 

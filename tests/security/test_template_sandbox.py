@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from beacon.messaging import rendering
+from beacon.messaging.templates import rendering
 
 API = "/public/v1"
 

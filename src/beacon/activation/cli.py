@@ -26,7 +26,7 @@ def ingest_deliveries(
     """Validate and store a delivery CSV as one batch (all rows or none), with a progress bar."""
     from rich.progress import Progress
 
-    from beacon.activation import deliveries
+    from beacon.activation.reports import deliveries
     from beacon.cli import load_settings, prepare
     from beacon.core import auth
     from beacon.core.db import Database
@@ -63,7 +63,7 @@ def ingest_deliveries(
 
 
 def _read_rows(csv_file: Path) -> list[tuple[str, dict[str, Any]]]:
-    from beacon.activation import deliveries
+    from beacon.activation.reports import deliveries
     from beacon.core.errors import APIError
 
     try:

@@ -20,8 +20,8 @@ import orjson
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from beacon.activation import deal_repository, reports, repository, segments
-from beacon.activation.deals import (
+from beacon.activation.deals import repository as deal_repository
+from beacon.activation.deals.providers import (
     DealDefinition,
     DealIssueFailed,
     DealProvider,
@@ -29,6 +29,9 @@ from beacon.activation.deals import (
     provider_for,
 )
 from beacon.activation.models import Activation, Segment, SegmentReport
+from beacon.activation.reports import service as reports
+from beacon.activation.segments import repository
+from beacon.activation.segments import service as segments
 from beacon.core.config import Settings
 from beacon.core.jobs import (
     COMPLETE,

@@ -295,18 +295,12 @@ class Settings(BaseSettings):
     pixel_max_beacon_bytes: int = Field(
         default=16384, ge=1, description="largest script-tag beacon body (`POST /px/{id}`)"
     )
-    pixel_flusher: Literal["process", "thread", "off"] = Field(
-        default="process",
-        description="where `beacon serve` flushes its pixel spool into the rollups: a child "
-        "process at lower CPU priority (`process`: enrichment never stalls the hot path), a "
-        "thread of the server (`thread`), or another process sharing the spool (`off`)",
-    )
     pixel_flushers: int = Field(
         default=1,
         ge=1,
         le=64,
-        description="flusher child processes per `beacon serve` (with `BEACON_PIXEL_FLUSHER="
-        "process`): each spool segment is claimed by one of them, so a backlog is flushed on "
+        description="flusher child processes per `beacon serve`, at a lower CPU priority so "
+        "enrichment never stalls the hot path: each spool segment is claimed by one of them, so a backlog is flushed on "
         "that many cores at once (give it the cores the server does not need)",
     )
     pixel_flusher_profile_dir: Path | None = Field(

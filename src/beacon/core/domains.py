@@ -13,8 +13,8 @@ from beacon.core.jobs import JobKind, PeriodicTask
 
 def routers() -> list[APIRouter]:
     """Every domain's HTTP router."""
-    from beacon.activation.deal_router import router as activation_deal_router
-    from beacon.activation.router import router as activation_router
+    from beacon.activation.deals.router import router as activation_deal_router
+    from beacon.activation.segments.router import router as activation_router
     from beacon.console.router import router as console_router
     from beacon.contextual.router import router as contextual_router
     from beacon.messaging.router import router as messaging_router
@@ -44,8 +44,8 @@ def job_kinds(settings: Settings) -> list[JobKind]:
     """Every kind of background job a worker runs."""
     from beacon.activation.tasks import job_kinds as activation_job_kinds
     from beacon.contextual.tasks import batch_job_kind
-    from beacon.messaging.pipeline import batch_job_kind as messaging_batch_job_kind
-    from beacon.messaging.segments import reach_job_kind
+    from beacon.messaging.audiences.segments import reach_job_kind
+    from beacon.messaging.delivery.pipeline import batch_job_kind as messaging_batch_job_kind
     from beacon.pixel.stats.tasks import fold_job_kind
     from beacon.pixel.tasks import report_job
 
@@ -62,7 +62,7 @@ def job_kinds(settings: Settings) -> list[JobKind]:
 def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
     """Every periodic task a worker runs."""
     from beacon.contextual.tasks import store_refresh_task
-    from beacon.messaging.scheduler import scheduler_task
+    from beacon.messaging.delivery.scheduler import scheduler_task
     from beacon.pixel.stats.tasks import fold_task
 
     return [store_refresh_task(settings), scheduler_task(settings), fold_task(settings)]
@@ -71,6 +71,6 @@ def periodic_tasks(settings: Settings) -> list[PeriodicTask]:
 def resources(settings: Settings) -> list[AbstractContextManager[Any]]:
     """What each domain keeps running while a server or worker process is up (entered at
     start, exited first at shutdown)."""
-    from beacon.messaging.render_pool import running
+    from beacon.messaging.templates.render_pool import running
 
     return [running(processes=settings.messaging_render_processes)]

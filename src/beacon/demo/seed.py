@@ -28,7 +28,7 @@ from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.permissions import Role
 from beacon.core.timefmt import utcnow
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 from beacon.people import service as people_service
 from beacon.pixel.domains import registrable_domain
 

@@ -11,7 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
-from beacon.messaging.clock import resolve_local_time
+from beacon.messaging.campaigns.clock import resolve_local_time
 from beacon.messaging.schemas import TIMEZONES, Channel, InModel, OutModel, check_timezone
 
 CampaignType = Literal["broadcast", "triggered", "journey"]

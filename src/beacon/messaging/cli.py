@@ -46,7 +46,7 @@ def clients_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a client; prints {"client_id", "client_secret"} as JSON alone on the last line."""
-    from beacon.messaging import oauth
+    from beacon.messaging.oauth import service as oauth
 
     try:
         with _database(data_dir).transaction() as session:
@@ -64,7 +64,7 @@ def clients_create(
 @clients_app.command("list")
 def clients_list(data_dir: DataDir = None) -> None:
     """List clients (id, account, scopes, created, revoked); never the secret."""
-    from beacon.messaging import oauth
+    from beacon.messaging.oauth import service as oauth
 
     with _database(data_dir).transaction() as session:
         clients = oauth.list_clients(session=session)
@@ -83,7 +83,7 @@ def clients_revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a client; its access tokens stop working at once."""
-    from beacon.messaging import oauth
+    from beacon.messaging.oauth import service as oauth
 
     with _database(data_dir).transaction() as session:
         revoked = oauth.revoke_client(session=session, client_id=client_id)

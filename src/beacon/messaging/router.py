@@ -7,10 +7,10 @@ from fastapi import APIRouter
 
 from beacon.core.http import register_secret_path_prefix
 from beacon.messaging import errors
-from beacon.messaging.router_audiences import router as audiences_router
-from beacon.messaging.router_campaigns import router as campaigns_router
-from beacon.messaging.router_oauth import router as oauth_router
-from beacon.messaging.router_unsubscribe import router as unsubscribe_router
+from beacon.messaging.audiences.router import router as audiences_router
+from beacon.messaging.audiences.unsubscribe_router import router as unsubscribe_router
+from beacon.messaging.campaigns.router import router as campaigns_router
+from beacon.messaging.oauth.router import router as oauth_router
 
 errors.register()
 # The unsubscribe token is the credential of its link: never in the access log.

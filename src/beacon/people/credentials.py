@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from beacon.core import auth
 from beacon.core.errors import NotFound, ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 from beacon.people.service import Member
 
 

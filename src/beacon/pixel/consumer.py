@@ -16,6 +16,12 @@ they split the backlog between them instead of racing for the same segments.
    and rolls back, so counts are exact, not "at least once";
 5. the file is deleted.
 
+A segment whose flush fails with a database or file-system error stays for a retry (the
+database may be back at the next flush); one that fails with any other exception is poison
+(a record the enrichment cannot handle would fail every retry and block the segments behind
+it), so it is moved to `<spool>/quarantine/` for a person to look at, counted in
+`beacon_pixel_segments_quarantined_total`, and the flush goes on with the next one.
+
 The thread also publishes the backlog to the collector, which turns hits away (503) above
 `max_backlog_bytes`: the spool is on disk, so memory stays flat, and disk is bounded too.
 """
@@ -25,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import sys
 import threading
 import time
 from collections import Counter
@@ -51,17 +56,18 @@ log = logging.getLogger("beacon.pixel.consumer")
 
 SEGMENT_MEMORY = timedelta(days=30)
 _PRUNE_EVERY = 3600.0
-_SWITCH_INTERVAL = 0.0005
 
 
 @dataclass
 class FlushResult:
-    """What one flush did: hits counted, hits rejected by reason, segments processed."""
+    """What one flush did: hits counted, hits rejected by reason, segments processed, failed
+    (left for a retry) and quarantined."""
 
     counted: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     segments: int = 0
     failed: int = 0
+    quarantined: int = 0
 
     def add(self, other: FlushResult) -> None:
         """Accumulate another result into this one."""
@@ -69,6 +75,7 @@ class FlushResult:
         self.rejected.update(other.rejected)
         self.segments += other.segments
         self.failed += other.failed
+        self.quarantined += other.quarantined
 
 
 class CampaignIds:
@@ -97,8 +104,8 @@ class CampaignIds:
 
 
 class SpoolConsumer:
-    """Flushes a spool into the pixel rollups: a thread of `beacon serve`'s flusher process
-    (``flusher.py``), or of the server itself with ``BEACON_PIXEL_FLUSHER=thread``."""
+    """Flushes a spool into the pixel rollups: a thread of `beacon serve`'s flusher processes
+    (``flusher.py``); the server flushes with one too when it stops."""
 
     def __init__(
         self,
@@ -130,9 +137,6 @@ class SpoolConsumer:
 
     def start(self) -> None:
         """Run the flush loop in a daemon thread; sealed segments left over are replayed first."""
-        # The flusher is CPU-bound Python sharing the GIL with the event loop; a short switch
-        # interval hands the GIL back to the loop sooner, which is what keeps hit latency low.
-        sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
         self._thread = threading.Thread(target=self._run, name="pixel-consumer", daemon=True)
         self._thread.start()
 
@@ -176,6 +180,11 @@ class SpoolConsumer:
             self.metrics.flush_errors.inc()
             self.campaigns.forget()  # e.g. a campaign deleted since it was cached
             return FlushResult(failed=1)
+        except Exception:
+            log.exception("spool segment %s cannot be flushed; quarantined", path.name)
+            self.spool.quarantine(path)
+            self.metrics.segments_quarantined.inc()
+            return FlushResult(quarantined=1)
         self.spool.mark_done(path)
         self.metrics.segments.inc()
         self.metrics.flushed.inc(result.counted)

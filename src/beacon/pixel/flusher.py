@@ -1,4 +1,4 @@
-"""The spool flusher as a child process of `beacon serve` (the default).
+"""The spool flusher: child processes of `beacon serve`.
 
 Enrichment (User-Agent parsing, public-suffix and country lookups) and the rollup upserts
 are CPU-bound Python. In a thread of the server they share the GIL with the event loop, and
@@ -49,7 +49,9 @@ _STOP_TIMEOUT_SECONDS = 60.0
 
 class SpoolSealer:
     """Thread of the server process: seals the open segment, publishes the backlog, and
-    starts a new flusher for any that died (so the backlog never waits for a restart)."""
+    keeps the flushers running: it starts them on its first tick (their first flush would
+    come no sooner: a consumer waits an interval before it flushes, replay included) and
+    starts a new one for any that died (so the backlog never waits for a restart)."""
 
     def __init__(
         self,
@@ -82,7 +84,7 @@ class SpoolSealer:
                 log.exception("sealing the pixel spool failed")
             for flusher in self.flushers:
                 if not self._stopping.is_set():
-                    flusher.revive()
+                    flusher.keep_running()
 
 
 class FlusherProcess:
@@ -138,10 +140,14 @@ class FlusherProcess:
     def alive(self) -> bool:
         return self._process is not None and self._process.is_alive()
 
-    def revive(self) -> bool:
-        """Start a new child if the running one died (crash, OOM kill); True when it did."""
+    def keep_running(self) -> bool:
+        """Start the child if it is not running: the first time, or again after it died
+        (crash, OOM kill); True when it replaced a dead one."""
         process = self._process
-        if process is None or process.is_alive():
+        if process is None:
+            self.start()
+            return False
+        if process.is_alive():
             return False
         log.error("pixel flusher exited with %s; starting a new one", process.exitcode)
         if self._reader is not None:
@@ -167,7 +173,7 @@ def apply_event(metrics: PixelMetrics, event: tuple[Any, ...]) -> None:
         metrics.reject(str(event[1]), int(event[2]))
     elif name == "flush_seconds":
         metrics.flush_seconds.observe(float(event[1]))
-    elif name in ("flushed", "segments", "flush_errors"):
+    elif name in ("flushed", "segments", "flush_errors", "segments_quarantined"):
         getattr(metrics, name).inc(float(event[1]))
 
 
@@ -195,6 +201,7 @@ class RelayedMetrics:
         self.flushed = _RelayedCounter("flushed", sending)
         self.segments = _RelayedCounter("segments", sending)
         self.flush_errors = _RelayedCounter("flush_errors", sending)
+        self.segments_quarantined = _RelayedCounter("segments_quarantined", sending)
         self.flush_seconds = _RelayedHistogram(sending)
 
     def reject(self, reason: str, count: int = 1) -> None:

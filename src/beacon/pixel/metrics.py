@@ -35,6 +35,9 @@ class FlushMetrics(Protocol):
     def flush_errors(self) -> _Incrementing: ...
 
     @property
+    def segments_quarantined(self) -> _Incrementing: ...
+
+    @property
     def flush_seconds(self) -> _Observing: ...
 
     def reject(self, reason: str, count: int = 1) -> None: ...
@@ -70,6 +73,12 @@ class PixelMetrics:
         self.flush_errors = Counter(
             "beacon_pixel_flush_errors",
             "Segment flushes that failed and will be retried.",
+            registry=self.registry,
+        )
+        self.segments_quarantined = Counter(
+            "beacon_pixel_segments_quarantined",
+            "Spool segments that failed with an unexpected error, moved to the spool's "
+            "quarantine/ directory and not counted.",
             registry=self.registry,
         )
         self.flusher_restarts = Counter(

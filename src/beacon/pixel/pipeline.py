@@ -13,10 +13,6 @@ from beacon.pixel.ivt import detector_from_settings
 from beacon.pixel.metrics import FlushMetrics, PixelMetrics
 from beacon.pixel.spool import Spool
 
-# Segments are sealed by the consumer on its timer (and by size); never by age inside an
-# append, which runs on the event loop.
-_NEVER = 365 * 24 * 3600.0
-
 
 def build_collector(settings: Settings) -> PixelCollector:
     """The `/px` front app; it accepts hits once a pipeline is started for it."""
@@ -29,11 +25,9 @@ def build_collector(settings: Settings) -> PixelCollector:
 
 def open_spool(settings: Settings) -> Spool:
     """This process's handle on the (possibly shared) pixel spool directory."""
+    # Segments are sealed by size in an append, and otherwise on the sealer's timer.
     return Spool(
-        settings.effective_pixel_spool_dir,
-        max_segment_bytes=settings.pixel_segment_max_bytes,
-        max_segment_age=_NEVER,
-        fsync_on_seal=False,
+        settings.effective_pixel_spool_dir, max_segment_bytes=settings.pixel_segment_max_bytes
     )
 
 
@@ -65,9 +59,8 @@ def make_consumer(
 class PixelPipeline:
     """The running collector of an app: started in the lifespan, stopped (and flushed) at exit.
 
-    Where the spool is flushed is ``settings.pixel_flusher``: ``pixel_flushers`` child
-    processes (``process``, the default: see ``flusher.py``), a thread of this process (``thread``), or elsewhere
-    (``off``: another process shares the spool directory).
+    The spool is flushed by ``pixel_flushers`` child processes (see ``flusher.py``); this
+    process only appends, seals, and flushes what is left when it stops.
     """
 
     def __init__(self, *, settings: Settings, db: Database, collector: PixelCollector) -> None:
@@ -77,47 +70,40 @@ class PixelPipeline:
         self.consumer = make_consumer(
             settings=settings, db=db, spool=self.spool, collector=collector
         )
-        self.mode = settings.pixel_flusher
         self._sealer: SpoolSealer | None = None
         self._flushers: list[FlusherProcess] = []
         collector.metrics.watch_backlog(self.spool.backlog_bytes)
 
     def start(self) -> None:
-        """Accept hits, and replay then keep flushing the spool in the background."""
+        """Accept hits, and replay then keep flushing the spool in the background (the
+        sealer starts the flushers on its first tick)."""
         self.collector.spool = self.spool
-        if self.mode == "thread":
-            self.consumer.start()
-        elif self.mode == "process":
-            self._flushers = [
-                FlusherProcess(self.settings, self.collector.metrics).start()
-                for _ in range(self.settings.pixel_flushers)
-            ]
-            self._sealer = SpoolSealer(
-                self.consumer, self.settings.pixel_flush_interval, self._flushers
-            )
-            self._sealer.start()
+        self._flushers = [
+            FlusherProcess(self.settings, self.collector.metrics)
+            for _ in range(self.settings.pixel_flushers)
+        ]
+        self._sealer = SpoolSealer(
+            self.consumer, self.settings.pixel_flush_interval, self._flushers
+        )
+        self._sealer.start()
 
     def flush(self) -> FlushResult:
         """Flush everything spooled so far into the rollups, in this process."""
         return self.consumer.flush()
 
     def stop(self) -> FlushResult:
-        """Stop accepting hits and flush everything (a no-op flush with ``off``)."""
+        """Stop accepting hits and flush everything."""
         self.collector.spool = None
-        result = FlushResult()
-        if self.mode == "thread":
-            result = self.consumer.stop()
-        elif self.mode == "process":
-            if self._sealer is not None:
-                self._sealer.stop()
-            self.consumer.seal()
-            for flusher in self._flushers:
-                flusher.ask_to_stop()
-            for flusher in self._flushers:
-                flusher.stop()  # each flushes what it can claim before it exits
-            # whatever they could not (normally nothing); waits for segments still being
-            # flushed by another process (e.g. the flusher of a server killed before this one)
-            result = self.consumer.flush(final=True)
+        if self._sealer is not None:
+            self._sealer.stop()
+        self.consumer.seal()
+        for flusher in self._flushers:
+            flusher.ask_to_stop()
+        for flusher in self._flushers:
+            flusher.stop()  # each flushes what it can claim before it exits
+        # whatever they could not (normally nothing); waits for segments still being
+        # flushed by another process (e.g. the flusher of a server killed before this one)
+        result = self.consumer.flush(final=True)
         self.spool.close()
         self.consumer.enricher.resolver.close()
         return result

@@ -7,8 +7,8 @@ flushed. Names start with the creation time in nanoseconds, so sorting them is r
 Durability: each append is a single `os.write` on an `O_APPEND` descriptor, so once
 `append` returns the line is in the kernel's page cache and survives the process being
 killed (`kill -9`, OOM). It is not fsynced per hit; a machine crash can lose the unsynced
-tail. Sealing fsyncs the segment and the directory once, which bounds that window to the
-open segment.
+tail. The flusher fsyncs each segment once it is sealed (`SpoolConsumer.seal`, off the
+spool's lock), which bounds that window to the open segment.
 
 Ownership: the open segment holds an exclusive `flock`, which the kernel releases when its
 process dies. A new `Spool` seals every leftover `.open` file it can lock, i.e. those of dead
@@ -18,6 +18,9 @@ Claims: several flushers (processes of one server, or servers sharing the direct
 sealed segments through `claim`, an exclusive `flock` on the sealed file held while the
 segment is counted and deleted, so each segment is processed by one flusher at a time; the
 kernel releases the claim of a flusher that dies, and the next one takes the segment over.
+
+Quarantine: a sealed segment the flusher cannot process (see `consumer`) is moved to
+`quarantine/` under the directory, out of the way of the segments behind it.
 
 Reading tolerates a torn last line (a write cut short by a crash or a full disk): a line
 without its newline is not a record and is skipped.
@@ -29,13 +32,14 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".seg"
+QUARANTINE_DIR = "quarantine"
 
 
 def read_segment(path: str | os.PathLike[str]) -> Iterator[bytes]:
@@ -54,23 +58,16 @@ class Spool:
         directory: str | os.PathLike[str],
         *,
         max_segment_bytes: int = 64 * 1024 * 1024,
-        max_segment_age: float = 60.0,
-        fsync_on_seal: bool = True,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_segment_bytes <= 0 or max_segment_age <= 0:
-            raise ValueError("max_segment_bytes and max_segment_age must be positive")
+        if max_segment_bytes <= 0:
+            raise ValueError("max_segment_bytes must be positive")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.max_segment_bytes = max_segment_bytes
-        self.max_segment_age = max_segment_age
-        self._fsync = fsync_on_seal
-        self._clock = clock
         self._lock = threading.Lock()
         self._fd: int | None = None
         self._path: Path | None = None
         self._size = 0
-        self._opened_at = 0.0
         self._seq = 0
         self.recovered: list[Path] = self._seal_orphans()
 
@@ -91,13 +88,6 @@ class Spool:
         """Seal the open segment now (if it holds anything) and return its sealed path."""
         with self._lock:
             return self._seal_current()
-
-    def rotate_if_due(self) -> Path | None:
-        """Seal the open segment if it is older than `max_segment_age`; for a periodic flusher."""
-        with self._lock:
-            if self._fd is not None and self._clock() - self._opened_at >= self.max_segment_age:
-                return self._seal_current()
-            return None
 
     read_segment = staticmethod(read_segment)
 
@@ -127,10 +117,20 @@ class Spool:
 
     def mark_done(self, path: str | os.PathLike[str]) -> None:
         """Delete a sealed segment whose records are durably stored elsewhere."""
+        self._sealed(path).unlink(missing_ok=True)
+
+    def quarantine(self, path: str | os.PathLike[str]) -> Path:
+        """Move a sealed segment that cannot be flushed out of the way (`quarantine/`)."""
+        segment = self._sealed(path)
+        aside = self.directory / QUARANTINE_DIR
+        aside.mkdir(exist_ok=True)
+        return segment.rename(aside / segment.name)
+
+    def _sealed(self, path: str | os.PathLike[str]) -> Path:
         segment = Path(path)
         if segment.suffix != SEALED_SUFFIX or segment.parent.resolve() != self.directory.resolve():
             raise ValueError(f"{segment} is not a sealed segment of this spool")
-        segment.unlink(missing_ok=True)
+        return segment
 
     def backlog_bytes(self) -> int:
         """Bytes not yet flushed: every sealed segment plus the open one."""
@@ -161,8 +161,7 @@ class Spool:
         self.close()
 
     def _due(self, incoming: int) -> bool:
-        too_big = self._size > 0 and self._size + incoming > self.max_segment_bytes
-        return too_big or self._clock() - self._opened_at >= self.max_segment_age
+        return self._size > 0 and self._size + incoming > self.max_segment_bytes
 
     def _open_segment(self) -> None:
         self._seq += 1
@@ -170,7 +169,7 @@ class Spool:
         path = self.directory / name
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | os.O_CLOEXEC, 0o640)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._fd, self._path, self._size, self._opened_at = fd, path, 0, self._clock()
+        self._fd, self._path, self._size = fd, path, 0
 
     def _write(self, fd: int, line: bytes) -> None:
         written = 0
@@ -189,8 +188,6 @@ class Spool:
         if fd is None or path is None:
             return None
         self._fd, self._path, self._size = None, None, 0
-        if self._fsync and size:
-            os.fsync(fd)
         if not size:
             path.unlink(missing_ok=True)
             os.close(fd)
@@ -198,8 +195,6 @@ class Spool:
         sealed = path.with_suffix(SEALED_SUFFIX)
         path.rename(sealed)  # renamed while still locked, so no recovery can race us
         os.close(fd)
-        if self._fsync:
-            _fsync_dir(self.directory)
         return sealed
 
     def _seal_orphans(self) -> list[Path]:
@@ -225,8 +220,6 @@ class Spool:
                 recovered.append(sealed)
             finally:
                 os.close(fd)
-        if recovered and self._fsync:
-            _fsync_dir(self.directory)
         return recovered
 
 
@@ -237,11 +230,3 @@ def _same_file(fd: int, path: str | os.PathLike[str]) -> bool:
         return False
     opened = os.fstat(fd)
     return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -12,8 +12,9 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from beacon.activation import activations, segments
+from beacon.activation.deals import service as activations
 from beacon.activation.schemas import ActivationCreate
+from beacon.activation.segments import service as segments
 from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms

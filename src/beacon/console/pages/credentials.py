@@ -13,7 +13,7 @@ from beacon.console.pages import NavItem
 from beacon.core.deps import DbSession
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action
-from beacon.messaging import oauth
+from beacon.messaging.oauth import service as oauth
 from beacon.people import credentials
 
 router = APIRouter(prefix="/settings")

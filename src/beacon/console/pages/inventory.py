@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
-from beacon.activation import inventory
+from beacon.activation.inventory import service as inventory
 from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms

@@ -22,8 +22,8 @@ from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging import segments
 from beacon.messaging.audience_schemas import SegmentCreate
+from beacon.messaging.audiences import segments
 
 router = APIRouter(prefix="/orchestrate/audiences")
 NAV = (NavItem("Orchestrate", "Audiences", web.PREFIX + "/orchestrate/audiences", order=7),)

@@ -21,16 +21,13 @@ from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import Conflict, ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging import (
-    campaigns,
-    observability,
-    preflight,
-    segments,
-    templates,
-)
+from beacon.messaging.audiences import segments
 from beacon.messaging.campaign_schemas import CampaignCreate, CampaignUpdate
+from beacon.messaging.campaigns import observability, preflight
+from beacon.messaging.campaigns import service as campaigns
+from beacon.messaging.campaigns.router import base_url
 from beacon.messaging.models import Campaign
-from beacon.messaging.router_campaigns import base_url
+from beacon.messaging.templates import service as templates
 
 router = APIRouter(prefix="/orchestrate/campaigns")
 NAV = (

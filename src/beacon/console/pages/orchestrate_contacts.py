@@ -20,8 +20,8 @@ from beacon.console.pages import _forms as forms
 from beacon.core.deps import DbSession
 from beacon.core.errors import BadRequest, Conflict, ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging import contacts
 from beacon.messaging.audience_schemas import MAX_CONTACTS
+from beacon.messaging.audiences import contacts
 
 router = APIRouter(prefix="/orchestrate/contacts")
 NAV = (NavItem("Orchestrate", "Contacts", web.PREFIX + "/orchestrate/contacts", order=20),)

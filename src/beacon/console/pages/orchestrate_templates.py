@@ -22,16 +22,18 @@ from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import NotFound, ServiceUnavailable, ValidationFailed
 from beacon.core.permissions import Action, require
-from beacon.messaging import contacts, proofs, templates
 from beacon.messaging.audience_schemas import (
     ContactIn,
     RenderRequest,
     TemplateCreate,
     TemplateUpdate,
 )
+from beacon.messaging.audiences import contacts
+from beacon.messaging.campaigns.router import base_url
 from beacon.messaging.providers.factory import describe
-from beacon.messaging.rendering import CONTACT_FIELDS
-from beacon.messaging.router_campaigns import base_url
+from beacon.messaging.templates import proofs
+from beacon.messaging.templates import service as templates
+from beacon.messaging.templates.rendering import CONTACT_FIELDS
 
 router = APIRouter(prefix="/orchestrate/templates")
 NAV = (NavItem("Orchestrate", "Templates", web.PREFIX + "/orchestrate/templates", order=10),)

@@ -16,8 +16,9 @@ from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from beacon.activation import reports, segments
-from beacon.activation.report_schemas import ReportCreate
+from beacon.activation.reports import service as reports
+from beacon.activation.reports.schemas import ReportCreate
+from beacon.activation.segments import service as segments
 from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms

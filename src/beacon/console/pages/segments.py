@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from beacon.activation import segments
 from beacon.activation.schemas import SegmentCreate, SegmentRules
+from beacon.activation.segments import service as segments
 from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms

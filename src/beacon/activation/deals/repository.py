@@ -1,0 +1,86 @@
+"""Queries over activations (deals) and the deal ids they were issued."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Select, insert, select
+from sqlalchemy.orm import Session
+
+from beacon.activation.models import Activation, ActivationSegment
+from beacon.core.jobs import COMPLETE
+
+CHUNK = 1000
+
+# --- Activations ---------------------------------------------------------------------------
+
+
+def get_activation(session: Session, *, account_id: int, activation_id: int) -> Activation | None:
+    """The account's activation with this id, or None."""
+    return session.scalar(
+        select(Activation).where(
+            Activation.id == activation_id, Activation.account_id == account_id
+        )
+    )
+
+
+def list_activations(session: Session, *, account_id: int) -> Sequence[Activation]:
+    """The account's activations, oldest first."""
+    return session.scalars(
+        select(Activation).where(Activation.account_id == account_id).order_by(Activation.id)
+    ).all()
+
+
+def link_segments(session: Session, *, activation_id: int, segment_ids: Sequence[int]) -> None:
+    """Record which segments an activation includes."""
+    session.execute(
+        insert(ActivationSegment),
+        [{"activation_id": activation_id, "segment_id": s} for s in segment_ids],
+    )
+
+
+def deal_id_taken(session: Session, deal_id: str) -> bool:
+    """Whether any activation already carries ``deal_id``."""
+    return session.scalar(select(Activation.id).where(Activation.deal_id == deal_id)) is not None
+
+
+def _issued(account_id: int) -> Select[Any]:
+    # A deal exists once its activation completed; expiry does not erase its history.
+    return select(Activation.deal_id).where(
+        Activation.account_id == account_id,
+        Activation.status == COMPLETE,
+        Activation.deal_id.is_not(None),
+    )
+
+
+def issued_deal_ids(
+    session: Session, *, account_id: int, among: Collection[str] | None = None
+) -> set[str]:
+    """The account's issued deal ids (only those in ``among`` when given)."""
+    query = _issued(account_id)
+    if among is None:
+        return {d for d in session.scalars(query) if d}
+    found: set[str] = set()
+    wanted = list(among)
+    for start in range(0, len(wanted), CHUNK):
+        found.update(
+            d
+            for d in session.scalars(
+                query.where(Activation.deal_id.in_(wanted[start : start + CHUNK]))
+            )
+            if d
+        )
+    return found
+
+
+def deal_ids_for_segments(
+    session: Session, *, account_id: int, segment_ids: Collection[int]
+) -> set[str]:
+    """Issued deal ids of the account whose activation includes any of ``segment_ids``."""
+    query = (
+        _issued(account_id)
+        .join(ActivationSegment, ActivationSegment.activation_id == Activation.id)
+        .where(ActivationSegment.segment_id.in_(list(segment_ids)))
+    )
+    return {d for d in session.scalars(query) if d}

@@ -1,0 +1,274 @@
+"""The account's inventory: uploaded URLs plus every URL its pixels have seen, each queued for
+classification by the contextual engine."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy.orm import Session
+
+from beacon.activation.inventory import repository
+from beacon.activation.schemas import (
+    MAX_INVENTORY_URLS,
+    InventoryAdded,
+    InventoryItem,
+    InventoryPage,
+    InventoryUpload,
+    Pagination,
+)
+from beacon.contextual.store import request_classification, url_key
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
+from beacon.core.errors import BadRequest, NotFound, ValidationFailed
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
+from beacon.core.timefmt import utcnow
+from beacon.pixel.domains import registrable_domain
+
+UPLOAD, PIXEL = "upload", "pixel"
+_PIXEL_SYNC_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    url: str
+    url_hash: str
+    domain: str
+
+
+def entry_for(url: str, *, allow_private: bool = False) -> InventoryEntry | None:
+    """The normalised inventory entry of an http(s) URL with a public domain, else None.
+
+    With ``allow_private`` (the fetcher may fetch private networks), a URL whose host has no
+    registrable domain (127.0.0.1, an intranet name) is kept under its host name.
+    """
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        host = parts.hostname or ""
+    except ValueError:
+        return None
+    domain = registrable_domain(text) if scheme in ("http", "https") else None
+    if domain is None and allow_private and scheme in ("http", "https") and host:
+        domain = host
+    if domain is None:
+        return None
+    normalized, url_hash = url_key(text)
+    return InventoryEntry(normalized, url_hash, domain)
+
+
+def urls_from_text(body: bytes) -> list[tuple[int, str]]:
+    """(line number, URL) from a text/plain or text/csv upload: the first column of each line.
+
+    A first line that is not a URL (a CSV header such as ``url``) is skipped.
+    """
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest("Upload is not UTF-8 text") from None
+    found: list[tuple[int, str]] = []
+    with csv_errors_as_bad_request():
+        for number, row in enumerate(csv.reader(csv_source(text)), start=1):
+            cell = row[0].strip() if row else ""
+            if not cell or (number == 1 and "://" not in cell):
+                continue
+            found.append((number, cell))
+    return found
+
+
+def parse_json_upload(data: InventoryUpload) -> list[tuple[str, str]]:
+    """(label naming the entry, URL) for a JSON upload."""
+    return [(f"urls[{i}]", url) for i, url in enumerate(data.urls)]
+
+
+def parse_text_upload(body: bytes) -> list[tuple[str, str]]:
+    """(label naming the line, URL) for a text/plain or text/csv upload."""
+    lines = urls_from_text(body)
+    if not lines:
+        raise BadRequest("Upload contains no URLs: send one URL per line")
+    return [(f"line {number}", url) for number, url in lines]
+
+
+def add_urls(
+    *,
+    session: Session,
+    account_id: int,
+    labelled_urls: list[tuple[str, str]],
+    role: Role | str = CREDENTIAL_ROLE,
+    allow_private: bool = False,
+) -> InventoryAdded:
+    """Add uploaded URLs to the account's inventory and queue the new ones for classification."""
+    require(role, Action.classify)
+    if len(labelled_urls) > MAX_INVENTORY_URLS:
+        raise ValidationFailed(
+            f"Invalid value for 'urls': at most {MAX_INVENTORY_URLS} URLs per request "
+            f"(got {len(labelled_urls)})"
+        )
+    entries: dict[str, InventoryEntry] = {}
+    bad: list[str] = []
+    for label, url in labelled_urls:
+        entry = entry_for(url, allow_private=allow_private)
+        if entry is None:
+            bad.append(f"{label} ({url[:80]!r})")
+        else:
+            entries.setdefault(entry.url_hash, entry)
+    if bad:
+        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise ValidationFailed(
+            f"Invalid value for 'urls': not an http(s) URL with a public domain: {shown}"
+        )
+    added = _store(session, account_id=account_id, entries=list(entries.values()), source=UPLOAD)
+    queued = request_classification(session, [(e.url, e.domain) for e in entries.values()])
+    return InventoryAdded(received=len(labelled_urls), added=added, queued=queued)
+
+
+def sync_pixel_urls(*, session: Session, account_id: int) -> int:
+    """Copy URLs the account's pixels saw since the last sync into its inventory; returns how
+    many were new. A watermark on the rollup id keeps each sync proportional to new traffic."""
+    watermark = repository.sync_watermark(session, account_id=account_id)
+    added = 0
+    while True:
+        rows = repository.pixel_urls_after(
+            session,
+            account_id=account_id,
+            after_id=watermark.last_rollup_id,
+            limit=_PIXEL_SYNC_CHUNK,
+        )
+        if not rows:
+            return added
+        entries: dict[str, InventoryEntry] = {}
+        for _, url, domain in rows:
+            entry = entry_for(url) if url else None
+            if entry is not None:
+                entries.setdefault(
+                    entry.url_hash,
+                    InventoryEntry(entry.url, entry.url_hash, domain or entry.domain),
+                )
+        added += _store(
+            session, account_id=account_id, entries=list(entries.values()), source=PIXEL
+        )
+        request_classification(session, [(e.url, e.domain) for e in entries.values()])
+        watermark.last_rollup_id = rows[-1][0]
+        session.flush()
+
+
+def list_inventory(*, session: Session, account_id: int, limit: int, offset: int) -> InventoryPage:
+    """One page of the account's inventory with each URL's classification status."""
+    sync_pixel_urls(session=session, account_id=account_id)
+    rows, total = repository.inventory_page(
+        session, account_id=account_id, limit=limit, offset=offset
+    )
+    items = [
+        InventoryItem(
+            url=inv.url,
+            domain=inv.domain,
+            source=UPLOAD if inv.source == UPLOAD else PIXEL,
+            status="ok" if status == "ok" else "error" if status == "error" else "pending",
+            created_date=inv.created_date,
+            reason=(error or "classification failed") if status == "error" else None,
+        )
+        for inv, status, error in rows
+    ]
+    return InventoryPage(data=items, pagination=Pagination(limit=limit, offset=offset, total=total))
+
+
+@dataclass(frozen=True)
+class BrowsedUrl:
+    """One inventory URL as the console lists it: status, failure reason and categories."""
+
+    url: str
+    url_hash: str
+    domain: str
+    source: str
+    status: str
+    error: str | None
+    categories: list[dict[str, Any]]
+    classified_at: datetime | None
+    created_date: datetime
+
+
+@dataclass(frozen=True)
+class BrowsedPage:
+    items: list[BrowsedUrl]
+    total: int
+    counts: dict[str, int]
+
+
+def browse_inventory(
+    *,
+    session: Session,
+    account_id: int,
+    status: str | None = None,
+    domain: str | None = None,
+    category: str | None = None,
+    limit: int,
+    offset: int,
+) -> BrowsedPage:
+    """A filtered page of the inventory with each URL's status, failure reason and categories,
+    and the whole inventory's counts per status (the upload's progress)."""
+    sync_pixel_urls(session=session, account_id=account_id)
+    rows, total = repository.inventory_browse(
+        session,
+        account_id=account_id,
+        status=status,
+        domain=domain,
+        category=category,
+        limit=limit,
+        offset=offset,
+    )
+    items = []
+    for inv, row in rows:
+        stored = orjson.loads(row.classification) if row is not None and row.classification else {}
+        items.append(
+            BrowsedUrl(
+                url=inv.url,
+                url_hash=inv.url_hash,
+                domain=inv.domain,
+                source=inv.source,
+                status=row.status if row is not None else "pending",
+                error=row.error if row is not None else None,
+                categories=stored.get("iab_categories", []),
+                classified_at=row.classified_at if row is not None else None,
+                created_date=inv.created_date,
+            )
+        )
+    counts = repository.inventory_status_counts(session, account_id=account_id)
+    return BrowsedPage(items=items, total=total, counts=counts)
+
+
+def inventory_domains(*, session: Session, account_id: int, limit: int = 500) -> list[str]:
+    """The account's inventory domains (the domain filter's choices)."""
+    return repository.inventory_domains(session, account_id=account_id, limit=limit)
+
+
+def get_inventory_url(*, session: Session, account_id: int, url: str) -> str:
+    """The normalised URL when it is in the account's inventory; otherwise a 404."""
+    normalized, url_hash = url_key(url)
+    if repository.inventory_url(session, account_id=account_id, url_hash=url_hash) is None:
+        raise NotFound(f"{normalized} is not in this account's inventory")
+    return normalized
+
+
+def _store(session: Session, *, account_id: int, entries: list[InventoryEntry], source: str) -> int:
+    known = repository.known_inventory_hashes(
+        session, account_id=account_id, hashes=[e.url_hash for e in entries]
+    )
+    now = utcnow()
+    new = [
+        {
+            "account_id": account_id,
+            "url_hash": e.url_hash,
+            "url": e.url,
+            "domain": e.domain[:255],
+            "source": source,
+            "created_date": now,
+        }
+        for e in entries
+        if e.url_hash not in known
+    ]
+    repository.add_inventory(session, new)
+    return len(new)

@@ -1,0 +1,198 @@
+"""Delivery ingestion: rows of an SSP/DSP export, as JSON or CSV.
+
+A batch is all-or-nothing: any invalid row (bad value, unknown deal) rejects the whole batch,
+naming the offending lines. Posting a ``batch_id`` again replaces that batch's rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from beacon.activation.deals import repository as deal_repository
+from beacon.activation.models import DeliveryBatch
+from beacon.activation.reports import repository as report_repository
+from beacon.activation.reports.schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
+from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
+from beacon.core.errors import BadRequest, ValidationFailed, field_name
+from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
+from beacon.core.timefmt import utcnow
+
+COLUMNS = ("date", "deal_id", "device", "format", "domain", "geo", "impressions", "clicks", "spend")
+MAX_LISTED = 20
+Progress = Callable[[int], None]
+LabelledRow = tuple[str, dict[str, Any]]
+
+
+def rows_from_json(upload: DeliveryUpload) -> list[LabelledRow]:
+    """(``row N``, values) for a JSON batch; rows are numbered from 1."""
+    return [(f"row {i}", row) for i, row in enumerate(upload.rows, start=1)]
+
+
+def rows_from_csv(text: str) -> list[LabelledRow]:
+    """(``line N``, values) for a CSV export with a header row; extra columns are ignored."""
+    with csv_errors_as_bad_request():
+        return _csv_rows(csv.reader(csv_source(text.lstrip("\ufeff"))))
+
+
+def _csv_rows(reader: Any) -> list[LabelledRow]:
+    header = next(reader, None)
+    if header is None:
+        raise BadRequest("CSV upload is empty: expected a header row")
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise BadRequest(f"CSV header is missing column(s): {', '.join(missing)}")
+    index = {c: names.index(c) for c in COLUMNS}
+    rows: list[LabelledRow] = []
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        values = {c: cells[i].strip() if i < len(cells) else "" for c, i in index.items()}
+        rows.append((f"line {reader.line_num}", values))
+    if not rows:
+        raise BadRequest("CSV upload has a header but no rows")
+    return rows
+
+
+def decode_csv(body: bytes) -> str:
+    """The upload as text (UTF-8)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("CSV upload is not UTF-8 text") from None
+
+
+def _listed(problems: list[str]) -> str:
+    more = len(problems) - MAX_LISTED
+    return "; ".join(problems[:MAX_LISTED]) + (f"; and {more} more" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class RowCheck:
+    """One row of an upload as checked: its values, and what is wrong with it (None: fine)."""
+
+    label: str
+    values: dict[str, Any]
+    row: DeliveryRow | None
+    problem: str | None
+
+
+def check_rows(
+    *, session: Session, account_id: int, rows: list[LabelledRow], progress: Progress | None = None
+) -> list[RowCheck]:
+    """Parse every row and check its deal belongs to the account; nothing is stored. Each row
+    carries its first problem (an invalid value, else an unknown deal)."""
+    checked: list[RowCheck] = []
+    for label, values in rows:
+        try:
+            checked.append(RowCheck(label, values, DeliveryRow.model_validate(values), None))
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            reason = str(error["msg"]).removeprefix("Value error, ")
+            checked.append(RowCheck(label, values, None, f"'{field_name(error['loc'])}' {reason}"))
+        if progress is not None:
+            progress(1)
+    known = deal_repository.issued_deal_ids(
+        session, account_id=account_id, among={c.row.deal_id for c in checked if c.row}
+    )
+    return [
+        RowCheck(c.label, c.values, c.row, f"unknown deal_id {c.row.deal_id!r}")
+        if c.row is not None and c.row.deal_id not in known
+        else c
+        for c in checked
+    ]
+
+
+def validate_rows(
+    *, session: Session, account_id: int, rows: list[LabelledRow], progress: Progress | None = None
+) -> list[DeliveryRow]:
+    """Parse every row and check its deal belongs to the account; one 422 lists every bad line
+    (invalid values first, then unknown deals)."""
+    checked = check_rows(session=session, account_id=account_id, rows=rows, progress=progress)
+    problems = [f"{c.label}: {c.problem}" for c in checked if c.row is None and c.problem]
+    unknown: dict[str, list[str]] = {}
+    for c in checked:
+        if c.row is not None and c.problem:
+            unknown.setdefault(c.row.deal_id, []).append(c.label)
+    problems += [
+        f"unknown deal_id {deal!r} on {', '.join(labels)}" for deal, labels in unknown.items()
+    ]
+    if problems:
+        raise ValidationFailed(f"Batch rejected, nothing stored: {_listed(problems)}")
+    return [c.row for c in checked if c.row is not None]
+
+
+def _batch(session: Session, *, account_id: int, batch_id: str) -> tuple[DeliveryBatch, int]:
+    batch = report_repository.batch_for_update(session, account_id=account_id, batch_id=batch_id)
+    if batch is not None:
+        return batch, batch.row_count
+    try:
+        with session.begin_nested():
+            batch = DeliveryBatch(account_id=account_id, batch_id=batch_id, row_count=0)
+            session.add(batch)
+    except IntegrityError:
+        # Another request created the same batch first; wait for it, then replace its rows.
+        batch = report_repository.batch_for_update(
+            session, account_id=account_id, batch_id=batch_id
+        )
+        assert batch is not None
+        return batch, batch.row_count
+    return batch, 0
+
+
+def ingest(
+    *,
+    session: Session,
+    account_id: int,
+    batch_id: str | None,
+    rows: list[LabelledRow],
+    progress: Progress | None = None,
+    role: Role | str = CREDENTIAL_ROLE,
+) -> DeliveryReceipt:
+    """Validate and store one batch (replacing an earlier post of the same ``batch_id``)."""
+    require(role, Action.run_reports)
+    parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
+    key = batch_id or secrets.token_hex(8)
+    batch, replaced = _batch(session, account_id=account_id, batch_id=key)
+    report_repository.clear_batch(session, batch_pk=batch.id)
+    spend_micros = 0
+    records: list[dict[str, Any]] = []
+    for row in parsed:
+        micros = int((Decimal(repr(row.spend)) * 1_000_000).to_integral_value())
+        spend_micros += micros
+        records.append(
+            {
+                "account_id": account_id,
+                "batch_pk": batch.id,
+                "deal_id": row.deal_id,
+                "date": row.date,
+                "device": row.device,
+                "format": row.format,
+                "domain": row.domain.lower(),
+                "geo": row.geo,
+                "impressions": row.impressions,
+                "clicks": row.clicks,
+                "spend_micros": micros,
+            }
+        )
+    report_repository.add_deliveries(session, records)
+    batch.row_count = len(records)
+    batch.received_date = utcnow()
+    session.flush()
+    return DeliveryReceipt(
+        batch_id=key,
+        rows=len(records),
+        replaced_rows=replaced,
+        impressions=sum(r.impressions for r in parsed),
+        clicks=sum(r.clicks for r in parsed),
+        spend=float(Decimal(spend_micros) / 1_000_000),
+    )

@@ -1,0 +1,131 @@
+"""Queries over delivery rows and segment reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from beacon.activation.models import Delivery, DeliveryBatch, SegmentReport, SegmentReportRow
+
+CHUNK = 1000
+
+# --- Deliveries ----------------------------------------------------------------------------
+
+
+def batch_for_update(session: Session, *, account_id: int, batch_id: str) -> DeliveryBatch | None:
+    """The account's batch called ``batch_id``, row-locked until commit."""
+    return session.scalar(
+        select(DeliveryBatch)
+        .where(DeliveryBatch.account_id == account_id, DeliveryBatch.batch_id == batch_id)
+        .with_for_update()
+    )
+
+
+def clear_batch(session: Session, *, batch_pk: int) -> None:
+    """Remove the rows an earlier post of this batch stored."""
+    session.execute(delete(Delivery).where(Delivery.batch_pk == batch_pk))
+
+
+def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert delivery rows."""
+    for start in range(0, len(rows), CHUNK):
+        session.execute(insert(Delivery), rows[start : start + CHUNK])
+
+
+# --- Reports -------------------------------------------------------------------------------
+
+
+def get_report(session: Session, *, account_id: int, report_id: int) -> SegmentReport | None:
+    """The account's report with this id, or None."""
+    return session.scalar(
+        select(SegmentReport).where(
+            SegmentReport.id == report_id, SegmentReport.account_id == account_id
+        )
+    )
+
+
+def list_reports(
+    session: Session, *, account_id: int, limit: int, offset: int
+) -> tuple[list[SegmentReport], int]:
+    """A page of the account's reports, newest first, and how many it has in all."""
+    total = session.scalar(
+        select(func.count())
+        .select_from(SegmentReport)
+        .where(SegmentReport.account_id == account_id)
+    )
+    rows = session.scalars(
+        select(SegmentReport)
+        .where(SegmentReport.account_id == account_id)
+        .order_by(SegmentReport.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(rows), int(total or 0)
+
+
+_DIMENSION_COLUMNS = {
+    "date": Delivery.date,
+    "device": Delivery.device,
+    "format": Delivery.format,
+    "domain": Delivery.domain,
+}
+
+
+def delivery_totals(
+    session: Session,
+    *,
+    account_id: int,
+    deal_ids: Sequence[str],
+    start_date: dt.date,
+    end_date: dt.date,
+    filters: dict[str, list[str]],
+    dimensions: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """Sums of impressions, clicks and spend (micros) grouped by ``dimensions``, in order."""
+    keys = [_DIMENSION_COLUMNS[d] for d in dimensions]
+    query = select(
+        *keys,
+        func.coalesce(func.sum(Delivery.impressions), 0),
+        func.coalesce(func.sum(Delivery.clicks), 0),
+        func.coalesce(func.sum(Delivery.spend_micros), 0),
+    ).where(
+        Delivery.account_id == account_id,
+        Delivery.deal_id.in_(list(deal_ids)),
+        Delivery.date >= start_date,
+        Delivery.date <= end_date,
+    )
+    for name, column in (
+        ("devices", Delivery.device),
+        ("formats", Delivery.format),
+        ("geo", Delivery.geo),
+    ):
+        if filters.get(name):
+            query = query.where(column.in_(filters[name]))
+    if keys:
+        query = query.group_by(*keys).order_by(*keys)
+    return [tuple(row) for row in session.execute(query).all()]
+
+
+def add_report_rows(session: Session, *, report_id: int, rows: list[str]) -> None:
+    """Store a completed report's rows (JSON), numbered from 0."""
+    session.execute(delete(SegmentReportRow).where(SegmentReportRow.report_id == report_id))
+    payload = [{"report_id": report_id, "position": i, "values": v} for i, v in enumerate(rows)]
+    for start in range(0, len(payload), CHUNK):
+        session.execute(insert(SegmentReportRow), payload[start : start + CHUNK])
+
+
+def report_rows(session: Session, *, report_id: int, limit: int | None, offset: int) -> list[str]:
+    """One page of a report's rows (JSON), in order; every row from ``offset`` without a limit."""
+    return list(
+        session.scalars(
+            select(SegmentReportRow.values)
+            .where(SegmentReportRow.report_id == report_id)
+            .order_by(SegmentReportRow.position)
+            .limit(limit)
+            .offset(offset)
+        )
+    )

@@ -1,0 +1,334 @@
+"""Handing a batch's messages to the provider, chunk by chunk: composed, injected, sent.
+
+For each chunk: render; in one transaction renew the batch lease, check for a cancel, record
+render failures and mark the rendered rows ``injected`` (composed and injected commit
+together); only then hand the chunk to the provider; record each answer (``sent`` only on the
+provider's word) in another transaction.
+
+``injected`` says only that a row may have been handed over. A provider that cannot tell
+afterwards what it accepted (SMTP, the SMS API) also writes each hand-over's start and answer
+to a journal file (``handover_journal``: one ``write()`` each, no database work per message),
+so the worker that takes a dead worker's batch over can tell the rows that were on the wire
+(at most one per connection: their outcome is unknown) from those never handed over (sent
+normally) and those accepted (recorded, never sent again): ``settle_leftovers``.
+
+Chunks overlap: while earlier chunks are on the wire the next one is rendered and claimed, so
+the provider is kept busy while the worker does its own work (rendering happens in a render
+process, database work in threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from beacon.core.config import Settings
+from beacon.core.jobs import JobContext
+from beacon.core.timefmt import utcnow
+from beacon.messaging.delivery import engine
+from beacon.messaging.delivery import recipient_repository as recipients
+from beacon.messaging.delivery import repository as repo
+from beacon.messaging.delivery.compose import Composer, RecipientRow
+from beacon.messaging.delivery.handover_journal import DeadJournals, HandoverJournal
+from beacon.messaging.providers import (
+    Delivery,
+    Outcome,
+    OutgoingMessage,
+    Provider,
+    RetryPolicy,
+    deliver,
+)
+
+log = logging.getLogger("beacon.messaging.handover")
+
+# chunks handed over at once: enough to keep the provider busy while the next is prepared
+CHUNKS_IN_FLIGHT = 3
+
+# a chunk renders in up to this many slices at once, each of at least MIN_RENDER_SLICE rows
+RENDER_SLICES = 2
+MIN_RENDER_SLICE = 10
+
+Failure = tuple[int, str, str]  # recipient id, the stage it failed to reach, reason
+
+
+class Stop(Exception):
+    """The execution stopped running (cancelled or failed) at a chunk boundary."""
+
+    def __init__(self, status: str, cancelled: bool, error: str | None) -> None:
+        super().__init__(status)
+        self.status, self.cancelled, self.error = status, cancelled, error
+
+
+@dataclass
+class BatchContext:
+    """What every step of a batch needs: its identity, its job (lease and transactions)."""
+
+    job: JobContext
+    batch_id: int
+    execution_id: uuid.UUID
+    channel: str
+    settings: Settings
+    policy: RetryPolicy
+
+    def tx(self) -> AbstractContextManager[Session]:
+        """A transaction of the batch's job: it commits only while the lease is ours
+        (``LeaseLost`` otherwise), and renews it."""
+        return self.job.transaction()
+
+    @property
+    def journal_dir(self) -> Path:
+        """Where the hand-over journals of every batch live."""
+        return self.settings.data_dir / "handover"
+
+
+@dataclass
+class Settlement:
+    """What becomes of the rows a dead worker left ``injected``."""
+
+    sent: list[tuple[int, str]]  # accepted by the provider: recorded, never sent again
+    failed: list[Failure]
+    resend: list[RecipientRow]
+
+
+def settle_leftovers(
+    batch: BatchContext,
+    rows: Sequence[RecipientRow],
+    confirmed: dict[int, str] | None,
+    *,
+    may_resend: bool,
+    not_sent: str | None = None,
+) -> Settlement:
+    """Record what is known of rows a dead worker left ``injected``; returns the rows to
+    send (again). ``confirmed`` is the provider's own account (None: it cannot tell, and the
+    dead worker's journals are read instead). A row never handed over is sent when
+    ``may_resend``, else fails with ``not_sent``; a row whose outcome is unknown fails with
+    ``unknown_outcome_after_crash`` unless the policy resends it."""
+    dead: DeadJournals | None = None
+    if confirmed is None:
+        dead = DeadJournals(
+            batch.journal_dir, execution_id=batch.execution_id, batch_id=batch.batch_id
+        )
+        found = dead.findings(r.id for r in rows)
+        known, safe = found.accepted, found.unstarted
+    else:
+        known, safe = confirmed, {r.id for r in rows} - confirmed.keys()
+    try:
+        settled = _settle(batch, rows, known, safe, may_resend=may_resend, not_sent=not_sent)
+        now = utcnow()
+        with batch.tx() as session:
+            recipients.mark_sent(session, settled.sent, now)
+            recipients.mark_failed(session, settled.failed, now)
+    except BaseException:
+        if dead is not None:
+            dead.release()
+        raise
+    if dead is not None:
+        dead.discard()  # what they say is committed; rows to resend get this run's journal
+    return settled
+
+
+def _settle(
+    batch: BatchContext,
+    rows: Sequence[RecipientRow],
+    known: dict[int, str],
+    safe: set[int],
+    *,
+    may_resend: bool,
+    not_sent: str | None,
+) -> Settlement:
+    settled = Settlement(sent=[(rid, pmid) for rid, pmid in known.items()], failed=[], resend=[])
+    for row in rows:
+        if row.id in known:
+            continue
+        if row.id in safe:
+            resend, reason = may_resend, not_sent or recipients.UNKNOWN_AFTER_CRASH
+        else:
+            resend = may_resend and batch.policy.resend_unknown
+            reason = recipients.UNKNOWN_AFTER_CRASH
+        if resend:
+            settled.resend.append(row)
+        else:
+            settled.failed.append((row.id, "sent", reason))
+    return settled
+
+
+class ChunkStream:
+    """Renders, claims and hands over a batch's rows, several chunks in flight."""
+
+    def __init__(self, batch: BatchContext, provider: Provider, composer: Composer) -> None:
+        self.batch = batch
+        self.provider = provider
+        self.composer = composer
+        self.halted = False  # the provider became unreachable: the execution failed
+        self.journal: HandoverJournal | None = None
+        self._unrecorded = 0  # rows handed over whose answers are not committed yet
+
+    async def run(self, rows: list[RecipientRow]) -> None:
+        """Hand every row over; raises Stop at a chunk boundary when the execution stopped."""
+        if not self.provider.recoverable:
+            self.journal = self._open_journal()
+        finished = False  # every answer committed: the journal has nothing left to tell
+        try:
+            await self._run(rows)
+            finished = True
+        except Stop:
+            finished = True
+            raise
+        finally:
+            if self.journal is not None:
+                self.journal.close(keep=not finished or self._unrecorded > 0)
+
+    def _open_journal(self) -> HandoverJournal | None:
+        batch = self.batch
+        try:
+            return HandoverJournal.create(
+                batch.journal_dir, execution_id=batch.execution_id, batch_id=batch.batch_id
+            )
+        except OSError as exc:
+            # still safe without it: a crash then leaves every injected row unknown
+            log.warning(
+                "no hand-over journal: a crash leaves the chunks in flight unknown",
+                extra={"batch_id": batch.batch_id, "error": str(exc)},
+            )
+            return None
+
+    async def _run(self, rows: list[RecipientRow]) -> None:
+        # a chunk is claimed in one commit; a recoverable provider can take a whole batch,
+        # and fewer, larger hand-offs are cheaper for it (one directory, one commit)
+        size = self.batch.settings.messaging_inject_chunk_size
+        if self.provider.recoverable:
+            size = max(1, len(rows))
+        window = asyncio.Semaphore(CHUNKS_IN_FLIGHT)
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            for start in range(0, len(rows), size):
+                if self.halted:
+                    break
+                chunk = rows[start : start + size]
+                messages, failures = await self._render(chunk)
+                await window.acquire()
+                try:
+                    handing = await asyncio.to_thread(self._claim, chunk, messages, failures)
+                except BaseException:
+                    window.release()
+                    raise
+                if not handing:
+                    window.release()
+                    continue
+                self._unrecorded += len(handing)
+                task = asyncio.create_task(self._hand_over(handing, window))
+                in_flight.add(task)
+                task.add_done_callback(in_flight.discard)
+        finally:
+            # what is on the wire is always recorded, whatever stopped the stream
+            await asyncio.gather(*in_flight)
+
+    async def _render(
+        self, rows: Sequence[RecipientRow]
+    ) -> tuple[list[OutgoingMessage], list[Failure]]:
+        """Each recipient's message; a render error fails that recipient only. The chunk is
+        rendered in slices by render processes working at once (``render_pool``: they run at
+        a lower priority, and one alone renders more slowly than the connections send) while
+        this loop keeps the chunks on the wire moving."""
+        # slices only go to processes already running: a chunk never waits for several to
+        # start (the pool starts the rest after its first render)
+        slices = min(RENDER_SLICES, len(self.composer.pool.pids()))
+        pieces = max(1, min(slices, len(rows) // MIN_RENDER_SLICE))
+        step = -(-len(rows) // pieces)
+        done = await asyncio.gather(
+            *(
+                asyncio.to_thread(self.composer.compose_chunk, rows[start : start + step])
+                for start in range(0, len(rows), step)
+            )
+        )
+        messages = [message for rendered, _ in done for message in rendered]
+        failures = [
+            (row.id, recipients.NEXT_STAGE.get(row.stage, "sent"), reason)
+            for _, failed in done
+            for row, reason in failed
+        ]
+        return messages, failures
+
+    def _claim(
+        self,
+        rows: Sequence[RecipientRow],
+        messages: Sequence[OutgoingMessage],
+        failures: Sequence[Failure],
+    ) -> list[OutgoingMessage]:
+        """One transaction before a hand-off: the lease still ours, no cancel, render
+        failures recorded, the rendered rows injected. Returns what may be sent."""
+        batch = self.batch
+        now = utcnow()
+        with batch.tx() as session:
+            batch.job.hold(session)
+            status, cancel, error = repo.execution_status(session, execution_id=batch.execution_id)
+            if status != "running" or cancel is not None:
+                raise Stop(status, cancel is not None, error)
+            recipients.mark_failed(session, failures, now)
+            if self.journal is not None:
+                self.journal.claimed(m.recipient_id for m in messages)  # before the commit
+            moved = recipients.mark_injected(
+                session,
+                execution_id=batch.execution_id,
+                ids=[m.recipient_id for m in messages],
+                now=now,
+            )
+        return [m for m in messages if m.recipient_id in moved]
+
+    async def _hand_over(
+        self, messages: Sequence[OutgoingMessage], window: asyncio.Semaphore
+    ) -> None:
+        try:
+            answers = await deliver(
+                self.provider,
+                messages,
+                execution_id=self.batch.execution_id,
+                policy=self.batch.policy,
+                handover=self.journal,
+            )
+            if not await asyncio.to_thread(self._record, messages, answers):
+                self.halted = True
+            self._unrecorded -= len(messages)
+        finally:
+            window.release()
+
+    def _record(self, messages: Sequence[OutgoingMessage], answers: Sequence[Delivery]) -> bool:
+        """Store the provider's answers; False when it was unreachable (the execution failed)."""
+        sent: list[tuple[int, str]] = []
+        failures: list[Failure] = []
+        bounced: list[uuid.UUID] = []
+        unreachable: str | None = None
+        for message, answer in zip(messages, answers, strict=True):
+            if answer.outcome is Outcome.SENT:
+                sent.append((message.recipient_id, answer.provider_message_id or ""))
+                continue
+            reason = answer.reason or answer.outcome.value
+            if answer.outcome is Outcome.UNKNOWN:
+                reason = f"unknown outcome: {reason}"
+            if answer.outcome is Outcome.UNREACHABLE:
+                reason = unreachable = f"delivery provider unreachable: {reason}"
+            failures.append((message.recipient_id, "sent", reason))
+            if answer.bounce:
+                bounced.append(message.contact_id)
+        now = utcnow()
+        with self.batch.tx() as session:
+            recipients.mark_sent(session, sent, now)
+            recipients.mark_failed(session, failures, now)
+            recipients.mark_bounced(
+                session, channel=self.batch.channel, contact_ids=bounced, now=now
+            )
+            if unreachable is not None:
+                engine.fail_execution(
+                    session=session,
+                    execution_id=self.batch.execution_id,
+                    reason=unreachable,
+                    now=now,
+                )
+        return unreachable is None

@@ -1,0 +1,247 @@
+"""Queries over recipient rows: loading a batch with its contacts, and every stage move.
+
+Each move is a conditional UPDATE on the row's current stage, so two workers that somehow
+hold the same rows (a lease lost to a long pause) cannot both hand a row over: only the one
+whose UPDATE to ``injected`` returned the row sends it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from beacon.core.db import rowcount
+from beacon.core.paging import fetch_page
+from beacon.messaging.audiences.repository import CHANNEL_STATUS
+from beacon.messaging.delivery.compose import RecipientRow
+from beacon.messaging.models import Contact, Recipient
+
+UNFINISHED = ("scheduled", "hydrated", "composed", "injected")
+STATES = (*UNFINISHED, "sent", "failed")
+NOT_HANDED_OVER = ("scheduled", "hydrated", "composed")
+NEXT_STAGE = {"scheduled": "hydrated", "hydrated": "composed", "composed": "injected"}
+UNKNOWN_AFTER_CRASH = "unknown_outcome_after_crash"
+CANCELLED = "cancelled"
+
+_recipients: Table = Recipient.__table__  # type: ignore[assignment]
+
+
+# --- recipient rows ------------------------------------------------------------------------
+
+
+def load_rows(
+    session: Session, *, execution_id: uuid.UUID, low: int, high: int, channel: str
+) -> list[RecipientRow]:
+    """The unfinished rows of an id range with their contacts, in id order."""
+    status_column = CHANNEL_STATUS[channel][1]
+    result = session.execute(
+        select(
+            Recipient.id,
+            Recipient.stage,
+            Contact.id,
+            Contact.external_id,
+            Contact.email,
+            Contact.phone,
+            Contact.first_name,
+            Contact.last_name,
+            Contact.address,
+            Contact.attributes,
+            status_column,
+            Contact.unsubscribe_token,
+        )
+        .join(Contact, Contact.id == Recipient.contact_id)
+        .where(
+            Recipient.execution_id == execution_id,
+            Recipient.id.between(low, high),
+            Recipient.stage.in_(UNFINISHED),
+        )
+        .order_by(Recipient.id)
+    )
+    return [RecipientRow(*row) for row in result]
+
+
+def page_of_rows(
+    session: Session, *, execution_id: uuid.UUID, stage: str | None, limit: int, offset: int
+) -> tuple[Sequence[Recipient], int]:
+    """A page of an execution's rows (those in ``stage`` when given) in id order, and the total."""
+    query = select(Recipient).where(Recipient.execution_id == execution_id)
+    if stage is not None:
+        query = query.where(Recipient.stage == stage)
+    return fetch_page(session, query, order_by=[Recipient.id], limit=limit, offset=offset)
+
+
+def contacts_by_id(session: Session, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Contact]:
+    """The contacts behind a page of rows."""
+    found = session.scalars(select(Contact).where(Contact.id.in_(set(contact_ids))))
+    return {contact.id: contact for contact in found}
+
+
+def advance(
+    session: Session,
+    *,
+    execution_id: uuid.UUID,
+    low: int,
+    high: int,
+    from_stage: str,
+    now: datetime,
+) -> int:
+    """Move every row of the range still at ``from_stage`` to the next stage."""
+    return rowcount(
+        session,
+        update(Recipient)
+        .where(
+            Recipient.execution_id == execution_id,
+            Recipient.id.between(low, high),
+            Recipient.stage == from_stage,
+        )
+        .values(stage=NEXT_STAGE[from_stage], updated_at=now)
+        .execution_options(synchronize_session=False),
+    )
+
+
+def mark_injected(
+    session: Session, *, execution_id: uuid.UUID, ids: Sequence[int], now: datetime
+) -> set[int]:
+    """Claim rendered rows for hand-off; the ids moved. Rows pass ``composed`` on the way
+    (rendered, still hydrated in the table) or are being resent (already injected)."""
+    if not ids:
+        return set()
+    moved = session.execute(
+        update(Recipient)
+        .where(
+            Recipient.execution_id == execution_id,
+            Recipient.id.in_(list(ids)),
+            Recipient.stage.in_(["hydrated", "composed", "injected"]),
+        )
+        .values(stage="injected", updated_at=now)
+        .returning(Recipient.id)
+        .execution_options(synchronize_session=False)
+    )
+    return {row[0] for row in moved}
+
+
+def mark_failed(session: Session, failures: Sequence[tuple[int, str, str]], now: datetime) -> None:
+    """Fail rows: (id, the stage each failed to reach, reason). Finished rows are left alone."""
+    if not failures:
+        return
+    session.execute(
+        update(_recipients)
+        .where(
+            _recipients.c.id == bindparam("rid"),
+            # plain comparisons: IN lists cannot be used with executemany
+            _recipients.c.stage != "sent",
+            _recipients.c.stage != "failed",
+        )
+        .values(
+            stage="failed",
+            failed_stage=bindparam("to_stage"),
+            reason=bindparam("why"),
+            updated_at=now,
+        ),
+        [{"rid": rid, "to_stage": stage, "why": reason[:2000]} for rid, stage, reason in failures],
+    )
+
+
+def mark_sent(session: Session, sent: Sequence[tuple[int, str]], now: datetime) -> None:
+    """Rows the provider accepted: (id, provider message id).
+
+    A row already failed as ``unknown_outcome_after_crash`` (its worker was presumed dead but
+    was only slow) becomes sent too: the provider's confirmation is the truth.
+    """
+    if not sent:
+        return
+    # the stage moves in one statement; only the message ids need a row each, and an
+    # executemany of two plain values is cheap (timestamps there would be converted per row)
+    session.execute(
+        update(Recipient)
+        .where(
+            Recipient.id.in_([rid for rid, _ in sent]),
+            or_(
+                Recipient.stage == "injected",
+                and_(Recipient.stage == "failed", Recipient.reason == UNKNOWN_AFTER_CRASH),
+            ),
+        )
+        .values(stage="sent", failed_stage=None, reason=None, sent_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(_recipients)
+        .where(_recipients.c.id == bindparam("rid"), _recipients.c.stage == "sent")
+        .values(provider_message_id=bindparam("pmid")),
+        [{"rid": rid, "pmid": pmid[:255]} for rid, pmid in sent],
+    )
+
+
+def mark_bounced(
+    session: Session, *, channel: str, contact_ids: Sequence[uuid.UUID], now: datetime
+) -> None:
+    """The provider refused these addresses for good: stop sending to them on the channel."""
+    if not contact_ids:
+        return
+    status_column = CHANNEL_STATUS[channel][1]
+    session.execute(
+        update(Contact)
+        .where(Contact.id.in_(list(contact_ids)))
+        .values({status_column: "bounced", Contact.updated_at: now})
+        .execution_options(synchronize_session=False)
+    )
+
+
+def fail_unfinished(
+    session: Session,
+    *,
+    execution_id: uuid.UUID,
+    reason: str,
+    now: datetime,
+    stages: Sequence[str] = NOT_HANDED_OVER,
+    low: int | None = None,
+    high: int | None = None,
+) -> int:
+    """Fail the rows at ``stages`` (whole execution or an id range), each at its next stage."""
+    where: list[Any] = [Recipient.execution_id == execution_id, Recipient.stage.in_(stages)]
+    if low is not None and high is not None:
+        where.append(Recipient.id.between(low, high))
+    next_stage = case(
+        *((Recipient.stage == stage, target) for stage, target in NEXT_STAGE.items()),
+        else_="sent",
+    )
+    return rowcount(
+        session,
+        update(Recipient)
+        .where(*where)
+        .values(stage="failed", failed_stage=next_stage, reason=reason[:2000], updated_at=now)
+        .execution_options(synchronize_session=False),
+    )
+
+
+def has_unfinished(session: Session, *, execution_id: uuid.UUID) -> bool:
+    """Whether any row of the execution is neither sent nor failed."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Recipient.execution_id == execution_id, Recipient.stage.in_(UNFINISHED)
+                )
+            )
+        )
+    )
+
+
+def has_cancelled_rows(session: Session, *, execution_id: uuid.UUID) -> bool:
+    """Whether a cancel request stopped any row of the execution."""
+    return bool(
+        session.scalar(
+            select(
+                exists().where(
+                    Recipient.execution_id == execution_id,
+                    Recipient.stage == "failed",
+                    Recipient.reason == CANCELLED,
+                )
+            )
+        )
+    )
