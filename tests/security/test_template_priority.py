@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from tests.support import wait_for
 
-from beacon.messaging import render_pool
-from beacon.messaging.rendering import RenderError
+from beacon.messaging.templates import render_pool
+from beacon.messaging.templates.rendering import RenderError
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/autogroup").exists(), reason="no autogroup scheduling here"
