@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from dataclasses import replace
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,3 +198,26 @@ def test_ai_signs_do_not_relabel_plain_bots() -> None:
 def test_forms_no_browser_sends(ua: str, reason: str) -> None:
     info = classify_traffic(ua)
     assert (info.type, info.reason) == ("bot", reason)
+
+
+def _update_script() -> Any:
+    path = Path(__file__).resolve().parents[2] / "scripts" / "update_ivt_data.py"
+    spec = importlib.util.spec_from_file_location("update_ivt_data", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_refresh_script_converts_javascript_patterns_and_drops_browser_matches() -> None:
+    script = _update_script()
+    # isbot's two JavaScript-only forms
+    assert script.python_regex(r"(?<! cu|google/)bot") == r"(?<! cu)(?<!google/)bot"
+    converted = script.python_regex(r"^a(?:\s?[\w\d-.]+)$")
+    assert converted == r"^a(?:\s?[\w\d.-]+)$"
+    re.compile(converted)
+    # a blocking list's browser (WeChat) is left out, a scanner kept
+    kept = script.browser_safe("test", ["MicroMessenger", "Nuclei"], whole_words=True)
+    assert kept == ["Nuclei"]
+    # an alternation loses only the alternative that names a browser (Amazon's Silk)
+    assert script.browser_safe("test", ["silk|zorblaxbot"]) == ["zorblaxbot"]
