@@ -15,7 +15,8 @@ process that the kernel limits and the parent may kill:
   scheduling group, so the CPU it burns is not charged to the server's group) at nice 10
   within it; a child whose call has used more than ``DEMOTE_CPU_SECONDS`` of CPU (0.1 s: an
   ordinary chunk of 100 messages uses about 0.01 s) is demoted by the parent to autogroup
-  nice 10 and replaced after the call, so a hostile render takes CPU from other renders, not
+  nice 10 for the rest of its life (replacing it instead made a loaded machine spawn
+  processes while callers waited), so a hostile render takes CPU from other renders, not
   from the API, while ordinary sends render at the group weight of any other process (a
   group at nice 10 gets a tenth of the CPU of one at 0: under load, ordinary renders starved).
 
@@ -237,7 +238,7 @@ def _killed(limit: str, detail: str) -> RenderLimitExceeded:
 class _Worker:
     process: BaseProcess
     conn: Connection
-    demoted: bool = False  # its group was niced during a call: replaced after it
+    demoted: bool = False  # its group was niced (for good: raising it back needs privilege)
 
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -324,7 +325,7 @@ class RenderPool:
         try:
             results, failure, healthy = self._exchange(worker, request, len(items), first)
         finally:
-            if healthy and not worker.demoted:
+            if healthy:
                 self._idle.put(worker)
             else:
                 self._replace(worker)
