@@ -281,7 +281,10 @@ def test_huge_whole_number_targets_and_budgets_are_stored_and_read_back(
     response = client.post(f"{API}/activations", headers=headers, json=body)
     assert response.status_code == 201, response.text
     read = client.get(f"{API}/activations/{response.json()['id']}", headers=headers).json()
-    assert read["kpis"] == [{"metric": "roas", "target": 9.79e306}, {"metric": "cpa", "target": 2**53}]
+    assert read["kpis"] == [
+        {"metric": "roas", "target": 9.79e306},
+        {"metric": "cpa", "target": 2**53},
+    ]
     assert read["budget"] == budget
 
 
