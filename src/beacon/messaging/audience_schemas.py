@@ -73,7 +73,12 @@ class ContactIn(InModel):
     """A contact is keyed by its externalId or its email: at least one of them."""
 
     model_config = ConfigDict(
-        json_schema_extra={"anyOf": [{"required": ["externalId"]}, {"required": ["email"]}]}
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["externalId"], "properties": {"externalId": {"type": "string"}}},
+                {"required": ["email"], "properties": {"email": {"type": "string"}}},
+            ]
+        }
     )
 
     external_id: str | None = Field(default=None, min_length=1, max_length=255)
@@ -222,7 +227,12 @@ class RenderRequest(InModel):
     """Render for a stored contact (``contactId``) or a contact given inline: one of them."""
 
     model_config = ConfigDict(
-        json_schema_extra={"oneOf": [{"required": ["contactId"]}, {"required": ["contact"]}]}
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["contactId"], "properties": {"contactId": {"type": "string"}}},
+                {"required": ["contact"], "properties": {"contact": {"type": "object"}}},
+            ]
+        }
     )
 
     contact_id: uuid.UUID | None = None

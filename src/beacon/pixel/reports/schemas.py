@@ -41,6 +41,11 @@ def country(code: str) -> str:
     return upper
 
 
+# What the document states: host names under a few public suffixes, every match of which the
+# Public Suffix List check accepts (the server accepts any registrable domain or URL).
+REGISTRABLE_DOMAIN_PATTERN = r"^([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)$"
+
+
 def domain(value: str) -> str:
     # Rollups hold registrable domains, so "www.nytimes.com" must filter as "nytimes.com".
     domain = registrable_domain(value.strip().lower())
@@ -54,7 +59,10 @@ class _Filters(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    domains: list[str] | None = Field(default=None, max_length=MAX_FILTER_VALUES)
+    domains: (
+        list[Annotated[str, Field(json_schema_extra={"pattern": REGISTRABLE_DOMAIN_PATTERN})]]
+        | None
+    ) = Field(default=None, max_length=MAX_FILTER_VALUES)
     devices: list[Device] | None = Field(default=None, max_length=4)
     geo: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] | None = Field(
         default=None, max_length=MAX_FILTER_VALUES

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -38,6 +38,10 @@ def _listed(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 
 
+# What the document states: each value names dimensions, comma-separated
+_DIMENSION_LIST_PATTERN = f"^({'|'.join(DIMENSIONS)})(,({'|'.join(DIMENSIONS)}))*$"
+
+
 class StatsQuery(BaseModel):
     """The query string of the stats endpoint (and of the console dashboard's URL)."""
 
@@ -57,7 +61,9 @@ class StatsQuery(BaseModel):
         description="Series step. Only `day` is kept (`hour` answers a 422 saying so).",
         json_schema_extra={"enum": ["day"]},
     )
-    dimension: list[str] = Field(
+    dimension: list[
+        Annotated[str, Field(json_schema_extra={"pattern": _DIMENSION_LIST_PATTERN})]
+    ] = Field(
         default_factory=list,
         validate_default=True,
         description="Breakdowns to include, repeated or comma-separated: "
