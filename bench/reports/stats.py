@@ -26,8 +26,8 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from beacon.app import create_app
 from beacon.core import auth
-from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
 

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 from tests.support import bearer_token
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 
