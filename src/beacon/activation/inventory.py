@@ -21,12 +21,12 @@ from beacon.activation.schemas import (
     InventoryUpload,
     Pagination,
 )
-from beacon.contextual.store import request_classification, url_key
+from beacon.contextual.service import request_classification, url_key
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, NotFound, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
+from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
-from beacon.pixel.domains import registrable_domain
 
 UPLOAD, PIXEL = "upload", "pixel"
 _PIXEL_SYNC_CHUNK = 5000

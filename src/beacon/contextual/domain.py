@@ -1,4 +1,6 @@
-"""The contextual domain (Understand): fetch, extract and classify URLs, and keep the store current."""
+"""The contextual domain (Understand): fetch, extract and classify URLs, and keep the store of
+classifications current. The store's periodic classifier is ticked by the pixel domain, which
+queues the pages it sees first (``pixel/classification.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from fastapi import APIRouter
 
 from beacon.core.config import Settings
 from beacon.core.domain import Command, Domain
-from beacon.core.jobs import JobKind, PeriodicTask
+from beacon.core.jobs import JobKind
 
 
 def _routers() -> Sequence[APIRouter]:
@@ -22,12 +24,6 @@ def _job_kinds(settings: Settings) -> Sequence[JobKind]:
     from beacon.contextual.tasks import batch_job_kind
 
     return [batch_job_kind(settings)]
-
-
-def _periodic_tasks(settings: Settings) -> Sequence[PeriodicTask]:
-    from beacon.contextual.tasks import store_refresh_task
-
-    return [store_refresh_task(settings)]
 
 
 def _models() -> Sequence[ModuleType]:
@@ -46,7 +42,6 @@ DOMAIN = Domain(
     name="contextual",
     routers=_routers,
     job_kinds=_job_kinds,
-    periodic_tasks=_periodic_tasks,
     models=_models,
     commands=_commands,
 )

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 
 from beacon.core.config import Settings
 from beacon.core.domain import Command, Domain, FrontApp
-from beacon.core.jobs import JobKind
+from beacon.core.jobs import JobKind, PeriodicTask
 
 
 def _routers() -> Sequence[APIRouter]:
@@ -25,6 +25,12 @@ def _job_kinds(settings: Settings) -> Sequence[JobKind]:
     from beacon.pixel.tasks import report_job
 
     return [report_job(settings)]
+
+
+def _periodic_tasks(settings: Settings) -> Sequence[PeriodicTask]:
+    from beacon.pixel.classification import classifier_task
+
+    return [classifier_task(settings)]
 
 
 def _models() -> Sequence[ModuleType]:
@@ -70,6 +76,7 @@ DOMAIN = Domain(
     name="pixel",
     routers=_routers,
     job_kinds=_job_kinds,
+    periodic_tasks=_periodic_tasks,
     models=_models,
     commands=_commands,
     front=_collector,

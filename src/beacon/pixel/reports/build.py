@@ -20,11 +20,11 @@ import orjson
 from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 
-from beacon.contextual import store
+from beacon.contextual import service as contextual_service
 from beacon.core.jobs import JobFailed
+from beacon.core.registrable_domains import registrable_domain
 from beacon.pixel import viewability
 from beacon.pixel.agents import IVT_REASONS, classify_traffic
-from beacon.pixel.domains import registrable_domain
 from beacon.pixel.reports import aggregations, planner, repository
 from beacon.pixel.reports import viewability as report_viewability
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
@@ -211,10 +211,10 @@ def _classify(session: Session, rows: list[Row], dimensions: Sequence[str]) -> N
     try:
         with session.begin_nested():
             if by_url:
-                found = store.classifications_for_urls(session, wanted)
+                found = contextual_service.classifications_for_urls(session, wanted)
                 _request_missing(session, wanted - found.keys())
             else:
-                found = store.classifications_for_domains(session, wanted)
+                found = contextual_service.classifications_for_domains(session, wanted)
     except Exception:
         log.exception("classification store unavailable; report rows carry null")
     for row in rows:
@@ -226,4 +226,4 @@ def _request_missing(session: Session, urls: Iterable[str]) -> None:
     # unknown ones so a later report has them.
     pairs = [(url, registrable_domain(url) or "") for url in urls]
     if pairs:
-        store.request_classification(session, pairs)
+        contextual_service.request_classification(session, pairs)
