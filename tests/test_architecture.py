@@ -33,12 +33,8 @@ SQL_FUNCTIONS = {"select", "insert", "update", "delete", "text"}
 SQL_HELPERS = {"upsert_insert"}  # core.db's dialect switch builds an INSERT too
 SQL_EXEMPT = {"core/db.py", "core/jobs.py"}
 
-# Rule 1: modules outside repositories that build SQL today (paths relative to src/beacon).
-SQL_OUTSIDE_REPOSITORIES = {
-    "core/paging.py",  # fetch_page counts the rows of any query it pages
-    "pixel/reports/aggregations.py",  # report queries over the rollups
-    "pixel/reports/viewability.py",  # viewability report queries
-}
+# Rule 1: modules outside repositories that build SQL (none; paths relative to src/beacon).
+SQL_OUTSIDE_REPOSITORIES: set[str] = set()
 
 # Rule 2: modules outside core that commit a session themselves today (none since the job
 # runner owns every job transaction).

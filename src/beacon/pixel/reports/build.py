@@ -25,8 +25,7 @@ from beacon.core.jobs import JobFailed
 from beacon.core.registrable_domains import registrable_domain
 from beacon.pixel import viewability
 from beacon.pixel.agents import IVT_REASONS, classify_traffic
-from beacon.pixel.reports import aggregations, planner, repository
-from beacon.pixel.reports import viewability as report_viewability
+from beacon.pixel.reports import aggregation_repository, planner, repository, viewability_repository
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
 
 log = logging.getLogger("beacon.pixel.reports")
@@ -40,32 +39,34 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     """Compute ``report`` into its rows and summary; JobFailed when it would exceed ``max_rows``."""
     dimensions = [d for d in DIMENSION_ORDER if d in orjson.loads(report.dimensions or "[]")]
     filters: dict[str, list[str]] = orjson.loads(report.filters)
-    scope = aggregations.Scope(report.campaign_id, report.start_date, report.end_date, filters)
+    scope = aggregation_repository.Scope(
+        report.campaign_id, report.start_date, report.end_date, filters
+    )
     if report.attempts > 1:
         # Rows of an earlier attempt; skipped otherwise because on SQLite any DELETE takes
         # the database's write lock, which would then be held for the whole aggregation.
         repository.delete_rows(session, report_id=report.id)
-    aggregations.tune_for_aggregation(session)
+    aggregation_repository.tune_for_aggregation(session)
     plan = planner.plan_campaign(dimensions, filters)
     shape: Callable[[RowMapping, Sequence[str]], Row]
     aggregate: Callable[..., Iterator[Sequence[RowMapping]]]
     if report.kind == CAMPAIGN:
         summary = _campaign_summary(
-            aggregations.campaign_summary(session, scope=scope, plan=plan),
-            aggregations.invalid_by_reason(session, scope=scope),
+            aggregation_repository.campaign_summary(session, scope=scope, plan=plan),
+            aggregation_repository.invalid_by_reason(session, scope=scope),
         )
-        summary.update(_viewability(*report_viewability.totals(session, scope=scope)))
-        aggregate, shape = partial(aggregations.campaign_rows, plan=plan), _campaign_row
+        summary.update(_viewability(*viewability_repository.totals(session, scope=scope)))
+        aggregate, shape = partial(aggregation_repository.campaign_rows, plan=plan), _campaign_row
     else:
         summary = _publisher_summary(
-            aggregations.publisher_summary(session, scope=scope),
-            aggregations.top_agents(session, scope=scope),
+            aggregation_repository.publisher_summary(session, scope=scope),
+            aggregation_repository.top_agents(session, scope=scope),
         )
-        aggregate, shape = aggregations.publisher_rows, _publisher_row
+        aggregate, shape = aggregation_repository.publisher_rows, _publisher_row
     if report.kind == CAMPAIGN and dimensions and not report.include_classification:
         # The common case needs no Python per row: the database aggregates, shapes and
         # stores the rows in one statement. Classification lookups need the loop below.
-        count = aggregations.store_campaign_rows(
+        count = aggregation_repository.store_campaign_rows(
             session, report_id=report.id, scope=scope, dimensions=dimensions, plan=plan
         )
         if count > max_rows:
@@ -135,7 +136,7 @@ def _campaign_row(record: RowMapping, dimensions: Sequence[str]) -> Row:
     if record["misrepresented"]:
         row["misrepresented"] = True
         row["misrepresented_impressions"] = int(record["misrepresented"])
-    for measure in report_viewability.MEASURES:
+    for measure in viewability_repository.MEASURES:
         row[measure] = int(record[measure])
     return row
 
