@@ -86,3 +86,17 @@ def page_urls_after(session: Session, *, after_id: int, limit: int) -> list[tupl
         .limit(limit)
     )
     return [(row_id, url, domain) for row_id, url, domain in rows]
+
+
+def account_page_urls_after(
+    session: Session, *, account_id: int, after_id: int, limit: int
+) -> list[tuple[int, str, str]]:
+    """(rollup id, url, domain) of the account's pixel rollups newer than ``after_id``."""
+    rows = session.execute(
+        select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
+        .join(PixelCampaign, PixelCampaign.id == PixelRollup.campaign_id)
+        .where(PixelCampaign.account_id == account_id, PixelRollup.id > after_id)
+        .order_by(PixelRollup.id)
+        .limit(limit)
+    ).all()
+    return [(int(i), url, domain) for i, url, domain in rows]

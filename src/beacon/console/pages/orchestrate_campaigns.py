@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request
@@ -29,8 +29,10 @@ from beacon.messaging import (
     templates,
 )
 from beacon.messaging.campaign_schemas import CampaignCreate, CampaignUpdate
-from beacon.messaging.models import Campaign
 from beacon.messaging.router_campaigns import base_url
+
+if TYPE_CHECKING:  # what the services return; the pages read nothing else of the models
+    from beacon.messaging.models import Campaign
 
 router = APIRouter(prefix="/orchestrate/campaigns")
 NAV = (
