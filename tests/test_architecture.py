@@ -14,9 +14,9 @@
    functions count (deferring an import hides a cycle, it does not break it); imports under
    ``if TYPE_CHECKING:`` do not, since they never run.
 
-Every rule has offenders today, the debts of issue 18; they are listed below with what they
-do. A new offender fails the test, and so does an entry that no longer offends, so the lists
-only shrink: when you fix one, delete its entry (never add one to make the test pass).
+The offenders left from issue 18 are listed below with what they do (only rule 4 has some). A
+new offender fails the test, and so does an entry that no longer offends, so the lists only
+shrink: when you fix one, delete its entry (never add one to make the test pass).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The composition root: the domains this server is made of, handed to core's app factory,
-worker and command line. Core knows no domain; this module is where they meet.
+"""The composition root: the domains this server is made of (``beacon/domains.py``), handed to
+core's app factory and worker. Core knows no domain; this module and ``beacon/cli.py`` are where
+they meet.
 
 ```
 beacon/app.py, beacon/cli.py      composition root: lists the domains
@@ -12,20 +13,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from beacon.activation.domain import DOMAIN as ACTIVATION
-from beacon.console.domain import DOMAIN as CONSOLE
-from beacon.contextual.domain import DOMAIN as CONTEXTUAL
 from beacon.core import app as core_app
 from beacon.core import domain as contributions
 from beacon.core.config import Settings
-from beacon.core.domain import Domain
 from beacon.core.jobs import JobKind, PeriodicTask
-from beacon.messaging.domain import DOMAIN as MESSAGING
-from beacon.people.domain import DOMAIN as PEOPLE
-from beacon.pixel.domain import DOMAIN as PIXEL
-
-# In this order: routers (the OpenAPI document's order), job kinds, ticks, commands.
-DOMAINS: tuple[Domain, ...] = (PIXEL, MESSAGING, CONTEXTUAL, ACTIVATION, CONSOLE, PEOPLE)
+from beacon.domains import DOMAINS
 
 DESCRIPTION = """
 Beacon implements four API families:

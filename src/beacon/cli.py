@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import SecretStr
 
-from beacon.app import DOMAINS
 from beacon.core.cli import DataDir, load_settings, prepare, require_writable
 from beacon.core.config import Settings
 from beacon.core.domain import add_commands
+from beacon.domains import DOMAINS
 
 if TYPE_CHECKING:
     from beacon.demo.seed import Credentials
