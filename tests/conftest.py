@@ -12,11 +12,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import make_url, text
 
+from beacon.app import create_app, metadata
 from beacon.core import auth
-from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database, make_engine, upgrade_database
-from beacon.core.models_registry import metadata
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -8,13 +8,17 @@
 2. ``.commit()`` appears only in ``core`` (the request dependency and the job runner own the
    transaction).
 3. ``core`` imports no domain package.
-4. A domain does not import another domain's repository or models (it uses its service).
+4. A domain does not import another domain's repository or models (it uses its service); a
+   type named under ``if TYPE_CHECKING:`` (what a service returns) reads no data and is allowed.
 5. HTTP handlers (``*router*.py`` modules and the console's pages) import no repository: they
    parse, call a service and shape the response.
+6. No import cycle between beacon modules, nor between the domain packages. Imports inside
+   functions count (deferring an import hides a cycle, it does not break it); imports under
+   ``if TYPE_CHECKING:`` do not, since they never run.
 
-Every rule has offenders today, the debts of issue 18; they are listed below with what they
-do. A new offender fails the test, and so does an entry that no longer offends, so the lists
-only shrink: when you fix one, delete its entry (never add one to make the test pass).
+The offenders left from issue 18 are listed below with what they do (only rule 4 has some). A
+new offender fails the test, and so does an entry that no longer offends, so the lists only
+shrink: when you fix one, delete its entry (never add one to make the test pass).
 """
 
 from __future__ import annotations
@@ -32,40 +36,20 @@ SQL_FUNCTIONS = {"select", "insert", "update", "delete", "text"}
 SQL_HELPERS = {"upsert_insert"}  # core.db's dialect switch builds an INSERT too
 SQL_EXEMPT = {"core/db.py", "core/jobs.py"}
 
-# Rule 1: modules outside repositories that build SQL today (paths relative to src/beacon).
-SQL_OUTSIDE_REPOSITORIES = {
-    "contextual/store.py",  # the URL classification store: a repository by another name
-    "core/paging.py",  # fetch_page counts the rows of any query it pages
-    "pixel/reports/aggregations.py",  # report queries over the rollups
-    "pixel/reports/viewability.py",  # viewability report queries
-}
+# Rule 1: modules outside repositories that build SQL (none; paths relative to src/beacon).
+SQL_OUTSIDE_REPOSITORIES: set[str] = set()
 
 # Rule 2: modules outside core that commit a session themselves today (none since the job
 # runner owns every job transaction).
 COMMITS_OUTSIDE_CORE: set[str] = set()
 
-# Rule 3: core modules that import domains today: the wiring that moves to a composition root
-# (beacon/app.py) in issue 18, part 2. Per file, since all of each file's wiring moves at once.
-CORE_IMPORTS_DOMAIN = {
-    "core/app.py",  # starts the pixel pipeline and collector
-    "core/domains.py",  # every domain's routers, job kinds and ticks
-    "core/models_registry.py",  # every domain's models, for Alembic's metadata
-}
+# Rule 3: core modules that import domains (none: the composition root, beacon/app.py, lists
+# the domains and hands their descriptions to core).
+CORE_IMPORTS_DOMAIN: set[str] = set()
 
 # Rule 4: (domain module, other domain's repository or models module it imports) today.
 CROSS_DOMAIN_DATA_IMPORTS = {
-    (
-        "activation/inventory/repository.py",
-        "beacon.contextual.models",
-    ),  # inventory joins classifications
-    (
-        "activation/inventory/repository.py",
-        "beacon.pixel.models",
-    ),  # inventory reads the pixel rollups
-    ("contextual/repository.py", "beacon.pixel.models"),  # queues the pixels' page URLs
-    ("console/pages/orchestrate_campaigns.py", "beacon.messaging.models"),
-    ("console/pages/reports.py", "beacon.pixel.models"),
-    ("console/pages/reports.py", "beacon.pixel.reports.models"),
+    ("activation/inventory/repository.py", "beacon.contextual.models"),  # joins classifications
 }
 
 
@@ -110,6 +94,70 @@ def imported_modules(module: Module) -> Iterator[str]:
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
             yield from (_known_module(f"{base}.{alias.name}") for alias in node.names)
+
+
+def runtime_imports(module: Module) -> Iterator[str]:
+    """What ``imported_modules`` finds, less the imports under ``if TYPE_CHECKING:``."""
+    checked_only = {
+        id(inner)
+        for node in ast.walk(module.tree)
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
+    runtime = ast.Module(
+        body=[
+            node
+            for node in ast.walk(module.tree)
+            if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in checked_only
+        ],
+        type_ignores=[],
+    )
+    yield from imported_modules(Module(module.path, module.name, runtime))
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path that ends where it starts, or None."""
+    done: set[str] = set()
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if node in path:
+            return [*path[path.index(node) :], node]
+        if node in done:
+            return None
+        for following in sorted(graph.get(node, ())):
+            cycle = visit(following, [*path, node])
+            if cycle is not None:
+                return cycle
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        cycle = visit(start, [])
+        if cycle is not None:
+            return cycle
+    return None
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Each beacon module -> the beacon modules it imports (at run time)."""
+    known = {m.name for m in modules()}
+    return {
+        m.name: {name for name in runtime_imports(m) if name in known and name != m.name}
+        for m in modules()
+    }
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Each top-level package under beacon -> the other ones it imports (at run time)."""
+    graph: dict[str, set[str]] = {}
+    for m in modules():
+        if m.package is None:
+            continue
+        imported = {name.split(".")[1] for name in runtime_imports(m) if name.count(".") >= 1}
+        packages = {p for p in imported if (PACKAGE / p).is_dir() and p != m.package}
+        graph.setdefault(m.package, set()).update(packages)
+    return graph
 
 
 def sql_calls(module: Module) -> list[int]:
@@ -207,7 +255,7 @@ def cross_domain_data_imports() -> set[tuple[str, str]]:
         own = m.package
         if own is None or own in NOT_DOMAINS:
             continue
-        for name in imported_modules(m):
+        for name in runtime_imports(m):
             other = domain_of(name)
             if other and other != own and is_data_module(name):
                 found.add((m.path, name))
@@ -275,6 +323,16 @@ def test_handlers_call_services_not_repositories() -> None:
     )
 
 
+def test_no_import_cycle_between_modules() -> None:
+    cycle = find_cycle(module_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_no_import_cycle_between_packages() -> None:
+    cycle = find_cycle(package_graph())
+    assert cycle is None, "import cycle between packages: " + " -> ".join(cycle or [])
+
+
 def _module(path: str, source: str) -> Module:
     name = "beacon." + path.removesuffix(".py").replace("/", ".")
     return Module(path, name, ast.parse(source))
@@ -313,3 +371,18 @@ def test_relative_and_aliased_imports_resolve_to_modules() -> None:
     assert is_data_module("beacon.pixel.viewability_models")
     assert is_data_module("beacon.messaging.audiences.repository")
     assert not is_data_module("beacon.pixel.service")
+
+
+def test_cycles_are_found_through_deferred_imports_but_not_type_checking_ones() -> None:
+    source = """
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from beacon.pixel import service
+def later():
+    from beacon.pixel import repository
+"""
+    imported = set(runtime_imports(_module("contextual/service.py", source)))
+    assert "beacon.pixel.repository" in imported
+    assert "beacon.pixel.service" not in imported
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None

@@ -31,11 +31,11 @@ from sqlalchemy import create_engine, text
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
 from beacon.core.models import Account
+from beacon.pixel.factory import make_consumer, open_spool
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.hits import HitEnricher, gif_record
 from beacon.pixel.ivt import detector_from_settings
 from beacon.pixel.models import PixelCampaign
-from beacon.pixel.pipeline import make_consumer, open_spool
 from beacon.pixel.profiling import compile_share, cumulative_seconds, total_seconds
 
 

@@ -34,8 +34,8 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from beacon.app import create_app
 from beacon.core import auth
-from beacon.core.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
 from beacon.pixel.models import PixelCampaign, PixelRollup, PixelSiteDay

@@ -106,8 +106,8 @@ def pages() -> list[str]:
 def prepare_account(database_url: str) -> dict[str, str]:
     """Classify every page, as the contextual worker would (nothing is fetched: the pages do
     not exist), and create the account's OAuth client; its credentials."""
+    from beacon.contextual.classification_repository import save_classification
     from beacon.contextual.engine import ENGINE_VERSION
-    from beacon.contextual.store import save_classification
     from beacon.core.db import Database
     from beacon.core.timefmt import utcnow
     from beacon.messaging.oauth import service as oauth

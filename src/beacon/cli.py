@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -11,12 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import SecretStr
 
-from beacon.activation.cli import ingest_deliveries
-from beacon.contextual.cli import classify as classify_command
-from beacon.core.config import Settings, SettingsError
-from beacon.core.config import load_settings as settings_from_env
-from beacon.messaging.cli import clients_app
-from beacon.people.cli import users_app
+from beacon.core.cli import DataDir, load_settings, prepare, require_writable
+from beacon.core.config import Settings
+from beacon.core.domain import add_commands
+from beacon.domains import DOMAINS
 
 if TYPE_CHECKING:
     from beacon.demo.seed import Credentials
@@ -31,61 +28,7 @@ keys_app = typer.Typer(help="Manage API keys (X-API-Key) for the /v1 APIs.", no_
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
-app.command("classify")(classify_command)
-app.command("ingest-deliveries")(ingest_deliveries)
-app.add_typer(clients_app, name="clients")
-app.add_typer(users_app, name="users")
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", envvar="BEACON_DATA_DIR", help="Data directory (SQLite file, spool, outbox)."
-    ),
-]
-
-
-def load_settings(data_dir: Path | None) -> Settings:
-    """Settings from the environment, with ``--data-dir`` taking precedence."""
-    overrides = {"data_dir": data_dir} if data_dir is not None else {}
-    try:
-        settings = settings_from_env(**overrides)
-    except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    os.environ["BEACON_DATA_DIR"] = str(settings.data_dir)
-    return settings
-
-
-def require_writable(directory: Path, what: str) -> None:
-    """Create ``directory`` and write a file in it; exit with a clear message if that fails."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as exc:
-        typer.echo(f"error: {what} {directory} is not writable: {exc.strerror}", err=True)
-        raise typer.Exit(2) from None
-
-
-def prepare(settings: Settings) -> None:
-    """Make sure the data directory is usable and the schema is current; exit clearly if not.
-
-    Creating a new SQLite file is said on stderr, so a command run from the wrong directory
-    does not silently start an empty database there."""
-    from beacon.core.db import sqlite_file, upgrade_database
-
-    require_writable(settings.data_dir, "data directory")
-    new_file = sqlite_file(settings.effective_database_url)
-    if new_file is not None and new_file.exists():
-        new_file = None
-    try:
-        upgrade_database(settings.effective_database_url)
-    except Exception as exc:
-        typer.echo(f"error: cannot prepare the database: {type(exc).__name__}: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if new_file is not None:
-        typer.echo(f"created a new SQLite database at {new_file}", err=True)
+add_commands(app, DOMAINS)
 
 
 def command_name() -> str:
@@ -123,8 +66,8 @@ def serve(
     """Run the API, the pixel collector and a background worker in one process."""
     import uvicorn
 
+    from beacon.app import create_app
     from beacon.core import auth
-    from beacon.core.app import create_app
     from beacon.core.db import Database
     from beacon.core.http import configure_logging
 
@@ -231,7 +174,7 @@ def worker(data_dir: DataDir = None) -> None:
     import contextlib
     import signal
 
-    from beacon.core import domains
+    from beacon.core import domain as contributions
     from beacon.core.db import Database
     from beacon.core.http import configure_logging
     from beacon.core.jobs import Worker
@@ -241,8 +184,8 @@ def worker(data_dir: DataDir = None) -> None:
     prepare(settings)
     runner = Worker(
         db=Database(settings.effective_database_url),
-        kinds=domains.job_kinds(settings),
-        periodic=domains.periodic_tasks(settings),
+        kinds=contributions.job_kinds(DOMAINS, settings),
+        periodic=contributions.periodic_tasks(DOMAINS, settings),
         poll_interval=settings.worker_poll_interval,
         concurrency=settings.worker_concurrency,
     )
@@ -256,7 +199,7 @@ def worker(data_dir: DataDir = None) -> None:
             err=True,
         )
     with contextlib.ExitStack() as resources:
-        for resource in domains.resources(settings):
+        for resource in contributions.resources(DOMAINS, settings):
             resources.enter_context(resource)
         runner.run_forever()
 
@@ -317,89 +260,6 @@ def keys_revoke(
         typer.echo(f"No active key with prefix {key_prefix!r}", err=True)
         raise typer.Exit(1)
     typer.echo(f"Revoked {count} key(s).")
-
-
-@app.command("ingest-log")
-def ingest_log(
-    log_file: Annotated[
-        Path, typer.Argument(exists=True, dir_okay=False, help="Combined-format log (.gz ok).")
-    ],
-    campaign: Annotated[int, typer.Option("--campaign", help="Pixel campaign ID.")],
-    site: Annotated[
-        str | None,
-        typer.Option(help="Site base URL (https://www.example.com) for a page access log."),
-    ] = None,
-    include_assets: Annotated[
-        bool, typer.Option(help="Also count CSS/JS/image requests of a page log.")
-    ] = False,
-    force: Annotated[
-        bool,
-        typer.Option("--force", help="Ingest the whole file again, even lines already counted."),
-    ] = False,
-    data_dir: DataDir = None,
-) -> None:
-    """Count the GET page loads of an nginx/Apache combined-format access log as server-side
-    pixel events. A re-run reads only lines added since (the file is remembered)."""
-    from rich.progress import Progress
-
-    from beacon.core.db import Database
-    from beacon.pixel import collector_repository, ingest_log, ingest_repository
-    from beacon.pixel.pipeline import make_consumer, open_spool
-
-    settings = load_settings(data_dir)
-    prepare(settings)
-    db = Database(settings.effective_database_url)
-    file_id = ingest_log.identify(log_file, head_bytes=0)
-    with db.transaction() as session:
-        if not collector_repository.existing_campaign_ids(session, {campaign}):
-            typer.echo(f"error: campaign {campaign} does not exist", err=True)
-            raise typer.Exit(2)
-        known = ingest_repository.find_file(
-            session, campaign_id=campaign, device=file_id.device, inode=file_id.inode
-        )
-        start, done_lines = ingest_log.resume_point(log_file, known, force=force)
-    if done_lines:
-        typer.echo(
-            f"Skipped {done_lines:,} lines already ingested from {log_file} "
-            "(use --force to ingest again)."
-        )
-    elif known is not None and known.lines and not force:
-        typer.echo(
-            f"{log_file} changed since it was ingested (rotated or replaced): reading it all."
-        )
-    spool = open_spool(settings)
-    with ingest_log.open_log(log_file, start) as handle, Progress(transient=True) as progress:
-        size = log_file.stat().st_size
-        task = progress.add_task(f"Reading {log_file.name}", total=max(size - start, 0))
-        summary = ingest_log.ingest(
-            handle,
-            spool=spool,
-            campaign_id=campaign,
-            site=site,
-            include_assets=include_assets,
-            progress=lambda n: progress.advance(task, n) if log_file.suffix != ".gz" else None,
-        )
-    spool.close()
-    flushed = make_consumer(settings=settings, db=db, spool=spool).flush()
-    end = start + summary.bytes
-    head = ingest_log.identify(log_file, head_bytes=ingest_log.head_length(log_file, end))
-    with db.transaction() as session:
-        ingest_repository.save_file(
-            session,
-            campaign_id=campaign,
-            device=head.device,
-            inode=head.inode,
-            head_bytes=head.head_bytes,
-            head_sha256=head.head_sha256,
-            byte_offset=end,
-            lines=done_lines + summary.lines,
-            path=str(log_file.resolve()),
-        )
-    db.dispose()
-    skipped = ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()) or "none"
-    typer.echo(f"Read {summary.lines} lines: {summary.spooled} events spooled; skipped: {skipped}.")
-    rejected = sum(flushed.rejected.values())
-    typer.echo(f"Flushed {flushed.counted} hits into the rollups ({rejected} rejected).")
 
 
 @db_app.command("upgrade")

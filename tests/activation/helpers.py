@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 
 from beacon.activation.deals.providers import DealProvider
 from beacon.activation.tasks import job_kinds
+from beacon.contextual.classification_repository import save_classification
 from beacon.contextual.engine import ENGINE_VERSION
-from beacon.contextual.store import save_classification
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker

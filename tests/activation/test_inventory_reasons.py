@@ -10,10 +10,10 @@ from tests.activation.helpers import API, upload_inventory
 
 from beacon.contextual import service
 from beacon.contextual.service import PageResult
-from beacon.contextual.tasks import classify_due
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
+from beacon.pixel.classification import classify_due
 
 FINE, MISSING = "https://www.example.com/fine", "https://www.example.com/missing"
 

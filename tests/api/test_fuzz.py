@@ -25,7 +25,7 @@ from tests.activation.helpers import (
 )
 from tests.support import bearer_token
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 

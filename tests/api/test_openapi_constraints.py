@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.text import NON_BLANK_PATTERN
 from beacon.messaging.idempotency import MAX_KEY_LENGTH

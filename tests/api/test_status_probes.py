@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.support import bearer_token
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.messaging.oauth import service as oauth

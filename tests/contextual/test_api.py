@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
-from beacon.contextual import engine, store
+from beacon.contextual import classification_repository as store
+from beacon.contextual import engine
 from beacon.contextual.models import ERROR
 from beacon.core.config import Settings
 from beacon.core.db import Database

@@ -11,13 +11,15 @@ import pytest
 from sqlalchemy import func, select, update
 from tests.contextual.site.server import LocalSite
 
-from beacon.contextual import engine, repository, service, store
+from beacon.contextual import classification_repository as store
+from beacon.contextual import engine, service
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
-from beacon.contextual.tasks import classify_due
 from beacon.core import auth
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
+from beacon.pixel import classification as repository
+from beacon.pixel.classification import classify_due
 from beacon.pixel.models import PixelCampaign, PixelRollup
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from beacon.contextual.store import (
+from beacon.contextual.classification_repository import (
     aggregate,
     classifications_for_domains,
     classifications_for_urls,
@@ -61,8 +61,8 @@ def test_aggregate_neutral_sentiment_band() -> None:
 def test_request_classification_queues_unknown_urls_once(db: Database) -> None:
     from sqlalchemy import select
 
+    from beacon.contextual.classification_repository import request_classification
     from beacon.contextual.models import UrlClassification
-    from beacon.contextual.store import request_classification
 
     with db.transaction() as session:
         assert (

@@ -172,7 +172,7 @@ def test_collector_still_answers_gif_for_nul(client: TestClient) -> None:
 def test_rate_limit_429_with_retry_after(
     settings: Settings, db: Database, key_for: Callable[[str], str]
 ) -> None:
-    from beacon.core.app import create_app
+    from beacon.app import create_app
 
     limited = settings.model_copy(update={"rate_limit": "3/minute"})
     app = create_app(limited, run_worker=False)
@@ -202,7 +202,7 @@ def test_rate_limit_headers_on_every_response(client: TestClient, headers: dict[
 
 
 def test_body_over_limit_is_413(settings: Settings, db: Database, api_key: str) -> None:
-    from beacon.core.app import create_app
+    from beacon.app import create_app
 
     app = create_app(settings.model_copy(update={"max_body_bytes": 100}), run_worker=False)
     app.state.db = db
@@ -249,7 +249,7 @@ def test_health_and_ready(client: TestClient) -> None:
 
 
 def test_ready_is_503_when_database_unreachable(settings: Settings, tmp_path: object) -> None:
-    from beacon.core.app import create_app
+    from beacon.app import create_app
 
     broken = settings.model_copy(
         update={"database_url": SecretStr("postgresql+psycopg://nobody@127.0.0.1:1/none")}

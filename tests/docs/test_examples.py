@@ -22,8 +22,8 @@ import httpx
 import pytest
 from tests.support import LiveServer
 
+from beacon.contextual.classification_repository import save_classification
 from beacon.contextual.engine import ENGINE_VERSION
-from beacon.contextual.store import save_classification
 from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from tests.messaging.helpers import API, make_template, post
 
-from beacon.core import domains
+from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
@@ -143,7 +143,7 @@ def _members(
 ) -> int | None:
     response = _segment(client, auth, rules)
     assert response.status_code == 201, response.text
-    Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+    Worker(db=db, kinds=job_kinds(settings)).run_until_idle()
     got = client.get(f"{API}/segments/{response.json()['data']['id']}", headers=auth).json()["data"]
     assert got["reach"]["status"] == "ok" and got["reach"]["isStale"] is False
     count: int | None = got["reach"]["evaluatedCount"]
@@ -225,7 +225,7 @@ def test_segment_validation_static_lists_and_staleness(
         {"name": "x", "contactIds": ["4130bada-9264-465f-bc0c-a26bebcfcc81"]},
     )
     assert unknown.status_code == 422
-    Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+    Worker(db=db, kinds=job_kinds(settings)).run_until_idle()
     url = f"{API}/segments/{static.json()['data']['id']}"
     assert client.get(url, headers=auth).json()["data"]["reach"]["isStale"] is False
     _upsert(client, auth, [{"externalId": "a", "firstName": "Changed"}])

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tests.messaging.helpers import API, make_audience, make_campaign, make_template
 from tests.support import run_cli
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.messaging.oauth import service as oauth

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.messaging.helpers import API, make_audience, make_campaign, make_template, post
 
-from beacon.core import domains
+from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
@@ -184,7 +184,7 @@ def test_a_campaign_at_the_documented_maximum_works_on_both_databases(
         audience={"included": included, "excluded": excluded},
     )
     campaign_id = campaign["campaignId"]
-    Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+    Worker(db=db, kinds=job_kinds(settings)).run_until_idle()
     summary = client.get(f"{API}/campaigns/{campaign_id}/summary", headers=auth).json()["data"]
     assert summary["audience"]["reach"]["status"] == "ok", summary["audience"]["reach"]
     assert summary["audience"]["reach"]["evaluatedCount"] == 2

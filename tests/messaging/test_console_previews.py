@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.messaging.helpers import API, post
 
-from beacon.core import domains
+from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.errors import BadRequest, ValidationFailed
@@ -82,7 +82,7 @@ def test_reach_of_unsaved_rules_matches_the_saved_segment(
             ), rules
         saved = post(client, "/segments", auth, {"name": "s", "rules": rules})
         assert saved.status_code == 201
-        Worker(db=db, kinds=domains.job_kinds(settings)).run_until_idle()
+        Worker(db=db, kinds=job_kinds(settings)).run_until_idle()
         url = f"{API}/segments/{saved.json()['data']['id']}"
         assert client.get(url, headers=auth).json()["data"]["memberCount"] == matched
     with db.transaction() as session:  # another account's contacts are never counted

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi import FastAPI
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.pixel.collector import TRANSPARENT_GIF

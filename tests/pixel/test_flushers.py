@@ -17,9 +17,9 @@ from tests.support import counted_hits
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.pixel.collector_models import PixelSpoolSegment
+from beacon.pixel.factory import make_consumer, open_spool
 from beacon.pixel.hits import gif_record
 from beacon.pixel.models import PixelCampaign
-from beacon.pixel.pipeline import make_consumer, open_spool
 from beacon.pixel.spool import Spool
 
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -31,7 +31,7 @@ FLUSHER = textwrap.dedent(
     import json, sys
     from beacon.core.config import Settings
     from beacon.core.db import Database
-    from beacon.pixel.pipeline import make_consumer, open_spool
+    from beacon.pixel.factory import make_consumer, open_spool
     settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2], pixel_spool_dir=sys.argv[3])
     db = Database(settings.effective_database_url)
     spool = open_spool(settings)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from beacon.contextual.store import save_classification
+from beacon.contextual.classification_repository import save_classification
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker

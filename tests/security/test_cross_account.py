@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from tests.activation.helpers import classify_pages, run_jobs
 
-from beacon.core.app import create_app
+from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.db import Database
 

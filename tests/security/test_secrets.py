@@ -19,11 +19,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.support import LiveServer
 
+from beacon.app import metadata
 from beacon.core import auth, security
 from beacon.core.db import Database
 from beacon.core.deps import CurrentCaller
 from beacon.core.http import json_log_formatter
-from beacon.core.models_registry import metadata
 from beacon.messaging.errors import InvalidClient
 from beacon.messaging.oauth import service as oauth
 

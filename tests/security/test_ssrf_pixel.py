@@ -12,13 +12,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from beacon.app import create_app
 from beacon.contextual import service
 from beacon.contextual.models import ERROR, UrlClassification
-from beacon.contextual.tasks import batch_job_kind, classify_due
-from beacon.core.app import create_app
+from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import Worker
+from beacon.pixel.classification import classify_due
 
 PAGE = (
     b"<html><head><title>Internal admin</title></head><body><article>"

@@ -27,8 +27,8 @@ def ingest_deliveries(
     from rich.progress import Progress
 
     from beacon.activation.reports import deliveries
-    from beacon.cli import load_settings, prepare
     from beacon.core import auth
+    from beacon.core.cli import load_settings, prepare
     from beacon.core.db import Database
     from beacon.core.errors import APIError
 

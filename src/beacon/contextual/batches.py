@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.contextual import repository, service, store
+from beacon.contextual import classification_repository, repository, service
 from beacon.contextual.models import (
     ITEM_CLASSIFIED,
     ITEM_FAILED,
@@ -91,7 +91,7 @@ def run_batch(*, context: JobContext, settings: Settings) -> None:
                 error=result.error,
             )
         for item in repository.pending_items(session, batch_id=context.job_id):
-            _fill(item, answered[store.url_key(item.url)[0]])
+            _fill(item, answered[classification_repository.url_key(item.url)[0]])
         context.complete(session)
 
 
@@ -103,11 +103,11 @@ def _answers_from_store(
     answered: dict[str, service.UrlOutcome] = {}
     to_fetch: dict[str, None] = {}  # ordered set: each distinct URL is fetched once
     for url in urls:
-        normalized, _ = store.url_key(url)
+        normalized, _ = classification_repository.url_key(url)
         if normalized in answered or normalized in to_fetch:
             continue
         known = service.stored_outcome(
-            store.stored_row(session, normalized), settings=settings, now=now
+            classification_repository.stored_row(session, normalized), settings=settings, now=now
         )
         if known is not None:
             answered[normalized] = known

@@ -1,4 +1,4 @@
-"""Queries for classification batches and for finding URLs the store should learn about."""
+"""Queries for classification batches and for the cursors of the feeds that queue URLs."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from beacon.contextual import store
 from beacon.contextual.models import (
     ITEM_CLASSIFIED,
     ITEM_FAILED,
@@ -16,9 +15,6 @@ from beacon.contextual.models import (
     ClassificationBatchItem,
     ContextualCursor,
 )
-from beacon.pixel.models import PixelRollup
-
-ROLLUP_CURSOR = "pixel_rollups"
 
 
 def add_batch(session: Session, *, account_id: int, urls: Sequence[str]) -> ClassificationBatch:
@@ -85,34 +81,12 @@ def item_page(
     )
 
 
-def queue_campaign_urls(session: Session, campaign_id: int) -> int:
-    """Queue every URL a pixel campaign has seen for classification; returns how many are new."""
-    pairs = session.execute(
-        select(PixelRollup.url, PixelRollup.domain)
-        .where(PixelRollup.campaign_id == campaign_id, PixelRollup.url != "")
-        .distinct()
-    )
-    return store.request_classification(session, [(url, domain) for url, domain in pairs])
-
-
-def queue_new_rollup_urls(session: Session, *, limit: int) -> int:
-    """Queue URLs from pixel rollup rows added since the last scan (at most ``limit`` rows).
-
-    A cursor on the rollup id keeps each tick bounded and incremental; the cursor row is
-    locked so that concurrent workers do not scan the same rows.
-    """
-    cursor = session.get(ContextualCursor, ROLLUP_CURSOR, with_for_update=True)
+def locked_cursor(session: Session, name: str) -> ContextualCursor:
+    """The feed cursor ``name`` (created at 0), locked so that concurrent workers do not read
+    the same rows of its feed."""
+    cursor = session.get(ContextualCursor, name, with_for_update=True)
     if cursor is None:
-        cursor = ContextualCursor(name=ROLLUP_CURSOR, position=0)
+        cursor = ContextualCursor(name=name, position=0)
         session.add(cursor)
         session.flush()
-    rows = session.execute(
-        select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
-        .where(PixelRollup.id > cursor.position, PixelRollup.url != "")
-        .order_by(PixelRollup.id)
-        .limit(limit)
-    ).all()
-    if not rows:
-        return 0
-    cursor.position = rows[-1].id
-    return store.request_classification(session, [(row.url, row.domain) for row in rows])
+    return cursor

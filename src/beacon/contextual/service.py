@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,14 +17,14 @@ from urllib.parse import urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.contextual import engine, store
+from beacon.contextual import classification_repository, engine, repository
 from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher, decode_html
 from beacon.contextual.models import OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
+from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
-from beacon.pixel.domains import registrable_domain
 
 log = logging.getLogger("beacon.contextual")
 
@@ -182,7 +182,7 @@ def record_result(
 ) -> UrlClassification:
     """Store a page result: the classification, or the failure with its next retry time."""
     if result.classification is not None:
-        return store.save_classification(
+        return classification_repository.save_classification(
             session,
             url=result.url,
             domain=domain,
@@ -193,10 +193,10 @@ def record_result(
             language=result.language,
         )
     assert result.error is not None
-    row = store.stored_row(session, result.url)
+    row = classification_repository.stored_row(session, result.url)
     failures = (row.attempts if row is not None else 0) + 1
     has_result = row is not None and row.status == OK
-    return store.record_failure(
+    return classification_repository.record_failure(
         session,
         url=result.url,
         domain=domain,
@@ -214,7 +214,9 @@ def stored_outcome(
     if row is None:
         return None
     ttl = timedelta(hours=settings.classification_ttl_hours)
-    if store.is_fresh(row, now=now, ttl=ttl, engine_version=engine.ENGINE_VERSION):
+    if classification_repository.is_fresh(
+        row, now=now, ttl=ttl, engine_version=engine.ENGINE_VERSION
+    ):
         return _outcome_from_row(row, cached=True)
     if row.error and row.next_attempt_at is not None and row.next_attempt_at > now:
         return UrlOutcome(
@@ -248,10 +250,12 @@ def classify_url(
     require(role, Action.classify)
     if not refresh:
         with db.transaction() as session:
-            known = stored_outcome(store.stored_row(session, url), settings=settings, now=utcnow())
+            known = stored_outcome(
+                classification_repository.stored_row(session, url), settings=settings, now=utcnow()
+            )
         if known is not None:
             return known
-    normalized, _ = store.url_key(url)
+    normalized, _ = classification_repository.url_key(url)
     result = classify_pages(urls=[normalized], settings=settings)[0]
     with db.transaction() as session:
         row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
@@ -277,4 +281,68 @@ def _outcome_from_row(row: UrlClassification, *, cached: bool) -> UrlOutcome:
         cached=cached,
         title=row.title or "",
         language=row.language,
+    )
+
+
+# --- The store as other domains use it (reports, inventory, the pixels' page URLs) -----------
+
+Classification = classification_repository.Classification
+
+
+def url_key(url: str) -> tuple[str, str]:
+    """(normalised URL, its hash): the store's identity for a URL."""
+    return classification_repository.url_key(url)
+
+
+def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:
+    """Stored classifications keyed by the URLs as given (only those successfully classified)."""
+    return classification_repository.classifications_for_urls(session, urls)
+
+
+def classifications_for_domains(
+    session: Session, domains: Iterable[str]
+) -> dict[str, Classification]:
+    """Each domain's classification: the aggregate of its classified URLs."""
+    return classification_repository.classifications_for_domains(session, domains)
+
+
+def request_classification(session: Session, urls: Iterable[tuple[str, str]]) -> int:
+    """Queue ``(url, domain)`` pairs for background classification; returns how many are new."""
+    return classification_repository.request_classification(session, urls)
+
+
+def save_classification(
+    session: Session,
+    *,
+    url: str,
+    domain: str,
+    classification: Classification,
+    engine_version: str,
+    classified_at: datetime,
+) -> UrlClassification:
+    """Store a classification obtained elsewhere (the demo's and a seed's pages)."""
+    return classification_repository.save_classification(
+        session,
+        url=url,
+        domain=domain,
+        classification=classification,
+        engine_version=engine_version,
+        classified_at=classified_at,
+    )
+
+
+FeedReader = Callable[[int, int], Sequence[tuple[int, str, str]]]
+
+
+def queue_feed(session: Session, *, feed: str, read: FeedReader, limit: int) -> int:
+    """Queue the URLs a feed added since it was last read: ``read(after, limit)`` gives up to
+    ``limit`` (position, url, domain) rows past ``after`` in position order. The feed's cursor
+    is locked, so concurrent workers do not read the same rows; returns how many URLs are new."""
+    cursor = repository.locked_cursor(session, feed)
+    rows = read(cursor.position, limit)
+    if not rows:
+        return 0
+    cursor.position = rows[-1][0]
+    return classification_repository.request_classification(
+        session, [(url, domain) for _, url, domain in rows]
     )

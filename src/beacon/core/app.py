@@ -1,9 +1,12 @@
-"""The application factory: settings, database, middleware, error envelopes, routers, worker."""
+"""The application factory: settings, database, middleware, error envelopes, worker, and what
+the domains it is given contribute (routers, job kinds, a front app, running parts).
+
+Core knows no domain: the composition root (``beacon/app.py``) lists them."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -11,67 +14,68 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from beacon import __version__
-from beacon.core import apidocs, domains
+from beacon.core import apidocs
+from beacon.core import domain as contributions
 from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings, get_settings
 from beacon.core.db import Database
 from beacon.core.deps import RefuseUnknownQuery
-from beacon.core.errors import ServiceUnavailable
-from beacon.core.http import RequestContextMiddleware, install_error_handlers
+from beacon.core.domain import Domain, FrontApp
+from beacon.core.errors import ServiceUnavailable, register_error_family
+from beacon.core.http import (
+    RequestContextMiddleware,
+    install_error_handlers,
+    register_secret_path_prefix,
+)
 from beacon.core.jobs import Worker
 from beacon.core.jsonbody import StrictJSONRoute, require_strict_json
 from beacon.core.ratelimit import RateLimiter
-from beacon.pixel.collector import PixelCollector
-from beacon.pixel.pipeline import PixelPipeline, build_collector
 
 log = logging.getLogger("beacon")
 
-DESCRIPTION = """
-Beacon implements four API families:
-
-* **Measure** — `/v1/pixel/...`: pixel campaigns, pixel code, collector, campaign and publisher reports.
-* **Understand** — `/v1/clsfy/classify`: contextual classification of URLs.
-* **Activate** — `/v1/clsfy/...`: segments, DSP activations, deliveries and segment reports.
-* **Orchestrate** — `/public/v1/...`: messaging campaigns and their observability endpoints.
-
-`/v1` endpoints authenticate with the `X-API-Key` header and answer errors as
-`{"error": "<code>", "message": "..."}`.
-"""
-
 
 class BeaconApp(FastAPI):
-    """FastAPI with the pixel collector in front: `/px/...` and `/metrics` never reach routing
-    or middleware, they go straight to a raw ASGI app (the hot path)."""
+    """FastAPI with the domains' front apps in front: the paths they own (the pixel collector's
+    `/px/...` and `/metrics`) never reach routing or middleware (the hot path)."""
 
-    pixel_collector: PixelCollector | None = None
+    front_apps: tuple[FrontApp, ...] = ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        collector = self.pixel_collector
-        if collector is not None and scope["type"] == "http" and collector.owns(scope["path"]):
-            await collector(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            for front in self.front_apps:
+                if front.owns(scope["path"]):
+                    await front(scope, receive, send)
+                    return
         await super().__call__(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, run_worker: bool | None = None) -> FastAPI:
-    """Build the ASGI application. ``run_worker`` overrides ``worker_in_process``."""
+def create_app(
+    domains: Sequence[Domain],
+    settings: Settings | None = None,
+    *,
+    description: str = "",
+    run_worker: bool | None = None,
+) -> FastAPI:
+    """Build the ASGI application serving ``domains``, described in the OpenAPI document by
+    ``description``. ``run_worker`` overrides ``worker_in_process``."""
     settings = settings or get_settings()
     start_worker = settings.worker_in_process if run_worker is None else run_worker
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resources = ExitStack()
-        for resource in domains.resources(settings):
+        for resource in contributions.resources(domains, settings):
             resources.enter_context(resource)
-        pixel = PixelPipeline(settings=settings, db=app.state.db, collector=collector)
-        pixel.start()
-        app.state.pixel = pixel
+        serving = ExitStack()
+        for domain in domains:
+            if domain.serving is not None:
+                serving.enter_context(domain.serving(app))
         worker: Worker | None = None
         if start_worker:
             worker = Worker(
                 db=app.state.db,
-                kinds=domains.job_kinds(settings),
-                periodic=domains.periodic_tasks(settings),
+                kinds=contributions.job_kinds(domains, settings),
+                periodic=contributions.periodic_tasks(domains, settings),
                 poll_interval=settings.worker_poll_interval,
                 concurrency=settings.worker_concurrency,
             )
@@ -83,14 +87,13 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
             resources.close()  # first: kills template renders, so a running job ends promptly
             if worker is not None:
                 worker.stop()
-            pixel.stop()
+            serving.close()
             app.state.db.dispose()
 
-    collector = build_collector(settings)
     app = BeaconApp(
         title="Beacon",
         version=__version__,
-        description=DESCRIPTION,
+        description=description,
         lifespan=lifespan,
         docs_url=None,  # served by core.apidocs from vendored assets, not a CDN
         redoc_url=None,
@@ -102,14 +105,19 @@ def create_app(settings: Settings | None = None, *, run_worker: bool | None = No
     )
     app.state.client_addresses = ClientAddressResolver(settings.trusted_proxy_list)
     app.state.worker = None
-    app.state.pixel = None
-    app.pixel_collector = collector
+    app.front_apps = tuple(d.front(app) for d in domains if d.front is not None)
+    for domain in domains:
+        for family in domain.error_families:
+            register_error_family(family.path_prefix, family.render)
+        for prefix in domain.secret_path_prefixes:
+            register_secret_path_prefix(prefix)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
     app.router.route_class = StrictJSONRoute
     app.include_router(apidocs.router)
-    refuse_unknown_query = Depends(RefuseUnknownQuery(domains.OPEN_QUERY_PREFIXES))
-    for router in domains.routers():
+    open_prefixes = tuple(prefix for d in domains for prefix in d.open_query_prefixes)
+    refuse_unknown_query = Depends(RefuseUnknownQuery(open_prefixes))
+    for router in contributions.routers(domains):
         app.include_router(router, dependencies=[refuse_unknown_query])
 
     @app.get("/healthz", tags=["Operations"], summary="Process is alive")

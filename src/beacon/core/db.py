@@ -1,9 +1,10 @@
-"""Engine, ORM base, sessions and migrations. Dialect differences live here."""
+"""Engine, ORM base, sessions, migrations, and the queries every repository shares (the
+dialect switch of an upsert, a page with its total). Dialect differences live here."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,8 +16,11 @@ from sqlalchemy import (
     Engine,
     Executable,
     MetaData,
+    Select,
     create_engine,
     event,
+    func,
+    select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -185,3 +189,12 @@ def upgrade_database(url: str) -> None:
     )
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     command.upgrade(config, "heads")
+
+
+def fetch_page(
+    session: Session, query: Select[Any], *, order_by: Sequence[Any], limit: int, offset: int
+) -> tuple[Sequence[Any], int]:
+    """One page of ``query``'s entities in ``order_by`` order, and the total it matches."""
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = session.scalars(query.order_by(*order_by).limit(limit).offset(offset)).all()
+    return items, int(total)

@@ -23,14 +23,14 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from beacon.contextual import engine
-from beacon.contextual.store import save_classification
+from beacon.contextual.service import save_classification
 from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.permissions import Role
+from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
 from beacon.messaging.oauth import service as oauth
 from beacon.people import service as people_service
-from beacon.pixel.domains import registrable_domain
 
 ACCOUNT = "demo"
 CONSOLE_EMAIL = "demo@example.com"

@@ -29,8 +29,7 @@ DataDir = Annotated[
 
 
 def _database(data_dir: Path | None) -> Database:
-    # beacon.cli imports this module, so its helpers are imported when a command runs
-    from beacon.cli import load_settings, prepare
+    from beacon.core.cli import load_settings, prepare
 
     settings = load_settings(data_dir)
     prepare(settings)

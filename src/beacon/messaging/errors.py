@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from beacon.core.errors import APIError, BadRequest, Conflict, Forbidden, register_error_family
+from beacon.core.errors import APIError, BadRequest, Conflict, Forbidden
 
 PUBLIC_PREFIX = "/public/"
 
@@ -88,8 +88,3 @@ def render_public(error: APIError, request_id: str) -> dict[str, Any]:
     if error.status >= 500:
         details["requestId"] = request_id
     return {"success": False, "error": {"code": code, "message": error.message, "details": details}}
-
-
-def register() -> None:
-    """Make every error under /public/ render in this family's envelope."""
-    register_error_family(PUBLIC_PREFIX, render_public)

@@ -1,21 +1,14 @@
-"""Every /public/v1 router, the unsubscribe link (/u/{token}), and the family's error envelope
-registered for its paths."""
+"""Every /public/v1 router and the unsubscribe link (/u/{token}); the family's error envelope
+and its secret paths are declared by the domain (``domain.py``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from beacon.core.http import register_secret_path_prefix
-from beacon.messaging import errors
 from beacon.messaging.audiences.router import router as audiences_router
 from beacon.messaging.audiences.unsubscribe_router import router as unsubscribe_router
 from beacon.messaging.campaigns.router import router as campaigns_router
 from beacon.messaging.oauth.router import router as oauth_router
-
-errors.register()
-# The unsubscribe token is the credential of its link: never in the access log.
-register_secret_path_prefix("/u/")
-register_secret_path_prefix("/public/v1/unsubscribe/")
 
 router = APIRouter()
 router.include_router(oauth_router)

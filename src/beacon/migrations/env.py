@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from beacon.app import metadata
 from beacon.core.db import make_engine
-from beacon.core.models_registry import metadata
 
 config = context.config
 

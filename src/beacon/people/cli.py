@@ -8,24 +8,15 @@ from typing import Annotated
 
 import typer
 
+from beacon.core.cli import DataDir, load_settings, prepare
 from beacon.core.db import Database
 from beacon.core.errors import APIError
 from beacon.core.permissions import Role
 
 users_app = typer.Typer(help="Manage console users and their roles.", no_args_is_help=True)
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir", envvar="BEACON_DATA_DIR", help="Data directory (SQLite file, spool, outbox)."
-    ),
-]
-
 
 def _database(data_dir: Path | None) -> Database:
-    # beacon.cli imports this module, so its helpers are imported when a command runs
-    from beacon.cli import load_settings, prepare
-
     settings = load_settings(data_dir)
     prepare(settings)
     return Database(settings.effective_database_url)

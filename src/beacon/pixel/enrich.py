@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 
+from beacon.core.registrable_domains import registrable_domain
 from beacon.pixel.agents import TrafficInfo, TrafficType, classify_traffic
-from beacon.pixel.domains import registrable_domain
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.macros import PAGE_URL_PARAM, SITE_PARAM
 from beacon.pixel.useragent import DEVICE_TYPES, DeviceType, device_type

@@ -218,7 +218,7 @@ def run_child(settings: Settings, sending: Connection, parent_pid: int) -> None:
     """Entry point of the child process."""
     from beacon.core.db import Database
     from beacon.core.http import configure_logging
-    from beacon.pixel.pipeline import make_consumer, open_spool
+    from beacon.pixel.factory import make_consumer, open_spool
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the server, which stops us
     stopping = threading.Event()

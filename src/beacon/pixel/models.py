@@ -72,7 +72,7 @@ class PixelRollup(Base):
     macros: Mapped[str] = mapped_column(Text, default="")
     misrepresented: Mapped[bool] = mapped_column(Boolean, default=False)
     # Why a non-human hit is invalid (`agents.IVT_REASONS`); '' for human hits and for
-    # invalid hits counted before reasons existed (reports derive theirs, see aggregations).
+    # invalid hits counted before reasons existed (reports derive theirs, see reports/aggregation_repository).
     ivt_reason: Mapped[str] = mapped_column(String(16), server_default="")
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
     # When the flusher last added hits to this row (the console's live tag test reads it).

@@ -64,3 +64,39 @@ def recent_rollups(
         .order_by(PixelRollup.last_hit_at.desc(), PixelRollup.id.desc())
         .limit(limit)
     ).all()
+
+
+def campaign_page_urls(session: Session, campaign_id: int) -> list[tuple[str, str]]:
+    """Every distinct (page URL, domain) a campaign's rollups have seen."""
+    rows = session.execute(
+        select(PixelRollup.url, PixelRollup.domain)
+        .where(PixelRollup.campaign_id == campaign_id, PixelRollup.url != "")
+        .distinct()
+    )
+    return [(url, domain) for url, domain in rows]
+
+
+def page_urls_after(session: Session, *, after_id: int, limit: int) -> list[tuple[int, str, str]]:
+    """(rollup id, page URL, domain) of at most ``limit`` rollup rows with a page URL whose id
+    is above ``after_id``, in id order."""
+    rows = session.execute(
+        select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
+        .where(PixelRollup.id > after_id, PixelRollup.url != "")
+        .order_by(PixelRollup.id)
+        .limit(limit)
+    )
+    return [(row_id, url, domain) for row_id, url, domain in rows]
+
+
+def account_page_urls_after(
+    session: Session, *, account_id: int, after_id: int, limit: int
+) -> list[tuple[int, str, str]]:
+    """(rollup id, url, domain) of the account's pixel rollups newer than ``after_id``."""
+    rows = session.execute(
+        select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
+        .join(PixelCampaign, PixelCampaign.id == PixelRollup.campaign_id)
+        .where(PixelCampaign.account_id == account_id, PixelRollup.id > after_id)
+        .order_by(PixelRollup.id)
+        .limit(limit)
+    ).all()
+    return [(int(i), url, domain) for i, url, domain in rows]

@@ -119,5 +119,5 @@ def ingest_events(
         account_id=caller.account_id,
         batch=body,
         spool=pipeline.spool if pipeline is not None else None,
-        metrics=request.app.pixel_collector.metrics,
+        metrics=request.app.state.pixel_collector.metrics,
     )

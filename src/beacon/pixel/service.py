@@ -146,3 +146,13 @@ def _macros(stored: str) -> dict[str, str]:
     except orjson.JSONDecodeError:
         return {}
     return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def account_page_urls_after(
+    session: Session, *, account_id: int, after_id: int, limit: int
+) -> list[tuple[int, str, str]]:
+    """(rollup id, page URL, domain) of up to ``limit`` of the account's rollup rows newer than
+    ``after_id``, in id order: the pages its pixels saw, for the activation inventory."""
+    return repository.account_page_urls_after(
+        session, account_id=account_id, after_id=after_id, limit=limit
+    )

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 from beacon.activation.models import InventorySync, InventoryUrl
 from beacon.contextual.models import OK, PENDING, UrlClassification
 from beacon.core.db import upsert_insert
-from beacon.pixel.models import PixelCampaign, PixelRollup
 
 CHUNK = 500
 
@@ -142,20 +141,6 @@ def sync_watermark(session: Session, *, account_id: int) -> InventorySync:
     row = session.get(InventorySync, account_id, with_for_update=True, populate_existing=True)
     assert row is not None
     return row
-
-
-def pixel_urls_after(
-    session: Session, *, account_id: int, after_id: int, limit: int
-) -> list[tuple[int, str, str]]:
-    """(rollup id, url, domain) of the account's pixel rollups newer than ``after_id``."""
-    rows = session.execute(
-        select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
-        .join(PixelCampaign, PixelCampaign.id == PixelRollup.campaign_id)
-        .where(PixelCampaign.account_id == account_id, PixelRollup.id > after_id)
-        .order_by(PixelRollup.id)
-        .limit(limit)
-    ).all()
-    return [(int(i), url, domain) for i, url, domain in rows]
 
 
 def classified_inventory(

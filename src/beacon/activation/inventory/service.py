@@ -21,12 +21,13 @@ from beacon.activation.schemas import (
     InventoryUpload,
     Pagination,
 )
-from beacon.contextual.store import request_classification, url_key
+from beacon.contextual.service import request_classification, url_key
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, NotFound, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
+from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
-from beacon.pixel.domains import registrable_domain
+from beacon.pixel import service as pixel_service
 
 UPLOAD, PIXEL = "upload", "pixel"
 _PIXEL_SYNC_CHUNK = 5000
@@ -132,7 +133,7 @@ def sync_pixel_urls(*, session: Session, account_id: int) -> int:
     watermark = repository.sync_watermark(session, account_id=account_id)
     added = 0
     while True:
-        rows = repository.pixel_urls_after(
+        rows = pixel_service.account_page_urls_after(
             session,
             account_id=account_id,
             after_id=watermark.last_rollup_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request
@@ -26,8 +26,10 @@ from beacon.messaging.campaign_schemas import CampaignCreate, CampaignUpdate
 from beacon.messaging.campaigns import observability, preflight
 from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.campaigns.router import base_url
-from beacon.messaging.models import Campaign
 from beacon.messaging.templates import service as templates
+
+if TYPE_CHECKING:  # what the services return; the pages read nothing else of the models
+    from beacon.messaging.models import Campaign
 
 router = APIRouter(prefix="/orchestrate/campaigns")
 NAV = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
@@ -23,12 +23,15 @@ from beacon.core.paging import Offset
 from beacon.core.permissions import Action, require
 from beacon.core.timefmt import utcnow
 from beacon.pixel import service as pixel_service
-from beacon.pixel.models import PixelCampaign
 from beacon.pixel.reports import service as report_service
 from beacon.pixel.reports.build import DIMENSION_ORDER
-from beacon.pixel.reports.models import CAMPAIGN, PUBLISHER, PixelReport
 from beacon.pixel.reports.schemas import CampaignReportCreate, PublisherReportCreate
+from beacon.pixel.reports.service import CAMPAIGN, PUBLISHER
 from beacon.pixel.schemas import CAMPAIGN_USE_CASES, PUBLISHER_USE_CASES
+
+if TYPE_CHECKING:  # what the services return; the pages read nothing else of the models
+    from beacon.pixel.models import PixelCampaign
+    from beacon.pixel.reports.models import PixelReport
 
 router = APIRouter(prefix="/pixel/reports")
 NAV = (NavItem("Measure", "Reports", web.PREFIX + "/pixel/reports", order=20),)

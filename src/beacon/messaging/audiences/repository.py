@@ -38,8 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres, upsert_insert
-from beacon.core.paging import fetch_page
+from beacon.core.db import fetch_page, is_postgres, upsert_insert
 from beacon.messaging.models import Contact, ReachEvaluation, Segment, SegmentMember
 
 CHUNK = 1000

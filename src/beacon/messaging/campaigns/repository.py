@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from beacon.core.paging import fetch_page
+from beacon.core.db import fetch_page
 from beacon.messaging.models import Campaign, Execution, Recipient, Template
 
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent")

@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import Table, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from beacon.core.db import rowcount
-from beacon.core.paging import fetch_page
+from beacon.core.db import fetch_page, rowcount
 from beacon.messaging.audiences.repository import CHANNEL_STATUS
 from beacon.messaging.delivery.compose import RecipientRow
 from beacon.messaging.models import Contact, Recipient

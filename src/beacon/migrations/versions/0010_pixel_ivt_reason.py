@@ -2,7 +2,7 @@
 
 '' for human hits. Rows counted before this revision keep '' and their `dims_hash` (the key
 appends the reason only when set); reports derive a reason for them from the traffic type and
-agent (`beacon.pixel.reports.aggregations.ivt_reason`), so nothing is rewritten here. A
+agent (`beacon.pixel.reports.aggregation_repository.ivt_reason`), so nothing is rewritten here. A
 partial index over the invalid rows keeps the campaign summary's `by_reason` breakdown from
 reading the human ones.
 

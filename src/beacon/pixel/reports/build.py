@@ -20,13 +20,12 @@ import orjson
 from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 
-from beacon.contextual import store
+from beacon.contextual import service as contextual_service
 from beacon.core.jobs import JobFailed
+from beacon.core.registrable_domains import registrable_domain
 from beacon.pixel import viewability
 from beacon.pixel.agents import IVT_REASONS, classify_traffic
-from beacon.pixel.domains import registrable_domain
-from beacon.pixel.reports import aggregations, planner, repository
-from beacon.pixel.reports import viewability as report_viewability
+from beacon.pixel.reports import aggregation_repository, planner, repository, viewability_repository
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
 
 log = logging.getLogger("beacon.pixel.reports")
@@ -40,32 +39,34 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     """Compute ``report`` into its rows and summary; JobFailed when it would exceed ``max_rows``."""
     dimensions = [d for d in DIMENSION_ORDER if d in orjson.loads(report.dimensions or "[]")]
     filters: dict[str, list[str]] = orjson.loads(report.filters)
-    scope = aggregations.Scope(report.campaign_id, report.start_date, report.end_date, filters)
+    scope = aggregation_repository.Scope(
+        report.campaign_id, report.start_date, report.end_date, filters
+    )
     if report.attempts > 1:
         # Rows of an earlier attempt; skipped otherwise because on SQLite any DELETE takes
         # the database's write lock, which would then be held for the whole aggregation.
         repository.delete_rows(session, report_id=report.id)
-    aggregations.tune_for_aggregation(session)
+    aggregation_repository.tune_for_aggregation(session)
     plan = planner.plan_campaign(dimensions, filters)
     shape: Callable[[RowMapping, Sequence[str]], Row]
     aggregate: Callable[..., Iterator[Sequence[RowMapping]]]
     if report.kind == CAMPAIGN:
         summary = _campaign_summary(
-            aggregations.campaign_summary(session, scope=scope, plan=plan),
-            aggregations.invalid_by_reason(session, scope=scope),
+            aggregation_repository.campaign_summary(session, scope=scope, plan=plan),
+            aggregation_repository.invalid_by_reason(session, scope=scope),
         )
-        summary.update(_viewability(*report_viewability.totals(session, scope=scope)))
-        aggregate, shape = partial(aggregations.campaign_rows, plan=plan), _campaign_row
+        summary.update(_viewability(*viewability_repository.totals(session, scope=scope)))
+        aggregate, shape = partial(aggregation_repository.campaign_rows, plan=plan), _campaign_row
     else:
         summary = _publisher_summary(
-            aggregations.publisher_summary(session, scope=scope),
-            aggregations.top_agents(session, scope=scope),
+            aggregation_repository.publisher_summary(session, scope=scope),
+            aggregation_repository.top_agents(session, scope=scope),
         )
-        aggregate, shape = aggregations.publisher_rows, _publisher_row
+        aggregate, shape = aggregation_repository.publisher_rows, _publisher_row
     if report.kind == CAMPAIGN and dimensions and not report.include_classification:
         # The common case needs no Python per row: the database aggregates, shapes and
         # stores the rows in one statement. Classification lookups need the loop below.
-        count = aggregations.store_campaign_rows(
+        count = aggregation_repository.store_campaign_rows(
             session, report_id=report.id, scope=scope, dimensions=dimensions, plan=plan
         )
         if count > max_rows:
@@ -135,7 +136,7 @@ def _campaign_row(record: RowMapping, dimensions: Sequence[str]) -> Row:
     if record["misrepresented"]:
         row["misrepresented"] = True
         row["misrepresented_impressions"] = int(record["misrepresented"])
-    for measure in report_viewability.MEASURES:
+    for measure in viewability_repository.MEASURES:
         row[measure] = int(record[measure])
     return row
 
@@ -211,10 +212,10 @@ def _classify(session: Session, rows: list[Row], dimensions: Sequence[str]) -> N
     try:
         with session.begin_nested():
             if by_url:
-                found = store.classifications_for_urls(session, wanted)
+                found = contextual_service.classifications_for_urls(session, wanted)
                 _request_missing(session, wanted - found.keys())
             else:
-                found = store.classifications_for_domains(session, wanted)
+                found = contextual_service.classifications_for_domains(session, wanted)
     except Exception:
         log.exception("classification store unavailable; report rows carry null")
     for row in rows:
@@ -226,4 +227,4 @@ def _request_missing(session: Session, urls: Iterable[str]) -> None:
     # unknown ones so a later report has them.
     pairs = [(url, registrable_domain(url) or "") for url in urls]
     if pairs:
-        store.request_classification(session, pairs)
+        contextual_service.request_classification(session, pairs)

@@ -1,6 +1,6 @@
 """Queries of report job rows and of their stored result rows.
 
-The aggregations over pixel rollups that compute a report are in `aggregations`.
+The aggregations over pixel rollups that compute a report are in `aggregation_repository`.
 """
 
 from __future__ import annotations

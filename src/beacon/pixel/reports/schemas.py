@@ -19,8 +19,8 @@ from pydantic import (
 
 from beacon.core.codes import country_code_schema
 from beacon.core.ids import ResourceId
+from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import ISODate, UTCSeconds
-from beacon.pixel.domains import registrable_domain
 
 CampaignDimension = Literal["date", "domain", "url", "device", "geo"]
 PublisherDimension = Literal[

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from beacon.core.db import is_postgres
 from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as S
-from beacon.pixel.reports import aggregations, planner
+from beacon.pixel.reports import aggregation_repository, planner
 from beacon.pixel.stats.models import PixelStatsDay as D
 from beacon.pixel.stats.models import PixelStatsTraffic as T
 from beacon.pixel.viewability_models import PixelViewability as PV
@@ -174,9 +174,9 @@ def top_urls(session: Session, *, scope: Scope, top: int) -> list[RowMapping]:
         )
         if values
     }
-    report_scope = aggregations.Scope(scope.campaign_id, scope.start, scope.end, filters)
+    report_scope = aggregation_repository.Scope(scope.campaign_id, scope.start, scope.end, filters)
     grain = planner.plan_campaign(["url"], filters).rows
-    source = aggregations.campaign_source(report_scope, grain)
+    source = aggregation_repository.campaign_source(report_scope, grain)
     url, domain = source.columns["url"], source.columns["domain"]
     impressions = func.sum(source.hits).label("impressions")
     statement = (

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from beacon.pixel.viewability_models import PixelViewability as PV
 
 if TYPE_CHECKING:
-    from beacon.pixel.reports.aggregations import Scope
+    from beacon.pixel.reports.aggregation_repository import Scope
 
 MEASURES = ("measurable_impressions", "viewable_impressions")
 _FILTERS = {"domains": PV.domain, "devices": PV.device, "geo": PV.geo}

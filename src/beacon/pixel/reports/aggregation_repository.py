@@ -43,7 +43,7 @@ from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as S
 from beacon.pixel.models import PixelUrlDay as UD
 from beacon.pixel.models import PixelUrlMonth as UM
-from beacon.pixel.reports import viewability
+from beacon.pixel.reports import viewability_repository
 from beacon.pixel.reports.models import PixelReportRow
 from beacon.pixel.reports.planner import (
     COARSE_FILTERS,
@@ -205,7 +205,7 @@ def campaign_rows(
     """Human impressions (and their measured viewability) per dimension combination and macro
     set, in report order, in chunks."""
     g = _campaign_grouped(campaign_source(scope, plan.rows), dimensions)[0].subquery("g")
-    joined, viewable = viewability.join_rows(g, scope, dimensions)
+    joined, viewable = viewability_repository.join_rows(g, scope, dimensions)
     statement = select(*g.c, *viewable).select_from(joined).order_by(*_row_order(g, dimensions))
     return _stream(session, statement)
 
@@ -249,7 +249,7 @@ def store_campaign_rows(
     """
     source = campaign_source(scope, plan.rows)
     g = _campaign_grouped(source, dimensions)[0].subquery("g")
-    joined, viewable = viewability.join_rows(g, scope, dimensions)
+    joined, viewable = viewability_repository.join_rows(g, scope, dimensions)
     number = func.row_number().over(order_by=_row_order(g, dimensions)) - 1
     postgres = is_postgres(session)
     fields: list[Any] = []

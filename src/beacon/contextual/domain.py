@@ -1,0 +1,47 @@
+"""The contextual domain (Understand): fetch, extract and classify URLs, and keep the store of
+classifications current. The store's periodic classifier is ticked by the pixel domain, which
+queues the pages it sees first (``pixel/classification.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import ModuleType
+
+from fastapi import APIRouter
+
+from beacon.core.config import Settings
+from beacon.core.domain import Command, Domain
+from beacon.core.jobs import JobKind
+
+
+def _routers() -> Sequence[APIRouter]:
+    from beacon.contextual.router import router
+
+    return [router]
+
+
+def _job_kinds(settings: Settings) -> Sequence[JobKind]:
+    from beacon.contextual.tasks import batch_job_kind
+
+    return [batch_job_kind(settings)]
+
+
+def _models() -> Sequence[ModuleType]:
+    from beacon.contextual import models
+
+    return [models]
+
+
+def _commands() -> Sequence[Command]:
+    from beacon.contextual.cli import classify
+
+    return [Command("classify", classify)]
+
+
+DOMAIN = Domain(
+    name="contextual",
+    routers=_routers,
+    job_kinds=_job_kinds,
+    models=_models,
+    commands=_commands,
+)

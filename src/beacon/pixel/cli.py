@@ -1,0 +1,92 @@
+"""``beacon ingest-log``: count the page loads of a web server's access log as pixel events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from beacon.core.cli import DataDir, load_settings, prepare
+
+
+def ingest_log(
+    log_file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Combined-format log (.gz ok).")
+    ],
+    campaign: Annotated[int, typer.Option("--campaign", help="Pixel campaign ID.")],
+    site: Annotated[
+        str | None,
+        typer.Option(help="Site base URL (https://www.example.com) for a page access log."),
+    ] = None,
+    include_assets: Annotated[
+        bool, typer.Option(help="Also count CSS/JS/image requests of a page log.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Ingest the whole file again, even lines already counted."),
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Count the GET page loads of an nginx/Apache combined-format access log as server-side
+    pixel events. A re-run reads only lines added since (the file is remembered)."""
+    from rich.progress import Progress
+
+    from beacon.core.db import Database
+    from beacon.pixel import collector_repository, ingest_log, ingest_repository
+    from beacon.pixel.factory import make_consumer, open_spool
+
+    settings = load_settings(data_dir)
+    prepare(settings)
+    db = Database(settings.effective_database_url)
+    file_id = ingest_log.identify(log_file, head_bytes=0)
+    with db.transaction() as session:
+        if not collector_repository.existing_campaign_ids(session, {campaign}):
+            typer.echo(f"error: campaign {campaign} does not exist", err=True)
+            raise typer.Exit(2)
+        known = ingest_repository.find_file(
+            session, campaign_id=campaign, device=file_id.device, inode=file_id.inode
+        )
+        start, done_lines = ingest_log.resume_point(log_file, known, force=force)
+    if done_lines:
+        typer.echo(
+            f"Skipped {done_lines:,} lines already ingested from {log_file} "
+            "(use --force to ingest again)."
+        )
+    elif known is not None and known.lines and not force:
+        typer.echo(
+            f"{log_file} changed since it was ingested (rotated or replaced): reading it all."
+        )
+    spool = open_spool(settings)
+    with ingest_log.open_log(log_file, start) as handle, Progress(transient=True) as progress:
+        size = log_file.stat().st_size
+        task = progress.add_task(f"Reading {log_file.name}", total=max(size - start, 0))
+        summary = ingest_log.ingest(
+            handle,
+            spool=spool,
+            campaign_id=campaign,
+            site=site,
+            include_assets=include_assets,
+            progress=lambda n: progress.advance(task, n) if log_file.suffix != ".gz" else None,
+        )
+    spool.close()
+    flushed = make_consumer(settings=settings, db=db, spool=spool).flush()
+    end = start + summary.bytes
+    head = ingest_log.identify(log_file, head_bytes=ingest_log.head_length(log_file, end))
+    with db.transaction() as session:
+        ingest_repository.save_file(
+            session,
+            campaign_id=campaign,
+            device=head.device,
+            inode=head.inode,
+            head_bytes=head.head_bytes,
+            head_sha256=head.head_sha256,
+            byte_offset=end,
+            lines=done_lines + summary.lines,
+            path=str(log_file.resolve()),
+        )
+    db.dispose()
+    skipped = ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()) or "none"
+    typer.echo(f"Read {summary.lines} lines: {summary.spooled} events spooled; skipped: {skipped}.")
+    rejected = sum(flushed.rejected.values())
+    typer.echo(f"Flushed {flushed.counted} hits into the rollups ({rejected} rejected).")
