@@ -17,7 +17,7 @@ from beacon.messaging.templates.rendering import RenderError
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/autogroup").exists(), reason="no autogroup scheduling here"
 )
-BURN = "{% for i in range(10000) %}{% for j in range(50) %}{% endfor %}{% endfor %}done"
+BURN = "{% for i in range(10000) %}{% for j in range(50) %}{% for k in range(4) %}{% endfor %}{% endfor %}{% endfor %}done"
 
 
 def _group_nice(pid: int) -> int:

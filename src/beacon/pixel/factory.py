@@ -13,6 +13,7 @@ from beacon.pixel.ivt import detector_from_settings
 from beacon.pixel.metrics import FlushMetrics, PixelMetrics
 from beacon.pixel.spool import Spool
 
+
 def open_spool(settings: Settings) -> Spool:
     """This process's handle on the (possibly shared) pixel spool directory."""
     # Segments are sealed by size in an append, and otherwise on the sealer's timer.
