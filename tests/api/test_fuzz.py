@@ -60,7 +60,14 @@ POSITIVE_DATA_EXEMPT: dict[str, str] = {
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+# Fixed examples (derandomize): the suite checks the same cases on every run, so a red CI
+# names a real change; bench/fuzz/run.py explores with fresh random examples.
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
 def test_operation_conforms_to_contract(
     case: schemathesis.Case, client: TestClient, db: Database, api_key: str, settings: Settings
 ) -> None:
