@@ -14,10 +14,13 @@ from beacon.core.jobs import JobKind
 
 
 def _routers() -> Sequence[APIRouter]:
-    from beacon.activation.deals.router import router as deal_router
-    from beacon.activation.segments.router import router
+    from beacon.activation.deals.router import router as deals
+    from beacon.activation.inventory.router import router as inventory
+    from beacon.activation.reports.router import router as reports
+    from beacon.activation.segments.router import router as segments
 
-    return [router, deal_router]
+    # The order of the paths in the OpenAPI document (seed 001's order).
+    return [inventory, segments, deals, reports]
 
 
 def _job_kinds(settings: Settings) -> Sequence[JobKind]:

@@ -9,7 +9,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import InventorySync, InventoryUrl
-from beacon.contextual.models import OK, PENDING, UrlClassification
+from beacon.contextual.published import OK, PENDING, StoredClassification
+from beacon.contextual.published import classification_store as store
 from beacon.core.db import upsert_insert
 
 CHUNK = 500
@@ -45,8 +46,8 @@ def inventory_page(
         select(func.count()).select_from(InventoryUrl).where(InventoryUrl.account_id == account_id)
     )
     rows = session.execute(
-        select(InventoryUrl, UrlClassification.status, UrlClassification.error)
-        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        select(InventoryUrl, store.c.status, store.c.error)
+        .outerjoin(store, store.c.url_hash == InventoryUrl.url_hash)
         .where(InventoryUrl.account_id == account_id)
         .order_by(InventoryUrl.id)
         .limit(limit)
@@ -64,41 +65,49 @@ def inventory_browse(
     category: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[InventoryUrl, UrlClassification | None]], int]:
+) -> tuple[list[tuple[InventoryUrl, StoredClassification | None]], int]:
     """A filtered page of the inventory with each URL's store row (None while unknown), and
     the filtered total. ``category`` matches a code or, for a tier-1 code, its children."""
     query = (
-        select(InventoryUrl, UrlClassification)
-        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        select(
+            InventoryUrl,
+            store.c.status,
+            store.c.error,
+            store.c.classification,
+            store.c.classified_at,
+        )
+        .outerjoin(store, store.c.url_hash == InventoryUrl.url_hash)
         .where(InventoryUrl.account_id == account_id)
     )
     if status == PENDING:
-        query = query.where(
-            UrlClassification.status.is_(None) | (UrlClassification.status == PENDING)
-        )
+        query = query.where(store.c.status.is_(None) | (store.c.status == PENDING))
     elif status:
-        query = query.where(UrlClassification.status == status)
+        query = query.where(store.c.status == status)
     if domain:
         query = query.where(InventoryUrl.domain == domain)
     if category:
         # The stored JSON is orjson's compact form: "id":"IAB19-6".
         query = query.where(
-            UrlClassification.classification.like(f'%"id":"{category}"%')
-            | UrlClassification.classification.like(f'%"id":"{category}-%')
+            store.c.classification.like(f'%"id":"{category}"%')
+            | store.c.classification.like(f'%"id":"{category}-%')
         )
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.execute(query.order_by(InventoryUrl.id).limit(limit).offset(offset)).all()
-    return [(inv, row) for inv, row in rows], int(total or 0)
+    page = [
+        (inv, StoredClassification(*stored) if stored[0] is not None else None)
+        for inv, *stored in rows
+    ]
+    return page, int(total or 0)
 
 
 def inventory_status_counts(session: Session, *, account_id: int) -> dict[str, int]:
     """How many of the account's inventory URLs are ok, error or pending (unknown = pending)."""
     rows = session.execute(
-        select(UrlClassification.status, func.count())
+        select(store.c.status, func.count())
         .select_from(InventoryUrl)
-        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .outerjoin(store, store.c.url_hash == InventoryUrl.url_hash)
         .where(InventoryUrl.account_id == account_id)
-        .group_by(UrlClassification.status)
+        .group_by(store.c.status)
     ).all()
     counts: dict[str, int] = {}
     for status, count in rows:
@@ -153,14 +162,14 @@ def classified_inventory(
             InventoryUrl.url_hash,
             InventoryUrl.url,
             InventoryUrl.domain,
-            UrlClassification.classification,
+            store.c.classification,
         )
-        .join(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .join(store, store.c.url_hash == InventoryUrl.url_hash)
         .where(
             InventoryUrl.account_id == account_id,
             InventoryUrl.id > after_id,
-            UrlClassification.status == OK,
-            UrlClassification.classification.is_not(None),
+            store.c.status == OK,
+            store.c.classification.is_not(None),
         )
         .order_by(InventoryUrl.id)
         .limit(limit)
@@ -172,10 +181,10 @@ def has_unclassified_inventory(session: Session, *, account_id: int) -> bool:
     """Whether any of the account's URLs is still queued for classification."""
     waiting = (
         select(InventoryUrl.id)
-        .outerjoin(UrlClassification, UrlClassification.url_hash == InventoryUrl.url_hash)
+        .outerjoin(store, store.c.url_hash == InventoryUrl.url_hash)
         .where(
             InventoryUrl.account_id == account_id,
-            (UrlClassification.status.is_(None)) | (UrlClassification.status == PENDING),
+            (store.c.status.is_(None)) | (store.c.status == PENDING),
         )
         .limit(1)
     )

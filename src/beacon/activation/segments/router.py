@@ -1,19 +1,14 @@
-"""HTTP endpoints of inventory and segments. Thin: parse, call the service, shape."""
+"""HTTP endpoints of contextual segments (seed 001). Thin: parse, call the service, shape."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
-from pydantic import BaseModel
 
-from beacon.activation.inventory import service as inventory
 from beacon.activation.schemas import (
     DEFAULT_PAGE,
     MAX_PAGE,
-    InventoryAdded,
-    InventoryPage,
-    InventoryUpload,
     MemberDomainPage,
     MemberUrlPage,
     SegmentCreate,
@@ -21,10 +16,9 @@ from beacon.activation.schemas import (
     SegmentUpdate,
 )
 from beacon.activation.segments import service as segments
-from beacon.core.deps import AppSettings, CurrentCaller, DbSession, require_json, wake_worker
-from beacon.core.errors import UnsupportedMediaType
+from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
-from beacon.core.jsonbody import StrictJSONRoute, parse_model
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
 
@@ -32,85 +26,6 @@ router = APIRouter(prefix="/v1/clsfy", route_class=StrictJSONRoute)
 
 SegmentId = Annotated[int, id_path("The segment ID")]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Results per page (max 10000)")]
-
-
-async def raw_body(request: Request) -> bytes:
-    """The request body as sent (for endpoints that accept JSON or text uploads)."""
-    return await request.body()
-
-
-RawBody = Annotated[bytes, Depends(raw_body)]
-
-
-def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
-    """``json`` or ``text`` from the Content-Type; 415 for anything else."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if "json" in content_type:
-        return "json"
-    if content_type in text_types:
-        return "text"
-    allowed = ", ".join(("application/json", *text_types))
-    raise UnsupportedMediaType(
-        f"Unsupported content type '{content_type or 'none'}': send {allowed}"
-    )
-
-
-def upload_body(model: type[BaseModel], text_type: str, description: str) -> dict[str, Any]:
-    """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload."""
-    return {
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": model.model_json_schema()},
-                text_type: {"schema": {"type": "string", "description": description}},
-            },
-        }
-    }
-
-
-# --- Inventory -----------------------------------------------------------------------------
-
-
-@router.post(
-    "/inventory",
-    response_model=InventoryAdded,
-    tags=["Inventory"],
-    responses=v1_errors(400, 401, 413, 415, 422, 429),
-    openapi_extra=upload_body(InventoryUpload, "text/plain", "One URL per line (or text/csv)"),
-    summary="Add URLs to the inventory",
-)
-def add_inventory(
-    request: Request,
-    body: RawBody,
-    caller: CurrentCaller,
-    session: DbSession,
-    settings: AppSettings,
-) -> InventoryAdded:
-    if content_kind(request, text_types=("text/plain", "text/csv")) == "json":
-        urls = inventory.parse_json_upload(parse_model(InventoryUpload, body))
-    else:
-        urls = inventory.parse_text_upload(body)
-    return inventory.add_urls(
-        session=session,
-        account_id=caller.account_id,
-        labelled_urls=urls,
-        allow_private=settings.fetch_allow_private_networks,
-    )
-
-
-@router.get(
-    "/inventory",
-    response_model=InventoryPage,
-    tags=["Inventory"],
-    responses=v1_errors(400, 401, 422, 429),
-    summary="List the inventory with classification status",
-)
-def list_inventory(
-    caller: CurrentCaller, session: DbSession, limit: Limit = DEFAULT_PAGE, offset: Offset = 0
-) -> InventoryPage:
-    return inventory.list_inventory(
-        session=session, account_id=caller.account_id, limit=limit, offset=offset
-    )
 
 
 # --- Segments ------------------------------------------------------------------------------

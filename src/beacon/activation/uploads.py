@@ -1,0 +1,45 @@
+"""Request bodies of the Activate endpoints that take JSON or a text upload (inventory, deliveries):
+the raw body, which of the two the Content-Type names, and the OpenAPI ``requestBody`` stating both."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from pydantic import BaseModel
+
+from beacon.core.errors import UnsupportedMediaType
+
+
+async def raw_body(request: Request) -> bytes:
+    """The request body as sent (for endpoints that accept JSON or text uploads)."""
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(raw_body)]
+
+
+def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
+    """``json`` or ``text`` from the Content-Type; 415 for anything else."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if "json" in content_type:
+        return "json"
+    if content_type in text_types:
+        return "text"
+    allowed = ", ".join(("application/json", *text_types))
+    raise UnsupportedMediaType(
+        f"Unsupported content type '{content_type or 'none'}': send {allowed}"
+    )
+
+
+def upload_body(model: type[BaseModel], text_type: str, description: str) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema()},
+                text_type: {"schema": {"type": "string", "description": description}},
+            },
+        }
+    }
