@@ -48,7 +48,8 @@ from sqlalchemy import Connection, event, text
 from beacon.core import auth
 from beacon.core.config import Settings
 from beacon.core.db import Database, make_engine, upgrade_database
-from beacon.core.jobs import COMPLETE, Worker
+from beacon.core.jobs import COMPLETE
+from beacon.core.worker import Worker
 from beacon.pixel import service as campaign_service
 from beacon.pixel.reports import service as report_service
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport

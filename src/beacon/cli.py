@@ -177,7 +177,7 @@ def worker(data_dir: DataDir = None) -> None:
     from beacon.core import domain as contributions
     from beacon.core.db import Database
     from beacon.core.http import configure_logging
-    from beacon.core.jobs import Worker
+    from beacon.core.worker import Worker
 
     settings = load_settings(data_dir)
     configure_logging(settings.log_level)

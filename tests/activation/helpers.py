@@ -12,8 +12,8 @@ from beacon.contextual.classification_repository import save_classification
 from beacon.contextual.engine import ENGINE_VERSION
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
 from beacon.core.timefmt import utcnow
+from beacon.core.worker import Worker
 
 API = "/v1/clsfy"
 

@@ -397,7 +397,7 @@ def test_activation_fails_when_its_segment_is_rebuilding(
         f"{API}/segments/{segment['id']}", headers=headers, json={"rules": {"keywords": ["x"]}}
     )
     from beacon.activation.tasks import job_kinds
-    from beacon.core.jobs import Worker
+    from beacon.core.worker import Worker
 
     deal_kind = [k for k in job_kinds(settings) if k.name == "activation-deal"]
     Worker(db=db, kinds=deal_kind).run_until_idle()

@@ -28,8 +28,9 @@ from beacon.activation.models import Activation
 from beacon.activation.tasks import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import JobContext, Worker, claim_next
+from beacon.core.jobs import JobContext, claim_next
 from beacon.core.timefmt import utcnow
+from beacon.core.worker import Worker
 
 SECRET = "whsec-test"
 Headers = dict[str, str]

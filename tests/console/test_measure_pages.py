@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
 from beacon.core.models import Account
 from beacon.core.permissions import Role
 from beacon.core.timefmt import utcnow
+from beacon.core.worker import Worker
 from beacon.people import service as people
 from beacon.pixel import viewability_repository as view_counters
 from beacon.pixel.reports import repository as report_repository

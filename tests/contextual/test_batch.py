@@ -13,7 +13,7 @@ from beacon.contextual import service
 from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
+from beacon.core.worker import Worker
 
 BATCH = "/v1/clsfy/classify/batch"
 

@@ -19,11 +19,11 @@ from beacon.core.jobs import (
     JobContext,
     JobKind,
     LeaseLost,
-    Worker,
     claim_next,
     run_job,
 )
 from beacon.core.retry import RetryLater, RetryStrategy
+from beacon.core.worker import Worker
 
 
 def _steal(db: Database, chore_id: int, owner: str) -> None:

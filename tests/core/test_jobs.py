@@ -20,12 +20,12 @@ from beacon.core.jobs import (
     JobFailed,
     JobKind,
     JobMixin,
-    Worker,
     claim_next,
     run_job,
     single_transaction,
 )
 from beacon.core.retry import RetryStrategy
+from beacon.core.worker import Worker
 
 
 class _TestBase(DeclarativeBase):

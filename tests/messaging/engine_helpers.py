@@ -32,7 +32,7 @@ from tests.support import BEACON, free_port
 from beacon.core.auth import get_or_create_account
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
+from beacon.core.worker import Worker
 from beacon.messaging.audience_schemas import ContactIn, SegmentCreate, TemplateCreate
 from beacon.messaging.audiences import contacts, segments
 from beacon.messaging.campaign_schemas import CampaignCreate

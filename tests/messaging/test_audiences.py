@@ -10,7 +10,7 @@ from tests.messaging.helpers import API, make_template, post
 from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
+from beacon.core.worker import Worker
 
 PEOPLE = [
     {

@@ -12,7 +12,7 @@ from tests.messaging.helpers import API, make_audience, make_campaign, make_temp
 from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
+from beacon.core.worker import Worker
 from beacon.messaging.campaign_schemas import AUDIENCE_MAX
 
 CONTACT = b'{"contacts": [{"email": "a@example.com", "attributes": {"x": %s}}]}'

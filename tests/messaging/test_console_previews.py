@@ -16,8 +16,8 @@ from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.errors import BadRequest, ValidationFailed
-from beacon.core.jobs import Worker
 from beacon.core.models import Account
+from beacon.core.worker import Worker
 from beacon.messaging.audiences import contacts, segments
 
 PEOPLE = [

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
+from beacon.core.worker import Worker
 from beacon.pixel.agents import IVT_REASONS
 from beacon.pixel.tasks import report_job
 

@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from beacon.contextual.classification_repository import save_classification
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
 from beacon.core.timefmt import utcnow
+from beacon.core.worker import Worker
 from beacon.pixel.agents import IVT_REASONS
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.tasks import report_job

@@ -13,8 +13,9 @@ from fastapi.testclient import TestClient
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker, claim_next
+from beacon.core.jobs import claim_next
 from beacon.core.retry import RetryStrategy
+from beacon.core.worker import Worker
 from beacon.pixel.reports.models import PixelReport
 from beacon.pixel.rollups import RollupKey, increment
 from beacon.pixel.tasks import report_job

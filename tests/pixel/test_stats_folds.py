@@ -18,7 +18,8 @@ from tests.pixel.test_stats import new_campaign
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import COMPLETE, Worker
+from beacon.core.jobs import COMPLETE
+from beacon.core.worker import Worker
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.stats import fold_repository, folds, summary_repository
 from beacon.pixel.stats.models import (

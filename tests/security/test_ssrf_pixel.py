@@ -18,7 +18,7 @@ from beacon.contextual.models import ERROR, UrlClassification
 from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.jobs import Worker
+from beacon.core.worker import Worker
 from beacon.pixel.classification import classify_due
 
 PAGE = (

@@ -27,9 +27,9 @@ from beacon.core.http import (
     install_error_handlers,
     register_secret_path_prefix,
 )
-from beacon.core.jobs import Worker
 from beacon.core.jsonbody import StrictJSONRoute, require_strict_json
 from beacon.core.ratelimit import RateLimiter
+from beacon.core.worker import Worker
 
 log = logging.getLogger("beacon")
 
