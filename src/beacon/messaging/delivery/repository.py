@@ -160,19 +160,6 @@ def create_batches(session: Session, *, execution_id: uuid.UUID, size: int, now:
     )
 
 
-def renew_batch_lease(session: Session, *, batch_id: int, owner: str, until: datetime) -> bool:
-    """Extend our lease on a batch; False when another worker took it over."""
-    return bool(
-        rowcount(
-            session,
-            update(Batch)
-            .where(Batch.id == batch_id, Batch.lease_owner == owner, Batch.status == PROCESSING)
-            .values(lease_expires_at=until)
-            .execution_options(synchronize_session=False),
-        )
-    )
-
-
 def close_pending_batches(session: Session, *, execution_id: uuid.UUID, now: datetime) -> int:
     """Retire the batches nobody started (the execution ended without them)."""
     return rowcount(
