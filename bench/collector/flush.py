@@ -1,7 +1,8 @@
 """Flusher benchmark without HTTP: how fast sealed spool segments go into the rollups.
 
     python -m bench.collector.flush [--distinct-urls 50000] [--hits 200000]
-        [--segment-hits 20000] [--database-url URL] [--profile] [--enrich-only]
+        [--segment-hits 20000] [--client-ip 127.0.0.1] [--database-url URL] [--profile]
+        [--enrich-only] [--per-table]
 
 Writes ``--hits`` spool records (the GIF hits `run.py`'s load sends, same URLs and
 User-Agents) into segments of ``--segment-hits`` records (a 1 s segment at 20,000 hits/s),
@@ -24,19 +25,23 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.collector.load import UAS, pixel_paths
-from sqlalchemy import create_engine, text
+from sqlalchemy import Table, create_engine, text
+from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
 from beacon.core.models import Account
+from beacon.pixel import rollups
 from beacon.pixel.factory import make_consumer, open_spool
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.hits import HitEnricher, gif_record
 from beacon.pixel.ivt import detector_from_settings
 from beacon.pixel.models import PixelCampaign
 from beacon.pixel.profiling import compile_share, cumulative_seconds, total_seconds
+from beacon.pixel.upserts import Row
 
 
 def enrichment_share(stats: pstats.Stats) -> float:
@@ -58,7 +63,7 @@ def write_segments(spool_dir: Path, campaign_id: int, args: argparse.Namespace) 
         for i in range(segment, min(segment + args.segment_hits, args.hits)):
             query = paths[i % len(paths)].split("?", 1)[1]
             ua = UAS[i % len(UAS)]
-            lines.append(gif_record(now, campaign_id, "203.0.113.9", query, "", ua, None))
+            lines.append(gif_record(now, campaign_id, args.client_ip, query, "", ua, None))
         name = f"{time.time_ns():020d}-0-{segment:06d}.seg"
         (spool_dir / name).write_bytes(b"\n".join(lines) + b"\n")
 
@@ -78,6 +83,32 @@ def enrich_only(settings: Settings, spool_dir: Path) -> None:
     print(
         f"enrichment alone: {len(records):,} records, {cpu / len(records) * 1e6:.1f} µs of CPU each"
     )
+
+
+class TableTimes:
+    """CPU and wall seconds and rows of each rollup table's upsert batches, while installed."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, list[float]] = {}
+        self._add_rows = rollups.add_rows
+
+    def install(self) -> None:
+        def timed(session: Session, table: Table, rows: list[Row], **kwargs: Any) -> None:
+            count, cpu, wall = len(rows), time.process_time(), time.perf_counter()
+            self._add_rows(session, table, rows, **kwargs)
+            spent = self.spent.setdefault(table.name, [0.0, 0.0, 0.0])
+            spent[0] += time.process_time() - cpu
+            spent[1] += time.perf_counter() - wall
+            spent[2] += count
+
+        rollups.add_rows = timed  # type: ignore[assignment]
+
+    def report(self, hits: int) -> None:
+        for name, (cpu, wall, rows) in self.spent.items():
+            print(
+                f"  {name:18s} {rows:9,.0f} rows ({rows / hits:.2f} per hit): "
+                f"{cpu:6.2f} s CPU, {wall:6.2f} s wall"
+            )
 
 
 def prepare(database_url: str) -> int:
@@ -106,7 +137,9 @@ def main() -> None:
     parser.add_argument("--distinct-urls", type=int, default=50_000)
     parser.add_argument("--hits", type=int, default=200_000)
     parser.add_argument("--segment-hits", type=int, default=20_000)
+    parser.add_argument("--client-ip", default="127.0.0.1")
     parser.add_argument("--database-url")
+    parser.add_argument("--per-table", action="store_true")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--enrich-only", action="store_true")
     args = parser.parse_args()
@@ -125,6 +158,9 @@ def main() -> None:
     db = Database(database_url)
     spool = open_spool(settings)
     consumer = make_consumer(settings=settings, db=db, spool=spool)
+    tables = TableTimes()
+    if args.per_table:
+        tables.install()
     profiler = cProfile.Profile() if args.profile else None
     started, cpu = time.perf_counter(), time.process_time()
     if profiler is not None:
@@ -140,6 +176,8 @@ def main() -> None:
         f"{result.counted / seconds:,.0f} hits/s ({cpu:.2f} s of CPU in this process: "
         f"{result.counted / cpu:,.0f} hits per CPU-second)"
     )
+    if args.per_table:
+        tables.report(result.counted)
     if profiler is not None:
         stats = pstats.Stats(profiler)
         print(f"share of flush time compiling SQL: {compile_share(stats):.1%}")

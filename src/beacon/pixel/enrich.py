@@ -100,10 +100,14 @@ def extract_macros(query_params: Iterable[tuple[str, str]], reserved: set[str]) 
             raise HitRejected("macro_key_too_long", key[:MAX_MACRO_KEY_CHARS])
         if len(value) > MAX_MACRO_VALUE_CHARS:
             raise HitRejected("macro_value_too_long", key)
-        if _CONTROL.search(key) or _CONTROL.search(value):
+        # Control characters are not printable: the regex runs only when a string is not.
+        if not (key.isprintable() and value.isprintable()) and (
+            _CONTROL.search(key) or _CONTROL.search(value)
+        ):
             raise HitRejected("macro_control_characters", key)
         value = value.strip()
-        if not value or is_unexpanded_macro(value):
+        # Every placeholder syntax has punctuation: ids and numbers skip the regex.
+        if not value or (not value.isalnum() and is_unexpanded_macro(value)):
             continue
         if len(macros) == MAX_MACRO_PARAMS:
             raise HitRejected("too_many_macros", f"more than {MAX_MACRO_PARAMS}")

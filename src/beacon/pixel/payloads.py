@@ -87,7 +87,23 @@ def query_fields(query: str) -> list[tuple[str, str]]:
 def _unquoted(text: str) -> str:
     if "+" in text:
         text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    # A percent-encoded page URL is mostly %3A and %2F: replaced in C first, they leave
+    # unquote's per-escape Python loop only the rest. The same decoding: escapes never
+    # overlap, and none of these yields "%" or a hex digit that could form a new one.
+    for escape, char in _ASCII_ESCAPES:
+        if escape in text:
+            text = text.replace(escape, char)
     return unquote(text, errors="replace") if "%" in text else text
+
+
+_URL_PUNCTUATION = ":/?=&#;,@ "
+_ASCII_ESCAPES = tuple(
+    (escape, char)
+    for char in _URL_PUNCTUATION
+    for escape in dict.fromkeys((f"%{ord(char):02X}", f"%{ord(char):02x}"))
+)
 
 
 def query_pairs(query: str) -> list[tuple[str, str]]:

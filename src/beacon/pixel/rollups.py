@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import orjson
 from sqlalchemy import Table
@@ -45,7 +46,7 @@ class RollupKey:
     def dims_hash(self) -> str:
         """Stable identity of the dimension values within a campaign."""
         parts: tuple[str, ...] = (
-            self.date.isoformat(), self.domain, self.url, self.device, self.geo,
+            _isoformat(self.date), self.domain, self.url, self.device, self.geo,
             self.traffic_type, self.agent, self.macros, "1" if self.misrepresented else "0",
         )  # fmt: skip
         if self.ivt_reason:  # appended only when set, so rows written before it keep their hash
@@ -76,8 +77,10 @@ def increment(session: Session, counts: Mapping[RollupKey, int]) -> None:
     rows = [_row(key, hits, now) for key, hits in counts.items()]
     add_rows(session, _table(PixelRollup), rows, measures=("hits",), touched=("last_hit_at",))
     add_rows(session, _table(PixelSiteDay), _site_days(counts), measures=_TRAFFIC_MEASURES)
-    add_rows(session, _table(PixelUrlDay), _url_grain(counts, monthly=False), measures=("human",))
-    add_rows(session, _table(PixelUrlMonth), _url_grain(counts, monthly=True), measures=("human",))
+    url_days = _url_days(counts)
+    add_rows(session, _table(PixelUrlDay), _url_rows(url_days, "date"), measures=("human",))
+    url_months = _url_months(url_days)
+    add_rows(session, _table(PixelUrlMonth), _url_rows(url_months, "month"), measures=("human",))
 
 
 def _table(model: type[object]) -> Table:
@@ -88,39 +91,68 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
+# A flush covers a day or two: each day's ISO form is built once, not once per row.
+_isoformat = lru_cache(maxsize=64)(dt.date.isoformat)
+
+_SiteGrain = tuple[int, dt.date, str, str, bool]
+_UrlGrain = tuple[int, dt.date, str, str, str, bool]
+
+
 def _site_days(counts: Mapping[RollupKey, int]) -> list[dict[str, object]]:
-    totals: defaultdict[tuple[int, dt.date, str, str, bool], Counter[str]] = defaultdict(Counter)
+    # One [human, bot, ai_agent] list per site-day: cheaper than a Counter per grain.
+    totals: dict[_SiteGrain, list[int]] = {}
+    measure_index = {measure: i for i, measure in enumerate(_TRAFFIC_MEASURES)}
     for key, hits in counts.items():
-        if key.traffic_type in _TRAFFIC_MEASURES:  # other types count in no report measure
+        index = measure_index.get(key.traffic_type)
+        if index is not None:  # other types count in no report measure
             grain = (key.campaign_id, key.date, key.domain[:255], key.macros, key.misrepresented)
-            totals[grain][key.traffic_type] += hits
+            by_type = totals.get(grain)
+            if by_type is None:
+                by_type = totals[grain] = [0, 0, 0]
+            by_type[index] += hits
     return [
         {
             "campaign_id": campaign_id,
             "date": day,
-            "dims_hash": coarse_hash(day.isoformat(), domain, macros, _flag(misrepresented)),
+            "dims_hash": coarse_hash(_isoformat(day), domain, macros, _flag(misrepresented)),
             "domain": domain,
             "macros": macros,
             "misrepresented": misrepresented,
-            **{measure: by_type[measure] for measure in _TRAFFIC_MEASURES},
+            "human": human,
+            "bot": bot,
+            "ai_agent": ai_agent,
         }
-        for (campaign_id, day, domain, macros, misrepresented), by_type in totals.items()
+        for (campaign_id, day, domain, macros, misrepresented), (human, bot, ai_agent) in (
+            totals.items()
+        )
     ]
 
 
-def _url_grain(counts: Mapping[RollupKey, int], *, monthly: bool) -> list[dict[str, object]]:
+def _url_days(counts: Mapping[RollupKey, int]) -> Counter[_UrlGrain]:
     # Human loads only: campaign reports count nothing else per URL.
-    totals: Counter[tuple[int, dt.date, str, str, str, bool]] = Counter()
+    totals: Counter[_UrlGrain] = Counter()
     for key, hits in counts.items():
         if key.traffic_type == "human":
-            day = key.date.replace(day=1) if monthly else key.date
-            domain = key.domain[:255]
-            totals[(key.campaign_id, day, domain, key.url, key.macros, key.misrepresented)] += hits
+            grain = (key.campaign_id, key.date, key.domain[:255], key.url, key.macros,
+                     key.misrepresented)  # fmt: skip
+            totals[grain] += hits
+    return totals
+
+
+def _url_months(url_days: Counter[_UrlGrain]) -> Counter[_UrlGrain]:
+    # The month grain sums the day grain: re-keyed, not recounted from every hit's key.
+    totals: Counter[_UrlGrain] = Counter()
+    for (campaign_id, day, domain, url, macros, misrepresented), hits in url_days.items():
+        totals[(campaign_id, day.replace(day=1), domain, url, macros, misrepresented)] += hits
+    return totals
+
+
+def _url_rows(totals: Counter[_UrlGrain], day_column: str) -> list[dict[str, object]]:
     return [
         {
             "campaign_id": campaign_id,
-            "month" if monthly else "date": day,
-            "dims_hash": coarse_hash(day.isoformat(), domain, url, macros, _flag(misrepresented)),
+            day_column: day,
+            "dims_hash": coarse_hash(_isoformat(day), domain, url, macros, _flag(misrepresented)),
             "domain": domain,
             "url": url,
             "macros": macros,

@@ -9,8 +9,10 @@ Why not ``insert().values([...])``: a multi-VALUES statement is compiled anew on
 (SQLAlchemy cannot cache it, its shape depends on the row count), which took most of the
 flusher's time at tens of thousands of rows a flush. Instead:
 
-- SQLite: one cached single-row ``INSERT .. ON CONFLICT DO UPDATE`` executed with every row
-  as a parameter set (the driver's ``executemany``; the statement is compiled once);
+- SQLite: one cached single-row ``INSERT .. ON CONFLICT DO UPDATE``, compiled once to its
+  SQL text and run through the driver's ``executemany`` with one plain tuple per row (values
+  converted by the columns' own bind processors, as SQLAlchemy would). Letting SQLAlchemy
+  expand the row dicts itself cost more CPU per row than SQLite's own insert;
 - PostgreSQL: one ``INSERT .. SELECT .. FROM unnest(<one array per column>) ON CONFLICT DO
   UPDATE`` per table: one round trip and one server-side prepared statement whatever the row
   count, and the server reads the batch as a set, as it would a ``COPY``-ed staging table.
@@ -52,17 +54,18 @@ def add_rows(
     if not rows:
         return
     columns = tuple(rows[0])
-    spec = (table, columns, tuple(m for m in measures if m in columns), tuple(touched))
+    measured = tuple(m for m in measures if m in columns)
     rows.sort(key=itemgetter(*unique_key(table)))
     dialect = session.get_bind().dialect
+    defaults = _scalar_defaults(table, columns)
     if dialect.name == "postgresql":
-        defaults = _scalar_defaults(table, columns)
-        sql = _unnest_upsert(dialect, table, (*columns, *defaults), *spec[2:])
-        params = [_column_values(dialect, table, column, rows) for column in columns]
+        sql = _unnest_upsert(dialect, table, (*columns, *defaults), measured, tuple(touched))
+        params = _column_values(dialect, table, columns, rows)
         params += [[value] * len(rows) for value in defaults.values()]
         session.connection().exec_driver_sql(sql, tuple(params))
     else:
-        session.execute(_single_row_upsert(dialect.name, *spec), rows)
+        sql, order = _positional_upsert(dialect, table, columns, measured, tuple(touched))
+        session.connection().exec_driver_sql(sql, _row_tuples(dialect, table, order, rows))
 
 
 @cache
@@ -105,6 +108,31 @@ def _single_row_upsert(
 
 
 @cache
+def _positional_upsert(
+    dialect: Dialect,
+    table: Table,
+    columns: tuple[str, ...],
+    measures: tuple[str, ...],
+    touched: tuple[str, ...],
+) -> tuple[str, tuple[str, ...]]:
+    # The single-row upsert's SQL text and the column of each positional parameter, in order.
+    statement = _single_row_upsert(dialect.name, table, columns, measures, touched)
+    values = {column: None for column in (*columns, *_scalar_defaults(table, columns))}
+    compiled = statement.values(values).compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ())
+
+
+def _row_tuples(
+    dialect: Dialect, table: Table, order: tuple[str, ...], rows: list[Row]
+) -> list[tuple[Any, ...]]:
+    columns = tuple(rows[0])
+    values = dict(zip(columns, _column_values(dialect, table, columns, rows), strict=True))
+    for name, value in _scalar_defaults(table, columns).items():
+        values[name] = [value] * len(rows)
+    return list(zip(*(values[name] for name in order), strict=True))
+
+
+@cache
 def _unnest_upsert(
     dialect: Dialect,
     table: Table,
@@ -129,13 +157,27 @@ def _unnest_upsert(
     )
 
 
-def _column_values(dialect: Dialect, table: Table, column: str, rows: list[Row]) -> list[Any]:
-    values = [row[column] for row in rows]
-    process = _bind_processor(dialect, table, column)
-    return [process(value) for value in values] if process is not None else values
+def _column_values(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], rows: list[Row]
+) -> list[list[Any]]:
+    # One list of bound values per column. Both passes run in C (itemgetter, zip, map): the
+    # Python loops over rows and values cost more than SQLite's own inserts. The columns with
+    # a bind processor (dates, flags, the flush time) hold a few distinct values a batch, so
+    # each distinct value is converted once.
+    if len(columns) == 1:
+        by_column = [[row[columns[0]] for row in rows]]
+    else:
+        by_column = [list(values) for values in zip(*map(itemgetter(*columns), rows), strict=True)]
+    for index, column in enumerate(columns):
+        process = _bind_processor(dialect, table, column)
+        if process is not None:
+            converted = {value: process(value) for value in set(by_column[index])}
+            by_column[index] = list(map(converted.__getitem__, by_column[index]))
+    return by_column
 
 
 @cache
 def _bind_processor(dialect: Dialect, table: Table, column: str) -> Callable[[Any], Any] | None:
-    # What SQLAlchemy would do to the value of a bound parameter (e.g. UTCDateTime's zone).
-    return table.c[column].type.bind_processor(dialect)
+    # What SQLAlchemy would do to the value of a bound parameter (e.g. UTCDateTime's zone,
+    # SQLite's ISO dates): the dialect's implementation of the type, as Core resolves it.
+    return table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
