@@ -10,6 +10,7 @@ from beacon.activation.deals import service as activations
 from beacon.activation.reports import deliveries
 from beacon.activation.reports import service as reports
 from beacon.activation.reports.schemas import (
+    DELIVERY_CSV_PATTERN,
     MAX_UNPAGED_REPORT_ROWS,
     DeliveryReceipt,
     DeliveryUpload,
@@ -97,7 +98,10 @@ def get_activation(
         **v1_errors(400, 401, 413, 415, 422, 429),
     },
     openapi_extra=upload_body(
-        DeliveryUpload, "text/csv", "A CSV export with a header row (batch_id as a query param)"
+        DeliveryUpload,
+        "text/csv",
+        "A CSV export with a header row (batch_id as a query param)",
+        DELIVERY_CSV_PATTERN,
     ),
     summary="Ingest delivery rows (JSON or CSV)",
 )

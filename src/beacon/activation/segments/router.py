@@ -11,6 +11,7 @@ from beacon.activation.inventory import service as inventory
 from beacon.activation.schemas import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    URL_LINES_PATTERN,
     InventoryAdded,
     InventoryPage,
     InventoryUpload,
@@ -55,14 +56,20 @@ def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
     )
 
 
-def upload_body(model: type[BaseModel], text_type: str, description: str) -> dict[str, Any]:
-    """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload."""
+def upload_body(
+    model: type[BaseModel], text_type: str, description: str, pattern: str | None = None
+) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload (whose grammar, if
+    given, is a ``pattern`` every match of which is accepted)."""
+    text_schema: dict[str, Any] = {"type": "string", "description": description}
+    if pattern is not None:
+        text_schema["pattern"] = pattern
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": model.model_json_schema()},
-                text_type: {"schema": {"type": "string", "description": description}},
+                text_type: {"schema": text_schema},
             },
         }
     }
@@ -76,7 +83,9 @@ def upload_body(model: type[BaseModel], text_type: str, description: str) -> dic
     response_model=InventoryAdded,
     tags=["Inventory"],
     responses=v1_errors(400, 401, 413, 415, 422, 429),
-    openapi_extra=upload_body(InventoryUpload, "text/plain", "One URL per line (or text/csv)"),
+    openapi_extra=upload_body(
+        InventoryUpload, "text/plain", "One URL per line (or text/csv)", URL_LINES_PATTERN
+    ),
     summary="Add URLs to the inventory",
 )
 def add_inventory(
