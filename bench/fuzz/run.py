@@ -7,8 +7,9 @@ family: no 5xx, every response conforms to its documented schema, status and env
 schema-valid requests are accepted by every operation (`positive_data_acceptance`; the test
 points generated references at real resources)) with BEACON_FUZZ_EXAMPLES examples per
 operation instead of the suite's 10. With --postgres (or BEACON_TEST_POSTGRES_URL set) it
-fuzzes on PostgreSQL, whose stricter types find more; without, on SQLite. Exit status is
-pytest's.
+fuzzes every operation on PostgreSQL, whose stricter types find more (BEACON_FUZZ_BACKEND; the
+suite instead splits the operations between the two backends); without, on SQLite. Exit status
+is pytest's.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> int:
     env = {**os.environ, "BEACON_FUZZ_EXAMPLES": str(args.examples)}
     if args.postgres:
         env["BEACON_TEST_POSTGRES_URL"] = args.postgres
+    env.setdefault("BEACON_FUZZ_BACKEND", "postgres")  # used only when PostgreSQL is configured
     command = [
         sys.executable, "-m", "pytest", "tests/api/test_fuzz.py", "-q", "-p", "no:cacheprovider",
         "-n", args.workers, *rest,

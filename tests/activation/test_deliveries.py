@@ -131,6 +131,11 @@ def test_rejected_batches_name_their_lines_and_store_nothing(
             row("nope"),
         ],
     }
+    # a count past what a 64-bit sum holds is a 422 naming the row (it was a 500)
+    huge = {"rows": [row(deal_id, clicks=12714819305387721130745266176)]}
+    response = client.post(f"{API}/deliveries", headers=headers, json=huge)
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("Batch rejected, nothing stored: row 1: 'clicks'")
     response = client.post(f"{API}/deliveries", headers=headers, json=body)
     assert response.status_code == 422
     message = response.json()["message"]

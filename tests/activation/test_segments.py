@@ -455,3 +455,29 @@ def test_preview_counts_what_the_build_selects_and_browse_filters_the_inventory(
     assert {i.url for i in tech.items} == {i.url for i in classified.items if is_tech(i)}
     assert classified.total == len(PAGES)
     assert classified.counts.get("ok") == len(PAGES)
+
+
+def test_put_validation_errors_name_the_wire_field(client: TestClient, headers: Headers) -> None:
+    # ``rules`` is a union with null on PUT (omitted or given): pydantic names the union's
+    # branch in the error location, which must not reach the message.
+    created = client.post(f"{API}/segments", headers=headers, json={"name": "x", "rules": {}})
+    url = f"{API}/segments/{created.json()['id']}"
+    cases = [
+        (
+            {"rules": {"exclude": {"keywords": [""]}}},
+            422,
+            "Invalid value for 'rules.exclude.keywords[0]'",
+        ),
+        ({"rules": {"keywords": []}}, 422, "Invalid value for 'rules.keywords'"),
+        (
+            {"rules": {"exclude": {"colour": ["red"]}}},
+            400,
+            "Unknown parameter 'rules.exclude.colour'",
+        ),
+        ({"rules": {"keywords": "x"}}, 400, "Invalid type for 'rules.keywords'"),
+    ]
+    for body, status, message in cases:
+        response = client.put(url, headers=headers, json=body)
+        assert response.status_code == status, body
+        assert response.json()["message"].startswith(message), response.json()["message"]
+        assert "SegmentRules" not in response.json()["message"]

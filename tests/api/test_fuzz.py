@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import (
     ignored_auth,
     negative_data_rejection,
-    positive_data_acceptance,
 )
 from tests.activation.helpers import (
     PAGES,
@@ -23,6 +25,7 @@ from tests.activation.helpers import (
     issued_deal,
     upload_inventory,
 )
+from tests.contextual.site.server import OPEN_FETCH, LocalSite
 from tests.support import bearer_token
 
 from beacon.app import create_app
@@ -41,28 +44,27 @@ schema = schemathesis.openapi.from_dict(
 schema.config.generation.update(allow_x00=False)
 
 
-# Operations whose schema-valid requests may still be refused for a rule the document does not
-# state yet (each says which); every other operation must accept whatever its schema allows.
-POSITIVE_DATA_EXEMPT: dict[str, str] = {
-    "POST /v1/pixel/reports/campaign": "distinct dimensions; filters is a closed set of keys",
-    "POST /v1/pixel/reports/publisher": "distinct dimensions; filters is a closed set of keys",
-    "GET /v1/pixel/campaigns/{campaign_id}/stats": "domain filter values must be domain names",
-    "POST /public/v1/templates/{templateId}/render": "an inline contact's keys may not be null",
-    # Still rejected by a full-suite run after the OpenAPI constraints of issue 13 (2026-12-04):
-    # rules that depend on two fields or on a body's grammar, not yet stated in the document.
-    "POST /public/v1/contacts/import": "a multipart upload whose file part may be generated empty",
-    "POST /public/v1/segments": "exactly one of rules or contactIds (both null is generated)",
-    "POST /public/v1/templates": "a published template needs its channel's content fields",
-    "POST /v1/clsfy/classify": "exactly one of url or text",
-    "POST /v1/clsfy/inventory": "a text upload needs URL lines (a CSV/text grammar)",
-    "POST /v1/clsfy/deliveries": "rows are checked by the delivery CSV's column rules",
-}
+@pytest.fixture(scope="module")
+def site() -> Iterator[LocalSite]:
+    """A local web site: a URL to classify is a reference to a page, pointed at one of these."""
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture
+def settings(settings: Settings, site: LocalSite) -> Settings:
+    """The test instance's settings, allowed to fetch the local site."""
+    _SITE[:] = [site]
+    return settings.model_copy(update=OPEN_FETCH)
+
+
+_SITE: list[LocalSite] = []
 
 
 @schema.parametrize()
 # Fixed examples (derandomize): the suite checks the same cases on every run, so a red CI
 # names a real change; bench/fuzz/run.py explores with fresh random examples.
-@settings(
+@hypothesis_settings(
     max_examples=MAX_EXAMPLES,
     deadline=None,
     suppress_health_check=list(HealthCheck),
@@ -93,13 +95,11 @@ def test_operation_conforms_to_contract(
     response.request.read()
     # Every call carries valid credentials (auth has its own tests), so the "invalid auth" probe
     # is moot. Schema-valid requests must be accepted (`positive_data_acceptance`: 2xx, or
-    # 401/403/404/409/429), except by POSITIVE_DATA_EXEMPT. Negative cases are not checked for rejection:
+    # 401/403/404/409/429) by every operation: the document states each rule the server checks.
+    # Negative cases are not checked for rejection:
     # the harness replaces the generated credentials with valid ones (so a "missing
     # Authorization" case is not missing), and unknown query parameters are ignored by design.
-    excluded = [ignored_auth, negative_data_rejection]
-    if operation in POSITIVE_DATA_EXEMPT:
-        excluded.append(positive_data_acceptance)
-    case.validate_response(response, excluded_checks=excluded)
+    case.validate_response(response, excluded_checks=[ignored_auth, negative_data_rejection])
 
 
 def _multipart_parts(files: Any) -> Any:
@@ -136,8 +136,10 @@ def _bearer_token(client: TestClient, db: Database) -> str:
 
 # --- What JSON Schema cannot state: references to real resources, rules across fields -------
 #
-# A schema-valid request may name a segment, template, contact or deal by id; only an id of a
-# resource that exists can be accepted, and JSON Schema cannot say which those are. Before a
+# A schema-valid request may name a segment, template, contact or deal by id (a delivery row's
+# deal_id too), or a page by URL; only a reference to a resource that exists can be accepted,
+# and JSON Schema cannot say which those are (a URL to classify is pointed at a page of a local
+# web site, which the test's settings may fetch). Before a
 # request is sent, the harness points each such reference at real resources of the caller's
 # account, created once per test over the API (the same way it substitutes credentials). It
 # also keeps dates within the documented rules across fields (end on or after start, a pixel
@@ -315,7 +317,28 @@ def _activation_refs(case: schemathesis.Case, resources: _Resources) -> None:
     _replace_ids(body, "segment_ids", resources.v1_segments())
 
 
+def _page_ref(case: schemathesis.Case, resources: _Resources) -> None:
+    body = _body(case)
+    if isinstance(body.get("url"), str):
+        body["url"] = _SITE[0].url("/football.html")
+
+
+def _delivery_refs(case: schemathesis.Case, resources: _Resources) -> None:
+    # each row's deal_id (a JSON row, or the second column of a CSV line) names an issued deal
+    deal = resources.deals()[0]
+    if isinstance(case.body, str) and case.body:
+        header, *lines = case.body.splitlines(keepends=True)
+        case.body = header + "".join(
+            re.sub(r"^([^,]*),[^,]*,", rf"\1,{deal},", line) for line in lines
+        )
+    for row in _body(case).get("rows") or []:
+        if isinstance(row, dict) and "deal_id" in row:
+            row["deal_id"] = deal
+
+
 _HARNESS: dict[str, Callable[[schemathesis.Case, _Resources], None]] = {
+    "POST /v1/clsfy/deliveries": _delivery_refs,
+    "POST /v1/clsfy/classify": _page_ref,
     "GET /v1/pixel/campaigns/{campaign_id}/stats": _stats_range,
     "POST /v1/pixel/reports/campaign": _pixel_report_range,
     "POST /v1/pixel/reports/publisher": _pixel_report_range,

@@ -6,9 +6,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import jsonschema_rs
+import pytest
+
 from beacon.app import create_app
 from beacon.core.config import Settings
+from beacon.core.errors import ValidationFailed
 from beacon.core.text import NON_BLANK_PATTERN
+from beacon.messaging.audience_schemas import RULE_COLUMN_FIELDS, rules_schema
+from beacon.messaging.audiences.repository import ADDRESS_KEYS, COLUMN_FIELDS
+from beacon.messaging.audiences.segments import validate_rules
 from beacon.messaging.idempotency import MAX_KEY_LENGTH
 
 DOCUMENT: dict[str, Any] = create_app(
@@ -71,3 +78,47 @@ def test_names_and_codes_state_their_rules() -> None:
     activation = schemas["ActivationCreate"]["properties"]
     assert "The Trade Desk" in activation["dsp"]["enum"]
     assert "GB" in activation["geo"]["anyOf"][0]["items"]["enum"]
+
+
+def test_two_field_rules_and_grammars_are_stated() -> None:
+    schemas = DOCUMENT["components"]["schemas"]
+    # exactly one of url/text, rules/contactIds; a template's content per channel and status
+    assert len(schemas["ClassifyRequest"]["oneOf"]) == 2
+    assert len(schemas["beacon__messaging__audience_schemas__SegmentCreate"]["oneOf"]) == 2
+    assert len(schemas["TemplateCreate"]["anyOf"]) == 6
+    assert schemas["CampaignFilters"]["additionalProperties"] is False
+    uploads = {
+        path: DOCUMENT["paths"][path]["post"]["requestBody"]["content"][kind]["schema"]
+        for path, kind in [
+            ("/v1/clsfy/inventory", "text/plain"),
+            ("/v1/clsfy/deliveries", "text/csv"),
+        ]
+    }
+    assert all("pattern" in schema for schema in uploads.values())
+
+
+def test_the_stated_segment_rules_are_the_servers() -> None:
+    # every rule the document's grammar admits is accepted, and what it refuses the server does
+    stated = jsonschema_rs.validator_for(rules_schema())
+    admitted = [
+        {"field": "email", "op": "contains", "value": "@x"},
+        {"field": "attributes.plan", "op": "gte", "value": 3},
+        {"field": "attributes.vip", "op": "exists"},
+        {"field": "address.city", "op": "in", "value": ["Paris", "Lyon"]},
+        {"any": [{"all": [{"field": "phone", "op": "exists", "value": False}]}]},
+    ]
+    for rules in admitted:
+        assert stated.is_valid(rules) and validate_rules(rules) >= 1, rules
+    refused = [
+        {},
+        {"field": "email", "op": "gt", "value": 3},
+        {"field": "attributes.", "op": "exists"},
+        {"all": []},
+        {"all": [{"field": "email", "op": "exists"}], "any": []},
+        {"field": "email", "op": "in", "value": []},
+    ]
+    for rules in refused:
+        assert not stated.is_valid(rules), rules
+        with pytest.raises(ValidationFailed):
+            validate_rules(rules)
+    assert set(RULE_COLUMN_FIELDS) == set(COLUMN_FIELDS) | {f"address.{k}" for k in ADDRESS_KEYS}

@@ -116,6 +116,12 @@ def test_csv_import(client: TestClient, auth: dict[str, str]) -> None:
         files={"file": ("c.csv", csv_text.encode(), "text/csv")},
     )
     assert multipart.json()["data"]["updated"] == 2
+    # the CSV as a plain form field (no filename), as `curl -F 'file=<c.csv'` sends it
+    field = client.post(f"{API}/contacts/import", headers=auth, files={"file": (None, csv_text)})
+    assert field.status_code == 200, field.text
+    assert field.json()["data"]["updated"] == 2
+    missing = client.post(f"{API}/contacts/import", headers=auth, files={"other": (None, csv_text)})
+    assert missing.status_code == 400 and "'file'" in missing.json()["error"]["message"]
     bad = client.post(
         f"{API}/contacts/import",
         headers={**auth, "Content-Type": "text/csv"},

@@ -85,11 +85,21 @@ class Pagination(BaseModel):
 # --- Inventory -----------------------------------------------------------------------------
 
 
+# What the document states for an inventory URL: a subset every match of which is an http(s)
+# URL on a public registrable domain (the server accepts any such URL; the public suffix list
+# cannot be one regular expression).
+PUBLIC_URL_PATTERN = (
+    r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
+)
+# A text upload: one such URL per line (a first line that is not a URL is read as a header).
+URL_LINES_PATTERN = f"^{PUBLIC_URL_PATTERN}(\\r?\\n{PUBLIC_URL_PATTERN}){{0,9}}(\\r?\\n)?$"
+
+
 class InventoryUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[str] = Field(
-        min_length=1, max_length=MAX_INVENTORY_URLS, description="Page URLs (http/https)"
+    urls: list[Annotated[str, Field(json_schema_extra={"pattern": f"^{PUBLIC_URL_PATTERN}$"})]] = (
+        Field(min_length=1, max_length=MAX_INVENTORY_URLS, description="Page URLs (http/https)")
     )
 
 

@@ -32,14 +32,20 @@ def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
     )
 
 
-def upload_body(model: type[BaseModel], text_type: str, description: str) -> dict[str, Any]:
-    """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload."""
+def upload_body(
+    model: type[BaseModel], text_type: str, description: str, pattern: str | None = None
+) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload (whose grammar, if
+    given, is a ``pattern`` every match of which is accepted)."""
+    text_schema: dict[str, Any] = {"type": "string", "description": description}
+    if pattern is not None:
+        text_schema["pattern"] = pattern
     return {
         "requestBody": {
             "required": True,
             "content": {
                 "application/json": {"schema": model.model_json_schema()},
-                text_type: {"schema": {"type": "string", "description": description}},
+                text_type: {"schema": text_schema},
             },
         }
     }

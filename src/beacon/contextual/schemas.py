@@ -55,7 +55,24 @@ class ClassifyRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"url": "https://www.bbc.com/sport/football"}]},
+        json_schema_extra={
+            "examples": [{"url": "https://www.bbc.com/sport/football"}],
+            # the rule of _exactly_one, stated: a URL (no text, no title) or a text
+            "oneOf": [
+                {
+                    "required": ["url"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "text": {"type": "null"},
+                        "title": {"maxLength": 0},
+                    },
+                },
+                {
+                    "required": ["text"],
+                    "properties": {"text": {"type": "string"}, "url": {"type": "null"}},
+                },
+            ],
+        },
     )
 
     url: WebUrl | None = Field(default=None, description="Page to fetch and classify.")

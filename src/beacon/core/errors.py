@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from pydantic import BaseModel
+
 
 class APIError(Exception):
     """An expected failure that answers with ``status`` and a stable ``code``."""
@@ -158,10 +160,26 @@ _BOUNDS = {
 }
 # The tags pydantic adds to a location inside a union (``use_case.str-enum[UseCase]``,
 # ``name.constrained-str``, ``name.none``): names of its validators, never of a field. Plain
-# type tags (``str``, ``int``, ``url``) are not stripped: fields have those names too.
+# type tags (``str``, ``int``, ``url``) are not stripped: fields have those names too. A model
+# in a union is tagged with its class name (``rules.SegmentRules.exclude``), stripped as well.
 _UNION_TAG = re.compile(
     r".*\[.*\]|(?:constrained|function|lax-or-strict|json-or-python|multi-host)-[a-z-]+|none"
 )
+
+
+def _model_names() -> set[str]:
+    """Class names of every pydantic model (the tags a union of models puts in a location)."""
+    names: set[str] = set()
+    pending: list[type[BaseModel]] = [BaseModel]
+    while pending:
+        for model in pending.pop().__subclasses__():
+            names.add(model.__name__)
+            pending.append(model)
+    return names
+
+
+def _is_union_tag(part: str) -> bool:
+    return bool(_UNION_TAG.fullmatch(part)) or (part[:1].isupper() and part in _model_names())
 
 
 def field_name(loc: Sequence[str | int]) -> str:
@@ -171,7 +189,7 @@ def field_name(loc: Sequence[str | int]) -> str:
     for index, part in enumerate(parts):
         if isinstance(part, int):
             name += f"[{part}]"
-        elif index and _UNION_TAG.fullmatch(part):
+        elif index and _is_union_tag(part):
             continue
         else:
             name += ("." if name else "") + str(part)

@@ -14,7 +14,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import wraps
@@ -208,11 +208,9 @@ class JobContext:
         if self.finished:
             return
         self._lost.set()
-        with self.db.transaction() as session:
-            try:
-                self._release(session, after=0.0, error=None, count_attempt=False)
-            except LeaseLost:
-                pass  # finished or taken over meanwhile: nothing of ours to give back
+        # Finished or taken over meanwhile (LeaseLost, rolled back): nothing of ours to give back.
+        with suppress(LeaseLost), self.db.transaction() as session:
+            self._release(session, after=0.0, error=None, count_attempt=False)
 
 
 def single_transaction(handler: RowHandler) -> Handler:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
@@ -24,6 +24,82 @@ EMAIL_PATTERN = (
     r"@([A-Za-z0-9]{1,30}\.){1,3}(com|net|org|io|co|uk|de|fr)$"
 )
 PHONE_PATTERN = r"^\+1(202|212|312|415|617|646|650|718)[2-9][0-9]{6}$"
+
+
+# --- What the document states for a segment's rules -------------------------------------------
+#
+# The grammar of ``validate_rules`` (messaging.audiences.segments), as JSON Schema: a condition
+# ``{field, op, value}`` or a group ``{"all"|"any": [rules...]}``. The document states a subset
+# every match of which is accepted — groups two levels deep of at most 10 rules each, ``in``
+# lists of at most 50 values, so that no match passes the 100 conditions and 5,000 values a
+# segment may hold; the server accepts deeper groups (5 levels) and longer lists (1,000 values).
+RULE_COLUMN_FIELDS = (
+    "externalId", "email", "phone", "firstName", "lastName",
+    "subscriptions.email", "subscriptions.sms", "subscriptions.direct_mail",
+    *(f"address.{k}" for k in ("line1", "line2", "city", "region", "postalCode", "country")),
+)  # fmt: skip
+RULE_ATTRIBUTE_PATTERN = r"^attributes\.[A-Za-z0-9_\-]{1,64}$"
+_GROUP_ITEMS = 10
+_IN_VALUES = 50
+
+
+def _condition(field: dict[str, Any], op: list[str], value: dict[str, Any] | None) -> Any:
+    properties: dict[str, Any] = {"field": field, "op": {"enum": op}}
+    if value is not None:
+        properties["value"] = value
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["field", "op", *(["value"] if value is not None else [])],
+        "properties": properties,
+    }
+
+
+def _rule_conditions() -> list[Any]:
+    column = {"enum": list(RULE_COLUMN_FIELDS)}
+    attribute = {"type": "string", "pattern": RULE_ATTRIBUTE_PATTERN}
+    scalar = {"type": ["string", "number", "boolean"]}
+    compare = ["equals", "contains", "gt", "gte", "lt", "lte"]
+    return [
+        _condition(column, compare, {"type": "string"}),
+        _condition(attribute, ["equals", "contains"], scalar),
+        _condition(attribute, ["gt", "gte", "lt", "lte"], {"type": ["string", "number"]}),
+        _condition(
+            column, ["in"], {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                             "maxItems": _IN_VALUES},
+        ),
+        _condition(
+            attribute, ["in"], {"type": "array", "items": scalar, "minItems": 1,
+                                "maxItems": _IN_VALUES},
+        ),
+        _condition({"anyOf": [column, attribute]}, ["exists"], None)
+        | {"properties": {"field": {"anyOf": [column, attribute]}, "op": {"enum": ["exists"]},
+                          "value": {"type": ["boolean", "null"]}}},
+    ]  # fmt: skip
+
+
+def _group(item: Any) -> Any:
+    items = {"type": "array", "minItems": 1, "maxItems": _GROUP_ITEMS, "items": item}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {"all": items, "any": items},
+    }
+
+
+def rules_schema() -> dict[str, Any]:
+    """The document's schema of a segment's ``rules`` (see above)."""
+    condition = {"anyOf": _rule_conditions()}
+    return {
+        "anyOf": [condition, _group({"anyOf": [condition, _group(condition)]})],
+        "description": 'A condition {field, op, value} or a group {"all"|"any": [rules]}; '
+        "ops: equals, contains, gt, gte, lt, lte (a string; a number too for attributes.<name>), "
+        "in (a non-empty list, at most 1,000 values), exists (value true, false or omitted). "
+        "At most 5 levels, 100 conditions and 5,000 'in' values in all; this schema states a "
+        "subset every match of which is accepted (2 levels, 10 rules per group, 50 values).",
+    }
 
 
 def normalise_email(value: str) -> str:
@@ -140,8 +216,24 @@ class UpsertResult(OutModel):
 
 
 class SegmentCreate(InModel):
+    model_config = ConfigDict(
+        # the rule of _one_definition, stated: rules or contactIds (the other absent or null)
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["rules"],
+                    "properties": {"rules": {"type": "object"}, "contactIds": {"type": "null"}},
+                },
+                {
+                    "required": ["contactIds"],
+                    "properties": {"contactIds": {"type": "array"}, "rules": {"type": "null"}},
+                },
+            ]
+        }
+    )
+
     name: NonBlank = Field(min_length=1, max_length=200)
-    rules: dict[str, Any] | None = None
+    rules: Annotated[dict[str, Any], WithJsonSchema(rules_schema())] | None = None
     contact_ids: list[uuid.UUID] | None = Field(default=None, max_length=MAX_CONTACTS)
 
     @model_validator(mode="after")
@@ -169,7 +261,60 @@ class SegmentOut(OutModel):
     updated_at: UTCMillis
 
 
+# What the document states for a template's content, per channel: a subset every match of which
+# is accepted — text without template tags (any ``{`` is left out, so no match is a syntax
+# error; the server accepts the template language), addresses of EMAIL_PATTERN. A published
+# template also needs its channel's REQUIRED_TO_PUBLISH fields (messaging.templates.service).
+_PLAIN = {"type": "string", "pattern": "^[^{]*$"}
+_ADDRESS = {"type": "string", "pattern": EMAIL_PATTERN}
+_CONTENT_FIELDS: dict[str, dict[str, Any]] = {
+    "email": {
+        "subject": _PLAIN | {"maxLength": 998},
+        "html": _PLAIN,
+        "text": _PLAIN,
+        "fromName": _PLAIN | {"maxLength": 200},
+        "fromAddress": _ADDRESS,
+        "replyTo": _ADDRESS,
+    },
+    "sms": {"body": _PLAIN | {"maxLength": 1600}},
+    "direct_mail": {"html": _PLAIN, "addressBlock": _PLAIN},
+}
+_FILLED = {"type": "string", "minLength": 1}
+_TO_PUBLISH: dict[str, dict[str, Any]] = {
+    "email": {
+        "required": ["subject", "fromAddress"],
+        "properties": {"subject": _FILLED},
+        "anyOf": [
+            {"required": ["html"], "properties": {"html": _FILLED}},
+            {"required": ["text"], "properties": {"text": _FILLED}},
+        ],
+    },
+    "sms": {"required": ["body"], "properties": {"body": _FILLED}},
+    "direct_mail": {"required": ["html"], "properties": {"html": _FILLED}},
+}
+
+
+def _template_branches() -> list[Any]:
+    branches = []
+    for channel, fields in _CONTENT_FIELDS.items():
+        content = {"type": "object", "additionalProperties": False, "properties": fields}
+        for status, extra in (("draft", {}), ("published", _TO_PUBLISH[channel])):
+            branches.append(
+                {
+                    "required": ["channel", "content", *(["status"] if extra else [])],
+                    "properties": {
+                        "channel": {"enum": [channel]},
+                        "status": {"enum": [status]},
+                        "content": {"allOf": [content, extra]} if extra else content,
+                    },
+                }
+            )
+    return branches
+
+
 class TemplateCreate(InModel):
+    model_config = ConfigDict(json_schema_extra={"anyOf": _template_branches()})
+
     name: NonBlank = Field(min_length=1, max_length=200)
     channel: Channel
     status: Literal["draft", "published"] = "draft"

@@ -10,6 +10,7 @@ from beacon.activation.inventory import service as inventory
 from beacon.activation.schemas import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    URL_LINES_PATTERN,
     InventoryAdded,
     InventoryPage,
     InventoryUpload,
@@ -30,7 +31,9 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Results per page (m
     response_model=InventoryAdded,
     tags=["Inventory"],
     responses=v1_errors(400, 401, 413, 415, 422, 429),
-    openapi_extra=upload_body(InventoryUpload, "text/plain", "One URL per line (or text/csv)"),
+    openapi_extra=upload_body(
+        InventoryUpload, "text/plain", "One URL per line (or text/csv)", URL_LINES_PATTERN
+    ),
     summary="Add URLs to the inventory",
 )
 def add_inventory(

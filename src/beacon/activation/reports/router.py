@@ -10,6 +10,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Respons
 from beacon.activation.reports import deliveries
 from beacon.activation.reports import service as reports
 from beacon.activation.reports.schemas import (
+    DELIVERY_CSV_PATTERN,
     MAX_UNPAGED_REPORT_ROWS,
     DeliveryReceipt,
     DeliveryUpload,
@@ -42,7 +43,10 @@ ReportId = Annotated[int, id_path("The report ID")]
         **v1_errors(400, 401, 413, 415, 422, 429),
     },
     openapi_extra=upload_body(
-        DeliveryUpload, "text/csv", "A CSV export with a header row (batch_id as a query param)"
+        DeliveryUpload,
+        "text/csv",
+        "A CSV export with a header row (batch_id as a query param)",
+        DELIVERY_CSV_PATTERN,
     ),
     summary="Ingest delivery rows (JSON or CSV)",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from beacon.activation.schemas import (
     CountryCode,
@@ -36,6 +36,24 @@ class ReportPagination(BaseModel):
 # --- Deliveries ----------------------------------------------------------------------------
 
 
+# What the document states for a CSV upload: a subset every match of which is accepted (given
+# deal ids the account was issued): the header of COLUMNS and up to 5 rows.
+_CSV_ROW = (
+    r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]),[A-Za-z0-9-]{1,40},(desktop|mobile|tablet|ctv),"
+    r"(banner|video|native|ctv|audio),([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr),"
+    r"(US|GB|DE|FR|JP),[0-9]{1,6},[0-9]{1,6},[0-9]{1,6}(\.[0-9]{1,2})?"
+)
+DELIVERY_CSV_PATTERN = (
+    r"^date,deal_id,device,format,domain,geo,impressions,clicks,spend\r?\n"
+    rf"({_CSV_ROW}\r?\n){{0,4}}{_CSV_ROW}(\r?\n)?$"
+)
+
+
+# A row's counts and spend: a trillion is far past any real day of one deal, and keeps the sums
+# of a million rows inside a 64-bit integer (an unbounded count overflowed the database: 500).
+MAX_ROW_COUNT = 10**12
+
+
 class DeliveryRow(BaseModel):
     """One row of an SSP/DSP delivery export (JSON values or CSV strings, parsed leniently)."""
 
@@ -47,9 +65,9 @@ class DeliveryRow(BaseModel):
     format: Format
     domain: NonBlank = Field(max_length=255)
     geo: CountryCode
-    impressions: int = Field(ge=0)
-    clicks: int = Field(ge=0)
-    spend: float = Field(ge=0, allow_inf_nan=False)
+    impressions: int = Field(ge=0, le=MAX_ROW_COUNT)
+    clicks: int = Field(ge=0, le=MAX_ROW_COUNT)
+    spend: float = Field(ge=0, le=MAX_ROW_COUNT, allow_inf_nan=False)
 
 
 class DeliveryUpload(BaseModel):
@@ -58,7 +76,12 @@ class DeliveryUpload(BaseModel):
     batch_id: NonBlank | None = Field(
         default=None, max_length=100, description="Re-posting the same batch_id replaces it"
     )
-    rows: list[dict[str, Any]] = Field(min_length=1)
+    # Rows are parsed one by one (each bad row is named), so the field is typed loosely; the
+    # document states each row's schema.
+    rows: Annotated[
+        list[dict[str, Any]],
+        WithJsonSchema({"type": "array", "minItems": 1, "items": DeliveryRow.model_json_schema()}),
+    ]
 
 
 class DeliveryReceipt(BaseModel):

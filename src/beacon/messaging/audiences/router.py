@@ -68,9 +68,10 @@ async def csv_text(request: Request) -> str:
     if content_type.startswith("multipart/form-data"):
         async with request.form() as form:
             upload = form.get("file")
-            if not isinstance(upload, UploadFile):
+            if upload is None:
                 raise BadRequest("Missing required parameter 'file' (the CSV)")
-            raw = await upload.read()
+            # a file part, or the CSV as a plain form field (``curl -F 'file=<contacts.csv'``)
+            raw = await upload.read() if isinstance(upload, UploadFile) else upload.encode()
     elif not content_type.startswith("text/csv"):
         raise UnsupportedMediaType(
             f"Unsupported content type '{content_type or 'none'}': send text/csv or multipart/form-data"

@@ -57,7 +57,8 @@ def domain(value: str) -> str:
 class _Filters(BaseModel):
     """Unknown keys are a 422 naming the key, not the generic 400 for unknown parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    # The document states the closed set of keys (``additionalProperties: false``).
+    model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
 
     domains: (
         list[Annotated[str, Field(json_schema_extra={"pattern": REGISTRABLE_DOMAIN_PATTERN})]]
@@ -109,6 +110,9 @@ class PublisherFilters(_Filters):
         return None if values is None else sorted(set(values))
 
 
+UNIQUE: dict[str, Any] = {"uniqueItems": True}
+
+
 class _ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -137,7 +141,7 @@ class _ReportCreate(BaseModel):
 
 
 class CampaignReportCreate(_ReportCreate):
-    dimensions: list[CampaignDimension] | None = Field(
+    dimensions: Annotated[list[CampaignDimension], Field(json_schema_extra=UNIQUE)] | None = Field(
         default=None, description="Breakdown dimensions. Omit for summary only."
     )
     include_classification: bool = Field(
@@ -149,7 +153,7 @@ class CampaignReportCreate(_ReportCreate):
 
 
 class PublisherReportCreate(_ReportCreate):
-    dimensions: list[PublisherDimension] | None = Field(
+    dimensions: Annotated[list[PublisherDimension], Field(json_schema_extra=UNIQUE)] | None = Field(
         default=None, description="Breakdown dimensions. Omit for summary only."
     )
     filters: PublisherFilters = Field(default_factory=PublisherFilters)

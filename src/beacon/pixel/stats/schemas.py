@@ -15,8 +15,14 @@ from pydantic import (
     model_serializer,
 )
 
+from beacon.core.codes import country_code_schema
 from beacon.core.timefmt import ISODate, utcnow
-from beacon.pixel.reports.schemas import MAX_FILTER_VALUES, MAX_RANGE_DAYS, Device
+from beacon.pixel.reports.schemas import (
+    MAX_FILTER_VALUES,
+    MAX_RANGE_DAYS,
+    REGISTRABLE_DOMAIN_PATTERN,
+    Device,
+)
 from beacon.pixel.reports.schemas import country as parse_country
 from beacon.pixel.reports.schemas import domain as parse_domain
 
@@ -71,9 +77,13 @@ class StatsQuery(BaseModel):
         + ". Default: all.",
     )
     top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_TOP, description="Rows per breakdown.")
-    domain: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    domain: list[
+        Annotated[str, Field(json_schema_extra={"pattern": REGISTRABLE_DOMAIN_PATTERN})]
+    ] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     device: list[Device] = Field(default_factory=list, max_length=4)
-    country: list[str] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
+    country: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] = Field(
+        default_factory=list, max_length=MAX_FILTER_VALUES
+    )
 
     @field_validator("end_date")
     @classmethod
