@@ -20,7 +20,7 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import COMPLETE, Worker
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
-from beacon.pixel.stats import fold_repository, folds, summary_repository
+from beacon.pixel.stats import fold_repository, folds, summaries
 from beacon.pixel.stats.models import (
     PixelStatsAgent,
     PixelStatsFold,
@@ -178,17 +178,34 @@ def contents(db: Database) -> dict[str, set[tuple[Any, ...]]]:
     return found
 
 
-@pytest.mark.parametrize("top", [100, 3])
+def force_plans(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Every range read by months, or from the whole rows (when anything is folded)."""
+
+    def forced(session: Any, scope: Any) -> summaries.Plan:
+        marks = set(fold_repository.folded(session, campaign_id=scope.campaign_id))
+        if kind == "whole" and marks:
+            return summaries._from_whole(scope, marks)
+        return summaries._by_months(scope, marks)
+
+    monkeypatch.setattr(summaries, "plan", forced)
+
+
+@pytest.mark.parametrize(
+    ("top", "plans"), [(100, "cheapest"), (3, "cheapest"), (3, "months"), (3, "whole")]
+)
 def test_folded_answers_equal_the_daily_answers(
     client: TestClient,
     headers: dict[str, str],
     db: Database,
     monkeypatch: pytest.MonkeyPatch,
     top: int,
+    plans: str,
 ) -> None:
     if top == 3:  # URL lists one deep at first: the threshold query has to deepen
-        monkeypatch.setattr(summary_repository, "_URL_DEPTH", 1)
-        monkeypatch.setattr(summary_repository, "_URL_MIN_DEPTH", 1)
+        monkeypatch.setattr(summaries, "_URL_DEPTH", 1)
+        monkeypatch.setattr(summaries, "_URL_MIN_DEPTH", 1)
+    if plans != "cheapest":
+        force_plans(monkeypatch, plans)
     cid = new_campaign(client, headers, "campaign_reporting")
     counts = random_hits(cid, random.Random(21 + top), 700)
     with db.transaction() as session:

@@ -61,7 +61,11 @@ class PixelStatsDay(Base):
 # --- Month summaries, folded off the ingest path ------------------------------------------------
 
 ALL = "*"  # the device or country of a row summed over every device or country
-DAY, MONTH = "day", "month"
+DAY, MONTH, WHOLE = "day", "month", "whole"
+# The period of the ``whole`` rows: the sum of every folded month of the campaign, kept by the
+# folding job with the month rows (a range covering most of a campaign reads them, minus the
+# folded months and days outside it).
+WHOLE_PERIOD = dt.date(1970, 1, 1)
 
 
 class _Summary:

@@ -15,7 +15,7 @@ from beacon.pixel import service as campaign_service
 from beacon.pixel import viewability
 from beacon.pixel.enrich import site_macro_domain
 from beacon.pixel.reports.build import agent_details
-from beacon.pixel.stats import repository, summary_repository
+from beacon.pixel.stats import repository, summaries
 from beacon.pixel.stats.repository import Scope, Table
 from beacon.pixel.stats.schemas import (
     AgentRow,
@@ -52,14 +52,14 @@ def campaign_stats(
         tuple(query.country),
     )
     wanted = set(query.dimension)
-    if summary_repository.supports(scope):
-        plan = summary_repository.plan(session, scope)
+    if summaries.supports(scope):
+        plan = summaries.plan(session, scope)
         if plan.open:  # their agents come from the stats cache
             refresh_cache(
                 session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
             )
-        by_day = summary_repository.series(session, scope=scope, plan=plan)
-        site_rows = summary_repository.sites(session, scope=scope, plan=plan)
+        by_day = summaries.series(session, scope=scope, plan=plan)
+        site_rows = summaries.sites(session, scope=scope, plan=plan)
         mis_rows = [
             {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
             for row in site_rows
@@ -131,7 +131,7 @@ def _stats_totals(
 def _summary_breakdowns(
     session: Session,
     scope: Scope,
-    plan: summary_repository.Plan,
+    plan: summaries.Plan,
     wanted: set[str],
     totals: Totals,
     top: int,
@@ -142,17 +142,17 @@ def _summary_breakdowns(
         by_domain: defaultdict[str, Counter[str]] = defaultdict(Counter)
         for row in site_rows:
             by_domain[row["domain"]].update(_counts(row))
-        domains = summary_repository.top_keys(
+        domains = summaries.top_keys(
             session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
         )
         result["domain"] = _value_rows(
             ((domain or None, by_domain[domain]) for domain in domains), totals.loads, top
         )
     if "url" in wanted:
-        urls = summary_repository.top_urls(session, scope=scope, plan=plan, top=top)
+        urls = summaries.top_urls(session, scope=scope, plan=plan, top=top)
         result["url"] = _url_rows(urls, totals.impressions)
     if wanted & {"device", "country", "agent", "operator"}:
-        traffic = summary_repository.traffic(session, scope=scope, plan=plan)
+        traffic = summaries.traffic(session, scope=scope, plan=plan)
         result.update(_traffic_breakdowns(traffic, wanted, totals, top))
     return Breakdowns(**result)
 
