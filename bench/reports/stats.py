@@ -138,7 +138,14 @@ def unfold_all(db: Database, *, campaign_id: int) -> None:
 
 
 def bench_backend(
-    backend: str, url: str, top_domain: str, repeat: int, workdir: Path, *, refold: bool
+    backend: str,
+    url: str,
+    top_domain: str,
+    repeat: int,
+    workdir: Path,
+    *,
+    refold: bool,
+    fold_only: bool = False,
 ) -> tuple[dict[str, float], list[Timing]]:
     """Fold the loaded campaign's closed days, then time every request ``repeat`` times
     after a cold first one."""
@@ -156,6 +163,8 @@ def bench_backend(
         folded = fold_all(db, campaign_id=campaign_id)
         fold_s = time.perf_counter() - start
         print(f"[{backend}] folded {folded} days in {fold_s:.1f} s", flush=True)
+        if fold_only:
+            return {"rollup_rows": float(rows or 0), "fold_s": fold_s, "folded": folded}, []
         with db.transaction() as session:
             key = auth.issue_api_key(session=session, account_name="bench").key
         settings = Settings(
@@ -288,9 +297,14 @@ def main() -> int:
     parser.add_argument(
         "--refold", action="store_true", help="undo the folded summaries first, to time the fold"
     )
+    parser.add_argument(
+        "--fold-only", action="store_true", help="with --reuse: migrate and fold, then stop"
+    )
     args = parser.parse_args()
     if (args.load_only or args.reuse) and args.keep is None:
         parser.error("--load-only and --reuse need --keep DIR")
+    if args.fold_only and not args.reuse:
+        parser.error("--fold-only needs --reuse")
     before = os.getloadavg()[0]
     # The simulation's most popular domain (its first), without simulating when reusing.
     top_domain = f"{reports_bench.WORDS[0]}0.{reports_bench.TLDS[0]}"
@@ -309,9 +323,15 @@ def main() -> int:
                 url = load(backend, args.loads, traffic, workdir)
             if not args.load_only:
                 runs[backend] = bench_backend(
-                    backend, url, top_domain, args.repeat, workdir, refold=args.refold
+                    backend,
+                    url,
+                    top_domain,
+                    args.repeat,
+                    workdir,
+                    refold=args.refold,
+                    fold_only=args.fold_only,
                 )
-    if args.load_only:
+    if args.load_only or args.fold_only:
         return 0
     section = render(args, args.loads, runs, (before, os.getloadavg()[0]))
     print(section)
