@@ -139,14 +139,12 @@ def _summary_breakdowns(
 ) -> Breakdowns:
     result: dict[str, Any] = {}
     if "domain" in wanted:
-        by_domain: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        for row in site_rows:
-            by_domain[row["domain"]].update(_counts(row))
+        by_domain = _triples(site_rows, "domain")
         domains = summaries.top_keys(
-            session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
+            session, {domain: sum(counts) for domain, counts in by_domain.items()}, top
         )
         result["domain"] = _value_rows(
-            ((domain or None, by_domain[domain]) for domain in domains), totals.loads, top
+            ((domain or None, _named(by_domain[domain])) for domain in domains), totals.loads, top
         )
     if "url" in wanted:
         urls = summaries.top_urls(session, scope=scope, plan=plan, top=top)
@@ -174,14 +172,13 @@ def _traffic_breakdowns(
 ) -> dict[str, Any]:
     """Device, country, agent and operator breakdowns from loads by device, country, agent."""
     result: dict[str, Any] = {}
-    groups = [(row, _counts(row)) for row in rows]
+    rows = list(rows)
     for dimension, column in _TRAFFIC_DIMENSIONS.items():
         if dimension in wanted:
-            sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
-            for row, counts in groups:
-                sums[row[column] or None].update(counts)
-            result[dimension] = _value_rows(sums.items(), totals.loads, top)
-    agents = _agents(groups, totals.loads)
+            sums = _triples(rows, column)
+            groups = ((value or None, _named(counts)) for value, counts in sums.items())
+            result[dimension] = _value_rows(groups, totals.loads, top)
+    agents = _agents(_triples(rows, "agent"), totals.loads)
     if "agent" in wanted:
         result["agent"] = agents[:top]
     if "operator" in wanted:
@@ -233,6 +230,27 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
+def _triples(rows: Iterable[Any], column: str) -> dict[Any, list[int]]:
+    """Human / bot / AI-agent loads summed per value of ``column`` (plain integers: a dashboard
+    sums thousands of rows)."""
+    sums: dict[Any, list[int]] = {}
+    for row in rows:
+        human, bot, ai_agent = int(row["human"]), int(row["bot"]), int(row["ai_agent"])
+        found = sums.get(row[column])
+        if found is None:
+            sums[row[column]] = [human, bot, ai_agent]
+        else:
+            found[0] += human
+            found[1] += bot
+            found[2] += ai_agent
+    return sums
+
+
+def _named(triple: Sequence[int]) -> dict[str, int]:
+    human, bot, ai_agent = triple
+    return {"loads": human + bot + ai_agent, "human": human, "bot": bot, "ai_agent": ai_agent}
+
+
 def _counts(row: Any) -> dict[str, int]:
     counts = {kind: int(row[kind]) for kind in _TRAFFIC}
     return {"loads": sum(counts.values()), **counts}
@@ -272,13 +290,14 @@ def _series(scope: Scope, by_day: Iterable[RowMapping]) -> list[SeriesPoint]:
 def _value_rows(
     groups: Iterable[tuple[str | None, Mapping[str, int]]], total: int, top: int
 ) -> list[ValueRow]:
-    rows = [
+    kept = sorted(
+        ((value, counts) for value, counts in groups if counts["loads"]),
+        key=lambda item: (-item[1]["loads"], item[0] or ""),
+    )
+    return [
         ValueRow(value=value, share=_share(counts["loads"], total), **counts)
-        for value, counts in groups
-        if counts["loads"]
+        for value, counts in kept[:top]
     ]
-    rows.sort(key=lambda r: (-r.loads, r.value or ""))
-    return rows[:top]
 
 
 def _breakdowns(
@@ -303,14 +322,12 @@ def _breakdowns(
     return Breakdowns(**result)
 
 
-def _agents(groups: Iterable[tuple[Any, Mapping[str, int]]], total: int) -> list[AgentRow]:
+def _agents(by_agent: Mapping[str, list[int]], total: int) -> list[AgentRow]:
     """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
-    by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for row, counts in groups:
-        by_agent[row["agent"]].update(counts)
     agents = []
-    for agent, counts in by_agent.items():
+    for agent, triple in by_agent.items():
         name = agent or None
+        counts = _named(triple)
         for kind in ("ai_agent", "bot"):
             loads = counts[kind]
             if loads:
@@ -354,9 +371,12 @@ def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
 def _misrepresented(rows: Iterable[Any], impressions: int) -> list[MisrepresentedRow]:
     """Human loads where the declared site macro named another domain, per pair of domains."""
     pairs: Counter[tuple[str | None, str | None]] = Counter()
+    declared: dict[str, str | None] = {}  # macro sets repeat across domains
     for row in rows:
-        macros = orjson.loads(row["macros"]) if row["macros"] else {}
-        pairs[(site_macro_domain(macros), row["domain"] or None)] += int(row["impressions"])
+        text = row["macros"]
+        if text not in declared:
+            declared[text] = site_macro_domain(orjson.loads(text) if text else {})
+        pairs[(declared[text], row["domain"] or None)] += int(row["impressions"])
     ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0][0] or "", item[0][1] or ""))
     return [
         MisrepresentedRow(
