@@ -315,3 +315,24 @@ def test_two_folds_at_once_add_nothing_twice(
             fold_repository.unfold_month(session, campaign_id=cid, month=month)
     fold(db, cid)
     assert contents(db) == both
+
+
+def test_totals_without_the_domain_breakdown_read_only_misrepresented_sites(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    cid = new_campaign(client, headers, "campaign_reporting")
+    counts = random_hits(cid, random.Random(13), 500)
+    with db.transaction() as session:
+        increment(session, counts)
+    fold(db, cid, before=dt.date(2026, 2, 20))
+    seen = 0
+    for start, end in RANGES:
+        for filters in FILTERS[:3]:
+            query = {"start_date": start, "end_date": end, **filters}
+            url = f"/v1/pixel/campaigns/{cid}/stats"
+            whole = client.get(url, params=query, headers=headers).json()
+            narrow = client.get(url, params={**query, "dimension": "device"}, headers=headers)
+            assert narrow.status_code == 200, narrow.text
+            assert narrow.json()["totals"] == whole["totals"]
+            seen += whole["totals"]["misrepresented_impressions"]
+    assert seen > 0

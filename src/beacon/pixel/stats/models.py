@@ -94,6 +94,8 @@ class PixelStatsAgent(_Summary, Base):
             "campaign_id", "span", "device", "geo", "period", "traffic_type", "agent",
             name="uq_pixel_stats_agents_key",
         ),
+        # A few days' rows at every device and country (days subtracted from a month).
+        Index("ix_pixel_stats_agents_period", "campaign_id", "span", "period"),
     )  # fmt: skip
 
     traffic_type: Mapped[str] = mapped_column(String(16))

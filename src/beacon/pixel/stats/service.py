@@ -59,7 +59,10 @@ def campaign_stats(
                 session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
             )
         by_day = summaries.series(session, scope=scope, plan=plan)
-        site_rows = summaries.sites(session, scope=scope, plan=plan)
+        # Without a domain breakdown only the misrepresented rows count (for the totals).
+        site_rows = summaries.sites(
+            session, scope=scope, plan=plan, misrepresented_only="domain" not in wanted
+        )
         mis_rows = [
             {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
             for row in site_rows

@@ -163,10 +163,17 @@ def traffic(session: Session, *, scope: Scope, plan: Plan) -> list[RowMapping]:
     )
 
 
-def sites(session: Session, *, scope: Scope, plan: Plan) -> list[RowMapping]:
-    """Human / bot / AI-agent loads per domain, macro set and misrepresented flag."""
+def sites(
+    session: Session, *, scope: Scope, plan: Plan, misrepresented_only: bool = False
+) -> list[RowMapping]:
+    """Human / bot / AI-agent loads per domain, macro set and misrepresented flag (of the
+    misrepresented rows only, if asked)."""
     return repository.sites(
-        session, scope=scope, summary=plan.summary, days=[(plan.minus, -1), (plan.added_days, 1)]
+        session,
+        scope=scope,
+        summary=plan.summary,
+        days=[(plan.minus, -1), (plan.added_days, 1)],
+        misrepresented_only=misrepresented_only,
     )
 
 

@@ -163,9 +163,12 @@ def traffic(
 # --- Sites -------------------------------------------------------------------------------------
 
 
-def _site_days(scope: Scope, days: Sequence[dt.date], sign: int) -> Select[Any]:
+def _site_days(
+    scope: Scope, days: Sequence[dt.date], sign: int, misrepresented_only: bool
+) -> Select[Any]:
     """Site rows of ``days``: site-days, or the full grain under a device / country filter."""
     if not _device_or_geo(scope):
+        only = [SD.misrepresented.is_(True)] if misrepresented_only else []
         return (
             select(
                 SD.domain,
@@ -173,7 +176,7 @@ def _site_days(scope: Scope, days: Sequence[dt.date], sign: int) -> Select[Any]:
                 SD.misrepresented,
                 *(func.sum(getattr(SD, k) * sign).label(k) for k in TRAFFIC_TYPES),
             )
-            .where(SD.campaign_id == scope.campaign_id, SD.date.in_(days))
+            .where(SD.campaign_id == scope.campaign_id, SD.date.in_(days), *only)
             .group_by(SD.domain, SD.macros, SD.misrepresented)
         )
     return (
@@ -188,6 +191,7 @@ def _site_days(scope: Scope, days: Sequence[dt.date], sign: int) -> Select[Any]:
             R.date.in_(days),
             R.traffic_type.in_(TRAFFIC_TYPES),
             *_filters(R, scope),
+            *([R.misrepresented.is_(True)] if misrepresented_only else []),
         )
         .group_by(R.domain, R.macros, R.misrepresented)
     )
@@ -199,10 +203,13 @@ def sites(
     scope: Scope,
     summary: Sequence[Part],
     days: Sequence[tuple[Sequence[dt.date], int]],
+    misrepresented_only: bool = False,
 ) -> list[RowMapping]:
     """Human / bot / AI-agent loads per domain, macro set and misrepresented flag: ``summary``
-    rows plus the site rows of ``days`` (each list with its sign)."""
+    rows plus the site rows of ``days`` (each list with its sign); of the misrepresented rows
+    only, if asked."""
     keys = ("domain", "macros", "misrepresented")
+    only = [S.misrepresented.is_(True)] if misrepresented_only else []
     parts: list[Any] = []
     for part in summary:
         if part.periods:
@@ -211,12 +218,14 @@ def sites(
                     *(getattr(S, k) for k in keys),
                     *((getattr(S, k) * part.sign).label(k) for k in TRAFFIC_TYPES),
                 ).where(
-                    *_rows_of(S, scope, part.span, part.periods), *_level(S, scope, finest=False)
+                    *_rows_of(S, scope, part.span, part.periods),
+                    *_level(S, scope, finest=False),
+                    *only,
                 )
             )
     for periods, sign in days:
         if periods:
-            parts.append(_site_days(scope, periods, sign))
+            parts.append(_site_days(scope, periods, sign, misrepresented_only))
     return _summed(session, parts, keys)
 
 
