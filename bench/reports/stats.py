@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as reports_bench
 
 DOCS = reports_bench.DOCS
-SECTION = "## Campaign stats from folded month summaries"
+SECTION = "## Campaign stats from whole-campaign summaries (issue 14, 2026-12-04)"
 TARGET_MS = 300.0
 END = reports_bench.START + dt.timedelta(days=reports_bench.DAYS - 1)
 
@@ -261,13 +261,14 @@ Where the numbers come from (docs/measure.md, "Campaign stats"): the flush write
 daily rollups; the folding job (`pixel_stats_fold`, timed above as `fold`, run once over the
 loaded campaign before the requests, as a worker would after an upgrade) folds every closed
 day into month rows of agents (`pixel_stats_agents`, also per day), sites
-(`pixel_stats_sites`) and URLs (`pixel_stats_urls`) at the device / country levels. A request
-reads each month from its month rows (minus folded days outside the range, plus days not
-folded yet) when that is cheaper than its days: "last 30 days" is March minus March 1.
-A `domain` filter (or `device` and `country` together) is still answered from the daily
-tables and the full grain: those rows are reported, not covered by the target. Under a
-`device` / `country` filter, a partial month's subtracted or added days read the full grain
-(about 69,000 rows a day here).
+(`pixel_stats_sites`) and URLs (`pixel_stats_urls`) at the device / country levels, and adds
+the same sums to the campaign's `whole` rows (every folded month summed). A request reads
+whichever is fewer row sets (`stats/summaries.py`): its months (minus folded days outside the
+range), or the whole rows minus the folded months and days outside it, plus days not folded
+yet. "90 days" here is the whole campaign: one row set per breakdown, and the top URLs are
+the first rows of an index. "Last 30 days" is March minus March 1. A `domain` filter (or
+`device` and `country` together) is still answered from the daily tables and the full grain:
+those rows are reported, not covered by the target.
 """
 
 

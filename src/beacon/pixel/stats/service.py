@@ -59,17 +59,15 @@ def campaign_stats(
                 session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
             )
         by_day = summaries.series(session, scope=scope, plan=plan)
-        # Without a domain breakdown only the misrepresented rows count (for the totals).
-        site_rows = summaries.sites(
-            session, scope=scope, plan=plan, misrepresented_only="domain" not in wanted
-        )
+        # Only the misrepresented site rows: the top domains are summed in the database.
+        site_rows = summaries.sites(session, scope=scope, plan=plan, misrepresented_only=True)
         mis_rows = [
             {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
             for row in site_rows
             if row["misrepresented"] and row["human"]
         ]
         totals = _stats_totals(session, scope, by_day, mis_rows)
-        breakdowns = _summary_breakdowns(session, scope, plan, wanted, totals, query.top, site_rows)
+        breakdowns = _summary_breakdowns(session, scope, plan, wanted, totals, query.top)
     else:
         by_day, mis_rows = _daily_series(session, scope, wanted)
         totals = _stats_totals(session, scope, by_day, mis_rows)
@@ -138,16 +136,12 @@ def _summary_breakdowns(
     wanted: set[str],
     totals: Totals,
     top: int,
-    site_rows: Sequence[RowMapping],
 ) -> Breakdowns:
     result: dict[str, Any] = {}
     if "domain" in wanted:
-        by_domain = _triples(site_rows, "domain")
-        domains = summaries.top_keys(
-            session, {domain: sum(counts) for domain, counts in by_domain.items()}, top
-        )
+        rows = summaries.top_domains(session, scope=scope, plan=plan, top=top)
         result["domain"] = _value_rows(
-            ((domain or None, _named(by_domain[domain])) for domain in domains), totals.loads, top
+            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
         )
     if "url" in wanted:
         urls = summaries.top_urls(session, scope=scope, plan=plan, top=top)

@@ -177,6 +177,17 @@ def sites(
     )
 
 
+def top_domains(session: Session, *, scope: Scope, plan: Plan, top: int) -> list[RowMapping]:
+    """The ``top`` domains with the most loads, with their human / bot / AI-agent loads."""
+    return repository.top_domains(
+        session,
+        scope=scope,
+        summary=plan.summary,
+        days=[(plan.minus, -1), (plan.added_days, 1)],
+        top=top,
+    )
+
+
 def top_keys(session: Session, loads: Mapping[str, int], top: int) -> list[str]:
     """The ``top`` keys with the most loads (above 0), largest first, ties in the database's
     collation (what ``ORDER BY loads DESC, key LIMIT top`` answers)."""

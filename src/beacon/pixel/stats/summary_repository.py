@@ -209,6 +209,43 @@ def sites(
     rows plus the site rows of ``days`` (each list with its sign); of the misrepresented rows
     only, if asked."""
     keys = ("domain", "macros", "misrepresented")
+    parts = _site_parts(scope, summary, days, misrepresented_only)
+    return _summed(session, parts, keys)
+
+
+def top_domains(
+    session: Session,
+    *,
+    scope: Scope,
+    summary: Sequence[Part],
+    days: Sequence[tuple[Sequence[dt.date], int]],
+    top: int,
+) -> list[RowMapping]:
+    """The ``top`` domains with the most loads (above 0), largest first, then by domain:
+    summed in the database, so only ``top`` rows come back."""
+    parts = _site_parts(scope, summary, days, False)
+    if not parts:
+        return []
+    source = _combined(parts)
+    sums = [func.sum(source.c[k]).label(k) for k in TRAFFIC_TYPES]
+    loads = func.sum(source.c.human + source.c.bot + source.c.ai_agent)
+    statement = (
+        select(source.c.domain, *sums)
+        .group_by(source.c.domain)
+        .having(loads > 0)
+        .order_by(loads.desc(), source.c.domain)
+        .limit(top)
+    )
+    return list(session.execute(statement).mappings())
+
+
+def _site_parts(
+    scope: Scope,
+    summary: Sequence[Part],
+    days: Sequence[tuple[Sequence[dt.date], int]],
+    misrepresented_only: bool,
+) -> list[Any]:
+    keys = ("domain", "macros", "misrepresented")
     only = [S.misrepresented.is_(True)] if misrepresented_only else []
     parts: list[Any] = []
     for part in summary:
@@ -226,7 +263,7 @@ def sites(
     for periods, sign in days:
         if periods:
             parts.append(_site_days(scope, periods, sign, misrepresented_only))
-    return _summed(session, parts, keys)
+    return parts
 
 
 def collated(session: Session, values: list[str]) -> list[str]:
