@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as reports_bench
 
 DOCS = reports_bench.DOCS
-SECTION = "## Campaign stats from folded month summaries"
+SECTION = "## Campaign stats from whole-campaign summaries (issue 14, 2026-12-04)"
 TARGET_MS = 300.0
 END = reports_bench.START + dt.timedelta(days=reports_bench.DAYS - 1)
 
@@ -138,7 +138,14 @@ def unfold_all(db: Database, *, campaign_id: int) -> None:
 
 
 def bench_backend(
-    backend: str, url: str, top_domain: str, repeat: int, workdir: Path, *, refold: bool
+    backend: str,
+    url: str,
+    top_domain: str,
+    repeat: int,
+    workdir: Path,
+    *,
+    refold: bool,
+    fold_only: bool = False,
 ) -> tuple[dict[str, float], list[Timing]]:
     """Fold the loaded campaign's closed days, then time every request ``repeat`` times
     after a cold first one."""
@@ -156,6 +163,8 @@ def bench_backend(
         folded = fold_all(db, campaign_id=campaign_id)
         fold_s = time.perf_counter() - start
         print(f"[{backend}] folded {folded} days in {fold_s:.1f} s", flush=True)
+        if fold_only:
+            return {"rollup_rows": float(rows or 0), "fold_s": fold_s, "folded": folded}, []
         with db.transaction() as session:
             key = auth.issue_api_key(session=session, account_name="bench").key
         settings = Settings(
@@ -252,13 +261,14 @@ Where the numbers come from (docs/measure.md, "Campaign stats"): the flush write
 daily rollups; the folding job (`pixel_stats_fold`, timed above as `fold`, run once over the
 loaded campaign before the requests, as a worker would after an upgrade) folds every closed
 day into month rows of agents (`pixel_stats_agents`, also per day), sites
-(`pixel_stats_sites`) and URLs (`pixel_stats_urls`) at the device / country levels. A request
-reads each month from its month rows (minus folded days outside the range, plus days not
-folded yet) when that is cheaper than its days: "last 30 days" is March minus March 1.
-A `domain` filter (or `device` and `country` together) is still answered from the daily
-tables and the full grain: those rows are reported, not covered by the target. Under a
-`device` / `country` filter, a partial month's subtracted or added days read the full grain
-(about 69,000 rows a day here).
+(`pixel_stats_sites`) and URLs (`pixel_stats_urls`) at the device / country levels, and adds
+the same sums to the campaign's `whole` rows (every folded month summed). A request reads
+whichever is fewer row sets (`stats/summaries.py`): its months (minus folded days outside the
+range), or the whole rows minus the folded months and days outside it, plus days not folded
+yet. "90 days" here is the whole campaign: one row set per breakdown, and the top URLs are
+the first rows of an index. "Last 30 days" is March minus March 1. A `domain` filter (or
+`device` and `country` together) is still answered from the daily tables and the full grain:
+those rows are reported, not covered by the target.
 """
 
 
@@ -288,9 +298,14 @@ def main() -> int:
     parser.add_argument(
         "--refold", action="store_true", help="undo the folded summaries first, to time the fold"
     )
+    parser.add_argument(
+        "--fold-only", action="store_true", help="with --reuse: migrate and fold, then stop"
+    )
     args = parser.parse_args()
     if (args.load_only or args.reuse) and args.keep is None:
         parser.error("--load-only and --reuse need --keep DIR")
+    if args.fold_only and not args.reuse:
+        parser.error("--fold-only needs --reuse")
     before = os.getloadavg()[0]
     # The simulation's most popular domain (its first), without simulating when reusing.
     top_domain = f"{reports_bench.WORDS[0]}0.{reports_bench.TLDS[0]}"
@@ -309,9 +324,15 @@ def main() -> int:
                 url = load(backend, args.loads, traffic, workdir)
             if not args.load_only:
                 runs[backend] = bench_backend(
-                    backend, url, top_domain, args.repeat, workdir, refold=args.refold
+                    backend,
+                    url,
+                    top_domain,
+                    args.repeat,
+                    workdir,
+                    refold=args.refold,
+                    fold_only=args.fold_only,
                 )
-    if args.load_only:
+    if args.load_only or args.fold_only:
         return 0
     section = render(args, args.loads, runs, (before, os.getloadavg()[0]))
     print(section)

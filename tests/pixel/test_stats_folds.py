@@ -21,7 +21,7 @@ from beacon.core.db import Database
 from beacon.core.jobs import COMPLETE
 from beacon.core.worker import Worker
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
-from beacon.pixel.stats import fold_repository, folds, summary_repository
+from beacon.pixel.stats import fold_repository, folds, summaries
 from beacon.pixel.stats.models import (
     PixelStatsAgent,
     PixelStatsFold,
@@ -179,17 +179,34 @@ def contents(db: Database) -> dict[str, set[tuple[Any, ...]]]:
     return found
 
 
-@pytest.mark.parametrize("top", [100, 3])
+def force_plans(monkeypatch: pytest.MonkeyPatch, kind: str) -> None:
+    """Every range read by months, or from the whole rows (when anything is folded)."""
+
+    def forced(session: Any, scope: Any) -> summaries.Plan:
+        marks = set(fold_repository.folded(session, campaign_id=scope.campaign_id))
+        if kind == "whole" and marks:
+            return summaries._from_whole(scope, marks)
+        return summaries._by_months(scope, marks)
+
+    monkeypatch.setattr(summaries, "plan", forced)
+
+
+@pytest.mark.parametrize(
+    ("top", "plans"), [(100, "cheapest"), (3, "cheapest"), (3, "months"), (3, "whole")]
+)
 def test_folded_answers_equal_the_daily_answers(
     client: TestClient,
     headers: dict[str, str],
     db: Database,
     monkeypatch: pytest.MonkeyPatch,
     top: int,
+    plans: str,
 ) -> None:
     if top == 3:  # URL lists one deep at first: the threshold query has to deepen
-        monkeypatch.setattr(summary_repository, "_URL_DEPTH", 1)
-        monkeypatch.setattr(summary_repository, "_URL_MIN_DEPTH", 1)
+        monkeypatch.setattr(summaries, "_URL_DEPTH", 1)
+        monkeypatch.setattr(summaries, "_URL_MIN_DEPTH", 1)
+    if plans != "cheapest":
+        force_plans(monkeypatch, plans)
     cid = new_campaign(client, headers, "campaign_reporting")
     counts = random_hits(cid, random.Random(21 + top), 700)
     with db.transaction() as session:
@@ -299,3 +316,24 @@ def test_two_folds_at_once_add_nothing_twice(
             fold_repository.unfold_month(session, campaign_id=cid, month=month)
     fold(db, cid)
     assert contents(db) == both
+
+
+def test_totals_without_the_domain_breakdown_read_only_misrepresented_sites(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    cid = new_campaign(client, headers, "campaign_reporting")
+    counts = random_hits(cid, random.Random(13), 500)
+    with db.transaction() as session:
+        increment(session, counts)
+    fold(db, cid, before=dt.date(2026, 2, 20))
+    seen = 0
+    for start, end in RANGES:
+        for filters in FILTERS[:3]:
+            query = {"start_date": start, "end_date": end, **filters}
+            url = f"/v1/pixel/campaigns/{cid}/stats"
+            whole = client.get(url, params=query, headers=headers).json()
+            narrow = client.get(url, params={**query, "dimension": "device"}, headers=headers)
+            assert narrow.status_code == 200, narrow.text
+            assert narrow.json()["totals"] == whole["totals"]
+            seen += whole["totals"]["misrepresented_impressions"]
+    assert seen > 0

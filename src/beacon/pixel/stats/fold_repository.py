@@ -1,10 +1,11 @@
 """SQL of the folding job: closed days of the full grain summed into the stats summaries.
 
 A few days of one month are folded in one transaction: their agent day rows (four levels) are
-inserted, their agent, site and URL sums are *added* to the month rows (``INSERT .. SELECT ..
-ON CONFLICT DO UPDATE SET n = n + excluded.n``), and each day is marked with the loads it had.
-Undoing a month (when a folded day changed) deletes its month rows, day rows and marks at
-once; its days are then folded again. Each statement is a GROUP BY in the database over those
+inserted, their agent, site and URL sums are *added* to the month rows and to the campaign's
+``whole`` rows (``INSERT .. SELECT .. ON CONFLICT DO UPDATE SET n = n + excluded.n``), and each
+day is marked with the loads it had. Undoing a month (when a folded day changed) subtracts its
+month rows from the whole rows and deletes them, its day rows and marks at once; its days are
+then folded again. So the whole rows always equal the sum of the month rows. Each statement is a GROUP BY in the database over those
 days of the full grain, so no transaction holds a write lock long.
 """
 
@@ -14,7 +15,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from beacon.core.db import UTCDateTime, is_postgres, upsert_insert
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
@@ -22,7 +23,7 @@ from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelCampaign
 from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as SD
-from beacon.pixel.stats.models import ALL, DAY, MONTH
+from beacon.pixel.stats.models import ALL, DAY, MONTH, WHOLE, WHOLE_PERIOD
 from beacon.pixel.stats.models import PixelStatsAgent as A
 from beacon.pixel.stats.models import PixelStatsFold as J
 from beacon.pixel.stats.models import PixelStatsFolded as F
@@ -34,6 +35,11 @@ _SEP = "\x1f"
 # (device, geo) of each level: True keeps the real value, False sums it ('*').
 _LEVELS = ((True, True), (True, False), (False, True), (False, False))
 _URL_LEVELS = _LEVELS[1:]
+_KEYS: dict[Any, tuple[str, ...]] = {
+    A: ("traffic_type", "agent"),
+    S: ("key_hash",),
+    U: ("key_hash",),
+}
 _WORK_MEM = "128MB"  # URLs: no device × country level (that filter reads the full grain)
 
 
@@ -92,9 +98,11 @@ def folded(
 
 
 def unfold_month(session: Session, *, campaign_id: int, month: dt.date) -> None:
-    """Delete ``month``'s summary rows and marks: its days read from the daily rollups again."""
+    """Delete ``month``'s summary rows and marks (subtracting them from the whole rows first):
+    its days read from the daily rollups again."""
     last = _month_end(month)
-    for model in (A, S, U):
+    for model, measures in ((A, ("hits",)), (S, TRAFFIC_TYPES), (U, ("human",))):
+        _subtract_from_whole(session, model, measures, campaign_id=campaign_id, month=month)
         session.execute(
             delete(model).where(
                 model.campaign_id == campaign_id, model.span == MONTH, model.period == month
@@ -106,6 +114,36 @@ def unfold_month(session: Session, *, campaign_id: int, month: dt.date) -> None:
         )
     )
     session.execute(delete(F).where(F.campaign_id == campaign_id, F.date >= month, F.date <= last))
+
+
+def _subtract_from_whole(
+    session: Session, model: Any, measures: tuple[str, ...], *, campaign_id: int, month: dt.date
+) -> None:
+    """Whole rows minus ``month``'s rows of the same key; rows left at zero are deleted, so the
+    whole rows are what folding the remaining months would have written."""
+    m = aliased(model)
+    keys = ("device", "geo", *_KEYS[model])
+    session.execute(
+        update(model)
+        .where(
+            model.campaign_id == campaign_id,
+            model.span == WHOLE,
+            model.period == WHOLE_PERIOD,
+            m.campaign_id == campaign_id,
+            m.span == MONTH,
+            m.period == month,
+            *(getattr(model, k) == getattr(m, k) for k in keys),
+        )
+        .values({name: getattr(model, name) - getattr(m, name) for name in measures})
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(model).where(
+            model.campaign_id == campaign_id,
+            model.span == WHOLE,
+            *(getattr(model, name) == 0 for name in measures),
+        )
+    )
 
 
 def _level(column: Any, keep: bool) -> Any:
@@ -136,10 +174,11 @@ def fold_days(session: Session, *, campaign_id: int, days: list[dt.date]) -> dic
     )
     loads = {day: 0 for day in days} | {d: int(n) for d, n in session.execute(statement)}
     _agent_month(session, campaign_id, days, month)
-    for keep in _LEVELS:
-        _site_month(session, campaign_id, days, month, keep)
-    for keep in _URL_LEVELS:
-        _url_month(session, campaign_id, days, month, keep)
+    for span, period in ((MONTH, month), (WHOLE, WHOLE_PERIOD)):
+        for keep in _LEVELS:
+            _site_month(session, campaign_id, days, span, period, keep)
+        for keep in _URL_LEVELS:
+            _url_month(session, campaign_id, days, span, period, keep)
     session.add_all(F(campaign_id=campaign_id, date=day, loads=n) for day, n in loads.items())
     session.flush()
     return loads
@@ -177,10 +216,17 @@ def _agent_days(session: Session, campaign_id: int, days: list[dt.date]) -> None
 
 
 def _agent_month(session: Session, campaign_id: int, days: list[dt.date], month: dt.date) -> None:
+    for span, period in ((MONTH, month), (WHOLE, WHOLE_PERIOD)):
+        _agent_sums(session, campaign_id, days, span, period)
+
+
+def _agent_sums(
+    session: Session, campaign_id: int, days: list[dt.date], span: str, period: dt.date
+) -> None:
     columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
     keys = [A.campaign_id, A.device, A.geo, A.traffic_type, A.agent]
     rows = (
-        select(A.campaign_id, literal(MONTH), literal(month), *keys[1:], func.sum(A.hits))
+        select(A.campaign_id, literal(span), literal(period), *keys[1:], func.sum(A.hits))
         .where(A.campaign_id == campaign_id, A.span == DAY, A.period.in_(days))
         .group_by(*keys)
     )
@@ -198,15 +244,20 @@ def _by_type(kind: str) -> Any:
 
 
 def _site_month(
-    session: Session, campaign_id: int, days: list[dt.date], month: dt.date, keep: tuple[bool, bool]
+    session: Session,
+    campaign_id: int,
+    days: list[dt.date],
+    span: str,
+    period: dt.date,
+    keep: tuple[bool, bool],
 ) -> None:
     flag = case((R.misrepresented.is_(True), "1"), else_="0")
     key_hash = func.md5(R.domain + _SEP + R.macros + _SEP + flag)
     rows = (
         select(
             R.campaign_id,
-            literal(MONTH),
-            literal(month),
+            literal(span),
+            literal(period),
             _level(R.device, keep[0]),
             _level(R.geo, keep[1]),
             func.min(key_hash),
@@ -232,13 +283,18 @@ def _site_month(
 
 
 def _url_month(
-    session: Session, campaign_id: int, days: list[dt.date], month: dt.date, keep: tuple[bool, bool]
+    session: Session,
+    campaign_id: int,
+    days: list[dt.date],
+    span: str,
+    period: dt.date,
+    keep: tuple[bool, bool],
 ) -> None:
     rows = (
         select(
             R.campaign_id,
-            literal(MONTH),
-            literal(month),
+            literal(span),
+            literal(period),
             _level(R.device, keep[0]),
             _level(R.geo, keep[1]),
             func.min(func.md5(R.url + _SEP + R.domain)),

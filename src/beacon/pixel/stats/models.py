@@ -61,7 +61,11 @@ class PixelStatsDay(Base):
 # --- Month summaries, folded off the ingest path ------------------------------------------------
 
 ALL = "*"  # the device or country of a row summed over every device or country
-DAY, MONTH = "day", "month"
+DAY, MONTH, WHOLE = "day", "month", "whole"
+# The period of the ``whole`` rows: the sum of every folded month of the campaign, kept by the
+# folding job with the month rows (a range covering most of a campaign reads them, minus the
+# folded months and days outside it).
+WHOLE_PERIOD = dt.date(1970, 1, 1)
 
 
 class _Summary:
@@ -90,6 +94,8 @@ class PixelStatsAgent(_Summary, Base):
             "campaign_id", "span", "device", "geo", "period", "traffic_type", "agent",
             name="uq_pixel_stats_agents_key",
         ),
+        # A few days' rows at every device and country (days subtracted from a month).
+        Index("ix_pixel_stats_agents_period", "campaign_id", "span", "period"),
     )  # fmt: skip
 
     traffic_type: Mapped[str] = mapped_column(String(16))

@@ -15,7 +15,7 @@ from beacon.pixel import service as campaign_service
 from beacon.pixel import viewability
 from beacon.pixel.enrich import site_macro_domain
 from beacon.pixel.reports.build import agent_details
-from beacon.pixel.stats import repository, summary_repository
+from beacon.pixel.stats import repository, summaries
 from beacon.pixel.stats.repository import Scope, Table
 from beacon.pixel.stats.schemas import (
     AgentRow,
@@ -52,21 +52,22 @@ def campaign_stats(
         tuple(query.country),
     )
     wanted = set(query.dimension)
-    if summary_repository.supports(scope):
-        plan = summary_repository.plan(session, scope)
+    if summaries.supports(scope):
+        plan = summaries.plan(session, scope)
         if plan.open:  # their agents come from the stats cache
             refresh_cache(
                 session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
             )
-        by_day = summary_repository.series(session, scope=scope, plan=plan)
-        site_rows = summary_repository.sites(session, scope=scope, plan=plan)
+        by_day = summaries.series(session, scope=scope, plan=plan)
+        # Only the misrepresented site rows: the top domains are summed in the database.
+        site_rows = summaries.sites(session, scope=scope, plan=plan, misrepresented_only=True)
         mis_rows = [
             {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
             for row in site_rows
             if row["misrepresented"] and row["human"]
         ]
         totals = _stats_totals(session, scope, by_day, mis_rows)
-        breakdowns = _summary_breakdowns(session, scope, plan, wanted, totals, query.top, site_rows)
+        breakdowns = _summary_breakdowns(session, scope, plan, wanted, totals, query.top)
     else:
         by_day, mis_rows = _daily_series(session, scope, wanted)
         totals = _stats_totals(session, scope, by_day, mis_rows)
@@ -131,28 +132,22 @@ def _stats_totals(
 def _summary_breakdowns(
     session: Session,
     scope: Scope,
-    plan: summary_repository.Plan,
+    plan: summaries.Plan,
     wanted: set[str],
     totals: Totals,
     top: int,
-    site_rows: Sequence[RowMapping],
 ) -> Breakdowns:
     result: dict[str, Any] = {}
     if "domain" in wanted:
-        by_domain: defaultdict[str, Counter[str]] = defaultdict(Counter)
-        for row in site_rows:
-            by_domain[row["domain"]].update(_counts(row))
-        domains = summary_repository.top_keys(
-            session, {domain: counts["loads"] for domain, counts in by_domain.items()}, top
-        )
+        rows = summaries.top_domains(session, scope=scope, plan=plan, top=top)
         result["domain"] = _value_rows(
-            ((domain or None, by_domain[domain]) for domain in domains), totals.loads, top
+            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
         )
     if "url" in wanted:
-        urls = summary_repository.top_urls(session, scope=scope, plan=plan, top=top)
+        urls = summaries.top_urls(session, scope=scope, plan=plan, top=top)
         result["url"] = _url_rows(urls, totals.impressions)
     if wanted & {"device", "country", "agent", "operator"}:
-        traffic = summary_repository.traffic(session, scope=scope, plan=plan)
+        traffic = summaries.traffic(session, scope=scope, plan=plan)
         result.update(_traffic_breakdowns(traffic, wanted, totals, top))
     return Breakdowns(**result)
 
@@ -174,14 +169,13 @@ def _traffic_breakdowns(
 ) -> dict[str, Any]:
     """Device, country, agent and operator breakdowns from loads by device, country, agent."""
     result: dict[str, Any] = {}
-    groups = [(row, _counts(row)) for row in rows]
+    rows = list(rows)
     for dimension, column in _TRAFFIC_DIMENSIONS.items():
         if dimension in wanted:
-            sums: defaultdict[str | None, Counter[str]] = defaultdict(Counter)
-            for row, counts in groups:
-                sums[row[column] or None].update(counts)
-            result[dimension] = _value_rows(sums.items(), totals.loads, top)
-    agents = _agents(groups, totals.loads)
+            sums = _triples(rows, column)
+            groups = ((value or None, _named(counts)) for value, counts in sums.items())
+            result[dimension] = _value_rows(groups, totals.loads, top)
+    agents = _agents(_triples(rows, "agent"), totals.loads)
     if "agent" in wanted:
         result["agent"] = agents[:top]
     if "operator" in wanted:
@@ -233,6 +227,27 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 0.0
 
 
+def _triples(rows: Iterable[Any], column: str) -> dict[Any, list[int]]:
+    """Human / bot / AI-agent loads summed per value of ``column`` (plain integers: a dashboard
+    sums thousands of rows)."""
+    sums: dict[Any, list[int]] = {}
+    for row in rows:
+        human, bot, ai_agent = int(row["human"]), int(row["bot"]), int(row["ai_agent"])
+        found = sums.get(row[column])
+        if found is None:
+            sums[row[column]] = [human, bot, ai_agent]
+        else:
+            found[0] += human
+            found[1] += bot
+            found[2] += ai_agent
+    return sums
+
+
+def _named(triple: Sequence[int]) -> dict[str, int]:
+    human, bot, ai_agent = triple
+    return {"loads": human + bot + ai_agent, "human": human, "bot": bot, "ai_agent": ai_agent}
+
+
 def _counts(row: Any) -> dict[str, int]:
     counts = {kind: int(row[kind]) for kind in _TRAFFIC}
     return {"loads": sum(counts.values()), **counts}
@@ -272,13 +287,14 @@ def _series(scope: Scope, by_day: Iterable[RowMapping]) -> list[SeriesPoint]:
 def _value_rows(
     groups: Iterable[tuple[str | None, Mapping[str, int]]], total: int, top: int
 ) -> list[ValueRow]:
-    rows = [
+    kept = sorted(
+        ((value, counts) for value, counts in groups if counts["loads"]),
+        key=lambda item: (-item[1]["loads"], item[0] or ""),
+    )
+    return [
         ValueRow(value=value, share=_share(counts["loads"], total), **counts)
-        for value, counts in groups
-        if counts["loads"]
+        for value, counts in kept[:top]
     ]
-    rows.sort(key=lambda r: (-r.loads, r.value or ""))
-    return rows[:top]
 
 
 def _breakdowns(
@@ -303,14 +319,12 @@ def _breakdowns(
     return Breakdowns(**result)
 
 
-def _agents(groups: Iterable[tuple[Any, Mapping[str, int]]], total: int) -> list[AgentRow]:
+def _agents(by_agent: Mapping[str, list[int]], total: int) -> list[AgentRow]:
     """Every bot and AI agent with loads, largest first; unnamed bots are one row."""
-    by_agent: defaultdict[str, Counter[str]] = defaultdict(Counter)
-    for row, counts in groups:
-        by_agent[row["agent"]].update(counts)
     agents = []
-    for agent, counts in by_agent.items():
+    for agent, triple in by_agent.items():
         name = agent or None
+        counts = _named(triple)
         for kind in ("ai_agent", "bot"):
             loads = counts[kind]
             if loads:
@@ -354,9 +368,12 @@ def _operators(agents: Iterable[AgentRow], total: int) -> list[OperatorRow]:
 def _misrepresented(rows: Iterable[Any], impressions: int) -> list[MisrepresentedRow]:
     """Human loads where the declared site macro named another domain, per pair of domains."""
     pairs: Counter[tuple[str | None, str | None]] = Counter()
+    declared: dict[str, str | None] = {}  # macro sets repeat across domains
     for row in rows:
-        macros = orjson.loads(row["macros"]) if row["macros"] else {}
-        pairs[(site_macro_domain(macros), row["domain"] or None)] += int(row["impressions"])
+        text = row["macros"]
+        if text not in declared:
+            declared[text] = site_macro_domain(orjson.loads(text) if text else {})
+        pairs[(declared[text], row["domain"] or None)] += int(row["impressions"])
     ordered = sorted(pairs.items(), key=lambda item: (-item[1], item[0][0] or "", item[0][1] or ""))
     return [
         MisrepresentedRow(
