@@ -12,6 +12,7 @@ import pytest
 from beacon.app import create_app
 from beacon.core.config import Settings
 from beacon.core.errors import ValidationFailed
+from beacon.core.openapi import GENERATE, with_generation_subsets
 from beacon.core.text import NON_BLANK_PATTERN
 from beacon.messaging.audience_schemas import RULE_COLUMN_FIELDS, rules_schema
 from beacon.messaging.audiences.repository import ADDRESS_KEYS, COLUMN_FIELDS
@@ -94,12 +95,36 @@ def test_two_field_rules_and_grammars_are_stated() -> None:
             ("/v1/clsfy/deliveries", "text/csv"),
         ]
     }
-    assert all("pattern" in schema for schema in uploads.values())
+    # the upload grammars are generation subsets: the document's own rule stays a string
+    assert all("pattern" not in schema for schema in uploads.values())
+    assert all("pattern" in schema[GENERATE] for schema in uploads.values())
+
+
+def test_subsets_are_for_generators_only() -> None:
+    # What a generator draws from (a public URL of a few TLDs, US phone numbers, template text
+    # without tags) is narrower than what the server accepts, so the document states it only under
+    # the vendor key: a client validating against the document accepts every real value.
+    schemas = DOCUMENT["components"]["schemas"]
+    contact = schemas["ContactIn"]["properties"]
+    assert (
+        "pattern" not in str(contact["phone"]["anyOf"]) and "pattern" in contact["phone"][GENERATE]
+    )
+    html = schemas["TemplateCreate"]["anyOf"][0]["properties"]["content"]["properties"]["html"]
+    assert "pattern" not in html
+    rules = schemas["beacon__messaging__audience_schemas__SegmentCreate"]["properties"]["rules"]
+    stated = next(branch for branch in rules["anyOf"] if branch.get("type") == "object")
+    assert "anyOf" not in stated and "anyOf" in stated[GENERATE]
+    generated = with_generation_subsets(DOCUMENT)
+    assert GENERATE not in str(generated)
+    html = generated["components"]["schemas"]["TemplateCreate"]["anyOf"][0]["properties"]
+    assert html["content"]["properties"]["html"]["pattern"] == "^[^{]*$"
+    validator = jsonschema_rs.validator_for(rules_schema())
+    assert validator.is_valid({"all": [{"all": [{"all": [{"field": "email", "op": "exists"}]}]}]})
 
 
 def test_the_stated_segment_rules_are_the_servers() -> None:
     # every rule the document's grammar admits is accepted, and what it refuses the server does
-    stated = jsonschema_rs.validator_for(rules_schema())
+    stated = jsonschema_rs.validator_for(with_generation_subsets(rules_schema()))
     admitted = [
         {"field": "email", "op": "contains", "value": "@x"},
         {"field": "attributes.plan", "op": "gte", "value": 3},

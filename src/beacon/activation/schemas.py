@@ -23,6 +23,7 @@ from beacon.contextual import taxonomy
 from beacon.core.codes import country_code_schema
 from beacon.core.dsps import SUPPORTED_DSPS, is_supported_dsp, suggest_dsps
 from beacon.core.ids import ResourceId
+from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
 
@@ -98,9 +99,9 @@ URL_LINES_PATTERN = f"^{PUBLIC_URL_PATTERN}(\\r?\\n{PUBLIC_URL_PATTERN}){{0,9}}(
 class InventoryUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[Annotated[str, Field(json_schema_extra={"pattern": f"^{PUBLIC_URL_PATTERN}$"})]] = (
-        Field(min_length=1, max_length=MAX_INVENTORY_URLS, description="Page URLs (http/https)")
-    )
+    urls: list[
+        Annotated[str, Field(json_schema_extra=generate_within(pattern=f"^{PUBLIC_URL_PATTERN}$"))]
+    ] = Field(min_length=1, max_length=MAX_INVENTORY_URLS, description="Page URLs (http/https)")
 
 
 class InventoryAdded(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from pydantic import BaseModel
 
 from beacon.core.errors import UnsupportedMediaType
+from beacon.core.openapi import generate_within
 
 
 async def raw_body(request: Request) -> bytes:
@@ -36,10 +37,10 @@ def upload_body(
     model: type[BaseModel], text_type: str, description: str, pattern: str | None = None
 ) -> dict[str, Any]:
     """OpenAPI ``requestBody`` for an endpoint taking JSON or a text upload (whose grammar, if
-    given, is a ``pattern`` every match of which is accepted)."""
+    given, is a ``pattern`` every match of which is accepted: a generation subset)."""
     text_schema: dict[str, Any] = {"type": "string", "description": description}
     if pattern is not None:
-        text_schema["pattern"] = pattern
+        text_schema.update(generate_within(pattern=pattern))
     return {
         "requestBody": {
             "required": True,

@@ -9,6 +9,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
 from beacon.messaging.schemas import Channel, InModel, OutModel, SubscriptionStatus
@@ -90,15 +91,16 @@ def _group(item: Any) -> Any:
 
 
 def rules_schema() -> dict[str, Any]:
-    """The document's schema of a segment's ``rules`` (see above)."""
+    """The document's schema of a segment's ``rules``: an object, with the grammar in its
+    description and, for generators, the subset above."""
     condition = {"anyOf": _rule_conditions()}
     return {
-        "anyOf": [condition, _group({"anyOf": [condition, _group(condition)]})],
+        "type": "object",
         "description": 'A condition {field, op, value} or a group {"all"|"any": [rules]}; '
         "ops: equals, contains, gt, gte, lt, lte (a string; a number too for attributes.<name>), "
         "in (a non-empty list, at most 1,000 values), exists (value true, false or omitted). "
-        "At most 5 levels, 100 conditions and 5,000 'in' values in all; this schema states a "
-        "subset every match of which is accepted (2 levels, 10 rules per group, 50 values).",
+        "At most 5 levels, 100 conditions and 5,000 'in' values in all.",
+        **generate_within(anyOf=[condition, _group({"anyOf": [condition, _group(condition)]})]),
     }
 
 
@@ -159,9 +161,11 @@ class ContactIn(InModel):
 
     external_id: str | None = Field(default=None, min_length=1, max_length=255)
     email: str | None = Field(
-        default=None, max_length=320, json_schema_extra={"pattern": EMAIL_PATTERN}
+        default=None, max_length=320, json_schema_extra=generate_within(pattern=EMAIL_PATTERN)
     )
-    phone: str | None = Field(default=None, json_schema_extra={"pattern": PHONE_PATTERN})
+    phone: str | None = Field(
+        default=None, json_schema_extra=generate_within(pattern=PHONE_PATTERN)
+    )
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     address: AddressIn | None = None
@@ -265,8 +269,8 @@ class SegmentOut(OutModel):
 # is accepted — text without template tags (any ``{`` is left out, so no match is a syntax
 # error; the server accepts the template language), addresses of EMAIL_PATTERN. A published
 # template also needs its channel's REQUIRED_TO_PUBLISH fields (messaging.templates.service).
-_PLAIN = {"type": "string", "pattern": "^[^{]*$"}
-_ADDRESS = {"type": "string", "pattern": EMAIL_PATTERN}
+_PLAIN = {"type": "string", **generate_within(pattern="^[^{]*$")}
+_ADDRESS = {"type": "string", **generate_within(pattern=EMAIL_PATTERN)}
 _CONTENT_FIELDS: dict[str, dict[str, Any]] = {
     "email": {
         "subject": _PLAIN | {"maxLength": 998},

@@ -19,6 +19,7 @@ from pydantic import (
 
 from beacon.core.codes import country_code_schema
 from beacon.core.ids import ResourceId
+from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import ISODate, UTCSeconds
 
@@ -61,7 +62,11 @@ class _Filters(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
 
     domains: (
-        list[Annotated[str, Field(json_schema_extra={"pattern": REGISTRABLE_DOMAIN_PATTERN})]]
+        list[
+            Annotated[
+                str, Field(json_schema_extra=generate_within(pattern=REGISTRABLE_DOMAIN_PATTERN))
+            ]
+        ]
         | None
     ) = Field(default=None, max_length=MAX_FILTER_VALUES)
     devices: list[Device] | None = Field(default=None, max_length=4)

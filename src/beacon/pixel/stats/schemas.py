@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from beacon.core.codes import country_code_schema
+from beacon.core.openapi import generate_within
 from beacon.core.timefmt import ISODate, utcnow
 from beacon.pixel.reports.schemas import (
     MAX_FILTER_VALUES,
@@ -78,7 +79,7 @@ class StatsQuery(BaseModel):
     )
     top: int = Field(default=DEFAULT_TOP, ge=1, le=MAX_TOP, description="Rows per breakdown.")
     domain: list[
-        Annotated[str, Field(json_schema_extra={"pattern": REGISTRABLE_DOMAIN_PATTERN})]
+        Annotated[str, Field(json_schema_extra=generate_within(pattern=REGISTRABLE_DOMAIN_PATTERN))]
     ] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
     device: list[Device] = Field(default_factory=list, max_length=4)
     country: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] = Field(
