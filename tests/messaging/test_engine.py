@@ -243,3 +243,45 @@ def test_an_empty_audience_completes_at_once(db: Database, settings: Settings) -
     assert result.started == [str(execution_id)]
     done = execution(db, execution_id)
     assert done.status == "completed" and counts(db, execution_id)["scheduled"] == 0
+
+
+def test_answers_commit_with_the_next_claim(db: Database, settings: Settings) -> None:
+    """Group commit: a chunk's answers ride in the next chunk's claim transaction, so a batch
+    of six chunks has six claim commits, and fewer commits of answers than chunks."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+    commits: list[set[str]] = []
+
+    def seen(conn: object, cursor: object, sql: str, *args: object) -> None:
+        if sql.lstrip().upper().startswith("UPDATE MESSAGING_RECIPIENTS"):
+            kind = "sent" if "provider_message_id" in sql else "other"
+            statements.append("injected" if "RETURNING" in sql.upper() else kind)
+
+    def committed(conn: object) -> None:
+        commits.append(set(statements))
+        statements.clear()
+
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(12)])
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(
+            settings, smtp_url=url, public_url="https://beacon.test", messaging_batch_size=12
+        )
+        execution_id = send_now(db, campaign_id)
+        event.listen(db.engine, "before_cursor_execute", seen)
+        event.listen(db.engine, "commit", committed)
+        try:
+            run_execution(db, config)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", seen)
+            event.remove(db.engine, "commit", committed)
+    assert counts(db, execution_id)["sent"] == 12
+    assert sum("injected" in c for c in commits) == 6
+    grouped = [c for c in commits if "sent" in c and "injected" in c]
+    alone = [c for c in commits if "sent" in c and "injected" not in c]
+    # the fourth claim waits for a chunk to be answered, and takes its answers along
+    assert len(grouped) >= 1
+    # a commit of its own for each chunk's answers was the old way (six here); now only the
+    # answers no later claim takes (at most the three chunks still in flight) commit alone
+    assert len(alone) <= 3

@@ -97,6 +97,7 @@ class PeriodicTask:
 
 
 _FINISHING = "beacon.jobs.finishing"
+_HELD = "beacon.jobs.held"
 
 
 def new_worker_id() -> str:
@@ -129,7 +130,7 @@ class JobContext:
         with self.db.transaction() as session:
             yield session
             finishing = bool(session.info.get(_FINISHING))
-            if not finishing:
+            if not finishing and not self._held_recently(session):
                 self._fence(session, lease_expires_at=self._lease_end())
         # Per session, not per context: a handler may run transactions on several threads.
         if finishing:
@@ -147,6 +148,13 @@ class JobContext:
         """Renew the lease now, in ``session``'s transaction (LeaseLost when it is lost): the
         job row stays locked until commit, so what follows runs while the lease is ours."""
         self._fence(session, lease_expires_at=self._lease_end())
+        session.info[_HELD] = time.monotonic()
+
+    def _held_recently(self, session: Session) -> bool:
+        # a transaction that began with ``hold`` renewed the lease and locked the job row: a
+        # second renewal before its commit adds nothing unless the transaction ran long
+        held = session.info.get(_HELD)
+        return held is not None and time.monotonic() - held < self.kind.lease_seconds / 4
 
     def complete(self, session: Session) -> None:
         """Mark the job complete in this transaction (fenced), so the handler's last writes

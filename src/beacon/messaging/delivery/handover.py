@@ -1,9 +1,11 @@
 """Handing a batch's messages to the provider, chunk by chunk: composed, injected, sent.
 
-For each chunk: render; in one transaction renew the batch lease, check for a cancel, record
-render failures and mark the rendered rows ``injected`` (composed and injected commit
-together); only then hand the chunk to the provider; record each answer (``sent`` only on the
-provider's word) in another transaction.
+For each chunk: render; in one transaction renew the batch lease, record the answers of the
+chunks handed over since the last such transaction (``sent`` only on the provider's word: a
+group commit, one transaction per chunk rather than two), check for a cancel, record render
+failures and mark the rendered rows ``injected`` (composed and injected commit together); only
+then hand the chunk to the provider. The answers no later claim takes (the last chunks', a
+provider found unreachable) commit in a transaction of their own.
 
 ``injected`` says only that a row may have been handed over. A provider that cannot tell
 afterwards what it accepted (SMTP, the SMS API) also writes each hand-over's start and answer
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -56,6 +59,7 @@ RENDER_SLICES = 2
 MIN_RENDER_SLICE = 10
 
 Failure = tuple[int, str, str]  # recipient id, the stage it failed to reach, reason
+Answered = tuple[Sequence[OutgoingMessage], Sequence[Delivery]]  # a chunk and its answers
 
 
 class Stop(Exception):
@@ -169,6 +173,7 @@ class ChunkStream:
         self.halted = False  # the provider became unreachable: the execution failed
         self.journal: HandoverJournal | None = None
         self._unrecorded = 0  # rows handed over whose answers are not committed yet
+        self._answered: list[Answered] = []  # answers waiting for the next claim's commit
 
     async def run(self, rows: list[RecipientRow]) -> None:
         """Hand every row over; raises Stop at a chunk boundary when the execution stopped."""
@@ -214,11 +219,18 @@ class ChunkStream:
                 chunk = rows[start : start + size]
                 messages, failures = await self._render(chunk)
                 await window.acquire()
+                answered, self._answered = self._answered, []
                 try:
-                    handing = await asyncio.to_thread(self._claim, chunk, messages, failures)
+                    handing, stop = await asyncio.to_thread(
+                        self._claim, chunk, messages, failures, answered
+                    )
                 except BaseException:
                     window.release()
                     raise
+                self._unrecorded -= _count(answered)  # committed with the claim
+                if stop is not None:
+                    window.release()
+                    raise stop
                 if not handing:
                     window.release()
                     continue
@@ -229,6 +241,16 @@ class ChunkStream:
         finally:
             # what is on the wire is always recorded, whatever stopped the stream
             await asyncio.gather(*in_flight)
+            await self._record_answered()
+
+    async def _record_answered(self) -> None:
+        """Commit the answers no claim has taken (the last chunks', or a halt's)."""
+        answered, self._answered = self._answered, []
+        if not answered or self.batch.job.lost:
+            return  # a lost lease: the journal is kept for the worker that took the batch
+        if not await asyncio.to_thread(self._record, answered):
+            self.halted = True
+        self._unrecorded -= _count(answered)
 
     async def _render(
         self, rows: Sequence[RecipientRow]
@@ -261,16 +283,21 @@ class ChunkStream:
         rows: Sequence[RecipientRow],
         messages: Sequence[OutgoingMessage],
         failures: Sequence[Failure],
-    ) -> list[OutgoingMessage]:
-        """One transaction before a hand-off: the lease still ours, no cancel, render
-        failures recorded, the rendered rows injected. Returns what may be sent."""
+        answered: Sequence[Answered],
+    ) -> tuple[list[OutgoingMessage], Stop | None]:
+        """One transaction before a hand-off: the lease still ours, the answers of chunks
+        handed over since the last claim recorded (group commit: the hand-over journal holds
+        them until then), and, unless the execution stopped, render failures recorded and the
+        rendered rows injected. Returns what may be sent, or the Stop (raised by the caller
+        once the answers are committed)."""
         batch = self.batch
         now = utcnow()
         with batch.tx() as session:
             batch.job.hold(session)
+            _write_answers(session, batch, answered, now)
             status, cancel, error = repo.execution_status(session, execution_id=batch.execution_id)
             if status != "running" or cancel is not None:
-                raise Stop(status, cancel is not None, error)
+                return [], Stop(status, cancel is not None, error)
             recipients.mark_failed(session, failures, now)
             if self.journal is not None:
                 self.journal.claimed(m.recipient_id for m in messages)  # before the commit
@@ -280,7 +307,7 @@ class ChunkStream:
                 ids=[m.recipient_id for m in messages],
                 now=now,
             )
-        return [m for m in messages if m.recipient_id in moved]
+        return [m for m in messages if m.recipient_id in moved], None
 
     async def _hand_over(
         self, messages: Sequence[OutgoingMessage], window: asyncio.Semaphore
@@ -293,18 +320,34 @@ class ChunkStream:
                 policy=self.batch.policy,
                 handover=self.journal,
             )
-            if not await asyncio.to_thread(self._record, messages, answers):
-                self.halted = True
-            self._unrecorded -= len(messages)
+            self._answered.append((messages, answers))
+            # without a journal an answer waits for no claim (a crash would leave it unknown),
+            # and an unreachable provider fails the execution now, not at the next claim
+            if self.journal is None or any(a.outcome is Outcome.UNREACHABLE for a in answers):
+                await self._record_answered()
         finally:
             window.release()
 
-    def _record(self, messages: Sequence[OutgoingMessage], answers: Sequence[Delivery]) -> bool:
+    def _record(self, answered: Sequence[Answered]) -> bool:
         """Store the provider's answers; False when it was unreachable (the execution failed)."""
-        sent: list[tuple[int, str]] = []
-        failures: list[Failure] = []
-        bounced: list[uuid.UUID] = []
-        unreachable: str | None = None
+        with self.batch.tx() as session:
+            return _write_answers(session, self.batch, answered, utcnow())
+
+
+def _count(answered: Sequence[Answered]) -> int:
+    return sum(len(messages) for messages, _ in answered)
+
+
+def _write_answers(
+    session: Session, batch: BatchContext, answered: Sequence[Answered], now: datetime
+) -> bool:
+    """Record the provider's answers (``sent`` only on its word); False when it was
+    unreachable, and then the execution fails in the same transaction."""
+    sent: list[tuple[int, str]] = []
+    failures: list[Failure] = []
+    bounced: list[uuid.UUID] = []
+    unreachable: str | None = None
+    for messages, answers in answered:
         for message, answer in zip(messages, answers, strict=True):
             if answer.outcome is Outcome.SENT:
                 sent.append((message.recipient_id, answer.provider_message_id or ""))
@@ -317,18 +360,11 @@ class ChunkStream:
             failures.append((message.recipient_id, "sent", reason))
             if answer.bounce:
                 bounced.append(message.contact_id)
-        now = utcnow()
-        with self.batch.tx() as session:
-            recipients.mark_sent(session, sent, now)
-            recipients.mark_failed(session, failures, now)
-            recipients.mark_bounced(
-                session, channel=self.batch.channel, contact_ids=bounced, now=now
-            )
-            if unreachable is not None:
-                engine.fail_execution(
-                    session=session,
-                    execution_id=self.batch.execution_id,
-                    reason=unreachable,
-                    now=now,
-                )
-        return unreachable is None
+    recipients.mark_sent(session, sent, now)
+    recipients.mark_failed(session, failures, now)
+    recipients.mark_bounced(session, channel=batch.channel, contact_ids=bounced, now=now)
+    if unreachable is not None:
+        engine.fail_execution(
+            session=session, execution_id=batch.execution_id, reason=unreachable, now=now
+        )
+    return unreachable is None

@@ -154,24 +154,25 @@ def mark_sent(session: Session, sent: Sequence[tuple[int, str]], now: datetime) 
     """
     if not sent:
         return
-    # the stage moves in one statement; only the message ids need a row each, and an
-    # executemany of two plain values is cheap (timestamps there would be converted per row)
-    session.execute(
-        update(Recipient)
-        .where(
-            Recipient.id.in_([rid for rid, _ in sent]),
-            or_(
-                Recipient.stage == "injected",
-                and_(Recipient.stage == "failed", Recipient.reason == UNKNOWN_AFTER_CRASH),
-            ),
-        )
-        .values(stage="sent", failed_stage=None, reason=None, sent_at=now, updated_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    # one executemany: a row each, the stage move and the message id together (two
+    # statements per chunk before: an IN update, then the ids)
     session.execute(
         update(_recipients)
-        .where(_recipients.c.id == bindparam("rid"), _recipients.c.stage == "sent")
-        .values(provider_message_id=bindparam("pmid")),
+        .where(
+            _recipients.c.id == bindparam("rid"),
+            or_(
+                _recipients.c.stage == "injected",
+                and_(_recipients.c.stage == "failed", _recipients.c.reason == UNKNOWN_AFTER_CRASH),
+            ),
+        )
+        .values(
+            stage="sent",
+            failed_stage=None,
+            reason=None,
+            sent_at=now,
+            updated_at=now,
+            provider_message_id=bindparam("pmid"),
+        ),
         [{"rid": rid, "pmid": pmid[:255]} for rid, pmid in sent],
     )
 
