@@ -109,6 +109,7 @@ def csrf_token_of(html: str) -> str:
 
 
 def _beacon(data_dir: Path, database_url: str, *args: str, stdin: str | None = None) -> str:
+    """A real ``beacon`` process (what the tests' ``console.cli`` calls run)."""
     import subprocess
     import sys
 
@@ -123,6 +124,47 @@ def _beacon(data_dir: Path, database_url: str, *args: str, stdin: str | None = N
     )
     assert done.returncode == 0, f"beacon {' '.join(args)} failed: {done.stdout}{done.stderr}"
     return done.stdout
+
+
+# The fixture's setup runs its commands through the CLI app in one child process: a `python -m
+# beacon.cli` per command paid the interpreter start and the package's imports eight times per
+# test module. The command line as a real process is tested by tests/core/test_cli.py and by
+# the tests' own ``console.cli`` calls.
+_BATCH = """
+import json, sys
+from typer.testing import CliRunner
+from beacon.cli import app
+outputs = []
+for args, stdin in json.load(sys.stdin):
+    done = CliRunner().invoke(app, args, input=stdin)
+    if done.exit_code != 0:
+        print(f"beacon {' '.join(args)} failed ({done.exit_code}): {done.output}{done.exception!r}")
+        sys.exit(1)
+    outputs.append(done.stdout)
+print(json.dumps(outputs))
+"""
+
+
+def _beacon_batch(
+    data_dir: Path, database_url: str, commands: list[tuple[tuple[str, ...], str | None]]
+) -> list[str]:
+    """The standard output of each ``beacon`` command, run in order in one child process."""
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "BEACON_DATA_DIR": str(data_dir), "BEACON_DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-c", _BATCH],
+        env=env,
+        input=json.dumps([[list(args), stdin] for args, stdin in commands]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"beacon commands failed: {done.stdout}{done.stderr}"
+    outputs: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return outputs
 
 
 _PEOPLE = (
@@ -144,23 +186,13 @@ def start_console(
     data_dir.mkdir(parents=True, exist_ok=True)
     database_url = f"sqlite:///{data_dir / 'beacon.db'}"
     people: dict[str, Person] = {}
+    commands: list[tuple[tuple[str, ...], str | None]] = []
     for name, email, role, account in _PEOPLE:
-        _beacon(
-            data_dir,
-            database_url,
-            "users",
-            "create",
-            "--account",
-            account,
-            "--email",
-            email,
-            "--role",
-            role,
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
+        create = ("users", "create", "--account", account, "--email", email, "--role", role)
+        commands.append(((*create, "--password-stdin"), PASSWORD + "\n"))
         people.setdefault(name, Person(email, PASSWORD, role, account))
-    api_key = _beacon(data_dir, database_url, "keys", "create", "--account", ACCOUNT)
+    commands.append((("keys", "create", "--account", ACCOUNT), None))
+    api_key = _beacon_batch(data_dir, database_url, commands)[-1]
     server = LiveServer(
         data_dir=data_dir,
         database_url=database_url,

@@ -38,6 +38,19 @@ def test_keys_create_prints_key_alone_on_last_line(tmp_path: Path) -> None:
     assert run_cli("keys", "revoke", key[:12], env=env).returncode == 1
 
 
+def test_users_create_prints_a_generated_password_alone_on_last_line(tmp_path: Path) -> None:
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    args = ("users", "create", "--account", "acme", "--email", "ana@acme.example")
+    result = run_cli(*args, "--role", "analyst", env=env)
+    assert result.returncode == 0, result.stderr
+    password = result.stdout.strip().splitlines()[-1]
+    assert " " not in password and len(password) >= 12
+    assert password.encode() not in (tmp_path / "var" / "beacon.db").read_bytes()
+    listed = run_cli("users", "list", env=env)
+    assert "ana@acme.example" in listed.stdout and "analyst" in listed.stdout
+    assert password not in listed.stdout
+
+
 def test_data_dir_option_wins(tmp_path: Path) -> None:
     result = run_cli(
         "db", "upgrade", "--data-dir", str(tmp_path / "other"), env={"BEACON_DATABASE_URL": ""}
