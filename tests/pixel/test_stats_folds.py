@@ -6,6 +6,7 @@ day not folded yet; the folding job is idempotent and safe when two run at once.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import random
 import threading
 from collections import Counter
@@ -13,7 +14,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from tests.pixel.test_stats import new_campaign
 
 from beacon.core.config import Settings
@@ -24,6 +25,7 @@ from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.stats import fold_repository, folds, summaries
 from beacon.pixel.stats.models import (
     PixelStatsAgent,
+    PixelStatsDomainAgent,
     PixelStatsFold,
     PixelStatsFolded,
     PixelStatsSite,
@@ -31,9 +33,19 @@ from beacon.pixel.stats.models import (
 )
 from beacon.pixel.stats.tasks import fold_job_kind, fold_task
 
+domain_migration = importlib.import_module(
+    "beacon.migrations.versions.0015_pixel_stats_domain_agents_stats"
+)
+
 FIRST = dt.date(2026, 1, 25)  # hits from here for 40 days: across January, February, March
 NYT = canonical_macros({"google-site": "nytimes.com"})
-SUMMARIES = (PixelStatsAgent, PixelStatsSite, PixelStatsUrl, PixelStatsFolded)
+SUMMARIES = (
+    PixelStatsAgent,
+    PixelStatsDomainAgent,
+    PixelStatsSite,
+    PixelStatsUrl,
+    PixelStatsFolded,
+)
 EVERYTHING = dt.date(2027, 1, 1)  # fold every day of the hits
 
 
@@ -337,3 +349,22 @@ def test_totals_without_the_domain_breakdown_read_only_misrepresented_sites(
             assert narrow.json()["totals"] == whole["totals"]
             seen += whole["totals"]["misrepresented_impressions"]
     assert seen > 0
+
+
+def test_the_migration_backfills_the_domain_rows_of_folded_days(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    cid = new_campaign(client, headers, "campaign_reporting")
+    counts = random_hits(cid, random.Random(17), 400)
+    with db.transaction() as session:
+        increment(session, counts)
+    fold(db, cid, before=dt.date(2026, 2, 14))  # January and part of February
+    written = contents(db)
+    assert written["pixel_stats_domain_agents"]
+    with db.engine.begin() as conn:
+        conn.execute(delete(PixelStatsDomainAgent))
+        domain_migration.backfill(conn)
+    assert contents(db) == written  # what the fold wrote: days, months and the whole rows
+    # ... so the job's next fold adds onto the back-filled rows, and every answer is exact.
+    assert fold(db, cid) == 20
+    check_direct(counts, answers(client, headers, cid, 100), 100)

@@ -25,6 +25,7 @@ from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as SD
 from beacon.pixel.stats.models import ALL, DAY, MONTH, WHOLE, WHOLE_PERIOD
 from beacon.pixel.stats.models import PixelStatsAgent as A
+from beacon.pixel.stats.models import PixelStatsDomainAgent as DA
 from beacon.pixel.stats.models import PixelStatsFold as J
 from beacon.pixel.stats.models import PixelStatsFolded as F
 from beacon.pixel.stats.models import PixelStatsSite as S
@@ -37,6 +38,7 @@ _LEVELS = ((True, True), (True, False), (False, True), (False, False))
 _URL_LEVELS = _LEVELS[1:]
 _KEYS: dict[Any, tuple[str, ...]] = {
     A: ("traffic_type", "agent"),
+    DA: ("domain", "traffic_type", "agent"),
     S: ("key_hash",),
     U: ("key_hash",),
 }
@@ -101,18 +103,22 @@ def unfold_month(session: Session, *, campaign_id: int, month: dt.date) -> None:
     """Delete ``month``'s summary rows and marks (subtracting them from the whole rows first):
     its days read from the daily rollups again."""
     last = _month_end(month)
-    for model, measures in ((A, ("hits",)), (S, TRAFFIC_TYPES), (U, ("human",))):
+    for model, measures in ((A, ("hits",)), (DA, ("hits",)), (S, TRAFFIC_TYPES), (U, ("human",))):
         _subtract_from_whole(session, model, measures, campaign_id=campaign_id, month=month)
         session.execute(
             delete(model).where(
                 model.campaign_id == campaign_id, model.span == MONTH, model.period == month
             )
         )
-    session.execute(
-        delete(A).where(
-            A.campaign_id == campaign_id, A.span == DAY, A.period >= month, A.period <= last
+    for model in (A, DA):
+        session.execute(
+            delete(model).where(
+                model.campaign_id == campaign_id,
+                model.span == DAY,
+                model.period >= month,
+                model.period <= last,
+            )
         )
-    )
     session.execute(delete(F).where(F.campaign_id == campaign_id, F.date >= month, F.date <= last))
 
 
@@ -161,6 +167,7 @@ def fold_days(session: Session, *, campaign_id: int, days: list[dt.date]) -> dic
     month = month_of(days[0])
     assert all(month_of(day) == month for day in days)
     _agent_days(session, campaign_id, days)
+    _domain_days(session, campaign_id, days)
     statement = (
         select(A.period, func.sum(A.hits))
         .where(
@@ -217,24 +224,44 @@ def _agent_days(session: Session, campaign_id: int, days: list[dt.date]) -> None
 
 def _agent_month(session: Session, campaign_id: int, days: list[dt.date], month: dt.date) -> None:
     for span, period in ((MONTH, month), (WHOLE, WHOLE_PERIOD)):
-        _agent_sums(session, campaign_id, days, span, period)
+        for model in (A, DA):
+            _agent_sums(session, model, campaign_id, days, span, period)
+
+
+def _domain_days(session: Session, campaign_id: int, days: list[dt.date]) -> None:
+    """The days' rows per domain at the real device and country, from the full grain."""
+    columns = ["campaign_id", "span", "period", "domain", "device", "geo", "traffic_type"]
+    keys = [R.domain, R.device, R.geo, R.traffic_type, R.agent]
+    rows = (
+        select(R.campaign_id, literal(DAY), R.date, *keys, func.sum(R.hits))
+        .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
+        .group_by(R.campaign_id, R.date, *keys)
+    )
+    session.execute(insert(DA).from_select([*columns, "agent", "hits"], rows))
 
 
 def _agent_sums(
-    session: Session, campaign_id: int, days: list[dt.date], span: str, period: dt.date
+    session: Session,
+    model: Any,
+    campaign_id: int,
+    days: list[dt.date],
+    span: str,
+    period: dt.date,
 ) -> None:
-    columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
-    keys = [A.campaign_id, A.device, A.geo, A.traffic_type, A.agent]
+    """``model``'s day rows of ``days`` added to its rows of ``span`` and ``period``."""
+    names = ["device", "geo", *_KEYS[model]]
+    keys = [getattr(model, name) for name in names]
     rows = (
-        select(A.campaign_id, literal(span), literal(period), *keys[1:], func.sum(A.hits))
-        .where(A.campaign_id == campaign_id, A.span == DAY, A.period.in_(days))
-        .group_by(*keys)
+        select(model.campaign_id, literal(span), literal(period), *keys, func.sum(model.hits))
+        .where(model.campaign_id == campaign_id, model.span == DAY, model.period.in_(days))
+        .group_by(model.campaign_id, *keys)
     )
-    insert = upsert_insert(session, A.__table__).from_select(columns, rows)
-    key = ["campaign_id", "span", "device", "geo", "period", "traffic_type", "agent"]
+    columns = ["campaign_id", "span", "period", *names, "hits"]
+    insert = upsert_insert(session, model.__table__).from_select(columns, rows)
+    unique = ["campaign_id", "span", "period", *names]
     session.execute(
         insert.on_conflict_do_update(
-            index_elements=key, set_={"hits": A.__table__.c.hits + insert.excluded.hits}
+            index_elements=unique, set_={"hits": model.__table__.c.hits + insert.excluded.hits}
         )
     )
 

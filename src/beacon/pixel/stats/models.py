@@ -103,6 +103,28 @@ class PixelStatsAgent(_Summary, Base):
     hits: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class PixelStatsDomainAgent(_Summary, Base):
+    """Loads per period, domain, real device and country, traffic type and agent: day rows of
+    every folded day, month rows and whole rows. What a ``domain`` filter reads (its series,
+    devices, countries and agents), at the real device and country only: a domain's rows are
+    few, so a device or country filter sums them rather than keeping coarser levels."""
+
+    __tablename__ = "pixel_stats_domain_agents"
+    __table_args__ = (
+        UniqueConstraint(
+            "campaign_id", "domain", "span", "period", "device", "geo", "traffic_type", "agent",
+            name="uq_pixel_stats_domain_agents_key",
+        ),
+        # A month's or a few days' rows of every domain (unfolding a month, folding its sums).
+        Index("ix_pixel_stats_domain_agents_period", "campaign_id", "span", "period"),
+    )  # fmt: skip
+
+    domain: Mapped[str] = mapped_column(String(255))
+    traffic_type: Mapped[str] = mapped_column(String(16))
+    agent: Mapped[str] = mapped_column(String(100))
+    hits: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 class PixelStatsSite(_Summary, Base):
     """Loads per month, level, domain and macro set, by traffic type (month rows only)."""
 
@@ -111,6 +133,10 @@ class PixelStatsSite(_Summary, Base):
         UniqueConstraint(
             "campaign_id", "span", "device", "geo", "period", "key_hash",
             name="uq_pixel_stats_sites_key",
+        ),
+        # The rows of given domains (a ``domain`` filter).
+        Index(
+            "ix_pixel_stats_sites_domain", "campaign_id", "domain", "span", "device", "geo", "period"
         ),
     )  # fmt: skip
 
@@ -143,6 +169,10 @@ class PixelStatsUrl(_Summary, Base):
         # URL may be longer than a btree entry.
         Index(
             "ix_pixel_stats_urls_url", "campaign_id", "span", "device", "geo", "url_hash", "period"
+        ),
+        # The URLs of given domains (a ``domain`` filter sums them all).
+        Index(
+            "ix_pixel_stats_urls_domain", "campaign_id", "domain", "span", "device", "geo", "period"
         ),
     )
 

@@ -1,9 +1,7 @@
-"""Queries of campaign stats over the rollups, and the stats cache's reads and writes.
-
-Each breakdown reads the smallest table that answers it exactly (`service` decides):
-site-days (day, domain, macro set; human / bot / AI-agent loads), the URL periods of the
-report planner (human loads per URL), the stats cache (day, device, country, traffic type,
-agent) or, when the filters need dimensions none of those keep, the full grain.
+"""Queries of campaign stats outside the folded summaries (`summary_repository`): the scope
+of a request, its viewability, top URLs under filters the URL summaries do not keep (through
+the report planner's URL periods or the full grain), and the stats cache's reads and writes
+(agents of the days not folded yet).
 """
 
 from __future__ import annotations
@@ -11,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, case, delete, func, select
+from sqlalchemy import RowMapping, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,23 +28,6 @@ TRAFFIC_TYPES = ("human", "bot", "ai_agent")
 _CHUNK = 500
 
 
-class Table(StrEnum):
-    """Where a part of the stats is read from."""
-
-    SITE_DAYS = "site_days"
-    CACHE = "cache"
-    FULL = "full"
-
-
-# The dimensions each table keeps (``geo`` is the wire's ``country``).
-_COLUMNS: dict[Table, Any] = {Table.SITE_DAYS: S, Table.CACHE: T, Table.FULL: R}
-_KEEPS: dict[Table, frozenset[str]] = {
-    Table.SITE_DAYS: frozenset({"date", "domain"}),
-    Table.CACHE: frozenset({"date", "device", "geo", "traffic_type", "agent"}),
-    Table.FULL: frozenset({"date", "domain", "device", "geo", "traffic_type", "agent"}),
-}
-
-
 @dataclass(frozen=True)
 class Scope:
     """One campaign, a day range and the filters (empty tuples filter nothing)."""
@@ -58,51 +38,6 @@ class Scope:
     domains: tuple[str, ...] = ()
     devices: tuple[str, ...] = ()
     countries: tuple[str, ...] = ()
-
-    def filtered(self) -> set[str]:
-        """The dimensions the filters restrict."""
-        pairs = (("domain", self.domains), ("device", self.devices), ("geo", self.countries))
-        return {name for name, values in pairs if values}
-
-
-def table_for(scope: Scope, dimensions: Iterable[str]) -> Table:
-    """The smallest table keeping ``dimensions`` and every filtered dimension."""
-    needed = set(dimensions) | scope.filtered()
-    for table in (Table.SITE_DAYS, Table.CACHE):
-        if needed <= _KEEPS[table]:
-            return table
-    return Table.FULL
-
-
-def _where(table: Table, scope: Scope) -> list[ColumnElement[bool]]:
-    model = _COLUMNS[table]
-    conditions = [
-        model.campaign_id == scope.campaign_id,
-        model.date >= scope.start,
-        model.date <= scope.end,
-    ]
-    for name, values in (("domain", scope.domains), ("device", scope.devices)):
-        if values:
-            conditions.append(getattr(model, name).in_(values))
-    if scope.countries:
-        conditions.append(model.geo.in_(scope.countries))
-    if table is Table.FULL:
-        conditions.append(R.traffic_type.in_(TRAFFIC_TYPES))
-    return conditions
-
-
-def _measures(table: Table) -> list[Any]:
-    if table is Table.SITE_DAYS:
-        sums = [func.sum(S.human), func.sum(S.bot), func.sum(S.ai_agent)]
-    else:
-        model = _COLUMNS[table]
-        sums = [
-            func.sum(case((model.traffic_type == kind, model.hits), else_=0))
-            for kind in TRAFFIC_TYPES
-        ]
-    return [
-        func.coalesce(total, 0).label(kind) for total, kind in zip(sums, TRAFFIC_TYPES, strict=True)
-    ]
 
 
 def viewability(session: Session, *, scope: Scope) -> tuple[int, int]:
@@ -118,49 +53,6 @@ def viewability(session: Session, *, scope: Scope) -> tuple[int, int]:
     ).where(*conditions)
     measurable, viewable = session.execute(statement).one()
     return int(measurable), int(viewable)
-
-
-def traffic(
-    session: Session,
-    *,
-    table: Table,
-    scope: Scope,
-    by: Sequence[str] = (),
-    top: int | None = None,
-) -> list[RowMapping]:
-    """Human / bot / AI-agent loads (and their sum, ``loads``) grouped ``by`` dimensions.
-
-    With ``top``, the ``top`` groups with the most loads, largest first.
-    """
-    model = _COLUMNS[table]
-    groups = [getattr(model, name).label(name) for name in by]
-    measures = _measures(table)
-    loads = (measures[0] + measures[1] + measures[2]).label("loads")
-    statement = select(*groups, *measures, loads).where(*_where(table, scope))
-    if groups:
-        statement = statement.group_by(*groups)
-    if top is not None:
-        statement = statement.order_by(loads.desc(), *groups).limit(top)
-    elif groups:
-        statement = statement.order_by(*groups)
-    return list(session.execute(statement).mappings())
-
-
-def misrepresented(session: Session, *, table: Table, scope: Scope) -> list[RowMapping]:
-    """Human loads of misrepresented inventory per observed domain and macro set."""
-    model = _COLUMNS[table]
-    hits = S.human if table is Table.SITE_DAYS else R.hits
-    conditions = _where(table, scope)
-    if table is Table.FULL:
-        conditions.append(R.traffic_type == "human")
-    impressions = func.sum(hits).label("impressions")
-    statement = (
-        select(model.domain.label("domain"), model.macros.label("macros"), impressions)
-        .where(*conditions, model.misrepresented.is_(True))
-        .group_by(model.domain, model.macros)
-        .having(impressions > 0)
-    )
-    return list(session.execute(statement).mappings())
 
 
 def top_urls(session: Session, *, scope: Scope, top: int) -> list[RowMapping]:

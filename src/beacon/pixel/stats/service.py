@@ -16,7 +16,7 @@ from beacon.pixel import viewability
 from beacon.pixel.enrich import site_macro_domain
 from beacon.pixel.reports.build import agent_details
 from beacon.pixel.stats import repository, summaries
-from beacon.pixel.stats.repository import Scope, Table
+from beacon.pixel.stats.repository import Scope
 from beacon.pixel.stats.schemas import (
     AgentRow,
     AppliedFilters,
@@ -52,26 +52,21 @@ def campaign_stats(
         tuple(query.country),
     )
     wanted = set(query.dimension)
-    if summaries.supports(scope):
-        plan = summaries.plan(session, scope)
-        if plan.open:  # their agents come from the stats cache
-            refresh_cache(
-                session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
-            )
-        by_day = summaries.series(session, scope=scope, plan=plan)
-        # Only the misrepresented site rows: the top domains are summed in the database.
-        site_rows = summaries.sites(session, scope=scope, plan=plan, misrepresented_only=True)
-        mis_rows = [
-            {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
-            for row in site_rows
-            if row["misrepresented"] and row["human"]
-        ]
-        totals = _stats_totals(session, scope, by_day, mis_rows)
-        breakdowns = _summary_breakdowns(session, scope, plan, wanted, totals, query.top)
-    else:
-        by_day, mis_rows = _daily_series(session, scope, wanted)
-        totals = _stats_totals(session, scope, by_day, mis_rows)
-        breakdowns = _breakdowns(session, scope, wanted, totals, query.top)
+    plan = summaries.plan(session, scope)
+    if plan.open and not scope.domains:  # their agents come from the stats cache
+        refresh_cache(
+            session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
+        )
+    by_day = summaries.series(session, scope=scope, plan=plan)
+    # Only the misrepresented site rows: the top domains are summed in the database.
+    site_rows = summaries.sites(session, scope=scope, plan=plan, misrepresented_only=True)
+    mis_rows = [
+        {"domain": row["domain"], "macros": row["macros"], "impressions": row["human"]}
+        for row in site_rows
+        if row["misrepresented"] and row["human"]
+    ]
+    totals = _stats_totals(session, scope, by_day, mis_rows)
+    breakdowns = _breakdowns(session, scope, plan, wanted, totals, query.top)
     if "misrepresented" in wanted:
         breakdowns.misrepresented = _misrepresented(mis_rows, totals.impressions)[: query.top]
     return Stats(
@@ -91,31 +86,6 @@ def campaign_stats(
     )
 
 
-def _daily_series(session: Session, scope: Scope, wanted: set[str]) -> tuple[list[Any], list[Any]]:
-    """The series and misrepresented rows from the daily tables (scopes the summaries do not
-    answer: a domain filter, or device and country filters together)."""
-    # Unfiltered, the series (site-days by day) is also what validates the cache: one scan.
-    by_day: list[RowMapping] | None = None
-    if not scope.filtered():
-        by_day = repository.traffic(session, table=Table.SITE_DAYS, scope=scope, by=["date"])
-    if _reads_cache(scope, wanted):
-        actual = None if by_day is None else {row["date"]: _counts(row)["loads"] for row in by_day}
-        refresh_cache(
-            session=session,
-            campaign_id=scope.campaign_id,
-            start=scope.start,
-            end=scope.end,
-            actual=actual,
-        )
-    if by_day is None:
-        table = repository.table_for(scope, ["date"])
-        by_day = repository.traffic(session, table=table, scope=scope, by=["date"])
-    mis_rows = repository.misrepresented(
-        session, table=_misrepresentation_table(scope), scope=scope
-    )
-    return by_day, mis_rows
-
-
 def _stats_totals(
     session: Session,
     scope: Scope,
@@ -129,7 +99,7 @@ def _stats_totals(
     return totals
 
 
-def _summary_breakdowns(
+def _breakdowns(
     session: Session,
     scope: Scope,
     plan: summaries.Plan,
@@ -144,7 +114,11 @@ def _summary_breakdowns(
             ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
         )
     if "url" in wanted:
-        urls = summaries.top_urls(session, scope=scope, plan=plan, top=top)
+        urls: Sequence[Any] = (
+            summaries.top_urls(session, scope=scope, plan=plan, top=top)
+            if summaries.answers_urls(scope)
+            else repository.top_urls(session, scope=scope, top=top)
+        )
         result["url"] = _url_rows(urls, totals.impressions)
     if wanted & {"device", "country", "agent", "operator"}:
         traffic = summaries.traffic(session, scope=scope, plan=plan)
@@ -181,13 +155,6 @@ def _traffic_breakdowns(
     if "operator" in wanted:
         result["operator"] = _operators(agents, totals.loads)[:top]
     return result
-
-
-def _reads_cache(scope: Scope, wanted: set[str]) -> bool:
-    needs = [["date"]]
-    if wanted & {"device", "country", "agent", "operator"}:
-        needs.append(["device", "geo", "traffic_type", "agent"])
-    return any(repository.table_for(scope, dims) is Table.CACHE for dims in needs)
 
 
 def refresh_cache(
@@ -266,12 +233,6 @@ def _totals(by_day: Sequence[Any], misrepresented: int) -> Totals:
     )
 
 
-def _misrepresentation_table(scope: Scope) -> Table:
-    # Macro sets and the misrepresented flag are in site-days and the full grain only.
-    table = repository.table_for(scope, ["domain"])
-    return Table.FULL if table is Table.CACHE else table
-
-
 def _series(scope: Scope, by_day: Iterable[RowMapping]) -> list[SeriesPoint]:
     """Every day of the range, zero-filled."""
     found = {row["date"]: _counts(row) for row in by_day}
@@ -295,28 +256,6 @@ def _value_rows(
         ValueRow(value=value, share=_share(counts["loads"], total), **counts)
         for value, counts in kept[:top]
     ]
-
-
-def _breakdowns(
-    session: Session, scope: Scope, wanted: set[str], totals: Totals, top: int
-) -> Breakdowns:
-    result: dict[str, Any] = {}
-    if "domain" in wanted:
-        table = repository.table_for(scope, ["domain"])
-        rows = repository.traffic(session, table=table, scope=scope, by=["domain"], top=top)
-        result["domain"] = _value_rows(
-            ((row["domain"] or None, _counts(row)) for row in rows), totals.loads, top
-        )
-    if "url" in wanted:
-        result["url"] = _url_rows(
-            repository.top_urls(session, scope=scope, top=top), totals.impressions
-        )
-    if wanted & {"device", "country", "agent", "operator"}:
-        dims = ["device", "geo", "agent"]
-        table = repository.table_for(scope, [*dims, "traffic_type"])
-        rows = repository.traffic(session, table=table, scope=scope, by=dims)
-        result.update(_traffic_breakdowns(rows, wanted, totals, top))
-    return Breakdowns(**result)
 
 
 def _agents(by_agent: Mapping[str, list[int]], total: int) -> list[AgentRow]:

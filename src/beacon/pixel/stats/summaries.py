@@ -6,9 +6,11 @@ cheaper than its days, minus its folded days outside the range) or *from the who
 (its ``whole`` rows minus the folded months and days outside the range). Either way the days
 of the range not folded yet (today, or a day the job has not reached) are added day by day.
 Sums are integers, so whole minus months minus days is exact. The queries are
-`summary_repository`'s; this module only decides what they add and subtract. Scopes with a
-domain filter, or with both a device and a country filter, are not answered here
-(`supports`): the stats service reads them from the daily tables.
+`summary_repository`'s; this module only decides what they add and subtract. A domain filter
+reads the domain rows (series, devices, countries, agents) and the site and URL rows of its
+domains. The URL rows keep no device × country level, so top URLs under both a device and a
+country filter are not answered here (`answers_urls`): the stats service reads them from the
+daily tables.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ _MONTH_MARGIN = 2
 _ROW_SET_COST = 3
 
 
-def supports(scope: Scope) -> bool:
-    """Whether the summaries answer ``scope`` (no domain filter, not device and country)."""
-    return not scope.domains and not (scope.devices and scope.countries)
+def answers_urls(scope: Scope) -> bool:
+    """Whether the URL rows answer ``scope``'s top URLs (not under device and country both)."""
+    return not (scope.devices and scope.countries)
 
 
 @dataclass
@@ -216,8 +218,11 @@ def top_urls(session: Session, *, scope: Scope, plan: Plan, top: int) -> list[di
     URL; those days' URLs are summed in full). Months and days subtracted only lower a total.
     The candidates' exact loads are summed; once the ``top``-th is above ``bound`` no other URL
     can be in the answer. Otherwise the lists deepen, and past ``_URL_MAX_DEPTH`` (or with too
-    many lists) every URL is summed.
+    many lists) every URL is summed, as under a domain filter (its domains' URLs, by index).
     """
+    added = repository.url_days(session, scope=scope, days=plan.added_days)
+    if scope.domains:
+        return _ranked(session, _all_urls(session, scope, plan, added), top)
     cells = [
         (part.span, period, device, geo)
         for part in plan.added
@@ -225,7 +230,6 @@ def top_urls(session: Session, *, scope: Scope, plan: Plan, top: int) -> list[di
         for device in scope.devices or (ALL,)
         for geo in scope.countries or (ALL,)
     ]
-    added = repository.url_days(session, scope=scope, days=plan.added_days)
     if len(cells) > _URL_MAX_CELLS:
         return _ranked(session, _all_urls(session, scope, plan, added), top)
     by_added = sorted(added.items(), key=lambda item: -item[1][0])

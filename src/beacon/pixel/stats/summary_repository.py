@@ -26,6 +26,7 @@ from beacon.pixel.models import PixelUrlDay as UD
 from beacon.pixel.stats.fold_repository import TRAFFIC_TYPES
 from beacon.pixel.stats.models import ALL, DAY
 from beacon.pixel.stats.models import PixelStatsAgent as A
+from beacon.pixel.stats.models import PixelStatsDomainAgent as DA
 from beacon.pixel.stats.models import PixelStatsSite as S
 from beacon.pixel.stats.models import PixelStatsTraffic as T
 from beacon.pixel.stats.models import PixelStatsUrl as U
@@ -77,6 +78,21 @@ def _filters(model: Any, scope: Scope) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _domains(model: Any, scope: Scope) -> list[ColumnElement[bool]]:
+    return [model.domain.in_(scope.domains)] if scope.domains else []
+
+
+def _scoped(model: Any, scope: Scope) -> list[ColumnElement[bool]]:
+    """Rows of the real device and country (domain rows, the full grain) in the filters."""
+    return [*_domains(model, scope), *_filters(model, scope)]
+
+
+def _open_days(model: Any, scope: Scope, days: Sequence[dt.date]) -> list[ColumnElement[bool]]:
+    """Rows of days not folded: the stats cache, or the full grain under a domain filter."""
+    only = [R.traffic_type.in_(TRAFFIC_TYPES)] if model is R else []
+    return [model.campaign_id == scope.campaign_id, model.date.in_(days), *only]
+
+
 def _combined(parts: list[Any]) -> Any:
     statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
     return statement.subquery()
@@ -101,20 +117,27 @@ def _summed(session: Session, parts: list[Any], keys: Sequence[str]) -> list[Row
 def series(
     session: Session, *, scope: Scope, folded: Sequence[dt.date], open_days: Sequence[dt.date]
 ) -> list[RowMapping]:
-    """Human / bot / AI-agent loads per day (``date``): agent day rows of ``folded`` days, the
-    stats cache for ``open_days`` (refreshed by the caller)."""
+    """Human / bot / AI-agent loads per day (``date``): agent (or domain) day rows of ``folded``
+    days, the stats cache (or, under a domain filter, the full grain) for ``open_days`` (the
+    cache refreshed by the caller)."""
     parts: list[Any] = []
     if folded:
+        summary: Any = DA if scope.domains else A
+        level = _scoped(DA, scope) if scope.domains else _level(A, scope, finest=False)
         parts.append(
-            select(A.period.label("date"), *(_by_type(A, k).label(k) for k in TRAFFIC_TYPES))
-            .where(*_rows_of(A, scope, DAY, folded), *_level(A, scope, finest=False))
-            .group_by(A.period)
+            select(
+                summary.period.label("date"),
+                *(_by_type(summary, k).label(k) for k in TRAFFIC_TYPES),
+            )
+            .where(*_rows_of(summary, scope, DAY, folded), *level)
+            .group_by(summary.period)
         )
     if open_days:
+        daily: Any = R if scope.domains else T
         parts.append(
-            select(T.date.label("date"), *(_by_type(T, k).label(k) for k in TRAFFIC_TYPES))
-            .where(T.campaign_id == scope.campaign_id, T.date.in_(open_days), *_filters(T, scope))
-            .group_by(T.date)
+            select(daily.date.label("date"), *(_by_type(daily, k).label(k) for k in TRAFFIC_TYPES))
+            .where(*_open_days(daily, scope, open_days), *_scoped(daily, scope))
+            .group_by(daily.date)
         )
     if not parts:
         return []
@@ -131,20 +154,23 @@ def traffic(
     open_days: Sequence[dt.date],
 ) -> list[RowMapping]:
     """Loads by traffic type per device, country and agent: ``summary`` rows, agent day rows of
-    ``days`` (each list with its sign) and the stats cache for ``open_days``."""
+    ``days`` (each list with its sign) and the stats cache for ``open_days``; under a domain
+    filter the domain rows, and the full grain for ``open_days``."""
     parts: list[Any] = []
+    model: Any = DA if scope.domains else A
+    level = _scoped(DA, scope) if scope.domains else _level(A, scope, finest=True)
 
     def agent_rows(span: str, periods: Sequence[dt.date], sign: int) -> None:
         if periods:
             parts.append(
                 select(
-                    A.device,
-                    A.geo,
-                    A.agent,
-                    *(_by_type(A, k, sign).label(k) for k in TRAFFIC_TYPES),
+                    model.device,
+                    model.geo,
+                    model.agent,
+                    *(_by_type(model, k, sign).label(k) for k in TRAFFIC_TYPES),
                 )
-                .where(*_rows_of(A, scope, span, periods), *_level(A, scope, finest=True))
-                .group_by(A.device, A.geo, A.agent)
+                .where(*_rows_of(model, scope, span, periods), *level)
+                .group_by(model.device, model.geo, model.agent)
             )
 
     for part in summary:
@@ -152,10 +178,16 @@ def traffic(
     for periods, sign in days:
         agent_rows(DAY, periods, sign)
     if open_days:
+        source: Any = R if scope.domains else T
         parts.append(
-            select(T.device, T.geo, T.agent, *(_by_type(T, k).label(k) for k in TRAFFIC_TYPES))
-            .where(T.campaign_id == scope.campaign_id, T.date.in_(open_days), *_filters(T, scope))
-            .group_by(T.device, T.geo, T.agent)
+            select(
+                source.device,
+                source.geo,
+                source.agent,
+                *(_by_type(source, k).label(k) for k in TRAFFIC_TYPES),
+            )
+            .where(*_open_days(source, scope, open_days), *_scoped(source, scope))
+            .group_by(source.device, source.geo, source.agent)
         )
     return _summed(session, parts, ("device", "geo", "agent"))
 
@@ -176,7 +208,12 @@ def _site_days(
                 SD.misrepresented,
                 *(func.sum(getattr(SD, k) * sign).label(k) for k in TRAFFIC_TYPES),
             )
-            .where(SD.campaign_id == scope.campaign_id, SD.date.in_(days), *only)
+            .where(
+                SD.campaign_id == scope.campaign_id,
+                SD.date.in_(days),
+                *_domains(SD, scope),
+                *only,
+            )
             .group_by(SD.domain, SD.macros, SD.misrepresented)
         )
     return (
@@ -190,7 +227,7 @@ def _site_days(
             R.campaign_id == scope.campaign_id,
             R.date.in_(days),
             R.traffic_type.in_(TRAFFIC_TYPES),
-            *_filters(R, scope),
+            *_scoped(R, scope),
             *([R.misrepresented.is_(True)] if misrepresented_only else []),
         )
         .group_by(R.domain, R.macros, R.misrepresented)
@@ -257,6 +294,7 @@ def _site_parts(
                 ).where(
                     *_rows_of(S, scope, part.span, part.periods),
                     *_level(S, scope, finest=False),
+                    *_domains(S, scope),
                     *only,
                 )
             )
@@ -319,7 +357,11 @@ def url_summary(
         return {}
     statement = (
         select(U.url, func.max(U.domain), func.sum(U.human))
-        .where(*_rows_of(U, scope, part.span, part.periods), *_level(U, scope, finest=False))
+        .where(
+            *_rows_of(U, scope, part.span, part.periods),
+            *_level(U, scope, finest=False),
+            *_domains(U, scope),
+        )
         .group_by(U.url)
     )
     if hashes is not None:
@@ -337,7 +379,9 @@ def url_days(
     if not _device_or_geo(scope):
         statement = (
             select(UD.url, func.max(UD.domain), func.sum(UD.human))
-            .where(UD.campaign_id == scope.campaign_id, UD.date.in_(list(days)))
+            .where(
+                UD.campaign_id == scope.campaign_id, UD.date.in_(list(days)), *_domains(UD, scope)
+            )
             .group_by(UD.url)
         )
         if urls is not None:
@@ -349,7 +393,7 @@ def url_days(
                 R.campaign_id == scope.campaign_id,
                 R.date.in_(list(days)),
                 R.traffic_type == "human",
-                *_filters(R, scope),
+                *_scoped(R, scope),
             )
             .group_by(R.url)
         )
