@@ -389,12 +389,24 @@ _OLD_SYSTEM = re.compile(
 # an AI label from it; the bench counts the non-AI bots it mislabels.
 _AI_HINTS = re.compile(
     r"(?:^|[\s/@.(;+])(?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
+    # "AI" inside a CamelCase name ("KlaviyoAIBot", "AISearchBot", "xAI-Bot"), "AI2"
+    r"|(?-i:(?<=[a-z])AI(?=[A-Z0-9-]|\b)|\bAI(?=[A-Z0-9][a-z0-9])|\bAI2)"
     r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\b[A-Za-z]+-SearchBot\b"
-    r"|\bGPT|\bLLM|(?-i:GPT|LLM|RAG\b)|\bassistant\b|\bAssistBot|training[-_ ]?data"
+    r"|\bGPT|\bLLM|(?-i:GPT|LLM|RAG\b)|\bassistant\b|AssistBot|training[-_ ]?data"
+    # a model family named by its language-model suffix ("NotebookLM", "ChatGLM"), the
+    # datasets and research agents AI products build ("img2dataset", "DeepResearch")
+    r"|(?-i:(?:[a-z]|\bG)LM\b)|\w2dataset\b|deep[-_ ]?research|\bagentic\b"
     r"|(?<![A-Za-z])(?:openai|chatgpt|anthropic|claude|gemini|deepmind|perplexity|copilot"
     r"|mistral|cohere|hugging-?face|deepseek|qwen|kimi|moonshot|pangu|doubao|grok|llama"
-    r"|langchain|crawl4ai|firecrawl|phind|jina|tavily)"
-    r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai)\b",
+    r"|langchain|crawl4ai|firecrawl|phind|jina|tavily"
+    # more AI companies, model families and agent frameworks, at the start of a word
+    r"|allenai|chatglm|zhipu|bigmodel|baichuan|minimax|hunyuan|yuanbao|ernie-?bot|wenxin"
+    r"|sensenova|stepfun|sbintuitions|sakana|hyperclova|replicate|together-?ai|groq"
+    r"|openrouter|midjourney|stability-?ai|inflection|ai21|aleph-?alpha|notebooklm|manus"
+    r"|genspark|browser-?use|browserbase|modelcontextprotocol|llama-?index|crewai|autogpt"
+    r"|scrapegraph|agentql|skyvern|bedrock-?agent)"
+    r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai"
+    r"|commoncrawl\.org|huggingface\.co|chatglm\.cn|moonshot\.cn|kimi\.com|doubao\.com)\b",
     re.IGNORECASE,
 )
 # Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
