@@ -193,7 +193,9 @@ def held_out_classifier(
     lists: AgentLists, held: list[str], training: list[tuple[str, str]]
 ) -> tuple[AgentClassifier, int]:
     """A classifier built without any list entry specific to the held-out User-Agents."""
-    tokens = _specific_to([*lists.ai_robots, *lists.ai_products], held, training, word=True)
+    tokens = _specific_to(
+        [*lists.ai_robots, *lists.ai_products, *lists.ai_lists], held, training, word=True
+    )
     entry_patterns = [e["pattern"] for e in lists.crawler_user_agents]
     entry_patterns += [e["pattern"] for e in lists.device_detector]
     entry_patterns += [p for b in lists.well_known_bots for p in b["patterns"]]
@@ -214,6 +216,7 @@ def held_out_classifier(
         lists,
         ai_robots={k: v for k, v in lists.ai_robots.items() if k not in tokens},
         ai_products={k: v for k, v in lists.ai_products.items() if k not in tokens},
+        ai_lists={k: v for k, v in lists.ai_lists.items() if k not in tokens},
         crawler_user_agents=entries(lists.crawler_user_agents),
         device_detector=entries(lists.device_detector),
         well_known_bots=[

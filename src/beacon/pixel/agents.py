@@ -5,8 +5,9 @@ The lists are vendored in `data/` with their licenses and refreshed at release b
 User-Agent is checked against them in this order; the first match decides:
 
 1. empty (or blank) -> bot, `empty_ua`: every real browser and ad-rendering webview sends one.
-2. AI agents -> ai_agent, `ai_agent`: the ai.robots.txt product tokens and Beacon's own
-   `ai-products.json` (whole word, case-insensitive, longest first), then the patterns the
+2. AI agents -> ai_agent, `ai_agent`: the ai.robots.txt product tokens, Beacon's own
+   `ai-products.json` and the tokens of the smaller AI lists (AI-Crawler-Blocklist,
+   ai-bots-list; whole word, case-insensitive, longest first), then the patterns the
    other lists put in an AI category (crawler-user-agents `ai-crawler`, device-detector's
    "AI ..." categories, well-known-bots `ai`). An AI agent wins over a generic bot, since
    most AI crawlers also look like crawlers.
@@ -159,6 +160,9 @@ class _Agent:
     function: str | None
 
 
+# The smaller AI lists vendored in `data/`, each an `agents.json` of {token, operator, function}.
+_AI_LISTS = ("ai-crawler-blocklist", "ai-bots-list")
+
 HUMAN = TrafficInfo(type="human")
 EMPTY_UA = TrafficInfo(type="bot", reason="empty_ua")
 
@@ -183,6 +187,8 @@ class AgentLists:
     bad_bots: list[str] = field(default_factory=list)
     # omrilotan/isbot's patterns (generic forms as well as names).
     isbot: list[str] = field(default_factory=list)
+    # The smaller AI lists (AI-Crawler-Blocklist, ai-bots-list), merged: token -> entry.
+    ai_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def vendored(cls) -> AgentLists:
@@ -200,6 +206,11 @@ class AgentLists:
             uap_spiders=json.loads(_data("uap-core/spiders.json")),
             bad_bots=_lines(_data("bad-bot-blocker/bad-user-agents.list")),
             isbot=json.loads(_data("isbot/patterns.json")),
+            ai_lists={
+                entry["token"]: entry
+                for name in _AI_LISTS
+                for entry in json.loads(_data(f"{name}/agents.json"))
+            },
         )
 
 
@@ -218,8 +229,9 @@ class AgentClassifier:
         cache_size: int = 65536,
         automation_markers: Sequence[str] = AUTOMATION_MARKERS,
     ) -> None:
-        # ai.robots.txt names an agent first; Beacon's own list only adds what it lacks.
-        tokens = {**lists.ai_products, **lists.ai_robots}
+        # ai.robots.txt names an agent first; Beacon's own list, then the smaller AI lists,
+        # only add what it lacks.
+        tokens = {**lists.ai_lists, **lists.ai_products, **lists.ai_robots}
         for token in _LINK_PREVIEW_TOKENS:
             tokens.pop(token, None)
         self._agents, self._ai_tokens = _ai_tokens(tokens)
