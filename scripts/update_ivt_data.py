@@ -466,7 +466,9 @@ def main() -> None:
     parser.add_argument(
         "--ai-crawler-blocklist", type=Path, help="work tree of ipanalytics/AI-Crawler-Blocklist"
     )
-    parser.add_argument("--ai-bots-list", type=Path, help="work tree of LucasFerrazSEO/ai-bots-list")
+    parser.add_argument(
+        "--ai-bots-list", type=Path, help="work tree of LucasFerrazSEO/ai-bots-list"
+    )
     args = parser.parse_args()
     if args.ai_robots:
         update_ai_robots(args.ai_robots)

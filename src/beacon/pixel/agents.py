@@ -23,6 +23,8 @@ User-Agent is checked against them in this order; the first match decides:
    removing its browser-token exclusions, as upstream), then the nginx bad-bot blocker's
    words (whole words) and isbot's patterns (each pattern of these three that matches a real
    browser of the bench corpora was left out when they were vendored).
+   Then by form: a `<Product>-User/<version>` token (ChatGPT-User, Claude-User, Manus-User:
+   an assistant fetching for its user), wherever it stands.
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
    form, a bare name after `Mozilla/5.0`, or no platform token at all (`name/version`).
 
@@ -291,6 +293,11 @@ class AgentClassifier:
         name = _matched(self._ai_patterns, ua)
         if name and name.lower() not in _LINK_PREVIEW_TOKENS:
             return TrafficInfo("ai_agent", name, reason="ai_agent")
+        match = _USER_FETCHER.search(ua)
+        if match:
+            return TrafficInfo(
+                "ai_agent", match.group(1), function="AI Assistants", reason="ai_agent"
+            )
         name = _matched(self._extra, ua)
         if name:
             return TrafficInfo("bot", name, reason="known_crawler")
@@ -357,6 +364,11 @@ def _is_declared_bot(ua: str) -> bool:
     return not match.group(0).lower().startswith("mozilla") or not _OLD_SYSTEM.search(ua)
 
 
+# The form of an AI assistant fetching a page for its user, `<Product>-User/<version>`
+# (ChatGPT-User, Claude-User, Perplexity-User, MistralAI-User, Kimi-User, Manus-User, ...),
+# even appended to a browser's User-Agent: no browser of the bench corpora sends it.
+_USER_FETCHER = re.compile(r"\b([A-Z][A-Za-z0-9]+-User)/\d")
+
 # What no browser, webview or app SDK sends but crawlers do: a contact URL or e-mail address,
 # or the "(compatible; Name" form that only Internet Explorer used among browsers.
 _DECLARED_BOT = re.compile(
@@ -416,9 +428,14 @@ _AI_HINTS = re.compile(
     r"|sensenova|stepfun|sbintuitions|sakana|hyperclova|replicate|together-?ai|groq"
     r"|openrouter|midjourney|stability-?ai|inflection|ai21|aleph-?alpha|notebooklm|manus"
     r"|genspark|browser-?use|browserbase|modelcontextprotocol|llama-?index|crewai|autogpt"
-    r"|scrapegraph|agentql|skyvern|bedrock-?agent)"
+    r"|scrapegraph|agentql|skyvern|bedrock-?agent|gigachat|exaone|qianwen|tongyi|yiyan|iflytek"
+    r"|xinghuo|upstage|openhands|langgraph|semantic-?kernel|flowise|smolagents|codeium"
+    r"|windsurf)"
+    # the Model Context Protocol's fetchers ("mcp-fetch", "MCP Server")
+    r"|(?-i:\bMCP\b)|\bmcp[-_](?:server|fetch|client)"
     r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai"
-    r"|commoncrawl\.org|huggingface\.co|chatglm\.cn|moonshot\.cn|kimi\.com|doubao\.com)\b",
+    r"|commoncrawl\.org|huggingface\.co|chatglm\.cn|moonshot\.cn|kimi\.com|doubao\.com"
+    r"|deepseek\.com|v0\.dev|bolt\.new|lovable\.dev)\b",
     re.IGNORECASE,
 )
 # Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
