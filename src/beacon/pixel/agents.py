@@ -293,7 +293,7 @@ class AgentClassifier:
         name = _matched(self._ai_patterns, ua)
         if name and name.lower() not in _LINK_PREVIEW_TOKENS:
             return TrafficInfo("ai_agent", name, reason="ai_agent")
-        match = _USER_FETCHER.search(ua)
+        match = _USER_FETCHER.search(ua) if "-User/" in ua else None
         if match:
             return TrafficInfo(
                 "ai_agent", match.group(1), function="AI Assistants", reason="ai_agent"
@@ -430,7 +430,7 @@ _AI_HINTS = re.compile(
     r"|genspark|browser-?use|browserbase|modelcontextprotocol|llama-?index|crewai|autogpt"
     r"|scrapegraph|agentql|skyvern|bedrock-?agent|gigachat|exaone|qianwen|tongyi|yiyan|iflytek"
     r"|xinghuo|upstage|openhands|langgraph|semantic-?kernel|flowise|smolagents|codeium"
-    r"|windsurf)"
+    r"|windsurf|bytedance|coze|dify\b)"
     # the Model Context Protocol's fetchers ("mcp-fetch", "MCP Server")
     r"|(?-i:\bMCP\b)|\bmcp[-_](?:server|fetch|client)"
     r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai"
