@@ -14,18 +14,23 @@ upstream repositories and run this script with their work trees:
     git clone --depth 1 https://github.com/omrilotan/isbot /tmp/isbot
     git clone --depth 1 https://github.com/ua-parser/uap-core /tmp/uap-core
     git clone --depth 1 https://github.com/mitchellkrogza/nginx-ultimate-bad-bot-blocker /tmp/nubbb
+    git clone --depth 1 https://github.com/ipanalytics/AI-Crawler-Blocklist /tmp/ai-blocklist
+    git clone --depth 1 https://github.com/LucasFerrazSEO/ai-bots-list /tmp/ai-bots-list
     python scripts/update_ivt_data.py --ai-robots /tmp/ai.robots.txt \
         --crawler-user-agents /tmp/cua --crawler-detect /tmp/crawler-detect \
         --ipranges /tmp/ipranges --device-detector /tmp/device-detector \
         --well-known-bots /tmp/well-known-bots --isbot /tmp/isbot --uap-core /tmp/uap-core \
-        --bad-bot-blocker /tmp/nubbb
+        --bad-bot-blocker /tmp/nubbb --ai-crawler-blocklist /tmp/ai-blocklist \
+        --ai-bots-list /tmp/ai-bots-list
 
 (`--device-detector` and `--uap-core` read YAML, so it needs PyYAML in the Python that runs the script; the
 server never does: the script writes JSON.)
 
 Precedence when the lists disagree (agents.py applies it; the first match decides): an AI
 label from any list wins (ai.robots.txt, Beacon's own `ai-products/ai-products.json`, the
-AI categories of device-detector and well-known-bots, crawler-user-agents' `ai-crawler` tag),
+AI categories of device-detector and well-known-bots, crawler-user-agents' `ai-crawler` tag,
+then the AI tokens of ipanalytics/AI-Crawler-Blocklist and LucasFerrazSEO/ai-bots-list, which
+only add tokens the first two lack),
 then the operator's `BEACON_EXTRA_BOT_PATTERNS`, then automation markers, then every other
 pattern of crawler-user-agents, well-known-bots, device-detector, Crawler-Detect, uap-core's
 "Spider" devices, the nginx bad-bot blocker's user agents (whole words) and isbot's patterns
@@ -347,6 +352,104 @@ def update_bad_bot_blocker(repo: Path) -> None:
     print(f"bad-bot-blocker: {len(lines)} user agents")
 
 
+# AI product tokens from the smaller AI lists, normalised to {token, operator, function}.
+# Their search-engine entries ("Bingbot", "YandexBot", "Baiduspider": the index an assistant
+# answers from) are left out where another vendored list calls the same crawler non-AI and
+# ai.robots.txt does not name it: those stay `known_crawler`.
+_AI_LIST_FUNCTIONS = {
+    "training": "AI Data Scrapers",
+    "ai-search": "AI Search Crawlers",
+    "assistant-fetch": "AI Assistants",
+    "treinamento": "AI Data Scrapers",
+    "busca": "AI Search Crawlers",
+}
+
+
+def _non_ai_elsewhere(token: str) -> bool:
+    """Whether a vendored list names ``token`` as a crawler outside its AI categories."""
+    ai_robots = json.loads((DATA / "ai-agents" / "robots.json").read_text("utf-8"))
+    if any(key.lower() == token.lower() for key in ai_robots):
+        return False
+    word = re.compile(rf"(?<![\w-]){re.escape(token)}(?![\w-])", re.IGNORECASE)
+    cua = json.loads((DATA / "crawler-user-agents" / "crawler-user-agents.json").read_text())
+    for entry in cua:
+        if "ai-crawler" not in (entry.get("tags") or []) and any(
+            word.search(ua) for ua in entry.get("instances") or []
+        ):
+            return True
+    wkb = json.loads((DATA / "well-known-bots" / "well-known-bots.json").read_text("utf-8"))
+    return any(
+        "ai" not in bot["categories"] and any(word.search(ua) for ua in bot["instances"])
+        for bot in wkb
+    )
+
+
+def _write_ai_tokens(target: Path, name: str, entries: list[dict[str, str]]) -> None:
+    kept: list[dict[str, str]] = []
+    seen: set[str] = set()
+    safe = set(browser_safe(name, [re.escape(e["token"]) for e in entries], whole_words=True))
+    for entry in entries:
+        token = entry["token"]
+        if token.lower() in seen:
+            continue
+        seen.add(token.lower())
+        if re.escape(token) not in safe:
+            continue
+        if _non_ai_elsewhere(token):
+            print(f"{name}: left out {token!r} (a non-AI crawler in another list)")
+            continue
+        kept.append(entry)
+    (target / "agents.json").write_text(json.dumps(kept, indent=1) + "\n", "utf-8")
+    print(f"{name}: {len(kept)} AI tokens")
+
+
+def update_ai_crawler_blocklist(repo: Path) -> None:
+    """ipanalytics/AI-Crawler-Blocklist's operator-published AI sources (MIT)."""
+    target = DATA / "ai-crawler-blocklist"
+    target.mkdir(exist_ok=True)
+    sources = json.loads((repo / "config" / "sources.json").read_text("utf-8"))["sources"]
+    entries = []
+    for source in sources:
+        # "ai-watch": search engines the list only watches (Baiduspider, PetalBot)
+        if source.get("category") not in ("ai", "fetcher", "archive"):
+            continue
+        uses = source.get("aiUse") or []
+        function = next((_AI_LIST_FUNCTIONS[u] for u in uses if u in _AI_LIST_FUNCTIONS), None)
+        for token in source.get("userAgentPatterns") or []:
+            entries.append(
+                {
+                    "token": token,
+                    "operator": source.get("operator") or "",
+                    "function": function or "AI Agents",
+                }
+            )
+    _write_ai_tokens(target, "ai-crawler-blocklist", entries)
+    _stamp(target, repo, "ipanalytics/AI-Crawler-Blocklist (config/sources.json)")
+
+
+def update_ai_bots_list(repo: Path) -> None:
+    """LucasFerrazSEO/ai-bots-list's AI bots (data under CC BY 4.0, credit in README)."""
+    target = DATA / "ai-bots-list"
+    target.mkdir(exist_ok=True)
+    raw = json.loads((repo / "ai_bots.json").read_text("utf-8"))
+    entries = [
+        {
+            "token": bot["user_agent"],
+            "operator": bot.get("provedor") or "",
+            "function": _AI_LIST_FUNCTIONS.get(bot.get("categoria", ""), "AI Agents"),
+        }
+        for bot in raw["bots"]
+    ]
+    _write_ai_tokens(target, "ai-bots-list", entries)
+    shutil.copyfile(repo / "DATA-LICENSE", target / "LICENSE")
+    (target / "SOURCE").write_text(
+        f"LucasFerrazSEO/ai-bots-list (ai_bots.json, by Lucas Ferraz, CC BY 4.0) at "
+        f"{_commit(repo)}, vendored {dt.date.today().isoformat()} by scripts/update_ivt_data.py"
+        " (normalised: token, operator, function; entries left out as printed)\n",
+        "utf-8",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ai-robots", type=Path, help="work tree of ai-robots-txt/ai.robots.txt")
@@ -359,6 +462,12 @@ def main() -> None:
     parser.add_argument("--uap-core", type=Path, help="work tree of ua-parser/uap-core")
     parser.add_argument(
         "--bad-bot-blocker", type=Path, help="mitchellkrogza/nginx-ultimate-bad-bot-blocker"
+    )
+    parser.add_argument(
+        "--ai-crawler-blocklist", type=Path, help="work tree of ipanalytics/AI-Crawler-Blocklist"
+    )
+    parser.add_argument(
+        "--ai-bots-list", type=Path, help="work tree of LucasFerrazSEO/ai-bots-list"
     )
     args = parser.parse_args()
     if args.ai_robots:
@@ -379,6 +488,10 @@ def main() -> None:
         update_uap_core(args.uap_core)
     if args.bad_bot_blocker:
         update_bad_bot_blocker(args.bad_bot_blocker)
+    if args.ai_crawler_blocklist:
+        update_ai_crawler_blocklist(args.ai_crawler_blocklist)
+    if args.ai_bots_list:
+        update_ai_bots_list(args.ai_bots_list)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@ The lists are vendored in `data/` with their licenses and refreshed at release b
 User-Agent is checked against them in this order; the first match decides:
 
 1. empty (or blank) -> bot, `empty_ua`: every real browser and ad-rendering webview sends one.
-2. AI agents -> ai_agent, `ai_agent`: the ai.robots.txt product tokens and Beacon's own
-   `ai-products.json` (whole word, case-insensitive, longest first), then the patterns the
+2. AI agents -> ai_agent, `ai_agent`: the ai.robots.txt product tokens, Beacon's own
+   `ai-products.json` and the tokens of the smaller AI lists (AI-Crawler-Blocklist,
+   ai-bots-list; whole word, case-insensitive, longest first), then the patterns the
    other lists put in an AI category (crawler-user-agents `ai-crawler`, device-detector's
    "AI ..." categories, well-known-bots `ai`). An AI agent wins over a generic bot, since
    most AI crawlers also look like crawlers.
@@ -22,6 +23,8 @@ User-Agent is checked against them in this order; the first match decides:
    removing its browser-token exclusions, as upstream), then the nginx bad-bot blocker's
    words (whole words) and isbot's patterns (each pattern of these three that matches a real
    browser of the bench corpora was left out when they were vendored).
+   Then by form: a `<Product>-User/<version>` token (ChatGPT-User, Claude-User, Manus-User:
+   an assistant fetching for its user), wherever it stands.
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
    form, a bare name after `Mozilla/5.0`, or no platform token at all (`name/version`).
 
@@ -159,6 +162,9 @@ class _Agent:
     function: str | None
 
 
+# The smaller AI lists vendored in `data/`, each an `agents.json` of {token, operator, function}.
+_AI_LISTS = ("ai-crawler-blocklist", "ai-bots-list")
+
 HUMAN = TrafficInfo(type="human")
 EMPTY_UA = TrafficInfo(type="bot", reason="empty_ua")
 
@@ -183,6 +189,8 @@ class AgentLists:
     bad_bots: list[str] = field(default_factory=list)
     # omrilotan/isbot's patterns (generic forms as well as names).
     isbot: list[str] = field(default_factory=list)
+    # The smaller AI lists (AI-Crawler-Blocklist, ai-bots-list), merged: token -> entry.
+    ai_lists: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def vendored(cls) -> AgentLists:
@@ -200,6 +208,11 @@ class AgentLists:
             uap_spiders=json.loads(_data("uap-core/spiders.json")),
             bad_bots=_lines(_data("bad-bot-blocker/bad-user-agents.list")),
             isbot=json.loads(_data("isbot/patterns.json")),
+            ai_lists={
+                entry["token"]: entry
+                for name in _AI_LISTS
+                for entry in json.loads(_data(f"{name}/agents.json"))
+            },
         )
 
 
@@ -218,8 +231,9 @@ class AgentClassifier:
         cache_size: int = 65536,
         automation_markers: Sequence[str] = AUTOMATION_MARKERS,
     ) -> None:
-        # ai.robots.txt names an agent first; Beacon's own list only adds what it lacks.
-        tokens = {**lists.ai_products, **lists.ai_robots}
+        # ai.robots.txt names an agent first; Beacon's own list, then the smaller AI lists,
+        # only add what it lacks.
+        tokens = {**lists.ai_lists, **lists.ai_products, **lists.ai_robots}
         for token in _LINK_PREVIEW_TOKENS:
             tokens.pop(token, None)
         self._agents, self._ai_tokens = _ai_tokens(tokens)
@@ -279,6 +293,11 @@ class AgentClassifier:
         name = _matched(self._ai_patterns, ua)
         if name and name.lower() not in _LINK_PREVIEW_TOKENS:
             return TrafficInfo("ai_agent", name, reason="ai_agent")
+        match = _USER_FETCHER.search(ua) if "-User/" in ua else None
+        if match:
+            return TrafficInfo(
+                "ai_agent", match.group(1), function="AI Assistants", reason="ai_agent"
+            )
         name = _matched(self._extra, ua)
         if name:
             return TrafficInfo("bot", name, reason="known_crawler")
@@ -345,6 +364,11 @@ def _is_declared_bot(ua: str) -> bool:
     return not match.group(0).lower().startswith("mozilla") or not _OLD_SYSTEM.search(ua)
 
 
+# The form of an AI assistant fetching a page for its user, `<Product>-User/<version>`
+# (ChatGPT-User, Claude-User, Perplexity-User, MistralAI-User, Kimi-User, Manus-User, ...),
+# even appended to a browser's User-Agent: no browser of the bench corpora sends it.
+_USER_FETCHER = re.compile(r"\b([A-Z][A-Za-z0-9]+-User)/\d")
+
 # What no browser, webview or app SDK sends but crawlers do: a contact URL or e-mail address,
 # or the "(compatible; Name" form that only Internet Explorer used among browsers.
 _DECLARED_BOT = re.compile(
@@ -389,12 +413,29 @@ _OLD_SYSTEM = re.compile(
 # an AI label from it; the bench counts the non-AI bots it mislabels.
 _AI_HINTS = re.compile(
     r"(?:^|[\s/@.(;+])(?:[a-z0-9-]+\.)*[a-z0-9-]+\.ai\b|(?-i:\bAI\b)|(?<=[0-9-])ai\b"
+    # "AI" inside a CamelCase name ("KlaviyoAIBot", "AISearchBot", "xAI-Bot"), "AI2"
+    r"|(?-i:(?<=[a-z])AI(?=[A-Z0-9-]|\b)|\bAI(?=[A-Z0-9][a-z0-9])|\bAI2)"
     r"|(?-i:\b[A-Z][A-Za-z]+-User\b)|\b[A-Za-z]+-Extended\b|\b[A-Za-z]+-SearchBot\b"
-    r"|\bGPT|\bLLM|(?-i:GPT|LLM|RAG\b)|\bassistant\b|\bAssistBot|training[-_ ]?data"
+    r"|\bGPT|\bLLM|(?-i:GPT|LLM|RAG\b)|\bassistant\b|AssistBot|training[-_ ]?data"
+    # a model family named by its language-model suffix ("NotebookLM", "ChatGLM"), the
+    # datasets and research agents AI products build ("img2dataset", "DeepResearch")
+    r"|(?-i:(?:[a-z]|\bG)LM\b)|\w2dataset\b|deep[-_ ]?research|\bagentic\b"
     r"|(?<![A-Za-z])(?:openai|chatgpt|anthropic|claude|gemini|deepmind|perplexity|copilot"
     r"|mistral|cohere|hugging-?face|deepseek|qwen|kimi|moonshot|pangu|doubao|grok|llama"
-    r"|langchain|crawl4ai|firecrawl|phind|jina|tavily)"
-    r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai)\b",
+    r"|langchain|crawl4ai|firecrawl|phind|jina|tavily"
+    # more AI companies, model families and agent frameworks, at the start of a word
+    r"|allenai|chatglm|zhipu|bigmodel|baichuan|minimax|hunyuan|yuanbao|ernie-?bot|wenxin"
+    r"|sensenova|stepfun|sbintuitions|sakana|hyperclova|replicate|together-?ai|groq"
+    r"|openrouter|midjourney|stability-?ai|inflection|ai21|aleph-?alpha|notebooklm|manus"
+    r"|genspark|browser-?use|browserbase|modelcontextprotocol|llama-?index|crewai|autogpt"
+    r"|scrapegraph|agentql|skyvern|bedrock-?agent|gigachat|exaone|qianwen|tongyi|yiyan|iflytek"
+    r"|xinghuo|upstage|openhands|langgraph|semantic-?kernel|flowise|smolagents|codeium"
+    r"|windsurf|bytedance|coze|dify\b)"
+    # the Model Context Protocol's fetchers ("mcp-fetch", "MCP Server")
+    r"|(?-i:\bMCP\b)|\bmcp[-_](?:server|fetch|client)"
+    r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai"
+    r"|commoncrawl\.org|huggingface\.co|chatglm\.cn|moonshot\.cn|kimi\.com|doubao\.com"
+    r"|deepseek\.com|v0\.dev|bolt\.new|lovable\.dev)\b",
     re.IGNORECASE,
 )
 # Words of monitors, synthetic checks, link previews and optimisers that the lists' generic
