@@ -373,3 +373,7 @@ def main() -> int:
         if args.write_docs:
             write_docs(intro(args, args.loads), backend, block)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
