@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from beacon.app import create_app
 from beacon.core import auth
@@ -40,6 +40,11 @@ from beacon.core.config import Settings
 from beacon.core.db import Database, upgrade_database
 from beacon.pixel.models import PixelCampaign, PixelRollup, PixelSiteDay
 from beacon.pixel.stats import fold_repository, folds
+from beacon.pixel.stats.models import PixelStatsAgent as A
+from beacon.pixel.stats.models import PixelStatsDomainAgent as DA
+from beacon.pixel.stats.models import PixelStatsFolded as F
+from beacon.pixel.stats.models import PixelStatsSite as S
+from beacon.pixel.stats.models import PixelStatsUrl as U
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as reports_bench
@@ -47,6 +52,7 @@ import run as reports_bench
 DOCS = reports_bench.DOCS
 SECTION = "## Campaign stats with domain summaries (issue 14, 2026-12-04, session 7)"
 TARGET_MS = 300.0
+SUMMARY_TABLES = tuple(model.__tablename__ for model in (A, DA, S, U, F))
 END = reports_bench.START + dt.timedelta(days=reports_bench.DAYS - 1)
 
 
@@ -150,6 +156,18 @@ def fold_all(db: Database, *, campaign_id: int) -> int:
     )
 
 
+def analyze_summaries(db: Database) -> None:
+    """Refresh the planner statistics of the summaries the fold wrote."""
+    with db.engine.connect() as conn:
+        if db.engine.dialect.name == "postgresql":
+            autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
+            for table in SUMMARY_TABLES:
+                autocommit.execute(text(f"VACUUM ANALYZE {table}"))
+        else:
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+
+
 def unfold_all(db: Database, *, campaign_id: int) -> None:
     """Undo every folded month, so the fold is timed from nothing again."""
     with db.transaction() as session:
@@ -184,6 +202,7 @@ def bench_backend(
         folded = fold_all(db, campaign_id=campaign_id)
         fold_s = time.perf_counter() - start
         print(f"[{backend}] folded {folded} days in {fold_s:.1f} s", flush=True)
+        analyze_summaries(db)  # what autovacuum (PostgreSQL) does after the fold's inserts
         if fold_only:
             return {"rollup_rows": float(rows or 0), "fold_s": fold_s, "folded": folded}, []
         with db.transaction() as session:
