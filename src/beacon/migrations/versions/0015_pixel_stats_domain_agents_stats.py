@@ -4,8 +4,8 @@ the site and URL summaries by domain.
 A ``domain`` filter on `GET /v1/pixel/campaigns/{id}/stats` read the full grain for its
 series, devices, countries and agents; the folding job now keeps those per domain, at the real
 device and country, for every folded day, month and the whole campaign. Days folded before this
-revision get theirs here, from the full grain of those days (their month and whole rows summed
-from them), so the summaries stay whole without folding anything again.
+revision get theirs here, from the full grain of those days (their coarser levels, month and
+whole rows summed from them), so the summaries stay whole without folding anything again.
 
 Revision ID: 0015_stats
 Revises: 0014_stats
@@ -84,6 +84,18 @@ def backfill(bind: sa.Connection) -> None:
         "WHERE r.traffic_type IN ('human', 'bot', 'ai_agent') "
         f"GROUP BY r.campaign_id, r.date, {keys}"
     ]
+    # The coarser levels of those days: every device ('*'), every country, both.
+    for device, geo, kept in (
+        ("device", "'*'", "device, "),
+        ("'*'", "geo", "geo, "),
+        ("'*'", "'*'", ""),
+    ):
+        statements.append(
+            f"INSERT INTO {_TABLE} ({columns}) "
+            f"SELECT campaign_id, span, period, domain, {device}, {geo}, traffic_type, agent, "
+            f"SUM(hits) FROM {_TABLE} WHERE span = 'day' AND device != '*' AND geo != '*' "
+            f"GROUP BY campaign_id, span, period, {kept}domain, traffic_type, agent"
+        )
     month = (
         "date(period, 'start of month')" if sqlite else "CAST(date_trunc('month', period) AS date)"
     )

@@ -1,12 +1,14 @@
 """SQL of the folding job: closed days of the full grain summed into the stats summaries.
 
-A few days of one month are folded in one transaction: their agent day rows (four levels) are
-inserted, their agent, site and URL sums are *added* to the month rows and to the campaign's
-``whole`` rows (``INSERT .. SELECT .. ON CONFLICT DO UPDATE SET n = n + excluded.n``), and each
-day is marked with the loads it had. Undoing a month (when a folded day changed) subtracts its
-month rows from the whole rows and deletes them, its day rows and marks at once; its days are
-then folded again. So the whole rows always equal the sum of the month rows. Each statement is a GROUP BY in the database over those
-days of the full grain, so no transaction holds a write lock long.
+A few days of one month are folded in one transaction: their domain day rows (per domain,
+device, country, traffic type and agent) are summed from the full grain, the agent day rows
+from them, both at four device / country levels; their agent, domain, site and URL sums are
+*added* to the month rows and to the campaign's ``whole`` rows (``INSERT .. SELECT .. ON
+CONFLICT DO UPDATE SET n = n + excluded.n``), and each day is marked with the loads it had.
+Undoing a month (when a folded day changed) subtracts its month rows from the whole rows and
+deletes them, its day rows and marks at once; its days are then folded again. So the whole
+rows always equal the sum of the month rows. Each statement is a GROUP BY in the database over
+those days of the full grain (or of their day rows), so no transaction holds a write lock long.
 """
 
 from __future__ import annotations
@@ -167,7 +169,6 @@ def fold_days(session: Session, *, campaign_id: int, days: list[dt.date]) -> dic
     month = month_of(days[0])
     assert all(month_of(day) == month for day in days)
     _agent_days(session, campaign_id, days)
-    _domain_days(session, campaign_id, days)
     statement = (
         select(A.period, func.sum(A.hits))
         .where(
@@ -196,48 +197,57 @@ def _days_of(campaign_id: int, days: list[dt.date]) -> list[ColumnElement[bool]]
 
 
 def _agent_days(session: Session, campaign_id: int, days: list[dt.date]) -> None:
-    """The day's agent rows at the finest level from the full grain, the others from them."""
-    columns = ["campaign_id", "span", "period", "device", "geo", "traffic_type", "agent", "hits"]
-    keys = [R.device, R.geo, R.traffic_type, R.agent]
+    """The days' domain rows at the real device and country from the full grain, the campaign's
+    agent rows from them (summed over domains), then the coarser levels of both."""
+    names = ["device", "geo", "traffic_type", "agent"]
+    keys = [R.domain, *(getattr(R, name) for name in names)]
     finest = (
         select(R.campaign_id, literal(DAY), R.date, *keys, func.sum(R.hits))
         .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
         .group_by(R.campaign_id, R.date, *keys)
     )
-    session.execute(insert(A).from_select(columns, finest))
+    columns = ["campaign_id", "span", "period", *names, "hits"]
+    session.execute(insert(DA).from_select([*columns[:3], "domain", *columns[3:]], finest))
+    by_domain = [getattr(DA, name) for name in names]
+    campaign = (
+        select(DA.campaign_id, DA.span, DA.period, *by_domain, func.sum(DA.hits))
+        .where(*_real_days(DA, campaign_id, days))
+        .group_by(DA.campaign_id, DA.span, DA.period, *by_domain)
+    )
+    session.execute(insert(A).from_select(columns, campaign))
+    for model in (A, DA):
+        _coarse_days(session, model, campaign_id, days)
+
+
+def _real_days(model: Any, campaign_id: int, days: list[dt.date]) -> list[ColumnElement[bool]]:
+    return [
+        model.campaign_id == campaign_id,
+        model.span == DAY,
+        model.period.in_(days),
+        model.device != ALL,
+        model.geo != ALL,
+    ]
+
+
+def _coarse_days(session: Session, model: Any, campaign_id: int, days: list[dt.date]) -> None:
+    """``model``'s day rows at every coarser level, from its rows at the real level."""
+    kept = [getattr(model, name) for name in _KEYS[model]]
+    columns = ["campaign_id", "span", "period", "device", "geo", *_KEYS[model], "hits"]
     for keep in _LEVELS[1:]:
-        device, geo = _level(A.device, keep[0]), _level(A.geo, keep[1])
+        device, geo = _level(model.device, keep[0]), _level(model.geo, keep[1])
         coarse = (
-            select(A.campaign_id, A.span, A.period, device, geo, A.traffic_type, A.agent)
-            .add_columns(func.sum(A.hits))
-            .where(
-                A.campaign_id == campaign_id,
-                A.span == DAY,
-                A.period.in_(days),
-                A.device != ALL,
-                A.geo != ALL,
-            )
-            .group_by(A.campaign_id, A.span, A.period, *_grouped(keep, A), A.traffic_type, A.agent)
+            select(model.campaign_id, model.span, model.period, device, geo, *kept)
+            .add_columns(func.sum(model.hits))
+            .where(*_real_days(model, campaign_id, days))
+            .group_by(model.campaign_id, model.span, model.period, *_grouped(keep, model), *kept)
         )
-        session.execute(insert(A).from_select(columns, coarse))
+        session.execute(insert(model).from_select(columns, coarse))
 
 
 def _agent_month(session: Session, campaign_id: int, days: list[dt.date], month: dt.date) -> None:
     for span, period in ((MONTH, month), (WHOLE, WHOLE_PERIOD)):
         for model in (A, DA):
             _agent_sums(session, model, campaign_id, days, span, period)
-
-
-def _domain_days(session: Session, campaign_id: int, days: list[dt.date]) -> None:
-    """The days' rows per domain at the real device and country, from the full grain."""
-    columns = ["campaign_id", "span", "period", "domain", "device", "geo", "traffic_type"]
-    keys = [R.domain, R.device, R.geo, R.traffic_type, R.agent]
-    rows = (
-        select(R.campaign_id, literal(DAY), R.date, *keys, func.sum(R.hits))
-        .where(*_days_of(campaign_id, days), R.traffic_type.in_(TRAFFIC_TYPES))
-        .group_by(R.campaign_id, R.date, *keys)
-    )
-    session.execute(insert(DA).from_select([*columns, "agent", "hits"], rows))
 
 
 def _agent_sums(

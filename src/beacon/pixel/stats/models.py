@@ -104,10 +104,9 @@ class PixelStatsAgent(_Summary, Base):
 
 
 class PixelStatsDomainAgent(_Summary, Base):
-    """Loads per period, domain, real device and country, traffic type and agent: day rows of
-    every folded day, month rows and whole rows. What a ``domain`` filter reads (its series,
-    devices, countries and agents), at the real device and country only: a domain's rows are
-    few, so a device or country filter sums them rather than keeping coarser levels."""
+    """Loads per period, level, domain, traffic type and agent: the agent rows per domain (day
+    rows of every folded day, month and whole rows, at all four levels). What a ``domain``
+    filter reads for its series, devices, countries and agents."""
 
     __tablename__ = "pixel_stats_domain_agents"
     __table_args__ = (

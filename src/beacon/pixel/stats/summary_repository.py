@@ -83,7 +83,7 @@ def _domains(model: Any, scope: Scope) -> list[ColumnElement[bool]]:
 
 
 def _scoped(model: Any, scope: Scope) -> list[ColumnElement[bool]]:
-    """Rows of the real device and country (domain rows, the full grain) in the filters."""
+    """Rows of the full grain or the stats cache (real device and country) in the filters."""
     return [*_domains(model, scope), *_filters(model, scope)]
 
 
@@ -123,7 +123,7 @@ def series(
     parts: list[Any] = []
     if folded:
         summary: Any = DA if scope.domains else A
-        level = _scoped(DA, scope) if scope.domains else _level(A, scope, finest=False)
+        level = [*_level(summary, scope, finest=False), *_domains(summary, scope)]
         parts.append(
             select(
                 summary.period.label("date"),
@@ -158,7 +158,7 @@ def traffic(
     filter the domain rows, and the full grain for ``open_days``."""
     parts: list[Any] = []
     model: Any = DA if scope.domains else A
-    level = _scoped(DA, scope) if scope.domains else _level(A, scope, finest=True)
+    level = [*_level(model, scope, finest=True), *_domains(model, scope)]
 
     def agent_rows(span: str, periods: Sequence[dt.date], sign: int) -> None:
         if periods:
