@@ -11,6 +11,7 @@ without naming a new page, so both forms drop them:
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 TRACKING_PARAMS: frozenset[str] = frozenset(
@@ -20,8 +21,9 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-# A host with any of these goes through urlsplit (user info, port, IPv6 literal, escapes).
-_NOT_PLAIN_HOST = "@[]:%"
+# `http(s)://` or `//`, then an authority without user info, port, IPv6 literal or escape
+# (none of `@[]:%`) up to the path, query, fragment or end: all `plain_host` reads itself.
+_PLAIN_AUTHORITY = re.compile(r"(?i:https?:)?//([^/?#@\[\]:%]*)(?:[/?#]|\Z)")
 
 
 def is_tracking_param(name: str) -> bool:
@@ -91,21 +93,10 @@ def plain_host(value: str) -> str | None:
     """
     if not (value.isascii() and value.isprintable()):
         return None
-    if value.startswith("//"):
-        rest = value[2:]
-    elif value[:8].lower().startswith(("http://", "https://")):
-        rest = value.partition("://")[2]
-    else:
+    match = _PLAIN_AUTHORITY.match(value)
+    if match is None:
         return None
-    end = len(rest)
-    for delimiter in "/?#":
-        found = rest.find(delimiter, 0, end)
-        if found >= 0:
-            end = found
-    host = rest[:end]
-    if any(character in host for character in _NOT_PLAIN_HOST):
-        return None
-    return host.lower()
+    return match[1].lower()
 
 
 def normalize_url(url: str) -> str:
