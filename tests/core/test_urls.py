@@ -1,5 +1,16 @@
+from urllib.parse import urlsplit, urlunsplit
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from beacon.contextual.fetch import normalize_url as fetch_normalize_url
-from beacon.core.urls import TRACKING_PARAMS, is_tracking_param, normalize_page_url, normalize_url
+from beacon.core.urls import (
+    TRACKING_PARAMS,
+    is_tracking_param,
+    normalize_page_url,
+    normalize_url,
+    plain_host,
+)
 
 
 def test_one_tracking_list_for_pages_and_fetched_urls() -> None:
@@ -17,3 +28,92 @@ def test_page_urls_keep_their_query_order_and_encoding() -> None:
     url = "HTTPS://News.Example.COM:443/a%20b?z=1&igshid=x&a=%2F#frag"
     assert normalize_page_url(url) == "https://news.example.com/a%20b?z=1&a=%2F"
     assert normalize_page_url("ftp://example.com/") == ""
+
+
+def _page_url_by_urlsplit(value: str | None) -> str:
+    """`normalize_page_url` as it was before its fast path: urlsplit and urlunsplit."""
+    if not value:
+        return ""
+    value = value.strip()
+    if not value[:8].lower().startswith(("http://", "https://")):
+        return ""
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        port = parts.port
+    except ValueError:
+        return ""
+    if not host:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host if port is None or port in (80, 443) else f"{host}:{port}"
+    query = parts.query
+    if query and ("utm_" in query or any(key in query for key in TRACKING_PARAMS)):
+        query = "&".join(
+            pair for pair in query.split("&") if not is_tracking_param(pair.split("=", 1)[0])
+        )
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+
+
+_TRICKY_PAGE_URLS = [
+    "https://Example.com",
+    "https://example.com?",
+    "https://example.com?a=1#f",
+    "https://example.com#f?a=1",
+    "https://example.com/a?b?c#d#e",
+    "http:///path",
+    "https://",
+    "https://?q=1",
+    "HtTpS://WWW.Example.Org/Path/?Q=A",
+    "https://user:pw@Example.com:8080/x",
+    "https://example.com:443/x",
+    "https://example.com:80/x",
+    "https://example.com:99999/x",
+    "https://example.com:abc/x",
+    "https://example.com:/x",
+    "https://[2001:DB8::1]:8443/x?y",
+    "https://[2001:db8::1/x",
+    "https://Ex%41mple.com/x",
+    "https://exa mple.com/a b",
+    "https://exämple.com/ü",
+    "https://example.com/a\tb\nc",
+    "https://\x01example.com/",
+    "https://example.com/p?utm_source=x&a=1&fbclid=2",
+    "  https://example.com/p  ",
+]
+_URL_TEXT = st.text(alphabet=st.sampled_from("aZ09-._~:/?#[]@!$&'()*+,;=% \t\nü\x00"), max_size=40)
+
+
+def test_page_url_fast_path_equals_urlsplit_on_tricky_urls() -> None:
+    for url in _TRICKY_PAGE_URLS:
+        assert normalize_page_url(url) == _page_url_by_urlsplit(url), url
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(["http://", "https://", "HTTPS://", "http:/"]), _URL_TEXT)
+def test_page_url_fast_path_equals_urlsplit(prefix: str, rest: str) -> None:
+    url = prefix + rest
+    assert normalize_page_url(url) == _page_url_by_urlsplit(url)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.sampled_from(["http://", "https://", "HTTP://", "//", "ftp://", ""]), _URL_TEXT)
+def test_plain_host_is_urlsplits_hostname(prefix: str, rest: str) -> None:
+    url = prefix + rest
+    host = plain_host(url)
+    if host is not None:  # None: left to urlsplit
+        assert (host or None) == urlsplit(url).hostname
+
+
+def test_plain_host_leaves_every_unusual_authority_to_urlsplit() -> None:
+    for url in (
+        "https://u@a.example/",
+        "https://a.example:8080/",
+        "//[::1]/",
+        "https://%41.example/",
+    ):
+        assert plain_host(url) is None
+    assert plain_host("https://A.Example?q") == "a.example"
+    assert plain_host("//A.Example/x") == "a.example"
+    assert plain_host("https:///x") == ""

@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 import idna
 from publicsuffixlist import PublicSuffixList
 
+from beacon.core.urls import plain_host
+
 _PSL = PublicSuffixList(accept_unknown=False)
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
 _MAX_INPUT = 2048
@@ -54,10 +56,12 @@ def _hostname(value: str) -> str | None:
         value = unquote(value)
     if "://" not in value:
         value = "//" + value.lstrip("/")
-    try:
-        host = urlsplit(value).hostname
-    except ValueError:
-        return None
+    host = plain_host(value)
+    if host is None:
+        try:
+            host = urlsplit(value).hostname
+        except ValueError:
+            return None
     return host.rstrip(".") if host else None
 
 
