@@ -7,7 +7,7 @@ made each new site-day row the most expensive insert of the flush on SQLite (iss
 Existing rows are kept; only the index is rebuilt.
 
 Revision ID: 0016_ingest
-Revises: 0006_pixel_report_rollups
+Revises: 0015_stats
 Create Date: 2026-12-04
 """
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0016_ingest"
-down_revision = "0006_pixel_report_rollups"
+down_revision = "0015_stats"
 branch_labels = None
 depends_on = None
 
