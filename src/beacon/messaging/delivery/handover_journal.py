@@ -2,13 +2,20 @@
 only for the messages that were on the wire (at most one per provider connection).
 
 Each batch run of a provider that cannot tell afterwards what it accepted (SMTP, the SMS API)
-appends to its own file under ``<data_dir>/handover``, one ``write()`` per record:
+appends to its own file under ``<data_dir>/handover``:
 
 - ``C id id ...`` the rows of a chunk, written before the chunk is marked ``injected``;
 - ``S id`` a hand-over begins, written before its first byte reaches the provider (SMTP DATA,
   the SMS request);
 - ``E id provider-message-id`` the provider accepted it;
 - ``N id`` the provider answered and did not take it (a refusal; sending it again is safe).
+
+``C`` and ``S`` records are written at once, one ``write()`` each. An answer (``E``, ``N``)
+goes out in the same ``write()`` as the next hand-over's start (on any connection) or at the
+close: one system call per message instead of two, on
+the thread that drives the connections. Until then a crash leaves that message unknown, as if
+it were still on the wire; since a connection's next start carries its previous answer, each
+connection still has at most one message unknown at any moment.
 
 A record is in the kernel's page cache once ``write()`` returns, so it survives a ``kill -9``
 of the process without an fsync; only a machine crash loses it. The file's first line names
@@ -57,6 +64,9 @@ class HandoverJournal:
     def __init__(self, path: Path, fd: int) -> None:
         self.path = path
         self._fd = fd
+        # answers written with the next start (module docstring); touched only by the thread
+        # that drives the hand-overs
+        self._answers: list[bytes] = []
 
     @classmethod
     def create(cls, directory: Path, *, execution_id: uuid.UUID, batch_id: int) -> HandoverJournal:
@@ -70,23 +80,33 @@ class HandoverJournal:
 
     def claimed(self, ids: Iterable[int]) -> None:
         """Rows about to be marked ``injected`` (called before that commit)."""
+        # the claim runs on another thread than the hand-overs: it leaves their answers alone
         os.write(self._fd, ("C " + " ".join(map(str, ids)) + "\n").encode())
 
     def started(self, message: OutgoingMessage) -> None:
         """The hand-over of ``message`` begins: from here a crash leaves its outcome unknown."""
-        os.write(self._fd, b"S %d\n" % message.recipient_id)
+        self._write(b"S %d\n" % message.recipient_id)
 
     def finished(self, message: OutgoingMessage, delivery: Delivery) -> None:
-        """The provider's answer to a started hand-over (nothing when it is itself unknown)."""
+        """The provider's answer to a started hand-over (nothing when it is itself unknown);
+        it reaches the file with the next start."""
         if delivery.outcome is Outcome.SENT:
             pmid = (delivery.provider_message_id or "").replace("\n", " ").replace("\r", " ")
-            os.write(self._fd, f"E {message.recipient_id} {pmid}\n".encode())
+            self._answers.append(f"E {message.recipient_id} {pmid}\n".encode())
         elif delivery.outcome is not Outcome.UNKNOWN:
-            os.write(self._fd, b"N %d\n" % message.recipient_id)
+            self._answers.append(b"N %d\n" % message.recipient_id)
+
+    def _write(self, record: bytes) -> None:
+        if self._answers:
+            record = b"".join(self._answers) + record
+            self._answers.clear()
+        os.write(self._fd, record)
 
     def close(self, *, keep: bool) -> None:
         """Release the lock; the file goes unless some outcome it records is not in the
         database yet (``keep``), when the worker that takes over needs it."""
+        if self._answers:
+            self._write(b"")
         if not keep:
             self.path.unlink(missing_ok=True)
         os.close(self._fd)

@@ -35,6 +35,7 @@ from beacon.messaging.delivery.handover import (
 from beacon.messaging.models import Batch, Campaign, Execution
 from beacon.messaging.providers import Provider
 from beacon.messaging.providers.factory import open_provider, retry_policy
+from beacon.messaging.templates import render_pool
 
 log = logging.getLogger("beacon.messaging.pipeline")
 NO_LINK_BASE = (
@@ -87,6 +88,7 @@ class _BatchRun:
 
     def run(self) -> None:
         batch = self.batch
+        render_pool.shared().warm()  # the render processes start while the rows load
         with batch.tx() as session:
             execution = session.get(Execution, batch.execution_id)
             campaign = session.get(Campaign, execution.campaign_id) if execution else None

@@ -26,7 +26,9 @@ process), never a fork of the threaded server. When every child is busy for
 ``BUSY_WAIT_SECONDS``, an interactive call answers 503 (``RendererBusy``) instead of queueing.
 
 One call renders one template for many contacts (a whole chunk of a send): the child compiles
-a template once and keeps it in a small cache keyed by the hash of its content.
+a template once and keeps it in a small cache keyed by the hash of its content. A send's call
+carries an ``Envelope``, and then the child answers each email as its finished MIME bytes
+(``mime``), built where the parts are.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any
 
 from beacon.core.errors import ServiceUnavailable
+from beacon.messaging.templates.mime import EmailBuilder, Envelope
 from beacon.messaging.templates.rendering import (
     CompiledMessage,
     RenderError,
@@ -82,6 +85,7 @@ EXIT_MEMORY = 86  # a child's exit code after running out of address space
 Item = tuple[Mapping[str, Any], str | None]  # a contact in wire form, its unsubscribe link
 Rendered = dict[str, str | None]
 Result = Rendered | RenderError
+Answer = Rendered | bytes | RenderError  # bytes: an email built for an Envelope
 
 
 class RendererBusy(ServiceUnavailable):
@@ -152,10 +156,10 @@ def _child_main(conn: Connection, headroom: int, cpu_seconds: int) -> None:
     try:
         while True:
             try:
-                key, channel, content, items = conn.recv()
+                key, channel, content, items, envelope = conn.recv()
             except EOFError:
                 return
-            if not _serve(conn, cache, cpu_seconds, key, channel, content, items):
+            if not _serve(conn, cache, cpu_seconds, key, channel, content, items, envelope):
                 os._exit(EXIT_MEMORY)
     except MemoryError:
         os._exit(EXIT_MEMORY)
@@ -169,6 +173,7 @@ def _serve(
     channel: str,
     content: Mapping[str, Any],
     items: Sequence[Item],
+    envelope: Envelope | None,
 ) -> bool:
     """Answer one request; False when the process ran out of memory and must end."""
     _arm_cpu(cpu_seconds)
@@ -183,12 +188,17 @@ def _serve(
         while len(cache) > CACHE_SIZE:
             cache.popitem(last=False)
     cache.move_to_end(key)
+    builder = EmailBuilder(envelope) if envelope is not None else None
     batch: list[Any] = []
     flushed = time.monotonic()
-    for contact, unsubscribe_url in items:
+    for index, (contact, unsubscribe_url) in enumerate(items):
         _arm_cpu(cpu_seconds)
         try:
-            batch.append(compiled.render(contact_context(contact, unsubscribe_url=unsubscribe_url)))
+            parts = compiled.render(contact_context(contact, unsubscribe_url=unsubscribe_url))
+            if builder is not None:
+                batch.append(_built(builder, index, contact, parts, unsubscribe_url or ""))
+            else:
+                batch.append(parts)
         except RenderError as exc:
             batch.append(_error_tuple(exc))
             if _out_of_memory(exc):
@@ -199,6 +209,21 @@ def _serve(
             batch, flushed = [], time.monotonic()
     conn.send(("done", batch))
     return True
+
+
+def _built(
+    builder: EmailBuilder, index: int, contact: Mapping[str, Any], parts: Rendered, link: str
+) -> bytes:
+    """An email's MIME bytes; a part that cannot go into a message fails its recipient."""
+    try:
+        return builder.build(
+            parts,
+            recipient_id=builder.envelope.recipient_ids[index],
+            to=str(contact.get("email") or ""),
+            link=link,
+        )
+    except (ValueError, TypeError, UnicodeError, LookupError) as exc:
+        raise RenderError("", f"the message could not be built: {exc}") from None
 
 
 def _error_tuple(exc: RenderError) -> tuple[str, str, str | None]:
@@ -309,16 +334,17 @@ class RenderPool:
         content: Mapping[str, Any],
         items: Sequence[Item],
         wait: bool = False,
-    ) -> list[Result]:
-        """Each item's rendered parts or its RenderError, in order. Raises RenderError when
-        the template fails for everyone (a syntax error, a fixed part that fails), and
-        RendererBusy (unless ``wait``) or RendererClosed."""
+        envelope: Envelope | None = None,
+    ) -> list[Answer]:
+        """Each item's rendered parts (with an ``envelope``, an email channel's finished MIME
+        bytes instead) or its RenderError, in order. Raises RenderError when the template
+        fails for everyone (a syntax error, a fixed part that fails), and RendererBusy
+        (unless ``wait``) or RendererClosed."""
         started = time.monotonic()
-        request = (content_key(channel, content), channel, dict(content), list(items))
+        key = content_key(channel, content)
+        request = (key, channel, dict(content), list(items), envelope)
         worker = self._checkout(wait=wait)
-        if not self._warmed:
-            self._warmed = True
-            threading.Thread(target=self._warm, name="beacon-render-warm", daemon=True).start()
+        self.warm()
         # an interactive call's wall limit counts from the call, queueing included
         first = (started if not wait else time.monotonic()) + self.wall_seconds
         healthy = False
@@ -332,6 +358,17 @@ class RenderPool:
         if failure is not None:
             raise failure
         return results
+
+    def warm(self) -> None:
+        """Start a process for every free slot, in the background, once (a send calls it as
+        it begins, so its first chunks do not wait for processes to start; any render calls
+        it too: a server that renders keeps its processes ready, a test that never renders
+        starts none)."""
+        with self._lock:
+            if self._warmed:
+                return
+            self._warmed = True
+        threading.Thread(target=self._warm, name="beacon-render-warm", daemon=True).start()
 
     def close(self) -> None:
         """Kill every child now (busy ones included); later calls raise RendererClosed."""
@@ -452,13 +489,13 @@ class RenderPool:
 
     def _exchange(
         self, worker: _Worker, request: tuple[Any, ...], count: int, deadline: float
-    ) -> tuple[list[Result], RenderError | None, bool]:
+    ) -> tuple[list[Answer], RenderError | None, bool]:
         """Send a request and collect its answers: (results, whole-call error, healthy). The
         child is killed when ``deadline`` passes, and then ``wall_seconds`` after each answer;
         while it works, its CPU time is read every ``WATCH_SECONDS`` and past
         ``DEMOTE_CPU_SECONDS`` for this call its group is demoted."""
         conn = worker.conn
-        results: list[Result] = []
+        results: list[Answer] = []
         started = _cpu_seconds(worker.process.pid)
         try:
             conn.send(request)
@@ -496,7 +533,7 @@ class RenderPool:
             _demote(worker)
 
     @staticmethod
-    def _fill(results: list[Result], count: int, death: RenderLimitExceeded) -> list[Result]:
+    def _fill(results: list[Answer], count: int, death: RenderLimitExceeded) -> list[Answer]:
         """The contact being rendered when the child died gets ``death``; the ones after it
         are not tried (the template already went past a limit)."""
         missing = count - len(results)
@@ -596,7 +633,12 @@ def render_many(
 ) -> list[Result]:
     """Render a template for many contacts in one child call (see ``RenderPool.render``)."""
     results = shared().render(channel=channel, content=content, items=items, wait=wait)
-    return [_attributed(result, content) for result in results]
+    return [_attributed(_parts(result), content) for result in results]
+
+
+def _parts(answer: Answer) -> Result:
+    assert not isinstance(answer, bytes), "a call without an envelope answers parts"
+    return answer
 
 
 def _attributed(result: Result, content: Mapping[str, Any]) -> Result:
