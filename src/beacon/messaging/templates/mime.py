@@ -69,7 +69,7 @@ class EmailBuilder:
 
     def __init__(self, envelope: Envelope) -> None:
         self.envelope = envelope
-        self._from: tuple[str | None, str] = (None, "")  # the last From line, reused
+        self._from: tuple[str | None, str] | None = None  # the last From line, reused
 
     def build(
         self, parts: Mapping[str, str | None], *, recipient_id: int, to: str, link: str
@@ -77,7 +77,7 @@ class EmailBuilder:
         """The whole message: headers and a text, HTML or multipart/alternative body."""
         envelope = self.envelope
         name = parts.get("fromName")
-        if self._from[0] != name:  # the sender's name is usually the same for every contact
+        if self._from is None or self._from[0] != name:  # usually the same for every contact
             self._from = (name, header(formataddr((one_line(name), envelope.sender))))
         headers = [
             f"From: {self._from[1]}",
