@@ -37,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -347,12 +347,13 @@ def load_report_grain(db: Database) -> dict[str, int]:
         }
 
 
-def analyze(db: Database) -> None:
-    """Refresh planner statistics, as autovacuum (PostgreSQL) or `beacon` itself would."""
+def analyze(db: Database, tables: Sequence[str] = ()) -> None:
+    """Refresh planner statistics, as autovacuum (PostgreSQL) or `beacon` itself would: of
+    ``tables`` (by default the rollups and the report grain) on PostgreSQL, all on SQLite."""
     with db.engine.connect() as conn:
         if db.engine.dialect.name == "postgresql":
             autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in ("pixel_rollups", *REPORT_GRAIN_TABLES):
+            for table in tables or ("pixel_rollups", *REPORT_GRAIN_TABLES):
                 autocommit.execute(text(f"VACUUM ANALYZE {table}"))
         else:
             conn.execute(text("ANALYZE"))

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from beacon.app import create_app
 from beacon.core import auth
@@ -156,18 +156,6 @@ def fold_all(db: Database, *, campaign_id: int) -> int:
     )
 
 
-def analyze_summaries(db: Database) -> None:
-    """Refresh the planner statistics of the summaries the fold wrote."""
-    with db.engine.connect() as conn:
-        if db.engine.dialect.name == "postgresql":
-            autocommit = conn.execution_options(isolation_level="AUTOCOMMIT")
-            for table in SUMMARY_TABLES:
-                autocommit.execute(text(f"VACUUM ANALYZE {table}"))
-        else:
-            conn.execute(text("ANALYZE"))
-            conn.commit()
-
-
 def unfold_all(db: Database, *, campaign_id: int) -> None:
     """Undo every folded month, so the fold is timed from nothing again."""
     with db.transaction() as session:
@@ -202,7 +190,8 @@ def bench_backend(
         folded = fold_all(db, campaign_id=campaign_id)
         fold_s = time.perf_counter() - start
         print(f"[{backend}] folded {folded} days in {fold_s:.1f} s", flush=True)
-        analyze_summaries(db)  # what autovacuum (PostgreSQL) does after the fold's inserts
+        # what autovacuum (PostgreSQL) does after the fold's inserts
+        reports_bench.analyze(db, SUMMARY_TABLES)
         if fold_only:
             return {"rollup_rows": float(rows or 0), "fold_s": fold_s, "folded": folded}, []
         with db.transaction() as session:

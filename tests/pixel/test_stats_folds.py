@@ -151,6 +151,17 @@ FILTERS = [
 ]
 
 
+def campaign_with_hits(
+    client: TestClient, headers: dict[str, str], db: Database, *, seed: int, n: int
+) -> tuple[int, dict[RollupKey, int]]:
+    """A new campaign holding ``n`` random draws of hits (seeded), and their counts."""
+    cid = new_campaign(client, headers, "campaign_reporting")
+    counts = random_hits(cid, random.Random(seed), n)
+    with db.transaction() as session:
+        increment(session, counts)
+    return cid, counts
+
+
 def fold(db: Database, cid: int, before: dt.date = EVERYTHING) -> int:
     return folds.fold_campaign(transaction=db.transaction, campaign_id=cid, before=before)
 
@@ -219,10 +230,7 @@ def test_folded_answers_equal_the_daily_answers(
         monkeypatch.setattr(summaries, "_URL_MIN_DEPTH", 1)
     if plans != "cheapest":
         force_plans(monkeypatch, plans)
-    cid = new_campaign(client, headers, "campaign_reporting")
-    counts = random_hits(cid, random.Random(21 + top), 700)
-    with db.transaction() as session:
-        increment(session, counts)
+    cid, counts = campaign_with_hits(client, headers, db, seed=21 + top, n=700)
     daily = answers(client, headers, cid, top)  # nothing folded: the daily tables
     check_direct(counts, daily, top)
     assert fold(db, cid, before=dt.date(2026, 2, 14)) == 20  # Jan 25 .. Feb 13
@@ -234,10 +242,8 @@ def test_folded_answers_equal_the_daily_answers(
 def test_late_hits_and_a_day_not_folded_yet(
     client: TestClient, headers: dict[str, str], db: Database
 ) -> None:
-    cid = new_campaign(client, headers, "campaign_reporting")
-    counts = Counter(random_hits(cid, random.Random(5), 500))
-    with db.transaction() as session:
-        increment(session, counts)
+    cid, hits = campaign_with_hits(client, headers, db, seed=5, n=500)
+    counts = Counter(hits)
     assert fold(db, cid) == 40
     folded = contents(db)
     # Late hits to a folded day (Feb 10) and hits on a new day (Mar 6) the job has not reached.
@@ -278,10 +284,7 @@ def test_late_hits_and_a_day_not_folded_yet(
 def test_the_job_folds_through_the_runner_idempotently(
     client: TestClient, headers: dict[str, str], db: Database, database_url: str
 ) -> None:
-    cid = new_campaign(client, headers, "campaign_reporting")
-    counts = random_hits(cid, random.Random(8), 300)
-    with db.transaction() as session:
-        increment(session, counts)
+    cid, counts = campaign_with_hits(client, headers, db, seed=8, n=300)
     settings = Settings(database_url=database_url, worker_in_process=False)
     kind, task = fold_job_kind(settings), fold_task(settings)
     worker = Worker(db=db, kinds=[kind], periodic=[], concurrency=1)
@@ -304,10 +307,7 @@ def test_the_job_folds_through_the_runner_idempotently(
 def test_two_folds_at_once_add_nothing_twice(
     client: TestClient, headers: dict[str, str], db: Database
 ) -> None:
-    cid = new_campaign(client, headers, "campaign_reporting")
-    counts = random_hits(cid, random.Random(11), 400)
-    with db.transaction() as session:
-        increment(session, counts)
+    cid, _ = campaign_with_hits(client, headers, db, seed=11, n=400)
     errors: list[BaseException] = []
 
     def run() -> None:
@@ -333,10 +333,7 @@ def test_two_folds_at_once_add_nothing_twice(
 def test_totals_without_the_domain_breakdown_read_only_misrepresented_sites(
     client: TestClient, headers: dict[str, str], db: Database
 ) -> None:
-    cid = new_campaign(client, headers, "campaign_reporting")
-    counts = random_hits(cid, random.Random(13), 500)
-    with db.transaction() as session:
-        increment(session, counts)
+    cid, _ = campaign_with_hits(client, headers, db, seed=13, n=500)
     fold(db, cid, before=dt.date(2026, 2, 20))
     seen = 0
     for start, end in RANGES:
@@ -354,10 +351,7 @@ def test_totals_without_the_domain_breakdown_read_only_misrepresented_sites(
 def test_the_migration_backfills_the_domain_rows_of_folded_days(
     client: TestClient, headers: dict[str, str], db: Database
 ) -> None:
-    cid = new_campaign(client, headers, "campaign_reporting")
-    counts = random_hits(cid, random.Random(17), 400)
-    with db.transaction() as session:
-        increment(session, counts)
+    cid, counts = campaign_with_hits(client, headers, db, seed=17, n=400)
     fold(db, cid, before=dt.date(2026, 2, 14))  # January and part of February
     written = contents(db)
     assert written["pixel_stats_domain_agents"]

@@ -53,7 +53,7 @@ def campaign_stats(
     )
     wanted = set(query.dimension)
     plan = summaries.plan(session, scope)
-    if plan.open and not scope.domains:  # their agents come from the stats cache
+    if summaries.reads_cache(scope, plan):
         refresh_cache(
             session=session, campaign_id=campaign_id, start=min(plan.open), end=max(plan.open)
         )

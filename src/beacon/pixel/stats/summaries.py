@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from beacon.pixel.stats import fold_repository
 from beacon.pixel.stats import summary_repository as repository
 from beacon.pixel.stats.fold_repository import month_of
-from beacon.pixel.stats.models import ALL, MONTH, WHOLE, WHOLE_PERIOD
+from beacon.pixel.stats.models import ALL, MONTH, WHOLE, WHOLE_PERIOD, PixelStatsTraffic
 from beacon.pixel.stats.repository import Scope
 from beacon.pixel.stats.summary_repository import Part, UrlTotals
 
@@ -39,6 +39,12 @@ _URL_DEPTH, _URL_MIN_DEPTH, _URL_MAX_DEPTH, _URL_MAX_CELLS = 4, 40, 10_240, 12
 _MONTH_MARGIN = 2
 # What a row set (a month's or the whole campaign's) costs in days, to choose a plan.
 _ROW_SET_COST = 3
+
+
+def reads_cache(scope: Scope, plan: Plan) -> bool:
+    """Whether the request reads the stats cache (the agents of its days not folded yet), which
+    the caller then refreshes first."""
+    return bool(plan.open) and repository.open_day_source(scope) is PixelStatsTraffic
 
 
 def answers_urls(scope: Scope) -> bool:

@@ -93,6 +93,17 @@ def _open_days(model: Any, scope: Scope, days: Sequence[dt.date]) -> list[Column
     return [model.campaign_id == scope.campaign_id, model.date.in_(days), *only]
 
 
+def agent_summary(scope: Scope) -> Any:
+    """The agent summary a scope reads: per domain under a domain filter, else the campaign's."""
+    return DA if scope.domains else A
+
+
+def open_day_source(scope: Scope) -> Any:
+    """Where the agents of days not folded yet come from: the stats cache (refreshed by the
+    caller), or the full grain under a domain filter (the cache keeps no domain)."""
+    return R if scope.domains else T
+
+
 def _combined(parts: list[Any]) -> Any:
     statement: Any = parts[0] if len(parts) == 1 else union_all(*parts)
     return statement.subquery()
@@ -122,7 +133,7 @@ def series(
     cache refreshed by the caller)."""
     parts: list[Any] = []
     if folded:
-        summary: Any = DA if scope.domains else A
+        summary = agent_summary(scope)
         level = [*_level(summary, scope, finest=False), *_domains(summary, scope)]
         parts.append(
             select(
@@ -133,7 +144,7 @@ def series(
             .group_by(summary.period)
         )
     if open_days:
-        daily: Any = R if scope.domains else T
+        daily = open_day_source(scope)
         parts.append(
             select(daily.date.label("date"), *(_by_type(daily, k).label(k) for k in TRAFFIC_TYPES))
             .where(*_open_days(daily, scope, open_days), *_scoped(daily, scope))
@@ -157,7 +168,7 @@ def traffic(
     ``days`` (each list with its sign) and the stats cache for ``open_days``; under a domain
     filter the domain rows, and the full grain for ``open_days``."""
     parts: list[Any] = []
-    model: Any = DA if scope.domains else A
+    model = agent_summary(scope)
     level = [*_level(model, scope, finest=True), *_domains(model, scope)]
 
     def agent_rows(span: str, periods: Sequence[dt.date], sign: int) -> None:
@@ -178,7 +189,7 @@ def traffic(
     for periods, sign in days:
         agent_rows(DAY, periods, sign)
     if open_days:
-        source: Any = R if scope.domains else T
+        source = open_day_source(scope)
         parts.append(
             select(
                 source.device,
