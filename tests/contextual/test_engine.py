@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from beacon.contextual import taxonomy
+from beacon.contextual.brand_safety import CATEGORIES
 from beacon.contextual.engine import ENGINE_VERSION, Classification, classify_html, classify_text
 
 PAGES = Path(__file__).parent / "pages"
@@ -45,7 +46,12 @@ def test_top_category(page: str, tier1: str) -> None:
 
 def test_wire_format_matches_contract() -> None:
     data = classify_page("sports.html").to_dict()
-    assert set(data) == {"iab_categories", "keywords", "entities", "sentiment"}
+    # the seed's four keys, plus the additive brand_safety block
+    assert set(data) == {"iab_categories", "keywords", "entities", "sentiment", "brand_safety"}
+    assert data["brand_safety"] == {
+        "overall": "none",
+        "categories": dict.fromkeys(CATEGORIES, "none"),
+    }
     assert 1 <= len(data["iab_categories"]) <= 3
     confidences = [c["confidence"] for c in data["iab_categories"]]
     assert confidences == sorted(confidences, reverse=True)

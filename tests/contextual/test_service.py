@@ -63,7 +63,9 @@ def test_extracted_title_and_language_are_kept_with_the_classification(
     assert (first.title, first.language, first.cached) == (title, "en", False)
     # Not on the wire form of the classification (the /v1 contract is unchanged).
     assert first.classification is not None
-    assert set(first.classification) == {"iab_categories", "keywords", "entities", "sentiment"}
+    assert set(first.classification) == {
+        "iab_categories", "keywords", "entities", "sentiment", "brand_safety"
+    }  # fmt: skip
     second = classify(db, open_settings, site.url("/football.html"))
     assert (second.title, second.language, second.cached) == (title, "en", True)
     assert (

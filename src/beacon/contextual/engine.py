@@ -13,14 +13,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.contextual import categories, entities, keywords, semantic, sentiment
+from beacon.contextual import brand_safety, categories, entities, keywords, semantic, sentiment
 from beacon.contextual import extract as extraction
+from beacon.contextual.brand_safety import BrandSafety
 from beacon.contextual.categories import CategoryMatch
 from beacon.contextual.entities import Entity
 from beacon.contextual.sentiment import Sentiment
 
 # Bump when the lexicon, gazetteers, embedding model or scoring change, so cached results can be recomputed.
-ENGINE_VERSION = "lexicon-embed-1.2.0"
+ENGINE_VERSION = "lexicon-embed-1.3.0"
 
 _loaded = threading.Event()
 _load_lock = threading.Lock()
@@ -34,17 +35,19 @@ class Classification:
     keywords: list[str]
     entities: list[Entity]
     sentiment: Sentiment
+    brand_safety: BrandSafety
     title: str = ""
     language: str | None = None
     engine_version: str = field(default=ENGINE_VERSION)
 
     def to_dict(self) -> dict[str, Any]:
-        """{"iab_categories", "keywords", "entities", "sentiment"} as documented."""
+        """{"iab_categories", "keywords", "entities", "sentiment", "brand_safety"} as documented."""
         return {
             "iab_categories": [c.to_dict() for c in self.iab_categories],
             "keywords": list(self.keywords),
             "entities": [e.to_dict() for e in self.entities],
             "sentiment": self.sentiment.to_dict(),
+            "brand_safety": self.brand_safety.to_dict(),
         }
 
 
@@ -76,11 +79,15 @@ def classify_text(*, text: str, title: str = "", description: str = "") -> Class
 
 
 def _classify(*, text: str, title: str, description: str) -> Classification:
+    found = categories.classify(title=title, description=description, text=text)
     return Classification(
-        iab_categories=categories.classify(title=title, description=description, text=text),
+        iab_categories=found,
         keywords=keywords.extract(text=text, title=title, description=description),
         entities=entities.extract(text=text, title=title),
         sentiment=sentiment.analyze(text=text, title=title),
+        brand_safety=brand_safety.assess(
+            title=title, text=f"{description}\n{text}", categories=found
+        ),
         title=title,
     )
 
@@ -95,6 +102,7 @@ def classify_html(*, html: str, url: str) -> Classification:
         keywords=result.keywords,
         entities=result.entities,
         sentiment=result.sentiment,
+        brand_safety=result.brand_safety,
         title=page.title,
         language=page.language,
     )
