@@ -20,6 +20,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from beacon.contextual import taxonomy
+from beacon.contextual.brand_safety import LEVELS, RiskLevel
 from beacon.core.codes import country_code_schema
 from beacon.core.dsps import SUPPORTED_DSPS, is_supported_dsp, suggest_dsps
 from beacon.core.ids import ResourceId
@@ -205,9 +206,24 @@ class RuleSet(BaseModel):
         return value
 
 
+class BrandSafetyRule(BaseModel):
+    """A limit on the brand-safety risk of a segment's pages (docs/understand.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_risk: RiskLevel = Field(
+        description=f"Highest overall brand-safety risk a page may have, one of "
+        f"{', '.join(LEVELS)} (least to most severe); pages above it, and pages not yet "
+        f"classified with brand safety, do not match"
+    )
+
+
 class SegmentRules(RuleSet):
     exclude: RuleSet | None = Field(
         default=None, description="A URL matching any of these keys is left out (brand safety)"
+    )
+    brand_safety: BrandSafetyRule | None = Field(
+        default=None, description="Only pages whose overall brand-safety risk is at most max_risk"
     )
 
 

@@ -3,6 +3,8 @@
 Include keys combine with AND (every key given must match), the values of one key with OR.
 An exclusion removes a URL when any one of its keys matches. A tier-1 IAB code (``IAB19``)
 also matches its tier-2 children (``IAB19-6``); ``min_confidence`` applies to categories.
+``brand_safety.max_risk`` keeps only URLs whose overall brand-safety level is at most that
+level; a classification stored before brand safety existed has no level and does not match.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from beacon.contextual import brand_safety
 
 
 @dataclass(frozen=True)
@@ -71,15 +75,23 @@ class Criteria:
 class SegmentMatcher:
     include: Criteria
     exclude: Criteria | None
+    max_risk: str | None = None
 
     @classmethod
     def from_rules(cls, rules: Mapping[str, Any]) -> SegmentMatcher:
         """Compile a segment's stored rules."""
         exclude = rules.get("exclude")
-        return cls(Criteria.from_rules(rules), Criteria.from_rules(exclude) if exclude else None)
+        max_risk = (rules.get("brand_safety") or {}).get("max_risk")
+        return cls(
+            Criteria.from_rules(rules),
+            Criteria.from_rules(exclude) if exclude else None,
+            max_risk,
+        )
 
     def matches(self, classification: Mapping[str, Any], domain: str = "") -> bool:
         """Whether a URL of ``domain`` with this classification belongs to the segment."""
+        if self.max_risk is not None and not brand_safety.within(classification, self.max_risk):
+            return False
         if not all(self.include.checks(classification, domain)):
             return False
         return not (self.exclude is not None and any(self.exclude.checks(classification, domain)))
