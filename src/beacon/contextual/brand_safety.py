@@ -77,7 +77,7 @@ TOPICAL = frozenset(
 )  # fmt: skip
 TOPICAL_FACTOR = 2.0  # multiplies MEDIUM_EVIDENCE and HIGH_EVIDENCE for TOPICAL categories
 FLOOR_EVIDENCE, FLOOR_DENSITY = 3.0, 0.75
-FRAMING_EVIDENCE, FRAMING_MIN_WORDS = 4.0, 80
+FRAMING_EVIDENCE, FRAMING_MIN_WORDS = 4.0, 60
 # Token shapes of premium-rate text spam: long phone numbers (08xx/09xx…) and per-message
 # prices ("150p", "10ppm"); each counts SPAM_SHAPE_WEIGHT, damped like a phrase.
 SPAM = "spam_harmful_content"
