@@ -126,7 +126,11 @@ def test_max_risk_validation_names_the_field(client: TestClient, headers: Header
         json={"name": "x", "rules": {"brand_safety": {"max_risk": "severe"}}},
     )
     assert response.status_code == 422
-    assert response.json()["message"].startswith("Invalid value for 'rules.brand_safety.max_risk'")
+    assert response.json() == {
+        "error": "validation_error",
+        "message": "Invalid value for 'rules.brand_safety.max_risk': 'severe'. "
+        "Allowed values: 'none', 'low', 'medium', 'high' or 'floor'",
+    }
     for rules, message in [
         ({"brand_safety": {}}, "Missing required parameter 'rules.brand_safety.max_risk'"),
         (
