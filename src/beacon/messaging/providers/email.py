@@ -85,6 +85,35 @@ async def _mail_from(smtp: aiosmtplib.SMTP, sender: str) -> None:
         raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
 
 
+async def _send_data(smtp: aiosmtplib.SMTP, message: bytes) -> None:
+    # aiosmtplib's data() rewrites every message with two regular expressions (line endings to
+    # CRLF, a dot doubled at the start of a line). Messages built by templates.mime are CRLF
+    # throughout, and most have no line starting with a dot: those are checked by byte counts
+    # and searches (C loops, no copies) and go to the wire as they are. The rest take data().
+    protocol = smtp.protocol
+    if (
+        protocol is None
+        or not message.endswith(b"\r\n")
+        or message.startswith(b".")
+        or b"\n." in message
+        or message.count(b"\n") != message.count(b"\r\n")
+        or message.count(b"\r") != message.count(b"\r\n")
+    ):
+        await smtp.data(message, timeout=None)
+        return
+    start = await smtp.execute_command(b"DATA", timeout=None)
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    try:
+        protocol.write(message + b".\r\n")
+        response = await protocol.read_response(timeout=None)
+    except aiosmtplib.SMTPServerDisconnected:
+        smtp.close()
+        raise
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+
+
 async def _rcpt_to(smtp: aiosmtplib.SMTP, recipient: str) -> None:
     if not recipient.isascii():
         await smtp.rcpt(recipient, encoding="utf-8", timeout=None)
@@ -183,6 +212,13 @@ class SmtpProvider:
             timeout=self.timeout,
         )
         await smtp.connect()
+        if smtp.is_ehlo_or_helo_needed:
+            # connect() greets only on its way to STARTTLS or a login: without either (smtps://,
+            # starttls=false, no credentials) MAIL would come first, which servers refuse (503)
+            try:
+                await smtp.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await smtp.helo()
         self._slots[slot] = smtp
         return smtp
 
@@ -256,7 +292,7 @@ class SmtpProvider:
     async def _data(self, slot: int, smtp: aiosmtplib.SMTP, message: OutgoingMessage) -> Delivery:
         try:
             async with asyncio.timeout(2 * self.timeout):  # the 354, then the final reply
-                await smtp.data(message.body, timeout=None)
+                await _send_data(smtp, message.body)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(slot)
             return _refusal(exc, "DATA", bounce=False)
