@@ -96,7 +96,9 @@ def _classify(*, text: str, title: str, description: str, language: str | None) 
         return Classification([], [], [], _NOT_ANALYSED, title=title, language=language)
     return Classification(
         iab_categories=categories.classify(title=title, description=description, text=text),
-        keywords=keywords.extract(text=text, title=title, description=description),
+        keywords=keywords.extract(
+            text=text, title=title, description=description, language=language
+        ),
         entities=entities.extract(text=text, title=title),
         sentiment=sentiment.analyze(text=text, title=title),
         title=title,

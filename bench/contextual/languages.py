@@ -1,0 +1,109 @@
+"""The engine on the six supported languages: SIB-200 topic sentences, tier-1 accuracy.
+
+    python bench/contextual/languages.py [--split test] [--sources DIR] [--json OUT]
+
+SIB-200 (dadelani/sib-200, CC BY-SA 4.0; the snapshot `train_data.SOURCES["sib200"]` pins,
+under ``--sources`` as train_data.py reads it) gives the same Flores-200 sentences in every
+language with one of 7 topic labels; `train_labels.tsv` maps each to an IAB tier-1 code. Each
+sentence is classified through `classify_text` (no title), exactly as the classify API does:
+language detection included, so a sentence detected as an unsupported language counts as a
+miss with its `unsupported_language` note. Reported per language: tier-1 top-1 and top-3,
+how often no category was answered, and how often the detected language was right.
+
+The numbers in docs/benchmarks.md come from SIB-200's own ``test`` split; its train and dev
+splits are the only ones any tuning may look at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from train_data import DEFAULT_SOURCES, SIB_LANGUAGES, Reader, load_mapping, read_sib200
+
+from beacon.contextual.engine import ENGINE_VERSION, classify_text
+from beacon.contextual.language import UNSUPPORTED
+
+LANGUAGE_ORDER = list(SIB_LANGUAGES.values())
+
+
+def evaluate(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per language: n, top-1, top-3, empty answers, detected-language hits, confusions."""
+    mapping = load_mapping()
+    stats: dict[str, Counter[str]] = defaultdict(Counter)
+    confusion: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+    for doc in docs:
+        gold = mapping[("sib200", doc["label"])][0]
+        result = classify_text(text=doc["text"])
+        tier1s = [c.id.split("-")[0] for c in result.iab_categories]
+        language = doc["language"]
+        counts = stats[language]
+        counts["n"] += 1
+        counts["top1"] += bool(tier1s) and tier1s[0] == gold
+        counts["top3"] += gold in tier1s[:3]
+        counts["empty"] += not tier1s
+        counts["detected"] += result.language == language
+        counts["undetermined"] += result.language is None
+        counts["unsupported"] += UNSUPPORTED in result.notes
+        confusion[language][(gold, tier1s[0] if tier1s else "none")] += 1
+    return {
+        language: {
+            "n": c["n"],
+            "top1": c["top1"] / c["n"],
+            "top3": c["top3"] / c["n"],
+            "empty": c["empty"] / c["n"],
+            "language_detected": c["detected"] / c["n"],
+            "language_undetermined": c["undetermined"] / c["n"],
+            "unsupported_note": c["unsupported"] / c["n"],
+            "top_confusions": [
+                [gold, predicted, count]
+                for (gold, predicted), count in confusion[language].most_common(40)
+                if gold != predicted
+            ][:5],
+        }
+        for language, c in sorted(stats.items(), key=lambda kv: LANGUAGE_ORDER.index(kv[0]))
+    }
+
+
+def render(report: dict[str, dict[str, Any]], split: str) -> str:
+    """A markdown table."""
+    lines = [
+        f"engine `{ENGINE_VERSION}`, SIB-200 `{split}` split, one sentence per document",
+        "",
+        "| language | n | tier-1 top-1 | top-3 | no category | language detected "
+        "| most frequent confusions (gold → answered) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for language, row in report.items():
+        confusions = ", ".join(f"{g}→{p} ({n})" for g, p, n in row["top_confusions"][:3])
+        lines.append(
+            f"| {language} | {row['n']} | {row['top1']:.1%} | {row['top3']:.1%} "
+            f"| {row['empty']:.1%} | {row['language_detected']:.1%} | {confusions} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Evaluate and print the table (and the JSON report with --json)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    args = parser.parse_args()
+    docs = [d for d in read_sib200(Reader(args.sources)) if d["split"] == args.split]
+    started = time.monotonic()
+    report = evaluate(docs)
+    print(render(report, args.split))
+    print(f"\n{len(docs)} sentences in {time.monotonic() - started:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
