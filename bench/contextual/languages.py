@@ -9,6 +9,8 @@ sentence is classified through `classify_text` (no title), exactly as the classi
 language detection included, so a sentence detected as an unsupported language counts as a
 miss with its `unsupported_language` note. Reported per language: tier-1 top-1 and top-3,
 how often no category was answered, and how often the detected language was right.
+``--detection`` adds a table of the language detector alone on single sentences and on
+5-sentence texts of the six languages and ten unsupported ones.
 
 The numbers in docs/benchmarks.md come from SIB-200's own ``test`` split; its train and dev
 splits are the only ones any tuning may look at.
@@ -17,6 +19,8 @@ splits are the only ones any tuning may look at.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 import time
@@ -24,12 +28,33 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from train_data import DEFAULT_SOURCES, SIB_LANGUAGES, Reader, load_mapping, read_sib200
+from train_data import (
+    DEFAULT_SOURCES,
+    SIB_LANGUAGES,
+    SOURCES,
+    Reader,
+    load_mapping,
+    read_sib200,
+)
 
 from beacon.contextual.engine import ENGINE_VERSION, classify_text
-from beacon.contextual.language import UNSUPPORTED
+from beacon.contextual.language import SUPPORTED, UNSUPPORTED, detect, is_supported, warm_up
 
 LANGUAGE_ORDER = list(SIB_LANGUAGES.values())
+# Unsupported languages the detection table adds: neighbours of the supported ones (ca, gl,
+# ro, nl), other scripts (ja, ru, ar) and a few more (pl, sv, tr).
+DETECTION_EXTRA = {
+    "cat_Latn": "ca",
+    "glg_Latn": "gl",
+    "ron_Latn": "ro",
+    "nld_Latn": "nl",
+    "pol_Latn": "pl",
+    "swe_Latn": "sv",
+    "tur_Latn": "tr",
+    "rus_Cyrl": "ru",
+    "arb_Arab": "ar",
+    "jpn_Jpan": "ja",
+}
 
 
 def evaluate(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -70,6 +95,35 @@ def evaluate(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     }
 
 
+def detection(reader: Reader, split: str, per_language: int) -> str:
+    """Markdown table: `language.detect` on single SIB-200 sentences and on 5-sentence texts
+    (no declared language), for the supported languages and DETECTION_EXTRA."""
+    codes = {**SIB_LANGUAGES, **DETECTION_EXTRA}
+    warm_up()  # the model's load (~0.3 s) is not per-sentence cost
+    lines = [
+        "| language | sentences: right | undetermined | unsupported note "
+        "| 5-sentence texts: right | CPU per sentence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for code, iso in codes.items():
+        raw = reader.show(SOURCES["sib200"], f"data/annotated/{code}/{split}.tsv")
+        sentences = [r["text"] for r in csv.DictReader(io.StringIO(raw), delimiter="\t")]
+        sentences = sentences[:per_language]
+        started = time.process_time()
+        answers = [detect(text=s) for s in sentences]
+        cpu_ms = (time.process_time() - started) * 1000 / len(sentences)
+        texts = [" ".join(sentences[i : i + 5]) for i in range(0, len(sentences) - 4, 5)]
+        right_texts = sum(detect(text=t) == iso for t in texts) / len(texts)
+        noted = sum(not is_supported(a) for a in answers) / len(answers)
+        lines.append(
+            f"| {iso}{'' if iso in SUPPORTED else ' (unsupported)'} "
+            f"| {sum(a == iso for a in answers) / len(answers):.1%} "
+            f"| {sum(a is None for a in answers) / len(answers):.1%} | {noted:.1%} "
+            f"| {right_texts:.1%} | {cpu_ms:.2f} ms |"
+        )
+    return "\n".join(lines)
+
+
 def render(report: dict[str, dict[str, Any]], split: str) -> str:
     """A markdown table."""
     lines = [
@@ -94,8 +148,12 @@ def main() -> int:
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"])
     parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
     parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--detection", action="store_true", help="also the detection table")
     args = parser.parse_args()
-    docs = [d for d in read_sib200(Reader(args.sources)) if d["split"] == args.split]
+    reader = Reader(args.sources)
+    if args.detection:
+        print(detection(reader, args.split, per_language=200), end="\n\n")
+    docs = [d for d in read_sib200(reader) if d["split"] == args.split]
     started = time.monotonic()
     report = evaluate(docs)
     print(render(report, args.split))
