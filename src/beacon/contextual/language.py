@@ -1,6 +1,6 @@
 """The language of a page: read from its content, with the declared `<html lang>` as a hint.
 
-Detection is py3langid (a naive Bayes model over byte n-grams, 97 languages, BSD-3-Clause,
+Detection is py3langid (a naive Bayes model over byte n-grams, 140 languages, BSD-3-Clause,
 its model ships in the wheel), with probabilities normalised so that short and long texts
 are comparable. It reads the title and the first ``MAX_CHARS`` of the main text: about
 0.3 ms of CPU per page.
@@ -18,7 +18,8 @@ in, so the declaration only breaks ties):
    would throw away a good classification of a short English text.
 
 Codes are ISO 639-1 (``en``, ``es``) where the language has one; the few languages the model
-knows only by an ISO 639-3 code keep that code.
+knows only by an ISO 639-3 code keep that code. The model's ``zxx`` ("no linguistic
+content": numbers, code) counts as undetermined.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ UNSUPPORTED = "unsupported_language"
 MAX_CHARS = 2_000
 CONFIDENT = 0.5
 PLAUSIBLE = 0.1
+_NO_LANGUAGE = "zxx"
 _DECLARED_RE = re.compile(r"^([a-zA-Z]{2,3})(?:[-_].*)?$")
 
 
@@ -50,7 +52,8 @@ def warm_up() -> None:
 def normalize_declared(value: str | None) -> str | None:
     """`en-US`, `pt_BR`, ` FR ` → the primary language subtag, lower case; junk → None."""
     match = _DECLARED_RE.match((value or "").strip())
-    return match.group(1).lower() if match else None
+    code = match.group(1).lower() if match else None
+    return None if code == _NO_LANGUAGE else code
 
 
 def detect(*, text: str, title: str = "", declared: str | None = None) -> str | None:
@@ -61,6 +64,8 @@ def detect(*, text: str, title: str = "", declared: str | None = None) -> str | 
         return hint
     ranking = _identifier().rank(sample)
     best, confidence = ranking[0]
+    if best == _NO_LANGUAGE:
+        return hint
     if hint is None:
         return best if confidence >= CONFIDENT else None
     if hint == best:
