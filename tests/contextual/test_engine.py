@@ -45,7 +45,16 @@ def test_top_category(page: str, tier1: str) -> None:
 
 def test_wire_format_matches_contract() -> None:
     data = classify_page("sports.html").to_dict()
-    assert set(data) == {"iab_categories", "keywords", "entities", "sentiment"}
+    # the seed's four fields, then the additive language and notes
+    assert list(data) == [
+        "iab_categories",
+        "keywords",
+        "entities",
+        "sentiment",
+        "language",
+        "notes",
+    ]
+    assert (data["language"], data["notes"]) == ("en", [])
     assert 1 <= len(data["iab_categories"]) <= 3
     confidences = [c["confidence"] for c in data["iab_categories"]]
     assert confidences == sorted(confidences, reverse=True)

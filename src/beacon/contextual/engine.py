@@ -15,12 +15,16 @@ from typing import Any
 
 from beacon.contextual import categories, entities, keywords, semantic, sentiment
 from beacon.contextual import extract as extraction
+from beacon.contextual import language as page_language
 from beacon.contextual.categories import CategoryMatch
 from beacon.contextual.entities import Entity
 from beacon.contextual.sentiment import Sentiment
 
 # Bump when the lexicon, gazetteers, embedding model or scoring change, so cached results can be recomputed.
-ENGINE_VERSION = "lexicon-embed-1.2.0"
+ENGINE_VERSION = "lexicon-embed-1.3.0"
+
+# The sentiment of a page in an unsupported language: not measured, so neither side is claimed.
+_NOT_ANALYSED = Sentiment("neutral", 0.5)
 
 _loaded = threading.Event()
 _load_lock = threading.Lock()
@@ -38,13 +42,21 @@ class Classification:
     language: str | None = None
     engine_version: str = field(default=ENGINE_VERSION)
 
+    @property
+    def notes(self) -> list[str]:
+        """Why parts of the result are empty: ``unsupported_language`` (see language.py)."""
+        return [] if page_language.is_supported(self.language) else [page_language.UNSUPPORTED]
+
     def to_dict(self) -> dict[str, Any]:
-        """{"iab_categories", "keywords", "entities", "sentiment"} as documented."""
+        """The seed's {"iab_categories", "keywords", "entities", "sentiment"}, then the
+        additive "language" (ISO 639-1, null when undetermined) and "notes"."""
         return {
             "iab_categories": [c.to_dict() for c in self.iab_categories],
             "keywords": list(self.keywords),
             "entities": [e.to_dict() for e in self.entities],
             "sentiment": self.sentiment.to_dict(),
+            "language": self.language,
+            "notes": self.notes,
         }
 
 
@@ -62,7 +74,8 @@ def warm_up() -> None:
         if _loaded.is_set():
             return
         semantic.warm_up()
-        _classify(text="Warm up.", title="Warm up", description="")
+        page_language.warm_up()
+        _classify(text="Warm up.", title="Warm up", description="", language="en")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
         gc.collect()
         gc.freeze()
@@ -72,16 +85,24 @@ def warm_up() -> None:
 def classify_text(*, text: str, title: str = "", description: str = "") -> Classification:
     """Classify already-extracted page text."""
     warm_up()
-    return _classify(text=text, title=title, description=description)
+    detected = page_language.detect(text=text, title=title)
+    return _classify(text=text, title=title, description=description, language=detected)
 
 
-def _classify(*, text: str, title: str, description: str) -> Classification:
+def _classify(*, text: str, title: str, description: str, language: str | None) -> Classification:
+    if not page_language.is_supported(language):
+        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or VADER read
+        # from this text would be right: say so instead of guessing (docs/understand.md).
+        return Classification([], [], [], _NOT_ANALYSED, title=title, language=language)
     return Classification(
         iab_categories=categories.classify(title=title, description=description, text=text),
-        keywords=keywords.extract(text=text, title=title, description=description),
+        keywords=keywords.extract(
+            text=text, title=title, description=description, language=language
+        ),
         entities=entities.extract(text=text, title=title),
         sentiment=sentiment.analyze(text=text, title=title),
         title=title,
+        language=language,
     )
 
 
@@ -89,12 +110,6 @@ def classify_html(*, html: str, url: str) -> Classification:
     """Extract the main content of an HTML page, then classify it."""
     warm_up()
     page = extraction.extract(html=html, url=url)
-    result = _classify(text=page.text, title=page.title, description=page.description)
-    return Classification(
-        iab_categories=result.iab_categories,
-        keywords=result.keywords,
-        entities=result.entities,
-        sentiment=result.sentiment,
-        title=page.title,
-        language=page.language,
+    return _classify(
+        text=page.text, title=page.title, description=page.description, language=page.language
     )
