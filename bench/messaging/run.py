@@ -453,8 +453,8 @@ def bare_messages(db: Any, campaign_id: uuid.UUID, count: int) -> list[tuple[str
                 contact.phone,
                 contact.first_name,
                 contact.last_name,
-                contact.address,
-                contact.attributes,
+                json.dumps(contact.address),
+                json.dumps(contact.attributes),
                 contact.email_status,
                 contact.unsubscribe_token,
             )

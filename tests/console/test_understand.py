@@ -53,7 +53,7 @@ def test_classify_a_text_and_a_page(page: Page, console: Console, site: LocalSit
     expect(page.locator("#result-source")).to_contain_text("Fresh")
     expect(page.locator("#result-source")).to_contain_text("Classified now")
     expect(page.locator("#result-title-text")).to_have_text("Derby day")
-    expect(page.locator("#result-language")).to_have_text("Not detected for a pasted text")
+    expect(page.locator("#result-language")).to_have_text("en")  # detected from the text
     expect(result.locator("meter").first).to_be_visible()
     expect(page.locator("#keywords li").first).to_be_visible()
     shoot(page, "understand-classify")

@@ -77,6 +77,9 @@ def test_batch_lifecycle_with_paged_results(
         if "classification" in r
     ]
     assert tier1 == ["IAB17", "IAB19", "IAB8", "IAB17"]
+    # every classified result says its language (the additive fields of the classify API)
+    assert {(r["classification"]["language"], tuple(r["classification"]["notes"]))
+            for r in results if "classification" in r} == {("en", ())}  # fmt: skip
     assert set(results[2]) == {"url", "status", "error"}
     assert "not an HTML page" in results[2]["error"]
     assert site.hits["/football.html"] == 1

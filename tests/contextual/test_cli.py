@@ -26,7 +26,17 @@ def test_prints_a_readable_table(site: LocalSite, tmp_path: Path) -> None:
     entities = next(line for line in sports if line.strip().startswith("entities"))
     assert "Mohamed Salah (person" in entities
     assert any(line.split()[:1] == ["sentiment"] for line in sports)
+    assert "  language    en" in sports
     assert "Food & Drink" in blocks[1]
+
+
+def test_prints_the_language_and_the_unsupported_note(site: LocalSite, tmp_path: Path) -> None:
+    env = {"BEACON_FETCH_ALLOW_PRIVATE_NETWORKS": "true", "BEACON_DATA_DIR": str(tmp_path)}
+    result = run_cli("classify", site.url("/nieuws.html"), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "  categories  -          (none)                           0.00" in lines
+    assert "  language    nl (unsupported_language)" in lines
 
 
 def test_refuses_private_addresses_by_default_and_exits_1(site: LocalSite) -> None:

@@ -46,8 +46,17 @@ def test_top_category(page: str, tier1: str) -> None:
 
 def test_wire_format_matches_contract() -> None:
     data = classify_page("sports.html").to_dict()
-    # the seed's four keys, plus the additive brand_safety block
-    assert set(data) == {"iab_categories", "keywords", "entities", "sentiment", "brand_safety"}
+    # the seed's four fields, then the additive language, notes and brand_safety
+    assert list(data) == [
+        "iab_categories",
+        "keywords",
+        "entities",
+        "sentiment",
+        "language",
+        "notes",
+        "brand_safety",
+    ]
+    assert (data["language"], data["notes"]) == ("en", [])
     assert data["brand_safety"] == {
         "overall": "none",
         "categories": dict.fromkeys(CATEGORIES, "none"),

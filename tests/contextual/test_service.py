@@ -61,11 +61,12 @@ def test_extracted_title_and_language_are_kept_with_the_classification(
     title = "Late winner sends Liverpool top of the Premier League"
     first = classify(db, open_settings, site.url("/football.html"))
     assert (first.title, first.language, first.cached) == (title, "en", False)
-    # Not on the wire form of the classification (the /v1 contract is unchanged).
+    # The title is not on the wire form; the language is, after the seed's four fields.
     assert first.classification is not None
-    assert set(first.classification) == {
-        "iab_categories", "keywords", "entities", "sentiment", "brand_safety"
-    }  # fmt: skip
+    assert list(first.classification) == [
+        "iab_categories", "keywords", "entities", "sentiment", "language", "notes", "brand_safety"
+    ]  # fmt: skip
+    assert (first.classification["language"], first.classification["notes"]) == ("en", [])
     second = classify(db, open_settings, site.url("/football.html"))
     assert (second.title, second.language, second.cached) == (title, "en", True)
     assert (

@@ -133,6 +133,32 @@ def test_non_ascii_content_is_encoded(db: Database, settings: Settings) -> None:
     assert "Hi Zoë" in body_text(message)
 
 
+def test_stored_documents_reach_the_template_as_stored(db: Database, settings: Settings) -> None:
+    # a send reads address and attributes as JSON text and the render process decodes them:
+    # integers past 64 bits, nesting, non-ASCII and a missing address come through unchanged
+    attributes = {"list": "t", "code": 123456789012345678901234567890, "tags": {"a": [1, 2.5]}}
+    content = {
+        **EMAIL_CONTENT,
+        "text": "{{ contact.attributes.code }}|{{ contact.attributes.tags.a[1] }}|"
+        "{{ contact.address.city | default('-') }}|{{ contact.address.zip | default('none') }}\n",
+    }
+    people = [
+        person(0, attributes=attributes, address={"city": "Zürich", "line1": "x"}),
+        person(1, attributes={**attributes, "code": -7}, address=None),
+    ]
+    campaign_id = seed_campaign(db, people=people, content=content)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=url))
+    assert execution(db, execution_id).status == "completed"
+    texts = {r.rcpt: body_text(r.message).strip() for r in mailbox.received}
+    assert texts == {
+        "person0@example.com": "123456789012345678901234567890|2.5|Zürich|none",
+        "person1@example.com": "-7|2.5|-|none",
+    }
+
+
 def test_cancel_stops_at_the_next_batch_and_keeps_what_was_sent(
     db: Database, settings: Settings
 ) -> None:

@@ -1,6 +1,7 @@
-"""SMTP commands are timed by the provider (one ``asyncio.timeout`` per command, not
-aiosmtplib's per reply): a server that goes silent before DATA gives a retryable answer on a
-dropped connection; one that goes silent after the message's body leaves its outcome unknown."""
+"""SMTP commands are timed by the provider (a deadline per connection, checked by one
+watchdog task, not aiosmtplib's timer per reply): a server that goes silent before DATA gives a
+retryable answer on a dropped connection; one that goes silent after the message's body leaves
+its outcome unknown; a connection idle between messages is not a silent one."""
 
 from __future__ import annotations
 
@@ -8,18 +9,21 @@ import asyncio
 import time
 import uuid
 
-from beacon.messaging.providers import Outcome, OutgoingMessage, RateLimiter
+from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
 from beacon.messaging.providers.email import SmtpConfig, SmtpProvider
 
 
 class _Silent(asyncio.Protocol):
     """Answers like a server until a line starts with ``stall``; then says nothing."""
 
+    connections = 0
+
     def __init__(self, stall: bytes) -> None:
         self.stall, self.buffer, self.in_data, self.silent = stall, b"", False, False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        _Silent.connections += 1
         self.transport = transport
         transport.write(b"220 test ESMTP\r\n")
 
@@ -46,7 +50,9 @@ class _Silent(asyncio.Protocol):
                 self.transport.write(b"250 ok\r\n")
 
 
-async def _send_to_silent(stall: bytes) -> tuple[Outcome, float]:
+async def _send_to_silent(
+    stall: bytes, *, messages: int = 1, rate: float = 0
+) -> tuple[list[Delivery], float]:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: _Silent(stall), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -54,27 +60,42 @@ async def _send_to_silent(stall: bytes) -> tuple[Outcome, float]:
         SmtpConfig(hostname="127.0.0.1", port=port, start_tls=False),
         concurrency=1,
         timeout=0.3,
-        limiter=RateLimiter(0),
+        limiter=RateLimiter(rate),
     )
-    message = OutgoingMessage(
-        1, uuid.uuid4(), "p@example.com", b"Subject: hi\r\n\r\nhello\r\n", "news@acme.example", "m1"
-    )
+    batch = [
+        OutgoingMessage(
+            i, uuid.uuid4(), "p@example.com", b"Subject: hi\r\n\r\nhello\r\n", "n@acme.example", "m"
+        )
+        for i in range(messages)
+    ]
+    _Silent.connections = 0
     started = time.monotonic()
     try:
-        [answer] = await provider.send([message], execution_id=uuid.uuid4())
+        answers = await provider.send(batch, execution_id=uuid.uuid4())
     finally:
         await provider.aclose()
         server.close()
-    return answer.outcome, time.monotonic() - started
+    return answers, time.monotonic() - started
 
 
 def test_a_server_silent_before_data_gives_a_retryable_answer() -> None:
-    outcome, seconds = asyncio.run(_send_to_silent(b"MAIL"))
-    assert outcome is Outcome.TRANSIENT  # nothing was handed over: safe to send again
-    assert seconds < 3  # two tries (the second on a fresh connection), 0.3 s each
+    [answer], seconds = asyncio.run(_send_to_silent(b"MAIL"))
+    assert answer.outcome is Outcome.TRANSIENT  # nothing was handed over: safe to send again
+    assert answer.reason == "connection lost: no reply from the SMTP server within 0.3 s"
+    assert _Silent.connections == 2  # the second try on a fresh connection
+    assert seconds < 3  # two tries, each given up on within 1.25 x 0.3 s
 
 
 def test_a_server_silent_after_the_body_leaves_the_outcome_unknown() -> None:
-    outcome, seconds = asyncio.run(_send_to_silent(b"."))
-    assert outcome is Outcome.UNKNOWN
+    [answer], seconds = asyncio.run(_send_to_silent(b"."))
+    assert answer.outcome is Outcome.UNKNOWN
+    assert "no reply from the SMTP server within 0.3 s" in str(answer.reason)
     assert seconds < 3  # DATA's two replies share twice the timeout
+
+
+def test_a_connection_idle_between_messages_is_kept() -> None:
+    # two sends a second apart, with a 0.3 s timeout: the wait is no command in flight
+    answers, seconds = asyncio.run(_send_to_silent(b"NEVER", messages=3, rate=2))
+    assert [a.outcome for a in answers] == [Outcome.SENT] * 3
+    assert _Silent.connections == 1
+    assert seconds >= 0.9

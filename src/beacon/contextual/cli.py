@@ -71,7 +71,8 @@ def _classify_inputs(inputs: list[str], settings: Settings) -> list[PageResult]:
 
 
 def render(url: str, classification: dict[str, Any] | None, error: str | None) -> str:
-    """A readable block for one page: a row per category, then keywords, entities, sentiment."""
+    """A readable block for one page: a row per category, then keywords, entities, sentiment,
+    language."""
     lines = [url]
     if classification is None:
         lines.append(f"  error       {error}")
@@ -91,4 +92,6 @@ def render(url: str, classification: dict[str, Any] | None, error: str | None) -
     lines.append(f"  {'entities':<11} {', '.join(entities) or '-'}")
     sentiment = classification["sentiment"]
     lines.append(f"  {'sentiment':<11} {sentiment['label']} {sentiment['score']:.2f}")
+    notes = "".join(f" ({note})" for note in classification.get("notes", []))
+    lines.append(f"  {'language':<11} {classification.get('language') or '-'}{notes}")
     return "\n".join(lines)

@@ -15,13 +15,17 @@ from typing import Any
 
 from beacon.contextual import brand_safety, categories, entities, keywords, semantic, sentiment
 from beacon.contextual import extract as extraction
+from beacon.contextual import language as page_language
 from beacon.contextual.brand_safety import BrandSafety
 from beacon.contextual.categories import CategoryMatch
 from beacon.contextual.entities import Entity
 from beacon.contextual.sentiment import Sentiment
 
 # Bump when the lexicon, gazetteers, embedding model or scoring change, so cached results can be recomputed.
-ENGINE_VERSION = "lexicon-embed-1.3.0"
+ENGINE_VERSION = "lexicon-embed-1.4.0"
+
+# The sentiment of a page in an unsupported language: not measured, so neither side is claimed.
+_NOT_ANALYSED = Sentiment("neutral", 0.5)
 
 _loaded = threading.Event()
 _load_lock = threading.Lock()
@@ -40,13 +44,21 @@ class Classification:
     language: str | None = None
     engine_version: str = field(default=ENGINE_VERSION)
 
+    @property
+    def notes(self) -> list[str]:
+        """Why parts of the result are empty: ``unsupported_language`` (see language.py)."""
+        return [] if page_language.is_supported(self.language) else [page_language.UNSUPPORTED]
+
     def to_dict(self) -> dict[str, Any]:
-        """{"iab_categories", "keywords", "entities", "sentiment", "brand_safety"} as documented."""
+        """The seed's {"iab_categories", "keywords", "entities", "sentiment"}, then the
+        additive "language" (ISO 639-1, null when undetermined), "notes" and "brand_safety"."""
         return {
             "iab_categories": [c.to_dict() for c in self.iab_categories],
             "keywords": list(self.keywords),
             "entities": [e.to_dict() for e in self.entities],
             "sentiment": self.sentiment.to_dict(),
+            "language": self.language,
+            "notes": self.notes,
             "brand_safety": self.brand_safety.to_dict(),
         }
 
@@ -65,7 +77,8 @@ def warm_up() -> None:
         if _loaded.is_set():
             return
         semantic.warm_up()
-        _classify(text="Warm up.", title="Warm up", description="")
+        page_language.warm_up()
+        _classify(text="Warm up.", title="Warm up", description="", language="en")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
         gc.collect()
         gc.freeze()
@@ -75,20 +88,31 @@ def warm_up() -> None:
 def classify_text(*, text: str, title: str = "", description: str = "") -> Classification:
     """Classify already-extracted page text."""
     warm_up()
-    return _classify(text=text, title=title, description=description)
+    detected = page_language.detect(text=text, title=title)
+    return _classify(text=text, title=title, description=description, language=detected)
 
 
-def _classify(*, text: str, title: str, description: str) -> Classification:
+def _classify(*, text: str, title: str, description: str, language: str | None) -> Classification:
+    if not page_language.is_supported(language):
+        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or VADER read
+        # from this text would be right: say so instead of guessing (docs/understand.md).
+        # Brand safety still reads the text: its floor terms ("porn", "xxx", "torrent") are
+        # often written as they are in English.
+        risk = brand_safety.assess(title=title, text=f"{description}\n{text}")
+        return Classification([], [], [], _NOT_ANALYSED, risk, title=title, language=language)
     found = categories.classify(title=title, description=description, text=text)
     return Classification(
         iab_categories=found,
-        keywords=keywords.extract(text=text, title=title, description=description),
+        keywords=keywords.extract(
+            text=text, title=title, description=description, language=language
+        ),
         entities=entities.extract(text=text, title=title),
         sentiment=sentiment.analyze(text=text, title=title),
         brand_safety=brand_safety.assess(
             title=title, text=f"{description}\n{text}", categories=found
         ),
         title=title,
+        language=language,
     )
 
 
@@ -96,13 +120,6 @@ def classify_html(*, html: str, url: str) -> Classification:
     """Extract the main content of an HTML page, then classify it."""
     warm_up()
     page = extraction.extract(html=html, url=url)
-    result = _classify(text=page.text, title=page.title, description=page.description)
-    return Classification(
-        iab_categories=result.iab_categories,
-        keywords=result.keywords,
-        entities=result.entities,
-        sentiment=result.sentiment,
-        brand_safety=result.brand_safety,
-        title=page.title,
-        language=page.language,
+    return _classify(
+        text=page.text, title=page.title, description=page.description, language=page.language
     )

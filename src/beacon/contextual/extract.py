@@ -10,29 +10,8 @@ from lxml.html import HtmlElement
 from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
-# English function words: a cheap language check for pages without a lang attribute.
-_EN_MARKERS = frozenset(
-    [
-        "the",
-        "and",
-        "of",
-        "to",
-        "in",
-        "is",
-        "that",
-        "for",
-        "with",
-        "on",
-        "was",
-        "are",
-        "as",
-        "by",
-        "this",
-        "it",
-        "from",
-    ]
-)
-_WORD_RE = re.compile(r"[^\W\d_]+")
+from beacon.contextual import language
+
 _WS_RE = re.compile(r"\s+")
 
 
@@ -43,7 +22,7 @@ class Extracted:
     title: str
     description: str
     text: str
-    language: str | None
+    language: str | None  # see language.detect: content first, <html lang> as a hint
 
 
 def _first(tree: HtmlElement, *xpaths: str) -> str:
@@ -57,15 +36,6 @@ def _first(tree: HtmlElement, *xpaths: str) -> str:
 
 def _declared_language(tree: HtmlElement) -> str:
     return _first(tree, "/html/@lang", "//meta[@http-equiv='content-language']/@content")
-
-
-def _language(declared: str, text: str) -> str | None:
-    if declared:
-        return declared.split("-")[0].split("_")[0].lower()[:8]
-    words = [w.lower() for w in _WORD_RE.findall(text[:4000])]
-    if len(words) >= 30 and sum(w in _EN_MARKERS for w in words) / len(words) > 0.12:
-        return "en"
-    return None
 
 
 def extract(*, html: str, url: str) -> Extracted:
@@ -91,4 +61,5 @@ def extract(*, html: str, url: str) -> Extracted:
         with_metadata=False,
     )
     text = "" if not isinstance(document, Document) else (document.text or "")
-    return Extracted(title, description, text, _language(declared, text))
+    detected = language.detect(text=text, title=title, declared=declared)
+    return Extracted(title, description, text, detected)

@@ -18,8 +18,9 @@ _EDGE_PUNCT = ".,;:!?\"'()[]“”‘’"
 
 
 @cache
-def _extractor() -> yake.KeywordExtractor:
-    return yake.KeywordExtractor(lan="en", n=MAX_WORDS, dedup_lim=0.7, top=MAX_KEYWORDS * 3)
+def _extractor(language: str = "en") -> yake.KeywordExtractor:
+    # YAKE's stop words for the page's language (it ships es, fr, de, it and pt lists too).
+    return yake.KeywordExtractor(lan=language, n=MAX_WORDS, dedup_lim=0.7, top=MAX_KEYWORDS * 3)
 
 
 def _sentences(*parts: str) -> str:
@@ -39,13 +40,15 @@ def _redundant(words: set[str], phrase: str, chosen: list[tuple[set[str], str]])
     return False
 
 
-def extract(*, text: str, title: str = "", description: str = "") -> list[str]:
+def extract(
+    *, text: str, title: str = "", description: str = "", language: str | None = None
+) -> list[str]:
     """Up to ten key phrases, best first, deduplicated and cased as on the page."""
     document = _sentences(title, description, text)[:MAX_CHARS]
     if not document:
         return []
     chosen: list[tuple[set[str], str]] = []
-    for raw, _score in _extractor().extract_keywords(document):
+    for raw, _score in _extractor(language or "en").extract_keywords(document):
         phrase = raw.strip(_EDGE_PUNCT + " ")
         words = {w.lower() for w in _WORD_RE.findall(phrase)}
         if len(phrase) < 3 or not words or all(w.isdigit() for w in words):

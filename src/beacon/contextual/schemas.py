@@ -27,6 +27,8 @@ CLASSIFICATION_EXAMPLE: dict[str, Any] = {
     "keywords": ["AI chips", "semiconductor", "GPU"],
     "entities": [{"name": "NVIDIA", "type": "brand", "confidence": 0.91}],
     "sentiment": {"label": "positive", "score": 0.72},
+    "language": "en",
+    "notes": [],
 }
 
 

@@ -4,9 +4,10 @@ dialect switch of an upsert, a page with its total). Dialect differences live he
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -26,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 from beacon.core.timefmt import as_utc
@@ -128,6 +130,59 @@ def rowcount(session: Session, statement: Executable) -> int:
     # INSERT (.. SELECT, .. ON CONFLICT DO NOTHING) answers -1 on PostgreSQL.
     result = session.execute(statement, execution_options={"preserve_rowcount": True})
     return cast(CursorResult[Any], result).rowcount
+
+
+def executemany(
+    session: Session,
+    statement: UpdateBase,
+    rows: Sequence[Mapping[str, Any]],
+    **constants: Any,
+) -> None:
+    """Run a constant INSERT/UPDATE/DELETE once per parameter set through the driver's
+    ``executemany``: ``rows`` give the parameters that vary (every row the same keys),
+    ``constants`` the ones shared by all rows (converted once, not once per row).
+
+    ``statement`` must be built once (a module constant: it is compiled once per dialect)
+    with a named ``bindparam`` for each parameter. SQLAlchemy's own executemany converts every
+    value of every row through the type machinery, which cost more than the database's work
+    for the per-row updates of a send (a recipient's stage and message id)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect
+    sql, names, processors, literals = _driver_form(dialect, statement)
+    shared = {**literals}
+    for name, value in constants.items():
+        process = processors.get(name)
+        shared[name] = process(value) if process is not None else value
+    varying = [(name, processors.get(name)) for name in rows[0]]
+    params: list[Any] = []
+    for row in rows:
+        values = dict(shared)
+        for name, process in varying:
+            value = row[name]
+            values[name] = process(value) if process is not None else value
+        params.append(tuple(values[n] for n in names) if names is not None else values)
+    session.connection().exec_driver_sql(sql, params)
+
+
+@cache
+def _driver_form(
+    dialect: Dialect, statement: UpdateBase
+) -> tuple[str, tuple[str, ...] | None, dict[str, Callable[[Any], Any]], dict[str, Any]]:
+    # The statement's SQL text in the driver's paramstyle, the parameter of each position
+    # (None for named styles), each parameter's bind processor, and its literal values
+    # (`stage = 'sent'`) already converted.
+    compiled = statement.compile(dialect=dialect)
+    processors: dict[str, Callable[[Any], Any]] = {}
+    literals: dict[str, Any] = {}
+    for bind, name in compiled.bind_names.items():
+        process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if process is not None:
+            processors[name] = process
+        if not bind.required:
+            literals[name] = process(bind.value) if process is not None else bind.value
+    positions = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+    return str(compiled), positions, processors, literals
 
 
 @contextmanager

@@ -50,16 +50,17 @@ def classify(
         return _page(request, viewer, values=values, errors=errors, status=422)
     role = viewer.member.role
     if parsed.text is not None:
+        classification = contextual_service.classify_content(
+            text=parsed.text, title=parsed.title, role=role
+        )
         result: dict[str, Any] = {
             "url": None,
-            "classification": contextual_service.classify_content(
-                text=parsed.text, title=parsed.title, role=role
-            ),
+            "classification": classification,
             "classified_at": utcnow(),
             "engine_version": engine.ENGINE_VERSION,
             "cached": False,
             "title": parsed.title,
-            "language": None,
+            "language": classification.get("language"),
         }
         return _page(request, viewer, values=values, result=_shaped(result))
     assert parsed.url is not None
@@ -104,6 +105,7 @@ def _shaped(result: dict[str, Any]) -> dict[str, Any]:
         "entities": dict(sorted(entities.items())),
         "keywords": classification.get("keywords", []),
         "sentiment": classification.get("sentiment") or {},
+        "notes": classification.get("notes") or [],
     }
 
 

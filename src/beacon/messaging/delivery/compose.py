@@ -10,6 +10,7 @@ them.
 from __future__ import annotations
 
 import html
+import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -41,10 +42,17 @@ class RecipientRow:
     phone: str | None
     first_name: str | None
     last_name: str | None
-    address: dict[str, Any] | None
-    attributes: dict[str, Any] | None
+    # the contact's JSON documents as stored text: an email or SMS never needs them decoded
+    # in the worker (the render process decodes them), only a letter's address does
+    address_json: str | None
+    attributes_json: str | None
     status: str  # the contact's subscription status on the campaign's channel
     unsubscribe_token: str
+
+    def address(self) -> dict[str, Any]:
+        """The postal address, decoded ({} when there is none)."""
+        address = json.loads(self.address_json) if self.address_json else None
+        return address if isinstance(address, dict) else {}
 
 
 def hydrate_problem(channel: str, row: RecipientRow) -> str | None:
@@ -56,7 +64,7 @@ def hydrate_problem(channel: str, row: RecipientRow) -> str | None:
     if channel == "sms" and not (row.phone and E164.match(row.phone)):
         return "contact has no E.164 phone number"
     if channel == "direct_mail":
-        address = row.address or {}
+        address = row.address()
         missing = [k for k in REQUIRED_ADDRESS_KEYS if not str(address.get(k) or "").strip()]
         if missing:
             return f"postal address lacks {', '.join(missing)}"
@@ -71,8 +79,8 @@ def _wire(row: RecipientRow) -> dict[str, Any]:
         "phone": row.phone,
         "firstName": row.first_name,
         "lastName": row.last_name,
-        "address": row.address,
-        "attributes": row.attributes,
+        "address": row.address_json,  # decoded by the render process (contact_context)
+        "attributes": row.attributes_json,
     }
 
 
@@ -173,7 +181,8 @@ class Composer:
         return self._direct_mail(row, result)
 
     def _direct_mail(self, row: RecipientRow, parts: Mapping[str, str | None]) -> OutgoingMessage:
-        address = {k: str((row.address or {}).get(k) or "") for k in ADDRESS_KEYS}
+        stored = row.address()
+        address = {k: str(stored.get(k) or "") for k in ADDRESS_KEYS}
         name = " ".join(p for p in (row.first_name, row.last_name) if p)
         block = parts.get("addressBlock")
         if not block:

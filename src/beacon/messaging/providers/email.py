@@ -4,16 +4,20 @@ Replies map to outcomes: 2xx accepted; 4xx transient (retried); 5xx permanent, a
 RCPT also marks the address bounced. A connection lost before DATA is retried on a fresh
 connection (nothing was handed over); one lost during DATA leaves the outcome unknown.
 
-A message's commands are timed by one ``asyncio.timeout`` per command (DATA's two replies
-share twice the timeout) rather than aiosmtplib's ``wait_for`` around every reply, which
-costs a future, a task wake-up and a timer each: four per message, a sixth of the worker's
-CPU at campaign rates. A command past its timeout raises ``TimeoutError`` (an ``OSError``):
-the connection is dropped like a lost one, with the same outcome.
+Commands are timed by a deadline per connection (DATA's two replies share twice the
+timeout), set when a command starts and checked by one watchdog task a few times per timeout:
+a connection whose command is past its deadline is closed, and the command then fails as on a
+lost connection, with the same outcome. aiosmtplib's ``wait_for`` around every reply, or an
+``asyncio.timeout`` per command, costs a timer handle (created, pushed on the loop's heap,
+cancelled) each: three or four per message, a sixth of the worker's CPU at campaign rates. A
+deadline is a float stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -85,6 +89,35 @@ async def _mail_from(smtp: aiosmtplib.SMTP, sender: str) -> None:
         raise aiosmtplib.SMTPSenderRefused(response.code, response.message, sender)
 
 
+async def _send_data(smtp: aiosmtplib.SMTP, message: bytes) -> None:
+    # aiosmtplib's data() rewrites every message with two regular expressions (line endings to
+    # CRLF, a dot doubled at the start of a line). Messages built by templates.mime are CRLF
+    # throughout, and most have no line starting with a dot: those are checked by byte counts
+    # and searches (C loops, no copies) and go to the wire as they are. The rest take data().
+    protocol = smtp.protocol
+    if (
+        protocol is None
+        or not message.endswith(b"\r\n")
+        or message.startswith(b".")
+        or b"\n." in message
+        or message.count(b"\n") != message.count(b"\r\n")
+        or message.count(b"\r") != message.count(b"\r\n")
+    ):
+        await smtp.data(message, timeout=None)
+        return
+    start = await smtp.execute_command(b"DATA", timeout=None)
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    try:
+        protocol.write(message + b".\r\n")
+        response = await protocol.read_response(timeout=None)
+    except aiosmtplib.SMTPServerDisconnected:
+        smtp.close()
+        raise
+    if response.code != 250:
+        raise aiosmtplib.SMTPDataError(response.code, response.message)
+
+
 async def _rcpt_to(smtp: aiosmtplib.SMTP, recipient: str) -> None:
     if not recipient.isascii():
         await smtp.rcpt(recipient, encoding="utf-8", timeout=None)
@@ -123,6 +156,10 @@ class SmtpProvider:
             self._free.put_nowait(slot)
         # set when a connection cannot be opened: the rest of the chunk is not tried again
         self._down: str | None = None
+        # when each connection's command in flight times out (inf: none in flight)
+        self._deadlines = [math.inf] * concurrency
+        self._expired: set[int] = set()  # connections the watchdog closed
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def send(
         self,
@@ -135,6 +172,8 @@ class SmtpProvider:
         results: list[Delivery | None] = [None] * len(messages)
         cursor = iter(range(len(messages)))
         self._down = None
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch())
 
         async def lane() -> None:
             # several chunks may be sending at once: a lane holds one connection while it works
@@ -160,6 +199,10 @@ class SmtpProvider:
 
     async def aclose(self) -> None:
         """QUIT every open connection."""
+        watchdog, self._watchdog = self._watchdog, None
+        if watchdog is not None and not watchdog.done():
+            watchdog.cancel()
+            await asyncio.gather(watchdog, return_exceptions=True)
         for slot, smtp in enumerate(self._slots):
             self._slots[slot] = None
             if smtp is not None and smtp.is_connected:
@@ -183,8 +226,37 @@ class SmtpProvider:
             timeout=self.timeout,
         )
         await smtp.connect()
+        if smtp.is_ehlo_or_helo_needed:
+            # connect() greets only on its way to STARTTLS or a login: without either (smtps://,
+            # starttls=false, no credentials) MAIL would come first, which servers refuse (503)
+            try:
+                await smtp.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                await smtp.helo()
         self._slots[slot] = smtp
         return smtp
+
+    async def _watch(self) -> None:
+        # a few checks per timeout: a silent server is given up on within 1.25 timeouts
+        interval = max(0.02, self.timeout / 4)
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for slot, deadline in enumerate(self._deadlines):
+                if deadline < now:
+                    self._deadlines[slot] = math.inf
+                    self._expired.add(slot)
+                    self._drop(slot)  # the command in flight fails as on a lost connection
+
+    def _arm(self, slot: int, seconds: float) -> None:
+        self._deadlines[slot] = time.monotonic() + seconds
+
+    def _lost(self, slot: int, exc: BaseException) -> str:
+        """Why a command failed on a lost connection: its deadline, or what the socket said."""
+        if slot in self._expired:
+            self._expired.discard(slot)
+            return f"no reply from the SMTP server within {self.timeout:g} s"
+        return str(exc)
 
     def _drop(self, slot: int) -> None:
         smtp, self._slots[slot] = self._slots[slot], None
@@ -214,8 +286,8 @@ class SmtpProvider:
                 self._down = f"cannot connect to the SMTP server: {exc}"
                 return Delivery(Outcome.UNREACHABLE, reason=self._down)
             try:
-                async with asyncio.timeout(self.timeout):
-                    await _mail_from(smtp, sender)
+                self._arm(slot, self.timeout)
+                await _mail_from(smtp, sender)
                 return None
             except aiosmtplib.SMTPResponseException as exc:
                 if exc.code == 421:
@@ -225,11 +297,20 @@ class SmtpProvider:
                 return _refusal(exc, "MAIL FROM", bounce=False)
             except _CONNECTION_ERRORS as exc:
                 self._drop(slot)
+                why = self._lost(slot, exc)
                 if attempt == 2:
-                    return Delivery(Outcome.TRANSIENT, reason=f"connection lost: {exc}")
+                    return Delivery(Outcome.TRANSIENT, reason=f"connection lost: {why}")
         return Delivery(Outcome.TRANSIENT, reason="connection lost")
 
     async def _send_one(
+        self, slot: int, message: OutgoingMessage, handover: Handover | None
+    ) -> Delivery:
+        try:
+            return await self._commands(slot, message, handover)
+        finally:
+            self._deadlines[slot] = math.inf  # between messages nothing is in flight
+
+    async def _commands(
         self, slot: int, message: OutgoingMessage, handover: Handover | None
     ) -> Delivery:
         refused = await self._begin(slot, message.sender)
@@ -238,14 +319,15 @@ class SmtpProvider:
         smtp = self._slots[slot]
         assert smtp is not None
         try:
-            async with asyncio.timeout(self.timeout):
-                await _rcpt_to(smtp, message.to)
+            self._arm(slot, self.timeout)
+            await _rcpt_to(smtp, message.to)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(slot)
             return _refusal(exc, "RCPT TO", bounce=True)
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)  # nothing was handed over yet: safe to retry
-            return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {exc}")
+            why = self._lost(slot, exc)
+            return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {why}")
         if handover is None:
             return await self._data(slot, smtp, message)
         handover.started(message)  # before the message's first byte: see handover_journal
@@ -255,12 +337,13 @@ class SmtpProvider:
 
     async def _data(self, slot: int, smtp: aiosmtplib.SMTP, message: OutgoingMessage) -> Delivery:
         try:
-            async with asyncio.timeout(2 * self.timeout):  # the 354, then the final reply
-                await smtp.data(message.body, timeout=None)
+            self._arm(slot, 2 * self.timeout)  # the 354, then the final reply
+            await _send_data(smtp, message.body)
         except aiosmtplib.SMTPResponseException as exc:
             await self._reset(slot)
             return _refusal(exc, "DATA", bounce=False)
         except _CONNECTION_ERRORS as exc:
             self._drop(slot)
-            return Delivery(Outcome.UNKNOWN, reason=f"connection lost during DATA: {exc}")
+            why = self._lost(slot, exc)
+            return Delivery(Outcome.UNKNOWN, reason=f"connection lost during DATA: {why}")
         return Delivery.sent(message.message_id)

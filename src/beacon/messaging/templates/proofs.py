@@ -5,6 +5,7 @@ would build and hand the message over. Nothing is stored: no execution, no recip
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -118,11 +119,15 @@ def _contact_row(data: RenderRequest, contact: dict[str, Any], address: str) -> 
         phone=contact.get("phone"),
         first_name=contact.get("firstName"),
         last_name=contact.get("lastName"),
-        address=contact.get("address"),
-        attributes=contact.get("attributes"),
+        address_json=_json_text(contact.get("address")),
+        attributes_json=_json_text(contact.get("attributes")),
         status="subscribed",
         unsubscribe_token="test",
     )
+
+
+def _json_text(document: Any) -> str | None:
+    return None if document is None else json.dumps(document)
 
 
 def _deliver(settings: Settings, message: OutgoingMessage, where: str) -> ProofSent:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -364,6 +365,12 @@ class CompiledMessage:
         return rendered
 
 
+def _document(value: Any) -> Any:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return value or {}
+
+
 def contact_context(
     contact: Mapping[str, Any], *, unsubscribe_url: str | None = None
 ) -> dict[str, Any]:
@@ -371,10 +378,12 @@ def contact_context(
 
     Templates see ``contact.firstName``, ``contact.attributes.plan``, ``contact.address.city``
     ... and, for email, ``unsubscribe_url``. Null fields are left out, so they are undefined.
+    ``address`` and ``attributes`` are objects, or their JSON text as stored: a send reads
+    them as text and leaves the decoding to the render process, off the worker's thread.
     """
     fields = {key: contact.get(key) for key in CONTACT_FIELDS}
-    fields["address"] = contact.get("address") or {}
-    fields["attributes"] = contact.get("attributes") or {}
+    fields["address"] = _document(contact.get("address"))
+    fields["attributes"] = _document(contact.get("attributes"))
     variables_: dict[str, Any] = {"contact": _Fields("contact", fields)}
     if unsubscribe_url is not None:
         variables_["unsubscribe_url"] = unsubscribe_url

@@ -1,0 +1,81 @@
+"""The language of a page: read from its content, with the declared `<html lang>` as a hint.
+
+Detection is py3langid (a naive Bayes model over byte n-grams, 140 languages, BSD-3-Clause,
+its model ships in the wheel), with probabilities normalised so that short and long texts
+are comparable. It reads the title and the first ``MAX_CHARS`` of the main text: about
+0.3 ms of CPU per page.
+
+How content and declaration combine (pages often declare ``en`` whatever they are written
+in, so the declaration only breaks ties):
+
+1. The content decides when the detector is confident (top probability ≥
+   ``CONFIDENT``) and the declared language is implausible for it (probability below
+   ``PLAUSIBLE``): a Spanish article on a page declaring ``lang="en"`` is Spanish.
+2. Otherwise a declared language wins: short or ambiguous text (a headline, a list of
+   product names, Spanish against Galician) says too little to overrule the page.
+3. With no declaration, an unsure detector answers ``None`` (undetermined): the page is
+   classified as if its language were supported, since a wrong ``unsupported_language``
+   would throw away a good classification of a short English text.
+
+Codes are ISO 639-1 (``en``, ``es``) where the language has one; the few languages the model
+knows only by an ISO 639-3 code keep that code. The model's ``zxx`` ("no linguistic
+content": numbers, code) counts as undetermined.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+# Languages the engine classifies; others answer with the UNSUPPORTED note and no categories.
+SUPPORTED = frozenset({"en", "es", "fr", "de", "it", "pt"})
+UNSUPPORTED = "unsupported_language"
+MAX_CHARS = 2_000
+CONFIDENT = 0.5
+PLAUSIBLE = 0.1
+_NO_LANGUAGE = "zxx"
+_DECLARED_RE = re.compile(r"^([a-zA-Z]{2,3})(?:[-_].*)?$")
+
+
+@cache
+def _identifier() -> LanguageIdentifier:
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def warm_up() -> None:
+    """Load the model (decompressing it takes ~0.3 s)."""
+    _identifier()
+
+
+def normalize_declared(value: str | None) -> str | None:
+    """`en-US`, `pt_BR`, ` FR ` → the primary language subtag, lower case; junk → None."""
+    match = _DECLARED_RE.match((value or "").strip())
+    code = match.group(1).lower() if match else None
+    return None if code == _NO_LANGUAGE else code
+
+
+def detect(*, text: str, title: str = "", declared: str | None = None) -> str | None:
+    """The page's language (see the module docstring for how `declared` counts)."""
+    hint = normalize_declared(declared)
+    sample = f"{title}\n{text[:MAX_CHARS]}".strip()
+    if not sample:
+        return hint
+    ranking = _identifier().rank(sample)
+    best, confidence = ranking[0]
+    if best == _NO_LANGUAGE:
+        return hint
+    if hint is None:
+        return best if confidence >= CONFIDENT else None
+    if hint == best:
+        return hint
+    hint_probability = next((p for code, p in ranking if code == hint), 0.0)
+    if confidence >= CONFIDENT and hint_probability < PLAUSIBLE:
+        return str(best)
+    return hint
+
+
+def is_supported(language: str | None) -> bool:
+    """Whether the engine classifies this language; an undetermined one is given the benefit."""
+    return language is None or language in SUPPORTED
