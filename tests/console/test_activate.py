@@ -377,6 +377,7 @@ def test_bad_input_is_a_form_error_never_a_500(console: Console, segment: int) -
             {"name": " ", "min_confidence": "high", "iab_categories": "IAB999"},
         ),
         ("/app/activate/segments/preview", {"min_confidence": "2", "exclude_sentiment": "angry"}),
+        ("/app/activate/segments/preview", {"brand_safety_max_risk": "severe"}),
         (
             "/app/activate/activations",
             {

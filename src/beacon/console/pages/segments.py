@@ -16,7 +16,7 @@ from beacon.activation.segments import service as segments
 from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
-from beacon.contextual import taxonomy
+from beacon.contextual import brand_safety, taxonomy
 from beacon.core.deps import DbSession, wake_worker
 from beacon.core.errors import ValidationFailed
 from beacon.core.ids import id_path
@@ -56,6 +56,7 @@ def _values(form: FormData | None) -> dict[str, Any]:
         "exclude_keywords": text("exclude_keywords"),
         "exclude_domains": text("exclude_domains"),
         "exclude_sentiment": many("exclude_sentiment"),
+        "brand_safety_max_risk": text("brand_safety_max_risk"),
     }
 
 
@@ -81,6 +82,8 @@ def _rules(values: dict[str, Any]) -> dict[str, Any]:
     exclude = {k: v for k, v in exclude.items() if v is not None}
     if exclude:
         rules["exclude"] = exclude
+    if values["brand_safety_max_risk"]:
+        rules["brand_safety"] = {"max_risk": values["brand_safety_max_risk"]}
     return {k: v for k, v in rules.items() if v is not None}
 
 
@@ -122,6 +125,7 @@ def _form(
             "preview_errors": {},
             "categories": list(taxonomy.categories().values()),
             "sentiments": SENTIMENTS,
+            "risk_levels": brand_safety.LEVELS,
         },
         viewer=viewer,
         status=status,
