@@ -49,7 +49,7 @@ from beacon.pixel import collector_repository as repository
 from beacon.pixel import viewability
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.enrich import HitRejected
-from beacon.pixel.hits import HitEnricher, HitKey
+from beacon.pixel.hits import HitEnricher
 from beacon.pixel.metrics import FlushMetrics
 from beacon.pixel.profiling import profiled
 from beacon.pixel.rollups import RollupKey, increment
@@ -201,7 +201,7 @@ class SpoolConsumer:
         with self.db.transaction() as session:
             if repository.is_segment_processed(session, segment_id):
                 return FlushResult(segments=1)
-        hits: Counter[HitKey] = Counter()
+        counts: Counter[RollupKey] = Counter()
         rejected: Counter[str] = Counter()
         views = viewability.SegmentViews()
         count_key = self.enricher.count_key
@@ -211,14 +211,12 @@ class SpoolConsumer:
                 if tag is not None and tag.event is not None:
                     views.add(tag)  # a viewability event, not a hit
                     continue
-                hit = count_key(record)
-                hits[hit] += 1
+                key = count_key(record)
+                counts[key] += 1
                 if tag is not None:
-                    views.add(tag, hit.rollup_key())
+                    views.add(tag, key)
             except HitRejected as exc:
                 rejected[exc.reason] += 1
-        # A RollupKey per distinct key, not per hit: hits repeat their keys.
-        counts: Counter[RollupKey] = Counter({hit.rollup_key(): n for hit, n in hits.items()})
         known = self.campaigns.existing({key.campaign_id for key in counts} | views.campaign_ids())
         views.keep_campaigns(known)
         for key in [key for key in counts if key.campaign_id not in known]:
