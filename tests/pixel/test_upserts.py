@@ -94,10 +94,11 @@ def test_add_rows_writes_whatever_columns_the_rows_carry(
     assert unique_key(table) == ("campaign_id", "dims_hash")  # type: ignore[arg-type]
 
     # No `domain`/`macros`/`misrepresented`: columns left out take their defaults.
-    columns = ("campaign_id", "dims_hash", "date", "url", "human")
+    # The unique key (campaign_id, dims_hash) not leading: the rows are sorted by a key.
+    columns = ("date", "dims_hash", "url", "campaign_id", "human")
 
     def rows(human: int) -> list[tuple[object, ...]]:
-        return [(campaign_id, f"h{i}", DAY, f"/{i}", human) for i in (2, 0, 1)]
+        return [(DAY, f"h{i}", f"/{i}", campaign_id, human) for i in (2, 0, 1)]
 
     with db.transaction() as session:
         add_rows(session, table, columns, rows(2), measures=("human",))  # type: ignore[arg-type]
