@@ -75,7 +75,7 @@ def enrich_only(settings: Settings, spool_dir: Path) -> None:
     ]
     enricher = HitEnricher(CountryResolver(), detector_from_settings(settings))
     # `count_key` since the flusher counts tuples; `rollup_key` on older servers' code.
-    enrich = getattr(enricher, "count_key", enricher.rollup_key)
+    enrich = getattr(enricher, "count_key", None) or enricher.rollup_key
     cpu = time.process_time()
     for record in records:
         enrich(record)
@@ -93,9 +93,10 @@ class TableTimes:
         self._add_rows = rollups.add_rows
 
     def install(self) -> None:
-        def timed(session: Session, table: Table, rows: list[Row], **kwargs: Any) -> None:
+        def timed(session: Session, table: Table, *args: Any, **kwargs: Any) -> None:
+            rows: list[Row] = args[-1]  # (rows) before session 8, (columns, rows) since
             count, cpu, wall = len(rows), time.process_time(), time.perf_counter()
-            self._add_rows(session, table, rows, **kwargs)
+            self._add_rows(session, table, *args, **kwargs)
             spent = self.spent.setdefault(table.name, [0.0, 0.0, 0.0])
             spent[0] += time.process_time() - cpu
             spent[1] += time.perf_counter() - wall

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -11,12 +12,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from tests.support import counted_hits
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.pixel.collector_models import PixelSpoolSegment
+from beacon.pixel.consumer import gc_paused
 from beacon.pixel.factory import make_consumer, open_spool
 from beacon.pixel.hits import gif_record
 from beacon.pixel.models import PixelCampaign
@@ -151,3 +154,49 @@ def test_a_final_flush_waits_for_a_segment_another_flusher_holds(
     final.join(30)  # ... which let go without counting it: the final flush takes it over
     assert results == [30]
     assert counted_hits(db, campaign_id) == 30
+
+
+def test_no_garbage_collection_while_a_segment_is_counted(
+    tmp_path: Path, db: Database, database_url: str, key_for: Callable[[str], str]
+) -> None:
+    key_for("acme")
+    campaign_id = new_campaign(db)
+    settings = Settings(data_dir=tmp_path / "data", database_url=database_url)
+    spool = open_spool(settings)
+    for i in range(3000):  # a key object, rows and cache entries per hit: many allocations
+        query = f"url=https%3A%2F%2Fsite{i % 40}.example%2Fpage{i}&creative_id={i}"
+        spool.append(gif_record(time.time(), campaign_id, "8.8.8.8", query, "", UA, None))
+    consumer = make_consumer(settings=settings, db=db, spool=spool)
+    collections: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.callbacks.append(record)
+    try:
+        assert consumer.flush().counted == 3000
+    finally:
+        gc.callbacks.remove(record)
+    assert gc.isenabled()
+    # Without the pause the young generation fills every 700 allocations: dozens of
+    # collections a segment. With it only the steps around the count (claim, delete) may.
+    assert len(collections) <= 2, collections
+    assert counted_hits(db, campaign_id) == 3000
+
+
+def test_gc_paused_restores_the_collector_state() -> None:
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        raise RuntimeError("a failed segment")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # it was off before: left off
+    finally:
+        gc.enable()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,6 @@ from beacon.pixel.ivt import (
     detector_from_settings,
     is_prefetch,
 )
-from beacon.pixel.rollups import RollupKey
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -332,25 +331,26 @@ def test_prefetch_headers_are_kept_by_the_collector() -> None:
 def test_enricher_records_the_reason_in_the_rollup_key() -> None:
     enricher = HitEnricher(CountryResolver(), InvalidTrafficDetector())
     page = "url=https%3A%2F%2Fexample.com%2Fa"
-    human = enricher.rollup_key(gif_record(T0, 1, HOME, page, "", CHROME, None))
-    prefetch = enricher.rollup_key(
+    human = enricher.count_key(gif_record(T0, 1, HOME, page, "", CHROME, None))
+    prefetch = enricher.count_key(
         gif_record(T0, 1, HOME, page, "", CHROME, {"sec-purpose": "prefetch"})
     )
     body = orjson.dumps({"url": "https://example.com/a"}).decode()
-    cloud = enricher.rollup_key(beacon_record(T0, 1, "3.5.140.1", body, "", CHROME, None))
+    cloud = enricher.count_key(beacon_record(T0, 1, "3.5.140.1", body, "", CHROME, None))
     assert (human.traffic_type, human.ivt_reason) == ("human", "")
     assert (prefetch.traffic_type, prefetch.ivt_reason) == ("bot", "prefetch")
     assert (cloud.traffic_type, cloud.ivt_reason) == ("bot", "datacenter")
     # An unexpanded cache-buster macro is the same on every load: never a replay.
     for _ in range(3):
-        key = enricher.rollup_key(
+        key = enricher.count_key(
             gif_record(T0, 1, "71.192.0.7", f"{page}&cb=%25%25CACHEBUSTER%25%25", "", IPHONE, None)
         )
         assert key.ivt_reason == ""
     # The reason is part of the key only when set: rows of before keep their hash.
-    legacy = replace(prefetch, ivt_reason="")
+    legacy = prefetch._replace(ivt_reason="")
     assert prefetch.dims_hash != legacy.dims_hash
-    assert legacy.dims_hash == RollupKey(**{**legacy.__dict__}).dims_hash
+    parts = (legacy.date.isoformat(), *legacy[2:9], "1" if legacy.misrepresented else "0")
+    assert legacy.dims_hash == hashlib.sha1("\x1f".join(parts).encode()).hexdigest()
 
 
 @pytest.mark.parametrize(

@@ -93,17 +93,16 @@ def test_add_rows_writes_whatever_columns_the_rows_carry(
     table = PixelUrlDay.__table__
     assert unique_key(table) == ("campaign_id", "dims_hash")  # type: ignore[arg-type]
 
-    def rows(human: int) -> list[dict[str, object]]:
-        # No `domain`/`macros`/`misrepresented`: columns left out take their defaults.
-        return [
-            {"campaign_id": campaign_id, "dims_hash": f"h{i}", "date": DAY, "url": f"/{i}",
-             "human": human}
-            for i in range(3)
-        ]  # fmt: skip
+    # No `domain`/`macros`/`misrepresented`: columns left out take their defaults.
+    # The unique key (campaign_id, dims_hash) not leading: the rows are sorted by a key.
+    columns = ("date", "dims_hash", "url", "campaign_id", "human")
+
+    def rows(human: int) -> list[tuple[object, ...]]:
+        return [(DAY, f"h{i}", f"/{i}", campaign_id, human) for i in (2, 0, 1)]
 
     with db.transaction() as session:
-        add_rows(session, table, rows(2), measures=("human",))  # type: ignore[arg-type]
-        add_rows(session, table, rows(5), measures=("human", "absent"))  # type: ignore[arg-type]
+        add_rows(session, table, columns, rows(2), measures=("human",))  # type: ignore[arg-type]
+        add_rows(session, table, columns, rows(5), measures=("human", "absent"))  # type: ignore[arg-type]
     with db.transaction() as session:
         found = session.execute(select(PixelUrlDay.url, PixelUrlDay.human, PixelUrlDay.domain))
         assert sorted(found) == [("/0", 7, ""), ("/1", 7, ""), ("/2", 7, "")]

@@ -28,12 +28,15 @@ The thread also publishes the backlog to the collector, which turns hits away (5
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import logging
 import os
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -46,7 +49,7 @@ from beacon.pixel import collector_repository as repository
 from beacon.pixel import viewability
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.enrich import HitRejected
-from beacon.pixel.hits import HitEnricher, HitKey
+from beacon.pixel.hits import HitEnricher
 from beacon.pixel.metrics import FlushMetrics
 from beacon.pixel.profiling import profiled
 from beacon.pixel.rollups import RollupKey, increment
@@ -174,7 +177,8 @@ class SpoolConsumer:
         except FileNotFoundError:
             return FlushResult()  # another process flushed and deleted it meanwhile
         try:
-            result = self._count(path, segment_id)
+            with gc_paused():
+                result = self._count(path, segment_id)
         except (SQLAlchemyError, OSError):
             log.exception("flushing spool segment %s failed; will retry", path.name)
             self.metrics.flush_errors.inc()
@@ -197,7 +201,7 @@ class SpoolConsumer:
         with self.db.transaction() as session:
             if repository.is_segment_processed(session, segment_id):
                 return FlushResult(segments=1)
-        hits: Counter[HitKey] = Counter()
+        counts: Counter[RollupKey] = Counter()
         rejected: Counter[str] = Counter()
         views = viewability.SegmentViews()
         count_key = self.enricher.count_key
@@ -207,14 +211,12 @@ class SpoolConsumer:
                 if tag is not None and tag.event is not None:
                     views.add(tag)  # a viewability event, not a hit
                     continue
-                hit = count_key(record)
-                hits[hit] += 1
+                key = count_key(record)
+                counts[key] += 1
                 if tag is not None:
-                    views.add(tag, hit.rollup_key())
+                    views.add(tag, key)
             except HitRejected as exc:
                 rejected[exc.reason] += 1
-        # A RollupKey per distinct key, not per hit: hits repeat their keys.
-        counts: Counter[RollupKey] = Counter({hit.rollup_key(): n for hit, n in hits.items()})
         known = self.campaigns.existing({key.campaign_id for key in counts} | views.campaign_ids())
         views.keep_campaigns(known)
         for key in [key for key in counts if key.campaign_id not in known]:
@@ -266,6 +268,29 @@ class SpoolConsumer:
         with self.db.transaction() as session:
             repository.prune_segments(session, before=utcnow() - SEGMENT_MEMORY)
             viewability.prune(session, now=utcnow())
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a segment is counted; as it was again afterwards.
+
+    Counting a segment allocates a few objects per hit (keys, counters, row tuples) that live
+    until its transaction commits, so the collector's young generations fill many times a
+    segment and promote them, and the full collections that follow walk every entry of the
+    enrichment caches and the invalid-traffic classifier too: about a fifth of the flusher's
+    CPU at 50,000 distinct URLs (docs/benchmarks.md, "Flusher CPU per hit, session 8"). The
+    segment's objects are freed by reference counting when it ends (none of them form
+    cycles), so pausing costs no memory beyond one segment's, which is bounded anyway. The
+    flusher processes run nothing else; the server flushes with a consumer only as it stops.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _segment_id(path: Path) -> str:

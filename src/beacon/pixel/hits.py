@@ -1,8 +1,7 @@
 """Enrichment of spool records (`records.py`) into rollup keys, off the request path.
 
-`HitEnricher.count_key` turns one record into the values of its `RollupKey` (a plain tuple,
-so the flusher counts hits without building a key object per hit); `rollup_key` is the same
-as a `RollupKey`. Everything but the invalid-traffic activity rule is a pure function of a
+`HitEnricher.count_key` turns one record into its `RollupKey` (a plain tuple, which the
+flusher counts hits under). Everything but the invalid-traffic activity rule is a pure function of a
 few parts of the record that repeat from hit to hit, so for GIF hits and beacons (all the
 collector writes) each part is computed once per distinct value and kept in a bounded LRU:
 
@@ -79,7 +78,6 @@ __all__ = [
     "KEPT_HEADERS",
     "MAX_QUERY_FIELDS",
     "HitEnricher",
-    "HitKey",
     "beacon_record",
     "event_record",
     "gif_record",
@@ -108,38 +106,6 @@ _RESERVED = set(RESERVED_PARAMS)
 _SECONDS_PER_DAY = 86_400.0
 # fromtimestamp rounds to the microsecond: the last one of a day may round into the next.
 _DAY_END_MARGIN = 1e-6
-
-
-class HitKey(NamedTuple):
-    """The values of a hit's `RollupKey`, in a tuple the flusher can count cheaply."""
-
-    campaign_id: int
-    date: dt.date
-    domain: str
-    url: str
-    device: str
-    geo: str
-    traffic_type: str
-    agent: str
-    macros: str
-    misrepresented: bool
-    ivt_reason: str
-
-    def rollup_key(self) -> RollupKey:
-        """The `RollupKey` these values make."""
-        return RollupKey(
-            campaign_id=self.campaign_id,
-            date=self.date,
-            domain=self.domain,
-            url=self.url,
-            device=self.device,
-            geo=self.geo,
-            traffic_type=self.traffic_type,
-            agent=self.agent,
-            macros=self.macros,
-            misrepresented=self.misrepresented,
-            ivt_reason=self.ivt_reason,
-        )
 
 
 @lru_cache(maxsize=65536)  # pages repeat all day: parse each once, not on every hit
@@ -197,12 +163,8 @@ class HitEnricher:
         self._agent = lru_cache(maxsize=AGENT_CACHE_ENTRIES)(_agent_uncached)
         self._day: tuple[float, float, dt.date] = (math.inf, -math.inf, dt.date.min)
 
-    def rollup_key(self, record: bytes) -> RollupKey:
+    def count_key(self, record: bytes) -> RollupKey:
         """The rollup key a record counts under; HitRejected when it must not be counted."""
-        return self.count_key(record).rollup_key()
-
-    def count_key(self, record: bytes) -> HitKey:
-        """The values of the record's rollup key; HitRejected when it must not be counted."""
         try:
             fields = orjson.loads(record)
             kind, campaign_id, ts = fields[0], int(fields[2]), float(fields[1])
@@ -226,7 +188,7 @@ class HitEnricher:
 
     def _cached_key(
         self, fields: list[Any], campaign_id: int, ts: float, day: dt.date
-    ) -> HitKey | None:
+    ) -> RollupKey | None:
         # None: an unusual record, left to the reference path (which decides identically).
         kind, _, _, ip, payload, referer, ua, headers = fields
         if not (
@@ -263,7 +225,7 @@ class HitEnricher:
         text, device = self._agent(ua)
         hit = HitContext(campaign_id, ts, client, headers or {}, buster)
         traffic = self.ivt.classify(text, hit)
-        return HitKey(
+        return RollupKey(
             campaign_id,
             day,
             page.domain,
@@ -306,7 +268,7 @@ class HitEnricher:
 
     def _reference_key(
         self, kind: str, fields: list[Any], campaign_id: int, ts: float, day: dt.date
-    ) -> HitKey:
+    ) -> RollupKey:
         try:
             seen = self._observe(kind, fields)
         except (ValueError, TypeError, AttributeError):
@@ -315,7 +277,7 @@ class HitEnricher:
         hit = HitContext(campaign_id, ts, seen.client, seen.headers, seen.cache_buster)
         traffic = self.ivt.classify(ua, hit)
         domain = registrable_domain(seen.page) or ""
-        return HitKey(
+        return RollupKey(
             campaign_id=campaign_id,
             date=day,
             domain=domain,

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import orjson
 from sqlalchemy import Table
@@ -26,9 +25,11 @@ from beacon.pixel.upserts import add_rows
 _TRAFFIC_MEASURES = ("human", "bot", "ai_agent")
 
 
-@dataclass(frozen=True)
-class RollupKey:
-    """One combination of dimensions a hit is counted under."""
+class RollupKey(NamedTuple):
+    """One combination of dimensions a hit is counted under.
+
+    A plain tuple: the flusher counts hits per key, so one is built per hit, and tuples are
+    the cheapest keys to build, hash and compare."""
 
     campaign_id: int
     date: dt.date
@@ -45,13 +46,7 @@ class RollupKey:
     @property
     def dims_hash(self) -> str:
         """Stable identity of the dimension values within a campaign."""
-        parts: tuple[str, ...] = (
-            _isoformat(self.date), self.domain, self.url, self.device, self.geo,
-            self.traffic_type, self.agent, self.macros, "1" if self.misrepresented else "0",
-        )  # fmt: skip
-        if self.ivt_reason:  # appended only when set, so rows written before it keep their hash
-            parts = (*parts, self.ivt_reason)
-        return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+        return _dims_hash(self)
 
 
 def canonical_macros(macros: Mapping[str, str]) -> str:
@@ -69,114 +64,108 @@ def coarse_hash(*parts: str) -> str:
 
 
 def increment(session: Session, counts: Mapping[RollupKey, int]) -> None:
-    """Add ``counts`` to every rollup table: one batched upsert per table (``upserts``)."""
-    counts = {key: hits for key, hits in counts.items() if hits}
-    if not counts:
-        return
+    """Add ``counts`` to every rollup table: one batched upsert per table (``upserts``).
+
+    One pass over the keys builds the full-grain rows and sums the site-day and URL-day
+    grains; the URL-month grain re-keys the URL-days."""
     now = utcnow()
-    rows = [_row(key, hits, now) for key, hits in counts.items()]
-    add_rows(session, _table(PixelRollup), rows, measures=("hits",), touched=("last_hit_at",))
-    add_rows(session, _table(PixelSiteDay), _site_days(counts), measures=_TRAFFIC_MEASURES)
-    url_days = _url_days(counts)
-    add_rows(session, _table(PixelUrlDay), _url_rows(url_days, "date"), measures=("human",))
-    url_months = _url_months(url_days)
-    add_rows(session, _table(PixelUrlMonth), _url_rows(url_months, "month"), measures=("human",))
+    rows: list[tuple[object, ...]] = []
+    site_days: dict[_SiteGrain, list[int]] = {}
+    url_days: dict[_UrlGrain, int] = {}
+    for key, hits in counts.items():
+        if not hits:
+            continue
+        (campaign_id, day, domain, url, device, geo, traffic_type, agent, macros,
+         misrepresented, reason) = key  # fmt: skip
+        dims_hash = _dims_hash(key)
+        domain = domain[:255]
+        rows.append(
+            (campaign_id, day, dims_hash, domain, url, device, geo, traffic_type, agent[:100],
+             macros, misrepresented, reason, hits, now)
+        )  # fmt: skip
+        index = _MEASURE_INDEX.get(traffic_type)
+        if index is None:
+            continue  # other types count in no report measure
+        site = (campaign_id, day, domain, macros, misrepresented)
+        by_type = site_days.get(site)
+        if by_type is None:
+            by_type = site_days[site] = [0, 0, 0]
+        by_type[index] += hits
+        if index == 0:  # human loads only: campaign reports count nothing else per URL
+            page = (campaign_id, day, domain, url, macros, misrepresented)
+            url_days[page] = url_days.get(page, 0) + hits
+    if not rows:
+        return
+    add_rows(session, _table(PixelRollup), _ROLLUP_COLUMNS, rows, measures=("hits",),
+             touched=("last_hit_at",))  # fmt: skip
+    add_rows(session, _table(PixelSiteDay), _SITE_COLUMNS, _site_rows(site_days),
+             measures=_TRAFFIC_MEASURES)  # fmt: skip
+    add_rows(session, _table(PixelUrlDay), _url_columns("date"), _url_rows(url_days),
+             measures=("human",))  # fmt: skip
+    add_rows(session, _table(PixelUrlMonth), _url_columns("month"),
+             _url_rows(_url_months(url_days)), measures=("human",))  # fmt: skip
 
 
 def _table(model: type[object]) -> Table:
     return model.__table__  # type: ignore[attr-defined]
 
 
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
-
-
 # A flush covers a day or two: each day's ISO form is built once, not once per row.
 _isoformat = lru_cache(maxsize=64)(dt.date.isoformat)
+
+_MEASURE_INDEX = {measure: i for i, measure in enumerate(_TRAFFIC_MEASURES)}
+_FLAG = {False: "0", True: "1"}
+_ROLLUP_COLUMNS = (
+    "campaign_id", "date", "dims_hash", "domain", "url", "device", "geo", "traffic_type",
+    "agent", "macros", "misrepresented", "ivt_reason", "hits", "last_hit_at",
+)  # fmt: skip
+_SITE_COLUMNS = (
+    "campaign_id", "date", "dims_hash", "domain", "macros", "misrepresented",
+    *_TRAFFIC_MEASURES,
+)  # fmt: skip
 
 _SiteGrain = tuple[int, dt.date, str, str, bool]
 _UrlGrain = tuple[int, dt.date, str, str, str, bool]
 
 
-def _site_days(counts: Mapping[RollupKey, int]) -> list[dict[str, object]]:
-    # One [human, bot, ai_agent] list per site-day: cheaper than a Counter per grain.
-    totals: dict[_SiteGrain, list[int]] = {}
-    measure_index = {measure: i for i, measure in enumerate(_TRAFFIC_MEASURES)}
-    for key, hits in counts.items():
-        index = measure_index.get(key.traffic_type)
-        if index is not None:  # other types count in no report measure
-            grain = (key.campaign_id, key.date, key.domain[:255], key.macros, key.misrepresented)
-            by_type = totals.get(grain)
-            if by_type is None:
-                by_type = totals[grain] = [0, 0, 0]
-            by_type[index] += hits
+def _dims_hash(key: RollupKey) -> str:
+    _, day, domain, url, device, geo, traffic_type, agent, macros, misrepresented, reason = key
+    parts: tuple[str, ...] = (_isoformat(day), domain, url, device, geo, traffic_type, agent,
+                              macros, _FLAG[misrepresented])  # fmt: skip
+    if reason:  # appended only when set, so rows written before it keep their hash
+        parts = (*parts, reason)
+    return hashlib.sha1("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def _site_rows(totals: dict[_SiteGrain, list[int]]) -> list[tuple[object, ...]]:
     return [
-        {
-            "campaign_id": campaign_id,
-            "date": day,
-            "dims_hash": coarse_hash(_isoformat(day), domain, macros, _flag(misrepresented)),
-            "domain": domain,
-            "macros": macros,
-            "misrepresented": misrepresented,
-            "human": human,
-            "bot": bot,
-            "ai_agent": ai_agent,
-        }
+        (campaign_id, day, coarse_hash(_isoformat(day), domain, macros, _FLAG[misrepresented]),
+         domain, macros, misrepresented, human, bot, ai_agent)
         for (campaign_id, day, domain, macros, misrepresented), (human, bot, ai_agent) in (
             totals.items()
         )
-    ]
+    ]  # fmt: skip
 
 
-def _url_days(counts: Mapping[RollupKey, int]) -> Counter[_UrlGrain]:
-    # Human loads only: campaign reports count nothing else per URL.
-    totals: Counter[_UrlGrain] = Counter()
-    for key, hits in counts.items():
-        if key.traffic_type == "human":
-            grain = (key.campaign_id, key.date, key.domain[:255], key.url, key.macros,
-                     key.misrepresented)  # fmt: skip
-            totals[grain] += hits
-    return totals
+@lru_cache(maxsize=2)
+def _url_columns(day_column: str) -> tuple[str, ...]:
+    return ("campaign_id", day_column, "dims_hash", "domain", "url", "macros", "misrepresented",
+            "human")  # fmt: skip
 
 
-def _url_months(url_days: Counter[_UrlGrain]) -> Counter[_UrlGrain]:
+def _url_months(url_days: dict[_UrlGrain, int]) -> dict[_UrlGrain, int]:
     # The month grain sums the day grain: re-keyed, not recounted from every hit's key.
-    totals: Counter[_UrlGrain] = Counter()
+    totals: dict[_UrlGrain, int] = {}
     for (campaign_id, day, domain, url, macros, misrepresented), hits in url_days.items():
-        totals[(campaign_id, day.replace(day=1), domain, url, macros, misrepresented)] += hits
+        month = (campaign_id, day.replace(day=1), domain, url, macros, misrepresented)
+        totals[month] = totals.get(month, 0) + hits
     return totals
 
 
-def _url_rows(totals: Counter[_UrlGrain], day_column: str) -> list[dict[str, object]]:
+def _url_rows(totals: dict[_UrlGrain, int]) -> list[tuple[object, ...]]:
     return [
-        {
-            "campaign_id": campaign_id,
-            day_column: day,
-            "dims_hash": coarse_hash(_isoformat(day), domain, url, macros, _flag(misrepresented)),
-            "domain": domain,
-            "url": url,
-            "macros": macros,
-            "misrepresented": misrepresented,
-            "human": hits,
-        }
+        (campaign_id, day,
+         coarse_hash(_isoformat(day), domain, url, macros, _FLAG[misrepresented]),
+         domain, url, macros, misrepresented, hits)
         for (campaign_id, day, domain, url, macros, misrepresented), hits in totals.items()
-    ]
-
-
-def _row(key: RollupKey, hits: int, now: dt.datetime) -> dict[str, object]:
-    return {
-        "campaign_id": key.campaign_id,
-        "date": key.date,
-        "dims_hash": key.dims_hash,
-        "domain": key.domain[:255],
-        "url": key.url,
-        "device": key.device,
-        "geo": key.geo,
-        "traffic_type": key.traffic_type,
-        "agent": key.agent[:100],
-        "macros": key.macros,
-        "misrepresented": key.misrepresented,
-        "ivt_reason": key.ivt_reason,
-        "hits": hits,
-        "last_hit_at": now,
-    }
+    ]  # fmt: skip

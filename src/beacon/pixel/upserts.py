@@ -36,12 +36,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
 
-Row = dict[str, Any]
+Row = tuple[Any, ...]
 
 
 def add_rows(
     session: Session,
     table: Table,
+    columns: Sequence[str],
     rows: list[Row],
     *,
     measures: Sequence[str],
@@ -49,23 +50,28 @@ def add_rows(
 ) -> None:
     """Insert ``rows``, or add their ``measures`` to the existing rows with the same unique key.
 
-    Every row has the same keys (the columns written); ``touched`` columns are overwritten
+    Each row is a tuple of the values of ``columns``, in that order (tuples: building a dict
+    per row cost more than the database's insert of it). ``touched`` columns are overwritten
     on conflict. Keys must be unique within ``rows`` (aggregate first)."""
     if not rows:
         return
-    columns = tuple(rows[0])
+    columns = tuple(columns)
     measured = tuple(m for m in measures if m in columns)
-    rows.sort(key=itemgetter(*unique_key(table)))
+    rows.sort(key=itemgetter(*(columns.index(name) for name in unique_key(table))))
     dialect = session.get_bind().dialect
     defaults = _scalar_defaults(table, columns)
+    by_column = _column_values(dialect, table, columns, rows)
     if dialect.name == "postgresql":
         sql = _unnest_upsert(dialect, table, (*columns, *defaults), measured, tuple(touched))
-        params = _column_values(dialect, table, columns, rows)
-        params += [[value] * len(rows) for value in defaults.values()]
-        session.connection().exec_driver_sql(sql, tuple(params))
+        by_column += [[value] * len(rows) for value in defaults.values()]
+        session.connection().exec_driver_sql(sql, tuple(by_column))
     else:
         sql, order = _positional_upsert(dialect, table, columns, measured, tuple(touched))
-        session.connection().exec_driver_sql(sql, _row_tuples(dialect, table, order, rows))
+        values = dict(zip(columns, by_column, strict=True))
+        for name, value in defaults.items():
+            values[name] = [value] * len(rows)
+        params = list(zip(*(values[name] for name in order), strict=True))
+        session.connection().exec_driver_sql(sql, params)
 
 
 @cache
@@ -122,16 +128,6 @@ def _positional_upsert(
     return str(compiled), tuple(compiled.positiontup or ())
 
 
-def _row_tuples(
-    dialect: Dialect, table: Table, order: tuple[str, ...], rows: list[Row]
-) -> list[tuple[Any, ...]]:
-    columns = tuple(rows[0])
-    values = dict(zip(columns, _column_values(dialect, table, columns, rows), strict=True))
-    for name, value in _scalar_defaults(table, columns).items():
-        values[name] = [value] * len(rows)
-    return list(zip(*(values[name] for name in order), strict=True))
-
-
 @cache
 def _unnest_upsert(
     dialect: Dialect,
@@ -160,14 +156,11 @@ def _unnest_upsert(
 def _column_values(
     dialect: Dialect, table: Table, columns: tuple[str, ...], rows: list[Row]
 ) -> list[list[Any]]:
-    # One list of bound values per column. Both passes run in C (itemgetter, zip, map): the
-    # Python loops over rows and values cost more than SQLite's own inserts. The columns with
-    # a bind processor (dates, flags, the flush time) hold a few distinct values a batch, so
-    # each distinct value is converted once.
-    if len(columns) == 1:
-        by_column = [[row[columns[0]] for row in rows]]
-    else:
-        by_column = [list(values) for values in zip(*map(itemgetter(*columns), rows), strict=True)]
+    # One list of bound values per column, transposed in C (zip): the Python loops over rows
+    # and values cost more than SQLite's own inserts. The columns with a bind processor
+    # (dates, flags, the flush time) hold a few distinct values a batch, so each distinct
+    # value is converted once.
+    by_column = [list(values) for values in zip(*rows, strict=True)]
     for index, column in enumerate(columns):
         process = _bind_processor(dialect, table, column)
         if process is not None:
