@@ -27,8 +27,15 @@ User-Agent is checked against them in this order; the first match decides:
    an assistant fetching for its user), wherever it stands.
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
    form, a bare name after `Mozilla/5.0`, or no platform token at all (`name/version`).
+7. tools that borrow a browser's User-Agent -> bot, `known_crawler`: a tool family's word
+   ending a name (`...Safari/537.36 CybaaAgent`, `(ThousandEyes Agent)`, `ips-agent`: agent,
+   monitor, check, verify, scanner, insights, console, plugin, ...), a bare domain name as a
+   token (`Match by Siteimprove.com`), a name inside the engine's comment (`(KHTML, like
+   Gecko, Foregenix)`), a name before a desktop platform (`(watchTowr; Windows NT`), QtWebKit's
+   `(Unknown; Linux x86_64)` default, or a lone name as the whole comment (`Mozilla/5.0
+   (Google-PhysicalWeb)`).
 
-A bot from rules 5-6 that shows an AI sign (a `.ai` contact URL, "AI" as a word, an `X-User`
+A bot from rules 5-7 that shows an AI sign (a `.ai` contact URL, "AI" as a word, an `X-User`
 fetcher token, GPT/LLM/RAG, an AI company's or model family's name or site) is an
 `ai_agent` too. Link-preview fetchers (iMessage, facebookexternalhit, Facebot) are bots,
 never AI agents, whatever a list says; an Android build id in a list is ignored.
@@ -325,6 +332,9 @@ class AgentClassifier:
         if _is_declared_bot(full_ua):
             name = _declared_name(full_ua)
             return _maybe_ai(full_ua, TrafficInfo("bot", name, reason="known_crawler"))
+        name = _tool_form(ua)
+        if name:
+            return _maybe_ai(full_ua, TrafficInfo("bot", name, reason="known_crawler"))
         return HUMAN
 
 
@@ -433,6 +443,9 @@ _AI_HINTS = re.compile(
     r"|windsurf|bytedance|coze|dify\b)"
     # the Model Context Protocol's fetchers ("mcp-fetch", "MCP Server")
     r"|(?-i:\bMCP\b)|\bmcp[-_](?:server|fetch|client)"
+    # the same names as the last part of a CamelCase name ("GitHubCopilotChat")
+    r"|(?-i:(?<=[a-z])(?:OpenAI|ChatGPT|Anthropic|Claude|Gemini|Perplexity|Copilot|Mistral"
+    r"|Cohere|DeepSeek|Qwen|Kimi|Grok|Llama|LangChain|Firecrawl)(?=[A-Z0-9/_ -]|$))"
     r"|\b(?:openai\.com|anthropic\.com|x\.ai|you\.com|poe\.com|character\.ai"
     r"|commoncrawl\.org|huggingface\.co|chatglm\.cn|moonshot\.cn|kimi\.com|doubao\.com"
     r"|deepseek\.com|v0\.dev|bolt\.new|lovable\.dev)\b",
@@ -456,6 +469,122 @@ def _matched_words(ua: str) -> str | None:
     while start > 0 and _is_word_char(ua[start - 1]):
         start -= 1
     return ua[start : match.end()]
+
+
+# Tools that borrow a browser's User-Agent and add their own name (rule 7 of
+# docs/measure.md, "Invalid traffic"), for the tools no list names. Each form was checked
+# against the real-browser corpora of bench/ivt (in-app browsers included).
+#
+# A tool family's word ending a name: as a word of its own ("ips-agent", "Google Search
+# Console", "(ThousandEyes Agent)") or as the last part of a CamelCase name ("CybaaAgent",
+# "CookieHubVerify/3.0", "AppInsights"); not a word's first part ("AgentWeb/4.1.3", an
+# Android webview library), not after an underscore, nor CamScanner's in-app browser.
+_TOOL_WORDS = (
+    "agent",
+    "monitor",
+    "monitoring",
+    "checker",
+    "check",
+    "tester",
+    "verify",
+    "verifier",
+    "scanner",
+    "scan",
+    "measurement",
+    "insight",
+    "insights",
+    "audit",
+    "auditor",
+    "capture",
+    "console",
+    "plugin",
+    "finder",
+    "advisor",
+    "validator",
+    "probe",
+    "fetcher",
+    "analyser",
+    "analyzer",
+    "lighthouse",
+)
+_TOOL_WORD_EXCEPTIONS = ("camscanner",)
+_TOOL_FORMS = re.compile(
+    # a name inside the engine's comment ("(KHTML, like Gecko, Foregenix)")
+    r"like Gecko[,;] ?(?!Safari\))(?P<engine>[A-Z][a-z][A-Za-z]*)\)"
+    # a name before a desktop platform ("Mozilla/5.0 (watchTowr; Windows NT 10.0; ..."), not
+    # a TV's "(SMART-TV; X11; Linux"
+    r"|^Mozilla/5\.0 \((?!Windows|Macintosh|X11|Linux|compatible|U;)(?![\w-]*TV;)"
+    r"(?P<first>[A-Za-z][\w-]*);"
+    r" (?:Windows NT|Macintosh|X11)"
+    # QtWebKit's default on a server (PhantomJS, Pingdom, Site24x7): an "Unknown" platform
+    # on a PC processor; the TVs that send "(Unknown; Linux armv7l)" stay browsers
+    r"|^Mozilla/5\.0 \(Unknown; Linux (?:x86_64|i686)\) AppleWebKit/[\d.+]+ \(KHTML, like Gecko\)"
+    r" (?P<qt>[\w.-]+)"
+    # a single name without a version or system as the whole comment, and nothing after
+    # ("Mozilla/5.0 (Google-PhysicalWeb)"): a browser names a system or a version there
+    r"|^Mozilla/5\.0 \((?P<only>[^;()\d]+)\)$"
+)
+# A bare domain name as a token ("Match by Siteimprove.com", "Criticalcss.com/2.0.0",
+# "(scope3.com)"): browsers and apps name themselves, never a site. Found by its ending;
+# the name before it must start the token (`_tool_domain`), so an app's reversed bundle id
+# ("com.example.app") is no domain.
+_TOOL_DOMAIN = re.compile(r"[A-Za-z0-9]\.(?:com|io|net|org|ai|dev|app|co|so)(?![\w.-])")
+_DOMAIN_LABEL = re.compile(r"[A-Za-z0-9-]")
+_WORDS_BEFORE = re.compile(r"(?<![\w/.-])(?:[A-Za-z][\w-]* )+$")
+
+
+def _tool_word(ua: str) -> tuple[int, int] | None:
+    """The span of a tool family's word ending a name in ``ua``, or None."""
+    lowered = ua.lower()
+    if len(lowered) != len(ua):
+        return None  # non-ASCII case mapping shifts positions: no tool sends one
+    for match in _TOOL_WORD.finditer(lowered):
+        start, end = match.span()
+        before = ua[start - 1] if start else " "
+        if not (before.isalnum() or before == "_"):
+            return start, end
+        if (
+            before.islower()
+            and ua[start].isupper()
+            and ua[start + 1 : end].islower()
+            and not lowered[:end].endswith(_TOOL_WORD_EXCEPTIONS)
+        ):
+            return start, end
+    return None
+
+
+def _tool_domain(ua: str) -> tuple[int, int] | None:
+    """The span of a bare domain name standing as a token in ``ua``, or None."""
+    for match in _TOOL_DOMAIN.finditer(ua):
+        start = match.start()
+        while start > 0 and _DOMAIN_LABEL.match(ua[start - 1]):
+            start -= 1
+        if start == 0 or ua[start - 1] not in "._@/":  # not part of a longer name or URL
+            return start, match.end()
+    return None
+
+
+def _tool_form(ua: str) -> str | None:
+    """The name of a tool that borrows a browser's User-Agent (`_TOOL_FORMS`), or None."""
+    span = _tool_word(ua)
+    if span is not None:
+        # a word of its own names its tool with the words before it ("(ThousandEyes Agent)")
+        words = _WORDS_BEFORE.search(ua, 0, span[0])
+        if words is not None:
+            span = (words.start(), span[1])
+    else:
+        span = _tool_domain(ua)
+    if span is None:
+        match = _TOOL_FORMS.search(ua)
+        if match is None:
+            return None
+        return next(name for name in match.groups() if name).strip()
+    start, end = span
+    while start > 0 and (_is_word_char(ua[start - 1]) or ua[start - 1] == "."):
+        start -= 1
+    while end < len(ua) and (_is_word_char(ua[end]) or ua[end] == "."):
+        end += 1
+    return ua[start:end].strip(" /;:()+-_.,")[:100] or ua[start:end]
 
 
 _UNESCAPED_DOT = re.compile(r"(?<!\\)\.")
@@ -736,6 +865,21 @@ def _trie_pattern(node: dict[str, Any], word_end: str | None, after_alnum: bool 
     if len(branches) == 1:
         return branches[0]
     return "(?:" + "|".join(branches) + ")"
+
+
+def _words_trie(words: Sequence[str]) -> str:
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+    return _trie_pattern(trie, _WORD_END)
+
+
+# Matched on the lowercased User-Agent as one trie (a few microseconds); the case of the
+# word's first letter and the character before it are checked on the match (`_tool_word`).
+_TOOL_WORD = re.compile(_words_trie(_TOOL_WORDS))
 
 
 def _matched(pattern: _Patterns | None, ua: str) -> str | None:
