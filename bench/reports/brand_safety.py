@@ -141,7 +141,9 @@ def bench(backend: str, args: argparse.Namespace, workdir: Path) -> list[str]:
         f"{backend}: {rows:,} rollup rows, {len(urls):,} URLs, {stored:,} classified",
     ]
     for label, filters in FILTERS.items():
-        times, summary, count = [], {}, 0
+        times: list[float] = []
+        summary: dict[str, Any] = {}
+        count = 0
         for _ in range(args.repeat):
             seconds, count, summary = time_report(db, settings, account_id, campaign_id, filters)
             times.append(seconds)
