@@ -285,7 +285,10 @@ def in_text_set(column: SQLColumnExpression[Any], values: Iterable[str]) -> Colu
 
     ``IN (:a, :b, ...)`` binds a parameter per value, and drivers cap those (SQLite at 32,766,
     PostgreSQL at 65,535); a set read from one JSON array has no such limit, and both
-    databases hash it for the semi-join.
+    databases hash it for the semi-join. PostgreSQL estimates the set at 100 rows (a
+    set-returning function), so a GROUP BY over what it keeps may sort rather than hash;
+    ``= ANY(text[])`` is estimated exactly but planned value by value (about 80 ms per
+    statement for 35,000 URLs, linear in the set), which measured no faster end to end.
     """
     return InTextSet(column, values)
 
