@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from beacon.contextual.classification_repository import save_classification
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.models import Account
@@ -219,6 +220,54 @@ def test_report_created_watched_paged_sorted_and_downloaded(
     assert client.get(f"{location}?sort=payload").status_code == 422
     listing = client.get("/app/pixel/reports")
     assert f"/app/pixel/reports/campaign/{report_id}" in listing.text and "Complete" in listing.text
+
+
+def test_report_form_filters_by_brand_safety_and_shows_what_was_left_out(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    analyst: str,
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting", "Safe")
+    add_hits(db, cid)
+    with db.transaction() as session:
+        save_classification(
+            session, url="https://nytimes.com/a", domain="nytimes.com",
+            classification={"brand_safety": {"overall": "low", "categories": {}}},
+            engine_version="test", classified_at=utcnow(),
+        )  # fmt: skip
+    form = client.get(f"/app/pixel/reports/new?campaign_id={cid}")
+    assert 'name="brand_safety_max_risk"' in form.text and 'value="medium"' in form.text
+    created = client.post(
+        "/app/pixel/reports",
+        data={
+            "csrf_token": analyst,
+            "campaign_id": str(cid),
+            "start_date": "2026-01-15",
+            "end_date": "2026-01-16",
+            "dimensions": ["domain"],
+            "brand_safety_max_risk": "medium",
+        },
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    api = client.get(f"/v1/pixel/reports/campaign/{location.rsplit('/', 1)[1]}", headers=headers)
+    summary = api.json()["summary"]
+    # nytimes.com/a (low) only; bbc.com/a and cheap.biz/a are not classified.
+    assert summary["impressions"] == 1500
+    assert summary["brand_safety_unclassified_impressions"] == 360
+    done = text(client.get(location).text)
+    assert "Left out by brand safety 360" in done and "Of those, not classified 360" in done
+    bad = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-16", "brand_safety_max_risk": "severe"},
+    )  # fmt: skip
+    assert bad.status_code == 422
+    assert "There is a problem" in text(bad.text)
 
 
 def test_report_form_errors_are_summarised(

@@ -4,20 +4,26 @@ dialect switch of an upsert, a page with its total). Dialect differences live he
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import (
+    Boolean,
+    ColumnElement,
     CursorResult,
     DateTime,
     Engine,
     Executable,
     MetaData,
     Select,
+    SQLColumnExpression,
+    Text,
+    bindparam,
     create_engine,
     event,
     func,
@@ -26,8 +32,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql import coercions, roles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import TypeDecorator
 
 from beacon.core.timefmt import as_utc
@@ -253,3 +263,43 @@ def fetch_page(
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     items = session.scalars(query.order_by(*order_by).limit(limit).offset(offset)).all()
     return items, int(total)
+
+
+class InTextSet(ColumnElement[bool]):
+    """``column IN (the strings of one JSON array parameter)``: see `in_text_set`."""
+
+    inherit_cache = True
+    type = Boolean()
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy declares it a list)
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: SQLColumnExpression[Any], values: Iterable[str]) -> None:
+        self.column = coercions.expect(roles.ExpressionElementRole, column)
+        self.values = bindparam(None, orjson.dumps(list(values)).decode(), type_=Text, unique=True)
+
+
+def in_text_set(column: SQLColumnExpression[Any], values: Iterable[str]) -> ColumnElement[bool]:
+    """Whether ``column`` is one of ``values``, however many: the set is one JSON parameter.
+
+    ``IN (:a, :b, ...)`` binds a parameter per value, and drivers cap those (SQLite at 32,766,
+    PostgreSQL at 65,535); a set read from one JSON array has no such limit, and both
+    databases hash it for the semi-join. PostgreSQL estimates the set at 100 rows (a
+    set-returning function), so a GROUP BY over what it keeps may sort rather than hash;
+    ``= ANY(text[])`` is estimated exactly but planned value by value (about 80 ms per
+    statement for 35,000 URLs, linear in the set), which measured no faster end to end.
+    """
+    return InTextSet(column, values)
+
+
+@compiles(InTextSet, "sqlite")
+def _in_text_set_sqlite(element: InTextSet, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} IN (SELECT value FROM json_each({values}))"
+
+
+@compiles(InTextSet, "postgresql")
+def _in_text_set_postgres(element: InTextSet, compiler: SQLCompiler, **kw: Any) -> str:
+    column, values = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"{column} IN (SELECT jsonb_array_elements_text(CAST({values} AS JSONB)))"

@@ -43,6 +43,13 @@ PAGE_SIZES = (25, 100, 500)
 PUBLISHER_ONLY = ("traffic_type", "agent", "ivt_reason")
 DEVICES = ("desktop", "mobile", "tablet", "ctv")
 TRAFFIC_TYPES = ("human", "bot", "ai_agent")
+RISK_LEVELS = {
+    "none": "None: no brand-safety signal",
+    "low": "Low or less",
+    "medium": "Medium or less",
+    "high": "High or less",
+    "floor": "Any classified page",
+}
 LABELS = {
     "campaign_id": "a campaign",
     "start_date": "the first day",
@@ -113,6 +120,7 @@ def new_report(
         "geo": "",
         "devices": [],
         "traffic_types": [],
+        "brand_safety_max_risk": "",
         "include_classification": False,
     }
     return _form(request, viewer, session, values=values, errors={})
@@ -132,6 +140,7 @@ def create_report(
     geo: FormText = "",
     devices: FormList = [],  # noqa: B006
     traffic_types: FormList = [],  # noqa: B006
+    brand_safety_max_risk: FormText = "",
     include_classification: FormText = "",
 ) -> Response:
     values: dict[str, Any] = {
@@ -143,6 +152,7 @@ def create_report(
         "geo": geo,
         "devices": devices,
         "traffic_types": traffic_types,
+        "brand_safety_max_risk": brand_safety_max_risk,
         "include_classification": bool(include_classification),
     }
     account_id = viewer.member.account_id
@@ -207,8 +217,8 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
 
 
-def _filters(values: dict[str, Any], kind: str) -> dict[str, list[str]]:
-    filters: dict[str, list[str]] = {}
+def _filters(values: dict[str, Any], kind: str) -> dict[str, Any]:
+    filters: dict[str, Any] = {}
     if _split(values["domains"]):
         filters["domains"] = _split(values["domains"])
     if _split(values["geo"]):
@@ -217,6 +227,8 @@ def _filters(values: dict[str, Any], kind: str) -> dict[str, list[str]]:
         filters["devices"] = list(values["devices"])
     if kind == PUBLISHER and values["traffic_types"]:
         filters["traffic_types"] = list(values["traffic_types"])
+    if kind == CAMPAIGN and values["brand_safety_max_risk"]:
+        filters["brand_safety_max_risk"] = values["brand_safety_max_risk"]
     return filters
 
 
@@ -243,6 +255,7 @@ def _form(
             "publisher_only": PUBLISHER_ONLY,
             "devices": DEVICES,
             "traffic_types": TRAFFIC_TYPES,
+            "risk_levels": RISK_LEVELS,
         },
         viewer=viewer,
         status=422 if errors else 200,
@@ -322,6 +335,15 @@ def _summary_items(report: PixelReport, summary: dict[str, Any] | None) -> list[
         ("Misrepresented", int(summary.get("misrepresented_impressions", 0))),
         ("Measurable", int(summary.get("measurable_impressions", 0))),
         ("Viewable", int(summary.get("viewable_impressions", 0))),
+        # Present when the report has the brand-safety filter.
+        *(
+            (label, int(summary[key]))
+            for label, key in (
+                ("Left out by brand safety", "brand_safety_excluded_impressions"),
+                ("Of those, not classified", "brand_safety_unclassified_impressions"),
+            )
+            if key in summary
+        ),
     ]
 
 

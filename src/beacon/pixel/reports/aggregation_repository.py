@@ -9,7 +9,7 @@ column names, so the same statements serve the full grain and the report-grain r
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres, rowcount
+from beacon.core.db import in_text_set, is_postgres, rowcount
 from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as S
 from beacon.pixel.models import PixelUrlDay as UD
@@ -89,12 +89,15 @@ _FILTER_COLUMNS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Scope:
-    """The rollups a report covers: one campaign, a date range, the request's filters."""
+    """The rollups a report covers: one campaign, a date range, the request's list filters,
+    and with ``urls`` only the loads on those page URLs (what the brand-safety filter keeps;
+    a URL filter needs the full grain, which has every URL)."""
 
     campaign_id: int
     start: dt.date
     end: dt.date
     filters: Mapping[str, Sequence[str]]
+    urls: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -127,13 +130,15 @@ def _where(scope: Scope) -> list[ColumnElement[bool]]:
     ]
     for key, values in scope.filters.items():
         conditions.append(_FILTER_COLUMNS[key].in_(list(values)))
+    if scope.urls is not None:
+        conditions.append(in_text_set(R.url, scope.urls))
     return conditions
 
 
 def _coarse_where(model: Any, scope: Scope, *dates: ColumnElement[bool]) -> list[Any]:
-    if not set(scope.filters) <= COARSE_FILTERS:
+    if not set(scope.filters) <= COARSE_FILTERS or scope.urls is not None:
         # The planner never sends these here; a filter silently ignored would be wrong counts.
-        raise ValueError(f"report-grain rollups cannot filter by {sorted(scope.filters)}")
+        raise ValueError(f"report-grain rollups cannot filter by {sorted(scope.filters)} or URL")
     conditions: list[Any] = [model.campaign_id == scope.campaign_id, *dates]
     if "domains" in scope.filters:
         conditions.append(model.domain.in_(list(scope.filters["domains"])))
@@ -384,6 +389,14 @@ def _full_grain_summary(session: Session, *, scope: Scope) -> RowMapping:
         ),
     )
     return session.execute(statement).mappings().one()
+
+
+def url_impressions(session: Session, *, scope: Scope) -> list[tuple[str, int]]:
+    """Every page URL with loads of any traffic type in the scope ('' for loads without a
+    URL) and its human impressions."""
+    human = _hits_where(_human()).label("impressions")
+    statement = select(R.url, human).where(*_where(scope)).group_by(R.url)
+    return [(url, int(impressions)) for url, impressions in session.execute(statement)]
 
 
 def tune_for_aggregation(session: Session) -> None:

@@ -10,6 +10,7 @@ rows without classification are shaped by the database itself (`store_campaign_r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -20,16 +21,24 @@ import orjson
 from sqlalchemy import RowMapping
 from sqlalchemy.orm import Session
 
+from beacon.contextual import brand_safety
 from beacon.contextual import service as contextual_service
 from beacon.core.jobs import JobFailed
 from beacon.core.registrable_domains import registrable_domain
 from beacon.pixel import viewability
 from beacon.pixel.agents import IVT_REASONS, classify_traffic
-from beacon.pixel.reports import aggregation_repository, planner, repository, viewability_repository
+from beacon.pixel.reports import (
+    aggregation_repository,
+    brand_safety_repository,
+    planner,
+    repository,
+    viewability_repository,
+)
 from beacon.pixel.reports.models import CAMPAIGN, PixelReport
 
 log = logging.getLogger("beacon.pixel.reports")
 
+BRAND_SAFETY_FILTER = "brand_safety_max_risk"
 DIMENSION_ORDER = ("date", "domain", "url", "device", "geo", "traffic_type", "agent", "ivt_reason")
 
 Row = dict[str, Any]
@@ -38,7 +47,9 @@ Row = dict[str, Any]
 def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     """Compute ``report`` into its rows and summary; JobFailed when it would exceed ``max_rows``."""
     dimensions = [d for d in DIMENSION_ORDER if d in orjson.loads(report.dimensions or "[]")]
-    filters: dict[str, list[str]] = orjson.loads(report.filters)
+    filters: dict[str, Any] = orjson.loads(report.filters)
+    plan = planner.plan_campaign(dimensions, filters)
+    max_risk: str | None = filters.pop(BRAND_SAFETY_FILTER, None)
     scope = aggregation_repository.Scope(
         report.campaign_id, report.start_date, report.end_date, filters
     )
@@ -47,7 +58,9 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
         # the database's write lock, which would then be held for the whole aggregation.
         repository.delete_rows(session, report_id=report.id)
     aggregation_repository.tune_for_aggregation(session)
-    plan = planner.plan_campaign(dimensions, filters)
+    excluded: Row = {}
+    if max_risk is not None:
+        scope, excluded = _brand_safe_scope(session, scope, max_risk)
     shape: Callable[[RowMapping, Sequence[str]], Row]
     aggregate: Callable[..., Iterator[Sequence[RowMapping]]]
     if report.kind == CAMPAIGN:
@@ -56,6 +69,7 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
             aggregation_repository.invalid_by_reason(session, scope=scope),
         )
         summary.update(_viewability(*viewability_repository.totals(session, scope=scope)))
+        summary.update(excluded)
         aggregate, shape = partial(aggregation_repository.campaign_rows, plan=plan), _campaign_row
     else:
         summary = _publisher_summary(
@@ -87,6 +101,38 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
         count += len(rows)
     report.summary = orjson.dumps(summary).decode()
     report.row_count = count
+
+
+def _brand_safe_scope(
+    session: Session, scope: aggregation_repository.Scope, max_risk: str
+) -> tuple[aggregation_repository.Scope, Row]:
+    """``scope`` narrowed to its page URLs whose stored overall brand-safety risk is at most
+    ``max_risk``, and the summary fields counting the human impressions left out.
+
+    URLs without a brand-safety classification (not classified yet, failed, classified by an
+    engine older than brand safety, or no URL at all) are left out: a brand-safety filter
+    that let unknown pages through would promise what it cannot know (as segment rules do).
+    The store is keyed by the hash of the normalised URL, which only Python computes, so the
+    allowed URLs are found here once and every query of the report is limited to them.
+    """
+    impressions = aggregation_repository.url_impressions(session, scope=scope)
+    hashes = {url: contextual_service.url_key(url)[1] for url, _ in impressions if url}
+    levels = brand_safety_repository.overall_risks(session, hashes.values())
+    allowed: list[str] = []
+    excluded = unclassified = 0
+    for url, count in impressions:
+        level = levels.get(hashes[url]) if url else None
+        if level not in brand_safety.RANK:
+            unclassified += count
+        elif brand_safety.RANK[level] <= brand_safety.RANK[max_risk]:
+            allowed.append(url)
+            continue
+        excluded += count
+    counts = {
+        "brand_safety_excluded_impressions": excluded,
+        "brand_safety_unclassified_impressions": unclassified,
+    }
+    return dataclasses.replace(scope, urls=allowed), counts
 
 
 def _too_many(max_rows: int) -> str:

@@ -11,8 +11,9 @@ gets identical numbers from far fewer rows:
 - URL periods: URL-months for the calendar months the range covers whole, URL-days for the
   days at its edges: rows with ``url`` but no ``date``, and the summary's ``unique_urls``.
 
-Filters other than ``domains`` (devices, countries) and the ``device``/``geo`` dimensions need
-the full grain for the whole report.
+Filters other than ``domains`` (devices, countries, and ``brand_safety_max_risk``, which keeps
+page URLs and so must see every load's URL, bots' included) and the ``device``/``geo``
+dimensions need the full grain for the whole report.
 """
 
 from __future__ import annotations

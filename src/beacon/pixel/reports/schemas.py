@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from beacon.contextual.brand_safety import LEVELS, RiskLevel
 from beacon.core.codes import country_code_schema
 from beacon.core.ids import ResourceId
 from beacon.core.openapi import generate_within
@@ -97,13 +98,22 @@ class _Filters(BaseModel):
     def _devices(cls, values: list[Device] | None) -> list[Device] | None:
         return None if values is None else sorted(set(values))
 
-    def normalized(self) -> dict[str, list[str]]:
-        """The filters that narrow anything, as sorted lists (the dedup key depends on it)."""
-        return {k: list(v) for k, v in self.model_dump(exclude_none=True).items()}
+    def normalized(self) -> dict[str, Any]:
+        """The filters that narrow anything, lists sorted (the dedup key depends on it)."""
+        return {
+            k: list(v) if isinstance(v, list) else v
+            for k, v in self.model_dump(exclude_none=True).items()
+        }
 
 
 class CampaignFilters(_Filters):
-    pass
+    brand_safety_max_risk: RiskLevel | None = Field(
+        default=None,
+        description=f"Count only impressions on pages whose overall brand-safety risk is at "
+        f"most this level, one of {', '.join(LEVELS)} (least to most severe). Pages above it, "
+        f"and pages without a brand-safety classification (not yet classified, failed, or "
+        f"classified before brand safety existed), are left out of the rows and the summary.",
+    )
 
 
 class PublisherFilters(_Filters):

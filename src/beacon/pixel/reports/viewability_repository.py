@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import ColumnElement, FromClause, Select, Subquery, and_, func, select
 from sqlalchemy.orm import Session
 
+from beacon.core.db import in_text_set
 from beacon.pixel.viewability_models import PixelViewability as PV
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ def _where(scope: Scope) -> list[ColumnElement[bool]]:
     conditions = [PV.campaign_id == scope.campaign_id, PV.date >= scope.start, PV.date <= scope.end]
     for key, values in scope.filters.items():
         conditions.append(_FILTERS[key].in_(list(values)))
+    if scope.urls is not None:
+        conditions.append(in_text_set(PV.url, scope.urls))
     return conditions
 
 
