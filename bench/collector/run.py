@@ -485,7 +485,9 @@ def profile_table(profiles: dict[int, dict[str, Any]]) -> str:
     rows = [
         "Where the flushers' CPU time goes (cProfile of their flush loops with a CPU-time "
         "clock, in a separate run with `--profile`; shares of the time spent flushing, nested, "
-        "so they need not add up to 100%):",
+        "so they need not add up to 100%; cProfile charges every Python call it sees, so the "
+        "many small calls of enrichment weigh more than the driver's C code: a sampling "
+        'profiler gives the database writes a larger share, see "Flusher CPU per hit"):',
         "",
         "| distinct URLs | compiling SQL | " + " | ".join(labels) + " |",
         "|---|---|" + "---|" * len(labels),
