@@ -6,8 +6,13 @@ its outcome unknown; a connection idle between messages is not a silent one."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 import uuid
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
 
 from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
 from beacon.messaging.providers.email import SmtpConfig, SmtpProvider
@@ -17,6 +22,7 @@ class _Silent(asyncio.Protocol):
     """Answers like a server until a line starts with ``stall``; then says nothing."""
 
     connections = 0
+    transports: ClassVar[list[asyncio.Transport]] = []
 
     def __init__(self, stall: bytes) -> None:
         self.stall, self.buffer, self.in_data, self.silent = stall, b"", False, False
@@ -24,6 +30,7 @@ class _Silent(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         _Silent.connections += 1
+        _Silent.transports.append(transport)
         self.transport = transport
         transport.write(b"220 test ESMTP\r\n")
 
@@ -36,6 +43,7 @@ class _Silent(asyncio.Protocol):
             line, self.buffer = self.buffer[:end], self.buffer[end + (5 if self.in_data else 2) :]
             if line.upper().startswith(self.stall) or (self.in_data and self.stall == b"."):
                 self.silent = True
+                self.transport.pause_reading()  # a hung server reads nothing, not even TLS's goodbye
                 return
             if self.in_data:
                 self.in_data = False
@@ -51,13 +59,13 @@ class _Silent(asyncio.Protocol):
 
 
 async def _send_to_silent(
-    stall: bytes, *, messages: int = 1, rate: float = 0
+    stall: bytes, *, messages: int = 1, rate: float = 0, tls: ssl.SSLContext | None = None
 ) -> tuple[list[Delivery], float]:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Silent(stall), "127.0.0.1", 0)
+    server = await loop.create_server(lambda: _Silent(stall), "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     provider = SmtpProvider(
-        SmtpConfig(hostname="127.0.0.1", port=port, start_tls=False),
+        SmtpConfig(hostname="127.0.0.1", port=port, use_tls=tls is not None, start_tls=False),
         concurrency=1,
         timeout=0.3,
         limiter=RateLimiter(rate),
@@ -75,6 +83,8 @@ async def _send_to_silent(
     finally:
         await provider.aclose()
         server.close()
+        while _Silent.transports:  # a paused one would never see the client go
+            _Silent.transports.pop().abort()
     return answers, time.monotonic() - started
 
 
@@ -99,3 +109,16 @@ def test_a_connection_idle_between_messages_is_kept() -> None:
     assert [a.outcome for a in answers] == [Outcome.SENT] * 3
     assert _Silent.connections == 1
     assert seconds >= 0.9
+
+
+def test_a_silent_server_over_tls_is_given_up_on_as_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    # closing a TLS connection waits up to 30 s for the server's close_notify: the watchdog
+    # aborts it instead, so the command fails within the timeout here too
+    certificates = Path(__file__).parent / "tls"  # a self-signed pair made for these tests
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates / "cert.pem"))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certificates / "cert.pem", certificates / "key.pem")
+    [answer], seconds = asyncio.run(_send_to_silent(b"MAIL", tls=tls))
+    assert answer.outcome is Outcome.TRANSIENT
+    assert answer.reason == "connection lost: no reply from the SMTP server within 0.3 s"
+    assert seconds < 3

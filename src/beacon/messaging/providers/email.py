@@ -16,6 +16,7 @@ deadline is a float stored.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 import uuid
@@ -32,6 +33,8 @@ from beacon.messaging.providers import (
     OutgoingMessage,
     RateLimiter,
 )
+
+log = logging.getLogger("beacon.messaging.email")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -246,7 +249,10 @@ class SmtpProvider:
                 if deadline < now:
                     self._deadlines[slot] = math.inf
                     self._expired.add(slot)
-                    self._drop(slot)  # the command in flight fails as on a lost connection
+                    try:
+                        self._drop(slot, abort=True)  # the command in flight fails as lost
+                    except Exception:  # the watchdog must outlive any one connection
+                        log.exception("could not drop a timed-out SMTP connection")
 
     def _arm(self, slot: int, seconds: float) -> None:
         self._deadlines[slot] = time.monotonic() + seconds
@@ -258,15 +264,23 @@ class SmtpProvider:
             return f"no reply from the SMTP server within {self.timeout:g} s"
         return str(exc)
 
-    def _drop(self, slot: int) -> None:
+    def _drop(self, slot: int, *, abort: bool = False) -> None:
+        """Forget a connection. ``abort`` for a silent server: a TLS connection's close()
+        first waits up to 30 s for the server's close_notify, and the command waiting on it
+        fails only then; an abort ends it at once."""
         smtp, self._slots[slot] = self._slots[slot], None
-        if smtp is not None:
-            smtp.close()
+        if smtp is None:
+            return
+        transport = smtp.transport
+        if abort and transport is not None and isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
+        smtp.close()
 
     async def _reset(self, slot: int) -> None:
         smtp = self._slots[slot]
         if smtp is None:
             return
+        self._deadlines[slot] = math.inf  # RSET is timed by aiosmtplib itself
         try:
             await smtp.rset()
         except aiosmtplib.SMTPException:
@@ -275,6 +289,7 @@ class SmtpProvider:
     async def _begin(self, slot: int, sender: str) -> Delivery | None:
         """MAIL FROM on a live connection, reconnecting once when a kept connection went stale."""
         for attempt in (1, 2):
+            self._deadlines[slot] = math.inf  # connecting is timed by aiosmtplib itself
             try:
                 smtp = await self._connection(slot)
             except aiosmtplib.SMTPResponseException as exc:
@@ -309,6 +324,7 @@ class SmtpProvider:
             return await self._commands(slot, message, handover)
         finally:
             self._deadlines[slot] = math.inf  # between messages nothing is in flight
+            self._expired.discard(slot)
 
     async def _commands(
         self, slot: int, message: OutgoingMessage, handover: Handover | None
@@ -317,7 +333,8 @@ class SmtpProvider:
         if refused is not None:
             return refused
         smtp = self._slots[slot]
-        assert smtp is not None
+        if smtp is None:  # MAIL's reply came as the watchdog dropped the connection
+            return Delivery(Outcome.TRANSIENT, reason="connection lost before DATA")
         try:
             self._arm(slot, self.timeout)
             await _rcpt_to(smtp, message.to)
@@ -328,6 +345,8 @@ class SmtpProvider:
             self._drop(slot)  # nothing was handed over yet: safe to retry
             why = self._lost(slot, exc)
             return Delivery(Outcome.TRANSIENT, reason=f"connection lost before DATA: {why}")
+        if self._slots[slot] is not smtp:  # RCPT's reply came as the watchdog dropped it
+            return Delivery(Outcome.TRANSIENT, reason="connection lost before DATA")
         if handover is None:
             return await self._data(slot, smtp, message)
         handover.started(message)  # before the message's first byte: see handover_journal
