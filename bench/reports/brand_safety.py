@@ -114,7 +114,7 @@ def breakdown(db: Database, campaign_id: int) -> dict[str, float]:
     )
     with db.transaction() as session:
         t0 = time.perf_counter()
-        impressions = aggregation_repository.url_impressions(session, scope=scope)
+        impressions = aggregation_repository.url_impressions(session, scope=scope, limit=10**9)
         t1 = time.perf_counter()
         hashes = [contextual_service.url_key(url)[1] for url, _ in impressions if url]
         t2 = time.perf_counter()

@@ -4,9 +4,13 @@ name no vendored list knows, and a near-miss browser User-Agent it must leave al
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from beacon.pixel.agents import _tool_form, classify_traffic
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from beacon.pixel.agents import _tool_form, _words_before, classify_traffic
 
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -128,3 +132,17 @@ def test_an_ai_company_name_ending_a_camelcase_bot_name_is_an_ai_agent() -> None
     assert classify_traffic("PlonkCopilotChat/0.8.0").type == "ai_agent"
     # the name inside a longer word is no sign: a bot, not an AI agent
     assert classify_traffic("PlonkGrokker/0.8.0").type == "bot"
+
+
+_WORDS_BEFORE = re.compile(r"(?<![\w/.-])(?:[A-Za-z][\w-]* )+$")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="ab Z9_-/.é(", max_size=16), st.integers(min_value=0, max_value=16))
+def test_the_walk_back_over_words_finds_what_the_regular_expression_found(
+    ua: str, end: int
+) -> None:
+    # the expression was quadratic in the number of words before a tool word; the walk is not
+    end = min(end, len(ua))
+    found = _WORDS_BEFORE.search(ua, 0, end)
+    assert _words_before(ua, end) == (found.start() if found else None)

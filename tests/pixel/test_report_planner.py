@@ -160,7 +160,7 @@ def run(
         )
         session.add(report)
         session.flush()
-        build.run_report(session, report, max_rows=100_000)
+        build.run_report(session, report, max_rows=100_000, max_urls=100_000)
         rows = repository.page_rows(session, report_id=report.id, offset=0, limit=100_000)
         return orjson.loads(report.summary or "null"), [orjson.loads(r) for r in rows]
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.pixel.test_reports import new_campaign, reasons, report
+from tests.pixel.test_reports import new_campaign, reasons, report, run_worker
 
 from beacon.contextual.classification_repository import save_classification
 from beacon.core.config import Settings
@@ -258,3 +258,19 @@ def test_each_level_is_its_own_report(
         for level in ("low", "medium", "low")
     }
     assert len(ids) == 2
+
+
+def test_a_report_over_more_page_urls_than_allowed_fails_with_a_clear_message(
+    client: TestClient, headers: dict[str, str], campaign: int, db: Database, settings: Settings
+) -> None:
+    # the pixel is public, so anyone can spread a campaign over many URLs: the set of URLs a
+    # brand-safety filter looks up is bounded (BEACON_REPORT_BRAND_SAFETY_MAX_URLS)
+    request = body(campaign, filters={"brand_safety_max_risk": "low"})
+    created = client.post("/v1/pixel/reports/campaign", json=request, headers=headers)
+    assert created.status_code == 201, created.text
+    run_worker(db, settings.model_copy(update={"report_brand_safety_max_urls": 2}))
+    done = client.get(f"/v1/pixel/reports/campaign/{created.json()['id']}", headers=headers)
+    assert done.json()["status"] == "failed", done.text
+    assert "more than 2 page URLs" in str(done.json()["error"])
+    # within the bound the same report completes
+    assert run(client, db, settings, headers, campaign, {"brand_safety_max_risk": "low"})

@@ -287,5 +287,10 @@ def overall_of(classification: Mapping[str, Any]) -> RiskLevel | None:
 def within(classification: Mapping[str, Any], max_risk: str) -> bool:
     """Whether a stored classification's overall risk is at most ``max_risk``; a classification
     without brand safety (stored by an older engine) is not known to be within any limit."""
-    level = overall_of(classification)
-    return level is not None and RANK[level] <= RANK[max_risk]
+    return level_within(overall_of(classification), max_risk)
+
+
+def level_within(level: str | None, max_risk: str) -> bool:
+    """Whether a stored overall level is at most ``max_risk``; no level (or one this engine
+    does not know) is not within any limit."""
+    return level in RANK and RANK[level] <= RANK[max_risk]

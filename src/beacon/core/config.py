@@ -109,6 +109,13 @@ class Settings(BaseSettings):
         description="rows a pixel campaign/publisher report may have; a larger one fails with a "
         "message to narrow it",
     )
+    report_brand_safety_max_urls: int = Field(
+        default=250_000,
+        ge=1,
+        description="distinct page URLs a campaign report filtered by brand safety may cover "
+        "(each is looked up in the classifications, in memory); a larger one fails with a "
+        "message to narrow it",
+    )
     messaging_token_ttl_seconds: int = Field(
         default=3600, ge=1, description="lifetime of `/public/v1` OAuth access tokens"
     )

@@ -530,7 +530,29 @@ _TOOL_FORMS = re.compile(
 # ("com.example.app") is no domain.
 _TOOL_DOMAIN = re.compile(r"[A-Za-z0-9]\.(?:com|io|net|org|ai|dev|app|co|so)(?![\w.-])")
 _DOMAIN_LABEL = re.compile(r"[A-Za-z0-9-]")
-_WORDS_BEFORE = re.compile(r"(?<![\w/.-])(?:[A-Za-z][\w-]* )+$")
+
+
+def _words_before(ua: str, end: int) -> int | None:
+    """Where the words ending at ``end`` start: words (a letter, then letters, digits, ``_``
+    or ``-``) each followed by one space, the first not glued to a word, ``/``, ``.`` or
+    ``-``. A walk back over the words, linear in their length (the regular expression it
+    replaces, ``(?<![\\w/.-])(?:[A-Za-z][\\w-]* )+$``, was quadratic in the number of words)."""
+    starts: list[int] = []
+    position = end
+    while position > 0 and ua[position - 1] == " ":
+        start = position - 1
+        while start > 0 and _is_word_char(ua[start - 1]):  # [\w-]
+            start -= 1
+        if start == position - 1 or not ("a" <= ua[start].lower() <= "z" and ua[start].isascii()):
+            break
+        starts.append(start)
+        position = start
+    if not starts:
+        return None
+    first = starts[-1]
+    if first > 0 and (_is_word_char(ua[first - 1]) or ua[first - 1] in "/."):
+        return starts[-2] if len(starts) > 1 else None
+    return first
 
 
 def _tool_word(ua: str) -> tuple[int, int] | None:
@@ -569,9 +591,9 @@ def _tool_form(ua: str) -> str | None:
     span = _tool_word(ua)
     if span is not None:
         # a word of its own names its tool with the words before it ("(ThousandEyes Agent)")
-        words = _WORDS_BEFORE.search(ua, 0, span[0])
-        if words is not None:
-            span = (words.start(), span[1])
+        first = _words_before(ua, span[0])
+        if first is not None:
+            span = (first, span[1])
     else:
         span = _tool_domain(ua)
     if span is None:

@@ -16,7 +16,13 @@ def report_job(settings: Settings) -> JobKind:
     return JobKind(
         name="pixel_report",
         model=PixelReport,
-        handler=single_transaction(partial(run_report, max_rows=settings.report_max_rows)),
+        handler=single_transaction(
+            partial(
+                run_report,
+                max_rows=settings.report_max_rows,
+                max_urls=settings.report_brand_safety_max_urls,
+            )
+        ),
         lease_seconds=settings.job_lease_seconds,
         retry=RetryStrategy(max_attempts=settings.job_max_attempts),
     )

@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.contextual import brand_safety
 from beacon.core.db import Database
 from beacon.core.deps import DbSession, get_database, wake_worker
 from beacon.core.errors import NotFound
@@ -43,13 +44,10 @@ PAGE_SIZES = (25, 100, 500)
 PUBLISHER_ONLY = ("traffic_type", "agent", "ivt_reason")
 DEVICES = ("desktop", "mobile", "tablet", "ctv")
 TRAFFIC_TYPES = ("human", "bot", "ai_agent")
-RISK_LEVELS = {
-    "none": "None: no brand-safety signal",
-    "low": "Low or less",
-    "medium": "Medium or less",
-    "high": "High or less",
-    "floor": "Any classified page",
-}
+# the filter keeps pages at most at a level: the top level keeps every classified page
+RISK_LEVELS = {level: f"{level.capitalize()} or less" for level in brand_safety.LEVELS}
+RISK_LEVELS[brand_safety.LEVELS[0]] = "None: no brand-safety signal"
+RISK_LEVELS[brand_safety.LEVELS[-1]] = "Any classified page"
 LABELS = {
     "campaign_id": "a campaign",
     "start_date": "the first day",

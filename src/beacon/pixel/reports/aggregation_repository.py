@@ -391,11 +391,11 @@ def _full_grain_summary(session: Session, *, scope: Scope) -> RowMapping:
     return session.execute(statement).mappings().one()
 
 
-def url_impressions(session: Session, *, scope: Scope) -> list[tuple[str, int]]:
+def url_impressions(session: Session, *, scope: Scope, limit: int) -> list[tuple[str, int]]:
     """Every page URL with loads of any traffic type in the scope ('' for loads without a
-    URL) and its human impressions."""
+    URL) and its human impressions; at most ``limit`` of them."""
     human = _hits_where(_human()).label("impressions")
-    statement = select(R.url, human).where(*_where(scope)).group_by(R.url)
+    statement = select(R.url, human).where(*_where(scope)).group_by(R.url).limit(limit)
     return [(url, int(impressions)) for url, impressions in session.execute(statement)]
 
 

@@ -44,8 +44,9 @@ DIMENSION_ORDER = ("date", "domain", "url", "device", "geo", "traffic_type", "ag
 Row = dict[str, Any]
 
 
-def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
-    """Compute ``report`` into its rows and summary; JobFailed when it would exceed ``max_rows``."""
+def run_report(session: Session, report: PixelReport, *, max_rows: int, max_urls: int) -> None:
+    """Compute ``report`` into its rows and summary; JobFailed when it would exceed ``max_rows``
+    (or, filtered by brand safety, cover more than ``max_urls`` page URLs)."""
     dimensions = [d for d in DIMENSION_ORDER if d in orjson.loads(report.dimensions or "[]")]
     filters: dict[str, Any] = orjson.loads(report.filters)
     plan = planner.plan_campaign(dimensions, filters)
@@ -60,7 +61,7 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
     aggregation_repository.tune_for_aggregation(session)
     excluded: Row = {}
     if max_risk is not None:
-        scope, excluded = _brand_safe_scope(session, scope, max_risk)
+        scope, excluded = _brand_safe_scope(session, scope, max_risk, max_urls=max_urls)
     shape: Callable[[RowMapping, Sequence[str]], Row]
     aggregate: Callable[..., Iterator[Sequence[RowMapping]]]
     if report.kind == CAMPAIGN:
@@ -104,7 +105,7 @@ def run_report(session: Session, report: PixelReport, *, max_rows: int) -> None:
 
 
 def _brand_safe_scope(
-    session: Session, scope: aggregation_repository.Scope, max_risk: str
+    session: Session, scope: aggregation_repository.Scope, max_risk: str, *, max_urls: int
 ) -> tuple[aggregation_repository.Scope, Row]:
     """``scope`` narrowed to its page URLs whose stored overall brand-safety risk is at most
     ``max_risk``, and the summary fields counting the human impressions left out.
@@ -115,19 +116,26 @@ def _brand_safe_scope(
     The store is keyed by the hash of the normalised URL, which only Python computes, so the
     allowed URLs are found here once and every query of the report is limited to them.
     """
-    impressions = aggregation_repository.url_impressions(session, scope=scope)
+    # anyone can add page URLs to a campaign (the pixel is public): the set held here and
+    # sent with every query is bounded
+    impressions = aggregation_repository.url_impressions(session, scope=scope, limit=max_urls + 1)
+    if len(impressions) > max_urls:
+        raise JobFailed(
+            f"The brand-safety filter covers more than {max_urls} page URLs; "
+            "narrow the date range or the domains"
+        )
     hashes = {url: contextual_service.url_key(url)[1] for url, _ in impressions if url}
     levels = brand_safety_repository.overall_risks(session, hashes.values())
     allowed: list[str] = []
     excluded = unclassified = 0
     for url, count in impressions:
         level = levels.get(hashes[url]) if url else None
-        if level not in brand_safety.RANK:
-            unclassified += count
-        elif brand_safety.RANK[level] <= brand_safety.RANK[max_risk]:
+        if brand_safety.level_within(level, max_risk):
             allowed.append(url)
             continue
         excluded += count
+        if level not in brand_safety.RANK:
+            unclassified += count
     counts = {
         "brand_safety_excluded_impressions": excluded,
         "brand_safety_unclassified_impressions": unclassified,
