@@ -38,7 +38,7 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-from beacon.contextual.categories import CategoryMatch, tokenize
+from beacon.contextual.categories import CategoryMatch, match_terms, tokenize
 
 RiskLevel = Literal["none", "low", "medium", "high", "floor"]
 # Least to most severe: a level's index is its rank.
@@ -177,25 +177,7 @@ def terms() -> Terms:
 
 def _matches(tokens: list[str], model: Terms) -> list[tuple[str, ...]]:
     """Phrases of `model` in `tokens`, longest match first, non-overlapping."""
-    found: list[tuple[str, ...]] = []
-    entries, starts, max_len = model.entries, model.phrase_starts, model.max_len
-    i, n = 0, len(tokens)
-    while i < n:
-        token = tokens[i]
-        if token not in starts:
-            if (token,) in entries:
-                found.append((token,))
-            i += 1
-            continue
-        for size in range(min(max_len, n - i), 0, -1):
-            key = tuple(tokens[i : i + size])
-            if key in entries:
-                found.append(key)
-                i += size
-                break
-        else:
-            i += 1
-    return found
+    return [phrase for _, phrase in match_terms(tokens, model)]
 
 
 def _damp(count: float) -> float:

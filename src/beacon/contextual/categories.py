@@ -19,10 +19,11 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Container
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 from beacon.contextual import semantic, taxonomy
 
@@ -175,7 +176,18 @@ def lexicon() -> Lexicon:
     return Lexicon(entries, max(len(key) for key in entries), starts)
 
 
-def match_terms(tokens: list[str], lex: Lexicon) -> list[tuple[int, tuple[str, ...]]]:
+class PhraseIndex(Protocol):
+    """What the phrase scan needs of a term list (the lexicon, brand safety's terms)."""
+
+    @property
+    def entries(self) -> Container[tuple[str, ...]]: ...
+    @property
+    def max_len(self) -> int: ...
+    @property
+    def phrase_starts(self) -> Container[str]: ...
+
+
+def match_terms(tokens: list[str], lex: PhraseIndex) -> list[tuple[int, tuple[str, ...]]]:
     """(position, term) of lexicon terms in `tokens`, longest match first, non-overlapping."""
     found: list[tuple[int, tuple[str, ...]]] = []
     entries, starts, max_len = lex.entries, lex.phrase_starts, lex.max_len
