@@ -47,6 +47,19 @@ _KEYS: dict[Any, tuple[str, ...]] = {
 _WORK_MEM = "128MB"  # URLs: no device × country level (that filter reads the full grain)
 
 
+def refresh_statistics(session: Session) -> None:
+    """Fresh planner statistics for the summaries a fold writes into (PostgreSQL). Right
+    after a first fold of a large campaign the planner would otherwise guess (autovacuum gets
+    to the tables later, or never where it is off) and the stats requests take seconds: 0.7 to
+    12.6 s against 49-158 ms at 10M loads (docs/benchmarks.md, the stats sections). ANALYZE
+    reads a sample and blocks neither reads nor writes. SQLite's planner keeps no statistics
+    unless asked, and the summaries' queries are planned for that."""
+    if not is_postgres(session):
+        return
+    for model in (A, DA, S, U):
+        session.execute(text(f"ANALYZE {model.__tablename__}"))
+
+
 def month_of(day: dt.date) -> dt.date:
     """The first day of ``day``'s month (a month row's period)."""
     return day.replace(day=1)

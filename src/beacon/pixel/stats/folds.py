@@ -28,6 +28,9 @@ Transaction = Callable[[], AbstractContextManager[Session]]
 # Days folded per transaction: each month key is written once per step rather than once a day
 # (a first fold of a large campaign), while a step stays short (a week of the full grain).
 DAYS_PER_STEP = 7
+# Loads folded by one job above which the summaries' planner statistics are refreshed at its
+# end (fold_repository.refresh_statistics): a first fold of a large campaign, or a back-fill.
+ANALYZE_AFTER_LOADS = 1_000_000
 
 
 def closed_before() -> dt.date:
@@ -58,9 +61,16 @@ def _held(context: JobContext) -> Iterator[Session]:
         yield session
 
 
-def fold_campaign(*, transaction: Transaction, campaign_id: int, before: dt.date) -> int:
+def fold_campaign(
+    *,
+    transaction: Transaction,
+    campaign_id: int,
+    before: dt.date,
+    analyze_after: int = ANALYZE_AFTER_LOADS,
+) -> int:
     """Bring the campaign's summaries up to date with its days before ``before``; returns how
-    many days were folded. ``transaction`` opens each step's transaction."""
+    many days were folded. ``transaction`` opens each step's transaction. When the folded
+    days held ``analyze_after`` loads or more, the summaries' statistics are refreshed."""
     with transaction() as session:
         actual = repository.site_day_loads(session, campaign_id=campaign_id, before=before)
         marks = repository.folded(session, campaign_id=campaign_id)
@@ -70,7 +80,7 @@ def fold_campaign(*, transaction: Transaction, campaign_id: int, before: dt.date
             repository.lock_campaign(session, campaign_id)
             _unfold_if_changed(session, campaign_id, month, before)
         marks = {day: n for day, n in marks.items() if repository.month_of(day) != month}
-    done = 0
+    done = loads = 0
     for days in _batches(sorted(set(actual) - set(marks))):
         with transaction() as session:
             repository.lock_campaign(session, campaign_id)
@@ -79,8 +89,12 @@ def fold_campaign(*, transaction: Transaction, campaign_id: int, before: dt.date
             )
             todo = [day for day in days if day not in marked]
             if todo:
-                repository.fold_days(session, campaign_id=campaign_id, days=todo)
+                folded = repository.fold_days(session, campaign_id=campaign_id, days=todo)
                 done += len(todo)
+                loads += sum(folded.values())
+    if done and loads >= analyze_after:
+        with transaction() as session:
+            repository.refresh_statistics(session)
     return done
 
 
