@@ -68,7 +68,9 @@ def test_preview_widths_variables_errors_at_their_line_and_send_a_test(
 
     # The email as a mail client shows it: its own inline styles, in a sandboxed frame.
     frame = page.frame_locator("#template-frame")
-    expect(frame.locator("h1")).to_have_text("Hello Ada")
+    # the console's first render waits for its render processes to start: on a loaded machine
+    # (the suite under xdist) that took longer than the default 5 s
+    expect(frame.locator("h1")).to_have_text("Hello Ada", timeout=20_000)
     expect(frame.locator("p")).to_have_text("Your plan: pro")
     expect(frame.locator("h1")).to_have_css("color", "rgb(200, 0, 0)")
     used = page.locator("#used-variables")
