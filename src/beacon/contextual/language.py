@@ -72,7 +72,7 @@ def detect(*, text: str, title: str = "", declared: str | None = None) -> str | 
         return hint
     hint_probability = next((p for code, p in ranking if code == hint), 0.0)
     if confidence >= CONFIDENT and hint_probability < PLAUSIBLE:
-        return str(best)
+        return best
     return hint
 
 

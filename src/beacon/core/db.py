@@ -13,6 +13,7 @@ from typing import Any, cast
 
 import orjson
 from sqlalchemy import (
+    JSON,
     Boolean,
     ColumnElement,
     CursorResult,
@@ -29,7 +30,9 @@ from sqlalchemy import (
     func,
     select,
     text,
+    type_coerce,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.compiler import compiles
@@ -123,6 +126,15 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
 
 UpsertInsert = postgresql.Insert | sqlite.Insert
 """An ``INSERT`` that takes ``on_conflict_do_update/nothing`` and offers ``excluded``."""
+
+
+def json_text(session: Session, column: Any, *path: str) -> ColumnElement[str]:
+    """The value at ``path`` (keys, outermost first) of a TEXT column that holds JSON, as text,
+    on either database. PostgreSQL needs a real cast to json; a CAST to JSON on SQLite would
+    turn the text into a number, so there the text is only typed as JSON (json_extract reads
+    it as it is)."""
+    document = sql_cast(column, JSON) if is_postgres(session) else type_coerce(column, JSON)
+    return document[path[0] if len(path) == 1 else path].as_string()
 
 
 def upsert_insert(session: Session, table: Any) -> UpsertInsert:

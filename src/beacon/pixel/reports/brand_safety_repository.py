@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from beacon.contextual.published import OK, classification_store
-from beacon.core.db import in_text_set, is_postgres
+from beacon.core.db import in_text_set, json_text
 
 
 def overall_risks(session: Session, url_hashes: Iterable[str]) -> dict[str, str | None]:
@@ -17,12 +16,7 @@ def overall_risks(session: Session, url_hashes: Iterable[str]) -> dict[str, str 
     (None when its classification predates brand safety); unclassified hashes are absent."""
     stored = classification_store.c
     # Only the level leaves the database, not each page's whole classification JSON.
-    if is_postgres(session):
-        overall = func.jsonb_extract_path_text(
-            cast(stored.classification, JSONB), "brand_safety", "overall"
-        )
-    else:
-        overall = func.json_extract(stored.classification, "$.brand_safety.overall")
+    overall = json_text(session, stored.classification, "brand_safety", "overall")
     statement = select(stored.url_hash, overall).where(
         stored.status == OK, in_text_set(stored.url_hash, url_hashes)
     )

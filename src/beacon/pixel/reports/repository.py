@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import JSON, Float, cast, delete, insert, select, type_coerce
+from sqlalchemy import Float, cast, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres
+from beacon.core.db import json_text
 from beacon.core.jobs import PENDING, PROCESSING
 from beacon.pixel.reports.models import PixelReport, PixelReportRow
 
@@ -118,11 +118,9 @@ def sorted_rows(
     limit: int,
 ) -> list[str]:
     """Payloads of one page of the report's rows ordered by the JSON field ``key`` (ties keep
-    the report's order). Payloads are TEXT: PostgreSQL needs a real cast to json, while a
-    CAST to JSON on SQLite would turn the text into a number; there json_extract reads text."""
-    payload = PixelReportRow.payload
-    field = (cast(payload, JSON) if is_postgres(session) else type_coerce(payload, JSON))[key]
-    value = cast(field.as_string(), Float) if numeric else field.as_string()
+    the report's order). Payloads are JSON in TEXT (`core.db.json_text`)."""
+    field = json_text(session, PixelReportRow.payload, key)
+    value = cast(field, Float) if numeric else field
     ordered = value.desc() if descending else value.asc()
     return list(
         session.scalars(
