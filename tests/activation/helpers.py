@@ -90,17 +90,28 @@ def classification(
 
 def classify_pages(db: Database, pages: dict[str, Any] | None = None) -> None:
     """Fill the classification store as the contextual worker would."""
+    store_classifications(
+        db,
+        {
+            url: classification(cats, kws, ents, label)
+            for url, (cats, kws, ents, label) in (pages or PAGES).items()
+        },
+    )
+
+
+def store_classifications(db: Database, classifications: dict[str, dict[str, Any]]) -> None:
+    """Store each URL's classification (wire form) as the contextual worker would."""
     from beacon.activation.inventory.service import entry_for
 
     with db.transaction() as session:
-        for url, (cats, kws, ents, label) in (pages or PAGES).items():
+        for url, stored in classifications.items():
             entry = entry_for(url)
             assert entry is not None
             save_classification(
                 session,
                 url=url,
                 domain=entry.domain,
-                classification=classification(cats, kws, ents, label),
+                classification=stored,
                 engine_version=ENGINE_VERSION,
                 classified_at=utcnow(),
             )

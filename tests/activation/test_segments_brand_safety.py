@@ -6,19 +6,21 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.activation.helpers import API, built_segment, classification, upload_inventory
+from tests.activation.helpers import (
+    API,
+    built_segment,
+    classification,
+    store_classifications,
+    upload_inventory,
+)
 
-from beacon.activation.inventory.service import entry_for
 from beacon.activation.models import InventoryUrl
 from beacon.activation.schemas import SegmentRules
 from beacon.activation.segments import service as segments
 from beacon.activation.segments.rules import SegmentMatcher
 from beacon.contextual.brand_safety import CATEGORIES
-from beacon.contextual.classification_repository import save_classification
-from beacon.contextual.engine import ENGINE_VERSION
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.timefmt import utcnow
 
 Headers = dict[str, str]
 
@@ -44,18 +46,7 @@ PAGES: dict[str, str | None] = {
 
 
 def _store(db: Database) -> None:
-    with db.transaction() as session:
-        for url, overall in PAGES.items():
-            entry = entry_for(url)
-            assert entry is not None
-            save_classification(
-                session,
-                url=url,
-                domain=entry.domain,
-                classification=_page(overall),
-                engine_version=ENGINE_VERSION,
-                classified_at=utcnow(),
-            )
+    store_classifications(db, {url: _page(overall) for url, overall in PAGES.items()})
 
 
 def test_max_risk_keeps_pages_at_or_below_the_level() -> None:
