@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from train import DEFAULT_DATA, Features, Model, evaluate_model, select_and_train
+from train import DEFAULT_DATA, EVAL_DIR, Features, Model, evaluate_model, select_and_train
 from train_features import embeddings, load_jsonl
 
 from beacon.contextual import multilingual
@@ -91,6 +91,18 @@ def evaluation_sets(docs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return sets
 
 
+def own_eval_set() -> list[dict[str, Any]]:
+    """The project's English evaluation pages (bench/contextual/eval), ids prefixed "own-"."""
+    docs = []
+    for path in sorted(EVAL_DIR.glob("*.jsonl")):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if line.strip():
+                doc = json.loads(line)
+                doc["id"] = f"own-{doc.get('id', f'{path.stem}-{i}')}"
+                docs.append(doc)
+    return docs
+
+
 def run(data: Path, variants: list[str], write: bool) -> dict[str, Any]:
     """Train each variant, report dev and test numbers, optionally write the chosen head."""
     docs = load_documents(data)
@@ -109,6 +121,8 @@ def run(data: Path, variants: list[str], write: bool) -> dict[str, Any]:
             _rows(docs, lambda d: d["source"] in ("ag_news", "newsgroups20", "cooking_se"), "dev")
         ],
     }  # fmt: skip
+    own = own_eval_set()
+    own_x = embeddings(own, data / "embeddings-use.npz", embed=use_embedding)
     report: dict[str, Any] = {"classes": classes, "variants": {}}
     models: dict[str, Model] = {}
     for name in variants:
@@ -134,6 +148,16 @@ def run(data: Path, variants: list[str], write: bool) -> dict[str, Any]:
             metrics = evaluate_model(model, features, y, rows)
             results[label] = {"n": metrics["n"], "top1": metrics["top1"], "top3": metrics["top3"],
                               "ece": metrics["ece_calibrated"]}  # fmt: skip
+        own_top3 = np.argsort(-(own_x @ model.w_dense + model.bias), axis=1)[:, :3]
+        own_gold = np.array(
+            [classes.index(d["tier1"]) if d["tier1"] in classes else -1 for d in own]
+        )
+        results["own eval set (en pages)"] = {
+            "n": len(own),
+            "top1": float((own_top3[:, 0] == own_gold).mean()),
+            "top3": float((own_top3 == own_gold[:, None]).any(axis=1).mean()),
+            "ece": None,
+        }
         report["variants"][name] = {
             "selection": selection,
             "dev": dev,
