@@ -13,7 +13,15 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.contextual import brand_safety, categories, entities, keywords, semantic, sentiment
+from beacon.contextual import (
+    brand_safety,
+    categories,
+    entities,
+    keywords,
+    multilingual,
+    semantic,
+    sentiment,
+)
 from beacon.contextual import extract as extraction
 from beacon.contextual import language as page_language
 from beacon.contextual.brand_safety import BrandSafety
@@ -77,6 +85,7 @@ def warm_up() -> None:
         if _loaded.is_set():
             return
         semantic.warm_up()
+        multilingual.warm_up()
         page_language.warm_up()
         _classify(text="Warm up.", title="Warm up", description="", language="en")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
@@ -100,7 +109,7 @@ def _classify(*, text: str, title: str, description: str, language: str | None) 
         # often written as they are in English.
         risk = brand_safety.assess(title=title, text=f"{description}\n{text}")
         return Classification([], [], [], _NOT_ANALYSED, risk, title=title, language=language)
-    found = categories.classify(title=title, description=description, text=text)
+    found = _categories(title=title, description=description, text=text, language=language)
     return Classification(
         iab_categories=found,
         keywords=keywords.extract(
@@ -114,6 +123,16 @@ def _classify(*, text: str, title: str, description: str, language: str | None) 
         title=title,
         language=language,
     )
+
+
+def _categories(
+    *, title: str, description: str, text: str, language: str | None
+) -> list[CategoryMatch]:
+    """English (and undetermined) pages: the lexicon re-ranked by MiniLM; es/fr/de/it/pt pages:
+    the multilingual encoder and its head (see multilingual.py)."""
+    if language in multilingual.LANGUAGES:
+        return multilingual.classify(title=title, description=description, text=text)
+    return categories.classify(title=title, description=description, text=text)
 
 
 def classify_html(*, html: str, url: str) -> Classification:
