@@ -122,6 +122,12 @@ SOURCES: dict[str, Source] = {
         "SST-2 (Socher et al. 2013): research use",
         "binary movie-review sentence sentiment (stsa.binary train/dev/test)",
     ),
+    "sst5": Source(
+        "prrao87/fine-grained-sentiment",
+        "a4401669eecbe9dda494faf36afe1e6a0b065a38",
+        "SST (Socher et al. 2013): research use; repository code MIT",
+        "SST-5 movie-review sentences and phrases (1-5, collapsed to 3-way)",
+    ),
 }
 
 
@@ -302,8 +308,51 @@ def read_cooking(reader: Reader) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+_DETOKENIZE = (
+    (re.compile(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", re.IGNORECASE), r"\1"),
+    (re.compile(r" ([,.;:!?%])"), r"\1"),
+    (re.compile(r"``\s*|\s*''"), '"'),
+    (re.compile(r"-LRB-\s*"), "("),
+    (re.compile(r"\s*-RRB-"), ")"),
+)
+# SST-5 label (1-5 in the sentence files, 0-4 in the trees) → three-way.
+_SST5_LABELS = ("negative", "negative", "neutral", "positive", "positive")
+# Treebank phrases: only multi-word ones (single words are mostly "neutral" and teach little),
+# from training trees only (so no test sentence's phrases are trained on), capped.
+SST_PHRASE_MIN_WORDS = 4
+SST_PHRASES_MAX = 20000
+
+
+def detokenize(text: str) -> str:
+    """Undo Penn Treebank spacing ("it 's good ." → "it's good.") so SST reads like web text."""
+    for pattern, replacement in _DETOKENIZE:
+        text = pattern.sub(replacement, text)
+    return _clean(text)
+
+
+def tree_phrases(tree: str) -> list[tuple[int, str]]:
+    """(label, phrase) of every subtree of a PTB-style sentiment tree, root first."""
+    stack: list[tuple[int, list[str]]] = []
+    out: list[tuple[int, str]] = []
+    for token in re.findall(r"\(|\)|[^\s()]+", tree):
+        if token == "(":
+            stack.append((-1, []))
+        elif token == ")":
+            label, words = stack.pop()
+            out.append((label, " ".join(words)))
+            if stack:
+                stack[-1][1].extend(words)
+        elif stack and stack[-1][0] == -1 and not stack[-1][1] and token.isdigit():
+            stack[-1] = (int(token), [])
+        else:
+            stack[-1][1].append(token)
+    return out[::-1]
+
+
 def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
-    """TweetEval 3-way (val + test files) and SST-2 2-way sentences."""
+    """TweetEval 3-way (val + test files), SST-5 3-way sentences and SST training-tree phrases;
+    SST-2's test file as a 2-way check. The SST sets keep SST's own train/dev/test split, so a sentence is in
+    the same split in both."""
     docs: list[dict[str, Any]] = []
     tweeteval = SOURCES["tweeteval"]
     names = {"0": "negative", "1": "neutral", "2": "positive"}
@@ -317,18 +366,45 @@ def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
                  "sentiment": names[label.strip()], "split": split_of(key)}
             )  # fmt: skip
     sst2 = SOURCES["sst2"]
-    for part in ("train", "dev", "test"):
+    # SST-2's sentences are SST-5's positive and negative ones: only its test file is kept, as
+    # the two-way check; training reads them (with the neutral ones) from SST-5.
+    for part in ("test",):
         lines = reader.show(sst2, f"data/sst2/stsa.binary.{part}").splitlines()
         for i, line in enumerate(lines):
             label, _, text = line.partition(" ")
             if not text.strip():
                 continue
-            key = f"sst2-{part}-{i}"
             docs.append(
-                {"id": key, "source": "sst2", "language": "en", "text": _clean(text),
-                 "sentiment": "positive" if label == "1" else "negative",
-                 "split": split_of(key)}
+                {"id": f"sst2-{part}-{i}", "source": "sst2", "language": "en",
+                 "text": detokenize(text), "sentiment": "positive" if label == "1" else "negative",
+                 "split": part}
             )  # fmt: skip
+    sst5 = SOURCES["sst5"]
+    sentences: set[str] = set()
+    for part in ("train", "dev", "test"):
+        for i, line in enumerate(reader.show(sst5, f"data/sst/sst_{part}.txt").splitlines()):
+            label, _, text = line.partition("\t")
+            if not text.strip():
+                continue
+            sentences.add(text.strip().lower())
+            docs.append(
+                {"id": f"sst5-{part}-{i}", "source": "sst5", "language": "en",
+                 "text": detokenize(text), "sentiment": _SST5_LABELS[int(label[-1]) - 1],
+                 "split": part}
+            )  # fmt: skip
+    phrases: dict[str, int] = {}
+    for tree in reader.show(sst5, "data/sst/raw_data/train.txt").splitlines():
+        for label, phrase in tree_phrases(tree)[1:]:
+            if len(phrase.split()) >= SST_PHRASE_MIN_WORDS and phrase.lower() not in sentences:
+                phrases.setdefault(phrase, label)
+    kept = sorted(phrases)
+    random.Random("sst5_phrases").shuffle(kept)
+    for i, phrase in enumerate(sorted(kept[:SST_PHRASES_MAX])):
+        docs.append(
+            {"id": f"sst5_phrases-{i}", "source": "sst5_phrases", "language": "en",
+             "text": detokenize(phrase), "sentiment": _SST5_LABELS[phrases[phrase]],
+             "split": "train"}
+        )  # fmt: skip
     return docs
 
 
