@@ -567,7 +567,7 @@ def save_model(model: Model, path: Path, feature_set: set[str]) -> None:
 SENTIMENT_CLASSES = ["negative", "neutral", "positive"]
 # Test sources scored three-way, and the ones labelled only positive/negative (two-way).
 THREE_WAY_SOURCES = ("tweeteval", "sst5")
-TWO_WAY_SOURCES = ("sst2",)
+TWO_WAY_SOURCES = ("sst2", "amazon_mds")
 
 
 def macro_f1(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> float:

@@ -77,6 +77,7 @@ def warm_up() -> None:
         if _loaded.is_set():
             return
         semantic.warm_up()
+        sentiment.warm_up()
         page_language.warm_up()
         _classify(text="Warm up.", title="Warm up", description="", language="en")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
@@ -94,20 +95,31 @@ def classify_text(*, text: str, title: str = "", description: str = "") -> Class
 
 def _classify(*, text: str, title: str, description: str, language: str | None) -> Classification:
     if not page_language.is_supported(language):
-        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or VADER read
-        # from this text would be right: say so instead of guessing (docs/understand.md).
+        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or the sentiment
+        # head (trained on English only) read from this text would be right: say so instead
+        # of guessing (docs/understand.md).
         # Brand safety still reads the text: its floor terms ("porn", "xxx", "torrent") are
         # often written as they are in English.
         risk = brand_safety.assess(title=title, text=f"{description}\n{text}")
         return Classification([], [], [], _NOT_ANALYSED, risk, title=title, language=language)
-    found = categories.classify(title=title, description=description, text=text)
+    # One embedding per page, shared by the topic re-ranking and the sentiment head.
+    embedding = semantic.page_embedding(title=title, description=description, text=text)
+    found = categories.classify(
+        title=title, description=description, text=text, embedding=embedding
+    )
     return Classification(
         iab_categories=found,
         keywords=keywords.extract(
             text=text, title=title, description=description, language=language
         ),
         entities=entities.extract(text=text, title=title),
-        sentiment=sentiment.analyze(text=text, title=title),
+        sentiment=sentiment.analyze(
+            text=text,
+            title=title,
+            description=description,
+            language=language,
+            embedding=embedding,
+        ),
         brand_safety=brand_safety.assess(
             title=title, text=f"{description}\n{text}", categories=found
         ),
