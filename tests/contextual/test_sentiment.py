@@ -7,7 +7,7 @@ from importlib import resources
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from tests.contextual.site.server import LocalSite
+from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
 from beacon.contextual import engine, semantic, sentiment
 from beacon.core.config import Settings
@@ -42,8 +42,7 @@ NEUTRAL = [
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    from tests.contextual.site.server import OPEN_FETCH
-
+    """The app may fetch the local site."""
     return settings.model_copy(update=OPEN_FETCH)
 
 
