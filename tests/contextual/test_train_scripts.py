@@ -151,3 +151,34 @@ def test_hybrid_keeps_the_engine_only_for_categories_the_head_lacks() -> None:
         "IAB3",
         "IAB21",
     ]
+
+
+def test_sst_trees_give_every_phrase_with_its_label() -> None:
+    tree = "(3 (2 It) (4 (4 (2 's) (4 (3 a) (4 lovely))) (2 film)))"
+    phrases = train_data.tree_phrases(tree)
+    assert phrases[0] == (3, "It 's a lovely film")
+    assert (4, "'s a lovely") in phrases
+    assert (2, "It") in phrases
+    assert len(phrases) == 9
+
+
+def test_detokenize_restores_web_spacing() -> None:
+    assert (
+        train_data.detokenize("it 's not the movie you do n't want , `` really '' .")
+        == "it's not the movie you don't want, \"really\"."
+    )
+    assert train_data.detokenize("a -LRB- small -RRB- gem") == "a (small) gem"
+
+
+def test_sentiment_scores_count_neutral_as_a_miss_on_polar_rows() -> None:
+    gold = ["positive", "negative", "neutral", "positive"]
+    predicted = ["positive", "neutral", "neutral", "negative"]
+    forced = ["positive", "negative", "negative", "negative"]
+    scores = train.sentiment_scores(gold, predicted, forced)
+    assert scores["accuracy"] == pytest.approx(0.5)
+    assert scores["n_polar"] == 3
+    assert scores["polar_label_agreement"] == pytest.approx(1 / 3)
+    assert scores["polar_two_way_agreement"] == pytest.approx(2 / 3)
+    assert scores["predicted_neutral_on_polar"] == pytest.approx(1 / 3)
+    # F1: negative 0 (p 0, r 0), neutral 2/3 (p 1/2, r 1), positive 2/3 (p 1, r 1/2).
+    assert scores["macro_f1"] == pytest.approx((0 + 2 / 3 + 2 / 3) / 3)

@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from beacon.contextual import (
     brand_safety,
     categories,
@@ -86,6 +88,7 @@ def warm_up() -> None:
             return
         semantic.warm_up()
         multilingual.warm_up()
+        sentiment.warm_up()
         page_language.warm_up()
         _classify(text="Warm up.", title="Warm up", description="", language="en")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
@@ -103,20 +106,29 @@ def classify_text(*, text: str, title: str = "", description: str = "") -> Class
 
 def _classify(*, text: str, title: str, description: str, language: str | None) -> Classification:
     if not page_language.is_supported(language):
-        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or VADER read
-        # from this text would be right: say so instead of guessing (docs/understand.md).
+        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or the sentiment
+        # head (trained on English only) read from this text would be right: say so instead
+        # of guessing (docs/understand.md).
         # Brand safety still reads the text: its floor terms ("porn", "xxx", "torrent") are
         # often written as they are in English.
         risk = brand_safety.assess(title=title, text=f"{description}\n{text}")
         return Classification([], [], [], _NOT_ANALYSED, risk, title=title, language=language)
-    found = _categories(title=title, description=description, text=text, language=language)
+    found, embedding = _categories(
+        title=title, description=description, text=text, language=language
+    )
     return Classification(
         iab_categories=found,
         keywords=keywords.extract(
             text=text, title=title, description=description, language=language
         ),
         entities=entities.extract(text=text, title=title),
-        sentiment=sentiment.analyze(text=text, title=title),
+        sentiment=sentiment.analyze(
+            text=text,
+            title=title,
+            description=description,
+            language=language,
+            embedding=embedding,
+        ),
         brand_safety=brand_safety.assess(
             title=title, text=f"{description}\n{text}", categories=found
         ),
@@ -127,12 +139,17 @@ def _classify(*, text: str, title: str, description: str, language: str | None) 
 
 def _categories(
     *, title: str, description: str, text: str, language: str | None
-) -> list[CategoryMatch]:
-    """English (and undetermined) pages: the lexicon re-ranked by MiniLM; es/fr/de/it/pt pages:
-    the multilingual encoder and its head (see multilingual.py)."""
+) -> tuple[list[CategoryMatch], np.ndarray | None]:
+    """English (and undetermined) pages: the lexicon re-ranked by MiniLM, whose page embedding
+    is returned for the sentiment head too (one embedding per page); es/fr/de/it/pt pages: the
+    multilingual encoder and its head (see multilingual.py), and no English embedding."""
     if language in multilingual.LANGUAGES:
-        return multilingual.classify(title=title, description=description, text=text)
-    return categories.classify(title=title, description=description, text=text)
+        return multilingual.classify(title=title, description=description, text=text), None
+    embedding = semantic.page_embedding(title=title, description=description, text=text)
+    found = categories.classify(
+        title=title, description=description, text=text, embedding=embedding
+    )
+    return found, embedding
 
 
 def classify_html(*, html: str, url: str) -> Classification:
