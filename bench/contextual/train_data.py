@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -55,6 +56,7 @@ DEFAULT_SOURCES = Path(os.environ.get("BEACON_CORPORA", "/work/.mirror"))
 # Per-source caps keep the build small enough to embed on two shared CPUs (~25k documents).
 NEWSGROUPS_PER_GROUP = 400
 COOKING_MAX = 3000
+INSURANCEQA_PER_DOMAIN = 100
 SIB_LANGUAGES = {
     "eng_Latn": "en",
     "spa_Latn": "es",
@@ -117,6 +119,13 @@ SOURCES: dict[str, Source] = {
         " licence of its own)",
         "NoisywikiHow clean val + test: 15,800 wikiHow steps, 158 wikiHow categories × 100",
     ),
+    "insuranceqa": Source(
+        "shuzi/insuranceQA",
+        "5c380dd086067adacc2fec3bfa920a78e57bdcf6",
+        "InsuranceQA (Feng et al. 2015): research use only (README); questions from users of"
+        " insurancelibrary.com",
+        "InsuranceQA V2 questions (all 16,889, word-index encoded), 12 insurance domains",
+    ),
     "tweeteval": Source(
         "cardiffnlp/tweeteval",
         "4fbd22cd78421f05b1ecdb4fc5725bc7a7bd8f66",
@@ -148,8 +157,8 @@ class Reader:
             raise SourceMissing(f"{source.repo}: no clone at {path}")
         return path
 
-    def show(self, source: Source, path: str) -> str:
-        """The text of `path` at the pinned commit."""
+    def show_bytes(self, source: Source, path: str) -> bytes:
+        """The bytes of `path` at the pinned commit (for compressed files)."""
         result = subprocess.run(
             ["git", "-C", str(self._git_dir(source)), "show", f"{source.commit}:{path}"],
             capture_output=True,
@@ -158,7 +167,11 @@ class Reader:
         if result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip()
             raise SourceMissing(f"{source.repo}@{source.commit[:10]}:{path}: {message}")
-        return result.stdout.decode("utf-8", errors="replace")
+        return result.stdout
+
+    def show(self, source: Source, path: str) -> str:
+        """The text of `path` at the pinned commit."""
+        return self.show_bytes(source, path).decode("utf-8", errors="replace")
 
     def list_dir(self, source: Source, path: str) -> list[str]:
         """Names of the entries of directory `path` at the pinned commit."""
@@ -334,6 +347,35 @@ def read_wikihow_steps(reader: Reader) -> list[dict[str, Any]]:
     return docs
 
 
+def read_insuranceqa(reader: Reader) -> list[dict[str, Any]]:
+    """InsuranceQA V2 user questions (domain, word indices), decoded, a seeded sample per domain."""
+    source = SOURCES["insuranceqa"]
+    vocabulary = dict(
+        line.split("\t", 1)
+        for line in reader.show(source, "V2/vocabulary").splitlines()
+        if "\t" in line
+    )
+    raw = reader.show_bytes(source, "V2/InsuranceQA.question.anslabel.raw.encoded.gz")
+    by_domain: dict[str, list[tuple[int, str]]] = {}
+    seen: set[str] = set()
+    for i, line in enumerate(gzip.decompress(raw).decode("utf-8").splitlines()):
+        domain, encoded = line.split("\t")[:2]
+        question = _clean(" ".join(vocabulary.get(token, "") for token in encoded.split()))
+        if len(question.split()) < 4 or question.lower() in seen:
+            continue
+        seen.add(question.lower())
+        by_domain.setdefault(domain, []).append((i, question))
+    docs = []
+    for domain, questions in sorted(by_domain.items()):
+        random.Random(f"insuranceqa-{domain}").shuffle(questions)
+        for i, question in sorted(questions[:INSURANCEQA_PER_DOMAIN]):
+            docs.append(
+                {"id": f"insuranceqa-{i}", "label": domain, "title": question, "text": "",
+                 "language": "en", "group": f"insuranceqa-{question.lower()}"}
+            )  # fmt: skip
+    return docs
+
+
 def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
     """TweetEval 3-way (val + test files) and SST-2 2-way sentences."""
     docs: list[dict[str, Any]] = []
@@ -371,6 +413,7 @@ TOPIC_READERS = {
     "sib200": read_sib200,
     "cooking_se": read_cooking,
     "wikihow_steps": read_wikihow_steps,
+    "insuranceqa": read_insuranceqa,
 }
 
 
