@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
 import html
 import io
@@ -56,6 +57,7 @@ DEFAULT_SOURCES = Path(os.environ.get("BEACON_CORPORA", "/work/.mirror"))
 # Per-source caps keep the build small enough to embed on two shared CPUs (~25k documents).
 NEWSGROUPS_PER_GROUP = 400
 COOKING_MAX = 3000
+INSURANCEQA_PER_DOMAIN = 100
 SIB_LANGUAGES = {
     "eng_Latn": "en",
     "spa_Latn": "es",
@@ -111,6 +113,20 @@ SOURCES: dict[str, Source] = {
         "Cooking Stack Exchange question titles: CC BY-SA 3.0 (fastText tutorial file)",
         "15,404 Cooking Stack Exchange question titles",
     ),
+    "wikihow_steps": Source(
+        "tangminji/NoisywikiHow-dataset",
+        "730575ea2d844f4ac79c2ee7d9058db4ea59018c",
+        "wikiHow text: CC BY-NC-SA 3.0 (non-commercial; NoisywikiHow, Wu et al. 2023, states no"
+        " licence of its own)",
+        "NoisywikiHow clean val + test: 15,800 wikiHow steps, 158 wikiHow categories × 100",
+    ),
+    "insuranceqa": Source(
+        "shuzi/insuranceQA",
+        "5c380dd086067adacc2fec3bfa920a78e57bdcf6",
+        "InsuranceQA (Feng et al. 2015): research use only (README); questions from users of"
+        " insurancelibrary.com",
+        "InsuranceQA V2 questions (all 16,889, word-index encoded), 12 insurance domains",
+    ),
     "tweeteval": Source(
         "cardiffnlp/tweeteval",
         "4fbd22cd78421f05b1ecdb4fc5725bc7a7bd8f66",
@@ -155,8 +171,8 @@ class Reader:
             raise SourceMissing(f"{source.repo}: no clone at {path}")
         return path
 
-    def show(self, source: Source, path: str) -> str:
-        """The text of `path` at the pinned commit."""
+    def show_bytes(self, source: Source, path: str) -> bytes:
+        """The bytes of `path` at the pinned commit (for compressed files)."""
         result = subprocess.run(
             ["git", "-C", str(self._git_dir(source)), "show", f"{source.commit}:{path}"],
             capture_output=True,
@@ -165,7 +181,11 @@ class Reader:
         if result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip()
             raise SourceMissing(f"{source.repo}@{source.commit[:10]}:{path}: {message}")
-        return result.stdout.decode("utf-8", errors="replace")
+        return result.stdout
+
+    def show(self, source: Source, path: str) -> str:
+        """The text of `path` at the pinned commit."""
+        return self.show_bytes(source, path).decode("utf-8", errors="replace")
 
     def list_dir(self, source: Source, path: str) -> list[str]:
         """Names of the entries of directory `path` at the pinned commit."""
@@ -355,6 +375,58 @@ def tree_phrases(tree: str) -> list[tuple[int, str]]:
         else:
             stack[-1][1].append(token)
     return out[::-1]
+def read_wikihow_steps(reader: Reader) -> list[dict[str, Any]]:
+    """NoisywikiHow's clean val and test files: one wikiHow step (a sentence) per row.
+
+    The label is the wikiHow category of the step's article. The article itself is not in the
+    files, so the group key is the folded step text: a step repeated across articles or files
+    lands in one split.
+    """
+    docs = []
+    seen: set[str] = set()
+    for part in ("val", "test"):
+        text = reader.show(SOURCES["wikihow_steps"], f"noisy/{part}.csv")
+        for row in csv.DictReader(io.StringIO(text)):
+            step = _clean(re.sub(r" ([.,;:!?')])", r"\1", row["step"]).replace("( ", "("))
+            key = step.lower()
+            if len(step.split()) < 4 or key in seen:
+                continue
+            seen.add(key)
+            docs.append(
+                {"id": f"wikihow_steps-{row['step_id']}", "label": row["cat"], "title": "",
+                 "text": step[:1].upper() + step[1:], "language": "en",
+                 "group": f"wikihow_steps-{key}"}
+            )  # fmt: skip
+    return docs
+
+
+def read_insuranceqa(reader: Reader) -> list[dict[str, Any]]:
+    """InsuranceQA V2 user questions (domain, word indices), decoded, a seeded sample per domain."""
+    source = SOURCES["insuranceqa"]
+    vocabulary = dict(
+        line.split("\t", 1)
+        for line in reader.show(source, "V2/vocabulary").splitlines()
+        if "\t" in line
+    )
+    raw = reader.show_bytes(source, "V2/InsuranceQA.question.anslabel.raw.encoded.gz")
+    by_domain: dict[str, list[tuple[int, str]]] = {}
+    seen: set[str] = set()
+    for i, line in enumerate(gzip.decompress(raw).decode("utf-8").splitlines()):
+        domain, encoded = line.split("\t")[:2]
+        question = _clean(" ".join(vocabulary.get(token, "") for token in encoded.split()))
+        if len(question.split()) < 4 or question.lower() in seen:
+            continue
+        seen.add(question.lower())
+        by_domain.setdefault(domain, []).append((i, question))
+    docs = []
+    for domain, questions in sorted(by_domain.items()):
+        random.Random(f"insuranceqa-{domain}").shuffle(questions)
+        for i, question in sorted(questions[:INSURANCEQA_PER_DOMAIN]):
+            docs.append(
+                {"id": f"insuranceqa-{i}", "label": domain, "title": question, "text": "",
+                 "language": "en", "group": f"insuranceqa-{question.lower()}"}
+            )  # fmt: skip
+    return docs
 
 
 def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
@@ -467,6 +539,8 @@ TOPIC_READERS = {
     "masakhanews": read_masakhanews,
     "sib200": read_sib200,
     "cooking_se": read_cooking,
+    "wikihow_steps": read_wikihow_steps,
+    "insuranceqa": read_insuranceqa,
 }
 
 
