@@ -350,7 +350,13 @@ _ANDROID_DEVICE = re.compile(
 )
 _BROWSER_NOISE = re.compile(
     r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
-    r"|\[Pinterest/\w+\]",
+    r"|\[Pinterest/\w+\]"
+    # Desktop browsers that append their own token as a crawler's name would be written
+    # (Seznam's browser "Safari/537.36 Seznam.cz/2.0.4" against SeznamBot, Kinza), the
+    # Free Download Manager's IE token, DragonFly BSD as a platform and Lynx's library: the
+    # lists name crawlers and blocked words of the same spelling.
+    r"|(?<= )Seznam\.cz/[\d.]+$|(?<= )Kinza/[\d.]+$|(?<=; )FDM(?=[;)])"
+    r"|(?<=X11; )(?:U; )?DragonFly(?= )|(?<=; )DragonFly(?=\))|^Lynx/\S+ libwww-FM/[\d.]+",
     re.IGNORECASE,
 )
 
@@ -403,7 +409,11 @@ _BROWSER_TOKENS = re.compile(
     r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle"
     # feature phones and their WAP browsers, UC Browser's iOS form, TV and old desktop systems
     r"|browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
-    r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy",
+    r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy"
+    # text browsers ("Links (2.29; NetBSD ...)", "w3m/0.5.1") and feature phones' forms
+    # ("MOT-V551/08.17.0FR MIB/2.2.1", "SoftBank/1.0/821SC/...", "emobile/1.0.0 (H11T; like
+    # Gecko; Wireless) NetFront/3.4")
+    r"|^E?Links\b|^w3m/|^Lynx/|\bMIB/\d|\bUP\.Link/|^MOT-|^SoftBank/|NetFront/",
     re.IGNORECASE,
 )
 # The systems old browsers named in the "(compatible; ..." form.
