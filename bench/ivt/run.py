@@ -312,6 +312,16 @@ def evaluate(misses: int) -> dict[str, Any]:
     return result
 
 
+# A User-Agent an upstream files as a browser but that names itself a bot or an automation
+# tool ("moatbot", "(for mobile crawler)", "HeadlessChrome", "Google Wireless Transcoder"):
+# its label is disputed, so the browser rate is also given without these.
+_SELF_DECLARED = re.compile(
+    r"headless|phantomjs|slimerjs|casperjs|bot\b|bot[/;]|crawl|spider|transcoder|gateway"
+    r"|grader|screenshot|thumbs\.",
+    re.IGNORECASE,
+)
+
+
 def read_external(paths: list[Path]) -> list[tuple[str, str, str, str]]:
     """(label, source, product, User-Agent) rows of the external TSV files, first label wins."""
     rows: dict[str, tuple[str, str, str, str]] = {}
@@ -373,7 +383,14 @@ def evaluate_external(paths: list[Path], misses: int) -> dict[str, Any]:
                     flagged.append((source, str(info.reason), ua))
                 else:
                     missed.append((label, source, product, ua))
+    browsers_total = sum(v["shipped"][1] for k, v in table.items() if k[0] == "browser")
+    disputed = sum(1 for _, _, ua in flagged if _SELF_DECLARED.search(ua))
+    undisputed = sum(
+        1 for label, _, _, ua in fresh if label == "browser" and not _SELF_DECLARED.search(ua)
+    )
     return {
+        "browsers_undisputed": (len(flagged) - disputed, undisputed),
+        "browsers_disputed_flagged": (disputed, browsers_total),
         "rows": len(rows),
         "fresh": len(fresh),
         "dropped": dropped,
@@ -414,6 +431,12 @@ def render_external(result: dict[str, Any], paths: list[Path]) -> str:
             f"| **{label}, all** | | {_rate(*cells['shipped'])} | "
             f"{_rate(*cells['pruned']) if 'pruned' in cells else ''} | |"
         )
+    lines += [
+        "",
+        "Browsers flagged whose User-Agent names itself a bot or an automation tool (a "
+        f"disputed label): {result['browsers_disputed_flagged'][0]}; the other browsers "
+        f"misflagged: {_rate(*result['browsers_undisputed'])}.",
+    ]
     lines += ["", f"Misses with the shipped lists ({result['missed_total']}), first shown:", ""]
     lines += [f"- {lab} {src} `{prod}`: `{ua[:120]}`" for lab, src, prod, ua in result["missed"]]
     lines += ["", f"Browsers flagged ({len(result['flagged'])}):", ""]

@@ -56,3 +56,45 @@ def test_their_namesakes_stay_bots(ua: str) -> None:
 def test_vercel_v0_is_an_ai_agent() -> None:
     info = classify_traffic("v0bot")
     assert (info.type, info.agent, info.operator) == ("ai_agent", "v0bot", "Vercel")
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # the Daum portal's in-app browser
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, "
+        "like Gecko) Safari/605.1.15 Mobile/15E148 DaumApps/7.5.1 DaumDevice/mobile",
+        # an old Ubuntu Firefox build naming its distribution before the platform
+        "Mozilla/5.0 (Ubuntu; X11; Linux i686; rv:9.0.1) Gecko/20100101 Firefox/9.0.1",
+    ],
+)
+def test_in_app_and_distribution_forms_are_human(ua: str) -> None:
+    assert classify_traffic(ua).type == "human"
+
+
+def test_daum_crawler_and_a_name_before_the_platform_stay_bots() -> None:
+    assert (
+        classify_traffic(
+            "Mozilla/5.0 (compatible; Daum/4.1; +http://cs.daum.net/faq/15/4118.html)"
+        ).type
+        == "bot"
+    )
+    assert (
+        classify_traffic(
+            "Mozilla/5.0 (watchTowr; Windows NT 10.0; Win64; x64; rv:84.0) Gecko/20100101 Firefox/84.0"
+        ).type
+        == "bot"
+    )
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        # Amazon's Nova Act agent and Google's Vertex AI crawler under names no list has
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/115.0.0.0 Safari/537.36 Agent-NovaActZorble/0.9",
+        "Mozilla/5.0 (compatible; Zorble-CloudVertexFetcher/1.0; +https://example.com/bot)",
+    ],
+)
+def test_ai_product_names_label_a_bot_ai(ua: str) -> None:
+    assert classify_traffic(ua).type == "ai_agent"

@@ -356,7 +356,9 @@ _BROWSER_NOISE = re.compile(
     # Free Download Manager's IE token, DragonFly BSD as a platform and Lynx's library: the
     # lists name crawlers and blocked words of the same spelling.
     r"|(?<= )Seznam\.cz/[\d.]+$|(?<= )Kinza/[\d.]+$|(?<=; )FDM(?=[;)])"
-    r"|(?<=X11; )(?:U; )?DragonFly(?= )|(?<=; )DragonFly(?=\))|^Lynx/\S+ libwww-FM/[\d.]+",
+    r"|(?<=X11; )(?:U; )?DragonFly(?= )|(?<=; )DragonFly(?=\))|^Lynx/\S+ libwww-FM/[\d.]+"
+    # the Daum portal's in-app browser ("DaumApps/7.5.1 DaumDevice/mobile"), not Daum's crawler
+    r"|\bDaumApps/[\d.]+(?: DaumDevice/\w+)?",
     re.IGNORECASE,
 )
 
@@ -450,7 +452,7 @@ _AI_HINTS = re.compile(
     r"|genspark|browser-?use|browserbase|modelcontextprotocol|llama-?index|crewai|autogpt"
     r"|scrapegraph|agentql|skyvern|bedrock-?agent|gigachat|exaone|qianwen|tongyi|yiyan|iflytek"
     r"|xinghuo|upstage|openhands|langgraph|semantic-?kernel|flowise|smolagents|codeium"
-    r"|windsurf|bytedance|coze|dify\b)"
+    r"|windsurf|bytedance|coze|dify\b|novaact|nova-act|cloudvertex)"
     # the Model Context Protocol's fetchers ("mcp-fetch", "MCP Server")
     r"|(?-i:\bMCP\b)|\bmcp[-_](?:server|fetch|client)"
     # the same names as the last part of a CamelCase name ("GitHubCopilotChat")
@@ -523,7 +525,9 @@ _TOOL_FORMS = re.compile(
     r"like Gecko[,;] ?(?!Safari\))(?P<engine>[A-Z][a-z][A-Za-z]*)\)"
     # a name before a desktop platform ("Mozilla/5.0 (watchTowr; Windows NT 10.0; ..."), not
     # a TV's "(SMART-TV; X11; Linux"
-    r"|^Mozilla/5\.0 \((?!Windows|Macintosh|X11|Linux|compatible|U;)(?![\w-]*TV;)"
+    # nor a Linux distribution's ("(Ubuntu; X11; Linux i686", old Ubuntu Firefox builds)
+    r"|^Mozilla/5\.0 \((?!Windows|Macintosh|X11|Linux|compatible|U;|Ubuntu;|Fedora;|Debian;)"
+    r"(?![\w-]*TV;)"
     r"(?P<first>[A-Za-z][\w-]*);"
     r" (?:Windows NT|Macintosh|X11)"
     # QtWebKit's default on a server (PhantomJS, Pingdom, Site24x7): an "Unknown" platform
