@@ -28,6 +28,9 @@ BROWSERS = [
     "Links (2.29; NetBSD 10.0 i386; GNU C 10.5; x)",
     "ELinks (0.4.3; NetBSD 3.0.2_PATCH sparc64; 80x24)",
     "w3m/0.5.1",
+    # Fluid, a site-specific browser
+    "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_6_1; nl-nl) AppleWebKit/531.9 (KHTML, like "
+    "Gecko) Fluid/0.9.6 Safari/531.9",
     # feature phones
     "MOT-V551/08.17.0FR MIB/2.2.1",
     "SoftBank/1.0/821SC/SCJ001/SN000000000000000 Flash/Flash-Lite/2.0",
@@ -39,6 +42,7 @@ BOTS = [
     "Chrome/124.0.0.0 Safari/537.36 Kinza",  # the blocked word alone, no version
     "Mozilla/5.0 (compatible; Dragonfly/1.0; +https://example.net/bot)",
     "libwww-perl/6.72",
+    "Mozilla/4.0 (compatible; fluid/0.0; +http://www.leak.info/bot.html)",
     "Wget/1.21.4",
 ]
 

@@ -358,7 +358,10 @@ _BROWSER_NOISE = re.compile(
     r"|(?<= )Seznam\.cz/[\d.]+$|(?<= )Kinza/[\d.]+$|(?<=; )FDM(?=[;)])"
     r"|(?<=X11; )(?:U; )?DragonFly(?= )|(?<=; )DragonFly(?=\))|^Lynx/\S+ libwww-FM/[\d.]+"
     # the Daum portal's in-app browser ("DaumApps/7.5.1 DaumDevice/mobile"), not Daum's crawler
-    r"|\bDaumApps/[\d.]+(?: DaumDevice/\w+)?",
+    r"|\bDaumApps/[\d.]+(?: DaumDevice/\w+)?"
+    # Fluid, a Mac site-specific browser (crawler-user-agents files it as automation; leak.info's
+    # "(compatible; fluid/0.0; +http://...)" bot keeps its own form)
+    r"|(?<=\) )Fluid/[\d.]+(?= Safari/)",
     re.IGNORECASE,
 )
 
