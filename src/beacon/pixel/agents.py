@@ -350,19 +350,22 @@ _ANDROID_DEVICE = re.compile(
 )
 _BROWSER_NOISE = re.compile(
     r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
-    r"|\[Pinterest/\w+\]"
-    # Desktop browsers that append their own token as a crawler's name would be written
-    # (Seznam's browser "Safari/537.36 Seznam.cz/2.0.4" against SeznamBot, Kinza), the
-    # Free Download Manager's IE token, DragonFly BSD as a platform and Lynx's library: the
-    # lists name crawlers and blocked words of the same spelling.
-    r"|(?<= )Seznam\.cz/[\d.]+$|(?<= )Kinza/[\d.]+$|(?<=; )FDM(?=[;)])"
-    r"|(?<=X11; )(?:U; )?DragonFly(?= )|(?<=; )DragonFly(?=\))|^Lynx/\S+ libwww-FM/[\d.]+"
-    # the Daum portal's in-app browser ("DaumApps/7.5.1 DaumDevice/mobile"), not Daum's crawler
-    r"|\bDaumApps/[\d.]+(?: DaumDevice/\w+)?"
-    # Fluid, a Mac site-specific browser (crawler-user-agents files it as automation; leak.info's
-    # "(compatible; fluid/0.0; +http://...)" bot keeps its own form)
-    r"|(?<=\) )Fluid/[\d.]+(?= Safari/)",
+    r"|\[Pinterest/\w+\]",
     re.IGNORECASE,
+)
+# Desktop browsers that append their own token as a crawler's name would be written (Seznam's
+# browser "Safari/537.36 Seznam.cz/2.0.4" against SeznamBot, Kinza), the Free Download
+# Manager's IE token, DragonFly BSD as a platform, Lynx's library, Daum's in-app browser
+# ("DaumApps/7.5.1 DaumDevice/mobile", not Daum's crawler) and Fluid, a Mac site-specific
+# browser (crawler-user-agents files it as automation; leak.info's "(compatible; fluid/0.0;
+# +http://...)" bot keeps its own form): the lists name crawlers and blocked words of the same
+# spelling. Searched only when one of the literal hints is there (a regex of lookbehinds tried
+# at every position cost 17 µs per User-Agent).
+_OWN_TOKEN_HINTS = ("Seznam.cz/", "Kinza/", "FDM", "DragonFly", "libwww-FM/", "DaumApps/", "Fluid/")
+_BROWSER_OWN_TOKENS = re.compile(
+    r"(?<= )Seznam\.cz/[\d.]+$|(?<= )Kinza/[\d.]+$|(?<=; )FDM(?=[;)])"
+    r"|(?<=X11; )(?:U; )?DragonFly(?= )|(?<=; )DragonFly(?=\))|^Lynx/\S+ libwww-FM/[\d.]+"
+    r"|\bDaumApps/[\d.]+(?: DaumDevice/\w+)?|(?<=\) )Fluid/[\d.]+(?= Safari/)"
 )
 
 
@@ -370,6 +373,8 @@ def _list_view(ua: str) -> str:
     """The User-Agent as the lists see it: without an Android device model or browser noise."""
     if "ndr" in ua:
         ua = _ANDROID_DEVICE.sub(r"\1", ua, count=1)
+    if any(hint in ua for hint in _OWN_TOKEN_HINTS):
+        ua = _BROWSER_OWN_TOKENS.sub("", ua)
     return _BROWSER_NOISE.sub("", ua)
 
 
