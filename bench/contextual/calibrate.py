@@ -59,7 +59,6 @@ ENGINE_FILES = (
     "categories.py",
     "semantic.py",
     "language.py",
-    "engine.py",
     "taxonomy.py",
     "data/lexicon.txt",
 )
