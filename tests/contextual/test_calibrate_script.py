@@ -4,6 +4,7 @@ matching the engine it was fitted on."""
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_isotonic_fit_is_monotone_keeps_the_mean_and_recovers_a_curve() -> None:
     knots = calibrate.isotonic(x, y, min_block=40)
     xs, ys = [k[0] for k in knots], [k[1] for k in knots]
     assert xs == sorted(xs) and len(set(xs)) == len(xs)
-    assert all(b >= a for a, b in zip(ys, ys[1:], strict=False))
+    assert all(b >= a for a, b in itertools.pairwise(ys))
     curve = calibration.Curve(tuple(xs), tuple(ys))
     fitted = np.array([curve(v) for v in x])
     assert abs(fitted.mean() - y.mean()) < 0.01
