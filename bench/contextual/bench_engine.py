@@ -6,7 +6,10 @@ Measures process CPU time (time.process_time) so other load on the machine does 
 - classify_html on the HTML fixtures in tests/contextual/pages (extraction + classification);
 - classify_html on every evaluation document wrapped in a page with 60 navigation links and
   a footer, so extraction has boilerplate to remove;
-- classify_text on every evaluation document (classification alone).
+- classify_text on every evaluation document (classification alone);
+- with ``--languages``: classify_html on Spanish, French, German, Italian and Portuguese
+  pages (eight consecutive SIB-200 test sentences each, and MasakhaNEWS French test
+  articles, from build/contextual/topics.jsonl), per language.
 The first call, which loads the lexicon, gazetteers and VADER, is reported separately.
 """
 
@@ -30,12 +33,12 @@ NAV = "".join(
 )
 
 
-def as_page(doc: dict[str, str]) -> str:
+def as_page(doc: dict[str, str], lang: str = "en") -> str:
     """Wrap an evaluation document in a realistic page skeleton."""
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in doc["text"].split("\n") if p.strip())
     title = html.escape(doc.get("title", ""))
     return (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<!DOCTYPE html><html lang="{lang}"><head><meta charset="utf-8"><title>{title}</title>'
         f"</head><body><header><nav><ul>{NAV}</ul></nav></header><main><article><h1>{title}</h1>"
         f"{paragraphs}</article></main><footer><ul>{NAV}</ul><p>Copyright</p></footer></body></html>"
     )
@@ -47,6 +50,22 @@ def long_docs(docs: list[dict[str, str]], per_page: int = 8) -> list[dict[str, s
         {"title": group[0].get("title", ""), "text": "\n".join(d["text"] for d in group)}
         for group in (docs[i : i + per_page] for i in range(0, len(docs) - per_page + 1, per_page))
     ]
+
+
+def other_language_pages(topics: Path) -> dict[str, list[dict[str, str]]]:
+    """es/fr/de/it/pt test pages: SIB-200 sentences eight at a time, MasakhaNEWS fr articles."""
+    records = [json.loads(line) for line in topics.read_text(encoding="utf-8").splitlines()]
+    pages: dict[str, list[dict[str, str]]] = {}
+    for code in ("es", "fr", "de", "it", "pt"):
+        sentences = [
+            r for r in records
+            if r["source"] == "sib200" and r["language"] == code and r["split"] == "test"
+        ]  # fmt: skip
+        pages[f"sib200 {code}"] = long_docs(sentences)
+    pages["masakhanews fr"] = [
+        r for r in records if r["source"] == "masakhanews" and "-test-" in r["id"]
+    ]
+    return pages
 
 
 def cpu_ms(call: Callable[[], object], repeat: int) -> float:
@@ -73,6 +92,10 @@ def main() -> int:
     """Run the benchmark and print one line per scenario."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=5, help="calls per page (median is kept)")
+    parser.add_argument(
+        "--languages", type=Path, metavar="TOPICS_JSONL",
+        help="also es/fr/de/it/pt pages from this train_data.py build",
+    )  # fmt: skip
     args = parser.parse_args()
     fixtures = [p.read_text(encoding="utf-8") for p in sorted(PAGES.glob("*.html"))]
     docs = [
@@ -110,6 +133,17 @@ def main() -> int:
             for d in docs
         ],
     }
+    for name, pages in (other_language_pages(args.languages) if args.languages else {}).items():
+        language = name.split()[-1]
+        results[f"classify_html, {name} pages"] = [
+            cpu_ms(
+                lambda page=as_page(d, language): classify_html(
+                    html=page, url="https://example.com/"
+                ),
+                args.repeat,
+            )
+            for d in pages
+        ]
     for name, samples in results.items():
         if samples:
             print(summary(name, samples))

@@ -21,7 +21,7 @@ import json
 import math
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,19 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def embeddings(docs: Sequence[dict[str, Any]], cache: Path, *, log_every: int = 2000) -> np.ndarray:
-    """(n, 384) float32 embeddings of `docs`, reusing and extending the cache file."""
+def minilm_embedding(doc: dict[str, Any]) -> np.ndarray:
+    """The engine's MiniLM embedding of a document's title and lede."""
+    return semantic.embed(page_text(doc.get("title", ""), doc["text"]))
+
+
+def embeddings(
+    docs: Sequence[dict[str, Any]],
+    cache: Path,
+    *,
+    log_every: int = 2000,
+    embed: Callable[[dict[str, Any]], np.ndarray] = minilm_embedding,
+) -> np.ndarray:
+    """(n, dim) float32 embeddings of `docs` by `embed`, reusing and extending the cache file."""
     known: dict[str, np.ndarray] = {}
     if cache.exists():
         with np.load(cache) as data:
@@ -54,9 +65,7 @@ def embeddings(docs: Sequence[dict[str, Any]], cache: Path, *, log_every: int = 
     missing = [doc for doc in docs if doc["id"] not in known]
     started = time.monotonic()
     for i, doc in enumerate(missing, 1):
-        known[doc["id"]] = semantic.embed(page_text(doc.get("title", ""), doc["text"])).astype(
-            np.float32
-        )
+        known[doc["id"]] = embed(doc).astype(np.float32)
         if i % log_every == 0:
             rate = i / (time.monotonic() - started)
             print(f"  embedded {i}/{len(missing)} ({rate:.0f}/s)", flush=True)

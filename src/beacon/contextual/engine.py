@@ -19,6 +19,7 @@ from beacon.contextual import (
     categories,
     entities,
     keywords,
+    multilingual,
     semantic,
     sentiment,
 )
@@ -88,6 +89,7 @@ def warm_up() -> None:
         if _loaded.is_set():
             return
         semantic.warm_up()
+        multilingual.warm_up()
         page_language.warm_up()
         calibration.table()
         _classify(text="Warm up.", title="Warm up", description="", language="en")
@@ -136,7 +138,7 @@ def _categories(
     is below the threshold — an empty list rather than a likely wrong one. Secondary
     categories of an answered page stay whatever their confidence (they are what top-3
     recall counts; segments' ``min_confidence`` filters them)."""
-    found = categories.classify(title=title, description=description, text=text)
+    found = _raw_categories(title=title, description=description, text=text, language=language)
     if not calibrated:
         return found, found
     found = calibration.calibrate(found, language=language)
@@ -183,6 +185,16 @@ def _classify(
         title=title,
         language=language,
     )
+
+
+def _raw_categories(
+    *, title: str, description: str, text: str, language: str | None
+) -> list[CategoryMatch]:
+    """English (and undetermined) pages: the lexicon re-ranked by MiniLM; es/fr/de/it/pt pages:
+    the multilingual encoder and its head (see multilingual.py)."""
+    if language in multilingual.LANGUAGES:
+        return multilingual.classify(title=title, description=description, text=text)
+    return categories.classify(title=title, description=description, text=text)
 
 
 def classify_html(*, html: str, url: str, min_confidence: float | None = None) -> Classification:

@@ -87,6 +87,10 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     """Fetch and classify ``urls`` with at most ``classification_parallel_fetches`` at once."""
     if not urls:
         return []
+    # Load the models before any fetch starts: classification runs on the event loop, and a
+    # first one that also loads them (seconds of CPU) would leave the other pages' responses
+    # unread past their read timeout.
+    engine.warm_up()
     return asyncio.run(
         _classify_all(
             urls,

@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BEACON_"
 # The abstain threshold measured by bench/contextual/calibrate.py (its table's abstain_below).
-CLASSIFICATION_MIN_CONFIDENCE = 0.5
+CLASSIFICATION_MIN_CONFIDENCE = 0.45
 
 
 def env_var(field: str) -> str:

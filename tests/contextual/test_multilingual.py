@@ -1,0 +1,139 @@
+"""Spanish, French, German, Italian and Portuguese pages get tier-1 categories from the
+multilingual encoder and head (contextual/multilingual.py), through `classify_html` and the
+classify API; English keeps the lexicon path and unsupported languages still answer the note."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.contextual.site.server import OPEN_FETCH, SITE, LocalSite
+
+from beacon.contextual import engine, multilingual, taxonomy
+from beacon.contextual.categories import CategoryMatch
+from beacon.core.config import Settings
+
+CLASSIFY = "/v1/clsfy/classify"
+
+# page in tests/contextual/site → (language, tier-1 it is about)
+PAGES = {
+    "liga.html": ("es", "IAB17"),  # football (the page declares lang="en")
+    "sante.html": ("fr", "IAB7"),  # flu vaccination
+    "reise.html": ("de", "IAB20"),  # a week's holiday on the Algarve
+    "elezioni.html": ("it", "IAB11"),  # a regional election
+    "tecnologia.html": ("pt", "IAB19"),  # a new laptop processor
+}
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The app may fetch the local site (see site.server.OPEN_FETCH); no abstain threshold:
+    these tests check the head's answer (the threshold is test_calibration.py's)."""
+    return settings.model_copy(update={**OPEN_FETCH, "classification_min_confidence": 0.0})
+
+
+def _assert_valid_categories(categories: list[dict[str, object]]) -> None:
+    for category in categories:
+        node = taxonomy.get(str(category["id"]))
+        assert node.parent is None and category["tier"] == 1
+        assert category["name"] == node.name
+        confidence = category["confidence"]
+        assert isinstance(confidence, float) and 0.0 <= confidence <= 1.0
+    confidences = [c["confidence"] for c in categories]
+    assert confidences == sorted(confidences, reverse=True)  # type: ignore[type-var]
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_classify_html_gives_the_page_its_tier1(name: str) -> None:
+    code, tier1 = PAGES[name]
+    html, url = (SITE / name).read_text(), f"https://example.com/{name}"
+    data = engine.classify_html(html=html, url=url, min_confidence=0.0).to_dict()
+    assert (data["language"], data["notes"]) == (code, [])
+    assert data["iab_categories"][0]["id"] == tier1, data["iab_categories"]
+    _assert_valid_categories(data["iab_categories"])
+    # at the default threshold: the same answer, or none and the note (a weak, short page)
+    default = engine.classify_html(html=html, url=url).to_dict()
+    assert default["iab_categories"] in ([], data["iab_categories"])
+    assert default["notes"] == ([] if default["iab_categories"] else ["low_confidence"])
+
+
+@pytest.mark.parametrize("name", list(PAGES))
+def test_classify_api_url_mode_gives_the_page_its_tier1(
+    name: str, client: TestClient, headers: dict[str, str], site: LocalSite
+) -> None:
+    code, tier1 = PAGES[name]
+    response = client.post(CLASSIFY, json={"url": site.url(f"/{name}")}, headers=headers)
+    assert response.status_code == 200, response.text
+    classification = response.json()["classification"]
+    assert (classification["language"], classification["notes"]) == (code, [])
+    assert classification["iab_categories"][0]["id"] == tier1
+    _assert_valid_categories(classification["iab_categories"])
+
+
+def test_the_same_story_in_five_languages_gets_the_same_category() -> None:
+    stories = {
+        "es": "El banco central subió los tipos de interés para frenar la inflación, y las "
+        "bolsas europeas cayeron. Los inversores temen que la economía entre en recesión.",
+        "fr": "La banque centrale a relevé ses taux d'intérêt pour freiner l'inflation, et les "
+        "bourses européennes ont reculé. Les investisseurs craignent une récession.",
+        "de": "Die Zentralbank hat die Zinsen erhöht, um die Inflation zu bremsen, und die "
+        "europäischen Börsen gaben nach. Anleger fürchten eine Rezession.",
+        "it": "La banca centrale ha alzato i tassi di interesse per frenare l'inflazione e le "
+        "borse europee sono scese. Gli investitori temono una recessione.",
+        "pt": "O banco central subiu as taxas de juro para travar a inflação e as bolsas "
+        "europeias caíram. Os investidores temem uma recessão da economia.",
+    }
+    answers = {}
+    for code, text in stories.items():
+        result = engine.classify_text(text=text)
+        assert result.language == code
+        answers[code] = result.iab_categories[0].id
+    assert set(answers.values()) <= {"IAB3", "IAB13"}, answers  # business / personal finance
+    assert len(set(answers.values())) == 1, answers
+
+
+def test_unsupported_language_still_answers_the_note(
+    client: TestClient, headers: dict[str, str], site: LocalSite
+) -> None:
+    response = client.post(CLASSIFY, json={"url": site.url("/nieuws.html")}, headers=headers)
+    assert response.status_code == 200, response.text
+    classification = response.json()["classification"]
+    assert classification["language"] == "nl"
+    assert classification["notes"] == ["unsupported_language"]
+    assert classification["iab_categories"] == []
+
+
+def test_english_keeps_the_lexicon_path_and_other_languages_take_the_head(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[str] = []
+    classify = multilingual.classify
+
+    def counting(*, title: str, description: str, text: str) -> list[CategoryMatch]:
+        calls.append(title)
+        return classify(title=title, description=description, text=text)
+
+    monkeypatch.setattr(multilingual, "classify", counting)
+    english = engine.classify_html(
+        html=(SITE / "football.html").read_text(), url="https://example.com/football.html"
+    )
+    assert english.language == "en" and english.iab_categories[0].id.startswith("IAB17")
+    assert calls == []
+    spanish = engine.classify_html(
+        html=(SITE / "liga.html").read_text(), url="https://example.com/liga.html"
+    )
+    assert spanish.language == "es" and len(calls) == 1
+
+
+def test_prefix_is_bounded_and_empty_pages_get_no_category() -> None:
+    text = "palabra " * 5000
+    prefix = multilingual.page_prefix(title="Título", description="", text=text)
+    assert prefix.startswith("Título. palabra")
+    assert len(prefix) <= multilingual.MAX_CHARS
+    assert multilingual.classify(title="", description="", text="   ") == []
+
+
+def test_head_classes_are_tier1_topics() -> None:
+    head = multilingual.head()
+    topics = set(taxonomy.topic_tier1_codes())
+    assert set(head.classes) <= topics and len(head.classes) >= 10
+    assert head.weights.shape == (512, len(head.classes)) and head.temperature > 0
