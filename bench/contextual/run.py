@@ -145,8 +145,10 @@ tokens) and each candidate moves by 2 × the top score × (its cosine to "<tier-
 <tier-2 names>" − the best cosine), a weight chosen on half A; this costs ~15-20 ms of CPU
 per page. The lexicon alone (`lexicon-1.1.0`) scored A 91.1%, B 83.3%, all 87.2%. Keywords
 (YAKE) read the title, description and first 1,000 characters, entities the first 6,000 characters and sentiment the
-first 40 sentences. Sentiment is the mean VADER compound over sentences (title twice), positive
-from 0.2 and negative from -0.05: the band was chosen on half A. The engine freezes its loaded
+first 40 sentences. Sentiment (English) is the trained three-way head over the page embedding
+and VADER's sentence-averaged scores (docs/understand.md, *Sentiment*; not tuned on this set);
+other languages keep the VADER rule (positive from 0.2, negative from -0.05, a band chosen on
+half A). The engine freezes its loaded
 data for the garbage collector, so full collections no longer add ~35 ms to a random page.
 Judge the 85% top-1 target on the held-out half as well
 as on the whole set.

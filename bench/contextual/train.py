@@ -2,7 +2,10 @@
 
 Usage:
     .venv/bin/python bench/contextual/train.py [--data build/contextual] [--compare-engine]
-        [--features emb,sparse,lex] [--sentiment]
+        [--features emb,sparse,lex] [--sentiment [--dev-only] [--exclude-sources a,b]]
+        [--no-topics]
+
+Sentiment features are emb, sparse and vader (VADER's sentence-averaged scores).
 
 Input is the corpus that `train_data.py` builds (topics.jsonl, sentiment.jsonl). Trains a
 multinomial logistic (softmax) regression — numpy only, mini-batch Adam with L2 and
@@ -44,6 +47,7 @@ from train_features import (
     lexicon_matrix,
     load_jsonl,
     sparse_features,
+    vader_matrix,
 )
 
 DEFAULT_DATA = Path(__file__).parent.parent.parent / "build" / "contextual"
@@ -216,6 +220,8 @@ def load_features(
         blocks.append(embeddings(docs, data / f"embeddings-{kind}.npz"))
     if "lex" in feature_set:
         blocks.append(lexicon_matrix(docs))
+    if "vader" in feature_set:
+        blocks.append(vader_matrix(docs))
     dense = (
         np.concatenate(blocks, axis=1).astype(np.float32)
         if blocks
@@ -449,20 +455,24 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     if engine:
         lines.append(f"Hybrid on the test split: top-1 {_pct(engine['hybrid_top1'])}.")
+    own = report["own_eval_set"]
+    lines += [
+        "",
+        "Project evaluation set (article-style, 3-way): "
+        + "; ".join(
+            f"{half} (n={own[half]['n']}) head {_pct(own[half]['head'])}, VADER rule "
+            f"{_pct(own[half]['vader'])}"
+            for half in ("A", "B", "all")
+        )
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def own_eval(model: Model, feature_set: set[str], data: Path) -> dict[str, Any]:
     """Top-1 on the project's 243-document set (all of it, and the part whose gold class the
     head knows)."""
-    docs = []
-    for path in sorted(EVAL_DIR.glob("*.jsonl")):
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            if line.strip():
-                doc = json.loads(line)
-                doc.setdefault("id", f"{path.stem}-{i}")
-                doc["id"] = f"own-{doc['id']}"
-                docs.append(doc)
+    docs = own_eval_docs()
     features = load_features(docs, data, "own-eval", feature_set)
     predicted = [model.classes[i] for i in model.logits(features).argmax(axis=1)]
     hits = [p == doc["tier1"] for p, doc in zip(predicted, docs, strict=True)]
@@ -480,6 +490,42 @@ def own_eval(model: Model, feature_set: set[str], data: Path) -> dict[str, Any]:
         ),
         "hybrid_top1": float(np.mean([p == d["tier1"] for p, d in zip(mixed, docs, strict=True)])),
     }
+
+
+def own_eval_docs() -> list[dict[str, Any]]:
+    """The project's evaluation documents (bench/contextual/eval), ids prefixed "own-"."""
+    docs = []
+    for path in sorted(EVAL_DIR.glob("*.jsonl")):
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if line.strip():
+                doc = json.loads(line)
+                doc.setdefault("id", f"{path.stem}-{i}")
+                doc["id"] = f"own-{doc['id']}"
+                docs.append(doc)
+    return docs
+
+
+def own_eval_sentiment(model: Model, feature_set: set[str], data: Path) -> dict[str, Any]:
+    """Three-way agreement of the head and of the VADER rule on the project's article-style
+    documents, by half (A: odd ids, B: even ids)."""
+    docs = [doc for doc in own_eval_docs() if doc.get("sentiment")]
+    features = load_features(docs, data, "own-eval", feature_set)
+    predicted = [SENTIMENT_CLASSES[i] for i in model.logits(features).argmax(axis=1)]
+    vader, _ = vader_baseline(docs, np.arange(len(docs)))
+    out: dict[str, Any] = {}
+    for half, keep in (("A", 1), ("B", 0), ("all", None)):
+        rows = [i for i, d in enumerate(docs) if keep is None or int(d["id"][-1]) % 2 == keep]
+        gold = [docs[i]["sentiment"] for i in rows]
+        out[half] = {
+            "n": len(rows),
+            "head": float(np.mean([predicted[i] == g for i, g in zip(rows, gold, strict=True)])),
+            "vader": float(np.mean([vader[i] == g for i, g in zip(rows, gold, strict=True)])),
+            "head_macro_f1": macro_f1(gold, [predicted[i] for i in rows], SENTIMENT_CLASSES),
+        }
+    out["head_confusion"] = Counter(
+        f"{d['sentiment']}->{p}" for d, p in zip(docs, predicted, strict=True)
+    ).most_common()
+    return out
 
 
 def hybrid(engine_top: Sequence[str], head_top: Sequence[str], classes: Sequence[str]) -> list[str]:
@@ -518,46 +564,153 @@ def save_model(model: Model, path: Path, feature_set: set[str]) -> None:
     np.savez_compressed(path, **arrays)
 
 
-def run_sentiment(
-    data: Path, feature_set: set[str], l2_grid: Sequence[float] = L2_GRID
+SENTIMENT_CLASSES = ["negative", "neutral", "positive"]
+# Test sources scored three-way, and the ones labelled only positive/negative (two-way).
+THREE_WAY_SOURCES = ("tweeteval", "sst5")
+TWO_WAY_SOURCES = ("sst2", "amazon_mds")
+
+
+def macro_f1(gold: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> float:
+    """Unweighted mean of the per-label F1 over `labels`."""
+    scores = []
+    for row in per_category(gold, predicted, labels).values():
+        p, r = row["precision"], row["recall"]
+        scores.append(2 * p * r / (p + r) if p + r else 0.0)
+    return float(np.mean(scores))
+
+
+def sentiment_scores(
+    gold: Sequence[str], predicted: Sequence[str], forced: Sequence[str]
 ) -> dict[str, Any]:
-    """Train and evaluate the 3-way sentiment head; compare the current VADER-based analyzer."""
+    """Three-way accuracy and macro-F1; on the positive/negative-only rows, the agreement of
+    the served label (a neutral answer counts as a miss) and of the forced two-way choice."""
+    polar = [i for i, g in enumerate(gold) if g != "neutral"]
+    return {
+        "n": len(gold),
+        "accuracy": float(np.mean([g == p for g, p in zip(gold, predicted, strict=True)])),
+        "macro_f1": macro_f1(gold, predicted, SENTIMENT_CLASSES),
+        "n_polar": len(polar),
+        "polar_label_agreement": float(np.mean([gold[i] == predicted[i] for i in polar])),
+        "polar_two_way_agreement": float(np.mean([gold[i] == forced[i] for i in polar])),
+        "predicted_neutral_on_polar": float(np.mean([predicted[i] == "neutral" for i in polar])),
+    }
+
+
+def vader_baseline(docs: list[dict[str, Any]], rows: np.ndarray) -> tuple[list[str], list[str]]:
+    """The VADER rule's labels (what the engine served before the head), and its forced
+    two-way choice (the sign of the compound score)."""
     from beacon.contextual import sentiment as current
 
-    docs = load_jsonl(data / "sentiment.jsonl")
-    classes = ["negative", "neutral", "positive"]
-    index = {c: i for i, c in enumerate(classes)}
+    labels, forced = [], []
+    for i in rows:
+        result = current.vader_rule(text=docs[i]["text"], title=docs[i].get("title", ""))
+        labels.append(result.label)
+        forced.append("positive" if result.score >= 0.5 else "negative")
+    return labels, forced
+
+
+def run_sentiment(
+    data: Path,
+    feature_set: set[str],
+    l2_grid: Sequence[float] = L2_GRID,
+    *,
+    test: bool = True,
+    exclude: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Train the 3-way sentiment head (L2, epochs and temperature chosen on dev); with `test`,
+    score it once per test source beside the VADER rule, else report dev only (ablations).
+    Sources in `exclude` are left out of training (ablations)."""
+    docs = [d for d in load_jsonl(data / "sentiment.jsonl") if d["source"] not in exclude]
+    features_used = feature_set & {"emb", "sparse", "vader"}
+    index = {c: i for i, c in enumerate(SENTIMENT_CLASSES)}
     y = np.array([index[doc["sentiment"]] for doc in docs])
     splits = np.array([doc["split"] for doc in docs])
-    features = load_features(docs, data, "sentiment", feature_set - {"lex"})
-    model, selection = select_and_train(features, y, splits, classes, l2_grid)
-    test_rows = np.flatnonzero(splits == "test")
-    metrics = evaluate_model(model, features, y, test_rows)
-    report: dict[str, Any] = {"features": sorted(feature_set - {"lex"}), "selection": selection}
-    for source in ("tweeteval", "sst2"):
-        rows = np.array([i for i in test_rows if docs[i]["source"] == source])
-        m = evaluate_model(model, features, y, rows)
-        logits = model.logits(features, rows)
-        if source == "sst2":  # two-way: the better of negative and positive
-            predicted = np.where(logits[:, 0] > logits[:, 2], 0, 2)
-        else:
-            predicted = logits.argmax(axis=1)
-        baseline = np.array(
-            [index[current.analyze(text=docs[i]["text"], title="").label] for i in rows]
-        )
-        report[source] = {
-            "n": len(rows),
-            "agreement": float((predicted == y[rows]).mean()),
-            "current_engine_agreement": float((baseline == y[rows]).mean()),
-            "ece_calibrated": m["ece_calibrated"],
-            "per_category": per_category(
-                [classes[i] for i in y[rows]], [classes[i] for i in predicted], classes
-            ),
-        }
-    report["test_all"] = {k: metrics[k] for k in ("n", "top1", "ece_raw", "ece_calibrated")}
-    save_model(model, data / "sentiment-head.npz", feature_set - {"lex"})
-    (data / "report-sentiment.json").write_text(json.dumps(report, indent=1))
+    sources = np.array([doc["source"] for doc in docs])
+    print(f"sentiment: {len(docs)} documents, features {sorted(features_used)}", flush=True)
+    features = load_features(docs, data, "sentiment", features_used)
+    model, selection = select_and_train(features, y, splits, SENTIMENT_CLASSES, l2_grid)
+    report: dict[str, Any] = {
+        "features": sorted(features_used),
+        "selection": selection,
+        "train_by_source": dict(Counter(sources[splits == "train"].tolist())),
+    }
+    dev_rows = np.flatnonzero(splits == "dev")
+    dev_predicted = model.logits(features, dev_rows).argmax(axis=1)
+    report["dev"] = {
+        source: float((dev_predicted == y[dev_rows])[sources[dev_rows] == source].mean())
+        for source in sorted(set(sources[dev_rows].tolist()))
+    }
+    report["own_eval_set"] = own_eval_sentiment(model, features_used, data)
+    if test:
+        for source in (*THREE_WAY_SOURCES, *TWO_WAY_SOURCES):
+            rows = np.flatnonzero((splits == "test") & (sources == source))
+            logits = model.logits(features, rows)
+            gold = [SENTIMENT_CLASSES[i] for i in y[rows]]
+            predicted = [SENTIMENT_CLASSES[i] for i in logits.argmax(axis=1)]
+            forced = ["negative" if z[0] > z[2] else "positive" for z in logits]
+            vader_labels, vader_forced = vader_baseline(docs, rows)
+            calibrated = softmax(logits / model.temperature)
+            report[source] = {
+                "head": sentiment_scores(gold, predicted, forced),
+                "vader": sentiment_scores(gold, vader_labels, vader_forced),
+                "ece_calibrated": ece(calibrated.max(axis=1), calibrated.argmax(axis=1) == y[rows]),
+                "confusion_matrix": confusion_matrix(gold, predicted, SENTIMENT_CLASSES),
+            }
+    suffix = "-".join(sorted(features_used) + [f"no_{name}" for name in sorted(exclude)])
+    save_model(model, data / f"sentiment-head-{suffix}.npz", features_used)
+    (data / f"report-sentiment-{suffix}.json").write_text(json.dumps(report, indent=1))
+    if test:
+        (data / f"report-sentiment-{suffix}.md").write_text(sentiment_markdown(report))
     return report
+
+
+def sentiment_markdown(report: dict[str, Any]) -> str:
+    """The sentiment test report as Markdown tables (pasted into docs/benchmarks.md)."""
+    selection = report["selection"]
+    lines = [
+        f"Features: {', '.join(report['features'])}; L2 {selection['l2']:g}, "
+        f"{selection['epochs']} epochs, temperature {selection['temperature']:.2f}; "
+        f"train documents by source {report['train_by_source']}.",
+        "",
+        "| test source | n | head acc. | head macro-F1 | VADER acc. | VADER macro-F1 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for source in THREE_WAY_SOURCES:
+        head, vader = report[source]["head"], report[source]["vader"]
+        lines.append(
+            f"| {source} (3-way) | {head['n']} | {_pct(head['accuracy'])} | "
+            f"{head['macro_f1']:.3f} | {_pct(vader['accuracy'])} | {vader['macro_f1']:.3f} |"
+        )
+    lines += [
+        "",
+        "Positive/negative-only rows: the served label's agreement (a neutral answer is a "
+        "miss), the forced two-way choice, and how often neutral was answered:",
+        "",
+        "| test rows | n | head label | head 2-way | head neutral | VADER label | VADER 2-way "
+        "| VADER neutral |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for source in (*THREE_WAY_SOURCES, *TWO_WAY_SOURCES):
+        head, vader = report[source]["head"], report[source]["vader"]
+        lines.append(
+            f"| {source} | {head['n_polar']} | {_pct(head['polar_label_agreement'])} | "
+            f"{_pct(head['polar_two_way_agreement'])} | "
+            f"{_pct(head['predicted_neutral_on_polar'])} | "
+            f"{_pct(vader['polar_label_agreement'])} | {_pct(vader['polar_two_way_agreement'])} "
+            f"| {_pct(vader['predicted_neutral_on_polar'])} |"
+        )
+    own = report["own_eval_set"]
+    lines += [
+        "",
+        "Project evaluation set (article-style, 3-way): "
+        + "; ".join(
+            f"{half} (n={own[half]['n']}) head {_pct(own[half]['head'])}, VADER rule "
+            f"{_pct(own[half]['vader'])}"
+            for half in ("A", "B", "all")
+        )
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -567,6 +720,10 @@ def main() -> int:
     parser.add_argument("--features", default="emb,sparse,lex")
     parser.add_argument("--compare-engine", action="store_true")
     parser.add_argument("--sentiment", action="store_true", help="train the sentiment head too")
+    parser.add_argument(
+        "--dev-only", action="store_true", help="sentiment: report dev only (for ablations)"
+    )
+    parser.add_argument("--exclude-sources", default="", help="sentiment: sources left out")
     parser.add_argument("--no-topics", action="store_true")
     parser.add_argument("--l2", default=",".join(str(v) for v in L2_GRID), help="L2 grid")
     args = parser.parse_args()
@@ -576,7 +733,11 @@ def main() -> int:
         report = run_topics(args.data, feature_set, args.compare_engine, l2_grid)
         print(json.dumps({k: v for k, v in report.items() if k != "confusion_matrix"}, indent=1))
     if args.sentiment:
-        print(json.dumps(run_sentiment(args.data, feature_set, l2_grid), indent=1))
+        exclude = frozenset(filter(None, args.exclude_sources.split(",")))
+        report = run_sentiment(
+            args.data, feature_set, l2_grid, test=not args.dev_only, exclude=exclude
+        )
+        print(json.dumps({k: v for k, v in report.items() if k != "selection"}, indent=1))
     return 0
 
 

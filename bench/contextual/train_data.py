@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import hashlib
+import html
 import io
 import json
 import os
@@ -55,6 +57,7 @@ DEFAULT_SOURCES = Path(os.environ.get("BEACON_CORPORA", "/work/.mirror"))
 # Per-source caps keep the build small enough to embed on two shared CPUs (~25k documents).
 NEWSGROUPS_PER_GROUP = 400
 COOKING_MAX = 3000
+INSURANCEQA_PER_DOMAIN = 100
 SIB_LANGUAGES = {
     "eng_Latn": "en",
     "spa_Latn": "es",
@@ -110,6 +113,20 @@ SOURCES: dict[str, Source] = {
         "Cooking Stack Exchange question titles: CC BY-SA 3.0 (fastText tutorial file)",
         "15,404 Cooking Stack Exchange question titles",
     ),
+    "wikihow_steps": Source(
+        "tangminji/NoisywikiHow-dataset",
+        "730575ea2d844f4ac79c2ee7d9058db4ea59018c",
+        "wikiHow text: CC BY-NC-SA 3.0 (non-commercial; NoisywikiHow, Wu et al. 2023, states no"
+        " licence of its own)",
+        "NoisywikiHow clean val + test: 15,800 wikiHow steps, 158 wikiHow categories × 100",
+    ),
+    "insuranceqa": Source(
+        "shuzi/insuranceQA",
+        "5c380dd086067adacc2fec3bfa920a78e57bdcf6",
+        "InsuranceQA (Feng et al. 2015): research use only (README); questions from users of"
+        " insurancelibrary.com",
+        "InsuranceQA V2 questions (all 16,889, word-index encoded), 12 insurance domains",
+    ),
     "tweeteval": Source(
         "cardiffnlp/tweeteval",
         "4fbd22cd78421f05b1ecdb4fc5725bc7a7bd8f66",
@@ -121,6 +138,19 @@ SOURCES: dict[str, Source] = {
         "e04d8643be91c2cce63f33e07760ff75d5aa3ad0",
         "SST-2 (Socher et al. 2013): research use",
         "binary movie-review sentence sentiment (stsa.binary train/dev/test)",
+    ),
+    "sst5": Source(
+        "prrao87/fine-grained-sentiment",
+        "a4401669eecbe9dda494faf36afe1e6a0b065a38",
+        "SST (Socher et al. 2013): research use; repository code MIT",
+        "SST-5 movie-review sentences and phrases (1-5, collapsed to 3-way)",
+    ),
+    "amazon_mds": Source(
+        "muko034/sentiment-prediction",
+        "d01bfa53354a626230bfeba806f4aaad23a7a5e5",
+        "Multi-Domain Sentiment Dataset (Blitzer, Dredze & Pereira 2007): research use",
+        "Amazon product reviews, books/dvd/electronics/kitchen, 1,000 positive (4-5 stars) "
+        "and 1,000 negative (1-2 stars) each, title + text",
     ),
 }
 
@@ -141,8 +171,8 @@ class Reader:
             raise SourceMissing(f"{source.repo}: no clone at {path}")
         return path
 
-    def show(self, source: Source, path: str) -> str:
-        """The text of `path` at the pinned commit."""
+    def show_bytes(self, source: Source, path: str) -> bytes:
+        """The bytes of `path` at the pinned commit (for compressed files)."""
         result = subprocess.run(
             ["git", "-C", str(self._git_dir(source)), "show", f"{source.commit}:{path}"],
             capture_output=True,
@@ -151,7 +181,11 @@ class Reader:
         if result.returncode != 0:
             message = result.stderr.decode(errors="replace").strip()
             raise SourceMissing(f"{source.repo}@{source.commit[:10]}:{path}: {message}")
-        return result.stdout.decode("utf-8", errors="replace")
+        return result.stdout
+
+    def show(self, source: Source, path: str) -> str:
+        """The text of `path` at the pinned commit."""
+        return self.show_bytes(source, path).decode("utf-8", errors="replace")
 
     def list_dir(self, source: Source, path: str) -> list[str]:
         """Names of the entries of directory `path` at the pinned commit."""
@@ -302,8 +336,103 @@ def read_cooking(reader: Reader) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+_DETOKENIZE = (
+    (re.compile(r" (n't|'s|'re|'ve|'ll|'d|'m)\b", re.IGNORECASE), r"\1"),
+    (re.compile(r" ([,.;:!?%])"), r"\1"),
+    (re.compile(r"``\s*|\s*''"), '"'),
+    (re.compile(r"-LRB-\s*"), "("),
+    (re.compile(r"\s*-RRB-"), ")"),
+)
+# SST-5 label (1-5 in the sentence files, 0-4 in the trees) → three-way.
+_SST5_LABELS = ("negative", "negative", "neutral", "positive", "positive")
+# Treebank phrases: only multi-word ones (single words are mostly "neutral" and teach little),
+# from training trees only (so no test sentence's phrases are trained on), capped.
+SST_PHRASE_MIN_WORDS = 4
+SST_PHRASES_MAX = 20000
+
+
+def detokenize(text: str) -> str:
+    """Undo Penn Treebank spacing ("it 's good ." → "it's good.") so SST reads like web text."""
+    for pattern, replacement in _DETOKENIZE:
+        text = pattern.sub(replacement, text)
+    return _clean(text)
+
+
+def tree_phrases(tree: str) -> list[tuple[int, str]]:
+    """(label, phrase) of every subtree of a PTB-style sentiment tree, root first."""
+    stack: list[tuple[int, list[str]]] = []
+    out: list[tuple[int, str]] = []
+    for token in re.findall(r"\(|\)|[^\s()]+", tree):
+        if token == "(":
+            stack.append((-1, []))
+        elif token == ")":
+            label, words = stack.pop()
+            out.append((label, " ".join(words)))
+            if stack:
+                stack[-1][1].extend(words)
+        elif stack and stack[-1][0] == -1 and not stack[-1][1] and token.isdigit():
+            stack[-1] = (int(token), [])
+        else:
+            stack[-1][1].append(token)
+    return out[::-1]
+def read_wikihow_steps(reader: Reader) -> list[dict[str, Any]]:
+    """NoisywikiHow's clean val and test files: one wikiHow step (a sentence) per row.
+
+    The label is the wikiHow category of the step's article. The article itself is not in the
+    files, so the group key is the folded step text: a step repeated across articles or files
+    lands in one split.
+    """
+    docs = []
+    seen: set[str] = set()
+    for part in ("val", "test"):
+        text = reader.show(SOURCES["wikihow_steps"], f"noisy/{part}.csv")
+        for row in csv.DictReader(io.StringIO(text)):
+            step = _clean(re.sub(r" ([.,;:!?')])", r"\1", row["step"]).replace("( ", "("))
+            key = step.lower()
+            if len(step.split()) < 4 or key in seen:
+                continue
+            seen.add(key)
+            docs.append(
+                {"id": f"wikihow_steps-{row['step_id']}", "label": row["cat"], "title": "",
+                 "text": step[:1].upper() + step[1:], "language": "en",
+                 "group": f"wikihow_steps-{key}"}
+            )  # fmt: skip
+    return docs
+
+
+def read_insuranceqa(reader: Reader) -> list[dict[str, Any]]:
+    """InsuranceQA V2 user questions (domain, word indices), decoded, a seeded sample per domain."""
+    source = SOURCES["insuranceqa"]
+    vocabulary = dict(
+        line.split("\t", 1)
+        for line in reader.show(source, "V2/vocabulary").splitlines()
+        if "\t" in line
+    )
+    raw = reader.show_bytes(source, "V2/InsuranceQA.question.anslabel.raw.encoded.gz")
+    by_domain: dict[str, list[tuple[int, str]]] = {}
+    seen: set[str] = set()
+    for i, line in enumerate(gzip.decompress(raw).decode("utf-8").splitlines()):
+        domain, encoded = line.split("\t")[:2]
+        question = _clean(" ".join(vocabulary.get(token, "") for token in encoded.split()))
+        if len(question.split()) < 4 or question.lower() in seen:
+            continue
+        seen.add(question.lower())
+        by_domain.setdefault(domain, []).append((i, question))
+    docs = []
+    for domain, questions in sorted(by_domain.items()):
+        random.Random(f"insuranceqa-{domain}").shuffle(questions)
+        for i, question in sorted(questions[:INSURANCEQA_PER_DOMAIN]):
+            docs.append(
+                {"id": f"insuranceqa-{i}", "label": domain, "title": question, "text": "",
+                 "language": "en", "group": f"insuranceqa-{question.lower()}"}
+            )  # fmt: skip
+    return docs
+
+
 def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
-    """TweetEval 3-way (val + test files) and SST-2 2-way sentences."""
+    """TweetEval 3-way (val + test files), SST-5 3-way sentences and SST training-tree phrases;
+    SST-2's test file as a 2-way check. The SST sets keep SST's own train/dev/test split, so a sentence is in
+    the same split in both."""
     docs: list[dict[str, Any]] = []
     tweeteval = SOURCES["tweeteval"]
     names = {"0": "negative", "1": "neutral", "2": "positive"}
@@ -317,17 +446,89 @@ def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
                  "sentiment": names[label.strip()], "split": split_of(key)}
             )  # fmt: skip
     sst2 = SOURCES["sst2"]
-    for part in ("train", "dev", "test"):
+    # SST-2's sentences are SST-5's positive and negative ones: only its test file is kept, as
+    # the two-way check; training reads them (with the neutral ones) from SST-5.
+    for part in ("test",):
         lines = reader.show(sst2, f"data/sst2/stsa.binary.{part}").splitlines()
         for i, line in enumerate(lines):
             label, _, text = line.partition(" ")
             if not text.strip():
                 continue
-            key = f"sst2-{part}-{i}"
             docs.append(
-                {"id": key, "source": "sst2", "language": "en", "text": _clean(text),
-                 "sentiment": "positive" if label == "1" else "negative",
-                 "split": split_of(key)}
+                {"id": f"sst2-{part}-{i}", "source": "sst2", "language": "en",
+                 "text": detokenize(text), "sentiment": "positive" if label == "1" else "negative",
+                 "split": part}
+            )  # fmt: skip
+    sst5 = SOURCES["sst5"]
+    sentences: set[str] = set()
+    for part in ("train", "dev", "test"):
+        for i, line in enumerate(reader.show(sst5, f"data/sst/sst_{part}.txt").splitlines()):
+            label, _, text = line.partition("\t")
+            if not text.strip():
+                continue
+            sentences.add(text.strip().lower())
+            docs.append(
+                {"id": f"sst5-{part}-{i}", "source": "sst5", "language": "en",
+                 "text": detokenize(text), "sentiment": _SST5_LABELS[int(label[-1]) - 1],
+                 "split": part}
+            )  # fmt: skip
+    phrases: dict[str, int] = {}
+    for tree in reader.show(sst5, "data/sst/raw_data/train.txt").splitlines():
+        for label, phrase in tree_phrases(tree)[1:]:
+            if len(phrase.split()) >= SST_PHRASE_MIN_WORDS and phrase.lower() not in sentences:
+                phrases.setdefault(phrase, label)
+    kept = sorted(phrases)
+    random.Random("sst5_phrases").shuffle(kept)
+    for i, phrase in enumerate(sorted(kept[:SST_PHRASES_MAX])):
+        docs.append(
+            {"id": f"sst5_phrases-{i}", "source": "sst5_phrases", "language": "en",
+             "text": detokenize(phrase), "sentiment": _SST5_LABELS[phrases[phrase]],
+             "split": "train"}
+        )  # fmt: skip
+    return docs
+
+
+_REVIEW_RE = re.compile(r"<review>(.*?)</review>", re.DOTALL)
+AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
+
+
+def _field(review: str, name: str) -> str:
+    found = re.search(rf"<{name}>(.*?)</{name}>", review, re.DOTALL)
+    return html.unescape(_clean(found.group(1))) if found else ""
+
+
+def read_amazon_reviews(reader: Reader) -> list[dict[str, Any]]:
+    """Multi-Domain Sentiment Dataset: positive.review / negative.review per domain (a
+    pseudo-XML file read with patterns: it is not well-formed), split by a hash of the id."""
+    docs = []
+    for domain in AMAZON_DOMAINS:
+        for polarity in ("positive", "negative"):
+            raw = reader.show(SOURCES["amazon_mds"], f"data/xml/{domain}/{polarity}.review")
+            for i, review in enumerate(_REVIEW_RE.findall(raw)):
+                text = _field(review, "review_text")
+                if not text:
+                    continue
+                key = f"amazon_mds-{domain}-{polarity}-{i}"
+                docs.append(
+                    {"id": key, "source": "amazon_mds", "language": "en",
+                     "title": _field(review, "title"), "text": text, "sentiment": polarity,
+                     "split": split_of(key)}
+                )  # fmt: skip
+    return docs
+
+
+def read_factual_neutral(reader: Reader) -> list[dict[str, Any]]:
+    """SIB-200's English sentences (Flores-200: Wikinews, Wikivoyage and Wikibooks prose) as
+    *neutral*: an assumed label, not an annotation. The annotated sets have no informational
+    article prose, and without it the head read neutral articles as positive."""
+    docs = []
+    for part in ("train", "dev", "test"):
+        text = reader.show(SOURCES["sib200"], f"data/annotated/eng_Latn/{part}.tsv")
+        for row in csv.DictReader(io.StringIO(text), delimiter="\t"):
+            docs.append(
+                {"id": f"sib200_neutral-{row['index_id']}", "source": "sib200_neutral",
+                 "language": "en", "text": _clean(row["text"]), "sentiment": "neutral",
+                 "split": part}
             )  # fmt: skip
     return docs
 
@@ -338,6 +539,8 @@ TOPIC_READERS = {
     "masakhanews": read_masakhanews,
     "sib200": read_sib200,
     "cooking_se": read_cooking,
+    "wikihow_steps": read_wikihow_steps,
+    "insuranceqa": read_insuranceqa,
 }
 
 
@@ -363,7 +566,7 @@ def build(reader: Reader, out: Path) -> dict[str, Any]:
                 handle.write(json.dumps(record, ensure_ascii=False) + "\n")
                 counts[f"{name}/{doc['language']}/{split}"] += 1
                 counts[f"tier1/{target[0]}"] += 1
-    sentiment = read_sentiment(reader)
+    sentiment = read_sentiment(reader) + read_amazon_reviews(reader) + read_factual_neutral(reader)
     with (out / "sentiment.jsonl").open("w", encoding="utf-8") as handle:
         for doc in sentiment:
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")

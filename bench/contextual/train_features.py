@@ -8,7 +8,8 @@ more model calls than it already makes:
 * hashed, log-scaled, L2-normalised counts of folded word unigrams and bigrams
   (`categories.tokenize`), title words counted twice, HASH_DIM buckets (CRC32, so the same on
   every machine and Python build);
-* the lexicon's tier-1 scores (`categories.score`), log1p-scaled, one column per topic tier-1.
+* the lexicon's tier-1 scores (`categories.score`), log1p-scaled, one column per topic tier-1;
+* (sentiment) VADER's sentence-averaged compound/pos/neg/neu scores (`sentiment.vader_features`).
 
 Embeddings are cached in <out>/embeddings-<kind>.npz keyed by document id, so re-training
 after a change of model or features does not re-embed.
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from beacon.contextual import categories, semantic, taxonomy
+from beacon.contextual import categories, semantic, sentiment, taxonomy
 
 HASH_DIM = 1 << 15
 TITLE_REPEAT = 2
@@ -149,3 +150,10 @@ def lexicon_features(title: str, text: str) -> np.ndarray:
 def lexicon_matrix(docs: Sequence[dict[str, Any]]) -> np.ndarray:
     """(n, 23) lexicon features of `docs`."""
     return np.stack([lexicon_features(doc.get("title", ""), doc["text"]) for doc in docs])
+
+
+def vader_matrix(docs: Sequence[dict[str, Any]]) -> np.ndarray:
+    """(n, 4) VADER columns of `docs` (`sentiment.vader_features`, as the engine computes them)."""
+    return np.stack(
+        [sentiment.vader_features(text=doc["text"], title=doc.get("title", "")) for doc in docs]
+    )

@@ -23,9 +23,12 @@ from collections.abc import Container
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from beacon.contextual import semantic, taxonomy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FIELD_WEIGHTS = {"title": 3.0, "description": 2.0, "text": 1.0}
 # Term hits among the first LEDE_TOKENS tokens of the main text (about two sentences) count
@@ -266,12 +269,18 @@ def score(
 
 
 def classify(
-    *, title: str, description: str, text: str, use_semantic: bool = True
+    *,
+    title: str,
+    description: str,
+    text: str,
+    use_semantic: bool = True,
+    embedding: np.ndarray | None = None,
 ) -> list[CategoryMatch]:
     """Up to three IAB categories for a page, most confident first.
 
     The lexicon finds the candidates; with `use_semantic`, and more than one candidate, the
-    page's embedding similarity to each category re-ranks them (see `semantic.py`).
+    page's embedding similarity to each category re-ranks them (see `semantic.py`);
+    `embedding` is the page's `semantic.page_embedding` when the caller already has it.
     """
     tier1, tier2 = score(term_counts(title=title, description=description, text=text))
     if NEWS_CODE in tier1:
@@ -280,7 +289,9 @@ def classify(
         return []
     lexical = dict(tier1)
     if use_semantic and len(tier1) > 1:
-        similarity = semantic.similarities(title=title, description=description, text=text)
+        similarity = semantic.similarities(
+            title=title, description=description, text=text, embedding=embedding
+        )
         tier1 = semantic.rerank(tier1, similarity) or tier1
     ranked = sorted(tier1.items(), key=lambda item: item[1], reverse=True)
     total = sum(tier1.values())

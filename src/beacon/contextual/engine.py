@@ -13,6 +13,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from beacon.contextual import (
     brand_safety,
     calibration,
@@ -90,6 +92,7 @@ def warm_up() -> None:
             return
         semantic.warm_up()
         multilingual.warm_up()
+        sentiment.warm_up()
         page_language.warm_up()
         calibration.table()
         _classify(text="Warm up.", title="Warm up", description="", language="en")
@@ -133,19 +136,22 @@ def _categories(
     language: str | None,
     min_confidence: float | None,
     calibrated: bool,
-) -> tuple[list[CategoryMatch], list[CategoryMatch]]:
-    """(the categories found, the ones reported): calibrated, and none at all when the best
-    is below the threshold — an empty list rather than a likely wrong one. Secondary
-    categories of an answered page stay whatever their confidence (they are what top-3
-    recall counts; segments' ``min_confidence`` filters them)."""
-    found = _raw_categories(title=title, description=description, text=text, language=language)
+) -> tuple[list[CategoryMatch], list[CategoryMatch], np.ndarray | None]:
+    """(the categories found, the ones reported, the page's English embedding): calibrated,
+    and none reported at all when the best is below the threshold — an empty list rather
+    than a likely wrong one. Secondary categories of an answered page stay whatever their
+    confidence (they are what top-3 recall counts; segments' ``min_confidence`` filters
+    them)."""
+    found, embedding = _raw_categories(
+        title=title, description=description, text=text, language=language
+    )
     if not calibrated:
-        return found, found
+        return found, found, embedding
     found = calibration.calibrate(found, language=language)
     threshold = calibration.table().abstain_below if min_confidence is None else min_confidence
     if not found or found[0].confidence < threshold:
-        return found, []
-    return found, found
+        return found, [], embedding
+    return found, found, embedding
 
 
 def _classify(
@@ -158,13 +164,14 @@ def _classify(
     calibrated: bool = True,
 ) -> Classification:
     if not page_language.is_supported(language):
-        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or VADER read
-        # from this text would be right: say so instead of guessing (docs/understand.md).
+        # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or the sentiment
+        # head (trained on English only) read from this text would be right: say so instead
+        # of guessing (docs/understand.md).
         # Brand safety still reads the text: its floor terms ("porn", "xxx", "torrent") are
         # often written as they are in English.
         risk = brand_safety.assess(title=title, text=f"{description}\n{text}")
         return Classification([], [], [], _NOT_ANALYSED, risk, title=title, language=language)
-    found, reported = _categories(
+    found, reported, embedding = _categories(
         text=text,
         title=title,
         description=description,
@@ -178,7 +185,13 @@ def _classify(
             text=text, title=title, description=description, language=language
         ),
         entities=entities.extract(text=text, title=title),
-        sentiment=sentiment.analyze(text=text, title=title),
+        sentiment=sentiment.analyze(
+            text=text,
+            title=title,
+            description=description,
+            language=language,
+            embedding=embedding,
+        ),
         brand_safety=brand_safety.assess(
             title=title, text=f"{description}\n{text}", categories=found
         ),
@@ -189,12 +202,17 @@ def _classify(
 
 def _raw_categories(
     *, title: str, description: str, text: str, language: str | None
-) -> list[CategoryMatch]:
-    """English (and undetermined) pages: the lexicon re-ranked by MiniLM; es/fr/de/it/pt pages:
-    the multilingual encoder and its head (see multilingual.py)."""
+) -> tuple[list[CategoryMatch], np.ndarray | None]:
+    """English (and undetermined) pages: the lexicon re-ranked by MiniLM, whose page embedding
+    is returned for the sentiment head too (one embedding per page); es/fr/de/it/pt pages: the
+    multilingual encoder and its head (see multilingual.py), and no English embedding."""
     if language in multilingual.LANGUAGES:
-        return multilingual.classify(title=title, description=description, text=text)
-    return categories.classify(title=title, description=description, text=text)
+        return multilingual.classify(title=title, description=description, text=text), None
+    embedding = semantic.page_embedding(title=title, description=description, text=text)
+    found = categories.classify(
+        title=title, description=description, text=text, embedding=embedding
+    )
+    return found, embedding
 
 
 def classify_html(*, html: str, url: str, min_confidence: float | None = None) -> Classification:

@@ -94,13 +94,28 @@ def warm_up() -> None:
     _prototypes()
 
 
-def similarities(*, title: str, description: str, text: str) -> dict[str, float]:
-    """Cosine similarity of the page's title, description and lede to each tier-1 category."""
-    page = ". ".join(part for part in (title, description, text[:MAX_CHARS]) if part)
-    if not page.strip():
+def page_text(*, title: str, description: str, text: str) -> str:
+    """What is embedded for a page: its title, description and lede."""
+    return ". ".join(part for part in (title, description, text[:MAX_CHARS]) if part)
+
+
+def page_embedding(*, title: str, description: str, text: str) -> np.ndarray:
+    """The page's embedding, computed once per page and shared by the topic re-ranking and the
+    sentiment head."""
+    return embed(page_text(title=title, description=description, text=text))
+
+
+def similarities(
+    *, title: str, description: str, text: str, embedding: np.ndarray | None = None
+) -> dict[str, float]:
+    """Cosine similarity of the page's title, description and lede to each tier-1 category
+    (`embedding`, when given, is that page's `page_embedding`)."""
+    if not page_text(title=title, description=description, text=text).strip():
         return {}
+    if embedding is None:
+        embedding = page_embedding(title=title, description=description, text=text)
     codes, prototypes = _prototypes()
-    return dict(zip(codes, (prototypes @ embed(page)).tolist(), strict=True))
+    return dict(zip(codes, (prototypes @ embedding).tolist(), strict=True))
 
 
 def rerank(tier1: dict[str, float], similarity: dict[str, float]) -> dict[str, float]:

@@ -1,14 +1,19 @@
-"""Document sentiment with VADER, averaged over sentences.
+"""Document sentiment: a trained three-way softmax head over the page's MiniLM embedding.
 
-VADER's compound score saturates on long inputs (a whole article nearly always scores close
-to -1 or +1), so each sentence is scored on its own and the compounds are averaged; the
-title counts as two sentences because it states the page's angle.
+The head (`data/sentiment-head.npz`) is a multinomial logistic regression trained by
+`bench/contextual/train.py --sentiment` on public labelled sentences (TweetEval, SST-5
+sentences and phrases; docs/understand.md lists sources and licences). Its input is the
+unit-length sentence embedding the engine already computes for the page (`semantic.py`: title,
+description and lede), so a page costs one small matrix product more, plus VADER's
+sentence-averaged scores as four extra columns when the trained head uses them.
 
-The neutral band is asymmetric. VADER was built for social media, where positive words carry
-opinion; in article prose, everyday words it scores as positive ("like", "help", "well",
-"free") are common in neutral reporting, so the sentence average of a neutral article sits
-slightly above zero. With VADER's symmetric ±0.05 cut-offs most neutral articles came out
-positive (see docs/benchmarks.md); a page is now positive only from a sentence average of 0.2.
+VADER alone mislabels short reviews ("not bad at all", irony, domain words it has no entry
+for) and drifts positive on neutral prose; the head reads the embedding, which captures
+negation and context, and was chosen on a dev split (docs/benchmarks.md).
+
+The wire form is unchanged: a label (negative / neutral / positive) and a score in [0, 1]
+where 0 is most negative, 0.5 neutral and 1 most positive: 0.5 + (P(positive) − P(negative)) / 2
+from the temperature-calibrated probabilities.
 """
 
 from __future__ import annotations
@@ -16,18 +21,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Any
 
+import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-# Cut-offs for the sentence average: VADER's documented -0.05 for negative; positive is raised
-# from its 0.05 to 0.2 to absorb the positive bias of neutral prose (module docstring).
+from beacon.contextual import semantic
+
+# The VADER rule kept for the non-English languages the engine classifies (es, fr, de, it, pt),
+# which the English-trained head cannot read: cut-offs on the sentence-average compound,
+# VADER's documented -0.05 for negative and 0.2 (not 0.05) for positive, because everyday
+# words VADER scores positive ("like", "help", "free") are common in neutral prose.
 POSITIVE_THRESHOLD = 0.2
 NEGATIVE_THRESHOLD = -0.05
 TITLE_WEIGHT = 2.0
 # VADER costs ~0.1 ms per sentence; the first 40 sentences (~800 words) set an article's tone.
 MAX_SENTENCES = 40
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
+HEAD_FILE = "sentiment-head.npz"
+LABELS = ("negative", "neutral", "positive")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +55,103 @@ class Sentiment:
         return {"label": self.label, "score": self.score}
 
 
+NEUTRAL = Sentiment("neutral", 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The trained softmax head: dense weights over [embedding, VADER columns], bias, temperature."""
+
+    classes: tuple[str, ...]
+    weights: np.ndarray
+    bias: np.ndarray
+    temperature: float
+    uses_vader: bool
+
+    def probabilities(self, embedding: np.ndarray, vader: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities, in `classes` order."""
+        features = np.concatenate([embedding, vader]) if self.uses_vader else embedding
+        logits = (features.astype(np.float32) @ self.weights + self.bias) / self.temperature
+        exp = np.exp(logits - logits.max())
+        return np.asarray(exp / exp.sum())
+
+
 @cache
 def _analyzer() -> SentimentIntensityAnalyzer:
     return SentimentIntensityAnalyzer()
 
 
-def analyze(*, text: str, title: str = "") -> Sentiment:
-    """Sentiment of a page: mean sentence compound c, score = (c + 1) / 2."""
+@cache
+def head() -> Head:
+    """The shipped head, loaded once."""
+    path = resources.files("beacon.contextual") / "data" / HEAD_FILE
+    with path.open("rb") as handle, np.load(handle) as data:
+        features = {str(name) for name in data["features"]}
+        classes = tuple(str(name) for name in data["classes"])
+        if classes != LABELS or not features <= {"emb", "vader"}:
+            raise RuntimeError(f"{HEAD_FILE}: unexpected classes {classes} or features {features}")
+        return Head(
+            classes,
+            data["w_dense"].astype(np.float32),
+            data["bias"].astype(np.float32),
+            float(data["temperature"]),
+            "vader" in features,
+        )
+
+
+def warm_up() -> None:
+    """Load the head and VADER's lexicon (once)."""
+    head()
+    _analyzer()
+
+
+def vader_features(*, text: str, title: str = "") -> np.ndarray:
+    """VADER's compound, positive, negative and neutral scores averaged over the sentences
+    (the title counting as two: it states the page's angle); zeros for empty text."""
     analyzer = _analyzer()
-    weighted: list[tuple[float, float]] = []
+    weighted: list[tuple[dict[str, float], float]] = []
     if title.strip():
-        weighted.append((analyzer.polarity_scores(title)["compound"], TITLE_WEIGHT))
+        weighted.append((analyzer.polarity_scores(title), TITLE_WEIGHT))
     sentences = [s for s in _SENTENCE_RE.split(text) if len(s.strip()) > 2]
     for sentence in sentences[:MAX_SENTENCES]:
-        weighted.append((analyzer.polarity_scores(sentence)["compound"], 1.0))
+        weighted.append((analyzer.polarity_scores(sentence), 1.0))
     total = sum(weight for _, weight in weighted)
-    compound = sum(c * w for c, w in weighted) / total if total else 0.0
+    if not total:
+        return np.zeros(4, dtype=np.float32)
+    return np.array(
+        [sum(s[key] * w for s, w in weighted) / total for key in ("compound", "pos", "neg", "neu")],
+        dtype=np.float32,
+    )
+
+
+def analyze(
+    *,
+    text: str,
+    title: str = "",
+    description: str = "",
+    language: str | None = "en",
+    embedding: np.ndarray | None = None,
+) -> Sentiment:
+    """Sentiment of a page: the trained head for English (or undetermined) text, the VADER
+    rule otherwise; `embedding` is the page's `semantic.page_embedding` (computed here when
+    the caller has none)."""
+    if not (text.strip() or title.strip() or description.strip()):
+        return NEUTRAL
+    if language not in (None, "en"):
+        return vader_rule(text=text, title=title)
+    if embedding is None:
+        embedding = semantic.page_embedding(title=title, description=description, text=text)
+    model = head()
+    vader = vader_features(text=text, title=title) if model.uses_vader else np.zeros(0)
+    p = dict(zip(model.classes, model.probabilities(embedding, vader).tolist(), strict=True))
+    label = max(p, key=lambda name: p[name])
+    return Sentiment(label, round(0.5 + (p["positive"] - p["negative"]) / 2.0, 3))
+
+
+def vader_rule(*, text: str, title: str = "") -> Sentiment:
+    """The VADER-only sentiment (kept for non-English pages): sentence-average compound c,
+    score (c + 1) / 2."""
+    compound = float(vader_features(text=text, title=title)[0])
     if compound >= POSITIVE_THRESHOLD:
         label = "positive"
     elif compound <= NEGATIVE_THRESHOLD:
