@@ -31,7 +31,7 @@ def _fetched(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
         if url == MISSING
         else PageResult(
             url=url,
-            classification=service.classify_content(text=text),
+            classification=service.classify_content(text=text, settings=settings),
             error=None,
             classified_at=utcnow(),
         )

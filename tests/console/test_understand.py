@@ -101,6 +101,27 @@ def test_a_viewer_sees_no_classify_form_and_is_refused(console: Console) -> None
         assert "cannot run classifications" in refused.text
 
 
+def test_a_text_below_the_confidence_threshold_says_so(console: Console) -> None:
+    vague = (
+        "We went to the stadium with the kids, then had lunch at a cafe and walked home along "
+        "the river before the rain started."
+    )
+    with console.http() as client:
+        token = console.http_sign_in(client, "analyst")
+        page = client.post(
+            "/app/understand/classify",
+            data={"mode": "text", "text": vague, "title": "Sunday notes", "csrf_token": token},
+        )
+        assert page.status_code == 200
+        assert 'id="result-low-confidence"' in page.text
+        assert "no category is confident enough" in page.text
+        sure = client.post(
+            "/app/understand/classify",
+            data={"mode": "text", "text": FOOTBALL, "csrf_token": token},
+        )
+        assert "Sports" in sure.text and "result-low-confidence" not in sure.text
+
+
 def test_upload_inventory_watch_it_classify_filter_and_reclassify(
     page: Page, console: Console, site: LocalSite, tmp_path: Path
 ) -> None:

@@ -131,7 +131,9 @@ def test_failed_refresh_keeps_the_stale_classification(
 ) -> None:
     url = site.url("/broken.html")
     old = utcnow() - timedelta(days=30)
-    stale = service.classify_content(text="Football match report", title="Football")
+    stale = service.classify_content(
+        text="Football match report", title="Football", settings=open_settings
+    )
     with db.transaction() as session:
         store.save_classification(
             session,
@@ -220,8 +222,9 @@ def test_retry_schedule_gives_up_only_without_an_older_result(settings: Settings
     assert capped == now + timedelta(seconds=settings.classification_retry_max_seconds)
 
 
-def test_classify_content_reads_text_without_storing(db: Database) -> None:
+def test_classify_content_reads_text_without_storing(db: Database, settings: Settings) -> None:
     result = service.classify_content(
+        settings=settings,
         text="Heavy rain flooded the valley; rescue teams found victims and the death toll "
         "rose as grieving families lost their homes in the disaster.",
         title="Deadly floods devastate valley",

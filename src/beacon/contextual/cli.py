@@ -65,7 +65,9 @@ def _classify_inputs(inputs: list[str], settings: Settings) -> list[PageResult]:
         )
     )
     return [
-        next(fetched) if url else service.classify_file(path=Path(arg.removeprefix("file://")))
+        next(fetched)
+        if url
+        else service.classify_file(path=Path(arg.removeprefix("file://")), settings=settings)
         for arg, url in zip(inputs, is_url, strict=True)
     ]
 

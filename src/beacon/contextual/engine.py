@@ -17,6 +17,7 @@ import numpy as np
 
 from beacon.contextual import (
     brand_safety,
+    calibration,
     categories,
     entities,
     keywords,
@@ -56,8 +57,11 @@ class Classification:
 
     @property
     def notes(self) -> list[str]:
-        """Why parts of the result are empty: ``unsupported_language`` (see language.py)."""
-        return [] if page_language.is_supported(self.language) else [page_language.UNSUPPORTED]
+        """Why parts of the result are empty: ``unsupported_language`` (see language.py), or
+        ``low_confidence`` when no category reached the abstain threshold (calibration.py)."""
+        if not page_language.is_supported(self.language):
+            return [page_language.UNSUPPORTED]
+        return [] if self.iab_categories else [calibration.LOW_CONFIDENCE]
 
     def to_dict(self) -> dict[str, Any]:
         """The seed's {"iab_categories", "keywords", "entities", "sentiment"}, then the
@@ -90,6 +94,7 @@ def warm_up() -> None:
         multilingual.warm_up()
         sentiment.warm_up()
         page_language.warm_up()
+        calibration.table()
         _classify(text="Warm up.", title="Warm up", description="", language="en")
         extraction.extract(html="<html><body><p>Warm up.</p></body></html>", url="")
         gc.collect()
@@ -97,14 +102,67 @@ def warm_up() -> None:
         _loaded.set()
 
 
-def classify_text(*, text: str, title: str = "", description: str = "") -> Classification:
-    """Classify already-extracted page text."""
+def classify_text(
+    *,
+    text: str,
+    title: str = "",
+    description: str = "",
+    min_confidence: float | None = None,
+    calibrated: bool = True,
+) -> Classification:
+    """Classify already-extracted page text.
+
+    Categories below ``min_confidence`` (default: the shipped ``abstain_below``) are not
+    reported. ``calibrated=False`` returns the raw heuristic scores and never abstains: it is
+    what ``bench/contextual/calibrate.py`` fits the calibration map on.
+    """
     warm_up()
     detected = page_language.detect(text=text, title=title)
-    return _classify(text=text, title=title, description=description, language=detected)
+    return _classify(
+        text=text,
+        title=title,
+        description=description,
+        language=detected,
+        min_confidence=min_confidence,
+        calibrated=calibrated,
+    )
 
 
-def _classify(*, text: str, title: str, description: str, language: str | None) -> Classification:
+def _categories(
+    *,
+    text: str,
+    title: str,
+    description: str,
+    language: str | None,
+    min_confidence: float | None,
+    calibrated: bool,
+) -> tuple[list[CategoryMatch], list[CategoryMatch], np.ndarray | None]:
+    """(the categories found, the ones reported, the page's English embedding): calibrated,
+    and none reported at all when the best is below the threshold — an empty list rather
+    than a likely wrong one. Secondary categories of an answered page stay whatever their
+    confidence (they are what top-3 recall counts; segments' ``min_confidence`` filters
+    them)."""
+    found, embedding = _raw_categories(
+        title=title, description=description, text=text, language=language
+    )
+    if not calibrated:
+        return found, found, embedding
+    found = calibration.calibrate(found, language=language)
+    threshold = calibration.table().abstain_below if min_confidence is None else min_confidence
+    if not found or found[0].confidence < threshold:
+        return found, [], embedding
+    return found, found, embedding
+
+
+def _classify(
+    *,
+    text: str,
+    title: str,
+    description: str,
+    language: str | None,
+    min_confidence: float | None = None,
+    calibrated: bool = True,
+) -> Classification:
     if not page_language.is_supported(language):
         # Nothing the English lexicon, YAKE's stop words, the gazetteer rules or the sentiment
         # head (trained on English only) read from this text would be right: say so instead
@@ -113,11 +171,16 @@ def _classify(*, text: str, title: str, description: str, language: str | None) 
         # often written as they are in English.
         risk = brand_safety.assess(title=title, text=f"{description}\n{text}")
         return Classification([], [], [], _NOT_ANALYSED, risk, title=title, language=language)
-    found, embedding = _categories(
-        title=title, description=description, text=text, language=language
+    found, reported, embedding = _categories(
+        text=text,
+        title=title,
+        description=description,
+        language=language,
+        min_confidence=min_confidence,
+        calibrated=calibrated,
     )
     return Classification(
-        iab_categories=found,
+        iab_categories=reported,
         keywords=keywords.extract(
             text=text, title=title, description=description, language=language
         ),
@@ -137,7 +200,7 @@ def _classify(*, text: str, title: str, description: str, language: str | None) 
     )
 
 
-def _categories(
+def _raw_categories(
     *, title: str, description: str, text: str, language: str | None
 ) -> tuple[list[CategoryMatch], np.ndarray | None]:
     """English (and undetermined) pages: the lexicon re-ranked by MiniLM, whose page embedding
@@ -152,10 +215,15 @@ def _categories(
     return found, embedding
 
 
-def classify_html(*, html: str, url: str) -> Classification:
-    """Extract the main content of an HTML page, then classify it."""
+def classify_html(*, html: str, url: str, min_confidence: float | None = None) -> Classification:
+    """Extract the main content of an HTML page, then classify it (``min_confidence`` as in
+    ``classify_text``)."""
     warm_up()
     page = extraction.extract(html=html, url=url)
     return _classify(
-        text=page.text, title=page.title, description=page.description, language=page.language
+        text=page.text,
+        title=page.title,
+        description=page.description,
+        language=page.language,
+        min_confidence=min_confidence,
     )

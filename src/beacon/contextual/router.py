@@ -42,7 +42,9 @@ def classify(
     if body.text is not None:
         return ClassifyResponse(
             url=None,
-            classification=service.classify_content(text=body.text, title=body.title),
+            classification=service.classify_content(
+                text=body.text, title=body.title, settings=settings
+            ),
             classified_date=utcnow(),
             engine_version=engine.ENGINE_VERSION,
             cached=False,

@@ -74,11 +74,13 @@ def domain_of(url: str) -> str:
 
 
 def classify_content(
-    *, text: str, title: str = "", role: Role | str = CREDENTIAL_ROLE
+    *, text: str, title: str = "", settings: Settings, role: Role | str = CREDENTIAL_ROLE
 ) -> dict[str, Any]:
     """Classify text the caller already has; nothing is fetched or stored."""
     require(role, Action.classify)
-    return engine.classify_text(text=text, title=title).to_dict()
+    return engine.classify_text(
+        text=text, title=title, min_confidence=settings.classification_min_confidence
+    ).to_dict()
 
 
 def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
@@ -90,7 +92,12 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     # unread past their read timeout.
     engine.warm_up()
     return asyncio.run(
-        _classify_all(urls, fetch_settings(settings), settings.classification_parallel_fetches)
+        _classify_all(
+            urls,
+            fetch_settings(settings),
+            settings.classification_parallel_fetches,
+            settings.classification_min_confidence,
+        )
     )
 
 
@@ -99,7 +106,7 @@ FILE_MAX_BYTES = FetchSettings().max_bytes
 _HTML_MARKERS = (b"<html", b"<body", b"<!doctype html", b"<p>", b"<p ", b"<div", b"<article")
 
 
-def classify_file(*, path: Path) -> PageResult:
+def classify_file(*, path: Path, settings: Settings) -> PageResult:
     """Classify a local HTML or plain-text file, as ``classify_pages`` does a fetched page."""
     try:
         with path.open("rb") as handle:
@@ -110,11 +117,14 @@ def classify_file(*, path: Path) -> PageResult:
             reason += " (a URL needs http:// or https://)"
         return PageResult(url=str(path), classification=None, error=reason, classified_at=utcnow())
     text = decode_html(body)
+    min_confidence = settings.classification_min_confidence
     try:
         if any(marker in body[:4096].lower() for marker in _HTML_MARKERS):
-            result = engine.classify_html(html=text, url=path.resolve().as_uri())
+            result = engine.classify_html(
+                html=text, url=path.resolve().as_uri(), min_confidence=min_confidence
+            )
         else:
-            result = engine.classify_text(text=text)
+            result = engine.classify_text(text=text, min_confidence=min_confidence)
     except Exception as exc:
         log.exception("classification failed", extra={"path": str(path)})
         reason = f"classification failed: {type(exc).__name__}"
@@ -130,7 +140,7 @@ def classify_file(*, path: Path) -> PageResult:
 
 
 async def _classify_all(
-    urls: Sequence[str], limits: FetchSettings, parallel: int
+    urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float
 ) -> list[PageResult]:
     semaphore = asyncio.Semaphore(parallel)
     # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
@@ -138,15 +148,17 @@ async def _classify_all(
 
         async def bounded(url: str) -> PageResult:
             async with semaphore:
-                return await _classify_page(fetcher, url)
+                return await _classify_page(fetcher, url, min_confidence)
 
         return list(await asyncio.gather(*(bounded(url) for url in urls)))
 
 
-async def _classify_page(fetcher: PageFetcher, url: str) -> PageResult:
+async def _classify_page(fetcher: PageFetcher, url: str, min_confidence: float) -> PageResult:
     try:
         page = await fetcher.fetch(url)
-        result = engine.classify_html(html=page.html, url=page.final_url)
+        result = engine.classify_html(
+            html=page.html, url=page.final_url, min_confidence=min_confidence
+        )
     except FetchError as exc:
         return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
     except Exception as exc:

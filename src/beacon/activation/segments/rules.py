@@ -2,7 +2,10 @@
 
 Include keys combine with AND (every key given must match), the values of one key with OR.
 An exclusion removes a URL when any one of its keys matches. A tier-1 IAB code (``IAB19``)
-also matches its tier-2 children (``IAB19-6``); ``min_confidence`` applies to categories.
+also matches its tier-2 children (``IAB19-6``); ``min_confidence`` applies to categories and
+compares with the stored confidence, which is calibrated (P(tier-1 right), contextual/
+calibration.py) for pages classified since calibration and the raw score for older ones, until
+the worker classifies them again (docs/activate.md#segments).
 ``brand_safety.max_risk`` keeps only URLs whose overall brand-safety level is at most that
 level; a classification stored before brand safety existed has no level and does not match.
 """

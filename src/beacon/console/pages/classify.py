@@ -51,7 +51,7 @@ def classify(
     role = viewer.member.role
     if parsed.text is not None:
         classification = contextual_service.classify_content(
-            text=parsed.text, title=parsed.title, role=role
+            text=parsed.text, title=parsed.title, settings=settings, role=role
         )
         result: dict[str, Any] = {
             "url": None,

@@ -1,0 +1,65 @@
+"""bench/contextual/calibrate.py: the isotonic fit, ECE, the abstain rule, and the shipped table
+matching the engine it was fitted on."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from beacon.contextual import calibration
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "contextual"
+
+
+def _load(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+calibrate = _load("calibrate")
+
+
+def test_isotonic_fit_is_monotone_keeps_the_mean_and_recovers_a_curve() -> None:
+    rng = np.random.default_rng(16)
+    x = rng.uniform(0, 1, 5000)
+    truth = 0.1 + 0.8 * x**2  # overconfident at the bottom, underconfident at the top
+    y = (rng.uniform(0, 1, 5000) < truth).astype(float)
+    knots = calibrate.isotonic(x, y, min_block=40)
+    xs, ys = [k[0] for k in knots], [k[1] for k in knots]
+    assert xs == sorted(xs) and len(set(xs)) == len(xs)
+    assert all(b >= a for a, b in itertools.pairwise(ys))
+    curve = calibration.Curve(tuple(xs), tuple(ys))
+    fitted = np.array([curve(v) for v in x])
+    assert abs(fitted.mean() - y.mean()) < 0.01
+    assert np.abs(fitted - truth).mean() < 0.04
+    assert calibrate.ece(fitted, y) < 0.03 < calibrate.ece(x, y)
+
+
+def test_abstain_threshold_is_where_answers_stop_being_mostly_right() -> None:
+    confidence = np.repeat(np.arange(0.05, 1.0, 0.1), 100)
+    correct = (np.tile(np.arange(100), 10) < confidence * 100).astype(float)
+    # answers stated at 0.45 are right 45% of the time: withheld; those at 0.55 are kept
+    assert calibrate.abstain_threshold(confidence, correct) == 0.5
+    always_right = np.ones_like(confidence)
+    assert calibrate.abstain_threshold(confidence, always_right) == 0.0
+
+
+def test_the_shipped_table_was_fitted_on_this_engine() -> None:
+    shipped = json.loads((calibrate.TABLE_PATH).read_text("utf-8"))
+    assert shipped["engine_fingerprint"] == calibrate.fingerprint(), (
+        "the engine's scores changed since the calibration was fitted: "
+        "run bench/contextual/calibrate.py --write and update docs/benchmarks.md"
+    )
+    assert calibration.parse(shipped) == calibration.table()
