@@ -4,6 +4,10 @@ classify API; English keeps the lexicon path and unsupported languages still ans
 
 from __future__ import annotations
 
+import threading
+import time
+
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from tests.contextual.site.server import OPEN_FETCH, SITE, LocalSite
@@ -137,3 +141,50 @@ def test_head_classes_are_tier1_topics() -> None:
     topics = set(taxonomy.topic_tier1_codes())
     assert set(head.classes) <= topics and len(head.classes) >= 10
     assert head.weights.shape == (512, len(head.classes)) and head.temperature > 0
+
+
+def test_concurrent_embeddings_take_turns_and_leave_the_blas_limit_alone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The encoder's per-call BLAS limit is process-wide (threadpoolctl): calls that overlapped
+    # restored each other's saved value and could leave the process capped at one thread.
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+
+    encoder = multilingual._encoder()
+    text = "El partido terminó con victoria del equipo local en la liga."
+    expected = multilingual.embed(text)
+    before = blas_threads()
+    real_encode = encoder.encode
+    active, overlaps, lock = [0], [0], threading.Lock()
+
+    def observed(texts: str) -> np.ndarray:
+        with lock:
+            active[0] += 1
+            overlaps[0] = max(overlaps[0], active[0])
+        try:
+            time.sleep(0.01)  # widen the window a second caller would overlap in
+            return np.asarray(real_encode(texts))
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(encoder, "encode", observed)
+    barrier = threading.Barrier(4)
+    results: list[np.ndarray] = []
+
+    def run() -> None:
+        barrier.wait()
+        for _ in range(5):
+            results.append(multilingual.embed(text))
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps[0] == 1
+    assert blas_threads() == before
+    assert len(results) == 20 and all(np.allclose(r, expected, atol=1e-6) for r in results)

@@ -17,6 +17,7 @@ docs/benchmarks.md has its accuracy per language).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -40,6 +41,8 @@ HEAD_FILE = "multilingual-head.npz"
 MAX_CATEGORIES = 3
 # A second or third category is reported only with at least this (calibrated) probability.
 SECONDARY_MIN = 0.2
+# Encoder calls take turns: see `embed`.
+_encode_lock = threading.Lock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +90,14 @@ def warm_up() -> None:
 
 def embed(text: str) -> np.ndarray:
     """The unit-length USE embedding (512 dims) of `text`."""
-    # Thread-safe: the encoder keeps no state between calls. Its per-call BLAS thread limit
-    # (threadpoolctl) is process-wide, so concurrent calls may restore each other's limit:
-    # harmless, every caller asks for one thread.
-    return np.asarray(_encoder().encode(text), dtype=np.float32)
+    # The encoder sets a one-thread BLAS limit around each call (threadpoolctl), and that limit
+    # is process-wide: overlapping calls restore each other's saved value, which left the
+    # process's BLAS capped at one thread (or a call running uncapped), and threadpoolctl
+    # itself is not thread-safe (joblib/threadpoolctl#205). A call is ~10 ms, mostly the
+    # pure-Python tokenizer holding the GIL anyway, so taking turns costs next to nothing.
+    with _encode_lock:
+        vector = _encoder().encode(text)
+    return np.asarray(vector, dtype=np.float32)
 
 
 def page_prefix(*, title: str, description: str = "", text: str) -> str:
