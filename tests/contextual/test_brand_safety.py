@@ -142,6 +142,19 @@ def test_news_framing_lowers_a_depiction_by_one_level() -> None:
     )
 
 
+def test_an_unreported_guess_raises_a_level_but_never_frames_the_page_as_news() -> None:
+    depiction = "Troops shelled the town; airstrikes killed civilians and soldiers died in combat."
+    plain = assess(title="", text=depiction).categories["death_injury_military_conflict"]
+    news = CategoryMatch("IAB12", "News", 0.3, 1, None, None)
+    guessed = assess(title="", text=depiction, categories=[news], reported=[])
+    assert guessed.categories["death_injury_military_conflict"] == plain
+    reported = assess(title="", text=depiction, categories=[news], reported=[news])
+    assert RANK[reported.categories["death_injury_military_conflict"]] == RANK[plain] - 1
+    porn = CategoryMatch("IAB25-3", "Non-Standard Content", 0.3, 2, "Pornography", None)
+    raised = assess(title="", text="Nothing here.", categories=[porn], reported=[])
+    assert RANK[raised.categories["adult_explicit_sexual_content"]] >= RANK["high"]
+
+
 def test_iab_categories_raise_their_brand_safety_category() -> None:
     wine = assess(
         title="", text="A fresh white.", categories=[{"id": "IAB8-18", "confidence": 0.9}]

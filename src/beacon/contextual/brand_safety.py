@@ -220,9 +220,18 @@ def _iab_hits(categories: Sequence[CategoryMatch | Mapping[str, Any]]) -> list[s
 
 
 def assess(
-    *, title: str, text: str, categories: Sequence[CategoryMatch | Mapping[str, Any]] = ()
+    *,
+    title: str,
+    text: str,
+    categories: Sequence[CategoryMatch | Mapping[str, Any]] = (),
+    reported: Sequence[CategoryMatch | Mapping[str, Any]] | None = None,
 ) -> BrandSafety:
-    """Risk levels for a page from its title, main text and the IAB categories found for it."""
+    """Risk levels for a page from its title, main text and the IAB categories found for it.
+
+    ``reported`` is the part of ``categories`` the classification reports (the engine abstains
+    below a confidence threshold; default: all of them). Every category found may raise a
+    level, but only a reported one may lower it (news framing): a low-confidence guess of
+    "News" must not make an unsafe page look safer."""
     model = terms()
     counts: dict[tuple[str, ...], float] = defaultdict(float)
     title_tokens, text_tokens = tokenize(title), tokenize(text)
@@ -237,7 +246,8 @@ def assess(
     real_words = len(title_tokens) + len(text_tokens)
     words = max(real_words, MIN_WORDS)
     codes = _iab_hits(categories)
-    framed = any(code.split("-")[0] in FRAMING_IAB for code in codes) or (
+    framing_codes = codes if reported is None else _iab_hits(reported)
+    framed = any(code.split("-")[0] in FRAMING_IAB for code in framing_codes) or (
         real_words >= FRAMING_MIN_WORDS and evidence.get(FRAMING, 0.0) >= FRAMING_EVIDENCE
     )
     levels: dict[str, RiskLevel] = {}

@@ -195,7 +195,7 @@ def _classify(
             embedding=embedding,
         ),
         brand_safety=brand_safety.assess(
-            title=title, text=f"{description}\n{text}", categories=found
+            title=title, text=f"{description}\n{text}", categories=found, reported=reported
         ),
         title=title,
         language=language,
