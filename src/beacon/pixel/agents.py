@@ -305,6 +305,8 @@ class AgentClassifier:
             return TrafficInfo(
                 "ai_agent", match.group(1), function="AI Assistants", reason="ai_agent"
             )
+        if "Electron/" in ua:
+            ua = _ELECTRON_APP.sub("", ua, count=1)
         name = _matched(self._extra, ua)
         if name:
             return TrafficInfo("bot", name, reason="known_crawler")
@@ -345,9 +347,19 @@ class AgentClassifier:
 # list patterns catch: IE's "SLCC2" Windows build marker, Chromium's Cronet network stack as
 # Android apps and TVs send it, Sogou Mobile's "SogouMSE".
 _ANDROID_DEVICE = re.compile(
-    r"(\((?:Linux|Mobile); (?:U; )?(?:arm(?:_64)?; )?Andr[o0]id[^;)]*;"
-    r"(?: [a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?(?= Build/|[;)])"
+    r"(\((?:Linux|Mobile); ?(?:U; ?)?(?:arm(?:_64)?; ?)?Andr[o0]id[^;)]*;"
+    r"(?: ?[a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?"
+    # the build id names a firmware ("Build/GreenDemon_v1.0", "Build/NewStockRom v2"), never
+    # a crawler (a list entry that is only a build id is dropped, `_BUILD_ID`)
+    r"(?: ?Build/[^;()]*)?(?=[;)])"
 )
+# A Windows Phone's maker and model after IEMobile ("IEMobile/9.0; HTC; TITAN X310e"), as
+# free-form as an Android device model.
+_WINDOWS_PHONE_DEVICE = re.compile(r"(IEMobile/[\d.]+;(?: ARM;| Touch;)*)(?: [^;()]+;){1,2}")
+# A pipe inside a comment ("AlipayDefined(nt:WIFI,ws:360|0|2.0)", an IE toolbar's
+# "Sgrunt|V109|...") is an app's own field separator; isbot's `\|` was written for pipes
+# outside them (a logged line's appended note).
+_PIPE_IN_COMMENT = re.compile(r"\|(?=[^()]*\))")
 _BROWSER_NOISE = re.compile(
     r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
     r"|\[Pinterest/\w+\]",
@@ -373,6 +385,10 @@ def _list_view(ua: str) -> str:
     """The User-Agent as the lists see it: without an Android device model or browser noise."""
     if "ndr" in ua:
         ua = _ANDROID_DEVICE.sub(r"\1", ua, count=1)
+    if "IEMobile/" in ua:
+        ua = _WINDOWS_PHONE_DEVICE.sub(r"\1", ua, count=1)
+    if "|" in ua:
+        ua = _PIPE_IN_COMMENT.sub(" ", ua)
     if any(hint in ua for hint in _OWN_TOKEN_HINTS):
         ua = _BROWSER_OWN_TOKENS.sub("", ua)
     return _BROWSER_NOISE.sub("", ua)
@@ -382,6 +398,9 @@ def _is_declared_bot(ua: str) -> bool:
     """Whether a User-Agent no list names says it is a program by its form."""
     if not _BROWSER_TOKENS.search(ua):
         return True
+    if "Trident/7.0" in ua and _IE11_POLICY_TOKEN.fullmatch(ua):
+        # tokens an administrator added to IE 11 (a corporate or intranet URL) by policy
+        ua = _COMMENT_URL.sub("", ua)
     match = _DECLARED_BOT.search(ua)
     if match is None:
         return False
@@ -389,6 +408,24 @@ def _is_declared_bot(ua: str) -> bool:
     # AmigaOS4.0)": old browsers used the form too, always naming their system.
     return not match.group(0).lower().startswith("mozilla") or not _OLD_SYSTEM.search(ua)
 
+
+# Internet Explorer 11 as Windows sends it, whose comment also holds what a company's policy
+# adds to it ("User Agent Post Platform" tokens: "http://intranet.juniper.com",
+# "https://dhsapps.state.nj.us/DHS_DOVE/"); no "+" before the URL, which crawlers write.
+_IE11_POLICY_TOKEN = re.compile(
+    r"Mozilla/5\.0 \((?=[^()]*\bWindows NT [\d.]+;)[^()+]*\bTrident/7\.0;[^()+]*\brv:11\.0\)"
+    r" like Gecko"
+)
+_COMMENT_URL = re.compile(r"(?<=[(;] )https?://[^;()\s]+(?=;)|(?<=\()https?://[^;()\s]+(?=;)")
+# A desktop app built on Electron sends a complete browser User-Agent with its own token before
+# Chrome's ("(KHTML, like Gecko) Slack/4.39.90 Chrome/127.0 Electron/13.1.9 Safari/537.36"):
+# that token names the app (Slack, Notion, Mattermost), whatever a list holds of the same
+# word, unless the token itself is a bot's name ("facebot/1.4.8 ... Electron/2.0.12", a bot
+# browscap lists). The AI lists see it first: ai.robots.txt names VS Code's `Code/` as GitHub Copilot's
+# agent, and that judgement stands.
+_ELECTRON_APP = re.compile(
+    r"(?<=\(KHTML, like Gecko\) )(?![\w.-]*(?:bot|crawler|spider)/)[A-Za-z][\w.-]*/[\w.-]+ (?=Chrome/[\d.]+ Electron/[\d.]+ Safari/)"
+)
 
 # The form of an AI assistant fetching a page for its user, `<Product>-User/<version>`
 # (ChatGPT-User, Claude-User, Perplexity-User, MistralAI-User, Kimi-User, Manus-User, ...),
@@ -405,6 +442,9 @@ _DECLARED_BOT = re.compile(
     # platform: forms crawlers use and browsers do not
     r"|\b[a-z0-9-]{2,}\.(?:com|ai|io|net|org|dev|app)/[a-z]|like Gecko; ?compatible;"
     r"|^Mozilla/\d\.\d \(Unknown;"
+    # an engine comment that does not say "like" ("(KHTML,link Gecko)"): every WebKit and
+    # Blink browser sends "(KHTML, like Gecko)"; a forged copy of one misspells it
+    r"|\(KHTML, ?(?!like)[a-z]"
     # nothing but a name after "Mozilla/5.0" ("Mozilla/5.0 infrawatch/0.1"): every browser
     # puts its platform comment there
     r"|^Mozilla/\d\.\d [\w.-]+(?:/[\w.-]+)?$",
