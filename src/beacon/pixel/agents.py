@@ -322,7 +322,7 @@ class AgentClassifier:
         if not name:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
-        if not name:
+        if not name and not _COMPLETE_BROWSER.match(ua):
             name = _matched(self._bad_bots, ua)
         if not name and (name := _matched(self._isbot, ua)) and not _PLAIN_NAME.fullmatch(name):
             # a generic form of isbot ("^mozilla/\d\.\d\s\(...\)$") matched, not a name
@@ -398,6 +398,9 @@ def _is_declared_bot(ua: str) -> bool:
     """Whether a User-Agent no list names says it is a program by its form."""
     if not _BROWSER_TOKENS.search(ua):
         return True
+    home = _BROWSER_HOMEPAGE.search(ua) if " Browser/" in ua else None
+    if home and home["site"].lower().startswith(home["name"].lower()):
+        ua = ua.replace(home.group(0), "", 1)
     if "Trident/7.0" in ua and _IE11_POLICY_TOKEN.fullmatch(ua):
         # tokens an administrator added to IE 11 (a corporate or intranet URL) by policy
         ua = _COMMENT_URL.sub("", ua)
@@ -425,6 +428,23 @@ _COMMENT_URL = re.compile(r"(?<=[(;] )https?://[^;()\s]+(?=;)|(?<=\()https?://[^
 # agent, and that judgement stands.
 _ELECTRON_APP = re.compile(
     r"(?<=\(KHTML, like Gecko\) )(?![\w.-]*(?:bot|crawler|spider)/)[A-Za-z][\w.-]*/[\w.-]+ (?=Chrome/[\d.]+ Electron/[\d.]+ Safari/)"
+)
+
+# A complete browser form: a platform comment naming a system, then WebKit's or Gecko's
+# engine token ("Mozilla/5.0 (Windows; U; Win98; en-US; rv:1.8.0.7) Gecko/20060917 K-Ninja/2.0.4",
+# "(X11; 78; CentOS; US-en) AppleWebKit/527+ (KHTML, like Gecko) Bolt/0.862"). The nginx
+# bad-bot blocker's words do not count in it: a list written to block names browsers (Bolt,
+# K-Ninja) along with scrapers, and the crawler lists, the tool and the declared forms still
+# see such a User-Agent.
+_COMPLETE_BROWSER = re.compile(
+    r"Mozilla/5\.0 \((?=[^()]*(?:Windows|Win9|Macintosh|X11|Linux|Android|iPhone|iPad))[^()]*\)"
+    r" (?:AppleWebKit/[\d.]+\+? \(KHTML, like Gecko\)|Gecko/\d{8}\b)"
+)
+# A browser's own homepage after its name, without the "+" crawlers write before theirs
+# ("QtWeb Internet Browser/3.8.5 http://www.QtWeb.net", "Avant Browser/1.2.789rel1
+# (http://www.avantbrowser.com)"): the product calls itself a browser and the site is its own.
+_BROWSER_HOMEPAGE = re.compile(
+    r"\b(?P<name>[A-Za-z]\w+)(?: Internet)? Browser/[\w.]+ \(?https?://(?:www\.)?(?P<site>\w+)\."
 )
 
 # The form of an AI assistant fetching a page for its user, `<Product>-User/<version>`
@@ -760,7 +780,15 @@ class _Patterns:
                 # the same User-Agents match without it, minus the backtracking at every
                 # position (`_matched` widens the match back to the whole word for the name).
                 regexes.append(_LEADING_STAR.sub("", pattern))
+        # A plain product token ("NING/", "Slack/") names a product from its first letter: it
+        # counts only at a word's start ("Lightning/" is not Ning's crawler). Generic words
+        # without the slash ("bot", "crawler") still match inside names, as their lists mean.
+        products = [w for w in literals if not whole_words and _PRODUCT_LITERAL.fullmatch(w)]
+        literals = [w for w in literals if w not in products] if products else literals
         trie = _trie_regex(literals, whole_words=whole_words) if literals else None
+        if products:
+            product_trie = f"(?<![a-z0-9]){_trie_regex(products)}"
+            trie = f"{trie}|{product_trie}" if trie else product_trie
         self._trie = re.compile(trie) if trie else None
         self._trie_any_case = re.compile(trie, re.IGNORECASE) if trie else None
         self._anchored = _compiled_union(anchored)
@@ -912,6 +940,7 @@ def _union(patterns: Sequence[str], *, whole_words: bool = False) -> _Patterns |
     return _Patterns(patterns, whole_words=whole_words) if patterns else None
 
 
+_PRODUCT_LITERAL = re.compile(r"[a-z][\w.-]*[a-z0-9]/")
 _LEADING_STAR = re.compile(r"^\[[^\]]*\]\*(?=.)")
 _SIMPLE_ESCAPE = re.compile(r"\\([/.\- _:;])")
 _METACHARS = re.compile(r"[\\.^$*+?{}\[\]|()]")
