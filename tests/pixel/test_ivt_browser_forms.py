@@ -113,6 +113,11 @@ def test_blocker_words_do_not_count_in_a_complete_browser_form() -> None:
         "Mozilla/5.0 (X11; 78; CentOS; US-en) AppleWebKit/527+ (KHTML, like Gecko) Bolt/0.862 "
         "Version/3.0 Safari/523.15"
     )
+    # after the browser's own token, where a tool appends its name, the words still count
+    assert not _human(
+        "Mozilla/5.0 (X11; 78; CentOS; US-en) AppleWebKit/527+ (KHTML, like Gecko) Version/3.0 "
+        "Safari/523.15 Bolt/0.862"
+    )
     assert not _human("Mozilla/4.0 (compatible; K-Ninja)")
     assert not _human("Mozilla/5.0 (compatible; Bolt/1.0)")
 

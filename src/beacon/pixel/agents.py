@@ -322,8 +322,8 @@ class AgentClassifier:
         if not name:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
-        if not name and not _COMPLETE_BROWSER.match(ua):
-            name = _matched(self._bad_bots, ua)
+        if not name:
+            name = _matched(self._bad_bots, ua[_browser_core_end(ua) :])
         if not name and (name := _matched(self._isbot, ua)) and not _PLAIN_NAME.fullmatch(name):
             # a generic form of isbot ("^mozilla/\d\.\d\s\(...\)$") matched, not a name
             name = _declared_name(full_ua) or name
@@ -432,14 +432,27 @@ _ELECTRON_APP = re.compile(
 
 # A complete browser form: a platform comment naming a system, then WebKit's or Gecko's
 # engine token ("Mozilla/5.0 (Windows; U; Win98; en-US; rv:1.8.0.7) Gecko/20060917 K-Ninja/2.0.4",
-# "(X11; 78; CentOS; US-en) AppleWebKit/527+ (KHTML, like Gecko) Bolt/0.862"). The nginx
-# bad-bot blocker's words do not count in it: a list written to block names browsers (Bolt,
-# K-Ninja) along with scrapers, and the crawler lists, the tool and the declared forms still
-# see such a User-Agent.
+# "(X11; 78; CentOS; US-en) AppleWebKit/527+ (KHTML, like Gecko) Bolt/0.862 Version/3.0
+# Safari/523.15"). In it the nginx bad-bot blocker's words count only after the browser's own
+# token (`Safari/`, `Firefox/`, `Chrome/`, ...), where a tool appends its name ("... Safari/537.36
+# Nuclei"): before it, in the platform comment or in the browser's place after the engine, a
+# word of a list written to block names the browser itself (Bolt, K-Ninja).
+_BROWSER_PRODUCT = re.compile(r"\b(?:Safari|Firefox|Chrome|Chromium|Edge?|Edg|OPR|Opera)/[\d.]+")
 _COMPLETE_BROWSER = re.compile(
     r"Mozilla/5\.0 \((?=[^()]*(?:Windows|Win9|Macintosh|X11|Linux|Android|iPhone|iPad))[^()]*\)"
     r" (?:AppleWebKit/[\d.]+\+? \(KHTML, like Gecko\)|Gecko/\d{8}\b)"
 )
+
+
+def _browser_core_end(ua: str) -> int:
+    """Where the browser's own part of a complete browser form ends (its first browser token,
+    or the whole User-Agent without one); 0 when the User-Agent is not one."""
+    if not _COMPLETE_BROWSER.match(ua):
+        return 0
+    token = _BROWSER_PRODUCT.search(ua)
+    return token.end() if token else len(ua)
+
+
 # A browser's own homepage after its name, without the "+" crawlers write before theirs
 # ("QtWeb Internet Browser/3.8.5 http://www.QtWeb.net", "Avant Browser/1.2.789rel1
 # (http://www.avantbrowser.com)"): the product calls itself a browser and the site is its own.
