@@ -83,6 +83,23 @@ def woothee(tree: Path) -> Iterator[Row]:
                 yield "browser", "woothee", str(case.get("name")), ua
 
 
+def _has_logged_note(ua: str) -> bool:
+    """Whether a `|` outside every comment joins a note to the User-Agent
+    (`... Safari/530.17|Android 2.1-update1 E10i`, `Safari/537.36; | 2016-04-07 14:37:04`):
+    a line of a log or of a form where the header was pasted with a note, not a header any
+    browser sends (bots keep theirs: `... Platform | Eyeota` is Eyeotabot's own). A `|` inside a comment is an app's own separator
+    (`AlipayDefined(nt:WIFI,ws:360|0|2.0)`) and stays."""
+    depth = 0
+    for char in ua:
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif char == "|" and depth == 0:
+            return True
+    return False
+
+
 def browscap(tree: Path) -> Iterator[Row]:
     """browscap's issue tests (the full-property variant of each User-Agent)."""
     for path in sorted((tree / "tests/issues").glob("*.php")):
@@ -94,7 +111,7 @@ def browscap(tree: Path) -> Iterator[Row]:
             kind = props["Browser_Type"]
             if props.get("Crawler") == "true" or kind in ("Bot", "Bot/Crawler"):
                 yield "bot", "browscap", product, ua
-            elif kind == "Browser" and props.get("isFake") == "false":
+            elif kind == "Browser" and props.get("isFake") == "false" and not _has_logged_note(ua):
                 yield "browser", "browscap", product, ua
 
 

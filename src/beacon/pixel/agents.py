@@ -305,6 +305,8 @@ class AgentClassifier:
             return TrafficInfo(
                 "ai_agent", match.group(1), function="AI Assistants", reason="ai_agent"
             )
+        if "Electron/" in ua:
+            ua = _ELECTRON_APP.sub("", ua, count=1)
         name = _matched(self._extra, ua)
         if name:
             return TrafficInfo("bot", name, reason="known_crawler")
@@ -321,7 +323,7 @@ class AgentClassifier:
             stripped = self._exclusions.sub("", ua) if self._exclusions else ua
             name = _matched(self._crawler_detect, stripped)
         if not name:
-            name = _matched(self._bad_bots, ua)
+            name = _matched(self._bad_bots, ua[_browser_core_end(ua) :])
         if not name and (name := _matched(self._isbot, ua)) and not _PLAIN_NAME.fullmatch(name):
             # a generic form of isbot ("^mozilla/\d\.\d\s\(...\)$") matched, not a name
             name = _declared_name(full_ua) or name
@@ -345,9 +347,19 @@ class AgentClassifier:
 # list patterns catch: IE's "SLCC2" Windows build marker, Chromium's Cronet network stack as
 # Android apps and TVs send it, Sogou Mobile's "SogouMSE".
 _ANDROID_DEVICE = re.compile(
-    r"(\((?:Linux|Mobile); (?:U; )?(?:arm(?:_64)?; )?Andr[o0]id[^;)]*;"
-    r"(?: [a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?(?= Build/|[;)])"
+    r"(\((?:Linux|Mobile); ?(?:U; ?)?(?:arm(?:_64)?; ?)?Andr[o0]id[^;)]*;"
+    r"(?: ?[a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?"
+    # the build id names a firmware ("Build/GreenDemon_v1.0", "Build/NewStockRom v2"), never
+    # a crawler (a list entry that is only a build id is dropped, `_BUILD_ID`)
+    r"(?: ?Build/[^;()]*)?(?=[;)])"
 )
+# A Windows Phone's maker and model after IEMobile ("IEMobile/9.0; HTC; TITAN X310e"), as
+# free-form as an Android device model.
+_WINDOWS_PHONE_DEVICE = re.compile(r"(IEMobile/[\d.]+;(?: ARM;| Touch;)*)(?: [^;()]+;){1,2}")
+# A pipe inside a comment ("AlipayDefined(nt:WIFI,ws:360|0|2.0)", an IE toolbar's
+# "Sgrunt|V109|...") is an app's own field separator; isbot's `\|` was written for pipes
+# outside them (a logged line's appended note).
+_PIPE_IN_COMMENT = re.compile(r"\|(?=[^()]*\))")
 _BROWSER_NOISE = re.compile(
     r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
     r"|\[Pinterest/\w+\]",
@@ -373,6 +385,10 @@ def _list_view(ua: str) -> str:
     """The User-Agent as the lists see it: without an Android device model or browser noise."""
     if "ndr" in ua:
         ua = _ANDROID_DEVICE.sub(r"\1", ua, count=1)
+    if "IEMobile/" in ua:
+        ua = _WINDOWS_PHONE_DEVICE.sub(r"\1", ua, count=1)
+    if "|" in ua:
+        ua = _PIPE_IN_COMMENT.sub(" ", ua)
     if any(hint in ua for hint in _OWN_TOKEN_HINTS):
         ua = _BROWSER_OWN_TOKENS.sub("", ua)
     return _BROWSER_NOISE.sub("", ua)
@@ -382,6 +398,12 @@ def _is_declared_bot(ua: str) -> bool:
     """Whether a User-Agent no list names says it is a program by its form."""
     if not _BROWSER_TOKENS.search(ua):
         return True
+    home = _BROWSER_HOMEPAGE.search(ua) if " Browser/" in ua else None
+    if home and home["site"].lower().startswith(home["name"].lower()):
+        ua = ua.replace(home.group(0), "", 1)
+    if "Trident/7.0" in ua and _IE11_POLICY_TOKEN.fullmatch(ua):
+        # tokens an administrator added to IE 11 (a corporate or intranet URL) by policy
+        ua = _COMMENT_URL.sub("", ua)
     match = _DECLARED_BOT.search(ua)
     if match is None:
         return False
@@ -389,6 +411,54 @@ def _is_declared_bot(ua: str) -> bool:
     # AmigaOS4.0)": old browsers used the form too, always naming their system.
     return not match.group(0).lower().startswith("mozilla") or not _OLD_SYSTEM.search(ua)
 
+
+# Internet Explorer 11 as Windows sends it, whose comment also holds what a company's policy
+# adds to it ("User Agent Post Platform" tokens: "http://intranet.juniper.com",
+# "https://dhsapps.state.nj.us/DHS_DOVE/"); no "+" before the URL, which crawlers write.
+_IE11_POLICY_TOKEN = re.compile(
+    r"Mozilla/5\.0 \((?=[^()]*\bWindows NT [\d.]+;)[^()+]*\bTrident/7\.0;[^()+]*\brv:11\.0\)"
+    r" like Gecko"
+)
+_COMMENT_URL = re.compile(r"(?<=[(;] )https?://[^;()\s]+(?=;)|(?<=\()https?://[^;()\s]+(?=;)")
+# A desktop app built on Electron sends a complete browser User-Agent with its own token before
+# Chrome's ("(KHTML, like Gecko) Slack/4.39.90 Chrome/127.0 Electron/13.1.9 Safari/537.36"):
+# that token names the app (Slack, Notion, Mattermost), whatever a list holds of the same
+# word, unless the token itself is a bot's name ("facebot/1.4.8 ... Electron/2.0.12", a bot
+# browscap lists). The AI lists see it first: ai.robots.txt names VS Code's `Code/` as GitHub Copilot's
+# agent, and that judgement stands.
+_ELECTRON_APP = re.compile(
+    r"(?<=\(KHTML, like Gecko\) )(?![\w.-]*(?:bot|crawler|spider)/)[A-Za-z][\w.-]*/[\w.-]+ (?=Chrome/[\d.]+ Electron/[\d.]+ Safari/)"
+)
+
+# A complete browser form: a platform comment naming a system, then WebKit's or Gecko's
+# engine token ("Mozilla/5.0 (Windows; U; Win98; en-US; rv:1.8.0.7) Gecko/20060917 K-Ninja/2.0.4",
+# "(X11; 78; CentOS; US-en) AppleWebKit/527+ (KHTML, like Gecko) Bolt/0.862 Version/3.0
+# Safari/523.15"). In it the nginx bad-bot blocker's words count only after the browser's own
+# token (`Safari/`, `Firefox/`, `Chrome/`, ...), where a tool appends its name ("... Safari/537.36
+# Nuclei"): before it, in the platform comment or in the browser's place after the engine, a
+# word of a list written to block names the browser itself (Bolt, K-Ninja).
+_BROWSER_PRODUCT = re.compile(r"\b(?:Safari|Firefox|Chrome|Chromium|Edge?|Edg|OPR|Opera)/[\d.]+")
+_COMPLETE_BROWSER = re.compile(
+    r"Mozilla/5\.0 \((?=[^()]*(?:Windows|Win9|Macintosh|X11|Linux|Android|iPhone|iPad))[^()]*\)"
+    r" (?:AppleWebKit/[\d.]+\+? \(KHTML, like Gecko\)|Gecko/\d{8}\b)"
+)
+
+
+def _browser_core_end(ua: str) -> int:
+    """Where the browser's own part of a complete browser form ends (its first browser token,
+    or the whole User-Agent without one); 0 when the User-Agent is not one."""
+    if not _COMPLETE_BROWSER.match(ua):
+        return 0
+    token = _BROWSER_PRODUCT.search(ua)
+    return token.end() if token else len(ua)
+
+
+# A browser's own homepage after its name, without the "+" crawlers write before theirs
+# ("QtWeb Internet Browser/3.8.5 http://www.QtWeb.net", "Avant Browser/1.2.789rel1
+# (http://www.avantbrowser.com)"): the product calls itself a browser and the site is its own.
+_BROWSER_HOMEPAGE = re.compile(
+    r"\b(?P<name>[A-Za-z]\w+)(?: Internet)? Browser/[\w.]+ \(?https?://(?:www\.)?(?P<site>\w+)\."
+)
 
 # The form of an AI assistant fetching a page for its user, `<Product>-User/<version>`
 # (ChatGPT-User, Claude-User, Perplexity-User, MistralAI-User, Kimi-User, Manus-User, ...),
@@ -405,6 +475,9 @@ _DECLARED_BOT = re.compile(
     # platform: forms crawlers use and browsers do not
     r"|\b[a-z0-9-]{2,}\.(?:com|ai|io|net|org|dev|app)/[a-z]|like Gecko; ?compatible;"
     r"|^Mozilla/\d\.\d \(Unknown;"
+    # an engine comment that does not say "like" ("(KHTML,link Gecko)"): every WebKit and
+    # Blink browser sends "(KHTML, like Gecko)"; a forged copy of one misspells it
+    r"|\(KHTML, ?(?!like)[a-z]"
     # nothing but a name after "Mozilla/5.0" ("Mozilla/5.0 infrawatch/0.1"): every browser
     # puts its platform comment there
     r"|^Mozilla/\d\.\d [\w.-]+(?:/[\w.-]+)?$",
@@ -720,7 +793,15 @@ class _Patterns:
                 # the same User-Agents match without it, minus the backtracking at every
                 # position (`_matched` widens the match back to the whole word for the name).
                 regexes.append(_LEADING_STAR.sub("", pattern))
+        # A plain product token ("NING/", "Slack/") names a product from its first letter: it
+        # counts only at a word's start ("Lightning/" is not Ning's crawler). Generic words
+        # without the slash ("bot", "crawler") still match inside names, as their lists mean.
+        products = [w for w in literals if not whole_words and _PRODUCT_LITERAL.fullmatch(w)]
+        literals = [w for w in literals if w not in products] if products else literals
         trie = _trie_regex(literals, whole_words=whole_words) if literals else None
+        if products:
+            product_trie = f"(?<![a-z0-9]){_trie_regex(products)}"
+            trie = f"{trie}|{product_trie}" if trie else product_trie
         self._trie = re.compile(trie) if trie else None
         self._trie_any_case = re.compile(trie, re.IGNORECASE) if trie else None
         self._anchored = _compiled_union(anchored)
@@ -872,6 +953,7 @@ def _union(patterns: Sequence[str], *, whole_words: bool = False) -> _Patterns |
     return _Patterns(patterns, whole_words=whole_words) if patterns else None
 
 
+_PRODUCT_LITERAL = re.compile(r"[a-z][\w.-]*[a-z0-9]/")
 _LEADING_STAR = re.compile(r"^\[[^\]]*\]\*(?=.)")
 _SIMPLE_ESCAPE = re.compile(r"\\([/.\- _:;])")
 _METACHARS = re.compile(r"[\\.^$*+?{}\[\]|()]")
