@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
 from beacon.contextual import classification_repository as store
-from beacon.contextual import engine, language
+from beacon.contextual import engine, language, multilingual
 from beacon.contextual.brand_safety import CATEGORIES
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -236,3 +236,9 @@ def test_rows_stored_by_an_older_engine_read_back_and_are_reclassified(
     assert body["cached"] is False and body["engine_version"] == engine.ENGINE_VERSION
     assert body["classification"]["language"] == "en"
     assert site.hits["/football.html"] == 1
+
+
+def test_the_english_path_and_the_multilingual_languages_split_the_supported_ones() -> None:
+    assert language.reads_as_english(None) and language.reads_as_english("en")
+    assert not any(language.reads_as_english(code) for code in multilingual.LANGUAGES)
+    assert multilingual.LANGUAGES | {language.ENGLISH} == language.SUPPORTED

@@ -100,6 +100,35 @@ def test_the_engine_embeds_a_page_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.sentiment.label == "positive"
 
 
+@pytest.mark.parametrize(
+    ("title", "text"),
+    [
+        ("", "   \n\t "),
+        (
+            "Le gouvernement présente son budget",
+            "Le Premier ministre a présenté le budget de l'État.",
+        ),
+    ],
+    ids=["whitespace-only", "french"],
+)
+def test_pages_off_the_english_path_compute_no_minilm_embedding(
+    monkeypatch: pytest.MonkeyPatch, title: str, text: str
+) -> None:
+    engine.warm_up()
+    calls: list[str] = []
+    real = semantic.embed
+
+    def counting(page: str) -> np.ndarray:
+        calls.append(page)
+        return real(page)
+
+    monkeypatch.setattr(semantic, "embed", counting)
+    result = engine.classify_text(title=title, text=text)
+    assert calls == []
+    if not text.strip():
+        assert result.sentiment == sentiment.NEUTRAL
+
+
 def test_a_bad_review_page_over_http_is_negative(
     client: TestClient, headers: dict[str, str], site: LocalSite
 ) -> None:

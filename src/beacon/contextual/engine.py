@@ -210,7 +210,9 @@ def _raw_categories(
     multilingual encoder and its head (see multilingual.py), and no English embedding."""
     if language in multilingual.LANGUAGES:
         return multilingual.classify(title=title, description=description, text=text), None
-    embedding = semantic.page_embedding(title=title, description=description, text=text)
+    page = semantic.page_text(title=title, description=description, text=text)
+    # An empty page has nothing to embed: no re-ranking, and its sentiment is neutral.
+    embedding = semantic.embed(page) if page.strip() else None
     found = categories.classify(
         title=title, description=description, text=text, embedding=embedding
     )

@@ -31,6 +31,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 # Languages the engine classifies; others answer with the UNSUPPORTED note and no categories.
 SUPPORTED = frozenset({"en", "es", "fr", "de", "it", "pt"})
+# The language the lexicon, MiniLM and the sentiment head read; the other supported ones take
+# the multilingual path (multilingual.py, the VADER rule for sentiment).
+ENGLISH = "en"
 UNSUPPORTED = "unsupported_language"
 MAX_CHARS = 2_000
 CONFIDENT = 0.5
@@ -74,6 +77,11 @@ def detect(*, text: str, title: str = "", declared: str | None = None) -> str | 
     if confidence >= CONFIDENT and hint_probability < PLAUSIBLE:
         return best
     return hint
+
+
+def reads_as_english(language: str | None) -> bool:
+    """Whether a page takes the English models: English, or a language not determined."""
+    return language is None or language == ENGLISH
 
 
 def is_supported(language: str | None) -> bool:

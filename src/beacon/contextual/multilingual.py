@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from beacon.contextual import language as page_language
 from beacon.contextual import taxonomy
 from beacon.contextual.categories import CategoryMatch
 
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 # The languages this module classifies; English keeps the lexicon + MiniLM path (better on
 # English, see docs/benchmarks.md).
-LANGUAGES = frozenset({"es", "fr", "de", "it", "pt"})
+LANGUAGES = page_language.SUPPORTED - {page_language.ENGLISH}
 # Title + lede: what the page is about is said up front, and the encoder's CPU grows with
 # the text (about 10 ms per 600 characters on one CPU).
 MAX_CHARS = 600

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from beacon.contextual import language as page_language
 from beacon.contextual import semantic
 
 # The VADER rule kept for the non-English languages the engine classifies (es, fr, de, it, pt),
@@ -137,7 +138,7 @@ def analyze(
     the caller has none)."""
     if not (text.strip() or title.strip() or description.strip()):
         return NEUTRAL
-    if language not in (None, "en"):
+    if not page_language.reads_as_english(language):
         return vader_rule(text=text, title=title)
     if embedding is None:
         embedding = semantic.page_embedding(title=title, description=description, text=text)
