@@ -1,7 +1,9 @@
-"""Test support: a real ``beacon`` server process on a free loopback port."""
+"""Test support: a real ``beacon`` server process on a free loopback port, and the repository's
+scripts (bench/, scripts/) imported as modules."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -10,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import httpx
@@ -23,6 +26,21 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
 BEACON = [sys.executable, "-m", "beacon.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a script of the repository that is not part of the package (``bench/...``,
+    ``scripts/...``) as the module named by its file stem; its directory goes on ``sys.path``
+    so the imports of its siblings (``from train_features import ...``) resolve."""
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:

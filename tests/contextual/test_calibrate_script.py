@@ -3,32 +3,18 @@ matching the engine it was fitted on."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import json
-import sys
-from pathlib import Path
-from types import ModuleType
 
 import numpy as np
+from tests.support import ROOT, load_script
 
 from beacon.contextual import calibration
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "contextual"
+BENCH = ROOT / "bench" / "contextual"
 
 
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-calibrate = _load("calibrate")
+calibrate = load_script(BENCH / "calibrate.py")
 
 
 def test_isotonic_fit_is_monotone_keeps_the_mean_and_recovers_a_curve() -> None:

@@ -82,7 +82,9 @@ def test_non_english_pages_keep_the_vader_rule() -> None:
     assert sentiment.analyze(text=text, language="fr") == sentiment.vader_rule(text=text)
 
 
-def test_the_engine_embeds_a_page_once(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def embed_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts the MiniLM model embeds from here on (after the engine's warm-up)."""
     engine.warm_up()
     calls: list[str] = []
     real = semantic.embed
@@ -92,11 +94,15 @@ def test_the_engine_embeds_a_page_once(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(text)
 
     monkeypatch.setattr(semantic, "embed", counting)
+    return calls
+
+
+def test_the_engine_embeds_a_page_once(embed_calls: list[str]) -> None:
     result = engine.classify_text(
         title="Lakers beat Celtics in overtime thriller",
         text="The Lakers won a wonderful game on Friday night. Fans loved every minute of it.",
     )
-    assert len(calls) == 1
+    assert len(embed_calls) == 1
     assert result.sentiment.label == "positive"
 
 
@@ -112,19 +118,10 @@ def test_the_engine_embeds_a_page_once(monkeypatch: pytest.MonkeyPatch) -> None:
     ids=["whitespace-only", "french"],
 )
 def test_pages_off_the_english_path_compute_no_minilm_embedding(
-    monkeypatch: pytest.MonkeyPatch, title: str, text: str
+    embed_calls: list[str], title: str, text: str
 ) -> None:
-    engine.warm_up()
-    calls: list[str] = []
-    real = semantic.embed
-
-    def counting(page: str) -> np.ndarray:
-        calls.append(page)
-        return real(page)
-
-    monkeypatch.setattr(semantic, "embed", counting)
     result = engine.classify_text(title=title, text=text)
-    assert calls == []
+    assert embed_calls == []
     if not text.strip():
         assert result.sentiment == sentiment.NEUTRAL
 

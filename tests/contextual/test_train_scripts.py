@@ -5,34 +5,21 @@ and the numpy softmax head learns, calibrates and measures calibration correctly
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
+from tests.support import ROOT, load_script
 
 from beacon.contextual import taxonomy
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "contextual"
+BENCH = ROOT / "bench" / "contextual"
 
 
-def _load(name: str) -> ModuleType:
-    if str(BENCH) not in sys.path:
-        sys.path.insert(0, str(BENCH))
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-train_data = _load("train_data")
-train = _load("train")
+train_data = load_script(BENCH / "train_data.py")
+train = load_script(BENCH / "train.py")
 
 
 def test_label_mapping_is_valid_iab() -> None:

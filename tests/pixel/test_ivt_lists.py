@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from dataclasses import replace
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support import ROOT, load_script
 
 from beacon.pixel.agents import AgentClassifier, AgentLists, classify_traffic
 
@@ -201,12 +200,7 @@ def test_forms_no_browser_sends(ua: str, reason: str) -> None:
 
 
 def _update_script() -> Any:
-    path = Path(__file__).resolve().parents[2] / "scripts" / "update_ivt_data.py"
-    spec = importlib.util.spec_from_file_location("update_ivt_data", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "scripts" / "update_ivt_data.py")
 
 
 def test_the_refresh_script_converts_javascript_patterns_and_drops_browser_matches() -> None:
