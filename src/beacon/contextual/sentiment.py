@@ -21,14 +21,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
+from beacon.contextual import heads, semantic
 from beacon.contextual import language as page_language
-from beacon.contextual import semantic
+from beacon.contextual.heads import SoftmaxHead
 
 # The VADER rule kept for the non-English languages the engine classifies (es, fr, de, it, pt),
 # which the English-trained head cannot read: cut-offs on the sentence-average compound,
@@ -60,21 +60,15 @@ NEUTRAL = Sentiment("neutral", 0.5)
 
 
 @dataclass(frozen=True, slots=True)
-class Head:
-    """The trained softmax head: dense weights over [embedding, VADER columns], bias, temperature."""
+class Head(SoftmaxHead):
+    """The trained sentiment head: a softmax over the page embedding, then VADER's columns
+    when it was trained with them."""
 
-    classes: tuple[str, ...]
-    weights: np.ndarray
-    bias: np.ndarray
-    temperature: float
-    uses_vader: bool
+    uses_vader: bool = False
 
-    def probabilities(self, embedding: np.ndarray, vader: np.ndarray) -> np.ndarray:
-        """Calibrated class probabilities, in `classes` order."""
-        features = np.concatenate([embedding, vader]) if self.uses_vader else embedding
-        logits = (features.astype(np.float32) @ self.weights + self.bias) / self.temperature
-        exp = np.exp(logits - logits.max())
-        return np.asarray(exp / exp.sum())
+    def features(self, embedding: np.ndarray, vader: np.ndarray) -> np.ndarray:
+        """The head's input for a page: its embedding, then VADER's scores if used."""
+        return np.concatenate([embedding, vader]) if self.uses_vader else embedding
 
 
 @cache
@@ -85,19 +79,19 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 @cache
 def head() -> Head:
     """The shipped head, loaded once."""
-    path = resources.files("beacon.contextual") / "data" / HEAD_FILE
-    with path.open("rb") as handle, np.load(handle) as data:
-        features = {str(name) for name in data["features"]}
-        classes = tuple(str(name) for name in data["classes"])
-        if classes != LABELS or not features <= {"emb", "vader"}:
-            raise RuntimeError(f"{HEAD_FILE}: unexpected classes {classes} or features {features}")
-        return Head(
-            classes,
-            data["w_dense"].astype(np.float32),
-            data["bias"].astype(np.float32),
-            float(data["temperature"]),
-            "vader" in features,
+    softmax, extra = heads.load(HEAD_FILE, weights="w_dense")
+    features = {str(name) for name in extra["features"]}
+    if softmax.classes != LABELS or not features <= {"emb", "vader"}:
+        raise RuntimeError(
+            f"{HEAD_FILE}: unexpected classes {softmax.classes} or features {features}"
         )
+    return Head(
+        softmax.classes,
+        softmax.weights,
+        softmax.bias,
+        softmax.temperature,
+        uses_vader="vader" in features,
+    )
 
 
 def warm_up() -> None:
@@ -144,7 +138,13 @@ def analyze(
         embedding = semantic.page_embedding(title=title, description=description, text=text)
     model = head()
     vader = vader_features(text=text, title=title) if model.uses_vader else np.zeros(0)
-    p = dict(zip(model.classes, model.probabilities(embedding, vader).tolist(), strict=True))
+    p = dict(
+        zip(
+            model.classes,
+            model.probabilities(model.features(embedding, vader)).tolist(),
+            strict=True,
+        )
+    )
     label = max(p, key=lambda name: p[name])
     return Sentiment(label, round(0.5 + (p["positive"] - p["negative"]) / 2.0, 3))
 

@@ -1,0 +1,60 @@
+"""The trained softmax heads the engine ships (multilingual categories, English sentiment).
+
+Each is a multinomial logistic regression fitted by ``bench/contextual/train.py``'s trainer and
+saved as an ``.npz`` under ``data/``: class names, a weight matrix (features × classes), a bias
+and the temperature fitted on the dev split, so that its probabilities are calibrated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class SoftmaxHead:
+    """Softmax regression over a feature vector, temperature-calibrated."""
+
+    classes: tuple[str, ...]
+    weights: np.ndarray  # (features, classes)
+    bias: np.ndarray  # (classes,)
+    temperature: float
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated class probabilities of one feature vector, in ``classes`` order."""
+        logits = (features.astype(np.float32) @ self.weights + self.bias) / self.temperature
+        exp = np.exp(logits - logits.max())
+        return np.asarray(exp / exp.sum())
+
+
+def load(file: str, *, weights: str = "weights") -> tuple[SoftmaxHead, dict[str, Any]]:
+    """The head saved as ``data/<file>`` (see ``from_arrays``)."""
+    path = resources.files("beacon.contextual") / "data" / file
+    with path.open("rb") as handle, np.load(handle) as data:
+        return from_arrays(file, {key: data[key] for key in data.files}, weights=weights)
+
+
+def from_arrays(
+    name: str, arrays: dict[str, Any], *, weights: str = "weights"
+) -> tuple[SoftmaxHead, dict[str, Any]]:
+    """A head from a saved file's arrays (its weight matrix under the key ``weights``), and the
+    file's other arrays; raises RuntimeError when they do not describe a usable head."""
+    rest = dict(arrays)
+    head = SoftmaxHead(
+        classes=tuple(str(label) for label in rest.pop("classes")),
+        weights=np.asarray(rest.pop(weights), dtype=np.float32),
+        bias=np.asarray(rest.pop("bias"), dtype=np.float32),
+        temperature=float(rest.pop("temperature")),
+    )
+    classes = len(head.classes)
+    if head.weights.ndim != 2 or head.weights.shape[1] != classes or head.bias.shape != (classes,):
+        raise RuntimeError(
+            f"{name}: weights {head.weights.shape} and bias {head.bias.shape} "
+            f"do not fit {classes} classes"
+        )
+    if not head.temperature > 0:
+        raise RuntimeError(f"{name}: temperature {head.temperature} is not positive")
+    return head, rest
