@@ -70,6 +70,7 @@ def serve(
     from beacon.core import auth
     from beacon.core.db import Database
     from beacon.core.http import configure_logging
+    from beacon.core.transport import CoalescingHttpProtocol
 
     settings = load_settings(data_dir)
     configure_logging(settings.log_level)
@@ -120,6 +121,7 @@ def serve(
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        http=CoalescingHttpProtocol,
     )
 
 
