@@ -35,11 +35,6 @@ HASH_DIM = 1 << 15
 TITLE_REPEAT = 2
 
 
-def page_text(title: str, text: str) -> str:
-    """The string the engine embeds for a page (see semantic.similarities)."""
-    return ". ".join(part for part in (title, text[: semantic.MAX_CHARS]) if part)
-
-
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
     """Records of a JSON Lines file."""
     with path.open(encoding="utf-8") as handle:
@@ -47,8 +42,10 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def minilm_embedding(doc: dict[str, Any]) -> np.ndarray:
-    """The engine's MiniLM embedding of a document's title and lede."""
-    return semantic.embed(page_text(doc.get("title", ""), doc["text"]))
+    """The engine's MiniLM embedding of a document's title and lede: exactly the vector
+    `semantic.page_embedding` computes at run time for a page with that title and text and no
+    description (what `engine.classify_text(text=..., title=...)` is called with)."""
+    return semantic.page_embedding(title=doc.get("title", ""), description="", text=doc["text"])
 
 
 def embeddings(

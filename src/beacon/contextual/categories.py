@@ -268,6 +268,45 @@ def score(
     return tier1, tier2
 
 
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A page's category scores: the lexicon's tier-1 and tier-2 scores (News scaled down as a
+    format), and the tier-1 scores after the semantic re-ranking (``ranked``)."""
+
+    lexical: dict[str, float]
+    tier2: dict[str, float]
+    ranked: dict[str, float]
+
+    @property
+    def sufficient(self) -> bool:
+        """Whether the lexicon found enough evidence to name a category at all."""
+        return bool(self.lexical) and max(self.lexical.values()) >= MIN_TOP_SCORE
+
+
+def evidence(
+    *,
+    title: str,
+    description: str,
+    text: str,
+    use_semantic: bool = True,
+    embedding: np.ndarray | None = None,
+) -> Evidence:
+    """The lexicon's scores for a page and, with `use_semantic`, more than one candidate and
+    enough evidence, their re-ranking by the page's embedding similarity to each category (see
+    `semantic.py`); `embedding` is the page's `semantic.page_embedding` when the caller already
+    has it."""
+    tier1, tier2 = score(term_counts(title=title, description=description, text=text))
+    if NEWS_CODE in tier1:
+        tier1[NEWS_CODE] *= NEWS_FORMAT_FACTOR
+    found = Evidence(dict(tier1), dict(tier2), dict(tier1))
+    if not found.sufficient or not use_semantic or len(tier1) < 2:
+        return found
+    similarity = semantic.similarities(
+        title=title, description=description, text=text, embedding=embedding
+    )
+    return Evidence(found.lexical, found.tier2, semantic.rerank(tier1, similarity) or tier1)
+
+
 def classify(
     *,
     title: str,
@@ -276,34 +315,74 @@ def classify(
     use_semantic: bool = True,
     embedding: np.ndarray | None = None,
 ) -> list[CategoryMatch]:
-    """Up to three IAB categories for a page, most confident first.
+    """Up to three IAB categories for a page, most confident first (see `evidence`); none
+    when the lexicon's evidence is too weak."""
+    found = evidence(
+        title=title,
+        description=description,
+        text=text,
+        use_semantic=use_semantic,
+        embedding=embedding,
+    )
+    return matches(found) if found.sufficient else []
 
-    The lexicon finds the candidates; with `use_semantic`, and more than one candidate, the
-    page's embedding similarity to each category re-ranks them (see `semantic.py`);
-    `embedding` is the page's `semantic.page_embedding` when the caller already has it.
-    """
-    tier1, tier2 = score(term_counts(title=title, description=description, text=text))
-    if NEWS_CODE in tier1:
-        tier1[NEWS_CODE] *= NEWS_FORMAT_FACTOR
-    if not tier1 or max(tier1.values()) < MIN_TOP_SCORE:
+
+def matches(found: Evidence, *, probabilities: bool = False) -> list[CategoryMatch]:
+    """The best re-ranked tier-1 categories (up to three, secondaries within SECONDARY_RATIO
+    of the top), each with its tier-2 when the lexicon names one clearly. The raw confidence
+    is the lexicon heuristic (√ share × saturation of strength), or the score itself when
+    `probabilities` says the ranked scores already are probabilities (a blend, see `blend`)."""
+    tier1 = found.ranked
+    if not tier1:
         return []
-    lexical = dict(tier1)
-    if use_semantic and len(tier1) > 1:
-        similarity = semantic.similarities(
-            title=title, description=description, text=text, embedding=embedding
-        )
-        tier1 = semantic.rerank(tier1, similarity) or tier1
     ranked = sorted(tier1.items(), key=lambda item: item[1], reverse=True)
     total = sum(tier1.values())
     top_score = ranked[0][1]
-    matches = []
+    result = []
     for code, value in ranked[:MAX_CATEGORIES]:
-        if value < SECONDARY_RATIO * top_score:
+        if value <= 0 or value < SECONDARY_RATIO * top_score:
             break
-        confidence = math.sqrt(value / total) * (1.0 - math.exp(-value / STRENGTH_SCALE))
+        if probabilities:
+            confidence = value
+        else:
+            confidence = math.sqrt(value / total) * (1.0 - math.exp(-value / STRENGTH_SCALE))
         # Tier-2 shares are lexical: measured against the parent's lexicon score.
-        matches.append(_with_tier2(code, lexical[code], confidence, tier2))
-    return matches
+        lexical = found.lexical.get(code, 0.0)
+        result.append(_with_tier2(code, lexical, confidence, found.tier2))
+    return result
+
+
+def blend(
+    found: Evidence,
+    head: dict[str, float],
+    *,
+    weight: float,
+    prior: float,
+    geometric: bool,
+) -> Evidence:
+    """`found` with its ranked scores replaced by a probability-level blend of the engine and
+    a trained head's tier-1 probabilities (`head`, code → probability).
+
+    The engine's scores become a distribution by their shares, with `prior` lexicon points
+    spread evenly over the tier-1 categories (so weak evidence leans on the head more than
+    strong evidence does); then p = (1 − weight)·engine + weight·head, or with `geometric`
+    p ∝ engine^(1 − weight)·head^weight. The result sums to 1."""
+    codes = list(head)
+    scores = found.ranked
+    total = sum(scores.get(code, 0.0) for code in codes) + prior
+    if total <= 0:
+        return Evidence(found.lexical, found.tier2, dict(head))
+    even = prior / len(codes)
+    engine = {code: (scores.get(code, 0.0) + even) / total for code in codes}
+    if geometric:
+        mixed = {
+            code: engine[code] ** (1.0 - weight) * head[code] ** weight if engine[code] else 0.0
+            for code in codes
+        }
+    else:
+        mixed = {code: (1.0 - weight) * engine[code] + weight * head[code] for code in codes}
+    norm = sum(mixed.values()) or 1.0
+    return Evidence(found.lexical, found.tier2, {code: v / norm for code, v in mixed.items()})
 
 
 def _with_tier2(
