@@ -66,6 +66,7 @@ ENGINE_FILES = (
     "data/lexicon.txt",
     "multilingual.py",
     "data/multilingual-head.npz",
+    "data/topics-head.npz",
 )
 EXCLUDED_GOLD = frozenset({"IAB12"})
 ENGLISH_GROUP = ("en", "")  # "" is an undetermined language: the English lexicon reads it

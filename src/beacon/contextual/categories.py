@@ -25,7 +25,8 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
 
-from beacon.contextual import semantic, taxonomy
+from beacon.contextual import heads, semantic, taxonomy
+from beacon.contextual.heads import SoftmaxHead
 
 if TYPE_CHECKING:
     import numpy as np
@@ -50,6 +51,8 @@ MIN_TIER2_SCORE = 3.0
 # Evidence scale for confidence: a score of STRENGTH_SCALE gives 1 - 1/e of full strength.
 STRENGTH_SCALE = 8.0
 NAME_TERM_WEIGHT = 2.0
+# The trained topic head blended with the re-ranked lexicon on English pages (see `TopicHead`).
+TOPICS_HEAD_FILE = "topics-head.npz"
 # Taxonomy names too generic or misleading to use as terms for their own category.
 _SKIP_NAME_TERMS = frozenset(
     {
@@ -307,16 +310,69 @@ def evidence(
     return Evidence(found.lexical, found.tier2, semantic.rerank(tier1, similarity) or tier1)
 
 
+@dataclass(frozen=True, slots=True)
+class TopicHead:
+    """The trained English topic head (``data/topics-head.npz``, written by
+    ``bench/contextual/blend.py --write-topics-head``): a softmax over the page's MiniLM
+    embedding, and the blend knobs chosen with it on dev data (see `blend`)."""
+
+    softmax: SoftmaxHead
+    weight: float
+    prior: float
+    geometric: bool
+    answer_without_lexicon: bool
+    strong_evidence: float
+
+    def decides(self, found: Evidence) -> bool:
+        """Whether the page's lexicon evidence is weak enough for the blend to decide: below
+        `strong_evidence` (the project's article-length pages score 12-50, public short texts
+        mostly under 10) the lexicon's answer and its confidence stand."""
+        return max(found.lexical.values(), default=0.0) < self.strong_evidence
+
+    def probabilities(self, embedding: np.ndarray) -> dict[str, float]:
+        """Tier-1 code → calibrated probability for a page's embedding."""
+        probs = self.softmax.probabilities(embedding)
+        return dict(zip(self.softmax.classes, probs.tolist(), strict=True))
+
+
+@cache
+def topic_head() -> TopicHead:
+    """The shipped topic head, loaded once."""
+    softmax, extra = heads.load(TOPICS_HEAD_FILE)
+    if set(softmax.classes) != set(taxonomy.topic_tier1_codes()):
+        raise RuntimeError(f"{TOPICS_HEAD_FILE}: classes {softmax.classes} are not the topics")
+    return TopicHead(
+        softmax,
+        weight=float(extra["blend_weight"]),
+        prior=float(extra["blend_prior"]),
+        geometric=bool(extra["blend_geometric"]),
+        answer_without_lexicon=bool(extra["answer_without_lexicon"]),
+        strong_evidence=float(extra["strong_evidence"]),
+    )
+
+
 def classify(
     *,
     title: str,
     description: str,
     text: str,
     use_semantic: bool = True,
+    use_head: bool = True,
     embedding: np.ndarray | None = None,
 ) -> list[CategoryMatch]:
-    """Up to three IAB categories for a page, most confident first (see `evidence`); none
-    when the lexicon's evidence is too weak."""
+    """Up to three IAB categories for a page, most confident first.
+
+    The lexicon finds the candidates and the embedding similarity re-ranks them (see
+    `evidence`). With `use_semantic` and `use_head`, on a page whose lexicon evidence is short
+    of an article's (`TopicHead.decides`) the re-ranked scores are blended with the trained
+    topic head's probabilities for the page's embedding (`blend`, `topic_head`), and the
+    confidences are the blend's probabilities. Otherwise the lexicon's answer and its
+    heuristic confidence stand, and there is no category when its evidence is too weak.
+    """
+    blended = use_semantic and use_head
+    if blended and embedding is None:
+        page = semantic.page_text(title=title, description=description, text=text)
+        embedding = semantic.embed(page) if page.strip() else None
     found = evidence(
         title=title,
         description=description,
@@ -324,6 +380,18 @@ def classify(
         use_semantic=use_semantic,
         embedding=embedding,
     )
+    head = topic_head() if blended and embedding is not None else None
+    if head is not None and embedding is not None and head.decides(found):
+        if not found.sufficient and not head.answer_without_lexicon:
+            return []
+        mixed = blend(
+            found,
+            head.probabilities(embedding),
+            weight=head.weight,
+            prior=head.prior,
+            geometric=head.geometric,
+        )
+        return matches(mixed, probabilities=True)
     return matches(found) if found.sufficient else []
 
 
@@ -365,8 +433,8 @@ def blend(
 
     The engine's scores become a distribution by their shares, with `prior` lexicon points
     spread evenly over the tier-1 categories (so weak evidence leans on the head more than
-    strong evidence does); then p = (1 − weight)·engine + weight·head, or with `geometric`
-    p ∝ engine^(1 − weight)·head^weight. The result sums to 1."""
+    strong evidence does); then p = (1 − w)·engine + w·head, or with `geometric`
+    p ∝ engine^(1 − w)·head^w, w being `weight`. The result sums to 1."""
     codes = list(head)
     scores = found.ranked
     total = sum(scores.get(code, 0.0) for code in codes) + prior

@@ -93,6 +93,7 @@ def warm_up() -> None:
         if _loaded.is_set():
             return
         semantic.warm_up()
+        categories.topic_head()
         multilingual.warm_up()
         sentiment.warm_up()
         page_language.warm_up()
