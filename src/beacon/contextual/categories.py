@@ -20,7 +20,7 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Container
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Protocol
@@ -391,8 +391,22 @@ def classify(
             prior=head.prior,
             geometric=head.geometric,
         )
-        return matches(mixed, probabilities=True)
+        return _agreeing(matches(mixed, probabilities=True), found)
     return matches(found) if found.sufficient else []
+
+
+def _agreeing(blended: list[CategoryMatch], found: Evidence) -> list[CategoryMatch]:
+    """`blended`, its first category's raw confidence raised to the lexicon's own when the
+    lexicon alone would have named the same tier-1 first: two readers agreeing are surer than
+    the blend's probability, which the prior and the head spread thin on pages of moderate
+    evidence (raising only the first keeps the list's order)."""
+    lexical = matches(found) if found.sufficient else []
+    if not blended or not lexical:
+        return blended
+    top, own = blended[0], lexical[0]
+    if top.id.split("-")[0] != own.id.split("-")[0] or own.confidence <= top.confidence:
+        return blended
+    return [replace(top, confidence=own.confidence), *blended[1:]]
 
 
 def matches(found: Evidence, *, probabilities: bool = False) -> list[CategoryMatch]:
