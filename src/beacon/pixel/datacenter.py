@@ -38,7 +38,8 @@ AI_OPERATORS: frozenset[str] = frozenset({"openai", "perplexity"})
 
 
 class DatacenterRanges:
-    """Sorted, merged address intervals of data-center networks, by IP version."""
+    """Sorted, disjoint address intervals of published networks, by IP version, each named
+    after the smallest network (`provider, cidr`) holding it."""
 
     def __init__(self, networks: Iterable[tuple[str, str]]) -> None:
         by_version: dict[int, list[tuple[int, int, int, str]]] = {4: [], 6: []}
