@@ -77,6 +77,11 @@ DATACENTER_PROVIDERS = (
     "pingdom",
     "statuscake",
 )
+# Folders vendored under another provider name. DuckDuckGo publishes the same addresses for
+# DuckDuckBot (its search crawler) and DuckAssistBot (its AI answers' fetcher): one provider,
+# since an address cannot tell the two apart. Which providers are AI operators (a browser-looking
+# hit from them is `ai_agent`, not `datacenter`) is said once, in beacon.pixel.datacenter.
+PROVIDER_NAMES = {"duckduckbot": "duckduckgo", "duckassistbot": "duckduckgo"}
 
 
 def _commit(repo: Path) -> str:
@@ -137,14 +142,16 @@ def update_ipranges(repo: Path) -> None:
     target = DATA / "datacenter"
     target.mkdir(exist_ok=True)
     lines = []
-    for provider in DATACENTER_PROVIDERS:
+    for folder in DATACENTER_PROVIDERS:
+        provider = PROVIDER_NAMES.get(folder, folder)
         for family in ("ipv4", "ipv6"):
-            path = repo / provider / f"{family}_merged.txt"
+            path = repo / folder / f"{family}_merged.txt"
             if not path.exists():
                 continue
             for raw in path.read_text("utf-8").split():
                 network = ipaddress.ip_network(raw, strict=False)
                 lines.append(f"{provider}\t{network}")
+    lines = list(dict.fromkeys(lines))  # a provider's network listed by two of its folders
     (target / "ranges.tsv").write_text("\n".join(lines) + "\n", "utf-8")
     _stamp(target, repo, "lord-alfred/ipranges")
     print(f"datacenter: {len(lines)} networks of {len(DATACENTER_PROVIDERS)} providers")

@@ -461,6 +461,11 @@ def render(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"nginx (1 worker, static GIF, no access log) under the same 200-URL load: "
         f"{static['rps']:,.0f} hits/s, p50 {static['p50_ms']:.2f} ms, p99 {static['p99_ms']:.2f} ms.",
     ]
+    if 200 in results["runs"]:
+        ratio = results["runs"][200]["rps"] / static["rps"]
+        rows[-1] += (
+            f" Beacon accepted {ratio:.0%} of nginx's rate under the same load (target ≥ 33%)."
+        )
     if results["profiles"]:
         rows += ["", profile_table(results["profiles"])]
     if "sigterm" in results:

@@ -30,6 +30,17 @@ def test_a_head_gives_calibrated_probabilities_and_keeps_the_other_arrays() -> N
     assert list(rest) == ["hash_dim"]
 
 
+def test_a_head_with_a_hidden_layer_applies_relu_before_the_softmax() -> None:
+    # hidden layer: units = relu(x - 1); softmax weights: identity
+    arrays = _arrays(hidden_weights=np.eye(3), hidden_bias=-np.ones(3))
+    head, rest = heads.from_arrays("test.npz", arrays)
+    assert head.hidden is not None and "hidden_weights" not in rest
+    p = head.probabilities(np.array([3.0, 0.5, -2.0]))
+    # units (2, 0, 0) -> logits / temperature 2 = (1, 0, 0); without the ReLU they would differ
+    assert p[0] == pytest.approx(np.e / (np.e + 2), rel=1e-6)
+    assert p[1] == pytest.approx(p[2])
+
+
 @pytest.mark.parametrize(
     "changes",
     [
@@ -38,8 +49,20 @@ def test_a_head_gives_calibrated_probabilities_and_keeps_the_other_arrays() -> N
         {"weights": np.ones((3, 2))},
         {"bias": np.zeros(2)},
         {"weights": np.ones(3)},
+        {"hidden_weights": np.ones((3, 4)), "hidden_bias": np.zeros(4)},
+        {"hidden_weights": np.ones((3, 3)), "hidden_bias": np.zeros(2)},
+        {"hidden_weights": np.ones((3, 3))},
     ],
-    ids=["zero-temperature", "negative-temperature", "too-few-columns", "short-bias", "1-d"],
+    ids=[
+        "zero-temperature",
+        "negative-temperature",
+        "too-few-columns",
+        "short-bias",
+        "1-d",
+        "hidden-units-not-weights-rows",
+        "short-hidden-bias",
+        "hidden-without-bias",
+    ],
 )
 def test_a_file_that_is_not_a_usable_head_is_refused(changes: dict[str, object]) -> None:
     with pytest.raises(RuntimeError, match=r"test\.npz"):

@@ -95,6 +95,46 @@ def test_the_same_story_in_five_languages_gets_the_same_category() -> None:
     assert len(set(answers.values())) == 1, answers
 
 
+# Pages about categories the head learnt from English text only (wikiHow steps): the encoder's
+# cross-lingual embedding carries them to the other languages. (The 13-class head before
+# session 10 had neither category.)
+NEW_CATEGORY_PAGES = {
+    "it-pets": (
+        "it",
+        "IAB16",
+        "Come prendersi cura di un cucciolo di cane",
+        "Portare a casa un cucciolo richiede pazienza. Scegli una cuccia comoda, crocchette "
+        "adatte alla sua età e porta il cane dal veterinario per i vaccini e il microchip. "
+        "Insegnagli a fare i bisogni fuori casa con premi e lodi, e portalo a passeggio al "
+        "guinzaglio ogni giorno. Anche i gatti e i conigli hanno bisogno di attenzioni: spazzola "
+        "il pelo e controlla le pulci.",
+    ),
+    "es-careers": (
+        "es",
+        "IAB4",
+        "Cómo preparar una entrevista de trabajo",
+        "Buscar empleo lleva tiempo. Actualiza tu currículum, escribe una carta de presentación "
+        "para cada oferta de trabajo y prepara la entrevista con el reclutador: investiga la "
+        "empresa, piensa en tus logros profesionales y en el salario que esperas. Después de la "
+        "entrevista, envía un correo de agradecimiento. Las bolsas de empleo y LinkedIn ayudan "
+        "a encontrar vacantes.",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NEW_CATEGORY_PAGES))
+def test_a_page_about_a_category_learnt_from_english_only_gets_it(name: str) -> None:
+    code, tier1, title, text = NEW_CATEGORY_PAGES[name]
+    html = (
+        f'<html lang="{code}"><head><title>{title}</title></head>'
+        f"<body><article><h1>{title}</h1><p>{text}</p></article></body></html>"
+    )
+    data = engine.classify_html(html=html, url=f"https://example.com/{name}").to_dict()
+    assert (data["language"], data["notes"]) == (code, [])
+    assert data["iab_categories"][0]["id"] == tier1, data["iab_categories"]
+    _assert_valid_categories(data["iab_categories"])
+
+
 def test_unsupported_language_still_answers_the_note(
     client: TestClient, headers: dict[str, str], site: LocalSite
 ) -> None:
@@ -136,11 +176,11 @@ def test_prefix_is_bounded_and_empty_pages_get_no_category() -> None:
     assert multilingual.classify(title="", description="", text="   ") == []
 
 
-def test_head_classes_are_tier1_topics() -> None:
+def test_head_knows_every_topic_tier1_category() -> None:
     head = multilingual.head()
-    topics = set(taxonomy.topic_tier1_codes())
-    assert set(head.classes) <= topics and len(head.classes) >= 10
-    assert head.weights.shape == (512, len(head.classes)) and head.temperature > 0
+    assert sorted(head.classes) == sorted(taxonomy.topic_tier1_codes())
+    inputs = head.weights if head.hidden is None else head.hidden[0]
+    assert inputs.shape[0] == 512 and head.temperature > 0
 
 
 def test_concurrent_embeddings_take_turns_and_leave_the_blas_limit_alone(

@@ -227,3 +227,29 @@ def test_sentiment_scores_count_neutral_as_a_miss_on_polar_rows() -> None:
     assert scores["predicted_neutral_on_polar"] == pytest.approx(1 / 3)
     # F1: negative 0 (p 0, r 0), neutral 2/3 (p 1/2, r 1), positive 2/3 (p 1, r 1/2).
     assert scores["macro_f1"] == pytest.approx((0 + 2 / 3 + 2 / 3) / 3)
+
+
+def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train_multilingual = load_script(BENCH / "train_multilingual.py")
+    from beacon.contextual import heads
+
+    # XOR of two signs: no linear head gets much above chance, one hidden layer can
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2000, 2)).astype(np.float32)
+    y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
+    rows = np.arange(len(y))
+    model, history = train_multilingual.train_hidden(
+        x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=60, dev=(rows, y)
+    )
+    assert history[-1] > 0.9, history
+    model.temperature = 1.5
+    monkeypatch.setattr(train_multilingual, "HEAD_PATH", tmp_path / "head.npz")
+    train_multilingual.save(model)
+    with np.load(tmp_path / "head.npz") as data:
+        head, rest = heads.from_arrays("head.npz", {key: data[key] for key in data.files})
+    assert head.classes == ("same", "different") and head.hidden is not None and rest == {}
+    expected = train.softmax(model.logits(train.Features(x, None), rows[:20]) / 1.5)
+    loaded = np.stack([head.probabilities(x[i]) for i in range(20)])
+    assert np.allclose(loaded, expected, atol=1e-5)

@@ -278,6 +278,32 @@ def test_uncountable_hits_still_get_the_gif(
     assert "beacon_pixel_spool_backlog_bytes 0.0" in metrics
 
 
+def test_a_signed_agent_with_a_browser_user_agent_is_counted_as_its_agent(
+    direct: TestClient, pixel_app: FastAPI, db: Database, headers: dict[str, str]
+) -> None:
+    # ChatGPT agent browses with Chrome's User-Agent and signs with Web Bot Auth: the
+    # collector keeps its Signature-Agent and Signature-Input, the flusher reads them.
+    cid = _campaign(direct, headers)
+    article = "https://www.nytimes.com/2026/01/15/tech/chips.html"
+    signed = {
+        "User-Agent": UA["chrome"],
+        "Signature-Agent": '"https://chatgpt.com"',
+        "Signature-Input": 'sig1=("@authority" "@method" "@path" "signature-agent");'
+        'created=1754340838;keyid="otMqcjr17mGyruktGvJU8oojQTSMHlVm7uO-lrcqbdg";'
+        'tag="web-bot-auth"',
+        "Signature": "sig1=:1AxfqHocTf693inKKMQ7NRoHoWAZ9d==:",
+    }
+    other = signed | {"Signature-Agent": 'sig1="https://agents.example.com"'}
+    for request_headers in (signed, other):
+        gif = direct.get(f"/px/{cid}.gif", params={"url": article}, headers=request_headers)
+        _assert_gif(gif)
+    assert pixel_app.state.pixel.flush().counted == 2
+    assert _rows(db) == [
+        ("nytimes.com", article, "desktop", "US", "ai_agent", "chatgpt.com", "", False, 1),
+        ("nytimes.com", article, "desktop", "US", "bot", "agents.example.com", "", False, 1),
+    ]
+
+
 def test_head_and_other_methods(via_proxy: TestClient) -> None:
     head = via_proxy.head("/px/1.gif")
     assert head.status_code == 200 and head.headers["cache-control"] == "no-store"

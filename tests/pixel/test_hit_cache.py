@@ -47,6 +47,9 @@ HEADERS: list[dict[str, str] | None] = [
     {"cf-ipcountry": "de"},
     {"cf-ipcountry": "T1", "x-forwarded-for": "71.192.0.1"},
     {"sec-purpose": "prefetch"},
+    {"signature-agent": '"https://chatgpt.com"'},
+    {"signature-agent": 'sig1="https://agents.example.com"', "signature-input": "x"},
+    {"signature-agent": "?1"},
 ]
 PAGES = [
     "https://www.bbc.co.uk/news/1",

@@ -20,7 +20,7 @@ from beacon.pixel.agents import (
     classify_traffic,
     load_extra_patterns,
 )
-from beacon.pixel.datacenter import DatacenterRanges, vendored_ranges
+from beacon.pixel.datacenter import AI_OPERATORS, DatacenterRanges, vendored_ranges
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.hits import KEPT_HEADERS, HitEnricher, beacon_record, gif_record
 from beacon.pixel.ivt import (
@@ -172,33 +172,60 @@ def test_ua_reason_comes_before_prefetch_and_datacenter(detector: InvalidTraffic
 # -- data-center ranges ----------------------------------------------------------------------
 
 
-def test_ranges_are_merged_and_bisected_on_both_families() -> None:
+def test_ranges_are_flattened_and_bisected_on_both_families() -> None:
     ranges = DatacenterRanges(
         [
             ("b", "10.0.1.0/24"),
-            ("a", "10.0.0.0/24"),  # adjacent: merged with the next one, named after the first
-            ("c", "10.0.0.128/25"),  # inside: absorbed
+            ("a", "10.0.0.0/24"),  # adjacent to b, another provider: kept apart
+            ("c", "10.0.0.128/25"),  # inside a: the smaller network names its addresses
             ("d", "192.0.2.0/31"),
+            ("d", "192.0.2.2/31"),  # adjacent, the same provider: joined
+            ("x", "198.51.100.0/24"),
+            ("y", "198.51.100.0/24"),  # the same network twice: the later line wins
             ("e", "2001:db8::/32"),
+            ("f", "2001:db8:1::/48"),  # IPv6 nests the same way
         ]
     )
-    assert len(ranges) == 3
+    assert len(ranges) == 8  # a, c, b, d, y; e, f, e
     lookup = {a: ranges.provider(ipaddress.ip_address(a)) for a in (
-        "9.255.255.255", "10.0.0.0", "10.0.1.255", "10.0.2.0", "192.0.2.1", "192.0.2.2",
-        "2001:db8::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::",
+        "9.255.255.255", "10.0.0.0", "10.0.0.127", "10.0.0.128", "10.0.0.255", "10.0.1.0",
+        "10.0.1.255", "10.0.2.0", "192.0.2.3", "192.0.2.4", "198.51.100.7", "2001:db8::",
+        "2001:db8:1::5", "2001:db8:2::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::",
     )}  # fmt: skip
     assert lookup == {
         "9.255.255.255": None,
         "10.0.0.0": "a",
-        "10.0.1.255": "a",
+        "10.0.0.127": "a",
+        "10.0.0.128": "c",
+        "10.0.0.255": "c",
+        "10.0.1.0": "b",
+        "10.0.1.255": "b",
         "10.0.2.0": None,
-        "192.0.2.1": "d",
-        "192.0.2.2": None,
+        "192.0.2.3": "d",
+        "192.0.2.4": None,
+        "198.51.100.7": "y",
         "2001:db8::": "e",
+        "2001:db8:1::5": "f",
+        "2001:db8:2::": "e",
         "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff": "e",
         "2001:db9::": None,
     }
     assert ranges.provider(None) is None
+
+
+def test_every_ai_operator_network_is_found_under_its_operator() -> None:
+    # Their fleets run inside the clouds' ranges (OpenAI's inside Azure's and AWS's): before
+    # the smallest network named an address, 244 of their 245 networks read as the cloud's.
+    text = resources.files("beacon.pixel").joinpath("data/datacenter/ranges.tsv").read_text()
+    rows = [line.split("\t") for line in text.splitlines() if line]
+    ranges = vendored_ranges()
+    ai_rows = [(provider, cidr) for provider, cidr in rows if provider in AI_OPERATORS]
+    assert len(ai_rows) > 200
+    for provider, cidr in ai_rows:
+        network = ipaddress.ip_network(cidr)
+        for address in (network.network_address, network.broadcast_address):
+            assert ranges.provider(address) == provider, (provider, cidr)
+    assert {provider for provider, _ in rows} >= AI_OPERATORS
 
 
 def test_vendored_ranges_cover_the_named_providers_on_ipv4_and_ipv6() -> None:

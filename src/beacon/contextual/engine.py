@@ -35,8 +35,9 @@ from beacon.contextual.sentiment import Sentiment
 # Bump when the lexicon, gazetteers, embedding model or scoring change, so cached results can be recomputed.
 # 1.5.0: calibrated confidences and abstain, es/fr/de/it/pt categories from the multilingual
 # head, the trained sentiment head for English.
-# 1.6.0: English pages short of an article's lexicon evidence blend the engine with a trained
-# topic head over the page embedding (categories.py, data/topics-head.npz).
+# 1.6.0: the multilingual head knows all 23 topic tier-1 categories (issue 16, session 10);
+# English pages short of an article's lexicon evidence blend the engine with a trained topic
+# head over the page embedding (categories.py, data/topics-head.npz).
 ENGINE_VERSION = "lexicon-embed-1.6.0"
 
 # The sentiment of a page in an unsupported language: not measured, so neither side is claimed.

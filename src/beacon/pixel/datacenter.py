@@ -7,9 +7,16 @@ Google, Bing, OpenAI, Perplexity, DuckDuckGo, Pingdom and StatusCake), refreshed
 `scripts/update_ivt_data.py`. Consumer relays and VPNs (iCloud Private Relay, Cloudflare WARP,
 Proton VPN) are deliberately not in it: people browse through them.
 
-Lookup: each family's networks become sorted, merged, non-overlapping integer intervals; an
-address is found with one `bisect` over the starts, O(log n), no allocation beyond the
-address itself. The table is built once per process (a few milliseconds) and only read after.
+`AI_OPERATORS` names the providers whose ranges belong to AI crawlers and assistants alone: a
+browser-looking hit from them is an AI agent (GIVT `ai_agent`), not a generic data center.
+Most of those fleets run inside a cloud's own ranges (OpenAI's inside Azure's and AWS's), so
+where networks nest the most specific one names the address: a crawler or monitor fleet wins
+over the cloud around it.
+
+Lookup: each family's networks become sorted, non-overlapping integer intervals, each named
+after the smallest published network holding it; an address is found with one `bisect` over
+the starts, O(log n), no allocation beyond the address itself. The table is built once per
+process (a few milliseconds) and only read after.
 """
 
 from __future__ import annotations
@@ -22,16 +29,24 @@ from importlib import resources
 
 from beacon.core.clientaddr import IPAddress
 
+# Providers of `ranges.tsv` that are AI operators: OpenAI publishes the addresses of GPTBot,
+# OAI-SearchBot and ChatGPT-User, Perplexity those of PerplexityBot and Perplexity-User. Not
+# DuckDuckGo: its DuckAssistBot (the AI answers' fetcher) and DuckDuckBot (the search crawler)
+# publish the very same addresses, so an address cannot tell the two apart; they are one
+# provider, `duckduckgo`, a crawler fleet (`datacenter`).
+AI_OPERATORS: frozenset[str] = frozenset({"openai", "perplexity"})
+
 
 class DatacenterRanges:
-    """Sorted, merged address intervals of data-center networks, by IP version."""
+    """Sorted, disjoint address intervals of published networks, by IP version, each named
+    after the smallest network (`provider, cidr`) holding it."""
 
     def __init__(self, networks: Iterable[tuple[str, str]]) -> None:
-        by_version: dict[int, list[tuple[int, int, str]]] = {4: [], 6: []}
-        for provider, cidr in networks:
+        by_version: dict[int, list[tuple[int, int, int, str]]] = {4: [], 6: []}
+        for order, (provider, cidr) in enumerate(networks):
             network = ipaddress.ip_network(cidr, strict=False)
             first, last = int(network.network_address), int(network.broadcast_address)
-            by_version[network.version].append((first, last, provider))
+            by_version[network.version].append((first, last, order, provider))
         self._starts: dict[int, list[int]] = {}
         self._ends: dict[int, list[int]] = {}
         self._providers: dict[int, list[str]] = {}
@@ -57,18 +72,45 @@ class DatacenterRanges:
         return None
 
 
-def _merged(intervals: list[tuple[int, int, str]]) -> tuple[list[int], list[int], list[str]]:
-    # Overlapping or adjacent networks become one interval, named after the first provider.
+def _merged(
+    networks: list[tuple[int, int, int, str]],
+) -> tuple[list[int], list[int], list[str]]:
+    """Disjoint intervals, each named after the smallest network (first, last, order, provider)
+    holding it; adjacent intervals of one provider are joined.
+
+    CIDR networks are nested or disjoint, never partly overlapping: sorted by start, widest
+    first, each network is inside the ones still open before it. Of two identical networks the
+    one listed later wins (`ranges.tsv` lists the clouds first, the fleets inside them after).
+    """
     starts: list[int] = []
     ends: list[int] = []
     providers: list[str] = []
-    for first, last, provider in sorted(intervals):
-        if ends and first <= ends[-1] + 1:
-            ends[-1] = max(ends[-1], last)
-            continue
+
+    def emit(first: int, last: int, provider: str) -> None:
+        if first > last:
+            return
+        if ends and ends[-1] + 1 == first and providers[-1] == provider:
+            ends[-1] = last
+            return
         starts.append(first)
         ends.append(last)
         providers.append(provider)
+
+    open_networks: list[tuple[int, str]] = []  # (last, provider), innermost last
+    cursor = 0
+    for first, last, _, provider in sorted(networks, key=lambda n: (n[0], -n[1], n[2])):
+        while open_networks and open_networks[-1][0] < first:
+            end, outer = open_networks.pop()
+            emit(cursor, end, outer)
+            cursor = max(cursor, end + 1)
+        if open_networks:
+            emit(cursor, first - 1, open_networks[-1][1])
+        cursor = first
+        open_networks.append((last, provider))
+    while open_networks:
+        end, outer = open_networks.pop()
+        emit(cursor, end, outer)
+        cursor = max(cursor, end + 1)
     return starts, ends, providers
 
 

@@ -6,17 +6,23 @@ the few request headers used here. Each hit gets at most one reason, the first t
 1. what the User-Agent says (`agents.AgentClassifier`): `empty_ua`, `ai_agent`,
    `known_crawler` (the lists and the operator's `BEACON_EXTRA_BOT_PATTERNS`), `automation`
    (headless browsers, automation frameworks, non-browser HTTP clients);
-2. `prefetch`: the browser fetched the pixel speculatively (`Sec-Purpose: prefetch` or
+2. what the request declares (`webbotauth.py`): a Web Bot Auth signature (`Signature-Input`
+   tagged `web-bot-auth`, or a `Signature-Agent` naming an origin) is an agent's, whatever
+   its User-Agent: `ai_agent` when the Signature-Agent is an AI operator's
+   (`https://chatgpt.com`), else `known_crawler`. Not verified: a forged one only makes a hit
+   invalid;
+3. `prefetch`: the browser fetched the pixel speculatively (`Sec-Purpose: prefetch` or
    `prerender`, `Purpose: prefetch`, `X-Moz: prefetch`, `X-Purpose: preview`), so nobody may
    ever see the page;
-3. `datacenter`: the client address is in a cloud or hosting provider's published ranges
-   (`datacenter.py`);
-4. `activity`: the same client (public address and User-Agent) loads more than
+4. the client's network (`datacenter.py`, one lookup): `ai_agent` in an AI operator's own
+   published ranges (`datacenter.AI_OPERATORS`: OpenAI, Perplexity), `datacenter` in a cloud
+   or hosting provider's or another crawler or monitor fleet's;
+5. `activity`: the same client (public address and User-Agent) loads more than
    `BEACON_IVT_ACTIVITY_MAX_PER_MINUTE` impressions of one campaign in one UTC minute (the
    loads past the limit are invalid), or a cache buster already seen for the campaign comes
    again from the same address (a replayed request).
 
-Reasons 1-3 are pure and cached. The activity rule keeps counts per minute in memory for the
+Reasons 1-4 are pure and cached. The activity rule keeps counts per minute in memory for the
 current and the previous minute only (bounded by `max_tracked`), per flusher process: with
 several flusher processes sharing a spool, a client split between them is counted by each.
 """
@@ -37,7 +43,8 @@ from beacon.pixel.agents import (
     default_classifier,
     load_extra_patterns,
 )
-from beacon.pixel.datacenter import DatacenterRanges, vendored_ranges
+from beacon.pixel.datacenter import AI_OPERATORS, DatacenterRanges, vendored_ranges
+from beacon.pixel.webbotauth import signed_agent
 
 # Request headers a browser sets on speculative loads (lowercase, as the collector keeps them).
 PREFETCH_HEADERS: tuple[str, ...] = ("sec-purpose", "purpose", "x-moz", "x-purpose")
@@ -153,11 +160,15 @@ class InvalidTrafficDetector:
         info = self.agents.classify(user_agent)
         if info.type != "human":
             return info
-        if hit.headers and is_prefetch(hit.headers):
-            return PREFETCH
+        if hit.headers:
+            signed = signed_agent(hit.headers)
+            if signed is not None:
+                return signed
+            if is_prefetch(hit.headers):
+                return PREFETCH
         provider = self.datacenters.provider(hit.client)
         if provider is not None:
-            return TrafficInfo(type="bot", reason="datacenter", operator=provider)
+            return _network_info(provider)
         # A private or loopback address is a proxy Beacon was not told to trust
         # (BEACON_TRUSTED_PROXIES), with everyone behind it: not one client to count.
         client = hit.client if hit.client is not None and _is_public(hit.client) else None
@@ -169,6 +180,13 @@ class InvalidTrafficDetector:
             cache_buster=hit.cache_buster,
         )
         return ACTIVITY if irregular else HUMAN
+
+
+@lru_cache(maxsize=64)
+def _network_info(provider: str) -> TrafficInfo:
+    if provider in AI_OPERATORS:
+        return TrafficInfo(type="ai_agent", operator=provider, reason="ai_agent")
+    return TrafficInfo(type="bot", operator=provider, reason="datacenter")
 
 
 @lru_cache(maxsize=65536)

@@ -10,10 +10,11 @@ A record is one line of JSON (an array, to stay small), written by whoever accep
   events API, `beacon ingest-log`), already validated.
 
 `headers` holds only what country resolution and invalid-traffic detection need
-(`cf-ipcountry`, `x-forwarded-for`, ..., and the prefetch markers `sec-purpose`, `purpose`,
-`x-moz`, `x-purpose`) or null. Strings from the wire are decoded as latin-1, which cannot
-fail, so the hot path never parses; the enrichment (`hits.HitEnricher`, off the request path)
-re-decodes them as UTF-8.
+(`cf-ipcountry`, `x-forwarded-for`, ..., the prefetch markers `sec-purpose`, `purpose`,
+`x-moz`, `x-purpose`, and Web Bot Auth's `signature-agent`, `signature-input`) or null; a
+missing header reads as absent, so records spooled before a header was kept still read.
+Strings from the wire are decoded as latin-1, which cannot fail, so the hot path never parses;
+the enrichment (`hits.HitEnricher`, off the request path) re-decodes them as UTF-8.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ import orjson
 
 from beacon.pixel.geo import COUNTRY_HEADERS
 from beacon.pixel.ivt import PREFETCH_HEADERS
+from beacon.pixel.webbotauth import SIGNATURE_HEADERS
 
 GIF, BEACON, EVENT = "g", "b", "e"
-# Request headers the collector keeps for country resolution and prefetch detection
+# Request headers the collector keeps for country resolution and invalid-traffic detection
 # (lowercase bytes, as in ASGI): one set lookup per header, and only present ones are kept.
 KEPT_HEADERS: frozenset[bytes] = frozenset(
-    name.encode() for name in (*COUNTRY_HEADERS, "x-forwarded-for", *PREFETCH_HEADERS)
+    name.encode()
+    for name in (*COUNTRY_HEADERS, "x-forwarded-for", *PREFETCH_HEADERS, *SIGNATURE_HEADERS)
 )
 # Most query fields (or beacon keys) one hit may carry; more is rejected as `too_many_params`.
 MAX_QUERY_FIELDS = 100
