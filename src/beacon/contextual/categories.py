@@ -12,6 +12,10 @@ text, which state what an article is about) counts more than the rest, and News 
 treated as a format rather than a subject, so a news report is labelled by its subject when
 the subject has comparable evidence. British spellings are folded to the American ones the
 lexicon is written in.
+
+On pages short of an article's evidence (short texts, questions, headlines, where a lexicon
+finds few terms or none) the re-ranked scores are blended with a trained softmax head over the
+page's MiniLM embedding (`TopicHead`, `blend`; docs/understand.md, *English topic head*).
 """
 
 from __future__ import annotations
