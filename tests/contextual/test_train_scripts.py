@@ -253,3 +253,35 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
     expected = train.softmax(model.logits(train.Features(x, None), rows[:20]) / 1.5)
     loaded = np.stack([head.probabilities(x[i]) for i in range(20)])
     assert np.allclose(loaded, expected, atol=1e-5)
+
+
+def test_the_blend_grid_scores_what_the_runtime_blend_reports() -> None:
+    """bench/contextual/blend.py searches its knobs with vectorised arithmetic; each setting
+    must score exactly what categories.blend + categories.matches (the run-time path) give."""
+    blend = load_script(BENCH / "blend.py")
+    classes = list(taxonomy.topic_tier1_codes())
+    rng = np.random.default_rng(0)
+    evidence = []
+    for _ in range(60):
+        size = int(rng.integers(0, 5))
+        codes = rng.choice(classes, size=size, replace=False).tolist()
+        scores = {c: float(rng.choice([1.0, 3.0, 6.0, 20.0]) * rng.random() + 0.5) for c in codes}
+        evidence.append(blend.categories.Evidence(dict(scores), {}, dict(scores)))
+    head = rng.dirichlet(np.ones(len(classes)) * 0.3, size=len(evidence))
+    gold_codes = [classes[int(i)] for i in rng.integers(0, len(classes), len(evidence))]
+    gold = np.array([classes.index(c) for c in gold_codes])
+    arrays = blend.matrices(evidence, classes)
+    settings = [
+        {"weight": 0.4, "prior": 10.0, "geometric": False, "answer_without_lexicon": True,
+         "strong_evidence": 15.0},
+        {"weight": 0.7, "prior": 0.0, "geometric": True, "answer_without_lexicon": False,
+         "strong_evidence": float("inf")},
+        {"weight": 0.2, "prior": 3.0, "geometric": True, "answer_without_lexicon": True,
+         "strong_evidence": 4.0},
+    ]  # fmt: skip
+    for config in settings:
+        predicted = blend.predict(evidence, head, classes, config)
+        _, _, hits1, hits3 = blend.scores(gold_codes, predicted)
+        assert blend.grid_hits(arrays, head, gold, config) == (hits1, hits3), config
+    # the engine alone answers only with enough lexicon evidence
+    assert any(not p for p in blend.predict(evidence, head, classes, None))
