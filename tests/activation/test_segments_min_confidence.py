@@ -42,8 +42,8 @@ TEXTS = {
     ),
     ABSTAINED: (
         "Sunday notes",
-        "We went to the stadium with the kids, then had lunch at a cafe and walked home along "
-        "the river before the rain started.",
+        "We took the kids to the market, then had lunch at a cafe and walked home along the "
+        "river before the rain started.",
     ),
     TECH: (
         "Nvidia unveils a faster AI chip for data centers",

@@ -26,10 +26,10 @@ TWO_SUBJECTS = (
     "After the tennis match we drove to the market and bought bread, cheese and flowers for the "
     "kitchen.",
 )
-# A little evidence for two subjects: the engine names a category, with a low raw score.
-# A page with no clear subject. (Until engine 1.5.0 this read "We went to the stadium with the
-# kids, ...": the English topic head of 1.6.0 reads that as Sports, raw 0.46 — see
-# docs/benchmarks.md, "Classifier v2: engine + trained head blend".)
+# A page with no clear subject: too little evidence for any category to reach the threshold.
+# (Until engine 1.5.0 it read "We went to the stadium with the kids, ...", which the English
+# topic head of 1.6.0 reads as Sports; docs/benchmarks.md, "Classifier v2: engine + trained
+# head blend".)
 VAGUE = (
     "Sunday notes",
     "We took the kids to the market, then had lunch at a cafe and walked home along the "
