@@ -103,8 +103,8 @@ def test_a_viewer_sees_no_classify_form_and_is_refused(console: Console) -> None
 
 def test_a_text_below_the_confidence_threshold_says_so(console: Console) -> None:
     vague = (
-        "We went to the stadium with the kids, then had lunch at a cafe and walked home along "
-        "the river before the rain started."
+        "We took the kids to the market, then had lunch at a cafe and walked home along the "
+        "river before the rain started."
     )
     with console.http() as client:
         token = console.http_sign_in(client, "analyst")
