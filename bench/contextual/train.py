@@ -29,10 +29,10 @@ import math
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -125,16 +125,12 @@ def train(
         np.zeros((HASH_DIM, k), dtype=np.float32) if features.sparse is not None else None,
         np.zeros(k, dtype=np.float32),
     )
-    counts = np.bincount(y[rows], minlength=k).astype(np.float64)
-    class_weight = np.sqrt(counts.sum() / (k * np.maximum(counts, 1)))
-    params = [p for p in (model.w_dense, model.w_sparse, model.bias) if p is not None]
-    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
-    step = 0
+    class_weight = balanced_class_weights(y, rows, k)
+    adam = Adam([p for p in (model.w_dense, model.w_sparse, model.bias) if p is not None],
+                LEARNING_RATE)  # fmt: skip
     history: list[float] = []
     for _ in range(epochs):
-        order = rng.permutation(rows)
-        for start in range(0, len(order), BATCH):
-            batch = order[start : start + BATCH]
+        for batch in minibatches(rng, rows):
             dense, sparse = features.batch(batch)
             z = dense @ model.w_dense + model.bias
             if sparse is not None and model.w_sparse is not None:
@@ -146,19 +142,46 @@ def train(
             if sparse is not None and model.w_sparse is not None:
                 grads.append(sparse.T @ g + l2 * model.w_sparse)
             grads.append(g.sum(axis=0))
-            step += 1
-            for param, grad, (m, v) in zip(params, grads, moments, strict=True):
-                m *= 0.9
-                m += 0.1 * grad
-                v *= 0.999
-                v += 0.001 * grad * grad
-                m_hat = m / (1 - 0.9**step)
-                v_hat = v / (1 - 0.999**step)
-                param -= LEARNING_RATE * m_hat / (np.sqrt(v_hat) + 1e-8)
+            adam.update(grads)
         if dev is not None:
             dev_rows, dev_y = dev
             history.append(float((model.logits(features, dev_rows).argmax(1) == dev_y).mean()))
     return model, history
+
+
+class Adam:
+    """Adam (β 0.9 / 0.999) over a list of parameter arrays, updated in place."""
+
+    def __init__(self, params: Sequence[np.ndarray], learning_rate: float) -> None:
+        self.params = list(params)
+        self.moments = [(np.zeros_like(p), np.zeros_like(p)) for p in self.params]
+        self.learning_rate = learning_rate
+        self.steps = 0
+
+    def update(self, grads: Sequence[np.ndarray]) -> None:
+        """One step with these gradients, in the order of ``params``."""
+        self.steps += 1
+        for param, grad, (m, v) in zip(self.params, grads, self.moments, strict=True):
+            m *= 0.9
+            m += 0.1 * grad
+            v *= 0.999
+            v += 0.001 * grad * grad
+            m_hat = m / (1 - 0.9**self.steps)
+            v_hat = v / (1 - 0.999**self.steps)
+            param -= self.learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
+
+
+def balanced_class_weights(y: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
+    """Square-root-balanced weight of each of ``k`` classes over the training ``rows``."""
+    counts = np.bincount(y[rows], minlength=k).astype(np.float64)
+    return np.asarray(np.sqrt(counts.sum() / (k * np.maximum(counts, 1))))
+
+
+def minibatches(rng: np.random.Generator, rows: np.ndarray) -> Iterator[np.ndarray]:
+    """One epoch of ``rows`` in a random order, BATCH at a time."""
+    order = rng.permutation(rows)
+    for start in range(0, len(order), BATCH):
+        yield order[start : start + BATCH]
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -230,30 +253,40 @@ def load_features(
     return Features(dense, sparse_features(docs) if "sparse" in feature_set else None)
 
 
-def select_and_train(
+class Trainable(Protocol):
+    """A head `select_on_dev` can tune: raw scores for rows, and a temperature to set."""
+
+    temperature: float
+
+    def logits(self, features: Features, rows: np.ndarray | None = None) -> np.ndarray: ...
+
+
+Head = TypeVar("Head", bound=Trainable)
+# fit(train rows, l2=..., epochs=..., dev=(dev rows, their labels) or None) -> model, dev top-1s
+Fit = Callable[..., tuple[Head, list[float]]]
+
+
+def select_on_dev(
+    fit: Fit[Head],
     features: Features,
     y: np.ndarray,
     splits: np.ndarray,
-    classes: list[str],
     l2_grid: Sequence[float] = L2_GRID,
-) -> tuple[Model, dict[str, Any]]:
+) -> tuple[Head, dict[str, Any]]:
     """Choose L2 and epochs on dev, retrain on train, fit the temperature on dev."""
     train_rows = np.flatnonzero(splits == "train")
     dev_rows = np.flatnonzero(splits == "dev")
     search = {}
     best: tuple[float, float, int] = (-1.0, 0.0, 0)
     for l2 in l2_grid:
-        _, history = train(
-            features, y, train_rows, classes, l2=l2, epochs=MAX_EPOCHS,
-            dev=(dev_rows, y[dev_rows]),
-        )  # fmt: skip
+        _, history = fit(train_rows, l2=l2, epochs=MAX_EPOCHS, dev=(dev_rows, y[dev_rows]))
         search[str(l2)] = [round(h, 4) for h in history]
         epoch = int(np.argmax(history)) + 1
         print(f"  l2={l2:g}: dev top-1 by epoch {search[str(l2)]}", flush=True)
         if history[epoch - 1] > best[0]:
             best = (history[epoch - 1], l2, epoch)
     _, l2, epochs = best
-    model, _ = train(features, y, train_rows, classes, l2=l2, epochs=epochs)
+    model, _ = fit(train_rows, l2=l2, epochs=epochs)
     model.temperature = fit_temperature(model.logits(features, dev_rows), y[dev_rows])
     return model, {
         "l2": l2,
@@ -261,6 +294,21 @@ def select_and_train(
         "dev_search": search,
         "temperature": model.temperature,
     }
+
+
+def select_and_train(
+    features: Features,
+    y: np.ndarray,
+    splits: np.ndarray,
+    classes: list[str],
+    l2_grid: Sequence[float] = L2_GRID,
+) -> tuple[Model, dict[str, Any]]:
+    """The softmax head with L2 and epochs chosen on dev (`select_on_dev`)."""
+
+    def fit(rows: np.ndarray, **options: Any) -> tuple[Model, list[float]]:
+        return train(features, y, rows, classes, **options)
+
+    return select_on_dev(fit, features, y, splits, l2_grid)
 
 
 def evaluate_model(

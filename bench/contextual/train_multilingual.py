@@ -44,17 +44,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 
 from train import (
-    BATCH,
     DEFAULT_DATA,
     EVAL_DIR,
-    L2_GRID,
-    MAX_EPOCHS,
     SEED,
+    Adam,
     Features,
     Model,
+    balanced_class_weights,
     evaluate_model,
-    fit_temperature,
+    minibatches,
     select_and_train,
+    select_on_dev,
     softmax,
 )
 from train_data import DEFAULT_SOURCES, SOURCES, Reader, SourceMissing, load_mapping
@@ -202,16 +202,11 @@ def train_hidden(
         (rng.standard_normal((hidden, k)) * np.sqrt(1 / hidden)).astype(np.float32),
         np.zeros(k, dtype=np.float32),
     )
-    counts = np.bincount(y[rows], minlength=k).astype(np.float64)
-    class_weight = np.sqrt(counts.sum() / (k * np.maximum(counts, 1)))
-    params = [model.w_hidden, model.b_hidden, model.w_dense, model.bias]
-    moments = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
-    step = 0
+    class_weight = balanced_class_weights(y, rows, k)
+    adam = Adam([model.w_hidden, model.b_hidden, model.w_dense, model.bias], HIDDEN_LEARNING_RATE)
     history: list[float] = []
     for _ in range(epochs):
-        order = rng.permutation(rows)
-        for start in range(0, len(order), BATCH):
-            batch = order[start : start + BATCH]
+        for batch in minibatches(rng, rows):
             h_in = x[batch] @ model.w_hidden + model.b_hidden
             h = np.maximum(h_in, 0)
             p = softmax(h @ model.w_dense + model.bias)
@@ -220,15 +215,7 @@ def train_hidden(
             g_h = (g @ model.w_dense.T) * (h_in > 0)
             grads = [x[batch].T @ g_h + l2 * model.w_hidden, g_h.sum(axis=0),
                      h.T @ g + l2 * model.w_dense, g.sum(axis=0)]  # fmt: skip
-            step += 1
-            for param, grad, (m, v) in zip(params, grads, moments, strict=True):
-                m *= 0.9
-                m += 0.1 * grad
-                v *= 0.999
-                v += 0.001 * grad * grad
-                m_hat = m / (1 - 0.9**step)
-                v_hat = v / (1 - 0.999**step)
-                param -= HIDDEN_LEARNING_RATE * m_hat / (np.sqrt(v_hat) + 1e-8)
+            adam.update(grads)
         if dev is not None:
             dev_rows, dev_y = dev
             logits = model.logits(Features(x, None), dev_rows)
@@ -240,23 +227,11 @@ def select_and_train_hidden(
     x: np.ndarray, y: np.ndarray, splits: np.ndarray, classes: list[str], hidden: int
 ) -> tuple[HiddenModel, dict[str, Any]]:
     """train.select_and_train for the hidden-layer head: L2 and epochs on dev, temperature."""
-    train_rows = np.flatnonzero(splits == "train")
-    dev_rows = np.flatnonzero(splits == "dev")
-    search = {}
-    best: tuple[float, float, int] = (-1.0, 0.0, 0)
-    for l2 in L2_GRID:
-        _, history = train_hidden(x, y, train_rows, classes, hidden=hidden, l2=l2,
-                                  epochs=MAX_EPOCHS, dev=(dev_rows, y[dev_rows]))  # fmt: skip
-        search[str(l2)] = [round(h, 4) for h in history]
-        epoch = int(np.argmax(history)) + 1
-        print(f"  l2={l2:g}: dev top-1 by epoch {search[str(l2)]}", flush=True)
-        if history[epoch - 1] > best[0]:
-            best = (history[epoch - 1], l2, epoch)
-    _, l2, epochs = best
-    model, _ = train_hidden(x, y, train_rows, classes, hidden=hidden, l2=l2, epochs=epochs)
-    model.temperature = fit_temperature(model.logits(Features(x, None), dev_rows), y[dev_rows])
-    return model, {"l2": l2, "epochs": epochs, "dev_search": search,
-                   "temperature": model.temperature}  # fmt: skip
+
+    def fit(rows: np.ndarray, **options: Any) -> tuple[HiddenModel, list[float]]:
+        return train_hidden(x, y, rows, classes, hidden=hidden, **options)
+
+    return select_on_dev(fit, Features(x, None), y, splits)
 
 
 def _rows(

@@ -255,6 +255,28 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
     assert np.allclose(loaded, expected, atol=1e-5)
 
 
+def test_selection_on_dev_picks_epochs_on_dev_and_a_positive_temperature() -> None:
+    """train.select_on_dev, shared by the softmax and the hidden-layer heads: it trains on the
+    train rows only, keeps the L2 and epoch count with the best dev top-1, and calibrates."""
+    train_multilingual = load_script(BENCH / "train_multilingual.py")
+    rng = np.random.default_rng(1)
+    centres = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0]])
+    y = rng.integers(0, 3, 6000)
+    x = (centres[y] + rng.standard_normal((6000, 2))).astype(np.float32)
+    splits = np.array(["train"] * 4800 + ["dev"] * 1200)
+    classes = ["a", "b", "c"]
+    for model, selection in (
+        train.select_and_train(train.Features(x, None), y, splits, classes, l2_grid=(1e-4,)),
+        train_multilingual.select_and_train_hidden(x, y, splits, classes, hidden=8),
+    ):
+        dev = np.flatnonzero(splits == "dev")
+        top1 = (model.logits(train.Features(x, None), dev).argmax(1) == y[dev]).mean()
+        assert top1 > 0.9
+        assert selection["temperature"] == model.temperature > 0
+        history = selection["dev_search"][str(selection["l2"])]
+        assert history[selection["epochs"] - 1] == max(history)
+
+
 def test_the_blend_grid_scores_what_the_runtime_blend_reports() -> None:
     """bench/contextual/blend.py searches its knobs with vectorised arithmetic; each setting
     must score exactly what categories.blend + categories.matches (the run-time path) give."""
