@@ -164,3 +164,12 @@ def test_longest_term_wins_over_parts() -> None:
         )
     )
     assert result.iab_categories[0].id.startswith("IAB7")
+
+
+def test_lone_surrogates_from_a_python_caller_read_as_replacement_characters() -> None:
+    # The API answers 422 before and HTML decoding never makes one; a Python caller can.
+    text = "Liverpool beat Arsenal at Anfield: the striker scored twice in the league match."
+    plain = classify_text(text=text.replace("Anfield", "Anfield \ufffd"), title="Match \ufffd")
+    lone = classify_text(text=text.replace("Anfield", "Anfield \udc00"), title="Match \ud800")
+    assert lone.to_dict() == plain.to_dict()
+    assert lone.iab_categories[0].id.startswith("IAB17")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 
 import numpy as np
 import pytest
@@ -174,6 +175,17 @@ def test_prefix_is_bounded_and_empty_pages_get_no_category() -> None:
     assert prefix.startswith("Título. palabra")
     assert len(prefix) <= multilingual.MAX_CHARS
     assert multilingual.classify(title="", description="", text="   ") == []
+
+
+def test_characters_that_expand_under_normalisation_cannot_multiply_the_encoders_work() -> None:
+    # U+FDFA is one character and eighteen after NFKC; 600 of them took the encoder 288 ms.
+    crafted = multilingual.page_prefix(title="", text="\ufdfa" * 5000)
+    assert 0 < len(unicodedata.normalize("NFKC", crafted)) <= multilingual.MAX_EXPANDED_CHARS
+    # ordinary text in the supported languages is cut at a word, as before
+    text = "Überraschung: Straße, Größe und Fußball – ﬁnale Ergebnisse. " * 40
+    prefix = multilingual.page_prefix(title="Größe", text=text)
+    joined = f"Größe. {text[: multilingual.MAX_CHARS].strip()}"
+    assert prefix == joined[: joined.rfind(" ", 0, multilingual.MAX_CHARS)]
 
 
 def test_head_knows_every_topic_tier1_category() -> None:

@@ -9,6 +9,7 @@ any machine. Callers fetch (see `fetch.py`), then call
 from __future__ import annotations
 
 import gc
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,6 +124,7 @@ def classify_text(
     what ``bench/contextual/calibrate.py`` fits the calibration map on.
     """
     warm_up()
+    text, title, description = (_scalar_values(part) for part in (text, title, description))
     detected = page_language.detect(text=text, title=title)
     return _classify(
         text=text,
@@ -132,6 +134,20 @@ def classify_text(
         min_confidence=min_confidence,
         calibrated=calibrated,
     )
+
+
+def _scalar_values(text: str) -> str:
+    """``text`` with each lone UTF-16 surrogate (a Python string may hold one; UTF-8 cannot)
+    replaced by U+FFFD, which the tokenizers accept. The API refuses them before this (422)
+    and HTML decoding never makes them: this guards callers in Python."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _categories(
