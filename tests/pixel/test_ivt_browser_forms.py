@@ -137,3 +137,12 @@ def test_browser_homepage_after_its_name() -> None:
         "Mozilla/5.0 (Windows; U; Windows NT 5.1; en-US) AppleWebKit/534.34 (KHTML, like Gecko) "
         "QtWeb Internet Browser/3.8.5 +http://www.QtWeb.net"
     )
+
+
+def test_browser_as_a_platform_word_but_not_as_a_programs_name() -> None:
+    # A device's own browser names itself ("nook browser/1.0", a WAP "UP.Browser"), which
+    # counts as its platform; a program whose name starts with "Browser" does not.
+    assert _human("nook browser/1.0")
+    assert _human("SIE-S55/16 UP.Browser/6.1.0.5.c.4 (GUI) MMP/1.0 UP.Link/5.1.2.10")
+    for tool in ("Browsershots", "Browserbase", "Browser-Use/0.1"):
+        assert not _human(tool), tool

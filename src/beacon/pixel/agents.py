@@ -490,8 +490,10 @@ _BROWSER_TOKENS = re.compile(
     r"|Mac OS|Linux|Roku|Tizen|webOS|Web0S|Smart-?TV|HbbTV|Apple ?TV|tvOS|AppleCoreMedia"
     r"|PlayStation|Xbox|Nintendo|CrKey|BlackBerry|BB10|KaiOS|Symbian|Series ?40|Nokia|SAMSUNG"
     r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle"
-    # feature phones and their WAP browsers, UC Browser's iOS form, TV and old desktop systems
-    r"|browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
+    # feature phones and their WAP browsers ("nook browser/1.0", "UP.Browser/6.2"), UC
+    # Browser's iOS form, TV and old desktop systems; "browser" opening the User-Agent is a
+    # program's name ("Browsershots", "Browserbase"), not a browser's
+    r"|(?!^)browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
     r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy"
     # text browsers ("Links (2.29; NetBSD ...)", "w3m/0.5.1") and feature phones' forms
     # ("MOT-V551/08.17.0FR MIB/2.2.1", "SoftBank/1.0/821SC/...", "emobile/1.0.0 (H11T; like
