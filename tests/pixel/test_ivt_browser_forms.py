@@ -146,3 +146,22 @@ def test_browser_as_a_platform_word_but_not_as_a_programs_name() -> None:
     assert _human("SIE-S55/16 UP.Browser/6.1.0.5.c.4 (GUI) MMP/1.0 UP.Link/5.1.2.10")
     for tool in ("Browsershots", "Browserbase", "Browser-Use/0.1"):
         assert not _human(tool), tool
+
+
+def test_windows_phone_model_last_in_the_comment_is_no_bot_name() -> None:
+    # the nginx blocker's "Titan" as HTC's model, closing the comment
+    assert _human(
+        "Mozilla/5.0 (compatible; MSIE 9.0; Windows Phone OS 7.5; Trident/5.0; IEMobile/9.0; "
+        "HTC; TITAN X310e)"
+    )
+    # one field alone after IEMobile is no maker and model: a bot's name there still counts
+    assert not _human(
+        "Mozilla/5.0 (compatible; MSIE 9.0; Windows Phone OS 7.5; Trident/5.0; IEMobile/9.0; "
+        "Googlebot)"
+    )
+
+
+def test_unix_systems_named_without_linux_are_platforms() -> None:
+    assert _human("Midori/0.4 (CentOS 6.5)")
+    assert _human("Midori/0.5 (X11; FreeBSD/11) WebKit/2.4.7 Midori/0.5.9")
+    assert not _human("Rambler/1.0 (FreeBSD; +http://example.com/bot)")

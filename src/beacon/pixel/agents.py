@@ -353,9 +353,12 @@ _ANDROID_DEVICE = re.compile(
     # a crawler (a list entry that is only a build id is dropped, `_BUILD_ID`)
     r"(?: ?Build/[^;()]*)?(?=[;)])"
 )
-# A Windows Phone's maker and model after IEMobile ("IEMobile/9.0; HTC; TITAN X310e"), as
-# free-form as an Android device model.
-_WINDOWS_PHONE_DEVICE = re.compile(r"(IEMobile/[\d.]+;(?: ARM;| Touch;)*)(?: [^;()]+;){1,2}")
+# A Windows Phone's maker and model after IEMobile ("IEMobile/9.0; HTC; TITAN X310e", also
+# last in the comment: "IEMobile/9.0; HTC; TITAN X310e)"), as free-form as an Android device
+# model.
+_WINDOWS_PHONE_DEVICE = re.compile(
+    r"(IEMobile/[\d.]+;(?: ARM;| Touch;)*)(?: [^;()]+; [^;()]+(?=\))|(?: [^;()]+;){1,2})"
+)
 # A pipe inside a comment ("AlipayDefined(nt:WIFI,ws:360|0|2.0)", an IE toolbar's
 # "Sgrunt|V109|...") is an app's own field separator; isbot's `\|` was written for pipes
 # outside them (a logged line's appended note).
@@ -495,6 +498,9 @@ _BROWSER_TOKENS = re.compile(
     # program's name ("Browsershots", "Browserbase"), not a browser's
     r"|(?!^)browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
     r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy"
+    # Unix desktops and systems naming themselves without "Linux" ("Midori/0.5 (X11;
+    # FreeBSD/11)", "Midori/0.4 (CentOS 6.5)", "NetSurf/3.0 (RISC OS)")
+    r"|\(X11;|FreeBSD|OpenBSD|NetBSD|CentOS|RISC OS|SunOS"
     # text browsers ("Links (2.29; NetBSD ...)", "w3m/0.5.1") and feature phones' forms
     # ("MOT-V551/08.17.0FR MIB/2.2.1", "SoftBank/1.0/821SC/...", "emobile/1.0.0 (H11T; like
     # Gecko; Wireless) NetFront/3.4")
