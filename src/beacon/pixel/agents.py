@@ -499,7 +499,7 @@ _BROWSER_TOKENS = re.compile(
     r"|(?!^)browser|\bWAP\b|MAUI|\bMRE/|DoCoMo|KDDI|Obigo|\bdv\(iPh|OMI/|AmigaOS|OpenHarmony"
     r"|Motif|Dillo|HotJava|Mosaic|GOG Galaxy"
     # Unix desktops and systems naming themselves without "Linux" ("Midori/0.5 (X11;
-    # FreeBSD/11)", "Midori/0.4 (CentOS 6.5)", "NetSurf/3.0 (RISC OS)")
+    # FreeBSD/11)", "Midori/0.4 (CentOS 6.5)"; isbot still names NetSurf on RISC OS a bot)
     r"|\(X11;|FreeBSD|OpenBSD|NetBSD|CentOS|RISC OS|SunOS"
     # text browsers ("Links (2.29; NetBSD ...)", "w3m/0.5.1") and feature phones' forms
     # ("MOT-V551/08.17.0FR MIB/2.2.1", "SoftBank/1.0/821SC/...", "emobile/1.0.0 (H11T; like
