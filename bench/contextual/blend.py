@@ -49,6 +49,7 @@ from train import (
     Model,
     confusion_matrix,
     own_eval_docs,
+    pct,
     per_category,
     select_and_train,
     softmax,
@@ -370,10 +371,6 @@ def write_head(model: Model, chosen: dict[str, Any]) -> None:
     )
 
 
-def _pct(value: float) -> str:
-    return f"{value:.1%}"
-
-
 def markdown(report: dict[str, Any], classes: list[str]) -> str:
     """The blend report as Markdown tables (pasted into docs/benchmarks.md)."""
     res = report["results"]
@@ -392,25 +389,25 @@ def markdown(report: dict[str, Any], classes: list[str]) -> str:
     for name, label in labels.items():
         e, h, b = res["engine"][name], res["head"][name], res["blend"][name]
         lines.append(
-            f"| {label} | {e['n']} | {_pct(e['top1'])} | {_pct(e['top3'])} | {_pct(h['top1'])} "
-            f"| {_pct(h['top3'])} | {_pct(b['top1'])} | {_pct(b['top3'])} | {_pct(e['none'])} "
-            f"| {_pct(b['none'])} |"
+            f"| {label} | {e['n']} | {pct(e['top1'])} | {pct(e['top3'])} | {pct(h['top1'])} "
+            f"| {pct(h['top3'])} | {pct(b['top1'])} | {pct(b['top3'])} | {pct(e['none'])} "
+            f"| {pct(b['none'])} |"
         )
     lines += ["", "| public test source | n | engine top-1 | head top-1 | blend top-1 | "
               "blend top-3 |", "|---|---|---|---|---|---|"]  # fmt: skip
     for source in SOURCES_ORDER:
         e, h, b = (res[s]["test_by_source"][source] for s in ("engine", "head", "blend"))
         lines.append(
-            f"| {source} | {b[2]} | {_pct(e[0])} | {_pct(h[0])} | {_pct(b[0])} | {_pct(b[1])} |"
+            f"| {source} | {b[2]} | {pct(e[0])} | {pct(h[0])} | {pct(b[0])} | {pct(b[1])} |"
         )
     lines += ["", "| tier-1 | n | engine P | engine R | head P | head R | blend P | blend R |",
               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for code in classes:
         e, h, b = (res[s]["test_per_category"][code] for s in ("engine", "head", "blend"))
         lines.append(
-            f"| {code} | {b['support']} | {_pct(e['precision'])} | {_pct(e['recall'])} | "
-            f"{_pct(h['precision'])} | {_pct(h['recall'])} | {_pct(b['precision'])} | "
-            f"{_pct(b['recall'])} |"
+            f"| {code} | {b['support']} | {pct(e['precision'])} | {pct(e['recall'])} | "
+            f"{pct(h['precision'])} | {pct(h['recall'])} | {pct(b['precision'])} | "
+            f"{pct(b['recall'])} |"
         )
     labels_cm = [*classes, "none"]
     lines += ["", "Blend confusion matrix on the public test split (rows gold, columns "

@@ -50,6 +50,11 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from train import pct
+from train_features import load_jsonl
+
 from beacon.contextual import calibration
 from beacon.contextual.engine import classify_text
 
@@ -86,11 +91,6 @@ REPORT_THRESHOLDS = (0.0, 0.2, 0.3, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 # --- data -----------------------------------------------------------------------------------
-
-
-def load_jsonl(path: Path) -> list[dict[str, Any]]:
-    """The JSON objects of a JSON Lines file."""
-    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
 def own_split(doc_id: str) -> str:
@@ -393,16 +393,12 @@ def report(
     }
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
-
-
 def markdown(result: dict[str, Any]) -> str:
     """The report as the tables docs/benchmarks.md carries."""
     ev = result["evaluation"]
     lines = [
         f"Evaluation split: {ev['documents']} documents, {ev['answered']} with a category; "
-        f"top-1 {_pct(ev['top1'])}. ECE (15 bins, top-1): {ev['ece_raw']:.3f} raw → "
+        f"top-1 {pct(ev['top1'])}. ECE (15 bins, top-1): {ev['ece_raw']:.3f} raw → "
         f"{ev['ece_calibrated']:.3f} calibrated. Abstain below {result['abstain_below']:.2f}.",
         "",
         "| split / source | docs | answered | top-1 | ECE raw | ECE calibrated | mean raw | mean calibrated | accuracy answered |",
@@ -413,9 +409,9 @@ def markdown(result: dict[str, Any]) -> str:
     rows += [(f"evaluation, {k}", v) for k, v in result["by_source"].items()]
     for name, s in rows:
         lines.append(
-            f"| {name} | {s['documents']} | {s['answered']} | {_pct(s['top1'])} | "
-            f"{s['ece_raw']:.3f} | {s['ece_calibrated']:.3f} | {_pct(s['mean_raw'])} | "
-            f"{_pct(s['mean_calibrated'])} | {_pct(s['accuracy_answered'])} |"
+            f"| {name} | {s['documents']} | {s['answered']} | {pct(s['top1'])} | "
+            f"{s['ece_raw']:.3f} | {s['ece_calibrated']:.3f} | {pct(s['mean_raw'])} | "
+            f"{pct(s['mean_calibrated'])} | {pct(s['accuracy_answered'])} |"
         )
     lines += [
         "",
@@ -426,8 +422,8 @@ def markdown(result: dict[str, Any]) -> str:
     cal_bins = {r["bin"]: r for r in result["reliability_calibrated"]}
     for name in sorted(set(raw_bins) | set(cal_bins)):
         r, c = raw_bins.get(name), cal_bins.get(name)
-        left = f"{r['n']} | {r['confidence']:.3f} | {_pct(r['accuracy'])}" if r else "0 | - | -"
-        right = f"{c['n']} | {c['confidence']:.3f} | {_pct(c['accuracy'])}" if c else "0 | - | -"
+        left = f"{r['n']} | {r['confidence']:.3f} | {pct(r['accuracy'])}" if r else "0 | - | -"
+        right = f"{c['n']} | {c['confidence']:.3f} | {pct(c['accuracy'])}" if c else "0 | - | -"
         lines.append(f"| {name} | {left} | {right} |")
     lines += [
         "",
@@ -437,7 +433,7 @@ def markdown(result: dict[str, Any]) -> str:
     cov = result["coverage"]
     for i, t in enumerate(REPORT_THRESHOLDS):
         cells = " | ".join(
-            f"{_pct(cov[g][i]['coverage'])} | {_pct(cov[g][i]['accuracy'])}"
+            f"{pct(cov[g][i]['coverage'])} | {pct(cov[g][i]['accuracy'])}"
             for g in ("all", "en", "beacon_eval")
         )
         lines.append(f"| {t:.2f} | {cells} |")

@@ -437,7 +437,8 @@ def run_topics(
     return report
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
+    """A share as the reports print it (one decimal), "-" when there is none."""
     return "-" if value is None else f"{value:.1%}"
 
 
@@ -456,16 +457,16 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     eng = (engine["top1"], engine["top3"]) if engine else (None, None)
     lines.append(
-        f"| all | {report['n']} | {_pct(report['top1'])} | {_pct(report['top3'])} | "
-        f"{_pct(eng[0])} | {_pct(eng[1])} |"
+        f"| all | {report['n']} | {pct(report['top1'])} | {pct(report['top3'])} | "
+        f"{pct(eng[0])} | {pct(eng[1])} |"
     )
     for group in ("by_source", "by_language"):
         for key, (hits, n) in report[group].items():
             engine_cell = "-"
             if engine:
                 e_hits, e_n = engine[group][key]
-                engine_cell = _pct(e_hits / e_n)
-            lines.append(f"| {key} | {n} | {_pct(hits / n)} | | {engine_cell} | |")
+                engine_cell = pct(e_hits / e_n)
+            lines.append(f"| {key} | {n} | {pct(hits / n)} | | {engine_cell} | |")
     lines += [
         "",
         f"Calibration: ECE {report['ece_raw']:.3f} before, {report['ece_calibrated']:.3f} "
@@ -476,7 +477,7 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     for row in report["thresholds"]:
         lines.append(
-            f"| {row['threshold']:.1f} | {_pct(row['coverage'])} | {_pct(row['accuracy'])} |"
+            f"| {row['threshold']:.1f} | {pct(row['coverage'])} | {pct(row['accuracy'])} |"
         )
     lines += ["", "| tier-1 | n | head precision | head recall | engine precision | engine recall |",
               "|---|---|---|---|---|---|"]  # fmt: skip
@@ -484,8 +485,8 @@ def markdown(report: dict[str, Any]) -> str:
         row = report["per_category"][code]
         e = engine["per_category"][code] if engine else None
         lines.append(
-            f"| {code} | {row['support']} | {_pct(row['precision'])} | {_pct(row['recall'])} | "
-            f"{_pct(e['precision']) if e else '-'} | {_pct(e['recall']) if e else '-'} |"
+            f"| {code} | {row['support']} | {pct(row['precision'])} | {pct(row['recall'])} | "
+            f"{pct(e['precision']) if e else '-'} | {pct(e['recall']) if e else '-'} |"
         )
     lines += ["", "Confusion matrix of the head (rows gold, columns predicted):", "",
               "| gold \\ predicted | " + " | ".join(classes) + " |",
@@ -495,21 +496,21 @@ def markdown(report: dict[str, Any]) -> str:
     own = report["own_eval_set"]
     lines += [
         "",
-        f"Project evaluation set (243 documents, 22 tier-1): head top-1 {_pct(own['top1'])}; "
+        f"Project evaluation set (243 documents, 22 tier-1): head top-1 {pct(own['top1'])}; "
         f"on the {own['n_known_classes']} documents of the head's {len(classes)} classes "
-        f"{_pct(own['top1_known_classes'])}; current engine {_pct(own['engine_top1'])}; "
+        f"{pct(own['top1_known_classes'])}; current engine {pct(own['engine_top1'])}; "
         f"hybrid (engine where it names a tier-1 the head lacks, else head) "
-        f"{_pct(own['hybrid_top1'])}.",
+        f"{pct(own['hybrid_top1'])}.",
     ]
     if engine:
-        lines.append(f"Hybrid on the test split: top-1 {_pct(engine['hybrid_top1'])}.")
+        lines.append(f"Hybrid on the test split: top-1 {pct(engine['hybrid_top1'])}.")
     own = report["own_eval_set"]
     lines += [
         "",
         "Project evaluation set (article-style, 3-way): "
         + "; ".join(
-            f"{half} (n={own[half]['n']}) head {_pct(own[half]['head'])}, VADER rule "
-            f"{_pct(own[half]['vader'])}"
+            f"{half} (n={own[half]['n']}) head {pct(own[half]['head'])}, VADER rule "
+            f"{pct(own[half]['vader'])}"
             for half in ("A", "B", "all")
         )
         + ".",
@@ -726,8 +727,8 @@ def sentiment_markdown(report: dict[str, Any]) -> str:
     for source in THREE_WAY_SOURCES:
         head, vader = report[source]["head"], report[source]["vader"]
         lines.append(
-            f"| {source} (3-way) | {head['n']} | {_pct(head['accuracy'])} | "
-            f"{head['macro_f1']:.3f} | {_pct(vader['accuracy'])} | {vader['macro_f1']:.3f} |"
+            f"| {source} (3-way) | {head['n']} | {pct(head['accuracy'])} | "
+            f"{head['macro_f1']:.3f} | {pct(vader['accuracy'])} | {vader['macro_f1']:.3f} |"
         )
     lines += [
         "",
@@ -741,19 +742,19 @@ def sentiment_markdown(report: dict[str, Any]) -> str:
     for source in (*THREE_WAY_SOURCES, *TWO_WAY_SOURCES):
         head, vader = report[source]["head"], report[source]["vader"]
         lines.append(
-            f"| {source} | {head['n_polar']} | {_pct(head['polar_label_agreement'])} | "
-            f"{_pct(head['polar_two_way_agreement'])} | "
-            f"{_pct(head['predicted_neutral_on_polar'])} | "
-            f"{_pct(vader['polar_label_agreement'])} | {_pct(vader['polar_two_way_agreement'])} "
-            f"| {_pct(vader['predicted_neutral_on_polar'])} |"
+            f"| {source} | {head['n_polar']} | {pct(head['polar_label_agreement'])} | "
+            f"{pct(head['polar_two_way_agreement'])} | "
+            f"{pct(head['predicted_neutral_on_polar'])} | "
+            f"{pct(vader['polar_label_agreement'])} | {pct(vader['polar_two_way_agreement'])} "
+            f"| {pct(vader['predicted_neutral_on_polar'])} |"
         )
     own = report["own_eval_set"]
     lines += [
         "",
         "Project evaluation set (article-style, 3-way): "
         + "; ".join(
-            f"{half} (n={own[half]['n']}) head {_pct(own[half]['head'])}, VADER rule "
-            f"{_pct(own[half]['vader'])}"
+            f"{half} (n={own[half]['n']}) head {pct(own[half]['head'])}, VADER rule "
+            f"{pct(own[half]['vader'])}"
             for half in ("A", "B", "all")
         )
         + ".",

@@ -45,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from train import (
     DEFAULT_DATA,
-    EVAL_DIR,
     SEED,
     Adam,
     Features,
@@ -53,6 +52,7 @@ from train import (
     balanced_class_weights,
     evaluate_model,
     minibatches,
+    own_eval_docs,
     select_and_train,
     select_on_dev,
     softmax,
@@ -258,18 +258,6 @@ def evaluation_sets(docs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return sets
 
 
-def own_eval_set() -> list[dict[str, Any]]:
-    """The project's English evaluation pages (bench/contextual/eval), ids prefixed "own-"."""
-    docs = []
-    for path in sorted(EVAL_DIR.glob("*.jsonl")):
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-            if line.strip():
-                doc = json.loads(line)
-                doc["id"] = f"own-{doc.get('id', f'{path.stem}-{i}')}"
-                docs.append(doc)
-    return docs
-
-
 def new_category_top1(
     model: Model | HiddenModel, features: Features, y: np.ndarray, docs: list[dict[str, Any]]
 ) -> dict[str, dict[str, float]]:
@@ -303,7 +291,7 @@ def run(data: Path, sources: Path, variants: list[str], write: bool) -> dict[str
         ],
         "English corpora dev": [_rows(docs, lambda d: d["source"] in ENGLISH_SOURCES, "dev")],
     }  # fmt: skip
-    own = own_eval_set()
+    own = own_eval_docs()
     own_x = embeddings(own, data / "embeddings-use.npz", embed=use_embedding)
     report: dict[str, Any] = {"classes": classes, "variants": {}}
     models: dict[str, Model | HiddenModel] = {}
