@@ -375,6 +375,8 @@ def tree_phrases(tree: str) -> list[tuple[int, str]]:
         else:
             stack[-1][1].append(token)
     return out[::-1]
+
+
 def read_wikihow_steps(reader: Reader) -> list[dict[str, Any]]:
     """NoisywikiHow's clean val and test files: one wikiHow step (a sentence) per row.
 

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from tests.activation.helpers import API, built_segment, store_classifications, upload_inventory
 
-from beacon.contextual import engine
+from beacon.contextual import calibration, engine
 from beacon.core.config import Settings
 from beacon.core.db import Database
 
@@ -74,7 +74,8 @@ def test_min_confidence_keeps_the_confident_pages_on_both_databases(
     assert stored[SECONDARY]["iab_categories"][0]["id"] == "IAB8"
     strong, medium, secondary = sports[STRONG], sports[MEDIUM], sports[SECONDARY]
     assert strong is not None and medium is not None and secondary is not None
-    assert strong > medium > settings.classification_min_confidence > secondary > 0, sports
+    threshold = calibration.abstain_threshold(settings.classification_min_confidence)
+    assert strong > medium > threshold > secondary > 0, sports
     assert sports[TECH] is None
     store_classifications(db, stored)
     upload_inventory(client, headers, list(TEXTS))

@@ -5,12 +5,15 @@ and the ``low_confidence`` note, through the engine and the classify API."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from beacon.contextual import calibration, engine, service
-from beacon.core.config import CLASSIFICATION_MIN_CONFIDENCE, Settings
+from beacon.core.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CLASSIFY = "/v1/clsfy/classify"
 
@@ -46,8 +49,10 @@ def test_the_shipped_maps_are_monotone_probabilities() -> None:
         assert all(b >= a for a, b in itertools.pairwise(values)), name
         # a map that says nothing (identity, or one flat value) was not fitted
         assert values[-1] - values[0] > 0.2, name
-    assert table.abstain_below == CLASSIFICATION_MIN_CONFIDENCE
     assert 0.0 < table.abstain_below < 1.0
+    # the documented default is the shipped table's threshold (stated once, in the table)
+    understand = (ROOT / "docs" / "understand.md").read_text("utf-8")
+    assert f"calibration table, **{table.abstain_below:.2f}**)" in understand
 
 
 def test_a_map_that_is_not_monotone_is_refused() -> None:
@@ -88,7 +93,7 @@ def test_below_the_threshold_the_engine_abstains_with_a_note() -> None:
     raw = engine.classify_text(text=text, title=title, calibrated=False)
     assert raw.iab_categories, "the engine has a candidate"
     top = calibration.table().curve("en")(raw.iab_categories[0].confidence)
-    assert top < CLASSIFICATION_MIN_CONFIDENCE
+    assert top < calibration.abstain_threshold()
     abstained = engine.classify_text(text=text, title=title)
     assert abstained.iab_categories == []
     assert abstained.to_dict()["notes"] == ["low_confidence"]
@@ -124,11 +129,13 @@ def test_classify_api_answers_low_confidence_as_an_empty_list_and_a_note(
     classification = response.json()["classification"]
     assert classification["notes"] == []
     assert classification["iab_categories"][0]["id"].startswith("IAB17")
-    assert classification["iab_categories"][0]["confidence"] >= CLASSIFICATION_MIN_CONFIDENCE
+    assert classification["iab_categories"][0]["confidence"] >= calibration.abstain_threshold()
 
 
 def test_the_threshold_is_a_setting(settings: Settings) -> None:
-    assert settings.classification_min_confidence == CLASSIFICATION_MIN_CONFIDENCE
+    assert settings.classification_min_confidence is None
+    assert calibration.abstain_threshold(None) == calibration.table().abstain_below
+    assert calibration.abstain_threshold(0.2) == 0.2
     title, text = VAGUE
     lenient = settings.model_copy(update={"classification_min_confidence": 0.0})
     answered = service.classify_content(text=text, title=title, settings=lenient)

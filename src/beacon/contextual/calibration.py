@@ -9,8 +9,8 @@ at run time. A reported confidence of 0.8 then means: on the evaluation pages, a
 the categories reported with 0.8 had the right tier-1 (docs/understand.md#confidence).
 
 The same map is applied to every category of a page (secondary ones too), so the order of the
-list is kept. Below the abstain threshold (``BEACON_CLASSIFICATION_MIN_CONFIDENCE``, default
-the ``abstain_below`` the script chose) the engine returns no category and the note
+list is kept. Below the abstain threshold (``BEACON_CLASSIFICATION_MIN_CONFIDENCE``; unset, the
+``abstain_below`` the script chose and wrote into the table) the engine returns no category and the note
 ``low_confidence`` instead of a guess.
 """
 
@@ -85,6 +85,12 @@ def table() -> Table:
     """The shipped table (loaded once per process)."""
     path = resources.files("beacon.contextual") / "data" / "calibration.json"
     return parse(json.loads(path.read_text("utf-8")))
+
+
+def abstain_threshold(min_confidence: float | None = None) -> float:
+    """The threshold below which a page's categories are withheld: ``min_confidence`` when the
+    operator set one, else the shipped table's ``abstain_below`` (the one place it is stated)."""
+    return table().abstain_below if min_confidence is None else min_confidence
 
 
 def calibrate(matches: Sequence[CategoryMatch], *, language: str | None) -> list[CategoryMatch]:

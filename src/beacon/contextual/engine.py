@@ -170,7 +170,7 @@ def _categories(
     if not calibrated:
         return found, found, embedding
     found = calibration.calibrate(found, language=language)
-    threshold = calibration.table().abstain_below if min_confidence is None else min_confidence
+    threshold = calibration.abstain_threshold(min_confidence)
     if not found or found[0].confidence < threshold:
         return found, [], embedding
     return found, found, embedding

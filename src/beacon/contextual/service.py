@@ -140,7 +140,7 @@ def classify_file(*, path: Path, settings: Settings) -> PageResult:
 
 
 async def _classify_all(
-    urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float
+    urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float | None
 ) -> list[PageResult]:
     semaphore = asyncio.Semaphore(parallel)
     # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
@@ -153,7 +153,9 @@ async def _classify_all(
         return list(await asyncio.gather(*(bounded(url) for url in urls)))
 
 
-async def _classify_page(fetcher: PageFetcher, url: str, min_confidence: float) -> PageResult:
+async def _classify_page(
+    fetcher: PageFetcher, url: str, min_confidence: float | None
+) -> PageResult:
     try:
         page = await fetcher.fetch(url)
         result = engine.classify_html(

@@ -18,8 +18,6 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "BEACON_"
-# The abstain threshold measured by bench/contextual/calibrate.py (its table's abstain_below).
-CLASSIFICATION_MIN_CONFIDENCE = 0.45
 
 
 def env_var(field: str) -> str:
@@ -371,14 +369,14 @@ class Settings(BaseSettings):
         le=10_000,
         description="store rows the periodic classifier claims per tick",
     )
-    classification_min_confidence: float = Field(
-        default=CLASSIFICATION_MIN_CONFIDENCE,
+    classification_min_confidence: float | None = Field(
+        default=None,
         ge=0,
         le=1,
         description="abstain threshold: a page whose best category has a calibrated "
-        "confidence below it gets no `iab_categories` and the note `low_confidence` "
-        "(docs/understand.md#confidence; the default is the value measured in "
-        "docs/benchmarks.md); applies to pages classified after a change",
+        "confidence below it gets no `iab_categories` and the note `low_confidence`; unset, "
+        "the threshold the shipped calibration table was fitted with (its `abstain_below`, "
+        "docs/understand.md#confidence); applies to pages classified after a change",
     )
     classification_interval_seconds: float = Field(
         default=5.0,
