@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from tests.activation.helpers import API, upload_inventory
 
 from beacon.contextual import service
-from beacon.contextual.service import PageResult
+from beacon.contextual.pages import PageResult
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow

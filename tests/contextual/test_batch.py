@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import service
+from beacon.contextual.pages import PageResult
 from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -129,7 +130,7 @@ def test_pages_are_fetched_with_no_database_connection_held(
     held_during_fetch: list[int] = []
     fetch_and_classify = service.classify_pages
 
-    def spy(*, urls: list[str], settings: Settings) -> list[service.PageResult]:
+    def spy(*, urls: list[str], settings: Settings) -> list[PageResult]:
         held_during_fetch.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
         return fetch_and_classify(urls=urls, settings=settings)
 

@@ -14,6 +14,7 @@ from tests.contextual.site.server import LocalSite
 from beacon.contextual import classification_repository as store
 from beacon.contextual import engine, service
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
+from beacon.contextual.pages import PageResult
 from beacon.core import auth
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -175,7 +176,7 @@ def test_no_database_connection_is_held_while_fetching(
     held: list[int] = []
     fetch_and_classify = service.classify_pages
 
-    def watched(**kwargs: Any) -> list[service.PageResult]:
+    def watched(**kwargs: Any) -> list[PageResult]:
         held.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
         return fetch_and_classify(**kwargs)
 

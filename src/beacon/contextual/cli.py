@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:
-    from beacon.contextual.service import PageResult
+    from beacon.contextual.pages import PageResult
     from beacon.core.config import Settings
 
 

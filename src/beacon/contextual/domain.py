@@ -4,10 +4,11 @@ queues the pages it sees first (``pixel/classification.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from types import ModuleType
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from beacon.core.config import Settings
 from beacon.core.domain import Command, Domain
@@ -38,10 +39,25 @@ def _commands() -> Sequence[Command]:
     return [Command("classify", classify)]
 
 
+@contextmanager
+def _serving(app: FastAPI) -> Iterator[None]:
+    """While a server runs its worker in process, that worker's page classification runs in
+    a child process (``contextual/process.py``): the hot path keeps the GIL."""
+    if not app.state.runs_worker:
+        yield
+        return
+    from beacon.contextual import process
+
+    with process.serving(log_level=app.state.settings.log_level) as child:
+        app.state.classifier_process = child
+        yield
+
+
 DOMAIN = Domain(
     name="contextual",
     routers=_routers,
     job_kinds=_job_kinds,
     models=_models,
     commands=_commands,
+    serving=_serving,
 )

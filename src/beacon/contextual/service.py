@@ -5,7 +5,6 @@ timeouts, so one slow site never holds up the others.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,9 +16,10 @@ from urllib.parse import urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.contextual import classification_repository, engine, repository
-from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher, decode_html
+from beacon.contextual import classification_repository, engine, process, repository
+from beacon.contextual.fetch import FetchSettings, decode_html
 from beacon.contextual.models import OK, UrlClassification
+from beacon.contextual.pages import PageResult, classify_here
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
@@ -27,18 +27,6 @@ from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
 
 log = logging.getLogger("beacon.contextual")
-
-
-@dataclass(frozen=True, slots=True)
-class PageResult:
-    """One page fetched and classified (or the reason it could not be); no database involved."""
-
-    url: str
-    classification: dict[str, Any] | None
-    error: str | None
-    classified_at: datetime
-    title: str = ""  # extracted from the page (not part of the wire classification)
-    language: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,21 +72,19 @@ def classify_content(
 
 
 def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
-    """Fetch and classify ``urls`` with at most ``classification_parallel_fetches`` at once."""
+    """Fetch and classify ``urls`` with at most ``classification_parallel_fetches`` at once:
+    in the classifier's child process while this process also serves HTTP
+    (``contextual/process.py``), else here."""
     if not urls:
         return []
-    # Load the models before any fetch starts: classification runs on the event loop, and a
-    # first one that also loads them (seconds of CPU) would leave the other pages' responses
-    # unread past their read timeout.
-    engine.warm_up()
-    return asyncio.run(
-        _classify_all(
-            urls,
-            fetch_settings(settings),
-            settings.classification_parallel_fetches,
-            settings.classification_min_confidence,
-        )
+    args = (
+        list(urls),
+        fetch_settings(settings),
+        settings.classification_parallel_fetches,
+        settings.classification_min_confidence,
     )
+    child = process.current()
+    return child.classify(*args) if child is not None else classify_here(*args)
 
 
 # A local file is read up to the fetcher's page cap too; HTML is told from text by its tags.
@@ -131,45 +117,6 @@ def classify_file(*, path: Path, settings: Settings) -> PageResult:
         return PageResult(url=str(path), classification=None, error=reason, classified_at=utcnow())
     return PageResult(
         url=str(path),
-        classification=result.to_dict(),
-        error=None,
-        classified_at=utcnow(),
-        title=result.title,
-        language=result.language,
-    )
-
-
-async def _classify_all(
-    urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float | None
-) -> list[PageResult]:
-    semaphore = asyncio.Semaphore(parallel)
-    # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
-    async with PageFetcher(limits, max_connections=parallel) as fetcher:
-
-        async def bounded(url: str) -> PageResult:
-            async with semaphore:
-                return await _classify_page(fetcher, url, min_confidence)
-
-        return list(await asyncio.gather(*(bounded(url) for url in urls)))
-
-
-async def _classify_page(
-    fetcher: PageFetcher, url: str, min_confidence: float | None
-) -> PageResult:
-    try:
-        page = await fetcher.fetch(url)
-        result = engine.classify_html(
-            html=page.html, url=page.final_url, min_confidence=min_confidence
-        )
-    except FetchError as exc:
-        return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
-    except Exception as exc:
-        # An engine bug on one odd page must not fail the other pages of a batch.
-        log.exception("classification failed", extra={"url": url})
-        reason = f"classification failed: {type(exc).__name__}"
-        return PageResult(url=url, classification=None, error=reason, classified_at=utcnow())
-    return PageResult(
-        url=url,
         classification=result.to_dict(),
         error=None,
         classified_at=utcnow(),

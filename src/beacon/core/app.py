@@ -105,6 +105,7 @@ def create_app(
     )
     app.state.client_addresses = ClientAddressResolver(settings.trusted_proxy_list)
     app.state.worker = None
+    app.state.runs_worker = start_worker  # read by domains' ``serving`` hooks
     app.front_apps = tuple(d.front(app) for d in domains if d.front is not None)
     for domain in domains:
         for family in domain.error_families:

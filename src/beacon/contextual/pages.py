@@ -1,0 +1,82 @@
+"""Fetch and classify pages in this process: bounded parallel fetches on one client, each
+page classified as it arrives; no database involved. ``service.classify_pages`` calls it
+here, or through the classifier's child process (``process.py``), which calls it there."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from beacon.contextual import engine
+from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher
+from beacon.core.timefmt import utcnow
+
+log = logging.getLogger("beacon.contextual")
+
+
+@dataclass(frozen=True, slots=True)
+class PageResult:
+    """One page fetched and classified (or the reason it could not be); no database involved."""
+
+    url: str
+    classification: dict[str, Any] | None
+    error: str | None
+    classified_at: datetime
+    title: str = ""  # extracted from the page (not part of the wire classification)
+    language: str | None = None
+
+
+def classify_here(
+    urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float | None
+) -> list[PageResult]:
+    """Fetch and classify ``urls`` in this process, at most ``parallel`` at once."""
+    if not urls:
+        return []
+    # Load the models before any fetch starts: classification runs on the event loop, and a
+    # first one that also loads them (seconds of CPU) would leave the other pages' responses
+    # unread past their read timeout.
+    engine.warm_up()
+    return asyncio.run(_classify_all(urls, limits, parallel, min_confidence))
+
+
+async def _classify_all(
+    urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float | None
+) -> list[PageResult]:
+    semaphore = asyncio.Semaphore(parallel)
+    # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
+    async with PageFetcher(limits, max_connections=parallel) as fetcher:
+
+        async def bounded(url: str) -> PageResult:
+            async with semaphore:
+                return await _classify_page(fetcher, url, min_confidence)
+
+        return list(await asyncio.gather(*(bounded(url) for url in urls)))
+
+
+async def _classify_page(
+    fetcher: PageFetcher, url: str, min_confidence: float | None
+) -> PageResult:
+    try:
+        page = await fetcher.fetch(url)
+        result = engine.classify_html(
+            html=page.html, url=page.final_url, min_confidence=min_confidence
+        )
+    except FetchError as exc:
+        return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
+    except Exception as exc:
+        # An engine bug on one odd page must not fail the other pages of a batch.
+        log.exception("classification failed", extra={"url": url})
+        reason = f"classification failed: {type(exc).__name__}"
+        return PageResult(url=url, classification=None, error=reason, classified_at=utcnow())
+    return PageResult(
+        url=url,
+        classification=result.to_dict(),
+        error=None,
+        classified_at=utcnow(),
+        title=result.title,
+        language=result.language,
+    )

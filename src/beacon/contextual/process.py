@@ -1,0 +1,182 @@
+"""Page classification in a child process, while the worker shares the server's process.
+
+Classifying a page is CPU-bound: the tokenizers, the lexicon and the heads are Python (the
+ONNX encoders release the GIL, the rest does not), and loading the models the first time is
+seconds of it. Run by the worker threads of ``beacon serve`` (the embedded default), that
+work shares the GIL with the event loop that answers pixel hits and API calls, and every
+page classified stalls them: the collector's p99 went from ~10 ms to ~85 ms in the run where
+the models loaded. So, while a server runs its worker in process (``serving`` below), the
+worker's fetch-and-classify calls (``service.classify_pages``: the store's periodic
+classifier and classification batches) go to one child process instead, as the pixel spool's
+flushers do:
+
+- the child is started on the first call (a server that never classifies a page never loads
+  the models), runs at nice +10 so hits and API calls come first, and fetches and classifies
+  with the same code and limits as in process; results come back over the pool's pipe;
+- calls from several worker threads queue for it; a child that died (OOM kill, crash) is
+  replaced on the next call, and the call it died in fails like any other job error (the
+  store's claim lease and the batch job's retries bring the pages back);
+- a child whose server died (``kill -9``) exits within a second;
+- ``POST /v1/clsfy/classify`` (text the caller sent) still classifies in the server: the
+  caller waits for it anyway, and it fetches nothing.
+
+A standalone worker (``beacon worker``) and the command line classify in their own process:
+no hot path shares it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from beacon.contextual.fetch import FetchSettings
+    from beacon.contextual.pages import PageResult
+
+log = logging.getLogger("beacon.contextual")
+
+NICENESS = 10
+_PARENT_CHECK_SECONDS = 0.5
+
+
+class ClassifierUnavailable(RuntimeError):
+    """The child process died while it held the call (its pages are not classified)."""
+
+
+class ClassifierProcess:
+    """One child process that fetches and classifies pages for the threads of this one."""
+
+    def __init__(self, *, log_level: str = "INFO") -> None:
+        self.log_level = log_level
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._closed = False
+
+    def classify(
+        self,
+        urls: Sequence[str],
+        limits: FetchSettings,
+        parallel: int,
+        min_confidence: float | None,
+    ) -> list[PageResult]:
+        """What ``pages.classify_here`` answers for these arguments, computed in the child."""
+        args = (list(urls), limits, parallel, min_confidence)
+        pool = self._current()
+        try:
+            future = pool.submit(_classify_in_child, *args)
+        except BrokenProcessPool:  # it died between two calls: a fresh child takes this one
+            self._discard(pool)
+            pool = self._current()
+            future = pool.submit(_classify_in_child, *args)
+        try:
+            return future.result()
+        except BrokenProcessPool as exc:
+            self._discard(pool)
+            raise ClassifierUnavailable(
+                f"the classifier process died while classifying {len(urls)} page(s)"
+            ) from exc
+
+    @property
+    def pids(self) -> list[int]:
+        """The child's process id, once started (for operators and tests)."""
+        pool = self._pool
+        processes = getattr(pool, "_processes", None) or {}
+        return sorted(int(pid) for pid in processes)
+
+    def close(self) -> None:
+        """Stop the child; a call still waiting on it fails with ``ClassifierUnavailable``."""
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            _terminate(pool)
+
+    def _current(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise ClassifierUnavailable("the classifier process is stopped")
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_start_child,
+                    initargs=(os.getpid(), self.log_level),
+                )
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        log.error("the classifier process died; the next call starts a new one")
+        _terminate(pool)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(5)
+
+
+_current_child: ClassifierProcess | None = None
+
+
+def current() -> ClassifierProcess | None:
+    """The child process this process's page classification goes to, if any."""
+    return _current_child
+
+
+@contextlib.contextmanager
+def serving(*, log_level: str = "INFO") -> Iterator[ClassifierProcess]:
+    """While the block runs, ``service.classify_pages`` classifies in a child process."""
+    global _current_child
+    child = ClassifierProcess(log_level=log_level)
+    previous, _current_child = _current_child, child
+    try:
+        yield child
+    finally:
+        _current_child = previous
+        child.close()
+
+
+def _start_child(parent_pid: int, log_level: str) -> None:
+    """Initializer of the child: lower priority, logging, and exit with the server."""
+    from beacon.core.http import configure_logging
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the server, which stops us
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    configure_logging(log_level)
+    threading.Thread(
+        target=_exit_with_parent, args=(parent_pid,), name="parent-watch", daemon=True
+    ).start()
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    while True:
+        time.sleep(_PARENT_CHECK_SECONDS)
+        if os.getppid() != parent_pid:
+            log.warning("the server is gone; the classifier process stops")
+            os._exit(0)
+
+
+def _classify_in_child(
+    urls: list[str], limits: FetchSettings, parallel: int, min_confidence: float | None
+) -> list[PageResult]:
+    from beacon.contextual import pages
+
+    return pages.classify_here(urls, limits, parallel, min_confidence)

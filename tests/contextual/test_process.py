@@ -1,0 +1,162 @@
+"""Page classification in a child process while the worker shares the server's process
+(``contextual/process.py``): the same results as in process, a child that died is replaced,
+one that dies mid-call fails that call, and the child exits with its server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.contextual.site.server import LocalSite
+
+from beacon.app import create_app
+from beacon.contextual import pages, process, service
+from beacon.contextual.fetch import FetchSettings
+from beacon.contextual.process import ClassifierProcess, ClassifierUnavailable
+from beacon.core.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def module_site() -> Iterator[LocalSite]:
+    with LocalSite() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def child() -> Iterator[ClassifierProcess]:
+    """One child for the module: starting one loads the models (seconds)."""
+    classifier = ClassifierProcess()
+    yield classifier
+    classifier.close()
+
+
+def _wait_for(condition: object, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purpose: it runs nothing
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_child_answers_what_the_server_would(
+    child: ClassifierProcess, module_site: LocalSite
+) -> None:
+    urls = [module_site.url("/football.html"), module_site.url("/missing.html")]
+    args = (urls, FetchSettings(allow_private_networks=True), 4, None)
+    remote = child.classify(*args)
+    local = pages.classify_here(*args)
+    assert child.pids and os.getpid() not in child.pids
+    assert [r.url for r in remote] == urls
+    assert remote[0].classification is not None and remote[0].error is None
+    assert remote[0].classification["iab_categories"][0]["id"].startswith("IAB17")
+    assert remote[0].classification == local[0].classification
+    assert remote[0].title == local[0].title and remote[0].language == local[0].language
+    assert remote[1].classification is None and remote[1].error == local[1].error
+    assert remote[1].error is not None and "404" in remote[1].error
+    # the child runs below the server's priority
+    assert os.getpriority(os.PRIO_PROCESS, child.pids[0]) >= process.NICENESS
+
+
+def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
+    child: ClassifierProcess, module_site: LocalSite
+) -> None:
+    limits = FetchSettings(allow_private_networks=True, read_timeout=20.0, total_timeout=20.0)
+    football = module_site.url("/football.html")
+    child.classify([football], limits, 2, None)
+    (first,) = child.pids
+    os.kill(first, signal.SIGKILL)
+    _wait_for(lambda: not _alive(first))
+    time.sleep(0.2)  # the pool's manager thread notices the death
+    # died between two calls: the next call gets a new child
+    assert child.classify([football], limits, 2, None)[0].classification is not None
+    (second,) = child.pids
+    assert second != first
+
+    # dies while it holds a call (a page that takes seconds to arrive): that call fails
+    before = module_site.hits["/slow.html"]
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(child.classify([module_site.url("/slow.html")], limits, 2, None))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    _wait_for(lambda: module_site.hits["/slow.html"] > before)
+    os.kill(second, signal.SIGKILL)
+    caller.join(30)
+    assert not caller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ClassifierUnavailable), outcome
+    assert child.pids == []  # discarded; the next call starts a new one
+
+
+def test_a_closed_classifier_refuses_calls() -> None:
+    classifier = ClassifierProcess()
+    classifier.close()
+    with pytest.raises(ClassifierUnavailable):
+        classifier.classify(["http://127.0.0.1:9/"], FetchSettings(), 1, None)
+
+
+def test_the_child_exits_when_its_server_is_killed() -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from beacon.contextual.fetch import FetchSettings
+        from beacon.contextual.process import ClassifierProcess
+        child = ClassifierProcess()
+        child.classify([], FetchSettings(), 1, None)  # starts the child, loads no model
+        print(child.pids[0], flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    server = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+    )
+    assert server.returncode == -signal.SIGKILL, server.stderr
+    orphan = int(server.stdout.split()[0])
+    _wait_for(lambda: not _alive(orphan), timeout=10)
+
+
+def test_only_a_server_running_its_worker_classifies_in_a_child(settings: Settings) -> None:
+    assert process.current() is None
+    with TestClient(create_app(settings, run_worker=False)):
+        assert process.current() is None
+    in_process = settings.model_copy(update={"worker_in_process": True})
+    app = create_app(in_process)
+    with TestClient(app):
+        current = process.current()
+        assert current is not None and current is app.state.classifier_process
+        assert current.pids == []  # started by the first page, not by the server
+    assert process.current() is None
+    with pytest.raises(ClassifierUnavailable):
+        current.classify([], service.fetch_settings(settings), 1, None)
