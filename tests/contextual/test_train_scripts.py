@@ -137,6 +137,7 @@ def test_semeval_tweets_train_only_without_any_tweeteval_tweet(
         '2\tnegative\t"The 2017 test tweet, @someone http://t.co/x"\t\n'
         "3\tneutral\tNot Available\n"
         "4\tobjective\tan old label\n"
+        "6\tpositive\tJust saw a report: snow for @Ann\\u2019s neck of the woods. Oh boy!!! http\n"
     )
     later = "5\tneutral\tcan't WAIT for @Amy's show tomorrow \\ud83d\\ude00\n"
     files = {f"{folder}/{name}.tsv": b"" for name in train_data.SEMEVAL_FILES}
@@ -145,12 +146,19 @@ def test_semeval_tweets_train_only_without_any_tweeteval_tweet(
     commit = _snapshot(tmp_path, files)
     source = train_data.Source("owner/name", commit, "research use", "test")
     monkeypatch.setitem(train_data.SOURCES, "semeval_tweets", source)
-    held = {train_data.tweet_key("The 2017 test tweet, @user http://t.co/y")}
+    held = {
+        train_data.tweet_key(text)
+        for text in (
+            "The 2017 test tweet, @user http://t.co/y",
+            # TweetEval's copy of tweet 6: "@Ann’s" became "@user", the cut link went
+            "Just saw a report: snow for @user neck of the woods. Oh boy!!!",
+        )
+    }
     docs = train_data.read_semeval_tweets(train_data.Reader(tmp_path), held)
-    # the TweetEval tweet (other mention and link) is dropped, and so is the same tweet
-    # re-released in a later file; "Not Available" and unknown labels are skipped
+    # the TweetEval tweets (other mention and link; edited) are dropped, and so is the same
+    # tweet re-released in a later file; "Not Available" and unknown labels are skipped
     assert [(d["text"], d["sentiment"], d["split"]) for d in docs] == [
-        ("Can\u2019t wait for @user's show tomorrow \U0001f600", "positive", "train")
+        ("Can\u2019t wait for @user show tomorrow \U0001f600", "positive", "train")
     ]
     assert docs[0]["id"] == "semeval_tweets-1" and docs[0]["source"] == "semeval_tweets"
 
