@@ -3,7 +3,7 @@
 Usage:
     .venv/bin/python bench/contextual/train.py [--data build/contextual] [--compare-engine]
         [--features emb,sparse,lex] [--sentiment [--dev-only] [--exclude-sources a,b]
-        [--hidden N] [--class-weights sqrt|balanced]] [--no-topics]
+        [--hidden N] [--class-weights sqrt|balanced] [--score-saved]] [--no-topics]
 
 Sentiment features are emb, sparse and vader (VADER's sentence-averaged scores).
 
@@ -708,6 +708,20 @@ def save_model(model: Model | HiddenModel, path: Path, feature_set: set[str]) ->
     np.savez_compressed(path, **arrays)
 
 
+def load_model(path: Path) -> Model | HiddenModel:
+    """A head `save_model` wrote (dense features only)."""
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    classes = [str(c) for c in arrays["classes"]]
+    temperature = float(arrays["temperature"])
+    if "hidden_weights" in arrays:
+        return HiddenModel(classes, arrays["hidden_weights"], arrays["hidden_bias"],
+                           arrays["w_dense"], arrays["bias"], temperature)  # fmt: skip
+    if "w_sparse" in arrays:
+        raise ValueError(f"{path}: heads with a sparse block are not read back")
+    return Model(classes, arrays["w_dense"], None, arrays["bias"], temperature)
+
+
 SENTIMENT_CLASSES = ["negative", "neutral", "positive"]
 # Test sources scored three-way, and the ones labelled only positive/negative (two-way).
 THREE_WAY_SOURCES = ("tweeteval", "sst5")
@@ -762,11 +776,23 @@ def run_sentiment(
     exclude: frozenset[str] = frozenset(),
     hidden: int = 0,
     class_weights: str = "sqrt",
+    saved: bool = False,
 ) -> dict[str, Any]:
     """Train the 3-way sentiment head (L2, epochs and temperature chosen on dev); with `test`,
     score it once per test source beside the VADER rule, else report dev only (ablations).
     Sources in `exclude` are left out of training (ablations). `hidden` > 0 puts a ReLU layer
-    of that many units before the softmax; `class_weights` names a CLASS_WEIGHT_POWERS entry."""
+    of that many units before the softmax; `class_weights` names a CLASS_WEIGHT_POWERS entry.
+    With `saved`, the head (and its dev selection) that a dev-only run with the same options
+    saved is scored instead of training it again: select on dev first, then read the test
+    split once."""
+    suffix = "-".join(
+        sorted(feature_set & {"emb", "sparse", "vader"})
+        + [f"no_{name}" for name in sorted(exclude)]
+        + ([f"hidden{hidden}"] if hidden else [])
+        + ([class_weights] if class_weights != "sqrt" else [])
+    )
+    head_path = data / f"sentiment-head-{suffix}.npz"
+    report_path = data / f"report-sentiment-{suffix}.json"
     docs = [d for d in load_jsonl(data / "sentiment.jsonl") if d["source"] not in exclude]
     features_used = feature_set & {"emb", "sparse", "vader"}
     index = {c: i for i, c in enumerate(SENTIMENT_CLASSES)}
@@ -777,7 +803,10 @@ def run_sentiment(
     features = load_features(docs, data, "sentiment", features_used)
     power = CLASS_WEIGHT_POWERS[class_weights]
     model: Model | HiddenModel
-    if hidden:
+    if saved:
+        model = load_model(head_path)
+        selection = json.loads(report_path.read_text())["selection"]
+    elif hidden:
         model, selection = select_and_train_hidden(
             features.dense, y, splits, SENTIMENT_CLASSES, hidden, l2_grid, power
         )
@@ -813,14 +842,9 @@ def run_sentiment(
                 "ece_calibrated": ece(calibrated.max(axis=1), calibrated.argmax(axis=1) == y[rows]),
                 "confusion_matrix": confusion_matrix(gold, predicted, SENTIMENT_CLASSES),
             }
-    suffix = "-".join(
-        sorted(features_used)
-        + [f"no_{name}" for name in sorted(exclude)]
-        + ([f"hidden{hidden}"] if hidden else [])
-        + ([class_weights] if class_weights != "sqrt" else [])
-    )
-    save_model(model, data / f"sentiment-head-{suffix}.npz", features_used)
-    (data / f"report-sentiment-{suffix}.json").write_text(json.dumps(report, indent=1))
+    if not saved:
+        save_model(model, head_path, features_used)
+    report_path.write_text(json.dumps(report, indent=1))
     if test:
         (data / f"report-sentiment-{suffix}.md").write_text(sentiment_markdown(report))
     return report
@@ -890,6 +914,10 @@ def main() -> int:
     parser.add_argument("--no-topics", action="store_true")
     parser.add_argument("--l2", default=",".join(str(v) for v in L2_GRID), help="L2 grid")
     parser.add_argument(
+        "--score-saved", action="store_true",
+        help="sentiment: score the head a --dev-only run with the same options saved",
+    )  # fmt: skip
+    parser.add_argument(
         "--hidden", type=int, default=0, help="sentiment: ReLU units before the softmax (0: none)"
     )
     parser.add_argument(
@@ -906,7 +934,7 @@ def main() -> int:
         exclude = frozenset(filter(None, args.exclude_sources.split(",")))
         report = run_sentiment(
             args.data, feature_set, l2_grid, test=not args.dev_only, exclude=exclude,
-            hidden=args.hidden, class_weights=args.class_weights,
+            hidden=args.hidden, class_weights=args.class_weights, saved=args.score_saved,
         )  # fmt: skip
         print(json.dumps({k: v for k, v in report.items() if k != "selection"}, indent=1))
     return 0

@@ -372,6 +372,9 @@ def test_a_hidden_layer_sentiment_head_is_what_the_engine_serves(
     model.temperature = 0.8
     path = tmp_path / "sentiment-head.npz"
     train.save_model(model, path, {"emb", "vader"})
+    again = train.load_model(path)  # what --score-saved scores
+    assert isinstance(again, train.HiddenModel) and again.temperature == pytest.approx(0.8)
+    assert np.allclose(again.logits(train.Features(x, None)), model.logits(train.Features(x, None)))
     with np.load(path) as data:
         arrays = {key: data[key] for key in data.files}
     monkeypatch.setattr(
