@@ -2,8 +2,8 @@
 
 Usage:
     .venv/bin/python bench/contextual/train.py [--data build/contextual] [--compare-engine]
-        [--features emb,sparse,lex] [--sentiment [--dev-only] [--exclude-sources a,b]]
-        [--no-topics]
+        [--features emb,sparse,lex] [--sentiment [--dev-only] [--exclude-sources a,b]
+        [--hidden N] [--class-weights sqrt|balanced] [--score-saved]] [--no-topics]
 
 Sentiment features are emb, sparse and vader (VADER's sentence-averaged scores).
 
@@ -57,6 +57,9 @@ BATCH = 256
 L2_GRID = (1e-5, 1e-4, 1e-3)
 MAX_EPOCHS = 12
 LEARNING_RATE = 0.01
+HIDDEN_LEARNING_RATE = 0.002
+# Class weights: (n / (k n_c)) ** power; 0.5 is square-root balanced, 1.0 fully balanced.
+CLASS_WEIGHT_POWERS = {"sqrt": 0.5, "balanced": 1.0}
 ECE_BINS = 15
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -114,6 +117,7 @@ def train(
     l2: float,
     epochs: int,
     dev: tuple[np.ndarray, np.ndarray] | None = None,
+    class_power: float = 0.5,
 ) -> tuple[Model, list[float]]:
     """Mini-batch Adam on weighted cross-entropy; returns the model and dev top-1 per epoch."""
     rng = np.random.default_rng(SEED)
@@ -125,7 +129,7 @@ def train(
         np.zeros((HASH_DIM, k), dtype=np.float32) if features.sparse is not None else None,
         np.zeros(k, dtype=np.float32),
     )
-    class_weight = balanced_class_weights(y, rows, k)
+    class_weight = balanced_class_weights(y, rows, k, class_power)
     adam = Adam([p for p in (model.w_dense, model.w_sparse, model.bias) if p is not None],
                 LEARNING_RATE)  # fmt: skip
     history: list[float] = []
@@ -171,10 +175,13 @@ class Adam:
             param -= self.learning_rate * m_hat / (np.sqrt(v_hat) + 1e-8)
 
 
-def balanced_class_weights(y: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-    """Square-root-balanced weight of each of ``k`` classes over the training ``rows``."""
+def balanced_class_weights(
+    y: np.ndarray, rows: np.ndarray, k: int, power: float = 0.5
+) -> np.ndarray:
+    """Weight of each of ``k`` classes over the training ``rows``: (n / (k n_c)) ** power, so
+    0.5 (the default) is square-root balanced and 1.0 fully balanced."""
     counts = np.bincount(y[rows], minlength=k).astype(np.float64)
-    return np.asarray(np.sqrt(counts.sum() / (k * np.maximum(counts, 1))))
+    return np.asarray((counts.sum() / (k * np.maximum(counts, 1))) ** power)
 
 
 def minibatches(rng: np.random.Generator, rows: np.ndarray) -> Iterator[np.ndarray]:
@@ -182,6 +189,70 @@ def minibatches(rng: np.random.Generator, rows: np.ndarray) -> Iterator[np.ndarr
     order = rng.permutation(rows)
     for start in range(0, len(order), BATCH):
         yield order[start : start + BATCH]
+
+
+@dataclass
+class HiddenModel:
+    """One ReLU layer, then softmax regression: logits = relu(x W1 + b1) W2 + b2."""
+
+    classes: list[str]
+    w_hidden: np.ndarray
+    b_hidden: np.ndarray
+    w_dense: np.ndarray
+    bias: np.ndarray
+    temperature: float = 1.0
+
+    def logits(self, features: Features, rows: np.ndarray | None = None) -> np.ndarray:
+        """Raw scores for the given rows (all rows when None)."""
+        x = features.dense if rows is None else features.dense[rows]
+        return np.asarray(
+            np.maximum(x @ self.w_hidden + self.b_hidden, 0) @ self.w_dense + self.bias,
+            dtype=np.float64,
+        )
+
+
+def train_hidden(
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    classes: list[str],
+    *,
+    hidden: int,
+    l2: float,
+    epochs: int,
+    dev: tuple[np.ndarray, np.ndarray] | None = None,
+    class_power: float = 0.5,
+) -> tuple[HiddenModel, list[float]]:
+    """Mini-batch Adam on the same class-weighted cross-entropy as `train`, through one ReLU
+    layer of `hidden` units (He-initialised)."""
+    rng = np.random.default_rng(SEED)
+    k, d = len(classes), x.shape[1]
+    model = HiddenModel(
+        classes,
+        (rng.standard_normal((d, hidden)) * np.sqrt(2 / d)).astype(np.float32),
+        np.zeros(hidden, dtype=np.float32),
+        (rng.standard_normal((hidden, k)) * np.sqrt(1 / hidden)).astype(np.float32),
+        np.zeros(k, dtype=np.float32),
+    )
+    class_weight = balanced_class_weights(y, rows, k, class_power)
+    adam = Adam([model.w_hidden, model.b_hidden, model.w_dense, model.bias], HIDDEN_LEARNING_RATE)
+    history: list[float] = []
+    for _ in range(epochs):
+        for batch in minibatches(rng, rows):
+            h_in = x[batch] @ model.w_hidden + model.b_hidden
+            h = np.maximum(h_in, 0)
+            p = softmax(h @ model.w_dense + model.bias)
+            p[np.arange(len(batch)), y[batch]] -= 1.0
+            g = (p * class_weight[y[batch]][:, None] / len(batch)).astype(np.float32)
+            g_h = (g @ model.w_dense.T) * (h_in > 0)
+            grads = [x[batch].T @ g_h + l2 * model.w_hidden, g_h.sum(axis=0),
+                     h.T @ g + l2 * model.w_dense, g.sum(axis=0)]  # fmt: skip
+            adam.update(grads)
+        if dev is not None:
+            dev_rows, dev_y = dev
+            logits = model.logits(Features(x, None), dev_rows)
+            history.append(float((logits.argmax(1) == dev_y).mean()))
+    return model, history
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
@@ -302,13 +373,31 @@ def select_and_train(
     splits: np.ndarray,
     classes: list[str],
     l2_grid: Sequence[float] = L2_GRID,
+    class_power: float = 0.5,
 ) -> tuple[Model, dict[str, Any]]:
     """The softmax head with L2 and epochs chosen on dev (`select_on_dev`)."""
 
     def fit(rows: np.ndarray, **options: Any) -> tuple[Model, list[float]]:
-        return train(features, y, rows, classes, **options)
+        return train(features, y, rows, classes, class_power=class_power, **options)
 
     return select_on_dev(fit, features, y, splits, l2_grid)
+
+
+def select_and_train_hidden(
+    x: np.ndarray,
+    y: np.ndarray,
+    splits: np.ndarray,
+    classes: list[str],
+    hidden: int,
+    l2_grid: Sequence[float] = L2_GRID,
+    class_power: float = 0.5,
+) -> tuple[HiddenModel, dict[str, Any]]:
+    """`select_and_train` for the hidden-layer head: L2 and epochs on dev, temperature."""
+
+    def fit(rows: np.ndarray, **options: Any) -> tuple[HiddenModel, list[float]]:
+        return train_hidden(x, y, rows, classes, hidden=hidden, class_power=class_power, **options)
+
+    return select_on_dev(fit, Features(x, None), y, splits, l2_grid)
 
 
 def evaluate_model(
@@ -554,7 +643,9 @@ def own_eval_docs() -> list[dict[str, Any]]:
     return docs
 
 
-def own_eval_sentiment(model: Model, feature_set: set[str], data: Path) -> dict[str, Any]:
+def own_eval_sentiment(
+    model: Model | HiddenModel, feature_set: set[str], data: Path
+) -> dict[str, Any]:
     """Three-way agreement of the head and of the VADER rule on the project's article-style
     documents, by half (A: odd ids, B: even ids)."""
     docs = [doc for doc in own_eval_docs() if doc.get("sentiment")]
@@ -598,8 +689,9 @@ def confusion_matrix(
     return matrix
 
 
-def save_model(model: Model, path: Path, feature_set: set[str]) -> None:
-    """The weights as .npz (sparse block in float16: ~0.9 MB)."""
+def save_model(model: Model | HiddenModel, path: Path, feature_set: set[str]) -> None:
+    """The weights as .npz (sparse block in float16: ~0.9 MB; a hidden layer's arrays as
+    contextual/heads.py reads them)."""
     arrays: dict[str, Any] = {
         "classes": np.array(model.classes),
         "w_dense": model.w_dense,
@@ -608,9 +700,26 @@ def save_model(model: Model, path: Path, feature_set: set[str]) -> None:
         "features": np.array(sorted(feature_set)),
         "hash_dim": np.array(HASH_DIM),
     }
-    if model.w_sparse is not None:
+    if isinstance(model, HiddenModel):
+        arrays["hidden_weights"] = model.w_hidden.astype(np.float32)
+        arrays["hidden_bias"] = model.b_hidden.astype(np.float32)
+    elif model.w_sparse is not None:
         arrays["w_sparse"] = model.w_sparse.astype(np.float16)
     np.savez_compressed(path, **arrays)
+
+
+def load_model(path: Path) -> Model | HiddenModel:
+    """A head `save_model` wrote (dense features only)."""
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    classes = [str(c) for c in arrays["classes"]]
+    temperature = float(arrays["temperature"])
+    if "hidden_weights" in arrays:
+        return HiddenModel(classes, arrays["hidden_weights"], arrays["hidden_bias"],
+                           arrays["w_dense"], arrays["bias"], temperature)  # fmt: skip
+    if "w_sparse" in arrays:
+        raise ValueError(f"{path}: heads with a sparse block are not read back")
+    return Model(classes, arrays["w_dense"], None, arrays["bias"], temperature)
 
 
 SENTIMENT_CLASSES = ["negative", "neutral", "positive"]
@@ -665,10 +774,25 @@ def run_sentiment(
     *,
     test: bool = True,
     exclude: frozenset[str] = frozenset(),
+    hidden: int = 0,
+    class_weights: str = "sqrt",
+    saved: bool = False,
 ) -> dict[str, Any]:
     """Train the 3-way sentiment head (L2, epochs and temperature chosen on dev); with `test`,
     score it once per test source beside the VADER rule, else report dev only (ablations).
-    Sources in `exclude` are left out of training (ablations)."""
+    Sources in `exclude` are left out of training (ablations). `hidden` > 0 puts a ReLU layer
+    of that many units before the softmax; `class_weights` names a CLASS_WEIGHT_POWERS entry.
+    With `saved`, the head (and its dev selection) that a dev-only run with the same options
+    saved is scored instead of training it again: select on dev first, then read the test
+    split once."""
+    suffix = "-".join(
+        sorted(feature_set & {"emb", "sparse", "vader"})
+        + [f"no_{name}" for name in sorted(exclude)]
+        + ([f"hidden{hidden}"] if hidden else [])
+        + ([class_weights] if class_weights != "sqrt" else [])
+    )
+    head_path = data / f"sentiment-head-{suffix}.npz"
+    report_path = data / f"report-sentiment-{suffix}.json"
     docs = [d for d in load_jsonl(data / "sentiment.jsonl") if d["source"] not in exclude]
     features_used = feature_set & {"emb", "sparse", "vader"}
     index = {c: i for i, c in enumerate(SENTIMENT_CLASSES)}
@@ -677,9 +801,21 @@ def run_sentiment(
     sources = np.array([doc["source"] for doc in docs])
     print(f"sentiment: {len(docs)} documents, features {sorted(features_used)}", flush=True)
     features = load_features(docs, data, "sentiment", features_used)
-    model, selection = select_and_train(features, y, splits, SENTIMENT_CLASSES, l2_grid)
+    power = CLASS_WEIGHT_POWERS[class_weights]
+    model: Model | HiddenModel
+    if saved:
+        model = load_model(head_path)
+        selection = json.loads(report_path.read_text())["selection"]
+    elif hidden:
+        model, selection = select_and_train_hidden(
+            features.dense, y, splits, SENTIMENT_CLASSES, hidden, l2_grid, power
+        )
+    else:
+        model, selection = select_and_train(features, y, splits, SENTIMENT_CLASSES, l2_grid, power)
     report: dict[str, Any] = {
         "features": sorted(features_used),
+        "hidden": hidden,
+        "class_weights": class_weights,
         "selection": selection,
         "train_by_source": dict(Counter(sources[splits == "train"].tolist())),
     }
@@ -689,6 +825,7 @@ def run_sentiment(
         source: float((dev_predicted == y[dev_rows])[sources[dev_rows] == source].mean())
         for source in sorted(set(sources[dev_rows].tolist()))
     }
+    report["dev"]["all"] = float((dev_predicted == y[dev_rows]).mean())
     report["own_eval_set"] = own_eval_sentiment(model, features_used, data)
     if test:
         for source in (*THREE_WAY_SOURCES, *TWO_WAY_SOURCES):
@@ -705,9 +842,9 @@ def run_sentiment(
                 "ece_calibrated": ece(calibrated.max(axis=1), calibrated.argmax(axis=1) == y[rows]),
                 "confusion_matrix": confusion_matrix(gold, predicted, SENTIMENT_CLASSES),
             }
-    suffix = "-".join(sorted(features_used) + [f"no_{name}" for name in sorted(exclude)])
-    save_model(model, data / f"sentiment-head-{suffix}.npz", features_used)
-    (data / f"report-sentiment-{suffix}.json").write_text(json.dumps(report, indent=1))
+    if not saved:
+        save_model(model, head_path, features_used)
+    report_path.write_text(json.dumps(report, indent=1))
     if test:
         (data / f"report-sentiment-{suffix}.md").write_text(sentiment_markdown(report))
     return report
@@ -717,7 +854,8 @@ def sentiment_markdown(report: dict[str, Any]) -> str:
     """The sentiment test report as Markdown tables (pasted into docs/benchmarks.md)."""
     selection = report["selection"]
     lines = [
-        f"Features: {', '.join(report['features'])}; L2 {selection['l2']:g}, "
+        f"Features: {', '.join(report['features'])}; hidden units {report['hidden']}, "
+        f"class weights {report['class_weights']}; L2 {selection['l2']:g}, "
         f"{selection['epochs']} epochs, temperature {selection['temperature']:.2f}; "
         f"train documents by source {report['train_by_source']}.",
         "",
@@ -775,6 +913,17 @@ def main() -> int:
     parser.add_argument("--exclude-sources", default="", help="sentiment: sources left out")
     parser.add_argument("--no-topics", action="store_true")
     parser.add_argument("--l2", default=",".join(str(v) for v in L2_GRID), help="L2 grid")
+    parser.add_argument(
+        "--score-saved", action="store_true",
+        help="sentiment: score the head a --dev-only run with the same options saved",
+    )  # fmt: skip
+    parser.add_argument(
+        "--hidden", type=int, default=0, help="sentiment: ReLU units before the softmax (0: none)"
+    )
+    parser.add_argument(
+        "--class-weights", choices=sorted(CLASS_WEIGHT_POWERS), default="sqrt",
+        help="sentiment: square-root or fully balanced class weights",
+    )  # fmt: skip
     args = parser.parse_args()
     feature_set = set(args.features.split(","))
     l2_grid = [float(v) for v in args.l2.split(",")]
@@ -784,8 +933,9 @@ def main() -> int:
     if args.sentiment:
         exclude = frozenset(filter(None, args.exclude_sources.split(",")))
         report = run_sentiment(
-            args.data, feature_set, l2_grid, test=not args.dev_only, exclude=exclude
-        )
+            args.data, feature_set, l2_grid, test=not args.dev_only, exclude=exclude,
+            hidden=args.hidden, class_weights=args.class_weights, saved=args.score_saved,
+        )  # fmt: skip
         print(json.dumps({k: v for k, v in report.items() if k != "selection"}, indent=1))
     return 0
 

@@ -133,6 +133,14 @@ SOURCES: dict[str, Source] = {
         "TweetEval sentiment (SemEval-2017 Task 4): research use, Twitter terms",
         "3-way tweet sentiment, validation + test (14,284 tweets)",
     ),
+    "semeval_tweets": Source(
+        "cbaziotis/datastories-semeval2017-task4",
+        "faeee5fd1c2cf38e32179a4676dff53ae01adfa8",
+        "SemEval 2013-2016 Task 4A tweets (Nakov et al.; Rosenthal et al.): research use,"
+        " Twitter terms; repository code MIT",
+        "3-way tweet sentiment, SemEval 2013-2016 subtask A train/dev/test files as downloaded"
+        " (TweetEval's training pool); training only, tweets also in TweetEval dropped",
+    ),
     "sst2": Source(
         "tonyzhaozh/few-shot-learning",
         "e04d8643be91c2cce63f33e07760ff75d5aa3ad0",
@@ -490,6 +498,70 @@ def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
     return docs
 
 
+# SemEval Task 4A English files of 2013-2016 (the pool TweetEval's train and validation sets
+# were drawn from). SemEval-2017's test set (TweetEval's test) is in other folders: never read.
+# Session 12 could embed only ~38k of the ~47k tweets on the shared CPUs: the 2013 training
+# file and the 2016 files are read; twitter-2013dev/2013test/2014test/2014sarcasm/2015train/
+# 2015test-A (~9.5k tweets) are not yet.
+SEMEVAL_FILES = (
+    "twitter-2013train-A", "twitter-2016train-A", "twitter-2016dev-A", "twitter-2016devtest-A",
+    "twitter-2016test-A",
+)  # fmt: skip
+_ESCAPE_RE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_MENTION_RE = re.compile(r"@\w+(?:['’]s\b)?")  # TweetEval writes "@name’s" as "@user"
+_URL_RE = re.compile(r"https?://\S+")
+# Keys of this many characters or more also match on their start: releases cut and edit
+# tweets ("@name’s" → "@user", a truncated link), and a dropped look-alike costs nothing.
+HELD_PREFIX = 25
+
+
+def _unescape_tweet(text: str) -> str:
+    """The downloaded files write non-ASCII as literal \\uXXXX (UTF-16 units, so emoji are
+    surrogate pairs): decode them."""
+    decoded = _ESCAPE_RE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    return decoded.encode("utf-16", "surrogatepass").decode("utf-16", errors="replace")
+
+
+def tweet_key(text: str) -> str:
+    """What two copies of a tweet share whatever the release did to it: lower-cased letters
+    and digits, without mentions (TweetEval writes @user), links, entities and \\uXXXX
+    escapes (some TweetEval tweets keep them literally)."""
+    text = html.unescape(_unescape_tweet(text)).lower()
+    text = _URL_RE.sub(" ", _MENTION_RE.sub(" ", text))
+    return re.sub(r"[^0-9a-z]+", "", text)
+
+
+def read_semeval_tweets(reader: Reader, held: set[str]) -> list[dict[str, Any]]:
+    """SemEval 2013-2016 Task 4A tweets (id, label, text rows), written as TweetEval writes
+    tweets (mentions as @user), training split only: dev and test stay TweetEval's. A tweet
+    whose `tweet_key` is in `held` (every TweetEval tweet: its validation and test sets, so
+    no test tweet of TweetEval or SemEval-2017 is trained on twice or at all), or starts like
+    one (HELD_PREFIX characters), or was already read is skipped."""
+    docs = []
+    seen = set(held)
+    prefixes = {key[:HELD_PREFIX] for key in held if len(key) >= HELD_PREFIX}
+    source = SOURCES["semeval_tweets"]
+    for name in SEMEVAL_FILES:
+        text = reader.show(source, f"dataset/Subtask_A/downloaded/{name}.tsv")
+        for line in text.splitlines():
+            fields = line.split("\t")
+            if len(fields) < 3 or fields[1] not in ("negative", "neutral", "positive"):
+                continue
+            tweet = _clean(_unescape_tweet(fields[2]))
+            if len(tweet) > 1 and tweet[0] == tweet[-1] == '"':
+                tweet = tweet[1:-1].strip()
+            key = tweet_key(tweet)
+            if not key or key in seen or key[:HELD_PREFIX] in prefixes or tweet == "Not Available":
+                continue
+            seen.add(key)
+            docs.append(
+                {"id": f"semeval_tweets-{fields[0]}", "source": "semeval_tweets",
+                 "language": "en", "text": _MENTION_RE.sub("@user", tweet),
+                 "sentiment": fields[1], "split": "train"}
+            )  # fmt: skip
+    return docs
+
+
 _REVIEW_RE = re.compile(r"<review>(.*?)</review>", re.DOTALL)
 AMAZON_DOMAINS = ("books", "dvd", "electronics", "kitchen")
 
@@ -569,6 +641,8 @@ def build(reader: Reader, out: Path) -> dict[str, Any]:
                 counts[f"{name}/{doc['language']}/{split}"] += 1
                 counts[f"tier1/{target[0]}"] += 1
     sentiment = read_sentiment(reader) + read_amazon_reviews(reader) + read_factual_neutral(reader)
+    tweeteval = {tweet_key(doc["text"]) for doc in sentiment if doc["source"] == "tweeteval"}
+    sentiment += read_semeval_tweets(reader, tweeteval)
     with (out / "sentiment.jsonl").open("w", encoding="utf-8") as handle:
         for doc in sentiment:
             handle.write(json.dumps(doc, ensure_ascii=False) + "\n")

@@ -128,6 +128,41 @@ def test_wikihow_steps_are_detokenized_deduplicated_and_grouped(
     assert docs[0]["group"] == "wikihow_steps-water the lawn early in the morning."
 
 
+def test_semeval_tweets_train_only_without_any_tweeteval_tweet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = "dataset/Subtask_A/downloaded"
+    first = (
+        "1\tpositive\tCan\\u2019t wait for @Bob's show tomorrow \\ud83d\\ude00\t\n"
+        '2\tnegative\t"The 2017 test tweet, @someone http://t.co/x"\t\n'
+        "3\tneutral\tNot Available\n"
+        "4\tobjective\tan old label\n"
+        "6\tpositive\tJust saw a report: snow for @Ann\\u2019s neck of the woods. Oh boy!!! http\n"
+    )
+    later = "5\tneutral\tcan't WAIT for @Amy's show tomorrow \\ud83d\\ude00\n"
+    files = {f"{folder}/{name}.tsv": b"" for name in train_data.SEMEVAL_FILES}
+    files[f"{folder}/twitter-2013train-A.tsv"] = first.encode()
+    files[f"{folder}/twitter-2016test-A.tsv"] = later.encode()
+    commit = _snapshot(tmp_path, files)
+    source = train_data.Source("owner/name", commit, "research use", "test")
+    monkeypatch.setitem(train_data.SOURCES, "semeval_tweets", source)
+    held = {
+        train_data.tweet_key(text)
+        for text in (
+            "The 2017 test tweet, @user http://t.co/y",
+            # TweetEval's copy of tweet 6: "@Ann’s" became "@user", the cut link went
+            "Just saw a report: snow for @user neck of the woods. Oh boy!!!",
+        )
+    }
+    docs = train_data.read_semeval_tweets(train_data.Reader(tmp_path), held)
+    # the TweetEval tweets (other mention and link; edited) are dropped, and so is the same
+    # tweet re-released in a later file; "Not Available" and unknown labels are skipped
+    assert [(d["text"], d["sentiment"], d["split"]) for d in docs] == [
+        ("Can\u2019t wait for @user show tomorrow \U0001f600", "positive", "train")
+    ]
+    assert docs[0]["id"] == "semeval_tweets-1" and docs[0]["source"] == "semeval_tweets"
+
+
 def test_insuranceqa_questions_are_decoded_and_capped_per_domain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -240,7 +275,7 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
     x = rng.standard_normal((2000, 2)).astype(np.float32)
     y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
     rows = np.arange(len(y))
-    model, history = train_multilingual.train_hidden(
+    model, history = train.train_hidden(
         x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=60, dev=(rows, y)
     )
     assert history[-1] > 0.9, history
@@ -258,7 +293,6 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
 def test_selection_on_dev_picks_epochs_on_dev_and_a_positive_temperature() -> None:
     """train.select_on_dev, shared by the softmax and the hidden-layer heads: it trains on the
     train rows only, keeps the L2 and epoch count with the best dev top-1, and calibrates."""
-    train_multilingual = load_script(BENCH / "train_multilingual.py")
     rng = np.random.default_rng(1)
     centres = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0]])
     y = rng.integers(0, 3, 6000)
@@ -267,7 +301,8 @@ def test_selection_on_dev_picks_epochs_on_dev_and_a_positive_temperature() -> No
     classes = ["a", "b", "c"]
     for model, selection in (
         train.select_and_train(train.Features(x, None), y, splits, classes, l2_grid=(1e-4,)),
-        train_multilingual.select_and_train_hidden(x, y, splits, classes, hidden=8),
+        train.select_and_train_hidden(x, y, splits, classes, hidden=8),
+        train.select_and_train_hidden(x, y, splits, classes, 8, (1e-4,), class_power=1.0),
     ):
         dev = np.flatnonzero(splits == "dev")
         top1 = (model.logits(train.Features(x, None), dev).argmax(1) == y[dev]).mean()
@@ -307,3 +342,52 @@ def test_the_blend_grid_scores_what_the_runtime_blend_reports() -> None:
         assert blend.grid_hits(arrays, head, gold, config) == (hits1, hits3), config
     # the engine alone answers only with enough lexicon evidence
     assert any(not p for p in blend.predict(evidence, head, classes, None))
+
+
+def test_class_weights_square_root_or_fully_balanced() -> None:
+    y = np.array([0] * 60 + [1] * 30 + [2] * 10)
+    rows = np.arange(len(y))
+    full = train.balanced_class_weights(y, rows, 3, train.CLASS_WEIGHT_POWERS["balanced"])
+    sqrt = train.balanced_class_weights(y, rows, 3, train.CLASS_WEIGHT_POWERS["sqrt"])
+    # n / (k n_c): 100 / 180, 100 / 90, 100 / 30; every class then weighs the same in total
+    assert np.allclose(full, [100 / 180, 100 / 90, 100 / 30])
+    assert np.allclose(full * np.bincount(y), 100 / 3)
+    assert np.allclose(sqrt, np.sqrt(full))
+    assert np.allclose(train.balanced_class_weights(y, rows, 3), sqrt)
+
+
+def test_a_hidden_layer_sentiment_head_is_what_the_engine_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """train.save_model writes a hidden-layer head the way contextual/sentiment.py loads it:
+    the engine's probabilities are the trainer's calibrated ones."""
+    from beacon.contextual import heads, sentiment
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((600, 388)).astype(np.float32)
+    y = rng.integers(0, 3, 600)
+    model, _ = train.train_hidden(
+        x, y, np.arange(600), train.SENTIMENT_CLASSES, hidden=16, l2=1e-5, epochs=2
+    )
+    model.temperature = 0.8
+    path = tmp_path / "sentiment-head.npz"
+    train.save_model(model, path, {"emb", "vader"})
+    again = train.load_model(path)  # what --score-saved scores
+    assert isinstance(again, train.HiddenModel) and again.temperature == pytest.approx(0.8)
+    assert np.allclose(again.logits(train.Features(x, None)), model.logits(train.Features(x, None)))
+    with np.load(path) as data:
+        arrays = {key: data[key] for key in data.files}
+    monkeypatch.setattr(
+        heads, "load", lambda file, *, weights="weights": heads.from_arrays(file, dict(arrays),
+                                                                            weights=weights)
+    )  # fmt: skip
+    sentiment.head.cache_clear()
+    try:
+        head = sentiment.head()
+        assert head.uses_vader and head.hidden is not None and head.hidden[0].shape == (388, 16)
+        expected = train.softmax(model.logits(train.Features(x, None), np.arange(5)) / 0.8)
+        served = np.stack([head.probabilities(head.features(x[i, :384], x[i, 384:]))
+                           for i in range(5)])  # fmt: skip
+        assert np.allclose(served, expected, atol=1e-5)
+    finally:
+        sentiment.head.cache_clear()

@@ -90,6 +90,7 @@ def head() -> Head:
         softmax.weights,
         softmax.bias,
         softmax.temperature,
+        softmax.hidden,
         uses_vader="vader" in features,
     )
 
