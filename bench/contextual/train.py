@@ -57,6 +57,7 @@ BATCH = 256
 L2_GRID = (1e-5, 1e-4, 1e-3)
 MAX_EPOCHS = 12
 LEARNING_RATE = 0.01
+HIDDEN_LEARNING_RATE = 0.002
 ECE_BINS = 15
 THRESHOLDS = (0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -309,6 +310,86 @@ def select_and_train(
         return train(features, y, rows, classes, **options)
 
     return select_on_dev(fit, features, y, splits, l2_grid)
+
+
+@dataclass
+class HiddenModel:
+    """One ReLU layer, then softmax regression: logits = relu(x W1 + b1) W2 + b2."""
+
+    classes: list[str]
+    w_hidden: np.ndarray
+    b_hidden: np.ndarray
+    w_dense: np.ndarray
+    bias: np.ndarray
+    temperature: float = 1.0
+
+    def logits(self, features: Features, rows: np.ndarray | None = None) -> np.ndarray:
+        """Raw scores for the given rows (all rows when None)."""
+        x = features.dense if rows is None else features.dense[rows]
+        return np.asarray(
+            np.maximum(x @ self.w_hidden + self.b_hidden, 0) @ self.w_dense + self.bias,
+            dtype=np.float64,
+        )
+
+
+def train_hidden(
+    x: np.ndarray,
+    y: np.ndarray,
+    rows: np.ndarray,
+    classes: list[str],
+    *,
+    hidden: int,
+    l2: float,
+    epochs: int,
+    dev: tuple[np.ndarray, np.ndarray] | None = None,
+    seed: int = SEED,
+) -> tuple[HiddenModel, list[float]]:
+    """Mini-batch Adam on the same square-root-balanced cross-entropy as `train`; `seed` draws
+    the initial weights and the batch order."""
+    rng = np.random.default_rng(seed)
+    k, d = len(classes), x.shape[1]
+    model = HiddenModel(
+        classes,
+        (rng.standard_normal((d, hidden)) * np.sqrt(2 / d)).astype(np.float32),
+        np.zeros(hidden, dtype=np.float32),
+        (rng.standard_normal((hidden, k)) * np.sqrt(1 / hidden)).astype(np.float32),
+        np.zeros(k, dtype=np.float32),
+    )
+    class_weight = balanced_class_weights(y, rows, k)
+    adam = Adam([model.w_hidden, model.b_hidden, model.w_dense, model.bias], HIDDEN_LEARNING_RATE)
+    history: list[float] = []
+    for _ in range(epochs):
+        for batch in minibatches(rng, rows):
+            h_in = x[batch] @ model.w_hidden + model.b_hidden
+            h = np.maximum(h_in, 0)
+            p = softmax(h @ model.w_dense + model.bias)
+            p[np.arange(len(batch)), y[batch]] -= 1.0
+            g = (p * class_weight[y[batch]][:, None] / len(batch)).astype(np.float32)
+            g_h = (g @ model.w_dense.T) * (h_in > 0)
+            grads = [x[batch].T @ g_h + l2 * model.w_hidden, g_h.sum(axis=0),
+                     h.T @ g + l2 * model.w_dense, g.sum(axis=0)]  # fmt: skip
+            adam.update(grads)
+        if dev is not None:
+            dev_rows, dev_y = dev
+            logits = model.logits(Features(x, None), dev_rows)
+            history.append(float((logits.argmax(1) == dev_y).mean()))
+    return model, history
+
+
+def select_and_train_hidden(
+    x: np.ndarray,
+    y: np.ndarray,
+    splits: np.ndarray,
+    classes: list[str],
+    hidden: int,
+    seed: int = SEED,
+) -> tuple[HiddenModel, dict[str, Any]]:
+    """`select_and_train` for the hidden-layer head: L2 and epochs on dev, temperature."""
+
+    def fit(rows: np.ndarray, **options: Any) -> tuple[HiddenModel, list[float]]:
+        return train_hidden(x, y, rows, classes, hidden=hidden, seed=seed, **options)
+
+    return select_on_dev(fit, Features(x, None), y, splits)
 
 
 def evaluate_model(
@@ -596,6 +677,21 @@ def confusion_matrix(
     for g, p in zip(gold, predicted, strict=True):
         matrix[index[g]][index[p]] += 1
     return matrix
+
+
+def head_arrays(model: Model | HiddenModel) -> dict[str, Any]:
+    """A dense head's arrays as contextual/heads.py loads them: classes, softmax weights, bias,
+    temperature, and the ReLU layer's weights and bias if it has one."""
+    arrays: dict[str, Any] = {
+        "classes": np.array(model.classes),
+        "weights": model.w_dense.astype(np.float32),
+        "bias": model.bias.astype(np.float32),
+        "temperature": np.array(model.temperature),
+    }
+    if isinstance(model, HiddenModel):
+        arrays["hidden_weights"] = model.w_hidden.astype(np.float32)
+        arrays["hidden_bias"] = model.b_hidden.astype(np.float32)
+    return arrays
 
 
 def save_model(model: Model, path: Path, feature_set: set[str]) -> None:

@@ -17,7 +17,7 @@ dev, temperature fitted on dev). Documents come from topics.jsonl (train_data.py
 Some variants add the SIB-200 *train* split of other languages, read from the SIB-200 snapshot
 under --sources (the same Flores-200 sentences and labels as the six languages' train split,
 in other words: more ways to say the same thing; their dev and test splits are never read).
-Some put a hidden ReLU layer before the softmax (`train_hidden`).
+Some put a hidden ReLU layer before the softmax (train.py's `train_hidden`).
 
 Variants differ in which training documents they use, how much the SIB-200 and MasakhaNEWS
 ones count, and the head's shape; the one shipped is chosen on the mean of two dev top-1s:
@@ -45,17 +45,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from train import (
     DEFAULT_DATA,
-    SEED,
-    Adam,
     Features,
+    HiddenModel,
     Model,
-    balanced_class_weights,
     evaluate_model,
-    minibatches,
+    head_arrays,
     own_eval_docs,
     select_and_train,
-    select_on_dev,
-    softmax,
+    select_and_train_hidden,
 )
 from train_data import DEFAULT_SOURCES, SOURCES, Reader, SourceMissing, load_mapping
 from train_features import embeddings, load_jsonl
@@ -74,7 +71,6 @@ USE_OTHERS = ("nld_Latn", "pol_Latn", "rus_Cyrl", "tur_Latn", "arb_Arab", "zho_H
 # The categories of the head shipped before wikiHow and InsuranceQA joined the corpus.
 OLD_CLASSES = ("IAB1", "IAB2", "IAB3", "IAB7", "IAB8", "IAB11", "IAB12", "IAB15", "IAB17",
                "IAB19", "IAB20", "IAB22", "IAB23")  # fmt: skip
-HIDDEN_LEARNING_RATE = 0.002
 
 
 @dataclass(frozen=True)
@@ -159,79 +155,6 @@ def use_embedding(doc: dict[str, Any]) -> np.ndarray:
     return multilingual.embed(
         multilingual.page_prefix(title=doc.get("title", ""), text=doc["text"])
     )
-
-
-@dataclass
-class HiddenModel:
-    """One ReLU layer, then softmax regression: logits = relu(x W1 + b1) W2 + b2."""
-
-    classes: list[str]
-    w_hidden: np.ndarray
-    b_hidden: np.ndarray
-    w_dense: np.ndarray
-    bias: np.ndarray
-    temperature: float = 1.0
-
-    def logits(self, features: Features, rows: np.ndarray | None = None) -> np.ndarray:
-        """Raw scores for the given rows (all rows when None)."""
-        x = features.dense if rows is None else features.dense[rows]
-        return np.asarray(
-            np.maximum(x @ self.w_hidden + self.b_hidden, 0) @ self.w_dense + self.bias,
-            dtype=np.float64,
-        )
-
-
-def train_hidden(
-    x: np.ndarray,
-    y: np.ndarray,
-    rows: np.ndarray,
-    classes: list[str],
-    *,
-    hidden: int,
-    l2: float,
-    epochs: int,
-    dev: tuple[np.ndarray, np.ndarray] | None = None,
-) -> tuple[HiddenModel, list[float]]:
-    """Mini-batch Adam on the same square-root-balanced cross-entropy as train.train."""
-    rng = np.random.default_rng(SEED)
-    k, d = len(classes), x.shape[1]
-    model = HiddenModel(
-        classes,
-        (rng.standard_normal((d, hidden)) * np.sqrt(2 / d)).astype(np.float32),
-        np.zeros(hidden, dtype=np.float32),
-        (rng.standard_normal((hidden, k)) * np.sqrt(1 / hidden)).astype(np.float32),
-        np.zeros(k, dtype=np.float32),
-    )
-    class_weight = balanced_class_weights(y, rows, k)
-    adam = Adam([model.w_hidden, model.b_hidden, model.w_dense, model.bias], HIDDEN_LEARNING_RATE)
-    history: list[float] = []
-    for _ in range(epochs):
-        for batch in minibatches(rng, rows):
-            h_in = x[batch] @ model.w_hidden + model.b_hidden
-            h = np.maximum(h_in, 0)
-            p = softmax(h @ model.w_dense + model.bias)
-            p[np.arange(len(batch)), y[batch]] -= 1.0
-            g = (p * class_weight[y[batch]][:, None] / len(batch)).astype(np.float32)
-            g_h = (g @ model.w_dense.T) * (h_in > 0)
-            grads = [x[batch].T @ g_h + l2 * model.w_hidden, g_h.sum(axis=0),
-                     h.T @ g + l2 * model.w_dense, g.sum(axis=0)]  # fmt: skip
-            adam.update(grads)
-        if dev is not None:
-            dev_rows, dev_y = dev
-            logits = model.logits(Features(x, None), dev_rows)
-            history.append(float((logits.argmax(1) == dev_y).mean()))
-    return model, history
-
-
-def select_and_train_hidden(
-    x: np.ndarray, y: np.ndarray, splits: np.ndarray, classes: list[str], hidden: int
-) -> tuple[HiddenModel, dict[str, Any]]:
-    """train.select_and_train for the hidden-layer head: L2 and epochs on dev, temperature."""
-
-    def fit(rows: np.ndarray, **options: Any) -> tuple[HiddenModel, list[float]]:
-        return train_hidden(x, y, rows, classes, hidden=hidden, **options)
-
-    return select_on_dev(fit, Features(x, None), y, splits)
 
 
 def _rows(
@@ -362,16 +285,7 @@ def run(data: Path, sources: Path, variants: list[str], write: bool) -> dict[str
 
 def save(model: Model | HiddenModel) -> None:
     """The head as contextual/heads.py loads it (with the hidden layer's arrays if it has one)."""
-    arrays: dict[str, Any] = {
-        "classes": np.array(model.classes),
-        "weights": model.w_dense.astype(np.float32),
-        "bias": model.bias.astype(np.float32),
-        "temperature": np.array(model.temperature),
-    }
-    if isinstance(model, HiddenModel):
-        arrays["hidden_weights"] = model.w_hidden.astype(np.float32)
-        arrays["hidden_bias"] = model.b_hidden.astype(np.float32)
-    np.savez_compressed(HEAD_PATH, **arrays)
+    np.savez_compressed(HEAD_PATH, **head_arrays(model))
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -240,10 +240,20 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
     x = rng.standard_normal((2000, 2)).astype(np.float32)
     y = ((x[:, 0] > 0) ^ (x[:, 1] > 0)).astype(int)
     rows = np.arange(len(y))
-    model, history = train_multilingual.train_hidden(
+    model, history = train.train_hidden(
         x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=60, dev=(rows, y)
     )
     assert history[-1] > 0.9, history
+    # the seed draws the initial weights and batch order; the default one is train.SEED
+    again, _ = train.train_hidden(
+        x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=2, seed=train.SEED
+    )
+    other, _ = train.train_hidden(
+        x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=2, seed=train.SEED + 1
+    )
+    first, _ = train.train_hidden(x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=2)
+    assert np.array_equal(first.w_hidden, again.w_hidden)
+    assert not np.array_equal(first.w_hidden, other.w_hidden)
     model.temperature = 1.5
     monkeypatch.setattr(train_multilingual, "HEAD_PATH", tmp_path / "head.npz")
     train_multilingual.save(model)
@@ -258,7 +268,6 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
 def test_selection_on_dev_picks_epochs_on_dev_and_a_positive_temperature() -> None:
     """train.select_on_dev, shared by the softmax and the hidden-layer heads: it trains on the
     train rows only, keeps the L2 and epoch count with the best dev top-1, and calibrates."""
-    train_multilingual = load_script(BENCH / "train_multilingual.py")
     rng = np.random.default_rng(1)
     centres = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0]])
     y = rng.integers(0, 3, 6000)
@@ -267,7 +276,7 @@ def test_selection_on_dev_picks_epochs_on_dev_and_a_positive_temperature() -> No
     classes = ["a", "b", "c"]
     for model, selection in (
         train.select_and_train(train.Features(x, None), y, splits, classes, l2_grid=(1e-4,)),
-        train_multilingual.select_and_train_hidden(x, y, splits, classes, hidden=8),
+        train.select_and_train_hidden(x, y, splits, classes, hidden=8),
     ):
         dev = np.flatnonzero(splits == "dev")
         top1 = (model.logits(train.Features(x, None), dev).argmax(1) == y[dev]).mean()
@@ -307,3 +316,45 @@ def test_the_blend_grid_scores_what_the_runtime_blend_reports() -> None:
         assert blend.grid_hits(arrays, head, gold, config) == (hits1, hits3), config
     # the engine alone answers only with enough lexicon evidence
     assert any(not p for p in blend.predict(evidence, head, classes, None))
+
+
+def test_a_hidden_layer_topic_head_is_written_with_its_knobs_and_read_back_by_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """blend.py --write-topics-head with a hidden-layer head: categories.topic_head loads the
+    ReLU layer, the softmax and the blend knobs, and gives the trainer's probabilities."""
+    blend = load_script(BENCH / "blend.py")
+    from beacon.contextual import categories, heads
+
+    classes = list(taxonomy.topic_tier1_codes())
+    rng = np.random.default_rng(3)
+    model = train.HiddenModel(
+        classes,
+        rng.standard_normal((384, 32)).astype(np.float32),
+        rng.standard_normal(32).astype(np.float32),
+        rng.standard_normal((32, len(classes))).astype(np.float32),
+        rng.standard_normal(len(classes)).astype(np.float32),
+        temperature=0.8,
+    )
+    chosen = {"weight": 0.55, "prior": 3.0, "geometric": False, "answer_without_lexicon": True,
+              "strong_evidence": 20.0}  # fmt: skip
+    monkeypatch.setattr(blend, "HEAD_PATH", tmp_path / "topics-head.npz")
+    blend.write_head(model, chosen)
+    with np.load(tmp_path / "topics-head.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    monkeypatch.setattr(
+        heads, "load", lambda file, weights="weights": heads.from_arrays(file, dict(arrays))
+    )
+    categories.topic_head.cache_clear()
+    try:
+        loaded = categories.topic_head()
+        x = rng.standard_normal((5, 384)).astype(np.float32)
+        expected = train.softmax(model.logits(train.Features(x, None)) / 0.8)
+        for row, probs in zip(x, expected, strict=True):
+            got = loaded.probabilities(row)
+            assert np.allclose([got[c] for c in classes], probs, atol=1e-5)
+        assert loaded.softmax.hidden is not None
+        assert (loaded.weight, loaded.prior, loaded.strong_evidence) == (0.55, 3.0, 20.0)
+        assert loaded.answer_without_lexicon and not loaded.geometric
+    finally:
+        categories.topic_head.cache_clear()
