@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python bench/contextual/blend.py [--data build/contextual] [--max-train N]
-        [--hidden UNITS] [--seed N] [--dev-only] [--write-topics-head]
+        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate] [--write-topics-head]
 
 Trains a softmax head (train.py's trainer: L2 and epochs chosen on dev, temperature fitted on
 dev; with `--hidden` one ReLU layer of that many units before the softmax, train.py's
@@ -20,7 +20,8 @@ then the smaller head weight).
 
 With `--dev-only` (candidate heads, session 12) nothing but the selection sets is scored: the
 chosen knobs and their public-dev / half-A numbers are printed and appended as one JSON line to
-<data>/blend-dev-candidates.jsonl; the test split, half B and the 243 pages are not read.
+<data>/blend-dev-candidates.jsonl, the head to <data>/candidate-head-h<UNITS>-s<SEED>.npz; the
+test split, half B and the 243 pages are not read.
 
 Otherwise reported once, for the engine alone, the head alone and the chosen blend: the public
 test split (all English sources, per source, per category precision/recall, confusion matrix),
@@ -79,8 +80,9 @@ HEAD_PATH = (
 WEIGHTS = tuple(round(float(w), 2) for w in np.arange(0.0, 1.0001, 0.05))
 PRIORS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 # Lexicon top scores from which the engine's own answer stands (no gate: math.inf); the
-# project's article-length pages score 12-50, public short texts mostly under 10.
-STRONG_EVIDENCE = (10.0, 15.0, 20.0, 30.0)
+# project's article-length pages score 12-50, public short texts mostly under 10. Session 12
+# refined the grid (session 10: 10, 15, 20, 30), which the engine's own floor of 4 bounds.
+STRONG_EVIDENCE = (5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0)
 SOURCES_ORDER = ("ag_news", "newsgroups20", "sib200", "cooking_se", "wikihow_steps", "insuranceqa")
 
 
@@ -240,6 +242,11 @@ def main() -> int:
         "--dev-only", action="store_true",
         help="score the selection sets only (no test, half B or 243 pages); log the candidate",
     )  # fmt: skip
+    parser.add_argument(
+        "--reuse-candidate", action="store_true",
+        help="take the head a --dev-only run of the same --hidden/--seed saved instead of "
+        "training it again (the same seeded training; saves its minutes)",
+    )  # fmt: skip
     parser.add_argument("--write-topics-head", action="store_true")
     args = parser.parse_args()
     data: Path = args.data
@@ -259,7 +266,9 @@ def main() -> int:
     print(f"{len(docs)} English documents: {dict(Counter(splits.tolist()))}", flush=True)
     vectors = embeddings(docs, data / "embeddings-topics.npz").astype(np.float32)
     model: Model | HiddenModel
-    if args.hidden:
+    if args.reuse_candidate:
+        model, selection = load_candidate(data, args.hidden, args.seed, classes)
+    elif args.hidden:
         model, selection = select_and_train_hidden(
             vectors, y, splits, classes, args.hidden, seed=args.seed
         )
@@ -354,6 +363,9 @@ def main() -> int:
             "blend_A_top1": best["A_top1"], "blend_A_top3": best["A_top3"],
             "best_dev_top1_ignoring_half_A": best_unconstrained["dev_top1"],
         }  # fmt: skip
+        np.savez_compressed(
+            data / f"candidate-head-h{args.hidden}-s{args.seed}.npz", **head_arrays(model)
+        )
         with (data / "blend-dev-candidates.jsonl").open("a") as log:
             log.write(json.dumps(candidate) + "\n")
         print(json.dumps(candidate))
@@ -399,6 +411,30 @@ def main() -> int:
         write_head(model, chosen)
         print(f"wrote {HEAD_PATH}")
     return 0
+
+
+def load_candidate(
+    data: Path, hidden: int, seed: int, classes: list[str]
+) -> tuple[Model | HiddenModel, dict[str, Any]]:
+    """The head a `--dev-only` run saved for this width and seed, with the L2 and epochs its
+    dev search chose (from its line in blend-dev-candidates.jsonl)."""
+    lines = load_jsonl(data / "blend-dev-candidates.jsonl")
+    logged = [r for r in lines if (r["hidden"], r["seed"], r["max_train"]) == (hidden, seed, 0)]
+    if not logged:
+        raise SystemExit(f"no --dev-only run of hidden {hidden} seed {seed} is logged")
+    with np.load(data / f"candidate-head-h{hidden}-s{seed}.npz") as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    if arrays["classes"].tolist() != classes:
+        raise SystemExit(f"candidate classes {arrays['classes'].tolist()} != {classes}")
+    model: Model | HiddenModel
+    if hidden:
+        model = HiddenModel(classes, arrays["hidden_weights"], arrays["hidden_bias"],
+                            arrays["weights"], arrays["bias"])  # fmt: skip
+    else:
+        model = Model(classes, arrays["weights"], None, arrays["bias"])
+    model.temperature = float(arrays["temperature"])
+    selection = {"l2": logged[-1]["l2"], "epochs": logged[-1]["epochs"], "reused": True}
+    return model, selection
 
 
 def write_head(model: Model | HiddenModel, chosen: dict[str, Any]) -> None:

@@ -358,3 +358,32 @@ def test_a_hidden_layer_topic_head_is_written_with_its_knobs_and_read_back_by_th
         assert loaded.answer_without_lexicon and not loaded.geometric
     finally:
         categories.topic_head.cache_clear()
+
+
+def test_a_candidate_head_saved_by_a_dev_only_run_is_reused_unchanged(tmp_path: Path) -> None:
+    """blend.py --reuse-candidate: the head a --dev-only run saved comes back with the same
+    logits, temperature, and the L2 and epochs its dev search logged."""
+    blend = load_script(BENCH / "blend.py")
+    classes = ["a", "b", "c"]
+    rng = np.random.default_rng(5)
+    model = train.HiddenModel(
+        classes,
+        rng.standard_normal((4, 6)).astype(np.float32),
+        rng.standard_normal(6).astype(np.float32),
+        rng.standard_normal((6, 3)).astype(np.float32),
+        rng.standard_normal(3).astype(np.float32),
+        temperature=1.3,
+    )
+    np.savez_compressed(tmp_path / "candidate-head-h6-s17.npz", **train.head_arrays(model))
+    logged = [{"hidden": 6, "seed": 16, "max_train": 0, "l2": 1e-3, "epochs": 4},
+              {"hidden": 6, "seed": 17, "max_train": 0, "l2": 1e-5, "epochs": 9}]  # fmt: skip
+    (tmp_path / "blend-dev-candidates.jsonl").write_text(
+        "".join(blend.json.dumps(r) + "\n" for r in logged)
+    )
+    loaded, selection = blend.load_candidate(tmp_path, 6, 17, classes)
+    x = train.Features(rng.standard_normal((7, 4)).astype(np.float32), None)
+    assert np.allclose(loaded.logits(x), model.logits(x))
+    assert loaded.temperature == pytest.approx(1.3)
+    assert (selection["l2"], selection["epochs"]) == (1e-5, 9)
+    with pytest.raises(SystemExit):
+        blend.load_candidate(tmp_path, 6, 18, classes)
