@@ -2,12 +2,14 @@
 
 Usage:
     .venv/bin/python bench/contextual/blend.py [--data build/contextual] [--max-train N]
-        [--write-topics-head]
+        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate] [--write-topics-head]
 
 Trains a softmax head (train.py's trainer: L2 and epochs chosen on dev, temperature fitted on
-dev) over the MiniLM page embedding only — the vector `semantic.page_embedding` computes at
-run time, which the engine already has for every English page — on the English documents of
-the corpus `train_data.py` builds (train split, all 23 topic tier-1 categories). It then
+dev; with `--hidden` one ReLU layer of that many units before the softmax, train.py's
+`train_hidden`, `--seed` drawing its initial weights and batch order) over the MiniLM page
+embedding only — the vector `semantic.page_embedding` computes at run time, which the engine
+already has for every English page — on the English documents of the corpus `train_data.py`
+builds (train split, all 23 topic tier-1 categories). It then
 blends the head's probabilities with the engine's re-ranked tier-1 scores
 (`categories.blend`) and chooses the blend's knobs on DEV DATA ONLY: the public dev split
 plus half A (odd ids) of the project's evaluation set (bench/contextual/eval). Selection rule,
@@ -16,8 +18,13 @@ most one document below the engine's and whose half-A top-3 is at most one docum
 the engine's, take the one with the best public-dev top-1 (ties: the better half-A top-1,
 then the smaller head weight).
 
-Reported once, for the engine alone, the head alone and the chosen blend: the public test
-split (all English sources, per source, per category precision/recall, confusion matrix),
+With `--dev-only` (candidate heads, session 12) nothing but the selection sets is scored: the
+chosen knobs and their public-dev / half-A numbers are printed and appended as one JSON line to
+<data>/blend-dev-candidates.jsonl, the head to <data>/candidate-head-h<UNITS>-s<SEED>.npz; the
+test split, half B and the 243 pages are not read.
+
+Otherwise reported once, for the engine alone, the head alone and the chosen blend: the public
+test split (all English sources, per source, per category precision/recall, confusion matrix),
 half B and all 243 documents of the project's set. Top-1/top-3 here are rankings without the
 calibration's abstain (no answer counts as a miss); `evaluate.py` gives the served numbers.
 
@@ -45,13 +52,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from train import (
     DEFAULT_DATA,
+    SEED,
     Features,
+    HiddenModel,
     Model,
     confusion_matrix,
+    head_arrays,
     own_eval_docs,
     pct,
     per_category,
     select_and_train,
+    select_and_train_hidden,
     softmax,
 )
 from train_features import embeddings, load_jsonl
@@ -69,8 +80,9 @@ HEAD_PATH = (
 WEIGHTS = tuple(round(float(w), 2) for w in np.arange(0.0, 1.0001, 0.05))
 PRIORS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 # Lexicon top scores from which the engine's own answer stands (no gate: math.inf); the
-# project's article-length pages score 12-50, public short texts mostly under 10.
-STRONG_EVIDENCE = (10.0, 15.0, 20.0, 30.0)
+# project's article-length pages score 12-50, public short texts mostly under 10. Session 12
+# refined the grid (session 10: 10, 15, 20, 30), which the engine's own floor of 4 bounds.
+STRONG_EVIDENCE = (5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0)
 SOURCES_ORDER = ("ag_news", "newsgroups20", "sib200", "cooking_se", "wikihow_steps", "insuranceqa")
 
 
@@ -224,9 +236,22 @@ def main() -> int:
         "--max-train", type=int, default=0,
         help="train on a seeded random subset of this many English train documents (0: all)",
     )  # fmt: skip
+    parser.add_argument("--hidden", type=int, default=0, help="ReLU units before the softmax")
+    parser.add_argument("--seed", type=int, default=SEED, help="hidden head's seed")
+    parser.add_argument(
+        "--dev-only", action="store_true",
+        help="score the selection sets only (no test, half B or 243 pages); log the candidate",
+    )  # fmt: skip
+    parser.add_argument(
+        "--reuse-candidate", action="store_true",
+        help="take the head a --dev-only run of the same --hidden/--seed saved instead of "
+        "training it again (the same seeded training; saves its minutes)",
+    )  # fmt: skip
     parser.add_argument("--write-topics-head", action="store_true")
     args = parser.parse_args()
     data: Path = args.data
+    if args.dev_only and args.write_topics_head:
+        parser.error("--write-topics-head needs the full report, not --dev-only")
 
     docs = [d for d in load_jsonl(data / "topics.jsonl") if d["language"] == "en"]
     train_docs = [d for d in docs if d["split"] == "train"]
@@ -240,8 +265,15 @@ def main() -> int:
     splits = np.array([d["split"] for d in docs])
     print(f"{len(docs)} English documents: {dict(Counter(splits.tolist()))}", flush=True)
     vectors = embeddings(docs, data / "embeddings-topics.npz").astype(np.float32)
-    features = Features(vectors, None)
-    model, selection = select_and_train(features, y, splits, classes)
+    model: Model | HiddenModel
+    if args.reuse_candidate:
+        model, selection = load_candidate(data, args.hidden, args.seed, classes)
+    elif args.hidden:
+        model, selection = select_and_train_hidden(
+            vectors, y, splits, classes, args.hidden, seed=args.seed
+        )
+    else:
+        model, selection = select_and_train(Features(vectors, None), y, splits, classes)
     print(f"head: {selection['l2']=} {selection['epochs']=} T={model.temperature:.2f}", flush=True)
 
     own = own_eval_docs()
@@ -251,13 +283,12 @@ def main() -> int:
     half_b = [i for i, d in enumerate(own) if int(d["id"][-1]) % 2 == 0]
 
     def head_probs(x: np.ndarray) -> np.ndarray:
-        return softmax((x @ model.w_dense + model.bias) / model.temperature)
+        return softmax(model.logits(Features(x, None)) / model.temperature)
 
+    public = ("dev",) if args.dev_only else ("dev", "test")
     sets: dict[str, dict[str, Any]] = {}
-    for name, rows in (
-        ("dev", np.flatnonzero(splits == "dev")),
-        ("test", np.flatnonzero(splits == "test")),
-    ):
+    for name in public:
+        rows = np.flatnonzero(splits == name)
         subset = [docs[i] for i in rows]
         sets[name] = {
             "docs": subset,
@@ -267,9 +298,15 @@ def main() -> int:
             ),
             "head": head_probs(vectors[rows]),
         }
+    if args.dev_only:
+        own, own_vectors = [own[i] for i in half_a], own_vectors[half_a]
+        own_gold = [d["tier1"] for d in own]
+        own_sets = [("A", list(range(len(own))))]
+    else:
+        own_sets = [("A", half_a), ("B", half_b), ("all243", list(range(len(own))))]
     own_evidence = list(engine_evidence(own, own_vectors, data / "engine-evidence").values())
     own_head = head_probs(own_vectors)
-    for name, own_rows in (("A", half_a), ("B", half_b), ("all243", list(range(len(own))))):
+    for name, own_rows in own_sets:
         sets[name] = {
             "docs": [own[i] for i in own_rows],
             "gold": [own_gold[i] for i in own_rows],
@@ -313,12 +350,34 @@ def main() -> int:
         if abs(through_runtime - best[key]) > 1e-9:
             raise SystemExit(f"{name}: grid {best[key]} != runtime path {through_runtime}")
     best_unconstrained = max(search, key=lambda r: r["dev_top1"])
+    head_dev = scores(sets["dev"]["gold"], run("dev", {"head": True}))
+    head_a = scores(sets["A"]["gold"], run("A", {"head": True}))
+    if args.dev_only:
+        candidate = {
+            "hidden": args.hidden, "seed": args.seed, "max_train": args.max_train,
+            "l2": selection["l2"], "epochs": selection["epochs"],
+            "temperature": model.temperature, "chosen": chosen,
+            "head_dev_top1": head_dev[0], "head_dev_top3": head_dev[1],
+            "head_A_top1": head_a[0], "head_A_top3": head_a[1],
+            "blend_dev_top1": best["dev_top1"], "blend_dev_top3": best["dev_top3"],
+            "blend_A_top1": best["A_top1"], "blend_A_top3": best["A_top3"],
+            "best_dev_top1_ignoring_half_A": best_unconstrained["dev_top1"],
+        }  # fmt: skip
+        np.savez_compressed(
+            data / f"candidate-head-h{args.hidden}-s{args.seed}.npz", **head_arrays(model)
+        )
+        with (data / "blend-dev-candidates.jsonl").open("a") as log:
+            log.write(json.dumps(candidate) + "\n")
+        print(json.dumps(candidate))
+        return 0
 
     # --- report once: engine, head, blend ---
     systems: dict[str, dict[str, Any] | None] = {
         "engine": None, "head": {"head": True}, "blend": chosen,
     }  # fmt: skip
     report: dict[str, Any] = {
+        "hidden": args.hidden,
+        "seed": args.seed,
         "selection": selection | {"temperature": model.temperature},
         "chosen": chosen,
         "train_documents": int((splits == "train").sum()),
@@ -354,14 +413,36 @@ def main() -> int:
     return 0
 
 
-def write_head(model: Model, chosen: dict[str, Any]) -> None:
-    """The head and the blend knobs chosen on dev, for `categories.py` (~35 KB)."""
+def load_candidate(
+    data: Path, hidden: int, seed: int, classes: list[str]
+) -> tuple[Model | HiddenModel, dict[str, Any]]:
+    """The head a `--dev-only` run saved for this width and seed, with the L2 and epochs its
+    dev search chose (from its line in blend-dev-candidates.jsonl)."""
+    lines = load_jsonl(data / "blend-dev-candidates.jsonl")
+    logged = [r for r in lines if (r["hidden"], r["seed"], r["max_train"]) == (hidden, seed, 0)]
+    if not logged:
+        raise SystemExit(f"no --dev-only run of hidden {hidden} seed {seed} is logged")
+    with np.load(data / f"candidate-head-h{hidden}-s{seed}.npz") as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    if arrays["classes"].tolist() != classes:
+        raise SystemExit(f"candidate classes {arrays['classes'].tolist()} != {classes}")
+    model: Model | HiddenModel
+    if hidden:
+        model = HiddenModel(classes, arrays["hidden_weights"], arrays["hidden_bias"],
+                            arrays["weights"], arrays["bias"])  # fmt: skip
+    else:
+        model = Model(classes, arrays["weights"], None, arrays["bias"])
+    model.temperature = float(arrays["temperature"])
+    selection = {"l2": logged[-1]["l2"], "epochs": logged[-1]["epochs"], "reused": True}
+    return model, selection
+
+
+def write_head(model: Model | HiddenModel, chosen: dict[str, Any]) -> None:
+    """The head (with its ReLU layer if it has one) and the blend knobs chosen on dev, for
+    `categories.py` (~35 KB without a hidden layer)."""
     np.savez_compressed(
         HEAD_PATH,
-        classes=np.array(model.classes),
-        weights=model.w_dense.astype(np.float32),
-        bias=model.bias.astype(np.float32),
-        temperature=np.array(model.temperature),
+        **head_arrays(model),
         features=np.array(["emb"]),
         blend_weight=np.array(chosen["weight"]),
         blend_prior=np.array(chosen["prior"]),
@@ -375,8 +456,14 @@ def markdown(report: dict[str, Any], classes: list[str]) -> str:
     """The blend report as Markdown tables (pasted into docs/benchmarks.md)."""
     res = report["results"]
     sel = report["selection"]
+    shape = (
+        f", one ReLU layer of {report['hidden']} units (seed {report['seed']})"
+        if report.get("hidden")
+        else ""
+    )
     lines = [
-        f"Head: MiniLM page embedding only, {report['train_documents']} English train documents, "
+        f"Head: MiniLM page embedding only{shape}, {report['train_documents']} English train "
+        "documents, "
         f"L2 {sel['l2']:g}, {sel['epochs']} epochs, temperature {sel['temperature']:.2f}. "
         f"Blend chosen on dev: {report['chosen']}.",
         "",

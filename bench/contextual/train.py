@@ -222,10 +222,12 @@ def train_hidden(
     epochs: int,
     dev: tuple[np.ndarray, np.ndarray] | None = None,
     class_power: float = 0.5,
+    seed: int = SEED,
 ) -> tuple[HiddenModel, list[float]]:
     """Mini-batch Adam on the same class-weighted cross-entropy as `train`, through one ReLU
-    layer of `hidden` units (He-initialised)."""
-    rng = np.random.default_rng(SEED)
+    layer of `hidden` units (He-initialised); `seed` draws the initial weights and the batch
+    order."""
+    rng = np.random.default_rng(seed)
     k, d = len(classes), x.shape[1]
     model = HiddenModel(
         classes,
@@ -391,11 +393,14 @@ def select_and_train_hidden(
     hidden: int,
     l2_grid: Sequence[float] = L2_GRID,
     class_power: float = 0.5,
+    seed: int = SEED,
 ) -> tuple[HiddenModel, dict[str, Any]]:
     """`select_and_train` for the hidden-layer head: L2 and epochs on dev, temperature."""
 
     def fit(rows: np.ndarray, **options: Any) -> tuple[HiddenModel, list[float]]:
-        return train_hidden(x, y, rows, classes, hidden=hidden, class_power=class_power, **options)
+        return train_hidden(
+            x, y, rows, classes, hidden=hidden, class_power=class_power, seed=seed, **options
+        )
 
     return select_on_dev(fit, Features(x, None), y, splits, l2_grid)
 
@@ -687,6 +692,21 @@ def confusion_matrix(
     for g, p in zip(gold, predicted, strict=True):
         matrix[index[g]][index[p]] += 1
     return matrix
+
+
+def head_arrays(model: Model | HiddenModel) -> dict[str, Any]:
+    """A dense head's arrays as contextual/heads.py loads them: classes, softmax weights, bias,
+    temperature, and the ReLU layer's weights and bias if it has one."""
+    arrays: dict[str, Any] = {
+        "classes": np.array(model.classes),
+        "weights": model.w_dense.astype(np.float32),
+        "bias": model.bias.astype(np.float32),
+        "temperature": np.array(model.temperature),
+    }
+    if isinstance(model, HiddenModel):
+        arrays["hidden_weights"] = model.w_hidden.astype(np.float32)
+        arrays["hidden_bias"] = model.b_hidden.astype(np.float32)
+    return arrays
 
 
 def save_model(model: Model | HiddenModel, path: Path, feature_set: set[str]) -> None:

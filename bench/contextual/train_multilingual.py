@@ -49,6 +49,7 @@ from train import (
     HiddenModel,
     Model,
     evaluate_model,
+    head_arrays,
     own_eval_docs,
     select_and_train,
     select_and_train_hidden,
@@ -284,16 +285,7 @@ def run(data: Path, sources: Path, variants: list[str], write: bool) -> dict[str
 
 def save(model: Model | HiddenModel) -> None:
     """The head as contextual/heads.py loads it (with the hidden layer's arrays if it has one)."""
-    arrays: dict[str, Any] = {
-        "classes": np.array(model.classes),
-        "weights": model.w_dense.astype(np.float32),
-        "bias": model.bias.astype(np.float32),
-        "temperature": np.array(model.temperature),
-    }
-    if isinstance(model, HiddenModel):
-        arrays["hidden_weights"] = model.w_hidden.astype(np.float32)
-        arrays["hidden_bias"] = model.b_hidden.astype(np.float32)
-    np.savez_compressed(HEAD_PATH, **arrays)
+    np.savez_compressed(HEAD_PATH, **head_arrays(model))
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -279,6 +279,16 @@ def test_the_hidden_layer_head_learns_and_the_engine_reads_it_back_unchanged(
         x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=60, dev=(rows, y)
     )
     assert history[-1] > 0.9, history
+    # the seed draws the initial weights and batch order; the default one is train.SEED
+    again, _ = train.train_hidden(
+        x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=2, seed=train.SEED
+    )
+    other, _ = train.train_hidden(
+        x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=2, seed=train.SEED + 1
+    )
+    first, _ = train.train_hidden(x, y, rows, ["same", "different"], hidden=16, l2=1e-5, epochs=2)
+    assert np.array_equal(first.w_hidden, again.w_hidden)
+    assert not np.array_equal(first.w_hidden, other.w_hidden)
     model.temperature = 1.5
     monkeypatch.setattr(train_multilingual, "HEAD_PATH", tmp_path / "head.npz")
     train_multilingual.save(model)
@@ -391,3 +401,74 @@ def test_a_hidden_layer_sentiment_head_is_what_the_engine_serves(
         assert np.allclose(served, expected, atol=1e-5)
     finally:
         sentiment.head.cache_clear()
+
+
+def test_a_hidden_layer_topic_head_is_written_with_its_knobs_and_read_back_by_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """blend.py --write-topics-head with a hidden-layer head: categories.topic_head loads the
+    ReLU layer, the softmax and the blend knobs, and gives the trainer's probabilities."""
+    blend = load_script(BENCH / "blend.py")
+    from beacon.contextual import categories, heads
+
+    classes = list(taxonomy.topic_tier1_codes())
+    rng = np.random.default_rng(3)
+    model = train.HiddenModel(
+        classes,
+        rng.standard_normal((384, 32)).astype(np.float32),
+        rng.standard_normal(32).astype(np.float32),
+        rng.standard_normal((32, len(classes))).astype(np.float32),
+        rng.standard_normal(len(classes)).astype(np.float32),
+        temperature=0.8,
+    )
+    chosen = {"weight": 0.55, "prior": 3.0, "geometric": False, "answer_without_lexicon": True,
+              "strong_evidence": 20.0}  # fmt: skip
+    monkeypatch.setattr(blend, "HEAD_PATH", tmp_path / "topics-head.npz")
+    blend.write_head(model, chosen)
+    with np.load(tmp_path / "topics-head.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    monkeypatch.setattr(
+        heads, "load", lambda file, weights="weights": heads.from_arrays(file, dict(arrays))
+    )
+    categories.topic_head.cache_clear()
+    try:
+        loaded = categories.topic_head()
+        x = rng.standard_normal((5, 384)).astype(np.float32)
+        expected = train.softmax(model.logits(train.Features(x, None)) / 0.8)
+        for row, probs in zip(x, expected, strict=True):
+            got = loaded.probabilities(row)
+            assert np.allclose([got[c] for c in classes], probs, atol=1e-5)
+        assert loaded.softmax.hidden is not None
+        assert (loaded.weight, loaded.prior, loaded.strong_evidence) == (0.55, 3.0, 20.0)
+        assert loaded.answer_without_lexicon and not loaded.geometric
+    finally:
+        categories.topic_head.cache_clear()
+
+
+def test_a_candidate_head_saved_by_a_dev_only_run_is_reused_unchanged(tmp_path: Path) -> None:
+    """blend.py --reuse-candidate: the head a --dev-only run saved comes back with the same
+    logits, temperature, and the L2 and epochs its dev search logged."""
+    blend = load_script(BENCH / "blend.py")
+    classes = ["a", "b", "c"]
+    rng = np.random.default_rng(5)
+    model = train.HiddenModel(
+        classes,
+        rng.standard_normal((4, 6)).astype(np.float32),
+        rng.standard_normal(6).astype(np.float32),
+        rng.standard_normal((6, 3)).astype(np.float32),
+        rng.standard_normal(3).astype(np.float32),
+        temperature=1.3,
+    )
+    np.savez_compressed(tmp_path / "candidate-head-h6-s17.npz", **train.head_arrays(model))
+    logged = [{"hidden": 6, "seed": 16, "max_train": 0, "l2": 1e-3, "epochs": 4},
+              {"hidden": 6, "seed": 17, "max_train": 0, "l2": 1e-5, "epochs": 9}]  # fmt: skip
+    (tmp_path / "blend-dev-candidates.jsonl").write_text(
+        "".join(blend.json.dumps(r) + "\n" for r in logged)
+    )
+    loaded, selection = blend.load_candidate(tmp_path, 6, 17, classes)
+    x = train.Features(rng.standard_normal((7, 4)).astype(np.float32), None)
+    assert np.allclose(loaded.logits(x), model.logits(x))
+    assert loaded.temperature == pytest.approx(1.3)
+    assert (selection["l2"], selection["epochs"]) == (1e-5, 9)
+    with pytest.raises(SystemExit):
+        blend.load_candidate(tmp_path, 6, 18, classes)
