@@ -327,3 +327,12 @@ def test_platform_comment_first_is_a_browser_form() -> None:
     # a comment naming no system, or none followed by an engine, stays a bot
     assert not _human("(compatible; Fetcher) AppleWebKit/537.36")
     assert not _human("(Windows NT 10.0; Win64; x64) Maxthon/4.4.5.3000 Firefox/38")
+
+
+def test_embedded_browser_engines_name_a_platform() -> None:
+    # TV and phone engines that, as NetFront, name themselves without a system
+    assert _human("lacleTV/0.1.0 Espial/6.5.2")
+    assert _human("Cricket-A415/1.0 Polaris/v6.17")
+    # a program's bare name/version still says it is one
+    assert not _human("lacleTV/0.1.0")
+    assert not _human("PolarisOffice-Sync/2.0")

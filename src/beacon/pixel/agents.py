@@ -556,8 +556,11 @@ _BROWSER_TOKENS = re.compile(
     r"|\(X11;|FreeBSD|OpenBSD|NetBSD|CentOS|RISC OS|SunOS"
     # text browsers ("Links (2.29; NetBSD ...)", "w3m/0.5.1") and feature phones' forms
     # ("MOT-V551/08.17.0FR MIB/2.2.1", "SoftBank/1.0/821SC/...", "emobile/1.0.0 (H11T; like
-    # Gecko; Wireless) NetFront/3.4")
-    r"|^E?Links\b|^w3m/|^Lynx/|\bMIB/\d|\bUP\.Link/|^MOT-|^SoftBank/|NetFront/",
+    # Gecko; Wireless) NetFront/3.4"), and the embedded browser engines of TVs and phones that
+    # name themselves as NetFront does ("lacleTV/0.1.0 Espial/6.5.2", "Cricket-A415/1.0
+    # Polaris/v6.17")
+    r"|^E?Links\b|^w3m/|^Lynx/|\bMIB/\d|\bUP\.Link/|^MOT-|^SoftBank/|NetFront/|\bEspial/"
+    r"|\bPolaris/v?\d",
     re.IGNORECASE,
 )
 # The systems old browsers named in the "(compatible; ..." form.
