@@ -347,7 +347,9 @@ class AgentClassifier:
 # list patterns catch: IE's "SLCC2" Windows build marker, Chromium's Cronet network stack as
 # Android apps and TVs send it, Sogou Mobile's "SogouMSE".
 _ANDROID_DEVICE = re.compile(
-    r"(\((?:Linux|Mobile); ?(?:U; ?)?(?:arm(?:_64)?; ?)?Andr[o0]id[^;)]*;"
+    # Aliyun's YunOS separates the first fields by commas ("(Linux, U, Android 1.2.3.1-RT-...;
+    # xx; W700 Build/Aliyun_TianyunVM_v0.2.3.0)"): the model and build id are the same fields
+    r"(\((?:Linux|Mobile)[;,] ?(?:U[;,] ?)?(?:arm(?:_64)?; ?)?Andr[o0]id[^;)]*;"
     r"(?: ?[a-z]{2,3}(?:[-_][a-zA-Z]{2,4})?;)?)[^;()]*?(?:\([^()]*\)[^;()]*?)?"
     # the build id names a firmware ("Build/GreenDemon_v1.0", "Build/NewStockRom v2"), never
     # a crawler (a list entry that is only a build id is dropped, `_BUILD_ID`)
@@ -365,8 +367,46 @@ _WINDOWS_PHONE_DEVICE = re.compile(
 _PIPE_IN_COMMENT = re.compile(r"\|(?=[^()]*\))")
 _BROWSER_NOISE = re.compile(
     r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
-    r"|\[Pinterest/\w+\]",
+    # Sogou's search app names its platform after its own name ("SogouSearch Android1.0
+    # version3.0"); Sogou's crawlers call themselves "Sogou ... spider"
+    r"|\[Pinterest/\w+\]|\bSogouSearch Android[\d.]+(?: version[\d.]+)?",
     re.IGNORECASE,
+)
+# A product that calls itself a browser, in the browser's place after WebKit's engine comment
+# ("(KHTML, like Gecko) MiniBrowserMobile/4.0 Mobile Safari/534.3", Sogou's iPhone browser
+# "Mobile/10A403 SogouAndroidBrowser/2.6.1"): the lists' words inside its name ("browsermob",
+# a load tester; "sogou", the search engine's crawler) name something else. Only before the
+# browser's own token (`Safari/`, `Chrome/`, ...): after it is where a tool appends its name
+# (Dotcom-Monitor's "... Safari/537.36 DMBrowser/2.1 (UV)", a bot a first version of this
+# rule lost). Nor a name that also says bot, crawler or spider.
+_OWN_BROWSER_TOKEN = re.compile(
+    r"(?<=[ )])(?![A-Za-z]*(?:[Bb]ot|[Cc]rawler|[Ss]pider))[A-Z][A-Za-z]*Browser(?:Mobile)?/[\d.]+"
+)
+_KHTML = "(KHTML, like Gecko)"
+# Opera 9.80-12's edition field in its platform comment names the build's distribution
+# ("Opera/9.80 (Windows NT 6.1; U; Edition Labs HTML5 Parser; xx)", "(Windows NT 6.2 U Edition
+# Yandex ru)"): isbot's "parser" and Crawler-Detect's "Yandex" name other programs.
+_OPERA_EDITION = re.compile(r"(?<=[ ;])Edition [^;()]+(?=[;)])")
+# A Linux distribution's release codename after its name and version ("openSUSE 13.1
+# (Bottle)", "Ubuntu/10.04 (lucid)", "Linux Mint/7 (Gloria)"): Crawler-Detect's "bot" inside
+# "Bottle" is no crawler's. A codename that is itself "bot", "crawler" or "spider" still counts.
+# Sailfish's browser closes its WebKit form with "(compatible)" ("Mobile Safari/538.1
+# (compatible)"); device-detector's `\(compatible\)` was written for "Mozilla/5.0 (compatible)"
+# alone and for bots that end their own form with it ("... Mozilla/5.0 (compatible)").
+_SAFARI_COMPATIBLE = re.compile(r"(Safari/[\d.]+) \(compatible\)$")
+# Builds that drop "Mozilla/5.0 " and open with the platform comment, then an engine token
+# ("(Windows NT 6.2; WOW64) KHTML/4.11 Gecko/20130308 Firefox/23.0 (PaleMoon/20.3)", "(Symbian/3;
+# S60/5.2 Mozilla/5.0; NokiaN8-00/...) AppleWebKit/525", "(LGSmartTV/1.0) AppleWebKit/534.23"):
+# the lists see the form as the browsers write it (isbot's `^[<\(;]` was written for logged
+# fragments); a comment naming no system keeps the opening paren.
+_PLATFORM_FIRST = re.compile(
+    r"\((?=[^()]*(?:Windows NT|Macintosh|X11|Linux|Symbian|SmartTV))[^()]*\)"
+    r" (?:AppleWebKit|KHTML|Gecko)/"
+)
+_DISTRO_HINTS = ("SUSE", "Ubuntu", "Mint", "Fedora", "Debian", "Mageia", "Mandriva")
+_DISTRO_CODENAME = re.compile(
+    r"(\b(?:openSUSE|SUSE|Ubuntu|Linux Mint|Mint|Fedora|Debian|Mageia|Mandriva)[ /][\d.]+)"
+    r" \((?!(?i:bot|crawler|spider)\))[A-Za-z][a-z]+(?: [A-Za-z][a-z]+)?\)"
 )
 # Desktop browsers that append their own token as a crawler's name would be written (Seznam's
 # browser "Safari/537.36 Seznam.cz/2.0.4" against SeznamBot, Kinza), the Free Download
@@ -394,6 +434,19 @@ def _list_view(ua: str) -> str:
         ua = _PIPE_IN_COMMENT.sub(" ", ua)
     if any(hint in ua for hint in _OWN_TOKEN_HINTS):
         ua = _BROWSER_OWN_TOKENS.sub("", ua)
+    if "Browser" in ua and _KHTML in ua:
+        start = ua.index(_KHTML) + len(_KHTML)
+        token = _BROWSER_PRODUCT.search(ua, start)
+        end = token.start() if token else len(ua)
+        ua = ua[:start] + _OWN_BROWSER_TOKEN.sub("", ua[start:end], count=1) + ua[end:]
+    if "Edition " in ua and ua.startswith("Opera/"):
+        ua = _OPERA_EDITION.sub("", ua, count=1)
+    if ua.endswith(" (compatible)"):
+        ua = _SAFARI_COMPATIBLE.sub(r"\1", ua, count=1)
+    if ua.startswith("(") and _PLATFORM_FIRST.match(ua):
+        ua = "Mozilla/5.0 " + ua
+    if " (" in ua and any(hint in ua for hint in _DISTRO_HINTS):
+        ua = _DISTRO_CODENAME.sub(r"\1", ua, count=1)
     return _BROWSER_NOISE.sub("", ua)
 
 
@@ -503,13 +556,17 @@ _BROWSER_TOKENS = re.compile(
     r"|\(X11;|FreeBSD|OpenBSD|NetBSD|CentOS|RISC OS|SunOS"
     # text browsers ("Links (2.29; NetBSD ...)", "w3m/0.5.1") and feature phones' forms
     # ("MOT-V551/08.17.0FR MIB/2.2.1", "SoftBank/1.0/821SC/...", "emobile/1.0.0 (H11T; like
-    # Gecko; Wireless) NetFront/3.4")
-    r"|^E?Links\b|^w3m/|^Lynx/|\bMIB/\d|\bUP\.Link/|^MOT-|^SoftBank/|NetFront/",
+    # Gecko; Wireless) NetFront/3.4"), and the embedded browser engines of TVs and phones that
+    # name themselves as NetFront does ("lacleTV/0.1.0 Espial/6.5.2", "Cricket-A415/1.0
+    # Polaris/v6.17")
+    r"|^E?Links\b|^w3m/|^Lynx/|\bMIB/\d|\bUP\.Link/|^MOT-|^SoftBank/|NetFront/|\bEspial/"
+    r"|\bPolaris/v?\d",
     re.IGNORECASE,
 )
 # The systems old browsers named in the "(compatible; ..." form.
 _OLD_SYSTEM = re.compile(
-    r"Windows|Win ?9|WinNT|Linux|Mac_|Macintosh|X11|AmigaOS|BeOS|Haiku|SunOS|Syllable|Brew"
+    r"Windows|Win ?9|WinNT|Linux|Mac_|Macintosh|X11|AmigaOS|\bAROS\b|MorphOS|BeOS|Haiku|SunOS"
+    r"|Syllable|Brew"
     r"|Symbian|Xbox|PlayStation|Nintendo|OS/2|FreeBSD|OpenBSD|NetBSD|Solaris|HP-UX|IRIX",
     re.IGNORECASE,
 )
@@ -610,19 +667,24 @@ _TOOL_WORDS = (
 )
 _TOOL_WORD_EXCEPTIONS = ("camscanner",)
 _TOOL_FORMS = re.compile(
-    # a name inside the engine's comment ("(KHTML, like Gecko, Foregenix)")
-    r"like Gecko[,;] ?(?!Safari\))(?P<engine>[A-Z][a-z][A-Za-z]*)\)"
+    # a name inside the engine's comment ("(KHTML, like Gecko, Foregenix)"), not the device
+    # class NetFront browsers write there ("(MediStream; U; KHTML, like Gecko; Mobile)",
+    # "(H11T; like Gecko; Wireless)")
+    r"like Gecko[,;] ?(?!Safari\)|Mobile\)|Wireless\))(?P<engine>[A-Z][a-z][A-Za-z]*)\)"
     # a name before a desktop platform ("Mozilla/5.0 (watchTowr; Windows NT 10.0; ..."), not
     # a TV's "(SMART-TV; X11; Linux"
-    # nor a Linux distribution's ("(Ubuntu; X11; Linux i686", old Ubuntu Firefox builds)
-    r"|^Mozilla/5\.0 \((?!Windows|Macintosh|X11|Linux|compatible|U;|Ubuntu;|Fedora;|Debian;)"
+    # nor a Linux distribution's ("(Ubuntu; X11; Linux i686", old Ubuntu Firefox builds), nor
+    # the encryption strength of old builds, which QtWebKit browsers still send first
+    # ("(N; Windows NT 6.1; WOW64)": AwoX, QtMiniBrowser; U, I and N as Netscape defined them)
+    r"|^Mozilla/5\.0 \((?!Windows|Macintosh|X11|Linux|compatible|[UIN];|Ubuntu;|Fedora;|Debian;)"
     r"(?![\w-]*TV;)"
     r"(?P<first>[A-Za-z][\w-]*);"
     r" (?:Windows NT|Macintosh|X11)"
     # QtWebKit's default on a server (PhantomJS, Pingdom, Site24x7): an "Unknown" platform
-    # on a PC processor; the TVs that send "(Unknown; Linux armv7l)" stay browsers
+    # on a PC processor; the TVs that send "(Unknown; Linux armv7l)" stay browsers, as do
+    # those on a PC processor that name a TV standard (an LG TV's "Hybridcast/1.0(...)")
     r"|^Mozilla/5\.0 \(Unknown; Linux (?:x86_64|i686)\) AppleWebKit/[\d.+]+ \(KHTML, like Gecko\)"
-    r" (?P<qt>[\w.-]+)"
+    r"(?!.*\b(?:Hybridcast|HbbTV)/) (?P<qt>[\w.-]+)"
     # a single name without a version or system as the whole comment, and nothing after
     # ("Mozilla/5.0 (Google-PhysicalWeb)"): a browser names a system or a version there
     r"|^Mozilla/5\.0 \((?P<only>[^;()\d]+)\)$"
