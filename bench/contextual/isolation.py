@@ -109,28 +109,26 @@ class Probe:
                 self._stop.wait(self.interval)
 
 
+def own_rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` alone, MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS")).split()[1]) / 1024
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` and every descendant, MB."""
-    total, todo = 0, [pid]
+    total, todo = 0.0, [pid]
     while todo:
         current = todo.pop()
         try:
-            status = Path(f"/proc/{current}/status").read_text()
-            total += int(
-                next(ln for ln in status.splitlines() if ln.startswith("VmRSS")).split()[1]
-            )
+            total += own_rss_mb(current)
             # a thread's children are listed under that thread (the worker's and the
             # sealer's threads start the classifier and the flushers)
             for task in Path(f"/proc/{current}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
         except (OSError, StopIteration):
             continue
-    return total / 1024
-
-
-def own_rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(ln for ln in status.splitlines() if ln.startswith("VmRSS")).split()[1]) / 1024
+    return total
 
 
 def percentiles(samples: list[float]) -> dict[str, float]:

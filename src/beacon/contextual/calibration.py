@@ -9,9 +9,9 @@ at run time. A reported confidence of 0.8 then means: on the evaluation pages, a
 the categories reported with 0.8 had the right tier-1 (docs/understand.md#confidence).
 
 The same map is applied to every category of a page (secondary ones too), so the order of the
-list is kept. Below the abstain threshold (``BEACON_CLASSIFICATION_MIN_CONFIDENCE``; unset, the
-``abstain_below`` the script chose and wrote into the table) the engine returns no category and the note
-``low_confidence`` instead of a guess.
+list is kept. Below the abstain threshold (``BEACON_CLASSIFICATION_MIN_CONFIDENCE``; unset,
+the ``abstain_below`` the script chose and wrote into the table) the engine returns no
+category and the note ``low_confidence`` instead of a guess.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Classifying a page is CPU-bound: the tokenizers, the lexicon and the heads are P
 ONNX encoders release the GIL, the rest does not), and loading the models the first time is
 seconds of it. Run by the worker threads of ``beacon serve`` (the embedded default), that
 work shares the GIL with the event loop that answers pixel hits and API calls, and every
-page classified stalls them: the collector's p99 went from ~10 ms to ~85 ms in the run where
-the models loaded. So, while a server runs its worker in process (``serving`` below), the
+page classified stalls them: a pixel hit every 10 ms had a p99 of 17 ms and a worst of 302 ms
+while 243 pages classified in the server, 7 ms and 14 ms with this child
+(``bench/contextual/isolation.py``, docs/benchmarks.md). So, while a server runs its worker in process (``serving`` below), the
 worker's fetch-and-classify calls (``service.classify_pages``: the store's periodic
 classifier and classification batches) go to one child process instead, as the pixel spool's
 flushers do:
