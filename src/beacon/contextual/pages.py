@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from beacon.contextual import engine
@@ -36,9 +38,8 @@ def classify_here(
     """Fetch and classify ``urls`` in this process, at most ``parallel`` at once."""
     if not urls:
         return []
-    # Load the models before any fetch starts: classification runs on the event loop, and a
-    # first one that also loads them (seconds of CPU) would leave the other pages' responses
-    # unread past their read timeout.
+    # Load the models before any fetch starts: a first classification that also loads them
+    # (seconds of CPU, much of it holding the GIL) would starve the fetches in flight.
     engine.warm_up()
     return asyncio.run(_classify_all(urls, limits, parallel, min_confidence))
 
@@ -47,23 +48,34 @@ async def _classify_all(
     urls: Sequence[str], limits: FetchSettings, parallel: int, min_confidence: float | None
 ) -> list[PageResult]:
     semaphore = asyncio.Semaphore(parallel)
+    # Classification is CPU work of tens of milliseconds a page: it runs on one thread of its
+    # own, pages one after another as they arrive, so the event loop keeps reading the other
+    # responses meanwhile (on the loop, a slow classification held up every fetch in flight
+    # while their read timeouts ran: the flaky batch test of session 12).
     # One client for the whole run: pooled connections, one TLS context, cached robots.txt.
-    async with PageFetcher(limits, max_connections=parallel) as fetcher:
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="beacon-classify") as classifier:
+        async with PageFetcher(limits, max_connections=parallel) as fetcher:
 
-        async def bounded(url: str) -> PageResult:
-            async with semaphore:
-                return await _classify_page(fetcher, url, min_confidence)
+            async def bounded(url: str) -> PageResult:
+                async with semaphore:
+                    return await _classify_page(fetcher, classifier, url, min_confidence)
 
-        return list(await asyncio.gather(*(bounded(url) for url in urls)))
+            return list(await asyncio.gather(*(bounded(url) for url in urls)))
 
 
 async def _classify_page(
-    fetcher: PageFetcher, url: str, min_confidence: float | None
+    fetcher: PageFetcher, classifier: ThreadPoolExecutor, url: str, min_confidence: float | None
 ) -> PageResult:
     try:
         page = await fetcher.fetch(url)
-        result = engine.classify_html(
-            html=page.html, url=page.final_url, min_confidence=min_confidence
+        result = await asyncio.get_running_loop().run_in_executor(
+            classifier,
+            partial(
+                engine.classify_html,
+                html=page.html,
+                url=page.final_url,
+                min_confidence=min_confidence,
+            ),
         )
     except FetchError as exc:
         return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
