@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client import generate_latest
 from tests.contextual.site.server import LocalSite
 
 from beacon.app import create_app
@@ -76,6 +77,10 @@ def test_the_child_answers_what_the_server_would(
     assert remote[0].title == local[0].title and remote[0].language == local[0].language
     assert remote[1].classification is None and remote[1].error == local[1].error
     assert remote[1].error is not None and "404" in remote[1].error
+    stats = child.stats()
+    assert (stats.starts, stats.deaths, stats.calls) == (1, 0, 1)
+    assert stats.pages == {"classified": 1, "failed": 1, "lost": 0}
+    assert stats.call_seconds > 0
     # the child runs below the server's priority
     assert os.getpriority(os.PRIO_PROCESS, child.pids[0]) >= process.NICENESS
 
@@ -87,6 +92,7 @@ def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
     football = module_site.url("/football.html")
     child.classify([football], limits, 2, None)
     (first,) = child.pids
+    counted = child.stats()
     os.kill(first, signal.SIGKILL)
     _wait_for(lambda: not _alive(first))
     time.sleep(0.2)  # the pool's manager thread notices the death
@@ -113,6 +119,12 @@ def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
     assert not caller.is_alive()
     assert len(outcome) == 1 and isinstance(outcome[0], ClassifierUnavailable), outcome
     assert child.pids == []  # discarded; the next call starts a new one
+    after = child.stats()
+    # the first death is replaced by the next call; the second is not (no call since)
+    assert (after.starts, after.deaths) == (counted.starts + 1, counted.deaths + 2)
+    assert after.calls == counted.calls + 2
+    assert after.pages["classified"] == counted.pages["classified"] + 1
+    assert after.pages["lost"] == counted.pages["lost"] + 1
 
 
 def test_a_closed_classifier_refuses_calls() -> None:
@@ -153,10 +165,19 @@ def test_only_a_server_running_its_worker_classifies_in_a_child(settings: Settin
         assert process.current() is None
     in_process = settings.model_copy(update={"worker_in_process": True})
     app = create_app(in_process)
-    with TestClient(app):
+    with TestClient(app) as client:
         current = process.current()
         assert current is not None and current is app.state.classifier_process
         assert current.pids == []  # started by the first page, not by the server
+        # its counters are in the app's /metrics, beside the other domains'
+        exposed = client.get("/metrics")
+        assert exposed.status_code == 200
+        assert "beacon_classifier_process_up 0.0" in exposed.text
+        assert "beacon_classifier_process_starts_total 0.0" in exposed.text
+        assert 'beacon_classifier_pages_total{outcome="lost"} 0.0' in exposed.text
+        assert "beacon_classifier_call_seconds_count 0.0" in exposed.text
+        assert "beacon_pixel_hits_flushed_total" in exposed.text
     assert process.current() is None
+    assert b"beacon_classifier" not in generate_latest(app.state.metrics)
     with pytest.raises(ClassifierUnavailable):
         current.classify([], service.fetch_settings(settings), 1, None)

@@ -47,10 +47,16 @@ def _serving(app: FastAPI) -> Iterator[None]:
         yield
         return
     from beacon.contextual import process
+    from beacon.contextual.metrics import ClassifierCollector
 
     with process.serving(log_level=app.state.settings.log_level) as child:
         app.state.classifier_process = child
-        yield
+        collector = ClassifierCollector(child)
+        app.state.metrics.register(collector)
+        try:
+            yield
+        finally:
+            app.state.metrics.unregister(collector)
 
 
 DOMAIN = Domain(

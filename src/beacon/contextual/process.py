@@ -19,7 +19,9 @@ flushers do:
   store's claim lease and the batch job's retries bring the pages back);
 - a child whose server died (``kill -9``) exits within a second;
 - ``POST /v1/clsfy/classify`` (text the caller sent) still classifies in the server: the
-  caller waits for it anyway, and it fetches nothing.
+  caller waits for it anyway, and it fetches nothing;
+- what it did is counted (``ClassifierStats``) and exposed at ``/metrics`` by
+  ``contextual/metrics.py``.
 
 A standalone worker (``beacon worker``) and the command line classify in their own process:
 no hot path shares it.
@@ -37,6 +39,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -53,6 +56,17 @@ class ClassifierUnavailable(RuntimeError):
     """The child process died while it held the call (its pages are not classified)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ClassifierStats:
+    """What a ``ClassifierProcess`` has done since it was made (a snapshot)."""
+
+    starts: int = 0  # children started (the first, and each replacement)
+    deaths: int = 0  # children that died while the server still needed them
+    calls: int = 0  # calls answered, and calls failed by a death
+    call_seconds: float = 0.0  # their wall time, queueing for the child included
+    pages: dict[str, int] = field(default_factory=dict)  # by outcome: classified, failed, lost
+
+
 class ClassifierProcess:
     """One child process that fetches and classifies pages for the threads of this one."""
 
@@ -61,6 +75,7 @@ class ClassifierProcess:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
+        self._stats = ClassifierStats(pages={"classified": 0, "failed": 0, "lost": 0})
 
     def classify(
         self,
@@ -71,6 +86,7 @@ class ClassifierProcess:
     ) -> list[PageResult]:
         """What ``pages.classify_here`` answers for these arguments, computed in the child."""
         args = (list(urls), limits, parallel, min_confidence)
+        started = time.monotonic()
         pool = self._current()
         try:
             future = pool.submit(_classify_in_child, *args)
@@ -79,12 +95,26 @@ class ClassifierProcess:
             pool = self._current()
             future = pool.submit(_classify_in_child, *args)
         try:
-            return future.result()
+            results = future.result()
         except BrokenProcessPool as exc:
             self._discard(pool)
+            self._count(started, lost=len(urls))
             raise ClassifierUnavailable(
                 f"the classifier process died while classifying {len(urls)} page(s)"
             ) from exc
+        failed = sum(1 for result in results if result.classification is None)
+        self._count(started, classified=len(results) - failed, failed=failed)
+        return results
+
+    def stats(self) -> ClassifierStats:
+        """What this process has done so far (for ``/metrics`` and tests)."""
+        with self._lock:
+            return replace(self._stats, pages=dict(self._stats.pages))
+
+    @property
+    def running(self) -> bool:
+        """Whether a child is up now (it starts on the first call)."""
+        return bool(self.pids)
 
     @property
     def pids(self) -> list[int]:
@@ -101,11 +131,22 @@ class ClassifierProcess:
         if pool is not None:
             _terminate(pool)
 
+    def _count(self, started: float, **pages: int) -> None:
+        with self._lock:
+            stats = self._stats
+            self._stats = replace(
+                stats,
+                calls=stats.calls + 1,
+                call_seconds=stats.call_seconds + (time.monotonic() - started),
+                pages={k: n + pages.get(k, 0) for k, n in stats.pages.items()},
+            )
+
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._closed:
                 raise ClassifierUnavailable("the classifier process is stopped")
             if self._pool is None:
+                self._stats = replace(self._stats, starts=self._stats.starts + 1)
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
@@ -118,6 +159,7 @@ class ClassifierProcess:
         with self._lock:
             if self._pool is pool:
                 self._pool = None
+                self._stats = replace(self._stats, deaths=self._stats.deaths + 1)
         log.error("the classifier process died; the next call starts a new one")
         _terminate(pool)
 

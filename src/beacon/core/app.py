@@ -28,6 +28,7 @@ from beacon.core.http import (
     register_secret_path_prefix,
 )
 from beacon.core.jsonbody import StrictJSONRoute, require_strict_json
+from beacon.core.metrics import new_registry
 from beacon.core.ratelimit import RateLimiter
 from beacon.core.worker import Worker
 
@@ -106,6 +107,7 @@ def create_app(
     app.state.client_addresses = ClientAddressResolver(settings.trusted_proxy_list)
     app.state.worker = None
     app.state.runs_worker = start_worker  # read by domains' ``serving`` hooks
+    app.state.metrics = new_registry()  # every domain's Prometheus metrics (``/metrics``)
     app.front_apps = tuple(d.front(app) for d in domains if d.front is not None)
     for domain in domains:
         for family in domain.error_families:

@@ -53,7 +53,7 @@ def _collector(app: FastAPI) -> FrontApp:
     """The `/px` front app; it accepts hits once the pipeline runs (``_pipeline``)."""
     from beacon.pixel.pipeline import build_collector
 
-    app.state.pixel_collector = build_collector(app.state.settings)
+    app.state.pixel_collector = build_collector(app.state.settings, app.state.metrics)
     app.state.pixel = None
     return app.state.pixel_collector
 

@@ -1,6 +1,7 @@
 """Prometheus metrics of the pixel collector and its spool flusher, served at `/metrics`.
 
-Each application gets its own registry, so several apps in one process (tests) never collide.
+They live in the app's registry (``core.metrics``), or in one of their own in a process that
+serves no app (a flusher relays its counts to its server's).
 """
 
 from __future__ import annotations
@@ -8,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import Counter, Gauge, Histogram
+
+from beacon.core.metrics import CONTENT_TYPE_LATEST, CollectorRegistry, exposition, new_registry
 
 __all__ = ["CONTENT_TYPE_LATEST", "FlushMetrics", "PixelMetrics"]
 
@@ -46,8 +48,8 @@ class FlushMetrics(Protocol):
 class PixelMetrics:
     """Counters and gauges of one collector process."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else new_registry()
         self.accepted = Counter(
             "beacon_pixel_hits_accepted",
             "Hits appended to the spool, by source (gif, beacon, event).",
@@ -110,5 +112,6 @@ class PixelMetrics:
         self.backlog.set_function(backlog_bytes)
 
     def exposition(self) -> bytes:
-        """The text exposition format of every metric."""
-        return generate_latest(self.registry)
+        """The text exposition format of every metric of the registry (the app's: every
+        domain's metrics, not only these)."""
+        return exposition(self.registry)

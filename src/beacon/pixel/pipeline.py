@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.metrics import CollectorRegistry
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.consumer import FlushResult
 from beacon.pixel.factory import make_consumer, open_spool
@@ -11,10 +12,11 @@ from beacon.pixel.flusher import FlusherProcess, SpoolSealer
 from beacon.pixel.metrics import PixelMetrics
 
 
-def build_collector(settings: Settings) -> PixelCollector:
-    """The `/px` front app; it accepts hits once a pipeline is started for it."""
+def build_collector(settings: Settings, registry: CollectorRegistry) -> PixelCollector:
+    """The `/px` front app, its metrics in ``registry``; it accepts hits once a pipeline is
+    started for it."""
     return PixelCollector(
-        metrics=PixelMetrics(),
+        metrics=PixelMetrics(registry),
         max_url_bytes=settings.pixel_max_url_bytes,
         max_beacon_bytes=settings.pixel_max_beacon_bytes,
     )
