@@ -17,13 +17,15 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
-from tests.contextual.site.server import LocalSite
+from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
 from beacon.app import create_app
 from beacon.contextual import pages, process, service
 from beacon.contextual.fetch import FetchSettings
 from beacon.contextual.process import ClassifierProcess, ClassifierUnavailable
 from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -95,7 +97,9 @@ def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
     counted = child.stats()
     os.kill(first, signal.SIGKILL)
     _wait_for(lambda: not _alive(first))
-    time.sleep(0.2)  # the pool's manager thread notices the death
+    # noticed before any call: /metrics reads it down, and the death is counted
+    _wait_for(lambda: not child.running, timeout=5)
+    assert child.stats().deaths == counted.deaths + 1
     # died between two calls: the next call gets a new child
     assert child.classify([football], limits, 2, None)[0].classification is not None
     (second,) = child.pids
@@ -125,6 +129,85 @@ def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
     assert after.calls == counted.calls + 2
     assert after.pages["classified"] == counted.pages["classified"] + 1
     assert after.pages["lost"] == counted.pages["lost"] + 1
+
+
+def test_closing_fails_a_waiting_call_as_stopped_not_as_a_death(
+    module_site: LocalSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    limits = FetchSettings(allow_private_networks=True, read_timeout=20.0, total_timeout=20.0)
+    classifier = ClassifierProcess()
+    before = module_site.hits["/slow.html"]
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(classifier.classify([module_site.url("/slow.html")], limits, 1, None))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    _wait_for(lambda: module_site.hits["/slow.html"] > before)
+    classifier.close()
+    caller.join(30)
+    assert not caller.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], ClassifierUnavailable), outcome
+    assert "stopped" in str(outcome[0])
+    assert classifier.stats().deaths == 0
+    assert "died" not in caplog.text
+
+
+class _RecordingChild:
+    """Stands in for the child: records the size of each call, answers every page."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def classify(
+        self, urls: list[str], limits: FetchSettings, parallel: int, min_confidence: object
+    ) -> list[pages.PageResult]:
+        self.calls.append(list(urls))
+        return [
+            pages.PageResult(url=url, classification=None, error="x", classified_at=utcnow())
+            for url in urls
+        ]
+
+
+def test_the_worker_calls_the_child_a_few_rounds_at_a_time(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recording = _RecordingChild()
+    monkeypatch.setattr(process, "_current_child", recording)
+    two_at_once = settings.model_copy(
+        update={"classification_parallel_fetches": 2, "worker_concurrency": 3}
+    )
+    urls = [f"https://example.com/{i}" for i in range(19)]
+    results = service.classify_pages(urls=urls, settings=two_at_once)
+    size = service.CHILD_CALL_ROUNDS * 2
+    assert [len(call) for call in recording.calls] == [size, size, 19 - 2 * size]
+    assert [r.url for r in results] == urls
+    # the store's claim lease covers the other two worker threads' calls queued ahead
+    assert service.child_queue_seconds(two_at_once) == 2 * size / 2 * settings.fetch_total_timeout
+
+
+def test_a_url_the_caller_waits_for_is_classified_in_the_server(
+    settings: Settings, db: Database, module_site: LocalSite, api_key: str
+) -> None:
+    in_process = settings.model_copy(update={"worker_in_process": True, **OPEN_FETCH})
+    app = create_app(in_process)
+    app.state.db.dispose()
+    app.state.db = db
+    with TestClient(app) as client:
+        answered = client.post(
+            "/v1/clsfy/classify",
+            json={"url": module_site.url("/football.html")},
+            headers={"X-API-Key": api_key},
+        )
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["classification"]["iab_categories"][0]["id"].startswith("IAB17")
+        child = app.state.classifier_process
+        # not queued behind the worker's batches in the child: the child never started
+        assert child.stats().calls == 0 and child.pids == []
 
 
 def test_a_closed_classifier_refuses_calls() -> None:

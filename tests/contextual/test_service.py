@@ -174,13 +174,13 @@ def test_no_database_connection_is_held_while_fetching(
     db: Database, open_settings: Settings, site: LocalSite, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held: list[int] = []
-    fetch_and_classify = service.classify_pages
+    fetch_and_classify = service.classify_page
 
-    def watched(**kwargs: Any) -> list[PageResult]:
+    def watched(**kwargs: Any) -> PageResult:
         held.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
         return fetch_and_classify(**kwargs)
 
-    monkeypatch.setattr(service, "classify_pages", watched)
+    monkeypatch.setattr(service, "classify_page", watched)
     assert classify(db, open_settings, site.url("/football.html")).classification is not None
     assert held == [0]
     assert row_of(db, site.url("/football.html")).status == OK

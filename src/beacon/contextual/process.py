@@ -14,12 +14,15 @@ flushers do:
 - the child is started on the first call (a server that never classifies a page never loads
   the models), runs at nice +10 so hits and API calls come first, and fetches and classifies
   with the same code and limits as in process; results come back over the pool's pipe;
-- calls from several worker threads queue for it; a child that died (OOM kill, crash) is
-  replaced on the next call, and the call it died in fails like any other job error (the
-  store's claim lease and the batch job's retries bring the pages back);
+- calls from several worker threads queue for it, each at most a few rounds of fetches
+  (``service.CHILD_CALL_ROUNDS``), so a batch of a thousand pages takes turns with the store's
+  ticks; a child that died (OOM kill, crash) is noticed at the next call or scrape of
+  ``/metrics`` and replaced on the next call, and the call it died in fails like any other job
+  error (the store's claim lease and the batch job's retries bring the pages back);
 - a child whose server died (``kill -9``) exits within a second;
-- ``POST /v1/clsfy/classify`` (text the caller sent) still classifies in the server: the
-  caller waits for it anyway, and it fetches nothing;
+- ``POST /v1/clsfy/classify`` (text, or one URL) and the console's classify pages still
+  classify in the server: the caller waits for that one page, and it must not queue behind
+  the worker's batches in the child;
 - what it did is counted (``ClassifierStats``) and exposed at ``/metrics`` by
   ``contextual/metrics.py``.
 
@@ -37,7 +40,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -89,14 +92,20 @@ class ClassifierProcess:
         started = time.monotonic()
         pool = self._current()
         try:
-            future = pool.submit(_classify_in_child, *args)
-        except BrokenProcessPool:  # it died between two calls: a fresh child takes this one
-            self._discard(pool)
-            pool = self._current()
-            future = pool.submit(_classify_in_child, *args)
-        try:
+            try:
+                future = pool.submit(_classify_in_child, *args)
+            except BrokenProcessPool:  # it died between two calls: a fresh child takes this one
+                self._discard(pool)
+                pool = self._current()
+                future = pool.submit(_classify_in_child, *args)
             results = future.result()
-        except BrokenProcessPool as exc:
+        except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
+            # RuntimeError: submitted to a pool that ``close`` shut down a moment before;
+            # CancelledError: ``close`` cancelled the call while it queued for the child.
+            if self._closed:
+                raise ClassifierUnavailable("the classifier process is stopped") from exc
+            if not isinstance(exc, BrokenProcessPool):
+                raise
             self._discard(pool)
             self._count(started, lost=len(urls))
             raise ClassifierUnavailable(
@@ -107,21 +116,23 @@ class ClassifierProcess:
         return results
 
     def stats(self) -> ClassifierStats:
-        """What this process has done so far (for ``/metrics`` and tests)."""
+        """What this process has done so far (for ``/metrics`` and tests); a child that died
+        since the last call is noticed (and counted) here."""
+        self._reap()
         with self._lock:
             return replace(self._stats, pages=dict(self._stats.pages))
 
     @property
     def running(self) -> bool:
         """Whether a child is up now (it starts on the first call)."""
+        self._reap()
         return bool(self.pids)
 
     @property
     def pids(self) -> list[int]:
-        """The child's process id, once started (for operators and tests)."""
-        pool = self._pool
-        processes = getattr(pool, "_processes", None) or {}
-        return sorted(int(pid) for pid in processes)
+        """The process id of the child, while it is alive (for operators and tests)."""
+        alive = (child.pid for child in _children(self._pool) if child.is_alive())
+        return sorted(pid for pid in alive if pid is not None)
 
     def close(self) -> None:
         """Stop the child; a call still waiting on it fails with ``ClassifierUnavailable``."""
@@ -155,17 +166,31 @@ class ClassifierProcess:
                 )
             return self._pool
 
+    def _reap(self) -> None:
+        """Discard a pool whose child died between calls (an OOM kill while idle)."""
+        pool = self._pool
+        children = _children(pool)
+        if pool is not None and children and not any(child.is_alive() for child in children):
+            self._discard(pool)
+
     def _discard(self, pool: ProcessPoolExecutor) -> None:
         with self._lock:
-            if self._pool is pool:
-                self._pool = None
-                self._stats = replace(self._stats, deaths=self._stats.deaths + 1)
+            if self._pool is not pool:
+                return  # another thread noticed first, or ``close`` took it
+            self._pool = None
+            self._stats = replace(self._stats, deaths=self._stats.deaths + 1)
         log.error("the classifier process died; the next call starts a new one")
         _terminate(pool)
 
 
+def _children(pool: ProcessPoolExecutor | None) -> list[multiprocessing.process.BaseProcess]:
+    # The executor's own table of its worker processes: the standard library offers no public
+    # way to reach the one process a single-worker pool runs.
+    return list((getattr(pool, "_processes", None) or {}).values())
+
+
 def _terminate(pool: ProcessPoolExecutor) -> None:
-    processes = list((getattr(pool, "_processes", None) or {}).values())
+    processes = _children(pool)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(Exception):

@@ -71,20 +71,44 @@ def classify_content(
     ).to_dict()
 
 
+# A call to the classifier's child carries at most this many rounds of parallel fetches: the
+# worker threads' calls take turns in the child, so none waits behind a whole batch.
+CHILD_CALL_ROUNDS = 4
+
+
 def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
     """Fetch and classify ``urls`` with at most ``classification_parallel_fetches`` at once:
     in the classifier's child process while this process also serves HTTP
-    (``contextual/process.py``), else here."""
+    (``contextual/process.py``), in calls of ``CHILD_CALL_ROUNDS`` rounds, else here."""
     if not urls:
         return []
-    args = (
-        list(urls),
-        fetch_settings(settings),
-        settings.classification_parallel_fetches,
-        settings.classification_min_confidence,
-    )
+    limits = fetch_settings(settings)
+    parallel = settings.classification_parallel_fetches
+    min_confidence = settings.classification_min_confidence
     child = process.current()
-    return child.classify(*args) if child is not None else classify_here(*args)
+    if child is None:
+        return classify_here(list(urls), limits, parallel, min_confidence)
+    size = CHILD_CALL_ROUNDS * parallel
+    results: list[PageResult] = []
+    for start in range(0, len(urls), size):
+        results += child.classify(urls[start : start + size], limits, parallel, min_confidence)
+    return results
+
+
+def classify_page(*, url: str, settings: Settings) -> PageResult:
+    """Fetch and classify one page a caller waits for, in this process even where the worker's
+    pages go to the classifier's child: it must not queue behind the worker's batches there."""
+    limits = fetch_settings(settings)
+    return classify_here([url], limits, 1, settings.classification_min_confidence)[0]
+
+
+def child_queue_seconds(settings: Settings) -> float:
+    """The longest a worker's call may queue for the classifier's child: the other worker
+    threads' calls ahead of it, each at most ``CHILD_CALL_ROUNDS`` rounds of fetches."""
+    if process.current() is None:
+        return 0.0
+    ahead = settings.worker_concurrency - 1
+    return ahead * CHILD_CALL_ROUNDS * settings.fetch_total_timeout
 
 
 # A local file is read up to the fetcher's page cap too; HTML is told from text by its tags.
@@ -221,7 +245,7 @@ def classify_url(
         if known is not None:
             return known
     normalized, _ = classification_repository.url_key(url)
-    result = classify_pages(urls=[normalized], settings=settings)[0]
+    result = classify_page(url=normalized, settings=settings)
     with db.transaction() as session:
         row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
         if result.classification is None:

@@ -40,8 +40,10 @@ def classify_due_rows(*, db: Database, settings: Settings) -> int:
     """Classify up to ``classification_tick_urls`` due rows; returns how many were attempted."""
     now = utcnow()
     rounds = math.ceil(settings.classification_tick_urls / settings.classification_parallel_fetches)
-    # The claim is a lease: rows of a worker that dies become due again after it.
-    lease = timedelta(seconds=rounds * settings.fetch_total_timeout + 60)
+    # The claim is a lease: rows of a worker that dies become due again after it. It covers
+    # the fetches and the wait for the classifier's child behind the other worker threads.
+    fetching = rounds * settings.fetch_total_timeout + service.child_queue_seconds(settings)
+    lease = timedelta(seconds=fetching + 60)
     with db.transaction() as session:
         claimed = classification_repository.claim_due(
             session,
