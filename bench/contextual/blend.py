@@ -166,11 +166,13 @@ KNOBS = (
 def by_source(
     docs: list[dict[str, Any]], gold: list[str], predicted: list[list[str]]
 ) -> dict[str, tuple[float, float, int]]:
-    """(top-1, top-3, n) per public source present, and for the news-style sources together
-    ("news-style")."""
+    """(top-1, top-3, n) per public source present, for the news-style sources together
+    ("news-style") and for the six sources of sessions 10-12 together ("session-10 sources",
+    comparable with the figures of those sections)."""
+    groups = {"news-style": NEWS_STYLE, "session-10 sources": SOURCES_ORDER[:6]}
     out = {}
-    for source in (*SOURCES_ORDER, "news-style"):
-        wanted = NEWS_STYLE if source == "news-style" else (source,)
+    for source in (*SOURCES_ORDER, *groups):
+        wanted = groups.get(source, (source,))
         rows = [i for i, d in enumerate(docs) if d["source"] in wanted]
         if rows:
             top1, top3, _, _ = scores([gold[i] for i in rows], [predicted[i] for i in rows])
