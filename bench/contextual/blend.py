@@ -507,11 +507,16 @@ def markdown(report: dict[str, Any], classes: list[str]) -> str:
         if report.get("hidden")
         else ""
     )
+    trained = (
+        f"L2 {sel['l2']:g}, {sel['epochs']} epochs, temperature {sel['temperature']:.2f}. "
+        f"Blend chosen on dev: {report['chosen']}."
+        if not sel.get("shipped")
+        else f"not trained: the shipped topics-head.npz and its knobs {report['chosen']} "
+        f"(temperature {sel['temperature']:.2f})."
+    )
     lines = [
         f"Head: MiniLM page embedding only{shape}, {report['train_documents']} English train "
-        "documents, "
-        f"L2 {sel['l2']:g}, {sel['epochs']} epochs, temperature {sel['temperature']:.2f}. "
-        f"Blend chosen on dev: {report['chosen']}.",
+        f"documents, {trained}",
         "",
         "| set | n | engine top-1 | engine top-3 | head top-1 | head top-3 | blend top-1 "
         "| blend top-3 | engine no answer | blend no answer |",

@@ -20,6 +20,7 @@ BENCH = ROOT / "bench" / "contextual"
 
 train_data = load_script(BENCH / "train_data.py")
 train = load_script(BENCH / "train.py")
+blend = load_script(BENCH / "blend.py")
 
 
 def test_label_mapping_is_valid_iab() -> None:
@@ -253,6 +254,25 @@ def test_reuters_articles_need_a_topic_and_a_body_and_are_capped_per_topic(
     assert not acq["text"].endswith("Reuter") and "&#3;" not in acq["text"]
     if acq["id"] == "reuters21578-1":
         assert acq["text"].startswith("Acme Inc said word")
+
+
+def test_blend_scores_news_style_and_earlier_sources_together() -> None:
+    docs = [{"source": s} for s in ("ag_news", "mind", "reuters21578", "wikihow_steps")]
+    gold = ["IAB12", "IAB17", "IAB3", "IAB10"]
+    predicted = [["IAB12"], ["IAB1", "IAB17"], ["IAB3"], ["IAB9"]]
+    out = blend.by_source(docs, gold, predicted)
+    assert out["news-style"] == pytest.approx((2 / 3, 1.0, 3))
+    assert out["session-10 sources"] == pytest.approx((0.5, 0.5, 2))
+    assert out["mind"] == pytest.approx((0.0, 1.0, 1))
+    assert "cooking_se" not in out  # sources without documents are left out
+
+
+def test_blend_loads_the_shipped_head_and_knobs_from_the_grid() -> None:
+    classes = list(taxonomy.topic_tier1_codes())
+    model, knobs = blend.load_shipped(classes)
+    assert model.w_dense.shape[1] == len(classes) and model.temperature > 0
+    # --shipped picks the shipped knobs out of the searched grid: they must be in it
+    assert any(all(c[k] == knobs[k] for k in blend.KNOBS) for c in blend.configs())
 
 
 def test_softmax_head_learns() -> None:
