@@ -2,7 +2,8 @@
 
 Usage:
     .venv/bin/python bench/contextual/blend.py [--data build/contextual] [--max-train N]
-        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate] [--write-topics-head]
+        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate | --shipped]
+        [--write-topics-head]
 
 Trains a softmax head (train.py's trainer: L2 and epochs chosen on dev, temperature fitted on
 dev; with `--hidden` one ReLU layer of that many units before the softmax, train.py's
@@ -22,6 +23,9 @@ With `--dev-only` (candidate heads, session 12) nothing but the selection sets i
 chosen knobs and their public-dev / half-A numbers are printed and appended as one JSON line to
 <data>/blend-dev-candidates.jsonl, the head to <data>/candidate-head-h<UNITS>-s<SEED>.npz; the
 test split, half B and the 243 pages are not read.
+
+With `--shipped` (session 13) nothing is trained or searched: the shipped topics-head.npz
+and its own knobs are reported as below, the "before" figures on a rebuilt corpus.
 
 Otherwise reported once, for the engine alone, the head alone and the chosen blend: the public
 test split (all English sources, per source, per category precision/recall, confusion matrix),
