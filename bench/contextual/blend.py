@@ -2,7 +2,8 @@
 
 Usage:
     .venv/bin/python bench/contextual/blend.py [--data build/contextual] [--max-train N]
-        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate] [--write-topics-head]
+        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate | --shipped]
+        [--write-topics-head]
 
 Trains a softmax head (train.py's trainer: L2 and epochs chosen on dev, temperature fitted on
 dev; with `--hidden` one ReLU layer of that many units before the softmax, train.py's
@@ -22,6 +23,9 @@ With `--dev-only` (candidate heads, session 12) nothing but the selection sets i
 chosen knobs and their public-dev / half-A numbers are printed and appended as one JSON line to
 <data>/blend-dev-candidates.jsonl, the head to <data>/candidate-head-h<UNITS>-s<SEED>.npz; the
 test split, half B and the 243 pages are not read.
+
+With `--shipped` (session 13) nothing is trained or searched: the shipped topics-head.npz
+and its own knobs are reported as below, the "before" figures on a rebuilt corpus.
 
 Otherwise reported once, for the engine alone, the head alone and the chosen blend: the public
 test split (all English sources, per source, per category precision/recall, confusion matrix),
@@ -83,7 +87,12 @@ PRIORS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 # project's article-length pages score 12-50, public short texts mostly under 10. Session 12
 # refined the grid (session 10: 10, 15, 20, 30), which the engine's own floor of 4 bounds.
 STRONG_EVIDENCE = (5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0)
-SOURCES_ORDER = ("ag_news", "newsgroups20", "sib200", "cooking_se", "wikihow_steps", "insuranceqa")
+SOURCES_ORDER = (
+    "ag_news", "newsgroups20", "sib200", "cooking_se", "wikihow_steps", "insuranceqa", "mind",
+    "reuters21578",
+)  # fmt: skip
+# News-style sources (headline + lede or article, session 13), also reported as one subset.
+NEWS_STYLE = ("ag_news", "mind", "reuters21578")
 
 
 def engine_evidence(
@@ -161,12 +170,17 @@ KNOBS = (
 def by_source(
     docs: list[dict[str, Any]], gold: list[str], predicted: list[list[str]]
 ) -> dict[str, tuple[float, float, int]]:
-    """(top-1, top-3, n) per public source."""
+    """(top-1, top-3, n) per public source present, for the news-style sources together
+    ("news-style") and for the six sources of sessions 10-12 together ("session-10 sources",
+    comparable with the figures of those sections)."""
+    groups = {"news-style": NEWS_STYLE, "session-10 sources": SOURCES_ORDER[:6]}
     out = {}
-    for source in SOURCES_ORDER:
-        rows = [i for i, d in enumerate(docs) if d["source"] == source]
-        top1, top3, _, _ = scores([gold[i] for i in rows], [predicted[i] for i in rows])
-        out[source] = (top1, top3, len(rows))
+    for source in (*SOURCES_ORDER, *groups):
+        wanted = groups.get(source, (source,))
+        rows = [i for i, d in enumerate(docs) if d["source"] in wanted]
+        if rows:
+            top1, top3, _, _ = scores([gold[i] for i in rows], [predicted[i] for i in rows])
+            out[source] = (top1, top3, len(rows))
     return out
 
 
@@ -247,8 +261,15 @@ def main() -> int:
         help="take the head a --dev-only run of the same --hidden/--seed saved instead of "
         "training it again (the same seeded training; saves its minutes)",
     )  # fmt: skip
+    parser.add_argument(
+        "--shipped", action="store_true",
+        help="no training and no knob search: report the shipped topics-head.npz with its own "
+        "knobs (the before figures on a new corpus)",
+    )  # fmt: skip
     parser.add_argument("--write-topics-head", action="store_true")
     args = parser.parse_args()
+    if args.shipped and (args.dev_only or args.reuse_candidate or args.write_topics_head):
+        parser.error("--shipped reports the shipped head only")
     data: Path = args.data
     if args.dev_only and args.write_topics_head:
         parser.error("--write-topics-head needs the full report, not --dev-only")
@@ -266,7 +287,11 @@ def main() -> int:
     print(f"{len(docs)} English documents: {dict(Counter(splits.tolist()))}", flush=True)
     vectors = embeddings(docs, data / "embeddings-topics.npz").astype(np.float32)
     model: Model | HiddenModel
-    if args.reuse_candidate:
+    shipped_knobs: dict[str, Any] | None = None
+    if args.shipped:
+        model, shipped_knobs = load_shipped(classes)
+        selection = {"l2": None, "epochs": None, "shipped": True}
+    elif args.reuse_candidate:
         model, selection = load_candidate(data, args.hidden, args.seed, classes)
     elif args.hidden:
         model, selection = select_and_train_hidden(
@@ -343,6 +368,8 @@ def main() -> int:
         r for r in search if r["A_hits1"] >= engine_a[2] - 1 and r["A_hits3"] >= engine_a[3] - 1
     ]
     best = max(eligible, key=lambda r: (r["dev_top1"], r["A_top1"], -r["weight"]))
+    if shipped_knobs is not None:  # the shipped knobs, not the grid's choice
+        best = next(r for r in search if all(r[k] == shipped_knobs[k] for k in KNOBS))
     chosen = {k: best[k] for k in KNOBS}
     print(f"chosen on dev: {chosen} dev top-1 {best['dev_top1']:.3f}, half A {best['A_top1']:.3f}")
     for name, key in (("dev", "dev_top1"), ("A", "A_top1")):
@@ -413,6 +440,29 @@ def main() -> int:
     return 0
 
 
+def load_shipped(classes: list[str]) -> tuple[Model | HiddenModel, dict[str, Any]]:
+    """The shipped head (src/beacon/contextual/data/topics-head.npz) and its blend knobs."""
+    with np.load(HEAD_PATH) as saved:
+        arrays = {key: saved[key] for key in saved.files}
+    if arrays["classes"].tolist() != classes:
+        raise SystemExit(f"shipped classes {arrays['classes'].tolist()} != {classes}")
+    model: Model | HiddenModel
+    if "hidden_weights" in arrays:
+        model = HiddenModel(classes, arrays["hidden_weights"], arrays["hidden_bias"],
+                            arrays["weights"], arrays["bias"])  # fmt: skip
+    else:
+        model = Model(classes, arrays["weights"], None, arrays["bias"])
+    model.temperature = float(arrays["temperature"])
+    knobs = {
+        "weight": round(float(arrays["blend_weight"]), 2),
+        "prior": float(arrays["blend_prior"]),
+        "geometric": bool(arrays["blend_geometric"]),
+        "answer_without_lexicon": bool(arrays["answer_without_lexicon"]),
+        "strong_evidence": float(arrays["strong_evidence"]),
+    }
+    return model, knobs
+
+
 def load_candidate(
     data: Path, hidden: int, seed: int, classes: list[str]
 ) -> tuple[Model | HiddenModel, dict[str, Any]]:
@@ -461,11 +511,16 @@ def markdown(report: dict[str, Any], classes: list[str]) -> str:
         if report.get("hidden")
         else ""
     )
+    trained = (
+        f"L2 {sel['l2']:g}, {sel['epochs']} epochs, temperature {sel['temperature']:.2f}. "
+        f"Blend chosen on dev: {report['chosen']}."
+        if not sel.get("shipped")
+        else f"not trained: the shipped topics-head.npz and its knobs {report['chosen']} "
+        f"(temperature {sel['temperature']:.2f})."
+    )
     lines = [
         f"Head: MiniLM page embedding only{shape}, {report['train_documents']} English train "
-        "documents, "
-        f"L2 {sel['l2']:g}, {sel['epochs']} epochs, temperature {sel['temperature']:.2f}. "
-        f"Blend chosen on dev: {report['chosen']}.",
+        f"documents, {trained}",
         "",
         "| set | n | engine top-1 | engine top-3 | head top-1 | head top-3 | blend top-1 "
         "| blend top-3 | engine no answer | blend no answer |",
@@ -482,7 +537,7 @@ def markdown(report: dict[str, Any], classes: list[str]) -> str:
         )
     lines += ["", "| public test source | n | engine top-1 | head top-1 | blend top-1 | "
               "blend top-3 |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for source in SOURCES_ORDER:
+    for source in res["blend"]["test_by_source"]:
         e, h, b = (res[s]["test_by_source"][source] for s in ("engine", "head", "blend"))
         lines.append(
             f"| {source} | {b[2]} | {pct(e[0])} | {pct(h[0])} | {pct(b[0])} | {pct(b[1])} |"

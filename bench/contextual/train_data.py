@@ -58,6 +58,11 @@ DEFAULT_SOURCES = Path(os.environ.get("BEACON_CORPORA", "/work/.mirror"))
 NEWSGROUPS_PER_GROUP = 400
 COOKING_MAX = 3000
 INSURANCEQA_PER_DOMAIN = 100
+# Reuters-21578: economic newswire only, most of it company results ("earn") and takeovers
+# ("acq"); a seeded sample of at most this many articles per first TOPICS label keeps
+# Business from swamping the corpus and spreads it over the commodity and macro topics.
+REUTERS_PER_TOPIC = 80
+REUTERS_MIN_WORDS = 40
 SIB_LANGUAGES = {
     "eng_Latn": "en",
     "spa_Latn": "es",
@@ -126,6 +131,22 @@ SOURCES: dict[str, Source] = {
         "InsuranceQA (Feng et al. 2015): research use only (README); questions from users of"
         " insurancelibrary.com",
         "InsuranceQA V2 questions (all 16,889, word-index encoded), 12 insurance domains",
+    ),
+    "mind": Source(
+        "Farabi667/AI-Term-Project",
+        "c83c37b18c1820abbd8ba6955912ac1e61e62fa1",
+        "MIND (Wu et al., ACL 2020): Microsoft Research License Terms, non-commercial research"
+        " use; news from Microsoft News (MSN), 2019",
+        "2,000 rows of MIND-small train news.tsv (a project's sample): category, subcategory,"
+        " title, abstract of Microsoft News articles",
+    ),
+    "reuters21578": Source(
+        "loki86/ksr_zadanie1V2",
+        "d16457fd9d6d2b623fffc163746092b89a6e2fef",
+        "Reuters-21578 Distribution 1.0 (Lewis): Reuters Ltd. and Carnegie Group allow free"
+        " distribution for research purposes only",
+        "Reuters-21578 SGML files (1987 economic newswire, title + body, TOPICS labels);"
+        " reut2-003 read from its unedited copy reut2-003-full.sgm",
     ),
     "tweeteval": Source(
         "cardiffnlp/tweeteval",
@@ -217,6 +238,35 @@ def load_mapping(path: Path = LABELS_FILE) -> dict[tuple[str, str], tuple[str, s
         if tier1 != "-":
             mapping[(source, label)] = (tier1, None if tier2 == "-" else tier2)
     return mapping
+
+
+def load_left_out(path: Path = LABELS_FILE) -> set[tuple[str, str]]:
+    """(source, label) pairs mapped to "-": left out, and they stop `map_label`'s fallbacks."""
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = csv.reader((line for line in lines if not line.startswith("#")), delimiter="\t")
+    next(rows)  # header
+    return {(row[0], row[1]) for row in rows if row[2] == "-"}
+
+
+def map_label(
+    mapping: dict[tuple[str, str], tuple[str, str | None]],
+    left_out: set[tuple[str, str]],
+    source: str,
+    label: str,
+) -> tuple[str, str | None] | None:
+    """The IAB target of a source label: the label's own row, else its "category/*" row (for
+    "category/subcategory" labels, MIND's), else the source's "*" row; the first of these keys
+    that the file names decides, so a label mapped to "-" is left out even under a "*" row."""
+    keys = [label]
+    if "/" in label:
+        keys.append(label.split("/", 1)[0] + "/*")
+    keys.append("*")
+    for key in keys:
+        if (source, key) in left_out:
+            return None
+        if (source, key) in mapping:
+            return mapping[(source, key)]
+    return None
 
 
 def split_of(key: str) -> str:
@@ -439,6 +489,67 @@ def read_insuranceqa(reader: Reader) -> list[dict[str, Any]]:
     return docs
 
 
+def read_mind(reader: Reader) -> list[dict[str, Any]]:
+    """MIND news.tsv rows (id, category, subcategory, title, abstract, url, entities): the
+    label is "category/subcategory" (train_labels.tsv maps the subcategory where the category
+    alone is too broad, e.g. news/newspolitics vs news/newsworld)."""
+    text = reader.show(SOURCES["mind"], "MINDsmall_train/news.tsv")
+    docs = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if len(fields) < 5 or not fields[3].strip():
+            continue
+        news_id, category, subcategory, title, abstract = fields[:5]
+        docs.append(
+            {"id": f"mind-{news_id}", "label": f"{category}/{subcategory}",
+             "title": _clean(title), "text": _clean(abstract), "language": "en",
+             "group": f"mind-{news_id}"}
+        )  # fmt: skip
+    return docs
+
+
+_REUTERS_RE = re.compile(r"<REUTERS([^>]*)>(.*?)</REUTERS>", re.DOTALL)
+REUTERS_FILES = tuple(
+    "reut2-003-full.sgm" if i == 3 else f"reut2-{i:03d}.sgm" for i in range(22)
+)  # fmt: skip
+
+
+def _sgml_field(doc: str, name: str) -> str:
+    found = re.search(rf"<{name}>(.*?)</{name}>", doc, re.DOTALL)
+    return html.unescape(found.group(1)) if found else ""
+
+
+def _unmark(text: str) -> str:
+    """Reuters writes company names and tickers as <Name>: keep the name, drop the marks."""
+    return re.sub(r"<([^<>]*)>", r"\1", text)
+
+
+def read_reuters(reader: Reader) -> list[dict[str, Any]]:
+    """Reuters-21578 articles with a TOPICS label and a body of at least REUTERS_MIN_WORDS
+    words; the label is the first topic, at most REUTERS_PER_TOPIC (seeded) per label. The
+    closing "Reuter" signature and the &#3; end-of-text mark are dropped."""
+    by_topic: dict[str, list[dict[str, Any]]] = {}
+    for name in REUTERS_FILES:
+        raw = reader.show_bytes(SOURCES["reuters21578"], name).decode("latin-1")
+        for attributes, doc in _REUTERS_RE.findall(raw):
+            new_id = re.search(r'NEWID="(\d+)"', attributes)
+            topics = re.findall(r"<D>(.*?)</D>", _sgml_field(doc, "TOPICS"))
+            body = _sgml_field(doc, "BODY").replace("\x03", " ")
+            body = _clean(_unmark(re.sub(r"\s*Reuter\s*$", "", body.strip())))
+            if not (new_id and topics) or len(body.split()) < REUTERS_MIN_WORDS:
+                continue
+            key = f"reuters21578-{new_id.group(1)}"
+            by_topic.setdefault(topics[0], []).append(
+                {"id": key, "label": topics[0], "title": _clean(_unmark(_sgml_field(doc, "TITLE"))),
+                 "text": body, "language": "en", "group": key}
+            )  # fmt: skip
+    docs = []
+    for topic, articles in sorted(by_topic.items()):
+        random.Random(f"reuters21578-{topic}").shuffle(articles)
+        docs += sorted(articles[:REUTERS_PER_TOPIC], key=lambda d: int(d["id"].rsplit("-", 1)[1]))
+    return docs
+
+
 def read_sentiment(reader: Reader) -> list[dict[str, Any]]:
     """TweetEval 3-way (val + test files), SST-5 3-way sentences and SST training-tree phrases;
     SST-2's test file as a 2-way check. The SST sets keep SST's own train/dev/test split, so a sentence is in
@@ -615,19 +726,22 @@ TOPIC_READERS = {
     "cooking_se": read_cooking,
     "wikihow_steps": read_wikihow_steps,
     "insuranceqa": read_insuranceqa,
+    "mind": read_mind,
+    "reuters21578": read_reuters,
 }
 
 
 def build(reader: Reader, out: Path) -> dict[str, Any]:
     """Read every source, map and split it, write the JSONL files; returns the manifest."""
     mapping = load_mapping()
+    left_out = load_left_out()
     out.mkdir(parents=True, exist_ok=True)
     counts: Counter[str] = Counter()
     unmapped: Counter[str] = Counter()
     with (out / "topics.jsonl").open("w", encoding="utf-8") as handle:
         for name, read in TOPIC_READERS.items():
             for doc in read(reader):
-                target = mapping.get((name, doc["label"])) or mapping.get((name, "*"))
+                target = map_label(mapping, left_out, name, doc["label"])
                 if target is None:
                     unmapped[f"{name}:{doc['label']}"] += 1
                     continue

@@ -20,6 +20,7 @@ BENCH = ROOT / "bench" / "contextual"
 
 train_data = load_script(BENCH / "train_data.py")
 train = load_script(BENCH / "train.py")
+blend = load_script(BENCH / "blend.py")
 
 
 def test_label_mapping_is_valid_iab() -> None:
@@ -184,6 +185,94 @@ def test_insuranceqa_questions_are_decoded_and_capped_per_domain(
     medicare = next(d for d in docs if d["label"] == "medicare-insurance")
     assert medicare["title"] == "Does Medicare cover dental?"
     assert len({d["id"] for d in docs}) == len(docs)
+
+
+def test_map_label_falls_back_to_category_then_source_and_stops_at_left_out() -> None:
+    mapping = {
+        ("mind", "news/newsworld"): ("IAB12", "IAB12-1"),
+        ("mind", "sports/*"): ("IAB17", None),
+        ("reuters21578", "*"): ("IAB3", None),
+    }
+    left_out = {("mind", "news/*"), ("mind", "sports/sports_videos")}
+    assert train_data.map_label(mapping, left_out, "mind", "news/newsworld") == ("IAB12", "IAB12-1")
+    assert train_data.map_label(mapping, left_out, "mind", "sports/golf") == ("IAB17", None)
+    assert train_data.map_label(mapping, left_out, "mind", "sports/sports_videos") is None
+    assert train_data.map_label(mapping, left_out, "mind", "news/newsopinion") is None
+    assert train_data.map_label(mapping, left_out, "mind", "video/viral") is None
+    assert train_data.map_label(mapping, left_out, "reuters21578", "earn") == ("IAB3", None)
+    # the shipped file: explicit "-" rows beat their category's row
+    shipped = train_data.load_mapping(), train_data.load_left_out()
+    assert train_data.map_label(*shipped, "mind", "entertainment/video") is None
+    assert train_data.map_label(*shipped, "mind", "entertainment/gaming") == ("IAB9", "IAB9-30")
+    assert train_data.map_label(*shipped, "mind", "news/newspolitics") == ("IAB11", "IAB11-4")
+
+
+def test_mind_rows_become_title_and_abstract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = (
+        "N1\tsports\tgolf\tA  late birdie\tShe won   by one.\thttps://x/1\t[]\t[]\n"
+        "N2\tnews\tnewsworld\t\tNo title here.\thttps://x/2\t[]\t[]\n"
+        "N3\tautos\tautosnews\tRecall announced\t\thttps://x/3\t[]\t[]\n"
+    )
+    commit = _snapshot(tmp_path, {"MINDsmall_train/news.tsv": rows.encode()})
+    monkeypatch.setitem(train_data.SOURCES, "mind", train_data.Source("owner/name", commit, "", ""))
+    docs = train_data.read_mind(train_data.Reader(tmp_path))
+    assert [(d["id"], d["label"], d["title"], d["text"]) for d in docs] == [
+        ("mind-N1", "sports/golf", "A late birdie", "She won by one."),
+        ("mind-N3", "autos/autosnews", "Recall announced", ""),
+    ]  # a row without a title is skipped
+
+
+def test_reuters_articles_need_a_topic_and_a_body_and_are_capped_per_topic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = " ".join(["word"] * 45)
+
+    def article(new_id: int, topics: str, text: str) -> str:
+        return (
+            f'<REUTERS TOPICS="YES" NEWID="{new_id}">\n<TOPICS>{topics}</TOPICS>\n<TEXT>'
+            f"<TITLE>&lt;ACME&gt; BUYS ROADRUNNER</TITLE>\n<BODY>{text}\n Reuter\n&#3;</BODY>"
+            "</TEXT>\n</REUTERS>\n"
+        )
+
+    first = article(1, "<D>acq</D><D>earn</D>", f"&lt;Acme Inc&gt; said {body}")
+    first += article(2, "", body) + article(3, "<D>acq</D>", "too short")
+    first += article(4, "<D>acq</D>", body) + article(5, "<D>grain</D>", body)
+    files = {name: b"" for name in train_data.REUTERS_FILES}
+    files["reut2-000.sgm"] = first.encode("latin-1")
+    commit = _snapshot(tmp_path, files)
+    monkeypatch.setitem(
+        train_data.SOURCES, "reuters21578", train_data.Source("owner/name", commit, "", "")
+    )
+    monkeypatch.setattr(train_data, "REUTERS_PER_TOPIC", 1)
+    docs = train_data.read_reuters(train_data.Reader(tmp_path))
+    assert sorted(d["label"] for d in docs) == ["acq", "grain"]  # one acq kept of two
+    acq = next(d for d in docs if d["label"] == "acq")
+    assert acq["id"] in ("reuters21578-1", "reuters21578-4")
+    assert acq["title"] == "ACME BUYS ROADRUNNER"
+    assert not acq["text"].endswith("Reuter") and "&#3;" not in acq["text"]
+    if acq["id"] == "reuters21578-1":
+        assert acq["text"].startswith("Acme Inc said word")
+
+
+def test_blend_scores_news_style_and_earlier_sources_together() -> None:
+    docs = [{"source": s} for s in ("ag_news", "mind", "reuters21578", "wikihow_steps")]
+    gold = ["IAB12", "IAB17", "IAB3", "IAB10"]
+    predicted = [["IAB12"], ["IAB1", "IAB17"], ["IAB3"], ["IAB9"]]
+    out = blend.by_source(docs, gold, predicted)
+    assert out["news-style"] == pytest.approx((2 / 3, 1.0, 3))
+    assert out["session-10 sources"] == pytest.approx((0.5, 0.5, 2))
+    assert out["mind"] == pytest.approx((0.0, 1.0, 1))
+    assert "cooking_se" not in out  # sources without documents are left out
+
+
+def test_blend_loads_the_shipped_head_and_knobs_from_the_grid() -> None:
+    classes = list(taxonomy.topic_tier1_codes())
+    model, knobs = blend.load_shipped(classes)
+    assert model.w_dense.shape[1] == len(classes) and model.temperature > 0
+    # --shipped picks the shipped knobs out of the searched grid: they must be in it
+    assert any(all(c[k] == knobs[k] for k in blend.KNOBS) for c in blend.configs())
 
 
 def test_softmax_head_learns() -> None:
