@@ -369,13 +369,14 @@ _BROWSER_NOISE = re.compile(
     r"\bSLCC\d|\bCronet/[\d.]+|\bSogouMSE\b|\bSogouMobileBrowser/|Banca Caboto|libwww/2\.12"
     # Sogou's search app names its platform after its own name ("SogouSearch Android1.0
     # version3.0"); Sogou's crawlers call themselves "Sogou ... spider"
-    r"|\[Pinterest/\w+\]|\bSogouSearch Android[\d.]+(?: version[\d.]+)?"
-    # the Analysys analytics SDK's mark in the webviews of the apps that embed it (CSDN's
-    # "... Mobile Safari/537.36 CSDNApp/4.5.2(Android) AnalysysAgent/Hybrid"): an SDK, not a
-    # monitoring agent (the tool-word rule's "...Agent")
-    r"|\bAnalysysAgent/Hybrid\b",
+    r"|\[Pinterest/\w+\]|\bSogouSearch Android[\d.]+(?: version[\d.]+)?",
     re.IGNORECASE,
 )
+# The Analysys analytics SDK's mark in the webviews of the apps that embed it (CSDN's "...
+# Mobile Safari/537.36 CSDNApp/4.5.2(Android) AnalysysAgent/Hybrid"): an SDK, not a monitoring
+# agent (the tool-word rule's "...Agent"). A literal, removed only where it is (as one more
+# alternative of `_BROWSER_NOISE`, tried at every position, it cost 2.6 µs per User-Agent).
+_ANALYSYS_MARK = " AnalysysAgent/Hybrid"
 # A product that calls itself a browser, in the browser's place after WebKit's engine comment
 # ("(KHTML, like Gecko) MiniBrowserMobile/4.0 Mobile Safari/534.3", Sogou's iPhone browser
 # "Mobile/10A403 SogouAndroidBrowser/2.6.1"): the lists' words inside its name ("browsermob",
@@ -472,6 +473,8 @@ def _list_view(ua: str) -> str:
         ua = "Mozilla/5.0 " + ua
     if " (" in ua and any(hint in ua for hint in _DISTRO_HINTS):
         ua = _DISTRO_CODENAME.sub(r"\1", ua, count=1)
+    if _ANALYSYS_MARK in ua:
+        ua = ua.replace(_ANALYSYS_MARK, "")
     return _BROWSER_NOISE.sub("", ua)
 
 
