@@ -24,12 +24,13 @@ own sites saw: `--intoli DIR` reads a folder of the `user-agents` npm package's 
 intoli/user-agents, BSD-2-Clause; the repository's history is too large to fetch here), the
 union of their visitor profiles, product `deviceCategory/platform` (records without a
 `deviceCategory`, the 0.0.x market-share table, are not visitor profiles and are skipped);
-`--winfuture GITDIR` the union of `user-agents.json` over every commit of
+`--winfuture GITDIR` (the git directory of a full clone, `clone/.git`) the union of `user-agents.json` over every commit of
 WinFuture23/real-world-user-agents (CC0-1.0; organic visitors of winfuture.de seen from 5+
 residential IPs), product `device_type/browser`; `--microlink GITDIR` the union of the top-100
 list over every commit of microlinkhq/top-user-agents (MIT; the requests to microlink.io's
-API, a weaker label: its clients are programs that send a browser's User-Agent). Intoli and
-microlink drop what isbot calls a bot before publishing; nothing more is removed here.
+API, a weaker label: its clients are programs that send a browser's User-Agent). Intoli
+(from 1.1.x) and microlink drop what isbot calls a bot before publishing; nothing more is
+removed here.
 
 Output lines: label (`ai`, `bot` or `browser`), source, product, User-Agent, tab-separated.
 Nothing is read at run time by Beacon; this feeds the benchmark only.
