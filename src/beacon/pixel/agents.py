@@ -389,7 +389,7 @@ _OWN_BROWSER_TOKEN = re.compile(
 )
 # Chromium-based browsers put their own name between Chrome's token and Safari's
 # ("Chrome/123.0.0.0 CocCocBrowser/123.0.123 Safari/537.36", "Chrome/40.0.2214.93
-# YaBrowser/15.2.2214.2982.00 Mobile Safari/537.36"), where Edge, Opera and Yandex do: a
+# YaBrowser/15.2.2214.2982.00 Mobile Safari/537.36", Huawei's "HuaweiBrowser/10.0.2.311"): a
 # product that calls itself a browser there is the browser (Coc Coc's name is also its
 # crawler's, `coccoc`). After Safari's token is where a tool appends its name, and a name that
 # also says bot, crawler or spider still counts.
