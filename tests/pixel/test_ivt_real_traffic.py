@@ -1,0 +1,58 @@
+"""Browser forms from the real-traffic blind check (issue 17, session 13).
+
+Each rule of `beacon.pixel.agents` written from the misflags of that check (docs/benchmarks.md,
+"a third blind check on real-traffic User-Agents") has a test here: the real browser or app
+comes out human, and a bot of the same shape is still caught.
+"""
+
+from __future__ import annotations
+
+from beacon.pixel.agents import classify_traffic
+
+_OPERA_90 = (
+    "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/104.0.5112.102 Safari/537.36 OPR/90.0.4480.84"
+)
+_CSDN_ANDROID = (
+    "Mozilla/5.0 (Linux; Android 10; HLK-AL00 Build/HONORHLK-AL00; wv) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Version/4.0 Chrome/77.0.3865.120 MQQBrowser/6.2 TBS/045514 "
+    "Mobile Safari/537.36 CSDNApp/4.5.2(Android)"
+)
+_CHROME_123 = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/123.0.0.0"
+)
+
+
+def _human(ua: str) -> bool:
+    return classify_traffic(ua).type == "human"
+
+
+def test_opera_edition_comment_after_its_token_is_no_bot_name() -> None:
+    # isbot's "torrent" in the distribution Opera was installed with
+    assert _human(f"{_OPERA_90} (Edition utorrent)")
+    assert _human(f"{_OPERA_90} (Edition Campaign 34)")
+    # an edition that names a bot, and a tool appending its name after the edition, count
+    assert not _human(f"{_OPERA_90} (Edition ExampleBot)")
+    assert not _human(f"{_OPERA_90} (Edition utorrent) Nuclei")
+
+
+def test_analytics_sdk_mark_in_an_app_webview_is_no_agent() -> None:
+    # the tool-word rule's "...Agent" in the Analysys SDK's mark (CSDN's app, Android and iOS)
+    assert _human(f"{_CSDN_ANDROID} AnalysysAgent/Hybrid")
+    assert _human(
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 14_0_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Mobile/15E148 Html5Plus/1.0  CSDNApp/4.17.0(iOS) "
+        "AnalysysAgent/Hybrid"
+    )
+    # a monitoring agent's name in the same place is still a tool
+    assert not _human(f"{_CSDN_ANDROID} CybaaAgent/Hybrid")
+
+
+def test_chromium_browser_name_between_chrome_and_safari_is_the_browser() -> None:
+    # Coc Coc's browser, whose name the lists' `coccoc` (its crawler's) also matches
+    assert _human(f"{_CHROME_123} CocCocBrowser/123.0.123 Safari/537.36")
+    # its crawler, the same name after Safari's token, and a "...Browser" that says spider
+    assert not _human("Mozilla/5.0 (compatible; coccocbot-web/1.0; +http://help.coccoc.com/)")
+    assert not _human(f"{_CHROME_123} Safari/537.36 CocCocBrowser/123.0.123")
+    assert not _human(f"{_CHROME_123} SpiderBrowser/1.0 Safari/537.36")
