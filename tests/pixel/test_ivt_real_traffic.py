@@ -56,3 +56,17 @@ def test_chromium_browser_name_between_chrome_and_safari_is_the_browser() -> Non
     assert not _human("Mozilla/5.0 (compatible; coccocbot-web/1.0; +http://help.coccoc.com/)")
     assert not _human(f"{_CHROME_123} Safari/537.36 CocCocBrowser/123.0.123")
     assert not _human(f"{_CHROME_123} SpiderBrowser/1.0 Safari/537.36")
+
+
+def test_a_browser_token_that_names_a_tool_is_no_browser_brand() -> None:
+    # where a browser's own "...Browser/" token is read as the browser, a tool's word keeps it
+    # for the lists: in the browser's place after the engine comment, and as a Chromium brand
+    webkit = (
+        "Mozilla/5.0 (Linux; Android 10) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "{} Mobile Safari/537.36"
+    )
+    assert _human(webkit.format("MiniBrowserMobile/4.0"))
+    assert _human(f"{_CHROME_123} CocCocBrowser/123.0.123 Safari/537.36")
+    for tool in ("HeadlessBrowser", "PuppeteerBrowser", "ScraperBrowser", "CrawlBrowser"):
+        assert not _human(webkit.format(f"{tool}/1.0")), tool
+        assert not _human(f"{_CHROME_123} {tool}/1.0 Safari/537.36"), tool

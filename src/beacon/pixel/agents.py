@@ -377,24 +377,30 @@ _BROWSER_NOISE = re.compile(
 # agent (the tool-word rule's "...Agent"). A literal, removed only where it is (as one more
 # alternative of `_BROWSER_NOISE`, tried at every position, it cost 2.6 µs per User-Agent).
 _ANALYSYS_MARK = " AnalysysAgent/Hybrid"
+# A "...Browser" name that also says what tools call themselves is no browser's brand: its
+# token stays for the lists ("HeadlessBrowser/1.0", "ScraperBrowser/2", "ExampleBotBrowser/1").
+_NOT_A_TOOL_NAME = (
+    r"(?![A-Za-z]*(?i:bot|crawl|spider|scrap|headless|puppeteer|playwright|selenium|phantom"
+    r"|archiv))"
+)
 # A product that calls itself a browser, in the browser's place after WebKit's engine comment
 # ("(KHTML, like Gecko) MiniBrowserMobile/4.0 Mobile Safari/534.3", Sogou's iPhone browser
 # "Mobile/10A403 SogouAndroidBrowser/2.6.1"): the lists' words inside its name ("browsermob",
 # a load tester; "sogou", the search engine's crawler) name something else. Only before the
 # browser's own token (`Safari/`, `Chrome/`, ...): after it is where a tool appends its name
 # (Dotcom-Monitor's "... Safari/537.36 DMBrowser/2.1 (UV)", a bot a first version of this
-# rule lost). Nor a name that also says bot, crawler or spider.
+# rule lost). Nor a tool's name (`_NOT_A_TOOL_NAME`).
 _OWN_BROWSER_TOKEN = re.compile(
-    r"(?<=[ )])(?![A-Za-z]*(?:[Bb]ot|[Cc]rawler|[Ss]pider))[A-Z][A-Za-z]*Browser(?:Mobile)?/[\d.]+"
+    r"(?<=[ )])" + _NOT_A_TOOL_NAME + r"[A-Z][A-Za-z]*Browser(?:Mobile)?/[\d.]+"
 )
 # Chromium-based browsers put their own name between Chrome's token and Safari's
 # ("Chrome/123.0.0.0 CocCocBrowser/123.0.123 Safari/537.36", "Chrome/40.0.2214.93
 # YaBrowser/15.2.2214.2982.00 Mobile Safari/537.36", Huawei's "HuaweiBrowser/10.0.2.311"): a
 # product that calls itself a browser there is the browser (Coc Coc's name is also its
-# crawler's, `coccoc`). After Safari's token is where a tool appends its name, and a name that
-# also says bot, crawler or spider still counts.
+# crawler's, `coccoc`). After Safari's token is where a tool appends its name, and a tool's
+# name (`_NOT_A_TOOL_NAME`) still counts.
 _CHROMIUM_BRAND = re.compile(
-    r" (?![A-Za-z]*(?:[Bb]ot|[Cc]rawler|[Ss]pider))[A-Z][A-Za-z]*Browser/[\d.]+"
+    r" " + _NOT_A_TOOL_NAME + r"[A-Z][A-Za-z]*Browser/[\d.]+"
     r"(?= (?:Mobile )?Safari/[\d.]+)"
 )
 _KHTML = "(KHTML, like Gecko)"
