@@ -11,6 +11,11 @@ over the same User-Agents: the bench corpora's real browsers (`run.browsers()`) 
 for a shorter run on a loaded machine). The rounds alternate A-B,
 B-A, ... and count process CPU time, so that a shared machine's load falls on both sides
 alike. Prints the median and each round's microseconds per User-Agent, as JSON.
+
+With `--labels` nothing is timed: every User-Agent (the corpora's browsers, the labelled bots
+of the vendored lists, `--external` files) is classified by both sides, and those whose type or
+reason differ are printed, then the count, as JSON (session 13: a rule that should change no
+known User-Agent's label shows it does not).
 """
 
 from __future__ import annotations
@@ -49,15 +54,32 @@ def _per_ua(module: ModuleType, uas: list[str]) -> float:
     return (time.process_time() - started) / len(uas) * 1e6
 
 
+def _labels(base: ModuleType, uas: list[str]) -> dict[str, object]:
+    sides = [m.AgentClassifier(m.AgentLists.vendored()) for m in (base, branch)]
+    changed = []
+    for ua in uas:
+        before, after = (side._classify(ua) for side in sides)
+        if (before.type, before.reason) != (after.type, after.reason):
+            changed.append({"ua": ua, "base": [before.type, before.reason],
+                            "branch": [after.type, after.reason]})  # fmt: skip
+    return {"user_agents": len(uas), "changed": len(changed), "rows": changed}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", type=Path, required=True, help="the other tree's agents.py")
     parser.add_argument("--external", type=Path, action="append", default=[])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--every", type=int, default=1, help="keep every K-th User-Agent")
+    parser.add_argument("--labels", action="store_true", help="compare labels, not cost")
     args = parser.parse_args()
     uas = [ua for _, ua in run.browsers()]
     uas += [ua for *_, ua in run.read_external(args.external)] if args.external else []
+    if args.labels:
+        lists = branch.AgentLists.vendored()
+        known = uas + [ua for *_, ua in run.labelled_bots(lists)]
+        print(json.dumps(_labels(_load(args.base), list(dict.fromkeys(known))), indent=2))
+        return 0
     uas = uas[:: args.every]
     sides = {"base": _load(args.base), "branch": branch}
     times: dict[str, list[float]] = {"base": [], "branch": []}
