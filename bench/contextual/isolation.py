@@ -141,6 +141,17 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
+def classifier_counts(base: str) -> dict[str, float]:
+    """The server's ``beacon_classifier_*`` samples (empty before they existed)."""
+    text = httpx.get(f"{base}/metrics", timeout=30).text
+    return {
+        name: float(value)
+        for line in text.splitlines()
+        if line.startswith("beacon_classifier_") and " " in line
+        for name, value in [line.rsplit(" ", 1)]
+    }
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     bodies = pages(args.pages)
     with tempfile.TemporaryDirectory(prefix="beacon-isolation-") as tmp, site(bodies) as origin:
@@ -187,6 +198,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "rss_mb_after": rss_mb(server.process.pid),
                 "server_rss_mb_after": own_rss_mb(server.process.pid),
                 "load": os.getloadavg()[0],
+                # what the child did meanwhile, the batch's pages and the store's ticks (the
+                # probe's page URLs, which do not resolve here, fail), where /metrics has it
+                "classifier": classifier_counts(base),
             }
         finally:
             server.signal(15)
