@@ -25,7 +25,10 @@ chosen knobs and their public-dev / half-A numbers are printed and appended as o
 test split, half B and the 243 pages are not read.
 
 With `--shipped` (session 13) nothing is trained or searched: the shipped topics-head.npz
-and its own knobs are reported as below, the "before" figures on a rebuilt corpus.
+and its own knobs are reported as below, the "before" figures on a rebuilt corpus. With
+`--shipped --dev-only` the shipped head and knobs are scored on the selection sets only (the
+candidate line logs the ENGINE_VERSION and no head is saved): how an engine change is chosen
+on dev data with the head held fixed.
 
 Otherwise reported once, for the engine alone, the head alone and the chosen blend: the public
 test split (all English sources, per source, per category precision/recall, confusion matrix),
@@ -72,6 +75,7 @@ from train import (
 from train_features import embeddings, load_jsonl
 
 from beacon.contextual import categories, taxonomy
+from beacon.contextual.engine import ENGINE_VERSION
 
 HEAD_PATH = (
     Path(__file__).parent.parent.parent
@@ -100,8 +104,6 @@ def engine_evidence(
 ) -> dict[str, categories.Evidence]:
     """The engine's English-path evidence (lexicon, re-ranked tier-1, tier-2) per document id,
     computed once with the document's cached embedding and kept in `cache`."""
-    from beacon.contextual.engine import ENGINE_VERSION
-
     path = cache.with_name(f"{cache.stem}-{ENGINE_VERSION}.json")
     known: dict[str, list[dict[str, float]]] = json.loads(path.read_text()) if path.exists() else {}
     started, done = time.monotonic(), 0
@@ -268,7 +270,7 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--write-topics-head", action="store_true")
     args = parser.parse_args()
-    if args.shipped and (args.dev_only or args.reuse_candidate or args.write_topics_head):
+    if args.shipped and (args.reuse_candidate or args.write_topics_head):
         parser.error("--shipped reports the shipped head only")
     data: Path = args.data
     if args.dev_only and args.write_topics_head:
@@ -381,6 +383,7 @@ def main() -> int:
     head_a = scores(sets["A"]["gold"], run("A", {"head": True}))
     if args.dev_only:
         candidate = {
+            "engine_version": ENGINE_VERSION, "shipped": args.shipped,
             "hidden": args.hidden, "seed": args.seed, "max_train": args.max_train,
             "l2": selection["l2"], "epochs": selection["epochs"],
             "temperature": model.temperature, "chosen": chosen,
@@ -390,9 +393,10 @@ def main() -> int:
             "blend_A_top1": best["A_top1"], "blend_A_top3": best["A_top3"],
             "best_dev_top1_ignoring_half_A": best_unconstrained["dev_top1"],
         }  # fmt: skip
-        np.savez_compressed(
-            data / f"candidate-head-h{args.hidden}-s{args.seed}.npz", **head_arrays(model)
-        )
+        if not args.shipped:
+            np.savez_compressed(
+                data / f"candidate-head-h{args.hidden}-s{args.seed}.npz", **head_arrays(model)
+            )
         with (data / "blend-dev-candidates.jsonl").open("a") as log:
             log.write(json.dumps(candidate) + "\n")
         print(json.dumps(candidate))

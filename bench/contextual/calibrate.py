@@ -72,6 +72,8 @@ ENGINE_FILES = (
     "multilingual.py",
     "data/multilingual-head.npz",
     "data/topics-head.npz",
+    "heads.py",
+    "engine.py",
 )
 EXCLUDED_GOLD = frozenset({"IAB12"})
 ENGLISH_GROUP = ("en", "")  # "" is an undetermined language: the English lexicon reads it

@@ -173,3 +173,36 @@ def test_lone_surrogates_from_a_python_caller_read_as_replacement_characters() -
     lone = classify_text(text=text.replace("Anfield", "Anfield \udc00"), title="Match \ud800")
     assert lone.to_dict() == plain.to_dict()
     assert lone.iab_categories[0].id.startswith("IAB17")
+
+
+def test_company_results_and_market_news_read_as_business() -> None:
+    """A central bank, currencies, oil futures, a takeover and company results are Business,
+    not Personal Finance (issue 16: the 1.6.0 lexicon scored this page IAB13 49.6, IAB3 17.1)."""
+    result = classify_text(
+        title="Central bank holds rates as dollar slips; Harbor Steel shares jump on takeover bid",
+        text=(
+            "The central bank kept interest rates on hold on Tuesday and said inflation and the "
+            "trade deficit would narrow as exports recover. The dollar fell against the yen and "
+            "the euro, and oil prices eased in futures trading. Harbor Steel shares jumped 8 "
+            "percent after the company received a tender offer from a rival steelmaker, which "
+            "already holds a stake through a subsidiary. Harbor Steel said net income rose to 48 "
+            "million dollars, or 1.10 dollars per share, and that the bank loans for the "
+            "investment in its new mill were secured."
+        ),
+    )
+    assert top_tier1(result) == "IAB3"
+
+
+def test_household_money_page_reads_as_personal_finance() -> None:
+    """The household's money (savings, card debt, credit score, retirement) stays IAB13."""
+    result = classify_text(
+        title="How to build an emergency fund on a tight family budget",
+        text=(
+            "Start by moving a small amount from every paycheck into a high-yield savings "
+            "account. Pay down credit card debt with the highest interest rate first, check "
+            "your credit score once a year and keep your bank account free of overdraft fees. "
+            "Once the emergency fund covers three months, put money into your retirement "
+            "savings: a Roth IRA or a 401(k) with the employer match."
+        ),
+    )
+    assert top_tier1(result) == "IAB13"

@@ -39,7 +39,10 @@ from beacon.contextual.sentiment import Sentiment
 # 1.6.0: the multilingual head knows all 23 topic tier-1 categories (issue 16, session 10);
 # English pages short of an article's lexicon evidence blend the engine with a trained topic
 # head over the page embedding (categories.py, data/topics-head.npz).
-ENGINE_VERSION = "lexicon-embed-1.6.0"
+# 1.7.0: the lexicon reads company results, deals and the economy (central banks, currencies,
+# commodities, trade) as Business, not Personal Finance, which keeps the household's money
+# (issue 16, session 13).
+ENGINE_VERSION = "lexicon-embed-1.7.0"
 
 # The sentiment of a page in an unsupported language: not measured, so neither side is claimed.
 _NOT_ANALYSED = Sentiment("neutral", 0.5)
