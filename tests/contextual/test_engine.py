@@ -206,3 +206,33 @@ def test_household_money_page_reads_as_personal_finance() -> None:
         ),
     )
     assert top_tier1(result) == "IAB13"
+
+
+def test_a_shared_story_is_not_personal_finance() -> None:
+    """The verb "share" (plural-folded with a company's "shares") gives no Personal Finance
+    category (issue 16: the 1.7.0 lexicon listed IAB13-11 Stocks for this weight-loss page)."""
+    result = classify_text(
+        title="Three women share exactly how they lost 20 pounds in eight weeks",
+        text=(
+            "Three women in their 30s, 40s and 50s share their secrets. They share what they ate "
+            "at breakfast, how they cut sugar, and how a daily walk and a weight loss buddy kept "
+            "them going."
+        ),
+    )
+    assert top_tier1(result) == "IAB7"
+    assert not [m.id for m in result.iab_categories if m.id.startswith("IAB13")]
+
+
+def test_a_hurricane_story_reads_as_weather() -> None:
+    """A hurricane weakening to a tropical storm is Weather (IAB15-10), not News (issue 16: the
+    1.7.0 lexicon scored this page IAB12 12.5, IAB15 8.2)."""
+    result = classify_text(
+        title="Hurricane Lena weakens to a tropical storm as it moves up the coast",
+        text=(
+            "Hurricane Lena weakened to a tropical storm on Sunday but still brought high winds "
+            "and heavy rain to the coast, the National Hurricane Center said. Residents were "
+            "told to expect flooding in low-lying areas, and a flood warning stays in effect "
+            "until Monday as the storm moves north."
+        ),
+    )
+    assert result.iab_categories[0].id == "IAB15-10"

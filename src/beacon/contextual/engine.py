@@ -42,7 +42,10 @@ from beacon.contextual.sentiment import Sentiment
 # 1.7.0: the lexicon reads company results, deals and the economy (central banks, currencies,
 # commodities, trade) as Business, not Personal Finance, which keeps the household's money
 # (issue 16, session 13).
-ENGINE_VERSION = "lexicon-embed-1.7.0"
+# 1.8.0: a lone "share" (mostly the verb, plural-folded with "shares") no longer counts for
+# Personal Finance, and weather events (hurricanes, named storms, tornadoes, blizzards, high winds)
+# read as Weather (issue 16, session 13).
+ENGINE_VERSION = "lexicon-embed-1.8.0"
 
 # The sentiment of a page in an unsupported language: not measured, so neither side is claimed.
 _NOT_ANALYSED = Sentiment("neutral", 0.5)
