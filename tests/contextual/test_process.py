@@ -11,7 +11,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -64,6 +64,30 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _fail_a_slow_call(
+    classifier: ClassifierProcess, site: LocalSite, interrupt: Callable[[], object]
+) -> BaseException | object:
+    """Call ``classifier`` on the site's slow page from a thread, run ``interrupt`` once the
+    page is being fetched, and return what the call raised (or answered)."""
+    limits = FetchSettings(allow_private_networks=True, read_timeout=20.0, total_timeout=20.0)
+    before = site.hits["/slow.html"]
+    outcome: list[BaseException | object] = []
+
+    def call() -> None:
+        try:
+            outcome.append(classifier.classify([site.url("/slow.html")], limits, 1, None))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    caller = threading.Thread(target=call)
+    caller.start()
+    _wait_for(lambda: site.hits["/slow.html"] > before)
+    interrupt()
+    caller.join(30)
+    assert not caller.is_alive() and len(outcome) == 1, outcome
+    return outcome[0]
+
+
 def test_the_child_answers_what_the_server_would(
     child: ClassifierProcess, module_site: LocalSite
 ) -> None:
@@ -106,22 +130,8 @@ def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
     assert second != first
 
     # dies while it holds a call (a page that takes seconds to arrive): that call fails
-    before = module_site.hits["/slow.html"]
-    outcome: list[BaseException | object] = []
-
-    def call() -> None:
-        try:
-            outcome.append(child.classify([module_site.url("/slow.html")], limits, 2, None))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    caller = threading.Thread(target=call)
-    caller.start()
-    _wait_for(lambda: module_site.hits["/slow.html"] > before)
-    os.kill(second, signal.SIGKILL)
-    caller.join(30)
-    assert not caller.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], ClassifierUnavailable), outcome
+    failure = _fail_a_slow_call(child, module_site, lambda: os.kill(second, signal.SIGKILL))
+    assert isinstance(failure, ClassifierUnavailable), failure
     assert child.pids == []  # discarded; the next call starts a new one
     after = child.stats()
     # the first death is replaced by the next call; the second is not (no call since)
@@ -134,25 +144,10 @@ def test_a_dead_child_is_replaced_and_a_death_mid_call_fails_that_call(
 def test_closing_fails_a_waiting_call_as_stopped_not_as_a_death(
     module_site: LocalSite, caplog: pytest.LogCaptureFixture
 ) -> None:
-    limits = FetchSettings(allow_private_networks=True, read_timeout=20.0, total_timeout=20.0)
     classifier = ClassifierProcess()
-    before = module_site.hits["/slow.html"]
-    outcome: list[BaseException | object] = []
-
-    def call() -> None:
-        try:
-            outcome.append(classifier.classify([module_site.url("/slow.html")], limits, 1, None))
-        except BaseException as exc:
-            outcome.append(exc)
-
-    caller = threading.Thread(target=call)
-    caller.start()
-    _wait_for(lambda: module_site.hits["/slow.html"] > before)
-    classifier.close()
-    caller.join(30)
-    assert not caller.is_alive()
-    assert len(outcome) == 1 and isinstance(outcome[0], ClassifierUnavailable), outcome
-    assert "stopped" in str(outcome[0])
+    failure = _fail_a_slow_call(classifier, module_site, classifier.close)
+    assert isinstance(failure, ClassifierUnavailable), failure
+    assert "stopped" in str(failure)
     assert classifier.stats().deaths == 0
     assert "died" not in caplog.text
 
