@@ -473,7 +473,13 @@ def load_candidate(
     """The head a `--dev-only` run saved for this width and seed, with the L2 and epochs its
     dev search chose (from its line in blend-dev-candidates.jsonl)."""
     lines = load_jsonl(data / "blend-dev-candidates.jsonl")
-    logged = [r for r in lines if (r["hidden"], r["seed"], r["max_train"]) == (hidden, seed, 0)]
+    # `--shipped --dev-only` lines carry the default width and seed but no L2 or epochs (and
+    # before this filter a reusing run could copy them into its own line).
+    logged = [
+        r
+        for r in lines
+        if (r["hidden"], r["seed"], r["max_train"]) == (hidden, seed, 0) and r["l2"] is not None
+    ]
     if not logged:
         raise SystemExit(f"no --dev-only run of hidden {hidden} seed {seed} is logged")
     with np.load(data / f"candidate-head-h{hidden}-s{seed}.npz") as saved:

@@ -5,6 +5,7 @@ and the numpy softmax head learns, calibrates and measures calibration correctly
 from __future__ import annotations
 
 import gzip
+import json
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -273,6 +274,26 @@ def test_blend_loads_the_shipped_head_and_knobs_from_the_grid() -> None:
     assert model.w_dense.shape[1] == len(classes) and model.temperature > 0
     # --shipped picks the shipped knobs out of the searched grid: they must be in it
     assert any(all(c[k] == knobs[k] for k in blend.KNOBS) for c in blend.configs())
+
+
+def test_blend_reuses_a_candidate_with_its_own_training_choices(tmp_path: Path) -> None:
+    """A `--shipped --dev-only` line has the softmax head's width and seed but no L2 or epochs;
+    `--reuse-candidate` must take them from the trained candidate's line, even when the shipped
+    line was logged after it."""
+    classes = list(taxonomy.topic_tier1_codes())
+    model = train.Model(classes, np.zeros((4, len(classes))), None, np.zeros(len(classes)), 0.9)
+    np.savez_compressed(tmp_path / "candidate-head-h0-s16.npz", **train.head_arrays(model))
+    lines = [
+        {"hidden": 0, "seed": 16, "max_train": 0, "l2": 1e-5, "epochs": 10},
+        {"hidden": 512, "seed": 16, "max_train": 0, "l2": 1e-4, "epochs": 12},
+        {"shipped": True, "hidden": 0, "seed": 16, "max_train": 0, "l2": None, "epochs": None},
+    ]
+    (tmp_path / "blend-dev-candidates.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in lines)
+    )
+    loaded, selection = blend.load_candidate(tmp_path, 0, 16, classes)
+    assert selection == {"l2": 1e-5, "epochs": 10, "reused": True}
+    assert loaded.temperature == pytest.approx(0.9)
 
 
 def test_softmax_head_learns() -> None:
