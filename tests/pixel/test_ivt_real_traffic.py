@@ -70,3 +70,21 @@ def test_a_browser_token_that_names_a_tool_is_no_browser_brand() -> None:
     for tool in ("HeadlessBrowser", "PuppeteerBrowser", "ScraperBrowser", "CrawlBrowser"):
         assert not _human(webkit.format(f"{tool}/1.0")), tool
         assert not _human(f"{_CHROME_123} {tool}/1.0 Safari/537.36"), tool
+
+
+def test_toutiao_and_wecom_in_app_browsers_are_human() -> None:
+    toutiao = (
+        "Mozilla/5.0 (Linux; Android 11; NTH-AN00 Build/HONORNTH-AN00; wv) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Version/4.0 Chrome/75.0.3770.156 Mobile Safari/537.36 JsSdk/2 "
+        "NewsArticle/8.7.0 NetType/wifi TTWebView/0751130035403"
+    )
+    wecom = (
+        "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/91.1.16.0 Safari/537.36 Language/zh wxwork/4.0.0 (MicroMessenger/6.2) "
+        "WindowsWechat  MailPlugin_Electron WeMail embeddisk"
+    )
+    assert _human(toutiao)
+    assert _human(wecom)
+    # without the app's own mark, the same tokens still count
+    assert not _human(toutiao.replace(" TTWebView/0751130035403", ""))
+    assert not _human(wecom.replace(" wxwork/4.0.0", ""))

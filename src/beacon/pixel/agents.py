@@ -377,6 +377,15 @@ _BROWSER_NOISE = re.compile(
 # agent (the tool-word rule's "...Agent"). A literal, removed only where it is (as one more
 # alternative of `_BROWSER_NOISE`, tried at every position, it cost 2.6 µs per User-Agent).
 _ANALYSYS_MARK = " AnalysysAgent/Hybrid"
+# In-app browsers of two large Chinese apps, whose tokens the lists' words meet: Toutiao's
+# ("... Mobile Safari/537.36 JsSdk/2 NewsArticle/8.7.0 NetType/wifi TTWebView/0751130035403":
+# isbot's "news"), read with ByteDance's webview mark; WeCom's mail plugin ("... wxwork/4.0.0
+# (MicroMessenger/6.2) WindowsWechat MailPlugin_Electron WeMail": the tool word "Plugin"),
+# read with WeCom's own token. Without the app's mark the token still counts.
+_APP_TOKENS = (
+    (" TTWebView/", re.compile(r" NewsArticle/[\d.]+(?= .*\bTTWebView/)")),
+    (" wxwork/", re.compile(r"(?<= )MailPlugin_Electron\b")),
+)
 # A "...Browser" name that also says what tools call themselves is no browser's brand: its
 # token stays for the lists ("HeadlessBrowser/1.0", "ScraperBrowser/2", "ExampleBotBrowser/1").
 _NOT_A_TOOL_NAME = (
@@ -481,6 +490,9 @@ def _list_view(ua: str) -> str:
         ua = _DISTRO_CODENAME.sub(r"\1", ua, count=1)
     if _ANALYSYS_MARK in ua:
         ua = ua.replace(_ANALYSYS_MARK, "")
+    for mark, token in _APP_TOKENS:
+        if mark in ua:
+            ua = token.sub("", ua, count=1)
     return _BROWSER_NOISE.sub("", ua)
 
 
