@@ -490,9 +490,9 @@ def _list_view(ua: str) -> str:
         ua = _DISTRO_CODENAME.sub(r"\1", ua, count=1)
     if _ANALYSYS_MARK in ua:
         ua = ua.replace(_ANALYSYS_MARK, "")
-    for mark, token in _APP_TOKENS:
+    for mark, app_token in _APP_TOKENS:
         if mark in ua:
-            ua = token.sub("", ua, count=1)
+            ua = app_token.sub("", ua, count=1)
     return _BROWSER_NOISE.sub("", ua)
 
 
