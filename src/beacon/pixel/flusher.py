@@ -31,6 +31,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from typing import Any
@@ -43,7 +44,7 @@ from beacon.pixel.spool import Spool
 log = logging.getLogger("beacon.pixel.flusher")
 
 NICENESS = 10
-_PARENT_CHECK_SECONDS = 0.5
+_STOP_POLL_SECONDS = 0.1  # how soon a SIGTERM or the server's death is noticed
 _STOP_TIMEOUT_SECONDS = 60.0
 
 
@@ -221,8 +222,11 @@ def run_child(settings: Settings, sending: Connection, parent_pid: int) -> None:
     from beacon.pixel.factory import make_consumer, open_spool
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the server, which stops us
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # The handler only records the request: a handler that took a lock (``Event.set``) could
+    # run again inside itself when two SIGTERMs came close together, and deadlock on that
+    # lock, leaving an orphan flusher that never exits (seen in CI). The loop polls the flag.
+    stop_requested: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     configure_logging(settings.log_level)
@@ -231,7 +235,8 @@ def run_child(settings: Settings, sending: Connection, parent_pid: int) -> None:
     consumer = make_consumer(settings=settings, db=db, spool=spool, metrics=RelayedMetrics(sending))
     consumer.start()
     try:
-        while not stopping.wait(_PARENT_CHECK_SECONDS):
+        while not stop_requested:
+            time.sleep(_STOP_POLL_SECONDS)
             if os.getppid() != parent_pid:
                 log.warning("the server is gone; the pixel flusher stops")
                 break
