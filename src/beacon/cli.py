@@ -179,6 +179,7 @@ def worker(data_dir: DataDir = None) -> None:
     from beacon.core import domain as contributions
     from beacon.core.db import Database
     from beacon.core.http import configure_logging
+    from beacon.core.signals import StopSignal
     from beacon.core.worker import Worker
 
     settings = load_settings(data_dir)
@@ -191,8 +192,8 @@ def worker(data_dir: DataDir = None) -> None:
         poll_interval=settings.worker_poll_interval,
         concurrency=settings.worker_concurrency,
     )
-    signal.signal(signal.SIGTERM, lambda *_: runner.stop(timeout=0))
-    signal.signal(signal.SIGINT, lambda *_: runner.stop(timeout=0))
+    stop = StopSignal()
+    stop.install(signal.SIGTERM, signal.SIGINT)
     typer.echo(f"worker {runner.worker_id} running")
     if settings.link_base_url is None:
         typer.echo(
@@ -203,7 +204,7 @@ def worker(data_dir: DataDir = None) -> None:
     with contextlib.ExitStack() as resources:
         for resource in contributions.resources(DOMAINS, settings):
             resources.enter_context(resource)
-        runner.run_forever()
+        runner.run_forever(stop)
 
 
 @keys_app.command("create")

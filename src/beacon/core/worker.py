@@ -17,8 +17,11 @@ from beacon.core.jobs import (
     new_worker_id,
     run_context,
 )
+from beacon.core.signals import StopSignal
 
 log = logging.getLogger("beacon.jobs")
+
+_STOP_POLL_SECONDS = 0.1
 
 
 class Worker:
@@ -68,9 +71,10 @@ class Worker:
             if not self.run_once():
                 return
 
-    def run_forever(self) -> None:
-        """Run the handler threads until stopped; then wait up to ``shutdown_grace`` seconds
-        for their jobs and give back the leases of those still running."""
+    def run_forever(self, stop_signal: StopSignal | None = None) -> None:
+        """Run the handler threads until stopped (``stop``, or ``stop_signal`` polled every
+        0.1 s); then wait up to ``shutdown_grace`` seconds for their jobs and give back the
+        leases of those still running."""
         log.info(
             "worker started", extra={"worker_id": self.worker_id, "concurrency": self.concurrency}
         )
@@ -80,8 +84,10 @@ class Worker:
         ]
         for thread in threads:
             thread.start()
-        while not self._stop.wait(1.0):
-            pass
+        while not self._stop.wait(_STOP_POLL_SECONDS):
+            if stop_signal is not None and stop_signal.requested:
+                self._stop.set()
+                self._wake.set()
         deadline = time.monotonic() + self.shutdown_grace
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

@@ -37,6 +37,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from beacon.core.config import Settings
+from beacon.core.signals import StopSignal
 from beacon.pixel.consumer import SpoolConsumer
 from beacon.pixel.metrics import PixelMetrics
 from beacon.pixel.spool import Spool
@@ -222,11 +223,8 @@ def run_child(settings: Settings, sending: Connection, parent_pid: int) -> None:
     from beacon.pixel.factory import make_consumer, open_spool
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C reaches the server, which stops us
-    # The handler only records the request: a handler that took a lock (``Event.set``) could
-    # run again inside itself when two SIGTERMs came close together, and deadlock on that
-    # lock, leaving an orphan flusher that never exits (seen in CI). The loop polls the flag.
-    stop_requested: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(True))
+    stop = StopSignal()  # records SIGTERM without a lock; the loop below polls it
+    stop.install(signal.SIGTERM)
     with contextlib.suppress(OSError):
         os.nice(NICENESS)
     configure_logging(settings.log_level)
@@ -235,7 +233,7 @@ def run_child(settings: Settings, sending: Connection, parent_pid: int) -> None:
     consumer = make_consumer(settings=settings, db=db, spool=spool, metrics=RelayedMetrics(sending))
     consumer.start()
     try:
-        while not stop_requested:
+        while not stop.requested:
             time.sleep(_STOP_POLL_SECONDS)
             if os.getppid() != parent_pid:
                 log.warning("the server is gone; the pixel flusher stops")
