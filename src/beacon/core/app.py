@@ -28,7 +28,7 @@ from beacon.core.http import (
     register_secret_path_prefix,
 )
 from beacon.core.jsonbody import StrictJSONRoute, require_strict_json
-from beacon.core.metrics import new_registry
+from beacon.core.metrics import MetricsEndpoint, new_registry
 from beacon.core.ratelimit import RateLimiter
 from beacon.core.worker import Worker
 
@@ -36,8 +36,8 @@ log = logging.getLogger("beacon")
 
 
 class BeaconApp(FastAPI):
-    """FastAPI with the domains' front apps in front: the paths they own (the pixel collector's
-    `/px/...` and `/metrics`) never reach routing or middleware (the hot path)."""
+    """FastAPI with front apps in front: the paths they own (`/metrics`, and domains' hot
+    paths such as the pixel collector's `/px/...`) never reach routing or middleware."""
 
     front_apps: tuple[FrontApp, ...] = ()
 
@@ -108,7 +108,10 @@ def create_app(
     app.state.worker = None
     app.state.runs_worker = start_worker  # read by domains' ``serving`` hooks
     app.state.metrics = new_registry()  # every domain's Prometheus metrics (``/metrics``)
-    app.front_apps = tuple(d.front(app) for d in domains if d.front is not None)
+    app.front_apps = (
+        MetricsEndpoint(app.state.metrics),
+        *(d.front(app) for d in domains if d.front is not None),
+    )
     for domain in domains:
         for family in domain.error_families:
             register_error_family(family.path_prefix, family.render)

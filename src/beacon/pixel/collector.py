@@ -20,11 +20,10 @@ import time
 from starlette.types import Receive, Scope, Send
 
 from beacon.pixel.hits import KEPT_HEADERS, beacon_record, gif_record
-from beacon.pixel.metrics import CONTENT_TYPE_LATEST, PixelMetrics
+from beacon.pixel.metrics import PixelMetrics
 from beacon.pixel.spool import Spool
 
 PREFIX = "/px/"
-METRICS_PATH = "/metrics"
 TRANSPARENT_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
@@ -47,7 +46,7 @@ _NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", b"GET, HEAD, POST"
 
 
 class PixelCollector:
-    """Raw ASGI app for `/px/...` and `/metrics`; `spool` is attached when the app starts."""
+    """Raw ASGI app for `/px/...`; `spool` is attached when the app starts."""
 
     def __init__(self, *, metrics: PixelMetrics, max_url_bytes: int, max_beacon_bytes: int) -> None:
         self.metrics = metrics
@@ -59,13 +58,11 @@ class PixelCollector:
 
     def owns(self, path: str) -> bool:
         """Whether a request path is answered here rather than by the API."""
-        return path.startswith(PREFIX) or path == METRICS_PATH
+        return path.startswith(PREFIX)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope["method"]
-        if scope["path"] == METRICS_PATH:
-            await self._metrics(send)
-        elif method == "GET":
+        if method == "GET":
             await self._respond_gif(send, self._take_gif(scope))
         elif method == "POST":
             await self._respond_empty(send, await self._take_beacon(scope, receive))
@@ -161,15 +158,6 @@ class PixelCollector:
     async def _unavailable(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 503, "headers": _UNAVAILABLE_HEADERS})
         await send({"type": "http.response.body", "body": b""})
-
-    async def _metrics(self, send: Send) -> None:
-        body = self.metrics.exposition()
-        headers = [
-            (b"content-type", CONTENT_TYPE_LATEST.encode()),
-            (b"content-length", str(len(body)).encode()),
-        ]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
 
 
 def _campaign_id(path: str, suffix: str) -> int | None:

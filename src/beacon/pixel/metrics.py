@@ -11,9 +11,9 @@ from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from beacon.core.metrics import CONTENT_TYPE_LATEST, CollectorRegistry, exposition, new_registry
+from beacon.core.metrics import CollectorRegistry, new_registry
 
-__all__ = ["CONTENT_TYPE_LATEST", "FlushMetrics", "PixelMetrics"]
+__all__ = ["FlushMetrics", "PixelMetrics"]
 
 
 class _Incrementing(Protocol):
@@ -110,8 +110,3 @@ class PixelMetrics:
     def watch_backlog(self, backlog_bytes: Callable[[], float]) -> None:
         """Read the spool backlog at scrape time."""
         self.backlog.set_function(backlog_bytes)
-
-    def exposition(self) -> bytes:
-        """The text exposition format of every metric of the registry (the app's: every
-        domain's metrics, not only these)."""
-        return exposition(self.registry)
