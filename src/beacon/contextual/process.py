@@ -42,7 +42,7 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import CancelledError, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -78,7 +78,10 @@ class ClassifierProcess:
         self._lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
-        self._stats = ClassifierStats(pages={"classified": 0, "failed": 0, "lost": 0})
+        # counters, under ``_lock``; ``stats()`` copies them out
+        self._starts = self._deaths = self._calls = 0
+        self._call_seconds = 0.0
+        self._pages = {"classified": 0, "failed": 0, "lost": 0}
 
     def classify(
         self,
@@ -120,7 +123,13 @@ class ClassifierProcess:
         since the last call is noticed (and counted) here."""
         self._reap()
         with self._lock:
-            return replace(self._stats, pages=dict(self._stats.pages))
+            return ClassifierStats(
+                starts=self._starts,
+                deaths=self._deaths,
+                calls=self._calls,
+                call_seconds=self._call_seconds,
+                pages=dict(self._pages),
+            )
 
     @property
     def running(self) -> bool:
@@ -144,20 +153,17 @@ class ClassifierProcess:
 
     def _count(self, started: float, **pages: int) -> None:
         with self._lock:
-            stats = self._stats
-            self._stats = replace(
-                stats,
-                calls=stats.calls + 1,
-                call_seconds=stats.call_seconds + (time.monotonic() - started),
-                pages={k: n + pages.get(k, 0) for k, n in stats.pages.items()},
-            )
+            self._calls += 1
+            self._call_seconds += time.monotonic() - started
+            for outcome, count in pages.items():
+                self._pages[outcome] += count
 
     def _current(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._closed:
                 raise ClassifierUnavailable("the classifier process is stopped")
             if self._pool is None:
-                self._stats = replace(self._stats, starts=self._stats.starts + 1)
+                self._starts += 1
                 self._pool = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
@@ -178,7 +184,7 @@ class ClassifierProcess:
             if self._pool is not pool:
                 return  # another thread noticed first, or ``close`` took it
             self._pool = None
-            self._stats = replace(self._stats, deaths=self._stats.deaths + 1)
+            self._deaths += 1
         log.error("the classifier process died; the next call starts a new one")
         _terminate(pool)
 
