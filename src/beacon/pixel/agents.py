@@ -382,9 +382,32 @@ _ANALYSYS_MARK = " AnalysysAgent/Hybrid"
 # isbot's "news"), read with ByteDance's webview mark; WeCom's mail plugin ("... wxwork/4.0.0
 # (MicroMessenger/6.2) WindowsWechat MailPlugin_Electron WeMail": the tool word "Plugin"),
 # read with WeCom's own token. Without the app's mark the token still counts.
+# Outlook for Windows fetching a mail's images as it shows the mail to its reader ("Microsoft
+# Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro)"): Crawler-Detect's
+# "Microsoft Office" was written for Office's own fetchers ("Microsoft Office Existence
+# Discovery", "Microsoft Office Protocol Discovery", Word's and Excel's link checks), which
+# stay bots; only Outlook's whole form, from the start, with its Windows platform, is left out.
+# Freespoke's iOS browser, built on Firefox for iOS, appends its name after a complete FxiOS
+# form ("... FxiOS/113.1  Mobile/15E148 Safari/605.1.15 Freespoke/2.0.0"), the name its crawler
+# ("(compatible; Freespoke/2.0; +https://...)") also has. After `Safari/` is where tools append
+# theirs, so only that name, ending that exact form, is dropped (the group keeps the form).
 _APP_TOKENS = (
     (" TTWebView/", re.compile(r" NewsArticle/[\d.]+(?= .*\bTTWebView/)")),
     (" wxwork/", re.compile(r"(?<= )MailPlugin_Electron\b")),
+    (
+        "Microsoft Office/",
+        re.compile(
+            r"^Microsoft Office/\d+\.\d+ \(Windows NT [\d.]+; Microsoft (?:Office )?Outlook"
+            r" [\d.]+; Pro(?:; ms-office; MSOffice \d+)?\)"
+        ),
+    ),
+    (
+        " Freespoke/",
+        re.compile(
+            r"^(Mozilla/5\.0 \((?:iPhone|iPad|iPod)[^()]*\) AppleWebKit/[\d.]+ \(KHTML, like"
+            r" Gecko\) FxiOS/[\d.]+ +Mobile/\w+ Safari/[\d.]+) Freespoke/[\d.]+$"
+        ),
+    ),
 )
 # A "...Browser" name that also says what tools call themselves is no browser's brand: its
 # token stays for the lists ("HeadlessBrowser/1.0", "ScraperBrowser/2", "ExampleBotBrowser/1").
@@ -492,7 +515,7 @@ def _list_view(ua: str) -> str:
         ua = ua.replace(_ANALYSYS_MARK, "")
     for mark, app_token in _APP_TOKENS:
         if mark in ua:
-            ua = app_token.sub("", ua, count=1)
+            ua = app_token.sub(r"\1" if app_token.groups else "", ua, count=1)
     return _BROWSER_NOISE.sub("", ua)
 
 
