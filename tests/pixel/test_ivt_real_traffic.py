@@ -88,3 +88,45 @@ def test_toutiao_and_wecom_in_app_browsers_are_human() -> None:
     # without the app's own mark, the same tokens still count
     assert not _human(toutiao.replace(" TTWebView/0751130035403", ""))
     assert not _human(wecom.replace(" wxwork/4.0.0", ""))
+
+
+def test_outlook_for_windows_showing_a_mail_is_human() -> None:
+    # Outlook's own form as real traffic and the parsers' fixtures hold it (Crawler-Detect's
+    # "Microsoft Office" otherwise), Outlook 2007's "Microsoft Office Outlook" spelling too
+    assert _human("Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro)")
+    assert _human("Microsoft Office/14.0 (Windows NT 6.1; Microsoft Outlook 14.0.7143; Pro)")
+    assert _human(
+        "Microsoft Office/14.0 (Windows NT 6.1; Microsoft Outlook 14.0.6106; Pro; ms-office; "
+        "MSOffice 14)"
+    )
+    assert _human("Microsoft Office/12.0 (Windows NT 6.1; Microsoft Office Outlook 12.0.6739; Pro)")
+    # Office's own fetchers and the other apps' link checks stay bots, as does a tool after it
+    for fetcher in (
+        "Microsoft Office Existence Discovery",
+        "Microsoft Office Protocol Discovery",
+        "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Excel 16.0.13231; Pro)",
+        "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Word 16.0.13231; Pro)",
+        "Microsoft Office/16.0 (Windows NT 10.0; MAPI 16.0.8431; Pro)",
+        "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro) ExampleBot/1.0",
+        "ExampleBot/1.0 Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro)",
+    ):
+        assert not _human(fetcher), fetcher
+
+
+def test_freespoke_ios_browser_is_human() -> None:
+    fxios = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1_1 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) FxiOS/113.1  Mobile/15E148 Safari/605.1.15"
+    )
+    assert _human(f"{fxios} Freespoke/2.0.0")
+    # its crawler, and tools appending their name after Safari's token, still count
+    assert not _human(
+        "Mozilla/5.0 (compatible; Freespoke/2.0; +https://docs.freespoke.com/search/bot)"
+    )
+    assert not _human(f"{fxios} Freespoke/2.0.0 ExampleBot/1.0")
+    assert not _human(f"{fxios} FontRadar/1.0")
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36"
+    )
+    assert not _human(f"{chrome} Freespoke/2.0.0")
