@@ -21,10 +21,8 @@ then the smaller head weight; session 14: then the smaller long-page weight, the
 knob off before a larger `long_tokens`).
 
 Session 14 adds a length knob: pages of at least `long_tokens` folded tokens (title + text,
-`doc_tokens`) are blended with head weight `long_weight`, shorter ones with `weight` (off: one
-weight). It is a measurement only: the runtime (`categories.classify`) has one weight, so
-`--write-topics-head` refuses a setting with the knob on (docs/benchmarks.md, *a smaller head
-weight on long pages*: measured, not shipped). The grid crosses `long_tokens` ∈ {off, LONG_TOKENS} and
+`categories.page_tokens`) are blended with head weight `long_weight`, shorter ones with
+`weight` (off: one weight). The grid crosses `long_tokens` ∈ {off, LONG_TOKENS} and
 `long_weight` ∈ WEIGHTS with session 10's grid; it is scored by adding the hits of the short
 and the long pages of each base setting (`search_grid`), the same sums as scoring each setting.
 
@@ -147,10 +145,11 @@ def ranked_codes(found: categories.Evidence, probabilities: bool) -> list[str]:
 
 
 def doc_tokens(docs: list[dict[str, Any]]) -> list[int]:
-    """Each document's length for the length knob: its folded tokens (`categories.tokenize`)
-    in title and text."""
-    return [len(categories.tokenize(d.get("title", ""))) + len(categories.tokenize(d["text"]))
-            for d in docs]  # fmt: skip
+    """Each document's length as the runtime measures it (`categories.page_tokens`)."""
+    return [
+        categories.page_tokens(title=d.get("title", ""), description="", text=d["text"])
+        for d in docs
+    ]
 
 
 def head_weight(config: dict[str, Any], tokens: int) -> float:
@@ -640,8 +639,8 @@ def load_shipped(classes: list[str]) -> tuple[Model | HiddenModel, dict[str, Any
         "geometric": bool(arrays["blend_geometric"]),
         "answer_without_lexicon": bool(arrays["answer_without_lexicon"]),
         "strong_evidence": float(arrays["strong_evidence"]),
-        "long_tokens": math.inf,  # the runtime has one weight
-        "long_weight": weight,
+        "long_tokens": float(arrays.get("long_tokens", math.inf)),
+        "long_weight": round(float(arrays.get("long_weight", weight)), 2),
     }
     return model, knobs
 
@@ -678,10 +677,7 @@ def load_candidate(
 
 def write_head(model: Model | HiddenModel, chosen: dict[str, Any]) -> None:
     """The head (with its ReLU layer if it has one) and the blend knobs chosen on dev, for
-    `categories.py` (~35 KB without a hidden layer). The runtime has one head weight: a
-    setting with the length knob on cannot be written."""
-    if math.isfinite(chosen.get("long_tokens", math.inf)):
-        raise SystemExit(f"the runtime has no length knob: {chosen} cannot be served")
+    `categories.py` (~35 KB without a hidden layer)."""
     np.savez_compressed(
         HEAD_PATH,
         **head_arrays(model),
@@ -691,6 +687,8 @@ def write_head(model: Model | HiddenModel, chosen: dict[str, Any]) -> None:
         blend_geometric=np.array(chosen["geometric"]),
         answer_without_lexicon=np.array(chosen["answer_without_lexicon"]),
         strong_evidence=np.array(chosen["strong_evidence"]),
+        long_tokens=np.array(chosen.get("long_tokens", math.inf)),
+        long_weight=np.array(chosen.get("long_weight", chosen["weight"])),
     )
 
 
