@@ -2,8 +2,8 @@
 
 Usage:
     .venv/bin/python bench/contextual/blend.py [--data build/contextual] [--max-train N]
-        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate | --shipped]
-        [--write-topics-head]
+        [--hidden UNITS] [--seed N] [--dev-only | --reuse-candidate | --shipped |
+        --shipped-head] [--write-topics-head]
 
 Trains a softmax head (train.py's trainer: L2 and epochs chosen on dev, temperature fitted on
 dev; with `--hidden` one ReLU layer of that many units before the softmax, train.py's
@@ -17,12 +17,22 @@ plus half A (odd ids) of the project's evaluation set (bench/contextual/eval). S
 fixed before looking at any test number: among the knob settings whose half-A top-1 is at
 most one document below the engine's and whose half-A top-3 is at most one document below
 the engine's, take the one with the best public-dev top-1 (ties: the better half-A top-1,
-then the smaller head weight).
+then the smaller head weight; session 14: then the smaller long-page weight, then the length
+knob off before a larger `long_tokens`).
+
+Session 14 adds a length knob: pages of at least `long_tokens` folded tokens (title + text,
+`categories.page_tokens`) are blended with head weight `long_weight`, shorter ones with
+`weight` (off: one weight). The grid crosses `long_tokens` ∈ {off, LONG_TOKENS} and
+`long_weight` ∈ WEIGHTS with session 10's grid; it is scored by adding the hits of the short
+and the long pages of each base setting (`search_grid`), the same sums as scoring each setting.
 
 With `--dev-only` (candidate heads, session 12) nothing but the selection sets is scored: the
 chosen knobs and their public-dev / half-A numbers are printed and appended as one JSON line to
 <data>/blend-dev-candidates.jsonl, the head to <data>/candidate-head-h<UNITS>-s<SEED>.npz; the
 test split, half B and the 243 pages are not read.
+
+With `--shipped-head` (session 14) the shipped head's weights are taken as the candidate (no
+training) and its knobs are searched as above.
 
 With `--shipped` (session 13) nothing is trained or searched: the shipped topics-head.npz
 and its own knobs are reported as below, the "before" figures on a rebuilt corpus. With
@@ -50,6 +60,8 @@ import math
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +103,10 @@ PRIORS = (0.0, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
 # project's article-length pages score 12-50, public short texts mostly under 10. Session 12
 # refined the grid (session 10: 10, 15, 20, 30), which the engine's own floor of 4 bounds.
 STRONG_EVIDENCE = (5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0)
+# Page lengths (folded tokens) from which `long_weight` replaces `weight` (session 14): the
+# project's pages are 175-205 tokens long, public dev's sources mostly under 40 (20 Newsgroups'
+# median 102, Reuters' 132).
+LONG_TOKENS = (50.0, 100.0, 150.0)
 SOURCES_ORDER = (
     "ag_news", "newsgroups20", "sib200", "cooking_se", "wikihow_steps", "insuranceqa", "mind",
     "reuters21578",
@@ -128,16 +144,36 @@ def ranked_codes(found: categories.Evidence, probabilities: bool) -> list[str]:
     return [m.id.split("-")[0] for m in categories.matches(found, probabilities=probabilities)]
 
 
+def doc_tokens(docs: list[dict[str, Any]]) -> list[int]:
+    """Each document's length as the runtime measures it (`categories.page_tokens`)."""
+    return [
+        categories.page_tokens(title=d.get("title", ""), description="", text=d["text"])
+        for d in docs
+    ]
+
+
+def head_weight(config: dict[str, Any], tokens: int) -> float:
+    """The head's weight for a page of `tokens` tokens under a blend setting."""
+    long_tokens = config.get("long_tokens", math.inf)
+    return float(config["long_weight"] if tokens >= long_tokens else config["weight"])
+
+
 def predict(
     evidence: list[categories.Evidence],
     head: np.ndarray,
     classes: list[str],
     config: dict[str, Any] | None,
+    tokens: list[int] | None = None,
 ) -> list[list[str]]:
     """Reported tier-1 codes per document: the engine alone (config None), the head alone
-    (config {"head": True}) or a blend."""
+    (config {"head": True}) or a blend (`tokens`: each page's length, needed when the setting
+    has a length knob)."""
+    if tokens is None:
+        if config and math.isfinite(config.get("long_tokens", math.inf)):
+            raise ValueError("a setting with a length knob needs the pages' tokens")
+        tokens = [0] * len(evidence)
     out = []
-    for found, probs in zip(evidence, head, strict=True):
+    for found, probs, length in zip(evidence, head, tokens, strict=True):
         p = dict(zip(classes, probs.tolist(), strict=True))
         if config is None:
             out.append(ranked_codes(found, False) if found.sufficient else [])
@@ -150,7 +186,7 @@ def predict(
             out.append([])
         else:
             mixed = categories.blend(
-                found, p, weight=config["weight"], prior=config["prior"],
+                found, p, weight=head_weight(config, length), prior=config["prior"],
                 geometric=config["geometric"],
             )  # fmt: skip
             out.append(ranked_codes(mixed, True))
@@ -165,7 +201,8 @@ def scores(gold: list[str], predicted: list[list[str]]) -> tuple[float, float, i
 
 
 KNOBS = (
-    "weight", "prior", "geometric", "answer_without_lexicon", "strong_evidence",
+    "weight", "prior", "geometric", "answer_without_lexicon", "strong_evidence", "long_tokens",
+    "long_weight",
 )  # fmt: skip
 
 
@@ -186,16 +223,131 @@ def by_source(
     return out
 
 
-def configs() -> list[dict[str, Any]]:
-    """The knob grid searched on dev: the head's weight, the engine's prior, linear or
-    geometric mixing, whether pages without enough lexicon evidence get the blend's answer,
-    and the lexicon evidence from which the engine's own answer stands."""
+def base_configs() -> list[dict[str, Any]]:
+    """Session 10's grid, head weight 0 included, weight-major (one length for every page):
+    the head's weight, the engine's prior, linear or geometric mixing, whether pages without
+    enough lexicon evidence get the blend's answer, and the lexicon evidence from which the
+    engine's own answer stands."""
     return [
         {"weight": w, "prior": k, "geometric": g, "answer_without_lexicon": a, "strong_evidence": t}
         for w, k, g, a, t in itertools.product(
-            WEIGHTS[1:], PRIORS, (False, True), (False, True), (math.inf, *STRONG_EVIDENCE)
+            WEIGHTS, PRIORS, (False, True), (False, True), (math.inf, *STRONG_EVIDENCE)
         )
     ]  # fmt: skip
+
+
+def configs() -> Iterator[dict[str, Any]]:
+    """The knob grid searched on dev: session 10's (head weight > 0) crossed with the length
+    knob (off, where `long_weight` is `weight`, or `long_tokens` with any `long_weight`)."""
+    for base in base_configs():
+        if base["weight"] == 0:
+            continue
+        yield base | {"long_tokens": math.inf, "long_weight": base["weight"]}
+        for t, lw in itertools.product(LONG_TOKENS, WEIGHTS):
+            yield base | {"long_tokens": t, "long_weight": lw}
+
+
+@dataclass
+class Search:
+    """Every setting of `configs()` as flat columns: its base setting's index in
+    `base_configs()` without the weight (`rest`), `weight`, `long_tokens`, `long_weight`, and
+    per selection set its top-1 / top-3 hits (`hits[name] = (hits1, hits3)`)."""
+
+    bases: list[dict[str, Any]]
+    rest: np.ndarray
+    weight: np.ndarray
+    long_tokens: np.ndarray
+    long_weight: np.ndarray
+    hits: dict[str, tuple[np.ndarray, np.ndarray]]
+    sizes: dict[str, int]
+
+    def __len__(self) -> int:
+        return len(self.rest)
+
+    def row(self, i: int) -> dict[str, Any]:
+        """Setting `i` as a knob dict with its hits and rates."""
+        out = self.bases[int(self.rest[i])] | {
+            "weight": float(self.weight[i]),
+            "long_tokens": float(self.long_tokens[i]),
+            "long_weight": float(self.long_weight[i]),
+        }
+        for name, (h1, h3) in self.hits.items():
+            n = self.sizes[name]
+            out |= {f"{name}_hits1": int(h1[i]), f"{name}_hits3": int(h3[i]),
+                    f"{name}_top1": int(h1[i]) / n, f"{name}_top3": int(h3[i]) / n}  # fmt: skip
+        return out
+
+    def find(self, knobs: dict[str, Any]) -> int:
+        """The index of the setting with these knobs."""
+        for i in np.flatnonzero(
+            (self.weight == knobs["weight"]) & (self.long_weight == knobs["long_weight"])
+            & (self.long_tokens == knobs["long_tokens"])
+        ):  # fmt: skip
+            if all(self.row(int(i))[k] == knobs[k] for k in KNOBS):
+                return int(i)
+        raise KeyError(f"{knobs} is not in the grid")
+
+    def best(self, mask: np.ndarray) -> int:
+        """Among the settings of `mask`, the index of the one the selection rule ranks first:
+        public-dev top-1, half-A top-1, the smaller weight, the smaller long-page weight, the length knob
+        off, then a larger `long_tokens`."""
+        off = ~np.isfinite(self.long_tokens)
+        keys = (
+            np.where(off, 0.0, self.long_tokens),  # last key: larger long_tokens
+            off.astype(float),
+            -np.where(off, self.weight, self.long_weight),
+            -self.weight,
+            self.hits["A"][0].astype(float),
+            self.hits["dev"][0].astype(float),
+        )
+        order = np.lexsort(tuple(k[mask] for k in keys))
+        return int(np.flatnonzero(mask)[order[-1]])
+
+
+def search_grid(
+    sets: dict[str, tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray, np.ndarray]],
+    tokens: dict[str, np.ndarray],
+) -> Search:
+    """Every setting of `configs()` with its hits on each set ("dev", "A"): each base setting
+    is scored per document once (`grid_hit_vectors`); a length setting's hits are those of
+    its short pages under `weight` plus those of its long pages under `long_weight`."""
+    bases = base_configs()
+    n_w = len(WEIGHTS)
+    n_rest = len(bases) // n_w
+    per_doc: dict[str, list[np.ndarray]] = {}
+    for name, (arrays, head, gold) in sets.items():
+        vectors = [grid_hit_vectors(arrays, head, gold, config) for config in bases]
+        per_doc[name] = [np.stack([v[j] for v in vectors]).reshape(n_w, n_rest, -1) for j in (0, 1)]
+    weights = np.array(WEIGHTS)
+    columns: dict[str, list[np.ndarray]] = {"rest": [], "w": [], "t": [], "lw": []}
+    hits: dict[str, list[list[np.ndarray]]] = {name: [[], []] for name in sets}
+    for t in (math.inf, *LONG_TOKENS):
+        # (weight index, long-weight index) pairs: one weight when the knob is off
+        pairs = [
+            (wi, li if math.isfinite(t) else wi)
+            for wi in range(1, n_w)
+            for li in (range(n_w) if math.isfinite(t) else (wi,))
+        ]
+        wi, li = (np.array(x) for x in zip(*pairs, strict=True))
+        columns["rest"].append(np.tile(np.arange(n_rest), len(pairs)))
+        columns["w"].append(np.repeat(weights[wi], n_rest))
+        columns["lw"].append(np.repeat(weights[li], n_rest))
+        columns["t"].append(np.full(len(pairs) * n_rest, t))
+        for name in sets:
+            long = tokens[name] >= t
+            for j in (0, 1):
+                short_hits = per_doc[name][j][:, :, ~long].sum(axis=2)
+                long_hits = per_doc[name][j][:, :, long].sum(axis=2)
+                hits[name][j].append((short_hits[wi] + long_hits[li]).reshape(-1))
+    return Search(
+        bases=bases,
+        rest=np.concatenate(columns["rest"]),
+        weight=np.concatenate(columns["w"]),
+        long_tokens=np.concatenate(columns["t"]),
+        long_weight=np.concatenate(columns["lw"]),
+        hits={name: (np.concatenate(h[0]), np.concatenate(h[1])) for name, h in hits.items()},
+        sizes={name: len(sets[name][2]) for name in sets},
+    )
 
 
 def matrices(
@@ -217,8 +369,20 @@ def grid_hits(
     gold: np.ndarray,
     config: dict[str, Any],
 ) -> tuple[int, int]:
-    """(top-1 hits, top-3 hits) of a blend setting, vectorised: the same arithmetic as
-    `categories.blend` and `categories.matches` (checked against them for the chosen one)."""
+    """(top-1 hits, top-3 hits) of a blend setting of one weight for every page, vectorised:
+    the same arithmetic as `categories.blend` and `categories.matches` (checked against them
+    for the chosen one)."""
+    hit1, hit3 = grid_hit_vectors(arrays, head, gold, config)
+    return int(hit1.sum()), int(hit3.sum())
+
+
+def grid_hit_vectors(
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray],
+    head: np.ndarray,
+    gold: np.ndarray,
+    config: dict[str, Any],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per document, whether a setting of one head weight has it right first / in the top 3."""
     scores, top, sufficient = arrays
     k = scores.shape[1]
     # Strong evidence: the engine alone (weight and prior 0 leave its ranking and ratios).
@@ -241,7 +405,7 @@ def grid_hits(
     kept = (ranked > 0) & (ranked >= categories.SECONDARY_RATIO * ranked[:, :1])
     hit1 = answered & (order[:, 0] == gold) & kept[:, 0]
     hit3 = answered & ((order == gold[:, None]) & kept).any(axis=1)
-    return int(hit1.sum()), int(hit3.sum())
+    return hit1, hit3
 
 
 def main() -> int:
@@ -268,10 +432,16 @@ def main() -> int:
         help="no training and no knob search: report the shipped topics-head.npz with its own "
         "knobs (the before figures on a new corpus)",
     )  # fmt: skip
+    parser.add_argument(
+        "--shipped-head", action="store_true",
+        help="no training: the shipped topics-head.npz's weights, its knobs searched on dev",
+    )  # fmt: skip
     parser.add_argument("--write-topics-head", action="store_true")
     args = parser.parse_args()
-    if args.shipped and (args.reuse_candidate or args.write_topics_head):
+    if args.shipped and (args.reuse_candidate or args.write_topics_head or args.shipped_head):
         parser.error("--shipped reports the shipped head only")
+    if args.shipped_head and (args.reuse_candidate or args.hidden):
+        parser.error("--shipped-head takes the shipped head's weights")
     data: Path = args.data
     if args.dev_only and args.write_topics_head:
         parser.error("--write-topics-head needs the full report, not --dev-only")
@@ -293,6 +463,9 @@ def main() -> int:
     if args.shipped:
         model, shipped_knobs = load_shipped(classes)
         selection = {"l2": None, "epochs": None, "shipped": True}
+    elif args.shipped_head:
+        model, _ = load_shipped(classes)
+        selection = {"l2": None, "epochs": None, "shipped_head": True}
     elif args.reuse_candidate:
         model, selection = load_candidate(data, args.hidden, args.seed, classes)
     elif args.hidden:
@@ -324,6 +497,7 @@ def main() -> int:
                 engine_evidence(subset, vectors[rows], data / "engine-evidence").values()
             ),
             "head": head_probs(vectors[rows]),
+            "tokens": doc_tokens(subset),
         }
     if args.dev_only:
         own, own_vectors = [own[i] for i in half_a], own_vectors[half_a]
@@ -333,17 +507,19 @@ def main() -> int:
         own_sets = [("A", half_a), ("B", half_b), ("all243", list(range(len(own))))]
     own_evidence = list(engine_evidence(own, own_vectors, data / "engine-evidence").values())
     own_head = head_probs(own_vectors)
+    own_tokens = doc_tokens(own)
     for name, own_rows in own_sets:
         sets[name] = {
             "docs": [own[i] for i in own_rows],
             "gold": [own_gold[i] for i in own_rows],
             "evidence": [own_evidence[i] for i in own_rows],
             "head": own_head[own_rows],
+            "tokens": [own_tokens[i] for i in own_rows],
         }
 
     def run(name: str, config: dict[str, Any] | None) -> list[list[str]]:
         s = sets[name]
-        return predict(s["evidence"], s["head"], classes, config)
+        return predict(s["evidence"], s["head"], classes, config, s["tokens"])
 
     # --- selection on dev: public dev split + half A ---
     engine_a = scores(sets["A"]["gold"], run("A", None))
@@ -359,26 +535,22 @@ def main() -> int:
         )
         for name in ("dev", "A")
     }
-    search = []
-    for config in configs():
-        a1, a3 = grid_hits(*grids["A"], config)
-        d1, d3 = grid_hits(*grids["dev"], config)
-        n_a, n_dev = len(grids["A"][2]), len(grids["dev"][2])
-        search.append({**config, "dev_top1": d1 / n_dev, "dev_top3": d3 / n_dev,
-                       "A_top1": a1 / n_a, "A_top3": a3 / n_a, "A_hits1": a1, "A_hits3": a3})  # fmt: skip
-    eligible = [
-        r for r in search if r["A_hits1"] >= engine_a[2] - 1 and r["A_hits3"] >= engine_a[3] - 1
-    ]
-    best = max(eligible, key=lambda r: (r["dev_top1"], r["A_top1"], -r["weight"]))
+    started = time.monotonic()
+    search = search_grid(grids, {name: np.array(sets[name]["tokens"]) for name in grids})
+    print(f"searched {len(search)} settings in {time.monotonic() - started:.0f} s", flush=True)
+    a1, a3 = search.hits["A"]
+    eligible = (a1 >= engine_a[2] - 1) & (a3 >= engine_a[3] - 1)
+    best = search.row(search.best(eligible))
     if shipped_knobs is not None:  # the shipped knobs, not the grid's choice
-        best = next(r for r in search if all(r[k] == shipped_knobs[k] for k in KNOBS))
+        best = search.row(search.find(shipped_knobs))
     chosen = {k: best[k] for k in KNOBS}
     print(f"chosen on dev: {chosen} dev top-1 {best['dev_top1']:.3f}, half A {best['A_top1']:.3f}")
     for name, key in (("dev", "dev_top1"), ("A", "A_top1")):
         through_runtime = scores(sets[name]["gold"], run(name, chosen))[0]
         if abs(through_runtime - best[key]) > 1e-9:
             raise SystemExit(f"{name}: grid {best[key]} != runtime path {through_runtime}")
-    best_unconstrained = max(search, key=lambda r: r["dev_top1"])
+    best_unconstrained = search.row(int(np.argmax(search.hits["dev"][0])))
+    best_one_weight = search.row(search.best(eligible & ~np.isfinite(search.long_tokens)))
     head_dev = scores(sets["dev"]["gold"], run("dev", {"head": True}))
     head_a = scores(sets["A"]["gold"], run("A", {"head": True}))
     if args.dev_only:
@@ -392,8 +564,10 @@ def main() -> int:
             "blend_dev_top1": best["dev_top1"], "blend_dev_top3": best["dev_top3"],
             "blend_A_top1": best["A_top1"], "blend_A_top3": best["A_top3"],
             "best_dev_top1_ignoring_half_A": best_unconstrained["dev_top1"],
+            "best_one_weight": {k: best_one_weight[k] for k in (*KNOBS, "dev_top1", "A_top1")},
+            "shipped_head": args.shipped_head,
         }  # fmt: skip
-        if not args.shipped:
+        if not args.shipped and not args.shipped_head:
             np.savez_compressed(
                 data / f"candidate-head-h{args.hidden}-s{args.seed}.npz", **head_arrays(model)
             )
@@ -417,7 +591,8 @@ def main() -> int:
         "engine_A": engine_a[:2],
         "best_on_dev": best,
         "best_on_dev_ignoring_half_A": best_unconstrained,
-        "search": search,
+        "best_on_dev_one_weight": best_one_weight,
+        "search_size": len(search),
         "results": {},
     }
     for system, system_config in systems.items():
@@ -457,12 +632,15 @@ def load_shipped(classes: list[str]) -> tuple[Model | HiddenModel, dict[str, Any
     else:
         model = Model(classes, arrays["weights"], None, arrays["bias"])
     model.temperature = float(arrays["temperature"])
+    weight = round(float(arrays["blend_weight"]), 2)
     knobs = {
-        "weight": round(float(arrays["blend_weight"]), 2),
+        "weight": weight,
         "prior": float(arrays["blend_prior"]),
         "geometric": bool(arrays["blend_geometric"]),
         "answer_without_lexicon": bool(arrays["answer_without_lexicon"]),
         "strong_evidence": float(arrays["strong_evidence"]),
+        "long_tokens": float(arrays.get("long_tokens", math.inf)),
+        "long_weight": round(float(arrays.get("long_weight", weight)), 2),
     }
     return model, knobs
 
@@ -509,6 +687,8 @@ def write_head(model: Model | HiddenModel, chosen: dict[str, Any]) -> None:
         blend_geometric=np.array(chosen["geometric"]),
         answer_without_lexicon=np.array(chosen["answer_without_lexicon"]),
         strong_evidence=np.array(chosen["strong_evidence"]),
+        long_tokens=np.array(chosen.get("long_tokens", math.inf)),
+        long_weight=np.array(chosen.get("long_weight", chosen["weight"])),
     )
 
 

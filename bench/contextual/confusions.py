@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from blend import NEWS_STYLE, engine_evidence, load_shipped, predict
+from blend import NEWS_STYLE, doc_tokens, engine_evidence, load_shipped, predict
 from train import DEFAULT_DATA, Features, softmax
 from train_features import embeddings, load_jsonl
 
@@ -42,7 +42,7 @@ def dev_rows(data: Path) -> list[dict[str, Any]]:
     model, knobs = load_shipped(classes)
     head = softmax(model.logits(Features(vectors[rows], None)) / model.temperature)
     found = list(engine_evidence(subset, vectors[rows], data / "engine-evidence").values())
-    answers = predict(found, head, classes, knobs)
+    answers = predict(found, head, classes, knobs, doc_tokens(subset))
     out = []
     for doc, evidence, answer, probs in zip(subset, found, answers, head, strict=True):
         top = max(evidence.lexical.items(), key=lambda item: item[1], default=("-", 0.0))

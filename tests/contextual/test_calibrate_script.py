@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 from tests.support import ROOT, load_script
@@ -40,6 +41,37 @@ def test_abstain_threshold_is_where_answers_stop_being_mostly_right() -> None:
     assert calibrate.abstain_threshold(confidence, correct) == 0.5
     always_right = np.ones_like(confidence)
     assert calibrate.abstain_threshold(confidence, always_right) == 0.0
+
+
+def test_the_calibration_split_leaves_out_what_the_topic_head_was_trained_on(
+    tmp_path: Path,
+) -> None:
+    rows = [
+        {"id": f"{source}-{split}-{i}", "source": source, "language": "en", "split": split,
+         "tier1": "IAB8", "text": "t"}
+        for source in ("ag_news", "mind")
+        for split in ("train", "dev", "test")
+        for i in range(5)
+    ] + [
+        {"id": "sib-dev-0", "source": "sib200", "language": "fr", "split": "dev",
+         "tier1": "IAB8", "text": "t"},
+        {"id": "sib-train-0", "source": "sib200", "language": "fr", "split": "train",
+         "tier1": "IAB8", "text": "t"},
+        {"id": "world-dev-0", "source": "ag_news", "language": "en", "split": "dev",
+         "tier1": "IAB12", "text": "t"},
+    ]  # fmt: skip
+    (tmp_path / "topics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    docs = [d for d in calibrate.documents(tmp_path) if d["source"] != "beacon_eval"]
+    roles = {d["id"]: d["role"] for d in docs}
+    # English: all of dev fitted on, test evaluated, train (the topic head's) not used
+    assert {i for i, r in roles.items() if r == "calibration"} == {
+        f"{s}-dev-{i}" for s in ("ag_news", "mind") for i in range(5)
+    } | {"sib-dev-0"}
+    assert {i for i, r in roles.items() if r == "evaluation"} == {
+        f"{s}-test-{i}" for s in ("ag_news", "mind") for i in range(5)
+    }
+    own = [d for d in calibrate.documents(tmp_path) if d["source"] == "beacon_eval"]
+    assert own and all(d["role"] == calibrate.own_split(d["id"]) for d in own)
 
 
 def test_the_shipped_table_was_fitted_on_this_engine() -> None:

@@ -3,6 +3,9 @@ topic head's probabilities on pages short of an article's evidence (categories.p
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
 
 from beacon.contextual import categories, semantic, taxonomy
@@ -10,6 +13,13 @@ from beacon.contextual import categories, semantic, taxonomy
 SOCCER = (
     "Arsenal beat Chelsea 2-1 in the Premier League on Saturday. Saka scored the winner "
     "in the 88th minute after the striker's early goal was cancelled out before half-time."
+)
+# A match report with an article's worth of football terms (lexicon score above the shipped
+# head's strong-evidence gate, 40 from engine 1.9.0).
+SOCCER_REPORT = SOCCER + (
+    " Chelsea had levelled through a penalty, and the goalkeeper saved a late header from a "
+    "corner. The midfielder was booked for a foul on the winger before the referee added five "
+    "minutes of stoppage time."
 )
 HEAD = {"IAB13": 0.7, "IAB17": 0.2, "IAB21": 0.1}
 
@@ -70,7 +80,53 @@ def test_a_short_question_the_lexicon_cannot_read_gets_the_blends_answer() -> No
 
 
 def test_an_article_with_strong_lexicon_evidence_keeps_the_engines_answer() -> None:
-    found = categories.evidence(title="Arsenal edge Chelsea", description="", text=SOCCER)
+    found = categories.evidence(title="Arsenal edge Chelsea", description="", text=SOCCER_REPORT)
+    assert max(found.ranked.values()) >= categories.topic_head().strong_evidence
     assert not categories.topic_head().decides(found)
-    kwargs = {"title": "Arsenal edge Chelsea", "description": "", "text": SOCCER}
+    kwargs = {"title": "Arsenal edge Chelsea", "description": "", "text": SOCCER_REPORT}
     assert categories.classify(**kwargs) == categories.classify(**kwargs, use_head=False)
+
+
+def test_a_long_page_gets_the_heads_long_page_weight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a length knob (session 14) a page of at least `long_tokens` folded tokens is
+    blended with `long_weight`, a shorter one with `weight`."""
+    shipped = categories.topic_head()
+    head = dataclasses.replace(
+        shipped, weight=0.9, prior=10.0, geometric=False, answer_without_lexicon=True,
+        strong_evidence=math.inf, long_tokens=30.0, long_weight=0.0,
+    )  # fmt: skip
+    assert head.weight_for(29) == 0.9 and head.weight_for(30) == 0.0
+    monkeypatch.setattr(categories, "topic_head", lambda: head)
+    title = "Arsenal edge Chelsea"
+    assert categories.page_tokens(title=title, description="", text=SOCCER) >= 30
+    # long: weight 0, the blend is the engine's shares (plus the prior), same order
+    long = categories.classify(title=title, description="", text=SOCCER)
+    embedding = semantic.page_embedding(title=title, description="", text=SOCCER)
+    found = categories.evidence(title=title, description="", text=SOCCER, embedding=embedding)
+    engine_only = categories.blend(
+        found, head.probabilities(embedding), weight=0.0, prior=10.0, geometric=False
+    )
+    assert [m.id for m in long] == [
+        m.id for m in categories.matches(engine_only, probabilities=True)
+    ]
+    # short: the same page cut under 30 tokens is blended with weight 0.9
+    short_text = " ".join(SOCCER.split()[:20])
+    assert categories.page_tokens(title=title, description="", text=short_text) < 30
+    short = categories.classify(title=title, description="", text=short_text)
+    embedding = semantic.page_embedding(title=title, description="", text=short_text)
+    found = categories.evidence(title=title, description="", text=short_text, embedding=embedding)
+    mixed = categories.blend(
+        found, head.probabilities(embedding), weight=0.9, prior=10.0, geometric=False
+    )
+    first = max(mixed.ranked, key=mixed.ranked.__getitem__)
+    assert short[0].id.split("-")[0] == first
+    # the blend's probability, or the lexicon's own confidence when it agrees and is surer
+    assert short[0].confidence >= round(mixed.ranked[first], 3)
+
+
+def test_a_head_file_without_a_length_knob_has_one_weight() -> None:
+    head = categories.topic_head()
+    if math.isinf(head.long_tokens):
+        assert head.weight_for(10_000) == head.weight_for(0) == head.weight
+    else:
+        assert head.weight_for(int(head.long_tokens)) == head.long_weight

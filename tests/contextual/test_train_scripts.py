@@ -464,6 +464,48 @@ def test_the_blend_grid_scores_what_the_runtime_blend_reports() -> None:
     assert any(not p for p in blend.predict(evidence, head, classes, None))
 
 
+def test_the_length_knob_search_scores_what_the_runtime_blend_reports() -> None:
+    """blend.py's extended search (session 14) adds the hits of short pages under `weight` and
+    of long pages under `long_weight`; sampled settings must score what predict() (the runtime
+    blend, each page with its own weight) gives, and its choice must follow the rule."""
+    blend = load_script(BENCH / "blend.py")
+    classes = list(taxonomy.topic_tier1_codes())
+    rng = np.random.default_rng(5)
+    sets, tokens, raw = {}, {}, {}
+    for name, n in (("dev", 50), ("A", 20)):
+        evidence = []
+        for _ in range(n):
+            codes = rng.choice(classes, size=int(rng.integers(0, 4)), replace=False).tolist()
+            scores = {c: float(rng.choice([1.0, 6.0, 20.0]) * rng.random() + 0.5) for c in codes}
+            evidence.append(blend.categories.Evidence(dict(scores), {}, dict(scores)))
+        head = rng.dirichlet(np.ones(len(classes)) * 0.3, size=n)
+        gold_codes = [classes[int(i)] for i in rng.integers(0, len(classes), n)]
+        gold = np.array([classes.index(c) for c in gold_codes])
+        tokens[name] = rng.integers(5, 300, n)
+        sets[name] = (blend.matrices(evidence, classes), head, gold)
+        raw[name] = (evidence, head, gold_codes)
+    search = blend.search_grid(sets, tokens)
+    assert len(search) == sum(1 for _ in blend.configs())
+    for i in [*rng.integers(0, len(search), 40).tolist(), len(search) - 1]:
+        row = search.row(int(i))
+        config = {k: row[k] for k in blend.KNOBS}
+        for name, (evidence, head, gold_codes) in raw.items():
+            predicted = blend.predict(evidence, head, classes, config, tokens[name].tolist())
+            _, _, hits1, hits3 = blend.scores(gold_codes, predicted)
+            assert (row[f"{name}_hits1"], row[f"{name}_hits3"]) == (hits1, hits3), config
+    with pytest.raises(ValueError):
+        blend.predict(*raw["A"][:2], classes, config | {"long_tokens": 50.0})
+    # the rule: best dev top-1, then half A, then the smaller weight and long-page weight
+    everything = np.ones(len(search), dtype=bool)
+    best = search.row(search.best(everything))
+    rows = [search.row(i) for i in range(len(search))]
+    top = max(r["dev_hits1"] for r in rows)
+    tied = [r for r in rows if r["dev_hits1"] == top]
+    assert best["dev_hits1"] == top and best["A_hits1"] == max(r["A_hits1"] for r in tied)
+    tied = [r for r in tied if r["A_hits1"] == best["A_hits1"]]
+    assert best["weight"] == min(r["weight"] for r in tied)
+
+
 def test_class_weights_square_root_or_fully_balanced() -> None:
     y = np.array([0] * 60 + [1] * 30 + [2] * 10)
     rows = np.arange(len(y))
@@ -532,7 +574,7 @@ def test_a_hidden_layer_topic_head_is_written_with_its_knobs_and_read_back_by_th
         temperature=0.8,
     )
     chosen = {"weight": 0.55, "prior": 3.0, "geometric": False, "answer_without_lexicon": True,
-              "strong_evidence": 20.0}  # fmt: skip
+              "strong_evidence": 20.0, "long_tokens": 150.0, "long_weight": 0.05}  # fmt: skip
     monkeypatch.setattr(blend, "HEAD_PATH", tmp_path / "topics-head.npz")
     blend.write_head(model, chosen)
     with np.load(tmp_path / "topics-head.npz") as data:
@@ -550,6 +592,7 @@ def test_a_hidden_layer_topic_head_is_written_with_its_knobs_and_read_back_by_th
             assert np.allclose([got[c] for c in classes], probs, atol=1e-5)
         assert loaded.softmax.hidden is not None
         assert (loaded.weight, loaded.prior, loaded.strong_evidence) == (0.55, 3.0, 20.0)
+        assert (loaded.long_tokens, loaded.long_weight) == (150.0, 0.05)
         assert loaded.answer_without_lexicon and not loaded.geometric
     finally:
         categories.topic_head.cache_clear()

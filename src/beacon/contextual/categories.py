@@ -326,6 +326,14 @@ class TopicHead:
     geometric: bool
     answer_without_lexicon: bool
     strong_evidence: float
+    # Pages of at least `long_tokens` folded tokens (title, description and text together) get
+    # the head weight `long_weight` instead of `weight` (session 14; infinity: one weight).
+    long_tokens: float = math.inf
+    long_weight: float = 0.0
+
+    def weight_for(self, tokens: int) -> float:
+        """The head's weight in the blend for a page of `tokens` folded tokens."""
+        return self.long_weight if tokens >= self.long_tokens else self.weight
 
     def decides(self, found: Evidence) -> bool:
         """Whether the page's lexicon evidence is weak enough for the blend to decide: below
@@ -352,7 +360,14 @@ def topic_head() -> TopicHead:
         geometric=bool(extra["blend_geometric"]),
         answer_without_lexicon=bool(extra["answer_without_lexicon"]),
         strong_evidence=float(extra["strong_evidence"]),
+        long_tokens=float(extra.get("long_tokens", math.inf)),
+        long_weight=float(extra.get("long_weight", extra["blend_weight"])),
     )
+
+
+def page_tokens(*, title: str, description: str, text: str) -> int:
+    """A page's length for `TopicHead.weight_for`: its folded tokens in all three fields."""
+    return sum(len(tokenize(value)) for value in (title, description, text))
 
 
 def classify(
@@ -369,8 +384,9 @@ def classify(
     The lexicon finds the candidates and the embedding similarity re-ranks them (see
     `evidence`). With `use_semantic` and `use_head`, on a page whose lexicon evidence is short
     of an article's (`TopicHead.decides`) the re-ranked scores are blended with the trained
-    topic head's probabilities for the page's embedding (`blend`, `topic_head`), and the
-    confidences are the blend's probabilities. Otherwise the lexicon's answer and its
+    topic head's probabilities for the page's embedding (`blend`, `topic_head`; the head's
+    weight may depend on the page's length, `TopicHead.weight_for`), and the confidences are
+    the blend's probabilities. Otherwise the lexicon's answer and its
     heuristic confidence stand, and there is no category when its evidence is too weak.
     """
     blended = use_semantic and use_head
@@ -388,10 +404,14 @@ def classify(
     if head is not None and embedding is not None and head.decides(found):
         if not found.sufficient and not head.answer_without_lexicon:
             return []
+        weight = head.weight
+        if math.isfinite(head.long_tokens):
+            tokens = page_tokens(title=title, description=description, text=text)
+            weight = head.weight_for(tokens)
         mixed = blend(
             found,
             head.probabilities(embedding),
-            weight=head.weight,
+            weight=weight,
             prior=head.prior,
             geometric=head.geometric,
         )

@@ -1,9 +1,10 @@
-"""The trained softmax heads the engine ships (multilingual categories, English sentiment).
+"""The trained softmax heads the engine ships (multilingual categories, the English topic
+head, English sentiment).
 
 Each is a multinomial logistic regression fitted by ``bench/contextual/train.py``'s trainer and
 saved as an ``.npz`` under ``data/``: class names, a weight matrix (features × classes), a bias
 and the temperature fitted on the dev split, so that its probabilities are calibrated. A head
-may put one ReLU layer before the softmax (``bench/contextual/train_multilingual.py``'s
+may put one ReLU layer before the softmax (``bench/contextual/train.py``'s
 ``train_hidden``): then the file also has ``hidden_weights`` (features × units) and
 ``hidden_bias`` (units), and the softmax weights are units × classes.
 """
