@@ -120,6 +120,12 @@ def test_a_text_below_the_confidence_threshold_says_so(console: Console) -> None
             data={"mode": "text", "text": FOOTBALL, "csrf_token": token},
         )
         assert "Sports" in sure.text and "result-low-confidence" not in sure.text
+        shell = client.post(
+            "/app/understand/classify",
+            data={"mode": "text", "text": "Please enable JavaScript", "csrf_token": token},
+        )
+        assert 'id="result-insufficient-content"' in shell.text
+        assert "result-low-confidence" not in shell.text
 
 
 def test_upload_inventory_watch_it_classify_filter_and_reclassify(

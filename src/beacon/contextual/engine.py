@@ -20,6 +20,7 @@ from beacon.contextual import (
     brand_safety,
     calibration,
     categories,
+    content,
     entities,
     keywords,
     multilingual,
@@ -69,13 +70,17 @@ class Classification:
     title: str = ""
     language: str | None = None
     engine_version: str = field(default=ENGINE_VERSION)
+    too_little_content: bool = False  # no content word to classify (content.py)
 
     @property
     def notes(self) -> list[str]:
-        """Why parts of the result are empty: ``unsupported_language`` (see language.py), or
+        """Why parts of the result are empty: ``unsupported_language`` (see language.py),
+        ``insufficient_content`` when the page holds no content word (content.py), or
         ``low_confidence`` when no category reached the abstain threshold (calibration.py)."""
         if not page_language.is_supported(self.language):
             return [page_language.UNSUPPORTED]
+        if self.too_little_content:
+            return [content.NOTE]
         return [] if self.iab_categories else [calibration.LOW_CONFIDENCE]
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +215,12 @@ def _classify(
         min_confidence=min_confidence,
         calibrated=calibrated,
     )
+    # Served results only: the raw scores calibration is fitted on stay the engine's own.
+    thin = calibrated and content.too_little(
+        title=title, description=description, text=text, language=language
+    )
+    if thin:
+        reported = []
     return Classification(
         iab_categories=reported,
         keywords=keywords.extract(
@@ -228,6 +239,7 @@ def _classify(
         ),
         title=title,
         language=language,
+        too_little_content=thin,
     )
 
 

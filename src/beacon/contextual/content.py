@@ -1,0 +1,60 @@
+"""Pages with too little content to classify: a sign-in wall, a cookie banner, a "please enable
+JavaScript" shell, an error or loading page, a bare greeting.
+
+The topic head reads any text, and on a few words of boilerplate it is confidently wrong
+("Page not found" read as Technology & Computing at 0.8, "hello" as News). Calibration cannot
+help: its map is a function of the score, fitted on documents that all have a topic. So a
+page whose title, description and text hold no content word gets no category, and the result
+says ``insufficient_content`` (docs/understand.md). A content word is a word of two or more
+letters that is neither a stop word of the page's language (YAKE's lists, as the keywords
+use) nor a word of such interstitial pages (``data/interstitial-words.txt``, English: the
+words those pages are made of, across sites). Digits do not count ("404").
+
+One content word is enough: short public questions and headlines carry their topic in a
+single word ("Which annuity is right for me?"); at two, 2% of the public corpus's wikiHow steps
+and 3% of its InsuranceQA questions would go unanswered (docs/benchmarks.md). At one, 2 of
+its 3,877 English dev documents and none of its test documents are withheld.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+import yake
+
+NOTE = "insufficient_content"
+
+_WORDS_FILE = "interstitial-words.txt"
+
+_WORD_RE = re.compile(r"[^\W\d_]{2,}")
+
+
+@cache
+def interstitial_words() -> frozenset[str]:
+    """The words of ``data/interstitial-words.txt``."""
+    text = resources.files("beacon.contextual").joinpath("data", _WORDS_FILE).read_text("utf-8")
+    lines = (line.split("#", 1)[0] for line in text.splitlines())
+    return frozenset(word for line in lines for word in line.split())
+
+
+@cache
+def _stop_words(language: str) -> frozenset[str]:
+    try:
+        extractor = yake.KeywordExtractor(lan=language)
+    except Exception:  # a language YAKE has no list for: none
+        return frozenset()
+    return frozenset(extractor.stopword_set)
+
+
+def too_little(*, title: str, description: str, text: str, language: str | None) -> bool:
+    """Whether the page holds no content word (nothing to give a category from)."""
+    stop = _stop_words(language or "en")
+    interstitial = interstitial_words()
+    for part in (title, description, text):
+        for match in _WORD_RE.finditer(part):
+            word = match.group().lower()
+            if word not in stop and word not in interstitial:
+                return False
+    return True
