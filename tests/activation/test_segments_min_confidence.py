@@ -19,7 +19,7 @@ Headers = dict[str, str]
 # and a technology page. Their stored classifications are what the engine answers.
 STRONG = "https://www.espn.com/football/report"
 MEDIUM = "https://www.localnews.com/sports-centre"
-SECONDARY = "https://www.example.com/quiet-saturday"
+SECONDARY = "https://www.example.com/bakery-by-the-ground"
 ABSTAINED = "https://www.example.org/sunday-notes"
 TECH = "https://www.theverge.com/ai-chips"
 TEXTS = {
@@ -36,9 +36,9 @@ TEXTS = {
         "school, funded by a local tax.",
     ),
     SECONDARY: (
-        "A quiet Saturday",
-        "After the tennis match we drove to the market and bought bread, cheese and flowers "
-        "for the kitchen.",
+        "A bakery by the ground",
+        "The bakery next to the football ground sells pies, bread and cakes to fans on match "
+        "days.",
     ),
     ABSTAINED: (
         "Sunday notes",
@@ -71,7 +71,7 @@ def test_min_confidence_keeps_the_confident_pages_on_both_databases(
     sports = {url: _sports_confidence(c) for url, c in stored.items()}
     assert stored[ABSTAINED]["iab_categories"] == []
     assert stored[ABSTAINED]["notes"] == ["low_confidence"]
-    assert stored[SECONDARY]["iab_categories"][0]["id"] == "IAB8"
+    assert stored[SECONDARY]["iab_categories"][0]["id"].startswith("IAB8")
     strong, medium, secondary = sports[STRONG], sports[MEDIUM], sports[SECONDARY]
     assert strong is not None and medium is not None and secondary is not None
     threshold = calibration.abstain_threshold(settings.classification_min_confidence)
