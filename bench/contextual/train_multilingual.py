@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from train import (
     DEFAULT_DATA,
+    L2_GRID,
     Features,
     HiddenModel,
     Model,
@@ -217,7 +218,13 @@ def new_category_top1(
     return out
 
 
-def run(data: Path, sources: Path, variants: list[str], write: bool) -> dict[str, Any]:
+def run(
+    data: Path,
+    sources: Path,
+    variants: list[str],
+    write: Path | None,
+    l2_grid: tuple[float, ...] = L2_GRID,
+) -> dict[str, Any]:
     """Train each variant, report dev and test numbers, optionally write the chosen head."""
     extra_codes = tuple(dict.fromkeys(c for n in variants for c in VARIANTS[n].extra))
     docs = load_documents(data) + sib200_train(Reader(sources), extra_codes)
@@ -258,12 +265,14 @@ def run(data: Path, sources: Path, variants: list[str], write: bool) -> dict[str
         model: Model | HiddenModel
         if variant.hidden:
             model, selection = select_and_train_hidden(
-                features.dense[index], y[index], splits[index], classes, variant.hidden
-            )
+                features.dense[index], y[index], splits[index], classes, variant.hidden,
+                l2_grid=l2_grid,
+            )  # fmt: skip
         else:
             model, selection = select_and_train(
-                Features(features.dense[index], None), y[index], splits[index], classes
-            )
+                Features(features.dense[index], None), y[index], splits[index], classes,
+                l2_grid=l2_grid,
+            )  # fmt: skip
         models[name] = model
         dev = {
             label: float(
@@ -300,8 +309,8 @@ def run(data: Path, sources: Path, variants: list[str], write: bool) -> dict[str
     chosen = max(variants, key=lambda n: report["variants"][n]["dev_score"])
     report["chosen"] = chosen
     if write:
-        save(models[chosen])
-        print(f"wrote {HEAD_PATH} ({chosen})")
+        save(models[chosen], write)
+        print(f"wrote {write} ({chosen})")
     return report
 
 
@@ -322,9 +331,9 @@ def shipped_head_dev(
     return {**dev, "dev_score": float(np.mean(list(dev.values())))}
 
 
-def save(model: Model | HiddenModel) -> None:
+def save(model: Model | HiddenModel, path: Path = HEAD_PATH) -> None:
     """The head as contextual/heads.py loads it (with the hidden layer's arrays if it has one)."""
-    np.savez_compressed(HEAD_PATH, **head_arrays(model))
+    np.savez_compressed(path, **head_arrays(model))
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -350,14 +359,27 @@ def main() -> int:
     parser.add_argument("--sources", type=Path, default=DEFAULT_SOURCES)
     parser.add_argument("--variants", choices=["all", "ship", "candidates"], default="all")
     parser.add_argument("--write", action="store_true", help="save the chosen head")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        choices=list(VARIANTS),
+        help="train only these variants (instead of --variants)",
+    )
+    parser.add_argument(
+        "--l2", type=float, action="append", help="the L2 values to search (default: train.L2_GRID)"
+    )
+    parser.add_argument("--report", type=Path, help="where to write the JSON report")
+    parser.add_argument("--head-out", type=Path, help="save the chosen head here (not --write)")
     args = parser.parse_args()
     variants = {"all": list(VARIANTS), "ship": [SHIPPED], "candidates": CANDIDATES}[args.variants]
+    variants = args.variant or variants
     try:
-        report = run(args.data, args.sources, variants, args.write)
+        head_out = HEAD_PATH if args.write else args.head_out
+        report = run(args.data, args.sources, variants, head_out, tuple(args.l2 or L2_GRID))
     except SourceMissing as exc:
         print(f"missing source: {exc}", file=sys.stderr)
         return 1
-    (args.data / "report-multilingual.json").write_text(json.dumps(report, indent=1))
+    (args.report or args.data / "report-multilingual.json").write_text(json.dumps(report, indent=1))
     print(markdown(report))
     return 0
 
