@@ -331,9 +331,10 @@ def shipped_head_dev(
     return {**dev, "dev_score": float(np.mean(list(dev.values())))}
 
 
-def save(model: Model | HiddenModel, path: Path = HEAD_PATH) -> None:
-    """The head as contextual/heads.py loads it (with the hidden layer's arrays if it has one)."""
-    np.savez_compressed(path, **head_arrays(model))
+def save(model: Model | HiddenModel, path: Path | None = None) -> None:
+    """The head as contextual/heads.py loads it (with the hidden layer's arrays if it has one),
+    at `path` or the package's HEAD_PATH."""
+    np.savez_compressed(path or HEAD_PATH, **head_arrays(model))
 
 
 def markdown(report: dict[str, Any]) -> str:
