@@ -37,8 +37,7 @@ TEXTS = {
     ),
     SECONDARY: (
         "A bakery by the ground",
-        "The bakery next to the football ground sells pies, bread and cakes to fans on match "
-        "days.",
+        "The bakery next to the football ground sells pies, bread and cakes to fans on match days.",
     ),
     ABSTAINED: (
         "Sunday notes",
