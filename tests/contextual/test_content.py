@@ -21,6 +21,9 @@ BOILERPLATE = [
     "Please enable JavaScript",
     "You need to enable JavaScript to run this app.",
     "Just a moment... Checking your browser",
+    "Sorry, this page doesn't exist",
+    "Oops! This page doesn\u2019t exist.",
+    "You've been logged out",
 ]
 TOPICAL = [
     "How to store basil?",

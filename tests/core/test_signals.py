@@ -35,28 +35,6 @@ def test_an_installed_signal_is_recorded_not_acted_on() -> None:
         signal.signal(signal.SIGUSR1, previous)
 
 
-def test_the_handler_can_run_inside_itself() -> None:
-    # What deadlocked before: a second signal running the handler while the first one is
-    # still inside it. Recording takes no lock, so the nested call returns.
-    stop = StopSignal()
-    nested: list[bool] = []
-
-    class Reentrant(StopSignal):
-        def record(self, signum: int, frame: object = None) -> None:
-            super().record(signum)
-            if not nested:
-                nested.append(True)
-                stop.record(signum)
-                self.record(signum)
-
-    outer = Reentrant()
-    done = threading.Event()
-    thread = threading.Thread(target=lambda: (outer.record(signal.SIGTERM), done.set()))
-    thread.start()
-    assert done.wait(5), "a handler running inside itself returned"
-    assert outer.requested and stop.requested
-
-
 def test_a_worker_stops_on_its_stop_signal_after_the_running_job(chores: Database) -> None:
     started, release = threading.Event(), threading.Event()
 
@@ -99,3 +77,21 @@ def test_beacon_worker_stops_on_a_burst_of_sigterms(tmp_path: Path) -> None:
             if process.poll() is None:
                 process.kill()
                 process.communicate(timeout=10)
+
+
+def test_a_stop_asked_before_the_worker_starts_runs_no_job(chores: Database) -> None:
+    ran: list[int] = []
+
+    def record(ctx: JobContext) -> None:
+        ran.append(ctx.job_id)
+
+    kind = JobKind(name="record", model=Chore, handler=record)
+    (chore_id,) = add(chores, "x")
+    worker = Worker(db=chores, kinds=[kind], shutdown_grace=1, poll_interval=0.05)
+    stop = StopSignal()
+    stop.record(signal.SIGTERM)  # e.g. SIGTERM while the worker's resources were starting
+    runner = threading.Thread(target=worker.run_forever, args=(stop,))
+    runner.start()
+    runner.join(10)
+    assert not runner.is_alive()
+    assert ran == [] and load(chores, chore_id).status != COMPLETE

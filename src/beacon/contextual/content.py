@@ -28,7 +28,8 @@ NOTE = "insufficient_content"
 
 _WORDS_FILE = "interstitial-words.txt"
 
-_WORD_RE = re.compile(r"[^\W\d_]{2,}")
+# Words with their apostrophes ("doesn't", "you've"), as the stop-word lists spell them.
+_WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
 
 
 @cache
@@ -53,8 +54,8 @@ def too_little(*, title: str, description: str, text: str, language: str | None)
     stop = _stop_words(language or "en")
     interstitial = interstitial_words()
     for part in (title, description, text):
-        for match in _WORD_RE.finditer(part):
+        for match in _WORD_RE.finditer(part.replace("\u2019", "'")):
             word = match.group().lower()
-            if word not in stop and word not in interstitial:
+            if len(word) > 1 and word not in stop and word not in interstitial:
                 return False
     return True

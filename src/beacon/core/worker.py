@@ -82,9 +82,13 @@ class Worker:
             threading.Thread(target=self._loop, name=f"beacon-worker-{n}", daemon=True)
             for n in range(self.concurrency)
         ]
+        if stop_signal is not None and stop_signal.requested:  # asked before we started
+            self._stop.set()
         for thread in threads:
             thread.start()
-        while not self._stop.wait(_STOP_POLL_SECONDS):
+        # With a stop signal to poll, every 0.1 s; without one only ``stop`` ends the wait.
+        poll = _STOP_POLL_SECONDS if stop_signal is not None else 1.0
+        while not self._stop.wait(poll):
             if stop_signal is not None and stop_signal.requested:
                 self._stop.set()
                 self._wake.set()
