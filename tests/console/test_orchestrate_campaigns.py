@@ -106,6 +106,31 @@ def made(console: Console) -> dict[str, Any]:
         return {"segment": segment.json()["data"], "template": template.json()["data"]}
 
 
+def _scheduled_and_published(
+    client: httpx.Client, token: str, made: dict[str, Any], name: str, timezone: str
+) -> str:
+    """An email campaign to the made segment, scheduled for 15 Jan 2031 08:30 in ``timezone``
+    and published through the console's forms; its console URL."""
+    created = client.post(
+        "/app/orchestrate/campaigns",
+        data={"name": name, "channel": "email", "csrf_token": token},
+    )
+    url: str = created.headers["location"].split("?")[0]
+    form = {
+        "name": name,
+        "segment": made["segment"]["id"],
+        "template": made["template"]["id"],
+        "mode": "at",
+        "send_at": "2031-01-15T08:30",
+        "timezone": timezone,
+        "csrf_token": token,
+    }
+    saved = client.post(url, data=form)
+    assert saved.status_code == 303, saved.text
+    assert client.post(url + "/publish", data={"csrf_token": token}).status_code == 303
+    return url
+
+
 def test_set_up_preflight_publish_and_send(
     page: Page, console: Console, mailbox: Mailbox, made: dict[str, Any]
 ) -> None:
@@ -324,22 +349,7 @@ def test_edit_a_drafts_name_channel_type_and_exclusions(
     # may run on different workers, so none relies on another's campaigns).
     with console.http() as client:
         token = console.http_sign_in(client, "admin")
-        created = client.post(
-            "/app/orchestrate/campaigns",
-            data={"name": "Published one", "channel": "email", "csrf_token": token},
-        )
-        url = created.headers["location"].split("?")[0]
-        form = {
-            "name": "Published one",
-            "segment": made["segment"]["id"],
-            "template": made["template"]["id"],
-            "mode": "at",
-            "send_at": "2031-01-15T08:30",
-            "timezone": "UTC",
-            "csrf_token": token,
-        }
-        assert client.post(url, data=form).status_code == 303
-        assert client.post(url + "/publish", data={"csrf_token": token}).status_code == 303
+        _scheduled_and_published(client, token, made, "Published one", "UTC")
     page.goto("/app/orchestrate/campaigns")
     page.get_by_role("link", name="Published one").click()
     expect(page.get_by_label("Campaign name")).to_be_disabled()
@@ -400,25 +410,7 @@ def test_a_viewer_cannot_publish(console: Console) -> None:
 def test_cancel_a_scheduled_send(console: Console, made: dict[str, Any]) -> None:
     with console.http() as client:
         token = console.http_sign_in(client, "admin")
-        created = client.post(
-            "/app/orchestrate/campaigns",
-            data={"name": "Later", "channel": "email", "csrf_token": token},
-        )
-        url = created.headers["location"].split("?")[0]
-        saved = client.post(
-            url,
-            data={
-                "name": "Later",
-                "segment": made["segment"]["id"],
-                "template": made["template"]["id"],
-                "mode": "at",
-                "send_at": "2031-01-15T08:30",
-                "timezone": "America/New_York",
-                "csrf_token": token,
-            },
-        )
-        assert saved.status_code == 303, saved.text
-        assert client.post(url + "/publish", data={"csrf_token": token}).status_code == 303
+        url = _scheduled_and_published(client, token, made, "Later", "America/New_York")
         page = client.get(url)
         assert "15 Jan 2031, 13:30 UTC" in page.text  # 08:30 in New York (EST)
         assert 'id="execution-state">scheduled<' in page.text
