@@ -78,6 +78,7 @@ from train import (
     confusion_matrix,
     head_arrays,
     own_eval_docs,
+    own_half,
     pct,
     per_category,
     select_and_train,
@@ -479,8 +480,8 @@ def main() -> int:
     own = own_eval_docs()
     own_vectors = embeddings(own, data / "embeddings-own-eval.npz").astype(np.float32)
     own_gold = [d["tier1"] for d in own]
-    half_a = [i for i, d in enumerate(own) if int(d["id"][-1]) % 2 == 1]
-    half_b = [i for i, d in enumerate(own) if int(d["id"][-1]) % 2 == 0]
+    half_a = [i for i, d in enumerate(own) if own_half(d["id"]) == "A"]
+    half_b = [i for i, d in enumerate(own) if own_half(d["id"]) == "B"]
 
     def head_probs(x: np.ndarray) -> np.ndarray:
         return softmax(model.logits(Features(x, None)) / model.temperature)

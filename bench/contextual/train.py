@@ -635,6 +635,14 @@ def own_eval(model: Model, feature_set: set[str], data: Path) -> dict[str, Any]:
     }
 
 
+def own_half(doc_id: str) -> str:
+    """The half of the project's set a document belongs to: "A" (the last digit of its id is
+    odd), on which `blend.py` chooses the topic blend's knobs and `calibrate.py` fits its maps,
+    or "B", which neither looks at (`calibrate.py`'s evaluation half). One function for both
+    scripts, so no page that chose the knobs is scored as held out (session 14's review)."""
+    return "A" if int(doc_id[-1]) % 2 == 1 else "B"
+
+
 def own_eval_docs() -> list[dict[str, Any]]:
     """The project's evaluation documents (bench/contextual/eval), ids prefixed "own-"."""
     docs = []
