@@ -147,10 +147,7 @@ def ranked_codes(found: categories.Evidence, probabilities: bool) -> list[str]:
 
 def doc_tokens(docs: list[dict[str, Any]]) -> list[int]:
     """Each document's length as the runtime measures it (`categories.page_tokens`)."""
-    return [
-        categories.page_tokens(title=d.get("title", ""), description="", text=d["text"])
-        for d in docs
-    ]
+    return [categories.page_tokens(title=d.get("title", ""), text=d["text"]) for d in docs]
 
 
 def head_weight(config: dict[str, Any], tokens: int) -> float:

@@ -107,12 +107,14 @@ def test_a_long_page_gets_the_heads_long_page_weight(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(categories, "blend", recording)
     title = "Arsenal edge Chelsea"
-    assert categories.page_tokens(title=title, description="", text=SOCCER) >= 30
+    assert categories.page_tokens(title=title, text=SOCCER) >= 30
     assert categories.classify(title=title, description="", text=SOCCER)
     short_text = " ".join(SOCCER.split()[:20])
-    assert categories.page_tokens(title=title, description="", text=short_text) < 30
+    assert categories.page_tokens(title=title, text=short_text) < 30
     assert categories.classify(title=title, description="", text=short_text)
-    assert weights == [0.0, 0.9], "the long page blended at long_weight, the short at weight"
+    # a meta description does not make a page long (the knob was fitted without one)
+    assert categories.classify(title=title, description=SOCCER, text=short_text)
+    assert weights == [0.0, 0.9, 0.9], "long at long_weight; short, described or not, at weight"
 
 
 def test_a_head_file_without_a_length_knob_has_one_weight(

@@ -365,9 +365,11 @@ def topic_head() -> TopicHead:
     )
 
 
-def page_tokens(*, title: str, description: str, text: str) -> int:
-    """A page's length for `TopicHead.weight_for`: its folded tokens in all three fields."""
-    return sum(len(tokenize(value)) for value in (title, description, text))
+def page_tokens(*, title: str, text: str) -> int:
+    """A page's length for `TopicHead.weight_for`: the folded tokens of its title and text.
+    Not its meta description: the knob was chosen on corpora and pages that have none, so a
+    description would move real pages across `long_tokens` by a length nothing was fitted on."""
+    return sum(len(tokenize(value)) for value in (title, text))
 
 
 def classify(
@@ -406,7 +408,7 @@ def classify(
             return []
         weight = head.weight
         if math.isfinite(head.long_tokens):
-            tokens = page_tokens(title=title, description=description, text=text)
+            tokens = page_tokens(title=title, text=text)
             weight = head.weight_for(tokens)
         mixed = blend(
             found,
