@@ -129,6 +129,7 @@ def test_a_head_file_without_a_length_knob_has_one_weight(
         head = categories.topic_head()
         assert math.isinf(head.long_tokens)
         assert head.weight_for(10_000) == head.weight_for(0) == head.weight
+        assert head.page_weight(title="", text="word " * 10_000) == head.weight
         assert head.weight == float(extra["blend_weight"])
     finally:
         monkeypatch.undo()

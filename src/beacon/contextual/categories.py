@@ -326,14 +326,20 @@ class TopicHead:
     geometric: bool
     answer_without_lexicon: bool
     strong_evidence: float
-    # Pages of at least `long_tokens` folded tokens (title, description and text together) get
-    # the head weight `long_weight` instead of `weight` (session 14; infinity: one weight).
+    # Pages of at least `long_tokens` folded tokens (`page_tokens`: title and text) get the
+    # head weight `long_weight` instead of `weight` (session 14; infinity: one weight).
     long_tokens: float = math.inf
     long_weight: float = 0.0
 
     def weight_for(self, tokens: int) -> float:
         """The head's weight in the blend for a page of `tokens` folded tokens."""
         return self.long_weight if tokens >= self.long_tokens else self.weight
+
+    def page_weight(self, *, title: str, text: str) -> float:
+        """The head's weight for a page; its length is only counted when the knob is on."""
+        if math.isinf(self.long_tokens):
+            return self.weight
+        return self.weight_for(page_tokens(title=title, text=text))
 
     def decides(self, found: Evidence) -> bool:
         """Whether the page's lexicon evidence is weak enough for the blend to decide: below
@@ -387,7 +393,7 @@ def classify(
     `evidence`). With `use_semantic` and `use_head`, on a page whose lexicon evidence is short
     of an article's (`TopicHead.decides`) the re-ranked scores are blended with the trained
     topic head's probabilities for the page's embedding (`blend`, `topic_head`; the head's
-    weight may depend on the page's length, `TopicHead.weight_for`), and the confidences are
+    weight may depend on the page's length, `TopicHead.page_weight`), and the confidences are
     the blend's probabilities. Otherwise the lexicon's answer and its
     heuristic confidence stand, and there is no category when its evidence is too weak.
     """
@@ -406,14 +412,10 @@ def classify(
     if head is not None and embedding is not None and head.decides(found):
         if not found.sufficient and not head.answer_without_lexicon:
             return []
-        weight = head.weight
-        if math.isfinite(head.long_tokens):
-            tokens = page_tokens(title=title, text=text)
-            weight = head.weight_for(tokens)
         mixed = blend(
             found,
             head.probabilities(embedding),
-            weight=weight,
+            weight=head.page_weight(title=title, text=text),
             prior=head.prior,
             geometric=head.geometric,
         )
