@@ -82,14 +82,18 @@ class Worker:
             threading.Thread(target=self._loop, name=f"beacon-worker-{n}", daemon=True)
             for n in range(self.concurrency)
         ]
-        if stop_signal is not None and stop_signal.requested:  # asked before we started
+
+        def signalled() -> bool:
+            return stop_signal is not None and stop_signal.requested
+
+        if signalled():  # asked before we started: no thread claims anything
             self._stop.set()
         for thread in threads:
             thread.start()
         # With a stop signal to poll, every 0.1 s; without one only ``stop`` ends the wait.
         poll = _STOP_POLL_SECONDS if stop_signal is not None else 1.0
         while not self._stop.wait(poll):
-            if stop_signal is not None and stop_signal.requested:
+            if signalled():
                 self._stop.set()
                 self._wake.set()
         deadline = time.monotonic() + self.shutdown_grace
