@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
-from beacon.contextual import engine, semantic, sentiment
+from beacon.contextual import categories, engine, semantic, sentiment
 from beacon.core.config import Settings
 
 CLASSIFY = "/v1/clsfy/classify"
@@ -46,12 +46,19 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update=OPEN_FETCH)
 
 
-def test_shipped_head_is_small_three_way_and_over_the_embedding() -> None:
-    path = resources.files("beacon.contextual") / "data" / sentiment.HEAD_FILE
+@pytest.mark.parametrize(
+    ("file", "has_hidden_layer"),
+    [(sentiment.HEAD_FILE, False), (sentiment.SHORT_HEAD_FILE, True)],
+)
+def test_shipped_heads_are_small_three_way_and_over_the_embedding(
+    file: str, has_hidden_layer: bool
+) -> None:
+    path = resources.files("beacon.contextual") / "data" / file
     assert len(path.read_bytes()) < 600_000
-    head = sentiment.head()
+    head = sentiment.head(file)
     assert head.classes == ("negative", "neutral", "positive")
     inputs = 384 + (4 if head.uses_vader else 0)
+    assert (head.hidden is not None) == has_hidden_layer
     if head.hidden is None:
         assert head.weights.shape == (inputs, 3)
     else:
@@ -154,3 +161,74 @@ def test_text_over_http_gets_each_label(client: TestClient, headers: dict[str, s
         response = client.post(CLASSIFY, json={"text": text}, headers=headers)
         assert response.status_code == 200, response.text
         assert response.json()["classification"]["sentiment"]["label"] == label, text
+
+
+def _fixed_head(label: str) -> sentiment.Head:
+    """A head that answers `label` whatever the page (its bias decides)."""
+    bias = np.full(3, -5.0, dtype=np.float32)
+    bias[sentiment.LABELS.index(label)] = 5.0
+    return sentiment.Head(
+        sentiment.LABELS, np.zeros((388, 3), np.float32), bias, 1.0, uses_vader=True
+    )
+
+
+@pytest.fixture
+def marked_heads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The short-text head answers positive, the long-text head negative."""
+    fixed = {
+        sentiment.SHORT_HEAD_FILE: _fixed_head("positive"),
+        sentiment.HEAD_FILE: _fixed_head("negative"),
+    }
+    monkeypatch.setattr(sentiment, "head", lambda file=sentiment.HEAD_FILE: fixed[file])
+
+
+def _words(n: int) -> str:
+    return " ".join(f"word{i}" for i in range(n))
+
+
+@pytest.mark.usefixtures("marked_heads")
+def test_the_length_gate_picks_the_head() -> None:
+    cut = sentiment.SHORT_TEXT_TOKENS
+    zero = np.zeros(384, np.float32)
+    assert sentiment.analyze(text=_words(cut - 1), embedding=zero).label == "positive"
+    assert sentiment.analyze(text=_words(cut), embedding=zero).label == "negative"
+    # The title counts, as in categories.page_tokens.
+    short_text = _words(cut - 3)
+    assert sentiment.analyze(text=short_text, title="a b", embedding=zero).label == "positive"
+    assert sentiment.analyze(text=short_text, title="a b c", embedding=zero).label == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _words(sentiment.SHORT_TEXT_TOKENS - 1),
+        _words(sentiment.SHORT_TEXT_TOKENS),
+        _words(5000),
+        # Tokens longer than the prefix allows for: the whole text must be counted.
+        " ".join(["x" * 40] * (sentiment.SHORT_TEXT_TOKENS - 1)),
+        " ".join(["x" * 40] * sentiment.SHORT_TEXT_TOKENS),
+        "— " * 3000 + "one two",
+    ],
+    ids=["one-under", "at-cut", "long", "long-tokens-under", "long-tokens-at", "punctuation"],
+)
+def test_is_short_agrees_with_the_full_count(text: str) -> None:
+    full = categories.page_tokens(title="A title", text=text)
+    assert sentiment.is_short(title="A title", text=text) == (full < sentiment.SHORT_TEXT_TOKENS)
+
+
+def test_shipped_heads_read_short_and_long_texts() -> None:
+    """With the real files: a short review is scored by the short-text head, an article-length
+    page by the long-text head (their outputs differ on both)."""
+    short_head, long_head = sentiment.head(sentiment.SHORT_HEAD_FILE), sentiment.head()
+    review = NEGATIVE[1]
+    article = " ".join([BLENDER_TEXT] * 3)
+    assert categories.page_tokens(title="", text=review) < sentiment.SHORT_TEXT_TOKENS
+    assert categories.page_tokens(title="", text=article) >= sentiment.SHORT_TEXT_TOKENS
+    for text, used, other in ((review, short_head, long_head), (article, long_head, short_head)):
+        embedding = semantic.page_embedding(title="", description="", text=text)
+        vader = sentiment.vader_features(text=text)
+        p_used = used.probabilities(used.features(embedding, vader))
+        p_other = other.probabilities(other.features(embedding, vader))
+        score = round(0.5 + float(p_used[2] - p_used[0]) / 2.0, 3)
+        assert abs(score - (0.5 + float(p_other[2] - p_other[0]) / 2.0)) > 0.002
+        assert sentiment.analyze(text=text, embedding=embedding).score == score

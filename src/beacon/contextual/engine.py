@@ -49,7 +49,10 @@ from beacon.contextual.sentiment import Sentiment
 # 1.9.0: the English topic head has a ReLU layer of 512 units (trained with MIND and Reuters too),
 # and its blend weight depends on the page's length: 0.75 under 150 folded tokens, 0.05 from 150
 # on; the blend decides pages of lexicon score under 40 (was 15) (issue 16, session 14).
-ENGINE_VERSION = "lexicon-embed-1.9.0"
+# 1.10.0: English pages under 150 folded tokens get their sentiment from a hidden-layer head
+# (data/sentiment-head-short.npz), longer ones from the softmax head as before (issue 16,
+# h/sent3); categories are unchanged.
+ENGINE_VERSION = "lexicon-embed-1.10.0"
 
 # The sentiment of a page in an unsupported language: not measured, so neither side is claimed.
 _NOT_ANALYSED = Sentiment("neutral", 0.5)

@@ -1,8 +1,11 @@
-"""Document sentiment: a trained three-way softmax head over the page's MiniLM embedding.
+"""Document sentiment: trained three-way heads over the page's MiniLM embedding.
 
-The head (`data/sentiment-head.npz`) is a multinomial logistic regression trained by
-`bench/contextual/train.py --sentiment` on public labelled sentences (TweetEval, SST-5
-sentences and phrases; docs/understand.md lists sources and licences). Its input is the
+Two heads, both trained by `bench/contextual/train.py --sentiment` on public labelled text
+(TweetEval, SST-5 sentences and phrases, Amazon reviews; docs/understand.md lists sources and
+licences), and a length gate between them (`SHORT_TEXT_TOKENS`): a short text (a tweet, a
+review sentence, a short review) is read by `data/sentiment-head-short.npz`, a softmax over
+one ReLU layer, which reads those styles better; a longer page by `data/sentiment-head.npz`, a
+multinomial logistic regression, which reads article prose better. Their input is the
 unit-length sentence embedding the engine already computes for the page (`semantic.py`: title,
 description and lede), so a page costs one small matrix product more, plus VADER's
 sentence-averaged scores as four extra columns when the trained head uses them.
@@ -21,13 +24,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from beacon.contextual import heads, semantic
 from beacon.contextual import language as page_language
+from beacon.contextual.categories import page_tokens
 from beacon.contextual.heads import SoftmaxHead
 
 # The VADER rule kept for the non-English languages the engine classifies (es, fr, de, it, pt),
@@ -41,6 +45,12 @@ TITLE_WEIGHT = 2.0
 MAX_SENTENCES = 40
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
 HEAD_FILE = "sentiment-head.npz"
+SHORT_HEAD_FILE = "sentiment-head-short.npz"
+# The length gate: a page of fewer folded tokens than this (`categories.page_tokens`: title and
+# text, the count the topic head's `long_tokens` uses) is read by SHORT_HEAD_FILE, a longer one
+# by HEAD_FILE. Chosen on the public dev splits and half A of the project's set
+# (docs/benchmarks.md, "Sentiment: a length gate between the hidden-layer and the softmax head").
+SHORT_TEXT_TOKENS: Final[int] = 150
 LABELS = ("negative", "neutral", "positive")
 
 
@@ -77,14 +87,12 @@ def _analyzer() -> SentimentIntensityAnalyzer:
 
 
 @cache
-def head() -> Head:
-    """The shipped head, loaded once."""
-    softmax, extra = heads.load(HEAD_FILE, weights="w_dense")
+def head(file: str = HEAD_FILE) -> Head:
+    """A shipped head (`HEAD_FILE` or `SHORT_HEAD_FILE`), loaded once."""
+    softmax, extra = heads.load(file, weights="w_dense")
     features = {str(name) for name in extra["features"]}
     if softmax.classes != LABELS or not features <= {"emb", "vader"}:
-        raise RuntimeError(
-            f"{HEAD_FILE}: unexpected classes {softmax.classes} or features {features}"
-        )
+        raise RuntimeError(f"{file}: unexpected classes {softmax.classes} or features {features}")
     return Head(
         softmax.classes,
         softmax.weights,
@@ -95,9 +103,27 @@ def head() -> Head:
     )
 
 
+def is_short(*, title: str, text: str) -> bool:
+    """Whether a page has fewer than `SHORT_TEXT_TOKENS` folded tokens of title and text.
+    A prefix of the text is counted first (a token is rarely over 15 characters), so a long
+    page is not tokenized whole (~14 ms for 7,000 tokens): a prefix's count never exceeds the
+    whole text's."""
+    prefix = text[: SHORT_TEXT_TOKENS * 16]
+    if page_tokens(title=title, text=prefix) >= SHORT_TEXT_TOKENS:
+        return False
+    return len(prefix) == len(text) or page_tokens(title=title, text=text) < SHORT_TEXT_TOKENS
+
+
+def head_for(*, title: str, text: str) -> Head:
+    """The head that reads a page: `SHORT_HEAD_FILE` for a short one (`is_short`), else
+    `HEAD_FILE`."""
+    return head(SHORT_HEAD_FILE if is_short(title=title, text=text) else HEAD_FILE)
+
+
 def warm_up() -> None:
-    """Load the head and VADER's lexicon (once)."""
-    head()
+    """Load both heads and VADER's lexicon (once)."""
+    head(HEAD_FILE)
+    head(SHORT_HEAD_FILE)
     _analyzer()
 
 
@@ -128,16 +154,16 @@ def analyze(
     language: str | None = "en",
     embedding: np.ndarray | None = None,
 ) -> Sentiment:
-    """Sentiment of a page: the trained head for English (or undetermined) text, the VADER
-    rule otherwise; `embedding` is the page's `semantic.page_embedding` (computed here when
-    the caller has none)."""
+    """Sentiment of a page: a trained head for English (or undetermined) text (`head_for`:
+    by the page's length), the VADER rule otherwise; `embedding` is the page's
+    `semantic.page_embedding` (computed here when the caller has none)."""
     if not (text.strip() or title.strip() or description.strip()):
         return NEUTRAL
     if not page_language.reads_as_english(language):
         return vader_rule(text=text, title=title)
     if embedding is None:
         embedding = semantic.page_embedding(title=title, description=description, text=text)
-    model = head()
+    model = head_for(title=title, text=text)
     vader = vader_features(text=text, title=title) if model.uses_vader else np.zeros(0)
     p = dict(
         zip(
