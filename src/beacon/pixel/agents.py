@@ -26,14 +26,19 @@ User-Agent is checked against them in this order; the first match decides:
    Then by form: a `<Product>-User/<version>` token (ChatGPT-User, Claude-User, Manus-User:
    an assistant fetching for its user), wherever it stands.
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
-   form, a bare name after `Mozilla/5.0`, or no platform token at all (`name/version`).
+   form, a bare name after `Mozilla/5.0`, no platform token at all (`name/version`), or
+   "Linux" as the only one, with no browser engine or media stack (`Connector/1.0 (Linux)`).
 7. tools that borrow a browser's User-Agent -> bot, `known_crawler`: a tool family's word
    ending a name (`...Safari/537.36 CybaaAgent`, `(ThousandEyes Agent)`, `ips-agent`: agent,
    monitor, check, verify, scanner, insights, console, plugin, ...), a bare domain name as a
    token (`Match by Siteimprove.com`), a name inside the engine's comment (`(KHTML, like
    Gecko, Foregenix)`), a name before a desktop platform (`(watchTowr; Windows NT`), QtWebKit's
-   `(Unknown; Linux x86_64)` default, or a lone name as the whole comment (`Mozilla/5.0
-   (Google-PhysicalWeb)`).
+   `(Unknown; Linux x86_64)` default, a lone name as the whole comment (`Mozilla/5.0
+   (Google-PhysicalWeb)`), a name between X11 and Linux (`(X11; Datanyze; Linux x86_64)`), and
+   what no browser writes: a name after a semicolon or a name with a one-word comment closing a
+   desktop browser (`Safari/537.36; Selenium`, `Safari/537.36 DMBrowser/2.1 (UV)`), a bare name
+   before Safari's `Version/`, a Gecko comment (`rv:`) with no engine after it, a version
+   written as a word (`Firefox/firefoxversion`).
 
 A bot from rules 5-7 that shows an AI sign (a `.ai` contact URL, "AI" as a word, an `X-User`
 fetcher token, GPT/LLM/RAG, an AI company's or model family's name or site) is an
