@@ -31,6 +31,7 @@ def test_an_installed_signal_is_recorded_not_acted_on() -> None:
         while not stop.requested and time.monotonic() < deadline:
             time.sleep(0.01)
         assert stop.requested
+        assert stop.signum == signal.SIGUSR1
     finally:
         signal.signal(signal.SIGUSR1, previous)
 
