@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, V
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name
-from beacon.core.ids import MAX_ID
+from beacon.core.ids import StrictId
 from beacon.core.timefmt import ISODateTime, as_utc, utcnow
 from beacon.pixel import service
 from beacon.pixel.enrich import HitRejected, extract_macros
@@ -50,7 +50,7 @@ class EventBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int = Field(ge=1, le=MAX_ID)
+    campaign_id: StrictId
     # Validated one by one in the service, so a bad event is reported by its index.
     events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EVENTS)
 
