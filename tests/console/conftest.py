@@ -81,6 +81,27 @@ class Console:
             base_url=self.base_url, headers={"X-API-Key": key or self.api_key}, timeout=30
         )
 
+    def messaging_api(self) -> httpx.Client:
+        """An HTTP client for /public/v1 (Orchestrate) with the token of a new OAuth client of
+        ``account`` holding every scope."""
+        from beacon.messaging.oauth import service as oauth
+
+        out = self.cli(
+            "clients", "create", "--account", self.account, "--scopes", " ".join(oauth.SCOPES)
+        )
+        issued = json.loads(out.strip().splitlines()[-1])
+        token = httpx.post(
+            self.url("/public/v1/oauth/token"),
+            data={"grant_type": "client_credentials", **issued},
+            timeout=10,
+        )
+        assert token.status_code == 200, token.text
+        return httpx.Client(
+            base_url=self.url("/public/v1"),
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            timeout=30,
+        )
+
     def http(self) -> httpx.Client:
         """A cookie-keeping HTTP client without a browser (for status codes and headers)."""
         return httpx.Client(base_url=self.base_url, timeout=30, follow_redirects=False)

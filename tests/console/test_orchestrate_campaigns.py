@@ -4,7 +4,6 @@ funnel reach ``sent`` with the bounced recipient listed; what a viewer may not d
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -21,8 +20,6 @@ from tests.console.conftest import (
     start_console,
 )
 from tests.messaging.engine_helpers import Mailbox, smtp_server
-
-from beacon.messaging.oauth import service as oauth
 
 pytestmark = pytest.mark.e2e
 
@@ -67,28 +64,10 @@ def console(tmp_path_factory: pytest.TempPathFactory, mailbox: Mailbox) -> Itera
             running.server.stop()
 
 
-def _api(console: Console) -> httpx.Client:
-    out = console.cli(
-        "clients", "create", "--account", console.account, "--scopes", " ".join(oauth.SCOPES)
-    )
-    issued = json.loads(out.strip().splitlines()[-1])
-    token = httpx.post(
-        console.url("/public/v1/oauth/token"),
-        data={"grant_type": "client_credentials", **issued},
-        timeout=10,
-    )
-    assert token.status_code == 200, token.text
-    return httpx.Client(
-        base_url=console.url("/public/v1"),
-        headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-        timeout=30,
-    )
-
-
 @pytest.fixture(scope="module")
 def made(console: Console) -> dict[str, Any]:
     """Contacts, a segment and a published email template, made through /public/v1."""
-    with _api(console) as api:
+    with console.messaging_api() as api:
         assert api.post("/contacts", json={"contacts": CONTACTS}).status_code == 200
         segment = api.post(
             "/segments",
@@ -288,7 +267,7 @@ def test_the_audience_builder_without_javascript(console: Console, made: dict[st
 def test_edit_a_drafts_name_channel_type_and_exclusions(
     page: Page, console: Console, made: dict[str, Any]
 ) -> None:
-    with _api(console) as api:
+    with console.messaging_api() as api:
         pro = api.post(
             "/segments",
             json={
@@ -317,7 +296,7 @@ def test_edit_a_drafts_name_channel_type_and_exclusions(
     shoot(page, "orchestrate-campaign-details")
     assert_accessible(page)
     assert_fits_phone(page)
-    with _api(console) as api:
+    with console.messaging_api() as api:
         stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
     assert stored["name"] == "Autumn sale"
     assert stored["audience"]["included"] == [made["segment"]["id"]]
@@ -332,7 +311,7 @@ def test_edit_a_drafts_name_channel_type_and_exclusions(
     expect(page.get_by_label("Channel")).to_have_value("sms")
     expect(page.get_by_label("Campaign type")).to_have_value("triggered")
     expect(page.get_by_label("Template")).to_have_value("")
-    with _api(console) as api:
+    with console.messaging_api() as api:
         stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
     assert (stored["channel"], stored["campaignType"], stored["templateId"]) == (
         "sms",

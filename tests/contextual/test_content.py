@@ -23,6 +23,11 @@ BOILERPLATE = [
     "Just a moment... Checking your browser",
     "Sorry, this page doesn't exist",
     "Oops! This page doesn\u2019t exist.",
+    "Sorry, this page doesn\u2018t exist",  # what pages type for the apostrophe
+    "Sorry, this page doesn\u02bct exist",
+    "Sorry, this page doesn\u00b4t exist",
+    "Sorry, this page doesn`t exist",
+    "Sorry, this page doesn\uff07t exist",
     "You've been logged out",
 ]
 TOPICAL = [

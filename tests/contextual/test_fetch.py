@@ -130,6 +130,13 @@ def test_too_many_redirects(server: str) -> None:
         fetch_page_sync(f"{server}/loop", settings=OPEN)
 
 
+@pytest.mark.parametrize("url", ["http://xn--/", "https://xn--abc-.example/page"])
+def test_a_host_name_idna_refuses_is_a_fetch_error(url: str) -> None:
+    """Not an IDNAError escaping as "classification failed" with a traceback, retried forever."""
+    with pytest.raises(FetchError, match="invalid URL"):
+        fetch_page_sync(url, settings=OPEN)
+
+
 def test_guard_refuses_loopback_ip(server: str) -> None:
     with pytest.raises(FetchError, match=re.escape("non-public address (loopback address)")):
         fetch_page_sync(f"{server}/sports.html", settings=FetchSettings())

@@ -94,6 +94,32 @@ def test_non_english_pages_keep_the_vader_rule() -> None:
     assert sentiment.analyze(text=text, language="fr") == sentiment.vader_rule(text=text)
 
 
+def test_a_sentence_without_end_is_read_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VADER's cost is quadratic in a sentence's length: an unpunctuated paragraph is read in
+    pieces of MAX_SENTENCE_WORDS words, and no more than MAX_SENTENCES pieces in all."""
+    read: list[str] = []
+    analyzer = sentiment._analyzer()
+    real = analyzer.polarity_scores
+
+    def recording(text: str) -> dict[str, float]:
+        read.append(text)
+        return real(text)
+
+    monkeypatch.setattr(analyzer, "polarity_scores", recording)
+    words = [f"word{i}" for i in range(sentiment.MAX_SENTENCE_WORDS * 100 + 7)]
+    sentiment.vader_features(text=" ".join(words), title=" ".join(words))
+    assert read[0] == " ".join(words[: sentiment.MAX_SENTENCE_WORDS])  # the title's first piece
+    pieces = read[1:]
+    assert len(pieces) == sentiment.MAX_SENTENCES
+    assert all(len(p.split()) == sentiment.MAX_SENTENCE_WORDS for p in pieces)
+    assert " ".join(pieces) == " ".join(words[: sentiment.MAX_SENTENCE_WORDS * len(pieces)])
+
+    read.clear()
+    short = "The lid leaks and the motor smells hot. Support never answered."
+    sentiment.vader_features(text=short)
+    assert read == ["The lid leaks and the motor smells hot.", "Support never answered."]
+
+
 @pytest.fixture
 def embed_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The texts the MiniLM model embeds from here on (after the engine's warm-up)."""

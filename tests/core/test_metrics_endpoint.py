@@ -24,5 +24,10 @@ def test_metrics_serves_the_apps_registry_get_and_head_only(settings: Settings) 
         assert head.status_code == 200 and head.content == b""
         refused = client.post("/metrics")
         assert refused.status_code == 405 and refused.headers["allow"] == "GET, HEAD"
+        assert refused.json() == {  # the envelope /healthz answers a POST with
+            "error": "method_not_allowed",
+            "message": "Method POST is not allowed on /metrics",
+        }
+        assert client.post("/healthz").json()["error"] == "method_not_allowed"
         # a path that only starts like it is the API's, not the endpoint's
         assert client.get("/metricsx").status_code == 404

@@ -15,7 +15,7 @@ from tests.core.test_jobs import chores as chores
 from tests.support import BEACON
 
 from beacon.core.db import Database
-from beacon.core.jobs import COMPLETE, JobContext, JobKind
+from beacon.core.jobs import COMPLETE, PENDING, JobContext, JobKind
 from beacon.core.signals import StopSignal
 from beacon.core.worker import Worker
 
@@ -31,6 +31,7 @@ def test_an_installed_signal_is_recorded_not_acted_on() -> None:
         while not stop.requested and time.monotonic() < deadline:
             time.sleep(0.01)
         assert stop.requested
+        assert stop.signum == signal.SIGUSR1
     finally:
         signal.signal(signal.SIGUSR1, previous)
 
@@ -52,10 +53,35 @@ def test_a_worker_stops_on_its_stop_signal_after_the_running_job(chores: Databas
     runner.start()
     assert started.wait(10)
     stop.record(signal.SIGTERM)
+    time.sleep(0.5)  # the worker has seen the stop (it polls every 0.1 s) while the job runs
+    assert runner.is_alive(), "the worker waits for its running job, within the grace"
     release.set()
     runner.join(10)
     assert not runner.is_alive(), "run_forever returned after the stop request"
     assert load(chores, chore_id).status == COMPLETE, "the running job finished within the grace"
+
+
+def test_a_job_still_running_after_the_grace_goes_back_to_the_queue(chores: Database) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    def stuck(ctx: JobContext) -> None:
+        started.set()
+        release.wait(10)
+
+    kind = JobKind(name="stuck", model=Chore, handler=stuck)
+    (chore_id,) = add(chores, "x")
+    worker = Worker(db=chores, kinds=[kind], shutdown_grace=0.3, poll_interval=0.05)
+    stop = StopSignal()
+    runner = threading.Thread(target=worker.run_forever, args=(stop,))
+    runner.start()
+    try:
+        assert started.wait(10)
+        stop.record(signal.SIGTERM)
+        runner.join(10)
+        assert not runner.is_alive(), "run_forever returned after the grace"
+        assert load(chores, chore_id).status == PENDING, "the lease was given back"
+    finally:
+        release.set()
 
 
 def test_beacon_worker_stops_on_a_burst_of_sigterms(tmp_path: Path) -> None:

@@ -109,3 +109,25 @@ def test_foreign_campaign_is_404(
         headers={"X-API-Key": key_for("other")},
     )
     assert response.status_code == 404
+
+
+def test_the_campaign_id_is_a_json_integer(client: TestClient, headers: dict[str, str]) -> None:
+    """As every /v1 body id (the activations' segment_ids too): never "1", 1.0 or true."""
+    cid = _campaign(client, headers)
+    event = {"timestamp": "2026-01-15T10:00:00Z", "url": "https://example.com/"}
+    for loose in (str(cid), float(cid), True):
+        events = client.post(
+            "/v1/pixel/events", json={"campaign_id": loose, "events": [event]}, headers=headers
+        )
+        assert events.status_code == 400, (loose, events.text)
+        assert events.json() == {
+            "error": "bad_request",
+            "message": "Invalid type for 'campaign_id': expected integer",
+        }
+        report = client.post(
+            "/v1/pixel/reports/campaign",
+            json={"campaign_id": loose, "start_date": "2026-01-01", "end_date": "2026-01-31"},
+            headers=headers,
+        )
+        assert report.status_code == 400, (loose, report.text)
+        assert report.json()["message"] == "Invalid type for 'campaign_id': expected integer"

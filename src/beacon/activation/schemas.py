@@ -23,7 +23,7 @@ from beacon.contextual import taxonomy
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
 from beacon.core.codes import country_code_schema
 from beacon.core.dsps import SUPPORTED_DSPS, is_supported_dsp, suggest_dsps
-from beacon.core.ids import ResourceId
+from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
@@ -75,7 +75,6 @@ CurrencyCode = Annotated[
 ]
 # Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
-StrictId = Annotated[ResourceId, Strict()]  # 61, never "61" or true
 
 
 class Pagination(BaseModel):

@@ -30,6 +30,9 @@ _WORDS_FILE = "interstitial-words.txt"
 
 # Words with their apostrophes ("doesn't", "you've"), as the stop-word lists spell them.
 _WORD_RE = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)*")
+# What pages write for that apostrophe: typographic quotes, the modifier letter, the acute
+# accent and the grave accent typed for it, the full-width form.
+_APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc\u00b4\u0060\uff07", "'"))
 
 
 @cache
@@ -54,7 +57,7 @@ def too_little(*, title: str, description: str, text: str, language: str | None)
     stop = _stop_words(language or "en")
     interstitial = interstitial_words()
     for part in (title, description, text):
-        for match in _WORD_RE.finditer(part.replace("\u2019", "'")):
+        for match in _WORD_RE.finditer(part.translate(_APOSTROPHES)):
             word = match.group().lower()
             if len(word) > 1 and word not in stop and word not in interstitial:
                 return False

@@ -144,16 +144,17 @@ def _refusal(address: IPAddress) -> FetchError:
 def _checked_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        host = parsed.host  # decodes an "xn--" label: UnicodeError when IDNA refuses it
+    except (httpx.InvalidURL, UnicodeError) as exc:
         raise FetchError(f"invalid URL: {exc}") from exc
     if parsed.scheme not in ("http", "https"):
         raise FetchError(f"unsupported URL scheme {parsed.scheme!r} (only http and https)")
-    if not parsed.host:
+    if not host:
         raise FetchError("URL has no host")
     if parsed.userinfo:
         raise FetchError("URLs with credentials are not fetched")
     try:
-        literal = ipaddress.ip_address(parsed.host)
+        literal = ipaddress.ip_address(host)
     except ValueError:
         return parsed
     if not allow_private and is_forbidden_address(literal):

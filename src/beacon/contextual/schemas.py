@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 from pydantic import (
     AfterValidator,
@@ -40,6 +41,12 @@ def _web_url(value: str) -> str:
         raise ValueError("must be an absolute http(s) URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
+    try:
+        host = httpx.URL(value).host  # what the fetcher reads: an "xn--" label IDNA refuses fails
+    except (httpx.InvalidURL, UnicodeError):
+        host = ""
+    if not host:
+        raise ValueError("must be an absolute http(s) URL with a valid host name")
     return value
 
 

@@ -21,6 +21,7 @@ from the temperature-calibrated probabilities.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -43,6 +44,12 @@ NEGATIVE_THRESHOLD = -0.05
 TITLE_WEIGHT = 2.0
 # VADER costs ~0.1 ms per sentence; the first 40 sentences (~800 words) set an article's tone.
 MAX_SENTENCES = 40
+# VADER's cost grows with the square of a sentence's length (its negation check lowercases the
+# whole sentence again for every word): 20,000 characters without a full stop took 1.7 s, and
+# a page of one unpunctuated paragraph held a CPU for minutes. A "sentence" longer than this
+# many words (a list, a table, text without punctuation) is read in pieces of this length,
+# which count as sentences; real sentences are far shorter and are read whole.
+MAX_SENTENCE_WORDS = 60
 _SENTENCE_RE = re.compile(r"(?<=[.!?…])\s+|\n+")
 HEAD_FILE = "sentiment-head.npz"
 SHORT_HEAD_FILE = "sentiment-head-short.npz"
@@ -133,10 +140,11 @@ def vader_features(*, text: str, title: str = "") -> np.ndarray:
     analyzer = _analyzer()
     weighted: list[tuple[dict[str, float], float]] = []
     if title.strip():
-        weighted.append((analyzer.polarity_scores(title), TITLE_WEIGHT))
+        weighted.append((analyzer.polarity_scores(_pieces(title)[0]), TITLE_WEIGHT))
     sentences = [s for s in _SENTENCE_RE.split(text) if len(s.strip()) > 2]
-    for sentence in sentences[:MAX_SENTENCES]:
-        weighted.append((analyzer.polarity_scores(sentence), 1.0))
+    pieces = (piece for sentence in sentences for piece in _pieces(sentence))
+    for piece in itertools.islice(pieces, MAX_SENTENCES):
+        weighted.append((analyzer.polarity_scores(piece), 1.0))
     total = sum(weight for _, weight in weighted)
     if not total:
         return np.zeros(4, dtype=np.float32)
@@ -144,6 +152,18 @@ def vader_features(*, text: str, title: str = "") -> np.ndarray:
         [sum(s[key] * w for s, w in weighted) / total for key in ("compound", "pos", "neg", "neu")],
         dtype=np.float32,
     )
+
+
+def _pieces(sentence: str) -> list[str]:
+    """``sentence`` whole when it has at most ``MAX_SENTENCE_WORDS`` words, else in pieces of
+    that many words."""
+    words = sentence.split()
+    if len(words) <= MAX_SENTENCE_WORDS:
+        return [sentence]
+    return [
+        " ".join(words[i : i + MAX_SENTENCE_WORDS])
+        for i in range(0, len(words), MAX_SENTENCE_WORDS)
+    ]
 
 
 def analyze(

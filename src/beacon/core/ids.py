@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import Field
+from pydantic import Field, Strict
 
 MAX_ID = 2**31 - 1
 
@@ -22,3 +22,6 @@ def id_path(description: str) -> Any:
 
 ResourceId = Annotated[int, Field(ge=1, le=MAX_ID)]
 """A resource id inside a request body."""
+
+StrictId = Annotated[ResourceId, Strict()]
+"""A resource id inside a JSON body, as a JSON integer only: 61, never "61", 61.0 or true."""

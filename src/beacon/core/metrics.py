@@ -7,14 +7,16 @@ process (tests) never collide."""
 
 from __future__ import annotations
 
+import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
+from beacon.core.errors import MethodNotAllowed, render_v1
+
 __all__ = ["CollectorRegistry", "MetricsEndpoint", "new_registry"]
 
 METRICS_PATH = "/metrics"
-_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", b"GET, HEAD")]
 
 
 def new_registry() -> CollectorRegistry:
@@ -38,10 +40,16 @@ class MetricsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            await send(
-                {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
-            )
-            await send({"type": "http.response.body", "body": b""})
+            # The /v1 envelope, as every other path answers a method it does not take.
+            error = MethodNotAllowed(f"Method {scope['method']} is not allowed on {METRICS_PATH}")
+            refusal = orjson.dumps(render_v1(error, ""))
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(refusal)).encode()),
+                (b"allow", b"GET, HEAD"),
+            ]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": refusal})
             return
         body = exposition(self.registry)
         headers = [

@@ -5,8 +5,8 @@ that holds a lock. A handler that takes a lock itself (``threading.Event.set``, 
 ``stop``) can therefore deadlock: when the main thread is inside ``Event.wait`` or
 ``Event.set`` holding the event's lock, or when a second SIGTERM runs the handler inside the
 first one's ``set``, the handler blocks on a lock its own thread holds, and the process never
-stops (seen in CI with the pixel flusher). So a handler here only appends to a list, and the
-process's main loop polls ``requested``.
+stops (seen in CI with the pixel flusher). So a handler here only stores the signal's number
+in an attribute (one store, no lock), and the process's main loop polls ``requested``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class StopSignal:
     """Records that a stop was asked for; safe to call from a signal handler."""
 
     def __init__(self) -> None:
-        self._received: list[int] = []
+        self.signum: int | None = None  # the last signal received, if any
 
     def install(self, *signums: signal.Signals) -> None:
         """Make each of ``signums`` request a stop (main thread only, as ``signal.signal``)."""
@@ -27,9 +27,9 @@ class StopSignal:
             signal.signal(signum, self.record)
 
     def record(self, signum: int, frame: FrameType | None = None) -> None:
-        """The handler: a list append, which takes no lock a thread could already hold."""
-        self._received.append(signum)
+        """The handler: one attribute store, which takes no lock a thread could already hold."""
+        self.signum = signum
 
     @property
     def requested(self) -> bool:
-        return bool(self._received)
+        return self.signum is not None

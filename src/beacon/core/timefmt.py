@@ -6,7 +6,7 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 from pydantic_core import PydanticCustomError
 
 
@@ -57,5 +57,28 @@ def parse_iso_date(value: object) -> object:
         ) from None
 
 
-# The one date type of every API input: errors say "use YYYY-MM-DD" or "not a valid date".
-ISODate = Annotated[date, BeforeValidator(parse_iso_date)]
+# The range of every date and time the APIs accept: wide enough for any real event, report or
+# schedule, and far enough inside Python's years 1 to 9999 that no time-zone conversion or day
+# arithmetic on an accepted value can leave them (an OverflowError, which would be a 500).
+EARLIEST = date(1970, 1, 1)
+LATEST = date(2999, 12, 31)
+
+
+def check_in_range(value: date) -> date:
+    """``value`` (a date, or a datetime by its own calendar day) if it lies within
+    ``EARLIEST``..``LATEST``; a validation error naming the range otherwise."""
+    day = value.date() if isinstance(value, datetime) else value
+    if not EARLIEST <= day <= LATEST:
+        raise PydanticCustomError(
+            "date_range",
+            "expected a date from {earliest} to {latest}",
+            {"earliest": EARLIEST.isoformat(), "latest": LATEST.isoformat()},
+        )
+    return value
+
+
+# The one date type of every API input: errors say "use YYYY-MM-DD", "not a valid date" or
+# the range.
+ISODate = Annotated[date, BeforeValidator(parse_iso_date), AfterValidator(check_in_range)]
+# The one date-time type of every API input (ISO 8601, with or without a zone), in range.
+ISODateTime = Annotated[datetime, AfterValidator(check_in_range)]

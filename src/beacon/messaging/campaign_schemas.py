@@ -10,7 +10,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from beacon.core.text import NonBlank
-from beacon.core.timefmt import UTCMillis
+from beacon.core.timefmt import ISODateTime, UTCMillis
 from beacon.messaging.campaigns.clock import resolve_local_time
 from beacon.messaging.schemas import TIMEZONES, Channel, InModel, OutModel, check_timezone
 
@@ -39,7 +39,7 @@ class AudienceIn(InModel):
 
 class ScheduleIn(InModel):
     mode: Literal["now", "at"] = "now"
-    send_at: datetime | None = None
+    send_at: ISODateTime | None = None
     timezone: str = Field(default="UTC", json_schema_extra={"enum": TIMEZONES})
 
     _check_timezone = field_validator("timezone")(check_timezone)
@@ -55,7 +55,7 @@ class ScheduleIn(InModel):
 class ScheduleRequest(InModel):
     """Body of POST /campaigns/:id/schedule."""
 
-    send_at: datetime
+    send_at: ISODateTime
     timezone: str | None = Field(default=None, json_schema_extra={"enum": TIMEZONES})
 
     @field_validator("timezone")

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, V
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name
-from beacon.core.ids import MAX_ID
-from beacon.core.timefmt import as_utc, utcnow
+from beacon.core.ids import StrictId
+from beacon.core.timefmt import ISODateTime, as_utc, utcnow
 from beacon.pixel import service
 from beacon.pixel.enrich import HitRejected, extract_macros
 from beacon.pixel.hits import event_record, normalize_page_url
@@ -35,7 +35,7 @@ class PixelEvent(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    timestamp: dt.datetime = Field(description="When it happened (ISO 8601; no zone means UTC).")
+    timestamp: ISODateTime = Field(description="When it happened (ISO 8601; no zone means UTC).")
     url: str = Field(max_length=MAX_URL_CHARS, description="Absolute http(s) page URL.")
     user_agent: str = Field(default="", max_length=MAX_USER_AGENT_CHARS)
     ip: IPvAnyAddress | None = Field(default=None, description="Visitor IP, for the country.")
@@ -50,7 +50,7 @@ class EventBatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: int = Field(ge=1, le=MAX_ID)
+    campaign_id: StrictId
     # Validated one by one in the service, so a bad event is reported by its index.
     events: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_EVENTS)
 

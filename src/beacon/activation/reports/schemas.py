@@ -12,9 +12,9 @@ from beacon.activation.schemas import (
     Device,
     FailureReason,
     Format,
-    StrictId,
     absent,
 )
+from beacon.core.ids import StrictId
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
 

@@ -19,7 +19,7 @@ from pydantic import (
 
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
 from beacon.core.codes import country_code_schema
-from beacon.core.ids import ResourceId
+from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import ISODate, UTCSeconds
@@ -131,7 +131,7 @@ UNIQUE: dict[str, Any] = {"uniqueItems": True}
 class _ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    campaign_id: ResourceId = Field(description="The pixel campaign ID")
+    campaign_id: StrictId = Field(description="The pixel campaign ID")
     start_date: ISODate = Field(description="Start of the reporting period (inclusive)")
     end_date: ISODate = Field(description="End of the reporting period (inclusive)")
 
