@@ -43,10 +43,21 @@ def get_campaign(
 
 
 def get_broadcast(
-    *, session: Session, account_id: int, campaign_id: uuid.UUID, summary: bool = False
+    *,
+    session: Session,
+    account_id: int,
+    campaign_id: uuid.UUID,
+    summary: bool = False,
+    lock: bool = False,
 ) -> Campaign:
-    """The campaign, or 409 (``TYPE_UNSUPPORTED``) when the public v1 does not operate its type."""
-    campaign = get_campaign(session=session, account_id=account_id, campaign_id=campaign_id)
+    """The campaign, or 409 (``TYPE_UNSUPPORTED``) when the public v1 does not operate its type.
+
+    ``lock`` holds the campaign until the transaction ends (``repository.get_campaign``): the
+    actions that check a state and then change it take it, so two concurrent requests cannot
+    both pass the check."""
+    campaign = get_campaign(
+        session=session, account_id=account_id, campaign_id=campaign_id, lock=lock
+    )
     if campaign.campaign_type != SUPPORTED_TYPE:
         raise type_unsupported(campaign.campaign_type, summary=summary)
     return campaign
@@ -228,9 +239,12 @@ def publish(
     role: Role | str = CREDENTIAL_ROLE,
 ) -> Campaign:
     """Publish a draft whose preflight passes: 409 unless it is a draft, 422
-    ``PREFLIGHT_FAILED`` listing the failing checks."""
+    ``PREFLIGHT_FAILED`` listing the failing checks. Concurrent publishes of one draft
+    serialise on the campaign's lock: one publishes, the others see it published (409)."""
     require(role, Action.manage_campaigns)
-    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    campaign = get_broadcast(
+        session=session, account_id=account_id, campaign_id=campaign_id, lock=True
+    )
     if campaign.status != "draft":
         raise conflict(
             f"Only drafts can be published; this campaign is {campaign.status}",
@@ -301,7 +315,9 @@ def schedule_campaign(
     *, session: Session, account_id: int, campaign_id: uuid.UUID, data: ScheduleRequest
 ) -> Execution:
     """Schedule (or reschedule) a published campaign's send at a future time."""
-    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    campaign = get_broadcast(
+        session=session, account_id=account_id, campaign_id=campaign_id, lock=True
+    )
     _require_published(campaign)
     tz = data.timezone or campaign.timezone
     send_at = local_to_utc(data.send_at, tz)
@@ -320,7 +336,9 @@ def schedule_campaign(
 
 def unschedule_campaign(*, session: Session, account_id: int, campaign_id: uuid.UUID) -> Campaign:
     """Remove the pending scheduled send; 409 when there is none."""
-    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    campaign = get_broadcast(
+        session=session, account_id=account_id, campaign_id=campaign_id, lock=True
+    )
     pending = repository.pending_schedule(session, campaign_id=campaign.id)
     if not pending:
         raise conflict("The campaign has no active schedule")
@@ -345,9 +363,14 @@ def send_campaign(
     campaign_id: uuid.UUID,
     role: Role | str = CREDENTIAL_ROLE,
 ) -> Execution:
-    """Queue an execution now; 409 while another one is due or running."""
+    """Queue an execution now; 409 while another one is due or running.
+
+    Concurrent sends serialise on the campaign's lock, taken before the executions are read:
+    the first creates the run, the others then see it and get the 409."""
     require(role, Action.manage_campaigns)
-    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    campaign = get_broadcast(
+        session=session, account_id=account_id, campaign_id=campaign_id, lock=True
+    )
     _require_published(campaign)
     now = utcnow()
     for execution in repository.executions_in(session, campaign_id=campaign.id, statuses=ACTIVE):
@@ -371,7 +394,9 @@ def cancel_campaign(
 ) -> Campaign:
     """Cancel pending executions and ask running ones to stop; 409 when nothing is active."""
     require(role, Action.manage_campaigns)
-    campaign = get_broadcast(session=session, account_id=account_id, campaign_id=campaign_id)
+    campaign = get_broadcast(
+        session=session, account_id=account_id, campaign_id=campaign_id, lock=True
+    )
     active = repository.executions_in(session, campaign_id=campaign.id, statuses=ACTIVE)
     if not active:
         raise conflict("The campaign has no scheduled or running execution to cancel")

@@ -1,0 +1,103 @@
+"""Concurrent campaign actions against the real database (SQLite and PostgreSQL): parallel
+``/send`` start one run, parallel ``/publish`` publish once.
+
+Each test widens the window the server had between reading the campaign's state and writing
+what it decided (``slowed``), so that without the campaign lock every thread reads the same
+state and the test fails every time rather than now and then."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from tests.messaging.helpers import (
+    in_parallel,
+    make_audience,
+    make_campaign,
+    make_template,
+    post,
+    published_campaign,
+    slowed,
+)
+
+from beacon.core.db import Database
+from beacon.core.timefmt import iso_millis, utcnow
+from beacon.messaging.campaigns import preflight, repository
+from beacon.messaging.models import Execution
+
+THREADS = 6
+
+
+def _executions(db: Database, campaign_id: str) -> list[Execution]:
+    with db.transaction() as session:
+        rows = session.scalars(
+            select(Execution).where(Execution.campaign_id == uuid.UUID(campaign_id))
+        ).all()
+        session.expunge_all()
+        return list(rows)
+
+
+def test_parallel_sends_start_exactly_one_run(
+    client: TestClient, auth: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = published_campaign(client, auth)["campaignId"]
+    slowed(monkeypatch, repository, "executions_in")
+
+    responses = in_parallel(lambda: post(client, f"/campaigns/{cid}/send", auth), THREADS)
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [202] + [409] * (THREADS - 1), [r.text for r in responses]
+    accepted = next(r for r in responses if r.status_code == 202).json()["data"]
+    for refused in (r for r in responses if r.status_code == 409):
+        error = refused.json()["error"]
+        assert error["message"] == "An execution is already pending"
+        assert error["details"]["executionId"] == accepted["executionId"]
+    executions = _executions(db, cid)
+    assert [(e.trigger, e.status) for e in executions] == [("send_now", "scheduled")]
+    assert f"exec-{executions[0].id}" == accepted["executionId"]
+
+
+def test_parallel_sends_beside_an_armed_schedule(
+    client: TestClient, auth: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A future scheduled run does not block ``/send`` (docs/orchestrate.md); still one run."""
+    send_at = iso_millis(utcnow() + timedelta(days=2))
+    cid = published_campaign(
+        client, auth, schedule={"mode": "at", "sendAt": send_at, "timezone": "UTC"}
+    )["campaignId"]
+    slowed(monkeypatch, repository, "executions_in")
+
+    responses = in_parallel(lambda: post(client, f"/campaigns/{cid}/send", auth), THREADS)
+
+    assert sorted(r.status_code for r in responses) == [202] + [409] * (THREADS - 1)
+    active = sorted((e.trigger, e.status) for e in _executions(db, cid))
+    assert active == [("schedule", "scheduled"), ("send_now", "scheduled")]
+
+
+def test_parallel_publishes_publish_once(
+    client: TestClient, auth: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    segment_id = make_audience(client, auth)
+    template_id = make_template(client, auth)
+    send_at = iso_millis(utcnow() + timedelta(days=2))
+    cid = make_campaign(
+        client,
+        auth,
+        segment_id=segment_id,
+        template_id=template_id,
+        schedule={"mode": "at", "sendAt": send_at, "timezone": "UTC"},
+    )["campaignId"]
+    slowed(monkeypatch, preflight, "run_preflight")
+
+    responses = in_parallel(lambda: post(client, f"/campaigns/{cid}/publish", auth), THREADS)
+
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (THREADS - 1), [
+        r.text for r in responses
+    ]
+    for refused in (r for r in responses if r.status_code == 409):
+        assert refused.json()["error"]["message"].startswith("Only drafts can be published")
+    # one armed schedule, and no run cancelled by a publish that lost the race
+    assert [(e.trigger, e.status) for e in _executions(db, cid)] == [("schedule", "scheduled")]
