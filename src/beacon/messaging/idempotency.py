@@ -67,11 +67,19 @@ def respond(
     status_code: int,
     produce: Callable[[], Any],
 ) -> JSONResponse:
-    """Replay the stored response for a repeated key, or run ``produce`` and store its response."""
+    """Replay the stored response for a repeated key, or run ``produce`` and store its response.
+
+    Repeats of one key are serialised (``idempotency_repository.lock_key``): a repeat that
+    arrives while the first request is still running waits for it, then replays its response
+    (or, if it failed and stored nothing, runs itself). So concurrent repeats create one
+    object, and every one of them answers what the first did."""
     if idem.key is None:
         return JSONResponse(ok_body(produce()), status_code=status_code)
+    idempotency_repository.lock_key(
+        session, account_id=account_id, key=idem.key, expired_before=utcnow() - TTL
+    )
     record = idempotency_repository.record_for(session, account_id=account_id, key=idem.key)
-    if record is not None and record.created_at > utcnow() - TTL:
+    if record is not None:
         if record.fingerprint != idem.fingerprint:
             raise Conflict(
                 "This Idempotency-Key was already used with a different request",
@@ -81,8 +89,6 @@ def respond(
         return JSONResponse(
             record.body, status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
         )
-    if record is not None:
-        idempotency_repository.delete_record(session, record.id)
     body = ok_body(produce())
     session.add(
         IdempotencyRecord(
