@@ -101,3 +101,22 @@ def test_parallel_publishes_publish_once(
         assert refused.json()["error"]["message"].startswith("Only drafts can be published")
     # one armed schedule, and no run cancelled by a publish that lost the race
     assert [(e.trigger, e.status) for e in _executions(db, cid)] == [("schedule", "scheduled")]
+
+
+def test_the_database_refuses_a_second_pending_send(
+    client: TestClient, auth: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind the lock, a unique index: a send whose check read nothing (as a request that
+    skipped the lock would) still gets the documented 409, not a second run nor a 500."""
+    cid = published_campaign(client, auth)["campaignId"]
+    first = post(client, f"/campaigns/{cid}/send", auth)
+    assert first.status_code == 202
+    monkeypatch.setattr(repository, "executions_in", lambda *args, **kwargs: [])
+
+    second = post(client, f"/campaigns/{cid}/send", auth)
+
+    assert second.status_code == 409, second.text
+    error = second.json()["error"]
+    assert error["message"] == "An execution is already pending"
+    assert error["details"]["executionId"] == first.json()["data"]["executionId"]
+    assert len(_executions(db, cid)) == 1

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +32,7 @@ from beacon.core.timefmt import utcnow
 # Attributes are queried by segment rules: JSONB on PostgreSQL gives typed comparisons.
 AttributesJSON = JSON().with_variant(JSONB(), "postgresql")
 RecipientId = BigInteger().with_variant(Integer(), "sqlite")
+PENDING_SEND = "trigger = 'send_now' AND status = 'scheduled'"
 
 
 def _account_fk() -> Mapped[int]:
@@ -184,7 +186,18 @@ class Execution(Base):
     """One run of a campaign; the engine works through it in ``Batch`` jobs."""
 
     __tablename__ = "messaging_executions"
-    __table_args__ = (Index("ix_messaging_executions_status_due", "status", "scheduled_for"),)
+    __table_args__ = (
+        Index("ix_messaging_executions_status_due", "status", "scheduled_for"),
+        # At most one run sent now and not yet started per campaign: the database's guard
+        # behind the campaign lock of POST /send (migration 0102).
+        Index(
+            "uq_messaging_executions_pending_send",
+            "campaign_id",
+            unique=True,
+            postgresql_where=text(PENDING_SEND),
+            sqlite_where=text(PENDING_SEND),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     account_id: Mapped[int] = _account_fk()

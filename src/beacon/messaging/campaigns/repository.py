@@ -237,6 +237,17 @@ def pending_schedule(session: Session, *, campaign_id: uuid.UUID) -> Sequence[Ex
     ).all()
 
 
+def pending_send(session: Session, *, campaign_id: uuid.UUID) -> Execution | None:
+    """The campaign's run sent now that has not started (at most one: a unique index)."""
+    return session.scalar(
+        select(Execution).where(
+            Execution.campaign_id == campaign_id,
+            Execution.trigger == "send_now",
+            Execution.status == "scheduled",
+        )
+    )
+
+
 def execution_count(session: Session, *, campaign_id: uuid.UUID) -> int:
     """How many executions the campaign has had (cancelled ones included)."""
     return int(

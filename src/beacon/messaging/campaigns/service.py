@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
@@ -380,8 +381,18 @@ def send_campaign(
                 executionId=f"exec-{execution.id}",
             )
     execution = _new_execution(campaign, trigger="send_now", scheduled_for=now)
-    session.add(execution)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(execution)
+    except IntegrityError:
+        # uq_messaging_executions_pending_send: a run sent now is already pending (the lock
+        # above makes this unreachable; the index guards any path that would skip it)
+        pending = repository.pending_send(session, campaign_id=campaign.id)
+        if pending is None:
+            raise
+        raise conflict(
+            "An execution is already pending", executionId=f"exec-{pending.id}"
+        ) from None
     return execution
 
 
