@@ -20,7 +20,9 @@ from pydantic import (
 from beacon.contextual.batches import MAX_BATCH_URLS, BatchView
 from beacon.contextual.models import ClassificationBatchItem
 from beacon.contextual.service import UrlOutcome
+from beacon.core.openapi import generate_within
 from beacon.core.timefmt import UTCSeconds
+from beacon.core.urls import PUBLIC_URL_PATTERN
 
 MAX_URL_LENGTH = 2048
 CLASSIFICATION_EXAMPLE: dict[str, Any] = {
@@ -54,7 +56,14 @@ def _web_url(value: str) -> str:
 WEB_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\[\]\s\\]+([/?#][^\s]*)?$"
 WebUrl = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": WEB_URL_PATTERN}),
+    Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        json_schema_extra={
+            "pattern": WEB_URL_PATTERN,
+            **generate_within(pattern=f"^{PUBLIC_URL_PATTERN}$"),
+        },
+    ),
     AfterValidator(_web_url),
 ]
 

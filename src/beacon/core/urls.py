@@ -20,6 +20,12 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
         "mc_cid", "mc_eid", "_ga", "_gl", "li_fat_id", "ref_src", "s_cid", "mkt_tok",
     }
 )  # fmt: skip
+# For generators only (core.openapi.generate_within): a subset of the web page URLs every API
+# accepts, each an http(s) URL on a public registrable domain with an ASCII host (the public
+# suffix list and IDNA's rules cannot be one regular expression).
+PUBLIC_URL_PATTERN = (
+    r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # `http(s)://` or `//`, then an authority without user info, port, IPv6 literal or escape
 # (none of `@[]:%`) up to the path, query, fragment or end: all `plain_host` reads itself.
