@@ -272,13 +272,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method any route serves on this path (Starlette only names the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": "__none__"})
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    """Every method a route serves on this path, asked of each route as routing asks it (an
+    included router answers for its own routes; Starlette only names the first route's), and
+    HEAD with GET (BeaconApp serves it)."""
+    methods = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    }
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)
