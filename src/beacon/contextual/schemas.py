@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from pydantic import (
     AfterValidator,
@@ -22,7 +21,7 @@ from beacon.contextual.models import ClassificationBatchItem
 from beacon.contextual.service import UrlOutcome
 from beacon.core.openapi import generate_within
 from beacon.core.timefmt import UTCSeconds
-from beacon.core.urls import PUBLIC_URL_PATTERN
+from beacon.core.urls import PUBLIC_URL_PATTERN, web_url_host
 
 MAX_URL_LENGTH = 2048
 CLASSIFICATION_EXAMPLE: dict[str, Any] = {
@@ -43,12 +42,8 @@ def _web_url(value: str) -> str:
         raise ValueError("must be an absolute http(s) URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
-    try:
-        host = httpx.URL(value).host  # what the fetcher reads: an "xn--" label IDNA refuses fails
-    except (httpx.InvalidURL, UnicodeError):
-        host = ""
-    if not host:
-        raise ValueError("must be an absolute http(s) URL with a valid host name")
+    if web_url_host(value) is None:  # what the fetcher reads: a bad port, an "xn--" label
+        raise ValueError("must be an absolute http(s) URL with a valid host name and port")
     return value
 
 
