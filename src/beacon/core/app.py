@@ -19,7 +19,7 @@ from beacon.core import domain as contributions
 from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings, get_settings
 from beacon.core.db import Database
-from beacon.core.deps import RefuseUnknownQuery
+from beacon.core.deps import CheckQuery
 from beacon.core.domain import Domain, FrontApp
 from beacon.core.errors import ServiceUnavailable, register_error_family
 from beacon.core.http import (
@@ -140,9 +140,9 @@ def create_app(
     app.router.route_class = StrictJSONRoute
     app.include_router(apidocs.router)
     open_prefixes = tuple(prefix for d in domains for prefix in d.open_query_prefixes)
-    refuse_unknown_query = Depends(RefuseUnknownQuery(open_prefixes))
+    check_query = Depends(CheckQuery(open_prefixes))
     for router in contributions.routers(domains):
-        app.include_router(router, dependencies=[refuse_unknown_query])
+        app.include_router(router, dependencies=[check_query])
 
     @app.get("/healthz", tags=["Operations"], summary="Process is alive")
     def healthz() -> dict[str, str]:
