@@ -27,7 +27,8 @@ User-Agent is checked against them in this order; the first match decides:
    an assistant fetching for its user), wherever it stands.
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
    form, a bare name after `Mozilla/5.0`, no platform token at all (`name/version`), or
-   "Linux" as the only one, with no browser engine or media stack (`Connector/1.0 (Linux)`).
+   "Linux" as the only one written the GNU toolchain's way, with no browser engine or media
+   stack (`Wget/1.20.3 (linux-gnu)`; a desktop app's plain `(Linux)` is not enough).
 7. tools that borrow a browser's User-Agent -> bot, `known_crawler`: a tool family's word
    ending a name (`...Safari/537.36 CybaaAgent`, `(ThousandEyes Agent)`, `ips-agent`: agent,
    monitor, check, verify, scanner, insights, console, plugin, ...), a bare domain name as a
