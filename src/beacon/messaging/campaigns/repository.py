@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.core.db import fetch_page
@@ -132,6 +132,16 @@ def get_template(session: Session, *, account_id: int, template_id: uuid.UUID) -
     """The account's template, or None (another account's id is None too)."""
     return session.scalar(
         select(Template).where(Template.id == template_id, Template.account_id == account_id)
+    )
+
+
+def forget_preflights(session: Session, *, account_id: int, template_id: uuid.UUID) -> None:
+    """Clear the last preflight of every campaign using ``template_id``: it described the
+    template as it was (published, rendering), and reads ``not_evaluated`` until run again."""
+    session.execute(
+        update(Campaign)
+        .where(Campaign.account_id == account_id, Campaign.template_id == template_id)
+        .values(preflight=None)
     )
 
 
