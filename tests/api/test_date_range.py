@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from tests.messaging.conftest import token_for as token_for
 
 from beacon.core.timefmt import EARLIEST, LATEST, ISODateTime
@@ -54,6 +54,11 @@ def test_the_range_edges_are_accepted(strict: TestClient, headers: dict[str, str
     edges = TypeAdapter(ISODateTime)
     assert edges.validate_python("1970-01-01T00:00:00-14:00").year == 1970
     assert edges.validate_python("2999-12-31T23:59:59+14:00").year == 2999
+    # by its UTC day too: 2999-12-31T23:59:59-12:00 is 3000-01-01 in UTC
+    with pytest.raises(ValidationError, match="expected a date from 1970-01-01 to 2999-12-31"):
+        edges.validate_python("2999-12-31T23:59:59-12:00")
+    with pytest.raises(ValidationError, match="expected date-time, use ISO 8601"):
+        edges.validate_python(1_700_000_000)  # a Unix time is not an ISO 8601 date-time
     cid = _campaign(strict, headers)
     stats = strict.get(
         f"/v1/pixel/campaigns/{cid}/stats",

@@ -44,6 +44,33 @@ def test_boilerplate_has_no_content_word(text: str) -> None:
     assert content.too_little(title="", description="", text=text, language="en")
 
 
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Cookie-Einstellungen", "de"),
+        ("Seite nicht gefunden", "de"),
+        ("Página no encontrada", "es"),
+        ("Iniciar sesión", "es"),
+        ("Page introuvable", "fr"),
+        ("Connexion à votre compte", "fr"),
+        ("Pagina non trovata", "it"),
+        ("Accedi", "it"),
+        ("Página não encontrada", "pt"),
+        ("Aceitar cookies", "pt"),
+    ],
+)
+def test_boilerplate_of_the_other_languages(text: str, language: str) -> None:
+    assert content.too_little(title="", description="", text=text, language=language)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [("Política", "es"), ("La politique du gouvernement", "fr"), ("Fußball", "de")],
+)
+def test_topical_words_of_the_other_languages_are_content(text: str, language: str) -> None:
+    assert not content.too_little(title="", description="", text=text, language=language)
+
+
 @pytest.mark.parametrize("text", TOPICAL)
 def test_short_topical_text_has_content(text: str) -> None:
     assert not content.too_little(title="", description="", text=text, language="en")

@@ -103,6 +103,32 @@ def test_declared_language_decides_what_the_content_cannot() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "declared"),
+    [
+        ("登录", None),  # "sign in": an unsure detector (zh 0.29) used to leave it undetermined
+        ("Войти", None),
+        ("Войти в аккаунт", "en"),  # a template's lang="en" over Cyrillic text
+        ("تسجيل الدخول", "en-US"),
+    ],
+)
+def test_text_in_another_script_is_never_a_supported_language(
+    text: str, declared: str | None
+) -> None:
+    detected = language.detect(text=text, declared=declared)
+    assert detected is not None and not language.is_supported(detected)
+    result = engine.classify_text(text=text).to_dict()
+    assert result["iab_categories"] == [] and result["notes"] == ["unsupported_language"]
+
+
+def test_the_script_rule_keeps_declared_unsupported_languages_and_latin_text() -> None:
+    assert language.detect(text="Войти", declared="ru") == "ru"
+    assert language.detect(text="Hello") is None  # short Latin text: still undetermined
+    assert language.detect(text="Naïve café") is None
+    # a few words of another script inside Latin text change nothing
+    assert language.detect(text="Tokyo (東京) is the capital and largest city of Japan.") == "en"
+
+
+@pytest.mark.parametrize(
     ("declared", "expected"),
     [("en-US", "en"), ("pt_BR", "pt"), (" FR ", "fr"), ("", None), ("x", None), ("zxx", None)],
 )

@@ -152,6 +152,17 @@ def test_nul_character_is_422_on_every_backend_and_nothing_is_stored(
     assert client.get(CAMPAIGNS, headers=headers).json() == []
 
 
+def test_a_utf16_upload_is_told_to_send_utf8(client: TestClient, headers: dict[str, str]) -> None:
+    body = "url\nhttps://www.example.com/a\n".encode("utf-16")  # starts with its BOM
+    response = client.post(
+        "/v1/clsfy/inventory", content=body, headers={**headers, "Content-Type": "text/csv"}
+    )
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        "The body is UTF-16 or UTF-32 text (it starts with a byte-order mark): send UTF-8"
+    )
+
+
 def test_escaped_backslash_before_u0000_is_ordinary_text(
     client: TestClient, headers: dict[str, str]
 ) -> None:

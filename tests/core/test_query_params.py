@@ -58,3 +58,25 @@ def test_exempt_paths_still_take_any_query(client: TestClient, headers: dict[str
     # The token endpoint answers per RFC 6749 about the client, not the parameter.
     token = client.post("/public/v1/oauth/token?foo=1", data={"grant_type": "client_credentials"})
     assert token.json()["error"] == "invalid_client"
+
+
+def test_a_parameter_of_one_value_given_twice_is_400(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    response = client.get("/v1/clsfy/inventory?limit=10&limit=20", headers=headers)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "Parameter 'limit' is given 2 times; it takes one value",
+    }
+
+
+def test_a_list_parameter_may_repeat(client: TestClient, headers: dict[str, str]) -> None:
+    created = client.post(
+        "/v1/pixel/campaigns", json={"name": "q", "use_case": "other"}, headers=headers
+    ).json()
+    stats = f"/v1/pixel/campaigns/{created['id']}/stats"
+    assert client.get(f"{stats}?device=desktop&device=mobile", headers=headers).status_code == 200
+    repeated = client.get(f"{stats}?interval=day&interval=week", headers=headers)
+    assert repeated.status_code == 400
+    assert repeated.json()["message"].startswith("Parameter 'interval' is given 2 times")

@@ -134,6 +134,13 @@ def test_csv_import(client: TestClient, auth: dict[str, str]) -> None:
         content="color\nred\n",
     )
     assert unknown.status_code == 400
+    twice = client.post(
+        f"{API}/contacts/import",
+        headers={**auth, "Content-Type": "text/csv"},
+        content="email,email\na@example.com,b@example.com\n",
+    )
+    assert twice.status_code == 400, twice.text
+    assert twice.json()["error"]["message"] == "The CSV names column 'email' more than once"
 
 
 def _segment(client: TestClient, auth: dict[str, str], rules: dict[str, Any]) -> Any:

@@ -156,6 +156,32 @@ def test_preflight_passes_for_a_ready_email_campaign(
     assert summary["audience"]["included"][0]["memberCount"] is None
 
 
+def test_a_template_change_makes_the_preflight_not_evaluated(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    segment = make_audience(client, auth)
+    template = make_template(client, auth)
+    other = make_template(client, auth)
+    campaign = make_campaign(client, auth, segment_id=segment, template_id=template)
+    cid = campaign["campaignId"]
+    assert post(client, f"/campaigns/{cid}/preflight", auth).status_code == 200
+
+    def preflight() -> str:
+        summary = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]
+        return str(summary["preflight"]["status"])
+
+    assert preflight() == "warning"
+    client.patch(f"{API}/templates/{other}", headers=auth, json={"name": "Another"})
+    assert preflight() == "warning"  # another template: this campaign's result stands
+    unpublished = client.patch(
+        f"{API}/templates/{template}", headers=auth, json={"status": "draft"}
+    )
+    assert unpublished.status_code == 200, unpublished.text
+    assert preflight() == "not_evaluated"  # it said "template_published: passed"
+    result = post(client, f"/campaigns/{cid}/preflight", auth).json()["data"]
+    assert {c["id"]: c["status"] for c in result["checks"]}["template_published"] == "failed"
+
+
 def test_actions_and_their_conflicts(
     client: TestClient, auth: dict[str, str], db: Database
 ) -> None:

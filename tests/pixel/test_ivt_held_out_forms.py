@@ -35,6 +35,7 @@ def _human(ua: str) -> bool:
 def test_a_name_after_a_semicolon_closing_a_desktop_browser_is_a_tool() -> None:
     assert _label(f"{_CHROME_WINDOWS}; Zorblatt") == ("bot", "Zorblatt")
     assert _label(f"{_CHROME_LINUX};Zorblatt/2.0") == ("bot", "Zorblatt")
+    assert _label(f"{_CHROME_WINDOWS}; Zorbtizen") == ("bot", "Zorbtizen")
     # browsers append their tokens with a space; mobile apps' "; app" forms are left alone
     assert _human(f"{_CHROME_WINDOWS} Edg/120.0.2210.91")
     assert _human(
@@ -54,6 +55,16 @@ def test_a_name_and_a_one_word_comment_closing_a_desktop_browser_is_a_tool() -> 
         " (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30 YaBrowser/19.6.0.158 (lite)"
     )
     assert _human(f"{_SAFARI_MAC} (Zorblatt)")
+
+
+def test_a_platform_or_tv_token_after_safaris_semicolon_is_a_tv_not_a_tool() -> None:
+    # YouTube's TV app (TVHTML5) on a Samsung Tizen TV, a desktop form with its TV's tokens
+    assert _human(
+        "Mozilla/5.0 (Windows NT 10.0; WOW64) AppleWebKit/537.36 (KHTML, like Gecko)"
+        " Chrome/75.0.3770.142 Safari/537.36; SMART-TV; Tizen 4.0"
+    )
+    assert _human(f"{_CHROME_LINUX}; Web0S; LG-TV")
+    assert _human(f"{_CHROME_LINUX}; CrKey/1.56.500000")
 
 
 def test_a_bare_name_before_safaris_version_is_a_tool() -> None:
@@ -105,9 +116,35 @@ def test_a_name_between_x11_and_linux_is_a_tool() -> None:
     )
 
 
+def test_a_linux_distribution_between_x11_and_linux_is_a_browser() -> None:
+    for distribution in (
+        "Pop",
+        "NixOS",
+        "Zorin",
+        "Kali",
+        "kali",
+        "Alpine",
+        "Rocky",
+        "RHEL",
+        "Trisquel",
+        "PCLinuxOS",
+        "EndeavourOS",
+        "AlmaLinux",
+    ):
+        firefox = (
+            f"Mozilla/5.0 (X11; {distribution}; Linux x86_64; rv:120.0) Gecko/20100101"
+            " Firefox/120.0"
+        )
+        assert _human(firefox), distribution
+        assert _human(_CHROME_LINUX.replace("(X11; ", f"(X11; {distribution}; ")), distribution
+
+
 def test_linux_as_the_only_platform_of_a_program_form_is_a_bot() -> None:
+    # "Linux" written as the GNU toolchain writes it: a host triplet or GNU/Linux
     assert classify_traffic("Zorblatt (Beta 2;GNU/Linux)").type == "bot"
-    assert classify_traffic("zorblatt/1.11.0 (Zorbkit/1.9.8; linux x64)").type == "bot"
+    assert classify_traffic("Zorblatt/1.20.3 (linux-gnu)").type == "bot"
+    assert classify_traffic("Zorblatt/2.9 (beta; x86_64-pc-linux-gnu)").type == "bot"
+    assert classify_traffic("Linux Gnu (zorb)").type == "bot"
     # a media stack on Linux, a browser engine, or another platform token keeps it a browser
     assert _human("Linux UPnP/1.0 Sonos/54.2-72031 (ZPS11)")
     assert _human(
@@ -115,6 +152,20 @@ def test_linux_as_the_only_platform_of_a_program_form_is_a_bot() -> None:
         " AppleWebKit/537.36 (KHTML, like Gecko) Chrome/44.0.2403.119 Desktop"
     )
     assert _human(_CHROME_LINUX)
+
+
+def test_a_desktop_app_naming_plain_linux_as_its_platform_is_human() -> None:
+    # desktop music and podcast players: people's audio impressions (review of h/ivt6)
+    for ua in (
+        "Spotify/107700338 Linux/0 (PC desktop)",
+        "Spotify/1.2.25.1011 Linux/0 (PC desktop)",
+        "Strawberry/1.0.21 (Linux)",
+        "Kasts/23.08.4 (Linux)",
+        "Plexamp/4.9.5 (Linux)",
+        "Deezer/5.30.660 (Electron; linux/6.5.0; Desktop; en)",
+        "Podcasts/0.6.1 (GNOME; Linux)",
+    ):
+        assert _human(ua), ua
 
 
 def test_a_version_written_as_a_word_is_an_unfilled_template() -> None:

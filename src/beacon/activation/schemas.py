@@ -27,6 +27,7 @@ from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
+from beacon.core.urls import PUBLIC_URL_PATTERN
 
 Format = Literal["banner", "video", "native", "ctv", "audio"]
 Device = Literal["desktop", "mobile", "tablet", "ctv"]
@@ -86,12 +87,6 @@ class Pagination(BaseModel):
 # --- Inventory -----------------------------------------------------------------------------
 
 
-# What the document states for an inventory URL: a subset every match of which is an http(s)
-# URL on a public registrable domain (the server accepts any such URL; the public suffix list
-# cannot be one regular expression).
-PUBLIC_URL_PATTERN = (
-    r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
-)
 # A text upload: one such URL per line (a first line that is not a URL is read as a header).
 URL_LINES_PATTERN = f"^{PUBLIC_URL_PATTERN}(\\r?\\n{PUBLIC_URL_PATTERN}){{0,9}}(\\r?\\n)?$"
 

@@ -7,8 +7,9 @@ help: its map is a function of the score, fitted on documents that all have a to
 page whose title, description and text hold no content word gets no category, and the result
 says ``insufficient_content`` (docs/understand.md). A content word is a word of two or more
 letters that is neither a stop word of the page's language (YAKE's lists, as the keywords
-use) nor a word of such interstitial pages (``data/interstitial-words.txt``, English: the
-words those pages are made of, across sites). Digits do not count ("404").
+use) nor a word of such interstitial pages (``data/interstitial-words.txt``, in the six
+languages the engine classifies: the words those pages are made of, across sites). Digits do
+not count ("404").
 
 One content word is enough: short public questions and headlines carry their topic in a
 single word ("Which annuity is right for me?"); at two, 2% of the public corpus's wikiHow steps

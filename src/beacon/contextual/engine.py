@@ -51,7 +51,9 @@ from beacon.contextual.sentiment import Sentiment
 # on; the blend decides pages of lexicon score under 40 (was 15) (issue 16, session 14).
 # 1.10.0: English pages under 150 folded tokens get their sentiment from a hidden-layer head
 # (data/sentiment-head-short.npz), longer ones from the softmax head as before (issue 16,
-# h/sent3); categories are unchanged.
+# h/sent3). Also (session 15): text mostly in a non-Latin script is an unsupported language even
+# when the detector is unsure (language.py; no calibration document is), VADER reads an overlong
+# sentence in pieces, and the content guard reads every apostrophe form.
 ENGINE_VERSION = "lexicon-embed-1.10.0"
 
 # The sentiment of a page in an unsupported language: not measured, so neither side is claimed.

@@ -17,6 +17,12 @@ in, so the declaration only breaks ties):
    classified as if its language were supported, since a wrong ``unsupported_language``
    would throw away a good classification of a short English text.
 
+4. Text written mostly in another script than Latin (Cyrillic, Greek, Arabic, CJK, ...) is in
+   none of the supported languages, which all write in Latin letters: it answers the
+   detector's best guess among the other languages even when unsure ("登录" is ``zh``, not
+   undetermined), and a supported language declared over it is a template's default, not the
+   page's language. A declared unsupported language stands.
+
 Codes are ISO 639-1 (``en``, ``es``) where the language has one; the few languages the model
 knows only by an ISO 639-3 code keep that code. The model's ``zxx`` ("no linguistic
 content": numbers, code) counts as undetermined.
@@ -40,6 +46,9 @@ CONFIDENT = 0.5
 PLAUSIBLE = 0.1
 _NO_LANGUAGE = "zxx"
 _DECLARED_RE = re.compile(r"^([a-zA-Z]{2,3})(?:[-_].*)?$")
+_LETTER_RE = re.compile(r"[^\W\d_]")
+# Latin letters: ASCII, Latin-1 Supplement, Latin Extended-A and -B, Latin Extended Additional.
+_LATIN_LETTER_RE = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
 
 
 @cache
@@ -69,6 +78,10 @@ def detect(*, text: str, title: str = "", declared: str | None = None) -> str | 
     best, confidence = ranking[0]
     if best == _NO_LANGUAGE:
         return hint
+    if _mostly_other_script(sample):
+        if hint is not None and hint not in SUPPORTED:
+            return hint
+        return next(code for code, _ in ranking if code not in SUPPORTED | {_NO_LANGUAGE})
     if hint is None:
         return best if confidence >= CONFIDENT else None
     if hint == best:
@@ -87,3 +100,9 @@ def reads_as_english(language: str | None) -> bool:
 def is_supported(language: str | None) -> bool:
     """Whether the engine classifies this language; an undetermined one is given the benefit."""
     return language is None or language in SUPPORTED
+
+
+def _mostly_other_script(sample: str) -> bool:
+    """Whether fewer than half of the letters of ``sample`` are Latin ones."""
+    letters = len(_LETTER_RE.findall(sample))
+    return letters > 0 and 2 * len(_LATIN_LETTER_RE.findall(sample)) < letters

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import httpx
 import orjson
 from pydantic import (
     AfterValidator,
@@ -20,7 +19,9 @@ from pydantic import (
 from beacon.contextual.batches import MAX_BATCH_URLS, BatchView
 from beacon.contextual.models import ClassificationBatchItem
 from beacon.contextual.service import UrlOutcome
+from beacon.core.openapi import generate_within
 from beacon.core.timefmt import UTCSeconds
+from beacon.core.urls import PUBLIC_URL_PATTERN, web_url_host
 
 MAX_URL_LENGTH = 2048
 CLASSIFICATION_EXAMPLE: dict[str, Any] = {
@@ -41,12 +42,8 @@ def _web_url(value: str) -> str:
         raise ValueError("must be an absolute http(s) URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http(s) URL")
-    try:
-        host = httpx.URL(value).host  # what the fetcher reads: an "xn--" label IDNA refuses fails
-    except (httpx.InvalidURL, UnicodeError):
-        host = ""
-    if not host:
-        raise ValueError("must be an absolute http(s) URL with a valid host name")
+    if web_url_host(value) is None:  # what the fetcher reads: a bad port, an "xn--" label
+        raise ValueError("must be an absolute http(s) URL with a valid host name and port")
     return value
 
 
@@ -54,7 +51,14 @@ def _web_url(value: str) -> str:
 WEB_URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\[\]\s\\]+([/?#][^\s]*)?$"
 WebUrl = Annotated[
     str,
-    Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"pattern": WEB_URL_PATTERN}),
+    Field(
+        min_length=1,
+        max_length=MAX_URL_LENGTH,
+        json_schema_extra={
+            "pattern": WEB_URL_PATTERN,
+            **generate_within(pattern=f"^{PUBLIC_URL_PATTERN}$"),
+        },
+    ),
     AfterValidator(_web_url),
 ]
 

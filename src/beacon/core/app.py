@@ -11,7 +11,7 @@ from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from beacon import __version__
 from beacon.core import apidocs
@@ -19,7 +19,7 @@ from beacon.core import domain as contributions
 from beacon.core.clientaddr import ClientAddressResolver
 from beacon.core.config import Settings, get_settings
 from beacon.core.db import Database
-from beacon.core.deps import RefuseUnknownQuery
+from beacon.core.deps import CheckQuery
 from beacon.core.domain import Domain, FrontApp
 from beacon.core.errors import ServiceUnavailable, register_error_family
 from beacon.core.http import (
@@ -47,7 +47,25 @@ class BeaconApp(FastAPI):
                 if front.owns(scope["path"]):
                     await front(scope, receive, send)
                     return
+            if scope["method"] == "HEAD":
+                # RFC 9110: HEAD is GET without the content. Routes name GET only, so a HEAD is
+                # served as the GET, whose status and headers (content-length too) go out alone.
+                await super().__call__({**scope, "method": "GET"}, receive, _headers_only(send))
+                return
         await super().__call__(scope, receive, send)
+
+
+def _headers_only(send: Send) -> Send:
+    """``send`` with every body chunk dropped but an empty last one."""
+
+    async def headers_only(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            if message.get("more_body", False):
+                return
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await send(message)
+
+    return headers_only
 
 
 def create_app(
@@ -122,9 +140,9 @@ def create_app(
     app.router.route_class = StrictJSONRoute
     app.include_router(apidocs.router)
     open_prefixes = tuple(prefix for d in domains for prefix in d.open_query_prefixes)
-    refuse_unknown_query = Depends(RefuseUnknownQuery(open_prefixes))
+    check_query = Depends(CheckQuery(open_prefixes))
     for router in contributions.routers(domains):
-        app.include_router(router, dependencies=[refuse_unknown_query])
+        app.include_router(router, dependencies=[check_query])
 
     @app.get("/healthz", tags=["Operations"], summary="Process is alive")
     def healthz() -> dict[str, str]:

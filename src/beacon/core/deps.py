@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, get_args, get_origin
 
 from fastapi import Depends, Request, Security
 from fastapi.dependencies.models import Dependant
@@ -134,14 +134,15 @@ def wake_worker(request: Request) -> None:
         worker.wake()
 
 
-class RefuseUnknownQuery:
+class CheckQuery:
     """A router dependency: a query parameter the route does not declare is a 400, like an
-    unknown body field, instead of being silently ignored (``?ofset=10`` is a typo to report).
-    Paths under ``open_prefixes`` take parameters they do not declare and are left alone."""
+    unknown body field, instead of being silently ignored (``?ofset=10`` is a typo to report);
+    so is a parameter of one value given twice (``?limit=10&limit=20`` would silently take the
+    last). Paths under ``open_prefixes`` take parameters they do not declare and are left alone."""
 
     def __init__(self, open_prefixes: tuple[str, ...] = ()) -> None:
         self.open_prefixes = open_prefixes
-        self._declared: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+        self._declared: dict[tuple[str, frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
 
     def __call__(self, request: Request) -> None:
         if not request.query_params or request.url.path.startswith(self.open_prefixes):
@@ -150,24 +151,47 @@ class RefuseUnknownQuery:
         if not isinstance(route, APIRoute):
             return
         key = (route.path, frozenset(route.methods or ()))
-        declared = self._declared.get(key)
-        if declared is None:
-            declared = self._declared[key] = frozenset(_query_names(route.dependant))
+        known = self._declared.get(key)
+        if known is None:
+            found, repeatable = _query_names(route.dependant)
+            known = self._declared[key] = (frozenset(found), frozenset(repeatable))
+        declared, lists = known
         unknown = [name for name in request.query_params if name not in declared]
         if unknown:
             takes = ", ".join(sorted(declared)) if declared else "no query parameters"
             raise BadRequest(f"Unknown parameter '{unknown[0]}' (this endpoint takes: {takes})")
+        for name in request.query_params:
+            count = len(request.query_params.getlist(name))
+            if count > 1 and name not in lists:
+                raise BadRequest(f"Parameter '{name}' is given {count} times; it takes one value")
 
 
-def _query_names(dependant: Dependant) -> set[str]:
-    """Every query parameter name ``dependant`` and its sub-dependencies read."""
+def _query_names(dependant: Dependant) -> tuple[set[str], set[str]]:
+    """Every query parameter name ``dependant`` and its sub-dependencies read, and those of them
+    that take a list (and so may be repeated)."""
     names: set[str] = set()
+    lists: set[str] = set()
     for param in dependant.query_params:
         model = param.field_info.annotation
         if isinstance(model, type) and issubclass(model, BaseModel):
-            names.update(f.alias or n for n, f in model.model_fields.items())
+            for name, field in model.model_fields.items():
+                names.add(field.alias or name)
+                if _takes_a_list(field.annotation):
+                    lists.add(field.alias or name)
         else:
             names.add(param.alias)
+            if _takes_a_list(model):
+                lists.add(param.alias)
     for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
+        sub_names, sub_lists = _query_names(sub)
+        names |= sub_names
+        lists |= sub_lists
+    return names, lists
+
+
+def _takes_a_list(annotation: Any) -> bool:
+    """Whether ``annotation`` is a list (or tuple or set), alone, optional or annotated."""
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return any(_takes_a_list(arg) for arg in get_args(annotation))

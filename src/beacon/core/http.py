@@ -163,6 +163,10 @@ class RequestContextMiddleware:
 # The pixel collector answers its GIF whatever it is sent, and keeps its own rejection counts.
 _COLLECTOR_PREFIX = "/px/"
 _NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
+# A body that starts with a UTF-16 or UTF-32 byte-order mark (an Excel "Unicode text" export):
+# its NUL bytes are the encoding's, not the text's, and the sender should hear that.
+_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+_WIDE_MESSAGE = "The body is UTF-16 or UTF-32 text (it starts with a byte-order mark): send UTF-8"
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -185,7 +189,8 @@ def _refusing_nul(receive: Receive, ctx: RequestContext) -> Receive:
             body = message.get("body", b"")
             window = tail + body
             if b"\x00" in body or _JSON_NUL.search(window):
-                ctx.body_error = ValidationFailed(_NUL_MESSAGE)
+                wide = not tail and body.startswith(_WIDE_BOMS)  # the first chunk's first bytes
+                ctx.body_error = ValidationFailed(_WIDE_MESSAGE if wide else _NUL_MESSAGE)
                 raise ctx.body_error
             tail = window[-16:]
         return message
@@ -272,13 +277,21 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return response
 
 
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method any route serves on this path (Starlette only names the first route's)."""
-    methods: set[str] = set()
-    for route in request.app.routes:
-        match, _ = route.matches({**request.scope, "method": "__none__"})
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    """Every method a route serves on this path, asked of each route as routing asks it (an
+    included router answers for its own routes; Starlette only names the first route's), and
+    HEAD with GET (BeaconApp serves it)."""
+    methods = {
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    }
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

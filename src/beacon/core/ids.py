@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import Field, Strict
+from pydantic import BeforeValidator, Field, Strict
 
 MAX_ID = 2**31 - 1
 
@@ -23,5 +23,14 @@ def id_path(description: str) -> Any:
 ResourceId = Annotated[int, Field(ge=1, le=MAX_ID)]
 """A resource id inside a request body."""
 
-StrictId = Annotated[ResourceId, Strict()]
-"""A resource id inside a JSON body, as a JSON integer only: 61, never "61", 61.0 or true."""
+
+def _integral(value: object) -> object:
+    """``61.0`` as ``61``: JSON Schema's ``integer`` includes a number written with a zero
+    fraction, and a client validating against the document may send one."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+StrictId = Annotated[ResourceId, BeforeValidator(_integral), Strict()]
+"""A resource id inside a JSON body, as a JSON integer (61, or 61.0): never "61" or true."""

@@ -6,8 +6,10 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
 from pydantic_core import PydanticCustomError
+
+from beacon.core.openapi import generate_within
 
 
 def utcnow() -> datetime:
@@ -65,10 +67,12 @@ LATEST = date(2999, 12, 31)
 
 
 def check_in_range(value: date) -> date:
-    """``value`` (a date, or a datetime by its own calendar day) if it lies within
-    ``EARLIEST``..``LATEST``; a validation error naming the range otherwise."""
-    day = value.date() if isinstance(value, datetime) else value
-    if not EARLIEST <= day <= LATEST:
+    """``value`` if it lies within ``EARLIEST``..``LATEST`` (a date-time by its own calendar
+    day, and by its UTC day when it has a zone); a validation error naming the range otherwise."""
+    days = [value.date() if isinstance(value, datetime) else value]
+    if isinstance(value, datetime) and value.tzinfo is not None and EARLIEST <= days[0] <= LATEST:
+        days.append(as_utc(value).date())  # no overflow: the local day is in range
+    if not all(EARLIEST <= day <= LATEST for day in days):
         raise PydanticCustomError(
             "date_range",
             "expected a date from {earliest} to {latest}",
@@ -77,8 +81,31 @@ def check_in_range(value: date) -> date:
     return value
 
 
+def parse_iso_datetime(value: object) -> object:
+    """An ISO 8601 date-time string (pydantic alone would also take a number as Unix time)."""
+    if isinstance(value, datetime | str):
+        return value
+    raise PydanticCustomError("datetime_type", "expected date-time, use ISO 8601")
+
+
+# For generators only (core.openapi): days that exist in every month, of years whose every
+# moment is in range whatever the zone.
+_YEARS = r"(19[89][0-9]|2[0-8][0-9]{2})"
+_DAY = rf"{_YEARS}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])"
+
 # The one date type of every API input: errors say "use YYYY-MM-DD", "not a valid date" or
 # the range.
-ISODate = Annotated[date, BeforeValidator(parse_iso_date), AfterValidator(check_in_range)]
+ISODate = Annotated[
+    date,
+    BeforeValidator(parse_iso_date),
+    AfterValidator(check_in_range),
+    Field(json_schema_extra=generate_within(pattern=f"^{_DAY}$")),
+]
 # The one date-time type of every API input (ISO 8601, with or without a zone), in range.
-ISODateTime = Annotated[datetime, AfterValidator(check_in_range)]
+ISODateTime = Annotated[
+    datetime,
+    BeforeValidator(parse_iso_datetime),
+    AfterValidator(check_in_range),
+    Field(json_schema_extra=generate_within(pattern=f"^{_DAY}T{_TIME}$")),
+]

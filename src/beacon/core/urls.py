@@ -14,16 +14,39 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpx
+
 TRACKING_PARAMS: frozenset[str] = frozenset(
     {
         "gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "yclid", "twclid", "igshid",
         "mc_cid", "mc_eid", "_ga", "_gl", "li_fat_id", "ref_src", "s_cid", "mkt_tok",
     }
 )  # fmt: skip
+# For generators only (core.openapi.generate_within): a subset of the web page URLs every API
+# accepts, each an http(s) URL on a public registrable domain with an ASCII host (the public
+# suffix list and IDNA's rules cannot be one regular expression).
+PUBLIC_URL_PATTERN = (
+    r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # `http(s)://` or `//`, then an authority without user info, port, IPv6 literal or escape
 # (none of `@[]:%`) up to the path, query, fragment or end: all `plain_host` reads itself.
 _PLAIN_AUTHORITY = re.compile(r"(?i:https?:)?//([^/?#@\[\]:%]*)(?:[/?#]|\Z)")
+
+
+def web_url_host(value: str) -> str | None:
+    """The host of ``value`` if it is an absolute http(s) URL a fetcher can request (a port in
+    0..65535, a host name IDNA accepts: not ``xn--``), else None."""
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+        port = parts.port  # ValueError: not a number, or out of range
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None
+        host = httpx.URL(text).host  # decodes an "xn--" label: UnicodeError if IDNA refuses
+    except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError
+        return None
+    return host if host and (port is None or 0 <= port <= 65535) else None
 
 
 def is_tracking_param(name: str) -> bool:

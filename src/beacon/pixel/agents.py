@@ -27,7 +27,8 @@ User-Agent is checked against them in this order; the first match decides:
    an assistant fetching for its user), wherever it stands.
 6. by form -> bot, `known_crawler`: a contact URL or e-mail address, the `(compatible; Name`
    form, a bare name after `Mozilla/5.0`, no platform token at all (`name/version`), or
-   "Linux" as the only one, with no browser engine or media stack (`Connector/1.0 (Linux)`).
+   "Linux" as the only one written the GNU toolchain's way, with no browser engine or media
+   stack (`Wget/1.20.3 (linux-gnu)`; a desktop app's plain `(Linux)` is not enough).
 7. tools that borrow a browser's User-Agent -> bot, `known_crawler`: a tool family's word
    ending a name (`...Safari/537.36 CybaaAgent`, `(ThousandEyes Agent)`, `ips-agent`: agent,
    monitor, check, verify, scanner, insights, console, plugin, ...), a bare domain name as a
@@ -553,9 +554,11 @@ def _is_declared_bot(ua: str) -> bool:
     if not _BROWSER_TOKENS.search(ua):
         return True
     if ("inux" in ua or "INUX" in ua) and not _BROWSER_TOKENS_BUT_LINUX.search(ua):
-        # "Linux" its only platform sign, and no engine or media stack: a program's own form
-        # ("BIGLOTRON (Beta 2;GNU/Linux)", "phantomas/1.11.0 (PhantomJS/1.9.8; linux x64)")
-        return not _ENGINE_OR_MEDIA.search(ua)
+        # "Linux" its only platform sign, written as the GNU toolchain writes it, and no engine
+        # or media stack: a program's own form ("Wget/1.20.3 (linux-gnu)", "BIGLOTRON (Beta
+        # 2;GNU/Linux)"); a plain "(Linux)" is also a desktop app's ("Spotify/1.2.25 Linux/0
+        # (PC desktop)", "Strawberry/1.0.21 (Linux)"), left to the lists
+        return bool(_GNU_LINUX.search(ua)) and not _ENGINE_OR_MEDIA.search(ua)
     home = _BROWSER_HOMEPAGE.search(ua) if " Browser/" in ua else None
     if home and home["site"].lower().startswith(home["name"].lower()):
         ua = ua.replace(home.group(0), "", 1)
@@ -665,11 +668,17 @@ _PLATFORM_TOKENS = (
     r"|\bPolaris/v?\d"
 )
 _BROWSER_TOKENS = re.compile(_PLATFORM_TOKENS, re.IGNORECASE)
-# "Linux" alone (h/ivt6): a User-Agent whose only platform token it is, with no browser engine
-# (WebKit, KHTML, Gecko, Presto) and no media stack (a Sonos speaker's "Linux UPnP/1.0
-# Sonos/54.2"), is a program naming the system it runs on, not a browser
-# ("BIGLOTRON (Beta 2;GNU/Linux)", "Linux Gnu (cow)"). Checked only when "Linux" is there.
+# "Linux" alone (h/ivt6, narrowed by h/ivt7): a User-Agent whose only platform token it is,
+# with no browser engine (WebKit, KHTML, Gecko, Presto) and no media stack (a Sonos speaker's
+# "Linux UPnP/1.0 Sonos/54.2"), and that names the system as the GNU toolchain does, is a
+# program naming the system it was built for ("Wget/1.20.3 (linux-gnu)", "Sqworm/2.9.85-BETA
+# (...; i686-pc-linux-gnu)", "BIGLOTRON (Beta 2;GNU/Linux)", "Linux Gnu (cow)"). A plain
+# "Linux" is not enough: desktop music and podcast players write it as their only platform
+# ("Spotify/107700338 Linux/0 (PC desktop)", "Kasts/23.08.4 (Linux)", "Podcasts/0.6.1 (GNOME;
+# Linux)", "Deezer/5.30.660 (Electron; linux/6.5.0; Desktop; en)"). Checked only when
+# "Linux" is there.
 _BROWSER_TOKENS_BUT_LINUX = re.compile(_PLATFORM_TOKENS.replace("|Linux|", "|", 1), re.IGNORECASE)
+_GNU_LINUX = re.compile(r"linux-gnu|gnu/linux|linux[ _]gnu", re.IGNORECASE)
 _ENGINE_OR_MEDIA = re.compile(r"AppleWebKit|KHTML|Gecko|Presto|UPnP|DLNA", re.IGNORECASE)
 # The systems old browsers named in the "(compatible; ..." form.
 _OLD_SYSTEM = re.compile(
@@ -774,7 +783,10 @@ _TOOL_WORDS = (
     "lighthouse",
 )
 _TOOL_WORD_EXCEPTIONS = ("camscanner",)
-# Linux distributions that builds write between X11 and Linux ("(X11; Ubuntu; Linux x86_64").
+# Linux distributions that builds write between X11 and Linux ("(X11; Ubuntu; Linux x86_64"),
+# by their one-word names (h/ivt7 added those after Raspbian: parser fixtures and browser
+# lists write "(X11; Pop; Linux", "(X11; Kali; Linux", "(X11; Zorin; Linux", ...); a name
+# ending in "OS" or "Linux" ("NixOS", "EndeavourOS", "AlmaLinux") is a system too.
 _X11_DISTRIBUTIONS = (
     "Ubuntu",
     "Kubuntu",
@@ -793,6 +805,29 @@ _X11_DISTRIBUTIONS = (
     "Arch",
     "Manjaro",
     "Raspbian",
+    "Pop",
+    "Zorin",
+    "Kali",
+    "Alpine",
+    "Rocky",
+    "RHEL",
+    "RedHat",
+    "Trisquel",
+    "Elementary",
+    "Deepin",
+    "LinuxMint",
+    "Sabayon",
+    "Knoppix",
+    "Solus",
+    "Void",
+    "Artix",
+    "Garuda",
+    "MX",
+    "Puppy",
+    "Peppermint",
+    "Devuan",
+    "Parrot",
+    "Oracle",
 )
 _TOOL_FORMS = re.compile(
     # a name inside the engine's comment ("(KHTML, like Gecko, Foregenix)"), not the device
@@ -819,6 +854,7 @@ _TOOL_FORMS = re.compile(
     # a name between X11 and Linux ("(X11; Datanyze; Linux x86_64)"), where browsers write
     # the encryption strength or their Linux distribution ("(X11; Ubuntu; Linux x86_64")
     r"|^Mozilla/5\.0 \(X11; (?!(?i:[UIN]);|(?i:" + "|".join(_X11_DISTRIBUTIONS) + r");)"
+    r"(?![\w-]*(?:OS|Linux);)"
     r"(?P<x11>[A-Za-z][\w-]*); Linux"
 )
 # Desktop browsers' own forms: a Windows, Mac or X11 platform comment, then WebKit's engine
@@ -833,7 +869,8 @@ _DESKTOP_WEBKIT = re.compile(
 # DMBrowser/2.1 (UV)", "Safari/534.34 Siteimprove (Accessibility)"): a browser's comment there
 # holds an edition or a version ("OPR/90.0 (Edition Campaign 34)"). A lone one-word comment
 # ("Safari/537.4 (StatusCake)") is not enough: one of microlink's top User-Agents ends so
-# ("Version/8.0.2 Safari/600.2.5 (Lanai)").
+# ("Version/8.0.2 Safari/600.2.5 (Lanai)"). A platform or device token after the semicolon is
+# a TV's (YouTube's TV app on Tizen: "Safari/537.36; SMART-TV; Tizen 4.0"; `_is_platform_name`).
 _AFTER_DESKTOP_SAFARI = re.compile(
     r" Safari/[\d.]+(?:; ?(?P<semicolon>[A-Za-z][\w.-]*)"
     r"| (?P<named>[A-Za-z][\w-]*)(?:/[\d.]+)? \((?!compatible\))[A-Za-z][A-Za-z-]*\)$)"
@@ -942,13 +979,23 @@ def _tool_form(ua: str) -> str | None:
 _WORD_VERSION = re.compile(r"\b(?:Firefox|Chrome|Gecko)/[A-Za-z]{3,}")
 
 
+def _is_platform_name(name: str) -> bool:
+    """Whether a name is a platform or device token (`_PLATFORM_TOKENS`: "Tizen", "Web0S",
+    "CrKey", "SMART-TV") or a TV's ("...TV"), as a TV app writes after a desktop form's
+    `Safari/...;` ("Safari/537.36; SMART-TV; Tizen 4.0"), not a tool's name."""
+    if name.upper().endswith("TV"):
+        return True
+    match = _BROWSER_TOKENS.match(name)
+    return match is not None and not name[match.end() : match.end() + 1].isalpha()
+
+
 def _borrowed_form(ua: str) -> str | None:
     """The name of a tool whose borrowed browser form is written as no browser writes it
     (`_AFTER_DESKTOP_SAFARI`, `_BARE_NAME_BEFORE_VERSION`, `_GECKO_COMMENT_NO_ENGINE`,
     `_WORD_VERSION`), or None. The first three run only where their literal hint is."""
     if " Safari/" in ua and _DESKTOP_WEBKIT.match(ua):
         match = _AFTER_DESKTOP_SAFARI.search(ua)
-        if match:
+        if match and not (match["semicolon"] and _is_platform_name(match["semicolon"])):
             return match["semicolon"] or match["named"]
     if " Version/" in ua:
         match = _BARE_NAME_BEFORE_VERSION.search(ua)

@@ -7,7 +7,6 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 from sqlalchemy.orm import Session
@@ -27,6 +26,7 @@ from beacon.core.errors import BadRequest, NotFound, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
+from beacon.core.urls import web_url_host
 from beacon.pixel import service as pixel_service
 
 UPLOAD, PIXEL = "upload", "pixel"
@@ -47,14 +47,11 @@ def entry_for(url: str, *, allow_private: bool = False) -> InventoryEntry | None
     registrable domain (127.0.0.1, an intranet name) is kept under its host name.
     """
     text = url.strip()
-    try:
-        parts = urlsplit(text)
-        scheme = parts.scheme.lower()
-        host = parts.hostname or ""
-    except ValueError:
+    host = web_url_host(text)  # an http(s) URL the fetcher can request, or None
+    if host is None:
         return None
-    domain = registrable_domain(text) if scheme in ("http", "https") else None
-    if domain is None and allow_private and scheme in ("http", "https") and host:
+    domain = registrable_domain(text)
+    if domain is None and allow_private:
         domain = host
     if domain is None:
         return None

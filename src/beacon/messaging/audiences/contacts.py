@@ -366,6 +366,9 @@ def _check_header(reader: csv.DictReader[str]) -> None:
 
 
 def _check_names(names: Sequence[str]) -> None:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:  # a second column of one name would silently replace the first's values
+        raise BadRequest(f"The CSV names column '{repeated[0]}' more than once")
     for name in names:
         if not (
             name in _CSV_COLUMNS

@@ -154,6 +154,16 @@ def get_template(session: Session, *, account_id: int, template_id: uuid.UUID) -
     )
 
 
+def forget_preflights(session: Session, *, account_id: int, template_id: uuid.UUID) -> None:
+    """Clear the last preflight of every campaign using ``template_id``: it described the
+    template as it was (published, rendering), and reads ``not_evaluated`` until run again."""
+    session.execute(
+        update(Campaign)
+        .where(Campaign.account_id == account_id, Campaign.template_id == template_id)
+        .values(preflight=None)
+    )
+
+
 def list_templates(
     session: Session, *, account_id: int, channel: str | None, limit: int, offset: int
 ) -> tuple[Sequence[Template], int]:

@@ -144,6 +144,9 @@ def update_template(
         template.status = data.status
     if template.status == "published":
         _check_publishable(template.channel, template.content)
+    if data.content is not None or data.status is not None:
+        # the campaigns' last preflight read this template as it was (docs/orchestrate.md)
+        repository.forget_preflights(session, account_id=account_id, template_id=template.id)
     template.updated_at = utcnow()
     session.flush()
     return template
