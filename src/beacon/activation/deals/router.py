@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
@@ -21,13 +21,17 @@ ActivationId = Annotated[int, id_path("The activation ID")]
 # --- Activations ---------------------------------------------------------------------------
 
 
+_PENDING_TWIN: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An identical activation is still pending: that one"}
+}
+
+
 @router.post(
     "/activations",
     status_code=201,
     response_model=ActivationOut,
     tags=["Activations"],
-    responses={200: {"description": "An identical activation is still pending: that one"}}
-    | v1_errors(400, 401, 415, 422, 429),
+    responses=_PENDING_TWIN | v1_errors(400, 401, 415, 422, 429),
     dependencies=[Depends(require_json)],
     summary="Activate segments on a DSP",
 )
