@@ -138,6 +138,32 @@ def test_seed_activation_example_pending_then_complete(
     assert client.get(f"{API}/activations", headers=headers).json() == [activation]
 
 
+def test_a_retried_request_still_pending_is_the_same_activation(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    """A client that retries a POST it got no answer to must not push a second deal."""
+    body = _seed_request(segment["id"])
+    first = client.post(f"{API}/activations", headers=headers, json=body)
+    again = client.post(f"{API}/activations", headers=headers, json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    other_seat = client.post(
+        f"{API}/activations", headers=headers, json={**body, "buyer_seat": "seat-other"}
+    )
+    other_budget = client.post(
+        f"{API}/activations",
+        headers=headers,
+        json={**body, "budget": {"amount": 60000, "currency": "USD"}},
+    )
+    assert (other_seat.status_code, other_budget.status_code) == (201, 201)
+    run_jobs(db, settings)
+    # once issued, the same request is a new deal (a second flight of the same line)
+    later = client.post(f"{API}/activations", headers=headers, json=body)
+    assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
+    listed = client.get(f"{API}/activations", headers=headers).json()
+    assert len(listed) == 4
+
+
 def test_activation_not_found_message(client: TestClient, headers: Headers) -> None:
     response = client.get(f"{API}/activations/999", headers=headers)
     assert response.status_code == 404

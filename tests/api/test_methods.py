@@ -39,3 +39,28 @@ def test_a_405_names_every_method_of_the_path(
     refused = client.request(method, path, headers=headers)
     assert refused.status_code == 405, refused.text
     assert refused.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize(
+    ("path", "bare"),
+    [("/v1/pixel/campaigns/", "/v1/pixel/campaigns"), ("/healthz/", "/healthz")],
+)
+def test_a_trailing_slash_is_a_404_naming_the_path_without_it(
+    client: TestClient, headers: dict[str, str], path: str, bare: str
+) -> None:
+    """Not Starlette's empty 307 to an absolute http:// URL (a downgrade behind TLS)."""
+    response = client.get(path, headers=headers, follow_redirects=False)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "not_found",
+        "message": f"No route matches GET {path} (without the trailing slash: {bare})",
+    }
+
+
+def test_the_public_family_says_it_in_its_envelope(client: TestClient) -> None:
+    response = client.post("/public/v1/campaigns/", json={}, follow_redirects=False)
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == (
+        "No route matches POST /public/v1/campaigns/ (without the trailing slash: "
+        "/public/v1/campaigns)"
+    )

@@ -116,6 +116,9 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by core.apidocs from vendored assets, not a CDN
         redoc_url=None,
+        # A path with a trailing slash is a 404 naming the path without it (core.http), not
+        # Starlette's empty 307 to an absolute http:// URL, which behind TLS downgrades.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.db = Database(settings.effective_database_url)

@@ -254,7 +254,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if isinstance(body_error, APIError):
         error = body_error
     elif exc.status_code == 404:
-        error = NotFound(f"No route matches {request.method} {request.url.path}")
+        error = NotFound(f"No route matches {request.method} {request.url.path}{_hint(request)}")
     elif exc.status_code == 405:
         error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}")
     elif exc.status_code == 415:
@@ -275,6 +275,18 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _hint(request: Request) -> str:
+    """`` (without the trailing slash: /v1/x)`` when that path has a route, else ''."""
+    path = request.url.path
+    if len(path) < 2 or not path.endswith("/"):
+        return ""
+    bare = path.rstrip("/") or "/"
+    scope = {**request.scope, "path": bare}
+    if any(route.matches(scope)[0] != Match.NONE for route in request.app.routes):
+        return f" (without the trailing slash: {bare})"
+    return ""
 
 
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

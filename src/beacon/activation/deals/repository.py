@@ -9,7 +9,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Activation, ActivationSegment
-from beacon.core.jobs import COMPLETE
+from beacon.core.jobs import COMPLETE, PENDING
 
 CHUNK = 1000
 
@@ -30,6 +30,31 @@ def list_activations(session: Session, *, account_id: int) -> Sequence[Activatio
     return session.scalars(
         select(Activation).where(Activation.account_id == account_id).order_by(Activation.id)
     ).all()
+
+
+def pending_like(session: Session, activation: Activation) -> Activation | None:
+    """The account's oldest activation still ``pending`` whose request is ``activation``'s own
+    (same segments, DSP, seat, dates and targeting), or None."""
+    candidates = session.scalars(
+        select(Activation)
+        .where(
+            Activation.account_id == activation.account_id,
+            Activation.status == PENDING,
+            Activation.dsp == activation.dsp,
+            Activation.buyer_seat == activation.buyer_seat,
+            Activation.segment_ids == activation.segment_ids,
+        )
+        .order_by(Activation.id)
+    )
+    fields = ("start_date", "end_date", "geo", "formats", "devices", "kpis", "budget")
+    return next(
+        (
+            found
+            for found in candidates
+            if all(getattr(found, name) == getattr(activation, name) for name in fields)
+        ),
+        None,
+    )
 
 
 def link_segments(session: Session, *, activation_id: int, segment_ids: Sequence[int]) -> None:

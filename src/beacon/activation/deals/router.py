@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, Response
 
 from beacon.activation.deals import service as activations
 from beacon.activation.schemas import ActivationCreate, ActivationOut
@@ -21,12 +21,17 @@ ActivationId = Annotated[int, id_path("The activation ID")]
 # --- Activations ---------------------------------------------------------------------------
 
 
+_PENDING_TWIN: dict[int | str, dict[str, Any]] = {
+    200: {"description": "An identical activation is still pending: that one"}
+}
+
+
 @router.post(
     "/activations",
     status_code=201,
     response_model=ActivationOut,
     tags=["Activations"],
-    responses=v1_errors(400, 401, 415, 422, 429),
+    responses=_PENDING_TWIN | v1_errors(400, 401, 415, 422, 429),
     dependencies=[Depends(require_json)],
     summary="Activate segments on a DSP",
 )
@@ -35,12 +40,16 @@ def create_activation(
     caller: CurrentCaller,
     session: DbSession,
     request: Request,
+    response: Response,
     background: BackgroundTasks,
 ) -> ActivationOut:
-    activation = activations.create_activation(
+    activation, created = activations.create_activation(
         session=session, account_id=caller.account_id, data=body
     )
-    background.add_task(wake_worker, request)
+    if created:
+        background.add_task(wake_worker, request)
+    else:
+        response.status_code = 200  # the identical request still pending (docs/activate.md)
     return activations.activation_out(activation)
 
 

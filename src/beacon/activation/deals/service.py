@@ -85,8 +85,10 @@ def create_activation(
     account_id: int,
     data: ActivationCreate,
     role: Role | str = CREDENTIAL_ROLE,
-) -> Activation:
-    """Validate and queue an activation (status ``pending``); its deal id is issued by a job."""
+) -> tuple[Activation, bool]:
+    """Validate and queue an activation (status ``pending``; its deal id is issued by a job),
+    or return the identical request still pending (``created`` False): a client retrying a
+    POST whose answer it did not get must not push a second deal to the DSP."""
     require(role, Action.manage_campaigns)
     if data.start_date and data.end_date and data.end_date < data.start_date:
         raise ValidationFailed(
@@ -111,11 +113,14 @@ def create_activation(
         attempts=0,
         created_date=utcnow(),
     )
+    pending = deal_repository.pending_like(session, activation)
+    if pending is not None:
+        return pending, False
     repository.add(session, activation)
     deal_repository.link_segments(
         session, activation_id=activation.id, segment_ids=data.segment_ids
     )
-    return activation
+    return activation, True
 
 
 def get_activation(*, session: Session, account_id: int, activation_id: int) -> Activation:

@@ -173,7 +173,7 @@ def create(
     values = _form_values(form)
     try:
         data = ActivationCreate.model_validate(_request(values))
-        activation = activations.create_activation(
+        activation, _ = activations.create_activation(
             session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
         )
     except ValidationError as exc:
