@@ -28,11 +28,16 @@ def test_typo_of_a_declared_parameter_names_the_real_ones(
     assert client.get("/v1/clsfy/inventory?offset=0&limit=5", headers=headers).status_code == 200
 
 
-def test_query_model_fields_are_declared(client: TestClient, headers: dict[str, str]) -> None:
+def _stats_path(client: TestClient, headers: dict[str, str]) -> str:
+    """The stats path of a new pixel campaign (its query is a model of declared fields)."""
     created = client.post(
         "/v1/pixel/campaigns", json={"name": "q", "use_case": "other"}, headers=headers
     ).json()
-    stats = f"/v1/pixel/campaigns/{created['id']}/stats"
+    return f"/v1/pixel/campaigns/{created['id']}/stats"
+
+
+def test_query_model_fields_are_declared(client: TestClient, headers: dict[str, str]) -> None:
+    stats = _stats_path(client, headers)
     assert client.get(f"{stats}?interval=day&top=3", headers=headers).status_code == 200
     response = client.get(f"{stats}?topp=3", headers=headers)
     assert response.status_code == 400
@@ -72,10 +77,7 @@ def test_a_parameter_of_one_value_given_twice_is_400(
 
 
 def test_a_list_parameter_may_repeat(client: TestClient, headers: dict[str, str]) -> None:
-    created = client.post(
-        "/v1/pixel/campaigns", json={"name": "q", "use_case": "other"}, headers=headers
-    ).json()
-    stats = f"/v1/pixel/campaigns/{created['id']}/stats"
+    stats = _stats_path(client, headers)
     assert client.get(f"{stats}?device=desktop&device=mobile", headers=headers).status_code == 200
     repeated = client.get(f"{stats}?interval=day&interval=week", headers=headers)
     assert repeated.status_code == 400
