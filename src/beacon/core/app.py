@@ -11,7 +11,7 @@ from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from beacon import __version__
 from beacon.core import apidocs
@@ -47,25 +47,7 @@ class BeaconApp(FastAPI):
                 if front.owns(scope["path"]):
                     await front(scope, receive, send)
                     return
-            if scope["method"] == "HEAD":
-                # RFC 9110: HEAD is GET without the content. Routes name GET only, so a HEAD is
-                # served as the GET, whose status and headers (content-length too) go out alone.
-                await super().__call__({**scope, "method": "GET"}, receive, _headers_only(send))
-                return
         await super().__call__(scope, receive, send)
-
-
-def _headers_only(send: Send) -> Send:
-    """``send`` with every body chunk dropped but an empty last one."""
-
-    async def headers_only(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            if message.get("more_body", False):
-                return
-            message = {"type": "http.response.body", "body": b"", "more_body": False}
-        await send(message)
-
-    return headers_only
 
 
 def create_app(

@@ -294,8 +294,9 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method a route serves on this path, asked of each route as routing asks it (an
-    included router answers for its own routes; Starlette only names the first route's), and
-    HEAD with GET (BeaconApp serves it)."""
+    included router answers for its own routes; Starlette only names the first route's). HEAD
+    is not served: some GET routes act (an email's unsubscribe link), and mail scanners send
+    HEAD to every link."""
     methods = {
         method
         for method in _METHODS
@@ -304,8 +305,6 @@ def _allowed_methods(request: Request) -> list[str]:
             for route in request.app.routes
         )
     }
-    if "GET" in methods:
-        methods.add("HEAD")
     return sorted(methods)
 
 
