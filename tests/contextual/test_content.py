@@ -52,7 +52,7 @@ def test_boilerplate_has_no_content_word(text: str) -> None:
         ("Página no encontrada", "es"),
         ("Iniciar sesión", "es"),
         ("Page introuvable", "fr"),
-        ("Connexion à votre compte", "fr"),
+        ("Connectez-vous", "fr"),
         ("Pagina non trovata", "it"),
         ("Accedi", "it"),
         ("Página não encontrada", "pt"),
@@ -63,9 +63,25 @@ def test_boilerplate_of_the_other_languages(text: str, language: str) -> None:
     assert content.too_little(title="", description="", text=text, language=language)
 
 
+@pytest.mark.parametrize("text", ["Accedi", "Iniciar sesión", "Connexion", "Anmelden"])
+def test_an_undetermined_language_reads_every_section(text: str) -> None:
+    assert content.too_little(title="", description="", text=text, language=None)
+    assert not content.too_little(title="", description="", text="Fußball heute", language=None)
+
+
 @pytest.mark.parametrize(
     ("text", "language"),
-    [("Política", "es"), ("La politique du gouvernement", "fr"), ("Fußball", "de")],
+    [
+        ("Política", "es"),
+        ("La politique du gouvernement", "fr"),
+        ("Fußball", "de"),
+        ("Datenschutz", "de"),  # data protection: a topic
+        ("Abrir una cuenta", "es"),  # a bank account
+        ("Como abrir uma conta?", "pt"),
+        # a page reads English and its own language's words, not the others'
+        ("Is my browser compatible?", "en"),
+        ("What are the conditions?", "en"),
+    ],
 )
 def test_topical_words_of_the_other_languages_are_content(text: str, language: str) -> None:
     assert not content.too_little(title="", description="", text=text, language=language)

@@ -7,9 +7,9 @@ help: its map is a function of the score, fitted on documents that all have a to
 page whose title, description and text hold no content word gets no category, and the result
 says ``insufficient_content`` (docs/understand.md). A content word is a word of two or more
 letters that is neither a stop word of the page's language (YAKE's lists, as the keywords
-use) nor a word of such interstitial pages (``data/interstitial-words.txt``, in the six
-languages the engine classifies: the words those pages are made of, across sites). Digits do
-not count ("404").
+use) nor a word of such interstitial pages (``data/interstitial-words.txt``: the words those
+pages are made of, across sites; English on every page, and the page's own language's section
+for de, es, fr, it and pt). Digits do not count ("404").
 
 One content word is enough: short public questions and headlines carry their topic in a
 single word ("Which annuity is right for me?"); at two, 2% of the public corpus's wikiHow steps
@@ -37,11 +37,29 @@ _APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc\u00b4\u0060\uff07
 
 
 @cache
-def interstitial_words() -> frozenset[str]:
-    """The words of ``data/interstitial-words.txt``."""
+def interstitial_words(language: str | None = "en") -> frozenset[str]:
+    """The words of ``data/interstitial-words.txt`` a page in ``language`` reads: the English
+    ones and its own language's section (``[de]``, ...); every section when the language is
+    undetermined (a short text: "Accedi", "Iniciar sesión")."""
+    sections = _sections()
+    if language is None:
+        return frozenset().union(*sections.values())
+    return sections["en"] | sections.get(language, frozenset())
+
+
+@cache
+def _sections() -> dict[str, frozenset[str]]:
     text = resources.files("beacon.contextual").joinpath("data", _WORDS_FILE).read_text("utf-8")
-    lines = (line.split("#", 1)[0] for line in text.splitlines())
-    return frozenset(word for line in lines for word in line.split())
+    words: dict[str, set[str]] = {"en": set()}
+    section = "en"
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1]
+            words.setdefault(section, set())
+        else:
+            words[section].update(line.split())
+    return {name: frozenset(found) for name, found in words.items()}
 
 
 @cache
@@ -56,7 +74,7 @@ def _stop_words(language: str) -> frozenset[str]:
 def too_little(*, title: str, description: str, text: str, language: str | None) -> bool:
     """Whether the page holds no content word (nothing to give a category from)."""
     stop = _stop_words(language or "en")
-    interstitial = interstitial_words()
+    interstitial = interstitial_words(language)
     for part in (title, description, text):
         for match in _WORD_RE.finditer(part.translate(_APOSTROPHES)):
             word = match.group().lower()
