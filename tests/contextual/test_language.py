@@ -124,6 +124,8 @@ def test_the_script_rule_keeps_declared_unsupported_languages_and_latin_text() -
     assert language.detect(text="Войти", declared="ru") == "ru"
     assert language.detect(text="Hello") is None  # short Latin text: still undetermined
     assert language.detect(text="Naïve café") is None
+    # full-width Latin letters are Latin ones
+    assert language.detect(text="ＢＲＥＡＫＩＮＧ ＮＥＷＳ ＴＯＤＡＹ", declared="en") == "en"
     # a few words of another script inside Latin text change nothing
     assert language.detect(text="Tokyo (東京) is the capital and largest city of Japan.") == "en"
 

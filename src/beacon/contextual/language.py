@@ -47,8 +47,11 @@ PLAUSIBLE = 0.1
 _NO_LANGUAGE = "zxx"
 _DECLARED_RE = re.compile(r"^([a-zA-Z]{2,3})(?:[-_].*)?$")
 _LETTER_RE = re.compile(r"[^\W\d_]")
-# Latin letters: ASCII, Latin-1 Supplement, Latin Extended-A and -B, Latin Extended Additional.
-_LATIN_LETTER_RE = re.compile(r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff]")
+# Latin letters: ASCII, Latin-1 Supplement, Latin Extended-A and -B, Latin Extended Additional,
+# and the full-width forms CJK typesetting uses for Latin text ("ＢＲＥＡＫＩＮＧ ＮＥＷＳ").
+_LATIN_LETTER_RE = re.compile(
+    r"[A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff\uff21-\uff3a\uff41-\uff5a]"
+)
 
 
 @cache
