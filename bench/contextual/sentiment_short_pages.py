@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from sentiment_gate import agreement
 from train import own_eval_docs
 
 from beacon.contextual import semantic, sentiment
@@ -40,10 +41,6 @@ def label(head: sentiment.Head, *, title: str, text: str) -> str:
 def lede(text: str, words: int) -> str:
     """The first ``words`` words of ``text``."""
     return " ".join(text.split()[:words])
-
-
-def agreement(gold: Sequence[str], predicted: Sequence[str]) -> float:
-    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,12 +7,12 @@ process (tests) never collide."""
 
 from __future__ import annotations
 
-import orjson
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Receive, Scope, Send
 
-from beacon.core.errors import MethodNotAllowed, render_v1
+from beacon.core.errors import MethodNotAllowed
+from beacon.core.http import error_response
 
 __all__ = ["CollectorRegistry", "MetricsEndpoint", "new_registry"]
 
@@ -40,16 +40,11 @@ class MetricsEndpoint:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            # The /v1 envelope, as every other path answers a method it does not take.
+            # The envelope every other path answers a method it does not take with.
             error = MethodNotAllowed(f"Method {scope['method']} is not allowed on {METRICS_PATH}")
-            refusal = orjson.dumps(render_v1(error, ""))
-            headers = [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(refusal)).encode()),
-                (b"allow", b"GET, HEAD"),
-            ]
-            await send({"type": "http.response.start", "status": 405, "headers": headers})
-            await send({"type": "http.response.body", "body": refusal})
+            refusal = error_response(METRICS_PATH, error, "")
+            refusal.headers["Allow"] = "GET, HEAD"
+            await refusal(scope, receive, send)
             return
         body = exposition(self.registry)
         headers = [

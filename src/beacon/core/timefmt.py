@@ -69,10 +69,11 @@ LATEST = date(2999, 12, 31)
 def check_in_range(value: date) -> date:
     """``value`` if it lies within ``EARLIEST``..``LATEST`` (a date-time by its own calendar
     day, and by its UTC day when it has a zone); a validation error naming the range otherwise."""
-    days = [value.date() if isinstance(value, datetime) else value]
-    if isinstance(value, datetime) and value.tzinfo is not None and EARLIEST <= days[0] <= LATEST:
-        days.append(as_utc(value).date())  # no overflow: the local day is in range
-    if not all(EARLIEST <= day <= LATEST for day in days):
+    day = value.date() if isinstance(value, datetime) else value
+    in_range = EARLIEST <= day <= LATEST
+    if in_range and isinstance(value, datetime) and value.tzinfo is not None:
+        in_range = EARLIEST <= as_utc(value).date() <= LATEST  # no overflow: the day is in range
+    if not in_range:
         raise PydanticCustomError(
             "date_range",
             "expected a date from {earliest} to {latest}",

@@ -40,13 +40,13 @@ def web_url_host(value: str) -> str | None:
     text = value.strip()
     try:
         parts = urlsplit(text)
-        port = parts.port  # ValueError: not a number, or out of range
+        _ = parts.port  # ValueError: not a number, or outside 0..65535
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return None
         host = httpx.URL(text).host  # decodes an "xn--" label: UnicodeError if IDNA refuses
     except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError
         return None
-    return host if host and (port is None or 0 <= port <= 65535) else None
+    return host or None
 
 
 def is_tracking_param(name: str) -> bool:
