@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from tests.messaging.helpers import API, in_parallel, post, published_campaign, slowed
 
 from beacon.core.db import Database
-from beacon.messaging import idempotency_repository
+from beacon.messaging import idempotency, idempotency_repository
 from beacon.messaging.models import IdempotencyRecord, Template
 
 THREADS = 6
@@ -80,3 +80,29 @@ def test_a_repeat_after_a_failed_first_request_runs_again(
     replayed = client.post(f"{API}/campaigns/{cid}/send", headers=keyed, json={})
     assert replayed.status_code == 202 and replayed.headers["Idempotent-Replayed"] == "true"
     assert replayed.json() == retried.json()
+
+
+def test_a_repeat_waits_a_bounded_time_for_the_first_request(
+    client: TestClient, auth: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a repeat that finds its key's first request still running after the wait is
+    a 409 IDEMPOTENCY_IN_PROGRESS with Retry-After, having created nothing; its retry once the
+    first is done is the replay. (SQLite's wait is the database's busy timeout.)"""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the bounded wait is PostgreSQL's advisory lock; SQLite waits busy_timeout")
+    monkeypatch.setattr(idempotency, "IN_PROGRESS_WAIT_SECONDS", 0.3)
+    slowed(monkeypatch, idempotency_repository, "record_for", seconds=1.5)
+    keyed = {**auth, "Idempotency-Key": "slow-first"}
+
+    responses = in_parallel(lambda: post(client, "/templates", keyed, _template_body()), n=2)
+
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+    first = next(r for r in responses if r.status_code == 201)
+    waited = next(r for r in responses if r.status_code == 409)
+    assert waited.json()["error"]["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert waited.headers["Retry-After"] == "1"
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(Template)) == 1
+    retried = post(client, "/templates", keyed, _template_body())
+    assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "true"
+    assert retried.json() == first.json()

@@ -25,6 +25,9 @@ from beacon.messaging.schemas import ok_body
 
 TTL = timedelta(hours=24)
 MAX_KEY_LENGTH = 255
+# How long a repeat waits for the first request of its key to finish before answering 409
+# IDEMPOTENCY_IN_PROGRESS (PostgreSQL; SQLite waits for its single writer's busy timeout).
+IN_PROGRESS_WAIT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,24 @@ def respond(
     Repeats of one key are serialised (``idempotency_repository.lock_key``): a repeat that
     arrives while the first request is still running waits for it, then replays its response
     (or, if it failed and stored nothing, runs itself). So concurrent repeats create one
-    object, and every one of them answers what the first did."""
+    object, and every one of them answers what the first did. A repeat that waited
+    ``IN_PROGRESS_WAIT_SECONDS`` and still finds the first running is a 409
+    ``IDEMPOTENCY_IN_PROGRESS`` with ``Retry-After``: it did nothing and may be retried."""
     if idem.key is None:
         return JSONResponse(ok_body(produce()), status_code=status_code)
-    idempotency_repository.lock_key(
-        session, account_id=account_id, key=idem.key, expired_before=utcnow() - TTL
-    )
+    if not idempotency_repository.lock_key(
+        session,
+        account_id=account_id,
+        key=idem.key,
+        expired_before=utcnow() - TTL,
+        wait_seconds=IN_PROGRESS_WAIT_SECONDS,
+    ):
+        raise Conflict(
+            "A request with this Idempotency-Key is still in progress; retry shortly",
+            code="IDEMPOTENCY_IN_PROGRESS",
+            details={"idempotencyKey": idem.key},
+            headers={"Retry-After": "1"},
+        )
     record = idempotency_repository.record_for(session, account_id=account_id, key=idem.key)
     if record is not None:
         if record.fingerprint != idem.fingerprint:

@@ -27,7 +27,8 @@ _DESCRIPTIONS = {
     401: "UNAUTHENTICATED: missing, invalid, expired or revoked access token",
     403: "INSUFFICIENT_SCOPE: the token lacks the scope this endpoint needs",
     404: "NOT_FOUND: no such resource in your account",
-    409: "CONFLICT, TYPE_UNSUPPORTED, SUMMARY_TYPE_UNSUPPORTED or IDEMPOTENCY_CONFLICT",
+    409: "CONFLICT, TYPE_UNSUPPORTED, SUMMARY_TYPE_UNSUPPORTED, IDEMPOTENCY_CONFLICT or "
+    "IDEMPOTENCY_IN_PROGRESS",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE: the body is not JSON",
     422: "VALIDATION_ERROR (or PREFLIGHT_FAILED, TEMPLATE_RENDER_FAILED): invalid values",
