@@ -133,11 +133,16 @@ def test_inventory_rejects_bad_urls_and_oversized_requests(
     assert response.status_code == 422
     message = response.json()["message"]
     assert "urls[1] ('ftp://x.com/a')" in message and "urls[2] ('nonsense')" in message
-    # what the classifier's fetcher could never request: a bad port, a host IDNA refuses
-    bad = ["https://a.example.com:99999/", "https://a.example.com:abc/", "http://xn--/"]
+    # what the classifier's fetcher never requests: a bad port, a host IDNA refuses, credentials
+    bad = [
+        "https://a.example.com:99999/",
+        "https://a.example.com:abc/",
+        "http://xn--/",
+        "https://user:secret@a.example.com/",
+    ]
     response = client.post(f"{API}/inventory", headers=headers, json={"urls": bad})
     assert response.status_code == 422, response.text
-    assert all(f"urls[{i}]" in response.json()["message"] for i in range(3))
+    assert all(f"urls[{i}]" in response.json()["message"] for i in range(4))
     response = client.post(
         f"{API}/inventory",
         headers={**headers, "Content-Type": "text/plain"},

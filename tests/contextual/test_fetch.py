@@ -69,6 +69,8 @@ class _Handler(SimpleHTTPRequestHandler):
             self._redirect(f"http://localhost:{port}/sports.html")
         elif path == "/to-other-loopback":
             self._redirect(f"http://127.0.0.2:{port}/sports.html")
+        elif path == "/with-credentials":
+            self._redirect(f"http://me:pw@127.0.0.1:{port}/sports.html")
         elif path == "/slow":
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -135,6 +137,12 @@ def test_a_host_name_idna_refuses_is_a_fetch_error(url: str) -> None:
     """Not an IDNAError escaping as "classification failed" with a traceback, retried forever."""
     with pytest.raises(FetchError, match="invalid URL"):
         fetch_page_sync(url, settings=OPEN)
+
+
+def test_a_redirect_is_held_to_the_api_rule(server: str) -> None:
+    """Each hop is checked as the classify API checks a URL: credentials are refused there."""
+    with pytest.raises(FetchError, match="invalid URL: must not carry a user name or password"):
+        fetch_page_sync(f"{server}/with-credentials", settings=OPEN)
 
 
 def test_guard_refuses_loopback_ip(server: str) -> None:

@@ -31,6 +31,7 @@ import httpcore
 import httpx
 
 from beacon.core.urls import normalize_url as normalize_url  # its home moved to core
+from beacon.core.urls import web_url_problem
 
 USER_AGENT = "BeaconClassifier/0.1 (+https://github.com/beacon)"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -142,19 +143,12 @@ def _refusal(address: IPAddress) -> FetchError:
 
 
 def _checked_url(url: str | httpx.URL, *, allow_private: bool) -> httpx.URL:
+    problem = web_url_problem(str(url))  # the API's rule, applied to every redirect too
+    if problem is not None:
+        raise FetchError(f"invalid URL: {problem}")
+    parsed = httpx.URL(str(url).strip())
     try:
-        parsed = httpx.URL(url)
-        host = parsed.host  # decodes an "xn--" label: UnicodeError when IDNA refuses it
-    except (httpx.InvalidURL, UnicodeError) as exc:
-        raise FetchError(f"invalid URL: {exc}") from exc
-    if parsed.scheme not in ("http", "https"):
-        raise FetchError(f"unsupported URL scheme {parsed.scheme!r} (only http and https)")
-    if not host:
-        raise FetchError("URL has no host")
-    if parsed.userinfo:
-        raise FetchError("URLs with credentials are not fetched")
-    try:
-        literal = ipaddress.ip_address(host)
+        literal = ipaddress.ip_address(parsed.host)
     except ValueError:
         return parsed
     if not allow_private and is_forbidden_address(literal):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 import orjson
 from pydantic import (
@@ -21,7 +20,7 @@ from beacon.contextual.models import ClassificationBatchItem
 from beacon.contextual.service import UrlOutcome
 from beacon.core.openapi import generate_within
 from beacon.core.timefmt import UTCSeconds
-from beacon.core.urls import PUBLIC_URL_PATTERN, web_url_host
+from beacon.core.urls import PUBLIC_URL_PATTERN, web_url_problem
 
 MAX_URL_LENGTH = 2048
 CLASSIFICATION_EXAMPLE: dict[str, Any] = {
@@ -35,16 +34,10 @@ CLASSIFICATION_EXAMPLE: dict[str, Any] = {
 
 
 def _web_url(value: str) -> str:
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        raise ValueError("must be an absolute http(s) URL") from None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http(s) URL")
-    if web_url_host(value) is None:  # what the fetcher reads: a bad port, an "xn--" label
-        raise ValueError("must be an absolute http(s) URL with a valid host name and port")
-    return value
+    problem = web_url_problem(value)  # the fetcher's own rule
+    if problem is not None:
+        raise ValueError(problem)
+    return value.strip()
 
 
 # what _web_url accepts, for the document: an http(s) scheme and a host

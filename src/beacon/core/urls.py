@@ -34,19 +34,33 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _PLAIN_AUTHORITY = re.compile(r"(?i:https?:)?//([^/?#@\[\]:%]*)(?:[/?#]|\Z)")
 
 
-def web_url_host(value: str) -> str | None:
-    """The host of ``value`` if it is an absolute http(s) URL a fetcher can request (a port in
-    0..65535, a host name IDNA accepts: not ``xn--``), else None."""
+def web_url_problem(value: str) -> str | None:
+    """Why ``value`` is not a URL the page fetcher requests, or None when it is one: an
+    absolute http(s) URL with a host IDNA accepts (not ``xn--``), a port in 0..65535 and no
+    user name or password. The one rule the classify API, the inventory upload and the
+    fetcher (for each redirect too) apply."""
     text = value.strip()
     try:
         parts = urlsplit(text)
-        _ = parts.port  # ValueError: not a number, or outside 0..65535
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            return None
+            return "must be an absolute http(s) URL"
+        _ = parts.port  # ValueError: not a number, or outside 0..65535
         host = httpx.URL(text).host  # decodes an "xn--" label: UnicodeError if IDNA refuses
     except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError
+        return "must be an absolute http(s) URL with a valid host name and port"
+    if not host:
+        return "must be an absolute http(s) URL with a valid host name and port"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password (they are not fetched)"
+    return None
+
+
+def web_url_host(value: str) -> str | None:
+    """The host of ``value`` if it is a URL the fetcher requests (`web_url_problem`), else
+    None."""
+    if web_url_problem(value) is not None:
         return None
-    return host or None
+    return httpx.URL(value.strip()).host
 
 
 def is_tracking_param(name: str) -> bool:
