@@ -646,9 +646,10 @@ _DECLARED_BOT = re.compile(
 )
 # Every browser, webview, media player and app networking stack names its platform; a
 # User-Agent with none of these tokens ("NextCloud-News/1.0", "OneTrust") is a program.
-_PLATFORM_TOKENS = (
+# ("Linux" is added below: a User-Agent's only platform token, it needs more, see `_GNU_LINUX`.)
+_PLATFORM_TOKENS_BUT_LINUX = (
     r"Mozilla/|Opera|Android|iPhone|iPad|iPod|\biOS\b|Darwin|CFNetwork|Dalvik|Windows|Macintosh"
-    r"|Mac OS|Linux|Roku|Tizen|webOS|Web0S|Smart-?TV|HbbTV|Apple ?TV|tvOS|AppleCoreMedia"
+    r"|Mac OS|Roku|Tizen|webOS|Web0S|Smart-?TV|HbbTV|Apple ?TV|tvOS|AppleCoreMedia"
     r"|PlayStation|Xbox|Nintendo|CrKey|BlackBerry|BB10|KaiOS|Symbian|Series ?40|Nokia|SAMSUNG"
     r"|MIDP|UCWEB|stagefright|ExoPlayer|\bAFT[A-Z]|BRAVIA|VIZIO|Chromecast|Silk|Kindle"
     # feature phones and their WAP browsers ("nook browser/1.0", "UP.Browser/6.2"), UC
@@ -667,6 +668,7 @@ _PLATFORM_TOKENS = (
     r"|^E?Links\b|^w3m/|^Lynx/|\bMIB/\d|\bUP\.Link/|^MOT-|^SoftBank/|NetFront/|\bEspial/"
     r"|\bPolaris/v?\d"
 )
+_PLATFORM_TOKENS = _PLATFORM_TOKENS_BUT_LINUX + r"|Linux"
 _BROWSER_TOKENS = re.compile(_PLATFORM_TOKENS, re.IGNORECASE)
 # "Linux" alone (h/ivt6, narrowed by h/ivt7): a User-Agent whose only platform token it is,
 # with no browser engine (WebKit, KHTML, Gecko, Presto) and no media stack (a Sonos speaker's
@@ -677,7 +679,7 @@ _BROWSER_TOKENS = re.compile(_PLATFORM_TOKENS, re.IGNORECASE)
 # ("Spotify/107700338 Linux/0 (PC desktop)", "Kasts/23.08.4 (Linux)", "Podcasts/0.6.1 (GNOME;
 # Linux)", "Deezer/5.30.660 (Electron; linux/6.5.0; Desktop; en)"). Checked only when
 # "Linux" is there.
-_BROWSER_TOKENS_BUT_LINUX = re.compile(_PLATFORM_TOKENS.replace("|Linux|", "|", 1), re.IGNORECASE)
+_BROWSER_TOKENS_BUT_LINUX = re.compile(_PLATFORM_TOKENS_BUT_LINUX, re.IGNORECASE)
 _GNU_LINUX = re.compile(r"linux-gnu|gnu/linux|linux[ _]gnu", re.IGNORECASE)
 _ENGINE_OR_MEDIA = re.compile(r"AppleWebKit|KHTML|Gecko|Presto|UPnP|DLNA", re.IGNORECASE)
 # The systems old browsers named in the "(compatible; ..." form.
