@@ -147,6 +147,13 @@ def test_a_retried_request_still_pending_is_the_same_activation(
     again = client.post(f"{API}/activations", headers=headers, json=body)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
+    # the same request with its lists in another order is still the same request
+    reordered = {
+        key: value[::-1] if isinstance(value, list) else value for key, value in body.items()
+    }
+    assert any(reordered[key] != body[key] for key in ("geo", "formats", "devices", "kpis"))
+    retried = client.post(f"{API}/activations", headers=headers, json=reordered)
+    assert retried.status_code == 200 and retried.json()["id"] == first.json()["id"]
     other_seat = client.post(
         f"{API}/activations", headers=headers, json={**body, "buyer_seat": "seat-other"}
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
@@ -34,7 +35,7 @@ def list_activations(session: Session, *, account_id: int) -> Sequence[Activatio
 
 def pending_like(session: Session, activation: Activation) -> Activation | None:
     """The account's oldest activation still ``pending`` whose request is ``activation``'s own
-    (same segments, DSP, seat, dates and targeting), or None."""
+    (same segments, DSP, seat, dates and targeting; lists in any order), or None."""
     candidates = session.scalars(
         select(Activation)
         .where(
@@ -42,19 +43,36 @@ def pending_like(session: Session, activation: Activation) -> Activation | None:
             Activation.status == PENDING,
             Activation.dsp == activation.dsp,
             Activation.buyer_seat == activation.buyer_seat,
-            Activation.segment_ids == activation.segment_ids,
         )
         .order_by(Activation.id)
     )
-    fields = ("start_date", "end_date", "geo", "formats", "devices", "kpis", "budget")
-    return next(
-        (
-            found
-            for found in candidates
-            if all(getattr(found, name) == getattr(activation, name) for name in fields)
-        ),
-        None,
+    request = _request(activation)
+    return next((found for found in candidates if _request(found) == request), None)
+
+
+# What an activation asks for: its segments, dates and targeting. A list's order says nothing
+# (geo ["US", "CA"] is ["CA", "US"]), so lists compare sorted.
+_REQUEST_FIELDS = (
+    "segment_ids", "start_date", "end_date", "geo", "formats", "devices", "kpis", "budget",
+)  # fmt: skip
+_JSON_FIELDS = frozenset({"segment_ids", "geo", "formats", "devices", "kpis", "budget"})
+
+
+def _request(activation: Activation) -> tuple[Any, ...]:
+    return tuple(
+        _unordered(orjson.loads(value)) if name in _JSON_FIELDS and value is not None else value
+        for name in _REQUEST_FIELDS
+        for value in (getattr(activation, name),)
     )
+
+
+def _unordered(value: Any) -> Any:
+    # JSON with every list sorted (by each item's canonical text), comparable with ==.
+    if isinstance(value, list):
+        return sorted((_unordered(item) for item in value), key=lambda item: orjson.dumps(item))
+    if isinstance(value, dict):
+        return {key: _unordered(item) for key, item in value.items()}
+    return value
 
 
 def link_segments(session: Session, *, activation_id: int, segment_ids: Sequence[int]) -> None:
