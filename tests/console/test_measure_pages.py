@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.console.in_process import member, sign_in
 
 from beacon.contextual.classification_repository import save_classification
 from beacon.core.config import Settings
@@ -21,7 +22,6 @@ from beacon.core.models import Account
 from beacon.core.permissions import Role
 from beacon.core.timefmt import utcnow
 from beacon.core.worker import Worker
-from beacon.people import service as people
 from beacon.pixel import viewability_repository as view_counters
 from beacon.pixel.reports import repository as report_repository
 from beacon.pixel.reports import service as report_service
@@ -29,35 +29,8 @@ from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.tasks import report_job
 from beacon.pixel.viewability_repository import Dimensions
 
-PASSWORD = "correct horse battery staple"
 D1, D2 = dt.date(2026, 1, 15), dt.date(2026, 1, 16)
 NYT = canonical_macros({"site": "nytimes.com"})
-
-
-def member(db: Database, email: str, role: Role, account: str = "acme") -> str:
-    with db.transaction() as session:
-        people.ensure_member(
-            session=session, account_name=account, email=email, role=role, password=PASSWORD
-        )
-    return email
-
-
-def sign_in(client: TestClient, email: str) -> str:
-    """Sign ``client`` in; returns the session's CSRF token."""
-    client.cookies.clear()
-    form = client.get("/app/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
-    response = client.post(
-        "/app/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    page = client.get("/app/pixel/campaigns")
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert csrf is not None
-    return csrf.group(1)
 
 
 def campaign(client: TestClient, headers: dict[str, str], use_case: str, name: str = "c") -> int:

@@ -173,7 +173,7 @@ def create(
     values = _form_values(form)
     try:
         data = ActivationCreate.model_validate(_request(values))
-        activation, _ = activations.create_activation(
+        activation, created = activations.create_activation(
             session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
         )
     except ValidationError as exc:
@@ -185,7 +185,9 @@ def create(
         message = re.sub(r"^Invalid value for '[^']+': ", "", exc.message)
         return _form(request, viewer, session, values, {field: message}, status=422)
     background.add_task(wake_worker, request)
-    return web.redirect(f"{web.PREFIX}/activate/activations/{activation.id}")
+    # an identical request still pending is that activation: the page says so
+    suffix = "" if created else "?existing=1"
+    return web.redirect(f"{web.PREFIX}/activate/activations/{activation.id}{suffix}")
 
 
 def _detail(session: Any, viewer: web.Viewer, activation_id: int) -> dict[str, Any]:
@@ -203,6 +205,7 @@ def detail(
     request: Request, activation_id: ActivationId, viewer: web.CurrentViewer, session: DbSession
 ) -> Response:
     context = _detail(session, viewer, activation_id)
+    context["existing"] = request.query_params.get("existing") == "1"
     template = (
         "activate/_activation_status.html"
         if request.headers.get("hx-request") == "true"

@@ -1,0 +1,38 @@
+"""The activation pages served in-process, where no worker issues deals, so an activation stays
+pending: a double-submitted form lands on the pending activation and says so."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from tests.activation.helpers import PAGES, built_segment, classify_pages, upload_inventory
+from tests.console.in_process import member, sign_in
+
+from beacon.core.config import Settings
+from beacon.core.db import Database
+from beacon.core.permissions import Role
+
+
+def test_posting_the_same_activation_twice_lands_on_the_pending_one(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings
+) -> None:
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    form = {"segment_ids": str(segment["id"]), "dsp": "Amazon DSP", "buyer_seat": "double"}
+
+    first = client.post(
+        "/app/activate/activations", data={**form, "csrf_token": token}, follow_redirects=False
+    )
+    again = client.post(
+        "/app/activate/activations", data={**form, "csrf_token": token}, follow_redirects=False
+    )
+
+    assert (first.status_code, again.status_code) == (303, 303), again.text[:300]
+    assert again.headers["location"] == first.headers["location"] + "?existing=1"
+    assert "already pending" not in client.get(first.headers["location"]).text
+    page = client.get(again.headers["location"])
+    assert page.status_code == 200
+    assert "An identical request was already pending" in page.text
+    listed = client.get("/v1/clsfy/activations", headers=headers).json()
+    assert [a["buyer_seat"] for a in listed] == ["double"]
