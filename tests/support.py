@@ -11,11 +11,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from beacon.core.db import Database
@@ -178,3 +180,23 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     return subprocess.run(
         [*BEACON, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=60
     )
+
+
+def slowed(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, seconds: float = 0.15) -> None:
+    """Make ``module.name`` sleep after it returns: a race test widens the window between a
+    request's read and its write, so that without a lock every thread reads the same state."""
+    original = getattr(module, name)
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        result = original(*args, **kwargs)
+        time.sleep(seconds)
+        return result
+
+    monkeypatch.setattr(module, name, slow)
+
+
+def in_parallel(call: Callable[[], httpx.Response], n: int) -> list[httpx.Response]:
+    """``call`` from ``n`` threads at once (the app serves each in its own thread)."""
+    with ThreadPoolExecutor(n) as pool:
+        futures = [pool.submit(call) for _ in range(n)]
+        return [future.result() for future in futures]

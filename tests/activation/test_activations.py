@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from tests.activation.helpers import (
     API,
     PAGES,
@@ -17,7 +18,9 @@ from tests.activation.helpers import (
     run_jobs,
     upload_inventory,
 )
+from tests.support import in_parallel, slowed
 
+from beacon.activation.deals import repository as deal_repository
 from beacon.activation.deals.providers import BuiltInProvider
 from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate
@@ -460,3 +463,28 @@ def test_a_segment_matching_no_urls_is_not_activated(
     assert client.get(f"{API}/activations", headers=headers).json() == []
     with db.transaction() as session:
         assert session.query(Activation).count() == 0
+
+
+def test_parallel_identical_requests_make_one_activation(
+    client: TestClient,
+    headers: Headers,
+    db: Database,
+    segment: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A client that times out and retries while its first POST is still running: the requests
+    overlap, and still one activation (one deal) is made; the others answer it with 200."""
+    slowed(monkeypatch, deal_repository, "pending_like")
+    body = _seed_request(segment["id"], buyer_seat="seat-parallel")
+
+    responses = in_parallel(
+        lambda: client.post(f"{API}/activations", headers=headers, json=body), n=4
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 200, 200, 201], [
+        r.text for r in responses
+    ]
+    assert len({r.json()["id"] for r in responses}) == 1
+    with db.transaction() as session:
+        seats = session.scalars(select(Activation.buyer_seat)).all()
+    assert seats.count("seat-parallel") == 1

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 API = "/public/v1"
@@ -124,23 +119,3 @@ def published_campaign(
     response = post(client, f"/campaigns/{campaign['campaignId']}/publish", headers)
     assert response.status_code == 200, response.text
     return dict(response.json()["data"])
-
-
-def slowed(monkeypatch: pytest.MonkeyPatch, module: Any, name: str, seconds: float = 0.15) -> None:
-    """Make ``module.name`` sleep after it returns: a race test widens the window between a
-    request's read and its write, so that without a lock every thread reads the same state."""
-    original = getattr(module, name)
-
-    def slow(*args: Any, **kwargs: Any) -> Any:
-        result = original(*args, **kwargs)
-        time.sleep(seconds)
-        return result
-
-    monkeypatch.setattr(module, name, slow)
-
-
-def in_parallel(call: Callable[[], httpx.Response], n: int) -> list[httpx.Response]:
-    """``call`` from ``n`` threads at once (the app serves each in its own thread)."""
-    with ThreadPoolExecutor(n) as pool:
-        futures = [pool.submit(call) for _ in range(n)]
-        return [future.result() for future in futures]

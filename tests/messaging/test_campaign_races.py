@@ -14,14 +14,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.messaging.helpers import (
-    in_parallel,
     make_audience,
     make_campaign,
     make_template,
     post,
     published_campaign,
-    slowed,
 )
+from tests.support import in_parallel, slowed
 
 from beacon.core.db import Database
 from beacon.core.timefmt import iso_millis, utcnow

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
-from tests.messaging.helpers import API, in_parallel, post, published_campaign, slowed
+from tests.messaging.helpers import API, post, published_campaign
+from tests.support import in_parallel, slowed
 
 from beacon.core.db import Database
 from beacon.messaging import idempotency, idempotency_repository

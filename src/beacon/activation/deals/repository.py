@@ -6,11 +6,13 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Activation, ActivationSegment
+from beacon.core.db import is_postgres
 from beacon.core.jobs import COMPLETE, PENDING
+from beacon.core.models import Account
 
 CHUNK = 1000
 
@@ -31,6 +33,24 @@ def list_activations(session: Session, *, account_id: int) -> Sequence[Activatio
     return session.scalars(
         select(Activation).where(Activation.account_id == account_id).order_by(Activation.id)
     ).all()
+
+
+def lock_requests(session: Session, *, account_id: int) -> None:
+    """Serialise the account's new activation requests until the transaction ends, so that a
+    request finds an identical one made at the same moment (``pending_like``) instead of both
+    creating a deal: on PostgreSQL ``FOR NO KEY UPDATE`` of the account row (foreign-key checks
+    of other tables are not blocked); on SQLite a no-op write of it first, which takes the
+    single writer's lock before the read."""
+    where = Account.id == account_id
+    if is_postgres(session):
+        session.execute(select(Account.id).where(where).with_for_update(key_share=True))
+    else:
+        session.execute(
+            update(Account)
+            .where(where)
+            .values(name=Account.name)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def pending_like(session: Session, activation: Activation) -> Activation | None:

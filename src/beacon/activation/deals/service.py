@@ -113,6 +113,7 @@ def create_activation(
         attempts=0,
         created_date=utcnow(),
     )
+    deal_repository.lock_requests(session, account_id=account_id)
     pending = deal_repository.pending_like(session, activation)
     if pending is not None:
         return pending, False
