@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -460,3 +462,46 @@ def test_a_segment_matching_no_urls_is_not_activated(
     assert client.get(f"{API}/activations", headers=headers).json() == []
     with db.transaction() as session:
         assert session.query(Activation).count() == 0
+
+
+def test_identical_requests_at_once_queue_one_activation(
+    db: Database, segment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two identical POSTs racing (a double-click, a client's parallel retry) are one deal:
+    both checked for a pending twin before either stored its activation."""
+    from beacon.activation.deals import repository as deal_repository
+    from beacon.activation.deals import service as deal_service
+    from beacon.activation.models import Segment
+
+    with db.transaction() as session:
+        account_id = session.get(Segment, segment["id"]).account_id
+    checked = threading.Barrier(2)
+    original = deal_repository.pending_like
+
+    def pending_like_then_wait(session: Any, activation: Activation) -> Activation | None:
+        found = original(session, activation)
+        # both requests have looked before either inserts, unless one holds the other back
+        with contextlib.suppress(threading.BrokenBarrierError):
+            checked.wait(timeout=2)
+        return found
+
+    monkeypatch.setattr(deal_repository, "pending_like", pending_like_then_wait)
+    data = ActivationCreate.model_validate(_seed_request(segment["id"]))
+    results: list[tuple[int, bool]] = []
+
+    def post() -> None:
+        with db.transaction() as session:
+            activation, created = deal_service.create_activation(
+                session=session, account_id=account_id, data=data
+            )
+            results.append((activation.id, created))
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(created for _, created in results) == [False, True]
+    assert len({activation_id for activation_id, _ in results}) == 1
+    with db.transaction() as session:
+        assert len(deal_repository.list_activations(session, account_id=account_id)) == 1

@@ -96,6 +96,8 @@ def create_activation(
             f"({data.end_date.isoformat()} < {data.start_date.isoformat()})"
         )
     _check_kpis(data.kpis)
+    # Before any read: a request racing an identical one must see the activation it stored.
+    deal_repository.lock_segments(session, account_id=account_id, segment_ids=data.segment_ids)
     _check_segments(session, account_id=account_id, segment_ids=data.segment_ids)
     activation = Activation(
         account_id=account_id,
