@@ -142,12 +142,7 @@ def report_page(
     out = reports.report_out(report)
     context: dict[str, Any] = {"r": out, "done": out.status in (COMPLETE, FAILED)}
     if out.status == COMPLETE:
-        rows = (
-            reports.report_page(
-                session=session, account_id=account_id, report_id=report_id, limit=None, offset=0
-            ).data
-            or []
-        )
+        rows = reports.stored_rows(session=session, account_id=account_id, report_id=report_id)
         by = reports.breakdowns(rows, DIMENSIONS)
         by["date"].sort(key=lambda row: str(row["date"]))
         for name in ("device", "format", "domain"):
