@@ -206,3 +206,35 @@ def test_cli_ingests_a_csv_with_a_summary(
     )
     assert rejected.exit_code == 1 and "unknown deal_id 'x' on line 2" in rejected.stderr
     assert _stored(db) == (10, 10000, 20_000_000)
+
+
+def test_the_console_storing_one_file_twice_does_not_count_it_twice(
+    client: TestClient, db: Database, deal_id: str
+) -> None:
+    """A double-clicked **Store** (or the same export uploaded again) without a batch id
+    replaces the file's earlier copy: every report would otherwise count its rows twice."""
+    from tests.console.test_measure_pages import member, sign_in
+
+    from beacon.core.permissions import Role
+
+    token = sign_in(client, member(db, "owner@acme.example.com", Role.owner))
+    csv_text = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-15,{deal_id},desktop,banner,nytimes.com,US,12400,37,24.80\n"
+    )
+    for _ in range(2):
+        stored = client.post(
+            "/app/activate/deliveries",
+            data={"csv_text": csv_text, "batch_id": "", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert stored.status_code == 303, stored.text[:300]
+    assert _stored(db) == (1, 12400, 24_800_000)
+    other = csv_text.replace(",12400,", ",100,")
+    stored = client.post(
+        "/app/activate/deliveries",
+        data={"csv_text": other, "batch_id": "", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert stored.status_code == 303
+    assert _stored(db) == (2, 12500, 49_600_000)  # another file is another batch
