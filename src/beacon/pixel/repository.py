@@ -36,15 +36,20 @@ def add_campaign(session: Session, campaign: PixelCampaign) -> PixelCampaign:
     return campaign
 
 
-def human_impressions_since(
-    session: Session, *, campaign_ids: Sequence[int], since: dt.date
+def human_impressions_between(
+    session: Session, *, campaign_ids: Sequence[int], first: dt.date, last: dt.date
 ) -> list[tuple[int, dt.date, int]]:
-    """(campaign id, day, human loads) per day from ``since`` on, from the site-day rollup."""
+    """(campaign id, day, human loads) per day from ``first`` to ``last`` (inclusive), from the
+    site-day rollup."""
     if not campaign_ids:
         return []
     rows = session.execute(
         select(PixelSiteDay.campaign_id, PixelSiteDay.date, func.sum(PixelSiteDay.human))
-        .where(PixelSiteDay.campaign_id.in_(campaign_ids), PixelSiteDay.date >= since)
+        .where(
+            PixelSiteDay.campaign_id.in_(campaign_ids),
+            PixelSiteDay.date >= first,
+            PixelSiteDay.date <= last,
+        )
         .group_by(PixelSiteDay.campaign_id, PixelSiteDay.date)
     )
     return [(int(c), d, int(h or 0)) for c, d, h in rows]
