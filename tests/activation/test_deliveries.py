@@ -238,3 +238,30 @@ def test_the_console_storing_one_file_twice_does_not_count_it_twice(
     )
     assert stored.status_code == 303
     assert _stored(db) == (2, 12500, 49_600_000)  # another file is another batch
+
+
+def test_an_empty_batch_or_a_blank_batch_id_is_refused(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    """As the document's schema says (``minItems: 1``, a non-blank ``batch_id``): an empty
+    JSON batch was a 201 that could replace a stored batch with nothing, and a CSV's
+    ``?batch_id=%20`` stored a batch named by a space."""
+    stored = client.post(
+        f"{API}/deliveries", headers=headers, json={"batch_id": "b", "rows": [row(deal_id)]}
+    )
+    assert stored.status_code == 201
+    empty = client.post(f"{API}/deliveries", headers=headers, json={"batch_id": "b", "rows": []})
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["message"].startswith("Invalid value for 'rows'")
+    csv_body = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-15,{deal_id},desktop,banner,nytimes.com,US,1,0,0.5\n"
+    )
+    blank = client.post(
+        f"{API}/deliveries?batch_id=%20",
+        headers={**headers, "Content-Type": "text/csv"},
+        content=csv_body,
+    )
+    assert blank.status_code == 422, blank.text
+    assert blank.json()["message"] == "Invalid value for 'batch_id': must not be blank"
+    assert _stored(db) == (1, 12400, 24_800_000)

@@ -168,8 +168,11 @@ def ingest(
 ) -> DeliveryReceipt:
     """Validate and store one batch (replacing an earlier post of the same ``batch_id``)."""
     require(role, Action.run_reports)
+    if batch_id is not None and not batch_id.strip():
+        # a CSV's ?batch_id= (the JSON body's is checked by its schema)
+        raise ValidationFailed("Invalid value for 'batch_id': must not be blank")
     parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
-    key = batch_id or secrets.token_hex(8)
+    key = batch_id.strip() if batch_id else secrets.token_hex(8)
     batch, replaced = _batch(session, account_id=account_id, batch_id=key)
     report_repository.clear_batch(session, batch_pk=batch.id)
     spend_micros = 0
