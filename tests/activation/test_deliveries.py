@@ -213,7 +213,7 @@ def test_the_console_storing_one_file_twice_does_not_count_it_twice(
 ) -> None:
     """A double-clicked **Store** (or the same export uploaded again) without a batch id
     replaces the file's earlier copy: every report would otherwise count its rows twice."""
-    from tests.console.test_measure_pages import member, sign_in
+    from tests.console.in_process import member, sign_in
 
     from beacon.core.permissions import Role
 

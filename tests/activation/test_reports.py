@@ -576,7 +576,7 @@ def test_console_breakdowns_sum_unrounded_spend_and_read_any_size(
     """The console's per-day, device, format and domain tables add the rows' spend before
     rounding, as the summary does: 100 rows of $1.004999 are $100.50 that day, not 100 rows
     each rounded to $1.00; and a report over the unpaged maximum still shows its tables."""
-    from tests.console.test_measure_pages import member, sign_in
+    from tests.console.in_process import member, sign_in
 
     from beacon.core.permissions import Role
 

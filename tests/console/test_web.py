@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from tests.console.test_measure_pages import campaign, member, sign_in
+from tests.console.in_process import member, sign_in
+from tests.console.test_measure_pages import campaign
 
 from beacon.core.db import Database
 from beacon.core.permissions import Role
