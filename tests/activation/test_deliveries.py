@@ -265,3 +265,23 @@ def test_an_empty_batch_or_a_blank_batch_id_is_refused(
     assert blank.status_code == 422, blank.text
     assert blank.json()["message"] == "Invalid value for 'batch_id': must not be blank"
     assert _stored(db) == (1, 12400, 24_800_000)
+
+
+def test_the_cli_ingesting_one_file_twice_does_not_count_it_twice(
+    deal_id: str, database_url: str, tmp_path: Path, db: Database
+) -> None:
+    """Without ``--batch-id`` the file's content names the batch, as in the console: a re-run
+    (a retried cron job, a shell history) replaces the rows instead of doubling every report."""
+    export = tmp_path / "deliveries.csv"
+    export.write_text(
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-01,{deal_id},mobile,video,nytimes.com,US,1000,3,2.00\n"
+    )
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "var")}
+    args = ["ingest-deliveries", str(export), "--account", "acme"]
+    runner = CliRunner()
+    first = runner.invoke(cli.app, args, env=env)
+    again = runner.invoke(cli.app, args, env=env)
+    assert first.exit_code == 0 and again.exit_code == 0, (first.output, again.output)
+    assert "replacing 1 earlier rows" in again.stdout
+    assert _stored(db) == (1, 1000, 2_000_000)
