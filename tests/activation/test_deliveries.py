@@ -206,3 +206,82 @@ def test_cli_ingests_a_csv_with_a_summary(
     )
     assert rejected.exit_code == 1 and "unknown deal_id 'x' on line 2" in rejected.stderr
     assert _stored(db) == (10, 10000, 20_000_000)
+
+
+def test_the_console_storing_one_file_twice_does_not_count_it_twice(
+    client: TestClient, db: Database, deal_id: str
+) -> None:
+    """A double-clicked **Store** (or the same export uploaded again) without a batch id
+    replaces the file's earlier copy: every report would otherwise count its rows twice."""
+    from tests.console.in_process import member, sign_in
+
+    from beacon.core.permissions import Role
+
+    token = sign_in(client, member(db, "owner@acme.example.com", Role.owner))
+    csv_text = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-15,{deal_id},desktop,banner,nytimes.com,US,12400,37,24.80\n"
+    )
+    for _ in range(2):
+        stored = client.post(
+            "/app/activate/deliveries",
+            data={"csv_text": csv_text, "batch_id": "", "csrf_token": token},
+            follow_redirects=False,
+        )
+        assert stored.status_code == 303, stored.text[:300]
+    assert _stored(db) == (1, 12400, 24_800_000)
+    other = csv_text.replace(",12400,", ",100,")
+    stored = client.post(
+        "/app/activate/deliveries",
+        data={"csv_text": other, "batch_id": "", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert stored.status_code == 303
+    assert _stored(db) == (2, 12500, 49_600_000)  # another file is another batch
+
+
+def test_an_empty_batch_or_a_blank_batch_id_is_refused(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    """As the document's schema says (``minItems: 1``, a non-blank ``batch_id``): an empty
+    JSON batch was a 201 that could replace a stored batch with nothing, and a CSV's
+    ``?batch_id=%20`` stored a batch named by a space."""
+    stored = client.post(
+        f"{API}/deliveries", headers=headers, json={"batch_id": "b", "rows": [row(deal_id)]}
+    )
+    assert stored.status_code == 201
+    empty = client.post(f"{API}/deliveries", headers=headers, json={"batch_id": "b", "rows": []})
+    assert empty.status_code == 422, empty.text
+    assert empty.json()["message"].startswith("Invalid value for 'rows'")
+    csv_body = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-15,{deal_id},desktop,banner,nytimes.com,US,1,0,0.5\n"
+    )
+    blank = client.post(
+        f"{API}/deliveries?batch_id=%20",
+        headers={**headers, "Content-Type": "text/csv"},
+        content=csv_body,
+    )
+    assert blank.status_code == 422, blank.text
+    assert blank.json()["message"] == "Invalid value for 'batch_id': must not be blank"
+    assert _stored(db) == (1, 12400, 24_800_000)
+
+
+def test_the_cli_ingesting_one_file_twice_does_not_count_it_twice(
+    deal_id: str, database_url: str, tmp_path: Path, db: Database
+) -> None:
+    """Without ``--batch-id`` the file's content names the batch, as in the console: a re-run
+    (a retried cron job, a shell history) replaces the rows instead of doubling every report."""
+    export = tmp_path / "deliveries.csv"
+    export.write_text(
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-01,{deal_id},mobile,video,nytimes.com,US,1000,3,2.00\n"
+    )
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "var")}
+    args = ["ingest-deliveries", str(export), "--account", "acme"]
+    runner = CliRunner()
+    first = runner.invoke(cli.app, args, env=env)
+    again = runner.invoke(cli.app, args, env=env)
+    assert first.exit_code == 0 and again.exit_code == 0, (first.output, again.output)
+    assert "replacing 1 earlier rows" in again.stdout
+    assert _stored(db) == (1, 1000, 2_000_000)

@@ -563,3 +563,40 @@ def test_list_reports_is_the_accounts_own_newest_first_and_paged(db: Database) -
     assert total == 3
     assert [r.id for r in first + rest] == [asked[3], asked[2], asked[0]]
     assert [str(r.start_date) for r in first] == ["2026-11-04", "2026-11-03"]
+
+
+def test_console_breakdowns_sum_unrounded_spend_and_read_any_size(
+    client: TestClient,
+    headers: Headers,
+    db: Database,
+    settings: Settings,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The console's per-day, device, format and domain tables add the rows' spend before
+    rounding, as the summary does: 100 rows of $1.004999 are $100.50 that day, not 100 rows
+    each rounded to $1.00; and a report over the unpaged maximum still shows its tables."""
+    from tests.console.in_process import member, sign_in
+
+    from beacon.core.permissions import Role
+
+    rows = [
+        _row(
+            "2026-05-01", world.deal, "desktop", "banner", f"s{n}.example", "US", 1000, 1, 1.004999
+        )
+        for n in range(100)
+    ]
+    posted = client.post(f"{API}/deliveries", headers=headers, json={"batch_id": "b", "rows": rows})
+    assert posted.status_code == 201, posted.text
+    report = _report(
+        client, headers, db, settings, start_date="2026-05-01", end_date="2026-05-01",
+        dimensions=["date", "device", "format", "domain"],
+    )  # fmt: skip
+    assert report["summary"]["spend"] == 100.5
+    monkeypatch.setattr(reports, "MAX_UNPAGED_REPORT_ROWS", 10)
+    sign_in(client, member(db, "owner@acme.example.com", Role.owner))
+    page = client.get(f"/app/activate/reports/{report['id']}")
+    assert page.status_code == 200, page.text[:300]
+    for table in ("by-date", "by-device", "by-format"):
+        body = page.text.split(f'<table id="{table}">', 1)[1].split("</table>", 1)[0]
+        assert '<td class="num">100.50</td>' in body, (table, body[:400])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
+
+from beacon.core.db import Database
+from beacon.pixel import service as pixel_service
+from beacon.pixel.rollups import RollupKey, increment
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 SEED_CREATE = {
@@ -152,3 +157,31 @@ def test_tenant_isolation(
         client.get(f"/v1/pixel/campaigns/{created['id']}", headers=headers).json()["name"]
         == SEED_CREATE["name"]
     )
+
+
+def test_impressions_of_the_last_30_days_end_today(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    """The campaigns list's figures cover the same days as the dashboard's default range: a
+    load dated tomorrow (a server-side event may be up to an hour ahead, across midnight UTC)
+    is in neither, until tomorrow."""
+    created = client.post(
+        "/v1/pixel/campaigns", json={"name": "c", "use_case": "other"}, headers=headers
+    )
+    cid = int(created.json()["id"])
+    today = dt.date(2026, 3, 10)
+    with db.transaction() as session:
+        increment(
+            session,
+            {
+                RollupKey(cid, today - dt.timedelta(days=30), "a.com"): 1,  # before the 30 days
+                RollupKey(cid, today - dt.timedelta(days=29), "a.com"): 2,
+                RollupKey(cid, today, "a.com"): 4,
+                RollupKey(cid, today + dt.timedelta(days=1), "a.com"): 8,
+            },
+        )
+    with db.transaction() as session:
+        figures = pixel_service.campaign_impressions(
+            session=session, campaign_ids=[cid], today=today
+        )
+    assert (figures[cid].today, figures[cid].last_30_days) == (4, 6)

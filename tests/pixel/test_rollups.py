@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import select
 
 from beacon.core.db import Database
+from beacon.pixel import repository as pixel_repository
 from beacon.pixel.models import (
     PixelCampaign,
     PixelRollup,
@@ -109,3 +112,44 @@ def test_rollup_rows_and_hashes_are_those_written_before(
         with db.transaction() as session:
             increment(session, varied_keys(cid))
     assert rows_digest(db) == WRITTEN_BEFORE
+
+
+def test_cursor_readers_never_skip_a_flush_that_commits_late(
+    db: Database, key_for: Callable[[str], str]
+) -> None:
+    """A flush that took a lower rollup id but commits after another flush is still read by
+    the inventory's and the classifier's cursors (on PostgreSQL the later id was visible
+    first, the cursor moved past the slower flush's row and its URL never reached the
+    inventory nor the classification queue)."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer at a time: its rollup ids become visible in order")
+    cid = campaign(db, key_for)
+    day = dt.date(2026, 1, 15)
+    slow = db.sessions()  # a flusher whose transaction is still open
+    increment(slow, {RollupKey(cid, day, "a.com", "https://a.com/slow"): 1})
+    slow.flush()
+    with db.transaction() as session:  # another flusher, later id, commits first
+        increment(session, {RollupKey(cid, day, "b.com", "https://b.com/fast"): 1})
+    read: dict[str, list[str]] = {}
+
+    def read_cursors() -> None:
+        with db.transaction() as session:
+            read["account"] = [
+                url
+                for _, url, _ in pixel_repository.account_page_urls_after(
+                    session, account_id=1, after_id=0, limit=100
+                )
+            ]
+            read["all"] = [
+                url
+                for _, url, _ in pixel_repository.page_urls_after(session, after_id=0, limit=100)
+            ]
+
+    reader = threading.Thread(target=read_cursors)
+    reader.start()
+    reader.join(timeout=1)  # it waits for the open flush (without the fix it returns at once)
+    slow.commit()
+    slow.close()
+    reader.join(timeout=30)
+    expected = ["https://a.com/slow", "https://b.com/fast"]
+    assert (read["account"], read["all"]) == (expected, expected)

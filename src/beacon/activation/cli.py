@@ -16,7 +16,11 @@ def ingest_deliveries(
     account: Annotated[str, typer.Option("--account", help="Account whose deals these are.")],
     batch_id: Annotated[
         str | None,
-        typer.Option("--batch-id", help="Ingesting the same batch id again replaces it."),
+        typer.Option(
+            "--batch-id",
+            help="Ingesting the same batch id again replaces it (default: named by the file's "
+            "content, so ingesting the same file again replaces it too).",
+        ),
     ] = None,
     data_dir: Annotated[
         Path | None,
@@ -34,7 +38,7 @@ def ingest_deliveries(
 
     settings = load_settings(data_dir)
     prepare(settings)
-    rows = _read_rows(csv_file)
+    text, rows = _read_rows(csv_file)
     db = Database(settings.effective_database_url)
     try:
         with db.transaction() as session, Progress(transient=True) as progress:
@@ -46,7 +50,7 @@ def ingest_deliveries(
             receipt = deliveries.ingest(
                 session=session,
                 account_id=found.id,
-                batch_id=batch_id,
+                batch_id=batch_id or deliveries.file_batch_id(text),
                 rows=rows,
                 progress=lambda n: progress.advance(task, n),
             )
@@ -62,12 +66,13 @@ def ingest_deliveries(
     )
 
 
-def _read_rows(csv_file: Path) -> list[tuple[str, dict[str, Any]]]:
+def _read_rows(csv_file: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     from beacon.activation.reports import deliveries
     from beacon.core.errors import APIError
 
     try:
-        return deliveries.rows_from_csv(deliveries.decode_csv(csv_file.read_bytes()))
+        text = deliveries.decode_csv(csv_file.read_bytes())
+        return text, deliveries.rows_from_csv(text)
     except APIError as exc:
         typer.echo(f"error: {csv_file}: {exc.message}", err=True)
         raise typer.Exit(1) from None

@@ -18,6 +18,7 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.deps import get_app_settings, get_database
 from beacon.core.errors import APIError, Forbidden, Unauthorized
+from beacon.core.paging import MAX_OFFSET
 from beacon.core.permissions import Action, allows
 from beacon.core.timefmt import as_utc
 from beacon.people import sessions
@@ -40,6 +41,21 @@ SECURITY_HEADERS = {
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }
+
+
+def whole_number(text: str) -> int | None:
+    """``text`` as a whole number when it is written in ASCII digits, else None.
+
+    ``str.isdigit`` alone also accepts '²' or '١', which ``int`` then refuses or reads: a typed
+    or crafted value must become a form error, never a 500."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def offset_param(request: Request) -> int:
+    """The ``offset`` query parameter of a paged console list: 0 when absent or not a whole
+    number, at most ``MAX_OFFSET`` (a larger one overflowed the database's integer: 500)."""
+    number = whole_number(request.query_params.get("offset", "0"))
+    return 0 if number is None else min(number, MAX_OFFSET)
 
 
 class SignInRequired(Unauthorized):

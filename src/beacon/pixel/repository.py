@@ -5,10 +5,41 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.orm import Session
 
+from beacon.core.db import is_postgres
 from beacon.pixel.models import PixelCampaign, PixelRollup, PixelSiteDay
+
+# Rollup ids are handed out when a flush inserts a row and become visible when the flush
+# commits; on PostgreSQL two flushes commit in either order, so a reader that remembers the
+# highest id it saw (the inventory's and the classifier's cursors) would skip for good a row a
+# slower flush inserted below it. Every rollup write holds this lock shared until it commits; a
+# cursor reader takes it alone for an instant, so every id up to the highest it then sees is
+# committed (SQLite has one writer at a time: its ids become visible in order).
+_ROLLUP_WRITERS = "beacon:pixel-rollup-writers"
+
+
+def hold_rollup_writes(session: Session) -> None:
+    """Before a transaction writes rollups: its ids count as in flight until it ends."""
+    if is_postgres(session):
+        key = func.hashtextextended(_ROLLUP_WRITERS, 0)
+        session.execute(select(func.pg_advisory_xact_lock_shared(key)))
+
+
+def _below_writes_in_flight(session: Session) -> ColumnElement[bool]:
+    """Rollup ids no flush still in flight can hold: every id on SQLite; on PostgreSQL those up
+    to the highest id once the flushes that were running have ended."""
+    if not is_postgres(session):
+        return true()
+    # A short transaction of its own, so the lock ends with it whatever happens, and the
+    # caller's transaction (a segment build) never keeps flushes waiting.
+    with session.get_bind().engine.begin() as connection:
+        connection.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(_ROLLUP_WRITERS, 0)))
+        )
+        highest = connection.scalar(select(func.max(PixelRollup.id))) or 0
+    return PixelRollup.id <= highest
 
 
 def get_campaign(session: Session, *, account_id: int, campaign_id: int) -> PixelCampaign | None:
@@ -36,15 +67,20 @@ def add_campaign(session: Session, campaign: PixelCampaign) -> PixelCampaign:
     return campaign
 
 
-def human_impressions_since(
-    session: Session, *, campaign_ids: Sequence[int], since: dt.date
+def human_impressions_between(
+    session: Session, *, campaign_ids: Sequence[int], first: dt.date, last: dt.date
 ) -> list[tuple[int, dt.date, int]]:
-    """(campaign id, day, human loads) per day from ``since`` on, from the site-day rollup."""
+    """(campaign id, day, human loads) per day from ``first`` to ``last`` (inclusive), from the
+    site-day rollup."""
     if not campaign_ids:
         return []
     rows = session.execute(
         select(PixelSiteDay.campaign_id, PixelSiteDay.date, func.sum(PixelSiteDay.human))
-        .where(PixelSiteDay.campaign_id.in_(campaign_ids), PixelSiteDay.date >= since)
+        .where(
+            PixelSiteDay.campaign_id.in_(campaign_ids),
+            PixelSiteDay.date >= first,
+            PixelSiteDay.date <= last,
+        )
         .group_by(PixelSiteDay.campaign_id, PixelSiteDay.date)
     )
     return [(int(c), d, int(h or 0)) for c, d, h in rows]
@@ -81,7 +117,11 @@ def page_urls_after(session: Session, *, after_id: int, limit: int) -> list[tupl
     is above ``after_id``, in id order."""
     rows = session.execute(
         select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
-        .where(PixelRollup.id > after_id, PixelRollup.url != "")
+        .where(
+            PixelRollup.id > after_id,
+            _below_writes_in_flight(session),
+            PixelRollup.url != "",
+        )
         .order_by(PixelRollup.id)
         .limit(limit)
     )
@@ -95,7 +135,11 @@ def account_page_urls_after(
     rows = session.execute(
         select(PixelRollup.id, PixelRollup.url, PixelRollup.domain)
         .join(PixelCampaign, PixelCampaign.id == PixelRollup.campaign_id)
-        .where(PixelCampaign.account_id == account_id, PixelRollup.id > after_id)
+        .where(
+            PixelCampaign.account_id == account_id,
+            PixelRollup.id > after_id,
+            _below_writes_in_flight(session),
+        )
         .order_by(PixelRollup.id)
         .limit(limit)
     ).all()

@@ -19,6 +19,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from beacon.core.timefmt import utcnow
+from beacon.pixel import repository
 from beacon.pixel.models import PixelRollup, PixelSiteDay, PixelUrlDay, PixelUrlMonth
 from beacon.pixel.upserts import add_rows
 
@@ -96,6 +97,7 @@ def increment(session: Session, counts: Mapping[RollupKey, int]) -> None:
             url_days[page] = url_days.get(page, 0) + hits
     if not rows:
         return
+    repository.hold_rollup_writes(session)
     add_rows(session, _table(PixelRollup), _ROLLUP_COLUMNS, rows, measures=("hits",),
              touched=("last_hit_at",))  # fmt: skip
     add_rows(session, _table(PixelSiteDay), _SITE_COLUMNS, _site_rows(site_days),

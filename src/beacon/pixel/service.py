@@ -106,8 +106,8 @@ def campaign_impressions(
     today = today or utcnow().date()
     since = today - timedelta(days=29)
     totals: dict[int, list[int]] = {cid: [0, 0] for cid in campaign_ids}
-    for campaign_id, day, hits in repository.human_impressions_since(
-        session, campaign_ids=campaign_ids, since=since
+    for campaign_id, day, hits in repository.human_impressions_between(
+        session, campaign_ids=campaign_ids, first=since, last=today
     ):
         totals[campaign_id][1] += hits
         if day == today:

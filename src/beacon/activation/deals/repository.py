@@ -9,10 +9,9 @@ import orjson
 from sqlalchemy import Select, insert, select, update
 from sqlalchemy.orm import Session
 
-from beacon.activation.models import Activation, ActivationSegment
+from beacon.activation.models import Activation, ActivationSegment, Segment
 from beacon.core.db import is_postgres
 from beacon.core.jobs import COMPLETE, PENDING
-from beacon.core.models import Account
 
 CHUNK = 1000
 
@@ -35,20 +34,22 @@ def list_activations(session: Session, *, account_id: int) -> Sequence[Activatio
     ).all()
 
 
-def lock_requests(session: Session, *, account_id: int) -> None:
-    """Serialise the account's new activation requests until the transaction ends, so that a
-    request finds an identical one made at the same moment (``pending_like``) instead of both
-    creating a deal: on PostgreSQL ``FOR NO KEY UPDATE`` of the account row (foreign-key checks
-    of other tables are not blocked); on SQLite a no-op write of it first, which takes the
-    single writer's lock before the read."""
-    where = Account.id == account_id
+def lock_segments(session: Session, *, account_id: int, segment_ids: Collection[int]) -> None:
+    """Hold the account's ``segment_ids`` until the transaction ends, so that two activation
+    requests over the same segments check for a pending twin one after the other (each sees
+    what the other stored). On PostgreSQL ``FOR NO KEY UPDATE`` of the segment rows (in id
+    order; the activations' foreign-key checks are not blocked); on SQLite a no-op write, so
+    the transaction holds the single writer's lock before it reads (a plain read there runs
+    outside any transaction)."""
+    where = (Segment.account_id == account_id, Segment.id.in_(sorted(set(segment_ids))))
     if is_postgres(session):
-        session.execute(select(Account.id).where(where).with_for_update(key_share=True))
+        query = select(Segment.id).where(*where).order_by(Segment.id)
+        session.execute(query.with_for_update(key_share=True))
     else:
         session.execute(
-            update(Account)
-            .where(where)
-            .values(name=Account.name)
+            update(Segment)
+            .where(*where)
+            .values(id=Segment.id)
             .execution_options(synchronize_session=False)
         )
 

@@ -96,6 +96,8 @@ def create_activation(
             f"({data.end_date.isoformat()} < {data.start_date.isoformat()})"
         )
     _check_kpis(data.kpis)
+    # Before any read: a request racing an identical one must see the activation it stored.
+    deal_repository.lock_segments(session, account_id=account_id, segment_ids=data.segment_ids)
     _check_segments(session, account_id=account_id, segment_ids=data.segment_ids)
     activation = Activation(
         account_id=account_id,
@@ -113,7 +115,6 @@ def create_activation(
         attempts=0,
         created_date=utcnow(),
     )
-    deal_repository.lock_requests(session, account_id=account_id)
     pending = deal_repository.pending_like(session, activation)
     if pending is not None:
         return pending, False

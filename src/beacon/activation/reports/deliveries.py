@@ -7,6 +7,7 @@ naming the offending lines. Posting a ``batch_id`` again replaces that batch's r
 from __future__ import annotations
 
 import csv
+import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -69,6 +70,13 @@ def decode_csv(body: bytes) -> str:
         return body.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("CSV upload is not UTF-8 text") from None
+
+
+def file_batch_id(text: str) -> str:
+    """The batch id of an uploaded file stored without one: a hash of its text, so the same file
+    stored again (a double-clicked Store, an export uploaded twice) replaces its rows instead of
+    counting them twice, while another file is another batch."""
+    return "file-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def _listed(problems: list[str]) -> str:
@@ -160,8 +168,11 @@ def ingest(
 ) -> DeliveryReceipt:
     """Validate and store one batch (replacing an earlier post of the same ``batch_id``)."""
     require(role, Action.run_reports)
+    if batch_id is not None and not batch_id.strip():
+        # a CSV's ?batch_id= (the JSON body's is checked by its schema)
+        raise ValidationFailed("Invalid value for 'batch_id': must not be blank")
     parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
-    key = batch_id or secrets.token_hex(8)
+    key = batch_id.strip() if batch_id else secrets.token_hex(8)
     batch, replaced = _batch(session, account_id=account_id, batch_id=key)
     report_repository.clear_batch(session, batch_pk=batch.id)
     spend_micros = 0

@@ -80,6 +80,7 @@ class DeliveryUpload(BaseModel):
     # document states each row's schema.
     rows: Annotated[
         list[dict[str, Any]],
+        Field(min_length=1),
         WithJsonSchema({"type": "array", "minItems": 1, "items": DeliveryRow.model_json_schema()}),
     ]
 

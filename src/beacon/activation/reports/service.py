@@ -11,6 +11,7 @@ impressions is ``0.003``, 18 on 8,750 is ``0.0021``); the exact ratio is always 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -35,6 +36,10 @@ from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
 CENT = Decimal("0.01")
+# A stored row's spend before rounding, never on the wire: the console's breakdowns add it,
+# as the summary adds the deliveries' (adding rows' rounded spend drifts up to half a cent a row).
+SPEND_MICROS = "spend_micros"
+STORED_PAGE = 2000
 CTR_STEP = Decimal("0.0001")
 MICROS = Decimal(1_000_000)
 
@@ -156,29 +161,52 @@ def report_page(
             f"and ?offset="
         )
     rows = report_repository.report_rows(session, report_id=report.id, limit=limit, offset=offset)
-    out.data = [orjson.loads(r) for r in rows]
+    out.data = [_wire_row(orjson.loads(r)) for r in rows]
     out.pagination = ReportPagination(limit=limit, offset=offset, total=total)
     return out
 
 
+def stored_rows(*, session: Session, account_id: int, report_id: int) -> Iterator[dict[str, Any]]:
+    """A complete report's rows as stored (``spend_micros`` included), in order, read a page at
+    a time: any number of them, without the API's unpaged maximum."""
+    report = get_report(session=session, account_id=account_id, report_id=report_id)
+    if report.status != COMPLETE:
+        return
+    offset = 0
+    while offset < (report.row_count or 0):
+        page = report_repository.report_rows(
+            session, report_id=report.id, limit=STORED_PAGE, offset=offset
+        )
+        if not page:
+            return
+        for payload in page:
+            yield orjson.loads(payload)
+        offset += len(page)
+
+
 def breakdowns(
-    rows: list[dict[str, Any]], dimensions: list[str]
+    rows: Iterable[dict[str, Any]], dimensions: list[str]
 ) -> dict[str, list[dict[str, Any]]]:
-    """A complete report's rows summed per value of each of ``dimensions`` (the console's
-    time series and device, format and domain tables), metrics recomputed from the sums."""
-    result: dict[str, list[dict[str, Any]]] = {}
-    for dimension in dimensions:
-        sums: dict[Any, list[int]] = {}
-        for row in rows:
-            acc = sums.setdefault(row.get(dimension), [0, 0, 0])
+    """A complete report's rows (`stored_rows`) summed per value of each of ``dimensions`` (the
+    console's time series and device, format and domain tables), metrics recomputed from the
+    sums of the unrounded spend."""
+    sums: dict[str, dict[Any, list[int]]] = {dimension: {} for dimension in dimensions}
+    for row in rows:
+        micros = row.get(SPEND_MICROS)
+        if micros is None:  # a row stored before its spend was kept unrounded
+            micros = int((Decimal(repr(row["spend"])) * MICROS).to_integral_value())
+        for dimension in dimensions:
+            acc = sums[dimension].setdefault(row.get(dimension), [0, 0, 0])
             acc[0] += int(row["impressions"])
             acc[1] += int(row["clicks"])
-            acc[2] += int((Decimal(repr(row["spend"])) * MICROS).to_integral_value())
-        result[dimension] = [
+            acc[2] += int(micros)
+    return {
+        dimension: [
             {dimension: key, **metrics(impressions=i, clicks=c, spend_micros=s)}
-            for key, (i, c, s) in sums.items()
+            for key, (i, c, s) in by_value.items()
         ]
-    return result
+        for dimension, by_value in sums.items()
+    }
 
 
 def resolve_deal_ids(*, session: Session, report: SegmentReport) -> list[str]:
@@ -224,11 +252,16 @@ def run_report(*, session: Session, report: SegmentReport) -> None:
             keys = {d: _wire(v) for d, v in zip(dimensions, values, strict=False)}
             imp, clk, spd = values[len(dimensions) :]
             row = {**keys, **metrics(impressions=int(imp), clicks=int(clk), spend_micros=int(spd))}
-            rows.append(orjson.dumps(row).decode())
+            rows.append(orjson.dumps({**row, SPEND_MICROS: int(spd)}).decode())
     report_repository.add_report_rows(session, report_id=report.id, rows=rows)
     report.deal_ids = _dump(deal_ids)
     report.summary = orjson.dumps(summary).decode()
     report.row_count = len(rows)
+
+
+def _wire_row(row: dict[str, Any]) -> dict[str, Any]:
+    row.pop(SPEND_MICROS, None)
+    return row
 
 
 def _wire(value: Any) -> Any:

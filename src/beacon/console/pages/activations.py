@@ -134,7 +134,7 @@ def _number(value: str) -> float | str:
 def _request(values: dict[str, Any]) -> dict[str, Any]:
     """The seed's request body from the form (blank fields left out, as the API allows)."""
     body: dict[str, Any] = {
-        "segment_ids": [int(v) if v.isdigit() else v for v in values["segment_ids"] if v],
+        "segment_ids": [_id_or_text(v) for v in values["segment_ids"] if v],
         "dsp": values["dsp"],
         "buyer_seat": values["buyer_seat"],
     }
@@ -212,3 +212,9 @@ def detail(
         else "activate/activation.html"
     )
     return web.render(request, template, context, viewer=viewer)
+
+
+def _id_or_text(value: str) -> int | str:
+    # a value that is not a whole number goes to validation as it is: a form error naming it
+    number = web.whole_number(value)
+    return value if number is None else number

@@ -95,7 +95,7 @@ def store(
         receipt = deliveries.ingest(
             session=session,
             account_id=viewer.member.account_id,
-            batch_id=batch_id.strip()[:100] or None,
+            batch_id=batch_id.strip()[:100] or deliveries.file_batch_id(csv_text),
             rows=rows,
             role=viewer.member.role,
         )

@@ -38,16 +38,11 @@ def _filters(request: Request) -> dict[str, str]:
     return values
 
 
-def _offset(request: Request) -> int:
-    raw = request.query_params.get("offset", "0")
-    return max(int(raw), 0) if raw.isdigit() else 0
-
-
 @router.get("")
 def inventory_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
     account_id = viewer.member.account_id
     filters = _filters(request)
-    offset = _offset(request)
+    offset = web.offset_param(request)
     browsed = inventory.browse_inventory(
         session=session,
         account_id=account_id,

@@ -18,7 +18,7 @@ from beacon.contextual import brand_safety
 from beacon.core.db import Database
 from beacon.core.deps import DbSession, get_database, wake_worker
 from beacon.core.errors import NotFound
-from beacon.core.ids import id_path
+from beacon.core.ids import MAX_ID, id_path
 from beacon.core.jobs import COMPLETE, FAILED
 from beacon.core.paging import Offset
 from beacon.core.permissions import Action, require
@@ -78,7 +78,7 @@ def report_list(
     request: Request,
     viewer: web.CurrentViewer,
     session: DbSession,
-    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     account_id = viewer.member.account_id
     campaigns = {
@@ -105,7 +105,7 @@ def new_report(
     request: Request,
     viewer: web.CurrentViewer,
     session: DbSession,
-    campaign_id: Annotated[int | None, Query(ge=1)] = None,
+    campaign_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> Response:
     require(viewer.member.role, Action.run_reports)
     today = utcnow().date()
@@ -198,10 +198,11 @@ def create_report(
 
 
 def _campaign(session: DbSession, account_id: int, value: str) -> PixelCampaign | None:
-    if not value.strip().isdigit():
+    campaign_id = web.whole_number(value.strip())
+    if campaign_id is None:
         return None
     campaigns = _reportable(session, account_id)
-    return next((c for c in campaigns if c.id == int(value)), None)
+    return next((c for c in campaigns if c.id == campaign_id), None)
 
 
 def _reportable(session: DbSession, account_id: int) -> list[PixelCampaign]:

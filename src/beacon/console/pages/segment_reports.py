@@ -26,6 +26,7 @@ from beacon.core.deps import DbSession, wake_worker
 from beacon.core.errors import ValidationFailed
 from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE, FAILED
+from beacon.core.paging import MAX_OFFSET
 from beacon.core.timefmt import utcnow
 
 router = APIRouter(prefix="/activate/reports")
@@ -62,7 +63,7 @@ def report_list(
     request: Request,
     viewer: web.CurrentViewer,
     session: DbSession,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_OFFSET // LIST_PAGE)] = 1,
 ) -> Response:
     """Every report of the account, newest first: what was asked, when, its state."""
     account_id = viewer.member.account_id
@@ -115,7 +116,7 @@ def create(
         "dimensions": DIMENSIONS,
     }
     if values["segment_ids"]:
-        body["segment_ids"] = [int(v) if v.isdigit() else v for v in values["segment_ids"]]
+        body["segment_ids"] = [_id_or_text(v) for v in values["segment_ids"]]
     try:
         data = ReportCreate.model_validate(body)
         report = reports.create_report(
@@ -141,12 +142,7 @@ def report_page(
     out = reports.report_out(report)
     context: dict[str, Any] = {"r": out, "done": out.status in (COMPLETE, FAILED)}
     if out.status == COMPLETE:
-        rows = (
-            reports.report_page(
-                session=session, account_id=account_id, report_id=report_id, limit=None, offset=0
-            ).data
-            or []
-        )
+        rows = reports.stored_rows(session=session, account_id=account_id, report_id=report_id)
         by = reports.breakdowns(rows, DIMENSIONS)
         by["date"].sort(key=lambda row: str(row["date"]))
         for name in ("device", "format", "domain"):
@@ -208,3 +204,9 @@ def report_csv(report_id: ReportId, viewer: web.CurrentViewer, session: DbSessio
 
     headers = {"content-disposition": f'attachment; filename="segment-report-{report_id}.csv"'}
     return web.with_headers(StreamingResponse(lines(), media_type="text/csv", headers=headers))
+
+
+def _id_or_text(value: str) -> int | str:
+    # a value that is not a whole number goes to validation as it is: a form error naming it
+    number = web.whole_number(value)
+    return value if number is None else number

@@ -193,8 +193,7 @@ def detail(
     request: Request, segment_id: SegmentId, viewer: web.CurrentViewer, session: DbSession
 ) -> Response:
     account_id = viewer.member.account_id
-    raw = request.query_params.get("offset", "0")
-    offset = int(raw) if raw.isdigit() else 0
+    offset = web.offset_param(request)
     segment = segments.segment_out(
         segments.get_segment(session=session, account_id=account_id, segment_id=segment_id)
     )

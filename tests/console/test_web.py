@@ -1,0 +1,47 @@
+"""Numbers the console reads from a URL or a form (``web.whole_number``, ``web.offset_param``):
+one out of range or written in other digits ('²', '١') is a page or a form error, never a 500."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from tests.console.in_process import member, sign_in
+from tests.console.test_measure_pages import campaign
+
+from beacon.core.db import Database
+from beacon.core.permissions import Role
+
+HUGE = "99999999999999999999"
+
+
+def test_odd_numbers_in_urls_and_forms_are_never_a_500(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    campaign(client, headers, "campaign_reporting")
+    segment = client.post(
+        "/v1/clsfy/segments",
+        json={"name": "s", "rules": {"iab_categories": ["IAB19"]}},
+        headers=headers,
+    )
+    assert segment.status_code == 201, segment.text
+    token = sign_in(client, member(db, "owner@acme.example.com", Role.owner))
+    for path in (
+        f"/app/pixel/reports?campaign_id={HUGE}",
+        f"/app/activate/reports?page={HUGE}",
+        f"/app/activate/segments/{segment.json()['id']}?offset={HUGE}",
+        "/app/activate/segments/{}?offset=%C2%B2".format(segment.json()["id"]),
+        f"/app/understand/inventory?offset={HUGE}",
+        "/app/understand/inventory?offset=%C2%B2",
+    ):
+        response = client.get(path)
+        assert response.status_code in (200, 422), (path, response.status_code)
+    forms = (
+        ("/app/pixel/reports", {"campaign_id": "²", "start_date": "2026-01-01"}),
+        ("/app/activate/reports", {"segment_ids": "²", "start_date": "2026-01-01"}),
+        ("/app/activate/activations", {"segment_ids": "²", "dsp": "The Trade Desk"}),
+    )
+    for path, data in forms:
+        response = client.post(path, data={**data, "csrf_token": token})
+        assert response.status_code == 422, (path, response.status_code)
+        assert re.search(r"error-message|There is a problem", response.text), path
