@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from email.header import decode_header, make_header
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import select, update
@@ -311,3 +312,46 @@ def test_answers_commit_with_the_next_claim(db: Database, settings: Settings) ->
     # a commit of its own for each chunk's answers was the old way (six here); now only the
     # answers no later claim takes (at most the three chunks still in flight) commit alone
     assert len(alone) <= 3
+
+
+class PolicyMailbox(Mailbox):
+    """Refuses RCPT as servers do: for the address (bounce), or for the sender or the relay
+    (not the address's fault: Postfix without relay rights refuses every recipient so)."""
+
+    REPLIES: ClassVar[dict[str, str]] = {
+        "relay": "554 5.7.1 Relay access denied",
+        "dmarc": "550 5.7.26 Unauthenticated email from example.com is not accepted",
+        "sender": "553 5.1.8 Sender address rejected: Domain not found",
+        "gone": "550 5.1.1 No such user",
+        "disabled": "550 5.2.1 Mailbox disabled",
+        "plain": "550 Requested action not taken: mailbox unavailable",
+    }
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return self.REPLIES[address.split("@")[0]]
+
+
+def test_only_refusals_of_the_address_bounce_the_contact(db: Database, settings: Settings) -> None:
+    """A 5xx to RCPT about the sender or the relay fails the recipient without marking the
+    contact bounced (a relay that denied relaying bounced the whole list)."""
+    names = list(PolicyMailbox.REPLIES)
+    people = [person(i, email=f"{name}@example.com") for i, name in enumerate(names)]
+    campaign_id = seed_campaign(db, people=people)
+    with smtp_server(PolicyMailbox()) as url:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=url))
+    assert {r.stage for r in rows(db, execution_id)} == {"failed"}
+    with db.transaction() as session:
+        statuses = {
+            str(c.email).split("@")[0]: c.email_status for c in session.scalars(select(Contact))
+        }
+    assert statuses == {
+        "relay": "subscribed",
+        "dmarc": "subscribed",
+        "sender": "subscribed",
+        "gone": "bounced",
+        "disabled": "bounced",
+        "plain": "bounced",
+    }

@@ -1,7 +1,7 @@
 """Email over SMTP with aiosmtplib: a few reused connections, each message as MAIL/RCPT/DATA.
 
 Replies map to outcomes: 2xx accepted; 4xx transient (retried); 5xx permanent, and a 5xx to
-RCPT also marks the address bounced. A connection lost before DATA is retried on a fresh
+RCPT that refuses the address itself also marks it bounced (``refuses_address``). A connection lost before DATA is retried on a fresh
 connection (nothing was handed over); one lost during DATA leaves the outcome unknown.
 
 Commands are timed by a deadline per connection (DATA's two replies share twice the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -132,11 +133,35 @@ async def _rcpt_to(smtp: aiosmtplib.SMTP, recipient: str) -> None:
         raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
 
 
+_ENHANCED_STATUS = re.compile(r"^\s*5\.(\d{1,3})\.(\d{1,3})\b")
+# RFC 3463: X.1.x is about the address (but 1.7 and 1.8 are the sender's), 5.2.1 a disabled
+# mailbox; 5.7.x (relay denied, authentication, DMARC) and the rest are about the sender or
+# the system, and a relay that refuses every recipient must not bounce the whole list
+_SENDER_ADDRESS_DETAILS = ("7", "8")
+# without an enhanced code: mailbox unavailable, user not local, mailbox name not allowed
+_ADDRESS_REPLY_CODES = (550, 551, 553)
+
+
+def refuses_address(code: int, message: str) -> bool:
+    """Whether a 5xx reply to RCPT refuses the recipient's address itself (a bounce)."""
+    if not 500 <= code < 600:
+        return False
+    enhanced = _ENHANCED_STATUS.match(message)
+    if enhanced is None:
+        return code in _ADDRESS_REPLY_CODES
+    subject, detail = enhanced.groups()
+    if subject == "1":
+        return detail not in _SENDER_ADDRESS_DETAILS
+    return (subject, detail) == ("2", "1")
+
+
 def _refusal(exc: aiosmtplib.SMTPResponseException, step: str, *, bounce: bool) -> Delivery:
     reason = f"SMTP {exc.code} at {step}: {exc.message}".strip()
     if 400 <= exc.code < 500:
         return Delivery(Outcome.TRANSIENT, reason=reason)
-    return Delivery(Outcome.PERMANENT, reason=reason, bounce=bounce and exc.code >= 500)
+    return Delivery(
+        Outcome.PERMANENT, reason=reason, bounce=bounce and refuses_address(exc.code, exc.message)
+    )
 
 
 class SmtpProvider:
