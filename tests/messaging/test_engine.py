@@ -7,6 +7,7 @@ from email.header import decode_header, make_header
 from typing import Any, ClassVar
 
 import pytest
+from aiosmtpd.controller import Controller
 from sqlalchemy import select, update
 from tests.messaging.engine_helpers import (
     EMAIL_CONTENT,
@@ -355,3 +356,41 @@ def test_only_refusals_of_the_address_bounce_the_contact(db: Database, settings:
         "disabled": "bounced",
         "plain": "bounced",
     }
+
+
+class Utf8Mailbox(Mailbox):
+    """As Postfix: a non-ASCII address only in a transaction that declared SMTPUTF8."""
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if not address.isascii() and "SMTPUTF8" not in envelope.mail_options:
+            return "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+def test_internationalised_addresses_are_delivered(db: Database, settings: Settings) -> None:
+    """An IDN domain goes in its ASCII form and a non-ASCII mailbox under SMTPUTF8: both were
+    sent raw in a transaction without SMTPUTF8, and a Postfix-like server refused them (553)."""
+    people = [person(0, email="ann@bücher.example"), person(1, email="jöran@example.com")]
+    campaign_id = seed_campaign(db, people=people)
+    mailbox = Utf8Mailbox()
+    port = free_port()
+    server = Controller(mailbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    server.start()
+    try:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
+    finally:
+        server.stop()
+    assert [(r.stage, r.reason) for r in rows(db, execution_id)] == [("sent", None)] * 2
+    idn = mailbox.for_rcpt("ann@xn--bcher-kva.example")
+    assert len(idn) == 1 and idn[0].message["To"] == "ann@xn--bcher-kva.example"
+    assert len(mailbox.for_rcpt("jöran@example.com")) == 1

@@ -22,7 +22,7 @@ from typing import Any
 from beacon.messaging.audiences.repository import REQUIRED_ADDRESS_KEYS
 from beacon.messaging.providers import OutgoingMessage
 from beacon.messaging.templates import render_pool
-from beacon.messaging.templates.mime import Envelope, header, message_id
+from beacon.messaging.templates.mime import Envelope, header, message_id, smtp_address
 from beacon.messaging.templates.rendering import RenderError, RenderLimitExceeded
 from beacon.messaging.templates.service import unsubscribe_url
 
@@ -173,7 +173,8 @@ class Composer:
         if isinstance(result, bytes):  # an email, built by the render process
             assert row.email is not None
             mid = message_id(row.id, self.tag, self.domain)
-            return OutgoingMessage(row.id, row.contact_id, row.email, result, self.sender, mid)
+            to = smtp_address(row.email)
+            return OutgoingMessage(row.id, row.contact_id, to, result, self.sender, mid)
         if self.channel == "sms":
             assert row.phone is not None
             body = (result.get("body") or "").encode()

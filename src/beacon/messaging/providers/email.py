@@ -81,11 +81,12 @@ class SmtpConfig:
         )
 
 
-async def _mail_from(smtp: aiosmtplib.SMTP, sender: str) -> None:
+async def _mail_from(smtp: aiosmtplib.SMTP, sender: str, *, utf8: bool = False) -> None:
     # aiosmtplib's mail() re-parses the address with email.utils on every message; addresses
     # here were validated when stored, so plain ASCII ones go straight to the wire (timed by
-    # the caller: no timeout of aiosmtplib's own)
-    if not sender.isascii():
+    # the caller: no timeout of aiosmtplib's own). ``utf8``: the recipient's address is not
+    # ASCII, which a server takes only in a transaction that declared SMTPUTF8 (RFC 6531)
+    if utf8 or not sender.isascii():
         await smtp.mail(sender, encoding="utf-8", options=["SMTPUTF8"], timeout=None)
         return
     response = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">", timeout=None)
@@ -311,7 +312,7 @@ class SmtpProvider:
         except aiosmtplib.SMTPException:
             self._drop(slot)
 
-    async def _begin(self, slot: int, sender: str) -> Delivery | None:
+    async def _begin(self, slot: int, sender: str, *, utf8: bool) -> Delivery | None:
         """MAIL FROM on a live connection, reconnecting once when a kept connection went stale."""
         for attempt in (1, 2):
             self._deadlines[slot] = math.inf  # connecting is timed by aiosmtplib itself
@@ -327,7 +328,7 @@ class SmtpProvider:
                 return Delivery(Outcome.UNREACHABLE, reason=self._down)
             try:
                 self._arm(slot, self.timeout)
-                await _mail_from(smtp, sender)
+                await _mail_from(smtp, sender, utf8=utf8)
                 return None
             except aiosmtplib.SMTPResponseException as exc:
                 if exc.code == 421:
@@ -354,7 +355,7 @@ class SmtpProvider:
     async def _commands(
         self, slot: int, message: OutgoingMessage, handover: Handover | None
     ) -> Delivery:
-        refused = await self._begin(slot, message.sender)
+        refused = await self._begin(slot, message.sender, utf8=not message.to.isascii())
         if refused is not None:
             return refused
         smtp = self._slots[slot]
