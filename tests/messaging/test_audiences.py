@@ -11,6 +11,7 @@ from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.worker import Worker
+from beacon.messaging.audiences import contacts
 
 PEOPLE = [
     {
@@ -97,6 +98,29 @@ def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str
     rows = [{"externalId": f"x{i}", "attributes": {"n": i}} for i in range(10_000)]
     assert _upsert(client, auth, rows).json()["data"]["created"] == 10_000
     assert _upsert(client, auth, rows).json()["data"]["updated"] == 10_000
+
+
+def test_csv_rows_wider_than_the_header_are_refused(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """A comma left unquoted in a value shifts the row: its cells were silently cut to the
+    header's width and stored in the wrong columns ('Lee' as firstName, ' Ann' as lastName)."""
+    csv_text = "email,firstName,lastName\nann@example.com,Lee, Ann,Smith\nbo@example.com,Bo,,\n"
+    refused = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert refused.status_code == 422, refused.text
+    assert "'line 2'" in refused.json()["error"]["message"]
+    assert client.get(f"{API}/contacts", headers=auth).json()["pagination"]["total"] == 0
+    good, rejects = contacts.check_csv_rows(csv_text)  # the console's import
+    assert [c.email for c in good] == ["bo@example.com"]
+    assert [(r.line, "more filled cell" in r.message) for r in rejects] == [(2, True)]
+    # empty trailing cells, as spreadsheets pad rows, are fine
+    padded = "email,firstName\ncy@example.com,Cy,,\n"
+    accepted = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=padded
+    )
+    assert accepted.status_code == 200, accepted.text
 
 
 def test_csv_import(client: TestClient, auth: dict[str, str]) -> None:

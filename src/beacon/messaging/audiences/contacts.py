@@ -312,6 +312,7 @@ def check_csv_rows(
                 raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
             record = {name: value for name, value in zip(names, row, strict=False) if name}
             try:
+                _check_row_width(number, row[len(names) :])
                 contact = _csv_contact(number, record)
             except APIError as exc:
                 rejects.append(Reject(number, exc.message, tuple(row)))
@@ -383,10 +384,23 @@ def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
     for number, record in enumerate(reader, start=2):
         if len(contacts) >= MAX_CONTACTS:
             raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
+        _check_row_width(number, record.pop(None, None) or [])  # DictReader's extra cells
         contacts.append(_csv_contact(number, record))
     if not contacts:
         raise BadRequest("The CSV has no data rows")
     return contacts
+
+
+def _check_row_width(line: int, extra: Sequence[str]) -> None:
+    """A row with filled cells beyond the header is misaligned (most often a comma left
+    unquoted inside a value): which cell belongs to which column cannot be known."""
+    filled = [cell for cell in extra if cell.strip()]
+    if filled:
+        raise ValidationFailed(
+            f"Invalid value for 'line {line}': {len(filled)} more filled cell(s) than the "
+            "header has columns (a comma inside a value must be quoted)",
+            details={"field": f"line {line}"},
+        )
 
 
 def _csv_contact(line: int, record: dict[str, Any]) -> ContactIn:
