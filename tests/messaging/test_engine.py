@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from tests.messaging.engine_helpers import (
     EMAIL_CONTENT,
@@ -133,6 +134,37 @@ def test_non_ascii_content_is_encoded(db: Database, settings: Settings) -> None:
     assert str(make_header(decode_header(message["Subject"]))) == "Grüße Zoë ✓"
     assert str(make_header(decode_header(message["From"]))) == "Café <news@example.com>"
     assert "Hi Zoë" in body_text(message)
+
+
+def test_an_internationalised_sender_domain_is_sent(db: Database, settings: Settings) -> None:
+    """A fromAddress or replyTo at an IDN domain goes in its ASCII form (formataddr refused
+    it raw, and every message failed at composed: 'the message could not be built')."""
+    content = {
+        **EMAIL_CONTENT,
+        "fromAddress": "news@bücher.example",
+        "replyTo": "help@bücher.example",
+    }
+    campaign_id = seed_campaign(db, people=[person(0)], content=content)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=url))
+    assert [(r.stage, r.reason) for r in rows(db, execution_id)] == [("sent", None)]
+    message = mailbox.received[0].message
+    assert message["From"] == "Beacon News <news@xn--bcher-kva.example>"
+    assert message["Reply-To"] == "help@xn--bcher-kva.example"
+    assert str(message["Message-ID"]).endswith("@xn--bcher-kva.example>")
+
+
+def test_a_non_ascii_sender_mailbox_is_refused_at_save(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """No header can carry it: the template was stored, and every message then failed."""
+    content = {**EMAIL_CONTENT, "fromAddress": "jöran@example.com"}
+    body = {"name": "t", "channel": "email", "content": content}
+    refused = client.post("/public/v1/templates", headers=auth, json=body)
+    assert refused.status_code == 422, refused.text
+    assert "'content.fromAddress'" in refused.json()["error"]["message"]
 
 
 def test_stored_documents_reach_the_template_as_stored(db: Database, settings: Settings) -> None:

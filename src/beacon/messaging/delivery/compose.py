@@ -114,10 +114,13 @@ class Composer:
         self.execution_id = execution_id
         self.base_url = base_url
         self.date = format_datetime(now)
-        sender = str(content.get("fromAddress") or "")
+        # an internationalised domain in its ASCII form: the envelope, From and Message-ID
+        # take it as is (raw, formataddr refused it and every message failed to build)
+        sender = smtp_address(str(content.get("fromAddress") or ""))
         self.sender = sender
         self.domain = sender.rpartition("@")[2] or "beacon.invalid"
-        self.reply_to = header(content.get("replyTo")) if content.get("replyTo") else None
+        reply_to = content.get("replyTo")
+        self.reply_to = header(smtp_address(str(reply_to))) if reply_to else None
         self.tag = execution_id.hex[:12]
         self.broken: str | None = None  # set once the template went past a limit
 
