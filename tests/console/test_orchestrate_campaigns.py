@@ -404,3 +404,45 @@ def test_cancel_a_scheduled_send(console: Console, made: dict[str, Any]) -> None
         assert again.status_code == 409 and "no scheduled or running execution" in again.text
         bad = client.post(url, data={"name": "Later", "timezone": "Mars/Base", "csrf_token": token})
         assert bad.status_code in (409, 422) and "error-summary" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("send_at", "timezone", "shown"),
+    [
+        # 01:30 happens twice on 2 Nov 2031 in New York: this is the second (EST)
+        ("2031-11-02T06:30:00.000Z", "America/New_York", "2031-11-02T01:30"),
+        ("2031-01-15T08:30:45.000Z", "UTC", "2031-01-15T08:30"),  # the field has no seconds
+    ],
+)
+def test_saving_a_draft_keeps_a_send_time_its_field_cannot_show(
+    console: Console, made: dict[str, Any], send_at: str, timezone: str, shown: str
+) -> None:
+    """The form re-sent the field's local minute: a second 01:30 became the first (an hour
+    earlier) and seconds were cut, though the person only renamed the draft."""
+    with console.messaging_api() as api:
+        created = api.post(
+            "/campaigns",
+            json={
+                "name": "Fall back",
+                "channel": "email",
+                "schedule": {"mode": "at", "sendAt": send_at, "timezone": timezone},
+            },
+        )
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["data"]["campaignId"]
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        url = f"/app/orchestrate/campaigns/{campaign_id}"
+        assert f'name="send_at" value="{shown}"' in client.get(url).text
+        form = {
+            "name": "Fall back, renamed",
+            "mode": "at",
+            "send_at": shown,
+            "timezone": timezone,
+            "csrf_token": token,
+        }
+        assert client.post(url, data=form).status_code == 303
+    with console.messaging_api() as api:
+        stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
+    assert stored["name"] == "Fall back, renamed"
+    assert stored["schedule"]["sendAt"] == send_at

@@ -141,7 +141,10 @@ def body_text(message: Message, subtype: str = "plain") -> str:
 
 class SmsApi:
     """A Twilio-style Messages resource: numbers ending 0000 are invalid (400, code 21211),
-    ending 4290 are throttled (429) on the first attempt; the rest get a sid."""
+    ending 4290 are throttled (429) on the first attempt; the rest get a sid. Messages from
+    INVALID_FROM are refused (400, code 21212)."""
+
+    INVALID_FROM = "+15005550001"
 
     def __init__(self, *, account: str = "AC123", token: str = "secret") -> None:
         self.account, self.token = account, token
@@ -159,6 +162,8 @@ class SmsApi:
         if path != f"/2010-04-01/Accounts/{self.account}/Messages.json":
             return 404, {"code": 20404, "message": "Not found", "status": 404}
         to = form.get("To", "")
+        if form.get("From") == self.INVALID_FROM:
+            return 400, {"code": 21212, "message": f"Invalid From Number: {self.INVALID_FROM}"}
         with self.lock:
             self.attempts[to] += 1
             attempt = self.attempts[to]

@@ -11,6 +11,7 @@ from beacon.app import job_kinds
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.worker import Worker
+from beacon.messaging.audiences import contacts
 
 PEOPLE = [
     {
@@ -97,6 +98,58 @@ def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str
     rows = [{"externalId": f"x{i}", "attributes": {"n": i}} for i in range(10_000)]
     assert _upsert(client, auth, rows).json()["data"]["created"] == 10_000
     assert _upsert(client, auth, rows).json()["data"]["updated"] == 10_000
+
+
+def test_one_contact_twice_in_a_request_is_refused(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Two entries that are one contact (by email, or each by another key) answered 200 with
+    'updated: 1' and the contact's id twice, and only the second entry's changes were kept;
+    two new entries sharing an email were a 409 asking to retry, which never succeeds."""
+    existing = {"contacts": [{"externalId": "X", "email": "x@example.com", "firstName": "X"}]}
+    assert post(client, "/contacts", auth, existing).status_code == 200
+    requests = [
+        [{"email": "x@example.com", "firstName": "One"}, {"externalId": "X", "lastName": "Two"}],
+        [
+            {"email": "x@example.com", "firstName": "One"},
+            {"externalId": "Y", "email": "x@example.com"},
+        ],
+        [{"externalId": "N1", "email": "n@example.com"}, {"email": "N@example.com"}],
+    ]
+    for entries in requests:
+        refused = post(client, "/contacts", auth, {"contacts": entries})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["error"]["details"] == {"field": "contacts[1]"}
+    listed = client.get(f"{API}/contacts", headers=auth).json()["data"]
+    assert [(c["externalId"], c["firstName"], c["lastName"]) for c in listed] == [("X", "X", None)]
+    good, rejects = contacts.check_csv_rows(
+        "externalId,email\nN1,n@example.com\nN2,n@example.com\n"
+    )  # the console's import
+    assert [c.external_id for c in good] == ["N1"]
+    assert [(r.line, r.message) for r in rejects] == [(3, "same email as line 2")]
+
+
+def test_csv_rows_wider_than_the_header_are_refused(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """A comma left unquoted in a value shifts the row: its cells were silently cut to the
+    header's width and stored in the wrong columns ('Lee' as firstName, ' Ann' as lastName)."""
+    csv_text = "email,firstName,lastName\nann@example.com,Lee, Ann,Smith\nbo@example.com,Bo,,\n"
+    refused = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert refused.status_code == 422, refused.text
+    assert "'line 2'" in refused.json()["error"]["message"]
+    assert client.get(f"{API}/contacts", headers=auth).json()["pagination"]["total"] == 0
+    good, rejects = contacts.check_csv_rows(csv_text)  # the console's import
+    assert [c.email for c in good] == ["bo@example.com"]
+    assert [(r.line, "more filled cell" in r.message) for r in rejects] == [(2, True)]
+    # empty trailing cells, as spreadsheets pad rows, are fine
+    padded = "email,firstName\ncy@example.com,Cy,,\n"
+    accepted = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=padded
+    )
+    assert accepted.status_code == 200, accepted.text
 
 
 def test_csv_import(client: TestClient, auth: dict[str, str]) -> None:

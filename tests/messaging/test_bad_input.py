@@ -192,3 +192,37 @@ def test_a_campaign_at_the_documented_maximum_works_on_both_databases(
     assert result.status_code == 200, result.text
     (reach,) = [c for c in result.json()["data"]["checks"] if c["id"] == "audience_reach"]
     assert reach == {"id": "audience_reach", "status": "passed", "message": "2 contacts reachable"}
+
+
+@pytest.mark.parametrize(
+    ("rule", "reached"),
+    [
+        ({"op": "equals", "value": 10**30}, True),
+        ({"op": "gte", "value": 2**63}, True),
+        ({"op": "lt", "value": -(2**64)}, False),
+        ({"op": "in", "value": [1, 10**30]}, True),
+        ({"field": "attributes.tags", "op": "contains", "value": 10**30}, True),
+    ],
+)
+def test_integers_beyond_64_bits_in_rules_compare_as_numbers(
+    client: TestClient, auth: dict[str, str], rule: dict[str, Any], reached: bool
+) -> None:
+    """JSON takes any integer, the databases bind 64 bits: a rule with a larger one made
+    preflight (and the reach job, and the run's start) answer 500 on both databases."""
+    contact = {"email": "big@example.com", "firstName": "B", "attributes": {"n": 10**30}}
+    contact["attributes"]["tags"] = [10**30]
+    assert post(client, "/contacts", auth, {"contacts": [contact]}).status_code == 200
+    segment = post(
+        client, "/segments", auth, {"name": "Big", "rules": {"field": "attributes.n", **rule}}
+    )
+    assert segment.status_code == 201, segment.text
+    campaign = make_campaign(
+        client,
+        auth,
+        segment_id=segment.json()["data"]["id"],
+        template_id=make_template(client, auth),
+    )
+    checked = post(client, f"/campaigns/{campaign['campaignId']}/preflight", auth)
+    assert checked.status_code == 200, checked.text
+    reach = next(c for c in checked.json()["data"]["checks"] if c["id"] == "audience_reach")
+    assert (reach["status"] == "passed") is reached

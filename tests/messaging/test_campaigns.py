@@ -240,6 +240,36 @@ def test_actions_and_their_conflicts(
     )
 
 
+def test_scheduling_keeps_a_run_sent_now(client: TestClient, auth: dict[str, str]) -> None:
+    """A schedule armed after POST /send replaces the armed schedule, not the run sent now
+    (it cancelled that run: the 202'd send never went out)."""
+    cid = published_campaign(client, auth)["campaignId"]
+    sent = post(client, f"/campaigns/{cid}/send", auth)
+    assert sent.status_code == 202, sent.text
+    first = post(
+        client,
+        f"/campaigns/{cid}/schedule",
+        auth,
+        {"sendAt": iso_millis(utcnow() + timedelta(hours=2))},
+    )
+    second = post(
+        client,
+        f"/campaigns/{cid}/schedule",
+        auth,
+        {"sendAt": iso_millis(utcnow() + timedelta(hours=3))},
+    )
+    assert first.status_code == second.status_code == 201, second.text
+    statuses = {
+        run["executionId"]: run["status"]
+        for run in client.get(f"{API}/campaigns/{cid}/executions", headers=auth).json()["data"]
+    }
+    assert statuses == {
+        sent.json()["data"]["executionId"]: "scheduled",
+        first.json()["data"]["executionId"]: "cancelled",
+        second.json()["data"]["executionId"]: "scheduled",
+    }
+
+
 def _schedules(client: TestClient, auth: dict[str, str], cid: str) -> tuple[Any, Any]:
     summary = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]
     status = client.get(f"{API}/campaigns/{cid}/status", headers=auth).json()["data"]

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 from email.header import decode_header, make_header
+from typing import Any, ClassVar
 
 import pytest
+from aiosmtpd.controller import Controller
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from tests.messaging.engine_helpers import (
     EMAIL_CONTENT,
@@ -131,6 +134,37 @@ def test_non_ascii_content_is_encoded(db: Database, settings: Settings) -> None:
     assert str(make_header(decode_header(message["Subject"]))) == "Grüße Zoë ✓"
     assert str(make_header(decode_header(message["From"]))) == "Café <news@example.com>"
     assert "Hi Zoë" in body_text(message)
+
+
+def test_an_internationalised_sender_domain_is_sent(db: Database, settings: Settings) -> None:
+    """A fromAddress or replyTo at an IDN domain goes in its ASCII form (formataddr refused
+    it raw, and every message failed at composed: 'the message could not be built')."""
+    content = {
+        **EMAIL_CONTENT,
+        "fromAddress": "news@bücher.example",
+        "replyTo": "help@bücher.example",
+    }
+    campaign_id = seed_campaign(db, people=[person(0)], content=content)
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=url))
+    assert [(r.stage, r.reason) for r in rows(db, execution_id)] == [("sent", None)]
+    message = mailbox.received[0].message
+    assert message["From"] == "Beacon News <news@xn--bcher-kva.example>"
+    assert message["Reply-To"] == "help@xn--bcher-kva.example"
+    assert str(message["Message-ID"]).endswith("@xn--bcher-kva.example>")
+
+
+def test_a_non_ascii_sender_mailbox_is_refused_at_save(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """No header can carry it: the template was stored, and every message then failed."""
+    content = {**EMAIL_CONTENT, "fromAddress": "jöran@example.com"}
+    body = {"name": "t", "channel": "email", "content": content}
+    refused = client.post("/public/v1/templates", headers=auth, json=body)
+    assert refused.status_code == 422, refused.text
+    assert "'content.fromAddress'" in refused.json()["error"]["message"]
 
 
 def test_stored_documents_reach_the_template_as_stored(db: Database, settings: Settings) -> None:
@@ -311,3 +345,84 @@ def test_answers_commit_with_the_next_claim(db: Database, settings: Settings) ->
     # a commit of its own for each chunk's answers was the old way (six here); now only the
     # answers no later claim takes (at most the three chunks still in flight) commit alone
     assert len(alone) <= 3
+
+
+class PolicyMailbox(Mailbox):
+    """Refuses RCPT as servers do: for the address (bounce), or for the sender or the relay
+    (not the address's fault: Postfix without relay rights refuses every recipient so)."""
+
+    REPLIES: ClassVar[dict[str, str]] = {
+        "relay": "554 5.7.1 Relay access denied",
+        "dmarc": "550 5.7.26 Unauthenticated email from example.com is not accepted",
+        "sender": "553 5.1.8 Sender address rejected: Domain not found",
+        "gone": "550 5.1.1 No such user",
+        "disabled": "550 5.2.1 Mailbox disabled",
+        "plain": "550 Requested action not taken: mailbox unavailable",
+    }
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        return self.REPLIES[address.split("@")[0]]
+
+
+def test_only_refusals_of_the_address_bounce_the_contact(db: Database, settings: Settings) -> None:
+    """A 5xx to RCPT about the sender or the relay fails the recipient without marking the
+    contact bounced (a relay that denied relaying bounced the whole list)."""
+    names = list(PolicyMailbox.REPLIES)
+    people = [person(i, email=f"{name}@example.com") for i, name in enumerate(names)]
+    campaign_id = seed_campaign(db, people=people)
+    with smtp_server(PolicyMailbox()) as url:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=url))
+    assert {r.stage for r in rows(db, execution_id)} == {"failed"}
+    with db.transaction() as session:
+        statuses = {
+            str(c.email).split("@")[0]: c.email_status for c in session.scalars(select(Contact))
+        }
+    assert statuses == {
+        "relay": "subscribed",
+        "dmarc": "subscribed",
+        "sender": "subscribed",
+        "gone": "bounced",
+        "disabled": "bounced",
+        "plain": "bounced",
+    }
+
+
+class Utf8Mailbox(Mailbox):
+    """As Postfix: a non-ASCII address only in a transaction that declared SMTPUTF8."""
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        if not address.isascii() and "SMTPUTF8" not in envelope.mail_options:
+            return "553 5.6.7 Must declare SMTPUTF8 to send unicode address"
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+
+def test_internationalised_addresses_are_delivered(db: Database, settings: Settings) -> None:
+    """An IDN domain goes in its ASCII form and a non-ASCII mailbox under SMTPUTF8: both were
+    sent raw in a transaction without SMTPUTF8, and a Postfix-like server refused them (553)."""
+    people = [person(0, email="ann@bücher.example"), person(1, email="jöran@example.com")]
+    campaign_id = seed_campaign(db, people=people)
+    mailbox = Utf8Mailbox()
+    port = free_port()
+    server = Controller(mailbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=True)
+    server.start()
+    try:
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, engine_settings(settings, smtp_url=f"smtp://127.0.0.1:{port}"))
+    finally:
+        server.stop()
+    assert [(r.stage, r.reason) for r in rows(db, execution_id)] == [("sent", None)] * 2
+    idn = mailbox.for_rcpt("ann@xn--bcher-kva.example")
+    assert len(idn) == 1 and idn[0].message["To"] == "ann@xn--bcher-kva.example"
+    assert len(mailbox.for_rcpt("jöran@example.com")) == 1

@@ -83,6 +83,41 @@ def test_sms_api_statuses_retries_and_bounces(db: Database, settings: Settings) 
     assert {s["From"] for s in api.sent} == {"+15005550006"}
 
 
+@pytest.mark.parametrize(
+    ("path", "sender", "status"),
+    [
+        ("/v2", "+15005550006", "failed"),  # a wrong base URL: every request is a 404
+        ("", SmsApi.INVALID_FROM, "completed"),  # 400 code 21212: the From number is refused
+    ],
+)
+def test_sms_refusals_that_are_not_the_numbers_fault_bounce_no_one(
+    db: Database, settings: Settings, path: str, sender: str, status: str
+) -> None:
+    """A 404 or a 4xx about the sender failed every recipient and marked every contact's
+    number bounced, so later runs left the whole audience out."""
+    people = [person(i, phone=f"+1415555010{i}") for i in range(3)]
+    campaign_id = seed_campaign(db, people=people, channel="sms", content={"body": "Hi. STOP"})
+    api = SmsApi()
+    with sms_server(api) as url:
+        config = settings.model_copy(
+            update={
+                "sms_api_base_url": url + path,
+                "sms_account_sid": api.account,
+                "sms_auth_token": SecretStr(api.token),
+                "sms_from_number": sender,
+                "messaging_retry_backoff_seconds": 0.01,
+                "messaging_send_attempts": 2,
+            }
+        )
+        execution_id = send_now(db, campaign_id)
+        run_execution(db, config)
+    assert execution(db, execution_id).status == status
+    assert {r.stage for r in rows(db, execution_id)} == {"failed"}
+    assert not api.sent
+    with db.transaction() as session:
+        assert {c.sms_status for c in session.scalars(select(Contact))} == {"subscribed"}
+
+
 def _outbox_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
 

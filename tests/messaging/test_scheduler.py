@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
-from tests.messaging.engine_helpers import person, seed_campaign, send_now
+from tests.messaging.engine_helpers import execution, person, run_execution, seed_campaign, send_now
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -113,7 +113,7 @@ def test_a_due_run_waits_while_the_campaign_is_still_running(
         session.add(second)
     clock.advance(5)
     result = scheduler.tick(db)
-    assert result.started == [] and result.waiting == [str(second.id)]
+    assert result.started == []  # not even read: its campaign is running
     assert _state(db, campaign_id, clock) == "pending_or_overdue"
 
 
@@ -134,3 +134,72 @@ def test_an_execution_that_keeps_failing_to_start_fails(
             found = session.get(Execution, execution_id)
             assert found is not None and found.attempts == attempt
     assert found.status == "failed" and "no longer compile" in (found.error or "")
+
+
+def test_a_scheduled_run_that_starts_after_a_later_send_is_the_latest(
+    db: Database, settings: Settings
+) -> None:
+    """The schedule is armed first, a run sent now finishes, then the scheduled run starts:
+    /status follows the run going on, not the one created last (it read 'completed')."""
+    campaign_id = seed_campaign(db, people=[person(0), person(1)])
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        scheduled = campaigns.schedule_campaign(
+            session=session,
+            account_id=campaign.account_id,
+            campaign_id=campaign_id,
+            data=ScheduleRequest.model_validate(
+                {"sendAt": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+            ),
+        ).id
+    sent_now = send_now(db, campaign_id)
+    clock = ManualClock()
+    scheduler = run_execution(db, settings, clock)
+    assert execution(db, sent_now).status == "completed"
+    assert _state(db, campaign_id, clock) == "completed"
+
+    clock.advance(timedelta(hours=1, seconds=1))
+    assert scheduler.tick(db).started == [str(scheduled)]
+    assert _state(db, campaign_id, clock) == "running"
+    with db.transaction() as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        status = observability.status(session=session, campaign=campaign)
+        assert status.execution.last_execution is not None
+        assert status.execution.last_execution.execution_id == f"exec-{scheduled}"
+        assert observability.metrics(session=session, campaign=campaign).last_execution_id == (
+            f"exec-{scheduled}"
+        )
+
+
+def test_runs_waiting_for_their_campaign_do_not_hold_back_other_campaigns(
+    db: Database, settings: Settings
+) -> None:
+    """The scheduler read the 100 oldest due runs and started what it could: with 100 due
+    runs waiting for their running campaigns, another campaign's due run never started."""
+    busy = seed_campaign(db, people=[person(0)])
+    other = seed_campaign(db, people=[person(1)], account="globex")
+    clock = ManualClock()
+    scheduler = Scheduler(settings=settings, clock=clock)
+    assert len(scheduler.tick(db).started) == 0
+    first = send_now(db, busy)
+    assert scheduler.tick(db).started == [str(first)]  # running: its later runs must wait
+    with db.transaction() as session:
+        campaign = session.get(Campaign, busy)
+        assert campaign is not None
+        for minutes in range(100, 0, -1):
+            session.add(
+                Execution(
+                    account_id=campaign.account_id,
+                    campaign_id=busy,
+                    status="scheduled",
+                    trigger="schedule",
+                    scheduled_for=clock.now() - timedelta(minutes=minutes),
+                )
+            )
+    waiting_elsewhere = send_now(db, other)
+    clock.advance(1)
+    result = scheduler.tick(db)
+    assert result.started == [str(waiting_elsewhere)]
+    assert _state(db, other, clock) == "running"

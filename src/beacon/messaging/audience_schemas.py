@@ -342,7 +342,14 @@ class EmailContent(InModel):
     @field_validator("from_address", "reply_to")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
-        return None if value is None else normalise_email(value)
+        if value is None:
+            return None
+        address = normalise_email(value)
+        if not address.rpartition("@")[0].isascii():
+            # the domain goes in its ASCII (IDNA) form; a mailbox name has none, and the
+            # message headers cannot carry it: every message would fail to be built
+            raise ValueError("the part before @ must be ASCII in a sender or reply address")
+        return address
 
 
 class SmsContent(InModel):

@@ -120,6 +120,26 @@ def _in_zone(value: datetime | None, tz: str) -> datetime | None:
     return None if value is None else value.astimezone(ZoneInfo(tz))
 
 
+def _local_input(value: datetime | None, tz: str) -> str:
+    """The send time as the form's ``datetime-local`` field shows it (to the minute)."""
+    local = _in_zone(value, tz)
+    return local.strftime("%Y-%m-%dT%H:%M") if local else ""
+
+
+def _send_at(form: Any, campaign: Campaign, timezone: str) -> str | None:
+    """The form's send time; the stored instant itself when the field still shows it, since
+    the field cannot say which 01:30 of a night clocks fall back (re-reading it took the first,
+    an hour earlier) nor the seconds (cut off)."""
+    text = forms.text(form, "send_at") or None
+    unchanged = (
+        campaign.schedule_mode == "at"
+        and campaign.send_at is not None
+        and timezone == campaign.timezone
+        and text == _local_input(campaign.send_at, campaign.timezone)
+    )
+    return campaign.send_at.isoformat() if unchanged and campaign.send_at else text
+
+
 def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
     """The latest run's funnel and failed recipients, and whether the page should poll."""
     state = observability.status(session=session, campaign=campaign)
@@ -205,6 +225,7 @@ def _detail(
         "supported_type": campaigns.SUPPORTED_TYPE,
         "templates": found,
         "send_at_local": _in_zone(campaign.send_at, campaign.timezone),
+        "send_at_input": _local_input(campaign.send_at, campaign.timezone),
         "preflight": campaign.preflight,
         "errors": errors or {},
         "notice": notice,
@@ -238,7 +259,7 @@ def _update(form: Any, campaign: Campaign) -> CampaignUpdate:
     mode = forms.text(form, "mode") or "now"
     schedule: dict[str, Any] = {"mode": mode, "timezone": forms.text(form, "timezone") or "UTC"}
     if mode == "at":
-        schedule["sendAt"] = forms.text(form, "send_at") or None
+        schedule["sendAt"] = _send_at(form, campaign, schedule["timezone"])
     channel = forms.text(form, "channel") or campaign.channel
     # the template list showed the old channel's templates: a new channel starts without one
     template = forms.text(form, "template") if channel == campaign.channel else ""

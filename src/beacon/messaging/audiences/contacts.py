@@ -43,24 +43,31 @@ _STATUS_COLUMNS = {
 }
 
 
-def _key(contact: ContactIn) -> tuple[str, str]:
-    return (
-        ("externalId", contact.external_id)
-        if contact.external_id
-        else ("email", contact.email or "")
-    )
+def _keys(contact: ContactIn) -> list[tuple[str, str]]:
+    """What identifies a contact: its externalId and its email. Two entries of one request
+    sharing either are one contact twice (or two contacts claiming one email)."""
+    keys = [("externalId", contact.external_id)] if contact.external_id else []
+    return keys + ([("email", contact.email)] if contact.email else [])
+
+
+def _repeated(contact: ContactIn, seen: dict[tuple[str, str], int]) -> tuple[str, int] | None:
+    """(the key's name, where it was first seen) when ``contact`` repeats an earlier one."""
+    return next(((key[0], seen[key]) for key in _keys(contact) if key in seen), None)
 
 
 def _check_duplicates(contacts: Sequence[ContactIn]) -> None:
     seen: dict[tuple[str, str], int] = {}
     for index, contact in enumerate(contacts):
-        key = _key(contact)
-        if key in seen:
-            raise ValidationFailed(
-                f"Invalid value for 'contacts[{index}]': same {key[0]} as contacts[{seen[key]}]",
-                details={"field": f"contacts[{index}]"},
-            )
-        seen[key] = index
+        repeated = _repeated(contact, seen)
+        if repeated is not None:
+            raise _same_contact(index, f"same {repeated[0]} as contacts[{repeated[1]}]")
+        seen.update(dict.fromkeys(_keys(contact), index))
+
+
+def _same_contact(index: int, why: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"Invalid value for 'contacts[{index}]': {why}", details={"field": f"contacts[{index}]"}
+    )
 
 
 def _changes(contact: ContactIn) -> dict[str, Any]:
@@ -122,7 +129,7 @@ def upsert_contacts(
     inserts: list[dict[str, Any]] = []
     updates: dict[uuid.UUID, dict[str, Any]] = {}
     ids: list[uuid.UUID] = []
-    for contact in contacts:
+    for index, contact in enumerate(contacts):
         current = _match(contact, by_external, by_email)
         changes = _changes(contact)
         if current is None:
@@ -147,6 +154,9 @@ def upsert_contacts(
             inserts.append(row)
             ids.append(row["id"])
             continue
+        if current["id"] in updates:  # matched by the other key than an earlier entry
+            first = ids.index(current["id"])
+            raise _same_contact(index, f"the same contact as contacts[{first}]")
         row = dict(current)
         row.update(changes)
         row["attributes"] = {**(current["attributes"] or {}), **(contact.attributes or {})}
@@ -312,15 +322,17 @@ def check_csv_rows(
                 raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
             record = {name: value for name, value in zip(names, row, strict=False) if name}
             try:
+                _check_row_width(number, row[len(names) :])
                 contact = _csv_contact(number, record)
             except APIError as exc:
                 rejects.append(Reject(number, exc.message, tuple(row)))
                 continue
-            key = _key(contact)
-            if key in seen:
-                rejects.append(Reject(number, f"same {key[0]} as line {seen[key]}", tuple(row)))
+            repeated = _repeated(contact, seen)
+            if repeated is not None:
+                why = f"same {repeated[0]} as line {repeated[1]}"
+                rejects.append(Reject(number, why, tuple(row)))
                 continue
-            seen[key] = number
+            seen.update(dict.fromkeys(_keys(contact), number))
             good.append(contact)
     if not good and not rejects:
         raise BadRequest("The CSV has no data rows")
@@ -383,10 +395,23 @@ def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
     for number, record in enumerate(reader, start=2):
         if len(contacts) >= MAX_CONTACTS:
             raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
+        _check_row_width(number, record.pop(None, None) or [])  # DictReader's extra cells
         contacts.append(_csv_contact(number, record))
     if not contacts:
         raise BadRequest("The CSV has no data rows")
     return contacts
+
+
+def _check_row_width(line: int, extra: Sequence[str]) -> None:
+    """A row with filled cells beyond the header is misaligned (most often a comma left
+    unquoted inside a value): which cell belongs to which column cannot be known."""
+    filled = [cell for cell in extra if cell.strip()]
+    if filled:
+        raise ValidationFailed(
+            f"Invalid value for 'line {line}': {len(filled)} more filled cell(s) than the "
+            "header has columns (a comma inside a value must be quoted)",
+            details={"field": f"line {line}"},
+        )
 
 
 def _csv_contact(line: int, record: dict[str, Any]) -> ContactIn:

@@ -329,13 +329,24 @@ def _json_in(target: _JsonValue, values: list[Any]) -> ColumnElement[bool]:
     return or_(false(), *clauses)
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
+def _bindable(value: Any) -> Any:
+    # numbers are compared as doubles, and neither driver binds an integer beyond 64 bits
+    # (SQLite: OverflowError; psycopg: a numeric no double precision compares with)
+    if isinstance(value, int) and not isinstance(value, bool) and value not in _INT64:
+        return float(value)
+    return value
+
+
 def _normalise(field: str, value: Any) -> Any:
+    if isinstance(value, list):
+        return [_normalise(field, v) for v in value]
     # emails are stored lowercased
     if field == "email" and isinstance(value, str):
         return value.lower()
-    if field == "email" and isinstance(value, list):
-        return [v.lower() if isinstance(v, str) else v for v in value]
-    return value
+    return _bindable(value)
 
 
 def compile_rules(rules: dict[str, Any], *, postgres: bool) -> ColumnElement[bool]:

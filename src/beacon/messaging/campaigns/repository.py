@@ -213,14 +213,22 @@ def get_execution(
 
 
 def latest_execution(session: Session, *, campaign_id: uuid.UUID) -> Execution | None:
-    """The most recent execution, leaving out runs cancelled before they started."""
+    """The most recent execution, leaving out runs cancelled before they started.
+
+    Recent by when it started, or was created if it has not started: a run scheduled earlier
+    that starts after a later-created run finished is the latest once it starts (ordered by
+    creation alone, /status read the finished run's ``completed`` while it ran)."""
     return session.scalar(
         select(Execution)
         .where(
             Execution.campaign_id == campaign_id,
             or_(Execution.status != "cancelled", Execution.started_at.is_not(None)),
         )
-        .order_by(Execution.created_at.desc(), Execution.id)
+        .order_by(
+            func.coalesce(Execution.started_at, Execution.created_at).desc(),
+            Execution.created_at.desc(),
+            Execution.id,
+        )
         .limit(1)
     )
 

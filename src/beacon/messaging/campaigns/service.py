@@ -292,7 +292,12 @@ def _new_execution(campaign: Campaign, *, trigger: str, scheduled_for: datetime)
 
 
 def _cancel_scheduled(session: Session, campaign: Campaign) -> int:
-    pending = repository.executions_in(session, campaign_id=campaign.id, statuses=["scheduled"])
+    return _cancel_runs(
+        repository.executions_in(session, campaign_id=campaign.id, statuses=["scheduled"])
+    )
+
+
+def _cancel_runs(pending: Sequence[Execution]) -> int:
     now = utcnow()
     for execution in pending:
         execution.status = "cancelled"
@@ -302,7 +307,8 @@ def _cancel_scheduled(session: Session, campaign: Campaign) -> int:
 
 
 def _create_schedule(session: Session, campaign: Campaign, send_at: datetime, tz: str) -> Execution:
-    _cancel_scheduled(session, campaign)
+    # the new schedule replaces the armed one; a run sent now and not yet started stays due
+    _cancel_runs(repository.pending_schedule(session, campaign_id=campaign.id))
     campaign.schedule_mode = "at"
     campaign.send_at = send_at
     campaign.timezone = tz
@@ -343,16 +349,12 @@ def unschedule_campaign(*, session: Session, account_id: int, campaign_id: uuid.
     pending = repository.pending_schedule(session, campaign_id=campaign.id)
     if not pending:
         raise conflict("The campaign has no active schedule")
-    now = utcnow()
-    for execution in pending:
-        execution.status = "cancelled"
-        execution.completed_at = now
-        execution.updated_at = now
+    _cancel_runs(pending)
     # the schedule is gone, not paused: the campaign now sends when POST /send is called
     campaign.schedule_mode = "now"
     campaign.send_at = None
     campaign.schedule_id = None
-    campaign.updated_at = now
+    campaign.updated_at = utcnow()
     session.flush()
     return campaign
 

@@ -22,7 +22,7 @@ from typing import Any
 from beacon.messaging.audiences.repository import REQUIRED_ADDRESS_KEYS
 from beacon.messaging.providers import OutgoingMessage
 from beacon.messaging.templates import render_pool
-from beacon.messaging.templates.mime import Envelope, header, message_id
+from beacon.messaging.templates.mime import Envelope, header, message_id, smtp_address
 from beacon.messaging.templates.rendering import RenderError, RenderLimitExceeded
 from beacon.messaging.templates.service import unsubscribe_url
 
@@ -114,10 +114,13 @@ class Composer:
         self.execution_id = execution_id
         self.base_url = base_url
         self.date = format_datetime(now)
-        sender = str(content.get("fromAddress") or "")
+        # an internationalised domain in its ASCII form: the envelope, From and Message-ID
+        # take it as is (raw, formataddr refused it and every message failed to build)
+        sender = smtp_address(str(content.get("fromAddress") or ""))
         self.sender = sender
         self.domain = sender.rpartition("@")[2] or "beacon.invalid"
-        self.reply_to = header(content.get("replyTo")) if content.get("replyTo") else None
+        reply_to = content.get("replyTo")
+        self.reply_to = header(smtp_address(str(reply_to))) if reply_to else None
         self.tag = execution_id.hex[:12]
         self.broken: str | None = None  # set once the template went past a limit
 
@@ -173,7 +176,8 @@ class Composer:
         if isinstance(result, bytes):  # an email, built by the render process
             assert row.email is not None
             mid = message_id(row.id, self.tag, self.domain)
-            return OutgoingMessage(row.id, row.contact_id, row.email, result, self.sender, mid)
+            to = smtp_address(row.email)
+            return OutgoingMessage(row.id, row.contact_id, to, result, self.sender, mid)
         if self.channel == "sms":
             assert row.phone is not None
             body = (result.get("body") or "").encode()

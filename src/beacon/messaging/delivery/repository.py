@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Uuid, exists, func, insert, literal, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from beacon.core.db import UTCDateTime, rowcount, upsert_insert
 from beacon.core.jobs import COMPLETE, PENDING, PROCESSING
@@ -20,11 +20,21 @@ from beacon.messaging.models import Batch, Contact, Execution, Recipient, Schedu
 
 
 def due_executions(session: Session, *, now: datetime, limit: int = 100) -> list[Execution]:
-    """Scheduled executions whose time has come, oldest first."""
+    """Scheduled executions whose time has come and whose campaign is not running, oldest
+    first. Those that must wait for a run of their campaign are left out: they would fill
+    the ``limit`` tick after tick and hold back every other campaign's due runs."""
+    running = aliased(Execution)
+    campaign_running = exists().where(
+        running.campaign_id == Execution.campaign_id, running.status == "running"
+    )
     return list(
         session.scalars(
             select(Execution)
-            .where(Execution.status == "scheduled", Execution.scheduled_for <= now)
+            .where(
+                Execution.status == "scheduled",
+                Execution.scheduled_for <= now,
+                ~campaign_running,
+            )
             .order_by(Execution.scheduled_for, Execution.id)
             .limit(limit)
         )

@@ -1,7 +1,7 @@
 """Email over SMTP with aiosmtplib: a few reused connections, each message as MAIL/RCPT/DATA.
 
 Replies map to outcomes: 2xx accepted; 4xx transient (retried); 5xx permanent, and a 5xx to
-RCPT also marks the address bounced. A connection lost before DATA is retried on a fresh
+RCPT that refuses the address itself also marks it bounced (``refuses_address``). A connection lost before DATA is retried on a fresh
 connection (nothing was handed over); one lost during DATA leaves the outcome unknown.
 
 Commands are timed by a deadline per connection (DATA's two replies share twice the
@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 import time
 import uuid
 from collections.abc import Sequence
@@ -80,11 +81,12 @@ class SmtpConfig:
         )
 
 
-async def _mail_from(smtp: aiosmtplib.SMTP, sender: str) -> None:
+async def _mail_from(smtp: aiosmtplib.SMTP, sender: str, *, utf8: bool = False) -> None:
     # aiosmtplib's mail() re-parses the address with email.utils on every message; addresses
     # here were validated when stored, so plain ASCII ones go straight to the wire (timed by
-    # the caller: no timeout of aiosmtplib's own)
-    if not sender.isascii():
+    # the caller: no timeout of aiosmtplib's own). ``utf8``: the recipient's address is not
+    # ASCII, which a server takes only in a transaction that declared SMTPUTF8 (RFC 6531)
+    if utf8 or not sender.isascii():
         await smtp.mail(sender, encoding="utf-8", options=["SMTPUTF8"], timeout=None)
         return
     response = await smtp.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">", timeout=None)
@@ -132,11 +134,35 @@ async def _rcpt_to(smtp: aiosmtplib.SMTP, recipient: str) -> None:
         raise aiosmtplib.SMTPRecipientRefused(response.code, response.message, recipient)
 
 
+_ENHANCED_STATUS = re.compile(r"^\s*5\.(\d{1,3})\.(\d{1,3})\b")
+# RFC 3463: X.1.x is about the address (but 1.7 and 1.8 are the sender's), 5.2.1 a disabled
+# mailbox; 5.7.x (relay denied, authentication, DMARC) and the rest are about the sender or
+# the system, and a relay that refuses every recipient must not bounce the whole list
+_SENDER_ADDRESS_DETAILS = ("7", "8")
+# without an enhanced code: mailbox unavailable, user not local, mailbox name not allowed
+_ADDRESS_REPLY_CODES = (550, 551, 553)
+
+
+def refuses_address(code: int, message: str) -> bool:
+    """Whether a 5xx reply to RCPT refuses the recipient's address itself (a bounce)."""
+    if not 500 <= code < 600:
+        return False
+    enhanced = _ENHANCED_STATUS.match(message)
+    if enhanced is None:
+        return code in _ADDRESS_REPLY_CODES
+    subject, detail = enhanced.groups()
+    if subject == "1":
+        return detail not in _SENDER_ADDRESS_DETAILS
+    return (subject, detail) == ("2", "1")
+
+
 def _refusal(exc: aiosmtplib.SMTPResponseException, step: str, *, bounce: bool) -> Delivery:
     reason = f"SMTP {exc.code} at {step}: {exc.message}".strip()
     if 400 <= exc.code < 500:
         return Delivery(Outcome.TRANSIENT, reason=reason)
-    return Delivery(Outcome.PERMANENT, reason=reason, bounce=bounce and exc.code >= 500)
+    return Delivery(
+        Outcome.PERMANENT, reason=reason, bounce=bounce and refuses_address(exc.code, exc.message)
+    )
 
 
 class SmtpProvider:
@@ -286,7 +312,7 @@ class SmtpProvider:
         except aiosmtplib.SMTPException:
             self._drop(slot)
 
-    async def _begin(self, slot: int, sender: str) -> Delivery | None:
+    async def _begin(self, slot: int, sender: str, *, utf8: bool) -> Delivery | None:
         """MAIL FROM on a live connection, reconnecting once when a kept connection went stale."""
         for attempt in (1, 2):
             self._deadlines[slot] = math.inf  # connecting is timed by aiosmtplib itself
@@ -302,7 +328,7 @@ class SmtpProvider:
                 return Delivery(Outcome.UNREACHABLE, reason=self._down)
             try:
                 self._arm(slot, self.timeout)
-                await _mail_from(smtp, sender)
+                await _mail_from(smtp, sender, utf8=utf8)
                 return None
             except aiosmtplib.SMTPResponseException as exc:
                 if exc.code == 421:
@@ -329,7 +355,7 @@ class SmtpProvider:
     async def _commands(
         self, slot: int, message: OutgoingMessage, handover: Handover | None
     ) -> Delivery:
-        refused = await self._begin(slot, message.sender)
+        refused = await self._begin(slot, message.sender, utf8=not message.to.isascii())
         if refused is not None:
             return refused
         smtp = self._slots[slot]

@@ -2,8 +2,10 @@
 
 ``POST <base>/2010-04-01/Accounts/<sid>/Messages.json`` with form fields ``To``, ``From`` and
 ``Body``, HTTP Basic ``sid:token``; a 2xx answer carries the message ``sid``. 429 and 5xx are
-transient; 401/403 mean the provider refuses the account (unreachable for the whole run);
-another 4xx refuses this message for good and marks the number bounced.
+transient; 401/403 mean the provider refuses the account and 404 that there is no such
+Messages resource (a wrong base URL or account SID): unreachable for the whole run. Another
+4xx refuses this message for good, and marks the number bounced only when its error code says
+the number is the problem (an invalid From number or a message body refused are not).
 """
 
 from __future__ import annotations
@@ -23,16 +25,32 @@ from beacon.messaging.providers import (
     RateLimiter,
 )
 
+# Twilio's error codes that refuse the recipient's number itself: invalid 'To' number, not a
+# valid phone number, the recipient replied STOP, not reachable by SMS, not a mobile number
+NUMBER_REFUSED_CODES = frozenset({"21211", "21217", "21610", "21612", "21614"})
+
+
+def _error_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
 
 def _error_text(response: httpx.Response) -> str:
-    try:
-        body: Any = response.json()
-    except ValueError:
+    body = _error_body(response)
+    if body is None:
         return response.text[:200]
     if isinstance(body, dict):
         code, message = body.get("code"), body.get("message")
         return f"{code}: {message}" if code else str(message or body)[:200]
     return str(body)[:200]
+
+
+def _refuses_number(response: httpx.Response) -> bool:
+    body = _error_body(response)
+    code = body.get("code") if isinstance(body, dict) else None
+    return str(code) in NUMBER_REFUSED_CODES  # a number in Twilio's answers, a string in some
 
 
 class SmsProvider:
@@ -116,6 +134,6 @@ class SmsProvider:
         reason = f"HTTP {status} from the SMS API: {_error_text(response)}"
         if status == 429 or status >= 500:
             return Delivery(Outcome.TRANSIENT, reason=reason)
-        if status in (401, 403):
+        if status in (401, 403, 404):
             return Delivery(Outcome.UNREACHABLE, reason=reason)
-        return Delivery(Outcome.PERMANENT, reason=reason, bounce=True)
+        return Delivery(Outcome.PERMANENT, reason=reason, bounce=_refuses_number(response))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr
 
+import idna
+
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
@@ -32,6 +34,21 @@ class Envelope:
 def message_id(recipient_id: int, execution_tag: str, domain: str) -> str:
     """The Message-ID (without brackets) of a recipient's message."""
     return f"{recipient_id}.{execution_tag}@{domain}"
+
+
+def smtp_address(address: str) -> str:
+    """``address`` as it goes on the wire: an internationalised domain in its ASCII (IDNA)
+    form, which every SMTP server takes; a non-ASCII local part stays as it is (it needs
+    SMTPUTF8, which the provider then declares)."""
+    if address.isascii():
+        return address
+    local, _, domain = address.rpartition("@")
+    if not local.isascii() or not domain:
+        return address
+    try:
+        return f"{local}@{idna.encode(domain, uts46=True).decode('ascii')}"
+    except idna.IDNAError:
+        return address
 
 
 def one_line(value: str | None) -> str:
@@ -81,7 +98,7 @@ class EmailBuilder:
             self._from = (name, header(formataddr((one_line(name), envelope.sender))))
         headers = [
             f"From: {self._from[1]}",
-            f"To: {to}",
+            f"To: {smtp_address(to)}",
             f"Subject: {header(parts.get('subject'))}",
             f"Date: {envelope.date}",
             f"Message-ID: <{message_id(recipient_id, envelope.execution_tag, envelope.domain)}>",
