@@ -59,23 +59,18 @@ def sign_in(
 
     Failed attempts count per email and per client address; once either is over its limit,
     even the right password is refused until the window ends."""
-    address = email.strip().lower()[:320]
-    keys = (
-        (f"console-login:email:{address}", throttle.per_email),
-        (f"console-login:ip:{client_ip}", throttle.per_ip),
-    )
-    if not all(throttle.limiter.allowed(key=key, limit=limit) for key, limit in keys):
-        raise LockedOut(
-            "Too many failed sign-in attempts. Wait 15 minutes and try again, "
-            "or ask an admin to reset your password."
-        )
+    address = _quota_address(email)
     user = _user_for(session, address)
-    if not passwords.verify_password(password, user.password_hash if user else None) or (
-        user is None or user.disabled_at is not None
+    usable = user is not None and user.disabled_at is None
+    if not check_password(
+        email=address,
+        password=password,
+        stored_hash=user.password_hash if user is not None and usable else None,
+        client_ip=client_ip,
+        throttle=throttle,
     ):
-        for key, limit in keys:
-            throttle.limiter.count_failure(key=key, limit=limit)
         raise Unauthorized("Incorrect email or password")
+    assert user is not None
     token = secrets.token_urlsafe(32)
     row = ConsoleSession(
         token_hash=hash_secret(token),
@@ -85,6 +80,28 @@ def sign_in(
     )
     repository.add(session, row)
     return token, row
+
+
+def check_password(
+    *, email: str, password: str, stored_hash: str | None, client_ip: str, throttle: LoginThrottle
+) -> bool:
+    """Whether ``password`` matches ``stored_hash`` (None: nobody's), under the sign-in quotas
+    of ``email`` and ``client_ip``: ``LockedOut`` when either is used up, a failure counted."""
+    address = _quota_address(email)
+    keys = (
+        (f"console-login:email:{address}", throttle.per_email),
+        (f"console-login:ip:{client_ip}", throttle.per_ip),
+    )
+    if not all(throttle.limiter.allowed(key=key, limit=limit) for key, limit in keys):
+        raise LockedOut(
+            "Too many failed sign-in attempts. Wait 15 minutes and try again, "
+            "or ask an admin to reset your password."
+        )
+    if passwords.verify_password(password, stored_hash):
+        return True
+    for key, limit in keys:
+        throttle.limiter.count_failure(key=key, limit=limit)
+    return False
 
 
 def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | None:
@@ -137,6 +154,16 @@ def sign_out(*, session: Session, token: str) -> None:
 def prune(*, session: Session, older_than: timedelta) -> int:
     """Delete sessions idle for longer than ``older_than``."""
     return repository.prune_sessions(session, before=utcnow() - older_than)
+
+
+def _quota_address(email: str) -> str:
+    """The address as sign-in looks it up (lower case, IDNA-mapped domain), so that every
+    spelling of one person's email shares one quota; other text as typed, lower-cased."""
+    address = email.strip().lower()[:320]
+    try:
+        return normalise_email(address)
+    except ValidationFailed:
+        return address
 
 
 def _user_for(session: Session, address: str) -> User | None:
