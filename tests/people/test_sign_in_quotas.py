@@ -3,13 +3,20 @@ is checked, failed guesses count against the same per-email and per-address quot
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from beacon.core import auth
 from beacon.core.db import Database
 from beacon.core.errors import Unauthorized
 from beacon.core.permissions import Role
 from beacon.core.ratelimit import RateLimiter
-from beacon.people import service, sessions
+from beacon.people import invitations, passwords, service, sessions
+from beacon.people.models import User
+from beacon.people.service import Member
 
 PASSWORD = "a long enough password"
 EMAIL = "victim@example.com"
@@ -24,6 +31,15 @@ def _user(db: Database, email: str = EMAIL, account: str = "acme") -> None:
         service.ensure_member(
             session=session, account_name=account, email=email, role=Role.owner, password=PASSWORD
         )
+
+
+def _member(db: Database, account: str, email: str) -> Member:
+    _user(db, email, account)
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        found = auth.find_account(session=session, name=account)
+        assert user is not None and found is not None
+        return Member(user.id, email, "", found.id, account, Role.owner)
 
 
 def _sign_in(
@@ -56,3 +72,89 @@ def test_the_per_email_quota_holds_for_every_spelling_of_the_address(db: Databas
         _sign_in(db, throttle, "victim@exampl\uff45.com", PASSWORD)
     with pytest.raises(sessions.LockedOut):
         _sign_in(db, throttle, EMAIL, PASSWORD)
+
+
+def _form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def test_confirming_an_invitation_with_a_password_counts_as_a_sign_in(
+    db: Database, client: TestClient
+) -> None:
+    # An admin of another account invites an existing user and keeps the link: the form asks
+    # for that user's password, and used to check it without any quota (a password oracle
+    # beside the throttled sign-in form; the right guess then joins them to the account).
+    _user(db)
+    inviter = _member(db, "evil", "owner@evil.example")
+    with db.transaction() as session:
+        token = invitations.invite(
+            session=session, member=inviter, email=EMAIL, role=Role.viewer
+        ).token
+    form = client.get(f"/app/invite/{token}")
+    assert form.status_code == 200 and "confirm with your password" in form.text
+    csrf = _form_token(form.text)
+    for guess in range(5):
+        wrong = client.post(
+            f"/app/invite/{token}", data={"password": f"guess {guess}", "csrf_token": csrf}
+        )
+        assert wrong.status_code == 400
+        assert "Enter the password you already use" in wrong.text
+        csrf = _form_token(wrong.text)
+
+    right = client.post(f"/app/invite/{token}", data={"password": PASSWORD, "csrf_token": csrf})
+
+    assert right.status_code == 429
+    assert "Too many failed sign-in attempts" in right.text
+    with db.transaction() as session:
+        assert len(service.accounts_of(session=session, user_id=inviter.user_id)) == 1
+        victim = session.scalar(select(User).where(User.email == EMAIL))
+        assert victim is not None
+        assert [name for _, name, _ in service.accounts_of(session=session, user_id=victim.id)] == [
+            "acme"
+        ]
+    login = client.get("/app/login")
+    signed_in = client.post(
+        "/app/login",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": _form_token(login.text)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 429, "the invitation's guesses count for sign-in too"
+
+
+def test_the_current_password_on_the_password_form_counts_as_a_sign_in(
+    db: Database, client: TestClient
+) -> None:
+    # Someone holding a signed-in browser used to be able to guess its owner's password on the
+    # change-password form without any quota (then keep access after the sessions end).
+    _user(db)
+    login = client.get("/app/login")
+    signed_in = client.post(
+        "/app/login",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": _form_token(login.text)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    csrf = _form_token(client.get("/app/settings/password").text)
+    new = {"new_password": "another long password", "confirm_password": "another long password"}
+    for guess in range(5):
+        wrong = client.post(
+            "/app/settings/password",
+            data={"current_password": f"guess {guess}", "csrf_token": csrf, **new},
+        )
+        assert wrong.status_code == 422
+        assert "Your current password is not correct" in wrong.text
+
+    right = client.post(
+        "/app/settings/password",
+        data={"current_password": PASSWORD, "csrf_token": csrf, **new},
+        follow_redirects=False,
+    )
+
+    assert right.status_code == 429
+    assert "Too many failed sign-in attempts" in right.text
+    with db.transaction() as session:
+        victim = session.scalar(select(User).where(User.email == EMAIL))
+        assert victim is not None
+        assert passwords.verify_password(PASSWORD, victim.password_hash), "password unchanged"

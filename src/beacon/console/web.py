@@ -158,6 +158,15 @@ def check_csrf(request: Request, expected: str, submitted: str) -> None:
         )
 
 
+def login_throttle(request: Request, settings: Settings) -> sessions.LoginThrottle:
+    """The sign-in quotas every password check of the console counts against."""
+    return sessions.LoginThrottle(
+        limiter=request.app.state.rate_limiter,
+        per_email=settings.console_login_limit_per_email,
+        per_ip=settings.console_login_limit_per_ip,
+    )
+
+
 def new_login_csrf() -> str:
     """A token for the signed-out forms (sign-in, accept invitation): double-submit cookie."""
     return secrets.token_urlsafe(24)

@@ -13,7 +13,7 @@ from beacon.core.models import Account
 from beacon.core.permissions import Action, Role, outranks_or_equals, require
 from beacon.core.security import hash_secret
 from beacon.core.timefmt import utcnow
-from beacon.people import passwords, repository
+from beacon.people import repository, sessions
 from beacon.people.models import Invitation, Membership, User
 from beacon.people.service import Member, create_user, normalise_email
 
@@ -96,16 +96,31 @@ def look_up(*, session: Session, token: str) -> InvitationView:
     )
 
 
-def accept(*, session: Session, token: str, name: str, password: str) -> User:
+def accept(
+    *,
+    session: Session,
+    token: str,
+    name: str,
+    password: str,
+    client_ip: str,
+    throttle: sessions.LoginThrottle,
+) -> User:
     """Use the link: a new person sets their name and password, an existing user confirms
-    theirs; either way they join the account with the invited role. The link is spent."""
+    theirs (a check under the sign-in quotas); either way they join the account with the
+    invited role. The link is spent."""
     row = _live(session, token)
     user = repository.user_by_email(session, row.email)
     if user is None:
         if not name.strip():
             raise ValidationFailed("Enter your name", details={"field": "name"})
         user = create_user(session=session, email=row.email, password=password, name=name)
-    elif not passwords.verify_password(password, user.password_hash):
+    elif not sessions.check_password(
+        email=row.email,
+        password=password,
+        stored_hash=user.password_hash,
+        client_ip=client_ip,
+        throttle=throttle,
+    ):
         raise ValidationFailed(
             "Enter the password you already use for this email", details={"field": "password"}
         )

@@ -130,24 +130,6 @@ def disable_user(*, session: Session, email: str) -> User:
     return user
 
 
-def change_password(
-    *, session: Session, member: Member, current: str, new: str, keep_session_id: int | None = None
-) -> None:
-    """Change the member's own password after checking the current one; their other sessions
-    (all but ``keep_session_id``, the one making the change) end."""
-    user = repository.user_by_id(session, member.user_id)
-    assert user is not None
-    if not passwords.verify_password(current, user.password_hash):
-        raise ValidationFailed(
-            "Your current password is not correct", details={"field": "current_password"}
-        )
-    passwords.check_new_password(new, field="new_password")
-    user.password_hash = passwords.hash_password(new)
-    repository.revoke_user_sessions(
-        session, user_id=user.id, now=utcnow(), keep_session_id=keep_session_id
-    )
-
-
 def list_members(*, session: Session, member: Member) -> list[MemberRow]:
     """The people in the member's account."""
     require(member.role, Action.read)

@@ -134,6 +134,38 @@ def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | No
     return SignedIn(row.id, user.id, user.email, user.name, row.csrf_token, member, accounts)
 
 
+def change_password(
+    *,
+    session: Session,
+    member: Member,
+    current: str,
+    new: str,
+    client_ip: str,
+    throttle: LoginThrottle,
+    keep_session_id: int | None = None,
+) -> None:
+    """Change the member's own password after checking the current one (under the sign-in
+    quotas: a signed-in browser is no place to guess it); their other sessions (all but
+    ``keep_session_id``, the one making the change) end."""
+    user = repository.user_by_id(session, member.user_id)
+    assert user is not None
+    if not check_password(
+        email=user.email,
+        password=current,
+        stored_hash=user.password_hash,
+        client_ip=client_ip,
+        throttle=throttle,
+    ):
+        raise ValidationFailed(
+            "Your current password is not correct", details={"field": "current_password"}
+        )
+    passwords.check_new_password(new, field="new_password")
+    user.password_hash = passwords.hash_password(new)
+    repository.revoke_user_sessions(
+        session, user_id=user.id, now=utcnow(), keep_session_id=keep_session_id
+    )
+
+
 def switch_account(*, session: Session, signed_in: SignedIn, account_id: int) -> None:
     """Act in another of the user's accounts from now on; 404 for an account they are not in."""
     if all(a[0] != account_id for a in signed_in.accounts):

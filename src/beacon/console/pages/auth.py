@@ -17,14 +17,6 @@ router = APIRouter()
 FormText = Annotated[str, Form(max_length=1000)]
 
 
-def _throttle(request: Request, settings: AppSettings) -> sessions.LoginThrottle:
-    return sessions.LoginThrottle(
-        limiter=request.app.state.rate_limiter,
-        per_email=settings.console_login_limit_per_email,
-        per_ip=settings.console_login_limit_per_ip,
-    )
-
-
 def _login_form(
     request: Request,
     settings: AppSettings,
@@ -87,7 +79,7 @@ def login(
             email=email,
             password=password,
             client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
-            throttle=_throttle(request, settings),
+            throttle=web.login_throttle(request, settings),
         )
     except sessions.LockedOut as exc:
         return _login_form(
@@ -165,8 +157,15 @@ def accept_invite(
     # No savepoint: accept() checks everything before it writes, and on SQLite a savepoint opens
     # a read snapshot that the slow password hash can outlive ("database is locked").
     try:
-        invitations.accept(session=session, token=token, name=name, password=password)
-    except ValidationFailed as exc:
+        invitations.accept(
+            session=session,
+            token=token,
+            name=name,
+            password=password,
+            client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
+            throttle=web.login_throttle(request, settings),
+        )
+    except (ValidationFailed, sessions.LockedOut) as exc:
         field = str(exc.details.get("field", "password"))
         return _invite_form(
             request,
@@ -175,6 +174,6 @@ def accept_invite(
             session=session,
             errors={field: exc.message},
             name=name,
-            status=400,
+            status=exc.status if isinstance(exc, sessions.LockedOut) else 400,
         )
     return web.redirect(web.PREFIX + "/login?accepted=1")
