@@ -51,6 +51,23 @@ def test_users_create_prints_a_generated_password_alone_on_last_line(tmp_path: P
     assert password not in listed.stdout
 
 
+def test_keys_revoke_takes_the_prefix_literally(tmp_path: Path) -> None:
+    # The prefix went into a LIKE pattern unescaped: "bk____" (every key starts with "bk_", and
+    # "_" matches any character) or "%%%%%%" revoked every key of every account.
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    keys = [
+        run_cli("keys", "create", "--account", account, env=env).stdout.strip().splitlines()[-1]
+        for account in ("acme", "globex")
+    ]
+    for pattern in ("bk____", "%%%%%%", "bk_%%%%%%%%%"):
+        refused = run_cli("keys", "revoke", pattern, env=env)
+        assert refused.returncode == 1, refused.stdout
+        assert "No active key" in refused.stderr
+    listed = run_cli("keys", "list", env=env).stdout
+    assert listed.count("  -\n") == 2, listed
+    assert all(key[:12] in listed for key in keys)
+
+
 def test_data_dir_option_wins(tmp_path: Path) -> None:
     result = run_cli(
         "db", "upgrade", "--data-dir", str(tmp_path / "other"), env={"BEACON_DATABASE_URL": ""}
