@@ -68,6 +68,24 @@ def test_keys_revoke_takes_the_prefix_literally(tmp_path: Path) -> None:
     assert all(key[:12] in listed for key in keys)
 
 
+def test_blank_account_names_are_refused(tmp_path: Path) -> None:
+    # `--account ""` made an account with no name, and "acme " a second account beside "acme".
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    user = ("users", "create", "--email", "bo@acme.example", "--role", "viewer")
+    for blank in ("", "  ", "\u00a0"):
+        for args in (("keys", "create", "--account", blank), (*user, "--account", blank)):
+            refused = run_cli(*args, env=env)
+            assert refused.returncode == 2, refused.stdout
+            assert "error: account name must not be empty" in refused.stderr
+            assert "Traceback" not in refused.stderr
+    run_cli("keys", "create", "--account", "acme", env=env)
+    assert run_cli(*user, "--account", " acme ", env=env).returncode == 0
+    listed = run_cli("users", "list", env=env).stdout
+    assert "bo@acme.example" in listed and "acme (viewer)" in listed, listed
+    keys = run_cli("keys", "list", env=env).stdout.splitlines()[1:]
+    assert [line.split()[1] for line in keys] == ["acme"], "no account but acme"
+
+
 def test_data_dir_option_wins(tmp_path: Path) -> None:
     result = run_cli(
         "db", "upgrade", "--data-dir", str(tmp_path / "other"), env={"BEACON_DATABASE_URL": ""}
