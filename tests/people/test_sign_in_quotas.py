@@ -4,6 +4,9 @@ is checked, failed guesses count against the same per-email and per-address quot
 from __future__ import annotations
 
 import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -158,3 +161,41 @@ def test_the_current_password_on_the_password_form_counts_as_a_sign_in(
         victim = session.scalar(select(User).where(User.email == EMAIL))
         assert victim is not None
         assert passwords.verify_password(PASSWORD, victim.password_hash), "password unchanged"
+
+
+def test_concurrent_guesses_get_no_more_checks_than_the_quota(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The quota was read before the slow password check and counted after it, so guesses sent
+    # at once all passed the read: 40 concurrent sign-ins against a live server got 15 checks
+    # of a 5-guess quota. Each check here takes 0.3 s, as a slow hash under load would.
+    checks = []
+
+    def slow_verify(password: str, stored_hash: str | None) -> bool:
+        checks.append(password)
+        time.sleep(0.3)
+        return False
+
+    monkeypatch.setattr(passwords, "verify_password", slow_verify)
+    throttle = _throttle()
+    start = threading.Barrier(20)
+
+    def guess(n: int) -> str:
+        start.wait()
+        try:
+            checked = sessions.check_password(
+                email=EMAIL,
+                password=f"guess {n}",
+                stored_hash="unused",
+                client_ip="192.0.2.1",
+                throttle=throttle,
+            )
+        except sessions.LockedOut:
+            return "locked out"
+        return "right" if checked else "wrong"
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(guess, range(20)))
+
+    assert len(checks) == 5
+    assert sorted(set(outcomes)) == ["locked out", "wrong"] and outcomes.count("wrong") == 5

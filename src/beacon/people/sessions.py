@@ -86,22 +86,32 @@ def check_password(
     *, email: str, password: str, stored_hash: str | None, client_ip: str, throttle: LoginThrottle
 ) -> bool:
     """Whether ``password`` matches ``stored_hash`` (None: nobody's), under the sign-in quotas
-    of ``email`` and ``client_ip``: ``LockedOut`` when either is used up, a failure counted."""
+    of ``email`` and ``client_ip``: ``LockedOut`` when either is used up, a failure counted.
+
+    The attempt is counted before the (slow) check and given back when it succeeds, so
+    concurrent guesses get no more checks than the quota allows."""
     address = _quota_address(email)
     keys = (
         (f"console-login:email:{address}", throttle.per_email),
         (f"console-login:ip:{client_ip}", throttle.per_ip),
     )
-    if not all(throttle.limiter.allowed(key=key, limit=limit) for key, limit in keys):
+    taken = [throttle.limiter.take(key=key, limit=limit) for key, limit in keys]
+    if not all(taken):
+        _give_back(throttle, keys)
         raise LockedOut(
             "Too many failed sign-in attempts. Wait 15 minutes and try again, "
             "or ask an admin to reset your password."
         )
     if passwords.verify_password(password, stored_hash):
+        _give_back(throttle, keys)
         return True
-    for key, limit in keys:
-        throttle.limiter.count_failure(key=key, limit=limit)
     return False
+
+
+def _give_back(throttle: LoginThrottle, keys: tuple[tuple[str, str], ...]) -> None:
+    """Uncount an attempt that was no failure: only failed checks use up the quotas."""
+    for key, limit in keys:
+        throttle.limiter.give_back(key=key, limit=limit)
 
 
 def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | None:
