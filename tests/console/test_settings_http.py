@@ -6,10 +6,17 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from beacon.app import create_app
+from beacon.core import auth
+from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.permissions import Role
+from beacon.people import invitations, mail
 from beacon.people import service as people
+from beacon.people.models import User
+from beacon.people.service import Member
 
 PASSWORD = "correct horse battery staple"
 
@@ -20,6 +27,12 @@ def member(db: Database, email: str, role: Role, account: str = "acme") -> str:
             session=session, account_name=account, email=email, role=role, password=PASSWORD
         )
     return email
+
+
+def _token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
 
 
 def sign_in(client: TestClient, email: str) -> str:
@@ -54,3 +67,60 @@ def test_a_link_cannot_put_words_in_the_members_pages_alert(
     assert "owner@acme.example" in page.text
     assert "beacon-login.example" not in page.text
     assert "There is a problem" not in page.text
+
+
+def test_a_name_with_a_line_break_is_one_line_and_its_invitations_still_go(
+    settings: Settings, db: Database
+) -> None:
+    # A person chooses their name when they accept an invitation. A name with a line break
+    # ("Eve\r\nBcc: ...") was stored as typed; it is the From line of the emails they send,
+    # and every invitation they then sent answered 500 (email headers refuse line breaks).
+    app = create_app(settings.model_copy(update={"smtp_url": "smtp://127.0.0.1:9"}))
+    app.state.db.dispose()
+    app.state.db = db
+    owner = member(db, "owner@acme.example", Role.owner)
+    with db.transaction() as session:
+        found = auth.find_account(session=session, name="acme")
+        user = session.scalar(select(User).where(User.email == owner))
+        assert found is not None and user is not None
+        inviter = Member(user.id, owner, "", found.id, "acme", Role.owner)
+        token = invitations.invite(
+            session=session, member=inviter, email="eve@acme.example", role=Role.admin
+        ).token
+    with TestClient(app, raise_server_exceptions=False) as client:
+        form = client.get(f"/app/invite/{token}")
+        accepted = client.post(
+            f"/app/invite/{token}",
+            data={
+                "name": "Eve\r\nBcc: everyone@evil.example",
+                "password": PASSWORD,
+                "csrf_token": _token(form.text),
+            },
+            follow_redirects=False,
+        )
+        assert accepted.status_code == 303, accepted.text
+        csrf = sign_in(client, "eve@acme.example")
+        members = client.get("/app/settings/members")
+        invited = client.post(
+            "/app/settings/invitations",
+            data={"email": "bo@acme.example", "role": "viewer", "csrf_token": csrf},
+        )
+
+    assert "Eve Bcc: everyone@evil.example" in members.text
+    assert invited.status_code == 200, invited.text
+    assert "could not be emailed" in invited.text  # nobody listens on port 9
+    assert re.search(r"/app/invite/[\w-]{20,}", invited.text)
+
+
+def test_the_invitation_email_keeps_names_on_one_line(settings: Settings) -> None:
+    # Names stored before they were kept to one line still make a well-formed message.
+    message = mail.invitation_message(
+        settings=settings,
+        to="bo@acme.example",
+        link="http://testserver/app/invite/x",
+        account_name="acme\nlabs",
+        inviter="Eve\r\nBcc: everyone@evil.example",
+        role="viewer",
+    )
+    assert message["Subject"] == "Eve Bcc: everyone@evil.example invited you to acme labs on Beacon"
+    assert message["Bcc"] is None

@@ -30,6 +30,7 @@ def invitation_message(
     *, settings: Settings, to: str, link: str, account_name: str, inviter: str, role: str
 ) -> EmailMessage:
     """The invitation email: who invites whom into which account, and the one-time link."""
+    inviter, account_name = _one_line(inviter), _one_line(account_name)
     host = urlsplit(settings.public_url or "").hostname or "localhost"
     message = EmailMessage()
     message["From"] = formataddr(("Beacon", f"no-reply@{host}"))
@@ -42,6 +43,12 @@ def invitation_message(
         "If you did not expect this, ignore this email.\n"
     )
     return message
+
+
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks included) as one space: a header
+    value may not hold a line break, and a name must not start a header of its own."""
+    return " ".join(text.split())
 
 
 def send(*, settings: Settings, message: EmailMessage) -> None:

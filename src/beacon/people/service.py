@@ -72,8 +72,11 @@ def create_user(*, session: Session, email: str, password: str, name: str = "") 
     if repository.user_by_email(session, address) is not None:
         raise Conflict(f"A user with email {address} already exists")
     passwords.check_new_password(password)
+    # One line: the name is shown in lists and is the From line of the invitations they send.
     user = User(
-        email=address, name=name.strip()[:200], password_hash=passwords.hash_password(password)
+        email=address,
+        name=" ".join(name.split())[:200],
+        password_hash=passwords.hash_password(password),
     )
     repository.add(session, user)
     return user
