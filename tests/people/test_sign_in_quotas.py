@@ -7,6 +7,7 @@ import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -199,3 +200,33 @@ def test_concurrent_guesses_get_no_more_checks_than_the_quota(
 
     assert len(checks) == 5
     assert sorted(set(outcomes)) == ["locked out", "wrong"] and outcomes.count("wrong") == 5
+
+
+def test_setting_a_password_on_the_command_line_ends_the_persons_sessions(db: Database) -> None:
+    # `beacon users create ... --password-stdin` is how an operator resets a password (the
+    # docs say so); the sessions opened with the old one stayed live for up to 7 days, so
+    # resetting a stolen password did not shut the thief out.
+    _user(db)
+    with db.transaction() as session:
+        token, _ = sessions.sign_in(
+            session=session,
+            email=EMAIL,
+            password=PASSWORD,
+            client_ip="192.0.2.1",
+            throttle=_throttle(),
+        )
+    timeouts = sessions.Timeouts(idle=timedelta(hours=8), absolute=timedelta(days=7))
+    with db.transaction() as session:
+        assert sessions.resume(session=session, token=token, timeouts=timeouts) is not None
+
+    with db.transaction() as session:
+        service.ensure_member(
+            session=session,
+            account_name="acme",
+            email=EMAIL,
+            role=Role.owner,
+            password="a brand new password",
+        )
+
+    with db.transaction() as session:
+        assert sessions.resume(session=session, token=token, timeouts=timeouts) is None

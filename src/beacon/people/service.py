@@ -88,7 +88,7 @@ def ensure_member(
     """Make ``email`` a ``role`` of ``account_name``, creating account and user when missing.
 
     A new user gets ``password`` or, when None, a generated one (returned once). An existing
-    user keeps their password unless one is given."""
+    user keeps their password unless one is given; then their sessions end."""
     account = auth.get_or_create_account(session=session, name=account_name)
     address = normalise_email(email)
     user = repository.user_by_email(session, address)
@@ -100,8 +100,10 @@ def ensure_member(
         assert password is not None
         user = create_user(session=session, email=address, password=password)
     elif password is not None:
+        # A new password set by an operator (a reset): sessions opened with the old one end.
         passwords.check_new_password(password)
         user.password_hash = passwords.hash_password(password)
+        repository.revoke_user_sessions(session, user_id=user.id, now=utcnow())
     found = repository.membership(session, user_id=user.id, account_id=account.id)
     if found is None:
         repository.add(session, Membership(user_id=user.id, account_id=account.id, role=role))
