@@ -230,3 +230,35 @@ def test_setting_a_password_on_the_command_line_ends_the_persons_sessions(db: Da
 
     with db.transaction() as session:
         assert sessions.resume(session=session, token=token, timeouts=timeouts) is None
+
+
+def test_the_per_address_quota_counts_an_ipv6_network_as_one_address() -> None:
+    # One IPv6 host holds a whole /64 (2**64 addresses): counted per address, it could spray
+    # guesses over every email it knows without ever meeting the per-address quota.
+    throttle = _throttle(per_ip="30/15 minutes")
+    for n in range(30):
+        checked = sessions.check_password(
+            email=f"person{n}@example.com",
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip=f"2001:db8:1:2::{n + 1:x}",
+            throttle=throttle,
+        )
+        assert checked is False
+    with pytest.raises(sessions.LockedOut):
+        sessions.check_password(
+            email="another@example.com",
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip="2001:db8:1:2:ffff:ffff:ffff:fffe",
+            throttle=throttle,
+        )
+    # the next network, and IPv4 addresses, keep their own quotas
+    for address in ("2001:db8:1:3::1", "192.0.2.7", "192.0.2.8"):
+        assert not sessions.check_password(
+            email="another@example.com",
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip=address,
+            throttle=throttle,
+        )

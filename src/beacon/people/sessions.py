@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from beacon.core.clientaddr import quota_address
 from beacon.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from beacon.core.permissions import Role
 from beacon.core.ratelimit import RateLimiter
@@ -93,7 +94,7 @@ def check_password(
     address = _quota_address(email)
     keys = (
         (f"console-login:email:{address}", throttle.per_email),
-        (f"console-login:ip:{client_ip}", throttle.per_ip),
+        (f"console-login:ip:{quota_address(client_ip)}", throttle.per_ip),
     )
     taken = [throttle.limiter.take(key=key, limit=limit) for key, limit in keys]
     if not all(taken):
