@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from beacon.core import auth
 from beacon.core.db import Database
-from beacon.core.errors import Unauthorized
+from beacon.core.errors import NotFound, Unauthorized
 from beacon.core.permissions import Role
 from beacon.core.ratelimit import RateLimiter
 from beacon.people import invitations, passwords, service, sessions
@@ -262,3 +262,54 @@ def test_the_per_address_quota_counts_an_ipv6_network_as_one_address() -> None:
             client_ip=address,
             throttle=throttle,
         )
+
+
+def test_an_invitation_accepted_twice_at_once_is_used_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A double-clicked "Accept invitation": both posts found the link unused, both created the
+    # user, and the second answered 500 (UNIQUE constraint failed: users.email); a live server
+    # answered 500 to the second of two simultaneous posts every time. Each post here hashes
+    # its password, then waits for the other, as two requests at once do.
+    inviter = _member(db, "acme", "owner@acme.example")
+    with db.transaction() as session:
+        token = invitations.invite(
+            session=session, member=inviter, email="new@acme.example", role=Role.viewer
+        ).token
+    both_hashed = threading.Barrier(2, timeout=10)
+    real_hash = passwords.hash_password
+
+    def hash_then_wait(password: str) -> str:
+        hashed = real_hash(password)
+        both_hashed.wait()
+        return hashed
+
+    monkeypatch.setattr(passwords, "hash_password", hash_then_wait)
+
+    def accept(_: int) -> str:
+        try:
+            with db.transaction() as session:
+                invitations.accept(
+                    session=session,
+                    token=token,
+                    name="New",
+                    password=PASSWORD,
+                    client_ip="192.0.2.1",
+                    throttle=_throttle(),
+                )
+        except NotFound as exc:
+            return exc.message
+        return "accepted"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(accept, range(2)))
+
+    assert outcomes.count("accepted") == 1, outcomes
+    spent = next(outcome for outcome in outcomes if outcome != "accepted")
+    assert spent.startswith("This invitation link is not valid any more: it was used")
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == "new@acme.example"))
+        assert user is not None
+        assert [a[1:] for a in service.accounts_of(session=session, user_id=user.id)] == [
+            ("acme", Role.viewer)
+        ]

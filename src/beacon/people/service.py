@@ -72,12 +72,15 @@ def create_user(*, session: Session, email: str, password: str, name: str = "") 
     if repository.user_by_email(session, address) is not None:
         raise Conflict(f"A user with email {address} already exists")
     passwords.check_new_password(password)
-    # One line: the name is shown in lists and is the From line of the invitations they send.
-    user = User(
-        email=address,
-        name=" ".join(name.split())[:200],
-        password_hash=passwords.hash_password(password),
+    return add_user(
+        session=session, email=address, name=name, password_hash=passwords.hash_password(password)
     )
+
+
+def add_user(*, session: Session, email: str, name: str, password_hash: str) -> User:
+    """Insert a user whose (normalised, free) email and password were checked by the caller."""
+    # One line: the name is shown in lists and is the From line of the invitations they send.
+    user = User(email=email, name=" ".join(name.split())[:200], password_hash=password_hash)
     repository.add(session, user)
     return user
 
