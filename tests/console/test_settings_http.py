@@ -124,3 +124,22 @@ def test_the_invitation_email_keeps_names_on_one_line(settings: Settings) -> Non
     )
     assert message["Subject"] == "Eve Bcc: everyone@evil.example invited you to acme labs on Beacon"
     assert message["Bcc"] is None
+
+
+def test_a_malformed_smtp_url_still_gives_the_link(settings: Settings, db: Database) -> None:
+    # `beacon serve` starts with any BEACON_SMTP_URL; one it cannot parse made every
+    # invitation answer 500 (the parse was outside the send's error handling).
+    broken = settings.model_copy(update={"smtp_url": "smtp://mail.example?starttls=maybe"})
+    app = create_app(broken)
+    app.state.db.dispose()
+    app.state.db = db
+    with TestClient(app, raise_server_exceptions=False) as client:
+        csrf = sign_in(client, member(db, "owner@acme.example", Role.owner))
+        sent = client.post(
+            "/app/settings/invitations",
+            data={"email": "later@acme.example", "role": "viewer", "csrf_token": csrf},
+        )
+    assert sent.status_code == 200, sent.text
+    assert "could not be emailed" in sent.text
+    assert "starttls in BEACON_SMTP_URL must be true or false" in sent.text
+    assert re.search(r"/app/invite/[\w-]{20,}", sent.text)

@@ -54,8 +54,9 @@ def _one_line(text: str) -> str:
 def send(*, settings: Settings, message: EmailMessage) -> None:
     """Hand ``message`` to the configured SMTP server; ``MailFailed`` (502) when it refuses."""
     assert settings.smtp_url is not None
-    config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
     try:
+        # parsed here, inside the handling: the server starts with a URL it cannot parse
+        config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(config.hostname, config.port, timeout=TIMEOUT_SECONDS)
             if config.use_tls
