@@ -86,6 +86,25 @@ def test_blank_account_names_are_refused(tmp_path: Path) -> None:
     assert [line.split()[1] for line in keys] == ["acme"], "no account but acme"
 
 
+def test_users_create_keeps_an_owner_in_the_account(tmp_path: Path) -> None:
+    # Changing the role of an account's only owner left it without one (nobody could then
+    # delete it or make an owner from the console, which refuses the same change).
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    ana = ("users", "create", "--account", "acme", "--email", "ana@acme.example")
+    assert run_cli(*ana, "--role", "owner", env=env).returncode == 0
+
+    refused = run_cli(*ana, "--role", "admin", env=env)
+
+    assert refused.returncode == 2, refused.stdout
+    assert "error: An account keeps at least one owner" in refused.stderr
+    assert "acme (owner)" in run_cli("users", "list", env=env).stdout
+    bo = ("users", "create", "--account", "acme", "--email", "bo@acme.example")
+    assert run_cli(*bo, "--role", "owner", env=env).returncode == 0
+    assert run_cli(*ana, "--role", "admin", env=env).returncode == 0
+    listed = run_cli("users", "list", env=env).stdout
+    assert "acme (admin)" in listed and "acme (owner)" in listed, listed
+
+
 def test_data_dir_option_wins(tmp_path: Path) -> None:
     result = run_cli(
         "db", "upgrade", "--data-dir", str(tmp_path / "other"), env={"BEACON_DATABASE_URL": ""}

@@ -91,7 +91,8 @@ def ensure_member(
     """Make ``email`` a ``role`` of ``account_name``, creating account and user when missing.
 
     A new user gets ``password`` or, when None, a generated one (returned once). An existing
-    user keeps their password unless one is given; then their sessions end."""
+    user keeps their password unless one is given; then their sessions end. The account keeps
+    an owner (409 for changing its last owner's role), as in the console."""
     account = auth.get_or_create_account(session=session, name=account_name)
     address = normalise_email(email)
     user = repository.user_by_email(session, address)
@@ -111,6 +112,8 @@ def ensure_member(
     if found is None:
         repository.add(session, Membership(user_id=user.id, account_id=account.id, role=role))
     else:
+        if found.role == Role.owner and role != Role.owner:
+            _keep_an_owner(session, account.id)
         found.role = role.value
     session.flush()
     return EnsuredMember(user, account.name, role, created, generated)
