@@ -143,3 +143,21 @@ def test_a_malformed_smtp_url_still_gives_the_link(settings: Settings, db: Datab
     assert "could not be emailed" in sent.text
     assert "starttls in BEACON_SMTP_URL must be true or false" in sent.text
     assert re.search(r"/app/invite/[\w-]{20,}", sent.text)
+
+
+def test_a_second_sign_in_tab_does_not_void_the_first(db: Database, client: TestClient) -> None:
+    # Every sign-in form set a new token cookie, so of two sign-in tabs (two console tabs whose
+    # session ended) only the last opened could sign in: the other answered 403 "This form
+    # has expired".
+    email = member(db, "owner@acme.example", Role.owner)
+    first = _token(client.get("/app/login").text)
+    second_tab = client.get("/app/login?next=/app/settings/members")
+    assert second_tab.status_code == 200
+
+    signed_in = client.post(
+        "/app/login",
+        data={"email": email, "password": PASSWORD, "csrf_token": first},
+        follow_redirects=False,
+    )
+
+    assert signed_in.status_code == 303, signed_in.text

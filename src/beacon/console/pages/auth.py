@@ -27,7 +27,7 @@ def _login_form(
     notice: str = "",
     status: int = 200,
 ) -> Response:
-    token = web.new_login_csrf()
+    token = web.login_csrf(request)
     context = {"email": email, "next": web.safe_next(next_path), "error": error, "notice": notice}
     response = web.render(
         request,
@@ -125,7 +125,7 @@ def _invite_form(
     status: int = 200,
 ) -> Response:
     view = invitations.look_up(session=session, token=token)
-    csrf = web.new_login_csrf()
+    csrf = web.login_csrf(request)
     response = web.render(
         request,
         "accept_invite.html",
