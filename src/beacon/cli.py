@@ -219,8 +219,12 @@ def keys_create(
     settings = load_settings(data_dir)
     prepare(settings)
     db = Database(settings.effective_database_url)
-    with db.transaction() as session:
-        issued = auth.issue_api_key(session=session, account_name=account)
+    try:
+        with db.transaction() as session:
+            issued = auth.issue_api_key(session=session, account_name=account)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(
         f"Created key {issued.prefix}… for account '{issued.account_name}' (id {issued.account_id})."
     )

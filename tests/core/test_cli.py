@@ -51,6 +51,60 @@ def test_users_create_prints_a_generated_password_alone_on_last_line(tmp_path: P
     assert password not in listed.stdout
 
 
+def test_keys_revoke_takes_the_prefix_literally(tmp_path: Path) -> None:
+    # The prefix went into a LIKE pattern unescaped: "bk____" (every key starts with "bk_", and
+    # "_" matches any character) or "%%%%%%" revoked every key of every account.
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    keys = [
+        run_cli("keys", "create", "--account", account, env=env).stdout.strip().splitlines()[-1]
+        for account in ("acme", "globex")
+    ]
+    for pattern in ("bk____", "%%%%%%", "bk_%%%%%%%%%"):
+        refused = run_cli("keys", "revoke", pattern, env=env)
+        assert refused.returncode == 1, refused.stdout
+        assert "No active key" in refused.stderr
+    listed = run_cli("keys", "list", env=env).stdout
+    assert listed.count("  -\n") == 2, listed
+    assert all(key[:12] in listed for key in keys)
+
+
+def test_blank_account_names_are_refused(tmp_path: Path) -> None:
+    # `--account ""` made an account with no name, and "acme " a second account beside "acme".
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    user = ("users", "create", "--email", "bo@acme.example", "--role", "viewer")
+    for blank in ("", "  ", "\u00a0"):
+        for args in (("keys", "create", "--account", blank), (*user, "--account", blank)):
+            refused = run_cli(*args, env=env)
+            assert refused.returncode == 2, refused.stdout
+            assert "error: account name must not be empty" in refused.stderr
+            assert "Traceback" not in refused.stderr
+    run_cli("keys", "create", "--account", "acme", env=env)
+    assert run_cli(*user, "--account", " acme ", env=env).returncode == 0
+    listed = run_cli("users", "list", env=env).stdout
+    assert "bo@acme.example" in listed and "acme (viewer)" in listed, listed
+    keys = run_cli("keys", "list", env=env).stdout.splitlines()[1:]
+    assert [line.split()[1] for line in keys] == ["acme"], "no account but acme"
+
+
+def test_users_create_keeps_an_owner_in_the_account(tmp_path: Path) -> None:
+    # Changing the role of an account's only owner left it without one (nobody could then
+    # delete it or make an owner from the console, which refuses the same change).
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    ana = ("users", "create", "--account", "acme", "--email", "ana@acme.example")
+    assert run_cli(*ana, "--role", "owner", env=env).returncode == 0
+
+    refused = run_cli(*ana, "--role", "admin", env=env)
+
+    assert refused.returncode == 2, refused.stdout
+    assert "error: An account keeps at least one owner" in refused.stderr
+    assert "acme (owner)" in run_cli("users", "list", env=env).stdout
+    bo = ("users", "create", "--account", "acme", "--email", "bo@acme.example")
+    assert run_cli(*bo, "--role", "owner", env=env).returncode == 0
+    assert run_cli(*ana, "--role", "admin", env=env).returncode == 0
+    listed = run_cli("users", "list", env=env).stdout
+    assert "acme (admin)" in listed and "acme (owner)" in listed, listed
+
+
 def test_data_dir_option_wins(tmp_path: Path) -> None:
     result = run_cli(
         "db", "upgrade", "--data-dir", str(tmp_path / "other"), env={"BEACON_DATABASE_URL": ""}

@@ -259,3 +259,18 @@ def test_unsubscribe_tokens_never_reach_the_access_log(
     assert len(logged) == 2
     assert not [line for line in logged if token in line]
     assert any('"/u/[redacted]"' in line for line in logged)
+
+
+def test_invitation_links_never_reach_the_access_log(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The path of an invitation link is the credential: whoever reads it in a log could
+    # accept the invitation (choosing the invitee's password) before the invitee does.
+    caplog.set_level("INFO", logger="beacon.access")
+    token = "inv-" + "s3cr3t" * 6
+    assert client.get(f"/app/invite/{token}").status_code == 404
+    assert client.post(f"/app/invite/{token}", data={"password": "x"}).status_code == 403
+    logged = [json_log_formatter().format(r) for r in caplog.records if r.name == "beacon.access"]
+    assert len(logged) == 2
+    assert not [line for line in logged if token in line]
+    assert all('"/app/invite/[redacted]"' in line for line in logged)

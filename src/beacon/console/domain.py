@@ -16,4 +16,10 @@ def _routers() -> Sequence[APIRouter]:
 
 
 # The console keeps its own UI state in the URL: its pages take parameters they do not declare.
-DOMAIN = Domain(name="console", routers=_routers, open_query_prefixes=("/app",))
+# An invitation link's last segment is its one-time token: access logs show it redacted.
+DOMAIN = Domain(
+    name="console",
+    routers=_routers,
+    open_query_prefixes=("/app",),
+    secret_path_prefixes=("/app/invite/",),
+)

@@ -3,6 +3,7 @@ dependency, CSRF checks, redirects and the security headers of every /app respon
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -29,6 +30,7 @@ SESSION_COOKIE = "beacon_session"
 LOGIN_CSRF_COOKIE = "beacon_login_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
+_LOGIN_CSRF_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -174,8 +176,22 @@ def check_csrf(request: Request, expected: str, submitted: str) -> None:
         )
 
 
-def new_login_csrf() -> str:
-    """A token for the signed-out forms (sign-in, accept invitation): double-submit cookie."""
+def login_throttle(request: Request, settings: Settings) -> sessions.LoginThrottle:
+    """The sign-in quotas every password check of the console counts against."""
+    return sessions.LoginThrottle(
+        limiter=request.app.state.rate_limiter,
+        per_email=settings.console_login_limit_per_email,
+        per_ip=settings.console_login_limit_per_ip,
+    )
+
+
+def login_csrf(request: Request) -> str:
+    """The token of the signed-out forms (sign-in, accept invitation): a double-submit cookie.
+    The browser's current one is kept, so that every open sign-in tab stays usable (a new
+    token per form voided the forms of the other tabs)."""
+    current = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if _LOGIN_CSRF_SHAPE.fullmatch(current):
+        return current
     return secrets.token_urlsafe(24)
 
 

@@ -10,9 +10,11 @@ from sqlalchemy.orm import Session
 from beacon.core import auth_repository
 from beacon.core.models import Account, ApiKey
 from beacon.core.security import hash_secret, new_secret, secret_matches
+from beacon.core.text import not_blank
 from beacon.core.timefmt import utcnow
 
 KEY_PREFIX = "bk"
+ACCOUNT_NAME_MAX = 200  # the column's length
 PREFIX_LENGTH = 12  # "bk_" + 9 random characters: enough to find the row, useless to forge a key
 
 
@@ -40,7 +42,15 @@ def find_account(*, session: Session, name: str) -> Account | None:
 
 
 def get_or_create_account(*, session: Session, name: str) -> Account:
-    """The account called ``name``, created if it does not exist yet."""
+    """The account called ``name`` (surrounding whitespace dropped), created if it does not
+    exist yet; ValueError for a blank name or one over ``ACCOUNT_NAME_MAX`` characters (the
+    command line's ``--account``: a slip there must not make an account of its own)."""
+    try:
+        name = not_blank(name)
+    except ValueError:
+        raise ValueError("account name must not be empty") from None
+    if len(name) > ACCOUNT_NAME_MAX:
+        raise ValueError(f"account name must be {ACCOUNT_NAME_MAX} characters or fewer")
     account = find_account(session=session, name=name)
     if account is None:
         account = Account(name=name)

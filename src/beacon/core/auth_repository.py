@@ -34,8 +34,11 @@ def keys_with_account_names(
 def active_keys_starting_with(
     session: Session, prefix: str, *, account_id: int | None = None
 ) -> Sequence[ApiKey]:
-    """The unrevoked keys (of ``account_id`` when given) whose prefix starts with ``prefix``."""
-    query = select(ApiKey).where(ApiKey.prefix.startswith(prefix), ApiKey.revoked_at.is_(None))
+    """The unrevoked keys (of ``account_id`` when given) whose prefix starts with ``prefix``
+    (taken literally: "_" and "%" are characters of it, not LIKE wildcards)."""
+    query = select(ApiKey).where(
+        ApiKey.prefix.startswith(prefix, autoescape=True), ApiKey.revoked_at.is_(None)
+    )
     if account_id is not None:
         query = query.where(ApiKey.account_id == account_id)
     return session.scalars(query).all()

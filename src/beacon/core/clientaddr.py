@@ -33,6 +33,16 @@ def parse_ip(value: str) -> IPAddress | None:
     return ip
 
 
+def quota_address(address: str) -> str:
+    """The part of a client address a per-address quota counts: an IPv4 address itself, an
+    IPv6 address's /64 network (one host or home holds all of it, so counting each address
+    would give it 2**64 quotas); anything else as given."""
+    ip = parse_ip(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip) if ip is not None else address
+
+
 class ClientAddressResolver:
     """Resolves the client address of a request; build once per process and share it."""
 

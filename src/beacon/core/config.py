@@ -442,7 +442,8 @@ class Settings(BaseSettings):
     console_login_limit_per_ip: str = Field(
         default="30/15 minutes",
         description="failed console sign-ins per client address (behind "
-        "`BEACON_TRUSTED_PROXIES`: the real client) before it is locked out",
+        "`BEACON_TRUSTED_PROXIES`: the real client; IPv6: its /64 network) before it is "
+        "locked out",
     )
 
     # The address `beacon serve` listens on: known to that process (and its in-process worker)

@@ -69,10 +69,13 @@ class RateLimiter:
             )
         return state
 
-    def allowed(self, *, key: str, limit: str) -> bool:
-        """Whether one more request for ``key`` fits in the current window (counts nothing)."""
-        return bool(self._limiter.test(self._item(limit), key))
+    def take(self, *, key: str, limit: str) -> bool:
+        """Count one event for ``key`` and say whether it fits in the window. Counting and
+        checking are one step, so of concurrent callers only as many as the limit get True
+        (reading first and counting after a slow check let every concurrent caller through)."""
+        return bool(self._limiter.hit(self._item(limit), key))
 
-    def count_failure(self, *, key: str, limit: str) -> None:
-        """Count one event for ``key`` without refusing anything (failed sign-ins)."""
-        self._limiter.hit(self._item(limit), key)
+    def give_back(self, *, key: str, limit: str) -> None:
+        """Uncount one event ``take`` counted that turned out not to be one (a sign-in that
+        succeeded, or one refused without a check)."""
+        self._limiter.hit(self._item(limit), key, cost=-1)

@@ -47,6 +47,9 @@ def users_create(
     except APIError as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
+    except ValueError as exc:  # the account name
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     verb = "Created user" if ensured.created_user else "User"
     typer.echo(
         f"{verb} {ensured.user.email} is {ensured.role.value} of account '{ensured.account_name}'."

@@ -13,9 +13,9 @@ from beacon.core.models import Account
 from beacon.core.permissions import Action, Role, outranks_or_equals, require
 from beacon.core.security import hash_secret
 from beacon.core.timefmt import utcnow
-from beacon.people import passwords, repository
+from beacon.people import passwords, repository, sessions
 from beacon.people.models import Invitation, Membership, User
-from beacon.people.service import Member, create_user, normalise_email
+from beacon.people.service import Member, add_user, normalise_email
 
 VALID_FOR = timedelta(hours=72)
 _GONE = "This invitation link is not valid any more: it was used, revoked or it expired"
@@ -96,24 +96,46 @@ def look_up(*, session: Session, token: str) -> InvitationView:
     )
 
 
-def accept(*, session: Session, token: str, name: str, password: str) -> User:
+def accept(
+    *,
+    session: Session,
+    token: str,
+    name: str,
+    password: str,
+    client_ip: str,
+    throttle: sessions.LoginThrottle,
+) -> User:
     """Use the link: a new person sets their name and password, an existing user confirms
-    theirs; either way they join the account with the invited role. The link is spent."""
+    theirs (a check under the sign-in quotas); either way they join the account with the
+    invited role. The link is spent: of two uses at once (a double-click), one joins and the
+    other finds it used."""
     row = _live(session, token)
     user = repository.user_by_email(session, row.email)
+    password_hash = ""
     if user is None:
         if not name.strip():
             raise ValidationFailed("Enter your name", details={"field": "name"})
-        user = create_user(session=session, email=row.email, password=password, name=name)
-    elif not passwords.verify_password(password, user.password_hash):
+        passwords.check_new_password(password)
+        password_hash = passwords.hash_password(password)  # slow: before the first write
+    elif not sessions.check_password(
+        email=row.email,
+        password=password,
+        stored_hash=user.password_hash,
+        client_ip=client_ip,
+        throttle=throttle,
+    ):
         raise ValidationFailed(
             "Enter the password you already use for this email", details={"field": "password"}
         )
+    # The claim is the first write: a concurrent use waits on it, then finds the link spent.
+    if not repository.claim_invitation(session, invitation_id=row.id, now=utcnow()):
+        raise NotFound(_GONE)
+    if user is None:
+        user = add_user(session=session, email=row.email, name=name, password_hash=password_hash)
     if repository.membership(session, user_id=user.id, account_id=row.account_id) is None:
         repository.add(
             session, Membership(user_id=user.id, account_id=row.account_id, role=row.role)
         )
-    row.accepted_at = utcnow()
     session.flush()
     return user
 

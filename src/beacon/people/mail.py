@@ -30,6 +30,7 @@ def invitation_message(
     *, settings: Settings, to: str, link: str, account_name: str, inviter: str, role: str
 ) -> EmailMessage:
     """The invitation email: who invites whom into which account, and the one-time link."""
+    inviter, account_name = _one_line(inviter), _one_line(account_name)
     host = urlsplit(settings.public_url or "").hostname or "localhost"
     message = EmailMessage()
     message["From"] = formataddr(("Beacon", f"no-reply@{host}"))
@@ -44,11 +45,18 @@ def invitation_message(
     return message
 
 
+def _one_line(text: str) -> str:
+    """``text`` with every run of whitespace (line breaks included) as one space: a header
+    value may not hold a line break, and a name must not start a header of its own."""
+    return " ".join(text.split())
+
+
 def send(*, settings: Settings, message: EmailMessage) -> None:
     """Hand ``message`` to the configured SMTP server; ``MailFailed`` (502) when it refuses."""
     assert settings.smtp_url is not None
-    config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
     try:
+        # parsed here, inside the handling: the server starts with a URL it cannot parse
+        config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(config.hostname, config.port, timeout=TIMEOUT_SECONDS)
             if config.use_tls

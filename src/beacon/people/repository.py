@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from beacon.core.models import Account
@@ -112,6 +112,23 @@ def prune_sessions(session: Session, *, before: datetime) -> int:
 def invitation_by_token_hash(session: Session, token_hash: str) -> Invitation | None:
     """The invitation with this token hash, or None."""
     return session.scalar(select(Invitation).where(Invitation.token_hash == token_hash))
+
+
+def claim_invitation(session: Session, *, invitation_id: int, now: datetime) -> bool:
+    """Mark the invitation accepted if it is still usable; False when another transaction
+    used it first (this one waits for that one's row lock and then sees it used)."""
+    result = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > now,
+        )
+        .values(accepted_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0) == 1
 
 
 def pending_invitations(

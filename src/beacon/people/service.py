@@ -72,9 +72,15 @@ def create_user(*, session: Session, email: str, password: str, name: str = "") 
     if repository.user_by_email(session, address) is not None:
         raise Conflict(f"A user with email {address} already exists")
     passwords.check_new_password(password)
-    user = User(
-        email=address, name=name.strip()[:200], password_hash=passwords.hash_password(password)
+    return add_user(
+        session=session, email=address, name=name, password_hash=passwords.hash_password(password)
     )
+
+
+def add_user(*, session: Session, email: str, name: str, password_hash: str) -> User:
+    """Insert a user whose (normalised, free) email and password were checked by the caller."""
+    # One line: the name is shown in lists and is the From line of the invitations they send.
+    user = User(email=email, name=" ".join(name.split())[:200], password_hash=password_hash)
     repository.add(session, user)
     return user
 
@@ -85,7 +91,8 @@ def ensure_member(
     """Make ``email`` a ``role`` of ``account_name``, creating account and user when missing.
 
     A new user gets ``password`` or, when None, a generated one (returned once). An existing
-    user keeps their password unless one is given."""
+    user keeps their password unless one is given; then their sessions end. The account keeps
+    an owner (409 for changing its last owner's role), as in the console."""
     account = auth.get_or_create_account(session=session, name=account_name)
     address = normalise_email(email)
     user = repository.user_by_email(session, address)
@@ -97,12 +104,16 @@ def ensure_member(
         assert password is not None
         user = create_user(session=session, email=address, password=password)
     elif password is not None:
+        # A new password set by an operator (a reset): sessions opened with the old one end.
         passwords.check_new_password(password)
         user.password_hash = passwords.hash_password(password)
+        repository.revoke_user_sessions(session, user_id=user.id, now=utcnow())
     found = repository.membership(session, user_id=user.id, account_id=account.id)
     if found is None:
         repository.add(session, Membership(user_id=user.id, account_id=account.id, role=role))
     else:
+        if found.role == Role.owner and role != Role.owner:
+            _keep_an_owner(session, account.id)
         found.role = role.value
     session.flush()
     return EnsuredMember(user, account.name, role, created, generated)
@@ -128,24 +139,6 @@ def disable_user(*, session: Session, email: str) -> User:
     user.disabled_at = user.disabled_at or now
     repository.revoke_user_sessions(session, user_id=user.id, now=now)
     return user
-
-
-def change_password(
-    *, session: Session, member: Member, current: str, new: str, keep_session_id: int | None = None
-) -> None:
-    """Change the member's own password after checking the current one; their other sessions
-    (all but ``keep_session_id``, the one making the change) end."""
-    user = repository.user_by_id(session, member.user_id)
-    assert user is not None
-    if not passwords.verify_password(current, user.password_hash):
-        raise ValidationFailed(
-            "Your current password is not correct", details={"field": "current_password"}
-        )
-    passwords.check_new_password(new, field="new_password")
-    user.password_hash = passwords.hash_password(new)
-    repository.revoke_user_sessions(
-        session, user_id=user.id, now=utcnow(), keep_session_id=keep_session_id
-    )
 
 
 def list_members(*, session: Session, member: Member) -> list[MemberRow]:

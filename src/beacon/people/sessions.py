@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from beacon.core.clientaddr import quota_address
 from beacon.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from beacon.core.permissions import Role
 from beacon.core.ratelimit import RateLimiter
@@ -59,23 +60,18 @@ def sign_in(
 
     Failed attempts count per email and per client address; once either is over its limit,
     even the right password is refused until the window ends."""
-    address = email.strip().lower()[:320]
-    keys = (
-        (f"console-login:email:{address}", throttle.per_email),
-        (f"console-login:ip:{client_ip}", throttle.per_ip),
-    )
-    if not all(throttle.limiter.allowed(key=key, limit=limit) for key, limit in keys):
-        raise LockedOut(
-            "Too many failed sign-in attempts. Wait 15 minutes and try again, "
-            "or ask an admin to reset your password."
-        )
+    address = _quota_address(email)
     user = _user_for(session, address)
-    if not passwords.verify_password(password, user.password_hash if user else None) or (
-        user is None or user.disabled_at is not None
+    usable = user is not None and user.disabled_at is None
+    if not check_password(
+        email=address,
+        password=password,
+        stored_hash=user.password_hash if user is not None and usable else None,
+        client_ip=client_ip,
+        throttle=throttle,
     ):
-        for key, limit in keys:
-            throttle.limiter.count_failure(key=key, limit=limit)
         raise Unauthorized("Incorrect email or password")
+    assert user is not None
     token = secrets.token_urlsafe(32)
     row = ConsoleSession(
         token_hash=hash_secret(token),
@@ -85,6 +81,38 @@ def sign_in(
     )
     repository.add(session, row)
     return token, row
+
+
+def check_password(
+    *, email: str, password: str, stored_hash: str | None, client_ip: str, throttle: LoginThrottle
+) -> bool:
+    """Whether ``password`` matches ``stored_hash`` (None: nobody's), under the sign-in quotas
+    of ``email`` and ``client_ip``: ``LockedOut`` when either is used up, a failure counted.
+
+    The attempt is counted before the (slow) check and given back when it succeeds, so
+    concurrent guesses get no more checks than the quota allows."""
+    address = _quota_address(email)
+    keys = (
+        (f"console-login:email:{address}", throttle.per_email),
+        (f"console-login:ip:{quota_address(client_ip)}", throttle.per_ip),
+    )
+    taken = [throttle.limiter.take(key=key, limit=limit) for key, limit in keys]
+    if not all(taken):
+        _give_back(throttle, keys)
+        raise LockedOut(
+            "Too many failed sign-in attempts. Wait 15 minutes and try again, "
+            "or ask an admin to reset your password."
+        )
+    if passwords.verify_password(password, stored_hash):
+        _give_back(throttle, keys)
+        return True
+    return False
+
+
+def _give_back(throttle: LoginThrottle, keys: tuple[tuple[str, str], ...]) -> None:
+    """Uncount an attempt that was no failure: only failed checks use up the quotas."""
+    for key, limit in keys:
+        throttle.limiter.give_back(key=key, limit=limit)
 
 
 def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | None:
@@ -117,6 +145,38 @@ def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | No
     return SignedIn(row.id, user.id, user.email, user.name, row.csrf_token, member, accounts)
 
 
+def change_password(
+    *,
+    session: Session,
+    member: Member,
+    current: str,
+    new: str,
+    client_ip: str,
+    throttle: LoginThrottle,
+    keep_session_id: int | None = None,
+) -> None:
+    """Change the member's own password after checking the current one (under the sign-in
+    quotas: a signed-in browser is no place to guess it); their other sessions (all but
+    ``keep_session_id``, the one making the change) end."""
+    user = repository.user_by_id(session, member.user_id)
+    assert user is not None
+    if not check_password(
+        email=user.email,
+        password=current,
+        stored_hash=user.password_hash,
+        client_ip=client_ip,
+        throttle=throttle,
+    ):
+        raise ValidationFailed(
+            "Your current password is not correct", details={"field": "current_password"}
+        )
+    passwords.check_new_password(new, field="new_password")
+    user.password_hash = passwords.hash_password(new)
+    repository.revoke_user_sessions(
+        session, user_id=user.id, now=utcnow(), keep_session_id=keep_session_id
+    )
+
+
 def switch_account(*, session: Session, signed_in: SignedIn, account_id: int) -> None:
     """Act in another of the user's accounts from now on; 404 for an account they are not in."""
     if all(a[0] != account_id for a in signed_in.accounts):
@@ -137,6 +197,16 @@ def sign_out(*, session: Session, token: str) -> None:
 def prune(*, session: Session, older_than: timedelta) -> int:
     """Delete sessions idle for longer than ``older_than``."""
     return repository.prune_sessions(session, before=utcnow() - older_than)
+
+
+def _quota_address(email: str) -> str:
+    """The address as sign-in looks it up (lower case, IDNA-mapped domain), so that every
+    spelling of one person's email shares one quota; other text as typed, lower-cased."""
+    address = email.strip().lower()[:320]
+    try:
+        return normalise_email(address)
+    except ValidationFailed:
+        return address
 
 
 def _user_for(session: Session, address: str) -> User | None:

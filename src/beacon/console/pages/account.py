@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from beacon.console import web
 from beacon.console.pages import NavItem
-from beacon.core.deps import DbSession
+from beacon.core.deps import AppSettings, DbSession, trusted_client_ip
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action, require
 from beacon.people import service as people_service
@@ -41,13 +41,14 @@ def _password(
     *,
     errors: dict[str, str] | None = None,
     notice: str = "",
+    status: int = 422,
 ) -> Response:
     return web.render(
         request,
         "settings/password.html",
         {"errors": errors or {}, "notice": notice},
         viewer=viewer,
-        status=422 if errors else 200,
+        status=status if errors else 200,
     )
 
 
@@ -56,6 +57,7 @@ def change_password(
     request: Request,
     viewer: web.CurrentViewer,
     session: DbSession,
+    settings: AppSettings,
     current_password: Secret = "",
     new_password: Secret = "",
     confirm_password: Secret = "",
@@ -68,13 +70,18 @@ def change_password(
         errors = {"confirm_password": "The two new passwords are not the same"}
         return _password(request, viewer, errors=errors)
     try:
-        people_service.change_password(
+        sessions.change_password(
             session=session,
             member=viewer.member,
             current=current_password,
             new=new_password,
+            client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
+            throttle=web.login_throttle(request, settings),
             keep_session_id=viewer.signed_in.session_id,
         )
+    except sessions.LockedOut as exc:
+        errors = {"current_password": exc.message}
+        return _password(request, viewer, errors=errors, status=exc.status)
     except ValidationFailed as exc:
         field = str(exc.details.get("field", "new_password"))
         return _password(request, viewer, errors={field: exc.message})

@@ -17,14 +17,6 @@ router = APIRouter()
 FormText = Annotated[str, Form(max_length=1000)]
 
 
-def _throttle(request: Request, settings: AppSettings) -> sessions.LoginThrottle:
-    return sessions.LoginThrottle(
-        limiter=request.app.state.rate_limiter,
-        per_email=settings.console_login_limit_per_email,
-        per_ip=settings.console_login_limit_per_ip,
-    )
-
-
 def _login_form(
     request: Request,
     settings: AppSettings,
@@ -35,7 +27,7 @@ def _login_form(
     notice: str = "",
     status: int = 200,
 ) -> Response:
-    token = web.new_login_csrf()
+    token = web.login_csrf(request)
     context = {"email": email, "next": web.safe_next(next_path), "error": error, "notice": notice}
     response = web.render(
         request,
@@ -87,7 +79,7 @@ def login(
             email=email,
             password=password,
             client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
-            throttle=_throttle(request, settings),
+            throttle=web.login_throttle(request, settings),
         )
     except sessions.LockedOut as exc:
         return _login_form(
@@ -133,7 +125,7 @@ def _invite_form(
     status: int = 200,
 ) -> Response:
     view = invitations.look_up(session=session, token=token)
-    csrf = web.new_login_csrf()
+    csrf = web.login_csrf(request)
     response = web.render(
         request,
         "accept_invite.html",
@@ -165,8 +157,15 @@ def accept_invite(
     # No savepoint: accept() checks everything before it writes, and on SQLite a savepoint opens
     # a read snapshot that the slow password hash can outlive ("database is locked").
     try:
-        invitations.accept(session=session, token=token, name=name, password=password)
-    except ValidationFailed as exc:
+        invitations.accept(
+            session=session,
+            token=token,
+            name=name,
+            password=password,
+            client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
+            throttle=web.login_throttle(request, settings),
+        )
+    except (ValidationFailed, sessions.LockedOut) as exc:
         field = str(exc.details.get("field", "password"))
         return _invite_form(
             request,
@@ -175,6 +174,6 @@ def accept_invite(
             session=session,
             errors={field: exc.message},
             name=name,
-            status=400,
+            status=exc.status if isinstance(exc, sessions.LockedOut) else 400,
         )
     return web.redirect(web.PREFIX + "/login?accepted=1")

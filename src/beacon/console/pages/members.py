@@ -49,9 +49,9 @@ def members_page(
     viewer: web.CurrentViewer,
     session: DbSession,
     done: str = "",
-    error: str = "",
 ) -> Response:
-    return _members(request, viewer, session, notice=NOTICES.get(done, ""), error=error)
+    # Notices come from a fixed list by key: a link never sets the page's words.
+    return _members(request, viewer, session, notice=NOTICES.get(done, ""))
 
 
 def _members(

@@ -1,0 +1,315 @@
+"""The sign-in quotas on both databases: however an email is spelled, and wherever a password
+is checked, failed guesses count against the same per-email and per-address quotas."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from beacon.core import auth
+from beacon.core.db import Database
+from beacon.core.errors import NotFound, Unauthorized
+from beacon.core.permissions import Role
+from beacon.core.ratelimit import RateLimiter
+from beacon.people import invitations, passwords, service, sessions
+from beacon.people.models import User
+from beacon.people.service import Member
+
+PASSWORD = "a long enough password"
+EMAIL = "victim@example.com"
+
+
+def _throttle(*, per_ip: str = "1000/15 minutes") -> sessions.LoginThrottle:
+    return sessions.LoginThrottle(limiter=RateLimiter(), per_email="5/15 minutes", per_ip=per_ip)
+
+
+def _user(db: Database, email: str = EMAIL, account: str = "acme") -> None:
+    with db.transaction() as session:
+        service.ensure_member(
+            session=session, account_name=account, email=email, role=Role.owner, password=PASSWORD
+        )
+
+
+def _member(db: Database, account: str, email: str) -> Member:
+    _user(db, email, account)
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        found = auth.find_account(session=session, name=account)
+        assert user is not None and found is not None
+        return Member(user.id, email, "", found.id, account, Role.owner)
+
+
+def _sign_in(
+    db: Database, throttle: sessions.LoginThrottle, email: str, password: str, ip: str = "192.0.2.1"
+) -> None:
+    with db.transaction() as session:
+        sessions.sign_in(
+            session=session, email=email, password=password, client_ip=ip, throttle=throttle
+        )
+
+
+def test_the_per_email_quota_holds_for_every_spelling_of_the_address(db: Database) -> None:
+    # The same person, as the sign-in lookup normalises the address: a full-width letter in the
+    # domain (IDNA maps it) or upper case. Each spelling used to get a quota of its own, so an
+    # attacker rotating spellings guessed without limit (2**10 spellings of example.com).
+    _user(db)
+    throttle = _throttle()
+    spellings = [
+        "victim@\uff45xample.com",
+        "victim@e\uff58ample.com",
+        "victim@ex\uff41mple.com",
+        "VICTIM@EXAMPLE.COM",
+        " victim@exa\uff4dple.com ",
+    ]
+    for spelling in spellings:
+        with pytest.raises(Unauthorized, match="Incorrect email or password"):
+            _sign_in(db, throttle, spelling, "a wrong guess")
+
+    with pytest.raises(sessions.LockedOut):
+        _sign_in(db, throttle, "victim@exampl\uff45.com", PASSWORD)
+    with pytest.raises(sessions.LockedOut):
+        _sign_in(db, throttle, EMAIL, PASSWORD)
+
+
+def _form_token(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def test_confirming_an_invitation_with_a_password_counts_as_a_sign_in(
+    db: Database, client: TestClient
+) -> None:
+    # An admin of another account invites an existing user and keeps the link: the form asks
+    # for that user's password, and used to check it without any quota (a password oracle
+    # beside the throttled sign-in form; the right guess then joins them to the account).
+    _user(db)
+    inviter = _member(db, "evil", "owner@evil.example")
+    with db.transaction() as session:
+        token = invitations.invite(
+            session=session, member=inviter, email=EMAIL, role=Role.viewer
+        ).token
+    form = client.get(f"/app/invite/{token}")
+    assert form.status_code == 200 and "confirm with your password" in form.text
+    csrf = _form_token(form.text)
+    for guess in range(5):
+        wrong = client.post(
+            f"/app/invite/{token}", data={"password": f"guess {guess}", "csrf_token": csrf}
+        )
+        assert wrong.status_code == 400
+        assert "Enter the password you already use" in wrong.text
+        csrf = _form_token(wrong.text)
+
+    right = client.post(f"/app/invite/{token}", data={"password": PASSWORD, "csrf_token": csrf})
+
+    assert right.status_code == 429
+    assert "Too many failed sign-in attempts" in right.text
+    with db.transaction() as session:
+        assert len(service.accounts_of(session=session, user_id=inviter.user_id)) == 1
+        victim = session.scalar(select(User).where(User.email == EMAIL))
+        assert victim is not None
+        assert [name for _, name, _ in service.accounts_of(session=session, user_id=victim.id)] == [
+            "acme"
+        ]
+    login = client.get("/app/login")
+    signed_in = client.post(
+        "/app/login",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": _form_token(login.text)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 429, "the invitation's guesses count for sign-in too"
+
+
+def test_the_current_password_on_the_password_form_counts_as_a_sign_in(
+    db: Database, client: TestClient
+) -> None:
+    # Someone holding a signed-in browser used to be able to guess its owner's password on the
+    # change-password form without any quota (then keep access after the sessions end).
+    _user(db)
+    login = client.get("/app/login")
+    signed_in = client.post(
+        "/app/login",
+        data={"email": EMAIL, "password": PASSWORD, "csrf_token": _form_token(login.text)},
+        follow_redirects=False,
+    )
+    assert signed_in.status_code == 303
+    csrf = _form_token(client.get("/app/settings/password").text)
+    new = {"new_password": "another long password", "confirm_password": "another long password"}
+    for guess in range(5):
+        wrong = client.post(
+            "/app/settings/password",
+            data={"current_password": f"guess {guess}", "csrf_token": csrf, **new},
+        )
+        assert wrong.status_code == 422
+        assert "Your current password is not correct" in wrong.text
+
+    right = client.post(
+        "/app/settings/password",
+        data={"current_password": PASSWORD, "csrf_token": csrf, **new},
+        follow_redirects=False,
+    )
+
+    assert right.status_code == 429
+    assert "Too many failed sign-in attempts" in right.text
+    with db.transaction() as session:
+        victim = session.scalar(select(User).where(User.email == EMAIL))
+        assert victim is not None
+        assert passwords.verify_password(PASSWORD, victim.password_hash), "password unchanged"
+
+
+def test_concurrent_guesses_get_no_more_checks_than_the_quota(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The quota was read before the slow password check and counted after it, so guesses sent
+    # at once all passed the read: 40 concurrent sign-ins against a live server got 15 checks
+    # of a 5-guess quota. Each check here takes 0.3 s, as a slow hash under load would.
+    checks = []
+
+    def slow_verify(password: str, stored_hash: str | None) -> bool:
+        checks.append(password)
+        time.sleep(0.3)
+        return False
+
+    monkeypatch.setattr(passwords, "verify_password", slow_verify)
+    throttle = _throttle()
+    start = threading.Barrier(20)
+
+    def guess(n: int) -> str:
+        start.wait()
+        try:
+            checked = sessions.check_password(
+                email=EMAIL,
+                password=f"guess {n}",
+                stored_hash="unused",
+                client_ip="192.0.2.1",
+                throttle=throttle,
+            )
+        except sessions.LockedOut:
+            return "locked out"
+        return "right" if checked else "wrong"
+
+    with ThreadPoolExecutor(20) as pool:
+        outcomes = list(pool.map(guess, range(20)))
+
+    assert len(checks) == 5
+    assert sorted(set(outcomes)) == ["locked out", "wrong"] and outcomes.count("wrong") == 5
+
+
+def test_setting_a_password_on_the_command_line_ends_the_persons_sessions(db: Database) -> None:
+    # `beacon users create ... --password-stdin` is how an operator resets a password (the
+    # docs say so); the sessions opened with the old one stayed live for up to 7 days, so
+    # resetting a stolen password did not shut the thief out.
+    _user(db)
+    with db.transaction() as session:
+        token, _ = sessions.sign_in(
+            session=session,
+            email=EMAIL,
+            password=PASSWORD,
+            client_ip="192.0.2.1",
+            throttle=_throttle(),
+        )
+    timeouts = sessions.Timeouts(idle=timedelta(hours=8), absolute=timedelta(days=7))
+    with db.transaction() as session:
+        assert sessions.resume(session=session, token=token, timeouts=timeouts) is not None
+
+    with db.transaction() as session:
+        service.ensure_member(
+            session=session,
+            account_name="acme",
+            email=EMAIL,
+            role=Role.owner,
+            password="a brand new password",
+        )
+
+    with db.transaction() as session:
+        assert sessions.resume(session=session, token=token, timeouts=timeouts) is None
+
+
+def test_the_per_address_quota_counts_an_ipv6_network_as_one_address() -> None:
+    # One IPv6 host holds a whole /64 (2**64 addresses): counted per address, it could spray
+    # guesses over every email it knows without ever meeting the per-address quota.
+    throttle = _throttle(per_ip="30/15 minutes")
+    for n in range(30):
+        checked = sessions.check_password(
+            email=f"person{n}@example.com",
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip=f"2001:db8:1:2::{n + 1:x}",
+            throttle=throttle,
+        )
+        assert checked is False
+    with pytest.raises(sessions.LockedOut):
+        sessions.check_password(
+            email="another@example.com",
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip="2001:db8:1:2:ffff:ffff:ffff:fffe",
+            throttle=throttle,
+        )
+    # the next network, and IPv4 addresses, keep their own quotas
+    for address in ("2001:db8:1:3::1", "192.0.2.7", "192.0.2.8"):
+        assert not sessions.check_password(
+            email="another@example.com",
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip=address,
+            throttle=throttle,
+        )
+
+
+def test_an_invitation_accepted_twice_at_once_is_used_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A double-clicked "Accept invitation": both posts found the link unused, both created the
+    # user, and the second answered 500 (UNIQUE constraint failed: users.email); a live server
+    # answered 500 to the second of two simultaneous posts every time. Each post here hashes
+    # its password, then waits for the other, as two requests at once do.
+    inviter = _member(db, "acme", "owner@acme.example")
+    with db.transaction() as session:
+        token = invitations.invite(
+            session=session, member=inviter, email="new@acme.example", role=Role.viewer
+        ).token
+    both_hashed = threading.Barrier(2, timeout=10)
+    real_hash = passwords.hash_password
+
+    def hash_then_wait(password: str) -> str:
+        hashed = real_hash(password)
+        both_hashed.wait()
+        return hashed
+
+    monkeypatch.setattr(passwords, "hash_password", hash_then_wait)
+
+    def accept(_: int) -> str:
+        try:
+            with db.transaction() as session:
+                invitations.accept(
+                    session=session,
+                    token=token,
+                    name="New",
+                    password=PASSWORD,
+                    client_ip="192.0.2.1",
+                    throttle=_throttle(),
+                )
+        except NotFound as exc:
+            return exc.message
+        return "accepted"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(accept, range(2)))
+
+    assert outcomes.count("accepted") == 1, outcomes
+    spent = next(outcome for outcome in outcomes if outcome != "accepted")
+    assert spent.startswith("This invitation link is not valid any more: it was used")
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == "new@acme.example"))
+        assert user is not None
+        assert [a[1:] for a in service.accounts_of(session=session, user_id=user.id)] == [
+            ("acme", Role.viewer)
+        ]
