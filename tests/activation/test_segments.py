@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.activation.helpers import (
@@ -491,3 +494,58 @@ def test_put_validation_errors_name_the_wire_field(client: TestClient, headers: 
         assert response.status_code == status, body
         assert response.json()["message"].startswith(message), response.json()["message"]
         assert "SegmentRules" not in response.json()["message"]
+
+
+def test_two_uploads_of_one_url_at_once_store_it_once(
+    client: TestClient, headers: Headers, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Uploads in parallel (a client splitting a list) that share a URL: both looked it up
+    before either stored it, and the second insert broke the unique key (a 500)."""
+    from beacon.activation.inventory import repository as inventory_repository
+    from beacon.activation.inventory import service as inventory
+
+    upload_inventory(client, headers, ["https://example.org/first"])  # the account exists
+    with db.transaction() as session:
+        account_id = session.scalars(select(InventoryUrl.account_id)).one()
+    looked = threading.Barrier(2)
+    original = inventory_repository.known_inventory_hashes
+
+    def known_then_wait(*args: Any, **kwargs: Any) -> Any:
+        found = original(*args, **kwargs)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            looked.wait(timeout=2)
+        return found
+
+    monkeypatch.setattr(inventory_repository, "known_inventory_hashes", known_then_wait)
+    added: list[int] = []
+    failed: list[BaseException] = []
+
+    def upload(urls: list[str]) -> None:
+        try:
+            with db.transaction() as session:
+                labelled = [(f"urls[{i}]", url) for i, url in enumerate(urls)]
+                result = inventory.add_urls(
+                    session=session, account_id=account_id, labelled_urls=labelled
+                )
+                added.append(result.added)
+        except BaseException as exc:  # the test reports it
+            failed.append(exc)
+
+    threads = [
+        threading.Thread(target=upload, args=(["https://example.org/shared", url],))
+        for url in ("https://example.org/a", "https://example.org/b")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failed == []
+    assert sorted(added) == [1, 2]  # the shared URL counts as added once
+    with db.transaction() as session:
+        stored = session.scalars(select(InventoryUrl.url).order_by(InventoryUrl.url)).all()
+    assert stored == [
+        "https://example.org/a",
+        "https://example.org/b",
+        "https://example.org/first",
+        "https://example.org/shared",
+    ]

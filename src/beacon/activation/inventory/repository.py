@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import InventorySync, InventoryUrl
 from beacon.contextual.published import OK, PENDING, StoredClassification
 from beacon.contextual.published import classification_store as store
-from beacon.core.db import upsert_insert
+from beacon.core.db import rowcount, upsert_insert
 
 CHUNK = 500
 
@@ -31,10 +31,21 @@ def known_inventory_hashes(session: Session, *, account_id: int, hashes: Sequenc
     return known
 
 
-def add_inventory(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Bulk insert inventory rows (callers pass only new ones)."""
-    if rows:
-        session.execute(insert(InventoryUrl), rows)
+def add_inventory(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert inventory rows the account does not hold yet; returns how many were new.
+
+    Callers pass the rows they did not find, but another request may store one meanwhile
+    (parallel uploads, or a pixel sync, sharing a URL): that row is skipped, not a unique-key
+    error."""
+    added = 0
+    for start in range(0, len(rows), CHUNK):
+        statement = (
+            upsert_insert(session, InventoryUrl)
+            .values(rows[start : start + CHUNK])
+            .on_conflict_do_nothing(index_elements=["account_id", "url_hash"])
+        )
+        added += rowcount(session, statement)
+    return added
 
 
 def inventory_page(

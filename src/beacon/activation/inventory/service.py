@@ -268,5 +268,4 @@ def _store(session: Session, *, account_id: int, entries: list[InventoryEntry], 
         for e in entries
         if e.url_hash not in known
     ]
-    repository.add_inventory(session, new)
-    return len(new)
+    return repository.add_inventory(session, new)
