@@ -285,3 +285,18 @@ def test_the_cli_ingesting_one_file_twice_does_not_count_it_twice(
     assert first.exit_code == 0 and again.exit_code == 0, (first.output, again.output)
     assert "replacing 1 earlier rows" in again.stdout
     assert _stored(db) == (1, 1000, 2_000_000)
+
+
+def test_a_row_date_is_a_yyyy_mm_dd_day_in_range(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    """As every date the APIs take (docs/measure.md): a row's date was parsed leniently, so
+    ``0`` was stored as 1970-01-01, a date-time as its day, and year 1 as a day no report can
+    ask for."""
+    for bad in (0, "2026-01-15T00:00:00", "0001-01-01", "2026-1-5"):
+        response = client.post(
+            f"{API}/deliveries", headers=headers, json={"rows": [row(deal_id, date=bad)]}
+        )
+        assert response.status_code == 422, (bad, response.text)
+        assert "row 1: 'date'" in response.json()["message"], (bad, response.text)
+    assert _stored(db) == (0, 0, 0)

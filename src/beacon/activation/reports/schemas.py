@@ -59,7 +59,7 @@ class DeliveryRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: dt.date
+    date: ISODate
     deal_id: NonBlank = Field(max_length=200)
     device: Device
     format: Format
