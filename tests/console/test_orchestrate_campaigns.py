@@ -21,6 +21,12 @@ from tests.console.conftest import (
 )
 from tests.messaging.engine_helpers import Mailbox, smtp_server
 
+from beacon.core.auth import get_or_create_account
+from beacon.core.db import Database
+from beacon.messaging.audience_schemas import SegmentCreate, TemplateCreate
+from beacon.messaging.audiences import segments
+from beacon.messaging.templates import service as templates
+
 pytestmark = pytest.mark.e2e
 
 CONTACTS = [
@@ -446,3 +452,64 @@ def test_saving_a_draft_keeps_a_send_time_its_field_cannot_show(
         stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
     assert stored["name"] == "Fall back, renamed"
     assert stored["schedule"]["sendAt"] == send_at
+
+
+def test_saving_a_draft_keeps_segments_and_a_template_beyond_the_listed_ones(
+    console: Console,
+) -> None:
+    """The form offered the 200 newest segments and templates and posts what it offers: a
+    draft using older ones lost them when saved (in another account: 200 more of each)."""
+    database = Database(console.database_url)  # 400 rows: more than the API's write quota
+    try:
+        with database.transaction() as session:
+            account_id = get_or_create_account(session=session, name=console.other_account).id
+            made_ids = []
+            for i in range(201):  # the first made is the oldest
+                segment = segments.create_segment(
+                    session=session,
+                    account_id=account_id,
+                    data=SegmentCreate.model_validate({"name": f"S{i}", "contactIds": []}),
+                )
+                template = templates.create_template(
+                    session=session,
+                    account_id=account_id,
+                    data=TemplateCreate.model_validate(
+                        {"name": f"T{i}", "channel": "email", "content": TEMPLATE}
+                    ),
+                )
+                session.flush()
+                made_ids.append((str(segment.id), str(template.id)))
+    finally:
+        database.dispose()
+    segment_id, template_id = made_ids[0]
+    with console.messaging_api(console.other_account) as api:
+        created = api.post(
+            "/campaigns",
+            json={
+                "name": "Old parts",
+                "channel": "email",
+                "audience": {"included": [segment_id]},
+                "templateId": template_id,
+            },
+        )
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["data"]["campaignId"]
+    with console.http() as client:
+        token = console.http_sign_in(client, "other")
+        url = f"/app/orchestrate/campaigns/{campaign_id}"
+        page = client.get(url).text
+        assert f'name="segment" value="{segment_id}" checked' in page
+        assert f'<option value="{template_id}" selected>' in page
+        form = {
+            "name": "Old parts, renamed",
+            "segment": segment_id,  # what the browser posts: the boxes and option shown
+            "template": template_id,
+            "mode": "now",
+            "timezone": "UTC",
+            "csrf_token": token,
+        }
+        assert client.post(url, data=form).status_code == 303
+    with console.messaging_api(console.other_account) as api:
+        stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
+    assert stored["audience"]["included"] == [segment_id]
+    assert stored["templateId"] == template_id

@@ -51,6 +51,7 @@ CAMPAIGN_TYPES = (
     ("journey", "Journey"),
 )
 FAILED_SHOWN = 50
+LISTED = 200  # segments and templates offered by the setup form, newest first
 CHART_WIDTH, CHART_HEIGHT = 300, 60
 NOTICES = {
     "created": "Campaign created. Choose its audience, template and schedule.",
@@ -210,11 +211,27 @@ def _detail(
         session=session, account_id=account_id, campaign_id=campaign_id
     )
     found_segments, _ = segments.list_segments(
-        session=session, account_id=account_id, limit=200, offset=0
+        session=session, account_id=account_id, limit=LISTED, offset=0
     )
     found, _ = templates.list_templates(
-        session=session, account_id=account_id, channel=campaign.channel, limit=200, offset=0
+        session=session, account_id=account_id, channel=campaign.channel, limit=LISTED, offset=0
     )
+    # The campaign's own segments and template are always offered, also beyond the newest
+    # LISTED: the form posts only what it shows, and saving dropped them from the draft.
+    listed = {str(s.id) for s in found_segments}
+    found_segments = [
+        *found_segments,
+        *(
+            segments.get_segment(session=session, account_id=account_id, segment_id=uuid.UUID(raw))
+            for raw in dict.fromkeys((*campaign.audience_included, *campaign.audience_excluded))
+            if raw not in listed
+        ),
+    ]
+    if campaign.template_id is not None and all(t.id != campaign.template_id for t in found):
+        own = templates.get_template(
+            session=session, account_id=account_id, template_id=campaign.template_id
+        )
+        found = [*found, own] if own.channel == campaign.channel else list(found)
     context = {
         "c": observability.campaign_out(campaign),
         "segments": found_segments,
