@@ -25,6 +25,8 @@ from beacon.core.auth import get_or_create_account
 from beacon.core.db import Database
 from beacon.messaging.audience_schemas import SegmentCreate, TemplateCreate
 from beacon.messaging.audiences import segments
+from beacon.messaging.campaign_schemas import CampaignCreate
+from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.templates import service as templates
 
 pytestmark = pytest.mark.e2e
@@ -513,3 +515,31 @@ def test_saving_a_draft_keeps_segments_and_a_template_beyond_the_listed_ones(
         stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
     assert stored["audience"]["included"] == [segment_id]
     assert stored["templateId"] == template_id
+
+
+def test_every_campaign_is_reached_through_the_lists_pages(console: Console) -> None:
+    """The list showed the 200 newest campaigns and no way to the others; an offset of
+    '²' or of 20 digits (pages of the contacts list too) answered 500."""
+    database = Database(console.database_url)  # more than the API's write quota allows
+    try:
+        with database.transaction() as session:
+            account_id = get_or_create_account(session=session, name=console.other_account).id
+            for i in range(201):
+                data = CampaignCreate.model_validate({"name": f"Page {i}", "channel": "sms"})
+                campaigns.create_campaign(session=session, account_id=account_id, data=data)
+    finally:
+        database.dispose()
+    with console.http() as client:
+        console.http_sign_in(client, "other")
+        seen: set[str] = set()
+        path: str | None = "/app/orchestrate/campaigns"
+        while path is not None:
+            page = client.get(path)
+            assert page.status_code == 200
+            seen |= set(re.findall(r">(Page \d+)</a>", page.text))
+            following = re.search(r'<a href="(\?offset=\d+)">Next</a>', page.text)
+            path = "/app/orchestrate/campaigns" + following.group(1) if following else None
+        assert seen == {f"Page {i}" for i in range(201)}
+        for odd in ("%C2%B2", "99999999999999999999"):
+            for listing in ("campaigns", "contacts"):
+                assert client.get(f"/app/orchestrate/{listing}?offset={odd}").status_code == 200

@@ -52,6 +52,7 @@ CAMPAIGN_TYPES = (
 )
 FAILED_SHOWN = 50
 LISTED = 200  # segments and templates offered by the setup form, newest first
+PAGE = 50  # campaigns a page of the list shows, newest first
 CHART_WIDTH, CHART_HEIGHT = 300, 60
 NOTICES = {
     "created": "Campaign created. Choose its audience, template and schedule.",
@@ -72,6 +73,7 @@ def _list(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    offset = forms.offset(request)
     items, total = campaigns.list_campaigns(
         session=session,
         account_id=viewer.member.account_id,
@@ -80,13 +82,15 @@ def _list(
         campaign_type=None,
         sort_by="createdAt",
         descending=True,
-        limit=200,
-        offset=0,
+        limit=PAGE,
+        offset=offset,
     )
     rows = [(c, observability.status(session=session, campaign=c)) for c in items]
     context = {
         "rows": rows,
         "total": total,
+        "offset": offset,
+        "page_size": PAGE,
         "channels": CHANNELS,
         "errors": errors or {},
         "values": values or {},
