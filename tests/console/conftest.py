@@ -81,13 +81,18 @@ class Console:
             base_url=self.base_url, headers={"X-API-Key": key or self.api_key}, timeout=30
         )
 
-    def messaging_api(self) -> httpx.Client:
+    def messaging_api(self, account: str | None = None) -> httpx.Client:
         """An HTTP client for /public/v1 (Orchestrate) with the token of a new OAuth client of
-        ``account`` holding every scope."""
+        ``account`` (this console's ``account`` by default) holding every scope."""
         from beacon.messaging.oauth import service as oauth
 
         out = self.cli(
-            "clients", "create", "--account", self.account, "--scopes", " ".join(oauth.SCOPES)
+            "clients",
+            "create",
+            "--account",
+            account or self.account,
+            "--scopes",
+            " ".join(oauth.SCOPES),
         )
         issued = json.loads(out.strip().splitlines()[-1])
         token = httpx.post(

@@ -21,6 +21,14 @@ from tests.console.conftest import (
 )
 from tests.messaging.engine_helpers import Mailbox, smtp_server
 
+from beacon.core.auth import get_or_create_account
+from beacon.core.db import Database
+from beacon.messaging.audience_schemas import SegmentCreate, TemplateCreate
+from beacon.messaging.audiences import segments
+from beacon.messaging.campaign_schemas import CampaignCreate
+from beacon.messaging.campaigns import service as campaigns
+from beacon.messaging.templates import service as templates
+
 pytestmark = pytest.mark.e2e
 
 CONTACTS = [
@@ -446,3 +454,92 @@ def test_saving_a_draft_keeps_a_send_time_its_field_cannot_show(
         stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
     assert stored["name"] == "Fall back, renamed"
     assert stored["schedule"]["sendAt"] == send_at
+
+
+def test_saving_a_draft_keeps_segments_and_a_template_beyond_the_listed_ones(
+    console: Console,
+) -> None:
+    """The form offered the 200 newest segments and templates and posts what it offers: a
+    draft using older ones lost them when saved (in another account: 200 more of each)."""
+    database = Database(console.database_url)  # 400 rows: more than the API's write quota
+    try:
+        with database.transaction() as session:
+            account_id = get_or_create_account(session=session, name=console.other_account).id
+            made_ids = []
+            for i in range(201):  # the first made is the oldest
+                segment = segments.create_segment(
+                    session=session,
+                    account_id=account_id,
+                    data=SegmentCreate.model_validate({"name": f"S{i}", "contactIds": []}),
+                )
+                template = templates.create_template(
+                    session=session,
+                    account_id=account_id,
+                    data=TemplateCreate.model_validate(
+                        {"name": f"T{i}", "channel": "email", "content": TEMPLATE}
+                    ),
+                )
+                session.flush()
+                made_ids.append((str(segment.id), str(template.id)))
+    finally:
+        database.dispose()
+    segment_id, template_id = made_ids[0]
+    with console.messaging_api(console.other_account) as api:
+        created = api.post(
+            "/campaigns",
+            json={
+                "name": "Old parts",
+                "channel": "email",
+                "audience": {"included": [segment_id]},
+                "templateId": template_id,
+            },
+        )
+        assert created.status_code == 201, created.text
+        campaign_id = created.json()["data"]["campaignId"]
+    with console.http() as client:
+        token = console.http_sign_in(client, "other")
+        url = f"/app/orchestrate/campaigns/{campaign_id}"
+        page = client.get(url).text
+        assert f'name="segment" value="{segment_id}" checked' in page
+        assert f'<option value="{template_id}" selected>' in page
+        form = {
+            "name": "Old parts, renamed",
+            "segment": segment_id,  # what the browser posts: the boxes and option shown
+            "template": template_id,
+            "mode": "now",
+            "timezone": "UTC",
+            "csrf_token": token,
+        }
+        assert client.post(url, data=form).status_code == 303
+    with console.messaging_api(console.other_account) as api:
+        stored = api.get(f"/campaigns/{campaign_id}").json()["data"]
+    assert stored["audience"]["included"] == [segment_id]
+    assert stored["templateId"] == template_id
+
+
+def test_every_campaign_is_reached_through_the_lists_pages(console: Console) -> None:
+    """The list showed the 200 newest campaigns and no way to the others; an offset of
+    '²' or of 20 digits (pages of the contacts list too) answered 500."""
+    database = Database(console.database_url)  # more than the API's write quota allows
+    try:
+        with database.transaction() as session:
+            account_id = get_or_create_account(session=session, name=console.other_account).id
+            for i in range(201):
+                data = CampaignCreate.model_validate({"name": f"Page {i}", "channel": "sms"})
+                campaigns.create_campaign(session=session, account_id=account_id, data=data)
+    finally:
+        database.dispose()
+    with console.http() as client:
+        console.http_sign_in(client, "other")
+        seen: set[str] = set()
+        path: str | None = "/app/orchestrate/campaigns"
+        while path is not None:
+            page = client.get(path)
+            assert page.status_code == 200
+            seen |= set(re.findall(r">(Page \d+)</a>", page.text))
+            following = re.search(r'<a href="(\?offset=\d+)">Next</a>', page.text)
+            path = "/app/orchestrate/campaigns" + following.group(1) if following else None
+        assert seen == {f"Page {i}" for i in range(201)}
+        for odd in ("%C2%B2", "99999999999999999999"):
+            for listing in ("campaigns", "contacts"):
+                assert client.get(f"/app/orchestrate/{listing}?offset={odd}").status_code == 200

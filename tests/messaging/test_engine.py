@@ -355,8 +355,12 @@ class PolicyMailbox(Mailbox):
         "relay": "554 5.7.1 Relay access denied",
         "dmarc": "550 5.7.26 Unauthenticated email from example.com is not accepted",
         "sender": "553 5.1.8 Sender address rejected: Domain not found",
+        "full": "552 5.2.2 Mailbox full",
+        "utf8": "553 5.6.7 Must declare SMTPUTF8 to send unicode address",
         "gone": "550 5.1.1 No such user",
         "disabled": "550 5.2.1 Mailbox disabled",
+        "outlook": "550 5.5.0 Requested action not taken: mailbox unavailable",
+        "m365": "550 5.4.1 Recipient address rejected: Access denied",
         "plain": "550 Requested action not taken: mailbox unavailable",
     }
 
@@ -384,8 +388,12 @@ def test_only_refusals_of_the_address_bounce_the_contact(db: Database, settings:
         "relay": "subscribed",
         "dmarc": "subscribed",
         "sender": "subscribed",
+        "full": "subscribed",
+        "utf8": "subscribed",
         "gone": "bounced",
         "disabled": "bounced",
+        "outlook": "bounced",
+        "m365": "bounced",
         "plain": "bounced",
     }
 

@@ -275,3 +275,30 @@ def test_unsubscribe_link(
     with db.transaction() as session:
         statuses = {c.email_status for c in session.scalars(select(Contact))}
     assert statuses == {"unsubscribed"}
+
+
+def test_a_whole_html_letter_keeps_its_address_block(
+    db: Database, settings: Settings, tmp_path: Path
+) -> None:
+    """A letter written as a whole HTML document printed without the addressBlock the
+    template set (it went only where Beacon wrapped a fragment): the vendor got letters
+    without the recipient's address."""
+    content = {
+        "html": '<!DOCTYPE html>\n<html><head><title>L</title></head><body class="letter">'
+        "<p>Dear {{ contact.firstName }}</p></body></html>",
+        "addressBlock": "{{ contact.firstName }}\n{{ contact.address.line1 }}",
+    }
+    people = [person(0, address=ADDRESS, firstName="Ann & Bo")]
+    campaign_id = seed_campaign(db, people=people, channel="direct_mail", content=content)
+    outbox = tmp_path / "outbox"
+    execution_id = send_now(db, campaign_id)
+    run_execution(db, settings.model_copy(update={"messaging_outbox_dir": outbox}))
+    (row,) = rows(db, execution_id)
+    assert row.stage == "sent" and row.provider_message_id is not None
+    document = (outbox / row.provider_message_id).read_text()
+    assert document.startswith("<!DOCTYPE html>")
+    assert (
+        '<body class="letter"><address class="recipient">Ann &amp; Bo<br>1 Main St</address>'
+        in document
+    )
+    assert "<p>Dear Ann &amp; Bo</p>" in document and document.count("<body") == 1

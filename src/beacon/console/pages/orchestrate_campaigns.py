@@ -51,6 +51,8 @@ CAMPAIGN_TYPES = (
     ("journey", "Journey"),
 )
 FAILED_SHOWN = 50
+LISTED = 200  # segments and templates offered by the setup form, newest first
+PAGE = 50  # campaigns a page of the list shows, newest first
 CHART_WIDTH, CHART_HEIGHT = 300, 60
 NOTICES = {
     "created": "Campaign created. Choose its audience, template and schedule.",
@@ -71,6 +73,7 @@ def _list(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
+    offset = forms.offset(request)
     items, total = campaigns.list_campaigns(
         session=session,
         account_id=viewer.member.account_id,
@@ -79,13 +82,15 @@ def _list(
         campaign_type=None,
         sort_by="createdAt",
         descending=True,
-        limit=200,
-        offset=0,
+        limit=PAGE,
+        offset=offset,
     )
     rows = [(c, observability.status(session=session, campaign=c)) for c in items]
     context = {
         "rows": rows,
         "total": total,
+        "offset": offset,
+        "page_size": PAGE,
         "channels": CHANNELS,
         "errors": errors or {},
         "values": values or {},
@@ -210,11 +215,27 @@ def _detail(
         session=session, account_id=account_id, campaign_id=campaign_id
     )
     found_segments, _ = segments.list_segments(
-        session=session, account_id=account_id, limit=200, offset=0
+        session=session, account_id=account_id, limit=LISTED, offset=0
     )
     found, _ = templates.list_templates(
-        session=session, account_id=account_id, channel=campaign.channel, limit=200, offset=0
+        session=session, account_id=account_id, channel=campaign.channel, limit=LISTED, offset=0
     )
+    # The campaign's own segments and template are always offered, also beyond the newest
+    # LISTED: the form posts only what it shows, and saving dropped them from the draft.
+    listed = {str(s.id) for s in found_segments}
+    found_segments = [
+        *found_segments,
+        *(
+            segments.get_segment(session=session, account_id=account_id, segment_id=uuid.UUID(raw))
+            for raw in dict.fromkeys((*campaign.audience_included, *campaign.audience_excluded))
+            if raw not in listed
+        ),
+    ]
+    if campaign.template_id is not None and all(t.id != campaign.template_id for t in found):
+        own = templates.get_template(
+            session=session, account_id=account_id, template_id=campaign.template_id
+        )
+        found = [*found, own] if own.channel == campaign.channel else list(found)
     context = {
         "c": observability.campaign_out(campaign),
         "segments": found_segments,

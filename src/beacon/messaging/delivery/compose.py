@@ -84,10 +84,28 @@ def _wire(row: RecipientRow) -> dict[str, Any]:
     }
 
 
-def _letter(address_block: str, body: str, recipient_id: int) -> str:
-    if body.lstrip()[:14].lower().startswith(("<!doctype", "<html")):
-        return body
+# where a letter written as a whole document gets its address block: after the body's start
+# tag, else after the head (a body's tags may be left out), else after the html start tag
+_ADDRESS_AFTER = (
+    re.compile(r"<body\b[^>]*>", re.IGNORECASE),
+    re.compile(r"</head\s*>", re.IGNORECASE),
+    re.compile(r"<html\b[^>]*>", re.IGNORECASE),
+)
+
+
+def _letter(address_block: str, body: str, recipient_id: int, *, own_block: bool) -> str:
+    """The print document: a fragment is wrapped in a page that starts with the address
+    block; a whole document gets the template's own ``addressBlock`` (``own_block``) after
+    its body's start tag (without one, it lays the address out itself)."""
     lines = "<br>".join(html.escape(line) for line in address_block.splitlines() if line.strip())
+    if body.lstrip()[:14].lower().startswith(("<!doctype", "<html")):
+        if not own_block:
+            return body
+        for tag in _ADDRESS_AFTER:
+            if found := tag.search(body):
+                at = found.end()
+                return f'{body[:at]}<address class="recipient">{lines}</address>\n{body[at:]}'
+        return body
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>Letter {recipient_id}</title></head>\n"
@@ -188,12 +206,12 @@ class Composer:
         stored = row.address()
         address = {k: str(stored.get(k) or "") for k in ADDRESS_KEYS}
         name = " ".join(p for p in (row.first_name, row.last_name) if p)
-        block = parts.get("addressBlock")
+        block = own = parts.get("addressBlock")
         if not block:
             city_line = " ".join(p for p in (address["postalCode"], address["city"]) if p)
             lines = (name, address["line1"], address["line2"], city_line, address["region"])
             block = "\n".join(p for p in (*lines, address["country"]) if p)
-        document = _letter(block, parts.get("html") or "", row.id)
+        document = _letter(block, parts.get("html") or "", row.id, own_block=bool(own))
         one_line = ", ".join(p for p in block.splitlines() if p.strip())
         manifest = {"name": name} | {
             "postal_code" if k == "postalCode" else k: v for k, v in address.items()

@@ -135,10 +135,15 @@ async def _rcpt_to(smtp: aiosmtplib.SMTP, recipient: str) -> None:
 
 
 _ENHANCED_STATUS = re.compile(r"^\s*5\.(\d{1,3})\.(\d{1,3})\b")
-# RFC 3463: X.1.x is about the address (but 1.7 and 1.8 are the sender's), 5.2.1 a disabled
-# mailbox; 5.7.x (relay denied, authentication, DMARC) and the rest are about the sender or
-# the system, and a relay that refuses every recipient must not bounce the whole list
-_SENDER_ADDRESS_DETAILS = ("7", "8")
+# RFC 3463 codes of a 5xx to RCPT that are not about the recipient's address: security and
+# policy (5.7.x: relay denied, authentication required, DMARC), the receiving system (5.3.x),
+# the message's content (5.6.x, such as SMTPUTF8 required), the protocol (5.5.x but 5.5.0,
+# which Outlook.com answers for a mailbox that does not exist), a full mailbox or a message
+# too long (5.2.2, 5.2.3), the sender's address (5.1.7, 5.1.8). A relay that refuses every
+# recipient so must not bounce the whole list; the other codes (5.1.1 no such user, 5.2.1
+# disabled, 5.4.1 as Microsoft 365 refuses an unknown recipient, ...) bounce.
+_NOT_THE_ADDRESS = ("7", "3", "6")
+_NOT_THE_ADDRESS_DETAILS = {("2", "2"), ("2", "3"), ("1", "7"), ("1", "8")}
 # without an enhanced code: mailbox unavailable, user not local, mailbox name not allowed
 _ADDRESS_REPLY_CODES = (550, 551, 553)
 
@@ -151,9 +156,9 @@ def refuses_address(code: int, message: str) -> bool:
     if enhanced is None:
         return code in _ADDRESS_REPLY_CODES
     subject, detail = enhanced.groups()
-    if subject == "1":
-        return detail not in _SENDER_ADDRESS_DETAILS
-    return (subject, detail) == ("2", "1")
+    if subject in _NOT_THE_ADDRESS or (subject, detail) in _NOT_THE_ADDRESS_DETAILS:
+        return False
+    return subject != "5" or detail == "0"
 
 
 def _refusal(exc: aiosmtplib.SMTPResponseException, step: str, *, bounce: bool) -> Delivery:
