@@ -118,3 +118,18 @@ def test_deleting_an_account_removes_everything_in_it_and_nothing_else(db: Datab
             assert kept >= (0 if model is Invitation else 1), model.__name__
         accounts = service.accounts_of(session=session, user_id=admin.user_id)
         assert [name for _, name, _ in accounts] == ["kept"]
+
+
+def test_a_key_goes_to_the_members_account_even_if_its_name_has_spaces(db: Database) -> None:
+    # Names are now trimmed when an account is made; one made before, " acme", must still get
+    # its own keys, never those of the account "acme".
+    with db.transaction() as session:
+        session.add(Account(name=" acme"))
+    spaced = _member(db, " acme", "ana@spaced.example", Role.admin)
+    plain = _member(db, "acme", "bo@acme.example", Role.admin)
+    assert spaced.account_id != plain.account_id
+
+    with db.transaction() as session:
+        issued = credentials.create_key(session=session, member=spaced)
+
+    assert issued.account_id == spaced.account_id
