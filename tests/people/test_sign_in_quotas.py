@@ -313,3 +313,31 @@ def test_an_invitation_accepted_twice_at_once_is_used_once(
         assert [a[1:] for a in service.accounts_of(session=session, user_id=user.id)] == [
             ("acme", Role.viewer)
         ]
+
+
+def test_the_lockout_says_when_to_try_again_as_configured() -> None:
+    # The message said "Wait 15 minutes ... or ask an admin to reset your password" whatever
+    # the configured window, and a new password does not end a lockout.
+    throttle = sessions.LoginThrottle(
+        limiter=RateLimiter(), per_email="2/hour", per_ip="1000/15 minutes"
+    )
+    for _ in range(2):
+        assert not sessions.check_password(
+            email=EMAIL,
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+        )
+    with pytest.raises(sessions.LockedOut) as locked:
+        sessions.check_password(
+            email=EMAIL,
+            password=PASSWORD,
+            stored_hash=None,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+        )
+    assert re.fullmatch(
+        r"Too many failed sign-in attempts\. Try again in (59|60) minutes\.", locked.value.message
+    ), locked.value.message
+    assert int(locked.value.headers["retry-after"]) > 3500
