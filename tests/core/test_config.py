@@ -101,6 +101,39 @@ def test_a_lower_bound_above_its_upper_bound_is_refused() -> None:
     assert "BEACON_CLASSIFICATION_RETRY_BASE_SECONDS (600.0) must not exceed " in str(refused.value)
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("trusted_proxies", "10.0.0.0/8,10.0.0.0/33", "'10.0.0.0/33' is not a network"),
+        ("rate_limit", "lots", "'lots' is not a rate"),
+        ("anonymous_rate_limit", "120 a minute", "'120 a minute' is not a rate"),
+        ("console_login_limit_per_email", "5 per quarter hour", "is not a rate"),
+        ("console_login_limit_per_ip", "", "'' is not a rate"),
+        ("messaging_write_rate_limit", "fast", "'fast' is not a rate"),
+    ],
+)
+def test_unparseable_proxies_and_rates_are_refused_at_start(
+    setting: str, value: str, named: str
+) -> None:
+    # Both used to be read at first use: a bad rate answered 500 to every request (or every
+    # sign-in), a bad proxy network crashed `beacon serve` with a traceback after it had
+    # already printed the first-start API key.
+    with pytest.raises(SettingsError) as refused:
+        load_settings(**{setting: value})
+    message = str(refused.value)
+    assert f"BEACON_{setting.upper()}" in message
+    assert named in message
+
+
+def test_serve_refuses_a_bad_proxy_network_before_anything_else(tmp_path: Path) -> None:
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_TRUSTED_PROXIES": "10.0.0.0/33"}
+    refused = run_cli("serve", "--port", "9", env=env)
+    assert refused.returncode == 2
+    assert "BEACON_TRUSTED_PROXIES" in refused.stderr
+    assert "Traceback" not in refused.stderr and "X-API-Key" not in refused.stdout
+    assert not (tmp_path / "var" / "beacon.db").exists()
+
+
 def test_defaults_pass_their_own_checks() -> None:
     settings = load_settings()
     assert settings.job_lease_seconds == 30.0 and settings.activation_webhook_url is None

@@ -118,3 +118,61 @@ def test_deleting_an_account_removes_everything_in_it_and_nothing_else(db: Datab
             assert kept >= (0 if model is Invitation else 1), model.__name__
         accounts = service.accounts_of(session=session, user_id=admin.user_id)
         assert [name for _, name, _ in accounts] == ["kept"]
+
+
+def test_a_key_goes_to_the_members_account_even_if_its_name_has_spaces(db: Database) -> None:
+    # Names are now trimmed when an account is made; one made before, " acme", must still get
+    # its own keys, never those of the account "acme".
+    with db.transaction() as session:
+        session.add(Account(name=" acme"))
+    spaced = _member(db, " acme", "ana@spaced.example", Role.admin)
+    plain = _member(db, "acme", "bo@acme.example", Role.admin)
+    assert spaced.account_id != plain.account_id
+
+    with db.transaction() as session:
+        issued = credentials.create_key(session=session, member=spaced)
+
+    assert issued.account_id == spaced.account_id
+
+
+def _invite(db: Database, member: Member, email: str, role: Role) -> str:
+    with db.transaction() as session:
+        return invitations.invite(session=session, member=member, email=email, role=role).token
+
+
+def _pending(db: Database, member: Member) -> list[str]:
+    with db.transaction() as session:
+        return [i.email for i in invitations.pending(session=session, member=member)]
+
+
+def test_invitations_end_with_the_inviters_right_to_send_them(db: Database) -> None:
+    # An admin about to be removed could invite addresses of their own as admin and come back
+    # through those links afterwards: invitations outlived the right that made them.
+    owner = _member(db, "acme", "owner@acme.example", Role.owner)
+    leaving = _member(db, "acme", "leaving@acme.example", Role.admin)
+    demoted = _member(db, "acme", "demoted@acme.example", Role.owner)
+    disabled = _member(db, "acme", "disabled@acme.example", Role.admin)
+    staying = _member(db, "acme", "staying@acme.example", Role.admin)
+    backdoor = _invite(db, leaving, "back@elsewhere.example", Role.admin)
+    as_owner = _invite(db, demoted, "owner2@elsewhere.example", Role.owner)
+    as_viewer = _invite(db, demoted, "viewer2@elsewhere.example", Role.viewer)
+    from_disabled = _invite(db, disabled, "other@elsewhere.example", Role.viewer)
+    kept = _invite(db, staying, "new@elsewhere.example", Role.analyst)
+
+    with db.transaction() as session:
+        service.remove_member(session=session, member=owner, user_id=leaving.user_id)
+        service.change_role(session=session, member=owner, user_id=demoted.user_id, role=Role.admin)
+        service.disable_user(session=session, email=disabled.email)
+
+    assert sorted(_pending(db, owner)) == ["new@elsewhere.example", "viewer2@elsewhere.example"]
+    for token in (backdoor, as_owner, from_disabled):
+        with db.transaction() as session, pytest.raises(NotFound):
+            invitations.look_up(session=session, token=token)
+    with db.transaction() as session:
+        assert invitations.look_up(session=session, token=kept).role == Role.analyst
+        assert invitations.look_up(session=session, token=as_viewer).role == Role.viewer
+    with db.transaction() as session:
+        service.change_role(
+            session=session, member=owner, user_id=staying.user_id, role=Role.analyst
+        )
+    assert _pending(db, owner) == ["viewer2@elsewhere.example"]

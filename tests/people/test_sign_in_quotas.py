@@ -11,15 +11,19 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from beacon.core import auth
+from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.domain import periodic_tasks
 from beacon.core.errors import NotFound, Unauthorized
 from beacon.core.permissions import Role
 from beacon.core.ratelimit import RateLimiter
+from beacon.core.timefmt import utcnow
+from beacon.domains import DOMAINS
 from beacon.people import invitations, passwords, service, sessions
-from beacon.people.models import User
+from beacon.people.models import ConsoleSession, User
 from beacon.people.service import Member
 
 PASSWORD = "a long enough password"
@@ -313,3 +317,61 @@ def test_an_invitation_accepted_twice_at_once_is_used_once(
         assert [a[1:] for a in service.accounts_of(session=session, user_id=user.id)] == [
             ("acme", Role.viewer)
         ]
+
+
+def test_the_lockout_says_when_to_try_again_as_configured() -> None:
+    # The message said "Wait 15 minutes ... or ask an admin to reset your password" whatever
+    # the configured window, and a new password does not end a lockout.
+    throttle = sessions.LoginThrottle(
+        limiter=RateLimiter(), per_email="2/hour", per_ip="1000/15 minutes"
+    )
+    for _ in range(2):
+        assert not sessions.check_password(
+            email=EMAIL,
+            password="a wrong guess",
+            stored_hash=None,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+        )
+    with pytest.raises(sessions.LockedOut) as locked:
+        sessions.check_password(
+            email=EMAIL,
+            password=PASSWORD,
+            stored_hash=None,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+        )
+    assert re.fullmatch(
+        r"Too many failed sign-in attempts\. Try again in (59|60) minutes\.", locked.value.message
+    ), locked.value.message
+    assert int(locked.value.headers["retry-after"]) > 3500
+
+
+def test_sessions_nobody_can_resume_are_pruned_by_the_worker(
+    db: Database, settings: Settings
+) -> None:
+    # sessions.prune existed but nothing ran it: every sign-in left its row behind for good.
+    _user(db)
+    tokens = []
+    for _ in range(3):
+        with db.transaction() as session:
+            token, _row = sessions.sign_in(
+                session=session,
+                email=EMAIL,
+                password=PASSWORD,
+                client_ip="192.0.2.1",
+                throttle=_throttle(),
+            )
+            tokens.append(token)
+    with db.transaction() as session:
+        rows = session.scalars(select(ConsoleSession).order_by(ConsoleSession.id)).all()
+        rows[0].last_seen_at = utcnow() - timedelta(days=30)  # abandoned a month ago
+        rows[1].revoked_at = rows[1].last_seen_at = utcnow() - timedelta(days=3)  # signed out
+    task = next(t for t in periodic_tasks(DOMAINS, settings) if t.name == "people.prune_sessions")
+
+    task.run(db)
+
+    with db.transaction() as session:
+        assert session.scalar(select(func.count(ConsoleSession.id))) == 1
+        timeouts = sessions.Timeouts(idle=timedelta(hours=8), absolute=timedelta(days=7))
+        assert sessions.resume(session=session, token=tokens[2], timeouts=timeouts) is not None

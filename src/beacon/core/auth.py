@@ -42,9 +42,15 @@ def find_account(*, session: Session, name: str) -> Account | None:
 
 
 def get_or_create_account(*, session: Session, name: str) -> Account:
-    """The account called ``name`` (surrounding whitespace dropped), created if it does not
-    exist yet; ValueError for a blank name or one over ``ACCOUNT_NAME_MAX`` characters (the
-    command line's ``--account``: a slip there must not make an account of its own)."""
+    """The account called ``name`` (or, when none is, called ``name`` without surrounding
+    whitespace), created if it does not exist yet; ValueError for a blank name or one over
+    ``ACCOUNT_NAME_MAX`` characters (the command line's ``--account``: a slip there must not
+    make an account of its own)."""
+    # An exact name first: the console passes the member's account name as stored, and one
+    # stored with spaces (before they were dropped) must not resolve to another account.
+    account = find_account(session=session, name=name)
+    if account is not None:
+        return account
     try:
         name = not_blank(name)
     except ValueError:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
 
+from limits import parse as parse_rate
 from pydantic import (
     Field,
     PrivateAttr,
@@ -454,6 +456,40 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    # Read at first use, a bad value would answer 500 to every request (or crash `beacon
+    # serve` after its first-start banner): both are refused at start, naming the variable.
+    @field_validator(
+        "rate_limit",
+        "anonymous_rate_limit",
+        "messaging_read_rate_limit",
+        "messaging_analytics_rate_limit",
+        "messaging_write_rate_limit",
+        "console_login_limit_per_email",
+        "console_login_limit_per_ip",
+    )
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        try:
+            parse_rate(value)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a rate such as '600/minute' or '5/15 minutes'"
+            ) from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for cidr in (part.strip() for part in value.split(",")):
+            try:
+                if cidr:
+                    ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{cidr!r} is not a network such as '10.0.0.0/8' or '2001:db8::/32'"
+                ) from None
+        return value
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with ``update`` applied; ``model_copy`` does not validate, so a secret given

@@ -75,6 +75,11 @@ class RateLimiter:
         (reading first and counting after a slow check let every concurrent caller through)."""
         return bool(self._limiter.hit(self._item(limit), key))
 
+    def reset_in(self, *, key: str, limit: str) -> int:
+        """Seconds until ``key``'s current window ends (at least 1)."""
+        stats = self._limiter.get_window_stats(self._item(limit), key)
+        return max(1, math.ceil(stats.reset_time) - int(time.time()))
+
     def give_back(self, *, key: str, limit: str) -> None:
         """Uncount one event ``take`` counted that turned out not to be one (a sign-in that
         succeeded, or one refused without a check)."""

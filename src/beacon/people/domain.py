@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import ModuleType
 
+from beacon.core.config import Settings
 from beacon.core.domain import Command, Domain
+from beacon.core.jobs import PeriodicTask
 
 
 def _models() -> Sequence[ModuleType]:
@@ -20,4 +22,10 @@ def _commands() -> Sequence[Command]:
     return [Command("users", users_app)]
 
 
-DOMAIN = Domain(name="people", models=_models, commands=_commands)
+def _periodic_tasks(settings: Settings) -> Sequence[PeriodicTask]:
+    from beacon.people.tasks import prune_sessions_task
+
+    return [prune_sessions_task(settings)]
+
+
+DOMAIN = Domain(name="people", models=_models, commands=_commands, periodic_tasks=_periodic_tasks)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
@@ -129,6 +129,28 @@ def claim_invitation(session: Session, *, invitation_id: int, now: datetime) -> 
         .execution_options(synchronize_session="fetch")
     )
     return int(getattr(result, "rowcount", 0) or 0) == 1
+
+
+def revoke_invitations_by(
+    session: Session,
+    *,
+    user_id: int,
+    now: datetime,
+    account_id: int | None = None,
+    roles: Collection[str] | None = None,
+) -> None:
+    """Revoke the unused invitations ``user_id`` sent (in ``account_id`` when given; only
+    those inviting as one of ``roles`` when given)."""
+    query = update(Invitation).where(
+        Invitation.invited_by == user_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+    )
+    if account_id is not None:
+        query = query.where(Invitation.account_id == account_id)
+    if roles is not None:
+        query = query.where(Invitation.role.in_(list(roles)))
+    session.execute(query.values(revoked_at=now).execution_options(synchronize_session="fetch"))
 
 
 def pending_invitations(

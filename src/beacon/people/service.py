@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core import auth
 from beacon.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from beacon.core.permissions import Action, Role, outranks_or_equals, require
+from beacon.core.permissions import Action, Role, allows, outranks_or_equals, require
 from beacon.core.timefmt import utcnow
 from beacon.people import passwords, repository
 from beacon.people.models import Membership, User
@@ -115,6 +115,7 @@ def ensure_member(
         if found.role == Role.owner and role != Role.owner:
             _keep_an_owner(session, account.id)
         found.role = role.value
+        _withdraw_invitations_beyond(session, user_id=user.id, account_id=account.id, role=role)
     session.flush()
     return EnsuredMember(user, account.name, role, created, generated)
 
@@ -131,13 +132,15 @@ def list_users(*, session: Session) -> list[UserSummary]:
 
 
 def disable_user(*, session: Session, email: str) -> User:
-    """Disable the user (they can no longer sign in) and end their sessions; 404 if unknown."""
+    """Disable the user (they can no longer sign in), end their sessions and withdraw the
+    invitations they sent; 404 if unknown."""
     user = repository.user_by_email(session, normalise_email(email))
     if user is None:
         raise NotFound(f"No user with email {email.strip().lower()}")
     now = utcnow()
     user.disabled_at = user.disabled_at or now
     repository.revoke_user_sessions(session, user_id=user.id, now=now)
+    repository.revoke_invitations_by(session, user_id=user.id, now=now)
     return user
 
 
@@ -151,7 +154,8 @@ def list_members(*, session: Session, member: Member) -> list[MemberRow]:
 
 
 def change_role(*, session: Session, member: Member, user_id: int, role: Role) -> None:
-    """Give a member of the account another role (admins; only owners make or unmake owners)."""
+    """Give a member of the account another role (admins; only owners make or unmake owners);
+    the invitations they sent that the new role could not send are withdrawn."""
     require(member.role, Action.manage_members)
     target = _target(session, member, user_id)
     _check_grant(member, Role(target.role))
@@ -159,11 +163,13 @@ def change_role(*, session: Session, member: Member, user_id: int, role: Role) -
     if target.role == Role.owner and role != Role.owner:
         _keep_an_owner(session, member.account_id)
     target.role = role.value
+    _withdraw_invitations_beyond(session, user_id=user_id, account_id=member.account_id, role=role)
     session.flush()
 
 
 def remove_member(*, session: Session, member: Member, user_id: int) -> None:
-    """Remove someone from the account and end their sessions on it."""
+    """Remove someone from the account, end their sessions on it and withdraw the invitations
+    they sent into it."""
     require(member.role, Action.manage_members)
     target = _target(session, member, user_id)
     _check_grant(member, Role(target.role))
@@ -171,6 +177,9 @@ def remove_member(*, session: Session, member: Member, user_id: int) -> None:
         _keep_an_owner(session, member.account_id)
     repository.delete_membership(session, target)
     repository.revoke_user_sessions(
+        session, user_id=user_id, now=utcnow(), account_id=member.account_id
+    )
+    repository.revoke_invitations_by(
         session, user_id=user_id, now=utcnow(), account_id=member.account_id
     )
 
@@ -192,6 +201,21 @@ def _target(session: Session, member: Member, user_id: int) -> Membership:
 def _check_grant(member: Member, role: Role) -> None:
     if not outranks_or_equals(member.role, role):
         raise Forbidden(f"Only an {role.value} or higher can grant or change the {role.value} role")
+
+
+def _withdraw_invitations_beyond(
+    session: Session, *, user_id: int, account_id: int, role: Role
+) -> None:
+    """Withdraw the invitations ``user_id`` sent into the account that ``role`` could not send
+    (an invitation must not outlive the right that made it: a way back in after a removal)."""
+    beyond = [
+        r.value
+        for r in Role
+        if not allows(role, Action.manage_members) or not outranks_or_equals(role, r)
+    ]
+    repository.revoke_invitations_by(
+        session, user_id=user_id, now=utcnow(), account_id=account_id, roles=beyond
+    )
 
 
 def _keep_an_owner(session: Session, account_id: int) -> None:

@@ -98,10 +98,18 @@ def check_password(
     )
     taken = [throttle.limiter.take(key=key, limit=limit) for key, limit in keys]
     if not all(taken):
+        wait = max(
+            throttle.limiter.reset_in(key=key, limit=limit)
+            for (key, limit), fits in zip(keys, taken, strict=True)
+            if not fits
+        )
         _give_back(throttle, keys)
+        minutes = max(1, round(wait / 60))
+        # The window as configured; a new password does not end it, so none is suggested.
         raise LockedOut(
-            "Too many failed sign-in attempts. Wait 15 minutes and try again, "
-            "or ask an admin to reset your password."
+            "Too many failed sign-in attempts. "
+            f"Try again in {minutes} minute{'s' if minutes != 1 else ''}.",
+            headers={"retry-after": str(wait)},
         )
     if passwords.verify_password(password, stored_hash):
         _give_back(throttle, keys)
