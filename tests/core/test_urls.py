@@ -1,5 +1,6 @@
 from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +11,7 @@ from beacon.core.urls import (
     normalize_page_url,
     normalize_url,
     plain_host,
+    web_url_problem,
 )
 
 
@@ -117,3 +119,31 @@ def test_plain_host_leaves_every_unusual_authority_to_urlsplit() -> None:
     assert plain_host("https://A.Example?q") == "a.example"
     assert plain_host("//A.Example/x") == "a.example"
     assert plain_host("https:///x") == ""
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("https://example.com/a?b=c", None),
+        ("http://a_b.example.com/", None),  # underscores are in real host names
+        ("http://bücher.de/", None),
+        ("http://[::1]:8080/", None),
+        ("http://192.0.2.1/", None),
+        ("http://Example.COM./", None),
+        ("ftp://example.com/", "must be an absolute http(s) URL"),
+        ("http:///path", "must be an absolute http(s) URL"),
+        (
+            "http://exa mple.com/",
+            "with a valid host name and port",
+        ),  # httpx would send exa%20mple.com
+        ("http://example.com /x", "with a valid host name and port"),
+        ("http://ex%20ample.com/", "with a valid host name and port"),
+        ("http://a..b/", "with a valid host name and port"),
+        ("http://xn--/", "with a valid host name and port"),
+        ("http://example.com:99999/", "with a valid host name and port"),
+        ("http://me:pw@example.com/", "must not carry a user name or password"),
+    ],
+)
+def test_web_url_problem_is_the_fetchers_rule(url: str, problem: str | None) -> None:
+    found = web_url_problem(url)
+    assert (found is None) if problem is None else (found is not None and problem in found)

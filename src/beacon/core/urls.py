@@ -11,6 +11,7 @@ without naming a new page, so both forms drop them:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -29,6 +30,7 @@ PUBLIC_URL_PATTERN = (
     r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_DNS_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 # `http(s)://` or `//`, then an authority without user info, port, IPv6 literal or escape
 # (none of `@[]:%`) up to the path, query, fragment or end: all `plain_host` reads itself.
 _PLAIN_AUTHORITY = re.compile(r"(?i:https?:)?//([^/?#@\[\]:%]*)(?:[/?#]|\Z)")
@@ -48,11 +50,21 @@ def web_url_problem(value: str) -> str | None:
         host = httpx.URL(text).host  # decodes an "xn--" label: UnicodeError if IDNA refuses
     except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError
         return "must be an absolute http(s) URL with a valid host name and port"
-    if not host:
+    if not host or not _host_is_plain(httpx.URL(text).raw_host.decode("ascii")):
         return "must be an absolute http(s) URL with a valid host name and port"
     if parts.username is not None or parts.password is not None:
         return "must not carry a user name or password (they are not fetched)"
     return None
+
+
+def _host_is_plain(ascii_host: str) -> bool:
+    # An IP literal, or DNS labels of letters, digits, '-' and '_' (which real host names
+    # carry) in their ASCII (IDNA) form: not a space or a %-escape a resolver would be asked for.
+    try:
+        ipaddress.ip_address(ascii_host)
+    except ValueError:
+        return _DNS_NAME.fullmatch(ascii_host) is not None
+    return True
 
 
 def web_url_host(value: str) -> str | None:
