@@ -154,6 +154,7 @@ def test_private_address_is_refused_when_the_guard_is_on(
         ({"url": "https://me:pw@a.example.com/"}, 422, "must not carry a user name or password"),
         ({"url": 42}, 400, "Invalid type for 'url'"),
         ({"text": ""}, 422, "Invalid value for 'text'"),
+        ({"text": " \n\t\u00a0\u200b"}, 422, "Invalid value for 'text': must not be empty"),
         ({"url": "https://a.example/", "colour": "red"}, 400, "Unknown parameter 'colour'"),
     ],
 )

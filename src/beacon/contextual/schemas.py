@@ -19,6 +19,7 @@ from beacon.contextual.batches import MAX_BATCH_URLS, BatchView
 from beacon.contextual.models import ClassificationBatchItem
 from beacon.contextual.service import UrlOutcome
 from beacon.core.openapi import generate_within
+from beacon.core.text import NON_BLANK_PATTERN, is_blank
 from beacon.core.timefmt import UTCSeconds
 from beacon.core.urls import PUBLIC_URL_PATTERN, web_url_problem
 
@@ -38,6 +39,13 @@ def _web_url(value: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     return value.strip()
+
+
+def _shows_something(value: str) -> str:
+    # kept as sent (its whitespace is the page's), but only whitespace is an empty text
+    if is_blank(value):
+        raise ValueError("must not be empty")
+    return value
 
 
 # what _web_url accepts, for the document: an http(s) scheme and a host
@@ -82,8 +90,12 @@ class ClassifyRequest(BaseModel):
     )
 
     url: WebUrl | None = Field(default=None, description="Page to fetch and classify.")
-    text: str | None = Field(
-        default=None, min_length=1, max_length=500_000, description="Content to classify."
+    text: Annotated[str, AfterValidator(_shows_something)] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500_000,
+        description="Content to classify (not blank: whitespace alone is empty).",
+        json_schema_extra={"pattern": NON_BLANK_PATTERN},
     )
     title: str = Field(default="", max_length=1000, description="Title of `text` (optional).")
 
