@@ -62,7 +62,8 @@ class Settings(BaseSettings):
     )
     rate_limit: str = Field(default="600/minute", description="request quota per API key")
     anonymous_rate_limit: str = Field(
-        default="120/minute", description="quota per client IP for requests without a valid key"
+        default="120/minute",
+        description="quota per client IP (an IPv6 client: its /64) for requests without a valid key",
     )
     max_body_bytes: int = Field(
         default=10_000_000, ge=1, description="largest accepted request body (413 above)"

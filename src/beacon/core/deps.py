@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from beacon.core import auth
-from beacon.core.clientaddr import ClientAddressResolver
+from beacon.core.clientaddr import ClientAddressResolver, quota_address
 from beacon.core.config import Settings
 from beacon.core.context import request_context
 from beacon.core.db import Database
@@ -99,14 +99,14 @@ def require_api_key(
     ctx = request_context(request)
     if not api_key:
         ctx.extra_headers = limiter.hit(
-            key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
+            key=f"ip:{quota_address(client_ip(request))}", limit=settings.anonymous_rate_limit
         ).headers()
         raise Unauthorized("Missing API key: send it in the X-API-Key header")
     with db.transaction() as session:
         key = auth.authenticate_api_key(session=session, presented=api_key)
     if key is None:
         ctx.extra_headers = limiter.hit(
-            key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
+            key=f"ip:{quota_address(client_ip(request))}", limit=settings.anonymous_rate_limit
         ).headers()
         raise Unauthorized("Invalid or revoked API key")
     ctx.account_id = key.account_id
