@@ -61,8 +61,7 @@ def _list(
     status: int = 200,
 ) -> Response:
     search = request.query_params.get("q", "").strip()[:200]
-    raw = request.query_params.get("offset", "0")
-    offset = int(raw) if raw.isdigit() else 0
+    offset = web.offset_param(request)
     items, total = contacts.list_contacts(
         session=session,
         account_id=viewer.member.account_id,
