@@ -300,3 +300,19 @@ def test_a_row_date_is_a_yyyy_mm_dd_day_in_range(
         assert response.status_code == 422, (bad, response.text)
         assert "row 1: 'date'" in response.json()["message"], (bad, response.text)
     assert _stored(db) == (0, 0, 0)
+
+
+def test_a_row_count_or_spend_is_never_a_boolean(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    """A lax number took ``true`` as 1 impression (or $1 of spend) and stored it."""
+    for field in ("impressions", "clicks", "spend"):
+        response = client.post(
+            f"{API}/deliveries", headers=headers, json={"rows": [row(deal_id, **{field: True})]}
+        )
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["message"] == (
+            f"Batch rejected, nothing stored: row 1: '{field}' "
+            "Input should be a number, not a boolean"
+        )
+    assert _stored(db) == (0, 0, 0)

@@ -254,6 +254,25 @@ def test_a_report_too_large_to_return_unpaged_says_to_page(
     assert len(client.get(f"{url}?limit=10000", headers=headers).json()["data"]) == 1200
 
 
+def test_a_report_with_more_rows_than_the_setting_fails_saying_why(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
+) -> None:
+    """Every row is built in memory: past BEACON_SEGMENT_REPORT_MAX_ROWS the job fails with a
+    message instead of growing without bound; the limit itself completes."""
+    body = {"start_date": "2026-01-01", "end_date": "2026-02-28", "dimensions": ["date"]}
+    created = client.post(f"{API}/reports", headers=headers, json=body).json()
+    run_jobs(db, settings.model_copy(update={"segment_report_max_rows": 3}))
+    failed = client.get(f"{API}/reports/{created['id']}", headers=headers).json()
+    assert failed["status"] == "failed"
+    assert failed["error"] == (
+        "The report has more than 3 rows; narrow the date range, the filters or the dimensions"
+    )
+    created = client.post(f"{API}/reports", headers=headers, json=body).json()
+    run_jobs(db, settings.model_copy(update={"segment_report_max_rows": 4}))  # 4 days: 4 rows
+    done = client.get(f"{API}/reports/{created['id']}", headers=headers).json()
+    assert done["status"] == "complete" and len(done["data"]) == 4
+
+
 def test_the_unpaged_maximum_is_the_documented_one() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "activate.md").read_text()
     assert f"for reports of up to {MAX_UNPAGED_REPORT_ROWS:,} rows" in doc

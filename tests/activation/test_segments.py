@@ -428,6 +428,39 @@ def test_keyword_and_entity_lists_are_bounded(client: TestClient, headers: Heade
     assert accepted.json()["rules"]["keywords"] == terms[:1000]
 
 
+def test_each_keyword_entity_and_domain_is_bounded(client: TestClient, headers: Headers) -> None:
+    """A 5,000-character keyword was stored with a 201; a term has the length of a name (200
+    characters), a domain that of a domain name (253), and the limit itself is accepted."""
+    for rules, field, limit in [
+        ({"keywords": ["k" * 5000]}, "rules.keywords[0]", 200),
+        ({"entities": ["e", "e" * 201]}, "rules.entities[1]", 200),
+        (
+            {"iab_categories": ["IAB19"], "exclude": {"keywords": ["k" * 201]}},
+            "rules.exclude.keywords[0]",
+            200,
+        ),
+        ({"domains": ["d" * 250 + ".com"]}, "rules.domains[0]", 253),
+        ({"domains": [f"site{i}.com" for i in range(1001)]}, "rules.domains", 1000),
+    ]:
+        response = client.post(
+            f"{API}/segments", headers=headers, json={"name": "x", "rules": rules}
+        )
+        assert response.status_code == 422, response.text
+        message = response.json()["message"]
+        assert message.startswith(f"Invalid value for '{field}'")
+        assert str(limit) in message, message
+    assert client.get(f"{API}/segments", headers=headers).json() == []
+    accepted = client.post(
+        f"{API}/segments",
+        headers=headers,
+        json={
+            "name": "Long terms",
+            "rules": {"keywords": ["k" * 200], "domains": ["d" * 249 + ".com"]},
+        },
+    )
+    assert accepted.status_code in (201, 202), accepted.text
+
+
 def test_preview_counts_what_the_build_selects_and_browse_filters_the_inventory(
     client: TestClient, headers: Headers, db: Database, settings: Settings
 ) -> None:

@@ -33,6 +33,8 @@ def test_odd_numbers_in_urls_and_forms_are_never_a_500(
         "/app/activate/segments/{}?offset=%C2%B2".format(segment.json()["id"]),
         f"/app/understand/inventory?offset={HUGE}",
         "/app/understand/inventory?offset=%C2%B2",
+        f"/app/orchestrate/contacts?offset={HUGE}",
+        "/app/orchestrate/contacts?offset=%C2%B2",
     ):
         response = client.get(path)
         assert response.status_code in (200, 422), (path, response.status_code)

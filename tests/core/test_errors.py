@@ -83,6 +83,24 @@ def test_malformed_input_is_400(
     assert response.json()["message"].startswith(message)
 
 
+@pytest.mark.parametrize("path", [CAMPAIGNS, "/v1/clsfy/deliveries"])
+@pytest.mark.parametrize("charset", ["", "; charset=latin-1"])
+def test_a_body_that_is_not_utf8_is_a_400_in_the_envelope(
+    client: TestClient, headers: dict[str, str], path: str, charset: str
+) -> None:
+    """Latin-1 bytes answered FastAPI's own "There was an error parsing the body"."""
+    response = client.post(
+        path,
+        content='{"name": "café", "use_case": "other"}'.encode("latin-1"),
+        headers={**headers, "Content-Type": f"application/json{charset}"},
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "Malformed JSON body: not UTF-8 text (byte 13); send JSON as UTF-8",
+    }
+
+
 def test_non_integer_path_id_is_400(client: TestClient, headers: dict[str, str]) -> None:
     response = client.get(f"{CAMPAIGNS}/abc", headers=headers)
     assert response.status_code == 400

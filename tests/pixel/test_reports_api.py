@@ -113,6 +113,14 @@ def test_malformed_requests_are_400(
     error(client.post(URL, json=payload, headers=headers), 400)
 
 
+@pytest.mark.parametrize("value", ["yes", "true", 1, 0, "false"])
+def test_include_classification_must_be_a_json_boolean(
+    client: TestClient, headers: dict[str, str], campaign: int, value: object
+) -> None:
+    response = client.post(URL, json=body(campaign, include_classification=value), headers=headers)
+    assert error(response, 400) == "Invalid type for 'include_classification': expected boolean"
+
+
 def test_publisher_campaign_points_to_publisher_reports(
     client: TestClient, headers: dict[str, str]
 ) -> None:

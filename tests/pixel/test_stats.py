@@ -149,6 +149,7 @@ def test_dimension_selects_breakdowns_and_top_limits_rows(
         {"country": ["US", "gb"]},
         {"domain": "www.nytimes.com", "device": "desktop"},  # full grain
         {"domain": "nytimes.com,bbc.com", "country": "GB", "device": ["mobile", "desktop"]},
+        {"device": "mobile,desktop"},  # comma-separated, as the document says (it was a 422)
     ],
 )
 def test_filters_match_a_brute_force_count(
@@ -287,7 +288,12 @@ def error(response: Any, status: int) -> str:
         ({"interval": "week"}, 422, "'interval'"),
         ({"dimension": "os"}, 422, "unknown dimension 'os'"),
         ({"country": "XX"}, 422, "'country'"),
-        ({"device": "phone"}, 422, "'device[0]'"),
+        ({"device": "phone"}, 422, "Invalid value for 'device': unknown device 'phone'"),
+        ({"device": "mobile,,desktop"}, 422, "Invalid value for 'device': an item is empty"),
+        ({"domain": ",,"}, 422, "Invalid value for 'domain': an item is empty"),
+        ({"domain": "nytimes.com,"}, 422, "Invalid value for 'domain': an item is empty"),
+        ({"country": ["US", ""]}, 422, "Invalid value for 'country': an item is empty"),
+        ({"dimension": "device,,url"}, 422, "Invalid value for 'dimension': an item is empty"),
         ({"domain": "not a domain"}, 422, "'domain'"),
         ({"top": 0}, 422, "'top'"),
         ({"top": 101}, 422, "'top'"),

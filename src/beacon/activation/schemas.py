@@ -140,6 +140,12 @@ IabCode = Annotated[
 
 # keywords or entities of one rule set: every build matches each against every page
 MAX_RULE_TERMS = 1_000
+# One keyword, entity or domain: a phrase as long as a name (NAME_MAX); a domain name is at
+# most 253 characters (RFC 1035). Each term is matched against every page of every build, and
+# a longer one matched nothing yet was stored (a 5,000-character keyword took a 201).
+MAX_TERM_CHARS = NAME_MAX
+MAX_DOMAIN_CHARS = 253
+Term = Annotated[NonBlank, Field(max_length=MAX_TERM_CHARS)]
 
 
 class RuleSet(BaseModel):
@@ -166,26 +172,29 @@ class RuleSet(BaseModel):
         min_length=1,
         description="Any of these codes; a tier-1 code also matches its children",
     )
-    keywords: list[NonBlank] | None = Field(
+    keywords: list[Term] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_RULE_TERMS,
         description=f"Any of these phrases (case-insensitive, whole words); "
-        f"at most {MAX_RULE_TERMS}",
+        f"at most {MAX_RULE_TERMS}, each at most {MAX_TERM_CHARS} characters",
     )
-    entities: list[NonBlank] | None = Field(
+    entities: list[Term] | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_RULE_TERMS,
-        description=f"Any of these entity names (case-insensitive); at most {MAX_RULE_TERMS}",
+        description=f"Any of these entity names (case-insensitive); at most {MAX_RULE_TERMS}, "
+        f"each at most {MAX_TERM_CHARS} characters",
     )
     sentiment: list[Sentiment] | None = Field(
         default=None, min_length=1, description="Allowed labels"
     )
-    domains: list[NonBlank] | None = Field(
+    domains: list[Annotated[NonBlank, Field(max_length=MAX_DOMAIN_CHARS)]] | None = Field(
         default=None,
         min_length=1,
-        description="Any of these publisher domains (registrable domain, e.g. 'bbc.co.uk')",
+        max_length=MAX_RULE_TERMS,
+        description="Any of these publisher domains (registrable domain, e.g. 'bbc.co.uk'); "
+        f"at most {MAX_RULE_TERMS}, each at most {MAX_DOMAIN_CHARS} characters",
     )
     min_confidence: Annotated[float, Strict()] | None = Field(
         default=None, ge=0, le=1, description="Lowest category confidence that counts"

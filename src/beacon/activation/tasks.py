@@ -61,9 +61,9 @@ def build_segment(context: JobContext, *, wait_seconds: float, recheck_seconds: 
         context.complete(session)
 
 
-def run_report(session: Session, report: SegmentReport) -> None:
+def run_report(session: Session, report: SegmentReport, *, max_rows: int) -> None:
     """Job handler: compute one segment report."""
-    reports.run_report(session=session, report=report)
+    reports.run_report(session=session, report=report, max_rows=max_rows)
 
 
 def issue_activation(context: JobContext, *, provider: DealProvider, ttl_hours: int) -> None:
@@ -170,7 +170,11 @@ def job_kinds(settings: Settings, *, provider: DealProvider | None = None) -> li
     handlers: list[tuple[str, type[Any], Handler]] = [
         ("activation-segment-build", Segment, build),
         ("activation-deal", Activation, issue),
-        ("activation-report", SegmentReport, single_transaction(run_report)),
+        (
+            "activation-report",
+            SegmentReport,
+            single_transaction(partial(run_report, max_rows=settings.segment_report_max_rows)),
+        ),
     ]
     return [
         JobKind(

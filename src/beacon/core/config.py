@@ -119,6 +119,12 @@ class Settings(BaseSettings):
         "(each is looked up in the classifications, in memory); a larger one fails with a "
         "message to narrow it",
     )
+    segment_report_max_rows: int = Field(
+        default=2_000_000,
+        ge=1,
+        description="rows a segment report (`/v1/clsfy/reports`) may have (its rows are built "
+        "in memory, in one transaction); a larger one fails with a message to narrow it",
+    )
     messaging_token_ttl_seconds: int = Field(
         default=3600, ge=1, description="lifetime of `/public/v1` OAuth access tokens"
     )

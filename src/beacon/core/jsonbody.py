@@ -20,7 +20,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
 from beacon.core.context import request_context
-from beacon.core.errors import ValidationFailed, error_from_validation, field_name
+from beacon.core.errors import (
+    APIError,
+    BadRequest,
+    ValidationFailed,
+    error_from_validation,
+    field_name,
+)
 
 # A JSON escape of a UTF-16 surrogate; raw UTF-8 cannot encode one, so only escapes can.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -70,7 +76,8 @@ def _first_problem(document: Any) -> tuple[tuple[str | int, ...], str] | None:
 
 
 def loads_strict(body: bytes) -> Any:
-    """``json.loads`` refusing non-finite numbers and lone surrogates with a 422 naming the field."""
+    """``json.loads`` refusing non-finite numbers and lone surrogates with a 422 naming the field,
+    and text that is not UTF-8 with a 400."""
     suspect = False
 
     def not_finite(literal: str) -> _NotFinite:
@@ -82,7 +89,14 @@ def loads_strict(body: bytes) -> Any:
         value = float(literal)
         return value if math.isfinite(value) else not_finite(literal)
 
-    document = json.loads(body, parse_constant=not_finite, parse_float=number)
+    try:
+        document = json.loads(body, parse_constant=not_finite, parse_float=number)
+    except UnicodeDecodeError as exc:
+        # JSON is UTF-8 (RFC 8259), whatever charset the Content-Type names; FastAPI answered
+        # any decode failure with its own "There was an error parsing the body".
+        raise BadRequest(
+            f"Malformed JSON body: not UTF-8 text (byte {exc.start}); send JSON as UTF-8"
+        ) from None
     if suspect or _SURROGATE_ESCAPE.search(body):
         found = _first_problem(document)
         if found is not None:
@@ -117,7 +131,7 @@ class StrictJSONRequest(Request):
             body = await self.body()
             try:
                 self._json = loads_strict(body)
-            except ValidationFailed as exc:
+            except APIError as exc:
                 # FastAPI answers any parse failure as a generic 400; the error handler renders
                 # the body error recorded here instead (as for an oversized body).
                 request_context(self).body_error = exc

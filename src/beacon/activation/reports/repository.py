@@ -84,8 +84,10 @@ def delivery_totals(
     end_date: dt.date,
     filters: dict[str, list[str]],
     dimensions: Sequence[str],
+    limit: int | None = None,
 ) -> list[tuple[Any, ...]]:
-    """Sums of impressions, clicks and spend (micros) grouped by ``dimensions``, in order."""
+    """Sums of impressions, clicks and spend (micros) grouped by ``dimensions``, in order; the
+    first ``limit`` groups when given."""
     keys = [_DIMENSION_COLUMNS[d] for d in dimensions]
     query = select(
         *keys,
@@ -107,6 +109,8 @@ def delivery_totals(
             query = query.where(column.in_(filters[name]))
     if keys:
         query = query.group_by(*keys).order_by(*keys)
+    if limit is not None:
+        query = query.limit(limit)
     return [tuple(row) for row in session.execute(query).all()]
 
 

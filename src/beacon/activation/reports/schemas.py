@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 
 from beacon.activation.schemas import (
     CountryCode,
@@ -54,6 +61,16 @@ DELIVERY_CSV_PATTERN = (
 MAX_ROW_COUNT = 10**12
 
 
+def _not_boolean(value: Any) -> Any:
+    """A JSON ``true`` is no count: lax parsing stored it as 1 (a CSV cell is never a bool)."""
+    if isinstance(value, bool):
+        raise ValueError("Input should be a number, not a boolean")
+    return value
+
+
+Amount = BeforeValidator(_not_boolean)
+
+
 class DeliveryRow(BaseModel):
     """One row of an SSP/DSP delivery export (JSON values or CSV strings, parsed leniently)."""
 
@@ -65,9 +82,9 @@ class DeliveryRow(BaseModel):
     format: Format
     domain: NonBlank = Field(max_length=255)
     geo: CountryCode
-    impressions: int = Field(ge=0, le=MAX_ROW_COUNT)
-    clicks: int = Field(ge=0, le=MAX_ROW_COUNT)
-    spend: float = Field(ge=0, le=MAX_ROW_COUNT, allow_inf_nan=False)
+    impressions: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
+    clicks: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
+    spend: Annotated[float, Amount] = Field(ge=0, le=MAX_ROW_COUNT, allow_inf_nan=False)
 
 
 class DeliveryUpload(BaseModel):

@@ -31,7 +31,7 @@ from beacon.activation.reports.schemas import (
 from beacon.activation.schemas import MAX_PAGE
 from beacon.activation.segments import repository
 from beacon.core.errors import ValidationFailed, not_found
-from beacon.core.jobs import COMPLETE, FAILED, PENDING
+from beacon.core.jobs import COMPLETE, FAILED, PENDING, JobFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
@@ -227,13 +227,14 @@ def resolve_deal_ids(*, session: Session, report: SegmentReport) -> list[str]:
     return sorted(deals)
 
 
-def run_report(*, session: Session, report: SegmentReport) -> None:
-    """Compute the summary and rows (the job handler's work)."""
+def run_report(*, session: Session, report: SegmentReport, max_rows: int) -> None:
+    """Compute the summary and rows (the job handler's work); JobFailed when the report would
+    have more than ``max_rows`` rows (they are built in memory)."""
     deal_ids = resolve_deal_ids(session=session, report=report)
     filters: dict[str, list[str]] = _load(report.filters) or {}
     dimensions: list[str] = _load(report.dimensions) or []
 
-    def totals(by: list[str]) -> list[tuple[Any, ...]]:
+    def totals(by: list[str], limit: int | None = None) -> list[tuple[Any, ...]]:
         return report_repository.delivery_totals(
             session,
             account_id=report.account_id,
@@ -242,13 +243,20 @@ def run_report(*, session: Session, report: SegmentReport) -> None:
             end_date=report.end_date,
             filters=filters,
             dimensions=by,
+            limit=limit,
         )
 
     ((impressions, clicks, spend),) = totals([])
     summary = metrics(impressions=int(impressions), clicks=int(clicks), spend_micros=int(spend))
     rows: list[str] = []
     if dimensions:
-        for values in totals(dimensions):
+        grouped = totals(dimensions, limit=max_rows + 1)
+        if len(grouped) > max_rows:
+            raise JobFailed(
+                f"The report has more than {max_rows:,} rows; "
+                "narrow the date range, the filters or the dimensions"
+            )
+        for values in grouped:
             keys = {d: _wire(v) for d, v in zip(dimensions, values, strict=False)}
             imp, clk, spd = values[len(dimensions) :]
             row = {**keys, **metrics(impressions=int(imp), clicks=int(clk), spend_micros=int(spd))}

@@ -9,8 +9,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 
-from beacon.core.paging import MAX_OFFSET
-
 
 async def posted_form(request: Request) -> FormData:
     """The parsed form of the request (Starlette caches it for the CSRF check too)."""
@@ -37,10 +35,3 @@ def upload(form: FormData, name: str, limit: int) -> tuple[str, bytes] | None:
     if not isinstance(value, UploadFile) or not value.filename:
         return None
     return value.filename, value.file.read(limit + 1)
-
-
-def offset(request: Request) -> int:
-    """A list page's ``offset`` query parameter: a whole number up to the APIs' MAX_OFFSET,
-    else 0 (``str.isdigit`` alone let '²' and 20-digit numbers through, answered 500)."""
-    raw = request.query_params.get("offset", "0")
-    return min(int(raw), MAX_OFFSET) if raw.isascii() and raw.isdigit() else 0

@@ -73,7 +73,7 @@ def _list(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    offset = forms.offset(request)
+    offset = web.offset_param(request)
     items, total = campaigns.list_campaigns(
         session=session,
         account_id=viewer.member.account_id,

@@ -61,7 +61,7 @@ def _list(
     status: int = 200,
 ) -> Response:
     search = request.query_params.get("q", "").strip()[:200]
-    offset = forms.offset(request)
+    offset = web.offset_param(request)
     items, total = contacts.list_contacts(
         session=session,
         account_id=viewer.member.account_id,

@@ -11,6 +11,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    StrictBool,
     ValidationInfo,
     field_validator,
     model_serializer,
@@ -159,7 +160,8 @@ class CampaignReportCreate(_ReportCreate):
     dimensions: Annotated[list[CampaignDimension], Field(json_schema_extra=UNIQUE)] | None = Field(
         default=None, description="Breakdown dimensions. Omit for summary only."
     )
-    include_classification: bool = Field(
+    # Strict: a JSON boolean, never "yes" or 1 (a lax bool took both as true)
+    include_classification: StrictBool = Field(
         default=False, description="Include contextual classification for served URLs"
     )
     filters: CampaignFilters = Field(default_factory=CampaignFilters)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast, get_args
 
 from pydantic import (
     BaseModel,
@@ -40,13 +40,26 @@ HOURLY_UNAVAILABLE = (
 )
 
 
+DEVICES: tuple[Device, ...] = get_args(Device)
+EMPTY_ITEM = "an item is empty: separate values with single commas, or omit the parameter"
+
+
 def _listed(values: list[str] | None) -> list[str]:
-    """Repeated parameters and comma-separated values alike: ``a,b&x=c`` -> ``[a, b, c]``."""
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+    """Repeated parameters and comma-separated values alike: ``a,b&x=c`` -> ``[a, b, c]``. An
+    empty item (``a,,b``, ``a,``, ``x=``) is refused, as any other invalid value: skipping it
+    made ``domain=,,`` an unfiltered 200 while ``device=,`` was a 422."""
+    items = [part.strip() for value in values or [] for part in value.split(",")]
+    if not all(items):
+        raise ValueError(EMPTY_ITEM)
+    return items
 
 
-# What the document states: each value names dimensions, comma-separated
-_DIMENSION_LIST_PATTERN = f"^({'|'.join(DIMENSIONS)})(,({'|'.join(DIMENSIONS)}))*$"
+def _list_pattern(values: tuple[str, ...]) -> str:
+    """What the document states: each value names allowed values, comma-separated."""
+    return f"^({'|'.join(values)})(,({'|'.join(values)}))*$"
+
+
+_DIMENSION_LIST_PATTERN = _list_pattern(DIMENSIONS)
 
 
 class StatsQuery(BaseModel):
@@ -81,7 +94,9 @@ class StatsQuery(BaseModel):
     domain: list[
         Annotated[str, Field(json_schema_extra=generate_within(pattern=REGISTRABLE_DOMAIN_PATTERN))]
     ] = Field(default_factory=list, max_length=MAX_FILTER_VALUES)
-    device: list[Device] = Field(default_factory=list, max_length=4)
+    device: list[Annotated[str, Field(json_schema_extra={"pattern": _list_pattern(DEVICES)})]] = (
+        Field(default_factory=list, max_length=len(DEVICES))
+    )
     country: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] = Field(
         default_factory=list, max_length=MAX_FILTER_VALUES
     )
@@ -129,8 +144,12 @@ class StatsQuery(BaseModel):
 
     @field_validator("device")
     @classmethod
-    def _devices(cls, values: list[Device]) -> list[Device]:
-        return sorted(set(values))
+    def _devices(cls, values: list[str]) -> list[Device]:
+        wanted = _listed(values)
+        for value in wanted:
+            if value not in DEVICES:
+                raise ValueError(f"unknown device {value!r}. Allowed values: {', '.join(DEVICES)}")
+        return sorted(set(cast(list[Device], wanted)))
 
     @property
     def start(self) -> dt.date:
