@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from beacon import cli
 from beacon.activation.models import Delivery
+from beacon.activation.reports.deliveries import file_batch_id
 from beacon.core.config import Settings
 from beacon.core.db import Database
 
@@ -316,3 +317,12 @@ def test_a_row_count_or_spend_is_never_a_boolean(
             "Input should be a number, not a boolean"
         )
     assert _stored(db) == (0, 0, 0)
+
+
+def test_a_files_batch_id_is_the_same_however_its_lines_end() -> None:
+    """The console sends a textarea's text with CRLF; the command line reads the file as saved:
+    one file is one batch either way (else stored from both it counted twice)."""
+    saved = "date,impressions\n2026-11-01,10\n"
+    same = [saved, saved.replace("\n", "\r\n"), "\ufeff" + saved, saved + "\n\n", saved.rstrip()]
+    assert {file_batch_id(text) for text in same} == {file_batch_id(saved)}
+    assert file_batch_id("date,impressions\n2026-11-01,11\n") != file_batch_id(saved)

@@ -270,6 +270,15 @@ def test_the_audience_builder_without_javascript(console: Console, made: dict[st
         assert 'attributes.plan in ["pro", 1]' in listing.replace("&#34;", '"')
         empty = client.post("/app/orchestrate/audiences", data={**form, "rule-value": ""})
         assert empty.status_code == 422 and "Rule 1: enter a value" in empty.text
+        # a row number written in other digits ('²' passes str.isdigit) removes nothing
+        two_rules = {**form, "rule-field": ["attribute"] * 2, "rule-attribute": ["plan"] * 2}
+        two_rules |= {"rule-op": ["in"] * 2, "rule-value": ["pro", "free"]}
+        kept = client.post("/app/orchestrate/audiences", data={**two_rules, "action": "remove-²"})
+        assert kept.status_code == 200 and 'id="rule-2"' in kept.text
+        removed = client.post(
+            "/app/orchestrate/audiences", data={**two_rules, "action": "remove-1"}
+        )
+        assert removed.status_code == 200 and 'id="rule-2"' not in removed.text
 
 
 def test_edit_a_drafts_name_channel_type_and_exclusions(

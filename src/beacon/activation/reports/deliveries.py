@@ -75,8 +75,13 @@ def decode_csv(body: bytes) -> str:
 def file_batch_id(text: str) -> str:
     """The batch id of an uploaded file stored without one: a hash of its text, so the same file
     stored again (a double-clicked Store, an export uploaded twice) replaces its rows instead of
-    counting them twice, while another file is another batch."""
-    return "file-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    counting them twice, while another file is another batch. The text is read as a CSV reader
+    reads it: without a byte order mark, with LF line breaks (a browser sends a textarea's text
+    with CRLF, the command line reads the file as saved) and no trailing blank lines, so a file
+    stored from the console and from ``beacon ingest-deliveries`` is one batch."""
+    canonical = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    canonical = canonical.rstrip("\n") + "\n"
+    return "file-" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:20]
 
 
 def _listed(problems: list[str]) -> str:

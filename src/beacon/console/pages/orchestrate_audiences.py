@@ -205,8 +205,11 @@ def create(
     action = forms.text(form, "action")
     if action == "add" and len(builder.rules) < MAX_RULES:
         builder = Builder(builder.name, builder.match, (*builder.rules, RuleRow()))
-    elif action.startswith("remove-") and action[7:].isdigit() and len(builder.rules) > 1:
-        drop = int(action[7:])
+    elif (
+        action.startswith("remove-")
+        and (drop := web.whole_number(action[7:])) is not None
+        and len(builder.rules) > 1
+    ):
         rules = tuple(r for i, r in enumerate(builder.rules) if i != drop)
         builder = Builder(builder.name, builder.match, rules)
     if action != "save" and action:
