@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -12,6 +14,7 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.worker import Worker
 from beacon.messaging.audiences import contacts
+from beacon.messaging.models import Contact
 
 PEOPLE = [
     {
@@ -369,18 +372,39 @@ def test_templates_validate_render_and_publish(client: TestClient, auth: dict[st
     )
 
 
-def test_unsubscribe_link(client: TestClient, auth: dict[str, str]) -> None:
-    template_id = make_template(client, auth)
+def test_unsubscribe_link(client: TestClient, auth: dict[str, str], db: Database) -> None:
     ids = _upsert(client, auth, [{"email": "u@example.com", "firstName": "Ulla"}]).json()["data"][
         "ids"
     ]
-    html = post(client, f"/templates/{template_id}/render", auth, {"contactId": ids[0]}).json()[
-        "data"
-    ]["rendered"]["html"]
-    link = html.split("href='")[1].split("'")[0]
-    path = link[link.index("/u/") :]  # the engine's link: GET /u/{token}, an HTML page
-    page = client.get(path)
+    with db.transaction() as session:
+        token = session.get(Contact, uuid.UUID(ids[0])).unsubscribe_token  # type: ignore[union-attr]
+    page = client.get(f"/u/{token}")  # the engine's link: GET /u/{token}, an HTML page
     assert page.status_code == 200 and "unsubscribed" in page.text
     contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
     assert contact["subscriptions"]["email"] == "unsubscribed"
     assert client.get(f"{API}/unsubscribe/nope").status_code == 404
+
+
+def test_a_proof_for_a_stored_contact_carries_no_working_unsubscribe_link(
+    client: TestClient, auth: dict[str, str], token_for: Callable[..., dict[str, str]], db: Database
+) -> None:
+    """A read-only caller rendering a stored contact gets the placeholder link, which
+    unsubscribes nobody; the contact's own token appears in no proof."""
+    template_id = make_template(client, auth)
+    ids = _upsert(client, auth, [{"email": "p@example.com", "firstName": "Pia"}]).json()["data"][
+        "ids"
+    ]
+    reader = token_for(scopes="templates:read audiences:read")
+    proof = post(client, f"/templates/{template_id}/render", reader, {"contactId": ids[0]})
+    assert proof.status_code == 200, proof.text
+    html = proof.json()["data"]["rendered"]["html"]
+    link = html.split("href='")[1].split("'")[0]
+    assert link.endswith("/u/preview-placeholder"), link
+    with db.transaction() as session:
+        token = session.get(Contact, uuid.UUID(ids[0])).unsubscribe_token  # type: ignore[union-attr]
+    assert token not in proof.text
+    for follow in (client.get, client.post):
+        page = follow(link[link.index("/u/") :])
+        assert page.status_code == 404 and "Preview link" in page.text
+    contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    assert contact["subscriptions"]["email"] == "subscribed"

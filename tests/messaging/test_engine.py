@@ -277,6 +277,40 @@ def test_rows_left_injected_by_a_dead_worker_follow_the_policy(
     assert execution(db, execution_id).status == "completed"
 
 
+def test_rows_a_dead_worker_left_are_not_sent_to_a_contact_who_unsubscribed_since(
+    db: Database, settings: Settings
+) -> None:
+    # the subscription was checked only at hydrate: rows a crashed worker left hydrated,
+    # composed or injected skipped it when the batch ran again, so a contact who unsubscribed
+    # in between still got the message
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(4)])
+    mailbox = Mailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(settings, smtp_url=url, messaging_unknown_outcome_policy="resend")
+        execution_id = send_now(db, campaign_id)
+        Scheduler(settings=config, clock=ManualClock()).tick(db)
+        left = rows(db, execution_id)[:3]
+        with db.transaction() as session:
+            for row, stage in zip(left, ("hydrated", "composed", "injected"), strict=True):
+                session.execute(update(Recipient).where(Recipient.id == row.id).values(stage=stage))
+            # meanwhile, those three contacts unsubscribed
+            session.execute(
+                update(Contact)
+                .where(Contact.id.in_([r.contact_id for r in left]))
+                .values(email_status="unsubscribed")
+            )
+        engine_worker(db, config).run_until_idle()
+    final = {r.id: r for r in rows(db, execution_id)}
+    assert [(final[r.id].stage, final[r.id].failed_stage) for r in left] == [
+        ("failed", "composed"),
+        ("failed", "injected"),
+        ("failed", "sent"),
+    ]
+    assert {final[r.id].reason for r in left} == {"contact is unsubscribed for email"}
+    assert len(mailbox.received) == 1  # only the fourth contact, still subscribed
+    assert execution(db, execution_id).status == "completed"
+
+
 def test_template_content_is_fixed_when_the_run_starts(db: Database, settings: Settings) -> None:
     campaign_id = seed_campaign(db, people=[person(0)])
     mailbox = Mailbox()

@@ -5,16 +5,21 @@ built (CRLF throughout, no line starting with a dot) or through aiosmtplib's rew
 from __future__ import annotations
 
 import asyncio
+import ssl
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from pydantic import SecretStr
 from tests.support import free_port
 
+from beacon.core.config import Settings
 from beacon.messaging.providers import Outcome, OutgoingMessage, RateLimiter
 from beacon.messaging.providers.email import SmtpConfig, SmtpProvider
+from beacon.people import mail
 
 
 class _Raw:
@@ -94,3 +99,97 @@ def test_every_message_arrives_byte_for_byte(
         received if received is not None else body,
         b"Subject: next\r\n\r\nthe connection is still in step\r\n",
     ]
+
+
+class _Logins:
+    """Accepts any login offered in clear text and remembers who logged in."""
+
+    def __init__(self) -> None:
+        self.logins: list[bytes] = []
+
+    def __call__(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.logins.append(data.login)
+        return AuthResult(success=True)
+
+
+@pytest.fixture
+def plaintext_auth_server() -> Any:
+    """An SMTP server that offers AUTH without STARTTLS, as one whose STARTTLS a man in the
+    middle stripped would look."""
+    handler, logins = _Raw(), _Logins()
+    port = free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=logins, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        yield handler, logins, f"smtp://beacon:s3cret@127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+def test_credentials_are_not_sent_without_encryption(plaintext_auth_server: Any) -> None:
+    # without starttls=true, connect() logged in over the plain connection when the server
+    # offered no STARTTLS: the password went out in clear text
+    handler, logins, url = plaintext_auth_server
+    for refused_url in (url, url + "?starttls=false"):
+        [answer] = _send(refused_url, [b"Subject: hi\r\n\r\nhello\r\n"])
+        assert answer.outcome is Outcome.UNREACHABLE
+        assert answer.reason is not None and "plaintext_login=true" in answer.reason
+    assert logins.logins == [] and handler.contents == []
+    [allowed] = _send(url + "?plaintext_login=true", [b"Subject: hi\r\n\r\nhello\r\n"])
+    assert allowed.outcome is Outcome.SENT
+    assert logins.logins == [b"beacon"] and len(handler.contents) == 1
+
+
+def test_invitations_do_not_send_credentials_without_encryption(
+    plaintext_auth_server: Any,
+) -> None:
+    handler, logins, url = plaintext_auth_server
+    message = mail.invitation_message(
+        settings=Settings(),
+        to="new@example.com",
+        link="https://b.test/i/x",
+        account_name="acme",
+        inviter="Ann",
+        role="editor",
+    )
+    with pytest.raises(mail.MailFailed, match="plaintext_login=true"):
+        mail.send(settings=Settings(smtp_url=SecretStr(url)), message=message)
+    assert logins.logins == [] and handler.contents == []
+    mail.send(settings=Settings(smtp_url=SecretStr(url + "?plaintext_login=true")), message=message)
+    assert logins.logins == [b"beacon"] and len(handler.contents) == 1
+
+
+def test_credentials_go_over_starttls_when_the_server_offers_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    certificates = Path(__file__).parent / "tls"  # a self-signed pair made for these tests
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificates / "cert.pem"))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(certificates / "cert.pem", certificates / "key.pem")
+    handler, logins = _Raw(), _Logins()
+    port = free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=logins, tls_context=tls
+    )  # AUTH is offered only after STARTTLS (aiosmtpd's default)
+    controller.start()
+    try:
+        url = f"smtp://beacon:s3cret@127.0.0.1:{port}"
+        [answer] = _send(url, [b"Subject: hi\r\n\r\nhello\r\n"])
+        assert answer.outcome is Outcome.SENT, answer.reason
+        message = mail.invitation_message(
+            settings=Settings(),
+            to="new@example.com",
+            link="https://b.test/i/x",
+            account_name="acme",
+            inviter="Ann",
+            role="editor",
+        )
+        mail.send(settings=Settings(smtp_url=SecretStr(url)), message=message)
+    finally:
+        controller.stop()
+    assert logins.logins == [b"beacon", b"beacon"] and len(handler.contents) == 2

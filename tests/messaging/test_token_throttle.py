@@ -4,7 +4,10 @@ counted on its own instead of all sharing the proxy's address."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -131,3 +134,34 @@ def test_bearer_quota_uses_the_forwarded_client(make_client: MakeClient, db: Dat
     assert status == 200
     good = {"Authorization": f"Bearer {body['access_token']}", "X-Forwarded-For": "192.0.2.7"}
     assert client.get("/public/v1/campaigns", headers=good).status_code == 200
+
+
+def test_concurrent_bad_attempts_get_no_more_checks_than_the_quota(
+    make_client: MakeClient, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The quota was read before the secret check and counted after it, so bad attempts sent
+    # at once all passed the read and each got a check. Each check here takes 0.3 s.
+    client = make_client()
+    issued = _issue(db)
+    checks: list[str] = []
+    real_matches = oauth.secret_matches
+
+    def slow_matches(presented: str, stored_hash: str) -> bool:
+        checks.append(presented)
+        time.sleep(0.3)
+        return real_matches(presented, stored_hash)
+
+    monkeypatch.setattr(oauth, "secret_matches", slow_matches)
+    start = threading.Barrier(12)
+
+    def attempt(n: int) -> int:
+        start.wait()
+        return _token(client, issued.client_id, f"wrong {n}")[0]
+
+    with ThreadPoolExecutor(12) as pool:
+        statuses = list(pool.map(attempt, range(12)))
+
+    assert len(checks) == 3  # the quota: 3/minute
+    assert sorted(statuses) == [401] * 3 + [429] * 9
+    monkeypatch.setattr(oauth, "secret_matches", real_matches)
+    assert _token(client, issued.client_id, issued.client_secret)[0] == 429

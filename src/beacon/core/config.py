@@ -150,7 +150,9 @@ class Settings(BaseSettings):
         default=None,
         description="SMTP server for email sends: `smtp://user:pass@host:587?starttls=true` "
         "(`smtps://` for implicit TLS; without `starttls` STARTTLS is used when offered); "
-        "unset: emails go to the outbox directory",
+        "credentials go only over an encrypted connection: a server that offers no STARTTLS, "
+        "or `starttls=false`, is refused at send unless `plaintext_login=true` (a login in "
+        "clear text, only on a trusted network); unset: emails go to the outbox directory",
     )
     sms_api_base_url: str = Field(
         default="https://api.twilio.com",

@@ -83,12 +83,24 @@ def page(items: list[Any], *, total: int, limit: int, offset: int) -> JSONRespon
     )
 
 
-# IANA names for the document; check_timezone is the rule (it also takes a few aliases)
-TIMEZONES: list[JsonValue] = [*sorted(available_timezones())]
+# IANA Area/Location names, and UTC. zoneinfo also opens keys that are no such name:
+# 'localtime' (whatever zone the server is set to), 'Factory', legacy aliases without an area
+# ('EST', 'GB', 'Zulu') and the posix/ and right/ copies of the database.
+IANA_TIMEZONES = frozenset(
+    name
+    for name in available_timezones()
+    if "/" in name and not name.startswith(("posix/", "right/"))
+) | {"UTC"}
+TIMEZONES: list[JsonValue] = [*sorted(IANA_TIMEZONES)]
 
 
 def check_timezone(value: str) -> str:
-    """An IANA timezone name, or ValueError."""
+    """An IANA timezone name (Area/Location, or UTC), or ValueError."""
+    if value not in IANA_TIMEZONES:
+        raise ValueError(
+            f"unknown IANA timezone '{value}': use an Area/Location name such as "
+            "America/New_York, or UTC"
+        )
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):

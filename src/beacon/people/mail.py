@@ -64,12 +64,17 @@ def send(*, settings: Settings, message: EmailMessage) -> None:
         )
         with client:
             client.ehlo()
+            encrypted = config.use_tls
             if not config.use_tls and (
                 config.start_tls or (config.start_tls is None and client.has_extn("starttls"))
             ):
                 client.starttls(context=ssl.create_default_context())
                 client.ehlo()
+                encrypted = True
             if config.username:
+                # never in clear text unless the operator allowed it (plaintext_login=true)
+                if not encrypted and not config.plaintext_login:
+                    raise smtplib.SMTPException(config.refuse_plaintext_login())
                 client.login(config.username, config.password or "")
             client.send_message(message)
     except (OSError, ValueError, smtplib.SMTPException) as exc:

@@ -336,8 +336,9 @@ def update_template(
     responses=public_errors(400, 401, 403, 404, 409, 415, 422, 429, 503),
     dependencies=JSON_BODY,
     summary="Render a proof for a contact",
-    description="Needs `templates:read`; rendering a stored contact (`contactId`) reads its data "
-    "and unsubscribe link, so it needs `audiences:read` too (403 `INSUFFICIENT_SCOPE` otherwise).",
+    description="Needs `templates:read`; rendering a stored contact (`contactId`) reads its data, "
+    "so it needs `audiences:read` too (403 `INSUFFICIENT_SCOPE` otherwise). `unsubscribe_url` "
+    "renders to a placeholder link (`/u/preview-placeholder`) that unsubscribes nobody.",
 )
 def render_template(
     request: Request,
@@ -348,7 +349,7 @@ def render_template(
     settings: AppSettings,
     idem: Idempotency,
 ) -> JSONResponse:
-    if body.contact_id is not None:  # a stored contact's data and live unsubscribe link
+    if body.contact_id is not None:  # a stored contact's data
         require_also(caller, "audiences:read")
     return respond(
         session=session,

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from beacon.core.deps import DbSession
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.messaging.audiences import contacts
+from beacon.messaging.templates.service import PREVIEW_UNSUBSCRIBE_TOKEN
 
 router = APIRouter(tags=["Orchestrate: unsubscribe"], route_class=StrictJSONRoute)
 # The pages are HTML; a request refused before reaching them gets the JSON error body.
@@ -39,6 +40,13 @@ def _page(title: str, text: str, status: int) -> HTMLResponse:
 
 
 def _unsubscribe(token: str, session: DbSession) -> HTMLResponse:
+    if token == PREVIEW_UNSUBSCRIBE_TOKEN:
+        return _page(
+            "Preview link",
+            "This is the placeholder unsubscribe link of a preview or test message; it "
+            "unsubscribes nobody. Each real message carries its recipient's own link.",
+            404,
+        )
     if not contacts.unsubscribe(session=session, token=token):
         return _page("Link not found", "This unsubscribe link is not valid.", 404)
     return _page("You are unsubscribed", "You will not receive these emails any more.", 200)

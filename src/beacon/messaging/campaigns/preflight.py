@@ -99,9 +99,7 @@ def _render_check(template: Template, sample: Sequence[Contact], base_url: str) 
     """Render for every sampled contact (one call to a render process); a failure names the
     contacts and the error (the undefined variable, the limit). Warning when it fails for
     some of them, failed when for all."""
-    contacts = [
-        (contact_out(c).model_dump(mode="json", by_alias=True), c.unsubscribe_token) for c in sample
-    ]
+    contacts = [contact_out(c).model_dump(mode="json", by_alias=True) for c in sample]
     try:
         results = templates.render_for_contacts(
             template=template, contacts=contacts, base_url=base_url

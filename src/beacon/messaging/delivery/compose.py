@@ -55,10 +55,18 @@ class RecipientRow:
         return address if isinstance(address, dict) else {}
 
 
-def hydrate_problem(channel: str, row: RecipientRow) -> str | None:
-    """Why the contact cannot receive on ``channel`` now, or None."""
+def subscription_problem(channel: str, row: RecipientRow) -> str | None:
+    """Why the contact no longer takes messages on ``channel`` (as the row was loaded), or
+    None: checked at hydrate and again before anything a crash left half done is sent."""
     if row.status != "subscribed":
         return f"contact is {row.status} for {channel}"
+    return None
+
+
+def hydrate_problem(channel: str, row: RecipientRow) -> str | None:
+    """Why the contact cannot receive on ``channel`` now, or None."""
+    if (unsubscribed := subscription_problem(channel, row)) is not None:
+        return unsubscribed
     if channel == "email" and not row.email:
         return "contact has no email address"
     if channel == "sms" and not (row.phone and E164.match(row.phone)):

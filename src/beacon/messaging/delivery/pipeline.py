@@ -24,7 +24,12 @@ from beacon.core.retry import RetryStrategy
 from beacon.core.timefmt import utcnow
 from beacon.messaging.delivery import engine
 from beacon.messaging.delivery import recipient_repository as recipients
-from beacon.messaging.delivery.compose import Composer, RecipientRow, hydrate_problem
+from beacon.messaging.delivery.compose import (
+    Composer,
+    RecipientRow,
+    hydrate_problem,
+    subscription_problem,
+)
 from beacon.messaging.delivery.handover import (
     BatchContext,
     ChunkStream,
@@ -201,21 +206,27 @@ class _BatchRun:
         rows = self._load()
         injected = [r for r in rows if r.stage == "injected"]
         resend = self._settle_injected(loop, provider, injected, may_resend=True)
-        going = self._hydrate([r for r in rows if r.stage != "injected"])
+        going = self._hydrate([*resend, *(r for r in rows if r.stage != "injected")])
         stream = ChunkStream(self.batch, provider, self._composer(content))
         try:
-            loop.run(stream.run(sorted([*going, *resend], key=lambda r: r.id)))
+            loop.run(stream.run(sorted(going, key=lambda r: r.id)))
         except Stop as stop:
             self._wind_down(loop, provider, stop)
 
     def _hydrate(self, rows: list[RecipientRow]) -> list[RecipientRow]:
-        """Check the contacts of the ``scheduled`` rows; returns the rows still going."""
+        """Check the contacts of the ``scheduled`` rows, and the subscription of the rows a
+        dead worker left further on (hydrated, composed, or injected and to be resent: the
+        contact may have unsubscribed since); returns the rows still going."""
         failures: list[Failure] = []
         going: list[RecipientRow] = []
+        channel = self.batch.channel
         for row in rows:
-            problem = hydrate_problem(self.batch.channel, row) if row.stage == "scheduled" else None
+            if row.stage == "scheduled":
+                problem = hydrate_problem(channel, row)
+            else:
+                problem = subscription_problem(channel, row)
             if problem is not None:
-                failures.append((row.id, "hydrated", problem))
+                failures.append((row.id, recipients.NEXT_STAGE.get(row.stage, "sent"), problem))
                 continue
             if row.stage == "scheduled":
                 row.stage = "hydrated"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -19,7 +18,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from beacon.core.deps import AppSettings, DbSession, client_ip
-from beacon.core.errors import RateLimited
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.ratelimit import RateLimiter
 from beacon.messaging.errors import InvalidClient, OAuthError, SlowDown
@@ -86,25 +84,31 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 def token_attempt(request: Request, settings: AppSettings) -> Iterator[None]:
-    """The per-client-address quota of FAILED token requests: checked before the form is read,
-    counted when the request fails. Successful requests never count, so a valid client is
-    locked out only by bad attempts from its own address (behind ``BEACON_TRUSTED_PROXIES``
-    the address is the forwarded client's, not the proxy's)."""
+    """The per-client-address quota of FAILED token requests. Each request is counted before
+    the form is read and given back when it does not fail, so successful requests never count
+    and concurrent bad attempts get no more secret checks than the quota (reading the quota
+    first and counting after the check let every concurrent attempt pass the read). A valid
+    client is locked out only by bad attempts from its own address (behind
+    ``BEACON_TRUSTED_PROXIES`` the address is the forwarded client's, not the proxy's)."""
     limiter: RateLimiter = request.app.state.rate_limiter
     key = f"token-failures:ip:{client_ip(request)}"
-    try:
-        limiter.check(key=key, limit=settings.anonymous_rate_limit)
-    except RateLimited as exc:
+    limit = settings.anonymous_rate_limit
+    if not limiter.take(key=key, limit=limit):
+        retry_after = limiter.reset_in(key=key, limit=limit)
+        limiter.give_back(key=key, limit=limit)  # refused unchecked: not a failure
         raise SlowDown(
             "Too many failed token requests from this address; retry later",
-            retry_after=exc.headers["retry-after"],
-        ) from None
+            retry_after=str(retry_after),
+        )
+    failed = False
     try:
         yield
     except OAuthError:
-        with contextlib.suppress(RateLimited):
-            limiter.hit(key=key, limit=settings.anonymous_rate_limit)
+        failed = True
         raise
+    finally:
+        if not failed:
+            limiter.give_back(key=key, limit=limit)
 
 
 TokenAttempt = Annotated[None, Depends(token_attempt)]

@@ -57,6 +57,9 @@ class SmtpConfig:
     password: str | None = None
     use_tls: bool = False
     start_tls: bool | None = None  # None: STARTTLS when the server offers it
+    # the operator's explicit consent (``plaintext_login=true``) to log in on a connection
+    # that is not encrypted; otherwise credentials go only over TLS
+    plaintext_login: bool = False
 
     @classmethod
     def from_url(cls, url: str) -> SmtpConfig:
@@ -65,11 +68,7 @@ class SmtpConfig:
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("BEACON_SMTP_URL must look like smtp://user:pass@host:port")
         query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
-        start_tls: bool | None = None
-        if "starttls" in query:
-            if query["starttls"] not in _TRUE | _FALSE:
-                raise ValueError("starttls in BEACON_SMTP_URL must be true or false")
-            start_tls = query["starttls"] in _TRUE
+        start_tls = _flag(query, "starttls")
         use_tls = parts.scheme == "smtps"
         return cls(
             hostname=parts.hostname,
@@ -78,7 +77,29 @@ class SmtpConfig:
             password=unquote(parts.password) if parts.password else None,
             use_tls=use_tls,
             start_tls=False if use_tls else start_tls,
+            plaintext_login=bool(_flag(query, "plaintext_login")),
         )
+
+    def refuse_plaintext_login(self) -> str:
+        """Why the credentials are not sent on a connection that is not encrypted."""
+        return (
+            f"the SMTP server {self.hostname}:{self.port} gave no encrypted connection (no "
+            "STARTTLS) and BEACON_SMTP_URL has credentials, which are never sent unencrypted: "
+            "use smtps:// or a server that offers STARTTLS, or add plaintext_login=true to "
+            "BEACON_SMTP_URL to allow a login in clear text (only on a network you trust)"
+        )
+
+
+def _flag(query: dict[str, str], name: str) -> bool | None:
+    if name not in query:
+        return None
+    if query[name] not in _TRUE | _FALSE:
+        raise ValueError(f"{name} in BEACON_SMTP_URL must be true or false")
+    return query[name] in _TRUE
+
+
+class PlaintextLoginRefused(aiosmtplib.SMTPException):
+    """The connection is not encrypted and the operator did not allow a login on it."""
 
 
 async def _mail_from(smtp: aiosmtplib.SMTP, sender: str, *, utf8: bool = False) -> None:
@@ -250,23 +271,29 @@ class SmtpProvider:
         if smtp is not None and smtp.is_connected:
             return smtp
         config = self.config
+        # no credentials for connect(): it would log in even where STARTTLS was not offered
+        # (a man in the middle strips it); the login below happens only on an encrypted one
         smtp = aiosmtplib.SMTP(
             hostname=config.hostname,
             port=config.port,
-            username=config.username,
-            password=config.password,
             use_tls=config.use_tls,
             start_tls=config.start_tls,
             timeout=self.timeout,
         )
         await smtp.connect()
         if smtp.is_ehlo_or_helo_needed:
-            # connect() greets only on its way to STARTTLS or a login: without either (smtps://,
-            # starttls=false, no credentials) MAIL would come first, which servers refuse (503)
+            # connect() greets only on its way to STARTTLS: without it (smtps://,
+            # starttls=false) MAIL would come first, which servers refuse (503)
             try:
                 await smtp.ehlo()
             except aiosmtplib.SMTPHeloError:
                 await smtp.helo()
+        if config.username is not None:
+            encrypted = config.use_tls or smtp.get_transport_info("sslcontext") is not None
+            if not encrypted and not config.plaintext_login:
+                smtp.close()
+                raise PlaintextLoginRefused(config.refuse_plaintext_login())
+            await smtp.login(config.username, config.password or "")
         self._slots[slot] = smtp
         return smtp
 

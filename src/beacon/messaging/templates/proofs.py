@@ -122,7 +122,7 @@ def _contact_row(data: RenderRequest, contact: dict[str, Any], address: str) -> 
         address_json=_json_text(contact.get("address")),
         attributes_json=_json_text(contact.get("attributes")),
         status="subscribed",
-        unsubscribe_token="test",
+        unsubscribe_token=templates.PREVIEW_UNSUBSCRIBE_TOKEN,
     )
 
 

@@ -182,6 +182,12 @@ def template_out(template: Template) -> TemplateOut:
     )
 
 
+# What ``{{ unsubscribe_url }}`` renders to in everything that is not a real send (proofs,
+# previews, preflight, test sends): a link that names no contact. A contact's own token is a
+# credential that unsubscribes them, and a proof is readable with a read-only token.
+PREVIEW_UNSUBSCRIBE_TOKEN = "preview-placeholder"
+
+
 def unsubscribe_url(base_url: str, token: str) -> str:
     """The link an email's ``{{ unsubscribe_url }}`` renders to."""
     return f"{base_url.rstrip('/')}/u/{token}"
@@ -190,19 +196,17 @@ def unsubscribe_url(base_url: str, token: str) -> str:
 def render_for_contacts(
     *,
     template: Template,
-    contacts: Sequence[tuple[Mapping[str, Any], str | None]],
+    contacts: Sequence[Mapping[str, Any]],
     base_url: str,
     content: Mapping[str, Any] | None = None,
 ) -> list[render_pool.Result]:
-    """Render a template (or a draft ``content`` of it) for contacts in wire form (each with
-    its unsubscribe token) in one call to a render process: each contact's parts or its
-    RenderError. Raises RenderError when the template fails for everyone, RendererBusy when
-    every render process is busy."""
+    """Render a template (or a draft ``content`` of it) for contacts in wire form in one call
+    to a render process, with the placeholder unsubscribe link (never a contact's own): each
+    contact's parts or its RenderError. Raises RenderError when the template fails for
+    everyone, RendererBusy when every render process is busy."""
+    link = unsubscribe_url(base_url, PREVIEW_UNSUBSCRIBE_TOKEN)
     email = template.channel == "email"
-    items = [
-        (contact, unsubscribe_url(base_url, token or "preview") if email else None)
-        for contact, token in contacts
-    ]
+    items = [(contact, link if email else None) for contact in contacts]
     return render_pool.render_many(
         channel=template.channel,
         content=template.content if content is None else content,
@@ -214,7 +218,6 @@ def render_for_contact(
     *,
     template: Template,
     contact: Mapping[str, Any],
-    unsubscribe_token: str | None,
     base_url: str,
     content: Mapping[str, Any] | None = None,
 ) -> dict[str, str | None]:
@@ -222,7 +225,7 @@ def render_for_contact(
     every render process is busy)."""
     [result] = render_for_contacts(
         template=template,
-        contacts=[(contact, unsubscribe_token)],
+        contacts=[contact],
         base_url=base_url,
         content=content,
     )
@@ -254,11 +257,11 @@ def render_proof(
     base_url: str,
     draft: dict[str, Any] | None = None,
 ) -> RenderedOut:
-    """Render the template for a stored or inline contact (the proof); with ``draft``, that
-    unsaved content of the template instead (checked like a save, nothing stored)."""
+    """Render the template for a stored or inline contact (the proof), with the placeholder
+    unsubscribe link; with ``draft``, that unsaved content of the template instead (checked
+    like a save, nothing stored)."""
     template = get_template(session=session, account_id=account_id, template_id=template_id)
     content = None if draft is None else validate_content(template.channel, draft)
-    token: str | None = None
     if data.contact_id is not None:
         stored = audience_repository.get_contact(
             session, account_id=account_id, contact_id=data.contact_id
@@ -266,7 +269,6 @@ def render_proof(
         if stored is None:
             raise not_found("Contact", data.contact_id)
         wire = contact_out(stored).model_dump(mode="json", by_alias=True)
-        token = stored.unsubscribe_token
     else:
         assert data.contact is not None
         wire = data.contact.model_dump(mode="json", by_alias=True)
@@ -274,7 +276,6 @@ def render_proof(
         rendered = render_for_contact(
             template=template,
             contact=wire,
-            unsubscribe_token=token,
             base_url=base_url,
             content=content,
         )
