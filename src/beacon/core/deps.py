@@ -88,6 +88,12 @@ def trusted_client_ip(request: Request, trusted_proxies: list[str]) -> str:
     return peer
 
 
+def client_quota_address(request: Request) -> str:
+    """What a per-client-address quota counts the request under: ``client_ip``, an IPv6
+    client as its /64 network (``core.clientaddr.quota_address``)."""
+    return quota_address(client_ip(request))
+
+
 def require_api_key(
     request: Request,
     db: Annotated[Database, Depends(get_database)],
@@ -99,14 +105,14 @@ def require_api_key(
     ctx = request_context(request)
     if not api_key:
         ctx.extra_headers = limiter.hit(
-            key=f"ip:{quota_address(client_ip(request))}", limit=settings.anonymous_rate_limit
+            key=f"ip:{client_quota_address(request)}", limit=settings.anonymous_rate_limit
         ).headers()
         raise Unauthorized("Missing API key: send it in the X-API-Key header")
     with db.transaction() as session:
         key = auth.authenticate_api_key(session=session, presented=api_key)
     if key is None:
         ctx.extra_headers = limiter.hit(
-            key=f"ip:{quota_address(client_ip(request))}", limit=settings.anonymous_rate_limit
+            key=f"ip:{client_quota_address(request)}", limit=settings.anonymous_rate_limit
         ).headers()
         raise Unauthorized("Invalid or revoked API key")
     ctx.account_id = key.account_id

@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from beacon.core.config import Settings
 from beacon.core.context import request_context
 from beacon.core.db import Database
-from beacon.core.deps import client_ip, get_app_settings, get_database
+from beacon.core.deps import client_quota_address, get_app_settings, get_database
 from beacon.core.errors import Unauthorized
 from beacon.core.ratelimit import RateLimiter
 from beacon.messaging.errors import InsufficientScope
@@ -56,7 +56,7 @@ def require_scope(scope: str) -> Callable[..., Principal]:
                 )
         if principal is None:
             ctx.extra_headers = limiter.hit(
-                key=f"ip:{client_ip(request)}", limit=settings.anonymous_rate_limit
+                key=f"ip:{client_quota_address(request)}", limit=settings.anonymous_rate_limit
             ).headers()
             message = (
                 "Missing bearer token: send Authorization: Bearer <access_token>"

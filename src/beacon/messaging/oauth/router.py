@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from beacon.core.deps import AppSettings, DbSession, client_ip
+from beacon.core.deps import AppSettings, DbSession, client_quota_address
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.ratelimit import RateLimiter
 from beacon.messaging.errors import InvalidClient, OAuthError, SlowDown
@@ -91,7 +91,7 @@ def token_attempt(request: Request, settings: AppSettings) -> Iterator[None]:
     client is locked out only by bad attempts from its own address (behind
     ``BEACON_TRUSTED_PROXIES`` the address is the forwarded client's, not the proxy's)."""
     limiter: RateLimiter = request.app.state.rate_limiter
-    key = f"token-failures:ip:{client_ip(request)}"
+    key = f"token-failures:ip:{client_quota_address(request)}"
     limit = settings.anonymous_rate_limit
     if not limiter.take(key=key, limit=limit):
         retry_after = limiter.reset_in(key=key, limit=limit)
