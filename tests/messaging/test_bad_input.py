@@ -226,3 +226,25 @@ def test_integers_beyond_64_bits_in_rules_compare_as_numbers(
     assert checked.status_code == 200, checked.text
     reach = next(c for c in checked.json()["data"]["checks"] if c["id"] == "audience_reach")
     assert (reach["status"] == "passed") is reached
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"op": "gte", "value": 10**309},
+        {"op": "in", "value": [1, -(10**309)]},
+        {"op": "equals", "value": 10**400},
+    ],
+)
+def test_an_integer_no_double_holds_is_refused_in_a_rule(
+    client: TestClient, auth: dict[str, str], rule: dict[str, Any]
+) -> None:
+    """Rule numbers compare as doubles; 10**309 has none: it was stored (201), then preflight
+    answered 500 (OverflowError). Now a 422 naming the value when the segment is saved."""
+    segment = post(
+        client, "/segments", auth, {"name": "Huge", "rules": {"field": "attributes.n", **rule}}
+    )
+    assert segment.status_code == 422, segment.text
+    error = segment.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "rules.value" in error["message"] and "double" in error["message"]

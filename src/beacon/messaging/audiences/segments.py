@@ -106,6 +106,18 @@ def _validate_condition(rule: dict[str, Any], path: str) -> None:
         raise _invalid(
             f"{path}.value", "expected a string" if not is_attribute else "expected a scalar"
         )
+    if not all(_comparable(v) for v in (value if isinstance(value, list) else [value])):
+        # numbers are compared as doubles: 10**309 has none (an OverflowError at preflight)
+        raise _invalid(f"{path}.value", "a number beyond a double's range (about ±1.8e308)")
+
+
+def _comparable(value: Any) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            float(value)
+        except OverflowError:
+            return False
+    return True
 
 
 def _known_field(field: str) -> bool:
