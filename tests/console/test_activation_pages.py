@@ -36,3 +36,30 @@ def test_posting_the_same_activation_twice_lands_on_the_pending_one(
     assert "An identical request was already pending" in page.text
     listed = client.get("/v1/clsfy/activations", headers=headers).json()
     assert [a["buyer_seat"] for a in listed] == ["double"]
+
+
+def test_a_notice_in_a_link_is_not_shown(
+    client: TestClient, headers: dict[str, str], db: Database
+) -> None:
+    """A console notice is the server's word: one a link carries (a phishing line) shows
+    nothing; the one an upload redirects with shows, to the session it was made for."""
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    lure = "Your account is suspended: call +1 555 0100"
+    for page in ("/app/activate/deliveries", "/app/understand/inventory"):
+        shown = client.get(page, params={"notice": lure, "notice_sig": "0" * 32})
+        assert shown.status_code == 200 and lure not in shown.text
+    stored = client.post(
+        "/app/understand/inventory",
+        data={
+            "urls": "https://news.example.com/a\nhttps://news.example.com/b",
+            "csrf_token": token,
+        },
+        follow_redirects=False,
+    )
+    assert stored.status_code == 303, stored.text[:300]
+    landed = client.get(stored.headers["location"])
+    assert "2 URLs received: 2 new to the inventory" in landed.text
+    # the same words under another session's signature show nothing either
+    location = stored.headers["location"]
+    sign_in(client, member(db, "owner@acme.example.com", Role.owner))
+    assert "2 URLs received" not in client.get(location).text

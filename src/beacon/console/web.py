@@ -3,12 +3,14 @@ dependency, CSRF checks, redirects and the security headers of every /app respon
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import Depends, Request
@@ -245,6 +247,29 @@ def redirect(url: str, *, request: Request | None = None) -> Response:
     if request is not None and request.headers.get("hx-request") == "true":
         return with_headers(Response(status_code=204, headers={"HX-Redirect": url}))
     return with_headers(RedirectResponse(url, status_code=303))
+
+
+NOTICE_MAX = 300
+
+
+def notice_query(viewer: Viewer, text: str) -> str:
+    """The query string that carries a notice made here to the page a form redirects to: the
+    text and its HMAC under the session's CSRF secret, so that only this server, for this
+    session, puts words in a console notice (a link with ``?notice=...`` shows nothing)."""
+    text = text[:NOTICE_MAX]
+    return urlencode({"notice": text, "notice_sig": _notice_sig(viewer, text)})
+
+
+def notice_of(request: Request, viewer: Viewer) -> str:
+    """The notice ``notice_query`` carried to this request, or '' (absent, or not ours)."""
+    text = request.query_params.get("notice", "")[:NOTICE_MAX]
+    signature = request.query_params.get("notice_sig", "")
+    return text if text and hmac.compare_digest(signature, _notice_sig(viewer, text)) else ""
+
+
+def _notice_sig(viewer: Viewer, text: str) -> str:
+    key = viewer.signed_in.csrf_token.encode()
+    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 def login_url(next_path: str) -> str:

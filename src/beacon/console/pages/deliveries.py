@@ -5,7 +5,6 @@ before anything is stored (``deliveries.check_rows``), then confirm to store the
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
@@ -41,7 +40,7 @@ def _page(
 
 @router.get("")
 def upload_form(request: Request, viewer: web.CurrentViewer) -> Response:
-    return _page(request, viewer, {"notice": request.query_params.get("notice", "")[:300]})
+    return _page(request, viewer, {"notice": web.notice_of(request, viewer)})
 
 
 @router.post("/preview")
@@ -108,4 +107,4 @@ def store(
         f"impressions, {receipt.clicks:,} clicks, {receipt.spend:,.2f} spend"
         + (f" (replaced {receipt.replaced_rows} rows)" if receipt.replaced_rows else "")
     )
-    return web.redirect(f"{web.PREFIX}/activate/deliveries?{urlencode({'notice': notice})}")
+    return web.redirect(f"{web.PREFIX}/activate/deliveries?{web.notice_query(viewer, notice)}")

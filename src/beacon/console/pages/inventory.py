@@ -63,7 +63,7 @@ def inventory_page(request: Request, viewer: web.CurrentViewer, session: DbSessi
         "domains": inventory.inventory_domains(session=session, account_id=account_id),
         "categories": list(taxonomy.categories().values()),
         "progress": _progress(browsed.counts),
-        "notice": request.query_params.get("notice", "")[:300],
+        "notice": web.notice_of(request, viewer),
         "errors": {},
         "pasted": "",
     }
@@ -120,7 +120,7 @@ def upload(
         f"{added.received} URLs received: {added.added} new to the inventory, "
         f"{added.queued} queued for classification."
     )
-    return web.redirect(f"{web.PREFIX}/understand/inventory?{urlencode({'notice': notice})}")
+    return web.redirect(f"{web.PREFIX}/understand/inventory?{web.notice_query(viewer, notice)}")
 
 
 def _upload_error(
@@ -179,5 +179,5 @@ def reclassify(
     query = back if back.startswith(("status=", "domain=", "category=")) else ""
     separator = "&" if query else ""
     return web.redirect(
-        f"{web.PREFIX}/understand/inventory?{query}{separator}{urlencode({'notice': notice})}"
+        f"{web.PREFIX}/understand/inventory?{query}{separator}{web.notice_query(viewer, notice)}"
     )
