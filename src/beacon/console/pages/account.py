@@ -81,7 +81,9 @@ def change_password(
         )
     except sessions.LockedOut as exc:
         errors = {"current_password": exc.message}
-        return _password(request, viewer, errors=errors, status=exc.status)
+        refused = _password(request, viewer, errors=errors, status=exc.status)
+        refused.headers.update(exc.headers)  # Retry-After
+        return refused
     except ValidationFailed as exc:
         field = str(exc.details.get("field", "new_password"))
         return _password(request, viewer, errors={field: exc.message})

@@ -82,9 +82,11 @@ def login(
             throttle=web.login_throttle(request, settings),
         )
     except sessions.LockedOut as exc:
-        return _login_form(
+        refused = _login_form(
             request, settings, email=email, next_path=next, error=exc.message, status=429
         )
+        refused.headers.update(exc.headers)  # Retry-After
+        return refused
     except Unauthorized as exc:
         return _login_form(
             request, settings, email=email, next_path=next, error=exc.message, status=401
@@ -167,7 +169,7 @@ def accept_invite(
         )
     except (ValidationFailed, sessions.LockedOut) as exc:
         field = str(exc.details.get("field", "password"))
-        return _invite_form(
+        refused = _invite_form(
             request,
             settings,
             token,
@@ -176,4 +178,7 @@ def accept_invite(
             name=name,
             status=exc.status if isinstance(exc, sessions.LockedOut) else 400,
         )
+        if isinstance(exc, sessions.LockedOut):
+            refused.headers.update(exc.headers)  # Retry-After
+        return refused
     return web.redirect(web.PREFIX + "/login?accepted=1")
