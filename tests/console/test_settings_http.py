@@ -7,6 +7,7 @@ import re
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from tests.console.in_process import PASSWORD, member, sign_in
 
 from beacon.app import create_app
 from beacon.core import auth
@@ -14,43 +15,14 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.permissions import Role
 from beacon.people import invitations, mail
-from beacon.people import service as people
 from beacon.people.models import User
 from beacon.people.service import Member
-
-PASSWORD = "correct horse battery staple"
-
-
-def member(db: Database, email: str, role: Role, account: str = "acme") -> str:
-    with db.transaction() as session:
-        people.ensure_member(
-            session=session, account_name=account, email=email, role=role, password=PASSWORD
-        )
-    return email
 
 
 def _token(html: str) -> str:
     found = re.search(r'name="csrf_token" value="([^"]+)"', html)
     assert found is not None
     return found.group(1)
-
-
-def sign_in(client: TestClient, email: str) -> str:
-    """Sign ``client`` in; returns the session's CSRF token."""
-    client.cookies.clear()
-    form = client.get("/app/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-    assert token is not None
-    response = client.post(
-        "/app/login",
-        data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)},
-        follow_redirects=False,
-    )
-    assert response.status_code == 303, response.text
-    page = client.get("/app/settings/members")
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
-    assert csrf is not None
-    return csrf.group(1)
 
 
 def test_a_link_cannot_put_words_in_the_members_pages_alert(
