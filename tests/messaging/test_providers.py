@@ -28,7 +28,6 @@ from tests.messaging.engine_helpers import (
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.messaging.campaigns import repository as campaign_repository
 from beacon.messaging.campaigns.clock import ManualClock
 from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Contact, Recipient
@@ -82,42 +81,6 @@ def test_sms_api_statuses_retries_and_bounces(db: Database, settings: Settings) 
     assert bounced.sms_status == "bounced"
     assert {s["Body"] for s in api.sent} == {"Hi P0 C0. Reply STOP", "Hi P2 C2. Reply STOP"}
     assert {s["From"] for s in api.sent} == {"+15005550006"}
-
-
-def test_a_run_sends_one_sms_per_number(db: Database, settings: Settings) -> None:
-    # phone numbers are not unique per account: two contacts sharing one each got the SMS
-    people = [
-        person(0, phone="+14155550101"),
-        person(1, phone="+1 415 555 0101"),  # the same number, stored in E.164
-        person(2, phone="+14155550102"),
-    ]
-    content = {"body": "Hi {{ contact.firstName }}. Reply STOP"}
-    campaign_id = seed_campaign(db, people=people, channel="sms", content=content)
-    api = SmsApi()
-    with sms_server(api) as url:
-        config = settings.model_copy(
-            update={
-                "sms_api_base_url": url,
-                "sms_account_sid": api.account,
-                "sms_auth_token": SecretStr(api.token),
-                "sms_from_number": "+15005550006",
-            }
-        )
-        execution_id = send_now(db, campaign_id)
-        run_execution(db, config)
-    assert execution(db, execution_id).status == "completed"
-    assert sorted(s["To"] for s in api.sent) == ["+14155550101", "+14155550102"]
-    by_contact = {r.contact_id: r for r in rows(db, execution_id)}
-    with db.transaction() as session:
-        names = {c.id: c.first_name for c in session.scalars(select(Contact))}
-        counts = campaign_repository.stage_counts(session, [execution_id])[execution_id]
-    outcome = {names[cid]: (r.stage, r.failed_stage, r.reason) for cid, r in by_contact.items()}
-    assert outcome["P2"][0] == "sent"
-    # the first of the two in the run (created together: by contact id) gets the SMS
-    shared = sorted([outcome["P0"], outcome["P1"]], key=lambda o: o[0])
-    assert shared[1][0] == "sent" and shared[0][:2] == ("failed", "hydrated")
-    assert "duplicate phone number" in (shared[0][2] or "")
-    assert (counts["scheduled"], counts["sent"], counts["failed"]) == (3, 2, 1)
 
 
 @pytest.mark.parametrize(

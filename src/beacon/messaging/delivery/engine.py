@@ -91,8 +91,6 @@ def start_execution(
         condition=snapshot_condition(session, campaign),
         now=now,
     )
-    if campaign.channel == "sms":
-        repo.fail_duplicate_phones(session, execution_id=execution.id, now=now)
     repo.create_batches(session, execution_id=execution.id, size=batch_size, now=now)
     log.info(
         "execution started",

@@ -134,31 +134,6 @@ def snapshot(
     )
 
 
-DUPLICATE_PHONE = "duplicate phone number: another contact in this run has it (one SMS per number)"
-
-
-def fail_duplicate_phones(session: Session, *, execution_id: uuid.UUID, now: datetime) -> int:
-    """Fail, at ``hydrated``, every row whose contact's phone number (stored in E.164, so
-    equal numbers are equal strings) an earlier row of the execution already has: one SMS per
-    number, as one email per address. The rows failed."""
-    ranked = (
-        select(
-            Recipient.id.label("rid"),
-            func.row_number().over(partition_by=Contact.phone, order_by=Recipient.id).label("nth"),
-        )
-        .join(Contact, Contact.id == Recipient.contact_id)
-        .where(Recipient.execution_id == execution_id, Contact.phone.is_not(None))
-        .subquery()
-    )
-    return rowcount(
-        session,
-        update(Recipient)
-        .where(Recipient.id.in_(select(ranked.c.rid).where(ranked.c.nth > 1)))
-        .values(stage="failed", failed_stage="hydrated", reason=DUPLICATE_PHONE, updated_at=now)
-        .execution_options(synchronize_session=False),
-    )
-
-
 def create_batches(session: Session, *, execution_id: uuid.UUID, size: int, now: datetime) -> int:
     """Cut the execution's rows into id ranges of ``size`` rows, one batch job each."""
     numbered = (
