@@ -83,22 +83,24 @@ def page(items: list[Any], *, total: int, limit: int, offset: int) -> JSONRespon
     )
 
 
-# IANA Area/Location names, and UTC. zoneinfo also opens keys that are no such name:
-# 'localtime' (whatever zone the server is set to), 'Factory', legacy aliases without an area
-# ('EST', 'GB', 'Zulu') and the posix/ and right/ copies of the database.
+# The IANA database's names, its legacy aliases included ('EST', 'GMT', 'US/Eastern': clients
+# and stored campaigns use them). zoneinfo also opens keys that name no zone of the database:
+# 'localtime' (whatever zone the server is set to: a send time that moved with the server's
+# settings), 'Factory', 'posixrules', and the posix/ and right/ copies of the database.
+_NOT_ZONES = frozenset({"localtime", "Factory", "posixrules"})
 IANA_TIMEZONES = frozenset(
     name
     for name in available_timezones()
-    if "/" in name and not name.startswith(("posix/", "right/"))
+    if name not in _NOT_ZONES and not name.startswith(("posix/", "right/"))
 ) | {"UTC"}
 TIMEZONES: list[JsonValue] = [*sorted(IANA_TIMEZONES)]
 
 
 def check_timezone(value: str) -> str:
-    """An IANA timezone name (Area/Location, or UTC), or ValueError."""
+    """An IANA timezone name (``IANA_TIMEZONES``), or ValueError."""
     if value not in IANA_TIMEZONES:
         raise ValueError(
-            f"unknown IANA timezone '{value}': use an Area/Location name such as "
+            f"unknown IANA timezone '{value}': use a name of the IANA database such as "
             "America/New_York, or UTC"
         )
     try:
