@@ -51,8 +51,9 @@ def whole_number(text: str) -> int | None:
     """``text`` as a whole number when it is written in ASCII digits, else None.
 
     ``str.isdigit`` alone also accepts '²' or '١', which ``int`` then refuses or reads: a typed
-    or crafted value must become a form error, never a 500."""
-    return int(text) if text.isascii() and text.isdigit() else None
+    or crafted value must become a form error, never a 500. Beyond 30 digits (no count, id or
+    offset is that long; ``int`` refuses more than 4,300) it is no number either."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 30 else None
 
 
 def offset_param(request: Request) -> int:

@@ -8,6 +8,7 @@ without JavaScript; htmx swaps the builder in place and refreshes the reach."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,9 +137,11 @@ def _value(op: str, raw: str, *, typed: bool) -> Any:
     if typed:
         for kind in (int, float):
             try:
-                return kind(raw)
-            except ValueError:
-                pass
+                number = kind(raw)
+            except ValueError:  # not a number, or an int of more than 4,300 digits
+                continue
+            if math.isfinite(number):  # 'nan', 'inf' and '1e999' stay the text typed
+                return number
     return raw
 
 

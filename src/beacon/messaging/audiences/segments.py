@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import uuid
 from collections.abc import Sequence
@@ -112,6 +113,9 @@ def _validate_condition(rule: dict[str, Any], path: str) -> None:
 
 
 def _comparable(value: Any) -> bool:
+    # a finite double: no NaN or infinity (which Python's JSON reads), no int beyond its range
+    if isinstance(value, float):
+        return math.isfinite(value)
     if isinstance(value, int) and not isinstance(value, bool):
         try:
             float(value)

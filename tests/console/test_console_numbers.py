@@ -1,0 +1,66 @@
+"""Numbers typed into console forms and URLs: never a 500, and never a value no JSON number
+holds stored in a rule."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from tests.console.in_process import member, sign_in
+from tests.support import bearer_token
+
+from beacon.console.web import whole_number
+from beacon.core.db import Database
+from beacon.core.permissions import Role
+
+LONG = "9" * 5000  # ASCII digits that int() refuses (more than 4,300)
+
+
+def test_whole_number_reads_ascii_digits_of_a_sane_length() -> None:
+    assert whole_number("42") == 42
+    assert whole_number("9" * 30) == int("9" * 30)
+    assert [whole_number(text) for text in ("²", "١", "-1", "4.0", "9" * 31, LONG)] == [None] * 6
+
+
+def test_a_very_long_number_in_a_url_or_a_form_is_never_a_500(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in(client, member(db, "owner@acme.example.com", Role.owner))
+    for path in ("/app/understand/inventory", "/app/orchestrate/contacts"):
+        assert client.get(path, params={"offset": LONG}).status_code == 200, path
+    form = {
+        "csrf_token": token,
+        "name": "n",
+        "match": "all",
+        "rule-field": ["email"] * 2,
+        "rule-op": ["contains"] * 2,
+        "rule-value": ["a", "b"],
+        "action": f"remove-{LONG}",
+    }
+    kept = client.post("/app/orchestrate/audiences", data=form)
+    assert kept.status_code == 200 and 'id="rule-2"' in kept.text
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "1e999", LONG])
+def test_a_builder_number_no_double_holds_stays_the_text_typed(
+    client: TestClient, db: Database, raw: str
+) -> None:
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    form = {
+        "csrf_token": token,
+        "name": f"Scores {raw[:5]}",
+        "match": "all",
+        "rule-field": "attribute",
+        "rule-attribute": "score",
+        "rule-op": "equals",
+        "rule-value": raw,
+        "action": "save",
+    }
+    saved = client.post("/app/orchestrate/audiences", data=form, follow_redirects=False)
+    assert saved.status_code == 303, saved.text[:300]
+    bearer = {"Authorization": f"Bearer {bearer_token(client, db)}"}
+    listed = client.get("/public/v1/segments", headers=bearer)
+    assert listed.status_code == 200
+    (segment,) = [s for s in listed.json()["data"] if s["name"] == f"Scores {raw[:5]}"]
+    assert segment["rules"] == {
+        "all": [{"field": "attributes.score", "op": "equals", "value": raw}]
+    }
