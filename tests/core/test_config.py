@@ -67,6 +67,34 @@ def test_partial_sms_account_is_refused_naming_what_is_missing(
     assert "tok-secret" not in message
 
 
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("smtp://user:pw-secret@relay.internal:25?starttls=false", True),
+        ("smtp://user:pw-secret@relay.internal:25?STARTTLS=off", True),
+        ("smtp://user:pw-secret@relay.internal:25?starttls=false&plaintext_login=true", False),
+        ("smtp://user:pw-secret@relay.internal:587?starttls=true", False),
+        ("smtp://user:pw-secret@relay.internal:25", False),  # STARTTLS when offered
+        ("smtps://user:pw-secret@relay.internal", False),
+        ("smtp://relay.internal:25?starttls=false", False),  # no credentials to protect
+    ],
+)
+def test_credentials_an_smtp_url_could_only_send_in_clear_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, url: str, refused: bool
+) -> None:
+    """Such a URL can never send (credentials go only over TLS, or with plaintext_login=true):
+    refused at start rather than every recipient failing as unreachable at the first run."""
+    monkeypatch.setenv("BEACON_SMTP_URL", url)
+    if not refused:
+        assert load_settings().smtp_url is not None
+        return
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "BEACON_SMTP_URL has credentials and starttls=false" in message
+    assert "plaintext_login=true" in message and "pw-secret" not in message
+
+
 def test_a_complete_sms_account_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     account = {"ACCOUNT_SID": "AC42", "AUTH_TOKEN": "t", "FROM_NUMBER": "+15005550006"}
     for name, value in account.items():

@@ -37,7 +37,7 @@ class _Raw:
 def _send(url: str, bodies: list[bytes]) -> list[Any]:
     async def run() -> list[Any]:
         provider = SmtpProvider(
-            SmtpConfig.from_url(url), concurrency=1, timeout=5.0, limiter=RateLimiter(0)
+            SmtpConfig.from_url(url), concurrency=1, timeout=30.0, limiter=RateLimiter(0)
         )
         messages = [
             OutgoingMessage(
