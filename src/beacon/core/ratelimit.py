@@ -28,6 +28,20 @@ class RateState:
         ]
 
 
+@dataclass(frozen=True)
+class Taken:
+    """One event ``RateLimiter.take`` counted: whether it fit, and the window it was counted
+    in (``give_back`` uncounts it only while that window lasts)."""
+
+    key: str
+    limit: str
+    allowed: bool
+    window_end: int
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
 class RateLimiter:
     """Fixed-window counters keyed by caller; shared across processes through Redis if set."""
 
@@ -69,18 +83,26 @@ class RateLimiter:
             )
         return state
 
-    def take(self, *, key: str, limit: str) -> bool:
-        """Count one event for ``key`` and say whether it fits in the window. Counting and
-        checking are one step, so of concurrent callers only as many as the limit get True
+    def take(self, *, key: str, limit: str) -> Taken:
+        """Count one event for ``key``; the result is true when it fits in the window. Counting
+        and checking are one step, so of concurrent callers only as many as the limit get true
         (reading first and counting after a slow check let every concurrent caller through)."""
-        return bool(self._limiter.hit(self._item(limit), key))
+        item = self._item(limit)
+        allowed = bool(self._limiter.hit(item, key))
+        return Taken(key, limit, allowed, self._window_end(item, key))
+
+    def _window_end(self, item: RateLimitItem, key: str) -> int:
+        return math.ceil(self._limiter.get_window_stats(item, key).reset_time)
 
     def reset_in(self, *, key: str, limit: str) -> int:
         """Seconds until ``key``'s current window ends (at least 1)."""
         stats = self._limiter.get_window_stats(self._item(limit), key)
         return max(1, math.ceil(stats.reset_time) - int(time.time()))
 
-    def give_back(self, *, key: str, limit: str) -> None:
-        """Uncount one event ``take`` counted that turned out not to be one (a sign-in that
-        succeeded, or one refused without a check)."""
-        self._limiter.hit(self._item(limit), key, cost=-1)
+    def give_back(self, taken: Taken) -> None:
+        """Uncount an event ``take`` counted that turned out not to be one (a sign-in that
+        succeeded, or one refused without a check), if its window still runs: once it ended,
+        the count ended with it, and uncounting would free a place in the next window."""
+        item = self._item(taken.limit)
+        if self._window_end(item, taken.key) == taken.window_end:
+            self._limiter.hit(item, taken.key, cost=-1)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from beacon.core.clientaddr import quota_address
 from beacon.core.errors import NotFound, RateLimited, Unauthorized, ValidationFailed
 from beacon.core.permissions import Role
-from beacon.core.ratelimit import RateLimiter
+from beacon.core.ratelimit import RateLimiter, Taken
 from beacon.core.security import hash_secret
 from beacon.core.timefmt import utcnow
 from beacon.people import passwords, repository
@@ -103,7 +103,7 @@ def check_password(
             for (key, limit), fits in zip(keys, taken, strict=True)
             if not fits
         )
-        _give_back(throttle, keys)
+        _give_back(throttle, taken)
         minutes = max(1, round(wait / 60))
         # The window as configured; a new password does not end it, so none is suggested.
         raise LockedOut(
@@ -112,15 +112,15 @@ def check_password(
             headers={"retry-after": str(wait)},
         )
     if passwords.verify_password(password, stored_hash):
-        _give_back(throttle, keys)
+        _give_back(throttle, taken)
         return True
     return False
 
 
-def _give_back(throttle: LoginThrottle, keys: tuple[tuple[str, str], ...]) -> None:
+def _give_back(throttle: LoginThrottle, taken: list[Taken]) -> None:
     """Uncount an attempt that was no failure: only failed checks use up the quotas."""
-    for key, limit in keys:
-        throttle.limiter.give_back(key=key, limit=limit)
+    for counted in taken:
+        throttle.limiter.give_back(counted)
 
 
 def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | None:

@@ -93,9 +93,10 @@ def token_attempt(request: Request, settings: AppSettings) -> Iterator[None]:
     limiter: RateLimiter = request.app.state.rate_limiter
     key = f"token-failures:ip:{client_quota_address(request)}"
     limit = settings.anonymous_rate_limit
-    if not limiter.take(key=key, limit=limit):
+    taken = limiter.take(key=key, limit=limit)
+    if not taken:
         retry_after = limiter.reset_in(key=key, limit=limit)
-        limiter.give_back(key=key, limit=limit)  # refused unchecked: not a failure
+        limiter.give_back(taken)  # refused unchecked: not a failure
         raise SlowDown(
             "Too many failed token requests from this address; retry later",
             retry_after=str(retry_after),
@@ -108,7 +109,7 @@ def token_attempt(request: Request, settings: AppSettings) -> Iterator[None]:
         raise
     finally:
         if not failed:
-            limiter.give_back(key=key, limit=limit)
+            limiter.give_back(taken)
 
 
 TokenAttempt = Annotated[None, Depends(token_attempt)]
