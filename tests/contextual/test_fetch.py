@@ -31,6 +31,25 @@ OPEN = FetchSettings(allow_private_networks=True, connect_timeout=2, read_timeou
 PAGE_NAMES = ("sports.html", "news.html", "travel.html")
 
 
+_CAFE = "<html><head><title>Caf\u00e9</title></head><body><p>Caf\u00e9 cr\u00e8me \u2019</p></body></html>"
+# Pages whose bytes say their encoding otherwise than a plain header (WHATWG's sniffing order:
+# byte order mark, then the header's charset, then <meta charset>, whose "utf-16" means UTF-8).
+_ENCODED_PAGES = {
+    "/utf16-bom.html": ("text/html", _CAFE.encode("utf-16")),
+    "/utf16be-bom-no-type.html": ("", b"\xfe\xff" + _CAFE.encode("utf-16-be")),
+    "/utf8-bom-wrong-header.html": (
+        "text/html; charset=iso-8859-1",
+        b"\xef\xbb\xbf" + _CAFE.encode("utf-8"),
+    ),
+    "/meta-utf16.html": ("text/html", ('<meta charset="utf-16">' + _CAFE).encode("utf-8")),
+    "/bad-header-label.html": (
+        "text/html; charset=nonsense",
+        ('<meta charset="windows-1252">' + _CAFE).encode("cp1252"),
+    ),
+    "/latin1-label-cp1252-bytes.html": ("text/html; charset=iso-8859-1", _CAFE.encode("cp1252")),
+}
+
+
 class _Handler(SimpleHTTPRequestHandler):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, directory=str(PAGES), **kwargs)  # type: ignore[arg-type]
@@ -96,6 +115,9 @@ class _Handler(SimpleHTTPRequestHandler):
         elif path == "/latin1.html":
             body = "<html><body><p>Caf\u00e9 cr\u00e8me</p></body></html>".encode("latin-1")
             self._send(200, "text/html; charset=iso-8859-1", body)
+        elif path in _ENCODED_PAGES:
+            content_type, body = _ENCODED_PAGES[path]
+            self._send(200, content_type, body)
         else:
             super().do_GET()
 
@@ -242,6 +264,13 @@ def test_http_error_status(server: str) -> None:
 
 def test_charset_from_header(server: str) -> None:
     assert "Caf\u00e9 cr\u00e8me" in fetch_page_sync(f"{server}/latin1.html", settings=OPEN).html
+
+
+@pytest.mark.parametrize("path", sorted(_ENCODED_PAGES))
+def test_encoding_sniffed_as_browsers_do(server: str, path: str) -> None:
+    page = fetch_page_sync(f"{server}{path}", settings=OPEN)
+    assert page.html.lstrip("\ufeff").startswith(("<html>", "<meta"))
+    assert "Caf\u00e9 cr\u00e8me \u2019" in page.html
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ against the original host name. Redirects are followed by hand so each hop's URL
 from __future__ import annotations
 
 import asyncio
+import codecs
 import ipaddress
 import os
 import re
@@ -428,16 +429,40 @@ async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]
     return b"".join(chunks)[:limit], truncated
 
 
-def decode_html(body: bytes, header_charset: str | None = None) -> str:
-    """Page bytes as text: the header's charset, else the page's <meta charset>, else UTF-8."""
-    charset = header_charset
-    if not charset:
-        match = _META_CHARSET_RE.search(body[:4096])
-        charset = match.group(1).decode("ascii") if match else "utf-8"
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# WHATWG Encoding: these labels mean windows-1252 (pages labelled latin-1 write its curly
+# quotes and euro sign), and a <meta> can only be read in an ASCII-compatible encoding, so
+# one naming UTF-16 means UTF-8.
+_WHATWG_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "latin-1": "cp1252"}
+_META_UTF16 = frozenset({"utf-16", "utf-16-le", "utf-16-be"})
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
     try:
-        return body.decode(charset, errors="replace")
+        name = codecs.lookup(label.strip()).name
     except LookupError:
-        return body.decode("utf-8", errors="replace")
+        return None
+    return _WHATWG_ALIASES.get(name, name)
+
+
+def decode_html(body: bytes, header_charset: str | None = None) -> str:
+    """Page bytes as text, sniffed as browsers do (WHATWG): a byte order mark, else the
+    header's charset, else the page's <meta charset>, else UTF-8; an unknown label is skipped."""
+    for bom, bom_codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(bom_codec, errors="replace")
+    codec = _codec(header_charset)
+    if codec is None:
+        match = _META_CHARSET_RE.search(body[:4096])
+        codec = _codec(match.group(1).decode("ascii")) if match else None
+        codec = "utf-8" if codec is None or codec in _META_UTF16 else codec
+    return body.decode(codec, errors="replace")
 
 
 async def _read_page(
@@ -452,14 +477,15 @@ async def _read_page(
     if mime and mime not in HTML_TYPES:
         raise FetchError(f"not an HTML page (content type {mime})")
     body, truncated = await _read_body(response, settings.max_bytes)
-    if not mime and b"<html" not in body[:2048].lower():
+    html = decode_html(body, response.charset_encoding)
+    if not mime and "<html" not in html[:2048].lower():
         raise FetchError("not an HTML page (no content type and no <html> tag)")
     return FetchedPage(
         url=requested,
         final_url=str(final),
         status=response.status_code,
         content_type=content_type,
-        html=decode_html(body, response.charset_encoding),
+        html=html,
         truncated=truncated,
     )
 
