@@ -161,9 +161,15 @@ def normalize_url(url: str) -> str:
         raise ValueError(f"invalid port in URL: {url!r}") from exc
     if port is not None and _DEFAULT_PORTS.get(scheme) != port:
         host = f"{host}:{port}"
+    # The query is decoded and re-encoded byte for byte (latin-1 maps each byte to one
+    # character): decoded as UTF-8, a legacy site's `?q=caf%E9` became `caf%EF%BF%BD`, so the
+    # fetcher asked for another page and every such URL of a path shared one key. A raw
+    # non-ASCII character is sent as its UTF-8 bytes, as browsers do.
+    raw_query = parts.query.encode("utf-8").decode("latin-1")
     query = sorted(
         (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        for key, value in parse_qsl(raw_query, keep_blank_values=True, encoding="latin-1")
         if not is_tracking_param(key)
     )
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+    encoded = urlencode(query, encoding="latin-1")
+    return urlunsplit((scheme, host, parts.path or "/", encoded, ""))
