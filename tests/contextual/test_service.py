@@ -304,3 +304,22 @@ def test_queued_inventory_and_campaign_urls_are_classified_in_bounded_ticks(
         statuses = set(session.scalars(select(UrlClassification.status)))
     assert statuses == {OK}
     assert PENDING not in statuses
+
+
+def test_a_queued_url_with_a_space_before_its_query_gets_its_outcome(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # An uploaded URL such as "https://x/article ?utm_source=nl": its key kept the space the
+    # query left at the end of the path, and the result was stored under the key of the
+    # stripped URL, so the queued row stayed pending and was fetched again on every lease.
+    url = site.url("/football.html ?utm_source=newsletter")
+    with db.transaction() as session:
+        assert store.request_classification(session, [(url, "127.0.0.1")]) == 1
+    assert classify_due(db=db, settings=open_settings) == 1
+    with db.transaction() as session:
+        statuses = list(session.scalars(select(UrlClassification.status)))
+        found = store.classifications_for_urls(session, [url])
+    assert statuses == [OK]
+    assert found[url]["iab_categories"][0]["id"].startswith("IAB17")
+    assert classify_due(db=db, settings=open_settings) == 0
+    assert site.hits["/football.html%20"] == 1

@@ -156,3 +156,12 @@ def test_fetched_url_keys_keep_a_legacy_querys_bytes() -> None:
     # UTF-8, escaped or raw, reads as before: one key for both spellings.
     assert normalize_url("http://a.example/s?q=café") == "http://a.example/s?q=caf%C3%A9"
     assert normalize_url("http://a.example/s?q=caf%C3%A9") == "http://a.example/s?q=caf%C3%A9"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://a.example/A ?utm_source=x", "http://a.example/A #top", "http://a.example/A\x0b?"],
+)
+def test_fetched_url_keys_are_stable_under_their_own_normalisation(url: str) -> None:
+    key = normalize_url(url)
+    assert key == normalize_url(key) and not key[-1].isspace()

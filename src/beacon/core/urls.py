@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -172,4 +172,10 @@ def normalize_url(url: str) -> str:
         if not is_tracking_param(key)
     )
     encoded = urlencode(query, encoding="latin-1")
-    return urlunsplit((scheme, host, parts.path or "/", encoded, ""))
+    # Whitespace the dropped query or fragment left at the end of the path is escaped, as a
+    # browser sends it: left raw, the key's own normalisation stripped it, so a result was
+    # stored under another key than the queued row's, which stayed pending forever.
+    path = parts.path or "/"
+    kept = path.rstrip()
+    path = kept + quote(path[len(kept) :], safe="")
+    return urlunsplit((scheme, host, path, encoded, ""))

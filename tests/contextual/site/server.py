@@ -74,6 +74,8 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
                 site.count(path)
             # The fetcher hangs up on purpose (timeouts).
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # Like many servers, it ignores a trailing (escaped) space in the path.
+                path = path.removesuffix("%20")
                 if path == "/legacy":  # a latin-1 site: the query's raw bytes pick the page
                     path = LEGACY_PAGES.get(query, "/missing")
                 self._route(path)
