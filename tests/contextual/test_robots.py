@@ -57,3 +57,12 @@ def test_connection_refused_says_so_and_is_not_cached(site: LocalSite) -> None:
     assert "connection failed" in failed.value.reason
     assert "robots" not in failed.value.reason
     assert fetch._robots_cache.get(f"http://127.0.0.1:{port}") is None
+
+
+def test_robots_with_a_byte_order_mark_still_applies(site: LocalSite) -> None:
+    # Windows editors save robots.txt with a UTF-8 BOM: its first line must still read.
+    site.robots_status = 200
+    site.robots_body = b"\xef\xbb\xbfUser-agent: *\nDisallow: /pasta.html\n"
+    with pytest.raises(FetchError, match=r"disallowed by robots\.txt"):
+        fetch_page_sync(site.url("/pasta.html"), settings=OPEN)
+    assert site.hits["/pasta.html"] == 0

@@ -515,7 +515,8 @@ async def _load_robots(
         if not 200 <= response.status_code < 300:
             return _robots_parser([]), settings.robots_ttl
         body, _ = await _read_body(response, ROBOTS_MAX_BYTES)
-        lines = body.decode("utf-8", errors="replace").splitlines()
+        # utf-8-sig: a byte order mark would hide the first line ("User-agent: *").
+        lines = body.decode("utf-8-sig", errors="replace").splitlines()
         return _robots_parser(lines), settings.robots_ttl
 
     # Unreachable (DNS, refused, timeout) propagates: `PageFetcher.fetch` words it.
