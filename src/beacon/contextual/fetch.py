@@ -25,12 +25,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
-from urllib.robotparser import RobotFileParser
 
 import anyio
 import httpcore
 import httpx
 
+from beacon.contextual.robots import RobotsRules
 from beacon.core.urls import normalize_url as normalize_url  # its home moved to core
 from beacon.core.urls import web_url_problem
 
@@ -273,10 +273,10 @@ class _RobotsCache:
     """robots.txt parsers per origin with a TTL, bounded in size."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[float, RobotFileParser]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, RobotsRules]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, origin: str) -> RobotFileParser | None:
+    def get(self, origin: str) -> RobotsRules | None:
         with self._lock:
             entry = self._entries.get(origin)
             if entry is None or entry[0] < time.monotonic():
@@ -284,7 +284,7 @@ class _RobotsCache:
             self._entries.move_to_end(origin)
             return entry[1]
 
-    def put(self, origin: str, parser: RobotFileParser, ttl: float) -> None:
+    def put(self, origin: str, parser: RobotsRules, ttl: float) -> None:
         with self._lock:
             self._entries[origin] = (time.monotonic() + ttl, parser)
             self._entries.move_to_end(origin)
@@ -302,12 +302,6 @@ _robots_cache = _RobotsCache()
 def clear_robots_cache() -> None:
     """Forget every cached robots.txt (tests, or after changing the user agent)."""
     _robots_cache.clear()
-
-
-def _robots_parser(lines: list[str]) -> RobotFileParser:
-    parser = RobotFileParser()
-    parser.parse(lines)
-    return parser
 
 
 def _timeouts(settings: FetchSettings) -> httpx.Timeout:
@@ -496,28 +490,28 @@ async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: Fet
     if parser is None:
         parser, ttl = await _load_robots(client, origin, settings)
         _robots_cache.put(origin, parser, ttl)
-    return parser.can_fetch(settings.user_agent, str(url))
+    return parser.allows(settings.user_agent, url.raw_path.decode("ascii"))
 
 
 async def _load_robots(
     client: httpx.AsyncClient, origin: str, settings: FetchSettings
-) -> tuple[RobotFileParser, float]:
+) -> tuple[RobotsRules, float]:
     """RFC 9309: 2xx gives the rules; 4xx (and any other answer) means no rules. A 5xx or an
     unreachable host fails the fetch with its real reason and is not cached, so the next page
     asks again instead of reading as "disallowed" for minutes."""
 
-    async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotFileParser, float]:
+    async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotsRules, float]:
         if response.status_code >= 500:
             raise FetchError(
                 f"robots.txt unavailable: HTTP status {response.status_code} from "
                 f"{origin}/robots.txt (retried on the next fetch)"
             )
         if not 200 <= response.status_code < 300:
-            return _robots_parser([]), settings.robots_ttl
+            return RobotsRules(), settings.robots_ttl
         body, _ = await _read_body(response, ROBOTS_MAX_BYTES)
         # utf-8-sig: a byte order mark would hide the first line ("User-agent: *").
         lines = body.decode("utf-8-sig", errors="replace").splitlines()
-        return _robots_parser(lines), settings.robots_ttl
+        return RobotsRules.parse(lines), settings.robots_ttl
 
     # Unreachable (DNS, refused, timeout) propagates: `PageFetcher.fetch` words it.
     return await _follow(client, f"{origin}/robots.txt", settings, robots=False, read=read)
