@@ -20,6 +20,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -336,6 +337,7 @@ class PageFetcher:
             headers={
                 "User-Agent": settings.user_agent,
                 "Accept": "text/html,application/xhtml+xml",
+                "Accept-Encoding": "gzip, deflate",  # what `_Inflater` decodes
             },
             timeout=_timeouts(settings),
             trust_env=False,
@@ -409,12 +411,48 @@ async def _follow(
     raise FetchError(f"too many redirects (more than {settings.max_redirects})")
 
 
+class _Inflater:
+    """One content-encoding layer decoded with bounded output. httpx's own decoders inflate
+    each network chunk whole, and chain any number of layers: a few kilobytes sent as
+    ``Content-Encoding: gzip, gzip`` became gigabytes in memory before the size cap was read."""
+
+    def __init__(self, encoding: str) -> None:
+        name = encoding.strip().lower()
+        if name in ("", "identity"):
+            self._wbits: int | None = None
+        elif name in ("gzip", "x-gzip"):
+            self._wbits = zlib.MAX_WBITS | 16
+        elif name == "deflate":
+            self._wbits = zlib.MAX_WBITS  # zlib-wrapped; raw deflate is tried if that fails
+        else:
+            raise FetchError(f"unsupported content encoding {encoding.strip()!r}")
+        self._inflater = None if self._wbits is None else zlib.decompressobj(self._wbits)
+        self._started = False
+
+    def feed(self, data: bytes, budget: int) -> bytes:
+        """At most ``budget`` bytes of decoded output for ``data`` (the rest is not needed:
+        the caller stops at its cap)."""
+        if self._inflater is None:
+            return data[:budget]
+        try:
+            out = self._inflater.decompress(data, budget)
+        except zlib.error as exc:
+            if self._started or self._wbits != zlib.MAX_WBITS:
+                raise FetchError(f"invalid compressed body: {exc}") from exc
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.feed(data, budget)
+        self._started = True
+        return out
+
+
 async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     declared = response.headers.get("content-length", "")
+    inflater = _Inflater(response.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
     size = 0
     truncated = declared.isdigit() and int(declared) > limit
-    async for chunk in response.aiter_bytes():
+    async for raw in response.aiter_raw():
+        chunk = inflater.feed(raw, limit - size + 1)  # one byte more tells a cut body
         chunks.append(chunk)
         size += len(chunk)
         if size >= limit:
