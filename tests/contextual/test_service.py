@@ -323,3 +323,15 @@ def test_a_queued_url_with_a_space_before_its_query_gets_its_outcome(
     assert found[url]["iab_categories"][0]["id"].startswith("IAB17")
     assert classify_due(db=db, settings=open_settings) == 0
     assert site.hits["/football.html%20"] == 1
+
+
+def test_a_utf16_html_file_is_read_as_html(settings: Settings, tmp_path: Any) -> None:
+    # Windows tools save HTML as UTF-16 with a byte order mark: its tags are not ASCII bytes.
+    path = tmp_path / "page.html"
+    html = (
+        "<html><head><title>Premier League report</title></head><body><p>Liverpool won the "
+        "football match with a late goal from Mohamed Salah at Anfield.</p></body></html>"
+    )
+    path.write_bytes(html.encode("utf-16"))
+    result = service.classify_file(path=path, settings=settings)
+    assert result.error is None and result.title == "Premier League report"

@@ -113,7 +113,7 @@ def child_queue_seconds(settings: Settings) -> float:
 
 # A local file is read up to the fetcher's page cap too; HTML is told from text by its tags.
 FILE_MAX_BYTES = FetchSettings().max_bytes
-_HTML_MARKERS = (b"<html", b"<body", b"<!doctype html", b"<p>", b"<p ", b"<div", b"<article")
+_HTML_MARKERS = ("<html", "<body", "<!doctype html", "<p>", "<p ", "<div", "<article")
 
 
 def classify_file(*, path: Path, settings: Settings) -> PageResult:
@@ -129,7 +129,8 @@ def classify_file(*, path: Path, settings: Settings) -> PageResult:
     text = decode_html(body)
     min_confidence = settings.classification_min_confidence
     try:
-        if any(marker in body[:4096].lower() for marker in _HTML_MARKERS):
+        # The decoded text, not the bytes: a UTF-16 file's tags are not ASCII bytes.
+        if any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
             result = engine.classify_html(
                 html=text, url=path.resolve().as_uri(), min_confidence=min_confidence
             )
