@@ -335,3 +335,24 @@ def test_a_utf16_html_file_is_read_as_html(settings: Settings, tmp_path: Any) ->
     path.write_bytes(html.encode("utf-16"))
     result = service.classify_file(path=path, settings=settings)
     assert result.error is None and result.title == "Premier League report"
+
+
+def test_a_url_failing_for_years_does_not_poison_the_tick(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A URL with an older result is retried for good; after 1,024 failures 2**(failures-1)
+    # no longer fit a float and record_result raised OverflowError, rolling back the whole
+    # tick's results every time the row came due (sooner with a short retry maximum).
+    gone, fine = site.url("/missing.html"), site.url("/football.html")
+    old = utcnow() - timedelta(days=30)
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=gone, domain="127.0.0.1", classification={"iab_categories": []},
+            engine_version=engine.ENGINE_VERSION, classified_at=old,
+        )  # fmt: skip
+        session.execute(update(UrlClassification).values(attempts=1100))
+        store.request_classification(session, [(fine, "127.0.0.1")])
+    assert classify_due(db=db, settings=open_settings) == 2
+    row = row_of(db, gone)
+    assert row.status == OK and row.attempts == 1101 and row.next_attempt_at is not None
+    assert row_of(db, fine).status == OK

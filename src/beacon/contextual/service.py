@@ -160,8 +160,11 @@ def retry_at(
     """
     if failures >= settings.classification_max_attempts and not keep_trying:
         return None
+    # The exponent is capped: a URL that keeps its older result is retried for good, and past
+    # 1,024 failures 2**(failures-1) no longer fits a float (OverflowError in the tick).
+    exponent = min(max(failures - 1, 0), 64)
     delay = min(
-        settings.classification_retry_base_seconds * 2 ** max(failures - 1, 0),
+        settings.classification_retry_base_seconds * 2**exponent,
         settings.classification_retry_max_seconds,
     )
     return now + timedelta(seconds=delay)
