@@ -356,3 +356,24 @@ def test_a_url_failing_for_years_does_not_poison_the_tick(
     row = row_of(db, gone)
     assert row.status == OK and row.attempts == 1101 and row.next_attempt_at is not None
     assert row_of(db, fine).status == OK
+
+
+def test_new_urls_are_classified_before_refreshes(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # After an engine upgrade (or each TTL) every stored row is due again; ordered by id, the
+    # refreshes of the old rows went first and a page never classified waited behind all of
+    # them (for good, once the store outgrew what the ticks refresh in a TTL).
+    old_pages = [site.url(p) for p in ("/pasta.html", "/gadgets.html", "/football.html")]
+    new_page = site.url("/earthquake.html")
+    with db.transaction() as session:
+        for url in old_pages:
+            store.save_classification(
+                session, url=url, domain="127.0.0.1", classification={"iab_categories": []},
+                engine_version="an-older-engine", classified_at=utcnow(),
+            )  # fmt: skip
+        store.request_classification(session, [(new_page, "127.0.0.1")])
+    one = open_settings.model_copy(update={"classification_tick_urls": 1})
+    assert classify_due(db=db, settings=one) == 1
+    assert row_of(db, new_page).status == OK
+    assert all(row_of(db, url).engine_version == "an-older-engine" for url in old_pages)

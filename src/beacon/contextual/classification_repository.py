@@ -259,7 +259,8 @@ def claim_due(
     to ``lease_until``; a worker that dies leaves them due again once the lease passes.
 
     Due: pending rows, failed rows whose back-off has passed, and classified rows that are
-    older than ``ttl`` or from another engine version (and not backing off).
+    older than ``ttl`` or from another engine version (and not backing off); claimed in that
+    order, so refreshes never hold up a page not yet classified.
     """
     not_backing_off = or_(
         UrlClassification.next_attempt_at.is_(None), UrlClassification.next_attempt_at <= now
@@ -280,7 +281,14 @@ def claim_due(
         session.scalars(
             select(UrlClassification.id)
             .where(due)
-            .order_by(UrlClassification.next_attempt_at.is_not(None), UrlClassification.id)
+            # URLs never classified first, then retries, then refreshes: by id alone, an
+            # engine upgrade (or each TTL) put every stored row ahead of a new page.
+            .order_by(
+                UrlClassification.status != PENDING,
+                UrlClassification.status == OK,
+                UrlClassification.next_attempt_at.is_not(None),
+                UrlClassification.id,
+            )
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
