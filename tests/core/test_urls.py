@@ -165,3 +165,9 @@ def test_fetched_url_keys_keep_a_legacy_querys_bytes() -> None:
 def test_fetched_url_keys_are_stable_under_their_own_normalisation(url: str) -> None:
     key = normalize_url(url)
     assert key == normalize_url(key) and not key[-1].isspace()
+
+
+def test_a_unicode_host_and_its_punycode_are_one_key() -> None:
+    # Browsers (so pixels) send the ASCII form; an uploaded list often has the Unicode one.
+    assert normalize_url("https://BÜCHER.de/a?x=1") == "https://xn--bcher-kva.de/a?x=1"
+    assert normalize_url("https://xn--bcher-kva.de/a?x=1") == "https://xn--bcher-kva.de/a?x=1"

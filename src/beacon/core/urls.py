@@ -148,11 +148,22 @@ def plain_host(value: str) -> str | None:
     return match[1].lower()
 
 
+def _ascii_host(host: str) -> str:
+    # A Unicode host in its IDNA (punycode) form, as browsers send it and the fetcher asks
+    # for it: the two spellings of one page shared no key. Kept as it is if IDNA refuses it.
+    if host.isascii():
+        return host
+    try:
+        return httpx.URL(f"http://{host}/").raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError):
+        return host
+
+
 def normalize_url(url: str) -> str:
     """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = _ascii_host((parts.hostname or "").lower())
     if ":" in host:
         host = f"[{host}]"
     try:
