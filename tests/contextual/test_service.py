@@ -4,6 +4,7 @@ SSRF refusal, and the periodic classifier that picks up pixel and inventory URLs
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -377,3 +378,27 @@ def test_new_urls_are_classified_before_refreshes(
     assert classify_due(db=db, settings=one) == 1
     assert row_of(db, new_page).status == OK
     assert all(row_of(db, url).engine_version == "an-older-engine" for url in old_pages)
+
+
+def test_a_row_keyed_by_an_older_normalisation_gets_its_own_result(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # Rows stored before a normalisation change (a Unicode host before its IDNA form, a
+    # trailing space before 3e74455) keep their old key: the tick stored their result under
+    # the URL's key now, so the claimed row stayed pending and was fetched for good.
+    old_url = site.url("/football.html ")
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    assert store.url_key(old_url)[1] != old_hash
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="127.0.0.1", status=PENDING, attempts=0
+            )
+        )
+    assert classify_due(db=db, settings=open_settings) == 1
+    with db.transaction() as session:
+        row = session.scalar(
+            select(UrlClassification).where(UrlClassification.url_hash == old_hash)
+        )
+        assert row is not None and row.status == OK and row.classification is not None
+    assert classify_due(db=db, settings=open_settings) == 0

@@ -171,9 +171,15 @@ def retry_at(
 
 
 def record_result(
-    session: Session, *, settings: Settings, result: PageResult, domain: str
+    session: Session,
+    *,
+    settings: Settings,
+    result: PageResult,
+    domain: str,
+    key: tuple[str, str] | None = None,
 ) -> UrlClassification:
-    """Store a page result: the classification, or the failure with its next retry time."""
+    """Store a page result: the classification, or the failure with its next retry time;
+    under ``key`` (a claimed row's url and hash) when given, else the URL's key."""
     if result.classification is not None:
         return classification_repository.save_classification(
             session,
@@ -184,9 +190,10 @@ def record_result(
             classified_at=result.classified_at,
             title=result.title,
             language=result.language,
+            key=key,
         )
     assert result.error is not None
-    row = classification_repository.stored_row(session, result.url)
+    row = classification_repository.stored_row(session, result.url, key=key)
     failures = (row.attempts if row is not None else 0) + 1
     has_result = row is not None and row.status == OK
     return classification_repository.record_failure(
@@ -197,6 +204,7 @@ def record_result(
         retry_at=retry_at(
             settings=settings, failures=failures, now=result.classified_at, keep_trying=has_result
         ),
+        key=key,
     )
 
 
