@@ -70,6 +70,8 @@ _COMPRESSED_PAGES = {
     "/raw-deflate.html": ("deflate", zlib.compress(_CAFE.encode())[2:-4]),
     "/bomb.html": ("gzip, gzip", _BOMB),
     "/br.html": ("br", b"\x8b\x03\x80hi\x03"),
+    # A misconfigured server's charset in Content-Encoding names no compression: ignored.
+    "/not-a-coding.html": ("utf-8", _CAFE.encode()),
 }
 
 
@@ -299,7 +301,7 @@ def test_encoding_sniffed_as_browsers_do(server: str, path: str) -> None:
     assert "Caf\u00e9 cr\u00e8me \u2019" in page.html
 
 
-@pytest.mark.parametrize("path", ["/gzip.html", "/raw-deflate.html"])
+@pytest.mark.parametrize("path", ["/gzip.html", "/raw-deflate.html", "/not-a-coding.html"])
 def test_compressed_pages_are_inflated(server: str, path: str) -> None:
     assert "Caf\u00e9 cr\u00e8me" in fetch_page_sync(f"{server}{path}", settings=OPEN).html
 

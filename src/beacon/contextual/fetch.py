@@ -411,21 +411,28 @@ async def _follow(
     raise FetchError(f"too many redirects (more than {settings.max_redirects})")
 
 
+# The compressions a Content-Encoding may name (RFC 9110 registry); one of gzip and deflate
+# is decoded, the others and chains of them are refused.
+_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
+
+
 class _Inflater:
     """One content-encoding layer decoded with bounded output. httpx's own decoders inflate
     each network chunk whole, and chain any number of layers: a few kilobytes sent as
     ``Content-Encoding: gzip, gzip`` became gigabytes in memory before the size cap was read."""
 
     def __init__(self, encoding: str) -> None:
-        name = encoding.strip().lower()
-        if name in ("", "identity"):
+        # Values that name no compression ("identity", or "utf-8" from a misconfigured
+        # server) are ignored, as browsers and httpx ignore them.
+        names = [n for n in (p.strip().lower() for p in encoding.split(",")) if n in _CODINGS]
+        if len(names) > 1 or (names and names[0] not in ("gzip", "x-gzip", "deflate")):
+            raise FetchError(f"unsupported content encoding {encoding.strip()!r}")
+        if not names:
             self._wbits: int | None = None
-        elif name in ("gzip", "x-gzip"):
-            self._wbits = zlib.MAX_WBITS | 16
-        elif name == "deflate":
+        elif names[0] == "deflate":
             self._wbits = zlib.MAX_WBITS  # zlib-wrapped; raw deflate is tried if that fails
         else:
-            raise FetchError(f"unsupported content encoding {encoding.strip()!r}")
+            self._wbits = zlib.MAX_WBITS | 16
         self._inflater = None if self._wbits is None else zlib.decompressobj(self._wbits)
         self._started = False
 
