@@ -52,6 +52,20 @@ def test_classifies_a_sports_page_and_serves_it_from_the_store(
     assert site.hits["/football.html"] == 1
 
 
+def test_latin1_query_urls_are_distinct_pages_fetched_as_given(
+    client: TestClient, headers: dict[str, str], site: LocalSite
+) -> None:
+    tops = {}
+    for query, tier1 in (("t=%E9", "IAB8"), ("t=%FC", "IAB17")):
+        url = site.url(f"/legacy?{query}")
+        response = client.post(CLASSIFY, json={"url": url}, headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.json()["url"] == url and response.json()["cached"] is False
+        tops[query] = response.json()["classification"]["iab_categories"][0]["id"]
+        assert tops[query].startswith(tier1)
+    assert site.hits["/legacy"] == 2
+
+
 @pytest.mark.parametrize(
     ("path", "tier1", "sentiment"),
     [

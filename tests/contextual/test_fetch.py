@@ -8,6 +8,8 @@ import ipaddress
 import re
 import threading
 import time
+import tracemalloc
+import zlib
 from collections.abc import Iterator
 from dataclasses import replace
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +31,48 @@ from beacon.contextual.fetch import (
 PAGES = Path(__file__).parent / "pages"
 OPEN = FetchSettings(allow_private_networks=True, connect_timeout=2, read_timeout=2)
 PAGE_NAMES = ("sports.html", "news.html", "travel.html")
+
+
+_CAFE = "<html><head><title>Caf\u00e9</title></head><body><p>Caf\u00e9 cr\u00e8me \u2019</p></body></html>"
+# Pages whose bytes say their encoding otherwise than a plain header (WHATWG's sniffing order:
+# byte order mark, then the header's charset, then <meta charset>, whose "utf-16" means UTF-8).
+_ENCODED_PAGES = {
+    "/utf16-bom.html": ("text/html", _CAFE.encode("utf-16")),
+    "/utf16be-bom-no-type.html": ("", b"\xfe\xff" + _CAFE.encode("utf-16-be")),
+    "/utf8-bom-wrong-header.html": (
+        "text/html; charset=iso-8859-1",
+        b"\xef\xbb\xbf" + _CAFE.encode("utf-8"),
+    ),
+    "/meta-utf16.html": ("text/html", ('<meta charset="utf-16">' + _CAFE).encode("utf-8")),
+    "/bad-header-label.html": (
+        "text/html; charset=nonsense",
+        ('<meta charset="windows-1252">' + _CAFE).encode("cp1252"),
+    ),
+    "/latin1-label-cp1252-bytes.html": ("text/html; charset=iso-8859-1", _CAFE.encode("cp1252")),
+}
+
+
+def _gzip(chunks: Iterator[bytes]) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    return b"".join(packer.compress(chunk) for chunk in chunks) + packer.flush()
+
+
+def _zeros(megabytes: int) -> Iterator[bytes]:
+    yield b"<html><body><p>"
+    for _ in range(megabytes):
+        yield b"\0" * 1_000_000
+
+
+# A few kilobytes that inflate to 300 MB through two gzip layers.
+_BOMB = _gzip(iter([_gzip(_zeros(300))]))
+_COMPRESSED_PAGES = {
+    "/gzip.html": ("gzip", _gzip(iter([_CAFE.encode()]))),
+    "/raw-deflate.html": ("deflate", zlib.compress(_CAFE.encode())[2:-4]),
+    "/bomb.html": ("gzip, gzip", _BOMB),
+    "/br.html": ("br", b"\x8b\x03\x80hi\x03"),
+    # A misconfigured server's charset in Content-Encoding names no compression: ignored.
+    "/not-a-coding.html": ("utf-8", _CAFE.encode()),
+}
 
 
 class _Handler(SimpleHTTPRequestHandler):
@@ -96,6 +140,12 @@ class _Handler(SimpleHTTPRequestHandler):
         elif path == "/latin1.html":
             body = "<html><body><p>Caf\u00e9 cr\u00e8me</p></body></html>".encode("latin-1")
             self._send(200, "text/html; charset=iso-8859-1", body)
+        elif path in _COMPRESSED_PAGES:
+            encoding, body = _COMPRESSED_PAGES[path]
+            self._send(200, "text/html; charset=utf-8", body, Content_Encoding=encoding)
+        elif path in _ENCODED_PAGES:
+            content_type, body = _ENCODED_PAGES[path]
+            self._send(200, content_type, body)
         else:
             super().do_GET()
 
@@ -242,6 +292,40 @@ def test_http_error_status(server: str) -> None:
 
 def test_charset_from_header(server: str) -> None:
     assert "Caf\u00e9 cr\u00e8me" in fetch_page_sync(f"{server}/latin1.html", settings=OPEN).html
+
+
+@pytest.mark.parametrize("path", sorted(_ENCODED_PAGES))
+def test_encoding_sniffed_as_browsers_do(server: str, path: str) -> None:
+    page = fetch_page_sync(f"{server}{path}", settings=OPEN)
+    assert page.html.lstrip("\ufeff").startswith(("<html>", "<meta"))
+    assert "Caf\u00e9 cr\u00e8me \u2019" in page.html
+
+
+@pytest.mark.parametrize("path", ["/gzip.html", "/raw-deflate.html", "/not-a-coding.html"])
+def test_compressed_pages_are_inflated(server: str, path: str) -> None:
+    assert "Caf\u00e9 cr\u00e8me" in fetch_page_sync(f"{server}{path}", settings=OPEN).html
+
+
+def test_a_compression_bomb_is_inflated_only_up_to_the_cap(server: str) -> None:
+    assert len(_BOMB) < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError, match="unsupported content encoding 'gzip, gzip'"):
+            fetch_page_sync(f"{server}/bomb.html", settings=OPEN)
+        single = replace(OPEN, max_bytes=1_000_000)
+        _COMPRESSED_PAGES["/bomb1.html"] = ("gzip", _gzip(_zeros(300)))
+        page = fetch_page_sync(f"{server}/bomb1.html", settings=single)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        _COMPRESSED_PAGES.pop("/bomb1.html", None)
+    assert page.truncated and len(page.html) == 1_000_000
+    assert peak < 30_000_000, peak
+
+
+def test_an_encoding_not_asked_for_is_refused(server: str) -> None:
+    with pytest.raises(FetchError, match="unsupported content encoding 'br'"):
+        fetch_page_sync(f"{server}/br.html", settings=OPEN)
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ one that dies mid-call fails that call, and the child exits with its server."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,11 +66,16 @@ def _alive(pid: int) -> bool:
 
 
 def _fail_a_slow_call(
-    classifier: ClassifierProcess, site: LocalSite, interrupt: Callable[[], object]
+    classifier: ClassifierProcess,
+    site: LocalSite,
+    interrupt: Callable[[], object],
+    total_timeout: float = 20.0,
 ) -> BaseException | object:
     """Call ``classifier`` on the site's slow page from a thread, run ``interrupt`` once the
     page is being fetched, and return what the call raised (or answered)."""
-    limits = FetchSettings(allow_private_networks=True, read_timeout=20.0, total_timeout=20.0)
+    limits = FetchSettings(
+        allow_private_networks=True, read_timeout=total_timeout, total_timeout=total_timeout
+    )
     before = site.hits["/slow.html"]
     outcome: list[BaseException | object] = []
 
@@ -259,3 +265,32 @@ def test_only_a_server_running_its_worker_classifies_in_a_child(settings: Settin
     assert b"beacon_classifier" not in generate_latest(app.state.metrics)
     with pytest.raises(ClassifierUnavailable):
         current.classify([], service.fetch_settings(settings), 1, None)
+
+
+def test_a_child_that_stops_answering_is_killed_and_that_call_fails(
+    module_site: LocalSite,
+) -> None:
+    # A stopped (or deadlocked) child held the call, and every batch and tick after it, for
+    # good: the runner's heartbeat kept the batch's lease, so it stayed "processing".
+    classifier = ClassifierProcess(seconds_per_page=1.0, margin_seconds=2.0)
+    try:
+        warm = FetchSettings(allow_private_networks=True, total_timeout=60.0)
+        football = module_site.url("/football.html")
+        assert classifier.classify([football], warm, 1, None)[0].classification is not None
+        (first,) = classifier.pids
+        started = time.monotonic()
+        failure = _fail_a_slow_call(
+            classifier, module_site, lambda: os.kill(first, signal.SIGSTOP), total_timeout=6.0
+        )
+        assert isinstance(failure, ClassifierUnavailable), failure
+        assert "did not answer" in str(failure)
+        assert time.monotonic() - started < 20  # the deadline: 6 s + 1 s + 2 s
+        _wait_for(lambda: not _alive(first), timeout=15)
+        assert classifier.stats().pages["lost"] == 1
+        # the next call gets a new child
+        assert classifier.classify([football], warm, 1, None)[0].classification is not None
+        assert classifier.pids and classifier.pids[0] != first
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(first, signal.SIGKILL)
+        classifier.close()

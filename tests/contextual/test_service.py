@@ -4,6 +4,7 @@ SSRF refusal, and the periodic classifier that picks up pixel and inventory URLs
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -304,3 +305,100 @@ def test_queued_inventory_and_campaign_urls_are_classified_in_bounded_ticks(
         statuses = set(session.scalars(select(UrlClassification.status)))
     assert statuses == {OK}
     assert PENDING not in statuses
+
+
+def test_a_queued_url_with_a_space_before_its_query_gets_its_outcome(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # An uploaded URL such as "https://x/article ?utm_source=nl": its key kept the space the
+    # query left at the end of the path, and the result was stored under the key of the
+    # stripped URL, so the queued row stayed pending and was fetched again on every lease.
+    url = site.url("/football.html ?utm_source=newsletter")
+    with db.transaction() as session:
+        assert store.request_classification(session, [(url, "127.0.0.1")]) == 1
+    assert classify_due(db=db, settings=open_settings) == 1
+    with db.transaction() as session:
+        statuses = list(session.scalars(select(UrlClassification.status)))
+        found = store.classifications_for_urls(session, [url])
+    assert statuses == [OK]
+    assert found[url]["iab_categories"][0]["id"].startswith("IAB17")
+    assert classify_due(db=db, settings=open_settings) == 0
+    assert site.hits["/football.html%20"] == 1
+
+
+def test_a_utf16_html_file_is_read_as_html(settings: Settings, tmp_path: Any) -> None:
+    # Windows tools save HTML as UTF-16 with a byte order mark: its tags are not ASCII bytes.
+    path = tmp_path / "page.html"
+    html = (
+        "<html><head><title>Premier League report</title></head><body><p>Liverpool won the "
+        "football match with a late goal from Mohamed Salah at Anfield.</p></body></html>"
+    )
+    path.write_bytes(html.encode("utf-16"))
+    result = service.classify_file(path=path, settings=settings)
+    assert result.error is None and result.title == "Premier League report"
+
+
+def test_a_url_failing_for_years_does_not_poison_the_tick(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A URL with an older result is retried for good; after 1,024 failures 2**(failures-1)
+    # no longer fit a float and record_result raised OverflowError, rolling back the whole
+    # tick's results every time the row came due (sooner with a short retry maximum).
+    gone, fine = site.url("/missing.html"), site.url("/football.html")
+    old = utcnow() - timedelta(days=30)
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=gone, domain="127.0.0.1", classification={"iab_categories": []},
+            engine_version=engine.ENGINE_VERSION, classified_at=old,
+        )  # fmt: skip
+        session.execute(update(UrlClassification).values(attempts=1100))
+        store.request_classification(session, [(fine, "127.0.0.1")])
+    assert classify_due(db=db, settings=open_settings) == 2
+    row = row_of(db, gone)
+    assert row.status == OK and row.attempts == 1101 and row.next_attempt_at is not None
+    assert row_of(db, fine).status == OK
+
+
+def test_new_urls_are_classified_before_refreshes(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # After an engine upgrade (or each TTL) every stored row is due again; ordered by id, the
+    # refreshes of the old rows went first and a page never classified waited behind all of
+    # them (for good, once the store outgrew what the ticks refresh in a TTL).
+    old_pages = [site.url(p) for p in ("/pasta.html", "/gadgets.html", "/football.html")]
+    new_page = site.url("/earthquake.html")
+    with db.transaction() as session:
+        for url in old_pages:
+            store.save_classification(
+                session, url=url, domain="127.0.0.1", classification={"iab_categories": []},
+                engine_version="an-older-engine", classified_at=utcnow(),
+            )  # fmt: skip
+        store.request_classification(session, [(new_page, "127.0.0.1")])
+    one = open_settings.model_copy(update={"classification_tick_urls": 1})
+    assert classify_due(db=db, settings=one) == 1
+    assert row_of(db, new_page).status == OK
+    assert all(row_of(db, url).engine_version == "an-older-engine" for url in old_pages)
+
+
+def test_a_row_keyed_by_an_older_normalisation_gets_its_own_result(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # Rows stored before a normalisation change (a Unicode host before its IDNA form, a
+    # trailing space before 3e74455) keep their old key: the tick stored their result under
+    # the URL's key now, so the claimed row stayed pending and was fetched for good.
+    old_url = site.url("/football.html ")
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    assert store.url_key(old_url)[1] != old_hash
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="127.0.0.1", status=PENDING, attempts=0
+            )
+        )
+    assert classify_due(db=db, settings=open_settings) == 1
+    with db.transaction() as session:
+        row = session.scalar(
+            select(UrlClassification).where(UrlClassification.url_hash == old_hash)
+        )
+        assert row is not None and row.status == OK and row.classification is not None
+    assert classify_due(db=db, settings=open_settings) == 0

@@ -83,3 +83,12 @@ def test_request_classification_queues_unknown_urls_once(db: Database) -> None:
         ("https://a.com/x", "pending"),
         ("https://b.com/", "pending"),
     ]
+
+
+def test_a_page_uploaded_with_a_unicode_host_and_seen_by_a_pixel_is_one_row(db: Database) -> None:
+    from beacon.contextual.classification_repository import request_classification
+
+    upload = ("https://bücher.de/neu", "bücher.de")
+    pixel = ("https://xn--bcher-kva.de/neu", "xn--bcher-kva.de")  # what browsers send
+    with db.transaction() as session:
+        assert request_classification(session, [upload, pixel]) == 1

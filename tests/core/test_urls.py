@@ -147,3 +147,27 @@ def test_plain_host_leaves_every_unusual_authority_to_urlsplit() -> None:
 def test_web_url_problem_is_the_fetchers_rule(url: str, problem: str | None) -> None:
     found = web_url_problem(url)
     assert (found is None) if problem is None else (found is not None and problem in found)
+
+
+def test_fetched_url_keys_keep_a_legacy_querys_bytes() -> None:
+    # Latin-1 escapes are not UTF-8: each URL keeps its own bytes (and its own cache key).
+    assert normalize_url("http://a.example/s?q=caf%E9") == "http://a.example/s?q=caf%E9"
+    assert normalize_url("http://a.example/s?q=caf%E8") == "http://a.example/s?q=caf%E8"
+    # UTF-8, escaped or raw, reads as before: one key for both spellings.
+    assert normalize_url("http://a.example/s?q=café") == "http://a.example/s?q=caf%C3%A9"
+    assert normalize_url("http://a.example/s?q=caf%C3%A9") == "http://a.example/s?q=caf%C3%A9"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://a.example/A ?utm_source=x", "http://a.example/A #top", "http://a.example/A\x0b?"],
+)
+def test_fetched_url_keys_are_stable_under_their_own_normalisation(url: str) -> None:
+    key = normalize_url(url)
+    assert key == normalize_url(key) and not key[-1].isspace()
+
+
+def test_a_unicode_host_and_its_punycode_are_one_key() -> None:
+    # Browsers (so pixels) send the ASCII form; an uploaded list often has the Unicode one.
+    assert normalize_url("https://BÜCHER.de/a?x=1") == "https://xn--bcher-kva.de/a?x=1"
+    assert normalize_url("https://xn--bcher-kva.de/a?x=1") == "https://xn--bcher-kva.de/a?x=1"

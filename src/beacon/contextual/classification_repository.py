@@ -132,10 +132,12 @@ def save_classification(
     classified_at: datetime,
     title: str | None = None,
     language: str | None = None,
+    key: tuple[str, str] | None = None,
 ) -> UrlClassification:
     """Insert or replace the stored classification of ``url`` (one atomic upsert), with the
-    page's extracted ``title`` and ``language`` when known."""
-    normalized, url_hash = url_key(url)
+    page's extracted ``title`` and ``language`` when known; ``key`` is the row's own (url,
+    hash) when the caller holds it (see ``claim_due``)."""
+    normalized, url_hash = key or url_key(url)
     values: dict[str, Any] = {
         "domain": domain[:255],
         "status": OK,
@@ -186,11 +188,12 @@ def request_classification(session: Session, urls: Iterable[tuple[str, str]]) ->
     return new
 
 
-def stored_row(session: Session, url: str) -> UrlClassification | None:
-    """The store row of ``url`` (normalised), whatever its status."""
-    return session.scalar(
-        select(UrlClassification).where(UrlClassification.url_hash == url_key(url)[1])
-    )
+def stored_row(
+    session: Session, url: str, *, key: tuple[str, str] | None = None
+) -> UrlClassification | None:
+    """The store row of ``url`` (normalised), or of ``key``, whatever its status."""
+    url_hash = (key or url_key(url))[1]
+    return session.scalar(select(UrlClassification).where(UrlClassification.url_hash == url_hash))
 
 
 def is_fresh(row: UrlClassification, *, now: datetime, ttl: timedelta, engine_version: str) -> bool:
@@ -205,15 +208,21 @@ def is_fresh(row: UrlClassification, *, now: datetime, ttl: timedelta, engine_ve
 
 
 def record_failure(
-    session: Session, *, url: str, domain: str, reason: str, retry_at: datetime | None
+    session: Session,
+    *,
+    url: str,
+    domain: str,
+    reason: str,
+    retry_at: datetime | None,
+    key: tuple[str, str] | None = None,
 ) -> UrlClassification:
     """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry.
 
     A row that already holds a classification keeps it (reports go on using the stale
     result); only a row without one turns to ``error``. One atomic upsert, like
-    ``save_classification``.
+    ``save_classification`` (``key`` as there).
     """
-    normalized, url_hash = url_key(url)
+    normalized, url_hash = key or url_key(url)
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
         url=normalized,
@@ -258,8 +267,13 @@ def claim_due(
     """Claim up to ``limit`` rows that need (re)classification by pushing their next attempt
     to ``lease_until``; a worker that dies leaves them due again once the lease passes.
 
+    A claimed row's result is recorded under the row's own key, not its URL's key now: a row
+    keyed by an older normalisation (before the host's IDNA form, say) would otherwise stay
+    pending, claimed and fetched again for good, while its result went to another row.
+
     Due: pending rows, failed rows whose back-off has passed, and classified rows that are
-    older than ``ttl`` or from another engine version (and not backing off).
+    older than ``ttl`` or from another engine version (and not backing off); claimed in that
+    order, so refreshes never hold up a page not yet classified.
     """
     not_backing_off = or_(
         UrlClassification.next_attempt_at.is_(None), UrlClassification.next_attempt_at <= now
@@ -280,7 +294,14 @@ def claim_due(
         session.scalars(
             select(UrlClassification.id)
             .where(due)
-            .order_by(UrlClassification.next_attempt_at.is_not(None), UrlClassification.id)
+            # URLs never classified first, then retries, then refreshes: by id alone, an
+            # engine upgrade (or each TTL) put every stored row ahead of a new page.
+            .order_by(
+                UrlClassification.status != PENDING,
+                UrlClassification.status == OK,
+                UrlClassification.next_attempt_at.is_not(None),
+                UrlClassification.id,
+            )
             .limit(limit)
             .with_for_update(skip_locked=True)
         )

@@ -12,6 +12,7 @@ against the original host name. Redirects are followed by hand so each hop's URL
 from __future__ import annotations
 
 import asyncio
+import codecs
 import ipaddress
 import os
 import re
@@ -19,17 +20,18 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
-from urllib.robotparser import RobotFileParser
 
 import anyio
 import httpcore
 import httpx
 
+from beacon.contextual.robots import RobotsRules
 from beacon.core.urls import normalize_url as normalize_url  # its home moved to core
 from beacon.core.urls import web_url_problem
 
@@ -272,10 +274,10 @@ class _RobotsCache:
     """robots.txt parsers per origin with a TTL, bounded in size."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[float, RobotFileParser]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, RobotsRules]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, origin: str) -> RobotFileParser | None:
+    def get(self, origin: str) -> RobotsRules | None:
         with self._lock:
             entry = self._entries.get(origin)
             if entry is None or entry[0] < time.monotonic():
@@ -283,7 +285,7 @@ class _RobotsCache:
             self._entries.move_to_end(origin)
             return entry[1]
 
-    def put(self, origin: str, parser: RobotFileParser, ttl: float) -> None:
+    def put(self, origin: str, parser: RobotsRules, ttl: float) -> None:
         with self._lock:
             self._entries[origin] = (time.monotonic() + ttl, parser)
             self._entries.move_to_end(origin)
@@ -301,12 +303,6 @@ _robots_cache = _RobotsCache()
 def clear_robots_cache() -> None:
     """Forget every cached robots.txt (tests, or after changing the user agent)."""
     _robots_cache.clear()
-
-
-def _robots_parser(lines: list[str]) -> RobotFileParser:
-    parser = RobotFileParser()
-    parser.parse(lines)
-    return parser
 
 
 def _timeouts(settings: FetchSettings) -> httpx.Timeout:
@@ -341,6 +337,7 @@ class PageFetcher:
             headers={
                 "User-Agent": settings.user_agent,
                 "Accept": "text/html,application/xhtml+xml",
+                "Accept-Encoding": "gzip, deflate",  # what `_Inflater` decodes
             },
             timeout=_timeouts(settings),
             trust_env=False,
@@ -414,12 +411,55 @@ async def _follow(
     raise FetchError(f"too many redirects (more than {settings.max_redirects})")
 
 
+# The compressions a Content-Encoding may name (RFC 9110 registry); one of gzip and deflate
+# is decoded, the others and chains of them are refused.
+_CODINGS = frozenset({"gzip", "x-gzip", "deflate", "br", "zstd", "compress", "x-compress"})
+
+
+class _Inflater:
+    """One content-encoding layer decoded with bounded output. httpx's own decoders inflate
+    each network chunk whole, and chain any number of layers: a few kilobytes sent as
+    ``Content-Encoding: gzip, gzip`` became gigabytes in memory before the size cap was read."""
+
+    def __init__(self, encoding: str) -> None:
+        # Values that name no compression ("identity", or "utf-8" from a misconfigured
+        # server) are ignored, as browsers and httpx ignore them.
+        names = [n for n in (p.strip().lower() for p in encoding.split(",")) if n in _CODINGS]
+        if len(names) > 1 or (names and names[0] not in ("gzip", "x-gzip", "deflate")):
+            raise FetchError(f"unsupported content encoding {encoding.strip()!r}")
+        if not names:
+            self._wbits: int | None = None
+        elif names[0] == "deflate":
+            self._wbits = zlib.MAX_WBITS  # zlib-wrapped; raw deflate is tried if that fails
+        else:
+            self._wbits = zlib.MAX_WBITS | 16
+        self._inflater = None if self._wbits is None else zlib.decompressobj(self._wbits)
+        self._started = False
+
+    def feed(self, data: bytes, budget: int) -> bytes:
+        """At most ``budget`` bytes of decoded output for ``data`` (the rest is not needed:
+        the caller stops at its cap)."""
+        if self._inflater is None:
+            return data[:budget]
+        try:
+            out = self._inflater.decompress(data, budget)
+        except zlib.error as exc:
+            if self._started or self._wbits != zlib.MAX_WBITS:
+                raise FetchError(f"invalid compressed body: {exc}") from exc
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            return self.feed(data, budget)
+        self._started = True
+        return out
+
+
 async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     declared = response.headers.get("content-length", "")
+    inflater = _Inflater(response.headers.get("content-encoding", ""))
     chunks: list[bytes] = []
     size = 0
     truncated = declared.isdigit() and int(declared) > limit
-    async for chunk in response.aiter_bytes():
+    async for raw in response.aiter_raw():
+        chunk = inflater.feed(raw, limit - size + 1)  # one byte more tells a cut body
         chunks.append(chunk)
         size += len(chunk)
         if size >= limit:
@@ -428,16 +468,40 @@ async def _read_body(response: httpx.Response, limit: int) -> tuple[bytes, bool]
     return b"".join(chunks)[:limit], truncated
 
 
-def decode_html(body: bytes, header_charset: str | None = None) -> str:
-    """Page bytes as text: the header's charset, else the page's <meta charset>, else UTF-8."""
-    charset = header_charset
-    if not charset:
-        match = _META_CHARSET_RE.search(body[:4096])
-        charset = match.group(1).decode("ascii") if match else "utf-8"
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# WHATWG Encoding: these labels mean windows-1252 (pages labelled latin-1 write its curly
+# quotes and euro sign), and a <meta> can only be read in an ASCII-compatible encoding, so
+# one naming UTF-16 means UTF-8.
+_WHATWG_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "latin-1": "cp1252"}
+_META_UTF16 = frozenset({"utf-16", "utf-16-le", "utf-16-be"})
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
     try:
-        return body.decode(charset, errors="replace")
+        name = codecs.lookup(label.strip()).name
     except LookupError:
-        return body.decode("utf-8", errors="replace")
+        return None
+    return _WHATWG_ALIASES.get(name, name)
+
+
+def decode_html(body: bytes, header_charset: str | None = None) -> str:
+    """Page bytes as text, sniffed as browsers do (WHATWG): a byte order mark, else the
+    header's charset, else the page's <meta charset>, else UTF-8; an unknown label is skipped."""
+    for bom, bom_codec in _BOMS:
+        if body.startswith(bom):
+            return body[len(bom) :].decode(bom_codec, errors="replace")
+    codec = _codec(header_charset)
+    if codec is None:
+        match = _META_CHARSET_RE.search(body[:4096])
+        codec = _codec(match.group(1).decode("ascii")) if match else None
+        codec = "utf-8" if codec is None or codec in _META_UTF16 else codec
+    return body.decode(codec, errors="replace")
 
 
 async def _read_page(
@@ -452,14 +516,15 @@ async def _read_page(
     if mime and mime not in HTML_TYPES:
         raise FetchError(f"not an HTML page (content type {mime})")
     body, truncated = await _read_body(response, settings.max_bytes)
-    if not mime and b"<html" not in body[:2048].lower():
+    html = decode_html(body, response.charset_encoding)
+    if not mime and "<html" not in html[:2048].lower():
         raise FetchError("not an HTML page (no content type and no <html> tag)")
     return FetchedPage(
         url=requested,
         final_url=str(final),
         status=response.status_code,
         content_type=content_type,
-        html=decode_html(body, response.charset_encoding),
+        html=html,
         truncated=truncated,
     )
 
@@ -470,27 +535,28 @@ async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: Fet
     if parser is None:
         parser, ttl = await _load_robots(client, origin, settings)
         _robots_cache.put(origin, parser, ttl)
-    return parser.can_fetch(settings.user_agent, str(url))
+    return parser.allows(settings.user_agent, url.raw_path.decode("ascii"))
 
 
 async def _load_robots(
     client: httpx.AsyncClient, origin: str, settings: FetchSettings
-) -> tuple[RobotFileParser, float]:
+) -> tuple[RobotsRules, float]:
     """RFC 9309: 2xx gives the rules; 4xx (and any other answer) means no rules. A 5xx or an
     unreachable host fails the fetch with its real reason and is not cached, so the next page
     asks again instead of reading as "disallowed" for minutes."""
 
-    async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotFileParser, float]:
+    async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotsRules, float]:
         if response.status_code >= 500:
             raise FetchError(
                 f"robots.txt unavailable: HTTP status {response.status_code} from "
                 f"{origin}/robots.txt (retried on the next fetch)"
             )
         if not 200 <= response.status_code < 300:
-            return _robots_parser([]), settings.robots_ttl
+            return RobotsRules(), settings.robots_ttl
         body, _ = await _read_body(response, ROBOTS_MAX_BYTES)
-        lines = body.decode("utf-8", errors="replace").splitlines()
-        return _robots_parser(lines), settings.robots_ttl
+        # utf-8-sig: a byte order mark would hide the first line ("User-agent: *").
+        lines = body.decode("utf-8-sig", errors="replace").splitlines()
+        return RobotsRules.parse(lines), settings.robots_ttl
 
     # Unreachable (DNS, refused, timeout) propagates: `PageFetcher.fetch` words it.
     return await _follow(client, f"{origin}/robots.txt", settings, robots=False, read=read)

@@ -33,14 +33,15 @@ class ClassifierCollector(Collector):
         )
         yield CounterMetricFamily(
             "beacon_classifier_process_deaths",
-            "Classifier child processes that died while the server ran (replaced on the next "
-            "call; the pages of the call they died in are counted as lost).",
+            "Classifier child processes that died, or were killed for not answering, while the "
+            "server ran (replaced on the next call; the pages of that call count as lost).",
             value=stats.deaths,
         )
         pages = CounterMetricFamily(
             "beacon_classifier_pages",
             "Pages sent to the classifier child, by outcome: classified, failed (fetch or "
-            "page error, in the result), lost (the child died with them).",
+            "page error, in the result), lost (the child died with them, or was killed for not "
+            "answering in time).",
             labels=["outcome"],
         )
         for outcome, count in sorted(stats.pages.items()):

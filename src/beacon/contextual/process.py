@@ -18,7 +18,10 @@ flushers do:
   (``service.CHILD_CALL_ROUNDS``), so a batch of a thousand pages takes turns with the store's
   ticks; a child that died (OOM kill, crash) is noticed at the next call or scrape of
   ``/metrics`` and replaced on the next call, and the call it died in fails like any other job
-  error (the store's claim lease and the batch job's retries bring the pages back);
+  error (the store's claim lease and the batch job's retries bring the pages back); a child
+  that does not answer a call within its deadline (its fetches' timeouts, plus
+  ``seconds_per_page`` a page and ``margin_seconds``) is killed and handled the same way, so a
+  stopped or deadlocked child cannot hold every batch and tick behind it;
 - a child whose server died (``kill -9``) exits within a second;
 - ``POST /v1/clsfy/classify`` (text, or one URL) and the console's classify pages still
   classify in the server: the caller waits for that one page, and it must not queue behind
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -73,9 +77,22 @@ class ClassifierStats:
 class ClassifierProcess:
     """One child process that fetches and classifies pages for the threads of this one."""
 
-    def __init__(self, *, log_level: str = "INFO") -> None:
+    def __init__(
+        self,
+        *,
+        log_level: str = "INFO",
+        seconds_per_page: float = 10.0,
+        margin_seconds: float = 60.0,
+    ) -> None:
         self.log_level = log_level
+        # A call's deadline beyond its fetches' own timeouts: classifying each page (a 2 MB
+        # page takes ~3 s of a busy CPU) and starting a child (loading the models).
+        self.seconds_per_page = seconds_per_page
+        self.margin_seconds = margin_seconds
         self._lock = threading.Lock()
+        # One call at a time, so a call's deadline runs while the child works on it, not
+        # while it queues behind the other threads' calls.
+        self._call_lock = threading.Lock()
         self._pool: ProcessPoolExecutor | None = None
         self._closed = False
         # counters, under ``_lock``; ``stats()`` copies them out
@@ -93,6 +110,29 @@ class ClassifierProcess:
         """What ``pages.classify_here`` answers for these arguments, computed in the child."""
         args = (list(urls), limits, parallel, min_confidence)
         started = time.monotonic()
+        deadline = self._deadline(urls, limits, parallel)
+        with self._call_lock:
+            results = self._call(args, pages=len(urls), deadline=deadline, started=started)
+        failed = sum(1 for result in results if result.classification is None)
+        self._count(started, classified=len(results) - failed, failed=failed)
+        return results
+
+    def _deadline(self, urls: Sequence[str], limits: FetchSettings, parallel: int) -> float:
+        rounds = math.ceil(len(urls) / max(parallel, 1))
+        return (
+            rounds * limits.total_timeout
+            + len(urls) * self.seconds_per_page
+            + (self.margin_seconds)
+        )
+
+    def _call(
+        self,
+        args: tuple[list[str], FetchSettings, int, float | None],
+        *,
+        pages: int,
+        deadline: float,
+        started: float,
+    ) -> list[PageResult]:
         pool = self._current()
         try:
             try:
@@ -101,7 +141,17 @@ class ClassifierProcess:
                 self._discard(pool)
                 pool = self._current()
                 future = pool.submit(_classify_in_child, *args)
-            results = future.result()
+            return future.result(timeout=deadline)
+        except TimeoutError as exc:
+            # A child that stopped answering (stopped, deadlocked, stuck on a page) would
+            # hold every batch and the store's ticks behind it for good: it is killed, and
+            # its pages come back as after a death (the claim lease, the job's retries).
+            self._discard(pool, reason=f"did not answer within {deadline:g}s")
+            self._count(started, lost=pages)
+            raise ClassifierUnavailable(
+                f"the classifier process did not answer within {deadline:g}s for {pages} "
+                "page(s) and was restarted"
+            ) from exc
         except (BrokenProcessPool, CancelledError, RuntimeError) as exc:
             # RuntimeError: submitted to a pool that ``close`` shut down a moment before;
             # CancelledError: ``close`` cancelled the call while it queued for the child.
@@ -110,13 +160,10 @@ class ClassifierProcess:
             if not isinstance(exc, BrokenProcessPool):
                 raise
             self._discard(pool)
-            self._count(started, lost=len(urls))
+            self._count(started, lost=pages)
             raise ClassifierUnavailable(
-                f"the classifier process died while classifying {len(urls)} page(s)"
+                f"the classifier process died while classifying {pages} page(s)"
             ) from exc
-        failed = sum(1 for result in results if result.classification is None)
-        self._count(started, classified=len(results) - failed, failed=failed)
-        return results
 
     def stats(self) -> ClassifierStats:
         """What this process has done so far (for ``/metrics`` and tests); a child that died
@@ -179,13 +226,13 @@ class ClassifierProcess:
         if pool is not None and children and not any(child.is_alive() for child in children):
             self._discard(pool)
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
+    def _discard(self, pool: ProcessPoolExecutor, *, reason: str = "died") -> None:
         with self._lock:
             if self._pool is not pool:
                 return  # another thread noticed first, or ``close`` took it
             self._pool = None
             self._deaths += 1
-        log.error("the classifier process died; the next call starts a new one")
+        log.error("the classifier process %s; the next call starts a new one", reason)
         _terminate(pool)
 
 
@@ -204,6 +251,9 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(5)
+            if process.is_alive():  # a stopped process holds SIGTERM until it is continued
+                process.kill()
+                process.join(5)
 
 
 _current_child: ClassifierProcess | None = None

@@ -113,7 +113,7 @@ def child_queue_seconds(settings: Settings) -> float:
 
 # A local file is read up to the fetcher's page cap too; HTML is told from text by its tags.
 FILE_MAX_BYTES = FetchSettings().max_bytes
-_HTML_MARKERS = (b"<html", b"<body", b"<!doctype html", b"<p>", b"<p ", b"<div", b"<article")
+_HTML_MARKERS = ("<html", "<body", "<!doctype html", "<p>", "<p ", "<div", "<article")
 
 
 def classify_file(*, path: Path, settings: Settings) -> PageResult:
@@ -129,7 +129,8 @@ def classify_file(*, path: Path, settings: Settings) -> PageResult:
     text = decode_html(body)
     min_confidence = settings.classification_min_confidence
     try:
-        if any(marker in body[:4096].lower() for marker in _HTML_MARKERS):
+        # The decoded text, not the bytes: a UTF-16 file's tags are not ASCII bytes.
+        if any(marker in text[:4096].lower() for marker in _HTML_MARKERS):
             result = engine.classify_html(
                 html=text, url=path.resolve().as_uri(), min_confidence=min_confidence
             )
@@ -159,17 +160,26 @@ def retry_at(
     """
     if failures >= settings.classification_max_attempts and not keep_trying:
         return None
+    # The exponent is capped: a URL that keeps its older result is retried for good, and past
+    # 1,024 failures 2**(failures-1) no longer fits a float (OverflowError in the tick).
+    exponent = min(max(failures - 1, 0), 64)
     delay = min(
-        settings.classification_retry_base_seconds * 2 ** max(failures - 1, 0),
+        settings.classification_retry_base_seconds * 2**exponent,
         settings.classification_retry_max_seconds,
     )
     return now + timedelta(seconds=delay)
 
 
 def record_result(
-    session: Session, *, settings: Settings, result: PageResult, domain: str
+    session: Session,
+    *,
+    settings: Settings,
+    result: PageResult,
+    domain: str,
+    key: tuple[str, str] | None = None,
 ) -> UrlClassification:
-    """Store a page result: the classification, or the failure with its next retry time."""
+    """Store a page result: the classification, or the failure with its next retry time;
+    under ``key`` (a claimed row's url and hash) when given, else the URL's key."""
     if result.classification is not None:
         return classification_repository.save_classification(
             session,
@@ -180,9 +190,10 @@ def record_result(
             classified_at=result.classified_at,
             title=result.title,
             language=result.language,
+            key=key,
         )
     assert result.error is not None
-    row = classification_repository.stored_row(session, result.url)
+    row = classification_repository.stored_row(session, result.url, key=key)
     failures = (row.attempts if row is not None else 0) + 1
     has_result = row is not None and row.status == OK
     return classification_repository.record_failure(
@@ -193,6 +204,7 @@ def record_result(
         retry_at=retry_at(
             settings=settings, failures=failures, now=result.classified_at, keep_trying=has_result
         ),
+        key=key,
     )
 
 

@@ -53,16 +53,17 @@ def classify_due_rows(*, db: Database, settings: Settings) -> int:
             limit=settings.classification_tick_urls,
             lease_until=now + lease,
         )
-        work = [(row.url, row.domain) for row in claimed]
+        work = [(row.url, row.url_hash, row.domain) for row in claimed]
     if not work:
         return 0
-    results = service.classify_pages(urls=[url for url, _ in work], settings=settings)
+    results = service.classify_pages(urls=[url for url, _, _ in work], settings=settings)
     with db.transaction() as session:
-        for (_, domain), result in zip(work, results, strict=True):
+        for (url, url_hash, domain), result in zip(work, results, strict=True):
             service.record_result(
                 session,
                 settings=settings,
                 result=result,
                 domain=domain or service.domain_of(result.url),
+                key=(url, url_hash),  # the claimed row, whatever its URL normalises to now
             )
     return len(work)

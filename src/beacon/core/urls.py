@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -148,11 +148,22 @@ def plain_host(value: str) -> str | None:
     return match[1].lower()
 
 
+def _ascii_host(host: str) -> str:
+    # A Unicode host in its IDNA (punycode) form, as browsers send it and the fetcher asks
+    # for it: the two spellings of one page shared no key. Kept as it is if IDNA refuses it.
+    if host.isascii():
+        return host
+    try:
+        return httpx.URL(f"http://{host}/").raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError):
+        return host
+
+
 def normalize_url(url: str) -> str:
     """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    host = _ascii_host((parts.hostname or "").lower())
     if ":" in host:
         host = f"[{host}]"
     try:
@@ -161,9 +172,21 @@ def normalize_url(url: str) -> str:
         raise ValueError(f"invalid port in URL: {url!r}") from exc
     if port is not None and _DEFAULT_PORTS.get(scheme) != port:
         host = f"{host}:{port}"
+    # The query is decoded and re-encoded byte for byte (latin-1 maps each byte to one
+    # character): decoded as UTF-8, a legacy site's `?q=caf%E9` became `caf%EF%BF%BD`, so the
+    # fetcher asked for another page and every such URL of a path shared one key. A raw
+    # non-ASCII character is sent as its UTF-8 bytes, as browsers do.
+    raw_query = parts.query.encode("utf-8").decode("latin-1")
     query = sorted(
         (key, value)
-        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        for key, value in parse_qsl(raw_query, keep_blank_values=True, encoding="latin-1")
         if not is_tracking_param(key)
     )
-    return urlunsplit((scheme, host, parts.path or "/", urlencode(query), ""))
+    encoded = urlencode(query, encoding="latin-1")
+    # Whitespace the dropped query or fragment left at the end of the path is escaped, as a
+    # browser sends it: left raw, the key's own normalisation stripped it, so a result was
+    # stored under another key than the queued row's, which stayed pending forever.
+    path = parts.path or "/"
+    kept = path.rstrip()
+    path = kept + quote(path[len(kept) :], safe="")
+    return urlunsplit((scheme, host, path, encoded, ""))

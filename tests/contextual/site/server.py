@@ -20,6 +20,8 @@ OPEN_FETCH = {
 
 
 SITE = Path(__file__).resolve().parent
+# ``/legacy?<query>`` serves the page its query names in latin-1 escapes (not UTF-8): é, ü.
+LEGACY_PAGES = {"t=%E9": "/pasta.html", "t=%FC": "/football.html"}
 SLOW_SECONDS = 5.0
 
 
@@ -67,11 +69,15 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             pass
 
         def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
+            path, _, query = self.path.partition("?")
             if path != "/robots.txt":
                 site.count(path)
             # The fetcher hangs up on purpose (timeouts).
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # Like many servers, it ignores a trailing (escaped) space in the path.
+                path = path.removesuffix("%20")
+                if path == "/legacy":  # a latin-1 site: the query's raw bytes pick the page
+                    path = LEGACY_PAGES.get(query, "/missing")
                 self._route(path)
 
         def _send(self, status: int, content_type: str, body: bytes, **headers: str) -> None:
