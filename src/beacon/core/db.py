@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
     text,
     type_coerce,
+    update,
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
@@ -126,6 +127,25 @@ def is_postgres(session_or_engine: Session | Engine) -> bool:
 
 UpsertInsert = postgresql.Insert | sqlite.Insert
 """An ``INSERT`` that takes ``on_conflict_do_update/nothing`` and offers ``excluded``."""
+
+
+def hold_rows(session: Session, model: Any, *where: ColumnElement[bool]) -> None:
+    """Lock the rows of ``model`` matching ``where`` until the transaction ends, so that what
+    the transaction reads next is still true when it writes: on PostgreSQL ``FOR NO KEY
+    UPDATE`` in primary-key order (other tables' foreign-key checks are not blocked); on
+    SQLite a no-op write, so the transaction holds the single writer's lock before it reads (a
+    plain read there runs outside any transaction and may be stale by the write)."""
+    key = model.__mapper__.primary_key[0]
+    if is_postgres(session):
+        query = select(key).where(*where).order_by(key)
+        session.execute(query.with_for_update(key_share=True))
+    else:
+        session.execute(
+            update(model)
+            .where(*where)
+            .values({key.key: key})
+            .execution_options(synchronize_session=False)
+        )
 
 
 def json_text(session: Session, column: Any, *path: str) -> ColumnElement[str]:

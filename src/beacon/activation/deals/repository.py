@@ -6,11 +6,11 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Activation, ActivationSegment, Segment
-from beacon.core.db import is_postgres
+from beacon.core.db import hold_rows
 from beacon.core.jobs import COMPLETE, PENDING
 
 CHUNK = 1000
@@ -37,21 +37,8 @@ def list_activations(session: Session, *, account_id: int) -> Sequence[Activatio
 def lock_segments(session: Session, *, account_id: int, segment_ids: Collection[int]) -> None:
     """Hold the account's ``segment_ids`` until the transaction ends, so that two activation
     requests over the same segments check for a pending twin one after the other (each sees
-    what the other stored). On PostgreSQL ``FOR NO KEY UPDATE`` of the segment rows (in id
-    order; the activations' foreign-key checks are not blocked); on SQLite a no-op write, so
-    the transaction holds the single writer's lock before it reads (a plain read there runs
-    outside any transaction)."""
-    where = (Segment.account_id == account_id, Segment.id.in_(sorted(set(segment_ids))))
-    if is_postgres(session):
-        query = select(Segment.id).where(*where).order_by(Segment.id)
-        session.execute(query.with_for_update(key_share=True))
-    else:
-        session.execute(
-            update(Segment)
-            .where(*where)
-            .values(id=Segment.id)
-            .execution_options(synchronize_session=False)
-        )
+    what the other stored; ``core.db.hold_rows``)."""
+    hold_rows(session, Segment, Segment.account_id == account_id, Segment.id.in_(segment_ids))
 
 
 def pending_like(session: Session, activation: Activation) -> Activation | None:

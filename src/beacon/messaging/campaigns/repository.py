@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from beacon.core.db import fetch_page, is_postgres
+from beacon.core.db import fetch_page, hold_rows
 from beacon.messaging.models import Campaign, Execution, Recipient, Template
 
 STAGES = ("scheduled", "hydrated", "composed", "injected", "sent")
@@ -101,23 +101,13 @@ def get_campaign(
     """The account's campaign, or None (another account's id is None too).
 
     ``lock`` serialises the actions on one campaign until the transaction ends, so that what
-    an action reads (its status, its executions) is still true when it writes: on PostgreSQL
-    ``FOR NO KEY UPDATE`` of the row (the executions' foreign-key checks are not blocked); on
-    SQLite a no-op write first, so the transaction holds the single writer's lock before it
-    reads (a plain read there runs outside any transaction and may be stale by the write)."""
+    an action reads (its status, its executions) is still true when it writes
+    (``core.db.hold_rows``)."""
     where = (Campaign.id == campaign_id, Campaign.account_id == account_id)
     query = select(Campaign).where(*where)
     if not lock:
         return session.scalar(query)
-    if is_postgres(session):
-        query = query.with_for_update(key_share=True)
-    else:
-        session.execute(
-            update(Campaign)
-            .where(*where)
-            .values(updated_at=Campaign.updated_at)
-            .execution_options(synchronize_session=False)
-        )
+    hold_rows(session, Campaign, *where)
     # the row as it is now, not as this session may have loaded it before the lock
     return session.scalar(query.execution_options(populate_existing=True))
 

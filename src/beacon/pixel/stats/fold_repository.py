@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session, aliased
 
-from beacon.core.db import UTCDateTime, is_postgres, upsert_insert
+from beacon.core.db import UTCDateTime, hold_rows, is_postgres, upsert_insert
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelCampaign
@@ -76,15 +76,7 @@ def lock_campaign(session: Session, campaign_id: int) -> None:
     if is_postgres(session):
         # A week of a large campaign's URLs grouped in memory, not in sorted runs on disk.
         session.execute(text(f"SET LOCAL work_mem = '{_WORK_MEM}'"))
-        statement = select(PixelCampaign.id).where(PixelCampaign.id == campaign_id)
-        session.execute(statement.with_for_update(key_share=True))
-    else:
-        session.execute(
-            update(PixelCampaign)
-            .where(PixelCampaign.id == campaign_id)
-            .values(id=PixelCampaign.id)
-            .execution_options(synchronize_session=False)
-        )
+    hold_rows(session, PixelCampaign, PixelCampaign.id == campaign_id)
 
 
 def site_day_loads(
