@@ -47,10 +47,11 @@ def web_url_problem(value: str) -> str | None:
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return "must be an absolute http(s) URL"
         _ = parts.port  # ValueError: not a number, or outside 0..65535
-        host = httpx.URL(text).host  # decodes an "xn--" label: UnicodeError if IDNA refuses
+        url = httpx.URL(text)
+        host = url.host  # decodes an "xn--" label: UnicodeError if IDNA refuses
     except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError
         return "must be an absolute http(s) URL with a valid host name and port"
-    if not host or not _host_is_plain(httpx.URL(text).raw_host.decode("ascii")):
+    if not host or not _host_is_plain(url.raw_host.decode("ascii")):
         return "must be an absolute http(s) URL with a valid host name and port"
     if parts.username is not None or parts.password is not None:
         return "must not carry a user name or password (they are not fetched)"
