@@ -95,6 +95,28 @@ def test_credentials_an_smtp_url_could_only_send_in_clear_are_refused_at_start(
     assert "plaintext_login=true" in message and "pw-secret" not in message
 
 
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("smtp://user:pw-secret@relay.internal:25?starttls=maybe", "starttls in BEACON_SMTP_URL"),
+        ("smtp://user:pw-secret@relay.internal:25?plaintext_login=sure", "plaintext_login in"),
+        ("http://user:pw-secret@relay.internal", "must look like smtp://"),
+        ("smtp://user:pw-secret@relay.internal:99999", "the port in BEACON_SMTP_URL"),
+        ("smtp://user:pw-secret@relay.internal:twentyfive", "the port in BEACON_SMTP_URL"),
+    ],
+)
+def test_an_smtp_url_no_sender_can_parse_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, url: str, says: str
+) -> None:
+    """The start check parses the URL as the senders do (one parser, ``core.smtp``): a URL
+    they cannot read was accepted at start, then failed every email run and every test send
+    from the console's template page."""
+    monkeypatch.setenv("BEACON_SMTP_URL", url)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert says in str(error.value) and "pw-secret" not in str(error.value)
+
+
 def test_a_complete_sms_account_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
     account = {"ACCOUNT_SID": "AC42", "AUTH_TOKEN": "t", "FROM_NUMBER": "+15005550006"}
     for name, value in account.items():

@@ -28,11 +28,11 @@ from tests.messaging.engine_helpers import (
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.smtp import SmtpConfig
 from beacon.messaging.campaigns.clock import ManualClock
 from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Contact, Recipient
 from beacon.messaging.providers import RateLimiter
-from beacon.messaging.providers.email import SmtpConfig
 
 ADDRESS = {"line1": "1 Main St", "city": "Springfield", "postalCode": "12345", "country": "US"}
 LETTER = {

@@ -14,8 +14,9 @@ from typing import ClassVar
 
 import pytest
 
+from beacon.core.smtp import SmtpConfig
 from beacon.messaging.providers import Delivery, Outcome, OutgoingMessage, RateLimiter
-from beacon.messaging.providers.email import SmtpConfig, SmtpProvider
+from beacon.messaging.providers.email import SmtpProvider
 
 
 class _Silent(asyncio.Protocol):

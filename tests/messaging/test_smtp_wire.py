@@ -17,8 +17,9 @@ from pydantic import SecretStr
 from tests.support import free_port
 
 from beacon.core.config import Settings
+from beacon.core.smtp import SmtpConfig
 from beacon.messaging.providers import Outcome, OutgoingMessage, RateLimiter
-from beacon.messaging.providers.email import SmtpConfig, SmtpProvider
+from beacon.messaging.providers.email import SmtpProvider
 from beacon.people import mail
 
 

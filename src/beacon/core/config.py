@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal, Self
-from urllib.parse import parse_qs, urlsplit
 
 from limits import parse as parse_rate
 from pydantic import (
@@ -19,6 +18,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from beacon.core.smtp import SmtpConfig
 
 ENV_PREFIX = "BEACON_"
 
@@ -153,8 +154,9 @@ class Settings(BaseSettings):
         "(`smtps://` for implicit TLS; without `starttls` STARTTLS is used when offered); "
         "credentials go only over an encrypted connection: a server that offers no STARTTLS "
         "is refused at send, and credentials with `starttls=false` at start, unless "
-        "`plaintext_login=true` (a login in clear text, only on a trusted network); unset: "
-        "emails go to the outbox directory",
+        "`plaintext_login=true` (a login in clear text, only on a trusted network); a URL "
+        "that is not of this form (another scheme, a bad port, a flag other than true or "
+        "false) is refused at start; unset: emails go to the outbox directory",
     )
     sms_api_base_url: str = Field(
         default="https://api.twilio.com",
@@ -540,19 +542,20 @@ class Settings(BaseSettings):
             given = ", ".join(env_var(name) for name, is_set in sms.items() if is_set)
             missing = ", ".join(env_var(name) for name, is_set in sms.items() if not is_set)
             problems.append(f"{missing} must be set as well when {given} is set (SMS provider)")
-        smtp = urlsplit(_revealed(self.smtp_url) or "")
-        flags = {k.lower(): v[-1].lower() for k, v in parse_qs(smtp.query).items()}
-        if (
-            smtp.scheme == "smtp"
-            and smtp.username
-            and flags.get("starttls") in ("0", "false", "no", "off")
-            and flags.get("plaintext_login") not in ("1", "true", "yes", "on")
-        ):
-            problems.append(
-                f"{env_var('smtp_url')} has credentials and starttls=false, and credentials are "
-                "never sent unencrypted: use smtps://, drop starttls=false, or add "
-                "plaintext_login=true (only on a network you trust)"
-            )
+        smtp_url = _revealed(self.smtp_url)
+        if smtp_url:
+            try:
+                smtp = SmtpConfig.from_url(smtp_url)
+            except ValueError as exc:
+                problems.append(str(exc))
+            else:
+                if smtp.logs_in_only_in_clear:
+                    problems.append(
+                        f"{env_var('smtp_url')} has credentials and starttls=false, and "
+                        "credentials are never sent unencrypted: use smtps://, drop "
+                        "starttls=false, or add plaintext_login=true (only on a network you "
+                        "trust)"
+                    )
         return problems
 
     def _misordered_bounds(self) -> list[str]:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from beacon.core.config import Settings
 from beacon.core.errors import APIError
-from beacon.messaging.providers.email import SmtpConfig
+from beacon.core.smtp import SmtpConfig
 
 TIMEOUT_SECONDS = 15.0
 
@@ -55,7 +55,8 @@ def send(*, settings: Settings, message: EmailMessage) -> None:
     """Hand ``message`` to the configured SMTP server; ``MailFailed`` (502) when it refuses."""
     assert settings.smtp_url is not None
     try:
-        # parsed here, inside the handling: the server starts with a URL it cannot parse
+        # inside the handling: settings checked at start never hold a URL it cannot parse,
+        # but settings built in code (model_copy) skip that check
         config = SmtpConfig.from_url(settings.smtp_url.get_secret_value())
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(config.hostname, config.port, timeout=TIMEOUT_SECONDS)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from beacon.core.config import Settings
+from beacon.core.smtp import SmtpConfig
 from beacon.messaging.providers import Provider, RetryPolicy, rate_limiter
 from beacon.messaging.providers.direct_mail import PrintFileProvider
-from beacon.messaging.providers.email import SmtpConfig, SmtpProvider
+from beacon.messaging.providers.email import SmtpProvider
 from beacon.messaging.providers.sms import SmsProvider
 
 
