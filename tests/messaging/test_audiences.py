@@ -379,7 +379,11 @@ def test_unsubscribe_link(client: TestClient, auth: dict[str, str], db: Database
     with db.transaction() as session:
         token = session.get(Contact, uuid.UUID(ids[0])).unsubscribe_token  # type: ignore[union-attr]
     page = client.get(f"/u/{token}")  # the engine's link: GET /u/{token}, an HTML page
-    assert page.status_code == 200 and "unsubscribed" in page.text
+    assert page.status_code == 200 and "Stop receiving these emails" in page.text
+    contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    assert contact["subscriptions"]["email"] == "subscribed"  # a GET changes nothing
+    page = client.post(f"/u/{token}")  # its button
+    assert page.status_code == 200 and "You are unsubscribed" in page.text
     contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
     assert contact["subscriptions"]["email"] == "unsubscribed"
     assert client.get(f"{API}/unsubscribe/nope").status_code == 404

@@ -499,6 +499,13 @@ def contact_out(contact: Contact) -> ContactOut:
     )
 
 
+def email_status_by_unsubscribe_token(*, session: Session, token: str) -> str | None:
+    """The email status of the contact an unsubscribe link names, changing nothing; None for
+    unknown links."""
+    contact = repo.contact_by_unsubscribe_token(session, token)
+    return None if contact is None else contact.email_status
+
+
 def unsubscribe(*, session: Session, token: str) -> bool:
     """Unsubscribe the contact an email's unsubscribe link names; False for unknown links."""
     contact = repo.contact_by_unsubscribe_token(session, token)

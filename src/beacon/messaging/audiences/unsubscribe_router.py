@@ -1,8 +1,14 @@
-"""The unsubscribe link every email carries: ``GET /u/{token}`` (a person clicking it) and
-``POST /u/{token}`` (RFC 8058 one-click, sent by mail clients from ``List-Unsubscribe-Post``).
+"""The unsubscribe link every email carries, ``/u/{token}``.
 
-No authentication: the unguessable per-contact token is the credential. The answer is a small
-HTML page, since a person reads it in a browser.
+``GET`` (a person clicking the link, or a mail scanner fetching it) answers a page with one
+button and changes nothing; the button, and an RFC 8058 one-click request that a mail client
+sends from ``List-Unsubscribe-Post``, ``POST`` to the same address, which unsubscribes. RFC 8058
+gives the reason: anti-spam software and corporate link scanners (Safe Links and the like) fetch
+every link of a message, and "there is no mechanical way for a sender to tell whether a request
+was made automatically", so a ``GET`` that acted unsubscribed recipients nobody asked for.
+
+No authentication: the unguessable per-contact token is the credential. The answers are small
+HTML pages, since a person reads them in a browser.
 """
 
 from __future__ import annotations
@@ -29,44 +35,67 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 _PAGE = (
-    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{title}</title></head>'
-    "<body><h1>{title}</h1><p>{text}</p></body></html>\n"
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<meta name="robots" content="noindex">'
+    "<title>{title}</title></head><body><h1>{title}</h1><p>{text}</p>{form}</body></html>\n"
+)
+# Posts to the page's own address (no action), the one-click request's address too.
+_CONFIRM_FORM = (
+    '<form method="post"><input type="hidden" name="List-Unsubscribe" value="One-Click">'
+    '<button type="submit">Unsubscribe</button></form>'
 )
 
 
-def _page(title: str, text: str, status: int) -> HTMLResponse:
-    body = _PAGE.format(title=html.escape(title), text=html.escape(text))
+def _page(title: str, text: str, status: int, *, form: str = "") -> HTMLResponse:
+    body = _PAGE.format(title=html.escape(title), text=html.escape(text), form=form)
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
 
-def _unsubscribe(token: str, session: DbSession) -> HTMLResponse:
-    if token == PREVIEW_UNSUBSCRIBE_TOKEN:
-        return _page(
-            "Preview link",
-            "This is the placeholder unsubscribe link of a preview or test message; it "
-            "unsubscribes nobody. Each real message carries its recipient's own link.",
-            404,
-        )
-    if not contacts.unsubscribe(session=session, token=token):
-        return _page("Link not found", "This unsubscribe link is not valid.", 404)
-    return _page("You are unsubscribed", "You will not receive these emails any more.", 200)
+def _preview_page() -> HTMLResponse:
+    return _page(
+        "Preview link",
+        "This is the placeholder unsubscribe link of a preview or test message; it "
+        "unsubscribes nobody. Each real message carries its recipient's own link.",
+        404,
+    )
+
+
+def _unknown_page() -> HTMLResponse:
+    return _page("Link not found", "This unsubscribe link is not valid.", 404)
 
 
 @router.get(
     "/u/{token}",
     response_class=HTMLResponse,
     responses=_RESPONSES,
-    summary="Unsubscribe from email (the link in every message)",
+    summary="Unsubscribe page (the link in every message): asks to confirm, changes nothing",
 )
 def unsubscribe_link(token: str, session: DbSession) -> HTMLResponse:
-    return _unsubscribe(token, session)
+    if token == PREVIEW_UNSUBSCRIBE_TOKEN:
+        return _preview_page()
+    status = contacts.email_status_by_unsubscribe_token(session=session, token=token)
+    if status is None:
+        return _unknown_page()
+    if status == "unsubscribed":
+        return _page("You are unsubscribed", "You will not receive these emails any more.", 200)
+    return _page(
+        "Unsubscribe",
+        "Stop receiving these emails at this address?",
+        200,
+        form=_CONFIRM_FORM,
+    )
 
 
 @router.post(
     "/u/{token}",
     response_class=HTMLResponse,
     responses=_RESPONSES,
-    summary="One-click unsubscribe (RFC 8058 List-Unsubscribe-Post)",
+    summary="Unsubscribe: the page's button, and RFC 8058 one-click (List-Unsubscribe-Post)",
 )
 def unsubscribe_one_click(token: str, session: DbSession) -> HTMLResponse:
-    return _unsubscribe(token, session)
+    if token == PREVIEW_UNSUBSCRIBE_TOKEN:
+        return _preview_page()
+    if not contacts.unsubscribe(session=session, token=token):
+        return _unknown_page()
+    return _page("You are unsubscribed", "You will not receive these emails any more.", 200)
