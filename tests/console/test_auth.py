@@ -4,10 +4,11 @@ the thing to check is a header or a status code."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from tests.console.conftest import Console, assert_accessible, shoot, sign_in, start_console
 
 pytestmark = pytest.mark.e2e
@@ -70,6 +71,36 @@ def test_lockout_after_the_per_email_limit_even_with_the_right_password(
     shoot(page, "login-locked-out")
     # another person on the same address still gets in: the per-email lock is per email
     sign_in(page, console.email("viewer"), console.password("viewer"))
+    expect(page).to_have_url(f"{console.base_url}/app/pixel/campaigns")
+
+
+def test_the_browser_a_person_signed_in_on_is_not_locked_out_by_guesses_elsewhere(
+    page: Page, browser: Browser, console: Console
+) -> None:
+    """OWASP's device cookie: the browser the person signed in on before keeps a quota of its
+    own, so five guesses from another browser lock the email out there but not here."""
+    console.cli(
+        "users", "create", "--account", console.account, "--email", "kept@acme.example",
+        "--role", "viewer", "--password-stdin", stdin=console.password("owner") + "\n",
+    )  # fmt: skip
+    sign_in(page, "kept@acme.example", console.password("owner"))
+    expect(page).to_have_url(f"{console.base_url}/app/pixel/campaigns")
+    device = next(c for c in page.context.cookies() if c["name"] == "beacon_device")
+    assert device["httpOnly"] and device["expires"] > time.time() + 300 * 86400  # a year
+    page.get_by_role("button", name="Sign out").click()
+
+    elsewhere = browser.new_context(base_url=console.base_url)
+    try:
+        attacker = elsewhere.new_page()
+        for _ in range(5):
+            sign_in(attacker, "kept@acme.example", "wrong guess")
+            expect(attacker.get_by_role("alert")).to_contain_text("Incorrect email or password")
+        sign_in(attacker, "kept@acme.example", console.password("owner"))
+        expect(attacker.get_by_role("alert")).to_contain_text("Too many failed sign-in attempts")
+    finally:
+        elsewhere.close()
+
+    sign_in(page, "kept@acme.example", console.password("owner"))
     expect(page).to_have_url(f"{console.base_url}/app/pixel/campaigns")
 
 

@@ -20,10 +20,11 @@ from beacon.core.domain import periodic_tasks
 from beacon.core.errors import NotFound, Unauthorized
 from beacon.core.permissions import Role
 from beacon.core.ratelimit import RateLimiter
+from beacon.core.security import hash_secret
 from beacon.core.timefmt import utcnow
 from beacon.domains import DOMAINS
 from beacon.people import invitations, passwords, service, sessions
-from beacon.people.models import ConsoleSession, User
+from beacon.people.models import ConsoleDevice, ConsoleSession, User
 from beacon.people.service import Member
 
 PASSWORD = "a long enough password"
@@ -215,7 +216,7 @@ def test_setting_a_password_on_the_command_line_ends_the_persons_sessions(db: Da
     # resetting a stolen password did not shut the thief out.
     _user(db)
     with db.transaction() as session:
-        token, _ = sessions.sign_in(
+        token, _, _ = sessions.sign_in(
             session=session,
             email=EMAIL,
             password=PASSWORD,
@@ -358,7 +359,7 @@ def test_sessions_nobody_can_resume_are_pruned_by_the_worker(
     tokens = []
     for _ in range(3):
         with db.transaction() as session:
-            token, _row = sessions.sign_in(
+            token, _row, _ = sessions.sign_in(
                 session=session,
                 email=EMAIL,
                 password=PASSWORD,
@@ -378,3 +379,90 @@ def test_sessions_nobody_can_resume_are_pruned_by_the_worker(
         assert session.scalar(select(func.count(ConsoleSession.id))) == 1
         timeouts = sessions.Timeouts(idle=timedelta(hours=8), absolute=timedelta(days=7))
         assert sessions.resume(session=session, token=tokens[2], timeouts=timeouts) is not None
+
+
+def _signed_in(
+    db: Database, throttle: sessions.LoginThrottle, password: str, device: str = ""
+) -> sessions.BrowserSignIn:
+    with db.transaction() as session:
+        return sessions.sign_in(
+            session=session,
+            email=EMAIL,
+            password=password,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+            device_token=device,
+        )
+
+
+def test_guesses_from_elsewhere_do_not_lock_the_person_out_of_their_own_browser(
+    db: Database,
+) -> None:
+    """Five wrong guesses per window from anywhere kept a known address out of the console for
+    good; the browser the person signed in on before has a quota of its own (OWASP's device
+    cookie), while every other browser is locked out as before."""
+    _user(db)
+    throttle = _throttle()
+    first = _signed_in(db, throttle, PASSWORD)
+    assert first.device_token is not None  # a new browser: remembered from now on
+    for _ in range(5):  # the attacker, without the device cookie
+        with pytest.raises(Unauthorized):
+            _signed_in(db, throttle, "a wrong guess")
+    with pytest.raises(sessions.LockedOut):  # any other browser, even with the password
+        _signed_in(db, throttle, PASSWORD)
+    with pytest.raises(sessions.LockedOut):  # a made-up device token is no device
+        _signed_in(db, throttle, PASSWORD, device="x" * 43)
+
+    again = _signed_in(db, throttle, PASSWORD, device=first.device_token)
+    assert again.device_token is None  # the browser keeps its cookie
+
+
+def test_a_remembered_browser_has_its_own_quota_and_serves_only_its_person(db: Database) -> None:
+    _user(db)
+    _user(db, "other@example.com")
+    throttle = _throttle()
+    mine = _signed_in(db, throttle, PASSWORD).device_token
+    assert mine is not None
+    for _ in range(5):  # guesses on the remembered browser count against it, not the email
+        with pytest.raises(Unauthorized):
+            _signed_in(db, throttle, "a wrong guess", device=mine)
+    with pytest.raises(sessions.LockedOut):
+        _signed_in(db, throttle, PASSWORD, device=mine)
+    assert _signed_in(db, throttle, PASSWORD).device_token is not None  # elsewhere: a new one
+
+    # another person's remembered browser gives no quota of its own for this email
+    with db.transaction() as session:
+        theirs = sessions.sign_in(
+            session=session,
+            email="other@example.com",
+            password=PASSWORD,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+        ).device_token
+    assert theirs is not None
+    for _ in range(5):  # so guesses with it count against the email's quota
+        with pytest.raises(Unauthorized):
+            _signed_in(db, throttle, "a wrong guess", device=theirs)
+    with pytest.raises(sessions.LockedOut):
+        _signed_in(db, throttle, PASSWORD)
+
+
+def test_browsers_unused_for_a_year_are_forgotten(db: Database) -> None:
+    _user(db)
+    throttle = _throttle()
+    kept = _signed_in(db, throttle, PASSWORD).device_token
+    old = _signed_in(db, throttle, PASSWORD).device_token
+    assert kept and old
+    with db.transaction() as session:
+        row = session.scalar(
+            select(ConsoleDevice).where(ConsoleDevice.token_hash == hash_secret(old))
+        )
+        assert row is not None
+        row.last_used_at = utcnow() - sessions.DEVICE_REMEMBERED - timedelta(minutes=1)
+    # past its year, before the pruning: no longer a device (a new cookie is handed out)
+    assert _signed_in(db, throttle, PASSWORD, device=old).device_token is not None
+    with db.transaction() as session:
+        sessions.prune(session=session, older_than=timedelta(days=1))
+    with db.transaction() as session:
+        left = session.scalars(select(ConsoleDevice.token_hash)).all()
+    assert hash_secret(old) not in left and hash_secret(kept) in left

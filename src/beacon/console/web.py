@@ -30,6 +30,9 @@ from beacon.people.service import Member
 PREFIX = "/app"
 SESSION_COOKIE = "beacon_session"
 LOGIN_CSRF_COOKIE = "beacon_login_csrf"
+# A browser someone signed in on: its failed sign-ins count on a quota of their own
+# (``people.sessions``), so others' guesses do not lock that person out of it.
+DEVICE_COOKIE = "beacon_device"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 _LOGIN_CSRF_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")  # secrets.token_urlsafe(24)
@@ -203,11 +206,15 @@ def secure_cookies(settings: Settings) -> bool:
     return bool(settings.public_url and settings.public_url.lower().startswith("https://"))
 
 
-def set_cookie(response: Response, settings: Settings, name: str, value: str) -> None:
-    """An HttpOnly, SameSite=Lax cookie scoped to /app (a session cookie: no Max-Age)."""
+def set_cookie(
+    response: Response, settings: Settings, name: str, value: str, *, max_age: int | None = None
+) -> None:
+    """An HttpOnly, SameSite=Lax cookie scoped to /app (without ``max_age``, a session cookie
+    the browser drops when it closes)."""
     response.set_cookie(
         name,
         value,
+        max_age=max_age,
         path=PREFIX,
         httponly=True,
         samesite="lax",

@@ -1,4 +1,5 @@
-"""Users, memberships (user x account x role), console sessions and invitations."""
+"""Users, memberships (user x account x role), console sessions, the browsers people signed
+in on, and invitations."""
 
 from __future__ import annotations
 
@@ -54,6 +55,21 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ConsoleDevice(Base):
+    """A browser that signed in as ``user_id`` before (OWASP's "device cookie"): its failed
+    sign-ins count against a quota of its own, so that guesses from elsewhere, which lock the
+    email out, do not lock out the person on the browser they always use. Only the cookie
+    token's hash is stored; it authenticates nothing."""
+
+    __tablename__ = "console_devices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Invitation(Base):

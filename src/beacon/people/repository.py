@@ -9,7 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from beacon.core.models import Account
-from beacon.people.models import ConsoleSession, Invitation, Membership, User
+from beacon.people.models import ConsoleDevice, ConsoleSession, Invitation, Membership, User
 
 
 def add(session: Session, row: object) -> None:
@@ -106,6 +106,17 @@ def revoke_user_sessions(
 def prune_sessions(session: Session, *, before: datetime) -> int:
     """Delete sessions last seen before ``before``; returns how many."""
     result = session.execute(delete(ConsoleSession).where(ConsoleSession.last_seen_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def device_by_token_hash(session: Session, token_hash: str) -> ConsoleDevice | None:
+    """The remembered browser with this cookie token hash, or None."""
+    return session.scalar(select(ConsoleDevice).where(ConsoleDevice.token_hash == token_hash))
+
+
+def prune_devices(session: Session, *, before: datetime) -> int:
+    """Forget browsers last used to sign in before ``before``; returns how many."""
+    result = session.execute(delete(ConsoleDevice).where(ConsoleDevice.last_used_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -1,11 +1,19 @@
 """Console sign-in: throttled password checks and server-side sessions (revocable, with idle
-and absolute timeouts). The cookie carries a random token; only its hash is stored."""
+and absolute timeouts). The cookie carries a random token; only its hash is stored.
+
+A browser that signed in before carries a second cookie, its device token (OWASP's "device
+cookie"): its failed sign-ins for that person count against a quota of its own instead of the
+email's. Guesses from anywhere else lock the email out, as before, but no longer the person on
+the browser they always sign in from (otherwise five guesses every window keep anyone who
+knows the address out for good). Both quotas are the per-email limit; the per-address quota
+applies to every attempt."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -16,11 +24,14 @@ from beacon.core.ratelimit import RateLimiter, Taken
 from beacon.core.security import hash_secret
 from beacon.core.timefmt import utcnow
 from beacon.people import passwords, repository
-from beacon.people.models import ConsoleSession, User
+from beacon.people.models import ConsoleDevice, ConsoleSession, User
 from beacon.people.service import Member, accounts_of, normalise_email
 
 # last_seen_at is written at most this often, so browsing does not write on every page.
 _TOUCH_EVERY = timedelta(seconds=60)
+# A browser is remembered this long after its last sign-in (the device cookie's Max-Age).
+DEVICE_REMEMBERED = timedelta(days=365)
+_TOKEN_MAX = 100  # longer cookie values are nobody's token: not hashed, not looked up
 
 
 @dataclass(frozen=True)
@@ -53,25 +64,44 @@ class LockedOut(RateLimited):
     """Too many failed sign-ins for this email or from this address."""
 
 
-def sign_in(
-    *, session: Session, email: str, password: str, client_ip: str, throttle: LoginThrottle
-) -> tuple[str, ConsoleSession]:
-    """Check the password and open a session; returns the cookie token (shown once) and row.
+class BrowserSignIn(NamedTuple):
+    """A successful sign-in: the session cookie's token (shown once) and row, and a new device
+    token for the browser to keep (None when it presented a valid one, which is kept)."""
 
-    Failed attempts count per email and per client address; once either is over its limit,
-    even the right password is refused until the window ends."""
+    token: str
+    row: ConsoleSession
+    device_token: str | None
+
+
+def sign_in(
+    *,
+    session: Session,
+    email: str,
+    password: str,
+    client_ip: str,
+    throttle: LoginThrottle,
+    device_token: str = "",
+) -> BrowserSignIn:
+    """Check the password and open a session.
+
+    Failed attempts count per client address, and per email, or per remembered browser when
+    ``device_token`` is one this person signed in on; once a quota is over its limit, even the
+    right password is refused until the window ends."""
     address = _quota_address(email)
     user = _user_for(session, address)
     usable = user is not None and user.disabled_at is None
+    device = _device_of(session, device_token, user if usable else None)
     if not check_password(
         email=address,
         password=password,
         stored_hash=user.password_hash if user is not None and usable else None,
         client_ip=client_ip,
         throttle=throttle,
+        device_id=device.id if device is not None else None,
     ):
         raise Unauthorized("Incorrect email or password")
     assert user is not None
+    now = utcnow()
     token = secrets.token_urlsafe(32)
     row = ConsoleSession(
         token_hash=hash_secret(token),
@@ -80,20 +110,47 @@ def sign_in(
         csrf_token=secrets.token_urlsafe(24),
     )
     repository.add(session, row)
-    return token, row
+    new_device: str | None = None
+    if device is not None:
+        device.last_used_at = now
+    else:
+        new_device = secrets.token_urlsafe(32)
+        repository.add(session, ConsoleDevice(token_hash=hash_secret(new_device), user_id=user.id))
+    return BrowserSignIn(token, row, new_device)
+
+
+def _device_of(session: Session, token: str, user: User | None) -> ConsoleDevice | None:
+    """The remembered browser of ``token`` when it is ``user``'s; None otherwise (no token, an
+    unknown or forgotten one, another person's browser)."""
+    if user is None or not token or len(token) > _TOKEN_MAX:
+        return None
+    device = repository.device_by_token_hash(session, hash_secret(token))
+    if device is None or device.user_id != user.id:
+        return None
+    if utcnow() - device.last_used_at > DEVICE_REMEMBERED:
+        return None
+    return device
 
 
 def check_password(
-    *, email: str, password: str, stored_hash: str | None, client_ip: str, throttle: LoginThrottle
+    *,
+    email: str,
+    password: str,
+    stored_hash: str | None,
+    client_ip: str,
+    throttle: LoginThrottle,
+    device_id: int | None = None,
 ) -> bool:
     """Whether ``password`` matches ``stored_hash`` (None: nobody's), under the sign-in quotas
-    of ``email`` and ``client_ip``: ``LockedOut`` when either is used up, a failure counted.
+    of ``email`` (or of the remembered browser ``device_id``, see the module's docstring) and
+    ``client_ip``: ``LockedOut`` when either is used up, a failure counted.
 
     The attempt is counted before the (slow) check and given back when it succeeds, so
     concurrent guesses get no more checks than the quota allows."""
     address = _quota_address(email)
+    person = f"device:{device_id}" if device_id is not None else f"email:{address}"
     keys = (
-        (f"console-login:email:{address}", throttle.per_email),
+        (f"console-login:{person}", throttle.per_email),
         (f"console-login:ip:{quota_address(client_ip)}", throttle.per_ip),
     )
     taken = [throttle.limiter.take(key=key, limit=limit) for key, limit in keys]
@@ -125,7 +182,7 @@ def _give_back(throttle: LoginThrottle, taken: list[Taken]) -> None:
 
 def resume(*, session: Session, token: str, timeouts: Timeouts) -> SignedIn | None:
     """The live session for a cookie token, or None (unknown, revoked, expired, disabled)."""
-    if not token or len(token) > 100:
+    if not token or len(token) > _TOKEN_MAX:
         return None
     row = repository.session_by_token_hash(session, hash_secret(token))
     now = utcnow()
@@ -203,7 +260,9 @@ def sign_out(*, session: Session, token: str) -> None:
 
 
 def prune(*, session: Session, older_than: timedelta) -> int:
-    """Delete sessions idle for longer than ``older_than``."""
+    """Delete sessions idle for longer than ``older_than``, and forget browsers no one signed
+    in on for ``DEVICE_REMEMBERED``; returns how many sessions."""
+    repository.prune_devices(session, before=utcnow() - DEVICE_REMEMBERED)
     return repository.prune_sessions(session, before=utcnow() - older_than)
 
 

@@ -74,12 +74,13 @@ def login(
             status=400,
         )
     try:
-        token, _ = sessions.sign_in(
+        signed_in = sessions.sign_in(
             session=session,
             email=email,
             password=password,
             client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
             throttle=web.login_throttle(request, settings),
+            device_token=request.cookies.get(web.DEVICE_COOKIE, ""),
         )
     except sessions.LockedOut as exc:
         refused = _login_form(
@@ -92,7 +93,12 @@ def login(
             request, settings, email=email, next_path=next, error=exc.message, status=401
         )
     response = web.redirect(web.safe_next(next))
-    web.set_cookie(response, settings, web.SESSION_COOKIE, token)
+    web.set_cookie(response, settings, web.SESSION_COOKIE, signed_in.token)
+    if signed_in.device_token is not None:
+        remembered = int(sessions.DEVICE_REMEMBERED.total_seconds())
+        web.set_cookie(
+            response, settings, web.DEVICE_COOKIE, signed_in.device_token, max_age=remembered
+        )
     response.delete_cookie(web.LOGIN_CSRF_COOKIE, path=web.PREFIX)
     return response
 
