@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -298,16 +298,19 @@ class ChunkStream:
             status, cancel, error = repo.execution_status(session, execution_id=batch.execution_id)
             if status != "running" or cancel is not None:
                 return [], Stop(status, cancel is not None, error)
-            recipients.mark_failed(session, failures, now)
+            stages = {row.id: row.stage for row in rows}
+            release_claims(session, batch, failures, stages)
+            going, duplicates = _one_per_number(session, batch, messages, stages, now)
+            recipients.mark_failed(session, [*failures, *duplicates], now)
             if self.journal is not None:
-                self.journal.claimed(m.recipient_id for m in messages)  # before the commit
+                self.journal.claimed(m.recipient_id for m in going)  # before the commit
             moved = recipients.mark_injected(
                 session,
                 execution_id=batch.execution_id,
-                ids=[m.recipient_id for m in messages],
+                ids=[m.recipient_id for m in going],
                 now=now,
             )
-        return [m for m in messages if m.recipient_id in moved], None
+        return [m for m in going if m.recipient_id in moved], None
 
     async def _hand_over(
         self, messages: Sequence[OutgoingMessage], window: asyncio.Semaphore
@@ -332,6 +335,56 @@ class ChunkStream:
         """Store the provider's answers; False when it was unreachable (the execution failed)."""
         with self.batch.tx() as session:
             return _write_answers(session, self.batch, answered, utcnow())
+
+
+def release_claims(
+    session: Session, batch: BatchContext, failures: Sequence[Failure], stages: Mapping[int, str]
+) -> None:
+    """Rows failing before their hand-over give up the address they may have claimed: only a
+    row resent after a crash (``injected`` again) can hold one, and the address must not stay
+    claimed by a row that never handed anything to it."""
+    resent = [rid for rid, _, _ in failures if stages.get(rid) == "injected"]
+    recipients.release_claims(session, execution_id=batch.execution_id, ids=resent)
+
+
+def duplicate_number(holder: int | None) -> str:
+    """The reason of a row not sent to because another row of the run has its SMS number."""
+    who = f"recipient {holder}" if holder is not None else "another recipient"
+    return f"duplicate phone number: {who} of this run has it (one SMS per number per run)"
+
+
+def _one_per_number(
+    session: Session,
+    batch: BatchContext,
+    messages: Sequence[OutgoingMessage],
+    stages: Mapping[int, str],
+    now: datetime,
+) -> tuple[list[OutgoingMessage], list[Failure]]:
+    """SMS: each message's row claims its number for the run (``messaging_handover_claims``,
+    in the transaction that marks it ``injected``); the messages whose number another row
+    holds are not handed over and fail at ``injected`` (at ``sent`` when resent after a
+    crash) with ``duplicate phone number``. Numbers are stored in E.164: equal numbers are
+    equal strings. Other channels pass: an email address belongs to one contact."""
+    if batch.channel != "sms":
+        return list(messages), []
+    wanted: dict[str, int] = {}
+    for message in messages:
+        held = wanted.get(message.to)
+        if held is None or message.recipient_id < held:
+            wanted[message.to] = message.recipient_id
+    holders = recipients.claim_addresses(
+        session, execution_id=batch.execution_id, wanted=wanted, now=now
+    )
+    going: list[OutgoingMessage] = []
+    duplicates: list[Failure] = []
+    for message in messages:
+        holder = holders[message.to]
+        if holder == message.recipient_id:
+            going.append(message)
+            continue
+        stage = "sent" if stages.get(message.recipient_id) == "injected" else "injected"
+        duplicates.append((message.recipient_id, stage, duplicate_number(holder)))
+    return going, duplicates
 
 
 def _count(answered: Sequence[Answered]) -> int:
