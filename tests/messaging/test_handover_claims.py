@@ -6,14 +6,17 @@ Over the loopback SMS API, on both databases, with workers racing and after a cr
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 from sqlalchemy import select, update
 from tests.messaging.engine_helpers import (
     SmsApi,
+    WorkerProcess,
     engine_worker,
     execution,
     person,
@@ -22,6 +25,7 @@ from tests.messaging.engine_helpers import (
     seed_campaign,
     send_now,
     sms_server,
+    wait_for,
 )
 
 from beacon.core.config import Settings
@@ -271,3 +275,73 @@ def test_a_claim_whose_row_fails_after_a_crash_is_given_up(
     )
     assert final[second.id].stage == "sent"
     assert [s["sid"] for s in api.sent] == [final[second.id].provider_message_id]
+
+
+class SlowSmsApi(SmsApi):
+    """The SMS API taking 20 ms per message, so that a run can be killed mid-way."""
+
+    def answer(
+        self, path: str, auth: str | None, form: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        time.sleep(0.02)
+        return super().answer(path, auth, form)
+
+
+def test_kill_9_mid_run_leaves_each_number_at_most_one_sms(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    """A real `beacon worker` killed mid-run, another taking its batches over: each number
+    still gets at most one SMS, and one exactly unless its claimed row's outcome is unknown."""
+    numbers = [f"+1415555{n:04d}" for n in range(300, 320)]
+    people = [person(i, phone=numbers[i % len(numbers)]) for i in range(60)]
+    campaign_id = seed_campaign(db, people=people, channel="sms", content=SMS)
+    api = SlowSmsApi()
+    data_dir = tmp_path / "var"
+    with sms_server(api) as url:
+        env = {
+            "BEACON_DATABASE_URL": database_url,
+            "BEACON_SMS_API_BASE_URL": url,
+            "BEACON_SMS_ACCOUNT_SID": api.account,
+            "BEACON_SMS_AUTH_TOKEN": api.token,
+            "BEACON_SMS_FROM_NUMBER": "+15005550006",
+            "BEACON_JOB_LEASE_SECONDS": "2",
+            "BEACON_WORKER_POLL_INTERVAL": "0.1",
+            "BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS": "0.2",
+            "BEACON_MESSAGING_BATCH_SIZE": "10",
+            "BEACON_MESSAGING_INJECT_CHUNK_SIZE": "2",
+            "BEACON_MESSAGING_PROVIDER_CONCURRENCY": "2",
+            "BEACON_LOG_LEVEL": "WARNING",
+        }
+        execution_id = send_now(db, campaign_id)
+        first = WorkerProcess(data_dir=data_dir, env=env).start()
+        try:
+            wait_for(lambda: len(api.sent) >= 6, what="the first worker to send some SMS")
+        finally:
+            assert first.kill() == -9
+        assert len(api.sent) < len(numbers), "the run finished before the kill"
+        second = WorkerProcess(data_dir=data_dir, env=env).start()
+        try:
+            wait_for(
+                lambda: execution(db, execution_id).status != "running",
+                timeout=90,
+                what="the second worker to finish the execution",
+            )
+        finally:
+            second.stop()
+
+    assert execution(db, execution_id).status == "completed"
+    final = rows(db, execution_id)
+    with db.transaction() as session:
+        phone = {c.id: c.phone for c in session.scalars(select(Contact))}
+    received = Counter(s["To"] for s in api.sent)
+    assert max(received.values()) == 1  # no number got two
+    sent = [phone[r.contact_id] for r in final if r.stage == "sent"]
+    assert len(sent) == len(set(sent)) and set(sent) <= set(received)
+    unknown = {phone[r.contact_id] for r in final if r.reason == recipients.UNKNOWN_AFTER_CRASH}
+    assert set(numbers) - set(sent) <= unknown  # a number without a sent row was in flight
+    assert all(
+        r.reason == recipients.UNKNOWN_AFTER_CRASH
+        or (r.reason or "").startswith("duplicate phone number")
+        for r in final
+        if r.stage == "failed"
+    )
