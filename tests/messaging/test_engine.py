@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import uuid
 from email.header import decode_header, make_header
 from typing import Any, ClassVar
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from tests.messaging.engine_helpers import (
@@ -27,6 +31,7 @@ from tests.support import free_port
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.messaging.audiences import contacts
 from beacon.messaging.campaigns import observability, repository
 from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.campaigns.clock import ManualClock
@@ -308,6 +313,71 @@ def test_rows_a_dead_worker_left_are_not_sent_to_a_contact_who_unsubscribed_sinc
     ]
     assert {final[r.id].reason for r in left} == {"contact is unsubscribed for email"}
     assert len(mailbox.received) == 1  # only the fourth contact, still subscribed
+    assert execution(db, execution_id).status == "completed"
+
+
+class HoldingMailbox(Mailbox):
+    """Holds the first message in DATA until ``release`` is set; ``holding`` says it is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        if not self.holding.is_set():
+            self.holding.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.01)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.parametrize("status", ["unsubscribed", "bounced"])
+def test_an_unsubscribe_during_a_run_is_honoured_at_hand_over(
+    db: Database, settings: Settings, status: str
+) -> None:
+    # the subscription was checked at hydrate, for a whole batch (500 rows by default) at once:
+    # a contact who unsubscribed (or bounced elsewhere) while the batch was being sent still
+    # got the message; the claim of each chunk now reads the subscriptions again
+    campaign_id = seed_campaign(db, people=[person(i) for i in range(6)])
+    mailbox = HoldingMailbox()
+    with smtp_server(mailbox) as url:
+        config = engine_settings(
+            settings,
+            smtp_url=url,
+            messaging_batch_size=10,  # one batch: everyone is hydrated before the first send
+            messaging_inject_chunk_size=1,
+            messaging_provider_concurrency=1,  # chunks queue behind the held message
+        )
+        execution_id = send_now(db, campaign_id)
+        Scheduler(settings=config, clock=ManualClock()).tick(db)
+        later = rows(db, execution_id)[4]
+        worker = threading.Thread(target=engine_worker(db, config).run_until_idle)
+        worker.start()
+        try:
+            assert mailbox.holding.wait(30), "the first message never reached DATA"
+            with db.transaction() as session:
+                contact = session.get(Contact, later.contact_id)
+                assert contact is not None
+                later_email = contact.email
+                if status == "unsubscribed":  # the link in an email, as the person clicks it
+                    assert contacts.unsubscribe(session=session, token=contact.unsubscribe_token)
+                else:
+                    contact.email_status = "bounced"
+            assert rows(db, execution_id)[4].stage == "hydrated"  # it passed the hydrate check
+        finally:
+            mailbox.release.set()
+            worker.join(60)
+    assert not worker.is_alive()
+    final = {r.id: r for r in rows(db, execution_id)}
+    assert (final[later.id].stage, final[later.id].failed_stage, final[later.id].reason) == (
+        "failed",
+        "injected",
+        f"contact is {status} for email",
+    )
+    assert later_email is not None and mailbox.for_rcpt(later_email) == []
+    assert len(mailbox.received) == 5
+    assert sum(r.stage == "sent" for r in final.values()) == 5
     assert execution(db, execution_id).status == "completed"
 
 

@@ -249,6 +249,23 @@ class Recipient(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
+class HandoverClaim(Base):
+    """An address of a run that some recipient row hands a message to: at most one per
+    (execution, address), inserted in the transaction that marks that row ``injected``, so
+    contacts sharing an SMS number get one message per run between them."""
+
+    __tablename__ = "messaging_handover_claims"
+
+    execution_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("messaging_executions.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    recipient_id: Mapped[int] = mapped_column(
+        RecipientId, ForeignKey("messaging_recipients.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class Batch(JobMixin, Base):
     """A slice of an execution's recipient rows (an id range), claimed by a worker with a lease.
 

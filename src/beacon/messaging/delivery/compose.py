@@ -55,12 +55,19 @@ class RecipientRow:
         return address if isinstance(address, dict) else {}
 
 
+def status_problem(channel: str, status: str) -> str | None:
+    """Why a contact whose subscription on ``channel`` is ``status`` takes no message there
+    (unsubscribed, bounced), or None."""
+    if status != "subscribed":
+        return f"contact is {status} for {channel}"
+    return None
+
+
 def subscription_problem(channel: str, row: RecipientRow) -> str | None:
     """Why the contact no longer takes messages on ``channel`` (as the row was loaded), or
-    None: checked at hydrate and again before anything a crash left half done is sent."""
-    if row.status != "subscribed":
-        return f"contact is {row.status} for {channel}"
-    return None
+    None: checked at hydrate and again before anything a crash left half done is sent (and
+    once more, as committed then, when a chunk is handed over: ``handover``)."""
+    return status_problem(channel, row.status)
 
 
 def hydrate_problem(channel: str, row: RecipientRow) -> str | None:

@@ -3,8 +3,10 @@
 For each chunk: render; in one transaction renew the batch lease, record the answers of the
 chunks handed over since the last such transaction (``sent`` only on the provider's word: a
 group commit, one transaction per chunk rather than two), check for a cancel, record render
-failures and mark the rendered rows ``injected`` (composed and injected commit together); only
-then hand the chunk to the provider. The answers no later claim takes (the last chunks', a
+failures, read the contacts' subscriptions again (an unsubscribe or a bounce committed since
+the batch began is honoured), claim each SMS number for the run (one message per number) and
+mark the rendered rows ``injected`` (composed and injected commit together); only then hand the
+chunk to the provider. The answers no later claim takes (the last chunks', a
 provider found unreachable) commit in a transaction of their own.
 
 ``injected`` says only that a row may have been handed over. A provider that cannot tell
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +40,7 @@ from beacon.core.timefmt import utcnow
 from beacon.messaging.delivery import engine
 from beacon.messaging.delivery import recipient_repository as recipients
 from beacon.messaging.delivery import repository as repo
-from beacon.messaging.delivery.compose import Composer, RecipientRow
+from beacon.messaging.delivery.compose import Composer, RecipientRow, status_problem
 from beacon.messaging.delivery.handover_journal import DeadJournals, HandoverJournal
 from beacon.messaging.providers import (
     Delivery,
@@ -287,7 +289,8 @@ class ChunkStream:
     ) -> tuple[list[OutgoingMessage], Stop | None]:
         """One transaction before a hand-off: the lease still ours, the answers of chunks
         handed over since the last claim recorded (group commit: the hand-over journal holds
-        them until then), and, unless the execution stopped, render failures recorded and the
+        them until then), and, unless the execution stopped, render failures recorded, the
+        rows of contacts no longer subscribed failed, SMS numbers claimed and the other
         rendered rows injected. Returns what may be sent, or the Stop (raised by the caller
         once the answers are committed)."""
         batch = self.batch
@@ -298,16 +301,21 @@ class ChunkStream:
             status, cancel, error = repo.execution_status(session, execution_id=batch.execution_id)
             if status != "running" or cancel is not None:
                 return [], Stop(status, cancel is not None, error)
-            recipients.mark_failed(session, failures, now)
+            stages = {row.id: row.stage for row in rows}
+            messages, unsubscribed = _still_subscribed(session, batch, messages, stages)
+            failed = [*failures, *unsubscribed]
+            release_claims(session, batch, failed, stages)
+            going, duplicates = _one_per_number(session, batch, messages, stages, now)
+            recipients.mark_failed(session, [*failed, *duplicates], now)
             if self.journal is not None:
-                self.journal.claimed(m.recipient_id for m in messages)  # before the commit
+                self.journal.claimed(m.recipient_id for m in going)  # before the commit
             moved = recipients.mark_injected(
                 session,
                 execution_id=batch.execution_id,
-                ids=[m.recipient_id for m in messages],
+                ids=[m.recipient_id for m in going],
                 now=now,
             )
-        return [m for m in messages if m.recipient_id in moved], None
+        return [m for m in going if m.recipient_id in moved], None
 
     async def _hand_over(
         self, messages: Sequence[OutgoingMessage], window: asyncio.Semaphore
@@ -332,6 +340,86 @@ class ChunkStream:
         """Store the provider's answers; False when it was unreachable (the execution failed)."""
         with self.batch.tx() as session:
             return _write_answers(session, self.batch, answered, utcnow())
+
+
+def _not_reached(stages: Mapping[int, str], rid: int) -> str:
+    # a rendered row fails to reach injected; one resent after a crash (injected) to be sent
+    return "sent" if stages.get(rid) == "injected" else "injected"
+
+
+def _still_subscribed(
+    session: Session,
+    batch: BatchContext,
+    messages: Sequence[OutgoingMessage],
+    stages: Mapping[int, str],
+) -> tuple[list[OutgoingMessage], list[Failure]]:
+    """The messages whose contact is still subscribed on the channel as committed now, read
+    in the transaction that marks them ``injected`` (one query per chunk), and a failure for
+    each of the others (``contact is unsubscribed for <channel>``, or ``bounced``): an
+    unsubscribe committed while the batch ran, before its chunk's claim, is honoured."""
+    statuses = recipients.channel_statuses(
+        session, channel=batch.channel, ids=[m.recipient_id for m in messages]
+    )
+    going: list[OutgoingMessage] = []
+    failures: list[Failure] = []
+    for message in messages:
+        rid = message.recipient_id
+        problem = status_problem(batch.channel, statuses.get(rid, "subscribed"))
+        if problem is None:
+            going.append(message)
+        else:
+            failures.append((rid, _not_reached(stages, rid), problem))
+    return going, failures
+
+
+def release_claims(
+    session: Session, batch: BatchContext, failures: Sequence[Failure], stages: Mapping[int, str]
+) -> None:
+    """Rows failing before their hand-over give up the address they may have claimed: only a
+    row resent after a crash (``injected`` again) can hold one, and the address must not stay
+    claimed by a row that never handed anything to it."""
+    resent = [rid for rid, _, _ in failures if stages.get(rid) == "injected"]
+    recipients.release_claims(session, execution_id=batch.execution_id, ids=resent)
+
+
+def duplicate_number(holder: int | None) -> str:
+    """The reason of a row not sent to because another row of the run has its SMS number."""
+    who = f"recipient {holder}" if holder is not None else "another recipient"
+    return f"duplicate phone number: {who} of this run has it (one SMS per number per run)"
+
+
+def _one_per_number(
+    session: Session,
+    batch: BatchContext,
+    messages: Sequence[OutgoingMessage],
+    stages: Mapping[int, str],
+    now: datetime,
+) -> tuple[list[OutgoingMessage], list[Failure]]:
+    """SMS: each message's row claims its number for the run (``messaging_handover_claims``,
+    in the transaction that marks it ``injected``); the messages whose number another row
+    holds are not handed over and fail at ``injected`` (at ``sent`` when resent after a
+    crash) with ``duplicate phone number``. Numbers are stored in E.164: equal numbers are
+    equal strings. Other channels pass: an email address belongs to one contact."""
+    if batch.channel != "sms":
+        return list(messages), []
+    wanted: dict[str, int] = {}
+    for message in messages:
+        held = wanted.get(message.to)
+        if held is None or message.recipient_id < held:
+            wanted[message.to] = message.recipient_id
+    holders = recipients.claim_addresses(
+        session, execution_id=batch.execution_id, wanted=wanted, now=now
+    )
+    going: list[OutgoingMessage] = []
+    duplicates: list[Failure] = []
+    for message in messages:
+        holder = holders[message.to]
+        if holder == message.recipient_id:
+            going.append(message)
+            continue
+        rid = message.recipient_id
+        duplicates.append((rid, _not_reached(stages, rid), duplicate_number(holder)))
+    return going, duplicates
 
 
 def _count(answered: Sequence[Answered]) -> int:

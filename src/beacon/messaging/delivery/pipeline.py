@@ -35,6 +35,7 @@ from beacon.messaging.delivery.handover import (
     ChunkStream,
     Failure,
     Stop,
+    release_claims,
     settle_leftovers,
 )
 from beacon.messaging.models import Batch, Campaign, Execution
@@ -232,6 +233,8 @@ class _BatchRun:
                 row.stage = "hydrated"
             going.append(row)
         with self.batch.tx() as session:
+            stages = {row.id: row.stage for row in rows}
+            release_claims(session, self.batch, failures, stages)
             recipients.mark_failed(session, failures, utcnow())
             recipients.advance(
                 session,

@@ -8,17 +8,29 @@ whose UPDATE to ``injected`` returned the row sends it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, Text, and_, bindparam, case, cast, exists, or_, select, update
+from sqlalchemy import (
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    exists,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
-from beacon.core.db import executemany, fetch_page, rowcount
+from beacon.core.db import executemany, fetch_page, rowcount, upsert_insert
 from beacon.messaging.audiences.repository import CHANNEL_STATUS
 from beacon.messaging.delivery.compose import RecipientRow
-from beacon.messaging.models import Contact, Recipient
+from beacon.messaging.models import Contact, HandoverClaim, Recipient
 
 UNFINISHED = ("scheduled", "hydrated", "composed", "injected")
 STATES = (*UNFINISHED, "sent", "failed")
@@ -122,6 +134,68 @@ def mark_injected(
         .execution_options(synchronize_session=False)
     )
     return {row[0] for row in moved}
+
+
+def channel_statuses(session: Session, *, channel: str, ids: Sequence[int]) -> dict[int, str]:
+    """The subscription status on ``channel`` of each row's contact as committed now (one
+    query per chunk, read in the transaction that hands the rows over)."""
+    if not ids:
+        return {}
+    status_column = CHANNEL_STATUS[channel][1]
+    found = session.execute(
+        select(Recipient.id, status_column)
+        .join(Contact, Contact.id == Recipient.contact_id)
+        .where(Recipient.id.in_(list(ids)))
+    )
+    return {rid: status for rid, status in found}
+
+
+def claim_addresses(
+    session: Session, *, execution_id: uuid.UUID, wanted: Mapping[str, int], now: datetime
+) -> dict[str, int | None]:
+    """Claim each address of ``wanted`` for its recipient row, unless a row of the run holds
+    it already; returns each address's holder (None: a concurrent claim this transaction
+    cannot see). Addresses are inserted in order, so two workers claiming overlapping
+    addresses on PostgreSQL wait for each other in one order and never deadlock."""
+    if not wanted:
+        return {}
+    session.execute(
+        upsert_insert(session, HandoverClaim)
+        .values(
+            [
+                {
+                    "execution_id": execution_id,
+                    "address": address,
+                    "recipient_id": rid,
+                    "created_at": now,
+                }
+                for address, rid in sorted(wanted.items())
+            ]
+        )
+        .on_conflict_do_nothing(index_elements=["execution_id", "address"])
+    )
+    held = session.execute(
+        select(HandoverClaim.address, HandoverClaim.recipient_id).where(
+            HandoverClaim.execution_id == execution_id,
+            HandoverClaim.address.in_(list(wanted)),
+        )
+    )
+    holders: dict[str, int] = {address: rid for address, rid in held}
+    return {address: holders.get(address) for address in wanted}
+
+
+def release_claims(session: Session, *, execution_id: uuid.UUID, ids: Sequence[int]) -> None:
+    """Give up the addresses these rows claimed: they fail without being handed over (again),
+    so another row of the run sharing the address may have it."""
+    if not ids:
+        return
+    session.execute(
+        delete(HandoverClaim)
+        .where(
+            HandoverClaim.execution_id == execution_id, HandoverClaim.recipient_id.in_(list(ids))
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def mark_failed(session: Session, failures: Sequence[tuple[int, str, str]], now: datetime) -> None:
