@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import classification_repository as store
-from beacon.contextual import engine, service
+from beacon.contextual import engine, fetch, service
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.pages import PageResult
 from beacon.core import auth
@@ -128,6 +128,65 @@ def test_failure_is_recorded_with_exponential_back_off(
     assert row.next_attempt_at >= utcnow() + timedelta(seconds=2 * base - 5)
 
 
+def fail_again(db: Database, settings: Settings, url: str, *, times: int) -> UrlClassification:
+    """Fetch ``url`` ``times`` more, each as soon as the store would let it be retried."""
+    url_hash = store.url_key(url)[1]
+    for _ in range(times):
+        with db.transaction() as session:
+            session.execute(
+                update(UrlClassification)
+                .where(UrlClassification.url_hash == url_hash)
+                .values(next_attempt_at=utcnow())
+            )
+        assert classify(db, settings, url).error is not None
+    return row_of(db, url)
+
+
+def test_a_site_down_keeps_being_retried_while_a_missing_page_is_given_up(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # Every failure counted alike: after 6 failures (about an hour of back-off) a page whose
+    # site was down for that hour, or whose robots.txt answered 5xx, was never fetched again.
+    last = open_settings.classification_max_attempts
+    started = utcnow()
+    down = fail_again(db, open_settings, site.url("/broken.html"), times=last)
+    assert down.attempts == last and down.next_attempt_at is not None
+    assert down.failing_since is not None and started <= down.failing_since <= utcnow()
+    gone = fail_again(db, open_settings, site.url("/missing.html"), times=last)
+    assert gone.attempts == last and gone.next_attempt_at is None
+    not_html = fail_again(db, open_settings, site.url("/report.pdf"), times=last)
+    assert not_html.next_attempt_at is None
+
+    site.robots_status = 503
+    fetch.clear_robots_cache()  # the earlier fetches cached "no rules" (a 404)
+    robots = fail_again(db, open_settings, site.url("/football.html"), times=last)
+    assert robots.error is not None and "robots.txt unavailable" in robots.error
+    assert robots.next_attempt_at is not None and site.hits["/football.html"] == 0
+
+    # Once the failures have lasted the whole window, a site down is given up too.
+    window = timedelta(hours=open_settings.classification_retry_window_hours, minutes=1)
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(failing_since=utcnow() - window))
+    assert row_of(db, site.url("/broken.html")).next_attempt_at is not None
+    assert fail_again(db, open_settings, site.url("/broken.html"), times=1).next_attempt_at is None
+    down_row = row_of(db, site.url("/broken.html"))
+    assert down_row.status == ERROR and down_row.attempts == last + 1
+
+
+def test_a_success_ends_the_run_of_failures(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    site.busy_status = 503
+    assert fail_again(db, open_settings, site.url("/busy.html"), times=2).failing_since is not None
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=site.url("/busy.html"), domain="127.0.0.1",
+            classification={"iab_categories": []}, engine_version="t", classified_at=utcnow(),
+        )  # fmt: skip
+    row = row_of(db, site.url("/busy.html"))
+    assert (row.attempts, row.failing_since) == (0, None)
+
+
 def test_failed_refresh_keeps_the_stale_classification(
     db: Database, open_settings: Settings, site: LocalSite
 ) -> None:
@@ -192,8 +251,9 @@ def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
     with db.transaction() as session:
         store.request_classification(session, [(url, "news.example")])
         failed = store.record_failure(
-            session, url=url, domain="news.example", reason="HTTP status 503", retry_at=None
-        )
+            session, url=url, domain="news.example", reason="HTTP status 503", retry_at=None,
+            failing_since=utcnow(),
+        )  # fmt: skip
         assert (failed.status, failed.attempts) == (ERROR, 1)
         saved = store.save_classification(
             session,
@@ -205,8 +265,9 @@ def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
         )
         assert (saved.id, saved.status, saved.attempts, saved.error) == (failed.id, OK, 0, None)
         again = store.record_failure(
-            session, url=url, domain="news.example", reason="timeout", retry_at=None
-        )
+            session, url=url, domain="news.example", reason="timeout", retry_at=None,
+            failing_since=utcnow(),
+        )  # fmt: skip
         assert (again.status, again.attempts, again.error) == (OK, 1, "timeout")
         assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
 
@@ -222,6 +283,15 @@ def test_retry_schedule_gives_up_only_without_an_older_result(settings: Settings
     assert service.retry_at(settings=settings, failures=last, now=now, keep_trying=False) is None
     capped = service.retry_at(settings=settings, failures=last + 20, now=now, keep_trying=True)
     assert capped == now + timedelta(seconds=settings.classification_retry_max_seconds)
+
+    # A failure that may pass is retried through the window, counted from the first failure.
+    window = timedelta(hours=settings.classification_retry_window_hours)
+    for since, retried in ((now - window + timedelta(minutes=1), True), (now - window, False)):
+        later = service.retry_at(
+            settings=settings, failures=last + 3, now=now, keep_trying=False, transient=True,
+            failing_since=since,
+        )  # fmt: skip
+        assert (later is not None) == retried
 
 
 def test_classify_content_reads_text_without_storing(db: Database, settings: Settings) -> None:

@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.contextual.fetch import normalize_url
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
-from beacon.core.db import rowcount, upsert_insert
+from beacon.core.db import UTCDateTime, rowcount, upsert_insert
 from beacon.core.timefmt import utcnow
 
 Classification = dict[str, Any]
@@ -148,6 +148,7 @@ def save_classification(
         "classified_at": classified_at,
         "error": None,
         "attempts": 0,  # counts consecutive failed fetches, so a success resets it
+        "failing_since": None,
         "next_attempt_at": None,
     }
     statement = upsert_insert(session, UrlClassification).values(
@@ -214,15 +215,18 @@ def record_failure(
     domain: str,
     reason: str,
     retry_at: datetime | None,
+    failing_since: datetime,
     key: tuple[str, str] | None = None,
 ) -> UrlClassification:
-    """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry.
+    """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry;
+    ``failing_since`` is kept where the row's run of failures already has a start.
 
     A row that already holds a classification keeps it (reports go on using the stale
     result); only a row without one turns to ``error``. One atomic upsert, like
     ``save_classification`` (``key`` as there).
     """
     normalized, url_hash = key or url_key(url)
+    since = literal(failing_since, UTCDateTime())
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
         url=normalized,
@@ -230,6 +234,7 @@ def record_failure(
         status=ERROR,
         error=reason,
         attempts=1,
+        failing_since=failing_since,
         next_attempt_at=retry_at,
     )
     statement = statement.on_conflict_do_update(
@@ -238,6 +243,10 @@ def record_failure(
             "status": case((UrlClassification.status == OK, OK), else_=ERROR),
             "error": reason,
             "attempts": func.coalesce(UrlClassification.attempts, 0) + 1,
+            "failing_since": case(
+                (func.coalesce(UrlClassification.attempts, 0) == 0, since),
+                else_=func.coalesce(UrlClassification.failing_since, since),
+            ),
             "next_attempt_at": retry_at,
         },
     )

@@ -151,14 +151,26 @@ def classify_file(*, path: Path, settings: Settings) -> PageResult:
 
 
 def retry_at(
-    *, settings: Settings, failures: int, now: datetime, keep_trying: bool
+    *,
+    settings: Settings,
+    failures: int,
+    now: datetime,
+    keep_trying: bool,
+    transient: bool = False,
+    failing_since: datetime | None = None,
 ) -> datetime | None:
     """When to fetch again after ``failures`` consecutive failures; None means give up.
 
     A URL that still has an older classification keeps being retried at the longest delay,
-    so its stale result is eventually refreshed.
+    so its stale result is eventually refreshed. Any other URL is given up after
+    ``classification_max_attempts`` failures, except that a ``transient`` failure (a site
+    down or overloaded, robots.txt 5xx) is retried until the run of failures, begun at
+    ``failing_since``, has also lasted ``classification_retry_window_hours``: six failures
+    are only an hour of back-off, and an outage longer than that lost its pages for good.
     """
-    if failures >= settings.classification_max_attempts and not keep_trying:
+    window = timedelta(hours=settings.classification_retry_window_hours)
+    within_window = transient and now - (failing_since or now) < window
+    if failures >= settings.classification_max_attempts and not (keep_trying or within_window):
         return None
     # The exponent is capped: a URL that keeps its older result is retried for good, and past
     # 1,024 failures 2**(failures-1) no longer fits a float (OverflowError in the tick).
@@ -196,14 +208,24 @@ def record_result(
     row = classification_repository.stored_row(session, result.url, key=key)
     failures = (row.attempts if row is not None else 0) + 1
     has_result = row is not None and row.status == OK
+    # A row failing since before the column existed starts its window now.
+    failing_since = (row.failing_since if row is not None and row.attempts else None) or (
+        result.classified_at
+    )
     return classification_repository.record_failure(
         session,
         url=result.url,
         domain=domain,
         reason=result.error,
         retry_at=retry_at(
-            settings=settings, failures=failures, now=result.classified_at, keep_trying=has_result
+            settings=settings,
+            failures=failures,
+            now=result.classified_at,
+            keep_trying=has_result,
+            transient=result.transient,
+            failing_since=failing_since,
         ),
+        failing_since=failing_since,
         key=key,
     )
 
