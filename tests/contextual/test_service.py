@@ -6,10 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from datetime import timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import classification_repository as store
@@ -171,6 +172,45 @@ def test_a_site_down_keeps_being_retried_while_a_missing_page_is_given_up(
     assert fail_again(db, open_settings, site.url("/broken.html"), times=1).next_attempt_at is None
     down_row = row_of(db, site.url("/broken.html"))
     assert down_row.status == ERROR and down_row.attempts == last + 1
+
+
+def test_retry_after_of_a_busy_or_throttling_site_is_honoured(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A 429 or 503 saying when to come back was asked again after the usual 60 s anyway.
+    base = open_settings.classification_retry_base_seconds
+    longest = open_settings.classification_retry_max_seconds
+    url = site.url("/busy.html")
+
+    def waits(status: int, retry_after: str | None, seconds: float) -> bool:
+        """Whether the failure is retried ``seconds`` after it (to the second)."""
+        site.busy_status, site.retry_after = status, retry_after
+        with db.transaction() as session:
+            session.execute(delete(UrlClassification))
+        before = utcnow()
+        outcome = classify(db, open_settings, url)
+        after = utcnow()
+        assert outcome.error is not None and f"HTTP status {status}" in outcome.error
+        assert outcome.retry_at is not None
+        wait = timedelta(seconds=seconds)
+        return before + wait - timedelta(seconds=1) <= outcome.retry_at <= after + wait
+
+    assert waits(503, "3600", 3600)
+    assert waits(429, format_datetime(utcnow() + timedelta(hours=2), usegmt=True), 7200)
+    assert waits(429, "999999999999999999999", longest)  # bounded by the longest back-off
+    assert waits(503, "1", base)  # never sooner than the back-off
+    assert waits(503, "soon", base)  # unreadable: ignored
+    assert waits(500, "3600", base)  # only 429 and 503 carry it
+
+    site.robots_status = 503
+    site.busy_status, site.retry_after = 200, "1800"
+    fetch.clear_robots_cache()
+    with db.transaction() as session:
+        session.execute(delete(UrlClassification))
+    before = utcnow()
+    robots = classify(db, open_settings, site.url("/football.html"))
+    assert robots.error is not None and "robots.txt unavailable" in robots.error
+    assert robots.retry_at is not None and robots.retry_at >= before + timedelta(seconds=1800)
 
 
 def test_a_success_ends_the_run_of_failures(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import email.utils
 import ipaddress
 import os
 import re
@@ -24,6 +25,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -58,10 +60,35 @@ class FetchError(Exception):
     failure that a later fetch may not meet (the site or its robots.txt down, overloaded or
     unreachable); the others (a missing page, a refusal, not HTML) will be met again."""
 
-    def __init__(self, reason: str, *, transient: bool = False) -> None:
+    def __init__(
+        self, reason: str, *, transient: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+        self.retry_after = retry_after  # seconds the site asked to wait (429/503 Retry-After)
+
+
+# Statuses whose Retry-After says when to come back (RFC 9110 10.2.3, RFC 6585 4).
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_RETRY_AFTER_MAX_SECONDS = 10**9  # far past any back-off bound; digits beyond are not read
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a 429 or 503 asks for in its Retry-After (delay-seconds or an HTTP-date), in
+    seconds from now; None for another status, or no or an unreadable value."""
+    value = response.headers.get("retry-after", "").strip()
+    if response.status_code not in _RETRY_AFTER_STATUSES or not value:
+        return None
+    if value.isdigit() and value.isascii():
+        return float(min(int(value[:12]), _RETRY_AFTER_MAX_SECONDS))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110's HTTP-date is GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -520,6 +547,7 @@ async def _read_page(
         raise FetchError(
             f"HTTP status {response.status_code} from {final}",
             transient=response.status_code in TRANSIENT_STATUSES,
+            retry_after=retry_after_seconds(response),
         )
     if not 200 <= response.status_code < 300:
         raise FetchError(f"unexpected HTTP status {response.status_code} from {final}")
@@ -564,6 +592,7 @@ async def _load_robots(
                 f"robots.txt unavailable: HTTP status {response.status_code} from "
                 f"{origin}/robots.txt (retried on the next fetch)",
                 transient=True,
+                retry_after=retry_after_seconds(response),
             )
         if not 200 <= response.status_code < 300:
             return RobotsRules(), settings.robots_ttl

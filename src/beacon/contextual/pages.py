@@ -32,6 +32,7 @@ class PageResult:
     language: str | None = None
     # Whether the failure may not recur (``FetchError.transient``): retried for longer.
     transient: bool = False
+    retry_after: float | None = None  # seconds a 429/503 asked to wait (``FetchError``)
 
 
 def classify_here(
@@ -86,6 +87,7 @@ async def _classify_page(
             error=exc.reason,
             classified_at=utcnow(),
             transient=exc.transient,
+            retry_after=exc.retry_after,
         )
     except Exception as exc:
         # An engine bug on one odd page must not fail the other pages of a batch.

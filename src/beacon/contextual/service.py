@@ -158,6 +158,7 @@ def retry_at(
     keep_trying: bool,
     transient: bool = False,
     failing_since: datetime | None = None,
+    retry_after: float | None = None,
 ) -> datetime | None:
     """When to fetch again after ``failures`` consecutive failures; None means give up.
 
@@ -167,6 +168,8 @@ def retry_at(
     down or overloaded, robots.txt 5xx) is retried until the run of failures, begun at
     ``failing_since``, has also lasted ``classification_retry_window_hours``: six failures
     are only an hour of back-off, and an outage longer than that lost its pages for good.
+    ``retry_after`` (the seconds a 429 or 503 asked for) lengthens the wait, up to
+    ``classification_retry_max_seconds``; it never shortens the back-off.
     """
     window = timedelta(hours=settings.classification_retry_window_hours)
     within_window = transient and now - (failing_since or now) < window
@@ -179,6 +182,8 @@ def retry_at(
         settings.classification_retry_base_seconds * 2**exponent,
         settings.classification_retry_max_seconds,
     )
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.classification_retry_max_seconds))
     return now + timedelta(seconds=delay)
 
 
@@ -224,6 +229,7 @@ def record_result(
             keep_trying=has_result,
             transient=result.transient,
             failing_since=failing_since,
+            retry_after=result.retry_after,
         ),
         failing_since=failing_since,
         key=key,

@@ -362,7 +362,8 @@ class Settings(BaseSettings):
     classification_retry_max_seconds: float = Field(
         default=86_400.0,
         gt=0,
-        description="longest back-off between fetch retries of one URL (at least the base)",
+        description="longest back-off between fetch retries of one URL (at least the base); "
+        "also bounds the wait a 429 or 503 asks for in its Retry-After",
     )
     classification_max_attempts: int = Field(
         default=6,
