@@ -244,7 +244,11 @@ def test_failed_refresh_keeps_the_stale_classification(
             engine_version=engine.ENGINE_VERSION,
             classified_at=old,
         )
-    assert classify(db, open_settings, url).error is not None
+    # The older result is answered, with the refresh's failure (hidden behind 'error' before).
+    outcome = classify(db, open_settings, url)
+    assert (outcome.error, outcome.classification, outcome.cached) == (None, stale, True)
+    assert outcome.refresh_error is not None and "HTTP status 500" in outcome.refresh_error
+    assert outcome.classified_at == old and outcome.retry_at is not None
     row = row_of(db, url)
     assert row.status == OK and row.error is not None and row.attempts == 1
     with db.transaction() as session:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class UrlOutcome:
     # What extraction read from the page (console only; the /v1 response does not carry them).
     title: str = ""
     language: str | None = None
+    # Set when ``classification`` is an older result served because its refresh failed.
+    refresh_error: str | None = None
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -248,16 +250,26 @@ def stored_outcome(
     ):
         return _outcome_from_row(row, cached=True)
     if row.error and row.next_attempt_at is not None and row.next_attempt_at > now:
-        return UrlOutcome(
-            url=row.url,
-            classification=None,
-            classified_at=None,
-            engine_version=None,
-            cached=True,
-            error=row.error,
-            retry_at=row.next_attempt_at,
-        )
+        return failure_outcome(row, error=row.error, cached=True)
     return None
+
+
+def failure_outcome(row: UrlClassification, *, error: str, cached: bool) -> UrlOutcome:
+    """What a failed fetch of ``row``'s URL answers: the row's older classification when it
+    has one (served from the store, the failure in ``refresh_error``: reports go on using it
+    too), else the failure."""
+    if row.status == OK and row.classification:
+        stale = _outcome_from_row(row, cached=True)
+        return replace(stale, refresh_error=error, retry_at=row.next_attempt_at)
+    return UrlOutcome(
+        url=row.url,
+        classification=None,
+        classified_at=None,
+        engine_version=None,
+        cached=cached,
+        error=error,
+        retry_at=row.next_attempt_at,
+    )
 
 
 def classify_url(
@@ -272,6 +284,8 @@ def classify_url(
 
     Failures are recorded on the store row (reason, attempts, next attempt) and returned in
     ``error``; while a URL is backing off, the recorded reason is returned without fetching.
+    A URL that has an older classification answers it instead, the failure in
+    ``refresh_error`` (``failure_outcome``).
     The store is read and written in two short transactions, so no database connection is
     held while the page is fetched (a slow site would otherwise pin one per request).
     ``refresh`` fetches again even when the store has a fresh result (re-classify).
@@ -288,16 +302,8 @@ def classify_url(
     result = classify_page(url=normalized, settings=settings)
     with db.transaction() as session:
         row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
-        if result.classification is None:
-            return UrlOutcome(
-                url=row.url,
-                classification=None,
-                classified_at=None,
-                engine_version=None,
-                cached=False,
-                error=result.error,
-                retry_at=row.next_attempt_at,
-            )
+        if result.error is not None:
+            return failure_outcome(row, error=result.error, cached=False)
         return _outcome_from_row(row, cached=False)
 
 

@@ -79,6 +79,7 @@ def classify(
         "classified_at": outcome.classified_at,
         "engine_version": outcome.engine_version,
         "cached": outcome.cached,
+        "refresh_error": outcome.refresh_error,
         "title": outcome.title,
         "language": outcome.language,
     }
