@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import classification_repository as store
 from beacon.contextual import engine
-from beacon.contextual.models import ERROR, OK
+from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
 
@@ -220,3 +221,23 @@ def test_an_older_result_is_answered_while_its_refresh_fails(
     # A page never classified still answers 422.
     missing = client.post(CLASSIFY, json={"url": site.url("/missing.html")}, headers=headers)
     assert missing.status_code == 422
+
+
+def test_a_host_with_a_trailing_dot_is_the_same_page(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    # 'example.com.' is the fully qualified spelling of 'example.com': the two were two store
+    # keys, so one page was fetched and classified twice (and listed twice).
+    port = site.base.rsplit(":", 1)[1]
+    plain = f"http://localhost:{port}/football.html"
+    dotted = f"http://LocalHost.:{port}/football.html?utm_source=x#top"
+    first = client.post(CLASSIFY, json={"url": dotted}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["url"] == plain and first.json()["cached"] is False
+    again = client.post(CLASSIFY, json={"url": plain}, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["cached"] is True
+    assert again.json()["classification"] == first.json()["classification"]
+    assert site.hits["/football.html"] == 1
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [plain]

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from beacon.contextual.fetch import normalize_url
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
+from beacon.core import urls as core_urls
 from beacon.core.db import UTCDateTime, rowcount, upsert_insert
 from beacon.core.timefmt import utcnow
 
@@ -34,15 +35,28 @@ def url_key(url: str) -> tuple[str, str]:
         normalized = normalize_url(url)
     except ValueError:
         normalized = url.strip()
+    return _keyed(normalized)
+
+
+def older_url_keys(url: str) -> list[tuple[str, str]]:
+    """The keys ``url`` had under an older normalisation (``core.urls.older_url_keys``): rows
+    stored then keep them (nothing re-keys them), so lookups by URL try them after its key."""
+    return [_keyed(older) for older in core_urls.older_url_keys(url.strip())]
+
+
+def _keyed(normalized: str) -> tuple[str, str]:
     return normalized, hashlib.sha1(normalized.encode(), usedforsecurity=False).hexdigest()
 
 
 def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:
-    """Stored classifications keyed by the URLs as given (only those successfully classified)."""
-    by_hash: dict[str, list[str]] = defaultdict(list)
+    """Stored classifications keyed by the URLs as given (only those successfully classified);
+    a URL's row under an older key (``older_url_keys``) answers when its own key has none."""
+    by_hash: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for url in set(urls):
         if url:
-            by_hash[url_key(url)[1]].append(url)
+            by_hash[url_key(url)[1]].append((url, True))
+            for _, older_hash in older_url_keys(url):
+                by_hash[older_hash].append((url, False))
     found: dict[str, Classification] = {}
     hashes = list(by_hash)
     for start in range(0, len(hashes), 500):
@@ -54,8 +68,9 @@ def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str,
         )
         for url_hash, payload in rows:
             if payload:
-                for url in by_hash[url_hash]:
-                    found[url] = orjson.loads(payload)
+                for url, own_key in by_hash[url_hash]:
+                    if own_key or url not in found:
+                        found[url] = orjson.loads(payload)
     return found
 
 

@@ -329,8 +329,15 @@ def url_key(url: str) -> tuple[str, str]:
     return classification_repository.url_key(url)
 
 
+def older_url_keys(url: str) -> list[tuple[str, str]]:
+    """(normalised URL, hash) pairs ``url`` was keyed by under an older normalisation, which
+    rows stored then (store and inventory) still carry."""
+    return classification_repository.older_url_keys(url)
+
+
 def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:
-    """Stored classifications keyed by the URLs as given (only those successfully classified)."""
+    """Stored classifications keyed by the URLs as given (only those successfully classified;
+    a row under an older key of the URL answers when its own key has none)."""
     return classification_repository.classifications_for_urls(session, urls)
 
 
