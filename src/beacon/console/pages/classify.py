@@ -59,6 +59,7 @@ def classify(
             "classified_at": utcnow(),
             "engine_version": engine.ENGINE_VERSION,
             "cached": False,
+            "refresh_error": None,
             "title": parsed.title,
             "language": classification.get("language"),
         }
