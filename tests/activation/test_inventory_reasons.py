@@ -56,3 +56,27 @@ def test_error_rows_carry_the_fetch_error_in_words(
     assert rows[MISSING]["reason"] == f"HTTP status 404 from {MISSING}"
     assert rows[FINE]["status"] == "ok"
     assert "reason" not in rows[FINE]
+
+
+def test_an_inventory_row_stored_under_a_hosts_root_dot_is_still_found(db: Database) -> None:
+    # Stored before 'example.com.' and 'example.com' were one key: the console's re-classify
+    # looked the URL up under its key now only, and answered 404 for it.
+    import hashlib
+
+    from beacon.activation.inventory import service as inventory
+    from beacon.activation.models import InventoryUrl
+    from beacon.core import auth
+
+    old_url = "https://example.com./a"
+    with db.transaction() as session:
+        account_id = auth.issue_api_key(session=session, account_name="inv").account_id
+        session.add(
+            InventoryUrl(
+                account_id=account_id,
+                url_hash=hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest(),
+                url=old_url, domain="example.com", source="upload",
+            )
+        )  # fmt: skip
+    with db.transaction() as session:
+        found = inventory.get_inventory_url(session=session, account_id=account_id, url=old_url)
+    assert found == old_url

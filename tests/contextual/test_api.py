@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import classification_repository as store
 from beacon.contextual import engine
-from beacon.contextual.models import ERROR
+from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
 
@@ -184,3 +186,58 @@ def test_needs_an_api_key(client: TestClient) -> None:
     response = client.post(CLASSIFY, json={"text": "hello"})
     assert response.status_code == 401
     assert response.json()["error"] == "unauthorized"
+
+
+def test_an_older_result_is_answered_while_its_refresh_fails(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    # The page was classified a month ago and its site now fails: the API hid the result
+    # reports still use (422 with the fetch's reason), and kept hiding it while backing off.
+    url = site.url("/broken.html")
+    old = datetime(2026, 1, 15, 10, 0, tzinfo=UTC)
+    stale = {"iab_categories": [{"id": "IAB17", "name": "Sports", "confidence": 0.8}]}
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=url, domain="127.0.0.1", classification=stale,
+            engine_version="an-older-engine", classified_at=old,
+        )  # fmt: skip
+    for attempt in (1, 2):  # the refresh fails, then backs off
+        response = client.post(CLASSIFY, json={"url": url}, headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body == {
+            "url": url,
+            "classification": stale,
+            "classified_date": "2026-01-15T10:00:00Z",
+            "engine_version": "an-older-engine",
+            "cached": True,
+            "refresh_error": f"HTTP status 500 from {url}",
+        }
+        assert site.hits["/broken.html"] == 1, attempt
+    with db.transaction() as session:
+        row = store.stored_row(session, url)
+    assert row is not None and row.status == OK and row.attempts == 1
+
+    # A page never classified still answers 422.
+    missing = client.post(CLASSIFY, json={"url": site.url("/missing.html")}, headers=headers)
+    assert missing.status_code == 422
+
+
+def test_a_host_with_a_trailing_dot_is_the_same_page(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    # 'example.com.' is the fully qualified spelling of 'example.com': the two were two store
+    # keys, so one page was fetched and classified twice (and listed twice).
+    port = site.base.rsplit(":", 1)[1]
+    plain = f"http://localhost:{port}/football.html"
+    dotted = f"http://LocalHost.:{port}/football.html?utm_source=x#top"
+    first = client.post(CLASSIFY, json={"url": dotted}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["url"] == plain and first.json()["cached"] is False
+    again = client.post(CLASSIFY, json={"url": plain}, headers=headers)
+    assert again.status_code == 200, again.text
+    assert again.json()["cached"] is True
+    assert again.json()["classification"] == first.json()["classification"]
+    assert site.hits["/football.html"] == 1
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [plain]

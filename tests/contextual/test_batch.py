@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
+from beacon.contextual import classification_repository as store
 from beacon.contextual import service
 from beacon.contextual.pages import PageResult
 from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
 from beacon.core.worker import Worker
 
 BATCH = "/v1/clsfy/classify/batch"
@@ -103,6 +106,26 @@ def test_batch_reuses_fresh_store_results(
     body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
     assert body["results"][0]["classification"] == single.json()["classification"]
     assert site.hits["/pasta.html"] == 1
+
+
+def test_batch_answers_an_older_result_whose_refresh_fails(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    # Its site fails now: the item was 'failed', hiding the result reports still use.
+    url = site.url("/broken.html")
+    stale = {"iab_categories": [{"id": "IAB17", "name": "Sports", "confidence": 0.8}]}
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=url, domain="127.0.0.1", classification=stale,
+            engine_version="an-older-engine", classified_at=utcnow() - timedelta(days=30),
+        )  # fmt: skip
+    for expected_hits in (1, 1):  # fetched and failed, then backing off
+        created = client.post(BATCH, json={"urls": [url]}, headers=headers).json()
+        run_worker(db, settings)
+        body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
+        assert body["summary"] == {"classified": 1, "failed": 0}
+        assert body["results"] == [{"url": url, "status": "classified", "classification": stale}]
+        assert site.hits["/broken.html"] == expected_hits
 
 
 def test_slow_page_does_not_hold_up_the_others(

@@ -6,14 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from datetime import timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import classification_repository as store
-from beacon.contextual import engine, service
+from beacon.contextual import engine, fetch, service
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.pages import PageResult
 from beacon.core import auth
@@ -128,6 +129,104 @@ def test_failure_is_recorded_with_exponential_back_off(
     assert row.next_attempt_at >= utcnow() + timedelta(seconds=2 * base - 5)
 
 
+def fail_again(db: Database, settings: Settings, url: str, *, times: int) -> UrlClassification:
+    """Fetch ``url`` ``times`` more, each as soon as the store would let it be retried."""
+    url_hash = store.url_key(url)[1]
+    for _ in range(times):
+        with db.transaction() as session:
+            session.execute(
+                update(UrlClassification)
+                .where(UrlClassification.url_hash == url_hash)
+                .values(next_attempt_at=utcnow())
+            )
+        assert classify(db, settings, url).error is not None
+    return row_of(db, url)
+
+
+def test_a_site_down_keeps_being_retried_while_a_missing_page_is_given_up(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # Every failure counted alike: after 6 failures (about an hour of back-off) a page whose
+    # site was down for that hour, or whose robots.txt answered 5xx, was never fetched again.
+    last = open_settings.classification_max_attempts
+    started = utcnow()
+    down = fail_again(db, open_settings, site.url("/broken.html"), times=last)
+    assert down.attempts == last and down.next_attempt_at is not None
+    assert down.failing_since is not None and started <= down.failing_since <= utcnow()
+    gone = fail_again(db, open_settings, site.url("/missing.html"), times=last)
+    assert gone.attempts == last and gone.next_attempt_at is None
+    not_html = fail_again(db, open_settings, site.url("/report.pdf"), times=last)
+    assert not_html.next_attempt_at is None
+
+    site.robots_status = 503
+    fetch.clear_robots_cache()  # the earlier fetches cached "no rules" (a 404)
+    robots = fail_again(db, open_settings, site.url("/football.html"), times=last)
+    assert robots.error is not None and "robots.txt unavailable" in robots.error
+    assert robots.next_attempt_at is not None and site.hits["/football.html"] == 0
+
+    # Once the failures have lasted the whole window, a site down is given up too.
+    window = timedelta(hours=open_settings.classification_retry_window_hours, minutes=1)
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(failing_since=utcnow() - window))
+    assert row_of(db, site.url("/broken.html")).next_attempt_at is not None
+    assert fail_again(db, open_settings, site.url("/broken.html"), times=1).next_attempt_at is None
+    down_row = row_of(db, site.url("/broken.html"))
+    assert down_row.status == ERROR and down_row.attempts == last + 1
+
+
+def test_retry_after_of_a_busy_or_throttling_site_is_honoured(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A 429 or 503 saying when to come back was asked again after the usual 60 s anyway.
+    base = open_settings.classification_retry_base_seconds
+    longest = open_settings.classification_retry_max_seconds
+    url = site.url("/busy.html")
+
+    def waits(status: int, retry_after: str | None, seconds: float) -> bool:
+        """Whether the failure is retried ``seconds`` after it (to the second)."""
+        site.busy_status, site.retry_after = status, retry_after
+        with db.transaction() as session:
+            session.execute(delete(UrlClassification))
+        before = utcnow()
+        outcome = classify(db, open_settings, url)
+        after = utcnow()
+        assert outcome.error is not None and f"HTTP status {status}" in outcome.error
+        assert outcome.retry_at is not None
+        wait = timedelta(seconds=seconds)
+        return before + wait - timedelta(seconds=1) <= outcome.retry_at <= after + wait
+
+    assert waits(503, "3600", 3600)
+    assert waits(429, format_datetime(utcnow() + timedelta(hours=2), usegmt=True), 7200)
+    assert waits(429, "999999999999999999999", longest)  # bounded by the longest back-off
+    assert waits(503, "1", base)  # never sooner than the back-off
+    assert waits(503, "soon", base)  # unreadable: ignored
+    assert waits(500, "3600", base)  # only 429 and 503 carry it
+
+    site.robots_status = 503
+    site.busy_status, site.retry_after = 200, "1800"
+    fetch.clear_robots_cache()
+    with db.transaction() as session:
+        session.execute(delete(UrlClassification))
+    before = utcnow()
+    robots = classify(db, open_settings, site.url("/football.html"))
+    assert robots.error is not None and "robots.txt unavailable" in robots.error
+    assert robots.retry_at is not None and robots.retry_at >= before + timedelta(seconds=1800)
+
+
+def test_a_success_ends_the_run_of_failures(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    site.busy_status = 503
+    assert fail_again(db, open_settings, site.url("/busy.html"), times=2).failing_since is not None
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=site.url("/busy.html"), domain="127.0.0.1",
+            classification={"iab_categories": []}, engine_version="t", classified_at=utcnow(),
+        )  # fmt: skip
+    row = row_of(db, site.url("/busy.html"))
+    assert (row.attempts, row.failing_since) == (0, None)
+
+
 def test_failed_refresh_keeps_the_stale_classification(
     db: Database, open_settings: Settings, site: LocalSite
 ) -> None:
@@ -145,7 +244,11 @@ def test_failed_refresh_keeps_the_stale_classification(
             engine_version=engine.ENGINE_VERSION,
             classified_at=old,
         )
-    assert classify(db, open_settings, url).error is not None
+    # The older result is answered, with the refresh's failure (hidden behind 'error' before).
+    outcome = classify(db, open_settings, url)
+    assert (outcome.error, outcome.classification, outcome.cached) == (None, stale, True)
+    assert outcome.refresh_error is not None and "HTTP status 500" in outcome.refresh_error
+    assert outcome.classified_at == old and outcome.retry_at is not None
     row = row_of(db, url)
     assert row.status == OK and row.error is not None and row.attempts == 1
     with db.transaction() as session:
@@ -192,8 +295,9 @@ def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
     with db.transaction() as session:
         store.request_classification(session, [(url, "news.example")])
         failed = store.record_failure(
-            session, url=url, domain="news.example", reason="HTTP status 503", retry_at=None
-        )
+            session, url=url, domain="news.example", reason="HTTP status 503", retry_at=None,
+            failing_since=utcnow(),
+        )  # fmt: skip
         assert (failed.status, failed.attempts) == (ERROR, 1)
         saved = store.save_classification(
             session,
@@ -205,8 +309,9 @@ def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
         )
         assert (saved.id, saved.status, saved.attempts, saved.error) == (failed.id, OK, 0, None)
         again = store.record_failure(
-            session, url=url, domain="news.example", reason="timeout", retry_at=None
-        )
+            session, url=url, domain="news.example", reason="timeout", retry_at=None,
+            failing_since=utcnow(),
+        )  # fmt: skip
         assert (again.status, again.attempts, again.error) == (OK, 1, "timeout")
         assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
 
@@ -222,6 +327,15 @@ def test_retry_schedule_gives_up_only_without_an_older_result(settings: Settings
     assert service.retry_at(settings=settings, failures=last, now=now, keep_trying=False) is None
     capped = service.retry_at(settings=settings, failures=last + 20, now=now, keep_trying=True)
     assert capped == now + timedelta(seconds=settings.classification_retry_max_seconds)
+
+    # A failure that may pass is retried through the window, counted from the first failure.
+    window = timedelta(hours=settings.classification_retry_window_hours)
+    for since, retried in ((now - window + timedelta(minutes=1), True), (now - window, False)):
+        later = service.retry_at(
+            settings=settings, failures=last + 3, now=now, keep_trying=False, transient=True,
+            failing_since=since,
+        )  # fmt: skip
+        assert (later is not None) == retried
 
 
 def test_classify_content_reads_text_without_storing(db: Database, settings: Settings) -> None:

@@ -92,3 +92,33 @@ def test_a_page_uploaded_with_a_unicode_host_and_seen_by_a_pixel_is_one_row(db: 
     pixel = ("https://xn--bcher-kva.de/neu", "xn--bcher-kva.de")  # what browsers send
     with db.transaction() as session:
         assert request_classification(session, [upload, pixel]) == 1
+
+
+def test_a_row_stored_under_a_hosts_root_dot_is_still_found(db: Database) -> None:
+    # Stored before 'example.com.' and 'example.com' were one key: reports and segments that
+    # look pages up by URL still find it under its dotted key, the URL's own key first.
+    import hashlib
+
+    from beacon.contextual.models import OK, UrlClassification
+
+    old_url = "https://example.com./a"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+            )
+        )  # fmt: skip
+    with db.transaction() as session:
+        found = classifications_for_urls(session, [old_url, "https://example.com/a"])
+    assert found == {old_url: {"iab_categories": [], "keywords": ["old"]}}
+    with db.transaction() as session:
+        save_classification(
+            session, url="https://example.com/a", domain="example.com",
+            classification=page("IAB19", 0.9, "new", 0.8), engine_version="t",
+            classified_at=utcnow(),
+        )  # fmt: skip
+    with db.transaction() as session:
+        found = classifications_for_urls(session, [old_url, "https://example.com/a"])
+    assert found[old_url]["keywords"] == ["new"] == found["https://example.com/a"]["keywords"]

@@ -10,6 +10,7 @@ from beacon.core.urls import (
     is_tracking_param,
     normalize_page_url,
     normalize_url,
+    older_url_keys,
     plain_host,
     web_url_problem,
 )
@@ -171,3 +172,14 @@ def test_a_unicode_host_and_its_punycode_are_one_key() -> None:
     # Browsers (so pixels) send the ASCII form; an uploaded list often has the Unicode one.
     assert normalize_url("https://BÜCHER.de/a?x=1") == "https://xn--bcher-kva.de/a?x=1"
     assert normalize_url("https://xn--bcher-kva.de/a?x=1") == "https://xn--bcher-kva.de/a?x=1"
+
+
+def test_a_host_with_its_root_dot_is_the_same_key() -> None:
+    # 'example.com.' names the same host as 'example.com' (the fully qualified spelling).
+    for url in ("https://Example.com./a", "https://example.com/a", "https://example.com.:443/a"):
+        assert normalize_url(url) == "https://example.com/a"
+    assert normalize_url("http://bücher.de.:8080/") == "http://xn--bcher-kva.de:8080/"
+    assert normalize_url("https://example.com../a") == "https://example.com../a"  # not a host
+    # Rows stored before keep the dotted key: lookups try it after the URL's own.
+    assert older_url_keys("https://Example.com./a?utm_source=x") == ["https://example.com./a"]
+    assert older_url_keys("https://example.com/a") == []

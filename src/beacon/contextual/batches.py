@@ -1,7 +1,8 @@
 """Batch classification: a job row per request, one item row per URL.
 
 The worker answers each URL from the store when it is fresh (or still backing off after a
-failure), fetches the rest in bounded parallel, stores every result, and fills in the items.
+failure), fetches the rest in bounded parallel, stores every result, and fills in the items;
+a URL whose fetch fails is answered with its older classification when the store has one.
 """
 
 from __future__ import annotations
@@ -79,16 +80,19 @@ def run_batch(*, context: JobContext, settings: Settings) -> None:
     results = service.classify_pages(urls=to_fetch, settings=settings)
     with context.transaction() as session:
         for result in results:
-            service.record_result(
+            row = service.record_result(
                 session, settings=settings, result=result, domain=service.domain_of(result.url)
             )
-            answered[result.url] = service.UrlOutcome(
-                url=result.url,
-                classification=result.classification,
-                classified_at=result.classified_at,
-                engine_version=None,
-                cached=False,
-                error=result.error,
+            answered[result.url] = (
+                service.failure_outcome(row, error=result.error, cached=False)
+                if result.error is not None
+                else service.UrlOutcome(
+                    url=result.url,
+                    classification=result.classification,
+                    classified_at=result.classified_at,
+                    engine_version=None,
+                    cached=False,
+                )
             )
         for item in repository.pending_items(session, batch_id=context.job_id):
             _fill(item, answered[classification_repository.url_key(item.url)[0]])

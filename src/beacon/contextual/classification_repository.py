@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.contextual.fetch import normalize_url
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
-from beacon.core.db import rowcount, upsert_insert
+from beacon.core import urls as core_urls
+from beacon.core.db import UTCDateTime, rowcount, upsert_insert
 from beacon.core.timefmt import utcnow
 
 Classification = dict[str, Any]
@@ -34,15 +35,28 @@ def url_key(url: str) -> tuple[str, str]:
         normalized = normalize_url(url)
     except ValueError:
         normalized = url.strip()
+    return _keyed(normalized)
+
+
+def older_url_keys(url: str) -> list[tuple[str, str]]:
+    """The keys ``url`` had under an older normalisation (``core.urls.older_url_keys``): rows
+    stored then keep them (nothing re-keys them), so lookups by URL try them after its key."""
+    return [_keyed(older) for older in core_urls.older_url_keys(url.strip())]
+
+
+def _keyed(normalized: str) -> tuple[str, str]:
     return normalized, hashlib.sha1(normalized.encode(), usedforsecurity=False).hexdigest()
 
 
 def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:
-    """Stored classifications keyed by the URLs as given (only those successfully classified)."""
-    by_hash: dict[str, list[str]] = defaultdict(list)
+    """Stored classifications keyed by the URLs as given (only those successfully classified);
+    a URL's row under an older key (``older_url_keys``) answers when its own key has none."""
+    by_hash: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for url in set(urls):
         if url:
-            by_hash[url_key(url)[1]].append(url)
+            by_hash[url_key(url)[1]].append((url, True))
+            for _, older_hash in older_url_keys(url):
+                by_hash[older_hash].append((url, False))
     found: dict[str, Classification] = {}
     hashes = list(by_hash)
     for start in range(0, len(hashes), 500):
@@ -54,8 +68,9 @@ def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str,
         )
         for url_hash, payload in rows:
             if payload:
-                for url in by_hash[url_hash]:
-                    found[url] = orjson.loads(payload)
+                for url, own_key in by_hash[url_hash]:
+                    if own_key or url not in found:
+                        found[url] = orjson.loads(payload)
     return found
 
 
@@ -148,6 +163,7 @@ def save_classification(
         "classified_at": classified_at,
         "error": None,
         "attempts": 0,  # counts consecutive failed fetches, so a success resets it
+        "failing_since": None,
         "next_attempt_at": None,
     }
     statement = upsert_insert(session, UrlClassification).values(
@@ -214,15 +230,18 @@ def record_failure(
     domain: str,
     reason: str,
     retry_at: datetime | None,
+    failing_since: datetime,
     key: tuple[str, str] | None = None,
 ) -> UrlClassification:
-    """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry.
+    """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry;
+    ``failing_since`` is kept where the row's run of failures already has a start.
 
     A row that already holds a classification keeps it (reports go on using the stale
     result); only a row without one turns to ``error``. One atomic upsert, like
     ``save_classification`` (``key`` as there).
     """
     normalized, url_hash = key or url_key(url)
+    since = literal(failing_since, UTCDateTime())
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
         url=normalized,
@@ -230,6 +249,7 @@ def record_failure(
         status=ERROR,
         error=reason,
         attempts=1,
+        failing_since=failing_since,
         next_attempt_at=retry_at,
     )
     statement = statement.on_conflict_do_update(
@@ -238,6 +258,10 @@ def record_failure(
             "status": case((UrlClassification.status == OK, OK), else_=ERROR),
             "error": reason,
             "attempts": func.coalesce(UrlClassification.attempts, 0) + 1,
+            "failing_since": case(
+                (func.coalesce(UrlClassification.attempts, 0) == 0, since),
+                else_=func.coalesce(UrlClassification.failing_since, since),
+            ),
             "next_attempt_at": retry_at,
         },
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import email.utils
 import ipaddress
 import os
 import re
@@ -24,6 +25,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any, TypeVar
 
@@ -40,6 +42,8 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ROBOTS_MAX_BYTES = 512_000
 ROBOTS_CACHE_SIZE = 1024
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+# A page's answers that say "not now" rather than "not here": timeouts, throttling, errors.
+TRANSIENT_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
 _METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a)
     for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200", "168.63.129.16", "192.0.0.192")
@@ -52,11 +56,39 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 class FetchError(Exception):
-    """A page could not be fetched; `reason` says why in plain words."""
+    """A page could not be fetched; `reason` says why in plain words. `transient` marks a
+    failure that a later fetch may not meet (the site or its robots.txt down, overloaded or
+    unreachable); the others (a missing page, a refusal, not HTML) will be met again."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(
+        self, reason: str, *, transient: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.transient = transient
+        self.retry_after = retry_after  # seconds the site asked to wait (429/503 Retry-After)
+
+
+# Statuses whose Retry-After says when to come back (RFC 9110 10.2.3, RFC 6585 4).
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+_RETRY_AFTER_MAX_SECONDS = 10**9  # far past any back-off bound; digits beyond are not read
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait a 429 or 503 asks for in its Retry-After (delay-seconds or an HTTP-date), in
+    seconds from now; None for another status, or no or an unreadable value."""
+    value = response.headers.get("retry-after", "").strip()
+    if response.status_code not in _RETRY_AFTER_STATUSES or not value:
+        return None
+    if value.isdigit() and value.isascii():
+        return float(min(int(value[:12]), _RETRY_AFTER_MAX_SECONDS))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110's HTTP-date is GMT
+        when = when.replace(tzinfo=UTC)
+    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,16 +230,17 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             with anyio.fail_after(timeout):
                 infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except TimeoutError as exc:
-            raise FetchError(f"timeout resolving {host}") from exc
+            raise FetchError(f"timeout resolving {host}", transient=True) from exc
         except OSError as exc:
-            raise FetchError(f"cannot resolve {host}: {exc}") from exc
+            # Transient too: a resolver cannot tell a name gone from a DNS outage reliably.
+            raise FetchError(f"cannot resolve {host}: {exc}", transient=True) from exc
         addresses: list[IPAddress] = []
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
             if address not in addresses:
                 addresses.append(address)
         if not addresses:
-            raise FetchError(f"cannot resolve {host}")
+            raise FetchError(f"cannot resolve {host}", transient=True)
         return addresses
 
     async def connect_unix_socket(
@@ -363,16 +396,19 @@ class PageFetcher:
                     read=lambda final, r: _read_page(url, final, r, settings),
                 )
         except TimeoutError as exc:
-            raise FetchError(f"timeout after {settings.total_timeout:g}s total") from exc
+            reason = f"timeout after {settings.total_timeout:g}s total"
+            raise FetchError(reason, transient=True) from exc
         except (httpx.TimeoutException, httpcore.TimeoutException) as exc:
-            raise FetchError(f"timeout ({type(exc).__name__}) fetching {url}") from exc
+            reason = f"timeout ({type(exc).__name__}) fetching {url}"
+            raise FetchError(reason, transient=True) from exc
         except (
             httpx.HTTPError,
             httpcore.NetworkError,
             httpcore.ProtocolError,
             ssl.SSLError,
         ) as exc:
-            raise FetchError(f"connection failed: {type(exc).__name__}: {exc}") from exc
+            reason = f"connection failed: {type(exc).__name__}: {exc}"
+            raise FetchError(reason, transient=True) from exc
         except httpcore.UnsupportedProtocol as exc:
             raise FetchError(f"unsupported protocol: {exc}") from exc
 
@@ -508,7 +544,11 @@ async def _read_page(
     requested: str, final: httpx.URL, response: httpx.Response, settings: FetchSettings
 ) -> FetchedPage:
     if response.status_code >= 400:
-        raise FetchError(f"HTTP status {response.status_code} from {final}")
+        raise FetchError(
+            f"HTTP status {response.status_code} from {final}",
+            transient=response.status_code in TRANSIENT_STATUSES,
+            retry_after=retry_after_seconds(response),
+        )
     if not 200 <= response.status_code < 300:
         raise FetchError(f"unexpected HTTP status {response.status_code} from {final}")
     content_type = response.headers.get("content-type", "")
@@ -547,9 +587,12 @@ async def _load_robots(
 
     async def read(_final: httpx.URL, response: httpx.Response) -> tuple[RobotsRules, float]:
         if response.status_code >= 500:
+            # RFC 9309 2.3.1.3: complete disallow while it lasts, and the crawler retries.
             raise FetchError(
                 f"robots.txt unavailable: HTTP status {response.status_code} from "
-                f"{origin}/robots.txt (retried on the next fetch)"
+                f"{origin}/robots.txt (retried on the next fetch)",
+                transient=True,
+                retry_after=retry_after_seconds(response),
             )
         if not 200 <= response.status_code < 300:
             return RobotsRules(), settings.robots_ttl

@@ -30,6 +30,9 @@ class PageResult:
     classified_at: datetime
     title: str = ""  # extracted from the page (not part of the wire classification)
     language: str | None = None
+    # Whether the failure may not recur (``FetchError.transient``): retried for longer.
+    transient: bool = False
+    retry_after: float | None = None  # seconds a 429/503 asked to wait (``FetchError``)
 
 
 def classify_here(
@@ -78,7 +81,14 @@ async def _classify_page(
             ),
         )
     except FetchError as exc:
-        return PageResult(url=url, classification=None, error=exc.reason, classified_at=utcnow())
+        return PageResult(
+            url=url,
+            classification=None,
+            error=exc.reason,
+            classified_at=utcnow(),
+            transient=exc.transient,
+            retry_after=exc.retry_after,
+        )
     except Exception as exc:
         # An engine bug on one odd page must not fail the other pages of a batch.
         log.exception("classification failed", extra={"url": url})

@@ -130,6 +130,14 @@ class ClassifyResponse(BaseModel):
     classified_date: UTCSeconds
     engine_version: str
     cached: bool
+    refresh_error: str | None = Field(
+        default=None,
+        description="Present only when the page could not be fetched again and this is its "
+        "older stored result (stale, or of an older engine version): why the refresh failed. "
+        "Absent otherwise.",
+        # An addition only a stale answer carries: other answers keep their documented fields.
+        exclude_if=lambda value: value is None,
+    )
 
     @classmethod
     def from_outcome(cls, outcome: UrlOutcome) -> ClassifyResponse:
@@ -141,6 +149,7 @@ class ClassifyResponse(BaseModel):
             classified_date=outcome.classified_at,
             engine_version=outcome.engine_version or "",
             cached=outcome.cached,
+            refresh_error=outcome.refresh_error,
         )
 
 

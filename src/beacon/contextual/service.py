@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ class UrlOutcome:
     # What extraction read from the page (console only; the /v1 response does not carry them).
     title: str = ""
     language: str | None = None
+    # Set when ``classification`` is an older result served because its refresh failed.
+    refresh_error: str | None = None
 
 
 def fetch_settings(settings: Settings) -> FetchSettings:
@@ -151,14 +153,29 @@ def classify_file(*, path: Path, settings: Settings) -> PageResult:
 
 
 def retry_at(
-    *, settings: Settings, failures: int, now: datetime, keep_trying: bool
+    *,
+    settings: Settings,
+    failures: int,
+    now: datetime,
+    keep_trying: bool,
+    transient: bool = False,
+    failing_since: datetime | None = None,
+    retry_after: float | None = None,
 ) -> datetime | None:
     """When to fetch again after ``failures`` consecutive failures; None means give up.
 
     A URL that still has an older classification keeps being retried at the longest delay,
-    so its stale result is eventually refreshed.
+    so its stale result is eventually refreshed. Any other URL is given up after
+    ``classification_max_attempts`` failures, except that a ``transient`` failure (a site
+    down or overloaded, robots.txt 5xx) is retried until the run of failures, begun at
+    ``failing_since``, has also lasted ``classification_retry_window_hours``: six failures
+    are only an hour of back-off, and an outage longer than that lost its pages for good.
+    ``retry_after`` (the seconds a 429 or 503 asked for) lengthens the wait, up to
+    ``classification_retry_max_seconds``; it never shortens the back-off.
     """
-    if failures >= settings.classification_max_attempts and not keep_trying:
+    window = timedelta(hours=settings.classification_retry_window_hours)
+    within_window = transient and now - (failing_since or now) < window
+    if failures >= settings.classification_max_attempts and not (keep_trying or within_window):
         return None
     # The exponent is capped: a URL that keeps its older result is retried for good, and past
     # 1,024 failures 2**(failures-1) no longer fits a float (OverflowError in the tick).
@@ -167,6 +184,8 @@ def retry_at(
         settings.classification_retry_base_seconds * 2**exponent,
         settings.classification_retry_max_seconds,
     )
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.classification_retry_max_seconds))
     return now + timedelta(seconds=delay)
 
 
@@ -196,14 +215,25 @@ def record_result(
     row = classification_repository.stored_row(session, result.url, key=key)
     failures = (row.attempts if row is not None else 0) + 1
     has_result = row is not None and row.status == OK
+    # A row failing since before the column existed starts its window now.
+    failing_since = (row.failing_since if row is not None and row.attempts else None) or (
+        result.classified_at
+    )
     return classification_repository.record_failure(
         session,
         url=result.url,
         domain=domain,
         reason=result.error,
         retry_at=retry_at(
-            settings=settings, failures=failures, now=result.classified_at, keep_trying=has_result
+            settings=settings,
+            failures=failures,
+            now=result.classified_at,
+            keep_trying=has_result,
+            transient=result.transient,
+            failing_since=failing_since,
+            retry_after=result.retry_after,
         ),
+        failing_since=failing_since,
         key=key,
     )
 
@@ -220,16 +250,26 @@ def stored_outcome(
     ):
         return _outcome_from_row(row, cached=True)
     if row.error and row.next_attempt_at is not None and row.next_attempt_at > now:
-        return UrlOutcome(
-            url=row.url,
-            classification=None,
-            classified_at=None,
-            engine_version=None,
-            cached=True,
-            error=row.error,
-            retry_at=row.next_attempt_at,
-        )
+        return failure_outcome(row, error=row.error, cached=True)
     return None
+
+
+def failure_outcome(row: UrlClassification, *, error: str, cached: bool) -> UrlOutcome:
+    """What a failed fetch of ``row``'s URL answers: the row's older classification when it
+    has one (served from the store, the failure in ``refresh_error``: reports go on using it
+    too), else the failure."""
+    if row.status == OK and row.classification:
+        stale = _outcome_from_row(row, cached=True)
+        return replace(stale, refresh_error=error, retry_at=row.next_attempt_at)
+    return UrlOutcome(
+        url=row.url,
+        classification=None,
+        classified_at=None,
+        engine_version=None,
+        cached=cached,
+        error=error,
+        retry_at=row.next_attempt_at,
+    )
 
 
 def classify_url(
@@ -244,6 +284,8 @@ def classify_url(
 
     Failures are recorded on the store row (reason, attempts, next attempt) and returned in
     ``error``; while a URL is backing off, the recorded reason is returned without fetching.
+    A URL that has an older classification answers it instead, the failure in
+    ``refresh_error`` (``failure_outcome``).
     The store is read and written in two short transactions, so no database connection is
     held while the page is fetched (a slow site would otherwise pin one per request).
     ``refresh`` fetches again even when the store has a fresh result (re-classify).
@@ -260,16 +302,8 @@ def classify_url(
     result = classify_page(url=normalized, settings=settings)
     with db.transaction() as session:
         row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
-        if result.classification is None:
-            return UrlOutcome(
-                url=row.url,
-                classification=None,
-                classified_at=None,
-                engine_version=None,
-                cached=False,
-                error=result.error,
-                retry_at=row.next_attempt_at,
-            )
+        if result.error is not None:
+            return failure_outcome(row, error=result.error, cached=False)
         return _outcome_from_row(row, cached=False)
 
 
@@ -295,8 +329,15 @@ def url_key(url: str) -> tuple[str, str]:
     return classification_repository.url_key(url)
 
 
+def older_url_keys(url: str) -> list[tuple[str, str]]:
+    """(normalised URL, hash) pairs ``url`` was keyed by under an older normalisation, which
+    rows stored then (store and inventory) still carry."""
+    return classification_repository.older_url_keys(url)
+
+
 def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:
-    """Stored classifications keyed by the URLs as given (only those successfully classified)."""
+    """Stored classifications keyed by the URLs as given (only those successfully classified;
+    a row under an older key of the URL answers when its own key has none)."""
     return classification_repository.classifications_for_urls(session, urls)
 
 

@@ -364,13 +364,26 @@ class Settings(BaseSettings):
     classification_retry_max_seconds: float = Field(
         default=86_400.0,
         gt=0,
-        description="longest back-off between fetch retries of one URL (at least the base)",
+        description="longest back-off between fetch retries of one URL (at least the base); "
+        "also bounds the wait a 429 or 503 asks for in its Retry-After",
     )
     classification_max_attempts: int = Field(
         default=6,
         ge=1,
         le=100,
-        description="failed fetches after which the worker stops retrying a URL",
+        description="failed fetches after which the worker stops retrying a URL that never "
+        "classified; a failure that may pass (timeout, connection error, host not resolved, HTTP "
+        "408/425/429/5xx, robots.txt 5xx) is retried until the failures have also lasted "
+        "`BEACON_CLASSIFICATION_RETRY_WINDOW_HOURS`",
+    )
+    classification_retry_window_hours: float = Field(
+        default=72.0,
+        ge=0,
+        le=8_760,
+        description="hours a URL whose fetches fail in a way that may pass (site down or "
+        "overloaded, robots.txt 5xx) keeps being retried, counted from its first failure, "
+        "before the worker gives it up (once it has also failed "
+        "`BEACON_CLASSIFICATION_MAX_ATTEMPTS` times); 0: such failures count like any other",
     )
     classification_parallel_fetches: int = Field(
         default=8,

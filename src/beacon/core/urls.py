@@ -160,11 +160,35 @@ def _ascii_host(host: str) -> str:
         return host
 
 
+def _without_root_dot(host: str) -> str:
+    # 'example.com.' is the fully qualified spelling of 'example.com' (the root label): one
+    # page, and one store key. The fetcher then asks for the host as browsers show it.
+    if host.endswith(".") and not host.endswith("..") and len(host) > 1:
+        return host[:-1]
+    return host
+
+
 def normalize_url(url: str) -> str:
     """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
+    return _normalized(url, root_dot=False)
+
+
+def older_url_keys(url: str) -> list[str]:
+    """The forms ``normalize_url`` gave ``url`` before a change that rows stored then are still
+    keyed by (their host's trailing dot kept, before it was dropped); [] when the same."""
+    try:
+        older = _normalized(url, root_dot=True)
+    except ValueError:
+        return []
+    return [older] if older != normalize_url(url) else []
+
+
+def _normalized(url: str, *, root_dot: bool) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = _ascii_host((parts.hostname or "").lower())
+    if not root_dot:
+        host = _without_root_dot(host)
     if ":" in host:
         host = f"[{host}]"
     try:

@@ -33,6 +33,10 @@ class LocalSite:
         # What /robots.txt answers (tests change it): 404 and no rules by default.
         self.robots_status = 404
         self.robots_body = b""
+        # What /busy.html answers (tests change it): a 503; it and /robots.txt send this
+        # Retry-After when set.
+        self.busy_status = 503
+        self.retry_after: str | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -91,8 +95,9 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
 
         def _route(self, path: str) -> None:
             page = SITE / path.lstrip("/")
+            wait = {"Retry-After": site.retry_after} if site.retry_after is not None else {}
             if path == "/robots.txt":
-                self._send(site.robots_status, "text/plain", site.robots_body)
+                self._send(site.robots_status, "text/plain", site.robots_body, **wait)
             elif path.endswith(".html") and page.parent == SITE and page.is_file():
                 self._send(200, "text/html; charset=utf-8", page.read_bytes())
             elif path == "/slow.html":
@@ -107,6 +112,8 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
                 self._send(200, "application/pdf", b"%PDF-1.4 not a web page")
             elif path == "/broken.html":
                 self._send(500, "text/html", b"<html><body>oops</body></html>")
+            elif path == "/busy.html":
+                self._send(site.busy_status, "text/html", b"<html><body>busy</body></html>", **wait)
             elif path.startswith("/moved/"):
                 self._send(301, "text/html", b"moved", Location="/" + path.split("/", 2)[2])
             else:

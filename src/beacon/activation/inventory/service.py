@@ -20,7 +20,7 @@ from beacon.activation.schemas import (
     InventoryUpload,
     Pagination,
 )
-from beacon.contextual.service import request_classification, url_key
+from beacon.contextual.service import older_url_keys, request_classification, url_key
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, NotFound, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
@@ -244,11 +244,13 @@ def inventory_domains(*, session: Session, account_id: int, limit: int = 500) ->
 
 
 def get_inventory_url(*, session: Session, account_id: int, url: str) -> str:
-    """The normalised URL when it is in the account's inventory; otherwise a 404."""
+    """The normalised URL when it is in the account's inventory (under its key, or a key of an
+    older normalisation its row was stored with); otherwise a 404."""
     normalized, url_hash = url_key(url)
-    if repository.inventory_url(session, account_id=account_id, url_hash=url_hash) is None:
-        raise NotFound(f"{normalized} is not in this account's inventory")
-    return normalized
+    for key, key_hash in [(normalized, url_hash), *older_url_keys(url)]:
+        if repository.inventory_url(session, account_id=account_id, url_hash=key_hash) is not None:
+            return key
+    raise NotFound(f"{normalized} is not in this account's inventory")
 
 
 def _store(session: Session, *, account_id: int, entries: list[InventoryEntry], source: str) -> int:

@@ -59,6 +59,7 @@ def classify(
             "classified_at": utcnow(),
             "engine_version": engine.ENGINE_VERSION,
             "cached": False,
+            "refresh_error": None,
             "title": parsed.title,
             "language": classification.get("language"),
         }
@@ -79,6 +80,7 @@ def classify(
         "classified_at": outcome.classified_at,
         "engine_version": outcome.engine_version,
         "cached": outcome.cached,
+        "refresh_error": outcome.refresh_error,
         "title": outcome.title,
         "language": outcome.language,
     }

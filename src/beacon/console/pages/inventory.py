@@ -171,10 +171,11 @@ def reclassify(
     outcome = contextual_service.classify_url(
         db=db, settings=settings, url=normalized, role=viewer.member.role, refresh=True
     )
+    failure = outcome.error or outcome.refresh_error  # the older result, if any, is kept
     notice = (
         f"Re-classified {outcome.url}"
-        if outcome.error is None
-        else f"{outcome.url} could not be classified: {outcome.error}"
+        if failure is None
+        else f"{outcome.url} could not be classified: {failure}"
     )
     query = back if back.startswith(("status=", "domain=", "category=")) else ""
     separator = "&" if query else ""

@@ -1,0 +1,51 @@
+"""The console's classify page served in-process: a text, and a page whose refresh fails
+while the store holds an older result (shown, tagged stale, with the failure)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from tests.console.in_process import member, sign_in
+from tests.contextual.site.server import OPEN_FETCH, LocalSite
+
+from beacon.contextual import classification_repository as store
+from beacon.contextual import service
+from beacon.core.db import Database
+from beacon.core.permissions import Role
+from beacon.core.timefmt import utcnow
+
+PAGE = "/app/understand/classify"
+
+
+def test_a_text_and_a_stale_page_are_shown(app: FastAPI, client: TestClient, db: Database) -> None:
+    with LocalSite() as site:
+        shows_text_and_stale_page(app, client, db, site)
+
+
+def shows_text_and_stale_page(
+    app: FastAPI, client: TestClient, db: Database, site: LocalSite
+) -> None:
+    app.state.settings = app.state.settings.model_copy(update=OPEN_FETCH)
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    text = client.post(
+        PAGE,
+        data={"mode": "text", "text": "Boil the spaghetti with garlic.", "csrf_token": token},
+    )
+    assert text.status_code == 200, text.text[:300]
+    assert "Classified now (texts are never stored)" in text.text
+
+    url = site.url("/broken.html")
+    stale = service.classify_content(
+        text="Liverpool won the football match.", settings=app.state.settings
+    )
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=url, domain="127.0.0.1", classification=stale,
+            engine_version="an-older-engine", classified_at=utcnow() - timedelta(days=30),
+        )  # fmt: skip
+    shown = client.post(PAGE, data={"mode": "url", "url": url, "csrf_token": token})
+    assert shown.status_code == 200, shown.text[:300]
+    assert "Stale" in shown.text and f"HTTP status 500 from {url}" in shown.text
+    assert site.hits["/broken.html"] == 1
