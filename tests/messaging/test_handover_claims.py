@@ -30,6 +30,7 @@ from tests.messaging.engine_helpers import (
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
 from beacon.core.worker import Worker
 from beacon.messaging.campaigns import repository as campaign_repository
 from beacon.messaging.campaigns.clock import ManualClock
@@ -345,3 +346,22 @@ def test_kill_9_mid_run_leaves_each_number_at_most_one_sms(
         for r in final
         if r.stage == "failed"
     )
+
+
+def test_a_chunk_with_more_numbers_than_one_statement_takes(
+    db: Database, settings: Settings
+) -> None:
+    """A recoverable provider (SMS to the outbox, without an SMS API) takes a whole batch as
+    one chunk (up to BEACON_MESSAGING_BATCH_SIZE, 100,000): its claims went in one INSERT of
+    four parameters a number, past PostgreSQL's 65,535 parameters a statement from 16,384
+    numbers on, so every such batch failed at its claim."""
+    campaign_id = seed_campaign(db, people=[person(0, phone=SHARED)], channel="sms", content=SMS)
+    execution_id = send_now(db, campaign_id)
+    Scheduler(settings=settings, clock=ManualClock()).tick(db)
+    (row,) = rows(db, execution_id)
+    wanted = {f"+1415{n:07d}": row.id for n in range(17_000)}
+    with db.transaction() as session:
+        holders = recipients.claim_addresses(
+            session, execution_id=execution_id, wanted=wanted, now=utcnow()
+        )
+    assert holders == wanted
