@@ -9,7 +9,14 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from tests.console.conftest import Console, assert_accessible, shoot, sign_in, start_console
+from tests.console.conftest import (
+    Console,
+    assert_accessible,
+    csrf_token_of,
+    shoot,
+    sign_in,
+    start_console,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -285,3 +292,32 @@ def test_viewer_cannot_create_a_campaign(page: Page, console: Console) -> None:
     with console.api() as api:
         names = {c["name"] for c in api.get("/v1/pixel/campaigns").json()}
     assert "Viewer made this" not in names
+
+
+def test_the_device_cookie_lasts_a_year_after_the_last_sign_in(console: Console) -> None:
+    """docs/console.md: the browser is remembered "for a year after its last sign-in". The
+    server moves the device's last use on every sign-in, so the browser's cookie must be
+    renewed then too: it was only set on the first, so the browser dropped it a year after
+    that, however often the person signed in since."""
+    with console.http() as http:
+        answers = []
+        for _ in range(2):
+            http.cookies.delete("beacon_session")  # signed out; the device cookie stays
+            form = http.get("/app/login")
+            response = http.post(
+                "/app/login",
+                data={
+                    "email": console.email("owner"),
+                    "password": console.password("owner"),
+                    "csrf_token": csrf_token_of(form.text),
+                },
+            )
+            assert response.status_code == 303
+            answers.append(response)
+        first, second = (
+            [c for c in r.headers.get_list("set-cookie") if c.startswith("beacon_device=")]
+            for r in answers
+        )
+    assert len(first) == 1 and "max-age=31536000" in first[0].lower()
+    assert len(second) == 1 and "max-age=31536000" in second[0].lower()
+    assert second[0].split(";", 1)[0] == first[0].split(";", 1)[0]  # the same token, renewed

@@ -103,6 +103,9 @@ def test_credentials_an_smtp_url_could_only_send_in_clear_are_refused_at_start(
         ("http://user:pw-secret@relay.internal", "must look like smtp://"),
         ("smtp://user:pw-secret@relay.internal:99999", "the port in BEACON_SMTP_URL"),
         ("smtp://user:pw-secret@relay.internal:twentyfive", "the port in BEACON_SMTP_URL"),
+        # urllib's own errors quote the netloc, credentials and all: never passed on
+        ("smtp://user:pw-secret\uff20x@relay.internal:25", "must look like smtp://"),
+        ("smtp://user:pw-secret@[relay.internal:25", "must look like smtp://"),
     ],
 )
 def test_an_smtp_url_no_sender_can_parse_is_refused_at_start(

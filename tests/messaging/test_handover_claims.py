@@ -12,8 +12,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import SecretStr
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from tests.messaging.engine_helpers import (
     SmsApi,
     WorkerProcess,
@@ -30,15 +32,17 @@ from tests.messaging.engine_helpers import (
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
 from beacon.core.worker import Worker
 from beacon.messaging.campaigns import repository as campaign_repository
 from beacon.messaging.campaigns.clock import ManualClock
 from beacon.messaging.delivery import recipient_repository as recipients
-from beacon.messaging.delivery.handover import duplicate_number
+from beacon.messaging.delivery.handover import BatchContext, _one_per_number, duplicate_number
 from beacon.messaging.delivery.handover_journal import HandoverJournal
 from beacon.messaging.delivery.pipeline import batch_job_kind
 from beacon.messaging.delivery.scheduler import Scheduler
 from beacon.messaging.models import Batch, Contact, HandoverClaim, Recipient
+from beacon.messaging.providers import OutgoingMessage, RetryPolicy
 
 SMS = {"body": "Hi {{ contact.firstName }} {{ contact.attributes.code }}. Reply STOP"}
 SHARED, OTHER = "+14155550101", "+14155550102"
@@ -345,3 +349,142 @@ def test_kill_9_mid_run_leaves_each_number_at_most_one_sms(
         for r in final
         if r.stage == "failed"
     )
+
+
+def test_a_chunk_with_more_numbers_than_one_statement_takes(
+    db: Database, settings: Settings
+) -> None:
+    """A recoverable provider (SMS to the outbox, without an SMS API) takes a whole batch as
+    one chunk (up to BEACON_MESSAGING_BATCH_SIZE, 100,000): its claims went in one INSERT of
+    four parameters a number, past PostgreSQL's 65,535 parameters a statement from 16,384
+    numbers on, so every such batch failed at its claim."""
+    campaign_id = seed_campaign(db, people=[person(0, phone=SHARED)], channel="sms", content=SMS)
+    execution_id = send_now(db, campaign_id)
+    Scheduler(settings=settings, clock=ManualClock()).tick(db)
+    (row,) = rows(db, execution_id)
+    wanted = {f"+1415{n:07d}": row.id for n in range(17_000)}
+    with db.transaction() as session:
+        holders = recipients.claim_addresses(
+            session, execution_id=execution_id, wanted=wanted, now=utcnow()
+        )
+    assert holders == wanted
+
+
+def test_a_released_number_and_a_claim_racing_for_it_do_not_deadlock(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Worker A's claim transaction gives up X (its row resent after a crash is unsubscribed
+    now) and claims its chunk's numbers, Y among them; worker B claims Y and X in number order
+    at the same moment. With the release (a delete) first, B's insert of X waited for A's
+    delete and A's insert of Y for B's: a PostgreSQL deadlock, one claim transaction aborted
+    (its batch retried as a failed job). Claims first, releases after: no wait cycle."""
+    x, y = "+14155550109", "+14155550101"  # y < x: inserted first
+    people = [person(0, phone=x), person(1, phone=y), person(2, phone=x)]
+    campaign_id = seed_campaign(db, people=people, channel="sms", content=SMS)
+    execution_id = send_now(db, campaign_id)
+    Scheduler(settings=settings, clock=ManualClock()).tick(db)
+    resent, mine, theirs = rows(db, execution_id)
+    with db.transaction() as session:
+        recipients.claim_addresses(
+            session, execution_id=execution_id, wanted={x: resent.id}, now=utcnow()
+        )
+    started = threading.Event()
+    errors: list[BaseException] = []
+    told: dict[str, int | None] = {}
+    claim = recipients.claim_addresses
+
+    def slow_claim(session: Session, **kwargs: Any) -> dict[str, int | None]:
+        if threading.current_thread() is threading.main_thread() and not started.is_set():
+            session.flush()
+            started.set()  # what A wrote before its claim is in the database: B goes
+            time.sleep(1.0)  # B has inserted Y and waits on X if A deleted it
+        return claim(session, **kwargs)
+
+    monkeypatch.setattr(recipients, "claim_addresses", slow_claim)
+
+    def worker_b() -> None:
+        started.wait(10)
+        try:
+            with db.transaction() as session:
+                told.update(
+                    claim(
+                        session,
+                        execution_id=execution_id,
+                        wanted={y: theirs.id, x: theirs.id},
+                        now=utcnow(),
+                    )
+                )
+        except BaseException as exc:
+            errors.append(exc)
+
+    other = threading.Thread(target=worker_b)
+    other.start()
+    batch = BatchContext(
+        job=None,  # type: ignore[arg-type]  # the claim uses no job
+        batch_id=0,
+        execution_id=execution_id,
+        channel="sms",
+        settings=settings,
+        policy=RetryPolicy(attempts=1, backoff_seconds=0),
+    )
+    message = OutgoingMessage(recipient_id=mine.id, contact_id=mine.contact_id, to=y, body=b"")
+    unsubscribed = (resent.id, "sent", "contact is unsubscribed for sms")
+    try:
+        with db.transaction() as session:
+            going, duplicates = _one_per_number(
+                session,
+                batch,
+                [message],
+                [unsubscribed],
+                {resent.id: "injected", mine.id: "hydrated"},
+                utcnow(),
+            )
+    except BaseException as exc:
+        errors.append(exc)
+    finally:
+        other.join(60)
+    assert not errors, errors
+    # B claimed Y first (A waited for it); X was still held when B came to it (the case
+    # docs/orchestrate.md states: a duplicate whose turn came while the crashed row held it)
+    assert told == {y: theirs.id, x: resent.id}
+    assert (going, [d[0] for d in duplicates]) == ([], [mine.id])
+
+
+def test_a_number_given_up_in_a_claim_goes_to_that_chunks_row_sharing_it(
+    db: Database, settings: Settings
+) -> None:
+    """A row resent after a crash holds X and fails at its chunk's claim (unsubscribed since
+    hydrate): a row of the same chunk sharing X gets it in that transaction."""
+    x = "+14155550109"
+    people = [person(0, phone=x), person(1, phone=x)]
+    campaign_id = seed_campaign(db, people=people, channel="sms", content=SMS)
+    execution_id = send_now(db, campaign_id)
+    Scheduler(settings=settings, clock=ManualClock()).tick(db)
+    resent, sibling = rows(db, execution_id)
+    batch = BatchContext(
+        job=None,  # type: ignore[arg-type]  # the claim uses no job
+        batch_id=0,
+        execution_id=execution_id,
+        channel="sms",
+        settings=settings,
+        policy=RetryPolicy(attempts=1, backoff_seconds=0),
+    )
+    with db.transaction() as session:
+        recipients.claim_addresses(
+            session, execution_id=execution_id, wanted={x: resent.id}, now=utcnow()
+        )
+    message = OutgoingMessage(
+        recipient_id=sibling.id, contact_id=sibling.contact_id, to=x, body=b""
+    )
+    with db.transaction() as session:
+        going, duplicates = _one_per_number(
+            session,
+            batch,
+            [message],
+            [(resent.id, "sent", "contact is unsubscribed for sms")],
+            {resent.id: "injected", sibling.id: "hydrated"},
+            utcnow(),
+        )
+    assert (going, duplicates) == ([message], [])
+    with db.transaction() as session:
+        assert session.scalars(select(HandoverClaim.recipient_id)).all() == [sibling.id]

@@ -466,3 +466,43 @@ def test_browsers_unused_for_a_year_are_forgotten(db: Database) -> None:
     with db.transaction() as session:
         left = session.scalars(select(ConsoleDevice.token_hash)).all()
     assert hash_secret(old) not in left and hash_secret(kept) in left
+
+
+def test_the_person_on_their_remembered_browser_can_change_the_password_others_guess(
+    db: Database,
+) -> None:
+    """Guesses from elsewhere lock the email out but not its owner on the remembered browser
+    (docs/console.md): the owner signs in there, and the first thing to do under such an
+    attack is to change the password, whose current-password check must not be the locked
+    email's quota (it was: the owner was signed in but could not change the password)."""
+    _user(db)
+    throttle = _throttle()
+    mine = _signed_in(db, throttle, PASSWORD).device_token
+    assert mine is not None
+    for _ in range(5):  # the attacker, without the device cookie
+        with pytest.raises(Unauthorized):
+            _signed_in(db, throttle, "a wrong guess")
+    _signed_in(db, throttle, PASSWORD, device=mine)  # the owner is not locked out
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == EMAIL))
+        assert user is not None
+        member = Member(user.id, EMAIL, "", 1, "acme", Role.owner)
+        sessions.change_password(
+            session=session,
+            member=member,
+            current=PASSWORD,
+            new="another long enough password",
+            client_ip="192.0.2.1",
+            throttle=throttle,
+            device_token=mine,
+        )
+    # a browser without it still is locked out
+    with pytest.raises(sessions.LockedOut), db.transaction() as session:
+        sessions.change_password(
+            session=session,
+            member=member,
+            current="another long enough password",
+            new="a third long enough password",
+            client_ip="192.0.2.1",
+            throttle=throttle,
+        )

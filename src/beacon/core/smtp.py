@@ -28,7 +28,11 @@ class SmtpConfig:
     def from_url(cls, url: str) -> SmtpConfig:
         """Parse ``smtp://user:pass@host:587?starttls=true`` or ``smtps://host``; a
         ValueError (never naming the credentials) when it is not such a URL."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            # urllib's message quotes the netloc (credentials included): never passed on
+            raise ValueError("BEACON_SMTP_URL must look like smtp://user:pass@host:port") from None
         try:
             port = parts.port
         except ValueError:

@@ -219,18 +219,23 @@ def change_password(
     client_ip: str,
     throttle: LoginThrottle,
     keep_session_id: int | None = None,
+    device_token: str = "",
 ) -> None:
     """Change the member's own password after checking the current one (under the sign-in
-    quotas: a signed-in browser is no place to guess it); their other sessions (all but
+    quotas: a signed-in browser is no place to guess it; on the member's remembered browser,
+    ``device_token``, that browser's quota, as at sign-in, so that guesses from elsewhere do
+    not keep its owner from changing the password); their other sessions (all but
     ``keep_session_id``, the one making the change) end."""
     user = repository.user_by_id(session, member.user_id)
     assert user is not None
+    device = _device_of(session, device_token, user)
     if not check_password(
         email=user.email,
         password=current,
         stored_hash=user.password_hash,
         client_ip=client_ip,
         throttle=throttle,
+        device_id=device.id if device is not None else None,
     ):
         raise ValidationFailed(
             "Your current password is not correct", details={"field": "current_password"}

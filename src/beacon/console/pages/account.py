@@ -78,6 +78,7 @@ def change_password(
             client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
             throttle=web.login_throttle(request, settings),
             keep_session_id=viewer.signed_in.session_id,
+            device_token=request.cookies.get(web.DEVICE_COOKIE, ""),
         )
     except sessions.LockedOut as exc:
         errors = {"current_password": exc.message}

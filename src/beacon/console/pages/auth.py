@@ -94,11 +94,10 @@ def login(
         )
     response = web.redirect(web.safe_next(next))
     web.set_cookie(response, settings, web.SESSION_COOKIE, signed_in.token)
-    if signed_in.device_token is not None:
-        remembered = int(sessions.DEVICE_REMEMBERED.total_seconds())
-        web.set_cookie(
-            response, settings, web.DEVICE_COOKIE, signed_in.device_token, max_age=remembered
-        )
+    # a new device token, or the valid one presented, renewed: a year after the last sign-in
+    device_token = signed_in.device_token or request.cookies.get(web.DEVICE_COOKIE, "")
+    remembered = int(sessions.DEVICE_REMEMBERED.total_seconds())
+    web.set_cookie(response, settings, web.DEVICE_COOKIE, device_token, max_age=remembered)
     response.delete_cookie(web.LOGIN_CSRF_COOKIE, path=web.PREFIX)
     return response
 

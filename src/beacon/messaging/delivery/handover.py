@@ -304,8 +304,7 @@ class ChunkStream:
             stages = {row.id: row.stage for row in rows}
             messages, unsubscribed = _still_subscribed(session, batch, messages, stages)
             failed = [*failures, *unsubscribed]
-            release_claims(session, batch, failed, stages)
-            going, duplicates = _one_per_number(session, batch, messages, stages, now)
+            going, duplicates = _one_per_number(session, batch, messages, failed, stages, now)
             recipients.mark_failed(session, [*failed, *duplicates], now)
             if self.journal is not None:
                 self.journal.claimed(m.recipient_id for m in going)  # before the commit
@@ -392,24 +391,40 @@ def _one_per_number(
     session: Session,
     batch: BatchContext,
     messages: Sequence[OutgoingMessage],
+    failed: Sequence[Failure],
     stages: Mapping[int, str],
     now: datetime,
 ) -> tuple[list[OutgoingMessage], list[Failure]]:
     """SMS: each message's row claims its number for the run (``messaging_handover_claims``,
     in the transaction that marks it ``injected``); the messages whose number another row
     holds are not handed over and fail at ``injected`` (at ``sent`` when resent after a
-    crash) with ``duplicate phone number``. Numbers are stored in E.164: equal numbers are
-    equal strings. Other channels pass: an email address belongs to one contact."""
+    crash) with ``duplicate phone number``. The ``failed`` rows give up the numbers they held
+    (``release_claims``), to this chunk's messages too. Numbers are stored in E.164: equal
+    numbers are equal strings. Other channels pass: an email address belongs to one
+    contact."""
     if batch.channel != "sms":
+        release_claims(session, batch, failed, stages)
         return list(messages), []
     wanted: dict[str, int] = {}
     for message in messages:
         held = wanted.get(message.to)
         if held is None or message.recipient_id < held:
             wanted[message.to] = message.recipient_id
+    # claims first, in number order, the releases (deletes) only then: a release first waits
+    # for nobody but makes a concurrent claim of its number wait, and that claim holds the
+    # lower numbers it took already, which this one then waits for (a PostgreSQL deadlock)
     holders = recipients.claim_addresses(
         session, execution_id=batch.execution_id, wanted=wanted, now=now
     )
+    release_claims(session, batch, failed, stages)
+    giving_up = {rid for rid, _, _ in failed if stages.get(rid) == "injected"}
+    freed = {address: wanted[address] for address, rid in holders.items() if rid in giving_up}
+    if freed:  # numbers only this transaction holds now (its own deletes): no wait
+        holders.update(
+            recipients.claim_addresses(
+                session, execution_id=batch.execution_id, wanted=freed, now=now
+            )
+        )
     going: list[OutgoingMessage] = []
     duplicates: list[Failure] = []
     for message in messages:

@@ -150,37 +150,49 @@ def channel_statuses(session: Session, *, channel: str, ids: Sequence[int]) -> d
     return {rid: status for rid, status in found}
 
 
+# numbers a statement of ``claim_addresses`` takes: four parameters each, well below
+# PostgreSQL's 65,535 parameters a statement (a print-file chunk is a whole batch)
+_CLAIM_SLICE = 5_000
+
+
 def claim_addresses(
     session: Session, *, execution_id: uuid.UUID, wanted: Mapping[str, int], now: datetime
 ) -> dict[str, int | None]:
     """Claim each address of ``wanted`` for its recipient row, unless a row of the run holds
     it already; returns each address's holder (None: a concurrent claim this transaction
-    cannot see). Addresses are inserted in order, so two workers claiming overlapping
-    addresses on PostgreSQL wait for each other in one order and never deadlock."""
+    cannot see). Addresses are inserted in order (in slices, still in that order), so two
+    workers claiming overlapping addresses on PostgreSQL wait for each other in one order and
+    never deadlock."""
     if not wanted:
         return {}
-    session.execute(
-        upsert_insert(session, HandoverClaim)
-        .values(
-            [
-                {
-                    "execution_id": execution_id,
-                    "address": address,
-                    "recipient_id": rid,
-                    "created_at": now,
-                }
-                for address, rid in sorted(wanted.items())
-            ]
+    ordered = sorted(wanted.items())
+    holders: dict[str, int] = {}
+    for start in range(0, len(ordered), _CLAIM_SLICE):
+        part = ordered[start : start + _CLAIM_SLICE]
+        session.execute(
+            upsert_insert(session, HandoverClaim)
+            .values(
+                [
+                    {
+                        "execution_id": execution_id,
+                        "address": address,
+                        "recipient_id": rid,
+                        "created_at": now,
+                    }
+                    for address, rid in part
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=["execution_id", "address"])
         )
-        .on_conflict_do_nothing(index_elements=["execution_id", "address"])
-    )
-    held = session.execute(
-        select(HandoverClaim.address, HandoverClaim.recipient_id).where(
-            HandoverClaim.execution_id == execution_id,
-            HandoverClaim.address.in_(list(wanted)),
+    for start in range(0, len(ordered), _CLAIM_SLICE):
+        addresses = [address for address, _ in ordered[start : start + _CLAIM_SLICE]]
+        held = session.execute(
+            select(HandoverClaim.address, HandoverClaim.recipient_id).where(
+                HandoverClaim.execution_id == execution_id,
+                HandoverClaim.address.in_(addresses),
+            )
         )
-    )
-    holders: dict[str, int] = {address: rid for address, rid in held}
+        holders.update({address: rid for address, rid in held})
     return {address: holders.get(address) for address in wanted}
 
 
