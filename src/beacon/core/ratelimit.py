@@ -83,6 +83,10 @@ class RateLimiter:
             )
         return state
 
+    def has_room(self, *, key: str, limit: str) -> bool:
+        """Whether ``key`` has an event left in this window, counting none."""
+        return bool(self._limiter.test(self._item(limit), key))
+
     def take(self, *, key: str, limit: str) -> Taken:
         """Count one event for ``key``; the result is true when it fits in the window. Counting
         and checking are one step, so of concurrent callers only as many as the limit get true

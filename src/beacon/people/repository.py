@@ -114,6 +114,20 @@ def device_by_token_hash(session: Session, token_hash: str) -> ConsoleDevice | N
     return session.scalar(select(ConsoleDevice).where(ConsoleDevice.token_hash == token_hash))
 
 
+def forget_devices(session: Session, *, user_id: int, keep_device_id: int | None = None) -> None:
+    """Forget the user's remembered browsers, all but ``keep_device_id``."""
+    query = delete(ConsoleDevice).where(ConsoleDevice.user_id == user_id)
+    if keep_device_id is not None:
+        query = query.where(ConsoleDevice.id != keep_device_id)
+    session.execute(query)
+
+
+def forget_device(session: Session, device: ConsoleDevice) -> None:
+    """Forget one remembered browser: its cookie is an unknown token from now on."""
+    session.delete(device)
+    session.flush()
+
+
 def prune_devices(session: Session, *, before: datetime) -> int:
     """Forget browsers last used to sign in before ``before``; returns how many."""
     result = session.execute(delete(ConsoleDevice).where(ConsoleDevice.last_used_at < before))

@@ -99,6 +99,7 @@ def sign_in(
         throttle=throttle,
         device_id=device.id if device is not None else None,
     ):
+        _forget_if_spent(session, device, throttle)
         raise Unauthorized("Incorrect email or password")
     assert user is not None
     now = utcnow()
@@ -132,6 +133,26 @@ def _device_of(session: Session, token: str, user: User | None) -> ConsoleDevice
     return device
 
 
+def _person_key(address: str, device_id: int | None) -> str:
+    """The quota key of the person's failed sign-ins: the remembered browser's, else the
+    email's."""
+    person = f"device:{device_id}" if device_id is not None else f"email:{address}"
+    return f"console-login:{person}"
+
+
+def _forget_if_spent(
+    session: Session, device: ConsoleDevice | None, throttle: LoginThrottle
+) -> None:
+    """After a failed check on a remembered browser: once its quota is used up, forget the
+    browser (OWASP's device-cookie lockout), so that its cookie, stolen or left on a shared
+    computer, gives one window of guesses of its own and then counts on the email's quota;
+    otherwise it would add a quota to the email's every window."""
+    if device is not None and not throttle.limiter.has_room(
+        key=_person_key("", device.id), limit=throttle.per_email
+    ):
+        repository.forget_device(session, device)
+
+
 def check_password(
     *,
     email: str,
@@ -148,9 +169,8 @@ def check_password(
     The attempt is counted before the (slow) check and given back when it succeeds, so
     concurrent guesses get no more checks than the quota allows."""
     address = _quota_address(email)
-    person = f"device:{device_id}" if device_id is not None else f"email:{address}"
     keys = (
-        (f"console-login:{person}", throttle.per_email),
+        (_person_key(address, device_id), throttle.per_email),
         (f"console-login:ip:{quota_address(client_ip)}", throttle.per_ip),
     )
     taken = [throttle.limiter.take(key=key, limit=limit) for key, limit in keys]
@@ -237,6 +257,7 @@ def change_password(
         throttle=throttle,
         device_id=device.id if device is not None else None,
     ):
+        _forget_if_spent(session, device, throttle)
         raise ValidationFailed(
             "Your current password is not correct", details={"field": "current_password"}
         )
@@ -244,6 +265,10 @@ def change_password(
     user.password_hash = passwords.hash_password(new)
     repository.revoke_user_sessions(
         session, user_id=user.id, now=utcnow(), keep_session_id=keep_session_id
+    )
+    # A new password (perhaps because the old one leaked) forgets the other browsers too.
+    repository.forget_devices(
+        session, user_id=user.id, keep_device_id=device.id if device is not None else None
     )
 
 
