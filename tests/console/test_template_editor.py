@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 from tests.console.conftest import (
     Console,
     assert_accessible,
@@ -121,6 +121,48 @@ def test_preview_widths_variables_errors_at_their_line_and_send_a_test(
     page.get_by_role("button", name="Send a test").click()
     expect(page.locator("#test-outcome")).to_contain_text("Invalid value for 'to'")
     assert len(mailbox.for_rcpt("qa@acme.example")) == 1
+
+
+def test_the_frame_loads_one_post_at_a_time_and_then_the_latest_content(
+    page: Page, console: Console
+) -> None:
+    # Two previews swapped in a row (a queued one right after a slow first render) posted to
+    # the frame twice, the second while the first was still loading: now and then the frame
+    # was left with no document (the first preview of the browser test never showed).
+    sign_in(page, console.email("admin"), console.password("admin"))
+    _new_template(page, "One at a time")
+    page.get_by_label("Subject").fill("Hello {{ contact.firstName }}")
+    page.get_by_label("HTML body").fill(HTML)
+    frame = page.frame_locator("#template-frame")
+    expect(frame.locator("h1")).to_have_text("Hello Ada", timeout=20_000)
+
+    held: list[Route] = []
+    hold = True
+
+    def frame_post(route: Route) -> None:
+        if hold:
+            held.append(route)  # the frame keeps loading until the test lets it go
+        else:
+            route.continue_()
+
+    page.route("**/frame", frame_post)
+    swapped = (
+        "document.getElementById('template-preview')"
+        ".dispatchEvent(new CustomEvent('htmx:afterSwap', {bubbles: true}))"
+    )
+    with page.expect_request("**/frame"):
+        page.evaluate(swapped)
+    page.evaluate(  # edited without a preview request of its own: only the swap below posts
+        "(html) => { document.getElementById('field-html').value = html; }",
+        HTML.replace("Hello", "Goodbye"),
+    )
+    page.evaluate(swapped)
+    page.wait_for_timeout(500)
+    assert len(held) == 1, "a second post went to the frame while the first was loading"
+
+    hold = False
+    held[0].continue_()
+    expect(frame.locator("h1")).to_have_text("Goodbye Ada")
 
 
 def test_a_viewer_cannot_send_a_test(console: Console, mailbox: Mailbox) -> None:

@@ -2,8 +2,10 @@
 shows exactly what the browser saw.
 
 Each placement is a local page served by a real HTTP server, holding the tag Beacon generates;
-the page's own scenario script moves the ad in or out of view at fixed times (so placements
-opened one after the other keep their own timing). Headless Chromium reports every page as
+the page's own scenario script moves the ad in or out of view at fixed times counted from the
+moment the tag began measuring it (so placements opened one after the other keep their own
+timing, and a browser slow to draw its first frame shifts the whole scenario, not just the
+tag's view of it). Headless Chromium reports every page as
 visible (background tabs and minimised windows included), so the hidden-tab page switches the
 Page Visibility API's state itself the way a browser does when a tab goes to the background:
 ``document.visibilityState`` reads ``hidden`` and ``visibilitychange`` fires.
@@ -36,22 +38,42 @@ BROWSER_UA = (
     "Chrome/124.0.0.0 Safari/537.36"
 )
 VIEWPORT = {"width": 1280, "height": 800}
-OPEN_FOR = 3.0  # seconds every page stays open after the last one loaded
+# Every page's outcome is settled this long after its measuring began: past its last move and
+# past the longest duration (a video's 2 s), so a wrong `viewable` would have been sent too.
+SETTLED_MS = 3000
 
 _TALL = "<div style='height:6000px'></div>"
-_SCROLL_AWAY = "<script>setTimeout(function(){scrollTo(0,5000)},%d)</script>"
-# In view 0.6 s, away 0.3 s, back for 0.6 s, away: 1.2 s in view, never 1 s without a break.
-_IN_OUT_IN = (
-    "<script>setTimeout(function(){scrollTo(0,5000)},600);"
-    "setTimeout(function(){scrollTo(0,0)},900);"
-    "setTimeout(function(){scrollTo(0,5000)},1500)</script>"
-)
-_HIDE_TAB = (
-    "<script>setTimeout(function(){"
+_AWAY, _BACK = "scrollTo(0,5000)", "scrollTo(0,0)"
+# The tab goes to the background: the Page Visibility API's state as a browser changes it.
+_HIDE = (
     "Object.defineProperty(document,'visibilityState',{configurable:true,get:function(){return 'hidden'}});"
     "Object.defineProperty(document,'hidden',{configurable:true,get:function(){return true}});"
-    "document.dispatchEvent(new Event('visibilitychange'))},300)</script>"
+    "document.dispatchEvent(new Event('visibilitychange'))"
 )
+
+
+def _scenario(*steps: tuple[int, str]) -> str:
+    """The page's script: each step's JS runs that many ms after the tag began measuring the ad,
+    and ``window.scenarioSettled`` is set ``SETTLED_MS`` after it.
+
+    The start is the ad's first IntersectionObserver report (delivered to the tag's observer,
+    created first, just before this one), and for a video the moment it plays as well: the tag
+    can measure nothing before. Counted from the page's parse instead, a browser that drew the
+    first page's first frame late (a loaded machine, a browser just started) gave an ad "in view
+    for 1.5 s" less than the 1 s the tag needs.
+    """
+    timers = "".join(f"setTimeout(function(){{{code}}},{ms});" for ms, code in steps)
+    return (
+        "<script>(function(){var a=document.getElementById('ad'),v=a.querySelector('video'),"
+        "seen=0,go=0;function start(){if(go||!seen||(v&&v.paused))return;go=1;"
+        f"{timers}setTimeout(function(){{window.scenarioSettled=true}},{SETTLED_MS})}}"
+        "new IntersectionObserver(function(e,o){o.disconnect();seen=1;start()}).observe(a);"
+        "if(v)v.addEventListener('playing',start)})()</script>"
+    )
+
+
+# In view 0.6 s, away 0.3 s, back for 0.6 s, away: 1.2 s in view, never 1 s without a break.
+_IN_OUT_IN = _scenario((600, _AWAY), (900, _BACK), (1500, _AWAY))
 # A playing muted video without a media file: a canvas stream.
 _VIDEO = (
     "<video id=v muted autoplay playsinline width=640 height=360></video>"
@@ -64,7 +86,7 @@ _VIDEO = (
 
 def _ad(tag: str, *, width: int, height: int, top: int, inner: str = "") -> str:
     style = f"position:absolute;left:0;top:{top}px;width:{width}px;height:{height}px"
-    return f"<div style='{style}'>{inner}{tag}</div>"
+    return f"<div id=ad style='{style}'>{inner}{tag}</div>"
 
 
 def _pages(script: str, image: str) -> dict[str, str]:
@@ -72,19 +94,20 @@ def _pages(script: str, image: str) -> dict[str, str]:
     below = VIEWPORT["height"] + 2000
     peek = VIEWPORT["height"] - 100  # 100 px of a 250 px high ad in view: 40%
     return {
-        "/in-view-1500ms.html": _ad(script, width=300, height=250, top=50) + _SCROLL_AWAY % 1500,
-        "/below-the-fold.html": _ad(script, width=300, height=250, top=below),
-        "/in-view-500ms.html": _ad(script, width=300, height=250, top=50) + _SCROLL_AWAY % 500,
+        "/in-view-1500ms.html": _ad(script, width=300, height=250, top=50)
+        + _scenario((1500, _AWAY)),
+        "/below-the-fold.html": _ad(script, width=300, height=250, top=below) + _scenario(),
+        "/in-view-500ms.html": _ad(script, width=300, height=250, top=50) + _scenario((500, _AWAY)),
         "/in-out-in-600ms.html": _ad(script, width=300, height=250, top=50) + _IN_OUT_IN,
-        "/hidden-tab.html": _ad(script, width=300, height=250, top=50) + _HIDE_TAB,
+        "/hidden-tab.html": _ad(script, width=300, height=250, top=50) + _scenario((300, _HIDE)),
         "/video-2500ms.html": _ad(script, width=640, height=360, top=50, inner=_VIDEO)
-        + _SCROLL_AWAY % 2500,
+        + _scenario((2500, _AWAY)),
         "/video-1500ms.html": _ad(script, width=640, height=360, top=50, inner=_VIDEO)
-        + _SCROLL_AWAY % 1500,
+        + _scenario((1500, _AWAY)),
         # 970 x 250 = 242,500 px2: 30% in view is enough; a 300 x 250 ad needs 50%.
-        "/large-40-percent.html": _ad(script, width=970, height=250, top=peek),
-        "/small-40-percent.html": _ad(script, width=300, height=250, top=peek),
-        "/image-tag-only.html": _ad(image, width=300, height=250, top=50),
+        "/large-40-percent.html": _ad(script, width=970, height=250, top=peek) + _scenario(),
+        "/small-40-percent.html": _ad(script, width=300, height=250, top=peek) + _scenario(),
+        "/image-tag-only.html": _ad(image, width=300, height=250, top=50) + _scenario(),
     }
 
 
@@ -176,29 +199,24 @@ def _measure_and_report(api: httpx.Client, site: _Site, sync_playwright: Any) ->
     site.pages = _pages(code["snippets"]["script"], code["snippets"]["img"])
     origin = f"http://127.0.0.1:{site.server_address[1]}"
 
+    expected_totals = (sum(m for m, _ in EXPECTED.values()), sum(v for _, v in EXPECTED.values()))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
             context = browser.new_context(viewport=VIEWPORT, user_agent=BROWSER_UA)  # type: ignore[arg-type]
+            pages = []
             for path in site.pages:
-                context.new_page().goto(origin + path, wait_until="load")
-            time.sleep(OPEN_FOR)
+                page = context.new_page()
+                page.goto(origin + path, wait_until="load")
+                pages.append(page)
+            for page in pages:  # every scenario played out, however late each one began
+                page.wait_for_function("window.scenarioSettled === true", timeout=60_000)
+            # The pages stay open until the counts are in: a beacon still on its way when the
+            # browser closes would be lost, and from here on no page can change what it sent.
+            report = _counted(api, campaign_id, expected_totals)
             context.close()
         finally:
             browser.close()
-
-    expected_totals = (sum(m for m, _ in EXPECTED.values()), sum(v for _, v in EXPECTED.values()))
-    deadline = time.monotonic() + 30
-    while True:  # the flusher counts within a few intervals; reports are computed on request
-        report = _report(api, campaign_id)
-        totals = (
-            report["summary"]["measurable_impressions"],
-            report["summary"]["viewable_impressions"],
-        )
-        if totals == expected_totals and report["summary"]["impressions"] == len(EXPECTED):
-            break
-        assert time.monotonic() < deadline, f"counts never reached {expected_totals}: {report}"
-        time.sleep(0.5)
     assert report["summary"]["viewability_rate"] == round(
         expected_totals[1] / expected_totals[0], 6
     )
@@ -211,6 +229,22 @@ def _measure_and_report(api: httpx.Client, site: _Site, sync_playwright: Any) ->
     }
     assert by_page == EXPECTED
     assert all(row["impressions"] == 1 for row in report["data"])
+
+
+def _counted(
+    api: httpx.Client, campaign_id: int, expected_totals: tuple[int, int]
+) -> dict[str, Any]:
+    """The report once it counts every impression and the expected totals (the flusher counts
+    within a few intervals; reports are computed on request); it fails after 30 s."""
+    deadline = time.monotonic() + 30
+    while True:
+        report = _report(api, campaign_id)
+        summary = report["summary"]
+        totals = (summary["measurable_impressions"], summary["viewable_impressions"])
+        if totals == expected_totals and summary["impressions"] == len(EXPECTED):
+            return report
+        assert time.monotonic() < deadline, f"counts never reached {expected_totals}: {report}"
+        time.sleep(0.5)
 
 
 def _report(api: httpx.Client, campaign_id: int) -> dict[str, Any]:

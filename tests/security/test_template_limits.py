@@ -247,3 +247,45 @@ def test_close_kills_a_busy_render_at_once() -> None:
     assert time.monotonic() - started < 1.0
     assert isinstance(outcome[0], render_pool.RendererClosed)
     assert _gone(pid)
+
+
+class _SlowStart(render_pool.RenderPool):
+    """Render processes that take a second to start, as on a loaded machine (the console's
+    template editor under the whole suite: its first preview said the template was over its
+    time limit, or that every renderer was busy, and the preview never came)."""
+
+    def _spawn(self) -> Any:
+        time.sleep(1.0)
+        return super()._spawn()
+
+
+def test_the_time_a_process_takes_to_start_is_not_the_templates() -> None:
+    pool = _SlowStart(1, wall_seconds=0.5)
+    try:
+        [result] = pool.render(channel="sms", content={"body": "Hi"}, items=[({}, None)])
+        assert result == {"body": "Hi"}
+        assert pool.replaced == 0  # the new process was not killed as if the template ran long
+    finally:
+        pool.close()
+
+
+def test_a_process_being_started_is_waited_for_not_busy() -> None:
+    pool = _SlowStart(2, busy_wait_seconds=0.2)
+    try:
+        pool.render(channel="sms", content={"body": "x"}, items=[({}, None)])
+        # the first render starts the other process in the background (a second): meanwhile the
+        # one process there is renders something long
+        hostile: list[Any] = []
+        thread = threading.Thread(
+            target=lambda: hostile.extend(
+                pool.render(channel="sms", content={"body": ATTACKS[0]}, items=[({}, None)])
+            )
+        )
+        thread.start()
+        time.sleep(0.1)
+        [result] = pool.render(channel="sms", content={"body": "Hi"}, items=[({}, None)])
+        thread.join()
+        assert result == {"body": "Hi"}
+        assert isinstance(hostile[0], render_pool.RenderLimitExceeded)  # still stopped in time
+    finally:
+        pool.close()

@@ -27,12 +27,22 @@ class IssuedInvitation:
     token: str
 
 
+# One answer for every form that cannot be accepted: a wrong password for an existing sign-in
+# and a password a new person may not choose read the same (``accept``).
+_NO_PASSWORD = (
+    "Enter the password of this email's Beacon sign-in or, if it has none, "
+    f"choose one of {passwords.MIN_LENGTH} to {passwords.MAX_LENGTH} characters"
+)
+
+
 @dataclass(frozen=True)
 class InvitationView:
+    """What the link's page shows: never whether the email already has a Beacon sign-in (an
+    admin of any account can invite any address, and would read the answer off the page)."""
+
     email: str
     role: Role
     account_name: str
-    existing_user: bool
 
 
 def require_manager(member: Member) -> None:
@@ -88,12 +98,7 @@ def look_up(*, session: Session, token: str) -> InvitationView:
     """What an invitation link offers; 404 when it is unknown, used, revoked or expired."""
     row = _live(session, token)
     account = session.get(Account, row.account_id)
-    return InvitationView(
-        row.email,
-        Role(row.role),
-        account.name if account else "",
-        repository.user_by_email(session, row.email) is not None,
-    )
+    return InvitationView(row.email, Role(row.role), account.name if account else "")
 
 
 def accept(
@@ -105,28 +110,29 @@ def accept(
     client_ip: str,
     throttle: sessions.LoginThrottle,
 ) -> User:
-    """Use the link: a new person sets their name and password, an existing user confirms
-    theirs (a check under the sign-in quotas); either way they join the account with the
-    invited role. The link is spent: of two uses at once (a double-click), one joins and the
-    other finds it used."""
+    """Use the link: everyone gives a name and a password; the email's existing sign-in must
+    match it (the name is then not used), else it becomes the new sign-in's password. Either
+    way they join the account with the invited role. The link is spent: of two uses at once
+    (a double-click), one joins and the other finds it used.
+
+    Whether the email has a sign-in is decided only after the password: every refusal before
+    that reads the same, and a password that is refused counts as a failed sign-in (under the
+    sign-in quotas, with the same slow check) whether or not there is a sign-in to match."""
     row = _live(session, token)
+    if not name.strip():
+        raise ValidationFailed("Enter your name", details={"field": "name"})
     user = repository.user_by_email(session, row.email)
     password_hash = ""
-    if user is None:
-        if not name.strip():
-            raise ValidationFailed("Enter your name", details={"field": "name"})
-        passwords.check_new_password(password)
+    if user is None and _may_choose(password):
         password_hash = passwords.hash_password(password)  # slow: before the first write
     elif not sessions.check_password(
         email=row.email,
         password=password,
-        stored_hash=user.password_hash,
+        stored_hash=user.password_hash if user is not None else None,
         client_ip=client_ip,
         throttle=throttle,
     ):
-        raise ValidationFailed(
-            "Enter the password you already use for this email", details={"field": "password"}
-        )
+        raise ValidationFailed(_NO_PASSWORD, details={"field": "password"})
     # The claim is the first write: a concurrent use waits on it, then finds the link spent.
     if not repository.claim_invitation(session, invitation_id=row.id, now=utcnow()):
         raise NotFound(_GONE)
@@ -138,6 +144,14 @@ def accept(
         )
     session.flush()
     return user
+
+
+def _may_choose(password: str) -> bool:
+    try:
+        passwords.check_new_password(password)
+    except ValidationFailed:
+        return False
+    return True
 
 
 def _live(session: Session, token: str) -> Invitation:

@@ -22,8 +22,9 @@ process that the kernel limits and the parent may kill:
 
 A dead child is replaced; the caller gets a ``RenderLimitExceeded`` ("template exceeded its
 time/memory limit"). Children come from the 'forkserver' context (a clean single-threaded
-process), never a fork of the threaded server. When every child is busy for
-``BUSY_WAIT_SECONDS``, an interactive call answers 503 (``RendererBusy``) instead of queueing.
+process), never a fork of the threaded server. When every child is busy rendering for
+``BUSY_WAIT_SECONDS``, an interactive call answers 503 (``RendererBusy``) instead of queueing;
+a child being started is waited for, and its start does not count against the wall limit.
 
 One call renders one template for many contacts (a whole chunk of a send): the child compiles
 a template once and keeps it in a small cache keyed by the hash of its content. A send's call
@@ -263,6 +264,7 @@ def _killed(limit: str, detail: str) -> RenderLimitExceeded:
 class _Worker:
     process: BaseProcess
     conn: Connection
+    ready_at: float = 0.0  # monotonic time its start ended (it answered "ready")
     demoted: bool = False  # its group was niced (for good: raising it back needs privilege)
 
 
@@ -313,6 +315,7 @@ class RenderPool:
         for _ in range(processes):
             self._idle.put(None)  # a free slot whose process starts on first use
         self._live: set[_Worker] = set()
+        self._starting = 0  # free slots taken out of ``_idle`` to start their process
         self._lock = threading.Lock()
         self._closed = False
         self._warmed = False
@@ -345,8 +348,13 @@ class RenderPool:
         request = (key, channel, dict(content), list(items), envelope)
         worker = self._checkout(wait=wait)
         self.warm()
-        # an interactive call's wall limit counts from the call, queueing included
-        first = (started if not wait else time.monotonic()) + self.wall_seconds
+        # An interactive call's wall limit counts from the call, queueing behind other renders
+        # included, but not the time its process took to start: that is the machine's, and on
+        # a loaded one it alone used to pass the limit (a healthy template was reported over
+        # its time limit, and its new process killed).
+        first = (max(started, worker.ready_at) if not wait else time.monotonic()) + (
+            self.wall_seconds
+        )
         healthy = False
         try:
             results, failure, healthy = self._exchange(worker, request, len(items), first)
@@ -389,13 +397,20 @@ class RenderPool:
     # --- slots ---
 
     def _checkout(self, *, wait: bool) -> _Worker:
+        """A live process, or a free slot's newly started one; RendererBusy (unless ``wait``)
+        when every process stayed busy rendering for ``busy_wait_seconds``. A slot whose
+        process is being started is not busy: it is waited for (its start is bounded by
+        ``SPAWN_TIMEOUT_SECONDS``), else the first renders on a loaded machine, which find
+        the other slots starting, answered "busy" with nothing rendering."""
         deadline = time.monotonic() + self.busy_wait_seconds
         while True:
             if self._closed:
                 raise RendererClosed()
             remaining = deadline - time.monotonic()
             if not wait and remaining <= 0:
-                raise RendererBusy()
+                if not self._starting:
+                    raise RendererBusy()
+                remaining = 0.25
             try:
                 worker = self._idle.get(timeout=0.25 if wait else min(remaining, 0.25))
             except queue.Empty:
@@ -425,6 +440,7 @@ class RenderPool:
             if not parent_end.poll(SPAWN_TIMEOUT_SECONDS):
                 raise RuntimeError("a template render process did not start")
             _, baseline, limit = parent_end.recv()
+            worker.ready_at = time.monotonic()
             log.debug(
                 "render process started",
                 extra={"pid": process.pid, "baseline": baseline, "address_limit": limit},
@@ -448,20 +464,31 @@ class RenderPool:
         with self._lock:
             self._live.discard(worker)
         self.replaced += 1
+        self._hold_for_start()
         threading.Thread(
             target=self._refill, args=(worker,), name="beacon-render-refill", daemon=True
         ).start()
 
     def _refill(self, dead: _Worker | None) -> None:
-        if dead is not None:
-            self._discard(dead)
+        """Start a process for a slot held out of ``_idle`` (counted in ``_starting``), then
+        hand the slot back before it stops counting (a waiting caller sees one or the other)."""
         worker: _Worker | None = None
-        if not self._closed:
-            try:
-                worker = self._spawn()
-            except Exception:  # the slot stays free; the next caller starts a process for it
-                worker = None
-        self._idle.put(worker)
+        try:
+            if dead is not None:
+                self._discard(dead)
+            if not self._closed:
+                try:
+                    worker = self._spawn()
+                except Exception:  # the slot stays free; the next caller starts a process
+                    worker = None
+        finally:
+            self._idle.put(worker)
+            self._hold_for_start(-1)
+
+    def _hold_for_start(self, slots: int = 1) -> None:
+        """Count ``slots`` more (or, negative, fewer) free slots as being started."""
+        with self._lock:
+            self._starting += slots
 
     def _warm(self) -> None:
         """Start a process for every free slot (after the first render: a server that renders
@@ -469,9 +496,12 @@ class RenderPool:
         slots: list[_Worker | None] = []
         while True:
             try:
-                slots.append(self._idle.get_nowait())
+                slot = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if slot is None:
+                self._hold_for_start()
+            slots.append(slot)
         live = [worker for worker in slots if worker is not None]
         for worker in live:
             self._idle.put(worker)

@@ -1,0 +1,159 @@
+"""The invitation link on both databases: whoever holds it learns nothing about whether its email
+already has a Beacon sign-in (an admin of any account can invite any address), and the link
+still works once, for a new person and for someone who already signs in, until it is withdrawn.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import select
+
+from beacon.core import auth
+from beacon.core.db import Database
+from beacon.core.permissions import Role
+from beacon.people import invitations, service
+from beacon.people.models import User
+from beacon.people.service import Member
+
+PASSWORD = "a long enough password"
+EXISTING = "existing@example.com"
+NEWCOMER = "newcomer@example.com"
+
+
+def _user(db: Database, email: str, account: str) -> None:
+    with db.transaction() as session:
+        service.ensure_member(
+            session=session, account_name=account, email=email, role=Role.owner, password=PASSWORD
+        )
+
+
+def _inviter(db: Database) -> Member:
+    _user(db, "owner@evil.example", "evil")
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == "owner@evil.example"))
+        found = auth.find_account(session=session, name="evil")
+        assert user is not None and found is not None
+        return Member(user.id, user.email, "", found.id, "evil", Role.owner)
+
+
+def _invite(db: Database, inviter: Member, email: str) -> str:
+    with db.transaction() as session:
+        return invitations.invite(
+            session=session, member=inviter, email=email, role=Role.viewer
+        ).token
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token on the page"
+    return found.group(1)
+
+
+def _comparable(page: Response, *, token: str, email: str) -> str:
+    """The page without what differs by design: its link, its address and its form token."""
+    text = page.text.replace(token, "TOKEN").replace(email, "EMAIL")
+    return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token"', text)
+
+
+def _post(client: TestClient, token: str, **fields: str) -> Response:
+    form = client.get(f"/app/invite/{token}")
+    assert form.status_code == 200, form.text
+    return client.post(
+        f"/app/invite/{token}",
+        data={**fields, "csrf_token": _csrf(form.text)},
+        follow_redirects=False,
+    )
+
+
+def _accounts(db: Database, email: str) -> list[str]:
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == email))
+        assert user is not None
+        return sorted(name for _, name, _ in service.accounts_of(session=session, user_id=user.id))
+
+
+def test_the_page_is_the_same_whether_or_not_the_email_has_a_sign_in(
+    db: Database, client: TestClient
+) -> None:
+    # The page used to ask an existing user to "confirm with your password" and anyone else to
+    # choose one: an admin of any account could invite an address and read off its answer.
+    _user(db, EXISTING, "acme")
+    inviter = _inviter(db)
+    tokens = {email: _invite(db, inviter, email) for email in (EXISTING, NEWCOMER)}
+
+    pages = {email: client.get(f"/app/invite/{token}") for email, token in tokens.items()}
+
+    assert {page.status_code for page in pages.values()} == {200}
+    existing, new = (
+        _comparable(pages[email], token=tokens[email], email=email)
+        for email in (EXISTING, NEWCOMER)
+    )
+    assert existing == new
+    # Nor do the answers to a form that cannot be accepted: a missing name, then a password
+    # that is neither the sign-in's nor one a new person may choose, answer alike (and count
+    # as failed sign-ins for both, so the lockout cannot tell them apart either).
+    for fields in ({"name": "", "password": PASSWORD}, {"name": "Mallory", "password": "short"}):
+        answers = {email: _post(client, token, **fields) for email, token in tokens.items()}
+        assert answers[EXISTING].status_code == answers[NEWCOMER].status_code == 400
+        assert _comparable(answers[EXISTING], token=tokens[EXISTING], email=EXISTING) == (
+            _comparable(answers[NEWCOMER], token=tokens[NEWCOMER], email=NEWCOMER)
+        )
+    with db.transaction() as session:
+        assert session.scalar(select(User).where(User.email == NEWCOMER)) is None
+
+
+def test_an_existing_user_accepts_with_their_password_once(
+    db: Database, client: TestClient
+) -> None:
+    _user(db, EXISTING, "acme")
+    token = _invite(db, _inviter(db), EXISTING)
+
+    wrong = _post(client, token, name="Someone", password="not the password at all")
+    assert wrong.status_code == 400
+    assert _accounts(db, EXISTING) == ["acme"]
+
+    accepted = _post(client, token, name="Someone", password=PASSWORD)
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/app/login?accepted=1"
+    assert _accounts(db, EXISTING) == ["acme", "evil"]
+    with db.transaction() as session:
+        kept = session.scalar(select(User).where(User.email == EXISTING))
+        assert kept is not None and kept.name == ""  # the invitation does not rename anyone
+    assert client.get(f"/app/invite/{token}").status_code == 404  # the link worked once
+
+
+def test_a_new_person_chooses_a_name_and_password_once(db: Database, client: TestClient) -> None:
+    token = _invite(db, _inviter(db), NEWCOMER)
+
+    accepted = _post(client, token, name="Nia Newcomer", password="a new long password")
+
+    assert accepted.status_code == 303
+    assert _accounts(db, NEWCOMER) == ["evil"]
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == NEWCOMER))
+        assert user is not None and user.name == "Nia Newcomer"
+    assert client.get(f"/app/invite/{token}").status_code == 404
+
+
+def test_a_withdrawn_invitation_stops_working_for_either(db: Database, client: TestClient) -> None:
+    _user(db, EXISTING, "acme")
+    inviter = _inviter(db)
+    for email in (EXISTING, NEWCOMER):
+        token = _invite(db, inviter, email)
+        form = client.get(f"/app/invite/{token}")
+        with db.transaction() as session:
+            [pending] = [
+                row
+                for row in invitations.pending(session=session, member=inviter)
+                if row.email == email
+            ]
+            invitations.revoke(session=session, member=inviter, invitation_id=pending.id)
+        assert client.get(f"/app/invite/{token}").status_code == 404
+        refused = client.post(
+            f"/app/invite/{token}",
+            data={"name": "Someone", "password": PASSWORD, "csrf_token": _csrf(form.text)},
+        )
+        assert refused.status_code == 404
+    assert _accounts(db, EXISTING) == ["acme"]
