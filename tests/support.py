@@ -117,7 +117,7 @@ class LiveServer:
         self.banner: list[str] = []  # first-start lines after the key
         self.log_path = data_dir.parent / f"server-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
+    def start(self, timeout: float = 60.0) -> LiveServer:
         """Start the process and wait until /healthz answers; capture the first-start key."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("a") as log:
