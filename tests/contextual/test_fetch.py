@@ -383,3 +383,19 @@ def test_normalize_url() -> None:
     assert normalize_url("http://example.com:8080") == "http://example.com:8080/"
     assert normalize_url("http://example.com:80/a?UTM_medium=m") == "http://example.com/a"
     assert normalize_url("http://[::1]:80/") == "http://[::1]/"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Mon, 01 Jan 99999999999999999999 00:00:00 GMT",  # OverflowError in datetime()
+        "Mon, 01 Jan 10000 00:00:00 GMT",
+        "Mon, 01 Jan 2026 25:00:00 GMT",
+    ],
+)
+def test_an_unreadable_retry_after_date_is_ignored(value: str) -> None:
+    # A site's 503 with a year too large for a C long raised OverflowError out of the fetcher:
+    # the page's failure read "classification failed: OverflowError" (an engine error, given
+    # up after 6 attempts, not retried as the transient 503 it is) with a traceback logged.
+    response = httpx.Response(503, headers={"Retry-After": value})
+    assert fetch.retry_after_seconds(response) is None

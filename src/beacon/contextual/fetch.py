@@ -84,7 +84,7 @@ def retry_after_seconds(response: httpx.Response) -> float | None:
         return float(min(int(value[:12]), _RETRY_AFTER_MAX_SECONDS))
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # a year past a C long
         return None
     if when.tzinfo is None:  # RFC 9110's HTTP-date is GMT
         when = when.replace(tzinfo=UTC)
