@@ -516,3 +516,19 @@ def test_a_row_keyed_by_an_older_normalisation_gets_its_own_result(
         )
         assert row is not None and row.status == OK and row.classification is not None
     assert classify_due(db=db, settings=open_settings) == 0
+
+
+def test_a_robots_txt_asking_to_wait_is_not_asked_again_for_the_next_page(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # Second review of 4cd29fb (docs/understand.md: "a page or robots.txt answering 429 or 503
+    # with a Retry-After is asked again no sooner than it says"): the wait is recorded on the
+    # page's row only; the 5xx robots.txt is not cached, so every other page of the site asks
+    # for it again at once (a tick claims 32 URLs every 5 s).
+    site.robots_status = 503
+    site.retry_after = "3600"
+    fetch.clear_robots_cache()
+    for path in ("/football.html", "/pasta.html"):
+        outcome = classify(db, open_settings, site.url(path))
+        assert outcome.error is not None and "robots.txt unavailable" in outcome.error
+    assert site.robots_hits == 1

@@ -308,6 +308,8 @@ class _RobotsCache:
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[float, RobotsRules]] = OrderedDict()
+        # Origins whose robots.txt answered 429/503 with a Retry-After: (until, reason).
+        self._waits: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, origin: str) -> RobotsRules | None:
@@ -325,9 +327,30 @@ class _RobotsCache:
             while len(self._entries) > ROBOTS_CACHE_SIZE:
                 self._entries.popitem(last=False)
 
+    def wait(self, origin: str) -> tuple[str, float] | None:
+        """(reason, seconds left) while an origin's robots.txt asked to be left alone (a 5xx
+        with a Retry-After): its pages fail with that reason without asking again."""
+        with self._lock:
+            entry = self._waits.get(origin)
+            if entry is None:
+                return None
+            left = entry[0] - time.monotonic()
+            if left <= 0:
+                del self._waits[origin]
+                return None
+            return entry[1], left
+
+    def put_wait(self, origin: str, reason: str, seconds: float) -> None:
+        with self._lock:
+            self._waits[origin] = (time.monotonic() + seconds, reason)
+            self._waits.move_to_end(origin)
+            while len(self._waits) > ROBOTS_CACHE_SIZE:
+                self._waits.popitem(last=False)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._waits.clear()
 
 
 _robots_cache = _RobotsCache()
@@ -571,9 +594,22 @@ async def _read_page(
 
 async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: FetchSettings) -> bool:
     origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
+    waiting = _robots_cache.wait(origin)
+    if waiting is not None:  # RFC 9309: complete disallow while it is unavailable
+        reason, left = waiting
+        raise FetchError(reason, transient=True, retry_after=left)
     parser = _robots_cache.get(origin)
     if parser is None:
-        parser, ttl = await _load_robots(client, origin, settings)
+        try:
+            parser, ttl = await _load_robots(client, origin, settings)
+        except FetchError as exc:
+            # Its Retry-After holds for the site's other pages too (at most the rules' TTL):
+            # else every page of a site that asked for an hour asked for robots.txt again.
+            if exc.retry_after:
+                _robots_cache.put_wait(
+                    origin, exc.reason, min(exc.retry_after, settings.robots_ttl)
+                )
+            raise
         _robots_cache.put(origin, parser, ttl)
     return parser.allows(settings.user_agent, url.raw_path.decode("ascii"))
 

@@ -30,6 +30,7 @@ class LocalSite:
 
     def __init__(self) -> None:
         self.hits: Counter[str] = Counter()
+        self.robots_hits = 0  # requests for /robots.txt (not in ``hits``)
         # What /robots.txt answers (tests change it): 404 and no rules by default.
         self.robots_status = 404
         self.robots_body = b""
@@ -76,6 +77,9 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             path, _, query = self.path.partition("?")
             if path != "/robots.txt":
                 site.count(path)
+            else:
+                with site._lock:
+                    site.robots_hits += 1
             # The fetcher hangs up on purpose (timeouts).
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 # Like many servers, it ignores a trailing (escaped) space in the path.
