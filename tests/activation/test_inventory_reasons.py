@@ -80,3 +80,51 @@ def test_an_inventory_row_stored_under_a_hosts_root_dot_is_still_found(db: Datab
     with db.transaction() as session:
         found = inventory.get_inventory_url(session=session, account_id=account_id, url=old_url)
     assert found == old_url
+
+
+def test_re_classifying_a_row_stored_under_a_hosts_root_dot_updates_that_row(
+    client: TestClient, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Second review of 5fd7f9f: the console's re-classify finds an inventory row stored under
+    # 'example.com.' (it answered 404 before) and said "Re-classified", but classify_url stored
+    # the result under the dotless key; the inventory joins the store by the row's own (dotted)
+    # hash, so the row kept its old failure for good (a given-up row is not retried).
+    import hashlib
+
+    from beacon.activation.inventory import service as inventory
+    from beacon.activation.models import InventoryUrl
+    from beacon.contextual.models import ERROR, UrlClassification
+    from beacon.core import auth
+
+    old_url = "https://example.com./a"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        issued = auth.issue_api_key(session=session, account_name="dotted")
+        session.add(
+            InventoryUrl(
+                account_id=issued.account_id, url_hash=old_hash, url=old_url,
+                domain="example.com", source="upload",
+            )
+        )  # fmt: skip
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=ERROR,
+                error=f"HTTP status 404 from {old_url}", attempts=6, next_attempt_at=None,
+            )
+        )  # fmt: skip
+    monkeypatch.setattr(
+        service,
+        "classify_page",
+        lambda *, url, settings: _fetched(urls=[url], settings=settings)[0],
+    )
+    # What the console's POST /app/understand/inventory/reclassify does.
+    with db.transaction() as session:
+        found = inventory.get_inventory_url(
+            session=session, account_id=issued.account_id, url=old_url
+        )
+    outcome = service.classify_url(
+        db=db, settings=settings, url=found, refresh=True, stored_as=found
+    )
+    assert outcome.error is None and outcome.refresh_error is None  # "Re-classified ..."
+    listed = client.get(f"{API}/inventory", headers={"X-API-Key": issued.key}).json()["data"]
+    assert [row["status"] for row in listed] == ["ok"]

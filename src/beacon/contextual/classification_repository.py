@@ -44,6 +44,11 @@ def older_url_keys(url: str) -> list[tuple[str, str]]:
     return [_keyed(older) for older in core_urls.older_url_keys(url.strip())]
 
 
+def stored_key(normalized: str) -> tuple[str, str]:
+    """(url, hash) of a row stored under ``normalized`` as it is (an older key included)."""
+    return _keyed(normalized)
+
+
 def _keyed(normalized: str) -> tuple[str, str]:
     return normalized, hashlib.sha1(normalized.encode(), usedforsecurity=False).hexdigest()
 

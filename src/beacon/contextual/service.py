@@ -279,6 +279,7 @@ def classify_url(
     url: str,
     role: Role | str = CREDENTIAL_ROLE,
     refresh: bool = False,
+    stored_as: str | None = None,
 ) -> UrlOutcome:
     """Classify one URL: from the store when fresh, else fetch, classify and store.
 
@@ -289,19 +290,26 @@ def classify_url(
     The store is read and written in two short transactions, so no database connection is
     held while the page is fetched (a slow site would otherwise pin one per request).
     ``refresh`` fetches again even when the store has a fresh result (re-classify).
+    ``stored_as`` is the key the caller's row was stored under when it is an older one
+    (``older_url_keys``): the result goes to that row, as the tick's does, not to the URL's key.
     """
     require(role, Action.classify)
+    key = classification_repository.stored_key(stored_as) if stored_as is not None else None
     if not refresh:
         with db.transaction() as session:
             known = stored_outcome(
-                classification_repository.stored_row(session, url), settings=settings, now=utcnow()
+                classification_repository.stored_row(session, url, key=key),
+                settings=settings,
+                now=utcnow(),
             )
         if known is not None:
             return known
     normalized, _ = classification_repository.url_key(url)
     result = classify_page(url=normalized, settings=settings)
     with db.transaction() as session:
-        row = record_result(session, settings=settings, result=result, domain=domain_of(normalized))
+        row = record_result(
+            session, settings=settings, result=result, domain=domain_of(normalized), key=key
+        )
         if result.error is not None:
             return failure_outcome(row, error=result.error, cached=False)
         return _outcome_from_row(row, cached=False)

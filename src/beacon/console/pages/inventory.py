@@ -169,7 +169,12 @@ def reclassify(
             session=session, account_id=viewer.member.account_id, url=url
         )
     outcome = contextual_service.classify_url(
-        db=db, settings=settings, url=normalized, role=viewer.member.role, refresh=True
+        db=db,
+        settings=settings,
+        url=normalized,
+        role=viewer.member.role,
+        refresh=True,
+        stored_as=normalized,  # the row the inventory shows, under an older key too
     )
     failure = outcome.error or outcome.refresh_error  # the older result, if any, is kept
     notice = (
