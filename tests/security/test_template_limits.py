@@ -4,6 +4,7 @@ and the server's memory does not move. Each attack from issue 13 goes through th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -287,5 +288,45 @@ def test_a_process_being_started_is_waited_for_not_busy() -> None:
         thread.join()
         assert result == {"body": "Hi"}
         assert isinstance(hostile[0], render_pool.RenderLimitExceeded)  # still stopped in time
+    finally:
+        pool.close()
+
+
+def test_a_replacement_that_cannot_start_leaves_no_slot_starting_for_good(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Second review of 847f0a9: _replace counts the slot as starting before it starts the
+    # refill thread; when the thread cannot start (RuntimeError "can't start new thread", a
+    # server out of threads) the count stayed up for good, and _checkout, which no longer
+    # answers busy while a slot is starting, made every later interactive call wait forever.
+    pool = render_pool.RenderPool(1, wall_seconds=0.5, busy_wait_seconds=0.2)
+    try:
+        pool.render(channel="sms", content={"body": "x"}, items=[({}, None)])
+        start = threading.Thread.start
+
+        def no_refill(thread: threading.Thread) -> None:
+            if thread.name == "beacon-render-refill":
+                raise RuntimeError("can't start new thread")
+            start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", no_refill)
+        with contextlib.suppress(RuntimeError):
+            pool.render(channel="sms", content={"body": ATTACKS[0]}, items=[({}, None)])
+        monkeypatch.setattr(threading.Thread, "start", start)
+        assert pool._starting == 0
+        outcome: list[Any] = []
+
+        def later() -> None:
+            try:
+                outcome.extend(
+                    pool.render(channel="sms", content={"body": "Hi"}, items=[({}, None)])
+                )
+            except Exception as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=later, daemon=True)
+        caller.start()
+        caller.join(render_pool.SPAWN_TIMEOUT_SECONDS)
+        assert not caller.is_alive(), "the call never answered"
     finally:
         pool.close()

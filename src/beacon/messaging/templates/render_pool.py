@@ -465,9 +465,17 @@ class RenderPool:
             self._live.discard(worker)
         self.replaced += 1
         self._hold_for_start()
-        threading.Thread(
-            target=self._refill, args=(worker,), name="beacon-render-refill", daemon=True
-        ).start()
+        try:
+            threading.Thread(
+                target=self._refill, args=(worker,), name="beacon-render-refill", daemon=True
+            ).start()
+        except BaseException:
+            # No thread to start its process (a server out of threads): the slot goes back
+            # free (the next caller starts one) and stops counting as starting, else callers,
+            # which wait for a starting slot rather than answer busy, waited for good.
+            self._idle.put(None)
+            self._hold_for_start(-1)
+            raise
 
     def _refill(self, dead: _Worker | None) -> None:
         """Start a process for a slot held out of ``_idle`` (counted in ``_starting``), then
