@@ -330,3 +330,31 @@ def test_a_replacement_that_cannot_start_leaves_no_slot_starting_for_good(
         assert not caller.is_alive(), "the call never answered"
     finally:
         pool.close()
+
+
+def test_waiting_for_starting_slots_has_an_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Second review of 847f0a9: while any slot counted as starting, an interactive call never
+    # answered busy, with no deadline at all; under a stream of killed templates (one slot or
+    # another always being replaced) a caller that kept losing the race waited with no end.
+    monkeypatch.setattr(render_pool, "SPAWN_TIMEOUT_SECONDS", 1.0)
+    pool = render_pool.RenderPool(1, busy_wait_seconds=0.2)
+    try:
+        held = pool._checkout(wait=True)  # the one process, busy with a send
+        pool._hold_for_start()  # and a slot that keeps being started
+        outcome: list[Any] = []
+
+        def interactive() -> None:
+            try:
+                pool.render(channel="sms", content={"body": "Hi"}, items=[({}, None)])
+            except Exception as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=interactive, daemon=True)
+        caller.start()
+        caller.join(5)
+        assert not caller.is_alive(), "the call was still waiting after 5 s"
+        assert isinstance(outcome[0], render_pool.RendererBusy)
+        pool._hold_for_start(-1)
+        pool._idle.put(held)
+    finally:
+        pool.close()

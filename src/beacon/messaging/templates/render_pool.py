@@ -403,12 +403,17 @@ class RenderPool:
         ``SPAWN_TIMEOUT_SECONDS``), else the first renders on a loaded machine, which find
         the other slots starting, answered "busy" with nothing rendering."""
         deadline = time.monotonic() + self.busy_wait_seconds
+        # Waiting for starting slots is bounded too: under a stream of killed templates some
+        # slot is always being replaced, and a caller that kept losing the race for it waited
+        # with no end (one start is bounded by SPAWN_TIMEOUT_SECONDS).
+        patience = deadline + SPAWN_TIMEOUT_SECONDS
         while True:
             if self._closed:
                 raise RendererClosed()
-            remaining = deadline - time.monotonic()
+            now = time.monotonic()
+            remaining = deadline - now
             if not wait and remaining <= 0:
-                if not self._starting:
+                if not self._starting or now >= patience:
                     raise RendererBusy()
                 remaining = 0.25
             try:
