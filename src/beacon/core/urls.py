@@ -160,6 +160,10 @@ def _ascii_host(host: str) -> str:
         return host
 
 
+# The label separators IDNA reads (RFC 3490 3.1): a host ending in any is the root-dot form.
+_FULL_STOPS = (".", "\u3002", "\uff0e", "\uff61")
+
+
 def _without_root_dot(host: str) -> str:
     # 'example.com.' is the fully qualified spelling of 'example.com' (the root label): one
     # page, and one store key. The fetcher then asks for the host as browsers show it.
@@ -175,7 +179,16 @@ def normalize_url(url: str) -> str:
 
 def older_url_keys(url: str) -> list[str]:
     """The forms ``normalize_url`` gave ``url`` before a change that rows stored then are still
-    keyed by (their host's trailing dot kept, before it was dropped); [] when the same."""
+    keyed by (their host's trailing dot kept, before it was dropped); [] when the same.
+
+    Reports and segments ask it for every page URL they look up (tens of thousands): a host
+    without a trailing dot (any of IDNA's full stops) answers [] without normalising twice."""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return []
+    if not host.endswith(_FULL_STOPS):
+        return []
     try:
         older = _normalized(url, root_dot=True)
     except ValueError:
