@@ -8,10 +8,12 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import classification_repository as store
 from beacon.contextual import service
+from beacon.contextual.models import ClassificationBatch
 from beacon.contextual.pages import PageResult
 from beacon.contextual.tasks import batch_job_kind
 from beacon.core.config import Settings
@@ -165,6 +167,53 @@ def test_pages_are_fetched_with_no_database_connection_held(
     body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
     assert body["status"] == "complete"
     assert body["summary"] == {"classified": 2, "failed": 0}
+
+
+def test_a_batch_retried_after_its_worker_died_fetches_only_the_rest(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The batch saved nothing until every page was fetched: a worker killed mid-batch (a
+    # deploy) left its retry to fetch every page again. Each slice is stored as it comes now.
+    settings = settings.model_copy(update={"classification_parallel_fetches": 1})  # slices of 4
+    pages = ["/report.pdf", "/football.html", "/pasta.html", "/gadgets.html"]
+    pages += ["/earthquake.html", "/liga.html", "/reise.html", "/sante.html"]
+    urls = [site.url(page) for page in pages]
+    created = client.post(BATCH, json={"urls": urls}, headers=headers).json()
+    fetch_and_classify = service.classify_pages
+    fetched: list[str] = []
+
+    def dies_at_the_fifth_page(*, urls: list[str], settings: Settings) -> list[PageResult]:
+        if len(fetched) + len(urls) > 4:
+            before = urls[: 4 - len(fetched)]
+            fetched.extend(before)
+            fetch_and_classify(urls=before, settings=settings)
+            raise RuntimeError("worker killed")
+        fetched.extend(urls)
+        return fetch_and_classify(urls=urls, settings=settings)
+
+    monkeypatch.setattr(service, "classify_pages", dies_at_the_fifth_page)
+    run_worker(db, settings)
+    assert client.get(f"{BATCH}/{created['id']}", headers=headers).json()["status"] == "pending"
+    assert {page: site.hits[page] for page in pages} == {p: int(p in pages[:4]) for p in pages}
+
+    monkeypatch.setattr(service, "classify_pages", fetch_and_classify)
+    with db.transaction() as session:  # the retry is due now
+        session.execute(update(ClassificationBatch).values(run_after=None))
+    run_worker(db, settings)
+    assert {page: site.hits[page] for page in pages} == dict.fromkeys(pages, 1)
+
+    body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
+    assert body["status"] == "complete"
+    assert body["summary"] == {"classified": 7, "failed": 1}
+    assert [r["url"] for r in body["results"]] == urls
+    assert "not an HTML page" in body["results"][0]["error"]
+    expected = [r.classification for r in service.classify_pages(urls=urls, settings=settings)]
+    assert [r.get("classification") for r in body["results"]] == expected
 
 
 def test_another_accounts_batch_is_not_found(

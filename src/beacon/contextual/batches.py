@@ -1,8 +1,10 @@
 """Batch classification: a job row per request, one item row per URL.
 
 The worker answers each URL from the store when it is fresh (or still backing off after a
-failure), fetches the rest in bounded parallel, stores every result, and fills in the items;
-a URL whose fetch fails is answered with its older classification when the store has one.
+failure), fetches the rest in bounded parallel, a slice at a time, stores each slice's results
+as it comes, and fills in the items; a URL whose fetch fails is answered with its older
+classification when the store has one. A batch retried after its worker died fetches only the
+URLs whose results were not stored yet: the others are answered from the store.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from beacon.contextual.models import (
     ClassificationBatch,
     ClassificationBatchItem,
 )
+from beacon.contextual.pages import PageResult
 from beacon.core.config import Settings
 from beacon.core.errors import not_found
 from beacon.core.jobs import COMPLETE, JobContext
@@ -65,38 +68,59 @@ def get_batch(
 def run_batch(*, context: JobContext, settings: Settings) -> None:
     """Classify every pending item of the context's batch (the job handler).
 
-    Three phases, so no database connection or transaction is held while pages download
-    (a batch of slow sites would otherwise pin a pooled connection, and on PostgreSQL an
-    open snapshot, for minutes): read the items and the store in one transaction of the job,
-    fetch in bounded parallel with none open, then record the results, fill in the items and
-    complete the batch in a second one. The job's lease, renewed by the runner and checked as
-    each transaction commits, keeps other workers off the batch meanwhile.
+    No database connection or transaction is held while pages download (a batch of slow
+    sites would otherwise pin a pooled connection, and on PostgreSQL an open snapshot, for
+    minutes): read the items and the store in one transaction of the job; fetch the rest in
+    slices (``fetch_slice``) with none open, recording each slice's results in a transaction
+    of its own, so a worker killed mid-batch loses one slice's fetches at most (the retried
+    job answers the stored URLs from the store); then fill in the items and complete the
+    batch in a last one. The job's lease, renewed by the runner and checked as each
+    transaction commits, keeps other workers off the batch meanwhile.
     """
     with context.transaction() as session:
         items = repository.pending_items(session, batch_id=context.job_id)
         answered, to_fetch = _answers_from_store(
             session, settings=settings, urls=[i.url for i in items]
         )
-    results = service.classify_pages(urls=to_fetch, settings=settings)
+    size = fetch_slice(settings)
+    for start in range(0, len(to_fetch), size):
+        results = service.classify_pages(urls=to_fetch[start : start + size], settings=settings)
+        with context.transaction() as session:
+            answered.update(_record(session, settings=settings, results=results))
     with context.transaction() as session:
-        for result in results:
-            row = service.record_result(
-                session, settings=settings, result=result, domain=service.domain_of(result.url)
-            )
-            answered[result.url] = (
-                service.failure_outcome(row, error=result.error, cached=False)
-                if result.error is not None
-                else service.UrlOutcome(
-                    url=result.url,
-                    classification=result.classification,
-                    classified_at=result.classified_at,
-                    engine_version=None,
-                    cached=False,
-                )
-            )
         for item in repository.pending_items(session, batch_id=context.job_id):
             _fill(item, answered[classification_repository.url_key(item.url)[0]])
         context.complete(session)
+
+
+def fetch_slice(settings: Settings) -> int:
+    """URLs a batch fetches before it stores their results: one call's worth for the
+    classifier's child (``CHILD_CALL_ROUNDS`` rounds of parallel fetches), so slicing adds no
+    wait where the child fetches, and a slice is a few rounds only where the worker does."""
+    return service.CHILD_CALL_ROUNDS * settings.classification_parallel_fetches
+
+
+def _record(
+    session: Session, *, settings: Settings, results: Sequence[PageResult]
+) -> dict[str, service.UrlOutcome]:
+    """Store a slice's page results; each URL's outcome."""
+    outcomes: dict[str, service.UrlOutcome] = {}
+    for result in results:
+        row = service.record_result(
+            session, settings=settings, result=result, domain=service.domain_of(result.url)
+        )
+        outcomes[result.url] = (
+            service.failure_outcome(row, error=result.error, cached=False)
+            if result.error is not None
+            else service.UrlOutcome(
+                url=result.url,
+                classification=result.classification,
+                classified_at=result.classified_at,
+                engine_version=None,
+                cached=False,
+            )
+        )
+    return outcomes
 
 
 def _answers_from_store(

@@ -9,7 +9,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import (
@@ -164,6 +164,22 @@ def upsert_insert(session: Session, table: Any) -> UpsertInsert:
     ``excluded``); only the module of the construct differs, so callers stay dialect-free."""
     insert = postgresql.insert if is_postgres(session) else sqlite.insert
     return insert(table)
+
+
+T = TypeVar("T")
+
+# values a statement binding one parameter each (``IN`` lists, multi-row VALUES of a few
+# columns) takes at most: well below the drivers' caps on parameters a statement (PostgreSQL
+# 65,535, SQLite 32,766), whatever else the statement binds
+SLICE = 5_000
+
+
+def slices(values: Sequence[T], size: int = SLICE) -> Iterator[Sequence[T]]:
+    """``values`` in consecutive slices of at most ``size``, in their order: one statement a
+    slice keeps a per-value parameter list under the drivers' caps (a print-file chunk of
+    messaging is a whole batch, up to 100,000 rows), all in the caller's transaction."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def rowcount(session: Session, statement: Executable) -> int:

@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from beacon.core.db import executemany, fetch_page, rowcount, upsert_insert
+from beacon.core.db import executemany, fetch_page, rowcount, slices, upsert_insert
 from beacon.messaging.audiences.repository import CHANNEL_STATUS
 from beacon.messaging.delivery.compose import RecipientRow
 from beacon.messaging.models import Contact, HandoverClaim, Recipient
@@ -119,40 +119,40 @@ def mark_injected(
     session: Session, *, execution_id: uuid.UUID, ids: Sequence[int], now: datetime
 ) -> set[int]:
     """Claim rendered rows for hand-off; the ids moved. Rows pass ``composed`` on the way
-    (rendered, still hydrated in the table) or are being resent (already injected)."""
-    if not ids:
-        return set()
-    moved = session.execute(
-        update(Recipient)
-        .where(
-            Recipient.execution_id == execution_id,
-            Recipient.id.in_(list(ids)),
-            Recipient.stage.in_(["hydrated", "composed", "injected"]),
+    (rendered, still hydrated in the table) or are being resent (already injected). One
+    statement a slice of ids (a print-file chunk is a whole batch), in id order, so two
+    workers updating overlapping rows lock them in one order."""
+    moved: set[int] = set()
+    for part in slices(sorted(set(ids))):
+        moved.update(
+            session.scalars(
+                update(Recipient)
+                .where(
+                    Recipient.execution_id == execution_id,
+                    Recipient.id.in_(part),
+                    Recipient.stage.in_(["hydrated", "composed", "injected"]),
+                )
+                .values(stage="injected", updated_at=now)
+                .returning(Recipient.id)
+                .execution_options(synchronize_session=False)
+            )
         )
-        .values(stage="injected", updated_at=now)
-        .returning(Recipient.id)
-        .execution_options(synchronize_session=False)
-    )
-    return {row[0] for row in moved}
+    return moved
 
 
 def channel_statuses(session: Session, *, channel: str, ids: Sequence[int]) -> dict[int, str]:
     """The subscription status on ``channel`` of each row's contact as committed now (one
-    query per chunk, read in the transaction that hands the rows over)."""
-    if not ids:
-        return {}
+    query per slice of ids, read in the transaction that hands the rows over)."""
     status_column = CHANNEL_STATUS[channel][1]
-    found = session.execute(
-        select(Recipient.id, status_column)
-        .join(Contact, Contact.id == Recipient.contact_id)
-        .where(Recipient.id.in_(list(ids)))
-    )
-    return {rid: status for rid, status in found}
-
-
-# numbers a statement of ``claim_addresses`` takes: four parameters each, well below
-# PostgreSQL's 65,535 parameters a statement (a print-file chunk is a whole batch)
-_CLAIM_SLICE = 5_000
+    statuses: dict[int, str] = {}
+    for part in slices(list(ids)):
+        found = session.execute(
+            select(Recipient.id, status_column)
+            .join(Contact, Contact.id == Recipient.contact_id)
+            .where(Recipient.id.in_(part))
+        )
+        statuses.update({rid: status for rid, status in found})
+    return statuses
 
 
 def claim_addresses(
@@ -167,8 +167,8 @@ def claim_addresses(
         return {}
     ordered = sorted(wanted.items())
     holders: dict[str, int] = {}
-    for start in range(0, len(ordered), _CLAIM_SLICE):
-        part = ordered[start : start + _CLAIM_SLICE]
+    # four parameters a number: slices of 5,000 stay well below PostgreSQL's 65,535
+    for part in slices(ordered):
         session.execute(
             upsert_insert(session, HandoverClaim)
             .values(
@@ -184,8 +184,8 @@ def claim_addresses(
             )
             .on_conflict_do_nothing(index_elements=["execution_id", "address"])
         )
-    for start in range(0, len(ordered), _CLAIM_SLICE):
-        addresses = [address for address, _ in ordered[start : start + _CLAIM_SLICE]]
+    for part in slices(ordered):
+        addresses = [address for address, _ in part]
         held = session.execute(
             select(HandoverClaim.address, HandoverClaim.recipient_id).where(
                 HandoverClaim.execution_id == execution_id,
@@ -199,15 +199,12 @@ def claim_addresses(
 def release_claims(session: Session, *, execution_id: uuid.UUID, ids: Sequence[int]) -> None:
     """Give up the addresses these rows claimed: they fail without being handed over (again),
     so another row of the run sharing the address may have it."""
-    if not ids:
-        return
-    session.execute(
-        delete(HandoverClaim)
-        .where(
-            HandoverClaim.execution_id == execution_id, HandoverClaim.recipient_id.in_(list(ids))
+    for part in slices(sorted(set(ids))):
+        session.execute(
+            delete(HandoverClaim)
+            .where(HandoverClaim.execution_id == execution_id, HandoverClaim.recipient_id.in_(part))
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
-    )
 
 
 def mark_failed(session: Session, failures: Sequence[tuple[int, str, str]], now: datetime) -> None:
@@ -269,15 +266,14 @@ def mark_bounced(
     session: Session, *, channel: str, contact_ids: Sequence[uuid.UUID], now: datetime
 ) -> None:
     """The provider refused these addresses for good: stop sending to them on the channel."""
-    if not contact_ids:
-        return
     status_column = CHANNEL_STATUS[channel][1]
-    session.execute(
-        update(Contact)
-        .where(Contact.id.in_(list(contact_ids)))
-        .values({status_column: "bounced", Contact.updated_at: now})
-        .execution_options(synchronize_session=False)
-    )
+    for part in slices(sorted(set(contact_ids))):
+        session.execute(
+            update(Contact)
+            .where(Contact.id.in_(part))
+            .values({status_column: "bounced", Contact.updated_at: now})
+            .execution_options(synchronize_session=False)
+        )
 
 
 def fail_unfinished(

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Select, case, func, select, text, union_all
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres
+from beacon.core.db import is_postgres, slices
 from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as SD
 from beacon.pixel.models import PixelUrlDay as UD
@@ -351,12 +351,22 @@ def url_list(
     return [(url_hash, int(human)) for url_hash, human in session.execute(statement)]
 
 
-def _totals(session: Session, statement: Any) -> UrlTotals:
+def _totals(session: Session, statements: Iterable[Any]) -> UrlTotals:
     totals: UrlTotals = {}
-    for url, domain, human in session.execute(statement):
-        loads, largest = totals.get(url, (0, domain))
-        totals[url] = (loads + int(human), max(largest, domain))
+    for statement in statements:
+        for url, domain, human in session.execute(statement):
+            loads, largest = totals.get(url, (0, domain))
+            totals[url] = (loads + int(human), max(largest, domain))
     return totals
+
+
+def _of_values(statement: Any, column: Any, values: Sequence[str] | None) -> Iterable[Any]:
+    """``statement`` alone, or restricted to ``values`` of ``column`` a slice at a time: the
+    candidates of a top-URL search reach 10,240 a list (12 lists), past the 65,535 parameters
+    PostgreSQL takes in a statement. A URL's rows all fall in one slice (its URL, its hash)."""
+    if values is None:
+        return [statement]
+    return (statement.where(column.in_(part)) for part in slices(list(values)))
 
 
 def url_summary(
@@ -375,9 +385,7 @@ def url_summary(
         )
         .group_by(U.url)
     )
-    if hashes is not None:
-        statement = statement.where(U.url_hash.in_(list(hashes)))
-    return _totals(session, statement)
+    return _totals(session, _of_values(statement, U.url_hash, hashes))
 
 
 def url_days(
@@ -395,19 +403,15 @@ def url_days(
             )
             .group_by(UD.url)
         )
-        if urls is not None:
-            statement = statement.where(UD.url.in_(list(urls)))
-    else:
-        statement = (
-            select(R.url, func.max(R.domain), func.sum(R.hits))
-            .where(
-                R.campaign_id == scope.campaign_id,
-                R.date.in_(list(days)),
-                R.traffic_type == "human",
-                *_scoped(R, scope),
-            )
-            .group_by(R.url)
+        return _totals(session, _of_values(statement, UD.url, urls))
+    statement = (
+        select(R.url, func.max(R.domain), func.sum(R.hits))
+        .where(
+            R.campaign_id == scope.campaign_id,
+            R.date.in_(list(days)),
+            R.traffic_type == "human",
+            *_scoped(R, scope),
         )
-        if urls is not None:
-            statement = statement.where(R.url.in_(list(urls)))
-    return _totals(session, statement)
+        .group_by(R.url)
+    )
+    return _totals(session, _of_values(statement, R.url, urls))
