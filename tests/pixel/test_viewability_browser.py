@@ -9,13 +9,17 @@ tag's view of it). Headless Chromium reports every page as
 visible (background tabs and minimised windows included), so the hidden-tab page switches the
 Page Visibility API's state itself the way a browser does when a tab goes to the background:
 ``document.visibilityState`` reads ``hidden`` and ``visibilitychange`` fires.
+
+A page whose main thread is busy delivers the observer's notices and ``visibilitychange`` late:
+the busy pages block their main thread (a loop in the page, as a heavy script does) right as
+the ad leaves, past the moment the tag's timer is due, so the timer fires before the notice.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -72,6 +76,23 @@ def _scenario(*steps: tuple[int, str]) -> str:
     )
 
 
+def _busy(ms: int) -> str:
+    """The page's main thread does nothing else for ``ms`` ms: no timer, event or observer
+    callback runs, and no frame is drawn, until it is done."""
+    return f"for(var b=performance.now();performance.now()-b<{ms};);"
+
+
+# The tab goes to the background, and its main thread is busy when it does: the state reads
+# `hidden` at once, its `visibilitychange` comes 0.1 s after the busy spell (a task queued
+# then, with no delay, would run before the tag's overdue timer: the notice would not be late).
+_HIDE_BUSY = (
+    "Object.defineProperty(document,'visibilityState',{configurable:true,get:function(){return 'hidden'}});"
+    "Object.defineProperty(document,'hidden',{configurable:true,get:function(){return true}});"
+    + _busy(900)
+    + "setTimeout(function(){document.dispatchEvent(new Event('visibilitychange'))},100)"
+)
+
+
 # In view 0.6 s, away 0.3 s, back for 0.6 s, away: 1.2 s in view, never 1 s without a break.
 _IN_OUT_IN = _scenario((600, _AWAY), (900, _BACK), (1500, _AWAY))
 # A playing muted video without a media file: a canvas stream.
@@ -87,6 +108,39 @@ _VIDEO = (
 def _ad(tag: str, *, width: int, height: int, top: int, inner: str = "") -> str:
     style = f"position:absolute;left:0;top:{top}px;width:{width}px;height:{height}px"
     return f"<div id=ad style='{style}'>{inner}{tag}</div>"
+
+
+def _busy_pages(script: str, image: str) -> dict[str, str]:
+    """Page path -> HTML: placements whose page is busy around the moment the tag's timer is
+    due (it would send `viewable` 1 s, or 2 s for a video, after the ad came into view)."""
+    del image
+    return {
+        # In view 1.5 s of a video's 2 s, then away while the page is busy for 0.9 s.
+        "/busy-video-away-at-1500ms.html": _ad(script, width=640, height=360, top=50, inner=_VIDEO)
+        + _scenario((1500, _AWAY + ";" + _busy(900))),
+        # In view 0.6 s of a display ad's 1 s, then away while the page is busy for 0.9 s.
+        "/busy-away-at-600ms.html": _ad(script, width=300, height=250, top=50)
+        + _scenario((600, _AWAY + ";" + _busy(900))),
+        # In view 0.6 s, then the tab goes to the background while the page is busy.
+        "/busy-hidden-at-600ms.html": _ad(script, width=300, height=250, top=50)
+        + _scenario((600, _HIDE_BUSY)),
+        # Away (and busy) at 0.6 s, back 0.1 s after: the broken run does not count, the
+        # tag goes on measuring, and the ad's next second in view does.
+        "/busy-away-and-back.html": _ad(script, width=300, height=250, top=50)
+        + _scenario((600, _AWAY + ";" + _busy(900) + "setTimeout(function(){" + _BACK + "},100)")),
+        # Busy from 0.6 s to 1.5 s with the ad in view all along: viewable.
+        "/busy-in-view.html": _ad(script, width=300, height=250, top=50)
+        + _scenario((600, _busy(900))),
+    }
+
+
+BUSY_EXPECTED = {
+    "/busy-video-away-at-1500ms.html": (1, 0),
+    "/busy-away-at-600ms.html": (1, 0),
+    "/busy-hidden-at-600ms.html": (1, 0),
+    "/busy-away-and-back.html": (1, 1),
+    "/busy-in-view.html": (1, 1),
+}
 
 
 def _pages(script: str, image: str) -> dict[str, str]:
@@ -186,20 +240,43 @@ def test_the_tag_measures_viewability_and_the_report_shows_it(
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
     assert beacon.first_key
     with httpx.Client(base_url=beacon.base_url, headers={"X-API-Key": beacon.first_key}) as api:
-        _measure_and_report(api, site, sync_api.sync_playwright)
+        _measure_and_report(api, site, sync_api.sync_playwright, _pages, EXPECTED)
 
 
-def _measure_and_report(api: httpx.Client, site: _Site, sync_playwright: Any) -> None:
+def test_a_busy_page_cannot_make_an_ad_viewable_after_it_left(
+    site: _Site, beacon: LiveServer
+) -> None:
+    """The tag's timer fires before the late notice: it checks the ad's state itself."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+    assert beacon.first_key
+    with httpx.Client(base_url=beacon.base_url, headers={"X-API-Key": beacon.first_key}) as api:
+        _measure_and_report(
+            api, site, sync_api.sync_playwright, _busy_pages, BUSY_EXPECTED, one_at_a_time=True
+        )
+
+
+def _measure_and_report(
+    api: httpx.Client,
+    site: _Site,
+    sync_playwright: Any,
+    pages_for: Callable[[str, str], dict[str, str]],
+    expected: dict[str, tuple[int, int]],
+    *,
+    one_at_a_time: bool = False,
+) -> None:
+    """Opens every page, waits for its scenario, and checks the campaign report against
+    ``expected``. Busy pages go ``one_at_a_time``: pages of one site may share a renderer's
+    main thread, and one page's busy spell would shift the others' timing."""
     created = api.post(
         "/v1/pixel/campaigns", json={"name": "viewability", "use_case": "campaign_reporting"}
     )
     assert created.status_code == 201, created.text
     campaign_id = int(created.json()["id"])
     code = api.get(f"/v1/pixel/campaigns/{campaign_id}/code").json()
-    site.pages = _pages(code["snippets"]["script"], code["snippets"]["img"])
+    site.pages = pages_for(code["snippets"]["script"], code["snippets"]["img"])
     origin = f"http://127.0.0.1:{site.server_address[1]}"
 
-    expected_totals = (sum(m for m, _ in EXPECTED.values()), sum(v for _, v in EXPECTED.values()))
+    expected_totals = (sum(m for m, _ in expected.values()), sum(v for _, v in expected.values()))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
@@ -209,11 +286,13 @@ def _measure_and_report(api: httpx.Client, site: _Site, sync_playwright: Any) ->
                 page = context.new_page()
                 page.goto(origin + path, wait_until="load")
                 pages.append(page)
+                if one_at_a_time:
+                    page.wait_for_function("window.scenarioSettled === true", timeout=60_000)
             for page in pages:  # every scenario played out, however late each one began
                 page.wait_for_function("window.scenarioSettled === true", timeout=60_000)
             # The pages stay open until the counts are in: a beacon still on its way when the
             # browser closes would be lost, and from here on no page can change what it sent.
-            report = _counted(api, campaign_id, expected_totals)
+            report = _counted(api, campaign_id, expected_totals, len(expected))
             context.close()
         finally:
             browser.close()
@@ -227,12 +306,12 @@ def _measure_and_report(api: httpx.Client, site: _Site, sync_playwright: Any) ->
         )
         for row in report["data"]
     }
-    assert by_page == EXPECTED
+    assert by_page == expected
     assert all(row["impressions"] == 1 for row in report["data"])
 
 
 def _counted(
-    api: httpx.Client, campaign_id: int, expected_totals: tuple[int, int]
+    api: httpx.Client, campaign_id: int, expected_totals: tuple[int, int], impressions: int
 ) -> dict[str, Any]:
     """The report once it counts every impression and the expected totals (the flusher counts
     within a few intervals; reports are computed on request); it fails after 30 s."""
@@ -241,9 +320,13 @@ def _counted(
         report = _report(api, campaign_id)
         summary = report["summary"]
         totals = (summary["measurable_impressions"], summary["viewable_impressions"])
-        if totals == expected_totals and summary["impressions"] == len(EXPECTED):
+        if totals == expected_totals and summary["impressions"] == impressions:
             return report
-        assert time.monotonic() < deadline, f"counts never reached {expected_totals}: {report}"
+        by_page = {
+            row["url"]: (row["measurable_impressions"], row["viewable_impressions"])
+            for row in report["data"]
+        }
+        assert time.monotonic() < deadline, f"counts never reached {expected_totals}: {by_page}"
         time.sleep(0.5)
 
 

@@ -229,8 +229,15 @@ def snippets(
 # rendered, and the browser has IntersectionObserver and the Page Visibility API) it sends
 # `measurable`, then watches the element (`g`: the <video> inside it when there is one) and
 # sends `viewable` once the MRC threshold has held for the whole duration `m` without a break:
-# display >= 50% of pixels in view (>= 30% at 242,500 px2 or more) for 1 s; video >= 50% for
-# 2 s while playing; never while the page is hidden (`visibilitychange` stops the clock).
+# display >= 50% of pixels in view (>= 30% at 242,500 px2 or more, `l`) for 1 s; video >= 50%
+# for 2 s while playing; never while the page is hidden.
+# A run starts (`a`) at the observer entry's own `time` (when the browser saw the ad in view,
+# not when a busy page got round to the callback), or at the last visibility/play event `q`
+# if later. On a busy main thread the timer `c` can fire before the observer's "left the
+# view" notice or `visibilitychange` is delivered, so it trusts no silence: it takes the
+# observer's queued entries, re-reads visibilityState and the video's state, and measures the
+# element against the viewport itself. A failed check breaks the run there; the element is
+# observed afresh, so the next entry (in view or not) says where it is now.
 _TAG_BODY = (
     "var D=document,s=D.currentScript,"
     "i=Date.now().toString(36)+Math.random().toString(36).slice(2,12);"
@@ -244,16 +251,25 @@ _TAG_BODY = (
     "var t=s&&s.parentElement;"
     "if(!t||t==D.head||!t.getClientRects().length||!window.IntersectionObserver"
     "||D.visibilityState==null)return;"
-    "var v=t.tagName=='VIDEO'?t:t.querySelector('video'),g=v||t,m=v?2e3:1e3,r=0,h=0,z=0,"
-    "o=new IntersectionObserver(function(x){x=x[x.length-1];var c=x.boundingClientRect;"
-    "r=x.intersectionRatio>=(!v&&c.width*c.height>=242500?.3:.5);f()},"
-    "{threshold:[0,.3,.5,1]});"
-    "function f(){if(z)return;"
+    "var v=t.tagName=='VIDEO'?t:t.querySelector('video'),g=v||t,m=v?2e3:1e3,"
+    "r=0,a=-1,q=0,h=0,z=0,P=performance,"
+    "o=new IntersectionObserver(y,{threshold:[0,.3,.5,1]});"
+    "function l(b){return!v&&b.width*b.height>=242500?.3:.5}"
+    "function y(x){for(var j=0;j<x.length;j++){"
+    "r=x[j].intersectionRatio>=l(x[j].boundingClientRect);f(x[j].time)}}"
+    "function f(n){if(z)return;"
     "var k=r&&D.visibilityState=='visible'&&(!v||!v.paused&&!v.ended);"
-    "if(k&&!h)h=setTimeout(function(){z=1;o.disconnect();p({{iid}:i,{ev}:'viewable'})},m);"
-    "else if(!k&&h){clearTimeout(h);h=0}}"
-    "p({{iid}:i,{ev}:'measurable'});o.observe(g);D.addEventListener('visibilitychange',f);"
-    "if(v)['play','playing','pause','ended'].forEach(function(y){v.addEventListener(y,f)});"
+    "if(!k)a=-1;else if(a<0)a=Math.max(n,q);"
+    "clearTimeout(h);h=a<0?0:setTimeout(c,a+m-P.now())}"
+    "function c(){y(o.takeRecords());if(a<0)return;"
+    "var n=P.now(),b=g.getBoundingClientRect(),"
+    "X=Math.min(b.right,innerWidth)-Math.max(b.left,0),"
+    "Y=Math.min(b.bottom,innerHeight)-Math.max(b.top,0);"
+    "if(X<0||Y<0||X*Y<b.width*b.height*l(b)){r=0;o.unobserve(g);o.observe(g)}"
+    "f(n);if(a>=0&&n-a>=m){z=1;clearTimeout(h);o.disconnect();p({{iid}:i,{ev}:'viewable'})}}"
+    "function u(){f(q=P.now())}"
+    "p({{iid}:i,{ev}:'measurable'});o.observe(g);D.addEventListener('visibilitychange',u);"
+    "if(v)['play','playing','pause','ended'].forEach(function(n){v.addEventListener(n,u)});"
 )
 
 
