@@ -229,8 +229,13 @@ def test_campaign_end_to_end_over_http(
     assert message["Subject"] == "Spring offer for Ann"
     match = re.search(r"Unsubscribe: (\S+)", body_text(message))
     assert match is not None and match.group(1).startswith(f"{server.base_url}/u/")
-    page = requests.get(match.group(1), timeout=10)
-    assert page.status_code == 200 and "unsubscribed" in page.text
+    page = requests.get(match.group(1), timeout=10)  # a page asking to confirm (RFC 8058)
+    assert page.status_code == 200 and "<form" in page.text
+    # opening it changed nothing
+    opened = {c["externalId"]: c for c in api.get("/contacts?limit=100")}
+    assert opened["ann"]["subscriptions"]["email"] == "subscribed"
+    page = requests.post(match.group(1), timeout=10)  # its button
+    assert page.status_code == 200 and "You are unsubscribed" in page.text
     contacts = {c["externalId"]: c for c in api.get("/contacts?limit=100")}
     assert contacts["ann"]["subscriptions"]["email"] == "unsubscribed"
 
