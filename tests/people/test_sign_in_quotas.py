@@ -410,6 +410,29 @@ def _signed_in(
     raise refused
 
 
+def _change_password(
+    db: Database,
+    throttle: sessions.LoginThrottle,
+    *,
+    device: str = "",
+    current: str = PASSWORD,
+    new: str = "another long enough password",
+) -> None:
+    """The victim's own password change (Settings → Password), on the browser ``device``."""
+    with db.transaction() as session:
+        user = session.scalar(select(User).where(User.email == EMAIL))
+        assert user is not None
+        sessions.change_password(
+            session=session,
+            member=Member(user.id, EMAIL, "", 1, "acme", Role.owner),
+            current=current,
+            new=new,
+            client_ip="192.0.2.1",
+            throttle=throttle,
+            device_token=device,
+        )
+
+
 def test_guesses_from_elsewhere_do_not_lock_the_person_out_of_their_own_browser(
     db: Database,
 ) -> None:
@@ -496,28 +519,11 @@ def test_the_person_on_their_remembered_browser_can_change_the_password_others_g
         with pytest.raises(Unauthorized):
             _signed_in(db, throttle, "a wrong guess")
     _signed_in(db, throttle, PASSWORD, device=mine)  # the owner is not locked out
-    with db.transaction() as session:
-        user = session.scalar(select(User).where(User.email == EMAIL))
-        assert user is not None
-        member = Member(user.id, EMAIL, "", 1, "acme", Role.owner)
-        sessions.change_password(
-            session=session,
-            member=member,
-            current=PASSWORD,
-            new="another long enough password",
-            client_ip="192.0.2.1",
-            throttle=throttle,
-            device_token=mine,
-        )
+    _change_password(db, throttle, device=mine)
     # a browser without it still is locked out
-    with pytest.raises(sessions.LockedOut), db.transaction() as session:
-        sessions.change_password(
-            session=session,
-            member=member,
-            current="another long enough password",
-            new="a third long enough password",
-            client_ip="192.0.2.1",
-            throttle=throttle,
+    with pytest.raises(sessions.LockedOut):
+        _change_password(
+            db, throttle, current="another long enough password", new="a third long password"
         )
 
 
@@ -556,17 +562,5 @@ def test_a_new_password_forgets_the_other_browsers(db: Database) -> None:
     here = _signed_in(db, throttle, PASSWORD).device_token
     there = _signed_in(db, throttle, PASSWORD).device_token
     assert here and there
-    with db.transaction() as session:
-        user = session.scalar(select(User).where(User.email == EMAIL))
-        assert user is not None
-        member = Member(user.id, EMAIL, "", 1, "acme", Role.owner)
-        sessions.change_password(
-            session=session,
-            member=member,
-            current=PASSWORD,
-            new="another long enough password",
-            client_ip="192.0.2.1",
-            throttle=throttle,
-            device_token=here,
-        )
+    _change_password(db, throttle, device=here)
     assert _devices(db) == {hash_secret(here)}
