@@ -24,6 +24,7 @@ from beacon.contextual.models import (
 )
 from beacon.contextual.pages import PageResult
 from beacon.core.config import Settings
+from beacon.core.db import slices
 from beacon.core.errors import not_found
 from beacon.core.jobs import COMPLETE, JobContext
 from beacon.core.timefmt import utcnow
@@ -82,9 +83,8 @@ def run_batch(*, context: JobContext, settings: Settings) -> None:
         answered, to_fetch = _answers_from_store(
             session, settings=settings, urls=[i.url for i in items]
         )
-    size = fetch_slice(settings)
-    for start in range(0, len(to_fetch), size):
-        results = service.classify_pages(urls=to_fetch[start : start + size], settings=settings)
+    for part in slices(to_fetch, fetch_slice(settings)):
+        results = service.classify_pages(urls=list(part), settings=settings)
         with context.transaction() as session:
             answered.update(_record(session, settings=settings, results=results))
     with context.transaction() as session:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from beacon.core.db import fetch_page, is_postgres, upsert_insert
+from beacon.core.db import fetch_page, is_postgres, slices, upsert_insert
 from beacon.messaging.models import Contact, ReachEvaluation, Segment, SegmentMember
 
 CHUNK = 1000
@@ -61,11 +61,6 @@ CHANNEL_STATUS = {
 }
 
 
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
-
-
 # --- contacts ----------------------------------------------------------------------------
 
 
@@ -79,7 +74,7 @@ def find_contacts(
     table = Contact.__table__
     found: dict[uuid.UUID, dict[str, Any]] = {}
     for column_, values in ((table.c.external_id, external_ids), (table.c.email, emails)):
-        for chunk in _chunks(list(values)):
+        for chunk in slices(list(values), CHUNK):
             rows = session.execute(
                 select(table).where(table.c.account_id == account_id, column_.in_(chunk))
             ).mappings()
@@ -165,7 +160,7 @@ def existing_contact_ids(
 ) -> set[uuid.UUID]:
     """Which of ``contact_ids`` belong to the account."""
     found: set[uuid.UUID] = set()
-    for chunk in _chunks(list(contact_ids)):
+    for chunk in slices(list(contact_ids), CHUNK):
         found.update(
             session.scalars(
                 select(Contact.id).where(Contact.account_id == account_id, Contact.id.in_(chunk))

@@ -61,6 +61,10 @@ def _preview_page() -> HTMLResponse:
     )
 
 
+def _unsubscribed_page() -> HTMLResponse:
+    return _page("You are unsubscribed", "You will not receive these emails any more.", 200)
+
+
 def _unknown_page() -> HTMLResponse:
     return _page("Link not found", "This unsubscribe link is not valid.", 404)
 
@@ -78,7 +82,7 @@ def unsubscribe_link(token: str, session: DbSession) -> HTMLResponse:
     if status is None:
         return _unknown_page()
     if status == "unsubscribed":
-        return _page("You are unsubscribed", "You will not receive these emails any more.", 200)
+        return _unsubscribed_page()
     return _page(
         "Unsubscribe",
         "Stop receiving these emails at this address?",
@@ -98,4 +102,4 @@ def unsubscribe_one_click(token: str, session: DbSession) -> HTMLResponse:
         return _preview_page()
     if not contacts.unsubscribe(session=session, token=token):
         return _unknown_page()
-    return _page("You are unsubscribed", "You will not receive these emails any more.", 200)
+    return _unsubscribed_page()
