@@ -136,8 +136,11 @@ def _device_of(session: Session, token: str, user: User | None) -> ConsoleDevice
 def _person_key(address: str, device_id: int | None) -> str:
     """The quota key of the person's failed sign-ins: the remembered browser's, else the
     email's."""
-    person = f"device:{device_id}" if device_id is not None else f"email:{address}"
-    return f"console-login:{person}"
+    return _device_key(device_id) if device_id is not None else f"console-login:email:{address}"
+
+
+def _device_key(device_id: int) -> str:
+    return f"console-login:device:{device_id}"
 
 
 def _forget_if_spent(
@@ -148,7 +151,7 @@ def _forget_if_spent(
     computer, gives one window of guesses of its own and then counts on the email's quota;
     otherwise it would add a quota to the email's every window."""
     if device is not None and not throttle.limiter.has_room(
-        key=_person_key("", device.id), limit=throttle.per_email
+        key=_device_key(device.id), limit=throttle.per_email
     ):
         repository.forget_device(session, device)
 
