@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from beacon.core.db import rowcount
+from beacon.core.db import rowcount, slices
 from beacon.pixel.collector_models import PixelSpoolSegment
 from beacon.pixel.models import PixelCampaign
 
@@ -31,9 +31,8 @@ def existing_campaign_ids(session: Session, ids: Collection[int]) -> set[int]:
     """The subset of ``ids`` that are registered campaigns."""
     found: set[int] = set()
     wanted = sorted(ids)
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        found.update(session.scalars(select(PixelCampaign.id).where(PixelCampaign.id.in_(chunk))))
+    for part in slices(wanted, 500):
+        found.update(session.scalars(select(PixelCampaign.id).where(PixelCampaign.id.in_(part))))
     return found
 
 

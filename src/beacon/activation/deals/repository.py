@@ -10,7 +10,7 @@ from sqlalchemy import Select, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Activation, ActivationSegment, Segment
-from beacon.core.db import hold_rows
+from beacon.core.db import hold_rows, slices
 from beacon.core.jobs import COMPLETE, PENDING
 
 CHUNK = 1000
@@ -114,14 +114,8 @@ def issued_deal_ids(
         return {d for d in session.scalars(query) if d}
     found: set[str] = set()
     wanted = list(among)
-    for start in range(0, len(wanted), CHUNK):
-        found.update(
-            d
-            for d in session.scalars(
-                query.where(Activation.deal_id.in_(wanted[start : start + CHUNK]))
-            )
-            if d
-        )
+    for part in slices(wanted, CHUNK):
+        found.update(d for d in session.scalars(query.where(Activation.deal_id.in_(part))) if d)
     return found
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from beacon.activation.models import InventorySync, InventoryUrl
 from beacon.contextual.published import OK, PENDING, StoredClassification
 from beacon.contextual.published import classification_store as store
-from beacon.core.db import rowcount, upsert_insert
+from beacon.core.db import rowcount, slices, upsert_insert
 
 CHUNK = 500
 
@@ -19,12 +19,12 @@ CHUNK = 500
 def known_inventory_hashes(session: Session, *, account_id: int, hashes: Sequence[str]) -> set[str]:
     """Which of ``hashes`` the account's inventory already holds."""
     known: set[str] = set()
-    for start in range(0, len(hashes), CHUNK):
+    for part in slices(hashes, CHUNK):
         known.update(
             session.scalars(
                 select(InventoryUrl.url_hash).where(
                     InventoryUrl.account_id == account_id,
-                    InventoryUrl.url_hash.in_(hashes[start : start + CHUNK]),
+                    InventoryUrl.url_hash.in_(part),
                 )
             )
         )
@@ -38,10 +38,10 @@ def add_inventory(session: Session, rows: list[dict[str, Any]]) -> int:
     (parallel uploads, or a pixel sync, sharing a URL): that row is skipped, not a unique-key
     error."""
     added = 0
-    for start in range(0, len(rows), CHUNK):
+    for part in slices(rows, CHUNK):
         statement = (
             upsert_insert(session, InventoryUrl)
-            .values(rows[start : start + CHUNK])
+            .values(part)
             .on_conflict_do_nothing(index_elements=["account_id", "url_hash"])
         )
         added += rowcount(session, statement)

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Delivery, DeliveryBatch, SegmentReport, SegmentReportRow
+from beacon.core.db import slices
 
 CHUNK = 1000
 
@@ -32,8 +33,8 @@ def clear_batch(session: Session, *, batch_pk: int) -> None:
 
 def add_deliveries(session: Session, rows: list[dict[str, Any]]) -> None:
     """Bulk insert delivery rows."""
-    for start in range(0, len(rows), CHUNK):
-        session.execute(insert(Delivery), rows[start : start + CHUNK])
+    for part in slices(rows, CHUNK):
+        session.execute(insert(Delivery), part)
 
 
 # --- Reports -------------------------------------------------------------------------------
@@ -118,8 +119,8 @@ def add_report_rows(session: Session, *, report_id: int, rows: list[str]) -> Non
     """Store a completed report's rows (JSON), numbered from 0."""
     session.execute(delete(SegmentReportRow).where(SegmentReportRow.report_id == report_id))
     payload = [{"report_id": report_id, "position": i, "values": v} for i, v in enumerate(rows)]
-    for start in range(0, len(payload), CHUNK):
-        session.execute(insert(SegmentReportRow), payload[start : start + CHUNK])
+    for part in slices(payload, CHUNK):
+        session.execute(insert(SegmentReportRow), part)
 
 
 def report_rows(session: Session, *, report_id: int, limit: int | None, offset: int) -> list[str]:

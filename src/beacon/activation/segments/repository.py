@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Activation, ActivationSegment, Segment, SegmentUrl
+from beacon.core.db import slices
 
 CHUNK = 500
 
@@ -47,8 +48,8 @@ def add(session: Session, row: Any) -> Any:
 def replace_members(session: Session, *, segment_id: int, members: list[dict[str, Any]]) -> None:
     """Swap the segment's members for ``members`` (atomic with the caller's transaction)."""
     session.execute(delete(SegmentUrl).where(SegmentUrl.segment_id == segment_id))
-    for start in range(0, len(members), CHUNK):
-        session.execute(insert(SegmentUrl), members[start : start + CHUNK])
+    for part in slices(members, CHUNK):
+        session.execute(insert(SegmentUrl), part)
 
 
 def member_urls(

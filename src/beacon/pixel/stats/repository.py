@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from beacon.core.db import is_postgres
+from beacon.core.db import is_postgres, slices
 from beacon.pixel.models import PixelRollup as R
 from beacon.pixel.models import PixelSiteDay as S
 from beacon.pixel.reports import aggregation_repository, planner
@@ -162,8 +162,8 @@ def _upsert(
     session: Session, model: Any, rows: list[dict[str, Any]], keys: list[str], measure: str
 ) -> None:
     insert = pg_insert if is_postgres(session) else sqlite_insert
-    for start in range(0, len(rows), _CHUNK):
-        statement = insert(model.__table__).values(rows[start : start + _CHUNK])
+    for part in slices(rows, _CHUNK):
+        statement = insert(model.__table__).values(part)
         statement = statement.on_conflict_do_update(
             index_elements=keys, set_={measure: statement.excluded[measure]}
         )
