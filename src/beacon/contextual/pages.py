@@ -33,6 +33,9 @@ class PageResult:
     # Whether the failure may not recur (``FetchError.transient``): retried for longer.
     transient: bool = False
     retry_after: float | None = None  # seconds a 429/503 asked to wait (``FetchError``)
+    # Not fetched: its site is held after another page's 429/503 (``FetchError.held``), so
+    # the failure is not one more attempt at the page.
+    held: bool = False
 
 
 def classify_here(
@@ -88,6 +91,7 @@ async def _classify_page(
             classified_at=utcnow(),
             transient=exc.transient,
             retry_after=exc.retry_after,
+            held=exc.held,
         )
     except Exception as exc:
         # An engine bug on one odd page must not fail the other pages of a batch.
