@@ -67,6 +67,7 @@ class FetchError(Exception):
         transient: bool = False,
         retry_after: float | None = None,
         held: bool = False,
+        hold: SiteHold | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -74,6 +75,17 @@ class FetchError(Exception):
         self.retry_after = retry_after  # seconds the site asked to wait (429/503 Retry-After)
         # Not asked at all: its origin is held after a 429/503 (``_OriginHolds``).
         self.held = held
+        self.hold = hold  # the hold this failure put on its origin, if any
+
+
+@dataclass(frozen=True, slots=True)
+class SiteHold:
+    """A hold on an origin as one process tells another (the classifier's child its server):
+    the reason its pages fail with, and the seconds it had left when it was read."""
+
+    origin: str
+    reason: str
+    seconds: float
 
 
 # Statuses whose Retry-After says when to come back (RFC 9110 10.2.3, RFC 6585 4).
@@ -395,6 +407,22 @@ def origin_of(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
+def site_hold(url: str) -> SiteHold | None:
+    """The hold on ``url``'s origin in this process now, if any."""
+    try:
+        origin = origin_of(httpx.URL(url))
+    except (httpx.InvalidURL, UnicodeError):
+        return None
+    held = _origin_holds.held(origin)
+    return None if held is None else SiteHold(origin=origin, reason=held[0], seconds=held[1])
+
+
+def adopt_hold(hold: SiteHold) -> None:
+    """Hold ``hold.origin`` in this process too, for the time it had left."""
+    if hold.seconds > 0:
+        _origin_holds.hold(hold.origin, hold.reason, hold.seconds)
+
+
 def _check_hold(url: httpx.URL) -> None:
     held = _origin_holds.held(origin_of(url))
     if held is not None:
@@ -402,14 +430,16 @@ def _check_hold(url: httpx.URL) -> None:
         raise FetchError(reason, transient=True, retry_after=left, held=True)
 
 
-def _hold_origin(url: httpx.URL, response: httpx.Response, settings: FetchSettings) -> None:
+def _hold_origin(
+    url: httpx.URL, response: httpx.Response, settings: FetchSettings
+) -> SiteHold | None:
     """A page's 429 or 503 holds its whole origin for the wait it asked for (its Retry-After,
     else ``site_wait_default``), at most ``site_wait_max``: other pages of a site throttling
     every page are not asked for meanwhile."""
     wait = retry_after_seconds(response)
     seconds = min(settings.site_wait_default if wait is None else wait, settings.site_wait_max)
     if seconds <= 0:
-        return
+        return None
     until = datetime.now(UTC) + timedelta(seconds=seconds)
     origin = origin_of(url)
     reason = (
@@ -417,6 +447,7 @@ def _hold_origin(url: httpx.URL, response: httpx.Response, settings: FetchSettin
         f"until {until:%Y-%m-%dT%H:%M:%SZ}"
     )
     _origin_holds.hold(origin, reason, seconds)
+    return SiteHold(origin=origin, reason=reason, seconds=seconds)
 
 
 def _timeouts(settings: FetchSettings) -> httpx.Timeout:
@@ -626,12 +657,12 @@ async def _read_page(
     requested: str, final: httpx.URL, response: httpx.Response, settings: FetchSettings
 ) -> FetchedPage:
     if response.status_code >= 400:
-        if response.status_code in _RETRY_AFTER_STATUSES:
-            _hold_origin(final, response, settings)
+        throttled = response.status_code in _RETRY_AFTER_STATUSES
         raise FetchError(
             f"HTTP status {response.status_code} from {final}",
             transient=response.status_code in TRANSIENT_STATUSES,
             retry_after=retry_after_seconds(response),
+            hold=_hold_origin(final, response, settings) if throttled else None,
         )
     if not 200 <= response.status_code < 300:
         raise FetchError(f"unexpected HTTP status {response.status_code} from {final}")
@@ -666,6 +697,7 @@ async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: Fet
             if exc.retry_after:
                 wait = min(exc.retry_after, settings.robots_ttl, settings.site_wait_max)
                 _origin_holds.hold(origin, exc.reason, wait)
+                exc.hold = SiteHold(origin=origin, reason=exc.reason, seconds=wait)
             raise
         _robots_cache.put(origin, parser, ttl)
     return parser.allows(settings.user_agent, url.raw_path.decode("ascii"))

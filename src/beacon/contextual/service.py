@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.contextual import classification_repository, engine, process, repository
+from beacon.contextual import classification_repository, engine, fetch, pages, process, repository
 from beacon.contextual.fetch import FetchSettings, decode_html
 from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.contextual.pages import PageResult, classify_here
@@ -91,11 +91,21 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     child = process.current()
     if child is None:
         return classify_here(list(urls), limits, parallel, min_confidence)
+    # A site's hold (its 429/503) is per process: pages of a site held here are not sent to
+    # the child, and a hold the child met holds the site here too (API requests fetch here).
+    held = {url: pages.held_result(url) for url in urls}
+    to_fetch = [url for url in urls if held[url] is None]
     size = CHILD_CALL_ROUNDS * parallel
-    results: list[PageResult] = []
-    for start in range(0, len(urls), size):
-        results += child.classify(urls[start : start + size], limits, parallel, min_confidence)
-    return results
+    fetched: list[PageResult] = []
+    for start in range(0, len(to_fetch), size):
+        part = to_fetch[start : start + size]
+        fetched += child.classify(part, limits, parallel, min_confidence)
+    for result in fetched:
+        if result.hold is not None:  # less the time since the child met it
+            since = (utcnow() - result.classified_at).total_seconds()
+            fetch.adopt_hold(replace(result.hold, seconds=result.hold.seconds - since))
+    answers = iter(fetched)
+    return [held[url] or next(answers) for url in urls]
 
 
 def classify_page(*, url: str, settings: Settings) -> PageResult:
