@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import classification_repository as store
@@ -16,6 +16,7 @@ from beacon.contextual import engine
 from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.timefmt import utcnow
 
 CLASSIFY = "/v1/clsfy/classify"
 
@@ -241,3 +242,55 @@ def test_a_host_with_a_trailing_dot_is_the_same_page(
     assert site.hits["/football.html"] == 1
     with db.transaction() as session:
         assert session.scalars(select(UrlClassification.url)).all() == [plain]
+
+
+def test_a_throttling_site_is_answered_its_wait_without_being_asked(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    # One page's 429 held only that page: the client's next page of the site was fetched.
+    site.every_page_status, site.retry_after = 429, "120"
+    first = client.post(CLASSIFY, json={"url": site.url("/football.html")}, headers=headers)
+    assert first.status_code == 422
+    url = site.url("/pasta.html")
+    held = client.post(CLASSIFY, json={"url": url}, headers=headers)
+    assert held.status_code == 422, held.text
+    body = held.json()
+    assert set(body) == {"error", "message"} and body["error"] == "validation_error"
+    prefix = f"Could not classify {url}: not fetched: {site.base} answered HTTP status 429"
+    assert body["message"].startswith(prefix)
+    assert sum(site.hits.values()) == 1
+
+    # A page with an older result answers it, the hold in refresh_error.
+    stale = {"iab_categories": [{"id": "IAB17", "name": "Sports", "confidence": 0.8}]}
+    older = site.url("/gadgets.html")
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=older, domain="127.0.0.1", classification=stale,
+            engine_version="an-older-engine", classified_at=datetime(2026, 1, 15, tzinfo=UTC),
+        )  # fmt: skip
+    response = client.post(CLASSIFY, json={"url": older}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["classification"] == stale
+    assert response.json()["refresh_error"].startswith(f"not fetched: {site.base}")
+    assert sum(site.hits.values()) == 1
+
+
+def test_a_client_looping_on_a_given_up_page_does_not_hammer_its_site(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    # An explicit request fetched a URL the worker had given up every time.
+    url = site.url("/missing.html")
+    for _ in range(6):  # the worker's attempts, each once its back-off has passed
+        assert client.post(CLASSIFY, json={"url": url}, headers=headers).status_code == 422
+        with db.transaction() as session:
+            session.execute(update(UrlClassification).values(next_attempt_at=utcnow()))
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(next_attempt_at=None))  # given up
+    for _ in range(5):
+        response = client.post(CLASSIFY, json={"url": url}, headers=headers)
+        assert response.status_code == 422
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Could not classify {url}: HTTP status 404 from {url}",
+        }
+    assert site.hits["/missing.html"] == 6

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import fetch
 from beacon.contextual.fetch import (
@@ -399,3 +400,19 @@ def test_an_unreadable_retry_after_date_is_ignored(value: str) -> None:
     # up after 6 attempts, not retried as the transient 503 it is) with a traceback logged.
     response = httpx.Response(503, headers={"Retry-After": value})
     assert fetch.retry_after_seconds(response) is None
+
+
+def test_a_pages_429_holds_its_origin_and_no_other(site: LocalSite) -> None:
+    # A page's 429/503 told only that page to wait: the site's other pages were asked at once.
+    site.busy_status, site.retry_after = 429, "60"
+    with pytest.raises(FetchError) as throttled:
+        fetch_page_sync(site.url("/busy.html"), settings=OPEN)
+    assert (throttled.value.held, throttled.value.retry_after) == (False, 60)
+    with pytest.raises(FetchError) as held:
+        fetch_page_sync(site.url("/football.html"), settings=OPEN)
+    assert held.value.held and held.value.transient
+    assert held.value.retry_after is not None and 55 < held.value.retry_after <= 60
+    assert held.value.reason.startswith(f"not fetched: {site.base} answered HTTP status 429")
+    assert site.hits["/football.html"] == 0 and site.robots_hits == 1
+    with LocalSite() as other:  # another origin is not held
+        assert fetch_page_sync(other.url("/football.html"), settings=OPEN).status == 200

@@ -294,3 +294,28 @@ def test_a_child_that_stops_answering_is_killed_and_that_call_fails(
         with contextlib.suppress(ProcessLookupError):
             os.kill(first, signal.SIGKILL)
         classifier.close()
+
+
+def test_a_sites_wait_is_shared_by_the_server_and_its_child(
+    settings: Settings, child: ClassifierProcess, site: LocalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A site's hold after its 429/503 lives in the memory of the process that met it: the
+    # server's API requests asked for pages of a site the worker's child had been told to
+    # leave alone, and the child for pages of a site the server had.
+    monkeypatch.setattr(process, "_current_child", child)
+    opened = settings.model_copy(update={**OPEN_FETCH, "classification_parallel_fetches": 1})
+    site.every_page_status, site.retry_after = 429, "120"
+    [throttled] = service.classify_pages(urls=[site.url("/football.html")], settings=opened)
+    assert throttled.error is not None and "HTTP status 429" in throttled.error
+    held = service.classify_page(url=site.url("/pasta.html"), settings=opened)  # in the server
+    assert held.held and held.error is not None and held.error.startswith("not fetched:")
+    assert sum(site.hits.values()) == 1
+
+    with LocalSite() as other:
+        other.every_page_status, other.retry_after = 503, "120"
+        asked = service.classify_page(url=other.url("/football.html"), settings=opened)
+        assert asked.error is not None and "HTTP status 503" in asked.error
+        urls = [other.url("/pasta.html"), site.url("/gadgets.html")]
+        results = service.classify_pages(urls=urls, settings=opened)
+        assert [(r.url, r.held) for r in results] == [(url, True) for url in urls]
+        assert sum(other.hits.values()) == 1 and sum(site.hits.values()) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from datetime import timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -187,6 +188,7 @@ def test_retry_after_of_a_busy_or_throttling_site_is_honoured(
         site.busy_status, site.retry_after = status, retry_after
         with db.transaction() as session:
             session.execute(delete(UrlClassification))
+        fetch.clear_robots_cache()  # and the hold the previous case's 429/503 put on the site
         before = utcnow()
         outcome = classify(db, open_settings, url)
         after = utcnow()
@@ -296,7 +298,7 @@ def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
         store.request_classification(session, [(url, "news.example")])
         failed = store.record_failure(
             session, url=url, domain="news.example", reason="HTTP status 503", retry_at=None,
-            failing_since=utcnow(),
+            failing_since=utcnow(), failed_at=utcnow(),
         )  # fmt: skip
         assert (failed.status, failed.attempts) == (ERROR, 1)
         saved = store.save_classification(
@@ -310,7 +312,7 @@ def test_save_and_failure_upsert_one_row_per_url(db: Database) -> None:
         assert (saved.id, saved.status, saved.attempts, saved.error) == (failed.id, OK, 0, None)
         again = store.record_failure(
             session, url=url, domain="news.example", reason="timeout", retry_at=None,
-            failing_since=utcnow(),
+            failing_since=utcnow(), failed_at=utcnow(),
         )  # fmt: skip
         assert (again.status, again.attempts, again.error) == (OK, 1, "timeout")
         assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
@@ -532,3 +534,155 @@ def test_a_robots_txt_asking_to_wait_is_not_asked_again_for_the_next_page(
         outcome = classify(db, open_settings, site.url(path))
         assert outcome.error is not None and "robots.txt unavailable" in outcome.error
     assert site.robots_hits == 1
+
+
+def held_rows(db: Database, site: LocalSite, paths: list[str]) -> list[UrlClassification]:
+    """The store rows of ``paths`` on ``site``, in that order."""
+    return [row_of(db, site.url(path)) for path in paths]
+
+
+def test_a_site_throttling_every_page_is_asked_once_per_wait(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A 429 (or 503) with its Retry-After delayed only that page's next attempt: a site
+    # answering 429 on every page had its other pages fetched at tick speed, each one more
+    # request it had asked not to get.
+    site.every_page_status, site.retry_after = 429, "120"
+    one_at_a_time = open_settings.model_copy(update={"classification_parallel_fetches": 1})
+    paths = ["/football.html", "/pasta.html", "/gadgets.html"]
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url(p), "127.0.0.1") for p in paths])
+    before = utcnow()
+    assert classify_due(db=db, settings=one_at_a_time) == 3
+    after = utcnow()
+    assert sum(site.hits.values()) == 1  # the first page's 429 holds the site
+    rows = held_rows(db, site, paths)
+    asked = [row for row in rows if row.attempts == 1]
+    assert len(asked) == 1 and asked[0].error is not None and "HTTP status 429" in asked[0].error
+    for row in rows:
+        if row is asked[0]:
+            continue
+        # Not an attempt at the page: its count and retry window are left alone, and it is
+        # due again when the site's wait ends.
+        assert (row.status, row.attempts, row.failing_since) == (PENDING, 0, None)
+        assert row.error is not None
+        assert row.error.startswith(f"not fetched: {site.base} answered HTTP status 429")
+        assert row.next_attempt_at is not None
+        wait = timedelta(seconds=120)
+        assert before + wait - timedelta(seconds=1) <= row.next_attempt_at <= after + wait
+
+    # An explicit request meanwhile gets the hold's reason, and the site is not asked.
+    outcome = classify(db, open_settings, site.url("/liga.html"))
+    assert outcome.error is not None and outcome.error.startswith("not fetched:")
+    assert outcome.classification is None and sum(site.hits.values()) == 1
+    assert row_of(db, site.url("/liga.html")).attempts == 0
+
+
+def test_a_site_hold_ends_with_its_wait_and_its_pages_are_fetched(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    site.every_page_status, site.retry_after = 503, "1"
+    one_at_a_time = open_settings.model_copy(update={"classification_parallel_fetches": 1})
+    paths = ["/football.html", "/pasta.html", "/gadgets.html"]
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url(p), "127.0.0.1") for p in paths])
+    assert classify_due(db=db, settings=one_at_a_time) == 3
+    assert sum(site.hits.values()) == 1
+    site.every_page_status = None  # the site recovers
+    time.sleep(1.2)
+    # The held pages are due once the wait ends (not after the 60 s back-off of a failure);
+    # the page that answered 503 waits its own back-off.
+    assert classify_due(db=db, settings=one_at_a_time) == 2
+    statuses = sorted(row.status for row in held_rows(db, site, paths))
+    assert statuses == [ERROR, OK, OK] and sum(site.hits.values()) == 3
+
+
+def test_a_429_without_retry_after_holds_its_site_for_a_short_default_wait(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    site.busy_status = 429
+    before = utcnow()
+    assert classify(db, open_settings, site.url("/busy.html")).error is not None
+    held = classify(db, open_settings, site.url("/football.html"))
+    after = utcnow()
+    assert held.error is not None and held.error.startswith("not fetched:")
+    assert site.hits["/football.html"] == 0
+    default = timedelta(seconds=fetch.FetchSettings().site_wait_default)
+    assert held.retry_at is not None
+    assert before + default - timedelta(seconds=1) <= held.retry_at <= after + default
+
+    # A wait longer than the longest back-off is held that long only.
+    fetch.clear_robots_cache()
+    with db.transaction() as session:
+        session.execute(delete(UrlClassification))
+    site.busy_status, site.retry_after = 503, "999999999"
+    short = open_settings.model_copy(update={"classification_retry_max_seconds": 300})
+    before = utcnow()
+    assert classify(db, short, site.url("/busy.html")).error is not None
+    held = classify(db, short, site.url("/pasta.html"))
+    after = utcnow()
+    assert held.error is not None and held.error.startswith("not fetched:")
+    assert held.retry_at is not None
+    longest = timedelta(seconds=300)
+    assert before + longest - timedelta(seconds=1) <= held.retry_at <= after + longest
+    assert site.hits["/pasta.html"] == 0
+
+
+def test_a_held_page_keeps_its_attempts_and_its_retry_window(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    failing = fail_again(db, open_settings, site.url("/broken.html"), times=2)
+    last = open_settings.classification_max_attempts
+    gone = fail_again(db, open_settings, site.url("/missing.html"), times=last)
+    assert gone.next_attempt_at is None  # given up
+    site.busy_status, site.retry_after = 429, "120"
+    assert classify(db, open_settings, site.url("/busy.html")).error is not None
+
+    held = fail_again(db, open_settings, site.url("/broken.html"), times=1)
+    assert (held.attempts, held.failing_since) == (2, failing.failing_since)
+    assert held.error is not None and held.error.startswith("not fetched:")
+    assert held.next_attempt_at is not None and site.hits["/broken.html"] == 2
+    # A URL given up stays given up (a hold is not a reason to try it again), with its reason.
+    eager = open_settings.model_copy(update={"classification_given_up_retry_seconds": 0})
+    outcome = classify(db, eager, site.url("/missing.html"))
+    assert outcome.error is not None and outcome.error.startswith("not fetched:")
+    still = row_of(db, site.url("/missing.html"))
+    assert (still.attempts, still.next_attempt_at, still.error) == (last, None, gone.error)
+    assert site.hits["/missing.html"] == last
+
+
+def test_a_given_up_url_is_not_fetched_again_for_each_api_request(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # An explicit request fetched a URL the worker had given up every time: a client looping
+    # on a dead page hammered its site without any back-off.
+    last = open_settings.classification_max_attempts
+    gone = fail_again(db, open_settings, site.url("/missing.html"), times=last)
+    down = fail_again(db, open_settings, site.url("/broken.html"), times=last)
+    window = timedelta(hours=open_settings.classification_retry_window_hours, minutes=1)
+    with db.transaction() as session:
+        session.execute(update(UrlClassification).values(failing_since=utcnow() - window))
+    down = fail_again(db, open_settings, site.url("/broken.html"), times=1)
+    assert gone.next_attempt_at is None and down.next_attempt_at is None  # both given up
+    for _ in range(3):
+        for row in (gone, down):
+            outcome = classify(db, open_settings, row.url)
+            assert (outcome.error, outcome.cached, outcome.classification) == (
+                row.error,
+                True,
+                None,
+            )
+    assert (site.hits["/missing.html"], site.hits["/broken.html"]) == (last, last + 1)
+
+    # Once the wait since the last failure has passed, a request fetches it once more.
+    wait = open_settings.classification_given_up_retry_seconds
+    with db.transaction() as session:
+        session.execute(
+            update(UrlClassification).values(last_failure_at=utcnow() - timedelta(seconds=wait + 1))
+        )
+    for _ in range(2):
+        assert classify(db, open_settings, gone.url).error == gone.error
+    assert site.hits["/missing.html"] == last + 1
+    eager = open_settings.model_copy(update={"classification_given_up_retry_seconds": 0})
+    assert classify(db, eager, gone.url).error == gone.error
+    assert site.hits["/missing.html"] == last + 2

@@ -236,10 +236,12 @@ def record_failure(
     reason: str,
     retry_at: datetime | None,
     failing_since: datetime,
+    failed_at: datetime,
     key: tuple[str, str] | None = None,
 ) -> UrlClassification:
-    """Record a failed fetch of ``url``: the reason, one more attempt, and when to retry;
-    ``failing_since`` is kept where the row's run of failures already has a start.
+    """Record a failed fetch of ``url`` at ``failed_at``: the reason, one more attempt, and
+    when to retry; ``failing_since`` is kept where the row's run of failures already has a
+    start.
 
     A row that already holds a classification keeps it (reports go on using the stale
     result); only a row without one turns to ``error``. One atomic upsert, like
@@ -256,6 +258,7 @@ def record_failure(
         attempts=1,
         failing_since=failing_since,
         next_attempt_at=retry_at,
+        last_failure_at=failed_at,
     )
     statement = statement.on_conflict_do_update(
         index_elements=["url_hash"],
@@ -268,7 +271,38 @@ def record_failure(
                 else_=func.coalesce(UrlClassification.failing_since, since),
             ),
             "next_attempt_at": retry_at,
+            "last_failure_at": failed_at,
         },
+    )
+    session.execute(statement)
+    return _reload(session, url_hash)
+
+
+def record_hold(
+    session: Session,
+    *,
+    url: str,
+    domain: str,
+    reason: str,
+    retry_at: datetime,
+    key: tuple[str, str] | None = None,
+) -> UrlClassification:
+    """Record that ``url`` was not fetched because its site is held (another page's 429 or
+    503): the reason and when to try, and nothing else. Not an attempt: ``attempts``,
+    ``failing_since``, ``last_failure_at`` and the status stay (a URL not known yet is
+    ``pending``). One atomic upsert, like ``record_failure``."""
+    normalized, url_hash = key or url_key(url)
+    statement = upsert_insert(session, UrlClassification).values(
+        url_hash=url_hash,
+        url=normalized,
+        domain=domain[:255],
+        status=PENDING,
+        error=reason,
+        attempts=0,
+        next_attempt_at=retry_at,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=["url_hash"], set_={"error": reason, "next_attempt_at": retry_at}
     )
     session.execute(statement)
     return _reload(session, url_hash)

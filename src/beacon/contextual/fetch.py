@@ -25,7 +25,7 @@ import zlib
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any, TypeVar
 
@@ -61,12 +61,31 @@ class FetchError(Exception):
     unreachable); the others (a missing page, a refusal, not HTML) will be met again."""
 
     def __init__(
-        self, reason: str, *, transient: bool = False, retry_after: float | None = None
+        self,
+        reason: str,
+        *,
+        transient: bool = False,
+        retry_after: float | None = None,
+        held: bool = False,
+        hold: SiteHold | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
         self.retry_after = retry_after  # seconds the site asked to wait (429/503 Retry-After)
+        # Not asked at all: its origin is held after a 429/503 (``_OriginHolds``).
+        self.held = held
+        self.hold = hold  # the hold this failure put on its origin, if any
+
+
+@dataclass(frozen=True, slots=True)
+class SiteHold:
+    """A hold on an origin as one process tells another (the classifier's child its server):
+    the reason its pages fail with, and the seconds it had left when it was read."""
+
+    origin: str
+    reason: str
+    seconds: float
 
 
 # Statuses whose Retry-After says when to come back (RFC 9110 10.2.3, RFC 6585 4).
@@ -105,6 +124,10 @@ class FetchSettings:
     # Bounds a server that trickles bytes just under the read timeout.
     total_timeout: float = 30.0
     robots_ttl: float = 3600.0
+    # How long a page's 429 or 503 holds its whole origin: its Retry-After, else the default,
+    # at most the max (``BEACON_CLASSIFICATION_RETRY_MAX_SECONDS`` in the service).
+    site_wait_default: float = 60.0
+    site_wait_max: float = 86_400.0
 
     @classmethod
     def from_env(cls) -> FetchSettings:
@@ -308,8 +331,6 @@ class _RobotsCache:
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str, tuple[float, RobotsRules]] = OrderedDict()
-        # Origins whose robots.txt answered 429/503 with a Retry-After: (until, reason).
-        self._waits: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, origin: str) -> RobotsRules | None:
@@ -327,38 +348,106 @@ class _RobotsCache:
             while len(self._entries) > ROBOTS_CACHE_SIZE:
                 self._entries.popitem(last=False)
 
-    def wait(self, origin: str) -> tuple[str, float] | None:
-        """(reason, seconds left) while an origin's robots.txt asked to be left alone (a 5xx
-        with a Retry-After): its pages fail with that reason without asking again."""
+    def clear(self) -> None:
         with self._lock:
-            entry = self._waits.get(origin)
+            self._entries.clear()
+
+
+class _OriginHolds:
+    """Origins that asked to be left alone (a page or robots.txt answering 429 or 503): until
+    the wait ends, no page of the origin is asked for, in this process; each fails with the
+    hold's reason instead. Bounded in size like the robots.txt cache."""
+
+    def __init__(self) -> None:
+        self._holds: OrderedDict[str, tuple[float, str]] = OrderedDict()  # (until, reason)
+        self._lock = threading.Lock()
+
+    def held(self, origin: str) -> tuple[str, float] | None:
+        """(reason, seconds left) while ``origin`` is held, else None."""
+        with self._lock:
+            entry = self._holds.get(origin)
             if entry is None:
                 return None
             left = entry[0] - time.monotonic()
             if left <= 0:
-                del self._waits[origin]
+                del self._holds[origin]
                 return None
             return entry[1], left
 
-    def put_wait(self, origin: str, reason: str, seconds: float) -> None:
+    def hold(self, origin: str, reason: str, seconds: float) -> None:
+        """Hold ``origin`` for ``seconds``; a longer hold already there is kept."""
+        until = time.monotonic() + seconds
         with self._lock:
-            self._waits[origin] = (time.monotonic() + seconds, reason)
-            self._waits.move_to_end(origin)
-            while len(self._waits) > ROBOTS_CACHE_SIZE:
-                self._waits.popitem(last=False)
+            current = self._holds.get(origin)
+            if current is not None and current[0] >= until:
+                return
+            self._holds[origin] = (until, reason)
+            self._holds.move_to_end(origin)
+            while len(self._holds) > ROBOTS_CACHE_SIZE:
+                self._holds.popitem(last=False)
 
     def clear(self) -> None:
         with self._lock:
-            self._entries.clear()
-            self._waits.clear()
+            self._holds.clear()
 
 
 _robots_cache = _RobotsCache()
+_origin_holds = _OriginHolds()
 
 
 def clear_robots_cache() -> None:
-    """Forget every cached robots.txt (tests, or after changing the user agent)."""
+    """Forget every cached robots.txt and every origin's hold (tests, or after changing the
+    user agent)."""
     _robots_cache.clear()
+    _origin_holds.clear()
+
+
+def origin_of(url: httpx.URL) -> str:
+    """``scheme://host[:port]``: the unit robots.txt and a site's 429/503 hold apply to."""
+    return f"{url.scheme}://{url.netloc.decode('ascii')}"
+
+
+def site_hold(url: str) -> SiteHold | None:
+    """The hold on ``url``'s origin in this process now, if any."""
+    try:
+        origin = origin_of(httpx.URL(url))
+    except (httpx.InvalidURL, UnicodeError):
+        return None
+    held = _origin_holds.held(origin)
+    return None if held is None else SiteHold(origin=origin, reason=held[0], seconds=held[1])
+
+
+def adopt_hold(hold: SiteHold) -> None:
+    """Hold ``hold.origin`` in this process too, for the time it had left."""
+    if hold.seconds > 0:
+        _origin_holds.hold(hold.origin, hold.reason, hold.seconds)
+
+
+def _check_hold(url: httpx.URL) -> None:
+    held = _origin_holds.held(origin_of(url))
+    if held is not None:
+        reason, left = held
+        raise FetchError(reason, transient=True, retry_after=left, held=True)
+
+
+def _hold_origin(
+    url: httpx.URL, response: httpx.Response, settings: FetchSettings
+) -> SiteHold | None:
+    """A page's 429 or 503 holds its whole origin for the wait it asked for (its Retry-After,
+    else ``site_wait_default``), at most ``site_wait_max``: other pages of a site throttling
+    every page are not asked for meanwhile."""
+    wait = retry_after_seconds(response)
+    seconds = min(settings.site_wait_default if wait is None else wait, settings.site_wait_max)
+    if seconds <= 0:
+        return None
+    until = datetime.now(UTC) + timedelta(seconds=seconds)
+    origin = origin_of(url)
+    reason = (
+        f"not fetched: {origin} answered HTTP status {response.status_code} and asked to wait "
+        f"until {until:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    _origin_holds.hold(origin, reason, seconds)
+    return SiteHold(origin=origin, reason=reason, seconds=seconds)
 
 
 def _timeouts(settings: FetchSettings) -> httpx.Timeout:
@@ -457,6 +546,7 @@ async def _follow(
 ) -> T:
     current = _checked_url(url, allow_private=settings.allow_private_networks)
     for _hop in range(settings.max_redirects + 1):
+        _check_hold(current)  # each hop: a redirect may lead to a held origin
         if robots and not await _robots_allow(client, current, settings):
             raise FetchError(f"disallowed by robots.txt: {current}")
         async with client.stream("GET", current, follow_redirects=False) as response:
@@ -567,10 +657,12 @@ async def _read_page(
     requested: str, final: httpx.URL, response: httpx.Response, settings: FetchSettings
 ) -> FetchedPage:
     if response.status_code >= 400:
+        throttled = response.status_code in _RETRY_AFTER_STATUSES
         raise FetchError(
             f"HTTP status {response.status_code} from {final}",
             transient=response.status_code in TRANSIENT_STATUSES,
             retry_after=retry_after_seconds(response),
+            hold=_hold_origin(final, response, settings) if throttled else None,
         )
     if not 200 <= response.status_code < 300:
         raise FetchError(f"unexpected HTTP status {response.status_code} from {final}")
@@ -593,22 +685,19 @@ async def _read_page(
 
 
 async def _robots_allow(client: httpx.AsyncClient, url: httpx.URL, settings: FetchSettings) -> bool:
-    origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
-    waiting = _robots_cache.wait(origin)
-    if waiting is not None:  # RFC 9309: complete disallow while it is unavailable
-        reason, left = waiting
-        raise FetchError(reason, transient=True, retry_after=left)
+    origin = origin_of(url)
     parser = _robots_cache.get(origin)
     if parser is None:
         try:
             parser, ttl = await _load_robots(client, origin, settings)
         except FetchError as exc:
-            # Its Retry-After holds for the site's other pages too (at most the rules' TTL):
-            # else every page of a site that asked for an hour asked for robots.txt again.
+            # Its Retry-After holds the site's other pages too (at most the rules' TTL), as
+            # RFC 9309's complete disallow while it is unavailable: else every page of a
+            # site that asked for an hour asked for robots.txt again.
             if exc.retry_after:
-                _robots_cache.put_wait(
-                    origin, exc.reason, min(exc.retry_after, settings.robots_ttl)
-                )
+                wait = min(exc.retry_after, settings.robots_ttl, settings.site_wait_max)
+                _origin_holds.hold(origin, exc.reason, wait)
+                exc.hold = SiteHold(origin=origin, reason=exc.reason, seconds=wait)
             raise
         _robots_cache.put(origin, parser, ttl)
     return parser.allows(settings.user_agent, url.raw_path.decode("ascii"))

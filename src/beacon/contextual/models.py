@@ -44,6 +44,9 @@ class UrlClassification(Base):
     # transient failure is retried until the run has lasted the retry window.
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the last failed fetch was recorded: an API request fetches a URL the worker gave up
+    # again only ``classification_given_up_retry_seconds`` after it.
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

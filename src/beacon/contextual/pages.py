@@ -13,8 +13,8 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from beacon.contextual import engine
-from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher
+from beacon.contextual import engine, fetch
+from beacon.contextual.fetch import FetchError, FetchSettings, PageFetcher, SiteHold
 from beacon.core.timefmt import utcnow
 
 log = logging.getLogger("beacon.contextual")
@@ -33,6 +33,29 @@ class PageResult:
     # Whether the failure may not recur (``FetchError.transient``): retried for longer.
     transient: bool = False
     retry_after: float | None = None  # seconds a 429/503 asked to wait (``FetchError``)
+    # Not fetched: its site is held after another page's 429/503 (``FetchError.held``), so
+    # the failure is not one more attempt at the page.
+    held: bool = False
+    # The hold this page's answer put on its site (``FetchError.hold``): a server learns it
+    # from its classifier child with the result.
+    hold: SiteHold | None = None
+
+
+def held_result(url: str) -> PageResult | None:
+    """The failure ``url`` meets without being fetched while its site is held in this
+    process (what the fetcher answers then), else None."""
+    hold = fetch.site_hold(url)
+    if hold is None:
+        return None
+    return PageResult(
+        url=url,
+        classification=None,
+        error=hold.reason,
+        classified_at=utcnow(),
+        transient=True,
+        retry_after=hold.seconds,
+        held=True,
+    )
 
 
 def classify_here(
@@ -88,6 +111,8 @@ async def _classify_page(
             classified_at=utcnow(),
             transient=exc.transient,
             retry_after=exc.retry_after,
+            held=exc.held,
+            hold=exc.hold,
         )
     except Exception as exc:
         # An engine bug on one odd page must not fail the other pages of a batch.

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.contextual import classification_repository, engine, process, repository
+from beacon.contextual import classification_repository, engine, fetch, pages, process, repository
 from beacon.contextual.fetch import FetchSettings, decode_html
-from beacon.contextual.models import OK, UrlClassification
+from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.contextual.pages import PageResult, classify_here
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -55,6 +55,7 @@ def fetch_settings(settings: Settings) -> FetchSettings:
         read_timeout=settings.fetch_read_timeout,
         total_timeout=settings.fetch_total_timeout,
         respect_robots=settings.fetch_respect_robots,
+        site_wait_max=settings.classification_retry_max_seconds,
     )
 
 
@@ -90,11 +91,21 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     child = process.current()
     if child is None:
         return classify_here(list(urls), limits, parallel, min_confidence)
+    # A site's hold (its 429/503) is per process: pages of a site held here are not sent to
+    # the child, and a hold the child met holds the site here too (API requests fetch here).
+    held = {url: pages.held_result(url) for url in urls}
+    to_fetch = [url for url in urls if held[url] is None]
     size = CHILD_CALL_ROUNDS * parallel
-    results: list[PageResult] = []
-    for start in range(0, len(urls), size):
-        results += child.classify(urls[start : start + size], limits, parallel, min_confidence)
-    return results
+    fetched: list[PageResult] = []
+    for start in range(0, len(to_fetch), size):
+        part = to_fetch[start : start + size]
+        fetched += child.classify(part, limits, parallel, min_confidence)
+    for result in fetched:
+        if result.hold is not None:  # less the time since the child met it
+            since = (utcnow() - result.classified_at).total_seconds()
+            fetch.adopt_hold(replace(result.hold, seconds=result.hold.seconds - since))
+    answers = iter(fetched)
+    return [held[url] or next(answers) for url in urls]
 
 
 def classify_page(*, url: str, settings: Settings) -> PageResult:
@@ -213,6 +224,10 @@ def record_result(
         )
     assert result.error is not None
     row = classification_repository.stored_row(session, result.url, key=key)
+    if result.held:
+        return _record_hold(
+            session, settings=settings, result=result, row=row, domain=domain, key=key
+        )
     failures = (row.attempts if row is not None else 0) + 1
     has_result = row is not None and row.status == OK
     # A row failing since before the column existed starts its window now.
@@ -234,14 +249,48 @@ def record_result(
             retry_after=result.retry_after,
         ),
         failing_since=failing_since,
+        failed_at=result.classified_at,
         key=key,
     )
+
+
+def _record_hold(
+    session: Session,
+    *,
+    settings: Settings,
+    result: PageResult,
+    row: UrlClassification | None,
+    domain: str,
+    key: tuple[str, str] | None,
+) -> UrlClassification:
+    """A page not fetched because its site is held (another page's 429/503): the site was
+    not asked, so no attempt is counted and the retry window's start is not moved; it is tried
+    again when the hold ends. A URL the worker gave up stays given up."""
+    assert result.error is not None
+    if row is not None and given_up(row):
+        return row
+    wait = result.retry_after or settings.classification_retry_base_seconds
+    wait = min(wait, settings.classification_retry_max_seconds)
+    return classification_repository.record_hold(
+        session,
+        url=result.url,
+        domain=domain,
+        reason=result.error,
+        retry_at=result.classified_at + timedelta(seconds=wait),
+        key=key,
+    )
+
+
+def given_up(row: UrlClassification) -> bool:
+    """Whether the worker stopped retrying ``row``'s URL (failures with no next attempt)."""
+    return row.status == ERROR and row.attempts > 0 and row.next_attempt_at is None
 
 
 def stored_outcome(
     row: UrlClassification | None, *, settings: Settings, now: datetime
 ) -> UrlOutcome | None:
-    """The answer the store can give without fetching: fresh, or a failure still backing off."""
+    """The answer the store can give without fetching: fresh, a failure still backing off,
+    or the failure of a URL given up less than ``classification_given_up_retry_seconds`` ago."""
     if row is None:
         return None
     ttl = timedelta(hours=settings.classification_ttl_hours)
@@ -250,6 +299,16 @@ def stored_outcome(
     ):
         return _outcome_from_row(row, cached=True)
     if row.error and row.next_attempt_at is not None and row.next_attempt_at > now:
+        return failure_outcome(row, error=row.error, cached=True)
+    # A URL given up is fetched again for an API request, but not for each of a client's
+    # requests in a loop: the last failure answers until some time after it.
+    recently = timedelta(seconds=settings.classification_given_up_retry_seconds)
+    if (
+        row.error
+        and given_up(row)
+        and row.last_failure_at is not None
+        and now < row.last_failure_at + recently
+    ):
         return failure_outcome(row, error=row.error, cached=True)
     return None
 

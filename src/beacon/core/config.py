@@ -385,6 +385,13 @@ class Settings(BaseSettings):
         "before the worker gives it up (once it has also failed "
         "`BEACON_CLASSIFICATION_MAX_ATTEMPTS` times); 0: such failures count like any other",
     )
+    classification_given_up_retry_seconds: float = Field(
+        default=3_600.0,
+        ge=0,
+        description="seconds after a URL's last failed fetch before an API request (one URL, "
+        "or a batch) fetches again a URL the worker has given up; meanwhile the request answers "
+        "that failure without fetching; 0: every request fetches it again",
+    )
     classification_parallel_fetches: int = Field(
         default=8,
         ge=1,

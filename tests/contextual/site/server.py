@@ -38,6 +38,9 @@ class LocalSite:
         # Retry-After when set.
         self.busy_status = 503
         self.retry_after: str | None = None
+        # When set, every page (not /robots.txt) answers this status, with the Retry-After:
+        # a site throttling all its pages.
+        self.every_page_status: int | None = None
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -102,6 +105,8 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
             wait = {"Retry-After": site.retry_after} if site.retry_after is not None else {}
             if path == "/robots.txt":
                 self._send(site.robots_status, "text/plain", site.robots_body, **wait)
+            elif site.every_page_status is not None:
+                self._send(site.every_page_status, "text/html", b"<html>slow down</html>", **wait)
             elif path.endswith(".html") and page.parent == SITE and page.is_file():
                 self._send(200, "text/html; charset=utf-8", page.read_bytes())
             elif path == "/slow.html":
