@@ -627,6 +627,22 @@ def test_a_429_without_retry_after_holds_its_site_for_a_short_default_wait(
     assert before + longest - timedelta(seconds=1) <= held.retry_at <= after + longest
     assert site.hits["/pasta.html"] == 0
 
+    # One page's day-long wait (a maintenance path) holds the rest of its site for an hour at
+    # most, as a robots.txt 503 would; the page itself keeps its whole wait.
+    fetch.clear_robots_cache()
+    with db.transaction() as session:
+        session.execute(delete(UrlClassification))
+    site.busy_status, site.retry_after = 503, "86400"
+    before = utcnow()
+    busy = classify(db, open_settings, site.url("/busy.html"))
+    held = classify(db, open_settings, site.url("/gadgets.html"))
+    after = utcnow()
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    assert busy.retry_at is not None and before + day - timedelta(seconds=1) <= busy.retry_at
+    assert held.error is not None and held.error.startswith("not fetched:")
+    assert held.retry_at is not None
+    assert before + hour - timedelta(seconds=1) <= held.retry_at <= after + hour
+
 
 def test_a_held_page_keeps_its_attempts_and_its_retry_window(
     db: Database, open_settings: Settings, site: LocalSite

@@ -137,6 +137,12 @@ def test_a_complete_sms_account_is_accepted(monkeypatch: pytest.MonkeyPatch) -> 
         ("BEACON_MESSAGING_BATCH_SIZE", "1000000", "less than or equal to 100000"),
         ("BEACON_CLASSIFICATION_TICK_URLS", "0", "greater than or equal to 1"),
         ("BEACON_MESSAGING_SCHEDULER_INTERVAL_SECONDS", "-1", "greater than 0"),
+        # "inf" seconds, or a year's thousands, overflowed datetime arithmetic: a 500 on
+        # every classify request of a stored URL
+        ("BEACON_CLASSIFICATION_GIVEN_UP_RETRY_SECONDS", "inf", "a finite number"),
+        ("BEACON_CLASSIFICATION_GIVEN_UP_RETRY_SECONDS", "1e12", "less than or equal to 31536000"),
+        ("BEACON_CLASSIFICATION_RETRY_MAX_SECONDS", "nan", "a finite number"),
+        ("BEACON_CLASSIFICATION_TTL_HOURS", "1e9", "less than or equal to 87600"),
     ],
 )
 def test_job_settings_out_of_bounds_are_refused(

@@ -434,10 +434,13 @@ def _hold_origin(
     url: httpx.URL, response: httpx.Response, settings: FetchSettings
 ) -> SiteHold | None:
     """A page's 429 or 503 holds its whole origin for the wait it asked for (its Retry-After,
-    else ``site_wait_default``), at most ``site_wait_max``: other pages of a site throttling
-    every page are not asked for meanwhile."""
+    else ``site_wait_default``), at most ``site_wait_max`` and the robots.txt TTL: other pages
+    of a site throttling every page are not asked for meanwhile. The page itself keeps its whole
+    wait (its row's next attempt); one page's 503 with a day's Retry-After (a maintenance path)
+    holds the rest of the site no longer than a robots.txt 503 would."""
     wait = retry_after_seconds(response)
-    seconds = min(settings.site_wait_default if wait is None else wait, settings.site_wait_max)
+    asked = settings.site_wait_default if wait is None else wait
+    seconds = min(asked, settings.site_wait_max, settings.robots_ttl)
     if seconds <= 0:
         return None
     until = datetime.now(UTC) + timedelta(seconds=seconds)

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     """Every ``BEACON_*`` setting. The README's configuration table is generated from the
     field descriptions (``scripts/gen_config_table.py``); a test fails when they differ."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+    # No setting is infinite or NaN: "inf" seconds overflowed datetime arithmetic (a 500 on
+    # every classify request under BEACON_CLASSIFICATION_GIVEN_UP_RETRY_SECONDS=inf).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", allow_inf_nan=False)
 
     data_dir: Path = Field(
         default=Path("./var"),
@@ -354,16 +356,19 @@ class Settings(BaseSettings):
     classification_ttl_hours: float = Field(
         default=168.0,
         gt=0,
+        le=87_600,
         description="hours a stored URL classification is reused before it is refreshed",
     )
     classification_retry_base_seconds: float = Field(
         default=60.0,
         gt=0,
+        le=31_536_000,
         description="back-off after a failed fetch: base × 2^(failures−1) seconds",
     )
     classification_retry_max_seconds: float = Field(
         default=86_400.0,
         gt=0,
+        le=31_536_000,
         description="longest back-off between fetch retries of one URL (at least the base); "
         "also bounds the wait a 429 or 503 asks for in its Retry-After",
     )
@@ -388,6 +393,7 @@ class Settings(BaseSettings):
     classification_given_up_retry_seconds: float = Field(
         default=3_600.0,
         ge=0,
+        le=31_536_000,
         description="seconds after a URL's last failed fetch before an API request (one URL, "
         "or a batch) fetches again a URL the worker has given up; meanwhile the request answers "
         "that failure without fetching; 0: every request fetches it again",
