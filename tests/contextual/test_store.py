@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from beacon.contextual.classification_repository import (
     aggregate,
     classifications_for_domains,
     classifications_for_urls,
+    record_failure,
+    record_hold,
     save_classification,
 )
 from beacon.core.db import Database
@@ -122,3 +126,32 @@ def test_a_row_stored_under_a_hosts_root_dot_is_still_found(db: Database) -> Non
     with db.transaction() as session:
         found = classifications_for_urls(session, [old_url, "https://example.com/a"])
     assert found[old_url]["keywords"] == ["new"] == found["https://example.com/a"]["keywords"]
+
+
+def test_a_site_hold_leaves_a_row_given_up_meanwhile_as_it_is(db: Database) -> None:
+    # The service reads the row, finds it not given up and records the hold; another process
+    # gives the URL up between the two. The hold's upsert must not undo that (it used to set
+    # a next attempt, and the dead page was fetched again).
+    url, now = "https://gone.example/a", utcnow()
+    with db.transaction() as session:
+        record_failure(
+            session, url=url, domain="gone.example", reason="HTTP status 404", retry_at=None,
+            failing_since=now, failed_at=now,
+        )  # fmt: skip
+    with db.transaction() as session:
+        row = record_hold(
+            session, url=url, domain="gone.example", reason="not fetched: held",
+            retry_at=now + timedelta(seconds=60),
+        )  # fmt: skip
+        assert (row.status, row.attempts, row.next_attempt_at) == ("error", 1, None)
+        assert row.error == "HTTP status 404"
+    with db.transaction() as session:  # a URL not given up takes the hold
+        record_failure(
+            session, url=url, domain="gone.example", reason="HTTP status 503",
+            retry_at=now + timedelta(seconds=5), failing_since=now, failed_at=now,
+        )  # fmt: skip
+        row = record_hold(
+            session, url=url, domain="gone.example", reason="not fetched: held",
+            retry_at=now + timedelta(seconds=60),
+        )  # fmt: skip
+        assert row.error == "not fetched: held" and row.next_attempt_at is not None

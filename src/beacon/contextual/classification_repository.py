@@ -290,7 +290,8 @@ def record_hold(
     """Record that ``url`` was not fetched because its site is held (another page's 429 or
     503): the reason and when to try, and nothing else. Not an attempt: ``attempts``,
     ``failing_since``, ``last_failure_at`` and the status stay (a URL not known yet is
-    ``pending``). One atomic upsert, like ``record_failure``."""
+    ``pending``). One atomic upsert, like ``record_failure``, that leaves a row given up in the
+    meantime (by another process, after the caller read it) as it is."""
     normalized, url_hash = key or url_key(url)
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
@@ -302,7 +303,13 @@ def record_hold(
         next_attempt_at=retry_at,
     )
     statement = statement.on_conflict_do_update(
-        index_elements=["url_hash"], set_={"error": reason, "next_attempt_at": retry_at}
+        index_elements=["url_hash"],
+        set_={"error": reason, "next_attempt_at": retry_at},
+        where=~and_(
+            UrlClassification.status == ERROR,
+            UrlClassification.attempts > 0,
+            UrlClassification.next_attempt_at.is_(None),
+        ),
     )
     session.execute(statement)
     return _reload(session, url_hash)
