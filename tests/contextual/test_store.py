@@ -122,3 +122,44 @@ def test_a_row_stored_under_a_hosts_root_dot_is_still_found(db: Database) -> Non
     with db.transaction() as session:
         found = classifications_for_urls(session, [old_url, "https://example.com/a"])
     assert found[old_url]["keywords"] == ["new"] == found["https://example.com/a"]["keywords"]
+
+
+def test_writes_of_a_url_stored_under_a_hosts_root_dot_go_to_that_row(db: Database) -> None:
+    # Queueing, storing a result or a failure of the dotted URL wrote under its dotless key:
+    # a second row beside the older one, fetched and classified again.
+    import hashlib
+
+    from sqlalchemy import select
+
+    from beacon.contextual.classification_repository import (
+        record_failure,
+        request_classification,
+    )
+    from beacon.contextual.models import OK, UrlClassification
+
+    old_url = "https://example.com./a"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+            )
+        )  # fmt: skip
+    with db.transaction() as session:
+        assert request_classification(session, [("https://EXAMPLE.com./a#x", "example.com")]) == 0
+        saved = save_classification(
+            session, url=old_url, domain="example.com",
+            classification=page("IAB19", 0.9, "new", 0.8), engine_version="t",
+            classified_at=utcnow(),
+        )  # fmt: skip
+        assert saved.url_hash == old_hash
+        failed = record_failure(
+            session, url=old_url, domain="example.com", reason="HTTP status 503",
+            retry_at=None, failing_since=utcnow(),
+        )  # fmt: skip
+        assert failed.url_hash == old_hash and failed.status == OK
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [old_url]
+        by_domain = classifications_for_domains(session, ["example.com"])
+    assert by_domain["example.com"]["keywords"] == ["new"]
