@@ -280,3 +280,26 @@ def test_a_batch_refreshes_a_url_stored_under_a_hosts_root_dot_in_its_row(
     assert site.hits["/football.html"] == 1
     with db.transaction() as session:
         assert session.scalars(select(UrlClassification.url)).all() == [dotted]
+
+
+def test_the_openapi_document_states_a_batch_results_fields_and_a_real_batch_matches_it(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    # A result was a plain object in the document (its model serializer's dict return type):
+    # a client generated from it knew no url, status, classification or error.
+    import jsonschema_rs
+
+    document = client.get("/openapi.json").json()
+    result = document["components"]["schemas"]["BatchResult"]
+    assert list(result["properties"]) == ["url", "status", "classification", "error"]
+    assert result["required"] == ["url", "status"]
+    urls = [site.url("/football.html"), site.url("/report.pdf")]
+    created = client.post(BATCH, json={"urls": urls}, headers=headers).json()
+    run_worker(db, settings)
+    response = client.get(f"{BATCH}/{created['id']}", headers=headers)
+    batch = {"$ref": "#/components/schemas/Batch", "components": document["components"]}
+    jsonschema_rs.validator_for(batch).validate(response.json())
+    classified, failed = response.json()["results"]
+    assert list(classified) == ["url", "status", "classification"]  # the wire form as before
+    assert list(failed) == ["url", "status", "error"]
+    assert response.text.startswith('{"id":') and '"error":null' not in response.text
