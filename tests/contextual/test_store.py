@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
+
 from beacon.contextual.classification_repository import (
     aggregate,
     classifications_for_domains,
@@ -163,3 +165,33 @@ def test_writes_of_a_url_stored_under_a_hosts_root_dot_go_to_that_row(db: Databa
         assert session.scalars(select(UrlClassification.url)).all() == [old_url]
         by_domain = classifications_for_domains(session, ["example.com"])
     assert by_domain["example.com"]["keywords"] == ["new"]
+
+
+def test_a_page_stored_under_a_hosts_root_dot_and_its_own_key_counts_once_for_its_domain(
+    db: Database,
+) -> None:
+    # Written before writes found the dotted row: the store can hold the page under both
+    # keys, and the domain's aggregate counted it twice (its older result as a second page).
+    import hashlib
+
+    from beacon.contextual.models import OK, UrlClassification
+
+    old_url = "https://example.com./a"
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest(),
+                url=old_url, domain="example.com", status=OK,
+                classification=orjson.dumps(page("IAB17", 0.6, "old", 0.2)).decode(),
+            )
+        )  # fmt: skip
+        for url, keyword in (("https://example.com/a", "new"), ("https://example.com/b", "b")):
+            save_classification(
+                session, url=url, domain="example.com",
+                classification=page("IAB19", 0.9, keyword, 0.8), engine_version="t",
+                classified_at=utcnow(),
+            )  # fmt: skip
+    with db.transaction() as session:
+        aggregate_ = classifications_for_domains(session, ["example.com"])["example.com"]
+    assert aggregate_["keywords"] == ["new", "b"]
+    assert [c["id"] for c in aggregate_["iab_categories"]] == ["IAB19"]

@@ -113,20 +113,32 @@ def classifications_for_domains(
 ) -> dict[str, Classification]:
     """Each domain's aggregate over its classified URLs (see the module docstring)."""
     wanted = sorted({d for d in domains if d})
-    grouped: dict[str, list[Classification]] = defaultdict(list)
+    grouped: dict[str, dict[str, Classification]] = defaultdict(dict)
     for start in range(0, len(wanted), 500):
         rows = session.execute(
-            select(UrlClassification.domain, UrlClassification.classification)
+            select(
+                UrlClassification.domain, UrlClassification.url, UrlClassification.classification
+            )
             .where(
                 UrlClassification.domain.in_(wanted[start : start + 500]),
                 UrlClassification.status == OK,
             )
             .order_by(UrlClassification.id)
         )
-        for domain, payload in rows:
+        for domain, url, payload in rows:
             if payload:
-                grouped[domain].append(orjson.loads(payload))
-    return {domain: aggregate(items) for domain, items in grouped.items()}
+                grouped[domain][url] = orjson.loads(payload)
+    return {domain: aggregate(_one_per_page(pages)) for domain, pages in grouped.items()}
+
+
+def _one_per_page(pages: dict[str, Classification]) -> list[Classification]:
+    """The classifications of a domain's rows by URL, a page stored under an older key and
+    under its own (written before writes found the older row) counted once, by its own."""
+    return [
+        page
+        for url, page in pages.items()
+        if not (older_url_keys(url) and url_key(url)[0] in pages)
+    ]
 
 
 def aggregate(items: list[Classification]) -> Classification:
