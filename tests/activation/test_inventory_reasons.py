@@ -128,3 +128,53 @@ def test_re_classifying_a_row_stored_under_a_hosts_root_dot_updates_that_row(
     assert outcome.error is None and outcome.refresh_error is None  # "Re-classified ..."
     listed = client.get(f"{API}/inventory", headers={"X-API-Key": issued.key}).json()["data"]
     assert [row["status"] for row in listed] == ["ok"]
+
+
+def test_re_uploading_a_url_stored_under_a_hosts_root_dot_keeps_its_one_row(
+    client: TestClient, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An upload keyed the dotted URL by its dotless key only: a second inventory row and a
+    # second store row were added beside the ones stored before, so the listing showed the
+    # page twice (and counted it twice), and the page was fetched and classified twice.
+    import hashlib
+
+    from sqlalchemy import func, select
+
+    from beacon.activation.models import InventoryUrl
+    from beacon.contextual.classification_repository import classifications_for_domains
+    from beacon.contextual.models import OK, UrlClassification
+    from beacon.core import auth
+
+    old_url = "https://example.com./a"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        issued = auth.issue_api_key(session=session, account_name="dotted")
+        other = auth.issue_api_key(session=session, account_name="other")
+        session.add(
+            InventoryUrl(
+                account_id=issued.account_id, url_hash=old_hash, url=old_url,
+                domain="example.com", source="upload",
+            )
+        )  # fmt: skip
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+                engine_version="old", classified_at=utcnow(),
+            )
+        )  # fmt: skip
+    for key in (issued.key, other.key):
+        added = upload_inventory(client, {"X-API-Key": key}, ["https://Example.com./a#x"])
+        assert added["queued"] == 0
+    assert upload_inventory(client, {"X-API-Key": issued.key}, [old_url])["added"] == 0
+    monkeypatch.setattr(service, "classify_pages", _fetched)
+    assert classify_due(db=db, settings=settings) == 1  # the one row, refreshed
+    for key in (issued.key, other.key):
+        listed = client.get(f"{API}/inventory", headers={"X-API-Key": key}).json()
+        assert [(row["url"], row["status"]) for row in listed["data"]] == [(old_url, "ok")]
+        assert listed["pagination"]["total"] == 1
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
+        assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 2
+        aggregate = classifications_for_domains(session, ["example.com"])["example.com"]
+    assert aggregate["keywords"] != ["old"]  # the refreshed result, counted once

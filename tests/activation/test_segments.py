@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -582,3 +583,52 @@ def test_two_uploads_of_one_url_at_once_store_it_once(
         "https://example.org/first",
         "https://example.org/shared",
     ]
+
+
+def test_an_update_keeps_terms_stored_before_the_length_limits(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    # A segment stored before cf1bf58 may hold a keyword longer than 200 characters: a client
+    # that read it and sent it back (renamed, or with one more keyword) got a 422 for it.
+    long_keyword, long_entity, long_domain = "k" * 300, "e" * 250, "d" * 300 + ".com"
+    stored = {
+        "keywords": ["gpu", long_keyword],
+        "domains": [long_domain],
+        "exclude": {"entities": [long_entity]},
+    }
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "Old", "rules": {"keywords": ["gpu"]}}
+    ).json()
+    url = f"{API}/segments/{created['id']}"
+    with db.transaction() as session:
+        segment = session.get(Segment, created["id"])
+        assert segment is not None
+        segment.rules = json.dumps(stored)
+    read = client.get(url, headers=headers).json()
+    assert read["rules"] == stored
+    for body in (
+        {"name": read["name"], "description": read["description"], "rules": read["rules"]},
+        {"name": "Renamed", "rules": read["rules"]},
+        {"rules": {**read["rules"], "keywords": [*read["rules"]["keywords"], "chips"]}},
+    ):
+        response = client.put(url, headers=headers, json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["rules"]["exclude"] == {"entities": [long_entity]}
+        assert long_keyword in response.json()["rules"]["keywords"]
+    # A long term the update adds is refused as a create refuses it, the envelope the same.
+    rules = {**read["rules"], "exclude": {"entities": [long_entity, "n" * 201]}}
+    refused = client.put(url, headers=headers, json={"rules": rules})
+    fresh = {"keywords": ["gpu"], "exclude": {"entities": ["e", "n" * 201]}}
+    created_so = client.post(f"{API}/segments", headers=headers, json={"name": "x", "rules": fresh})
+    assert refused.status_code == created_so.status_code == 422
+    expected = "Invalid value for 'rules.exclude.entities[1]'"
+    assert refused.json()["message"] == created_so.json()["message"]
+    assert refused.json()["message"].startswith(expected), refused.json()
+    assert refused.json().keys() == created_so.json().keys()
+    moved = {"keywords": ["gpu"], "exclude": {"keywords": [long_keyword]}}  # not where it was
+    response = client.put(url, headers=headers, json={"rules": moved})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith("Invalid value for 'rules.exclude.keywords[0]'")
+    assert client.get(url, headers=headers).json()["rules"]["exclude"] == {
+        "entities": [long_entity]
+    }

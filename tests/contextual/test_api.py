@@ -294,3 +294,37 @@ def test_a_client_looping_on_a_given_up_page_does_not_hammer_its_site(
             "message": f"Could not classify {url}: HTTP status 404 from {url}",
         }
     assert site.hits["/missing.html"] == 6
+
+
+def _older_dotted_row(db: Database, url: str) -> None:
+    # A row stored before 'example.com.' and 'example.com' were one key, its result stale.
+    import hashlib
+
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest(),
+                url=url, domain="localhost", status=OK, engine_version="an-older-engine",
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+                classified_at=datetime(2020, 1, 1, tzinfo=UTC),
+            )
+        )  # fmt: skip
+
+
+def test_classifying_a_url_stored_under_a_hosts_root_dot_refreshes_that_row(
+    client: TestClient, headers: dict[str, str], site: LocalSite, db: Database
+) -> None:
+    # The dotted URL asked again was fetched and stored under its dotless key: a second row
+    # beside the older one (which the tick went on refreshing too).
+    port = site.base.rsplit(":", 1)[1]
+    dotted = f"http://localhost.:{port}/football.html"
+    _older_dotted_row(db, dotted)
+    first = client.post(CLASSIFY, json={"url": dotted}, headers=headers)
+    assert first.status_code == 200, first.text
+    assert first.json()["cached"] is False and first.json()["url"] == dotted
+    again = client.post(CLASSIFY, json={"url": dotted}, headers=headers)
+    assert again.json()["cached"] is True
+    assert site.hits["/football.html"] == 1
+    with db.transaction() as session:
+        rows = session.execute(select(UrlClassification.url, UrlClassification.engine_version))
+        assert rows.all() == [(dotted, engine.ENGINE_VERSION)]

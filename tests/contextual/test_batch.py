@@ -252,3 +252,54 @@ def test_paging_parameters_are_validated(client: TestClient, headers: dict[str, 
     created = client.post(BATCH, json={"urls": ["https://a.example/"]}, headers=headers).json()
     assert client.get(f"{BATCH}/{created['id']}?limit=0", headers=headers).status_code == 422
     assert client.get(f"{BATCH}/{created['id']}?offset=-1", headers=headers).status_code == 422
+
+
+def test_a_batch_refreshes_a_url_stored_under_a_hosts_root_dot_in_its_row(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    # A batch looked the dotted URL up, and stored its result, under its dotless key only: a
+    # second row beside the older one.
+    from sqlalchemy import select
+
+    from beacon.contextual.models import UrlClassification
+
+    port = site.base.rsplit(":", 1)[1]
+    dotted = f"http://localhost.:{port}/football.html"
+    stale = {"iab_categories": [], "keywords": ["old"]}
+    with db.transaction() as session:
+        store.save_classification(
+            session, url=dotted, domain="localhost", classification=stale,
+            engine_version="an-older-engine", classified_at=utcnow() - timedelta(days=30),
+            key=store.stored_key(dotted),
+        )  # fmt: skip
+    created = client.post(BATCH, json={"urls": [dotted, dotted + "#x"]}, headers=headers).json()
+    run_worker(db, settings)
+    body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
+    assert body["summary"] == {"classified": 2, "failed": 0}
+    assert body["results"][0]["classification"] != stale
+    assert site.hits["/football.html"] == 1
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [dotted]
+
+
+def test_the_openapi_document_states_a_batch_results_fields_and_a_real_batch_matches_it(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, site: LocalSite
+) -> None:
+    # A result was a plain object in the document (its model serializer's dict return type):
+    # a client generated from it knew no url, status, classification or error.
+    import jsonschema_rs
+
+    document = client.get("/openapi.json").json()
+    result = document["components"]["schemas"]["BatchResult"]
+    assert list(result["properties"]) == ["url", "status", "classification", "error"]
+    assert result["required"] == ["url", "status"]
+    urls = [site.url("/football.html"), site.url("/report.pdf")]
+    created = client.post(BATCH, json={"urls": urls}, headers=headers).json()
+    run_worker(db, settings)
+    response = client.get(f"{BATCH}/{created['id']}", headers=headers)
+    batch = {"$ref": "#/components/schemas/Batch", "components": document["components"]}
+    jsonschema_rs.validator_for(batch).validate(response.json())
+    classified, failed = response.json()["results"]
+    assert list(classified) == ["url", "status", "classification"]  # the wire form as before
+    assert list(failed) == ["url", "status", "error"]
+    assert response.text.startswith('{"id":') and '"error":null' not in response.text

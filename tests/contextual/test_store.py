@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import orjson
+
 from beacon.contextual.classification_repository import (
     aggregate,
     classifications_for_domains,
@@ -155,3 +157,74 @@ def test_a_site_hold_leaves_a_row_given_up_meanwhile_as_it_is(db: Database) -> N
             retry_at=now + timedelta(seconds=60),
         )  # fmt: skip
         assert row.error == "not fetched: held" and row.next_attempt_at is not None
+
+
+def test_writes_of_a_url_stored_under_a_hosts_root_dot_go_to_that_row(db: Database) -> None:
+    # Queueing, storing a result or a failure of the dotted URL wrote under its dotless key:
+    # a second row beside the older one, fetched and classified again.
+    import hashlib
+
+    from sqlalchemy import select
+
+    from beacon.contextual.classification_repository import (
+        record_failure,
+        request_classification,
+    )
+    from beacon.contextual.models import OK, UrlClassification
+
+    old_url = "https://example.com./a"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+            )
+        )  # fmt: skip
+    with db.transaction() as session:
+        assert request_classification(session, [("https://EXAMPLE.com./a#x", "example.com")]) == 0
+        saved = save_classification(
+            session, url=old_url, domain="example.com",
+            classification=page("IAB19", 0.9, "new", 0.8), engine_version="t",
+            classified_at=utcnow(),
+        )  # fmt: skip
+        assert saved.url_hash == old_hash
+        failed = record_failure(
+            session, url=old_url, domain="example.com", reason="HTTP status 503",
+            retry_at=None, failing_since=utcnow(),
+        )  # fmt: skip
+        assert failed.url_hash == old_hash and failed.status == OK
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [old_url]
+        by_domain = classifications_for_domains(session, ["example.com"])
+    assert by_domain["example.com"]["keywords"] == ["new"]
+
+
+def test_a_page_stored_under_a_hosts_root_dot_and_its_own_key_counts_once_for_its_domain(
+    db: Database,
+) -> None:
+    # Written before writes found the dotted row: the store can hold the page under both
+    # keys, and the domain's aggregate counted it twice (its older result as a second page).
+    import hashlib
+
+    from beacon.contextual.models import OK, UrlClassification
+
+    old_url = "https://example.com./a"
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest(),
+                url=old_url, domain="example.com", status=OK,
+                classification=orjson.dumps(page("IAB17", 0.6, "old", 0.2)).decode(),
+            )
+        )  # fmt: skip
+        for url, keyword in (("https://example.com/a", "new"), ("https://example.com/b", "b")):
+            save_classification(
+                session, url=url, domain="example.com",
+                classification=page("IAB19", 0.9, keyword, 0.8), engine_version="t",
+                classified_at=utcnow(),
+            )  # fmt: skip
+    with db.transaction() as session:
+        aggregate_ = classifications_for_domains(session, ["example.com"])["example.com"]
+    assert aggregate_["keywords"] == ["new", "b"]
+    assert [c["id"] for c in aggregate_["iab_categories"]] == ["IAB19"]

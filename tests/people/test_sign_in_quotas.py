@@ -564,3 +564,60 @@ def test_a_new_password_forgets_the_other_browsers(db: Database) -> None:
     assert here and there
     _change_password(db, throttle, device=here)
     assert _devices(db) == {hash_secret(here)}
+
+
+def _invited(db: Database, account: str = "evil") -> str:
+    """A link inviting the victim (who has a sign-in) to another account."""
+    inviter = _member(db, account, f"owner@{account}.example")
+    with db.transaction() as session:
+        return invitations.invite(
+            session=session, member=inviter, email=EMAIL, role=Role.viewer
+        ).token
+
+
+def _confirm(client: TestClient, token: str, password: str, device: str = "") -> int:
+    """The invitation form posted with ``password``, on the browser ``device``; the status."""
+    client.cookies.clear()
+    if device:
+        client.cookies.set("beacon_device", device)
+    csrf = _form_token(client.get(f"/app/invite/{token}").text)
+    answer = client.post(
+        f"/app/invite/{token}",
+        data={"name": "Victim", "password": password, "csrf_token": csrf},
+        follow_redirects=False,
+    )
+    return answer.status_code
+
+
+def test_confirming_an_invitation_on_a_remembered_browser_counts_on_its_quota(
+    db: Database, client: TestClient
+) -> None:
+    """Accepting with an existing password counted a failure on the email's quota even on the
+    person's remembered browser: guesses from elsewhere kept them from joining, and their own
+    typos there locked their email out everywhere. It uses the browser's quota, as sign-in."""
+    _user(db)
+    mine = _signed_in(db, _throttle(), PASSWORD).device_token
+    assert mine is not None
+    token = _invited(db)
+    for guess in range(5):  # the attacker, without the device cookie: the email's quota
+        assert _confirm(client, token, f"guess number {guess}") == 400
+    assert _confirm(client, token, PASSWORD) == 429  # any other browser
+    assert _confirm(client, token, PASSWORD, device=mine) == 303  # the person's own: joins
+    with db.transaction() as session:
+        victim = session.scalar(select(User).where(User.email == EMAIL))
+        assert victim is not None
+        joined = [name for _, name, _ in service.accounts_of(session=session, user_id=victim.id)]
+    assert sorted(joined) == ["acme", "evil"]
+
+
+def test_typos_confirming_an_invitation_on_a_remembered_browser_spare_the_email(
+    db: Database, client: TestClient
+) -> None:
+    _user(db)
+    mine = _signed_in(db, _throttle(), PASSWORD).device_token
+    assert mine is not None
+    token = _invited(db)
+    for guess in range(4):  # on the person's browser: its quota, not the email's
+        assert _confirm(client, token, f"typo number {guess}", device=mine) == 400
+    assert _confirm(client, token, f"typo number {guess}") == 400  # elsewhere: the email's
+    assert _confirm(client, token, PASSWORD) == 303  # the email had four more

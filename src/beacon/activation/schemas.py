@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, NamedTuple, get_args
 
 import pycountry
 from pydantic import (
@@ -14,7 +15,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     Strict,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -146,6 +149,8 @@ MAX_RULE_TERMS = 1_000
 MAX_TERM_CHARS = NAME_MAX
 MAX_DOMAIN_CHARS = 253
 Term = Annotated[NonBlank, Field(max_length=MAX_TERM_CHARS)]
+# A rule set's lists of terms and the length limit of each of their terms.
+TERM_LIMITS = {"keywords": MAX_TERM_CHARS, "entities": MAX_TERM_CHARS, "domains": MAX_DOMAIN_CHARS}
 
 
 class RuleSet(BaseModel):
@@ -253,6 +258,58 @@ class SegmentUpdate(BaseModel):
         if value is None:
             raise ValueError("may be omitted but not null")
         return value
+
+    @field_validator("rules", mode="wrap")
+    @classmethod
+    def _long_terms_checked_by_the_service(
+        cls, value: object, handler: ValidatorFunctionWrapHandler
+    ) -> object:
+        # A segment stored before the term limits may hold longer terms, which a client sends
+        # back as it read them: such terms pass here, and the service refuses the ones the
+        # stored segment does not hold (segments.service.update_segment), as a create would.
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            errors = [e for e in exc.errors() if e["type"] != "none_required"]
+            places = [_long_term_at(e["loc"]) for e in errors if e["type"] == "too_long"]
+            found = [place for place in places if place is not None]
+            if not errors or len(found) != len(errors) or not isinstance(value, dict):
+                raise
+        within = copy.deepcopy(value)
+        for place in found:
+            place.terms(within)[place.position] = "x"  # within every limit
+        rules = handler(within)
+        assert isinstance(rules, SegmentRules)
+        for place in found:
+            rule_set = rules.exclude if place.excluded and rules.exclude else rules
+            getattr(rule_set, place.field)[place.position] = place.terms(value)[
+                place.position
+            ].strip()
+        return rules
+
+
+class _TermAt(NamedTuple):
+    """Where a term is in a segment's rules: ``rules.exclude.keywords[1]``."""
+
+    excluded: bool
+    field: str
+    position: int
+
+    def terms(self, rules: dict[str, Any]) -> list[Any]:
+        terms: list[Any] = (rules["exclude"] if self.excluded else rules)[self.field]
+        return terms
+
+
+def _long_term_at(loc: tuple[str | int, ...]) -> _TermAt | None:
+    """The term a ``too_long`` error's location names (a model's class name, pydantic's union
+    tag, left out); None for any other location (a list with too many terms)."""
+    path = tuple(part for part in loc if part not in ("SegmentRules", "RuleSet"))
+    if len(path) not in (2, 3) or path[:-2] not in ((), ("exclude",)):
+        return None
+    field, index = path[-2], path[-1]
+    if not isinstance(index, int) or field not in TERM_LIMITS:
+        return None
+    return _TermAt(excluded=len(path) == 3, field=str(field), position=index)
 
 
 class TopDomain(BaseModel):

@@ -9,7 +9,7 @@ URLs whose results were not stored yet: the others are answered from the store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import orjson
@@ -83,10 +83,10 @@ def run_batch(*, context: JobContext, settings: Settings) -> None:
         answered, to_fetch = _answers_from_store(
             session, settings=settings, urls=[i.url for i in items]
         )
-    for part in slices(to_fetch, fetch_slice(settings)):
+    for part in slices(list(to_fetch), fetch_slice(settings)):
         results = service.classify_pages(urls=list(part), settings=settings)
         with context.transaction() as session:
-            answered.update(_record(session, settings=settings, results=results))
+            answered.update(_record(session, settings=settings, results=results, keys=to_fetch))
     with context.transaction() as session:
         for item in repository.pending_items(session, batch_id=context.job_id):
             _fill(item, answered[classification_repository.url_key(item.url)[0]])
@@ -101,13 +101,21 @@ def fetch_slice(settings: Settings) -> int:
 
 
 def _record(
-    session: Session, *, settings: Settings, results: Sequence[PageResult]
+    session: Session,
+    *,
+    settings: Settings,
+    results: Sequence[PageResult],
+    keys: Mapping[str, tuple[str, str]],
 ) -> dict[str, service.UrlOutcome]:
-    """Store a slice's page results; each URL's outcome."""
+    """Store a slice's page results, each under its row's key in ``keys``; each URL's outcome."""
     outcomes: dict[str, service.UrlOutcome] = {}
     for result in results:
         row = service.record_result(
-            session, settings=settings, result=result, domain=service.domain_of(result.url)
+            session,
+            settings=settings,
+            result=result,
+            domain=service.domain_of(result.url),
+            key=keys[result.url],
         )
         outcomes[result.url] = (
             service.failure_outcome(row, error=result.error, cached=False)
@@ -125,23 +133,27 @@ def _record(
 
 def _answers_from_store(
     session: Session, *, settings: Settings, urls: Sequence[str]
-) -> tuple[dict[str, service.UrlOutcome], list[str]]:
-    """Outcomes the store can give now, and the distinct normalised URLs left to fetch."""
+) -> tuple[dict[str, service.UrlOutcome], dict[str, tuple[str, str]]]:
+    """Outcomes the store can give now, and the distinct normalised URLs left to fetch with
+    the key each one's result is stored under (an older row of the URL's, ``write_keys``)."""
     now = utcnow()
     answered: dict[str, service.UrlOutcome] = {}
-    to_fetch: dict[str, None] = {}  # ordered set: each distinct URL is fetched once
+    to_fetch: dict[str, tuple[str, str]] = {}  # ordered: each distinct URL is fetched once
+    keys = classification_repository.write_keys(session, urls)
     for url in urls:
         normalized, _ = classification_repository.url_key(url)
         if normalized in answered or normalized in to_fetch:
             continue
         known = service.stored_outcome(
-            classification_repository.stored_row(session, normalized), settings=settings, now=now
+            classification_repository.stored_row(session, url, key=keys[url]),
+            settings=settings,
+            now=now,
         )
         if known is not None:
             answered[normalized] = known
         else:
-            to_fetch[normalized] = None
-    return answered, list(to_fetch)
+            to_fetch[normalized] = keys[url]
+    return answered, to_fetch
 
 
 def _fill(item: ClassificationBatchItem, outcome: service.UrlOutcome) -> None:

@@ -44,6 +44,35 @@ def older_url_keys(url: str) -> list[tuple[str, str]]:
     return [_keyed(older) for older in core_urls.older_url_keys(url.strip())]
 
 
+def write_keys(session: Session, urls: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The key each URL's row is written under: the URL's own, or the older key
+    (``older_url_keys``) of a row stored before when the store has a row under that key and
+    none under its own. One URL is one row: an insert under the URL's key added a second.
+
+    Only a URL with an older key (a host with its root dot) costs a query."""
+    keys = {url: url_key(url) for url in urls}
+    older = {url: found for url in keys if (found := older_url_keys(url))}
+    hashes = sorted({h for url, olds in older.items() for _, h in [keys[url], *olds]})
+    present: set[str] = set()
+    for start in range(0, len(hashes), 500):
+        present.update(
+            session.scalars(
+                select(UrlClassification.url_hash).where(
+                    UrlClassification.url_hash.in_(hashes[start : start + 500])
+                )
+            )
+        )
+    for url, olds in older.items():
+        if keys[url][1] not in present:
+            keys[url] = next((key for key in olds if key[1] in present), keys[url])
+    return keys
+
+
+def write_key(session: Session, url: str) -> tuple[str, str]:
+    """The key ``url``'s row is written under (``write_keys``)."""
+    return write_keys(session, [url])[url]
+
+
 def stored_key(normalized: str) -> tuple[str, str]:
     """(url, hash) of a row stored under ``normalized`` as it is (an older key included)."""
     return _keyed(normalized)
@@ -84,20 +113,32 @@ def classifications_for_domains(
 ) -> dict[str, Classification]:
     """Each domain's aggregate over its classified URLs (see the module docstring)."""
     wanted = sorted({d for d in domains if d})
-    grouped: dict[str, list[Classification]] = defaultdict(list)
+    grouped: dict[str, dict[str, Classification]] = defaultdict(dict)
     for start in range(0, len(wanted), 500):
         rows = session.execute(
-            select(UrlClassification.domain, UrlClassification.classification)
+            select(
+                UrlClassification.domain, UrlClassification.url, UrlClassification.classification
+            )
             .where(
                 UrlClassification.domain.in_(wanted[start : start + 500]),
                 UrlClassification.status == OK,
             )
             .order_by(UrlClassification.id)
         )
-        for domain, payload in rows:
+        for domain, url, payload in rows:
             if payload:
-                grouped[domain].append(orjson.loads(payload))
-    return {domain: aggregate(items) for domain, items in grouped.items()}
+                grouped[domain][url] = orjson.loads(payload)
+    return {domain: aggregate(_one_per_page(pages)) for domain, pages in grouped.items()}
+
+
+def _one_per_page(pages: dict[str, Classification]) -> list[Classification]:
+    """The classifications of a domain's rows by URL, a page stored under an older key and
+    under its own (written before writes found the older row) counted once, by its own."""
+    return [
+        page
+        for url, page in pages.items()
+        if not (older_url_keys(url) and url_key(url)[0] in pages)
+    ]
 
 
 def aggregate(items: list[Classification]) -> Classification:
@@ -156,8 +197,8 @@ def save_classification(
 ) -> UrlClassification:
     """Insert or replace the stored classification of ``url`` (one atomic upsert), with the
     page's extracted ``title`` and ``language`` when known; ``key`` is the row's own (url,
-    hash) when the caller holds it (see ``claim_due``)."""
-    normalized, url_hash = key or url_key(url)
+    hash) when the caller holds it (see ``claim_due``), else ``write_key``'s."""
+    normalized, url_hash = key or write_key(session, url)
     values: dict[str, Any] = {
         "domain": domain[:255],
         "status": OK,
@@ -183,23 +224,25 @@ def request_classification(session: Session, urls: Iterable[tuple[str, str]]) ->
 
     Only URLs the store does not know yet get a ``pending`` row (INSERT .. ON CONFLICT DO
     NOTHING, so concurrent requests for the same URL cannot collide); the contextual worker
-    picks pending rows up (and re-queues stale ones by their own schedule).
+    picks pending rows up (and re-queues stale ones by their own schedule). A URL whose row
+    is stored under an older key has it (``write_keys``): no second row is queued beside it.
     """
+    pairs = [(url, domain) for url, domain in urls if url]
+    keys = write_keys(session, [url for url, _ in pairs])
     keyed: dict[str, dict[str, Any]] = {}
-    for url, domain in urls:
-        if url:
-            normalized, url_hash = url_key(url)
-            keyed.setdefault(
-                url_hash,
-                {
-                    "url_hash": url_hash,
-                    "url": normalized,
-                    "domain": domain[:255],
-                    "status": PENDING,
-                    "attempts": 0,
-                    "created_at": utcnow(),
-                },
-            )
+    for url, domain in pairs:
+        normalized, url_hash = keys[url]
+        keyed.setdefault(
+            url_hash,
+            {
+                "url_hash": url_hash,
+                "url": normalized,
+                "domain": domain[:255],
+                "status": PENDING,
+                "attempts": 0,
+                "created_at": utcnow(),
+            },
+        )
     # Sorted, so that concurrent batches take the unique index's locks in the same order.
     rows = [keyed[url_hash] for url_hash in sorted(keyed)]
     new = 0
@@ -212,8 +255,9 @@ def request_classification(session: Session, urls: Iterable[tuple[str, str]]) ->
 def stored_row(
     session: Session, url: str, *, key: tuple[str, str] | None = None
 ) -> UrlClassification | None:
-    """The store row of ``url`` (normalised), or of ``key``, whatever its status."""
-    url_hash = (key or url_key(url))[1]
+    """The store row of ``url`` (the one ``write_key`` names), or of ``key``, whatever its
+    status."""
+    url_hash = (key or write_key(session, url))[1]
     return session.scalar(select(UrlClassification).where(UrlClassification.url_hash == url_hash))
 
 
@@ -247,7 +291,7 @@ def record_failure(
     result); only a row without one turns to ``error``. One atomic upsert, like
     ``save_classification`` (``key`` as there).
     """
-    normalized, url_hash = key or url_key(url)
+    normalized, url_hash = key or write_key(session, url)
     since = literal(failing_since, UTCDateTime())
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,

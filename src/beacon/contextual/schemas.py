@@ -10,8 +10,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
     model_validator,
 )
 
@@ -166,18 +164,28 @@ class BatchSummary(BaseModel):
     failed: int
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class BatchResult(BaseModel):
     """One URL's outcome: `classification` when classified, `error` when failed."""
 
-    url: str
+    # Absent fields are left out by exclude_if, not by a model serializer: a serializer's
+    # dict return type made the document show a result as a plain object, without its fields.
+    url: str = Field(description="The URL as submitted.")
     status: str = Field(examples=["classified"], description="classified or failed")
-    classification: dict[str, Any] | None = None
-    error: str | None = None
-
-    @model_serializer(mode="wrap")
-    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {key: value for key, value in data.items() if value is not None}
+    classification: dict[str, Any] | None = Field(
+        default=None,
+        description="Present only when `status` is classified: as `classification` of "
+        "POST /v1/clsfy/classify.",
+        exclude_if=_absent,
+    )
+    error: str | None = Field(
+        default=None,
+        description="Present only when `status` is failed: why the URL was not classified.",
+        exclude_if=_absent,
+    )
 
     @classmethod
     def from_item(cls, item: ClassificationBatchItem) -> BatchResult:

@@ -350,19 +350,27 @@ def classify_url(
     held while the page is fetched (a slow site would otherwise pin one per request).
     ``refresh`` fetches again even when the store has a fresh result (re-classify).
     ``stored_as`` is the key the caller's row was stored under when it is an older one
-    (``older_url_keys``): the result goes to that row, as the tick's does, not to the URL's key.
+    (``older_url_keys``): the result goes to that row, as the tick's does, not to the URL's key;
+    without it, the row ``write_key`` names (an older row of the URL's, else its own key).
     """
     require(role, Action.classify)
-    key = classification_repository.stored_key(stored_as) if stored_as is not None else None
-    if not refresh:
-        with db.transaction() as session:
+    with db.transaction() as session:
+        # The row's key is found from the URL as given: a dotted host's older row has a key
+        # its normalised form (what is fetched and recorded) no longer leads to.
+        key = (
+            classification_repository.stored_key(stored_as)
+            if stored_as is not None
+            else classification_repository.write_key(session, url)
+        )
+        known = None
+        if not refresh:
             known = stored_outcome(
                 classification_repository.stored_row(session, url, key=key),
                 settings=settings,
                 now=utcnow(),
             )
-        if known is not None:
-            return known
+    if known is not None:
+        return known
     normalized, _ = classification_repository.url_key(url)
     result = classify_page(url=normalized, settings=settings)
     with db.transaction() as session:
@@ -400,6 +408,12 @@ def older_url_keys(url: str) -> list[tuple[str, str]]:
     """(normalised URL, hash) pairs ``url`` was keyed by under an older normalisation, which
     rows stored then (store and inventory) still carry."""
     return classification_repository.older_url_keys(url)
+
+
+def write_keys(session: Session, urls: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """(normalised URL, hash) each URL's store row is written under: an older row's key when
+    the URL was stored before under one (a host's root dot) and not since under its own."""
+    return classification_repository.write_keys(session, urls)
 
 
 def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str, Classification]:

@@ -109,6 +109,7 @@ def accept(
     password: str,
     client_ip: str,
     throttle: sessions.LoginThrottle,
+    device_token: str = "",
 ) -> User:
     """Use the link: everyone gives a name and a password; the email's existing sign-in must
     match it (the name is then not used), else it becomes the new sign-in's password. Either
@@ -117,7 +118,9 @@ def accept(
 
     Whether the email has a sign-in is decided only after the password: every refusal before
     that reads the same, and a password that is refused counts as a failed sign-in (under the
-    sign-in quotas, with the same slow check) whether or not there is a sign-in to match."""
+    sign-in quotas, with the same slow check) whether or not there is a sign-in to match: on
+    the person's remembered browser, ``device_token``, against that browser's quota, as a
+    sign-in there does, so guesses from elsewhere do not keep them from joining."""
     row = _live(session, token)
     if not name.strip():
         raise ValidationFailed("Enter your name", details={"field": "name"})
@@ -125,13 +128,15 @@ def accept(
     password_hash = ""
     if user is None and _may_choose(password):
         password_hash = passwords.hash_password(password)  # slow: before the first write
-    elif not sessions.check_password(
+    elif not sessions.check_person_password(
+        session=session,
+        user=user,
         email=row.email,
         password=password,
-        stored_hash=user.password_hash if user is not None else None,
         client_ip=client_ip,
         throttle=throttle,
-    ):
+        device_token=device_token,
+    ).matched:
         raise ValidationFailed(_NO_PASSWORD, details={"field": "password"})
     # The claim is the first write: a concurrent use waits on it, then finds the link spent.
     if not repository.claim_invitation(session, invitation_id=row.id, now=utcnow()):

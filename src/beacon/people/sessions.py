@@ -88,18 +88,18 @@ def sign_in(
     ``device_token`` is one this person signed in on; once a quota is over its limit, even the
     right password is refused until the window ends."""
     address = _quota_address(email)
-    user = _user_for(session, address)
-    usable = user is not None and user.disabled_at is None
-    device = _device_of(session, device_token, user if usable else None)
-    if not check_password(
+    found = _user_for(session, address)
+    user = found if found is not None and found.disabled_at is None else None
+    matched, device = check_person_password(
+        session=session,
+        user=user,
         email=address,
         password=password,
-        stored_hash=user.password_hash if user is not None and usable else None,
         client_ip=client_ip,
         throttle=throttle,
-        device_id=device.id if device is not None else None,
-    ):
-        _forget_if_spent(session, device, throttle)
+        device_token=device_token,
+    )
+    if not matched:
         raise Unauthorized("Incorrect email or password")
     assert user is not None
     now = utcnow()
@@ -118,6 +118,41 @@ def sign_in(
         new_device = secrets.token_urlsafe(32)
         repository.add(session, ConsoleDevice(token_hash=hash_secret(new_device), user_id=user.id))
     return BrowserSignIn(token, row, new_device)
+
+
+class PasswordCheck(NamedTuple):
+    """Whether a person's password matched, and their remembered browser it was checked on."""
+
+    matched: bool
+    device: ConsoleDevice | None
+
+
+def check_person_password(
+    *,
+    session: Session,
+    user: User | None,
+    email: str,
+    password: str,
+    client_ip: str,
+    throttle: LoginThrottle,
+    device_token: str = "",
+) -> PasswordCheck:
+    """Check ``password`` against ``user``'s (None: nobody's, as slowly) as a sign-in does:
+    under the per-address quota and the quota of ``email``, or of ``user``'s remembered browser
+    ``device_token`` (the module's docstring); a browser whose quota a failure used up is
+    forgotten. ``LockedOut`` when a quota is used up."""
+    device = _device_of(session, device_token, user)
+    matched = check_password(
+        email=email,
+        password=password,
+        stored_hash=user.password_hash if user is not None else None,
+        client_ip=client_ip,
+        throttle=throttle,
+        device_id=device.id if device is not None else None,
+    )
+    if not matched:
+        _forget_if_spent(session, device, throttle)
+    return PasswordCheck(matched, device)
 
 
 def _device_of(session: Session, token: str, user: User | None) -> ConsoleDevice | None:
@@ -251,16 +286,16 @@ def change_password(
     ``keep_session_id``, the one making the change) end."""
     user = repository.user_by_id(session, member.user_id)
     assert user is not None
-    device = _device_of(session, device_token, user)
-    if not check_password(
+    matched, device = check_person_password(
+        session=session,
+        user=user,
         email=user.email,
         password=current,
-        stored_hash=user.password_hash,
         client_ip=client_ip,
         throttle=throttle,
-        device_id=device.id if device is not None else None,
-    ):
-        _forget_if_spent(session, device, throttle)
+        device_token=device_token,
+    )
+    if not matched:
         raise ValidationFailed(
             "Your current password is not correct", details={"field": "current_password"}
         )

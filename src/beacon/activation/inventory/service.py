@@ -20,7 +20,12 @@ from beacon.activation.schemas import (
     InventoryUpload,
     Pagination,
 )
-from beacon.contextual.service import older_url_keys, request_classification, url_key
+from beacon.contextual.service import (
+    older_url_keys,
+    request_classification,
+    url_key,
+    write_keys,
+)
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, NotFound, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
@@ -38,6 +43,8 @@ class InventoryEntry:
     url: str
     url_hash: str
     domain: str
+    # The URL's other keys (its own, an older normalisation's) the account's row may have.
+    other_hashes: tuple[str, ...] = ()
 
 
 def entry_for(url: str, *, allow_private: bool = False) -> InventoryEntry | None:
@@ -106,21 +113,22 @@ def add_urls(
             f"Invalid value for 'urls': at most {MAX_INVENTORY_URLS} URLs per request "
             f"(got {len(labelled_urls)})"
         )
-    entries: dict[str, InventoryEntry] = {}
+    found: list[tuple[str, InventoryEntry]] = []
     bad: list[str] = []
     for label, url in labelled_urls:
         entry = entry_for(url, allow_private=allow_private)
         if entry is None:
             bad.append(f"{label} ({url[:80]!r})")
         else:
-            entries.setdefault(entry.url_hash, entry)
+            found.append((url, entry))
     if bad:
         shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         raise ValidationFailed(
             f"Invalid value for 'urls': not an http(s) URL with a public domain: {shown}"
         )
-    added = _store(session, account_id=account_id, entries=list(entries.values()), source=UPLOAD)
-    queued = request_classification(session, [(e.url, e.domain) for e in entries.values()])
+    entries = _as_stored(session, found)
+    added = _store(session, account_id=account_id, entries=entries, source=UPLOAD)
+    queued = request_classification(session, [(e.url, e.domain) for e in entries])
     return InventoryAdded(received=len(labelled_urls), added=added, queued=queued)
 
 
@@ -138,18 +146,16 @@ def sync_pixel_urls(*, session: Session, account_id: int) -> int:
         )
         if not rows:
             return added
-        entries: dict[str, InventoryEntry] = {}
+        found: list[tuple[str, InventoryEntry]] = []
         for _, url, domain in rows:
             entry = entry_for(url) if url else None
             if entry is not None:
-                entries.setdefault(
-                    entry.url_hash,
-                    InventoryEntry(entry.url, entry.url_hash, domain or entry.domain),
+                found.append(
+                    (url, InventoryEntry(entry.url, entry.url_hash, domain or entry.domain))
                 )
-        added += _store(
-            session, account_id=account_id, entries=list(entries.values()), source=PIXEL
-        )
-        request_classification(session, [(e.url, e.domain) for e in entries.values()])
+        entries = _as_stored(session, found)
+        added += _store(session, account_id=account_id, entries=entries, source=PIXEL)
+        request_classification(session, [(e.url, e.domain) for e in entries])
         watermark.last_rollup_id = rows[-1][0]
         session.flush()
 
@@ -253,9 +259,34 @@ def get_inventory_url(*, session: Session, account_id: int, url: str) -> str:
     raise NotFound(f"{normalized} is not in this account's inventory")
 
 
+def _as_stored(session: Session, found: list[tuple[str, InventoryEntry]]) -> list[InventoryEntry]:
+    """One entry per store row, for (URL as given, its entry): keyed as the store writes the
+    URL (its older row's key for a URL stored before under a host's root dot, ``write_keys``),
+    so that the inventory row joins that row; no second row is added beside it."""
+    keys = write_keys(session, [url for url, _ in found])
+    entries: dict[str, InventoryEntry] = {}
+    for url, entry in found:
+        written, written_hash = keys[url]
+        others = [entry.url_hash, *(older for _, older in older_url_keys(url))]
+        entries.setdefault(
+            written_hash,
+            InventoryEntry(
+                written,
+                written_hash,
+                entry.domain,
+                tuple(other for other in others if other != written_hash),
+            ),
+        )
+    return list(entries.values())
+
+
 def _store(session: Session, *, account_id: int, entries: list[InventoryEntry], source: str) -> int:
+    # An account's row under another key of the URL (stored before the root dot was dropped)
+    # is the URL's row: the listing would show the URL twice.
     known = repository.known_inventory_hashes(
-        session, account_id=account_id, hashes=[e.url_hash for e in entries]
+        session,
+        account_id=account_id,
+        hashes=[h for e in entries for h in (e.url_hash, *e.other_hashes)],
     )
     now = utcnow()
     new = [
@@ -268,6 +299,6 @@ def _store(session: Session, *, account_id: int, entries: list[InventoryEntry], 
             "created_date": now,
         }
         for e in entries
-        if e.url_hash not in known
+        if known.isdisjoint((e.url_hash, *e.other_hashes))
     ]
     return repository.add_inventory(session, new)

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from beacon.activation.inventory import repository as inventory_repository
 from beacon.activation.inventory.service import sync_pixel_urls
 from beacon.activation.models import Segment
 from beacon.activation.schemas import (
+    TERM_LIMITS,
     MemberDomainPage,
     MemberUrl,
     MemberUrlPage,
@@ -27,7 +29,7 @@ from beacon.activation.schemas import (
 )
 from beacon.activation.segments import repository
 from beacon.activation.segments.rules import SegmentMatcher
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import ValidationFailed, error_from_validation, not_found
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -88,11 +90,32 @@ def update_segment(
     if "description" in changes:
         segment.description = changes["description"]
     if data.rules is not None and _rules_json(data.rules) != segment.rules:
+        _refuse_new_long_terms(data.rules, stored=orjson.loads(segment.rules))
         segment.rules = _rules_json(data.rules)
         _requeue(segment)
     segment.last_updated_date = utcnow()
     session.flush()
     return segment
+
+
+def _refuse_new_long_terms(rules: SegmentRules, *, stored: dict[str, Any]) -> None:
+    """422 for a term over its length limit (``TERM_LIMITS``) unless the stored rules hold it
+    in the same list: a segment stored before the limits keeps its terms through an update
+    that sends them back, and a term the update adds is refused as a create refuses it."""
+    scopes = [((), rules, stored), (("exclude",), rules.exclude, stored.get("exclude") or {})]
+    for where, rule_set, held in scopes:
+        for field, limit in TERM_LIMITS.items():
+            kept = set(held.get(field) or ())
+            for index, term in enumerate(getattr(rule_set, field, None) or ()):
+                if len(term) > limit and term not in kept:
+                    loc = ("body", "rules", *where, field, index)
+                    error = {
+                        "type": "too_long",
+                        "loc": loc,
+                        "msg": "",
+                        "ctx": {"max_length": limit},
+                    }
+                    raise error_from_validation([error])
 
 
 def _requeue(segment: Segment) -> None:

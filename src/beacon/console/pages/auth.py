@@ -171,6 +171,7 @@ def accept_invite(
             password=password,
             client_ip=trusted_client_ip(request, settings.trusted_proxy_list),
             throttle=web.login_throttle(request, settings),
+            device_token=request.cookies.get(web.DEVICE_COOKIE, ""),
         )
     except (ValidationFailed, sessions.LockedOut) as exc:
         field = str(exc.details.get("field", "password"))
