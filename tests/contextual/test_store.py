@@ -191,9 +191,14 @@ def test_writes_of_a_url_stored_under_a_hosts_root_dot_go_to_that_row(db: Databa
         assert saved.url_hash == old_hash
         failed = record_failure(
             session, url=old_url, domain="example.com", reason="HTTP status 503",
-            retry_at=None, failing_since=utcnow(),
+            retry_at=None, failing_since=utcnow(), failed_at=utcnow(),
         )  # fmt: skip
         assert failed.url_hash == old_hash and failed.status == OK
+        held = record_hold(
+            session, url=old_url, domain="example.com", reason="not fetched: held",
+            retry_at=utcnow(),
+        )  # fmt: skip
+        assert held.url_hash == old_hash
     with db.transaction() as session:
         assert session.scalars(select(UrlClassification.url)).all() == [old_url]
         by_domain = classifications_for_domains(session, ["example.com"])

@@ -336,7 +336,7 @@ def record_hold(
     ``failing_since``, ``last_failure_at`` and the status stay (a URL not known yet is
     ``pending``). One atomic upsert, like ``record_failure``, that leaves a row given up in the
     meantime (by another process, after the caller read it) as it is."""
-    normalized, url_hash = key or url_key(url)
+    normalized, url_hash = key or write_key(session, url)
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
         url=normalized,
