@@ -13,16 +13,22 @@ Page Visibility API's state itself the way a browser does when a tab goes to the
 A page whose main thread is busy delivers the observer's notices and ``visibilitychange`` late:
 the busy pages block their main thread (a loop in the page, as a heavy script does) right as
 the ad leaves, past the moment the tag's timer is due, so the timer fires before the notice.
+
+In real ad serving the tag runs inside the ad server's iframe, usually cross-origin: the
+framed placements put the tag in a creative page (``/ad/...``) served by a second server on
+another port, in an iframe of the publisher's page, which scrolls it in and out of view.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -69,10 +75,13 @@ def _scenario(*steps: tuple[int, str]) -> str:
     timers = "".join(f"setTimeout(function(){{{code}}},{ms});" for ms, code in steps)
     return (
         "<script>(function(){var a=document.getElementById('ad'),v=a.querySelector('video'),"
-        "seen=0,go=0;function start(){if(go||!seen||(v&&v.paused))return;go=1;"
+        "seen=0,go=0;function start(){if(go||seen<1||(v&&v.paused))return;go=1;"
         f"{timers}setTimeout(function(){{window.scenarioSettled=true}},{SETTLED_MS})}}"
-        "new IntersectionObserver(function(e,o){o.disconnect();seen=1;start()}).observe(a);"
-        "if(v)v.addEventListener('playing',start)})()</script>"
+        "new IntersectionObserver(function(e,o){o.disconnect();seen++;start()}).observe(a);"
+        "if(v)v.addEventListener('playing',start);"
+        # An iframe's tag measures once its document has loaded: the scenario starts then.
+        "if(a.tagName=='IFRAME'){seen=-1;a.addEventListener('load',function(){seen++;start()})}"
+        "})()</script>"
     )
 
 
@@ -182,6 +191,68 @@ EXPECTED = {
 }
 
 
+# The creatives' pages (served without the publisher page's height), each in one iframe.
+CREATIVES = "/ad/"
+# The ad server's creatives come from another port of the loopback address (cross-origin,
+# the same site: Chromium runs them in the publisher page's process, on its main thread) or,
+# named `localhost`, from another site (an out-of-process iframe, on a main thread of its own).
+SAME_SITE, CROSS_SITE = "127.0.0.1", "localhost"
+
+
+def _framed(
+    script: str, src: str, *, top: int, scenario: str, creative_scenario: str = ""
+) -> dict[str, str]:
+    """The publisher's page holding a 300 x 250 iframe at ``top`` (``id=ad``, so its scenario
+    starts once the iframe has loaded and was first seen), and the creative it frames: the ad
+    with the tag, filling the iframe, and the creative's own ``creative_scenario``."""
+    frame = (
+        f"<iframe id=ad src='{src}' width=300 height=250 scrolling=no "
+        f"style='position:absolute;left:0;top:{top}px;border:0'></iframe>"
+    )
+    creative = CREATIVES + src.rsplit(CREATIVES, 1)[1]
+    return {
+        "/" + creative.removeprefix(CREATIVES): frame + scenario,
+        creative: _ad(script, width=300, height=250, top=0) + creative_scenario,
+    }
+
+
+def _framed_pages(script: str, *, ad_port: int) -> dict[str, str]:
+    """Page path -> HTML: the placements where the tag runs in a cross-origin iframe (the ad
+    server's, on ``ad_port``), and the creatives they frame."""
+    below = VIEWPORT["height"] + 2000
+    peek = VIEWPORT["height"] - 100  # 100 px of the 250 px high iframe in view: 40%
+    ad = f"http://{SAME_SITE}:{ad_port}{CREATIVES}"
+    other_site = f"http://{CROSS_SITE}:{ad_port}{CREATIVES}"
+    return {
+        **_framed(script, ad + "in-view-1500ms.html", top=50, scenario=_scenario((1500, _AWAY))),
+        **_framed(script, ad + "below-the-fold.html", top=below, scenario=_scenario()),
+        **_framed(script, ad + "in-view-500ms.html", top=50, scenario=_scenario((500, _AWAY))),
+        **_framed(script, ad + "40-percent.html", top=peek, scenario=_scenario()),
+        **_framed(
+            script,
+            other_site + "cross-site-in-view-1500ms.html",
+            top=50,
+            scenario=_scenario((1500, _AWAY)),
+        ),
+        **_framed(
+            script,
+            other_site + "cross-site-in-view-500ms.html",
+            top=50,
+            scenario=_scenario((500, _AWAY)),
+        ),
+    }
+
+
+FRAMED_EXPECTED = {
+    "/ad/in-view-1500ms.html": (1, 1),
+    "/ad/below-the-fold.html": (1, 0),
+    "/ad/in-view-500ms.html": (1, 0),
+    "/ad/40-percent.html": (1, 0),
+    "/ad/cross-site-in-view-1500ms.html": (1, 1),
+    "/ad/cross-site-in-view-500ms.html": (1, 0),
+}
+
+
 class _Site(ThreadingHTTPServer):
     pages: dict[str, str]
 
@@ -194,7 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
-        encoded = f"<!doctype html><html><body style='margin:0'>{body}{_TALL}</body></html>"
+        # A creative fills its iframe; only the publisher's page is long enough to scroll.
+        tail = "" if self.path.startswith(CREATIVES) else _TALL
+        encoded = f"<!doctype html><html><body style='margin:0'>{body}{tail}</body></html>"
         data = encoded.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -206,9 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def site() -> Iterator[_Site]:
-    """A real HTTP server for the publisher pages (pages are set by the test)."""
+@contextlib.contextmanager
+def _serving() -> Iterator[_Site]:
     server = _Site(("127.0.0.1", free_port()), _Handler)
     server.pages = {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -218,6 +290,20 @@ def site() -> Iterator[_Site]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    """A real HTTP server for the publisher pages (pages are set by the test)."""
+    with _serving() as server:
+        yield server
+
+
+@pytest.fixture
+def ad_site() -> Iterator[_Site]:
+    """The ad server's: the same pages on another port, so its creatives are cross-origin."""
+    with _serving() as server:
+        yield server
 
 
 @pytest.fixture
@@ -255,6 +341,24 @@ def test_a_busy_page_cannot_make_an_ad_viewable_after_it_left(
         )
 
 
+def test_the_tag_measures_viewability_inside_a_cross_origin_iframe(
+    site: _Site, ad_site: _Site, beacon: LiveServer
+) -> None:
+    """In view, below the fold, in view too briefly, 40% in view: what the top-level viewport
+    shows, not the iframe's own viewport (which the ad always fills)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+    assert beacon.first_key
+    with httpx.Client(base_url=beacon.base_url, headers={"X-API-Key": beacon.first_key}) as api:
+        _measure_and_report(
+            api,
+            site,
+            sync_api.sync_playwright,
+            lambda script, image: _framed_pages(script, ad_port=ad_site.server_address[1]),
+            FRAMED_EXPECTED,
+            ad_site=ad_site,
+        )
+
+
 def _measure_and_report(
     api: httpx.Client,
     site: _Site,
@@ -263,10 +367,12 @@ def _measure_and_report(
     expected: dict[str, tuple[int, int]],
     *,
     one_at_a_time: bool = False,
+    ad_site: _Site | None = None,
 ) -> None:
     """Opens every page, waits for its scenario, and checks the campaign report against
     ``expected``. Busy pages go ``one_at_a_time``: pages of one site may share a renderer's
-    main thread, and one page's busy spell would shift the others' timing."""
+    main thread, and one page's busy spell would shift the others' timing. The ``ad_site``
+    serves the same pages on its own port; the creatives (``CREATIVES``) are only framed."""
     created = api.post(
         "/v1/pixel/campaigns", json={"name": "viewability", "use_case": "campaign_reporting"}
     )
@@ -274,7 +380,14 @@ def _measure_and_report(
     campaign_id = int(created.json()["id"])
     code = api.get(f"/v1/pixel/campaigns/{campaign_id}/code").json()
     site.pages = pages_for(code["snippets"]["script"], code["snippets"]["img"])
+    if ad_site is not None:
+        ad_site.pages = site.pages
     origin = f"http://127.0.0.1:{site.server_address[1]}"
+    servers = {urlsplit(origin).netloc} | (
+        {f"{host}:{ad_site.server_address[1]}" for host in (SAME_SITE, CROSS_SITE)}
+        if ad_site is not None
+        else set()
+    )
 
     expected_totals = (sum(m for m, _ in expected.values()), sum(v for _, v in expected.values()))
     with sync_playwright() as playwright:
@@ -283,6 +396,8 @@ def _measure_and_report(
             context = browser.new_context(viewport=VIEWPORT, user_agent=BROWSER_UA)  # type: ignore[arg-type]
             pages = []
             for path in site.pages:
+                if path.startswith(CREATIVES):
+                    continue
                 page = context.new_page()
                 page.goto(origin + path, wait_until="load")
                 pages.append(page)
@@ -299,8 +414,9 @@ def _measure_and_report(
     assert report["summary"]["viewability_rate"] == round(
         expected_totals[1] / expected_totals[0], 6
     )
+    assert {urlsplit(row["url"]).netloc for row in report["data"]} <= servers
     by_page = {
-        row["url"].removeprefix(origin): (
+        urlsplit(row["url"]).path: (
             row["measurable_impressions"],
             row["viewable_impressions"],
         )
