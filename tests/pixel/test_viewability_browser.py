@@ -13,16 +13,22 @@ Page Visibility API's state itself the way a browser does when a tab goes to the
 A page whose main thread is busy delivers the observer's notices and ``visibilitychange`` late:
 the busy pages block their main thread (a loop in the page, as a heavy script does) right as
 the ad leaves, past the moment the tag's timer is due, so the timer fires before the notice.
+
+In real ad serving the tag runs inside the ad server's iframe, usually cross-origin: the
+framed placements put the tag in a creative page (``/ad/...``) served by a second server on
+another port, in an iframe of the publisher's page, which scrolls it in and out of view.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -69,10 +75,13 @@ def _scenario(*steps: tuple[int, str]) -> str:
     timers = "".join(f"setTimeout(function(){{{code}}},{ms});" for ms, code in steps)
     return (
         "<script>(function(){var a=document.getElementById('ad'),v=a.querySelector('video'),"
-        "seen=0,go=0;function start(){if(go||!seen||(v&&v.paused))return;go=1;"
+        "seen=0,go=0;function start(){if(go||seen<1||(v&&v.paused))return;go=1;"
         f"{timers}setTimeout(function(){{window.scenarioSettled=true}},{SETTLED_MS})}}"
-        "new IntersectionObserver(function(e,o){o.disconnect();seen=1;start()}).observe(a);"
-        "if(v)v.addEventListener('playing',start)})()</script>"
+        "new IntersectionObserver(function(e,o){o.disconnect();seen++;start()}).observe(a);"
+        "if(v)v.addEventListener('playing',start);"
+        # An iframe's tag measures once its document has loaded: the scenario starts then.
+        "if(a.tagName=='IFRAME'){seen=-1;a.addEventListener('load',function(){seen++;start()})}"
+        "})()</script>"
     )
 
 
@@ -182,6 +191,186 @@ EXPECTED = {
 }
 
 
+# The creatives' pages (served without the publisher page's height), each in one iframe.
+CREATIVES = "/ad/"
+# The ad server's creatives come from another port of the loopback address (cross-origin,
+# the same site: Chromium runs them in the publisher page's process, on its main thread) or,
+# named `localhost`, from another site (an out-of-process iframe, on a main thread of its own).
+SAME_SITE, CROSS_SITE = "127.0.0.1", "localhost"
+
+
+def _iframe(src: str, *, top: int) -> str:
+    return (
+        f"<iframe id=ad src='{src}' width=300 height=250 scrolling=no "
+        f"style='position:absolute;left:0;top:{top}px;border:0'></iframe>"
+    )
+
+
+def _framed(
+    script: str,
+    src: str,
+    *,
+    top: int,
+    scenario: str,
+    creative_scenario: str = "",
+    holder: str = "{}",
+) -> dict[str, str]:
+    """The publisher's page holding a 300 x 250 iframe at ``top`` (``id=ad``, so its scenario
+    starts once the iframe has loaded and was first seen) in its ``holder``'s ``{}``, and the
+    creative it frames: the ad with the tag, filling the iframe, and the creative's own
+    ``creative_scenario``."""
+    creative = CREATIVES + src.rsplit(CREATIVES, 1)[1]
+    return {
+        "/" + creative.removeprefix(CREATIVES): holder.format(_iframe(src, top=top)) + scenario,
+        creative: _ad(script, width=300, height=250, top=0) + creative_scenario,
+    }
+
+
+def _nested(script: str, src: str, *, top: int, scenario: str) -> dict[str, str]:
+    """The creative's iframe inside a same-origin iframe of the publisher's (as a publisher's
+    ad slot framing the ad server's iframe), that one at ``top``."""
+    pages = _framed(script, src, top=0, scenario="")
+    name = src.rsplit(CREATIVES, 1)[1]
+    slot = CREATIVES + "slot-" + name
+    pages[slot] = pages.pop("/" + name)
+    pages["/" + name] = _iframe(slot, top=top) + scenario
+    return pages
+
+
+# A scroll container in view on the publisher's page: what it clips is out of view.
+_SCROLLER = (
+    "<div id=box style='position:absolute;left:0;top:50px;width:320px;height:270px;"
+    "overflow:auto'>{}<div style='height:3000px'></div></div>"
+)
+
+
+def _framed_pages(script: str, *, ad_port: int) -> dict[str, str]:
+    """Page path -> HTML: the placements where the tag runs in a cross-origin iframe (the ad
+    server's, on ``ad_port``), and the creatives they frame."""
+    below = VIEWPORT["height"] + 2000
+    peek = VIEWPORT["height"] - 100  # 100 px of the 250 px high iframe in view: 40%
+    ad = f"http://{SAME_SITE}:{ad_port}{CREATIVES}"
+    other_site = f"http://{CROSS_SITE}:{ad_port}{CREATIVES}"
+    return {
+        **_framed(script, ad + "in-view-1500ms.html", top=50, scenario=_scenario((1500, _AWAY))),
+        **_framed(script, ad + "below-the-fold.html", top=below, scenario=_scenario()),
+        **_framed(script, ad + "in-view-500ms.html", top=50, scenario=_scenario((500, _AWAY))),
+        **_framed(script, ad + "40-percent.html", top=peek, scenario=_scenario()),
+        **_framed(
+            script,
+            other_site + "cross-site-in-view-1500ms.html",
+            top=50,
+            scenario=_scenario((1500, _AWAY)),
+        ),
+        **_framed(
+            script,
+            other_site + "cross-site-in-view-500ms.html",
+            top=50,
+            scenario=_scenario((500, _AWAY)),
+        ),
+        # In the publisher's ad slot (a same-origin iframe) in view for 1.5 s.
+        **_nested(
+            script,
+            other_site + "nested-in-view-1500ms.html",
+            top=50,
+            scenario=_scenario((1500, _AWAY)),
+        ),
+        # Inside a scroll container that is in view, but 1000 px down its content.
+        **_framed(
+            script,
+            ad + "in-scroller-out-of-view.html",
+            top=1000,
+            scenario=_scenario(),
+            holder=_SCROLLER,
+        ),
+    }
+
+
+FRAMED_EXPECTED = {
+    "/ad/in-view-1500ms.html": (1, 1),
+    "/ad/below-the-fold.html": (1, 0),
+    "/ad/in-view-500ms.html": (1, 0),
+    "/ad/40-percent.html": (1, 0),
+    "/ad/cross-site-in-view-1500ms.html": (1, 1),
+    "/ad/cross-site-in-view-500ms.html": (1, 0),
+    "/ad/nested-in-view-1500ms.html": (1, 1),
+    "/ad/in-scroller-out-of-view.html": (1, 0),
+}
+# An out-of-process creative is busy from 0.5 s to 1.45 s (its own clock); the publisher's page,
+# not busy, scrolls it away at 0.6 s. Whether the creative's overdue timer or its next frame
+# (which brings the observer's "left the view") runs first after the spell is the browser's
+# choice: the timer came first for 15 of 32 copies on a loaded two-CPU machine (from none of 4
+# to 7 of 10 in one run), so the placement is repeated to catch a tag that trusts the iframe's
+# own viewport: each copy of it counts viewable with about that chance.
+CROSS_SITE_BUSY_COPIES = 10
+_CREATIVE_BUSY = _scenario((500, _busy(950)))
+
+
+def _framed_busy_pages(script: str, *, ad_port: int) -> dict[str, str]:
+    """Page path -> HTML: the busy placements with the tag in an iframe."""
+    # The publisher's page is busy: so are its same-site iframes, on its main thread.
+    away_busy = _scenario((600, _AWAY + ";" + _busy(900)))
+    away_and_back = _scenario(
+        (600, _AWAY + ";" + _busy(900) + "setTimeout(function(){" + _BACK + "},100)")
+    )
+    ad = f"http://{SAME_SITE}:{ad_port}{CREATIVES}"
+    other_site = f"http://{CROSS_SITE}:{ad_port}{CREATIVES}"
+    pages = {
+        # In view 0.6 s of a display ad's 1 s, then away while the page is busy for 0.9 s.
+        **_framed(script, ad + "busy-away-at-600ms.html", top=50, scenario=away_busy),
+        # The same in a same-origin iframe.
+        **_framed(
+            script, CREATIVES + "same-origin-busy-away-at-600ms.html", top=50, scenario=away_busy
+        ),
+        # Away (and busy) at 0.6 s, back 0.1 s after: the next second in view counts.
+        **_framed(script, ad + "busy-away-and-back.html", top=50, scenario=away_and_back),
+        # In a scroll container the page scrolls (not the window) while busy.
+        **_framed(
+            script,
+            ad + "busy-scroller-away-at-600ms.html",
+            top=0,
+            holder=_SCROLLER,
+            scenario=_scenario(
+                (600, "document.getElementById('box').scrollTop=1000;" + _busy(900))
+            ),
+        ),
+        # Busy from 0.6 s to 1.5 s with the iframe in view all along: viewable.
+        **_framed(script, ad + "busy-in-view.html", top=50, scenario=_scenario((600, _busy(900)))),
+        # The out-of-process creative busy while in view all along: viewable.
+        **_framed(
+            script,
+            other_site + "cross-site-busy-in-view.html",
+            top=50,
+            scenario=_scenario(),
+            creative_scenario=_CREATIVE_BUSY,
+        ),
+    }
+    for copy in range(1, CROSS_SITE_BUSY_COPIES + 1):
+        # In view 0.6 s, then scrolled away while the creative is busy.
+        pages |= _framed(
+            script,
+            other_site + f"cross-site-busy-away-at-600ms-{copy}.html",
+            top=50,
+            scenario=_scenario((600, _AWAY)),
+            creative_scenario=_CREATIVE_BUSY,
+        )
+    return pages
+
+
+FRAMED_BUSY_EXPECTED = {
+    "/ad/busy-away-at-600ms.html": (1, 0),
+    "/ad/same-origin-busy-away-at-600ms.html": (1, 0),
+    "/ad/busy-away-and-back.html": (1, 1),
+    "/ad/busy-scroller-away-at-600ms.html": (1, 0),
+    "/ad/busy-in-view.html": (1, 1),
+    "/ad/cross-site-busy-in-view.html": (1, 1),
+    **{
+        f"/ad/cross-site-busy-away-at-600ms-{copy}.html": (1, 0)
+        for copy in range(1, CROSS_SITE_BUSY_COPIES + 1)
+    },
+}
+
+
 class _Site(ThreadingHTTPServer):
     pages: dict[str, str]
 
@@ -194,7 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             self.send_error(404)
             return
-        encoded = f"<!doctype html><html><body style='margin:0'>{body}{_TALL}</body></html>"
+        # A creative fills its iframe; only the publisher's page is long enough to scroll.
+        tail = "" if self.path.startswith(CREATIVES) else _TALL
+        encoded = f"<!doctype html><html><body style='margin:0'>{body}{tail}</body></html>"
         data = encoded.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -206,9 +397,8 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
-@pytest.fixture
-def site() -> Iterator[_Site]:
-    """A real HTTP server for the publisher pages (pages are set by the test)."""
+@contextlib.contextmanager
+def _serving() -> Iterator[_Site]:
     server = _Site(("127.0.0.1", free_port()), _Handler)
     server.pages = {}
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -218,6 +408,20 @@ def site() -> Iterator[_Site]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def site() -> Iterator[_Site]:
+    """A real HTTP server for the publisher pages (pages are set by the test)."""
+    with _serving() as server:
+        yield server
+
+
+@pytest.fixture
+def ad_site() -> Iterator[_Site]:
+    """The ad server's: the same pages on another port, so its creatives are cross-origin."""
+    with _serving() as server:
+        yield server
 
 
 @pytest.fixture
@@ -255,6 +459,43 @@ def test_a_busy_page_cannot_make_an_ad_viewable_after_it_left(
         )
 
 
+def test_the_tag_measures_viewability_inside_a_cross_origin_iframe(
+    site: _Site, ad_site: _Site, beacon: LiveServer
+) -> None:
+    """In view, below the fold, in view too briefly, 40% in view: what the top-level viewport
+    shows, not the iframe's own viewport (which the ad always fills)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+    assert beacon.first_key
+    with httpx.Client(base_url=beacon.base_url, headers={"X-API-Key": beacon.first_key}) as api:
+        _measure_and_report(
+            api,
+            site,
+            sync_api.sync_playwright,
+            lambda script, image: _framed_pages(script, ad_port=ad_site.server_address[1]),
+            FRAMED_EXPECTED,
+            ad_site=ad_site,
+        )
+
+
+def test_a_busy_page_cannot_make_a_framed_ad_viewable_after_it_left(
+    site: _Site, ad_site: _Site, beacon: LiveServer
+) -> None:
+    """Inside an iframe the tag's own check at its timer cannot see the top-level viewport:
+    it asks the observer afresh where the ad is."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs Playwright for Python")
+    assert beacon.first_key
+    with httpx.Client(base_url=beacon.base_url, headers={"X-API-Key": beacon.first_key}) as api:
+        _measure_and_report(
+            api,
+            site,
+            sync_api.sync_playwright,
+            lambda script, image: _framed_busy_pages(script, ad_port=ad_site.server_address[1]),
+            FRAMED_BUSY_EXPECTED,
+            one_at_a_time=True,
+            ad_site=ad_site,
+        )
+
+
 def _measure_and_report(
     api: httpx.Client,
     site: _Site,
@@ -263,10 +504,12 @@ def _measure_and_report(
     expected: dict[str, tuple[int, int]],
     *,
     one_at_a_time: bool = False,
+    ad_site: _Site | None = None,
 ) -> None:
     """Opens every page, waits for its scenario, and checks the campaign report against
     ``expected``. Busy pages go ``one_at_a_time``: pages of one site may share a renderer's
-    main thread, and one page's busy spell would shift the others' timing."""
+    main thread, and one page's busy spell would shift the others' timing. The ``ad_site``
+    serves the same pages on its own port; the creatives (``CREATIVES``) are only framed."""
     created = api.post(
         "/v1/pixel/campaigns", json={"name": "viewability", "use_case": "campaign_reporting"}
     )
@@ -274,7 +517,14 @@ def _measure_and_report(
     campaign_id = int(created.json()["id"])
     code = api.get(f"/v1/pixel/campaigns/{campaign_id}/code").json()
     site.pages = pages_for(code["snippets"]["script"], code["snippets"]["img"])
+    if ad_site is not None:
+        ad_site.pages = site.pages
     origin = f"http://127.0.0.1:{site.server_address[1]}"
+    servers = {urlsplit(origin).netloc} | (
+        {f"{host}:{ad_site.server_address[1]}" for host in (SAME_SITE, CROSS_SITE)}
+        if ad_site is not None
+        else set()
+    )
 
     expected_totals = (sum(m for m, _ in expected.values()), sum(v for _, v in expected.values()))
     with sync_playwright() as playwright:
@@ -283,6 +533,8 @@ def _measure_and_report(
             context = browser.new_context(viewport=VIEWPORT, user_agent=BROWSER_UA)  # type: ignore[arg-type]
             pages = []
             for path in site.pages:
+                if path.startswith(CREATIVES):
+                    continue
                 page = context.new_page()
                 page.goto(origin + path, wait_until="load")
                 pages.append(page)
@@ -299,8 +551,9 @@ def _measure_and_report(
     assert report["summary"]["viewability_rate"] == round(
         expected_totals[1] / expected_totals[0], 6
     )
+    assert {urlsplit(row["url"]).netloc for row in report["data"]} <= servers
     by_page = {
-        row["url"].removeprefix(origin): (
+        urlsplit(row["url"]).path: (
             row["measurable_impressions"],
             row["viewable_impressions"],
         )

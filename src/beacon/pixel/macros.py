@@ -237,7 +237,11 @@ def snippets(
 # view" notice or `visibilitychange` is delivered, so it trusts no silence: it takes the
 # observer's queued entries, re-reads visibilityState and the video's state, and measures the
 # element against the viewport itself. A failed check breaks the run there; the element is
-# observed afresh, so the next entry (in view or not) says where it is now.
+# observed afresh, so the next entry (in view or not) says where it is now. In a frame (`F`:
+# the ad server's iframe, cross-origin or not) the document's viewport is the frame, which the
+# ad fills wherever the frame is: there it measures nothing itself but observes the element
+# afresh (`w` 1) and decides on that fresh entry (`w` 2), which the browser computes against
+# the top-level viewport, clipped by every frame and scroller around it.
 _TAG_BODY = (
     "var D=document,s=D.currentScript,"
     "i=Date.now().toString(36)+Math.random().toString(36).slice(2,12);"
@@ -252,20 +256,21 @@ _TAG_BODY = (
     "if(!t||t==D.head||!t.getClientRects().length||!window.IntersectionObserver"
     "||D.visibilityState==null)return;"
     "var v=t.tagName=='VIDEO'?t:t.querySelector('video'),g=v||t,m=v?2e3:1e3,"
-    "r=0,a=-1,q=0,h=0,z=0,P=performance,"
+    "r=0,a=-1,q=0,h=0,z=0,w=0,F=self!=top,P=performance,"
     "o=new IntersectionObserver(y,{threshold:[0,.3,.5,1]});"
     "function l(b){return!v&&b.width*b.height>=242500?.3:.5}"
     "function y(x){for(var j=0;j<x.length;j++){"
-    "r=x[j].intersectionRatio>=l(x[j].boundingClientRect);f(x[j].time)}}"
+    "r=x[j].intersectionRatio>=l(x[j].boundingClientRect);if(w)w=2;f(x[j].time)}}"
     "function f(n){if(z)return;"
     "var k=r&&D.visibilityState=='visible'&&(!v||!v.paused&&!v.ended);"
-    "if(!k)a=-1;else if(a<0)a=Math.max(n,q);"
+    "if(!k)a=-1,w=0;else if(a<0)a=Math.max(n,q);"
     "clearTimeout(h);h=a<0?0:setTimeout(c,a+m-P.now())}"
     "function c(){y(o.takeRecords());if(a<0)return;"
     "var n=P.now(),b=g.getBoundingClientRect(),"
     "X=Math.min(b.right,innerWidth)-Math.max(b.left,0),"
     "Y=Math.min(b.bottom,innerHeight)-Math.max(b.top,0);"
-    "if(X<0||Y<0||X*Y<b.width*b.height*l(b)){r=0;o.unobserve(g);o.observe(g)}"
+    "if(F){if(w<2){w=1;o.unobserve(g);o.observe(g);return}w=0}"
+    "else if(X<0||Y<0||X*Y<b.width*b.height*l(b)){r=0;o.unobserve(g);o.observe(g)}"
     "f(n);if(a>=0&&n-a>=m){z=1;clearTimeout(h);o.disconnect();p({{iid}:i,{ev}:'viewable'})}}"
     "function u(){f(q=P.now())}"
     "p({{iid}:i,{ev}:'measurable'});o.observe(g);D.addEventListener('visibilitychange',u);"
