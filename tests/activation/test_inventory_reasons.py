@@ -79,7 +79,11 @@ def test_an_inventory_row_stored_under_a_hosts_root_dot_is_still_found(db: Datab
         )  # fmt: skip
     with db.transaction() as session:
         found = inventory.get_inventory_url(session=session, account_id=account_id, url=old_url)
-    assert found == old_url
+        # ... and under its plain spelling (a pixel's page, a link copied from the browser)
+        plain = inventory.get_inventory_url(
+            session=session, account_id=account_id, url="https://example.com/a"
+        )
+    assert found == old_url == plain
 
 
 def test_re_classifying_a_row_stored_under_a_hosts_root_dot_updates_that_row(
@@ -178,3 +182,43 @@ def test_re_uploading_a_url_stored_under_a_hosts_root_dot_keeps_its_one_row(
         assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 2
         aggregate = classifications_for_domains(session, ["example.com"])["example.com"]
     assert aggregate["keywords"] != ["old"]  # the refreshed result, counted once
+
+
+def test_a_page_sent_with_and_without_its_hosts_root_dot_is_one_inventory_row(
+    client: TestClient, db: Database
+) -> None:
+    # Review of the re-upload fix: the store held the page under 'example.com.' only; an upload
+    # of both spellings, or of the dotted one and later the plain one (a pixel's page has no
+    # dot), listed the page twice: the dotted URL was keyed by its older row, the plain one by
+    # its own key, and neither counted the other's row as the page's.
+    import hashlib
+
+    from sqlalchemy import func, select
+
+    from beacon.activation.models import InventoryUrl
+    from beacon.contextual.models import OK, UrlClassification
+    from beacon.core import auth
+
+    old_url = "https://example.com./a"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        both = auth.issue_api_key(session=session, account_name="both")
+        later = auth.issue_api_key(session=session, account_name="later")
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+                engine_version="old", classified_at=utcnow(),
+            )
+        )  # fmt: skip
+    sent = ["https://example.com./a", "https://example.com/a"]
+    assert upload_inventory(client, {"X-API-Key": both.key}, sent)["added"] == 1
+    assert upload_inventory(client, {"X-API-Key": both.key}, sent[::-1])["added"] == 0
+    assert upload_inventory(client, {"X-API-Key": later.key}, sent[:1])["added"] == 1
+    assert upload_inventory(client, {"X-API-Key": later.key}, sent[1:])["added"] == 0
+    for key in (both.key, later.key):
+        listed = client.get(f"{API}/inventory", headers={"X-API-Key": key}).json()
+        assert [row["url"] for row in listed["data"]] == [old_url]
+        assert listed["pagination"]["total"] == 1
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 2

@@ -12,6 +12,7 @@ from beacon.core.urls import (
     normalize_url,
     older_url_keys,
     plain_host,
+    root_dot_form,
     web_url_problem,
 )
 
@@ -202,3 +203,12 @@ def test_older_keys_of_a_host_without_its_root_dot_cost_no_normalisation(
     assert older_url_keys("http://[::1]:8080/a") == []
     assert calls == []
     assert older_url_keys("https://bücher.de\u3002/a") == ["https://xn--bcher-kva.de./a"]
+
+
+def test_the_root_dot_form_of_a_normalised_url_is_the_key_older_rows_carry() -> None:
+    for dotted in ("https://Example.com./a?utm_source=x&b=1", "http://example.com.:8080/a"):
+        assert root_dot_form(normalize_url(dotted)) == older_url_keys(dotted)[0]
+    assert root_dot_form("https://example.com/a?b=1") == "https://example.com./a?b=1"
+    assert root_dot_form("http://example.com:8080/") == "http://example.com.:8080/"
+    assert root_dot_form("https://203.0.113.9/a") is None
+    assert root_dot_form("https://[2001:db8::1]/a") is None

@@ -73,6 +73,14 @@ def write_key(session: Session, url: str) -> tuple[str, str]:
     return write_keys(session, [url])[url]
 
 
+def root_dot_key(url: str) -> tuple[str, str] | None:
+    """(url, hash) of ``url``'s root-dot spelling ('example.com./a' for 'example.com/a'),
+    whatever dot ``url`` was given with: the key rows of the page stored before the dot was
+    dropped carry. None where the host cannot carry one (an IP literal)."""
+    dotted = core_urls.root_dot_form(url_key(url)[0])
+    return None if dotted is None else _keyed(dotted)
+
+
 def stored_key(normalized: str) -> tuple[str, str]:
     """(url, hash) of a row stored under ``normalized`` as it is (an older key included)."""
     return _keyed(normalized)

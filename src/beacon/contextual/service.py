@@ -410,6 +410,12 @@ def older_url_keys(url: str) -> list[tuple[str, str]]:
     return classification_repository.older_url_keys(url)
 
 
+def root_dot_key(url: str) -> tuple[str, str] | None:
+    """(normalised URL, hash) of ``url``'s root-dot spelling, an older key of the page's rows
+    (None for an IP literal)."""
+    return classification_repository.root_dot_key(url)
+
+
 def write_keys(session: Session, urls: Iterable[str]) -> dict[str, tuple[str, str]]:
     """(normalised URL, hash) each URL's store row is written under: an older row's key when
     the URL was stored before under one (a host's root dot) and not since under its own."""

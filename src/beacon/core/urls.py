@@ -196,6 +196,26 @@ def older_url_keys(url: str) -> list[str]:
     return [older] if older != normalize_url(url) else []
 
 
+def root_dot_form(normalized: str) -> str | None:
+    """The root-dot spelling of a URL ``normalize_url`` gave ('https://example.com./a' for
+    'https://example.com/a'): the key a row stored before the dot was dropped may carry.
+    None for an IP literal or a host that has no label to end."""
+    parts = urlsplit(normalized)
+    host = parts.hostname or ""
+    if not host or host.endswith(".") or ":" in host or _is_ipv4(host):
+        return None
+    netloc = f"{host}.:{parts.port}" if parts.port is not None else f"{host}."
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _normalized(url: str, *, root_dot: bool) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()

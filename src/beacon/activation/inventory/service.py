@@ -23,6 +23,7 @@ from beacon.activation.schemas import (
 from beacon.contextual.service import (
     older_url_keys,
     request_classification,
+    root_dot_key,
     url_key,
     write_keys,
 )
@@ -253,29 +254,35 @@ def get_inventory_url(*, session: Session, account_id: int, url: str) -> str:
     """The normalised URL when it is in the account's inventory (under its key, or a key of an
     older normalisation its row was stored with); otherwise a 404."""
     normalized, url_hash = url_key(url)
-    for key, key_hash in [(normalized, url_hash), *older_url_keys(url)]:
+    dotted = root_dot_key(url)
+    for key, key_hash in [(normalized, url_hash), *older_url_keys(url), *filter(None, [dotted])]:
         if repository.inventory_url(session, account_id=account_id, url_hash=key_hash) is not None:
             return key
     raise NotFound(f"{normalized} is not in this account's inventory")
 
 
 def _as_stored(session: Session, found: list[tuple[str, InventoryEntry]]) -> list[InventoryEntry]:
-    """One entry per store row, for (URL as given, its entry): keyed as the store writes the
-    URL (its older row's key for a URL stored before under a host's root dot, ``write_keys``),
-    so that the inventory row joins that row; no second row is added beside it."""
+    """One entry per page, for (URL as given, its entry): the spellings of a page with and
+    without its host's root dot are one page (one key, ``url_key``). It is keyed as the store
+    writes it (its older row's key where a spelling resolves to one, ``write_keys``), so that the
+    inventory row joins that row; its other keys, the root-dot one included, let an account's
+    row under any of them count as the page's, so no second row is added beside it."""
     keys = write_keys(session, [url for url, _ in found])
     entries: dict[str, InventoryEntry] = {}
     for url, entry in found:
         written, written_hash = keys[url]
-        others = [entry.url_hash, *(older for _, older in older_url_keys(url))]
-        entries.setdefault(
-            written_hash,
-            InventoryEntry(
-                written,
-                written_hash,
-                entry.domain,
-                tuple(other for other in others if other != written_hash),
-            ),
+        current = entries.get(entry.url_hash)
+        if current is not None and (
+            current.url_hash != entry.url_hash or written_hash == entry.url_hash
+        ):
+            continue  # the page is in already (under its older key when any spelling had one)
+        dotted = root_dot_key(url)
+        others = {entry.url_hash, *(h for _, h in older_url_keys(url))}
+        if dotted is not None:
+            others.add(dotted[1])
+        others.discard(written_hash)
+        entries[entry.url_hash] = InventoryEntry(
+            written, written_hash, entry.domain, tuple(sorted(others))
         )
     return list(entries.values())
 
