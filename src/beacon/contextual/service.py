@@ -321,7 +321,7 @@ def failure_outcome(row: UrlClassification, *, error: str, cached: bool) -> UrlO
         stale = _outcome_from_row(row, cached=True)
         return replace(stale, refresh_error=error, retry_at=row.next_attempt_at)
     return UrlOutcome(
-        url=row.url,
+        url=_shown_url(row),
         classification=None,
         classified_at=None,
         engine_version=None,
@@ -382,9 +382,15 @@ def classify_url(
         return _outcome_from_row(row, cached=False)
 
 
+def _shown_url(row: UrlClassification) -> str:
+    """``row``'s URL as answers give it: normalised as today, so a row stored before the host's
+    root dot was dropped answers 'example.com/a' as every other spelling of the page does."""
+    return url_key(row.url)[0] if older_url_keys(row.url) else row.url
+
+
 def _outcome_from_row(row: UrlClassification, *, cached: bool) -> UrlOutcome:
     return UrlOutcome(
-        url=row.url,
+        url=_shown_url(row),
         classification=orjson.loads(row.classification) if row.classification else None,
         classified_at=row.classified_at,
         engine_version=row.engine_version,
