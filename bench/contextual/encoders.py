@@ -534,13 +534,13 @@ def markdown(report: dict[str, Any]) -> str:
                     f"{100 * entry['softmax']:.1f} / {100 * entry['ridge']:.1f}" if entry else "-"
                 )
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
-        lines.append(
-            "| n (dev) | "
-            + " | ".join(
-                str(next(iter(runs.values()))["dev"].get(g, {}).get("n", "-")) for g in groups
-            )
-            + " |"
-        )
+        seen = set()
+        for label, run in runs.items():
+            counts = tuple(str(run["dev"].get(g, {}).get("n", "-")) for g in groups)
+            if counts not in seen:
+                seen.add(counts)
+                cap = label[label.find("dev cap") :].rstrip(")")
+                lines.append(f"| n ({cap}) | " + " | ".join(counts) + " |")
         lines.append("")
     return "\n".join(lines)
 
