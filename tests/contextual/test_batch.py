@@ -272,10 +272,14 @@ def test_a_batch_refreshes_a_url_stored_under_a_hosts_root_dot_in_its_row(
             engine_version="an-older-engine", classified_at=utcnow() - timedelta(days=30),
             key=store.stored_key(dotted),
         )  # fmt: skip
-    created = client.post(BATCH, json={"urls": [dotted, dotted + "#x"]}, headers=headers).json()
+    # The plain spelling first (review of the fix): it chose the page's key, its own, and the
+    # result went to a second row beside the older one.
+    plain = f"http://localhost:{port}/football.html"
+    sent = [plain, dotted, dotted + "#x"]
+    created = client.post(BATCH, json={"urls": sent}, headers=headers).json()
     run_worker(db, settings)
     body = client.get(f"{BATCH}/{created['id']}", headers=headers).json()
-    assert body["summary"] == {"classified": 2, "failed": 0}
+    assert body["summary"] == {"classified": 3, "failed": 0}
     assert body["results"][0]["classification"] != stale
     assert site.hits["/football.html"] == 1
     with db.transaction() as session:

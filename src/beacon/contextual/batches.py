@@ -140,19 +140,24 @@ def _answers_from_store(
     answered: dict[str, service.UrlOutcome] = {}
     to_fetch: dict[str, tuple[str, str]] = {}  # ordered: each distinct URL is fetched once
     keys = classification_repository.write_keys(session, urls)
+    # One key a page: where one spelling of it (its host's root dot) leads to an older row,
+    # that row, whichever spelling came first; else a batch listing the plain spelling first
+    # wrote a second row beside the older one.
+    chosen: dict[str, tuple[str, str]] = {}
     for url in urls:
-        normalized, _ = classification_repository.url_key(url)
-        if normalized in answered or normalized in to_fetch:
-            continue
+        normalized, own = classification_repository.url_key(url)
+        if normalized not in chosen or chosen[normalized][1] == own != keys[url][1]:
+            chosen[normalized] = keys[url]
+    for url, key in chosen.items():
         known = service.stored_outcome(
-            classification_repository.stored_row(session, url, key=keys[url]),
+            classification_repository.stored_row(session, url, key=key),
             settings=settings,
             now=now,
         )
         if known is not None:
-            answered[normalized] = known
+            answered[url] = known
         else:
-            to_fetch[normalized] = keys[url]
+            to_fetch[url] = key
     return answered, to_fetch
 
 
