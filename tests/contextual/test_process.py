@@ -319,3 +319,12 @@ def test_a_sites_wait_is_shared_by_the_server_and_its_child(
         results = service.classify_pages(urls=urls, settings=opened)
         assert [(r.url, r.held) for r in results] == [(url, True) for url in urls]
         assert sum(other.hits.values()) == 1 and sum(site.hits.values()) == 1
+
+        # A page of a site not held that redirects into one the server holds: the child
+        # followed the redirect and asked the held site (it knew only its own holds).
+        with LocalSite() as third:
+            hop = third.url(f"/to/{other.base.split('://', 1)[1]}/gadgets.html")
+            [redirected] = service.classify_pages(urls=[hop], settings=opened)
+            assert redirected.error is not None and redirected.error.startswith("not fetched:")
+            assert third.hits[hop.split(third.base, 1)[1]] == 1
+            assert sum(other.hits.values()) == 1

@@ -386,6 +386,16 @@ class _OriginHolds:
             while len(self._holds) > ROBOTS_CACHE_SIZE:
                 self._holds.popitem(last=False)
 
+    def current(self) -> list[SiteHold]:
+        """Every hold in force now, with the seconds it has left."""
+        now = time.monotonic()
+        with self._lock:
+            return [
+                SiteHold(origin=origin, reason=reason, seconds=until - now)
+                for origin, (until, reason) in self._holds.items()
+                if until > now
+            ]
+
     def clear(self) -> None:
         with self._lock:
             self._holds.clear()
@@ -415,6 +425,11 @@ def site_hold(url: str) -> SiteHold | None:
         return None
     held = _origin_holds.held(origin)
     return None if held is None else SiteHold(origin=origin, reason=held[0], seconds=held[1])
+
+
+def site_holds() -> list[SiteHold]:
+    """The holds in force in this process now (for the classifier's child to hold too)."""
+    return _origin_holds.current()
 
 
 def adopt_hold(hold: SiteHold) -> None:

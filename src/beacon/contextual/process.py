@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from beacon.contextual.fetch import FetchSettings
+    from beacon.contextual.fetch import FetchSettings, SiteHold
     from beacon.contextual.pages import PageResult
 
 log = logging.getLogger("beacon.contextual")
@@ -106,9 +106,12 @@ class ClassifierProcess:
         limits: FetchSettings,
         parallel: int,
         min_confidence: float | None,
+        holds: Sequence[SiteHold] = (),
     ) -> list[PageResult]:
-        """What ``pages.classify_here`` answers for these arguments, computed in the child."""
-        args = (list(urls), limits, parallel, min_confidence)
+        """What ``pages.classify_here`` answers for these arguments, computed in the child,
+        which first holds the sites ``holds`` names (the caller's: a redirect into one of them
+        is not followed there either)."""
+        args = (list(urls), limits, parallel, min_confidence, list(holds))
         started = time.monotonic()
         deadline = self._deadline(urls, limits, parallel)
         with self._call_lock:
@@ -127,7 +130,7 @@ class ClassifierProcess:
 
     def _call(
         self,
-        args: tuple[list[str], FetchSettings, int, float | None],
+        args: tuple[list[str], FetchSettings, int, float | None, list[SiteHold]],
         *,
         pages: int,
         deadline: float,
@@ -299,8 +302,14 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _classify_in_child(
-    urls: list[str], limits: FetchSettings, parallel: int, min_confidence: float | None
+    urls: list[str],
+    limits: FetchSettings,
+    parallel: int,
+    min_confidence: float | None,
+    holds: list[SiteHold],
 ) -> list[PageResult]:
-    from beacon.contextual import pages
+    from beacon.contextual import fetch, pages
 
+    for hold in holds:
+        fetch.adopt_hold(hold)
     return pages.classify_here(urls, limits, parallel, min_confidence)

@@ -21,7 +21,7 @@ from beacon.contextual.fetch import FetchSettings, decode_html
 from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.contextual.pages import PageResult, classify_here
 from beacon.core.config import Settings
-from beacon.core.db import Database
+from beacon.core.db import Database, slices
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
@@ -92,14 +92,13 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     if child is None:
         return classify_here(list(urls), limits, parallel, min_confidence)
     # A site's hold (its 429/503) is per process: pages of a site held here are not sent to
-    # the child, and a hold the child met holds the site here too (API requests fetch here).
+    # the child, the child holds this process's sites too (a redirect into one is not
+    # followed), and a hold the child met holds the site here too (API requests fetch here).
     held = {url: pages.held_result(url) for url in urls}
     to_fetch = [url for url in urls if held[url] is None]
-    size = CHILD_CALL_ROUNDS * parallel
     fetched: list[PageResult] = []
-    for start in range(0, len(to_fetch), size):
-        part = to_fetch[start : start + size]
-        fetched += child.classify(part, limits, parallel, min_confidence)
+    for part in slices(to_fetch, CHILD_CALL_ROUNDS * parallel):
+        fetched += child.classify(part, limits, parallel, min_confidence, fetch.site_holds())
     for result in fetched:
         if result.hold is not None:  # less the time since the child met it
             since = (utcnow() - result.classified_at).total_seconds()

@@ -123,6 +123,9 @@ def _handler_for(site: LocalSite) -> type[BaseHTTPRequestHandler]:
                 self._send(500, "text/html", b"<html><body>oops</body></html>")
             elif path == "/busy.html":
                 self._send(site.busy_status, "text/html", b"<html><body>busy</body></html>", **wait)
+            elif path.startswith("/to/"):  # /to/<host:port>/<path>: to another site
+                _, _, where, rest = path.split("/", 3)
+                self._send(301, "text/html", b"moved", Location=f"http://{where}/{rest}")
             elif path.startswith("/moved/"):
                 self._send(301, "text/html", b"moved", Location="/" + path.split("/", 2)[2])
             else:
