@@ -165,7 +165,12 @@ class _RecordingChild:
         self.calls: list[list[str]] = []
 
     def classify(
-        self, urls: list[str], limits: FetchSettings, parallel: int, min_confidence: object
+        self,
+        urls: list[str],
+        limits: FetchSettings,
+        parallel: int,
+        min_confidence: object,
+        holds: object = (),
     ) -> list[pages.PageResult]:
         self.calls.append(list(urls))
         return [
