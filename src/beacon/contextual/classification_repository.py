@@ -23,7 +23,7 @@ from beacon.contextual.fetch import normalize_url
 from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
 from beacon.contextual.sentiment import NEGATIVE_THRESHOLD, POSITIVE_THRESHOLD
 from beacon.core import urls as core_urls
-from beacon.core.db import UTCDateTime, rowcount, upsert_insert
+from beacon.core.db import UTCDateTime, rowcount, slices, upsert_insert
 from beacon.core.timefmt import utcnow
 
 Classification = dict[str, Any]
@@ -54,12 +54,10 @@ def write_keys(session: Session, urls: Iterable[str]) -> dict[str, tuple[str, st
     older = {url: found for url in keys if (found := older_url_keys(url))}
     hashes = sorted({h for url, olds in older.items() for _, h in [keys[url], *olds]})
     present: set[str] = set()
-    for start in range(0, len(hashes), 500):
+    for part in slices(hashes, 500):
         present.update(
             session.scalars(
-                select(UrlClassification.url_hash).where(
-                    UrlClassification.url_hash.in_(hashes[start : start + 500])
-                )
+                select(UrlClassification.url_hash).where(UrlClassification.url_hash.in_(part))
             )
         )
     for url, olds in older.items():
@@ -357,14 +355,23 @@ def record_hold(
     statement = statement.on_conflict_do_update(
         index_elements=["url_hash"],
         set_={"error": reason, "next_attempt_at": retry_at},
-        where=~and_(
-            UrlClassification.status == ERROR,
-            UrlClassification.attempts > 0,
-            UrlClassification.next_attempt_at.is_(None),
-        ),
+        where=~_GIVEN_UP,
     )
     session.execute(statement)
     return _reload(session, url_hash)
+
+
+def given_up(row: UrlClassification) -> bool:
+    """Whether the worker stopped retrying ``row``'s URL (failures with no next attempt);
+    ``_GIVEN_UP`` says the same in SQL."""
+    return row.status == ERROR and row.attempts > 0 and row.next_attempt_at is None
+
+
+_GIVEN_UP = and_(
+    UrlClassification.status == ERROR,
+    UrlClassification.attempts > 0,
+    UrlClassification.next_attempt_at.is_(None),
+)
 
 
 def _reload(session: Session, url_hash: str) -> UrlClassification:

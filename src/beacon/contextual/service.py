@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from beacon.contextual import classification_repository, engine, fetch, pages, process, repository
 from beacon.contextual.fetch import FetchSettings, decode_html
-from beacon.contextual.models import ERROR, OK, UrlClassification
+from beacon.contextual.models import OK, UrlClassification
 from beacon.contextual.pages import PageResult, classify_here
 from beacon.core.config import Settings
 from beacon.core.db import Database, slices
@@ -266,7 +266,7 @@ def _record_hold(
     not asked, so no attempt is counted and the retry window's start is not moved; it is tried
     again when the hold ends. A URL the worker gave up stays given up."""
     assert result.error is not None
-    if row is not None and given_up(row):
+    if row is not None and classification_repository.given_up(row):
         return row
     wait = result.retry_after or settings.classification_retry_base_seconds
     wait = min(wait, settings.classification_retry_max_seconds)
@@ -278,11 +278,6 @@ def _record_hold(
         retry_at=result.classified_at + timedelta(seconds=wait),
         key=key,
     )
-
-
-def given_up(row: UrlClassification) -> bool:
-    """Whether the worker stopped retrying ``row``'s URL (failures with no next attempt)."""
-    return row.status == ERROR and row.attempts > 0 and row.next_attempt_at is None
 
 
 def stored_outcome(
@@ -304,7 +299,7 @@ def stored_outcome(
     recently = timedelta(seconds=settings.classification_given_up_retry_seconds)
     if (
         row.error
-        and given_up(row)
+        and classification_repository.given_up(row)
         and row.last_failure_at is not None
         and now < row.last_failure_at + recently
     ):
