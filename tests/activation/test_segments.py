@@ -700,3 +700,48 @@ def test_limit_refusals_have_the_same_exact_body_on_create_and_update(
     )
     assert padded.status_code == 201, padded.text
     assert padded.json()["rules"]["keywords"] == ["k" * 200]
+
+
+def test_an_update_sends_back_the_domains_stored_over_the_cap(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    # A segment stored before cf1bf58 may hold more than 1,000 domains: a client that read it
+    # and sent it back unchanged (GET then PUT) got a 422 for the list it had just read.
+    domains = [f"site{i}.com" for i in range(1005)]
+    stored = {"keywords": ["gpu"], "domains": domains, "exclude": {"domains": domains[:1002]}}
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "Old", "rules": {"keywords": ["gpu"]}}
+    ).json()
+    url = f"{API}/segments/{created['id']}"
+    with db.transaction() as session:
+        segment = session.get(Segment, created["id"])
+        assert segment is not None
+        segment.rules = json.dumps(stored)
+    read = client.get(url, headers=headers).json()
+    assert read["rules"] == stored
+    sent_back = {"name": read["name"], "description": read["description"], "rules": read["rules"]}
+    response = client.put(url, headers=headers, json=sent_back)
+    assert response.status_code == 200, response.text
+    assert response.json()["rules"] == stored
+    # Kept with other changes, or shrunk while still over the cap: accepted.
+    shrunk = {**stored, "keywords": ["gpu", "chips"], "domains": domains[:1003]}
+    response = client.put(url, headers=headers, json={"name": "Renamed", "rules": shrunk})
+    assert response.status_code == 200, response.text
+    assert response.json()["rules"] == shrunk
+    # Grown, or a new domain in place of a stored one while over the cap: refused as a create.
+    for rules, field in [
+        ({**shrunk, "domains": domains[:1004]}, "rules.domains"),
+        ({**shrunk, "domains": [*domains[:1002], "new.com"]}, "rules.domains"),
+        ({**shrunk, "exclude": {"domains": [*domains[:1002], "new.com"]}}, "rules.exclude.domains"),
+        ({**shrunk, "exclude": {"domains": domains[:1003]}}, "rules.exclude.domains"),
+        # moved to another list: not what that list holds
+        ({"keywords": ["gpu"], "exclude": {"domains": domains[:1005]}}, "rules.exclude.domains"),
+    ]:
+        response = client.put(url, headers=headers, json={"rules": rules})
+        assert (response.status_code, response.json()) == (422, _refusal(field, 1000)), field
+    assert client.get(url, headers=headers).json()["rules"] == shrunk
+    # Back under the cap, the list is a new segment's: 1,000 at most again.
+    under = {"keywords": ["gpu"], "domains": domains[:1000]}
+    assert client.put(url, headers=headers, json={"rules": under}).status_code == 200
+    response = client.put(url, headers=headers, json={"rules": {**under, "domains": domains}})
+    assert (response.status_code, response.json()) == (422, _refusal("rules.domains", 1000))
