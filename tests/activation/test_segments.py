@@ -632,3 +632,116 @@ def test_an_update_keeps_terms_stored_before_the_length_limits(
     assert client.get(url, headers=headers).json()["rules"]["exclude"] == {
         "entities": [long_entity]
     }
+
+
+def _refusal(field: str, limit: int) -> dict[str, str]:
+    """The 422 body of a rules limit, as clients read it (bounds in words, core.errors)."""
+    return {
+        "error": "validation_error",
+        "message": f"Invalid value for '{field}': must have at most {limit} items",
+    }
+
+
+def test_limit_refusals_have_the_same_exact_body_on_create_and_update(
+    client: TestClient, headers: Headers
+) -> None:
+    # Pinned before the limits moved from the pydantic models into the segments service: the
+    # status, code, field path and words stay what clients read before.
+    too_many_domains = [f"site{i}.com" for i in range(1001)]
+    too_many_keywords = [f"phrase {i}" for i in range(1001)]
+    cases: list[tuple[dict[str, Any], dict[str, str]]] = [
+        ({"keywords": ["k" * 201]}, _refusal("rules.keywords[0]", 200)),
+        ({"keywords": ["gpu", "k" * 5000]}, _refusal("rules.keywords[1]", 200)),
+        ({"entities": ["e", "e" * 201]}, _refusal("rules.entities[1]", 200)),
+        ({"domains": ["d" * 250 + ".com"]}, _refusal("rules.domains[0]", 253)),
+        (
+            {"iab_categories": ["IAB19"], "exclude": {"keywords": ["k" * 201]}},
+            _refusal("rules.exclude.keywords[0]", 200),
+        ),
+        ({"domains": too_many_domains}, _refusal("rules.domains", 1000)),
+        (
+            {"keywords": ["gpu"], "exclude": {"domains": too_many_domains}},
+            _refusal("rules.exclude.domains", 1000),
+        ),
+        ({"keywords": too_many_keywords}, _refusal("rules.keywords", 1000)),
+        # The first refusal in the order of the fields: main rules before exclude, a list's
+        # count before its terms, terms in order.
+        (
+            {"keywords": ["k" * 201, "x" * 300], "domains": too_many_domains},
+            _refusal("rules.keywords[0]", 200),
+        ),
+        (
+            {"keywords": ["gpu"], "domains": ["d" * 254], "exclude": {"keywords": ["k" * 201]}},
+            _refusal("rules.domains[0]", 253),
+        ),
+        ({"keywords": ["k" * 201, *too_many_keywords]}, _refusal("rules.keywords", 1000)),
+    ]
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "Kept", "rules": {"keywords": ["gpu"]}}
+    ).json()
+    url = f"{API}/segments/{created['id']}"
+    for rules, body in cases:
+        refused = client.post(
+            f"{API}/segments", headers=headers, json={"name": "x", "rules": rules}
+        )
+        assert (refused.status_code, refused.json()) == (422, body), rules
+        refused = client.put(url, headers=headers, json={"name": "Renamed", "rules": rules})
+        assert (refused.status_code, refused.json()) == (422, body), rules
+    assert [s["id"] for s in client.get(f"{API}/segments", headers=headers).json()] == [
+        created["id"]
+    ]
+    read = client.get(url, headers=headers).json()
+    assert (read["name"], read["rules"]) == ("Kept", {"keywords": ["gpu"]})
+    # The limits are counted on the term as stored: surrounding whitespace is dropped first.
+    padded = client.post(
+        f"{API}/segments",
+        headers=headers,
+        json={"name": "Padded", "rules": {"keywords": ["  " + "k" * 200 + "\n"]}},
+    )
+    assert padded.status_code == 201, padded.text
+    assert padded.json()["rules"]["keywords"] == ["k" * 200]
+
+
+def test_an_update_sends_back_the_domains_stored_over_the_cap(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    # A segment stored before cf1bf58 may hold more than 1,000 domains: a client that read it
+    # and sent it back unchanged (GET then PUT) got a 422 for the list it had just read.
+    domains = [f"site{i}.com" for i in range(1005)]
+    stored = {"keywords": ["gpu"], "domains": domains, "exclude": {"domains": domains[:1002]}}
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "Old", "rules": {"keywords": ["gpu"]}}
+    ).json()
+    url = f"{API}/segments/{created['id']}"
+    with db.transaction() as session:
+        segment = session.get(Segment, created["id"])
+        assert segment is not None
+        segment.rules = json.dumps(stored)
+    read = client.get(url, headers=headers).json()
+    assert read["rules"] == stored
+    sent_back = {"name": read["name"], "description": read["description"], "rules": read["rules"]}
+    response = client.put(url, headers=headers, json=sent_back)
+    assert response.status_code == 200, response.text
+    assert response.json()["rules"] == stored
+    # Kept with other changes, or shrunk while still over the cap: accepted.
+    shrunk = {**stored, "keywords": ["gpu", "chips"], "domains": domains[:1003]}
+    response = client.put(url, headers=headers, json={"name": "Renamed", "rules": shrunk})
+    assert response.status_code == 200, response.text
+    assert response.json()["rules"] == shrunk
+    # Grown, or a new domain in place of a stored one while over the cap: refused as a create.
+    for rules, field in [
+        ({**shrunk, "domains": domains[:1004]}, "rules.domains"),
+        ({**shrunk, "domains": [*domains[:1002], "new.com"]}, "rules.domains"),
+        ({**shrunk, "exclude": {"domains": [*domains[:1002], "new.com"]}}, "rules.exclude.domains"),
+        ({**shrunk, "exclude": {"domains": domains[:1003]}}, "rules.exclude.domains"),
+        # moved to another list: not what that list holds
+        ({"keywords": ["gpu"], "exclude": {"domains": domains[:1005]}}, "rules.exclude.domains"),
+    ]:
+        response = client.put(url, headers=headers, json={"rules": rules})
+        assert (response.status_code, response.json()) == (422, _refusal(field, 1000)), field
+    assert client.get(url, headers=headers).json()["rules"] == shrunk
+    # Back under the cap, the list is a new segment's: 1,000 at most again.
+    under = {"keywords": ["gpu"], "domains": domains[:1000]}
+    assert client.put(url, headers=headers, json={"rules": under}).status_code == 200
+    response = client.put(url, headers=headers, json={"rules": {**under, "domains": domains}})
+    assert (response.status_code, response.json()) == (422, _refusal("rules.domains", 1000))

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-from typing import Annotated, Any, Literal, NamedTuple, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import pycountry
 from pydantic import (
@@ -15,9 +14,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     Strict,
-    ValidationError,
     ValidationInfo,
-    ValidatorFunctionWrapHandler,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -141,16 +138,30 @@ IabCode = Annotated[
 ]
 
 
-# keywords or entities of one rule set: every build matches each against every page
+# Each keyword, entity and domain list of a rule set: every build matches each term against
+# every page. A term has the length of a name (NAME_MAX), a domain that of a domain name (253
+# characters, RFC 1035); a 5,000-character keyword matched nothing yet was stored (a 201).
 MAX_RULE_TERMS = 1_000
-# One keyword, entity or domain: a phrase as long as a name (NAME_MAX); a domain name is at
-# most 253 characters (RFC 1035). Each term is matched against every page of every build, and
-# a longer one matched nothing yet was stored (a 5,000-character keyword took a 201).
 MAX_TERM_CHARS = NAME_MAX
 MAX_DOMAIN_CHARS = 253
-Term = Annotated[NonBlank, Field(max_length=MAX_TERM_CHARS)]
-# A rule set's lists of terms and the length limit of each of their terms.
-TERM_LIMITS = {"keywords": MAX_TERM_CHARS, "entities": MAX_TERM_CHARS, "domains": MAX_DOMAIN_CHARS}
+# (most terms, most characters a term) of each limited list. The segments service checks them
+# (``segments.service.check_rule_limits``), not these models: the domain and length limits came
+# after segments were stored, and an update keeps what its segment already holds, which only
+# the service can compare. The models state them in the OpenAPI document.
+RULE_LIST_LIMITS = {
+    "keywords": (MAX_RULE_TERMS, MAX_TERM_CHARS),
+    "entities": (MAX_RULE_TERMS, MAX_TERM_CHARS),
+    "domains": (MAX_RULE_TERMS, MAX_DOMAIN_CHARS),
+}
+_AT_MOST_TERMS = Field(json_schema_extra={"maxItems": MAX_RULE_TERMS})
+Terms = Annotated[
+    list[Annotated[NonBlank, Field(json_schema_extra={"maxLength": MAX_TERM_CHARS})]],
+    _AT_MOST_TERMS,
+]
+Domains = Annotated[
+    list[Annotated[NonBlank, Field(json_schema_extra={"maxLength": MAX_DOMAIN_CHARS})]],
+    _AT_MOST_TERMS,
+]
 
 
 class RuleSet(BaseModel):
@@ -177,27 +188,24 @@ class RuleSet(BaseModel):
         min_length=1,
         description="Any of these codes; a tier-1 code also matches its children",
     )
-    keywords: list[Term] | None = Field(
+    keywords: Terms | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_RULE_TERMS,
         description=f"Any of these phrases (case-insensitive, whole words); "
         f"at most {MAX_RULE_TERMS}, each at most {MAX_TERM_CHARS} characters",
     )
-    entities: list[Term] | None = Field(
+    entities: Terms | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_RULE_TERMS,
         description=f"Any of these entity names (case-insensitive); at most {MAX_RULE_TERMS}, "
         f"each at most {MAX_TERM_CHARS} characters",
     )
     sentiment: list[Sentiment] | None = Field(
         default=None, min_length=1, description="Allowed labels"
     )
-    domains: list[Annotated[NonBlank, Field(max_length=MAX_DOMAIN_CHARS)]] | None = Field(
+    domains: Domains | None = Field(
         default=None,
         min_length=1,
-        max_length=MAX_RULE_TERMS,
         description="Any of these publisher domains (registrable domain, e.g. 'bbc.co.uk'); "
         f"at most {MAX_RULE_TERMS}, each at most {MAX_DOMAIN_CHARS} characters",
     )
@@ -258,58 +266,6 @@ class SegmentUpdate(BaseModel):
         if value is None:
             raise ValueError("may be omitted but not null")
         return value
-
-    @field_validator("rules", mode="wrap")
-    @classmethod
-    def _long_terms_checked_by_the_service(
-        cls, value: object, handler: ValidatorFunctionWrapHandler
-    ) -> object:
-        # A segment stored before the term limits may hold longer terms, which a client sends
-        # back as it read them: such terms pass here, and the service refuses the ones the
-        # stored segment does not hold (segments.service.update_segment), as a create would.
-        try:
-            return handler(value)
-        except ValidationError as exc:
-            errors = [e for e in exc.errors() if e["type"] != "none_required"]
-            places = [_long_term_at(e["loc"]) for e in errors if e["type"] == "too_long"]
-            found = [place for place in places if place is not None]
-            if not errors or len(found) != len(errors) or not isinstance(value, dict):
-                raise
-        within = copy.deepcopy(value)
-        for place in found:
-            place.terms(within)[place.position] = "x"  # within every limit
-        rules = handler(within)
-        assert isinstance(rules, SegmentRules)
-        for place in found:
-            rule_set = rules.exclude if place.excluded and rules.exclude else rules
-            getattr(rule_set, place.field)[place.position] = place.terms(value)[
-                place.position
-            ].strip()
-        return rules
-
-
-class _TermAt(NamedTuple):
-    """Where a term is in a segment's rules: ``rules.exclude.keywords[1]``."""
-
-    excluded: bool
-    field: str
-    position: int
-
-    def terms(self, rules: dict[str, Any]) -> list[Any]:
-        terms: list[Any] = (rules["exclude"] if self.excluded else rules)[self.field]
-        return terms
-
-
-def _long_term_at(loc: tuple[str | int, ...]) -> _TermAt | None:
-    """The term a ``too_long`` error's location names (a model's class name, pydantic's union
-    tag, left out); None for any other location (a list with too many terms)."""
-    path = tuple(part for part in loc if part not in ("SegmentRules", "RuleSet"))
-    if len(path) not in (2, 3) or path[:-2] not in ((), ("exclude",)):
-        return None
-    field, index = path[-2], path[-1]
-    if not isinstance(index, int) or field not in TERM_LIMITS:
-        return None
-    return _TermAt(excluded=len(path) == 3, field=str(field), position=index)
 
 
 class TopDomain(BaseModel):

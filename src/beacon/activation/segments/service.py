@@ -16,7 +16,7 @@ from beacon.activation.inventory import repository as inventory_repository
 from beacon.activation.inventory.service import sync_pixel_urls
 from beacon.activation.models import Segment
 from beacon.activation.schemas import (
-    TERM_LIMITS,
+    RULE_LIST_LIMITS,
     MemberDomainPage,
     MemberUrl,
     MemberUrlPage,
@@ -29,7 +29,7 @@ from beacon.activation.schemas import (
 )
 from beacon.activation.segments import repository
 from beacon.activation.segments.rules import SegmentMatcher
-from beacon.core.errors import ValidationFailed, error_from_validation, not_found
+from beacon.core.errors import ValidationFailed, field_name, not_found
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -51,6 +51,7 @@ def create_segment(
 ) -> Segment:
     """Create a segment; it is queued for building (status ``pending``)."""
     require(role, Action.classify)
+    check_rule_limits(rules=data.rules)
     now = utcnow()
     segment = Segment(
         account_id=account_id,
@@ -90,7 +91,7 @@ def update_segment(
     if "description" in changes:
         segment.description = changes["description"]
     if data.rules is not None and _rules_json(data.rules) != segment.rules:
-        _refuse_new_long_terms(data.rules, stored=orjson.loads(segment.rules))
+        check_rule_limits(rules=data.rules, stored=orjson.loads(segment.rules))
         segment.rules = _rules_json(data.rules)
         _requeue(segment)
     segment.last_updated_date = utcnow()
@@ -98,24 +99,45 @@ def update_segment(
     return segment
 
 
-def _refuse_new_long_terms(rules: SegmentRules, *, stored: dict[str, Any]) -> None:
-    """422 for a term over its length limit (``TERM_LIMITS``) unless the stored rules hold it
-    in the same list: a segment stored before the limits keeps its terms through an update
-    that sends them back, and a term the update adds is refused as a create refuses it."""
-    scopes = [((), rules, stored), (("exclude",), rules.exclude, stored.get("exclude") or {})]
-    for where, rule_set, held in scopes:
-        for field, limit in TERM_LIMITS.items():
-            kept = set(held.get(field) or ())
-            for index, term in enumerate(getattr(rule_set, field, None) or ()):
-                if len(term) > limit and term not in kept:
-                    loc = ("body", "rules", *where, field, index)
-                    error = {
-                        "type": "too_long",
-                        "loc": loc,
-                        "msg": "",
-                        "ctx": {"max_length": limit},
-                    }
-                    raise error_from_validation([error])
+def check_rule_limits(*, rules: SegmentRules, stored: dict[str, Any] | None = None) -> None:
+    """422 for the first keyword, entity or domain list of ``rules`` over its count limit, or
+    term over its length limit (``RULE_LIST_LIMITS``), as a create refuses them.
+
+    An update passes the ``stored`` rules of its segment: a list may keep what the same list
+    holds there though the limits came later (a longer term, more than 1,000 domains, kept or
+    shrunk), and is refused only what it adds.
+    """
+    held = stored or {}
+    scopes = [((), rules, held), (("exclude",), rules.exclude, held.get("exclude") or {})]
+    for where, rule_set, held_set in scopes:
+        for field, (most_terms, most_chars) in RULE_LIST_LIMITS.items():
+            terms: list[str] = getattr(rule_set, field, None) or []
+            kept: list[str] = held_set.get(field) or []
+            if len(terms) > most_terms and not _only_kept(terms, kept):
+                raise _over_limit((*where, field), most_terms)
+            kept_terms = set(kept)
+            for index, term in enumerate(terms):
+                if len(term) > most_chars and term not in kept_terms:
+                    raise _over_limit((*where, field, index), most_chars)
+
+
+def _only_kept(terms: list[str], kept: list[str]) -> bool:
+    """Whether ``terms`` adds nothing to ``kept``: no new term, and no more of them."""
+    return len(terms) <= len(kept) and set(terms) <= set(kept)
+
+
+def _over_limit(loc: tuple[str | int, ...], limit: int) -> ValidationFailed:
+    # The words the pydantic models said when they checked these limits, which clients read
+    # ("items" for a term's characters too); ``details`` names the list for the console's form.
+    per_term = isinstance(loc[-1], int)
+    return ValidationFailed(
+        f"Invalid value for '{field_name(('rules', *loc))}': must have at most {limit} items",
+        details={
+            "field": ".".join(str(part) for part in (loc[:-1] if per_term else loc)),
+            "per_term": per_term,
+            "limit": limit,
+        },
+    )
 
 
 def _requeue(segment: Segment) -> None:
@@ -257,7 +279,9 @@ def preview_rules(
     *, session: Session, account_id: int, rules: SegmentRules, sample_size: int = 10
 ) -> Preview:
     """Evaluate ``rules`` against the account's classified inventory as a build would,
-    without storing anything: how many URLs match, over how many domains, and a sample."""
+    without storing anything: how many URLs match, over how many domains, and a sample.
+    Rules a create would refuse (``check_rule_limits``) are refused here too."""
+    check_rule_limits(rules=rules)
     matcher = SegmentMatcher.from_rules(rules.model_dump(mode="json", exclude_none=True))
     count, domains = 0, set()
     sample: list[MemberUrl] = []

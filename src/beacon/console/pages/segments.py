@@ -99,6 +99,17 @@ def _rule_errors(exc: ValidationError) -> dict[str, str]:
     return errors
 
 
+def _limit_errors(exc: ValidationFailed) -> dict[str, str]:
+    """A refusal of ``segments.check_rule_limits`` at the builder's field it names (the API's
+    words name a JSON path: ``rules.keywords[0]``); any other refusal under the rules."""
+    if "field" not in exc.details:
+        return {"rules": exc.message}
+    field = str(exc.details["field"]).replace(".", "_")
+    limit = exc.details["limit"]
+    rule = f"each at most {limit} characters" if exc.details["per_term"] else f"at most {limit}"
+    return {field: f"{field.replace('_', ' ').capitalize()}: {rule}"}
+
+
 @router.get("")
 def list_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
     found = segments.list_segments(session=session, account_id=viewer.member.account_id)
@@ -153,6 +164,8 @@ def preview(
         )
     except ValidationError as exc:
         errors = _rule_errors(exc)
+    except ValidationFailed as exc:
+        errors = _limit_errors(exc)
     if request.headers.get("hx-request") == "true":
         return web.render(
             request,
@@ -183,7 +196,7 @@ def create(
         errors = {k: v for k, v in errors.items() if k != "rules" or len(errors) == 1}
         return _form(request, viewer, values, errors, status=422)
     except ValidationFailed as exc:
-        return _form(request, viewer, values, {"rules": exc.message}, status=422)
+        return _form(request, viewer, values, _limit_errors(exc), status=422)
     background.add_task(wake_worker, request)
     return web.redirect(f"{web.PREFIX}/activate/segments/{segment.id}")
 
