@@ -635,18 +635,20 @@ def test_an_update_keeps_terms_stored_before_the_length_limits(
 
 
 def _refusal(field: str, limit: int) -> dict[str, str]:
-    """The 422 body of a rules limit, as clients read it (bounds in words, core.errors)."""
-    return {
-        "error": "validation_error",
-        "message": f"Invalid value for '{field}': must have at most {limit} items",
-    }
+    """The 422 body of a rules limit, as clients read it (bounds in words, core.errors): a
+    list's count in items, a term's length in characters."""
+    bound = f"must have at most {limit} items"
+    if field.endswith("]"):
+        bound = f"must be at most {limit} characters long"
+    return {"error": "validation_error", "message": f"Invalid value for '{field}': {bound}"}
 
 
 def test_limit_refusals_have_the_same_exact_body_on_create_and_update(
     client: TestClient, headers: Headers
 ) -> None:
     # Pinned before the limits moved from the pydantic models into the segments service: the
-    # status, code, field path and words stay what clients read before.
+    # status, code and field path stay what clients read before; a term's bound is now said in
+    # characters (it said "items", pydantic's word for a list).
     too_many_domains = [f"site{i}.com" for i in range(1001)]
     too_many_keywords = [f"phrase {i}" for i in range(1001)]
     cases: list[tuple[dict[str, Any], dict[str, str]]] = [

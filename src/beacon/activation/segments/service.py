@@ -127,11 +127,16 @@ def _only_kept(terms: list[str], kept: list[str]) -> bool:
 
 
 def _over_limit(loc: tuple[str | int, ...], limit: int) -> ValidationFailed:
-    # The words the pydantic models said when they checked these limits, which clients read
-    # ("items" for a term's characters too); ``details`` names the list for the console's form.
+    # The words core.errors gives pydantic's bounds: a list's in items, a term's in characters;
+    # ``details`` names the list for the console's form.
     per_term = isinstance(loc[-1], int)
+    bound = (
+        f"must be at most {limit} characters long"
+        if per_term
+        else f"must have at most {limit} items"
+    )
     return ValidationFailed(
-        f"Invalid value for '{field_name(('rules', *loc))}': must have at most {limit} items",
+        f"Invalid value for '{field_name(('rules', *loc))}': {bound}",
         details={
             "field": ".".join(str(part) for part in (loc[:-1] if per_term else loc)),
             "per_term": per_term,
