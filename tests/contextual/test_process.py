@@ -21,7 +21,8 @@ from prometheus_client import generate_latest
 from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
 from beacon.app import create_app
-from beacon.contextual import pages, process, service
+from beacon.contextual import classification_repository as store
+from beacon.contextual import fetch, pages, process, service, tasks
 from beacon.contextual.fetch import FetchSettings
 from beacon.contextual.process import ClassifierProcess, ClassifierUnavailable
 from beacon.core.config import Settings
@@ -338,3 +339,29 @@ def test_a_sites_wait_is_shared_by_the_server_and_its_child(
             assert redirected.error is not None and redirected.error.startswith("not fetched:")
             assert third.hits[hop.split(third.base, 1)[1]] == 1
             assert sum(other.hits.values()) == 1
+
+
+def test_a_wait_the_child_met_is_stored_for_the_other_processes(
+    db: Database,
+    settings: Settings,
+    child: ClassifierProcess,
+    site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The hold the server's child met came back to the server's memory only: a standalone
+    # `beacon worker` beside it asked the site again at once.
+    monkeypatch.setattr(process, "_current_child", child)
+    opened = settings.model_copy(update={**OPEN_FETCH, "classification_parallel_fetches": 1})
+    site.every_page_status, site.retry_after = 429, "120"
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url("/football.html"), "127.0.0.1")])
+    assert tasks.classify_due_rows(db=db, settings=opened) == 1  # in the server's child
+    assert sum(site.hits.values()) == 1
+
+    monkeypatch.setattr(process, "_current_child", None)  # a standalone worker fetches itself
+    fetch.clear_robots_cache()  # and holds nothing in its memory
+    site.every_page_status = None  # a request would be answered, and counted
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url("/pasta.html"), "127.0.0.1")])
+    assert tasks.classify_due_rows(db=db, settings=opened) == 1
+    assert sum(site.hits.values()) == 1
