@@ -18,7 +18,9 @@ from beacon.pixel.classification import classify_due
 FINE, MISSING = "https://www.example.com/fine", "https://www.example.com/missing"
 
 
-def _fetched(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
+def _fetched(
+    *, urls: Sequence[str], settings: Settings, transaction: object = None
+) -> list[PageResult]:
     # What the fetcher answers for these two pages (the public web is out of reach in tests).
     text = "Liverpool beat Manchester City in the Premier League football match at Anfield."
     return [
@@ -119,7 +121,7 @@ def test_re_classifying_a_row_stored_under_a_hosts_root_dot_updates_that_row(
     monkeypatch.setattr(
         service,
         "classify_page",
-        lambda *, url, settings: _fetched(urls=[url], settings=settings)[0],
+        lambda *, url, settings, transaction: _fetched(urls=[url], settings=settings)[0],
     )
     # What the console's POST /app/understand/inventory/reclassify does.
     with db.transaction() as session:

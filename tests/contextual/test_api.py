@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,7 @@ from sqlalchemy import select, update
 from tests.contextual.site.server import OPEN_FETCH, SLOW_SECONDS, LocalSite
 
 from beacon.contextual import classification_repository as store
-from beacon.contextual import engine
+from beacon.contextual import engine, fetch
 from beacon.contextual.models import ERROR, OK, UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -273,6 +274,28 @@ def test_a_throttling_site_is_answered_its_wait_without_being_asked(
     assert response.json()["classification"] == stale
     assert response.json()["refresh_error"].startswith(f"not fetched: {site.base}")
     assert sum(site.hits.values()) == 1
+
+
+def test_a_sites_wait_holds_it_for_every_account_and_every_process(
+    client: TestClient, key_for: Callable[[str], str], site: LocalSite
+) -> None:
+    # The wait is the site's request, whoever asked for its page: another account's request
+    # is held too, also in a process that did not meet the 429 (a hold lived in the memory of
+    # the process that met it only, and a restart forgot it).
+    site.every_page_status, site.retry_after = 429, "3600"
+    first = client.post(
+        CLASSIFY, json={"url": site.url("/football.html")}, headers={"X-API-Key": key_for("a")}
+    )
+    assert first.status_code == 422
+    asked = (sum(site.hits.values()), site.robots_hits)
+    fetch.clear_robots_cache()  # another process: no hold in its memory
+    site.every_page_status = None  # a request would be answered, and counted
+    url = site.url("/pasta.html")
+    held = client.post(CLASSIFY, json={"url": url}, headers={"X-API-Key": key_for("b")})
+    assert held.status_code == 422, held.text
+    prefix = f"Could not classify {url}: not fetched: {site.base} answered HTTP status 429"
+    assert held.json()["message"].startswith(prefix)
+    assert (sum(site.hits.values()), site.robots_hits) == asked
 
 
 def test_a_client_looping_on_a_given_up_page_does_not_hammer_its_site(

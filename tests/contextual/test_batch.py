@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -155,9 +156,9 @@ def test_pages_are_fetched_with_no_database_connection_held(
     held_during_fetch: list[int] = []
     fetch_and_classify = service.classify_pages
 
-    def spy(*, urls: list[str], settings: Settings) -> list[PageResult]:
+    def spy(*, urls: list[str], settings: Settings, transaction: Any) -> list[PageResult]:
         held_during_fetch.append(db.engine.pool.checkedout())  # type: ignore[attr-defined]
-        return fetch_and_classify(urls=urls, settings=settings)
+        return fetch_and_classify(urls=urls, settings=settings, transaction=transaction)
 
     monkeypatch.setattr(service, "classify_pages", spy)
     urls = [site.url("/football.html"), site.url("/pasta.html")]
@@ -187,14 +188,16 @@ def test_a_batch_retried_after_its_worker_died_fetches_only_the_rest(
     fetch_and_classify = service.classify_pages
     fetched: list[str] = []
 
-    def dies_at_the_fifth_page(*, urls: list[str], settings: Settings) -> list[PageResult]:
+    def dies_at_the_fifth_page(
+        *, urls: list[str], settings: Settings, transaction: Any
+    ) -> list[PageResult]:
         if len(fetched) + len(urls) > 4:
             before = urls[: 4 - len(fetched)]
             fetched.extend(before)
-            fetch_and_classify(urls=before, settings=settings)
+            fetch_and_classify(urls=before, settings=settings, transaction=transaction)
             raise RuntimeError("worker killed")
         fetched.extend(urls)
-        return fetch_and_classify(urls=urls, settings=settings)
+        return fetch_and_classify(urls=urls, settings=settings, transaction=transaction)
 
     monkeypatch.setattr(service, "classify_pages", dies_at_the_fifth_page)
     run_worker(db, settings)
@@ -212,7 +215,10 @@ def test_a_batch_retried_after_its_worker_died_fetches_only_the_rest(
     assert body["summary"] == {"classified": 7, "failed": 1}
     assert [r["url"] for r in body["results"]] == urls
     assert "not an HTML page" in body["results"][0]["error"]
-    expected = [r.classification for r in service.classify_pages(urls=urls, settings=settings)]
+    expected = [
+        r.classification
+        for r in service.classify_pages(urls=urls, settings=settings, transaction=None)
+    ]
     assert [r.get("classification") for r in body["results"]] == expected
 
 

@@ -21,7 +21,8 @@ from prometheus_client import generate_latest
 from tests.contextual.site.server import OPEN_FETCH, LocalSite
 
 from beacon.app import create_app
-from beacon.contextual import pages, process, service
+from beacon.contextual import classification_repository as store
+from beacon.contextual import fetch, pages, process, service, tasks
 from beacon.contextual.fetch import FetchSettings
 from beacon.contextual.process import ClassifierProcess, ClassifierUnavailable
 from beacon.core.config import Settings
@@ -188,7 +189,7 @@ def test_the_worker_calls_the_child_a_few_rounds_at_a_time(
         update={"classification_parallel_fetches": 2, "worker_concurrency": 3}
     )
     urls = [f"https://example.com/{i}" for i in range(19)]
-    results = service.classify_pages(urls=urls, settings=two_at_once)
+    results = service.classify_pages(urls=urls, settings=two_at_once, transaction=None)
     size = service.CHILD_CALL_ROUNDS * 2
     assert [len(call) for call in recording.calls] == [size, size, 19 - 2 * size]
     assert [r.url for r in results] == urls
@@ -310,18 +311,23 @@ def test_a_sites_wait_is_shared_by_the_server_and_its_child(
     monkeypatch.setattr(process, "_current_child", child)
     opened = settings.model_copy(update={**OPEN_FETCH, "classification_parallel_fetches": 1})
     site.every_page_status, site.retry_after = 429, "120"
-    [throttled] = service.classify_pages(urls=[site.url("/football.html")], settings=opened)
+    [throttled] = service.classify_pages(
+        urls=[site.url("/football.html")], settings=opened, transaction=None
+    )
     assert throttled.error is not None and "HTTP status 429" in throttled.error
-    held = service.classify_page(url=site.url("/pasta.html"), settings=opened)  # in the server
+    # in the server
+    held = service.classify_page(url=site.url("/pasta.html"), settings=opened, transaction=None)
     assert held.held and held.error is not None and held.error.startswith("not fetched:")
     assert sum(site.hits.values()) == 1
 
     with LocalSite() as other:
         other.every_page_status, other.retry_after = 503, "120"
-        asked = service.classify_page(url=other.url("/football.html"), settings=opened)
+        asked = service.classify_page(
+            url=other.url("/football.html"), settings=opened, transaction=None
+        )
         assert asked.error is not None and "HTTP status 503" in asked.error
         urls = [other.url("/pasta.html"), site.url("/gadgets.html")]
-        results = service.classify_pages(urls=urls, settings=opened)
+        results = service.classify_pages(urls=urls, settings=opened, transaction=None)
         assert [(r.url, r.held) for r in results] == [(url, True) for url in urls]
         assert sum(other.hits.values()) == 1 and sum(site.hits.values()) == 1
 
@@ -329,7 +335,33 @@ def test_a_sites_wait_is_shared_by_the_server_and_its_child(
         # followed the redirect and asked the held site (it knew only its own holds).
         with LocalSite() as third:
             hop = third.url(f"/to/{other.base.split('://', 1)[1]}/gadgets.html")
-            [redirected] = service.classify_pages(urls=[hop], settings=opened)
+            [redirected] = service.classify_pages(urls=[hop], settings=opened, transaction=None)
             assert redirected.error is not None and redirected.error.startswith("not fetched:")
             assert third.hits[hop.split(third.base, 1)[1]] == 1
             assert sum(other.hits.values()) == 1
+
+
+def test_a_wait_the_child_met_is_stored_for_the_other_processes(
+    db: Database,
+    settings: Settings,
+    child: ClassifierProcess,
+    site: LocalSite,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The hold the server's child met came back to the server's memory only: a standalone
+    # `beacon worker` beside it asked the site again at once.
+    monkeypatch.setattr(process, "_current_child", child)
+    opened = settings.model_copy(update={**OPEN_FETCH, "classification_parallel_fetches": 1})
+    site.every_page_status, site.retry_after = 429, "120"
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url("/football.html"), "127.0.0.1")])
+    assert tasks.classify_due_rows(db=db, settings=opened) == 1  # in the server's child
+    assert sum(site.hits.values()) == 1
+
+    monkeypatch.setattr(process, "_current_child", None)  # a standalone worker fetches itself
+    fetch.clear_robots_cache()  # and holds nothing in its memory
+    site.every_page_status = None  # a request would be answered, and counted
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url("/pasta.html"), "127.0.0.1")])
+    assert tasks.classify_due_rows(db=db, settings=opened) == 1
+    assert sum(site.hits.values()) == 1

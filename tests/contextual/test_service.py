@@ -16,7 +16,8 @@ from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import classification_repository as store
 from beacon.contextual import engine, fetch, service
-from beacon.contextual.models import ERROR, OK, PENDING, UrlClassification
+from beacon.contextual import repository as repository_of_holds
+from beacon.contextual.models import ERROR, OK, PENDING, HeldSite, UrlClassification
 from beacon.contextual.pages import PageResult
 from beacon.core import auth
 from beacon.core.config import Settings
@@ -29,6 +30,13 @@ from beacon.pixel.models import PixelCampaign, PixelRollup
 
 def classify(db: Database, settings: Settings, url: str) -> service.UrlOutcome:
     return service.classify_url(db=db, settings=settings, url=url)
+
+
+def forget_holds(db: Database) -> None:
+    """Forget every site's hold, in this process and in the store (and the robots.txt cache)."""
+    fetch.clear_robots_cache()
+    with db.transaction() as session:
+        session.execute(delete(HeldSite))
 
 
 def row_of(db: Database, url: str) -> UrlClassification:
@@ -188,7 +196,7 @@ def test_retry_after_of_a_busy_or_throttling_site_is_honoured(
         site.busy_status, site.retry_after = status, retry_after
         with db.transaction() as session:
             session.execute(delete(UrlClassification))
-        fetch.clear_robots_cache()  # and the hold the previous case's 429/503 put on the site
+        forget_holds(db)  # the hold the previous case's 429/503 put on the site
         before = utcnow()
         outcome = classify(db, open_settings, url)
         after = utcnow()
@@ -206,7 +214,7 @@ def test_retry_after_of_a_busy_or_throttling_site_is_honoured(
 
     site.robots_status = 503
     site.busy_status, site.retry_after = 200, "1800"
-    fetch.clear_robots_cache()
+    forget_holds(db)
     with db.transaction() as session:
         session.execute(delete(UrlClassification))
     before = utcnow()
@@ -563,10 +571,10 @@ def test_a_site_throttling_every_page_is_asked_once_per_wait(
         if row is asked[0]:
             continue
         # Not an attempt at the page: its count and retry window are left alone, and it is
-        # due again when the site's wait ends.
+        # due again when the site's wait ends. Never tried, it is a clean pending (it had
+        # the hold's reason as its error, as if it had failed).
         assert (row.status, row.attempts, row.failing_since) == (PENDING, 0, None)
-        assert row.error is not None
-        assert row.error.startswith(f"not fetched: {site.base} answered HTTP status 429")
+        assert row.error is None
         assert row.next_attempt_at is not None
         wait = timedelta(seconds=120)
         assert before + wait - timedelta(seconds=1) <= row.next_attempt_at <= after + wait
@@ -576,6 +584,56 @@ def test_a_site_throttling_every_page_is_asked_once_per_wait(
     assert outcome.error is not None and outcome.error.startswith("not fetched:")
     assert outcome.classification is None and sum(site.hits.values()) == 1
     assert row_of(db, site.url("/liga.html")).attempts == 0
+
+
+def test_a_sites_wait_holds_it_for_another_process_and_after_a_restart(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A site's hold lived in the memory of the process that met its 429 only: a standalone
+    # worker beside the server, or either after a restart, asked the site again at once.
+    site.every_page_status, site.retry_after = 429, "120"
+    before = utcnow()
+    assert classify(db, open_settings, site.url("/football.html")).error is not None
+    after = utcnow()
+    with db.transaction() as session:
+        [(origin, until, reason)] = repository_of_holds.held_sites(session, now=utcnow(), limit=10)
+    assert origin == site.base
+    assert reason.startswith(f"not fetched: {site.base} answered HTTP status 429")
+    wait = timedelta(seconds=120)
+    assert before + wait - timedelta(seconds=1) <= until <= after + wait + timedelta(seconds=1)
+
+    fetch.clear_robots_cache()  # another process: no hold in its memory
+    site.every_page_status = None  # a request would be answered, and counted
+    asked = (sum(site.hits.values()), site.robots_hits)
+    paths = ["/pasta.html", "/gadgets.html"]
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url(p), "127.0.0.1") for p in paths])
+    assert classify_due(db=db, settings=open_settings) == 2  # the worker's tick
+    assert (sum(site.hits.values()), site.robots_hits) == asked  # no request reached the site
+    for row in held_rows(db, site, paths):
+        assert (row.status, row.attempts, row.error) == (PENDING, 0, None)
+        assert row.next_attempt_at is not None
+        assert abs(row.next_attempt_at - until) < timedelta(seconds=2)
+
+    fetch.clear_robots_cache()  # and an API request in yet another one
+    outcome = classify(db, open_settings, site.url("/liga.html"))
+    assert outcome.error == reason and outcome.classification is None
+    assert outcome.retry_at is not None and abs(outcome.retry_at - until) < timedelta(seconds=2)
+    assert (sum(site.hits.values()), site.robots_hits) == asked
+
+
+def test_a_stored_hold_that_ended_does_not_hold_its_site(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    site.every_page_status, site.retry_after = 503, "120"
+    assert classify(db, open_settings, site.url("/football.html")).error is not None
+    with db.transaction() as session:
+        session.execute(update(HeldSite).values(held_until=utcnow() - timedelta(seconds=1)))
+    fetch.clear_robots_cache()  # a restart, after the wait
+    site.every_page_status = None
+    outcome = classify(db, open_settings, site.url("/pasta.html"))
+    assert outcome.error is None and outcome.classification is not None
+    assert site.hits["/pasta.html"] == 1
 
 
 def test_a_site_hold_ends_with_its_wait_and_its_pages_are_fetched(
@@ -612,7 +670,7 @@ def test_a_429_without_retry_after_holds_its_site_for_a_short_default_wait(
     assert before + default - timedelta(seconds=1) <= held.retry_at <= after + default
 
     # A wait longer than the longest back-off is held that long only.
-    fetch.clear_robots_cache()
+    forget_holds(db)
     with db.transaction() as session:
         session.execute(delete(UrlClassification))
     site.busy_status, site.retry_after = 503, "999999999"
@@ -629,7 +687,7 @@ def test_a_429_without_retry_after_holds_its_site_for_a_short_default_wait(
 
     # One page's day-long wait (a maintenance path) holds the rest of its site for an hour at
     # most, as a robots.txt 503 would; the page itself keeps its whole wait.
-    fetch.clear_robots_cache()
+    forget_holds(db)
     with db.transaction() as session:
         session.execute(delete(UrlClassification))
     site.busy_status, site.retry_after = 503, "86400"

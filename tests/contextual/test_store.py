@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import orjson
+from sqlalchemy import select
 
 from beacon.contextual.classification_repository import (
     aggregate,
@@ -14,6 +15,8 @@ from beacon.contextual.classification_repository import (
     record_hold,
     save_classification,
 )
+from beacon.contextual.models import HeldSite
+from beacon.contextual.repository import held_sites, hold_sites
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 
@@ -157,6 +160,31 @@ def test_a_site_hold_leaves_a_row_given_up_meanwhile_as_it_is(db: Database) -> N
             retry_at=now + timedelta(seconds=60),
         )  # fmt: skip
         assert row.error == "not fetched: held" and row.next_attempt_at is not None
+
+
+def test_a_sites_hold_keeps_its_later_end_and_ended_holds_are_pruned(db: Database) -> None:
+    now, busy, other = utcnow(), "https://busy.example", "https://other.example"
+
+    def seconds(n: int) -> datetime:
+        return now + timedelta(seconds=n)
+
+    with db.transaction() as session:  # the later of one origin's holds in one write
+        hold_sites(session, [(busy, seconds(60), "sixty"), (busy, seconds(30), "thirty")], now=now)
+    with db.transaction() as session:  # a shorter hold stored after it does not shorten it
+        hold_sites(session, [(busy, seconds(30), "thirty")], now=now)
+        assert held_sites(session, now=now, limit=10) == [(busy, seconds(60), "sixty")]
+    with db.transaction() as session:
+        hold_sites(session, [(other, seconds(10), "ten"), (busy, seconds(90), "ninety")], now=now)
+        assert held_sites(session, now=now, limit=10) == [
+            (busy, seconds(90), "ninety"), (other, seconds(10), "ten")
+        ]  # fmt: skip
+        assert held_sites(session, now=now, limit=1) == [(busy, seconds(90), "ninety")]
+    later = seconds(20)  # the other's hold has ended: ignored on read, deleted by a write
+    with db.transaction() as session:
+        assert held_sites(session, now=later, limit=10) == [(busy, seconds(90), "ninety")]
+        assert len(session.scalars(select(HeldSite.origin)).all()) == 2
+        hold_sites(session, [], now=later)
+        assert session.scalars(select(HeldSite.origin)).all() == [busy]
 
 
 def test_writes_of_a_url_stored_under_a_hosts_root_dot_go_to_that_row(db: Database) -> None:

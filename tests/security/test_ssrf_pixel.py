@@ -141,5 +141,10 @@ def test_pixel_page_on_a_private_address_is_never_fetched(
     assert internal.requests == [], "the classifier reached the internal server"
     # Control: the same server is reachable when private networks are allowed.
     opened = guarded.model_copy(update={"fetch_allow_private_networks": True})
-    assert service.classify_pages(urls=[urls[0] + "?control"], settings=opened)[0].error is None
+    assert (
+        service.classify_pages(urls=[urls[0] + "?control"], settings=opened, transaction=None)[
+            0
+        ].error
+        is None
+    )
     assert internal.requests

@@ -84,7 +84,9 @@ def run_batch(*, context: JobContext, settings: Settings) -> None:
             session, settings=settings, urls=[i.url for i in items]
         )
     for part in slices(list(to_fetch), fetch_slice(settings)):
-        results = service.classify_pages(urls=list(part), settings=settings)
+        results = service.classify_pages(
+            urls=list(part), settings=settings, transaction=context.transaction
+        )
         with context.transaction() as session:
             answered.update(_record(session, settings=settings, results=results, keys=to_fetch))
     with context.transaction() as session:

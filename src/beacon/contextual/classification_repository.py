@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, null, or_, select, update
 from sqlalchemy.orm import Session
 
 from beacon.contextual.fetch import normalize_url
@@ -338,23 +338,29 @@ def record_hold(
     key: tuple[str, str] | None = None,
 ) -> UrlClassification:
     """Record that ``url`` was not fetched because its site is held (another page's 429 or
-    503): the reason and when to try, and nothing else. Not an attempt: ``attempts``,
-    ``failing_since``, ``last_failure_at`` and the status stay (a URL not known yet is
-    ``pending``). One atomic upsert, like ``record_failure``, that leaves a row given up in the
-    meantime (by another process, after the caller read it) as it is."""
+    503): when to try, and nothing else. Not an attempt: ``attempts``, ``failing_since``,
+    ``last_failure_at`` and the status stay. A URL never tried (not known yet, or
+    ``pending``) stays a clean ``pending`` with no error: nothing failed, it waits for the
+    site (the caller answers the hold's reason); a URL that failed before, or has an older
+    result, carries the reason (its ``error``, or a refresh's). One atomic upsert, like
+    ``record_failure``, that leaves a row given up in the meantime (by another process, after
+    the caller read it) as it is."""
     normalized, url_hash = key or write_key(session, url)
     statement = upsert_insert(session, UrlClassification).values(
         url_hash=url_hash,
         url=normalized,
         domain=domain[:255],
         status=PENDING,
-        error=reason,
+        error=None,
         attempts=0,
         next_attempt_at=retry_at,
     )
     statement = statement.on_conflict_do_update(
         index_elements=["url_hash"],
-        set_={"error": reason, "next_attempt_at": retry_at},
+        set_={
+            "error": case((UrlClassification.status == PENDING, null()), else_=reason),
+            "next_attempt_at": retry_at,
+        },
         where=~_GIVEN_UP,
     )
     session.execute(statement)

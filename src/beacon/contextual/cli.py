@@ -61,7 +61,9 @@ def _classify_inputs(inputs: list[str], settings: Settings) -> list[PageResult]:
     is_url = ["://" in arg and not arg.lower().startswith("file://") for arg in inputs]
     fetched = iter(
         service.classify_pages(
-            urls=[a for a, u in zip(inputs, is_url, strict=True) if u], settings=settings
+            urls=[a for a, u in zip(inputs, is_url, strict=True) if u],
+            settings=settings,
+            transaction=None,  # no database: no site's hold is read or stored
         )
     )
     return [

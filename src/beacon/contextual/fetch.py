@@ -41,6 +41,7 @@ USER_AGENT = "BeaconClassifier/0.1 (+https://github.com/beacon)"
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 ROBOTS_MAX_BYTES = 512_000
 ROBOTS_CACHE_SIZE = 1024
+SITE_HOLDS_SIZE = 1024  # origins a process holds at once (``_OriginHolds``)
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 # A page's answers that say "not now" rather than "not here": timeouts, throttling, errors.
 TRANSIENT_STATUSES = frozenset({408, 425, 429, *range(500, 600)})
@@ -356,7 +357,8 @@ class _RobotsCache:
 class _OriginHolds:
     """Origins that asked to be left alone (a page or robots.txt answering 429 or 503): until
     the wait ends, no page of the origin is asked for, in this process; each fails with the
-    hold's reason instead. Bounded in size like the robots.txt cache."""
+    hold's reason instead. Bounded in size like the robots.txt cache. The service shares them
+    with the other processes of the installation through the store (``service.classify_pages``)."""
 
     def __init__(self) -> None:
         self._holds: OrderedDict[str, tuple[float, str]] = OrderedDict()  # (until, reason)
@@ -383,7 +385,7 @@ class _OriginHolds:
                 return
             self._holds[origin] = (until, reason)
             self._holds.move_to_end(origin)
-            while len(self._holds) > ROBOTS_CACHE_SIZE:
+            while len(self._holds) > SITE_HOLDS_SIZE:
                 self._holds.popitem(last=False)
 
     def current(self) -> list[SiteHold]:

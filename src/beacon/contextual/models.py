@@ -82,6 +82,20 @@ class ClassificationBatchItem(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class HeldSite(Base):
+    """A site (origin) that asked to be left alone (a 429 or 503) until ``held_until``, as
+    every process of the installation reads it: the fetcher's own holds live in a process's
+    memory (``fetch._OriginHolds``), and a standalone worker, the server and a restarted
+    process learn each other's from here (``service.classify_pages``)."""
+
+    __tablename__ = "contextual_site_holds"
+    __table_args__ = (Index("ix_contextual_site_holds_held_until", "held_until"),)
+
+    origin: Mapped[str] = mapped_column(Text, primary_key=True)  # scheme://host[:port]
+    held_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)  # what its pages fail with meanwhile
+
+
 class ContextualCursor(Base):
     """How far a background scan has read a growing table (e.g. ``pixel_rollups`` ids)."""
 

@@ -1,10 +1,12 @@
-"""Queries for classification batches and for the cursors of the feeds that queue URLs."""
+"""Queries for classification batches, the cursors of the feeds that queue URLs, and the
+sites held after a 429 or 503."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from beacon.contextual.models import (
@@ -14,7 +16,9 @@ from beacon.contextual.models import (
     ClassificationBatch,
     ClassificationBatchItem,
     ContextualCursor,
+    HeldSite,
 )
+from beacon.core.db import slices, upsert_insert
 
 
 def add_batch(session: Session, *, account_id: int, urls: Sequence[str]) -> ClassificationBatch:
@@ -90,3 +94,53 @@ def locked_cursor(session: Session, name: str) -> ContextualCursor:
         session.add(cursor)
         session.flush()
     return cursor
+
+
+def hold_sites(
+    session: Session, holds: Iterable[tuple[str, datetime, str]], *, now: datetime
+) -> None:
+    """Hold each ``(origin, until, reason)``; an origin held already keeps the later end (and
+    that end's reason). Holds ended by ``now`` are deleted, so the table keeps about the holds
+    in force.
+
+    One upsert in origin order, then a delete that skips rows another transaction has
+    locked: two processes storing holds at once take the rows' locks in the same order and
+    never wait for each other's delete (no deadlock on PostgreSQL)."""
+    latest: dict[str, tuple[datetime, str]] = {}
+    for origin, until, reason in holds:
+        if origin not in latest or latest[origin][0] < until:
+            latest[origin] = (until, reason)
+    rows = [
+        {"origin": origin, "held_until": until, "reason": reason}
+        for origin, (until, reason) in sorted(latest.items())
+    ]
+    for part in slices(rows, 500):
+        statement = upsert_insert(session, HeldSite).values(part)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["origin"],
+                set_={
+                    "held_until": statement.excluded.held_until,
+                    "reason": statement.excluded.reason,
+                },
+                where=HeldSite.held_until < statement.excluded.held_until,
+            )
+        )
+    ended = select(HeldSite.origin).where(HeldSite.held_until <= now)
+    session.execute(
+        delete(HeldSite)
+        .where(HeldSite.origin.in_(ended.with_for_update(skip_locked=True)))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def held_sites(session: Session, *, now: datetime, limit: int) -> list[tuple[str, datetime, str]]:
+    """``(origin, until, reason)`` of the holds in force at ``now`` (ended ones are ignored),
+    at most ``limit``, those ending last first."""
+    rows = session.execute(
+        select(HeldSite.origin, HeldSite.held_until, HeldSite.reason)
+        .where(HeldSite.held_until > now)
+        .order_by(HeldSite.held_until.desc(), HeldSite.origin)
+        .limit(limit)
+    )
+    return [(origin, until, reason) for origin, until, reason in rows]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,9 @@ from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
 
 log = logging.getLogger("beacon.contextual")
+
+# Opens one transaction (``Database.transaction``, a job's ``JobContext.transaction``).
+Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +83,14 @@ def classify_content(
 CHILD_CALL_ROUNDS = 4
 
 
-def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResult]:
+def classify_pages(
+    *, urls: Sequence[str], settings: Settings, transaction: Transaction | None
+) -> list[PageResult]:
     """Fetch and classify ``urls`` with at most ``classification_parallel_fetches`` at once:
     in the classifier's child process while this process also serves HTTP
-    (``contextual/process.py``), in calls of ``CHILD_CALL_ROUNDS`` rounds, else here."""
+    (``contextual/process.py``), in calls of ``CHILD_CALL_ROUNDS`` rounds, else here. The
+    sites the store holds are honoured, and the holds met are stored, in transactions of
+    ``transaction`` (``_sharing_holds``); None (the command line) shares none."""
     if not urls:
         return []
     limits = fetch_settings(settings)
@@ -90,7 +98,21 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     min_confidence = settings.classification_min_confidence
     child = process.current()
     if child is None:
-        return classify_here(list(urls), limits, parallel, min_confidence)
+        return _sharing_holds(
+            transaction, lambda: classify_here(list(urls), limits, parallel, min_confidence)
+        )
+    return _sharing_holds(
+        transaction, lambda: _classify_in_child(child, urls, limits, parallel, min_confidence)
+    )
+
+
+def _classify_in_child(
+    child: process.ClassifierProcess,
+    urls: Sequence[str],
+    limits: FetchSettings,
+    parallel: int,
+    min_confidence: float | None,
+) -> list[PageResult]:
     # A site's hold (its 429/503) is per process: pages of a site held here are not sent to
     # the child, the child holds this process's sites too (a redirect into one is not
     # followed), and a hold the child met holds the site here too (API requests fetch here).
@@ -107,11 +129,42 @@ def classify_pages(*, urls: Sequence[str], settings: Settings) -> list[PageResul
     return [held[url] or next(answers) for url in urls]
 
 
-def classify_page(*, url: str, settings: Settings) -> PageResult:
+def classify_page(*, url: str, settings: Settings, transaction: Transaction | None) -> PageResult:
     """Fetch and classify one page a caller waits for, in this process even where the worker's
-    pages go to the classifier's child: it must not queue behind the worker's batches there."""
+    pages go to the classifier's child: it must not queue behind the worker's batches there.
+    Sites are held as for ``classify_pages``."""
     limits = fetch_settings(settings)
-    return classify_here([url], limits, 1, settings.classification_min_confidence)[0]
+    min_confidence = settings.classification_min_confidence
+    return _sharing_holds(transaction, lambda: classify_here([url], limits, 1, min_confidence))[0]
+
+
+def _sharing_holds(
+    transaction: Transaction | None, classify: Callable[[], list[PageResult]]
+) -> list[PageResult]:
+    """``classify()``'s results, with the sites held by every process of the installation:
+    a site's 429/503 holds it in the memory of the process that met it (``fetch``), so the
+    holds in force in the store are adopted here first, and the holds met are stored after,
+    where a standalone worker, the server and a restarted process all read them. One short
+    transaction each side (none while fetching); the store keeps absolute UTC ends, the
+    fetcher seconds left."""
+    if transaction is None:
+        return classify()
+    with transaction() as session:
+        stored = repository.held_sites(session, now=utcnow(), limit=fetch.SITE_HOLDS_SIZE)
+    now = utcnow()
+    for origin, until, reason in stored:
+        seconds = (until - now).total_seconds()
+        fetch.adopt_hold(fetch.SiteHold(origin=origin, reason=reason, seconds=seconds))
+    results = classify()
+    met = [
+        (r.hold.origin, r.classified_at + timedelta(seconds=r.hold.seconds), r.hold.reason)
+        for r in results
+        if r.hold is not None
+    ]
+    if met:
+        with transaction() as session:
+            repository.hold_sites(session, met, now=utcnow())
+    return results
 
 
 def child_queue_seconds(settings: Settings) -> float:
@@ -366,7 +419,7 @@ def classify_url(
     if known is not None:
         return known
     normalized, _ = classification_repository.url_key(url)
-    result = classify_page(url=normalized, settings=settings)
+    result = classify_page(url=normalized, settings=settings, transaction=db.transaction)
     with db.transaction() as session:
         row = record_result(
             session, settings=settings, result=result, domain=domain_of(normalized), key=key

@@ -56,7 +56,9 @@ def classify_due_rows(*, db: Database, settings: Settings) -> int:
         work = [(row.url, row.url_hash, row.domain) for row in claimed]
     if not work:
         return 0
-    results = service.classify_pages(urls=[url for url, _, _ in work], settings=settings)
+    results = service.classify_pages(
+        urls=[url for url, _, _ in work], settings=settings, transaction=db.transaction
+    )
     with db.transaction() as session:
         for (url, url_hash, domain), result in zip(work, results, strict=True):
             service.record_result(
