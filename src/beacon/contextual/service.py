@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,15 +21,12 @@ from beacon.contextual.fetch import FetchSettings, decode_html
 from beacon.contextual.models import OK, UrlClassification
 from beacon.contextual.pages import PageResult, classify_here
 from beacon.core.config import Settings
-from beacon.core.db import Database, slices
+from beacon.core.db import Database, Transaction, slices
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
 
 log = logging.getLogger("beacon.contextual")
-
-# Opens one transaction (``Database.transaction``, a job's ``JobContext.transaction``).
-Transaction = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,6 +257,10 @@ def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+# Opens one transaction: ``Database.transaction``, or a job's ``JobContext.transaction``.
+Transaction = Callable[[], AbstractContextManager[Session]]
+
+
 class Database:
     """One engine and its session factory; the app and every worker hold one."""
 

@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from sqlalchemy.orm import Session
 
+from beacon.core.db import Transaction
 from beacon.core.jobs import JobContext
 from beacon.core.timefmt import utcnow
 from beacon.pixel.stats import fold_repository as repository
 
 log = logging.getLogger("beacon.pixel.stats")
 
-Transaction = Callable[[], AbstractContextManager[Session]]
 # Days folded per transaction: each month key is written once per step rather than once a day
 # (a first fold of a large campaign), while a step stays short (a week of the full grain).
 DAYS_PER_STEP = 7
