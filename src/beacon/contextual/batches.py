@@ -119,17 +119,7 @@ def _record(
             domain=service.domain_of(result.url),
             key=keys[result.url],
         )
-        outcomes[result.url] = (
-            service.failure_outcome(row, error=result.error, cached=False)
-            if result.error is not None
-            else service.UrlOutcome(
-                url=result.url,
-                classification=result.classification,
-                classified_at=result.classified_at,
-                engine_version=None,
-                cached=False,
-            )
-        )
+        outcomes[result.url] = service.recorded_outcome(row, result)
     return outcomes
 
 

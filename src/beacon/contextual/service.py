@@ -420,9 +420,15 @@ def classify_url(
         row = record_result(
             session, settings=settings, result=result, domain=domain_of(normalized), key=key
         )
-        if result.error is not None:
-            return failure_outcome(row, error=result.error, cached=False)
-        return _outcome_from_row(row, cached=False)
+        return recorded_outcome(row, result)
+
+
+def recorded_outcome(row: UrlClassification, result: PageResult) -> UrlOutcome:
+    """What a page just fetched answers, from the row ``record_result`` stored it in: its
+    classification, or its failure (``failure_outcome``)."""
+    if result.error is not None:
+        return failure_outcome(row, error=result.error, cached=False)
+    return _outcome_from_row(row, cached=False)
 
 
 def _shown_url(row: UrlClassification) -> str:
