@@ -148,6 +148,15 @@ SOURCES: dict[str, Source] = {
         "Reuters-21578 SGML files (1987 economic newswire, title + body, TOPICS labels);"
         " reut2-003 read from its unedited copy reut2-003-full.sgm",
     ),
+    "gnad10k": Source(
+        "tblock/10kGNAD",
+        "da845fe4a16f02a8de10903ffbc636d1c8d21862",
+        "10kGNAD (Block 2019, from the One Million Posts Corpus): CC BY-NC-SA 4.0"
+        " (non-commercial); repository code MIT",
+        "10kGNAD test.csv: 1,028 German derStandard.at articles (lede + body, 9 sections); its"
+        " train.csv and articles.csv are absent from the snapshot. Read by"
+        " train_multilingual.py only, not part of topics.jsonl",
+    ),
     "tweeteval": Source(
         "cardiffnlp/tweeteval",
         "4fbd22cd78421f05b1ecdb4fc5725bc7a7bd8f66",
@@ -715,6 +724,27 @@ def read_factual_neutral(reader: Reader) -> list[dict[str, Any]]:
                  "language": "en", "text": _clean(row["text"]), "sentiment": "neutral",
                  "split": part}
             )  # fmt: skip
+    return docs
+
+
+def read_gnad10k(reader: Reader) -> list[dict[str, Any]]:
+    """10kGNAD's test.csv: "section;'text'" rows (the text is the article's lede and body, no
+    separate title), mapped through train_labels.tsv and split 80/10/10 by row like every
+    other source. Not in TOPIC_READERS: only the multilingual trainer reads it, so the English
+    heads, blend.py and calibrate.py see the same corpus as before."""
+    text = reader.show(SOURCES["gnad10k"], "test.csv")
+    mapping, left_out = load_mapping(), load_left_out()
+    docs = []
+    for i, row in enumerate(csv.reader(io.StringIO(text), delimiter=";", quotechar="'")):
+        target = map_label(mapping, left_out, "gnad10k", row[0])
+        body = _clean(row[1])
+        if target is None or not body:
+            continue
+        docs.append(
+            {"id": f"gnad10k-{i}", "source": "gnad10k", "language": "de", "title": "",
+             "text": body, "label": row[0], "tier1": target[0], "tier2": target[1],
+             "split": split_of(f"gnad10k-{i}")}
+        )  # fmt: skip
     return docs
 
 

@@ -225,6 +225,33 @@ def test_mind_rows_become_title_and_abstract(
     ]  # a row without a title is skipped
 
 
+def test_gnad10k_rows_are_mapped_split_and_etat_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = (
+        "Sport;'Rapid gewinnt   das Derby. Wien – Ein \"spätes\" Tor entschied.'\n"
+        "Etat;'Der ORF startet eine neue Serie.'\n"
+        "Inland;'Die Regierung beschließt das Budget.'\n"
+        "Kultur;''\n"
+    )
+    commit = _snapshot(tmp_path, {"test.csv": rows.encode()})
+    monkeypatch.setitem(
+        train_data.SOURCES, "gnad10k", train_data.Source("owner/name", commit, "", "")
+    )
+    docs = train_data.read_gnad10k(train_data.Reader(tmp_path))
+    assert [(d["id"], d["tier1"], d["language"], d["title"], d["text"]) for d in docs] == [
+        (
+            "gnad10k-0",
+            "IAB17",
+            "de",
+            "",
+            'Rapid gewinnt das Derby. Wien – Ein "spätes" Tor entschied.',
+        ),
+        ("gnad10k-2", "IAB11", "de", "", "Die Regierung beschließt das Budget."),
+    ]  # the media section (Etat) is mixed and left out; an empty article is skipped
+    assert [d["split"] for d in docs] == [train_data.split_of(d["id"]) for d in docs]
+
+
 def test_reuters_articles_need_a_topic_and_a_body_and_are_capped_per_topic(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
