@@ -22,7 +22,7 @@ run: $(STAMP)
 	$(BIN)/beacon serve --demo $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/pytest -n auto --durations=25
+	$(BIN)/pytest -n auto --dist worksteal --durations=25
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
