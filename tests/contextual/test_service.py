@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import OperationalError
 from tests.contextual.site.server import LocalSite
 
 from beacon.contextual import classification_repository as store
@@ -620,6 +621,28 @@ def test_a_sites_wait_holds_it_for_another_process_and_after_a_restart(
     assert outcome.error == reason and outcome.classification is None
     assert outcome.retry_at is not None and abs(outcome.retry_at - until) < timedelta(seconds=2)
     assert (sum(site.hits.values()), site.robots_hits) == asked
+
+
+def test_a_round_is_recorded_when_its_holds_cannot_be_stored(
+    db: Database, open_settings: Settings, site: LocalSite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The holds met were written before the tick recorded the round: a failed write (a
+    # locked SQLite database, a lost connection) threw the round's results away, and its
+    # pages were fetched again once their claim ran out, the throttling site included.
+    def locked(*args: object, **kwargs: object) -> None:
+        raise OperationalError("INSERT INTO contextual_site_holds", {}, Exception("locked"))
+
+    monkeypatch.setattr(repository_of_holds, "hold_sites", locked)
+    site.every_page_status, site.retry_after = 429, "120"
+    paths = ["/football.html", "/pasta.html"]
+    with db.transaction() as session:
+        store.request_classification(session, [(site.url(p), "127.0.0.1") for p in paths])
+    one_at_a_time = open_settings.model_copy(update={"classification_parallel_fetches": 1})
+    assert classify_due(db=db, settings=one_at_a_time) == 2
+    rows = held_rows(db, site, paths)
+    assert sorted(row.attempts for row in rows) == [0, 1]  # one asked, the other held
+    assert all(row.next_attempt_at is not None and row.next_attempt_at > utcnow() for row in rows)
+    assert sum(site.hits.values()) == 1
 
 
 def test_a_stored_hold_that_ended_does_not_hold_its_site(

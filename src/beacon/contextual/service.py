@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from beacon.contextual import classification_repository, engine, fetch, pages, process, repository
@@ -158,8 +159,13 @@ def _sharing_holds(
         if r.hold is not None
     ]
     if met:
-        with transaction() as session:
-            repository.hold_sites(session, met, now=utcnow())
+        # Best effort: the holds stay in this process's memory, and the round's results must
+        # reach the caller (a tick or batch records them next) whatever became of this write.
+        try:
+            with transaction() as session:
+                repository.hold_sites(session, met, now=utcnow())
+        except SQLAlchemyError:
+            log.warning("could not store %d sites' holds for the other processes", len(met))
     return results
 
 
