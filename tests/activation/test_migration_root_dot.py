@@ -16,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, insert, make_url, select, text
 
+from beacon.activation.inventory import service as inventory_service
 from beacon.activation.models import InventoryUrl, Segment, SegmentUrl
 from beacon.contextual.classification_repository import stored_key
 from beacon.contextual.models import OK, UrlClassification
@@ -180,6 +181,15 @@ def test_merge_reads_the_inventory_in_batches(db: Database) -> None:
         assert migration.merge_root_dot_inventory(conn, batch=1) == 4
         after = _snapshot(conn)
     _check_merged(ids, before, after)
+    spellings = [key[0] for key in (A_DOT, A, B_DOT, B, C_DOT, C)]
+    with db.transaction() as session:  # the write paths find each merged row by either spelling
+        added = inventory_service.add_urls(
+            session=session, account_id=1, labelled_urls=[(u, u) for u in spellings]
+        )
+        assert added.added == 0
+        page = inventory_service.browse_inventory(session=session, account_id=1, limit=10, offset=0)
+        assert page.total == 4
+        assert {item.url: item.status for item in page.items}[A[0]] == "ok"
 
 
 def _check_merged(ids: dict[str, int], before: Snapshot, after: Snapshot) -> None:
