@@ -131,8 +131,21 @@ def _seed(conn: Connection) -> dict[str, int]:
         "4a_dot": _inventory(conn, 4, A_DOT, 0, "pixel"),
         "1d_dot": _inventory(conn, 1, D_DOT, 0, "pixel"),
         "4e": _inventory(conn, 4, E, 0, "upload"),
-        # segments: both of a's rows, a's dotted row alone, b's dotted row, another account's
-        "s_both": _segment(conn, 1, [(A_DOT, "example.com"), (A, "example.com"), (E, "x.org")]),
+        # segments: both rows of pages a, b and c (three members lost, one recount), a's dotted
+        # row alone, b's dotted row, another account's
+        "s_both": _segment(
+            conn,
+            1,
+            [
+                (A_DOT, "example.com"),
+                (A, "example.com"),
+                (B, "example.org"),
+                (B_DOT, "example.org"),
+                (C_DOT, "example.net"),
+                (C, "example.net"),
+                (E, "x.org"),
+            ],
+        ),
         "s_dot": _segment(conn, 1, [(A_DOT, "example.com")]),
         "s_b": _segment(conn, 1, [(B_DOT, "example.org")]),
         "s_other": _segment(conn, 4, [(A_DOT, "example.com")]),
@@ -228,17 +241,17 @@ def _check_merged(ids: dict[str, int], before: Snapshot, after: Snapshot) -> Non
     by_segment: dict[int, set[str]] = {}
     for member in after["members"].values():
         by_segment.setdefault(member[1], set()).add(member[2])
-    assert by_segment[ids["s_both"]] == {A[1], E[1]}
+    assert by_segment[ids["s_both"]] == {A[1], B_DOT[1], C[1], E[1]}
     assert by_segment[ids["s_dot"]] == {A[1]}
     assert by_segment[ids["s_b"]] == {B_DOT[1]}
     assert by_segment[ids["s_other"]] == {A_DOT[1]}
-    assert len(after["members"]) == len(before["members"]) - 1
+    assert len(after["members"]) == len(before["members"]) - 3
     segments = after["segments"]
     both = dict(zip(TABLES["segments"].c.keys(), segments[ids["s_both"]], strict=True))
-    assert (both["url_count"], both["domain_count"]) == (2, 2)
+    assert (both["url_count"], both["domain_count"]) == (4, 4)
     assert orjson.loads(both["top_domains"]) == [
-        {"domain": "example.com", "url_count": 1},
-        {"domain": "x.org", "url_count": 1},
+        {"domain": domain, "url_count": 1}
+        for domain in ("example.com", "example.net", "example.org", "x.org")
     ]
     for segment_id in (ids["s_dot"], ids["s_b"], ids["s_other"]):
         assert segments[segment_id] == before["segments"][segment_id]

@@ -104,6 +104,7 @@ def merge_root_dot_inventory(conn: sa.Connection, *, batch: int = BATCH) -> int:
     many rows were deleted."""
     merged = 0
     after = 0
+    shrunk: set[int] = set()  # segments that lost a member, each recounted once at the end
     while True:
         rows = conn.execute(
             sa.select(_inventory)
@@ -116,12 +117,14 @@ def merge_root_dot_inventory(conn: sa.Connection, *, batch: int = BATCH) -> int:
             .limit(batch)
         ).all()
         if not rows:
+            for segment_id in sorted(shrunk):
+                _recount(conn, segment_id)
             return merged
         after = rows[-1].id
-        merged += _merge_batch(conn, [row for row in rows if _dotted_host(row.url)])
+        merged += _merge_batch(conn, [row for row in rows if _dotted_host(row.url)], shrunk)
 
 
-def _merge_batch(conn: sa.Connection, dotted: list[sa.Row[Any]]) -> int:
+def _merge_batch(conn: sa.Connection, dotted: list[sa.Row[Any]], shrunk: set[int]) -> int:
     plain_keys = {row.id: _plain_keys(row.url) for row in dotted}
     wanted = sorted({h for keys in plain_keys.values() for _, h in keys})
     accounts = sorted({row.account_id for row in dotted})
@@ -138,14 +141,18 @@ def _merge_batch(conn: sa.Connection, dotted: list[sa.Row[Any]]) -> int:
         for plain_url, plain_hash in plain_keys[row.id]:
             other = plain_rows.pop((row.account_id, plain_hash), None)
             if other is not None and other.id != row.id:
-                _merge_pair(conn, row, other, (plain_url, plain_hash))
+                _merge_pair(conn, row, other, (plain_url, plain_hash), shrunk)
                 deleted += 1
                 break
     return deleted
 
 
 def _merge_pair(
-    conn: sa.Connection, dotted: sa.Row[Any], plain: sa.Row[Any], plain_key: tuple[str, str]
+    conn: sa.Connection,
+    dotted: sa.Row[Any],
+    plain: sa.Row[Any],
+    plain_key: tuple[str, str],
+    shrunk: set[int],
 ) -> None:
     kept, gone = sorted((dotted, plain), key=lambda r: (r.created_date, r.id))
     key = _written_key(conn, dotted=(dotted.url, dotted.url_hash), plain=plain_key)
@@ -164,7 +171,7 @@ def _merge_pair(
             created_date=min(kept.created_date, gone.created_date),
         )
     )
-    _merge_members(conn, kept.account_id, (dotted.url_hash, plain.url_hash), key)
+    _merge_members(conn, kept.account_id, (dotted.url_hash, plain.url_hash), key, shrunk)
 
 
 def _written_key(
@@ -181,8 +188,15 @@ def _written_key(
 
 
 def _merge_members(
-    conn: sa.Connection, account_id: int, hashes: tuple[str, str], key: tuple[str, str]
+    conn: sa.Connection,
+    account_id: int,
+    hashes: tuple[str, str],
+    key: tuple[str, str],
+    shrunk: set[int],
 ) -> None:
+    """The pair's members of the account's segments under the kept key; a segment holding
+    both loses one and goes into ``shrunk`` (recounted once, after every merge: a recount
+    reads all of a segment's members, too much to do for each pair of a large segment)."""
     members = conn.execute(
         sa.select(_members.c.segment_id, _members.c.url_hash)
         .join(_segments, _segments.c.id == _members.c.segment_id)
@@ -199,7 +213,7 @@ def _merge_members(
         member = (_members.c.segment_id == segment_id) & (_members.c.url_hash == other)
         if key[1] in present:
             conn.execute(sa.delete(_members).where(member))
-            _recount(conn, segment_id)
+            shrunk.add(segment_id)
         else:
             conn.execute(sa.update(_members).where(member).values(url_hash=key[1], url=key[0]))
 
