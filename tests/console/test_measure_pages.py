@@ -372,3 +372,45 @@ def test_dashboard_shows_measured_viewability(
         view_counters.increment(session, measurable={(cid, nyt): 800}, viewable={(cid, nyt): 600})
     page = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16")
     assert "Viewability 75.0% 600 viewable of 800 measurable" in text(page.text)
+
+
+def test_report_rows_show_the_classification_in_words_not_python_data(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    with db.transaction() as session:
+        save_classification(
+            session, url="https://nytimes.com/a", domain="nytimes.com",
+            classification={
+                "iab_categories": [{"id": "IAB17", "name": "Sports", "confidence": 0.9,
+                                    "tier": 1, "subcategory": None}],
+                "keywords": ["final", "league", "goals", "coach", "derby", "transfer"],
+                "entities": [{"name": "Real Madrid", "type": "organization"}],
+                "sentiment": {"label": "positive", "score": 0.8},
+                "brand_safety": {"overall": "low", "categories": {}},
+            },
+            engine_version="test", classified_at=utcnow(),
+        )  # fmt: skip
+    created = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-15", "dimensions": ["url"], "include_classification": "true"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    page = client.get(created.headers["location"])
+    # Before: the lists printed as Python reprs: [{&#39;id&#39;: &#39;IAB17&#39;, ... None}]
+    assert "{&#39;" not in page.text and "[&#39;" not in page.text
+    cells = re.findall(
+        r'<td class="cell-url" data-column="classification">(.*?)</td>', page.text, re.S
+    )
+    cell = text(cells[0])
+    assert "None" not in cell and "[" not in cell
+    assert "Sports" in cell and "Sentiment: positive" in cell
+    assert "Brand-safety risk: low" in cell
+    assert "Keywords: final, league, goals, coach, derby, …" in cell
+    download = client.get(f"{created.headers['location']}/csv")
+    row = next(r for r in csv.DictReader(io.StringIO(download.text)) if r["classification"])
+    assert '"name":"Sports"' in row["classification"]  # the CSV keeps the whole JSON
