@@ -83,6 +83,10 @@ def test_dashboard_shows_totals_breakdowns_and_keeps_filters_in_the_url(
     assert "Hourly series are not available" in body
     assert 'data-series="' in page.text and "2026-01-16" in page.text
     assert "nytimes.com" in body and "bbc.com" in body and "GB" in body
+    # The breakdowns' share is of all loads (bots included), not of the impressions beside it:
+    # desktop has 1,527 of 1,887 loads (80.9%) but 1,500 of 1,860 impressions (80.6%).
+    devices = text(page.text.split('id="by-device"')[1].split("</table>")[0])
+    assert "Share of loads" in devices and "80.9%" in devices
     # A domain link narrows the dashboard and keeps the dates.
     assert (
         f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&amp;end_date=2026-01-16&amp;domain=bbc.com"
