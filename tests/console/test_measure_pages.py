@@ -266,6 +266,14 @@ def test_report_form_errors_are_summarised(
     body = text(response.text)
     assert "There is a problem" in body
     assert "publisher reports only" in body and "before start_date" in body
+    ivt = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-01",
+              "end_date": "2026-01-02", "dimensions": ["ivt_reason"]},
+    )  # fmt: skip
+    assert ivt.status_code == 422
+    # The message named only traffic type and agent, not the box that was ticked.
+    assert "invalid-traffic reason break down publisher reports only" in text(ivt.text)
 
 
 def test_a_viewer_reads_but_cannot_create_reports(
