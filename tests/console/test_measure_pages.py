@@ -83,6 +83,10 @@ def test_dashboard_shows_totals_breakdowns_and_keeps_filters_in_the_url(
     assert "Hourly series are not available" in body
     assert 'data-series="' in page.text and "2026-01-16" in page.text
     assert "nytimes.com" in body and "bbc.com" in body and "GB" in body
+    # The breakdowns' share is of all loads (bots included), not of the impressions beside it:
+    # desktop has 1,527 of 1,887 loads (80.9%) but 1,500 of 1,860 impressions (80.6%).
+    devices = text(page.text.split('id="by-device"')[1].split("</table>")[0])
+    assert "Share of loads" in devices and "80.9%" in devices
     # A domain link narrows the dashboard and keeps the dates.
     assert (
         f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&amp;end_date=2026-01-16&amp;domain=bbc.com"
@@ -262,6 +266,14 @@ def test_report_form_errors_are_summarised(
     body = text(response.text)
     assert "There is a problem" in body
     assert "publisher reports only" in body and "before start_date" in body
+    ivt = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-01",
+              "end_date": "2026-01-02", "dimensions": ["ivt_reason"]},
+    )  # fmt: skip
+    assert ivt.status_code == 422
+    # The message named only traffic type and agent, not the box that was ticked.
+    assert "invalid-traffic reason break down publisher reports only" in text(ivt.text)
 
 
 def test_a_viewer_reads_but_cannot_create_reports(
@@ -372,3 +384,45 @@ def test_dashboard_shows_measured_viewability(
         view_counters.increment(session, measurable={(cid, nyt): 800}, viewable={(cid, nyt): 600})
     page = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-01-15&end_date=2026-01-16")
     assert "Viewability 75.0% 600 viewable of 800 measurable" in text(page.text)
+
+
+def test_report_rows_show_the_classification_in_words_not_python_data(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    with db.transaction() as session:
+        save_classification(
+            session, url="https://nytimes.com/a", domain="nytimes.com",
+            classification={
+                "iab_categories": [{"id": "IAB17", "name": "Sports", "confidence": 0.9,
+                                    "tier": 1, "subcategory": None}],
+                "keywords": ["final", "league", "goals", "coach", "derby", "transfer"],
+                "entities": [{"name": "Real Madrid", "type": "organization"}],
+                "sentiment": {"label": "positive", "score": 0.8},
+                "brand_safety": {"overall": "low", "categories": {}},
+            },
+            engine_version="test", classified_at=utcnow(),
+        )  # fmt: skip
+    created = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-15", "dimensions": ["url"], "include_classification": "true"},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert created.status_code == 303, created.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    page = client.get(created.headers["location"])
+    # Before: the lists printed as Python reprs: [{&#39;id&#39;: &#39;IAB17&#39;, ... None}]
+    assert "{&#39;" not in page.text and "[&#39;" not in page.text
+    cells = re.findall(
+        r'<td class="cell-url" data-column="classification">(.*?)</td>', page.text, re.S
+    )
+    cell = text(cells[0])
+    assert "None" not in cell and "[" not in cell
+    assert "Sports" in cell and "Sentiment: positive" in cell
+    assert "Brand-safety risk: low" in cell
+    assert "Keywords: final, league, goals, coach, derby, …" in cell
+    download = client.get(f"{created.headers['location']}/csv")
+    row = next(r for r in csv.DictReader(io.StringIO(download.text)) if r["classification"])
+    assert '"name":"Sports"' in row["classification"]  # the CSV keeps the whole JSON

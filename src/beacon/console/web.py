@@ -20,7 +20,7 @@ from beacon import __version__
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.deps import get_app_settings, get_database
-from beacon.core.errors import APIError, Forbidden, Unauthorized
+from beacon.core.errors import NUL_MESSAGE, APIError, Forbidden, Unauthorized, ValidationFailed
 from beacon.core.paging import MAX_OFFSET
 from beacon.core.permissions import Action, allows
 from beacon.core.timefmt import as_utc
@@ -134,7 +134,12 @@ async def submitted_csrf(request: Request) -> str:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         return ""
-    value = (await request.form()).get(CSRF_FIELD)
+    form = await request.form()
+    if any(isinstance(v, str) and "\x00" in v for _, v in form.multi_items()):
+        # A form field decodes %00 (or a multipart text part carries a raw NUL) after the body
+        # check; refuse it here as everywhere, before SQLite stores what PostgreSQL refuses.
+        raise ValidationFailed(NUL_MESSAGE)
+    value = form.get(CSRF_FIELD)
     return value if isinstance(value, str) else ""
 
 

@@ -7,12 +7,16 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from beacon.core.errors import BadRequest
+from beacon.core.errors import NUL_MESSAGE, BadRequest, ValidationFailed
 
 
 def csv_source(text: str) -> io.StringIO:
     """``text`` as the csv module wants it: newlines left to the parser (quoted fields may
-    hold line breaks; a stray CR or U+0085 in an unquoted field is then a clear error)."""
+    hold line breaks; a stray CR or U+0085 in an unquoted field is then a clear error). A NUL is
+    refused: an uploaded file's bytes reach here unchecked (``core.http`` leaves multipart
+    bodies to their readers)."""
+    if "\x00" in text:
+        raise ValidationFailed(NUL_MESSAGE)
     return io.StringIO(text, newline="")
 
 

@@ -67,6 +67,10 @@ class ValidationFailed(APIError):
     status, code = 422, "validation_error"
 
 
+# U+0000 fits no stored text (PostgreSQL refuses it, SQLite would keep it): refused everywhere.
+NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
+
+
 class RateLimited(APIError):
     status, code = 429, "rate_limited"
 

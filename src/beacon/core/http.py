@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from beacon.core.context import SCOPE_KEY, RequestContext, request_context
 from beacon.core.errors import (
+    NUL_MESSAGE,
     APIError,
     BadRequest,
     InternalError,
@@ -122,7 +123,8 @@ class RequestContextMiddleware:
             receive = self._limited(receive, ctx)
             if not scope["path"].startswith(_COLLECTOR_PREFIX):
                 _refuse_nul_in_url(scope)
-                receive = _refusing_nul(receive, ctx)
+                if not _is_multipart(scope):
+                    receive = _refusing_nul(receive, ctx)
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
             if status_holder["started"]:
@@ -162,7 +164,6 @@ class RequestContextMiddleware:
 
 # The pixel collector answers its GIF whatever it is sent, and keeps its own rejection counts.
 _COLLECTOR_PREFIX = "/px/"
-_NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
 # A body that starts with a UTF-16 or UTF-32 byte-order mark (an Excel "Unicode text" export):
 # its NUL bytes are the encoding's, not the text's, and the sender should hear that.
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
@@ -175,7 +176,16 @@ def _refuse_nul_in_url(scope: Scope) -> None:
     """U+0000 fits no stored text (PostgreSQL refuses it): a clear 422 up front, on any backend."""
     query = scope.get("query_string", b"")
     if "\x00" in scope["path"] or b"\x00" in query or b"%00" in query:
-        raise ValidationFailed(_NUL_MESSAGE)
+        raise ValidationFailed(NUL_MESSAGE)
+
+
+def _is_multipart(scope: Scope) -> bool:
+    """A multipart form carries files, whose bytes are theirs (a UTF-16 CSV is full of NUL
+    bytes): whoever reads a file decodes it and says what is wrong with it in its own words,
+    and the text fields of the console's forms are checked where they are parsed
+    (``console.web.submitted_csrf``)."""
+    content_type = _header(scope, b"content-type") or ""
+    return content_type.lower().startswith("multipart/form-data")
 
 
 def _refusing_nul(receive: Receive, ctx: RequestContext) -> Receive:
@@ -190,7 +200,7 @@ def _refusing_nul(receive: Receive, ctx: RequestContext) -> Receive:
             window = tail + body
             if b"\x00" in body or _JSON_NUL.search(window):
                 wide = not tail and body.startswith(_WIDE_BOMS)  # the first chunk's first bytes
-                ctx.body_error = ValidationFailed(_WIDE_MESSAGE if wide else _NUL_MESSAGE)
+                ctx.body_error = ValidationFailed(_WIDE_MESSAGE if wide else NUL_MESSAGE)
                 raise ctx.body_error
             tail = window[-16:]
         return message
@@ -211,7 +221,7 @@ def _as_api_error(exc: Exception, request_id: str) -> APIError:
     if _nul_character(exc):
         # PostgreSQL text cannot hold U+0000 (SQLite can): refuse it the same way everywhere
         # it reaches the database, whichever field carried it; the transaction rolled back.
-        return ValidationFailed(_NUL_MESSAGE)
+        return ValidationFailed(NUL_MESSAGE)
     error_log.exception("unhandled error", extra={"request_id": request_id})
     return InternalError(f"Internal server error (request id {request_id})")
 

@@ -72,6 +72,12 @@ def urls_from_text(body: bytes) -> list[tuple[int, str]]:
 
     A first line that is not a URL (a CSV header such as ``url``) is skipped.
     """
+    if body.startswith((b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")):
+        # What Excel saves as "Unicode text": say so rather than "not UTF-8".
+        raise BadRequest(
+            "Upload is UTF-16 or UTF-32 text (it starts with a byte-order mark): "
+            'save it as UTF-8 ("CSV UTF-8")'
+        )
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:

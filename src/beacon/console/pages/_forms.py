@@ -4,15 +4,21 @@ inventory must not run on the event loop."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 
 
-async def posted_form(request: Request) -> FormData:
-    """The parsed form of the request (Starlette caches it for the CSRF check too)."""
-    return await request.form()
+async def posted_form(request: Request) -> AsyncIterator[FormData]:
+    """The parsed form of the request (Starlette caches it for the CSRF check too); its
+    uploaded files are closed after the response (FastAPI closes only the forms it parses)."""
+    form = await request.form()
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 PostedForm = Annotated[FormData, Depends(posted_form)]

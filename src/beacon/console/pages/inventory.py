@@ -96,6 +96,10 @@ def upload(
     urls = forms.text(form, "urls")
     body = urls.encode()
     chosen = forms.upload(form, "file", MAX_UPLOAD_BYTES)
+    if chosen is not None and urls:
+        # Only one of them would be read: say so rather than drop the pasted URLs unseen.
+        message = "Paste URLs or choose a CSV file, not both: nothing was added"
+        return _upload_error(request, viewer, session, message, urls)
     if chosen is not None:
         body = chosen[1]
         if len(body) > MAX_UPLOAD_BYTES:

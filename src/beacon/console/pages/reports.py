@@ -160,7 +160,9 @@ def create_report(
     if campaign is None:
         errors["campaign_id"] = "Choose a campaign"
     elif kind == CAMPAIGN and set(dimensions) & set(PUBLISHER_ONLY):
-        errors["dimensions"] = "Traffic type and agent break down publisher reports only"
+        errors["dimensions"] = (
+            "Traffic type, agent and invalid-traffic reason break down publisher reports only"
+        )
     payload: dict[str, Any] = {
         "campaign_id": campaign.id if campaign else 1,
         "start_date": start_date or None,
