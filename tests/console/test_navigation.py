@@ -36,3 +36,17 @@ def test_navigation_links_have_unique_names_and_lead_to_their_family(
     expect(nav.get_by_role("link", name="Pixel campaigns")).not_to_have_attribute(
         "aria-current", "page"
     )
+
+
+def test_a_page_loads_without_a_failed_request_or_a_console_error(
+    page: Page, console: Console
+) -> None:
+    # Every page asked for /favicon.ico, which answered 404: a console error on each page.
+    failed: list[tuple[int, str]] = []
+    errors: list[str] = []
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    sign_in(page, console.email("owner"), console.password("owner"))
+    page.goto(console.url("/app/pixel/campaigns"))
+    page.wait_for_load_state("networkidle")
+    assert (failed, errors) == ([], [])
