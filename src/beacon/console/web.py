@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import Depends, Request
+from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from beacon import __version__
@@ -126,6 +127,14 @@ def session_timeouts(settings: Settings) -> sessions.Timeouts:
     )
 
 
+async def read_form(request: Request) -> FormData:
+    """The posted form, parsed once (Starlette caches it) and bounded by the request body limit
+    alone: Starlette's own default of 1 MB a field refused the contacts import's mapping step,
+    which posts the chosen file back (up to 5 MB) as a field."""
+    settings: Settings = request.app.state.settings
+    return await request.form(max_part_size=settings.max_body_bytes)
+
+
 async def submitted_csrf(request: Request) -> str:
     """The CSRF field of a state-changing form post ("" otherwise). Handlers without form
     parameters (sign out, archive) get no parsed form from FastAPI, so it is read here."""
@@ -134,7 +143,7 @@ async def submitted_csrf(request: Request) -> str:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         return ""
-    value = (await request.form()).get(CSRF_FIELD)
+    value = (await read_form(request)).get(CSRF_FIELD)
     return value if isinstance(value, str) else ""
 
 

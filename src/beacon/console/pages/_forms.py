@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 
+from beacon.console import web
+
 
 async def posted_form(request: Request) -> FormData:
     """The parsed form of the request (Starlette caches it for the CSRF check too)."""
-    return await request.form()
+    return await web.read_form(request)
 
 
 PostedForm = Annotated[FormData, Depends(posted_form)]
