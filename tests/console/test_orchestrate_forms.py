@@ -29,3 +29,34 @@ def test_a_csv_over_one_megabyte_within_the_documented_5_mb_imports(
     done = client.post("/app/orchestrate/contacts/import", data=form)
     assert done.status_code == 200, done.text[-800:]
     assert "Imported 8,000 new and 0 updated contacts" in done.text
+
+
+def test_a_refused_campaign_setup_shows_what_was_typed(client: TestClient, db: Database) -> None:
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    created = client.post(
+        "/app/orchestrate/campaigns",
+        data={"csrf_token": token, "name": "Spring sale", "channel": "email"},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303, created.text
+    path = created.headers["location"].split("?")[0]
+    setup = {
+        "csrf_token": token,
+        "name": "Spring sale, final",
+        "channel": "email",
+        "campaign_type": "triggered",
+        "mode": "at",
+        "send_at": "2031-03-02T09:30",
+        "timezone": "Europe/Pariss",  # a typo: refused
+    }
+    refused = client.post(path, data=setup)
+    assert refused.status_code == 422
+    assert "unknown IANA timezone" in refused.text
+    # The form shows what was typed, to correct the typo, not the stored draft again.
+    assert 'value="Spring sale, final"' in refused.text
+    assert 'value="Europe/Pariss"' in refused.text
+    assert 'value="2031-03-02T09:30"' in refused.text
+    assert 'value="at" checked' in refused.text
+    assert '<option value="triggered" selected>' in refused.text
+    # Nothing was stored.
+    assert 'value="Spring sale"' in client.get(path).text
