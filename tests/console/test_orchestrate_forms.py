@@ -60,3 +60,25 @@ def test_a_refused_campaign_setup_shows_what_was_typed(client: TestClient, db: D
     assert '<option value="triggered" selected>' in refused.text
     # Nothing was stored.
     assert 'value="Spring sale"' in client.get(path).text
+
+
+def test_a_rule_value_too_long_to_count_is_named_not_a_500(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    builder = {
+        "csrf_token": token,
+        "name": "Long",
+        "match": "all",
+        "rule-field": "email",
+        "rule-attribute": "",
+        "rule-op": "contains",
+        "rule-value": "x" * 60_000,
+    }
+    reach = client.post("/app/orchestrate/audiences/reach", data=builder)
+    assert reach.status_code == 200
+    assert "a value of at most 1000 characters" in reach.text
+    saved = client.post("/app/orchestrate/audiences", data={**builder, "action": "save"})
+    assert saved.status_code == 422
+    assert "a value of at most 1000 characters" in saved.text
+    assert client.get("/app/orchestrate/audiences").status_code == 200
