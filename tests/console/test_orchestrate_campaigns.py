@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 from tests.console.conftest import (
     Console,
     assert_accessible,
@@ -552,3 +552,26 @@ def test_every_campaign_is_reached_through_the_lists_pages(console: Console) -> 
         for odd in ("%C2%B2", "99999999999999999999"):
             for listing in ("campaigns", "contacts"):
                 assert client.get(f"/app/orchestrate/{listing}?offset={odd}").status_code == 200
+
+
+def test_the_send_time_in_utc_reads_utc_in_any_browser_time_zone(
+    browser: Browser, console: Console, made: dict[str, Any]
+) -> None:
+    # The line said "<time> UTC" while the script rewrote <time> into the browser's zone: in
+    # New York, 07:00 UTC read "03:00 UTC".
+    with console.http() as client:
+        token = console.http_sign_in(client, "admin")
+        url = _scheduled_and_published(client, token, made, "New York reader", "Europe/Paris")
+    context = browser.new_context(
+        base_url=console.base_url, timezone_id="America/New_York", locale="en-GB"
+    )
+    try:
+        page = context.new_page()
+        sign_in(page, console.email("admin"), console.password("admin"))
+        page.goto(url.removeprefix(console.base_url))
+        times = page.locator("#schedule-times")
+        expect(times).to_contain_text("15 Jan 2031, 07:30 UTC")
+        expect(times).to_contain_text("2031-01-15 08:30 Europe/Paris")
+        expect(times).not_to_contain_text("02:30")
+    finally:
+        context.close()

@@ -133,3 +133,26 @@ def test_a_second_sign_in_tab_does_not_void_the_first(db: Database, client: Test
     )
 
     assert signed_in.status_code == 303, signed_in.text
+
+
+def test_sending_the_same_invitation_twice_keeps_one_pending_link(
+    db: Database, client: TestClient
+) -> None:
+    # The page answers the post itself (it shows the link once): a double click, a reload or
+    # Back-and-resubmit sent a second email with a second live link for the same person.
+    token = sign_in(client, member(db, "owner@acme.example", Role.owner))
+    form = {"csrf_token": token, "email": "Bo@Acme.example", "role": "analyst"}
+
+    first = client.post("/app/settings/invitations", data=form)
+    again = client.post("/app/settings/invitations", data={**form, "email": "bo@acme.example"})
+
+    assert first.status_code == 200
+    assert again.status_code == 422
+    assert "bo@acme.example already has a pending invitation" in again.text
+    assert 'value="bo@acme.example"' in again.text  # the form keeps what was typed
+    assert again.text.count("the invitation of bo@acme.example</span>") == 1
+    # Withdrawn, it can be sent again.
+    pending = re.search(r"/app/settings/invitations/(\d+)/revoke", again.text)
+    assert pending is not None
+    client.post(pending.group(0), data={"csrf_token": token})
+    assert client.post("/app/settings/invitations", data=form).status_code == 200

@@ -127,6 +127,27 @@ def test_in_lists_are_bounded(client: TestClient, auth: dict[str, str]) -> None:
     assert _stored(client, auth, "/segments") == 0
 
 
+def test_rule_values_are_bounded_in_length(client: TestClient, auth: dict[str, str]) -> None:
+    # A 60,000-character `contains` value was stored; SQLite refuses a LIKE pattern over 50,000
+    # bytes, so its reach, a campaign's preflight and the console's Audiences page answered 500.
+    make_audience(client, auth)
+    before = _stored(client, auth, "/segments")
+    for rule in (
+        {"field": "email", "op": "contains", "value": "x" * 60_000},
+        {"field": "attributes.plan", "op": "equals", "value": "p" * 1001},
+        _in_rule(["pro", "p" * 1001]),
+    ):
+        response = client.post(f"{API}/segments", headers=auth, json={"name": "s", "rules": rule})
+        assert response.status_code == 422, rule["op"]
+        assert response.json()["error"]["message"] == (
+            "Invalid value for 'rules.value': a value of at most 1000 characters"
+        )
+    assert _stored(client, auth, "/segments") == before
+    at_most = {"field": "email", "op": "contains", "value": "x" * 1000}
+    response = client.post(f"{API}/segments", headers=auth, json={"name": "s", "rules": at_most})
+    assert response.status_code == 201, response.text
+
+
 def test_the_largest_accepted_rules_work_on_both_databases(
     client: TestClient, auth: dict[str, str]
 ) -> None:

@@ -64,8 +64,14 @@ def invite(*, session: Session, member: Member, email: str, role: Role) -> Issue
         session, user_id=existing.id, account_id=member.account_id
     ):
         raise Conflict(f"{address} is already a member of this account")
-    token = secrets.token_urlsafe(32)
     now = utcnow()
+    # One live link a person: a resubmitted form (double click, reload, Back) would otherwise
+    # email a second link that stays valid after the first one is withdrawn.
+    if repository.pending_invitations(
+        session, account_id=member.account_id, now=now, email=address
+    ):
+        raise Conflict(f"{address} already has a pending invitation: withdraw it to send a new one")
+    token = secrets.token_urlsafe(32)
     row = Invitation(
         account_id=member.account_id,
         email=address,

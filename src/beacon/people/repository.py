@@ -179,19 +179,19 @@ def revoke_invitations_by(
 
 
 def pending_invitations(
-    session: Session, *, account_id: int, now: datetime
+    session: Session, *, account_id: int, now: datetime, email: str | None = None
 ) -> Sequence[Invitation]:
-    """The account's invitations not accepted, revoked or expired, newest first."""
-    return session.scalars(
-        select(Invitation)
-        .where(
-            Invitation.account_id == account_id,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at > now,
-        )
-        .order_by(Invitation.id.desc())
-    ).all()
+    """The account's invitations not accepted, revoked or expired (only ``email``'s when
+    given), newest first."""
+    query = select(Invitation).where(
+        Invitation.account_id == account_id,
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+        Invitation.expires_at > now,
+    )
+    if email is not None:
+        query = query.where(Invitation.email == email)
+    return session.scalars(query.order_by(Invitation.id.desc())).all()
 
 
 def invitation(session: Session, *, account_id: int, invitation_id: int) -> Invitation | None:

@@ -10,11 +10,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from starlette.datastructures import FormData, UploadFile
 
+from beacon.console import web
+
 
 async def posted_form(request: Request) -> AsyncIterator[FormData]:
-    """The parsed form of the request (Starlette caches it for the CSRF check too); its
-    uploaded files are closed after the response (FastAPI closes only the forms it parses)."""
-    form = await request.form()
+    """The parsed form of the request (``web.read_form``; Starlette caches it for the CSRF
+    check too); its uploaded files are closed after the response (FastAPI closes only the
+    forms it parses)."""
+    form = await web.read_form(request)
     try:
         yield form
     finally:

@@ -4,9 +4,9 @@ before anything is stored (``deliveries.check_rows``), then confirm to store the
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from beacon.activation.reports import deliveries
@@ -85,10 +85,14 @@ def store(
     request: Request,
     viewer: web.CurrentViewer,
     session: DbSession,
-    csv_text: Annotated[str, Form()] = "",
-    batch_id: Annotated[str, Form()] = "",
+    form: forms.PostedForm,
 ) -> Response:
     """Store the previewed batch (the same all-or-nothing ingestion as the API)."""
+    # The checked file comes back as a field: read through the console's form, bounded by the
+    # body limit, not FastAPI's Form() (Starlette's 1 MB a field refused a file the check took).
+    posted = form.get("csv_text", "")
+    csv_text = posted if isinstance(posted, str) else ""  # as posted: its hash names the batch
+    batch_id = forms.text(form, "batch_id")
     try:
         rows = deliveries.rows_from_csv(csv_text)
         receipt = deliveries.ingest(

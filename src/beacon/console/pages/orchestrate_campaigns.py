@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from beacon.console import web
@@ -200,6 +201,34 @@ def _chart(throughput: observability.Throughput) -> dict[str, Any]:
     return {"bars": bars, "peak": peak, "width": CHART_WIDTH, "height": CHART_HEIGHT}
 
 
+def _shown(campaign: Campaign, posted: FormData | None) -> dict[str, Any]:
+    """What the setup form shows: the stored draft, or the posted setup when it was refused
+    (so that a typo in one field does not undo every other change)."""
+    if posted is None:
+        return {
+            "name": campaign.name,
+            "channel": campaign.channel,
+            "campaign_type": campaign.campaign_type,
+            "included": set(campaign.audience_included),
+            "excluded": set(campaign.audience_excluded),
+            "template": str(campaign.template_id or ""),
+            "mode": campaign.schedule_mode,
+            "send_at": _local_input(campaign.send_at, campaign.timezone),
+            "timezone": campaign.timezone,
+        }
+    return {
+        "name": forms.text(posted, "name"),
+        "channel": forms.text(posted, "channel") or campaign.channel,
+        "campaign_type": forms.text(posted, "campaign_type") or campaign.campaign_type,
+        "included": set(forms.texts(posted, "segment")),
+        "excluded": set(forms.texts(posted, "exclude")),
+        "template": forms.text(posted, "template"),
+        "mode": forms.text(posted, "mode") or "now",
+        "send_at": forms.text(posted, "send_at"),
+        "timezone": forms.text(posted, "timezone"),
+    }
+
+
 def _detail(
     request: Request,
     viewer: web.Viewer,
@@ -208,6 +237,7 @@ def _detail(
     *,
     errors: dict[str, str] | None = None,
     notice: str = "",
+    posted: FormData | None = None,
     status: int = 200,
 ) -> Response:
     account_id = viewer.member.account_id
@@ -238,15 +268,13 @@ def _detail(
         found = [*found, own] if own.channel == campaign.channel else list(found)
     context = {
         "c": observability.campaign_out(campaign),
+        "form": _shown(campaign, posted),
         "segments": found_segments,
-        "included": set(campaign.audience_included),
-        "excluded": set(campaign.audience_excluded),
         "channels": CHANNELS,
         "campaign_types": CAMPAIGN_TYPES,
         "supported_type": campaigns.SUPPORTED_TYPE,
         "templates": found,
         "send_at_local": _in_zone(campaign.send_at, campaign.timezone),
-        "send_at_input": _local_input(campaign.send_at, campaign.timezone),
         "preflight": campaign.preflight,
         "errors": errors or {},
         "notice": notice,
@@ -323,11 +351,15 @@ def save(
         )
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
-        return _detail(request, viewer, session, campaign_id, errors=errors, status=422)
+        return _detail(
+            request, viewer, session, campaign_id, errors=errors, posted=form, status=422
+        )
     except (ValidationFailed, Conflict) as exc:
         session.rollback()
         errors = {"form": exc.message}
-        return _detail(request, viewer, session, campaign_id, errors=errors, status=422)
+        return _detail(
+            request, viewer, session, campaign_id, errors=errors, posted=form, status=422
+        )
     if campaign.campaign_type == campaigns.SUPPORTED_TYPE:
         preflight.run_preflight(
             session=session,

@@ -24,6 +24,7 @@ OPERATORS = ("equals", "in", "contains", "exists", "gt", "gte", "lt", "lte")
 MAX_DEPTH = 5
 MAX_CONDITIONS = 100
 MAX_IN_VALUES = 1_000  # values of one `in` list
+MAX_VALUE_LENGTH = 1_000  # characters of one string a rule compares with
 # values of all `in` lists of a segment (each list is bound as one parameter, so a campaign of
 # 100 such segments stays far below PostgreSQL's 65,535 bind parameters per statement)
 MAX_RULE_VALUES = 5_000
@@ -107,7 +108,12 @@ def _validate_condition(rule: dict[str, Any], path: str) -> None:
         raise _invalid(
             f"{path}.value", "expected a string" if not is_attribute else "expected a scalar"
         )
-    if not all(_comparable(v) for v in (value if isinstance(value, list) else [value])):
+    values = value if isinstance(value, list) else [value]
+    if any(isinstance(v, str) and len(v) > MAX_VALUE_LENGTH for v in values):
+        # longer than any contact field holds, and SQLite refuses a LIKE pattern over 50,000
+        # bytes: the reach, the preflight and the console's Audiences page answered 500
+        raise _invalid(f"{path}.value", f"a value of at most {MAX_VALUE_LENGTH} characters")
+    if not all(_comparable(v) for v in values):
         # numbers are compared as doubles: 10**309 has none (an OverflowError at preflight)
         raise _invalid(f"{path}.value", "a number beyond a double's range (about ±1.8e308)")
 
