@@ -49,3 +49,12 @@ def shows_text_and_stale_page(
     assert shown.status_code == 200, shown.text[:300]
     assert "Stale" in shown.text and f"HTTP status 500 from {url}" in shown.text
     assert site.hits["/broken.html"] == 1
+
+
+def test_a_viewer_is_refused_whatever_the_form_holds(client: TestClient, db: Database) -> None:
+    # An empty form answered a viewer 422 (fill in a URL), a filled one 403: the form's errors
+    # came before the role's.
+    token = sign_in(client, member(db, "viewer@acme.example.com", Role.viewer))
+    for data in ({"mode": "url", "url": ""}, {"mode": "text", "text": "Pasta with garlic."}):
+        refused = client.post(PAGE, data={**data, "csrf_token": token})
+        assert refused.status_code == 403, refused.text[:300]

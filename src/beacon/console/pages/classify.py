@@ -17,6 +17,7 @@ from beacon.contextual import service as contextual_service
 from beacon.contextual.schemas import ClassifyRequest
 from beacon.core.db import Database
 from beacon.core.deps import AppSettings, get_database
+from beacon.core.permissions import Action, require
 from beacon.core.timefmt import utcnow
 
 router = APIRouter(prefix="/understand/classify")
@@ -40,6 +41,7 @@ def classify(
     text: Annotated[str, Form()] = "",
     title: Annotated[str, Form()] = "",
 ) -> Response:
+    require(viewer.member.role, Action.classify)  # a viewer hears 403 whatever is posted
     values = {"mode": "text" if mode == "text" else "url", "url": url, "text": text, "title": title}
     body = {"text": text, "title": title} if values["mode"] == "text" else {"url": url}
     try:
