@@ -40,7 +40,31 @@ def test_a_very_long_number_in_a_url_or_a_form_is_never_a_500(
     assert kept.status_code == 200 and 'id="rule-2"' in kept.text
 
 
-@pytest.mark.parametrize("raw", ["nan", "inf", "1e999", LONG])
+def test_a_rule_value_over_its_length_is_refused_at_the_builder(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    form = {
+        "csrf_token": token,
+        "name": "Scores long",
+        "match": "all",
+        "rule-field": "attribute",
+        "rule-attribute": "score",
+        "rule-op": "equals",
+        "rule-value": LONG,
+        "action": "save",
+    }
+    refused = client.post("/app/orchestrate/audiences", data=form, follow_redirects=False)
+    assert refused.status_code == 422
+    assert "at most 1000 characters" in refused.text
+
+
+# The longest value a rule takes (messaging.audiences.segments.MAX_VALUE_LENGTH) as digits:
+# beyond a double's range, like 1e999.
+LONGEST = "9" * 1_000
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "1e999", LONGEST])
 def test_a_builder_number_no_double_holds_stays_the_text_typed(
     client: TestClient, db: Database, raw: str
 ) -> None:

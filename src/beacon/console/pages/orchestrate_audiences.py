@@ -140,8 +140,11 @@ def _value(op: str, raw: str, *, typed: bool) -> Any:
                 number = kind(raw)
             except ValueError:  # not a number, or an int of more than 4,300 digits
                 continue
-            if math.isfinite(number):  # 'nan', 'inf' and '1e999' stay the text typed
-                return number
+            try:
+                if math.isfinite(number):  # 'nan', 'inf' and '1e999' stay the text typed
+                    return number
+            except OverflowError:  # so does a whole number beyond a double's (309 digits up)
+                pass
     return raw
 
 
