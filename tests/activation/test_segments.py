@@ -596,16 +596,7 @@ def test_an_update_keeps_terms_stored_before_the_length_limits(
         "domains": [long_domain],
         "exclude": {"entities": [long_entity]},
     }
-    created = client.post(
-        f"{API}/segments", headers=headers, json={"name": "Old", "rules": {"keywords": ["gpu"]}}
-    ).json()
-    url = f"{API}/segments/{created['id']}"
-    with db.transaction() as session:
-        segment = session.get(Segment, created["id"])
-        assert segment is not None
-        segment.rules = json.dumps(stored)
-    read = client.get(url, headers=headers).json()
-    assert read["rules"] == stored
+    url, read = _stored_before_the_limits(client, headers, db, stored)
     for body in (
         {"name": read["name"], "description": read["description"], "rules": read["rules"]},
         {"name": "Renamed", "rules": read["rules"]},
@@ -711,16 +702,7 @@ def test_an_update_sends_back_the_domains_stored_over_the_cap(
     # and sent it back unchanged (GET then PUT) got a 422 for the list it had just read.
     domains = [f"site{i}.com" for i in range(1005)]
     stored = {"keywords": ["gpu"], "domains": domains, "exclude": {"domains": domains[:1002]}}
-    created = client.post(
-        f"{API}/segments", headers=headers, json={"name": "Old", "rules": {"keywords": ["gpu"]}}
-    ).json()
-    url = f"{API}/segments/{created['id']}"
-    with db.transaction() as session:
-        segment = session.get(Segment, created["id"])
-        assert segment is not None
-        segment.rules = json.dumps(stored)
-    read = client.get(url, headers=headers).json()
-    assert read["rules"] == stored
+    url, read = _stored_before_the_limits(client, headers, db, stored)
     sent_back = {"name": read["name"], "description": read["description"], "rules": read["rules"]}
     response = client.put(url, headers=headers, json=sent_back)
     assert response.status_code == 200, response.text
@@ -747,3 +729,21 @@ def test_an_update_sends_back_the_domains_stored_over_the_cap(
     assert client.put(url, headers=headers, json={"rules": under}).status_code == 200
     response = client.put(url, headers=headers, json={"rules": {**under, "domains": domains}})
     assert (response.status_code, response.json()) == (422, _refusal("rules.domains", 1000))
+
+
+def _stored_before_the_limits(
+    client: TestClient, headers: Headers, db: Database, stored: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """A segment whose stored rules are ``stored`` (written past the API, as a segment stored
+    before the limits holds them): its URL and the API's answer to GET."""
+    created = client.post(
+        f"{API}/segments", headers=headers, json={"name": "Old", "rules": {"keywords": ["gpu"]}}
+    ).json()
+    url = f"{API}/segments/{created['id']}"
+    with db.transaction() as session:
+        segment = session.get(Segment, created["id"])
+        assert segment is not None
+        segment.rules = json.dumps(stored)
+    read: dict[str, Any] = client.get(url, headers=headers).json()
+    assert read["rules"] == stored
+    return url, read

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from tests.console.in_process import member, sign_in
 from tests.support import bearer_token
 
@@ -40,21 +41,26 @@ def test_a_very_long_number_in_a_url_or_a_form_is_never_a_500(
     assert kept.status_code == 200 and 'id="rule-2"' in kept.text
 
 
-def test_a_rule_value_over_its_length_is_refused_at_the_builder(
-    client: TestClient, db: Database
-) -> None:
+def _save_a_score_rule(client: TestClient, db: Database, name: str, value: str) -> Response:
+    """The audience builder's save of one rule: attribute ``score`` equals ``value``."""
     token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
     form = {
         "csrf_token": token,
-        "name": "Scores long",
+        "name": name,
         "match": "all",
         "rule-field": "attribute",
         "rule-attribute": "score",
         "rule-op": "equals",
-        "rule-value": LONG,
+        "rule-value": value,
         "action": "save",
     }
-    refused = client.post("/app/orchestrate/audiences", data=form, follow_redirects=False)
+    return client.post("/app/orchestrate/audiences", data=form, follow_redirects=False)
+
+
+def test_a_rule_value_over_its_length_is_refused_at_the_builder(
+    client: TestClient, db: Database
+) -> None:
+    refused = _save_a_score_rule(client, db, "Scores long", LONG)
     assert refused.status_code == 422
     assert "at most 1000 characters" in refused.text
 
@@ -68,18 +74,7 @@ LONGEST = "9" * 1_000
 def test_a_builder_number_no_double_holds_stays_the_text_typed(
     client: TestClient, db: Database, raw: str
 ) -> None:
-    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
-    form = {
-        "csrf_token": token,
-        "name": f"Scores {raw[:5]}",
-        "match": "all",
-        "rule-field": "attribute",
-        "rule-attribute": "score",
-        "rule-op": "equals",
-        "rule-value": raw,
-        "action": "save",
-    }
-    saved = client.post("/app/orchestrate/audiences", data=form, follow_redirects=False)
+    saved = _save_a_score_rule(client, db, f"Scores {raw[:5]}", raw)
     assert saved.status_code == 303, saved.text[:300]
     bearer = {"Authorization": f"Bearer {bearer_token(client, db)}"}
     listed = client.get("/public/v1/segments", headers=bearer)
