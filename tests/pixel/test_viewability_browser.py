@@ -493,6 +493,7 @@ def test_a_busy_page_cannot_make_a_framed_ad_viewable_after_it_left(
             FRAMED_BUSY_EXPECTED,
             one_at_a_time=True,
             ad_site=ad_site,
+            copies="/ad/cross-site-busy-away-at-600ms-",
         )
 
 
@@ -505,11 +506,17 @@ def _measure_and_report(
     *,
     one_at_a_time: bool = False,
     ad_site: _Site | None = None,
+    copies: str | None = None,
 ) -> None:
     """Opens every page, waits for its scenario, and checks the campaign report against
     ``expected``. Busy pages go ``one_at_a_time``: pages of one site may share a renderer's
     main thread, and one page's busy spell would shift the others' timing. The ``ad_site``
-    serves the same pages on its own port; the creatives (``CREATIVES``) are only framed."""
+    serves the same pages on its own port; the creatives (``CREATIVES``) are only framed.
+
+    Pages whose path starts with ``copies`` are repeats of one placement, there to catch a
+    wrong `viewable` with each copy's chance: one of them may lose its `measurable` beacon on
+    the way (a loaded CI machine lost one in sixteen pages once; 46 pages under load lost
+    none), and none may count `viewable`."""
     created = api.post(
         "/v1/pixel/campaigns", json={"name": "viewability", "use_case": "campaign_reporting"}
     )
@@ -544,13 +551,12 @@ def _measure_and_report(
                 page.wait_for_function("window.scenarioSettled === true", timeout=60_000)
             # The pages stay open until the counts are in: a beacon still on its way when the
             # browser closes would be lost, and from here on no page can change what it sent.
-            report = _counted(api, campaign_id, expected_totals, len(expected))
+            report = _counted(
+                api, campaign_id, expected_totals, len(expected), may_lose=int(bool(copies))
+            )
             context.close()
         finally:
             browser.close()
-    assert report["summary"]["viewability_rate"] == round(
-        expected_totals[1] / expected_totals[0], 6
-    )
     assert {urlsplit(row["url"]).netloc for row in report["data"]} <= servers
     by_page = {
         urlsplit(row["url"]).path: (
@@ -559,15 +565,29 @@ def _measure_and_report(
         )
         for row in report["data"]
     }
+    assert all(row["impressions"] == 1 for row in report["data"]), report["data"]
+    lost = [path for path, counts in by_page.items() if counts != expected.get(path)]
+    if copies is not None and len(lost) == 1 and lost[0].startswith(copies):
+        assert by_page[lost[0]] == (0, 0), by_page  # its `measurable` lost, never a `viewable`
+        by_page[lost[0]] = expected[lost[0]]
+        expected_totals = (expected_totals[0] - 1, expected_totals[1])
     assert by_page == expected
-    assert all(row["impressions"] == 1 for row in report["data"])
+    assert report["summary"]["viewability_rate"] == round(
+        expected_totals[1] / expected_totals[0], 6
+    )
 
 
 def _counted(
-    api: httpx.Client, campaign_id: int, expected_totals: tuple[int, int], impressions: int
+    api: httpx.Client,
+    campaign_id: int,
+    expected_totals: tuple[int, int],
+    impressions: int,
+    *,
+    may_lose: int = 0,
 ) -> dict[str, Any]:
     """The report once it counts every impression and the expected totals (the flusher counts
-    within a few intervals; reports are computed on request); it fails after 30 s."""
+    within a few intervals; reports are computed on request); it fails after 30 s, unless all
+    that is missing then is at most ``may_lose`` `measurable` events (the caller checks which)."""
     deadline = time.monotonic() + 30
     while True:
         report = _report(api, campaign_id)
@@ -575,11 +595,23 @@ def _counted(
         totals = (summary["measurable_impressions"], summary["viewable_impressions"])
         if totals == expected_totals and summary["impressions"] == impressions:
             return report
-        by_page = {
-            row["url"]: (row["measurable_impressions"], row["viewable_impressions"])
-            for row in report["data"]
-        }
-        assert time.monotonic() < deadline, f"counts never reached {expected_totals}: {by_page}"
+        if time.monotonic() >= deadline:
+            lost = expected_totals[0] - totals[0]
+            if summary["impressions"] == impressions and 0 < lost <= may_lose:
+                return report
+            by_page = {
+                row["url"]: (
+                    row["impressions"],
+                    row["measurable_impressions"],
+                    row["viewable_impressions"],
+                )
+                for row in report["data"]
+            }
+            raise AssertionError(
+                f"counts never reached {expected_totals} measurable/viewable of {impressions} "
+                f"impressions: summary {summary}; (impressions, measurable, viewable) by page "
+                f"{by_page}"
+            )
         time.sleep(0.5)
 
 
