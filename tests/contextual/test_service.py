@@ -597,7 +597,7 @@ def test_a_sites_wait_holds_it_for_another_process_and_after_a_restart(
     assert classify(db, open_settings, site.url("/football.html")).error is not None
     after = utcnow()
     with db.transaction() as session:
-        [(origin, until, reason)] = repository_of_holds.held_sites(session, now=utcnow(), limit=10)
+        [(origin, until, reason)] = repository_of_holds.holds_of(session, [site.base], now=utcnow())
     assert origin == site.base
     assert reason.startswith(f"not fetched: {site.base} answered HTTP status 429")
     wait = timedelta(seconds=120)
@@ -783,3 +783,23 @@ def test_a_given_up_url_is_not_fetched_again_for_each_api_request(
     eager = open_settings.model_copy(update={"classification_given_up_retry_seconds": 0})
     assert classify(db, eager, gone.url).error == gone.error
     assert site.hits["/missing.html"] == last + 2
+
+
+def test_a_sites_stored_hold_is_read_however_many_other_sites_are_held(
+    db: Database, open_settings: Settings, site: LocalSite
+) -> None:
+    # A process read the 1,024 holds ending last, whatever it was about to fetch: sites held
+    # longer (a wildcard host's subdomains all answering 429) crowded the real one out, and
+    # a restarted process asked that site again at once.
+    site.every_page_status, site.retry_after = 429, "120"
+    assert classify(db, open_settings, site.url("/football.html")).error is not None
+    later = utcnow() + timedelta(hours=1)
+    crowd = [(f"https://s{n}.crowd.example", later, "not fetched: held") for n in range(1500)]
+    with db.transaction() as session:
+        repository_of_holds.hold_sites(session, crowd, now=utcnow())
+    fetch.clear_robots_cache()  # another process: no hold in its memory
+    site.every_page_status = None
+    asked = sum(site.hits.values())
+    outcome = classify(db, open_settings, site.url("/pasta.html"))
+    assert outcome.error is not None and outcome.error.startswith("not fetched:")
+    assert sum(site.hits.values()) == asked

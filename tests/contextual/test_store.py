@@ -16,7 +16,7 @@ from beacon.contextual.classification_repository import (
     save_classification,
 )
 from beacon.contextual.models import HeldSite
-from beacon.contextual.repository import held_sites, hold_sites
+from beacon.contextual.repository import hold_sites, holds_of
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 
@@ -172,16 +172,16 @@ def test_a_sites_hold_keeps_its_later_end_and_ended_holds_are_pruned(db: Databas
         hold_sites(session, [(busy, seconds(60), "sixty"), (busy, seconds(30), "thirty")], now=now)
     with db.transaction() as session:  # a shorter hold stored after it does not shorten it
         hold_sites(session, [(busy, seconds(30), "thirty")], now=now)
-        assert held_sites(session, now=now, limit=10) == [(busy, seconds(60), "sixty")]
+        assert holds_of(session, [busy], now=now) == [(busy, seconds(60), "sixty")]
     with db.transaction() as session:
         hold_sites(session, [(other, seconds(10), "ten"), (busy, seconds(90), "ninety")], now=now)
-        assert held_sites(session, now=now, limit=10) == [
+        assert holds_of(session, [other, busy, "https://never.example"], now=now) == [
             (busy, seconds(90), "ninety"), (other, seconds(10), "ten")
         ]  # fmt: skip
-        assert held_sites(session, now=now, limit=1) == [(busy, seconds(90), "ninety")]
+        assert holds_of(session, [other], now=now) == [(other, seconds(10), "ten")]
     later = seconds(20)  # the other's hold has ended: ignored on read, deleted by a write
     with db.transaction() as session:
-        assert held_sites(session, now=later, limit=10) == [(busy, seconds(90), "ninety")]
+        assert holds_of(session, [busy, other], now=later) == [(busy, seconds(90), "ninety")]
         assert len(session.scalars(select(HeldSite.origin)).all()) == 2
         hold_sites(session, [], now=later)
         assert session.scalars(select(HeldSite.origin)).all() == [busy]

@@ -419,11 +419,18 @@ def origin_of(url: httpx.URL) -> str:
     return f"{url.scheme}://{url.netloc.decode('ascii')}"
 
 
+def url_origin(url: str) -> str | None:
+    """``origin_of`` a URL given as text; None when it does not parse (it fails on fetching)."""
+    try:
+        return origin_of(httpx.URL(url))
+    except (httpx.InvalidURL, UnicodeError):
+        return None
+
+
 def site_hold(url: str) -> SiteHold | None:
     """The hold on ``url``'s origin in this process now, if any."""
-    try:
-        origin = origin_of(httpx.URL(url))
-    except (httpx.InvalidURL, UnicodeError):
+    origin = url_origin(url)
+    if origin is None:
         return None
     held = _origin_holds.held(origin)
     return None if held is None else SiteHold(origin=origin, reason=held[0], seconds=held[1])

@@ -134,13 +134,17 @@ def hold_sites(
     )
 
 
-def held_sites(session: Session, *, now: datetime, limit: int) -> list[tuple[str, datetime, str]]:
-    """``(origin, until, reason)`` of the holds in force at ``now`` (ended ones are ignored),
-    at most ``limit``, those ending last first."""
-    rows = session.execute(
-        select(HeldSite.origin, HeldSite.held_until, HeldSite.reason)
-        .where(HeldSite.held_until > now)
-        .order_by(HeldSite.held_until.desc(), HeldSite.origin)
-        .limit(limit)
-    )
-    return [(origin, until, reason) for origin, until, reason in rows]
+def holds_of(
+    session: Session, origins: Iterable[str], *, now: datetime
+) -> list[tuple[str, datetime, str]]:
+    """``(origin, until, reason)`` of the holds in force at ``now`` on ``origins`` (at most one
+    each, in origin order), however many other sites are held."""
+    found: list[tuple[str, datetime, str]] = []
+    for part in slices(sorted(set(origins)), 500):
+        rows = session.execute(
+            select(HeldSite.origin, HeldSite.held_until, HeldSite.reason)
+            .where(HeldSite.origin.in_(part), HeldSite.held_until > now)
+            .order_by(HeldSite.origin)
+        )
+        found += [(origin, until, reason) for origin, until, reason in rows]
+    return found

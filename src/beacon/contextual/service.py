@@ -96,10 +96,12 @@ def classify_pages(
     child = process.current()
     if child is None:
         return _sharing_holds(
-            transaction, lambda: classify_here(list(urls), limits, parallel, min_confidence)
+            transaction, urls, lambda: classify_here(list(urls), limits, parallel, min_confidence)
         )
     return _sharing_holds(
-        transaction, lambda: _classify_in_child(child, urls, limits, parallel, min_confidence)
+        transaction,
+        urls,
+        lambda: _classify_in_child(child, urls, limits, parallel, min_confidence),
     )
 
 
@@ -132,22 +134,29 @@ def classify_page(*, url: str, settings: Settings, transaction: Transaction | No
     Sites are held as for ``classify_pages``."""
     limits = fetch_settings(settings)
     min_confidence = settings.classification_min_confidence
-    return _sharing_holds(transaction, lambda: classify_here([url], limits, 1, min_confidence))[0]
+    return _sharing_holds(
+        transaction, [url], lambda: classify_here([url], limits, 1, min_confidence)
+    )[0]
 
 
 def _sharing_holds(
-    transaction: Transaction | None, classify: Callable[[], list[PageResult]]
+    transaction: Transaction | None,
+    urls: Sequence[str],
+    classify: Callable[[], list[PageResult]],
 ) -> list[PageResult]:
-    """``classify()``'s results, with the sites held by every process of the installation:
-    a site's 429/503 holds it in the memory of the process that met it (``fetch``), so the
-    holds in force in the store are adopted here first, and the holds met are stored after,
-    where a standalone worker, the server and a restarted process all read them. One short
-    transaction each side (none while fetching); the store keeps absolute UTC ends, the
-    fetcher seconds left."""
+    """``classify()``'s results for ``urls``, with the sites held by every process of the
+    installation: a site's 429/503 holds it in the memory of the process that met it
+    (``fetch``), so the stored holds in force on the urls' sites are adopted here first, and
+    the holds met are stored after, where a standalone worker, the server and a restarted
+    process all read them. One short transaction each side (none while fetching); the store
+    keeps absolute UTC ends, the fetcher seconds left. A redirect into a site held by another
+    process only is followed (that process's memory is not read)."""
     if transaction is None:
         return classify()
     with transaction() as session:
-        stored = repository.held_sites(session, now=utcnow(), limit=fetch.SITE_HOLDS_SIZE)
+        stored = repository.holds_of(
+            session, {o for o in map(fetch.url_origin, urls) if o is not None}, now=utcnow()
+        )
     now = utcnow()
     for origin, until, reason in stored:
         seconds = (until - now).total_seconds()
