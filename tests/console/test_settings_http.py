@@ -156,3 +156,64 @@ def test_sending_the_same_invitation_twice_keeps_one_pending_link(
     assert pending is not None
     client.post(pending.group(0), data={"csrf_token": token})
     assert client.post("/app/settings/invitations", data=form).status_code == 200
+
+
+PASTED = "p" * 1_001  # one character over the password fields' bound
+
+
+def _field_error(html: str, name: str) -> str:
+    found = re.search(
+        rf'id="error-{name}"><span class="visually-hidden">Error:</span> ([^<]+)<', html
+    )
+    assert found is not None, html[-2000:]
+    return found.group(1)
+
+
+def test_a_password_over_1000_characters_is_a_field_error_on_every_password_form(
+    db: Database, client: TestClient
+) -> None:
+    # FastAPI's own max_length refusal answered a generic "Something went wrong" page (422)
+    # naming the field's internal name; every form taking a password says it at the field.
+    owner = member(db, "owner@acme.example", Role.owner)
+    expected = "Enter a password of at most 1,000 characters"
+    login = client.post(
+        "/app/login",
+        data={
+            "email": owner,
+            "password": PASTED,
+            "csrf_token": _token(client.get("/app/login").text),
+        },
+    )
+    assert login.status_code == 422
+    assert _field_error(login.text, "password") == expected
+
+    csrf = sign_in(client, owner)
+    for name in ("current_password", "new_password", "confirm_password"):
+        typed = {
+            "current_password": PASSWORD,
+            "new_password": "n" * 12,
+            "confirm_password": "n" * 12,
+        }
+        changed = client.post(
+            "/app/settings/password", data={**typed, name: PASTED, "csrf_token": csrf}
+        )
+        assert changed.status_code == 422
+        assert _field_error(changed.text, name) == expected
+
+    with db.transaction() as session:
+        found = auth.find_account(session=session, name="acme")
+        user = session.scalar(select(User).where(User.email == owner))
+        assert found is not None and user is not None
+        inviter = Member(user.id, owner, "", found.id, "acme", Role.owner)
+        token = invitations.invite(
+            session=session, member=inviter, email="eve@acme.example", role=Role.admin
+        ).token
+    client.cookies.clear()
+    form = client.get(f"/app/invite/{token}")
+    accepted = client.post(
+        f"/app/invite/{token}",
+        data={"name": "Eve", "password": PASTED, "csrf_token": _token(form.text)},
+    )
+    assert accepted.status_code == 422
+    assert _field_error(accepted.text, "password") == expected
+    assert "Something went wrong" not in accepted.text
