@@ -217,3 +217,29 @@ def test_a_password_over_1000_characters_is_a_field_error_on_every_password_form
     assert accepted.status_code == 422
     assert _field_error(accepted.text, "password") == expected
     assert "Something went wrong" not in accepted.text
+
+
+def test_a_new_api_key_is_shown_once_after_a_redirect(db: Database, client: TestClient) -> None:
+    # The create form answered with the page itself: a reload re-posted it (another key)
+    # and each answer showed a secret. Now it redirects, and the page shows the key once.
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    created = client.post(
+        "/app/settings/api-keys", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert created.status_code == 303
+    landing = created.headers["location"]
+
+    shown = client.get(landing)
+    reloaded = client.get(landing)
+    client.cookies.clear()
+    sign_in(client, "admin@acme.example")  # another session of the same person
+    elsewhere = client.get(landing)
+
+    secret = re.search(r"<code>(bk_[\w-]+)</code></pre>", shown.text)
+    assert secret is not None
+    assert "Copy it now" in shown.text
+    for page in (reloaded, elsewhere):
+        assert page.status_code == 200
+        assert secret.group(1) not in page.text
+        assert "shown once and is not shown again" in page.text
+    assert reloaded.text.count("<tr>") == shown.text.count("<tr>")  # no other key made
