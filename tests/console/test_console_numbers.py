@@ -3,6 +3,9 @@ holds stored in a rule."""
 
 from __future__ import annotations
 
+import re
+import secrets
+
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
@@ -10,8 +13,10 @@ from tests.console.in_process import member, sign_in
 from tests.support import bearer_token
 
 from beacon.console.web import whole_number
+from beacon.core.auth import get_or_create_account
 from beacon.core.db import Database
 from beacon.core.permissions import Role
+from beacon.messaging.models import Contact, Segment
 
 LONG = "9" * 5000  # ASCII digits that int() refuses (more than 4,300)
 
@@ -83,3 +88,32 @@ def test_a_builder_number_no_double_holds_stays_the_text_typed(
     assert segment["rules"] == {
         "all": [{"field": "attributes.score", "op": "equals", "value": raw}]
     }
+
+
+def test_a_rule_value_stored_before_the_limits_still_lists_its_audience(
+    client: TestClient, db: Database
+) -> None:
+    # A "contains" value over 50,000 characters (stored through the API before the rules had
+    # length limits) became a LIKE pattern SQLite refuses as too complex once a contact is
+    # compared with it: the Audiences page answered 500.
+    sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    stored = "x" * 50_001
+    with db.transaction() as session:
+        account = get_or_create_account(session=session, name="acme")
+        session.add(
+            Contact(
+                account_id=account.id,
+                email="ada@example.com",
+                attributes={"plan": "pro " + stored},
+                unsubscribe_token=secrets.token_hex(8),
+            )
+        )
+        rules = {"all": [{"field": "attributes.plan", "op": "contains", "value": stored}]}
+        session.add(Segment(account_id=account.id, name="Old long", kind="rules", rules=rules))
+
+    page = client.get("/app/orchestrate/audiences")
+
+    assert page.status_code == 200
+    assert "Old long" in page.text
+    assert stored not in page.text  # the value is shown shortened
+    assert re.search(r'class="reach-email">\d+<', page.text)

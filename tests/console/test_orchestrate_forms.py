@@ -96,3 +96,52 @@ def test_a_csv_of_600_columns_maps_and_imports(client: TestClient, db: Database)
     done = client.post("/app/orchestrate/contacts/import", data={**form, **mapping})
     assert done.status_code == 200, done.text[-600:]
     assert "Imported 1 new and 0 updated contacts" in done.text
+
+
+def test_a_semicolon_separated_csv_is_read_as_its_columns(client: TestClient, db: Database) -> None:
+    # Excel writes "CSV" with semicolons in many European locales: the import read one column
+    # ("E-mail;Surname;Plan") with no hint. The mapping step now reads the columns and says
+    # which separator it read; the import and the rejects use it too.
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    text = (
+        "E-mail;Surname;Plan\r\nada@example.com;Lovelace;pro, yearly\r\nnot-an-email;Bad;free\r\n"
+    )
+    mapping = client.post(
+        "/app/orchestrate/contacts/import/map",
+        data={"csrf_token": token},
+        files={"file": ("excel.csv", text.encode("utf-8-sig"), "text/csv")},
+    )
+    assert mapping.status_code == 200
+    assert 'id="import-separator"' in mapping.text and "with semicolons" in mapping.text
+    assert "Contact field for column 3 “Plan”" in mapping.text
+    form = {
+        "csrf_token": token,
+        "filename": "excel.csv",
+        "csv_text": text,
+        "map-0": "email",
+        "map-1": "lastName",
+        "map-2": "attribute",
+        "attr-2": "plan",
+    }
+    done = client.post("/app/orchestrate/contacts/import", data=form)
+    assert done.status_code == 200, done.text[-800:]
+    assert "Imported 1 new" in done.text and "1 row rejected" in done.text
+    rejects = client.post("/app/orchestrate/contacts/import/rejects", data=form)
+    assert rejects.text.splitlines()[1].startswith("3,")
+    listed = client.get("/app/orchestrate/contacts", params={"q": "ada@example.com"})
+    assert "Lovelace" in listed.text
+
+
+def test_a_comma_separated_csv_with_semicolons_in_its_cells_stays_comma_separated(
+    client: TestClient, db: Database
+) -> None:
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    text = "email,notes\nada@example.com,a;b;c\nbo@example.com,d;e\n"
+    mapping = client.post(
+        "/app/orchestrate/contacts/import/map",
+        data={"csrf_token": token},
+        files={"file": ("plain.csv", text.encode(), "text/csv")},
+    )
+    assert mapping.status_code == 200
+    assert 'id="import-separator"' not in mapping.text
+    assert "Contact field for column 2 “notes”" in mapping.text

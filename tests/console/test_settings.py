@@ -252,6 +252,13 @@ def test_api_keys_create_once_list_and_revoke(page: Page, console: Console) -> N
     with console.api(secret) as api:
         assert api.get("/v1/pixel/campaigns").status_code == 200
 
+    # A reload re-posted the form (another key) and showed a secret again: now it reloads
+    # the page the form redirected to, which has shown its secret once.
+    page.reload()
+    expect(page.get_by_role("status")).to_contain_text("shown once and is not shown again")
+    expect(page.locator("#new-key")).to_have_count(0)
+    expect(page.locator("tbody tr")).to_have_count(before + 1)
+
     page.goto("/app/settings/api-keys")
     assert secret not in page.content()  # listed by prefix only
     expect(page.get_by_text(secret[:12] + "…")).to_be_visible()

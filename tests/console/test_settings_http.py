@@ -156,3 +156,90 @@ def test_sending_the_same_invitation_twice_keeps_one_pending_link(
     assert pending is not None
     client.post(pending.group(0), data={"csrf_token": token})
     assert client.post("/app/settings/invitations", data=form).status_code == 200
+
+
+PASTED = "p" * 1_001  # one character over the password fields' bound
+
+
+def _field_error(html: str, name: str) -> str:
+    found = re.search(
+        rf'id="error-{name}"><span class="visually-hidden">Error:</span> ([^<]+)<', html
+    )
+    assert found is not None, html[-2000:]
+    return found.group(1)
+
+
+def test_a_password_over_1000_characters_is_a_field_error_on_every_password_form(
+    db: Database, client: TestClient
+) -> None:
+    # FastAPI's own max_length refusal answered a generic "Something went wrong" page (422)
+    # naming the field's internal name; every form taking a password says it at the field.
+    owner = member(db, "owner@acme.example", Role.owner)
+    expected = "Enter a password of at most 1,000 characters"
+    login = client.post(
+        "/app/login",
+        data={
+            "email": owner,
+            "password": PASTED,
+            "csrf_token": _token(client.get("/app/login").text),
+        },
+    )
+    assert login.status_code == 422
+    assert _field_error(login.text, "password") == expected
+
+    csrf = sign_in(client, owner)
+    for name in ("current_password", "new_password", "confirm_password"):
+        typed = {
+            "current_password": PASSWORD,
+            "new_password": "n" * 12,
+            "confirm_password": "n" * 12,
+        }
+        changed = client.post(
+            "/app/settings/password", data={**typed, name: PASTED, "csrf_token": csrf}
+        )
+        assert changed.status_code == 422
+        assert _field_error(changed.text, name) == expected
+
+    with db.transaction() as session:
+        found = auth.find_account(session=session, name="acme")
+        user = session.scalar(select(User).where(User.email == owner))
+        assert found is not None and user is not None
+        inviter = Member(user.id, owner, "", found.id, "acme", Role.owner)
+        token = invitations.invite(
+            session=session, member=inviter, email="eve@acme.example", role=Role.admin
+        ).token
+    client.cookies.clear()
+    form = client.get(f"/app/invite/{token}")
+    accepted = client.post(
+        f"/app/invite/{token}",
+        data={"name": "Eve", "password": PASTED, "csrf_token": _token(form.text)},
+    )
+    assert accepted.status_code == 422
+    assert _field_error(accepted.text, "password") == expected
+    assert "Something went wrong" not in accepted.text
+
+
+def test_a_new_api_key_is_shown_once_after_a_redirect(db: Database, client: TestClient) -> None:
+    # The create form answered with the page itself: a reload re-posted it (another key)
+    # and each answer showed a secret. Now it redirects, and the page shows the key once.
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    created = client.post(
+        "/app/settings/api-keys", data={"csrf_token": csrf}, follow_redirects=False
+    )
+    assert created.status_code == 303
+    landing = created.headers["location"]
+
+    shown = client.get(landing)
+    reloaded = client.get(landing)
+    client.cookies.clear()
+    sign_in(client, "admin@acme.example")  # another session of the same person
+    elsewhere = client.get(landing)
+
+    secret = re.search(r"<code>(bk_[\w-]+)</code></pre>", shown.text)
+    assert secret is not None
+    assert "Copy it now" in shown.text
+    for page in (reloaded, elsewhere):
+        assert page.status_code == 200
+        assert secret.group(1) not in page.text
+        assert "shown once and is not shown again" in page.text
+    assert reloaded.text.count("<tr>") == shown.text.count("<tr>")  # no other key made

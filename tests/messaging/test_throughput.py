@@ -16,7 +16,7 @@ from beacon.messaging.campaigns import observability
 from beacon.messaging.models import Campaign, Contact, Execution, Recipient
 
 
-def _run(db: Database, *, status: str, seconds: int, sent_after: list[float]) -> uuid.UUID:
+def _run(db: Database, *, status: str, seconds: float, sent_after: list[float]) -> uuid.UUID:
     """A run started ``seconds`` ago (completed now unless running) whose rows were sent
     ``sent_after`` seconds after its start, plus one row never sent."""
     now = utcnow()
@@ -92,10 +92,27 @@ def test_a_running_run_has_a_current_rate(db: Database) -> None:
     assert got.average == pytest.approx(8 / 20, abs=0.01)
 
 
-def test_a_run_shorter_than_a_second_is_one_interval(db: Database) -> None:
+def test_a_run_of_no_duration_is_one_interval_and_has_no_average(db: Database) -> None:
+    # It was rated as if it had lasted a second: no rate is measurable over no time.
     run_id = _run(db, status="completed", seconds=0, sent_after=[0, 0])
     with db.transaction() as session:
         run = session.get(Execution, run_id)
         assert run is not None
         got = observability.throughput(session=session, execution=run)
-    assert got is not None and got.rates == [2.0] and got.average == 2.0 and got.seconds == 1.0
+    assert got is not None and got.rates == [2.0] and got.sent == 2
+    assert got.average is None and got.seconds == 0
+
+
+def test_a_run_shorter_than_a_second_is_rated_over_its_real_time(db: Database) -> None:
+    # The average divided by the elapsed time rounded up to a whole second: 2 messages sent
+    # in a 0.4 s run read 2.0 messages/s instead of 5.0.
+    run_id = _run(db, status="completed", seconds=0.4, sent_after=[0.1, 0.3])
+    with db.transaction() as session:
+        run = session.get(Execution, run_id)
+        assert run is not None
+        got = observability.throughput(session=session, execution=run)
+    assert got is not None
+    assert got.sent == 2
+    assert got.seconds == pytest.approx(0.4, abs=0.01)
+    assert got.average == pytest.approx(5.0, rel=0.05)
+    assert got.rates == [pytest.approx(5.0, rel=0.05)]

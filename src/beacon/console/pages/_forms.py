@@ -44,3 +44,13 @@ def upload(form: FormData, name: str, limit: int) -> tuple[str, bytes] | None:
     if not isinstance(value, UploadFile) or not value.filename:
         return None
     return value.filename, value.file.read(limit + 1)
+
+
+SECRET_MAX = 1_000  # characters of a posted password: more is a paste gone wrong, not a secret
+
+
+def too_long_secrets(**fields: str) -> dict[str, str]:
+    """{field: message} for each password over ``SECRET_MAX`` characters: checked by the form
+    handler (FastAPI's own ``max_length`` refusal was a generic error page), before any hash."""
+    message = f"Enter a password of at most {SECRET_MAX:,} characters"
+    return {name: message for name, value in fields.items() if len(value) > SECRET_MAX}

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession, trusted_client_ip
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action, require
@@ -27,7 +28,7 @@ NAV = (
     ),
 )
 
-Secret = Annotated[str, Form(max_length=1000)]
+Secret = Annotated[str, Form()]  # bounded by the body limit; its length is a field error
 
 
 @router.get("/password")
@@ -62,6 +63,9 @@ def change_password(
     new_password: Secret = "",
     confirm_password: Secret = "",
 ) -> Response:
+    typed = {"current_password": current_password, "new_password": new_password}
+    if errors := forms.too_long_secrets(**typed, confirm_password=confirm_password):
+        return _password(request, viewer, errors=errors)
     if not current_password:
         return _password(
             request, viewer, errors={"current_password": "Enter your current password"}

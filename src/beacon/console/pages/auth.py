@@ -8,6 +8,7 @@ from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
 from beacon.console import web
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession, trusted_client_ip
 from beacon.core.errors import Unauthorized, ValidationFailed
 from beacon.people import invitations, sessions
@@ -15,6 +16,7 @@ from beacon.people import invitations, sessions
 router = APIRouter()
 
 FormText = Annotated[str, Form(max_length=1000)]
+Password = Annotated[str, Form()]  # bounded by the body limit; its length is a field error
 
 
 def _login_form(
@@ -24,11 +26,18 @@ def _login_form(
     email: str = "",
     next_path: str = "",
     error: str = "",
+    errors: dict[str, str] | None = None,
     notice: str = "",
     status: int = 200,
 ) -> Response:
     token = web.login_csrf(request)
-    context = {"email": email, "next": web.safe_next(next_path), "error": error, "notice": notice}
+    context = {
+        "email": email,
+        "next": web.safe_next(next_path),
+        "error": error,
+        "errors": errors or {},
+        "notice": notice,
+    }
     response = web.render(
         request,
         "login.html",
@@ -59,11 +68,21 @@ def login(
     session: DbSession,
     settings: AppSettings,
     email: FormText = "",
-    password: FormText = "",
+    password: Password = "",
     csrf_token: FormText = "",
     next: FormText = "",
 ) -> Response:
     web.check_csrf(request, request.cookies.get(web.LOGIN_CSRF_COOKIE, ""), csrf_token)
+    if errors := forms.too_long_secrets(password=password):
+        return _login_form(
+            request,
+            settings,
+            email=email,
+            next_path=next,
+            error=errors["password"],
+            errors=errors,
+            status=422,
+        )
     if not email.strip() or not password:
         return _login_form(
             request,
@@ -157,10 +176,14 @@ def accept_invite(
     session: DbSession,
     settings: AppSettings,
     name: FormText = "",
-    password: FormText = "",
+    password: Password = "",
     csrf_token: FormText = "",
 ) -> Response:
     web.check_csrf(request, request.cookies.get(web.LOGIN_CSRF_COOKIE, ""), csrf_token)
+    if errors := forms.too_long_secrets(password=password):
+        return _invite_form(
+            request, settings, token, session=session, errors=errors, name=name, status=422
+        )
     # No savepoint: accept() checks everything before it writes, and on SQLite a savepoint opens
     # a read snapshot that the slow password hash can outlive ("database is locked").
     try:

@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from beacon.console import web
+from beacon.console import flash, web
 from beacon.console.pages import NavItem
+from beacon.core.auth import IssuedKey
 from beacon.core.deps import DbSession
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action
@@ -33,12 +34,26 @@ NAV = (
 Prefix = Annotated[str, Form(max_length=100)]
 
 
+SHOWN_ONCE = (
+    "The new API key was shown once and is not shown again. If you did not copy it, revoke "
+    "it and create another."
+)
+
+
 @router.get("/api-keys")
 def keys_page(
-    request: Request, viewer: web.CurrentViewer, session: DbSession, done: str = ""
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    done: str = "",
+    created: str = "",
 ) -> Response:
     notice = "API key revoked: requests with it now answer 401." if done == "revoked" else ""
-    return _keys(request, viewer, session, notice=notice)
+    issued = flash.take(session_id=viewer.signed_in.session_id, flash_id=created)
+    if isinstance(issued, IssuedKey):
+        notice = f"API key {issued.prefix}… created. Copy it now: it is not shown again."
+        return _keys(request, viewer, session, notice=notice, secret=issued.key)
+    return _keys(request, viewer, session, notice=SHOWN_ONCE if created else notice)
 
 
 def _keys(
@@ -60,9 +75,10 @@ def _keys(
 
 @router.post("/api-keys")
 def create_key(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
+    """Create a key, then redirect (a reload must not create another): the GET shows it once."""
     issued = credentials.create_key(session=session, member=viewer.member)
-    notice = f"API key {issued.prefix}… created. Copy it now: it is not shown again."
-    return _keys(request, viewer, session, notice=notice, secret=issued.key)
+    held = flash.put(session_id=viewer.signed_in.session_id, value=issued)
+    return web.redirect(f"{web.PREFIX}/settings/api-keys?created={held}")
 
 
 @router.post("/api-keys/{prefix}/revoke")

@@ -45,6 +45,7 @@ FIELDS = (
 OPERATORS = ("equals", "contains", "in", "exists", "gt", "gte", "lt", "lte")
 MATCHES = (("all", "All rules (AND)"), ("any", "Any rule (OR)"))
 MAX_RULES = 20
+PAGE = 50  # segments a page of the list shows, newest first (as Campaigns)
 LABELS = {"name": "a name"}
 
 
@@ -67,15 +68,20 @@ class Builder:
     rules: tuple[RuleRow, ...] = (RuleRow(),)
 
 
-def _rows(session: DbSession, account_id: int, max_age: int) -> list[dict[str, Any]]:
-    found, _ = segments.list_segments(session=session, account_id=account_id, limit=200, offset=0)
-    return [
+def _rows(
+    session: DbSession, account_id: int, max_age: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
+    found, total = segments.list_segments(
+        session=session, account_id=account_id, limit=PAGE, offset=offset
+    )
+    rows = [
         {
             "s": segments.segment_out(session=session, segment=s, max_age_seconds=max_age),
             "channels": segments.reachable_by_channel(session=session, segment=s),
         }
         for s in found
     ]
+    return rows, total
 
 
 def _page(
@@ -89,9 +95,14 @@ def _page(
     live: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    rows = _rows(session, viewer.member.account_id, settings.messaging_reach_max_age_seconds)
+    offset = web.offset_param(request)
+    max_age = settings.messaging_reach_max_age_seconds
+    rows, total = _rows(session, viewer.member.account_id, max_age, offset)
     context = {
         "rows": rows,
+        "total": total,
+        "offset": offset,
+        "page_size": PAGE,
         "pending": any(r["s"].reach.status == "pending" for r in rows),
         "fields": FIELDS,
         "operators": OPERATORS,

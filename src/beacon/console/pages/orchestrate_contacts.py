@@ -31,6 +31,8 @@ CSV_LIMIT = 5 * 1024 * 1024
 CHANNELS = (("email", "Email"), ("sms", "SMS"), ("direct_mail", "Direct mail"))
 PREVIEW_ROWS = 5
 REJECTS_SHOWN = 100
+# The import's step 2 says which separator it read when it is not a comma.
+SEPARATORS = {";": "semicolons", "\t": "tabs"}
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 FIELD_LABELS = {
     "email": "Email",
@@ -145,8 +147,10 @@ def _import_page(
     result: dict[str, Any] | None = None,
     status: int = 200,
 ) -> Response:
-    header, first, total = contacts.preview_csv(text, rows=PREVIEW_ROWS)
+    delimiter = contacts.csv_delimiter(text)
+    header, first, total = contacts.preview_csv(text, rows=PREVIEW_ROWS, delimiter=delimiter)
     context = {
+        "separator": SEPARATORS.get(delimiter, ""),
         "filename": filename,
         "csv_text": text,
         "header": header,
@@ -178,7 +182,8 @@ def map_columns(
     filename, raw = chosen
     try:
         text = _decode(raw)
-        header, _, total = contacts.preview_csv(text, rows=PREVIEW_ROWS)
+        delimiter = contacts.csv_delimiter(text)
+        header, _, total = contacts.preview_csv(text, rows=PREVIEW_ROWS, delimiter=delimiter)
         if total > MAX_CONTACTS:
             raise BadRequest(f"The CSV has {total:,} rows; import at most {MAX_CONTACTS:,} at once")
     except BadRequest as exc:
@@ -188,12 +193,13 @@ def map_columns(
 
 
 def _mapped(form: Any) -> tuple[str, str, dict[str, str], list[str | None], dict[str, str]]:
-    """The posted CSV text, file name, mapping form values, columns and mapping errors."""
+    """The posted CSV text, file name, mapping form values, columns and mapping errors (the
+    separator is detected again from the same text at each step)."""
     text = form.get("csv_text", "")
     text = text if isinstance(text, str) else ""
     if len(text) > CSV_LIMIT:
         raise BadRequest("The CSV is larger than 5 MB")
-    header, _, _ = contacts.preview_csv(text, rows=0)
+    header, _, _ = contacts.preview_csv(text, rows=0, delimiter=contacts.csv_delimiter(text))
     values = {
         key: forms.text(form, key)
         for index in range(len(header))
@@ -224,6 +230,7 @@ def import_csv(
             text=text,
             columns=columns,
             role=viewer.member.role,
+            delimiter=contacts.csv_delimiter(text),
         )
     except (BadRequest, ValidationFailed, Conflict) as exc:
         session.rollback()
@@ -245,8 +252,9 @@ def download_rejects(viewer: web.CurrentViewer, form: forms.PostedForm) -> Respo
     text, filename, _, columns, errors = _mapped(form)
     if errors:
         raise BadRequest(next(iter(errors.values())))
-    header, _, _ = contacts.preview_csv(text, rows=0)
-    _, rejects = contacts.check_csv_rows(text, columns=columns)
+    delimiter = contacts.csv_delimiter(text)
+    header, _, _ = contacts.preview_csv(text, rows=0, delimiter=delimiter)
+    _, rejects = contacts.check_csv_rows(text, columns=columns, delimiter=delimiter)
     stem = re.sub(r"[^A-Za-z0-9_-]+", "-", filename.rsplit(".", 1)[0]).strip("-") or "contacts"
     return web.with_headers(
         Response(

@@ -61,6 +61,7 @@ SAMPLE = ContactIn.model_validate(
     }
 )
 SAMPLE_CONTACTS = 20
+PAGE = 50  # templates a page of the list shows, newest first (as Campaigns)
 LABELS = {"name": "a name", "channel": "a channel"}
 WIDTHS = ("desktop", "phone")
 _LINE = re.compile(r"\(line (\d+)\)$")
@@ -88,15 +89,22 @@ def _samples(session: DbSession, account_id: int) -> list[Any]:
     return found
 
 
+def _listing(request: Request, session: DbSession, account_id: int) -> dict[str, Any]:
+    """A page of the templates list (``?offset=``) and what its pager needs."""
+    offset = web.offset_param(request)
+    found, total = templates.list_templates(
+        session=session, account_id=account_id, channel=None, limit=PAGE, offset=offset
+    )
+    return {"items": found, "total": total, "offset": offset, "page_size": PAGE}
+
+
 @router.get("")
 def list_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
-    found, total = templates.list_templates(
-        session=session, account_id=viewer.member.account_id, channel=None, limit=200, offset=0
-    )
+    listing = _listing(request, session, viewer.member.account_id)
     return web.render(
         request,
         "orchestrate/templates.html",
-        {"items": found, "total": total, "channels": CHANNELS, "errors": {}, "values": {}},
+        {**listing, "channels": CHANNELS, "errors": {}, "values": {}},
         viewer=viewer,
     )
 
@@ -115,12 +123,8 @@ def create(
             role=viewer.member.role,
         )
     except ValidationError as exc:
-        found, total = templates.list_templates(
-            session=session, account_id=viewer.member.account_id, channel=None, limit=200, offset=0
-        )
         context = {
-            "items": found,
-            "total": total,
+            **_listing(request, session, viewer.member.account_id),
             "channels": CHANNELS,
             "errors": web.form_errors(exc, LABELS),
             "values": values,

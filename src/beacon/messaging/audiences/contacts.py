@@ -273,10 +273,33 @@ def check_columns(columns: Sequence[str | None]) -> None:
         raise BadRequest("Map a column to email or externalId: contacts are matched by them")
 
 
-def preview_csv(text: str, *, rows: int) -> tuple[list[str], list[list[str]], int]:
+# What the console's import reads between columns: Excel writes "CSV" with semicolons in
+# locales whose decimal separator is a comma, and "Unicode text" with tabs.
+CONSOLE_DELIMITERS = ";\t"
+_SNIFF_SAMPLE = 64 * 1024
+
+
+def csv_delimiter(text: str) -> str:
+    """The console import's column separator: ',' unless the header row read with commas is
+    one column and ``csv.Sniffer`` finds a semicolon or a tab separating it. (The API's
+    ``parse_csv`` reads commas only.)"""
+    sample = text[:_SNIFF_SAMPLE]
+    try:
+        header = next(csv.reader(csv_source(sample)), [])
+        if len(header) != 1:
+            return ","
+        found = csv.Sniffer().sniff(sample, delimiters=CONSOLE_DELIMITERS).delimiter
+    except (csv.Error, ValidationFailed):
+        return ","
+    return found if found in header[0] else ","
+
+
+def preview_csv(
+    text: str, *, rows: int, delimiter: str = ","
+) -> tuple[list[str], list[list[str]], int]:
     """The CSV's header, its first ``rows`` data rows and how many data rows it has."""
     with csv_errors_as_bad_request():
-        reader = csv.reader(csv_source(text))
+        reader = csv.reader(csv_source(text), delimiter=delimiter)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
             raise BadRequest("The CSV has no header row")
@@ -294,7 +317,7 @@ def preview_csv(text: str, *, rows: int) -> tuple[list[str], list[list[str]], in
 
 
 def check_csv_rows(
-    text: str, *, columns: Sequence[str | None] | None = None
+    text: str, *, columns: Sequence[str | None] | None = None, delimiter: str = ","
 ) -> tuple[list[ContactIn], list[Reject]]:
     """The CSV's valid contacts and its rejected rows with their reasons; nothing is stored.
     ``columns`` names the contact field each position fills (None: left out); without it the
@@ -304,7 +327,7 @@ def check_csv_rows(
     rejects: list[Reject] = []
     seen: dict[tuple[str, str], int] = {}
     with csv_errors_as_bad_request():
-        reader = csv.reader(csv_source(text))
+        reader = csv.reader(csv_source(text), delimiter=delimiter)
         header = next(reader, None)
         if not header:
             raise BadRequest("The CSV has no header row")
@@ -346,12 +369,13 @@ def import_csv_rows(
     text: str,
     role: Role | str = CREDENTIAL_ROLE,
     columns: Sequence[str | None] | None = None,
+    delimiter: str = ",",
 ) -> tuple[UpsertResult | None, list[Reject]]:
     """Import the CSV's valid rows (``check_csv_rows``, then ``upsert_contacts``) and return
     the rejected rows with their reasons (the console's import; the API's
     ``/contacts/import`` refuses the whole file instead)."""
     require(role, Action.manage_campaigns)
-    good, rejects = check_csv_rows(text, columns=columns)
+    good, rejects = check_csv_rows(text, columns=columns, delimiter=delimiter)
     if not good:
         return None, rejects
     result = upsert_contacts(session=session, account_id=account_id, contacts=good, role=role)

@@ -246,8 +246,20 @@ class _JsonValue:
             )
         if not isinstance(value, str):
             return in_array
-        substring = func.lower(self.string()).contains(value.lower(), autoescape=True)
-        return or_(in_array, substring)
+        return or_(in_array, _substring(self.string(), value, postgres=self.postgres))
+
+
+# SQLite refuses a LIKE pattern over 50,000 bytes ("LIKE or GLOB pattern too complex") when it
+# first compares a row; a value stored before the rules' length limits (or its escaped and
+# UTF-8 encoded pattern) can pass it, so such a value is looked up with instr().
+_SQLITE_LIKE_SAFE = 10_000
+
+
+def _substring(expr: Any, value: str, *, postgres: bool) -> ColumnElement[bool]:
+    """``value`` occurs in ``expr``, ignoring case (as ``contains`` has always compared)."""
+    if not postgres and len(value) > _SQLITE_LIKE_SAFE:
+        return func.instr(func.lower(expr), value.lower()) > 0
+    return func.lower(expr).contains(value.lower(), autoescape=True)
 
 
 def _json_list(value: Any) -> str:
@@ -281,7 +293,7 @@ def _text_condition(expr: Any, op: str, value: Any, *, postgres: bool) -> Column
         strings = [v for v in value if isinstance(v, str)]
         return _one_of(expr, strings, postgres=postgres, number=False)
     if op == "contains":
-        return func.lower(expr).contains(str(value).lower(), autoescape=True)
+        return _substring(expr, str(value), postgres=postgres)
     comparisons = {
         "gt": expr > value,
         "gte": expr >= value,

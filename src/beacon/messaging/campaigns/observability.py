@@ -309,14 +309,14 @@ CURRENT_RATE_WINDOW = timedelta(seconds=10)
 
 @dataclass(frozen=True)
 class Throughput:
-    """Messages sent per second in a run: on average since it started, now (over the last
-    ``CURRENT_RATE_WINDOW``, running runs only), and in each of up to
+    """Messages sent per second in a run: on average over its real elapsed time, now (over
+    the last ``CURRENT_RATE_WINDOW``, running runs only), and in each of up to
     ``THROUGHPUT_INTERVALS`` intervals of whole seconds from its start to its end (or now;
     the last interval takes the rest)."""
 
     sent: int
     seconds: float
-    average: float
+    average: float | None  # None for a run of no measurable duration
     current: float | None
     interval_seconds: float
     rates: list[float]
@@ -330,7 +330,8 @@ def throughput(
         return None
     now = now or utcnow()
     start = execution.started_at
-    span = max(((execution.completed_at or now) - start).total_seconds(), 1.0)
+    elapsed = max(((execution.completed_at or now) - start).total_seconds(), 0.0)
+    span = max(elapsed, 1.0)  # the chart's intervals are whole seconds
     width = max(1, math.ceil(span / THROUGHPUT_INTERVALS))  # whole seconds per interval
     count = min(THROUGHPUT_INTERVALS, math.ceil(span / width))
     edges = [start + timedelta(seconds=width * (i + 1)) for i in range(count)]
@@ -341,11 +342,14 @@ def throughput(
             session, execution_id=execution.id, since=now - CURRENT_RATE_WINDOW
         )
         current = recent / CURRENT_RATE_WINDOW.total_seconds()
+    # The last interval lasts what is left of the run: a 0.4 s run sent its messages in 0.4 s.
+    last = elapsed - width * (count - 1)
+    lengths = [float(width)] * (count - 1) + [last if last > 0 else float(width)]
     return Throughput(
         sent=sum(sent),
-        seconds=span,
-        average=sum(sent) / span,
+        seconds=elapsed,
+        average=sum(sent) / elapsed if elapsed > 0 else None,
         current=current,
         interval_seconds=width,
-        rates=[n / width for n in sent],
+        rates=[n / length for n, length in zip(sent, lengths, strict=True)],
     )
