@@ -426,3 +426,82 @@ def test_report_rows_show_the_classification_in_words_not_python_data(
     download = client.get(f"{created.headers['location']}/csv")
     row = next(r for r in csv.DictReader(io.StringIO(download.text)) if r["classification"])
     assert '"name":"Sports"' in row["classification"]  # the CSV keeps the whole JSON
+
+
+def _report(client: TestClient, analyst: str, cid: int, **fields: Any) -> Any:
+    data = {"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+            "end_date": "2026-01-16", **fields}  # fmt: skip
+    return client.post("/app/pixel/reports", data=data, follow_redirects=False)
+
+
+def test_a_report_page_past_the_last_row_says_so_and_links_to_the_last_page(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    created = _report(client, analyst, cid, dimensions=["domain", "device"])
+    assert created.status_code == 303, created.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    location = created.headers["location"]
+    # 3 rows: with 2 a page, offset 10 is past the end and the last page starts at row 3.
+    past = client.get(f"{location}?offset=10&limit=2&sort=impressions&order=desc")
+    assert past.status_code == 200
+    assert 'id="report-rows"' not in past.text
+    assert "This page is past the end: this report has 3 rows" in text(past.text)
+    last = re.search(r'<div[^>]*id="past-end"[^>]*>.*?href="([^"]+)"', past.text, re.S)
+    assert last is not None
+    href = last.group(1).replace("&amp;", "&")
+    assert href == f"{location}?offset=2&limit=2&sort=impressions&order=desc"
+    assert "Rows 3–3 of 3" in text(client.get(href).text)
+
+
+def test_a_crafted_report_post_with_a_value_the_form_never_offers_is_refused(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    for fields, field, words in (
+        ({"dimensions": ["domain", "weather"]}, "dimensions", "not offered: “weather”"),
+        ({"devices": ["toaster"]}, "filters", "not offered: “toaster”"),
+        ({"traffic_types": ["alien"]}, "filters", "not offered: “alien”"),
+        ({"include_classification": "false"}, "include_classification", "Tick the box"),
+    ):
+        refused = _report(client, analyst, cid, **fields)
+        assert refused.status_code == 422, fields
+        assert f'<a href="#field-{field}">' in refused.text, fields
+        assert words in text(refused.text), fields
+        assert f'id="error-{field}"' in refused.text, fields  # the message at the field
+    listed = client.get("/app/pixel/reports").text  # none made with the unknown values dropped
+    assert "/app/pixel/reports/campaign/" not in listed
+
+
+def test_internationalised_domains_show_in_unicode_and_filter_in_either_form(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings, analyst: str
+) -> None:
+    cid = campaign(client, headers, "campaign_reporting")
+    ascii_domain = "xn--bcher-kva.de"  # bücher.de, as Beacon stores it
+    with db.transaction() as session:
+        increment(
+            session,
+            {
+                RollupKey(cid, D1, ascii_domain, f"https://{ascii_domain}/a", "desktop", "DE"): 40,
+                RollupKey(cid, D1, "bbc.com", "https://bbc.com/a", "mobile", "GB"): 5,
+            },
+        )
+    dates = "start_date=2026-01-15&end_date=2026-01-16"
+    page = client.get(f"/app/pixel/campaigns/{cid}?{dates}")
+    domains = page.text.split('id="by-domain"')[1].split("</table>")[0]
+    assert "bücher.de" in domains and "xn--" not in domains
+    for typed in ("bücher.de", "Bücher.de", ascii_domain):
+        filtered = client.get(
+            f"/app/pixel/campaigns/{cid}",
+            params={"start_date": "2026-01-15", "end_date": "2026-01-16", "domain": typed},
+        )
+        assert filtered.status_code == 200, typed
+        assert 'id="total-impressions">40<' in filtered.text, typed
+    created = _report(client, analyst, cid, dimensions=["domain", "url"])
+    assert created.status_code == 303, created.text
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    rows = client.get(created.headers["location"]).text.split('id="report-rows"')[1]
+    assert "bücher.de" in rows and "https://bücher.de/a" in rows and "xn--" not in rows
+    # The CSV keeps the stored form, for the systems it is loaded into.
+    assert ascii_domain in client.get(f"{created.headers['location']}/csv").text

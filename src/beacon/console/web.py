@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from beacon import __version__
+from beacon.console import idn
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.deps import get_app_settings, get_database
@@ -103,6 +104,8 @@ templates = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates.filters.update(number=_number, percent=_percent, iso=_iso, utc_text=_utc_text)
+# Stored domains and URL hosts are IDNA ASCII (xn--...): pages show them as people write them.
+templates.filters.update(domain=idn.unicode_domain, display_url=idn.unicode_url)
 templates.globals.update(static_version=__version__, allows=allows, Action=Action)
 
 

@@ -4,14 +4,15 @@ The same services as ``/v1/clsfy/inventory`` and ``/v1/clsfy/classify``."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from beacon.activation.inventory import service as inventory
-from beacon.console import web
+from beacon.console import idn, web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
 from beacon.contextual import service as contextual_service
@@ -19,6 +20,7 @@ from beacon.contextual import taxonomy
 from beacon.core.db import Database
 from beacon.core.deps import AppSettings, DbSession, get_database
 from beacon.core.errors import APIError
+from beacon.core.paging import MAX_OFFSET
 from beacon.core.permissions import Action, require
 
 router = APIRouter(prefix="/understand/inventory")
@@ -28,26 +30,37 @@ STATUSES = (("ok", "Classified"), ("pending", "Pending"), ("error", "Error"))
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
-def _filters(request: Request) -> dict[str, str]:
-    params = request.query_params
+def _filters(params: Mapping[str, str]) -> dict[str, str]:
+    """The list's filters as the page shows them (a domain in its Unicode form, however typed)."""
     values = {name: params.get(name, "").strip()[:255] for name in ("status", "domain", "category")}
     if values["status"] not in ("", "ok", "pending", "error"):
         values["status"] = ""
     if values["category"] and values["category"] not in taxonomy.categories():
         values["category"] = ""
+    if values["domain"]:
+        values["domain"] = idn.unicode_domain(idn.ascii_domain(values["domain"]))
     return values
+
+
+def _back_query(back: str) -> str:
+    """The filters and page a re-classify form was posted from, checked as the page checks its
+    own query (so the redirect carries nothing else)."""
+    params = dict(parse_qsl(back[:2048]))
+    filters = {k: v for k, v in _filters(params).items() if v}
+    offset = web.whole_number(params.get("offset", "")) or 0
+    return urlencode({**filters, **({"offset": min(offset, MAX_OFFSET)} if offset else {})})
 
 
 @router.get("")
 def inventory_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
     account_id = viewer.member.account_id
-    filters = _filters(request)
+    filters = _filters(request.query_params)
     offset = web.offset_param(request)
     browsed = inventory.browse_inventory(
         session=session,
         account_id=account_id,
         status=filters["status"] or None,
-        domain=filters["domain"] or None,
+        domain=idn.ascii_domain(filters["domain"]) or None,  # stored in the ASCII form
         category=filters["category"] or None,
         limit=PAGE_SIZE,
         offset=offset,
@@ -181,12 +194,13 @@ def reclassify(
         stored_as=normalized,  # the row the inventory shows, under an older key too
     )
     failure = outcome.error or outcome.refresh_error  # the older result, if any, is kept
+    shown = idn.unicode_url(outcome.url)
     notice = (
-        f"Re-classified {outcome.url}"
+        f"Re-classified {shown}"
         if failure is None
-        else f"{outcome.url} could not be classified: {failure}"
+        else f"{shown} could not be classified: {failure}"
     )
-    query = back if back.startswith(("status=", "domain=", "category=")) else ""
+    query = _back_query(back)
     separator = "&" if query else ""
     return web.redirect(
         f"{web.PREFIX}/understand/inventory?{query}{separator}{web.notice_query(viewer, notice)}"

@@ -156,12 +156,13 @@ def create_report(
     account_id = viewer.member.account_id
     campaign = _campaign(session, account_id, campaign_id)
     kind = PUBLISHER if campaign and campaign.use_case in PUBLISHER_USE_CASES else CAMPAIGN
-    errors: dict[str, str] = {}
+    errors = _unoffered(values, include_classification)
     if campaign is None:
         errors["campaign_id"] = "Choose a campaign"
     elif kind == CAMPAIGN and set(dimensions) & set(PUBLISHER_ONLY):
-        errors["dimensions"] = (
-            "Traffic type, agent and invalid-traffic reason break down publisher reports only"
+        errors.setdefault(
+            "dimensions",
+            "Traffic type, agent and invalid-traffic reason break down publisher reports only",
         )
     payload: dict[str, Any] = {
         "campaign_id": campaign.id if campaign else 1,
@@ -197,6 +198,39 @@ def create_report(
     if created:
         background.add_task(wake_worker, request)
     return web.redirect(f"{web.PREFIX}/pixel/reports/{report.kind}/{report.id}")
+
+
+def _unoffered(values: dict[str, Any], include_classification: str) -> dict[str, str]:
+    """Errors for values the form never offers (a crafted or stale post): refused at their
+    field rather than dropped, so that a report is never made of other choices than those
+    sent."""
+    errors: dict[str, str] = {}
+    offered = {
+        "dimensions": DIMENSION_LABELS,
+        "devices": DEVICES,
+        "traffic_types": TRAFFIC_TYPES,
+        "brand_safety_max_risk": RISK_LEVELS,
+    }
+    for name, choices in offered.items():
+        chosen = values[name] if isinstance(values[name], list) else [values[name]]
+        unknown = [value for value in chosen if value and value not in choices]
+        if unknown:
+            field = "dimensions" if name == "dimensions" else "filters"
+            shown = ", ".join(f"“{value[:40]}”" for value in unknown[:3])
+            errors.setdefault(
+                field, f"Choose {_OFFERED[name]} from the list (not offered: {shown})"
+            )
+    if include_classification not in ("", "true"):
+        errors["include_classification"] = "Tick the box to include classification, or leave it"
+    return errors
+
+
+_OFFERED = {
+    "dimensions": "the breakdown",
+    "devices": "the devices",
+    "traffic_types": "the traffic types",
+    "brand_safety_max_risk": "the highest brand-safety risk",
+}
 
 
 def _campaign(session: DbSession, account_id: int, value: str) -> PixelCampaign | None:
