@@ -70,6 +70,19 @@ def test_domains_keep_or_exclude_a_publisher() -> None:
     assert not unsafe.matches(sports, "cheap-news.biz")
 
 
+def test_a_domain_written_in_unicode_matches_the_stored_ascii_form() -> None:
+    # The inventory stores a page's domain in its IDNA form: a rule of 'bücher.de' sent to the
+    # API matched none of its pages (the console converted it; the API did not).
+    page = _page([("IAB17", 0.9)], [])
+    for written in ("Bücher.de", "bücher.de.", "xn--bcher-kva.de", "XN--BCHER-KVA.DE"):
+        assert SegmentMatcher.from_rules({"domains": [written]}).matches(page, "xn--bcher-kva.de")
+        excluded = SegmentMatcher.from_rules({"exclude": {"domains": [written]}})
+        assert not excluded.matches(page, "xn--bcher-kva.de")
+    assert not SegmentMatcher.from_rules({"domains": ["bucher.de"]}).matches(
+        page, "xn--bcher-kva.de"
+    )
+
+
 def test_keys_combine_with_and_and_exclusions_win() -> None:
     rules = {
         "iab_categories": ["IAB19"],

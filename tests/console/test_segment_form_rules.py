@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.datastructures import FormData
 
 from beacon.activation.schemas import SegmentRules
+from beacon.activation.segments.rules import SegmentMatcher
 from beacon.console.pages import segments as page
 
 
@@ -18,9 +19,14 @@ def test_highest_brand_safety_risk_becomes_brand_safety_max_risk() -> None:
     assert page._values(None)["brand_safety_max_risk"] == ""
 
 
-def test_an_internationalised_domain_typed_in_unicode_is_the_stored_ascii_one() -> None:
+def test_an_internationalised_domain_typed_in_unicode_matches_the_stored_ascii_one() -> None:
     # The inventory stores xn--bcher-kva.de: a rule of "bücher.de" matched none of its URLs.
+    # The rule keeps what was typed (as the API's does); matching reads either form.
     form = FormData([("domains", "Bücher.de, bbc.co.uk"), ("exclude_domains", "shop.bücher.de")])
     rules = page._rules(page._values(form))
-    assert rules["domains"] == ["xn--bcher-kva.de", "bbc.co.uk"]
-    assert rules["exclude"] == {"domains": ["shop.xn--bcher-kva.de"]}
+    assert rules["domains"] == ["Bücher.de", "bbc.co.uk"]
+    matcher = SegmentMatcher.from_rules(rules)
+    page_of = {"iab_categories": [], "keywords": [], "entities": []}
+    assert matcher.matches(page_of, "xn--bcher-kva.de")
+    assert not matcher.matches(page_of, "shop.xn--bcher-kva.de")
+    assert not matcher.matches(page_of, "example.de")

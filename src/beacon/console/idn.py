@@ -1,13 +1,18 @@
 """Internationalised domain names in the console: Beacon stores hosts and domains in their ASCII
 (IDNA, ``xn--``) form, the form the fetcher asks DNS for; people read and type the Unicode one.
 Pages show ``unicode_domain`` / ``unicode_url`` (the ``domain`` and ``url`` template filters),
-and a domain typed in either form filters as ``ascii_domain``."""
+and a domain typed in either form filters as ``beacon.core.urls.ascii_domain`` stores it
+(segment rules match the same way)."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
+
+from beacon.core.urls import ascii_domain
+
+__all__ = ["ascii_domain", "unicode_domain", "unicode_url"]
 
 _ACE = "xn--"
 
@@ -29,19 +34,6 @@ def _unicode_label(label: str) -> str:
         return idna.decode(label)
     except (idna.IDNAError, UnicodeError):
         return label
-
-
-def ascii_domain(value: str) -> str:
-    """A domain typed in either form as Beacon stores it (lower case, IDNA ASCII): 'Bücher.de'
-    and 'xn--bcher-kva.de' both give 'xn--bcher-kva.de'. Kept (lower-cased) when IDNA refuses
-    it: it then matches nothing stored, as a misspelt name does."""
-    text = value.strip().lower()
-    if text.isascii():
-        return text
-    try:
-        return idna.encode(text, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        return text
 
 
 def unicode_url(value: str | None) -> str:

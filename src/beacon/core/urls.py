@@ -172,6 +172,13 @@ def _without_root_dot(host: str) -> str:
     return host
 
 
+def ascii_domain(value: str) -> str:
+    """A domain as Beacon stores it (lower case, IDNA ASCII, no root dot), however it was
+    written: 'Bücher.de.' and 'xn--bcher-kva.de' both give 'xn--bcher-kva.de'. Lower-cased
+    only when IDNA refuses it: it then matches nothing stored, as a misspelt name does."""
+    return _ascii_host(_without_root_dot(value.strip().lower()))
+
+
 def normalize_url(url: str) -> str:
     """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
     return _normalized(url, root_dot=False)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from beacon.contextual import brand_safety
+from beacon.core.urls import ascii_domain
 
 
 @dataclass(frozen=True)
@@ -42,14 +43,18 @@ class Criteria:
             entities=frozenset(_fold(e) for e in entities) if entities is not None else None,
             sentiment=frozenset(sentiment) if sentiment is not None else None,
             min_confidence=float(rules.get("min_confidence") or 0.0),
-            domains=frozenset(_fold(d) for d in rules["domains"]) if rules.get("domains") else None,
+            domains=(
+                frozenset(ascii_domain(d) for d in rules["domains"])
+                if rules.get("domains")
+                else None
+            ),
         )
 
     def checks(self, classification: Mapping[str, Any], domain: str = "") -> list[bool]:
         """The outcome of each key this rule set gives, in a fixed order."""
         results: list[bool] = []
         if self.domains is not None:
-            results.append(_fold(domain) in self.domains)
+            results.append(ascii_domain(domain) in self.domains)
         if self.categories is not None:
             results.append(self._category_hit(classification))
         if self.keywords is not None:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from beacon.activation.schemas import SegmentCreate, SegmentRules
 from beacon.activation.segments import service as segments
-from beacon.console import idn, web
+from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
 from beacon.contextual import brand_safety, taxonomy
@@ -34,12 +34,6 @@ LABELS = {"name": "a name", "description": "the description", "rules": "the rule
 def _list(text: str) -> list[str] | None:
     items = [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
     return items or None
-
-
-def _domains(text: str) -> list[str] | None:
-    """Typed domains as the inventory stores them: 'bücher.de' matches 'xn--bcher-kva.de'."""
-    items = _list(text)
-    return [d if d.isascii() else idn.ascii_domain(d) for d in items] if items else None
 
 
 def _values(form: FormData | None) -> dict[str, Any]:
@@ -73,7 +67,7 @@ def _rules(values: dict[str, Any]) -> dict[str, Any]:
         "keywords": _list(values["keywords"]),
         "entities": _list(values["entities"]),
         "sentiment": values["sentiment"] or None,
-        "domains": _domains(values["domains"]),
+        "domains": _list(values["domains"]),
     }
     if values["min_confidence"]:
         try:
@@ -82,7 +76,7 @@ def _rules(values: dict[str, Any]) -> dict[str, Any]:
             rules["min_confidence"] = values["min_confidence"]
     exclude = {
         "keywords": _list(values["exclude_keywords"]),
-        "domains": _domains(values["exclude_domains"]),
+        "domains": _list(values["exclude_domains"]),
         "sentiment": values["exclude_sentiment"] or None,
     }
     exclude = {k: v for k, v in exclude.items() if v is not None}
