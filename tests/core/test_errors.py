@@ -175,10 +175,13 @@ def test_a_utf16_upload_is_told_to_send_utf8(client: TestClient, headers: dict[s
     response = client.post(
         "/v1/clsfy/inventory", content=body, headers={**headers, "Content-Type": "text/csv"}
     )
-    assert response.status_code == 422
-    assert response.json()["message"] == (
-        "The body is UTF-16 or UTF-32 text (it starts with a byte-order mark): send UTF-8"
-    )
+    # a 400, as a body that is not UTF-8 is: the bytes are malformed, no field's value is wrong
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "bad_request",
+        "message": "The text sent is UTF-16 or UTF-32 (it starts with a byte-order mark): "
+        "save it as UTF-8",
+    }
 
 
 def test_escaped_backslash_before_u0000_is_ordinary_text(

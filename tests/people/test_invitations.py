@@ -6,16 +6,23 @@ still works once, for a new person and for someone who already signs in, until i
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from beacon.core import auth
 from beacon.core.db import Database
+from beacon.core.errors import Conflict
 from beacon.core.permissions import Role
-from beacon.people import invitations, service
-from beacon.people.models import User
+from beacon.core.timefmt import utcnow
+from beacon.people import invitations, repository, service
+from beacon.people.models import Invitation, User
 from beacon.people.service import Member
 
 PASSWORD = "a long enough password"
@@ -157,3 +164,83 @@ def test_a_withdrawn_invitation_stops_working_for_either(db: Database, client: T
         )
         assert refused.status_code == 404
     assert _accounts(db, EXISTING) == ["acme"]
+
+
+ALREADY = f"{NEWCOMER} already has a pending invitation: withdraw it to send a new one"
+
+
+def _open_invitations(db: Database, email: str) -> list[Invitation]:
+    with db.transaction() as session:
+        return list(
+            session.scalars(
+                select(Invitation).where(
+                    Invitation.email == email,
+                    Invitation.accepted_at.is_(None),
+                    Invitation.revoked_at.is_(None),
+                )
+            )
+        )
+
+
+def test_a_duplicate_stored_after_the_check_gets_the_sequential_answer(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other request's invitation is committed after this one checked: the database
+    refuses the second open link, and the answer is the one a later duplicate gets."""
+    inviter = _inviter(db)
+    _invite(db, inviter, NEWCOMER)
+    with pytest.raises(Conflict) as sequential:
+        _invite(db, inviter, NEWCOMER)
+    assert sequential.value.message == ALREADY
+    monkeypatch.setattr(repository, "pending_invitations", lambda *a, **k: [])
+    with db.transaction() as session:
+        with pytest.raises(Conflict) as raced:
+            invitations.invite(session=session, member=inviter, email=NEWCOMER, role=Role.viewer)
+        assert raced.value.message == ALREADY
+        # the transaction is still usable: the console renders the page from it
+        assert session.scalars(select(Invitation.email)).all() == [NEWCOMER]
+    assert len(_open_invitations(db, NEWCOMER)) == 1
+
+
+def test_two_invitations_posted_at_once_make_one_link(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both requests check before either inserts (a barrier holds each after its check)."""
+    inviter = _inviter(db)
+    both_checked = threading.Barrier(2, timeout=30)
+    check = repository.pending_invitations
+
+    def check_then_wait(*args: Any, **kwargs: Any) -> Sequence[Invitation]:
+        found = check(*args, **kwargs)
+        both_checked.wait()
+        return found
+
+    monkeypatch.setattr(repository, "pending_invitations", check_then_wait)
+    answers: list[str] = []
+
+    def post() -> None:
+        try:
+            _invite(db, inviter, NEWCOMER)
+            answers.append("invited")
+        except Conflict as exc:
+            answers.append(exc.message)
+
+    threads = [threading.Thread(target=post) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(answers) == sorted(["invited", ALREADY])
+    assert len(_open_invitations(db, NEWCOMER)) == 1
+
+
+def test_an_expired_invitation_gives_way_to_a_new_one(db: Database) -> None:
+    inviter = _inviter(db)
+    _invite(db, inviter, NEWCOMER)
+    with db.transaction() as session:
+        session.execute(update(Invitation).values(expires_at=utcnow() - timedelta(seconds=1)))
+    token = _invite(db, inviter, NEWCOMER)
+    [live] = _open_invitations(db, NEWCOMER)
+    with db.transaction() as session:
+        assert invitations.look_up(session=session, token=token).email == NEWCOMER
+        assert [row.id for row in invitations.pending(session=session, member=inviter)] == [live.id]

@@ -101,6 +101,10 @@ def create_app(
         # A path with a trailing slash is a 404 naming the path without it (core.http), not
         # Starlette's empty 307 to an absolute http:// URL, which behind TLS downgrades.
         redirect_slashes=False,
+        # Form() parameters (the console's forms): a field is bounded by the request body
+        # limit, as a JSON body is, not by Starlette's 1 MB a field (which answered its own
+        # 400 "Part exceeded maximum size"); a body over the limit is the family's 413.
+        form_limits={"max_part_size": settings.max_body_bytes},
     )
     app.state.settings = settings
     app.state.db = Database(settings.effective_database_url)

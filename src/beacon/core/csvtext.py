@@ -7,7 +7,25 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from beacon.core.errors import NUL_MESSAGE, BadRequest, ValidationFailed
+from beacon.core.errors import NUL_MESSAGE, WIDE_TEXT_MESSAGE, BadRequest, ValidationFailed
+
+# The byte-order marks of UTF-16 and UTF-32 text (an Excel "Unicode text" export).
+WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+
+
+def upload_text(raw: bytes, *, what: str = "The upload") -> str:
+    """An uploaded file's bytes as text: UTF-8 (a leading BOM dropped), else a 400 naming the
+    encoding when it is a wide one, as ``core.http`` answers the same bytes sent as the body;
+    a NUL is refused as in every other body (multipart files reach here unchecked)."""
+    if raw.startswith(WIDE_BOMS):
+        raise BadRequest(WIDE_TEXT_MESSAGE)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise BadRequest(f"{what} is not UTF-8 text") from None
+    if "\x00" in text:
+        raise ValidationFailed(NUL_MESSAGE)
+    return text
 
 
 def csv_source(text: str) -> io.StringIO:

@@ -69,6 +69,12 @@ class ValidationFailed(APIError):
 
 # U+0000 fits no stored text (PostgreSQL refuses it, SQLite would keep it): refused everywhere.
 NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
+# What Excel saves as "Unicode text": its NUL bytes are the encoding's, not the text's, and the
+# sender should hear that. A 400, as any body or upload that is not UTF-8 is: the bytes are
+# malformed, no field's value is wrong.
+WIDE_TEXT_MESSAGE = (
+    "The text sent is UTF-16 or UTF-32 (it starts with a byte-order mark): save it as UTF-8"
+)
 
 
 class RateLimited(APIError):

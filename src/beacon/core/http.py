@@ -19,8 +19,10 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from beacon.core.context import SCOPE_KEY, RequestContext, request_context
+from beacon.core.csvtext import WIDE_BOMS
 from beacon.core.errors import (
     NUL_MESSAGE,
+    WIDE_TEXT_MESSAGE,
     APIError,
     BadRequest,
     InternalError,
@@ -164,10 +166,6 @@ class RequestContextMiddleware:
 
 # The pixel collector answers its GIF whatever it is sent, and keeps its own rejection counts.
 _COLLECTOR_PREFIX = "/px/"
-# A body that starts with a UTF-16 or UTF-32 byte-order mark (an Excel "Unicode text" export):
-# its NUL bytes are the encoding's, not the text's, and the sender should hear that.
-_WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-_WIDE_MESSAGE = "The body is UTF-16 or UTF-32 text (it starts with a byte-order mark): send UTF-8"
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
@@ -181,9 +179,9 @@ def _refuse_nul_in_url(scope: Scope) -> None:
 
 def _is_multipart(scope: Scope) -> bool:
     """A multipart form carries files, whose bytes are theirs (a UTF-16 CSV is full of NUL
-    bytes): whoever reads a file decodes it and says what is wrong with it in its own words,
-    and the text fields of the console's forms are checked where they are parsed
-    (``console.web.submitted_csrf``)."""
+    bytes): whoever reads a file decodes it (``csvtext.upload_text``) and says what is wrong
+    with it in its own words. Its text is checked where it is parsed: an API route's form by
+    ``jsonbody.StrictJSONRequest``, a console form by ``console.web.submitted_csrf``."""
     content_type = _header(scope, b"content-type") or ""
     return content_type.lower().startswith("multipart/form-data")
 
@@ -199,8 +197,10 @@ def _refusing_nul(receive: Receive, ctx: RequestContext) -> Receive:
             body = message.get("body", b"")
             window = tail + body
             if b"\x00" in body or _JSON_NUL.search(window):
-                wide = not tail and body.startswith(_WIDE_BOMS)  # the first chunk's first bytes
-                ctx.body_error = ValidationFailed(_WIDE_MESSAGE if wide else NUL_MESSAGE)
+                if not tail and body.startswith(WIDE_BOMS):  # the first chunk's first bytes
+                    ctx.body_error = BadRequest(WIDE_TEXT_MESSAGE)
+                else:
+                    ctx.body_error = ValidationFailed(NUL_MESSAGE)
                 raise ctx.body_error
             tail = window[-16:]
         return message

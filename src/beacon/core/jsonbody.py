@@ -3,7 +3,9 @@
 Python's parser accepts ``NaN``, ``Infinity``, numbers that overflow to ``inf`` (``1e400``) and
 lone UTF-16 surrogates (``"\\udc00"``); PostgreSQL refuses all of them, SQLite stores them
 (``1e400`` as ``null``) and the next read fails. A route of ``StrictJSONRoute`` refuses them
-while parsing, with a 422 naming the field, before any handler runs.
+while parsing, with a 422 naming the field, before any handler runs. Its forms, which
+``core.http`` does not read for NUL (a multipart file's bytes are its own), are checked here
+once parsed, and their fields are bounded by the body limit as a JSON body is.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ from typing import Any, TypeVar
 from fastapi import Request, Response, params
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
 from starlette.routing import BaseRoute
 
 from beacon.core.context import request_context
+from beacon.core.csvtext import WIDE_BOMS
 from beacon.core.errors import (
+    NUL_MESSAGE,
+    WIDE_TEXT_MESSAGE,
     APIError,
     BadRequest,
     ValidationFailed,
@@ -124,7 +130,8 @@ def parse_model(model: type[M], body: bytes) -> M:
 
 
 class StrictJSONRequest(Request):
-    """A request whose JSON body goes through ``loads_strict``."""
+    """A request whose JSON body goes through ``loads_strict`` and whose form is bounded by
+    the body limit and holds no NUL (``_get_form``)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -138,9 +145,48 @@ class StrictJSONRequest(Request):
                 raise
         return self._json
 
+    async def _get_form(
+        self,
+        *,
+        max_files: int | float = 1000,
+        max_fields: int | float = 1000,
+        max_part_size: int = 1024 * 1024,
+    ) -> FormData:
+        # Starlette's form(), FastAPI's Form() parameters and a handler's own read all come
+        # here. A field is bounded by the request body limit, as a JSON body is (Starlette's
+        # 1 MB a field answered its own 400); the form is parsed once, then cached.
+        body_limit: int = self.app.state.settings.max_body_bytes
+        form = await super()._get_form(
+            max_files=max_files, max_fields=max_fields, max_part_size=body_limit
+        )
+        error = _form_error(form)
+        if error is not None:
+            # core.http leaves multipart bodies to their readers: a file's bytes are its own
+            # (``csvtext.upload_text`` checks them once decoded), the rest of the form is text.
+            await form.close()
+            request_context(self).body_error = error  # FastAPI answers a parse error as a 400
+            raise error
+        return form
+
+
+# A text field's bytes that are not UTF-8 are read as latin-1: a wide byte-order mark so read.
+_WIDE_STARTS = tuple(bom.decode("latin-1") for bom in WIDE_BOMS)
+
+
+def _form_error(form: FormData) -> APIError | None:
+    """The answer to a form whose field names or text values hold U+0000: 400 naming the
+    encoding when the value is UTF-16 or UTF-32 text, as ``core.http`` answers such a body."""
+    for name, value in form.multi_items():
+        text = value if isinstance(value, str) else ""
+        if "\x00" in name or "\x00" in text:
+            if text.startswith(_WIDE_STARTS):
+                return BadRequest(WIDE_TEXT_MESSAGE)
+            return ValidationFailed(NUL_MESSAGE)
+    return None
+
 
 class StrictJSONRoute(APIRoute):
-    """An API route parsing its JSON body with ``StrictJSONRequest``."""
+    """An API route parsing its body with ``StrictJSONRequest``."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

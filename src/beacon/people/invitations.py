@@ -67,10 +67,14 @@ def invite(*, session: Session, member: Member, email: str, role: Role) -> Issue
     now = utcnow()
     # One live link a person: a resubmitted form (double click, reload, Back) would otherwise
     # email a second link that stays valid after the first one is withdrawn.
+    already = f"{address} already has a pending invitation: withdraw it to send a new one"
     if repository.pending_invitations(
         session, account_id=member.account_id, now=now, email=address
     ):
-        raise Conflict(f"{address} already has a pending invitation: withdraw it to send a new one")
+        raise Conflict(already)
+    repository.retire_expired_invitations(
+        session, account_id=member.account_id, email=address, now=now
+    )
     token = secrets.token_urlsafe(32)
     row = Invitation(
         account_id=member.account_id,
@@ -81,7 +85,8 @@ def invite(*, session: Session, member: Member, email: str, role: Role) -> Issue
         created_at=now,
         expires_at=now + VALID_FOR,
     )
-    repository.add(session, row)
+    if not repository.add_open_invitation(session, row):
+        raise Conflict(already)  # posted at the same time as this one, and stored first
     return IssuedInvitation(row, token)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from beacon.core.db import Base, UTCDateTime
@@ -76,6 +76,19 @@ class Invitation(Base):
     """A one-time link letting ``email`` join ``account_id`` with ``role`` until it expires."""
 
     __tablename__ = "invitations"
+    __table_args__ = (
+        # One open link per account and address: the database's guard behind the service's
+        # check, for two invitations posted at once (migration 0207). Expired links stay open
+        # until the address is invited again (expiry is time, which no index condition reads).
+        Index(
+            "uq_invitations_open_email",
+            "account_id",
+            "email",
+            unique=True,
+            postgresql_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+            sqlite_where=text("accepted_at IS NULL AND revoked_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(

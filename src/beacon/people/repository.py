@@ -6,6 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.core.models import Account
@@ -176,6 +177,36 @@ def revoke_invitations_by(
     if roles is not None:
         query = query.where(Invitation.role.in_(list(roles)))
     session.execute(query.values(revoked_at=now).execution_options(synchronize_session="fetch"))
+
+
+def add_open_invitation(session: Session, row: Invitation) -> bool:
+    """Insert ``row``; False, inserting nothing, when the account has an open invitation of
+    the address already (the partial unique index settles two posted at once; the savepoint
+    keeps the request's transaction usable for the answer)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def retire_expired_invitations(
+    session: Session, *, account_id: int, email: str, now: datetime
+) -> None:
+    """Revoke the address's expired, unused invitations of the account: they hold its place
+    in the index of open invitations, which cannot tell an expired link from a live one."""
+    session.execute(
+        update(Invitation)
+        .where(
+            Invitation.account_id == account_id,
+            Invitation.email == email,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at <= now,
+        )
+        .values(revoked_at=now)
+    )
 
 
 def pending_invitations(

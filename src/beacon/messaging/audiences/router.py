@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import UploadFile
 
+from beacon.core.csvtext import upload_text
 from beacon.core.deps import AppSettings, DbSession, require_json
 from beacon.core.errors import BadRequest, UnsupportedMediaType, not_found
 from beacon.core.jsonbody import StrictJSONRoute
@@ -76,10 +77,7 @@ async def csv_text(request: Request) -> str:
         raise UnsupportedMediaType(
             f"Unsupported content type '{content_type or 'none'}': send text/csv or multipart/form-data"
         )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadRequest("The CSV is not UTF-8") from None
+    return upload_text(raw, what="The CSV")
 
 
 @router.post(
