@@ -243,3 +243,29 @@ def test_a_new_api_key_is_shown_once_after_a_redirect(db: Database, client: Test
         assert secret.group(1) not in page.text
         assert "shown once and is not shown again" in page.text
     assert reloaded.text.count("<tr>") == shown.text.count("<tr>")  # no other key made
+
+
+def test_a_new_oauth_client_is_shown_once_after_a_redirect(
+    db: Database, client: TestClient
+) -> None:
+    # As API keys: the create form answered with the page itself, so a reload re-posted it
+    # (another client, another secret). Now it redirects, and the page shows the secret once.
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    created = client.post(
+        "/app/settings/oauth-clients",
+        data={"csrf_token": csrf, "scopes": ["audiences:read"]},
+        follow_redirects=False,
+    )
+    assert created.status_code == 303
+    landing = created.headers["location"]
+
+    shown = client.get(landing)
+    reloaded = client.get(landing)
+
+    secret = re.search(r'id="new-client-secret"[^>]*><code>([^<]+)</code>', shown.text)
+    assert secret is not None, shown.text
+    assert "Copy the secret now" in shown.text
+    assert reloaded.status_code == 200
+    assert secret.group(1) not in reloaded.text
+    assert "shown once and is not shown again" in reloaded.text
+    assert reloaded.text.count("<tr>") == shown.text.count("<tr>")  # no other client made

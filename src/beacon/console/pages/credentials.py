@@ -89,12 +89,26 @@ def revoke_key(
     return web.redirect(web.PREFIX + "/settings/api-keys?done=revoked")
 
 
+CLIENT_SHOWN_ONCE = (
+    "The new client's secret was shown once and is not shown again. If you did not copy it, "
+    "revoke the client and create another."
+)
+
+
 @router.get("/oauth-clients")
 def clients_page(
-    request: Request, viewer: web.CurrentViewer, session: DbSession, done: str = ""
+    request: Request,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    done: str = "",
+    created: str = "",
 ) -> Response:
     notice = "Client revoked: its access tokens stopped working." if done == "revoked" else ""
-    return _clients(request, viewer, session, notice=notice)
+    issued = flash.take(session_id=viewer.signed_in.session_id, flash_id=created)
+    if isinstance(issued, oauth.IssuedClient):
+        notice = "OAuth client created. Copy the secret now: it is not shown again."
+        return _clients(request, viewer, session, notice=notice, issued=issued)
+    return _clients(request, viewer, session, notice=CLIENT_SHOWN_ONCE if created else notice)
 
 
 def _clients(
@@ -137,8 +151,9 @@ def create_client(
     except ValidationFailed as exc:
         errors = {"scopes": "Choose at least one scope" if not chosen else exc.message}
         return _clients(request, viewer, session, chosen=chosen, errors=errors)
-    notice = "OAuth client created. Copy the secret now: it is not shown again."
-    return _clients(request, viewer, session, notice=notice, issued=issued)
+    # Redirect (a reload must not create another client): the GET shows the secret once.
+    held = flash.put(session_id=viewer.signed_in.session_id, value=issued)
+    return web.redirect(f"{web.PREFIX}/settings/oauth-clients?created={held}")
 
 
 @router.post("/oauth-clients/{client_id}/revoke")
