@@ -53,3 +53,7 @@ def test_every_item_of_a_long_list_is_on_one_of_its_pages(
     last = client.get(f"{path}?offset=200")
     assert f"201 to {COUNT}" in last.text
     assert re.search(r'<a href="[^"]+\?offset=150">Previous</a>', last.text)
+    past = client.get(f"{path}?offset=400")
+    assert past.status_code == 200
+    assert f"This page is past the end: there are {COUNT} {kind}s" in past.text
+    assert f'href="{path}?offset=200">Go to the last page' in past.text
