@@ -90,6 +90,26 @@ def test_oauth_errors_follow_rfc_6749(
     assert set(response.json()) == {"error", "error_description"}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"grant_type=client_credentials&client_id=a%00b&client_secret=x",  # decoded NUL
+        b"grant_type=client_credentials&client_id=a\x00b&client_secret=x",  # raw NUL byte
+    ],
+)
+def test_a_nul_in_the_token_form_is_an_oauth_invalid_request(
+    client: TestClient, body: bytes
+) -> None:
+    # The API's NUL check answered the route in Beacon's envelope (422 VALIDATION_ERROR), not
+    # OAuth's (RFC 6749 5.2) as every other failure of the token endpoint is.
+    response = client.post(
+        TOKEN_URL, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert set(response.json()) == {"error", "error_description"}
+
+
 def test_token_endpoint_wants_a_form(client: TestClient) -> None:
     response = client.post(TOKEN_URL, json={"grant_type": "client_credentials"})
     assert response.status_code == 400

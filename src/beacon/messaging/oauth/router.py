@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from beacon.core.deps import AppSettings, DbSession, client_quota_address
+from beacon.core.errors import BadRequest, ValidationFailed
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.ratelimit import RateLimiter
 from beacon.messaging.errors import InvalidClient, OAuthError, SlowDown
@@ -121,7 +122,10 @@ async def token_request(_attempt: TokenAttempt, request: Request) -> TokenReques
         raise OAuthError(
             "invalid_request", "Send the parameters as application/x-www-form-urlencoded"
         )
-    form = await request.form()
+    try:
+        form = await request.form()
+    except (BadRequest, ValidationFailed) as exc:  # a NUL, text that is not UTF-8
+        raise OAuthError("invalid_request", exc.message) from None
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     grant_type = fields.get("grant_type")
     if not grant_type:
