@@ -81,6 +81,10 @@ def test_a_domain_written_in_unicode_matches_the_stored_ascii_form() -> None:
     assert not SegmentMatcher.from_rules({"domains": ["bucher.de"]}).matches(
         page, "xn--bcher-kva.de"
     )
+    # More than a name is not read as a URL: 'böse@bank.com' is not bank.com (found by review).
+    for not_a_name in ("böse@bank.com", "bank.com/ü", "bänk.com:443", "ü bank.com"):
+        matcher = SegmentMatcher.from_rules({"domains": [not_a_name]})
+        assert not any(matcher.matches(page, d) for d in ("bank.com", "xn--bnk-qla.com"))
 
 
 def test_keys_combine_with_and_and_exclusions_win() -> None:

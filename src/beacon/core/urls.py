@@ -16,6 +16,7 @@ import re
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import httpx
+import idna
 
 TRACKING_PARAMS: frozenset[str] = frozenset(
     {
@@ -160,6 +161,9 @@ def _ascii_host(host: str) -> str:
         return host
 
 
+# What a URL's authority holds besides a host name: user info, a port, a path, a query, spaces.
+_NOT_A_NAME = re.compile(r"[/@?#:\\\s]")
+
 # The label separators IDNA reads (RFC 3490 3.1): a host ending in any is the root-dot form.
 _FULL_STOPS = (".", "\u3002", "\uff0e", "\uff61")
 
@@ -175,8 +179,15 @@ def _without_root_dot(host: str) -> str:
 def ascii_domain(value: str) -> str:
     """A domain as Beacon stores it (lower case, IDNA ASCII, no root dot), however it was
     written: 'Bücher.de.' and 'xn--bcher-kva.de' both give 'xn--bcher-kva.de'. Lower-cased
-    only when IDNA refuses it: it then matches nothing stored, as a misspelt name does."""
-    return _ascii_host(_without_root_dot(value.strip().lower()))
+    only when IDNA refuses it, or when it is more than a name ('böse@bank.com', 'ü/x', 'ü:80'
+    are not read as URLs): it then matches nothing stored, as a misspelt name does."""
+    text = _without_root_dot(value.strip().lower())
+    if text.isascii() or _NOT_A_NAME.search(text):
+        return text
+    try:
+        return idna.encode(text, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return text
 
 
 def normalize_url(url: str) -> str:
