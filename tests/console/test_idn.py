@@ -42,3 +42,28 @@ def test_a_stored_url_shows_its_host_in_unicode_and_the_rest_as_stored() -> None
     assert unicode_url("https://example.com/xn--a") == "https://example.com/xn--a"
     assert unicode_url("https://[xn--a/x") == "https://[xn--a/x"  # not a URL: as stored
     assert unicode_url(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("xn--wgv71a119e.jp", "日本語.jp"),
+        ("xn--eckwd4c7cu47r2wf.jp", "ドメイン名例.jp"),  # Katakana beside Han
+        ("xn--3e0b707e.kr", "한국.kr"),
+        ("xn--hxajbheg2az3al.gr", "παράδειγμα.gr"),
+        ("xn--e1afmkfd.xn--p1ai", "пример.рф"),
+        # Cyrillic 'а' among Latin letters reads as apple.com: it stays as stored.
+        ("xn--pple-43d.com", "xn--pple-43d.com"),
+        ("www.xn--pple-43d.xn--bcher-kva.de", "www.xn--pple-43d.bücher.de"),
+    ],
+)
+def test_a_label_mixing_scripts_stays_in_its_ascii_form(stored: str, shown: str) -> None:
+    assert unicode_domain(stored) == shown
+
+
+def test_the_host_of_a_url_is_shown_in_unicode_not_its_user_info() -> None:
+    # netloc.replace(host, ...) replaced the first match, which was in the user info.
+    assert unicode_url("http://xn--bcher-kva.de@xn--bcher-kva.de/a") == (
+        "http://xn--bcher-kva.de@bücher.de/a"
+    )
+    assert unicode_url("http://XN--BCHER-KVA.DE:8080/") == "http://bücher.de:8080/"

@@ -6,6 +6,7 @@ and a domain typed in either form filters as ``beacon.core.urls.ascii_domain`` s
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
@@ -31,9 +32,31 @@ def _unicode_label(label: str) -> str:
     if not label.lower().startswith(_ACE):
         return label
     try:
-        return idna.decode(label)
+        shown = idna.decode(label)
     except (idna.IDNAError, UnicodeError):
         return label
+    # A label mixing scripts ('аpple', Cyrillic 'а' among Latin letters) reads as another
+    # name: it stays in its xn-- form, as browsers show it (their mixed-script rule).
+    return shown if _one_script(shown) else label
+
+
+# Script combinations a browser shows in Unicode within one label (Japanese, Chinese and
+# Korean are written with Han beside their own scripts, and with Latin letters).
+_ALLOWED_MIXES = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+_SCRIPT_NAMES = {"CJK": "HAN", "KATAKANA-HIRAGANA": "KATAKANA"}
+
+
+def _one_script(label: str) -> bool:
+    scripts = set()
+    for char in label:
+        if char.isalpha():
+            first = unicodedata.name(char, "UNKNOWN").split(" ", 1)[0]
+            scripts.add(_SCRIPT_NAMES.get(first, first))
+    return len(scripts) <= 1 or any(scripts <= mix for mix in _ALLOWED_MIXES)
 
 
 def unicode_url(value: str | None) -> str:
@@ -47,5 +70,9 @@ def unicode_url(value: str | None) -> str:
         return value
     if not host or _ACE not in host:
         return value
-    netloc = parts.netloc.replace(host, unicode_domain(host), 1)
+    # The host is what follows the last '@' (user info may spell anything, a host included).
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if not hostport.lower().startswith(host):
+        return value
+    netloc = userinfo + at + unicode_domain(host) + hostport[len(host) :]
     return urlunsplit(parts._replace(netloc=netloc))
