@@ -116,3 +116,18 @@ def test_a_run_shorter_than_a_second_is_rated_over_its_real_time(db: Database) -
     assert got.seconds == pytest.approx(0.4, abs=0.01)
     assert got.average == pytest.approx(5.0, rel=0.05)
     assert got.rates == [pytest.approx(5.0, rel=0.05)]
+
+
+def test_a_last_interval_of_a_few_milliseconds_is_not_rated_over_them(db: Database) -> None:
+    # A steady 2 messages/s run of 60.002 s: its 31st 2-second interval lasts 2 ms and holds
+    # the message sent at 60.0 s; rated over those 2 ms it read 500 messages/s, and the chart,
+    # scaled to its highest bar, flattened every other one (found by review).
+    run_id = _run(db, status="completed", seconds=60.002, sent_after=[i * 0.5 for i in range(121)])
+    with db.transaction() as session:
+        run = session.get(Execution, run_id)
+        assert run is not None
+        got = observability.throughput(session=session, execution=run)
+    assert got is not None and got.sent == 121
+    assert got.average == pytest.approx(2.0, rel=0.02)
+    assert got.rates[-1] <= 2 * got.rates[0]  # 1 message over at least half an interval
+    assert max(got.rates) <= 2 * 2.0

@@ -343,7 +343,11 @@ def throughput(
         )
         current = recent / CURRENT_RATE_WINDOW.total_seconds()
     # The last interval lasts what is left of the run: a 0.4 s run sent its messages in 0.4 s.
+    # Behind other intervals it is rated over at least half of one: the messages of its last
+    # few milliseconds would otherwise read hundreds a second, a bar dwarfing the rest.
     last = elapsed - width * (count - 1)
+    if count > 1:
+        last = max(last, width / 2)
     lengths = [float(width)] * (count - 1) + [last if last > 0 else float(width)]
     return Throughput(
         sent=sum(sent),
