@@ -203,7 +203,7 @@ def test_stopping_gives_back_the_leases_of_running_jobs(chores: Database) -> Non
     chore = load(chores, chore_id)
     assert (chore.status, chore.lease_owner, chore.attempts) == (PENDING, None, 0)
     release.set()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + WAIT
     while not outcome and time.monotonic() < deadline:
         time.sleep(0.02)
     assert outcome == ["lost"]

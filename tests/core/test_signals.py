@@ -56,7 +56,7 @@ def test_a_worker_stops_on_its_stop_signal_after_the_running_job(chores: Databas
 
     kind = JobKind(name="slow", model=Chore, handler=slow)
     (chore_id,) = add(chores, "x")
-    worker = Worker(db=chores, kinds=[kind], shutdown_grace=10, poll_interval=0.05)
+    worker = Worker(db=chores, kinds=[kind], shutdown_grace=WAIT, poll_interval=0.05)
     stop = StopSignal()
     runner = threading.Thread(target=worker.run_forever, args=(stop,))
     runner.start()
