@@ -137,3 +137,28 @@ def test_the_campaign_id_is_a_json_integer(client: TestClient, headers: dict[str
     )
     assert written.status_code == 202, written.text
     assert written.json()["campaign_id"] == cid and written.json()["accepted"] == 1
+
+
+def test_a_malformed_or_unix_timestamp_is_told_in_words(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    cid = _campaign(client, headers)
+    cases = [
+        (
+            "2026-13-15T10:00:00Z",
+            "'2026-13-15T10:00:00Z' is not a valid ISO 8601 date-time "
+            "(month value is outside expected range of 1-12)",
+        ),
+        # A string of digits is not taken as Unix time (pydantic would read 2023-11-14).
+        ("1700000000", "expected date-time, use ISO 8601"),
+    ]
+    for timestamp, words in cases:
+        event = {"timestamp": timestamp, "url": "https://example.com/", "country": "US"}
+        response = client.post(
+            "/v1/pixel/events", json={"campaign_id": cid, "events": [event]}, headers=headers
+        )
+        assert response.status_code == 422, timestamp
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Invalid value for 'events[0].timestamp': {words}",
+        }

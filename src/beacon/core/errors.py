@@ -241,7 +241,10 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
         )
     if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
         limit_key, words = _BOUNDS[kind]
-        return ValidationFailed(f"Invalid value for '{name}': {words.format(ctx[limit_key])}")
+        bound = words.format(ctx[limit_key])
+        if ctx[limit_key] == 1:  # "at least 1 item", not "1 items"
+            bound = bound.replace(" items", " item").replace(" characters", " character")
+        return ValidationFailed(f"Invalid value for '{name}': {bound}")
     return ValidationFailed(f"Invalid value for '{name}': {_clean(first.get('msg', ''))}")
 
 
