@@ -419,3 +419,14 @@ def test_date_times_and_bounds_of_one_are_worded_plainly() -> None:
         "Invalid type for 'send_at': expected ISO 8601 timestamp",
     )
     assert message(ids=[]) == (422, "Invalid value for 'ids': must have at least 1 item")
+
+
+def test_an_over_long_optional_text_is_counted_in_characters(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    response = client.post("/v1/clsfy/classify", json={"text": "w" * 500_001}, headers=headers)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "validation_error",
+        "message": "Invalid value for 'text': must be at most 500000 characters long",
+    }

@@ -240,6 +240,10 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
             f"Allowed values: {ctx.get('expected', '')}"
         )
     if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
+        if kind in ("too_long", "too_short") and isinstance(first.get("input"), str):
+            # A constrained optional string (``Annotated[str, ...] | None``) is checked by
+            # pydantic as a generic value ("too_long", a list's words): count characters.
+            kind = f"string_{kind}"
         limit_key, words = _BOUNDS[kind]
         bound = words.format(ctx[limit_key])
         if ctx[limit_key] == 1:  # "at least 1 item", not "1 items"
