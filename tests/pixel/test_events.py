@@ -162,3 +162,26 @@ def test_a_malformed_or_unix_timestamp_is_told_in_words(
             "error": "validation_error",
             "message": f"Invalid value for 'events[0].timestamp': {words}",
         }
+
+
+def test_a_country_is_an_iso_code_in_any_case(client: TestClient, headers: dict[str, str]) -> None:
+    cid = _campaign(client, headers)
+    event = {"timestamp": "2026-01-15T10:00:00Z", "url": "https://example.com/"}
+    for country in ("USA", "zz"):
+        response = client.post(
+            "/v1/pixel/events",
+            json={"campaign_id": cid, "events": [{**event, "country": country}]},
+            headers=headers,
+        )
+        assert response.status_code == 422, country
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Invalid value for 'events[0].country': {country!r} is not an "
+            "ISO 3166-1 alpha-2 country code",
+        }
+    accepted = client.post(
+        "/v1/pixel/events",
+        json={"campaign_id": cid, "events": [{**event, "country": "de"}]},
+        headers=headers,
+    )
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
