@@ -326,3 +326,16 @@ def test_a_files_batch_id_is_the_same_however_its_lines_end() -> None:
     same = [saved, saved.replace("\n", "\r\n"), "\ufeff" + saved, saved + "\n\n", saved.rstrip()]
     assert {file_batch_id(text) for text in same} == {file_batch_id(saved)}
     assert file_batch_id("date,impressions\n2026-11-01,11\n") != file_batch_id(saved)
+
+
+def test_a_row_out_of_bounds_is_told_in_the_apis_words(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    response = client.post(
+        f"{API}/deliveries", headers=headers, json={"rows": [row(deal_id, impressions=-1)]}
+    )
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        "Batch rejected, nothing stored: row 1: 'impressions' must be at least 0"
+    )
+    assert _stored(db) == (0, 0, 0)

@@ -395,3 +395,41 @@ def test_field_names_drop_union_tags_but_keep_real_fields() -> None:
     assert field_name(("body", "name", "none")) == "name"
     assert field_name(("events", 0, "url")) == "events[0].url"
     assert field_name(("query", "date")) == "date"
+
+
+def test_date_times_and_bounds_of_one_are_worded_plainly() -> None:
+    from pydantic import BaseModel, Field, ValidationError
+
+    from beacon.core.timefmt import ISODateTime
+
+    class Body(BaseModel):
+        send_at: ISODateTime | None = None
+        ids: list[int] = Field(default_factory=lambda: [1], min_length=1)
+
+    def message(**body: object) -> tuple[int, str]:
+        with pytest.raises(ValidationError) as caught:
+            Body.model_validate(body)
+        error = error_from_validation(caught.value.errors())
+        return error.status, error.message
+
+    assert message(send_at="tomorrow") == (
+        422,
+        "Invalid value for 'send_at': 'tomorrow' is not a valid ISO 8601 date-time "
+        "(input is too short)",
+    )
+    assert message(send_at="1700000000") == (
+        400,
+        "Invalid type for 'send_at': expected ISO 8601 timestamp",
+    )
+    assert message(ids=[]) == (422, "Invalid value for 'ids': must have at least 1 item")
+
+
+def test_an_over_long_optional_text_is_counted_in_characters(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    response = client.post("/v1/clsfy/classify", json={"text": "w" * 500_001}, headers=headers)
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "validation_error",
+        "message": "Invalid value for 'text': must be at most 500000 characters long",
+    }

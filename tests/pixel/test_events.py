@@ -137,3 +137,51 @@ def test_the_campaign_id_is_a_json_integer(client: TestClient, headers: dict[str
     )
     assert written.status_code == 202, written.text
     assert written.json()["campaign_id"] == cid and written.json()["accepted"] == 1
+
+
+def test_a_malformed_or_unix_timestamp_is_told_in_words(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    cid = _campaign(client, headers)
+    cases = [
+        (
+            "2026-13-15T10:00:00Z",
+            "'2026-13-15T10:00:00Z' is not a valid ISO 8601 date-time "
+            "(month value is outside expected range of 1-12)",
+        ),
+        # A string of digits is not taken as Unix time (pydantic would read 2023-11-14).
+        ("1700000000", "expected date-time, use ISO 8601"),
+    ]
+    for timestamp, words in cases:
+        event = {"timestamp": timestamp, "url": "https://example.com/", "country": "US"}
+        response = client.post(
+            "/v1/pixel/events", json={"campaign_id": cid, "events": [event]}, headers=headers
+        )
+        assert response.status_code == 422, timestamp
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Invalid value for 'events[0].timestamp': {words}",
+        }
+
+
+def test_a_country_is_an_iso_code_in_any_case(client: TestClient, headers: dict[str, str]) -> None:
+    cid = _campaign(client, headers)
+    event = {"timestamp": "2026-01-15T10:00:00Z", "url": "https://example.com/"}
+    for country in ("USA", "zz"):
+        response = client.post(
+            "/v1/pixel/events",
+            json={"campaign_id": cid, "events": [{**event, "country": country}]},
+            headers=headers,
+        )
+        assert response.status_code == 422, country
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Invalid value for 'events[0].country': {country!r} is not an "
+            "ISO 3166-1 alpha-2 country code",
+        }
+    accepted = client.post(
+        "/v1/pixel/events",
+        json={"campaign_id": cid, "events": [{**event, "country": "de"}]},
+        headers=headers,
+    )
+    assert accepted.status_code == 202 and accepted.json()["accepted"] == 1

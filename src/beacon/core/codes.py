@@ -12,3 +12,11 @@ COUNTRY_CODES: list[str] = sorted(str(c.alpha_2) for c in pycountry.countries)
 def country_code_schema() -> dict[str, JsonValue]:
     """``json_schema_extra`` stating that a string is one of ``COUNTRY_CODES``."""
     return {"enum": list[JsonValue](COUNTRY_CODES)}
+
+
+def country_code(code: str) -> str:
+    """``code`` as an upper-case ISO 3166-1 alpha-2 code (any case accepted); ValueError else."""
+    upper = code.strip().upper()
+    if len(upper) != 2 or pycountry.countries.get(alpha_2=upper) is None:
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+    return upper

@@ -245,10 +245,25 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
             f"Invalid value for '{name}': {first.get('input')!r}. "
             f"Allowed values: {ctx.get('expected', '')}"
         )
-    if kind in _BOUNDS and _BOUNDS[kind][0] in ctx:
-        limit_key, words = _BOUNDS[kind]
-        return ValidationFailed(f"Invalid value for '{name}': {words.format(ctx[limit_key])}")
-    return ValidationFailed(f"Invalid value for '{name}': {_clean(first.get('msg', ''))}")
+    return ValidationFailed(f"Invalid value for '{name}': {value_reason(first)}")
+
+
+def value_reason(error: Mapping[str, Any]) -> str:
+    """Why a well-formed value was refused, in the API's words: a bound as "must be at least 0"
+    (not pydantic's "Input should be greater than or equal to 0"), else the validator's words."""
+    kind = str(error.get("type", ""))
+    ctx = error.get("ctx") or {}
+    if kind in ("too_long", "too_short") and isinstance(error.get("input"), str):
+        # A constrained optional string (``Annotated[str, ...] | None``) is checked by
+        # pydantic as a generic value ("too_long", a list's words): count characters.
+        kind = f"string_{kind}"
+    if kind not in _BOUNDS or _BOUNDS[kind][0] not in ctx:
+        return _clean(str(error.get("msg", "")))
+    limit_key, words = _BOUNDS[kind]
+    bound = words.format(ctx[limit_key])
+    if ctx[limit_key] == 1:  # "at least 1 item", not "1 items"
+        bound = bound.replace(" items", " item").replace(" characters", " character")
+    return bound
 
 
 def _meaningful(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

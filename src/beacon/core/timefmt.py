@@ -6,7 +6,14 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, PlainSerializer
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import PydanticCustomError
 
 from beacon.core.openapi import generate_within
@@ -82,11 +89,26 @@ def check_in_range(value: date) -> date:
     return value
 
 
+_UNIX_TIME = re.compile(r"[+-]?\d+(\.\d*)?")
+_DATETIME = TypeAdapter(datetime)
+
+
 def parse_iso_datetime(value: object) -> object:
-    """An ISO 8601 date-time string (pydantic alone would also take a number as Unix time)."""
-    if isinstance(value, datetime | str):
+    """An ISO 8601 date-time string (pydantic alone would also take a number, or a string of
+    digits, as Unix time, and would word a malformed one "Input should be a valid datetime")."""
+    if isinstance(value, datetime):
         return value
-    raise PydanticCustomError("datetime_type", "expected date-time, use ISO 8601")
+    if not isinstance(value, str) or _UNIX_TIME.fullmatch(value.strip()):
+        raise PydanticCustomError("datetime_type", "expected date-time, use ISO 8601")
+    try:
+        return _DATETIME.validate_python(value)
+    except ValidationError as exc:
+        reason = (exc.errors()[0].get("ctx") or {}).get("error", "not ISO 8601")
+        raise PydanticCustomError(
+            "datetime_invalid",
+            "'{value}' is not a valid ISO 8601 date-time ({reason})",
+            {"value": value if len(value) <= 64 else value[:61] + "...", "reason": str(reason)},
+        ) from None
 
 
 # For generators only (core.openapi): days that exist in every month, of years whose every

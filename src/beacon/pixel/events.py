@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    TypeAdapter,
+    ValidationError,
+)
 from sqlalchemy.orm import Session
 
+from beacon.core.codes import country_code, country_code_schema
 from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name
 from beacon.core.ids import StrictId
 from beacon.core.timefmt import ISODateTime, as_utc, utcnow
@@ -39,8 +48,10 @@ class PixelEvent(BaseModel):
     url: str = Field(max_length=MAX_URL_CHARS, description="Absolute http(s) page URL.")
     user_agent: str = Field(default="", max_length=MAX_USER_AGENT_CHARS)
     ip: IPvAnyAddress | None = Field(default=None, description="Visitor IP, for the country.")
-    country: str | None = Field(
-        default=None, pattern=r"^[A-Za-z]{2}$", description="ISO 3166-1 alpha-2; wins over ip."
+    country: Annotated[str, AfterValidator(country_code)] | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2 (any case); wins over ip.",
+        json_schema_extra=country_code_schema(),
     )
     macros: dict[str, str] = Field(default_factory=dict)
 
@@ -82,7 +93,8 @@ def parse_event(raw: Mapping[str, Any], index: int) -> PixelEvent:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = field_name(("events", index, *error["loc"]))
-        raise ValidationFailed(f"Invalid value for '{where}': {error['msg']}") from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ValidationFailed(f"Invalid value for '{where}': {message}") from None
     if not normalize_page_url(event.url):
         raise ValidationFailed(
             f"Invalid value for 'events[{index}].url': expected an absolute http(s) URL"
@@ -101,7 +113,7 @@ def event_line(*, campaign_id: int, event: PixelEvent) -> bytes:
         url=event.url,
         user_agent=event.user_agent,
         ip=str(event.ip) if event.ip is not None else None,
-        country=event.country.upper() if event.country else None,
+        country=event.country,
         macros=event.macros,
     )
 

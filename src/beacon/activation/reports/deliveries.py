@@ -23,7 +23,7 @@ from beacon.activation.models import DeliveryBatch
 from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, ValidationFailed, field_name
+from beacon.core.errors import BadRequest, ValidationFailed, field_name, value_reason
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
@@ -110,7 +110,7 @@ def check_rows(
             checked.append(RowCheck(label, values, DeliveryRow.model_validate(values), None))
         except ValidationError as exc:
             error = exc.errors()[0]
-            reason = str(error["msg"]).removeprefix("Value error, ")
+            reason = value_reason(error)
             checked.append(RowCheck(label, values, None, f"'{field_name(error['loc'])}' {reason}"))
         if progress is not None:
             progress(1)

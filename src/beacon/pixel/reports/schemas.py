@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-import pycountry
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,7 +18,7 @@ from pydantic import (
 )
 
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
-from beacon.core.codes import country_code_schema
+from beacon.core.codes import country_code, country_code_schema
 from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
@@ -38,10 +37,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
 
 
 def country(code: str) -> str:
-    upper = code.strip().upper()
-    if len(upper) != 2 or pycountry.countries.get(alpha_2=upper) is None:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
-    return upper
+    return country_code(code)
 
 
 # What the document states: host names under a few public suffixes, every match of which the
