@@ -169,6 +169,20 @@ def test_the_largest_accepted_rules_work_on_both_databases(
     assert reach == {"id": "audience_reach", "status": "passed", "message": "3 contacts reachable"}
 
 
+def test_preflight_counts_one_contact_in_the_singular(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    # "1 contacts reachable", "Rendered for 1 contacts" (found by explore3).
+    segment_id = make_audience(client, auth, contacts=1)
+    template = make_template(client, auth)
+    campaign = make_campaign(client, auth, segment_id=segment_id, template_id=template)
+    result = post(client, f"/campaigns/{campaign['campaignId']}/preflight", auth)
+    assert result.status_code == 200, result.text
+    messages = {c["id"]: c["message"] for c in result.json()["data"]["checks"]}
+    assert messages["audience_reach"] == "1 contact reachable"
+    assert messages["template_renders"] == "Rendered for 1 contact"
+
+
 def test_a_campaign_at_the_documented_maximum_works_on_both_databases(
     client: TestClient, auth: dict[str, str], db: Database, settings: Settings
 ) -> None:

@@ -49,7 +49,11 @@ def _reach(session: Session, campaign: Campaign, settings: Settings) -> tuple[di
             "failed",
             f"The audience reaches no subscribed {campaign.channel} contact",
         ), 0
-    return _check("audience_reach", "passed", f"{count} contacts reachable"), count
+    return _check("audience_reach", "passed", f"{_contacts(count)} reachable"), count
+
+
+def _contacts(count: int) -> str:
+    return f"{count:,} contact" + ("" if count == 1 else "s")
 
 
 def _template_checks(
@@ -111,7 +115,7 @@ def _render_check(template: Template, sample: Sequence[Contact], base_url: str) 
         if isinstance(result, RenderError):
             failing[str(result)].append(str(contact.id))
     if not failing:
-        return _check("template_renders", "passed", f"Rendered for {len(sample)} contacts")
+        return _check("template_renders", "passed", f"Rendered for {_contacts(len(sample))}")
     count = sum(len(ids) for ids in failing.values())
     reasons = "; ".join(
         f"{error} (contacts {', '.join(ids[:5])}{', ...' if len(ids) > 5 else ''})"
