@@ -13,18 +13,16 @@ from typing import Any
 import orjson
 import pytest
 from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, insert, make_url, select, text
+from sqlalchemy import Connection, insert, select, text
+from tests.migrations import alembic_config, scratch_database
 
 from beacon.activation.inventory import service as inventory_service
 from beacon.activation.models import InventoryUrl, Segment, SegmentUrl
 from beacon.contextual.classification_repository import stored_key
 from beacon.contextual.models import OK, UrlClassification
-from beacon.core import db as db_module
 from beacon.core.db import Database, make_engine
 from beacon.core.urls import normalize_url
 
-MIGRATIONS = Path(db_module.__file__).resolve().parent.parent / "migrations"
 migration = importlib.import_module("beacon.migrations.versions.0206_activation_root_dot")
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
@@ -39,28 +37,8 @@ E = stored_key("https://example.com/e./f")  # a dot before a slash, in the path 
 @pytest.fixture
 def old_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A database of its own on the backend, empty (the migrations build it)."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    base = make_url(database_url)
-    name = f"{base.database}_m0206"
-    admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    with scratch_database(database_url, tmp_path, "m0206") as url:
+        yield url
 
 
 def _inventory(
@@ -170,7 +148,7 @@ def _snapshot(conn: Connection) -> Snapshot:
 
 
 def test_upgrade_merges_each_accounts_root_dot_rows(old_url: str) -> None:
-    config = _config(old_url)
+    config = alembic_config(old_url)
     command.upgrade(config, "0205_contextual_site_holds")
     command.upgrade(config, "0300_activation")  # a database from before 0206
     engine = make_engine(old_url)

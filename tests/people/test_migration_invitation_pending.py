@@ -10,43 +10,21 @@ from typing import Any
 
 import pytest
 from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, insert, make_url, select, text
+from sqlalchemy import Connection, insert, select, text
 from sqlalchemy.exc import IntegrityError
+from tests.migrations import alembic_config, scratch_database
 
-from beacon.core import db as db_module
 from beacon.core.db import make_engine
 from beacon.people.models import Invitation
 
-MIGRATIONS = Path(db_module.__file__).resolve().parent.parent / "migrations"
 T0 = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def old_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A database of its own on the backend, empty (the migrations build it)."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    base = make_url(database_url)
-    name = f"{base.database}_m0207"
-    admin = make_engine(database_url).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-def _config(url: str) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
+    with scratch_database(database_url, tmp_path, "m0207") as url:
+        yield url
 
 
 _SEQUENCE = iter(range(1, 1_000_000))
@@ -95,7 +73,7 @@ def _states(conn: Connection) -> dict[int, tuple[Any, Any]]:
 
 
 def test_upgrade_revokes_older_open_duplicates_then_refuses_new_ones(old_url: str) -> None:
-    config = _config(old_url)
+    config = alembic_config(old_url)
     command.upgrade(config, "0206_activation_root_dot")
     command.upgrade(config, "0017_people_devices")  # a database from before 0207
     engine = make_engine(old_url)
