@@ -252,11 +252,14 @@ def test_api_keys_create_once_list_and_revoke(page: Page, console: Console) -> N
     with console.api(secret) as api:
         assert api.get("/v1/pixel/campaigns").status_code == 200
 
-    # A reload re-posted the form (another key) and showed a secret again: now it reloads
-    # the page the form redirected to, which has shown its secret once.
+    # A reload re-posts the form (it made another key and showed its secret): the form's
+    # nonce has been used, so it now makes nothing and names the key it made.
     page.reload()
-    expect(page.get_by_role("status")).to_contain_text("shown once and is not shown again")
+    expect(page.get_by_role("status")).to_contain_text(
+        f"API key {secret[:12]}… was created by this form and shown once"
+    )
     expect(page.locator("#new-key")).to_have_count(0)
+    assert secret not in page.content()
     expect(page.locator("tbody tr")).to_have_count(before + 1)
 
     page.goto("/app/settings/api-keys")
@@ -320,6 +323,13 @@ def test_oauth_clients_create_once_list_and_revoke(page: Page, console: Console)
     shoot(page, "settings-oauth-clients")
     assert_fits_phone(page)
     assert_accessible(page)
+    rows = page.locator("tbody tr").count()
+    page.reload()  # re-posts the form: nothing made, the client it made is named
+    expect(page.get_by_role("status")).to_contain_text(
+        f"OAuth client {client_id} was created by this form"
+    )
+    expect(page.locator("#new-client-secret")).to_have_count(0)
+    expect(page.locator("tbody tr")).to_have_count(rows)
     grant = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
     with httpx.Client(base_url=console.base_url) as http:
         issued = http.post("/public/v1/oauth/token", data=grant)

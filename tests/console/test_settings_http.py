@@ -4,16 +4,20 @@ gets: the browser tests (test_settings.py) drive the same pages in Chromium."""
 from __future__ import annotations
 
 import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from tests.console.in_process import PASSWORD, member, sign_in
 
 from beacon.app import create_app
 from beacon.core import auth
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.models import ApiKey
 from beacon.core.permissions import Role
+from beacon.messaging.models import OAuthClient
 from beacon.people import invitations, mail
 from beacon.people.models import User
 from beacon.people.service import Member
@@ -219,53 +223,136 @@ def test_a_password_over_1000_characters_is_a_field_error_on_every_password_form
     assert "Something went wrong" not in accepted.text
 
 
-def test_a_new_api_key_is_shown_once_after_a_redirect(db: Database, client: TestClient) -> None:
-    # The create form answered with the page itself: a reload re-posted it (another key)
-    # and each answer showed a secret. Now it redirects, and the page shows the key once.
-    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
-    created = client.post(
-        "/app/settings/api-keys", data={"csrf_token": csrf}, follow_redirects=False
-    )
-    assert created.status_code == 303
-    landing = created.headers["location"]
-
-    shown = client.get(landing)
-    reloaded = client.get(landing)
-    client.cookies.clear()
-    sign_in(client, "admin@acme.example")  # another session of the same person
-    elsewhere = client.get(landing)
-
-    secret = re.search(r"<code>(bk_[\w-]+)</code></pre>", shown.text)
-    assert secret is not None
-    assert "Copy it now" in shown.text
-    for page in (reloaded, elsewhere):
-        assert page.status_code == 200
-        assert secret.group(1) not in page.text
-        assert "shown once and is not shown again" in page.text
-    assert reloaded.text.count("<tr>") == shown.text.count("<tr>")  # no other key made
+def _nonce(html: str) -> str:
+    found = re.search(r'name="form_nonce" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
 
 
-def test_a_new_oauth_client_is_shown_once_after_a_redirect(
+def _count(db: Database, model: type[ApiKey] | type[OAuthClient]) -> int:
+    with db.transaction() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+_KEY = re.compile(r"<code>(bk_[\w-]+)</code></pre>")
+_CLIENT_SECRET = re.compile(r'id="new-client-secret"[^>]*><code>([^<]+)</code>')
+
+
+def test_a_new_api_key_is_shown_once_and_a_reposted_form_makes_no_other(
     db: Database, client: TestClient
 ) -> None:
-    # As API keys: the create form answered with the page itself, so a reload re-posted it
-    # (another client, another secret). Now it redirects, and the page shows the secret once.
+    # The POST redirected and the GET showed the key held in one process's memory: behind a
+    # load balancer the GET reached another server, which never showed it. Now the POST answers
+    # with the key, and its form's nonce, recorded in the database, stops a re-post.
     csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
-    created = client.post(
-        "/app/settings/oauth-clients",
-        data={"csrf_token": csrf, "scopes": ["audiences:read"]},
-        follow_redirects=False,
-    )
-    assert created.status_code == 303
-    landing = created.headers["location"]
+    form = {"csrf_token": csrf, "form_nonce": _nonce(client.get("/app/settings/api-keys").text)}
 
-    shown = client.get(landing)
-    reloaded = client.get(landing)
+    shown = client.post("/app/settings/api-keys", data=form)
+    reposted = client.post("/app/settings/api-keys", data=form)
 
-    secret = re.search(r'id="new-client-secret"[^>]*><code>([^<]+)</code>', shown.text)
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    secret = _KEY.search(shown.text)
     assert secret is not None, shown.text
+    assert "Copy it now" in shown.text
+    assert reposted.status_code == 200
+    assert _KEY.search(reposted.text) is None
+    assert secret.group(1) not in reposted.text
+    assert f"API key {secret.group(1)[:12]}… was created by this form" in reposted.text
+    assert _count(db, ApiKey) == 1
+
+
+def test_a_new_oauth_client_is_shown_once_and_a_reposted_form_makes_no_other(
+    db: Database, client: TestClient
+) -> None:
+    # As API keys: the secret was held in one process's memory for the redirect's GET.
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    page = client.get("/app/settings/oauth-clients")
+    form = {"csrf_token": csrf, "scopes": ["audiences:read"], "form_nonce": _nonce(page.text)}
+
+    shown = client.post("/app/settings/oauth-clients", data=form)
+    reposted = client.post("/app/settings/oauth-clients", data=form)
+
+    assert shown.status_code == 200
+    assert shown.headers["cache-control"] == "no-store"
+    secret = _CLIENT_SECRET.search(shown.text)
+    client_id = re.search(r'id="new-client-id"[^>]*><code>([^<]+)</code>', shown.text)
+    assert secret is not None and client_id is not None, shown.text
     assert "Copy the secret now" in shown.text
-    assert reloaded.status_code == 200
-    assert secret.group(1) not in reloaded.text
-    assert "shown once and is not shown again" in reloaded.text
-    assert reloaded.text.count("<tr>") == shown.text.count("<tr>")  # no other client made
+    assert reposted.status_code == 200
+    assert _CLIENT_SECRET.search(reposted.text) is None
+    assert secret.group(1) not in reposted.text
+    assert f"OAuth client {client_id.group(1)} was created by this form" in reposted.text
+    assert _count(db, OAuthClient) == 1
+
+
+def test_a_failed_client_form_leaves_its_nonce_unused(db: Database, client: TestClient) -> None:
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    nonce = _nonce(client.get("/app/settings/oauth-clients").text)
+
+    refused = client.post(
+        "/app/settings/oauth-clients", data={"csrf_token": csrf, "form_nonce": nonce}
+    )
+    fixed = client.post(
+        "/app/settings/oauth-clients",
+        data={"csrf_token": csrf, "form_nonce": nonce, "scopes": ["audiences:read"]},
+    )
+
+    assert refused.status_code == 422 and "Choose at least one scope" in refused.text
+    assert fixed.status_code == 200 and _CLIENT_SECRET.search(fixed.text) is not None
+    assert _count(db, OAuthClient) == 1
+
+
+def test_a_form_without_a_valid_nonce_or_of_another_session_creates_nothing(
+    db: Database, client: TestClient
+) -> None:
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    nonce = _nonce(client.get("/app/settings/api-keys").text)
+    assert (
+        client.post(
+            "/app/settings/api-keys", data={"csrf_token": csrf, "form_nonce": nonce}
+        ).status_code
+        == 200
+    )
+    other = sign_in(client, "admin@acme.example")  # another session of the same person
+
+    answers = [
+        client.post("/app/settings/api-keys", data={"csrf_token": other, **extra})
+        for extra in ({}, {"form_nonce": "not-a-nonce"}, {"form_nonce": nonce})
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 422
+        assert "nothing was created" in answer.text
+        assert "created by this form" not in answer.text
+        assert _KEY.search(answer.text) is None
+    assert _count(db, ApiKey) == 1
+
+
+def test_one_form_posted_at_once_to_two_servers_makes_one_key(
+    settings: Settings, db: Database, client: TestClient
+) -> None:
+    # Two servers behind a load balancer share the database and nothing else: a double click
+    # can send the form's two posts to both at once.
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    form = {"csrf_token": csrf, "form_nonce": _nonce(client.get("/app/settings/api-keys").text)}
+    other_server = create_app(settings, run_worker=False)  # its own engine on the same database
+    start = threading.Barrier(2)
+
+    def post(http: TestClient) -> str:
+        start.wait(timeout=30)
+        answer = http.post("/app/settings/api-keys", data=form)
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    try:
+        with TestClient(other_server) as second:
+            second.cookies.update(client.cookies)
+            with ThreadPoolExecutor(2) as pool:
+                pages = list(pool.map(post, (client, second)))
+    finally:
+        other_server.state.db.dispose()
+
+    assert sum(_KEY.search(page) is not None for page in pages) == 1
+    assert sum("was created by this form" in page for page in pages) == 1
+    assert _count(db, ApiKey) == 1

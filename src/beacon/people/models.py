@@ -1,5 +1,5 @@
-"""Users, memberships (user x account x role), console sessions, the browsers people signed
-in on, and invitations."""
+"""Users, memberships (user x account x role), console sessions, the create forms they posted,
+the browsers people signed in on, and invitations."""
 
 from __future__ import annotations
 
@@ -55,6 +55,23 @@ class ConsoleSession(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ConsoleFormNonce(Base):
+    """A console create form that was posted: the hash of its one-time nonce, the session that
+    posted it and what it created (an API key's prefix, an OAuth client's id; never a secret).
+    The unique hash makes a second post of the form, reloaded or sent twice at once, create
+    nothing (``people.form_nonces``). Rows older than a day are pruned."""
+
+    __tablename__ = "console_form_nonces"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("console_sessions.id", ondelete="CASCADE"), index=True
+    )
+    created_ref: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class ConsoleDevice(Base):

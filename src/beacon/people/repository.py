@@ -1,4 +1,4 @@
-"""Queries over users, memberships, console sessions and invitations."""
+"""Queries over users, memberships, console sessions, posted console forms and invitations."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.core.models import Account
-from beacon.people.models import ConsoleDevice, ConsoleSession, Invitation, Membership, User
+from beacon.people.models import (
+    ConsoleDevice,
+    ConsoleFormNonce,
+    ConsoleSession,
+    Invitation,
+    Membership,
+    User,
+)
 
 
 def add(session: Session, row: object) -> None:
@@ -237,3 +244,25 @@ def invitation(session: Session, *, account_id: int, invitation_id: int) -> Invi
 def delete_account(session: Session, account_id: int) -> None:
     """Delete the account; every table referencing it cascades in the database."""
     session.execute(delete(Account).where(Account.id == account_id))
+
+
+def add_form_nonce(session: Session, row: ConsoleFormNonce) -> bool:
+    """Insert ``row``; False, inserting nothing, when its nonce was posted already (the unique
+    hash settles two posts at once: the second waits for the first and then fails here; the
+    savepoint keeps the request's transaction usable for the answer)."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def form_nonce(session: Session, nonce_hash: str) -> ConsoleFormNonce | None:
+    """The posted form whose nonce has this hash, or None."""
+    return session.scalar(select(ConsoleFormNonce).where(ConsoleFormNonce.nonce_hash == nonce_hash))
+
+
+def prune_form_nonces(session: Session, *, before: datetime) -> None:
+    """Delete the posted forms recorded before ``before``."""
+    session.execute(delete(ConsoleFormNonce).where(ConsoleFormNonce.created_at < before))

@@ -1,5 +1,7 @@
 """Settings: the account's API keys (/v1) and OAuth clients (/public/v1). A new secret is shown
-once, with a copy button; lists never show one."""
+once, with a copy button, in the answer to the create form's POST; lists never show one. Each
+create form carries a one-time nonce (``people.form_nonces``): posting it again creates
+nothing, and the page names what the first post created."""
 
 from __future__ import annotations
 
@@ -8,14 +10,13 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
-from beacon.console import flash, web
+from beacon.console import web
 from beacon.console.pages import NavItem
-from beacon.core.auth import IssuedKey
 from beacon.core.deps import DbSession
 from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action
 from beacon.messaging.oauth import service as oauth
-from beacon.people import credentials
+from beacon.people import credentials, form_nonces
 
 router = APIRouter(prefix="/settings")
 NAV = (
@@ -31,29 +32,17 @@ NAV = (
     ),
 )
 
-Prefix = Annotated[str, Form(max_length=100)]
+Nonce = Annotated[str, Form(max_length=200)]
 
-
-SHOWN_ONCE = (
-    "The new API key was shown once and is not shown again. If you did not copy it, revoke "
-    "it and create another."
-)
+STALE_FORM = "This form was out of date: nothing was created. Create again from this page."
 
 
 @router.get("/api-keys")
 def keys_page(
-    request: Request,
-    viewer: web.CurrentViewer,
-    session: DbSession,
-    done: str = "",
-    created: str = "",
+    request: Request, viewer: web.CurrentViewer, session: DbSession, done: str = ""
 ) -> Response:
     notice = "API key revoked: requests with it now answer 401." if done == "revoked" else ""
-    issued = flash.take(session_id=viewer.signed_in.session_id, flash_id=created)
-    if isinstance(issued, IssuedKey):
-        notice = f"API key {issued.prefix}… created. Copy it now: it is not shown again."
-        return _keys(request, viewer, session, notice=notice, secret=issued.key)
-    return _keys(request, viewer, session, notice=SHOWN_ONCE if created else notice)
+    return _keys(request, viewer, session, notice=notice)
 
 
 def _keys(
@@ -63,22 +52,41 @@ def _keys(
     *,
     notice: str = "",
     secret: str = "",
+    status: int = 200,
 ) -> Response:
     keys = credentials.list_keys(session=session, member=viewer.member)
     return web.render(
         request,
         "settings/api_keys.html",
-        {"keys": keys, "notice": notice, "secret": secret},
+        {"keys": keys, "notice": notice, "secret": secret, "form_nonce": form_nonces.new()},
         viewer=viewer,
+        status=status,
     )
 
 
 @router.post("/api-keys")
-def create_key(request: Request, viewer: web.CurrentViewer, session: DbSession) -> Response:
-    """Create a key, then redirect (a reload must not create another): the GET shows it once."""
-    issued = credentials.create_key(session=session, member=viewer.member)
-    held = flash.put(session_id=viewer.signed_in.session_id, value=issued)
-    return web.redirect(f"{web.PREFIX}/settings/api-keys?created={held}")
+def create_key(
+    request: Request, viewer: web.CurrentViewer, session: DbSession, form_nonce: Nonce = ""
+) -> Response:
+    """Create a key and answer the page showing it once; the same form posted again (a reload)
+    creates nothing and says which key it made."""
+    made = form_nonces.once(
+        session=session,
+        console_session_id=viewer.signed_in.session_id,
+        nonce=form_nonce,
+        create=lambda: credentials.create_key(session=session, member=viewer.member),
+        describe=lambda issued: issued.prefix,
+    )
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _keys(request, viewer, session, notice=STALE_FORM, status=422)
+        notice = (
+            f"API key {made.earlier}… was created by this form and shown once. If you did not "
+            "copy it, revoke it and create another."
+        )
+        return _keys(request, viewer, session, notice=notice)
+    notice = f"API key {made.prefix}… created. Copy it now: it is not shown again."
+    return _keys(request, viewer, session, notice=notice, secret=made.key)
 
 
 @router.post("/api-keys/{prefix}/revoke")
@@ -89,26 +97,12 @@ def revoke_key(
     return web.redirect(web.PREFIX + "/settings/api-keys?done=revoked")
 
 
-CLIENT_SHOWN_ONCE = (
-    "The new client's secret was shown once and is not shown again. If you did not copy it, "
-    "revoke the client and create another."
-)
-
-
 @router.get("/oauth-clients")
 def clients_page(
-    request: Request,
-    viewer: web.CurrentViewer,
-    session: DbSession,
-    done: str = "",
-    created: str = "",
+    request: Request, viewer: web.CurrentViewer, session: DbSession, done: str = ""
 ) -> Response:
     notice = "Client revoked: its access tokens stopped working." if done == "revoked" else ""
-    issued = flash.take(session_id=viewer.signed_in.session_id, flash_id=created)
-    if isinstance(issued, oauth.IssuedClient):
-        notice = "OAuth client created. Copy the secret now: it is not shown again."
-        return _clients(request, viewer, session, notice=notice, issued=issued)
-    return _clients(request, viewer, session, notice=CLIENT_SHOWN_ONCE if created else notice)
+    return _clients(request, viewer, session, notice=notice)
 
 
 def _clients(
@@ -120,6 +114,7 @@ def _clients(
     issued: oauth.IssuedClient | None = None,
     chosen: list[str] | None = None,
     errors: dict[str, str] | None = None,
+    status: int = 200,
 ) -> Response:
     clients = credentials.list_clients(session=session, member=viewer.member)
     return web.render(
@@ -132,9 +127,10 @@ def _clients(
             "scopes": oauth.SCOPES,
             "chosen": oauth.SCOPES if chosen is None else chosen,
             "errors": errors or {},
+            "form_nonce": form_nonces.new(),
         },
         viewer=viewer,
-        status=422 if errors else 200,
+        status=422 if errors else status,
     )
 
 
@@ -144,16 +140,34 @@ def create_client(
     viewer: web.CurrentViewer,
     session: DbSession,
     scopes: Annotated[list[str] | None, Form(max_length=100)] = None,
+    form_nonce: Nonce = "",
 ) -> Response:
+    """Create a client and answer the page showing its secret once; the same form posted again
+    (a reload) creates nothing and says which client it made."""
     chosen = scopes or []
     try:
-        issued = credentials.create_client(session=session, member=viewer.member, scopes=chosen)
+        made = form_nonces.once(
+            session=session,
+            console_session_id=viewer.signed_in.session_id,
+            nonce=form_nonce,
+            create=lambda: credentials.create_client(
+                session=session, member=viewer.member, scopes=chosen
+            ),
+            describe=lambda issued: issued.client_id,
+        )
     except ValidationFailed as exc:
         errors = {"scopes": "Choose at least one scope" if not chosen else exc.message}
         return _clients(request, viewer, session, chosen=chosen, errors=errors)
-    # Redirect (a reload must not create another client): the GET shows the secret once.
-    held = flash.put(session_id=viewer.signed_in.session_id, value=issued)
-    return web.redirect(f"{web.PREFIX}/settings/oauth-clients?created={held}")
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _clients(request, viewer, session, notice=STALE_FORM, status=422)
+        notice = (
+            f"OAuth client {made.earlier} was created by this form and its secret shown once. "
+            "If you did not copy it, revoke the client and create another."
+        )
+        return _clients(request, viewer, session, notice=notice)
+    notice = "OAuth client created. Copy the secret now: it is not shown again."
+    return _clients(request, viewer, session, notice=notice, issued=made)
 
 
 @router.post("/oauth-clients/{client_id}/revoke")
