@@ -224,3 +224,47 @@ def test_a_page_sent_with_and_without_its_hosts_root_dot_is_one_inventory_row(
         assert listed["pagination"]["total"] == 1
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 2
+
+
+def test_re_uploading_a_url_stored_under_its_raw_path_keeps_its_one_row(
+    client: TestClient, db: Database
+) -> None:
+    # Stored before a raw path ('/ü') was escaped as browsers send it ('/%C3%BC'): an upload
+    # of the same URL must find the rows stored then, not add a second page beside them.
+    import hashlib
+
+    from sqlalchemy import func, select
+
+    from beacon.activation.inventory import service as inventory
+    from beacon.activation.models import InventoryUrl
+    from beacon.contextual.models import OK, UrlClassification
+    from beacon.core import auth
+
+    old_url = "https://example.com/ü"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        issued = auth.issue_api_key(session=session, account_name="raw")
+        session.add(
+            InventoryUrl(
+                account_id=issued.account_id, url_hash=old_hash, url=old_url,
+                domain="example.com", source="upload",
+            )
+        )  # fmt: skip
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification='{"iab_categories": [], "keywords": ["old"]}',
+                engine_version="old", classified_at=utcnow(),
+            )
+        )  # fmt: skip
+    uploaded = upload_inventory(client, {"X-API-Key": issued.key}, ["https://Example.com/ü#x"])
+    assert (uploaded["added"], uploaded["queued"]) == (0, 0)
+    with db.transaction() as session:
+        found = inventory.get_inventory_url(
+            session=session, account_id=issued.account_id, url=old_url
+        )
+        assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
+        assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 1
+    assert found == old_url
+    listed = client.get(f"{API}/inventory", headers={"X-API-Key": issued.key}).json()
+    assert [row["url"] for row in listed["data"]] == [old_url]

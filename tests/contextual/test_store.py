@@ -261,3 +261,60 @@ def test_a_page_stored_under_a_hosts_root_dot_and_its_own_key_counts_once_for_it
         aggregate_ = classifications_for_domains(session, ["example.com"])["example.com"]
     assert aggregate_["keywords"] == ["new", "b"]
     assert [c["id"] for c in aggregate_["iab_categories"]] == ["IAB19"]
+
+
+def test_a_row_stored_under_a_raw_path_is_found_and_written_through(db: Database) -> None:
+    # Stored before a raw path ('/ü', copied from an address bar) was escaped as a browser
+    # sends it ('/%C3%BC'): the URL's requests and results go to that row, not a second one.
+    import hashlib
+
+    from beacon.contextual.classification_repository import request_classification
+    from beacon.contextual.models import OK, UrlClassification
+
+    old_url = "https://example.com/ü"
+    old_hash = hashlib.sha1(old_url.encode(), usedforsecurity=False).hexdigest()
+    with db.transaction() as session:
+        session.add(
+            UrlClassification(
+                url_hash=old_hash, url=old_url, domain="example.com", status=OK,
+                classification=orjson.dumps(page("IAB17", 0.6, "old", 0.2)).decode(),
+            )
+        )  # fmt: skip
+    with db.transaction() as session:
+        found = classifications_for_urls(session, ["https://Example.com/ü#x"])
+        assert found["https://Example.com/ü#x"]["keywords"] == ["old"]
+        assert request_classification(session, [("https://example.com/ü?utm_source=x", "e")]) == 0
+        saved = save_classification(
+            session, url="https://example.com/ü", domain="example.com",
+            classification=page("IAB19", 0.9, "new", 0.8), engine_version="t",
+            classified_at=utcnow(),
+        )  # fmt: skip
+        assert saved.url_hash == old_hash
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [old_url]
+        assert classifications_for_domains(session, ["example.com"])["example.com"]["keywords"] == [
+            "new"
+        ]
+    # The page's own key, once stored (a pixel's '/%C3%BC'), answers; the domain counts it once.
+    with db.transaction() as session:
+        save_classification(
+            session, url="https://example.com/%C3%BC", domain="example.com",
+            classification=page("IAB19", 0.9, "own", 0.8), engine_version="t",
+            classified_at=utcnow(),
+        )  # fmt: skip
+    with db.transaction() as session:
+        found = classifications_for_urls(session, [old_url])
+        assert classifications_for_domains(session, ["example.com"])["example.com"]["keywords"] == [
+            "own"
+        ]
+    assert found[old_url]["keywords"] == ["own"]
+
+
+def test_a_raw_path_and_its_escaped_form_queue_one_row(db: Database) -> None:
+    from beacon.contextual.classification_repository import request_classification
+
+    upload = ("https://example.com/a b/ü", "example.com")
+    pixel = ("https://example.com/a%20b/%C3%BC", "example.com")  # a browser's location.href
+    with db.transaction() as session:
+        assert request_classification(session, [upload, pixel]) == 1
+        assert request_classification(session, [pixel]) == 0
