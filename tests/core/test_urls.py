@@ -201,7 +201,6 @@ def test_older_keys_of_a_host_without_its_root_dot_cost_no_normalisation(
     )
     assert older_url_keys("https://www.example.com/a?utm_source=x") == []
     assert older_url_keys("http://[::1]:8080/a") == []
-    assert older_url_keys("https://example.com/%C3%BC?q=%C3%BC&r=ü") == []
     assert calls == []
     assert older_url_keys("https://bücher.de\u3002/a") == ["https://xn--bcher-kva.de./a"]
 
@@ -213,68 +212,3 @@ def test_the_root_dot_form_of_a_normalised_url_is_the_key_older_rows_carry() -> 
     assert root_dot_form("http://example.com:8080/") == "http://example.com.:8080/"
     assert root_dot_form("https://203.0.113.9/a") is None
     assert root_dot_form("https://[2001:db8::1]/a") is None
-
-
-def test_a_raw_path_and_its_escaped_form_are_one_key() -> None:
-    # An address bar shows 'example.com/ü'; a browser sends (and a pixel reports) '/%C3%BC'.
-    for url in ("https://example.com/ü", "https://example.com/%C3%BC", "https://Example.com./ü"):
-        assert normalize_url(url) == "https://example.com/%C3%BC"
-    assert normalize_url("https://example.com/a b/日本") == normalize_url(
-        "https://example.com/a%20b/%E6%97%A5%E6%9C%AC"
-    )
-    assert normalize_url("http://a.example/a\x01b\x7fc") == "http://a.example/a%01b%7Fc"
-    # Escapes are kept as they are: not decoded, not re-cased, not re-encoded.
-    assert normalize_url("http://a.example/%c3%bc/%2F/%25/ü") == (
-        "http://a.example/%c3%bc/%2F/%25/%C3%BC"
-    )
-
-
-# Every printable ASCII character but '?' and '#' (which end a path), '%' among them.
-_ASCII_PATH = st.text(
-    alphabet=st.sampled_from([chr(c) for c in range(0x21, 0x7F) if chr(c) not in "?#"]),
-    max_size=30,
-)
-
-
-@pytest.mark.parametrize(
-    ("url", "key"),
-    [
-        ("https://Example.com/a?utm_source=x", "https://example.com/a"),
-        ("HTTPS://News.Example.COM:443/a%20b?z=1&igshid=x&a=%2F#frag",
-         "https://news.example.com/a%20b?a=%2F&z=1"),
-        ("http://a.example/s?q=caf%E9", "http://a.example/s?q=caf%E9"),
-        ("http://a.example/A ?utm_source=x", "http://a.example/A%20"),
-        ("http://a.example/A\x0b?", "http://a.example/A%0B"),
-        ("https://example.com.:443/a", "https://example.com/a"),
-        ("http://example.com:8080", "http://example.com:8080/"),
-        ("https://[2001:DB8::1]:8443/x?y", "https://[2001:db8::1]:8443/x?y="),
-        ("https://example.com/A/b;c=d/%7E~!$&'()*+,=:@", "https://example.com/A/b;c=d/%7E~!$&'()*+,=:@"),
-    ],
-)  # fmt: skip
-def test_keys_of_ascii_paths_are_as_before(url: str, key: str) -> None:
-    assert normalize_url(url) == key
-
-
-@settings(max_examples=2000, deadline=None)
-@given(st.sampled_from(["http://a.example", "https://Example.COM.:443", "http://[::1]:80"]),
-       _ASCII_PATH, st.sampled_from(["", "?b=2&a=1", "?utm_source=x#f", "#f"]))  # fmt: skip
-def test_a_printable_ascii_path_keeps_its_older_key(host: str, path: str, tail: str) -> None:
-    from beacon.core.urls import _normalized
-
-    url = f"{host}/{path}{tail}"
-    assert normalize_url(url) == _normalized(url, root_dot=False, raw_path=True)
-    assert older_url_keys(f"http://a.example/{path}{tail}") == []
-
-
-def test_a_raw_path_has_its_older_key_with_its_root_dot_too() -> None:
-    # Rows stored before keep the raw path: lookups and writes try it after the URL's own key.
-    assert older_url_keys("https://Example.com/ü?utm_source=x") == ["https://example.com/ü"]
-    assert older_url_keys("https://example.com/a b") == ["https://example.com/a b"]
-    assert older_url_keys("https://example.com/%C3%BC") == []
-    # Both changes: the key between them (dot dropped, path raw), then the oldest one.
-    assert older_url_keys("https://Example.com./ü") == [
-        "https://example.com/ü",
-        "https://example.com./ü",
-    ]
-    # Only trailing whitespace was escaped before: no older key differs from the URL's own.
-    assert older_url_keys("http://a.example/A ?utm_source=x") == []

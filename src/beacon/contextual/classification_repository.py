@@ -49,8 +49,7 @@ def write_keys(session: Session, urls: Iterable[str]) -> dict[str, tuple[str, st
     (``older_url_keys``) of a row stored before when the store has a row under that key and
     none under its own. One URL is one row: an insert under the URL's key added a second.
 
-    Only a URL with an older key (a host with its root dot, a path with a character a browser
-    escapes) costs a query."""
+    Only a URL with an older key (a host with its root dot) costs a query."""
     keys = {url: url_key(url) for url in urls}
     older = {url: found for url in keys if (found := older_url_keys(url))}
     hashes = sorted({h for url, olds in older.items() for _, h in [keys[url], *olds]})

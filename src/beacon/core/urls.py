@@ -192,37 +192,26 @@ def ascii_domain(value: str) -> str:
 
 def normalize_url(url: str) -> str:
     """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
-    return _normalized(url, root_dot=False, raw_path=False)
+    return _normalized(url, root_dot=False)
 
 
 def older_url_keys(url: str) -> list[str]:
     """The forms ``normalize_url`` gave ``url`` before a change that rows stored then are still
-    keyed by, most recent first; [] when the same. Two changes: a host's trailing dot is
-    dropped, and a path's characters other than printable ASCII are escaped (both spellings of
-    'example.com/ü' were kept raw before: 'https://example.com./ü' had the older keys
-    'https://example.com/ü' and 'https://example.com./ü').
+    keyed by (their host's trailing dot kept, before it was dropped); [] when the same.
 
     Reports and segments ask it for every page URL they look up (tens of thousands): a host
-    without a trailing dot (any of IDNA's full stops) and a path of printable ASCII answer []
-    without normalising twice."""
+    without a trailing dot (any of IDNA's full stops) answers [] without normalising twice."""
     try:
-        parts = urlsplit(url.strip())
-        host = parts.hostname or ""
+        host = urlsplit(url.strip()).hostname or ""
     except ValueError:
         return []
-    dotted = host.endswith(_FULL_STOPS)
-    raw = _UNESCAPED_PATH.search(parts.path) is not None
-    if not (dotted or raw):
+    if not host.endswith(_FULL_STOPS):
         return []
-    forms = [(False, True)] if raw else []  # (root dot kept, raw path)
-    if dotted:
-        forms.append((True, raw))
     try:
-        current = normalize_url(url)
-        older = [_normalized(url, root_dot=dot, raw_path=path) for dot, path in forms]
+        older = _normalized(url, root_dot=True)
     except ValueError:
         return []
-    return [key for key in dict.fromkeys(older) if key != current]
+    return [older] if older != normalize_url(url) else []
 
 
 def root_dot_form(normalized: str) -> str | None:
@@ -245,7 +234,7 @@ def _is_ipv4(host: str) -> bool:
     return True
 
 
-def _normalized(url: str, *, root_dot: bool, raw_path: bool) -> str:
+def _normalized(url: str, *, root_dot: bool) -> str:
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = _ascii_host((parts.hostname or "").lower())
@@ -270,20 +259,10 @@ def _normalized(url: str, *, root_dot: bool, raw_path: bool) -> str:
         if not is_tracking_param(key)
     )
     encoded = urlencode(query, encoding="latin-1")
-    return urlunsplit((scheme, host, _path(parts.path or "/", raw=raw_path), encoded, ""))
-
-
-# What a browser escapes in a path (as UTF-8): any character but printable ASCII.
-_UNESCAPED_PATH = re.compile(r"[^\x21-\x7e]+")
-
-
-def _path(path: str, *, raw: bool) -> str:
-    # A path is escaped as a browser sends it (`location.href`, so a pixel's page): a raw
-    # 'example.com/ü' copied from an address bar and its '/%C3%BC' were two keys, so two rows,
-    # fetched and classified twice. `%XX` escapes and printable ASCII are kept as they are.
-    if not raw:
-        return _UNESCAPED_PATH.sub(lambda found: quote(found[0], safe=""), path)
-    # The older form (``older_url_keys``): only whitespace the dropped query or fragment left at
-    # the end was escaped, since left raw the key's own normalisation stripped it.
+    # Whitespace the dropped query or fragment left at the end of the path is escaped, as a
+    # browser sends it: left raw, the key's own normalisation stripped it, so a result was
+    # stored under another key than the queued row's, which stayed pending forever.
+    path = parts.path or "/"
     kept = path.rstrip()
-    return kept + quote(path[len(kept) :], safe="")
+    path = kept + quote(path[len(kept) :], safe="")
+    return urlunsplit((scheme, host, path, encoded, ""))
