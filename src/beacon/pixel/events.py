@@ -22,12 +22,12 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from beacon.core.codes import country_code, country_code_schema
 from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name
 from beacon.core.ids import StrictId
 from beacon.core.timefmt import ISODateTime, as_utc, utcnow
 from beacon.pixel import service
 from beacon.pixel.enrich import HitRejected, extract_macros
+from beacon.pixel.geo import reported_country
 from beacon.pixel.hits import event_record, normalize_page_url
 from beacon.pixel.macros import RESERVED_PARAMS
 from beacon.pixel.metrics import PixelMetrics
@@ -39,6 +39,10 @@ MAX_USER_AGENT_CHARS = 1024
 FUTURE_TOLERANCE = dt.timedelta(hours=1)
 
 
+def _country(value: str | None) -> str | None:
+    return None if value is None else reported_country(value)
+
+
 class PixelEvent(BaseModel):
     """One page load seen by the publisher's server."""
 
@@ -48,10 +52,11 @@ class PixelEvent(BaseModel):
     url: str = Field(max_length=MAX_URL_CHARS, description="Absolute http(s) page URL.")
     user_agent: str = Field(default="", max_length=MAX_USER_AGENT_CHARS)
     ip: IPvAnyAddress | None = Field(default=None, description="Visitor IP, for the country.")
-    country: Annotated[str, AfterValidator(country_code)] | None = Field(
+    country: Annotated[str | None, AfterValidator(_country)] = Field(
         default=None,
-        description="ISO 3166-1 alpha-2 (any case); wins over ip.",
-        json_schema_extra=country_code_schema(),
+        json_schema_extra={"pattern": "^[A-Za-z0-9]{2}$"},  # checked by _country, in words
+        description="ISO 3166-1 alpha-2 (any case); wins over ip. ZZ (unknown), EU, XX and "
+        "the like name no country: the ip decides.",
     )
     macros: dict[str, str] = Field(default_factory=dict)
 

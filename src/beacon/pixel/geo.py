@@ -115,5 +115,18 @@ def _mmdb_country(record: object) -> str | None:
     return None
 
 
+def reported_country(value: str) -> str | None:
+    """A country a sender states (an event's ``country``), in upper case; None for the codes
+    that name no country (``ZZ`` unknown, ``EU``, ``XX``, ``T1``, ...), which the hits' CDN
+    headers read the same way. Any other two letters are kept, as a CDN's header is (``XK``,
+    Kosovo, has no ISO code). ValueError when it is not two letters."""
+    code = value.strip().upper()
+    if code in _NOT_COUNTRIES:
+        return None
+    if not _is_country(code):
+        raise ValueError(f"{value!r} is not a two-letter country code (ISO 3166-1 alpha-2)")
+    return code
+
+
 def _is_country(value: str) -> bool:
     return len(value) == 2 and value.isascii() and value.isalpha() and value not in _NOT_COUNTRIES
