@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from tests.pixel.test_reports import new_campaign, reasons, report, run_worker
@@ -274,3 +275,29 @@ def test_a_report_over_more_page_urls_than_allowed_fails_with_a_clear_message(
     assert "more than 2 page URLs" in str(done.json()["error"])
     # within the bound the same report completes
     assert run(client, db, settings, headers, campaign, {"brand_safety_max_risk": "low"})
+
+
+def test_a_page_stored_under_its_hosts_root_dot_is_found_by_the_filter(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings
+) -> None:
+    # A page classified before 'example.com.' and 'example.com' were one store key is read
+    # under its dotted key by reports and segments (older_url_keys); the filter looked up the
+    # URL's own key only and left its impressions out as unclassified.
+    import hashlib
+
+    from beacon.contextual.models import OK, UrlClassification
+
+    cid = new_campaign(client, headers, "campaign_reporting")
+    dotted = "https://example.com./d"
+    with db.transaction() as session:
+        increment(session, {RollupKey(cid, D1, "example.com", dotted, "desktop", "US"): 3})
+        session.add(
+            UrlClassification(
+                url_hash=hashlib.sha1(dotted.encode(), usedforsecurity=False).hexdigest(),
+                url=dotted, domain="example.com", status=OK,
+                classification=orjson.dumps(classified("none")).decode(),
+            )
+        )  # fmt: skip
+    done = run(client, db, settings, headers, cid, {"brand_safety_max_risk": "low"})
+    assert done["summary"]["impressions"] == 3
+    assert done["summary"]["brand_safety_unclassified_impressions"] == 0

@@ -124,12 +124,24 @@ def _brand_safe_scope(
             f"The brand-safety filter covers more than {max_urls} page URLs; "
             "narrow the date range or the domains"
         )
-    hashes = {url: contextual_service.url_key(url)[1] for url, _ in impressions if url}
-    levels = brand_safety_repository.overall_risks(session, hashes.values())
+    # A URL's own store key first, then the older keys a row stored before may carry (a
+    # host's root dot): reports and segments read the page the same way.
+    keys = {
+        url: [
+            contextual_service.url_key(url)[1],
+            *(older for _, older in contextual_service.older_url_keys(url)),
+        ]
+        for url, _ in impressions
+        if url
+    }
+    levels = brand_safety_repository.overall_risks(
+        session, [key for url_keys in keys.values() for key in url_keys]
+    )
     allowed: list[str] = []
     excluded = unclassified = 0
     for url, count in impressions:
-        level = levels.get(hashes[url]) if url else None
+        found = [levels[key] for key in keys[url] if key in levels] if url else []
+        level = found[0] if found else None
         if brand_safety.level_within(level, max_risk):
             allowed.append(url)
             continue
