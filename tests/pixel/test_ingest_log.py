@@ -159,3 +159,34 @@ def test_rotated_file_is_read_from_the_start(
     assert "changed since it was ingested (rotated or replaced)" in rotated.stdout
     assert "Read 14 lines: 6 events spooled" in rotated.stdout
     assert _hits(db) == 9
+
+
+@pytest.mark.parametrize(
+    ("options", "file", "message"),
+    [
+        (("--campaign", str(2**63)), "access.log", "Invalid value for '--campaign'"),
+        (("--campaign", "0"), "access.log", "Invalid value for '--campaign'"),
+        (("--campaign", "1"), "not.gz", "not a readable gzip file"),
+        (("--campaign", "1"), "truncated.gz", "not a readable gzip file"),
+        (("--campaign", "1", "--site", "www.example.com"), "access.log", "not an absolute http"),
+        (("--campaign", "1", "--site", ""), "access.log", "not an absolute http"),
+    ],
+)
+def test_unusable_arguments_are_clear_errors(
+    tmp_path: Path, options: tuple[str, ...], file: str, message: str
+) -> None:
+    # A campaign id past the 32-bit ids was an OverflowError traceback; a corrupt .gz a
+    # BadGzipFile traceback, a truncated one a bare "Aborted!" after spooling the lines read
+    # so far; a --site that is no URL ingested nothing and still exited 0.
+    import gzip
+
+    env = {"BEACON_DATABASE_URL": "", "BEACON_DATA_DIR": str(tmp_path / "data")}
+    (tmp_path / "access.log").write_text(LOG)
+    (tmp_path / "not.gz").write_bytes(b"plain text, not gzip\n")
+    (tmp_path / "truncated.gz").write_bytes(gzip.compress(LOG.encode() * 50)[:-40])
+    result = run_cli("ingest-log", *options, str(tmp_path / file), env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "Aborted" not in result.stderr
+    spool = tmp_path / "data" / "spool"
+    assert not any(p.is_file() for p in spool.rglob("*")), "a refused file spools nothing"

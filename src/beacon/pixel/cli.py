@@ -8,13 +8,16 @@ from typing import Annotated
 import typer
 
 from beacon.core.cli import DataDir, load_settings, prepare
+from beacon.core.ids import MAX_ID
 
 
 def ingest_log(
     log_file: Annotated[
         Path, typer.Argument(exists=True, dir_okay=False, help="Combined-format log (.gz ok).")
     ],
-    campaign: Annotated[int, typer.Option("--campaign", help="Pixel campaign ID.")],
+    campaign: Annotated[
+        int, typer.Option("--campaign", min=1, max=MAX_ID, help="Pixel campaign ID.")
+    ],
     site: Annotated[
         str | None,
         typer.Option(help="Site base URL (https://www.example.com) for a page access log."),
@@ -33,9 +36,21 @@ def ingest_log(
     from rich.progress import Progress
 
     from beacon.core.db import Database
+    from beacon.core.urls import normalize_page_url
     from beacon.pixel import collector_repository, ingest_log, ingest_repository
     from beacon.pixel.factory import make_consumer, open_spool
 
+    if site is not None and not normalize_page_url(site):
+        typer.echo(
+            f"error: --site {site!r} is not an absolute http(s) URL (https://www.example.com)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    try:
+        ingest_log.check_readable(log_file)
+    except ingest_log.UnreadableLog as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     settings = load_settings(data_dir)
     prepare(settings)
     db = Database(settings.effective_database_url)

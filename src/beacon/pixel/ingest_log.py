@@ -16,6 +16,7 @@ import datetime as dt
 import gzip
 import hashlib
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -139,6 +140,24 @@ def open_log(path: Path, offset: int = 0) -> IO[bytes]:
     )
     handle.seek(offset)
     return handle
+
+
+class UnreadableLog(ValueError):
+    """A log that cannot be read to its end (a corrupt or truncated ``.gz``)."""
+
+
+def check_readable(path: Path) -> None:
+    """Raise UnreadableLog unless a ``.gz`` log decompresses to its end, so that a corrupt
+    archive is refused before any of its lines is spooled (and counted without the file
+    being remembered). A plain log needs no check."""
+    if path.suffix != ".gz":
+        return
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UnreadableLog(f"{path} is not a readable gzip file ({exc})") from None
 
 
 @dataclass(frozen=True)
