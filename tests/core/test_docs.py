@@ -35,3 +35,6 @@ def test_every_cli_command_is_in_the_readme_table() -> None:
     assert ("clients", "create") in paths
     missing = [" ".join(path) for path in paths if f"`beacon {' '.join(path)}" not in table]
     assert missing == []
+    # `classify` and `ingest-log` each had two rows that disagreed on their options.
+    repeated = [p for p in paths if table.count(f"| `beacon {' '.join(p)} ") > 1]
+    assert repeated == []
