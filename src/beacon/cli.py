@@ -53,7 +53,7 @@ def _shell_path(path: Path) -> str:
 def serve(
     data_dir: DataDir = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     demo: Annotated[
         bool,
         typer.Option(

@@ -217,3 +217,13 @@ def test_hint_names_the_program_as_it_can_be_run(
     monkeypatch.setattr(sys, "argv", [str(program), "serve"])
     monkeypatch.setenv("PATH", "/usr/bin:/bin")
     assert cli.command_name() == str(program)
+
+
+@pytest.mark.parametrize("port", ["99999", "-5"])
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path, port: str) -> None:
+    # 99999 started a server on no port the operator asked for; -5 failed after start-up
+    # with uvicorn's "Servname not supported for ai_socktype".
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": ""}
+    result = run_cli("serve", "--port", port, env=env)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Invalid value for '--port'" in result.stderr

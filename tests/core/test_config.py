@@ -214,6 +214,18 @@ def test_the_cli_refuses_bad_settings_without_a_traceback(tmp_path: Path) -> Non
     assert not (tmp_path / "var" / "beacon.db").exists()
 
 
+@pytest.mark.parametrize("url", ["garbage", "postgresql+psycopg://u:hunter2pw@db:notaport/x"])
+def test_a_malformed_database_url_is_refused_without_a_traceback_or_the_secret(
+    tmp_path: Path, url: str
+) -> None:
+    # It was parsed at first use: a SQLAlchemy ArgumentError/ValueError traceback.
+    env = {"BEACON_DATA_DIR": str(tmp_path / "var"), "BEACON_DATABASE_URL": url}
+    result = run_cli("keys", "list", env=env)
+    assert result.returncode == 2, result.stderr
+    assert "BEACON_DATABASE_URL: not a database URL" in result.stderr
+    assert "Traceback" not in result.stderr and "hunter2pw" not in result.stderr
+
+
 def test_the_readme_configuration_table_is_the_generated_one() -> None:
     """Run scripts/gen_config_table.py after changing a setting."""
     readme = README.read_text(encoding="utf-8")

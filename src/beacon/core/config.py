@@ -517,6 +517,24 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # Parsed at first use, a malformed URL was a SQLAlchemy traceback; the message leaves
+        # the value out (it may carry a password).
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        if value is not None and value.get_secret_value():
+            try:
+                make_url(value.get_secret_value())
+            except (ArgumentError, ValueError):
+                raise ValueError(
+                    "not a database URL such as 'postgresql+psycopg://user@host/db' "
+                    "or 'sqlite:////abs/path/beacon.db'"
+                ) from None
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
