@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -41,6 +42,15 @@ def command_name() -> str:
     if found is not None and Path(found).resolve() == program.resolve():
         return program.name
     return _shell_path(program)
+
+
+def _data_dir_option(data_dir: Path) -> str:
+    """`` --data-dir DIR`` for a command the server prints, unless the data directory is the
+    default ``./var``: run from another shell without it, the command would open another
+    database."""
+    if data_dir.resolve() == Path("var").resolve():
+        return ""
+    return f" --data-dir {shlex.quote(str(data_dir.resolve()))}"
 
 
 def _shell_path(path: Path) -> str:
@@ -98,6 +108,7 @@ def serve(
         f"Beacon {settings.effective_database_url.split(':', 1)[0]} database, data in {settings.data_dir.resolve()}"
     )
     typer.echo(f"API:  {base}/v1/pixel/campaigns")
+    data_dir_option = _data_dir_option(settings.data_dir)
     typer.echo(f"Docs: {base}/docs")
     if issued is not None:
         typer.echo("First start: created account 'default' with this API key (shown once):")
@@ -105,11 +116,16 @@ def serve(
         typer.echo("  to use it in the docs' examples, paste:")
         typer.echo(f"  export BEACON={base} BEACON_KEY={issued.key}")
     else:
-        typer.echo(f"Create an API key with: {command_name()} keys create --account NAME")
+        typer.echo(
+            f"Create an API key with: {command_name()} keys create --account NAME{data_dir_option}"
+        )
     if demo_credentials is not None:
         typer.echo("\n".join(demo_credentials.console_lines(base)))
     else:
-        typer.echo(f"Console: {base}/app/ (add a user with: {command_name()} users create)")
+        typer.echo(
+            f"Console: {base}/app/ (add a user with: {command_name()} users create "
+            f"--account NAME --email EMAIL --role owner{data_dir_option})"
+        )
     sys.stdout.flush()
     # Proxy headers are resolved per domain (the collector trusts BEACON_TRUSTED_PROXIES only);
     # uvicorn's own rewriting of the client address would trust loopback blindly.

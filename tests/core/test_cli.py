@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,53 @@ def test_serve_refuses_a_port_out_of_range(tmp_path: Path, port: str) -> None:
     result = run_cli("serve", "--port", port, env=env)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert "Invalid value for '--port'" in result.stderr
+
+
+def test_serve_prints_cli_hints_that_open_its_own_data_dir(tmp_path: Path) -> None:
+    # `beacon serve --data-dir DIR` printed "Create an API key with: beacon keys create
+    # --account NAME": run as printed, from another directory, that opened (and created)
+    # another database, so the key did not work on this server.
+    from tests.support import free_port
+
+    data_dir = tmp_path / "server data"
+    env = {k: v for k, v in os.environ.items() if k != "BEACON_DATA_DIR"}
+    env["BEACON_DATABASE_URL"] = ""
+    assert run_cli("keys", "create", "--account", "acme", "--data-dir", str(data_dir), env=env)
+    process = subprocess.Popen(
+        [*BEACON, "serve", "--port", str(free_port()), "--data-dir", str(data_dir)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        hints = []
+        for line in process.stdout:  # ends with the banner's last line or the process
+            if "with: " in line:
+                hints.append(line.split("with: ", 1)[1].rstrip(")\n"))
+            if line.startswith("Console:"):
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert len(hints) == 2, hints
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    hint = hints[0].split(" keys ", 1)[1].replace("NAME", "globex")
+    created = subprocess.run(
+        [*BEACON, "keys", *shlex.split(hint)],
+        env=env,
+        cwd=other,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    assert not (other / "var").exists(), "the printed command opened another database"
+    listed = run_cli("keys", "list", "--data-dir", str(data_dir), env=env).stdout
+    assert "globex" in listed
+    assert f"--data-dir {shlex.quote(str(data_dir))}" in hints[1]
