@@ -188,8 +188,14 @@ def revoke_invitations_by(
 
 def add_open_invitation(session: Session, row: Invitation) -> bool:
     """Insert ``row``; False, inserting nothing, when the account has an open invitation of
-    the address already (the partial unique index settles two posted at once; the savepoint
-    keeps the request's transaction usable for the answer)."""
+    the address already (the partial unique index settles two posted at once)."""
+    return _insert_unique(session, row)
+
+
+def _insert_unique(session: Session, row: Invitation | ConsoleFormNonce) -> bool:
+    """Insert ``row``; False, inserting nothing, when a unique index already holds its key.
+    Of two transactions inserting one key at once, the second waits for the first and then
+    fails here; the savepoint keeps the caller's transaction usable for its answer."""
     try:
         with session.begin_nested():
             session.add(row)
@@ -248,14 +254,8 @@ def delete_account(session: Session, account_id: int) -> None:
 
 def add_form_nonce(session: Session, row: ConsoleFormNonce) -> bool:
     """Insert ``row``; False, inserting nothing, when its nonce was posted already (the unique
-    hash settles two posts at once: the second waits for the first and then fails here; the
-    savepoint keeps the request's transaction usable for the answer)."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    hash settles two posts at once)."""
+    return _insert_unique(session, row)
 
 
 def form_nonce(session: Session, nonce_hash: str) -> ConsoleFormNonce | None:
