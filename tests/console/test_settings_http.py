@@ -29,6 +29,18 @@ def _token(html: str) -> str:
     return found.group(1)
 
 
+def _invite_eve(db: Database, owner: str) -> str:
+    """The token of an invitation of eve@acme.example (admin) sent by ``owner`` of acme."""
+    with db.transaction() as session:
+        found = auth.find_account(session=session, name="acme")
+        user = session.scalar(select(User).where(User.email == owner))
+        assert found is not None and user is not None
+        inviter = Member(user.id, owner, "", found.id, "acme", Role.owner)
+        return invitations.invite(
+            session=session, member=inviter, email="eve@acme.example", role=Role.admin
+        ).token
+
+
 def test_a_link_cannot_put_words_in_the_members_pages_alert(
     db: Database, client: TestClient
 ) -> None:
@@ -55,14 +67,7 @@ def test_a_name_with_a_line_break_is_one_line_and_its_invitations_still_go(
     app.state.db.dispose()
     app.state.db = db
     owner = member(db, "owner@acme.example", Role.owner)
-    with db.transaction() as session:
-        found = auth.find_account(session=session, name="acme")
-        user = session.scalar(select(User).where(User.email == owner))
-        assert found is not None and user is not None
-        inviter = Member(user.id, owner, "", found.id, "acme", Role.owner)
-        token = invitations.invite(
-            session=session, member=inviter, email="eve@acme.example", role=Role.admin
-        ).token
+    token = _invite_eve(db, owner)
     with TestClient(app, raise_server_exceptions=False) as client:
         form = client.get(f"/app/invite/{token}")
         accepted = client.post(
@@ -204,14 +209,7 @@ def test_a_password_over_1000_characters_is_a_field_error_on_every_password_form
         assert changed.status_code == 422
         assert _field_error(changed.text, name) == expected
 
-    with db.transaction() as session:
-        found = auth.find_account(session=session, name="acme")
-        user = session.scalar(select(User).where(User.email == owner))
-        assert found is not None and user is not None
-        inviter = Member(user.id, owner, "", found.id, "acme", Role.owner)
-        token = invitations.invite(
-            session=session, member=inviter, email="eve@acme.example", role=Role.admin
-        ).token
+    token = _invite_eve(db, owner)
     client.cookies.clear()
     form = client.get(f"/app/invite/{token}")
     accepted = client.post(

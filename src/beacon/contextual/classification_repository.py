@@ -44,6 +44,12 @@ def older_url_keys(url: str) -> list[tuple[str, str]]:
     return [_keyed(older) for older in core_urls.older_url_keys(url.strip())]
 
 
+def lookup_hashes(url: str) -> list[str]:
+    """The hashes a read of ``url`` tries, its own key's first, then its older keys': the row
+    under the first one present answers (a row stored before a key change keeps its key)."""
+    return [url_key(url)[1], *(older for _, older in older_url_keys(url))]
+
+
 def write_keys(session: Session, urls: Iterable[str]) -> dict[str, tuple[str, str]]:
     """The key each URL's row is written under: the URL's own, or the older key
     (``older_url_keys``) of a row stored before when the store has a row under that key and
@@ -94,9 +100,8 @@ def classifications_for_urls(session: Session, urls: Iterable[str]) -> dict[str,
     by_hash: dict[str, list[tuple[str, bool]]] = defaultdict(list)
     for url in set(urls):
         if url:
-            by_hash[url_key(url)[1]].append((url, True))
-            for _, older_hash in older_url_keys(url):
-                by_hash[older_hash].append((url, False))
+            for rank, url_hash in enumerate(lookup_hashes(url)):
+                by_hash[url_hash].append((url, rank == 0))
     found: dict[str, Classification] = {}
     hashes = list(by_hash)
     for start in range(0, len(hashes), 500):

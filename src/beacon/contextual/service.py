@@ -474,6 +474,11 @@ def url_key(url: str) -> tuple[str, str]:
     return classification_repository.url_key(url)
 
 
+def lookup_hashes(url: str) -> list[str]:
+    """The store hashes a read of ``url`` tries, its own first (see the repository's)."""
+    return classification_repository.lookup_hashes(url)
+
+
 def older_url_keys(url: str) -> list[tuple[str, str]]:
     """(normalised URL, hash) pairs ``url`` was keyed by under an older normalisation, which
     rows stored then (store and inventory) still carry."""

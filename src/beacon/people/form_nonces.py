@@ -63,6 +63,8 @@ def once(
     if not _SHAPE.fullmatch(nonce):
         return NotCreated()
     now = utcnow()
+    # Keep this statement before the savepoint: on SQLite it opens the request's transaction,
+    # so the savepoint below nests in it (opened first, its release would commit early).
     repository.prune_form_nonces(session, before=now - KEPT_FOR)
     row = ConsoleFormNonce(
         nonce_hash=hash_secret(nonce), session_id=console_session_id, created_at=now

@@ -125,15 +125,8 @@ def _brand_safe_scope(
             "narrow the date range or the domains"
         )
     # A URL's own store key first, then the older keys a row stored before may carry (a
-    # host's root dot): reports and segments read the page the same way.
-    keys = {
-        url: [
-            contextual_service.url_key(url)[1],
-            *(older for _, older in contextual_service.older_url_keys(url)),
-        ]
-        for url, _ in impressions
-        if url
-    }
+    # host's root dot), as every read of the store by URL goes.
+    keys = {url: contextual_service.lookup_hashes(url) for url, _ in impressions if url}
     levels = brand_safety_repository.overall_risks(
         session, [key for url_keys in keys.values() for key in url_keys]
     )
