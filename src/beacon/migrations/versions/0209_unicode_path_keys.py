@@ -130,10 +130,10 @@ def _maybe_raw(conn: sa.Connection, url: Any) -> Any:
     """A URL holding a character outside printable ASCII or a lower-case escape (a superset of
     the keys that change: the query and host are checked again in Python)."""
     if conn.dialect.name == "postgresql":
-        return url.op("~")("[^!-~]|%([0-9a-f][a-f]|[a-f][0-9A-Fa-f])")
+        return url.op("~")("[^!-~]|%([0-9A-Fa-f][a-f]|[a-f][0-9A-Fa-f])")
     return sa.or_(
         url.op("GLOB")("*[^!-~]*"),
-        url.op("GLOB")("*%[0-9a-f][a-f]*"),
+        url.op("GLOB")("*%[0-9A-Fa-f][a-f]*"),
         url.op("GLOB")("*%[a-f][0-9A-Fa-f]*"),
     )
 
