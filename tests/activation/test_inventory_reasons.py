@@ -224,3 +224,26 @@ def test_a_page_sent_with_and_without_its_hosts_root_dot_is_one_inventory_row(
         assert listed["pagination"]["total"] == 1
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 2
+
+
+def test_a_page_sent_with_a_raw_and_an_escaped_path_is_one_inventory_row(
+    client: TestClient, db: Database
+) -> None:
+    # An upload copied from an address bar ('/ü') and a pixel's page ('/%C3%BC') are one page:
+    # one inventory row, one store row, counted once by a segment over it.
+    from sqlalchemy import func, select
+
+    from beacon.activation.models import InventoryUrl
+    from beacon.contextual.models import UrlClassification
+    from beacon.core import auth
+
+    with db.transaction() as session:
+        issued = auth.issue_api_key(session=session, account_name="raw")
+    sent = ["https://example.com/ü", "https://example.com/%C3%BC", "https://example.com/%c3%bc"]
+    assert upload_inventory(client, {"X-API-Key": issued.key}, sent)["added"] == 1
+    assert upload_inventory(client, {"X-API-Key": issued.key}, sent[::-1])["added"] == 0
+    listed = client.get(f"{API}/inventory", headers={"X-API-Key": issued.key}).json()
+    assert [row["url"] for row in listed["data"]] == ["https://example.com/%C3%BC"]
+    with db.transaction() as session:
+        assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 1
+        assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1

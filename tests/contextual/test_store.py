@@ -261,3 +261,27 @@ def test_a_page_stored_under_a_hosts_root_dot_and_its_own_key_counts_once_for_it
         aggregate_ = classifications_for_domains(session, ["example.com"])["example.com"]
     assert aggregate_["keywords"] == ["new", "b"]
     assert [c["id"] for c in aggregate_["iab_categories"]] == ["IAB19"]
+
+
+def test_a_raw_path_and_its_escaped_form_queue_and_read_one_row(db: Database) -> None:
+    # 'example.com/ü' copied from an address bar and a pixel's '/%C3%BC' (a browser's
+    # location.href) are one page: one queued row, one result read by either spelling.
+    from beacon.contextual.classification_repository import request_classification
+    from beacon.contextual.models import UrlClassification
+
+    upload = ("https://example.com/a b/ü", "example.com")
+    pixel = ("https://example.com/a%20b/%C3%BC", "example.com")
+    with db.transaction() as session:
+        assert request_classification(session, [upload, pixel]) == 1
+        assert (
+            request_classification(session, [pixel, ("https://example.com/a%20b/%c3%bc", "")]) == 0
+        )
+        save_classification(
+            session, url=pixel[0], domain="example.com",
+            classification=page("IAB19", 0.9, "own", 0.8), engine_version="t",
+            classified_at=utcnow(),
+        )  # fmt: skip
+    with db.transaction() as session:
+        assert session.scalars(select(UrlClassification.url)).all() == [pixel[0]]
+        found = classifications_for_urls(session, [upload[0], "https://Example.com/a b/ü#x"])
+    assert [page_["keywords"] for page_ in found.values()] == [["own"], ["own"]]

@@ -191,7 +191,8 @@ def ascii_domain(value: str) -> str:
 
 
 def normalize_url(url: str) -> str:
-    """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking."""
+    """Cache key form of a URL: lowercase scheme/host, no fragment, default port, tracking;
+    the path escaped as browsers send it (``canonical_path``)."""
     return _normalized(url, root_dot=False)
 
 
@@ -259,10 +260,26 @@ def _normalized(url: str, *, root_dot: bool) -> str:
         if not is_tracking_param(key)
     )
     encoded = urlencode(query, encoding="latin-1")
-    # Whitespace the dropped query or fragment left at the end of the path is escaped, as a
-    # browser sends it: left raw, the key's own normalisation stripped it, so a result was
-    # stored under another key than the queued row's, which stayed pending forever.
-    path = parts.path or "/"
-    kept = path.rstrip()
-    path = kept + quote(path[len(kept) :], safe="")
-    return urlunsplit((scheme, host, path, encoded, ""))
+    return urlunsplit((scheme, host, canonical_path(parts.path or "/"), encoded, ""))
+
+
+# What a browser escapes in a path (as UTF-8): any character but printable ASCII; and an escape.
+_PATH_TO_ESCAPE = re.compile(r"[^\x21-\x7e]+|%[0-9a-fA-F]{2}")
+
+
+def canonical_path(path: str) -> str:
+    """``path`` as a browser sends it (``location.href``, so a pixel's page): every character
+    but printable ASCII escaped as UTF-8, and ``%xx`` escapes in upper case (RFC 3986 2.1).
+    An escape is never decoded ('%2F' stays), reserved characters stay as they are, and an
+    escaped path is its own canonical form.
+
+    A raw 'example.com/ü' copied from an address bar and its '/%C3%BC' were two store keys, so
+    two rows, fetched and classified twice. Whitespace the dropped query or fragment left at the
+    end of a path is escaped too: left raw, the key's own normalisation stripped it, so a result
+    was stored under another key than the queued row's, which stayed pending forever."""
+    return _PATH_TO_ESCAPE.sub(_escaped, path)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    text = found[0]
+    return text.upper() if text.startswith("%") else quote(text, safe="")
