@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.support import run_cli
+from tests.support import LiveServer, run_cli
 
 from beacon.core.db import Database
 from beacon.pixel.enrich import HitRejected
-from beacon.pixel.ingest_log import parse_line
+from beacon.pixel.ingest_log import UnreadableLog, check_readable, parse_line
 from beacon.pixel.models import PixelCampaign, PixelRollup
 
 GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
@@ -170,6 +172,8 @@ def test_rotated_file_is_read_from_the_start(
         (("--campaign", "1"), "truncated.gz", "not a readable gzip file"),
         (("--campaign", "1", "--site", "www.example.com"), "access.log", "not an absolute http"),
         (("--campaign", "1", "--site", ""), "access.log", "not an absolute http"),
+        (("--campaign", "1"), "pipe", "is not a regular file"),  # blocked forever on open
+        (("--campaign", "1"), "/dev/null", "is not a regular file"),
     ],
 )
 def test_unusable_arguments_are_clear_errors(
@@ -184,9 +188,52 @@ def test_unusable_arguments_are_clear_errors(
     (tmp_path / "access.log").write_text(LOG)
     (tmp_path / "not.gz").write_bytes(b"plain text, not gzip\n")
     (tmp_path / "truncated.gz").write_bytes(gzip.compress(LOG.encode() * 50)[:-40])
+    os.mkfifo(tmp_path / "pipe")
     result = run_cli("ingest-log", *options, str(tmp_path / file), env=env)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and "Aborted" not in result.stderr
     spool = tmp_path / "data" / "spool"
     assert not any(p.is_file() for p in spool.rglob("*")), "a refused file spools nothing"
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "access.log")
+    with pytest.raises(UnreadableLog, match="not a regular file"):
+        check_readable(tmp_path / "access.log")
+
+
+@pytest.mark.e2e
+def test_beside_a_running_server_the_summary_counts_what_the_server_flushed(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    # The server's flusher takes sealed segments as they appear, so the command's own flush
+    # found them gone or held and said "Flushed 0"; now it waits and totals its segments.
+    cid = _campaign(db)
+    lines = 400
+    log = tmp_path / "access.log"
+    log.write_text(
+        "".join(
+            f'71.192.0.1 - - [15/Jan/2026:10:00:00 +0000] "GET /news/{i} HTTP/1.1" 200 9 "-" "{CHROME}"\n'
+            for i in range(lines)
+        )
+    )
+    data_dir = tmp_path / "data"
+    fast = {"BEACON_PIXEL_FLUSH_INTERVAL": "0.05", "BEACON_PIXEL_SPOOL_FSYNC": "false",
+            "BEACON_WORKER_IN_PROCESS": "false"}  # fmt: skip
+    server = LiveServer(data_dir=data_dir, database_url=database_url, env=fast).start()
+    try:
+        env = {
+            "BEACON_DATABASE_URL": database_url,
+            "BEACON_DATA_DIR": str(data_dir),
+            "BEACON_PIXEL_SEGMENT_MAX_BYTES": "1",  # one event per segment
+            "BEACON_PIXEL_SPOOL_FSYNC": "false",
+        }
+        args = ("ingest-log", "--campaign", str(cid), "--site", "https://www.example.com")
+        result = run_cli(*args, str(log), env=env)
+    finally:
+        server.stop(signal.SIGTERM)
+    assert result.returncode == 0, result.stderr
+    assert f"Read {lines} lines: {lines} events spooled" in result.stdout
+    assert f"Flushed {lines} hits into the rollups (0 rejected)." in result.stdout
+    assert _hits(db) == lines

@@ -314,7 +314,7 @@ class Settings(BaseSettings):
         default=8192,
         ge=1,
         description="longest pixel request target or `Referer`; longer hits get the GIF but "
-        "are not counted",
+        "are not counted (a target over 64 KiB never is)",
     )
     pixel_max_beacon_bytes: int = Field(
         default=16384, ge=1, description="largest script-tag beacon body (`POST /px/{id}`)"

@@ -12,6 +12,14 @@ next turn (or at once when they pass `FLUSH_BYTES`, so a streamed body never pil
 unbounded). Closing flushes first; aborting drops what is pending, as a transport's abort
 does. Flow control is the socket transport's own: the protocol's pause/resume callbacks
 still come from it, and `get_write_buffer_size` counts the pending bytes too.
+
+`CoalescingHttpProtocol` also bounds the request target it keeps. httptools parses a target
+of at most 64 KiB (`MAX_TARGET_BYTES`) and uvicorn answers a longer one with a plain-text
+400 before any app sees it; a browser sends longer ones (an ad's pixel URL that carries the
+page URL), and a 400 there is a broken image in the ad. So an overlong target under the pixel
+collector's prefix becomes `OVERLONG_PIXEL_TARGET`, which the collector answers like any hit
+it does not count (the GIF, `url_too_long`); any other path keeps uvicorn's 400. At most
+64 KiB of a target is buffered, whatever its length.
 """
 
 from __future__ import annotations
@@ -22,6 +30,11 @@ from typing import Any, cast
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 FLUSH_BYTES = 64 * 1024
+# The longest request target httptools.parse_url takes (its offsets are 16-bit).
+MAX_TARGET_BYTES = 0xFFFF
+PIXEL_PREFIX = b"/px/"
+# What an overlong target under PIXEL_PREFIX is handed to the app as (no campaign id fits it).
+OVERLONG_PIXEL_TARGET = b"/px/overlong-request-target"
 
 
 class CoalescingTransport:
@@ -96,3 +109,26 @@ class CoalescingHttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         coalescing = CoalescingTransport(cast(asyncio.Transport, transport), self.loop)
         super().connection_made(cast(asyncio.Transport, coalescing))
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > MAX_TARGET_BYTES:  # one length check on the common path
+            self.url = _bounded_target(self.url)
+
+
+def _bounded_target(target: bytes) -> bytes:
+    """What an overlong target is kept as: under the pixel prefix, `OVERLONG_PIXEL_TARGET`
+    and a fragment that the rest of the target's bytes land in (dropped by the parser, and cut
+    again whenever they pass the limit); elsewhere its first bytes, which the parser refuses."""
+    if _is_pixel_target(target):
+        return OVERLONG_PIXEL_TARGET + b"#"
+    return target[: MAX_TARGET_BYTES + 1]
+
+
+def _is_pixel_target(target: bytes) -> bool:
+    """Whether a request target (origin or absolute form) is under the collector's prefix."""
+    if not target.startswith(b"/"):
+        scheme_end = target.find(b"://")
+        path_start = target.find(b"/", scheme_end + 3) if scheme_end > 0 else -1
+        target = target[path_start:] if path_start > 0 else b""
+    return target.startswith(PIXEL_PREFIX)

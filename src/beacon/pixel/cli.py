@@ -72,7 +72,7 @@ def ingest_log(
         typer.echo(
             f"{log_file} changed since it was ingested (rotated or replaced): reading it all."
         )
-    spool = open_spool(settings)
+    spool = open_spool(settings, remember_sealed=True)
     with ingest_log.open_log(log_file, start) as handle, Progress(transient=True) as progress:
         size = log_file.stat().st_size
         task = progress.add_task(f"Reading {log_file.name}", total=max(size - start, 0))
@@ -85,7 +85,11 @@ def ingest_log(
             progress=lambda n: progress.advance(task, n) if log_file.suffix != ".gz" else None,
         )
     spool.close()
-    flushed = make_consumer(settings=settings, db=db, spool=spool).flush()
+    flushed = ingest_log.flush_spooled(
+        consumer=make_consumer(settings=settings, db=db, spool=spool),
+        db=db,
+        segments=spool.sealed_here,
+    )
     end = start + summary.bytes
     head = ingest_log.identify(log_file, head_bytes=ingest_log.head_length(log_file, end))
     with db.transaction() as session:
@@ -103,5 +107,10 @@ def ingest_log(
     db.dispose()
     skipped = ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()) or "none"
     typer.echo(f"Read {summary.lines} lines: {summary.spooled} events spooled; skipped: {skipped}.")
-    rejected = sum(flushed.rejected.values())
-    typer.echo(f"Flushed {flushed.counted} hits into the rollups ({rejected} rejected).")
+    typer.echo(f"Flushed {flushed.counted} hits into the rollups ({flushed.rejected} rejected).")
+    if flushed.waiting:
+        typer.echo(
+            f"warning: {flushed.waiting} spool segment(s) of this run could not be flushed now "
+            "(a flush failed); they stay in the spool and `beacon serve` counts them.",
+            err=True,
+        )

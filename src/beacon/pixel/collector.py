@@ -1,13 +1,18 @@
 """The pixel collector: the hot path, a raw ASGI app in front of FastAPI.
 
 `GET /px/{campaign_id}.gif` answers the 43-byte transparent GIF and `POST /px/{campaign_id}`
-(the script tag's beacon) answers 204, both with `Cache-Control: no-store`. A hit is appended
+(the script tag's beacon) answers 204, both with `Cache-Control: no-store`; the beacon's
+answer allows any origin (`Access-Control-Allow-Origin: *`, no credentials: nothing here
+reads a cookie), and `OPTIONS` answers a CORS preflight, for a tag that posts JSON with
+`fetch`. `POST` to the image is 405: it is no beacon, and no image shows its answer. A hit is appended
 to the spool *before* the response is sent, so an acknowledged hit survives `kill -9`; that
 append (one `os.write`) is the only I/O here. No database, no auth, no parsing beyond the
 campaign id and a few length checks: enrichment happens in the consumer.
 
 A malformed or oversized hit still gets its GIF (a broken image in an ad is worse than a
-lost count) but is not appended, and is counted in `beacon_pixel_hits_rejected{reason}`.
+lost count) but is not appended, and is counted in `beacon_pixel_hits_rejected{reason}`;
+that includes a request target over 64 KiB, which the server's protocol hands over as
+`OVERLONG_PIXEL_TARGET` (`core/transport.py`).
 Unknown campaigns are only known to the consumer, which rejects them at flush time. When the
 spool cannot take the hit (disk error, or the unflushed backlog is over its cap) the answer
 is 503: the hit was not acknowledged, so nothing acknowledged is lost.
@@ -19,6 +24,7 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
+from beacon.core.transport import OVERLONG_PIXEL_TARGET
 from beacon.pixel.hits import KEPT_HEADERS, beacon_record, gif_record
 from beacon.pixel.metrics import PixelMetrics
 from beacon.pixel.spool import Spool
@@ -36,13 +42,35 @@ _GIF_HEADERS = [
     (b"content-length", str(len(TRANSPARENT_GIF)).encode()),
     (b"cache-control", b"no-store"),
 ]
-_NO_CONTENT_HEADERS = [(b"cache-control", b"no-store")]
+_ANY_ORIGIN = (b"access-control-allow-origin", b"*")
+_NO_CONTENT_HEADERS = [(b"cache-control", b"no-store"), _ANY_ORIGIN]
 _UNAVAILABLE_HEADERS = [
     (b"content-length", b"0"),
     (b"cache-control", b"no-store"),
     (b"retry-after", b"1"),
+    _ANY_ORIGIN,
 ]
-_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", b"GET, HEAD, POST")]
+_OVERLONG_PATH = OVERLONG_PIXEL_TARGET.decode()
+# What each kind of path answers (GET and HEAD on the beacon's path answer the GIF, uncounted).
+_GIF_METHODS = b"GET, HEAD, OPTIONS"
+_BEACON_METHODS = b"GET, HEAD, POST, OPTIONS"
+_PREFLIGHT_MAX_AGE = b"86400"  # a day, Firefox's cap (Chromium caps at two hours)
+
+
+def _preflight_headers(methods: bytes) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"allow", methods),
+        _ANY_ORIGIN,
+        (b"access-control-allow-methods", methods),
+        (b"access-control-allow-headers", b"Content-Type"),
+        (b"access-control-max-age", _PREFLIGHT_MAX_AGE),
+    ]
+
+
+_GIF_PREFLIGHT_HEADERS = _preflight_headers(_GIF_METHODS)
+_BEACON_PREFLIGHT_HEADERS = _preflight_headers(_BEACON_METHODS)
+_GIF_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", _GIF_METHODS)]
+_BEACON_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", _BEACON_METHODS)]
 
 
 class PixelCollector:
@@ -64,23 +92,22 @@ class PixelCollector:
         method = scope["method"]
         if method == "GET":
             await self._respond_gif(send, self._take_gif(scope))
-        elif method == "POST":
+        elif method == "POST" and not scope["path"].endswith(".gif"):
             await self._respond_empty(send, await self._take_beacon(scope, receive))
         elif method == "HEAD":
             await send({"type": "http.response.start", "status": 200, "headers": _GIF_HEADERS})
             await send({"type": "http.response.body", "body": b""})
+        elif method == "OPTIONS":
+            await self._respond_preflight(send, scope["path"])
         else:
-            await send(
-                {"type": "http.response.start", "status": 405, "headers": _NOT_ALLOWED_HEADERS}
-            )
-            await send({"type": "http.response.body", "body": b""})
+            await self._not_allowed(send, scope["path"])
 
     def _take_gif(self, scope: Scope) -> bool:
         """Append the hit if it is countable; False only when it could not be stored."""
         path: str = scope["path"]
         campaign_id = _campaign_id(path, ".gif")
         if campaign_id is None:
-            return self._reject("bad_path")
+            return self._reject(_path_problem(path))
         query: bytes = scope["query_string"]
         if len(path) + len(query) > self.max_url_bytes:
             return self._reject("url_too_long")
@@ -104,7 +131,7 @@ class PixelCollector:
     async def _take_beacon(self, scope: Scope, receive: Receive) -> bool:
         campaign_id = _campaign_id(scope["path"], "")
         if campaign_id is None:
-            return self._reject("bad_path")
+            return self._reject(_path_problem(scope["path"]))
         body, problem = await _read_body(receive, self.max_beacon_bytes)
         if problem:
             return self._reject(problem)
@@ -155,9 +182,29 @@ class PixelCollector:
         await send({"type": "http.response.start", "status": 204, "headers": _NO_CONTENT_HEADERS})
         await send({"type": "http.response.body", "body": b""})
 
+    async def _respond_preflight(self, send: Send, path: str) -> None:
+        gif = path.endswith(".gif")
+        headers = _GIF_PREFLIGHT_HEADERS if gif else _BEACON_PREFLIGHT_HEADERS
+        await send({"type": "http.response.start", "status": 204, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _not_allowed(self, send: Send, path: str) -> None:
+        # Counted: a tag posting to its image URL (or worse) loses every hit it sends.
+        self.metrics.reject("method_not_allowed")
+        gif = path.endswith(".gif")
+        headers = _GIF_NOT_ALLOWED_HEADERS if gif else _BEACON_NOT_ALLOWED_HEADERS
+        await send({"type": "http.response.start", "status": 405, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
     async def _unavailable(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 503, "headers": _UNAVAILABLE_HEADERS})
         await send({"type": "http.response.body", "body": b""})
+
+
+def _path_problem(path: str) -> str:
+    """Why a path names no campaign: too long to read (see `OVERLONG_PIXEL_TARGET`), or not
+    one of the collector's paths."""
+    return "url_too_long" if path == _OVERLONG_PATH else "bad_path"
 
 
 def _campaign_id(path: str, suffix: str) -> int | None:

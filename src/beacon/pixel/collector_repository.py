@@ -27,6 +27,16 @@ def record_segment(session: Session, *, segment_id: str, hits: int, rejected: in
     session.flush()
 
 
+def segment_counts(session: Session, *, stem: str) -> tuple[int, int] | None:
+    """(hits, rejected) of the processed segment whose file was ``stem``.seg; None before."""
+    row = session.execute(
+        select(PixelSpoolSegment.hits, PixelSpoolSegment.rejected).where(
+            PixelSpoolSegment.segment_id.startswith(f"{stem}.", autoescape=True)
+        )
+    ).first()
+    return None if row is None else (row.hits, row.rejected)
+
+
 def existing_campaign_ids(session: Session, ids: Collection[int]) -> set[int]:
     """The subset of ``ids`` that are registered campaigns."""
     found: set[int] = set()

@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -168,6 +168,16 @@ class SpoolConsumer:
                 self.publish_backlog()
             self.publish_backlog()
             return result
+
+    def flush_segments(self, paths: Iterable[Path]) -> FlushResult:
+        """Count these sealed segments now, waiting for any another flusher holds; one it
+        counted and deleted meanwhile is skipped (its counts are in `pixel_spool_segments`)."""
+        result = FlushResult()
+        for path in paths:
+            with self.spool.claim(path, wait=True) as claimed:
+                if claimed:
+                    result.add(self.process_segment(path))
+        return result
 
     def process_segment(self, path: Path) -> FlushResult:
         """Count one sealed segment into the rollups exactly once, then delete it."""

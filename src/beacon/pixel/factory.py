@@ -14,11 +14,13 @@ from beacon.pixel.metrics import FlushMetrics, PixelMetrics
 from beacon.pixel.spool import Spool
 
 
-def open_spool(settings: Settings) -> Spool:
+def open_spool(settings: Settings, *, remember_sealed: bool = False) -> Spool:
     """This process's handle on the (possibly shared) pixel spool directory."""
     # Segments are sealed by size in an append, and otherwise on the sealer's timer.
     return Spool(
-        settings.effective_pixel_spool_dir, max_segment_bytes=settings.pixel_segment_max_bytes
+        settings.effective_pixel_spool_dir,
+        max_segment_bytes=settings.pixel_segment_max_bytes,
+        remember_sealed=remember_sealed,
     )
 
 

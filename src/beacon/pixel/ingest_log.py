@@ -7,7 +7,13 @@ the Referer. Other query parameters are macros. Failed requests (status >= 400),
 GET (a HEAD is no page load) and, for page logs, static assets are skipped.
 
 A file is remembered per campaign (device, inode, hash of its first bytes, byte offset reached),
-so a re-run reads only what was appended since; a rotated or replaced file is read again.
+so a re-run reads only what was appended since; a rotated or replaced file is read again. So
+only a regular file is read: a pipe or a device has no offset to resume from (and opening a
+FIFO no one writes to would wait forever).
+
+The events go through the spool `beacon serve` shares: when a server runs beside, its flusher
+may count some of them first. `flush_spooled` flushes exactly the segments this run wrote,
+waiting for one a flusher holds, and reports what they counted, whoever counted them.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import datetime as dt
 import gzip
 import hashlib
 import re
+import stat
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +31,9 @@ from pathlib import Path
 from typing import IO, Protocol, cast
 from urllib.parse import parse_qsl, urlsplit
 
+from beacon.core.db import Database
+from beacon.pixel import collector_repository
+from beacon.pixel.consumer import SpoolConsumer
 from beacon.pixel.enrich import HitRejected, extract_macros
 from beacon.pixel.hits import event_record, normalize_page_url
 from beacon.pixel.macros import PAGE_URL_FIELD, REFERRER_FIELD, RESERVED_PARAMS
@@ -142,14 +152,46 @@ def open_log(path: Path, offset: int = 0) -> IO[bytes]:
     return handle
 
 
+@dataclass(frozen=True)
+class Flushed:
+    """What the segments of one run counted: hits, rejected hits, and segments still waiting
+    (a flush failed: they stay in the spool for a flusher's retry)."""
+
+    counted: int
+    rejected: int
+    waiting: int
+
+
+def flush_spooled(*, consumer: SpoolConsumer, db: Database, segments: list[Path]) -> Flushed:
+    """Flush ``segments`` (sealed by this run) and total what they counted, whether this
+    process or a running server's flusher counted them."""
+    consumer.flush_segments(segments)
+    counted = rejected = waiting = 0
+    with db.transaction() as session:
+        for segment in segments:
+            counts = collector_repository.segment_counts(session, stem=segment.stem)
+            if counts is None:
+                waiting += 1
+                continue
+            counted += counts[0]
+            rejected += counts[1]
+    return Flushed(counted, rejected, waiting)
+
+
 class UnreadableLog(ValueError):
-    """A log that cannot be read to its end (a corrupt or truncated ``.gz``)."""
+    """A log that cannot be read to its end: not a regular file, or a corrupt or truncated
+    ``.gz``."""
 
 
 def check_readable(path: Path) -> None:
-    """Raise UnreadableLog unless a ``.gz`` log decompresses to its end, so that a corrupt
-    archive is refused before any of its lines is spooled (and counted without the file
-    being remembered). A plain log needs no check."""
+    """Raise UnreadableLog unless ``path`` is a regular file and, for a ``.gz`` log,
+    decompresses to its end, so that a corrupt archive is refused before any of its lines
+    is spooled (and counted without the file being remembered)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise UnreadableLog(
+            f"{path} is not a regular file (a pipe or a device cannot be remembered and "
+            "resumed): save the log to a file and ingest that"
+        )
     if path.suffix != ".gz":
         return
     try:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, unquote
 import orjson
 
 from beacon.pixel.enrich import HitRejected, is_unexpanded_macro
-from beacon.pixel.macros import CACHE_BUSTER_PARAM, IMPRESSION_ID_FIELD
+from beacon.pixel.macros import BROWSER_FIELDS, CACHE_BUSTER_PARAM, IMPRESSION_ID_FIELD
 from beacon.pixel.records import MAX_QUERY_FIELDS
 
 _PER_IMPRESSION = frozenset({CACHE_BUSTER_PARAM, IMPRESSION_ID_FIELD})
@@ -115,7 +115,9 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
 
 
 def beacon_fields(body: str) -> dict[str, str]:
-    """A beacon's JSON body as text fields; malformed_beacon when it is not a flat object."""
+    """A beacon's JSON body as text fields; malformed_beacon when it is not a flat object of
+    strings, numbers (macro values, as text) and nulls (absent), or a page field (`url`,
+    `ref`) is not a string: a number there is a broken tag, not a page."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -127,6 +129,8 @@ def beacon_fields(body: str) -> dict[str, str]:
         if isinstance(value, str):
             fields[key] = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
+            if key in BROWSER_FIELDS:
+                raise HitRejected("malformed_beacon", key)
             fields[key] = str(value)
         elif value is not None:
             raise HitRejected("malformed_beacon", key)

@@ -58,6 +58,7 @@ class Spool:
         directory: str | os.PathLike[str],
         *,
         max_segment_bytes: int = 64 * 1024 * 1024,
+        remember_sealed: bool = False,
     ) -> None:
         if max_segment_bytes <= 0:
             raise ValueError("max_segment_bytes must be positive")
@@ -69,6 +70,10 @@ class Spool:
         self._path: Path | None = None
         self._size = 0
         self._seq = 0
+        # The segments this handle sealed, for a writer that reports on its own hits (`beacon
+        # ingest-log`); off for the server, whose list would only grow.
+        self.remember_sealed = remember_sealed
+        self.sealed_here: list[Path] = []
         self.recovered: list[Path] = self._seal_orphans()
 
     def append(self, record: bytes) -> None:
@@ -195,6 +200,8 @@ class Spool:
         sealed = path.with_suffix(SEALED_SUFFIX)
         path.rename(sealed)  # renamed while still locked, so no recovery can race us
         os.close(fd)
+        if self.remember_sealed:
+            self.sealed_here.append(sealed)
         return sealed
 
     def _seal_orphans(self) -> list[Path]:
