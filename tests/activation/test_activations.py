@@ -205,7 +205,7 @@ VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
     (
         {"start_date": "2026-03-01"},
         422,
-        "Invalid value for 'end_date': must not be before start_date (2026-02-15 < 2026-03-01)",
+        "Invalid value for 'end_date': end_date 2026-02-15 is before start_date 2026-03-01",
     ),
     ({"start_date": "15/01/2026"}, 400, "Invalid type for 'start_date': expected date"),
     ({"geo": ["US", "XX"]}, 422, "Invalid value for 'geo[1]': 'XX' is not an ISO 3166-1 alpha-2"),

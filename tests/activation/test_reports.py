@@ -465,7 +465,7 @@ REPORT_VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
     (
         {"start_date": "2026-02-01", "end_date": "2026-01-01"},
         422,
-        "Invalid value for 'end_date': must not be before start_date (2026-01-01 < 2026-02-01)",
+        "Invalid value for 'end_date': end_date 2026-01-01 is before start_date 2026-02-01",
     ),
     (
         {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": [999]},
@@ -517,6 +517,33 @@ REPORT_VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
     ),
     ({"end_date": "2026-01-31"}, 400, "Missing required parameter 'start_date'"),
 ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "problem"),
+    [
+        ("2016-01-01", "2026-01-01", "the range covers 3654 days; at most 366 are allowed"),
+        ("2024-01-01", "2025-01-01", "the range covers 367 days; at most 366 are allowed"),
+        ("2026-02-01", "2026-01-01", "end_date 2026-01-01 is before start_date 2026-02-01"),
+    ],
+)
+def test_a_report_range_is_refused_as_measure_refuses_it(
+    client: TestClient, headers: Headers, start: str, end: str, problem: str
+) -> None:
+    """Seed 001 states no longest range: Measure's cap of 366 days applies, in its words."""
+    dates = {"start_date": start, "end_date": end}
+    segment = client.post(f"{API}/reports", headers=headers, json=dates)
+    measure = client.post(
+        "/v1/pixel/reports/campaign", headers=headers, json={"campaign_id": 1, **dates}
+    )
+    expected = {"error": "validation_error", "message": f"Invalid value for 'end_date': {problem}"}
+    assert (segment.status_code, segment.json()) == (422, expected)
+    assert (measure.status_code, measure.json()) == (422, expected)
+
+
+def test_a_report_may_cover_a_leap_year(client: TestClient, headers: Headers) -> None:
+    dates = {"start_date": "2024-01-01", "end_date": "2024-12-31"}
+    assert client.post(f"{API}/reports", headers=headers, json=dates).status_code == 201
 
 
 def test_report_validation_not_found_paging_limits_and_isolation(

@@ -148,7 +148,8 @@ def _bearer_token(client: TestClient, db: Database) -> str:
 # request is sent, the harness points each such reference at real resources of the caller's
 # account, created once per test over the API (the same way it substitutes credentials). It
 # also keeps dates within the documented rules across fields (end on or after start, a pixel
-# report or stats range of at most 366 days). Everything else is sent as generated.
+# or segment report or stats range of at most 366 days) and a delivery row's clicks at most its
+# impressions. Everything else is sent as generated.
 
 
 class _Resources:
@@ -310,7 +311,7 @@ def _pixel_report_range(case: schemathesis.Case, resources: _Resources) -> None:
 
 def _segment_report_refs(case: schemathesis.Case, resources: _Resources) -> None:
     body = _body(case)
-    _date_range(body, None)
+    _date_range(body, 366)
     _replace_ids(body, "segment_ids", resources.v1_segments())
     _replace_ids(body, "deal_ids", resources.deals())
 
@@ -339,6 +340,13 @@ def _delivery_refs(case: schemathesis.Case, resources: _Resources) -> None:
     for row in _body(case).get("rows") or []:
         if isinstance(row, dict) and "deal_id" in row:
             row["deal_id"] = deal
+        if isinstance(row, dict) and _counts(row.get("impressions"), row.get("clicks")):
+            row["clicks"] = min(row["clicks"], row["impressions"])
+
+
+def _counts(*values: Any) -> bool:
+    """Whether every value is a generated number (else the row is left as generated)."""
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 _HARNESS: dict[str, Callable[[schemathesis.Case, _Resources], None]] = {

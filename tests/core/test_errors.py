@@ -433,3 +433,52 @@ def test_an_over_long_optional_text_is_counted_in_characters(
         "error": "validation_error",
         "message": "Invalid value for 'text': must be at most 500000 characters long",
     }
+
+
+LONG_DOMAIN = "a" * 3000 + ".com"
+
+
+def _capped(message: str) -> None:
+    assert f"'{'a' * 100}…' (3004 characters)" in message
+    assert "a" * 101 not in message and len(message) < 300
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        ("/v1/pixel/campaigns/1/stats", {"domain": LONG_DOMAIN}, 422),
+        ("/v1/clsfy/inventory", {LONG_DOMAIN: "1"}, 400),
+    ],
+)
+def test_a_long_input_is_quoted_cut_with_its_length(
+    client: TestClient,
+    headers: dict[str, str],
+    path: str,
+    params: dict[str, str],
+    status: int,
+) -> None:
+    response = client.get(path, params=params, headers=headers)
+    assert response.status_code == status
+    assert set(response.json()) == {"error", "message"}
+    _capped(response.json()["message"])
+
+
+def test_a_long_input_is_cut_in_the_public_envelope_too(client: TestClient, db: Database) -> None:
+    from tests.support import bearer_token
+
+    auth = {"Authorization": f"Bearer {bearer_token(client, db)}"}
+    response = client.get("/public/v1/campaigns", params={"status": LONG_DOMAIN}, headers=auth)
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    _capped(error["message"])
+    assert error["message"].startswith("Invalid value for 'status': 'aaaa")
+
+
+def test_only_long_quoted_values_are_cut() -> None:
+    from beacon.core.errors import cap_quoted
+
+    short = "Invalid value for 'geo[0]': 'XX' is not in this account's list"
+    assert cap_quoted(short) == short
+    said = "it's \"" + "b" * 150 + '"'
+    assert cap_quoted(said) == "it's \"" + "b" * 100 + '…" (150 characters)'

@@ -6,7 +6,9 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 from tests.messaging.helpers import API, make_template, post
 
 from beacon.app import job_kinds
@@ -95,6 +97,56 @@ def test_upsert_validation(client: TestClient, auth: dict[str, str]) -> None:
     _upsert(client, auth, [{"externalId": "a", "email": "a@example.com"}])
     taken = _upsert(client, auth, [{"externalId": "b", "email": "a@example.com"}])
     assert taken.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("country", "hint"),
+    [
+        ("UK", "the United Kingdom is 'GB'"),
+        ("ZZ", "such as 'GB'"),
+        ("G1", "such as 'GB'"),
+        ("GBR", "such as 'GB'"),
+        ("", "such as 'GB'"),
+    ],
+)
+def test_an_address_country_is_an_assigned_iso_code(
+    client: TestClient, auth: dict[str, str], country: str, hint: str
+) -> None:
+    """Two letters were enough: "UK" and "ZZ" were stored, and a bad one was answered with the
+    regular expression ("String should match pattern '^[A-Za-z]{2}$'")."""
+    response = _upsert(client, auth, [{"email": "x@example.com", "address": {"country": country}}])
+    assert response.status_code == 422, response.text
+    assert response.json() == {
+        "success": False,
+        "error": {
+            "code": "VALIDATION_ERROR",
+            "message": f"Invalid value for 'contacts[0].address.country': {country!r} is not an "
+            f"ISO 3166-1 alpha-2 country code ({hint})",
+            "details": {},
+        },
+    }
+    imported = client.post(
+        f"{API}/contacts/import",
+        headers={**auth, "Content-Type": "text/csv"},
+        content=f"email,address.country\nx@example.com,{country or 'ZZ'}\n",
+    )
+    assert imported.status_code == 422, imported.text
+    assert "country" in imported.json()["error"]["message"]
+    assert client.get(f"{API}/contacts", headers=auth).json()["pagination"]["total"] == 0
+
+
+def test_a_contact_stored_with_an_unassigned_country_still_reads_and_updates(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    stored = _upsert(client, auth, [{"externalId": "k", "address": {"country": " gb "}}])
+    assert stored.status_code == 200, stored.text
+    with db.transaction() as session:
+        contact = session.scalars(select(Contact)).one()
+        contact.address = {**(contact.address or {}), "country": "UK"}  # stored before the check
+    listed = client.get(f"{API}/contacts", headers=auth)
+    assert listed.status_code == 200 and listed.json()["data"][0]["address"]["country"] == "UK"
+    renamed = _upsert(client, auth, [{"externalId": "k", "lastName": "Lee"}])
+    assert renamed.status_code == 200 and renamed.json()["data"]["updated"] == 1
 
 
 def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str, str]) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from beacon.activation.reports.deliveries import LabelledRow
 
 
 def ingest_deliveries(
@@ -66,7 +69,7 @@ def ingest_deliveries(
     )
 
 
-def _read_rows(csv_file: Path) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+def _read_rows(csv_file: Path) -> tuple[str, list[LabelledRow]]:
     from beacon.activation.reports import deliveries
     from beacon.core.errors import APIError
 

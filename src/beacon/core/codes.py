@@ -18,5 +18,10 @@ def country_code(code: str) -> str:
     """``code`` as an upper-case ISO 3166-1 alpha-2 code (any case accepted); ValueError else."""
     upper = code.strip().upper()
     if len(upper) != 2 or pycountry.countries.get(alpha_2=upper) is None:
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code")
+        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code ({_hint(upper)})")
     return upper
+
+
+def _hint(upper: str) -> str:
+    # "UK" is reserved, not assigned: the most common wrong code of all.
+    return "the United Kingdom is 'GB'" if upper == "UK" else "such as 'GB'"

@@ -9,6 +9,30 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
+# Messages quote what the client sent ('Invalid value for 'domain': 'x...' is not a domain
+# name'): a quoted value longer than this is cut, with its length, so a 3,000-character input
+# is never echoed whole (in the response, the logs or the console).
+MAX_QUOTED_CHARS = 100
+# A quoted value as the messages write it: repr() of a string ('...' or "..." with backslash
+# escapes) or a name in single quotes. Pairs are read left to right, so prose around them
+# (an apostrophe in "the account's") is left alone unless two of them enclose a long run.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" r'|"(?:[^"\\]|\\.)*"')
+
+
+def cap_quoted(message: str) -> str:
+    """``message`` with every quoted value longer than ``MAX_QUOTED_CHARS`` cut to its first
+    characters, an ellipsis and its length: ``'aaaa…' (3000 characters)``."""
+
+    def cap(match: re.Match[str]) -> str:
+        quoted = match.group()
+        inner = quoted[1:-1]
+        if len(inner) <= MAX_QUOTED_CHARS:
+            return quoted
+        mark = quoted[0]
+        return f"{mark}{inner[:MAX_QUOTED_CHARS]}…{mark} ({len(inner)} characters)"
+
+    return _QUOTED.sub(cap, message)
+
 
 class APIError(Exception):
     """An expected failure that answers with ``status`` and a stable ``code``."""
@@ -24,6 +48,7 @@ class APIError(Exception):
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
+        message = cap_quoted(message)
         super().__init__(message)
         self.message = message
         self.error_code = code or self.code

@@ -89,6 +89,23 @@ def check_in_range(value: date) -> date:
     return value
 
 
+# The most days a report or a stats query covers (Measure's and Activate's alike): a year with
+# its leap day. A longer range is refused rather than scanned: it protects the server, and no
+# seed asks for more.
+MAX_REPORT_DAYS = 366
+
+
+def date_range_problem(start: date, end: date, *, max_days: int | None = None) -> str | None:
+    """Why ``start_date``..``end_date`` (inclusive) is refused, in the one wording of every
+    API family (an end before the start, or more than ``max_days`` days); None when it is fine."""
+    if start > end:
+        return f"end_date {end.isoformat()} is before start_date {start.isoformat()}"
+    days = (end - start).days + 1
+    if max_days is not None and days > max_days:
+        return f"the range covers {days} days; at most {max_days} are allowed"
+    return None
+
+
 _UNIX_TIME = re.compile(r"[+-]?\d+(\.\d*)?")
 _DATETIME = TypeAdapter(datetime)
 

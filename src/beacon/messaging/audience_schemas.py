@@ -9,6 +9,7 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
+from beacon.core.codes import country_code, country_code_schema
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
@@ -131,12 +132,14 @@ class AddressIn(InModel):
     city: str | None = Field(default=None, max_length=100)
     region: str | None = Field(default=None, max_length=100)
     postal_code: str | None = Field(default=None, max_length=20)
-    country: str | None = Field(default=None, pattern=r"^[A-Za-z]{2}$")
+    # An assigned ISO 3166-1 alpha-2 code, any case, stored upper case ("UK" and "ZZ" are two
+    # letters but no country). Contacts stored before this check are read back as stored.
+    country: str | None = Field(default=None, json_schema_extra=country_code_schema())
 
     @field_validator("country")
     @classmethod
-    def _upper(cls, value: str | None) -> str | None:
-        return value.upper() if value else value
+    def _country(cls, value: str | None) -> str | None:
+        return None if value is None else country_code(value)
 
 
 class SubscriptionsIn(InModel):

@@ -22,7 +22,7 @@ from beacon.activation.segments import repository
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
-from beacon.core.timefmt import utcnow
+from beacon.core.timefmt import date_range_problem, utcnow
 
 
 def expires_date(activation: Activation) -> datetime | None:
@@ -90,11 +90,11 @@ def create_activation(
     or return the identical request still pending (``created`` False): a client retrying a
     POST whose answer it did not get must not push a second deal to the DSP."""
     require(role, Action.manage_campaigns)
-    if data.start_date and data.end_date and data.end_date < data.start_date:
-        raise ValidationFailed(
-            f"Invalid value for 'end_date': must not be before start_date "
-            f"({data.end_date.isoformat()} < {data.start_date.isoformat()})"
-        )
+    # A flight is not a report: any length, but not backwards.
+    if data.start_date and data.end_date:
+        problem = date_range_problem(data.start_date, data.end_date)
+        if problem:
+            raise ValidationFailed(f"Invalid value for 'end_date': {problem}")
     _check_kpis(data.kpis)
     # Before any read: a request racing an identical one must see the activation it stored.
     deal_repository.lock_segments(session, account_id=account_id, segment_ids=data.segment_ids)

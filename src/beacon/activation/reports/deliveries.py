@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session
 from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import DeliveryBatch
 from beacon.activation.reports import repository as report_repository
-from beacon.activation.reports.schemas import DeliveryReceipt, DeliveryRow, DeliveryUpload
+from beacon.activation.reports.schemas import (
+    JSON_ROW,
+    DeliveryReceipt,
+    DeliveryRow,
+    DeliveryUpload,
+)
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, field_name, value_reason
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
@@ -30,12 +35,20 @@ from beacon.core.timefmt import utcnow
 COLUMNS = ("date", "deal_id", "device", "format", "domain", "geo", "impressions", "clicks", "spend")
 MAX_LISTED = 20
 Progress = Callable[[int], None]
-LabelledRow = tuple[str, dict[str, Any]]
+
+
+class LabelledRow(NamedTuple):
+    """A row of an upload: ``row N`` (JSON) or ``line N`` (CSV), its values, and whether they
+    are JSON values (a count must be a number) rather than CSV text."""
+
+    label: str
+    values: dict[str, Any]
+    json: bool = False
 
 
 def rows_from_json(upload: DeliveryUpload) -> list[LabelledRow]:
     """(``row N``, values) for a JSON batch; rows are numbered from 1."""
-    return [(f"row {i}", row) for i, row in enumerate(upload.rows, start=1)]
+    return [LabelledRow(f"row {i}", row, json=True) for i, row in enumerate(upload.rows, start=1)]
 
 
 def rows_from_csv(text: str) -> list[LabelledRow]:
@@ -58,7 +71,7 @@ def _csv_rows(reader: Any) -> list[LabelledRow]:
         if not any(cell.strip() for cell in cells):
             continue
         values = {c: cells[i].strip() if i < len(cells) else "" for c, i in index.items()}
-        rows.append((f"line {reader.line_num}", values))
+        rows.append(LabelledRow(f"line {reader.line_num}", values))
     if not rows:
         raise BadRequest("CSV upload has a header but no rows")
     return rows
@@ -105,9 +118,11 @@ def check_rows(
     """Parse every row and check its deal belongs to the account; nothing is stored. Each row
     carries its first problem (an invalid value, else an unknown deal)."""
     checked: list[RowCheck] = []
-    for label, values in rows:
+    for label, values, json in rows:
+        context = JSON_ROW if json else None
         try:
-            checked.append(RowCheck(label, values, DeliveryRow.model_validate(values), None))
+            row = DeliveryRow.model_validate(values, context=context)
+            checked.append(RowCheck(label, values, row, None))
         except ValidationError as exc:
             error = exc.errors()[0]
             reason = value_reason(error)

@@ -10,6 +10,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
 )
@@ -44,11 +45,12 @@ class ReportPagination(BaseModel):
 
 
 # What the document states for a CSV upload: a subset every match of which is accepted (given
-# deal ids the account was issued): the header of COLUMNS and up to 5 rows.
+# deal ids the account was issued): the header of COLUMNS and up to 5 rows. Impressions of four
+# to seven digits and clicks of one to three: a row never has more clicks than impressions.
 _CSV_ROW = (
     r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]),[A-Za-z0-9-]{1,40},(desktop|mobile|tablet|ctv),"
     r"(banner|video|native|ctv|audio),([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr),"
-    r"(US|GB|DE|FR|JP),[0-9]{1,6},[0-9]{1,6},[0-9]{1,6}(\.[0-9]{1,2})?"
+    r"(US|GB|DE|FR|JP),[1-9][0-9]{3,6},[0-9]{1,3},[0-9]{1,6}(\.[0-9]{1,2})?"
 )
 DELIVERY_CSV_PATTERN = (
     r"^date,deal_id,device,format,domain,geo,impressions,clicks,spend\r?\n"
@@ -61,18 +63,27 @@ DELIVERY_CSV_PATTERN = (
 MAX_ROW_COUNT = 10**12
 
 
-def _not_boolean(value: Any) -> Any:
-    """A JSON ``true`` is no count: lax parsing stored it as 1 (a CSV cell is never a bool)."""
+# The validation context of a row sent as JSON: its counts and spend are JSON numbers, as in the
+# document's rows (seed 001's metrics are integers and numbers); a CSV cell is text, parsed.
+JSON_ROW = {"json": True}
+
+
+def _number(value: Any, info: ValidationInfo) -> Any:
+    """A JSON ``true`` is no count: lax parsing stored it as 1 (a CSV cell is never a bool).
+    Nor is a JSON string: lax parsing took ``"spend": "1"`` as $1."""
     if isinstance(value, bool):
         raise ValueError("Input should be a number, not a boolean")
+    if isinstance(value, str) and info.context == JSON_ROW:
+        raise ValueError("Input should be a number, not a string")
     return value
 
 
-Amount = BeforeValidator(_not_boolean)
+Amount = BeforeValidator(_number)
 
 
 class DeliveryRow(BaseModel):
-    """One row of an SSP/DSP delivery export (JSON values or CSV strings, parsed leniently)."""
+    """One row of an SSP/DSP delivery export: JSON values (numbers as numbers: validate with
+    ``context=JSON_ROW``) or CSV strings (parsed)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -83,8 +94,19 @@ class DeliveryRow(BaseModel):
     domain: NonBlank = Field(max_length=255)
     geo: CountryCode
     impressions: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
-    clicks: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
+    clicks: Annotated[int, Amount] = Field(
+        ge=0, le=MAX_ROW_COUNT, description="At most the row's impressions"
+    )
     spend: Annotated[float, Amount] = Field(ge=0, le=MAX_ROW_COUNT, allow_inf_nan=False)
+
+    @field_validator("clicks")
+    @classmethod
+    def _clicks_of_impressions(cls, clicks: int, info: ValidationInfo) -> int:
+        # Every click is on an impression served: more clicks than impressions is a broken row.
+        impressions = info.data.get("impressions")
+        if impressions is not None and clicks > impressions:
+            raise ValueError(f"must be at most impressions ({clicks} > {impressions})")
+        return clicks
 
 
 class DeliveryUpload(BaseModel):

@@ -33,7 +33,7 @@ from beacon.activation.segments import repository
 from beacon.core.errors import ValidationFailed, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, JobFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
-from beacon.core.timefmt import utcnow
+from beacon.core.timefmt import MAX_REPORT_DAYS, date_range_problem, utcnow
 
 CENT = Decimal("0.01")
 # A stored row's spend before rounding, never on the wire: the console's breakdowns add it,
@@ -69,11 +69,10 @@ def create_report(
 ) -> SegmentReport:
     """Validate the scope and queue the report (status ``pending``)."""
     require(role, Action.run_reports)
-    if data.end_date < data.start_date:
-        raise ValidationFailed(
-            f"Invalid value for 'end_date': must not be before start_date "
-            f"({data.end_date.isoformat()} < {data.start_date.isoformat()})"
-        )
+    # Seed 001 states no longest range; Measure's cap (a year) keeps a report from scanning ten.
+    problem = date_range_problem(data.start_date, data.end_date, max_days=MAX_REPORT_DAYS)
+    if problem:
+        raise ValidationFailed(f"Invalid value for 'end_date': {problem}")
     if data.segment_ids:
         found = repository.segments_by_id(
             session, account_id=account_id, segment_ids=data.segment_ids

@@ -22,7 +22,7 @@ from beacon.core.codes import country_code, country_code_schema
 from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
-from beacon.core.timefmt import ISODate, UTCSeconds
+from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds, date_range_problem
 
 CampaignDimension = Literal["date", "domain", "url", "device", "geo"]
 PublisherDimension = Literal[
@@ -31,7 +31,7 @@ PublisherDimension = Literal[
 Device = Literal["desktop", "mobile", "tablet", "ctv"]
 TrafficType = Literal["human", "bot", "ai_agent"]
 
-MAX_RANGE_DAYS = 366
+MAX_RANGE_DAYS = MAX_REPORT_DAYS
 MAX_FILTER_VALUES = 1000
 DEFAULT_LIMIT, MAX_LIMIT = 1000, 10_000
 
@@ -138,11 +138,9 @@ class _ReportCreate(BaseModel):
         start = info.data.get("start_date")
         if start is None:
             return end
-        if start > end:
-            raise ValueError(f"end_date {end} is before start_date {start}")
-        days = (end - start).days + 1
-        if days > MAX_RANGE_DAYS:
-            raise ValueError(f"the range covers {days} days; at most {MAX_RANGE_DAYS} are allowed")
+        problem = date_range_problem(start, end, max_days=MAX_RANGE_DAYS)
+        if problem:
+            raise ValueError(problem)
         return end
 
     @staticmethod

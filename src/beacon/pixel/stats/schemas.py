@@ -17,7 +17,7 @@ from pydantic import (
 
 from beacon.core.codes import country_code_schema
 from beacon.core.openapi import generate_within
-from beacon.core.timefmt import ISODate, utcnow
+from beacon.core.timefmt import ISODate, date_range_problem, utcnow
 from beacon.pixel.reports.schemas import (
     MAX_FILTER_VALUES,
     MAX_RANGE_DAYS,
@@ -107,11 +107,9 @@ class StatsQuery(BaseModel):
         today = utcnow().date()
         end = end or today
         start = info.data.get("start_date") or end - dt.timedelta(days=DEFAULT_RANGE_DAYS - 1)
-        if start > end:
-            raise ValueError(f"end_date {end} is before start_date {start}")
-        days = (end - start).days + 1
-        if days > MAX_RANGE_DAYS:
-            raise ValueError(f"the range covers {days} days; at most {MAX_RANGE_DAYS} are allowed")
+        problem = date_range_problem(start, end, max_days=MAX_RANGE_DAYS)
+        if problem:
+            raise ValueError(problem)
         return end
 
     @field_validator("interval")
