@@ -148,8 +148,7 @@ def _bearer_token(client: TestClient, db: Database) -> str:
 # request is sent, the harness points each such reference at real resources of the caller's
 # account, created once per test over the API (the same way it substitutes credentials). It
 # also keeps dates within the documented rules across fields (end on or after start, a pixel
-# or segment report or stats range of at most 366 days) and a delivery row's clicks at most its
-# impressions. Everything else is sent as generated.
+# or segment report or stats range of at most 366 days). Everything else is sent as generated.
 
 
 class _Resources:
@@ -340,13 +339,6 @@ def _delivery_refs(case: schemathesis.Case, resources: _Resources) -> None:
     for row in _body(case).get("rows") or []:
         if isinstance(row, dict) and "deal_id" in row:
             row["deal_id"] = deal
-        if isinstance(row, dict) and _counts(row.get("impressions"), row.get("clicks")):
-            row["clicks"] = min(row["clicks"], row["impressions"])
-
-
-def _counts(*values: Any) -> bool:
-    """Whether every value is a generated number (else the row is left as generated)."""
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
 
 
 _HARNESS: dict[str, Callable[[schemathesis.Case, _Resources], None]] = {

@@ -45,12 +45,11 @@ class ReportPagination(BaseModel):
 
 
 # What the document states for a CSV upload: a subset every match of which is accepted (given
-# deal ids the account was issued): the header of COLUMNS and up to 5 rows. Impressions of four
-# to seven digits and clicks of one to three: a row never has more clicks than impressions.
+# deal ids the account was issued): the header of COLUMNS and up to 5 rows.
 _CSV_ROW = (
     r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]),[A-Za-z0-9-]{1,40},(desktop|mobile|tablet|ctv),"
     r"(banner|video|native|ctv|audio),([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr),"
-    r"(US|GB|DE|FR|JP),[1-9][0-9]{3,6},[0-9]{1,3},[0-9]{1,6}(\.[0-9]{1,2})?"
+    r"(US|GB|DE|FR|JP),[0-9]{1,6},[0-9]{1,6},[0-9]{1,6}(\.[0-9]{1,2})?"
 )
 DELIVERY_CSV_PATTERN = (
     r"^date,deal_id,device,format,domain,geo,impressions,clicks,spend\r?\n"
@@ -94,19 +93,10 @@ class DeliveryRow(BaseModel):
     domain: NonBlank = Field(max_length=255)
     geo: CountryCode
     impressions: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
-    clicks: Annotated[int, Amount] = Field(
-        ge=0, le=MAX_ROW_COUNT, description="At most the row's impressions"
-    )
+    # Not bounded by the row's impressions: an export attributes a click to the day it
+    # happened, so a day's row may carry clicks on an earlier day's impressions.
+    clicks: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
     spend: Annotated[float, Amount] = Field(ge=0, le=MAX_ROW_COUNT, allow_inf_nan=False)
-
-    @field_validator("clicks")
-    @classmethod
-    def _clicks_of_impressions(cls, clicks: int, info: ValidationInfo) -> int:
-        # Every click is on an impression served: more clicks than impressions is a broken row.
-        impressions = info.data.get("impressions")
-        if impressions is not None and clicks > impressions:
-            raise ValueError(f"must be at most impressions ({clicks} > {impressions})")
-        return clicks
 
 
 class DeliveryUpload(BaseModel):
