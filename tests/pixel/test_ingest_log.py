@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from click.testing import Result
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 from tests.support import LiveServer, run_cli
+from typer.testing import CliRunner
 
 from beacon.core.db import Database
 from beacon.pixel.enrich import HitRejected
+from beacon.pixel.hits import HitEnricher, event_record
 from beacon.pixel.ingest_log import UnreadableLog, check_readable, parse_line
 from beacon.pixel.models import PixelCampaign, PixelRollup
+from beacon.pixel.spool import Spool
 
 GPTBOT = "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)"
 CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
@@ -237,3 +246,161 @@ def test_beside_a_running_server_the_summary_counts_what_the_server_flushed(
     assert f"Read {lines} lines: {lines} events spooled" in result.stdout
     assert f"Flushed {lines} hits into the rollups (0 rejected)." in result.stdout
     assert _hits(db) == lines
+
+
+def _ingest_in_process(env: dict[str, str], *args: str) -> Result:
+    """`beacon ingest-log` run in this process, so that a test can patch what it calls."""
+    from beacon import cli
+
+    return CliRunner().invoke(cli.app, ["ingest-log", *args], env=env)
+
+
+def test_a_quarantined_segment_is_said_quarantined_not_waiting(
+    tmp_path: Path, database_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its segment was reported as "waiting", for `beacon serve` to count: a quarantined
+    # segment is never counted by anyone until a person looks at it.
+    cid = _campaign(db)
+    log = tmp_path / "access.log"
+    log.write_text(LOG)
+
+    def poison(self: HitEnricher, record: bytes) -> None:
+        raise RuntimeError("a record the enrichment cannot handle")
+
+    monkeypatch.setattr(HitEnricher, "count_key", poison)
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
+    result = _ingest_in_process(
+        env, "--campaign", str(cid), "--site", "https://x.example", str(log)
+    )
+    assert result.exit_code == 0, result.output
+    assert "Flushed 0 hits into the rollups (0 rejected)." in result.stdout
+    quarantine = tmp_path / "data" / "spool" / "pixel" / "quarantine"
+    assert len(list(quarantine.glob("*.seg"))) == 1
+    assert "1 spool segment(s) of this run could not be counted and were quarantined" in (
+        result.stderr
+    )
+    assert str(quarantine) in result.stderr
+    assert "stay in the spool" not in result.stderr and "beacon serve" not in result.stderr
+    assert _hits(db) == 0
+
+
+def test_segment_counts_are_looked_up_by_primary_key(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    # A LIKE 'stem.%' lookup scanned the whole table (30 days of segments) once per segment.
+    cid = _campaign(db)
+    log = tmp_path / "access.log"
+    log.write_text(LOG)
+    statements: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object,
+                context: object, executemany: bool) -> None:  # fmt: skip
+        if statement.lstrip().upper().startswith("SELECT") and "pixel_spool_segments" in statement:
+            statements.append((statement, parameters))
+
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data"),
+           "BEACON_PIXEL_SEGMENT_MAX_BYTES": "1"}  # fmt: skip
+    event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        args = ("--campaign", str(cid), "--site", "https://www.example.com", str(log))
+        result = _ingest_in_process(env, *args)
+    finally:
+        event.remove(Engine, "before_cursor_execute", capture)
+    assert result.exit_code == 0, result.output
+    assert "Flushed 3 hits into the rollups (0 rejected)." in result.stdout
+    assert statements
+    with db.engine.begin() as conn:
+        postgres = conn.dialect.name == "postgresql"
+        if postgres:  # any usable index, however few the rows
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement, parameters in statements:
+            explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+            plan = " ".join(
+                str(row[-1]) for row in conn.exec_driver_sql(explain + statement, parameters)
+            )
+            index = "pk_pixel_spool_segments" if postgres else "sqlite_autoindex_pixel_spool"
+            assert index in plan and "Seq Scan" not in plan, (statement, plan)
+
+
+def _spool_events(spool_dir: Path, campaign_id: int, pages: list[str]) -> None:
+    with Spool(spool_dir) as spool:
+        for page in pages:
+            spool.append(
+                event_record(ts=1768471200.0, campaign_id=campaign_id, url=page,
+                             user_agent=CHROME, ip="71.192.0.1", country=None, macros={})
+            )  # fmt: skip
+
+
+def test_leftovers_of_earlier_runs_are_flushed_and_reported_apart(
+    tmp_path: Path, database_url: str, db: Database
+) -> None:
+    # A run whose flush failed saved its byte offset all the same: its hits were only in the
+    # spool, and a cron-only site (no `beacon serve`) never counted them.
+    cid = _campaign(db)
+    spool_dir = tmp_path / "data" / "spool" / "pixel"
+    _spool_events(
+        spool_dir, cid, ["https://www.example.com/old/1", "https://www.example.com/old/2"]
+    )
+    orphan = spool_dir / f"{1:020d}-999999-000001.open"  # a writer killed before sealing
+    orphan.write_bytes(
+        event_record(ts=1768471200.0, campaign_id=cid, url="https://www.example.com/old/3",
+                     user_agent=CHROME, ip="71.192.0.1", country=None, macros={}) + b"\n"
+    )  # fmt: skip
+    log = tmp_path / "access.log"
+    log.write_text(LOG)
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
+    args = ("ingest-log", "--campaign", str(cid), "--site", "https://www.example.com")
+    result = run_cli(*args, str(log), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Flushed 3 hits into the rollups (0 rejected)." in result.stdout  # this run's own
+    assert (
+        "Also flushed 3 hits (0 rejected) of 2 segment(s) left in the spool by earlier runs "
+        "or other processes." in result.stdout
+    )
+    assert _hits(db) == 6
+    assert not list(spool_dir.glob("*.seg")) and not list(spool_dir.glob("*.open"))
+
+
+def test_a_segment_held_by_another_flusher_is_waited_for_within_a_limit(
+    tmp_path: Path, database_url: str, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The wait for a segment a server's flusher held was a blocking flock: a flusher stuck
+    # on a database lock hung a cron job forever.
+    cid = _campaign(db)
+    log = tmp_path / "access.log"
+    log.write_text(LOG)
+    held: list[int] = []
+    seal = Spool._seal_current
+
+    def sealed_and_taken(self: Spool) -> Path | None:
+        sealed = seal(self)
+        if sealed is not None:  # a server's flusher claims it at once, and keeps it
+            fd = os.open(sealed, os.O_RDONLY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            held.append(fd)
+        return sealed
+
+    monkeypatch.setattr(Spool, "_seal_current", sealed_and_taken)
+    release = threading.Timer(5.0, lambda: [os.close(fd) for fd in held])
+    release.start()
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "data")}
+    args = ("--campaign", str(cid), "--site", "https://www.example.com", "--flusher-wait", "0.5")
+    started = time.monotonic()
+    try:
+        result = _ingest_in_process(env, *args, str(log))
+        elapsed = time.monotonic() - started
+    finally:
+        release.cancel()
+        for fd in held:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    assert result.exit_code == 0, result.output
+    assert elapsed < 4, elapsed
+    assert len(held) == 1
+    assert "waiting for the server's flusher…" in result.stderr
+    assert "Flushed 0 hits into the rollups (0 rejected)." in result.stdout
+    assert (
+        "1 spool segment(s) of this run are still held by another flusher after 0.5 s"
+        in result.stderr
+    )
+    assert _hits(db) == 0

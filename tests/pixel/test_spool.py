@@ -1,9 +1,11 @@
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -182,3 +184,23 @@ def test_segments_are_private_to_the_service_user(tmp_path: Path) -> None:
     sealed = spool.seal()
     assert sealed is not None
     assert os.stat(sealed).st_mode & 0o007 == 0
+
+
+def test_a_claim_waits_for_its_holder_only_so_long(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, remember_sealed=True)
+    spool.append(b"hit")
+    sealed = spool.seal()
+    assert sealed is not None
+    (remembered,) = spool.sealed_here  # its id, taken while no flusher could delete it
+    assert remembered.path == sealed and remembered.segment_id.startswith(f"{sealed.stem}.")
+    other = Spool(tmp_path)  # another process's handle, in effect
+    holder = contextlib.ExitStack()
+    assert holder.enter_context(spool.claim(sealed))
+    waits: list[float] = []
+    started = time.monotonic()
+    with other.claim(sealed, wait=0.3, on_wait=lambda: waits.append(1)) as claimed:
+        assert not claimed  # the holder kept it past the wait: it was a blocking flock
+    assert 0.3 <= time.monotonic() - started < 2 and waits == [1]
+    threading.Timer(0.2, holder.close).start()
+    with other.claim(sealed, wait=5) as claimed:
+        assert claimed  # taken as soon as the holder let go

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from beacon.core.cli import DataDir, load_settings, prepare
 from beacon.core.ids import MAX_ID
+
+if TYPE_CHECKING:
+    from beacon.pixel.consumer import FlushResult
+    from beacon.pixel.ingest_log import Flushed
 
 
 def ingest_log(
@@ -29,6 +33,14 @@ def ingest_log(
         bool,
         typer.Option("--force", help="Ingest the whole file again, even lines already counted."),
     ] = False,
+    flusher_wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait, in all, for this run's spool segments a running server's "
+            "flusher holds; it counts any still held then.",
+        ),
+    ] = 60.0,
     data_dir: DataDir = None,
 ) -> None:
     """Count the GET page loads of an nginx/Apache combined-format access log as server-side
@@ -85,10 +97,13 @@ def ingest_log(
             progress=lambda n: progress.advance(task, n) if log_file.suffix != ".gz" else None,
         )
     spool.close()
+    consumer = make_consumer(settings=settings, db=db, spool=spool)
     flushed = ingest_log.flush_spooled(
-        consumer=make_consumer(settings=settings, db=db, spool=spool),
+        consumer=consumer,
         db=db,
         segments=spool.sealed_here,
+        wait=flusher_wait,
+        on_wait=lambda: typer.echo("waiting for the server's flusher…", err=True),
     )
     end = start + summary.bytes
     head = ingest_log.identify(log_file, head_bytes=ingest_log.head_length(log_file, end))
@@ -104,13 +119,52 @@ def ingest_log(
             lines=done_lines + summary.lines,
             path=str(log_file.resolve()),
         )
+    leftovers = ingest_log.flush_leftovers(consumer=consumer, own=spool.sealed_here)
     db.dispose()
     skipped = ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()) or "none"
     typer.echo(f"Read {summary.lines} lines: {summary.spooled} events spooled; skipped: {skipped}.")
     typer.echo(f"Flushed {flushed.counted} hits into the rollups ({flushed.rejected} rejected).")
-    if flushed.waiting:
+    if leftovers.segments:
         typer.echo(
-            f"warning: {flushed.waiting} spool segment(s) of this run could not be flushed now "
-            "(a flush failed); they stay in the spool and `beacon serve` counts them.",
-            err=True,
+            f"Also flushed {leftovers.counted} hits ({leftovers.rejected.total()} rejected) of "
+            f"{leftovers.segments} segment(s) left in the spool by earlier runs or other processes."
         )
+    for warning in _uncounted(flushed, leftovers, flusher_wait, spool.directory):
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _uncounted(
+    flushed: Flushed, leftovers: FlushResult, waited: float, spool_dir: Path
+) -> list[str]:
+    """What the summary says about segments that were not counted, and who counts them."""
+    from beacon.pixel.spool import QUARANTINE_DIR
+
+    quarantine = spool_dir / QUARANTINE_DIR
+    lines = []
+    if flushed.held:
+        lines.append(
+            f"{flushed.held} spool segment(s) of this run are still held by another flusher "
+            f"after {waited:g} s; it counts them (not in the totals above)."
+        )
+    if flushed.failed or leftovers.failed:
+        lines.append(
+            f"{flushed.failed + leftovers.failed} spool segment(s) could not be flushed now (a "
+            "database or file error, logged above); they stay in the spool for `beacon serve` "
+            "or the next `beacon ingest-log` to count."
+        )
+    if flushed.quarantined:
+        lines.append(
+            f"{flushed.quarantined} spool segment(s) of this run could not be counted and were "
+            f"quarantined in {quarantine}: nothing counts them until a person looks at them."
+        )
+    if leftovers.quarantined:
+        lines.append(
+            f"{leftovers.quarantined} spool segment(s) left by others could not be counted and "
+            f"were quarantined in {quarantine}."
+        )
+    if flushed.missing:
+        lines.append(
+            f"{flushed.missing} spool segment(s) of this run are neither counted nor in the "
+            "spool or its quarantine (removed by hand?)."
+        )
+    return lines

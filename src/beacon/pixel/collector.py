@@ -4,7 +4,8 @@
 (the script tag's beacon) answers 204, both with `Cache-Control: no-store`; the beacon's
 answer allows any origin (`Access-Control-Allow-Origin: *`, no credentials: nothing here
 reads a cookie), and `OPTIONS` answers a CORS preflight, for a tag that posts JSON with
-`fetch`. `POST` to the image is 405: it is no beacon, and no image shows its answer. A hit is appended
+`fetch`. `POST` to the image is 405: it is no beacon, and no image shows its answer (the 405
+allows any origin too, so a cross-origin `fetch` sees it rather than a CORS error). A hit is appended
 to the spool *before* the response is sent, so an acknowledged hit survives `kill -9`; that
 append (one `os.write`) is the only I/O here. No database, no auth, no parsing beyond the
 campaign id and a few length checks: enrichment happens in the consumer.
@@ -69,8 +70,9 @@ def _preflight_headers(methods: bytes) -> list[tuple[bytes, bytes]]:
 
 _GIF_PREFLIGHT_HEADERS = _preflight_headers(_GIF_METHODS)
 _BEACON_PREFLIGHT_HEADERS = _preflight_headers(_BEACON_METHODS)
-_GIF_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", _GIF_METHODS)]
-_BEACON_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", _BEACON_METHODS)]
+# Any origin here too: without it a cross-origin fetch sees a CORS error, not the 405.
+_GIF_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", _GIF_METHODS), _ANY_ORIGIN]
+_BEACON_NOT_ALLOWED_HEADERS = [(b"content-length", b"0"), (b"allow", _BEACON_METHODS), _ANY_ORIGIN]
 
 
 class PixelCollector:

@@ -27,14 +27,17 @@ def record_segment(session: Session, *, segment_id: str, hits: int, rejected: in
     session.flush()
 
 
-def segment_counts(session: Session, *, stem: str) -> tuple[int, int] | None:
-    """(hits, rejected) of the processed segment whose file was ``stem``.seg; None before."""
-    row = session.execute(
-        select(PixelSpoolSegment.hits, PixelSpoolSegment.rejected).where(
-            PixelSpoolSegment.segment_id.startswith(f"{stem}.", autoescape=True)
+def segment_counts(session: Session, segment_ids: Collection[str]) -> dict[str, tuple[int, int]]:
+    """(hits, rejected) of each of ``segment_ids`` already processed (by primary key)."""
+    found: dict[str, tuple[int, int]] = {}
+    for part in slices(sorted(segment_ids), 500):
+        rows = session.execute(
+            select(
+                PixelSpoolSegment.segment_id, PixelSpoolSegment.hits, PixelSpoolSegment.rejected
+            ).where(PixelSpoolSegment.segment_id.in_(part))
         )
-    ).first()
-    return None if row is None else (row.hits, row.rejected)
+        found.update((row.segment_id, (row.hits, row.rejected)) for row in rows)
+    return found
 
 
 def existing_campaign_ids(session: Session, ids: Collection[int]) -> set[int]:

@@ -30,13 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import logging
+import math
 import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -53,7 +53,7 @@ from beacon.pixel.hits import HitEnricher
 from beacon.pixel.metrics import FlushMetrics
 from beacon.pixel.profiling import profiled
 from beacon.pixel.rollups import RollupKey, increment
-from beacon.pixel.spool import Spool, read_segment
+from beacon.pixel.spool import Spool, read_segment, segment_id
 
 log = logging.getLogger("beacon.pixel.consumer")
 
@@ -162,19 +162,37 @@ class SpoolConsumer:
             self.seal()
             result = FlushResult()
             for path in self.spool.sealed_segments():
-                with self.spool.claim(path, wait=final) as claimed:
+                with self.spool.claim(path, wait=math.inf if final else 0.0) as claimed:
                     if claimed:
                         result.add(self.process_segment(path))
                 self.publish_backlog()
             self.publish_backlog()
             return result
 
-    def flush_segments(self, paths: Iterable[Path]) -> FlushResult:
-        """Count these sealed segments now, waiting for any another flusher holds; one it
-        counted and deleted meanwhile is skipped (its counts are in `pixel_spool_segments`)."""
+    def flush_segments(
+        self,
+        paths: Iterable[Path],
+        *,
+        wait: float = 0.0,
+        on_wait: Callable[[], object] = lambda: None,
+    ) -> FlushResult:
+        """Count these sealed segments now. One another flusher holds is waited for, up to
+        ``wait`` seconds for all of them together (``on_wait`` is called when a first wait
+        starts), then left to it; one it counted and deleted meanwhile is skipped (its
+        counts are in `pixel_spool_segments`)."""
+        deadline = time.monotonic() + wait
+        waited = False
+
+        def waiting() -> None:
+            nonlocal waited
+            if not waited:
+                waited = True
+                on_wait()
+
         result = FlushResult()
         for path in paths:
-            with self.spool.claim(path, wait=True) as claimed:
+            left = max(deadline - time.monotonic(), 0.0)
+            with self.spool.claim(path, wait=left, on_wait=waiting) as claimed:
                 if claimed:
                     result.add(self.process_segment(path))
         return result
@@ -183,12 +201,12 @@ class SpoolConsumer:
         """Count one sealed segment into the rollups exactly once, then delete it."""
         started = time.perf_counter()
         try:
-            segment_id = _segment_id(path)
+            segment = segment_id(path)
         except FileNotFoundError:
             return FlushResult()  # another process flushed and deleted it meanwhile
         try:
             with gc_paused():
-                result = self._count(path, segment_id)
+                result = self._count(path, segment)
         except (SQLAlchemyError, OSError):
             log.exception("flushing spool segment %s failed; will retry", path.name)
             self.metrics.flush_errors.inc()
@@ -301,14 +319,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-def _segment_id(path: Path) -> str:
-    # The name alone could repeat across hosts (same pid in two containers); the content
-    # hash makes the id belong to these exact bytes.
-    with path.open("rb") as segment:
-        digest = hashlib.file_digest(segment, "blake2b").hexdigest()[:16]
-    return f"{path.stem}.{digest}"
 
 
 def _fsync_file(path: Path) -> None:

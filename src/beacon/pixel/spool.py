@@ -19,6 +19,10 @@ sealed segments through `claim`, an exclusive `flock` on the sealed file held wh
 segment is counted and deleted, so each segment is processed by one flusher at a time; the
 kernel releases the claim of a flusher that dies, and the next one takes the segment over.
 
+Ids: a segment is known to the database by `segment_id` (its name and a hash of its bytes). A
+writer that reports on its own hits (`beacon ingest-log`, ``remember_sealed``) takes the id of
+each segment it seals while it still holds it, as a flusher may count and delete it at once.
+
 Quarantine: a sealed segment the flusher cannot process (see `consumer`) is moved to
 `quarantine/` under the directory, out of the way of the segments behind it.
 
@@ -29,17 +33,38 @@ without its newline is not a record and is skipped.
 from __future__ import annotations
 
 import fcntl
+import hashlib
+import math
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".seg"
 QUARANTINE_DIR = "quarantine"
+_CLAIM_POLL_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class SealedSegment:
+    """A segment a spool handle sealed, with its id taken before any flusher could take it."""
+
+    path: Path
+    segment_id: str
+
+
+def segment_id(path: str | os.PathLike[str]) -> str:
+    """The id a processed segment is recorded under: its name and a hash of its bytes."""
+    # The name alone could repeat across hosts (same pid in two containers); the content
+    # hash makes the id belong to these exact bytes.
+    with open(path, "rb") as segment:
+        digest = hashlib.file_digest(segment, "blake2b").hexdigest()[:16]
+    return f"{Path(path).stem}.{digest}"
 
 
 def read_segment(path: str | os.PathLike[str]) -> Iterator[bytes]:
@@ -73,7 +98,7 @@ class Spool:
         # The segments this handle sealed, for a writer that reports on its own hits (`beacon
         # ingest-log`); off for the server, whose list would only grow.
         self.remember_sealed = remember_sealed
-        self.sealed_here: list[Path] = []
+        self.sealed_here: list[SealedSegment] = []
         self.recovered: list[Path] = self._seal_orphans()
 
     def append(self, record: bytes) -> None:
@@ -101,19 +126,24 @@ class Spool:
         return sorted(self.directory.glob(f"*{SEALED_SUFFIX}"))
 
     @contextmanager
-    def claim(self, path: str | os.PathLike[str], *, wait: bool = False) -> Iterator[bool]:
+    def claim(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        wait: float = 0.0,
+        on_wait: Callable[[], object] | None = None,
+    ) -> Iterator[bool]:
         """Hold ``path`` exclusively while the block runs; yields False (holding nothing) when
-        another flusher holds it (``wait``: once it let go) or it is gone (flushed and
-        deleted meanwhile)."""
+        another flusher holds it for more than ``wait`` seconds (`math.inf`: until it lets
+        go; ``on_wait`` is called as the wait starts) or it is gone (flushed and deleted
+        meanwhile)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
             yield False
             return
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not _lock(fd, wait=wait, on_wait=on_wait):
                 yield False  # another flusher holds it (or its writer is still sealing it)
                 return
             yield _same_file(fd, path)  # not deleted by a flusher between our open and lock
@@ -199,9 +229,11 @@ class Spool:
             return None
         sealed = path.with_suffix(SEALED_SUFFIX)
         path.rename(sealed)  # renamed while still locked, so no recovery can race us
-        os.close(fd)
-        if self.remember_sealed:
-            self.sealed_here.append(sealed)
+        try:
+            if self.remember_sealed:  # still locked: no flusher has deleted it yet
+                self.sealed_here.append(SealedSegment(sealed, segment_id(sealed)))
+        finally:
+            os.close(fd)
         return sealed
 
     def _seal_orphans(self) -> list[Path]:
@@ -228,6 +260,30 @@ class Spool:
             finally:
                 os.close(fd)
         return recovered
+
+
+def _lock(fd: int, *, wait: float, on_wait: Callable[[], object] | None) -> bool:
+    """Take an exclusive flock on ``fd``, waiting at most ``wait`` seconds for its holder."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        if wait <= 0:
+            return False
+    if on_wait is not None:
+        on_wait()
+    if math.isinf(wait):
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(_CLAIM_POLL_SECONDS, left))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            continue
+    return False
 
 
 def _same_file(fd: int, path: str | os.PathLike[str]) -> bool:
