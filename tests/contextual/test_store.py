@@ -263,6 +263,32 @@ def test_a_page_stored_under_a_hosts_root_dot_and_its_own_key_counts_once_for_it
     assert [c["id"] for c in aggregate_["iab_categories"]] == ["IAB19"]
 
 
+def test_a_page_written_back_under_its_pre_0209_key_counts_once_for_its_domain(
+    db: Database,
+) -> None:
+    # A worker (or an older server) running through migration 0209 writes its result back under
+    # the claimed row's old key ('/%c3%bc', '/ü'): beside the re-keyed row, a second page of the
+    # domain, counted twice in its aggregate. Such a row alone still counts.
+    from beacon.contextual.classification_repository import stored_key
+
+    with db.transaction() as session:
+        for key, keyword in (
+            (stored_key("https://example.com/%C3%BC"), "new"),
+            (stored_key("https://example.com/%c3%bc"), "lower"),
+            (stored_key("https://example.com/ü"), "raw"),
+            (stored_key("https://example.com/b"), "b"),
+            (stored_key("https://example.com/%e9t%e9"), "alone"),
+        ):
+            save_classification(
+                session, url=key[0], domain="example.com", key=key,
+                classification=page("IAB19", 0.9, keyword, 0.8), engine_version="t",
+                classified_at=utcnow(),
+            )  # fmt: skip
+    with db.transaction() as session:
+        aggregate_ = classifications_for_domains(session, ["example.com"])["example.com"]
+    assert aggregate_["keywords"] == ["new", "b", "alone"]
+
+
 def test_a_raw_path_and_its_escaped_form_queue_and_read_one_row(db: Database) -> None:
     # 'example.com/ü' copied from an address bar and a pixel's '/%C3%BC' (a browser's
     # location.href) are one page: one queued row, one result read by either spelling.

@@ -144,11 +144,11 @@ def classifications_for_domains(
 
 def _one_per_page(pages: dict[str, Classification]) -> list[Classification]:
     """The classifications of a domain's rows by URL, a page stored under an older key and
-    under its own (written before writes found the older row) counted once, by its own."""
+    under its own counted once, by its own: a root-dot key written before writes found the
+    dotted row, or a path's pre-0209 key ('/ü', '/%c3%bc') a worker running through that
+    migration wrote its result back under. A row under an older key alone counts."""
     return [
-        page
-        for url, page in pages.items()
-        if not (older_url_keys(url) and url_key(url)[0] in pages)
+        page for url, page in pages.items() if (own := url_key(url)[0]) == url or own not in pages
     ]
 
 

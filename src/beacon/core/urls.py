@@ -263,15 +263,17 @@ def _normalized(url: str, *, root_dot: bool) -> str:
     return urlunsplit((scheme, host, canonical_path(parts.path or "/"), encoded, ""))
 
 
-# What a browser escapes in a path (as UTF-8): any character but printable ASCII; and an escape.
-_PATH_TO_ESCAPE = re.compile(r"[^\x21-\x7e]+|%[0-9a-fA-F]{2}")
+# What a browser escapes in a path (as UTF-8, the WHATWG path percent-encode set): any character
+# but printable ASCII, and '"', '<', '>', '`', '{', '}' ('^' is kept, as Chrome keeps it); and
+# an escape (upper-cased). Migration 0209 holds a frozen copy of this rule.
+_PATH_TO_ESCAPE = re.compile(r'(?:[^\x21-\x7e]|["<>`{}])+|%[0-9a-fA-F]{2}')
 
 
 def canonical_path(path: str) -> str:
     """``path`` as a browser sends it (``location.href``, so a pixel's page): every character
-    but printable ASCII escaped as UTF-8, and ``%xx`` escapes in upper case (RFC 3986 2.1).
-    An escape is never decoded ('%2F' stays), reserved characters stay as they are, and an
-    escaped path is its own canonical form.
+    but printable ASCII, and '"<>`{}', escaped as UTF-8, and ``%xx`` escapes in upper case
+    (RFC 3986 2.1). An escape is never decoded ('%2F' stays), reserved characters stay as they
+    are, and an escaped path is its own canonical form.
 
     A raw 'example.com/ü' copied from an address bar and its '/%C3%BC' were two store keys, so
     two rows, fetched and classified twice. Whitespace the dropped query or fragment left at the
