@@ -183,11 +183,11 @@ def test_script_sends_page_url_referrer_and_macros_by_beacon() -> None:
 
 
 def test_the_script_tag_stays_small() -> None:
-    """docs/measure.md states its size: about 1,015 bytes gzipped for the generic pixel."""
+    """docs/measure.md states its size: about 1,038 bytes gzipped for the generic pixel."""
     generic = snippets(BASE, 609, None).script
-    assert len(gzip.compress(generic.encode(), 9)) <= 1040
+    assert len(gzip.compress(generic.encode(), 9)) <= 1060
     with_macros = snippets(BASE, 609, "The Trade Desk").script
-    assert len(gzip.compress(with_macros.encode(), 9)) <= 1145
+    assert len(gzip.compress(with_macros.encode(), 9)) <= 1170
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")

@@ -225,8 +225,11 @@ def snippets(
 
 # The script tag after its endpoint `e` and fields `d` (readable names in docs/measure.md):
 # `p` sends an object by beacon, else as an image's query string. The impression goes first
-# with a made-up id `i`. Where the tag can measure (it sits in the ad's element `t`, which is
-# rendered, and the browser has IntersectionObserver and the Page Visibility API) it sends
+# with a made-up id `i`. Where the tag can measure (it sits in the ad's element `t`, and the
+# browser has IntersectionObserver and the Page Visibility API) it waits (`M`) until `t` is
+# rendered, checking every 0.1 s for up to 10 s (`K` counts): an out-of-process iframe's
+# document has no layout at all (no client rects, a 0 x 0 viewport) until the publisher's page
+# has laid out the iframe, which a busy page does late. Once `t` is rendered it sends
 # `measurable`, then watches the element (`g`: the <video> inside it when there is one) and
 # sends `viewable` once the MRC threshold has held for the whole duration `m` without a break:
 # display >= 50% of pixels in view (>= 30% at 242,500 px2 or more, `l`) for 1 s; video >= 50%
@@ -253,10 +256,9 @@ _TAG_BODY = (
     "if(!d.{cb})d.{cb}=Date.now()+''+Math.floor(Math.random()*1e6);"
     "d.{iid}=i;p(d);"
     "var t=s&&s.parentElement;"
-    "if(!t||t==D.head||!t.getClientRects().length||!window.IntersectionObserver"
-    "||D.visibilityState==null)return;"
+    "if(!t||t==D.head||!window.IntersectionObserver||D.visibilityState==null)return;"
     "var v=t.tagName=='VIDEO'?t:t.querySelector('video'),g=v||t,m=v?2e3:1e3,"
-    "r=0,a=-1,q=0,h=0,z=0,w=0,F=self!=top,P=performance,"
+    "r=0,a=-1,q=0,h=0,z=0,w=0,K=0,F=self!=top,P=performance,"
     "o=new IntersectionObserver(y,{threshold:[0,.3,.5,1]});"
     "function l(b){return!v&&b.width*b.height>=242500?.3:.5}"
     "function y(x){for(var j=0;j<x.length;j++){"
@@ -273,8 +275,9 @@ _TAG_BODY = (
     "else if(X<0||Y<0||X*Y<b.width*b.height*l(b)){r=0;o.unobserve(g);o.observe(g)}"
     "f(n);if(a>=0&&n-a>=m){z=1;clearTimeout(h);o.disconnect();p({{iid}:i,{ev}:'viewable'})}}"
     "function u(){f(q=P.now())}"
+    "function M(){if(!t.getClientRects().length){if(++K<100)setTimeout(M,100);return}"
     "p({{iid}:i,{ev}:'measurable'});o.observe(g);D.addEventListener('visibilitychange',u);"
-    "if(v)['play','playing','pause','ended'].forEach(function(n){v.addEventListener(n,u)});"
+    "if(v)['play','playing','pause','ended'].forEach(function(n){v.addEventListener(n,u)})}M();"
 )
 
 
