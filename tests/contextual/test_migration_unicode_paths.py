@@ -332,3 +332,19 @@ def _check_re_keyed(conn: Connection, ids: dict[str, int]) -> None:
     assert (both["url_count"], both["domain_count"]) == (3, 1)
     assert orjson.loads(both["top_domains"]) == [{"domain": "example.com", "url_count": 3}]
     assert segments[ids["s_raw"]]["url_count"] == 1
+
+
+def test_the_sqlite_prefilter_finds_a_key_holding_a_nul() -> None:
+    # SQLite's GLOB stops reading a text at a NUL: a key with one after its last printable
+    # character escaped the filter (PostgreSQL can not store a NUL).
+    import sqlalchemy as sa
+
+    engine = sa.create_engine("sqlite://")
+    keys = sa.table("keys", sa.column("url", sa.String))
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE keys (url TEXT)"))
+        for url in ("https://example.com/a\x00ü", "https://example.com/plain"):
+            conn.execute(insert(keys).values(url=url))
+        found = conn.scalars(select(keys.c.url).where(migration._maybe_raw(conn, keys.c.url)))
+        assert list(found) == ["https://example.com/a\x00ü"]
+    assert migration.new_key("https://example.com/a\x00ü") is not None

@@ -289,6 +289,29 @@ def test_a_page_written_back_under_its_pre_0209_key_counts_once_for_its_domain(
     assert aggregate_["keywords"] == ["new", "b", "alone"]
 
 
+def test_a_pages_rows_under_two_older_keys_alone_count_once_for_its_domain(
+    db: Database,
+) -> None:
+    # Two pre-0209 spellings of one page ('/%c3%a9', '/é') and no row under its own key
+    # ('/%C3%A9'): one page of the domain, counted once (the first row), not twice.
+    from beacon.contextual.classification_repository import stored_key
+
+    with db.transaction() as session:
+        for key, keyword in (
+            (stored_key("https://example.com/%c3%a9"), "lower"),
+            (stored_key("https://example.com/é"), "raw"),
+            (stored_key("https://example.com/b"), "b"),
+        ):
+            save_classification(
+                session, url=key[0], domain="example.com", key=key,
+                classification=page("IAB19", 0.9, keyword, 0.8), engine_version="t",
+                classified_at=utcnow(),
+            )  # fmt: skip
+    with db.transaction() as session:
+        aggregate_ = classifications_for_domains(session, ["example.com"])["example.com"]
+    assert aggregate_["keywords"] == ["lower", "b"]
+
+
 def test_a_raw_path_and_its_escaped_form_queue_and_read_one_row(db: Database) -> None:
     # 'example.com/ü' copied from an address bar and a pixel's '/%C3%BC' (a browser's
     # location.href) are one page: one queued row, one result read by either spelling.

@@ -143,13 +143,25 @@ def classifications_for_domains(
 
 
 def _one_per_page(pages: dict[str, Classification]) -> list[Classification]:
-    """The classifications of a domain's rows by URL, a page stored under an older key and
-    under its own counted once, by its own: a root-dot key written before writes found the
-    dotted row, or a path's pre-0209 key ('/ü', '/%c3%bc') a worker running through that
-    migration wrote its result back under. A row under an older key alone counts."""
-    return [
-        page for url, page in pages.items() if (own := url_key(url)[0]) == url or own not in pages
-    ]
+    """The classifications of a domain's rows by URL, one per page: rows of one page under
+    its own key and older keys count once, by the row under its own key when there is one.
+    Older keys: a root-dot key written before writes found the dotted row, or a path's
+    pre-0209 key ('/ü', '/%c3%bc') a worker running through that migration wrote its result
+    back under. A page's rows under older keys alone count once, by the first."""
+    by_page: dict[str, Classification] = {}
+    for url, page in pages.items():
+        own = _own_key(url)
+        if url == own or own not in by_page:
+            by_page[own] = page
+    return list(by_page.values())
+
+
+def _own_key(url: str) -> str:
+    """``url_key``'s key without its hash (a domain's aggregate keys every one of its pages)."""
+    try:
+        return normalize_url(url)
+    except ValueError:
+        return url.strip()
 
 
 def aggregate(items: list[Classification]) -> Classification:

@@ -227,7 +227,8 @@ def snippets(
 # `p` sends an object by beacon, else as an image's query string. The impression goes first
 # with a made-up id `i`. Where the tag can measure (it sits in the ad's element `t`, and the
 # browser has IntersectionObserver and the Page Visibility API) it waits (`M`) until `t` is
-# rendered, checking every 0.1 s for up to 10 s (`K` counts): an out-of-process iframe's
+# rendered, checking every 0.1 s for up to 10 s after it ran (`T`; a hidden tab's timers are
+# throttled, so it is the time, not a count of checks): an out-of-process iframe's
 # document has no layout at all (no client rects, a 0 x 0 viewport) until the publisher's page
 # has laid out the iframe, which a busy page does late. Once `t` is rendered it sends
 # `measurable`, then watches the element (`g`: the <video> inside it when there is one) and
@@ -258,7 +259,7 @@ _TAG_BODY = (
     "var t=s&&s.parentElement;"
     "if(!t||t==D.head||!window.IntersectionObserver||D.visibilityState==null)return;"
     "var v=t.tagName=='VIDEO'?t:t.querySelector('video'),g=v||t,m=v?2e3:1e3,"
-    "r=0,a=-1,q=0,h=0,z=0,w=0,K=0,F=self!=top,P=performance,"
+    "r=0,a=-1,q=0,h=0,z=0,w=0,F=self!=top,P=performance,T=P.now(),"
     "o=new IntersectionObserver(y,{threshold:[0,.3,.5,1]});"
     "function l(b){return!v&&b.width*b.height>=242500?.3:.5}"
     "function y(x){for(var j=0;j<x.length;j++){"
@@ -275,7 +276,7 @@ _TAG_BODY = (
     "else if(X<0||Y<0||X*Y<b.width*b.height*l(b)){r=0;o.unobserve(g);o.observe(g)}"
     "f(n);if(a>=0&&n-a>=m){z=1;clearTimeout(h);o.disconnect();p({{iid}:i,{ev}:'viewable'})}}"
     "function u(){f(q=P.now())}"
-    "function M(){if(!t.getClientRects().length){if(++K<100)setTimeout(M,100);return}"
+    "function M(){if(!t.getClientRects().length){if(P.now()-T<1e4)setTimeout(M,100);return}"
     "p({{iid}:i,{ev}:'measurable'});o.observe(g);D.addEventListener('visibilitychange',u);"
     "if(v)['play','playing','pause','ended'].forEach(function(n){v.addEventListener(n,u)})}M();"
 )

@@ -253,6 +253,7 @@ def _maybe_raw(conn: sa.Connection, url: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return url.op("~")('[^!-~]|["<>`{}]|%([0-9A-Fa-f][a-f]|[a-f][0-9A-Fa-f])')
     return sa.or_(
+        sa.func.instr(url, sa.func.char(0)) > 0,  # GLOB stops reading at a NUL
         url.op("GLOB")("*[^!-~]*"),
         url.op("GLOB")('*["<>`{}]*'),
         url.op("GLOB")("*%[0-9A-Fa-f][a-f]*"),
