@@ -19,6 +19,7 @@ from pydantic import (
 
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
 from beacon.core.codes import country_code, country_code_schema
+from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
@@ -49,7 +50,7 @@ def domain(value: str) -> str:
     # Rollups hold registrable domains, so "www.nytimes.com" must filter as "nytimes.com".
     domain = registrable_domain(value.strip().lower())
     if domain is None:
-        raise ValueError(f"{value!r} is not a domain name")
+        raise ValueError(f"{quoted(value)} is not a domain name")
     return domain
 
 
@@ -77,7 +78,7 @@ class _Filters(BaseModel):
         unknown = sorted(self.model_extra or {})
         if unknown:
             allowed = ", ".join(type(self).model_fields)
-            raise ValueError(f"unknown filter key '{unknown[0]}'. Supported keys: {allowed}")
+            raise ValueError(f"unknown filter key {quoted(unknown[0])}. Supported keys: {allowed}")
         return self
 
     @field_validator("domains")
@@ -130,7 +131,12 @@ class _ReportCreate(BaseModel):
 
     campaign_id: StrictId = Field(description="The pixel campaign ID")
     start_date: ISODate = Field(description="Start of the reporting period (inclusive)")
-    end_date: ISODate = Field(description="End of the reporting period (inclusive)")
+    end_date: ISODate = Field(
+        description=(
+            "End of the reporting period (inclusive): not before start_date; the period "
+            f"covers at most {MAX_RANGE_DAYS} days, start_date and end_date included"
+        )
+    )
 
     @field_validator("end_date")
     @classmethod
