@@ -29,7 +29,7 @@ def country_code_schema() -> dict[str, JsonValue]:
 # and in lower case: ``any_case_country_code_schema``).
 ANY_CASE_COUNTRY_DESCRIPTION = (
     f"An assigned ISO 3166-1 alpha-2 country code ({COUNTRY_HINT}), in any case ('gb', 'Gb' "
-    "and 'GB' alike); stored and returned in upper case."
+    "and 'GB' alike), read as upper case."
 )
 
 

@@ -139,7 +139,8 @@ class AddressIn(InModel):
     # An assigned ISO 3166-1 alpha-2 code, any case, stored upper case ("UK" and "ZZ" are two
     # letters but no country). Contacts stored before this check are read back as stored.
     country: Annotated[str, Field(json_schema_extra=any_case_country_code_schema())] | None = Field(
-        default=None, description=ANY_CASE_COUNTRY_DESCRIPTION
+        default=None,
+        description=f"{ANY_CASE_COUNTRY_DESCRIPTION} Stored and returned in upper case.",
     )
 
     @field_validator("country")

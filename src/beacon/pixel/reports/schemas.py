@@ -18,7 +18,11 @@ from pydantic import (
 )
 
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
-from beacon.core.codes import country_code, country_code_schema
+from beacon.core.codes import (
+    ANY_CASE_COUNTRY_DESCRIPTION,
+    any_case_country_code_schema,
+    country_code,
+)
 from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
@@ -69,8 +73,13 @@ class _Filters(BaseModel):
         | None
     ) = Field(default=None, max_length=MAX_FILTER_VALUES)
     devices: list[Device] | None = Field(default=None, max_length=4)
-    geo: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] | None = Field(
-        default=None, max_length=MAX_FILTER_VALUES
+    geo: list[Annotated[str, Field(json_schema_extra=any_case_country_code_schema())]] | None = (
+        Field(
+            default=None,
+            max_length=MAX_FILTER_VALUES,
+            description=f"Countries: each {ANY_CASE_COUNTRY_DESCRIPTION[0].lower()}"
+            f"{ANY_CASE_COUNTRY_DESCRIPTION[1:]}",
+        )
     )
 
     @model_validator(mode="after")
