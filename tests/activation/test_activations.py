@@ -216,6 +216,12 @@ VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
         422,
         "'UK' is not an ISO 3166-1 alpha-2 country code (the United Kingdom is 'GB')",
     ),
+    (  # one hint for every family's country codes (it read "e.g. 'US'" here)
+        {"geo": ["ZZ"]},
+        422,
+        "Invalid value for 'geo[0]': 'ZZ' is not an ISO 3166-1 alpha-2 country code (such as 'GB')",
+    ),
+    ({"geo": ["ß"]}, 422, "'ß' is not an ISO 3166-1 alpha-2 country code (such as 'GB')"),
     ({"geo": "US"}, 400, "Invalid type for 'geo': expected array"),
     ({"formats": ["banner", "print"]}, 422, "Invalid value for 'formats[1]': 'print'"),
     ({"devices": ["watch"]}, 422, "Invalid value for 'devices[0]': 'watch'"),
@@ -279,6 +285,19 @@ def test_validation_errors_name_the_field(
         ), changes
         assert message in response.json()["message"], (changes, response.json())
     assert client.get(f"{API}/activations", headers=headers).json() == []
+
+
+def test_a_flight_longer_than_a_report_may_cover_is_accepted(
+    client: TestClient, headers: Headers, segment: dict[str, Any]
+) -> None:
+    # Reports stop at 366 days; a flight is not a report and may run longer.
+    request = _seed_request(segment["id"], start_date="2026-01-01", end_date="2027-12-31")
+    response = client.post(f"{API}/activations", headers=headers, json=request)
+    assert response.status_code == 201, response.text
+    assert (response.json()["start_date"], response.json()["end_date"]) == (
+        "2026-01-01",
+        "2027-12-31",
+    )
 
 
 def test_seed_kpis_every_dsp_and_absent_optional_fields(

@@ -172,6 +172,21 @@ def test_rejected_batches_name_their_lines_and_store_nothing(
     assert _stored(db) == (0, 0, 0)
 
 
+def test_a_rows_long_key_and_deal_id_are_quoted_cut(
+    client: TestClient, headers: Headers, deal_id: str
+) -> None:
+    long = "a'" + "b" * 3000  # an apostrophe, then more than a message quotes
+    cut = "\"a'" + "b" * 98 + '…" (3002 characters)'
+    unknown = "o'" + "x" * 150  # a deal id is at most 200 characters
+    body = {"rows": [row(deal_id, **{long: 1}), row(unknown)]}
+    response = client.post(f"{API}/deliveries", headers=headers, json=body)
+    assert response.status_code == 422
+    assert response.json()["message"] == (
+        f"Batch rejected, nothing stored: row 1: {cut} Extra inputs are not permitted; "
+        "unknown deal_id \"o'" + "x" * 98 + '…" (152 characters) on row 2'
+    )
+
+
 def test_cli_ingests_a_csv_with_a_summary(
     deal_id: str, database_url: str, tmp_path: Path, db: Database
 ) -> None:

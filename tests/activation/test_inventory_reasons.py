@@ -247,3 +247,23 @@ def test_a_page_sent_with_a_raw_and_an_escaped_path_is_one_inventory_row(
     with db.transaction() as session:
         assert session.scalar(select(func.count()).select_from(InventoryUrl)) == 1
         assert session.scalar(select(func.count()).select_from(UrlClassification)) == 1
+
+
+def test_a_long_url_not_in_the_inventory_is_quoted_cut_and_the_message_intact(
+    db: Database,
+) -> None:
+    # Read back as a message, the URL's apostrophe paired with the one in "account's": the
+    # message came out as "...…' (179 characters)s inventory".
+    from beacon.activation.inventory import service as inventory
+    from beacon.core import auth
+    from beacon.core.errors import NotFound
+
+    url = "https://example.com/o'brien/" + "x" * 150
+    with db.transaction() as session:
+        account_id = auth.issue_api_key(session=session, account_name="inv").account_id
+    with db.transaction() as session, pytest.raises(NotFound) as refused:
+        inventory.get_inventory_url(session=session, account_id=account_id, url=url)
+    assert refused.value.message == (
+        "\"https://example.com/o'brien/" + "x" * 72 + '…" (178 characters) is not in this '
+        "account's inventory"
+    )

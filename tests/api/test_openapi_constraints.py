@@ -147,3 +147,30 @@ def test_the_stated_segment_rules_are_the_servers() -> None:
         with pytest.raises(ValidationFailed):
             validate_rules(rules)
     assert set(RULE_COLUMN_FIELDS) == set(COLUMN_FIELDS) | {f"address.{k}" for k in ADDRESS_KEYS}
+
+
+def test_a_contacts_country_is_documented_as_any_case() -> None:
+    # The enum listed upper-case codes only, beside the whole field (null excluded too),
+    # while the server takes 'gb' and stores 'GB'.
+    from beacon.core.codes import ANY_CASE_COUNTRY_DESCRIPTION
+
+    country = DOCUMENT["components"]["schemas"]["AddressIn"]["properties"]["country"]
+    assert country["description"] == (
+        f"{ANY_CASE_COUNTRY_DESCRIPTION} Stored and returned in upper case."
+    )
+    assert "any case" in country["description"] and "'GB'" in country["description"]
+    text, empty = country["anyOf"]
+    assert empty == {"type": "null"} and "enum" not in country
+    assert {"GB", "gb", "US", "us"} <= set(text["enum"]) and "UK" not in text["enum"]
+
+
+@pytest.mark.parametrize("schema", ["ReportCreate", "CampaignReportCreate"])
+def test_a_reports_end_date_states_the_366_day_limit(schema: str) -> None:
+    end_date = DOCUMENT["components"]["schemas"][schema]["properties"]["end_date"]
+    assert "at most 366 days" in end_date["description"]
+
+
+def test_a_reports_geo_filter_is_documented_as_any_case() -> None:
+    geo = DOCUMENT["components"]["schemas"]["CampaignFilters"]["properties"]["geo"]
+    assert "in any case" in geo["description"]
+    assert {"GB", "gb"} <= set(geo["anyOf"][0]["items"]["enum"])

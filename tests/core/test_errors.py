@@ -475,10 +475,46 @@ def test_a_long_input_is_cut_in_the_public_envelope_too(client: TestClient, db: 
     assert error["message"].startswith("Invalid value for 'status': 'aaaa")
 
 
-def test_only_long_quoted_values_are_cut() -> None:
-    from beacon.core.errors import cap_quoted
+def test_a_value_is_quoted_as_its_repr_and_a_long_one_cut_with_its_length() -> None:
+    from beacon.core.errors import quoted
 
-    short = "Invalid value for 'geo[0]': 'XX' is not in this account's list"
-    assert cap_quoted(short) == short
-    said = "it's \"" + "b" * 150 + '"'
-    assert cap_quoted(said) == "it's \"" + "b" * 100 + '…" (150 characters)'
+    assert quoted("XX") == "'XX'"
+    assert quoted("o'brien") == '"o\'brien"'  # repr() picks the quote the text lacks
+    assert quoted("b" * 100) == "'" + "b" * 100 + "'"
+    assert quoted("a'" + "b" * 150) == "\"a'" + "b" * 98 + '…" (152 characters)'
+    assert quoted(7) == "7"
+    assert quoted(["x" * 200]) == "['" + "x" * 98 + "… (204 characters)"
+
+
+def test_a_message_is_kept_as_written_so_a_rewrapped_one_is_never_cut_twice() -> None:
+    from beacon.core.errors import APIError, BadRequest, quoted
+    from beacon.messaging.errors import OAuthError
+
+    # Quoted text is cut where it enters the message; the message is never read back, so an
+    # apostrophe in client text cannot pair with another and an OAuth rewrap changes nothing.
+    written = f"Invalid value for 'x': {quoted('a' * 3000)} and it's '" + "c" * 150 + "'"
+    assert APIError(written).message == written
+    assert OAuthError("invalid_request", BadRequest(written).message).message == written
+
+
+def test_a_long_body_key_with_an_apostrophe_is_cut(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    key = "a'" + "b" * 3000
+    response = client.post(
+        CAMPAIGNS, json={"name": "c", "use_case": "campaign_reporting", key: 1}, headers=headers
+    )
+    assert response.status_code == 400
+    assert response.json()["message"] == (
+        "Unknown parameter \"a'" + "b" * 98 + '…" (3002 characters)'
+    )
+
+
+def test_a_long_query_parameter_name_with_an_apostrophe_is_cut(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    response = client.get("/v1/clsfy/inventory", params={"a'" + "b" * 3000: "1"}, headers=headers)
+    assert response.status_code == 400
+    message = response.json()["message"]
+    assert message.startswith("Unknown parameter \"a'" + "b" * 98 + '…" (3002 characters) (')
+    assert len(message) < 400

@@ -107,6 +107,11 @@ def test_upsert_validation(client: TestClient, auth: dict[str, str]) -> None:
         ("G1", "such as 'GB'"),
         ("GBR", "such as 'GB'"),
         ("", "such as 'GB'"),
+        # Two ASCII letters: str.upper() made "ß" 'SS' (South Sudan) and "ﬆ" 'ST', and
+        # str.strip() took the no-break and em spaces around "gb".
+        ("ß", "such as 'GB'"),
+        ("ﬆ", "such as 'GB'"),
+        ("\xa0gb\u2003", "such as 'GB'"),
     ],
 )
 def test_an_address_country_is_an_assigned_iso_code(
@@ -131,7 +136,10 @@ def test_an_address_country_is_an_assigned_iso_code(
         content=f"email,address.country\nx@example.com,{country or 'ZZ'}\n",
     )
     assert imported.status_code == 422, imported.text
-    assert "country" in imported.json()["error"]["message"]
+    assert imported.json()["error"]["message"] == (
+        f"Invalid value for 'line 2.address.country': {country or 'ZZ'!r} is not an ISO 3166-1 "
+        f"alpha-2 country code ({hint})"
+    )
     assert client.get(f"{API}/contacts", headers=auth).json()["pagination"]["total"] == 0
 
 
@@ -147,6 +155,17 @@ def test_a_contact_stored_with_an_unassigned_country_still_reads_and_updates(
     assert listed.status_code == 200 and listed.json()["data"][0]["address"]["country"] == "UK"
     renamed = _upsert(client, auth, [{"externalId": "k", "lastName": "Lee"}])
     assert renamed.status_code == 200 and renamed.json()["data"]["updated"] == 1
+    kept = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    assert kept["lastName"] == "Lee" and kept["address"]["country"] == "UK"
+    # An address sent is validated and replaces the stored one whole: the city alone is kept,
+    # the stored 'UK' with the rest of the old address is gone (nothing merges it back).
+    moved = _upsert(client, auth, [{"externalId": "k", "address": {"city": "Leeds"}}])
+    assert moved.status_code == 200 and moved.json()["data"]["updated"] == 1
+    assert client.get(f"{API}/contacts", headers=auth).json()["data"][0]["address"] == {
+        "city": "Leeds"
+    }
+    resent = _upsert(client, auth, [{"externalId": "k", "address": {"country": "UK"}}])
+    assert resent.status_code == 422
 
 
 def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str, str]) -> None:
@@ -249,6 +268,37 @@ def test_csv_import(client: TestClient, auth: dict[str, str]) -> None:
     )
     assert twice.status_code == 400, twice.text
     assert twice.json()["error"]["message"] == "The CSV names column 'email' more than once"
+
+
+LONG_NAME = "a'" + "b" * 3000  # an apostrophe, then more than a message quotes
+LONG_QUOTED = "\"a'" + "b" * 98 + '…" (3002 characters)'
+
+
+def test_a_long_csv_column_name_is_quoted_cut(client: TestClient, auth: dict[str, str]) -> None:
+    def imported(header: str) -> str:
+        response = client.post(
+            f"{API}/contacts/import",
+            headers={**auth, "Content-Type": "text/csv"},
+            content=f"{header}\nx@example.com,1,2\n",
+        )
+        assert response.status_code == 400, response.text
+        return str(response.json()["error"]["message"])
+
+    assert imported(f"email,{LONG_NAME},x") == f"Unknown CSV column {LONG_QUOTED}"
+    assert imported(f"email,{LONG_NAME},{LONG_NAME}") == (
+        f"The CSV names column {LONG_QUOTED} more than once"
+    )
+
+
+def test_a_rules_unknown_keys_are_each_quoted_and_cut(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    rule = {"field": "email", "op": "equals", "value": "x", LONG_NAME: 1, "z": 2}
+    response = _segment(client, auth, rule)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["message"] == (
+        f"Invalid value for 'rules': unknown key(s) {LONG_QUOTED}, 'z'"
+    )
 
 
 def _segment(client: TestClient, auth: dict[str, str], rules: dict[str, Any]) -> Any:

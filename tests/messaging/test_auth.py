@@ -90,6 +90,27 @@ def test_oauth_errors_follow_rfc_6749(
     assert set(response.json()) == {"error", "error_description"}
 
 
+def test_refused_scopes_are_quoted_cut_and_counted(client: TestClient, db: Database) -> None:
+    issued = _client(db)
+    scopes = ["o'" + "x" * 3000, *(f"s{i}" for i in range(12))]
+    data = {
+        "grant_type": "client_credentials",
+        "client_id": issued.client_id,
+        "client_secret": issued.client_secret,
+        "scope": " ".join(scopes),
+    }
+    response = client.post(TOKEN_URL, data=data)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_scope",
+        "error_description": "Scope(s) not granted to this client: \"o'"
+        + "x" * 98
+        + '…" (3002 characters), '
+        + ", ".join(f"'s{i}'" for i in range(9))
+        + " and 3 more",
+    }
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -23,6 +23,12 @@ CONTEXT = contact_context({"firstName": "Ada", "attributes": {"plan": "pro"}}, u
         ("one\n{{ contact.firstName", 2, "unexpected end of template"),
         ("{% for k in contact.attributes %}\n{{ 1 / 0 }}{% endfor %}", 2, "ZeroDivisionError"),
         ("{{ contact.lastName }}", 1, "'contact.lastName' is undefined"),
+        (  # the author's long name, cut (it was echoed whole, twice)
+            "{{ contact." + "n" * 3000 + " }}",
+            1,
+            "'contact." + "n" * 92 + "…' (3008 characters) is undefined (null or missing); "
+            'give a default: {{ ... | default("...") }}',
+        ),
     ],
 )
 def test_a_render_error_names_its_line(source: str, line: int, says: str) -> None:

@@ -21,8 +21,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from beacon.contextual import taxonomy
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
-from beacon.core.codes import country_code_schema
+from beacon.core import codes
 from beacon.core.dsps import SUPPORTED_DSPS, is_supported_dsp, suggest_dsps
+from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
@@ -42,18 +43,17 @@ DESCRIPTION_MAX = 2000
 
 def _country(code: str) -> str:
     if len(code) != 2 or not code.isupper() or pycountry.countries.get(alpha_2=code) is None:
-        hint = "e.g. 'US'"
-        if code.upper() == "UK":
-            hint = "the United Kingdom is 'GB'"
-        elif len(code) == 2 and pycountry.countries.get(alpha_2=code.upper()) is not None:
-            hint = f"upper case: {code.upper()!r}"
-        raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code ({hint})")
+        upper = code.upper()
+        hint = codes.hint(upper)
+        if code.isascii() and len(code) == 2 and upper in codes.COUNTRY_CODES:
+            hint = f"upper case: {quoted(upper)}"
+        raise ValueError(f"{quoted(code)} is not an ISO 3166-1 alpha-2 country code ({hint})")
     return code
 
 
 def _currency(code: str) -> str:
     if len(code) != 3 or not code.isupper() or pycountry.currencies.get(alpha_3=code) is None:
-        raise ValueError(f"{code!r} is not an ISO 4217 currency code (e.g. 'USD')")
+        raise ValueError(f"{quoted(code)} is not an ISO 4217 currency code (e.g. 'USD')")
     return code
 
 
@@ -67,7 +67,7 @@ def _compact(value: float) -> int | float:
 
 
 CountryCode = Annotated[
-    str, AfterValidator(_country), Field(json_schema_extra=country_code_schema())
+    str, AfterValidator(_country), Field(json_schema_extra=codes.country_code_schema())
 ]
 CurrencyCode = Annotated[
     str,
@@ -127,7 +127,7 @@ class InventoryPage(BaseModel):
 
 def _iab_code(code: str) -> str:
     if code not in taxonomy.categories():
-        raise ValueError(f"{code!r} is not an IAB Content Taxonomy 1.0 code (e.g. 'IAB19')")
+        raise ValueError(f"{quoted(code)} is not an IAB Content Taxonomy 1.0 code (e.g. 'IAB19')")
     return code
 
 
@@ -326,7 +326,7 @@ def _dsp(name: str) -> str:
             if close
             else "The name must match one of the supported DSPs exactly, e.g. 'The Trade Desk'."
         )
-        raise ValueError(f"{name!r} is not a supported DSP. {hint}")
+        raise ValueError(f"{quoted(name)} is not a supported DSP. {hint}")
     return name
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel
 
-from beacon.core.errors import UnsupportedMediaType
+from beacon.core.errors import UnsupportedMediaType, quoted
 from beacon.core.openapi import generate_within
 
 
@@ -29,7 +29,7 @@ def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
         return "text"
     allowed = ", ".join(("application/json", *text_types))
     raise UnsupportedMediaType(
-        f"Unsupported content type '{content_type or 'none'}': send {allowed}"
+        f"Unsupported content type {quoted(content_type or 'none')}: send {allowed}"
     )
 
 

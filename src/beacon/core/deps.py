@@ -19,7 +19,7 @@ from beacon.core.clientaddr import ClientAddressResolver, quota_address
 from beacon.core.config import Settings
 from beacon.core.context import request_context
 from beacon.core.db import Database
-from beacon.core.errors import BadRequest, Unauthorized, UnsupportedMediaType
+from beacon.core.errors import BadRequest, Unauthorized, UnsupportedMediaType, quoted
 from beacon.core.ratelimit import RateLimiter
 
 
@@ -128,7 +128,7 @@ def require_json(request: Request) -> None:
     content_type = request.headers.get("content-type", "")
     if request.method in ("POST", "PUT", "PATCH") and "json" not in content_type.lower():
         raise UnsupportedMediaType(
-            f"Unsupported content type '{content_type or 'none'}': send application/json"
+            f"Unsupported content type {quoted(content_type or 'none')}: send application/json"
         )
 
 
@@ -165,11 +165,15 @@ class CheckQuery:
         unknown = [name for name in request.query_params if name not in declared]
         if unknown:
             takes = ", ".join(sorted(declared)) if declared else "no query parameters"
-            raise BadRequest(f"Unknown parameter '{unknown[0]}' (this endpoint takes: {takes})")
+            raise BadRequest(
+                f"Unknown parameter {quoted(unknown[0])} (this endpoint takes: {takes})"
+            )
         for name in request.query_params:
             count = len(request.query_params.getlist(name))
             if count > 1 and name not in lists:
-                raise BadRequest(f"Parameter '{name}' is given {count} times; it takes one value")
+                raise BadRequest(
+                    f"Parameter {quoted(name)} is given {count} times; it takes one value"
+                )
 
 
 def _query_names(dependant: Dependant) -> tuple[set[str], set[str]]:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import difflib
 from types import MappingProxyType
 
+from beacon.core.errors import quoted
+
 # (name as clients send it, code) in the order of the published list.
 _DSPS: tuple[tuple[str, str], ...] = (
     ("Aarki DSP", "aarki"),
@@ -131,7 +133,7 @@ def dsp_code(name: str) -> str:
     except KeyError:
         hint = suggest_dsps(name)
         suffix = f" Did you mean: {', '.join(hint)}?" if hint else ""
-        raise ValueError(f"{name!r} is not a supported DSP.{suffix}") from None
+        raise ValueError(f"{quoted(name)} is not a supported DSP.{suffix}") from None
 
 
 def suggest_dsps(name: str, n: int = 3) -> list[str]:

@@ -10,28 +10,25 @@ from typing import Any, ClassVar
 from pydantic import BaseModel
 
 # Messages quote what the client sent ('Invalid value for 'domain': 'x...' is not a domain
-# name'): a quoted value longer than this is cut, with its length, so a 3,000-character input
-# is never echoed whole (in the response, the logs or the console).
+# name'): a value longer than this is cut, with its length, so a 3,000-character input is never
+# echoed whole (in the response, the logs or the console). It is cut where it enters the
+# message (``quoted``), never by reading a finished message back: client text may hold quotes.
 MAX_QUOTED_CHARS = 100
-# A quoted value as the messages write it: repr() of a string ('...' or "..." with backslash
-# escapes) or a name in single quotes. Pairs are read left to right, so prose around them
-# (an apostrophe in "the account's") is left alone unless two of them enclose a long run.
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'" r'|"(?:[^"\\]|\\.)*"')
 
 
-def cap_quoted(message: str) -> str:
-    """``message`` with every quoted value longer than ``MAX_QUOTED_CHARS`` cut to its first
-    characters, an ellipsis and its length: ``'aaaa…' (3000 characters)``."""
-
-    def cap(match: re.Match[str]) -> str:
-        quoted = match.group()
-        inner = quoted[1:-1]
-        if len(inner) <= MAX_QUOTED_CHARS:
-            return quoted
-        mark = quoted[0]
-        return f"{mark}{inner[:MAX_QUOTED_CHARS]}…{mark} ({len(inner)} characters)"
-
-    return _QUOTED.sub(cap, message)
+def quoted(value: object) -> str:
+    """``value`` as a message quotes it: repr() of a string (``'GB'``, or ``"o'brien"``), a
+    string longer than ``MAX_QUOTED_CHARS`` cut to its first characters, an ellipsis and its
+    length (``'aaaa…' (3000 characters)``); any other value as its repr(), cut alike."""
+    if not isinstance(value, str):
+        text = repr(value)
+        if len(text) <= MAX_QUOTED_CHARS:
+            return text
+        return f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
+    if len(value) <= MAX_QUOTED_CHARS:
+        return repr(value)
+    head = repr(value[:MAX_QUOTED_CHARS])
+    return f"{head[:-1]}…{head[-1]} ({len(value)} characters)"
 
 
 class APIError(Exception):
@@ -48,7 +45,6 @@ class APIError(Exception):
         details: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        message = cap_quoted(message)
         super().__init__(message)
         self.message = message
         self.error_code = code or self.code
@@ -242,35 +238,35 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
     kind = str(first.get("type", ""))
     loc = tuple(first.get("loc", ()))
     ctx = first.get("ctx") or {}
-    name = field_name(loc)
+    name = quoted(field_name(loc))
     if kind == "json_invalid":
         return BadRequest(f"Malformed JSON body: {ctx.get('error', 'invalid JSON')}")
     if kind == "missing":
         if loc == ("body",):
             return BadRequest("Missing JSON request body")
-        return BadRequest(f"Missing required parameter '{name}'")
+        return BadRequest(f"Missing required parameter {name}")
     if kind == "extra_forbidden":
-        return BadRequest(f"Unknown parameter '{name}'")
+        return BadRequest(f"Unknown parameter {name}")
     if loc and loc[0] == "path":
         expected = (
             "a positive integer" if kind.startswith("int") or "than" in kind else "a valid value"
         )
         if kind.startswith("uuid"):
             expected = "a UUID"
-        return BadRequest(f"Invalid path parameter '{name}': expected {expected}")
+        return BadRequest(f"Invalid path parameter {name}: expected {expected}")
     if kind == "date_invalid":
         # Not a day at all, like a malformed date: 400, as before, with the reason.
-        return BadRequest(f"Invalid value for '{name}': {first.get('msg', '')}")
+        return BadRequest(f"Invalid value for {name}: {first.get('msg', '')}")
     if kind in _TYPE_NAMES:
-        return BadRequest(f"Invalid type for '{name}': expected {_TYPE_NAMES[kind]}")
+        return BadRequest(f"Invalid type for {name}: expected {_TYPE_NAMES[kind]}")
     if kind.endswith("_type"):
-        return BadRequest(f"Invalid type for '{name}': {_clean(first.get('msg', ''))}")
+        return BadRequest(f"Invalid type for {name}: {_clean(first.get('msg', ''))}")
     if kind in ("literal_error", "enum"):
         return ValidationFailed(
-            f"Invalid value for '{name}': {first.get('input')!r}. "
+            f"Invalid value for {name}: {quoted(first.get('input'))}. "
             f"Allowed values: {ctx.get('expected', '')}"
         )
-    return ValidationFailed(f"Invalid value for '{name}': {value_reason(first)}")
+    return ValidationFailed(f"Invalid value for {name}: {value_reason(first)}")
 
 
 def value_reason(error: Mapping[str, Any]) -> str:

@@ -32,6 +32,7 @@ from beacon.core.errors import (
     ValidationFailed,
     error_from_validation,
     field_name,
+    quoted,
 )
 
 # A JSON escape of a UTF-16 surrogate; raw UTF-8 cannot encode one, so only escapes can.
@@ -109,7 +110,7 @@ def loads_strict(body: bytes) -> Any:
             path, problem = found
             name = field_name(path)
             raise ValidationFailed(
-                f"Invalid value for '{name}': {problem}", details={"field": name}
+                f"Invalid value for {quoted(name)}: {problem}", details={"field": name}
             )
     return document
 

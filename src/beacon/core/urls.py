@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import httpx
 import idna
 
+from beacon.core.errors import quoted
+
 TRACKING_PARAMS: frozenset[str] = frozenset(
     {
         "gclid", "gbraid", "wbraid", "dclid", "fbclid", "msclkid", "yclid", "twclid", "igshid",
@@ -246,7 +248,7 @@ def _normalized(url: str, *, root_dot: bool) -> str:
     try:
         port = parts.port
     except ValueError as exc:
-        raise ValueError(f"invalid port in URL: {url!r}") from exc
+        raise ValueError(f"invalid port in URL: {quoted(url)}") from exc
     if port is not None and _DEFAULT_PORTS.get(scheme) != port:
         host = f"{host}:{port}"
     # The query is decoded and re-encoded byte for byte (latin-1 maps each byte to one

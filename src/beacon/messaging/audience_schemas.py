@@ -9,7 +9,11 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from beacon.core.codes import country_code, country_code_schema
+from beacon.core.codes import (
+    ANY_CASE_COUNTRY_DESCRIPTION,
+    any_case_country_code_schema,
+    country_code,
+)
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
@@ -134,7 +138,10 @@ class AddressIn(InModel):
     postal_code: str | None = Field(default=None, max_length=20)
     # An assigned ISO 3166-1 alpha-2 code, any case, stored upper case ("UK" and "ZZ" are two
     # letters but no country). Contacts stored before this check are read back as stored.
-    country: str | None = Field(default=None, json_schema_extra=country_code_schema())
+    country: Annotated[str, Field(json_schema_extra=any_case_country_code_schema())] | None = Field(
+        default=None,
+        description=f"{ANY_CASE_COUNTRY_DESCRIPTION} Stored and returned in upper case.",
+    )
 
     @field_validator("country")
     @classmethod

@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, JsonValue
 from pydantic.alias_generators import to_camel
 
+from beacon.core.errors import quoted
+
 Channel = Literal["email", "sms", "direct_mail"]
 CHANNELS: tuple[str, ...] = ("email", "sms", "direct_mail")
 SubscriptionStatus = Literal["subscribed", "unsubscribed", "bounced"]
@@ -100,11 +102,11 @@ def check_timezone(value: str) -> str:
     """An IANA timezone name (``IANA_TIMEZONES``), or ValueError."""
     if value not in IANA_TIMEZONES:
         raise ValueError(
-            f"unknown IANA timezone '{value}': use a name of the IANA database such as "
+            f"unknown IANA timezone {quoted(value)}: use a name of the IANA database such as "
             "America/New_York, or UTC"
         )
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValueError(f"unknown IANA timezone '{value}'") from None
+        raise ValueError(f"unknown IANA timezone {quoted(value)}") from None
     return value

@@ -22,7 +22,7 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name
+from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name, quoted
 from beacon.core.ids import StrictId
 from beacon.core.timefmt import ISODateTime, as_utc, utcnow
 from beacon.pixel import service
@@ -99,7 +99,7 @@ def parse_event(raw: Mapping[str, Any], index: int) -> PixelEvent:
         error = exc.errors()[0]
         where = field_name(("events", index, *error["loc"]))
         message = str(error["msg"]).removeprefix("Value error, ")
-        raise ValidationFailed(f"Invalid value for '{where}': {message}") from None
+        raise ValidationFailed(f"Invalid value for {quoted(where)}: {message}") from None
     if not normalize_page_url(event.url):
         raise ValidationFailed(
             f"Invalid value for 'events[{index}].url': expected an absolute http(s) URL"

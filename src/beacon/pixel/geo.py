@@ -27,6 +27,7 @@ from typing import Any
 import iptocc
 
 from beacon.core.clientaddr import ClientAddressResolver, IPAddress, parse_ip
+from beacon.core.errors import quoted
 
 COUNTRY_HEADERS: tuple[str, ...] = ("cf-ipcountry", "cloudfront-viewer-country", "x-country-code")
 # Not countries: unknown/anonymous markers and RIR region codes ("EU", "AP" blocks).
@@ -124,7 +125,7 @@ def reported_country(value: str) -> str | None:
     if code in _NOT_COUNTRIES:
         return None
     if not _is_country(code):
-        raise ValueError(f"{value!r} is not a two-letter country code (ISO 3166-1 alpha-2)")
+        raise ValueError(f"{quoted(value)} is not a two-letter country code (ISO 3166-1 alpha-2)")
     return code
 
 

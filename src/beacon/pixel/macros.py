@@ -21,6 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from beacon.core.dsps import dsp_code
+from beacon.core.errors import quoted
 
 SITE_PARAM = "site"
 PAGE_URL_PARAM = "page_url"
@@ -171,7 +172,7 @@ def macro_set(dsp: str | None, *, ad_server: str | None = None) -> MacroSet | No
     if ad_server is not None:
         if ad_server not in AD_SERVER_MACRO_SETS:
             known = ", ".join(AD_SERVER_MACRO_SETS)
-            raise ValueError(f"unknown ad_server {ad_server!r}; known: {known}")
+            raise ValueError(f"unknown ad_server {quoted(ad_server)}; known: {known}")
         return AD_SERVER_MACRO_SETS[ad_server]
     if dsp is None:
         return None
@@ -285,9 +286,9 @@ _TAG_BODY = (
 def _endpoint(base_url: str, campaign_id: int) -> str:
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-        raise ValueError(f"base_url must be an absolute http(s) URL, got {base_url!r}")
+        raise ValueError(f"base_url must be an absolute http(s) URL, got {quoted(base_url)}")
     if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id <= 0:
-        raise ValueError(f"campaign_id must be a positive integer, got {campaign_id!r}")
+        raise ValueError(f"campaign_id must be a positive integer, got {quoted(campaign_id)}")
     return f"{base_url.rstrip('/')}/px/{campaign_id}"
 
 

@@ -28,7 +28,7 @@ from beacon.contextual.service import (
     write_keys,
 )
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, NotFound, ValidationFailed
+from beacon.core.errors import BadRequest, NotFound, ValidationFailed, quoted
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
@@ -125,7 +125,7 @@ def add_urls(
     for label, url in labelled_urls:
         entry = entry_for(url, allow_private=allow_private)
         if entry is None:
-            bad.append(f"{label} ({url[:80]!r})")
+            bad.append(f"{label} ({quoted(url)})")
         else:
             found.append((url, entry))
     if bad:
@@ -264,7 +264,7 @@ def get_inventory_url(*, session: Session, account_id: int, url: str) -> str:
     for key, key_hash in [(normalized, url_hash), *older_url_keys(url), *filter(None, [dotted])]:
         if repository.inventory_url(session, account_id=account_id, url_hash=key_hash) is not None:
             return key
-    raise NotFound(f"{normalized} is not in this account's inventory")
+    raise NotFound(f"{quoted(normalized)} is not in this account's inventory")
 
 
 def _as_stored(session: Session, found: list[tuple[str, InventoryEntry]]) -> list[InventoryEntry]:

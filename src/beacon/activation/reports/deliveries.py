@@ -28,7 +28,7 @@ from beacon.activation.reports.schemas import (
     DeliveryUpload,
 )
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, ValidationFailed, field_name, value_reason
+from beacon.core.errors import BadRequest, ValidationFailed, field_name, quoted, value_reason
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
@@ -126,14 +126,16 @@ def check_rows(
         except ValidationError as exc:
             error = exc.errors()[0]
             reason = value_reason(error)
-            checked.append(RowCheck(label, values, None, f"'{field_name(error['loc'])}' {reason}"))
+            checked.append(
+                RowCheck(label, values, None, f"{quoted(field_name(error['loc']))} {reason}")
+            )
         if progress is not None:
             progress(1)
     known = deal_repository.issued_deal_ids(
         session, account_id=account_id, among={c.row.deal_id for c in checked if c.row}
     )
     return [
-        RowCheck(c.label, c.values, c.row, f"unknown deal_id {c.row.deal_id!r}")
+        RowCheck(c.label, c.values, c.row, f"unknown deal_id {quoted(c.row.deal_id)}")
         if c.row is not None and c.row.deal_id not in known
         else c
         for c in checked
@@ -152,7 +154,7 @@ def validate_rows(
         if c.row is not None and c.problem:
             unknown.setdefault(c.row.deal_id, []).append(c.label)
     problems += [
-        f"unknown deal_id {deal!r} on {', '.join(labels)}" for deal, labels in unknown.items()
+        f"unknown deal_id {quoted(deal)} on {', '.join(labels)}" for deal, labels in unknown.items()
     ]
     if problems:
         raise ValidationFailed(f"Batch rejected, nothing stored: {_listed(problems)}")

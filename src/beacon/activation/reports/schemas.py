@@ -24,7 +24,7 @@ from beacon.activation.schemas import (
 )
 from beacon.core.ids import StrictId
 from beacon.core.text import NonBlank
-from beacon.core.timefmt import ISODate, UTCSeconds
+from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds
 
 Dimension = Literal["date", "device", "format", "domain"]
 
@@ -137,8 +137,13 @@ class ReportFilters(BaseModel):
 class ReportCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start_date: ISODate
-    end_date: ISODate
+    start_date: ISODate = Field(description="First day of the report (inclusive)")
+    end_date: ISODate = Field(
+        description=(
+            "Last day of the report (inclusive): not before start_date; the report covers "
+            f"at most {MAX_REPORT_DAYS} days, start_date and end_date included"
+        )
+    )
     segment_ids: list[StrictId] | None = Field(default=None, min_length=1, max_length=1000)
     deal_ids: list[NonBlank] | None = Field(default=None, min_length=1, max_length=1000)
     filters: ReportFilters | None = None

@@ -30,7 +30,7 @@ from beacon.activation.reports.schemas import (
 )
 from beacon.activation.schemas import MAX_PAGE
 from beacon.activation.segments import repository
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import ValidationFailed, not_found, quoted
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, JobFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import MAX_REPORT_DAYS, date_range_problem, utcnow
@@ -88,7 +88,9 @@ def create_report(
         )
         unknown = [d for d in data.deal_ids if d not in known]
         if unknown:
-            raise ValidationFailed(f"Invalid value for 'deal_ids': deal {unknown[0]!r} not found")
+            raise ValidationFailed(
+                f"Invalid value for 'deal_ids': deal {quoted(unknown[0])} not found"
+            )
     filters = data.filters.model_dump(exclude_none=True) if data.filters else None
     report = SegmentReport(
         account_id=account_id,

@@ -29,7 +29,7 @@ from beacon.activation.schemas import (
 )
 from beacon.activation.segments import repository
 from beacon.activation.segments.rules import SegmentMatcher
-from beacon.core.errors import ValidationFailed, field_name, not_found
+from beacon.core.errors import ValidationFailed, field_name, not_found, quoted
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -136,7 +136,7 @@ def _over_limit(loc: tuple[str | int, ...], limit: int) -> ValidationFailed:
         else f"must have at most {limit} items"
     )
     return ValidationFailed(
-        f"Invalid value for '{field_name(('rules', *loc))}': {bound}",
+        f"Invalid value for {quoted(field_name(('rules', *loc)))}: {bound}",
         details={
             "field": ".".join(str(part) for part in (loc[:-1] if per_term else loc)),
             "per_term": per_term,

@@ -22,6 +22,7 @@ from beacon.core.errors import (
     ValidationFailed,
     error_from_validation,
     not_found,
+    quoted,
 )
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -265,7 +266,7 @@ def check_columns(columns: Sequence[str | None]) -> None:
         if name not in CSV_FIELDS and not (
             name.startswith("attributes.") and _ATTRIBUTE_KEY.match(name[11:])
         ):
-            raise BadRequest(f"Unknown contact field '{name}'")
+            raise BadRequest(f"Unknown contact field {quoted(name)}")
     twice = sorted({n for n in named if named.count(n) > 1})
     if twice:
         raise BadRequest(f"More than one column fills {', '.join(twice)}")
@@ -404,13 +405,13 @@ def _check_header(reader: csv.DictReader[str]) -> None:
 def _check_names(names: Sequence[str]) -> None:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:  # a second column of one name would silently replace the first's values
-        raise BadRequest(f"The CSV names column '{repeated[0]}' more than once")
+        raise BadRequest(f"The CSV names column {quoted(repeated[0])} more than once")
     for name in names:
         if not (
             name in _CSV_COLUMNS
             or (name.split(".", 1)[0] in ("address", "subscriptions", "attributes") and "." in name)
         ):
-            raise BadRequest(f"Unknown CSV column '{name}'")
+            raise BadRequest(f"Unknown CSV column {quoted(name)}")
 
 
 def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:

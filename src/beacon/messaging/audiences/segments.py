@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import ValidationFailed, not_found, quoted
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind, single_transaction
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.retry import RetryStrategy
@@ -33,7 +33,7 @@ _ADDRESS_FIELDS = {f"address.{k}" for k in repo.ADDRESS_KEYS}
 
 
 def _invalid(path: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"Invalid value for '{path}': {message}", details={"field": path})
+    return ValidationFailed(f"Invalid value for {quoted(path)}: {message}", details={"field": path})
 
 
 def validate_rules(rules: Any, *, path: str = "rules", depth: int = 0) -> int:
@@ -74,7 +74,7 @@ def _value_count(rules: dict[str, Any]) -> int:
 def _validate_condition(rule: dict[str, Any], path: str) -> None:
     unknown = set(rule) - {"field", "op", "value"}
     if unknown:
-        raise _invalid(path, f"unknown key(s) {', '.join(sorted(unknown))}")
+        raise _invalid(path, f"unknown key(s) {', '.join(quoted(key) for key in sorted(unknown))}")
     field, op, value = rule.get("field"), rule.get("op"), rule.get("value")
     if not isinstance(field, str) or not _known_field(field):
         raise _invalid(

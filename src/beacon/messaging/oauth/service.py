@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from beacon.core.auth import get_or_create_account
+from beacon.core.errors import quoted
 from beacon.core.security import hash_secret, new_secret, secret_matches
 from beacon.core.timefmt import utcnow
 from beacon.messaging.errors import InvalidClient, OAuthError
@@ -131,10 +132,10 @@ def issue_token(
         granted = list(dict.fromkeys(requested_scope.split()))
         refused = [s for s in granted if s not in allowed]
         if refused:
-            raise OAuthError(
-                "invalid_scope",
-                f"Scope(s) not granted to this client: {' '.join(refused)}",
-            )
+            # Client text: each scope quoted (cut when long), and at most ten of them.
+            named = ", ".join(quoted(scope) for scope in refused[:10])
+            more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
+            raise OAuthError("invalid_scope", f"Scope(s) not granted to this client: {named}{more}")
     token = new_secret("bat", 32)
     now = utcnow()
     session.add(

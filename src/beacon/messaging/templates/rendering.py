@@ -29,6 +29,8 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
+from beacon.core.errors import MAX_QUOTED_CHARS, quoted
+
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_RENDER_SECONDS = 2.0
 MAX_RANGE = 10_000
@@ -108,9 +110,12 @@ class _Undefined(StrictUndefined):
         path = getattr(self._undefined_obj, "_beacon_path", None)
         if self._undefined_obj is missing or path is not None:
             name = f"{path}.{self._undefined_name}" if path else str(self._undefined_name)
+            # The name is the template author's text: quoted (cut when long), and the
+            # suggested default spells it only when it is short enough to read.
+            shown = name if len(name) <= MAX_QUOTED_CHARS else "..."
             return (
-                f"'{name}' is undefined (null or missing); "
-                f'give a default: {{{{ {name} | default("...") }}}}'
+                f"{quoted(name)} is undefined (null or missing); "
+                f'give a default: {{{{ {shown} | default("...") }}}}'
             )
         return super()._undefined_message
 

@@ -18,7 +18,12 @@ from pydantic import (
 )
 
 from beacon.contextual.brand_safety import LEVELS, RiskLevel
-from beacon.core.codes import country_code, country_code_schema
+from beacon.core.codes import (
+    ANY_CASE_COUNTRY_DESCRIPTION,
+    any_case_country_code_schema,
+    country_code,
+)
+from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
@@ -49,7 +54,7 @@ def domain(value: str) -> str:
     # Rollups hold registrable domains, so "www.nytimes.com" must filter as "nytimes.com".
     domain = registrable_domain(value.strip().lower())
     if domain is None:
-        raise ValueError(f"{value!r} is not a domain name")
+        raise ValueError(f"{quoted(value)} is not a domain name")
     return domain
 
 
@@ -68,8 +73,13 @@ class _Filters(BaseModel):
         | None
     ) = Field(default=None, max_length=MAX_FILTER_VALUES)
     devices: list[Device] | None = Field(default=None, max_length=4)
-    geo: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] | None = Field(
-        default=None, max_length=MAX_FILTER_VALUES
+    geo: list[Annotated[str, Field(json_schema_extra=any_case_country_code_schema())]] | None = (
+        Field(
+            default=None,
+            max_length=MAX_FILTER_VALUES,
+            description=f"Countries: each {ANY_CASE_COUNTRY_DESCRIPTION[0].lower()}"
+            f"{ANY_CASE_COUNTRY_DESCRIPTION[1:]}",
+        )
     )
 
     @model_validator(mode="after")
@@ -77,7 +87,7 @@ class _Filters(BaseModel):
         unknown = sorted(self.model_extra or {})
         if unknown:
             allowed = ", ".join(type(self).model_fields)
-            raise ValueError(f"unknown filter key '{unknown[0]}'. Supported keys: {allowed}")
+            raise ValueError(f"unknown filter key {quoted(unknown[0])}. Supported keys: {allowed}")
         return self
 
     @field_validator("domains")
@@ -130,7 +140,12 @@ class _ReportCreate(BaseModel):
 
     campaign_id: StrictId = Field(description="The pixel campaign ID")
     start_date: ISODate = Field(description="Start of the reporting period (inclusive)")
-    end_date: ISODate = Field(description="End of the reporting period (inclusive)")
+    end_date: ISODate = Field(
+        description=(
+            "End of the reporting period (inclusive): not before start_date; the period "
+            f"covers at most {MAX_RANGE_DAYS} days, start_date and end_date included"
+        )
+    )
 
     @field_validator("end_date")
     @classmethod

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import ValidationFailed, not_found, quoted
 from beacon.core.jobs import COMPLETE
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.pixel import service as campaign_service
@@ -106,7 +106,9 @@ def get_report(
     else:
         if sort not in SORT_KEYS:
             allowed = ", ".join(SORT_KEYS)
-            raise ValidationFailed(f"Invalid value for 'sort': {sort!r}. Allowed values: {allowed}")
+            raise ValidationFailed(
+                f"Invalid value for 'sort': {quoted(sort)}. Allowed values: {allowed}"
+            )
         payloads = repository.sorted_rows(
             session,
             report_id=report.id,

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from beacon.core.codes import country_code_schema
+from beacon.core.errors import quoted
 from beacon.core.openapi import generate_within
 from beacon.core.timefmt import ISODate, date_range_problem, utcnow
 from beacon.pixel.reports.schemas import (
@@ -126,7 +127,7 @@ class StatsQuery(BaseModel):
         for value in wanted:
             if value not in DIMENSIONS:
                 raise ValueError(
-                    f"unknown dimension {value!r}. Allowed values: {', '.join(DIMENSIONS)}"
+                    f"unknown dimension {quoted(value)}. Allowed values: {', '.join(DIMENSIONS)}"
                 )
         return [d for d in DIMENSIONS if d in wanted] if wanted else list(DIMENSIONS)
 
@@ -146,7 +147,9 @@ class StatsQuery(BaseModel):
         wanted = _listed(values)
         for value in wanted:
             if value not in DEVICES:
-                raise ValueError(f"unknown device {value!r}. Allowed values: {', '.join(DEVICES)}")
+                raise ValueError(
+                    f"unknown device {quoted(value)}. Allowed values: {', '.join(DEVICES)}"
+                )
         return sorted(set(cast(list[Device], wanted)))
 
     @property
