@@ -16,7 +16,8 @@ def country_code_schema() -> dict[str, JsonValue]:
 
 def country_code(code: str) -> str:
     """``code`` as an upper-case ISO 3166-1 alpha-2 code (any case accepted); ValueError else."""
-    upper = code.strip().upper()
+    # ASCII before upper-casing: 'ß'.upper() is 'SS' (South Sudan), 'ſe' 'SE', 'ıt' 'IT'.
+    upper = code.strip().upper() if code.isascii() else ""
     if len(upper) != 2 or pycountry.countries.get(alpha_2=upper) is None:
         raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country code ({_hint(upper)})")
     return upper
