@@ -90,6 +90,24 @@ def test_oauth_errors_follow_rfc_6749(
     assert set(response.json()) == {"error", "error_description"}
 
 
+def test_a_long_refused_scope_is_cut_in_the_description(client: TestClient, db: Database) -> None:
+    issued = _client(db)
+    response = client.post(
+        TOKEN_URL,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": issued.client_id,
+            "client_secret": issued.client_secret,
+            "scope": "x" * 20_000,
+        },
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_scope",
+        "error_description": f"Scope(s) not granted to this client: {'x' * 100}… (20000 characters)",
+    }
+
+
 @pytest.mark.parametrize(
     "body",
     [

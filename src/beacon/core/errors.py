@@ -34,6 +34,14 @@ def cap_quoted(message: str) -> str:
     return _QUOTED.sub(cap, message)
 
 
+def clipped(text: str) -> str:
+    """``text`` (an unquoted input a message names: a request path, a list of scopes) cut as
+    ``cap_quoted`` cuts a quoted one: its first characters, an ellipsis and its length."""
+    if len(text) <= MAX_QUOTED_CHARS:
+        return text
+    return f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
+
+
 class APIError(Exception):
     """An expected failure that answers with ``status`` and a stable ``code``."""
 

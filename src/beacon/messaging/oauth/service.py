@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from beacon.core.auth import get_or_create_account
+from beacon.core.errors import clipped
 from beacon.core.security import hash_secret, new_secret, secret_matches
 from beacon.core.timefmt import utcnow
 from beacon.messaging.errors import InvalidClient, OAuthError
@@ -133,7 +134,7 @@ def issue_token(
         if refused:
             raise OAuthError(
                 "invalid_scope",
-                f"Scope(s) not granted to this client: {' '.join(refused)}",
+                f"Scope(s) not granted to this client: {clipped(' '.join(refused))}",
             )
     token = new_secret("bat", 32)
     now = utcnow()
