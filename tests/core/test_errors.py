@@ -43,6 +43,29 @@ def test_unknown_route_is_404_in_envelope(client: TestClient) -> None:
     assert "detail" not in response.json()
 
 
+@pytest.mark.parametrize(
+    ("prefix", "body"),
+    [
+        ("/v1/clsfy/", lambda message: {"error": "not_found", "message": message}),
+        (
+            "/public/v1/",
+            lambda message: {
+                "success": False,
+                "error": {"code": "NOT_FOUND", "message": message, "details": {}},
+            },
+        ),
+    ],
+)
+def test_an_unknown_long_path_is_cut_in_the_404(
+    client: TestClient, prefix: str, body: Callable[[str], object]
+) -> None:
+    # The HTTP parser reads a target up to 64 KiB: the message named all of it.
+    path = prefix + "y" * 20_000
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json() == body(f"No route matches GET {path[:100]}… ({len(path)} characters)")
+
+
 def test_method_not_allowed_is_405_in_envelope(client: TestClient, headers: dict[str, str]) -> None:
     response = client.delete(CAMPAIGNS, headers=headers)
     assert response.status_code == 405

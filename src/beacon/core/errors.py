@@ -19,16 +19,21 @@ MAX_QUOTED_CHARS = 100
 def quoted(value: object) -> str:
     """``value`` as a message quotes it: repr() of a string (``'GB'``, or ``"o'brien"``), a
     string longer than ``MAX_QUOTED_CHARS`` cut to its first characters, an ellipsis and its
-    length (``'aaaa…' (3000 characters)``); any other value as its repr(), cut alike."""
+    length (``'aaaa…' (3000 characters)``); any other value as its repr(), ``clipped``."""
     if not isinstance(value, str):
-        text = repr(value)
-        if len(text) <= MAX_QUOTED_CHARS:
-            return text
-        return f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
+        return clipped(repr(value))
     if len(value) <= MAX_QUOTED_CHARS:
         return repr(value)
     head = repr(value[:MAX_QUOTED_CHARS])
     return f"{head[:-1]}…{head[-1]} ({len(value)} characters)"
+
+
+def clipped(text: str) -> str:
+    """``text`` (an unquoted input a message names, such as a request path) cut past
+    ``MAX_QUOTED_CHARS``: its first characters, an ellipsis and its length."""
+    if len(text) <= MAX_QUOTED_CHARS:
+        return text
+    return f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
 
 
 class APIError(Exception):

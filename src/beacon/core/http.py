@@ -32,6 +32,7 @@ from beacon.core.errors import (
     ServiceUnavailable,
     UnsupportedMediaType,
     ValidationFailed,
+    clipped,
     error_from_validation,
     renderer_for,
 )
@@ -264,9 +265,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if isinstance(body_error, APIError):
         error = body_error
     elif exc.status_code == 404:
-        error = NotFound(f"No route matches {request.method} {request.url.path}{_hint(request)}")
+        error = NotFound(
+            f"No route matches {request.method} {clipped(request.url.path)}{_hint(request)}"
+        )
     elif exc.status_code == 405:
-        error = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}")
+        error = MethodNotAllowed(
+            f"Method {request.method} is not allowed on {clipped(request.url.path)}"
+        )
     elif exc.status_code == 415:
         error = UnsupportedMediaType(str(exc.detail))
     elif exc.status_code == 413:
@@ -295,7 +300,7 @@ def _hint(request: Request) -> str:
     bare = path.rstrip("/") or "/"
     scope = {**request.scope, "path": bare}
     if any(route.matches(scope)[0] != Match.NONE for route in request.app.routes):
-        return f" (without the trailing slash: {bare})"
+        return f" (without the trailing slash: {clipped(bare)})"
     return ""
 
 

@@ -121,7 +121,8 @@ def reported_country(value: str) -> str | None:
     that name no country (``ZZ`` unknown, ``EU``, ``XX``, ``T1``, ...), which the hits' CDN
     headers read the same way. Any other two letters are kept, as a CDN's header is (``XK``,
     Kosovo, has no ISO code). ValueError when it is not two letters."""
-    code = value.strip().upper()
+    # ASCII before upper-casing: 'ß'.upper() is 'SS', 'ſe' 'SE', 'ıt' 'IT'.
+    code = value.strip().upper() if value.isascii() else ""
     if code in _NOT_COUNTRIES:
         return None
     if not _is_country(code):
