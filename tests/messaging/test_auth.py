@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,8 +92,11 @@ def test_oauth_errors_follow_rfc_6749(
 
 
 def test_refused_scopes_are_quoted_cut_and_counted(client: TestClient, db: Database) -> None:
+    """Each refused scope is named in what RFC 6749 allows an error_description (printable
+    ASCII but '"' and '\\'): quoted, cut with '...', at most ten; one that is no scope-token
+    is described, not echoed."""
     issued = _client(db)
-    scopes = ["o'" + "x" * 3000, *(f"s{i}" for i in range(12))]
+    scopes = ["o'" + "x" * 3000, 'a"b\\c', "é", *(f"s{i}" for i in range(12))]
     data = {
         "grant_type": "client_credentials",
         "client_id": issued.client_id,
@@ -101,14 +105,17 @@ def test_refused_scopes_are_quoted_cut_and_counted(client: TestClient, db: Datab
     }
     response = client.post(TOKEN_URL, data=data)
     assert response.status_code == 400
+    description = response.json()["error_description"]
     assert response.json() == {
         "error": "invalid_scope",
-        "error_description": "Scope(s) not granted to this client: \"o'"
+        "error_description": "Scope(s) not granted to this client: 'o'"
         + "x" * 98
-        + '…" (3002 characters), '
-        + ", ".join(f"'s{i}'" for i in range(9))
-        + " and 3 more",
+        + "...' (3002 characters), "
+        + "(a scope that is not an RFC 6749 scope-token), " * 2
+        + ", ".join(f"'s{i}'" for i in range(7))
+        + " and 5 more",
     }
+    assert re.fullmatch(r"[\x20\x21\x23-\x5b\x5d-\x7e]+", description)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from beacon.messaging.templates import rendering
 from beacon.messaging.templates import service as templates
 from beacon.messaging.templates.rendering import (
     RenderError,
@@ -55,3 +56,25 @@ def test_fields_used_are_dotted_paths_of_the_templates_own_variables() -> None:
     assert templates.fields_by_part(
         "email", {"subject": "Hi {{ contact.firstName }}", "text": "plain", "fromAddress": "a@b.c"}
     ) == {"subject": ["contact.firstName"]}
+
+
+@pytest.mark.parametrize(
+    ("source", "check"),
+    [
+        ("{% " + "x" * 3000 + " %}", "syntax"),  # Jinja names the unknown tag
+        ("{{ a " + "b" * 3000 + " }}", "syntax"),  # and the unexpected name
+        ("{{ contact.firstName." + "q" * 3000 + "() }}", "render"),  # a str has no such method
+        ("{{ contact|" + "f" * 3000 + " }}", "render"),  # no filter of that name
+    ],
+)
+def test_a_library_message_naming_a_long_author_text_is_cut(source: str, check: str) -> None:
+    """Jinja's messages repeat the author's names: a 3,000-character one was answered (and
+    stored as each failed recipient's reason) whole."""
+    with pytest.raises(RenderError) as raised:
+        if check == "syntax":
+            rendering.check_syntax(part="html", source=source)
+        else:
+            render_part(part="html", source=source, context=CONTEXT)
+    message = raised.value.message
+    assert len(message) < 500, message
+    assert "characters)" in message and message.endswith("(line 1)")

@@ -455,3 +455,11 @@ def test_is_misrepresented() -> None:
     assert not is_misrepresented(None, "nytimes.com")
     assert not is_misrepresented("nytimes.com", None)
     assert not is_misrepresented("garbage", "nytimes.com")
+
+
+@pytest.mark.parametrize("value", ["ß", "\xa0ß", "ſe"])
+def test_a_cdn_header_of_non_ascii_letters_is_no_country(value: str) -> None:
+    # A header is read as latin-1 ('ß' is the byte 0xDF): upper-cased it was 'SS', South Sudan.
+    resolver = CountryResolver(trusted_proxies=["10.0.0.0/8"])
+    headers = {"CF-IPCountry": value, "X-Forwarded-For": "212.58.244.1"}
+    assert resolver.country("10.0.0.7", headers) == "GB"

@@ -28,12 +28,12 @@ def quoted(value: object) -> str:
     return f"{head[:-1]}…{head[-1]} ({len(value)} characters)"
 
 
-def clipped(text: str) -> str:
-    """``text`` (an unquoted input a message names, such as a request path) cut past
-    ``MAX_QUOTED_CHARS``: its first characters, an ellipsis and its length."""
-    if len(text) <= MAX_QUOTED_CHARS:
+def clipped(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
+    """``text`` (an unquoted input a message names, such as a request path, or a library's
+    message holding one) cut past ``limit``: its first characters, an ellipsis and its length."""
+    if len(text) <= limit:
         return text
-    return f"{text[:MAX_QUOTED_CHARS]}… ({len(text)} characters)"
+    return f"{text[:limit]}… ({len(text)} characters)"
 
 
 class APIError(Exception):

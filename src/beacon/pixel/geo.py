@@ -70,7 +70,7 @@ class CountryResolver:
         lowered = {key.lower(): value for key, value in headers.items()}
         client = self._clients.forwarded_client(lowered.get("x-forwarded-for", ""))
         for name in COUNTRY_HEADERS:
-            value = lowered.get(name, "").strip().upper()
+            value = _ascii_upper(lowered.get(name, ""))
             if value in _NO_COUNTRY_MARKERS:
                 return None, client
             if _is_country(value):
@@ -116,13 +116,18 @@ def _mmdb_country(record: object) -> str | None:
     return None
 
 
+def _ascii_upper(value: str) -> str:
+    """``value`` stripped and upper-cased when it is ASCII, else "" (no country): 'ß'.upper() is
+    'SS' (South Sudan), 'ſe' 'SE', 'ıt' 'IT', and a header is read as latin-1 ('ß' is 0xDF)."""
+    return value.strip().upper() if value.isascii() else ""
+
+
 def reported_country(value: str) -> str | None:
     """A country a sender states (an event's ``country``), in upper case; None for the codes
     that name no country (``ZZ`` unknown, ``EU``, ``XX``, ``T1``, ...), which the hits' CDN
     headers read the same way. Any other two letters are kept, as a CDN's header is (``XK``,
     Kosovo, has no ISO code). ValueError when it is not two letters."""
-    # ASCII before upper-casing: 'ß'.upper() is 'SS', 'ſe' 'SE', 'ıt' 'IT'.
-    code = value.strip().upper() if value.isascii() else ""
+    code = _ascii_upper(value)
     if code in _NOT_COUNTRIES:
         return None
     if not _is_country(code):

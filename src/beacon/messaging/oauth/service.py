@@ -5,13 +5,13 @@ Client secrets and access tokens are random and stored only as SHA-256 hashes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from beacon.core.auth import get_or_create_account
-from beacon.core.errors import quoted
 from beacon.core.security import hash_secret, new_secret, secret_matches
 from beacon.core.timefmt import utcnow
 from beacon.messaging.errors import InvalidClient, OAuthError
@@ -133,7 +133,7 @@ def issue_token(
         refused = [s for s in granted if s not in allowed]
         if refused:
             # Client text: each scope quoted (cut when long), and at most ten of them.
-            named = ", ".join(quoted(scope) for scope in refused[:10])
+            named = ", ".join(_scope_named(scope) for scope in refused[:10])
             more = f" and {len(refused) - 10} more" if len(refused) > 10 else ""
             raise OAuthError("invalid_scope", f"Scope(s) not granted to this client: {named}{more}")
     token = new_secret("bat", 32)
@@ -162,3 +162,19 @@ def authenticate_token(*, session: Session, presented: str) -> Principal | None:
     if client.revoked_at is not None or token.expires_at <= utcnow():
         return None
     return Principal(client.account_id, client.client_id, frozenset(token.scopes.split()))
+
+
+# RFC 6749 (5.2): an error_description is printable ASCII without '"' and '\\'; a scope-token
+# (3.3) is made of the same characters, so a refused one is named in them or not at all.
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+_MAX_SCOPE_SHOWN = 100
+
+
+def _scope_named(scope: str) -> str:
+    """A refused scope as an OAuth error_description may name it: quoted, cut with '...'
+    past ``_MAX_SCOPE_SHOWN`` characters; a scope no client could be granted, described."""
+    if not _SCOPE_TOKEN.fullmatch(scope):
+        return "(a scope that is not an RFC 6749 scope-token)"
+    if len(scope) > _MAX_SCOPE_SHOWN:
+        return f"'{scope[:_MAX_SCOPE_SHOWN]}...' ({len(scope)} characters)"
+    return f"'{scope}'"

@@ -29,7 +29,7 @@ from jinja2.compiler import CodeGenerator, Frame
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
-from beacon.core.errors import MAX_QUOTED_CHARS, quoted
+from beacon.core.errors import MAX_QUOTED_CHARS, clipped, quoted
 
 MAX_OUTPUT_CHARS = 1_000_000
 MAX_RENDER_SECONDS = 2.0
@@ -117,8 +117,12 @@ class _Undefined(StrictUndefined):
                 f"{quoted(name)} is undefined (null or missing); "
                 f'give a default: {{{{ {shown} | default("...") }}}}'
             )
-        return super()._undefined_message
+        return clipped(super()._undefined_message, MAX_LIBRARY_MESSAGE_CHARS)
 
+
+# A library's message (Jinja's, an exception's) that names template text is cut past this: long
+# enough for Beacon's own undefined-variable message (~290 characters) to stay whole.
+MAX_LIBRARY_MESSAGE_CHARS = 400
 
 _DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "beacon_render_deadline", default=None
@@ -223,8 +227,9 @@ def check_syntax(*, part: str, source: str) -> None:
     try:
         _env(part).parse(source)
     except TemplateError as exc:
-        line = getattr(exc, "lineno", None)
-        raise RenderError(part, f"{exc.message or exc} (line {line})") from None
+        raise RenderError(
+            part, _at_line(str(exc.message or exc), getattr(exc, "lineno", None))
+        ) from None
     except RecursionError:
         raise RenderError(part, "the template is nested too deeply") from None
 
@@ -238,7 +243,10 @@ def variables(*, part: str, source: str) -> set[str]:
 
 
 def _at_line(message: str, line: int | None) -> str:
-    """``message (line N)``: where in the part's source the error is (1-based)."""
+    """``message (line N)``: where in the part's source the error is (1-based). Jinja's and a
+    template's own messages name the author's text (a tag, a filter, an attribute): cut when
+    long, as any echo of client text is."""
+    message = clipped(message, MAX_LIBRARY_MESSAGE_CHARS)
     return f"{message} (line {line})" if line else message
 
 

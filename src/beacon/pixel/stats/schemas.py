@@ -15,7 +15,7 @@ from pydantic import (
     model_serializer,
 )
 
-from beacon.core.codes import country_code_schema
+from beacon.core.codes import ANY_CASE_COUNTRY_DESCRIPTION, any_case_country_code_schema
 from beacon.core.errors import quoted
 from beacon.core.openapi import generate_within
 from beacon.core.timefmt import ISODate, date_range_problem, utcnow
@@ -98,8 +98,11 @@ class StatsQuery(BaseModel):
     device: list[Annotated[str, Field(json_schema_extra={"pattern": _list_pattern(DEVICES)})]] = (
         Field(default_factory=list, max_length=len(DEVICES))
     )
-    country: list[Annotated[str, Field(json_schema_extra=country_code_schema())]] = Field(
-        default_factory=list, max_length=MAX_FILTER_VALUES
+    country: list[Annotated[str, Field(json_schema_extra=any_case_country_code_schema())]] = Field(
+        default_factory=list,
+        max_length=MAX_FILTER_VALUES,
+        description="Countries, repeated or comma-separated: each "
+        f"{ANY_CASE_COUNTRY_DESCRIPTION[0].lower()}{ANY_CASE_COUNTRY_DESCRIPTION[1:]}",
     )
 
     @field_validator("end_date")
