@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from beacon.contextual.fetch import normalize_url as fetch_normalize_url
 from beacon.core.urls import (
     TRACKING_PARAMS,
+    canonical_path,
     is_tracking_param,
     normalize_page_url,
     normalize_url,
@@ -35,6 +36,25 @@ def test_page_urls_keep_their_query_order_and_encoding() -> None:
     assert normalize_page_url("ftp://example.com/") == ""
 
 
+def test_page_url_paths_are_escaped_as_browsers_send_them() -> None:
+    # A macro's raw path, a link's lower-case escapes and location.href are one page.
+    for path in ("/ü", "/%c3%bc", "/%C3%BC"):
+        assert normalize_page_url(f"https://www.example.com{path}") == (
+            "https://www.example.com/%C3%BC"
+        )
+    for path in ('/a"b', "/a%22b"):
+        assert normalize_page_url(f"https://www.example.com{path}") == (
+            "https://www.example.com/a%22b"
+        )
+    # The query is kept as the page sent it; an escape is never decoded.
+    assert normalize_page_url("https://Example.com/a%2fb<c>?q=ü&r=%c3") == (
+        "https://example.com/a%2Fb%3Cc%3E?q=ü&r=%c3"
+    )
+    assert normalize_page_url("https://example.com/a%2fb") == normalize_url(
+        "https://example.com/a%2fb"
+    )
+
+
 def _page_url_by_urlsplit(value: str | None) -> str:
     """`normalize_page_url` as it was before its fast path: urlsplit and urlunsplit."""
     if not value:
@@ -58,7 +78,7 @@ def _page_url_by_urlsplit(value: str | None) -> str:
         query = "&".join(
             pair for pair in query.split("&") if not is_tracking_param(pair.split("=", 1)[0])
         )
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path or "/", query, ""))
+    return urlunsplit((parts.scheme.lower(), netloc, canonical_path(parts.path or "/"), query, ""))
 
 
 _TRICKY_PAGE_URLS = [

@@ -3,8 +3,9 @@
 Click and campaign identifiers (`utm_*` and `TRACKING_PARAMS`) make every visit's URL unique
 without naming a new page, so both forms drop them:
 
-- `normalize_page_url`: the page a pixel hit counts under (rollups, reports). The query keeps
-  its order and its encoding as the page sent it; anything that is not an http(s) URL is ''.
+- `normalize_page_url`: the page a pixel hit counts under (rollups, reports). The path is
+  escaped as browsers send it (`canonical_path`, as in `normalize_url`); the query keeps its
+  order and its encoding as the page sent it; anything that is not an http(s) URL is ''.
 - `normalize_url`: the cache key of a fetched page (contextual classification). The query is
   decoded, sorted and re-encoded, so two spellings of one page share a key.
 """
@@ -86,7 +87,12 @@ def is_tracking_param(name: str) -> bool:
 
 
 def normalize_page_url(value: str | None) -> str:
-    """An http(s) page URL without fragment and tracking ids, host lowercased; '' if not one."""
+    """An http(s) page URL without fragment and tracking ids, host lowercased, the path as a
+    browser sends it (``canonical_path``); '' if not one.
+
+    A DSP macro's raw '/ü' or '/a"b', a link's '/%c3%bc' and location.href's '/%C3%BC' were
+    three rows of one page in stats and reports. The flusher computes this once per distinct
+    page (``pixel.hits`` caches it); rows counted before keep the path as it was sent."""
     if not value:
         return ""
     value = value.strip()
@@ -102,6 +108,7 @@ def normalize_page_url(value: str | None) -> str:
         query = "&".join(
             pair for pair in query.split("&") if not is_tracking_param(pair.split("=", 1)[0])
         )
+    path = canonical_path(path)
     # What urlunsplit makes of these parts (the path after a host is '' or starts with '/').
     return (
         f"{scheme}://{netloc}{path or '/'}?{query}"
