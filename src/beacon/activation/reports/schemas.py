@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -25,6 +26,7 @@ from beacon.activation.schemas import (
 from beacon.core.ids import StrictId
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
+from beacon.core.urls import host_name
 
 Dimension = Literal["date", "device", "format", "domain"]
 
@@ -80,6 +82,31 @@ def _number(value: Any, info: ValidationInfo) -> Any:
 Amount = BeforeValidator(_number)
 
 
+def _host_name(value: str) -> str:
+    """A row's domain as stored: one spelling of each site ('Bücher.de.' and 'xn--bcher-kva.de'
+    are one row of a report by domain), and never a URL or markup an export let through."""
+    name = host_name(value)
+    if name is None:
+        raise ValueError(
+            f"{value[:80]!r} is not a host name (such as www.nytimes.com): "
+            "not a URL, and no spaces or markup"
+        )
+    return name
+
+
+# A site's host name, subdomains kept: stored lower case, in its IDNA ASCII form, without a
+# root dot (core.urls.host_name); the document states what is refused.
+DeliveryDomain = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra={"pattern": r"^\s*[^\s/?#@:\\<>\[\]]+\s*$"},
+    ),
+    AfterValidator(_host_name),
+]
+
+
 class DeliveryRow(BaseModel):
     """One row of an SSP/DSP delivery export: JSON values (numbers as numbers: validate with
     ``context=JSON_ROW``) or CSV strings (parsed)."""
@@ -90,7 +117,7 @@ class DeliveryRow(BaseModel):
     deal_id: NonBlank = Field(max_length=200)
     device: Device
     format: Format
-    domain: NonBlank = Field(max_length=255)
+    domain: DeliveryDomain
     geo: CountryCode
     impressions: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
     # Not bounded by the row's impressions: an export attributes a click to the day it
