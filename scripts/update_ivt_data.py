@@ -150,7 +150,11 @@ def update_ipranges(repo: Path) -> None:
                 continue
             for raw in path.read_text("utf-8").split():
                 network = ipaddress.ip_network(raw, strict=False)
-                lines.append(f"{provider}\t{network}")
+                # A list that carries a reserved network (Vultr's held the documentation
+                # networks 192.0.2.0/24 and 2001:db8::/32) names no provider's address:
+                # beacon.pixel.datacenter drops them as well, on load.
+                if network.is_global:
+                    lines.append(f"{provider}\t{network}")
     lines = list(dict.fromkeys(lines))  # a provider's network listed by two of its folders
     (target / "ranges.tsv").write_text("\n".join(lines) + "\n", "utf-8")
     _stamp(target, repo, "lord-alfred/ipranges")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -395,4 +396,84 @@ def test_a_row_out_of_bounds_is_told_in_the_apis_words(
     assert response.json()["message"] == (
         "Batch rejected, nothing stored: row 1: 'impressions' must be at least 0"
     )
+    assert _stored(db) == (0, 0, 0)
+
+
+def test_a_json_rows_nan_is_told_as_any_bad_row(
+    client: TestClient, headers: Headers, db: Database, deal_id: str
+) -> None:
+    """A JSON ``NaN`` answered the body parser's words (``Invalid value for 'rows[0].spend'``);
+    the documented form names the row, as a CSV's NaN does."""
+    for literal in ("NaN", "Infinity", "-Infinity", "1e400"):
+        rows = [row(deal_id), row(deal_id, spend="SPEND")]
+        text = json.dumps({"rows": rows}).replace('"SPEND"', literal)
+        response = client.post(
+            f"{API}/deliveries",
+            headers={**headers, "Content-Type": "application/json"},
+            content=text,
+        )
+        assert response.status_code == 422, (literal, response.text)
+        assert response.json()["message"] == (
+            f"Batch rejected, nothing stored: row 2: 'spend' {literal} is not a finite number"
+        )
+    assert _stored(db) == (0, 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("bücher.de", "xn--bcher-kva.de"),
+        ("xn--bcher-kva.de", "xn--bcher-kva.de"),
+        ("www.nytimes.com.", "www.nytimes.com"),
+        ("WWW.NYTimes.com", "www.nytimes.com"),
+        (" sub.wired.com ", "sub.wired.com"),
+    ],
+)
+def test_a_rows_domain_is_stored_in_one_spelling(
+    client: TestClient, headers: Headers, db: Database, deal_id: str, sent: str, stored: str
+) -> None:
+    """Lower case, IDNA ASCII, no root dot, subdomains kept: one site is one report row."""
+    for content_type, send in (
+        ("application/json", lambda: {"json": {"rows": [row(deal_id, domain=sent)]}}),
+        (
+            "text/csv",
+            lambda: {
+                "content": "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+                f'2026-01-15,{deal_id},desktop,banner,"{sent}",US,1,0,1\n'
+            },
+        ),
+    ):
+        response = client.post(
+            f"{API}/deliveries",
+            headers={**headers, "Content-Type": content_type},
+            params={"batch_id": "one"},
+            **send(),
+        )
+        assert response.status_code in (200, 201), response.text
+        with db.transaction() as session:
+            assert session.scalars(select(Delivery.domain)).all() == [stored]
+
+
+@pytest.mark.parametrize(
+    "sent", ["https://www.nytimes.com/x", "a b <script>", "<b>x</b>", "a..com", "nytimes.com/x"]
+)
+def test_a_rows_domain_that_is_no_host_name_rejects_the_batch(
+    client: TestClient, headers: Headers, db: Database, deal_id: str, sent: str
+) -> None:
+    response = client.post(
+        f"{API}/deliveries", headers=headers, json={"rows": [row(deal_id, domain=sent)]}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["message"].startswith(
+        f"Batch rejected, nothing stored: row 1: 'domain' {sent!r} is not a host name"
+    )
+    csv_text = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f'2026-01-15,{deal_id},desktop,banner,"{sent}",US,1,0,1\n'
+    )
+    response = client.post(
+        f"{API}/deliveries", headers={**headers, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert response.status_code == 422, response.text
+    assert "line 2: 'domain'" in response.json()["message"]
     assert _stored(db) == (0, 0, 0)

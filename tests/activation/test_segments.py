@@ -181,6 +181,36 @@ def test_inventory_rejects_bad_urls_and_oversized_requests(
         assert session.scalar(select(InventoryUrl.id)) is None
 
 
+def test_inventory_refuses_a_url_classify_refuses_as_too_long(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    """A 20,000-character URL was stored and queued (then sat in error) while classify refuses
+    it: the inventory takes the same bound, in its own error's words, JSON or text."""
+    long_url = "https://www.nytimes.com/" + "a" * 20_000
+    edge = "https://www.nytimes.com/" + "b" * (2048 - len("https://www.nytimes.com/"))
+    response = client.post(f"{API}/classify", headers=headers, json={"url": long_url})
+    assert response.status_code == 422
+    assert "must be at most 2048 characters long" in response.json()["message"]
+    response = client.post(f"{API}/inventory", headers=headers, json={"urls": [edge, long_url]})
+    assert response.status_code == 422, response.text
+    assert response.json()["message"] == (
+        "Invalid value for 'urls': must be at most 2048 characters long: "
+        f"urls[1] ({long_url[:100]!r}"[:-1]
+        + "…' (20024 characters))"
+    )
+    response = client.post(
+        f"{API}/inventory",
+        headers={**headers, "Content-Type": "text/plain"},
+        content=f"{edge}\n{long_url}\n",
+    )
+    assert response.status_code == 422, response.text
+    assert "must be at most 2048 characters long: line 2" in response.json()["message"]
+    with db.transaction() as session:
+        assert session.scalar(select(InventoryUrl.id)) is None
+    response = client.post(f"{API}/inventory", headers=headers, json={"urls": [edge]})
+    assert response.json() == {"received": 1, "added": 1, "queued": 1}
+
+
 def test_pixel_urls_join_the_inventory(
     client: TestClient, headers: Headers, db: Database, key_for: Callable[[str], str]
 ) -> None:

@@ -175,42 +175,67 @@ def test_ua_reason_comes_before_prefetch_and_datacenter(detector: InvalidTraffic
 def test_ranges_are_flattened_and_bisected_on_both_families() -> None:
     ranges = DatacenterRanges(
         [
-            ("b", "10.0.1.0/24"),
-            ("a", "10.0.0.0/24"),  # adjacent to b, another provider: kept apart
-            ("c", "10.0.0.128/25"),  # inside a: the smaller network names its addresses
-            ("d", "192.0.2.0/31"),
-            ("d", "192.0.2.2/31"),  # adjacent, the same provider: joined
-            ("x", "198.51.100.0/24"),
-            ("y", "198.51.100.0/24"),  # the same network twice: the later line wins
-            ("e", "2001:db8::/32"),
-            ("f", "2001:db8:1::/48"),  # IPv6 nests the same way
+            ("b", "11.0.1.0/24"),
+            ("a", "11.0.0.0/24"),  # adjacent to b, another provider: kept apart
+            ("c", "11.0.0.128/25"),  # inside a: the smaller network names its addresses
+            ("d", "193.0.2.0/31"),
+            ("d", "193.0.2.2/31"),  # adjacent, the same provider: joined
+            ("x", "199.51.100.0/24"),
+            ("y", "199.51.100.0/24"),  # the same network twice: the later line wins
+            ("e", "2a01:db8::/32"),
+            ("f", "2a01:db8:1::/48"),  # IPv6 nests the same way
         ]
     )
     assert len(ranges) == 8  # a, c, b, d, y; e, f, e
     lookup = {a: ranges.provider(ipaddress.ip_address(a)) for a in (
-        "9.255.255.255", "10.0.0.0", "10.0.0.127", "10.0.0.128", "10.0.0.255", "10.0.1.0",
-        "10.0.1.255", "10.0.2.0", "192.0.2.3", "192.0.2.4", "198.51.100.7", "2001:db8::",
-        "2001:db8:1::5", "2001:db8:2::", "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::",
+        "10.255.255.255", "11.0.0.0", "11.0.0.127", "11.0.0.128", "11.0.0.255", "11.0.1.0",
+        "11.0.1.255", "11.0.2.0", "193.0.2.3", "193.0.2.4", "199.51.100.7", "2a01:db8::",
+        "2a01:db8:1::5", "2a01:db8:2::", "2a01:db8:ffff:ffff:ffff:ffff:ffff:ffff", "2a01:db9::",
     )}  # fmt: skip
     assert lookup == {
-        "9.255.255.255": None,
-        "10.0.0.0": "a",
-        "10.0.0.127": "a",
-        "10.0.0.128": "c",
-        "10.0.0.255": "c",
-        "10.0.1.0": "b",
-        "10.0.1.255": "b",
-        "10.0.2.0": None,
-        "192.0.2.3": "d",
-        "192.0.2.4": None,
-        "198.51.100.7": "y",
-        "2001:db8::": "e",
-        "2001:db8:1::5": "f",
-        "2001:db8:2::": "e",
-        "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff": "e",
-        "2001:db9::": None,
+        "10.255.255.255": None,
+        "11.0.0.0": "a",
+        "11.0.0.127": "a",
+        "11.0.0.128": "c",
+        "11.0.0.255": "c",
+        "11.0.1.0": "b",
+        "11.0.1.255": "b",
+        "11.0.2.0": None,
+        "193.0.2.3": "d",
+        "193.0.2.4": None,
+        "199.51.100.7": "y",
+        "2a01:db8::": "e",
+        "2a01:db8:1::5": "f",
+        "2a01:db8:2::": "e",
+        "2a01:db8:ffff:ffff:ffff:ffff:ffff:ffff": "e",
+        "2a01:db9::": None,
     }
     assert ranges.provider(None) is None
+
+
+def test_a_network_no_provider_routes_is_no_data_center() -> None:
+    """Vultr's list carried the documentation networks: docs/measure.md's example visitor
+    203.0.113.7 was counted `datacenter`. Private, reserved and documentation space is dropped
+    on load and from the shipped file; a listed provider network still names its addresses."""
+    ranges = DatacenterRanges(
+        [
+            ("vultr", "203.0.113.0/24"),
+            ("vultr", "10.0.0.0/8"),
+            ("vultr", "100.64.0.0/10"),
+            ("vultr", "2001:db8::/32"),
+            ("vultr", "45.32.0.0/16"),
+        ]
+    )
+    for address in ("203.0.113.7", "10.1.2.3", "100.64.0.1", "2001:db8::1"):
+        assert ranges.provider(ipaddress.ip_address(address)) is None, address
+    assert ranges.provider(ipaddress.ip_address("45.32.1.1")) == "vultr"
+    shipped = vendored_ranges()
+    for address in ("203.0.113.7", "192.0.2.1", "198.51.100.7", "2001:db8::1"):
+        assert shipped.provider(ipaddress.ip_address(address)) is None, address
+    assert shipped.provider(ipaddress.ip_address("45.32.1.1")) == "vultr"
+    text = resources.files("beacon.pixel").joinpath("data/datacenter/ranges.tsv").read_text()
+    rows = [line.split("\t") for line in text.splitlines() if line]
+    assert all(ipaddress.ip_network(cidr).is_global for _, cidr in rows)
 
 
 def test_every_ai_operator_network_is_found_under_its_operator() -> None:

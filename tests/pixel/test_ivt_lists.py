@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -217,3 +218,22 @@ def test_the_refresh_script_converts_javascript_patterns_and_drops_browser_match
     assert kept == ["Nuclei"]
     # an alternation loses only the alternative that names a browser (Amazon's Silk)
     assert script.browser_safe("test", ["silk|zorblaxbot"]) == ["zorblaxbot"]
+
+
+def test_the_refresh_script_vendors_no_network_that_is_not_global(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vultr's list carried 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24 and 2001:db8::/32."""
+    script = _update_script()
+    repo, data = tmp_path / "ipranges", tmp_path / "data"
+    (repo / "vultr").mkdir(parents=True)
+    data.mkdir()
+    (repo / "LICENSE").write_text("CC0\n", "utf-8")
+    (repo / "vultr" / "ipv4_merged.txt").write_text(
+        "45.32.0.0/16\n192.0.2.0/24\n198.51.100.0/24\n203.0.113.0/24\n10.0.0.0/8\n", "utf-8"
+    )
+    (repo / "vultr" / "ipv6_merged.txt").write_text("2001:19f0::/32\n2001:db8::/32\n", "utf-8")
+    monkeypatch.setattr(script, "DATA", data)
+    script.update_ipranges(repo)
+    written = (data / "datacenter" / "ranges.tsv").read_text("utf-8")
+    assert written == "vultr\t45.32.0.0/16\nvultr\t2001:19f0::/32\n"

@@ -19,9 +19,8 @@ from beacon.contextual.service import UrlOutcome
 from beacon.core.openapi import generate_within
 from beacon.core.text import NON_BLANK_PATTERN, is_blank
 from beacon.core.timefmt import UTCSeconds
-from beacon.core.urls import PUBLIC_URL_PATTERN, web_url_problem
+from beacon.core.urls import MAX_URL_LENGTH, PUBLIC_URL_PATTERN, web_url_problem
 
-MAX_URL_LENGTH = 2048
 CLASSIFICATION_EXAMPLE: dict[str, Any] = {
     "iab_categories": [{"id": "IAB19-6", "name": "Technology & Computing", "confidence": 0.93}],
     "keywords": ["AI chips", "semiconductor", "GPU"],

@@ -33,6 +33,9 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
 PUBLIC_URL_PATTERN = (
     r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
 )
+# The longest URL any API takes (classify, classify/batch, the inventory) and the fetcher asks
+# for: `web_url_problem` refuses a longer one.
+MAX_URL_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _DNS_NAME = re.compile(r"[A-Za-z0-9_-]{1,63}(?:\.[A-Za-z0-9_-]{1,63})*\.?")
 # `http(s)://` or `//`, then an authority without user info, port, IPv6 literal or escape
@@ -43,9 +46,11 @@ _PLAIN_AUTHORITY = re.compile(r"(?i:https?:)?//([^/?#@\[\]:%]*)(?:[/?#]|\Z)")
 def web_url_problem(value: str) -> str | None:
     """Why ``value`` is not a URL the page fetcher requests, or None when it is one: an
     absolute http(s) URL with a host IDNA accepts (not ``xn--``), a port in 0..65535 and no
-    user name or password. The one rule the classify API, the inventory upload and the
-    fetcher (for each redirect too) apply."""
+    user name or password, at most ``MAX_URL_LENGTH`` characters. The one rule the classify
+    API, the inventory upload and the fetcher (for each redirect too) apply."""
     text = value.strip()
+    if len(text) > MAX_URL_LENGTH:
+        return f"must be at most {MAX_URL_LENGTH} characters long"
     try:
         parts = urlsplit(text)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
@@ -197,6 +202,20 @@ def ascii_domain(value: str) -> str:
         return idna.encode(text, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError):
         return text
+
+
+# The longest name DNS carries (RFC 1035: 255 octets on the wire, 253 written out).
+MAX_HOST_NAME_LENGTH = 253
+
+
+def host_name(value: str) -> str | None:
+    """``value`` as a host name in the form Beacon stores (``ascii_domain``: lower case, IDNA
+    ASCII label by label, no root dot), or None when it is not one: a URL, text with spaces or
+    markup, a name IDNA refuses. Subdomains are kept ('www.nytimes.com' stays as it is)."""
+    name = ascii_domain(value)
+    if len(name) > MAX_HOST_NAME_LENGTH or name.endswith("."):
+        return None
+    return name if _DNS_NAME.fullmatch(name) else None
 
 
 def normalize_url(url: str) -> str:

@@ -4,7 +4,9 @@ The ranges are vendored in `data/datacenter/ranges.tsv` (`provider<TAB>cidr`, fr
 lord-alfred/ipranges collection of the providers' own published lists: AWS, Google Cloud,
 Azure, Oracle Cloud, DigitalOcean, Linode, Vultr, and the crawler and monitor ranges of
 Google, Bing, OpenAI, Perplexity, DuckDuckGo, Pingdom and StatusCake), refreshed at release by
-`scripts/update_ivt_data.py`. Consumer relays and VPNs (iCloud Private Relay, Cloudflare WARP,
+`scripts/update_ivt_data.py`. Networks that are not globally routable (private, shared,
+reserved, documentation: `ipaddress`'s `is_global`) are dropped, by the script and on load.
+Consumer relays and VPNs (iCloud Private Relay, Cloudflare WARP,
 Proton VPN) are deliberately not in it: people browse through them.
 
 `AI_OPERATORS` names the providers whose ranges belong to AI crawlers and assistants alone: a
@@ -45,6 +47,10 @@ class DatacenterRanges:
         by_version: dict[int, list[tuple[int, int, int, str]]] = {4: [], 6: []}
         for order, (provider, cidr) in enumerate(networks):
             network = ipaddress.ip_network(cidr, strict=False)
+            if not network.is_global:
+                # Private, shared, reserved or documentation space (a provider's list carried
+                # 203.0.113.0/24, the documents' example visitors): no provider's address.
+                continue
             first, last = int(network.network_address), int(network.broadcast_address)
             by_version[network.version].append((first, last, order, provider))
         self._starts: dict[int, list[int]] = {}

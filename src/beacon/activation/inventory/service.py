@@ -32,7 +32,7 @@ from beacon.core.errors import BadRequest, NotFound, ValidationFailed, quoted
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
-from beacon.core.urls import web_url_host
+from beacon.core.urls import MAX_URL_LENGTH, web_url_host
 from beacon.pixel import service as pixel_service
 
 UPLOAD, PIXEL = "upload", "pixel"
@@ -120,23 +120,36 @@ def add_urls(
             f"Invalid value for 'urls': at most {MAX_INVENTORY_URLS} URLs per request "
             f"(got {len(labelled_urls)})"
         )
+    # The classify API's bound, told as such (a longer URL was stored, then never fetched).
+    too_long = [(label, url) for label, url in labelled_urls if len(url.strip()) > MAX_URL_LENGTH]
+    if too_long:
+        raise ValidationFailed(
+            f"Invalid value for 'urls': must be at most {MAX_URL_LENGTH} characters long: "
+            f"{_shown(too_long)}"
+        )
     found: list[tuple[str, InventoryEntry]] = []
-    bad: list[str] = []
+    bad: list[tuple[str, str]] = []
     for label, url in labelled_urls:
         entry = entry_for(url, allow_private=allow_private)
         if entry is None:
-            bad.append(f"{label} ({quoted(url)})")
+            bad.append((label, url))
         else:
             found.append((url, entry))
     if bad:
-        shown = ", ".join(bad[:10]) + (f" and {len(bad) - 10} more" if len(bad) > 10 else "")
         raise ValidationFailed(
-            f"Invalid value for 'urls': not an http(s) URL with a public domain: {shown}"
+            f"Invalid value for 'urls': not an http(s) URL with a public domain: {_shown(bad)}"
         )
     entries = _as_stored(session, found)
     added = _store(session, account_id=account_id, entries=entries, source=UPLOAD)
     queued = request_classification(session, [(e.url, e.domain) for e in entries])
     return InventoryAdded(received=len(labelled_urls), added=added, queued=queued)
+
+
+def _shown(labelled_urls: list[tuple[str, str]]) -> str:
+    """The first ten entries, each as its label and its URL (quoted, cut when long)."""
+    shown = ", ".join(f"{label} ({quoted(url)})" for label, url in labelled_urls[:10])
+    more = len(labelled_urls) - 10
+    return shown + (f" and {more} more" if more > 0 else "")
 
 
 def sync_pixel_urls(*, session: Session, account_id: int) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from beacon.activation.reports.schemas import (
 )
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
 from beacon.core.errors import BadRequest, ValidationFailed, field_name, quoted, value_reason
+from beacon.core.jsonbody import parse_model
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 
@@ -44,6 +46,24 @@ class LabelledRow(NamedTuple):
     label: str
     values: dict[str, Any]
     json: bool = False
+
+
+# The field a strict JSON body's unstorable value (NaN, Infinity, a lone surrogate) is in.
+_ROW_FIELD = re.compile(r"rows\[(\d+)\]\.(\w+)")
+
+
+def upload_from_json(body: bytes) -> DeliveryUpload:
+    """A JSON batch; a row's value JSON cannot store (``"spend": NaN``) rejects the batch in the
+    words of any other bad row (``row 1: 'spend' ...``), as the same value in a CSV does."""
+    try:
+        return parse_model(DeliveryUpload, body)
+    except ValidationFailed as exc:
+        match = _ROW_FIELD.fullmatch(str(exc.details.get("field", "")))
+        if match is None:
+            raise
+        reason = exc.message.partition("': ")[2]
+        problem = f"row {int(match[1]) + 1}: '{match[2]}' {reason}"
+        raise ValidationFailed(f"Batch rejected, nothing stored: {problem}") from None
 
 
 def rows_from_json(upload: DeliveryUpload) -> list[LabelledRow]:

@@ -21,7 +21,7 @@ from beacon.activation.schemas import MAX_PAGE
 from beacon.activation.uploads import RawBody, content_kind, upload_body
 from beacon.core.deps import CurrentCaller, DbSession, require_json, wake_worker
 from beacon.core.ids import id_path
-from beacon.core.jsonbody import StrictJSONRoute, parse_model
+from beacon.core.jsonbody import StrictJSONRoute
 from beacon.core.openapi import v1_errors
 from beacon.core.paging import Offset
 
@@ -62,7 +62,7 @@ def ingest_deliveries(
     ] = None,
 ) -> DeliveryReceipt:
     if content_kind(request, text_types=("text/csv",)) == "json":
-        upload = parse_model(DeliveryUpload, body)
+        upload = deliveries.upload_from_json(body)
         rows = deliveries.rows_from_json(upload)
         batch_id = upload.batch_id or batch_id
     else:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,9 +23,12 @@ from beacon.activation.schemas import (
     Format,
     absent,
 )
+from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
+from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds
+from beacon.core.urls import host_name
 
 Dimension = Literal["date", "device", "format", "domain"]
 
@@ -44,11 +48,13 @@ class ReportPagination(BaseModel):
 # --- Deliveries ----------------------------------------------------------------------------
 
 
+# A subset of the host names a row's domain takes, for generators (core.openapi).
+_GENERATED_DOMAIN = r"([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)"
 # What the document states for a CSV upload: a subset every match of which is accepted (given
 # deal ids the account was issued): the header of COLUMNS and up to 5 rows.
 _CSV_ROW = (
     r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]),[A-Za-z0-9-]{1,40},(desktop|mobile|tablet|ctv),"
-    r"(banner|video|native|ctv|audio),([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr),"
+    rf"(banner|video|native|ctv|audio),{_GENERATED_DOMAIN},"
     r"(US|GB|DE|FR|JP),[0-9]{1,6},[0-9]{1,6},[0-9]{1,6}(\.[0-9]{1,2})?"
 )
 DELIVERY_CSV_PATTERN = (
@@ -80,6 +86,34 @@ def _number(value: Any, info: ValidationInfo) -> Any:
 Amount = BeforeValidator(_number)
 
 
+def _host_name(value: str) -> str:
+    """A row's domain as stored: one spelling of each site ('Bücher.de.' and 'xn--bcher-kva.de'
+    are one row of a report by domain), and never a URL or markup an export let through."""
+    name = host_name(value)
+    if name is None:
+        raise ValueError(
+            f"{quoted(value)} is not a host name (such as www.nytimes.com): "
+            "not a URL, and no spaces or markup"
+        )
+    return name
+
+
+# A site's host name, subdomains kept: stored lower case, in its IDNA ASCII form, without a
+# root dot (core.urls.host_name); the document states what is refused.
+DeliveryDomain = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=255,
+        json_schema_extra={
+            "pattern": r"^\s*[^\s/?#@:\\<>\[\]]+\s*$",
+            **generate_within(pattern=rf"^{_GENERATED_DOMAIN}$"),
+        },
+    ),
+    AfterValidator(_host_name),
+]
+
+
 class DeliveryRow(BaseModel):
     """One row of an SSP/DSP delivery export: JSON values (numbers as numbers: validate with
     ``context=JSON_ROW``) or CSV strings (parsed)."""
@@ -90,7 +124,7 @@ class DeliveryRow(BaseModel):
     deal_id: NonBlank = Field(max_length=200)
     device: Device
     format: Format
-    domain: NonBlank = Field(max_length=255)
+    domain: DeliveryDomain
     geo: CountryCode
     impressions: Annotated[int, Amount] = Field(ge=0, le=MAX_ROW_COUNT)
     # Not bounded by the row's impressions: an export attributes a click to the day it
