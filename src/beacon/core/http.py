@@ -36,6 +36,7 @@ from beacon.core.errors import (
     error_from_validation,
     renderer_for,
 )
+from beacon.core.transport import COLLECTOR_PREFIX
 
 access_log = logging.getLogger("beacon.access")
 # Paths whose last segment is a credential (an email's unsubscribe token): logged as prefix.
@@ -124,7 +125,7 @@ class RequestContextMiddleware:
             if declared and declared.isdigit() and int(declared) > self.max_body_bytes:
                 raise PayloadTooLarge(f"Request body exceeds {self.max_body_bytes} bytes")
             receive = self._limited(receive, ctx)
-            if not scope["path"].startswith(_COLLECTOR_PREFIX):
+            if not scope["path"].startswith(COLLECTOR_PREFIX):
                 _refuse_nul_in_url(scope)
                 if not _is_multipart(scope):
                     receive = _refusing_nul(receive, ctx)
@@ -165,8 +166,8 @@ class RequestContextMiddleware:
         return wrapped
 
 
-# The pixel collector answers its GIF whatever it is sent, and keeps its own rejection counts.
-_COLLECTOR_PREFIX = "/px/"
+# The pixel collector (under COLLECTOR_PREFIX) answers its GIF whatever it is sent, and keeps its
+# own rejection counts.
 # A JSON \u0000 escape that is not itself an escaped backslash followed by "u0000".
 _JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 

@@ -32,9 +32,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 FLUSH_BYTES = 64 * 1024
 # The longest request target httptools.parse_url takes (its offsets are 16-bit).
 MAX_TARGET_BYTES = 0xFFFF
-PIXEL_PREFIX = b"/px/"
+# Where the pixel collector answers (pixel.collector), which the server's protocol and the
+# HTTP middleware (core.http) single out: one spelling of it.
+COLLECTOR_PREFIX = "/px/"
+PIXEL_PREFIX = COLLECTOR_PREFIX.encode()
 # What an overlong target under PIXEL_PREFIX is handed to the app as (no campaign id fits it).
-OVERLONG_PIXEL_TARGET = b"/px/overlong-request-target"
+OVERLONG_PIXEL_TARGET = PIXEL_PREFIX + b"overlong-request-target"
 
 
 class CoalescingTransport:

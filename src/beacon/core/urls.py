@@ -27,12 +27,11 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
         "mc_cid", "mc_eid", "_ga", "_gl", "li_fat_id", "ref_src", "s_cid", "mkt_tok",
     }
 )  # fmt: skip
-# For generators only (core.openapi.generate_within): a subset of the web page URLs every API
-# accepts, each an http(s) URL on a public registrable domain with an ASCII host (the public
-# suffix list and IDNA's rules cannot be one regular expression).
-PUBLIC_URL_PATTERN = (
-    r"https?://([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)(/[A-Za-z0-9_~-]{0,40}){0,3}"
-)
+# For generators only (core.openapi.generate_within): a subset of the host names on a public
+# registrable domain every API accepts (ASCII, under a few public suffixes: the public suffix
+# list and IDNA's rules cannot be one regular expression), and of the web page URLs on them.
+PUBLIC_DOMAIN_PATTERN = r"([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)"
+PUBLIC_URL_PATTERN = rf"https?://{PUBLIC_DOMAIN_PATTERN}(/[A-Za-z0-9_~-]{{0,40}}){{0,3}}"
 # The longest URL any API takes (classify, classify/batch, the inventory) and the fetcher asks
 # for: `web_url_problem` refuses a longer one.
 MAX_URL_LENGTH = 2048

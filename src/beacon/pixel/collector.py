@@ -25,12 +25,12 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from beacon.core.transport import OVERLONG_PIXEL_TARGET
+from beacon.core.transport import COLLECTOR_PREFIX, OVERLONG_PIXEL_TARGET
 from beacon.pixel.hits import KEPT_HEADERS, beacon_record, gif_record
 from beacon.pixel.metrics import PixelMetrics
 from beacon.pixel.spool import Spool
 
-PREFIX = "/px/"
+PREFIX = COLLECTOR_PREFIX
 TRANSPARENT_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
     b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"

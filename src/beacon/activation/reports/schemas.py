@@ -28,7 +28,7 @@ from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds
-from beacon.core.urls import host_name
+from beacon.core.urls import PUBLIC_DOMAIN_PATTERN, host_name
 
 Dimension = Literal["date", "device", "format", "domain"]
 
@@ -48,13 +48,11 @@ class ReportPagination(BaseModel):
 # --- Deliveries ----------------------------------------------------------------------------
 
 
-# A subset of the host names a row's domain takes, for generators (core.openapi).
-_GENERATED_DOMAIN = r"([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)"
 # What the document states for a CSV upload: a subset every match of which is accepted (given
 # deal ids the account was issued): the header of COLUMNS and up to 5 rows.
 _CSV_ROW = (
     r"20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]),[A-Za-z0-9-]{1,40},(desktop|mobile|tablet|ctv),"
-    rf"(banner|video|native|ctv|audio),{_GENERATED_DOMAIN},"
+    rf"(banner|video|native|ctv|audio),{PUBLIC_DOMAIN_PATTERN},"
     r"(US|GB|DE|FR|JP),[0-9]{1,6},[0-9]{1,6},[0-9]{1,6}(\.[0-9]{1,2})?"
 )
 DELIVERY_CSV_PATTERN = (
@@ -107,7 +105,7 @@ DeliveryDomain = Annotated[
         max_length=255,
         json_schema_extra={
             "pattern": r"^\s*[^\s/?#@:\\<>\[\]]+\s*$",
-            **generate_within(pattern=rf"^{_GENERATED_DOMAIN}$"),
+            **generate_within(pattern=rf"^{PUBLIC_DOMAIN_PATTERN}$"),
         },
     ),
     AfterValidator(_host_name),

@@ -28,6 +28,7 @@ from beacon.core.ids import StrictId
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds, date_range_problem
+from beacon.core.urls import PUBLIC_DOMAIN_PATTERN
 
 CampaignDimension = Literal["date", "domain", "url", "device", "geo"]
 PublisherDimension = Literal[
@@ -47,7 +48,7 @@ def country(code: str) -> str:
 
 # What the document states: host names under a few public suffixes, every match of which the
 # Public Suffix List check accepts (the server accepts any registrable domain or URL).
-REGISTRABLE_DOMAIN_PATTERN = r"^([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)$"
+REGISTRABLE_DOMAIN_PATTERN = f"^{PUBLIC_DOMAIN_PATTERN}$"
 
 
 def domain(value: str) -> str:
