@@ -114,7 +114,10 @@ def test_a_worker_without_public_url_sends_no_email(db: Database, settings: Sett
     assert mailbox.received == []
 
 
-def test_beacon_worker_says_it_will_not_send_email(database_url: str, tmp_path: Path) -> None:
+def test_beacon_worker_says_it_will_not_send_email(
+    db: Database, database_url: str, tmp_path: Path
+) -> None:
+    # ``db``: the worker's rows (its scheduler lease) are wiped after the test
     env = {"BEACON_DATABASE_URL": database_url, "BEACON_PUBLIC_URL": ""}
     worker = WorkerProcess(data_dir=tmp_path / "var", env=env).start()
     try:

@@ -94,6 +94,9 @@ class PeriodicTask:
     name: str
     interval: float
     run: Callable[[Database], None]
+    # What a worker stopping cleanly calls once its threads are done (the scheduler gives back
+    # its lease there, so another worker acts at its next tick rather than at the lease's end).
+    release: Callable[[Database], None] | None = None
     last_run: float = field(default=0.0)
 
 

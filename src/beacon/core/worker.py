@@ -100,6 +100,7 @@ class Worker:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.give_back()
+        self._release_periodic()
         log.info("worker stopped", extra={"worker_id": self.worker_id})
 
     def give_back(self) -> None:
@@ -115,6 +116,16 @@ class Worker:
                 )
             except Exception:
                 log.exception("could not give back a lease", extra={"job_id": context.job_id})
+
+    def _release_periodic(self) -> None:
+        """Let each periodic task give back what it holds across ticks (a leader's lease)."""
+        for task in self.periodic:
+            if task.release is None:
+                continue
+            try:
+                task.release(self.db)
+            except Exception:
+                log.exception("periodic task could not release", extra={"task": task.name})
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""

@@ -9,7 +9,18 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Uuid, exists, func, insert, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Uuid,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from beacon.core.db import UTCDateTime, rowcount, upsert_insert
@@ -230,3 +241,15 @@ def acquire_lease(
         .returning(SchedulerLease.name)
     ).first()
     return created is not None
+
+
+def release_lease(session: Session, *, name: str, owner: str) -> bool:
+    """Give back a named lease this owner holds; False if another owner holds it."""
+    return bool(
+        rowcount(
+            session,
+            delete(SchedulerLease)
+            .where(SchedulerLease.name == name, SchedulerLease.owner == owner)
+            .execution_options(synchronize_session=False),
+        )
+    )

@@ -2,7 +2,8 @@
 
 Every worker runs the scheduler tick, but only the holder of the ``messaging.scheduler``
 lease (a row renewed on each tick, valid for five ticks) acts, so exactly one is active at a
-time; when its worker dies the lease expires and the next worker to tick takes over. Starting
+time; when its worker dies the lease expires and the next worker to tick takes over (a worker
+that stops cleanly gives the lease back, so another takes over at its next tick). Starting
 an execution is itself a conditional UPDATE (scheduled -> running), so even two schedulers
 could never start one run twice.
 
@@ -86,6 +87,13 @@ class Scheduler:
                     result.closed.append(str(execution.id))
         return result
 
+    def release(self, db: Database) -> None:
+        """Give back the lease if this scheduler holds it (its worker is stopping), so that
+        another worker's next tick takes over instead of waiting for the lease to expire."""
+        with db.transaction() as session:
+            if repo.release_lease(session, name=LEASE_NAME, owner=self.owner):
+                log.info("scheduler lease given back", extra={"owner": self.owner})
+
     def _start(self, db: Database, execution_id: uuid.UUID, now: datetime) -> str | None:
         """Start one due execution in its own transaction, so that one that cannot start does
         not hold back the others; one that keeps failing to start fails."""
@@ -128,4 +136,5 @@ def scheduler_task(settings: Settings, clock: Clock = SYSTEM_CLOCK) -> PeriodicT
         name="messaging.scheduler",
         interval=settings.messaging_scheduler_interval_seconds,
         run=run,
+        release=scheduler.release,
     )
