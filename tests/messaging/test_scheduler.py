@@ -159,7 +159,9 @@ def test_an_execution_that_keeps_failing_to_start_fails(
     monkeypatch.setattr(engine, "start_execution", broken)
     scheduler = Scheduler(settings=settings, clock=ManualClock())
     for attempt in range(1, settings.job_max_attempts + 1):
-        assert scheduler.tick(db).started == []
+        result = scheduler.tick(db)
+        assert result.leader, f"the lease is held by {_lease_owner(db)!r}"
+        assert result.started == []
         with db.transaction() as session:
             found = session.get(Execution, execution_id)
             assert found is not None and found.attempts == attempt
