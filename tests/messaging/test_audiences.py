@@ -489,6 +489,25 @@ def test_unsubscribe_link(client: TestClient, auth: dict[str, str], db: Database
     contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
     assert contact["subscriptions"]["email"] == "unsubscribed"
     assert client.get(f"{API}/unsubscribe/nope").status_code == 404
+    assert client.post(f"{API}/unsubscribe/nope").status_code == 404
+
+
+def test_the_json_unsubscribe_acts_on_post_only(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    """The JSON form follows RFC 8058's rule as /u/ does: a link scanner's GET changes nothing."""
+    ids = _upsert(client, auth, [{"email": "j@example.com"}]).json()["data"]["ids"]
+    with db.transaction() as session:
+        token = session.get(Contact, uuid.UUID(ids[0])).unsubscribe_token  # type: ignore[union-attr]
+    status = client.get(f"{API}/unsubscribe/{token}")
+    assert status.status_code == 200 and status.json() == {"success": True, "data": {"unsubscribed": False}}
+    contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    assert contact["subscriptions"]["email"] == "subscribed"
+    done = client.post(f"{API}/unsubscribe/{token}")
+    assert done.status_code == 200 and done.json() == {"success": True, "data": {"unsubscribed": True}}
+    assert client.get(f"{API}/unsubscribe/{token}").json() == {"success": True, "data": {"unsubscribed": True}}
+    contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
+    assert contact["subscriptions"]["email"] == "unsubscribed"
 
 
 def test_a_proof_for_a_stored_contact_carries_no_working_unsubscribe_link(

@@ -368,7 +368,21 @@ def render_template(
     "/unsubscribe/{token}",
     response_model=Envelope[dict[str, bool]],
     responses=public_errors(404),
-    summary="Unsubscribe link of an email (no authentication)",
+    summary="Whether an unsubscribe token's contact is unsubscribed; changes nothing (no "
+    "authentication)",
+)
+def unsubscribe_status(token: str, session: DbSession) -> JSONResponse:
+    status = contacts.email_status_by_unsubscribe_token(session=session, token=token)
+    if status is None:
+        raise not_found("Unsubscribe link", token)
+    return ok({"unsubscribed": status == "unsubscribed"})
+
+
+@router.post(
+    "/unsubscribe/{token}",
+    response_model=Envelope[dict[str, bool]],
+    responses=public_errors(404),
+    summary="Unsubscribe the contact of an unsubscribe token (no authentication)",
 )
 def unsubscribe(token: str, session: DbSession) -> JSONResponse:
     if not contacts.unsubscribe(session=session, token=token):
