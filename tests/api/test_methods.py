@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 
 def test_head_never_runs_a_get_that_acts(client: TestClient) -> None:
-    """An email's unsubscribe link acts on GET, and mail scanners send HEAD to every link: HEAD
-    is refused, never served as the GET."""
+    """Mail scanners send HEAD to every link of a message: HEAD on an email's unsubscribe link
+    is refused, never served as its GET (no GET acts there now, but none may by accident)."""
     refused = client.head("/u/some-token")
     assert refused.status_code == 405
     assert refused.headers["allow"] == "GET, POST"

@@ -500,12 +500,21 @@ def test_the_json_unsubscribe_acts_on_post_only(
     with db.transaction() as session:
         token = session.get(Contact, uuid.UUID(ids[0])).unsubscribe_token  # type: ignore[union-attr]
     status = client.get(f"{API}/unsubscribe/{token}")
-    assert status.status_code == 200 and status.json() == {"success": True, "data": {"unsubscribed": False}}
+    assert status.status_code == 200 and status.json() == {
+        "success": True,
+        "data": {"unsubscribed": False},
+    }
     contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
     assert contact["subscriptions"]["email"] == "subscribed"
     done = client.post(f"{API}/unsubscribe/{token}")
-    assert done.status_code == 200 and done.json() == {"success": True, "data": {"unsubscribed": True}}
-    assert client.get(f"{API}/unsubscribe/{token}").json() == {"success": True, "data": {"unsubscribed": True}}
+    assert done.status_code == 200 and done.json() == {
+        "success": True,
+        "data": {"unsubscribed": True},
+    }
+    assert client.get(f"{API}/unsubscribe/{token}").json() == {
+        "success": True,
+        "data": {"unsubscribed": True},
+    }
     contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
     assert contact["subscriptions"]["email"] == "unsubscribed"
 
