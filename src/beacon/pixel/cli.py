@@ -12,7 +12,7 @@ from beacon.core.ids import MAX_ID
 
 if TYPE_CHECKING:
     from beacon.pixel.consumer import FlushResult
-    from beacon.pixel.ingest_log import Flushed
+    from beacon.pixel.ingest_flush import Flushed
 
 
 def ingest_log(
@@ -49,7 +49,7 @@ def ingest_log(
 
     from beacon.core.db import Database
     from beacon.core.urls import normalize_page_url
-    from beacon.pixel import collector_repository, ingest_log, ingest_repository
+    from beacon.pixel import collector_repository, ingest_flush, ingest_log, ingest_repository
     from beacon.pixel.factory import make_consumer, open_spool
 
     if site is not None and not normalize_page_url(site):
@@ -98,7 +98,7 @@ def ingest_log(
         )
     spool.close()
     consumer = make_consumer(settings=settings, db=db, spool=spool)
-    flushed = ingest_log.flush_spooled(
+    flushed = ingest_flush.flush_spooled(
         consumer=consumer,
         db=db,
         segments=spool.sealed_here,
@@ -119,7 +119,7 @@ def ingest_log(
             lines=done_lines + summary.lines,
             path=str(log_file.resolve()),
         )
-    leftovers = ingest_log.flush_leftovers(consumer=consumer, own=spool.sealed_here)
+    leftovers = ingest_flush.flush_leftovers(consumer=consumer, own=spool.sealed_here)
     db.dispose()
     skipped = ", ".join(f"{n} {reason}" for reason, n in summary.skipped.most_common()) or "none"
     typer.echo(f"Read {summary.lines} lines: {summary.spooled} events spooled; skipped: {skipped}.")
