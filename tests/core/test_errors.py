@@ -82,7 +82,31 @@ def test_non_json_body_is_415(client: TestClient, headers: dict[str, str]) -> No
         headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
     )
     assert response.status_code == 415
-    assert response.json()["error"] == "unsupported_media_type"
+    assert response.json() == {
+        "error": "unsupported_media_type",
+        "message": "Unsupported content type 'application/x-www-form-urlencoded': "
+        "send application/json",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "accepted"),
+    [
+        (CAMPAIGNS, "application/json"),
+        ("/v1/clsfy/inventory", "application/json, text/plain, text/csv"),
+    ],
+)
+def test_a_body_without_content_type_says_the_header_is_missing(
+    client: TestClient, headers: dict[str, str], path: str, accepted: str
+) -> None:
+    """Not "Unsupported content type 'none'", which reads as if the client sent 'none'."""
+    response = client.post(path, content=b"{}", headers=headers)
+    assert "content-type" not in {name.lower() for name in response.request.headers}
+    assert response.status_code == 415
+    assert response.json() == {
+        "error": "unsupported_media_type",
+        "message": f"No Content-Type header: send {accepted}",
+    }
 
 
 @pytest.mark.parametrize(

@@ -542,3 +542,13 @@ def test_a_proof_for_a_stored_contact_carries_no_working_unsubscribe_link(
         assert page.status_code == 404 and "Preview link" in page.text
     contact = client.get(f"{API}/contacts", headers=auth).json()["data"][0]
     assert contact["subscriptions"]["email"] == "subscribed"
+
+
+def test_an_import_without_content_type_says_the_header_is_missing(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    response = client.post(f"{API}/contacts/import", content=b"email\n", headers=auth)
+    assert response.status_code == 415
+    assert response.json()["error"]["message"] == (
+        "No Content-Type header: send text/csv or multipart/form-data"
+    )

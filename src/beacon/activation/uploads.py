@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from pydantic import BaseModel
 
-from beacon.core.errors import UnsupportedMediaType, quoted
+from beacon.core.errors import unsupported_content_type
 from beacon.core.openapi import generate_within
 
 
@@ -28,9 +28,7 @@ def content_kind(request: Request, *, text_types: tuple[str, ...]) -> str:
     if content_type in text_types:
         return "text"
     allowed = ", ".join(("application/json", *text_types))
-    raise UnsupportedMediaType(
-        f"Unsupported content type {quoted(content_type or 'none')}: send {allowed}"
-    )
+    raise unsupported_content_type(content_type, allowed)
 
 
 def upload_body(

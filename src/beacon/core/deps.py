@@ -19,7 +19,7 @@ from beacon.core.clientaddr import ClientAddressResolver, quota_address
 from beacon.core.config import Settings
 from beacon.core.context import request_context
 from beacon.core.db import Database
-from beacon.core.errors import BadRequest, Unauthorized, UnsupportedMediaType, quoted
+from beacon.core.errors import BadRequest, Unauthorized, quoted, unsupported_content_type
 from beacon.core.ratelimit import RateLimiter
 
 
@@ -127,9 +127,7 @@ def require_json(request: Request) -> None:
     """Refuse bodies that are not JSON with 415, in the envelope."""
     content_type = request.headers.get("content-type", "")
     if request.method in ("POST", "PUT", "PATCH") and "json" not in content_type.lower():
-        raise UnsupportedMediaType(
-            f"Unsupported content type {quoted(content_type or 'none')}: send application/json"
-        )
+        raise unsupported_content_type(content_type, "application/json")
 
 
 def wake_worker(request: Request) -> None:

@@ -89,6 +89,14 @@ class UnsupportedMediaType(APIError):
     status, code = 415, "unsupported_media_type"
 
 
+def unsupported_content_type(content_type: str, accepted: str) -> UnsupportedMediaType:
+    """The 415 for a body of ``content_type`` (the header's value, '' when absent) where
+    ``accepted`` is what the endpoint reads ("application/json")."""
+    if not content_type.strip():
+        return UnsupportedMediaType(f"No Content-Type header: send {accepted}")
+    return UnsupportedMediaType(f"Unsupported content type {quoted(content_type)}: send {accepted}")
+
+
 class ValidationFailed(APIError):
     status, code = 422, "validation_error"
 

@@ -11,7 +11,7 @@ from starlette.datastructures import UploadFile
 
 from beacon.core.csvtext import upload_text
 from beacon.core.deps import AppSettings, DbSession, require_json
-from beacon.core.errors import BadRequest, UnsupportedMediaType, not_found, quoted
+from beacon.core.errors import BadRequest, not_found, unsupported_content_type
 from beacon.core.jsonbody import StrictJSONRoute
 from beacon.messaging.audience_schemas import (
     ContactOut,
@@ -74,9 +74,7 @@ async def csv_text(request: Request) -> str:
             # a file part, or the CSV as a plain form field (``curl -F 'file=<contacts.csv'``)
             raw = await upload.read() if isinstance(upload, UploadFile) else upload.encode()
     elif not content_type.startswith("text/csv"):
-        raise UnsupportedMediaType(
-            f"Unsupported content type {quoted(content_type or 'none')}: send text/csv or multipart/form-data"
-        )
+        raise unsupported_content_type(content_type, "text/csv or multipart/form-data")
     return upload_text(raw, what="The CSV")
 
 
