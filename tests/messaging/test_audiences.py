@@ -552,3 +552,15 @@ def test_an_import_without_content_type_says_the_header_is_missing(
     assert response.json()["error"]["message"] == (
         "No Content-Type header: send text/csv or multipart/form-data"
     )
+
+
+def test_an_address_full_of_unsafe_characters_gets_a_bounded_message(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """email_validator names each unsafe character: 200 of them made a 965-character reason."""
+    spaces = "".join(chr(0x2000 + i) for i in range(200))
+    response = _upsert(client, auth, [{"email": f"a@{spaces}.com"}])
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert "unsafe characters: EN QUAD" in message
+    assert "characters)" in message and len(message) < 450, message

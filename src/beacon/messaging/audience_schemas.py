@@ -6,7 +6,6 @@ import uuid
 from typing import Annotated, Any, Literal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
 from beacon.core.codes import (
@@ -14,6 +13,7 @@ from beacon.core.codes import (
     any_case_country_code_schema,
     country_code,
 )
+from beacon.core.emails import normalise_email
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import UTCMillis
@@ -107,14 +107,6 @@ def rules_schema() -> dict[str, Any]:
         "At most 5 levels, 100 conditions and 5,000 'in' values in all.",
         **generate_within(anyOf=[condition, _group({"anyOf": [condition, _group(condition)]})]),
     }
-
-
-def normalise_email(value: str) -> str:
-    """A syntactically valid address, lowercased (contacts are matched case-insensitively)."""
-    try:
-        return validate_email(value, check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
-        raise ValueError(str(exc)) from None
 
 
 def normalise_phone(value: str) -> str:

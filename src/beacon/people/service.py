@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from beacon.core import auth
+from beacon.core import auth, emails
 from beacon.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from beacon.core.permissions import Action, Role, allows, outranks_or_equals, require
 from beacon.core.timefmt import utcnow
@@ -59,8 +58,8 @@ class EnsuredMember:
 def normalise_email(email: str, *, field: str = "email") -> str:
     """The email lower-cased and checked for shape (no DNS lookup)."""
     try:
-        return validate_email(email.strip(), check_deliverability=False).normalized.lower()
-    except EmailNotValidError as exc:
+        return emails.normalise_email(email.strip())
+    except ValueError as exc:
         raise ValidationFailed(
             f"Enter a valid email address: {exc}", details={"field": field}
         ) from None

@@ -13,10 +13,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
+from beacon.core.emails import normalise_email
 from beacon.core.errors import ServiceUnavailable, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
-from beacon.messaging.audience_schemas import RenderRequest, normalise_email
+from beacon.messaging.audience_schemas import RenderRequest
 from beacon.messaging.audiences import contacts
 from beacon.messaging.delivery.compose import Composer, RecipientRow
 from beacon.messaging.providers import Outcome, OutgoingMessage
