@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from beacon.contextual.fetch import normalize_url as fetch_normalize_url
 from beacon.core.urls import (
     TRACKING_PARAMS,
+    _ascii_host,
     canonical_path,
     is_tracking_param,
     normalize_page_url,
@@ -55,6 +56,14 @@ def test_page_url_paths_are_escaped_as_browsers_send_them() -> None:
     )
 
 
+def test_page_url_hosts_are_idna_as_browsers_send_them() -> None:
+    # A macro's Unicode host and location.href's punycode are one page, keyed as Understand keys it.
+    for url in ("https://Bücher.de/ü?q=1", "https://xn--bcher-kva.de/%C3%BC?q=1"):
+        assert normalize_page_url(url) == "https://xn--bcher-kva.de/%C3%BC?q=1"
+        assert normalize_page_url(url) == normalize_url(url)
+    assert normalize_page_url("https://bücher.de:8443/") == "https://xn--bcher-kva.de:8443/"
+
+
 def _page_url_by_urlsplit(value: str | None) -> str:
     """`normalize_page_url` as it was before its fast path: urlsplit and urlunsplit."""
     if not value:
@@ -70,6 +79,7 @@ def _page_url_by_urlsplit(value: str | None) -> str:
         return ""
     if not host:
         return ""
+    host = _ascii_host(host)  # the IDNA form, as normalize_url's
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port is None or port in (80, 443) else f"{host}:{port}"

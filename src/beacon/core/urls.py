@@ -131,6 +131,7 @@ def _split(value: str) -> tuple[str, str, str, str] | None:
         return None
     if not host:
         return None
+    host = _ascii_host(host)  # a macro's 'bücher.de' is location.href's 'xn--bcher-kva.de'
     if ":" in host:  # an IPv6 literal keeps its brackets, or the port would run into it
         host = f"[{host}]"
     netloc = host if port is None or port in (80, 443) else f"{host}:{port}"
