@@ -507,3 +507,42 @@ def test_parallel_identical_requests_make_one_activation(
     with db.transaction() as session:
         seats = session.scalars(select(Activation.buyer_seat)).all()
     assert seats.count("seat-parallel") == 1
+
+
+def test_a_deal_over_many_segments_has_an_id_deliveries_take(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, segment: dict[str, Any]
+) -> None:
+    # Segment ids joined by '-' made a deal over 100 segments ~300 characters long: PostgreSQL
+    # refused to store it (the column holds 200) and the activation never completed; SQLite
+    # stored it, and then no delivery row could name it (deal_id is at most 200 characters).
+    ids = [segment["id"]]
+    for n in range(99):
+        made = client.post(f"{API}/segments", headers=headers, json={"name": f"s{n}", "rules": {}})
+        ids.append(made.json()["id"])
+    run_jobs(db, settings)
+    body = {"segment_ids": ids, "dsp": "Zemanta/Outbrain", "buyer_seat": "seat-many"}
+    created = client.post(f"{API}/activations", headers=headers, json=body)
+    assert created.status_code == 201, created.text
+    run_jobs(db, settings)
+    activation = client.get(f"{API}/activations/{created.json()['id']}", headers=headers).json()
+    assert activation["status"] == "complete", activation
+    deal = activation["deal_id"]
+    assert len(deal) <= 200
+    assert re.fullmatch(rf"classify-zemanta-{ids[0]}-{ids[1]}-[0-9-]*plus\d+-[0-9a-f]{{5}}", deal)
+    row = {"date": "2026-01-15", "deal_id": deal, "device": "desktop", "format": "banner",
+           "domain": "nytimes.com", "geo": "US", "impressions": 10, "clicks": 1, "spend": 0.5}  # fmt: skip
+    stored = client.post(f"{API}/deliveries", headers=headers, json={"rows": [row]})
+    assert stored.status_code == 201, stored.text
+
+
+def test_deal_ids_list_the_segments_that_fit_and_count_the_others() -> None:
+    provider = BuiltInProvider(prefix="classify")
+    ids = list(range(2_147_483_547, 2_147_483_647))  # 100 of the largest ids
+    deal = provider.new_deal_id(dsp="Zemanta/Outbrain", segment_ids=ids)
+    assert len(deal) <= 200
+    shown = deal.removeprefix("classify-zemanta-").rsplit("-", 2)
+    listed = shown[0].split("-")
+    assert listed == [str(i) for i in ids[: len(listed)]]
+    assert shown[1] == f"plus{len(ids) - len(listed)}"
+    few = provider.new_deal_id(dsp="DV360", segment_ids=[1, 2])
+    assert re.fullmatch(r"classify-dv360-1-2-[0-9a-f]{5}", few)

@@ -225,6 +225,24 @@ def test_cli_ingests_a_csv_with_a_summary(
     assert _stored(db) == (10, 10000, 20_000_000)
 
 
+def test_a_batch_id_over_100_characters_is_refused_by_the_cli_too(
+    deal_id: str, database_url: str, tmp_path: Path, db: Database
+) -> None:
+    # The API's schema bounds batch_id at 100 characters (its column's size); the CLI passed
+    # --batch-id as given: PostgreSQL refused the insert with a traceback, SQLite stored it.
+    export = tmp_path / "deliveries.csv"
+    export.write_text(
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-01,{deal_id},mobile,video,nytimes.com,US,1000,3,2.00\n"
+    )
+    env = {"BEACON_DATABASE_URL": database_url, "BEACON_DATA_DIR": str(tmp_path / "var")}
+    args = ["ingest-deliveries", str(export), "--account", "acme", "--batch-id", "b" * 101]
+    result = CliRunner().invoke(cli.app, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "'batch_id': must be at most 100 characters long" in result.stderr
+    assert _stored(db) == (0, 0, 0)
+
+
 def test_the_console_storing_one_file_twice_does_not_count_it_twice(
     client: TestClient, db: Database, deal_id: str
 ) -> None:

@@ -87,6 +87,24 @@ def test_a_domain_written_in_unicode_matches_the_stored_ascii_form() -> None:
         assert not any(matcher.matches(page, d) for d in ("bank.com", "xn--bnk-qla.com"))
 
 
+def test_a_subdomain_in_a_rule_is_read_as_its_registrable_domain() -> None:
+    # Inventory pages carry their registrable domain, so 'www.cheap-news.biz' in an exclude
+    # list excluded nothing (a blocklist failing open) and in an include list matched nothing;
+    # Measure's filters read 'www.nytimes.com' as 'nytimes.com' (docs/measure.md).
+    page = _page([("IAB17", 0.9)], [])
+    for written in ("www.cheap-news.biz", "News.Cheap-News.biz.", "cheap-news.biz"):
+        blocked = SegmentMatcher.from_rules({"exclude": {"domains": [written]}})
+        assert not blocked.matches(page, "cheap-news.biz")
+        assert blocked.matches(page, "espn.com")
+        assert SegmentMatcher.from_rules({"domains": [written]}).matches(page, "cheap-news.biz")
+    bbc = SegmentMatcher.from_rules({"domains": ["news.bbc.co.uk"]})
+    assert bbc.matches(page, "bbc.co.uk")
+    assert not bbc.matches(page, "co.uk")
+    blog = SegmentMatcher.from_rules({"domains": ["www.alice.blogspot.com"]})
+    assert blog.matches(page, "alice.blogspot.com")
+    assert not blog.matches(page, "bob.blogspot.com")
+
+
 def test_keys_combine_with_and_and_exclusions_win() -> None:
     rules = {
         "iab_categories": ["IAB19"],

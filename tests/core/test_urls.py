@@ -77,13 +77,14 @@ def _page_url_by_urlsplit(value: str | None) -> str:
         port = parts.port
     except ValueError:
         return ""
-    if not host:
+    if not host or re.search(r"[\x00-\x1f\x7f]", host):  # no host a browser accepts
         return ""
     host = _ascii_host(host)  # the IDNA form, as normalize_url's
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port is None or port in (80, 443) else f"{host}:{port}"
-    query = parts.query
+    # a control character in the query escaped, as a browser sends it
+    query = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"%{ord(m[0]):02X}", parts.query)
     if query and ("utm_" in query or any(key in query for key in TRACKING_PARAMS)):
         query = "&".join(
             pair for pair in query.split("&") if not is_tracking_param(pair.split("=", 1)[0])
@@ -114,6 +115,7 @@ _TRICKY_PAGE_URLS = [
     "https://exämple.com/ü",
     "https://example.com/a\tb\nc",
     "https://\x01example.com/",
+    "https://example.com/x?q=\x00&r=\x7f",
     "https://example.com/p?utm_source=x&a=1&fbclid=2",
     "  https://example.com/p  ",
 ]

@@ -278,6 +278,51 @@ def test_uncountable_hits_still_get_the_gif(
     assert "beacon_pixel_spool_backlog_bytes 0.0" in metrics
 
 
+def test_a_campaign_id_past_the_largest_id_is_an_unknown_campaign(
+    via_proxy: TestClient, pixel_app: FastAPI, db: Database, headers: dict[str, str]
+) -> None:
+    # Anyone may request /px/2147483648.gif: on PostgreSQL (32-bit ids) the flusher's lookup of
+    # that id failed with "integer out of range", so the whole spool segment, the hits of real
+    # campaigns in it included, was retried forever and never counted.
+    cid = _campaign(via_proxy, headers)
+    _assert_gif(via_proxy.get("/px/2147483648.gif", headers={"User-Agent": UA["chrome"]}))
+    assert (
+        via_proxy.post("/px/99999999999", content=b'{"url": "https://a.com/"}').status_code == 204
+    )
+    viewable = b'{"iid": "abcdefgh12", "ev": "viewable"}'
+    assert via_proxy.post("/px/2147483648", content=viewable).status_code == 204
+    _assert_gif(
+        via_proxy.get(
+            f"/px/{cid}.gif",
+            params={"url": "https://www.nytimes.com/a"},
+            headers={"User-Agent": UA["chrome"]},
+        )
+    )
+    result = pixel_app.state.pixel.flush()
+    assert result.counted == 1
+    assert dict(result.rejected) == {"unknown_campaign": 2}
+    assert sum(row[-1] for row in _rows(db)) == 1
+
+
+def test_control_characters_in_a_page_url_are_no_poison(
+    via_proxy: TestClient, pixel_app: FastAPI, db: Database, headers: dict[str, str]
+) -> None:
+    # A NUL in the url field (query or host) was stored as it came: PostgreSQL refuses a NUL
+    # in text, so the flush of the whole spool segment failed and was retried forever. As a
+    # browser does, a control character in the query is escaped and one in the host makes no
+    # URL (the Referer is the page then).
+    cid = _campaign(via_proxy, headers)
+    chrome = {"User-Agent": UA["chrome"]}
+    _assert_gif(via_proxy.get(f"/px/{cid}.gif", params={"url": "https://a.com/x?q=\x00\x01"}))
+    body = b'{"url": "https://a\\u0000b.com/x", "ref": "https://www.nytimes.com/r"}'
+    assert via_proxy.post(f"/px/{cid}", content=body, headers=chrome).status_code == 204
+    result = pixel_app.state.pixel.flush()
+    assert (result.counted, result.failed) == (2, 0)
+    with db.transaction() as session:
+        urls = set(session.scalars(select(PixelRollup.url)))
+    assert urls == {"https://a.com/x?q=%00%01", "https://www.nytimes.com/r"}
+
+
 def test_a_signed_agent_with_a_browser_user_agent_is_counted_as_its_agent(
     direct: TestClient, pixel_app: FastAPI, db: Database, headers: dict[str, str]
 ) -> None:

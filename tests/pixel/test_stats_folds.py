@@ -15,12 +15,14 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select, text
-from tests.pixel.test_stats import new_campaign
+from tests.pixel.test_stats import add_hits, new_campaign
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jobs import COMPLETE
+from beacon.core.timefmt import utcnow
 from beacon.core.worker import Worker
+from beacon.pixel.models import PixelCampaign
 from beacon.pixel.rollups import RollupKey, canonical_macros, increment
 from beacon.pixel.stats import fold_repository, folds, summaries
 from beacon.pixel.stats.models import (
@@ -302,6 +304,31 @@ def test_the_job_folds_through_the_runner_idempotently(
     task.run(db)  # pending again; nothing to fold
     worker.run_until_idle()
     assert contents(db) == folded
+
+
+def test_an_archived_campaigns_late_hits_are_folded_again(
+    client: TestClient, headers: dict[str, str], db: Database, database_url: str
+) -> None:
+    # An archived campaign's pixel keeps counting (docs/console.md), so a late hit to one of
+    # its folded days must reach its stats as it does an active campaign's: the queue skipped
+    # archived campaigns, and their stats missed such hits for good.
+    cid, hits = campaign_with_hits(client, headers, db, seed=12, n=300)
+    settings = Settings(database_url=database_url, worker_in_process=False)
+    kind, task = fold_job_kind(settings), fold_task(settings)
+    worker = Worker(db=db, kinds=[kind], periodic=[], concurrency=1)
+    task.run(db)
+    worker.run_until_idle()
+    with db.transaction() as session:
+        archived = session.get(PixelCampaign, cid)
+        assert archived is not None
+        archived.archived_at = utcnow()
+    late = random_hits(cid, random.Random(13), 60, first=dt.date(2026, 2, 10), days=1)
+    add_hits(db, late)
+    counts = Counter(hits)
+    counts.update(late)
+    task.run(db)
+    worker.run_until_idle()
+    check_direct(dict(counts), answers(client, headers, cid, 100), 100)
 
 
 def test_two_folds_at_once_add_nothing_twice(

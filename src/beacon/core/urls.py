@@ -90,6 +90,10 @@ def is_tracking_param(name: str) -> bool:
     return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
 
 
+# C0 controls and DEL: never raw in a URL a browser sends (urlsplit drops tab, LF and CR).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def normalize_page_url(value: str | None) -> str:
     """An http(s) page URL without fragment and tracking ids, host lowercased, the path as a
     browser sends it (``canonical_path``); '' if not one.
@@ -106,8 +110,11 @@ def normalize_page_url(value: str | None) -> str:
     if parts is None:
         return ""
     scheme, netloc, path, query = parts
-    if not netloc:
-        return ""
+    if not netloc or _CONTROL.search(netloc):
+        return ""  # a control character is no part of a host name: not a URL, as to a browser
+    if _CONTROL.search(query):
+        # Escaped as a browser sends it (and never stored raw: PostgreSQL refuses a NUL).
+        query = _CONTROL.sub(lambda found: f"%{ord(found[0]):02X}", query)
     if query and ("utm_" in query or any(key in query for key in TRACKING_PARAMS)):
         query = "&".join(
             pair for pair in query.split("&") if not is_tracking_param(pair.split("=", 1)[0])

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from beacon.core.db import rowcount, slices
+from beacon.core.ids import MAX_ID
 from beacon.pixel.collector_models import PixelSpoolSegment
 from beacon.pixel.models import PixelCampaign
 
@@ -41,9 +42,11 @@ def segment_counts(session: Session, segment_ids: Collection[str]) -> dict[str, 
 
 
 def existing_campaign_ids(session: Session, ids: Collection[int]) -> set[int]:
-    """The subset of ``ids`` that are registered campaigns."""
+    """The subset of ``ids`` that are registered campaigns. An id outside ``1..MAX_ID`` (anyone
+    may request /px/2147483648.gif) names none and is not asked for: PostgreSQL's 32-bit ids
+    refuse it with an error, which failed the flush of every hit of its spool segment."""
     found: set[int] = set()
-    wanted = sorted(ids)
+    wanted = sorted(i for i in ids if 0 < i <= MAX_ID)
     for part in slices(wanted, 500):
         found.update(session.scalars(select(PixelCampaign.id).where(PixelCampaign.id.in_(part))))
     return found

@@ -29,6 +29,8 @@ log = logging.getLogger("beacon.activation.deals")
 SIGNATURE_HEADER = "X-Beacon-Signature"
 TIMESTAMP_HEADER = "X-Beacon-Timestamp"
 EVENT = "deal.issue"
+# The longest deal id: what the activation's column stores and a delivery row may name.
+MAX_DEAL_ID_CHARS = 200
 
 
 class DealIssueFailed(Exception):
@@ -98,12 +100,25 @@ class BuiltInProvider:
         self.prefix = prefix
 
     def new_deal_id(self, *, dsp: str, segment_ids: Sequence[int]) -> str:
-        """``<prefix>-<dsp code>-<segment ids joined by '-'>-<5 hex>``."""
-        segments = "-".join(str(s) for s in segment_ids)
-        return f"{self.prefix}-{dsp_code(dsp)}-{segments}-{secrets.token_hex(3)[:5]}"
+        """``<prefix>-<dsp code>-<segment ids joined by '-'>-<5 hex>``; when every id would
+        make it longer than ``MAX_DEAL_ID_CHARS``, the first ids that fit and ``plus<N>`` for
+        the N others (``classify-dv360-1-2-plus98-8be6a``)."""
+        head, tail = f"{self.prefix}-{dsp_code(dsp)}-", f"-{secrets.token_hex(3)[:5]}"
+        return head + _segment_part(segment_ids, MAX_DEAL_ID_CHARS - len(head) - len(tail)) + tail
 
     def push(self, deal: DealDefinition) -> None:
         """The built-in provider's deal is live as soon as its id exists."""
+
+
+def _segment_part(segment_ids: Sequence[int], room: int) -> str:
+    """The segment ids joined by '-', or as many as fit in ``room`` with ``plus<N>``."""
+    ids = [str(s) for s in segment_ids]
+    if len("-".join(ids)) <= room:
+        return "-".join(ids)
+    listed = 0
+    while len("-".join([*ids[: listed + 1], f"plus{len(ids) - listed - 1}"])) <= room:
+        listed += 1
+    return "-".join([*ids[:listed], f"plus{len(ids) - listed}"])
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:

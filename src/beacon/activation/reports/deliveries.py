@@ -24,6 +24,7 @@ from beacon.activation.models import DeliveryBatch
 from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import (
     JSON_ROW,
+    MAX_BATCH_ID,
     DeliveryReceipt,
     DeliveryRow,
     DeliveryUpload,
@@ -213,6 +214,11 @@ def ingest(
     if batch_id is not None and not batch_id.strip():
         # a CSV's ?batch_id= (the JSON body's is checked by its schema)
         raise ValidationFailed("Invalid value for 'batch_id': must not be blank")
+    if batch_id is not None and len(batch_id.strip()) > MAX_BATCH_ID:
+        # the CLI's --batch-id (the API's are bounded by the schema and the query): the column
+        raise ValidationFailed(
+            f"Invalid value for 'batch_id': must be at most {MAX_BATCH_ID} characters long"
+        )
     parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
     key = batch_id.strip() if batch_id else secrets.token_hex(8)
     batch, replaced = _batch(session, account_id=account_id, batch_id=key)

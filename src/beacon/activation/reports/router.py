@@ -11,6 +11,7 @@ from beacon.activation.reports import deliveries
 from beacon.activation.reports import service as reports
 from beacon.activation.reports.schemas import (
     DELIVERY_CSV_PATTERN,
+    MAX_BATCH_ID,
     MAX_UNPAGED_REPORT_ROWS,
     DeliveryReceipt,
     DeliveryUpload,
@@ -58,7 +59,7 @@ def ingest_deliveries(
     session: DbSession,
     batch_id: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, description="Batch id for CSV uploads"),
+        Query(min_length=1, max_length=MAX_BATCH_ID, description="Batch id for CSV uploads"),
     ] = None,
 ) -> DeliveryReceipt:
     if content_kind(request, text_types=("text/csv",)) == "json":

@@ -131,11 +131,17 @@ class DeliveryRow(BaseModel):
     spend: Annotated[float, Amount] = Field(ge=0, le=MAX_ROW_COUNT, allow_inf_nan=False)
 
 
+# The longest batch id (its column's size), however it is given: body, query or CLI.
+MAX_BATCH_ID = 100
+
+
 class DeliveryUpload(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     batch_id: NonBlank | None = Field(
-        default=None, max_length=100, description="Re-posting the same batch_id replaces it"
+        default=None,
+        max_length=MAX_BATCH_ID,
+        description="Re-posting the same batch_id replaces it",
     )
     # Rows are parsed one by one (each bad row is named), so the field is typed loosely; the
     # document states each row's schema.

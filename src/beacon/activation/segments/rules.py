@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from beacon.contextual import brand_safety
-from beacon.core.urls import ascii_domain
+from beacon.core.registrable_domains import registrable_domain
+from beacon.core.urls import ascii_domain, host_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Criteria:
             sentiment=frozenset(sentiment) if sentiment is not None else None,
             min_confidence=float(rules.get("min_confidence") or 0.0),
             domains=(
-                frozenset(ascii_domain(d) for d in rules["domains"])
+                frozenset(_rule_domain(d) for d in rules["domains"])
                 if rules.get("domains")
                 else None
             ),
@@ -103,6 +104,17 @@ class SegmentMatcher:
         if not all(self.include.checks(classification, domain)):
             return False
         return not (self.exclude is not None and any(self.exclude.checks(classification, domain)))
+
+
+def _rule_domain(written: str) -> str:
+    """A rule's domain as the inventory keys pages: their registrable domain, so that
+    'www.nytimes.com' is 'nytimes.com' (as Measure's filters read it). Only a host name is
+    read so: more than a name ('böse@bank.com', 'bank.com/ü') stays as written and matches
+    nothing, and so does a public suffix ('co.uk')."""
+    name = host_name(written)
+    if name is None:
+        return ascii_domain(written)
+    return registrable_domain(name) or name
 
 
 def _fold(text: str) -> str:

@@ -359,19 +359,18 @@ def _url_month(
 
 
 def queue_folds(session: Session) -> None:
-    """Set the folding job of every active campaign pending (one row per campaign, created on
-    first use; a job queued or running is left alone)."""
-    campaigns = select(PixelCampaign.id).where(PixelCampaign.archived_at.is_(None))
+    """Set the folding job of every campaign pending (one row per campaign, created on first
+    use; a job queued or running is left alone). Archived campaigns too: their pixels keep
+    counting, and a late hit to a folded day reaches the stats only when the day is refolded."""
     session.execute(
         update(J)
-        .where(J.status.in_((COMPLETE, FAILED)), J.campaign_id.in_(campaigns))
+        .where(J.status.in_((COMPLETE, FAILED)))
         .values(status=PENDING, attempts=0, error=None, run_after=None)
         .execution_options(synchronize_session=False)
     )
     new = select(
         PixelCampaign.id, literal(PENDING), literal(0), literal(utcnow(), UTCDateTime())
     ).where(
-        PixelCampaign.archived_at.is_(None),
         ~select(J.id).where(J.campaign_id == PixelCampaign.id).exists(),
     )
     insert = upsert_insert(session, J.__table__).from_select(
