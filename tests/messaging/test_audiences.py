@@ -203,6 +203,19 @@ def test_one_contact_twice_in_a_request_is_refused(
     assert [(r.line, r.message) for r in rejects] == [(3, "same email as line 2")]
 
 
+def test_csv_errors_name_the_line_of_the_file(client: TestClient, auth: dict[str, str]) -> None:
+    """The API's import named a row by its count (a blank line and a quoted value over two
+    lines put the bad row of line 6 at 'line 4'); the console's import reads the file's line."""
+    csv_text = 'email,firstName\n\nann@example.com,"Ann\nLee"\nbo@example.com,Bo\nbad,Cy\n'
+    refused = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert refused.status_code == 422, refused.text
+    assert "'line 6.email'" in refused.json()["error"]["message"]
+    _, rejects = contacts.check_csv_rows(csv_text)  # the console's import
+    assert [r.line for r in rejects] == [6]
+
+
 def test_csv_rows_wider_than_the_header_are_refused(
     client: TestClient, auth: dict[str, str]
 ) -> None:

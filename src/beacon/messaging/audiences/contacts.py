@@ -417,7 +417,8 @@ def _check_names(names: Sequence[str]) -> None:
 def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
     _check_header(reader)
     contacts: list[ContactIn] = []
-    for number, record in enumerate(reader, start=2):
+    for record in reader:
+        number = reader.line_num  # the file's line (blank lines and quoted line breaks count)
         if len(contacts) >= MAX_CONTACTS:
             raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
         _check_row_width(number, record.pop(None, None) or [])  # DictReader's extra cells
