@@ -174,6 +174,39 @@ def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str
     assert _upsert(client, auth, rows).json()["data"]["updated"] == 10_000
 
 
+def test_an_email_of_another_contact_is_refused_by_name(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Giving a contact (matched by externalId) the email of another stored contact was a
+    409 asking to retry, which never succeeds: it says whose email it is, and changes nothing."""
+    stored = [
+        {"externalId": "A", "email": "a@example.com"},
+        {"externalId": "B", "email": "b@example.com"},
+        {"email": "c@example.com"},
+    ]
+    ids = post(client, "/contacts", auth, {"contacts": stored}).json()["data"]["ids"]
+    for email, owner in (("B@example.com", "with externalId B"), ("c@example.com", ids[2])):
+        body = {"contacts": [{"externalId": "A", "email": email, "firstName": "Changed"}]}
+        refused = post(client, "/contacts", auth, body)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "CONFLICT"
+        assert error["message"] == f"Email {email.lower()} belongs to the contact {owner}"
+        assert "retry" not in error["message"]
+    listed = client.get(f"{API}/contacts", headers=auth).json()["data"]
+    assert sorted((c["externalId"] or "", c["email"], c["firstName"]) for c in listed) == [
+        ("", "c@example.com", None),
+        ("A", "a@example.com", None),
+        ("B", "b@example.com", None),
+    ]
+    # an email an earlier entry of the request frees is free
+    moves = [
+        {"externalId": "B", "email": "b2@example.com"},
+        {"externalId": "A", "email": "b@example.com"},
+    ]
+    assert post(client, "/contacts", auth, {"contacts": moves}).status_code == 200
+
+
 def test_one_contact_twice_in_a_request_is_refused(
     client: TestClient, auth: dict[str, str]
 ) -> None:
