@@ -270,6 +270,26 @@ def test_scheduling_keeps_a_run_sent_now(client: TestClient, auth: dict[str, str
     }
 
 
+def test_a_second_cancel_keeps_when_the_run_was_asked_to_stop(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    """A repeated cancel of a running run moved its cancelRequestedAt to the repeat's time."""
+    cid = published_campaign(client, auth)["campaignId"]
+    execution_id = post(client, f"/campaigns/{cid}/send", auth).json()["data"]["executionId"]
+    with db.transaction() as session:
+        session.execute(
+            update(Execution)
+            .where(Execution.id == uuid.UUID(execution_id.removeprefix("exec-")))
+            .values(status="running", started_at=utcnow())
+        )
+    path = f"{API}/campaigns/{cid}/executions/{execution_id}"
+    assert post(client, f"/campaigns/{cid}/cancel", auth).status_code == 200
+    first = client.get(path, headers=auth).json()["data"]["cancelRequestedAt"]
+    assert first is not None
+    assert post(client, f"/campaigns/{cid}/cancel", auth).status_code == 200
+    assert client.get(path, headers=auth).json()["data"]["cancelRequestedAt"] == first
+
+
 def test_a_send_time_is_never_silently_ignored(client: TestClient, auth: dict[str, str]) -> None:
     """A schedule with a sendAt and no mode was stored as mode 'now' beside that sendAt: shown
     in /summary and /status, never armed by publishing, so the campaign never sent."""
