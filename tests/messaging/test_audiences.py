@@ -174,6 +174,39 @@ def test_ten_thousand_contacts_in_one_request(client: TestClient, auth: dict[str
     assert _upsert(client, auth, rows).json()["data"]["updated"] == 10_000
 
 
+def test_an_email_of_another_contact_is_refused_by_name(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Giving a contact (matched by externalId) the email of another stored contact was a
+    409 asking to retry, which never succeeds: it says whose email it is, and changes nothing."""
+    stored = [
+        {"externalId": "A", "email": "a@example.com"},
+        {"externalId": "B", "email": "b@example.com"},
+        {"email": "c@example.com"},
+    ]
+    ids = post(client, "/contacts", auth, {"contacts": stored}).json()["data"]["ids"]
+    for email, owner in (("B@example.com", "with externalId B"), ("c@example.com", ids[2])):
+        body = {"contacts": [{"externalId": "A", "email": email, "firstName": "Changed"}]}
+        refused = post(client, "/contacts", auth, body)
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "CONFLICT"
+        assert error["message"] == f"Email {email.lower()} belongs to the contact {owner}"
+        assert "retry" not in error["message"]
+    listed = client.get(f"{API}/contacts", headers=auth).json()["data"]
+    assert sorted((c["externalId"] or "", c["email"], c["firstName"]) for c in listed) == [
+        ("", "c@example.com", None),
+        ("A", "a@example.com", None),
+        ("B", "b@example.com", None),
+    ]
+    # an email an earlier entry of the request frees is free
+    moves = [
+        {"externalId": "B", "email": "b2@example.com"},
+        {"externalId": "A", "email": "b@example.com"},
+    ]
+    assert post(client, "/contacts", auth, {"contacts": moves}).status_code == 200
+
+
 def test_one_contact_twice_in_a_request_is_refused(
     client: TestClient, auth: dict[str, str]
 ) -> None:
@@ -201,6 +234,19 @@ def test_one_contact_twice_in_a_request_is_refused(
     )  # the console's import
     assert [c.external_id for c in good] == ["N1"]
     assert [(r.line, r.message) for r in rejects] == [(3, "same email as line 2")]
+
+
+def test_csv_errors_name_the_line_of_the_file(client: TestClient, auth: dict[str, str]) -> None:
+    """The API's import named a row by its count (a blank line and a quoted value over two
+    lines put the bad row of line 6 at 'line 4'); the console's import reads the file's line."""
+    csv_text = 'email,firstName\n\nann@example.com,"Ann\nLee"\nbo@example.com,Bo\nbad,Cy\n'
+    refused = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert refused.status_code == 422, refused.text
+    assert "'line 6.email'" in refused.json()["error"]["message"]
+    _, rejects = contacts.check_csv_rows(csv_text)  # the console's import
+    assert [r.line for r in rejects] == [6]
 
 
 def test_csv_rows_wider_than_the_header_are_refused(

@@ -1,5 +1,6 @@
 """Concurrent campaign actions against the real database (SQLite and PostgreSQL): parallel
-``/send`` start one run, parallel ``/publish`` publish once.
+``/send`` start one run, parallel ``/publish`` publish once, parallel template ``PATCH``es
+keep every content key.
 
 Each test widens the window the server had between reading the campaign's state and writing
 what it decided (``slowed``), so that without the campaign lock every thread reads the same
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from tests.messaging.helpers import (
+    API,
     make_audience,
     make_campaign,
     make_template,
@@ -119,3 +122,26 @@ def test_the_database_refuses_a_second_pending_send(
     assert error["message"] == "An execution is already pending"
     assert error["details"]["executionId"] == first.json()["data"]["executionId"]
     assert len(_executions(db, cid)) == 1
+
+
+def test_parallel_template_patches_keep_every_content_key(
+    client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PATCH merges content key by key: two at once each read the content before the other
+    wrote and stored it whole, so one request's key was lost (its 200 said it was set)."""
+    template_id = make_template(client, auth)
+    slowed(monkeypatch, repository, "get_template")
+    keys = ["replyTo", "fromName"]
+    values = {"replyTo": "help@example.com", "fromName": "Acme"}
+    pending = list(keys)
+
+    def patch() -> Any:
+        key = pending.pop()
+        return client.patch(
+            f"{API}/templates/{template_id}", headers=auth, json={"content": {key: values[key]}}
+        )
+
+    responses = in_parallel(patch, len(keys))
+    assert [r.status_code for r in responses] == [200, 200]
+    content = client.get(f"{API}/templates/{template_id}", headers=auth).json()["data"]["content"]
+    assert {key: content.get(key) for key in keys} == values

@@ -270,6 +270,54 @@ def test_scheduling_keeps_a_run_sent_now(client: TestClient, auth: dict[str, str
     }
 
 
+def test_a_second_cancel_keeps_when_the_run_was_asked_to_stop(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    """A repeated cancel of a running run moved its cancelRequestedAt to the repeat's time."""
+    cid = published_campaign(client, auth)["campaignId"]
+    execution_id = post(client, f"/campaigns/{cid}/send", auth).json()["data"]["executionId"]
+    with db.transaction() as session:
+        session.execute(
+            update(Execution)
+            .where(Execution.id == uuid.UUID(execution_id.removeprefix("exec-")))
+            .values(status="running", started_at=utcnow())
+        )
+    path = f"{API}/campaigns/{cid}/executions/{execution_id}"
+    assert post(client, f"/campaigns/{cid}/cancel", auth).status_code == 200
+    first = client.get(path, headers=auth).json()["data"]["cancelRequestedAt"]
+    assert first is not None
+    assert post(client, f"/campaigns/{cid}/cancel", auth).status_code == 200
+    assert client.get(path, headers=auth).json()["data"]["cancelRequestedAt"] == first
+
+
+def test_a_send_time_is_never_silently_ignored(client: TestClient, auth: dict[str, str]) -> None:
+    """A schedule with a sendAt and no mode was stored as mode 'now' beside that sendAt: shown
+    in /summary and /status, never armed by publishing, so the campaign never sent."""
+    send_at = iso_millis(utcnow() + timedelta(hours=3))
+    campaign = published_campaign(client, auth, schedule={"sendAt": send_at, "timezone": "UTC"})
+    assert campaign["schedule"] == {"mode": "at", "sendAt": send_at, "timezone": "UTC"}
+    summary, status = _schedules(client, auth, campaign["campaignId"])
+    assert summary["scheduled"] is True and status["active"] is True
+    contradiction = {"mode": "now", "sendAt": send_at}
+    refused = post(
+        client, "/campaigns", auth, {"name": "x", "channel": "email", "schedule": contradiction}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["message"].startswith("Invalid value for 'schedule'")
+    draft = make_campaign(client, auth)
+    patched = client.patch(
+        f"{API}/campaigns/{draft['campaignId']}", headers=auth, json={"schedule": contradiction}
+    )
+    assert patched.status_code == 422, patched.text
+    cleared = {"mode": "now", "sendAt": None}
+    assert (
+        post(
+            client, "/campaigns", auth, {"name": "y", "channel": "email", "schedule": cleared}
+        ).status_code
+        == 201
+    )
+
+
 def _schedules(client: TestClient, auth: dict[str, str], cid: str) -> tuple[Any, Any]:
     summary = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]
     status = client.get(f"{API}/campaigns/{cid}/status", headers=auth).json()["data"]

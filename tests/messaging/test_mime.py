@@ -63,3 +63,23 @@ def test_headers_and_a_multipart_body() -> None:
     plain, html = (part.get_content() for part in message.iter_parts())
     assert plain.strip() == "plain é"
     assert html.strip() == "<p>html é</p>"
+
+
+def test_a_long_sender_name_keeps_the_address_and_its_lines_short() -> None:
+    # A rendered fromName of 200 emoji (a 200-character template, or a contact's field) is
+    # 800 bytes: its one encoded word passed 900 characters and was encoded a second time,
+    # address included, so the From header had no address a mail server could read.
+    for name in ("😀" * 200, "Acme " * 190, "Zoë, Ann & Co. " * 60):
+        data = EmailBuilder(ENVELOPE).build(
+            {"subject": "Hi", "text": "x", "fromName": name},
+            recipient_id=7,
+            to="a@b.c",
+            link=LINK,
+        )
+        sender = parsed(data)["From"]
+        assert sender.addresses[0].addr_spec == "news@acme.example"
+        # the policy's parser puts a space between adjacent encoded words, RFC 2047 none
+        shown = sender.addresses[0].display_name
+        assert shown.replace(" ", "") == name.replace(" ", "")
+        head = data.split(b"\r\n\r\n", 1)[0]
+        assert max(len(line) for line in head.split(b"\r\n")) <= 998

@@ -3,16 +3,19 @@ member's role, and deleting an account with everything in it."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from sqlalchemy import func, select
+from tests.support import slowed
 
 from beacon.core import auth
 from beacon.core.db import Database
-from beacon.core.errors import Forbidden, NotFound, ValidationFailed
+from beacon.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from beacon.core.models import Account, ApiKey
 from beacon.core.permissions import Role
 from beacon.messaging.models import OAuthClient
-from beacon.people import credentials, invitations, service
+from beacon.people import credentials, invitations, repository, service
 from beacon.people.models import Invitation, Membership
 from beacon.people.service import Member
 from beacon.pixel import service as pixel_service
@@ -176,3 +179,30 @@ def test_invitations_end_with_the_inviters_right_to_send_them(db: Database) -> N
             session=session, member=owner, user_id=staying.user_id, role=Role.analyst
         )
     assert _pending(db, owner) == ["viewer2@elsewhere.example"]
+
+
+def test_two_owners_demoting_each_other_at_once_leave_an_owner(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request counted the owners (two), then demoted the other: both passed the check
+    and the account was left without an owner."""
+    first = _member(db, "acme", "one@acme.example", Role.owner)
+    second = _member(db, "acme", "two@acme.example", Role.owner)
+    slowed(monkeypatch, repository, "members_of_account", seconds=0.3)
+
+    def demote(member: Member, other: Member) -> str:
+        try:
+            with db.transaction() as session:
+                service.change_role(
+                    session=session, member=member, user_id=other.user_id, role=Role.admin
+                )
+        except Conflict:
+            return "refused"
+        return "demoted"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda pair: demote(*pair), [(first, second), (second, first)]))
+    assert outcomes == ["demoted", "refused"]
+    with db.transaction() as session:
+        roles = [m.role for m, _ in repository.members_of_account(session, first.account_id)]
+    assert sorted(roles) == ["admin", "owner"]

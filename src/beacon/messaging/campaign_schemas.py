@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODateTime, UTCMillis
 from beacon.messaging.campaigns.clock import resolve_local_time
@@ -38,6 +39,21 @@ class AudienceIn(InModel):
 
 
 class ScheduleIn(InModel):
+    """`mode` `now` sends when POST /send is called (no `sendAt`); `at` sends at `sendAt`.
+    A `sendAt` without a `mode` is `at`."""
+
+    model_config = ConfigDict(
+        json_schema_extra=generate_within(
+            anyOf=[
+                {"properties": {"mode": {"const": "now"}, "sendAt": {"type": "null"}}},
+                {
+                    "properties": {"mode": {"const": "at"}, "sendAt": {"type": "string"}},
+                    "required": ["sendAt"],
+                },
+            ]
+        )
+    )
+
     mode: Literal["now", "at"] = "now"
     send_at: ISODateTime | None = None
     timezone: str = Field(default="UTC", json_schema_extra={"enum": TIMEZONES})
@@ -46,8 +62,14 @@ class ScheduleIn(InModel):
 
     @model_validator(mode="after")
     def _send_at_with_at(self) -> ScheduleIn:
+        # a sendAt beside mode 'now' was stored, shown and never armed: the campaign sat
+        # waiting for a POST /send its author did not know it needed
+        if "mode" not in self.model_fields_set and self.send_at is not None:
+            self.mode = "at"
         if self.mode == "at" and self.send_at is None:
             raise ValueError("sendAt is required when mode is 'at'")
+        if self.mode == "now" and self.send_at is not None:
+            raise ValueError("sendAt goes with mode 'at'; mode 'now' sends when /send is called")
         self.send_at = local_to_utc(self.send_at, self.timezone)
         return self
 

@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from beacon.core.db import hold_rows
 from beacon.core.models import Account
 from beacon.people.models import (
     ConsoleDevice,
@@ -60,14 +61,22 @@ def memberships_of_user(session: Session, user_id: int) -> Sequence[tuple[Member
 
 
 def members_of_account(session: Session, account_id: int) -> Sequence[tuple[Membership, User]]:
-    """The account's memberships with their users, by email."""
+    """The account's memberships with their users, by email (as stored now, not as this
+    session may have loaded them)."""
     rows = session.execute(
         select(Membership, User)
         .join(User, User.id == Membership.user_id)
         .where(Membership.account_id == account_id)
         .order_by(User.email)
+        .execution_options(populate_existing=True)
     )
     return [(m, u) for m, u in rows]
+
+
+def hold_memberships(session: Session, account_id: int) -> None:
+    """Hold the account's memberships until the transaction ends (``core.db.hold_rows``), so
+    that the owners a role change or a removal counts are still the owners when it writes."""
+    hold_rows(session, Membership, Membership.account_id == account_id)
 
 
 def memberships_with_accounts(session: Session) -> Sequence[tuple[Membership, Account]]:

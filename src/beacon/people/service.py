@@ -218,6 +218,9 @@ def _withdraw_invitations_beyond(
 
 
 def _keep_an_owner(session: Session, account_id: int) -> None:
+    # two owners demoting (or removing) each other at once both counted two owners and left
+    # the account with none: the count and the write are made under the memberships' lock
+    repository.hold_memberships(session, account_id)
     owners = [m for m, _ in repository.members_of_account(session, account_id) if m.role == "owner"]
     if len(owners) <= 1:
         raise Conflict("An account keeps at least one owner: make someone else owner first")

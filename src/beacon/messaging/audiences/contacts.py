@@ -99,13 +99,15 @@ def _match(
     if contact.email and contact.email in by_email:
         owner = by_email[contact.email]
         if contact.external_id and owner["external_id"] not in (None, contact.external_id):
-            raise conflict(
-                f"Email {contact.email} belongs to the contact with externalId "
-                f"{owner['external_id']}",
-                email=contact.email,
-            )
+            raise _taken(contact.email, owner)
         return owner
     return None
+
+
+def _taken(email: str, owner: dict[str, Any]) -> Exception:
+    """409: ``email`` is another stored contact's (emails are unique in an account)."""
+    who = f"with externalId {owner['external_id']}" if owner["external_id"] else owner["id"]
+    return conflict(f"Email {email} belongs to the contact {who}", email=email)
 
 
 def upsert_contacts(
@@ -155,6 +157,14 @@ def upsert_contacts(
             inserts.append(row)
             ids.append(row["id"])
             continue
+        owner = by_email.get(contact.email) if contact.email else None
+        if owner is not None and owner["id"] != current["id"]:
+            # matched by externalId, given another contact's email: the upsert broke the
+            # unique index and the answer asked to retry, which never succeeds (unless an
+            # earlier entry moved that contact to another email)
+            moved = updates.get(owner["id"])
+            if moved is None or moved["email"] == contact.email:
+                raise _taken(contact.email or "", owner)
         if current["id"] in updates:  # matched by the other key than an earlier entry
             first = ids.index(current["id"])
             raise _same_contact(index, f"the same contact as contacts[{first}]")
@@ -417,7 +427,8 @@ def _check_names(names: Sequence[str]) -> None:
 def _parse_csv(reader: csv.DictReader[str]) -> list[ContactIn]:
     _check_header(reader)
     contacts: list[ContactIn] = []
-    for number, record in enumerate(reader, start=2):
+    for record in reader:
+        number = reader.line_num  # the file's line (blank lines and quoted line breaks count)
         if len(contacts) >= MAX_CONTACTS:
             raise ValidationFailed(f"The CSV has more than {MAX_CONTACTS} rows")
         _check_row_width(number, record.pop(None, None) or [])  # DictReader's extra cells

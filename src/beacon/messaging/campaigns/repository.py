@@ -137,11 +137,19 @@ def list_campaigns(
     return fetch_page(session, query, order_by=order, limit=limit, offset=offset)
 
 
-def get_template(session: Session, *, account_id: int, template_id: uuid.UUID) -> Template | None:
-    """The account's template, or None (another account's id is None too)."""
-    return session.scalar(
-        select(Template).where(Template.id == template_id, Template.account_id == account_id)
-    )
+def get_template(
+    session: Session, *, account_id: int, template_id: uuid.UUID, lock: bool = False
+) -> Template | None:
+    """The account's template, or None (another account's id is None too).
+
+    ``lock`` holds it until the transaction ends (``core.db.hold_rows``), so that a change
+    merged into what was read is not lost to another change made meanwhile."""
+    where = (Template.id == template_id, Template.account_id == account_id)
+    query = select(Template).where(*where)
+    if not lock:
+        return session.scalar(query)
+    hold_rows(session, Template, *where)
+    return session.scalar(query.execution_options(populate_existing=True))
 
 
 def forget_preflights(session: Session, *, account_id: int, template_id: uuid.UUID) -> None:

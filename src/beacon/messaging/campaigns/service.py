@@ -418,8 +418,9 @@ def cancel_campaign(
         if execution.status == "scheduled":
             execution.status = "cancelled"
             execution.completed_at = now
-        else:
-            # the engine (part 2) stops at its next checkpoint and marks the run cancelled
+        elif execution.cancel_requested_at is None:
+            # the engine (part 2) stops at its next checkpoint and marks the run cancelled;
+            # a repeated cancel keeps when the run was first asked to stop
             execution.cancel_requested_at = now
         execution.updated_at = now
     campaign.updated_at = now

@@ -65,6 +65,17 @@ def header(value: str | None) -> str:
     return Header(text, "utf-8", maxlinelen=76).encode().replace("\n", "\r\n")
 
 
+def from_header(name: str | None, sender: str) -> str:
+    """The From header's value: the sender, after its name when there is one. A name that is
+    not short ASCII is encoded on its own, in folded words, and the address left readable
+    (encoding the whole ``Name <address>`` hid the address inside the words)."""
+    text = one_line(name)
+    plain = formataddr((text, sender))
+    if text.isascii() and len(plain) < 900:
+        return plain
+    return f"{Header(text, 'utf-8', maxlinelen=76).encode()} <{sender}>".replace("\n", "\r\n")
+
+
 def _qp_part(text: str, subtype: str) -> tuple[list[str], bytes]:
     """The headers and quoted-printable body of one text part."""
     data = text.replace("\r\n", "\n").replace("\r", "\n").encode()
@@ -95,7 +106,7 @@ class EmailBuilder:
         envelope = self.envelope
         name = parts.get("fromName")
         if self._from is None or self._from[0] != name:  # usually the same for every contact
-            self._from = (name, header(formataddr((one_line(name), envelope.sender))))
+            self._from = (name, from_header(name, envelope.sender))
         headers = [
             f"From: {self._from[1]}",
             f"To: {smtp_address(to)}",

@@ -105,9 +105,13 @@ def create_template(
     return template
 
 
-def get_template(*, session: Session, account_id: int, template_id: uuid.UUID) -> Template:
-    """The account's template or 404."""
-    template = repository.get_template(session, account_id=account_id, template_id=template_id)
+def get_template(
+    *, session: Session, account_id: int, template_id: uuid.UUID, lock: bool = False
+) -> Template:
+    """The account's template or 404 (``lock``: held until the transaction ends)."""
+    template = repository.get_template(
+        session, account_id=account_id, template_id=template_id, lock=lock
+    )
     if template is None:
         raise not_found("Template", template_id)
     return template
@@ -132,7 +136,10 @@ def update_template(
 ) -> Template:
     """Change name, status or content (content keys merge; a null removes a key)."""
     require(role, Action.manage_campaigns)
-    template = get_template(session=session, account_id=account_id, template_id=template_id)
+    # locked: two changes at once each merged into the content as it was before the other
+    template = get_template(
+        session=session, account_id=account_id, template_id=template_id, lock=True
+    )
     if data.name is not None:
         template.name = data.name
     if data.content is not None:
