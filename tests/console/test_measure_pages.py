@@ -519,3 +519,18 @@ def test_a_long_filter_value_is_shown_quoted_cut(
     shown = text(page.text.split('id="error-domain"')[1].split("</p>")[0])  # its message
     assert "a" * 101 not in shown
     assert "&#34;o&#39;" + "a" * 98 + "…&#34; (3002 characters) is not a domain name" in shown
+
+
+def test_dashboard_errors_read_as_the_api_words_not_pydantics(
+    client: TestClient, headers: dict[str, str], analyst: str
+) -> None:
+    """A refused value's message is the API's ("unknown device 'tv'"), without pydantic's
+    "Value error, " prefix, which read "A device: Value error, unknown device 'tv'"."""
+    cid = campaign(client, headers, "campaign_reporting")
+    device = client.get(f"/app/pixel/campaigns/{cid}?device=tv")
+    backwards = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-02-01&end_date=2026-01-01")
+    for page in (device, backwards):
+        assert page.status_code == 422
+        assert "Value error" not in page.text
+    assert "unknown device &#39;tv&#39;" in device.text
+    assert "end_date 2026-01-01 is before start_date 2026-02-01" in backwards.text
