@@ -534,3 +534,22 @@ def test_dashboard_errors_read_as_the_api_words_not_pydantics(
         assert "Value error" not in page.text
     assert "unknown device &#39;tv&#39;" in device.text
     assert "end_date 2026-01-01 is before start_date 2026-02-01" in backwards.text
+
+
+def test_the_live_hits_give_each_line_its_utc_day_not_today(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    """The panel lists yesterday's rollup lines too: their count is yesterday's, and the line
+    says so (under "Hits today" it read as today's, which the dashboard shows as 0)."""
+    cid = campaign(client, headers, "campaign_reporting")
+    yesterday = utcnow().date() - dt.timedelta(days=1)
+    with db.transaction() as session:
+        increment(
+            session,
+            {RollupKey(cid, yesterday, "example.com", "https://example.com/y", "mobile", "FR"): 4},
+        )
+    hits = client.get(f"/app/pixel/campaigns/{cid}/hits", headers={"HX-Request": "true"})
+    assert hits.status_code == 200
+    body = text(hits.text)
+    assert "Hits today" not in body
+    assert f"{yesterday:%d %b %Y} 4" in body
