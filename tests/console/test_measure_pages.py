@@ -553,3 +553,33 @@ def test_the_live_hits_give_each_line_its_utc_day_not_today(
     body = text(hits.text)
     assert "Hits today" not in body
     assert f"{yesterday:%d %b %Y} 4" in body
+
+
+def test_a_filtered_report_says_what_it_was_filtered_by(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    """A report made with filters showed smaller numbers than the dashboard and nothing said
+    why: its page now names the filters (domains in Unicode, as everywhere in the console)."""
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    made = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-16", "dimensions": ["domain"], "geo": "US",
+              "devices": ["desktop"], "domains": "nytimes.com, xn--bcher-kva.de"},
+    )  # fmt: skip
+    assert made.status_code == 200, made.text  # the report's page, after the redirect
+    shown = re.search(r'<p class="hint" id="report-filters">(.*?)</p>', made.text, re.S)
+    assert shown is not None
+    assert text(shown.group(1)) == (
+        "Filters: Domains: nytimes.com, bücher.de · Countries: US · Devices: desktop. "
+        "The numbers below count only what matches them."
+    )
+    unfiltered = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-16"},
+    )  # fmt: skip
+    assert unfiltered.status_code == 200
+    assert 'id="report-status"' in unfiltered.text
+    assert 'id="report-filters"' not in unfiltered.text
