@@ -519,3 +519,67 @@ def test_a_long_filter_value_is_shown_quoted_cut(
     shown = text(page.text.split('id="error-domain"')[1].split("</p>")[0])  # its message
     assert "a" * 101 not in shown
     assert "&#34;o&#39;" + "a" * 98 + "…&#34; (3002 characters) is not a domain name" in shown
+
+
+def test_dashboard_errors_read_as_the_api_words_not_pydantics(
+    client: TestClient, headers: dict[str, str], analyst: str
+) -> None:
+    """A refused value's message is the API's ("unknown device 'tv'"), without pydantic's
+    "Value error, " prefix, which read "A device: Value error, unknown device 'tv'"."""
+    cid = campaign(client, headers, "campaign_reporting")
+    device = client.get(f"/app/pixel/campaigns/{cid}?device=tv")
+    backwards = client.get(f"/app/pixel/campaigns/{cid}?start_date=2026-02-01&end_date=2026-01-01")
+    for page in (device, backwards):
+        assert page.status_code == 422
+        assert "Value error" not in page.text
+    assert "unknown device &#39;tv&#39;" in device.text
+    assert "end_date 2026-01-01 is before start_date 2026-02-01" in backwards.text
+
+
+def test_the_live_hits_give_each_line_its_utc_day_not_today(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    """The panel lists yesterday's rollup lines too: their count is yesterday's, and the line
+    says so (under "Hits today" it read as today's, which the dashboard shows as 0)."""
+    cid = campaign(client, headers, "campaign_reporting")
+    yesterday = utcnow().date() - dt.timedelta(days=1)
+    with db.transaction() as session:
+        increment(
+            session,
+            {RollupKey(cid, yesterday, "example.com", "https://example.com/y", "mobile", "FR"): 4},
+        )
+    hits = client.get(f"/app/pixel/campaigns/{cid}/hits", headers={"HX-Request": "true"})
+    assert hits.status_code == 200
+    body = text(hits.text)
+    assert "Hits today" not in body
+    assert f"{yesterday:%d %b %Y} 4" in body
+
+
+def test_a_filtered_report_says_what_it_was_filtered_by(
+    client: TestClient, headers: dict[str, str], db: Database, analyst: str
+) -> None:
+    """A report made with filters showed smaller numbers than the dashboard and nothing said
+    why: its page now names the filters (domains in Unicode, as everywhere in the console)."""
+    cid = campaign(client, headers, "campaign_reporting")
+    add_hits(db, cid)
+    made = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-16", "dimensions": ["domain"], "geo": "US",
+              "devices": ["desktop"], "domains": "nytimes.com, xn--bcher-kva.de"},
+    )  # fmt: skip
+    assert made.status_code == 200, made.text  # the report's page, after the redirect
+    shown = re.search(r'<p class="hint" id="report-filters">(.*?)</p>', made.text, re.S)
+    assert shown is not None
+    assert text(shown.group(1)) == (
+        "Filters: Domains: nytimes.com, bücher.de · Countries: US · Devices: desktop. "
+        "The numbers below count only what matches them."
+    )
+    unfiltered = client.post(
+        "/app/pixel/reports",
+        data={"csrf_token": analyst, "campaign_id": str(cid), "start_date": "2026-01-15",
+              "end_date": "2026-01-16"},
+    )  # fmt: skip
+    assert unfiltered.status_code == 200
+    assert 'id="report-status"' in unfiltered.text
+    assert 'id="report-filters"' not in unfiltered.text

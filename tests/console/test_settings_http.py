@@ -284,6 +284,36 @@ def test_a_new_oauth_client_is_shown_once_and_a_reposted_form_makes_no_other(
     assert _count(db, OAuthClient) == 1
 
 
+def test_revoke_pressed_twice_is_done_not_a_404(db: Database, client: TestClient) -> None:
+    # A double click on Revoke (or the form posted again from the back button) answered the
+    # second post with "Page not found: No active API key", though the key was revoked; a
+    # withdrawn invitation already took a second withdrawal in its stride.
+    csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
+    made = client.post(
+        "/app/settings/api-keys",
+        data={"csrf_token": csrf, "form_nonce": _nonce(client.get("/app/settings/api-keys").text)},
+    )
+    key = _KEY.search(made.text)
+    page = client.get("/app/settings/oauth-clients")
+    issued = client.post(
+        "/app/settings/oauth-clients",
+        data={"csrf_token": csrf, "scopes": ["audiences:read"], "form_nonce": _nonce(page.text)},
+    )
+    client_id = re.search(r'id="new-client-id"[^>]*><code>([^<]+)</code>', issued.text)
+    assert key is not None and client_id is not None
+    revokes = {
+        f"/app/settings/api-keys/{key.group(1)[:12]}/revoke": "/app/settings/api-keys",
+        f"/app/settings/oauth-clients/{client_id.group(1)}/revoke": "/app/settings/oauth-clients",
+    }
+    for action, listing in revokes.items():
+        for _ in range(2):
+            done = client.post(action, data={"csrf_token": csrf}, follow_redirects=False)
+            assert done.status_code == 303, done.text
+            assert done.headers["location"] == f"{listing}?done=revoked"
+    unknown = client.post("/app/settings/api-keys/bk_unknown00/revoke", data={"csrf_token": csrf})
+    assert unknown.status_code == 404
+
+
 def test_a_failed_client_form_leaves_its_nonce_unused(db: Database, client: TestClient) -> None:
     csrf = sign_in(client, member(db, "admin@acme.example", Role.admin))
     nonce = _nonce(client.get("/app/settings/oauth-clients").text)

@@ -59,8 +59,13 @@ def test_keys_and_clients_belong_to_the_members_account(db: Database) -> None:
     with db.transaction() as session:
         assert auth.authenticate_api_key(session=session, presented=mine.key) is None
         assert auth.authenticate_api_key(session=session, presented=theirs.key) is not None
-        with pytest.raises(NotFound):  # already revoked
-            credentials.revoke_key(session=session, member=admin, prefix=mine.prefix)
+        # Revoked already (a double click on Revoke, the form posted again): no error, and
+        # it stays revoked; the other account's key is still not found.
+        credentials.revoke_key(session=session, member=admin, prefix=mine.prefix)
+        credentials.revoke_client(session=session, member=admin, client_id=client.client_id)
+        assert auth.authenticate_api_key(session=session, presented=mine.key) is None
+        with pytest.raises(NotFound):
+            credentials.revoke_key(session=session, member=admin, prefix=theirs.prefix)
 
 
 def test_credentials_need_an_admin(db: Database) -> None:

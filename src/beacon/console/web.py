@@ -22,7 +22,14 @@ from beacon.console import idn
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.deps import get_app_settings, get_database
-from beacon.core.errors import NUL_MESSAGE, APIError, Forbidden, Unauthorized, ValidationFailed
+from beacon.core.errors import (
+    NUL_MESSAGE,
+    APIError,
+    Forbidden,
+    Unauthorized,
+    ValidationFailed,
+    value_reason,
+)
 from beacon.core.paging import MAX_OFFSET
 from beacon.core.permissions import Action, allows
 from beacon.core.timefmt import as_utc
@@ -378,6 +385,6 @@ def form_errors(
         if template:
             message = template.format(label=label, Label=label[:1].upper() + label[1:], **ctx)
         else:
-            message = f"{label[:1].upper() + label[1:]}: {error['msg']}"
+            message = f"{label[:1].upper() + label[1:]}: {value_reason(error)}"
         errors.setdefault(name, message)
     return errors

@@ -27,12 +27,17 @@ def list_keys(*, session: Session, member: Member) -> list[auth.KeyInfo]:
 
 
 def revoke_key(*, session: Session, member: Member, prefix: str) -> None:
-    """Revoke one of the account's active keys by its prefix; 404 when it has no such key."""
+    """Revoke one of the account's keys by its prefix; 404 when it has no such key. A key
+    already revoked stays so without an error (a double click, a form posted again), as an
+    invitation withdrawn twice does."""
     require(member.role, Action.manage_keys)
-    if len(prefix) != auth.PREFIX_LENGTH or not auth.revoke_api_key(
+    if len(prefix) == auth.PREFIX_LENGTH and auth.revoke_api_key(
         session=session, prefix=prefix, account_id=member.account_id
     ):
-        raise NotFound(f"No active API key {prefix} in this account")
+        return
+    keys = auth.list_api_keys(session=session, account_id=member.account_id)
+    if not any(key.prefix == prefix for key in keys):
+        raise NotFound(f"No API key {prefix} in this account")
 
 
 def create_client(*, session: Session, member: Member, scopes: list[str]) -> oauth.IssuedClient:
@@ -54,7 +59,11 @@ def list_clients(*, session: Session, member: Member) -> list[oauth.ClientInfo]:
 
 
 def revoke_client(*, session: Session, member: Member, client_id: str) -> None:
-    """Revoke one of the account's clients; its tokens stop working at once."""
+    """Revoke one of the account's clients; its tokens stop working at once. 404 when the
+    account has no such client; one already revoked stays so without an error."""
     require(member.role, Action.manage_clients)
-    if not oauth.revoke_client(session=session, client_id=client_id, account_id=member.account_id):
-        raise NotFound(f"No active OAuth client {client_id} in this account")
+    if oauth.revoke_client(session=session, client_id=client_id, account_id=member.account_id):
+        return
+    clients = oauth.list_clients(session=session, account_id=member.account_id)
+    if not any(client.client_id == client_id for client in clients):  # revoked already: done
+        raise NotFound(f"No OAuth client {client_id} in this account")

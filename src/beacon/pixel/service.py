@@ -36,7 +36,8 @@ class RecentHits:
     traffic_type: str
     agent: str
     macros: dict[str, str]
-    hits_today: int
+    day: dt.date
+    hits: int
 
 
 def create_campaign(
@@ -118,7 +119,8 @@ def campaign_impressions(
 def recent_hits(
     *, session: Session, account_id: int, campaign_id: int, limit: int = 10
 ) -> list[RecentHits]:
-    """The account's campaign's latest counted hits (yesterday and today), newest first."""
+    """The account's campaign's latest counted hits (yesterday and today), newest first, each
+    line with its UTC day's count (a line of yesterday is not today's)."""
     get_campaign(session=session, account_id=account_id, campaign_id=campaign_id)
     since = utcnow().date() - timedelta(days=1)
     rows = repository.recent_rollups(session, campaign_id=campaign_id, since=since, limit=limit)
@@ -132,7 +134,8 @@ def recent_hits(
             traffic_type=row.traffic_type,
             agent=row.agent,
             macros=_macros(row.macros),
-            hits_today=row.hits,
+            day=row.date,
+            hits=row.hits,
         )
         for row in rows
     ]

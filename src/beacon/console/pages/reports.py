@@ -12,7 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from beacon.console import web
+from beacon.console import idn, web
 from beacon.console.pages import NavItem
 from beacon.contextual import brand_safety
 from beacon.core.db import Database
@@ -342,9 +342,30 @@ def report_page(
             "page_sizes": PAGE_SIZES,
             "done": report.status in (COMPLETE, FAILED),
             "summary_items": _summary_items(report, page.summary),
+            "filter_items": _filter_items(report_service.report_filters(report)),
         },
         viewer=viewer,
     )
+
+
+_FILTER_LABELS = (
+    ("domains", "Domains"),
+    ("geo", "Countries"),
+    ("devices", "Devices"),
+    ("traffic_types", "Traffic types"),
+    ("brand_safety_max_risk", "Highest brand-safety risk"),
+)
+
+
+def _filter_items(filters: dict[str, Any]) -> list[tuple[str, str]]:
+    """What narrowed a report, in words: its numbers are of these rows only."""
+    items = []
+    for key, label in _FILTER_LABELS:
+        value = filters.get(key)
+        if value:
+            shown = [idn.unicode_domain(v) for v in value] if key == "domains" else value
+            items.append((label, ", ".join(shown) if isinstance(shown, list) else str(shown)))
+    return items
 
 
 def _summary_items(report: PixelReport, summary: dict[str, Any] | None) -> list[tuple[str, int]]:

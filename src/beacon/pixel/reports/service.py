@@ -85,6 +85,12 @@ def create_publisher_report(
     )
 
 
+def report_filters(report: PixelReport) -> dict[str, Any]:
+    """The filters ``report`` was requested with, as stored (normalised; empty when none)."""
+    stored = orjson.loads(report.filters or "{}")
+    return stored if isinstance(stored, dict) else {}
+
+
 def get_report(
     *,
     session: Session,
