@@ -1,6 +1,6 @@
 """Concurrent campaign actions against the real database (SQLite and PostgreSQL): parallel
 ``/send`` start one run, parallel ``/publish`` publish once, parallel template ``PATCH``es
-keep every content key.
+keep every content key, parallel contact upserts every attribute.
 
 Each test widens the window the server had between reading the campaign's state and writing
 what it decided (``slowed``), so that without the campaign lock every thread reads the same
@@ -8,6 +8,7 @@ state and the test fails every time rather than now and then."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -27,8 +28,9 @@ from tests.support import in_parallel, slowed
 
 from beacon.core.db import Database
 from beacon.core.timefmt import iso_millis, utcnow
+from beacon.messaging.audiences import repository as audience_repository
 from beacon.messaging.campaigns import preflight, repository
-from beacon.messaging.models import Execution
+from beacon.messaging.models import Contact, Execution
 
 THREADS = 6
 
@@ -145,3 +147,51 @@ def test_parallel_template_patches_keep_every_content_key(
     assert [r.status_code for r in responses] == [200, 200]
     content = client.get(f"{API}/templates/{template_id}", headers=auth).json()["data"]["content"]
     assert {key: content.get(key) for key in keys} == values
+
+
+def test_parallel_contact_upserts_keep_every_attribute(
+    client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attributes merge key by key: two upserts of one contact at once each merged into the
+    attributes as they were before the other and stored them whole, so one key was lost."""
+    one = {"contacts": [{"externalId": "X", "email": "x@example.com", "attributes": {"a": 1}}]}
+    assert post(client, "/contacts", auth, one).status_code == 200
+    slowed(monkeypatch, audience_repository, "find_contacts")
+    pending = ["b", "c"]
+
+    def upsert() -> Any:
+        key = pending.pop()
+        return post(
+            client, "/contacts", auth, {"contacts": [{"externalId": "X", "attributes": {key: 1}}]}
+        )
+
+    assert [r.status_code for r in in_parallel(upsert, 2)] == [200, 200]
+    listed = client.get(f"{API}/contacts", headers=auth).json()["data"]
+    assert [c["attributes"] for c in listed] == [{"a": 1, "b": 1, "c": 1}]
+
+
+def test_an_unsubscribe_during_an_upsert_of_the_contact_stays(
+    client: TestClient, auth: dict[str, str], db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upsert writes back the whole row it read, subscriptions included: an unsubscribe
+    (or a bounce) committed between its read and its write was undone, and the contact got
+    email again."""
+    one = {"contacts": [{"externalId": "X", "email": "x@example.com"}]}
+    assert post(client, "/contacts", auth, one).status_code == 200
+    with db.transaction() as session:
+        token = session.scalars(select(Contact.unsubscribe_token)).one()
+    slowed(monkeypatch, audience_repository, "find_contacts", seconds=0.3)
+    calls = iter(["upsert", "unsubscribe"])
+
+    def call() -> Any:
+        if next(calls) == "upsert":
+            body = {"contacts": [{"externalId": "X", "firstName": "Ann"}]}
+            return post(client, "/contacts", auth, body)
+        time.sleep(0.1)  # once the upsert has read the contact
+        return client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+
+    assert sorted(r.status_code for r in in_parallel(call, 2)) == [200, 200]
+    listed = client.get(f"{API}/contacts", headers=auth).json()["data"]
+    assert [(c["firstName"], c["subscriptions"]["email"]) for c in listed] == [
+        ("Ann", "unsubscribed")
+    ]

@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from beacon.core.db import fetch_page, is_postgres, slices, upsert_insert
+from beacon.core.db import fetch_page, hold_rows, is_postgres, slices, upsert_insert
 from beacon.messaging.models import Contact, ReachEvaluation, Segment, SegmentMember
 
 CHUNK = 1000
@@ -67,10 +67,22 @@ CHANNEL_STATUS = {
 def find_contacts(
     session: Session, *, account_id: int, external_ids: Sequence[str], emails: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Rows of existing contacts matching any external id or email (a few chunked queries).
+    """Rows of existing contacts matching any external id or email (a few chunked queries),
+    held until the transaction ends (``core.db.hold_rows``, in id order) and read as they are
+    then: the caller merges into them, and two upserts of one contact at once each merged
+    into what it read before the other wrote, losing the other's attributes.
 
     Plain rows, not ORM objects: the caller updates them with a bulk UPDATE by primary key.
     """
+    ids = sorted(row["id"] for row in _matching_contacts(session, account_id, external_ids, emails))
+    for chunk in slices(ids, CHUNK):
+        hold_rows(session, Contact, Contact.id.in_(chunk))
+    return _matching_contacts(session, account_id, external_ids, emails) if ids else []
+
+
+def _matching_contacts(
+    session: Session, account_id: int, external_ids: Sequence[str], emails: Sequence[str]
+) -> list[dict[str, Any]]:
     table = Contact.__table__
     found: dict[uuid.UUID, dict[str, Any]] = {}
     for column_, values in ((table.c.external_id, external_ids), (table.c.email, emails)):
