@@ -245,3 +245,41 @@ def test_concurrency_is_bounded_in_settings() -> None:
         Settings(database_url="sqlite://", worker_concurrency=0)
     with pytest.raises(ValidationError):
         Settings(database_url="sqlite://", worker_concurrency=1000)
+
+
+def test_a_stopping_worker_releases_its_periodic_tasks_once_their_ticks_are_done(
+    chores: Database,
+) -> None:
+    """A tick that outlives the shutdown grace keeps acting: its task's lease is not given
+    back under it (it expires); a worker whose ticks are done gives it back."""
+    from beacon.core.jobs import PeriodicTask
+
+    started, finish = threading.Event(), threading.Event()
+    released: list[str] = []
+
+    def slow_tick(_db: Database) -> None:
+        started.set()
+        finish.wait(WAIT)
+
+    slow = PeriodicTask(
+        name="slow", interval=0.0, run=slow_tick, release=lambda _db: released.append("slow")
+    )
+    worker = Worker(db=chores, kinds=[], periodic=[slow], shutdown_grace=0.1, poll_interval=0.05)
+    worker.start()
+    assert started.wait(WAIT)
+    worker.stop()
+    assert released == []
+    finish.set()
+
+    quick = PeriodicTask(
+        name="quick",
+        interval=0.0,
+        run=lambda _db: started.set(),
+        release=lambda _db: released.append("quick"),
+    )
+    started.clear()
+    worker = Worker(db=chores, kinds=[], periodic=[quick], shutdown_grace=5.0, poll_interval=0.05)
+    worker.start()
+    assert started.wait(WAIT)
+    worker.stop()
+    assert released == ["quick"]

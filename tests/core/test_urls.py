@@ -1,6 +1,8 @@
+import contextlib
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+import idna
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -8,7 +10,6 @@ from hypothesis import strategies as st
 from beacon.contextual.fetch import normalize_url as fetch_normalize_url
 from beacon.core.urls import (
     TRACKING_PARAMS,
-    _ascii_host,
     canonical_path,
     is_tracking_param,
     normalize_page_url,
@@ -62,6 +63,8 @@ def test_page_url_hosts_are_idna_as_browsers_send_them() -> None:
         assert normalize_page_url(url) == "https://xn--bcher-kva.de/%C3%BC?q=1"
         assert normalize_page_url(url) == normalize_url(url)
     assert normalize_page_url("https://bücher.de:8443/") == "https://xn--bcher-kva.de:8443/"
+    # UTS 46, as a browser maps it: full-width letters are the ASCII ones
+    assert normalize_page_url("https://ＥＸＡＭＰＬＥ.com/x") == "https://example.com/x"
 
 
 def _page_url_by_urlsplit(value: str | None) -> str:
@@ -79,7 +82,9 @@ def _page_url_by_urlsplit(value: str | None) -> str:
         return ""
     if not host or re.search(r"[\x00-\x1f\x7f]", host):  # no host a browser accepts
         return ""
-    host = _ascii_host(host)  # the IDNA form, as normalize_url's
+    if not host.isascii():  # UTS 46 then IDNA, as a browser writes a host
+        with contextlib.suppress(idna.IDNAError, UnicodeError):
+            host = idna.encode(host, uts46=True).decode("ascii")
     if ":" in host:
         host = f"[{host}]"
     netloc = host if port is None or port in (80, 443) else f"{host}:{port}"

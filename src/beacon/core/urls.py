@@ -138,11 +138,21 @@ def _split(value: str) -> tuple[str, str, str, str] | None:
         return None
     if not host:
         return None
-    host = _ascii_host(host)  # a macro's 'bücher.de' is location.href's 'xn--bcher-kva.de'
+    if not host.isascii():  # a macro's 'Bücher.de' is location.href's 'xn--bcher-kva.de'
+        host = _browser_host(host)
     if ":" in host:  # an IPv6 literal keeps its brackets, or the port would run into it
         host = f"[{host}]"
     netloc = host if port is None or port in (80, 443) else f"{host}:{port}"
     return parts.scheme.lower(), netloc, parts.path, parts.query
+
+
+def _browser_host(host: str) -> str:
+    # A Unicode host as a browser's URL parser writes it: UTS 46 mapping (full-width letters
+    # and case folded) then IDNA ASCII; kept as it is if IDNA refuses it.
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return host
 
 
 def _plain_parts(value: str) -> tuple[str, str, str, str] | None:

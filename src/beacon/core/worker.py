@@ -100,7 +100,9 @@ class Worker:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.give_back()
-        self._release_periodic()
+        if not any(thread.is_alive() for thread in threads):
+            # A tick still running past the grace would act without the lease: it expires.
+            self._release_periodic()
         log.info("worker stopped", extra={"worker_id": self.worker_id})
 
     def give_back(self) -> None:
