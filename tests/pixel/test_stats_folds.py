@@ -326,6 +326,15 @@ def test_an_archived_campaigns_late_hits_are_folded_again(
     add_hits(db, late)
     counts = Counter(hits)
     counts.update(late)
+    # within the hour of its last fold an archived campaign is not queued again ...
+    task.run(db)
+    with db.transaction() as session:
+        job = session.scalars(select(PixelStatsFold).where(PixelStatsFold.campaign_id == cid)).one()
+        assert job.status == COMPLETE
+        job.processed_date = (
+            utcnow() - fold_repository.ARCHIVED_REFOLD_AFTER - dt.timedelta(seconds=1)
+        )
+    # ... and after it, it is: the late hits reach its stats
     task.run(db)
     worker.run_until_idle()
     check_direct(dict(counts), answers(client, headers, cid, 100), 100)

@@ -16,7 +16,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, literal, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from beacon.core.db import UTCDateTime, hold_rows, is_postgres, upsert_insert
@@ -358,13 +369,27 @@ def _url_month(
     )
 
 
+# How often an archived campaign's days are compared with its rollups again. Its pixel keeps
+# counting, so a late hit must reach its stats, but a hit is rare there: every campaign ever
+# archived is not re-read at the active campaigns' pace.
+ARCHIVED_REFOLD_AFTER = dt.timedelta(hours=1)
+
+
 def queue_folds(session: Session) -> None:
     """Set the folding job of every campaign pending (one row per campaign, created on first
-    use; a job queued or running is left alone). Archived campaigns too: their pixels keep
-    counting, and a late hit to a folded day reaches the stats only when the day is refolded."""
+    use; a job queued or running is left alone). Archived campaigns too, at most once per
+    ``ARCHIVED_REFOLD_AFTER`` (and at once after a failure): their pixels keep counting, and a
+    late hit to a folded day reaches the stats only when the day is refolded."""
+    active = select(PixelCampaign.id).where(PixelCampaign.archived_at.is_(None))
+    due = or_(
+        J.status == FAILED,
+        J.campaign_id.in_(active),
+        J.processed_date.is_(None),
+        J.processed_date < utcnow() - ARCHIVED_REFOLD_AFTER,
+    )
     session.execute(
         update(J)
-        .where(J.status.in_((COMPLETE, FAILED)))
+        .where(J.status.in_((COMPLETE, FAILED)), due)
         .values(status=PENDING, attempts=0, error=None, run_after=None)
         .execution_options(synchronize_session=False)
     )
