@@ -3,8 +3,16 @@ pending: a double-submitted form lands on the pending activation and says so."""
 
 from __future__ import annotations
 
+import re
+
 from fastapi.testclient import TestClient
-from tests.activation.helpers import PAGES, built_segment, classify_pages, upload_inventory
+from tests.activation.helpers import (
+    PAGES,
+    built_segment,
+    classify_pages,
+    run_jobs,
+    upload_inventory,
+)
 from tests.console.in_process import member, sign_in
 
 from beacon.core.config import Settings
@@ -63,3 +71,37 @@ def test_a_notice_in_a_link_is_not_shown(
     location = stored.headers["location"]
     sign_in(client, member(db, "owner@acme.example.com", Role.owner))
     assert "2 URLs received" not in client.get(location).text
+
+
+def test_the_activation_form_posted_again_after_its_deal_was_issued_makes_no_second_deal(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings
+) -> None:
+    # Only an identical request still pending was deduplicated: the form posted again once the
+    # deal was issued (a slow double click, a reload, the back button) issued a second deal on
+    # the DSP. The page's form now carries a one-time nonce, as the API key form does.
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+    token = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    page = client.get("/app/activate/activations/new")
+    nonce = re.search(r'name="form_nonce" value="([^"]+)"', page.text)
+    assert nonce is not None
+    form = {"segment_ids": str(segment["id"]), "dsp": "Amazon DSP", "buyer_seat": "once",
+            "csrf_token": token, "form_nonce": nonce.group(1)}  # fmt: skip
+
+    first = client.post("/app/activate/activations", data=form, follow_redirects=False)
+    assert first.status_code == 303
+    made = int(first.headers["location"].rsplit("/", 1)[1])
+    run_jobs(db, settings)  # the deal is issued: no longer an identical pending request
+    issued = client.get(f"/v1/clsfy/activations/{made}", headers=headers).json()
+    assert issued["status"] == "complete"
+    again = client.post("/app/activate/activations", data=form, follow_redirects=False)
+
+    assert again.status_code == 303
+    assert again.headers["location"] == f"/app/activate/activations/{made}?existing=1"
+    listed = client.get("/v1/clsfy/activations", headers=headers).json()
+    assert [a["buyer_seat"] for a in listed] == ["once"]
+    stale = client.post(
+        "/app/activate/activations", data={**form, "form_nonce": "old"}, follow_redirects=False
+    )
+    assert stale.status_code == 422 and "out of date" in stale.text

@@ -245,6 +245,30 @@ def test_switch_account(page: Page, console: Console) -> None:
     )
 
 
+def test_the_account_switcher_works_from_the_keyboard(page: Page, console: Console) -> None:
+    # Each arrow key on the switcher switched account at once (the page reloaded, focus was
+    # lost): a keyboard user could not get past the next account. Arrows now only choose, and
+    # Enter (or the Switch button, shown then) switches.
+    sign_in(page, console.email("multi"), console.password("multi"))
+    switcher = page.get_by_label("Account")
+    start = _account_option(page, f"{console.account} (analyst)")
+    other = _account_option(page, f"{console.other_account} (owner)")
+    expect(switcher).to_have_value(start)
+    switcher.focus()
+    labels = page.locator("#account-switch option").all_inner_texts()
+    down = labels.index(f"{console.other_account} (owner)") > labels.index(
+        f"{console.account} (analyst)"
+    )
+    page.keyboard.press("ArrowDown" if down else "ArrowUp")
+    page.wait_for_timeout(500)  # a submit would have started by now
+    expect(switcher).to_be_focused()
+    expect(switcher).to_have_value(other)
+    expect(page.get_by_role("button", name="Switch")).to_be_visible()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.get_by_label("Account")).to_have_value(other)
+
+
 def _account_option(page: Page, label: str) -> str:
     value = page.locator("#account-switch option", has_text=label).get_attribute("value")
     assert value is not None

@@ -12,6 +12,8 @@ from tests.console.in_process import member, sign_in
 from beacon.core.auth import get_or_create_account
 from beacon.core.db import Database
 from beacon.core.permissions import Role
+from beacon.messaging.audience_schemas import ContactIn
+from beacon.messaging.audiences import contacts
 from beacon.messaging.models import Segment, Template
 
 COUNT = 205  # the lists stopped at 200 items, with no way to see the rest
@@ -57,3 +59,23 @@ def test_every_item_of_a_long_list_is_on_one_of_its_pages(
     assert past.status_code == 200
     assert f"This page is past the end: there are {COUNT} {kind}s" in past.text
     assert f'href="{path}?offset=200">Go to the last page' in past.text
+
+
+def test_a_contacts_attributes_read_as_json_not_python(client: TestClient, db: Database) -> None:
+    # A true attribute read "True" and an object "{'tier': ['gold', 1]}" (Python's repr) where
+    # the API and templates say true and {"tier": ["gold", 1]}.
+    sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    person = ContactIn.model_validate(
+        {
+            "email": "ana@example.com",
+            "attributes": {"vip": True, "loyalty": {"tier": ["gold", 1]}, "city": "Zürich"},
+        }
+    )
+    with db.transaction() as session:
+        account = get_or_create_account(session=session, name="acme")
+        made = contacts.upsert_contacts(session=session, account_id=account.id, contacts=[person])
+    page = client.get(f"/app/orchestrate/contacts/{made.ids[0]}")
+    assert page.status_code == 200
+    table = page.text.split('id="attributes"')[1].split("</table>")[0]
+    cells = re.findall(r'<td class="wrap-anywhere">(.*?)</td>', table)
+    assert cells == ["Zürich", "{&#34;tier&#34;: [&#34;gold&#34;, 1]}", "true"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+from pydantic import ValidationError
 from starlette.datastructures import FormData
 
 from beacon.activation.schemas import SegmentRules
@@ -33,3 +35,16 @@ def test_an_internationalised_domain_typed_in_unicode_matches_the_stored_ascii_o
     blocked = SegmentMatcher.from_rules({"exclude": rules["exclude"]})
     assert not blocked.matches(page_of, "xn--bcker-gra.de")
     assert blocked.matches(page_of, "xn--bcher-kva.de")
+
+
+def test_a_confidence_out_of_range_reads_as_the_api_says_it() -> None:
+    # The builder showed pydantic's "Input should be less than or equal to 1" where the API
+    # (and every other form) says "must be at most 1.0".
+    rules = page._rules(
+        page._values(FormData([("iab_categories", "IAB17"), ("min_confidence", "1.5")]))
+    )
+    with pytest.raises(ValidationError) as refused:
+        SegmentRules.model_validate(rules)
+    assert page._rule_errors(refused.value) == {
+        "min_confidence": "Min confidence: must be at most 1.0"
+    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -95,6 +96,14 @@ def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
 
+def _value_text(value: object) -> str:
+    """A stored JSON value as a person reads it in the API: text as it is, anything else as JSON
+    (``true``, ``{"a": [1, 2]}``), not Python's ``True`` and ``{'a': [1, 2]}``."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _iso(value: datetime) -> str:
     return as_utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -111,6 +120,7 @@ templates = jinja2.Environment(
     lstrip_blocks=True,
 )
 templates.filters.update(number=_number, percent=_percent, iso=_iso, utc_text=_utc_text)
+templates.filters.update(value_text=_value_text)
 # Stored domains and URL hosts are IDNA ASCII (xn--...): pages show them as people write them.
 templates.filters.update(domain=idn.unicode_domain, display_url=idn.unicode_url)
 templates.globals.update(static_version=__version__, allows=allows, Action=Action)

@@ -13,6 +13,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from beacon.activation.deals import service as activations
+from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate
 from beacon.activation.segments import service as segments
 from beacon.console import web
@@ -24,10 +25,12 @@ from beacon.core.errors import ValidationFailed
 from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE
 from beacon.core.permissions import Action, require
+from beacon.people import form_nonces
 
 router = APIRouter(prefix="/activate/activations")
 NAV = (NavItem("Activate", "Activations", web.PREFIX + "/activate/activations", order=20),)
 ActivationId = Annotated[int, id_path("The activation ID")]
+STALE_FORM = "This form was out of date: nothing was activated. Activate again from this page."
 FORMATS = ("banner", "video", "native", "ctv", "audio")
 DEVICES = ("desktop", "mobile", "tablet", "ctv")
 KPI_METRICS = ("ctr", "conversion", "viewability", "vcr", "cpa", "roas")
@@ -96,6 +99,7 @@ def _form(
             "formats": FORMATS,
             "devices": DEVICES,
             "kpi_metrics": KPI_METRICS,
+            "form_nonce": form_nonces.new(),
         },
         viewer=viewer,
         status=status,
@@ -171,11 +175,28 @@ def create(
     form: forms.PostedForm,
 ) -> Response:
     values = _form_values(form)
-    try:
+    nonce = str(form.get("form_nonce") or "")
+
+    def create_activation() -> tuple[Activation, bool]:
         data = ActivationCreate.model_validate(_request(values))
-        activation, created = activations.create_activation(
+        return activations.create_activation(
             session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
         )
+
+    try:
+        # The page's form acts once (a double click, a reload, the back button): a second post
+        # of it goes to the activation the first made, not to a second deal on the DSP.
+        made: tuple[Activation, bool] | form_nonces.NotCreated
+        if nonce:
+            made = form_nonces.once(
+                session=session,
+                console_session_id=viewer.signed_in.session_id,
+                nonce=nonce,
+                create=create_activation,
+                describe=_made_id,
+            )
+        else:
+            made = create_activation()
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
         return _form(request, viewer, session, values, errors, status=422)
@@ -184,10 +205,19 @@ def create(
         field = found.group(1) if found else "segment_ids"
         message = re.sub(r"^Invalid value for '[^']+': ", "", exc.message)
         return _form(request, viewer, session, values, {field: message}, status=422)
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _form(request, viewer, session, values, {"form": STALE_FORM}, status=422)
+        return web.redirect(f"{web.PREFIX}/activate/activations/{made.earlier}?existing=1")
+    activation, created = made
     background.add_task(wake_worker, request)
     # an identical request still pending is that activation: the page says so
     suffix = "" if created else "?existing=1"
     return web.redirect(f"{web.PREFIX}/activate/activations/{activation.id}{suffix}")
+
+
+def _made_id(made: tuple[Activation, bool]) -> str:
+    return str(made[0].id)
 
 
 def _detail(session: Any, viewer: web.Viewer, activation_id: int) -> dict[str, Any]:

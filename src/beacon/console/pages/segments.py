@@ -18,7 +18,7 @@ from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
 from beacon.contextual import brand_safety, taxonomy
 from beacon.core.deps import DbSession, wake_worker
-from beacon.core.errors import ValidationFailed
+from beacon.core.errors import ValidationFailed, value_reason
 from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE, FAILED
 from beacon.core.permissions import Action, require
@@ -94,7 +94,7 @@ def _rule_errors(exc: ValidationError) -> dict[str, str]:
         if loc and loc[0] == "rules":
             loc = loc[1:]
         field = "_".join(loc) or "rules"
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = value_reason(error)  # the API's words: "must be at most 1.0"
         errors.setdefault(field, f"{field.replace('_', ' ').capitalize()}: {message}")
     return errors
 

@@ -46,9 +46,33 @@
     if (button) { copy(button); }
   });
 
+  // A select that submits on change (the account switcher) does so when an option is picked
+  // with the pointer. From the keyboard, arrow keys change the value one option at a time: each
+  // would submit, so a keyboard user could never get past the next option (WCAG 3.2.2). There
+  // the change only shows the form's button, and Enter submits.
+  var keyedSelect = null;
+
+  document.addEventListener("pointerdown", function () { keyedSelect = null; });
+
+  document.addEventListener("keydown", function (event) {
+    var select = event.target.closest && event.target.closest("select[data-autosubmit]");
+    if (!select || !select.form) { return; }
+    if (event.key === "Enter") {
+      event.preventDefault();
+      select.form.requestSubmit();
+    } else if (event.key !== "Tab") {
+      keyedSelect = select;
+    }
+  });
+
   document.addEventListener("change", function (event) {
     var select = event.target.closest("select[data-autosubmit]");
-    if (select && select.form) { select.form.requestSubmit(); }
+    if (!select || !select.form) { return; }
+    if (keyedSelect === select) {
+      select.form.querySelectorAll(".js-hide").forEach(function (el) { el.classList.remove("js-hide"); });
+      return;
+    }
+    select.form.requestSubmit();
   });
 
   document.addEventListener("htmx:configRequest", function (event) {
