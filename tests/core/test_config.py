@@ -54,6 +54,18 @@ def test_webhook_url_without_secret_is_refused(monkeypatch: pytest.MonkeyPatch) 
     assert "BEACON_ACTIVATION_WEBHOOK_URL" in message
 
 
+@pytest.mark.parametrize("prefix", ["x" * 190, "acme deals", "", "-acme"])
+def test_a_deal_id_prefix_that_cannot_make_a_deal_id_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, prefix: str
+) -> None:
+    # A 190-character prefix left no room for a segment id in a 200-character deal id (the
+    # activation then never completed on PostgreSQL); a space is no deal id a DSP takes.
+    monkeypatch.setenv("BEACON_DEAL_ID_PREFIX", prefix)
+    with pytest.raises(SettingsError) as refused:
+        load_settings()
+    assert "BEACON_DEAL_ID_PREFIX" in str(refused.value)
+
+
 def test_partial_sms_account_is_refused_naming_what_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -428,7 +428,9 @@ class Settings(BaseSettings):
 
     deal_id_prefix: str = Field(
         default="classify",
-        description="first part of issued deal ids (`classify-ttd-61-a8f3c`)",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$",
+        description="first part of issued deal ids (`classify-ttd-61-a8f3c`): 1-32 letters, "
+        "digits, '.', '_' or '-' (a deal id is at most 200 characters, as DSPs take them)",
     )
     deal_ttl_hours: int = Field(
         default=720,

@@ -90,8 +90,9 @@ def is_tracking_param(name: str) -> bool:
     return lowered.startswith("utm_") or lowered in TRACKING_PARAMS
 
 
-# C0 controls and DEL: never raw in a URL a browser sends (urlsplit drops tab, LF and CR).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 controls and DEL: never raw in a URL a browser sends (urlsplit drops tab, LF and CR), nor in
+# a macro's name or value (pixel.enrich).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_page_url(value: str | None) -> str:
@@ -110,11 +111,11 @@ def normalize_page_url(value: str | None) -> str:
     if parts is None:
         return ""
     scheme, netloc, path, query = parts
-    if not netloc or _CONTROL.search(netloc):
+    if not netloc or CONTROL_CHARACTERS.search(netloc):
         return ""  # a control character is no part of a host name: not a URL, as to a browser
-    if _CONTROL.search(query):
+    if CONTROL_CHARACTERS.search(query):
         # Escaped as a browser sends it (and never stored raw: PostgreSQL refuses a NUL).
-        query = _CONTROL.sub(lambda found: f"%{ord(found[0]):02X}", query)
+        query = CONTROL_CHARACTERS.sub(lambda found: f"%{ord(found[0]):02X}", query)
     if query and ("utm_" in query or any(key in query for key in TRACKING_PARAMS)):
         query = "&".join(
             pair for pair in query.split("&") if not is_tracking_param(pair.split("=", 1)[0])

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from beacon.core.registrable_domains import registrable_domain
+from beacon.core.urls import CONTROL_CHARACTERS
 from beacon.pixel.agents import TrafficInfo, TrafficType, classify_traffic
 from beacon.pixel.geo import CountryResolver
 from beacon.pixel.macros import PAGE_URL_PARAM, SITE_PARAM
@@ -64,7 +65,6 @@ _UNEXPANDED = re.compile(
     r"|__[A-Z0-9_]{1,64}__"  # __CS_CREATIVE_ID__
     r"|%e[a-z]{2,6}!|%[a-z]"  # Campaign Manager 360: %ecid!, %epid!, %n, %s
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class HitRejected(Exception):
@@ -102,7 +102,7 @@ def extract_macros(query_params: Iterable[tuple[str, str]], reserved: set[str]) 
             raise HitRejected("macro_value_too_long", key)
         # Control characters are not printable: the regex runs only when a string is not.
         if not (key.isprintable() and value.isprintable()) and (
-            _CONTROL.search(key) or _CONTROL.search(value)
+            CONTROL_CHARACTERS.search(key) or CONTROL_CHARACTERS.search(value)
         ):
             raise HitRejected("macro_control_characters", key)
         value = value.strip()
