@@ -257,7 +257,9 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
             raise FetchError(f"timeout resolving {host}", transient=True) from exc
         except OSError as exc:
             # Transient too: a resolver cannot tell a name gone from a DNS outage reliably.
-            raise FetchError(f"cannot resolve {host}: {exc}", transient=True) from exc
+            raise FetchError(
+                f"cannot resolve {host}: {_resolver_reason(exc)}", transient=True
+            ) from exc
         addresses: list[IPAddress] = []
         for info in infos:
             address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -755,3 +757,21 @@ async def _load_robots(
 
     # Unreachable (DNS, refused, timeout) propagates: `PageFetcher.fetch` words it.
     return await _follow(client, f"{origin}/robots.txt", settings, robots=False, read=read)
+
+
+# getaddrinfo's errors in words a person reads in a result or the console (not "[Errno -2] Name
+# or service not known").
+_RESOLVER_REASONS = {
+    socket.EAI_NONAME: "no such host",
+    socket.EAI_AGAIN: "the DNS server did not answer (temporary)",
+    socket.EAI_FAIL: "the DNS server failed",
+}
+
+
+def _resolver_reason(error: OSError) -> str:
+    if isinstance(error, socket.gaierror) and error.errno is not None:
+        reason = _RESOLVER_REASONS.get(error.errno)
+        if reason is None and error.errno == getattr(socket, "EAI_NODATA", None):
+            reason = "the host has no address"
+        return reason or (error.strerror or str(error))
+    return error.strerror or str(error)
