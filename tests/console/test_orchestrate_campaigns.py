@@ -182,6 +182,26 @@ def test_set_up_preflight_publish_and_send(
     assert_accessible(page)
     assert sorted(r.rcpt for r in mailbox.received) == ["ann@example.com", "cy@example.com"]
 
+    # Sent once, "Send now" would send to the whole audience again: the button says so and
+    # asks for a tick first; a post without it (a second press, a stale tab) sends nothing.
+    campaign_url = page.url.split("?")[0]
+    page.goto(campaign_url)
+    expect(page.get_by_role("button", name="Send now")).to_have_count(0)
+    # the box is required in the page; without it (a script-less client) the server refuses
+    page.evaluate("document.getElementById('field-again').removeAttribute('required')")
+    page.get_by_role("button", name="Send again").click()
+    expect(page.locator("#error-again")).to_contain_text(
+        'tick "Send to the whole audience again" to send it again'
+    )
+    assert len(mailbox.received) == 2
+    page.get_by_label(
+        re.compile(r"^Send to the whole audience again \(the last run sent 2")
+    ).check()
+    page.get_by_role("button", name="Send again").click()
+    expect(page.get_by_role("status").first).to_contain_text("Send queued")
+    expect(page.locator("#execution-state")).to_have_text("completed", timeout=30_000)
+    assert len(mailbox.received) == 4
+
     page.goto("/app/orchestrate/campaigns")
     row = page.locator("#campaigns-table tbody tr", has_text="Spring sale")
     expect(row).to_contain_text("published")

@@ -146,6 +146,17 @@ def _send_at(form: Any, campaign: Campaign, timezone: str) -> str | None:
     return campaign.send_at.isoformat() if unchanged and campaign.send_at else text
 
 
+SEND_AGAIN_REQUIRED = (
+    'This campaign has sent already: tick "Send to the whole audience again" to send it again'
+)
+
+
+def _sent_before(session: DbSession, campaign: Campaign) -> bool:
+    """Whether a run of the campaign has handed messages over (Send now then sends again)."""
+    last = observability.status(session=session, campaign=campaign).execution.last_execution
+    return last is not None and last.counts.sent > 0
+
+
 def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
     """The latest run's funnel and failed recipients, and whether the page should poll."""
     state = observability.status(session=session, campaign=campaign)
@@ -406,7 +417,20 @@ def send(
     session: DbSession,
     form: forms.PostedForm,
 ) -> Response:
-    """Queue a send now."""
+    """Queue a send now; once a run has sent, only with "send again" ticked (the whole
+    audience gets the message a second time: one press too many is not undone)."""
+    campaign = campaigns.get_campaign(
+        session=session, account_id=viewer.member.account_id, campaign_id=campaign_id
+    )
+    if _sent_before(session, campaign) and forms.text(form, "again") != "yes":
+        return _detail(
+            request,
+            viewer,
+            session,
+            campaign_id,
+            errors={"again": SEND_AGAIN_REQUIRED},
+            status=422,
+        )
     try:
         campaigns.send_campaign(
             session=session,
