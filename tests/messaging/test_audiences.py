@@ -9,14 +9,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from tests.messaging.helpers import API, make_template, post
+from tests.messaging.helpers import API, make_campaign, make_template, post
 
 from beacon.app import job_kinds
 from beacon.core.config import Settings
-from beacon.core.db import Database
+from beacon.core.db import Database, is_postgres
+from beacon.core.models import Account
 from beacon.core.worker import Worker
-from beacon.messaging.audiences import contacts
-from beacon.messaging.models import Contact
+from beacon.messaging.audiences import contacts, repository, segments
+from beacon.messaging.delivery import engine
+from beacon.messaging.models import Campaign, Contact
 
 PEOPLE = [
     {
@@ -610,3 +612,88 @@ def test_an_address_full_of_unsafe_characters_gets_a_bounded_message(
     message = response.json()["error"]["message"]
     assert "unsafe characters: EN QUAD" in message
     assert "characters)" in message and len(message) < 450, message
+
+
+# (externalId, the CSV cell of its score): only the plain decimals are numbers to a number rule
+CSV_SCORES = [
+    ("int", "42"),
+    ("neg", "-3.5"),
+    ("zeros", "0042.50"),
+    ("small", "7"),
+    ("suffix", "42abc"),
+    ("exp", "1e999"),
+    ("exp2", "4.2e1"),
+    ("spaced", " 42"),
+    ("plus", "+42"),
+    ("dot", "42."),
+    ("lead", ".5"),
+    ("twodots", "4.2.1"),
+    ("minus", "-"),
+    ("inner", "4-2"),
+    ("nan", "NaN"),
+    ("inf", "Infinity"),
+    ("huge", "9" * 400),  # no double holds it: PostgreSQL's cast would raise
+    ("word", "n/a"),
+]
+
+
+def test_a_number_rule_matches_csv_imported_plain_decimals(
+    client: TestClient, auth: dict[str, str], db: Database, settings: Settings
+) -> None:
+    """A CSV import stores every attribute as a string: a number rule reached none of them
+    ("42" was neither `gt 10` nor `equals 42`). Now a plain decimal string compares as its
+    number, on the reach job, the console's live reach and a run's snapshot alike; any other
+    string is never matched by a number rule, and never makes the query fail."""
+    csv_text = "externalId,email,attributes.score\n" + "".join(
+        f'{name},{name}@example.com,"{score}"\n' for name, score in CSV_SCORES
+    )
+    imported = client.post(
+        f"{API}/contacts/import", headers={**auth, "Content-Type": "text/csv"}, content=csv_text
+    )
+    assert imported.status_code == 200, imported.text
+    typed = [
+        {"externalId": "number", "email": "number@example.com", "attributes": {"score": 42}},
+        {"externalId": "empty", "email": "empty@example.com", "attributes": {"score": ""}},
+    ]
+    assert _upsert(client, auth, typed).status_code == 200
+    score = "attributes.score"
+    cases: list[tuple[dict[str, Any], set[str]]] = [
+        ({"field": score, "op": "gt", "value": 10}, {"int", "zeros", "number"}),
+        ({"field": score, "op": "equals", "value": 42}, {"int", "number"}),
+        ({"field": score, "op": "equals", "value": 42.5}, {"zeros"}),
+        ({"field": score, "op": "lt", "value": 0}, {"neg"}),
+        ({"field": score, "op": "lte", "value": 7}, {"neg", "small"}),
+        (
+            {"field": score, "op": "gte", "value": -1e308},
+            {"int", "neg", "zeros", "small", "number"},
+        ),
+        ({"field": score, "op": "in", "value": [7, -3.5]}, {"neg", "small"}),
+        # a string rule compares strings, as before: "42" only, never the number 42
+        ({"field": score, "op": "equals", "value": "42"}, {"int"}),
+        ({"field": score, "op": "in", "value": ["-3.5", "n/a", 1]}, {"neg", "word"}),
+    ]
+    with db.transaction() as session:
+        account_id = int(session.scalars(select(Account.id).where(Account.name == "acme")).one())
+    for rules, expected in cases:
+        with db.transaction() as session:
+            reached = session.scalars(
+                select(Contact.external_id).where(
+                    repository.compile_rules(rules, postgres=is_postgres(session)),
+                    Contact.account_id == account_id,
+                )
+            )
+            assert set(reached) == expected, rules
+            live, _ = segments.reach_of_rules(session=session, account_id=account_id, rules=rules)
+            assert live == len(expected), rules  # the console's audience builder
+        saved = _segment(client, auth, rules)
+        assert saved.status_code == 201, saved.text
+        Worker(db=db, kinds=job_kinds(settings)).run_until_idle()
+        segment_id = saved.json()["data"]["id"]
+        got = client.get(f"{API}/segments/{segment_id}", headers=auth).json()["data"]
+        assert got["reach"]["evaluatedCount"] == len(expected), rules  # the reach job
+        campaign = make_campaign(client, auth, segment_id=segment_id)
+        with db.transaction() as session:
+            stored = session.get(Campaign, uuid.UUID(campaign["campaignId"]))
+            assert stored is not None
+            snapshot = engine.snapshot_condition(session, stored)
+            assert repository.count_contacts(session, snapshot) == len(expected), rules  # a run

@@ -454,3 +454,30 @@ def test_only_names_of_the_iana_database_are_timezones(
         response = post(client, "/campaigns", auth, body)
         assert response.status_code == 201, (name, response.text)
         assert response.json()["data"]["schedule"]["timezone"] == name
+
+
+def test_a_segment_listed_twice_in_an_audience_is_kept_once(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """A segment repeated in `audience.included` (or `excluded`) was stored and shown twice;
+    now it is kept once, at its first place, as `contactIds` of a static segment are."""
+    first = make_audience(client, auth)
+    second, third = (
+        post(client, "/segments", auth, {"name": name, "rules": rules}).json()["data"]["id"]
+        for name, rules in (
+            ("free", {"field": "attributes.plan", "op": "equals", "value": "free"}),
+            ("low", {"field": "attributes.score", "op": "lt", "value": 5}),
+        )
+    )
+    audience = {"included": [second, first, second, first], "excluded": [third, third]}
+    campaign = make_campaign(client, auth, audience=audience)
+    assert campaign["audience"] == {"included": [second, first], "excluded": [third]}
+    url = f"{API}/campaigns/{campaign['campaignId']}"
+    summary = client.get(f"{url}/summary", headers=auth).json()["data"]["audience"]
+    assert [ref["id"] for ref in summary["included"]] == [second, first]
+    assert [ref["id"] for ref in summary["excluded"]] == [third]
+    again = {"audience": {"included": [first, first, second], "excluded": []}}
+    patched = client.patch(url, headers=auth, json=again)
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["data"]["audience"] == {"included": [first, second], "excluded": []}
+    assert client.get(url, headers=auth).json()["data"]["audience"]["included"] == [first, second]

@@ -196,17 +196,30 @@ def contact_by_unsubscribe_token(session: Session, token: str) -> Contact | None
 # --- segment rules -----------------------------------------------------------------------
 
 
+# the longest string a number rule reads as a number: 300 digits hold no value beyond a
+# double's range (about 1.8e308) or below its smallest normal (about 2.2e-308), where
+# PostgreSQL's cast raises "out of range"
+DECIMAL_TEXT_MAX = 300
+
+
+def _inline(value: str | int) -> Any:
+    """A constant written into the statement when it runs, not bound: a condition names its
+    attribute's path and types several times (SQLite binds each mention apart), and a campaign
+    of 100 segments of 100 conditions must stay below SQLite's 32,766 bind parameters."""
+    return literal(value, literal_execute=True)
+
+
 class _JsonValue:
     """One key of a JSON object column, with typed accessors for the bound dialect."""
 
     def __init__(self, column_: Any, key: str, postgres: bool) -> None:
         self.postgres = postgres
         if postgres:
-            self.element = column_.op("->")(key)
-            self.text = column_.op("->>")(key)
+            self.element = column_.op("->")(_inline(key))
+            self.text = column_.op("->>")(_inline(key))
             self.kind = func.jsonb_typeof(self.element)
         else:
-            path = f'$."{key}"'
+            path = _inline(f'$."{key}"')
             self.element = func.json_extract(column_, path)
             self.text = self.element
             self.kind = func.json_type(column_, path)
@@ -214,19 +227,50 @@ class _JsonValue:
 
     def is_type(self, kind: str) -> ColumnElement[bool]:
         if self.postgres:
-            return self.kind == kind
+            return self.kind == _inline(kind)
         names = {
             "string": ("text",),
             "number": ("integer", "real"),
             "boolean": ("true", "false"),
             "array": ("array",),
         }[kind]
-        return self.kind.in_(names)
+        return self.kind.in_([_inline(name) for name in names])
 
     def number(self) -> Any:
+        """The value as a number: a JSON number, or a string holding a plain decimal (a CSV
+        import stores every attribute as a string, "42" among them)."""
         if self.postgres:
-            return case((self.is_type("number"), cast(self.text, Float)), else_=None)
-        return case((self.is_type("number"), self.element), else_=None)
+            as_number = cast(self.text, Float)
+            return case(
+                (self.is_type("number"), as_number),
+                (self._decimal_string(), as_number),
+                else_=None,
+            )
+        return case(
+            (self.is_type("number"), self.element),
+            (self._decimal_string(), cast(self.text, Float)),
+            else_=None,
+        )
+
+    def _decimal_string(self) -> ColumnElement[bool]:
+        """A string matching ``-?[0-9]+(\\.[0-9]+)?`` of at most ``DECIMAL_TEXT_MAX``
+        characters, which PostgreSQL casts to a double without raising: no exponent, no
+        ``+``, no spaces, no ``NaN`` or ``Infinity``."""
+        text = self.text
+        if self.postgres:
+            shape = text.op("~")(_inline(r"^-?[0-9]+(\.[0-9]+)?$"))
+        else:
+            # SQLite has no regular expressions: its GLOB classes check the same shape (a
+            # digit first, or '-' and a digit; then digits and at most one '.'; a digit last)
+            glob = text.op("GLOB")
+            shape = and_(
+                or_(glob(_inline("[0-9]*")), glob(_inline("-[0-9]*"))),
+                glob(_inline("*[0-9]")),
+                not_(func.substr(text, _inline(2)).op("GLOB")(_inline("*[^0-9.]*"))),
+                not_(glob(_inline("*.*.*"))),
+            )
+        short = func.length(text) <= _inline(DECIMAL_TEXT_MAX)
+        return and_(self.is_type("string"), short, shape)
 
     def string(self) -> Any:
         return case((self.is_type("string"), self.text), else_=None)

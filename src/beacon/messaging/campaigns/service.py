@@ -97,8 +97,10 @@ def _check_template(
 
 
 def _set_audience(session: Session, campaign: Campaign, audience: AudienceIn) -> None:
-    campaign.audience_included = [str(i) for i in audience.included]
-    campaign.audience_excluded = [str(i) for i in audience.excluded]
+    # a segment listed twice is kept once, at its first place (as a static segment's
+    # contactIds are): stored twice, the summary and the console showed it twice
+    campaign.audience_included = list(dict.fromkeys(str(i) for i in audience.included))
+    campaign.audience_excluded = list(dict.fromkeys(str(i) for i in audience.excluded))
     campaign.audience_updated_at = utcnow()
     if audience.included:
         session.flush()
