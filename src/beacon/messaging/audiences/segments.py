@@ -317,11 +317,11 @@ def reach_of_rules(
 
 def count_campaign_audience(*, session: Session, campaign: Campaign) -> int:
     """Contacts the campaign would reach now (in its audience, reachable on its channel)."""
-    condition = _campaign_condition(session, campaign)
+    condition = _campaign_condition(session, campaign, with_address=True)
     return repo.count_contacts(session, condition)
 
 
-def _campaign_condition(session: Session, campaign: Campaign) -> Any:
+def _campaign_condition(session: Session, campaign: Campaign, *, with_address: bool) -> Any:
     segments = repo.segments_by_id(
         session,
         account_id=campaign.account_id,
@@ -338,13 +338,18 @@ def _campaign_condition(session: Session, campaign: Campaign) -> Any:
         excluded=[
             segments[uuid.UUID(s)] for s in campaign.audience_excluded if uuid.UUID(s) in segments
         ],
-        channel=campaign.channel,
+        channel=campaign.channel if with_address else None,
     )
 
 
-def campaign_audience_condition(*, session: Session, campaign: Campaign) -> Any:
-    """The WHERE clause over contacts selecting the campaign's recipients (part 2 uses it)."""
-    return _campaign_condition(session, campaign)
+def campaign_audience_condition(
+    *, session: Session, campaign: Campaign, with_address: bool = True
+) -> Any:
+    """The WHERE clause over contacts selecting the campaign's recipients: in an included
+    segment, in no excluded one, and (``with_address``) holding the channel's address. A run's
+    snapshot keeps those without one (``with_address=False``): they fail at ``hydrated`` with a
+    reason, so the run shows who could not be reached and why."""
+    return _campaign_condition(session, campaign, with_address=with_address)
 
 
 def evaluate_now(*, session: Session, campaign: Campaign) -> ReachEvaluation:

@@ -20,9 +20,10 @@ from sqlalchemy import and_
 from sqlalchemy.orm import Session
 
 from beacon.messaging.audiences import repository as audience_repository
+from beacon.messaging.audiences import segments
 from beacon.messaging.delivery import recipient_repository as recipients
 from beacon.messaging.delivery import repository as repo
-from beacon.messaging.models import Campaign, Execution, Segment, Template
+from beacon.messaging.models import Campaign, Execution, Template
 
 log = logging.getLogger("beacon.messaging.engine")
 
@@ -33,20 +34,8 @@ def snapshot_condition(session: Session, campaign: Campaign) -> Any:
     Contacts lacking the channel's address are kept: they fail at ``hydrated`` with a reason,
     so the run shows who could not be reached and why.
     """
-    ids = [uuid.UUID(s) for s in (*campaign.audience_included, *campaign.audience_excluded)]
-    known = audience_repository.segments_by_id(
-        session, account_id=campaign.account_id, segment_ids=ids
-    )
-
-    def pick(raw: list[str]) -> list[Segment]:
-        return [known[uuid.UUID(s)] for s in raw if uuid.UUID(s) in known]
-
-    condition = audience_repository.audience_condition(
-        session,
-        account_id=campaign.account_id,
-        included=pick(campaign.audience_included),
-        excluded=pick(campaign.audience_excluded),
-        channel=None,
+    condition = segments.campaign_audience_condition(
+        session=session, campaign=campaign, with_address=False
     )
     status_column = audience_repository.CHANNEL_STATUS[campaign.channel][1]
     return and_(condition, status_column == "subscribed")
