@@ -1,6 +1,7 @@
 """Console create forms act once (``people.form_nonces``, as the API key and activation forms):
 the same page's form posted again (a double click, a reload, the back button) opens what the
-first post made instead of making a second one; a form with a malformed nonce makes nothing."""
+first post made instead of making a second one; a form with a malformed nonce makes nothing.
+Members' Remove pressed twice is done, not a 404."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from beacon.core.jobs import COMPLETE
 from beacon.core.permissions import Role
 from beacon.messaging.models import Campaign, Template
 from beacon.messaging.models import Segment as Audience
+from beacon.people.models import Membership, User
 from beacon.pixel.models import PixelCampaign
 from beacon.pixel.reports.models import PixelReport
 
@@ -177,3 +179,42 @@ def test_a_new_audience_form_posted_twice_makes_one_segment(
     assert again == first == page
     assert _count(db, Audience) == 1
     _stale_is_refused(client, page, form)
+
+
+def _user_id(db: Database, email: str) -> int:
+    with db.transaction() as session:
+        found = session.scalar(select(User.id).where(User.email == email))
+        assert found is not None
+        return found
+
+
+def test_remove_pressed_twice_is_done_and_another_accounts_member_stays_404(
+    client: TestClient, db: Database
+) -> None:
+    # The second post of Remove (a double click, the back button) answered "Page not found"
+    # though the member was removed.
+    member(db, "bob@acme.example.com", Role.viewer)
+    member(db, "bob@acme.example.com", Role.viewer, account="globex")
+    member(db, "eve@globex.example.com", Role.viewer, account="globex")
+    csrf = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    bob, eve = _user_id(db, "bob@acme.example.com"), _user_id(db, "eve@globex.example.com")
+    page = client.get("/app/settings/members").text
+    action = f"/app/settings/members/{bob}/remove"
+    form = re.search(rf'action="{action}">(.*?)</form>', page, re.S)
+    assert form is not None
+    posted = {"csrf_token": csrf, "form_nonce": _nonce(form.group(1))}
+
+    for _ in range(2):
+        done = client.post(action, data=posted, follow_redirects=False)
+        assert done.status_code == 303, done.text[-800:]
+        assert done.headers["location"] == "/app/settings/members?done=removed"
+
+    with db.transaction() as session:  # still in globex, whose member nobody removed
+        assert session.scalar(select(func.count()).select_from(Membership)) == 3
+    for user_id in (eve, 999_999):
+        for nonce in (posted["form_nonce"], "n" * 43, ""):
+            refused = client.post(
+                f"/app/settings/members/{user_id}/remove",
+                data={"csrf_token": csrf, "form_nonce": nonce},
+            )
+            assert refused.status_code == 404
