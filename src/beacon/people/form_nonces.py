@@ -1,4 +1,6 @@
-"""Console create forms that make a secret (an API key, an OAuth client) act once per nonce.
+"""Console create forms act once per nonce: those that make a secret (an API key, an OAuth
+client) and, through ``console.pages._forms.once``, every other create form (and Remove of a
+member, whose repeat is done).
 
 Each such form carries a one-time random nonce (``new``), made when the page is rendered and
 stored nowhere. The POST answers the page with the secret itself; ``once`` first records the

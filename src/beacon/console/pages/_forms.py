@@ -4,13 +4,18 @@ inventory must not run on the event loop."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, UploadFile
 
 from beacon.console import web
+from beacon.people import form_nonces
+
+T = TypeVar("T")
+STALE_FORM = "This form was out of date: nothing was created. Create again from this page."
 
 
 async def posted_form(request: Request) -> AsyncIterator[FormData]:
@@ -54,3 +59,27 @@ def too_long_secrets(**fields: str) -> dict[str, str]:
     handler (FastAPI's own ``max_length`` refusal was a generic error page), before any hash."""
     message = f"Enter a password of at most {SECRET_MAX:,} characters"
     return {name: message for name, value in fields.items() if len(value) > SECRET_MAX}
+
+
+def once(
+    *,
+    session: Session,
+    viewer: web.Viewer,
+    nonce: str,
+    create: Callable[[], T],
+    describe: Callable[[T], str],
+) -> T | form_nonces.NotCreated:
+    """``create()`` once per rendered create form (``people.form_nonces``, its hidden
+    ``form_nonce``): posted again (a double click, a reload, the back button) it creates nothing
+    and the ``NotCreated`` names what the first post made (``describe``: the id its page opens
+    with), or nothing when the nonce is malformed (show ``STALE_FORM``). A post without a nonce
+    creates, as before the forms carried one."""
+    if not nonce:
+        return create()
+    return form_nonces.once(
+        session=session,
+        console_session_id=viewer.signed_in.session_id,
+        nonce=nonce,
+        create=create,
+        describe=describe,
+    )

@@ -5,7 +5,7 @@ copy the deal id; see when the deal expires. The same services as ``/v1/clsfy/ac
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import ValidationError
@@ -13,7 +13,6 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from beacon.activation.deals import service as activations
-from beacon.activation.models import Activation
 from beacon.activation.schemas import ActivationCreate
 from beacon.activation.segments import service as segments
 from beacon.console import web
@@ -26,6 +25,9 @@ from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE
 from beacon.core.permissions import Action, require
 from beacon.people import form_nonces
+
+if TYPE_CHECKING:  # what the services return
+    from beacon.activation.models import Activation
 
 router = APIRouter(prefix="/activate/activations")
 NAV = (NavItem("Activate", "Activations", web.PREFIX + "/activate/activations", order=20),)
@@ -186,17 +188,13 @@ def create(
     try:
         # The page's form acts once (a double click, a reload, the back button): a second post
         # of it goes to the activation the first made, not to a second deal on the DSP.
-        made: tuple[Activation, bool] | form_nonces.NotCreated
-        if nonce:
-            made = form_nonces.once(
-                session=session,
-                console_session_id=viewer.signed_in.session_id,
-                nonce=nonce,
-                create=create_activation,
-                describe=_made_id,
-            )
-        else:
-            made = create_activation()
+        made = forms.once(
+            session=session,
+            viewer=viewer,
+            nonce=nonce,
+            create=create_activation,
+            describe=_made_id,
+        )
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
         return _form(request, viewer, session, values, errors, status=422)

@@ -10,9 +10,11 @@ from starlette.responses import Response
 
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import DbSession
 from beacon.core.ids import id_path
 from beacon.core.permissions import Action, require
+from beacon.people import form_nonces
 from beacon.pixel import service as pixel_service
 from beacon.pixel.schemas import CampaignCreate, CampaignUpdate, UseCase
 
@@ -76,6 +78,7 @@ def create_campaign(
     name: FormText = "",
     use_case: FormText = "",
     description: FormText = "",
+    form_nonce: FormText = "",
 ) -> Response:
     values = {"name": name, "use_case": use_case, "description": description}
     try:
@@ -83,10 +86,21 @@ def create_campaign(
     except ValidationError as exc:
         require(viewer.member.role, Action.manage_campaigns)
         return _form(request, viewer, values=values, errors=web.form_errors(exc, LABELS, MESSAGES))
-    campaign = pixel_service.create_campaign(
-        session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
+    # posted again (a double click, the back button): open the campaign the first post made
+    made = forms.once(
+        session=session,
+        viewer=viewer,
+        nonce=form_nonce,
+        create=lambda: pixel_service.create_campaign(
+            session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
+        ),
+        describe=lambda campaign: str(campaign.id),
     )
-    return web.redirect(f"{web.PREFIX}/pixel/campaigns/{campaign.id}/code?created=1")
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _form(request, viewer, values=values, errors={"form": forms.STALE_FORM})
+        return web.redirect(f"{web.PREFIX}/pixel/campaigns/{made.earlier}/code")
+    return web.redirect(f"{web.PREFIX}/pixel/campaigns/{made.id}/code?created=1")
 
 
 @router.get("/{campaign_id}/edit")
@@ -185,7 +199,13 @@ def _form(
     return web.render(
         request,
         "campaigns/form.html",
-        {"values": values, "errors": errors, "campaign": campaign, "use_cases": USE_CASES},
+        {
+            "values": values,
+            "errors": errors,
+            "campaign": campaign,
+            "use_cases": USE_CASES,
+            "form_nonce": form_nonces.new(),
+        },
         viewer=viewer,
         status=422 if errors else 200,
     )

@@ -9,11 +9,12 @@ from starlette.responses import Response
 
 from beacon.console import web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
 from beacon.core.errors import Conflict, ValidationFailed
 from beacon.core.ids import id_path
 from beacon.core.permissions import Action, Role, outranks_or_equals
-from beacon.people import invitations, mail
+from beacon.people import form_nonces, invitations, mail
 from beacon.people import service as people_service
 
 router = APIRouter(prefix="/settings")
@@ -73,6 +74,7 @@ def _members(
             "notice": notice,
             "error": error,
             "owners": sum(1 for m in members if m.role == Role.owner),
+            "new_form_nonce": form_nonces.new,  # one for each Remove form
         },
         viewer=viewer,
         status=status,
@@ -100,10 +102,30 @@ def change_role(
 
 @router.post("/members/{user_id}/remove")
 def remove_member(
-    request: Request, user_id: UserId, viewer: web.CurrentViewer, session: DbSession
+    request: Request,
+    user_id: UserId,
+    viewer: web.CurrentViewer,
+    session: DbSession,
+    form_nonce: FormText = "",
 ) -> Response:
-    try:
+    """Remove a member. Remove pressed twice (a double click, the back button) is done: the
+    form's nonce shows this session removed them from this account (the membership row is
+    gone, so nothing else can tell them from another account's member, still a 404)."""
+    removed = f"{viewer.member.account_id}/{user_id}"
+
+    def remove() -> None:
         people_service.remove_member(session=session, member=viewer.member, user_id=user_id)
+
+    try:
+        done = forms.once(
+            session=session,
+            viewer=viewer,
+            nonce=form_nonce,
+            create=remove,
+            describe=lambda _: removed,
+        )
+        if isinstance(done, form_nonces.NotCreated) and done.earlier != removed:
+            remove()  # a page without a usable nonce (an older Beacon's): as it always did
     except Conflict as exc:
         return _members(request, viewer, session, error=exc.message, status=409)
     if user_id == viewer.member.user_id:

@@ -25,6 +25,7 @@ from beacon.core.errors import ValidationFailed
 from beacon.core.permissions import Action, require
 from beacon.messaging.audience_schemas import SegmentCreate
 from beacon.messaging.audiences import segments
+from beacon.people import form_nonces
 
 router = APIRouter(prefix="/orchestrate/audiences")
 NAV = (NavItem("Orchestrate", "Audiences", web.PREFIX + "/orchestrate/audiences", order=7),)
@@ -110,6 +111,7 @@ def _page(
         "builder": builder or Builder(),
         "max_rules": MAX_RULES,
         "errors": errors or {},
+        "form_nonce": form_nonces.new(),
         **(live or {"reach": None, "problem": ""}),
     }
     if request.headers.get("hx-request") == "true" and builder is None:
@@ -233,11 +235,20 @@ def create(
         live = _live(session, viewer.member.account_id, builder) if action == "count" else None
         return _page(request, viewer, session, settings, builder=builder, live=live)
     try:
-        segments.create_segment(
+        # posted again (a double click, the back button): the first post's segment is listed
+        made = forms.once(
             session=session,
-            account_id=viewer.member.account_id,
-            data=SegmentCreate.model_validate({"name": builder.name, "rules": rules_of(builder)}),
-            role=viewer.member.role,
+            viewer=viewer,
+            nonce=forms.text(form, "form_nonce"),
+            create=lambda: segments.create_segment(
+                session=session,
+                account_id=viewer.member.account_id,
+                data=SegmentCreate.model_validate(
+                    {"name": builder.name, "rules": rules_of(builder)}
+                ),
+                role=viewer.member.role,
+            ),
+            describe=lambda segment: str(segment.id),
         )
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
@@ -245,5 +256,8 @@ def create(
     except ValidationFailed as exc:
         session.rollback()
         errors = {"rules": _with_rule_numbers(exc.message)}
+        return _page(request, viewer, session, settings, builder=builder, errors=errors, status=422)
+    if isinstance(made, form_nonces.NotCreated) and not made.earlier:
+        errors = {"form": forms.STALE_FORM}
         return _page(request, viewer, session, settings, builder=builder, errors=errors, status=422)
     return web.redirect(f"{web.PREFIX}/orchestrate/audiences")

@@ -28,6 +28,7 @@ from beacon.messaging.campaigns import observability, preflight
 from beacon.messaging.campaigns import service as campaigns
 from beacon.messaging.campaigns.router import base_url
 from beacon.messaging.templates import service as templates
+from beacon.people import form_nonces
 
 if TYPE_CHECKING:  # what the services return; the pages read nothing else of the models
     from beacon.messaging.models import Campaign
@@ -95,6 +96,7 @@ def _list(
         "channels": CHANNELS,
         "errors": errors or {},
         "values": values or {},
+        "form_nonce": form_nonces.new(),
     }
     return web.render(request, "orchestrate/campaigns.html", context, viewer=viewer, status=status)
 
@@ -110,16 +112,28 @@ def create(
 ) -> Response:
     values = {"name": forms.text(form, "name"), "channel": forms.text(form, "channel")}
     try:
-        campaign = campaigns.create_campaign(
+        # posted again (a double click, the back button): open the campaign the first post made
+        made = forms.once(
             session=session,
-            account_id=viewer.member.account_id,
-            data=CampaignCreate.model_validate(values),
-            role=viewer.member.role,
+            viewer=viewer,
+            nonce=forms.text(form, "form_nonce"),
+            create=lambda: campaigns.create_campaign(
+                session=session,
+                account_id=viewer.member.account_id,
+                data=CampaignCreate.model_validate(values),
+                role=viewer.member.role,
+            ),
+            describe=lambda campaign: str(campaign.id),
         )
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
         return _list(request, viewer, session, errors=errors, values=values, status=422)
-    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{campaign.id}?done=created")
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            errors = {"form": forms.STALE_FORM}
+            return _list(request, viewer, session, errors=errors, values=values, status=422)
+        return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{made.earlier}")
+    return web.redirect(f"{web.PREFIX}/orchestrate/campaigns/{made.id}?done=created")
 
 
 def _in_zone(value: datetime | None, tz: str) -> datetime | None:

@@ -34,6 +34,7 @@ from beacon.messaging.providers.factory import describe
 from beacon.messaging.templates import proofs
 from beacon.messaging.templates import service as templates
 from beacon.messaging.templates.rendering import CONTACT_FIELDS
+from beacon.people import form_nonces
 
 router = APIRouter(prefix="/orchestrate/templates")
 NAV = (NavItem("Orchestrate", "Templates", web.PREFIX + "/orchestrate/templates", order=10),)
@@ -104,7 +105,13 @@ def list_page(request: Request, viewer: web.CurrentViewer, session: DbSession) -
     return web.render(
         request,
         "orchestrate/templates.html",
-        {**listing, "channels": CHANNELS, "errors": {}, "values": {}},
+        {
+            **listing,
+            "channels": CHANNELS,
+            "errors": {},
+            "values": {},
+            "form_nonce": form_nonces.new(),
+        },
         viewer=viewer,
     )
 
@@ -115,22 +122,43 @@ def create(
 ) -> Response:
     values = {"name": forms.text(form, "name"), "channel": forms.text(form, "channel")}
     try:
-        data = TemplateCreate.model_validate({**values, "content": {}})
-        template = templates.create_template(
+        # posted again (a double click, the back button): open the template the first post made
+        made = forms.once(
             session=session,
-            account_id=viewer.member.account_id,
-            data=data,
-            role=viewer.member.role,
+            viewer=viewer,
+            nonce=forms.text(form, "form_nonce"),
+            create=lambda: templates.create_template(
+                session=session,
+                account_id=viewer.member.account_id,
+                data=TemplateCreate.model_validate({**values, "content": {}}),
+                role=viewer.member.role,
+            ),
+            describe=lambda template: str(template.id),
         )
     except ValidationError as exc:
-        context = {
-            **_listing(request, session, viewer.member.account_id),
-            "channels": CHANNELS,
-            "errors": web.form_errors(exc, LABELS),
-            "values": values,
-        }
-        return web.render(request, "orchestrate/templates.html", context, viewer=viewer, status=422)
-    return web.redirect(f"{web.PREFIX}/orchestrate/templates/{template.id}")
+        return _create_refused(request, viewer, session, values, web.form_errors(exc, LABELS))
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _create_refused(request, viewer, session, values, {"form": forms.STALE_FORM})
+        return web.redirect(f"{web.PREFIX}/orchestrate/templates/{made.earlier}")
+    return web.redirect(f"{web.PREFIX}/orchestrate/templates/{made.id}")
+
+
+def _create_refused(
+    request: Request,
+    viewer: web.Viewer,
+    session: DbSession,
+    values: dict[str, str],
+    errors: dict[str, str],
+) -> Response:
+    context = {
+        **_listing(request, session, viewer.member.account_id),
+        "channels": CHANNELS,
+        "errors": errors,
+        "values": values,
+        "form_nonce": form_nonces.new(),
+    }
+    return web.render(request, "orchestrate/templates.html", context, viewer=viewer, status=422)
 
 
 def _editor(

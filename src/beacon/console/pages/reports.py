@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from beacon.console import idn, web
 from beacon.console.pages import NavItem
+from beacon.console.pages import _forms as forms
 from beacon.contextual import brand_safety
 from beacon.core.db import Database
 from beacon.core.deps import DbSession, get_database, wake_worker
@@ -23,6 +24,7 @@ from beacon.core.jobs import COMPLETE, FAILED
 from beacon.core.paging import Offset
 from beacon.core.permissions import Action, require
 from beacon.core.timefmt import utcnow
+from beacon.people import form_nonces
 from beacon.pixel import service as pixel_service
 from beacon.pixel.reports import service as report_service
 from beacon.pixel.reports.build import DIMENSION_ORDER
@@ -140,6 +142,7 @@ def create_report(
     traffic_types: FormList = [],  # noqa: B006
     brand_safety_max_risk: FormText = "",
     include_classification: FormText = "",
+    form_nonce: FormText = "",
 ) -> Response:
     values: dict[str, Any] = {
         "campaign_id": campaign_id,
@@ -187,14 +190,31 @@ def create_report(
         require(viewer.member.role, Action.run_reports)
         return _form(request, viewer, session, values=values, errors=errors)
     role = viewer.member.role
-    if isinstance(data, CampaignReportCreate):
-        report, created = report_service.create_campaign_report(
-            session=session, account_id=account_id, data=data, role=role
+    asked = data
+
+    def create() -> tuple[PixelReport, bool]:
+        if isinstance(asked, CampaignReportCreate):
+            return report_service.create_campaign_report(
+                session=session, account_id=account_id, data=asked, role=role
+            )
+        return report_service.create_publisher_report(
+            session=session, account_id=account_id, data=asked, role=role
         )
-    else:
-        report, created = report_service.create_publisher_report(
-            session=session, account_id=account_id, data=data, role=role
-        )
+
+    # posted again (a double click, the back button): open the report the first post made
+    made = forms.once(
+        session=session,
+        viewer=viewer,
+        nonce=form_nonce,
+        create=create,
+        describe=lambda made: f"{made[0].kind}/{made[0].id}",
+    )
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            errors = {"form": forms.STALE_FORM}
+            return _form(request, viewer, session, values=values, errors=errors)
+        return web.redirect(f"{web.PREFIX}/pixel/reports/{made.earlier}")
+    report, created = made
     if created:
         background.add_task(wake_worker, request)
     return web.redirect(f"{web.PREFIX}/pixel/reports/{report.kind}/{report.id}")
@@ -291,6 +311,7 @@ def _form(
             "devices": DEVICES,
             "traffic_types": TRAFFIC_TYPES,
             "risk_levels": RISK_LEVELS,
+            "form_nonce": form_nonces.new(),
         },
         viewer=viewer,
         status=422 if errors else 200,

@@ -9,7 +9,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Query, Request
@@ -28,6 +28,10 @@ from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE, FAILED
 from beacon.core.paging import MAX_OFFSET
 from beacon.core.timefmt import utcnow
+from beacon.people import form_nonces
+
+if TYPE_CHECKING:  # what the services return
+    from beacon.activation.models import SegmentReport
 
 router = APIRouter(prefix="/activate/reports")
 NAV = (NavItem("Activate", "Segment reports", web.PREFIX + "/activate/reports", order=40),)
@@ -52,7 +56,7 @@ def _form(
     return web.render(
         request,
         "activate/report_form.html",
-        {"values": values, "errors": errors, "segments": found},
+        {"values": values, "errors": errors, "segments": found, "form_nonce": form_nonces.new()},
         viewer=viewer,
         status=status,
     )
@@ -117,10 +121,21 @@ def create(
     }
     if values["segment_ids"]:
         body["segment_ids"] = [_id_or_text(v) for v in values["segment_ids"]]
-    try:
+
+    def create_report() -> SegmentReport:
         data = ReportCreate.model_validate(body)
-        report = reports.create_report(
+        return reports.create_report(
             session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
+        )
+
+    try:
+        # posted again (a double click, the back button): open the report the first post made
+        made = forms.once(
+            session=session,
+            viewer=viewer,
+            nonce=forms.text(form, "form_nonce"),
+            create=create_report,
+            describe=lambda report: str(report.id),
         )
     except ValidationError as exc:
         errors = web.form_errors(exc, LABELS)
@@ -129,8 +144,12 @@ def create(
         field = "end_date" if "end_date" in exc.message else "segment_ids"
         message = exc.message.split(": ", 1)[-1]
         return _form(request, viewer, session, values, {field: message}, status=422)
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _form(request, viewer, session, values, {"form": forms.STALE_FORM}, status=422)
+        return web.redirect(f"{web.PREFIX}/activate/reports/{made.earlier}")
     background.add_task(wake_worker, request)
-    return web.redirect(f"{web.PREFIX}/activate/reports/{report.id}")
+    return web.redirect(f"{web.PREFIX}/activate/reports/{made.id}")
 
 
 @router.get("/{report_id}")

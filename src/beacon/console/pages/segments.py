@@ -4,7 +4,7 @@ build's progress (htmx polls) and the member URLs. The same services as ``/v1/cl
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from pydantic import ValidationError
@@ -22,6 +22,10 @@ from beacon.core.errors import ValidationFailed, value_reason
 from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE, FAILED
 from beacon.core.permissions import Action, require
+from beacon.people import form_nonces
+
+if TYPE_CHECKING:  # what the services return
+    from beacon.activation.models import Segment
 
 router = APIRouter(prefix="/activate/segments")
 NAV = (NavItem("Activate", "Segments", web.PREFIX + "/activate/segments", order=10),)
@@ -137,6 +141,7 @@ def _form(
             "categories": list(taxonomy.categories().values()),
             "sentiments": SENTIMENTS,
             "risk_levels": brand_safety.LEVELS,
+            "form_nonce": form_nonces.new(),
         },
         viewer=viewer,
         status=status,
@@ -186,10 +191,21 @@ def create(
 ) -> Response:
     values = _values(form)
     body = {"name": values["name"], "description": values["description"] or None}
-    try:
+
+    def create_segment() -> Segment:
         data = SegmentCreate.model_validate({**body, "rules": _rules(values)})
-        segment = segments.create_segment(
+        return segments.create_segment(
             session=session, account_id=viewer.member.account_id, data=data, role=viewer.member.role
+        )
+
+    try:
+        # posted again (a double click, the back button): open the segment the first post made
+        made = forms.once(
+            session=session,
+            viewer=viewer,
+            nonce=forms.text(form, "form_nonce"),
+            create=create_segment,
+            describe=lambda segment: str(segment.id),
         )
     except ValidationError as exc:
         errors = {**web.form_errors(exc, LABELS), **_rule_errors(exc)}
@@ -197,8 +213,12 @@ def create(
         return _form(request, viewer, values, errors, status=422)
     except ValidationFailed as exc:
         return _form(request, viewer, values, _limit_errors(exc), status=422)
+    if isinstance(made, form_nonces.NotCreated):
+        if not made.earlier:
+            return _form(request, viewer, values, {"form": forms.STALE_FORM}, status=422)
+        return web.redirect(f"{web.PREFIX}/activate/segments/{made.earlier}")
     background.add_task(wake_worker, request)
-    return web.redirect(f"{web.PREFIX}/activate/segments/{segment.id}")
+    return web.redirect(f"{web.PREFIX}/activate/segments/{made.id}")
 
 
 @router.get("/{segment_id}")
