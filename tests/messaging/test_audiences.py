@@ -697,3 +697,30 @@ def test_a_number_rule_matches_csv_imported_plain_decimals(
             assert stored is not None
             snapshot = engine.snapshot_condition(session, stored)
             assert repository.count_contacts(session, snapshot) == len(expected), rules  # a run
+
+
+def test_a_number_no_double_holds_fails_no_rule(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    """jsonb keeps any number: a 401-digit score made PostgreSQL's cast to a double raise, so
+    every number rule on the attribute failed (reach, preview, a run's snapshot). It now
+    matches no number rule, on either backend, and the others are reached as before."""
+    people = [
+        {"externalId": "huge", "email": "huge@example.com", "attributes": {"score": 10**400}},
+        {"externalId": "fine", "email": "fine@example.com", "attributes": {"score": 50}},
+    ]
+    assert _upsert(client, auth, people).status_code == 200
+    with db.transaction() as session:
+        account_id = int(session.scalars(select(Account.id).where(Account.name == "acme")).one())
+    for rules, expected in [
+        ({"field": "attributes.score", "op": "gt", "value": 10}, {"fine"}),
+        ({"field": "attributes.score", "op": "lt", "value": 10}, set()),
+    ]:
+        with db.transaction() as session:
+            reached = session.scalars(
+                select(Contact.external_id).where(
+                    repository.compile_rules(rules, postgres=is_postgres(session)),
+                    Contact.account_id == account_id,
+                )
+            )
+            assert set(reached) == expected, rules

@@ -11,12 +11,14 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     ColumnElement,
     Float,
+    Numeric,
     Table,
     Text,
     and_,
@@ -202,6 +204,12 @@ def contact_by_unsubscribe_token(session: Session, token: str) -> Contact | None
 DECIMAL_TEXT_MAX = 300
 
 
+# The range of a double's normal values, as exact decimals (a JSON number outside it is no
+# number a rule can compare on PostgreSQL).
+DOUBLE_MAX = Decimal("1.7976931348623157e308")
+DOUBLE_MIN_NORMAL = Decimal("2.2250738585072014e-308")
+
+
 def _inline(value: str | int) -> Any:
     """A constant written into the statement when it runs, not bound: a condition names its
     attribute's path and types several times (SQLite binds each mention apart), and a campaign
@@ -242,14 +250,28 @@ class _JsonValue:
         if self.postgres:
             as_number = cast(self.text, Float)
             return case(
-                (self.is_type("number"), as_number),
+                (and_(self.is_type("number"), self._double_range()), as_number),
                 (self._decimal_string(), as_number),
                 else_=None,
             )
+        in_range = func.abs(self.element) <= literal(float(DOUBLE_MAX), literal_execute=True)
         return case(
-            (self.is_type("number"), self.element),
+            (and_(self.is_type("number"), in_range), self.element),  # SQLite reads 1e400 as Inf
             (self._decimal_string(), cast(self.text, Float)),
             else_=None,
+        )
+
+    def _double_range(self) -> ColumnElement[bool]:
+        """A JSON number a double holds (PostgreSQL): jsonb keeps any numeric, and casting
+        a 400-digit integer or 1e-400 to a double raises "out of range", which failed every
+        rule on the attribute for the whole account. Such a number matches no number rule."""
+        exact = func.abs(cast(self.text, Numeric))
+        return or_(
+            exact == 0,
+            exact.between(
+                literal(DOUBLE_MIN_NORMAL, Numeric, literal_execute=True),
+                literal(DOUBLE_MAX, Numeric, literal_execute=True),
+            ),
         )
 
     def _decimal_string(self) -> ColumnElement[bool]:
