@@ -195,7 +195,7 @@ def test_set_up_preflight_publish_and_send(
     )
     assert len(mailbox.received) == 2
     page.get_by_label(
-        re.compile(r"^Send to the whole audience again \(the last run sent 2")
+        re.compile(r"^Send to the whole audience again \(its runs have sent 2 ")
     ).check()
     page.get_by_role("button", name="Send again").click()
     expect(page.get_by_role("status").first).to_contain_text("Send queued")

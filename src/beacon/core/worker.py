@@ -100,7 +100,9 @@ class Worker:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self.give_back()
-        if not any(thread.is_alive() for thread in threads):
+        with self._lock:
+            ticking = bool(self._ticking)
+        if not ticking:
             # A tick still running past the grace would act without the lease: it expires.
             self._release_periodic()
         log.info("worker stopped", extra={"worker_id": self.worker_id})

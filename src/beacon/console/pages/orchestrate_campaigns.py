@@ -165,10 +165,10 @@ SEND_AGAIN_REQUIRED = (
 )
 
 
-def _sent_before(session: DbSession, campaign: Campaign) -> bool:
-    """Whether a run of the campaign has handed messages over (Send now then sends again)."""
-    last = observability.status(session=session, campaign=campaign).execution.last_execution
-    return last is not None and last.counts.sent > 0
+def _sent_before(session: DbSession, campaign: Campaign) -> int:
+    """How many messages the campaign's runs have sent, all of them (Send now then sends
+    again): a later run that sent nothing, failed or cancelled, does not make it a first."""
+    return observability.metrics(session=session, campaign=campaign).counts.sent
 
 
 def _execution(session: DbSession, campaign: Campaign) -> dict[str, Any]:
@@ -304,6 +304,7 @@ def _detail(
         "errors": errors or {},
         "notice": notice,
         **_execution(session, campaign),
+        "sent_before": _sent_before(session, campaign),
     }
     return web.render(request, "orchestrate/campaign.html", context, viewer=viewer, status=status)
 
