@@ -63,8 +63,9 @@ def test_page_url_hosts_are_idna_as_browsers_send_them() -> None:
         assert normalize_page_url(url) == "https://xn--bcher-kva.de/%C3%BC?q=1"
         assert normalize_page_url(url) == normalize_url(url)
     assert normalize_page_url("https://bücher.de:8443/") == "https://xn--bcher-kva.de:8443/"
-    # UTS 46, as a browser maps it: full-width letters are the ASCII ones
+    # UTS 46, as a browser maps it: full-width letters are the ASCII ones, in both keys
     assert normalize_page_url("https://ＥＸＡＭＰＬＥ.com/x") == "https://example.com/x"
+    assert normalize_url("https://ＥＸＡＭＰＬＥ.com/x") == "https://example.com/x"
 
 
 def _page_url_by_urlsplit(value: str | None) -> str:

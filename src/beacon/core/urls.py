@@ -184,13 +184,10 @@ def plain_host(value: str) -> str | None:
 
 def _ascii_host(host: str) -> str:
     # A Unicode host in its IDNA (punycode) form, as browsers send it and the fetcher asks
-    # for it: the two spellings of one page shared no key. Kept as it is if IDNA refuses it.
-    if host.isascii():
-        return host
-    try:
-        return httpx.URL(f"http://{host}/").raw_host.decode("ascii")
-    except (httpx.InvalidURL, ValueError):
-        return host
+    # for it: the two spellings of one page shared no key. Mapped as a browser maps it (UTS 46:
+    # full-width 'ｅｘａｍｐｌｅ.com' is 'example.com'), as the pixel's page key is; kept as it is
+    # if IDNA refuses it.
+    return host if host.isascii() else _browser_host(host)
 
 
 # What a URL's authority holds besides a host name: user info, a port, a path, a query, spaces.
