@@ -435,6 +435,11 @@ def test_prefix_and_ttl_are_configurable_and_multi_segment_ids_are_joined(
     second = built_segment(client, headers, db, settings, {"keywords": ["pasta"]}, name="Food")
     body = {"segment_ids": [segment["id"], second["id"]], "dsp": "DV360", "buyer_seat": "s"}
     created = client.post(f"{API}/activations", headers=headers, json=body).json()
+    # A deal includes a set of segments: the same ones in another order are the pending request,
+    # answered as it was first sent (docs/activate.md, "Same request, same activation").
+    reordered = {**body, "segment_ids": body["segment_ids"][::-1]}
+    retried = client.post(f"{API}/activations", headers=headers, json=reordered)
+    assert retried.status_code == 200 and retried.json() == created
     custom = settings.model_copy(update={"deal_id_prefix": "acme", "deal_ttl_hours": 48})
     run_jobs(db, custom)
     activation = client.get(f"{API}/activations/{created['id']}", headers=headers).json()
