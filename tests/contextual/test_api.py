@@ -168,6 +168,11 @@ def test_private_address_is_refused_when_the_guard_is_on(
         ({"url": "http://xn--/"}, 422, "must be an absolute http(s) URL with a valid host"),
         ({"url": "https://xn--abc-.example/"}, 422, "with a valid host name"),
         ({"url": "https://a.example.com:99999/"}, 422, "with a valid host name and port"),
+        (  # no server listens on port 0: refused, not fetched
+            {"url": "http://example.com:0/"},
+            422,
+            "Invalid value for 'url': must be an absolute http(s) URL with a valid host name and port",
+        ),
         # the fetcher never sends credentials: accepted, the URL would only ever fail
         ({"url": "https://me:pw@a.example.com/"}, 422, "must not carry a user name or password"),
         ({"url": 42}, 400, "Invalid type for 'url'"),
