@@ -417,9 +417,21 @@ class ActivationCreate(BaseModel):
     devices: Annotated[list[Device], _DISTINCT] | None = Field(
         default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
     )
-    kpis: Annotated[list[Kpi], distinct(key="metric")] | None = Field(
-        default=None, min_length=1, description="At most one target per metric"
-    )
+    # JSON Schema has no "unique by metric": the document states it in words and as at most one
+    # item per metric; generators draw one KPI, which is always distinct.
+    kpis: (
+        Annotated[
+            list[Kpi],
+            distinct(key="metric"),
+            Field(
+                json_schema_extra={
+                    "maxItems": len(get_args(KpiMetric)),
+                    **generate_within(maxItems=1),
+                }
+            ),
+        ]
+        | None
+    ) = Field(default=None, min_length=1, description="Performance targets, each metric once")
     budget: Budget | None = None
 
 
