@@ -264,8 +264,31 @@ VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
         422,
         "Invalid value for 'budget.currency': 'XYZ' is not an ISO 4217",
     ),
+    # ISO 4217 codes that are no money: testing, "no currency", metals, units of account
+    *[
+        (
+            {"budget": {"amount": 10, "currency": code}},
+            422,
+            f"Invalid value for 'budget.currency': '{code}' (",
+        )
+        for code in ("XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "XBA", "XBD", "XSU", "XUA")
+    ],
     ({"budget": {"amount": 10}}, 400, "Missing required parameter 'budget.currency'"),
+    # a repeat is refused at its second occurrence, as segment_ids are
+    (
+        {"geo": ["US", "CA", "US"]},
+        422,
+        "Invalid value for 'geo[2]': 'US' is listed twice (first at geo[0])",
+    ),
+    ({"formats": ["video", "video"]}, 422, "Invalid value for 'formats[1]': 'video' is listed"),
+    ({"devices": ["ctv", "ctv"]}, 422, "Invalid value for 'devices[1]': 'ctv' is listed twice"),
+    (  # two targets for one metric: which one would the deal be tuned for?
+        {"kpis": [{"metric": "ctr", "target": 0.003}, {"metric": "ctr", "target": 0.01}]},
+        422,
+        "Invalid value for 'kpis[1].metric': 'ctr' is listed twice (first at kpis[0].metric)",
+    ),
     ({"segment_ids": []}, 422, "'segment_ids'"),
+    ({"segment_ids": [61, 61]}, 422, "Invalid value for 'segment_ids[1]': 61 is listed twice"),
     ({"segment_ids": ["61"]}, 400, "Invalid type for 'segment_ids[0]': expected integer"),
     ({"segment_ids": [2**31]}, 422, "Invalid value for 'segment_ids[0]'"),
 ]
@@ -285,6 +308,14 @@ def test_validation_errors_name_the_field(
         ), changes
         assert message in response.json()["message"], (changes, response.json())
     assert client.get(f"{API}/activations", headers=headers).json() == []
+
+
+def test_money_codes_starting_with_x_are_currencies() -> None:
+    # Only the X codes that are no money are refused: the CFA and East Caribbean francs, the
+    # CFP franc and the Caribbean guilder are what budgets in those markets are spent in.
+    for code in ("XOF", "XAF", "XCD", "XPF", "XCG", "EUR", "JPY"):
+        body = {**SEED_REQUEST, "budget": {"amount": 10, "currency": code}}
+        assert ActivationCreate.model_validate(body).budget is not None
 
 
 def test_a_flight_longer_than_a_report_may_cover_is_accepted(
@@ -404,6 +435,11 @@ def test_prefix_and_ttl_are_configurable_and_multi_segment_ids_are_joined(
     second = built_segment(client, headers, db, settings, {"keywords": ["pasta"]}, name="Food")
     body = {"segment_ids": [segment["id"], second["id"]], "dsp": "DV360", "buyer_seat": "s"}
     created = client.post(f"{API}/activations", headers=headers, json=body).json()
+    # A deal includes a set of segments: the same ones in another order are the pending request,
+    # answered as it was first sent (docs/activate.md, "Same request, same activation").
+    reordered = {**body, "segment_ids": body["segment_ids"][::-1]}
+    retried = client.post(f"{API}/activations", headers=headers, json=reordered)
+    assert retried.status_code == 200 and retried.json() == created
     custom = settings.model_copy(update={"deal_id_prefix": "acme", "deal_ttl_hours": 48})
     run_jobs(db, custom)
     activation = client.get(f"{API}/activations/{created['id']}", headers=headers).json()

@@ -22,3 +22,11 @@ def test_every_setting_it_names_exists() -> None:
     named = set(re.findall(r"BEACON_([A-Z0-9_]+)", DOC.read_text())) - {"KEY"}  # the shell's
     assert named
     assert {n for n in named if n.lower() not in Settings.model_fields} == set()
+
+
+def test_it_states_the_pending_twin_rule_the_code_applies() -> None:
+    # deals.repository.pending_like compares every list in any order, segment ids included.
+    rule = DOC.read_text().split("**Same request, same activation.**", 1)[1].split("\n\n", 1)[0]
+    rule = " ".join(rule.split())
+    assert "same order" not in rule
+    assert "lists in any order" in rule

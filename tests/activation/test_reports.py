@@ -331,6 +331,28 @@ def test_all_deals_summary_only_then_by_format(
     ]
 
 
+def test_a_repeated_segment_or_deal_is_refused_not_echoed(
+    client: TestClient, headers: Headers, world: World
+) -> None:
+    """The report object echoes its scope: [61, 61] was stored and echoed as asked."""
+    dates = {"start_date": "2026-01-01", "end_date": "2026-01-31"}
+    segments = [world.segment, world.segment]
+    deals = [world.deal, world.other_deal, world.deal]
+    by_segment = client.post(
+        f"{API}/reports", headers=headers, json={**dates, "segment_ids": segments}
+    )
+    by_deal = client.post(f"{API}/reports", headers=headers, json={**dates, "deal_ids": deals})
+    assert (by_segment.status_code, by_deal.status_code) == (422, 422)
+    assert by_segment.json() == {
+        "error": "validation_error",
+        "message": f"Invalid value for 'segment_ids[1]': {world.segment} is listed twice "
+        "(first at segment_ids[0])",
+    }
+    assert by_deal.json()["message"] == (
+        f"Invalid value for 'deal_ids[2]': '{world.deal}' is listed twice (first at deal_ids[0])"
+    )
+
+
 def test_deal_scope_device_dimension_and_geo_filter(
     client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
 ) -> None:
@@ -471,6 +493,21 @@ REPORT_VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
         {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": [999]},
         422,
         "Invalid value for 'segment_ids': segment 999 not found",
+    ),
+    (  # a repeat is refused at its second occurrence, as an activation refuses it
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": [7, 8, 7]},
+        422,
+        "Invalid value for 'segment_ids[2]': 7 is listed twice (first at segment_ids[0])",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "deal_ids": ["d-1", " d-1 "]},
+        422,
+        "Invalid value for 'deal_ids[1]': 'd-1' is listed twice (first at deal_ids[0])",
+    ),
+    (
+        {"start_date": "2026-01-01", "end_date": "2026-01-31", "filters": {"geo": ["US", "US"]}},
+        422,
+        "Invalid value for 'filters.geo[1]': 'US' is listed twice",
     ),
     (
         {"start_date": "2026-01-01", "end_date": "2026-01-31", "segment_ids": ["1"]},

@@ -112,6 +112,23 @@ def test_classifies_text_without_fetching(client: TestClient, headers: dict[str,
     assert body["classification"]["iab_categories"][0]["id"].split("-")[0] == "IAB8"
 
 
+def test_null_is_absent_for_the_optional_title_as_for_text(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    text = "Preheat the oven, mix flour, butter, sugar and eggs, then bake the cake."
+    untitled = client.post(CLASSIFY, json={"text": text}, headers=headers)
+    null_title = client.post(CLASSIFY, json={"text": text, "title": None}, headers=headers)
+    assert (untitled.status_code, null_title.status_code) == (200, 200), null_title.text
+    assert null_title.json()["classification"] == untitled.json()["classification"]
+    # beside a URL, a null text and a null title are both absent: the rule is the same
+    both_null = client.post(
+        CLASSIFY,
+        json={"url": "http://example.com:0/", "text": None, "title": None},
+        headers=headers,
+    )
+    assert both_null.status_code == 422 and "'url'" in both_null.json()["message"]
+
+
 def test_slow_page_is_a_clear_422_within_the_timeout(
     client: TestClient, headers: dict[str, str], site: LocalSite
 ) -> None:
@@ -168,6 +185,11 @@ def test_private_address_is_refused_when_the_guard_is_on(
         ({"url": "http://xn--/"}, 422, "must be an absolute http(s) URL with a valid host"),
         ({"url": "https://xn--abc-.example/"}, 422, "with a valid host name"),
         ({"url": "https://a.example.com:99999/"}, 422, "with a valid host name and port"),
+        (  # no server listens on port 0: refused, not fetched
+            {"url": "http://example.com:0/"},
+            422,
+            "Invalid value for 'url': must be an absolute http(s) URL with a valid host name and port",
+        ),
         # the fetcher never sends credentials: accepted, the URL would only ever fail
         ({"url": "https://me:pw@a.example.com/"}, 422, "must not carry a user name or password"),
         ({"url": 42}, 400, "Invalid type for 'url'"),

@@ -182,6 +182,8 @@ def test_plain_host_leaves_every_unusual_authority_to_urlsplit() -> None:
         ("http://a..b/", "with a valid host name and port"),
         ("http://xn--/", "with a valid host name and port"),
         ("http://example.com:99999/", "with a valid host name and port"),
+        ("http://example.com:0/", "with a valid host name and port"),  # no server listens
+        ("http://example.com:65535/", None),
         ("http://me:pw@example.com/", "must not carry a user name or password"),
     ],
 )

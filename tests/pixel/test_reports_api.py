@@ -189,14 +189,17 @@ def test_identical_request_in_flight_returns_the_existing_report(
     )
     first = client.post(URL, json=request, headers=headers)
     assert first.status_code == 201
-    same = {
-        **request,
-        "dimensions": ["domain", "date"],
-        "filters": {"geo": ["de", "fr"], "devices": ["mobile"]},
-    }
+    # filters are sets (stored normalised, not echoed): another spelling is the same request
+    same = {**request, "filters": {"geo": ["de", "fr"], "devices": ["mobile"]}}
     second = client.post(URL, json=same, headers=headers)
     assert second.status_code == 200
     assert second.json() == first.json()
+    # the report echoes its dimensions as asked: another order is another report
+    reordered = client.post(
+        URL, json={**request, "dimensions": ["domain", "date"]}, headers=headers
+    )
+    assert reordered.status_code == 201, reordered.json()
+    assert reordered.json()["dimensions"] == ["domain", "date"]
     different = client.post(URL, json={**request, "include_classification": True}, headers=headers)
     assert different.status_code == 201
     assert different.json()["id"] != first.json()["id"]
@@ -209,6 +212,7 @@ def test_identical_request_in_flight_returns_the_existing_report(
     again = client.post(URL, json=request, headers=headers)  # done: a new request computes anew
     assert again.status_code == 201
     assert again.json()["id"] not in (first.json()["id"], different.json()["id"])
+    assert reordered.json()["id"] not in (first.json()["id"], again.json()["id"])
 
 
 def test_a_report_too_large_fails_saying_why(

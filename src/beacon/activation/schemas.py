@@ -25,6 +25,7 @@ from beacon.core import codes
 from beacon.core.dsps import SUPPORTED_DSPS, is_supported_dsp, suggest_dsps
 from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
+from beacon.core.lists import UNIQUE_ITEMS, distinct
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
@@ -51,9 +52,25 @@ def _country(code: str) -> str:
     return code
 
 
+# ISO 4217 codes that are no money a budget is spent in: the test code, "no currency", the
+# precious metals, and units of account and bond-market units no one pays with.
+NOT_MONEY = frozenset(
+    {"XTS", "XXX"}  # testing, no currency
+    | {"XAU", "XAG", "XPT", "XPD"}  # gold, silver, platinum, palladium
+    | {"XDR", "XBA", "XBB", "XBC", "XBD", "XSU", "XUA", "XAD"}  # units of account
+)
+CURRENCIES = sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 not in NOT_MONEY)
+
+
 def _currency(code: str) -> str:
-    if len(code) != 3 or not code.isupper() or pycountry.currencies.get(alpha_3=code) is None:
+    currency = pycountry.currencies.get(alpha_3=code) if len(code) == 3 else None
+    if currency is None or not code.isupper():
         raise ValueError(f"{quoted(code)} is not an ISO 4217 currency code (e.g. 'USD')")
+    if code in NOT_MONEY:
+        raise ValueError(
+            f"{quoted(code)} ({currency.name}) is an ISO 4217 code but not a currency a budget "
+            "is spent in (e.g. 'USD')"
+        )
     return code
 
 
@@ -72,7 +89,7 @@ CountryCode = Annotated[
 CurrencyCode = Annotated[
     str,
     AfterValidator(_currency),
-    Field(json_schema_extra={"enum": sorted(c.alpha_3 for c in pycountry.currencies)}),
+    Field(json_schema_extra={"enum": CURRENCIES}),
 ]
 # Strict: a JSON number, never a string or a boolean (``true`` is not a budget of 1).
 Number = Annotated[float, Strict(), Field(allow_inf_nan=False), PlainSerializer(_compact)]
@@ -374,11 +391,16 @@ class Budget(BaseModel):
         return value
 
 
+# A list names each item once: a repeat would be echoed back and, for a KPI, leave two targets
+# for one metric; the 422 names the repeat (``core.lists``).
+_DISTINCT = distinct()
+
+
 class ActivationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    segment_ids: list[StrictId] = Field(
-        min_length=1, max_length=100, json_schema_extra={"uniqueItems": True}
+    segment_ids: Annotated[list[StrictId], _DISTINCT] = Field(
+        min_length=1, max_length=100, json_schema_extra=UNIQUE_ITEMS
     )
     dsp: Annotated[str, AfterValidator(_dsp)] = Field(
         description="A supported DSP, exactly", json_schema_extra={"enum": [*SUPPORTED_DSPS]}
@@ -386,18 +408,31 @@ class ActivationCreate(BaseModel):
     buyer_seat: NonBlank = Field(max_length=200)
     start_date: ISODate | None = None
     end_date: ISODate | None = None
-    geo: list[CountryCode] | None = Field(default=None, min_length=1)
-    formats: list[Format] | None = Field(default=None, min_length=1)
-    devices: list[Device] | None = Field(default=None, min_length=1)
-    kpis: list[Kpi] | None = Field(default=None, min_length=1)
+    geo: Annotated[list[CountryCode], _DISTINCT] | None = Field(
+        default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
+    )
+    formats: Annotated[list[Format], _DISTINCT] | None = Field(
+        default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
+    )
+    devices: Annotated[list[Device], _DISTINCT] | None = Field(
+        default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
+    )
+    # JSON Schema has no "unique by metric": the document states it in words and as at most one
+    # item per metric; generators draw one KPI, which is always distinct.
+    kpis: (
+        Annotated[
+            list[Kpi],
+            distinct(key="metric"),
+            Field(
+                json_schema_extra={
+                    "maxItems": len(get_args(KpiMetric)),
+                    **generate_within(maxItems=1),
+                }
+            ),
+        ]
+        | None
+    ) = Field(default=None, min_length=1, description="Performance targets, each metric once")
     budget: Budget | None = None
-
-    @field_validator("segment_ids")
-    @classmethod
-    def _distinct(cls, value: list[int]) -> list[int]:
-        if len(set(value)) != len(value):
-            raise ValueError("must not repeat a segment id")
-        return value
 
 
 class ActivationOut(BaseModel):

@@ -8,6 +8,7 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     model_validator,
@@ -43,6 +44,10 @@ def _shows_something(value: str) -> str:
     if is_blank(value):
         raise ValueError("must not be empty")
     return value
+
+
+def _absent_as_empty(value: object) -> object:
+    return "" if value is None else value
 
 
 # what _web_url accepts, for the document: an http(s) scheme and a host
@@ -94,7 +99,13 @@ class ClassifyRequest(BaseModel):
         description="Content to classify (not blank: whitespace alone is empty).",
         json_schema_extra={"pattern": NON_BLANK_PATTERN},
     )
-    title: str = Field(default="", max_length=1000, description="Title of `text` (optional).")
+    # null is absent, as for `url` and `text` (the seeds' optional fields are "string | null")
+    title: Annotated[str, BeforeValidator(_absent_as_empty)] = Field(
+        default="",
+        max_length=1000,
+        description="Title of `text` (optional; null is the same as leaving it out).",
+        json_schema_extra={"type": ["string", "null"]},
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClassifyRequest:

@@ -44,7 +44,7 @@ _PLAIN_AUTHORITY = re.compile(r"(?i:https?:)?//([^/?#@\[\]:%]*)(?:[/?#]|\Z)")
 
 def web_url_problem(value: str) -> str | None:
     """Why ``value`` is not a URL the page fetcher requests, or None when it is one: an
-    absolute http(s) URL with a host IDNA accepts (not ``xn--``), a port in 0..65535 and no
+    absolute http(s) URL with a host IDNA accepts (not ``xn--``), a port in 1..65535 and no
     user name or password, at most ``MAX_URL_LENGTH`` characters. The one rule the classify
     API, the inventory upload and the fetcher (for each redirect too) apply."""
     text = value.strip()
@@ -54,7 +54,10 @@ def web_url_problem(value: str) -> str | None:
         parts = urlsplit(text)
         if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
             return "must be an absolute http(s) URL"
-        _ = parts.port  # ValueError: not a number, or outside 0..65535
+        # .port raises ValueError for a port that is not a number or above 65535; it reads :0,
+        # but no server listens on port 0, so that is no page to fetch either
+        if parts.port == 0:
+            raise ValueError("port 0")
         url = httpx.URL(text)
         host = url.host  # decodes an "xn--" label: UnicodeError if IDNA refuses
     except (ValueError, httpx.InvalidURL):  # UnicodeError is a ValueError

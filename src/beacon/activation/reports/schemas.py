@@ -25,6 +25,7 @@ from beacon.activation.schemas import (
 )
 from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
+from beacon.core.lists import UNIQUE_ITEMS, distinct
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds
@@ -164,12 +165,23 @@ class DeliveryReceipt(BaseModel):
 # --- Reports (seed 001) --------------------------------------------------------------------
 
 
+# Each list names an item once, as an activation's do: a repeat would be echoed back in the
+# report object. The 422 names the repeat (``core.lists``).
+_DISTINCT = distinct()
+
+
 class ReportFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    devices: list[Device] | None = Field(default=None, min_length=1)
-    formats: list[Format] | None = Field(default=None, min_length=1)
-    geo: list[CountryCode] | None = Field(default=None, min_length=1)
+    devices: Annotated[list[Device], _DISTINCT] | None = Field(
+        default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
+    )
+    formats: Annotated[list[Format], _DISTINCT] | None = Field(
+        default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
+    )
+    geo: Annotated[list[CountryCode], _DISTINCT] | None = Field(
+        default=None, min_length=1, json_schema_extra=UNIQUE_ITEMS
+    )
 
 
 class ReportCreate(BaseModel):
@@ -182,8 +194,12 @@ class ReportCreate(BaseModel):
             f"at most {MAX_REPORT_DAYS} days, start_date and end_date included"
         )
     )
-    segment_ids: list[StrictId] | None = Field(default=None, min_length=1, max_length=1000)
-    deal_ids: list[NonBlank] | None = Field(default=None, min_length=1, max_length=1000)
+    segment_ids: Annotated[list[StrictId], _DISTINCT] | None = Field(
+        default=None, min_length=1, max_length=1000, json_schema_extra=UNIQUE_ITEMS
+    )
+    deal_ids: Annotated[list[NonBlank], _DISTINCT] | None = Field(
+        default=None, min_length=1, max_length=1000, json_schema_extra=UNIQUE_ITEMS
+    )
     filters: ReportFilters | None = None
     dimensions: list[Dimension] | None = Field(
         default=None, json_schema_extra={"uniqueItems": True}
