@@ -211,3 +211,16 @@ def test_two_owners_demoting_each_other_at_once_leave_an_owner(
     with db.transaction() as session:
         roles = [m.role for m, _ in repository.members_of_account(session, first.account_id)]
     assert sorted(roles) == ["admin", "owner"]
+
+
+def test_a_name_cannot_reverse_the_email_shown_beside_it(db: Database) -> None:
+    """U+202E (right-to-left override) in a member's name reversed the email the members table
+    shows after it; the bidirectional controls are dropped, the letters kept."""
+    with db.transaction() as session:
+        user = service.create_user(
+            session=session,
+            email="eve@example.com",
+            password="correct horse battery staple",
+            name="Eve \u202emoc.elpmaxe@nimda\u202c \u2067x\u2069\u200f",
+        )
+        assert user.name == "Eve moc.elpmaxe@nimda x"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -65,6 +66,10 @@ def normalise_email(email: str, *, field: str = "email") -> str:
         ) from None
 
 
+# Unicode's bidirectional embedding, override and isolate controls, and the two marks.
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def create_user(*, session: Session, email: str, password: str, name: str = "") -> User:
     """Create a user with a checked password; 409 if the email is taken."""
     address = normalise_email(email)
@@ -79,7 +84,9 @@ def create_user(*, session: Session, email: str, password: str, name: str = "") 
 def add_user(*, session: Session, email: str, name: str, password_hash: str) -> User:
     """Insert a user whose (normalised, free) email and password were checked by the caller."""
     # One line: the name is shown in lists and is the From line of the invitations they send.
-    user = User(email=email, name=" ".join(name.split())[:200], password_hash=password_hash)
+    # Without bidirectional controls: U+202E in a name reversed the email shown beside it.
+    shown = " ".join(_BIDI_CONTROLS.sub("", name).split())[:200]
+    user = User(email=email, name=shown, password_hash=password_hash)
     repository.add(session, user)
     return user
 
