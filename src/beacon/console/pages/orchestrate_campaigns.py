@@ -165,7 +165,7 @@ SEND_AGAIN_REQUIRED = (
 )
 
 
-def _sent_before(session: DbSession, campaign: Campaign) -> int:
+def _messages_sent(session: DbSession, campaign: Campaign) -> int:
     """How many messages the campaign's runs have sent, all of them (Send now then sends
     again): a later run that sent nothing, failed or cancelled, does not make it a first."""
     return observability.metrics(session=session, campaign=campaign).counts.sent
@@ -304,7 +304,7 @@ def _detail(
         "errors": errors or {},
         "notice": notice,
         **_execution(session, campaign),
-        "sent_before": _sent_before(session, campaign),
+        "sent_before": _messages_sent(session, campaign),
     }
     return web.render(request, "orchestrate/campaign.html", context, viewer=viewer, status=status)
 
@@ -437,7 +437,7 @@ def send(
     campaign = campaigns.get_campaign(
         session=session, account_id=viewer.member.account_id, campaign_id=campaign_id
     )
-    if _sent_before(session, campaign) and forms.text(form, "again") != "yes":
+    if _messages_sent(session, campaign) and forms.text(form, "again") != "yes":
         return _detail(
             request,
             viewer,
