@@ -481,3 +481,35 @@ def test_a_segment_listed_twice_in_an_audience_is_kept_once(
     assert patched.status_code == 200, patched.text
     assert patched.json()["data"]["audience"] == {"included": [first, second], "excluded": []}
     assert client.get(url, headers=auth).json()["data"]["audience"]["included"] == [first, second]
+
+
+def test_a_repeat_of_the_same_json_respaced_or_reordered_is_replayed(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    # the fingerprint was of the raw bytes: a client that re-serialised its request on retry
+    # (another library, another key order) got 409 IDEMPOTENCY_CONFLICT for the same request
+    keyed = {**auth, "Idempotency-Key": "respaced-1", "Content-Type": "application/json"}
+    first = client.post(
+        f"{API}/campaigns", headers=keyed, content=b'{"name":"Once","channel":"email"}'
+    )
+    again = client.post(
+        f"{API}/campaigns",
+        headers=keyed,
+        content=b'{\n  "channel": "email",\n  "name": "Once"\n}',
+    )
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    # an escaped letter is the same string
+    escaped = client.post(
+        f"{API}/campaigns", headers=keyed, content=b'{"name":"\\u004fnce","channel":"email"}'
+    )
+    assert escaped.status_code == 201
+    assert escaped.headers["idempotent-replayed"] == "true"
+    # what differs is still a conflict
+    other = client.post(
+        f"{API}/campaigns", headers=keyed, content=b'{"name":"Once ","channel":"email"}'
+    )
+    assert other.status_code == 409
+    assert other.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
+    assert client.get(f"{API}/campaigns", headers=auth).json()["pagination"]["total"] == 1

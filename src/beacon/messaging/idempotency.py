@@ -8,6 +8,7 @@ failed changed nothing and may be retried with the same key.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,42 @@ IN_PROGRESS_WAIT_SECONDS = 10.0
 class IdempotencyKey:
     key: str | None
     fingerprint: str
+    # the fingerprint of the raw body bytes, as records stored before bodies were read as JSON
+    # have it; a repeat within their 24 hours still matches them
+    raw_fingerprint: str
+
+    def matches(self, stored: str) -> bool:
+        return stored in (self.fingerprint, self.raw_fingerprint)
+
+
+class _Number(str):
+    """A JSON number kept as the text it was written in (no float rounds 1e400 to inf)."""
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, dict):
+        members = (f"{json.dumps(k)}:{_canonical(v)}" for k, v in sorted(value.items()))
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    return json.dumps(value)
+
+
+def canonical_body(body: bytes, content_type: str | None) -> bytes:
+    """What a JSON body asks for, whatever its spacing and key order; other bodies as sent.
+
+    A repeated key keeps the last value, as the request's own parsing does. Numbers keep their
+    text: ``1`` and ``1.0`` stay different requests, as the validation may read them."""
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json" and not media_type.endswith("+json"):
+        return body
+    try:
+        value = json.loads(body, parse_int=_Number, parse_float=_Number, parse_constant=_Number)
+        return _canonical(value).encode()
+    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+        return body
 
 
 async def idempotency_key(
@@ -49,14 +86,20 @@ async def idempotency_key(
         ),
     ] = None,
 ) -> IdempotencyKey:
-    """The request's key and a fingerprint of what it asks for (method, path, body)."""
+    """The request's key and a fingerprint of what it asks for (method, path, body).
+
+    A JSON body is fingerprinted as what it means (``canonical_body``): the same request
+    re-spaced or with its keys in another order is a repeat, not a conflict."""
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     body = await request.body()
-    digest = hashlib.sha256()
-    digest.update(f"{request.method} {request.url.path}\n".encode())
-    digest.update(body)
-    return IdempotencyKey(idempotency_key, digest.hexdigest())
+    line = f"{request.method} {request.url.path}\n".encode()
+    canonical = canonical_body(body, request.headers.get("content-type"))
+    return IdempotencyKey(
+        idempotency_key,
+        hashlib.sha256(line + canonical).hexdigest(),
+        hashlib.sha256(line + body).hexdigest(),
+    )
 
 
 Idempotency = Annotated[IdempotencyKey, Depends(idempotency_key)]
@@ -95,7 +138,7 @@ def respond(
         )
     record = idempotency_repository.record_for(session, account_id=account_id, key=idem.key)
     if record is not None:
-        if record.fingerprint != idem.fingerprint:
+        if not idem.matches(record.fingerprint):
             raise Conflict(
                 "This Idempotency-Key was already used with a different request",
                 code="IDEMPOTENCY_CONFLICT",
