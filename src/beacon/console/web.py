@@ -27,6 +27,7 @@ from beacon.core.errors import (
     NUL_MESSAGE,
     APIError,
     Forbidden,
+    InvalidValue,
     Unauthorized,
     ValidationFailed,
     value_reason,
@@ -373,6 +374,15 @@ _FRIENDLY = {
     "string_too_long": "{Label} must be {max_length} characters or fewer",
     "enum": "Choose {label}",
 }
+
+
+def service_error(exc: ValidationFailed, default: str) -> dict[str, str]:
+    """A service's 422 as {field: problem}: an ``InvalidValue`` at its field's form name
+    (``kpis[0].target`` is the form's ``kpis``), any other refusal whole under ``default``."""
+    if not isinstance(exc, InvalidValue):
+        return {default: exc.message}
+    name = re.split(r"[.\[]", exc.field, maxsplit=1)[0]
+    return {name: exc.problem}
 
 
 def form_errors(

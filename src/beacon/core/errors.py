@@ -101,6 +101,20 @@ class ValidationFailed(APIError):
     status, code = 422, "validation_error"
 
 
+class InvalidValue(ValidationFailed):
+    """The 422 for one field's value: ``Invalid value for 'end_date': <problem>``.
+
+    ``field`` and ``problem`` stay readable apart, so a form shows the problem beside its field
+    without reading the message back."""
+
+    def __init__(
+        self, field: str, problem: str, *, details: Mapping[str, Any] | None = None
+    ) -> None:
+        super().__init__(f"Invalid value for '{field}': {problem}", details=details)
+        self.field = field
+        self.problem = problem
+
+
 # U+0000 fits no stored text (PostgreSQL refuses it, SQLite would keep it): refused everywhere.
 NUL_MESSAGE = "Text values must not contain the NUL character (U+0000)"
 # What Excel saves as "Unicode text": its NUL bytes are the encoding's, not the text's, and the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ValidationFailed
+from beacon.core.errors import InvalidValue
 from beacon.pixel import macros as pixel_macros
 from beacon.pixel import service
 
@@ -54,7 +54,7 @@ def pixel_code(
         tags = pixel_macros.snippets(base_url, campaign_id, dsp, ad_server=ad_server)
     except ValueError as exc:
         field = "ad_server" if ad_server is not None and dsp is None else "dsp"
-        raise ValidationFailed(f"Invalid value for '{field}': {exc}") from None
+        raise InvalidValue(field, str(exc)) from None
     return PixelCode(
         campaign_id=campaign_id,
         dsp=dsp,

@@ -22,7 +22,13 @@ from pydantic import (
 )
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ServiceUnavailable, ValidationFailed, field_name, quoted
+from beacon.core.errors import (
+    InvalidValue,
+    ServiceUnavailable,
+    ValidationFailed,
+    field_name,
+    quoted,
+)
 from beacon.core.ids import StrictId
 from beacon.core.timefmt import ISODateTime, as_utc, utcnow
 from beacon.pixel import service
@@ -101,11 +107,9 @@ def parse_event(raw: Mapping[str, Any], index: int) -> PixelEvent:
         message = str(error["msg"]).removeprefix("Value error, ")
         raise ValidationFailed(f"Invalid value for {quoted(where)}: {message}") from None
     if not normalize_page_url(event.url):
-        raise ValidationFailed(
-            f"Invalid value for 'events[{index}].url': expected an absolute http(s) URL"
-        )
+        raise InvalidValue(f"events[{index}].url", "expected an absolute http(s) URL")
     if as_utc(event.timestamp) > utcnow() + FUTURE_TOLERANCE:
-        raise ValidationFailed(f"Invalid value for 'events[{index}].timestamp': in the future")
+        raise InvalidValue(f"events[{index}].timestamp", "in the future")
     return event
 
 

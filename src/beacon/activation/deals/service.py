@@ -19,7 +19,7 @@ from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import Activation
 from beacon.activation.schemas import RATE_METRICS, ActivationCreate, ActivationOut, Budget, Kpi
 from beacon.activation.segments import repository
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import InvalidValue, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import date_range_problem, utcnow
@@ -46,15 +46,13 @@ def _check_kpis(kpis: list[Kpi] | None) -> None:
     for index, kpi in enumerate(kpis or []):
         where = f"kpis[{index}].target"
         if kpi.metric in RATE_METRICS and not 0 < kpi.target <= 1:
-            raise ValidationFailed(
-                f"Invalid value for '{where}': {kpi.metric} is a rate and must be greater "
-                f"than 0 and at most 1 (got {kpi.target:g})"
+            raise InvalidValue(
+                where,
+                f"{kpi.metric} is a rate and must be greater than 0 and at most 1 "
+                f"(got {kpi.target:g})",
             )
         if kpi.metric not in RATE_METRICS and kpi.target <= 0:
-            raise ValidationFailed(
-                f"Invalid value for '{where}': {kpi.metric} must be greater than 0 "
-                f"(got {kpi.target:g})"
-            )
+            raise InvalidValue(where, f"{kpi.metric} must be greater than 0 (got {kpi.target:g})")
 
 
 def _check_segments(session: Session, *, account_id: int, segment_ids: list[int]) -> None:
@@ -62,20 +60,17 @@ def _check_segments(session: Session, *, account_id: int, segment_ids: list[int]
     for segment_id in segment_ids:
         segment = found.get(segment_id)
         if segment is None:
-            raise ValidationFailed(
-                f"Invalid value for 'segment_ids': segment {segment_id} not found"
-            )
+            raise InvalidValue("segment_ids", f"segment {segment_id} not found")
         if segment.status != COMPLETE:
-            raise ValidationFailed(
-                f"Invalid value for 'segment_ids': segment {segment_id} is not complete "
-                f"(status: {segment.status})"
+            raise InvalidValue(
+                "segment_ids", f"segment {segment_id} is not complete (status: {segment.status})"
             )
         if not segment.url_count:
             # A deal over no URLs would target nothing: refuse it instead of issuing it.
-            raise ValidationFailed(
-                f"Invalid value for 'segment_ids': segment {segment_id} matches 0 URLs, so a "
-                "deal for it would reach nothing; add inventory or widen its rules, then "
-                "activate it"
+            raise InvalidValue(
+                "segment_ids",
+                f"segment {segment_id} matches 0 URLs, so a deal for it would reach nothing; "
+                "add inventory or widen its rules, then activate it",
             )
 
 
@@ -94,7 +89,7 @@ def create_activation(
     if data.start_date and data.end_date:
         problem = date_range_problem(data.start_date, data.end_date)
         if problem:
-            raise ValidationFailed(f"Invalid value for 'end_date': {problem}")
+            raise InvalidValue("end_date", problem)
     _check_kpis(data.kpis)
     # Before any read: a request racing an identical one must see the activation it stored.
     deal_repository.lock_segments(session, account_id=account_id, segment_ids=data.segment_ids)

@@ -28,7 +28,7 @@ from beacon.contextual.service import (
     write_keys,
 )
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, NotFound, ValidationFailed, quoted
+from beacon.core.errors import BadRequest, InvalidValue, NotFound, quoted
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import utcnow
@@ -116,16 +116,14 @@ def add_urls(
     """Add uploaded URLs to the account's inventory and queue the new ones for classification."""
     require(role, Action.classify)
     if len(labelled_urls) > MAX_INVENTORY_URLS:
-        raise ValidationFailed(
-            f"Invalid value for 'urls': at most {MAX_INVENTORY_URLS} URLs per request "
-            f"(got {len(labelled_urls)})"
+        raise InvalidValue(
+            "urls", f"at most {MAX_INVENTORY_URLS} URLs per request (got {len(labelled_urls)})"
         )
     # The classify API's bound, told as such (a longer URL was stored, then never fetched).
     too_long = [(label, url) for label, url in labelled_urls if len(url.strip()) > MAX_URL_LENGTH]
     if too_long:
-        raise ValidationFailed(
-            f"Invalid value for 'urls': must be at most {MAX_URL_LENGTH} characters long: "
-            f"{_shown(too_long)}"
+        raise InvalidValue(
+            "urls", f"must be at most {MAX_URL_LENGTH} characters long: {_shown(too_long)}"
         )
     found: list[tuple[str, InventoryEntry]] = []
     bad: list[tuple[str, str]] = []
@@ -136,9 +134,7 @@ def add_urls(
         else:
             found.append((url, entry))
     if bad:
-        raise ValidationFailed(
-            f"Invalid value for 'urls': not an http(s) URL with a public domain: {_shown(bad)}"
-        )
+        raise InvalidValue("urls", f"not an http(s) URL with a public domain: {_shown(bad)}")
     entries = _as_stored(session, found)
     added = _store(session, account_id=account_id, entries=entries, source=UPLOAD)
     queued = request_classification(session, [(e.url, e.domain) for e in entries])

@@ -30,7 +30,14 @@ from beacon.activation.reports.schemas import (
     DeliveryUpload,
 )
 from beacon.core.csvtext import csv_errors_as_bad_request, csv_source
-from beacon.core.errors import BadRequest, ValidationFailed, field_name, quoted, value_reason
+from beacon.core.errors import (
+    BadRequest,
+    InvalidValue,
+    ValidationFailed,
+    field_name,
+    quoted,
+    value_reason,
+)
 from beacon.core.jsonbody import parse_model
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -213,12 +220,10 @@ def ingest(
     require(role, Action.run_reports)
     if batch_id is not None and not batch_id.strip():
         # a CSV's ?batch_id= (the JSON body's is checked by its schema)
-        raise ValidationFailed("Invalid value for 'batch_id': must not be blank")
+        raise InvalidValue("batch_id", "must not be blank")
     if batch_id is not None and len(batch_id.strip()) > MAX_BATCH_ID:
         # the CLI's --batch-id (the API's are bounded by the schema and the query): the column
-        raise ValidationFailed(
-            f"Invalid value for 'batch_id': must be at most {MAX_BATCH_ID} characters long"
-        )
+        raise InvalidValue("batch_id", f"must be at most {MAX_BATCH_ID} characters long")
     parsed = validate_rows(session=session, account_id=account_id, rows=rows, progress=progress)
     key = batch_id.strip() if batch_id else secrets.token_hex(8)
     batch, replaced = _batch(session, account_id=account_id, batch_id=key)

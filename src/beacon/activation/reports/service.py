@@ -30,7 +30,7 @@ from beacon.activation.reports.schemas import (
 )
 from beacon.activation.schemas import MAX_PAGE
 from beacon.activation.segments import repository
-from beacon.core.errors import ValidationFailed, not_found, quoted
+from beacon.core.errors import InvalidValue, ValidationFailed, not_found, quoted
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, JobFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import MAX_REPORT_DAYS, date_range_problem, utcnow
@@ -72,25 +72,21 @@ def create_report(
     # Seed 001 states no longest range; Measure's cap (a year) keeps a report from scanning ten.
     problem = date_range_problem(data.start_date, data.end_date, max_days=MAX_REPORT_DAYS)
     if problem:
-        raise ValidationFailed(f"Invalid value for 'end_date': {problem}")
+        raise InvalidValue("end_date", problem)
     if data.segment_ids:
         found = repository.segments_by_id(
             session, account_id=account_id, segment_ids=data.segment_ids
         )
         missing = [s for s in data.segment_ids if s not in found]
         if missing:
-            raise ValidationFailed(
-                f"Invalid value for 'segment_ids': segment {missing[0]} not found"
-            )
+            raise InvalidValue("segment_ids", f"segment {missing[0]} not found")
     if data.deal_ids:
         known = deal_repository.issued_deal_ids(
             session, account_id=account_id, among=set(data.deal_ids)
         )
         unknown = [d for d in data.deal_ids if d not in known]
         if unknown:
-            raise ValidationFailed(
-                f"Invalid value for 'deal_ids': deal {quoted(unknown[0])} not found"
-            )
+            raise InvalidValue("deal_ids", f"deal {quoted(unknown[0])} not found")
     filters = data.filters.model_dump(exclude_none=True) if data.filters else None
     report = SegmentReport(
         account_id=account_id,

@@ -4,7 +4,6 @@ copy the deal id; see when the deal expires. The same services as ``/v1/clsfy/ac
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -49,7 +48,6 @@ LABELS = {
     "kpis": "KPIs",
     "budget": "the budget",
 }
-_FIELD = re.compile(r"^Invalid value for '([a-z_]+)")
 
 
 @router.get("")
@@ -199,10 +197,8 @@ def create(
         errors = web.form_errors(exc, LABELS)
         return _form(request, viewer, session, values, errors, status=422)
     except ValidationFailed as exc:
-        found = _FIELD.match(exc.message)
-        field = found.group(1) if found else "segment_ids"
-        message = re.sub(r"^Invalid value for '[^']+': ", "", exc.message)
-        return _form(request, viewer, session, values, {field: message}, status=422)
+        errors = web.service_error(exc, "segment_ids")
+        return _form(request, viewer, session, values, errors, status=422)
     if isinstance(made, form_nonces.NotCreated):
         if not made.earlier:
             return _form(request, viewer, session, values, {"form": STALE_FORM}, status=422)

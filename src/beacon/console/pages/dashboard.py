@@ -152,8 +152,7 @@ def code_page(
             ad_server=server,
         )
     except ValidationFailed as exc:
-        field = "ad_server" if server and not chosen else "dsp"
-        errors = {field: exc.message.removeprefix(f"Invalid value for '{field}': ")}
+        errors = web.service_error(exc, "dsp")
         code = pixel_code.pixel_code(
             session=session,
             account_id=account_id,

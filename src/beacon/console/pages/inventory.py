@@ -19,7 +19,7 @@ from beacon.contextual import service as contextual_service
 from beacon.contextual import taxonomy
 from beacon.core.db import Database
 from beacon.core.deps import AppSettings, DbSession, get_database
-from beacon.core.errors import APIError
+from beacon.core.errors import APIError, InvalidValue
 from beacon.core.paging import MAX_OFFSET
 from beacon.core.permissions import Action, require
 
@@ -131,7 +131,7 @@ def upload(
     except APIError as exc:
         if exc.status == 403:
             raise
-        message = exc.message.removeprefix("Invalid value for 'urls': ")
+        message = exc.problem if isinstance(exc, InvalidValue) else exc.message
         return _upload_error(request, viewer, session, message[:1:].upper() + message[1:], urls)
     notice = (
         f"{added.received} URLs received: {added.added} new to the inventory, "

@@ -141,9 +141,8 @@ def create(
         errors = web.form_errors(exc, LABELS)
         return _form(request, viewer, session, values, errors, status=422)
     except ValidationFailed as exc:
-        field = "end_date" if "end_date" in exc.message else "segment_ids"
-        message = exc.message.split(": ", 1)[-1]
-        return _form(request, viewer, session, values, {field: message}, status=422)
+        errors = web.service_error(exc, "segment_ids")
+        return _form(request, viewer, session, values, errors, status=422)
     if isinstance(made, form_nonces.NotCreated):
         if not made.earlier:
             return _form(request, viewer, session, values, {"form": forms.STALE_FORM}, status=422)

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ValidationFailed, not_found, quoted
+from beacon.core.errors import InvalidValue, ValidationFailed, not_found, quoted
 from beacon.core.jobs import COMPLETE
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.pixel import service as campaign_service
@@ -112,9 +112,7 @@ def get_report(
     else:
         if sort not in SORT_KEYS:
             allowed = ", ".join(SORT_KEYS)
-            raise ValidationFailed(
-                f"Invalid value for 'sort': {quoted(sort)}. Allowed values: {allowed}"
-            )
+            raise InvalidValue("sort", f"{quoted(sort)}. Allowed values: {allowed}")
         payloads = repository.sorted_rows(
             session,
             report_id=report.id,
@@ -181,7 +179,7 @@ def _check_campaign(*, session: Session, account_id: int, campaign_id: int, kind
         return
     if kind == PUBLISHER and use_case in PUBLISHER_USE_CASES:
         return
-    prefix = f"Invalid value for 'campaign_id': campaign {campaign_id} has use case '{use_case}'"
+    prefix = f"campaign {campaign_id} has use case '{use_case}'"
     if use_case in PUBLISHER_USE_CASES:
         hint = "publisher campaigns get publisher reports: POST /v1/pixel/reports/publisher"
     elif use_case in CAMPAIGN_USE_CASES:
@@ -191,7 +189,7 @@ def _check_campaign(*, session: Session, account_id: int, campaign_id: int, kind
             "reports need a campaign use case (campaign_optimization, campaign_reporting) or a "
             "publisher use case (publisher_bot_detection, publisher_agent_targeting)"
         )
-    raise ValidationFailed(f"{prefix}; {hint}")
+    raise InvalidValue("campaign_id", f"{prefix}; {hint}")
 
 
 def _queue(
