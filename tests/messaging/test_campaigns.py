@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 from tests.messaging.helpers import (
@@ -20,6 +21,7 @@ from tests.messaging.helpers import (
 
 from beacon.core.db import Database
 from beacon.core.timefmt import iso_millis, utcnow
+from beacon.messaging.campaigns import service as campaign_service
 from beacon.messaging.models import Campaign, Execution
 
 MISSING = "4130bada-9264-465f-bc0c-a26bebcfcc81"
@@ -316,6 +318,21 @@ def test_a_send_time_is_never_silently_ignored(client: TestClient, auth: dict[st
         ).status_code
         == 201
     )
+
+
+def test_a_send_time_that_passes_while_publishing_still_sends(
+    client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Preflight passed a sendAt still ahead; by the time the draft was marked published it had
+    passed, and publishing armed no run: the campaign was published and never sent."""
+    send_at = utcnow() + timedelta(hours=3)
+    later = send_at + timedelta(milliseconds=1)
+    monkeypatch.setattr(campaign_service, "utcnow", lambda: later)
+    campaign = published_campaign(
+        client, auth, schedule={"mode": "at", "sendAt": iso_millis(send_at), "timezone": "UTC"}
+    )
+    runs = client.get(f"{API}/campaigns/{campaign['campaignId']}/executions", headers=auth)
+    assert [(r["status"], r["trigger"]) for r in runs.json()["data"]] == [("scheduled", "schedule")]
 
 
 def _schedules(client: TestClient, auth: dict[str, str], cid: str) -> tuple[Any, Any]:

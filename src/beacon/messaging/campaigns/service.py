@@ -261,10 +261,14 @@ def publish(
 
 
 def publish_campaign(*, session: Session, campaign: Campaign) -> Campaign:
-    """Mark a draft published (preflight already passed); a future ``at`` schedule is armed."""
+    """Mark a draft published (preflight already passed); its ``at`` schedule is armed.
+
+    Preflight found the send time ahead. Should it pass before this line (a slow request, a
+    lock wait), the run is armed all the same and is due at once: a published campaign whose
+    time passed unarmed was never sent."""
     campaign.status = "published"
     campaign.updated_at = utcnow()
-    if campaign.schedule_mode == "at" and campaign.send_at and campaign.send_at > utcnow():
+    if campaign.schedule_mode == "at" and campaign.send_at is not None:
         _create_schedule(session, campaign, campaign.send_at, campaign.timezone)
     session.flush()
     return campaign
