@@ -494,6 +494,10 @@ def test_keyword_and_entity_lists_are_bounded(client: TestClient, headers: Heade
     assert accepted.json()["rules"]["keywords"] == terms[:1000]
 
 
+# a domain name at its longest: 253 characters, in labels of at most 63
+LONGEST_DOMAIN = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 57, "com"])
+
+
 def test_each_keyword_entity_and_domain_is_bounded(client: TestClient, headers: Headers) -> None:
     """A 5,000-character keyword was stored with a 201; a term has the length of a name (200
     characters), a domain that of a domain name (253), and the limit itself is accepted."""
@@ -521,7 +525,7 @@ def test_each_keyword_entity_and_domain_is_bounded(client: TestClient, headers: 
         headers=headers,
         json={
             "name": "Long terms",
-            "rules": {"keywords": ["k" * 200], "domains": ["d" * 249 + ".com"]},
+            "rules": {"keywords": ["k" * 200], "domains": [LONGEST_DOMAIN]},
         },
     )
     assert accepted.status_code in (201, 202), accepted.text
@@ -812,3 +816,50 @@ def _stored_before_the_limits(
     read: dict[str, Any] = client.get(url, headers=headers).json()
     assert read["rules"] == stored
     return url, read
+
+
+def test_a_domain_rule_that_no_page_can_match_is_refused(
+    client: TestClient, headers: Headers, db: Database
+) -> None:
+    # A URL or a public suffix in a domain list was stored and matched nothing: in an exclude
+    # list (a brand-safety blocklist) the pages it meant to keep out went into the segment.
+    for rules, field, problem in [
+        (
+            {"keywords": ["gpu"], "exclude": {"domains": ["https://www.cheap-news.biz/x"]}},
+            "rules.exclude.domains[0]",
+            "'https://www.cheap-news.biz/x' is not a domain name: write 'cheap-news.biz'",
+        ),
+        (
+            {"domains": ["nytimes.com", "bbc co uk"]},
+            "rules.domains[1]",
+            "'bbc co uk' is not a domain name",
+        ),
+        (
+            {"domains": ["co.uk"]},
+            "rules.domains[0]",
+            "'co.uk' is a public suffix, under which sites register their domains; no page's "
+            "domain is a public suffix: name the sites",
+        ),
+    ]:
+        response = client.post(
+            f"{API}/segments", headers=headers, json={"name": "s", "rules": rules}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json() == {
+            "error": "validation_error",
+            "message": f"Invalid value for '{field}': {problem}",
+        }
+    # what the inventory keys pages by is accepted: a site, a subdomain, an IDN, and a host
+    # without a registrable domain (an intranet page, with private networks allowed)
+    fine = {"domains": ["nytimes.com", "www.bbc.co.uk", "bücher.de", "intranet", "10.0.0.7"]}
+    created = client.post(f"{API}/segments", headers=headers, json={"name": "ok", "rules": fine})
+    assert created.status_code == 201, created.text
+    # a segment stored with such a domain before the check can be sent back as it was read
+    stored = {"keywords": ["gpu"], "exclude": {"domains": ["http://old.example.com/"]}}
+    url, read = _stored_before_the_limits(client, headers, db, stored)
+    response = client.put(url, headers=headers, json={"name": "x", "rules": read["rules"]})
+    assert response.status_code == 200, response.text
+    grown = {**stored, "exclude": {"domains": ["http://old.example.com/", "co.uk"]}}
+    refused = client.put(url, headers=headers, json={"rules": grown})
+    assert refused.status_code == 422
+    assert refused.json()["message"].startswith("Invalid value for 'rules.exclude.domains[1]'")

@@ -26,6 +26,13 @@ def test_the_builder_refuses_terms_and_lists_over_the_limits_at_their_field(
         ),
         ({"domains": many_domains}, "domains", "Domains: at most 1000"),
         ({"keywords": "gpu", "exclude_domains": "d" * 254}, "exclude_domains", "at most 253"),
+        (
+            {"keywords": "gpu", "exclude_domains": "https://www.cheap-news.biz/x"},
+            "exclude_domains",
+            "Exclude domains: 'https://www.cheap-news.biz/x' is not a domain name: "
+            "write 'cheap-news.biz'",
+        ),
+        ({"domains": "co.uk"}, "domains", "Domains: 'co.uk' is a public suffix"),
     ]:
         form = {"name": "Long", "csrf_token": token, **fields}
         created = client.post("/app/activate/segments", data=form, follow_redirects=False)

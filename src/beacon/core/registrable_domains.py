@@ -32,6 +32,15 @@ def registrable_domain(url_or_host: str | None) -> str | None:
 
 
 @lru_cache(maxsize=65536)
+def is_public_suffix(host: str) -> bool:
+    """Whether ``host`` (a host name in ASCII form) is a public suffix ('co.uk', 'com',
+    'github.io'): a name under which publishers register theirs, never one of them."""
+    try:
+        return bool(_PSL.is_public(host.lower().rstrip(".")))
+    except (ValueError, UnicodeError):
+        return False
+
+
 def _registrable(value: str) -> str | None:
     host = _hostname(value)
     return None if host is None else _registrable_host(host)

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from beacon.contextual import brand_safety
-from beacon.core.registrable_domains import registrable_domain
+from beacon.core.errors import quoted
+from beacon.core.registrable_domains import is_public_suffix, registrable_domain
 from beacon.core.urls import ascii_domain, host_name
 
 
@@ -115,6 +116,26 @@ def _rule_domain(written: str) -> str:
     if name is None:
         return ascii_domain(written)
     return registrable_domain(name) or name
+
+
+def domain_problem(written: str) -> str | None:
+    """Why a rule's domain can match no page, or None.
+
+    A URL, text with spaces or markup, or a public suffix ('co.uk') is no page's domain: kept,
+    it matched nothing, so an ``exclude`` list that held one let those pages through. A name
+    without a registrable domain ('intranet', '10.0.0.7', 'wiki.internal') stays allowed: with
+    private networks allowed, the inventory keys such pages by their host."""
+    name = host_name(written)
+    if name is None:
+        suggestion = registrable_domain(written)
+        hint = f": write {quoted(suggestion)}" if suggestion else ""
+        return f"{quoted(written)} is not a domain name{hint}"
+    if is_public_suffix(name):
+        return (
+            f"{quoted(written)} is a public suffix, under which sites register their domains; "
+            "no page's domain is a public suffix: name the sites"
+        )
+    return None
 
 
 def _fold(text: str) -> str:

@@ -28,8 +28,8 @@ from beacon.activation.schemas import (
     TopDomain,
 )
 from beacon.activation.segments import repository
-from beacon.activation.segments.rules import SegmentMatcher
-from beacon.core.errors import ValidationFailed, field_name, not_found, quoted
+from beacon.activation.segments.rules import SegmentMatcher, domain_problem
+from beacon.core.errors import InvalidValue, ValidationFailed, field_name, not_found, quoted
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -101,7 +101,8 @@ def update_segment(
 
 def check_rule_limits(*, rules: SegmentRules, stored: dict[str, Any] | None = None) -> None:
     """422 for the first keyword, entity or domain list of ``rules`` over its count limit, or
-    term over its length limit (``RULE_LIST_LIMITS``), as a create refuses them.
+    term over its length limit (``RULE_LIST_LIMITS``), or domain that can match no page
+    (``rules.domain_problem``), as a create refuses them.
 
     An update passes the ``stored`` rules of its segment: a list may keep what the same list
     holds there though the limits came later (a longer term, more than 1,000 domains, kept or
@@ -117,8 +118,13 @@ def check_rule_limits(*, rules: SegmentRules, stored: dict[str, Any] | None = No
                 raise _over_limit((*where, field), most_terms)
             kept_terms = set(kept)
             for index, term in enumerate(terms):
-                if len(term) > most_chars and term not in kept_terms:
+                if term in kept_terms:
+                    continue
+                if len(term) > most_chars:
                     raise _over_limit((*where, field, index), most_chars)
+                problem = domain_problem(term) if field == "domains" else None
+                if problem:
+                    raise _no_domain((*where, field, index), problem)
 
 
 def _only_kept(terms: list[str], kept: list[str]) -> bool:
@@ -142,6 +148,15 @@ def _over_limit(loc: tuple[str | int, ...], limit: int) -> ValidationFailed:
             "per_term": per_term,
             "limit": limit,
         },
+    )
+
+
+def _no_domain(loc: tuple[str | int, ...], problem: str) -> InvalidValue:
+    # ``details`` names the list for the console's form, as ``_over_limit`` does
+    return InvalidValue(
+        field_name(("rules", *loc)),
+        problem,
+        details={"field": ".".join(str(part) for part in loc[:-1])},
     )
 
 

@@ -18,7 +18,7 @@ from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
 from beacon.contextual import brand_safety, taxonomy
 from beacon.core.deps import DbSession, wake_worker
-from beacon.core.errors import ValidationFailed, value_reason
+from beacon.core.errors import InvalidValue, ValidationFailed, value_reason
 from beacon.core.ids import id_path
 from beacon.core.jobs import COMPLETE, FAILED
 from beacon.core.permissions import Action, require
@@ -109,6 +109,8 @@ def _limit_errors(exc: ValidationFailed) -> dict[str, str]:
     if "field" not in exc.details:
         return {"rules": exc.message}
     field = str(exc.details["field"]).replace(".", "_")
+    if isinstance(exc, InvalidValue):  # a domain no page has (``rules.domain_problem``)
+        return {field: f"{field.replace('_', ' ').capitalize()}: {exc.problem}"}
     limit = exc.details["limit"]
     rule = f"each at most {limit} characters" if exc.details["per_term"] else f"at most {limit}"
     return {field: f"{field.replace('_', ' ').capitalize()}: {rule}"}
