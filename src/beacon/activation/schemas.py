@@ -29,7 +29,7 @@ from beacon.core.lists import UNIQUE_ITEMS, distinct
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
 from beacon.core.timefmt import ISODate, UTCSeconds
-from beacon.core.urls import PUBLIC_URL_PATTERN
+from beacon.core.urls import PUBLIC_DOMAIN_PATTERN, PUBLIC_URL_PATTERN
 
 Format = Literal["banner", "video", "native", "ctv", "audio"]
 Device = Literal["desktop", "mobile", "tablet", "ctv"]
@@ -175,8 +175,20 @@ Terms = Annotated[
     list[Annotated[NonBlank, Field(json_schema_extra={"maxLength": MAX_TERM_CHARS})]],
     _AT_MOST_TERMS,
 ]
+# The document states the bound; generators draw public host names, which the service's
+# check (``segments.rules.domain_problem``) always accepts.
 Domains = Annotated[
-    list[Annotated[NonBlank, Field(json_schema_extra={"maxLength": MAX_DOMAIN_CHARS})]],
+    list[
+        Annotated[
+            NonBlank,
+            Field(
+                json_schema_extra={
+                    "maxLength": MAX_DOMAIN_CHARS,
+                    **generate_within(pattern=f"^{PUBLIC_DOMAIN_PATTERN}$"),
+                }
+            ),
+        ]
+    ],
     _AT_MOST_TERMS,
 ]
 
