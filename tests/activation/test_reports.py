@@ -531,7 +531,7 @@ REPORT_VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
     (
         {"start_date": "2026-01-01", "end_date": "2026-01-31", "dimensions": ["date", "date"]},
         422,
-        "Invalid value for 'dimensions': must not repeat a dimension",
+        "Invalid value for 'dimensions[1]': 'date' is listed twice (first at dimensions[0])",
     ),
     (
         {"start_date": "2026-01-01", "end_date": "2026-01-31", "filters": {"geo": ["XX"]}},

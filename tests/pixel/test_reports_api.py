@@ -62,7 +62,9 @@ def error(response: Any, status: int) -> str:
     ("extra", "field"),
     [
         ({"dimensions": ["date", "country"]}, "dimensions[1]"),
-        ({"dimensions": ["date", "date"]}, "dimensions"),
+        # the repeat is named, as every request list names it (core.lists)
+        ({"dimensions": ["date", "date"]}, "dimensions[1]"),
+        ({"dimensions": ["domain", "date", "domain"]}, "dimensions[2]"),
         ({"filters": {"domain": ["a.com"]}}, "filters"),
         ({"filters": {"devices": ["phone"]}}, "filters.devices[0]"),
         ({"filters": {"geo": ["XX"]}}, "filters.geo"),

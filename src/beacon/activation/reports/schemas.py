@@ -13,7 +13,6 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
-    field_validator,
 )
 
 from beacon.activation.schemas import (
@@ -201,16 +200,9 @@ class ReportCreate(BaseModel):
         default=None, min_length=1, max_length=1000, json_schema_extra=UNIQUE_ITEMS
     )
     filters: ReportFilters | None = None
-    dimensions: list[Dimension] | None = Field(
-        default=None, json_schema_extra={"uniqueItems": True}
+    dimensions: Annotated[list[Dimension], _DISTINCT] | None = Field(
+        default=None, json_schema_extra=UNIQUE_ITEMS
     )
-
-    @field_validator("dimensions")
-    @classmethod
-    def _distinct(cls, value: list[str] | None) -> list[str] | None:
-        if value is not None and len(set(value)) != len(value):
-            raise ValueError("must not repeat a dimension")
-        return value
 
 
 class Summary(BaseModel):

@@ -25,6 +25,7 @@ from beacon.core.codes import (
 )
 from beacon.core.errors import quoted
 from beacon.core.ids import StrictId
+from beacon.core.lists import UNIQUE_ITEMS, distinct
 from beacon.core.openapi import generate_within
 from beacon.core.registrable_domains import registrable_domain
 from beacon.core.timefmt import MAX_REPORT_DAYS, ISODate, UTCSeconds, date_range_problem
@@ -133,7 +134,8 @@ class PublisherFilters(_Filters):
         return None if values is None else sorted(set(values))
 
 
-UNIQUE: dict[str, Any] = {"uniqueItems": True}
+# a dimension asked twice is refused at its repeat, as every request list is (core.lists)
+_DISTINCT = distinct()
 
 
 class _ReportCreate(BaseModel):
@@ -159,16 +161,12 @@ class _ReportCreate(BaseModel):
             raise ValueError(problem)
         return end
 
-    @staticmethod
-    def _unique(values: list[str] | None) -> list[str] | None:
-        if values is not None and len(set(values)) != len(values):
-            raise ValueError("each dimension may appear once")
-        return values
-
 
 class CampaignReportCreate(_ReportCreate):
-    dimensions: Annotated[list[CampaignDimension], Field(json_schema_extra=UNIQUE)] | None = Field(
-        default=None, description="Breakdown dimensions. Omit for summary only."
+    dimensions: Annotated[list[CampaignDimension], _DISTINCT] | None = Field(
+        json_schema_extra=UNIQUE_ITEMS,
+        default=None,
+        description="Breakdown dimensions. Omit for summary only.",
     )
     # Strict: a JSON boolean, never "yes" or 1 (a lax bool took both as true)
     include_classification: StrictBool = Field(
@@ -176,16 +174,14 @@ class CampaignReportCreate(_ReportCreate):
     )
     filters: CampaignFilters = Field(default_factory=CampaignFilters)
 
-    _check_dimensions = field_validator("dimensions")(_ReportCreate._unique)
-
 
 class PublisherReportCreate(_ReportCreate):
-    dimensions: Annotated[list[PublisherDimension], Field(json_schema_extra=UNIQUE)] | None = Field(
-        default=None, description="Breakdown dimensions. Omit for summary only."
+    dimensions: Annotated[list[PublisherDimension], _DISTINCT] | None = Field(
+        json_schema_extra=UNIQUE_ITEMS,
+        default=None,
+        description="Breakdown dimensions. Omit for summary only.",
     )
     filters: PublisherFilters = Field(default_factory=PublisherFilters)
-
-    _check_dimensions = field_validator("dimensions")(_ReportCreate._unique)
 
 
 class Pagination(BaseModel):
