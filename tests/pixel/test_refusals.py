@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner, Result
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -119,6 +120,7 @@ def _set_aside(spool_dir: Path) -> list[dict[str, str]]:
 
 
 def test_refused_hits_are_set_aside_and_the_rest_counted_once(
+    settings: Settings,
     client: TestClient,
     pixel_app: FastAPI,
     db: Database,
@@ -161,15 +163,29 @@ def test_refused_hits_are_set_aside_and_the_rest_counted_once(
     assert (again.counted, again.segments, dict(again.rejected)) == (0, 1, {})
     assert _counted(db) == 40 and len(_set_aside(pipeline.spool.directory)) == 2
 
-    # Replay as docs/measure.md says, once the cause is fixed: the set-aside records count.
+    # `beacon pixel-quarantine` lists them with the reason and, once the cause is fixed,
+    # replays them: back in the spool, they count.
     monkeypatch.undo()
+    env = {"BEACON_DATABASE_URL": str(db.engine.url.render_as_string(hide_password=False)),
+           "BEACON_DATA_DIR": str(settings.data_dir)}  # fmt: skip
     (refused_file,) = (pipeline.spool.directory / QUARANTINE_DIR).glob(REFUSED)
-    staged = pipeline.spool.directory / "replay.tmp"
-    staged.write_text("".join(line["record"] + "\n" for line in aside))
-    staged.rename(pipeline.spool.directory / "replay.seg")
-    refused_file.unlink()
+    listed = _cli(env, "list")
+    assert listed.exit_code == 0, listed.output
+    assert f"{refused_file.name}: 2 hit(s) the database refused" in listed.output
+    assert nul_refused in listed.output
+    replayed = _cli(env, "replay", refused_file.name)
+    assert replayed.exit_code == 0, replayed.output
+    assert not refused_file.exists() and len(pipeline.spool.sealed_segments()) == 1
     assert pipeline.flush().counted == 2
     assert _counted(db) == 42
+    again = _cli(env, "replay", refused_file.name)
+    assert again.exit_code == 2 and "no " + refused_file.name in again.output
+
+
+def _cli(env: dict[str, str], *args: str) -> Result:
+    from beacon import cli
+
+    return CliRunner().invoke(cli.app, ["pixel-quarantine", *args], env=env)
 
 
 def test_an_outage_keeps_the_segment_for_a_retry_and_sets_nothing_aside(

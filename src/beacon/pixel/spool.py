@@ -186,6 +186,41 @@ class Spool:
             os.fsync(out.fileno())
         return partial.replace(target)
 
+    def quarantined(self) -> list[Path]:
+        """What the quarantine holds, oldest first: whole segments (``.seg``) and the hits the
+        database refused (``.refused.jsonl``)."""
+        aside = self.directory / QUARANTINE_DIR
+        files = [*aside.glob(f"*{SEALED_SUFFIX}"), *aside.glob(f"*{REFUSED_SUFFIX}")]
+        return sorted(files)
+
+    def replay(self, name: str) -> Path:
+        """Put a quarantined file back into the spool as a sealed segment, for the flusher to
+        count: a whole segment as it was, refused hits as a new segment of their records.
+        FileNotFoundError when the quarantine holds no such file; FileExistsError when it was
+        replayed already and that segment is not counted yet."""
+        quarantined = self.directory / QUARANTINE_DIR / Path(name).name
+        if not quarantined.is_file():
+            raise FileNotFoundError(quarantined)
+        if quarantined.name.endswith(SEALED_SUFFIX):
+            target = self.directory / quarantined.name
+            if target.exists():
+                raise FileExistsError(target)
+            return quarantined.rename(target)
+        if not quarantined.name.endswith(REFUSED_SUFFIX):
+            raise FileNotFoundError(quarantined)
+        target = self.directory / (quarantined.name.removesuffix(REFUSED_SUFFIX) + ".replay.seg")
+        if target.exists():
+            raise FileExistsError(target)
+        staged = target.with_suffix(".partial")  # not a .seg: no flusher reads it half written
+        with quarantined.open(encoding="utf-8") as lines, staged.open("wb") as out:
+            for line in lines:
+                out.write(json.loads(line)["record"].encode() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        staged.rename(target)
+        quarantined.unlink()
+        return target
+
     def _sealed(self, path: str | os.PathLike[str]) -> Path:
         segment = Path(path)
         if segment.suffix != SEALED_SUFFIX or segment.parent.resolve() != self.directory.resolve():
