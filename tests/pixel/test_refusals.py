@@ -247,3 +247,12 @@ def test_a_failure_while_setting_aside_counts_nothing_and_retries_the_segment(
     result = pipeline.flush()
     assert (result.counted, dict(result.rejected)) == (40, {"quarantined": 2})
     assert _counted(db) == 40 and len(_set_aside(pipeline.spool.directory)) == 2
+
+
+def test_a_flusher_process_relays_the_refused_hits_to_the_servers_metrics() -> None:
+    from beacon.pixel.flusher import apply_event
+    from beacon.pixel.metrics import PixelMetrics
+
+    metrics = PixelMetrics()
+    apply_event(metrics, ("hits_quarantined", 3))
+    assert metrics.registry.get_sample_value("beacon_pixel_quarantined_hits_total") == 3
