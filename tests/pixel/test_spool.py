@@ -204,3 +204,30 @@ def test_a_claim_waits_for_its_holder_only_so_long(tmp_path: Path) -> None:
     threading.Timer(0.2, holder.close).start()
     with other.claim(sealed, wait=5) as claimed:
         assert claimed  # taken as soon as the holder let go
+
+
+def test_quarantined_segments_and_refused_hits_replay_as_sealed_segments(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    spool.append(b'["gif", 1]')
+    spool.append(b'["gif", 2]')
+    poison = spool.seal()
+    assert poison is not None
+    spool.append(b'["gif", 3]')
+    refusing = spool.seal()
+    assert refusing is not None
+    spool.quarantine(poison)
+    aside = spool.set_aside(refusing, segment_id="x", refused=[(b'["gif", 3]', "too long")])
+    refusing.unlink()
+    assert spool.quarantined() == sorted([tmp_path / "quarantine" / poison.name, aside])
+    assert spool.sealed_segments() == []
+
+    assert spool.replay(poison.name) == poison  # as it was: the same segment id
+    replayed = spool.replay(aside.name)
+    assert replayed.suffix == ".seg" and replayed in spool.sealed_segments()
+    assert list(read_segment(replayed)) == [b'["gif", 3]']
+    assert list(read_segment(poison)) == [b'["gif", 1]', b'["gif", 2]']
+    assert spool.quarantined() == []
+    with pytest.raises(FileNotFoundError):
+        spool.replay(aside.name)
+    with pytest.raises(FileNotFoundError):
+        spool.replay("../" + replayed.name)  # only what the quarantine holds

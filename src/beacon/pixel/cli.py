@@ -1,7 +1,10 @@
-"""``beacon ingest-log``: count the page loads of a web server's access log as pixel events."""
+"""``beacon ingest-log``: count the page loads of a web server's access log as pixel events;
+``beacon pixel-quarantine``: what the spool flusher set aside, and putting it back."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -168,3 +171,58 @@ def _uncounted(
             "spool or its quarantine (removed by hand?)."
         )
     return lines
+
+
+quarantine_app = typer.Typer(
+    help="What the pixel spool flusher set aside (docs/measure.md): list it, replay it.",
+    no_args_is_help=True,
+)
+
+
+@quarantine_app.command("list")
+def quarantine_list(data_dir: DataDir = None) -> None:
+    """List the spool's quarantine: whole segments the flusher could not process, and hits
+    the database refused, with its reasons."""
+    from beacon.pixel.factory import open_spool
+    from beacon.pixel.spool import REFUSED_SUFFIX, read_segment
+
+    spool = open_spool(load_settings(data_dir))
+    files = spool.quarantined()
+    if not files:
+        typer.echo(f"Nothing in {spool.directory / 'quarantine'}.")
+    for path in files:
+        if path.name.endswith(REFUSED_SUFFIX):
+            with path.open(encoding="utf-8") as lines:
+                reasons = Counter(json.loads(line)["error"] for line in lines)
+            typer.echo(f"{path.name}: {reasons.total()} hit(s) the database refused")
+            for reason, count in reasons.most_common():
+                typer.echo(f"  {count} × {reason}")
+        else:
+            records = sum(1 for _ in read_segment(path))
+            typer.echo(f"{path.name}: a whole segment of {records} record(s) (see the log)")
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    names: Annotated[list[str], typer.Argument(help="File names, as `list` shows them.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Put quarantined files back into the spool (once the cause is fixed): the running
+    server's flusher counts them; hits the database still refuses are set aside again."""
+    from beacon.pixel.factory import open_spool
+
+    spool = open_spool(load_settings(data_dir))
+    failed = False
+    for name in names:
+        try:
+            segment = spool.replay(name)
+        except FileNotFoundError:
+            typer.echo(f"error: no {name} in {spool.directory / 'quarantine'}", err=True)
+            failed = True
+        except FileExistsError as exc:
+            typer.echo(f"error: {name} was replayed already; {exc} is not counted yet", err=True)
+            failed = True
+        else:
+            typer.echo(f"{name}: back in the spool as {segment.name}")
+    if failed:
+        raise typer.Exit(2)

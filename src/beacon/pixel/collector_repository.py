@@ -22,10 +22,14 @@ def is_segment_processed(session: Session, segment_id: str) -> bool:
     return found is not None
 
 
-def record_segment(session: Session, *, segment_id: str, hits: int, rejected: int) -> None:
+def record_segment(
+    session: Session, *, segment_id: str, hits: int, rejected: int
+) -> PixelSpoolSegment:
     """Mark a segment processed; flushed so a concurrent duplicate fails before the increments."""
-    session.add(PixelSpoolSegment(segment_id=segment_id, hits=hits, rejected=rejected))
+    row = PixelSpoolSegment(segment_id=segment_id, hits=hits, rejected=rejected)
+    session.add(row)
     session.flush()
+    return row
 
 
 def segment_counts(session: Session, segment_ids: Collection[str]) -> dict[str, tuple[int, int]]:

@@ -16,8 +16,14 @@ they split the backlog between them instead of racing for the same segments.
    and rolls back, so counts are exact, not "at least once";
 5. the file is deleted.
 
-A segment whose flush fails with a database or file-system error stays for a retry (the
-database may be back at the next flush); one that fails with any other exception is poison
+When the database refuses a value of the segment (a `DataError` or `IntegrityError`: no
+retry would pass), the hits behind the refused rollup keys are found by bisection in
+savepoints of the segment's transaction (`refusals`), written with the database's reason to
+`<spool>/quarantine/<segment>.refused.jsonl` and counted as rejected (``quarantined``,
+`beacon_pixel_quarantined_hits_total`); the other hits and the segment id commit together as
+above, so they count exactly once. A segment whose flush fails with any other database error
+or a file-system error stays for a retry (the database may be back at the next flush); one
+that fails with any other exception is poison
 (a record the enrichment cannot handle would fail every retry and block the segments behind
 it), so it is moved to `<spool>/quarantine/` for a person to look at, counted in
 `beacon_pixel_segments_quarantined_total`, and the flush goes on with the next one.
@@ -46,7 +52,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from beacon.core.db import Database
 from beacon.core.timefmt import utcnow
 from beacon.pixel import collector_repository as repository
-from beacon.pixel import viewability
+from beacon.pixel import refusals, viewability
 from beacon.pixel.collector import PixelCollector
 from beacon.pixel.enrich import HitRejected
 from beacon.pixel.hits import HitEnricher
@@ -58,6 +64,7 @@ from beacon.pixel.spool import Spool, read_segment, segment_id
 log = logging.getLogger("beacon.pixel.consumer")
 
 SEGMENT_MEMORY = timedelta(days=30)
+QUARANTINED = "quarantined"  # the rejection reason of records the database refused
 _PRUNE_EVERY = 3600.0
 
 
@@ -222,6 +229,8 @@ class SpoolConsumer:
         self.metrics.flushed.inc(result.counted)
         for reason, count in result.rejected.items():
             self.metrics.reject(reason, count)
+        if result.rejected[QUARANTINED]:
+            self.metrics.hits_quarantined.inc(result.rejected[QUARANTINED])
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
         return result
 
@@ -229,40 +238,112 @@ class SpoolConsumer:
         with self.db.transaction() as session:
             if repository.is_segment_processed(session, segment_id):
                 return FlushResult(segments=1)
-        counts: Counter[RollupKey] = Counter()
-        rejected: Counter[str] = Counter()
-        views = viewability.SegmentViews()
+        tally = self._tally(path)
+        try:
+            return self._write(segment_id, tally)
+        except SQLAlchemyError as exc:
+            if self._processed(segment_id):
+                return FlushResult(segments=1)  # a concurrent flusher committed it first
+            if not refusals.is_refusal(exc):
+                raise  # an outage: the segment stays for a retry
+        try:
+            return self._write_refusing(path, segment_id, tally)
+        except SQLAlchemyError:
+            if self._processed(segment_id):
+                return FlushResult(segments=1)
+            raise
+
+    def _tally(self, path: Path) -> Tally:
+        tally = Tally()
+        counts, rejected, views, units = tally.counts, tally.rejected, tally.views, tally.units
         count_key = self.enricher.count_key
         for record in read_segment(path):
             try:
                 tag = viewability.tag_fields(record)
                 if tag is not None and tag.event is not None:
                     views.add(tag)  # a viewability event, not a hit
+                    units.append((tag.campaign_id, tag.impression_id))
                     continue
                 key = count_key(record)
                 counts[key] += 1
+                units.append(key)
                 if tag is not None:
                     views.add(tag, key)
             except HitRejected as exc:
                 rejected[exc.reason] += 1
+                units.append(None)
+        self._keep_known_campaigns(tally)
+        return tally
+
+    def _keep_known_campaigns(self, tally: Tally) -> None:
+        counts, views = tally.counts, tally.views
         known = self.campaigns.existing({key.campaign_id for key in counts} | views.campaign_ids())
         views.keep_campaigns(known)
         for key in [key for key in counts if key.campaign_id not in known]:
-            rejected["unknown_campaign"] += counts.pop(key)
-        counted = sum(counts.values())
+            tally.rejected["unknown_campaign"] += counts.pop(key)
+
+    def _write(self, segment_id: str, tally: Tally) -> FlushResult:
+        counted = tally.counts.total()
+        with self.db.transaction() as session:
+            repository.record_segment(
+                session, segment_id=segment_id, hits=counted, rejected=tally.rejected.total()
+            )
+            increment(session, tally.counts)
+            viewability.record(session, tally.views)
+        return FlushResult(counted=counted, rejected=tally.rejected, segments=1)
+
+    def _write_refusing(self, path: Path, segment_id: str, tally: Tally) -> FlushResult:
+        """Count the segment without the hits the database refuses, which go to the spool's
+        quarantine with its reason: `refusals`. The segment is acknowledged as usual."""
+        self.campaigns.forget()  # a foreign key refused: a campaign deleted since it was cached
+        self._keep_known_campaigns(tally)
+        counts, views = tally.counts, tally.views
+        aside: Path | None = None
         try:
             with self.db.transaction() as session:
-                repository.record_segment(
-                    session, segment_id=segment_id, hits=counted, rejected=rejected.total()
+                # First, as in `_write`: a concurrent duplicate fails before any increment, and
+                # on SQLite the write opens the transaction the savepoints below nest in.
+                row = repository.record_segment(session, segment_id=segment_id, hits=0, rejected=0)
+                refused_keys = refusals.isolate(
+                    session, list(counts), lambda keys: increment(session, _only(counts, keys))
                 )
-                increment(session, counts)
-                viewability.record(session, views)
-        except SQLAlchemyError:
-            with self.db.transaction() as session:
-                if repository.is_segment_processed(session, segment_id):
-                    return FlushResult(segments=1)  # a concurrent flusher committed it first
+                for key in refused_keys:
+                    del counts[key]
+                views.drop_impressions(refused_keys)
+                refused_views = refusals.isolate(
+                    session,
+                    views.idents(),
+                    lambda ids: viewability.record(session, views.only(ids)),
+                )
+                reasons: dict[object, str] = dict([*refused_keys.items(), *refused_views.items()])
+                records = [
+                    (record, reasons[unit])
+                    for record, unit in zip(read_segment(path), tally.units, strict=True)
+                    if unit in reasons
+                ]
+                if records:
+                    tally.rejected[QUARANTINED] += len(records)
+                    aside = self.spool.set_aside(path, segment_id=segment_id, refused=records)
+                row.hits = counts.total()
+                row.rejected = tally.rejected.total()
+        except BaseException:
+            if aside is not None:
+                aside.unlink(missing_ok=True)  # nothing was counted: the segment is retried
             raise
-        return FlushResult(counted=counted, rejected=rejected, segments=1)
+        if records:
+            log.warning(
+                "spool segment %s: the database refused %d record(s), e.g. %r; the rest are "
+                "counted and the refused ones set aside in %s",
+                path.name,
+                len(records),
+                records[0][1],
+                aside,
+            )
+        return FlushResult(counted=row.hits, rejected=tally.rejected, segments=1)
+
+    def _processed(self, segment_id: str) -> bool:
+        with self.db.transaction() as session:
+            return repository.is_segment_processed(session, segment_id)
 
     def _run(self) -> None:
         profiled(self.profile_dir, self._loop)
@@ -319,6 +400,22 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
+
+
+@dataclass
+class Tally:
+    """A segment counted in memory: hits per rollup key, rejections by reason, viewability,
+    and what each record became, in order (its key, its impression id for a viewability
+    event, None when rejected), to find the records behind a refused key."""
+
+    counts: Counter[RollupKey] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    views: viewability.SegmentViews = field(default_factory=viewability.SegmentViews)
+    units: list[object] = field(default_factory=list)
+
+
+def _only(counts: Counter[RollupKey], keys: Iterable[RollupKey]) -> dict[RollupKey, int]:
+    return {key: counts[key] for key in keys}
 
 
 def _fsync_file(path: Path) -> None:

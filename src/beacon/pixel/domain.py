@@ -44,9 +44,9 @@ def _models() -> Sequence[ModuleType]:
 
 
 def _commands() -> Sequence[Command]:
-    from beacon.pixel.cli import ingest_log
+    from beacon.pixel.cli import ingest_log, quarantine_app
 
-    return [Command("ingest-log", ingest_log)]
+    return [Command("ingest-log", ingest_log), Command("pixel-quarantine", quarantine_app)]
 
 
 def _collector(app: FastAPI) -> FrontApp:

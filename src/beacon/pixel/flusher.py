@@ -175,7 +175,13 @@ def apply_event(metrics: PixelMetrics, event: tuple[Any, ...]) -> None:
         metrics.reject(str(event[1]), int(event[2]))
     elif name == "flush_seconds":
         metrics.flush_seconds.observe(float(event[1]))
-    elif name in ("flushed", "segments", "flush_errors", "segments_quarantined"):
+    elif name in (
+        "flushed",
+        "segments",
+        "flush_errors",
+        "segments_quarantined",
+        "hits_quarantined",
+    ):
         getattr(metrics, name).inc(float(event[1]))
 
 
@@ -204,6 +210,7 @@ class RelayedMetrics:
         self.segments = _RelayedCounter("segments", sending)
         self.flush_errors = _RelayedCounter("flush_errors", sending)
         self.segments_quarantined = _RelayedCounter("segments_quarantined", sending)
+        self.hits_quarantined = _RelayedCounter("hits_quarantined", sending)
         self.flush_seconds = _RelayedHistogram(sending)
 
     def reject(self, reason: str, count: int = 1) -> None:

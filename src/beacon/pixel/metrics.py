@@ -40,6 +40,9 @@ class FlushMetrics(Protocol):
     def segments_quarantined(self) -> _Incrementing: ...
 
     @property
+    def hits_quarantined(self) -> _Incrementing: ...
+
+    @property
     def flush_seconds(self) -> _Observing: ...
 
     def reject(self, reason: str, count: int = 1) -> None: ...
@@ -81,6 +84,13 @@ class PixelMetrics:
             "beacon_pixel_segments_quarantined",
             "Spool segments that failed with an unexpected error, moved to the spool's "
             "quarantine/ directory and not counted.",
+            registry=self.registry,
+        )
+        self.hits_quarantined = Counter(
+            "beacon_pixel_quarantined_hits",
+            "Spool records the database refused (a value it cannot store), written with its "
+            "reason to the spool's quarantine/ directory and not counted; the rest of their "
+            "segment is.",
             registry=self.registry,
         )
         self.flusher_restarts = Counter(

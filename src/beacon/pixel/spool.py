@@ -24,7 +24,9 @@ writer that reports on its own hits (`beacon ingest-log`, ``remember_sealed``) t
 each segment it seals while it still holds it, as a flusher may count and delete it at once.
 
 Quarantine: a sealed segment the flusher cannot process (see `consumer`) is moved to
-`quarantine/` under the directory, out of the way of the segments behind it.
+`quarantine/` under the directory, out of the way of the segments behind it; the hits of a
+segment that the database refuses (`refusals`) are written there too, one JSON line each with
+the database's reason (`set_aside`), while the rest of the segment is counted.
 
 Reading tolerates a torn last line (a write cut short by a crash or a full disk): a line
 without its newline is not a record and is skipped.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import math
 import os
 import threading
@@ -47,6 +50,7 @@ from types import TracebackType
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".seg"
 QUARANTINE_DIR = "quarantine"
+REFUSED_SUFFIX = ".refused.jsonl"
 _CLAIM_POLL_SECONDS = 0.05
 
 
@@ -160,6 +164,62 @@ class Spool:
         aside = self.directory / QUARANTINE_DIR
         aside.mkdir(exist_ok=True)
         return segment.rename(aside / segment.name)
+
+    def set_aside(
+        self, path: str | os.PathLike[str], *, segment_id: str, refused: list[tuple[bytes, str]]
+    ) -> Path:
+        """Write the records of a sealed segment the database refused, each with its reason,
+        to `quarantine/<segment>.refused.jsonl` (replacing an earlier try's), synced to disk."""
+        aside = self.directory / QUARANTINE_DIR
+        aside.mkdir(exist_ok=True)
+        target = aside / (self._sealed(path).stem + REFUSED_SUFFIX)
+        partial = target.with_name(target.name + ".partial")
+        with partial.open("w", encoding="utf-8") as out:
+            for record, error in refused:
+                line = {
+                    "segment": segment_id,
+                    "error": error,
+                    "record": record.decode(errors="replace"),
+                }
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        return partial.replace(target)
+
+    def quarantined(self) -> list[Path]:
+        """What the quarantine holds, oldest first: whole segments (``.seg``) and the hits the
+        database refused (``.refused.jsonl``)."""
+        aside = self.directory / QUARANTINE_DIR
+        files = [*aside.glob(f"*{SEALED_SUFFIX}"), *aside.glob(f"*{REFUSED_SUFFIX}")]
+        return sorted(files)
+
+    def replay(self, name: str) -> Path:
+        """Put a quarantined file back into the spool as a sealed segment, for the flusher to
+        count: a whole segment as it was, refused hits as a new segment of their records.
+        FileNotFoundError when the quarantine holds no such file; FileExistsError when it was
+        replayed already and that segment is not counted yet."""
+        quarantined = self.directory / QUARANTINE_DIR / Path(name).name
+        if not quarantined.is_file():
+            raise FileNotFoundError(quarantined)
+        if quarantined.name.endswith(SEALED_SUFFIX):
+            target = self.directory / quarantined.name
+            if target.exists():
+                raise FileExistsError(target)
+            return quarantined.rename(target)
+        if not quarantined.name.endswith(REFUSED_SUFFIX):
+            raise FileNotFoundError(quarantined)
+        target = self.directory / (quarantined.name.removesuffix(REFUSED_SUFFIX) + ".replay.seg")
+        if target.exists():
+            raise FileExistsError(target)
+        staged = target.with_suffix(".partial")  # not a .seg: no flusher reads it half written
+        with quarantined.open(encoding="utf-8") as lines, staged.open("wb") as out:
+            for line in lines:
+                out.write(json.loads(line)["record"].encode() + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        staged.rename(target)
+        quarantined.unlink()
+        return target
 
     def _sealed(self, path: str | os.PathLike[str]) -> Path:
         segment = Path(path)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -112,6 +113,24 @@ class SegmentViews:
         """Forget everything of campaigns that do not exist."""
         self.impressions = {k: v for k, v in self.impressions.items() if k[0] in known}
         self.events = {k: v for k, v in self.events.items() if k[0] in known}
+
+    def idents(self) -> list[tuple[int, str]]:
+        """Every (campaign, impression id) the segment has an impression or events of."""
+        return list(self.impressions.keys() | self.events.keys())
+
+    def only(self, idents: Iterable[tuple[int, str]]) -> SegmentViews:
+        """The impressions and events of ``idents`` alone."""
+        part = SegmentViews()
+        for ident in idents:
+            if ident in self.impressions:
+                part.impressions[ident] = self.impressions[ident]
+            if ident in self.events:
+                part.events[ident] = self.events[ident]
+        return part
+
+    def drop_impressions(self, keys: Container[RollupKey]) -> None:
+        """Forget the impressions counted under ``keys`` (hits that were not counted)."""
+        self.impressions = {k: v for k, v in self.impressions.items() if v not in keys}
 
     def states(self) -> list[ViewState]:
         """One merged state per impression id, as the segment alone knows it."""
