@@ -42,16 +42,6 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 2000
 
 
-def _country(code: str) -> str:
-    if len(code) != 2 or not code.isupper() or pycountry.countries.get(alpha_2=code) is None:
-        upper = code.upper()
-        hint = codes.hint(upper)
-        if code.isascii() and len(code) == 2 and upper in codes.COUNTRY_CODES:
-            hint = f"upper case: {quoted(upper)}"
-        raise ValueError(f"{quoted(code)} is not an ISO 3166-1 alpha-2 country code ({hint})")
-    return code
-
-
 # ISO 4217 codes that are no money a budget is spent in: the test code, "no currency", the
 # precious metals, and units of account and bond-market units no one pays with.
 NOT_MONEY = frozenset(
@@ -83,8 +73,15 @@ def _compact(value: float) -> int | float:
     return int(value) if value.is_integer() and abs(value) <= _EXACT_INTEGERS else value
 
 
+# Every family's one rule (``core.codes``): any case ('gb' as Measure and Orchestrate take it),
+# stored and returned in upper case.
 CountryCode = Annotated[
-    str, AfterValidator(_country), Field(json_schema_extra=codes.country_code_schema())
+    str,
+    AfterValidator(codes.country_code),
+    Field(
+        description=codes.ANY_CASE_COUNTRY_DESCRIPTION,
+        json_schema_extra=codes.any_case_country_code_schema(),
+    ),
 ]
 CurrencyCode = Annotated[
     str,
