@@ -273,6 +273,15 @@ VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
         )
         for code in ("XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "XBA", "XBD", "XSU", "XUA")
     ],
+    # ISO 4217 fund codes: indexed units and settlement variants, no budget's currency
+    *[
+        (
+            {"budget": {"amount": 10, "currency": code}},
+            422,
+            f"Invalid value for 'budget.currency': '{code}' (",
+        )
+        for code in ("USN", "CLF", "COU", "MXV", "UYI", "UYW", "BOV", "CHE", "CHW")
+    ],
     ({"budget": {"amount": 10}}, 400, "Missing required parameter 'budget.currency'"),
     # a repeat is refused at its second occurrence, as segment_ids are
     (
@@ -312,8 +321,9 @@ def test_validation_errors_name_the_field(
 
 def test_money_codes_starting_with_x_are_currencies() -> None:
     # Only the X codes that are no money are refused: the CFA and East Caribbean francs, the
-    # CFP franc and the Caribbean guilder are what budgets in those markets are spent in.
-    for code in ("XOF", "XAF", "XCD", "XPF", "XCG", "EUR", "JPY"):
+    # CFP franc and the Caribbean guilder are what budgets in those markets are spent in; so
+    # are the currencies beside ISO 4217's fund codes (CLF/CLP, CHE/CHF, UYI/UYU, USN/USD).
+    for code in ("XOF", "XAF", "XCD", "XPF", "XCG", "EUR", "JPY", "CLP", "CHF", "UYU", "USD"):
         body = {**SEED_REQUEST, "budget": {"amount": 10, "currency": code}}
         assert ActivationCreate.model_validate(body).budget is not None
 

@@ -43,11 +43,16 @@ DESCRIPTION_MAX = 2000
 
 
 # ISO 4217 codes that are no money a budget is spent in: the test code, "no currency", the
-# precious metals, and units of account and bond-market units no one pays with.
+# precious metals, units of account and bond-market units no one pays with, and the funds.
 NOT_MONEY = frozenset(
     {"XTS", "XXX"}  # testing, no currency
     | {"XAU", "XAG", "XPT", "XPD"}  # gold, silver, platinum, palladium
     | {"XDR", "XBA", "XBB", "XBC", "XBD", "XSU", "XUA", "XAD"}  # units of account
+    # ISO 4217's fund codes (its "Fund" list): indexed units of account (CLF, COU, MXV, UYI,
+    # UYW, BOV), the WIR cooperative's clearing units (CHE, CHW) and the next-day settlement
+    # dollar (USN). Prices are quoted and paid in the currency beside each (CLP, COP, MXN,
+    # UYU, BOB, CHF, USD); a DSP takes no budget in them.
+    | {"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"}
 )
 CURRENCIES = sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 not in NOT_MONEY)
 
