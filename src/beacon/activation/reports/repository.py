@@ -13,6 +13,7 @@ from beacon.activation.models import Delivery, DeliveryBatch, SegmentReport, Seg
 from beacon.core.db import slices
 
 CHUNK = 1000
+_MICROS = 1_000_000  # spend is stored in millionths of its unit
 
 # --- Deliveries ----------------------------------------------------------------------------
 
@@ -90,11 +91,16 @@ def delivery_totals(
     """Sums of impressions, clicks and spend (micros) grouped by ``dimensions``, in order; the
     first ``limit`` groups when given."""
     keys = [_DIMENSION_COLUMNS[d] for d in dimensions]
+    # Spend is summed as whole units and micros apart, joined here in Python: a row's spend
+    # may be 10**18 micros (MAX_ROW_COUNT units), so ten rows overflow SQLite's 64-bit SUM()
+    # ("integer overflow"), while each part's sum stays inside it for as many rows as the
+    # counts' sums do. TOTAL() would not overflow but is a float, inexact past 2**53 micros.
     query = select(
         *keys,
         func.coalesce(func.sum(Delivery.impressions), 0),
         func.coalesce(func.sum(Delivery.clicks), 0),
-        func.coalesce(func.sum(Delivery.spend_micros), 0),
+        func.coalesce(func.sum(Delivery.spend_micros // _MICROS), 0),
+        func.coalesce(func.sum(Delivery.spend_micros % _MICROS), 0),
     ).where(
         Delivery.account_id == account_id,
         Delivery.deal_id.in_(list(deal_ids)),
@@ -112,7 +118,10 @@ def delivery_totals(
         query = query.group_by(*keys).order_by(*keys)
     if limit is not None:
         query = query.limit(limit)
-    return [tuple(row) for row in session.execute(query).all()]
+    return [
+        (*row, int(units) * _MICROS + int(micros))
+        for *row, units, micros in session.execute(query).all()
+    ]
 
 
 def add_report_rows(session: Session, *, report_id: int, rows: list[str]) -> None:
