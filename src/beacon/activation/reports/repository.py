@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Delivery, DeliveryBatch, SegmentReport, SegmentReportRow
-from beacon.core.db import slices
+from beacon.core.db import hold_rows, slices
 
 CHUNK = 1000
 _MICROS = 1_000_000  # spend is stored in millionths of its unit
@@ -19,12 +19,15 @@ _MICROS = 1_000_000  # spend is stored in millionths of its unit
 
 
 def batch_for_update(session: Session, *, account_id: int, batch_id: str) -> DeliveryBatch | None:
-    """The account's batch called ``batch_id``, row-locked until commit."""
-    return session.scalar(
-        select(DeliveryBatch)
-        .where(DeliveryBatch.account_id == account_id, DeliveryBatch.batch_id == batch_id)
-        .with_for_update()
-    )
+    """The account's batch called ``batch_id``, locked until commit (``hold_rows``)."""
+    where = (DeliveryBatch.account_id == account_id, DeliveryBatch.batch_id == batch_id)
+    # On SQLite a plain read runs outside any transaction, and the savepoint that creates a
+    # new batch was the outermost one, so its release committed the batch with no rows yet:
+    # an overlapping post of the same new batch_id read row_count 0 (201, replaced_rows 0).
+    # Holding the writer's lock first makes overlapping posts take turns, as PostgreSQL's
+    # row lock and unique index make them.
+    hold_rows(session, DeliveryBatch, *where)
+    return session.scalar(select(DeliveryBatch).where(*where))
 
 
 def clear_batch(session: Session, *, batch_pk: int) -> None:
