@@ -481,3 +481,45 @@ def test_a_segment_listed_twice_in_an_audience_is_kept_once(
     assert patched.status_code == 200, patched.text
     assert patched.json()["data"]["audience"] == {"included": [first, second], "excluded": []}
     assert client.get(url, headers=auth).json()["data"]["audience"]["included"] == [first, second]
+
+
+def test_a_send_time_past_the_range_in_utc_is_refused(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """A naive sendAt was range-checked by its local calendar day before its timezone was
+    applied: 2999-12-31T23:30 in Los Angeles (3000-01-01T07:30Z) was stored and scheduled."""
+    late = {"mode": "at", "sendAt": "2999-12-31T23:30:00", "timezone": "America/Los_Angeles"}
+    body = {"name": "late", "channel": "email", "schedule": late}
+    refused = post(client, "/campaigns", auth, body)
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert message.startswith("Invalid value for 'schedule': ")
+    assert "is 3000-01-01T07:30:00.000Z: expected a date from 1970-01-01 to 2999-12-31" in message
+    # the same wall-clock time east of UTC is still 2999-12-31 there: accepted
+    east = {**late, "timezone": "Pacific/Kiritimati"}
+    made = post(client, "/campaigns", auth, {**body, "schedule": east})
+    assert made.status_code == 201, made.text
+    assert made.json()["data"]["schedule"]["sendAt"] == "2999-12-31T09:30:00.000Z"
+
+    cid = published_campaign(client, auth)["campaignId"]
+    path = f"/campaigns/{cid}/schedule"
+    for send_at, timezone in (
+        ("2999-12-31T23:30:00", "America/Los_Angeles"),
+        ("2999-12-31T12:00:00", "Etc/GMT+12"),  # -12:00: exactly 3000-01-01T00:00Z
+        ("2999-12-31T12:00:00-12:00", None),
+        ("3000-01-01T14:00:00+14:00", None),
+    ):
+        response = post(client, path, auth, {"sendAt": send_at, "timezone": timezone})
+        assert response.status_code == 422, (send_at, response.text)
+        assert response.json()["error"]["message"].startswith("Invalid value for 'sendAt': ")
+        assert (
+            "expected a date from 1970-01-01 to 2999-12-31" in response.json()["error"]["message"]
+        )
+    for send_at, timezone in (
+        ("2999-12-31T11:59:59", "Etc/GMT+12"),
+        ("2999-12-31T11:59:59-12:00", None),
+        ("3000-01-01T13:59:59+14:00", None),  # 2999-12-31T23:59:59Z
+    ):
+        response = post(client, path, auth, {"sendAt": send_at, "timezone": timezone})
+        assert response.status_code == 201, (send_at, response.text)
+        assert response.json()["data"]["scheduledFor"] == "2999-12-31T23:59:59.000Z"
