@@ -523,3 +523,34 @@ def test_a_send_time_past_the_range_in_utc_is_refused(
         response = post(client, path, auth, {"sendAt": send_at, "timezone": timezone})
         assert response.status_code == 201, (send_at, response.text)
         assert response.json()["data"]["scheduledFor"] == "2999-12-31T23:59:59.000Z"
+
+
+def test_preflight_warns_of_a_segment_both_included_and_excluded(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Exclusion wins, so a segment on both sides adds no one: the audience could reach
+    nobody and preflight said only that the reach was zero, or nothing at all."""
+    segment = make_audience(client, auth)
+    rules = {"all": [{"field": "email", "op": "exists"}]}
+    made = client.post(f"{API}/segments", headers=auth, json={"name": "all", "rules": rules})
+    assert made.status_code == 201, made.text
+    everyone = made.json()["data"]["id"]
+    template = make_template(client, auth)
+    campaign = make_campaign(client, auth, segment_id=segment, template_id=template)
+    cid = campaign["campaignId"]
+    audience = {"included": [segment, everyone], "excluded": [everyone]}
+    patched = client.patch(f"{API}/campaigns/{cid}", headers=auth, json={"audience": audience})
+    assert patched.status_code == 200, patched.text
+    result = post(client, f"/campaigns/{cid}/preflight", auth).json()["data"]
+    overlap = [c for c in result["checks"] if c["id"] == "audience_overlap"]
+    assert overlap == [
+        {
+            "id": "audience_overlap",
+            "status": "warning",
+            "message": f"Segment {everyone} is both included and excluded: exclusion wins, "
+            "so it reaches no one",
+        }
+    ]
+    assert result["status"] in ("warning", "failed")
+    shown = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]["preflight"]
+    assert "audience_overlap" in {c["id"] for c in shown["checks"]}
