@@ -209,8 +209,8 @@ VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
     ),
     ({"start_date": "15/01/2026"}, 400, "Invalid type for 'start_date': expected date"),
     ({"geo": ["US", "XX"]}, 422, "Invalid value for 'geo[1]': 'XX' is not an ISO 3166-1 alpha-2"),
-    ({"geo": ["us"]}, 422, "Invalid value for 'geo[0]': 'us' is not an ISO 3166-1 alpha-2"),
-    ({"geo": ["us"]}, 422, "(upper case: 'US')"),
+    # 'us' and 'US' are one country: the repeat is named in upper case, as it is stored
+    ({"geo": ["US", "us"]}, 422, "Invalid value for 'geo[1]': 'US' is listed twice"),
     (
         {"geo": ["UK"]},
         422,
@@ -273,6 +273,15 @@ VALIDATION_CASES: list[tuple[dict[str, Any], int, str]] = [
         )
         for code in ("XXX", "XTS", "XAU", "XAG", "XPT", "XPD", "XDR", "XBA", "XBD", "XSU", "XUA")
     ],
+    # ISO 4217 fund codes: indexed units and settlement variants, no budget's currency
+    *[
+        (
+            {"budget": {"amount": 10, "currency": code}},
+            422,
+            f"Invalid value for 'budget.currency': '{code}' (",
+        )
+        for code in ("USN", "CLF", "COU", "MXV", "UYI", "UYW", "BOV", "CHE", "CHW")
+    ],
     ({"budget": {"amount": 10}}, 400, "Missing required parameter 'budget.currency'"),
     # a repeat is refused at its second occurrence, as segment_ids are
     (
@@ -312,10 +321,23 @@ def test_validation_errors_name_the_field(
 
 def test_money_codes_starting_with_x_are_currencies() -> None:
     # Only the X codes that are no money are refused: the CFA and East Caribbean francs, the
-    # CFP franc and the Caribbean guilder are what budgets in those markets are spent in.
-    for code in ("XOF", "XAF", "XCD", "XPF", "XCG", "EUR", "JPY"):
+    # CFP franc and the Caribbean guilder are what budgets in those markets are spent in; so
+    # are the currencies beside ISO 4217's fund codes (CLF/CLP, CHE/CHF, UYI/UYU, USN/USD).
+    for code in ("XOF", "XAF", "XCD", "XPF", "XCG", "EUR", "JPY", "CLP", "CHF", "UYU", "USD"):
         body = {**SEED_REQUEST, "budget": {"amount": 10, "currency": code}}
         assert ActivationCreate.model_validate(body).budget is not None
+
+
+def test_a_lower_case_country_is_taken_and_stored_in_upper_case(
+    client: TestClient, headers: Headers, segment: dict[str, Any]
+) -> None:
+    # Measure and Orchestrate take 'gb' (read as 'GB'); Activate refused it with a 422.
+    request = _seed_request(segment["id"], geo=["gb", "Us"])
+    response = client.post(f"{API}/activations", headers=headers, json=request)
+    assert response.status_code == 201, response.text
+    assert response.json()["geo"] == ["GB", "US"]
+    stored = client.get(f"{API}/activations/{response.json()['id']}", headers=headers).json()
+    assert stored["geo"] == ["GB", "US"]
 
 
 def test_a_flight_longer_than_a_report_may_cover_is_accepted(

@@ -21,7 +21,7 @@ from tests.activation.helpers import (
 
 from beacon.activation.models import SegmentReport
 from beacon.activation.reports import service as reports
-from beacon.activation.reports.schemas import MAX_UNPAGED_REPORT_ROWS
+from beacon.activation.reports.schemas import MAX_ROW_COUNT, MAX_UNPAGED_REPORT_ROWS
 from beacon.activation.reports.service import metrics
 from beacon.core.config import Settings
 from beacon.core.db import Database
@@ -458,6 +458,44 @@ def test_reposting_a_batch_does_not_double_report_totals(
     )
     assert first["summary"]["impressions"] == 500 and second["summary"]["impressions"] == 1000
     assert second["summary"]["spend"] == 2.00
+
+
+def test_spend_at_its_cap_sums_past_64_bits_exactly(
+    client: TestClient, headers: Headers, db: Database, settings: Settings, world: World
+) -> None:
+    # A row's spend may be up to 10**12, stored as 10**18 micros: ten such rows sum past
+    # 2**63 - 1, which SQLite's SUM() refuses ("integer overflow"), so the report failed; twenty
+    # pass 2**64, past what the stored row's JSON (orjson) writes as an integer.
+    cap = MAX_ROW_COUNT
+    rows = [
+        _row("2026-03-01", world.other_deal, "desktop", "banner", "example.com", "US", 1, 0, cap)
+        for _ in range(20)
+    ]
+    rows.append(
+        _row(
+            "2026-03-01", world.other_deal, "mobile", "banner", "example.com", "US", 1, 0, 0.000001
+        )
+    )
+    response = client.post(f"{API}/deliveries", headers=headers, json={"rows": rows})
+    assert response.status_code == 201, response.text
+    report = _report(
+        client,
+        headers,
+        db,
+        settings,
+        start_date="2026-03-01",
+        end_date="2026-03-01",
+        deal_ids=[world.other_deal],
+        dimensions=["device"],
+    )
+    assert 20 * cap * 1_000_000 > 2**64
+    assert report["summary"]["spend"] == 20 * cap
+    assert [row["spend"] for row in report["data"]] == [20 * cap, 0.0]
+    with db.transaction() as session:
+        account_id = session.get_one(SegmentReport, report["id"]).account_id
+        stored = reports.stored_rows(session=session, account_id=account_id, report_id=report["id"])
+        by_device = reports.breakdowns(stored, ["device"])["device"]
+    assert [row["spend"] for row in by_device] == [20 * cap, 0.0]
 
 
 def test_rounding_rules() -> None:

@@ -57,6 +57,22 @@ def test_the_range_edges_are_accepted(strict: TestClient, headers: dict[str, str
     # by its UTC day too: 2999-12-31T23:59:59-12:00 is 3000-01-01 in UTC
     with pytest.raises(ValidationError, match="expected a date from 1970-01-01 to 2999-12-31"):
         edges.validate_python("2999-12-31T23:59:59-12:00")
+    # and by the UTC instant alone: the day as written once refused an instant in range
+    for inside in (
+        "3000-01-01T13:59:59.999999+14:00",  # 2999-12-31T23:59:59.999999Z
+        "2999-12-31T11:59:59-12:00",
+        "1970-01-01T14:00:00+14:00",  # 1970-01-01T00:00:00Z
+        "1969-12-31T12:00:00-12:00",
+    ):
+        assert edges.validate_python(inside).tzinfo is not None, inside
+    for outside in (
+        "3000-01-01T14:00:00+14:00",
+        "2999-12-31T12:00:00-12:00",
+        "1970-01-01T13:59:59+14:00",
+        "1969-12-31T11:59:59-12:00",
+    ):
+        with pytest.raises(ValidationError, match=RANGE):
+            edges.validate_python(outside)
     with pytest.raises(ValidationError, match="expected date-time, use ISO 8601"):
         edges.validate_python(1_700_000_000)  # a Unix time is not an ISO 8601 date-time
     cid = _campaign(strict, headers)

@@ -530,3 +530,106 @@ def test_a_repeat_of_the_same_json_respaced_or_reordered_is_replayed(
     assert other.status_code == 409
     assert other.json()["error"]["code"] == "IDEMPOTENCY_CONFLICT"
     assert client.get(f"{API}/campaigns", headers=auth).json()["pagination"]["total"] == 1
+
+
+def test_a_segment_stored_twice_before_writes_kept_it_once_is_shown_once(
+    client: TestClient, auth: dict[str, str], db: Database
+) -> None:
+    """Campaigns saved before a repeated segment was kept once still hold it twice: every GET
+    showed it twice. Each read lists it once, at its first place."""
+    first = make_audience(client, auth)
+    second = post(
+        client, "/segments", auth, {"name": "free", "rules": {"field": "email", "op": "exists"}}
+    ).json()["data"]["id"]
+    campaign = make_campaign(client, auth, audience={"included": [first], "excluded": []})
+    cid = campaign["campaignId"]
+    with db.transaction() as session:
+        session.execute(
+            update(Campaign)
+            .where(Campaign.id == uuid.UUID(cid))
+            .values(
+                audience_included=[second, first, second, first],
+                audience_excluded=[second, second],
+            )
+        )
+    url = f"{API}/campaigns/{cid}"
+    shown = client.get(url, headers=auth).json()["data"]["audience"]
+    assert shown == {"included": [second, first], "excluded": [second]}
+    listed = client.get(f"{API}/campaigns", headers=auth).json()["data"]
+    assert [c["audience"] for c in listed if c["campaignId"] == cid] == [shown]
+    summary = client.get(f"{url}/summary", headers=auth).json()["data"]["audience"]
+    assert [ref["id"] for ref in summary["included"]] == [second, first]
+    assert [ref["id"] for ref in summary["excluded"]] == [second]
+
+
+def test_a_send_time_past_the_range_in_utc_is_refused(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """A naive sendAt was range-checked by its local calendar day before its timezone was
+    applied: 2999-12-31T23:30 in Los Angeles (3000-01-01T07:30Z) was stored and scheduled."""
+    late = {"mode": "at", "sendAt": "2999-12-31T23:30:00", "timezone": "America/Los_Angeles"}
+    body = {"name": "late", "channel": "email", "schedule": late}
+    refused = post(client, "/campaigns", auth, body)
+    assert refused.status_code == 422, refused.text
+    message = refused.json()["error"]["message"]
+    assert message.startswith("Invalid value for 'schedule': ")
+    assert "is 3000-01-01T07:30:00.000Z: expected a date from 1970-01-01 to 2999-12-31" in message
+    # the same wall-clock time east of UTC is still 2999-12-31 there: accepted
+    east = {**late, "timezone": "Pacific/Kiritimati"}
+    made = post(client, "/campaigns", auth, {**body, "schedule": east})
+    assert made.status_code == 201, made.text
+    assert made.json()["data"]["schedule"]["sendAt"] == "2999-12-31T09:30:00.000Z"
+
+    cid = published_campaign(client, auth)["campaignId"]
+    path = f"/campaigns/{cid}/schedule"
+    for send_at, timezone in (
+        ("2999-12-31T23:30:00", "America/Los_Angeles"),
+        ("2999-12-31T12:00:00", "Etc/GMT+12"),  # -12:00: exactly 3000-01-01T00:00Z
+        ("2999-12-31T12:00:00-12:00", None),
+        ("3000-01-01T14:00:00+14:00", None),
+    ):
+        response = post(client, path, auth, {"sendAt": send_at, "timezone": timezone})
+        assert response.status_code == 422, (send_at, response.text)
+        assert response.json()["error"]["message"].startswith("Invalid value for 'sendAt': ")
+        assert (
+            "expected a date from 1970-01-01 to 2999-12-31" in response.json()["error"]["message"]
+        )
+    for send_at, timezone in (
+        ("2999-12-31T11:59:59", "Etc/GMT+12"),
+        ("2999-12-31T11:59:59-12:00", None),
+        ("3000-01-01T13:59:59+14:00", None),  # 2999-12-31T23:59:59Z
+    ):
+        response = post(client, path, auth, {"sendAt": send_at, "timezone": timezone})
+        assert response.status_code == 201, (send_at, response.text)
+        assert response.json()["data"]["scheduledFor"] == "2999-12-31T23:59:59.000Z"
+
+
+def test_preflight_warns_of_a_segment_both_included_and_excluded(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    """Exclusion wins, so a segment on both sides adds no one: the audience could reach
+    nobody and preflight said only that the reach was zero, or nothing at all."""
+    segment = make_audience(client, auth)
+    rules = {"all": [{"field": "email", "op": "exists"}]}
+    made = client.post(f"{API}/segments", headers=auth, json={"name": "all", "rules": rules})
+    assert made.status_code == 201, made.text
+    everyone = made.json()["data"]["id"]
+    template = make_template(client, auth)
+    campaign = make_campaign(client, auth, segment_id=segment, template_id=template)
+    cid = campaign["campaignId"]
+    audience = {"included": [segment, everyone], "excluded": [everyone]}
+    patched = client.patch(f"{API}/campaigns/{cid}", headers=auth, json={"audience": audience})
+    assert patched.status_code == 200, patched.text
+    result = post(client, f"/campaigns/{cid}/preflight", auth).json()["data"]
+    overlap = [c for c in result["checks"] if c["id"] == "audience_overlap"]
+    assert overlap == [
+        {
+            "id": "audience_overlap",
+            "status": "warning",
+            "message": f"Segment {everyone} is both included and excluded: exclusion wins, "
+            "so it reaches no one",
+        }
+    ]
+    assert result["status"] in ("warning", "failed")
+    shown = client.get(f"{API}/campaigns/{cid}/summary", headers=auth).json()["data"]["preflight"]
+    assert "audience_overlap" in {c["id"] for c in shown["checks"]}

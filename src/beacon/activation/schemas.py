@@ -42,22 +42,17 @@ NAME_MAX = 200
 DESCRIPTION_MAX = 2000
 
 
-def _country(code: str) -> str:
-    if len(code) != 2 or not code.isupper() or pycountry.countries.get(alpha_2=code) is None:
-        upper = code.upper()
-        hint = codes.hint(upper)
-        if code.isascii() and len(code) == 2 and upper in codes.COUNTRY_CODES:
-            hint = f"upper case: {quoted(upper)}"
-        raise ValueError(f"{quoted(code)} is not an ISO 3166-1 alpha-2 country code ({hint})")
-    return code
-
-
 # ISO 4217 codes that are no money a budget is spent in: the test code, "no currency", the
-# precious metals, and units of account and bond-market units no one pays with.
+# precious metals, units of account and bond-market units no one pays with, and the funds.
 NOT_MONEY = frozenset(
     {"XTS", "XXX"}  # testing, no currency
     | {"XAU", "XAG", "XPT", "XPD"}  # gold, silver, platinum, palladium
     | {"XDR", "XBA", "XBB", "XBC", "XBD", "XSU", "XUA", "XAD"}  # units of account
+    # ISO 4217's fund codes (its "Fund" list): indexed units of account (CLF, COU, MXV, UYI,
+    # UYW, BOV), the WIR cooperative's clearing units (CHE, CHW) and the next-day settlement
+    # dollar (USN). Prices are quoted and paid in the currency beside each (CLP, COP, MXN,
+    # UYU, BOB, CHF, USD); a DSP takes no budget in them.
+    | {"BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW"}
 )
 CURRENCIES = sorted(c.alpha_3 for c in pycountry.currencies if c.alpha_3 not in NOT_MONEY)
 
@@ -83,8 +78,15 @@ def _compact(value: float) -> int | float:
     return int(value) if value.is_integer() and abs(value) <= _EXACT_INTEGERS else value
 
 
+# Every family's one rule (``core.codes``): any case ('gb' as Measure and Orchestrate take it),
+# stored and returned in upper case.
 CountryCode = Annotated[
-    str, AfterValidator(_country), Field(json_schema_extra=codes.country_code_schema())
+    str,
+    AfterValidator(codes.country_code),
+    Field(
+        description=codes.ANY_CASE_COUNTRY_DESCRIPTION,
+        json_schema_extra=codes.any_case_country_code_schema(),
+    ),
 ]
 CurrencyCode = Annotated[
     str,

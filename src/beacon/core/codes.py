@@ -9,7 +9,7 @@ from pydantic import JsonValue
 
 from beacon.core.errors import quoted
 
-# ISO 3166-1 alpha-2, upper case: what every country field accepts.
+# ISO 3166-1 alpha-2, upper case: what every country field stores (`country_code` reads any case).
 COUNTRY_CODES: list[str] = sorted(str(c.alpha_2) for c in pycountry.countries)
 # What a refused country code is told, in every family: the code most often meant wrongly
 # ("UK" is reserved, not assigned) by name, any other by example.
@@ -18,11 +18,6 @@ COUNTRY_HINT = "such as 'GB'"
 # Two ASCII letters and nothing else: str.upper() alone would turn "ß" into "SS" (South
 # Sudan) and "ﬆ" into "ST", and str.strip() would take a no-break or em space around a code.
 _TWO_LETTERS = re.compile(r"[A-Za-z]{2}")
-
-
-def country_code_schema() -> dict[str, JsonValue]:
-    """``json_schema_extra`` stating that a string is one of ``COUNTRY_CODES``."""
-    return {"enum": list[JsonValue](COUNTRY_CODES)}
 
 
 # What a field ``country_code`` validates says of itself (its schema lists the codes in upper

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Annotated
 
 from pydantic import (
@@ -73,14 +73,26 @@ EARLIEST = date(1970, 1, 1)
 LATEST = date(2999, 12, 31)
 
 
-def check_in_range(value: date) -> date:
-    """``value`` if it lies within ``EARLIEST``..``LATEST`` (a date-time by its own calendar
-    day, and by its UTC day when it has a zone); a validation error naming the range otherwise."""
+# The same range as instants: from the first moment of EARLIEST to the last of LATEST, in UTC.
+FIRST_INSTANT = datetime.combine(EARLIEST, time.min, tzinfo=UTC)
+LAST_INSTANT = datetime.combine(LATEST, time.max, tzinfo=UTC)
+RANGE_PROBLEM = f"expected a date from {EARLIEST.isoformat()} to {LATEST.isoformat()}"
+
+
+def in_range(value: date) -> bool:
+    """Whether ``value`` lies within ``EARLIEST``..``LATEST``: a date or a naive date-time by
+    its own calendar day, an aware date-time as the instant it is, in UTC, whatever its offset
+    (2999-12-31T23:30-08:00 is 3000-01-01T07:30Z: out; 3000-01-01T09:00+14:00 is in)."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        # aware datetimes compare as instants, without a conversion that could overflow
+        return FIRST_INSTANT <= value <= LAST_INSTANT
     day = value.date() if isinstance(value, datetime) else value
-    in_range = EARLIEST <= day <= LATEST
-    if in_range and isinstance(value, datetime) and value.tzinfo is not None:
-        in_range = EARLIEST <= as_utc(value).date() <= LATEST  # no overflow: the day is in range
-    if not in_range:
+    return EARLIEST <= day <= LATEST
+
+
+def check_in_range(value: date) -> date:
+    """``value`` if it is ``in_range``; a validation error naming the range otherwise."""
+    if not in_range(value):
         raise PydanticCustomError(
             "date_range",
             "expected a date from {earliest} to {latest}",

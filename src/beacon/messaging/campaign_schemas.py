@@ -11,7 +11,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
-from beacon.core.timefmt import ISODateTime, UTCMillis
+from beacon.core.timefmt import RANGE_PROBLEM, ISODateTime, UTCMillis, in_range, iso_millis
 from beacon.messaging.campaigns.clock import resolve_local_time
 from beacon.messaging.schemas import TIMEZONES, Channel, InModel, OutModel, check_timezone
 
@@ -27,10 +27,19 @@ AUDIENCE_MAX = 50
 
 
 def local_to_utc(value: datetime | None, timezone: str) -> datetime | None:
-    """A naive ``sendAt`` is wall-clock time in the campaign's timezone (DST-aware)."""
+    """A naive ``sendAt`` is wall-clock time in the campaign's timezone (DST-aware); ValueError
+    when that instant is out of the accepted range in UTC."""
     if value is None:
         return None
-    return resolve_local_time(value, timezone)
+    utc = resolve_local_time(value, timezone)
+    # ISODateTime checked a naive value by its own calendar day, before its zone was known:
+    # 2999-12-31T23:30 in America/Los_Angeles passed, and is 3000-01-01T07:30Z.
+    if not in_range(utc):
+        raise ValueError(
+            f"sendAt {value.isoformat()} in {timezone} is {iso_millis(utc)}: {RANGE_PROBLEM} "
+            "(in UTC)"
+        )
+    return utc
 
 
 class AudienceIn(InModel):

@@ -10,20 +10,24 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from beacon.activation.models import Delivery, DeliveryBatch, SegmentReport, SegmentReportRow
-from beacon.core.db import slices
+from beacon.core.db import hold_rows, slices
 
 CHUNK = 1000
+_MICROS = 1_000_000  # spend is stored in millionths of its unit
 
 # --- Deliveries ----------------------------------------------------------------------------
 
 
 def batch_for_update(session: Session, *, account_id: int, batch_id: str) -> DeliveryBatch | None:
-    """The account's batch called ``batch_id``, row-locked until commit."""
-    return session.scalar(
-        select(DeliveryBatch)
-        .where(DeliveryBatch.account_id == account_id, DeliveryBatch.batch_id == batch_id)
-        .with_for_update()
-    )
+    """The account's batch called ``batch_id``, locked until commit (``hold_rows``)."""
+    where = (DeliveryBatch.account_id == account_id, DeliveryBatch.batch_id == batch_id)
+    # On SQLite a plain read runs outside any transaction, and the savepoint that creates a
+    # new batch was the outermost one, so its release committed the batch with no rows yet:
+    # an overlapping post of the same new batch_id read row_count 0 (201, replaced_rows 0).
+    # Holding the writer's lock first makes overlapping posts take turns, as PostgreSQL's
+    # row lock and unique index make them.
+    hold_rows(session, DeliveryBatch, *where)
+    return session.scalar(select(DeliveryBatch).where(*where))
 
 
 def clear_batch(session: Session, *, batch_pk: int) -> None:
@@ -90,11 +94,16 @@ def delivery_totals(
     """Sums of impressions, clicks and spend (micros) grouped by ``dimensions``, in order; the
     first ``limit`` groups when given."""
     keys = [_DIMENSION_COLUMNS[d] for d in dimensions]
+    # Spend is summed as whole units and micros apart, joined here in Python: a row's spend
+    # may be 10**18 micros (MAX_ROW_COUNT units), so ten rows overflow SQLite's 64-bit SUM()
+    # ("integer overflow"), while each part's sum stays inside it for as many rows as the
+    # counts' sums do. TOTAL() would not overflow but is a float, inexact past 2**53 micros.
     query = select(
         *keys,
         func.coalesce(func.sum(Delivery.impressions), 0),
         func.coalesce(func.sum(Delivery.clicks), 0),
-        func.coalesce(func.sum(Delivery.spend_micros), 0),
+        func.coalesce(func.sum(Delivery.spend_micros // _MICROS), 0),
+        func.coalesce(func.sum(Delivery.spend_micros % _MICROS), 0),
     ).where(
         Delivery.account_id == account_id,
         Delivery.deal_id.in_(list(deal_ids)),
@@ -112,7 +121,10 @@ def delivery_totals(
         query = query.group_by(*keys).order_by(*keys)
     if limit is not None:
         query = query.limit(limit)
-    return [tuple(row) for row in session.execute(query).all()]
+    return [
+        (*row, int(units) * _MICROS + int(micros))
+        for *row, units, micros in session.execute(query).all()
+    ]
 
 
 def add_report_rows(session: Session, *, report_id: int, rows: list[str]) -> None:

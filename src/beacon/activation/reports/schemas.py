@@ -63,6 +63,8 @@ DELIVERY_CSV_PATTERN = (
 
 # A row's counts and spend: a trillion is far past any real day of one deal, and keeps the sums
 # of a million rows inside a 64-bit integer (an unbounded count overflowed the database: 500).
+# Spend is stored in micros (10**18 at most a row), so reports sum its whole units and its
+# micros apart (``repository.delivery_totals``): ten capped rows overflow a single SUM().
 MAX_ROW_COUNT = 10**12
 
 

@@ -257,11 +257,17 @@ def run_report(*, session: Session, report: SegmentReport, max_rows: int) -> Non
             keys = {d: _wire(v) for d, v in zip(dimensions, values, strict=False)}
             imp, clk, spd = values[len(dimensions) :]
             row = {**keys, **metrics(impressions=int(imp), clicks=int(clk), spend_micros=int(spd))}
-            rows.append(orjson.dumps({**row, SPEND_MICROS: int(spd)}).decode())
+            rows.append(orjson.dumps({**row, SPEND_MICROS: _json_int(int(spd))}).decode())
     report_repository.add_report_rows(session, report_id=report.id, rows=rows)
     report.deal_ids = _dump(deal_ids)
     report.summary = orjson.dumps(summary).decode()
     report.row_count = len(rows)
+
+
+def _json_int(value: int) -> int | str:
+    """``value`` as orjson writes it: an integer within 64 bits, else its digits (twenty rows of
+    the most spend a row takes sum past 2**64 micros); readers take ``int()`` of either."""
+    return value if -(2**63) <= value < 2**64 else str(value)
 
 
 def _wire_row(row: dict[str, Any]) -> dict[str, Any]:

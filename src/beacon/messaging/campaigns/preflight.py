@@ -52,6 +52,25 @@ def _reach(session: Session, campaign: Campaign, settings: Settings) -> tuple[di
     return _check("audience_reach", "passed", f"{_contacts(count)} reachable"), count
 
 
+def _overlap(campaign: Campaign) -> list[dict[str, str]]:
+    """A warning when a segment is both included and excluded: exclusion wins, so that
+    segment adds nobody (and the audience may reach no one), which nothing else said."""
+    excluded = set(campaign.audience_excluded or [])
+    both = [s for s in dict.fromkeys(campaign.audience_included or []) if s in excluded]
+    if not both:
+        return []
+    segments_named = ", ".join(both)
+    return [
+        _check(
+            "audience_overlap",
+            "warning",
+            f"Segment{'s' if len(both) > 1 else ''} {segments_named} "
+            f"{'are' if len(both) > 1 else 'is'} both included and excluded: exclusion wins, "
+            f"so {'they reach' if len(both) > 1 else 'it reaches'} no one",
+        )
+    ]
+
+
 def _contacts(count: int) -> str:
     return f"{count:,} contact" + ("" if count == 1 else "s")
 
@@ -208,6 +227,7 @@ def run_preflight(
     reach_check, reach = _reach(session, campaign, settings)
     checks = [
         reach_check,
+        *_overlap(campaign),
         *_template_checks(session, campaign, template, base_url),
         *_channel_checks(session, campaign, template, reach, settings),
         _schedule(campaign),

@@ -333,7 +333,12 @@ def schedule_campaign(
     )
     _require_published(campaign)
     tz = data.timezone or campaign.timezone
-    send_at = local_to_utc(data.send_at, tz)
+    try:
+        send_at = local_to_utc(data.send_at, tz)
+    except ValueError as exc:
+        raise ValidationFailed(
+            f"Invalid value for 'sendAt': {exc}", details={"field": "sendAt"}
+        ) from None
     assert send_at is not None
     if send_at <= utcnow():
         raise ValidationFailed(
