@@ -92,6 +92,13 @@ def _number(value: object) -> str:
     return f"{int(value):,}"  # type: ignore[call-overload]
 
 
+def _amount(value: object) -> str:
+    """Spend or eCPM (no currency of its own): two decimals and thousands separators."""
+    if value is None:
+        return "—"
+    return f"{value:,.2f}"
+
+
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -119,7 +126,8 @@ templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters.update(number=_number, percent=_percent, iso=_iso, utc_text=_utc_text)
+templates.filters.update(number=_number, amount=_amount, percent=_percent)
+templates.filters.update(iso=_iso, utc_text=_utc_text)
 templates.filters.update(value_text=_value_text)
 # Stored domains and URL hosts are IDNA ASCII (xn--...): pages show them as people write them.
 templates.filters.update(domain=idn.unicode_domain, display_url=idn.unicode_url)
