@@ -16,6 +16,7 @@ from tests.activation.helpers import (
 )
 from tests.console.in_process import member, sign_in
 
+from beacon.console import web
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.permissions import Role
@@ -152,3 +153,45 @@ def test_a_segment_reports_money_has_thousands_separators_like_every_other_numbe
         assert [cells[1:] for cells in _cells(page.text, table)] == [expected], table
     assert '<dd id="sum-spend">1,234,567.89</dd>' in page.text
     assert '<dd id="sum-ecpm">1,000.00</dd>' in page.text
+
+
+def test_counts_agree_with_their_words() -> None:
+    assert [web.counted(n, "row") for n in (0, 1, 2, 12_000)] == [
+        "0 rows",
+        "1 row",
+        "2 rows",
+        "12,000 rows",
+    ]
+    assert [web.plural("matches", n, "match") for n in (1, 5)] == ["matches", "match"]
+
+
+def test_one_delivery_row_reads_1_row_from_its_check_to_its_notice(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings
+) -> None:
+    # The deliveries page said "one.csv: 1 rows", "Store 1 rows" and "stored: 1 rows".
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+    deal = issued_deal(client, headers, db, settings, [segment["id"]])["deal_id"]
+    csv_text = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-15,{deal},desktop,banner,nytimes.com,US,1,1,0.5\n"
+    )
+    token = sign_in(client, member(db, "analyst@acme.example.com", Role.analyst))
+
+    checked = client.post(
+        "/app/activate/deliveries/preview",
+        data={"csrf_token": token},
+        files={"file": ("one.csv", csv_text.encode(), "text/csv")},
+    )
+    stored = client.post(
+        "/app/activate/deliveries", data={"csrf_token": token, "csv_text": csv_text}
+    )
+
+    assert checked.status_code == 200, checked.text
+    assert "one.csv: 1 row</h2>" in checked.text
+    assert "<h3>First row</h3>" in checked.text
+    assert ">Store 1 row</button>" in checked.text
+    assert stored.status_code == 200
+    assert "stored: 1 row, 1 impression, 1 click, 0.50 spend" in stored.text
+    assert "1 rows" not in checked.text + stored.text
