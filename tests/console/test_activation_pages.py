@@ -10,11 +10,13 @@ from tests.activation.helpers import (
     PAGES,
     built_segment,
     classify_pages,
+    issued_deal,
     run_jobs,
     upload_inventory,
 )
 from tests.console.in_process import member, sign_in
 
+from beacon.console import web
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.permissions import Role
@@ -105,3 +107,91 @@ def test_the_activation_form_posted_again_after_its_deal_was_issued_makes_no_sec
         "/app/activate/activations", data={**form, "form_nonce": "old"}, follow_redirects=False
     )
     assert stale.status_code == 422 and "out of date" in stale.text
+
+
+def _cells(html: str, table: str) -> list[list[str]]:
+    body = re.search(rf'<table id="{table}">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert body is not None, f"no table {table}"
+    rows = re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in rows]
+
+
+def test_a_segment_reports_money_has_thousands_separators_like_every_other_number(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings
+) -> None:
+    # Impressions read "1,234,567" beside a spend of "1234567.89" and an eCPM of "1000.00".
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+    deal = issued_deal(client, headers, db, settings, [segment["id"]])["deal_id"]
+    row = {"date": "2026-01-15", "deal_id": deal, "device": "desktop", "format": "banner"}
+    row |= {"domain": "nytimes.com", "geo": "US"}
+    row |= {"impressions": 1_234_567, "clicks": 12_345, "spend": 1_234_567.89}
+    stored = client.post(
+        "/v1/clsfy/deliveries", headers=headers, json={"batch_id": "big", "rows": [row]}
+    )
+    assert stored.status_code == 201, stored.text
+    report = client.post(
+        "/v1/clsfy/reports",
+        headers=headers,
+        json={
+            "segment_ids": [segment["id"]],
+            "start_date": "2026-01-01",
+            "end_date": "2026-01-31",
+            "dimensions": ["date", "device", "format", "domain"],
+        },
+    )
+    assert report.status_code == 201, report.text
+    run_jobs(db, settings)
+    sign_in(client, member(db, "analyst@acme.example.com", Role.analyst))
+
+    page = client.get(f"/app/activate/reports/{report.json()['id']}")
+
+    assert page.status_code == 200
+    expected = ["1,234,567", "12,345", "1,234,567.89", "1.0%", "1,000.00"]
+    for table in ("by-date", "by-device", "by-format", "by-domain"):
+        assert [cells[1:] for cells in _cells(page.text, table)] == [expected], table
+    assert '<dd id="sum-spend">1,234,567.89</dd>' in page.text
+    assert '<dd id="sum-ecpm">1,000.00</dd>' in page.text
+
+
+def test_counts_agree_with_their_words() -> None:
+    assert [web.counted(n, "row") for n in (0, 1, 2, 12_000)] == [
+        "0 rows",
+        "1 row",
+        "2 rows",
+        "12,000 rows",
+    ]
+    assert [web.plural("matches", n, "match") for n in (1, 5)] == ["matches", "match"]
+
+
+def test_one_delivery_row_reads_1_row_from_its_check_to_its_notice(
+    client: TestClient, headers: dict[str, str], db: Database, settings: Settings
+) -> None:
+    # The deliveries page said "one.csv: 1 rows", "Store 1 rows" and "stored: 1 rows".
+    classify_pages(db)
+    upload_inventory(client, headers, list(PAGES))
+    segment = built_segment(client, headers, db, settings, {"iab_categories": ["IAB19"]})
+    deal = issued_deal(client, headers, db, settings, [segment["id"]])["deal_id"]
+    csv_text = (
+        "date,deal_id,device,format,domain,geo,impressions,clicks,spend\n"
+        f"2026-01-15,{deal},desktop,banner,nytimes.com,US,1,1,0.5\n"
+    )
+    token = sign_in(client, member(db, "analyst@acme.example.com", Role.analyst))
+
+    checked = client.post(
+        "/app/activate/deliveries/preview",
+        data={"csrf_token": token},
+        files={"file": ("one.csv", csv_text.encode(), "text/csv")},
+    )
+    stored = client.post(
+        "/app/activate/deliveries", data={"csrf_token": token, "csv_text": csv_text}
+    )
+
+    assert checked.status_code == 200, checked.text
+    assert "one.csv: 1 row</h2>" in checked.text
+    assert "<h3>First row</h3>" in checked.text
+    assert ">Store 1 row</button>" in checked.text
+    assert stored.status_code == 200
+    assert "stored: 1 row, 1 impression, 1 click, 0.50 spend" in stored.text
+    assert "1 rows" not in checked.text + stored.text

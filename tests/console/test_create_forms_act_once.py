@@ -218,3 +218,35 @@ def test_remove_pressed_twice_is_done_and_another_accounts_member_stays_404(
                 data={"csrf_token": csrf, "form_nonce": nonce},
             )
             assert refused.status_code == 404
+
+
+def test_remove_from_a_second_tab_is_done_but_not_for_another_session(
+    client: TestClient, db: Database
+) -> None:
+    # The members page open in two tabs (two forms, two nonces): Remove in the first removed
+    # the member, Remove in the second answered "Page not found".
+    member(db, "bob@acme.example.com", Role.viewer)
+    csrf = sign_in(client, member(db, "admin@acme.example.com", Role.admin))
+    bob = _user_id(db, "bob@acme.example.com")
+    action = f"/app/settings/members/{bob}/remove"
+
+    def tab() -> dict[str, str]:
+        form = re.search(
+            rf'action="{action}">(.*?)</form>', client.get("/app/settings/members").text, re.S
+        )
+        assert form is not None
+        return {"csrf_token": csrf, "form_nonce": _nonce(form.group(1))}
+
+    first, second = tab(), tab()
+    assert first["form_nonce"] != second["form_nonce"]
+    for posted in (first, second):
+        done = client.post(action, data=posted, follow_redirects=False)
+        assert done.status_code == 303, done.text[-800:]
+        assert done.headers["location"] == "/app/settings/members?done=removed"
+    page = client.get("/app/settings/members?done=removed")
+    assert page.status_code == 200 and "bob@acme.example.com" not in page.text
+
+    # Another admin's session did not remove bob: to it, he is any unknown member, a 404.
+    other = sign_in(client, member(db, "admin2@acme.example.com", Role.admin))
+    refused = client.post(action, data={"csrf_token": other, "form_nonce": "m" * 43})
+    assert refused.status_code == 404

@@ -112,6 +112,54 @@ def test_the_page_is_the_same_whether_or_not_the_email_has_a_sign_in(
         assert session.scalar(select(User).where(User.email == NEWCOMER)) is None
 
 
+def _autocomplete(html: str) -> str:
+    found = re.search(r'<input id="field-password"[^>]* autocomplete="([^"]+)"', html)
+    assert found, "no password field on the page"
+    return found.group(1)
+
+
+def test_the_password_field_is_a_new_password_unless_the_person_says_they_have_a_sign_in(
+    db: Database, client: TestClient
+) -> None:
+    # The field said autocomplete="current-password" to everyone: a newcomer creating their
+    # password got no offer from their password manager to make and save one. The page may not
+    # decide by the email (see above), so the person does: a link for a sign-in they have.
+    _user(db, EXISTING, "acme")
+    inviter = _inviter(db)
+    tokens = {email: _invite(db, inviter, email) for email in (EXISTING, NEWCOMER)}
+
+    for email, token in tokens.items():
+        offered = client.get(f"/app/invite/{token}")
+        assert _autocomplete(offered.text) == "new-password", email
+        assert f'href="/app/invite/{token}?sign_in=1"' in offered.text
+        signing_in = client.get(f"/app/invite/{token}?sign_in=1")
+        assert _autocomplete(signing_in.text) == "current-password", email
+        assert f'action="/app/invite/{token}?sign_in=1"' in signing_in.text
+    refused = client.post(
+        f"/app/invite/{tokens[EXISTING]}?sign_in=1",
+        data={
+            "name": "E",
+            "password": "not the password at all",
+            "csrf_token": _csrf(client.get(f"/app/invite/{tokens[EXISTING]}?sign_in=1").text),
+        },
+    )
+    assert refused.status_code == 400
+    assert _autocomplete(refused.text) == "current-password"  # the answer keeps their choice
+    # Either form joins either person: the choice only tells the browser what the field is.
+    assert _post(client, tokens[NEWCOMER], name="Nia", password=PASSWORD).status_code == 303
+    accepted = client.post(
+        f"/app/invite/{tokens[EXISTING]}?sign_in=1",
+        data={
+            "name": "E",
+            "password": PASSWORD,
+            "csrf_token": _csrf(client.get(f"/app/invite/{tokens[EXISTING]}?sign_in=1").text),
+        },
+        follow_redirects=False,
+    )
+    assert accepted.status_code == 303
+    assert _accounts(db, EXISTING) == ["acme", "evil"]
+
+
 def test_an_existing_user_accepts_with_their_password_once(
     db: Database, client: TestClient
 ) -> None:

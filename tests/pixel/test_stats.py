@@ -150,6 +150,10 @@ def test_dimension_selects_breakdowns_and_top_limits_rows(
         {"domain": "www.nytimes.com", "device": "desktop"},  # full grain
         {"domain": "nytimes.com,bbc.com", "country": "GB", "device": ["mobile", "desktop"]},
         {"device": "mobile,desktop"},  # comma-separated, as the document says (it was a 422)
+        # Device and country without a domain: bots and AI agents read 0 (the console's
+        # dashboard showed "0 bots" for a country and device whose bot hits it had counted).
+        {"device": "desktop", "country": "US"},
+        {"device": ["mobile", "desktop"], "country": ["GB", "US"]},
     ],
 )
 def test_filters_match_a_brute_force_count(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, Response
+from starlette.routing import Match
 
 from beacon.console import pages, web
 from beacon.core.errors import NotFound
@@ -37,3 +39,36 @@ def static_file(path: str) -> Response:
 
 for page_router in pages.routers():
     router.include_router(page_router)
+
+
+def _section_root(section: str) -> None:
+    """``/app/<section>`` (``/app/settings``, ``/app/pixel``: what a person shortens a page's
+    address to) opens the section's first page the viewer's navigation offers."""
+
+    def open_first_page(viewer: web.CurrentViewer) -> Response:
+        for item in (item for nav in pages.nav_sections(viewer) for item in nav.items):
+            if item.href.startswith(f"{web.PREFIX}/{section}/"):
+                return web.redirect(item.href)
+        raise NotFound(f"No page of /app/{section} is open to your role")
+
+    router.add_api_route(f"/{section}", open_first_page, methods=["GET"])
+
+
+for section in sorted({item.href.split("/")[2] for item in pages.nav_items()}):
+    _section_root(section)
+
+
+# Last, so that every page's own route is tried first.
+@router.api_route("/{path:path}/", methods=["GET", "POST"])
+def without_trailing_slash(request: Request, path: str) -> Response:
+    """A console path with a trailing slash (typed, or kept by a bookmark): 308 to the page
+    without it, query string kept (POST stays a POST). A relative Location, never an absolute
+    http:// URL (a downgrade behind TLS). The JSON APIs keep their 404 naming the bare path."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    bare = raw.decode("latin-1").rstrip("/")
+    scope = {**request.scope, "path": request.url.path.rstrip("/")}
+    if not any(route.matches(scope)[0] != Match.NONE for route in request.app.routes):
+        raise HTTPException(404)  # the usual "No route matches ..." page
+    query = request.url.query
+    location = bare + (f"?{query}" if query else "")
+    return web.with_headers(Response(status_code=308, headers={"location": location}))

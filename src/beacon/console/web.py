@@ -93,6 +93,24 @@ def _number(value: object) -> str:
     return f"{int(value):,}"  # type: ignore[call-overload]
 
 
+def _amount(value: object) -> str:
+    """Spend or eCPM (no currency of its own): two decimals and thousands separators."""
+    if value is None:
+        return "—"
+    return f"{value:,.2f}"
+
+
+def plural(word: str, count: int, many: str = "") -> str:
+    """``word`` as it reads after ``count``: "1 row", "2 rows" (``many`` when adding an s will
+    not do: "1 URL matches", "2 URLs match" is ``plural("matches", n, "match")``)."""
+    return word if count == 1 else (many or word + "s")
+
+
+def counted(count: int, word: str, many: str = "") -> str:
+    """``count`` with thousands separators and ``word`` agreeing with it: "1 row", "12,000 rows"."""
+    return f"{_number(count)} {plural(word, count, many)}"
+
+
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value * 100:.1f}%"
 
@@ -120,7 +138,8 @@ templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters.update(number=_number, percent=_percent, iso=_iso, utc_text=_utc_text)
+templates.filters.update(number=_number, amount=_amount, percent=_percent)
+templates.filters.update(iso=_iso, utc_text=_utc_text, plural=plural, counted=counted)
 templates.filters.update(value_text=_value_text)
 # Stored domains and URL hosts are IDNA ASCII (xn--...): pages show them as people write them.
 templates.filters.update(domain=idn.unicode_domain, display_url=idn.unicode_url)

@@ -80,6 +80,15 @@ def once(
     return made
 
 
+def made_by(*, session: Session, console_session_id: int, created_ref: str) -> bool:
+    """Whether any form this console session posted in the last ``KEPT_FOR`` made
+    ``created_ref`` (another tab's form of the same person, whose nonce differs)."""
+    since = utcnow() - KEPT_FOR
+    return repository.form_made(
+        session, session_id=console_session_id, created_ref=created_ref, since=since
+    )
+
+
 def _earlier(session: Session, *, console_session_id: int, nonce: str) -> NotCreated:
     used = repository.form_nonce(session, hash_secret(nonce))
     if used is None or used.session_id != console_session_id:

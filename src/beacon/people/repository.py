@@ -272,6 +272,16 @@ def form_nonce(session: Session, nonce_hash: str) -> ConsoleFormNonce | None:
     return session.scalar(select(ConsoleFormNonce).where(ConsoleFormNonce.nonce_hash == nonce_hash))
 
 
+def form_made(session: Session, *, session_id: int, created_ref: str, since: datetime) -> bool:
+    """Whether a form the console session posted since ``since`` made ``created_ref``."""
+    statement = select(ConsoleFormNonce.id).where(
+        ConsoleFormNonce.session_id == session_id,
+        ConsoleFormNonce.created_ref == created_ref,
+        ConsoleFormNonce.created_at >= since,
+    )
+    return session.scalar(statement.limit(1)) is not None
+
+
 def prune_form_nonces(session: Session, *, before: datetime) -> None:
     """Delete the posted forms recorded before ``before``."""
     session.execute(delete(ConsoleFormNonce).where(ConsoleFormNonce.created_at < before))

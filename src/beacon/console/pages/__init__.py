@@ -66,9 +66,14 @@ def routers() -> list[APIRouter]:
     return [module.router for module in _modules()]
 
 
+def nav_items() -> list[NavItem]:
+    """Every page module's navigation items, whoever may see them."""
+    return [item for module in _modules() for item in getattr(module, "NAV", ())]
+
+
 def nav_sections(viewer: Viewer) -> list[NavSection]:
     """The navigation the viewer's role may use, grouped by family in the families' order."""
-    items = [item for module in _modules() for item in getattr(module, "NAV", ())]
+    items = nav_items()
     sections = []
     for family in FAMILIES:
         allowed = sorted(

@@ -155,7 +155,15 @@ def _invite_form(
     response = web.render(
         request,
         "accept_invite.html",
-        {"invite": view, "token": token, "errors": errors or {}, "name": name, "login_csrf": csrf},
+        {
+            "invite": view,
+            "token": token,
+            "errors": errors or {},
+            "name": name,
+            "login_csrf": csrf,
+            # The person's own answer (the link under the form), never the database's.
+            "have_sign_in": request.query_params.get("sign_in") == "1",
+        },
         status=status,
     )
     web.set_cookie(response, settings, web.LOGIN_CSRF_COOKIE, csrf)

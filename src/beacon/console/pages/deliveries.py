@@ -107,8 +107,13 @@ def store(
             raise
         return _page(request, viewer, {"errors": {"file": exc.message}}, 422)
     notice = (
-        f"Batch {receipt.batch_id} stored: {receipt.rows} rows, {receipt.impressions:,} "
-        f"impressions, {receipt.clicks:,} clicks, {receipt.spend:,.2f} spend"
-        + (f" (replaced {receipt.replaced_rows} rows)" if receipt.replaced_rows else "")
+        f"Batch {receipt.batch_id} stored: {web.counted(receipt.rows, 'row')}, "
+        f"{web.counted(receipt.impressions, 'impression')}, {web.counted(receipt.clicks, 'click')}, "
+        f"{receipt.spend:,.2f} spend"
+        + (
+            f" (replaced {web.counted(receipt.replaced_rows, 'row')})"
+            if receipt.replaced_rows
+            else ""
+        )
     )
     return web.redirect(f"{web.PREFIX}/activate/deliveries?{web.notice_query(viewer, notice)}")

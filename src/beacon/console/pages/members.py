@@ -11,7 +11,7 @@ from beacon.console import web
 from beacon.console.pages import NavItem
 from beacon.console.pages import _forms as forms
 from beacon.core.deps import AppSettings, DbSession
-from beacon.core.errors import Conflict, ValidationFailed
+from beacon.core.errors import Conflict, NotFound, ValidationFailed
 from beacon.core.ids import id_path
 from beacon.core.permissions import Action, Role, outranks_or_equals
 from beacon.people import form_nonces, invitations, mail
@@ -108,9 +108,10 @@ def remove_member(
     session: DbSession,
     form_nonce: FormText = "",
 ) -> Response:
-    """Remove a member. Remove pressed twice (a double click, the back button) is done: the
-    form's nonce shows this session removed them from this account (the membership row is
-    gone, so nothing else can tell them from another account's member, still a 404)."""
+    """Remove a member. Remove pressed twice (a double click, the back button, or the same
+    page open in two tabs) is done: the form's nonce, or another form of this session, shows
+    this session removed them from this account (the membership row is gone, so nothing else
+    can tell them from another account's member, still a 404)."""
     removed = f"{viewer.member.account_id}/{user_id}"
 
     def remove() -> None:
@@ -128,6 +129,11 @@ def remove_member(
             remove()  # a page without a usable nonce (an older Beacon's): as it always did
     except Conflict as exc:
         return _members(request, viewer, session, error=exc.message, status=409)
+    except NotFound:
+        if not form_nonces.made_by(
+            session=session, console_session_id=viewer.signed_in.session_id, created_ref=removed
+        ):
+            raise
     if user_id == viewer.member.user_id:
         return web.redirect(web.PREFIX + "/")
     return web.redirect(web.PREFIX + "/settings/members?done=removed")
