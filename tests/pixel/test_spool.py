@@ -216,13 +216,15 @@ def test_quarantined_segments_and_refused_hits_replay_as_sealed_segments(tmp_pat
     refusing = spool.seal()
     assert refusing is not None
     spool.quarantine(poison)
-    aside = spool.set_aside(refusing, segment_id="x", refused=[(b'["gif", 3]', "too long")])
+    partial = spool.set_aside(refusing, segment_id="x", refused=[(b'["gif", 3]', "too long")])
+    assert spool.quarantined() == [tmp_path / "quarantine" / poison.name]  # not committed yet
+    aside = spool.promote(partial)  # committed
     refusing.unlink()
     assert spool.quarantined() == sorted([tmp_path / "quarantine" / poison.name, aside])
     assert spool.sealed_segments() == []
 
     assert spool.replay(poison.name) == poison  # as it was: the same segment id
-    replayed = spool.replay(aside.name)
+    replayed = spool.replay(aside.name, processed=lambda segment: segment == "x")
     assert replayed.suffix == ".seg" and replayed in spool.sealed_segments()
     assert list(read_segment(replayed)) == [b'["gif", 3]']
     assert list(read_segment(poison)) == [b'["gif", 1]', b'["gif", 2]']
