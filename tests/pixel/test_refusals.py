@@ -8,19 +8,19 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.pixel import consumer
+from beacon.pixel import consumer, refusals
 from beacon.pixel.collector_models import PixelSpoolSegment
 from beacon.pixel.models import PixelRollup
 from beacon.pixel.spool import QUARANTINE_DIR, Spool
@@ -406,6 +406,70 @@ def _after_commit_of_refusals(pipeline: Any, error: BaseException) -> Iterator[N
     finally:
         event.remove(Session, "after_commit", fail)
         del pipeline.spool.set_aside
+
+
+def test_a_segment_of_refused_hits_is_set_aside_with_bounded_work(
+    client: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    nul_refused: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every hit refused (an enrichment regression): the bisection ran a savepoint per key
+    # and as many again, hundreds in one transaction holding its locks (and, past 64,
+    # overflowing PostgreSQL's subtransaction cache, which slows the whole server).
+    cid = _campaign(client, headers)
+    pipeline = pixel_app.state.pixel
+    enricher = pipeline.consumer.enricher
+    count_key = enricher.count_key
+
+    def nul_in_every_url(record: bytes) -> Any:
+        key = count_key(record)
+        return key._replace(url=key.url + "\x00")
+
+    monkeypatch.setattr(enricher, "count_key", nul_in_every_url)
+    for i in range(150):
+        _hit(client, cid, f"https://www.example.com/page-{i}")
+    savepoints = []
+
+    def count(_: Session, transaction: Any) -> None:
+        if transaction.nested:
+            savepoints.append(1)
+
+    event.listen(Session, "after_transaction_create", count)
+    try:
+        result = pipeline.flush()
+    finally:
+        event.remove(Session, "after_transaction_create", count)
+    assert len(savepoints) <= 64  # refusals.MAX_SAVEPOINTS, PostgreSQL's subxact cache
+    assert (result.counted, result.failed, dict(result.rejected)) == (0, 0, {"quarantined": 150})
+    assert pipeline.spool.sealed_segments() == [] and _counted(db) == 0
+    aside = _set_aside(pipeline.spool.directory)
+    assert len(aside) == 150 and all(nul_refused in line["error"] for line in aside[:3])
+    assert any(refusals.UNTRIED in line["error"] for line in aside)
+
+
+class _Savepoints:
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def begin_nested(self) -> contextlib.AbstractContextManager[None]:
+        self.tries += 1
+        return contextlib.nullcontext()
+
+
+def test_the_half_after_an_accepted_half_is_split_without_a_try() -> None:
+    session = _Savepoints()
+    units = list(range(1024))
+
+    def write(batch: Any) -> None:
+        if 1023 in batch:
+            raise DataError("INSERT", None, Exception("integer out of range"))
+
+    refused = refusals.isolate(cast(Any, session), units, write, refusals.Budget())
+    assert refused == {1023: "integer out of range"}
+    assert session.tries == 11  # the whole, then the first half of each of 10 levels
 
 
 def test_quarantine_files_are_private_and_their_renames_durable(

@@ -319,8 +319,13 @@ class SpoolConsumer:
                 # First, as in `_write`: a concurrent duplicate fails before any increment, and
                 # on SQLite the write opens the transaction the savepoints below nest in.
                 row = repository.record_segment(session, segment_id=segment_id, hits=0, rejected=0)
+                budget = refusals.Budget()
                 refused_keys = refusals.isolate(
-                    session, list(counts), lambda keys: increment(session, _only(counts, keys))
+                    session,
+                    list(counts),
+                    lambda keys: increment(session, _only(counts, keys)),
+                    budget,
+                    keep=refusals.VIEW_SAVEPOINTS,
                 )
                 for key in refused_keys:
                     del counts[key]
@@ -329,6 +334,7 @@ class SpoolConsumer:
                     session,
                     views.idents(),
                     lambda ids: viewability.record(session, views.only(ids)),
+                    budget,
                 )
                 reasons: dict[object, str] = dict([*refused_keys.items(), *refused_views.items()])
                 records = [
