@@ -245,12 +245,12 @@ class Spool:
                     continue  # a flusher is counting the segment: the file is its own
                 try:
                     segment = refused_segment_id(partial)
+                    if segment is not None and processed(segment):
+                        promoted.append(self.promote(partial))
+                    else:
+                        partial.unlink()
                 except FileNotFoundError:
-                    continue  # its flusher settled it meanwhile
-                if segment is not None and processed(segment):
-                    promoted.append(self.promote(partial))
-                else:
-                    partial.unlink(missing_ok=True)
+                    continue  # settled meanwhile (its flusher, or another one starting)
         return promoted
 
     def quarantined(self) -> list[Path]:
