@@ -18,13 +18,13 @@ they split the backlog between them instead of racing for the same segments.
 
 When the database refuses a value of the segment (a `DataError` or `IntegrityError`: no
 retry would pass), the hits behind the refused rollup keys are found by bisection in
-savepoints of the segment's transaction (`refusals`), written with the database's reason to
-`<spool>/quarantine/<segment>.refused.jsonl` (written as ``.partial`` before the commit,
-renamed after it; a crash in between is settled at the next start) and counted as rejected (``quarantined``,
-`beacon_pixel_quarantined_hits_total`); the other hits and the segment id commit together as
-above, so they count exactly once. A segment whose flush fails with any other database error
-or a file-system error stays for a retry (the database may be back at the next flush); one
-that fails with any other exception is poison
+savepoints of the segment's transaction (`refusals`, bounded), written with the database's
+reason to `<spool>/quarantine/<segment>.refused.jsonl` (as ``.partial`` before the commit,
+renamed after it: a crash in between is settled at the next start, `settle_refused`) and
+counted as rejected (``quarantined``, `beacon_pixel_quarantined_hits_total`); the other hits
+and the segment id commit together as above, so they count exactly once. A segment whose
+flush fails with any other database error or a file-system error stays for a retry (the
+database may be back at the next flush); one that fails with any other exception is poison
 (a record the enrichment cannot handle would fail every retry and block the segments behind
 it), so it is moved to `<spool>/quarantine/` for a person to look at, counted in
 `beacon_pixel_segments_quarantined_total`, and the flush goes on with the next one.
