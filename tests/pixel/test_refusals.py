@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import event, func, select, text
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.pixel import consumer
+from beacon.pixel import consumer, refusals
 from beacon.pixel.collector_models import PixelSpoolSegment
 from beacon.pixel.models import PixelRollup
-from beacon.pixel.spool import QUARANTINE_DIR
+from beacon.pixel.spool import QUARANTINE_DIR, Spool
 
 REFUSED = "*.refused.jsonl"  # where docs/measure.md says refused hits go
 
@@ -256,3 +260,267 @@ def test_a_flusher_process_relays_the_refused_hits_to_the_servers_metrics() -> N
     metrics = PixelMetrics()
     apply_event(metrics, ("hits_quarantined", 3))
     assert metrics.registry.get_sample_value("beacon_pixel_quarantined_hits_total") == 3
+
+
+class Killed(BaseException):
+    """The flusher process killed (``kill -9``, OOM) at this point: nothing after it runs."""
+
+
+def _env(settings: Settings, db: Database) -> dict[str, str]:
+    return {
+        "BEACON_DATABASE_URL": str(db.engine.url.render_as_string(hide_password=False)),
+        "BEACON_DATA_DIR": str(settings.data_dir),
+    }
+
+
+def test_a_flusher_killed_before_its_commit_leaves_no_file_of_refused_hits(
+    settings: Settings,
+    client: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    nul_refused: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The refused hits were written as <segment>.refused.jsonl before the segment's commit:
+    # killed in between, the file stayed although nothing was counted; the retry (after an
+    # upgrade that takes the values) counted all 42 hits, and a replay of the stale file
+    # counted the 2 refused ones a second time.
+    cid = _campaign(client, headers)
+    _enrich_a_refused_value(pixel_app, monkeypatch)
+    pipeline = pixel_app.state.pixel
+    _spool_hits(client, cid)
+    sealed = pipeline.spool.seal()
+    set_aside = pipeline.spool.set_aside
+
+    def then_killed(*args: Any, **kwargs: Any) -> Path:
+        set_aside(*args, **kwargs)
+        raise Killed
+
+    monkeypatch.setattr(pipeline.spool, "set_aside", then_killed)
+    with pytest.raises(Killed):
+        pipeline.flush()
+    assert sealed.exists() and _counted(db) == 0
+    assert _set_aside(pipeline.spool.directory) == []  # no file of refused hits: not counted
+
+    monkeypatch.undo()  # the upgrade: the database takes every hit now
+    listed = _cli(_env(settings, db), "list")  # settles what the killed flusher left
+    assert listed.exit_code == 0 and "Nothing in" in listed.output, listed.output
+    assert list((pipeline.spool.directory / QUARANTINE_DIR).iterdir()) == []
+    assert pipeline.flush().counted == 42 and _counted(db) == 42
+
+
+def test_a_file_of_refused_hits_whose_segment_was_not_counted_is_not_replayed(
+    settings: Settings, db: Database, pixel_app: FastAPI, client: TestClient
+) -> None:
+    # One an earlier version left (see above): replaying it would count its hits twice.
+    aside = pixel_app.state.pixel.spool.directory / QUARANTINE_DIR
+    aside.mkdir(parents=True, exist_ok=True)
+    stale = aside / "00000000000000000001-1-000001.refused.jsonl"
+    line = {"segment": "00000000000000000001-1-000001.0123", "error": "0x00", "record": "{}"}
+    stale.write_text(json.dumps(line) + "\n")
+
+    refused = _cli(_env(settings, db), "replay", stale.name)
+    assert refused.exit_code == 2
+    assert "is not recorded as counted" in refused.output and "--force" in refused.output
+    assert stale.exists() and pixel_app.state.pixel.spool.sealed_segments() == []
+
+    forced = _cli(_env(settings, db), "replay", "--force", stale.name)
+    assert forced.exit_code == 0, forced.output
+    assert not stale.exists() and len(pixel_app.state.pixel.spool.sealed_segments()) == 1
+
+
+def test_a_flusher_killed_after_its_commit_keeps_the_refused_hits(
+    client: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    nul_refused: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cid = _campaign(client, headers)
+    _enrich_a_refused_value(pixel_app, monkeypatch)
+    pipeline = pixel_app.state.pixel
+    _spool_hits(client, cid)
+    sealed = pipeline.spool.seal()
+
+    def killed(_: Path) -> Path:
+        raise Killed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(pipeline.spool, "promote", killed)
+        with pytest.raises(Killed):
+            pipeline.flush()
+    assert _counted(db) == 40 and sealed.exists()
+    assert _set_aside(pipeline.spool.directory) == []  # not promoted yet
+
+    pipeline.consumer.start()  # a flusher starting settles what the killed one left
+    pipeline.consumer.stop()
+    assert len(_set_aside(pipeline.spool.directory)) == 2
+    assert not sealed.exists() and _counted(db) == 40
+
+
+def test_a_commit_that_fails_after_committing_keeps_the_refused_hits(
+    client: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    nul_refused: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The connection lost as COMMIT answered (PostgreSQL committed): the set-aside file was
+    # deleted, the segment then found counted and acknowledged, and its refused hits lost.
+    cid = _campaign(client, headers)
+    _enrich_a_refused_value(pixel_app, monkeypatch)
+    pipeline = pixel_app.state.pixel
+    _spool_hits(client, cid)
+    sealed = pipeline.spool.seal()
+    lost = OperationalError("COMMIT", None, Exception("server closed the connection"))
+    with _after_commit_of_refusals(pipeline, lost):
+        result = pipeline.flush()
+    assert (result.counted, result.failed, dict(result.rejected)) == (40, 0, {"quarantined": 2})
+    assert not sealed.exists() and _counted(db) == 40
+    assert len(_set_aside(pipeline.spool.directory)) == 2
+    assert "beacon_pixel_quarantined_hits_total 2.0" in client.get("/metrics").text
+
+
+@contextlib.contextmanager
+def _after_commit_of_refusals(pipeline: Any, error: BaseException) -> Iterator[None]:
+    """``error`` raised once the transaction that set refused hits aside has committed."""
+    set_aside = pipeline.spool.set_aside
+    armed = []
+
+    def arming(*args: Any, **kwargs: Any) -> Path:
+        armed.append(True)
+        return set_aside(*args, **kwargs)
+
+    def fail(_: Session) -> None:
+        if armed:
+            armed.clear()
+            raise error
+
+    event.listen(Session, "after_commit", fail)
+    pipeline.spool.set_aside = arming
+    try:
+        yield
+    finally:
+        event.remove(Session, "after_commit", fail)
+        del pipeline.spool.set_aside
+
+
+def test_a_segment_of_refused_hits_is_set_aside_with_bounded_work(
+    client: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    nul_refused: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every hit refused (an enrichment regression): the bisection ran a savepoint per key
+    # and as many again, hundreds in one transaction holding its locks (and, past 64,
+    # overflowing PostgreSQL's subtransaction cache, which slows the whole server).
+    cid = _campaign(client, headers)
+    pipeline = pixel_app.state.pixel
+    enricher = pipeline.consumer.enricher
+    count_key = enricher.count_key
+
+    def nul_in_every_url(record: bytes) -> Any:
+        key = count_key(record)
+        return key._replace(url=key.url + "\x00")
+
+    monkeypatch.setattr(enricher, "count_key", nul_in_every_url)
+    for i in range(150):
+        _hit(client, cid, f"https://www.example.com/page-{i}")
+    savepoints = []
+
+    def count(_: Session, transaction: Any) -> None:
+        if transaction.nested:
+            savepoints.append(1)
+
+    event.listen(Session, "after_transaction_create", count)
+    try:
+        result = pipeline.flush()
+    finally:
+        event.remove(Session, "after_transaction_create", count)
+    assert len(savepoints) <= 64  # refusals.MAX_SAVEPOINTS, PostgreSQL's subxact cache
+    assert (result.counted, result.failed, dict(result.rejected)) == (0, 0, {"quarantined": 150})
+    assert pipeline.spool.sealed_segments() == [] and _counted(db) == 0
+    aside = _set_aside(pipeline.spool.directory)
+    assert len(aside) == 150 and all(nul_refused in line["error"] for line in aside[:3])
+    assert any(refusals.UNTRIED in line["error"] for line in aside)
+
+
+class _Savepoints:
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def begin_nested(self) -> contextlib.AbstractContextManager[None]:
+        self.tries += 1
+        return contextlib.nullcontext()
+
+
+def test_the_half_after_an_accepted_half_is_split_without_a_try() -> None:
+    session = _Savepoints()
+    units = list(range(1024))
+
+    def write(batch: Any) -> None:
+        if 1023 in batch:
+            raise DataError("INSERT", None, Exception("integer out of range"))
+
+    refused = refusals.isolate(cast(Any, session), units, write, refusals.Budget())
+    assert refused == {1023: "integer out of range"}
+    assert session.tries == 11  # the whole, then the first half of each of 10 levels
+
+
+def test_quarantine_files_are_private_and_their_renames_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Set-aside and replayed files were created 0644 (the records hold client addresses and
+    # user agents; segments are 0640), and no rename was followed by a directory fsync.
+    synced_dirs: list[Path] = []
+    fsync = os.fsync
+
+    def recording(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            synced_dirs.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    spool = Spool(tmp_path / "spool")
+    spool.append(b'{"hit": 1}')
+    sealed = spool.seal()
+    assert sealed is not None
+    partial = spool.set_aside(sealed, segment_id="s.1", refused=[(b'{"hit": 1}', "0x00")])
+    assert synced_dirs == [spool.directory / QUARANTINE_DIR]
+    refused = spool.promote(partial)
+    assert stat.S_IMODE(refused.stat().st_mode) == 0o640
+    assert refused.name.endswith(".refused.jsonl") and not partial.exists()
+    assert synced_dirs[-1] == spool.directory / QUARANTINE_DIR and len(synced_dirs) == 2
+    replayed = spool.replay(refused.name, processed=lambda segment: segment == "s.1")
+    assert spool.directory in synced_dirs
+    assert stat.S_IMODE(replayed.stat().st_mode) == 0o640
+
+
+def test_replay_without_the_database_is_a_clear_error(tmp_path: Path) -> None:
+    # Whether a file's segment was counted is the database's to tell; without an answer the
+    # file is not replayed (and `list`/`replay` do not fail with a traceback).
+    aside = tmp_path / "spool" / "pixel" / QUARANTINE_DIR
+    aside.mkdir(parents=True)
+    line = {"segment": "00000000000000000001-1-000001.0123", "error": "0x00", "record": "{}"}
+    (aside / "00000000000000000001-1-000001.refused.jsonl").write_text(json.dumps(line) + "\n")
+    (aside / "00000000000000000002-1-000001.refused.jsonl.partial").write_text(
+        json.dumps(line) + "\n"
+    )
+    env = {
+        "BEACON_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none",
+        "BEACON_DATA_DIR": str(tmp_path),
+    }
+    listed = _cli(env, "list")
+    assert listed.exit_code == 0, listed.output
+    assert "the database did not answer" in listed.output
+    assert "00000000000000000001-1-000001.refused.jsonl: 1 hit(s)" in listed.output
+    replayed = _cli(env, "replay", "00000000000000000001-1-000001.refused.jsonl")
+    assert replayed.exit_code == 2
+    assert "whether its segment was counted cannot be told" in replayed.output
+    assert (aside / "00000000000000000001-1-000001.refused.jsonl").exists()
+    assert (aside / "00000000000000000002-1-000001.refused.jsonl.partial").exists()

@@ -216,13 +216,15 @@ def test_quarantined_segments_and_refused_hits_replay_as_sealed_segments(tmp_pat
     refusing = spool.seal()
     assert refusing is not None
     spool.quarantine(poison)
-    aside = spool.set_aside(refusing, segment_id="x", refused=[(b'["gif", 3]', "too long")])
+    partial = spool.set_aside(refusing, segment_id="x", refused=[(b'["gif", 3]', "too long")])
+    assert spool.quarantined() == [tmp_path / "quarantine" / poison.name]  # not committed yet
+    aside = spool.promote(partial)  # committed
     refusing.unlink()
     assert spool.quarantined() == sorted([tmp_path / "quarantine" / poison.name, aside])
     assert spool.sealed_segments() == []
 
     assert spool.replay(poison.name) == poison  # as it was: the same segment id
-    replayed = spool.replay(aside.name)
+    replayed = spool.replay(aside.name, processed=lambda segment: segment == "x")
     assert replayed.suffix == ".seg" and replayed in spool.sealed_segments()
     assert list(read_segment(replayed)) == [b'["gif", 3]']
     assert list(read_segment(poison)) == [b'["gif", 1]', b'["gif", 2]']
@@ -231,3 +233,21 @@ def test_quarantined_segments_and_refused_hits_replay_as_sealed_segments(tmp_pat
         spool.replay(aside.name)
     with pytest.raises(FileNotFoundError):
         spool.replay("../" + replayed.name)  # only what the quarantine holds
+
+
+def test_refused_hits_settled_by_another_flusher_meanwhile_are_left_to_it(tmp_path: Path) -> None:
+    # Every flusher process settles the quarantine as it starts: one that finds the file
+    # gone (another promoted it between its look and its rename) raised and logged an error.
+    spool = Spool(tmp_path)
+    spool.append(b'["gif", 1]')
+    sealed = spool.seal()
+    assert sealed is not None
+    partial = spool.set_aside(sealed, segment_id="x", refused=[(b'["gif", 1]', "too long")])
+    sealed.unlink()  # counted and acknowledged
+
+    def promoted_by_another(segment: str) -> bool:
+        spool.promote(partial)
+        return segment == "x"
+
+    assert spool.reconcile_refused(promoted_by_another) == []
+    assert [path.name for path in spool.quarantined()] == [sealed.stem + ".refused.jsonl"]

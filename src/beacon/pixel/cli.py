@@ -14,8 +14,12 @@ from beacon.core.cli import DataDir, load_settings, prepare
 from beacon.core.ids import MAX_ID
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from beacon.core.db import Database
     from beacon.pixel.consumer import FlushResult
     from beacon.pixel.ingest_flush import Flushed
+    from beacon.pixel.spool import Spool
 
 
 def ingest_log(
@@ -183,10 +187,10 @@ quarantine_app = typer.Typer(
 def quarantine_list(data_dir: DataDir = None) -> None:
     """List the spool's quarantine: whole segments the flusher could not process, and hits
     the database refused, with its reasons."""
-    from beacon.pixel.factory import open_spool
     from beacon.pixel.spool import REFUSED_SUFFIX, read_segment
 
-    spool = open_spool(load_settings(data_dir))
+    spool, db = _quarantine(data_dir)
+    db.dispose()
     files = spool.quarantined()
     if not files:
         typer.echo(f"Nothing in {spool.directory / 'quarantine'}.")
@@ -205,17 +209,43 @@ def quarantine_list(data_dir: DataDir = None) -> None:
 @quarantine_app.command("replay")
 def quarantine_replay(
     names: Annotated[list[str], typer.Argument(help="File names, as `list` shows them.")],
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Replay refused hits even if their segment is not recorded as counted "
+            "(its record is kept 30 days).",
+        ),
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Put quarantined files back into the spool (once the cause is fixed): the running
     server's flusher counts them; hits the database still refuses are set aside again."""
-    from beacon.pixel.factory import open_spool
+    from sqlalchemy.exc import SQLAlchemyError
 
-    spool = open_spool(load_settings(data_dir))
+    from beacon.pixel.spool import UncountedSegment
+
+    spool, db = _quarantine(data_dir)
     failed = False
     for name in names:
         try:
-            segment = spool.replay(name)
+            segment = spool.replay(name, processed=None if force else _processed(db))
+        except SQLAlchemyError as exc:
+            typer.echo(
+                f"error: {name}: the database did not answer, so whether its segment was "
+                f"counted cannot be told ({exc.__class__.__name__}); try again",
+                err=True,
+            )
+            failed = True
+        except UncountedSegment as exc:
+            typer.echo(
+                f"error: {name} belongs to segment {exc.segment_id}, which is not recorded as "
+                "counted: its other hits were not counted either (a flush that did not commit "
+                "left the file), and replaying it could count its hits twice. If its record "
+                "was only pruned (after 30 days), replay it with --force.",
+                err=True,
+            )
+            failed = True
         except FileNotFoundError:
             typer.echo(f"error: no {name} in {spool.directory / 'quarantine'}", err=True)
             failed = True
@@ -224,5 +254,37 @@ def quarantine_replay(
             failed = True
         else:
             typer.echo(f"{name}: back in the spool as {segment.name}")
+    db.dispose()
     if failed:
         raise typer.Exit(2)
+
+
+def _quarantine(data_dir: Path | None) -> tuple[Spool, Database]:
+    """The spool and the database, the refused hits a flusher left unsettled settled first."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from beacon.core.db import Database
+    from beacon.pixel.factory import open_spool
+
+    settings = load_settings(data_dir)
+    db = Database(settings.effective_database_url)
+    spool = open_spool(settings)
+    try:
+        spool.reconcile_refused(_processed(db))
+    except SQLAlchemyError as exc:
+        typer.echo(
+            "warning: the database did not answer, so refused hits a flusher left unsettled "
+            f"(*.refused.jsonl.partial) stay so: {exc.__class__.__name__}",
+            err=True,
+        )
+    return spool, db
+
+
+def _processed(db: Database) -> Callable[[str], bool]:
+    from beacon.pixel import collector_repository
+
+    def processed(segment_id: str) -> bool:
+        with db.transaction() as session:
+            return collector_repository.is_segment_processed(session, segment_id)
+
+    return processed

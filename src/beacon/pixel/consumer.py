@@ -18,12 +18,13 @@ they split the backlog between them instead of racing for the same segments.
 
 When the database refuses a value of the segment (a `DataError` or `IntegrityError`: no
 retry would pass), the hits behind the refused rollup keys are found by bisection in
-savepoints of the segment's transaction (`refusals`), written with the database's reason to
-`<spool>/quarantine/<segment>.refused.jsonl` and counted as rejected (``quarantined``,
-`beacon_pixel_quarantined_hits_total`); the other hits and the segment id commit together as
-above, so they count exactly once. A segment whose flush fails with any other database error
-or a file-system error stays for a retry (the database may be back at the next flush); one
-that fails with any other exception is poison
+savepoints of the segment's transaction (`refusals`, bounded), written with the database's
+reason to `<spool>/quarantine/<segment>.refused.jsonl` (as ``.partial`` before the commit,
+renamed after it: a crash in between is settled at the next start, `settle_refused`) and
+counted as rejected (``quarantined``, `beacon_pixel_quarantined_hits_total`); the other hits
+and the segment id commit together as above, so they count exactly once. A segment whose
+flush fails with any other database error or a file-system error stays for a retry (the
+database may be back at the next flush); one that fails with any other exception is poison
 (a record the enrichment cannot handle would fail every retry and block the segments behind
 it), so it is moved to `<spool>/quarantine/` for a person to look at, counted in
 `beacon_pixel_segments_quarantined_total`, and the flush goes on with the next one.
@@ -146,7 +147,12 @@ class SpoolConsumer:
         self._pruned_at = 0.0
 
     def start(self) -> None:
-        """Run the flush loop in a daemon thread; sealed segments left over are replayed first."""
+        """Run the flush loop in a daemon thread; sealed segments left over are replayed first,
+        and the refused hits a flusher left unsettled are settled before (`settle_refused`)."""
+        try:
+            self.settle_refused()
+        except (SQLAlchemyError, OSError):
+            log.exception("settling the refused hits left in the spool's quarantine failed")
         self._thread = threading.Thread(target=self._run, name="pixel-consumer", daemon=True)
         self._thread.start()
 
@@ -237,6 +243,7 @@ class SpoolConsumer:
     def _count(self, path: Path, segment_id: str) -> FlushResult:
         with self.db.transaction() as session:
             if repository.is_segment_processed(session, segment_id):
+                self._promote_refused(path)
                 return FlushResult(segments=1)
         tally = self._tally(path)
         try:
@@ -250,8 +257,16 @@ class SpoolConsumer:
             return self._write_refusing(path, segment_id, tally)
         except SQLAlchemyError:
             if self._processed(segment_id):
+                self._promote_refused(path)
                 return FlushResult(segments=1)
             raise
+
+    def _promote_refused(self, path: Path) -> None:
+        """The refused hits of a segment found counted, set aside by a flusher that died
+        before it could promote them."""
+        partial = self.spool.refused_partial(path)
+        if partial.exists():
+            self.spool.promote(partial)
 
     def _tally(self, path: Path) -> Tally:
         tally = Tally()
@@ -298,14 +313,19 @@ class SpoolConsumer:
         self.campaigns.forget()  # a foreign key refused: a campaign deleted since it was cached
         self._keep_known_campaigns(tally)
         counts, views = tally.counts, tally.views
-        aside: Path | None = None
+        partial: Path | None = None
         try:
             with self.db.transaction() as session:
                 # First, as in `_write`: a concurrent duplicate fails before any increment, and
                 # on SQLite the write opens the transaction the savepoints below nest in.
                 row = repository.record_segment(session, segment_id=segment_id, hits=0, rejected=0)
+                budget = refusals.Budget()
                 refused_keys = refusals.isolate(
-                    session, list(counts), lambda keys: increment(session, _only(counts, keys))
+                    session,
+                    list(counts),
+                    lambda keys: increment(session, _only(counts, keys)),
+                    budget,
+                    keep=refusals.VIEW_SAVEPOINTS,
                 )
                 for key in refused_keys:
                     del counts[key]
@@ -314,6 +334,7 @@ class SpoolConsumer:
                     session,
                     views.idents(),
                     lambda ids: viewability.record(session, views.only(ids)),
+                    budget,
                 )
                 reasons: dict[object, str] = dict([*refused_keys.items(), *refused_views.items()])
                 records = [
@@ -323,13 +344,16 @@ class SpoolConsumer:
                 ]
                 if records:
                     tally.rejected[QUARANTINED] += len(records)
-                    aside = self.spool.set_aside(path, segment_id=segment_id, refused=records)
+                    # Not yet a file of refused hits: it becomes one once the segment commits.
+                    partial = self.spool.set_aside(path, segment_id=segment_id, refused=records)
                 row.hits = counts.total()
                 row.rejected = tally.rejected.total()
-        except BaseException:
-            if aside is not None:
-                aside.unlink(missing_ok=True)  # nothing was counted: the segment is retried
-            raise
+        except Exception:
+            # The commit may have happened although it failed here (PostgreSQL committed, the
+            # answer was lost): then the segment is counted, and so must its refused hits be.
+            if partial is None or not self._committed_anyway(segment_id, partial):
+                raise
+        aside = self.spool.promote(partial) if partial is not None else None
         if records:
             log.warning(
                 "spool segment %s: the database refused %d record(s), e.g. %r; the rest are "
@@ -340,6 +364,24 @@ class SpoolConsumer:
                 aside,
             )
         return FlushResult(counted=row.hits, rejected=tally.rejected, segments=1)
+
+    def _committed_anyway(self, segment_id: str, partial: Path) -> bool:
+        """After a failed write of a segment with refused hits: whether it committed all the
+        same. If not, its set-aside file goes (the segment is retried); when that cannot be
+        told (the database is away), it stays for `settle_refused`."""
+        try:
+            if self._processed(segment_id):
+                return True
+        except SQLAlchemyError:
+            log.exception("cannot tell whether spool segment %s was counted", segment_id)
+            return False
+        partial.unlink(missing_ok=True)
+        return False
+
+    def settle_refused(self) -> list[Path]:
+        """Settle the set-aside files of refused hits a flusher left without knowing whether
+        their segment committed (`Spool.reconcile_refused`); the files promoted."""
+        return self.spool.reconcile_refused(self._processed)
 
     def _processed(self, segment_id: str) -> bool:
         with self.db.transaction() as session:

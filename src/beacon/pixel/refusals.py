@@ -10,13 +10,36 @@ like) may pass, so the segment stays for a retry.
 
 `isolate` finds the refused units by bisection, each try in a savepoint of the segment's
 transaction: the accepted halves stay written, a refused half is split again, down to single
-units. One bad unit among N costs about 2·log2(N) extra statements; the accepted units are
-written once, in the same transaction as the segment's id, so they count exactly once.
+units; when the first half of a refused range is accepted, the second is known to be refused
+and is split without a try of its own. One bad unit among N costs about log2(N) to 2·log2(N)
+tries; the accepted units are written once, in the same transaction as the segment's id, so
+they count exactly once.
+
+The work is bounded (`Budget`): past `MAX_SAVEPOINTS` tries in a segment's transaction, what
+is still unresolved (refused ranges not split down yet, ranges not tried) is set aside whole
+with the segment's refused hits instead of bisected further; it can be replayed once the
+cause is fixed. The bound is what keeps one bad segment from hurting the others, as every try
+runs inside the segment's one transaction:
+
+- PostgreSQL caches 64 subtransaction ids per backend (``PGPROC_MAX_CACHED_SUBXIDS``); a
+  transaction with more overflows it, and every snapshot on the server then has to look
+  them up in ``pg_subtrans``, which slows the whole server, not only this flusher;
+- the transaction holds its row locks and the shared lock of ``hold_rollup_writes`` until it
+  ends (other flushers writing the same rows, and the rollup jobs, wait), and on SQLite the
+  database's one write lock (other writers give up after their 30 s busy timeout);
+- split halves lock rows outside the sorted order the other flushers lock them in, so the
+  fewer tries, the fewer chances of a deadlock.
+
+A bad unit among the 50,000 rollup keys of a big segment (64 MiB) costs 17 to 33 tries, so
+the bound isolates one or two, more when they sit close together; a segment with many more is
+most likely all bad (a regression of the enrichment), and replaying it once fixed is the
+remedy anyway. `VIEW_SAVEPOINTS` of them are kept for the segment's viewability events.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
@@ -39,19 +62,67 @@ def describe(exc: SQLAlchemyError) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+MAX_SAVEPOINTS = 64  # tries (savepoints) per segment's transaction, in all: see above
+VIEW_SAVEPOINTS = 16  # of those, kept for the viewability events, written after the rollups
+UNTRIED = "not written: its segment holds more refused values than the flusher isolates one by one"
+
+
+@dataclass
+class Budget:
+    """The tries (savepoints) left to a segment's transaction."""
+
+    savepoints: int = MAX_SAVEPOINTS
+
+
 def isolate(
-    session: Session, units: Sequence[Unit], write: Callable[[Sequence[Unit]], object]
+    session: Session,
+    units: Sequence[Unit],
+    write: Callable[[Sequence[Unit]], object],
+    budget: Budget,
+    *,
+    keep: int = 0,
 ) -> dict[Unit, str]:
-    """Write ``units`` with ``write``, each try in a savepoint; the units the database refuses
-    (not written), with its reason. Other errors propagate: the caller's transaction fails."""
-    if not units:
-        return {}
-    try:
-        with session.begin_nested():
-            write(units)
-    except REFUSALS as exc:
-        if len(units) == 1:
-            return {units[0]: describe(exc)}
-        middle = len(units) // 2
-        return isolate(session, units[:middle], write) | isolate(session, units[middle:], write)
-    return {}
+    """Write ``units`` with ``write``, each try in a savepoint taken from ``budget`` (leaving
+    it ``keep`` for a later batch); the units not written, with the reason: the database's
+    for those it refused, alone or in a batch still unresolved when the budget ran out, and
+    `UNTRIED` for those not tried then. Other errors propagate: the transaction fails."""
+    refused: dict[Unit, str] = {}
+    if units:
+        _bisect(session, units, write, budget, keep, refused, None)
+    return refused
+
+
+def _bisect(
+    session: Session,
+    units: Sequence[Unit],
+    write: Callable[[Sequence[Unit]], object],
+    budget: Budget,
+    keep: int,
+    refused: dict[Unit, str],
+    reason: str | None,
+) -> bool:
+    """Resolve ``units`` into ``refused``: ``reason`` is why the database refused them
+    together (known, so not tried again), None when untried. Whether all were written."""
+    if reason is None:
+        if budget.savepoints <= keep:
+            refused |= dict.fromkeys(units, UNTRIED)
+            return False
+        budget.savepoints -= 1
+        try:
+            with session.begin_nested():
+                write(units)
+            return True
+        except REFUSALS as exc:
+            reason = describe(exc)
+    if len(units) == 1:
+        refused[units[0]] = reason
+        return False
+    if budget.savepoints <= keep:
+        batch = f"{reason} (a batch of {len(units)} set aside whole: {UNTRIED})"
+        refused |= dict.fromkeys(units, batch)
+        return False
+    middle = len(units) // 2
+    first = _bisect(session, units[:middle], write, budget, keep, refused, None)
+    # The first half written, the refusal is in the second: split it without trying it whole.
+    _bisect(session, units[middle:], write, budget, keep, refused, reason if first else None)
+    return False

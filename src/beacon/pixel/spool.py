@@ -26,7 +26,11 @@ each segment it seals while it still holds it, as a flusher may count and delete
 Quarantine: a sealed segment the flusher cannot process (see `consumer`) is moved to
 `quarantine/` under the directory, out of the way of the segments behind it; the hits of a
 segment that the database refuses (`refusals`) are written there too, one JSON line each with
-the database's reason (`set_aside`), while the rest of the segment is counted.
+the database's reason (`set_aside`), while the rest of the segment is counted: first as
+`<segment>.refused.jsonl.partial`, renamed to `<segment>.refused.jsonl` (`promote`) once the
+segment committed, so a file of refused hits always belongs to a counted segment. A crash in
+between leaves the `.partial`, which `reconcile_refused` settles from the database's record.
+Files there are created 0640, as the segments are; renames are made durable (directory fsync).
 
 Reading tolerates a torn last line (a write cut short by a crash or a full disk): a line
 without its newline is not a record and is skipped.
@@ -46,11 +50,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 OPEN_SUFFIX = ".open"
 SEALED_SUFFIX = ".seg"
 QUARANTINE_DIR = "quarantine"
 REFUSED_SUFFIX = ".refused.jsonl"
+PARTIAL_SUFFIX = ".partial"  # written, not yet in place
 _CLAIM_POLL_SECONDS = 0.05
 
 
@@ -69,6 +75,26 @@ def segment_id(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as segment:
         digest = hashlib.file_digest(segment, "blake2b").hexdigest()[:16]
     return f"{Path(path).stem}.{digest}"
+
+
+class UncountedSegment(Exception):
+    """A file of refused hits whose segment is not recorded as counted."""
+
+    def __init__(self, segment_id: str | None) -> None:
+        super().__init__(segment_id)
+        self.segment_id = segment_id
+
+
+def refused_segment_id(path: str | os.PathLike[str]) -> str | None:
+    """The id of the segment a file of refused hits comes from; None when it has no complete
+    first line (cut short by a crash before it was synced: its segment never committed)."""
+    with open(path, "rb") as lines:
+        first = lines.readline()
+    try:
+        segment = json.loads(first)["segment"] if first.endswith(b"\n") else None
+    except (ValueError, KeyError, TypeError):
+        return None
+    return segment if isinstance(segment, str) else None
 
 
 def read_segment(path: str | os.PathLike[str]) -> Iterator[bytes]:
@@ -163,28 +189,69 @@ class Spool:
         segment = self._sealed(path)
         aside = self.directory / QUARANTINE_DIR
         aside.mkdir(exist_ok=True)
-        return segment.rename(aside / segment.name)
+        moved = segment.rename(aside / segment.name)
+        _fsync_dir(aside)
+        return moved
 
     def set_aside(
         self, path: str | os.PathLike[str], *, segment_id: str, refused: list[tuple[bytes, str]]
     ) -> Path:
         """Write the records of a sealed segment the database refused, each with its reason,
-        to `quarantine/<segment>.refused.jsonl` (replacing an earlier try's), synced to disk."""
-        aside = self.directory / QUARANTINE_DIR
+        to `quarantine/<segment>.refused.jsonl.partial` (replacing an earlier try's), synced to
+        disk. The flusher commits the segment, then `promote`s it; until then it is not a
+        file of refused hits (`reconcile_refused` settles one a crash left between the two)."""
+        partial = self.refused_partial(path)
+        aside = partial.parent
         aside.mkdir(exist_ok=True)
-        target = aside / (self._sealed(path).stem + REFUSED_SUFFIX)
-        partial = target.with_name(target.name + ".partial")
-        with partial.open("w", encoding="utf-8") as out:
+        partial.unlink(missing_ok=True)
+        with _create(partial) as out:
             for record, error in refused:
                 line = {
                     "segment": segment_id,
                     "error": error,
                     "record": record.decode(errors="replace"),
                 }
-                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+                out.write((json.dumps(line, ensure_ascii=False) + "\n").encode())
             out.flush()
             os.fsync(out.fileno())
-        return partial.replace(target)
+        _fsync_dir(aside)
+        return partial
+
+    def refused_partial(self, path: str | os.PathLike[str]) -> Path:
+        """Where `set_aside` writes the refused hits of a sealed segment before its commit."""
+        name = self._sealed(path).stem + REFUSED_SUFFIX + PARTIAL_SUFFIX
+        return self.directory / QUARANTINE_DIR / name
+
+    def promote(self, partial: Path) -> Path:
+        """A `set_aside` file whose segment committed, as the quarantine's file of refused hits."""
+        target = partial.with_name(partial.name.removesuffix(PARTIAL_SUFFIX))
+        partial.replace(target)
+        _fsync_dir(partial.parent)
+        return target
+
+    def reconcile_refused(self, processed: Callable[[str], bool]) -> list[Path]:
+        """Settle the `set_aside` files a flusher left without knowing whether its segment
+        committed (killed between the two, or the commit's answer lost): promoted when
+        ``processed`` says the segment is counted, deleted otherwise (the segment is retried,
+        and counted whole if the database takes its hits now). One whose segment a flusher
+        holds is left to it. Returns the files promoted."""
+        promoted: list[Path] = []
+        for partial in sorted((self.directory / QUARANTINE_DIR).glob(f"*{PARTIAL_SUFFIX}")):
+            if not partial.name.endswith(REFUSED_SUFFIX + PARTIAL_SUFFIX):
+                continue
+            stem = partial.name.removesuffix(REFUSED_SUFFIX + PARTIAL_SUFFIX)
+            with self.claim(self.directory / (stem + SEALED_SUFFIX)) as claimed:
+                if not claimed and (self.directory / (stem + SEALED_SUFFIX)).exists():
+                    continue  # a flusher is counting the segment: the file is its own
+                try:
+                    segment = refused_segment_id(partial)
+                    if segment is not None and processed(segment):
+                        promoted.append(self.promote(partial))
+                    else:
+                        partial.unlink()
+                except FileNotFoundError:
+                    continue  # settled meanwhile (its flusher, or another one starting)
+        return promoted
 
     def quarantined(self) -> list[Path]:
         """What the quarantine holds, oldest first: whole segments (``.seg``) and the hits the
@@ -193,11 +260,13 @@ class Spool:
         files = [*aside.glob(f"*{SEALED_SUFFIX}"), *aside.glob(f"*{REFUSED_SUFFIX}")]
         return sorted(files)
 
-    def replay(self, name: str) -> Path:
+    def replay(self, name: str, *, processed: Callable[[str], bool] | None = None) -> Path:
         """Put a quarantined file back into the spool as a sealed segment, for the flusher to
         count: a whole segment as it was, refused hits as a new segment of their records.
         FileNotFoundError when the quarantine holds no such file; FileExistsError when it was
-        replayed already and that segment is not counted yet."""
+        replayed already and that segment is not counted yet; `UncountedSegment` when
+        ``processed`` says the segment of refused hits was never counted (the rest of it was
+        not either: replaying them would count them twice once the segment is)."""
         quarantined = self.directory / QUARANTINE_DIR / Path(name).name
         if not quarantined.is_file():
             raise FileNotFoundError(quarantined)
@@ -205,20 +274,28 @@ class Spool:
             target = self.directory / quarantined.name
             if target.exists():
                 raise FileExistsError(target)
-            return quarantined.rename(target)
+            quarantined.rename(target)
+            _fsync_dir(self.directory)
+            return target
         if not quarantined.name.endswith(REFUSED_SUFFIX):
             raise FileNotFoundError(quarantined)
         target = self.directory / (quarantined.name.removesuffix(REFUSED_SUFFIX) + ".replay.seg")
         if target.exists():
             raise FileExistsError(target)
-        staged = target.with_suffix(".partial")  # not a .seg: no flusher reads it half written
-        with quarantined.open(encoding="utf-8") as lines, staged.open("wb") as out:
+        segment = refused_segment_id(quarantined)
+        if processed is not None and (segment is None or not processed(segment)):
+            raise UncountedSegment(segment)
+        staged = target.with_suffix(PARTIAL_SUFFIX)  # not a .seg: no flusher reads it half written
+        staged.unlink(missing_ok=True)
+        with quarantined.open(encoding="utf-8") as lines, _create(staged) as out:
             for line in lines:
                 out.write(json.loads(line)["record"].encode() + b"\n")
             out.flush()
             os.fsync(out.fileno())
         staged.rename(target)
+        _fsync_dir(self.directory)
         quarantined.unlink()
+        _fsync_dir(quarantined.parent)
         return target
 
     def _sealed(self, path: str | os.PathLike[str]) -> Path:
@@ -353,3 +430,20 @@ def _same_file(fd: int, path: str | os.PathLike[str]) -> bool:
         return False
     opened = os.fstat(fd)
     return (current.st_dev, current.st_ino) == (opened.st_dev, opened.st_ino)
+
+
+def _create(path: Path) -> BinaryIO:
+    """A new file for writing, readable by the spool's group only, as the segments are: the
+    records hold client addresses and user agents."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+    return os.fdopen(fd, "wb")
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make the renames and new files in ``directory`` durable (its entries are not synced
+    with the files)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
