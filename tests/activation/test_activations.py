@@ -604,3 +604,22 @@ def test_deal_ids_list_the_segments_that_fit_and_count_the_others() -> None:
     assert shown[1] == f"plus{len(ids) - len(listed)}"
     few = provider.new_deal_id(dsp="DV360", segment_ids=[1, 2])
     assert re.fullmatch(r"classify-dv360-1-2-[0-9a-f]{5}", few)
+
+
+def test_an_activation_made_before_a_currency_was_refused_stays_readable(
+    client: TestClient, headers: Headers, segment: dict[str, Any], db: Database
+) -> None:
+    # Fund codes (USN, CLF, ...) were accepted until they were refused: reading such an
+    # activation validated its stored budget again, and its GET and the account's list were 500s.
+    request = _seed_request(segment["id"])
+    made = client.post(f"{API}/activations", headers=headers, json=request)
+    assert made.status_code == 201, made.text
+    with db.transaction() as session:
+        stored = session.scalars(select(Activation)).one()
+        stored.budget = '{"amount": 50000, "currency": "USN"}'
+    one = client.get(f"{API}/activations/{made.json()['id']}", headers=headers)
+    assert one.status_code == 200, one.text
+    assert one.json()["budget"] == {"amount": 50000, "currency": "USN"}
+    listed = client.get(f"{API}/activations", headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert [a["budget"]["currency"] for a in listed.json()] == ["USN"]

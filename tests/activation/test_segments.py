@@ -851,7 +851,9 @@ def test_a_domain_rule_that_no_page_can_match_is_refused(
         }
     # what the inventory keys pages by is accepted: a site, a subdomain, an IDN, and a host
     # without a registrable domain (an intranet page, with private networks allowed)
-    fine = {"domains": ["nytimes.com", "www.bbc.co.uk", "bücher.de", "intranet", "10.0.0.7"]}
+    fine = {
+        "domains": ["nytimes.com", "www.bbc.co.uk", "bücher.de", "intranet", "10.0.0.7", "[::1]"]
+    }
     created = client.post(f"{API}/segments", headers=headers, json={"name": "ok", "rules": fine})
     assert created.status_code == 201, created.text
     # a segment stored with such a domain before the check can be sent back as it was read

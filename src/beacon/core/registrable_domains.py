@@ -31,7 +31,7 @@ def registrable_domain(url_or_host: str | None) -> str | None:
     return _registrable(url_or_host.strip()[:_MAX_INPUT])
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=1024)
 def is_public_suffix(host: str) -> bool:
     """Whether ``host`` (a host name in ASCII form) is a public suffix ('co.uk', 'com',
     'github.io'): a name under which publishers register theirs, never one of them."""
@@ -41,6 +41,7 @@ def is_public_suffix(host: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=65536)
 def _registrable(value: str) -> str | None:
     host = _hostname(value)
     return None if host is None else _registrable_host(host)

@@ -30,7 +30,10 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
 # For generators only (core.openapi.generate_within): a subset of the host names on a public
 # registrable domain every API accepts (ASCII, under a few public suffixes: the public suffix
 # list and IDNA's rules cannot be one regular expression), and of the web page URLs on them.
-PUBLIC_DOMAIN_PATTERN = r"([a-z0-9]{1,30}\.){1,3}(com|net|org|io|de|fr)"
+# The registrable label starts "site-": the list names no suffix of that form under these
+# endings, where free labels drew some ('co.com', 'eu.org', 'github.io') that no API takes
+# as a site.
+PUBLIC_DOMAIN_PATTERN = r"([a-z0-9]{1,20}\.){0,2}site-[a-z0-9]{1,20}\.(com|net|org|io|de|fr)"
 PUBLIC_URL_PATTERN = rf"https?://{PUBLIC_DOMAIN_PATTERN}(/[A-Za-z0-9_~-]{{0,40}}){{0,3}}"
 # The longest URL any API takes (classify, classify/batch, the inventory) and the fetcher asks
 # for: `web_url_problem` refuses a longer one.

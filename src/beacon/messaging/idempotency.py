@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from beacon.core.errors import BadRequest, Conflict
 from beacon.core.timefmt import utcnow
@@ -92,9 +93,12 @@ async def idempotency_key(
     re-spaced or with its keys in another order is a repeat, not a conflict."""
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
+    if idempotency_key is None:
+        return IdempotencyKey(None, "", "")
     body = await request.body()
     line = f"{request.method} {request.url.path}\n".encode()
-    canonical = canonical_body(body, request.headers.get("content-type"))
+    # off the event loop: reading a body of up to BEACON_MAX_BODY_BYTES as JSON takes a second
+    canonical = await run_in_threadpool(canonical_body, body, request.headers.get("content-type"))
     return IdempotencyKey(
         idempotency_key,
         hashlib.sha256(line + canonical).hexdigest(),

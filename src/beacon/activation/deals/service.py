@@ -154,14 +154,24 @@ def activation_out(activation: Activation, *, now: datetime | None = None) -> Ac
         geo=_load(activation.geo),
         formats=_load(activation.formats),
         devices=_load(activation.devices),
-        kpis=[Kpi(**k) for k in kpis] if kpis is not None else None,
-        budget=Budget(**budget) if budget is not None else None,
+        # As stored, not validated again: a rule that came later (a currency now refused)
+        # must not make an activation already made unreadable.
+        kpis=[_stored_kpi(k) for k in kpis] if kpis is not None else None,
+        budget=_stored_budget(budget) if budget is not None else None,
         created_date=activation.created_date,
         processed_date=activation.processed_date if issued else None,
         expires_date=expires_date(activation),
         expired=is_expired(activation, now=now or utcnow()),
         error=activation.error if status == FAILED else None,
     )
+
+
+def _stored_kpi(stored: dict[str, Any]) -> Kpi:
+    return Kpi.model_construct(metric=stored["metric"], target=float(stored["target"]))
+
+
+def _stored_budget(stored: dict[str, Any]) -> Budget:
+    return Budget.model_construct(amount=float(stored["amount"]), currency=stored["currency"])
 
 
 def _dump(value: Any) -> str | None:

@@ -12,6 +12,7 @@ level; a classification stored before brand safety existed has no level and does
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -114,8 +115,21 @@ def _rule_domain(written: str) -> str:
     nothing, and so does a public suffix ('co.uk')."""
     name = host_name(written)
     if name is None:
-        return ascii_domain(written)
+        ip = _ip_literal(written)
+        return ip if ip is not None else ascii_domain(written)
     return registrable_domain(name) or name
+
+
+def _ip_literal(written: str) -> str | None:
+    """An IP address ('10.0.0.7', '::1' or '[::1]') as the inventory keys its pages, or None."""
+    text = written.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    return text.lower()
 
 
 def domain_problem(written: str) -> str | None:
@@ -123,9 +137,11 @@ def domain_problem(written: str) -> str | None:
 
     A URL, text with spaces or markup, or a public suffix ('co.uk') is no page's domain: kept,
     it matched nothing, so an ``exclude`` list that held one let those pages through. A name
-    without a registrable domain ('intranet', '10.0.0.7', 'wiki.internal') stays allowed: with
+    without a registrable domain ('intranet', '10.0.0.7', '[::1]', 'wiki.internal') stays allowed: with
     private networks allowed, the inventory keys such pages by their host."""
     name = host_name(written)
+    if name is None and _ip_literal(written) is not None:
+        return None
     if name is None:
         suggestion = registrable_domain(written)
         hint = f": write {quoted(suggestion)}" if suggestion else ""
