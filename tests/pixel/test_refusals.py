@@ -310,6 +310,40 @@ def test_a_flusher_killed_before_its_commit_leaves_no_file_of_refused_hits(
     assert pipeline.flush().counted == 42 and _counted(db) == 42
 
 
+def test_a_retry_that_counts_every_hit_drops_what_an_earlier_try_set_aside(
+    client: TestClient,
+    pixel_app: FastAPI,
+    db: Database,
+    headers: dict[str, str],
+    nul_refused: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # An earlier try set 2 hits aside and its commit failed; the retry counted all 42 (the
+    # values taken now), but the earlier `.partial` stayed, and the next settling promoted it
+    # as refused hits of a counted segment: a replay would then count those 2 twice.
+    cid = _campaign(client, headers)
+    _enrich_a_refused_value(pixel_app, monkeypatch)
+    pipeline = pixel_app.state.pixel
+    _spool_hits(client, cid)
+    sealed = pipeline.spool.seal()
+    set_aside = pipeline.spool.set_aside
+
+    def then_lost(*args: Any, **kwargs: Any) -> Path:
+        set_aside(*args, **kwargs)
+        raise OperationalError("COMMIT", None, Exception("server closed the connection"))
+
+    monkeypatch.setattr(pipeline.spool, "set_aside", then_lost)
+    assert pipeline.flush().failed == 1
+    assert pipeline.spool.refused_partial(sealed).exists() and _counted(db) == 0
+
+    monkeypatch.undo()  # the database takes every hit now
+    assert pipeline.flush().counted == 42 and _counted(db) == 42
+    assert not pipeline.spool.refused_partial(sealed).exists()
+    pipeline.consumer.start()  # a flusher starting settles leftovers: there are none
+    pipeline.consumer.stop()
+    assert _set_aside(pipeline.spool.directory) == []
+
+
 def test_a_file_of_refused_hits_whose_segment_was_not_counted_is_not_replayed(
     settings: Settings, db: Database, pixel_app: FastAPI, client: TestClient
 ) -> None:
@@ -446,7 +480,10 @@ def test_a_segment_of_refused_hits_is_set_aside_with_bounded_work(
     assert (result.counted, result.failed, dict(result.rejected)) == (0, 0, {"quarantined": 150})
     assert pipeline.spool.sealed_segments() == [] and _counted(db) == 0
     aside = _set_aside(pipeline.spool.directory)
-    assert len(aside) == 150 and all(nul_refused in line["error"] for line in aside[:3])
+    # each with the database's reason, or as not tried once the tries ran out
+    assert len(aside) == 150
+    assert all(nul_refused in line["error"] or refusals.UNTRIED in line["error"] for line in aside)
+    assert any(nul_refused in line["error"] for line in aside)
     assert any(refusals.UNTRIED in line["error"] for line in aside)
 
 
@@ -470,6 +507,24 @@ def test_the_half_after_an_accepted_half_is_split_without_a_try() -> None:
     refused = refusals.isolate(cast(Any, session), units, write, refusals.Budget())
     assert refused == {1023: "integer out of range"}
     assert session.tries == 11  # the whole, then the first half of each of 10 levels
+
+
+def test_when_the_tries_run_out_only_the_deepest_refused_ranges_are_set_aside() -> None:
+    # The halves were bisected depth first: with three bad keys spread over 50,000, the
+    # tries ran out inside the first half and the untried second half, 25,000 good keys,
+    # was set aside whole. Level by level, every accepted range of the levels tried is written.
+    session = _Savepoints()
+    units = list(range(50_000))
+    bad = {1_000, 20_000, 45_000}
+
+    def write(batch: Any) -> None:
+        if bad.intersection(batch):
+            raise DataError("INSERT", None, Exception("integer out of range"))
+
+    refused = refusals.isolate(cast(Any, session), units, write, refusals.Budget())
+    assert session.tries <= refusals.MAX_SAVEPOINTS
+    assert bad <= set(refused)
+    assert len(refused) - len(bad) <= 100, len(refused)
 
 
 def test_quarantine_files_are_private_and_their_renames_durable(

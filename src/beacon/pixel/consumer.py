@@ -245,6 +245,9 @@ class SpoolConsumer:
             if repository.is_segment_processed(session, segment_id):
                 self._promote_refused(path)
                 return FlushResult(segments=1)
+        # Not counted: refused hits an earlier try set aside belong to no count (that try's
+        # commit failed), and this try decides afresh what the database refuses.
+        self.spool.refused_partial(path).unlink(missing_ok=True)
         tally = self._tally(path)
         try:
             return self._write(segment_id, tally)
@@ -325,7 +328,7 @@ class SpoolConsumer:
                     list(counts),
                     lambda keys: increment(session, _only(counts, keys)),
                     budget,
-                    keep=refusals.VIEW_SAVEPOINTS,
+                    keep=refusals.VIEW_SAVEPOINTS if views.idents() else 0,
                 )
                 for key in refused_keys:
                     del counts[key]
@@ -351,7 +354,7 @@ class SpoolConsumer:
         except Exception:
             # The commit may have happened although it failed here (PostgreSQL committed, the
             # answer was lost): then the segment is counted, and so must its refused hits be.
-            if partial is None or not self._committed_anyway(segment_id, partial):
+            if partial is None or not self._committed_anyway(segment_id):
                 raise
         aside = self.spool.promote(partial) if partial is not None else None
         if records:
@@ -365,18 +368,17 @@ class SpoolConsumer:
             )
         return FlushResult(counted=row.hits, rejected=tally.rejected, segments=1)
 
-    def _committed_anyway(self, segment_id: str, partial: Path) -> bool:
+    def _committed_anyway(self, segment_id: str) -> bool:
         """After a failed write of a segment with refused hits: whether it committed all the
-        same. If not, its set-aside file goes (the segment is retried); when that cannot be
-        told (the database is away), it stays for `settle_refused`."""
+        same. Its set-aside `.partial` stays either way: a commit whose answer was lost may
+        still be finishing on the server, so "not counted" now is no proof. The retry settles
+        it (`_count`: promoted if the segment is counted by then, deleted before the segment is
+        written again), as `settle_refused` does when the database cannot be asked now."""
         try:
-            if self._processed(segment_id):
-                return True
+            return self._processed(segment_id)
         except SQLAlchemyError:
             log.exception("cannot tell whether spool segment %s was counted", segment_id)
             return False
-        partial.unlink(missing_ok=True)
-        return False
 
     def settle_refused(self) -> list[Path]:
         """Settle the set-aside files of refused hits a flusher left without knowing whether

@@ -30,14 +30,18 @@ runs inside the segment's one transaction:
 - split halves lock rows outside the sorted order the other flushers lock them in, so the
   fewer tries, the fewer chances of a deadlock.
 
-A bad unit among the 50,000 rollup keys of a big segment (64 MiB) costs 17 to 33 tries, so
-the bound isolates one or two, more when they sit close together; a segment with many more is
-most likely all bad (a regression of the enrichment), and replaying it once fixed is the
-remedy anyway. `VIEW_SAVEPOINTS` of them are kept for the segment's viewability events.
+A bad unit among the 50,000 rollup keys of a big segment (64 MiB) costs 17 to 33 tries. The
+ranges are tried level by level, so when the bound is reached what is set aside is the
+refused ranges of the deepest level: over 50,000 keys with 64 tries (simulated), one or two
+bad units are isolated alone, three take at most a few dozen good ones with them, five a few
+hundred, ten a few thousand; a segment with many more is most likely all bad (a regression of
+the enrichment), and replaying it once fixed is the remedy anyway. `VIEW_SAVEPOINTS` of them
+are kept for the segment's viewability events, when it has any.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -85,44 +89,55 @@ def isolate(
     """Write ``units`` with ``write``, each try in a savepoint taken from ``budget`` (leaving
     it ``keep`` for a later batch); the units not written, with the reason: the database's
     for those it refused, alone or in a batch still unresolved when the budget ran out, and
-    `UNTRIED` for those not tried then. Other errors propagate: the transaction fails."""
+    `UNTRIED` for those not tried then. Other errors propagate: the transaction fails.
+
+    The halves are tried level by level (breadth first), not one half down to its last unit
+    before the other: when the budget runs out, every accepted range of the levels tried is
+    written, and what is set aside is the refused ranges of the deepest level, not a whole
+    untried half of the segment."""
     refused: dict[Unit, str] = {}
+    # (range, why the database refused it; None: not tried yet)
+    pending: deque[tuple[Sequence[Unit], str | None]] = deque()
     if units:
-        _bisect(session, units, write, budget, keep, refused, None)
+        pending.append((units, None))
+    while pending:
+        batch, reason = pending.popleft()
+        if reason is None:
+            if budget.savepoints <= keep:
+                refused |= dict.fromkeys(batch, UNTRIED)
+                continue
+            reason = _try(session, batch, write, budget)
+            if reason is None:
+                continue
+        if len(batch) == 1:
+            refused[batch[0]] = reason
+            continue
+        if budget.savepoints <= keep:
+            whole = f"{reason} (a batch of {len(batch)} set aside whole: {UNTRIED})"
+            refused |= dict.fromkeys(batch, whole)
+            continue
+        first, second = batch[: len(batch) // 2], batch[len(batch) // 2 :]
+        first_refused = _try(session, first, write, budget)
+        if first_refused is None:
+            # the first half written, the refusal is in the second: split it, no try of its own
+            pending.append((second, reason))
+        else:
+            pending.append((first, first_refused))
+            pending.append((second, None))
     return refused
 
 
-def _bisect(
+def _try(
     session: Session,
-    units: Sequence[Unit],
+    batch: Sequence[Unit],
     write: Callable[[Sequence[Unit]], object],
     budget: Budget,
-    keep: int,
-    refused: dict[Unit, str],
-    reason: str | None,
-) -> bool:
-    """Resolve ``units`` into ``refused``: ``reason`` is why the database refused them
-    together (known, so not tried again), None when untried. Whether all were written."""
-    if reason is None:
-        if budget.savepoints <= keep:
-            refused |= dict.fromkeys(units, UNTRIED)
-            return False
-        budget.savepoints -= 1
-        try:
-            with session.begin_nested():
-                write(units)
-            return True
-        except REFUSALS as exc:
-            reason = describe(exc)
-    if len(units) == 1:
-        refused[units[0]] = reason
-        return False
-    if budget.savepoints <= keep:
-        batch = f"{reason} (a batch of {len(units)} set aside whole: {UNTRIED})"
-        refused |= dict.fromkeys(units, batch)
-        return False
-    middle = len(units) // 2
-    first = _bisect(session, units[:middle], write, budget, keep, refused, None)
-    # The first half written, the refusal is in the second: split it without trying it whole.
-    _bisect(session, units[middle:], write, budget, keep, refused, reason if first else None)
-    return False
+) -> str | None:
+    """Write ``batch`` in a savepoint: None when written, else the database's reason."""
+    budget.savepoints -= 1
+    try:
+        with session.begin_nested():
+            write(batch)
+    except REFUSALS as exc:
+        return describe(exc)
+    return None
