@@ -57,6 +57,22 @@ def test_a_path_that_is_no_page_stays_a_404_with_or_without_its_slash(
         assert "Page not found" in response.text
 
 
+def test_only_a_real_slash_before_a_page_that_answers_the_method_redirects(
+    db: Database, client: TestClient
+) -> None:
+    # An escaped slash (%2F) redirected to itself, a loop the browser gave up on; a method
+    # the page does not answer, or any method but GET and POST, was a 405 where the path
+    # without the catch-all route was a 404.
+    sign_in(client, member(db, "owner@acme.example", Role.owner))
+    for path in ("/app/settings/members%2F", "/app/settings/members/%2F"):
+        assert client.get(path, follow_redirects=False).status_code == 404, path
+    assert client.get("/app/settings/members/1/remove/", follow_redirects=False).status_code == 404
+    for method in ("PUT", "DELETE", "PATCH"):
+        response = client.request(method, "/app/no-such-page/", follow_redirects=False)
+        assert response.status_code == 404, method
+    assert client.get("/app/settings/members/", follow_redirects=False).status_code == 308
+
+
 def test_the_json_api_keeps_its_404_for_a_trailing_slash(client: TestClient) -> None:
     response = client.get("/v1/pixel/campaigns/", follow_redirects=False)
     assert response.status_code == 404

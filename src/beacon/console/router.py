@@ -58,16 +58,24 @@ for section in sorted({item.href.split("/")[2] for item in pages.nav_items()}):
     _section_root(section)
 
 
+_ANY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 # Last, so that every page's own route is tried first.
-@router.api_route("/{path:path}/", methods=["GET", "POST"])
+@router.api_route("/{path:path}/", methods=list(_ANY_METHOD))
 def without_trailing_slash(request: Request, path: str) -> Response:
     """A console path with a trailing slash (typed, or kept by a bookmark): 308 to the page
     without it, query string kept (POST stays a POST). A relative Location, never an absolute
-    http:// URL (a downgrade behind TLS). The JSON APIs keep their 404 naming the bare path."""
-    raw = request.scope.get("raw_path") or request.url.path.encode()
-    bare = raw.decode("latin-1").rstrip("/")
+    http:// URL (a downgrade behind TLS). The JSON APIs keep their 404 naming the bare path.
+
+    Only to a page that answers the request's method: any other path, or method, is the 404
+    it was before this route (not a 405, nor a redirect to a page that answers 405); and the
+    slash must be a real one, not an escaped ``%2F``, which would redirect to itself."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    bare = raw.rstrip("/")
     scope = {**request.scope, "path": request.url.path.rstrip("/")}
-    if not any(route.matches(scope)[0] != Match.NONE for route in request.app.routes):
+    answers = any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+    if bare == raw or not answers:
         raise HTTPException(404)  # the usual "No route matches ..." page
     query = request.url.query
     location = bare + (f"?{query}" if query else "")
