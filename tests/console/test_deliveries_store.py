@@ -36,4 +36,4 @@ def test_a_checked_file_over_one_megabyte_is_stored(
     stored = client.post("/app/activate/deliveries", data=form, follow_redirects=False)
     assert stored.status_code == 303, stored.text[-600:]
     page = client.get(stored.headers["location"])
-    assert "Batch big stored: 16000 rows, 1,600,000 impressions" in page.text
+    assert "Batch big stored: 16,000 rows, 1,600,000 impressions" in page.text

@@ -150,7 +150,7 @@ def test_upload_inventory_watch_it_classify_filter_and_reclassify(
     # htmx polls the list until nothing is pending; no reload.
     progress = page.locator("#inventory-progress")
     expect(progress).to_contain_text("5 of 5 processed", timeout=60_000)
-    expect(progress).to_contain_text("4 classified, 1 errors")
+    expect(progress).to_contain_text("4 classified, 1 error,")
     table = page.locator("#inventory-table")
     gone = table.locator("tr", has_text="/gone.html")
     expect(gone).to_contain_text("error")
