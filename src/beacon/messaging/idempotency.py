@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from beacon.core.errors import BadRequest, Conflict
 from beacon.core.timefmt import utcnow
@@ -97,8 +96,7 @@ async def idempotency_key(
         return IdempotencyKey(None, "", "")
     body = await request.body()
     line = f"{request.method} {request.url.path}\n".encode()
-    # off the event loop: reading a body of up to BEACON_MAX_BODY_BYTES as JSON takes a second
-    canonical = await run_in_threadpool(canonical_body, body, request.headers.get("content-type"))
+    canonical = canonical_body(body, request.headers.get("content-type"))
     return IdempotencyKey(
         idempotency_key,
         hashlib.sha256(line + canonical).hexdigest(),
