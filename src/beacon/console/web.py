@@ -10,10 +10,12 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 import jinja2
+from babel.numbers import get_currency_precision
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -100,6 +102,28 @@ def _amount(value: object) -> str:
     return f"{value:,.2f}"
 
 
+# An amount whose currency is not stated (a cpa target with no budget beside it) reads as the
+# seed's dollar amounts do: two decimals.
+_UNSTATED_CURRENCY_DECIMALS = 2
+
+
+def _money(value: float | None, currency: str | None) -> str:
+    """An amount in ``currency`` with its minor units and thousands separators: "50,000.55 USD",
+    "1,000 JPY", "1,250.500 BHD" (``currency`` None: no code, two decimals).
+
+    Never rounded: a value with more decimals than its currency has (10.005 USD, which the API
+    stores and returns as sent) shows them all, since 10.01 or 10.00 would misstate what the
+    DSP is asked for. The digits are the float's shortest form, the ones the API's JSON has."""
+    if value is None:
+        return "—"
+    exact = Decimal(repr(float(value))).normalize()  # 1000.0 has no decimals: 1E+3
+    minor = _UNSTATED_CURRENCY_DECIMALS if currency is None else get_currency_precision(currency)
+    exponent = exact.as_tuple().exponent
+    places = max(minor, -exponent if isinstance(exponent, int) else 0)
+    text = f"{exact:,.{places}f}"
+    return text if currency is None else f"{text} {currency}"
+
+
 def plural(word: str, count: int, many: str = "") -> str:
     """``word`` as it reads after ``count``: "1 row", "2 rows" (``many`` when adding an s will
     not do: "1 URL matches", "2 URLs match" is ``plural("matches", n, "match")``)."""
@@ -138,7 +162,7 @@ templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.filters.update(number=_number, amount=_amount, percent=_percent)
+templates.filters.update(number=_number, amount=_amount, money=_money, percent=_percent)
 templates.filters.update(iso=_iso, utc_text=_utc_text, plural=plural, counted=counted)
 templates.filters.update(value_text=_value_text)
 # Stored domains and URL hosts are IDNA ASCII (xn--...): pages show them as people write them.
