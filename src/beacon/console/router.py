@@ -12,6 +12,7 @@ from starlette.routing import Match
 from beacon.console import pages, web
 from beacon.core.errors import NotFound
 from beacon.core.http import register_error_page
+from beacon.core.jsonbody import api_routes
 
 STATIC_DIR = (Path(__file__).parent / "static").resolve()
 
@@ -80,3 +81,17 @@ def without_trailing_slash(request: Request, path: str) -> Response:
     query = request.url.query
     location = bare + (f"?{query}" if query else "")
     return web.with_headers(Response(status_code=308, headers={"location": location}))
+
+
+def _answer_head_as_get() -> None:
+    """Every console GET page answers HEAD as it answers GET (status, headers; the server sends
+    no body): uptime monitors and link checkers use HEAD, and FastAPI routes do not add it as
+    Starlette's do. Here, once, for every page module's routes. No console GET changes
+    anything a HEAD must not (invitation links and form nonces are only read or made on a
+    GET, never used up; a session's last-seen time moves as on any visit)."""
+    for route in api_routes(router.routes):
+        if route.methods is not None and "GET" in route.methods:
+            route.methods.add("HEAD")
+
+
+_answer_head_as_get()

@@ -391,7 +391,8 @@ def error_page(scope: Any, error: APIError, request_id: str) -> Response:
     if isinstance(error, SignInRequired):
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return redirect(
-            login_url(path if request.method == "GET" else PREFIX + "/"), request=request
+            login_url(path if request.method in ("GET", "HEAD") else PREFIX + "/"),
+            request=request,
         )
     titles = {403: "You cannot do that", 404: "Page not found", 429: "Too many requests"}
     title = titles.get(error.status, "Something went wrong")
