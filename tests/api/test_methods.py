@@ -1,5 +1,5 @@
 """A 405 names in `Allow` every method the path serves, across the routers the app includes;
-HEAD is not served as GET (some GET routes act); a trailing slash is a 404 naming the path
+HEAD is not served as GET (some GET routes act) but by the health probes; a trailing slash is a 404 naming the path
 without it."""
 
 from __future__ import annotations
@@ -16,13 +16,26 @@ def test_head_never_runs_a_get_that_acts(client: TestClient) -> None:
     assert refused.headers["allow"] == "GET, POST"
 
 
+@pytest.mark.parametrize(("path", "status"), [("/healthz", "ok"), ("/readyz", "ready")])
+def test_the_probes_answer_head_as_get_without_a_body(
+    client: TestClient, path: str, status: str
+) -> None:
+    """Uptime monitors probe with HEAD: the same status and type as GET, no body."""
+    got = client.get(path)
+    probed = client.head(path)
+    assert (got.status_code, got.json()) == (200, {"status": status})
+    assert probed.status_code == 200
+    assert probed.headers["content-type"] == got.headers["content-type"]
+    assert probed.content == b""
+
+
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
         ("DELETE", "/v1/pixel/campaigns", "GET, POST"),
         ("PATCH", "/v1/pixel/campaigns/1", "GET, PUT"),
         ("DELETE", "/public/v1/campaigns", "GET, POST"),
-        ("POST", "/healthz", "GET"),
+        ("POST", "/healthz", "GET, HEAD"),
     ],
 )
 def test_a_405_names_every_method_of_the_path(

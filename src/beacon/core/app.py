@@ -148,5 +148,11 @@ def create_app(
             raise ServiceUnavailable("Database is not reachable")
         return JSONResponse({"status": "ready"})
 
+    # Uptime monitors and load balancers probe with HEAD as often as with GET: the probes
+    # answer it (they act on nothing), outside the OpenAPI document; the API's own GET routes
+    # do not (tests/api/test_methods.py).
+    for path, probe in (("/healthz", healthz), ("/readyz", readyz)):
+        app.add_api_route(path, probe, methods=["HEAD"], include_in_schema=False)
+
     require_strict_json(app.routes)
     return app

@@ -305,14 +305,14 @@ def _hint(request: Request) -> str:
     return ""
 
 
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def _allowed_methods(request: Request) -> list[str]:
     """Every method a route serves on this path, asked of each route as routing asks it (an
     included router answers for its own routes; Starlette only names the first route's). HEAD
-    is not served: some GET routes act (an email's unsubscribe link), and mail scanners send
-    HEAD to every link."""
+    is named only where a route serves it (the health probes, console pages): some API GET
+    routes act (an email's unsubscribe link), and mail scanners send HEAD to every link."""
     methods = {
         method
         for method in _METHODS
