@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import InvalidValue, ValidationFailed, not_found
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging.audiences import repository as audience_repository
@@ -336,14 +336,10 @@ def schedule_campaign(
     try:
         send_at = local_to_utc(data.send_at, tz)
     except ValueError as exc:
-        raise ValidationFailed(
-            f"Invalid value for 'sendAt': {exc}", details={"field": "sendAt"}
-        ) from None
+        raise InvalidValue("sendAt", str(exc), details={"field": "sendAt"}) from None
     assert send_at is not None
     if send_at <= utcnow():
-        raise ValidationFailed(
-            "Invalid value for 'sendAt': must be in the future", details={"field": "sendAt"}
-        )
+        raise InvalidValue("sendAt", "must be in the future", details={"field": "sendAt"})
     if repository.executions_in(session, campaign_id=campaign.id, statuses=["running"]):
         raise conflict("The campaign is running; wait for it or cancel it first")
     execution = _create_schedule(session, campaign, send_at, tz)
