@@ -532,36 +532,6 @@ def test_a_repeat_of_the_same_json_respaced_or_reordered_is_replayed(
     assert client.get(f"{API}/campaigns", headers=auth).json()["pagination"]["total"] == 1
 
 
-def test_a_segment_stored_twice_before_writes_kept_it_once_is_shown_once(
-    client: TestClient, auth: dict[str, str], db: Database
-) -> None:
-    """Campaigns saved before a repeated segment was kept once still hold it twice: every GET
-    showed it twice. Each read lists it once, at its first place."""
-    first = make_audience(client, auth)
-    second = post(
-        client, "/segments", auth, {"name": "free", "rules": {"field": "email", "op": "exists"}}
-    ).json()["data"]["id"]
-    campaign = make_campaign(client, auth, audience={"included": [first], "excluded": []})
-    cid = campaign["campaignId"]
-    with db.transaction() as session:
-        session.execute(
-            update(Campaign)
-            .where(Campaign.id == uuid.UUID(cid))
-            .values(
-                audience_included=[second, first, second, first],
-                audience_excluded=[second, second],
-            )
-        )
-    url = f"{API}/campaigns/{cid}"
-    shown = client.get(url, headers=auth).json()["data"]["audience"]
-    assert shown == {"included": [second, first], "excluded": [second]}
-    listed = client.get(f"{API}/campaigns", headers=auth).json()["data"]
-    assert [c["audience"] for c in listed if c["campaignId"] == cid] == [shown]
-    summary = client.get(f"{url}/summary", headers=auth).json()["data"]["audience"]
-    assert [ref["id"] for ref in summary["included"]] == [second, first]
-    assert [ref["id"] for ref in summary["excluded"]] == [second]
-
-
 def test_a_send_time_past_the_range_in_utc_is_refused(
     client: TestClient, auth: dict[str, str]
 ) -> None:
