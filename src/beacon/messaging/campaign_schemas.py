@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from beacon.core.openapi import generate_within
 from beacon.core.text import NonBlank
@@ -36,10 +37,18 @@ def local_to_utc(value: datetime | None, timezone: str) -> datetime | None:
     # 2999-12-31T23:30 in America/Los_Angeles passed, and is 3000-01-01T07:30Z.
     if not in_range(utc):
         raise ValueError(
-            f"sendAt {value.isoformat()} in {timezone} is {iso_millis(utc)}: {RANGE_PROBLEM} "
-            "(in UTC)"
+            f"{value.isoformat()} in {timezone} is {iso_millis(utc)}: {RANGE_PROBLEM} (in UTC)"
         )
     return utc
+
+
+def _send_at_error(problem: str, send_at: datetime) -> ValidationError:
+    """The refusal of ``sendAt`` where only the whole schedule knows it (its timezone): located
+    at the field, so the 422 names ``schedule.sendAt`` as every other sendAt error does."""
+    error = PydanticCustomError("datetime_range", "{problem}", {"problem": problem})
+    return ValidationError.from_exception_data(
+        "ScheduleIn", [InitErrorDetails(type=error, loc=("sendAt",), input=send_at)]
+    )
 
 
 class AudienceIn(InModel):
@@ -79,7 +88,12 @@ class ScheduleIn(InModel):
             raise ValueError("sendAt is required when mode is 'at'")
         if self.mode == "now" and self.send_at is not None:
             raise ValueError("sendAt goes with mode 'at'; mode 'now' sends when /send is called")
-        self.send_at = local_to_utc(self.send_at, self.timezone)
+        written = self.send_at
+        try:
+            self.send_at = local_to_utc(written, self.timezone)
+        except ValueError as exc:
+            assert written is not None  # local_to_utc refuses only a time
+            raise _send_at_error(str(exc), written) from None
         return self
 
 

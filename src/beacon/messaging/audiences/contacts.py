@@ -19,6 +19,7 @@ from beacon.core.csvtext import csv_errors_as_bad_request, csv_source, spreadshe
 from beacon.core.errors import (
     APIError,
     BadRequest,
+    InvalidValue,
     ValidationFailed,
     error_from_validation,
     not_found,
@@ -65,10 +66,8 @@ def _check_duplicates(contacts: Sequence[ContactIn]) -> None:
         seen.update(dict.fromkeys(_keys(contact), index))
 
 
-def _same_contact(index: int, why: str) -> ValidationFailed:
-    return ValidationFailed(
-        f"Invalid value for 'contacts[{index}]': {why}", details={"field": f"contacts[{index}]"}
-    )
+def _same_contact(index: int, why: str) -> InvalidValue:
+    return InvalidValue(f"contacts[{index}]", why, details={"field": f"contacts[{index}]"})
 
 
 def _changes(contact: ContactIn) -> dict[str, Any]:
@@ -443,9 +442,10 @@ def _check_row_width(line: int, extra: Sequence[str]) -> None:
     unquoted inside a value): which cell belongs to which column cannot be known."""
     filled = [cell for cell in extra if cell.strip()]
     if filled:
-        raise ValidationFailed(
-            f"Invalid value for 'line {line}': {len(filled)} more filled cell(s) than the "
-            "header has columns (a comma inside a value must be quoted)",
+        raise InvalidValue(
+            f"line {line}",
+            f"{len(filled)} more filled cell(s) than the header has columns "
+            "(a comma inside a value must be quoted)",
             details={"field": f"line {line}"},
         )
 
@@ -498,15 +498,11 @@ def set_subscription(
     """Subscribe or unsubscribe a contact on one channel."""
     require(role, Action.manage_campaigns)
     if channel not in _STATUS_COLUMNS:
-        raise ValidationFailed(
-            f"Invalid value for 'channel': use one of {', '.join(_STATUS_COLUMNS)}",
-            details={"field": "channel"},
+        raise InvalidValue(
+            "channel", f"use one of {', '.join(_STATUS_COLUMNS)}", details={"field": "channel"}
         )
     if status not in ("subscribed", "unsubscribed"):
-        raise ValidationFailed(
-            "Invalid value for 'status': use subscribed or unsubscribed",
-            details={"field": "status"},
-        )
+        raise InvalidValue("status", "use subscribed or unsubscribed", details={"field": "status"})
     contact = get_contact(session=session, account_id=account_id, contact_id=contact_id)
     setattr(contact, _STATUS_COLUMNS[channel], status)
     contact.updated_at = utcnow()

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ValidationFailed, not_found, quoted
+from beacon.core.errors import InvalidValue, not_found, quoted
 from beacon.core.jobs import COMPLETE, FAILED, PENDING, PROCESSING, JobKind, single_transaction
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.retry import RetryStrategy
@@ -32,8 +32,9 @@ _ATTRIBUTE_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 _ADDRESS_FIELDS = {f"address.{k}" for k in repo.ADDRESS_KEYS}
 
 
-def _invalid(path: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"Invalid value for {quoted(path)}: {message}", details={"field": path})
+def _invalid(path: str, message: str) -> InvalidValue:
+    # paths are built from fixed names and indexes ('rules.all[0].op'), never from client text
+    return InvalidValue(path, message, details={"field": path})
 
 
 def validate_rules(rules: Any, *, path: str = "rules", depth: int = 0) -> int:
@@ -152,8 +153,9 @@ def create_segment(
         known = repo.existing_contact_ids(session, account_id=account_id, contact_ids=ids)
         missing = [str(i) for i in ids if i not in known]
         if missing:
-            raise ValidationFailed(
-                f"Invalid value for 'contactIds': unknown contact(s) {', '.join(missing[:5])}",
+            raise InvalidValue(
+                "contactIds",
+                f"unknown contact(s) {', '.join(missing[:5])}",
                 details={"field": "contactIds", "unknown": missing[:100]},
             )
     now = utcnow()

@@ -65,12 +65,6 @@ def execution_state(execution: Execution | None, *, now: datetime | None = None)
     return execution.status
 
 
-def _once(segment_ids: list[str]) -> list[str]:
-    """Each segment once, at its first place: campaigns stored before writes kept a repeated
-    segment once (``service._set_audience``) still hold it twice."""
-    return list(dict.fromkeys(segment_ids))
-
-
 def campaign_out(campaign: Campaign) -> CampaignOut:
     """The campaign object."""
     return CampaignOut(
@@ -80,8 +74,8 @@ def campaign_out(campaign: Campaign) -> CampaignOut:
         campaign_type=campaign.campaign_type,
         authoring_status=campaign.status,
         audience=AudienceOut(
-            included=[uuid.UUID(i) for i in _once(campaign.audience_included)],
-            excluded=[uuid.UUID(i) for i in _once(campaign.audience_excluded)],
+            included=[uuid.UUID(i) for i in campaign.audience_included],
+            excluded=[uuid.UUID(i) for i in campaign.audience_excluded],
         ),
         template_id=campaign.template_id,
         schedule=ScheduleOut(
@@ -194,8 +188,8 @@ def summary(*, session: Session, campaign: Campaign, reach_max_age_seconds: int)
             scheduled=schedule_armed(session=session, campaign=campaign),
         ),
         audience=SummaryAudience(
-            included=[ref(i) for i in _once(campaign.audience_included)],
-            excluded=[ref(i) for i in _once(campaign.audience_excluded)],
+            included=[ref(i) for i in campaign.audience_included],
+            excluded=[ref(i) for i in campaign.audience_excluded],
             reach=reach,
         ),
         content=SummaryContent(

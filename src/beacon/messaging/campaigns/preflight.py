@@ -56,7 +56,7 @@ def _overlap(campaign: Campaign) -> list[dict[str, str]]:
     """A warning when a segment is both included and excluded: exclusion wins, so that
     segment adds nobody (and the audience may reach no one), which nothing else said."""
     excluded = set(campaign.audience_excluded or [])
-    both = [s for s in dict.fromkeys(campaign.audience_included or []) if s in excluded]
+    both = [s for s in campaign.audience_included or [] if s in excluded]
     if not both:
         return []
     segments_named = ", ".join(both)

@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
-from beacon.core.errors import ValidationFailed, not_found
+from beacon.core.errors import InvalidValue, not_found
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging.audiences import repository as audience_repository
@@ -71,10 +71,7 @@ def _check_audience(session: Session, account_id: int, audience: AudienceIn) -> 
         for index, segment_id in enumerate(getattr(audience, side)):
             if segment_id not in known:
                 field = f"audience.{side}[{index}]"
-                raise ValidationFailed(
-                    f"Invalid value for '{field}': no segment {segment_id}",
-                    details={"field": field},
-                )
+                raise InvalidValue(field, f"no segment {segment_id}", details={"field": field})
 
 
 def _check_template(
@@ -84,14 +81,13 @@ def _check_template(
         return
     template = session.get(Template, template_id)
     if template is None or template.account_id != account_id:
-        raise ValidationFailed(
-            f"Invalid value for 'templateId': no template {template_id}",
-            details={"field": "templateId"},
+        raise InvalidValue(
+            "templateId", f"no template {template_id}", details={"field": "templateId"}
         )
     if template.channel != channel:
-        raise ValidationFailed(
-            f"Invalid value for 'templateId': a {template.channel} template cannot be used "
-            f"by a {channel} campaign",
+        raise InvalidValue(
+            "templateId",
+            f"a {template.channel} template cannot be used by a {channel} campaign",
             details={"field": "templateId"},
         )
 
@@ -336,14 +332,10 @@ def schedule_campaign(
     try:
         send_at = local_to_utc(data.send_at, tz)
     except ValueError as exc:
-        raise ValidationFailed(
-            f"Invalid value for 'sendAt': {exc}", details={"field": "sendAt"}
-        ) from None
+        raise InvalidValue("sendAt", str(exc), details={"field": "sendAt"}) from None
     assert send_at is not None
     if send_at <= utcnow():
-        raise ValidationFailed(
-            "Invalid value for 'sendAt': must be in the future", details={"field": "sendAt"}
-        )
+        raise InvalidValue("sendAt", "must be in the future", details={"field": "sendAt"})
     if repository.executions_in(session, campaign_id=campaign.id, statuses=["running"]):
         raise conflict("The campaign is running; wait for it or cancel it first")
     execution = _create_schedule(session, campaign, send_at, tz)

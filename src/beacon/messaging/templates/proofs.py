@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from beacon.core.config import Settings
 from beacon.core.emails import normalise_email
-from beacon.core.errors import ServiceUnavailable, ValidationFailed
+from beacon.core.errors import InvalidValue, ServiceUnavailable, ValidationFailed
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging.audience_schemas import RenderRequest
@@ -62,7 +62,7 @@ def send_test(
     try:
         address = normalise_email(to.strip())
     except ValueError as exc:
-        raise ValidationFailed(f"Invalid value for 'to': {exc}", details={"field": "to"}) from None
+        raise InvalidValue("to", str(exc), details={"field": "to"}) from None
     template = templates.get_template(
         session=session, account_id=account_id, template_id=template_id
     )

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from beacon.core.errors import ValidationFailed, error_from_validation, not_found
+from beacon.core.errors import InvalidValue, ValidationFailed, error_from_validation, not_found
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
 from beacon.messaging.audience_schemas import (
@@ -75,9 +75,9 @@ def missing_for_publish(channel: str, content: dict[str, Any]) -> list[str]:
 def _check_publishable(channel: str, content: dict[str, Any]) -> None:
     missing = missing_for_publish(channel, content)
     if missing:
-        raise ValidationFailed(
-            f"Invalid value for 'status': a published {channel} template needs content."
-            f"{', content.'.join(missing)}",
+        raise InvalidValue(
+            "status",
+            f"a published {channel} template needs content.{', content.'.join(missing)}",
             details={"field": "status", "missing": [f"content.{m}" for m in missing]},
         )
 
