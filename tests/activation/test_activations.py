@@ -22,8 +22,9 @@ from tests.support import in_parallel, slowed
 
 from beacon.activation.deals import repository as deal_repository
 from beacon.activation.deals.providers import BuiltInProvider
+from beacon.activation.deals.service import activation_out
 from beacon.activation.models import Activation
-from beacon.activation.schemas import ActivationCreate
+from beacon.activation.schemas import ActivationCreate, ActivationOut
 from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.dsps import SUPPORTED_DSPS, dsp_code
@@ -623,3 +624,49 @@ def test_an_activation_made_before_a_currency_was_refused_stays_readable(
     listed = client.get(f"{API}/activations", headers=headers)
     assert listed.status_code == 200, listed.text
     assert [a["budget"]["currency"] for a in listed.json()] == ["USN"]
+
+
+def test_a_since_refused_currency_reads_back_exactly_in_the_get_and_the_list(
+    client: TestClient, headers: Headers, segment: dict[str, Any], db: Database
+) -> None:
+    # The whole body, field by field and in order, as the seed's pending response with the
+    # stored budget: only the budget differs from an activation made today.
+    made = client.post(f"{API}/activations", headers=headers, json=_seed_request(segment["id"]))
+    assert made.status_code == 201, made.text
+    created = made.json()
+    with db.transaction() as session:
+        stored = session.scalars(select(Activation)).one()
+        stored.budget = '{"amount": 1250.5, "currency": "USN"}'
+        stored.kpis = '[{"metric": "cpa", "target": 12}]'
+    expected = {
+        **SEED_PENDING,
+        "id": created["id"],
+        "segment_ids": [segment["id"]],
+        "kpis": [{"metric": "cpa", "target": 12}],
+        "budget": {"amount": 1250.5, "currency": "USN"},
+        "created_date": created["created_date"],
+        **NOT_ISSUED,
+    }
+    one = client.get(f"{API}/activations/{created['id']}", headers=headers)
+    assert one.status_code == 200, one.text
+    assert one.json() == expected
+    assert list(one.json()) == list(expected)
+    assert one.content.count(b'"amount":1250.5,"currency":"USN"') == 1
+    listed = client.get(f"{API}/activations", headers=headers)
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == [expected]
+
+
+def test_the_activation_response_model_describes_what_is_stored_without_validating_it(
+    client: TestClient, headers: Headers, segment: dict[str, Any], db: Database
+) -> None:
+    # Output models only describe: a body read back through ActivationOut is the same body,
+    # whatever input rule came after it was stored (the fund code USN is refused since).
+    made = client.post(f"{API}/activations", headers=headers, json=_seed_request(segment["id"]))
+    with db.transaction() as session:
+        stored = session.scalars(select(Activation)).one()
+        stored.budget = '{"amount": 50000, "currency": "USN"}'
+        body = activation_out(stored).model_dump(mode="json")
+    assert body["id"] == made.json()["id"]
+    assert body["budget"] == {"amount": 50000, "currency": "USN"}
+    assert ActivationOut.model_validate(body).model_dump(mode="json") == body

@@ -23,10 +23,13 @@ from tests.activation.helpers import (
 )
 
 from beacon.activation.models import Activation, InventoryUrl, Segment
+from beacon.activation.schemas import SegmentRules
 from beacon.activation.segments.rules import SegmentMatcher
+from beacon.activation.segments.service import check_rule_limits
 from beacon.contextual.models import UrlClassification
 from beacon.core.config import Settings
 from beacon.core.db import Database
+from beacon.core.errors import InvalidValue
 from beacon.core.timefmt import utcnow
 from beacon.pixel.models import PixelCampaign, PixelRollup
 
@@ -865,3 +868,32 @@ def test_a_domain_rule_that_no_page_can_match_is_refused(
     refused = client.put(url, headers=headers, json={"rules": grown})
     assert refused.status_code == 422
     assert refused.json()["message"].startswith("Invalid value for 'rules.exclude.domains[1]'")
+
+
+@pytest.mark.parametrize(
+    ("rules", "field", "problem", "details"),
+    [
+        (
+            {"keywords": ["gpu", "k" * 201]},
+            "rules.keywords[1]",
+            "must be at most 200 characters long",
+            {"field": "keywords", "per_term": True, "limit": 200},
+        ),
+        (
+            {"keywords": ["gpu"], "exclude": {"domains": [f"s{i}.com" for i in range(1001)]}},
+            "rules.exclude.domains",
+            "must have at most 1000 items",
+            {"field": "exclude.domains", "per_term": False, "limit": 1000},
+        ),
+    ],
+)
+def test_a_limit_refusal_is_an_invalid_value_at_its_field(
+    rules: dict[str, Any], field: str, problem: str, details: dict[str, Any]
+) -> None:
+    # One kind of service field error (core.errors.InvalidValue) for the console to read: the
+    # field and the problem apart, ``details`` naming the builder's list and its limit.
+    with pytest.raises(InvalidValue) as refused:
+        check_rule_limits(rules=SegmentRules.model_validate(rules))
+    assert (refused.value.field, refused.value.problem) == (field, problem)
+    assert refused.value.details == details
+    assert refused.value.message == f"Invalid value for '{field}': {problem}"

@@ -145,6 +145,11 @@ class DeliveryBatch(Base):
     received_date: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Spend is stored as whole millionths of its unit (``Delivery.spend_micros``), so its sums are
+# exact; deliveries, the report queries and the report service all convert with this one factor.
+MICROS = 1_000_000
+
+
 class Delivery(Base):
     """One delivery row as an SSP/DSP export reports it. Spend is kept in micro-units so sums
     are exact on every database."""
@@ -168,7 +173,7 @@ class Delivery(Base):
     geo: Mapped[str] = mapped_column(String(2))
     impressions: Mapped[int] = mapped_column(BigInteger)
     clicks: Mapped[int] = mapped_column(BigInteger)
-    spend_micros: Mapped[int] = mapped_column(BigInteger)
+    spend_micros: Mapped[int] = mapped_column(BigInteger)  # millionths: spend * MICROS
 
 
 class SegmentReport(JobMixin, Base):

@@ -405,6 +405,30 @@ class Budget(BaseModel):
         return value
 
 
+# What a response says of a stored KPI or budget. Output models describe and never validate: a
+# rule that came after an activation was made (a currency now refused, such as the fund code USN)
+# must not make it unreadable, so none of the input models' validators is here.
+StoredNumber = Annotated[float, PlainSerializer(_compact)]
+# The input models forbid other fields, so none was ever stored.
+_NO_MORE_FIELDS: dict[str, Any] = {"additionalProperties": False}
+
+
+class KpiOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={**_KPI_RANGES, **_NO_MORE_FIELDS})
+
+    metric: KpiMetric
+    target: StoredNumber
+
+
+class BudgetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_NO_MORE_FIELDS)
+
+    amount: Annotated[StoredNumber, Field(json_schema_extra={"exclusiveMinimum": 0})]
+    currency: str = Field(
+        description="An ISO 4217 currency code, as accepted when the activation was made"
+    )
+
+
 # A list names each item once: a repeat would be echoed back and, for a KPI, leave two targets
 # for one metric; the 422 names the repeat (``core.lists``).
 _DISTINCT = distinct()
@@ -462,8 +486,8 @@ class ActivationOut(BaseModel):
     geo: list[str] | None
     formats: list[str] | None
     devices: list[str] | None
-    kpis: list[Kpi] | None
-    budget: Budget | None
+    kpis: list[KpiOut] | None
+    budget: BudgetOut | None
     created_date: UTCSeconds
     processed_date: UTCSeconds | None
     expires_date: UTCSeconds | None = Field(

@@ -65,7 +65,6 @@ from beacon.pixel.spool import Spool, read_segment, segment_id
 log = logging.getLogger("beacon.pixel.consumer")
 
 SEGMENT_MEMORY = timedelta(days=30)
-QUARANTINED = "quarantined"  # the rejection reason of records the database refused
 _PRUNE_EVERY = 3600.0
 
 
@@ -235,8 +234,8 @@ class SpoolConsumer:
         self.metrics.flushed.inc(result.counted)
         for reason, count in result.rejected.items():
             self.metrics.reject(reason, count)
-        if result.rejected[QUARANTINED]:
-            self.metrics.hits_quarantined.inc(result.rejected[QUARANTINED])
+        if result.rejected[refusals.QUARANTINED]:
+            self.metrics.hits_quarantined.inc(result.rejected[refusals.QUARANTINED])
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
         return result
 
@@ -311,74 +310,19 @@ class SpoolConsumer:
         return FlushResult(counted=counted, rejected=tally.rejected, segments=1)
 
     def _write_refusing(self, path: Path, segment_id: str, tally: Tally) -> FlushResult:
-        """Count the segment without the hits the database refuses, which go to the spool's
-        quarantine with its reason: `refusals`. The segment is acknowledged as usual."""
+        """Count the segment without the hits the database refuses (`refusals.count_refusing`).
+        The segment is acknowledged as usual."""
         self.campaigns.forget()  # a foreign key refused: a campaign deleted since it was cached
         self._keep_known_campaigns(tally)
-        counts, views = tally.counts, tally.views
-        partial: Path | None = None
-        try:
-            with self.db.transaction() as session:
-                # First, as in `_write`: a concurrent duplicate fails before any increment, and
-                # on SQLite the write opens the transaction the savepoints below nest in.
-                row = repository.record_segment(session, segment_id=segment_id, hits=0, rejected=0)
-                budget = refusals.Budget()
-                refused_keys = refusals.isolate(
-                    session,
-                    list(counts),
-                    lambda keys: increment(session, _only(counts, keys)),
-                    budget,
-                    keep=refusals.VIEW_SAVEPOINTS if views.idents() else 0,
-                )
-                for key in refused_keys:
-                    del counts[key]
-                views.drop_impressions(refused_keys)
-                refused_views = refusals.isolate(
-                    session,
-                    views.idents(),
-                    lambda ids: viewability.record(session, views.only(ids)),
-                    budget,
-                )
-                reasons: dict[object, str] = dict([*refused_keys.items(), *refused_views.items()])
-                records = [
-                    (record, reasons[unit])
-                    for record, unit in zip(read_segment(path), tally.units, strict=True)
-                    if unit in reasons
-                ]
-                if records:
-                    tally.rejected[QUARANTINED] += len(records)
-                    # Not yet a file of refused hits: it becomes one once the segment commits.
-                    partial = self.spool.set_aside(path, segment_id=segment_id, refused=records)
-                row.hits = counts.total()
-                row.rejected = tally.rejected.total()
-        except Exception:
-            # The commit may have happened although it failed here (PostgreSQL committed, the
-            # answer was lost): then the segment is counted, and so must its refused hits be.
-            if partial is None or not self._committed_anyway(segment_id):
-                raise
-        aside = self.spool.promote(partial) if partial is not None else None
-        if records:
-            log.warning(
-                "spool segment %s: the database refused %d record(s), e.g. %r; the rest are "
-                "counted and the refused ones set aside in %s",
-                path.name,
-                len(records),
-                records[0][1],
-                aside,
-            )
-        return FlushResult(counted=row.hits, rejected=tally.rejected, segments=1)
-
-    def _committed_anyway(self, segment_id: str) -> bool:
-        """After a failed write of a segment with refused hits: whether it committed all the
-        same. Its set-aside `.partial` stays either way: a commit whose answer was lost may
-        still be finishing on the server, so "not counted" now is no proof. The retry settles
-        it (`_count`: promoted if the segment is counted by then, deleted before the segment is
-        written again), as `settle_refused` does when the database cannot be asked now."""
-        try:
-            return self._processed(segment_id)
-        except SQLAlchemyError:
-            log.exception("cannot tell whether spool segment %s was counted", segment_id)
-            return False
+        counted = refusals.count_refusing(
+            db=self.db,
+            spool=self.spool,
+            path=path,
+            segment_id=segment_id,
+            tally=tally,
+            processed=self._processed,
+        )
+        return FlushResult(counted=counted, rejected=tally.rejected, segments=1)
 
     def settle_refused(self) -> list[Path]:
         """Settle the set-aside files of refused hits a flusher left without knowing whether
@@ -456,10 +400,6 @@ class Tally:
     rejected: Counter[str] = field(default_factory=Counter)
     views: viewability.SegmentViews = field(default_factory=viewability.SegmentViews)
     units: list[object] = field(default_factory=list)
-
-
-def _only(counts: Counter[RollupKey], keys: Iterable[RollupKey]) -> dict[RollupKey, int]:
-    return {key: counts[key] for key in keys}
 
 
 def _fsync_file(path: Path) -> None:

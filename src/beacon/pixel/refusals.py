@@ -41,16 +41,31 @@ are kept for the segment's viewability events, when it has any.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable, Sequence
+import logging
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from beacon.core.db import Database
+from beacon.pixel import collector_repository as repository
+from beacon.pixel import viewability
+from beacon.pixel.rollups import RollupKey, increment
+from beacon.pixel.spool import Spool, read_segment
+
+if TYPE_CHECKING:
+    from beacon.pixel.consumer import Tally
+
+# The flusher's logger: these lines are part of its account of a segment's flush.
+log = logging.getLogger("beacon.pixel.consumer")
+
 Unit = TypeVar("Unit")
 REFUSALS = (DataError, IntegrityError)
+QUARANTINED = "quarantined"  # the rejection reason of records the database refused
 
 
 def is_refusal(exc: SQLAlchemyError) -> bool:
@@ -141,3 +156,90 @@ def _try(
     except REFUSALS as exc:
         return describe(exc)
     return None
+
+
+def count_refusing(
+    *,
+    db: Database,
+    spool: Spool,
+    path: Path,
+    segment_id: str,
+    tally: Tally,
+    processed: Callable[[str], bool],
+) -> int:
+    """Count the segment at ``path`` (``tally``, its records counted in memory) in one
+    transaction without the hits the database refuses, found by `isolate`; those go to the
+    spool's quarantine with its reason (as ``.partial`` until the segment commits, then
+    promoted) and are rejected as `QUARANTINED`. The hits counted; ``processed`` tells
+    whether a segment is counted, asked when the commit fails."""
+    counts, views = tally.counts, tally.views
+    partial: Path | None = None
+    try:
+        with db.transaction() as session:
+            # First, as the flusher's plain write: a concurrent duplicate fails before any
+            # increment, and on SQLite the write opens the transaction the savepoints below
+            # nest in.
+            row = repository.record_segment(session, segment_id=segment_id, hits=0, rejected=0)
+            budget = Budget()
+            refused_keys = isolate(
+                session,
+                list(counts),
+                lambda keys: increment(session, _only(counts, keys)),
+                budget,
+                keep=VIEW_SAVEPOINTS if views.idents() else 0,
+            )
+            for key in refused_keys:
+                del counts[key]
+            views.drop_impressions(refused_keys)
+            refused_views = isolate(
+                session,
+                views.idents(),
+                lambda ids: viewability.record(session, views.only(ids)),
+                budget,
+            )
+            reasons: dict[object, str] = dict([*refused_keys.items(), *refused_views.items()])
+            records = [
+                (record, reasons[unit])
+                for record, unit in zip(read_segment(path), tally.units, strict=True)
+                if unit in reasons
+            ]
+            if records:
+                tally.rejected[QUARANTINED] += len(records)
+                # Not yet a file of refused hits: it becomes one once the segment commits.
+                partial = spool.set_aside(path, segment_id=segment_id, refused=records)
+            row.hits = counts.total()
+            row.rejected = tally.rejected.total()
+    except Exception:
+        # The commit may have happened although it failed here (PostgreSQL committed, the
+        # answer was lost): then the segment is counted, and so must its refused hits be.
+        if partial is None or not _committed_anyway(segment_id, processed):
+            raise
+    aside = spool.promote(partial) if partial is not None else None
+    if records:
+        log.warning(
+            "spool segment %s: the database refused %d record(s), e.g. %r; the rest are "
+            "counted and the refused ones set aside in %s",
+            path.name,
+            len(records),
+            records[0][1],
+            aside,
+        )
+    return row.hits
+
+
+def _committed_anyway(segment_id: str, processed: Callable[[str], bool]) -> bool:
+    """After a failed write of a segment with refused hits: whether it committed all the
+    same. Its set-aside `.partial` stays either way: a commit whose answer was lost may
+    still be finishing on the server, so "not counted" now is no proof. The retry settles
+    it (the flusher's next try: promoted if the segment is counted by then, deleted before
+    the segment is written again), as ``SpoolConsumer.settle_refused`` does when the database
+    cannot be asked now."""
+    try:
+        return processed(segment_id)
+    except SQLAlchemyError:
+        log.exception("cannot tell whether spool segment %s was counted", segment_id)
+        return False
+
+
+def _only(counts: Counter[RollupKey], keys: Iterable[RollupKey]) -> dict[RollupKey, int]:
+    return {key: counts[key] for key in keys}

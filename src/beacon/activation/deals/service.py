@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from beacon.activation.deals import repository as deal_repository
 from beacon.activation.models import Activation
-from beacon.activation.schemas import RATE_METRICS, ActivationCreate, ActivationOut, Budget, Kpi
+from beacon.activation.schemas import RATE_METRICS, ActivationCreate, ActivationOut, Kpi
 from beacon.activation.segments import repository
 from beacon.core.errors import InvalidValue, not_found
 from beacon.core.jobs import COMPLETE, FAILED, PENDING
@@ -139,8 +139,6 @@ def activation_out(activation: Activation, *, now: datetime | None = None) -> Ac
     """The wire form of an activation (seed 003); ``deal_id`` only once issued."""
     status = activation.status
     issued = status == COMPLETE
-    kpis = _load(activation.kpis)
-    budget = _load(activation.budget)
     return ActivationOut(
         id=activation.id,
         segment_ids=_load(activation.segment_ids),
@@ -154,24 +152,14 @@ def activation_out(activation: Activation, *, now: datetime | None = None) -> Ac
         geo=_load(activation.geo),
         formats=_load(activation.formats),
         devices=_load(activation.devices),
-        # As stored, not validated again: a rule that came later (a currency now refused)
-        # must not make an activation already made unreadable.
-        kpis=[_stored_kpi(k) for k in kpis] if kpis is not None else None,
-        budget=_stored_budget(budget) if budget is not None else None,
+        kpis=_load(activation.kpis),
+        budget=_load(activation.budget),
         created_date=activation.created_date,
         processed_date=activation.processed_date if issued else None,
         expires_date=expires_date(activation),
         expired=is_expired(activation, now=now or utcnow()),
         error=activation.error if status == FAILED else None,
     )
-
-
-def _stored_kpi(stored: dict[str, Any]) -> Kpi:
-    return Kpi.model_construct(metric=stored["metric"], target=float(stored["target"]))
-
-
-def _stored_budget(stored: dict[str, Any]) -> Budget:
-    return Budget.model_construct(amount=float(stored["amount"]), currency=stored["currency"])
 
 
 def _dump(value: Any) -> str | None:

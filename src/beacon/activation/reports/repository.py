@@ -9,11 +9,16 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from beacon.activation.models import Delivery, DeliveryBatch, SegmentReport, SegmentReportRow
+from beacon.activation.models import (
+    MICROS,
+    Delivery,
+    DeliveryBatch,
+    SegmentReport,
+    SegmentReportRow,
+)
 from beacon.core.db import hold_rows, slices
 
 CHUNK = 1000
-_MICROS = 1_000_000  # spend is stored in millionths of its unit
 
 # --- Deliveries ----------------------------------------------------------------------------
 
@@ -102,8 +107,8 @@ def delivery_totals(
         *keys,
         func.coalesce(func.sum(Delivery.impressions), 0),
         func.coalesce(func.sum(Delivery.clicks), 0),
-        func.coalesce(func.sum(Delivery.spend_micros // _MICROS), 0),
-        func.coalesce(func.sum(Delivery.spend_micros % _MICROS), 0),
+        func.coalesce(func.sum(Delivery.spend_micros // MICROS), 0),
+        func.coalesce(func.sum(Delivery.spend_micros % MICROS), 0),
     ).where(
         Delivery.account_id == account_id,
         Delivery.deal_id.in_(list(deal_ids)),
@@ -122,7 +127,7 @@ def delivery_totals(
     if limit is not None:
         query = query.limit(limit)
     return [
-        (*row, int(units) * _MICROS + int(micros))
+        (*row, int(units) * MICROS + int(micros))
         for *row, units, micros in session.execute(query).all()
     ]
 

@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from beacon.activation.deals import repository as deal_repository
-from beacon.activation.models import SegmentReport
+from beacon.activation.models import MICROS, SegmentReport
 from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import (
     MAX_UNPAGED_REPORT_ROWS,
@@ -41,7 +41,6 @@ CENT = Decimal("0.01")
 SPEND_MICROS = "spend_micros"
 STORED_PAGE = 2000
 CTR_STEP = Decimal("0.0001")
-MICROS = Decimal(1_000_000)
 
 
 def _rounded(value: Decimal, step: Decimal) -> float:

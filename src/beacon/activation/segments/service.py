@@ -29,7 +29,7 @@ from beacon.activation.schemas import (
 )
 from beacon.activation.segments import repository
 from beacon.activation.segments.rules import SegmentMatcher, domain_problem
-from beacon.core.errors import InvalidValue, ValidationFailed, field_name, not_found, quoted
+from beacon.core.errors import InvalidValue, ValidationFailed, field_name, not_found
 from beacon.core.jobs import FAILED, PENDING
 from beacon.core.permissions import CREDENTIAL_ROLE, Action, Role, require
 from beacon.core.timefmt import utcnow
@@ -132,7 +132,7 @@ def _only_kept(terms: list[str], kept: list[str]) -> bool:
     return len(terms) <= len(kept) and set(terms) <= set(kept)
 
 
-def _over_limit(loc: tuple[str | int, ...], limit: int) -> ValidationFailed:
+def _over_limit(loc: tuple[str | int, ...], limit: int) -> InvalidValue:
     # The words core.errors gives pydantic's bounds: a list's in items, a term's in characters;
     # ``details`` names the list for the console's form.
     per_term = isinstance(loc[-1], int)
@@ -141,8 +141,9 @@ def _over_limit(loc: tuple[str | int, ...], limit: int) -> ValidationFailed:
         if per_term
         else f"must have at most {limit} items"
     )
-    return ValidationFailed(
-        f"Invalid value for {quoted(field_name(('rules', *loc)))}: {bound}",
+    return InvalidValue(
+        field_name(("rules", *loc)),
+        bound,
         details={
             "field": ".".join(str(part) for part in (loc[:-1] if per_term else loc)),
             "per_term": per_term,

@@ -106,14 +106,16 @@ def _rule_errors(exc: ValidationError) -> dict[str, str]:
 def _limit_errors(exc: ValidationFailed) -> dict[str, str]:
     """A refusal of ``segments.check_rule_limits`` at the builder's field it names (the API's
     words name a JSON path: ``rules.keywords[0]``); any other refusal under the rules."""
-    if "field" not in exc.details:
+    if not isinstance(exc, InvalidValue) or "field" not in exc.details:
         return {"rules": exc.message}
     field = str(exc.details["field"]).replace(".", "_")
-    if isinstance(exc, InvalidValue):  # a domain no page has (``rules.domain_problem``)
-        return {field: f"{field.replace('_', ' ').capitalize()}: {exc.problem}"}
-    limit = exc.details["limit"]
-    rule = f"each at most {limit} characters" if exc.details["per_term"] else f"at most {limit}"
-    return {field: f"{field.replace('_', ' ').capitalize()}: {rule}"}
+    problem = exc.problem  # a domain no page has (``rules.domain_problem``)
+    if "limit" in exc.details:  # a list or term over its limit, in the builder's words
+        limit = exc.details["limit"]
+        problem = (
+            f"each at most {limit} characters" if exc.details["per_term"] else f"at most {limit}"
+        )
+    return {field: f"{field.replace('_', ' ').capitalize()}: {problem}"}
 
 
 @router.get("")
