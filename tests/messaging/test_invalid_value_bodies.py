@@ -164,3 +164,18 @@ def test_segment_rule_refusals(
     # the list of operators is the service's own: the message is pinned up to it
     assert body["error"]["message"].startswith(message)
     assert body == _refusal(body["error"]["message"], field=field)
+
+
+def test_a_template_syntax_error_keeps_its_own_code(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    body = {"name": "t", "channel": "email", "content": {"html": "{% if %}"}}
+    assert _body(post(client, "/templates", auth, body)) == {
+        "success": False,
+        "error": {
+            "code": "TEMPLATE_SYNTAX_ERROR",
+            "message": "Invalid value for 'content.html': Expected an expression, got 'end of "
+            "statement block' (line 1)",
+            "details": {"field": "content.html"},
+        },
+    }

@@ -108,9 +108,14 @@ class InvalidValue(ValidationFailed):
     without reading the message back."""
 
     def __init__(
-        self, field: str, problem: str, *, details: Mapping[str, Any] | None = None
+        self,
+        field: str,
+        problem: str,
+        *,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(f"Invalid value for '{field}': {problem}", details=details)
+        super().__init__(f"Invalid value for '{field}': {problem}", code=code, details=details)
         self.field = field
         self.problem = problem
 

@@ -55,8 +55,9 @@ def validate_content(channel: str, content: dict[str, Any]) -> dict[str, Any]:
             try:
                 check_syntax(part=part, source=clean[part])
             except RenderError as exc:
-                raise ValidationFailed(
-                    f"Invalid value for 'content.{part}': {exc.message}",
+                raise InvalidValue(
+                    f"content.{part}",
+                    exc.message,
                     code="TEMPLATE_SYNTAX_ERROR",
                     details={"field": f"content.{part}"},
                 ) from None
