@@ -22,7 +22,7 @@ from tests.support import in_parallel, run_cli, slowed
 from typer.testing import CliRunner
 
 from beacon import cli
-from beacon.activation.models import Delivery
+from beacon.activation.models import Delivery, to_micros
 from beacon.activation.reports import deliveries
 from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.deliveries import file_batch_id
@@ -528,3 +528,19 @@ def test_parallel_posts_of_a_new_batch_replace_each_other(
     assert sorted(r.status_code for r in responses) == [200, 200, 201], [r.text for r in responses]
     assert sorted(r.json()["replaced_rows"] for r in responses) == [0, 2, 2]
     assert _stored(db) == (2, 24800, 49_600_000)
+
+
+@pytest.mark.parametrize(
+    ("amount", "micros"),
+    [
+        (0.1, 100_000),
+        (123456789.123456, 123_456_789_123_456),
+        (1e12, 10**18),
+        (5e-7, 0),
+        (1.5e-6, 2),
+    ],
+)
+def test_spend_is_kept_in_micros_from_its_shortest_decimal_form(amount: float, micros: int) -> None:
+    """0.1 is 100,000 micros (not the binary float's 100,000.0000000000055...); half a micro
+    rounds to even."""
+    assert to_micros(amount) == micros

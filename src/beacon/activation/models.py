@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
@@ -148,6 +149,12 @@ class DeliveryBatch(Base):
 # Spend is stored as whole millionths of its unit (``Delivery.spend_micros``), so its sums are
 # exact; deliveries, the report queries and the report service all convert with this one factor.
 MICROS = 1_000_000
+
+
+def to_micros(amount: float) -> int:
+    """``amount`` in whole millionths, read from its shortest decimal form (``0.1`` is 100,000
+    micros, not the binary float's 100,000.0000000000055...), rounded half to even."""
+    return int((Decimal(repr(amount)) * MICROS).to_integral_value())
 
 
 class Delivery(Base):

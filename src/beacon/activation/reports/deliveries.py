@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from beacon.activation.deals import repository as deal_repository
-from beacon.activation.models import MICROS, DeliveryBatch
+from beacon.activation.models import MICROS, DeliveryBatch, to_micros
 from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import (
     JSON_ROW,
@@ -231,7 +231,7 @@ def ingest(
     spend_micros = 0
     records: list[dict[str, Any]] = []
     for row in parsed:
-        micros = int((Decimal(repr(row.spend)) * MICROS).to_integral_value())
+        micros = to_micros(row.spend)
         spend_micros += micros
         records.append(
             {

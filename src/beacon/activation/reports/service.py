@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from beacon.activation.deals import repository as deal_repository
-from beacon.activation.models import MICROS, SegmentReport
+from beacon.activation.models import MICROS, SegmentReport, to_micros
 from beacon.activation.reports import repository as report_repository
 from beacon.activation.reports.schemas import (
     MAX_UNPAGED_REPORT_ROWS,
@@ -190,7 +190,7 @@ def breakdowns(
     for row in rows:
         micros = row.get(SPEND_MICROS)
         if micros is None:  # a row stored before its spend was kept unrounded
-            micros = int((Decimal(repr(row["spend"])) * MICROS).to_integral_value())
+            micros = to_micros(row["spend"])
         for dimension in dimensions:
             acc = sums[dimension].setdefault(row.get(dimension), [0, 0, 0])
             acc[0] += int(row["impressions"])
