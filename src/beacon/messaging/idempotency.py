@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -33,43 +34,84 @@ IN_PROGRESS_WAIT_SECONDS = 10.0
 
 @dataclass(frozen=True)
 class IdempotencyKey:
+    """A request's key and what its fingerprint is made of. The fingerprints are computed on
+    first use, in ``respond``, on the handler's worker thread: reading a 10 MB JSON body takes
+    a good part of a second, which the event loop (and the pixel collector on it) must not
+    wait for."""
+
     key: str | None
-    fingerprint: str
-    # the fingerprint of the raw body bytes, as records stored before bodies were read as JSON
-    # have it; a repeat within their 24 hours still matches them
-    raw_fingerprint: str
+    request_line: bytes = b""
+    body: bytes = b""
+    content_type: str | None = None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return self._hash(canonical_body(self.body, self.content_type))
+
+    @cached_property
+    def raw_fingerprint(self) -> str:
+        """The fingerprint of the raw body bytes, as records stored before bodies were read
+        as JSON have it; a repeat within their 24 hours still matches them."""
+        return self._hash(self.body)
 
     def matches(self, stored: str) -> bool:
-        return stored in (self.fingerprint, self.raw_fingerprint)
+        if stored in (self.fingerprint, self.raw_fingerprint):
+            return True
+        # records stored before numbers were read as the request's parsing reads them (within
+        # their 24 hours); only a repeat that matches nothing else pays for this reading
+        return stored == self._hash(_number_text_canonical(self.body, self.content_type))
+
+    def _hash(self, body: bytes) -> str:
+        return hashlib.sha256(self.request_line + body).hexdigest()
 
 
-class _Number(str):
-    """A JSON number kept as the text it was written in (no float rounds 1e400 to inf)."""
-
-
-def _canonical(value: object) -> str:
-    if isinstance(value, dict):
-        members = (f"{json.dumps(k)}:{_canonical(v)}" for k, v in sorted(value.items()))
-        return "{" + ",".join(members) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_canonical(v) for v in value) + "]"
-    if isinstance(value, _Number):
-        return str.__str__(value)
-    return json.dumps(value)
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 def canonical_body(body: bytes, content_type: str | None) -> bytes:
     """What a JSON body asks for, whatever its spacing and key order; other bodies as sent.
 
-    A repeated key keeps the last value, as the request's own parsing does. Numbers keep their
-    text: ``1`` and ``1.0`` stay different requests, as the validation may read them."""
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
+    The body is read as the request's own parsing reads it: a repeated key keeps the last
+    value, and ``1`` and ``1.0`` stay different requests (an integer and a float) while
+    ``1.0`` and ``1.00`` are one. (A number that is not finite, such as ``1e400``, is refused
+    by every JSON route before any response is stored.) Parsed and written by the json
+    module's C code: about a tenth of a second a megabyte."""
+    if not _is_json(content_type):
+        return body
+    try:
+        value = json.loads(body)
+        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, TypeError, RecursionError):  # not JSON, or nested past Python's stack
+        return body
+
+
+class _Number(str):
+    """A JSON number kept as the text it was written in."""
+
+
+def _written(value: object) -> str:
+    if isinstance(value, dict):
+        members = (f"{json.dumps(k)}:{_written(v)}" for k, v in sorted(value.items()))
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_written(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    return json.dumps(value)
+
+
+def _number_text_canonical(body: bytes, content_type: str | None) -> bytes:
+    """The canonical form records stored until 2026-12 were fingerprinted with: numbers kept
+    as written (``1.00``), in Python code (ten times slower). Drop with ``raw_fingerprint``
+    once no stored record can be that old (24 hours after an upgrade)."""
+    if not _is_json(content_type):
         return body
     try:
         value = json.loads(body, parse_int=_Number, parse_float=_Number, parse_constant=_Number)
-        return _canonical(value).encode()
-    except (ValueError, RecursionError):  # not JSON, or nested past Python's stack
+        return _written(value).encode()
+    except (ValueError, RecursionError):
         return body
 
 
@@ -93,14 +135,12 @@ async def idempotency_key(
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_KEY_LENGTH:
         raise BadRequest(f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters")
     if idempotency_key is None:
-        return IdempotencyKey(None, "", "")
-    body = await request.body()
-    line = f"{request.method} {request.url.path}\n".encode()
-    canonical = canonical_body(body, request.headers.get("content-type"))
+        return IdempotencyKey(None)
     return IdempotencyKey(
         idempotency_key,
-        hashlib.sha256(line + canonical).hexdigest(),
-        hashlib.sha256(line + body).hexdigest(),
+        request_line=f"{request.method} {request.url.path}\n".encode(),
+        body=await request.body(),
+        content_type=request.headers.get("content-type"),
     )
 
 
@@ -125,6 +165,7 @@ def respond(
     ``IDEMPOTENCY_IN_PROGRESS`` with ``Retry-After``: it did nothing and may be retried."""
     if idem.key is None:
         return JSONResponse(ok_body(produce()), status_code=status_code)
+    fingerprint = idem.fingerprint  # read before the key is held: a long body holds nothing
     if not idempotency_repository.lock_key(
         session,
         account_id=account_id,
@@ -154,7 +195,7 @@ def respond(
         IdempotencyRecord(
             account_id=account_id,
             key=idem.key,
-            fingerprint=idem.fingerprint,
+            fingerprint=fingerprint,
             status_code=status_code,
             body=body,
             created_at=utcnow(),
