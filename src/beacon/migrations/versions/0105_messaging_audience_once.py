@@ -36,8 +36,12 @@ _campaigns = sa.table(
 )
 
 
-def _once(segment_ids: list[str]) -> list[str]:
-    return list(dict.fromkeys(segment_ids))
+def _once(segment_ids: object) -> object:
+    """The list with each segment once, first-seen order kept; anything that is not a list of
+    ids (no writer stores one) is left as it is, not rewritten or failed on."""
+    if isinstance(segment_ids, list) and all(isinstance(s, str) for s in segment_ids):
+        return list(dict.fromkeys(segment_ids))
+    return segment_ids
 
 
 def upgrade() -> None:
