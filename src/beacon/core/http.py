@@ -311,8 +311,8 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 def _allowed_methods(request: Request) -> list[str]:
     """Every method a route serves on this path, asked of each route as routing asks it (an
     included router answers for its own routes; Starlette only names the first route's). HEAD
-    is named only where a route serves it (the health probes, console pages): some API GET
-    routes act (an email's unsubscribe link), and mail scanners send HEAD to every link."""
+    is named only where a route serves it (the health probes, console pages); the API's GET
+    routes do not answer it, so none can be made to act by a mail scanner's HEAD on a link."""
     methods = {
         method
         for method in _METHODS

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, Query, Request
 from pydantic import ValidationError
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from beacon.console import idn, web
 from beacon.console.pages import NavItem
@@ -471,6 +471,7 @@ def csv_lines(header: list[str], rows: Iterator[dict[str, Any]]) -> Iterator[str
 
 @router.get("/{kind}/{report_id}/csv")
 def report_csv(
+    request: Request,
     kind: str,
     report_id: ReportId,
     viewer: web.CurrentViewer,
@@ -492,11 +493,9 @@ def report_csv(
             )
             yield from csv_lines(header, rows)
 
-    filename = f"beacon-{kind}-report-{report_id}.csv"
-    return web.with_headers(
-        StreamingResponse(
-            body(),
-            media_type="text/csv; charset=utf-8",
-            headers={"content-disposition": f'attachment; filename="{filename}"'},
-        )
+    return web.download(
+        request,
+        body(),
+        media_type="text/csv; charset=utf-8",
+        filename=f"beacon-{kind}-report-{report_id}.csv",
     )

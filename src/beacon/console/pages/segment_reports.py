@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from pydantic import ValidationError
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from beacon.activation.reports import service as reports
 from beacon.activation.reports.schemas import ReportCreate
@@ -191,7 +191,9 @@ def report_page(
 
 
 @router.get("/{report_id}/csv")
-def report_csv(report_id: ReportId, viewer: web.CurrentViewer, session: DbSession) -> Response:
+def report_csv(
+    request: Request, report_id: ReportId, viewer: web.CurrentViewer, session: DbSession
+) -> Response:
     """Every row of a complete report, read a page at a time."""
     account_id = viewer.member.account_id
     report = reports.get_report(session=session, account_id=account_id, report_id=report_id)
@@ -220,8 +222,9 @@ def report_csv(report_id: ReportId, viewer: web.CurrentViewer, session: DbSessio
             if offset >= (page.pagination.total if page.pagination else 0):
                 return
 
-    headers = {"content-disposition": f'attachment; filename="segment-report-{report_id}.csv"'}
-    return web.with_headers(StreamingResponse(lines(), media_type="text/csv", headers=headers))
+    return web.download(
+        request, lines(), media_type="text/csv", filename=f"segment-report-{report_id}.csv"
+    )
 
 
 def _id_or_text(value: str) -> int | str:
