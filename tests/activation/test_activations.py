@@ -670,3 +670,30 @@ def test_the_activation_response_model_describes_what_is_stored_without_validati
     assert body["id"] == made.json()["id"]
     assert body["budget"] == {"amount": 50000, "currency": "USN"}
     assert ActivationOut.model_validate(body).model_dump(mode="json") == body
+
+
+def test_a_kpi_metric_dropped_later_still_reads_back(
+    client: TestClient, headers: Headers, segment: dict[str, Any], db: Database
+) -> None:
+    """A metric no longer accepted (here one never was, ``cpm``) must not make the activation,
+    or the account's whole list, unreadable."""
+    made = client.post(f"{API}/activations", headers=headers, json=_seed_request(segment["id"]))
+    with db.transaction() as session:
+        session.scalars(select(Activation)).one().kpis = '[{"metric": "cpm", "target": 2}]'
+    one = client.get(f"{API}/activations/{made.json()['id']}", headers=headers)
+    assert one.status_code == 200, one.text
+    assert one.json()["kpis"] == [{"metric": "cpm", "target": 2}]
+    listed = client.get(f"{API}/activations", headers=headers)
+    assert [a["kpis"] for a in listed.json()] == [[{"metric": "cpm", "target": 2}]]
+
+
+def test_whole_numbers_are_written_as_sent(
+    client: TestClient, headers: Headers, segment: dict[str, Any]
+) -> None:
+    """``50000`` stays ``50000`` on the wire, not ``50000.0`` (equal as Python numbers, so only
+    the bytes show it)."""
+    made = client.post(f"{API}/activations", headers=headers, json=_seed_request(segment["id"]))
+    got = client.get(f"{API}/activations/{made.json()['id']}", headers=headers)
+    for response in (made, got):
+        assert b'"budget":{"amount":50000,"currency":"USD"}' in response.content
+        assert b'{"metric":"viewability","target":0.7}' in response.content

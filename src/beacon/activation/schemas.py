@@ -416,7 +416,9 @@ _NO_MORE_FIELDS: dict[str, Any] = {"additionalProperties": False}
 class KpiOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={**_KPI_RANGES, **_NO_MORE_FIELDS})
 
-    metric: KpiMetric
+    # described as the metrics accepted today, read as any text: a metric dropped from the list
+    # later must not make the activations (and the account's list) that name it unreadable
+    metric: str = Field(json_schema_extra={"enum": list(get_args(KpiMetric))})
     target: StoredNumber
 
 
