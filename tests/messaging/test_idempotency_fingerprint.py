@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 from tests.messaging.helpers import post
 
+from beacon.core.timefmt import utcnow
 from beacon.messaging import idempotency
 from beacon.messaging.idempotency import IdempotencyKey, canonical_body
+from beacon.messaging.models import IdempotencyRecord
 
 JSON = "application/json"
 
@@ -34,19 +37,57 @@ def test_numbers_are_read_as_the_request_parsing_reads_them() -> None:
     assert canonical_body(b'{"n": 1}', JSON) != canonical_body(b'{"n": "1"}', JSON)
 
 
-def test_a_record_stored_with_numbers_as_written_still_matches_its_repeat() -> None:
-    """Records fingerprinted before numbers were read as floats (``1.50`` kept as written)
-    are replayed, not refused as conflicts, for the 24 hours they live."""
+def _record(fingerprint: str, created_at: datetime) -> IdempotencyRecord:
+    return IdempotencyRecord(fingerprint=fingerprint, created_at=created_at)
+
+
+def test_a_record_stored_before_with_numbers_as_written_still_matches_its_repeat() -> None:
+    """Records fingerprinted before numbers were read as floats (``1.50`` kept as written), or
+    from the raw bytes before that, are replayed, not refused as conflicts, for the 24 hours
+    they live."""
     line = b"POST /public/v1/templates\n"
     body = b'{"price": 1.50, "name": "a"}'
-    stored = hashlib.sha256(line + b'{"name":"a","price":1.50}').hexdigest()
     repeat = IdempotencyKey("k", request_line=line, body=body, content_type=JSON)
-    assert repeat.fingerprint != stored
-    assert repeat.matches(stored)
+    yesterday = utcnow() - timedelta(hours=20)
+    as_written = hashlib.sha256(line + b'{"name":"a","price":1.50}').hexdigest()
+    raw = hashlib.sha256(line + body).hexdigest()
+    assert repeat.fingerprint() not in (as_written, raw)
+    assert repeat.matches(_record(as_written, yesterday), repeat.fingerprint())
+    assert repeat.matches(_record(raw, yesterday), repeat.fingerprint())
     other = IdempotencyKey(
         "k", request_line=line, body=b'{"price": 1.5, "name": "b"}', content_type=JSON
     )
-    assert not other.matches(stored)
+    assert not other.matches(_record(as_written, yesterday), other.fingerprint())
+
+
+def test_a_conflict_with_a_record_written_since_the_start_reads_the_body_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only a record older than the process can hold an earlier form: a conflict with one
+    written since never re-reads a body (up to 10 MB) in the slow earlier way, under the lock."""
+    earlier: list[bytes] = []
+    monkeypatch.setattr(
+        idempotency, "_number_text_canonical", lambda body, _: earlier.append(body) or body
+    )
+    line = b"POST /public/v1/templates\n"
+    first = IdempotencyKey("k", request_line=line, body=b'{"n": 1}', content_type=JSON)
+    record = _record(first.fingerprint(), utcnow())
+    other = IdempotencyKey("k", request_line=line, body=b'{"n": 2}', content_type=JSON)
+    assert not other.matches(record, other.fingerprint())
+    assert earlier == []
+    assert first.matches(record, first.fingerprint())
+
+
+def test_a_body_with_a_number_that_is_not_finite_is_read_as_sent() -> None:
+    """On a route that never reads its body (publish, preflight), nothing refuses ``1e400``:
+    read as floats, ``1e400`` and ``2e400`` would be one request."""
+    assert canonical_body(b'{"n": 1e400}', JSON) == b'{"n": 1e400}'
+    assert canonical_body(b'{"n": 1e400}', JSON) != canonical_body(b'{"n": 2e400}', JSON)
+    assert canonical_body(b'{"n": NaN}', JSON) == b'{"n": NaN}'
+
+
+def test_the_body_stays_out_of_the_keys_repr() -> None:
+    assert "secret" not in repr(IdempotencyKey("k", body=b'{"password": "secret"}'))
 
 
 def test_a_repeated_key_keeps_its_last_value_as_the_request_parsing_does() -> None:
@@ -66,8 +107,8 @@ def test_other_bodies_are_read_as_sent() -> None:
 def test_a_keyed_body_is_read_on_the_handlers_thread_not_the_event_loop(
     client: TestClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A 10 MB body takes a good part of a second to read as JSON: never on the event loop,
-    which serves every other request (and the pixel collector) meanwhile."""
+    """Not in the request's dependency on the event loop, which serves every other request
+    (and the pixel collector): on the handler's worker thread, before the key is held."""
     where: list[str] = []
     read = idempotency.canonical_body
 

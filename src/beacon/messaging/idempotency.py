@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -20,7 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from beacon.core.errors import BadRequest, Conflict
-from beacon.core.timefmt import utcnow
+from beacon.core.timefmt import as_utc, utcnow
 from beacon.messaging import idempotency_repository
 from beacon.messaging.models import IdempotencyRecord
 from beacon.messaging.schemas import ok_body
@@ -32,37 +31,46 @@ MAX_KEY_LENGTH = 255
 IN_PROGRESS_WAIT_SECONDS = 10.0
 
 
+# Records written before this process started may hold a fingerprint of an earlier form (below);
+# those written since hold this code's, so a conflict with one of them is never read twice.
+_STARTED = utcnow()
+
+
 @dataclass(frozen=True)
 class IdempotencyKey:
-    """A request's key and what its fingerprint is made of. The fingerprints are computed on
-    first use, in ``respond``, on the handler's worker thread: reading a 10 MB JSON body takes
-    a good part of a second, which the event loop (and the pixel collector on it) must not
-    wait for."""
+    """A request's key and what its fingerprint is made of. The fingerprint is computed in
+    ``respond``, on the handler's worker thread, before the key is held: a 10 MB JSON body takes
+    a few tenths of a second to read, and a repeat waiting for the key must not wait for that
+    too. (The json module's C code holds the GIL while it reads: the event loop waits for each
+    call as it waits for the request's own parse of the body, not for the whole fingerprint.)"""
 
     key: str | None
     request_line: bytes = b""
-    body: bytes = b""
+    body: bytes = field(default=b"", repr=False, compare=False)  # never in a log line
     content_type: str | None = None
 
-    @cached_property
     def fingerprint(self) -> str:
+        """What the request asks for: method, path and the body as ``canonical_body`` reads it."""
         return self._hash(canonical_body(self.body, self.content_type))
 
-    @cached_property
-    def raw_fingerprint(self) -> str:
-        """The fingerprint of the raw body bytes, as records stored before bodies were read
-        as JSON have it; a repeat within their 24 hours still matches them."""
-        return self._hash(self.body)
-
-    def matches(self, stored: str) -> bool:
-        if stored in (self.fingerprint, self.raw_fingerprint):
+    def matches(self, record: IdempotencyRecord, fingerprint: str) -> bool:
+        """Whether ``record`` answered this request (``fingerprint`` is this request's)."""
+        if record.fingerprint == fingerprint:
             return True
-        # records stored before numbers were read as the request's parsing reads them (within
-        # their 24 hours); only a repeat that matches nothing else pays for this reading
-        return stored == self._hash(_number_text_canonical(self.body, self.content_type))
+        if as_utc(record.created_at) >= _STARTED:
+            return False  # written by this code: a different request
+        # Written before this process started, maybe by an earlier version, within its 24
+        # hours: fingerprinted from the raw bytes (before bodies were read as JSON), or from
+        # the numbers as written (until 2026-12). Drop both once no record can be that old.
+        return record.fingerprint in (
+            self._hash(self.body),
+            self._hash(_number_text_canonical(self.body, self.content_type)),
+        )
 
     def _hash(self, body: bytes) -> str:
-        return hashlib.sha256(self.request_line + body).hexdigest()
+        digest = hashlib.sha256(self.request_line)
+        digest.update(body)
+        return digest.hexdigest()
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -75,14 +83,16 @@ def canonical_body(body: bytes, content_type: str | None) -> bytes:
 
     The body is read as the request's own parsing reads it: a repeated key keeps the last
     value, and ``1`` and ``1.0`` stay different requests (an integer and a float) while
-    ``1.0`` and ``1.00`` are one. (A number that is not finite, such as ``1e400``, is refused
-    by every JSON route before any response is stored.) Parsed and written by the json
-    module's C code: about a tenth of a second a megabyte."""
+    ``1.0`` and ``1.00`` are one. A body holding a number that is not finite (``1e400``) is
+    read as sent. Parsed and written by the json module's C code: a few hundredths of a second
+    a megabyte."""
     if not _is_json(content_type):
         return body
     try:
         value = json.loads(body)
-        return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        # allow_nan=False: a number that is not finite (1e400, NaN) is read as sent, so 1e400
+        # and 2e400 stay two requests on a route that never reads its body
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
     except (ValueError, TypeError, RecursionError):  # not JSON, or nested past Python's stack
         return body
 
@@ -165,7 +175,7 @@ def respond(
     ``IDEMPOTENCY_IN_PROGRESS`` with ``Retry-After``: it did nothing and may be retried."""
     if idem.key is None:
         return JSONResponse(ok_body(produce()), status_code=status_code)
-    fingerprint = idem.fingerprint  # read before the key is held: a long body holds nothing
+    fingerprint = idem.fingerprint()  # before the key is held: a long body holds up no repeat
     if not idempotency_repository.lock_key(
         session,
         account_id=account_id,
@@ -181,7 +191,7 @@ def respond(
         )
     record = idempotency_repository.record_for(session, account_id=account_id, key=idem.key)
     if record is not None:
-        if not idem.matches(record.fingerprint):
+        if not idem.matches(record, fingerprint):
             raise Conflict(
                 "This Idempotency-Key was already used with a different request",
                 code="IDEMPOTENCY_CONFLICT",
