@@ -127,10 +127,16 @@ def serve(
             f"--account NAME --email EMAIL --role owner{data_dir_option})"
         )
     sys.stdout.flush()
+    application = create_app(settings)
+    # FastAPI builds each route's handler on the first request that reaches it, about a second
+    # for all of them: built now, with the OpenAPI document, so the first request (often a
+    # load balancer's readiness probe, with a timeout of a second) is answered as fast as the
+    # next.
+    application.openapi()
     # Proxy headers are resolved per domain (the collector trusts BEACON_TRUSTED_PROXIES only);
     # uvicorn's own rewriting of the client address would trust loopback blindly.
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host,
         port=port,
         log_config=None,

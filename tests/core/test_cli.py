@@ -278,3 +278,21 @@ def test_serve_prints_cli_hints_that_open_its_own_data_dir(tmp_path: Path) -> No
     listed = run_cli("keys", "list", "--data-dir", str(data_dir), env=env).stdout
     assert "globex" in listed
     assert f"--data-dir {shlex.quote(str(data_dir))}" in hints[1]
+
+
+def test_serve_builds_its_routes_before_the_first_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first request of a server that built nothing waited about a second (FastAPI builds
+    route handlers on first use): longer than a readiness probe's usual one-second timeout."""
+    import uvicorn
+
+    served: list[Any] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setenv("BEACON_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("BEACON_DATABASE_URL", "")
+    result = CliRunner().invoke(cli.app, ["serve", "--port", "8999"])
+    assert result.exit_code == 0, result.output
+    [application] = served
+    assert application.openapi_schema is not None
+    assert "/v1/pixel/campaigns" in application.openapi_schema["paths"]
