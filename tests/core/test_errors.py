@@ -429,7 +429,7 @@ def test_public_family_gets_the_same_words_in_its_envelope(
         "error": {
             "code": "VALIDATION_ERROR",
             "message": "Invalid value for 'offset': must be at most 1000000000",
-            "details": {},
+            "details": {"field": "offset"},
         },
     }
 

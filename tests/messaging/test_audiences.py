@@ -129,7 +129,7 @@ def test_an_address_country_is_an_assigned_iso_code(
             "code": "VALIDATION_ERROR",
             "message": f"Invalid value for 'contacts[0].address.country': {country!r} is not an "
             f"ISO 3166-1 alpha-2 country code ({hint})",
-            "details": {},
+            "details": {"field": "contacts[0].address.country"},
         },
     }
     imported = client.post(

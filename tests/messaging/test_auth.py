@@ -268,7 +268,7 @@ def test_validation_errors_use_the_envelope(client: TestClient, auth: dict[str, 
         "error": {
             "code": "BAD_REQUEST",
             "message": "Invalid path parameter 'campaignId': expected a UUID",
-            "details": {},
+            "details": {"field": "campaignId"},
         },
     }
     bad_limit = client.get(f"{API}/campaigns?limit=101", headers=auth)

@@ -622,7 +622,7 @@ def test_a_naive_send_time_out_of_range_is_a_422_naming_the_field(
             "error": {
                 "code": "VALIDATION_ERROR",
                 "message": f"Invalid value for 'schedule.sendAt': {problem}",
-                "details": {},
+                "details": {"field": "schedule.sendAt"},
             },
         }
     kept = client.get(f"{API}/campaigns/{cid}", headers=auth).json()["data"]["schedule"]

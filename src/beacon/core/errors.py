@@ -263,7 +263,9 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
     """Turn pydantic/FastAPI validation errors into one clear 400 or 422, naming the field.
 
     Malformed input (bad JSON, missing field, wrong type, unknown parameter, bad path id) is 400;
-    well-formed input with an invalid value is 422. Structural problems are reported first.
+    well-formed input with an invalid value is 422. Structural problems are reported first. An
+    error about one field says which in ``details`` (``{"field": "kpis[0].metric"}``), as the
+    services' ``InvalidValue`` errors do, for the envelopes that carry details.
     """
     ranked = sorted(_meaningful(errors), key=lambda e: 0 if _is_structural(e) else 1)
     first = ranked[0]
@@ -271,34 +273,36 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
     loc = tuple(first.get("loc", ()))
     ctx = first.get("ctx") or {}
     name = quoted(field_name(loc))
+    where = {"field": field_name(loc)}
     if kind == "json_invalid":
         return BadRequest(f"Malformed JSON body: {ctx.get('error', 'invalid JSON')}")
     if kind == "missing":
         if loc == ("body",):
             return BadRequest("Missing JSON request body")
-        return BadRequest(f"Missing required parameter {name}")
+        return BadRequest(f"Missing required parameter {name}", details=where)
     if kind == "extra_forbidden":
-        return BadRequest(f"Unknown parameter {name}")
+        return BadRequest(f"Unknown parameter {name}", details=where)
     if loc and loc[0] == "path":
         expected = (
             "a positive integer" if kind.startswith("int") or "than" in kind else "a valid value"
         )
         if kind.startswith("uuid"):
             expected = "a UUID"
-        return BadRequest(f"Invalid path parameter {name}: expected {expected}")
+        return BadRequest(f"Invalid path parameter {name}: expected {expected}", details=where)
     if kind == "date_invalid":
         # Not a day at all, like a malformed date: 400, as before, with the reason.
-        return BadRequest(f"Invalid value for {name}: {first.get('msg', '')}")
+        return BadRequest(f"Invalid value for {name}: {first.get('msg', '')}", details=where)
     if kind in _TYPE_NAMES:
-        return BadRequest(f"Invalid type for {name}: expected {_TYPE_NAMES[kind]}")
+        return BadRequest(f"Invalid type for {name}: expected {_TYPE_NAMES[kind]}", details=where)
     if kind.endswith("_type"):
-        return BadRequest(f"Invalid type for {name}: {_clean(first.get('msg', ''))}")
+        return BadRequest(f"Invalid type for {name}: {_clean(first.get('msg', ''))}", details=where)
     if kind in ("literal_error", "enum"):
         return ValidationFailed(
             f"Invalid value for {name}: {quoted(first.get('input'))}. "
-            f"Allowed values: {ctx.get('expected', '')}"
+            f"Allowed values: {ctx.get('expected', '')}",
+            details=where,
         )
-    return ValidationFailed(f"Invalid value for {name}: {value_reason(first)}")
+    return ValidationFailed(f"Invalid value for {name}: {value_reason(first)}", details=where)
 
 
 def value_reason(error: Mapping[str, Any]) -> str:
