@@ -105,7 +105,8 @@ class InvalidValue(ValidationFailed):
     """The 422 for one field's value: ``Invalid value for 'end_date': <problem>``.
 
     ``field`` and ``problem`` stay readable apart, so a form shows the problem beside its field
-    without reading the message back."""
+    without reading the message back; ``details`` name the field too (``{"field": ...}``, for
+    the envelopes that carry details) unless the caller names another one."""
 
     def __init__(
         self,
@@ -115,7 +116,11 @@ class InvalidValue(ValidationFailed):
         code: str | None = None,
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(f"Invalid value for '{field}': {problem}", code=code, details=details)
+        super().__init__(
+            f"Invalid value for '{field}': {problem}",
+            code=code,
+            details={"field": field, **(details or {})},
+        )
         self.field = field
         self.problem = problem
 
@@ -272,8 +277,8 @@ def error_from_validation(errors: Sequence[Mapping[str, Any]]) -> APIError:
     kind = str(first.get("type", ""))
     loc = tuple(first.get("loc", ()))
     ctx = first.get("ctx") or {}
-    name = quoted(field_name(loc))
-    where = {"field": field_name(loc)}
+    field = field_name(loc)
+    name, where = quoted(field), {"field": field}
     if kind == "json_invalid":
         return BadRequest(f"Malformed JSON body: {ctx.get('error', 'invalid JSON')}")
     if kind == "missing":

@@ -114,8 +114,9 @@ def _written(value: object) -> str:
 
 def _number_text_canonical(body: bytes, content_type: str | None) -> bytes:
     """The canonical form records stored until 2026-12 were fingerprinted with: numbers kept
-    as written (``1.00``), in Python code (ten times slower). Drop with ``raw_fingerprint``
-    once no stored record can be that old (24 hours after an upgrade)."""
+    as written (``1.00``), in Python code (three to four times slower). Drop it, with the raw
+    bytes' fingerprint in ``IdempotencyKey.matches``, once no stored record can be that old
+    (24 hours after an upgrade)."""
     if not _is_json(content_type):
         return body
     try:
@@ -138,7 +139,8 @@ async def idempotency_key(
         ),
     ] = None,
 ) -> IdempotencyKey:
-    """The request's key and a fingerprint of what it asks for (method, path, body).
+    """The request's key and what its fingerprint is made of (method, path, body), read in
+    ``respond``.
 
     A JSON body is fingerprinted as what it means (``canonical_body``): the same request
     re-spaced or with its keys in another order is a repeat, not a conflict."""

@@ -67,7 +67,7 @@ def _check_duplicates(contacts: Sequence[ContactIn]) -> None:
 
 
 def _same_contact(index: int, why: str) -> InvalidValue:
-    return InvalidValue(f"contacts[{index}]", why, details={"field": f"contacts[{index}]"})
+    return InvalidValue(f"contacts[{index}]", why)
 
 
 def _changes(contact: ContactIn) -> dict[str, Any]:
@@ -446,7 +446,6 @@ def _check_row_width(line: int, extra: Sequence[str]) -> None:
             f"line {line}",
             f"{len(filled)} more filled cell(s) than the header has columns "
             "(a comma inside a value must be quoted)",
-            details={"field": f"line {line}"},
         )
 
 
@@ -498,11 +497,9 @@ def set_subscription(
     """Subscribe or unsubscribe a contact on one channel."""
     require(role, Action.manage_campaigns)
     if channel not in _STATUS_COLUMNS:
-        raise InvalidValue(
-            "channel", f"use one of {', '.join(_STATUS_COLUMNS)}", details={"field": "channel"}
-        )
+        raise InvalidValue("channel", f"use one of {', '.join(_STATUS_COLUMNS)}")
     if status not in ("subscribed", "unsubscribed"):
-        raise InvalidValue("status", "use subscribed or unsubscribed", details={"field": "status"})
+        raise InvalidValue("status", "use subscribed or unsubscribed")
     contact = get_contact(session=session, account_id=account_id, contact_id=contact_id)
     setattr(contact, _STATUS_COLUMNS[channel], status)
     contact.updated_at = utcnow()

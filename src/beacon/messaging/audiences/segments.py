@@ -34,7 +34,7 @@ _ADDRESS_FIELDS = {f"address.{k}" for k in repo.ADDRESS_KEYS}
 
 def _invalid(path: str, message: str) -> InvalidValue:
     # paths are built from fixed names and indexes ('rules.all[0].op'), never from client text
-    return InvalidValue(path, message, details={"field": path})
+    return InvalidValue(path, message)
 
 
 def validate_rules(rules: Any, *, path: str = "rules", depth: int = 0) -> int:
@@ -156,7 +156,7 @@ def create_segment(
             raise InvalidValue(
                 "contactIds",
                 f"unknown contact(s) {', '.join(missing[:5])}",
-                details={"field": "contactIds", "unknown": missing[:100]},
+                details={"unknown": missing[:100]},
             )
     now = utcnow()
     segment = Segment(

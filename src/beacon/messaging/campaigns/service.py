@@ -71,7 +71,7 @@ def _check_audience(session: Session, account_id: int, audience: AudienceIn) -> 
         for index, segment_id in enumerate(getattr(audience, side)):
             if segment_id not in known:
                 field = f"audience.{side}[{index}]"
-                raise InvalidValue(field, f"no segment {segment_id}", details={"field": field})
+                raise InvalidValue(field, f"no segment {segment_id}")
 
 
 def _check_template(
@@ -81,14 +81,11 @@ def _check_template(
         return
     template = session.get(Template, template_id)
     if template is None or template.account_id != account_id:
-        raise InvalidValue(
-            "templateId", f"no template {template_id}", details={"field": "templateId"}
-        )
+        raise InvalidValue("templateId", f"no template {template_id}")
     if template.channel != channel:
         raise InvalidValue(
             "templateId",
             f"a {template.channel} template cannot be used by a {channel} campaign",
-            details={"field": "templateId"},
         )
 
 
@@ -332,10 +329,10 @@ def schedule_campaign(
     try:
         send_at = local_to_utc(data.send_at, tz)
     except ValueError as exc:
-        raise InvalidValue("sendAt", str(exc), details={"field": "sendAt"}) from None
+        raise InvalidValue("sendAt", str(exc)) from None
     assert send_at is not None
     if send_at <= utcnow():
-        raise InvalidValue("sendAt", "must be in the future", details={"field": "sendAt"})
+        raise InvalidValue("sendAt", "must be in the future")
     if repository.executions_in(session, campaign_id=campaign.id, statuses=["running"]):
         raise conflict("The campaign is running; wait for it or cancel it first")
     execution = _create_schedule(session, campaign, send_at, tz)

@@ -62,7 +62,7 @@ def send_test(
     try:
         address = normalise_email(to.strip())
     except ValueError as exc:
-        raise InvalidValue("to", str(exc), details={"field": "to"}) from None
+        raise InvalidValue("to", str(exc)) from None
     template = templates.get_template(
         session=session, account_id=account_id, template_id=template_id
     )

@@ -59,7 +59,6 @@ def validate_content(channel: str, content: dict[str, Any]) -> dict[str, Any]:
                     f"content.{part}",
                     exc.message,
                     code="TEMPLATE_SYNTAX_ERROR",
-                    details={"field": f"content.{part}"},
                 ) from None
     return clean
 
@@ -79,7 +78,7 @@ def _check_publishable(channel: str, content: dict[str, Any]) -> None:
         raise InvalidValue(
             "status",
             f"a published {channel} template needs content.{', content.'.join(missing)}",
-            details={"field": "status", "missing": [f"content.{m}" for m in missing]},
+            details={"missing": [f"content.{m}" for m in missing]},
         )
 
 
