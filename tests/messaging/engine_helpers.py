@@ -183,7 +183,10 @@ def sms_server(api: SmsApi) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
-            form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
+            raw = self.rfile.read(length)
+            if len(raw) < length:  # the client died mid-request (a worker killed): no provider
+                return  # sends a message it never fully received
+            form = {k: v[-1] for k, v in parse_qs(raw.decode()).items()}
             status, body = api.answer(self.path, self.headers.get("Authorization"), form)
             data = json.dumps(body).encode()
             self.send_response(status)
