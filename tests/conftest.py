@@ -16,6 +16,9 @@ from beacon.app import create_app, metadata
 from beacon.core import auth
 from beacon.core.config import Settings
 from beacon.core.db import Database, make_engine, upgrade_database
+from tests import route_memo
+
+route_memo.install()  # each app's routes are built once per test process (tests/route_memo.py)
 
 BACKENDS = ["sqlite", "postgres"]
 

@@ -146,7 +146,16 @@ class CheckQuery:
 
     def __init__(self, open_prefixes: tuple[str, ...] = ()) -> None:
         self.open_prefixes = open_prefixes
-        self._declared: dict[tuple[str, frozenset[str]], tuple[frozenset[str], frozenset[str]]] = {}
+        # what each route declares, by the route (held here, so that its id stays its own)
+        self._declared: dict[int, tuple[APIRoute, frozenset[str], frozenset[str]]] = {}
+
+    # A value: two with the same open prefixes check alike (what one remembers is read off each
+    # route it sees), so that two apps including a router with it include the router alike.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CheckQuery) and other.open_prefixes == self.open_prefixes
+
+    def __hash__(self) -> int:
+        return hash((CheckQuery, self.open_prefixes))
 
     def __call__(self, request: Request) -> None:
         if not request.query_params or request.url.path.startswith(self.open_prefixes):
@@ -154,12 +163,11 @@ class CheckQuery:
         route = request.scope.get("route")
         if not isinstance(route, APIRoute):
             return
-        key = (route.path, frozenset(route.methods or ()))
-        known = self._declared.get(key)
+        known = self._declared.get(id(route))
         if known is None:
             found, repeatable = _query_names(route.dependant)
-            known = self._declared[key] = (frozenset(found), frozenset(repeatable))
-        declared, lists = known
+            known = self._declared[id(route)] = (route, frozenset(found), frozenset(repeatable))
+        _, declared, lists = known
         unknown = [name for name in request.query_params if name not in declared]
         if unknown:
             takes = ", ".join(sorted(declared)) if declared else "no query parameters"

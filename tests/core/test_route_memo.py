@@ -1,0 +1,71 @@
+"""The tests' memo of FastAPI's built routes (tests/route_memo.py): what makes ~1,350 apps
+affordable in one run must go on working, and must not hand one app's built route to an app
+whose inclusion of the router differs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.testclient import TestClient
+from tests import route_memo
+
+from beacon.app import create_app
+from beacon.core.config import Settings
+from beacon.core.deps import CheckQuery
+
+ROUTER = APIRouter()
+
+
+@ROUTER.get("/items")
+def items(limit: int = 10) -> dict[str, int]:
+    return {"limit": limit}
+
+
+def _handler(app: FastAPI, path: str, status: int = 200, query: str = "") -> object:
+    """The built handler that served ``path`` in ``app``, after one request to it."""
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get(path + query).status_code == status
+    for route in app.router.routes:
+        for candidate in getattr(route, "effective_candidates", list)():
+            if getattr(candidate, "path", None) == path:
+                return candidate.app
+    raise AssertionError(f"no route {path}")
+
+
+def _app(prefix: str, *dependencies: Callable[[], None]) -> FastAPI:
+    app = FastAPI()
+    app.include_router(ROUTER, prefix=prefix, dependencies=[Depends(d) for d in dependencies])
+    return app
+
+
+def _nothing() -> None:
+    return None
+
+
+def test_two_beacon_apps_share_their_built_routes(settings: Settings) -> None:
+    assert route_memo.installed()
+    # ?typo= is refused: the router's CheckQuery dependency ran in both
+    first = _handler(create_app(settings, run_worker=False), "/v1/pixel/campaigns", 400, "?typo=1")
+    second = _handler(create_app(settings, run_worker=False), "/v1/pixel/campaigns", 400, "?typo=1")
+    assert first is second
+
+
+def test_an_inclusion_alike_shares_and_one_that_differs_does_not() -> None:
+    built = _handler(_app("/a"), "/a/items")
+    assert _handler(_app("/a"), "/a/items") is built
+    assert _handler(_app("/a", _nothing), "/a/items") is not built  # another dependency
+    assert _handler(_app("/b"), "/b/items") is not built  # another prefix
+
+
+def test_an_app_with_dependency_overrides_builds_its_own() -> None:
+    built = _handler(_app("/c"), "/c/items")
+    overridden = _app("/c")
+    overridden.dependency_overrides[_nothing] = _nothing
+    assert _handler(overridden, "/c/items") is not built
+
+
+def test_check_query_is_a_value() -> None:
+    assert CheckQuery(("/a",)) == CheckQuery(("/a",))
+    assert hash(CheckQuery(("/a",))) == hash(CheckQuery(("/a",)))
+    assert CheckQuery(("/a",)) != CheckQuery(("/b",))
