@@ -151,9 +151,18 @@ class InvalidTrafficDetector:
         datacenters: DatacenterRanges | None = None,
         activity: ActivityRule | None = None,
     ) -> None:
-        self.agents = agents or default_classifier()
+        # the vendored lists' classifier (~0.3 s to compile, once a process) on first use:
+        # a process that classifies no hit (a server's flusher child before any traffic, a
+        # CLI command) does not wait for it at start
+        self._agents = agents
         self.datacenters = datacenters if datacenters is not None else vendored_ranges()
         self.activity = activity or ActivityRule()
+
+    @property
+    def agents(self) -> AgentClassifier:
+        if self._agents is None:
+            self._agents = default_classifier()
+        return self._agents
 
     def classify(self, user_agent: str, hit: HitContext) -> TrafficInfo:
         """The hit's traffic type, reason and named agent (HUMAN when no rule applies)."""
