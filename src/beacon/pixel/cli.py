@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from beacon.core.db import Database
-    from beacon.pixel.consumer import FlushResult
     from beacon.pixel.ingest_flush import Flushed
     from beacon.pixel.spool import Spool
+    from beacon.pixel.tally import FlushResult
 
 
 def ingest_log(

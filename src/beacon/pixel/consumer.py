@@ -42,9 +42,7 @@ import math
 import os
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
@@ -59,33 +57,14 @@ from beacon.pixel.enrich import HitRejected
 from beacon.pixel.hits import HitEnricher
 from beacon.pixel.metrics import FlushMetrics
 from beacon.pixel.profiling import profiled
-from beacon.pixel.rollups import RollupKey, increment
+from beacon.pixel.rollups import increment
 from beacon.pixel.spool import Spool, read_segment, segment_id
+from beacon.pixel.tally import FlushResult, Tally
 
 log = logging.getLogger("beacon.pixel.consumer")
 
 SEGMENT_MEMORY = timedelta(days=30)
 _PRUNE_EVERY = 3600.0
-
-
-@dataclass
-class FlushResult:
-    """What one flush did: hits counted, hits rejected by reason, segments processed, failed
-    (left for a retry) and quarantined."""
-
-    counted: int = 0
-    rejected: Counter[str] = field(default_factory=Counter)
-    segments: int = 0
-    failed: int = 0
-    quarantined: int = 0
-
-    def add(self, other: FlushResult) -> None:
-        """Accumulate another result into this one."""
-        self.counted += other.counted
-        self.rejected.update(other.rejected)
-        self.segments += other.segments
-        self.failed += other.failed
-        self.quarantined += other.quarantined
 
 
 class CampaignIds:
@@ -388,18 +367,6 @@ def gc_paused() -> Iterator[None]:
         yield
     finally:
         gc.enable()
-
-
-@dataclass
-class Tally:
-    """A segment counted in memory: hits per rollup key, rejections by reason, viewability,
-    and what each record became, in order (its key, its impression id for a viewability
-    event, None when rejected), to find the records behind a refused key."""
-
-    counts: Counter[RollupKey] = field(default_factory=Counter)
-    rejected: Counter[str] = field(default_factory=Counter)
-    views: viewability.SegmentViews = field(default_factory=viewability.SegmentViews)
-    units: list[object] = field(default_factory=list)
 
 
 def _fsync_file(path: Path) -> None:

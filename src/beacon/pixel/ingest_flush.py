@@ -18,8 +18,9 @@ from pathlib import Path
 
 from beacon.core.db import Database
 from beacon.pixel import collector_repository
-from beacon.pixel.consumer import FlushResult, SpoolConsumer
+from beacon.pixel.consumer import SpoolConsumer
 from beacon.pixel.spool import QUARANTINE_DIR, SealedSegment
+from beacon.pixel.tally import FlushResult
 
 
 @dataclass(frozen=True)

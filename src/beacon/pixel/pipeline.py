@@ -6,10 +6,10 @@ from beacon.core.config import Settings
 from beacon.core.db import Database
 from beacon.core.metrics import CollectorRegistry
 from beacon.pixel.collector import PixelCollector
-from beacon.pixel.consumer import FlushResult
 from beacon.pixel.factory import make_consumer, open_spool
 from beacon.pixel.flusher import FlusherProcess, SpoolSealer
 from beacon.pixel.metrics import PixelMetrics
+from beacon.pixel.tally import FlushResult
 
 
 def build_collector(settings: Settings, registry: CollectorRegistry) -> PixelCollector:

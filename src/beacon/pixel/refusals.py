@@ -46,7 +46,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -56,9 +56,7 @@ from beacon.pixel import collector_repository as repository
 from beacon.pixel import viewability
 from beacon.pixel.rollups import RollupKey, increment
 from beacon.pixel.spool import Spool, read_segment
-
-if TYPE_CHECKING:
-    from beacon.pixel.consumer import Tally
+from beacon.pixel.tally import Tally
 
 # The flusher's logger: these lines are part of its account of a segment's flush.
 log = logging.getLogger("beacon.pixel.consumer")
