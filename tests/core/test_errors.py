@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from beacon.core.config import Settings
 from beacon.core.db import Database
-from beacon.core.errors import error_from_validation
+from beacon.core.errors import InvalidValue, error_from_validation
 
 CAMPAIGNS = "/v1/pixel/campaigns"
 
@@ -565,3 +565,15 @@ def test_a_long_query_parameter_name_with_an_apostrophe_is_cut(
     message = response.json()["message"]
     assert message.startswith("Unknown parameter \"a'" + "b" * 98 + '…" (3002 characters) (')
     assert len(message) < 400
+
+
+def test_an_invalid_value_quotes_its_field_as_other_messages_quote_input() -> None:
+    """A field name can come from the request (a JSON key): it is quoted as input is, so a
+    quote in it reads unambiguously and a long one is cut."""
+    assert InvalidValue("end_date", "after start_date").message == (
+        "Invalid value for 'end_date': after start_date"
+    )
+    assert InvalidValue("o'brien", "not text").message == 'Invalid value for "o\'brien": not text'
+    long = InvalidValue("k" * 500, "not text")
+    assert "(500 characters)" in long.message
+    assert long.details == {"field": "k" * 500}

@@ -102,7 +102,9 @@ class ValidationFailed(APIError):
 
 
 class InvalidValue(ValidationFailed):
-    """The 422 for one field's value: ``Invalid value for 'end_date': <problem>``.
+    """The 422 for one field's value: ``Invalid value for 'end_date': <problem>`` (the name as
+    `quoted` writes it: a field named in the request, such as an unknown JSON key, is echoed
+    safely).
 
     ``field`` and ``problem`` stay readable apart, so a form shows the problem beside its field
     without reading the message back; ``details`` name the field too (``{"field": ...}``, for
@@ -117,7 +119,7 @@ class InvalidValue(ValidationFailed):
         details: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(
-            f"Invalid value for '{field}': {problem}",
+            f"Invalid value for {quoted(field)}: {problem}",
             code=code,
             details={"field": field, **(details or {})},
         )

@@ -29,10 +29,10 @@ from beacon.core.errors import (
     WIDE_TEXT_MESSAGE,
     APIError,
     BadRequest,
+    InvalidValue,
     ValidationFailed,
     error_from_validation,
     field_name,
-    quoted,
 )
 
 # A JSON escape of a UTF-16 surrogate; raw UTF-8 cannot encode one, so only escapes can.
@@ -108,10 +108,7 @@ def loads_strict(body: bytes) -> Any:
         found = _first_problem(document)
         if found is not None:
             path, problem = found
-            name = field_name(path)
-            raise ValidationFailed(
-                f"Invalid value for {quoted(name)}: {problem}", details={"field": name}
-            )
+            raise InvalidValue(field_name(path), problem)
     return document
 
 
