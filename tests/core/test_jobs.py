@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Integer, MetaData, String, select
+from sqlalchemy import Integer, MetaData, String, event, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from beacon.core.db import Database
@@ -22,9 +24,11 @@ from beacon.core.jobs import (
     JobMixin,
     claim_next,
     run_job,
+    runnable_kinds,
     single_transaction,
 )
 from beacon.core.retry import RetryStrategy
+from beacon.core.timefmt import utcnow
 from beacon.core.worker import Worker
 
 
@@ -204,3 +208,67 @@ def test_concurrent_workers_claim_each_job_once(chores: Database) -> None:
     with chores.transaction() as session:
         owners = session.scalars(select(Chore.lease_owner)).all()
     assert all(owner in claimed for owner in owners)
+
+
+class Errand(JobMixin, _TestBase):
+    """A second kind's table, so that a poll has several kinds to ask about."""
+
+    __tablename__ = "test_errands"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[str] = mapped_column(String(50))
+    result: Mapped[str | None] = mapped_column(String(50), nullable=True)
+
+
+ERRAND = JobKind(name="errand", model=Errand, handler=single_transaction(upper))
+
+
+@contextmanager
+def statements(db: Database) -> Iterator[list[str]]:
+    """The SQL statements ``db`` sends while the block runs."""
+    sent: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_an_idle_poll_is_one_query_whatever_the_number_of_kinds(chores: Database) -> None:
+    worker = Worker(db=chores, kinds=[KIND, ERRAND])
+    with statements(chores) as sent:
+        assert worker.run_once() is False
+    assert len(sent) == 1, sent
+    assert "test_chores" in sent[0] and "test_errands" in sent[0]
+
+
+def test_a_poll_claims_only_the_kinds_that_have_a_job_to_run(chores: Database) -> None:
+    (chore_id,) = add(chores, "hello")
+    worker = Worker(db=chores, kinds=[KIND, ERRAND])
+    with statements(chores) as sent:
+        assert worker.run_once() is True
+    assert load(chores, chore_id).status == COMPLETE
+    assert not any("test_errands" in s for s in sent[1:])  # after the probe, chores only
+
+
+def test_the_poll_finds_jobs_as_a_claim_would(chores: Database) -> None:
+    now = utcnow()
+    with chores.transaction() as session:
+        session.add(Chore(payload="later", run_after=now + timedelta(hours=1)))
+        session.add(
+            Chore(payload="held", status=PROCESSING, lease_expires_at=now + timedelta(hours=1))
+        )
+        session.add(Errand(payload="done", status=COMPLETE))
+    assert runnable_kinds(db=chores, kinds=[KIND, ERRAND]) == []
+    with chores.transaction() as session:  # a dead worker's job, and one due now
+        session.add(
+            Chore(payload="orphan", status=PROCESSING, lease_expires_at=now - timedelta(seconds=1))
+        )
+        session.add(Errand(payload="due", run_after=now - timedelta(seconds=1)))
+    assert runnable_kinds(db=chores, kinds=[KIND, ERRAND]) == [KIND, ERRAND]
+    assert runnable_kinds(db=chores, kinds=[ERRAND]) == [ERRAND]
+    assert runnable_kinds(db=chores, kinds=[]) == []

@@ -14,14 +14,25 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, Protocol
 
-from sqlalchemy import Integer, String, Text, and_, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    Text,
+    and_,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from beacon.core.db import Database, UTCDateTime, rowcount
@@ -238,6 +249,32 @@ def single_transaction(handler: RowHandler) -> Handler:
     return run
 
 
+def _runnable(model: Any, now: datetime) -> ColumnElement[bool]:
+    """Pending and due, or processing with an expired lease (its worker died)."""
+    return or_(
+        and_(model.status == PENDING, or_(model.run_after.is_(None), model.run_after <= now)),
+        and_(model.status == PROCESSING, model.lease_expires_at < now),
+    )
+
+
+def runnable_kinds(*, db: Database, kinds: Sequence[JobKind]) -> list[JobKind]:
+    """The kinds with a job to claim now, in order, asked in one statement: an idle worker's
+    poll is one query instead of a claim transaction for each kind (eight, three round trips
+    each on PostgreSQL, several times a second per worker thread)."""
+    if not kinds:
+        return []
+    now = utcnow()
+    probes = [
+        select(literal(number)).where(
+            select(kind.model.id).where(_runnable(kind.model, now)).exists()
+        )
+        for number, kind in enumerate(kinds)
+    ]
+    with db.transaction() as session:
+        found = set(session.scalars(union_all(*probes)))
+    return [kind for number, kind in enumerate(kinds) if number in found]
+
+
 def claim_next(*, db: Database, kind: JobKind, worker_id: str) -> Any | None:
     """Atomically claim the oldest runnable job of ``kind``; None when there is none.
 
@@ -248,10 +285,7 @@ def claim_next(*, db: Database, kind: JobKind, worker_id: str) -> Any | None:
     model = kind.model
     while True:
         now = utcnow()
-        runnable = or_(
-            and_(model.status == PENDING, or_(model.run_after.is_(None), model.run_after <= now)),
-            and_(model.status == PROCESSING, model.lease_expires_at < now),
-        )
+        runnable = _runnable(model, now)
         with db.transaction() as session:
             job_id = session.scalar(
                 select(model.id)

@@ -16,6 +16,7 @@ from beacon.core.jobs import (
     claim_next,
     new_worker_id,
     run_context,
+    runnable_kinds,
 )
 from beacon.core.signals import StopSignal
 
@@ -59,7 +60,7 @@ class Worker:
         """Run due periodic ticks and at most one job of each kind; True if any job ran."""
         self._run_periodic()
         ran = False
-        for kind in self.kinds:
+        for kind in runnable_kinds(db=self.db, kinds=self.kinds):
             if self._stop.is_set():
                 break
             ran = self._claim_and_run(kind) or ran
