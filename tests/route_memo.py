@@ -8,13 +8,17 @@ dependencies, body and form limits...). This memo keys the built route on the ro
 of that, and reuses it in every app whose inclusion says the same.
 
 What it leaves out of the key is the app itself (FastAPI's ``dependency_overrides_provider``),
-whose only use is ``app.dependency_overrides``: an app with overrides set is built afresh.
+whose only use is ``app.dependency_overrides``, read at each request: a shared route is built
+for no app (its overrides always empty), so no app's overrides reach another's requests and
+no app is kept alive by the memo. An app with overrides set before its first request has its
+routes built for it alone; overrides set later are not seen (set them before that request).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Hashable
+from types import MappingProxyType, SimpleNamespace
 from typing import Any
 
 from fastapi import routing
@@ -22,6 +26,8 @@ from fastapi import routing
 _from_api_route = routing._EffectiveRouteContext.from_api_route.__func__  # type: ignore[attr-defined]
 _built: dict[Hashable, tuple[object, Any]] = {}
 _PROVIDER = "dependency_overrides_provider"
+# What a shared route reads overrides from, whatever app it serves: none.
+_NO_APP = SimpleNamespace(dependency_overrides=MappingProxyType({}))
 
 
 def _frozen(value: Any) -> Hashable:
@@ -44,18 +50,18 @@ def built_route(cls: type, *, original_route: Any, include_context: Any) -> Any:
     provider = getattr(include_context, _PROVIDER)
     if getattr(provider, "dependency_overrides", None):
         return _from_api_route(cls, original_route=original_route, include_context=include_context)
-    said = tuple(
-        (f.name, _frozen(getattr(include_context, f.name)))
+    said = {
+        f.name: getattr(include_context, f.name)
         for f in dataclasses.fields(include_context)
         if f.name != _PROVIDER
-    )
-    key = (id(original_route), said)
+    }
+    key = (id(original_route), tuple((name, _frozen(value)) for name, value in said.items()))
     if key not in _built:
-        # what the key names by id is kept alive with the entry, so no other object takes its id
-        context = _from_api_route(
-            cls, original_route=original_route, include_context=include_context
-        )
-        _built[key] = ((original_route, include_context), context)
+        for_no_app = dataclasses.replace(include_context, **{_PROVIDER: _NO_APP})
+        context = _from_api_route(cls, original_route=original_route, include_context=for_no_app)
+        # what the key names by id is kept alive with the entry, so that no other object takes
+        # its id; the app is not (it is in no key)
+        _built[key] = ((original_route, said), context)
     return _built[key][1]
 
 

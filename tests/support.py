@@ -152,7 +152,8 @@ class LiveServer:
                     if http.get(f"{self.base_url}/healthz").status_code == 200:
                         return self
                 except httpx.HTTPError:
-                    time.sleep(0.1)
+                    pass
+                time.sleep(0.1)
         # A server that is still starting would live on and its worker would take later tests'
         # jobs: end it before failing.
         self.kill()

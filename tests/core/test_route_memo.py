@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 from tests import route_memo
 
@@ -58,11 +58,22 @@ def test_an_inclusion_alike_shares_and_one_that_differs_does_not() -> None:
     assert _handler(_app("/b"), "/b/items") is not built  # another prefix
 
 
+def _refused() -> None:
+    raise HTTPException(status_code=418)
+
+
 def test_an_app_with_dependency_overrides_builds_its_own() -> None:
-    built = _handler(_app("/c"), "/c/items")
-    overridden = _app("/c")
-    overridden.dependency_overrides[_nothing] = _nothing
-    assert _handler(overridden, "/c/items") is not built
+    built = _handler(_app("/c", _nothing), "/c/items")
+    overridden = _app("/c", _nothing)
+    overridden.dependency_overrides[_nothing] = _refused
+    assert _handler(overridden, "/c/items", 418) is not built
+
+
+def test_one_apps_overrides_never_reach_another_apps_requests() -> None:
+    first = _app("/d", _nothing)
+    _handler(first, "/d/items")  # its routes are built (and shared) now
+    first.dependency_overrides[_nothing] = _refused  # too late for this app: documented
+    assert _handler(_app("/d", _nothing), "/d/items", 200) is not None
 
 
 def test_check_query_is_a_value() -> None:

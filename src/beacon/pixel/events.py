@@ -25,9 +25,7 @@ from sqlalchemy.orm import Session
 from beacon.core.errors import (
     InvalidValue,
     ServiceUnavailable,
-    ValidationFailed,
     field_name,
-    quoted,
 )
 from beacon.core.ids import StrictId
 from beacon.core.timefmt import ISODateTime, as_utc, utcnow
@@ -104,8 +102,7 @@ def parse_event(raw: Mapping[str, Any], index: int) -> PixelEvent:
     except ValidationError as exc:
         error = exc.errors()[0]
         where = field_name(("events", index, *error["loc"]))
-        message = str(error["msg"]).removeprefix("Value error, ")
-        raise ValidationFailed(f"Invalid value for {quoted(where)}: {message}") from None
+        raise InvalidValue(where, str(error["msg"]).removeprefix("Value error, ")) from None
     if not normalize_page_url(event.url):
         raise InvalidValue(f"events[{index}].url", "expected an absolute http(s) URL")
     if as_utc(event.timestamp) > utcnow() + FUTURE_TOLERANCE:
