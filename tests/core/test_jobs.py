@@ -272,3 +272,25 @@ def test_the_poll_finds_jobs_as_a_claim_would(chores: Database) -> None:
     assert runnable_kinds(db=chores, kinds=[KIND, ERRAND]) == [KIND, ERRAND]
     assert runnable_kinds(db=chores, kinds=[ERRAND]) == [ERRAND]
     assert runnable_kinds(db=chores, kinds=[]) == []
+
+
+def test_an_idle_workers_threads_share_their_probes(chores: Database) -> None:
+    """Four idle handler threads probe about once a poll interval between them, not four
+    times; a job then written and announced with wake() still runs at once."""
+    interval = 0.05
+    worker = Worker(db=chores, kinds=[KIND, ERRAND], poll_interval=interval, concurrency=4)
+    with statements(chores) as sent:
+        worker.start()
+        started = time.monotonic()
+        time.sleep(0.6)
+        probes = sum("test_errands" in s for s in sent)
+        elapsed = time.monotonic() - started
+        (chore_id,) = add(chores, "hello")
+        worker.wake()
+        deadline = time.monotonic() + 5
+        while load(chores, chore_id).status != COMPLETE and time.monotonic() < deadline:
+            time.sleep(0.02)
+    worker.stop()
+    assert load(chores, chore_id).status == COMPLETE
+    # one thread probing every interval makes elapsed / interval probes; four on their own, 4x
+    assert 1 <= probes <= 2 * elapsed / interval + 2, (probes, elapsed)

@@ -55,12 +55,39 @@ class Worker:
         self._lock = threading.Lock()
         self._running: dict[int, JobContext] = {}
         self._ticking: set[str] = set()
+        # When, and by which handler thread, a probe last found no job (None: found one, or
+        # woken since): the other threads skip theirs until a poll interval has passed.
+        self._quiet: tuple[float, int] | None = None
 
     def run_once(self) -> bool:
         """Run due periodic ticks and at most one job of each kind; True if any job ran."""
         self._run_periodic()
+        return self._claim_each(runnable_kinds(db=self.db, kinds=self.kinds))
+
+    def _poll(self) -> bool:
+        """`run_once` for a handler thread of the background loop, whose threads share their
+        idle probes: when another thread's probe found no job less than a poll interval ago,
+        and no wake-up or periodic tick came since, this thread does not ask again (an idle
+        worker of N threads probes once an interval, not N times)."""
+        ticked = self._run_periodic()
+        me = threading.get_ident()
+        with self._lock:
+            quiet = self._quiet
+        if (
+            not ticked
+            and quiet is not None
+            and quiet[1] != me  # a thread's own last probe never holds it back
+            and time.monotonic() - quiet[0] < self.poll_interval
+        ):
+            return False
+        kinds = runnable_kinds(db=self.db, kinds=self.kinds)
+        with self._lock:
+            self._quiet = None if kinds else (time.monotonic(), me)
+        return self._claim_each(kinds)
+
+    def _claim_each(self, kinds: list[JobKind]) -> bool:
         ran = False
-        for kind in runnable_kinds(db=self.db, kinds=self.kinds):
+        for kind in kinds:
             if self._stop.is_set():
                 break
             ran = self._claim_and_run(kind) or ran
@@ -134,6 +161,8 @@ class Worker:
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll."""
+        with self._lock:
+            self._quiet = None
         self._wake.set()
 
     def start(self) -> None:
@@ -151,7 +180,7 @@ class Worker:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                ran = self.run_once()
+                ran = self._poll()
             except Exception:
                 log.exception("worker loop error (database down?); retrying")
                 ran = False
@@ -190,8 +219,10 @@ class Worker:
                 self._ticking.add(task.name)
         return due
 
-    def _run_periodic(self) -> None:
-        for task in self._due_ticks():
+    def _run_periodic(self) -> bool:
+        """Run the due ticks; whether any ran (a tick may have queued jobs)."""
+        due = self._due_ticks()
+        for task in due:
             try:
                 task.run(self.db)
             except Exception:
@@ -199,3 +230,4 @@ class Worker:
             finally:
                 with self._lock:
                     self._ticking.discard(task.name)
+        return bool(due)
