@@ -259,8 +259,8 @@ def _runnable(model: Any, now: datetime) -> ColumnElement[bool]:
 
 def runnable_kinds(*, db: Database, kinds: Sequence[JobKind]) -> list[JobKind]:
     """The kinds with a job to claim now, in order, asked in one statement: an idle worker's
-    poll is one query instead of a claim transaction for each kind (eight, three round trips
-    each on PostgreSQL, several times a second per worker thread)."""
+    poll is one query instead of a claim transaction for each kind (three round trips each on
+    PostgreSQL)."""
     if not kinds:
         return []
     now = utcnow()
